@@ -1,0 +1,1 @@
+//! Bitmap backend (to be filled in).

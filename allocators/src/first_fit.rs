@@ -1,0 +1,1 @@
+//! First-fit over address-ordered free extents (to be filled in).

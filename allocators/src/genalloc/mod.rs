@@ -1,0 +1,1 @@
+//! Linux gen_pool semantics (to be filled in).
