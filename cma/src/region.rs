@@ -158,13 +158,14 @@ impl<R: RawMutex> Region<R> {
     /// failure counters).
     pub fn allocate(&self, request: &Request) -> Result<PhysRange, Error> {
         request.validate()?;
-        let units = self.unit_request(request)?;
-        let result = match &self.reclaim {
-            None => self
-                .backend_allocate(units)
-                .map_err(|e| self.backend_error(e)),
-            Some(hook) => reclaim::allocate(self, &**hook, units, request.size()),
-        };
+        let result = self
+            .unit_request(request)
+            .and_then(|units| match &self.reclaim {
+                None => self
+                    .backend_allocate(units)
+                    .map_err(|e| self.backend_error(e)),
+                Some(hook) => reclaim::allocate(self, &**hook, units, request.size()),
+            });
         let mut state = self.state.lock();
         match result {
             Ok(start) => {

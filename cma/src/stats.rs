@@ -12,7 +12,8 @@ use contig_allocators::Stats;
 pub struct Counters {
     /// Successful allocations.
     pub allocations: usize,
-    /// Allocations that failed, for any reason.
+    /// Allocations that failed after the request itself was found valid (window,
+    /// space, reclaim).
     pub failures: usize,
     /// Successful frees.
     pub frees: usize,
