@@ -6,6 +6,9 @@
 //! result exactly: which region (the first of the device's list with a fit) and which
 //! address, and for frees which error.
 
+// Scenario numbers are small (regions below a few MiB), so narrowing casts are exact.
+#![allow(clippy::cast_possible_truncation)]
+
 mod common;
 
 use std::collections::BTreeMap;
