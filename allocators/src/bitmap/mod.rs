@@ -27,8 +27,10 @@
 //! the summary update; `stats` and a failing allocation (which reports the largest free
 //! extent) scan the maps, `O(n / 64 + free extents)`.
 //!
-//! Hand-written word scans are used rather than `bitvec`: on allocate+free pairs of 1-16
-//! units over 262 144 units filled to ~50 % with random holes they measured BITVEC_NOTE.
+//! Hand-written word scans are used rather than `bitvec`: over 262 144 units filled to
+//! ~50 % with random holes, a lowest-fit search for 1-16 units took 13 ns by hand and 31 ns
+//! with `BitSlice::first_zero`/`first_one` (same algorithm), a whole allocate+free pair
+//! 32 ns against 57 ns (release build, x86-64, one throwaway run; not a test).
 //!
 //! ```
 //! use contig_allocators::{Backend, Error, Request, bitmap::Bitmap};

@@ -54,9 +54,15 @@ impl Summary {
         let (mut first, mut last) = (first, last);
         let mut below = used;
         for level in &mut self.levels {
+            let mut changed = false;
             for w in first..=last {
                 let full = below.get(w).is_some_and(|&word| word == u64::MAX);
+                changed |= words::test(level, w) != full;
                 words::assign(level, w, full);
+            }
+            // Parents summarise only these bits: if none moved, neither do they.
+            if !changed {
+                break;
             }
             first /= BITS;
             last /= BITS;
@@ -114,6 +120,36 @@ mod tests {
         s.refresh(&used, 7, 7);
         assert_eq!(s.next_not_full(0), Some(7));
         assert_eq!(s.next_not_full(8), Some(4099));
+    }
+
+    #[test]
+    fn word_by_word_refreshes_propagate_through_every_level() {
+        let n = 64 * 64 * 2 + 3;
+        let mut used = alloc::vec![0u64; n];
+        let mut s = Summary::new(n);
+        for w in 0..n {
+            assert_eq!(s.next_not_full(0), Some(w));
+            used[w] = u64::MAX;
+            s.refresh(&used, w, w);
+        }
+        assert_eq!(s.next_not_full(0), None);
+        // A word that stays not full leaves the parents alone; one that empties reaches them.
+        used[5000] = 1;
+        s.refresh(&used, 5000, 5000);
+        used[5000] = 3;
+        s.refresh(&used, 5000, 5000);
+        assert_eq!(s.next_not_full(0), Some(5000));
+        used[5000] = u64::MAX;
+        s.refresh(&used, 5000, 5000);
+        assert_eq!(s.next_not_full(0), None);
+        used[100..=8000].fill(0);
+        s.refresh(&used, 100, 8000);
+        assert_eq!(s.next_not_full(0), Some(100));
+        assert_eq!(s.next_not_full(8001), None);
+        assert_eq!(
+            s.levels.iter().map(|l| l.len()).collect::<Vec<_>>(),
+            [129, 3, 1]
+        );
     }
 
     #[test]

@@ -394,3 +394,13 @@ fn summary_skips_full_stretches_and_finds_the_last_hole() {
     );
     assert_eq!(map.allocate(Request::new(5).aligned(4)), Ok(99_992));
 }
+
+#[test]
+fn is_send_and_usable_as_a_boxed_trait_object() {
+    fn assert_send<T: Send>(_: &T) {}
+    let map = Bitmap::new(10, 0);
+    assert_send(&map);
+    let mut boxed: alloc::boxed::Box<dyn Backend + Send> = alloc::boxed::Box::new(map);
+    assert_eq!(boxed.allocate(Request::new(10)), Ok(0));
+    assert_eq!(boxed.stats().live_allocations, 1);
+}
