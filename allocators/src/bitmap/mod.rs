@@ -1,7 +1,8 @@
 //! The bitmap backend: two bits per unit, word-level scans and a summary of full words.
 //!
 //! [`Bitmap`] owns the occupancy of one unit space and nothing else: it never touches the
-//! managed memory, never allocates after [`Bitmap::new`], and never panics on any input.
+//! managed memory, never allocates after [`Bitmap::new`], and never panics in an operation,
+//! whatever its arguments.
 //!
 //! Representation (all boxed slices of `u64`, sized once in `new`):
 //!
@@ -15,9 +16,11 @@
 //!   levels of one bit per word of the level below, until a level fits in one word.
 //!
 //! Metadata is `8 * (2 * ceil(n / 64) + s)` bytes for `n` units, where `s` is the number
-//! of summary words (`ceil(n / 64^2) + ceil(n / 64^3) + ...`, at least one level): exactly
-//! 2 bits per unit for the two maps plus `1/64 + 1/4096 + ... ≈ 0.0159` bits per unit for
-//! the summary, ≈ 2.016 bits per unit in all (plus rounding to whole words).
+//! of summary words (`ceil(n / 64^2) + ceil(n / 64^3) + ...`, up to and including the first
+//! level of at most one word): exactly 2 bits per unit for the two maps plus
+//! `1/64 + 1/64^2 + ... = 1/63 ≈ 0.0159` bits per unit for the summary, ≈ 2.016 bits per
+//! unit in all, plus the rounding of each level to whole words. Sizes are exact: no
+//! request is rounded up.
 //!
 //! Cost: the search returns the *lowest* fitting offset. Full words are skipped through
 //! the summary in `O(levels)`; every other word of the stretch searched is read a bounded
@@ -78,6 +81,11 @@ pub struct Bitmap {
 impl Bitmap {
     /// An empty space of `capacity` units whose offset 0 is absolute unit `phase`
     /// (alignment is relative to absolute unit 0). All metadata is allocated here.
+    ///
+    /// # Panics
+    ///
+    /// Only as any allocation does, when the metadata (about `capacity / 4` bytes) cannot
+    /// be allocated.
     #[must_use]
     pub fn new(capacity: usize, phase: usize) -> Self {
         let len = capacity.div_ceil(BITS);

@@ -323,6 +323,18 @@ fn capacities_around_word_sizes() {
 }
 
 #[test]
+fn metadata_is_two_bits_per_unit_plus_the_summary() {
+    let bytes = |n| Bitmap::new(n, 0).stats().metadata_bytes;
+    assert_eq!(bytes(0), 0);
+    assert_eq!(bytes(1), 8 * (2 + 1));
+    // 2^20 units: 16384 words per map; summary levels of 256, 4 and 1 words.
+    assert_eq!(bytes(1 << 20), 8 * (2 * 16_384 + 256 + 4 + 1));
+    let mut map = Bitmap::new(1 << 20, 0);
+    map.claim(0, 1 << 20).unwrap();
+    assert_eq!(map.stats().metadata_bytes, bytes(1 << 20));
+}
+
+#[test]
 fn runs_cross_word_boundaries() {
     let mut map = Bitmap::new(256, 0);
     map.claim(0, 60).unwrap();
