@@ -1,8 +1,6 @@
 //! The bitmap backend against the shadow model: random scripts (quickcheck) and one
 //! long seeded run over a large space.
 
-// The shared script generator narrows a few `usize`s to `u8` on purpose (small values).
-#[allow(clippy::cast_possible_truncation)]
 mod common;
 
 use common::{RawOp, Script, run};
@@ -14,12 +12,6 @@ use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult};
 // `Script::shrink` shrinks its `Vec<RawOp>`, which needs `RawOp: Arbitrary`; the shared
 // `common` module does not provide it, so this test crate does. Operations made here are
 // scaled to the largest capacity `Script` generates; shrinking only drops operations.
-impl Arbitrary for RawOp {
-    fn arbitrary(g: &mut Gen) -> Self {
-        Self::random(g, 300)
-    }
-}
-
 fn script_matches_model(script: Script) -> TestResult {
     let mut backend = Bitmap::new(script.capacity, script.phase);
     let mut model = Shadow::new(script.capacity, script.phase, None, Placement::Lowest);
@@ -51,8 +43,8 @@ impl Rng {
         usize::try_from(self.next() % n as u64).expect("a value below a usize fits one")
     }
 
-    fn align_log2(&mut self, below: u8) -> u8 {
-        u8::try_from(self.below(usize::from(below))).expect("below a u8")
+    fn align_log2(&mut self, below: u32) -> u32 {
+        u32::try_from(self.below(below as usize)).expect("below a u32")
     }
 
     fn any(&mut self) -> usize {
