@@ -7,7 +7,7 @@ use common::{RawOp, Script, run};
 use contig_allocators::bitmap::Bitmap;
 use contig_allocators::shadow::{Op, Placement, Shadow};
 use contig_allocators::{Backend, Request};
-use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult};
+use quickcheck::{QuickCheck, TestResult};
 
 // `Script::shrink` shrinks its `Vec<RawOp>`, which needs `RawOp: Arbitrary`; the shared
 // `common` module does not provide it, so this test crate does. Operations made here are
