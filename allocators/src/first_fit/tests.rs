@@ -510,7 +510,7 @@ impl XorShift {
         if n == 0 {
             0
         } else {
-            (self.0 % n as u64) as usize
+            usize::try_from(self.0 % n as u64).expect("less than a usize")
         }
     }
 }
