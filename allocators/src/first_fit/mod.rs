@@ -59,7 +59,7 @@ mod tests;
 
 use crate::{Backend, Error, Extent, Request, Stats, check_range};
 use fit::Fit;
-use tree::{MAX_NODES, Piece, PieceTree};
+use tree::{Around, MAX_NODES, Piece, PieceTree};
 
 /// A first-fit range allocator: returns the lowest offset where a request fits.
 ///
@@ -186,18 +186,10 @@ impl FirstFit {
         Ok(())
     }
 
-    /// Returns the allocation `used` to the free space, merging it with free neighbours.
-    fn release(&mut self, used: Piece) {
-        let before = used
-            .start
-            .checked_sub(1)
-            .and_then(|last| self.piece_at(last))
-            .filter(|p| p.free);
-        let after = if used.end() < self.capacity {
-            self.piece_at(used.end()).filter(|p| p.free)
-        } else {
-            None
-        };
+    /// Returns the allocation `used` to the free space, merging it with its free
+    /// neighbours `before` and `after`.
+    fn release(&mut self, used: Piece, before: Option<Piece>, after: Option<Piece>) {
+        let (before, after) = (before.filter(|p| p.free), after.filter(|p| p.free));
         match (before, after) {
             (Some(before), Some(after)) => {
                 self.tree.remove(after.start);
@@ -280,7 +272,12 @@ impl Backend for FirstFit {
 
     fn free(&mut self, start: usize, count: usize) -> Result<(), Error> {
         check_range(start, count, self.capacity)?;
-        let piece = self.piece_at(start).ok_or(Error::OutOfBounds {
+        // The pieces tile the space, so an in-bounds offset always has one.
+        let Around {
+            before,
+            piece,
+            after,
+        } = self.tree.around(start).ok_or(Error::OutOfBounds {
             start,
             count,
             capacity: self.capacity,
@@ -298,7 +295,7 @@ impl Backend for FirstFit {
                 actual: piece.len,
             });
         }
-        self.release(piece);
+        self.release(piece, before, after);
         Ok(())
     }
 

@@ -83,6 +83,17 @@ const SPARE: Node = Node {
     free: false,
 };
 
+/// A piece and its neighbours in address order (see [`PieceTree::around`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Around {
+    /// The piece that ends where `piece` starts, if any.
+    pub(super) before: Option<Piece>,
+    /// The piece looked up.
+    pub(super) piece: Piece,
+    /// The piece that starts where `piece` ends, if any.
+    pub(super) after: Option<Piece>,
+}
+
 /// An AVL tree of [`Piece`]s keyed by start, over a preallocated arena.
 #[derive(Clone, Debug)]
 pub(super) struct PieceTree {
@@ -160,7 +171,7 @@ impl PieceTree {
             height: 1,
             free: piece.free,
         };
-        self.root = self.insert_at(self.root, node);
+        self.root = self.insert_at(self.root, node, piece.start);
         true
     }
 
@@ -174,6 +185,40 @@ impl PieceTree {
     /// the path to it needs refreshing.
     pub(super) fn update(&mut self, start: usize, len: usize, free: bool) {
         self.update_at(self.root, start, len, free);
+    }
+
+    /// The piece containing `offset` (the one with the greatest start `<= offset`) and
+    /// the pieces right before and after it, found in one descent.
+    pub(super) fn around(&self, offset: usize) -> Option<Around> {
+        let (mut at, mut containing, mut before, mut after) = (self.root, NIL, NIL, NIL);
+        while at != NIL {
+            let node = &self.nodes[at as usize];
+            if node.start <= offset {
+                before = containing;
+                containing = at;
+                at = node.right;
+            } else {
+                // The last left turn is the smallest start above `offset`: the successor.
+                after = at;
+                at = node.left;
+            }
+        }
+        if containing == NIL {
+            return None;
+        }
+        // The predecessor is the rightmost node of the left subtree when there is one,
+        // else the previous right turn of the descent.
+        let mut below = self.nodes[containing as usize].left;
+        while below != NIL {
+            before = below;
+            below = self.nodes[below as usize].right;
+        }
+        let piece_of = |at: u32| (at != NIL).then(|| self.nodes[at as usize].piece());
+        Some(Around {
+            before: piece_of(before),
+            piece: self.nodes[containing as usize].piece(),
+            after: piece_of(after),
+        })
     }
 
     /// The lowest place where `fit` is satisfied, with the free piece that holds it.
@@ -256,10 +301,6 @@ impl PieceTree {
         }
     }
 
-    fn key(&self, at: u32) -> usize {
-        self.nodes[at as usize].start
-    }
-
     /// Recomputes the height and augmentation of `at` from its children.
     fn pull(&mut self, at: u32) {
         let node = self.nodes[at as usize];
@@ -315,31 +356,59 @@ impl PieceTree {
         at
     }
 
-    fn insert_at(&mut self, at: u32, node: u32) -> u32 {
+    /// What `at`'s parent reads from it: which node it is, its height and its longest
+    /// free piece.
+    fn summary(&self, at: u32) -> (u32, u8, usize) {
+        (at, self.height(at), self.max_free(at))
+    }
+
+    /// Links `child` under `at` (left or right) after an update below it. When the
+    /// child's summary is what it was (`before`), `at` is still balanced and its own
+    /// summary unchanged, so the update stops here instead of re-reading every sibling
+    /// on the way back to the root.
+    fn relink(&mut self, at: u32, left: bool, before: (u32, u8, usize), child: u32) -> u32 {
+        let node = &mut self.nodes[at as usize];
+        if left {
+            node.left = child;
+        } else {
+            node.right = child;
+        }
+        if self.summary(child) == before {
+            at
+        } else {
+            self.rebalance(at)
+        }
+    }
+
+    /// Inserts `node`, whose start is `start`, into the subtree at `at`.
+    fn insert_at(&mut self, at: u32, node: u32, start: usize) -> u32 {
         if at == NIL {
             return node;
         }
-        if self.key(node) < self.key(at) {
-            let left = self.insert_at(self.nodes[at as usize].left, node);
-            self.nodes[at as usize].left = left;
-        } else {
-            let right = self.insert_at(self.nodes[at as usize].right, node);
-            self.nodes[at as usize].right = right;
-        }
-        self.rebalance(at)
+        let Node {
+            start: key,
+            left,
+            right,
+            ..
+        } = self.nodes[at as usize];
+        let go_left = start < key;
+        let child = if go_left { left } else { right };
+        let before = self.summary(child);
+        let child = self.insert_at(child, node, start);
+        self.relink(at, go_left, before, child)
     }
 
     fn remove_at(&mut self, at: u32, start: usize) -> u32 {
         if at == NIL {
             return NIL;
         }
-        let Node { left, right, .. } = self.nodes[at as usize];
-        let key = self.key(at);
-        if start < key {
-            self.nodes[at as usize].left = self.remove_at(left, start);
-        } else if start > key {
-            self.nodes[at as usize].right = self.remove_at(right, start);
-        } else {
+        let Node {
+            start: key,
+            left,
+            right,
+            ..
+        } = self.nodes[at as usize];
+        if start == key {
             self.give_spare(at);
             if left == NIL {
                 return right;
@@ -352,7 +421,11 @@ impl PieceTree {
             self.nodes[successor as usize].right = rest;
             return self.rebalance(successor);
         }
-        self.rebalance(at)
+        let go_left = start < key;
+        let child = if go_left { left } else { right };
+        let before = self.summary(child);
+        let child = self.remove_at(child, start);
+        self.relink(at, go_left, before, child)
     }
 
     /// Unlinks the leftmost node of the subtree at `at`; returns the subtree's new root
@@ -362,27 +435,32 @@ impl PieceTree {
         if left == NIL {
             return (right, at);
         }
+        let before = self.summary(left);
         let (rest, min) = self.take_min(left);
-        self.nodes[at as usize].left = rest;
-        (self.rebalance(at), min)
+        (self.relink(at, true, before, rest), min)
     }
 
-    fn update_at(&mut self, at: u32, start: usize, len: usize, free: bool) {
+    /// Returns whether the longest free piece of the subtree at `at` changed.
+    fn update_at(&mut self, at: u32, start: usize, len: usize, free: bool) -> bool {
         if at == NIL {
-            return;
+            return false;
         }
-        let Node { left, right, .. } = self.nodes[at as usize];
-        let key = self.key(at);
-        if start < key {
-            self.update_at(left, start, len, free);
-        } else if start > key {
-            self.update_at(right, start, len, free);
-        } else {
+        let Node {
+            start: key,
+            left,
+            right,
+            ..
+        } = self.nodes[at as usize];
+        if start == key {
             let node = &mut self.nodes[at as usize];
             node.len = len;
             node.free = free;
+        } else if !self.update_at(if start < key { left } else { right }, start, len, free) {
+            return false;
         }
+        let before = self.nodes[at as usize].max_free;
         self.pull(at);
+        self.nodes[at as usize].max_free != before
     }
 }
 
@@ -509,6 +587,29 @@ mod tests {
     #[test]
     fn nodes_pack_into_forty_bytes() {
         assert_eq!(core::mem::size_of::<super::Node>(), 40);
+    }
+
+    #[test]
+    fn around_finds_both_neighbours() {
+        let mut tree = PieceTree::with_nodes(64);
+        for i in 0..40 {
+            assert!(tree.insert(piece(i * 3, 3, i % 3 == 0)));
+        }
+        for offset in 0..120 {
+            let around = tree.around(offset).unwrap();
+            let i = offset / 3;
+            assert_eq!(around.piece, piece(i * 3, 3, i % 3 == 0));
+            let before = i.checked_sub(1).map(|j| piece(j * 3, 3, j % 3 == 0));
+            let after = (i + 1 < 40).then(|| piece(i * 3 + 3, 3, (i + 1) % 3 == 0));
+            assert_eq!(
+                (around.before, around.after),
+                (before, after),
+                "offset {offset}"
+            );
+        }
+        tree.remove(0);
+        assert_eq!(tree.around(2), None);
+        assert_eq!(tree.around(3).unwrap().before, None);
     }
 
     #[test]
