@@ -47,6 +47,10 @@
 //! * `stats`: `O(1)` (counters plus the root's augmentation); `for_each_allocation`:
 //!   `O(n)`.
 //!
+//! Inserts, removals and length changes climb back towards the root only while a
+//! subtree's height or longest free extent actually changes, so the upper levels (and
+//! the siblings they would read) are usually left alone.
+//!
 //! Memory: `min(2 * min(max_allocations, capacity) + 1, capacity)` nodes of
 //! `size_of::<Node>()` bytes (40 on 64-bit targets), reported as `metadata_bytes`.
 #![forbid(unsafe_code)]
