@@ -3,26 +3,13 @@
 //! exact error of the documented check order, exact stats and the exact allocation list
 //! after every step.
 
-// `common` is shared by every backend's model test; its own casts are not ours to fix.
-#[allow(clippy::cast_possible_truncation)]
 mod common;
 
 use common::{RawOp, Script, run};
 use contig_allocators::first_fit::FirstFit;
 use contig_allocators::shadow::{Op, Placement, Shadow};
 use contig_allocators::{Backend, Request};
-use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult};
-
-// `common::Script::shrink` shrinks its `Vec<RawOp>`, which needs `RawOp: Arbitrary`, and
-// `common` does not provide it. Shrinking only drops and keeps operations (the default
-// `shrink` of an op is empty); `arbitrary` is never called by it. Remove this impl once
-// `common` provides one.
-impl Arbitrary for RawOp {
-    fn arbitrary(g: &mut Gen) -> Self {
-        let capacity = g.size();
-        Self::random(g, capacity)
-    }
-}
+use quickcheck::{QuickCheck, TestResult};
 
 fn agrees_with_model(script: &Script, max_allocations: usize) -> TestResult {
     let mut backend = FirstFit::new(script.capacity, script.phase, max_allocations);
