@@ -47,11 +47,9 @@ pub struct RawAllocation {
 /// An owned allocation, freed when dropped.
 ///
 /// ```
-/// # mod naive { include!("../tests/common/naive.rs"); }
 /// use contig_cma::{AreaSet, Declaration, PhysAddr, Region, Registry, Request};
-/// let mut registry = Registry::new();
-/// registry.register("naive", |g| Box::new(naive::Naive::new(g.units))).unwrap();
-/// let spec = Declaration::new("r", 0x4000).backend("naive").at(PhysAddr::new(0)).unwrap();
+/// let registry = Registry::with_builtins();
+/// let spec = Declaration::new("r", 0x4000).backend("first-fit").at(PhysAddr::new(0)).unwrap();
 /// let mut area: AreaSet = AreaSet::new();
 /// area.add(Region::new(spec, &registry, None).unwrap()).unwrap();
 ///

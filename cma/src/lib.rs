@@ -33,7 +33,6 @@
 //! this crate panics on any input. Allocation and free never use the heap.
 //!
 //! ```
-//! # mod naive { include!("../tests/common/naive.rs"); }
 //! use contig_cma::{
 //!     AreaSet, Declaration, Dynamic, EarlyTable, MemoryMap, PhysAddr, PhysRange, Registry,
 //!     Request,
@@ -43,14 +42,13 @@
 //! let mut mem: MemoryMap<8> = MemoryMap::new();
 //! mem.add_memory(PhysRange::new(PhysAddr::new(0x8000_0000), 0x400_0000).unwrap());
 //! let mut early: EarlyTable<4> = EarlyTable::new();
-//! let video = Declaration::new("video", 0x100_0000).backend("naive");
+//! let video = Declaration::new("video", 0x100_0000).backend("first-fit");
 //! early.declare_fixed(&video, PhysAddr::new(0x8000_0000), None, &mut mem).unwrap();
-//! let common = Declaration::new("common", 0x80_0000).backend("naive");
+//! let common = Declaration::new("common", 0x80_0000); // the default: "bitmap"
 //! early.declare_dynamic(&common, &Dynamic::new().aligned(0x10_0000), &mut mem).unwrap();
 //!
 //! // 2. Heap available: regions with backends by name, a map and a default.
-//! let mut registry = Registry::new();
-//! registry.register("naive", |g| Box::new(naive::Naive::new(g.units))).unwrap();
+//! let registry = Registry::with_builtins();
 //! let mut area: AreaSet = AreaSet::from_early(&early, &registry, &mut |_| None).unwrap();
 //! area.set_map(&"camera=video,common;*=common".parse().unwrap()).unwrap();
 //!
@@ -109,6 +107,6 @@ pub use memory_map::MemoryMap;
 pub use name::{NAME_MAX, Name, NameProblem};
 pub use reclaim::{Claim, Reclaim};
 pub use region::{BoxedReclaim, DefaultLock, Region};
-pub use registry::{BoxedBackend, Geometry, Registry};
+pub use registry::{BUILTIN_BACKENDS, BoxedBackend, Geometry, Registry};
 pub use request::Request;
 pub use stats::{Counters, RegionStats};

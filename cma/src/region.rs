@@ -35,13 +35,11 @@ struct State {
 /// Requests are rounded up to whole granules and aligned to at least one granule.
 ///
 /// ```
-/// # mod naive { include!("../tests/common/naive.rs"); }
 /// use contig_cma::{Declaration, PhysAddr, Region, Registry, Request};
 ///
-/// let mut registry = Registry::new();
-/// registry.register("naive", |g| Box::new(naive::Naive::new(g.units))).unwrap();
+/// let registry = Registry::with_builtins();
 /// let spec = Declaration::new("dsp", 0x10_0000)
-///     .backend("naive")
+///     .backend("first-fit")
 ///     .at(PhysAddr::new(0x1000_0000))
 ///     .unwrap();
 /// let region: Region = Region::new(spec, &registry, None).unwrap();

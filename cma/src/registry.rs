@@ -10,6 +10,8 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use contig_allocators::Backend;
+use contig_allocators::bitmap::Bitmap;
+use contig_allocators::first_fit::FirstFit;
 
 use crate::{Error, Name, RegionSpec};
 
@@ -74,11 +76,33 @@ pub struct Registry {
     factories: Vec<(Name, Factory)>,
 }
 
+/// The backends every [`Registry::with_builtins`] holds, by name.
+pub const BUILTIN_BACKENDS: &[&str] = &["first-fit", "bitmap"];
+
 impl Registry {
     /// A registry with no backend at all.
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A registry holding the built-in backends ([`BUILTIN_BACKENDS`]): `first-fit`
+    /// (sized for the region's `max_allocations`) and `bitmap`.
+    #[must_use]
+    pub fn with_builtins() -> Self {
+        let mut registry = Self::new();
+        registry.add_builtin("first-fit", |g| {
+            Box::new(FirstFit::new(g.units, g.phase, g.max_allocations))
+        });
+        registry.add_builtin("bitmap", |g| Box::new(Bitmap::new(g.units, g.phase)));
+        registry
+    }
+
+    /// Registers a built-in: a constant, valid name on a registry that cannot hold it
+    /// yet, so none of `register`'s checks can fail.
+    fn add_builtin(&mut self, name: &'static str, factory: fn(Geometry) -> BoxedBackend) {
+        self.factories
+            .push((Name::truncated(name), Box::new(factory)));
     }
 
     /// Registers `factory` under `name`.

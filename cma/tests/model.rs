@@ -527,3 +527,19 @@ fn area_set_matches_model_naive() {
     }
     check(prop);
 }
+
+#[test]
+fn area_set_matches_model_first_fit() {
+    fn prop(s: Scenario) -> Result<(), String> {
+        run(s, &Registry::with_builtins(), "first-fit")
+    }
+    check(prop);
+}
+
+#[test]
+fn area_set_matches_model_bitmap() {
+    fn prop(s: Scenario) -> Result<(), String> {
+        run(s, &Registry::with_builtins(), "bitmap")
+    }
+    check(prop);
+}
