@@ -254,6 +254,23 @@ impl<R: RawMutex> AreaSet<R> {
         ))
     }
 
+    /// Allocates exactly the granules that cover `range`, in the region holding its
+    /// first byte (found in `O(log n)`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownAddress`], then those of [`Region::claim`].
+    pub fn claim(&self, range: PhysRange) -> Result<Allocation<'_, R>, Error> {
+        let addr = range.base();
+        let id = self.find(addr).ok_or(Error::UnknownAddress { addr })?;
+        let region = self.get(id).ok_or(Error::UnknownRegionId { id: id.0 })?;
+        let range = region.claim(range)?;
+        Ok(Allocation::from_raw(
+            self,
+            RawAllocation { region: id, range },
+        ))
+    }
+
     /// Frees a plain handle.
     ///
     /// # Errors
@@ -351,5 +368,14 @@ impl<R: RawMutex> AreaSet<R> {
             });
         }
         Ok(())
+    }
+}
+
+impl<R: RawMutex> core::fmt::Debug for AreaSet<R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("AreaSet")
+            .field("regions", &self.regions)
+            .field("default", &self.default)
+            .finish_non_exhaustive()
     }
 }

@@ -214,6 +214,14 @@ pub enum Error {
         /// The range it could not take back.
         range: PhysRange,
     },
+    /// The [`Reclaim`](crate::Reclaim) hook reported a fixed range busy (claims of a
+    /// fixed range have no other candidate to try).
+    ReclaimBusy {
+        /// The region.
+        region: Name,
+        /// The busy range.
+        range: PhysRange,
+    },
     /// Every candidate range was busy, and the retry limit was reached.
     ReclaimRetryLimit {
         /// The region.
@@ -388,6 +396,12 @@ impl fmt::Display for Error {
             ),
             Self::ReclaimFailed { region, range } => {
                 write!(f, "region {region:?}: could not reclaim {range}")
+            }
+            Self::ReclaimBusy { region, range } => {
+                write!(
+                    f,
+                    "region {region:?}: {range} is busy and cannot be reclaimed now"
+                )
             }
             Self::ReclaimRetryLimit {
                 region,

@@ -179,6 +179,27 @@ impl<R: RawMutex> Region<R> {
         }
     }
 
+    /// Allocates exactly the granules that cover `range` (a carveout at a fixed
+    /// address, memory a device already uses) and returns them; free them like any
+    /// allocation.
+    ///
+    /// # Errors
+    ///
+    /// In order: [`Error::ZeroRequest`], [`Error::OutsideRegion`], [`Error::Backend`]
+    /// (a granule is in use, too many allocations); for reusable regions
+    /// [`Error::ReclaimBusy`] or [`Error::ReclaimFailed`]. The region is unchanged on
+    /// error (apart from its counters).
+    pub fn claim(&self, range: PhysRange) -> Result<PhysRange, Error> {
+        let (start, count) = self.covering_units(range)?;
+        let result = self.claim_units(start, count);
+        let mut state = self.state.lock();
+        match result {
+            Ok(()) => state.counters.allocations += 1,
+            Err(_) => state.counters.failures += 1,
+        }
+        result.map(|()| self.unit_range(start, count))
+    }
+
     /// Frees the allocation that starts at `range.base()`; `range.size()` must round
     /// up to the same number of granules as the allocation.
     ///
@@ -255,6 +276,52 @@ impl<R: RawMutex> Region<R> {
         } else {
             Err(missed)
         }
+    }
+
+    /// The granules that cover `range`.
+    fn covering_units(&self, range: PhysRange) -> Result<(usize, usize), Error> {
+        if range.is_empty() {
+            return Err(Error::ZeroRequest);
+        }
+        let outside = Error::OutsideRegion {
+            region: self.name(),
+            range,
+        };
+        if !self.range().contains_range(&range) {
+            return Err(outside);
+        }
+        let base = self.range().base();
+        let granule = self.spec.granule();
+        let lo = range.base().offset_from(base).ok_or(outside)? / granule;
+        let hi = range
+            .end()
+            .offset_from(base)
+            .ok_or(outside)?
+            .div_ceil(granule);
+        Ok((lo, hi - lo))
+    }
+
+    /// Claims units in the backend, then from the OS for a reusable region.
+    fn claim_units(&self, start: usize, count: usize) -> Result<(), Error> {
+        self.state
+            .lock()
+            .backend
+            .claim(start, count)
+            .map_err(|e| self.backend_error(e))?;
+        let Some(hook) = &self.reclaim else {
+            return Ok(());
+        };
+        let range = self.unit_range(start, count);
+        let outcome = hook.claim(range);
+        if outcome == Claim::Claimed {
+            return Ok(());
+        }
+        self.give_back(start, count, outcome)?;
+        let region = self.name();
+        Err(match outcome {
+            Claim::Busy => Error::ReclaimBusy { region, range },
+            _ => Error::ReclaimFailed { region, range },
+        })
     }
 
     /// The first unit and unit count of an allocation given in bytes.

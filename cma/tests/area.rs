@@ -238,3 +238,49 @@ fn alignment_is_absolute() {
         .unwrap();
     assert_eq!(b.addr(), PhysAddr::new(0x1000));
 }
+
+#[test]
+fn claim_takes_exactly_the_covering_granules() {
+    let set = three();
+    let video = Name::new("video").unwrap();
+    // 0x10001800 + 0x1000 covers granules 1 and 2.
+    let c = set.claim(range(0x1000_1800, 0x1000)).unwrap();
+    assert_eq!(c.range(), range(0x1000_1000, 0x2000));
+    assert_eq!(name_of(&set, &c), "video");
+    assert!(matches!(
+        set.claim(range(0x1000_2000, 0x1000)),
+        Err(Error::Backend { region, source: contig_cma::allocators::Error::RangeBusy { .. } })
+            if region == video
+    ));
+    assert_eq!(
+        set.claim(range(0x1000_3000, 0x2000)).map(|_| ()),
+        Err(Error::OutsideRegion {
+            region: video,
+            range: range(0x1000_3000, 0x2000)
+        })
+    );
+    assert_eq!(
+        set.claim(range(0x1800_0000, 0x1000)).map(|_| ()),
+        Err(Error::UnknownAddress {
+            addr: PhysAddr::new(0x1800_0000)
+        })
+    );
+    assert_eq!(
+        set.claim(range(0x1000_0000, 0)).map(|_| ()),
+        Err(Error::ZeroRequest)
+    );
+    // Allocations go around the claim.
+    let a = set
+        .alloc_from_region("video", &Request::new(0x2000))
+        .map(|a| a.range());
+    assert!(matches!(a, Err(Error::Backend { .. })), "{a:?}");
+    let b = set
+        .alloc_from_region("video", &Request::new(0x1000))
+        .unwrap();
+    assert_eq!(b.addr(), PhysAddr::new(0x1000_0000));
+    drop(c);
+    let d = set
+        .alloc_from_region("video", &Request::new(0x2000))
+        .unwrap();
+    assert_eq!(d.addr(), PhysAddr::new(0x1000_1000));
+}

@@ -189,3 +189,33 @@ fn busy_reusable_region_falls_back_along_the_map() {
     assert_eq!(a.addr(), PhysAddr::new(0x100_0000));
     assert_no_leak(&set, h);
 }
+
+#[test]
+fn claim_of_a_fixed_range_asks_the_os_once() {
+    let h = hook(&[granules(2, 1)]);
+    let set = cma(h, 8);
+    let region = Name::new("cma").unwrap();
+    assert_eq!(
+        set.claim(granules(1, 2)).map(|a| a.range()),
+        Err(Error::ReclaimBusy {
+            region,
+            range: granules(1, 2)
+        })
+    );
+    assert_no_leak(&set, h);
+    h.failing.lock().unwrap().push(granules(5, 1));
+    assert_eq!(
+        set.claim(granules(5, 1)).map(|a| a.range()),
+        Err(Error::ReclaimFailed {
+            region,
+            range: granules(5, 1)
+        })
+    );
+    let c = set.stats("cma").unwrap().counters;
+    assert_eq!((c.reclaim_busy, c.reclaim_failures, c.failures), (1, 1, 2));
+    let ok = set.claim(granules(3, 2)).unwrap();
+    assert_eq!(h.held(), [granules(3, 2)]);
+    assert_no_leak(&set, h);
+    drop(ok);
+    assert!(h.held().is_empty());
+}
