@@ -141,17 +141,17 @@ impl RegionMap {
         if trimmed.is_empty() {
             return Ok(());
         }
-        let Some(eq) = entry.find('=') else {
+        let Some((device_text, list)) = entry.split_once('=') else {
             return Err(syntax(trimmed, pos + lead, MapProblem::MissingEquals));
         };
-        let (dlead, device) = trim(&entry[..eq]);
+        let (dlead, device) = trim(device_text);
         let device_pos = pos + dlead;
         if device != FALLBACK_DEVICE {
             check_token(device, device_pos)?;
         }
         let mut names = Vec::new();
-        let mut at = pos + eq + 1;
-        for token in entry[eq + 1..].split(',') {
+        let mut at = pos + device_text.len() + 1;
+        for token in list.split(',') {
             let (rlead, region) = trim(token);
             let name = check_token(region, at + rlead)?;
             if names.contains(&name) {

@@ -169,6 +169,8 @@ impl<R: RawMutex> Region<R> {
             Ok(start) => {
                 state.counters.allocations += 1;
                 drop(state);
+                // Cannot fail: the granules lie inside the region, whose end was checked
+                // at construction, and the size is at most theirs.
                 let first = self.unit_range(start, 1);
                 PhysRange::new(first.base(), request.size())
             }
