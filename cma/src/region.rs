@@ -156,28 +156,37 @@ impl<R: RawMutex> Region<R> {
     /// failure counters).
     pub fn allocate(&self, request: &Request) -> Result<PhysRange, Error> {
         request.validate()?;
-        let result = self
-            .unit_request(request)
-            .and_then(|units| match &self.reclaim {
-                None => self
-                    .backend_allocate(units)
-                    .map_err(|e| self.backend_error(e)),
-                Some(hook) => reclaim::allocate(self, &**hook, units, request.size()),
-            });
+        let start = match (self.unit_request(request), &self.reclaim) {
+            (Err(e), _) => self.counted(Err(e)),
+            (Ok(units), None) => self.allocate_plain(units),
+            (Ok(units), Some(hook)) => {
+                self.counted(reclaim::allocate(self, &**hook, units, request.size()))
+            }
+        }?;
+        // Cannot fail: the granules lie inside the region, whose end was checked at
+        // construction, and the size is at most theirs.
+        PhysRange::new(self.unit_range(start, 1).base(), request.size())
+    }
+
+    /// Allocates and counts the outcome under one acquisition of the lock: the hot path.
+    fn allocate_plain(&self, units: UnitRequest) -> Result<usize, Error> {
         let mut state = self.state.lock();
-        match result {
-            Ok(start) => {
-                state.counters.allocations += 1;
-                drop(state);
-                // Cannot fail: the granules lie inside the region, whose end was checked
-                // at construction, and the size is at most theirs.
-                let first = self.unit_range(start, 1);
-                PhysRange::new(first.base(), request.size())
-            }
-            Err(e) => {
-                state.counters.failures += 1;
-                Err(e)
-            }
+        let result = state.backend.allocate(units);
+        Self::count(&mut state.counters, result.is_ok());
+        result.map_err(|e| self.backend_error(e))
+    }
+
+    /// Counts the outcome of an allocation made outside the lock.
+    fn counted<T>(&self, result: Result<T, Error>) -> Result<T, Error> {
+        Self::count(&mut self.state.lock().counters, result.is_ok());
+        result
+    }
+
+    fn count(counters: &mut Counters, ok: bool) {
+        if ok {
+            counters.allocations += 1;
+        } else {
+            counters.failures += 1;
         }
     }
 
@@ -193,13 +202,8 @@ impl<R: RawMutex> Region<R> {
     /// error (apart from its counters).
     pub fn claim(&self, range: PhysRange) -> Result<PhysRange, Error> {
         let (start, count) = self.covering_units(range)?;
-        let result = self.claim_units(start, count);
-        let mut state = self.state.lock();
-        match result {
-            Ok(()) => state.counters.allocations += 1,
-            Err(_) => state.counters.failures += 1,
-        }
-        result.map(|()| self.unit_range(start, count))
+        self.counted(self.claim_units(start, count))?;
+        Ok(self.unit_range(start, count))
     }
 
     /// Frees the allocation that starts at `range.base()`; `range.size()` must round

@@ -193,26 +193,38 @@ impl Model {
         .unwrap()
     }
 
-    /// The lowest unit where `size` bytes aligned to `align` fit inside `window`.
-    fn lowest_fit(&self, size: usize, align: usize, window: Option<PhysRange>) -> Option<usize> {
+    /// Every unit where `size` bytes aligned to `align` fit inside `window`, lowest
+    /// first; under `order_align` the alignment is at least the count rounded up to a
+    /// power of two (genalloc's `first_fit_order_align`).
+    fn fits(
+        &self,
+        size: usize,
+        align: usize,
+        window: Option<PhysRange>,
+        order_align: bool,
+    ) -> Vec<usize> {
         let (g, base) = (self.plan.granule as u64, self.plan.base);
         let (mut lo, mut hi) = (0u64, self.plan.units as u64);
         if let Some(w) = window {
             let start = w.base().as_u64().max(base);
             let end = w.end().as_u64().min(base + hi * g);
             if start >= end {
-                return None;
+                return Vec::new();
             }
             lo = (start - base).div_ceil(g);
             hi = (end - base) / g;
         }
         let count = size.div_ceil(self.plan.granule) as u64;
-        let align = (align as u64 / g).max(1);
+        let mut align = (align as u64 / g).max(1);
+        if order_align {
+            align = align.max(count.next_power_of_two());
+        }
         let phase = base / g;
         (lo..hi)
             .filter(|u| (phase + u) % align == 0 && u + count <= hi)
-            .find(|&u| (u..u + count).all(|x| !self.used[x as usize]))
+            .filter(|&u| (u..u + count).all(|x| !self.used[x as usize]))
             .map(|u| u as usize)
+            .collect()
     }
 
     fn mark(&mut self, start: usize, count: usize, used: bool) {
@@ -251,7 +263,19 @@ impl Model {
     }
 }
 
+/// Where a backend places an allocation among the fits of a region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Policy {
+    /// Exactly the lowest fit.
+    Lowest,
+    /// Any fit (best fit and other policies).
+    Any,
+    /// The lowest fit aligned to the count rounded up to a power of two as well.
+    OrderAlign,
+}
+
 struct Harness {
+    policy: Policy,
     set: AreaSet,
     models: Vec<Model>,
     scenario: Scenario,
@@ -263,7 +287,7 @@ fn region_name(i: usize) -> String {
 }
 
 impl Harness {
-    fn new(scenario: Scenario, registry: &Registry, backend: &str) -> Self {
+    fn new(scenario: Scenario, registry: &Registry, backend: &str, policy: Policy) -> Self {
         let mut set = AreaSet::new();
         for (i, p) in scenario.regions.iter().enumerate() {
             let spec = Declaration::new(&region_name(i), p.units * p.granule)
@@ -303,6 +327,7 @@ impl Harness {
             })
             .collect();
         Self {
+            policy,
             set,
             models,
             scenario,
@@ -327,17 +352,28 @@ impl Harness {
         req: &Request,
         got: Result<RawAllocation, Error>,
     ) -> Result<(), String> {
+        let order_align = self.policy == Policy::OrderAlign;
         let want = list.iter().find_map(|&r| {
-            self.models[r]
-                .lowest_fit(req.size(), req.align(), req.window())
-                .map(|u| (r, u))
+            let fits = self.models[r].fits(req.size(), req.align(), req.window(), order_align);
+            (!fits.is_empty()).then_some((r, fits))
         });
         match (got, want) {
-            (Ok(raw), Some((r, u))) => {
+            (Ok(raw), Some((r, fits))) => {
                 let m = &self.models[r];
-                let addr = m.plan.base + (u * m.plan.granule) as u64;
-                if raw.region.index() != r || raw.range.base().as_u64() != addr {
-                    return Err(format!("{req:?}: got {raw:?}, model r{r} at {addr:#x}"));
+                let unit_of = |raw: &RawAllocation| {
+                    let offset = raw.range.base().as_u64().checked_sub(m.plan.base)?;
+                    (offset % m.plan.granule as u64 == 0)
+                        .then_some((offset / m.plan.granule as u64) as usize)
+                };
+                let u = match unit_of(&raw) {
+                    Some(u) if raw.region.index() == r && fits.contains(&u) => u,
+                    _ => return Err(format!("{req:?}: got {raw:?}, model r{r} at {fits:?}")),
+                };
+                if self.policy != Policy::Any && u != fits[0] {
+                    return Err(format!(
+                        "{req:?}: got {raw:?}, lowest fit r{r} unit {}",
+                        fits[0]
+                    ));
                 }
                 if raw.range.size() != req.size() {
                     return Err(format!("{req:?}: size {}", raw.range.size()));
@@ -348,7 +384,10 @@ impl Harness {
                 Ok(())
             }
             (Err(_), None) => Ok(()),
-            (got, want) => Err(format!("{req:?} via {list:?}: got {got:?}, model {want:?}")),
+            (got, want) => Err(format!(
+                "{req:?} via {list:?}: got {got:?}, model {:?}",
+                want.map(|(r, fits)| (r, fits[0]))
+            )),
         }
     }
 
@@ -501,9 +540,14 @@ fn expect_err(got: Result<RawAllocation, Error>, ok: fn(&Error) -> bool) -> Resu
     }
 }
 
-fn run(scenario: Scenario, registry: &Registry, backend: &str) -> Result<(), String> {
+fn run(
+    scenario: Scenario,
+    registry: &Registry,
+    backend: &str,
+    policy: Policy,
+) -> Result<(), String> {
     let ops = scenario.ops.clone();
-    let mut h = Harness::new(scenario, registry, backend);
+    let mut h = Harness::new(scenario, registry, backend, policy);
     for (i, op) in ops.iter().enumerate() {
         h.step(op).map_err(|e| format!("step {i} {op:?}: {e}"))?;
         h.check_state()
@@ -523,7 +567,7 @@ fn check(prop: fn(Scenario) -> Result<(), String>) {
 #[test]
 fn area_set_matches_model_naive() {
     fn prop(s: Scenario) -> Result<(), String> {
-        run(s, &common::registry(), "naive")
+        run(s, &common::registry(), "naive", Policy::Lowest)
     }
     check(prop);
 }
@@ -531,7 +575,7 @@ fn area_set_matches_model_naive() {
 #[test]
 fn area_set_matches_model_first_fit() {
     fn prop(s: Scenario) -> Result<(), String> {
-        run(s, &Registry::with_builtins(), "first-fit")
+        run(s, &Registry::with_builtins(), "first-fit", Policy::Lowest)
     }
     check(prop);
 }
@@ -539,7 +583,7 @@ fn area_set_matches_model_first_fit() {
 #[test]
 fn area_set_matches_model_bitmap() {
     fn prop(s: Scenario) -> Result<(), String> {
-        run(s, &Registry::with_builtins(), "bitmap")
+        run(s, &Registry::with_builtins(), "bitmap", Policy::Lowest)
     }
     check(prop);
 }
