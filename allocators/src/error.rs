@@ -6,7 +6,7 @@ use core::fmt;
 /// these is returned.
 ///
 /// Checks run in a fixed order so that every backend reports the same variant for the
-/// same input (the [`shadow`](crate::shadow) model relies on it):
+/// same input (the `shadow` reference model relies on it):
 ///
 /// * `allocate`: [`ZeroCount`](Self::ZeroCount), [`AlignNotPowerOfTwo`](Self::AlignNotPowerOfTwo),
 ///   [`InvalidWindow`](Self::InvalidWindow), [`TooManyAllocations`](Self::TooManyAllocations),
