@@ -72,7 +72,9 @@ pub struct ChunkInfo<'a, O> {
 ///   bytes, and sizes are rounded up to whole granules, as Linux does (an allocation of
 ///   100 bytes in an order-6 pool takes 128 bytes, and `free(addr, 100)` frees it).
 ///   Unlike Linux, a chunk's address and size must be multiples of the granule
-///   ([`Error::NotGranular`]), so that alignment is exact and no tail bytes are lost.
+///   ([`Error::NotGranular`]), so that alignment is exact and no tail bytes are lost,
+///   and its end must be representable ([`Error::AddressOverflow`] for a chunk that
+///   would end at the very top of the address space).
 /// * **Lock-free**: [`alloc`](Self::alloc) and [`free`](Self::free) on `&self`
 ///   claim and release granules in atomic bitmap words with compare-exchange; a claim
 ///   that loses a race rolls back what it took and searches again. No lock, no heap
@@ -441,5 +443,345 @@ impl<O: fmt::Debug> fmt::Debug for GenPool<O> {
             .field("algorithm", &self.fit)
             .field("chunks", &Chunks(self))
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use alloc::format;
+    use alloc::vec::Vec;
+
+    /// Order 4: 16-byte granules.
+    fn pool() -> GenPool<u32> {
+        GenPool::new(4)
+    }
+
+    #[test]
+    fn chunks_come_newest_first_and_are_searched_in_that_order() {
+        let p = pool();
+        p.add_chunk(0x1000, 0x9000, 0x40, 1).unwrap();
+        p.add_chunk(0x3000, 0xb000, 0x20, 2).unwrap();
+        p.add_chunk_virt(0x2000, 0x10, 3).unwrap();
+        let listed: Vec<(usize, Option<u64>, usize, u32)> = p
+            .chunks()
+            .map(|c| (c.virt, c.phys, c.size, *c.owner))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                (0x2000, None, 0x10, 3),
+                (0x3000, Some(0xb000), 0x20, 2),
+                (0x1000, Some(0x9000), 0x40, 1)
+            ]
+        );
+        let owners: Vec<u32> = (0..7).map(|_| *p.alloc_owner(16).unwrap().1).collect();
+        assert_eq!(owners, [3, 2, 2, 1, 1, 1, 1]);
+        assert_eq!(
+            p.alloc(16),
+            Err(Error::NoSpace {
+                count: 16,
+                align: 16,
+                largest_free: 0
+            })
+        );
+        assert_eq!(p.free_owner(0x3010, 16), Ok(&2));
+    }
+
+    #[test]
+    fn an_allocation_never_spans_adjacent_chunks() {
+        let p = pool();
+        p.add_chunk(0x1000, 0, 0x100, 1).unwrap();
+        p.add_chunk(0x1100, 0x100, 0x100, 2).unwrap();
+        assert!(p.has_addr(0x10f0, 0x10));
+        assert!(!p.has_addr(0x10f0, 0x20));
+        assert_eq!(
+            p.alloc(0x180),
+            Err(Error::NoSpace {
+                count: 0x180,
+                align: 16,
+                largest_free: 0x100
+            })
+        );
+        assert_eq!(p.alloc(0x100), Ok(0x1100));
+        assert_eq!(p.alloc(0x100), Ok(0x1000));
+        assert_eq!(p.avail(), 0);
+    }
+
+    #[test]
+    fn virt_to_phys_translates_inside_chunks_only() {
+        let p = pool();
+        p.add_chunk(0x1000, 0x8000_0000, 0x100, 0).unwrap();
+        p.add_chunk_virt(0x4000, 0x100, 0).unwrap();
+        assert_eq!(p.virt_to_phys(0x1000), Some(0x8000_0000));
+        assert_eq!(p.virt_to_phys(0x10ff), Some(0x8000_00ff));
+        assert_eq!(p.virt_to_phys(0x1100), None);
+        assert_eq!(p.virt_to_phys(0xfff), None);
+        assert_eq!(p.virt_to_phys(0x4010), None);
+    }
+
+    #[test]
+    fn has_addr_needs_the_whole_range_in_one_chunk() {
+        let p = pool();
+        p.add_chunk(0x1000, 0, 0x100, 0).unwrap();
+        assert!(p.has_addr(0x1000, 0x100));
+        assert!(p.has_addr(0x10ff, 1));
+        assert!(!p.has_addr(0x10ff, 2));
+        assert!(!p.has_addr(0xfff, 2));
+        assert!(!p.has_addr(0x1000, 0));
+        assert!(!p.has_addr(usize::MAX, 2));
+    }
+
+    #[test]
+    fn avail_and_size_follow_allocations() {
+        let p = pool();
+        assert_eq!((p.size(), p.avail(), p.largest_free()), (0, 0, 0));
+        p.add_chunk(0x1000, 0, 0x100, 0).unwrap();
+        p.add_chunk(0x2000, 0, 0x40, 0).unwrap();
+        assert_eq!((p.size(), p.avail()), (0x140, 0x140));
+        let a = p.alloc(0x30).unwrap();
+        assert_eq!((p.size(), p.avail()), (0x140, 0x110));
+        let infos: Vec<usize> = p.chunks().map(|c| c.avail).collect();
+        assert_eq!(infos, [0x10, 0x100]);
+        p.free(a, 0x30).unwrap();
+        assert_eq!(p.avail(), 0x140);
+    }
+
+    #[test]
+    fn min_alloc_order_rounds_sizes_up() {
+        let p: GenPool<()> = GenPool::new(5);
+        p.add_chunk(0, 0, 0x100, ()).unwrap();
+        let a = p.alloc(1).unwrap();
+        let b = p.alloc(33).unwrap();
+        assert_eq!((a, b), (0, 0x20));
+        assert_eq!(p.avail(), 0x100 - 0x20 - 0x40);
+        assert_eq!(
+            p.free(a, 33),
+            Err(Error::WrongCount {
+                start: 0,
+                count: 33,
+                actual: 0x20
+            })
+        );
+        p.free(a, 20).unwrap();
+        p.free(b, 64).unwrap();
+        assert_eq!(p.avail(), 0x100);
+    }
+
+    /// Granules 0..2 used, 2..4 free, 4 used, 5..12 free, 12 used, 13..16 free.
+    fn holes() -> GenPool<u32> {
+        let p = pool();
+        p.add_chunk(0x1000, 0, 0x100, 0).unwrap();
+        for (offset, size) in [(0, 0x20), (0x40, 0x10), (0xc0, 0x10)] {
+            p.alloc_with(size, Fit::Fixed { offset }).unwrap();
+        }
+        p
+    }
+
+    #[test]
+    fn each_fit_makes_its_own_choice() {
+        let p = holes();
+        assert_eq!(p.alloc_with(0x30, Fit::FirstFit), Ok(0x1050));
+        let p = holes();
+        assert_eq!(p.alloc_with(0x30, Fit::BestFit), Ok(0x10d0));
+        assert_eq!(p.alloc_with(0x20, Fit::BestFit), Ok(0x1020));
+        let p = holes();
+        assert_eq!(
+            p.alloc_with(0x10, Fit::FirstFitAlign { align: 0x40 }),
+            Ok(0x1080)
+        );
+        let p = holes();
+        // Three granules round to four: 64-byte alignment.
+        assert_eq!(p.alloc_with(0x30, Fit::FirstFitOrderAlign), Ok(0x1080));
+        assert_eq!(p.alloc_with(0x10, Fit::FirstFitOrderAlign), Ok(0x1020));
+    }
+
+    #[test]
+    fn default_algorithm_is_settable() {
+        let mut p = holes();
+        assert_eq!(p.algorithm(), Fit::FirstFit);
+        p.set_algorithm(Fit::BestFit);
+        assert_eq!(p.alloc(0x30), Ok(0x10d0));
+        let q: GenPool<()> = GenPool::with_algorithm(4, Fit::FirstFitOrderAlign);
+        q.add_chunk(0x10, 0, 0x100, ()).unwrap();
+        assert_eq!(
+            (q.algorithm(), q.min_alloc_order()),
+            (Fit::FirstFitOrderAlign, 4)
+        );
+        assert_eq!(q.alloc(0x30), Ok(0x40));
+    }
+
+    #[test]
+    fn alignment_is_absolute_in_an_unaligned_chunk() {
+        let p: GenPool<()> = GenPool::new(4);
+        p.add_chunk(0x1040, 0, 0x400, ()).unwrap();
+        assert_eq!(
+            p.alloc_with(0x10, Fit::FirstFitAlign { align: 0x100 }),
+            Ok(0x1100)
+        );
+        assert_eq!(
+            p.alloc_with(0x10, Fit::FirstFitAlign { align: 0x100 }),
+            Ok(0x1200)
+        );
+        // Below the granule an alignment asks for nothing more.
+        assert_eq!(
+            p.alloc_with(0x10, Fit::FirstFitAlign { align: 4 }),
+            Ok(0x1040)
+        );
+        assert_eq!(
+            p.alloc_with(0x10, Fit::FirstFitAlign { align: 0x30 }),
+            Err(Error::AlignNotPowerOfTwo { align: 0x30 })
+        );
+        assert_eq!(
+            p.alloc_with(0x10, Fit::FirstFitAlign { align: 0x1000 }),
+            Err(Error::NoSpace {
+                count: 0x10,
+                align: 0x1000,
+                largest_free: 0x230
+            })
+        );
+    }
+
+    #[test]
+    fn fixed_alloc_takes_exactly_the_offset() {
+        let p = holes();
+        assert!(matches!(
+            p.alloc_with(0x10, Fit::Fixed { offset: 0x40 }),
+            Err(Error::NoSpace { .. })
+        ));
+        assert!(p.alloc_with(0x20, Fit::Fixed { offset: 0xb0 }).is_err());
+        assert_eq!(p.alloc_with(0x30, Fit::Fixed { offset: 0xd0 }), Ok(0x10d0));
+        assert!(p.alloc_with(0x20, Fit::Fixed { offset: 0xf0 }).is_err());
+        assert_eq!(
+            p.alloc_with(0x10, Fit::Fixed { offset: 0x18 }),
+            Err(Error::NotGranular {
+                value: 0x18,
+                granule: 16
+            })
+        );
+        // The offset is per chunk: a newer chunk is tried first, then older ones.
+        p.add_chunk(0x8000, 0, 0x100, 1).unwrap();
+        assert_eq!(
+            p.alloc_owner_with(0x10, Fit::Fixed { offset: 0x20 }),
+            Ok((0x8020, &1))
+        );
+        assert_eq!(
+            p.alloc_owner_with(0x10, Fit::Fixed { offset: 0x20 }),
+            Ok((0x1020, &0))
+        );
+    }
+
+    #[test]
+    fn every_free_error_leaves_the_pool_unchanged() {
+        let p = pool();
+        p.add_chunk(0x1000, 0, 0x100, 0).unwrap();
+        let a = p.alloc(0x30).unwrap();
+        let avail = p.avail();
+        assert_eq!(p.free(a, 0), Err(Error::ZeroCount));
+        assert_eq!(
+            p.free(0x1100, 0x10),
+            Err(Error::AddressNotInPool { addr: 0x1100 })
+        );
+        assert_eq!(
+            p.free(0x1040, 0x10),
+            Err(Error::NotAllocated { start: 0x1040 })
+        );
+        assert_eq!(
+            p.free(0x1044, 0x10),
+            Err(Error::NotAllocated { start: 0x1044 })
+        );
+        assert_eq!(
+            p.free(0x1010, 0x10),
+            Err(Error::NotAllocationStart { start: 0x1010 })
+        );
+        assert_eq!(
+            p.free(0x1008, 0x10),
+            Err(Error::NotAllocationStart { start: 0x1008 })
+        );
+        assert_eq!(
+            p.free(a, 0x40),
+            Err(Error::WrongCount {
+                start: a,
+                count: 0x40,
+                actual: 0x30
+            })
+        );
+        assert_eq!(p.avail(), avail);
+        p.free(a, 0x30).unwrap();
+        assert_eq!(p.free(a, 0x30), Err(Error::NotAllocated { start: a }));
+        assert_eq!(p.alloc(0), Err(Error::ZeroCount));
+    }
+
+    #[test]
+    fn bad_chunks_are_refused() {
+        let p = pool();
+        p.add_chunk(0x1000, 0, 0x100, 0).unwrap();
+        assert_eq!(p.add_chunk(0x2000, 0, 0, 0), Err(Error::ZeroCount));
+        let not_granular = |value| Err(Error::NotGranular { value, granule: 16 });
+        assert_eq!(p.add_chunk(0x2000, 0, 0x18, 0), not_granular(0x18));
+        assert_eq!(p.add_chunk(0x2008, 0, 0x10, 0), not_granular(0x2008));
+        let top = usize::MAX - 0xf;
+        assert_eq!(
+            p.add_chunk(top, 0, 0x20, 0),
+            Err(Error::AddressOverflow {
+                start: top as u64,
+                size: 0x20
+            })
+        );
+        assert_eq!(
+            p.add_chunk(0x2000, u64::MAX - 0xf, 0x20, 0),
+            Err(Error::AddressOverflow {
+                start: u64::MAX - 0xf,
+                size: 0x20
+            })
+        );
+        for (virt, size) in [(0x0f00, 0x110), (0x10f0, 0x10), (0x0f00, 0x1000)] {
+            assert_eq!(
+                p.add_chunk(virt, 0, size, 0),
+                Err(Error::ChunkOverlap {
+                    virt,
+                    size,
+                    existing_virt: 0x1000,
+                    existing_size: 0x100
+                })
+            );
+        }
+        assert_eq!(p.size(), 0x100);
+        // The end of a chunk must be representable: the top granule stays out.
+        assert_eq!(
+            p.add_chunk(top, 0, 0x10, 0),
+            Err(Error::AddressOverflow {
+                start: top as u64,
+                size: 0x10
+            })
+        );
+        p.add_chunk(0x0f00, 0, 0x100, 0).unwrap();
+        p.add_chunk(top - 0x10, 0, 0x10, 0).unwrap();
+        let huge: GenPool<()> = GenPool::new(usize::BITS);
+        assert_eq!(
+            huge.add_chunk(0, 0, 1, ()),
+            Err(Error::OrderTooLarge { order: usize::BITS })
+        );
+        assert_eq!(
+            huge.alloc(1),
+            Err(Error::OrderTooLarge { order: usize::BITS })
+        );
+    }
+
+    #[cfg(not(loom))]
+    #[test]
+    fn a_static_pool_is_shared_between_threads() {
+        static POOL: GenPool = GenPool::new(0);
+        fn shared<T: Send + Sync>(_: &T) {}
+        shared(&POOL);
+        POOL.add_chunk(0x100, 0, 0x10, ()).unwrap();
+        let a = std::thread::spawn(|| POOL.alloc(4).unwrap())
+            .join()
+            .unwrap();
+        assert_eq!(a, 0x100);
+        POOL.free(a, 4).unwrap();
+        assert_eq!(format!("{POOL:?}").matches("virt: 256").count(), 1);
     }
 }

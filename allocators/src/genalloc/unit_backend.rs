@@ -198,3 +198,216 @@ impl Backend for GenBackend {
             .for_each_allocation(&mut |start, count| f(Extent::new(start, count)));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    fn live(b: &GenBackend) -> Vec<(usize, usize)> {
+        let mut v = Vec::new();
+        b.for_each_allocation(&mut |e| v.push((e.start, e.count)));
+        v
+    }
+
+    #[test]
+    fn names_follow_the_fit() {
+        assert_eq!(GenBackend::first_fit(1, 0).name(), "genalloc");
+        assert_eq!(GenBackend::best_fit(1, 0).name(), "genalloc-best-fit");
+        assert_eq!(GenBackend::order_align(1, 0).name(), "genalloc-order-align");
+        let b = GenBackend::new(8, 5, UnitFit::OrderAlign);
+        assert_eq!(
+            (b.fit(), b.phase(), b.capacity()),
+            (UnitFit::OrderAlign, 5, 8)
+        );
+    }
+
+    #[test]
+    fn sizes_at_the_edges() {
+        let mut b = GenBackend::first_fit(64, 0);
+        assert_eq!(b.allocate(Request::new(0)), Err(Error::ZeroCount));
+        let no_space = |count, largest_free| Error::NoSpace {
+            count,
+            align: 1,
+            largest_free,
+        };
+        assert_eq!(b.allocate(Request::new(65)), Err(no_space(65, 64)));
+        assert_eq!(b.allocate(Request::new(64)), Ok(0));
+        assert_eq!(b.allocate(Request::new(1)), Err(no_space(1, 0)));
+        b.free(0, 64).unwrap();
+        assert_eq!(b.allocate(Request::new(1)), Ok(0));
+        assert_eq!(live(&b), [(0, 1)]);
+    }
+
+    #[test]
+    fn alignment_edges() {
+        let mut b = GenBackend::first_fit(64, 3);
+        assert_eq!(
+            b.allocate(Request::new(1).aligned(6)),
+            Err(Error::AlignNotPowerOfTwo { align: 6 })
+        );
+        assert_eq!(b.allocate(Request::new(2).aligned(8)), Ok(5));
+        assert_eq!(
+            b.allocate(Request::new(1).aligned(128)),
+            Err(Error::NoSpace {
+                count: 1,
+                align: 128,
+                largest_free: 57
+            })
+        );
+        // Phase 0 puts offset 0 on every alignment, however large.
+        let mut z = GenBackend::first_fit(64, 0);
+        assert_eq!(z.allocate(Request::new(1).aligned(1 << 40)), Ok(0));
+        // A phase near the top of the range wraps without trouble.
+        let mut top = GenBackend::first_fit(8, usize::MAX);
+        assert_eq!(top.allocate(Request::new(1).aligned(4)), Ok(1));
+    }
+
+    #[test]
+    fn windows_at_both_ends_and_empty() {
+        let mut b = GenBackend::first_fit(64, 0);
+        assert_eq!(b.allocate(Request::new(4).within(0, 4)), Ok(0));
+        assert_eq!(b.allocate(Request::new(4).within(60, 64)), Ok(60));
+        assert_eq!(
+            b.allocate(Request::new(1).within(60, 64)),
+            Err(Error::NoSpace {
+                count: 1,
+                align: 1,
+                largest_free: 56
+            })
+        );
+        let invalid = |lo, hi| Error::InvalidWindow {
+            lo,
+            hi,
+            capacity: 64,
+        };
+        assert_eq!(b.allocate(Request::new(1).within(5, 5)), Err(invalid(5, 5)));
+        assert_eq!(
+            b.allocate(Request::new(1).within(0, 65)),
+            Err(invalid(0, 65))
+        );
+        assert_eq!(
+            b.allocate(Request::new(2).within(10, 20).aligned(8)),
+            Ok(16)
+        );
+    }
+
+    #[test]
+    fn claim_checks_range_then_occupancy() {
+        let mut b = GenBackend::first_fit(64, 0);
+        assert_eq!(b.claim(0, 0), Err(Error::ZeroCount));
+        assert_eq!(
+            b.claim(60, 5),
+            Err(Error::OutOfBounds {
+                start: 60,
+                count: 5,
+                capacity: 64
+            })
+        );
+        b.claim(30, 4).unwrap();
+        assert_eq!(
+            b.claim(20, 20),
+            Err(Error::RangeBusy {
+                start: 20,
+                count: 20,
+                first_busy: 30
+            })
+        );
+        assert_eq!(
+            b.allocate(Request::new(31)),
+            Err(Error::NoSpace {
+                count: 31,
+                align: 1,
+                largest_free: 30
+            })
+        );
+        assert_eq!(b.allocate(Request::new(30)), Ok(0));
+        assert_eq!(live(&b), [(0, 30), (30, 4)]);
+        b.free(30, 4).unwrap();
+    }
+
+    #[test]
+    fn free_errors_in_order() {
+        let mut b = GenBackend::first_fit(64, 0);
+        let a = b.allocate(Request::new(4)).unwrap();
+        let before = b.stats();
+        assert_eq!(b.free(a, 0), Err(Error::ZeroCount));
+        assert_eq!(
+            b.free(63, 2),
+            Err(Error::OutOfBounds {
+                start: 63,
+                count: 2,
+                capacity: 64
+            })
+        );
+        assert_eq!(b.free(10, 1), Err(Error::NotAllocated { start: 10 }));
+        assert_eq!(
+            b.free(a + 1, 1),
+            Err(Error::NotAllocationStart { start: a + 1 })
+        );
+        assert_eq!(
+            b.free(a, 3),
+            Err(Error::WrongCount {
+                start: a,
+                count: 3,
+                actual: 4
+            })
+        );
+        assert_eq!(b.stats(), before);
+        b.free(a, 4).unwrap();
+        assert_eq!(b.free(a, 4), Err(Error::NotAllocated { start: a }));
+    }
+
+    #[test]
+    fn fill_free_every_other_then_ask_for_too_much() {
+        let mut b = GenBackend::first_fit(64, 0);
+        for i in 0..16 {
+            assert_eq!(b.allocate(Request::new(4)), Ok(4 * i));
+        }
+        for i in (0..16).step_by(2) {
+            b.free(4 * i, 4).unwrap();
+        }
+        let s = b.stats();
+        assert_eq!(
+            (s.free, s.largest_free, s.free_extents, s.live_allocations),
+            (32, 4, 8, 8)
+        );
+        assert_eq!(
+            b.allocate(Request::new(5)),
+            Err(Error::NoSpace {
+                count: 5,
+                align: 1,
+                largest_free: 4
+            })
+        );
+        assert_eq!(b.allocate(Request::new(4)), Ok(0));
+        assert_eq!(s.metadata_bytes, b.stats().metadata_bytes);
+    }
+
+    #[test]
+    fn best_fit_and_order_align_choices() {
+        let mut best = GenBackend::best_fit(64, 0);
+        for (start, count) in [(0, 2), (4, 1), (12, 1)] {
+            best.claim(start, count).unwrap();
+        }
+        assert_eq!(best.allocate(Request::new(3)), Ok(5));
+        assert_eq!(best.allocate(Request::new(2)), Ok(2));
+        assert_eq!(best.allocate(Request::new(2).aligned(4)), Ok(8));
+        let mut order = GenBackend::order_align(64, 1);
+        assert_eq!(order.allocate(Request::new(3)), Ok(3));
+        assert_eq!(order.allocate(Request::new(1)), Ok(0));
+        assert_eq!(order.allocate(Request::new(5).aligned(2)), Ok(7));
+        assert_eq!(order.allocate(Request::new(2).aligned(16)), Ok(15));
+    }
+
+    #[test]
+    fn an_empty_space_refuses_everything() {
+        let mut b = GenBackend::first_fit(0, 0);
+        assert!(matches!(
+            b.allocate(Request::new(1)),
+            Err(Error::NoSpace { .. })
+        ));
+        assert!(matches!(b.claim(0, 1), Err(Error::OutOfBounds { .. })));
+        assert_eq!(b.stats().capacity, 0);
+    }
+}
