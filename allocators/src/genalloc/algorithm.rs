@@ -85,6 +85,13 @@ pub(crate) fn smallest_hole(map: &Bitmap, want: &Want) -> Option<usize> {
 /// Lock-free: a retry happens only after some other claim or free changed a word we
 /// read, and a claim that loses rolls back at once, so the system as a whole always
 /// progresses. Returns the first unit, or `None` when nothing fits any more.
+///
+/// Under contention the choice is only as good as the snapshot it was made on: a
+/// straddling claim shows in its first word before it may lose the next one and roll
+/// back, so a racing search can be pushed past units that turn out free (Linux's
+/// `bitmap_set_ll` roll-back has the same effect). A result may then sit higher than
+/// sequential first fit would put it, or a search may fail while a fit reappears; it
+/// never overlaps another block.
 pub(crate) fn allocate(map: &Bitmap, want: &Want, strategy: Strategy) -> Option<usize> {
     if want.count == 0 || want.hi > map.units() {
         return None;

@@ -269,6 +269,11 @@ impl Bitmap {
             }
             let actual = self.run_len(start, seen);
             if actual != count {
+                // The tail was read after `seen`; if the start word moved meanwhile (a
+                // racing free of this block), the length may be torn: look again.
+                if word.load(Ordering::Acquire) != seen {
+                    continue;
+                }
                 return Err(FreeError::WrongCount { actual });
             }
             // Start -> tombstone on exactly the word we validated: this is where the

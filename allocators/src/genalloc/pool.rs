@@ -78,7 +78,10 @@ pub struct ChunkInfo<'a, O> {
 /// * **Lock-free**: [`alloc`](Self::alloc) and [`free`](Self::free) on `&self`
 ///   claim and release granules in atomic bitmap words with compare-exchange; a claim
 ///   that loses a race rolls back what it took and searches again. No lock, no heap
-///   use; adding a chunk allocates its node and bitmap once.
+///   use; adding a chunk allocates its node and bitmap once. Blocks never overlap and
+///   no granule is lost or doubled; only the *placement* is best effort under
+///   contention (a racing search may be pushed past a claim that later rolls back,
+///   as in Linux), and `avail` is exact once no call is in flight.
 /// * **Errors, not `BUG()`**: a double free, a free in the middle of a block, a wrong
 ///   size or an address in no chunk is a typed [`Error`] and changes nothing.
 ///   Pool errors carry addresses where [`Backend`](crate::Backend) errors carry
