@@ -115,7 +115,7 @@ pub(crate) fn allocate(map: &Bitmap, want: &Want, strategy: Strategy) -> Option<
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 

@@ -449,12 +449,11 @@ impl<O: fmt::Debug> fmt::Debug for GenPool<O> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     extern crate std;
 
     use super::*;
-    use alloc::format;
     use alloc::vec::Vec;
 
     /// Order 4: 16-byte granules.
@@ -773,7 +772,6 @@ mod tests {
         );
     }
 
-    #[cfg(not(loom))]
     #[test]
     fn a_static_pool_is_shared_between_threads() {
         static POOL: GenPool = GenPool::new(0);
@@ -785,6 +783,6 @@ mod tests {
             .unwrap();
         assert_eq!(a, 0x100);
         POOL.free(a, 4).unwrap();
-        assert_eq!(format!("{POOL:?}").matches("virt: 256").count(), 1);
+        assert_eq!(alloc::format!("{POOL:?}").matches("virt: 256").count(), 1);
     }
 }

@@ -199,7 +199,7 @@ impl Backend for GenBackend {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use alloc::vec::Vec;
