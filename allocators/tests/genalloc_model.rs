@@ -160,7 +160,7 @@ fn churn(pool: &GenPool<u8>, table: &[AtomicBool], seed: u64, rounds: usize) {
 }
 
 #[test]
-fn threads_share_one_pool_without_losing_or_doubling_granules() {
+fn genalloc_pool_shared_by_threads_loses_and_doubles_nothing() {
     let (threads, rounds) = if cfg!(miri) { (2, 40) } else { (4, 20_000) };
     let pool: GenPool<u8> = GenPool::new(2);
     pool.add_chunk(BASE, 0x8000_0000, FIRST, 1).unwrap();

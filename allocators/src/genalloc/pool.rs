@@ -773,6 +773,28 @@ mod tests {
     }
 
     #[test]
+    fn racing_add_chunk_keeps_every_chunk_and_refuses_overlap() {
+        let p: GenPool<usize> = GenPool::new(0);
+        // Threads 0..4 add disjoint chunks; threads 4 and 5 race for the same range.
+        let won: Vec<bool> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..6usize)
+                .map(|i| {
+                    let p = &p;
+                    let virt = 0x1000 * i.min(4);
+                    s.spawn(move || p.add_chunk(virt, 0, 0x100, i).is_ok())
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(won[..4], [true; 4]);
+        assert!(won[4] ^ won[5]);
+        let mut virts: Vec<usize> = p.chunks().map(|c| c.virt).collect();
+        virts.sort_unstable();
+        assert_eq!(virts, [0, 0x1000, 0x2000, 0x3000, 0x4000]);
+        assert_eq!(p.size(), 0x500);
+    }
+
+    #[test]
     fn a_static_pool_is_shared_between_threads() {
         static POOL: GenPool = GenPool::new(0);
         fn shared<T: Send + Sync>(_: &T) {}
