@@ -276,8 +276,12 @@ impl<O> GenPool<O> {
     /// In order: [`Error::ZeroCount`], [`Error::OrderTooLarge`],
     /// [`Error::AlignNotPowerOfTwo`] ([`Fit::FirstFitAlign`]), [`Error::NotGranular`]
     /// ([`Fit::Fixed`] offset), [`Error::NoSpace`] when no chunk has room, carrying
-    /// `size`, the alignment searched for in bytes and the largest free run in bytes
-    /// of any chunk.
+    /// `size`, the alignment searched for in bytes (saturated at `usize::MAX` when the
+    /// size's power of two does not fit) and the largest free run in bytes of any
+    /// chunk.
+    ///
+    /// Cost: per chunk tried, a word-level scan of its bitmap (32 granules per word on
+    /// 64-bit targets, 16 on 32-bit ones) and one compare-exchange per word claimed.
     pub fn alloc_owner_with(&self, size: usize, fit: Fit) -> Result<(usize, &O), Error> {
         if size == 0 {
             return Err(Error::ZeroCount);

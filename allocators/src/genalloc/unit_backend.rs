@@ -33,9 +33,11 @@ pub enum UnitFit {
 /// `usize` range, where a pool chunk would be refused for wrapping.
 ///
 /// There is no limit on live allocations (two bits per unit describe them all), so
-/// [`Error::TooManyAllocations`] never occurs. `allocate` is `O(capacity / 32)` word
-/// reads for the search plus `O(count / 32)` compare-exchanges; `free` is
-/// `O(count / 32)`; `stats` and `for_each_allocation` scan the map.
+/// [`Error::TooManyAllocations`] never occurs. With `W` units per bitmap word (32 on
+/// 64-bit targets, 16 on 32-bit ones), `allocate` reads at most `O(capacity / W)`
+/// words plus `O(count / W)` per candidate it rejects, then spends `O(count / W)`
+/// compare-exchanges; `claim` and `free` are `O(count / W)`; `stats` and
+/// `for_each_allocation` scan the map.
 ///
 /// ```
 /// use contig_allocators::{Backend, Request, genalloc::GenBackend};
