@@ -21,6 +21,14 @@ fn pool(units: usize) -> Arc<GenPool> {
     Arc::new(pool)
 }
 
+/// Runs `f` under loom, bounded to two preemptions unless `LOOM_MAX_PREEMPTIONS` says
+/// otherwise, so a plain `--cfg loom` run cannot explode.
+fn model(f: impl Fn() + Send + Sync + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound.get_or_insert(2);
+    builder.check(f);
+}
+
 fn disjoint(a: (usize, usize), b: (usize, usize)) -> bool {
     a.0 + a.1 <= b.0 || b.0 + b.1 <= a.0
 }
@@ -35,7 +43,7 @@ fn all_free(pool: &GenPool, units: usize) {
 
 #[test]
 fn two_threads_in_one_word() {
-    loom::model(|| {
+    model(|| {
         let p = pool(8);
         let q = p.clone();
         let t = thread::spawn(move || {
@@ -55,7 +63,7 @@ fn two_threads_in_one_word() {
 
 #[test]
 fn two_threads_across_a_word_boundary() {
-    loom::model(|| {
+    model(|| {
         let units = WORD + 4;
         let p = pool(units);
         let q = p.clone();
@@ -79,7 +87,7 @@ fn two_threads_across_a_word_boundary() {
 
 #[test]
 fn a_free_measures_its_block_while_a_neighbour_is_claimed() {
-    loom::model(|| {
+    model(|| {
         let units = WORD + 4;
         let p = pool(units);
         // The block ends exactly where the racing claim begins, across the boundary.
@@ -99,7 +107,7 @@ fn a_free_measures_its_block_while_a_neighbour_is_claimed() {
 /// unit, never run on into the old tail.
 #[test]
 fn a_block_being_freed_keeps_its_start_until_its_tail_is_gone() {
-    loom::model(|| {
+    model(|| {
         let p = pool(WORD + 2);
         let at = p.alloc_with(4, Fit::Fixed { offset: WORD - 2 }).unwrap();
         let q = p.clone();
@@ -114,7 +122,7 @@ fn a_block_being_freed_keeps_its_start_until_its_tail_is_gone() {
 
 #[test]
 fn racing_double_frees_free_once() {
-    loom::model(|| {
+    model(|| {
         let p = pool(WORD + 2);
         let at = p.alloc_with(4, Fit::Fixed { offset: WORD - 2 }).unwrap();
         let q = p.clone();
@@ -136,7 +144,7 @@ fn racing_double_frees_free_once() {
 /// never overlap and no unit is lost or doubled.
 #[test]
 fn three_threads_share_a_straddling_hole() {
-    loom::model(|| {
+    model(|| {
         let units = WORD + 3;
         let p = pool(units);
         p.alloc_with(WORD - 3, Fit::Fixed { offset: 0 }).unwrap();
