@@ -12,6 +12,7 @@ use alloc::vec::Vec;
 use contig_allocators::Backend;
 use contig_allocators::bitmap::Bitmap;
 use contig_allocators::first_fit::FirstFit;
+use contig_allocators::genalloc::GenBackend;
 
 use crate::{Error, Name, RegionSpec};
 
@@ -77,7 +78,13 @@ pub struct Registry {
 }
 
 /// The backends every [`Registry::with_builtins`] holds, by name.
-pub const BUILTIN_BACKENDS: &[&str] = &["first-fit", "bitmap"];
+pub const BUILTIN_BACKENDS: &[&str] = &[
+    "first-fit",
+    "bitmap",
+    "genalloc",
+    "genalloc-best-fit",
+    "genalloc-order-align",
+];
 
 impl Registry {
     /// A registry with no backend at all.
@@ -87,7 +94,8 @@ impl Registry {
     }
 
     /// A registry holding the built-in backends ([`BUILTIN_BACKENDS`]): `first-fit`
-    /// (sized for the region's `max_allocations`) and `bitmap`.
+    /// (sized for the region's `max_allocations`), `bitmap`, and genalloc with its
+    /// first-fit, best-fit and order-align placement.
     #[must_use]
     pub fn with_builtins() -> Self {
         let mut registry = Self::new();
@@ -95,6 +103,15 @@ impl Registry {
             Box::new(FirstFit::new(g.units, g.phase, g.max_allocations))
         });
         registry.add_builtin("bitmap", |g| Box::new(Bitmap::new(g.units, g.phase)));
+        registry.add_builtin("genalloc", |g| {
+            Box::new(GenBackend::first_fit(g.units, g.phase))
+        });
+        registry.add_builtin("genalloc-best-fit", |g| {
+            Box::new(GenBackend::best_fit(g.units, g.phase))
+        });
+        registry.add_builtin("genalloc-order-align", |g| {
+            Box::new(GenBackend::order_align(g.units, g.phase))
+        });
         registry
     }
 

@@ -587,3 +587,37 @@ fn area_set_matches_model_bitmap() {
     }
     check(prop);
 }
+
+#[test]
+fn area_set_matches_model_genalloc() {
+    fn prop(s: Scenario) -> Result<(), String> {
+        run(s, &Registry::with_builtins(), "genalloc", Policy::Lowest)
+    }
+    check(prop);
+}
+
+#[test]
+fn area_set_matches_model_genalloc_best_fit() {
+    fn prop(s: Scenario) -> Result<(), String> {
+        run(
+            s,
+            &Registry::with_builtins(),
+            "genalloc-best-fit",
+            Policy::Any,
+        )
+    }
+    check(prop);
+}
+
+#[test]
+fn area_set_matches_model_genalloc_order_align() {
+    fn prop(s: Scenario) -> Result<(), String> {
+        run(
+            s,
+            &Registry::with_builtins(),
+            "genalloc-order-align",
+            Policy::OrderAlign,
+        )
+    }
+    check(prop);
+}
