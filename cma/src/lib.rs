@@ -15,13 +15,17 @@
 //!    constructible fixed-capacity table), fixed at a base or placed dynamically by the
 //!    platform's [`EarlyMemory`] (a [`MemoryMap`] ships for simple platforms and tests).
 //! 2. **Once a heap exists**: turn them into [`Region`]s, each managed by a backend
-//!    built by name from a [`Registry`], and collect them in an [`AreaSet`] together
-//!    with a [`RegionMap`] (`camera=video,common;*=common`) and a default region.
+//!    built by name from a [`Registry`] ([`Registry::with_builtins`] holds
+//!    `first-fit`, `bitmap`, `genalloc`, `genalloc-best-fit` and
+//!    `genalloc-order-align`; users register their own), and collect them in an
+//!    [`AreaSet`] together with a [`RegionMap`] (`camera=video,common;*=common`) and a
+//!    default region. A [`GlobalArea`] holds the system's default set, built once.
 //! 3. **Run time**: [`AreaSet::alloc`] walks a device's regions in order;
-//!    [`AreaSet::alloc_from`] and [`AreaSet::alloc_from_region`] name them directly.
-//!    An [`Allocation`] frees itself on drop; [`RawAllocation`] is the plain-data
-//!    form, freed with [`AreaSet::free`] or [`AreaSet::free_at`] (by address, the
-//!    owning region found in `O(log n)`).
+//!    [`AreaSet::alloc_from`] and [`AreaSet::alloc_from_region`] name them directly;
+//!    [`AreaSet::claim`] takes a fixed range. An [`Allocation`] frees itself on drop;
+//!    [`RawAllocation`] is the plain-data form, freed with [`AreaSet::free`] or
+//!    [`AreaSet::free_at`] (by address, the owning region found in `O(log n)`).
+//!    [`AreaSet::dump`] prints regions and live allocations.
 //!
 //! Reusable regions lend their free memory to the OS and take it back through a
 //! [`Reclaim`] hook before handing it out; a busy range is given back and the search
