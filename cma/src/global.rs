@@ -41,7 +41,8 @@ impl<R: RawMutex + 'static> GlobalArea<R> {
         }
     }
 
-    /// The area set, if built.
+    /// The area set, if built. Takes the cell's lock briefly: callers on a hot path
+    /// keep the returned `&'static` reference instead of asking again.
     #[must_use]
     pub fn get(&self) -> Option<&'static AreaSet<R>> {
         *self.cell.lock()

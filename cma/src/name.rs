@@ -23,7 +23,7 @@ pub enum NameProblem {
         len: usize,
     },
     /// The name contains a character the region-map text form reserves
-    /// (`=`, `,`, `;`, `*`) or whitespace.
+    /// (`=`, `,`, `;`, `*`), whitespace or a control character.
     ReservedChar {
         /// The offending character.
         ch: char,
@@ -49,7 +49,7 @@ impl fmt::Display for NameProblem {
 /// assert!(Name::new("a=b").is_err());
 /// assert!(Name::new("").is_err());
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Name {
     bytes: [u8; NAME_MAX],
     len: u8,
@@ -81,7 +81,9 @@ impl Name {
             return Some(NameProblem::TooLong { len: s.len() });
         }
         s.chars()
-            .find(|&ch| matches!(ch, '=' | ',' | ';' | '*') || ch.is_whitespace())
+            .find(|&ch| {
+                matches!(ch, '=' | ',' | ';' | '*') || ch.is_whitespace() || ch.is_control()
+            })
             .map(|ch| NameProblem::ReservedChar { ch })
     }
 
@@ -133,6 +135,19 @@ impl fmt::Debug for Name {
     }
 }
 
+/// Ordered as the text is, so a sorted list of names can be searched with a `&str`.
+impl Ord for Name {
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl PartialOrd for Name {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 impl PartialEq<str> for Name {
     fn eq(&self, other: &str) -> bool {
         self.as_str() == other
@@ -162,7 +177,16 @@ mod tests {
         assert_eq!(bad("a b"), NameProblem::ReservedChar { ch: ' ' });
         assert_eq!(bad("a;b"), NameProblem::ReservedChar { ch: ';' });
         assert_eq!(bad("*"), NameProblem::ReservedChar { ch: '*' });
+        assert_eq!(bad("a\0"), NameProblem::ReservedChar { ch: '\0' });
         assert!(Name::new(&"x".repeat(32)).is_ok());
+    }
+
+    #[test]
+    fn orders_like_text() {
+        let mut names = ["b", "ab", "a", "abc", "a-b"].map(|s| Name::new(s).unwrap());
+        names.sort();
+        let text: alloc::vec::Vec<&str> = names.iter().map(Name::as_str).collect();
+        assert_eq!(text, ["a", "a-b", "ab", "abc", "b"]);
     }
 
     #[test]
