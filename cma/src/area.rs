@@ -198,6 +198,26 @@ impl<R: RawMutex> AreaSet<R> {
         self.alloc_along(list, request)
     }
 
+    /// Allocates for a `kind` of memory of `device` (the 2010 CMA RFC's `type`): tries
+    /// the map entry `device/kind` first, then as [`alloc`](Self::alloc) does.
+    ///
+    /// # Errors
+    ///
+    /// As [`alloc`](Self::alloc).
+    pub fn alloc_kind(
+        &self,
+        device: &str,
+        kind: &str,
+        request: &Request,
+    ) -> Result<Allocation<'_, R>, Error> {
+        request.validate()?;
+        let list = match self.route_of(&[device, "/", kind]) {
+            Some(list) => list,
+            None => self.regions_for(device)?,
+        };
+        self.alloc_along(list, request)
+    }
+
     /// Allocates from the first of `regions` (names, tried in order) that can.
     ///
     /// # Errors
@@ -311,13 +331,8 @@ impl<R: RawMutex> AreaSet<R> {
     ///
     /// [`Error::NoRegionForDevice`].
     pub fn regions_for(&self, device: &str) -> Result<&[RegionId], Error> {
-        let own = self
-            .routes
-            .binary_search_by(|r| r.device.as_str().cmp(device))
-            .ok()
-            .and_then(|i| self.routes.get(i));
-        if let Some(route) = own {
-            return Ok(&route.regions);
+        if let Some(list) = self.route_of(&[device]) {
+            return Ok(list);
         }
         if let Some(list) = &self.fallback {
             return Ok(list);
@@ -328,6 +343,17 @@ impl<R: RawMutex> AreaSet<R> {
             .ok_or(Error::NoRegionForDevice {
                 device: Name::truncated(device),
             })
+    }
+
+    /// The map entry of the device named by concatenating `parts`, found by binary
+    /// search without building the name (no heap on the allocation path).
+    fn route_of(&self, parts: &[&str]) -> Option<&[RegionId]> {
+        let key = || parts.iter().flat_map(|p| p.bytes());
+        let i = self
+            .routes
+            .binary_search_by(|r| r.device.as_str().bytes().cmp(key()))
+            .ok()?;
+        self.routes.get(i).map(|r| r.regions.as_slice())
     }
 
     fn alloc_along(

@@ -20,7 +20,8 @@
 //!    `genalloc-order-align`; users register their own), and collect them in an
 //!    [`AreaSet`] together with a [`RegionMap`] (`camera=video,common;*=common`) and a
 //!    default region. A [`GlobalArea`] holds the system's default set, built once.
-//! 3. **Run time**: [`AreaSet::alloc`] walks a device's regions in order;
+//! 3. **Run time**: [`AreaSet::alloc`] walks a device's regions in order
+//!    ([`AreaSet::alloc_kind`] first tries a `device/kind` entry, as the RFC's `type`);
 //!    [`AreaSet::alloc_from`] and [`AreaSet::alloc_from_region`] name them directly;
 //!    [`AreaSet::claim`] takes a fixed range. An [`Allocation`] frees itself on drop;
 //!    [`RawAllocation`] is the plain-data form, freed with [`AreaSet::free`] or

@@ -284,3 +284,38 @@ fn claim_takes_exactly_the_covering_granules() {
         .unwrap();
     assert_eq!(d.addr(), PhysAddr::new(0x1000_1000));
 }
+
+#[test]
+fn kinds_route_before_their_device() {
+    let mut set = three();
+    set.set_map(
+        &"camera/preview=dsp,common;camera=video;*=common"
+            .parse()
+            .unwrap(),
+    )
+    .unwrap();
+    let page = Request::new(0x1000);
+    assert_eq!(
+        name_of(&set, &set.alloc_kind("camera", "preview", &page).unwrap()),
+        "dsp"
+    );
+    assert_eq!(
+        name_of(&set, &set.alloc_kind("camera", "still", &page).unwrap()),
+        "video"
+    );
+    assert_eq!(name_of(&set, &set.alloc("camera", &page).unwrap()), "video");
+    assert_eq!(
+        name_of(&set, &set.alloc_kind("gpu", "x", &page).unwrap()),
+        "common"
+    );
+    // The kind entry is not a device of its own prefix: "camera/p" is unlisted.
+    assert_eq!(
+        name_of(&set, &set.alloc_kind("camera", "p", &page).unwrap()),
+        "video"
+    );
+    assert_eq!(
+        set.alloc_kind("camera", "preview", &Request::new(0))
+            .map(|_| ()),
+        Err(Error::ZeroRequest)
+    );
+}
