@@ -35,6 +35,8 @@ enum OpIn {
     Free { nth: u16 },
     FreeAtWrong { nth: u16, delta: i16, size: u16 },
     DoubleFree { nth: u16 },
+    Claim { addr: u32, size: u16 },
+    AllocKind { device: u8, kind: u8, size: u16 },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -222,6 +224,30 @@ impl State {
                         let ok = self.set.free_at(range.base(), range.size()).is_ok();
                         self.freed(range, ok);
                     }
+                }
+            }
+            OpIn::Claim { addr, size } => {
+                let Ok(range) = PhysRange::new(PhysAddr::new(u64::from(*addr)), usize::from(*size)) else {
+                    return;
+                };
+                if let Ok(raw) = self.set.claim(range).map(|a| a.into_raw()) {
+                    assert!(raw.range.contains_range(&range), "claim {range:?} gave {raw:?}");
+                    self.allocated(raw, &[raw.region.index()]);
+                }
+            }
+            OpIn::AllocKind { device, kind, size } => {
+                let (device, kind) = (format!("d{}", device % 5), format!("k{}", kind % 2));
+                // Either the kind's own entry or what the device would get; the public
+                // API cannot tell which applies, so accept both lists.
+                let kinded = format!("{device}/{kind}");
+                let allowed: Vec<usize> = [kinded.as_str(), device.as_str()]
+                    .iter()
+                    .filter_map(|d| self.set.regions_for(d).ok())
+                    .flat_map(|l| l.iter().map(|id| id.index()))
+                    .collect();
+                let req = Request::new(usize::from(*size));
+                if let Ok(raw) = self.set.alloc_kind(&device, &kind, &req).map(|a| a.into_raw()) {
+                    self.allocated(raw, &allowed);
                 }
             }
             OpIn::DoubleFree { nth } => {
