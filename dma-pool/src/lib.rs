@@ -21,7 +21,7 @@
 //! allocator, only for [`Attrs::NON_CONSISTENT`]. Sizes are exact. Each source is asked
 //! for memory the device's coherent mask reaches.
 //!
-//! The `sim` feature (std) adds [`sim::SimMemory`], physical memory backed by host
+//! The `sim` feature (std) adds `sim::SimMemory`, physical memory backed by host
 //! memory, used below.
 //!
 //! ```

@@ -40,7 +40,7 @@ impl CpuAddr {
     }
 }
 
-/// CPU access to physical memory, implemented by the kernel (or [`crate::sim`]).
+/// CPU access to physical memory, implemented by the kernel (or by the `sim` feature's simulator).
 ///
 /// # Safety
 ///
