@@ -147,21 +147,34 @@ impl<'m, R: RawMutex> Devices<'m, R> {
             size: buffer.size,
             cause,
         };
-        match source {
-            Source::Pool(pool) => pool.free(range).map_err(|e| match e {
+        if let Source::Pool(pool) = source {
+            pool.free(range).map_err(|e| match e {
                 Error::Cma(cause) => bad(Refusal::of(cause)),
                 other => other,
-            })?,
-            Source::Cma(region) => region.free(range).map_err(|e| bad(Refusal::of(e)))?,
-            Source::System(system) => {
-                if !system.free(range) {
+            })?;
+        } else {
+            // Held across the free: nobody may record a new buffer at this address
+            // before ours is gone from the book.
+            let mut book = self.book.lock();
+            match book.size_at(range.base()) {
+                None => return Err(bad(Refusal::NotAllocated)),
+                Some(actual) if actual != range.size() => {
+                    return Err(bad(Refusal::WrongSize { actual }));
+                }
+                Some(_) => {}
+            }
+            match source {
+                Source::Cma(region) => region.free(range).map_err(|e| bad(Refusal::of(e)))?,
+                Source::System(system) if !system.free(range) => {
                     return Err(Error::SystemFree {
                         device: ctx.name,
                         dma: buffer.dma,
                         size: buffer.size,
                     });
                 }
+                _ => {}
             }
+            book.remove(range.base());
         }
         count(&ctx, false);
         Ok(())
@@ -324,9 +337,20 @@ impl<'m, R: RawMutex> Devices<'m, R> {
                 error,
             });
         };
+        let booked = !matches!(source, Source::Pool(_));
+        if booked && !self.book.lock().insert(range.base(), range.size()) {
+            source.undo(range);
+            return Err(Error::BookFull {
+                device: ctx.name,
+                capacity: self.book.capacity(),
+            });
+        }
         let cpu = mapper.cpu_addr(range);
         if !attrs.contains(Attrs::NO_ZERO) {
             let Some(cpu) = cpu else {
+                if booked {
+                    self.book.lock().remove(range.base());
+                }
                 source.undo(range);
                 return Err(unmapped(ctx.name, range.base(), range.size()));
             };

@@ -13,6 +13,7 @@ use core::fmt;
 
 use lock_api::{Mutex, RawMutex};
 
+use crate::book::{Book, DEFAULT_BOOK_CAPACITY};
 use crate::cma::{AreaSet, DefaultLock, Name, RegionId};
 use crate::{CoherentPool, Device, DeviceId, Error, Mapper, SystemMemory};
 
@@ -51,12 +52,22 @@ pub struct Devices<'m, R: RawMutex = DefaultLock> {
     pub(crate) default_pool: Option<&'m CoherentPool<'m, R>>,
     pub(crate) default_cma: Option<RegionId>,
     pub(crate) system: Option<&'m dyn SystemMemory>,
+    pub(crate) book: Book<R>,
 }
 
 impl<'m, R: RawMutex> Devices<'m, R> {
-    /// An empty registry; the CPU reaches CMA and system memory through `ram`.
+    /// An empty registry; the CPU reaches CMA and system memory through `ram`. It
+    /// tracks up to [`DEFAULT_BOOK_CAPACITY`] live CMA and system buffers.
     #[must_use]
     pub fn new(ram: &'m dyn Mapper) -> Self {
+        Self::with_book_capacity(ram, DEFAULT_BOOK_CAPACITY)
+    }
+
+    /// An empty registry that tracks up to `capacity` live buffers from CMA areas and
+    /// the system allocator (their exact sizes, reserved now so that allocation never
+    /// uses the heap). Pool buffers need no such record.
+    #[must_use]
+    pub fn with_book_capacity(ram: &'m dyn Mapper, capacity: usize) -> Self {
         Self {
             slots: Vec::new(),
             ram,
@@ -64,6 +75,7 @@ impl<'m, R: RawMutex> Devices<'m, R> {
             default_pool: None,
             default_cma: None,
             system: None,
+            book: Book::new(capacity),
         }
     }
 

@@ -113,6 +113,14 @@ pub enum Error {
         /// The coherent DMA mask applied.
         mask: u64,
     },
+    /// The record of exact sizes for CMA and system buffers is full (see
+    /// [`Devices::with_book_capacity`](crate::Devices::with_book_capacity)).
+    BookFull {
+        /// The device.
+        device: Option<Name>,
+        /// Buffers the record holds.
+        capacity: usize,
+    },
     /// The buffer must be zeroed but the CPU has no mapping of it.
     Unmapped {
         /// The device.
@@ -319,6 +327,11 @@ impl fmt::Display for Error {
             Self::NoMemory { device, size, mask } => write!(
                 f,
                 "{}: no memory for {size:#x} bytes under mask {mask:#x}",
+                Who(device)
+            ),
+            Self::BookFull { device, capacity } => write!(
+                f,
+                "{}: {capacity} CMA and system buffers are live already",
                 Who(device)
             ),
             Self::Unmapped { device, phys, size } => write!(

@@ -63,6 +63,7 @@ extern crate alloc;
 extern crate std;
 
 mod attrs;
+mod book;
 mod buffer;
 mod bus;
 mod coherent;
@@ -80,6 +81,7 @@ mod system;
 pub use contig_cma as cma;
 
 pub use attrs::Attrs;
+pub use book::DEFAULT_BOOK_CAPACITY;
 pub use buffer::{CoherentBuffer, PfnRange};
 pub use bus::{BusMap, BusWindow, OverlappingWindows, TranslateError};
 pub use device::{DEFAULT_DMA_MASK, Device, DeviceId};

@@ -3,7 +3,9 @@
 // Test addresses are small constants, so narrowing casts are exact.
 #![allow(clippy::cast_possible_truncation)]
 
-use contig_dma_pool::cma::{AreaSet, Declaration, PhysAddr, PhysRange, Region, RegionId, Registry};
+use contig_dma_pool::cma::{
+    AreaSet, Declaration, PhysAddr, PhysRange, Region, RegionId, Registry, Request,
+};
 use contig_dma_pool::sim::SimMemory;
 use contig_dma_pool::{
     Attrs, BusMap, BusWindow, CoherentBuffer, CoherentPool, Device, DeviceId, Devices, DmaAddr,
@@ -372,17 +374,31 @@ fn bad_frees_are_errors() {
         d.free_coherent(Some(a), &inner),
         Err(bad(&inner, 0x10, Refusal::NotStart))
     );
-    let cma_resized = CoherentBuffer {
-        size: 0x9000,
-        ..big
+    // CMA areas hand out whole granules, yet a size changed within the same
+    // granules is still caught: the registry books exact sizes.
+    for size in [0x9000, 0x7fff] {
+        let cma_resized = CoherentBuffer { size, ..big };
+        assert_eq!(
+            d.free_coherent(Some(a), &cma_resized),
+            Err(bad(&big, size, Refusal::WrongSize { actual: 0x8000 }))
+        );
+    }
+    // Memory of the same CMA area taken directly (not through this API) is foreign.
+    let direct = f
+        .area
+        .alloc_from_region("dev-cma", &Request::new(0x1000))
+        .unwrap();
+    let direct_buf = CoherentBuffer {
+        cpu: None,
+        dma: DmaAddr::new(direct.addr().as_u64()),
+        phys: direct.addr(),
+        size: 0x1000,
     };
-    assert!(matches!(
-        d.free_coherent(Some(a), &cma_resized),
-        Err(Error::BadFree {
-            cause: Refusal::WrongSize { .. },
-            ..
-        })
-    ));
+    assert_eq!(
+        d.free_coherent(Some(a), &direct_buf),
+        Err(bad(&direct_buf, 0x1000, Refusal::NotAllocated))
+    );
+    drop(direct);
     d.free_coherent(Some(a), &b).unwrap();
     assert_eq!(
         d.free_coherent(Some(a), &b),
@@ -592,4 +608,24 @@ fn global_default_pool() {
     assert_eq!(b.dma, DmaAddr::new(0x3000_0000));
     d.free_coherent(Some(a), &b).unwrap();
     assert!(core::ptr::eq(DEFAULT_POOL.get().unwrap(), pool));
+}
+
+#[test]
+fn the_size_book_is_bounded() {
+    let f = Fixture::new();
+    let mut d: Devices<'_> = Devices::with_book_capacity(&f.ram, 1);
+    d.set_cma(&f.area);
+    d.set_default_cma(Some(f.default_cma)).unwrap();
+    let one = d.alloc_coherent(None, 0x10, Attrs::NONE).unwrap();
+    assert_eq!(
+        d.alloc_coherent(None, 0x10, Attrs::NONE),
+        Err(Error::BookFull {
+            device: None,
+            capacity: 1
+        })
+    );
+    assert_eq!(f.area.stats("cma-default").unwrap().used_bytes(), 0x1000); // rolled back
+    d.free_coherent(None, &one).unwrap();
+    let two = d.alloc_coherent(None, 0x10, Attrs::NONE).unwrap();
+    d.free_coherent(None, &two).unwrap();
 }
