@@ -77,6 +77,8 @@ mod pool;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod system;
+#[cfg(feature = "virtio")]
+pub mod virtio;
 
 pub use contig_cma as cma;
 
