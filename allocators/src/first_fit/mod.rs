@@ -27,8 +27,14 @@
 //! `1.45 log2(n + 2)`):
 //!
 //! * `free`, `claim`: `O(log n)`: a constant number of root-to-leaf descents (find the
-//!   piece at an offset, its neighbours, one or two AVL inserts or removals).
-//! * `allocate` with alignment 1, with or without a window: `O(log n)`. The search
+//!   piece at an offset and its neighbours, then one descent per tree change).
+//!   Changes are made where key order allows it without a full insert or removal: a
+//!   split hangs the new piece as a leaf right after the old one, and a merge of two
+//!   neighbours unlinks whichever of them has at most one child (one always has) and
+//!   writes the merged piece into the other.
+//! * `allocate` with alignment 1 and no window: `O(log n)`, one descent that goes left
+//!   whenever the left subtree's longest free extent is long enough.
+//! * `allocate` with alignment 1 and a window: `O(log n)`. The search
 //!   descends to the leftmost extent that can hold the run, skipping every subtree
 //!   whose longest free extent is shorter than the request and every subtree that lies
 //!   entirely below `lo + count` or at/after `hi - count`. With alignment 1 any extent
@@ -47,8 +53,8 @@
 //! * `stats`: `O(1)` (counters plus the root's augmentation); `for_each_allocation`:
 //!   `O(n)`.
 //!
-//! Inserts, removals and length changes climb back towards the root only while a
-//! subtree's height or longest free extent actually changes, so the upper levels (and
+//! Every change records its root-to-node path and then climbs back along it only while
+//! a subtree's height or longest free extent actually changes, so the upper levels (and
 //! the siblings they would read) are usually left alone.
 //!
 //! Memory: `min(2 * min(max_allocations, capacity) + 1, capacity)` nodes of
@@ -166,23 +172,23 @@ impl FirstFit {
             // state intact should that argument ever be broken.
             return Err(Error::TooManyAllocations { limit: self.limit });
         }
-        let used = Piece {
-            start: at,
-            len: count,
-            free: false,
-        };
         if head {
-            self.tree.update(piece.start, at - piece.start, true);
-            self.tree.insert(used);
-        } else {
-            self.tree.update(at, count, false);
+            let rest = Piece {
+                start: at,
+                len: piece.end() - at,
+                free: false,
+            };
+            self.tree.split(piece.start, at - piece.start, true, rest);
         }
         if tail {
-            self.tree.insert(Piece {
+            let tail = Piece {
                 start: end,
                 len: piece.end() - end,
                 free: true,
-            });
+            };
+            self.tree.split(at, count, false, tail);
+        } else if !head {
+            self.tree.update(at, count, false);
         }
         self.free_extents = self.free_extents + needed - 1;
         self.free_units -= count;
@@ -194,23 +200,20 @@ impl FirstFit {
     /// neighbours `before` and `after`.
     fn release(&mut self, used: Piece, before: Option<Piece>, after: Option<Piece>) {
         let (before, after) = (before.filter(|p| p.free), after.filter(|p| p.free));
+        let first = before.map_or(used.start, |p| p.start);
+        let end = after.map_or(used.end(), |p| p.end());
+        let merged = Piece {
+            start: first,
+            len: end - first,
+            free: true,
+        };
         match (before, after) {
-            (Some(before), Some(after)) => {
+            (Some(_), Some(after)) => {
                 self.tree.remove(after.start);
-                self.tree.remove(used.start);
-                self.tree
-                    .update(before.start, after.end() - before.start, true);
+                self.tree.merge_next(merged);
                 self.free_extents -= 1;
             }
-            (Some(before), None) => {
-                self.tree.remove(used.start);
-                self.tree
-                    .update(before.start, used.end() - before.start, true);
-            }
-            (None, Some(after)) => {
-                self.tree.remove(after.start);
-                self.tree.update(used.start, after.end() - used.start, true);
-            }
+            (Some(_), None) | (None, Some(_)) => self.tree.merge_next(merged),
             (None, None) => {
                 self.tree.update(used.start, used.len, true);
                 self.free_extents += 1;
@@ -235,7 +238,12 @@ impl Backend for FirstFit {
         self.check_room()?;
         let (count, align) = (request.count(), request.align());
         let fit = Fit::new(count, align, self.phase, window);
-        let Some((piece, at)) = self.tree.first_fit(&fit) else {
+        let found = if fit.takes_any_long_enough(self.capacity) {
+            self.tree.first_long_enough(count).map(|p| (p, p.start))
+        } else {
+            self.tree.first_fit(&fit)
+        };
+        let Some((piece, at)) = found else {
             return Err(Error::NoSpace {
                 count,
                 align,

@@ -64,6 +64,18 @@ struct Node {
 }
 
 impl Node {
+    const fn leaf(piece: Piece) -> Self {
+        Self {
+            start: piece.start,
+            len: piece.len,
+            max_free: piece.free_len(),
+            left: NIL,
+            right: NIL,
+            height: 1,
+            free: piece.free,
+        }
+    }
+
     const fn piece(&self) -> Piece {
         Piece {
             start: self.start,
@@ -82,6 +94,44 @@ const SPARE: Node = Node {
     height: 0,
     free: false,
 };
+
+/// Longest root-to-node path: an AVL tree of `n` nodes is less than
+/// `1.4405 log2(n + 2)` high, which is below 47 for `n <= MAX_NODES`.
+const MAX_HEIGHT: usize = 48;
+
+/// The nodes of one descent, root first, kept so that an update can climb back up
+/// without parent links or recursion.
+struct Path {
+    nodes: [u32; MAX_HEIGHT],
+    len: usize,
+}
+
+impl Path {
+    const fn new() -> Self {
+        Self {
+            nodes: [NIL; MAX_HEIGHT],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, at: u32) {
+        self.nodes[self.len] = at;
+        self.len += 1;
+    }
+
+    fn nodes(&self) -> &[u32] {
+        &self.nodes[..self.len]
+    }
+
+    const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The node the descent ended on (paths handed out are never empty).
+    fn last(&self) -> u32 {
+        self.nodes().last().copied().unwrap_or(NIL)
+    }
+}
 
 /// A piece and its neighbours in address order (see [`PieceTree::around`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,34 +207,126 @@ impl PieceTree {
     }
 
     /// Adds `piece`, whose start must not be in the tree yet. Returns `false` and
-    /// changes nothing when no spare node is left.
+    /// changes nothing when no spare node is left (or the start is already there).
     pub(super) fn insert(&mut self, piece: Piece) -> bool {
+        let (path, found) = self.descend(piece.start);
+        if found {
+            return false;
+        }
         let Some(node) = self.take_spare() else {
             return false;
         };
-        self.nodes[node as usize] = Node {
-            start: piece.start,
-            len: piece.len,
-            max_free: piece.free_len(),
-            left: NIL,
-            right: NIL,
-            height: 1,
-            free: piece.free,
-        };
-        self.root = self.insert_at(self.root, node, piece.start);
+        self.nodes[node as usize] = Node::leaf(piece);
+        match path.nodes().last() {
+            None => self.root = node,
+            Some(&parent) => {
+                let parent = &mut self.nodes[parent as usize];
+                if piece.start < parent.start {
+                    parent.left = node;
+                } else {
+                    parent.right = node;
+                }
+            }
+        }
+        self.fix(path.nodes(), usize::MAX);
         true
     }
 
     /// Removes the piece that starts at `start` (nothing happens if there is none).
     pub(super) fn remove(&mut self, start: usize) {
-        self.root = self.remove_at(self.root, start);
+        let Some(mut path) = self.path_to(start) else {
+            return;
+        };
+        let at = path.last();
+        let Node { left, right, .. } = self.nodes[at as usize];
+        if left == NIL || right == NIL {
+            self.splice(&path, usize::MAX);
+            return;
+        }
+        // Two children: the successor (leftmost on the right, so without a left child)
+        // takes this node's place by value, and its own node is the one unlinked.
+        let dirty = path.len() - 1;
+        let successor = self.push_leftmost(&mut path, right);
+        let moved = self.nodes[successor as usize].piece();
+        self.write(at, moved);
+        self.splice(&path, dirty);
     }
 
     /// Gives the piece that starts at `start` a new length and state. The caller keeps
     /// the pieces disjoint, so the key order is unchanged and only the augmentation on
     /// the path to it needs refreshing.
     pub(super) fn update(&mut self, start: usize, len: usize, free: bool) {
-        self.update_at(self.root, start, len, free);
+        let Some(path) = self.path_to(start) else {
+            return;
+        };
+        let at = path.last();
+        let node = &mut self.nodes[at as usize];
+        node.len = len;
+        node.free = free;
+        self.fix(path.nodes(), path.len() - 1);
+    }
+
+    /// Cuts the piece that starts at `start` in two: it keeps `len` units in state
+    /// `free`, and `next` (which must start right after them and end where the piece
+    /// ended) becomes its successor. Returns `false` and changes nothing when the piece
+    /// does not exist or no spare node is left.
+    ///
+    /// The new node hangs as a leaf right after the old one in key order, so one path
+    /// from the root is enough to place it and to refresh heights and maxima.
+    pub(super) fn split(&mut self, start: usize, len: usize, free: bool, next: Piece) -> bool {
+        let Some(mut path) = self.path_to(start) else {
+            return false;
+        };
+        let Some(leaf) = self.take_spare() else {
+            return false;
+        };
+        self.nodes[leaf as usize] = Node::leaf(next);
+        let at = path.last();
+        let dirty = path.len() - 1;
+        let node = &mut self.nodes[at as usize];
+        node.len = len;
+        node.free = free;
+        let right = node.right;
+        if right == NIL {
+            node.right = leaf;
+        } else {
+            let parent = self.push_leftmost(&mut path, right);
+            self.nodes[parent as usize].left = leaf;
+        }
+        self.fix(path.nodes(), dirty);
+        true
+    }
+
+    /// Replaces the piece that starts at `merged.start` and its successor by `merged`
+    /// (nothing happens if either is missing).
+    ///
+    /// Of two nodes adjacent in key order one is an ancestor of the other with the
+    /// other at the near end of its subtree, so one of them has at most one child: that
+    /// one is unlinked and `merged` is written into the survivor, whose key may move
+    /// down to `merged.start` without passing any other key.
+    pub(super) fn merge_next(&mut self, merged: Piece) {
+        let Some(mut path) = self.path_to(merged.start) else {
+            return;
+        };
+        let at = path.last();
+        let right = self.nodes[at as usize].right;
+        if right != NIL {
+            let dirty = path.len() - 1;
+            self.write(at, merged);
+            self.push_leftmost(&mut path, right);
+            self.splice(&path, dirty);
+            return;
+        }
+        // No right subtree: the successor is the last ancestor we left by its left link.
+        let nodes = path.nodes();
+        let Some(dirty) = (0..nodes.len() - 1)
+            .rev()
+            .find(|&i| self.nodes[nodes[i] as usize].left == nodes[i + 1])
+        else {
+            return;
+        };
+        self.write(nodes[dirty], merged);
+        self.splice(&path, dirty);
     }
 
     /// The piece containing `offset` (the one with the greatest start `<= offset`) and
@@ -224,6 +366,27 @@ impl PieceTree {
     /// The lowest place where `fit` is satisfied, with the free piece that holds it.
     pub(super) fn first_fit(&self, fit: &Fit) -> Option<(Piece, usize)> {
         self.first_fit_at(self.root, fit)
+    }
+
+    /// The lowest free piece of at least `count` units, found in one descent: go left
+    /// whenever the left subtree holds such a piece, else take this node if it is one,
+    /// else go right (which then must hold one).
+    pub(super) fn first_long_enough(&self, count: usize) -> Option<Piece> {
+        if self.max_free(self.root) < count {
+            return None;
+        }
+        let mut at = self.root;
+        while at != NIL {
+            let node = &self.nodes[at as usize];
+            if node.left != NIL && self.nodes[node.left as usize].max_free >= count {
+                at = node.left;
+            } else if node.free && node.len >= count {
+                return Some(node.piece());
+            } else {
+                at = node.right;
+            }
+        }
+        None
     }
 
     /// Calls `f` on every piece in address order.
@@ -266,6 +429,110 @@ impl PieceTree {
         self.for_each_at(node.right, f);
     }
 
+    /// The descent from the root to the piece that starts at `start`, or `None` when
+    /// there is none (then the path is where it would be inserted, see `insert`).
+    fn descend(&self, start: usize) -> (Path, bool) {
+        let mut path = Path::new();
+        let mut at = self.root;
+        while at != NIL {
+            path.push(at);
+            let node = &self.nodes[at as usize];
+            if start == node.start {
+                return (path, true);
+            }
+            at = if start < node.start {
+                node.left
+            } else {
+                node.right
+            };
+        }
+        (path, false)
+    }
+
+    fn path_to(&self, start: usize) -> Option<Path> {
+        let (path, found) = self.descend(start);
+        found.then_some(path)
+    }
+
+    /// Extends `path` from `at` down its left links; returns the leftmost node.
+    fn push_leftmost(&self, path: &mut Path, mut at: u32) -> u32 {
+        loop {
+            path.push(at);
+            let left = self.nodes[at as usize].left;
+            if left == NIL {
+                return at;
+            }
+            at = left;
+        }
+    }
+
+    fn write(&mut self, at: u32, piece: Piece) {
+        let node = &mut self.nodes[at as usize];
+        node.start = piece.start;
+        node.len = piece.len;
+        node.free = piece.free;
+    }
+
+    /// Unlinks the last node of `path`, which has at most one child, and refreshes the
+    /// path above it; `dirty` is the index in `path` of a node whose piece changed
+    /// (`usize::MAX` for none).
+    fn splice(&mut self, path: &Path, dirty: usize) {
+        let nodes = path.nodes();
+        let Some((&at, above)) = nodes.split_last() else {
+            return;
+        };
+        let Node { left, right, .. } = self.nodes[at as usize];
+        let child = if left == NIL { right } else { left };
+        self.replace_child(above.last().copied(), at, child);
+        self.give_spare(at);
+        self.fix(above, dirty);
+    }
+
+    /// Points `parent`'s link to `old` (the root when `parent` is `None`) at `new`.
+    fn replace_child(&mut self, parent: Option<u32>, old: u32, new: u32) {
+        match parent {
+            None => self.root = new,
+            Some(parent) => {
+                let node = &mut self.nodes[parent as usize];
+                if node.left == old {
+                    node.left = new;
+                } else {
+                    node.right = new;
+                }
+            }
+        }
+    }
+
+    /// Restores heights, balance and maxima along `path` (root first) after a change
+    /// below or at its nodes, bottom-up. Above index `dirty` no node's own piece
+    /// changed, so once a subtree's height and longest free piece are what they were,
+    /// nothing above it can change and the climb stops.
+    fn fix(&mut self, path: &[u32], dirty: usize) {
+        for i in (0..path.len()).rev() {
+            let at = path[i];
+            let node = self.nodes[at as usize];
+            let (hl, ml) = self.summary(node.left);
+            let (hr, mr) = self.summary(node.right);
+            if hl.abs_diff(hr) > 1 {
+                let top = self.rebalance(at);
+                let parent = i.checked_sub(1).map(|p| path[p]);
+                self.replace_child(parent, at, top);
+                if i <= dirty && self.summary(top) == (node.height, node.max_free) {
+                    return;
+                }
+                continue;
+            }
+            let height = 1 + hl.max(hr);
+            let max_free = node.piece().free_len().max(ml).max(mr);
+            if i <= dirty && height == node.height && max_free == node.max_free {
+                return;
+            }
+            let node = &mut self.nodes[at as usize];
+            node.height = height;
+            node.max_free = max_free;
+        }
+    }
+
     fn take_spare(&mut self) -> Option<u32> {
         let node = self.spare_head;
         if node == NIL {
@@ -299,6 +566,11 @@ impl PieceTree {
         } else {
             self.nodes[at as usize].max_free
         }
+    }
+
+    /// What `at`'s parent reads from it: its height and its longest free piece.
+    fn summary(&self, at: u32) -> (u8, usize) {
+        (self.height(at), self.max_free(at))
     }
 
     /// Recomputes the height and augmentation of `at` from its children.
@@ -354,113 +626,6 @@ impl PieceTree {
             return self.rotate_left(at);
         }
         at
-    }
-
-    /// What `at`'s parent reads from it: which node it is, its height and its longest
-    /// free piece.
-    fn summary(&self, at: u32) -> (u32, u8, usize) {
-        (at, self.height(at), self.max_free(at))
-    }
-
-    /// Links `child` under `at` (left or right) after an update below it. When the
-    /// child's summary is what it was (`before`), `at` is still balanced and its own
-    /// summary unchanged, so the update stops here instead of re-reading every sibling
-    /// on the way back to the root.
-    fn relink(&mut self, at: u32, left: bool, before: (u32, u8, usize), child: u32) -> u32 {
-        let node = &mut self.nodes[at as usize];
-        if left {
-            node.left = child;
-        } else {
-            node.right = child;
-        }
-        if self.summary(child) == before {
-            at
-        } else {
-            self.rebalance(at)
-        }
-    }
-
-    /// Inserts `node`, whose start is `start`, into the subtree at `at`.
-    fn insert_at(&mut self, at: u32, node: u32, start: usize) -> u32 {
-        if at == NIL {
-            return node;
-        }
-        let Node {
-            start: key,
-            left,
-            right,
-            ..
-        } = self.nodes[at as usize];
-        let go_left = start < key;
-        let child = if go_left { left } else { right };
-        let before = self.summary(child);
-        let child = self.insert_at(child, node, start);
-        self.relink(at, go_left, before, child)
-    }
-
-    fn remove_at(&mut self, at: u32, start: usize) -> u32 {
-        if at == NIL {
-            return NIL;
-        }
-        let Node {
-            start: key,
-            left,
-            right,
-            ..
-        } = self.nodes[at as usize];
-        if start == key {
-            self.give_spare(at);
-            if left == NIL {
-                return right;
-            }
-            if right == NIL {
-                return left;
-            }
-            let (rest, successor) = self.take_min(right);
-            self.nodes[successor as usize].left = left;
-            self.nodes[successor as usize].right = rest;
-            return self.rebalance(successor);
-        }
-        let go_left = start < key;
-        let child = if go_left { left } else { right };
-        let before = self.summary(child);
-        let child = self.remove_at(child, start);
-        self.relink(at, go_left, before, child)
-    }
-
-    /// Unlinks the leftmost node of the subtree at `at`; returns the subtree's new root
-    /// and the unlinked node.
-    fn take_min(&mut self, at: u32) -> (u32, u32) {
-        let Node { left, right, .. } = self.nodes[at as usize];
-        if left == NIL {
-            return (right, at);
-        }
-        let before = self.summary(left);
-        let (rest, min) = self.take_min(left);
-        (self.relink(at, true, before, rest), min)
-    }
-
-    /// Returns whether the longest free piece of the subtree at `at` changed.
-    fn update_at(&mut self, at: u32, start: usize, len: usize, free: bool) -> bool {
-        if at == NIL {
-            return false;
-        }
-        let Node {
-            start: key,
-            left,
-            right,
-            ..
-        } = self.nodes[at as usize];
-        if start == key {
-            let node = &mut self.nodes[at as usize];
-            node.len = len;
-            node.free = free;
-        } else if !self.update_at(if start < key { left } else { right }, start, len, free) {
-            return false;
-        }
-        let before = self.nodes[at as usize].max_free;
-        self.pull(at);
-        self.nodes[at as usize].max_free != before
     }
 }
 
@@ -581,6 +746,41 @@ mod tests {
         tree.update(70, 2, true);
         assert_eq!(tree.largest_free(), 3);
         tree.check().unwrap();
+    }
+
+    #[test]
+    fn split_and_merge_next_match_a_list_of_pieces() {
+        let mut tree = PieceTree::with_nodes(300);
+        assert!(tree.insert(piece(0, 1000, true)));
+        let mut model = alloc::vec![piece(0, 1000, true)];
+        let mut state = 0x2545_F491_4F6C_DD1D_u64;
+        for _ in 0..5000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let i = usize::try_from(state % model.len() as u64).unwrap_or(0);
+            let p = model[i];
+            let cut = usize::try_from((state >> 20) % 1000).unwrap_or(0);
+            if p.len > 1 && model.len() < 300 && (state >> 40) % 3 != 0 {
+                let len = 1 + cut % (p.len - 1);
+                let next = piece(p.start + len, p.len - len, (state >> 50) % 2 == 0);
+                let free = (state >> 51) % 2 == 0;
+                assert!(tree.split(p.start, len, free, next));
+                model[i] = piece(p.start, len, free);
+                model.insert(i + 1, next);
+            } else if i + 1 < model.len() {
+                let merged = piece(p.start, p.len + model[i + 1].len, (state >> 52) % 2 == 0);
+                tree.merge_next(merged);
+                model[i] = merged;
+                model.remove(i + 1);
+            }
+            let (pieces, _) = tree.check().unwrap();
+            assert_eq!(pieces, model);
+            let want = model.iter().map(|p| p.free_len()).max().unwrap_or(0);
+            assert_eq!(tree.largest_free(), want);
+            let first = model.iter().find(|p| p.free && p.len >= 7).copied();
+            assert_eq!(tree.first_long_enough(7), first);
+        }
     }
 
     #[cfg(target_pointer_width = "64")]
