@@ -69,7 +69,7 @@ mod tests;
 
 use crate::{Backend, Error, Extent, Request, Stats, check_range};
 use fit::Fit;
-use tree::{Around, MAX_NODES, Piece, PieceTree};
+use tree::{Around, MAX_NODES, Path, Piece, PieceTree};
 
 /// A first-fit range allocator: returns the lowest offset where a request fits.
 ///
@@ -196,9 +196,36 @@ impl FirstFit {
         Ok(())
     }
 
-    /// Returns the allocation `used` to the free space, merging it with its free
-    /// neighbours `before` and `after`.
-    fn release(&mut self, used: Piece, before: Option<Piece>, after: Option<Piece>) {
+    /// [`carve`](Self::carve) of the first `count` units of `piece`, the free piece at
+    /// the end of `path`: the piece's node becomes the allocation in place.
+    fn carve_front(&mut self, piece: Piece, path: &mut Path, count: usize) -> Result<(), Error> {
+        if count == piece.len {
+            self.tree.update_at(path, count, false);
+            self.free_extents -= 1;
+        } else {
+            let tail = Piece {
+                start: piece.start + count,
+                len: piece.len - count,
+                free: true,
+            };
+            if !self.tree.split_at(path, count, false, tail) {
+                // Unreachable by the node budget in the module docs, as in `carve`.
+                return Err(Error::TooManyAllocations { limit: self.limit });
+            }
+        }
+        self.free_units -= count;
+        self.live += 1;
+        Ok(())
+    }
+
+    /// Returns the allocation `used`, the piece at the end of `path`, to the free
+    /// space, merging it with its free neighbours `before` and `after`.
+    fn release(&mut self, path: &mut Path, around: Around) {
+        let Around {
+            before,
+            piece: used,
+            after,
+        } = around;
         let (before, after) = (before.filter(|p| p.free), after.filter(|p| p.free));
         let first = before.map_or(used.start, |p| p.start);
         let end = after.map_or(used.end(), |p| p.end());
@@ -213,9 +240,14 @@ impl FirstFit {
                 self.tree.merge_next(merged);
                 self.free_extents -= 1;
             }
-            (Some(_), None) | (None, Some(_)) => self.tree.merge_next(merged),
+            (Some(_), None) => {
+                // `before` exists, so there is a predecessor to step to.
+                self.tree.step_back(path);
+                self.tree.merge_next_at(path, merged);
+            }
+            (None, Some(_)) => self.tree.merge_next_at(path, merged),
             (None, None) => {
-                self.tree.update(used.start, used.len, true);
+                self.tree.update_at(path, used.len, true);
                 self.free_extents += 1;
             }
         }
@@ -238,20 +270,21 @@ impl Backend for FirstFit {
         self.check_room()?;
         let (count, align) = (request.count(), request.align());
         let fit = Fit::new(count, align, self.phase, window);
-        let found = if fit.takes_any_long_enough(self.capacity) {
-            self.tree.first_long_enough(count).map(|p| (p, p.start))
-        } else {
-            self.tree.first_fit(&fit)
-        };
-        let Some((piece, at)) = found else {
-            return Err(Error::NoSpace {
-                count,
-                align,
-                largest_free: self.tree.largest_free(),
-            });
-        };
-        self.carve(piece, at, count)?;
-        Ok(at)
+        if fit.takes_any_long_enough(self.capacity) {
+            let mut path = Path::new();
+            if let Some(piece) = self.tree.first_long_enough(count, &mut path) {
+                self.carve_front(piece, &mut path, count)?;
+                return Ok(piece.start);
+            }
+        } else if let Some((piece, at)) = self.tree.first_fit(&fit) {
+            self.carve(piece, at, count)?;
+            return Ok(at);
+        }
+        Err(Error::NoSpace {
+            count,
+            align,
+            largest_free: self.tree.largest_free(),
+        })
     }
 
     fn claim(&mut self, start: usize, count: usize) -> Result<(), Error> {
@@ -285,15 +318,16 @@ impl Backend for FirstFit {
     fn free(&mut self, start: usize, count: usize) -> Result<(), Error> {
         check_range(start, count, self.capacity)?;
         // The pieces tile the space, so an in-bounds offset always has one.
-        let Around {
-            before,
-            piece,
-            after,
-        } = self.tree.around(start).ok_or(Error::OutOfBounds {
-            start,
-            count,
-            capacity: self.capacity,
-        })?;
+        let mut path = Path::new();
+        let around = self
+            .tree
+            .around(start, &mut path)
+            .ok_or(Error::OutOfBounds {
+                start,
+                count,
+                capacity: self.capacity,
+            })?;
+        let piece = around.piece;
         if piece.free {
             return Err(Error::NotAllocated { start });
         }
@@ -307,7 +341,7 @@ impl Backend for FirstFit {
                 actual: piece.len,
             });
         }
-        self.release(piece, before, after);
+        self.release(&mut path, around);
         Ok(())
     }
 

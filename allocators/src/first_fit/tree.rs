@@ -100,14 +100,16 @@ const SPARE: Node = Node {
 const MAX_HEIGHT: usize = 48;
 
 /// The nodes of one descent, root first, kept so that an update can climb back up
-/// without parent links or recursion.
-struct Path {
+/// without parent links or recursion. A path handed out by a lookup stays valid until
+/// the next change to the tree.
+pub(super) struct Path {
     nodes: [u32; MAX_HEIGHT],
     len: usize,
 }
 
 impl Path {
-    const fn new() -> Self {
+    /// An empty path, to be filled by a lookup.
+    pub(super) const fn new() -> Self {
         Self {
             nodes: [NIL; MAX_HEIGHT],
             len: 0,
@@ -130,6 +132,10 @@ impl Path {
     /// The node the descent ended on (paths handed out are never empty).
     fn last(&self) -> u32 {
         self.nodes().last().copied().unwrap_or(NIL)
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
     }
 }
 
@@ -256,11 +262,14 @@ impl PieceTree {
     /// the pieces disjoint, so the key order is unchanged and only the augmentation on
     /// the path to it needs refreshing.
     pub(super) fn update(&mut self, start: usize, len: usize, free: bool) {
-        let Some(path) = self.path_to(start) else {
-            return;
-        };
-        let at = path.last();
-        let node = &mut self.nodes[at as usize];
+        if let Some(path) = self.path_to(start) {
+            self.update_at(&path, len, free);
+        }
+    }
+
+    /// [`update`](Self::update) of the piece at the end of `path`.
+    pub(super) fn update_at(&mut self, path: &Path, len: usize, free: bool) {
+        let node = &mut self.nodes[path.last() as usize];
         node.len = len;
         node.free = free;
         self.fix(path.nodes(), path.len() - 1);
@@ -270,13 +279,24 @@ impl PieceTree {
     /// `free`, and `next` (which must start right after them and end where the piece
     /// ended) becomes its successor. Returns `false` and changes nothing when the piece
     /// does not exist or no spare node is left.
+    pub(super) fn split(&mut self, start: usize, len: usize, free: bool, next: Piece) -> bool {
+        match self.path_to(start) {
+            Some(mut path) => self.split_at(&mut path, len, free, next),
+            None => false,
+        }
+    }
+
+    /// [`split`](Self::split) of the piece at the end of `path` (which it consumes).
     ///
     /// The new node hangs as a leaf right after the old one in key order, so one path
     /// from the root is enough to place it and to refresh heights and maxima.
-    pub(super) fn split(&mut self, start: usize, len: usize, free: bool, next: Piece) -> bool {
-        let Some(mut path) = self.path_to(start) else {
-            return false;
-        };
+    pub(super) fn split_at(
+        &mut self,
+        path: &mut Path,
+        len: usize,
+        free: bool,
+        next: Piece,
+    ) -> bool {
         let Some(leaf) = self.take_spare() else {
             return false;
         };
@@ -290,7 +310,7 @@ impl PieceTree {
         if right == NIL {
             node.right = leaf;
         } else {
-            let parent = self.push_leftmost(&mut path, right);
+            let parent = self.push_leftmost(path, right);
             self.nodes[parent as usize].left = leaf;
         }
         self.fix(path.nodes(), dirty);
@@ -299,22 +319,27 @@ impl PieceTree {
 
     /// Replaces the piece that starts at `merged.start` and its successor by `merged`
     /// (nothing happens if either is missing).
+    pub(super) fn merge_next(&mut self, merged: Piece) {
+        if let Some(mut path) = self.path_to(merged.start) {
+            self.merge_next_at(&mut path, merged);
+        }
+    }
+
+    /// [`merge_next`](Self::merge_next) of the piece at the end of `path` (which it
+    /// consumes); `merged.start` must be that piece's start.
     ///
     /// Of two nodes adjacent in key order one is an ancestor of the other with the
     /// other at the near end of its subtree, so one of them has at most one child: that
     /// one is unlinked and `merged` is written into the survivor, whose key may move
     /// down to `merged.start` without passing any other key.
-    pub(super) fn merge_next(&mut self, merged: Piece) {
-        let Some(mut path) = self.path_to(merged.start) else {
-            return;
-        };
+    pub(super) fn merge_next_at(&mut self, path: &mut Path, merged: Piece) {
         let at = path.last();
         let right = self.nodes[at as usize].right;
         if right != NIL {
             let dirty = path.len() - 1;
             self.write(at, merged);
-            self.push_leftmost(&mut path, right);
-            self.splice(&path, dirty);
+            self.push_leftmost(path, right);
+            self.splice(path, dirty);
             return;
         }
         // No right subtree: the successor is the last ancestor we left by its left link.
@@ -326,18 +351,48 @@ impl PieceTree {
             return;
         };
         self.write(nodes[dirty], merged);
-        self.splice(&path, dirty);
+        self.splice(path, dirty);
+    }
+
+    /// Moves `path` from its node to that node's predecessor; `false` (path unchanged)
+    /// when there is none.
+    pub(super) fn step_back(&self, path: &mut Path) -> bool {
+        let left = self.nodes[path.last() as usize].left;
+        if left != NIL {
+            let mut at = left;
+            while at != NIL {
+                path.push(at);
+                at = self.nodes[at as usize].right;
+            }
+            return true;
+        }
+        // No left subtree: the predecessor is the last ancestor left by its right link.
+        let nodes = path.nodes();
+        match (0..nodes.len() - 1)
+            .rev()
+            .find(|&i| self.nodes[nodes[i] as usize].right == nodes[i + 1])
+        {
+            Some(i) => {
+                path.truncate(i + 1);
+                true
+            }
+            None => false,
+        }
     }
 
     /// The piece containing `offset` (the one with the greatest start `<= offset`) and
-    /// the pieces right before and after it, found in one descent.
-    pub(super) fn around(&self, offset: usize) -> Option<Around> {
+    /// the pieces right before and after it, found in one descent that leaves `path`
+    /// (which must be empty) at the containing piece.
+    pub(super) fn around(&self, offset: usize, path: &mut Path) -> Option<Around> {
         let (mut at, mut containing, mut before, mut after) = (self.root, NIL, NIL, NIL);
+        let mut depth = 0;
         while at != NIL {
+            path.push(at);
             let node = &self.nodes[at as usize];
             if node.start <= offset {
                 before = containing;
                 containing = at;
+                depth = path.len();
                 at = node.right;
             } else {
                 // The last left turn is the smallest start above `offset`: the successor.
@@ -348,6 +403,7 @@ impl PieceTree {
         if containing == NIL {
             return None;
         }
+        path.truncate(depth);
         // The predecessor is the rightmost node of the left subtree when there is one,
         // else the previous right turn of the descent.
         let mut below = self.nodes[containing as usize].left;
@@ -370,13 +426,15 @@ impl PieceTree {
 
     /// The lowest free piece of at least `count` units, found in one descent: go left
     /// whenever the left subtree holds such a piece, else take this node if it is one,
-    /// else go right (which then must hold one).
-    pub(super) fn first_long_enough(&self, count: usize) -> Option<Piece> {
+    /// else go right (which then must hold one). Leaves `path` (which must be empty)
+    /// at the piece found.
+    pub(super) fn first_long_enough(&self, count: usize, path: &mut Path) -> Option<Piece> {
         if self.max_free(self.root) < count {
             return None;
         }
         let mut at = self.root;
         while at != NIL {
+            path.push(at);
             let node = &self.nodes[at as usize];
             if node.left != NIL && self.nodes[node.left as usize].max_free >= count {
                 at = node.left;
@@ -678,7 +736,7 @@ impl PieceTree {
 
 #[cfg(test)]
 mod tests {
-    use super::{Piece, PieceTree};
+    use super::{Path, Piece, PieceTree};
 
     fn piece(start: usize, len: usize, free: bool) -> Piece {
         Piece { start, len, free }
@@ -779,7 +837,14 @@ mod tests {
             let want = model.iter().map(|p| p.free_len()).max().unwrap_or(0);
             assert_eq!(tree.largest_free(), want);
             let first = model.iter().find(|p| p.free && p.len >= 7).copied();
-            assert_eq!(tree.first_long_enough(7), first);
+            assert_eq!(tree.first_long_enough(7, &mut Path::new()), first);
+            let mut path = Path::new();
+            let around = tree.around(model[i].start, &mut path).unwrap();
+            assert_eq!(around.piece, model[i]);
+            let stepped = tree.step_back(&mut path);
+            assert_eq!(stepped, i > 0);
+            let at = tree.nodes[path.last() as usize].piece();
+            assert_eq!(at, model[i.saturating_sub(1)]);
         }
     }
 
@@ -796,7 +861,7 @@ mod tests {
             assert!(tree.insert(piece(i * 3, 3, i % 3 == 0)));
         }
         for offset in 0..120 {
-            let around = tree.around(offset).unwrap();
+            let around = tree.around(offset, &mut Path::new()).unwrap();
             let i = offset / 3;
             assert_eq!(around.piece, piece(i * 3, 3, i % 3 == 0));
             let before = i.checked_sub(1).map(|j| piece(j * 3, 3, j % 3 == 0));
@@ -808,8 +873,8 @@ mod tests {
             );
         }
         tree.remove(0);
-        assert_eq!(tree.around(2), None);
-        assert_eq!(tree.around(3).unwrap().before, None);
+        assert_eq!(tree.around(2, &mut Path::new()), None);
+        assert_eq!(tree.around(3, &mut Path::new()).unwrap().before, None);
     }
 
     #[test]
