@@ -10,8 +10,10 @@
 //! The space is tiled by *pieces*: maximal free extents (neighbours coalesce on free)
 //! and live allocations (claims included). All pieces sit in one AVL tree keyed by
 //! start offset (`tree.rs`), over a `Vec` of nodes linked by `u32` index and allocated
-//! once. Each node also stores the longest free extent in its subtree; that augmentation
-//! must be recomputed on every rotation, which `intrusive-collections`' `RBTree` has no
+//! once. Each node also stores, for each child, the height of that child's subtree and
+//! the longest free extent in it, so a search decides where to go and a change decides
+//! whether to keep climbing from the node on its path alone; that augmentation must be
+//! recomputed on every rotation, which `intrusive-collections`' `RBTree` has no
 //! hook for (and its cursors cannot descend to a chosen child), hence our own tree.
 //!
 //! Node budget: free extents are maximal, so each one but the last is followed by a
@@ -58,7 +60,7 @@
 //! the siblings they would read) are usually left alone.
 //!
 //! Memory: `min(2 * min(max_allocations, capacity) + 1, capacity)` nodes of
-//! `size_of::<Node>()` bytes (40 on 64-bit targets), reported as `metadata_bytes`.
+//! `size_of::<Node>()` bytes (48 on 64-bit targets), reported as `metadata_bytes`.
 #![forbid(unsafe_code)]
 
 mod fit;

@@ -1,9 +1,11 @@
 //! The pieces that tile a unit space, in an AVL tree over a fixed arena.
 //!
 //! A *piece* is a maximal free extent or one live allocation; together they cover the
-//! space exactly once. The tree is keyed by start offset and every node carries the
-//! length of the longest free piece in its subtree, so [`PieceTree::first_fit`] can
-//! skip whole subtrees that cannot hold a request.
+//! space exactly once. The tree is keyed by start offset and every node carries, for
+//! each child, that subtree's height and the length of its longest free piece, so
+//! [`PieceTree::first_fit`] can skip whole subtrees that cannot hold a request without
+//! touching them, and a change climbs back to the root reading only the nodes on its
+//! own path (never a sibling).
 //!
 //! This file owns node storage, balancing and that augmentation. It never allocates
 //! after [`PieceTree::with_nodes`] (nodes come from a free list threaded through the
@@ -43,23 +45,40 @@ impl Piece {
         self.start + self.len
     }
 
+    #[cfg(test)]
     const fn free_len(&self) -> usize {
         if self.free { self.len } else { 0 }
     }
 }
 
-/// One arena slot. The piece's fields are stored flat (not as a `Piece`) so the node
-/// packs into 40 bytes on 64-bit targets instead of 48.
+/// What a parent needs to know about a subtree: its height and its longest free piece.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Summary {
+    height: u8,
+    max_free: usize,
+}
+
+/// The summary of the empty subtree.
+const EMPTY: Summary = Summary {
+    height: 0,
+    max_free: 0,
+};
+
+/// One arena slot. The piece's fields and the children's summaries are stored flat so
+/// the node packs into 48 bytes on 64-bit targets.
 #[derive(Clone, Copy, Debug)]
 struct Node {
     start: usize,
     len: usize,
-    /// Longest free piece in this node's subtree.
-    max_free: usize,
+    /// Longest free piece in the left subtree.
+    left_max: usize,
+    /// Longest free piece in the right subtree.
+    right_max: usize,
     left: u32,
     /// Next spare node while this node is on the spare list.
     right: u32,
-    height: u8,
+    left_height: u8,
+    right_height: u8,
     free: bool,
 }
 
@@ -68,11 +87,8 @@ impl Node {
         Self {
             start: piece.start,
             len: piece.len,
-            max_free: piece.free_len(),
-            left: NIL,
-            right: NIL,
-            height: 1,
             free: piece.free,
+            ..SPARE
         }
     }
 
@@ -83,15 +99,61 @@ impl Node {
             free: self.free,
         }
     }
+
+    const fn free_len(&self) -> usize {
+        if self.free { self.len } else { 0 }
+    }
+
+    /// Longest free piece in this node's subtree.
+    fn max_free(&self) -> usize {
+        self.free_len().max(self.left_max).max(self.right_max)
+    }
+
+    fn summary(&self) -> Summary {
+        Summary {
+            height: 1 + self.left_height.max(self.right_height),
+            max_free: self.max_free(),
+        }
+    }
+
+    const fn left_summary(&self) -> Summary {
+        Summary {
+            height: self.left_height,
+            max_free: self.left_max,
+        }
+    }
+
+    const fn right_summary(&self) -> Summary {
+        Summary {
+            height: self.right_height,
+            max_free: self.right_max,
+        }
+    }
+
+    /// Points the left link at `child`, whose subtree is summed up by `summary`.
+    const fn set_left(&mut self, child: u32, summary: Summary) {
+        self.left = child;
+        self.left_height = summary.height;
+        self.left_max = summary.max_free;
+    }
+
+    /// Points the right link at `child`, whose subtree is summed up by `summary`.
+    const fn set_right(&mut self, child: u32, summary: Summary) {
+        self.right = child;
+        self.right_height = summary.height;
+        self.right_max = summary.max_free;
+    }
 }
 
 const SPARE: Node = Node {
     start: 0,
     len: 0,
-    max_free: 0,
+    left_max: 0,
+    right_max: 0,
     left: NIL,
     right: NIL,
-    height: 0,
+    left_height: 0,
+    right_height: 0,
     free: false,
 };
 
@@ -192,7 +254,7 @@ impl PieceTree {
 
     /// Length of the longest free piece (0 when none).
     pub(super) fn largest_free(&self) -> usize {
-        self.max_free(self.root)
+        self.summary(self.root).max_free
     }
 
     /// The piece with the greatest start `<= offset`: the one containing `offset` when
@@ -222,19 +284,20 @@ impl PieceTree {
         let Some(node) = self.take_spare() else {
             return false;
         };
-        self.nodes[node as usize] = Node::leaf(piece);
+        let leaf = Node::leaf(piece);
+        self.nodes[node as usize] = leaf;
         match path.nodes().last() {
             None => self.root = node,
             Some(&parent) => {
                 let parent = &mut self.nodes[parent as usize];
                 if piece.start < parent.start {
-                    parent.left = node;
+                    parent.set_left(node, leaf.summary());
                 } else {
-                    parent.right = node;
+                    parent.set_right(node, leaf.summary());
                 }
             }
         }
-        self.fix(path.nodes(), usize::MAX);
+        self.fix(path.nodes(), None);
         true
     }
 
@@ -246,7 +309,7 @@ impl PieceTree {
         let at = path.last();
         let Node { left, right, .. } = self.nodes[at as usize];
         if left == NIL || right == NIL {
-            self.splice(&path, usize::MAX);
+            self.splice(&path, None);
             return;
         }
         // Two children: the successor (leftmost on the right, so without a left child)
@@ -255,7 +318,7 @@ impl PieceTree {
         let successor = self.push_leftmost(&mut path, right);
         let moved = self.nodes[successor as usize].piece();
         self.write(at, moved);
-        self.splice(&path, dirty);
+        self.splice(&path, Some(dirty));
     }
 
     /// Gives the piece that starts at `start` a new length and state. The caller keeps
@@ -272,7 +335,7 @@ impl PieceTree {
         let node = &mut self.nodes[path.last() as usize];
         node.len = len;
         node.free = free;
-        self.fix(path.nodes(), path.len() - 1);
+        self.fix(path.nodes(), Some(path.len() - 1));
     }
 
     /// Cuts the piece that starts at `start` in two: it keeps `len` units in state
@@ -300,7 +363,8 @@ impl PieceTree {
         let Some(leaf) = self.take_spare() else {
             return false;
         };
-        self.nodes[leaf as usize] = Node::leaf(next);
+        let new = Node::leaf(next);
+        self.nodes[leaf as usize] = new;
         let at = path.last();
         let dirty = path.len() - 1;
         let node = &mut self.nodes[at as usize];
@@ -308,12 +372,12 @@ impl PieceTree {
         node.free = free;
         let right = node.right;
         if right == NIL {
-            node.right = leaf;
+            node.set_right(leaf, new.summary());
         } else {
             let parent = self.push_leftmost(path, right);
-            self.nodes[parent as usize].left = leaf;
+            self.nodes[parent as usize].set_left(leaf, new.summary());
         }
-        self.fix(path.nodes(), dirty);
+        self.fix(path.nodes(), Some(dirty));
         true
     }
 
@@ -339,7 +403,7 @@ impl PieceTree {
             let dirty = path.len() - 1;
             self.write(at, merged);
             self.push_leftmost(path, right);
-            self.splice(path, dirty);
+            self.splice(path, Some(dirty));
             return;
         }
         // No right subtree: the successor is the last ancestor we left by its left link.
@@ -351,7 +415,7 @@ impl PieceTree {
             return;
         };
         self.write(nodes[dirty], merged);
-        self.splice(path, dirty);
+        self.splice(path, Some(dirty));
     }
 
     /// Moves `path` from its node to that node's predecessor; `false` (path unchanged)
@@ -421,6 +485,9 @@ impl PieceTree {
 
     /// The lowest place where `fit` is satisfied, with the free piece that holds it.
     pub(super) fn first_fit(&self, fit: &Fit) -> Option<(Piece, usize)> {
+        if self.summary(self.root).max_free < fit.count() {
+            return None;
+        }
         self.first_fit_at(self.root, fit)
     }
 
@@ -429,14 +496,14 @@ impl PieceTree {
     /// else go right (which then must hold one). Leaves `path` (which must be empty)
     /// at the piece found.
     pub(super) fn first_long_enough(&self, count: usize, path: &mut Path) -> Option<Piece> {
-        if self.max_free(self.root) < count {
+        if self.summary(self.root).max_free < count {
             return None;
         }
         let mut at = self.root;
         while at != NIL {
             path.push(at);
             let node = &self.nodes[at as usize];
-            if node.left != NIL && self.nodes[node.left as usize].max_free >= count {
+            if node.left_max >= count {
                 at = node.left;
             } else if node.free && node.len >= count {
                 return Some(node.piece());
@@ -452,16 +519,15 @@ impl PieceTree {
         self.for_each_at(self.root, f);
     }
 
+    /// Searches the subtree at `at`, whose longest free piece the caller has checked
+    /// to be at least `fit.count()` units.
     fn first_fit_at(&self, at: u32, fit: &Fit) -> Option<(Piece, usize)> {
         if at == NIL {
             return None;
         }
         let node = &self.nodes[at as usize];
-        if node.max_free < fit.count() {
-            return None;
-        }
         let piece = node.piece();
-        if fit.may_fit_below(piece.start) {
+        if node.left_max >= fit.count() && fit.may_fit_below(piece.start) {
             if let Some(found) = self.first_fit_at(node.left, fit) {
                 return Some(found);
             }
@@ -471,7 +537,7 @@ impl PieceTree {
                 return Some((piece, offset));
             }
         }
-        if fit.may_fit_from(piece.end()) {
+        if node.right_max >= fit.count() && fit.may_fit_from(piece.end()) {
             return self.first_fit_at(node.right, fit);
         }
         None
@@ -487,8 +553,8 @@ impl PieceTree {
         self.for_each_at(node.right, f);
     }
 
-    /// The descent from the root to the piece that starts at `start`, or `None` when
-    /// there is none (then the path is where it would be inserted, see `insert`).
+    /// The descent from the root towards the piece that starts at `start`, and whether
+    /// it is there (if not, the path ends where it would be inserted).
     fn descend(&self, start: usize) -> (Path, bool) {
         let mut path = Path::new();
         let mut at = self.root;
@@ -532,63 +598,82 @@ impl PieceTree {
     }
 
     /// Unlinks the last node of `path`, which has at most one child, and refreshes the
-    /// path above it; `dirty` is the index in `path` of a node whose piece changed
-    /// (`usize::MAX` for none).
-    fn splice(&mut self, path: &Path, dirty: usize) {
+    /// path above it; `dirty` is the index in `path` of a node whose piece changed.
+    fn splice(&mut self, path: &Path, dirty: Option<usize>) {
         let nodes = path.nodes();
         let Some((&at, above)) = nodes.split_last() else {
             return;
         };
-        let Node { left, right, .. } = self.nodes[at as usize];
-        let child = if left == NIL { right } else { left };
-        self.replace_child(above.last().copied(), at, child);
+        let node = self.nodes[at as usize];
+        let (child, summary) = if node.left == NIL {
+            (node.right, node.right_summary())
+        } else {
+            (node.left, node.left_summary())
+        };
+        match above.last() {
+            None => self.root = child,
+            Some(&parent) => {
+                let parent = &mut self.nodes[parent as usize];
+                if parent.left == at {
+                    parent.set_left(child, summary);
+                } else {
+                    parent.set_right(child, summary);
+                }
+            }
+        }
         self.give_spare(at);
         self.fix(above, dirty);
     }
 
-    /// Points `parent`'s link to `old` (the root when `parent` is `None`) at `new`.
-    fn replace_child(&mut self, parent: Option<u32>, old: u32, new: u32) {
-        match parent {
-            None => self.root = new,
-            Some(parent) => {
-                let node = &mut self.nodes[parent as usize];
-                if node.left == old {
-                    node.left = new;
-                } else {
-                    node.right = new;
-                }
-            }
-        }
-    }
-
-    /// Restores heights, balance and maxima along `path` (root first) after a change
-    /// below or at its nodes, bottom-up. Above index `dirty` no node's own piece
-    /// changed, so once a subtree's height and longest free piece are what they were,
-    /// nothing above it can change and the climb stops.
-    fn fix(&mut self, path: &[u32], dirty: usize) {
-        for i in (0..path.len()).rev() {
-            let at = path[i];
-            let node = self.nodes[at as usize];
-            let (hl, ml) = self.summary(node.left);
-            let (hr, mr) = self.summary(node.right);
-            if hl.abs_diff(hr) > 1 {
-                let top = self.rebalance(at);
-                let parent = i.checked_sub(1).map(|p| path[p]);
-                self.replace_child(parent, at, top);
-                if i <= dirty && self.summary(top) == (node.height, node.max_free) {
-                    return;
-                }
+    /// Restores balance and the parents' view of their children along `path` (root
+    /// first), bottom-up, after its last node changed (its piece, or a link the caller
+    /// set together with its summary). `dirty` is the index of a node higher up whose
+    /// piece also changed, if any.
+    ///
+    /// Each parent stores its children's summaries, so once the new summary of a
+    /// subtree equals what its parent has stored (and the link is unchanged), nothing
+    /// above can change except the dirty node: the climb jumps to it or stops.
+    fn fix(&mut self, path: &[u32], dirty: Option<usize>) {
+        let Some(mut i) = path.len().checked_sub(1) else {
+            return;
+        };
+        let mut old = path[i];
+        let mut top = self.rebalance(old);
+        let mut summary = self.nodes[top as usize].summary();
+        while let Some(up) = i.checked_sub(1) {
+            let at = path[up];
+            let parent = &mut self.nodes[at as usize];
+            let left = parent.left == old;
+            let stored = if left {
+                parent.left_summary()
+            } else {
+                parent.right_summary()
+            };
+            if top == old && stored == summary {
+                // Nothing changes at `parent` or above, unless a dirty node is there.
+                i = match dirty {
+                    Some(d) if d <= up => d,
+                    _ => return,
+                };
+                old = path[i];
+                top = self.rebalance(old);
+                summary = self.nodes[top as usize].summary();
                 continue;
             }
-            let height = 1 + hl.max(hr);
-            let max_free = node.piece().free_len().max(ml).max(mr);
-            if i <= dirty && height == node.height && max_free == node.max_free {
-                return;
+            if left {
+                parent.set_left(top, summary);
+            } else {
+                parent.set_right(top, summary);
             }
-            let node = &mut self.nodes[at as usize];
-            node.height = height;
-            node.max_free = max_free;
+            (i, old) = (up, at);
+            if parent.left_height.abs_diff(parent.right_height) <= 1 {
+                (top, summary) = (at, parent.summary());
+            } else {
+                top = self.rotate_to_balance(at);
+                summary = self.nodes[top as usize].summary();
+            }
         }
+        self.root = top;
     }
 
     fn take_spare(&mut self) -> Option<u32> {
@@ -610,76 +695,66 @@ impl PieceTree {
         self.spare += 1;
     }
 
-    fn height(&self, at: u32) -> u8 {
+    fn summary(&self, at: u32) -> Summary {
         if at == NIL {
-            0
+            EMPTY
         } else {
-            self.nodes[at as usize].height
+            self.nodes[at as usize].summary()
         }
-    }
-
-    fn max_free(&self, at: u32) -> usize {
-        if at == NIL {
-            0
-        } else {
-            self.nodes[at as usize].max_free
-        }
-    }
-
-    /// What `at`'s parent reads from it: its height and its longest free piece.
-    fn summary(&self, at: u32) -> (u8, usize) {
-        (self.height(at), self.max_free(at))
-    }
-
-    /// Recomputes the height and augmentation of `at` from its children.
-    fn pull(&mut self, at: u32) {
-        let node = self.nodes[at as usize];
-        let (piece, left, right) = (node.piece(), node.left, node.right);
-        let height = 1 + self.height(left).max(self.height(right));
-        let max_free = piece
-            .free_len()
-            .max(self.max_free(left))
-            .max(self.max_free(right));
-        let node = &mut self.nodes[at as usize];
-        node.height = height;
-        node.max_free = max_free;
     }
 
     fn rotate_right(&mut self, at: u32) -> u32 {
         let left = self.nodes[at as usize].left;
-        self.nodes[at as usize].left = self.nodes[left as usize].right;
-        self.nodes[left as usize].right = at;
-        self.pull(at);
-        self.pull(left);
+        let pivot = self.nodes[left as usize];
+        let node = &mut self.nodes[at as usize];
+        node.set_left(pivot.right, pivot.right_summary());
+        let summary = node.summary();
+        self.nodes[left as usize].set_right(at, summary);
         left
     }
 
     fn rotate_left(&mut self, at: u32) -> u32 {
         let right = self.nodes[at as usize].right;
-        self.nodes[at as usize].right = self.nodes[right as usize].left;
-        self.nodes[right as usize].left = at;
-        self.pull(at);
-        self.pull(right);
+        let pivot = self.nodes[right as usize];
+        let node = &mut self.nodes[at as usize];
+        node.set_right(pivot.left, pivot.left_summary());
+        let summary = node.summary();
+        self.nodes[right as usize].set_left(at, summary);
         right
     }
 
     /// Restores the AVL balance of `at` (children already balanced, heights differing
     /// by at most 2) and returns the subtree's new root.
     fn rebalance(&mut self, at: u32) -> u32 {
-        self.pull(at);
-        let Node { left, right, .. } = self.nodes[at as usize];
-        let (hl, hr) = (self.height(left), self.height(right));
+        let node = &self.nodes[at as usize];
+        if node.left_height.abs_diff(node.right_height) <= 1 {
+            at
+        } else {
+            self.rotate_to_balance(at)
+        }
+    }
+
+    /// [`rebalance`](Self::rebalance) of a node known to be out of balance: rare
+    /// enough to keep out of the climb's loop.
+    #[inline(never)]
+    fn rotate_to_balance(&mut self, at: u32) -> u32 {
+        let node = self.nodes[at as usize];
+        let (hl, hr) = (node.left_height, node.right_height);
         if hl > hr + 1 {
-            let inner = self.nodes[left as usize];
-            if self.height(inner.left) < self.height(inner.right) {
-                self.nodes[at as usize].left = self.rotate_left(left);
+            let inner = self.nodes[node.left as usize];
+            if inner.left_height < inner.right_height {
+                let top = self.rotate_left(node.left);
+                let summary = self.nodes[top as usize].summary();
+                self.nodes[at as usize].set_left(top, summary);
             }
             return self.rotate_right(at);
         }
         if hr > hl + 1 {
-            let inner = self.nodes[right as usize];
-            if self.height(inner.right) < self.height(inner.left) {
-                self.nodes[at as usize].right = self.rotate_right(right);
+            let inner = self.nodes[node.right as usize];
+            if inner.right_height < inner.left_height {
+                let top = self.rotate_right(node.right);
+                let summary = self.nodes[top as usize].summary();
+                self.nodes[at as usize].set_right(top, summary);
             }
             return self.rotate_left(at);
         }
@@ -720,17 +795,19 @@ impl PieceTree {
         let (hl, ml) = self.check_at(node.left, out)?;
         out.push(node.piece());
         let (hr, mr) = self.check_at(node.right, out)?;
-        let height = 1 + hl.max(hr);
-        let max_free = node.piece().free_len().max(ml).max(mr);
-        if hl.abs_diff(hr) > 1 || node.height != height || node.max_free != max_free {
+        let stored = (
+            node.left_height,
+            node.left_max,
+            node.right_height,
+            node.right_max,
+        );
+        if hl.abs_diff(hr) > 1 || stored != (hl, ml, hr, mr) {
             return Err(alloc::format!(
-                "node {at} {:?}: heights {hl}/{hr}, stored {} (want {height}), max_free {} (want {max_free})",
+                "node {at} {:?}: children {hl}/{ml} and {hr}/{mr}, stored {stored:?}",
                 node.piece(),
-                node.height,
-                node.max_free
             ));
         }
-        Ok((height, max_free))
+        Ok((1 + hl.max(hr), node.free_len().max(ml).max(mr)))
     }
 }
 
@@ -850,8 +927,8 @@ mod tests {
 
     #[cfg(target_pointer_width = "64")]
     #[test]
-    fn nodes_pack_into_forty_bytes() {
-        assert_eq!(core::mem::size_of::<super::Node>(), 40);
+    fn nodes_pack_into_forty_eight_bytes() {
+        assert_eq!(core::mem::size_of::<super::Node>(), 48);
     }
 
     #[test]
