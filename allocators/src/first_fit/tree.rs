@@ -351,8 +351,14 @@ impl PieceTree {
 
     /// [`split`](Self::split) of the piece at the end of `path` (which it consumes).
     ///
-    /// The new node hangs as a leaf right after the old one in key order, so one path
-    /// from the root is enough to place it and to refresh heights and maxima.
+    /// One new node hangs as a leaf next to the old one in key order, so one path from
+    /// the root is enough to place it and to refresh heights and maxima. It goes right
+    /// after the old node (holding `next`) or right before it (holding the first part,
+    /// the old node taking `next`: its key moves up without passing another key),
+    /// preferring a place under a node that already has a child on the other side:
+    /// there the leaf adds no height, so the climb stops early. Alloc+free pairs at
+    /// one spot repeat this split and its undoing, and a height change each time would
+    /// ripple up through every balanced ancestor.
     pub(super) fn split_at(
         &mut self,
         path: &mut Path,
@@ -363,22 +369,68 @@ impl PieceTree {
         let Some(leaf) = self.take_spare() else {
             return false;
         };
-        let new = Node::leaf(next);
-        self.nodes[leaf as usize] = new;
         let at = path.last();
         let dirty = path.len() - 1;
-        let node = &mut self.nodes[at as usize];
-        node.len = len;
-        node.free = free;
-        let right = node.right;
-        if right == NIL {
-            node.set_right(leaf, new.summary());
+        let node = self.nodes[at as usize];
+        let first = Piece {
+            start: node.start,
+            len,
+            free,
+        };
+        if self.grows_after(&node) && !self.grows_before(&node) {
+            let new = Node::leaf(first);
+            self.nodes[leaf as usize] = new;
+            self.write(at, next);
+            if node.left == NIL {
+                self.nodes[at as usize].set_left(leaf, new.summary());
+            } else {
+                let parent = self.push_rightmost(path, node.left);
+                self.nodes[parent as usize].set_right(leaf, new.summary());
+            }
         } else {
-            let parent = self.push_leftmost(path, right);
-            self.nodes[parent as usize].set_left(leaf, new.summary());
+            let new = Node::leaf(next);
+            self.nodes[leaf as usize] = new;
+            self.write(at, first);
+            if node.right == NIL {
+                self.nodes[at as usize].set_right(leaf, new.summary());
+            } else {
+                let parent = self.push_leftmost(path, node.right);
+                self.nodes[parent as usize].set_left(leaf, new.summary());
+            }
         }
         self.fix(path.nodes(), Some(dirty));
         true
+    }
+
+    /// Whether a leaf hung right after `node` in key order lands under a leaf (and so
+    /// makes a subtree taller).
+    fn grows_after(&self, node: &Node) -> bool {
+        if node.right == NIL {
+            return node.left == NIL;
+        }
+        let mut at = node.right;
+        loop {
+            let below = &self.nodes[at as usize];
+            if below.left == NIL {
+                return below.right == NIL;
+            }
+            at = below.left;
+        }
+    }
+
+    /// Whether a leaf hung right before `node` in key order lands under a leaf.
+    fn grows_before(&self, node: &Node) -> bool {
+        if node.left == NIL {
+            return node.right == NIL;
+        }
+        let mut at = node.left;
+        loop {
+            let below = &self.nodes[at as usize];
+            if below.right == NIL {
+                return below.left == NIL;
+            }
+            at = below.right;
+        }
     }
 
     /// Replaces the piece that starts at `merged.start` and its successor by `merged`
@@ -587,6 +639,18 @@ impl PieceTree {
                 return at;
             }
             at = left;
+        }
+    }
+
+    /// Extends `path` from `at` down its right links; returns the rightmost node.
+    fn push_rightmost(&self, path: &mut Path, mut at: u32) -> u32 {
+        loop {
+            path.push(at);
+            let right = self.nodes[at as usize].right;
+            if right == NIL {
+                return at;
+            }
+            at = right;
         }
     }
 
