@@ -502,13 +502,16 @@ impl PieceTree {
     pub(super) fn around(&self, offset: usize, path: &mut Path) -> Option<Around> {
         let (mut at, mut containing, mut before, mut after) = (self.root, NIL, NIL, NIL);
         let mut depth = 0;
-        while at != NIL {
-            path.push(at);
-            let node = &self.nodes[at as usize];
+        // `get` doubles as the `NIL` test: `NIL` is never a valid index.
+        for (slot, len) in path.nodes.iter_mut().zip(1..) {
+            let Some(node) = self.nodes.get(at as usize) else {
+                break;
+            };
+            *slot = at;
             if node.start <= offset {
                 before = containing;
                 containing = at;
-                depth = path.len();
+                depth = len;
                 at = node.right;
             } else {
                 // The last left turn is the smallest start above `offset`: the successor.
@@ -516,18 +519,18 @@ impl PieceTree {
                 at = node.left;
             }
         }
+        path.len = depth;
         if containing == NIL {
             return None;
         }
-        path.truncate(depth);
         // The predecessor is the rightmost node of the left subtree when there is one,
         // else the previous right turn of the descent.
         let mut below = self.nodes[containing as usize].left;
-        while below != NIL {
+        while let Some(node) = self.nodes.get(below as usize) {
             before = below;
-            below = self.nodes[below as usize].right;
+            below = node.right;
         }
-        let piece_of = |at: u32| (at != NIL).then(|| self.nodes[at as usize].piece());
+        let piece_of = |at: u32| self.nodes.get(at as usize).map(Node::piece);
         Some(Around {
             before: piece_of(before),
             piece: self.nodes[containing as usize].piece(),
@@ -552,12 +555,13 @@ impl PieceTree {
             return None;
         }
         let mut at = self.root;
-        while at != NIL {
-            path.push(at);
-            let node = &self.nodes[at as usize];
+        for (slot, len) in path.nodes.iter_mut().zip(1..) {
+            let node = self.nodes.get(at as usize)?;
+            *slot = at;
             if node.left_max >= count {
                 at = node.left;
             } else if node.free && node.len >= count {
+                path.len = len;
                 return Some(node.piece());
             } else {
                 at = node.right;
@@ -610,9 +614,12 @@ impl PieceTree {
     fn descend(&self, start: usize) -> (Path, bool) {
         let mut path = Path::new();
         let mut at = self.root;
-        while at != NIL {
-            path.push(at);
-            let node = &self.nodes[at as usize];
+        for (slot, len) in path.nodes.iter_mut().zip(1..) {
+            let Some(node) = self.nodes.get(at as usize) else {
+                break;
+            };
+            *slot = at;
+            path.len = len;
             if start == node.start {
                 return (path, true);
             }
