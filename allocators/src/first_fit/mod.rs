@@ -28,12 +28,15 @@
 //! With `n = live + free_extents <= 2 * max_allocations + 1` nodes (tree height below
 //! `1.45 log2(n + 2)`):
 //!
-//! * `free`, `claim`: `O(log n)`: a constant number of root-to-leaf descents (find the
-//!   piece at an offset and its neighbours, then one descent per tree change).
-//!   Changes are made where key order allows it without a full insert or removal: a
-//!   split hangs the new piece as a leaf right after the old one, and a merge of two
-//!   neighbours unlinks whichever of them has at most one child (one always has) and
-//!   writes the merged piece into the other.
+//! * `free`, `claim`: `O(log n)`: a constant number of root-to-leaf walks (find the
+//!   piece at an offset and its neighbours, then climb back along that path after the
+//!   change). Changes are made where key order allows it without a full insert or
+//!   removal: a split hangs the new piece as a leaf right before or after the old one,
+//!   and a merge of two neighbours unlinks whichever of them has at most one child
+//!   (one always has) and writes the merged piece into the other. The tree remembers
+//!   the path to the piece its last change carved out (until the next change), so
+//!   freeing the allocation just made skips the descent and finds its neighbours on
+//!   or near that path.
 //! * `allocate` with alignment 1 and no window: `O(log n)`, one descent that goes left
 //!   whenever the left subtree's longest free extent is long enough.
 //! * `allocate` with alignment 1 and a window: `O(log n)`. The search

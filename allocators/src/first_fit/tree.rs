@@ -164,6 +164,7 @@ const MAX_HEIGHT: usize = 48;
 /// The nodes of one descent, root first, kept so that an update can climb back up
 /// without parent links or recursion. A path handed out by a lookup stays valid until
 /// the next change to the tree.
+#[derive(Clone, Debug)]
 pub(super) struct Path {
     nodes: [u32; MAX_HEIGHT],
     len: usize,
@@ -199,6 +200,12 @@ impl Path {
     fn truncate(&mut self, len: usize) {
         self.len = self.len.min(len);
     }
+
+    fn copy_from(&mut self, nodes: &[u32]) {
+        let len = nodes.len().min(MAX_HEIGHT);
+        self.nodes[..len].copy_from_slice(&nodes[..len]);
+        self.len = len;
+    }
 }
 
 /// A piece and its neighbours in address order (see [`PieceTree::around`]).
@@ -219,6 +226,10 @@ pub(super) struct PieceTree {
     root: u32,
     spare_head: u32,
     spare: usize,
+    /// The path to the piece whose state [`update_at`](Self::update_at) or whose first
+    /// part [`split_at`](Self::split_at) last set, while no change has happened since
+    /// (empty otherwise): where freeing the allocation just made will look first.
+    recent: Path,
 }
 
 impl PieceTree {
@@ -239,6 +250,7 @@ impl PieceTree {
             root: NIL,
             spare_head: if count == 0 { NIL } else { 0 },
             spare: count,
+            recent: Path::new(),
         }
     }
 
@@ -335,7 +347,9 @@ impl PieceTree {
         let node = &mut self.nodes[path.last() as usize];
         node.len = len;
         node.free = free;
-        self.fix(path.nodes(), Some(path.len() - 1));
+        if self.fix(path.nodes(), Some(path.len() - 1)) {
+            self.recent.copy_from(path.nodes());
+        }
     }
 
     /// Cuts the piece that starts at `start` in two: it keeps `len` units in state
@@ -377,7 +391,8 @@ impl PieceTree {
             len,
             free,
         };
-        if self.grows_after(&node) && !self.grows_before(&node) {
+        let before = self.grows_after(&node) && !self.grows_before(&node);
+        if before {
             let new = Node::leaf(first);
             self.nodes[leaf as usize] = new;
             self.write(at, next);
@@ -398,7 +413,15 @@ impl PieceTree {
                 self.nodes[parent as usize].set_left(leaf, new.summary());
             }
         }
-        self.fix(path.nodes(), Some(dirty));
+        if self.fix(path.nodes(), Some(dirty)) {
+            // Remember where the first part went: the new leaf or the old node.
+            if before {
+                path.push(leaf);
+                self.recent.copy_from(path.nodes());
+            } else {
+                self.recent.copy_from(&path.nodes()[..=dirty]);
+            }
+        }
         true
     }
 
@@ -500,6 +523,17 @@ impl PieceTree {
     /// the pieces right before and after it, found in one descent that leaves `path`
     /// (which must be empty) at the containing piece.
     pub(super) fn around(&self, offset: usize, path: &mut Path) -> Option<Around> {
+        let recent = self
+            .recent
+            .nodes()
+            .last()
+            .map(|&at| &self.nodes[at as usize]);
+        if recent.is_some_and(|node| node.start == offset) {
+            // The piece last carved (typically the allocation just made): its path is
+            // known, and its neighbours are near it on that path.
+            path.copy_from(self.recent.nodes());
+            return Some(self.around_path(path));
+        }
         let (mut at, mut containing, mut before, mut after) = (self.root, NIL, NIL, NIL);
         let mut depth = 0;
         // `get` doubles as the `NIL` test: `NIL` is never a valid index.
@@ -530,12 +564,57 @@ impl PieceTree {
             before = below;
             below = node.right;
         }
+        Some(self.around_of(before, containing, after))
+    }
+
+    /// [`around`](Self::around) of the node at the end of `path`.
+    fn around_path(&self, path: &Path) -> Around {
+        let nodes = path.nodes();
+        let at = path.last();
+        let node = &self.nodes[at as usize];
+        // Each neighbour is at the near end of a subtree of this node if it has one
+        // there, else the last ancestor this path left on the other side.
+        let ancestor = |left: bool| {
+            (0..nodes.len().saturating_sub(1))
+                .rev()
+                .find(|&i| {
+                    let up = &self.nodes[nodes[i] as usize];
+                    (if left { up.right } else { up.left }) == nodes[i + 1]
+                })
+                .map_or(NIL, |i| nodes[i])
+        };
+        let before = if node.left == NIL {
+            ancestor(true)
+        } else {
+            self.extreme(node.left, false)
+        };
+        let after = if node.right == NIL {
+            ancestor(false)
+        } else {
+            self.extreme(node.right, true)
+        };
+        self.around_of(before, at, after)
+    }
+
+    /// The leftmost (`leftmost`) or rightmost node of the subtree at `at`.
+    fn extreme(&self, mut at: u32, leftmost: bool) -> u32 {
+        loop {
+            let node = &self.nodes[at as usize];
+            let next = if leftmost { node.left } else { node.right };
+            if next == NIL {
+                return at;
+            }
+            at = next;
+        }
+    }
+
+    fn around_of(&self, before: u32, at: u32, after: u32) -> Around {
         let piece_of = |at: u32| self.nodes.get(at as usize).map(Node::piece);
-        Some(Around {
+        Around {
             before: piece_of(before),
-            piece: self.nodes[containing as usize].piece(),
+            piece: self.nodes[at as usize].piece(),
             after: piece_of(after),
-        })
+        }
     }
 
     /// The lowest place where `fit` is satisfied, with the free piece that holds it.
@@ -704,12 +783,18 @@ impl PieceTree {
     /// Each parent stores its children's summaries, so once the new summary of a
     /// subtree equals what its parent has stored (and the link is unchanged), nothing
     /// above can change except the dirty node: the climb jumps to it or stops.
-    fn fix(&mut self, path: &[u32], dirty: Option<usize>) {
+    ///
+    /// Every change ends here, so this is also where the remembered path goes stale.
+    /// Returns whether no rotation happened: then `path` still leads from the root to
+    /// its last node.
+    fn fix(&mut self, path: &[u32], dirty: Option<usize>) -> bool {
+        self.recent.len = 0;
         let Some(mut i) = path.len().checked_sub(1) else {
-            return;
+            return true;
         };
         let mut old = path[i];
         let mut top = self.rebalance(old);
+        let mut kept = top == old;
         let mut summary = self.nodes[top as usize].summary();
         while let Some(up) = i.checked_sub(1) {
             let at = path[up];
@@ -724,10 +809,11 @@ impl PieceTree {
                 // Nothing changes at `parent` or above, unless a dirty node is there.
                 i = match dirty {
                     Some(d) if d <= up => d,
-                    _ => return,
+                    _ => return kept,
                 };
                 old = path[i];
                 top = self.rebalance(old);
+                kept &= top == old;
                 summary = self.nodes[top as usize].summary();
                 continue;
             }
@@ -741,10 +827,12 @@ impl PieceTree {
                 (top, summary) = (at, parent.summary());
             } else {
                 top = self.rotate_to_balance(at);
+                kept = false;
                 summary = self.nodes[top as usize].summary();
             }
         }
         self.root = top;
+        kept
     }
 
     fn take_spare(&mut self) -> Option<u32> {
