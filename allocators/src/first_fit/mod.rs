@@ -38,7 +38,8 @@
 //!   freeing the allocation just made skips the descent and finds its neighbours on
 //!   or near that path.
 //! * `allocate` with alignment 1 and no window: `O(log n)`, one descent that goes left
-//!   whenever the left subtree's longest free extent is long enough.
+//!   whenever the left subtree's longest free extent is long enough, then a split (or
+//!   state change) of the piece found, climbing back along the same path.
 //! * `allocate` with alignment 1 and a window: `O(log n)`. The search
 //!   descends to the leftmost extent that can hold the run, skipping every subtree
 //!   whose longest free extent is shorter than the request and every subtree that lies
@@ -59,8 +60,8 @@
 //!   `O(n)`.
 //!
 //! Every change records its root-to-node path and then climbs back along it only while
-//! a subtree's height or longest free extent actually changes, so the upper levels (and
-//! the siblings they would read) are usually left alone.
+//! a subtree's height or longest free extent differs from what its parent stored, so
+//! the upper levels are usually left alone; the climb reads only nodes on the path.
 //!
 //! Memory: `min(2 * min(max_allocations, capacity) + 1, capacity)` nodes of
 //! `size_of::<Node>()` bytes (48 on 64-bit targets), reported as `metadata_bytes`.
