@@ -143,6 +143,126 @@ fn dynamic_region_that_does_not_fit() {
 }
 
 #[test]
+fn neither_reg_nor_size() {
+    check(
+        include_bytes!("fixtures/dt/bad-no-reg-no-size.dtb"),
+        &Error::NoRegNoSize {
+            node: "/reserved-memory/nothing".into(),
+        },
+        "/reserved-memory/nothing",
+    );
+}
+
+#[test]
+fn restricted_pool_with_no_map() {
+    check(
+        include_bytes!("fixtures/dt/bad-restricted-no-map.dtb"),
+        &Error::BadForKind {
+            node: "/reserved-memory/bounce@80000000".into(),
+            property: "no-map",
+            kind: "restricted-dma-pool",
+        },
+        "bounce@80000000",
+    );
+}
+
+#[test]
+fn cma_area_off_the_cma_alignment() {
+    check(
+        include_bytes!("fixtures/dt/bad-cma-misaligned.dtb"),
+        &Error::CmaMisaligned {
+            node: "/reserved-memory/cma@80100000".into(),
+            range: range(0x8010_0000, 0x20_0000),
+            align: 0x20_0000,
+        },
+        "cma@80100000",
+    );
+}
+
+#[test]
+fn fixed_region_over_memreserve() {
+    check(
+        include_bytes!("fixtures/dt/bad-memreserve-overlap.dtb"),
+        &Error::Overlap {
+            node: "/reserved-memory/carveout@80000000".into(),
+            range: range(0x8000_0000, 0x10_0000),
+            other: "/memreserve/".into(),
+            other_range: range(0x800f_f000, 0x2000),
+        },
+        "carveout@80000000",
+    );
+}
+
+#[test]
+fn memory_region_names_must_name_every_entry() {
+    check(
+        include_bytes!("fixtures/dt/bad-names-mismatch.dtb"),
+        &Error::NamesMismatch {
+            node: "/dsp".into(),
+            regions: 2,
+            names: 1,
+        },
+        "/dsp",
+    );
+}
+
+#[test]
+fn nested_dma_ranges_are_refused_not_composed() {
+    let got = error_of(include_bytes!("fixtures/dt/bad-nested-dma-ranges.dtb"));
+    assert!(
+        matches!(&got, Error::BadDmaRanges { node, .. } if node == "/outer"),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn reserved_memory_cells_must_match_the_root() {
+    check(
+        include_bytes!("fixtures/dt/bad-cells-mismatch.dtb"),
+        &Error::CellsMismatch {
+            node: "/reserved-memory".into(),
+            property: "#size-cells",
+            value: 2,
+            root: 1,
+        },
+        "/reserved-memory",
+    );
+}
+
+#[test]
+fn one_pool_cannot_be_two_devices_own() {
+    use contig_dma_pool::cma::Registry;
+    use contig_dma_pool::fdt::{Board, BuildConfig};
+    use contig_dma_pool::{Mapper, NoMapping};
+
+    let layout = Layout::from_dtb(
+        include_bytes!("fixtures/dt/bad-pool-taken.dtb"),
+        &Options::new(),
+    )
+    .unwrap();
+    let registry = Registry::with_builtins();
+    let mapper = |_: &contig_dma_pool::fdt::Region| -> &dyn Mapper { &NoMapping };
+    let config = BuildConfig {
+        registry: &registry,
+        ram: &NoMapping,
+        mapper: &mapper,
+        reclaim: &|_| None,
+        backend: &|_| None,
+        page: 4096,
+    };
+    let mut memory = None;
+    let got: Result<Board, Error> = layout.build(&config, &mut memory);
+    assert_eq!(
+        got.err(),
+        Some(Error::PoolTaken {
+            region: "/reserved-memory/a@80000000".into(),
+            first: "/dsp0".into(),
+            second: "/dsp1".into(),
+        })
+    );
+}
+
+#[test]
 fn options_must_be_powers_of_two() {
     let blob = include_bytes!("fixtures/dt/dk2.dtb");
     assert_eq!(
