@@ -92,7 +92,8 @@ pub(crate) fn container(tree: &DeviceTree<'_>) -> Result<Option<usize>, Error> {
 ///
 /// # Errors
 ///
-/// The errors of [`container`], then the first decoding error of a child.
+/// [`Error::BadCells`] or [`Error::CellsMismatch`] for `/reserved-memory` itself,
+/// then the first decoding error of a child.
 pub fn parse(tree: &DeviceTree<'_>) -> Result<Vec<Reserved>, Error> {
     let Some(parent) = container(tree)? else {
         return Ok(Vec::new());
