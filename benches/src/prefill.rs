@@ -108,7 +108,7 @@ mod tests {
                 contender.name()
             );
             assert!(
-                stats.free_extents > 500,
+                stats.free_extents > 300,
                 "{}: only {} holes",
                 contender.name(),
                 stats.free_extents

@@ -158,6 +158,13 @@ pub enum Error {
         /// Units the backend has.
         actual: usize,
     },
+    /// A backend handed to a new region already has allocations.
+    BackendInUse {
+        /// The region.
+        region: Name,
+        /// Units already allocated.
+        used: usize,
+    },
     /// The region's backend refused the operation.
     Backend {
         /// The region.
@@ -373,6 +380,10 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "region {region:?} needs a backend of {expected} units, the factory built {actual}"
+            ),
+            Self::BackendInUse { region, used } => write!(
+                f,
+                "region {region:?} needs an empty backend, this one has {used} units allocated"
             ),
             Self::Backend { region, source } => write!(f, "region {region:?}: {source}"),
             Self::MapSyntax {

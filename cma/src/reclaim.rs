@@ -27,7 +27,7 @@ pub enum Claim {
     Failed,
 }
 
-/// The OS side of a reusable region.
+/// The OS side of a reusable region. Ranges are always whole granules of the region.
 ///
 /// `claim` is called without the region lock held and may take time (migrating
 /// pages). `release` is called **with** the region lock held, right after the backend

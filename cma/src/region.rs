@@ -76,8 +76,9 @@ impl<R: RawMutex> Region<R> {
     ///
     /// # Errors
     ///
-    /// [`Error::BackendCapacity`], then [`Error::MissingReclaim`] for a reusable region
-    /// without a hook or [`Error::UnexpectedReclaim`] for a hook on any other region.
+    /// [`Error::BackendCapacity`], [`Error::BackendInUse`], then
+    /// [`Error::MissingReclaim`] for a reusable region without a hook or
+    /// [`Error::UnexpectedReclaim`] for a hook on any other region.
     pub fn with_backend(
         spec: RegionSpec,
         backend: BoxedBackend,
@@ -88,6 +89,15 @@ impl<R: RawMutex> Region<R> {
                 region: spec.name(),
                 expected: spec.units(),
                 actual: backend.capacity(),
+            });
+        }
+        let used = backend.stats().used();
+        if used != 0 {
+            // Units the region never handed out (nor claimed from the OS) could not be
+            // accounted for or freed correctly.
+            return Err(Error::BackendInUse {
+                region: spec.name(),
+                used,
             });
         }
         match (spec.flags().is_reusable(), reclaim.is_some()) {

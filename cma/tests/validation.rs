@@ -506,3 +506,20 @@ fn errors_say_which_value_was_wrong() {
     };
     assert!(std::error::Error::source(&e).is_some());
 }
+
+#[test]
+fn a_region_needs_an_empty_backend() {
+    use contig_cma::allocators::Backend;
+    let spec = Declaration::new("r", 0x4000).at(PhysAddr::new(0)).unwrap();
+    let mut used = common::naive::Naive::new(4);
+    used.claim(1, 2).unwrap();
+    assert_eq!(
+        Region::<contig_cma::DefaultLock>::with_backend(spec, Box::new(used), None).map(|_| ()),
+        Err(Error::BackendInUse {
+            region: name("r"),
+            used: 2
+        })
+    );
+    let fresh = common::naive::Naive::new(4);
+    assert!(Region::<contig_cma::DefaultLock>::with_backend(spec, Box::new(fresh), None).is_ok());
+}

@@ -219,6 +219,56 @@ impl<'m, R: RawMutex> Devices<'m, R> {
         })
     }
 
+    /// The buffer of `size` bytes at bus address `dma` in `device`'s chain, as
+    /// `alloc_coherent` returned it (with the CPU pointer of its source's mapping).
+    /// For callers that kept only the bus address (C-style APIs, `virtio_drivers::Hal`).
+    /// It does not check that the buffer is live: [`free_coherent`](Self::free_coherent)
+    /// does.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownDevice`]; [`Error::NotOwned`] if no source of the chain holds
+    /// those bytes at that bus address.
+    pub fn find_buffer(
+        &self,
+        device: Option<DeviceId>,
+        dma: DmaAddr,
+        size: usize,
+    ) -> Result<CoherentBuffer, Error> {
+        let ctx = self.context(device)?;
+        let on_bus = ctx
+            .bus
+            .to_phys(dma, size)
+            .ok()
+            .and_then(|p| PhysRange::new(p, size).ok());
+        let candidates = [
+            ctx.pool.and_then(|p| p.to_phys(dma, size)),
+            on_bus,
+            self.default_pool.and_then(|p| p.to_phys(dma, size)),
+        ];
+        for range in candidates.into_iter().flatten() {
+            if let Some((source, Some(found))) = self.owner(&ctx, range) {
+                if found == dma {
+                    let mapper = match source {
+                        Source::Pool(pool) => pool.mapper(),
+                        Source::Cma(_) | Source::System(_) => self.ram,
+                    };
+                    return Ok(CoherentBuffer {
+                        cpu: mapper.cpu_addr(range),
+                        dma,
+                        phys: range.base(),
+                        size,
+                    });
+                }
+            }
+        }
+        Err(Error::NotOwned {
+            device: ctx.name,
+            dma,
+            size,
+        })
+    }
+
     fn context(&self, device: Option<DeviceId>) -> Result<Ctx<'_, 'm, R>, Error> {
         let Some(id) = device else {
             return Ok(Ctx {

@@ -70,3 +70,41 @@ impl<R: RawMutex + 'static> GlobalPool<R> {
         Ok(pool)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DmaAddr, NoMapping, PoolOptions};
+    use contig_cma::PhysAddr;
+
+    #[test]
+    fn a_failed_build_leaves_the_cell_empty() {
+        // A static: the pool it leaks stays reachable (Miri's leak check agrees).
+        static CELL: GlobalPool = GlobalPool::new();
+        let cell = &CELL;
+        let bad = cell.get_or_init(|| {
+            CoherentPool::new(
+                "d",
+                PhysAddr::new(0),
+                DmaAddr::new(0),
+                0,
+                &NoMapping,
+                PoolOptions::new(),
+            )
+        });
+        assert!(matches!(bad, Err(Error::PoolZeroSize { .. })));
+        assert!(cell.get().is_none());
+        let ok = cell.get_or_init(|| {
+            CoherentPool::new(
+                "d",
+                PhysAddr::new(0),
+                DmaAddr::new(0),
+                0x1000,
+                &NoMapping,
+                PoolOptions::new(),
+            )
+        });
+        assert!(ok.is_ok());
+        assert!(cell.get().is_some());
+    }
+}

@@ -22,7 +22,13 @@
 //! for memory the device's coherent mask reaches.
 //!
 //! The `sim` feature (std) adds `sim::SimMemory`, physical memory backed by host
-//! memory, used below.
+//! memory, used below. The `virtio` feature adds `virtio::PoolHal`, a
+//! `virtio_drivers::Hal` (0.13) drawing rings and bounce buffers from a device's chain.
+//!
+//! Costs: a device is found by id in `O(1)`; an allocation tries at most five sources,
+//! each one lock and its backend's search; a free finds its source in `O(1)` per source
+//! and, for CMA and system buffers, its exact size in `O(log n)` (a bounded record,
+//! reserved at construction). Nothing on these paths uses the heap.
 //!
 //! ```
 //! # #[cfg(feature = "sim")] {
@@ -79,6 +85,8 @@ mod pool;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod system;
+#[cfg(feature = "virtio")]
+pub mod virtio;
 
 pub use contig_cma as cma;
 

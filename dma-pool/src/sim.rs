@@ -110,6 +110,17 @@ impl SimMemory {
         Some(true)
     }
 
+    /// The physical address of the `len` bytes at host pointer `ptr`, if they all lie in
+    /// the simulated memory (a `virt_to_phys` for tests).
+    #[must_use]
+    pub fn phys_of(&self, ptr: *const u8, len: usize) -> Option<PhysAddr> {
+        let off = ptr.addr().checked_sub(self.host.as_ptr().addr())?;
+        if off.checked_add(len)? > self.range.size() {
+            return None;
+        }
+        self.range.base().checked_add(off).ok()
+    }
+
     /// The host pointer of `len` bytes at `at`, if they lie inside the range.
     fn host_ptr(&self, at: PhysAddr, len: usize) -> Option<*mut u8> {
         let off = at.offset_from(self.range.base())?;
@@ -177,6 +188,9 @@ mod tests {
         m.write(PhysAddr::new(0x5ffe), &[1, 2]).unwrap();
         m.read(PhysAddr::new(0x5ffe), &mut b).unwrap();
         assert_eq!(b, [1, 2]);
+        assert_eq!(m.phys_of(cpu.as_ptr(), 0x100), Some(PhysAddr::new(0x5000)));
+        assert_eq!(m.phys_of(cpu.as_ptr(), 0x1001), None);
+        assert_eq!(m.phys_of([0u8; 4].as_ptr(), 4), None);
     }
 
     #[test]

@@ -629,3 +629,32 @@ fn the_size_book_is_bounded() {
     let two = d.alloc_coherent(None, 0x10, Attrs::NONE).unwrap();
     d.free_coherent(None, &two).unwrap();
 }
+
+#[test]
+fn find_buffer_from_its_bus_address() {
+    let f = Fixture::new();
+    let mut d = f.devices();
+    let a = d
+        .add(dev("a").with_bus(BusMap::Offset(0x1000_0000)))
+        .unwrap();
+    let through = PoolOptions::new().fallthrough(true);
+    d.declare_coherent(a, f.pool("p", 0, 0x7000_0000, through))
+        .unwrap();
+    let in_pool = d.alloc_coherent(Some(a), 0x100, Attrs::NONE).unwrap();
+    let in_cma = d.alloc_coherent(Some(a), 0x8000, Attrs::NONE).unwrap();
+    assert!(inside(&in_cma, DEFAULT_CMA, 0x10_0000));
+    assert_eq!(in_cma.dma, DmaAddr::new(DEFAULT_CMA - 0x1000_0000));
+    assert_eq!(d.find_buffer(Some(a), in_pool.dma, 0x100), Ok(in_pool));
+    assert_eq!(d.find_buffer(Some(a), in_cma.dma, 0x8000), Ok(in_cma));
+    let nowhere = DmaAddr::new(0x10);
+    assert_eq!(
+        d.find_buffer(Some(a), nowhere, 0x100),
+        Err(Error::NotOwned {
+            device: Some(dev("a").name()),
+            dma: nowhere,
+            size: 0x100
+        })
+    );
+    d.free_coherent(Some(a), &in_pool).unwrap();
+    d.free_coherent(Some(a), &in_cma).unwrap();
+}
