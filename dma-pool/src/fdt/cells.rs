@@ -160,3 +160,79 @@ pub(crate) fn ranges(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use alloc::vec;
+
+    use super::*;
+
+    fn cells(values: &[u32]) -> Vec<u8> {
+        values.iter().flat_map(|v| v.to_be_bytes()).collect()
+    }
+
+    #[test]
+    fn two_cell_values_are_64_bit() {
+        let raw = cells(&[0x8, 0x8000_0000, 0x1, 0x0, 0x0, 0x1000, 0x0, 0x2000]);
+        let node = Node::for_test("/r", vec![("reg", &raw[..])]);
+        let got = ranges(&node, "reg", &raw, (2, 2)).unwrap();
+        let big = PhysRange::new(PhysAddr::new(0x8_8000_0000), 0x1_0000_0000).unwrap();
+        let small = PhysRange::new(PhysAddr::new(0x1000), 0x2000).unwrap();
+        assert_eq!(got, vec![big, small]);
+        // Mixed widths: 2 address cells, 1 size cell.
+        let raw = cells(&[0x1, 0x0, 0x4000]);
+        let got = ranges(&node, "reg", &raw, (2, 1)).unwrap();
+        assert_eq!(
+            got,
+            vec![PhysRange::new(PhysAddr::new(1 << 32), 0x4000).unwrap()]
+        );
+    }
+
+    #[test]
+    fn lengths_must_be_whole_entries() {
+        let node = Node::for_test("/r", vec![]);
+        let raw = cells(&[1, 2, 3]);
+        let err = entries(&node, "reg", &raw, [1, 1]).unwrap_err();
+        assert_eq!(
+            err,
+            Error::BadLength {
+                node: "/r".into(),
+                property: "reg",
+                len: 12,
+                entry: 8
+            }
+        );
+        assert!(entries(&node, "reg", &[], [1, 1]).is_err());
+        assert!(single(&node, "size", &cells(&[1, 2]), 1).is_err());
+        assert_eq!(single(&node, "size", &cells(&[1, 2]), 2), Ok(0x1_0000_0002));
+    }
+
+    #[test]
+    fn ranges_past_the_top_are_refused() {
+        let raw = cells(&[0xffff_ffff, 0xffff_f000, 0x0, 0x2000]);
+        let node = Node::for_test("/r", vec![]);
+        assert!(matches!(
+            ranges(&node, "reg", &raw, (2, 2)),
+            Err(Error::TooLarge {
+                base: 0xffff_ffff_ffff_f000,
+                size: 0x2000,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn cell_counts_are_one_or_two() {
+        let three = cells(&[3]);
+        let node = Node::for_test("/bus", vec![("#address-cells", &three[..])]);
+        assert_eq!(
+            cell_count(&node, "#address-cells", 2),
+            Err(Error::BadCells {
+                node: "/bus".into(),
+                property: "#address-cells",
+                value: 3
+            })
+        );
+        assert_eq!(cell_count(&node, "#size-cells", 1), Ok(1));
+    }
+}

@@ -168,3 +168,45 @@ fn lowest_free(size: usize, align: usize, window: PhysRange, taken: &[Taken]) ->
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use alloc::vec;
+
+    use super::*;
+
+    fn r(base: u64, size: usize) -> PhysRange {
+        PhysRange::new(PhysAddr::new(base), size).unwrap()
+    }
+
+    fn taken(ranges: &[PhysRange]) -> Vec<Taken> {
+        ranges
+            .iter()
+            .map(|&range| Taken {
+                by: String::from("x"),
+                range,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn lowest_free_jumps_past_blockers_and_aligns() {
+        let window = r(0x1000, 0x10_0000);
+        let blockers = taken(&[r(0x1000, 0x800), r(0x2000, 0x3000)]);
+        // 0x1000 aligned down is taken; past it 0x2000 is taken till 0x5000.
+        assert_eq!(
+            lowest_free(0x1000, 0x1000, window, &blockers),
+            Some(r(0x5000, 0x1000))
+        );
+        assert_eq!(
+            lowest_free(0x1000, 0x1_0000, window, &blockers),
+            Some(r(0x1_0000, 0x1000))
+        );
+        let top = r(u64::MAX - 0x1fff, 0x1000);
+        // Nothing of 1 MiB fits in a 1 MiB window with blockers inside.
+        assert_eq!(lowest_free(0x10_0000, 0x1000, window, &blockers), None);
+        assert_eq!(lowest_free(0x1000, 0x1000, top, &[]), Some(top));
+        // Aligning up past 2^64 is no room, not a wrap.
+        assert_eq!(lowest_free(0x1000, 0x1_0000, top, &[]), None);
+    }
+}

@@ -26,6 +26,17 @@ pub struct Node<'a> {
 }
 
 impl<'a> Node<'a> {
+    /// A free-standing node for unit tests of the decoders.
+    #[cfg(test)]
+    pub(crate) fn for_test(path: &str, properties: Vec<(&'a str, &'a [u8])>) -> Self {
+        Self {
+            name: "test",
+            path: String::from(path),
+            parent: None,
+            properties,
+        }
+    }
+
     /// The name with its unit address (`mcuram2@10000000`; the root's is empty).
     #[must_use]
     pub const fn name(&self) -> &'a str {
