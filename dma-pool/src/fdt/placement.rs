@@ -171,7 +171,6 @@ fn lowest_free(size: usize, align: usize, window: PhysRange, taken: &[Taken]) ->
 
 #[cfg(test)]
 mod tests {
-    use alloc::vec;
 
     use super::*;
 
