@@ -238,6 +238,8 @@ fn am62x_devices_get_named_regions_and_two_cell_dma_ranges() {
 
 #[test]
 fn f746_places_the_dynamic_default_dma_pool_after_the_framebuffer() {
+    // (A disabled node where the pool goes is ignored: it is neither a region nor in
+    // the way.)
     let l = layout(F746);
     assert_regions(
         &l,
