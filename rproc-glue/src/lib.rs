@@ -3,14 +3,14 @@
 //!
 //! This crate owns what Linux remoteproc does for memory: the resource table format
 //! ([`rsc`]: a checked zero-copy view, write-back, a builder), firmware ELF images
-//! (`firmware`: `.resource_table` and loadable segments), device addresses
+//! ([`firmware`]: `.resource_table` and loadable segments), device addresses
 //! ([`DeviceAddr`], the remote's own address space), vring sizing ([`vring`]), notify
-//! ids ([`notify`]) and ELF core dumps (`coredump`). It builds on
+//! ids ([`notify`]) and ELF core dumps ([`coredump`]). It builds on
 //! [`contig_dma_pool`] (re-exported as [`dma_pool`]) for devices, pools and addresses.
 //!
 //! Firmware is untrusted input: every malformed table or image is a typed error naming
-//! the entry, field and value, never a panic, and nothing here reads or writes the
-//! memory a table describes.
+//! the entry, field and value, never a panic. Nothing here reads or writes the remote's
+//! memory itself: loading segments and dumping them go through the caller's callbacks.
 //!
 //! ```
 //! use contig_rproc_glue::rsc::{Resource, RscTable};
@@ -41,7 +41,9 @@
 
 extern crate alloc;
 
+pub mod coredump;
 mod da;
+pub mod firmware;
 pub mod notify;
 pub mod rsc;
 pub mod vring;
