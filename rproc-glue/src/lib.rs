@@ -43,10 +43,22 @@ extern crate alloc;
 
 pub mod coredump;
 mod da;
+mod error;
 pub mod firmware;
+mod memory;
 pub mod notify;
+mod ops;
+mod resources;
+mod rproc;
 pub mod rsc;
+mod unwind;
+mod vdev;
 pub mod vring;
 
 pub use contig_dma_pool as dma_pool;
 pub use da::DeviceAddr;
+pub use error::{MatchError, RegisterError, RprocError};
+pub use memory::{DaError, MemEntry, MemHooks, MemKind, Memory, Origin};
+pub use ops::{CarveoutRequest, DevmemMap, Loader, OpError, Placement, RprocOps, VendorOutcome};
+pub use rproc::{Rproc, RprocConfig, State};
+pub use vdev::{RingInfo, VdevInfo};

@@ -94,6 +94,11 @@ impl<'a> RscTableMut<'a> {
         Ok(Self { bytes, num })
     }
 
+    /// Bytes [`RscTable::parse`] accepted with `num` entries.
+    pub(crate) fn from_checked(bytes: &'a mut [u8], num: u32) -> Self {
+        Self { bytes, num }
+    }
+
     /// A read-only view of the current bytes.
     #[must_use]
     pub fn view(&self) -> RscTable<'_> {
