@@ -36,6 +36,13 @@ pub enum MatchError {
         /// The address asked for.
         da: DeviceAddr,
     },
+    /// The fixed physical address does not lie inside the registered entry.
+    PaOutside {
+        /// The registered entry.
+        entry: Name,
+        /// The address asked for.
+        pa: PhysAddr,
+    },
     /// The length does not fit the registered entry from the address asked for.
     TooLong {
         /// The registered entry.
@@ -214,6 +221,11 @@ impl fmt::Display for MatchError {
                 )
             }
             Self::DaOutside { entry, da } => write!(f, "{da} is not inside memory entry {entry}"),
+            Self::PaOutside { entry, pa } => write!(
+                f,
+                "physical {:#x} is not inside memory entry {entry}",
+                pa.as_u64()
+            ),
             Self::TooLong { entry, len, room } => write!(
                 f,
                 "{len:#x} bytes do not fit memory entry {entry} ({room:#x} bytes from there)"

@@ -215,8 +215,8 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
         Ok(())
     }
 
-    /// Binds registered entry `i` to table entry `index` for `len` bytes at `da`
-    /// (its start for ANY), checking the fixed addresses against it.
+    /// Binds registered entry `i` to table entry `index` for `len` bytes at `da` (else
+    /// at `pa`, else at the entry's start), checking the fixed addresses against it.
     pub(crate) fn bind(
         &mut self,
         i: usize,
@@ -239,12 +239,18 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
             pa,
             len: len as u64,
         })?;
-        let off = match da {
-            Some(da) => da
+        let inside = |o: &u64| *o < entry.len() as u64;
+        let off = match (da, pa) {
+            (Some(da), _) => da
                 .offset_from(base)
-                .filter(|&o| o < entry.len() as u64)
+                .filter(inside)
                 .ok_or(MatchError::DaOutside { entry: name, da })?,
-            None => 0,
+            (None, Some(pa)) => pa
+                .offset_from(entry.pa())
+                .map(|o| o as u64)
+                .filter(inside)
+                .ok_or(MatchError::PaOutside { entry: name, pa })?,
+            (None, None) => 0,
         };
         let room = entry.len() as u64 - off;
         if len as u64 > room {

@@ -133,6 +133,7 @@ pub struct Ops {
     pub kicks: Vec<u32>,
     pub fail_start: bool,
     pub fail_vendor: bool,
+    pub attach_ok: bool,
     pub hook_carveout: Option<Placement>,
 }
 
@@ -149,6 +150,15 @@ impl RprocOps for Ops {
     fn stop(&mut self) -> Result<(), OpError> {
         self.log.push("stop".into());
         Ok(())
+    }
+
+    fn attach(&mut self) -> Result<(), OpError> {
+        self.log.push("attach".into());
+        if self.attach_ok {
+            Ok(())
+        } else {
+            Err(OpError(-95))
+        }
     }
 
     fn kick(&mut self, notifyid: u32) {
