@@ -191,6 +191,13 @@ pub enum RprocError {
     Dma(crate::dma_pool::Error),
     /// The core file cannot be described.
     Coredump(CoredumpError),
+    /// A table does not fit the room it must go to.
+    NoSpace {
+        /// Bytes of the table.
+        needed: usize,
+        /// Bytes of room.
+        available: usize,
+    },
 }
 
 impl From<FirmwareError> for RprocError {
@@ -291,6 +298,10 @@ impl fmt::Display for RprocError {
             Self::Platform { op, error } => write!(f, "platform {op}: {error}"),
             Self::Dma(e) => write!(f, "DMA layer: {e}"),
             Self::Coredump(e) => e.fmt(f),
+            Self::NoSpace { needed, available } => write!(
+                f,
+                "resource table needs {needed} bytes, the section has {available}"
+            ),
         }
     }
 }

@@ -5,8 +5,22 @@
 //! ([`rsc`]: a checked zero-copy view, write-back, a builder), firmware ELF images
 //! ([`firmware`]: `.resource_table` and loadable segments), device addresses
 //! ([`DeviceAddr`], the remote's own address space), vring sizing ([`vring`]), notify
-//! ids ([`notify`]) and ELF core dumps ([`coredump`]). It builds on
-//! [`contig_dma_pool`] (re-exported as [`dma_pool`]) for devices, pools and addresses.
+//! ids ([`notify`]), ELF core dumps ([`coredump`]), and the processor itself
+//! ([`Rproc`]): one list of memory entries ([`MemEntry`], [`Memory`]) that the
+//! platform registers and the table's carveouts are matched against, vdevs as child
+//! devices with their own buffer pools ([`VdevInfo`]), and the lifecycle with platform
+//! ops ([`RprocOps`], [`Loader`]) that gives back everything a failed boot took. It
+//! builds on [`contig_dma_pool`] (re-exported as [`dma_pool`]) for devices, pools and
+//! addresses, and knows nothing of what runs on the remote.
+//!
+//! Boot, in order: check the ELF image and its table; make the registered entries
+//! usable; for each table entry in order, match or allocate its memory and write the
+//! result back into the cached table (carveouts by name, then `da`, then `pa`; fixed
+//! addresses only inside declared memory; vrings from `vdev{N}vring{M}` entries or the
+//! processor's pool chain, with the lowest free notify id); check the trace buffers;
+//! load the segments and install the table through the [`Loader`]; start. Cost:
+//! `O(entries × registered entries)`; the heap is used for the cached table and the
+//! undo log (setup, not a hot path).
 //!
 //! Firmware is untrusted input: every malformed table or image is a typed error naming
 //! the entry, field and value, never a panic. Nothing here reads or writes the remote's
@@ -38,6 +52,7 @@
 //! }
 //! ```
 #![no_std]
+#![forbid(unsafe_code)]
 
 extern crate alloc;
 

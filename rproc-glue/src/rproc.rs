@@ -64,6 +64,31 @@ impl Default for RprocConfig {
 
 /// A remote processor: a device of the DMA layer, platform ops, memory entries and the
 /// cached resource table with the host's write-backs.
+///
+/// ```
+/// use contig_rproc_glue::dma_pool::cma::{PhysAddr, PhysRange};
+/// use contig_rproc_glue::dma_pool::{BusMap, BusWindow, Device, Devices, DmaAddr, NoMapping};
+/// use contig_rproc_glue::{DeviceAddr, MemEntry, MemKind, OpError, Rproc, RprocConfig, RprocOps, State};
+///
+/// struct M4;
+/// impl RprocOps for M4 {
+///     fn start(&mut self, _boot: DeviceAddr) -> Result<(), OpError> { Ok(()) }
+///     fn stop(&mut self) -> Result<(), OpError> { Ok(()) }
+///     fn kick(&mut self, _notifyid: u32) {}
+/// }
+///
+/// // STM32MP15: the M4 sees RETRAM (physical 0x3800_0000, 64K) at device address 0.
+/// let mut devs: Devices = Devices::new(&NoMapping);
+/// let window = BusWindow::new(DmaAddr::new(0), PhysAddr::new(0x3800_0000), 0x1_0000).unwrap();
+/// let m4 = devs.add(Device::new("m4").unwrap().with_bus(BusMap::windows(vec![window]).unwrap())).unwrap();
+/// let mut rproc = Rproc::new(&devs, m4, M4, RprocConfig::default()).unwrap();
+/// let retram = MemEntry::region("retram", MemKind::Carveout, PhysAddr::new(0x3800_0000), 0x1_0000).unwrap();
+/// rproc.register(&devs, retram).unwrap();
+///
+/// assert_eq!(rproc.state(), State::Offline);
+/// assert_eq!(rproc.da_to_pa(DeviceAddr::new(0x100), 0x10), Ok(PhysAddr::new(0x3800_0100)));
+/// assert!(rproc.da_to_pa(DeviceAddr::new(0xfff0), 0x20).is_err()); // crosses the end
+/// ```
 pub struct Rproc<'m, O: RprocOps> {
     pub(crate) name: Name,
     pub(crate) device: DeviceId,
@@ -75,6 +100,7 @@ pub struct Rproc<'m, O: RprocOps> {
     pub(crate) table: Vec<u8>,
     pub(crate) table_num: u32,
     table_da: Option<DeviceAddr>,
+    fallback: Option<(Vec<u8>, u32, DeviceAddr)>,
     pub(crate) undo: Vec<Undo>,
     pub(crate) vdevs: Vec<VdevInfo>,
     pub(crate) skipped: Vec<Skipped>,
@@ -105,6 +131,7 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
             table: Vec::new(),
             table_num: 0,
             table_da: None,
+            fallback: None,
             undo: Vec::new(),
             vdevs: Vec::new(),
             skipped: Vec::new(),
@@ -222,6 +249,31 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
         Ok(())
     }
 
+    /// A table for firmware that has no `.resource_table` section (made with
+    /// [`RscTableBuilder`](crate::rsc::RscTableBuilder)), installed at device address
+    /// `da` with the host's write-backs; `capacity` is the room there. Firmware with
+    /// its own table ignores it.
+    ///
+    /// # Errors
+    /// [`RprocError::Rsc`] if `table` is not a valid table;
+    /// [`RprocError::NoSpace`] naming both sizes if it is larger than `capacity`.
+    pub fn set_fallback_table(
+        &mut self,
+        table: Vec<u8>,
+        da: DeviceAddr,
+        capacity: usize,
+    ) -> Result<(), RprocError> {
+        if table.len() > capacity {
+            return Err(RprocError::NoSpace {
+                needed: table.len(),
+                available: capacity,
+            });
+        }
+        let num = RscTable::parse(&table)?.num();
+        self.fallback = Some((table, num, da));
+        Ok(())
+    }
+
     /// Boots `image`: checks it, gives its table's resources memory (writing the
     /// results back into the cached table), loads its segments and the table through
     /// `loader`, and starts the processor.
@@ -237,10 +289,23 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
     ) -> Result<(), RprocError> {
         self.expect("boot", &[State::Offline])?;
         let fw = Firmware::parse(image)?;
-        let table = fw.resource_table()?;
-        self.table = table.map(|t| t.bytes().to_vec()).unwrap_or_default();
-        self.table_num = table.map_or(0, |t| t.num());
-        self.table_da = fw.rsc_section().map(|s| s.da);
+        match (fw.resource_table()?, &self.fallback) {
+            (Some(table), _) => {
+                self.table = table.bytes().to_vec();
+                self.table_num = table.num();
+                self.table_da = fw.rsc_section().map(|s| s.da);
+            }
+            (None, Some((bytes, num, da))) => {
+                self.table.clone_from(bytes);
+                self.table_num = *num;
+                self.table_da = Some(*da);
+            }
+            (None, None) => {
+                self.table.clear();
+                self.table_num = 0;
+                self.table_da = None;
+            }
+        }
         self.core = Some(CoreFormat {
             elf64: fw.is_64(),
             machine: fw.machine(),

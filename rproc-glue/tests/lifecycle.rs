@@ -716,3 +716,44 @@ fn firmware_without_a_table_boots_without_resources() {
     rproc.shutdown(&mut devs, &mut |_| {}).unwrap();
     assert_clean(&devs, m4, &rproc);
 }
+
+#[test]
+fn fallback_table_for_firmware_without_one() {
+    let s = board::sims();
+    let (mut devs, m4) = board::devices(&s);
+    let mut rproc = board::rproc(&devs, m4, &s);
+    let table = vdev_then(&[]);
+    let err = rproc
+        .set_fallback_table(table.clone(), DeviceAddr::new(TABLE_DA), table.len() - 1)
+        .unwrap_err();
+    assert!(
+        matches!(err, RprocError::NoSpace { needed, available } if needed == table.len() && available == table.len() - 1)
+    );
+    assert!(matches!(
+        rproc.set_fallback_table(vec![2, 0, 0, 0], DeviceAddr::new(TABLE_DA), 64),
+        Err(RprocError::Rsc(_))
+    ));
+    rproc
+        .set_fallback_table(table.clone(), DeviceAddr::new(TABLE_DA), 0x100)
+        .unwrap();
+    let fw = image(
+        false,
+        &[Seg {
+            paddr: SRAM,
+            data: b"code",
+            memsz: 0x1000,
+            ptype: 1,
+        }],
+        None,
+    );
+    let mut loader = SimLoader::new(&s);
+    rproc.boot(&mut devs, &fw, &mut loader).unwrap();
+    assert_eq!(rproc.vdevs().len(), 1);
+    assert_eq!(loader.tables, 1);
+    assert_eq!(
+        s.read(TABLE_DA, table.len()),
+        rproc.table().unwrap().bytes()
+    );
+    rproc.shutdown(&mut devs, &mut |_| {}).unwrap();
+    assert_clean(&devs, m4, &rproc);
+}
