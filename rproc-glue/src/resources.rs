@@ -193,7 +193,9 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
         if len == 0 {
             return Err(MatchError::ZeroLen);
         }
-        let size = usize::try_from(len).map_err(|_| MatchError::ZeroLen)?;
+        // A `u32` length fits `usize` on every target this crate builds for; were it
+        // not to, the saturated size fails to allocate or translate, with its value.
+        let size = usize::try_from(len).unwrap_or(usize::MAX);
         let kind = MemKind::Carveout;
         let registered = self
             .memory
@@ -412,7 +414,9 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
 
     /// A trace buffer must lie inside memory the processor has.
     fn trace(&mut self, index: u32, da: DeviceAddr, len: u32) -> Result<(), MatchError> {
-        let size = usize::try_from(len).map_err(|_| MatchError::ZeroLen)?;
+        // A `u32` length fits `usize` on every target this crate builds for; were it
+        // not to, the saturated size fails to allocate or translate, with its value.
+        let size = usize::try_from(len).unwrap_or(usize::MAX);
         let at = self.da_to_va(da, size).map_err(MatchError::Translate)?;
         self.add_entry(&at, None, MemKind::Trace, index, b"trace");
         Ok(())

@@ -125,7 +125,9 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
         b: usize,
         device: DeviceId,
     ) -> Result<(), MatchError> {
-        let entry = *self.memory.get(b).ok_or(MatchError::ZeroLen)?;
+        let Some(entry) = self.memory.get(b).copied() else {
+            return Ok(()); // `b` came from `registered_named` just now
+        };
         if let Some(other) = entry.bound_to() {
             return Err(MatchError::AlreadyBound {
                 entry: entry.name(),
@@ -169,8 +171,9 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
         vring: &Vring,
     ) -> Result<RingInfo, MatchError> {
         let size = vring_size(vring.num, vring.align).map_err(MatchError::Vring)?;
-        let size = usize::try_from(size)
-            .map_err(|_| MatchError::Vring(crate::vring::VringSizeError::Num { num: vring.num }))?;
+        // At most 27 × 32768 + 2^31 bytes (the parser's limits): fits every `usize` of
+        // 32 bits or more; a smaller one saturates and fails to allocate.
+        let size = usize::try_from(size).unwrap_or(usize::MAX);
         let notifyid = self.notify.alloc().map_err(MatchError::NotifyId)?;
         self.undo.push(Undo::FreeNotify(notifyid));
         let name = format!("vdev{number}vring{ring}");
