@@ -286,6 +286,23 @@ fn header_errors() {
     ));
 }
 
+#[test]
+fn too_many_entries() {
+    let mut bytes = words(&[1, 1025, 0, 0]);
+    bytes.resize(16 + 4 * 1025, 0);
+    assert!(matches!(
+        RscTable::parse(&bytes),
+        Err(RscError::TooManyEntries {
+            num: 1025,
+            max: 1024
+        })
+    ));
+    // 1024 unknown entries, each its own type word: accepted, all reported skipped.
+    let entries: Vec<Vec<u8>> = (0..1024).map(|_| words(&[7])).collect();
+    let t = table(&entries);
+    assert_eq!(RscTable::parse(&t).unwrap().skipped().count(), 1024);
+}
+
 // ---- malformed entries ----
 
 #[test]

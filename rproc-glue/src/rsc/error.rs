@@ -138,6 +138,13 @@ pub enum RscError {
         /// The table's length in bytes.
         len: usize,
     },
+    /// More entries than [`MAX_ENTRIES`](super::MAX_ENTRIES).
+    TooManyEntries {
+        /// The header's `num`.
+        num: u32,
+        /// The limit.
+        max: u32,
+    },
     /// An entry is malformed.
     Entry(EntryError),
 }
@@ -225,6 +232,12 @@ impl fmt::Display for RscError {
                 f,
                 "resource table with {num} entries needs {needed} bytes of header, has {len}"
             ),
+            Self::TooManyEntries { num, max } => {
+                write!(
+                    f,
+                    "resource table has {num} entries, at most {max} are accepted"
+                )
+            }
             Self::Entry(e) => e.fmt(f),
         }
     }

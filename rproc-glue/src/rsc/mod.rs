@@ -54,6 +54,9 @@ pub const RSC_VENDOR_END: u32 = 512;
 pub const HEADER_LEN: usize = 16;
 /// Bytes of a name field.
 pub const NAME_LEN: usize = 32;
+/// The most entries a table may have: bounds the `O(num²)` overlap check (Linux has no
+/// bound; real tables have a handful of entries).
+pub const MAX_ENTRIES: u32 = 1024;
 /// The largest entry offset accepted (offsets are signed in Linux).
 pub const OFFSET_MAX: u32 = i32::MAX as u32;
 

@@ -11,10 +11,10 @@ use super::devmem::Devmem;
 use super::error::{EntryError, Field, Problem, RscError};
 use super::resource::{Entry, Resource, Skipped, Vendor};
 use super::trace::Trace;
-use super::vdev::Vdev;
+use super::vdev::{VDEV_BODY_LEN, VRING_LEN, Vdev};
 use super::{
-    EntryAt, HEADER_LEN, OFFSET_MAX, RSC_CARVEOUT, RSC_DEVMEM, RSC_TRACE, RSC_VDEV, RSC_VENDOR_END,
-    RSC_VENDOR_START,
+    EntryAt, HEADER_LEN, MAX_ENTRIES, OFFSET_MAX, RSC_CARVEOUT, RSC_DEVMEM, RSC_TRACE, RSC_VDEV,
+    RSC_VENDOR_END, RSC_VENDOR_START,
 };
 
 /// A checked, zero-copy view of a resource table.
@@ -29,7 +29,8 @@ pub struct RscTable<'a> {
 
 impl<'a> RscTable<'a> {
     /// Checks `bytes` as a resource table. `O(num²)` for the overlap check between
-    /// entries (tables have a handful of entries).
+    /// entries, a few reads per pair; `num` is at most [`MAX_ENTRIES`] (firmware tables
+    /// have a handful).
     ///
     /// # Errors
     /// The first problem found, in order: header, offset array, then each entry by index
@@ -148,25 +149,41 @@ impl<'a> RscTable<'a> {
 
     /// Refuses an entry whose bytes overlap an earlier entry's: a write-back into one
     /// would corrupt the other.
+    /// `O(index)`, each step a few reads (no re-decoding).
     fn check_overlap(&self, entry: &Entry<'a>) -> Result<(), EntryError> {
-        let span = |e: &Entry<'_>| {
-            let start = u64::from(e.offset);
-            (start, start + 4 + e.resource.body_len() as u64)
-        };
-        let (start, end) = span(entry);
-        for other in (0..entry.index).filter_map(|i| self.entry(i)) {
-            let (o_start, o_end) = span(&other);
+        let start = u64::from(entry.offset);
+        let end = start + 4 + entry.resource.body_len() as u64;
+        for other in 0..entry.index {
+            let (o_start, o_end) = self.span(other);
             if start < o_end && o_start < end {
                 return Err(EntryError {
                     index: entry.index,
                     offset: entry.offset,
                     field: Field::Offset,
                     value: start,
-                    problem: Problem::Overlaps { other: other.index },
+                    problem: Problem::Overlaps { other },
                 });
             }
         }
         Ok(())
+    }
+
+    /// Bytes `[start, end)` of entry `index`, which `parse` has already checked: its
+    /// `type` word and the body its type gives it (vdev: header, vrings, config).
+    fn span(&self, index: u32) -> (u64, u64) {
+        let offset = read_u32(self.bytes, HEADER_LEN + 4 * index as usize).unwrap_or(0);
+        let at = offset as usize;
+        let body = match read_u32(self.bytes, at).unwrap_or(u32::MAX) {
+            RSC_CARVEOUT | RSC_DEVMEM => super::CARVEOUT_BODY_LEN as u64,
+            RSC_TRACE => super::TRACE_BODY_LEN as u64,
+            RSC_VDEV => {
+                let rings = self.bytes.get(at + 4 + 21).copied().unwrap_or(0);
+                let config = read_u32(self.bytes, at + 4 + 16).unwrap_or(0);
+                (VDEV_BODY_LEN + VRING_LEN * usize::from(rings)) as u64 + u64::from(config)
+            }
+            _ => 0,
+        };
+        (u64::from(offset), u64::from(offset) + 4 + body)
     }
 }
 
@@ -189,6 +206,12 @@ fn check_header(bytes: &[u8]) -> Result<u32, RscError> {
             num,
             needed,
             len: bytes.len(),
+        });
+    }
+    if num > MAX_ENTRIES {
+        return Err(RscError::TooManyEntries {
+            num,
+            max: MAX_ENTRIES,
         });
     }
     Ok(num)
