@@ -1,5 +1,6 @@
-//! Resource-table parser: arbitrary bytes must never make it panic, and tables made by
-//! the builder from arbitrary entries must parse back to exactly those entries.
+//! Resource-table parser: arbitrary bytes must never make it (or the firmware ELF parser)
+//! panic, and tables made by the builder from arbitrary entries must parse back to
+//! exactly those entries.
 //!
 //! Input: raw bytes parsed as a table (every view read, every write-back tried and,
 //! when refused, checked to change nothing), then a list of entries given to the
@@ -10,6 +11,7 @@
 use arbitrary::Arbitrary;
 use contig_rproc_glue::DeviceAddr;
 use contig_rproc_glue::dma_pool::cma::PhysAddr;
+use contig_rproc_glue::firmware::Firmware;
 use contig_rproc_glue::rsc::{
     BuildError, CarveoutSpec, Resource, RscTable, RscTableBuilder, RscTableMut, TraceSpec,
     VdevSpec, VringSpec,
@@ -51,9 +53,20 @@ struct Input {
 }
 
 fuzz_target!(|input: Input| {
+    firmware(&input.raw);
     raw_table(&input.raw, &input.writes);
     round_trip(&input.entries);
 });
+
+/// The same bytes as a firmware image: parsing and listing never panic, and every
+/// listed segment holds its file bytes within its memory size.
+fn firmware(raw: &[u8]) {
+    let Ok(fw) = Firmware::parse(raw) else { return };
+    for seg in fw.segments() {
+        assert!(seg.data.len() as u64 <= seg.memsz);
+    }
+    let _ = fw.resource_table();
+}
 
 /// Parses hostile bytes, reads everything, tries write-backs.
 fn raw_table(raw: &[u8], writes: &[(u32, u8, u32, u32)]) {
