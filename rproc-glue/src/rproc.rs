@@ -19,10 +19,12 @@ use crate::dma_pool::cma::{Name, PhysAddr, PhysRange};
 use crate::dma_pool::{DeviceId, Devices};
 use crate::error::{RegisterError, RprocError};
 use crate::firmware::Firmware;
-use crate::memory::{DaError, MemEntry, Memory};
+use crate::memory::{DaError, MemEntry, MemKind, Memory, Origin};
 use crate::notify::NotifyIds;
 use crate::ops::{Loader, Placement, RprocOps};
-use crate::rsc::{RscTable, RscTableMut, Skipped};
+use crate::rsc::{
+    BuildError, CarveoutSpec, Field, RscTable, RscTableBuilder, RscTableMut, Skipped,
+};
 use crate::unwind::Undo;
 use crate::vdev::VdevInfo;
 
@@ -247,6 +249,39 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
         }
         self.memory.register(entry);
         Ok(())
+    }
+
+    /// A table builder holding one fixed carveout per registered carveout entry (name,
+    /// device and physical address, length), for firmware without a table; add vdevs
+    /// and the rest, then [`set_fallback_table`](Self::set_fallback_table). At boot
+    /// each carveout binds back to its entry by name.
+    ///
+    /// # Errors
+    /// [`BuildError`] if an entry's addresses or length do not fit a table's 32-bit
+    /// fields.
+    pub fn table_from_registered(&self) -> Result<RscTableBuilder, BuildError> {
+        let mut b = RscTableBuilder::new();
+        let carveouts = self
+            .memory
+            .iter()
+            .filter(|e| e.origin() == Origin::Platform && e.kind() == MemKind::Carveout);
+        for e in carveouts {
+            let len = u32::try_from(e.len()).map_err(|_| BuildError::TooLarge {
+                index: u32::try_from(b.num()).unwrap_or(u32::MAX),
+                field: Field::Len,
+                value: e.len() as u64,
+            })?;
+            let name = e.name();
+            let spec = CarveoutSpec {
+                da: e.da(),
+                pa: Some(e.pa()),
+                len,
+                flags: 0,
+                name: name.as_str(),
+            };
+            b.add_carveout(&spec)?;
+        }
+        Ok(b)
     }
 
     /// A table for firmware that has no `.resource_table` section (made with

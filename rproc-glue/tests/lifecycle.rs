@@ -757,3 +757,61 @@ fn fallback_table_for_firmware_without_one() {
     rproc.shutdown(&mut devs, &mut |_| {}).unwrap();
     assert_clean(&devs, m4, &rproc);
 }
+
+#[test]
+fn table_built_from_registered_entries_binds_back_to_them() {
+    let s = board::sims();
+    let (mut devs, m4) = board::devices(&s);
+    let mut rproc = board::rproc(&devs, m4, &s);
+    let mut b = rproc.table_from_registered().unwrap();
+    assert_eq!(b.num(), 2); // mcuram2 and retram; rings and the buffer are not carveouts
+    add_rpmsg(&mut b, &rings(None, 16, 16));
+    let mut section = [0u8; 64];
+    let needed = b.len();
+    assert_eq!(
+        b.build_into(&mut section),
+        Err(contig_rproc_glue::rsc::BuildError::NoSpace {
+            needed,
+            available: 64
+        })
+    );
+    rproc
+        .set_fallback_table(b.build(), DeviceAddr::new(TABLE_DA), 0x400)
+        .unwrap();
+    let fw = image(
+        false,
+        &[Seg {
+            paddr: SRAM,
+            data: b"code",
+            memsz: 0x1000,
+            ptype: 1,
+        }],
+        None,
+    );
+    rproc.boot(&mut devs, &fw, &mut SimLoader::new(&s)).unwrap();
+    let bound: Vec<_> = rproc
+        .memory()
+        .iter()
+        .filter_map(|e| Some((e.name().as_str().to_owned(), e.bound_to()?)))
+        .collect();
+    assert_eq!(
+        bound,
+        [
+            ("mcuram2", 0),
+            ("vdev0vring0", 2),
+            ("vdev0vring1", 2),
+            ("vdev0buffer", 2),
+            ("retram", 1)
+        ]
+        .map(|(n, i)| (n.to_owned(), i))
+    );
+    let Resource::Carveout(c) = rproc.table().unwrap().entry(1).unwrap().resource else {
+        panic!()
+    };
+    assert_eq!(
+        (c.da, c.pa),
+        (Some(DeviceAddr::new(0)), Some(PhysAddr::new(RETRAM)))
+    );
+    rproc.shutdown(&mut devs, &mut |_| {}).unwrap();
+    assert_clean(&devs, m4, &rproc);
+}
