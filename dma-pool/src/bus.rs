@@ -155,6 +155,26 @@ pub struct OverlappingWindows {
     pub second: BusWindow,
 }
 
+impl fmt::Display for BusWindow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "bus {} -> phys {} ({:#x} bytes)",
+            self.bus, self.phys, self.len
+        )
+    }
+}
+
+impl fmt::Display for OverlappingWindows {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "bus window [{}] overlaps [{}]", self.second, self.first)
+    }
+}
+
+impl core::error::Error for OverlappingWindows {}
+
+impl core::error::Error for TranslateError {}
+
 /// A device's view of memory.
 ///
 /// ```

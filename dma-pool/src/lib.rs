@@ -77,6 +77,8 @@ mod device;
 mod devices;
 mod dma_addr;
 mod error;
+#[cfg(feature = "fdt")]
+pub mod fdt;
 mod global;
 mod mapper;
 mod pool;
