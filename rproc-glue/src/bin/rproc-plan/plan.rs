@@ -11,7 +11,7 @@
 #![forbid(unsafe_code)]
 
 use contig_rproc_glue::dma_pool::cma::{
-    BoxedReclaim, Claim, PhysRange, Reclaim, RegionStats, Registry,
+    BoxedReclaim, Claim, PhysAddr, PhysRange, Reclaim, RegionStats, Registry,
 };
 use contig_rproc_glue::dma_pool::fdt::{Binding, BuildConfig, Layout, Region, Role};
 use contig_rproc_glue::dma_pool::sim::SimMemory;
@@ -91,6 +91,8 @@ pub(crate) enum SetAside {
     Entry(u32),
     /// A program header.
     Segment(usize),
+    /// The installation of the resource table.
+    Table,
 }
 
 /// The outcome of planning.
@@ -342,7 +344,7 @@ fn run(
     let reclaim = |spec: &contig_rproc_glue::dma_pool::cma::RegionSpec| {
         spec.flags()
             .is_reusable()
-            .then(|| Box::new(Idle) as BoxedReclaim)
+            .then(|| Box::new(NothingLent) as BoxedReclaim)
     };
     let backend = |name: &str| {
         backends
@@ -373,7 +375,17 @@ fn run(
         auto_boot: false,
         notify_ids: 64,
     };
-    let mut rproc = Rproc::new(&devs, device, Idle, config)
+    let skip_table = plan
+        .set_aside
+        .iter()
+        .any(|(a, _)| *a == SetAside::Table)
+        .then_some(())
+        .and(
+            plan.table_da
+                .zip(plan.original_table.as_ref().map(Vec::len)),
+        );
+    let ops = Idle { skip_table };
+    let mut rproc = Rproc::new(&devs, device, ops, config)
         .map_err(|e| format!("{} cannot be a remote processor: {e}", plan.binding.path))?;
     let mut registration = Vec::new();
     for bound in &plan.binding.regions {
@@ -393,6 +405,7 @@ fn run(
         }
     }
     let mut loader = SimLoader {
+        skip_table: skip_table.is_some(),
         sims: &sims,
         segments: Vec::new(),
         table: None,
@@ -437,26 +450,40 @@ fn aside_for(e: &RprocError) -> Option<SetAside> {
             Some(SetAside::Entry(*index))
         }
         RprocError::Segment { segment, .. } => Some(SetAside::Segment(*segment)),
+        RprocError::TableSection { .. } => Some(SetAside::Table),
         _ => None,
     }
 }
 
-/// Rewrites what `aside` names in `image` so the next boot passes it by; false if it
-/// cannot (the image would no longer parse, e.g. its last segment).
+/// Rewrites what `aside` names in `image` so the next boot passes it by: an entry's
+/// type becomes one no table uses, a segment's file and memory sizes become 0 (it
+/// stays `PT_LOAD`, so an image whose only segment is set aside still parses). False
+/// if it cannot.
 fn set_aside(image: &mut [u8], aside: SetAside) -> bool {
     let mut copy = image.to_vec();
-    let at = match aside {
-        SetAside::Entry(index) => entry_offset(&copy, index),
-        SetAside::Segment(index) => phdr_offset(&copy, index),
+    let patches: Vec<(Option<usize>, Vec<u8>)> = match aside {
+        SetAside::Entry(index) => {
+            vec![(entry_offset(&copy, index), SET_ASIDE.to_le_bytes().to_vec())]
+        }
+        SetAside::Segment(index) => {
+            let (at, width) = (
+                phdr_offset(&copy, index),
+                if copy.get(4) == Some(&2) { 8 } else { 4 },
+            );
+            // p_filesz and p_memsz: words 4 and 5 of an ELF32 header, 4 and 5 of ELF64's
+            // (after p_type and p_flags packed in its first 8 bytes).
+            let filesz = at.and_then(|a| a.checked_add(4 * width));
+            let memsz = at.and_then(|a| a.checked_add(5 * width));
+            vec![(filesz, vec![0; width]), (memsz, vec![0; width])]
+        }
+        SetAside::Table => return true,
     };
-    let Some(slot) = at.and_then(|at| copy.get_mut(at..at.checked_add(4)?)) else {
-        return false;
-    };
-    let word = match aside {
-        SetAside::Entry(_) => SET_ASIDE,
-        SetAside::Segment(_) => 0, // PT_NULL
-    };
-    slot.copy_from_slice(&word.to_le_bytes());
+    for (at, bytes) in patches {
+        let Some(slot) = at.and_then(|at| copy.get_mut(at..at.checked_add(bytes.len())?)) else {
+            return false;
+        };
+        slot.copy_from_slice(&bytes);
+    }
     if Firmware::parse(&copy).is_err() {
         return false;
     }
@@ -474,7 +501,7 @@ fn entry_offset(image: &[u8], index: u32) -> Option<usize> {
         .checked_add(usize::try_from(entry.offset).ok()?)
 }
 
-/// Offset of program header `index`'s `p_type` (the first word in both classes).
+/// Offset of program header `index`.
 fn phdr_offset(image: &[u8], index: usize) -> Option<usize> {
     let read = |at: usize, n: usize| -> Option<u64> {
         let bytes = image.get(at..at.checked_add(n)?)?;
@@ -574,9 +601,16 @@ pub(crate) fn windows(bus: &BusMap) -> String {
     }
 }
 
-/// A platform that starts nothing and a reclaim hook with nothing to reclaim: the
-/// planner only places.
-struct Idle;
+/// A platform that starts nothing: the planner only places.
+struct Idle {
+    /// The table's `(da, len)` once its installation was found to have no place (a
+    /// problem already recorded): answered here so the boot goes on to check the rest,
+    /// and dropped by the loader.
+    skip_table: Option<(DeviceAddr, usize)>,
+}
+
+/// A reclaim hook for CMA areas: in the simulation the OS has borrowed nothing.
+struct NothingLent;
 
 impl RprocOps for Idle {
     fn start(&mut self, _boot: DeviceAddr) -> Result<(), OpError> {
@@ -589,6 +623,16 @@ impl RprocOps for Idle {
 
     fn kick(&mut self, _notifyid: u32) {}
 
+    fn da_to_va(&self, da: DeviceAddr, len: usize) -> Option<Placement> {
+        // Never recorded nor shown: the loader drops the table when this is set.
+        (self.skip_table == Some((da, len))).then_some(Placement {
+            da,
+            pa: PhysAddr::new(0),
+            cpu: None,
+            len,
+        })
+    }
+
     fn handle_vendor(
         &mut self,
         _index: u32,
@@ -598,7 +642,7 @@ impl RprocOps for Idle {
     }
 }
 
-impl Reclaim for Idle {
+impl Reclaim for NothingLent {
     fn claim(&self, _range: PhysRange) -> Claim {
         Claim::Claimed
     }
@@ -608,6 +652,7 @@ impl Reclaim for Idle {
 
 /// Copies segments and the table into the simulated regions, recording where.
 struct SimLoader<'s> {
+    skip_table: bool,
     sims: &'s [Option<SimMemory>],
     segments: Vec<(usize, Placement)>,
     table: Option<Placement>,
@@ -642,6 +687,9 @@ impl Loader for SimLoader<'_> {
     }
 
     fn install_table(&mut self, table: &[u8], at: &Placement) -> Result<(), OpError> {
+        if self.skip_table {
+            return Ok(());
+        }
         self.write(at, table)?;
         self.table = Some(*at);
         Ok(())

@@ -51,16 +51,28 @@ pub(crate) fn write(
 }
 
 fn regions(out: &mut String, map: &MemoryMap) {
+    let width = |f: &dyn Fn(&crate::map::RegionRow) -> usize, title: &str| {
+        map.regions
+            .iter()
+            .map(f)
+            .chain([title.len()])
+            .max()
+            .unwrap_or(0)
+    };
+    let name = width(&|r| r.name.len(), "region");
+    let flags = width(&|r| r.flags.len(), "flags");
+    let role = width(&|r| r.role.len(), "use");
+    let backend = width(&|r| r.backend.len(), "backend");
     let _ = writeln!(out, "Memory map");
     let _ = writeln!(
         out,
-        "  {:<14} {:>12} {:>10}  {:<24} {:<28} {:<12} {:>10} {:>10}",
+        "  {:<name$} {:>12} {:>10}  {:<flags$}  {:<role$}  {:<backend$} {:>10} {:>10}",
         "region", "base", "size", "flags", "use", "backend", "used", "free"
     );
     for r in &map.regions {
         let _ = writeln!(
             out,
-            "  {:<14} {:>#12x} {:>#10x}  {:<24} {:<28} {:<12} {:>#10x} {:>#10x}",
+            "  {:<name$} {:>#12x} {:>#10x}  {:<flags$}  {:<role$}  {:<backend$} {:>#10x} {:>#10x}",
             r.name, r.base, r.size, r.flags, r.role, r.backend, r.used, r.free
         );
     }

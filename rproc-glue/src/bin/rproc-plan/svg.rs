@@ -16,7 +16,9 @@ const BAND_X: f64 = 330.0;
 const BAND_W: f64 = 740.0;
 const BAND_H: f64 = 30.0;
 const ROW_H: f64 = 92.0;
-const TOP: f64 = 100.0;
+const TOP: f64 = 112.0;
+/// Labels that fit under a band before the next region's row.
+const MAX_BELOW: u32 = 4;
 /// Average width of a character at 11px, to decide whether a label fits its range.
 const CHAR_W: f64 = 6.4;
 
@@ -52,7 +54,7 @@ fn layer(kind: AllocKind) -> u8 {
 }
 
 /// The SVG document for `map`; `title` names firmware, board and processor.
-pub(crate) fn render(title: &str, fits: bool, map: &MemoryMap) -> String {
+pub(crate) fn render(title: &str, problems: usize, map: &MemoryMap) -> String {
     let rows = u32::try_from(map.regions.len()).unwrap_or(u32::MAX);
     let height = f64::from(rows).mul_add(ROW_H, TOP + 20.0);
     let mut out = String::new();
@@ -62,17 +64,20 @@ pub(crate) fn render(title: &str, fits: bool, map: &MemoryMap) -> String {
 <svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height:.0}" viewBox="0 0 {WIDTH} {height:.0}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">
 <rect x="0" y="0" width="{WIDTH}" height="{height:.0}" fill="#ffffff"/>"##
     );
-    let (verdict, vcolour) = if fits {
-        ("FITS", "#2e7d32")
+    let (verdict, vcolour) = if problems == 0 {
+        ("FITS".to_owned(), "#2e7d32")
     } else {
-        ("DOES NOT FIT", "#c62828")
+        (
+            format!("DOES NOT FIT: {problems} problem(s), listed in the text report"),
+            "#c62828",
+        )
     };
     let _ = writeln!(
         out,
-        r##"<text x="16" y="28" font-size="16" font-weight="bold">{}</text>
-<text x="{}" y="28" font-size="16" font-weight="bold" fill="{vcolour}" text-anchor="end">{verdict}</text>"##,
-        escape(title),
-        WIDTH - 16
+        r##"<text x="16" y="26" font-size="15" font-weight="bold">{}</text>
+<text x="16" y="48" font-size="14" font-weight="bold" fill="{vcolour}">{}</text>"##,
+        escape(&clip(title, 110)),
+        escape(&verdict)
     );
     legend(&mut out);
     for (i, region) in map.regions.iter().enumerate() {
@@ -88,7 +93,7 @@ fn legend(out: &mut String) {
     for kind in KINDS {
         let _ = writeln!(
             out,
-            r##"<rect x="{x:.1}" y="50" width="14" height="14" fill="{}" stroke="#333" stroke-width="0.5"/><text x="{:.1}" y="62">{}</text>"##,
+            r##"<rect x="{x:.1}" y="62" width="14" height="14" fill="{}" stroke="#333" stroke-width="0.5"/><text x="{:.1}" y="74">{}</text>"##,
             colour(kind),
             x + 19.0,
             kind.word()
@@ -97,7 +102,7 @@ fn legend(out: &mut String) {
     }
     let _ = writeln!(
         out,
-        r##"<rect x="{x:.1}" y="50" width="14" height="14" fill="#eceff1" stroke="#333" stroke-width="0.5"/><text x="{:.1}" y="62">free</text>"##,
+        r##"<rect x="{x:.1}" y="62" width="14" height="14" fill="#eceff1" stroke="#333" stroke-width="0.5"/><text x="{:.1}" y="74">free</text>"##,
         x + 19.0
     );
 }
@@ -107,20 +112,29 @@ fn band(out: &mut String, map: &MemoryMap, i: usize, y: f64, r: &crate::map::Reg
         out,
         r##"<g class="region" id="region-{}">
 <text x="16" y="{:.1}" font-weight="bold" font-size="13">{}</text>
-<text x="16" y="{:.1}" fill="#444">{:#x} +{:#x} ({})</text>
+<text x="16" y="{:.1}" fill="#444">{}</text>
+<text x="16" y="{:.1}" fill="#444">{}</text>
+<text x="16" y="{:.1}" fill="#444">{}</text>
 <text x="16" y="{:.1}" fill="#444">{}</text>
 <rect x="{BAND_X}" y="{y:.1}" width="{BAND_W}" height="{BAND_H}" fill="#eceff1" stroke="#37474f"/>"##,
         escape(&r.name),
         y + 12.0,
         escape(&r.name),
-        y + 28.0,
-        r.base,
-        r.size,
-        size_words(r.size),
-        y + 44.0,
+        y + 27.0,
         escape(&format!(
-            "{} · {} · used {:#x} / free {:#x}",
-            r.role, r.flags, r.used, r.free
+            "{:#x} +{:#x} ({})",
+            r.base,
+            r.size,
+            size_words(r.size)
+        )),
+        y + 41.0,
+        escape(&clip(&r.flags, 44)),
+        y + 55.0,
+        escape(&clip(&r.role, 44)),
+        y + 69.0,
+        escape(&format!(
+            "used {:#x} · free {:#x} · {}",
+            r.used, r.free, r.backend
         )),
     );
     let mut allocs: Vec<_> = map.allocs.iter().filter(|a| a.region == Some(i)).collect();
@@ -130,14 +144,14 @@ fn band(out: &mut String, map: &MemoryMap, i: usize, y: f64, r: &crate::map::Reg
         let share = pa.saturating_sub(r.base) as f64 / r.size.max(1) as f64;
         BAND_X + BAND_W * share.clamp(0.0, 1.0)
     };
-    let mut below = 0u32;
+    let (mut below, mut hidden) = (0u32, 0u32);
     for a in allocs {
         let x = scale(a.pa);
         let w = (scale(a.pa.saturating_add(a.len)) - x).max(2.0);
-        let label = format!("{} {}", a.kind.word(), a.label);
         let tip = format!(
-            "{}: pa {:#x} +{:#x}{}",
-            label,
+            "{} {}: pa {:#x} +{:#x}{}",
+            a.kind.word(),
+            a.label,
             a.pa,
             a.len,
             a.da.map_or_else(String::new, |d| format!(", da {d:#x}"))
@@ -151,7 +165,7 @@ fn band(out: &mut String, map: &MemoryMap, i: usize, y: f64, r: &crate::map::Reg
             colour(a.kind),
             escape(&tip)
         );
-        let text = format!("{} @{:#x}", a.label, a.pa);
+        let text = format!("{} {}", a.label, at(a));
         if CHAR_W.mul_add(text.len() as f64, 6.0) < w {
             let _ = writeln!(
                 out,
@@ -161,26 +175,35 @@ fn band(out: &mut String, map: &MemoryMap, i: usize, y: f64, r: &crate::map::Reg
                 text_colour(a.kind),
                 escape(&text)
             );
+        } else if below == MAX_BELOW {
+            hidden += 1;
         } else {
             let ty = f64::from(below).mul_add(13.0, y + BAND_H + 13.0);
+            let text = format!("{} {} +{:#x}", a.label, at(a), a.len);
+            let mid = x + w / 2.0;
+            // Past the right edge, the label ends at its line instead of starting there.
+            let (tx, anchor) = if CHAR_W.mul_add(text.len() as f64, mid) > f64::from(WIDTH) - 8.0 {
+                (mid - 3.0, "end")
+            } else {
+                (mid + 3.0, "start")
+            };
             let _ = writeln!(
                 out,
-                r##"<line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#607d8b" stroke-width="0.7"/><text x="{:.1}" y="{ty:.1}" font-size="11" fill="#263238">{}</text>"##,
-                x + w / 2.0,
+                r##"<line x1="{mid:.1}" y1="{:.1}" x2="{mid:.1}" y2="{:.1}" stroke="#607d8b" stroke-width="0.7"/><text x="{tx:.1}" y="{ty:.1}" font-size="11" fill="#263238" text-anchor="{anchor}">{}</text>"##,
                 y + BAND_H,
-                x + w / 2.0,
                 ty - 9.0,
-                x + w / 2.0 + 3.0,
-                escape(&format!(
-                    "{} {} @{:#x} +{:#x}",
-                    a.kind.word(),
-                    a.label,
-                    a.pa,
-                    a.len
-                ))
+                escape(&text)
             );
             below += 1;
         }
+    }
+    if hidden > 0 {
+        let _ = writeln!(
+            out,
+            r##"<text x="{:.1}" y="{:.1}" font-size="11" fill="#263238" text-anchor="end">+{hidden} more small placements (see the text report)</text>"##,
+            BAND_X + BAND_W,
+            y + BAND_H + 13.0
+        );
     }
     let _ = writeln!(
         out,
@@ -192,6 +215,14 @@ fn band(out: &mut String, map: &MemoryMap, i: usize, y: f64, r: &crate::map::Reg
         y - 3.0,
         r.base.saturating_add(r.size)
     );
+}
+
+/// `@pa`, with the device address when the remote sees it elsewhere.
+fn at(a: &crate::map::Alloc) -> String {
+    match a.da {
+        Some(da) if da != a.pa => format!("@{:#x} (da {da:#x})", a.pa),
+        _ => format!("@{:#x}", a.pa),
+    }
 }
 
 fn text_colour(kind: AllocKind) -> &'static str {
@@ -208,6 +239,16 @@ fn size_words(size: u64) -> String {
         s if s >= 1 << 10 && s % (1 << 10) == 0 => format!("{} KiB", s >> 10),
         s => format!("{s} B"),
     }
+}
+
+/// `s` cut to `max` characters, with an ellipsis when cut.
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
 }
 
 /// Text safe inside SVG elements and attributes.
