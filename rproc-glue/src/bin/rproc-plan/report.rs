@@ -1,6 +1,6 @@
 //! The planner's text report.
 //!
-//! This module owns [`write`]: the processor and its bus, the memory map (every region
+//! This module owns [`write()`]: the processor and its bus, the memory map (every region
 //! with flags, use, backend, used and free bytes), the resource table entries with
 //! where each landed, the firmware segments, fragmentation per region, the problems
 //! and the verdict. It must never decide anything: it prints a [`Plan`] and its
