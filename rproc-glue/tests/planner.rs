@@ -305,6 +305,47 @@ fn every_problem_is_listed_and_the_rest_placed() {
 }
 
 #[test]
+fn a_segment_outside_the_processors_memory_is_listed_and_the_rest_loaded() {
+    let mut b = RscTableBuilder::new();
+    b.add_carveout(&CarveoutSpec::any("heap", 0x1000)).unwrap();
+    let (code, stray) = ([1u8; 0x40], [2u8; 0x20]);
+    let segs = [
+        Seg {
+            paddr: 0x1000_0000,
+            data: &code,
+            memsz: 0x1000,
+            ptype: 1,
+        },
+        Seg {
+            paddr: 0x2000_0000,
+            data: &stray,
+            memsz: 0x100,
+            ptype: 1,
+        },
+    ];
+    // ELF64, so setting a segment aside is checked in both classes' layouts.
+    let fw = temp(
+        "stray.elf",
+        &image(true, &segs, Some((0x1000_0400, &b.build()))),
+    );
+    let run = plan(&["--firmware", fw.to_str().unwrap()]);
+    assert_eq!(run.status, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains(
+        "1. firmware segment 1 (da 0x20000000, 0x100 bytes): no memory of the processor holds \
+         da 0x20000000 (+0x100)"
+    ));
+    assert_eq!(
+        line(&run.stdout, "0 0x10000000"),
+        ["0", "0x10000000", "0x10000000", "0x1000", "0x40", "loaded"]
+    );
+    assert!(line(&run.stdout, "1 0x20000000").ends_with(&["NOT", "LOADED:", "problem", "1"]));
+    assert_eq!(
+        line(&run.stdout, "0 carveout heap")[3..7],
+        ["0x0", "0x38000000", "0x1000", "retram"]
+    );
+}
+
+#[test]
 fn any_vrings_with_no_pool_are_named() {
     let dtb = fixture("tests/fixtures/dt/no-pool.dtb");
     let run = plan(&["--dtb", &dtb, "--rproc", "/m4@10000000"]);

@@ -477,3 +477,51 @@ fn carveout_note(plan: &Plan, index: u32, any: bool) -> String {
         "fixed: marked occupied in the processor's pool".to_owned()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alloc(pa: u64, len: u64) -> Alloc {
+        Alloc {
+            kind: AllocKind::Segment,
+            label: String::new(),
+            da: None,
+            pa,
+            len,
+            region: Some(0),
+        }
+    }
+
+    #[test]
+    fn occupancy_is_the_union_of_overlapping_placements() {
+        // 0x100..0x200 and 0x180..0x280 overlap, 0x400..0x500 apart, region 0..0x1000.
+        let allocs = [
+            alloc(0x100, 0x100),
+            alloc(0x180, 0x100),
+            alloc(0x400, 0x100),
+        ];
+        let (used, largest, runs) = occupancy(0, 0x1000, &allocs, 0);
+        assert_eq!((used, largest, runs), (0x280, 0xb00, 3));
+        assert_eq!(occupancy(0, 0x1000, &allocs, 1), (0, 0x1000, 1));
+    }
+
+    #[test]
+    fn fragmentation_is_the_free_share_outside_the_largest_run() {
+        let row = RegionRow {
+            name: String::new(),
+            base: 0,
+            size: 0x1000,
+            flags: String::new(),
+            role: String::new(),
+            backend: String::new(),
+            used: 0x800,
+            free: 0x800,
+            largest_free: 0x600,
+            free_extents: 2,
+        };
+        assert!((row.fragmentation() - 25.0).abs() < 1e-9);
+        let full = RegionRow { free: 0, ..row };
+        assert!(full.fragmentation().abs() < 1e-9);
+    }
+}

@@ -695,3 +695,51 @@ impl Loader for SimLoader<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_kinds_follow_linux_remoteproc_names() {
+        assert_eq!(kind_of("vdev0vring1"), MemKind::Vring);
+        assert_eq!(kind_of("vdev12vring0"), MemKind::Vring);
+        assert_eq!(kind_of("vdev0buffer"), MemKind::VdevBuffer);
+        for other in [
+            "mcuram",
+            "vdevbuffer",
+            "vdev0vring",
+            "vdevxvring0",
+            "vdev0buffers",
+        ] {
+            assert_eq!(kind_of(other), MemKind::Carveout, "{other}");
+        }
+    }
+
+    #[test]
+    fn setting_aside_rewrites_only_the_named_entry_or_segment() {
+        let sample = crate::sample::image();
+        let mut image = sample.clone();
+        assert!(set_aside(&mut image, SetAside::Entry(1)));
+        let fw = Firmware::parse(&image).unwrap();
+        let kinds: Vec<u32> = fw
+            .resource_table()
+            .unwrap()
+            .unwrap()
+            .entries()
+            .map(|e| e.resource.kind())
+            .collect();
+        assert_eq!(kinds, [0, SET_ASIDE, 3]);
+        assert!(set_aside(&mut image, SetAside::Segment(0)));
+        let fw = Firmware::parse(&image).unwrap();
+        let seg = fw.segments().next().unwrap();
+        assert_eq!((seg.memsz, seg.data.len()), (0, 0));
+        // Nothing else moved.
+        let changed = image.iter().zip(&sample).filter(|(a, b)| a != b).count();
+        assert!(changed <= 4 + 8, "{changed} bytes changed");
+        // An entry that is not there cannot be set aside, and the image stays as it was.
+        let before = image.clone();
+        assert!(!set_aside(&mut image, SetAside::Entry(9)));
+        assert_eq!(image, before);
+    }
+}
