@@ -363,11 +363,17 @@ fn any_vrings_with_no_pool_are_named() {
 #[test]
 fn the_real_dk2_rings_are_too_small_for_256_buffers() {
     let dtb = fixture("../dma-pool/tests/fixtures/dt/dk2.dtb");
-    let run = plan(&["--dtb", &dtb]);
+    let svg = temp("dk2.svg", b"");
+    let run = plan(&["--dtb", &dtb, "--svg", svg.to_str().unwrap()]);
     assert_eq!(run.status, 1, "{}", run.stdout);
-    assert!(run.stdout.contains(
-        "does not fit memory-region vdev0vring0: it needs 0x3000 bytes, the region has 0x1000"
-    ));
+    let problem =
+        "does not fit memory-region vdev0vring0: it needs 0x3000 bytes, the region has 0x1000";
+    assert!(run.stdout.contains(problem));
+    // The picture says so too.
+    let svg = std::fs::read_to_string(&svg).unwrap();
+    well_formed(&svg);
+    assert!(svg.contains("DOES NOT FIT: 1 problem(s), listed below"));
+    assert!(svg.contains(problem));
 }
 
 #[test]

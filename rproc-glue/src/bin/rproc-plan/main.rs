@@ -90,7 +90,7 @@ fn run(args: &Args) -> Result<bool, String> {
     print!("{}", report::write(&board, &firmware, &layout, &plan, &map));
     if let Some(path) = &args.svg {
         let title = format!("{firmware} on {board}: {}", plan.binding.path);
-        std::fs::write(path, svg::render(&title, plan.problems.len(), &map))
+        std::fs::write(path, svg::render(&title, &plan.problems, &map))
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         println!("memory map drawn in {}", path.display());
     }

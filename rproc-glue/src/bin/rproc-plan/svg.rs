@@ -17,6 +17,8 @@ const BAND_W: f64 = 740.0;
 const BAND_H: f64 = 30.0;
 const ROW_H: f64 = 92.0;
 const TOP: f64 = 112.0;
+/// Characters of a problem line (11.5px text across the picture).
+const PROBLEM_CHARS: usize = 165;
 /// Labels that fit under a band before the next region's row.
 const MAX_BELOW: u32 = 4;
 /// Average width of a character at 11px, to decide whether a label fits its range.
@@ -54,9 +56,21 @@ fn layer(kind: AllocKind) -> u8 {
 }
 
 /// The SVG document for `map`; `title` names firmware, board and processor.
-pub(crate) fn render(title: &str, problems: usize, map: &MemoryMap) -> String {
+pub(crate) fn render(title: &str, problems: &[String], map: &MemoryMap) -> String {
     let rows = u32::try_from(map.regions.len()).unwrap_or(u32::MAX);
-    let height = f64::from(rows).mul_add(ROW_H, TOP + 20.0);
+    let lines: Vec<String> = problems
+        .iter()
+        .enumerate()
+        .flat_map(|(n, p)| wrap(&format!("{}. {p}", n + 1), PROBLEM_CHARS))
+        .collect();
+    let bands_end = f64::from(rows).mul_add(ROW_H, TOP);
+    let listed = u32::try_from(lines.len()).unwrap_or(u32::MAX);
+    let extra = if lines.is_empty() {
+        0.0
+    } else {
+        f64::from(listed).mul_add(15.0, 30.0)
+    };
+    let height = bands_end + extra + 20.0;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -64,11 +78,11 @@ pub(crate) fn render(title: &str, problems: usize, map: &MemoryMap) -> String {
 <svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height:.0}" viewBox="0 0 {WIDTH} {height:.0}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">
 <rect x="0" y="0" width="{WIDTH}" height="{height:.0}" fill="#ffffff"/>"##
     );
-    let (verdict, vcolour) = if problems == 0 {
+    let (verdict, vcolour) = if problems.is_empty() {
         ("FITS".to_owned(), "#2e7d32")
     } else {
         (
-            format!("DOES NOT FIT: {problems} problem(s), listed in the text report"),
+            format!("DOES NOT FIT: {} problem(s), listed below", problems.len()),
             "#c62828",
         )
     };
@@ -84,8 +98,43 @@ pub(crate) fn render(title: &str, problems: usize, map: &MemoryMap) -> String {
         let y = f64::from(u32::try_from(i).unwrap_or(u32::MAX)).mul_add(ROW_H, TOP);
         band(&mut out, map, i, y, region);
     }
+    if !lines.is_empty() {
+        let _ = writeln!(
+            out,
+            r##"<text x="16" y="{:.1}" font-size="13" font-weight="bold" fill="#c62828">Problems</text>"##,
+            bands_end + 14.0
+        );
+        for (k, line) in (0u32..).zip(&lines) {
+            let _ = writeln!(
+                out,
+                r##"<text x="{}" y="{:.1}" font-size="11.5" fill="#263238">{}</text>"##,
+                // SVG collapses leading spaces: continuation lines are indented by x.
+                if line.starts_with(' ') { 32 } else { 16 },
+                f64::from(k).mul_add(15.0, bands_end + 32.0),
+                escape(line.trim_start())
+            );
+        }
+    }
     out.push_str("</svg>\n");
     out
+}
+
+/// `text` in lines of at most `width` characters, broken at spaces; continuation
+/// lines are indented.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        if !line.trim().is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::replace(&mut line, "    ".to_owned()));
+        }
+        if !line.trim().is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    lines.push(line);
+    lines
 }
 
 fn legend(out: &mut String) {
@@ -274,6 +323,12 @@ mod tests {
     #[test]
     fn escape_makes_markup_inert() {
         assert_eq!(escape(r#"<a&"'>"#), "&lt;a&amp;&quot;&apos;&gt;");
+    }
+
+    #[test]
+    fn long_problems_wrap_at_spaces() {
+        assert_eq!(wrap("aa bb cc dd", 5), ["aa bb", "    cc", "    dd"]);
+        assert_eq!(wrap("short", 80), ["short"]);
     }
 
     #[test]
