@@ -1,0 +1,108 @@
+//! `rproc-plan`: does this firmware fit the memory reserved for it on this board, and
+//! where does everything go?
+//!
+//! The planner reads a board's device tree with contig-dma-pool's `fdt` binding,
+//! builds its regions, pools and devices on simulated memory, boots the remote
+//! processor's firmware through [`contig_rproc_glue::Rproc`] (nothing is started), and
+//! prints the memory map, every resource-table entry with where it landed,
+//! fragmentation per region and every problem. Exit status: 0 fits, 1 does not fit,
+//! 2 usage or input error. `--svg` also draws the map. With no arguments it runs on an
+//! embedded DK2-like board and the repo's sample OpenAMP firmware (see `sample`).
+//!
+//! This file owns the command: reading inputs, choosing defaults and the exit status.
+//! It must never place anything itself (`plan` does, through rproc-glue).
+#![forbid(unsafe_code)]
+
+mod args;
+mod map;
+mod plan;
+mod problem;
+mod report;
+mod sample;
+mod svg;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use contig_rproc_glue::dma_pool::fdt::{Layout, Options};
+
+use args::{Args, Command};
+
+/// The default board: STM32MP157 DK2-like, rings sized for OpenAMP's 256 buffers.
+const DEFAULT_DTB: &[u8] = include_bytes!("../../../tests/fixtures/dt/dk2-openamp.dtb");
+/// The default firmware: exactly `sample::image()` (a test checks it).
+const DEFAULT_FIRMWARE: &[u8] = include_bytes!("../../../tests/fixtures/openamp-m4.elf");
+/// The default board's remote processor.
+const DEFAULT_RPROC: &str = "m4_rproc";
+
+/// Exit status when the firmware does not fit.
+const DOES_NOT_FIT: u8 = 1;
+/// Exit status of usage and input errors.
+const INPUT_ERROR: u8 = 2;
+
+fn main() -> ExitCode {
+    match args::parse(std::env::args().skip(1)) {
+        Ok(Command::Help) => {
+            print!("{}", args::USAGE);
+            ExitCode::SUCCESS
+        }
+        Ok(Command::WriteSample(path)) => write_sample(&path),
+        Ok(Command::Plan(args)) => match run(&args) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::from(DOES_NOT_FIT),
+            Err(message) => fail(&message),
+        },
+        Err(message) => fail(&format!("{message} (see --help)")),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("rproc-plan: error: {message}");
+    ExitCode::from(INPUT_ERROR)
+}
+
+fn write_sample(path: &Path) -> ExitCode {
+    match std::fs::write(path, sample::image()) {
+        Ok(()) => {
+            println!("wrote the sample firmware to {}", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&format!("cannot write {}: {e}", path.display())),
+    }
+}
+
+/// Plans and prints; `Ok(fits)`, or an input error.
+fn run(args: &Args) -> Result<bool, String> {
+    let (dtb, board) = input(args.dtb.as_deref(), DEFAULT_DTB, "embedded DK2-like board")?;
+    let (image, firmware) = input(
+        args.firmware.as_deref(),
+        DEFAULT_FIRMWARE,
+        "embedded sample OpenAMP firmware",
+    )?;
+    let rproc = args.rproc.as_deref().unwrap_or(DEFAULT_RPROC);
+    let layout = Layout::from_dtb(&dtb, &Options::new())
+        .map_err(|e| format!("{board}: malformed device tree: {e}"))?;
+    let binding = plan::find_rproc(&layout, rproc).map_err(|e| format!("{board}: {e}"))?;
+    plan::check_backends(&layout, &args.backends).map_err(|e| format!("{board}: {e}"))?;
+    let plan = plan::plan(&layout, binding, &image, &args.backends)
+        .map_err(|e| format!("{firmware}: {e}"))?;
+    let map = map::build(&layout, &plan);
+    print!("{}", report::write(&board, &firmware, &layout, &plan, &map));
+    if let Some(path) = &args.svg {
+        let title = format!("{firmware} on {board}: {}", plan.binding.path);
+        std::fs::write(path, svg::render(&title, &plan.problems, &map))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        println!("memory map drawn in {}", path.display());
+    }
+    Ok(plan.fits())
+}
+
+/// The bytes of `path`, or the embedded default; with the name to show.
+fn input(path: Option<&Path>, default: &[u8], name: &str) -> Result<(Vec<u8>, String), String> {
+    match path {
+        Some(p) => std::fs::read(p)
+            .map(|bytes| (bytes, p.display().to_string()))
+            .map_err(|e| format!("cannot read {}: {e}", p.display())),
+        None => Ok((default.to_vec(), name.to_owned())),
+    }
+}
