@@ -1,7 +1,14 @@
-//! Allocate+free pairs of 1–16 granules on a region pre-filled to ~50 % with random
-//! holes, for every unit allocator (ours and the power-of-two baseline), at 64 MiB,
-//! 1 GiB and 4 GiB of 4 KiB granules: the cost per pair and how it scales with region
-//! size. `FirstFit` is sized for one live allocation per unit (its worst case).
+//! Scaling: allocate+free pairs of 1–16 × 4 KiB on an arena pre-filled to ~50 % with
+//! random holes, at 64 MiB, 1 GiB and 4 GiB: the cost per pair and how it grows with
+//! the arena.
+//!
+//! * Unit allocators (ours and the power-of-two baseline) at 4 KiB granules, driven
+//!   through the `Backend` trait directly; `FirstFit` is sized for one live allocation
+//!   per unit (its worst case).
+//! * Peers through their adapters on a real arena, with byte sizes of 1–16 × 4 KiB at
+//!   alignment 8 (a heap's natural alignment; our 4 KiB units are page aligned anyway).
+//!   offset-allocator stops at 1 GiB (its offsets are `u32`), linked_list_allocator at
+//!   64 MiB (each operation walks the hole list: ~60k holes at 1 GiB).
 //!
 //! Run with `cargo bench -p contig-benches --bench backends`.
 
@@ -10,25 +17,33 @@ use std::time::Duration;
 
 use contig_allocators::Request;
 use contig_benches::ours::OurBackend;
-use contig_benches::{SplitMix64, prefill_half};
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use contig_benches::{Contender, SplitMix64, prefill_half, prefill_half_arena};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, criterion_group, criterion_main};
 
 const GRANULE: usize = 4096;
 const REGIONS: [(&str, usize); 3] = [("64MiB", 64 << 20), ("1GiB", 1 << 30), ("4GiB", 4 << 30)];
+const PEERS: [Contender; 5] = [
+    Contender::Talc,
+    Contender::Rlsf,
+    Contender::Buddy,
+    Contender::Offset,
+    Contender::LinkedList,
+];
 
-fn alloc_free_pairs(c: &mut Criterion) {
-    let mut group = c.benchmark_group("alloc_free_pair");
-    group
-        .sample_size(20)
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1));
+/// The sizes every contender cycles through after the prefill (same seed for all).
+fn sizes(rng: &mut SplitMix64) -> Vec<usize> {
+    (0..4096).map(|_| rng.range(1, 16)).collect()
+}
+
+fn units(group: &mut BenchmarkGroup<'_, WallTime>) {
     for contender in OurBackend::ALL {
         for (label, bytes) in REGIONS {
             let units = bytes / GRANULE;
             let mut backend = contender.build(units, units);
             let mut rng = SplitMix64::new(0x5eed);
             prefill_half(backend.as_mut(), &mut rng, 1, 16);
-            let sizes: Vec<usize> = (0..4096).map(|_| rng.range(1, 16)).collect();
+            let sizes = sizes(&mut rng);
             let mut next = 0;
             group.bench_function(BenchmarkId::new(contender.name(), label), |b| {
                 b.iter(|| {
@@ -44,8 +59,45 @@ fn alloc_free_pairs(c: &mut Criterion) {
             });
         }
     }
+}
+
+fn peers(group: &mut BenchmarkGroup<'_, WallTime>) {
+    for contender in PEERS {
+        for (label, bytes) in REGIONS {
+            if contender == Contender::LinkedList && bytes > 64 << 20 {
+                continue;
+            }
+            let Some(mut arena) = contender.build(bytes) else {
+                continue;
+            };
+            let mut rng = SplitMix64::new(0x5eed);
+            prefill_half_arena(arena.as_mut(), &mut rng, (1, 16, GRANULE), 8);
+            let sizes = sizes(&mut rng);
+            let mut next = 0;
+            group.bench_function(BenchmarkId::new(arena.name(), label), |b| {
+                b.iter(|| {
+                    let size = sizes[next & 4095] * GRANULE;
+                    next += 1;
+                    let block = arena
+                        .alloc(black_box(size), 8)
+                        .expect("room in a half-full arena");
+                    arena.free(black_box(block), size, 8);
+                });
+            });
+        }
+    }
+}
+
+fn scaling(c: &mut Criterion) {
+    let mut group = c.benchmark_group("scaling");
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1));
+    units(&mut group);
+    peers(&mut group);
     group.finish();
 }
 
-criterion_group!(benches, alloc_free_pairs);
+criterion_group!(benches, scaling);
 criterion_main!(benches);

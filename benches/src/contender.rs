@@ -1,7 +1,7 @@
 //! Every contender of the comparison, by name, and how to build it for an arena size.
 
 use crate::arena::Arena;
-use crate::ours::{OurBackend, Units};
+use crate::ours::{OurBackend, Units, granule_label};
 use crate::peers::buddy::BuddyArena;
 use crate::peers::linked_list::LinkedListArena;
 use crate::peers::offset::OffsetArena;
@@ -50,6 +50,19 @@ impl Contender {
             Self::Offset,
         ]);
         all
+    }
+
+    /// The name the contender reports (and is tabulated under).
+    #[must_use]
+    pub fn name(self) -> String {
+        match self {
+            Self::Ours(which, granule) => format!("{}/{}", which.name(), granule_label(granule)),
+            Self::Talc => "talc".to_owned(),
+            Self::Rlsf => "rlsf".to_owned(),
+            Self::LinkedList => "linked_list_allocator".to_owned(),
+            Self::Buddy => "buddy_system_allocator".to_owned(),
+            Self::Offset => "offset-allocator".to_owned(),
+        }
     }
 
     /// Whether this is one of ours (not the baseline, not a peer).

@@ -22,6 +22,7 @@
 pub mod arena;
 mod bits;
 pub mod contender;
+pub mod criterion_json;
 pub mod memory;
 pub mod ours;
 pub mod peers;
@@ -34,6 +35,6 @@ pub mod workload;
 
 pub use arena::{Arena, Block, largest_allocatable};
 pub use contender::Contender;
-pub use prefill::prefill_half;
+pub use prefill::{prefill_half, prefill_half_arena};
 pub use replay::{Outcome, Replayer};
 pub use rng::SplitMix64;

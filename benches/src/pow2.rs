@@ -61,9 +61,9 @@ impl PowerOfTwo {
         first_set(lo, hi, |w| self.used[w])
     }
 
-    /// The first free naturally aligned run of `size` units inside `window`; skips past
-    /// the first busy unit of a candidate, which finds what Linux's step-by-`2^order`
-    /// scan finds.
+    /// The first free naturally aligned run of `size` units inside `window`. Skipping a
+    /// candidate's busy run finds exactly what Linux's step-by-`2^order` scan finds
+    /// (no aligned run can start inside a busy unit), with word-sized steps.
     fn search(&self, window: Window, size: usize, align: usize) -> Option<usize> {
         let mut at = align_up_with_phase(window.lo, align, self.phase)?;
         loop {
@@ -73,7 +73,11 @@ impl PowerOfTwo {
             }
             match self.first_busy(at, end) {
                 None => return Some(at),
-                Some(busy) => at = align_up_with_phase(busy + 1, align, self.phase)?,
+                Some(busy) => {
+                    // Jump over the whole busy run, a word at a time.
+                    let free = first_set(busy, window.hi, |w| !self.used[w])?;
+                    at = align_up_with_phase(free, align, self.phase)?;
+                }
             }
         }
     }
@@ -197,7 +201,30 @@ mod tests {
     use contig_allocators::{Backend, Error, Extent, Request};
 
     use super::PowerOfTwo;
+    use crate::SplitMix64;
+    use crate::bits::get;
     use crate::workload::video::NV12_1080P;
+
+    #[test]
+    fn search_finds_what_linux_step_by_order_scan_finds() {
+        let mut rng = SplitMix64::new(17);
+        for phase in [0, 5] {
+            let mut pool = PowerOfTwo::new(1000, phase);
+            for _ in 0..120 {
+                let (start, count) = (rng.range(0, 990), rng.range(1, 9));
+                let _ = pool.claim(start, count);
+            }
+            for order in 0..6 {
+                let size = 1usize << order;
+                // Linux: `for (pos = 0; ; pos += 1 << order)` over absolute positions.
+                let naive = (0..1000)
+                    .filter(|o| (phase + o) % size == 0 && o + size <= 1000)
+                    .find(|&o| (o..o + size).all(|u| !get(&pool.used, u)));
+                let window = contig_allocators::Window::new(0, 1000);
+                assert_eq!(pool.search(window, size, size), naive, "order {order}");
+            }
+        }
+    }
 
     #[test]
     fn a_1080p_frame_takes_4_mib_and_wastes_a_quarter() {

