@@ -33,7 +33,7 @@ impl Extent {
 /// documented on [`Error`], and no state change when an error is returned.
 ///
 /// Authors of custom backends can check theirs against the reference model in
-/// [`shadow`](crate::shadow) (feature `shadow`).
+/// `shadow` module (feature `shadow`).
 pub trait Backend {
     /// A short name for dumps and error messages (`"first-fit"`, `"bitmap"`, ...).
     fn name(&self) -> &'static str;

@@ -6,7 +6,7 @@ use core::fmt;
 /// these is returned.
 ///
 /// Checks run in a fixed order so that every backend reports the same variant for the
-/// same input (the [`shadow`](crate::shadow) model relies on it):
+/// same input (the `shadow` reference model relies on it):
 ///
 /// * `allocate`: [`ZeroCount`](Self::ZeroCount), [`AlignNotPowerOfTwo`](Self::AlignNotPowerOfTwo),
 ///   [`InvalidWindow`](Self::InvalidWindow), [`TooManyAllocations`](Self::TooManyAllocations),
@@ -88,6 +88,42 @@ pub enum Error {
         /// The size of the allocation that starts at `start`.
         actual: usize,
     },
+    /// A chunk added to a genalloc pool would share addresses with one already there.
+    ChunkOverlap {
+        /// CPU address of the new chunk.
+        virt: usize,
+        /// Bytes of the new chunk.
+        size: usize,
+        /// CPU address of the chunk it overlaps.
+        existing_virt: usize,
+        /// Bytes of the chunk it overlaps.
+        existing_size: usize,
+    },
+    /// `start + size` does not fit the address type (a chunk that would wrap around).
+    AddressOverflow {
+        /// First address of the range.
+        start: u64,
+        /// Bytes in the range.
+        size: u64,
+    },
+    /// A genalloc size, address or offset is not a multiple of the pool's granule
+    /// (`1 << min_alloc_order` bytes).
+    NotGranular {
+        /// The value that is not a multiple.
+        value: usize,
+        /// The granule in bytes.
+        granule: usize,
+    },
+    /// A genalloc `min_alloc_order` whose granule does not fit in a `usize`.
+    OrderTooLarge {
+        /// The order the pool was created with.
+        order: u32,
+    },
+    /// No chunk of the genalloc pool holds this address.
+    AddressNotInPool {
+        /// The address passed in.
+        addr: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -151,6 +187,30 @@ impl fmt::Display for Error {
                 f,
                 "free of {count} units at offset {start}, but the allocation there has {actual} units"
             ),
+            Self::ChunkOverlap {
+                virt,
+                size,
+                existing_virt,
+                existing_size,
+            } => write!(
+                f,
+                "chunk of {size} bytes at {virt:#x} overlaps the chunk of {existing_size} bytes at {existing_virt:#x}"
+            ),
+            Self::AddressOverflow { start, size } => write!(
+                f,
+                "range of {size} bytes at {start:#x} runs past the end of the address space"
+            ),
+            Self::NotGranular { value, granule } => write!(
+                f,
+                "{value:#x} is not a multiple of the {granule}-byte allocation granule"
+            ),
+            Self::OrderTooLarge { order } => write!(
+                f,
+                "min_alloc_order {order} gives a granule larger than the address space"
+            ),
+            Self::AddressNotInPool { addr } => {
+                write!(f, "address {addr:#x} lies in no chunk of the pool")
+            }
         }
     }
 }

@@ -17,7 +17,7 @@ pub enum RawOp {
     /// Allocate `count` units aligned to `1 << align_log2`, optionally inside a window.
     Alloc {
         count: usize,
-        align_log2: u8,
+        align_log2: u32,
         window: Option<(usize, usize)>,
     },
     /// Claim a fixed range.
@@ -58,6 +58,13 @@ fn count(g: &mut Gen, capacity: usize) -> usize {
     }
 }
 
+impl Arbitrary for RawOp {
+    /// Ops outside a `Script` are scaled to a 300-unit space (used when shrinking).
+    fn arbitrary(g: &mut Gen) -> Self {
+        Self::random(g, 300)
+    }
+}
+
 impl RawOp {
     /// A random operation scaled to a space of `capacity` units.
     pub fn random(g: &mut Gen, capacity: usize) -> Self {
@@ -71,8 +78,8 @@ impl RawOp {
                 };
                 let align_log2 = match below(g, 4) {
                     0 | 1 => 0,
-                    2 => 1 + below(g, 4) as u8,
-                    _ => below(g, 10) as u8,
+                    2 => 1 + u32::arbitrary(g) % 4,
+                    _ => u32::arbitrary(g) % 10,
                 };
                 Self::Alloc {
                     count: count(g, capacity),

@@ -1,1 +1,0 @@
-//! Bitmap backend (to be filled in).

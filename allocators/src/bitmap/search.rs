@@ -1,0 +1,99 @@
+//! Finding the lowest fitting run in the bitmap backend.
+//!
+//! Two paths, both returning the lowest offset `s >= lo` with `phase + s` a multiple of
+//! `align`, `s + count <= hi` and every unit of `[s, s + count)` free:
+//!
+//! * **word path** (`count <= 64`, `align <= 64`): for each word that is not full, the
+//!   positions where a free run of `count` units starts (reaching into the next word at
+//!   most) are computed with `log2(count)` shift-and steps and masked by the aligned
+//!   positions; full words are skipped through the summary without being read.
+//! * **run path** (anything else): jump to the next free unit (summary), align up, and
+//!   look for the first used unit in the candidate range; continue past it. Every word
+//!   of the scanned stretch is read a bounded number of times, full stretches not at all.
+//!
+//! This module only reads the maps; it never changes them.
+
+#![forbid(unsafe_code)]
+
+use super::Bitmap;
+use super::words::{self, BITS};
+use crate::{Window, align_up_with_phase};
+
+impl Bitmap {
+    /// The lowest offset where `count` units aligned to `align` fit inside `window`.
+    /// `count >= 1`, `align` a power of two and `window` inside the space (validated).
+    pub(super) fn lowest_fit(&self, count: usize, align: usize, window: Window) -> Option<usize> {
+        if count <= BITS && align <= BITS {
+            self.fit_in_words(count, align, window)
+        } else {
+            self.fit_by_runs(count, align, window)
+        }
+    }
+
+    /// Free units of used-map word `w` below offset `hi` (none past the end).
+    #[inline]
+    fn free_bits(&self, w: usize, hi: usize) -> u64 {
+        let Some(&used) = self.used.get(w) else {
+            return 0;
+        };
+        let base = w * BITS;
+        let limit = if hi >= base + BITS {
+            u64::MAX
+        } else {
+            words::below_bit(hi.saturating_sub(base))
+        };
+        !used & limit
+    }
+
+    fn fit_in_words(&self, count: usize, align: usize, window: Window) -> Option<usize> {
+        let (mut w, first_bit) = words::split(window.lo);
+        let mut mask = words::from_bit(first_bit);
+        while w * BITS < window.hi {
+            let starts = words::run_starts(
+                self.free_bits(w, window.hi),
+                self.free_bits(w + 1, window.hi),
+                count,
+            );
+            let base = self.phase.wrapping_add(w * BITS);
+            let hits = starts & mask & words::aligned_positions(align, base);
+            if hits != 0 {
+                return Some(w * BITS + hits.trailing_zeros() as usize);
+            }
+            mask = u64::MAX;
+            // A full word holds no start of a free run.
+            w = self.summary.next_not_full(w + 1)?;
+        }
+        None
+    }
+
+    fn fit_by_runs(&self, count: usize, align: usize, window: Window) -> Option<usize> {
+        let mut candidate = align_up_with_phase(window.lo, align, self.phase)?;
+        loop {
+            let end = candidate.checked_add(count)?;
+            if end > window.hi {
+                return None;
+            }
+            let free = self.next_free(candidate)?;
+            if free > candidate {
+                candidate = align_up_with_phase(free, align, self.phase)?;
+                continue;
+            }
+            match words::first_set(&self.used, candidate, end) {
+                None => return Some(candidate),
+                Some(busy) => candidate = align_up_with_phase(busy + 1, align, self.phase)?,
+            }
+        }
+    }
+
+    /// The first free unit at offset `>= from`, skipping full words through the summary.
+    pub(super) fn next_free(&self, from: usize) -> Option<usize> {
+        let (w, bit) = words::split(from);
+        let free = !*self.used.get(w)? & words::from_bit(bit);
+        if free != 0 {
+            return Some(w * BITS + free.trailing_zeros() as usize);
+        }
+        let w = self.summary.next_not_full(w + 1)?;
+        let free = !*self.used.get(w)?;
+        (free != 0).then(|| w * BITS + free.trailing_zeros() as usize)
+    }
+}

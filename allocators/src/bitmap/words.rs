@@ -1,0 +1,173 @@
+//! Bit operations over `u64` word slices: the word-level scans of the bitmap backend.
+//!
+//! Bit `i` of a slice is bit `i % 64` (least significant first) of word `i / 64`. The
+//! functions never index past the slice: an index outside it reads as "no bit" and writes
+//! to it are dropped, so a caller's mistake can at worst give a wrong answer, never a panic.
+
+#![forbid(unsafe_code)]
+
+/// Bits per word.
+pub(super) const BITS: usize = u64::BITS as usize;
+
+/// The word holding bit `i` and the bit's position in it.
+#[inline]
+pub(super) const fn split(i: usize) -> (usize, usize) {
+    (i / BITS, i % BITS)
+}
+
+/// Ones at positions `>= bit` (of a word); `bit` is taken modulo 64.
+#[inline]
+pub(super) const fn from_bit(bit: usize) -> u64 {
+    u64::MAX << (bit % BITS)
+}
+
+/// Ones at positions `< bit`, where `bit <= 64`.
+#[inline]
+pub(super) const fn below_bit(bit: usize) -> u64 {
+    if bit >= BITS {
+        u64::MAX
+    } else {
+        (1u64 << bit) - 1
+    }
+}
+
+/// Whether bit `i` is set.
+#[inline]
+pub(super) fn test(words: &[u64], i: usize) -> bool {
+    let (w, b) = split(i);
+    words.get(w).is_some_and(|word| word >> b & 1 == 1)
+}
+
+/// Sets (`value`) or clears bit `i`.
+#[inline]
+pub(super) fn assign(words: &mut [u64], i: usize, value: bool) {
+    let (w, b) = split(i);
+    if let Some(word) = words.get_mut(w) {
+        if value {
+            *word |= 1 << b;
+        } else {
+            *word &= !(1 << b);
+        }
+    }
+}
+
+/// Sets (`value`) or clears every bit of `[from, to)`, a word at a time.
+pub(super) fn assign_range(words: &mut [u64], from: usize, to: usize, value: bool) {
+    if from >= to {
+        return;
+    }
+    let (first, first_bit) = split(from);
+    let (last, last_bit) = split(to - 1);
+    for w in first..=last {
+        let mut mask = u64::MAX;
+        if w == first {
+            mask &= from_bit(first_bit);
+        }
+        if w == last {
+            mask &= below_bit(last_bit + 1);
+        }
+        if let Some(word) = words.get_mut(w) {
+            if value {
+                *word |= mask;
+            } else {
+                *word &= !mask;
+            }
+        }
+    }
+}
+
+/// The first set bit in `[from, to)`, scanning whole words with `trailing_zeros`.
+pub(super) fn first_set(words: &[u64], from: usize, to: usize) -> Option<usize> {
+    if from >= to {
+        return None;
+    }
+    let (mut w, first_bit) = split(from);
+    let mut mask = from_bit(first_bit);
+    while w * BITS < to {
+        let hits = words.get(w)? & mask;
+        if hits != 0 {
+            let i = w * BITS + hits.trailing_zeros() as usize;
+            return (i < to).then_some(i);
+        }
+        mask = u64::MAX;
+        w += 1;
+    }
+    None
+}
+
+/// For the 128 bits `lo` (bits 0..64) and `hi` (bits 64..128), the positions `i < 64`
+/// such that bits `i .. i + run` are all set (`1 <= run <= 64`): where a run of `run` set
+/// bits starts in `lo`, possibly reaching into `hi`. Takes `log2(run)` shift-and steps.
+#[inline]
+pub(super) const fn run_starts(lo: u64, hi: u64, run: usize) -> u64 {
+    let (mut lo, mut hi) = (lo, hi);
+    let mut have = 1;
+    while have < run {
+        // `have < run <= 64` so `1 <= step <= 32`: both shifts below are in range.
+        let step = if have < run - have { have } else { run - have };
+        lo &= lo >> step | hi << (BITS - step);
+        hi &= hi >> step;
+        have += step;
+    }
+    lo
+}
+
+/// Ones at every position `i` of a word whose absolute unit index is a multiple of `align`
+/// (`align` a power of two `<= 64`), for a word whose bit 0 is absolute unit `base`.
+#[inline]
+pub(super) const fn aligned_positions(align: usize, base: usize) -> u64 {
+    // 0x..0101 with period `align`; the period divides 64, so shifting by less than one
+    // period and refilling the low bits with the same pattern keeps it exact.
+    let mut pattern = 1u64;
+    let mut width = align;
+    while width < BITS {
+        pattern |= pattern << width;
+        width *= 2;
+    }
+    let shift = (align - base % align) % align;
+    pattern << shift | pattern >> ((BITS - shift) % BITS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_cross_words() {
+        let mut w = [0u64; 3];
+        assign_range(&mut w, 60, 130, true);
+        assert_eq!(w, [0xF << 60, u64::MAX, 0b11]);
+        assert_eq!(first_set(&w, 0, 192), Some(60));
+        assert_eq!(first_set(&w, 0, 60), None);
+        assert_eq!(first_set(&w, 129, 192), Some(129));
+        assert_eq!(first_set(&w, 130, 192), None);
+        assign_range(&mut w, 61, 129, false);
+        assert_eq!(w, [1 << 60, 0, 0b10]);
+        assert!(test(&w, 60) && !test(&w, 61) && test(&w, 129) && !test(&w, 999));
+        assign(&mut w, 999, true); // out of the slice: dropped, no panic
+        assert_eq!(first_set(&w, 130, 10_000), None);
+    }
+
+    #[test]
+    fn run_starts_finds_runs_across_the_word_boundary() {
+        let (lo, hi) = (0b11 << 62 | 0b1 << 3, 0b11);
+        assert_eq!(run_starts(lo, hi, 1), lo);
+        assert_eq!(run_starts(lo, hi, 4), 1 << 62);
+        assert_eq!(run_starts(lo, hi, 3), 0b11 << 62);
+        assert_eq!(run_starts(lo, hi, 5), 0);
+        assert_eq!(run_starts(u64::MAX, u64::MAX, 64), u64::MAX);
+        assert_eq!(run_starts(u64::MAX, u64::MAX >> 1, 64), u64::MAX);
+        assert_eq!(run_starts(u64::MAX, 0, 64), 1);
+        assert_eq!(run_starts(u64::MAX, 0, 33), u64::MAX >> 32);
+    }
+
+    #[test]
+    fn aligned_positions_follow_the_phase() {
+        assert_eq!(aligned_positions(1, 7), u64::MAX);
+        assert_eq!(aligned_positions(2, 0), 0x5555_5555_5555_5555);
+        assert_eq!(aligned_positions(2, 1), 0xAAAA_AAAA_AAAA_AAAA);
+        assert_eq!(aligned_positions(64, 0), 1);
+        assert_eq!(aligned_positions(64, 3), 1 << 61);
+        assert_eq!(aligned_positions(8, 5), 0x0808_0808_0808_0808);
+    }
+}

@@ -1,1 +1,0 @@
-//! First-fit over address-ordered free extents (to be filled in).

@@ -1,0 +1,324 @@
+//! First-fit over address-ordered free extents, with out-of-band metadata.
+//!
+//! This module owns the [`FirstFit`] backend: which units of its space are free, which
+//! live allocations exist, and the fixed arena that records both. It never reads or
+//! writes the managed memory, never allocates after [`FirstFit::new`], and never
+//! panics on caller input.
+//!
+//! # Data structure
+//!
+//! The space is tiled by *pieces*: maximal free extents (neighbours coalesce on free)
+//! and live allocations (claims included). All pieces sit in one AVL tree keyed by
+//! start offset (`tree.rs`), over a `Vec` of nodes linked by `u32` index and allocated
+//! once. Each node also stores the longest free extent in its subtree; that augmentation
+//! must be recomputed on every rotation, which `intrusive-collections`' `RBTree` has no
+//! hook for (and its cursors cannot descend to a chosen child), hence our own tree.
+//!
+//! Node budget: free extents are maximal, so each one but the last is followed by a
+//! distinct allocation, giving `free_extents <= live + 1`; with at most `m` live
+//! allocations the tree never holds more than `2m + 1` pieces, and never more than
+//! `capacity` (pieces are disjoint and non-empty). The arena is sized to the smaller of
+//! the two, so an operation that passed the `TooManyAllocations` check always finds the
+//! nodes it needs.
+//!
+//! # Complexity
+//!
+//! With `n = live + free_extents <= 2 * max_allocations + 1` nodes (tree height below
+//! `1.45 log2(n + 2)`):
+//!
+//! * `free`, `claim`: `O(log n)`: a constant number of root-to-leaf descents (find the
+//!   piece at an offset, its neighbours, one or two AVL inserts or removals).
+//! * `allocate` with alignment 1, with or without a window: `O(log n)`. The search
+//!   descends to the leftmost extent that can hold the run, skipping every subtree
+//!   whose longest free extent is shorter than the request and every subtree that lies
+//!   entirely below `lo + count` or at/after `hi - count`. With alignment 1 any extent
+//!   of length `>= count` inside the window fits, so only the at most two extents cut
+//!   by the window edges can be long enough and still fail; the descent therefore
+//!   follows at most a constant number of root-to-leaf paths.
+//! * `allocate` with alignment `a > 1`: `O((1 + k) log n)`, bounded by `O(n)`, where `k`
+//!   is the number of free extents below the result that are long enough
+//!   (`len >= count`) but whose first aligned offset leaves too little room. Only
+//!   extents with `count <= len < count + a - 1` can be such false candidates, since at
+//!   most `a - 1` units are skipped to reach alignment. The worst case is linear: many
+//!   holes of exactly `count` units, all misaligned (e.g. 4-unit holes at offsets
+//!   `8i + 2` for an 8-aligned request of 4) are each visited and rejected. The subtree
+//!   maximum cannot prune them because whether an extent fits depends on its start
+//!   modulo `a`, not only on its length.
+//! * `stats`: `O(1)` (counters plus the root's augmentation); `for_each_allocation`:
+//!   `O(n)`.
+//!
+//! Inserts, removals and length changes climb back towards the root only while a
+//! subtree's height or longest free extent actually changes, so the upper levels (and
+//! the siblings they would read) are usually left alone.
+//!
+//! Memory: `min(2 * min(max_allocations, capacity) + 1, capacity)` nodes of
+//! `size_of::<Node>()` bytes (40 on 64-bit targets), reported as `metadata_bytes`.
+#![forbid(unsafe_code)]
+
+mod fit;
+mod tree;
+
+#[cfg(test)]
+mod tests;
+
+use crate::{Backend, Error, Extent, Request, Stats, check_range};
+use fit::Fit;
+use tree::{Around, MAX_NODES, Piece, PieceTree};
+
+/// A first-fit range allocator: returns the lowest offset where a request fits.
+///
+/// All metadata is allocated by [`FirstFit::new`]; `allocate`, `claim` and `free` never
+/// touch the heap. See the [module documentation](self) for the data structure and the
+/// complexity of each operation.
+///
+/// ```
+/// use contig_allocators::{Backend, Error, Request, first_fit::FirstFit};
+///
+/// // 100 units whose offset 0 is absolute unit 6; at most 2 live allocations.
+/// let mut ff = FirstFit::new(100, 6, 2);
+/// assert_eq!(ff.allocate(Request::new(3)), Ok(0));
+/// assert_eq!(ff.allocate(Request::new(4).aligned(16)), Ok(10)); // absolute unit 16
+/// assert_eq!(
+///     ff.allocate(Request::new(1)),
+///     Err(Error::TooManyAllocations { limit: 2 })
+/// );
+/// ff.free(0, 3).unwrap();
+/// assert_eq!(ff.allocate(Request::new(5).within(50, 100)), Ok(50));
+/// let stats = ff.stats();
+/// assert_eq!((stats.free, stats.free_extents, stats.largest_free), (91, 3, 45));
+/// ```
+#[derive(Clone, Debug)]
+pub struct FirstFit {
+    tree: PieceTree,
+    capacity: usize,
+    phase: usize,
+    limit: usize,
+    live: usize,
+    free_units: usize,
+    free_extents: usize,
+}
+
+impl FirstFit {
+    /// The largest `max_allocations` a backend accepts; larger values are lowered to it
+    /// (the tree indexes its nodes with `u32`).
+    pub const MAX_ALLOCATIONS: usize = (MAX_NODES - 1) / 2;
+
+    /// An empty space of `capacity` units whose offset 0 is absolute unit `phase`
+    /// (alignment is checked on `phase + offset`), holding at most `max_allocations`
+    /// live allocations (claims included; at most [`Self::MAX_ALLOCATIONS`]).
+    ///
+    /// This is the only place the backend allocates: an arena of
+    /// `min(2 * min(max_allocations, capacity) + 1, capacity)` tree nodes.
+    #[must_use]
+    pub fn new(capacity: usize, phase: usize, max_allocations: usize) -> Self {
+        let limit = max_allocations.min(Self::MAX_ALLOCATIONS);
+        let nodes = (2 * limit.min(capacity) + 1).min(capacity);
+        let mut tree = PieceTree::with_nodes(nodes);
+        let free_extents = if capacity == 0 {
+            0
+        } else {
+            let whole = Piece {
+                start: 0,
+                len: capacity,
+                free: true,
+            };
+            // `nodes >= 1` whenever `capacity >= 1`.
+            usize::from(tree.insert(whole))
+        };
+        Self {
+            tree,
+            capacity,
+            phase,
+            limit,
+            live: 0,
+            free_units: capacity,
+            free_extents,
+        }
+    }
+
+    /// The most live allocations (claims included) this backend holds at once.
+    #[must_use]
+    pub const fn max_allocations(&self) -> usize {
+        self.limit
+    }
+
+    const fn check_room(&self) -> Result<(), Error> {
+        if self.live >= self.limit {
+            Err(Error::TooManyAllocations { limit: self.limit })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The piece that contains `offset`, which must be inside the space.
+    fn piece_at(&self, offset: usize) -> Option<Piece> {
+        self.tree.containing(offset).filter(|p| offset < p.end())
+    }
+
+    /// Turns `[at, at + count)` of the free piece `piece` into an allocation, leaving the
+    /// units before and after it free.
+    fn carve(&mut self, piece: Piece, at: usize, count: usize) -> Result<(), Error> {
+        let end = at + count;
+        let (head, tail) = (at > piece.start, end < piece.end());
+        let needed = usize::from(head) + usize::from(tail);
+        if self.tree.spare() < needed {
+            // Unreachable by the node budget in the module docs; refusing keeps the
+            // state intact should that argument ever be broken.
+            return Err(Error::TooManyAllocations { limit: self.limit });
+        }
+        let used = Piece {
+            start: at,
+            len: count,
+            free: false,
+        };
+        if head {
+            self.tree.update(piece.start, at - piece.start, true);
+            self.tree.insert(used);
+        } else {
+            self.tree.update(at, count, false);
+        }
+        if tail {
+            self.tree.insert(Piece {
+                start: end,
+                len: piece.end() - end,
+                free: true,
+            });
+        }
+        self.free_extents = self.free_extents + needed - 1;
+        self.free_units -= count;
+        self.live += 1;
+        Ok(())
+    }
+
+    /// Returns the allocation `used` to the free space, merging it with its free
+    /// neighbours `before` and `after`.
+    fn release(&mut self, used: Piece, before: Option<Piece>, after: Option<Piece>) {
+        let (before, after) = (before.filter(|p| p.free), after.filter(|p| p.free));
+        match (before, after) {
+            (Some(before), Some(after)) => {
+                self.tree.remove(after.start);
+                self.tree.remove(used.start);
+                self.tree
+                    .update(before.start, after.end() - before.start, true);
+                self.free_extents -= 1;
+            }
+            (Some(before), None) => {
+                self.tree.remove(used.start);
+                self.tree
+                    .update(before.start, used.end() - before.start, true);
+            }
+            (None, Some(after)) => {
+                self.tree.remove(after.start);
+                self.tree.update(used.start, after.end() - used.start, true);
+            }
+            (None, None) => {
+                self.tree.update(used.start, used.len, true);
+                self.free_extents += 1;
+            }
+        }
+        self.free_units += used.len;
+        self.live -= 1;
+    }
+}
+
+impl Backend for FirstFit {
+    fn name(&self) -> &'static str {
+        "first-fit"
+    }
+
+    fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    fn allocate(&mut self, request: Request) -> Result<usize, Error> {
+        let window = request.validate(self.capacity)?;
+        self.check_room()?;
+        let (count, align) = (request.count(), request.align());
+        let fit = Fit::new(count, align, self.phase, window);
+        let Some((piece, at)) = self.tree.first_fit(&fit) else {
+            return Err(Error::NoSpace {
+                count,
+                align,
+                largest_free: self.tree.largest_free(),
+            });
+        };
+        self.carve(piece, at, count)?;
+        Ok(at)
+    }
+
+    fn claim(&mut self, start: usize, count: usize) -> Result<(), Error> {
+        check_range(start, count, self.capacity)?;
+        let out_of_bounds = Error::OutOfBounds {
+            start,
+            count,
+            capacity: self.capacity,
+        };
+        // The pieces tile the space, so an in-bounds offset always has one.
+        let piece = self.piece_at(start).ok_or(out_of_bounds)?;
+        let first_busy = if !piece.free {
+            Some(start)
+        } else if start + count > piece.end() {
+            // Free extents are maximal: the piece after this one is allocated.
+            Some(piece.end())
+        } else {
+            None
+        };
+        if let Some(first_busy) = first_busy {
+            return Err(Error::RangeBusy {
+                start,
+                count,
+                first_busy,
+            });
+        }
+        self.check_room()?;
+        self.carve(piece, start, count)
+    }
+
+    fn free(&mut self, start: usize, count: usize) -> Result<(), Error> {
+        check_range(start, count, self.capacity)?;
+        // The pieces tile the space, so an in-bounds offset always has one.
+        let Around {
+            before,
+            piece,
+            after,
+        } = self.tree.around(start).ok_or(Error::OutOfBounds {
+            start,
+            count,
+            capacity: self.capacity,
+        })?;
+        if piece.free {
+            return Err(Error::NotAllocated { start });
+        }
+        if piece.start != start {
+            return Err(Error::NotAllocationStart { start });
+        }
+        if piece.len != count {
+            return Err(Error::WrongCount {
+                start,
+                count,
+                actual: piece.len,
+            });
+        }
+        self.release(piece, before, after);
+        Ok(())
+    }
+
+    fn stats(&self) -> Stats {
+        Stats {
+            capacity: self.capacity,
+            free: self.free_units,
+            largest_free: self.tree.largest_free(),
+            free_extents: self.free_extents,
+            live_allocations: self.live,
+            metadata_bytes: self.tree.metadata_bytes(),
+        }
+    }
+
+    fn for_each_allocation(&self, f: &mut dyn FnMut(Extent)) {
+        self.tree.for_each(&mut |piece| {
+            if !piece.free {
+                f(Extent::new(piece.start, piece.len));
+            }
+        });
+    }
+}

@@ -1,0 +1,556 @@
+//! Edge cases of the first-fit backend, and its internal invariants after every step of
+//! a seeded random run.
+
+use alloc::vec::Vec;
+
+use super::FirstFit;
+use crate::{Backend, Error, Extent, Request, Stats};
+
+/// Checks what only the implementation can see: the pieces tile the space, free
+/// neighbours are merged, the tree is balanced and augmented, and the counters agree.
+fn check_invariants(ff: &FirstFit) {
+    let (pieces, _) = ff.tree.check().unwrap();
+    let mut next = 0;
+    for pair in pieces.windows(2) {
+        assert!(
+            !(pair[0].free && pair[1].free),
+            "unmerged neighbours {pair:?}"
+        );
+    }
+    for p in &pieces {
+        assert_eq!(p.start, next, "pieces do not tile: {pieces:?}");
+        assert!(p.len > 0);
+        next = p.end();
+    }
+    assert_eq!(next, ff.capacity);
+    let free: Vec<_> = pieces.iter().filter(|p| p.free).collect();
+    assert_eq!(ff.free_extents, free.len());
+    assert_eq!(ff.free_units, free.iter().map(|p| p.len).sum::<usize>());
+    assert_eq!(ff.live, pieces.len() - free.len());
+    assert!(ff.free_extents <= ff.live + 1);
+}
+
+fn allocations(ff: &FirstFit) -> Vec<Extent> {
+    let mut out = Vec::new();
+    ff.for_each_allocation(&mut |e| out.push(e));
+    out
+}
+
+/// Runs `op` expecting `want`, and checks that a failure changed nothing.
+fn expect_err<T: core::fmt::Debug>(
+    ff: &mut FirstFit,
+    want: Error,
+    op: impl FnOnce(&mut FirstFit) -> Result<T, Error>,
+) {
+    let (stats, live) = (ff.stats(), allocations(ff));
+    let got = op(ff);
+    assert_eq!(got.map(|_| ()), Err(want));
+    assert_eq!(ff.stats(), stats);
+    assert_eq!(allocations(ff), live);
+    check_invariants(ff);
+}
+
+fn stats_of(ff: &FirstFit) -> (usize, usize, usize, usize) {
+    let Stats {
+        free,
+        largest_free,
+        free_extents,
+        live_allocations,
+        ..
+    } = ff.stats();
+    (free, largest_free, free_extents, live_allocations)
+}
+
+#[test]
+fn zero_units_are_errors_everywhere() {
+    let mut ff = FirstFit::new(16, 0, 4);
+    expect_err(&mut ff, Error::ZeroCount, |f| f.allocate(Request::new(0)));
+    expect_err(&mut ff, Error::ZeroCount, |f| f.claim(0, 0));
+    expect_err(&mut ff, Error::ZeroCount, |f| f.free(0, 0));
+    // Zero wins over every later check.
+    expect_err(&mut ff, Error::ZeroCount, |f| {
+        f.allocate(Request::new(0).aligned(3).within(9, 2))
+    });
+    expect_err(&mut ff, Error::ZeroCount, |f| f.free(99, 0));
+}
+
+#[test]
+fn one_unit_and_exactly_the_capacity() {
+    let mut ff = FirstFit::new(1, 0, 4);
+    assert_eq!(ff.allocate(Request::new(1)), Ok(0));
+    assert_eq!(stats_of(&ff), (0, 0, 0, 1));
+    ff.free(0, 1).unwrap();
+
+    let mut ff = FirstFit::new(64, 5, 4);
+    assert_eq!(ff.allocate(Request::new(64)), Ok(0));
+    expect_err(
+        &mut ff,
+        Error::NoSpace {
+            count: 1,
+            align: 1,
+            largest_free: 0,
+        },
+        |f| f.allocate(Request::new(1)),
+    );
+    ff.free(0, 64).unwrap();
+    assert_eq!(stats_of(&ff), (64, 64, 1, 0));
+    check_invariants(&ff);
+}
+
+#[test]
+fn capacity_plus_one_is_no_space_or_out_of_bounds() {
+    let mut ff = FirstFit::new(64, 0, 4);
+    expect_err(
+        &mut ff,
+        Error::NoSpace {
+            count: 65,
+            align: 1,
+            largest_free: 64,
+        },
+        |f| f.allocate(Request::new(65)),
+    );
+    let oob = |start, count| Error::OutOfBounds {
+        start,
+        count,
+        capacity: 64,
+    };
+    expect_err(&mut ff, oob(0, 65), |f| f.claim(0, 65));
+    expect_err(&mut ff, oob(63, 2), |f| f.claim(63, 2));
+    expect_err(&mut ff, oob(usize::MAX, 2), |f| f.claim(usize::MAX, 2));
+    expect_err(&mut ff, oob(64, 1), |f| f.free(64, 1));
+    expect_err(&mut ff, oob(1, usize::MAX), |f| f.free(1, usize::MAX));
+    expect_err(&mut ff, oob(0, 65), |f| f.free(0, 65));
+}
+
+#[test]
+fn alignment_is_absolute_and_checked() {
+    // Offset 0 is absolute unit 3: 8-aligned offsets are 5, 13, 21, ...
+    let mut ff = FirstFit::new(64, 3, 8);
+    assert_eq!(ff.allocate(Request::new(1).aligned(8)), Ok(5));
+    assert_eq!(ff.allocate(Request::new(2).aligned(8)), Ok(13));
+    assert_eq!(ff.allocate(Request::new(5)), Ok(0));
+    assert_eq!(ff.allocate(Request::new(1).aligned(4)), Ok(9));
+    for align in [0, 3, 6, 12, usize::MAX] {
+        expect_err(&mut ff, Error::AlignNotPowerOfTwo { align }, |f| {
+            f.allocate(Request::new(1).aligned(align))
+        });
+    }
+}
+
+#[test]
+fn alignment_larger_than_the_region() {
+    // Phase 0: offset 0 is aligned to everything, even 2^40.
+    let mut ff = FirstFit::new(16, 0, 4);
+    assert_eq!(ff.allocate(Request::new(4).aligned(1 << 40)), Ok(0));
+    expect_err(
+        &mut ff,
+        Error::NoSpace {
+            count: 1,
+            align: 32,
+            largest_free: 12,
+        },
+        |f| f.allocate(Request::new(1).aligned(32)),
+    );
+    // Phase 3: the next 32-aligned unit is offset 29, past the end.
+    let mut ff = FirstFit::new(16, 3, 4);
+    expect_err(
+        &mut ff,
+        Error::NoSpace {
+            count: 1,
+            align: 32,
+            largest_free: 16,
+        },
+        |f| f.allocate(Request::new(1).aligned(32)),
+    );
+    // Phase near usize::MAX: alignment arithmetic wraps instead of overflowing.
+    let mut ff = FirstFit::new(16, usize::MAX - 1, 4);
+    assert_eq!(ff.allocate(Request::new(1).aligned(16)), Ok(2));
+    expect_err(
+        &mut ff,
+        Error::NoSpace {
+            count: 1,
+            align: 1 << 63,
+            largest_free: 13,
+        },
+        |f| f.allocate(Request::new(1).aligned(1 << 63)),
+    );
+}
+
+#[test]
+fn windows_at_either_end_and_invalid_ones() {
+    let mut ff = FirstFit::new(100, 0, 8);
+    assert_eq!(ff.allocate(Request::new(4).within(0, 4)), Ok(0));
+    assert_eq!(ff.allocate(Request::new(4).within(96, 100)), Ok(96));
+    expect_err(
+        &mut ff,
+        Error::NoSpace {
+            count: 1,
+            align: 1,
+            largest_free: 92,
+        },
+        |f| f.allocate(Request::new(1).within(99, 100)),
+    );
+    assert_eq!(ff.allocate(Request::new(2).within(90, 100)), Ok(90));
+    assert_eq!(
+        ff.allocate(Request::new(3).within(10, 40).aligned(16)),
+        Ok(16)
+    );
+    expect_err(
+        &mut ff,
+        Error::NoSpace {
+            count: 5,
+            align: 1,
+            largest_free: 71,
+        },
+        |f| f.allocate(Request::new(5).within(0, 4)),
+    );
+    let invalid = |lo, hi| Error::InvalidWindow {
+        lo,
+        hi,
+        capacity: 100,
+    };
+    expect_err(&mut ff, invalid(50, 50), |f| {
+        f.allocate(Request::new(1).within(50, 50))
+    });
+    expect_err(&mut ff, invalid(60, 50), |f| {
+        f.allocate(Request::new(1).within(60, 50))
+    });
+    expect_err(&mut ff, invalid(0, 101), |f| {
+        f.allocate(Request::new(1).within(0, 101))
+    });
+    // The window is checked before the count fits anywhere.
+    expect_err(&mut ff, invalid(0, 101), |f| {
+        f.allocate(Request::new(1000).within(0, 101))
+    });
+}
+
+#[test]
+fn bad_frees_are_typed_and_change_nothing() {
+    let mut ff = FirstFit::new(64, 0, 8);
+    let a = ff.allocate(Request::new(8)).unwrap();
+    let b = ff.allocate(Request::new(4)).unwrap();
+    assert_eq!((a, b), (0, 8));
+    expect_err(&mut ff, Error::NotAllocated { start: 12 }, |f| {
+        f.free(12, 4)
+    });
+    expect_err(&mut ff, Error::NotAllocated { start: 63 }, |f| {
+        f.free(63, 1)
+    });
+    expect_err(&mut ff, Error::NotAllocationStart { start: 3 }, |f| {
+        f.free(3, 5)
+    });
+    expect_err(&mut ff, Error::NotAllocationStart { start: 11 }, |f| {
+        f.free(11, 1)
+    });
+    expect_err(
+        &mut ff,
+        Error::WrongCount {
+            start: 0,
+            count: 12,
+            actual: 8,
+        },
+        |f| f.free(0, 12),
+    );
+    expect_err(
+        &mut ff,
+        Error::WrongCount {
+            start: 8,
+            count: 3,
+            actual: 4,
+        },
+        |f| f.free(8, 3),
+    );
+    ff.free(8, 4).unwrap();
+    // Double free.
+    expect_err(&mut ff, Error::NotAllocated { start: 8 }, |f| f.free(8, 4));
+    assert_eq!(allocations(&ff), [Extent::new(0, 8)]);
+    check_invariants(&ff);
+}
+
+#[test]
+fn fragmentation_reports_the_largest_hole() {
+    let mut ff = FirstFit::new(64, 0, 32);
+    for i in 0..16 {
+        assert_eq!(ff.allocate(Request::new(4)), Ok(i * 4));
+    }
+    expect_err(
+        &mut ff,
+        Error::NoSpace {
+            count: 1,
+            align: 1,
+            largest_free: 0,
+        },
+        |f| f.allocate(Request::new(1)),
+    );
+    for i in (0..16).step_by(2) {
+        ff.free(i * 4, 4).unwrap();
+    }
+    assert_eq!(stats_of(&ff), (32, 4, 8, 8));
+    assert_eq!(ff.stats().fragmentation_permille(), 875);
+    expect_err(
+        &mut ff,
+        Error::NoSpace {
+            count: 5,
+            align: 1,
+            largest_free: 4,
+        },
+        |f| f.allocate(Request::new(5)),
+    );
+    // A hole that fits is still found, lowest first.
+    assert_eq!(ff.allocate(Request::new(4)), Ok(0));
+    assert_eq!(ff.allocate(Request::new(2).aligned(4)), Ok(8));
+    assert_eq!(ff.allocate(Request::new(2)), Ok(10));
+    check_invariants(&ff);
+}
+
+#[test]
+fn too_many_allocations_counts_claims_and_recovers() {
+    let mut ff = FirstFit::new(64, 0, 3);
+    assert_eq!(ff.max_allocations(), 3);
+    ff.claim(10, 5).unwrap();
+    assert_eq!(ff.allocate(Request::new(1)), Ok(0));
+    assert_eq!(ff.allocate(Request::new(1)), Ok(1));
+    let full = Error::TooManyAllocations { limit: 3 };
+    expect_err(&mut ff, full, |f| f.allocate(Request::new(1)));
+    expect_err(&mut ff, full, |f| f.claim(40, 1));
+    // Earlier checks still win over the limit.
+    expect_err(
+        &mut ff,
+        Error::RangeBusy {
+            start: 12,
+            count: 1,
+            first_busy: 12,
+        },
+        |f| f.claim(12, 1),
+    );
+    expect_err(&mut ff, Error::AlignNotPowerOfTwo { align: 5 }, |f| {
+        f.allocate(Request::new(1).aligned(5))
+    });
+    ff.free(10, 5).unwrap();
+    assert_eq!(ff.allocate(Request::new(20)), Ok(2));
+    check_invariants(&ff);
+}
+
+#[test]
+fn zero_max_allocations_refuses_everything() {
+    let mut ff = FirstFit::new(64, 0, 0);
+    let full = Error::TooManyAllocations { limit: 0 };
+    expect_err(&mut ff, full, |f| f.allocate(Request::new(1)));
+    expect_err(&mut ff, full, |f| f.claim(0, 64));
+    expect_err(&mut ff, Error::NotAllocated { start: 0 }, |f| f.free(0, 1));
+    assert_eq!(stats_of(&ff), (64, 64, 1, 0));
+}
+
+#[test]
+fn zero_capacity_never_panics() {
+    let mut ff = FirstFit::new(0, 7, 16);
+    assert_eq!(
+        ff.stats(),
+        Stats {
+            capacity: 0,
+            free: 0,
+            largest_free: 0,
+            free_extents: 0,
+            live_allocations: 0,
+            metadata_bytes: 0,
+        }
+    );
+    let none = Error::NoSpace {
+        count: 1,
+        align: 1,
+        largest_free: 0,
+    };
+    expect_err(&mut ff, none, |f| f.allocate(Request::new(1)));
+    let oob = Error::OutOfBounds {
+        start: 0,
+        count: 1,
+        capacity: 0,
+    };
+    expect_err(&mut ff, oob, |f| f.claim(0, 1));
+    expect_err(&mut ff, oob, |f| f.free(0, 1));
+    expect_err(
+        &mut ff,
+        Error::InvalidWindow {
+            lo: 0,
+            hi: 1,
+            capacity: 0,
+        },
+        |f| f.allocate(Request::new(1).within(0, 1)),
+    );
+}
+
+#[test]
+fn freeing_coalesces_with_both_neighbours() {
+    let mut ff = FirstFit::new(40, 0, 8);
+    for i in 0..4 {
+        assert_eq!(ff.allocate(Request::new(10)), Ok(i * 10));
+    }
+    assert_eq!(stats_of(&ff), (0, 0, 0, 4));
+    ff.free(0, 10).unwrap();
+    assert_eq!(stats_of(&ff), (10, 10, 1, 3));
+    ff.free(20, 10).unwrap();
+    assert_eq!(stats_of(&ff), (20, 10, 2, 2));
+    // Merge with the previous extent and the next one at once.
+    ff.free(10, 10).unwrap();
+    assert_eq!(stats_of(&ff), (30, 30, 1, 1));
+    // Merge with the previous extent and the end of the space.
+    ff.free(30, 10).unwrap();
+    assert_eq!(stats_of(&ff), (40, 40, 1, 0));
+    check_invariants(&ff);
+
+    // Merge with the next extent only.
+    assert_eq!(ff.allocate(Request::new(10)), Ok(0));
+    assert_eq!(ff.allocate(Request::new(10)), Ok(10));
+    ff.free(10, 10).unwrap();
+    assert_eq!(stats_of(&ff), (30, 30, 1, 1));
+    ff.free(0, 10).unwrap();
+    assert_eq!(stats_of(&ff), (40, 40, 1, 0));
+    check_invariants(&ff);
+}
+
+#[test]
+fn claim_splits_a_free_extent() {
+    let mut ff = FirstFit::new(100, 0, 8);
+    ff.claim(40, 10).unwrap();
+    assert_eq!(stats_of(&ff), (90, 50, 2, 1));
+    assert_eq!(allocations(&ff), [Extent::new(40, 10)]);
+    let busy = |start, count, first_busy| Error::RangeBusy {
+        start,
+        count,
+        first_busy,
+    };
+    expect_err(&mut ff, busy(45, 1, 45), |f| f.claim(45, 1));
+    expect_err(&mut ff, busy(30, 20, 40), |f| f.claim(30, 20));
+    expect_err(&mut ff, busy(49, 5, 49), |f| f.claim(49, 5));
+    // Claims at either edge of a free extent leave one free piece, not two.
+    ff.claim(0, 5).unwrap();
+    ff.claim(35, 5).unwrap();
+    ff.claim(95, 5).unwrap();
+    assert_eq!(stats_of(&ff), (75, 45, 2, 4));
+    assert_eq!(ff.allocate(Request::new(30)), Ok(5));
+    assert_eq!(stats_of(&ff), (45, 45, 1, 5));
+    ff.free(40, 10).unwrap();
+    assert_eq!(stats_of(&ff), (55, 55, 1, 4));
+    expect_err(
+        &mut ff,
+        Error::NoSpace {
+            count: 56,
+            align: 1,
+            largest_free: 55,
+        },
+        |f| f.allocate(Request::new(56)),
+    );
+    assert_eq!(ff.allocate(Request::new(55)), Ok(40));
+    assert_eq!(stats_of(&ff), (0, 0, 0, 5));
+    check_invariants(&ff);
+}
+
+#[test]
+fn metadata_is_fixed_and_sized_by_the_node_budget() {
+    let node = FirstFit::new(1, 0, 1).stats().metadata_bytes;
+    assert!(node > 0);
+    // min(2 * min(max, capacity) + 1, capacity) nodes.
+    assert_eq!(FirstFit::new(1000, 0, 16).stats().metadata_bytes, 33 * node);
+    assert_eq!(FirstFit::new(10, 0, 16).stats().metadata_bytes, 10 * node);
+    assert_eq!(FirstFit::new(1000, 0, 0).stats().metadata_bytes, node);
+    assert_eq!(
+        FirstFit::new(4, 0, usize::MAX).max_allocations(),
+        FirstFit::MAX_ALLOCATIONS
+    );
+    let mut ff = FirstFit::new(1000, 0, 16);
+    let before = ff.stats().metadata_bytes;
+    for _ in 0..16 {
+        ff.allocate(Request::new(3)).unwrap();
+    }
+    assert_eq!(ff.stats().metadata_bytes, before);
+}
+
+#[test]
+fn worst_case_node_budget_is_enough() {
+    // Alternate allocations and holes until the limit: 2 * max + 1 pieces.
+    let max = 8;
+    let mut ff = FirstFit::new(64, 0, max);
+    for i in 0..max {
+        ff.claim(2 * i + 1, 1).unwrap();
+    }
+    assert_eq!(stats_of(&ff), (64 - max, 64 - 2 * max, max + 1, max));
+    assert_eq!(ff.tree.spare(), 0);
+    check_invariants(&ff);
+    // Capacity-bound arena: every unit its own piece.
+    let mut ff = FirstFit::new(5, 0, 5);
+    for at in [1, 3, 0, 4, 2] {
+        ff.claim(at, 1).unwrap();
+        check_invariants(&ff);
+    }
+    assert_eq!(stats_of(&ff), (0, 0, 0, 5));
+    for at in [2, 0, 4, 1, 3] {
+        ff.free(at, 1).unwrap();
+        check_invariants(&ff);
+    }
+    assert_eq!(stats_of(&ff), (5, 5, 1, 0));
+}
+
+#[test]
+fn backend_is_send_and_named() {
+    fn assert_send<T: Send>(_: &T) {}
+    let ff = FirstFit::new(8, 0, 2);
+    assert_send(&ff);
+    assert_eq!(ff.name(), "first-fit");
+    assert_eq!(ff.capacity(), 8);
+}
+
+/// A deterministic generator for the random run below.
+struct XorShift(u64);
+
+impl XorShift {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        if n == 0 {
+            0
+        } else {
+            usize::try_from(self.0 % n as u64).expect("less than a usize")
+        }
+    }
+}
+
+#[test]
+fn invariants_hold_through_random_churn() {
+    let mut rng = XorShift(0x2545_F491_4F6C_DD1D);
+    let capacity = 4096;
+    let mut ff = FirstFit::new(capacity, 13, 200);
+    let mut live: Vec<Extent> = Vec::new();
+    let mut height_max = 0;
+    for _ in 0..20_000 {
+        match rng.below(10) {
+            0..=4 => {
+                let mut request = Request::new(1 + rng.below(40)).aligned(1 << rng.below(5));
+                if rng.below(4) == 0 {
+                    let lo = rng.below(capacity);
+                    request = request.within(lo, lo + 1 + rng.below(capacity - lo));
+                }
+                if let Ok(at) = ff.allocate(request) {
+                    live.push(Extent::new(at, request.count()));
+                }
+            }
+            5 => {
+                let (start, count) = (rng.below(capacity), 1 + rng.below(20));
+                if ff.claim(start, count).is_ok() {
+                    live.push(Extent::new(start, count));
+                }
+            }
+            _ if !live.is_empty() => {
+                let e = live.swap_remove(rng.below(live.len()));
+                ff.free(e.start, e.count).unwrap();
+            }
+            _ => {}
+        }
+        check_invariants(&ff);
+        live.sort_unstable();
+        assert_eq!(allocations(&ff), live);
+        height_max = height_max.max(ff.tree.check().unwrap().1);
+    }
+    // 401 nodes at most: an AVL tree of that size is at most 12 levels deep.
+    assert!(height_max <= 12, "height {height_max}");
+}

@@ -1,0 +1,199 @@
+//! The fit algorithms: where in one chunk a run of units goes.
+//!
+//! This module owns the *choice* of a position (lowest fit, smallest hole, a fixed
+//! offset) and the search-claim-retry loop that turns a choice into an allocation when
+//! other threads race for the same units. It reads the bitmap through its search
+//! helpers and changes it only through [`Bitmap::claim`]; it never sees addresses.
+#![forbid(unsafe_code)]
+
+use super::bits::Bitmap;
+use crate::align_up_with_phase;
+
+/// How to choose among the runs that fit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Strategy {
+    /// The lowest aligned run (Linux `gen_pool_first_fit*`).
+    Lowest,
+    /// The lowest aligned run inside the smallest free hole that holds one (Linux
+    /// `gen_pool_best_fit`, ties going to the lowest hole).
+    SmallestHole,
+    /// Exactly the given unit or nothing (Linux `gen_pool_fixed_alloc`).
+    At(usize),
+}
+
+/// What a search looks for, all in units of one chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Want {
+    /// First unit a result may use.
+    pub(crate) lo: usize,
+    /// One past the last unit a result may use (at most the chunk's units).
+    pub(crate) hi: usize,
+    /// Units asked for (> 0).
+    pub(crate) count: usize,
+    /// Alignment in units (a power of two), relative to absolute unit 0.
+    pub(crate) align: usize,
+    /// Absolute unit index of the chunk's unit 0.
+    pub(crate) phase: usize,
+}
+
+impl Want {
+    /// The first aligned start inside `[from, to)` where `count` units end by `to`.
+    fn fit_in(&self, from: usize, to: usize) -> Option<usize> {
+        let start = align_up_with_phase(from, self.align, self.phase)?;
+        let end = start.checked_add(self.count)?;
+        (end <= to).then_some(start)
+    }
+}
+
+/// The lowest aligned free run, judged on a snapshot of the map.
+pub(crate) fn lowest(map: &Bitmap, want: &Want) -> Option<usize> {
+    let mut from = want.lo;
+    loop {
+        let free = map.next_free(from, want.hi)?;
+        let start = want.fit_in(free, want.hi)?;
+        match map.last_busy(start, start + want.count) {
+            None => return Some(start),
+            Some(busy) => from = busy + 1,
+        }
+    }
+}
+
+/// The lowest aligned run in the smallest free hole (clipped to the window) that holds
+/// one; an exact fit ends the search early.
+pub(crate) fn smallest_hole(map: &Bitmap, want: &Want) -> Option<usize> {
+    let mut best: Option<(usize, usize)> = None;
+    let mut from = want.lo;
+    while let Some(hole) = map.next_free(from, want.hi) {
+        let end = map.next_busy(hole, want.hi);
+        let len = end - hole;
+        if let Some(start) = want.fit_in(hole, end) {
+            if best.is_none_or(|(best_len, _)| len < best_len) {
+                best = Some((len, start));
+                if len == want.count {
+                    break;
+                }
+            }
+        }
+        from = end;
+    }
+    best.map(|(_, start)| start)
+}
+
+/// Searches with `strategy` and claims the result, searching again whenever another
+/// thread claimed part of the chosen run first.
+///
+/// Lock-free: a retry happens only after some other claim or free changed a word we
+/// read, and a claim that loses rolls back at once, so the system as a whole always
+/// progresses. Returns the first unit, or `None` when nothing fits any more.
+///
+/// Under contention the choice is only as good as the snapshot it was made on: a
+/// straddling claim shows in its first word before it may lose the next one and roll
+/// back, so a racing search can be pushed past units that turn out free (Linux's
+/// `bitmap_set_ll` roll-back has the same effect). A result may then sit higher than
+/// sequential first fit would put it, or a search may fail while a fit reappears; it
+/// never overlaps another block.
+pub(crate) fn allocate(map: &Bitmap, want: &Want, strategy: Strategy) -> Option<usize> {
+    if want.count == 0 || want.hi > map.units() {
+        return None;
+    }
+    loop {
+        let start = match strategy {
+            Strategy::Lowest => lowest(map, want)?,
+            Strategy::SmallestHole => smallest_hole(map, want)?,
+            Strategy::At(at) => {
+                let end = at.checked_add(want.count)?;
+                if at < want.lo || end > want.hi {
+                    return None;
+                }
+                // A fixed claim does not retry: a conflict means the range is taken.
+                return map.claim(at, want.count).ok().map(|()| at);
+            }
+        };
+        if map.claim(start, want.count).is_ok() {
+            return Some(start);
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn want(count: usize, align: usize, phase: usize, hi: usize) -> Want {
+        Want {
+            lo: 0,
+            hi,
+            count,
+            align,
+            phase,
+        }
+    }
+
+    /// 0..2 used, 2..4 free, 4..5 used, 5..12 free, 12..13 used, 13..16 free.
+    fn layout() -> Bitmap {
+        let map = Bitmap::new(16);
+        map.claim(0, 2).unwrap();
+        map.claim(4, 1).unwrap();
+        map.claim(12, 1).unwrap();
+        map
+    }
+
+    #[test]
+    fn lowest_takes_the_first_hole_that_fits() {
+        let map = layout();
+        assert_eq!(lowest(&map, &want(2, 1, 0, 16)), Some(2));
+        assert_eq!(lowest(&map, &want(3, 1, 0, 16)), Some(5));
+        assert_eq!(lowest(&map, &want(8, 1, 0, 16)), None);
+        assert_eq!(lowest(&map, &want(2, 4, 0, 16)), Some(8));
+        // Absolute alignment: unit 5 sits at absolute 8 when the phase is 3.
+        assert_eq!(lowest(&map, &want(2, 8, 3, 16)), Some(5));
+        let window = Want {
+            lo: 6,
+            hi: 12,
+            ..want(3, 1, 0, 16)
+        };
+        assert_eq!(lowest(&map, &window), Some(6));
+    }
+
+    #[test]
+    fn smallest_hole_prefers_the_tightest_fit() {
+        let map = layout();
+        assert_eq!(smallest_hole(&map, &want(2, 1, 0, 16)), Some(2));
+        assert_eq!(smallest_hole(&map, &want(3, 1, 0, 16)), Some(13));
+        assert_eq!(smallest_hole(&map, &want(4, 1, 0, 16)), Some(5));
+        // Aligned to 4 only the 5..12 hole holds two units at 8.
+        assert_eq!(smallest_hole(&map, &want(2, 4, 0, 16)), Some(8));
+        assert_eq!(smallest_hole(&map, &want(8, 1, 0, 16)), None);
+    }
+
+    #[test]
+    fn fixed_claims_exactly_or_fails() {
+        let map = layout();
+        assert_eq!(allocate(&map, &want(2, 1, 0, 16), Strategy::At(3)), None);
+        assert_eq!(allocate(&map, &want(2, 1, 0, 16), Strategy::At(2)), Some(2));
+        assert_eq!(allocate(&map, &want(4, 1, 0, 16), Strategy::At(13)), None);
+        assert_eq!(
+            allocate(&map, &want(3, 1, 0, 16), Strategy::At(13)),
+            Some(13)
+        );
+    }
+
+    #[test]
+    fn allocate_claims_what_it_found() {
+        let map = layout();
+        assert_eq!(
+            allocate(&map, &want(3, 1, 0, 16), Strategy::Lowest),
+            Some(5)
+        );
+        assert_eq!(
+            allocate(&map, &want(3, 1, 0, 16), Strategy::Lowest),
+            Some(8)
+        );
+        assert_eq!(
+            allocate(&map, &want(1, 1, 0, 16), Strategy::SmallestHole),
+            Some(11)
+        );
+        assert_eq!(allocate(&map, &want(0, 1, 0, 16), Strategy::Lowest), None);
+        assert_eq!(allocate(&map, &want(1, 1, 0, 17), Strategy::Lowest), None);
+    }
+}

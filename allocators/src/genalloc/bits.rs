@@ -1,0 +1,458 @@
+//! The lock-free occupancy map of one chunk: per unit a "used" bit and a "starts an
+//! allocation" bit, packed into the same `AtomicUsize` word.
+//!
+//! This module owns every atomic transition of a unit and the protocol that keeps
+//! concurrent claims and frees from ever losing or doubling a unit. It never searches
+//! for space (that is [`algorithm`](super::algorithm)) and never sees addresses.
+//!
+//! # Word layout
+//!
+//! A word covers [`UNITS_PER_WORD`] units (half the word's bits, so 16 units on 32-bit
+//! targets, whose only atomics are 32 bits wide): the low half holds the used bits, the
+//! high half the start bits. Keeping both bits of a unit in one word lets a single
+//! compare-exchange move a unit between the four states:
+//!
+//! | used | start | state                                                      |
+//! |------|-------|------------------------------------------------------------|
+//! | 0    | 0     | free                                                       |
+//! | 1    | 1     | first unit of an allocation                                |
+//! | 1    | 0     | later unit of an allocation                                |
+//! | 0    | 1     | first unit of an allocation that is being freed (tombstone) |
+//!
+//! # Protocol
+//!
+//! Every run in flight looks like a committed allocation cut short: a prefix that
+//! begins with a start (or tombstone) unit. A claim sets the run's first word (used bits
+//! *and* the start bit, in one compare-exchange) before the later words; a roll-back or
+//! a free clears the later words from the last one down and the first word last. So a
+//! reader that walks an allocation forward from its start bit always stops at the
+//! allocation's true end: the unit after it is free, a start, or a tombstone, never a
+//! stray "later unit". A free first turns the start unit into a tombstone with a
+//! compare-exchange on the exact word it validated; that is the single point where one
+//! of two racing frees of the same block wins and the other sees `NotAllocated`.
+#![forbid(unsafe_code)]
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+
+use super::sync::{AtomicUsize, Ordering};
+
+/// Units covered by one bitmap word.
+pub(crate) const UNITS_PER_WORD: usize = (usize::BITS / 2) as usize;
+
+/// The low half of a word: the used bits.
+const USED_HALF: usize = usize::MAX >> UNITS_PER_WORD;
+
+/// The units of a word that are in use or tombstoned, as a mask over the low half.
+const fn busy(word: usize) -> usize {
+    (word | (word >> UNITS_PER_WORD)) & USED_HALF
+}
+
+/// Units of a word that continue an allocation (used, no start bit).
+const fn continuing(word: usize) -> usize {
+    word & !(word >> UNITS_PER_WORD) & USED_HALF
+}
+
+/// Mask of the units `[from, to)` of a word; `from < to <= UNITS_PER_WORD`.
+const fn span(from: usize, to: usize) -> usize {
+    (USED_HALF >> (UNITS_PER_WORD - (to - from))) << from
+}
+
+/// Why a free was refused, in unit terms; callers add addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FreeError {
+    /// The unit is free (or its block is already being freed).
+    NotAllocated,
+    /// The unit is inside a block but does not start one.
+    NotAllocationStart,
+    /// The block at the unit has `actual` units.
+    WrongCount {
+        /// Units of the block.
+        actual: usize,
+    },
+}
+
+/// Occupancy figures of a bitmap; exact when nothing runs concurrently.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Census {
+    /// Free units.
+    pub(crate) free: usize,
+    /// Longest run of free units.
+    pub(crate) largest_free: usize,
+    /// Maximal runs of free units.
+    pub(crate) free_extents: usize,
+    /// Allocations (start bits on used units).
+    pub(crate) allocations: usize,
+}
+
+/// The atomic occupancy map of `units` units.
+pub(crate) struct Bitmap {
+    words: Box<[AtomicUsize]>,
+    units: usize,
+}
+
+impl Bitmap {
+    /// An all-free map of `units` units (allocates its words: setup time only).
+    pub(crate) fn new(units: usize) -> Self {
+        let words: Vec<AtomicUsize> = (0..units.div_ceil(UNITS_PER_WORD))
+            .map(|_| AtomicUsize::new(0))
+            .collect();
+        Self {
+            words: words.into_boxed_slice(),
+            units,
+        }
+    }
+
+    /// Units in the map.
+    pub(crate) const fn units(&self) -> usize {
+        self.units
+    }
+
+    /// Bytes of the words.
+    pub(crate) fn metadata_bytes(&self) -> usize {
+        self.words.len() * core::mem::size_of::<usize>()
+    }
+
+    /// The word `w` (0 past the end, which callers never ask for).
+    fn load(&self, w: usize) -> usize {
+        self.words
+            .get(w)
+            .map_or(0, |word| word.load(Ordering::Acquire))
+    }
+
+    /// Busy mask of word `w`, with the units past the end of the map marked busy so
+    /// no search ever runs off the end.
+    fn busy_word(&self, w: usize) -> usize {
+        let mut b = busy(self.load(w));
+        let first = w * UNITS_PER_WORD;
+        if self.units < first + UNITS_PER_WORD {
+            let valid = self.units.saturating_sub(first);
+            b |= USED_HALF & !span_or_zero(0, valid);
+        }
+        b
+    }
+
+    /// Whether unit `u` (< units) is used.
+    pub(crate) fn is_used(&self, u: usize) -> bool {
+        self.load(u / UNITS_PER_WORD) >> (u % UNITS_PER_WORD) & 1 == 1
+    }
+
+    /// The first unit in `[from, hi)` that is free, if any (`hi <= units`).
+    pub(crate) fn next_free(&self, from: usize, hi: usize) -> Option<usize> {
+        let mut u = from;
+        while u < hi {
+            let (w, bit) = (u / UNITS_PER_WORD, u % UNITS_PER_WORD);
+            let free = !self.busy_word(w) & USED_HALF & !span_or_zero(0, bit);
+            if free != 0 {
+                let found = w * UNITS_PER_WORD + free.trailing_zeros() as usize;
+                return (found < hi).then_some(found);
+            }
+            u = (w + 1) * UNITS_PER_WORD;
+        }
+        None
+    }
+
+    /// The first unit in `[from, hi)` that is busy, or `hi` (`hi <= units`).
+    pub(crate) fn next_busy(&self, from: usize, hi: usize) -> usize {
+        let mut u = from;
+        while u < hi {
+            let (w, bit) = (u / UNITS_PER_WORD, u % UNITS_PER_WORD);
+            let b = self.busy_word(w) & !span_or_zero(0, bit);
+            if b != 0 {
+                return (w * UNITS_PER_WORD + b.trailing_zeros() as usize).min(hi);
+            }
+            u = (w + 1) * UNITS_PER_WORD;
+        }
+        hi
+    }
+
+    /// The last busy unit in `[from, to)`, if any (`to <= units`).
+    pub(crate) fn last_busy(&self, from: usize, to: usize) -> Option<usize> {
+        let mut end = to;
+        while end > from {
+            let w = (end - 1) / UNITS_PER_WORD;
+            let first = w * UNITS_PER_WORD;
+            let lo = from.max(first) - first;
+            let b = self.busy_word(w) & span(lo, end - first);
+            if b != 0 {
+                return Some(first + (usize::BITS - 1 - b.leading_zeros()) as usize);
+            }
+            end = first;
+        }
+        None
+    }
+
+    /// Claims `[start, start + count)` as one allocation (`count > 0`, in bounds).
+    ///
+    /// # Errors
+    ///
+    /// The first busy unit met, after every word already claimed was released again.
+    pub(crate) fn claim(&self, start: usize, count: usize) -> Result<(), usize> {
+        let end = start + count;
+        let mut u = start;
+        while u < end {
+            let (w, from) = (u / UNITS_PER_WORD, u % UNITS_PER_WORD);
+            let to = UNITS_PER_WORD.min(from + (end - u));
+            let mask = span(from, to);
+            let start_bit = if u == start {
+                1 << (from + UNITS_PER_WORD)
+            } else {
+                0
+            };
+            if let Err(conflict) = self.set_word(w, mask, mask | start_bit) {
+                self.clear_run(start, u);
+                return Err(w * UNITS_PER_WORD + conflict.trailing_zeros() as usize);
+            }
+            u = w * UNITS_PER_WORD + to;
+        }
+        Ok(())
+    }
+
+    /// Sets `set` in word `w` if none of the units in `mask` is busy; otherwise returns
+    /// the busy ones. Retries only when *other* units of the word changed.
+    fn set_word(&self, w: usize, mask: usize, set: usize) -> Result<(), usize> {
+        let Some(word) = self.words.get(w) else {
+            return Err(mask);
+        };
+        let mut current = word.load(Ordering::Relaxed);
+        loop {
+            let conflict = busy(current) & mask;
+            if conflict != 0 {
+                return Err(conflict);
+            }
+            match word.compare_exchange(current, current | set, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Ok(()),
+                Err(now) => current = now,
+            }
+        }
+    }
+
+    /// Releases the units `[start, end)` of one run the caller owns, last word first
+    /// and the word with the start bit last (see the module docs).
+    fn clear_run(&self, start: usize, end: usize) {
+        let mut u = end;
+        while u > start {
+            let w = (u - 1) / UNITS_PER_WORD;
+            let first = w * UNITS_PER_WORD;
+            let from = start.max(first) - first;
+            let mut clear = span(from, u - first);
+            if start >= first {
+                clear |= 1 << (from + UNITS_PER_WORD);
+            }
+            if let Some(word) = self.words.get(w) {
+                word.fetch_and(!clear, Ordering::Release);
+            }
+            u = first;
+        }
+    }
+
+    /// First half of a free: validates the block of `count` units at `start` and takes
+    /// ownership of it by turning its start into a tombstone. The units stay busy until
+    /// [`finish_release`](Self::finish_release).
+    ///
+    /// # Errors
+    ///
+    /// [`FreeError`] in the order: unit free, not a start, another size.
+    pub(crate) fn begin_release(&self, start: usize, count: usize) -> Result<(), FreeError> {
+        let (w, bit) = (start / UNITS_PER_WORD, start % UNITS_PER_WORD);
+        let Some(word) = self.words.get(w) else {
+            return Err(FreeError::NotAllocated);
+        };
+        loop {
+            let seen = word.load(Ordering::Acquire);
+            if seen >> bit & 1 == 0 {
+                return Err(FreeError::NotAllocated);
+            }
+            if seen >> (bit + UNITS_PER_WORD) & 1 == 0 {
+                return Err(FreeError::NotAllocationStart);
+            }
+            let actual = self.run_len(start, seen);
+            if actual != count {
+                // The tail was read after `seen`; if the start word moved meanwhile (a
+                // racing free of this block), the length may be torn: look again.
+                if word.load(Ordering::Acquire) != seen {
+                    continue;
+                }
+                return Err(FreeError::WrongCount { actual });
+            }
+            // Start -> tombstone on exactly the word we validated: this is where the
+            // free takes ownership; if anything in the word moved, validate again.
+            let tomb = seen & !(1 << bit);
+            if word
+                .compare_exchange(seen, tomb, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Second half of a free: releases the units of the block whose start
+    /// [`begin_release`](Self::begin_release) tombstoned.
+    pub(crate) fn finish_release(&self, start: usize, count: usize) {
+        self.clear_run(start, start + count);
+    }
+
+    /// [`begin_release`](Self::begin_release) and
+    /// [`finish_release`](Self::finish_release) in one go.
+    pub(crate) fn release(&self, start: usize, count: usize) -> Result<(), FreeError> {
+        self.begin_release(start, count)?;
+        self.finish_release(start, count);
+        Ok(())
+    }
+
+    /// Length of the allocation that starts at `start`, whose word reads `first_word`.
+    fn run_len(&self, start: usize, first_word: usize) -> usize {
+        let (mut w, bit) = (start / UNITS_PER_WORD, start % UNITS_PER_WORD);
+        let tail = (continuing(first_word) >> bit) >> 1;
+        let mut len = 1 + tail.trailing_ones() as usize;
+        if bit + len < UNITS_PER_WORD {
+            return len;
+        }
+        loop {
+            w += 1;
+            if w >= self.words.len() {
+                return len;
+            }
+            let more = continuing(self.load(w)).trailing_ones() as usize;
+            len += more;
+            if more < UNITS_PER_WORD {
+                return len;
+            }
+        }
+    }
+
+    /// Calls `f(start, count)` for each allocation, in ascending order.
+    pub(crate) fn for_each_allocation(&self, f: &mut dyn FnMut(usize, usize)) {
+        for w in 0..self.words.len() {
+            let word = self.load(w);
+            let mut starts = word & (word >> UNITS_PER_WORD) & USED_HALF;
+            while starts != 0 {
+                let bit = starts.trailing_zeros() as usize;
+                starts &= starts - 1;
+                let start = w * UNITS_PER_WORD + bit;
+                f(start, self.run_len(start, word));
+            }
+        }
+    }
+
+    /// Free units, free runs and allocations, counted in one pass.
+    pub(crate) fn census(&self) -> Census {
+        let mut census = Census::default();
+        let mut run = 0;
+        for w in 0..self.words.len() {
+            let word = self.load(w);
+            census.allocations +=
+                (word & (word >> UNITS_PER_WORD) & USED_HALF).count_ones() as usize;
+            let valid = self
+                .units
+                .saturating_sub(w * UNITS_PER_WORD)
+                .min(UNITS_PER_WORD);
+            let mut free = !busy(word) & span_or_zero(0, valid);
+            census.free += free.count_ones() as usize;
+            let mut bit = 0;
+            while bit < valid {
+                if free & 1 == 1 {
+                    let n = (free.trailing_ones() as usize).min(valid - bit);
+                    run += n;
+                    bit += n;
+                    free >>= n; // n <= UNITS_PER_WORD, half the word width
+                } else {
+                    census.close_run(run);
+                    run = 0;
+                    let n = (free.trailing_zeros() as usize).min(valid - bit);
+                    bit += n;
+                    free >>= n; // n <= UNITS_PER_WORD, half the word width
+                }
+            }
+        }
+        census.close_run(run);
+        census
+    }
+}
+
+impl Census {
+    fn close_run(&mut self, run: usize) {
+        if run > 0 {
+            self.free_extents += 1;
+            self.largest_free = self.largest_free.max(run);
+        }
+    }
+}
+
+/// [`span`] that accepts an empty range (giving 0).
+const fn span_or_zero(from: usize, to: usize) -> usize {
+    if from < to { span(from, to) } else { 0 }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    const H: usize = UNITS_PER_WORD;
+
+    fn runs(map: &Bitmap) -> Vec<(usize, usize)> {
+        let mut v = vec![];
+        map.for_each_allocation(&mut |s, c| v.push((s, c)));
+        v
+    }
+
+    #[test]
+    fn claims_and_frees_across_words() {
+        let map = Bitmap::new(3 * H + 5);
+        map.claim(H - 2, H + 4).unwrap();
+        map.claim(2 * H + 2, 3).unwrap();
+        assert_eq!(runs(&map), vec![(H - 2, H + 4), (2 * H + 2, 3)]);
+        assert_eq!(map.claim(H, 1), Err(H));
+        assert_eq!(map.claim(2 * H + 4, 2), Err(2 * H + 4));
+        // A failed claim left nothing behind.
+        assert_eq!(runs(&map).len(), 2);
+        assert_eq!(map.census().free, 3 * H + 5 - (H + 4) - 3);
+        assert_eq!(map.release(H - 2, H + 4), Ok(()));
+        assert_eq!(map.release(H - 2, H + 4), Err(FreeError::NotAllocated));
+        assert_eq!(runs(&map), vec![(2 * H + 2, 3)]);
+    }
+
+    #[test]
+    fn adjacent_allocations_keep_their_lengths() {
+        let map = Bitmap::new(2 * H);
+        map.claim(0, H - 1).unwrap();
+        map.claim(H - 1, 2).unwrap();
+        map.claim(H + 1, 1).unwrap();
+        assert_eq!(runs(&map), vec![(0, H - 1), (H - 1, 2), (H + 1, 1)]);
+        assert_eq!(
+            map.release(H - 1, 3),
+            Err(FreeError::WrongCount { actual: 2 })
+        );
+        assert_eq!(map.release(H, 1), Err(FreeError::NotAllocationStart));
+        assert_eq!(map.release(H + 2, 1), Err(FreeError::NotAllocated));
+    }
+
+    #[test]
+    fn searches_treat_the_tail_as_busy() {
+        let map = Bitmap::new(H + 3);
+        assert_eq!(map.next_busy(0, H + 3), H + 3);
+        assert_eq!(map.next_free(H + 3, H + 3), None);
+        map.claim(1, 2).unwrap();
+        assert_eq!(map.next_free(1, H + 3), Some(3));
+        assert_eq!(map.next_busy(0, H + 3), 1);
+        assert_eq!(map.last_busy(0, H + 3), Some(2));
+        assert_eq!(map.last_busy(3, H + 3), None);
+        let c = map.census();
+        assert_eq!(
+            (c.free, c.free_extents, c.largest_free, c.allocations),
+            (H + 1, 2, H, 1)
+        );
+    }
+
+    #[test]
+    fn empty_map_is_inert() {
+        let map = Bitmap::new(0);
+        assert_eq!(map.census(), Census::default());
+        assert_eq!(map.next_free(0, 0), None);
+        assert_eq!(map.release(0, 1), Err(FreeError::NotAllocated));
+        assert_eq!(map.metadata_bytes(), 0);
+    }
+}

@@ -1,0 +1,407 @@
+//! The area set: every region, the default region and the resolved region map.
+//!
+//! This module owns [`AreaSet`]: adding regions (no duplicate names, no overlaps),
+//! resolving a [`RegionMap`] against them, allocating along a device's list or an
+//! explicit one, and freeing by handle or by physical address (the owning region found
+//! by binary search over the regions sorted by base). Setup (`add`, `set_map`,
+//! `set_default`) allocates and needs `&mut self`; allocation and free take `&self`,
+//! never allocate, and lock one region at a time.
+#![forbid(unsafe_code)]
+
+use alloc::vec::Vec;
+
+use lock_api::RawMutex;
+
+use crate::{
+    Allocation, BoxedReclaim, DefaultLock, EarlyTable, Error, Name, PhysAddr, PhysRange,
+    RawAllocation, Region, RegionId, RegionMap, RegionSpec, RegionStats, Registry, Request,
+};
+
+/// A device's resolved list of regions.
+#[derive(Clone, Debug)]
+struct Route {
+    device: Name,
+    regions: Vec<RegionId>,
+}
+
+/// All regions of a system and how devices map onto them.
+///
+/// See the [crate documentation](crate) for the whole flow.
+pub struct AreaSet<R: RawMutex = DefaultLock> {
+    /// In the order added: a [`RegionId`] is an index here, stable forever.
+    regions: Vec<Region<R>>,
+    /// Region indices sorted by base address, for lookups by address.
+    by_base: Vec<usize>,
+    /// Sorted by device name.
+    routes: Vec<Route>,
+    fallback: Option<Vec<RegionId>>,
+    default: Option<RegionId>,
+}
+
+impl<R: RawMutex> Default for AreaSet<R> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<R: RawMutex> AreaSet<R> {
+    /// No regions, no map, no default.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            regions: Vec::new(),
+            by_base: Vec::new(),
+            routes: Vec::new(),
+            fallback: None,
+            default: None,
+        }
+    }
+
+    /// Builds a region for every early declaration, in declaration order.
+    /// `reclaim` supplies the hook of each reusable region (it is asked for every
+    /// region and must answer `None` for the others).
+    ///
+    /// # Errors
+    ///
+    /// The first error of [`Region::new`] or [`add`](Self::add).
+    pub fn from_early<const N: usize>(
+        table: &EarlyTable<N>,
+        registry: &Registry,
+        reclaim: &mut dyn FnMut(&RegionSpec) -> Option<BoxedReclaim>,
+    ) -> Result<Self, Error> {
+        let mut area = Self::new();
+        for spec in table.regions() {
+            area.add(Region::new(*spec, registry, reclaim(spec))?)?;
+        }
+        Ok(area)
+    }
+
+    /// Adds a region.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::DuplicateRegion`], then [`Error::Overlap`]; the set is unchanged.
+    pub fn add(&mut self, region: Region<R>) -> Result<RegionId, Error> {
+        if self.regions.iter().any(|r| r.name() == region.name()) {
+            return Err(Error::DuplicateRegion {
+                region: region.name(),
+            });
+        }
+        let range = region.range();
+        let pos = self
+            .by_base
+            .partition_point(|&i| self.range_at(i).base() < range.base());
+        for &i in [pos.checked_sub(1), Some(pos)].iter().flatten() {
+            if let Some(&other) = self.by_base.get(i) {
+                self.check_disjoint(&region, other)?;
+            }
+        }
+        let id = self.regions.len();
+        self.regions.push(region);
+        self.by_base.insert(pos, id);
+        Ok(RegionId(id))
+    }
+
+    /// Makes `name` the region of devices that neither the map nor its `*` entry covers.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownRegion`]; the set is unchanged.
+    pub fn set_default(&mut self, name: &str) -> Result<(), Error> {
+        self.default = Some(self.id_of(name)?);
+        Ok(())
+    }
+
+    /// Replaces the region map.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownRegion`] for the first name that is not a region; the set is
+    /// unchanged.
+    pub fn set_map(&mut self, map: &RegionMap) -> Result<(), Error> {
+        let mut routes = Vec::new();
+        for route in map.routes() {
+            routes.push(Route {
+                device: route.device,
+                regions: self.resolve(&route.regions)?,
+            });
+        }
+        let fallback = match map.fallback() {
+            Some(list) => Some(self.resolve(list)?),
+            None => None,
+        };
+        routes.sort_by_key(|r| r.device);
+        self.routes = routes;
+        self.fallback = fallback;
+        Ok(())
+    }
+
+    /// The region called `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownRegion`].
+    pub fn region(&self, name: &str) -> Result<&Region<R>, Error> {
+        let id = self.id_of(name)?;
+        self.get(id).ok_or(Error::UnknownRegionId { id: id.0 })
+    }
+
+    /// The region with index `id`.
+    #[must_use]
+    pub fn get(&self, id: RegionId) -> Option<&Region<R>> {
+        self.regions.get(id.0)
+    }
+
+    /// Every region with its id, in the order added.
+    pub fn regions(&self) -> impl Iterator<Item = (RegionId, &Region<R>)> + '_ {
+        self.regions
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (RegionId(i), r))
+    }
+
+    /// The id of the region called `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownRegion`].
+    pub fn id_of(&self, name: &str) -> Result<RegionId, Error> {
+        self.regions
+            .iter()
+            .position(|r| r.name() == name)
+            .map(RegionId)
+            .ok_or(Error::UnknownRegion {
+                region: Name::truncated(name),
+            })
+    }
+
+    /// The region holding `addr`, in `O(log n)`.
+    #[must_use]
+    pub fn find(&self, addr: PhysAddr) -> Option<RegionId> {
+        let pos = self
+            .by_base
+            .partition_point(|&i| self.range_at(i).base() <= addr);
+        let &i = self.by_base.get(pos.checked_sub(1)?)?;
+        self.range_at(i).contains(addr).then_some(RegionId(i))
+    }
+
+    /// Allocates for `device`: tries the regions of its map entry in order, else those
+    /// of the map's `*` entry, else the default region.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ZeroRequest`], [`Error::RequestAlign`], [`Error::NoRegionForDevice`];
+    /// when every region fails, the error of the last one tried.
+    pub fn alloc(&self, device: &str, request: &Request) -> Result<Allocation<'_, R>, Error> {
+        request.validate()?;
+        let list = self.regions_for(device)?;
+        self.alloc_along(list, request)
+    }
+
+    /// Allocates for a `kind` of memory of `device` (the 2010 CMA RFC's `type`): tries
+    /// the map entry `device/kind` first, then as [`alloc`](Self::alloc) does.
+    ///
+    /// # Errors
+    ///
+    /// As [`alloc`](Self::alloc).
+    pub fn alloc_kind(
+        &self,
+        device: &str,
+        kind: &str,
+        request: &Request,
+    ) -> Result<Allocation<'_, R>, Error> {
+        request.validate()?;
+        let list = match self.route_of(&[device, "/", kind]) {
+            Some(list) => list,
+            None => self.regions_for(device)?,
+        };
+        self.alloc_along(list, request)
+    }
+
+    /// Allocates from the first of `regions` (names, tried in order) that can.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ZeroRequest`], [`Error::RequestAlign`], [`Error::EmptyRegionList`],
+    /// [`Error::UnknownRegion`] (checked for every name before anything is allocated);
+    /// when every region fails, the error of the last one tried.
+    pub fn alloc_from(
+        &self,
+        regions: &[&str],
+        request: &Request,
+    ) -> Result<Allocation<'_, R>, Error> {
+        request.validate()?;
+        if regions.is_empty() {
+            return Err(Error::EmptyRegionList);
+        }
+        for name in regions {
+            self.id_of(name)?;
+        }
+        let mut last = Error::EmptyRegionList;
+        for name in regions {
+            match self.alloc_in(self.id_of(name)?, request) {
+                Ok(a) => return Ok(a),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// Allocates from the region called `region`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownRegion`], then those of [`Region::allocate`].
+    pub fn alloc_from_region(
+        &self,
+        region: &str,
+        request: &Request,
+    ) -> Result<Allocation<'_, R>, Error> {
+        self.alloc_in(self.id_of(region)?, request)
+    }
+
+    /// Allocates from the region with index `id`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownRegionId`], then those of [`Region::allocate`].
+    pub fn alloc_in(&self, id: RegionId, request: &Request) -> Result<Allocation<'_, R>, Error> {
+        let region = self.get(id).ok_or(Error::UnknownRegionId { id: id.0 })?;
+        let range = region.allocate(request)?;
+        Ok(Allocation::from_raw(
+            self,
+            RawAllocation { region: id, range },
+        ))
+    }
+
+    /// Allocates exactly the granules that cover `range`, in the region holding its
+    /// first byte (found in `O(log n)`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownAddress`], then those of [`Region::claim`].
+    pub fn claim(&self, range: PhysRange) -> Result<Allocation<'_, R>, Error> {
+        let addr = range.base();
+        let id = self.find(addr).ok_or(Error::UnknownAddress { addr })?;
+        let region = self.get(id).ok_or(Error::UnknownRegionId { id: id.0 })?;
+        let range = region.claim(range)?;
+        Ok(Allocation::from_raw(
+            self,
+            RawAllocation { region: id, range },
+        ))
+    }
+
+    /// Frees a plain handle.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownRegionId`], then those of [`Region::free`] (a second free of the
+    /// same handle is [`Error::NotAllocated`]).
+    pub fn free(&self, raw: RawAllocation) -> Result<(), Error> {
+        let region = self
+            .get(raw.region)
+            .ok_or(Error::UnknownRegionId { id: raw.region.0 })?;
+        region.free(raw.range)
+    }
+
+    /// Frees the `size` bytes allocated at `addr`, finding the region in `O(log n)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AddressOverflow`], [`Error::UnknownAddress`], then those of
+    /// [`Region::free`].
+    pub fn free_at(&self, addr: PhysAddr, size: usize) -> Result<(), Error> {
+        let range = PhysRange::new(addr, size)?;
+        let id = self.find(addr).ok_or(Error::UnknownAddress { addr })?;
+        self.free(RawAllocation { region: id, range })
+    }
+
+    /// The statistics of the region called `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownRegion`].
+    pub fn stats(&self, name: &str) -> Result<RegionStats, Error> {
+        Ok(self.region(name)?.stats())
+    }
+
+    /// The regions `device` draws from, in order.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoRegionForDevice`].
+    pub fn regions_for(&self, device: &str) -> Result<&[RegionId], Error> {
+        if let Some(list) = self.route_of(&[device]) {
+            return Ok(list);
+        }
+        if let Some(list) = &self.fallback {
+            return Ok(list);
+        }
+        self.default
+            .as_ref()
+            .map(core::slice::from_ref)
+            .ok_or(Error::NoRegionForDevice {
+                device: Name::truncated(device),
+            })
+    }
+
+    /// The map entry of the device named by concatenating `parts`, found by binary
+    /// search without building the name (no heap on the allocation path).
+    fn route_of(&self, parts: &[&str]) -> Option<&[RegionId]> {
+        let key = || parts.iter().flat_map(|p| p.bytes());
+        let i = self
+            .routes
+            .binary_search_by(|r| r.device.as_str().bytes().cmp(key()))
+            .ok()?;
+        self.routes.get(i).map(|r| r.regions.as_slice())
+    }
+
+    fn alloc_along(
+        &self,
+        list: &[RegionId],
+        request: &Request,
+    ) -> Result<Allocation<'_, R>, Error> {
+        let mut last = Error::EmptyRegionList;
+        for &id in list {
+            match self.alloc_in(id, request) {
+                Ok(a) => return Ok(a),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    fn resolve(&self, names: &[Name]) -> Result<Vec<RegionId>, Error> {
+        names.iter().map(|n| self.id_of(n.as_str())).collect()
+    }
+
+    fn range_at(&self, index: usize) -> PhysRange {
+        self.regions
+            .get(index)
+            .map_or(PhysRange::EMPTY, Region::range)
+    }
+
+    fn check_disjoint(&self, region: &Region<R>, other: usize) -> Result<(), Error> {
+        let Some(other) = self.regions.get(other) else {
+            return Ok(());
+        };
+        if region.range().overlaps(&other.range()) {
+            return Err(Error::Overlap {
+                region: region.name(),
+                range: region.range(),
+                other: other.name(),
+                other_range: other.range(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl<R: RawMutex> core::fmt::Debug for AreaSet<R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("AreaSet")
+            .field("regions", &self.regions)
+            .field("default", &self.default)
+            .finish_non_exhaustive()
+    }
+}

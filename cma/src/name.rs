@@ -1,0 +1,200 @@
+//! Short names for regions, devices and backends, stored inline.
+//!
+//! This module owns the [`Name`] type and the rule for what a valid name is. Names live
+//! inline (no heap) so that early declarations, errors and the allocation hot path can
+//! carry them by value; it must never allocate.
+#![forbid(unsafe_code)]
+
+use core::fmt;
+
+use crate::Error;
+
+/// The longest name, in bytes.
+pub const NAME_MAX: usize = 32;
+
+/// What is wrong with a proposed name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NameProblem {
+    /// The name is empty.
+    Empty,
+    /// The name is longer than [`NAME_MAX`] bytes; `len` is its length.
+    TooLong {
+        /// Length of the rejected name in bytes.
+        len: usize,
+    },
+    /// The name contains a character the region-map text form reserves
+    /// (`=`, `,`, `;`, `*`), whitespace or a control character.
+    ReservedChar {
+        /// The offending character.
+        ch: char,
+    },
+}
+
+impl fmt::Display for NameProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::Empty => f.write_str("is empty"),
+            Self::TooLong { len } => write!(f, "is {len} bytes long (at most {NAME_MAX})"),
+            Self::ReservedChar { ch } => write!(f, "contains the reserved character {ch:?}"),
+        }
+    }
+}
+
+/// A validated name of at most [`NAME_MAX`] bytes, `Copy` and heap-free.
+///
+/// ```
+/// use contig_cma::Name;
+/// let n = Name::new("video").unwrap();
+/// assert_eq!(n.as_str(), "video");
+/// assert!(Name::new("a=b").is_err());
+/// assert!(Name::new("").is_err());
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Name {
+    bytes: [u8; NAME_MAX],
+    len: u8,
+}
+
+impl Name {
+    /// Validates `s` as a name.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadName`] naming the text (cut to [`NAME_MAX`] bytes) and the problem.
+    pub fn new(s: &str) -> Result<Self, Error> {
+        match Self::problem(s) {
+            None => Ok(Self::truncated(s)),
+            Some(problem) => Err(Error::BadName {
+                name: Self::truncated(s),
+                problem,
+            }),
+        }
+    }
+
+    /// What is wrong with `s` as a name, if anything.
+    #[must_use]
+    pub fn problem(s: &str) -> Option<NameProblem> {
+        if s.is_empty() {
+            return Some(NameProblem::Empty);
+        }
+        if s.len() > NAME_MAX {
+            return Some(NameProblem::TooLong { len: s.len() });
+        }
+        s.chars()
+            .find(|&ch| {
+                matches!(ch, '=' | ',' | ';' | '*') || ch.is_whitespace() || ch.is_control()
+            })
+            .map(|ch| NameProblem::ReservedChar { ch })
+    }
+
+    /// The first [`NAME_MAX`] bytes of `s` (cut at a character boundary), unvalidated:
+    /// for quoting arbitrary input in errors.
+    #[must_use]
+    pub const fn truncated(s: &str) -> Self {
+        let src = s.as_bytes();
+        let mut len = if src.len() < NAME_MAX {
+            src.len()
+        } else {
+            NAME_MAX
+        };
+        // Back off to a UTF-8 character boundary (continuation bytes are 0b10xx_xxxx).
+        while len > 0 && len < src.len() && (src[len] & 0xC0) == 0x80 {
+            len -= 1;
+        }
+        let mut bytes = [0u8; NAME_MAX];
+        let mut i = 0;
+        while i < len {
+            bytes[i] = src[i];
+            i += 1;
+        }
+        #[allow(clippy::cast_possible_truncation)] // len <= NAME_MAX = 32
+        Self {
+            bytes,
+            len: len as u8,
+        }
+    }
+
+    /// The name as text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        let used = self.bytes.get(..usize::from(self.len)).unwrap_or(&[]);
+        // Built from a `&str` cut at a character boundary, so this is always valid.
+        core::str::from_utf8(used).unwrap_or("")
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+/// Ordered as the text is, so a sorted list of names can be searched with a `&str`.
+impl Ord for Name {
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl PartialOrd for Name {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq<str> for Name {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Name {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::format;
+
+    #[test]
+    fn validates_names() {
+        assert_eq!(Name::new("common").map(|n| n == "common"), Ok(true));
+        let bad = |s: &str| match Name::new(s) {
+            Err(Error::BadName { problem, .. }) => problem,
+            other => panic!("{s:?} gave {other:?}"),
+        };
+        assert_eq!(bad(""), NameProblem::Empty);
+        assert_eq!(bad(&"x".repeat(33)), NameProblem::TooLong { len: 33 });
+        assert_eq!(bad("a b"), NameProblem::ReservedChar { ch: ' ' });
+        assert_eq!(bad("a;b"), NameProblem::ReservedChar { ch: ';' });
+        assert_eq!(bad("*"), NameProblem::ReservedChar { ch: '*' });
+        assert_eq!(bad("a\0"), NameProblem::ReservedChar { ch: '\0' });
+        assert!(Name::new(&"x".repeat(32)).is_ok());
+    }
+
+    #[test]
+    fn orders_like_text() {
+        let mut names = ["b", "ab", "a", "abc", "a-b"].map(|s| Name::new(s).unwrap());
+        names.sort();
+        let text: alloc::vec::Vec<&str> = names.iter().map(Name::as_str).collect();
+        assert_eq!(text, ["a", "a-b", "ab", "abc", "b"]);
+    }
+
+    #[test]
+    fn truncates_at_char_boundary() {
+        let s = "é".repeat(20); // 40 bytes, 2 per char
+        let t = Name::truncated(&s);
+        assert_eq!(t.as_str(), "é".repeat(16));
+        let s = format!("a{}", "é".repeat(20)); // boundary falls inside a char at 32
+        assert_eq!(Name::truncated(&s).as_str().len(), 31);
+    }
+}

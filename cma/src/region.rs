@@ -1,0 +1,443 @@
+//! One physical region: a validated spec, a backend behind a lock, and counters.
+//!
+//! This module owns [`Region`]: the translation between bytes/addresses and the
+//! backend's units, the lock around the backend, and the per-region counters. It must
+//! never touch the memory it manages, never allocate from the heap after construction,
+//! and never hold its lock while calling [`Reclaim::claim`].
+#![forbid(unsafe_code)]
+
+use alloc::boxed::Box;
+use core::fmt;
+
+use contig_allocators::{Error as BackendError, Extent, Request as UnitRequest, Window};
+use lock_api::{Mutex, RawMutex};
+
+use crate::reclaim::{self, Claim, Reclaim};
+use crate::registry::BoxedBackend;
+use crate::stats::{Counters, RegionStats};
+use crate::{Error, Flags, Name, PhysAddr, PhysRange, RegionSpec, Registry, Request};
+
+/// The lock regions use unless told otherwise: a spin lock (not IRQ-safe; kernels
+/// plug their own `lock_api::RawMutex`).
+pub type DefaultLock = spin::mutex::SpinMutex<()>;
+
+/// A reclaim hook as a region holds it.
+pub type BoxedReclaim = Box<dyn Reclaim + Send + Sync>;
+
+struct State {
+    backend: BoxedBackend,
+    counters: Counters,
+}
+
+/// A physical region managed by a backend, safe to share between threads.
+///
+/// Sizes and addresses are bytes; the backend works in units of the region's granule.
+/// Requests are rounded up to whole granules and aligned to at least one granule.
+///
+/// ```
+/// use contig_cma::{Declaration, PhysAddr, Region, Registry, Request};
+///
+/// let registry = Registry::with_builtins();
+/// let spec = Declaration::new("dsp", 0x10_0000)
+///     .backend("first-fit")
+///     .at(PhysAddr::new(0x1000_0000))
+///     .unwrap();
+/// let region: Region = Region::new(spec, &registry, None).unwrap();
+/// let got = region.allocate(&Request::new(0x1800).aligned(0x4000)).unwrap();
+/// assert_eq!(got.base(), PhysAddr::new(0x1000_0000));
+/// assert_eq!(region.stats().used_bytes(), 0x2000); // two 4 KiB granules
+/// region.free(got).unwrap();
+/// assert!(region.free(got).is_err()); // double free
+/// ```
+pub struct Region<R: RawMutex = DefaultLock> {
+    spec: RegionSpec,
+    backend_name: &'static str,
+    reclaim: Option<BoxedReclaim>,
+    state: Mutex<R, State>,
+}
+
+impl<R: RawMutex> Region<R> {
+    /// A region of `spec` with the backend the registry builds for it.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`Registry::build`], then those of [`with_backend`](Self::with_backend).
+    pub fn new(
+        spec: RegionSpec,
+        registry: &Registry,
+        reclaim: Option<BoxedReclaim>,
+    ) -> Result<Self, Error> {
+        let backend = registry.build(&spec)?;
+        Self::with_backend(spec, backend, reclaim)
+    }
+
+    /// A region of `spec` managed by `backend`, which must be empty and sized for it
+    /// (`spec.units()` units at phase `spec.phase()`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BackendCapacity`], [`Error::BackendInUse`], then
+    /// [`Error::MissingReclaim`] for a reusable region without a hook or
+    /// [`Error::UnexpectedReclaim`] for a hook on any other region.
+    pub fn with_backend(
+        spec: RegionSpec,
+        backend: BoxedBackend,
+        reclaim: Option<BoxedReclaim>,
+    ) -> Result<Self, Error> {
+        if backend.capacity() != spec.units() {
+            return Err(Error::BackendCapacity {
+                region: spec.name(),
+                expected: spec.units(),
+                actual: backend.capacity(),
+            });
+        }
+        let used = backend.stats().used();
+        if used != 0 {
+            // Units the region never handed out (nor claimed from the OS) could not be
+            // accounted for or freed correctly.
+            return Err(Error::BackendInUse {
+                region: spec.name(),
+                used,
+            });
+        }
+        match (spec.flags().is_reusable(), reclaim.is_some()) {
+            (true, false) => {
+                return Err(Error::MissingReclaim {
+                    region: spec.name(),
+                });
+            }
+            (false, true) => {
+                return Err(Error::UnexpectedReclaim {
+                    region: spec.name(),
+                });
+            }
+            _ => {}
+        }
+        Ok(Self {
+            spec,
+            backend_name: backend.name(),
+            reclaim,
+            state: Mutex::new(State {
+                backend,
+                counters: Counters::default(),
+            }),
+        })
+    }
+
+    /// The validated description the region was built from.
+    #[must_use]
+    pub const fn spec(&self) -> &RegionSpec {
+        &self.spec
+    }
+
+    /// The region's name.
+    #[must_use]
+    pub const fn name(&self) -> Name {
+        self.spec.name()
+    }
+
+    /// The region's physical bytes.
+    #[must_use]
+    pub const fn range(&self) -> PhysRange {
+        self.spec.range()
+    }
+
+    /// The region's flags.
+    #[must_use]
+    pub const fn flags(&self) -> Flags {
+        self.spec.flags()
+    }
+
+    /// The name the backend gives itself.
+    #[must_use]
+    pub const fn backend_name(&self) -> &'static str {
+        self.backend_name
+    }
+
+    /// Allocates whole granules for `request` and returns the physical range: its
+    /// base is the first granule, its size is exactly `request.size()`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ZeroRequest`], [`Error::RequestAlign`], [`Error::WindowMissesRegion`],
+    /// then [`Error::Backend`] (no space, too many allocations); for reusable regions
+    /// also [`Error::ReclaimFailed`], [`Error::ReclaimRetryLimit`] and
+    /// [`Error::ReclaimAllBusy`]. The region is unchanged on error (apart from its
+    /// counters).
+    ///
+    /// Cost: one lock acquisition and the backend's `allocate`; for a reusable region,
+    /// up to `retry_limit + 1` hook calls (made without the lock) and backend round trips.
+    pub fn allocate(&self, request: &Request) -> Result<PhysRange, Error> {
+        request.validate()?;
+        let start = match (self.unit_request(request), &self.reclaim) {
+            (Err(e), _) => self.counted(Err(e)),
+            (Ok(units), None) => self.allocate_plain(units),
+            (Ok(units), Some(hook)) => {
+                self.counted(reclaim::allocate(self, &**hook, units, request.size()))
+            }
+        }?;
+        // Cannot fail: the granules lie inside the region, whose end was checked at
+        // construction, and the size is at most theirs.
+        PhysRange::new(self.unit_range(start, 1).base(), request.size())
+    }
+
+    /// Allocates and counts the outcome under one acquisition of the lock: the hot path.
+    fn allocate_plain(&self, units: UnitRequest) -> Result<usize, Error> {
+        let mut state = self.state.lock();
+        let result = state.backend.allocate(units);
+        Self::count(&mut state.counters, result.is_ok());
+        result.map_err(|e| self.backend_error(e))
+    }
+
+    /// Counts the outcome of an allocation made outside the lock.
+    fn counted<T>(&self, result: Result<T, Error>) -> Result<T, Error> {
+        Self::count(&mut self.state.lock().counters, result.is_ok());
+        result
+    }
+
+    fn count(counters: &mut Counters, ok: bool) {
+        if ok {
+            counters.allocations += 1;
+        } else {
+            counters.failures += 1;
+        }
+    }
+
+    /// Allocates exactly the granules that cover `range` (a carveout at a fixed
+    /// address, memory a device already uses) and returns them; free them like any
+    /// allocation.
+    ///
+    /// # Errors
+    ///
+    /// In order: [`Error::ZeroRequest`], [`Error::OutsideRegion`], [`Error::Backend`]
+    /// (a granule is in use, too many allocations); for reusable regions
+    /// [`Error::ReclaimBusy`] or [`Error::ReclaimFailed`]. The region is unchanged on
+    /// error (apart from its counters).
+    pub fn claim(&self, range: PhysRange) -> Result<PhysRange, Error> {
+        let (start, count) = self.covering_units(range)?;
+        self.counted(self.claim_units(start, count))?;
+        Ok(self.unit_range(start, count))
+    }
+
+    /// Frees the allocation that starts at `range.base()`; `range.size()` must round
+    /// up to the same number of granules as the allocation.
+    ///
+    /// # Errors
+    ///
+    /// In order: [`Error::OutsideRegion`], [`Error::ZeroRequest`],
+    /// [`Error::NotAllocationStart`] for an address inside a granule,
+    /// [`Error::NotAllocated`] (a double free), [`Error::NotAllocationStart`],
+    /// [`Error::WrongSize`].
+    pub fn free(&self, range: PhysRange) -> Result<(), Error> {
+        let (start, count) = self.units_of(range)?;
+        let mut state = self.state.lock();
+        state
+            .backend
+            .free(start, count)
+            .map_err(|e| self.free_error(e, range))?;
+        state.counters.frees += 1;
+        if let Some(hook) = &self.reclaim {
+            // Under the lock: nobody may claim the range before the OS has it back.
+            hook.release(self.unit_range(start, count));
+        }
+        Ok(())
+    }
+
+    /// A snapshot of the occupancy and counters.
+    #[must_use]
+    pub fn stats(&self) -> RegionStats {
+        let state = self.state.lock();
+        RegionStats {
+            granule: self.spec.granule(),
+            backend: state.backend.stats(),
+            counters: state.counters,
+        }
+    }
+
+    /// Calls `f` with every live allocation (whole granules), in address order, with
+    /// the region lock held: `f` must not call back into the region.
+    pub fn for_each_allocation(&self, f: &mut dyn FnMut(PhysRange)) {
+        let state = self.state.lock();
+        state
+            .backend
+            .for_each_allocation(&mut |e: Extent| f(self.unit_range(e.start, e.count)));
+    }
+
+    /// Turns a byte request into a unit request.
+    fn unit_request(&self, request: &Request) -> Result<UnitRequest, Error> {
+        let granule = self.spec.granule();
+        let count = request.size().div_ceil(granule);
+        let align = (request.align() / granule).max(1);
+        let window = match request.window() {
+            None => None,
+            Some(w) => Some(self.unit_window(w)?),
+        };
+        Ok(UnitRequest::new(count).aligned(align).with_window(window))
+    }
+
+    /// The whole granules of the region inside `window`.
+    fn unit_window(&self, window: PhysRange) -> Result<Window, Error> {
+        let missed = Error::WindowMissesRegion {
+            region: self.name(),
+            window,
+        };
+        let inside = self.range().intersection(&window).ok_or(missed)?;
+        let base = self.range().base();
+        let granule = self.spec.granule();
+        let lo = inside
+            .base()
+            .offset_from(base)
+            .ok_or(missed)?
+            .div_ceil(granule);
+        let hi = inside.end().offset_from(base).ok_or(missed)? / granule;
+        if lo < hi {
+            Ok(Window::new(lo, hi))
+        } else {
+            Err(missed)
+        }
+    }
+
+    /// The granules that cover `range`.
+    fn covering_units(&self, range: PhysRange) -> Result<(usize, usize), Error> {
+        if range.is_empty() {
+            return Err(Error::ZeroRequest);
+        }
+        let outside = Error::OutsideRegion {
+            region: self.name(),
+            range,
+        };
+        if !self.range().contains_range(&range) {
+            return Err(outside);
+        }
+        let base = self.range().base();
+        let granule = self.spec.granule();
+        let lo = range.base().offset_from(base).ok_or(outside)? / granule;
+        let hi = range
+            .end()
+            .offset_from(base)
+            .ok_or(outside)?
+            .div_ceil(granule);
+        Ok((lo, hi - lo))
+    }
+
+    /// Claims units in the backend, then from the OS for a reusable region.
+    fn claim_units(&self, start: usize, count: usize) -> Result<(), Error> {
+        self.state
+            .lock()
+            .backend
+            .claim(start, count)
+            .map_err(|e| self.backend_error(e))?;
+        let Some(hook) = &self.reclaim else {
+            return Ok(());
+        };
+        let range = self.unit_range(start, count);
+        let outcome = hook.claim(range);
+        if outcome == Claim::Claimed {
+            return Ok(());
+        }
+        self.give_back(start, count, outcome)?;
+        let region = self.name();
+        Err(match outcome {
+            Claim::Busy => Error::ReclaimBusy { region, range },
+            _ => Error::ReclaimFailed { region, range },
+        })
+    }
+
+    /// The first unit and unit count of an allocation given in bytes.
+    fn units_of(&self, range: PhysRange) -> Result<(usize, usize), Error> {
+        let outside = Error::OutsideRegion {
+            region: self.name(),
+            range,
+        };
+        if !self.range().contains(range.base()) || !self.range().contains_range(&range) {
+            return Err(outside);
+        }
+        if range.is_empty() {
+            return Err(Error::ZeroRequest);
+        }
+        let offset = range
+            .base()
+            .offset_from(self.range().base())
+            .ok_or(outside)?;
+        let granule = self.spec.granule();
+        if offset % granule != 0 {
+            return Err(Error::NotAllocationStart {
+                region: self.name(),
+                addr: range.base(),
+            });
+        }
+        Ok((offset / granule, range.size().div_ceil(granule)))
+    }
+
+    /// The physical range of `count` units from unit `start` (a range inside the
+    /// region, so the arithmetic cannot overflow).
+    pub(crate) fn unit_range(&self, start: usize, count: usize) -> PhysRange {
+        let granule = self.spec.granule();
+        let base = PhysAddr::new(
+            self.range()
+                .base()
+                .as_u64()
+                .saturating_add((start as u64).saturating_mul(granule as u64)),
+        );
+        PhysRange::new(base, count.saturating_mul(granule)).unwrap_or(PhysRange::EMPTY)
+    }
+
+    pub(crate) fn backend_allocate(&self, request: UnitRequest) -> Result<usize, BackendError> {
+        self.state.lock().backend.allocate(request)
+    }
+
+    pub(crate) fn backend_error(&self, source: BackendError) -> Error {
+        Error::Backend {
+            region: self.name(),
+            source,
+        }
+    }
+
+    /// Frees a candidate the reclaim hook refused, and counts the refusal.
+    pub(crate) fn give_back(
+        &self,
+        start: usize,
+        count: usize,
+        outcome: Claim,
+    ) -> Result<(), Error> {
+        let mut state = self.state.lock();
+        match outcome {
+            Claim::Failed => state.counters.reclaim_failures += 1,
+            _ => state.counters.reclaim_busy += 1,
+        }
+        state
+            .backend
+            .free(start, count)
+            .map_err(|e| self.backend_error(e))
+    }
+
+    pub(crate) fn count_retry(&self) {
+        self.state.lock().counters.reclaim_retries += 1;
+    }
+
+    fn free_error(&self, source: BackendError, range: PhysRange) -> Error {
+        let (region, addr) = (self.name(), range.base());
+        match source {
+            BackendError::ZeroCount => Error::ZeroRequest,
+            BackendError::NotAllocated { .. } => Error::NotAllocated { region, addr },
+            BackendError::NotAllocationStart { .. } => Error::NotAllocationStart { region, addr },
+            BackendError::WrongCount { actual, .. } => Error::WrongSize {
+                region,
+                addr,
+                size: range.size(),
+                actual: actual.saturating_mul(self.spec.granule()),
+            },
+            other => self.backend_error(other),
+        }
+    }
+}
+
+impl<R: RawMutex> fmt::Debug for Region<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Region")
+            .field("spec", &self.spec)
+            .field("backend", &self.backend_name)
+            .field("reclaim", &self.reclaim.is_some())
+            .finish_non_exhaustive()
+    }
+}
