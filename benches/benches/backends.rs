@@ -7,10 +7,12 @@
 //!   per unit (its worst case).
 //! * Peers through their adapters on a real arena, with byte sizes of 1–16 × 4 KiB at
 //!   alignment 8 (a heap's natural alignment; our 4 KiB units are page aligned anyway).
-//!   offset-allocator stops at 1 GiB (its offsets are `u32`), linked_list_allocator at
-//!   64 MiB (each operation walks the hole list: ~60k holes at 1 GiB).
+//!   offset-allocator stops at 1 GiB (its offsets are `u32`), buddy_system_allocator
+//!   at 1 GiB and linked_list_allocator at 64 MiB (see [`largest_run`]).
 //!
 //! Run with `cargo bench -p contig-benches --bench backends`.
+
+#![forbid(unsafe_code)]
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -34,6 +36,17 @@ const PEERS: [Contender; 5] = [
 /// The sizes every contender cycles through after the prefill (same seed for all).
 fn sizes(rng: &mut SplitMix64) -> Vec<usize> {
     (0..4096).map(|_| rng.range(1, 16)).collect()
+}
+
+/// The largest arena a peer is run on: linked_list_allocator walks its hole list on
+/// every operation and buddy_system_allocator walks a free list to find the buddy on
+/// every free, so their half-full prefill alone takes minutes beyond these sizes.
+fn largest_run(contender: Contender) -> usize {
+    match contender {
+        Contender::LinkedList => 64 << 20,
+        Contender::Buddy => 1 << 30,
+        _ => usize::MAX,
+    }
 }
 
 fn units(group: &mut BenchmarkGroup<'_, WallTime>) {
@@ -64,7 +77,7 @@ fn units(group: &mut BenchmarkGroup<'_, WallTime>) {
 fn peers(group: &mut BenchmarkGroup<'_, WallTime>) {
     for contender in PEERS {
         for (label, bytes) in REGIONS {
-            if contender == Contender::LinkedList && bytes > 64 << 20 {
+            if bytes > largest_run(contender) {
                 continue;
             }
             let Some(mut arena) = contender.build(bytes) else {

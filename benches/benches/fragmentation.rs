@@ -23,6 +23,8 @@
 //!
 //! Run with `cargo bench -p contig-benches --bench fragmentation`.
 
+#![forbid(unsafe_code)]
+
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;

@@ -7,6 +7,8 @@
 //!
 //! Run with `cargo bench -p contig-benches --bench workloads`.
 
+#![forbid(unsafe_code)]
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

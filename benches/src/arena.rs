@@ -6,6 +6,8 @@
 //! linked_list_allocator, buddy_system_allocator) get a real [`Memory`](crate::memory::Memory)
 //! of the same size, allocated once when the contender is built.
 
+#![forbid(unsafe_code)]
+
 /// A block handed out by a contender.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Block {

@@ -1,6 +1,8 @@
 //! Word-level helpers over `u64` bit vectors (bit `i` is bit `i % 64` of word `i / 64`),
 //! used by the power-of-two baseline. Callers keep `lo <= hi <= words.len() * 64`.
 
+#![forbid(unsafe_code)]
+
 /// The first index in `[lo, hi)` whose bit in `select(word_index)` is set.
 pub(crate) fn first_set(lo: usize, hi: usize, select: impl Fn(usize) -> u64) -> Option<usize> {
     let mut at = lo;

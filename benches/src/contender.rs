@@ -1,5 +1,7 @@
 //! Every contender of the comparison, by name, and how to build it for an arena size.
 
+#![forbid(unsafe_code)]
+
 use crate::arena::Arena;
 use crate::ours::{OurBackend, Units, granule_label};
 use crate::peers::buddy::BuddyArena;

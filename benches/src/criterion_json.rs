@@ -2,6 +2,8 @@
 //! without a JSON dependency, for the `perf-table` binary. Only the handful of fields
 //! the table needs are extracted; the files are written by criterion, not by users.
 
+#![forbid(unsafe_code)]
+
 use std::path::Path;
 
 /// One benchmark's result, times in nanoseconds (per iteration: per pair here).

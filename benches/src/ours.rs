@@ -2,6 +2,8 @@
 //! the only place that names their constructors, and the adapter that turns byte
 //! requests into unit requests at a chosen granule.
 
+#![forbid(unsafe_code)]
+
 use contig_allocators::bitmap::Bitmap;
 use contig_allocators::first_fit::FirstFit;
 use contig_allocators::genalloc::GenBackend;

@@ -8,6 +8,8 @@
 //! Linux's one "used" bit per unit it keeps one "starts an allocation" bit, which lets
 //! `free` return the typed errors the trait promises; `metadata_bytes` counts both.
 
+#![forbid(unsafe_code)]
+
 use contig_allocators::{
     Backend, Error, Extent, Request, Stats, Window, align_up_with_phase, check_range,
 };

@@ -1,6 +1,8 @@
 //! Building a half-full region with random holes, the starting state of the
 //! throughput and scaling benchmarks.
 
+#![forbid(unsafe_code)]
+
 use contig_allocators::{Backend, Request};
 
 use crate::SplitMix64;

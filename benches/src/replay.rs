@@ -2,6 +2,8 @@
 //! drives the criterion benches (which time it) and the fragmentation report (which
 //! reads the [`Outcome`]).
 
+#![forbid(unsafe_code)]
+
 use crate::arena::{Arena, Block};
 use crate::workload::{Op, Trace, crosses_boundary};
 

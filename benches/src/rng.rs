@@ -1,5 +1,7 @@
 //! SplitMix64: a small, fast, seedable generator so every run builds the same state.
 
+#![forbid(unsafe_code)]
+
 /// The SplitMix64 generator (Steele, Lea, Flood 2014); good enough to shuffle
 /// workloads, not for cryptography.
 #[derive(Clone, Debug)]

@@ -1,6 +1,8 @@
 //! Hand-written SVG bar charts for the fragmentation report: one horizontal bar per
 //! contender, no dependencies, readable in any browser or on GitHub.
 
+#![forbid(unsafe_code)]
+
 use std::fmt::Write as _;
 
 /// Escapes text for SVG content and attributes.

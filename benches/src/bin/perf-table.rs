@@ -5,6 +5,8 @@
 //!
 //! `cargo run -p contig-benches --release --bin perf-table [-- target/criterion]`
 
+#![forbid(unsafe_code)]
+
 use std::fmt::Write as _;
 use std::path::PathBuf;
 

@@ -6,6 +6,8 @@
 //! Its handles are opaque, so the adapter keeps them in a slab indexed by
 //! [`Block::handle`](crate::arena::Block) — a vector push and pop per pair.
 
+#![forbid(unsafe_code)]
+
 use offset_allocator::{Allocation, Allocator};
 
 use crate::arena::{Arena, Block};

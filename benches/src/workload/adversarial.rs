@@ -9,6 +9,8 @@
 //! * [`churn`]: the `random` distribution held at a given occupancy for a while, used to
 //!   sample the largest free block at 50/75/90 %.
 
+#![forbid(unsafe_code)]
+
 use super::{Trace, TraceBuilder};
 use crate::SplitMix64;
 

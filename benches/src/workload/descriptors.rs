@@ -3,6 +3,8 @@
 //! boundary (a hardware limit of many DMA engines). The live set swings between 1k and
 //! 8k blocks, and frees are LIFO-heavy: seven in eight free the newest block.
 
+#![forbid(unsafe_code)]
+
 use super::{Trace, TraceBuilder};
 use crate::SplitMix64;
 

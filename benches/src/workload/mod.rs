@@ -15,6 +15,8 @@
 //! * W4 [`adversarial`]: log-uniform 4 KiB–4 MiB with random frees until the arena is
 //!   overcommitted, and a checkerboard of small blocks followed by large ones.
 
+#![forbid(unsafe_code)]
+
 pub mod adversarial;
 pub mod descriptors;
 pub mod video;

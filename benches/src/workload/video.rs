@@ -3,6 +3,8 @@
 //! bytes stay at or below the target load, so every failure is the allocator's doing
 //! (fragmentation or rounding), not an overcommitted pool.
 
+#![forbid(unsafe_code)]
+
 use super::{Trace, TraceBuilder};
 use crate::SplitMix64;
 

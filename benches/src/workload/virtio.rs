@@ -4,6 +4,8 @@
 //! fills every RX queue with 1,518 B buffers, then consumes and refills them in bursts
 //! of 64 (oldest first), and finally tears everything down.
 
+#![forbid(unsafe_code)]
+
 use std::collections::VecDeque;
 
 use super::{Trace, TraceBuilder};
