@@ -3,7 +3,7 @@
 # "Performance" section: the machine, the per-pair and scaling tables (criterion) and
 # the fragmentation table. Run on an idle machine from anywhere:
 #
-#     benches/report.sh            # ~6 minutes on 2 cores
+#     benches/report.sh            # about 3.5 minutes on 2 busy cores
 #
 # Results: target/criterion/ (criterion's HTML and JSON), target/contig-report/
 # (fragmentation.md, fragmentation.csv, SVG charts; override with CONTIG_REPORT_DIR).
@@ -11,6 +11,9 @@ set -eu
 cd "$(dirname "$0")/.."
 export CONTIG_REPORT_DIR="${CONTIG_REPORT_DIR:-$PWD/target/contig-report}"
 mkdir -p "$CONTIG_REPORT_DIR"
+
+# Stale results (a contender or size no longer run) would otherwise reach the tables.
+rm -rf target/criterion/pair_W1 target/criterion/pair_W2 target/criterion/pair_W3 target/criterion/scaling
 
 start=$(date +%s)
 cargo bench -p contig-benches --bench workloads

@@ -112,5 +112,11 @@ fn scaling(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, scaling);
+criterion_group! {
+    name = benches;
+    // Plots and 100k bootstrap resamples per benchmark cost more than the measurement
+    // on a small machine; the tables need only the median and its spread.
+    config = Criterion::default().without_plots().nresamples(10_000);
+    targets = scaling
+}
 criterion_main!(benches);

@@ -50,5 +50,11 @@ fn pairs(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, pairs);
+criterion_group! {
+    name = benches;
+    // Plots and 100k bootstrap resamples per benchmark cost more than the measurement
+    // on a small machine; the tables need only the median and its spread.
+    config = Criterion::default().without_plots().nresamples(10_000);
+    targets = pairs
+}
 criterion_main!(benches);
