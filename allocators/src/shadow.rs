@@ -203,25 +203,7 @@ impl Shadow {
     /// The exact stats the model expects (metadata reported as 0).
     #[must_use]
     pub fn stats(&self) -> Stats {
-        let mut stats = Stats {
-            capacity: self.capacity(),
-            live_allocations: self.allocations.len(),
-            ..Stats::default()
-        };
-        let mut run = 0;
-        for &used in self.used.iter().chain(core::iter::once(&true)) {
-            if used {
-                if run > 0 {
-                    stats.free_extents += 1;
-                    stats.largest_free = stats.largest_free.max(run);
-                }
-                run = 0;
-            } else {
-                run += 1;
-                stats.free += 1;
-            }
-        }
-        stats
+        Stats::of_units(self.used.iter().copied(), self.allocations.len())
     }
 
     /// The lowest offset at which `request` fits, or the error the backend must return.

@@ -18,6 +18,40 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// The exact stats of a space given as one "used" flag per unit, in order, with
+    /// `live_allocations` live allocations (metadata reported as 0). `O(units)`: for
+    /// reference models and tests, not for a backend's hot path.
+    ///
+    /// ```
+    /// use contig_allocators::Stats;
+    /// let s = Stats::of_units([true, false, false, true, false], 2);
+    /// assert_eq!((s.free, s.largest_free, s.free_extents), (3, 2, 2));
+    /// ```
+    #[must_use]
+    pub fn of_units(used: impl IntoIterator<Item = bool>, live_allocations: usize) -> Self {
+        let mut stats = Self {
+            live_allocations,
+            ..Self::default()
+        };
+        let mut run = 0;
+        for used in used.into_iter().chain(core::iter::once(true)) {
+            if used {
+                if run > 0 {
+                    stats.free_extents += 1;
+                    stats.largest_free = stats.largest_free.max(run);
+                }
+                run = 0;
+            } else {
+                run += 1;
+                stats.free += 1;
+            }
+            stats.capacity += 1;
+        }
+        // The sentinel `true` closed the last run; it is not a unit.
+        stats.capacity -= 1;
+        stats
+    }
+
     /// Units allocated.
     #[must_use]
     pub const fn used(&self) -> usize {

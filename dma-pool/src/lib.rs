@@ -1,9 +1,104 @@
-//! Coherent DMA pools (skeleton: filled in by the dma-pool issue).
+//! Coherent DMA memory for devices: per-device and default pools, CMA areas, and the
+//! address model between CPU, physical memory and the bus.
 //!
-//! This crate will own devices, per-device and global default coherent pools and the
-//! physical/bus/CPU address model on top of `contig-cma` regions. It must never know
-//! about remote processors. Nothing is implemented yet; the crate only re-exports the
-//! layer it builds on.
+//! This crate owns devices as the DMA layer sees them ([`Device`], [`Devices`]: name,
+//! parent, masks, bus view, pool, CMA area), coherent pools ([`CoherentPool`], declared
+//! per device or as the system default through [`GlobalPool`]), the coherent DMA API
+//! ([`Devices::alloc_coherent`], [`Devices::free_coherent`],
+//! [`Devices::mark_occupied`], [`CoherentBuffer::mmap`]), bus addresses ([`DmaAddr`],
+//! [`BusMap`], [`BusWindow`]) and CPU access ([`Mapper`], [`CpuAddr`]). It builds on
+//! the physical regions of [`contig_cma`] (re-exported as [`cma`]).
+//!
+//! It must never know about remote processors (a remote processor is just a device
+//! that others name as parent; [`Devices::find_ancestor`] finds it), never use the heap
+//! to allocate or free a buffer, and never read buffer memory; it writes a buffer only
+//! to zero it right after allocating it. Every error is an [`Error`] naming the device
+//! and values involved, and leaves everything unchanged; nothing panics on any input.
+//!
+//! Allocation order for a device: its pool (own, or its parent's if it inherits;
+//! exclusive unless declared to fall through) -> its CMA area -> the default pool
+//! (`linux,dma-default`) -> the default CMA area (`linux,cma-default`) -> the system
+//! allocator, only for [`Attrs::NON_CONSISTENT`]. Sizes are exact. Each source is asked
+//! for memory the device's coherent mask reaches.
+//!
+//! The `sim` feature (std) adds `sim::SimMemory`, physical memory backed by host
+//! memory, used below. The `virtio` feature adds `virtio::PoolHal`, a
+//! `virtio_drivers::Hal` (0.13) drawing rings and bounce buffers from a device's chain.
+//!
+//! Costs: a device is found by id in `O(1)`; an allocation tries at most five sources,
+//! each one lock and its backend's search; a free finds its source in `O(1)` per source
+//! and, for CMA and system buffers, its exact size in `O(log n)` (a bounded record,
+//! reserved at construction). Nothing on these paths uses the heap.
+//!
+//! ```
+//! # #[cfg(feature = "sim")] {
+//! use contig_dma_pool::cma::{PhysAddr, PhysRange};
+//! use contig_dma_pool::sim::SimMemory;
+//! use contig_dma_pool::{Attrs, BusMap, BusWindow, CoherentPool, Device, Devices, DmaAddr, NoMapping, PoolOptions};
+//!
+//! // STM32MP15: RETRAM (64K at 0x3800_0000) seen by the M4 at bus address 0.
+//! let retram = SimMemory::new(PhysRange::new(PhysAddr::new(0x3800_0000), 0x1_0000).unwrap()).unwrap();
+//! let mut devs: Devices = Devices::new(&NoMapping);
+//! let window = BusWindow::new(DmaAddr::new(0), PhysAddr::new(0x3800_0000), 0x1_0000).unwrap();
+//! let m4 = devs.add(Device::new("m4").unwrap().with_bus(BusMap::windows(vec![window]).unwrap())).unwrap();
+//! let pool = CoherentPool::new("retram", PhysAddr::new(0x3800_0000), DmaAddr::new(0), 0x1_0000,
+//!     &retram, PoolOptions::new()).unwrap();
+//! devs.declare_coherent(m4, pool).unwrap();
+//!
+//! let buf = devs.alloc_coherent(Some(m4), 1000, Attrs::NONE).unwrap();
+//! assert_eq!((buf.dma, buf.size), (DmaAddr::new(0), 1000));
+//! assert_eq!(retram.all(buf.phys, 1000, 0), Some(true)); // zeroed
+//! let cpu = buf.cpu.unwrap();
+//! // SAFETY: the buffer is ours, `cpu` maps its 1000 bytes.
+//! unsafe { cpu.as_ptr().copy_from_nonoverlapping(b"hello".as_ptr(), 5) };
+//! let mut back = [0u8; 5];
+//! retram.read(buf.phys, &mut back).unwrap();
+//! assert_eq!(&back, b"hello");
+//!
+//! assert!(devs.remove(m4).is_err()); // it owns a live buffer
+//! devs.free_coherent(Some(m4), &buf).unwrap();
+//! assert!(devs.free_coherent(Some(m4), &buf).is_err()); // double free
+//! devs.remove(m4).unwrap();
+//! # }
+//! ```
 #![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+extern crate alloc;
+#[cfg(any(test, feature = "sim"))]
+extern crate std;
+
+mod attrs;
+mod book;
+mod buffer;
+mod bus;
+mod coherent;
+mod device;
+mod devices;
+mod dma_addr;
+mod error;
+#[cfg(feature = "fdt")]
+pub mod fdt;
+mod global;
+mod mapper;
+mod pool;
+#[cfg(feature = "sim")]
+pub mod sim;
+mod system;
+#[cfg(feature = "virtio")]
+pub mod virtio;
 
 pub use contig_cma as cma;
+
+pub use attrs::Attrs;
+pub use book::DEFAULT_BOOK_CAPACITY;
+pub use buffer::{CoherentBuffer, PfnRange};
+pub use bus::{BusMap, BusWindow, OverlappingWindows, TranslateError};
+pub use device::{DEFAULT_DMA_MASK, Device, DeviceId};
+pub use devices::Devices;
+pub use dma_addr::DmaAddr;
+pub use error::{Error, Refusal};
+pub use global::GlobalPool;
+pub use mapper::{Caching, CpuAddr, LinearMap, Mapper, NoMapping};
+pub use pool::{CoherentPool, PoolOptions};
+pub use system::SystemMemory;

@@ -39,6 +39,13 @@ impl Fit {
         self.count
     }
 
+    /// Whether every free extent of at least [`count`](Self::count) units in a space of
+    /// `capacity` units holds the run at its start: no alignment and no window, so
+    /// the search needs no geometry at all.
+    pub(super) const fn takes_any_long_enough(&self, capacity: usize) -> bool {
+        self.align == 1 && self.lo == 0 && self.hi >= capacity
+    }
+
     /// Whether extents lying entirely below `start` (a left subtree) can hold the run:
     /// such a run would need `lo + count <= start`.
     pub(super) const fn may_fit_below(&self, start: usize) -> bool {

@@ -10,8 +10,10 @@
 //! The space is tiled by *pieces*: maximal free extents (neighbours coalesce on free)
 //! and live allocations (claims included). All pieces sit in one AVL tree keyed by
 //! start offset (`tree.rs`), over a `Vec` of nodes linked by `u32` index and allocated
-//! once. Each node also stores the longest free extent in its subtree; that augmentation
-//! must be recomputed on every rotation, which `intrusive-collections`' `RBTree` has no
+//! once. Each node also stores, for each child, the height of that child's subtree and
+//! the longest free extent in it, so a search decides where to go and a change decides
+//! whether to keep climbing from the node on its path alone; that augmentation must be
+//! recomputed on every rotation, which `intrusive-collections`' `RBTree` has no
 //! hook for (and its cursors cannot descend to a chosen child), hence our own tree.
 //!
 //! Node budget: free extents are maximal, so each one but the last is followed by a
@@ -26,9 +28,19 @@
 //! With `n = live + free_extents <= 2 * max_allocations + 1` nodes (tree height below
 //! `1.45 log2(n + 2)`):
 //!
-//! * `free`, `claim`: `O(log n)`: a constant number of root-to-leaf descents (find the
-//!   piece at an offset, its neighbours, one or two AVL inserts or removals).
-//! * `allocate` with alignment 1, with or without a window: `O(log n)`. The search
+//! * `free`, `claim`: `O(log n)`: a constant number of root-to-leaf walks (find the
+//!   piece at an offset and its neighbours, then climb back along that path after the
+//!   change). Changes are made where key order allows it without a full insert or
+//!   removal: a split hangs the new piece as a leaf right before or after the old one,
+//!   and a merge of two neighbours unlinks whichever of them has at most one child
+//!   (one always has) and writes the merged piece into the other. The tree remembers
+//!   the path to the piece its last change carved out (until the next change), so
+//!   freeing the allocation just made skips the descent and finds its neighbours on
+//!   or near that path.
+//! * `allocate` with alignment 1 and no window: `O(log n)`, one descent that goes left
+//!   whenever the left subtree's longest free extent is long enough, then a split (or
+//!   state change) of the piece found, climbing back along the same path.
+//! * `allocate` with alignment 1 and a window: `O(log n)`. The search
 //!   descends to the leftmost extent that can hold the run, skipping every subtree
 //!   whose longest free extent is shorter than the request and every subtree that lies
 //!   entirely below `lo + count` or at/after `hi - count`. With alignment 1 any extent
@@ -47,12 +59,12 @@
 //! * `stats`: `O(1)` (counters plus the root's augmentation); `for_each_allocation`:
 //!   `O(n)`.
 //!
-//! Inserts, removals and length changes climb back towards the root only while a
-//! subtree's height or longest free extent actually changes, so the upper levels (and
-//! the siblings they would read) are usually left alone.
+//! Every change records its root-to-node path and then climbs back along it only while
+//! a subtree's height or longest free extent differs from what its parent stored, so
+//! the upper levels are usually left alone; the climb reads only nodes on the path.
 //!
 //! Memory: `min(2 * min(max_allocations, capacity) + 1, capacity)` nodes of
-//! `size_of::<Node>()` bytes (40 on 64-bit targets), reported as `metadata_bytes`.
+//! `size_of::<Node>()` bytes (48 on 64-bit targets), reported as `metadata_bytes`.
 #![forbid(unsafe_code)]
 
 mod fit;
@@ -63,7 +75,7 @@ mod tests;
 
 use crate::{Backend, Error, Extent, Request, Stats, check_range};
 use fit::Fit;
-use tree::{Around, MAX_NODES, Piece, PieceTree};
+use tree::{Around, MAX_NODES, Path, Piece, PieceTree};
 
 /// A first-fit range allocator: returns the lowest offset where a request fits.
 ///
@@ -166,23 +178,23 @@ impl FirstFit {
             // state intact should that argument ever be broken.
             return Err(Error::TooManyAllocations { limit: self.limit });
         }
-        let used = Piece {
-            start: at,
-            len: count,
-            free: false,
-        };
         if head {
-            self.tree.update(piece.start, at - piece.start, true);
-            self.tree.insert(used);
-        } else {
-            self.tree.update(at, count, false);
+            let rest = Piece {
+                start: at,
+                len: piece.end() - at,
+                free: false,
+            };
+            self.tree.split(piece.start, at - piece.start, true, rest);
         }
         if tail {
-            self.tree.insert(Piece {
+            let tail = Piece {
                 start: end,
                 len: piece.end() - end,
                 free: true,
-            });
+            };
+            self.tree.split(at, count, false, tail);
+        } else if !head {
+            self.tree.update(at, count, false);
         }
         self.free_extents = self.free_extents + needed - 1;
         self.free_units -= count;
@@ -190,29 +202,58 @@ impl FirstFit {
         Ok(())
     }
 
-    /// Returns the allocation `used` to the free space, merging it with its free
-    /// neighbours `before` and `after`.
-    fn release(&mut self, used: Piece, before: Option<Piece>, after: Option<Piece>) {
+    /// [`carve`](Self::carve) of the first `count` units of `piece`, the free piece at
+    /// the end of `path`: the piece's node becomes the allocation in place.
+    fn carve_front(&mut self, piece: Piece, path: &mut Path, count: usize) -> Result<(), Error> {
+        if count == piece.len {
+            self.tree.update_at(path, count, false);
+            self.free_extents -= 1;
+        } else {
+            let tail = Piece {
+                start: piece.start + count,
+                len: piece.len - count,
+                free: true,
+            };
+            if !self.tree.split_at(path, count, false, tail) {
+                // Unreachable by the node budget in the module docs, as in `carve`.
+                return Err(Error::TooManyAllocations { limit: self.limit });
+            }
+        }
+        self.free_units -= count;
+        self.live += 1;
+        Ok(())
+    }
+
+    /// Returns the allocation `used`, the piece at the end of `path`, to the free
+    /// space, merging it with its free neighbours `before` and `after`.
+    fn release(&mut self, path: &mut Path, around: Around) {
+        let Around {
+            before,
+            piece: used,
+            after,
+        } = around;
         let (before, after) = (before.filter(|p| p.free), after.filter(|p| p.free));
+        let first = before.map_or(used.start, |p| p.start);
+        let end = after.map_or(used.end(), |p| p.end());
+        let merged = Piece {
+            start: first,
+            len: end - first,
+            free: true,
+        };
         match (before, after) {
-            (Some(before), Some(after)) => {
+            (Some(_), Some(after)) => {
                 self.tree.remove(after.start);
-                self.tree.remove(used.start);
-                self.tree
-                    .update(before.start, after.end() - before.start, true);
+                self.tree.merge_next(merged);
                 self.free_extents -= 1;
             }
-            (Some(before), None) => {
-                self.tree.remove(used.start);
-                self.tree
-                    .update(before.start, used.end() - before.start, true);
+            (Some(_), None) => {
+                // `before` exists, so there is a predecessor to step to.
+                self.tree.step_back(path);
+                self.tree.merge_next_at(path, merged);
             }
-            (None, Some(after)) => {
-                self.tree.remove(after.start);
-                self.tree.update(used.start, after.end() - used.start, true);
-            }
+            (None, Some(_)) => self.tree.merge_next_at(path, merged),
             (None, None) => {
-                self.tree.update(used.start, used.len, true);
+                self.tree.update_at(path, used.len, true);
                 self.free_extents += 1;
             }
         }
@@ -235,15 +276,21 @@ impl Backend for FirstFit {
         self.check_room()?;
         let (count, align) = (request.count(), request.align());
         let fit = Fit::new(count, align, self.phase, window);
-        let Some((piece, at)) = self.tree.first_fit(&fit) else {
-            return Err(Error::NoSpace {
-                count,
-                align,
-                largest_free: self.tree.largest_free(),
-            });
-        };
-        self.carve(piece, at, count)?;
-        Ok(at)
+        if fit.takes_any_long_enough(self.capacity) {
+            let mut path = Path::new();
+            if let Some(piece) = self.tree.first_long_enough(count, &mut path) {
+                self.carve_front(piece, &mut path, count)?;
+                return Ok(piece.start);
+            }
+        } else if let Some((piece, at)) = self.tree.first_fit(&fit) {
+            self.carve(piece, at, count)?;
+            return Ok(at);
+        }
+        Err(Error::NoSpace {
+            count,
+            align,
+            largest_free: self.tree.largest_free(),
+        })
     }
 
     fn claim(&mut self, start: usize, count: usize) -> Result<(), Error> {
@@ -277,15 +324,16 @@ impl Backend for FirstFit {
     fn free(&mut self, start: usize, count: usize) -> Result<(), Error> {
         check_range(start, count, self.capacity)?;
         // The pieces tile the space, so an in-bounds offset always has one.
-        let Around {
-            before,
-            piece,
-            after,
-        } = self.tree.around(start).ok_or(Error::OutOfBounds {
-            start,
-            count,
-            capacity: self.capacity,
-        })?;
+        let mut path = Path::new();
+        let around = self
+            .tree
+            .around(start, &mut path)
+            .ok_or(Error::OutOfBounds {
+                start,
+                count,
+                capacity: self.capacity,
+            })?;
+        let piece = around.piece;
         if piece.free {
             return Err(Error::NotAllocated { start });
         }
@@ -299,7 +347,7 @@ impl Backend for FirstFit {
                 actual: piece.len,
             });
         }
-        self.release(piece, before, after);
+        self.release(&mut path, around);
         Ok(())
     }
 

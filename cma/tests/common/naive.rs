@@ -116,25 +116,7 @@ impl ::contig_allocators::Backend for Naive {
     }
 
     fn stats(&self) -> ::contig_allocators::Stats {
-        let mut stats = ::contig_allocators::Stats {
-            capacity: self.used.len(),
-            live_allocations: self.live.len(),
-            ..::contig_allocators::Stats::default()
-        };
-        let mut run = 0;
-        for &used in self.used.iter().chain(::core::iter::once(&true)) {
-            if used {
-                if run > 0 {
-                    stats.free_extents += 1;
-                    stats.largest_free = stats.largest_free.max(run);
-                }
-                run = 0;
-            } else {
-                run += 1;
-                stats.free += 1;
-            }
-        }
-        stats
+        ::contig_allocators::Stats::of_units(self.used.iter().copied(), self.live.len())
     }
 
     fn for_each_allocation(&self, f: &mut dyn FnMut(::contig_allocators::Extent)) {

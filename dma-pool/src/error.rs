@@ -1,0 +1,388 @@
+//! Everything that can go wrong, with the values involved.
+//!
+//! This module owns [`Error`]. Whatever the variant, the registry, pool or buffer the
+//! operation was called on is unchanged. It must never carry heap data (errors are
+//! made on allocation paths).
+#![forbid(unsafe_code)]
+
+use core::fmt;
+
+use crate::cma::{self, Name, PhysAddr, RegionId};
+use crate::{DeviceId, DmaAddr, TranslateError};
+
+/// Why an operation was refused. `device: None` means the call had no device (Linux's
+/// `NULL` device).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Error {
+    /// A region layer error while setting things up (a bad name, a region that could
+    /// not be built).
+    Cma(cma::Error),
+    /// No device has this id (never added, or removed).
+    UnknownDevice {
+        /// The id asked for.
+        id: DeviceId,
+    },
+    /// A device of this name exists already.
+    DuplicateDevice {
+        /// The name.
+        name: Name,
+    },
+    /// The device still has children; remove them first.
+    HasChildren {
+        /// The device.
+        device: Name,
+        /// One of its children.
+        child: Name,
+    },
+    /// The device still owns buffers.
+    LiveBuffers {
+        /// The device.
+        device: Name,
+        /// How many.
+        live: usize,
+    },
+    /// The device has a coherent pool already (Linux `-EBUSY`).
+    PoolBusy {
+        /// The device.
+        device: Name,
+    },
+    /// The device has no coherent pool of its own.
+    NoPool {
+        /// The device.
+        device: Name,
+    },
+    /// The pool still has live buffers (or occupied ranges).
+    PoolLive {
+        /// The pool.
+        pool: Name,
+        /// How many.
+        live: usize,
+    },
+    /// A pool of zero bytes.
+    PoolZeroSize {
+        /// The pool.
+        pool: Name,
+    },
+    /// A pool whose physical base, bus base or size is not a multiple of its page.
+    PoolMisaligned {
+        /// The pool.
+        pool: Name,
+        /// Physical base asked for.
+        phys: PhysAddr,
+        /// Bus base asked for.
+        bus: DmaAddr,
+        /// Size asked for.
+        size: usize,
+        /// The page size.
+        page: usize,
+    },
+    /// A pool whose bus or physical range runs past the end of the address space.
+    PoolOverflow {
+        /// The pool.
+        pool: Name,
+        /// Bus base asked for.
+        bus: DmaAddr,
+        /// Size asked for.
+        size: usize,
+    },
+    /// A page size that is zero or not a power of two.
+    BadPageSize {
+        /// The value given.
+        page: usize,
+    },
+    /// A device names a CMA region the registry's area set does not have (or the
+    /// registry has no area set).
+    UnknownCmaRegion {
+        /// The device (`None`: the default CMA area).
+        device: Option<Name>,
+        /// The region id.
+        region: RegionId,
+    },
+    /// A request for zero bytes.
+    ZeroSize {
+        /// The device.
+        device: Option<Name>,
+    },
+    /// No source in the device's chain could provide the buffer under its mask.
+    NoMemory {
+        /// The device.
+        device: Option<Name>,
+        /// Bytes asked for.
+        size: usize,
+        /// The coherent DMA mask applied.
+        mask: u64,
+    },
+    /// The record of exact sizes for CMA and system buffers is full (see
+    /// [`Devices::with_book_capacity`](crate::Devices::with_book_capacity)).
+    BookFull {
+        /// The device.
+        device: Option<Name>,
+        /// Buffers the record holds.
+        capacity: usize,
+    },
+    /// The buffer must be zeroed but the CPU has no mapping of it.
+    Unmapped {
+        /// The device.
+        device: Option<Name>,
+        /// Physical base of the buffer.
+        phys: PhysAddr,
+        /// Its size.
+        size: usize,
+    },
+    /// A bus translation failed.
+    Translate {
+        /// The device.
+        device: Option<Name>,
+        /// What failed.
+        error: TranslateError,
+    },
+    /// The buffer belongs to no source of the device's chain (a foreign buffer, or one
+    /// whose addresses were changed).
+    NotOwned {
+        /// The device.
+        device: Option<Name>,
+        /// Bus address given.
+        dma: DmaAddr,
+        /// Size given.
+        size: usize,
+    },
+    /// The owning source refused the free: already freed, not a buffer start, or a
+    /// different size.
+    BadFree {
+        /// The device.
+        device: Option<Name>,
+        /// Bus address given.
+        dma: DmaAddr,
+        /// Size given.
+        size: usize,
+        /// The source's reason.
+        cause: Refusal,
+    },
+    /// A range could not be marked occupied in the device's pool.
+    Occupy {
+        /// The device.
+        device: Name,
+        /// Bus address given.
+        dma: DmaAddr,
+        /// Size given.
+        size: usize,
+        /// The pool's reason (overlapping a buffer, too many buffers).
+        cause: Refusal,
+    },
+    /// The system allocator refused to free a buffer it manages (already freed, or
+    /// not an allocation of that size).
+    SystemFree {
+        /// The device.
+        device: Option<Name>,
+        /// Bus address given.
+        dma: DmaAddr,
+        /// Size given.
+        size: usize,
+    },
+    /// A user mapping of `pages` pages from page `offset` does not fit in the buffer
+    /// (Linux `-ENXIO`).
+    MmapOutOfRange {
+        /// First page asked for.
+        offset: usize,
+        /// Pages asked for.
+        pages: usize,
+        /// Pages the buffer spans.
+        buffer_pages: usize,
+    },
+    /// The buffer does not start on a page, so it cannot be mapped by page frames.
+    MmapUnaligned {
+        /// Physical base of the buffer.
+        phys: PhysAddr,
+        /// The page size.
+        page: usize,
+    },
+}
+
+/// Why a source refused to free or occupy a range (the region layer's answer, without
+/// the names and addresses the enclosing [`Error`] carries already).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// Nothing is allocated there: a double free or a wild free.
+    NotAllocated,
+    /// The address is inside a buffer but does not start it.
+    NotStart,
+    /// The buffer there has another size.
+    WrongSize {
+        /// Its size in bytes (whole granules for a CMA area).
+        actual: usize,
+    },
+    /// Part of the range is in use.
+    InUse,
+    /// The source's metadata holds no more buffers.
+    TooMany,
+    /// A zero-byte range.
+    Zero,
+    /// The range is not inside the source.
+    Outside,
+    /// Another refusal of the region layer.
+    Other,
+}
+
+impl Refusal {
+    /// Classifies a region-layer error.
+    #[must_use]
+    pub fn of(error: cma::Error) -> Self {
+        use crate::cma::allocators::Error as Unit;
+        match error {
+            cma::Error::NotAllocated { .. } => Self::NotAllocated,
+            cma::Error::NotAllocationStart { .. } => Self::NotStart,
+            cma::Error::WrongSize { actual, .. } => Self::WrongSize { actual },
+            cma::Error::ZeroRequest => Self::Zero,
+            cma::Error::OutsideRegion { .. } | cma::Error::UnknownAddress { .. } => Self::Outside,
+            cma::Error::Backend {
+                source: Unit::TooManyAllocations { .. },
+                ..
+            } => Self::TooMany,
+            cma::Error::Backend { .. }
+            | cma::Error::ReclaimBusy { .. }
+            | cma::Error::ReclaimFailed { .. } => Self::InUse,
+            _ => Self::Other,
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotAllocated => f.write_str("nothing is allocated there"),
+            Self::NotStart => f.write_str("not the start of a buffer"),
+            Self::WrongSize { actual } => write!(f, "the buffer there has {actual:#x} bytes"),
+            Self::InUse => f.write_str("the range is in use"),
+            Self::TooMany => f.write_str("too many buffers"),
+            Self::Zero => f.write_str("zero bytes"),
+            Self::Outside => f.write_str("outside the source"),
+            Self::Other => f.write_str("refused by the region layer"),
+        }
+    }
+}
+
+impl From<cma::Error> for Error {
+    fn from(e: cma::Error) -> Self {
+        Self::Cma(e)
+    }
+}
+
+struct Who(Option<Name>);
+
+impl fmt::Display for Who {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(n) => write!(f, "device {}", n.as_str()),
+            None => f.write_str("no device"),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::Cma(e) => write!(f, "{e}"),
+            Self::UnknownDevice { id } => write!(f, "no device {id:?}"),
+            Self::DuplicateDevice { name } => write!(f, "device {} exists", name.as_str()),
+            Self::HasChildren { device, child } => write!(
+                f,
+                "device {} still has child {}",
+                device.as_str(),
+                child.as_str()
+            ),
+            Self::LiveBuffers { device, live } => {
+                write!(f, "device {} owns {live} live buffers", device.as_str())
+            }
+            Self::PoolBusy { device } => {
+                write!(f, "device {} has a coherent pool already", device.as_str())
+            }
+            Self::NoPool { device } => write!(f, "device {} has no pool", device.as_str()),
+            Self::PoolLive { pool, live } => {
+                write!(f, "pool {} has {live} live buffers", pool.as_str())
+            }
+            Self::PoolZeroSize { pool } => write!(f, "pool {} has zero size", pool.as_str()),
+            Self::PoolMisaligned {
+                pool,
+                phys,
+                bus,
+                size,
+                page,
+            } => write!(
+                f,
+                "pool {}: {phys}, {bus} and size {size:#x} must be multiples of {page:#x}",
+                pool.as_str()
+            ),
+            Self::PoolOverflow { pool, bus, size } => write!(
+                f,
+                "pool {}: {size:#x} bytes at {bus} overflow",
+                pool.as_str()
+            ),
+            Self::BadPageSize { page } => write!(f, "page size {page:#x} is not a power of two"),
+            Self::UnknownCmaRegion { device, region } => {
+                write!(f, "{}: no CMA region {region:?}", Who(device))
+            }
+            Self::ZeroSize { device } => write!(f, "{}: zero-byte request", Who(device)),
+            Self::NoMemory { device, size, mask } => write!(
+                f,
+                "{}: no memory for {size:#x} bytes under mask {mask:#x}",
+                Who(device)
+            ),
+            Self::BookFull { device, capacity } => write!(
+                f,
+                "{}: {capacity} CMA and system buffers are live already",
+                Who(device)
+            ),
+            Self::Unmapped { device, phys, size } => write!(
+                f,
+                "{}: {size:#x} bytes at {phys} have no CPU mapping to zero them through",
+                Who(device)
+            ),
+            Self::Translate { device, error } => write!(f, "{}: {error}", Who(device)),
+            Self::NotOwned { device, dma, size } => write!(
+                f,
+                "{}: {size:#x} bytes at {dma} are no buffer of its pools",
+                Who(device)
+            ),
+            Self::BadFree {
+                device,
+                dma,
+                size,
+                cause,
+            } => write!(
+                f,
+                "{}: cannot free {size:#x} bytes at {dma}: {cause}",
+                Who(device)
+            ),
+            Self::Occupy {
+                device,
+                dma,
+                size,
+                cause,
+            } => write!(
+                f,
+                "device {}: cannot mark {size:#x} bytes at {dma} occupied: {cause}",
+                device.as_str()
+            ),
+            Self::SystemFree { device, dma, size } => write!(
+                f,
+                "{}: the system allocator holds no {size:#x}-byte buffer at {dma}",
+                Who(device)
+            ),
+            Self::MmapOutOfRange {
+                offset,
+                pages,
+                buffer_pages,
+            } => write!(
+                f,
+                "mapping {pages} pages from page {offset} exceeds the buffer's {buffer_pages}"
+            ),
+            Self::MmapUnaligned { phys, page } => {
+                write!(f, "buffer at {phys} is not aligned to page {page:#x}")
+            }
+        }
+    }
+}
+
+impl core::error::Error for Error {}

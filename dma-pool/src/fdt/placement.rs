@@ -1,0 +1,211 @@
+//! Where every region goes: fixed ones checked, dynamic ones placed.
+//!
+//! This module owns [`memory_banks`] (the `/memory` nodes) and [`place`]: fixed
+//! regions are checked against each other and `/memreserve/`; then, in blob order,
+//! each dynamic region takes the lowest free run of its size and alignment inside a
+//! `/memory` bank, trying its `alloc-ranges` in order, avoiding every fixed region,
+//! every `/memreserve/` entry and every region placed before it (Linux places
+//! top-down through memblock; bottom-up is as valid and easier to predict). It must
+//! never build regions or pools.
+#![forbid(unsafe_code)]
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::cma::{PhysAddr, PhysRange};
+
+use super::rules::{Judged, Spec};
+use super::{DeviceTree, Error, cells};
+
+/// The `/memory` banks: `reg` of every enabled root child whose `device_type` is
+/// `"memory"`, sorted by base.
+///
+/// # Errors
+///
+/// The decoding errors of their `reg`.
+pub fn memory_banks(tree: &DeviceTree<'_>) -> Result<Vec<PhysRange>, Error> {
+    let cells = tree.child_cells(0)?;
+    let mut banks = Vec::new();
+    for node in tree.nodes().iter().filter(|n| n.parent() == Some(0)) {
+        if node.property("device_type") != Some(b"memory\0") || !node.is_available() {
+            continue;
+        }
+        if let Some(raw) = node.property("reg") {
+            banks.extend(cells::ranges(node, "reg", raw, cells)?);
+        }
+    }
+    banks.retain(|b| !b.is_empty());
+    banks.sort();
+    Ok(banks)
+}
+
+/// A range that is taken, and by whom (for error messages).
+struct Taken {
+    by: String,
+    range: PhysRange,
+}
+
+/// The range of every judged region, in the same order.
+///
+/// # Errors
+///
+/// [`Error::Overlap`] between fixed regions or with `/memreserve/`; for a dynamic
+/// region [`Error::MissingNode`] (no `/memory`), [`Error::AllocRangeOutsideMemory`],
+/// [`Error::NoRoom`].
+pub(crate) fn place(
+    judged: &[Judged],
+    memory: &[PhysRange],
+    memreserve: &[PhysRange],
+) -> Result<Vec<PhysRange>, Error> {
+    let mut taken: Vec<Taken> = memreserve
+        .iter()
+        .map(|&range| Taken {
+            by: String::from("/memreserve/"),
+            range,
+        })
+        .collect();
+    let mut placed: Vec<Option<PhysRange>> = Vec::with_capacity(judged.len());
+    for j in judged {
+        let Spec::Fixed(reg) = &j.spec else {
+            placed.push(None);
+            continue;
+        };
+        for &range in reg {
+            if let Some(other) = taken.iter().find(|t| t.range.overlaps(&range)) {
+                return Err(Error::Overlap {
+                    node: j.reserved.path.clone(),
+                    range,
+                    other: other.by.clone(),
+                    other_range: other.range,
+                });
+            }
+            taken.push(Taken {
+                by: j.reserved.path.clone(),
+                range,
+            });
+        }
+        placed.push(reg.first().copied());
+    }
+    let mut out = Vec::with_capacity(judged.len());
+    for (j, fixed) in judged.iter().zip(placed) {
+        let range = match (fixed, &j.spec) {
+            (Some(range), _) => range,
+            (
+                None,
+                Spec::Dynamic {
+                    size,
+                    align,
+                    alloc_ranges,
+                },
+            ) => {
+                let range = place_one(j, *size, *align, alloc_ranges, memory, &taken)?;
+                taken.push(Taken {
+                    by: j.reserved.path.clone(),
+                    range,
+                });
+                range
+            }
+            (None, Spec::Fixed(_)) => PhysRange::EMPTY,
+        };
+        out.push(range);
+    }
+    Ok(out)
+}
+
+fn place_one(
+    j: &Judged,
+    size: usize,
+    align: usize,
+    alloc_ranges: &[PhysRange],
+    memory: &[PhysRange],
+    taken: &[Taken],
+) -> Result<PhysRange, Error> {
+    let node = || j.reserved.path.clone();
+    if memory.is_empty() {
+        return Err(Error::MissingNode {
+            node: "/memory",
+            needed_by: node(),
+        });
+    }
+    if let Some(&outside) = alloc_ranges
+        .iter()
+        .find(|r| !memory.iter().any(|m| m.overlaps(r)))
+    {
+        return Err(Error::AllocRangeOutsideMemory {
+            node: node(),
+            range: outside,
+        });
+    }
+    let windows = if alloc_ranges.is_empty() {
+        memory
+    } else {
+        alloc_ranges
+    };
+    windows
+        .iter()
+        .flat_map(|w| memory.iter().filter_map(|m| m.intersection(w)))
+        .find_map(|w| lowest_free(size, align, w, taken))
+        .ok_or(Error::NoRoom {
+            node: node(),
+            size,
+            align,
+        })
+}
+
+/// The lowest `align`-aligned run of `size` bytes inside `window` that no taken range
+/// overlaps. Each step jumps past a blocker, so it ends after at most one step per
+/// taken range.
+fn lowest_free(size: usize, align: usize, window: PhysRange, taken: &[Taken]) -> Option<PhysRange> {
+    let mut base: PhysAddr = window.base().align_up(align)?;
+    loop {
+        let candidate = PhysRange::new(base, size).ok()?;
+        if !window.contains_range(&candidate) {
+            return None;
+        }
+        match taken.iter().find(|t| t.range.overlaps(&candidate)) {
+            None => return Some(candidate),
+            Some(blocker) => base = blocker.range.end().align_up(align)?,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+
+    use super::*;
+
+    fn r(base: u64, size: usize) -> PhysRange {
+        PhysRange::new(PhysAddr::new(base), size).unwrap()
+    }
+
+    fn taken(ranges: &[PhysRange]) -> Vec<Taken> {
+        ranges
+            .iter()
+            .map(|&range| Taken {
+                by: String::from("x"),
+                range,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn lowest_free_jumps_past_blockers_and_aligns() {
+        let window = r(0x1000, 0x10_0000);
+        let blockers = taken(&[r(0x1000, 0x800), r(0x2000, 0x3000)]);
+        // 0x1000 aligned down is taken; past it 0x2000 is taken till 0x5000.
+        assert_eq!(
+            lowest_free(0x1000, 0x1000, window, &blockers),
+            Some(r(0x5000, 0x1000))
+        );
+        assert_eq!(
+            lowest_free(0x1000, 0x1_0000, window, &blockers),
+            Some(r(0x1_0000, 0x1000))
+        );
+        let top = r(u64::MAX - 0x1fff, 0x1000);
+        // Nothing of 1 MiB fits in a 1 MiB window with blockers inside.
+        assert_eq!(lowest_free(0x10_0000, 0x1000, window, &blockers), None);
+        assert_eq!(lowest_free(0x1000, 0x1000, top, &[]), Some(top));
+        // Aligning up past 2^64 is no room, not a wrap.
+        assert_eq!(lowest_free(0x1000, 0x1_0000, top, &[]), None);
+    }
+}

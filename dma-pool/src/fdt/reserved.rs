@@ -1,0 +1,228 @@
+//! Decoding `/reserved-memory` children into typed records.
+//!
+//! This module owns [`Reserved`] (what one child says: `reg`, `size`, `alignment`,
+//! `alloc-ranges`, flags, `compatible`, defaults, phandle, labels) and the region name
+//! derived from the node name. It decodes and checks encodings (lengths, cell sizes,
+//! overflow) but must never judge combinations of properties: the binding rules are
+//! `rules.rs`'s.
+#![forbid(unsafe_code)]
+
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use crate::cma::{Name, PhysRange};
+
+use super::{DeviceTree, Error, Node, cells};
+
+/// What a region's `compatible` makes of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Compatible {
+    /// `shared-dma-pool`: a CMA area if `reusable`, else a coherent pool.
+    SharedDmaPool,
+    /// `restricted-dma-pool`: a pool a device must do all its DMA through.
+    RestrictedDmaPool,
+    /// Another compatible string (the first one listed), owned by some other driver.
+    Other(String),
+    /// No `compatible`: a plain reservation.
+    None,
+}
+
+/// One `/reserved-memory` child as written, decoded but not yet judged.
+#[derive(Clone, Debug)]
+pub struct Reserved {
+    /// Index of the node in [`DeviceTree::nodes`].
+    pub node: usize,
+    /// The node's full path.
+    pub path: String,
+    /// The region name derived from the node name (see [`region_names`]).
+    pub name: String,
+    /// Its labels (from `/__symbols__`).
+    pub labels: Vec<String>,
+    /// Its phandle, if any node refers to it.
+    pub phandle: Option<u32>,
+    /// `reg` ranges, if present.
+    pub reg: Option<Vec<PhysRange>>,
+    /// `size`, if present.
+    pub size: Option<usize>,
+    /// `alignment`, if present (raw: checked by the rules).
+    pub alignment: Option<u64>,
+    /// `alloc-ranges`, if present.
+    pub alloc_ranges: Option<Vec<PhysRange>>,
+    /// `compatible`.
+    pub compatible: Compatible,
+    /// `no-map`.
+    pub no_map: bool,
+    /// `reusable`.
+    pub reusable: bool,
+    /// `linux,cma-default`.
+    pub cma_default: bool,
+    /// `linux,dma-default`.
+    pub dma_default: bool,
+}
+
+/// The index of `/reserved-memory`, checked to use the root's cell sizes.
+///
+/// # Errors
+///
+/// [`Error::BadCells`], [`Error::CellsMismatch`].
+pub(crate) fn container(tree: &DeviceTree<'_>) -> Result<Option<usize>, Error> {
+    let Some(index) = tree.find("/reserved-memory") else {
+        return Ok(None);
+    };
+    let root = tree.child_cells(0)?;
+    let own = tree.child_cells(index)?;
+    let pairs = [
+        ("#address-cells", own.0, root.0),
+        ("#size-cells", own.1, root.1),
+    ];
+    for (property, value, root) in pairs {
+        if value != root {
+            return Err(Error::CellsMismatch {
+                node: tree.path_of(index),
+                property,
+                value,
+                root,
+            });
+        }
+    }
+    Ok(Some(index))
+}
+
+/// Every enabled `/reserved-memory` child, in blob order.
+///
+/// # Errors
+///
+/// [`Error::BadCells`] or [`Error::CellsMismatch`] for `/reserved-memory` itself,
+/// then the first decoding error of a child.
+pub fn parse(tree: &DeviceTree<'_>) -> Result<Vec<Reserved>, Error> {
+    let Some(parent) = container(tree)? else {
+        return Ok(Vec::new());
+    };
+    let cells = tree.child_cells(parent)?;
+    let children: Vec<usize> = (0..tree.nodes().len())
+        .filter(|&i| {
+            tree.node(i)
+                .is_some_and(|n| n.parent() == Some(parent) && n.is_available())
+        })
+        .collect();
+    let names = region_names(tree, &children)?;
+    children
+        .iter()
+        .zip(names)
+        .map(|(&i, name)| decode(tree, i, name, cells))
+        .collect()
+}
+
+fn decode(
+    tree: &DeviceTree<'_>,
+    index: usize,
+    name: String,
+    cells: (u32, u32),
+) -> Result<Reserved, Error> {
+    let Some(node) = tree.node(index) else {
+        return Err(Error::MissingNode {
+            node: "a reserved-memory child",
+            needed_by: String::from("/reserved-memory"),
+        });
+    };
+    let reg = match node.property("reg") {
+        Some(raw) => Some(cells::ranges(node, "reg", raw, cells)?),
+        None => None,
+    };
+    let size = match node.property("size") {
+        Some(raw) => {
+            let size = cells::single(node, "size", raw, cells.1)?;
+            Some(cells::to_size(node, "size", 0, size)?)
+        }
+        None => None,
+    };
+    let alignment = match node.property("alignment") {
+        Some(raw) => Some(cells::single(node, "alignment", raw, cells.1)?),
+        None => None,
+    };
+    let alloc_ranges = match node.property("alloc-ranges") {
+        Some(raw) => Some(cells::ranges(node, "alloc-ranges", raw, cells)?),
+        None => None,
+    };
+    Ok(Reserved {
+        node: index,
+        path: String::from(node.path()),
+        name,
+        labels: tree.labels(index).map(ToString::to_string).collect(),
+        phandle: node.phandle(),
+        reg,
+        size,
+        alignment,
+        alloc_ranges,
+        compatible: compatible(node)?,
+        no_map: node.has("no-map"),
+        reusable: node.has("reusable"),
+        cma_default: node.has("linux,cma-default"),
+        dma_default: node.has("linux,dma-default"),
+    })
+}
+
+/// The strings of a string-list property.
+///
+/// # Errors
+///
+/// [`Error::BadString`] unless it is NUL-terminated UTF-8.
+pub(crate) fn strings<'a>(node: &Node<'a>, property: &'static str) -> Result<Vec<&'a str>, Error> {
+    let Some(raw) = node.property(property) else {
+        return Ok(Vec::new());
+    };
+    let bad = || Error::BadString {
+        node: String::from(node.path()),
+        property,
+    };
+    let body = raw.strip_suffix(&[0]).ok_or_else(bad)?;
+    let text = core::str::from_utf8(body).map_err(|_| bad())?;
+    Ok(text.split('\0').collect())
+}
+
+fn compatible(node: &Node<'_>) -> Result<Compatible, Error> {
+    let list = strings(node, "compatible")?;
+    if list.contains(&"shared-dma-pool") {
+        Ok(Compatible::SharedDmaPool)
+    } else if list.contains(&"restricted-dma-pool") {
+        Ok(Compatible::RestrictedDmaPool)
+    } else {
+        Ok(list
+            .first()
+            .map_or(Compatible::None, |c| Compatible::Other(String::from(*c))))
+    }
+}
+
+/// Region names for the given children: the node name without its unit address,
+/// with `,` (which region maps reserve) turned into `-` (`linux,cma` -> `linux-cma`);
+/// the full name (unit address kept) when an earlier child has the same short name.
+///
+/// # Errors
+///
+/// [`Error::BadRegionName`] (e.g. longer than 32 bytes), [`Error::DuplicateRegionName`].
+pub fn region_names(tree: &DeviceTree<'_>, children: &[usize]) -> Result<Vec<String>, Error> {
+    let mut names: Vec<String> = Vec::with_capacity(children.len());
+    for &i in children {
+        let Some(node) = tree.node(i) else { continue };
+        let short = node.base_name().replace(',', "-");
+        let name = if names.contains(&short) {
+            node.name().replace(',', "-")
+        } else {
+            short
+        };
+        if names.contains(&name) {
+            return Err(Error::DuplicateRegionName {
+                node: String::from(node.path()),
+                name,
+            });
+        }
+        if let Some(problem) = Name::problem(&name) {
+            return Err(Error::BadRegionName {
+                node: String::from(node.path()),
+                problem,
+            });
+        }
+        names.push(name);
+    }
+    Ok(names)
+}

@@ -1,0 +1,240 @@
+//! The reserved-memory binding rules: what a child may combine and what it becomes.
+//!
+//! This module owns [`Role`], [`Spec`] and [`judge`]: exactly one of `reg` / `size`;
+//! `alignment` and `alloc-ranges` only with `size`; `no-map` excludes `reusable`; a
+//! reusable `shared-dma-pool` is a CMA area, any other `shared-dma-pool` a coherent
+//! pool, a `restricted-dma-pool` a restricted pool, anything else a plain
+//! reservation; each default claimed at most once and only by a region of its kind.
+//! It must never place or build anything.
+#![forbid(unsafe_code)]
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::cma::PhysRange;
+
+use super::reserved::{Compatible, Reserved};
+use super::{DefaultKind, Error, Options};
+
+/// What a reserved region is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// A reusable `shared-dma-pool`: a CMA area (a region of the cma area set).
+    CmaArea,
+    /// A `shared-dma-pool` without `reusable`: a coherent pool.
+    CoherentPool,
+    /// A `restricted-dma-pool`: a coherent pool the device is confined to.
+    RestrictedPool,
+    /// Memory kept from the OS for a driver or firmware; nothing allocates from it.
+    Reservation,
+}
+
+/// Where a region goes, as the binding says it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Spec {
+    /// At `reg` (every entry reserved; the first is the region).
+    Fixed(Vec<PhysRange>),
+    /// `size` bytes placed at boot, base a multiple of `align`, inside the
+    /// `alloc-ranges` tried in order (empty: anywhere in `/memory`).
+    Dynamic {
+        /// Bytes.
+        size: usize,
+        /// Base alignment (the larger of `alignment`, the page and, for CMA areas,
+        /// the CMA alignment).
+        align: usize,
+        /// `alloc-ranges`, in order.
+        alloc_ranges: Vec<PhysRange>,
+    },
+}
+
+/// A child that passed the rules.
+#[derive(Clone, Debug)]
+pub(crate) struct Judged {
+    pub(crate) reserved: Reserved,
+    pub(crate) spec: Spec,
+    pub(crate) role: Role,
+    pub(crate) default: Option<DefaultKind>,
+}
+
+/// Applies the binding rules to every child, in order.
+///
+/// # Errors
+///
+/// Per child, in order: [`Error::RegAndSize`] / [`Error::NoRegNoSize`],
+/// [`Error::OnlyWithSize`], [`Error::ZeroSize`], [`Error::AlignNotPowerOfTwo`],
+/// [`Error::NoMapReusable`], [`Error::BadForKind`], [`Error::CmaMisaligned`]; then
+/// [`Error::SecondDefault`] for the second child that claims a default.
+pub(crate) fn judge(children: Vec<Reserved>, options: &Options) -> Result<Vec<Judged>, Error> {
+    let mut out: Vec<Judged> = Vec::with_capacity(children.len());
+    for reserved in children {
+        let judged = judge_one(reserved, options)?;
+        if let Some(kind) = judged.default {
+            if let Some(first) = out.iter().find(|j| j.default == Some(kind)) {
+                return Err(Error::SecondDefault {
+                    kind,
+                    node: judged.reserved.path,
+                    first: first.reserved.path.clone(),
+                });
+            }
+        }
+        out.push(judged);
+    }
+    Ok(out)
+}
+
+fn judge_one(reserved: Reserved, options: &Options) -> Result<Judged, Error> {
+    let node = || reserved.path.clone();
+    let role = role(&reserved);
+    let spec = spec(&reserved, role, options)?;
+    if reserved.no_map && reserved.reusable {
+        return Err(Error::NoMapReusable { node: node() });
+    }
+    check_kind(&reserved, role)?;
+    if role == Role::CmaArea {
+        check_cma(&reserved, &spec, options)?;
+    }
+    let default = match (reserved.cma_default, reserved.dma_default) {
+        (true, true) => {
+            return Err(Error::BadForKind {
+                node: node(),
+                property: "linux,dma-default",
+                kind: "linux,cma-default",
+            });
+        }
+        (true, false) => Some(DefaultKind::Cma),
+        (false, true) => Some(DefaultKind::Dma),
+        (false, false) => None,
+    };
+    Ok(Judged {
+        reserved,
+        spec,
+        role,
+        default,
+    })
+}
+
+fn role(reserved: &Reserved) -> Role {
+    match reserved.compatible {
+        Compatible::SharedDmaPool if reserved.reusable => Role::CmaArea,
+        Compatible::SharedDmaPool => Role::CoherentPool,
+        Compatible::RestrictedDmaPool => Role::RestrictedPool,
+        Compatible::Other(_) | Compatible::None => Role::Reservation,
+    }
+}
+
+fn spec(reserved: &Reserved, role: Role, options: &Options) -> Result<Spec, Error> {
+    let node = || reserved.path.clone();
+    match (&reserved.reg, reserved.size) {
+        (Some(reg), Some(size)) => Err(Error::RegAndSize {
+            node: node(),
+            reg: reg.first().copied().unwrap_or(PhysRange::EMPTY),
+            size,
+        }),
+        (None, None) => Err(Error::NoRegNoSize { node: node() }),
+        (Some(reg), None) => {
+            for (property, present) in [
+                ("alignment", reserved.alignment.is_some()),
+                ("alloc-ranges", reserved.alloc_ranges.is_some()),
+            ] {
+                if present {
+                    return Err(Error::OnlyWithSize {
+                        node: node(),
+                        property,
+                    });
+                }
+            }
+            if reg.iter().any(PhysRange::is_empty) {
+                return Err(Error::ZeroSize { node: node() });
+            }
+            Ok(Spec::Fixed(reg.clone()))
+        }
+        (None, Some(size)) => {
+            if size == 0 {
+                return Err(Error::ZeroSize { node: node() });
+            }
+            let asked = reserved.alignment.unwrap_or(1);
+            let align = usize::try_from(asked)
+                .ok()
+                .filter(|a| a.is_power_of_two())
+                .ok_or(Error::AlignNotPowerOfTwo {
+                    node: node(),
+                    align: asked,
+                })?;
+            let floor = if role == Role::CmaArea {
+                options.cma_align.max(options.page)
+            } else {
+                options.page
+            };
+            Ok(Spec::Dynamic {
+                size,
+                align: align.max(floor),
+                alloc_ranges: reserved.alloc_ranges.clone().unwrap_or_default(),
+            })
+        }
+    }
+}
+
+/// Flags and defaults each kind refuses (Linux's `rmem_cma_setup`, `rmem_dma_setup`
+/// and `rmem_swiotlb_setup` refuse the same).
+fn check_kind(reserved: &Reserved, role: Role) -> Result<(), Error> {
+    let (kind, refused): (&'static str, &[(&'static str, bool)]) = match role {
+        Role::CmaArea => (
+            "reusable shared-dma-pool",
+            &[("linux,dma-default", reserved.dma_default)],
+        ),
+        Role::CoherentPool => (
+            "shared-dma-pool without reusable",
+            &[("linux,cma-default", reserved.cma_default)],
+        ),
+        Role::RestrictedPool => (
+            "restricted-dma-pool",
+            &[
+                ("reusable", reserved.reusable),
+                ("no-map", reserved.no_map),
+                ("linux,cma-default", reserved.cma_default),
+                ("linux,dma-default", reserved.dma_default),
+            ],
+        ),
+        Role::Reservation => (
+            "region without a pool compatible",
+            &[
+                ("linux,cma-default", reserved.cma_default),
+                ("linux,dma-default", reserved.dma_default),
+            ],
+        ),
+    };
+    match refused.iter().find(|(_, present)| *present) {
+        Some(&(property, _)) => Err(Error::BadForKind {
+            node: reserved.path.clone(),
+            property,
+            kind,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// A CMA area's base and size must be multiples of the CMA alignment (a dynamic
+/// one's base is placed aligned, so only its size is checked here).
+fn check_cma(reserved: &Reserved, spec: &Spec, options: &Options) -> Result<(), Error> {
+    let align = options.cma_align.max(options.page);
+    let (range, aligned) = match spec {
+        Spec::Fixed(reg) => {
+            let range = reg.first().copied().unwrap_or(PhysRange::EMPTY);
+            let ok = range.base().is_aligned(align) && range.size() % align == 0;
+            (range, ok)
+        }
+        Spec::Dynamic { size, .. } => (
+            PhysRange::new(crate::cma::PhysAddr::new(0), *size).unwrap_or(PhysRange::EMPTY),
+            size % align == 0,
+        ),
+    };
+    if aligned {
+        Ok(())
+    } else {
+        Err(Error::CmaMisaligned {
+            node: String::from(reserved.path.as_str()),
+            range,
+            align,
+        })
+    }
+}

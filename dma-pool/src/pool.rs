@@ -1,0 +1,406 @@
+//! A coherent pool: memory declared for DMA, with its bus base and CPU mapping.
+//!
+//! This module owns [`CoherentPool`] and [`PoolOptions`] (Linux
+//! `dma_declare_coherent_memory`'s per-device memory, and the `linux,dma-default`
+//! pool): exact-size allocation under a DMA mask, free with validation, marking ranges
+//! occupied. Sizes are exact to the byte (the backend works in bytes); each buffer starts
+//! on a page. It must never know which device uses it nor touch the pool's memory.
+#![forbid(unsafe_code)]
+
+use core::fmt;
+
+use lock_api::RawMutex;
+
+use crate::cma::{
+    Declaration, DefaultLock, Error as CmaError, Name, PhysAddr, PhysRange, Region, RegionStats,
+    Registry, Request,
+};
+use crate::{DmaAddr, Error, Mapper};
+
+/// How a pool behaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PoolOptions {
+    fallthrough: bool,
+    page: usize,
+    max_buffers: Option<usize>,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PoolOptions {
+    /// Exclusive (a full pool fails the allocation), 4 KiB pages, one buffer per page
+    /// at most.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            fallthrough: false,
+            page: 4096,
+            max_buffers: None,
+        }
+    }
+
+    /// Whether an allocation the pool cannot serve may go on to the next source.
+    #[must_use]
+    pub const fn fallthrough(self, fallthrough: bool) -> Self {
+        Self {
+            fallthrough,
+            ..self
+        }
+    }
+
+    /// The page: bases and size must be multiples, buffers start on one.
+    #[must_use]
+    pub const fn page(self, page: usize) -> Self {
+        Self { page, ..self }
+    }
+
+    /// How many live buffers the pool's metadata holds (default: one per page).
+    #[must_use]
+    pub const fn max_buffers(self, max: usize) -> Self {
+        Self {
+            max_buffers: Some(max),
+            ..self
+        }
+    }
+}
+
+/// Coherent memory for one device (or for everyone, as the default pool).
+///
+/// ```
+/// use contig_dma_pool::{CoherentPool, DmaAddr, NoMapping, PoolOptions};
+/// use contig_dma_pool::cma::{PhysAddr, PhysRange};
+/// // STM32MP15 RETRAM: 64K at 0x3800_0000, seen by the M4 at bus address 0.
+/// let pool: CoherentPool = CoherentPool::new(
+///     "retram", PhysAddr::new(0x3800_0000), DmaAddr::new(0), 0x1_0000,
+///     &NoMapping, PoolOptions::new(),
+/// ).unwrap();
+/// let a = pool.allocate(100, u64::MAX).unwrap();
+/// assert_eq!(pool.to_dma(a), Some(DmaAddr::new(0)));
+/// let b = pool.allocate(100, u64::MAX).unwrap(); // next page
+/// assert_eq!(pool.to_dma(b), Some(DmaAddr::new(0x1000)));
+/// assert!(pool.free(PhysRange::new(a.base(), 99).unwrap()).is_err()); // resized
+/// pool.free(a).unwrap();
+/// assert!(pool.free(a).is_err()); // double free
+/// ```
+pub struct CoherentPool<'m, R: RawMutex = DefaultLock> {
+    region: Region<R>,
+    bus: DmaAddr,
+    mapper: &'m dyn Mapper,
+    options: PoolOptions,
+}
+
+impl<'m, R: RawMutex> CoherentPool<'m, R> {
+    /// A pool of `size` bytes at physical `phys`, seen by devices at bus address `bus`,
+    /// reached by the CPU through `mapper`.
+    ///
+    /// # Errors
+    ///
+    /// In order: [`Error::Cma`] for a bad name, [`Error::BadPageSize`],
+    /// [`Error::PoolZeroSize`], [`Error::PoolMisaligned`], [`Error::PoolOverflow`],
+    /// then [`Error::Cma`] if the region cannot be built.
+    pub fn new(
+        name: &str,
+        phys: PhysAddr,
+        bus: DmaAddr,
+        size: usize,
+        mapper: &'m dyn Mapper,
+        options: PoolOptions,
+    ) -> Result<Self, Error> {
+        let pool = Name::new(name)?;
+        let page = options.page;
+        if !page.is_power_of_two() {
+            return Err(Error::BadPageSize { page });
+        }
+        if size == 0 {
+            return Err(Error::PoolZeroSize { pool });
+        }
+        if !phys.is_aligned(page) || !bus.is_aligned(page as u64) || size % page != 0 {
+            return Err(Error::PoolMisaligned {
+                pool,
+                phys,
+                bus,
+                size,
+                page,
+            });
+        }
+        if bus.checked_add(size as u64).is_none() {
+            return Err(Error::PoolOverflow { pool, bus, size });
+        }
+        let declaration = Declaration::new(name, size)
+            .granule(1)
+            .backend("first-fit")
+            .max_allocations(options.max_buffers.unwrap_or(size / page));
+        let spec = declaration.at(phys).map_err(|e| match e {
+            CmaError::AddressOverflow { .. } => Error::PoolOverflow { pool, bus, size },
+            other => Error::Cma(other),
+        })?;
+        let region = Region::new(spec, &Registry::with_builtins(), None)?;
+        Ok(Self {
+            region,
+            bus,
+            mapper,
+            options,
+        })
+    }
+
+    /// The pool's name.
+    #[must_use]
+    pub const fn name(&self) -> Name {
+        self.region.name()
+    }
+
+    /// Its physical bytes.
+    #[must_use]
+    pub const fn phys(&self) -> PhysRange {
+        self.region.range()
+    }
+
+    /// The bus address of its first byte.
+    #[must_use]
+    pub const fn bus(&self) -> DmaAddr {
+        self.bus
+    }
+
+    /// How the CPU reaches it.
+    #[must_use]
+    pub fn mapper(&self) -> &'m dyn Mapper {
+        self.mapper
+    }
+
+    /// Its options.
+    #[must_use]
+    pub const fn options(&self) -> PoolOptions {
+        self.options
+    }
+
+    /// Whether an allocation it cannot serve may try the next source.
+    #[must_use]
+    pub const fn is_fallthrough(&self) -> bool {
+        self.options.fallthrough
+    }
+
+    /// Live buffers (occupied ranges included).
+    #[must_use]
+    pub fn live(&self) -> usize {
+        self.region.stats().backend.live_allocations
+    }
+
+    /// Occupancy and counters.
+    #[must_use]
+    pub fn stats(&self) -> RegionStats {
+        self.region.stats()
+    }
+
+    /// The bus address of `range`, if it lies in the pool.
+    #[must_use]
+    pub fn to_dma(&self, range: PhysRange) -> Option<DmaAddr> {
+        if !self.phys().contains_range(&range) {
+            return None;
+        }
+        let off = range.base().offset_from(self.phys().base())?;
+        self.bus.checked_add(off as u64)
+    }
+
+    /// The physical range of `size` bytes at bus address `dma`, if they lie in the pool.
+    #[must_use]
+    pub fn to_phys(&self, dma: DmaAddr, size: usize) -> Option<PhysRange> {
+        let off = usize::try_from(dma.offset_from(self.bus)?).ok()?;
+        let base = self.phys().base().checked_add(off).ok()?;
+        let range = PhysRange::new(base, size).ok()?;
+        self.phys().contains_range(&range).then_some(range)
+    }
+
+    /// The part of the pool a device with DMA mask `mask` can reach.
+    #[must_use]
+    pub fn reachable(&self, mask: u64) -> Option<PhysRange> {
+        let last_off = mask.checked_sub(self.bus.as_u64())?;
+        let size = usize::try_from(last_off)
+            .map_or(usize::MAX, |o| o.saturating_add(1))
+            .min(self.phys().size());
+        PhysRange::new(self.phys().base(), size).ok()
+    }
+
+    /// `size` bytes on a page, with bus addresses at most `mask`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Cma`] with the region's reason (zero size, no space, mask below the
+    /// pool: [`CmaError::WindowMissesRegion`]).
+    pub fn allocate(&self, size: usize, mask: u64) -> Result<PhysRange, Error> {
+        let reachable = self.reachable(mask).ok_or(CmaError::WindowMissesRegion {
+            region: self.name(),
+            window: PhysRange::new(self.phys().base(), 0)?,
+        })?;
+        let request = Request::new(size)
+            .aligned(self.options.page)
+            .within(reachable);
+        Ok(self.region.allocate(&request)?)
+    }
+
+    /// Frees a buffer: `range` must be exactly what [`allocate`](Self::allocate) or
+    /// [`occupy`](Self::occupy) returned.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Cma`] with the region's reason (outside, double free, wrong size).
+    pub fn free(&self, range: PhysRange) -> Result<(), Error> {
+        Ok(self.region.free(range)?)
+    }
+
+    /// Marks `range` as in use (memory a device or firmware already uses; Linux
+    /// `dma_mark_declared_memory_occupied`); free it like a buffer.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Cma`]: outside the pool, or overlapping a live buffer.
+    pub fn occupy(&self, range: PhysRange) -> Result<PhysRange, Error> {
+        Ok(self.region.claim(range)?)
+    }
+}
+
+impl<R: RawMutex> fmt::Debug for CoherentPool<'_, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CoherentPool")
+            .field("name", &self.name().as_str())
+            .field("phys", &self.phys())
+            .field("bus", &self.bus)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::NoMapping;
+
+    fn pool(options: PoolOptions) -> CoherentPool<'static> {
+        CoherentPool::new(
+            "p",
+            PhysAddr::new(0x3800_0000),
+            DmaAddr::new(0),
+            0x1_0000,
+            &NoMapping,
+            options,
+        )
+        .unwrap()
+    }
+
+    fn new(phys: u64, bus: u64, size: usize) -> Result<CoherentPool<'static>, Error> {
+        let o = PoolOptions::new();
+        CoherentPool::new(
+            "p",
+            PhysAddr::new(phys),
+            DmaAddr::new(bus),
+            size,
+            &NoMapping,
+            o,
+        )
+    }
+
+    #[test]
+    fn declaration_errors_name_the_values() {
+        let pool = Name::new("p").unwrap();
+        assert_eq!(new(0x1000, 0, 0).unwrap_err(), Error::PoolZeroSize { pool });
+        let mis = |phys, bus, size| Error::PoolMisaligned {
+            pool,
+            phys: PhysAddr::new(phys),
+            bus: DmaAddr::new(bus),
+            size,
+            page: 4096,
+        };
+        assert_eq!(new(0x1000, 0, 0x1800).unwrap_err(), mis(0x1000, 0, 0x1800));
+        assert_eq!(new(0x1800, 0, 0x1000).unwrap_err(), mis(0x1800, 0, 0x1000));
+        assert_eq!(
+            new(0x1000, 0x10, 0x1000).unwrap_err(),
+            mis(0x1000, 0x10, 0x1000)
+        );
+        let top = u64::MAX - 0xfff;
+        assert!(matches!(
+            new(0, top, 0x2000),
+            Err(Error::PoolOverflow { .. })
+        ));
+        assert!(matches!(
+            new(top, 0, 0x2000),
+            Err(Error::PoolOverflow { .. })
+        ));
+        let o = PoolOptions::new().page(3000);
+        let bad = CoherentPool::<DefaultLock>::new(
+            "p",
+            PhysAddr::new(0),
+            DmaAddr::new(0),
+            0x1000,
+            &NoMapping,
+            o,
+        );
+        assert_eq!(bad.unwrap_err(), Error::BadPageSize { page: 3000 });
+    }
+
+    #[test]
+    fn exact_sizes_on_pages() {
+        let p = pool(PoolOptions::new());
+        let a = p.allocate(0xf001, u64::MAX).unwrap();
+        assert_eq!(a.size(), 0xf001);
+        // The next buffer must start on a page: none is left after 0xf001 bytes.
+        assert!(p.allocate(1, u64::MAX).is_err());
+        p.free(a).unwrap();
+        let frame = p.allocate(0xf000 - 0x800, u64::MAX).unwrap();
+        assert_eq!(frame.size(), 0xf000 - 0x800);
+        assert_eq!(p.stats().used_bytes(), 0xf000 - 0x800);
+        let last = p.allocate(0x1000, u64::MAX).unwrap();
+        assert_eq!(last.base(), PhysAddr::new(0x3800_f000));
+        assert_eq!(p.live(), 2);
+    }
+
+    #[test]
+    fn mask_limits_the_window() {
+        let p = pool(PoolOptions::new());
+        assert_eq!(p.reachable(0x1fff).unwrap().size(), 0x2000);
+        let a = p.allocate(0x2000, 0x1fff).unwrap();
+        assert_eq!(p.to_dma(a), Some(DmaAddr::new(0)));
+        assert!(p.allocate(0x10, 0x1fff).is_err());
+        assert!(p.allocate(0x10, u64::MAX).is_ok());
+        let high = CoherentPool::<DefaultLock>::new(
+            "h",
+            PhysAddr::new(0x1000),
+            DmaAddr::new(0x1_0000_0000),
+            0x1000,
+            &NoMapping,
+            PoolOptions::new(),
+        )
+        .unwrap();
+        assert!(high.reachable(0xffff_ffff).is_none());
+        assert!(matches!(
+            high.allocate(1, 0xffff_ffff),
+            Err(Error::Cma(CmaError::WindowMissesRegion { .. }))
+        ));
+    }
+
+    #[test]
+    fn translation_both_ways() {
+        let p = pool(PoolOptions::new());
+        let r = PhysRange::new(PhysAddr::new(0x3800_2000), 0x10).unwrap();
+        assert_eq!(p.to_dma(r), Some(DmaAddr::new(0x2000)));
+        assert_eq!(p.to_phys(DmaAddr::new(0x2000), 0x10), Some(r));
+        assert_eq!(p.to_phys(DmaAddr::new(0xfff8), 0x10), None);
+        let outside = PhysRange::new(PhysAddr::new(0x3900_0000), 1).unwrap();
+        assert_eq!(p.to_dma(outside), None);
+    }
+
+    #[test]
+    fn occupy_then_free() {
+        let p = pool(PoolOptions::new());
+        let r = PhysRange::new(PhysAddr::new(0x3800_0000), 0x2000).unwrap();
+        assert_eq!(p.occupy(r).unwrap(), r);
+        assert!(p.occupy(r).is_err());
+        let a = p.allocate(1, u64::MAX).unwrap();
+        assert_eq!(a.base(), PhysAddr::new(0x3800_2000));
+        p.free(r).unwrap();
+        p.free(a).unwrap();
+        assert_eq!(p.live(), 0);
+    }
+}

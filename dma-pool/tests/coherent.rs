@@ -1,0 +1,660 @@
+//! The coherent DMA API on simulated memory: allocation order, exclusivity, masks,
+//! zeroing, attributes, frees, occupied ranges, pool declaration and release, devices.
+// Test addresses are small constants, so narrowing casts are exact.
+#![allow(clippy::cast_possible_truncation)]
+
+use contig_dma_pool::cma::{
+    AreaSet, Declaration, PhysAddr, PhysRange, Region, RegionId, Registry, Request,
+};
+use contig_dma_pool::sim::SimMemory;
+use contig_dma_pool::{
+    Attrs, BusMap, BusWindow, CoherentBuffer, CoherentPool, Device, DeviceId, Devices, DmaAddr,
+    Error, GlobalPool, NoMapping, PoolOptions, Refusal, TranslateError,
+};
+
+const RAM: u64 = 0x8000_0000;
+const RAM_SIZE: usize = 0x40_0000; // 4 MiB: CMA areas and system memory
+const DEV_CMA: u64 = RAM; // 1 MiB
+const DEFAULT_CMA: u64 = RAM + 0x10_0000; // 1 MiB
+const SYSTEM: u64 = RAM + 0x20_0000; // 1 MiB
+const POOLS: u64 = 0x1000_0000;
+const POOLS_SIZE: usize = 0x8_0000;
+
+fn phys(a: u64) -> PhysAddr {
+    PhysAddr::new(a)
+}
+
+fn range(a: u64, size: usize) -> PhysRange {
+    PhysRange::new(phys(a), size).unwrap()
+}
+
+struct Fixture {
+    ram: SimMemory,
+    pools: SimMemory,
+    area: AreaSet,
+    dev_cma: RegionId,
+    default_cma: RegionId,
+    system: Region,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let registry = Registry::with_builtins();
+        let region = |name, base| {
+            let spec = Declaration::new(name, 0x10_0000)
+                .backend("first-fit")
+                .at(phys(base));
+            Region::new(spec.unwrap(), &registry, None).unwrap()
+        };
+        let mut area = AreaSet::new();
+        let dev_cma = area.add(region("dev-cma", DEV_CMA)).unwrap();
+        let default_cma = area.add(region("cma-default", DEFAULT_CMA)).unwrap();
+        Self {
+            ram: SimMemory::new(range(RAM, RAM_SIZE)).unwrap(),
+            pools: SimMemory::new(range(POOLS, POOLS_SIZE)).unwrap(),
+            area,
+            dev_cma,
+            default_cma,
+            system: region("system", SYSTEM),
+        }
+    }
+
+    /// A registry with the default CMA area and the system allocator, no default pool.
+    fn devices(&self) -> Devices<'_> {
+        let mut d = Devices::new(&self.ram);
+        d.set_cma(&self.area);
+        d.set_default_cma(Some(self.default_cma)).unwrap();
+        d.set_system(Some(&self.system));
+        d
+    }
+
+    /// A 16 KiB pool at `POOLS + off`, seen at bus `bus`.
+    fn pool(&self, name: &str, off: u64, bus: u64, options: PoolOptions) -> CoherentPool<'_> {
+        let at = phys(POOLS + off);
+        CoherentPool::new(name, at, DmaAddr::new(bus), 0x4000, &self.pools, options).unwrap()
+    }
+}
+
+fn dev(name: &str) -> Device {
+    Device::new(name).unwrap()
+}
+
+fn inside(b: &CoherentBuffer, base: u64, size: usize) -> bool {
+    range(base, size).contains_range(&range(b.phys.as_u64(), b.size))
+}
+
+#[test]
+fn device_pool_first_and_exclusive() {
+    let f = Fixture::new();
+    let default = f.pool("default", 0x1_0000, 0x1_0000, PoolOptions::new());
+    let mut d = f.devices();
+    d.set_default_pool(Some(&default));
+    let a = d.add(dev("a").with_cma_area(f.dev_cma)).unwrap();
+    d.declare_coherent(a, f.pool("a-pool", 0, 0x4000_0000, PoolOptions::new()))
+        .unwrap();
+    let b = d.alloc_coherent(Some(a), 0x3000, Attrs::NONE).unwrap();
+    assert_eq!(b.dma, DmaAddr::new(0x4000_0000));
+    assert_eq!(b.phys, phys(POOLS));
+    assert_eq!(b.size, 0x3000);
+    // 0x1000 bytes remain: a bigger request fails although the CMA area, default pool
+    // and default CMA area all have room.
+    let full = d.alloc_coherent(Some(a), 0x2000, Attrs::NON_CONSISTENT);
+    assert_eq!(
+        full,
+        Err(Error::NoMemory {
+            device: Some(dev("a").name()),
+            size: 0x2000,
+            mask: 0xffff_ffff
+        })
+    );
+    assert_eq!(default.live(), 0);
+    d.free_coherent(Some(a), &b).unwrap();
+}
+
+#[test]
+fn fallthrough_walks_the_chain_in_order() {
+    let f = Fixture::new();
+    let default = f.pool("default", 0x1_0000, 0x1_0000, PoolOptions::new());
+    let mut d = f.devices();
+    d.set_default_pool(Some(&default));
+    let a = d.add(dev("a").with_cma_area(f.dev_cma)).unwrap();
+    let through = PoolOptions::new().fallthrough(true);
+    d.declare_coherent(a, f.pool("a-pool", 0, 0x4000_0000, through))
+        .unwrap();
+    let from_pool = d.alloc_coherent(Some(a), 0x4000, Attrs::NONE).unwrap();
+    assert!(inside(&from_pool, POOLS, 0x4000));
+    let from_cma = d.alloc_coherent(Some(a), 0xf_0000, Attrs::NONE).unwrap();
+    assert!(inside(&from_cma, DEV_CMA, 0x10_0000));
+    assert_eq!(from_cma.dma, DmaAddr::new(DEV_CMA)); // identity bus
+    let from_default = d.alloc_coherent(Some(a), 0x2_0000, Attrs::NONE);
+    // The device CMA area has 0x1_0000 left, the default pool 0x4000: default CMA.
+    let from_default = from_default.unwrap();
+    assert!(inside(&from_default, DEFAULT_CMA, 0x10_0000));
+    let small = d.alloc_coherent(Some(a), 0x1_0000, Attrs::NONE).unwrap();
+    assert!(inside(&small, DEV_CMA, 0x10_0000));
+    let pool_default = d.alloc_coherent(Some(a), 0x4000, Attrs::NONE).unwrap();
+    assert!(inside(&pool_default, POOLS + 0x1_0000, 0x4000));
+    assert_eq!(pool_default.dma, DmaAddr::new(0x1_0000));
+    // Coherent sources exhausted for 0xf_0000 bytes: only NON_CONSISTENT reaches the
+    // system allocator.
+    assert!(d.alloc_coherent(Some(a), 0xf_0000, Attrs::NONE).is_err());
+    let sys = d
+        .alloc_coherent(Some(a), 0xf_0000, Attrs::NON_CONSISTENT)
+        .unwrap();
+    assert!(inside(&sys, SYSTEM, 0x10_0000));
+    assert_eq!(d.live(a).unwrap(), 6);
+    for b in [from_pool, from_cma, from_default, small, pool_default, sys] {
+        d.free_coherent(Some(a), &b).unwrap();
+    }
+    assert_eq!(d.live(a).unwrap(), 0);
+    assert_eq!(f.area.stats("dev-cma").unwrap().used_bytes(), 0);
+    assert_eq!(f.system.stats().used_bytes(), 0);
+}
+
+#[test]
+fn no_device_uses_the_defaults() {
+    let f = Fixture::new();
+    let default = f.pool("default", 0x1_0000, 0x9000_0000, PoolOptions::new());
+    let mut d = f.devices();
+    assert!(inside(
+        &d.alloc_coherent(None, 10, Attrs::NO_ZERO).unwrap(),
+        DEFAULT_CMA,
+        0x10_0000
+    ));
+    d.set_default_pool(Some(&default));
+    let b = d.alloc_coherent(None, 10, Attrs::NONE).unwrap();
+    assert_eq!(b.dma, DmaAddr::new(0x9000_0000));
+    d.free_coherent(None, &b).unwrap();
+    assert_eq!(
+        d.alloc_coherent(None, 0, Attrs::NONE),
+        Err(Error::ZeroSize { device: None })
+    );
+}
+
+#[test]
+fn a_device_pool_is_private() {
+    let f = Fixture::new();
+    let mut d = f.devices();
+    let a = d.add(dev("a")).unwrap();
+    let b = d.add(dev("b")).unwrap();
+    d.declare_coherent(a, f.pool("a-pool", 0, 0, PoolOptions::new()))
+        .unwrap();
+    let mine = d.alloc_coherent(Some(a), 64, Attrs::NONE).unwrap();
+    let theirs = d.alloc_coherent(Some(b), 64, Attrs::NONE).unwrap();
+    assert!(inside(&theirs, DEFAULT_CMA, 0x10_0000));
+    // b frees a's buffer: foreign to b's chain.
+    assert_eq!(
+        d.free_coherent(Some(b), &mine),
+        Err(Error::NotOwned {
+            device: Some(dev("b").name()),
+            dma: mine.dma,
+            size: 64
+        })
+    );
+    // a frees b's buffer: a's exclusive pool ends a's chain.
+    assert!(matches!(
+        d.free_coherent(Some(a), &theirs),
+        Err(Error::NotOwned { .. })
+    ));
+    d.free_coherent(Some(a), &mine).unwrap();
+    d.free_coherent(Some(b), &theirs).unwrap();
+}
+
+#[test]
+fn exact_sizes_no_power_of_two_rounding() {
+    let f = Fixture::new();
+    let mut d = f.devices();
+    let cam = d.add(dev("cam")).unwrap();
+    let pool = CoherentPool::new(
+        "video",
+        phys(POOLS),
+        DmaAddr::new(0),
+        POOLS_SIZE,
+        &f.pools,
+        PoolOptions::new(),
+    )
+    .unwrap();
+    d.declare_coherent(cam, pool).unwrap();
+    // A power-of-two pool would take 128 KiB for each 0x1_5180-byte buffer (+52 %);
+    // here each takes its exact size (and the rest of its last page stays unused).
+    let frames: Vec<_> = (0..3)
+        .map(|_| {
+            d.alloc_coherent(Some(cam), 0x1_5180, Attrs::NO_ZERO)
+                .unwrap()
+        })
+        .collect();
+    let used = d.pool(cam).unwrap().unwrap().stats().used_bytes();
+    assert_eq!(used, 3 * 0x1_5180);
+    assert!(
+        frames
+            .iter()
+            .all(|b| b.size == 0x1_5180 && b.phys.is_aligned(0x1000))
+    );
+    for b in &frames {
+        d.free_coherent(Some(cam), b).unwrap();
+    }
+}
+
+#[test]
+fn the_coherent_mask_is_respected() {
+    let f = Fixture::new();
+    let mut d = f.devices();
+    // The device sees RAM through an offset: bus 0 is RAM's base. A 20-bit mask
+    // reaches the first MiB only (the device CMA area), never the default CMA area.
+    let narrow = dev("narrow")
+        .with_bus(BusMap::Offset(RAM))
+        .with_coherent_mask(0xf_ffff);
+    let n = d.add(narrow.clone()).unwrap();
+    // The default CMA area lies above the mask: nothing to be had.
+    assert!(matches!(
+        d.alloc_coherent(Some(n), 0x8000, Attrs::NONE),
+        Err(Error::NoMemory { mask: 0xf_ffff, .. })
+    ));
+    d.remove(n).unwrap();
+    let n = d.add(narrow.with_cma_area(f.dev_cma)).unwrap();
+    let b = d.alloc_coherent(Some(n), 0x8000, Attrs::NONE).unwrap();
+    assert!(inside(&b, DEV_CMA, 0x10_0000));
+    assert_eq!(b.dma, DmaAddr::new(b.phys.as_u64() - RAM));
+    assert!(b.dma.as_u64() + b.size as u64 - 1 <= 0xf_ffff);
+    d.free_coherent(Some(n), &b).unwrap();
+    // A pool above the mask gives nothing (exclusive: no fallback either).
+    let high = d.add(dev("high").with_coherent_mask(0xffff)).unwrap();
+    d.declare_coherent(high, f.pool("hp", 0, 0x1_0000, PoolOptions::new()))
+        .unwrap();
+    assert!(matches!(
+        d.alloc_coherent(Some(high), 1, Attrs::NONE),
+        Err(Error::NoMemory { mask: 0xffff, .. })
+    ));
+    // A window-limited device: only 64K of the device CMA area is visible.
+    let w = BusWindow::new(DmaAddr::new(0), phys(DEV_CMA + 0x8_0000), 0x1_0000).unwrap();
+    let win = dev("win")
+        .with_bus(BusMap::windows(vec![w]).unwrap())
+        .with_cma_area(f.dev_cma);
+    let win = d.add(win).unwrap();
+    let b = d.alloc_coherent(Some(win), 0x1_0000, Attrs::NONE).unwrap();
+    assert_eq!((b.phys, b.dma), (phys(DEV_CMA + 0x8_0000), DmaAddr::new(0)));
+    assert!(d.alloc_coherent(Some(win), 1, Attrs::NONE).is_err());
+    d.free_coherent(Some(win), &b).unwrap();
+}
+
+#[test]
+fn zeroing_and_attributes() {
+    let f = Fixture::new();
+    let mut d = f.devices();
+    let a = d.add(dev("a")).unwrap();
+    d.declare_coherent(a, f.pool("p", 0, 0, PoolOptions::new()))
+        .unwrap();
+    let raw = d.alloc_coherent(Some(a), 0x100, Attrs::NO_ZERO).unwrap();
+    assert_eq!(f.pools.all(raw.phys, 0x100, SimMemory::POISON), Some(true));
+    f.pools.write(raw.phys, b"secret").unwrap();
+    d.free_coherent(Some(a), &raw).unwrap();
+    let z = d.alloc_coherent(Some(a), 0x100, Attrs::NONE).unwrap();
+    assert_eq!(z.phys, raw.phys);
+    assert_eq!(f.pools.all(z.phys, 0x100, 0), Some(true));
+    assert!(z.cpu.is_some());
+    let hidden = d
+        .alloc_coherent(Some(a), 0x100, Attrs::NO_KERNEL_MAPPING)
+        .unwrap();
+    assert!(hidden.cpu.is_none());
+    assert_eq!(f.pools.all(hidden.phys, 0x100, 0), Some(true)); // still zeroed
+    d.free_coherent(Some(a), &z).unwrap();
+    d.free_coherent(Some(a), &hidden).unwrap();
+}
+
+#[test]
+fn zeroing_needs_a_mapping() {
+    let f = Fixture::new();
+    let mut d = f.devices();
+    let a = d.add(dev("a")).unwrap();
+    let unmapped = CoherentPool::new(
+        "nomap",
+        phys(POOLS),
+        DmaAddr::new(0),
+        0x4000,
+        &NoMapping,
+        PoolOptions::new(),
+    )
+    .unwrap();
+    d.declare_coherent(a, unmapped).unwrap();
+    assert_eq!(
+        d.alloc_coherent(Some(a), 16, Attrs::NONE),
+        Err(Error::Unmapped {
+            device: Some(dev("a").name()),
+            phys: phys(POOLS),
+            size: 16
+        })
+    );
+    assert_eq!(d.pool(a).unwrap().unwrap().live(), 0); // rolled back
+    assert_eq!(d.live(a).unwrap(), 0);
+    let b = d.alloc_coherent(Some(a), 16, Attrs::NO_ZERO).unwrap();
+    assert!(b.cpu.is_none());
+    d.free_coherent(Some(a), &b).unwrap();
+}
+
+#[test]
+fn bad_frees_are_errors() {
+    let f = Fixture::new();
+    let mut d = f.devices();
+    let a = d.add(dev("a").with_cma_area(f.dev_cma)).unwrap();
+    d.declare_coherent(
+        a,
+        f.pool("p", 0, 0x100_0000, PoolOptions::new().fallthrough(true)),
+    )
+    .unwrap();
+    let b = d.alloc_coherent(Some(a), 0x100, Attrs::NONE).unwrap();
+    let keep = d.alloc_coherent(Some(a), 0x100, Attrs::NONE).unwrap();
+    let big = d.alloc_coherent(Some(a), 0x8000, Attrs::NONE).unwrap(); // device CMA area
+    let name = Some(dev("a").name());
+    let bad = |b: &CoherentBuffer, size, cause| Error::BadFree {
+        device: name,
+        dma: b.dma,
+        size,
+        cause,
+    };
+    let resized = CoherentBuffer { size: 0xff, ..b };
+    assert_eq!(
+        d.free_coherent(Some(a), &resized),
+        Err(bad(&b, 0xff, Refusal::WrongSize { actual: 0x100 }))
+    );
+    let moved = CoherentBuffer {
+        dma: DmaAddr::new(b.dma.as_u64() + 1),
+        ..b
+    };
+    assert!(matches!(
+        d.free_coherent(Some(a), &moved),
+        Err(Error::NotOwned { .. })
+    ));
+    let inner = CoherentBuffer {
+        phys: phys(b.phys.as_u64() + 0x10),
+        dma: DmaAddr::new(b.dma.as_u64() + 0x10),
+        size: 0x10,
+        ..b
+    };
+    assert_eq!(
+        d.free_coherent(Some(a), &inner),
+        Err(bad(&inner, 0x10, Refusal::NotStart))
+    );
+    // CMA areas hand out whole granules, yet a size changed within the same
+    // granules is still caught: the registry books exact sizes.
+    for size in [0x9000, 0x7fff] {
+        let cma_resized = CoherentBuffer { size, ..big };
+        assert_eq!(
+            d.free_coherent(Some(a), &cma_resized),
+            Err(bad(&big, size, Refusal::WrongSize { actual: 0x8000 }))
+        );
+    }
+    // Memory of the same CMA area taken directly (not through this API) is foreign.
+    let direct = f
+        .area
+        .alloc_from_region("dev-cma", &Request::new(0x1000))
+        .unwrap();
+    let direct_buf = CoherentBuffer {
+        cpu: None,
+        dma: DmaAddr::new(direct.addr().as_u64()),
+        phys: direct.addr(),
+        size: 0x1000,
+    };
+    assert_eq!(
+        d.free_coherent(Some(a), &direct_buf),
+        Err(bad(&direct_buf, 0x1000, Refusal::NotAllocated))
+    );
+    drop(direct);
+    d.free_coherent(Some(a), &b).unwrap();
+    assert_eq!(
+        d.free_coherent(Some(a), &b),
+        Err(bad(&b, 0x100, Refusal::NotAllocated))
+    );
+    d.free_coherent(Some(a), &big).unwrap();
+    assert!(matches!(
+        d.free_coherent(Some(a), &big),
+        Err(Error::BadFree {
+            cause: Refusal::NotAllocated,
+            ..
+        })
+    ));
+    d.free_coherent(Some(a), &keep).unwrap();
+    // No live buffers left: any further free through `a` is refused up front.
+    assert!(matches!(
+        d.free_coherent(Some(a), &keep),
+        Err(Error::NotOwned { .. })
+    ));
+    assert_eq!(d.live(a).unwrap(), 0);
+}
+
+#[test]
+fn declare_release_and_mark_occupied() {
+    let f = Fixture::new();
+    let mut d = f.devices();
+    let a = d.add(dev("a")).unwrap();
+    let name = dev("a").name();
+    d.declare_coherent(a, f.pool("p", 0, 0x2000_0000, PoolOptions::new()))
+        .unwrap();
+    assert_eq!(
+        d.declare_coherent(a, f.pool("q", 0x4000, 0, PoolOptions::new())),
+        Err(Error::PoolBusy { device: name })
+    );
+    // Firmware already uses the second page.
+    f.pools.write(phys(POOLS + 0x1000), b"fw").unwrap();
+    let occ = d
+        .mark_occupied(a, DmaAddr::new(0x2000_1000), 0x1000)
+        .unwrap();
+    assert_eq!(occ.phys, phys(POOLS + 0x1000));
+    let mut fw = [0u8; 2];
+    f.pools.read(occ.phys, &mut fw).unwrap();
+    assert_eq!(&fw, b"fw"); // not zeroed
+    assert!(matches!(
+        d.mark_occupied(a, DmaAddr::new(0x2000_1800), 0x100),
+        Err(Error::Occupy {
+            cause: Refusal::InUse,
+            ..
+        })
+    ));
+    assert_eq!(
+        d.mark_occupied(a, DmaAddr::new(0x2000_3000), 0x1001),
+        Err(Error::Translate {
+            device: Some(name),
+            error: TranslateError::DmaNotInMemory {
+                dma: DmaAddr::new(0x2000_3000),
+                size: 0x1001
+            }
+        })
+    );
+    let b = d.alloc_coherent(Some(a), 0x1001, Attrs::NONE).unwrap();
+    // The first page is free but 0x1001 bytes need two: the next free pair.
+    assert_eq!(b.phys, phys(POOLS + 0x2000));
+    assert_eq!(
+        d.release_coherent(a).unwrap_err(),
+        Error::PoolLive {
+            pool: dev("p").name(),
+            live: 2
+        }
+    );
+    d.free_coherent(Some(a), &b).unwrap();
+    d.free_coherent(Some(a), &occ).unwrap();
+    let pool = d.release_coherent(a).unwrap();
+    assert_eq!(pool.name().as_str(), "p");
+    assert_eq!(
+        d.release_coherent(a).unwrap_err(),
+        Error::NoPool { device: name }
+    );
+    let none = d.add(dev("none")).unwrap();
+    assert!(matches!(
+        d.mark_occupied(none, DmaAddr::new(0), 1),
+        Err(Error::NoPool { .. })
+    ));
+}
+
+#[test]
+fn children_inherit_and_find_their_owner() {
+    let f = Fixture::new();
+    let mut d = f.devices();
+    let rproc = d.add(dev("m4")).unwrap();
+    d.declare_coherent(rproc, f.pool("m4-pool", 0, 0, PoolOptions::new()))
+        .unwrap();
+    let vdev = d
+        .add(dev("vdev0").with_parent(rproc).with_inherited_pool(true))
+        .unwrap();
+    let vring = d
+        .add(dev("vring").with_parent(vdev).with_inherited_pool(true))
+        .unwrap();
+    let other = d.add(dev("other").with_parent(rproc)).unwrap();
+    let b = d.alloc_coherent(Some(vring), 0x100, Attrs::NONE).unwrap();
+    assert!(inside(&b, POOLS, 0x4000));
+    let o = d.alloc_coherent(Some(other), 0x100, Attrs::NONE).unwrap();
+    assert!(inside(&o, DEFAULT_CMA, 0x10_0000));
+    let is_m4 = |_: DeviceId, x: &Device| x.name().as_str() == "m4";
+    assert_eq!(d.find_ancestor(vring, is_m4), Ok(Some(rproc)));
+    assert_eq!(
+        d.find_ancestor(vring, |_, x| x.name().as_str() == "nope"),
+        Ok(None)
+    );
+    // The parent's pool cannot go while a grandchild has a buffer in it.
+    assert!(matches!(
+        d.release_coherent(rproc),
+        Err(Error::PoolLive { live: 1, .. })
+    ));
+    assert!(matches!(
+        d.remove(vring),
+        Err(Error::LiveBuffers { live: 1, .. })
+    ));
+    assert!(matches!(d.remove(vdev), Err(Error::HasChildren { .. })));
+    d.free_coherent(Some(vring), &b).unwrap();
+    d.free_coherent(Some(other), &o).unwrap();
+    d.remove(vring).unwrap();
+    // The removed id is dead even when its slot is reused.
+    let again = d.add(dev("again")).unwrap();
+    assert_eq!(d.device(vring), Err(Error::UnknownDevice { id: vring }));
+    assert_eq!(d.find("again"), Some(again));
+    assert!(d.alloc_coherent(Some(vring), 1, Attrs::NONE).is_err());
+    d.remove(vdev).unwrap();
+    d.remove(other).unwrap();
+    d.remove(again).unwrap();
+    d.remove(rproc).unwrap();
+    assert_eq!(d.iter().count(), 0);
+}
+
+#[test]
+fn registry_setup_errors() {
+    let f = Fixture::new();
+    let mut d = f.devices();
+    let a = d.add(dev("a")).unwrap();
+    assert_eq!(
+        d.add(dev("a")),
+        Err(Error::DuplicateDevice {
+            name: dev("a").name()
+        })
+    );
+    d.remove(a).unwrap();
+    assert_eq!(
+        d.add(dev("b").with_parent(a)),
+        Err(Error::UnknownDevice { id: a })
+    );
+    let bogus = RegionId::new(9);
+    assert_eq!(
+        d.add(dev("c").with_cma_area(bogus)),
+        Err(Error::UnknownCmaRegion {
+            device: Some(dev("c").name()),
+            region: bogus
+        })
+    );
+    assert_eq!(
+        d.set_default_cma(Some(bogus)),
+        Err(Error::UnknownCmaRegion {
+            device: None,
+            region: bogus
+        })
+    );
+    assert!(d.iter().next().is_none());
+}
+
+#[test]
+fn mmap_of_a_real_buffer() {
+    let f = Fixture::new();
+    let mut d = f.devices();
+    let a = d.add(dev("a")).unwrap();
+    d.declare_coherent(a, f.pool("p", 0, 0, PoolOptions::new()))
+        .unwrap();
+    let b = d.alloc_coherent(Some(a), 0x1800, Attrs::NONE).unwrap();
+    let pfns = b.mmap(0x1000, 0, 2).unwrap();
+    assert_eq!((pfns.first, pfns.count), (POOLS / 0x1000, 2));
+    assert!(matches!(
+        b.mmap(0x1000, 1, 2),
+        Err(Error::MmapOutOfRange { .. })
+    ));
+    d.free_coherent(Some(a), &b).unwrap();
+}
+
+static DEFAULT_POOL: GlobalPool = GlobalPool::new();
+
+#[test]
+fn global_default_pool() {
+    let f = Fixture::new();
+    let pool = DEFAULT_POOL
+        .get_or_init(|| {
+            CoherentPool::new(
+                "dma-default",
+                phys(0x3000_0000),
+                DmaAddr::new(0x3000_0000),
+                0x8000,
+                &NoMapping,
+                PoolOptions::new(),
+            )
+        })
+        .unwrap();
+    let mut d = f.devices();
+    d.set_default_pool(Some(pool));
+    let a = d.add(dev("a")).unwrap();
+    let b = d.alloc_coherent(Some(a), 0x10, Attrs::NO_ZERO).unwrap();
+    assert_eq!(b.dma, DmaAddr::new(0x3000_0000));
+    d.free_coherent(Some(a), &b).unwrap();
+    assert!(core::ptr::eq(DEFAULT_POOL.get().unwrap(), pool));
+}
+
+#[test]
+fn the_size_book_is_bounded() {
+    let f = Fixture::new();
+    let mut d: Devices<'_> = Devices::with_book_capacity(&f.ram, 1);
+    d.set_cma(&f.area);
+    d.set_default_cma(Some(f.default_cma)).unwrap();
+    let one = d.alloc_coherent(None, 0x10, Attrs::NONE).unwrap();
+    assert_eq!(
+        d.alloc_coherent(None, 0x10, Attrs::NONE),
+        Err(Error::BookFull {
+            device: None,
+            capacity: 1
+        })
+    );
+    assert_eq!(f.area.stats("cma-default").unwrap().used_bytes(), 0x1000); // rolled back
+    d.free_coherent(None, &one).unwrap();
+    let two = d.alloc_coherent(None, 0x10, Attrs::NONE).unwrap();
+    d.free_coherent(None, &two).unwrap();
+}
+
+#[test]
+fn find_buffer_from_its_bus_address() {
+    let f = Fixture::new();
+    let mut d = f.devices();
+    let a = d
+        .add(dev("a").with_bus(BusMap::Offset(0x1000_0000)))
+        .unwrap();
+    let through = PoolOptions::new().fallthrough(true);
+    d.declare_coherent(a, f.pool("p", 0, 0x7000_0000, through))
+        .unwrap();
+    let in_pool = d.alloc_coherent(Some(a), 0x100, Attrs::NONE).unwrap();
+    let in_cma = d.alloc_coherent(Some(a), 0x8000, Attrs::NONE).unwrap();
+    assert!(inside(&in_cma, DEFAULT_CMA, 0x10_0000));
+    assert_eq!(in_cma.dma, DmaAddr::new(DEFAULT_CMA - 0x1000_0000));
+    assert_eq!(d.find_buffer(Some(a), in_pool.dma, 0x100), Ok(in_pool));
+    assert_eq!(d.find_buffer(Some(a), in_cma.dma, 0x8000), Ok(in_cma));
+    let nowhere = DmaAddr::new(0x10);
+    assert_eq!(
+        d.find_buffer(Some(a), nowhere, 0x100),
+        Err(Error::NotOwned {
+            device: Some(dev("a").name()),
+            dma: nowhere,
+            size: 0x100
+        })
+    );
+    d.free_coherent(Some(a), &in_pool).unwrap();
+    d.free_coherent(Some(a), &in_cma).unwrap();
+}
