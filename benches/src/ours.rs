@@ -152,3 +152,36 @@ impl Arena for Units {
         self.backend.stats().metadata_bytes
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{OurBackend, Units};
+    use crate::arena::{Arena, largest_allocatable};
+
+    #[test]
+    fn bytes_become_units_and_alignment_becomes_unit_alignment() {
+        let mut fine = Units::new(OurBackend::Bitmap, 1 << 20, 64);
+        assert_eq!(fine.name(), "bitmap/64B");
+        let a = fine.alloc(1, 1).unwrap();
+        let b = fine.alloc(68, 128).unwrap();
+        assert_eq!((a.offset, a.footprint), (0, 64));
+        assert_eq!((b.offset, b.footprint), (128, 128)); // 2 units aligned to 2 units
+        fine.free(b, 68, 128);
+        fine.free(a, 1, 1);
+        assert_eq!(largest_allocatable(&mut fine, 64), 1 << 20);
+
+        let mut pages = Units::new(OurBackend::FirstFit, 1 << 20, 4096);
+        let c = pages.alloc(68, 32).unwrap();
+        assert_eq!(c.footprint, 4096);
+        pages.free(c, 68, 32);
+    }
+
+    #[test]
+    fn the_baseline_footprint_is_the_rounded_block() {
+        let mut pow2 = Units::new(OurBackend::PowerOfTwo, 1 << 24, 4096);
+        let block = pow2.alloc(3 * 4096 + 1, 4096).unwrap();
+        assert_eq!(block.footprint, 4 * 4096);
+        pow2.free(block, 3 * 4096 + 1, 4096);
+        assert_eq!(pow2.backend().stats().used(), 0);
+    }
+}

@@ -104,3 +104,53 @@ impl Replayer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Replayer;
+    use crate::Contender;
+    use crate::ours::OurBackend;
+    use crate::workload::TraceBuilder;
+
+    /// 16 pages filled, every other one freed, then larger requests.
+    fn checkerboard() -> crate::workload::Trace {
+        let mut b = TraceBuilder::default();
+        let ids: Vec<usize> = (0..16).map(|_| b.alloc(4096, 4096, None)).collect();
+        for id in ids.iter().step_by(2) {
+            b.free(*id);
+        }
+        // 8 pages free but no two adjacent: the first 8 KiB request fails although the
+        // ideal free space (32 KiB) is enough; then a 40 KiB request fails for real.
+        b.alloc(8192, 4096, None);
+        b.alloc(40_960, 4096, None);
+        b.alloc(4096, 4096, None);
+        b.finish("checkerboard".to_owned(), 16 * 4096)
+    }
+
+    #[test]
+    fn counts_avoidable_failures_and_stops_when_asked() {
+        let trace = checkerboard();
+        let mut arena = Contender::Ours(OurBackend::Bitmap, 4096)
+            .build(trace.arena_bytes)
+            .unwrap();
+        let mut replayer = Replayer::default();
+        let out = replayer.run(arena.as_mut(), &trace, false);
+        assert_eq!(
+            (out.allocations, out.failures, out.avoidable_failures),
+            (19, 2, 1)
+        );
+        assert_eq!(out.first_failure_live, Some(8 * 4096));
+        assert_eq!(out.live_at_end, 9 * 4096);
+        assert_eq!((out.peak_count, out.misplaced), (16, 0));
+        replayer.release(arena.as_mut());
+
+        let out = replayer.run(arena.as_mut(), &trace, true);
+        assert_eq!((out.allocations, out.failures), (17, 1));
+        assert_eq!(out.first_failure_op, Some(24));
+        replayer.release(arena.as_mut());
+        assert!(
+            arena.alloc(16 * 4096, 4096).is_some(),
+            "release gave everything back"
+        );
+    }
+}
