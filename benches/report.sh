@@ -13,7 +13,8 @@ export CONTIG_REPORT_DIR="${CONTIG_REPORT_DIR:-$PWD/target/contig-report}"
 mkdir -p "$CONTIG_REPORT_DIR"
 
 # Stale results (a contender or size no longer run) would otherwise reach the tables.
-rm -rf target/criterion/pair_W1 target/criterion/pair_W2 target/criterion/pair_W3 target/criterion/scaling
+rm -rf target/criterion/pair_W1 target/criterion/pair_W2 target/criterion/pair_W3 \
+    target/criterion/scaling target/criterion/worst_case
 
 start=$(date +%s)
 cargo bench -p contig-benches --bench workloads

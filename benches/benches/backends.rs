@@ -10,6 +10,11 @@
 //!   offset-allocator stops at 1 GiB (its offsets are `u32`), buddy_system_allocator
 //!   at 1 GiB and linked_list_allocator at 64 MiB (see [`largest_run`]).
 //!
+//! * **Worst case** (group `worst_case`), unit allocators only: the same half-full
+//!   region of 1–16-unit blocks, but the only run of 512 free units is the last 1,024
+//!   units, so an address-ordered search has to get past every hole: how the cost of a
+//!   512-unit allocate+free grows with the region.
+//!
 //! Run with `cargo bench -p contig-benches --bench backends`.
 
 #![forbid(unsafe_code)]
@@ -74,6 +79,38 @@ fn units(group: &mut BenchmarkGroup<'_, WallTime>) {
     }
 }
 
+/// Units at the end of the region kept free for the worst-case request.
+const TAIL: usize = 1024;
+/// The worst-case request: larger than any hole the prefill leaves (with overwhelming
+/// probability: it would take ~60 freed blocks in a row), so only the tail fits it.
+const LARGE: usize = 512;
+
+fn worst_case(group: &mut BenchmarkGroup<'_, WallTime>) {
+    for contender in OurBackend::ALL {
+        for (label, bytes) in REGIONS {
+            let units = bytes / GRANULE;
+            let mut backend = contender.build(units, units);
+            backend
+                .claim(units - TAIL, TAIL)
+                .expect("an empty region has room for the tail");
+            prefill_half(backend.as_mut(), &mut SplitMix64::new(0x5eed), 1, 16);
+            backend
+                .free(units - TAIL, TAIL)
+                .expect("freeing the tail claim");
+            group.bench_function(BenchmarkId::new(contender.name(), label), |b| {
+                b.iter(|| {
+                    let start = backend
+                        .allocate(black_box(Request::new(LARGE)))
+                        .expect("the tail fits");
+                    backend
+                        .free(black_box(start), LARGE)
+                        .expect("freeing what was just allocated");
+                });
+            });
+        }
+    }
+}
+
 fn peers(group: &mut BenchmarkGroup<'_, WallTime>) {
     for contender in PEERS {
         for (label, bytes) in REGIONS {
@@ -109,6 +146,14 @@ fn scaling(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(1));
     units(&mut group);
     peers(&mut group);
+    group.finish();
+
+    let mut group = c.benchmark_group("worst_case");
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1));
+    worst_case(&mut group);
     group.finish();
 }
 

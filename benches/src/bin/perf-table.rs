@@ -77,6 +77,22 @@ fn scaling_table(all: &[Estimate]) -> String {
     md
 }
 
+fn worst_case_table(all: &[Estimate]) -> String {
+    let mut md = String::from("| backend | 64 MiB | 1 GiB | 4 GiB |\n|---|---:|---:|---:|\n");
+    for backend in OurBackend::ALL {
+        let _ = write!(md, "| {} |", backend.name());
+        for region in REGIONS {
+            let _ = write!(
+                md,
+                " {} |",
+                cell(find(all, "worst_case", backend.name(), Some(region)))
+            );
+        }
+        md.push('\n');
+    }
+    md
+}
+
 fn goals(all: &[Estimate]) -> String {
     let mut out = String::from("\nGoals (issue 7), this run:\n");
     for (group, title) in &WORKLOADS[1..] {
@@ -97,11 +113,11 @@ fn goals(all: &[Estimate]) -> String {
         }
     }
     for name in ["first-fit", "bitmap"] {
-        let at = |r: &str| find(all, "scaling", name, Some(r)).map(|e| e.median);
+        let at = |r: &str| find(all, "worst_case", name, Some(r)).map(|e| e.median);
         if let (Some(small), Some(large)) = (at("64MiB"), at("4GiB")) {
             let _ = writeln!(
                 out,
-                "- {name}: 4 GiB / 64 MiB pair cost {:.2}x (goal: flat)",
+                "- {name}: worst-case pair cost 4 GiB / 64 MiB {:.2}x (goal: flat)",
                 large / small
             );
         }
@@ -126,5 +142,9 @@ fn main() {
     println!("{}", pairs_table(&all));
     println!("Scaling: ns per pair of 1–16 × 4 KiB on a half-full arena (median ± MAD):\n");
     println!("{}", scaling_table(&all));
+    println!(
+        "Worst case: ns per 512-unit pair when only the last 1,024 units of a half-full region fit it (median ± MAD):\n"
+    );
+    println!("{}", worst_case_table(&all));
     println!("{}", goals(&all));
 }
