@@ -3,7 +3,9 @@
 //!
 //! One criterion iteration is one pair: each sample replays the whole trace as often as
 //! needed and divides, so criterion's median and spread are per pair. The replay's own
-//! bookkeeping (a slot table indexed by id) is included and the same for everybody.
+//! bookkeeping (a slot table indexed by id, a dynamic call per operation) is included and
+//! the same for everybody; the `replay-overhead` entry measures it alone, with an arena
+//! that does no allocation work at all.
 //!
 //! Run with `cargo bench -p contig-benches --bench workloads`.
 
@@ -13,8 +15,34 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use contig_benches::workload::{SEED, throughput_set};
-use contig_benches::{Contender, Replayer};
+use contig_benches::{Arena, Block, Contender, Replayer};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+/// Not an allocator: hands every request offset 0, so replaying a trace on it times the
+/// harness alone.
+struct Overhead(usize);
+
+impl Arena for Overhead {
+    fn name(&self) -> String {
+        "replay-overhead".to_owned()
+    }
+    fn arena_bytes(&self) -> usize {
+        self.0
+    }
+    fn alloc(&mut self, size: usize, _align: usize) -> Option<Block> {
+        Some(Block {
+            offset: 0,
+            footprint: size,
+            handle: 0,
+        })
+    }
+    fn free(&mut self, block: Block, _size: usize, _align: usize) {
+        black_box(block);
+    }
+    fn metadata_bytes(&self) -> usize {
+        0
+    }
+}
 
 fn pairs(c: &mut Criterion) {
     for (short, trace) in ["W1", "W2", "W3"].into_iter().zip(throughput_set(SEED)) {
@@ -25,8 +53,12 @@ fn pairs(c: &mut Criterion) {
             .warm_up_time(Duration::from_millis(300))
             .measurement_time(Duration::from_secs(1))
             .throughput(Throughput::Elements(1));
-        for contender in Contender::all() {
-            let Some(mut arena) = contender.build(trace.arena_bytes) else {
+        let contenders = Contender::all()
+            .into_iter()
+            .map(|c| c.build(trace.arena_bytes));
+        let overhead: Box<dyn Arena> = Box::new(Overhead(trace.arena_bytes));
+        for arena in contenders.chain([Some(overhead)]) {
+            let Some(mut arena) = arena else {
                 continue;
             };
             let mut replayer = Replayer::default();

@@ -66,10 +66,11 @@ impl Alloc {
     }
 }
 
-/// True when `[offset, offset + size)` straddles a multiple of `boundary`.
+/// True when `[offset, offset + size)` straddles a multiple of `boundary` (a power of
+/// two).
 #[must_use]
 pub fn crosses_boundary(offset: usize, size: usize, boundary: usize) -> bool {
-    size > 0 && offset / boundary != (offset + size - 1) / boundary
+    size > 0 && (offset ^ (offset + size - 1)) & !(boundary - 1) != 0
 }
 
 /// One step of a trace.
