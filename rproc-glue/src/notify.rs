@@ -1,0 +1,151 @@
+//! Notify ids for vrings.
+//!
+//! This module owns [`NotifyIds`], a bounded allocator that always hands out the lowest
+//! free id (as Linux's `idr_alloc(…, 0, 0)` does), so ids are dense and predictable. It
+//! must never grow past the capacity fixed at construction.
+#![forbid(unsafe_code)]
+
+use alloc::vec;
+use alloc::vec::Vec;
+use core::fmt;
+
+/// A refused notify-id operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotifyIdError {
+    /// All `capacity` ids are in use.
+    Exhausted {
+        /// The allocator's capacity.
+        capacity: u32,
+    },
+    /// The id is not allocated (double free or never handed out).
+    NotAllocated {
+        /// The id given.
+        id: u32,
+    },
+}
+
+/// Lowest-free allocator of ids `0..capacity`. `alloc` and `free` are `O(capacity / 64)`
+/// and never use the heap; the bitmap is sized once at construction.
+///
+/// ```
+/// use contig_rproc_glue::notify::NotifyIds;
+/// let mut ids = NotifyIds::new(4);
+/// assert_eq!(ids.alloc(), Ok(0));
+/// assert_eq!(ids.alloc(), Ok(1));
+/// ids.free(0).unwrap();
+/// assert_eq!(ids.alloc(), Ok(0));
+/// ```
+#[derive(Clone, Debug)]
+pub struct NotifyIds {
+    used: Vec<u64>,
+    capacity: u32,
+}
+
+impl NotifyIds {
+    /// An allocator of ids `0..capacity`.
+    #[must_use]
+    pub fn new(capacity: u32) -> Self {
+        Self {
+            used: vec![0; capacity.div_ceil(64) as usize],
+            capacity,
+        }
+    }
+
+    /// The number of ids it can hand out.
+    #[must_use]
+    pub fn capacity(&self) -> u32 {
+        self.capacity
+    }
+
+    /// Ids in use.
+    #[must_use]
+    pub fn in_use(&self) -> u32 {
+        self.used.iter().map(|w| w.count_ones()).sum()
+    }
+
+    /// The lowest free id.
+    ///
+    /// # Errors
+    /// [`NotifyIdError::Exhausted`] when all are in use.
+    pub fn alloc(&mut self) -> Result<u32, NotifyIdError> {
+        let exhausted = NotifyIdError::Exhausted {
+            capacity: self.capacity,
+        };
+        let (word, bits) = self
+            .used
+            .iter_mut()
+            .enumerate()
+            .find(|(_, w)| **w != u64::MAX)
+            .ok_or(exhausted)?;
+        let bit = bits.trailing_ones();
+        let id = u32::try_from(word).map_err(|_| exhausted)? * 64 + bit;
+        if id >= self.capacity {
+            return Err(exhausted);
+        }
+        *bits |= 1 << bit;
+        Ok(id)
+    }
+
+    /// Returns `id`.
+    ///
+    /// # Errors
+    /// [`NotifyIdError::NotAllocated`] if `id` is not in use; nothing changes.
+    pub fn free(&mut self, id: u32) -> Result<(), NotifyIdError> {
+        let bit = 1u64 << (id % 64);
+        match self.used.get_mut((id / 64) as usize) {
+            Some(w) if *w & bit != 0 && id < self.capacity => {
+                *w &= !bit;
+                Ok(())
+            }
+            _ => Err(NotifyIdError::NotAllocated { id }),
+        }
+    }
+}
+
+impl fmt::Display for NotifyIdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Exhausted { capacity } => write!(f, "all {capacity} notify ids are in use"),
+            Self::NotAllocated { id } => write!(f, "notify id {id} is not allocated"),
+        }
+    }
+}
+
+impl core::error::Error for NotifyIdError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lowest_free_and_bounded() {
+        let mut ids = NotifyIds::new(70);
+        for want in 0..70 {
+            assert_eq!(ids.alloc(), Ok(want));
+        }
+        assert_eq!(ids.alloc(), Err(NotifyIdError::Exhausted { capacity: 70 }));
+        ids.free(65).unwrap();
+        ids.free(3).unwrap();
+        assert_eq!(ids.in_use(), 68);
+        assert_eq!(ids.alloc(), Ok(3));
+        assert_eq!(ids.alloc(), Ok(65));
+        assert_eq!(ids.alloc(), Err(NotifyIdError::Exhausted { capacity: 70 }));
+    }
+
+    #[test]
+    fn bad_frees_change_nothing() {
+        let mut ids = NotifyIds::new(2);
+        assert_eq!(ids.free(0), Err(NotifyIdError::NotAllocated { id: 0 }));
+        assert_eq!(
+            ids.free(u32::MAX),
+            Err(NotifyIdError::NotAllocated { id: u32::MAX })
+        );
+        assert_eq!(ids.alloc(), Ok(0));
+        ids.free(0).unwrap();
+        assert_eq!(ids.free(0), Err(NotifyIdError::NotAllocated { id: 0 }));
+        assert_eq!(
+            NotifyIds::new(0).alloc(),
+            Err(NotifyIdError::Exhausted { capacity: 0 })
+        );
+    }
+}

@@ -1,0 +1,414 @@
+//! Building a resource table for firmware that has none.
+//!
+//! This module owns [`RscTableBuilder`]: entries are encoded as they are added (each
+//! checked by the parser, so whatever is built parses back), then laid out as header,
+//! offset array and entries back to back. Building into a section that is too small
+//! fails with both sizes. It must never write past the buffer it is given.
+#![forbid(unsafe_code)]
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use super::error::{EntryError, Field, VringField};
+use super::table::RscTable;
+use super::{
+    FW_RSC_ADDR_ANY, HEADER_LEN, NAME_LEN, RSC_CARVEOUT, RSC_TRACE, RSC_VDEV, RSC_VENDOR_END,
+    RSC_VENDOR_START,
+};
+use crate::DeviceAddr;
+use contig_dma_pool::cma::PhysAddr;
+
+/// A carveout to put in a built table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CarveoutSpec<'n> {
+    /// Fixed device address, or `None` for ANY.
+    pub da: Option<DeviceAddr>,
+    /// Fixed physical address, or `None` for ANY.
+    pub pa: Option<PhysAddr>,
+    /// Length in bytes.
+    pub len: u32,
+    /// IOMMU flags.
+    pub flags: u32,
+    /// Name, at most 31 bytes (a NUL ends it in the table).
+    pub name: &'n str,
+}
+
+impl<'n> CarveoutSpec<'n> {
+    /// A carveout of `len` bytes anywhere.
+    #[must_use]
+    pub const fn any(name: &'n str, len: u32) -> Self {
+        Self {
+            da: None,
+            pa: None,
+            len,
+            flags: 0,
+            name,
+        }
+    }
+}
+
+/// A trace buffer to put in a built table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TraceSpec<'n> {
+    /// Device address of the buffer.
+    pub da: DeviceAddr,
+    /// Length in bytes.
+    pub len: u32,
+    /// Name, at most 31 bytes.
+    pub name: &'n str,
+}
+
+/// A vring of a vdev to put in a built table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VringSpec {
+    /// Fixed device address, or `None` for ANY.
+    pub da: Option<DeviceAddr>,
+    /// Used-ring alignment.
+    pub align: u32,
+    /// Number of buffers.
+    pub num: u32,
+    /// Notify id.
+    pub notifyid: u32,
+}
+
+/// A vdev to put in a built table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VdevSpec<'v> {
+    /// Virtio device id.
+    pub id: u32,
+    /// The vdev's notify id.
+    pub notifyid: u32,
+    /// Features the remote supports.
+    pub dfeatures: u32,
+    /// Its vrings (at most 255).
+    pub vrings: &'v [VringSpec],
+    /// Its config space.
+    pub config: &'v [u8],
+}
+
+/// Why a table could not be built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The table needs `needed` bytes, the target has `available`.
+    NoSpace {
+        /// Bytes the table takes.
+        needed: usize,
+        /// Bytes in the target (e.g. the `.resource_table` section).
+        available: usize,
+    },
+    /// A name longer than 31 bytes.
+    NameTooLong {
+        /// Index the entry would have.
+        index: u32,
+        /// The name's length.
+        len: usize,
+    },
+    /// An address that does not fit 32 bits or reads back as `FW_RSC_ADDR_ANY`.
+    Unrepresentable {
+        /// Index the entry would have.
+        index: u32,
+        /// The field.
+        field: Field,
+        /// The value.
+        value: u64,
+    },
+    /// A vendor type outside `128..=512`.
+    NotVendor {
+        /// Index the entry would have.
+        index: u32,
+        /// The type given.
+        kind: u32,
+    },
+    /// More than 255 vrings or a config space over `u32::MAX` bytes.
+    TooLarge {
+        /// Index the entry would have.
+        index: u32,
+        /// The field.
+        field: Field,
+        /// The value.
+        value: u64,
+    },
+    /// The parser refuses the entry as given (vring num/align, range overflow...).
+    Entry(EntryError),
+}
+
+/// Collects entries and lays them out as a resource table.
+///
+/// ```
+/// use contig_rproc_glue::rsc::{RscTable, RscTableBuilder, VdevSpec, VringSpec, BuildError};
+/// let ring = VringSpec { da: None, align: 0x1000, num: 256, notifyid: 1 };
+/// let mut b = RscTableBuilder::new();
+/// b.add_vdev(&VdevSpec { id: 7, notifyid: 0, dfeatures: 1, vrings: &[ring, ring], config: &[] }).unwrap();
+/// assert_eq!(b.len(), 16 + 4 + 4 + 24 + 2 * 20);
+/// let mut section = [0u8; 64];
+/// assert_eq!(b.build_into(&mut section), Err(BuildError::NoSpace { needed: 88, available: 64 }));
+/// let bytes = b.build();
+/// assert_eq!(RscTable::parse(&bytes).unwrap().num(), 1);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct RscTableBuilder {
+    entries: Vec<Vec<u8>>,
+}
+
+impl RscTableBuilder {
+    /// An empty builder.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            entries: Vec::new(),
+        }
+    }
+
+    /// Number of entries so far.
+    #[must_use]
+    pub fn num(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Bytes the built table takes.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        let bodies: usize = self.entries.iter().map(Vec::len).sum();
+        HEADER_LEN + 4 * self.entries.len() + bodies
+    }
+
+    /// Whether no entry was added.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Adds a carveout; returns its index.
+    ///
+    /// # Errors
+    /// [`BuildError`] naming the field; nothing is added.
+    pub fn add_carveout(&mut self, c: &CarveoutSpec<'_>) -> Result<u32, BuildError> {
+        let index = self.next_index();
+        let mut e = word_vec(RSC_CARVEOUT);
+        push(
+            &mut e,
+            addr(index, Field::Da, c.da.map(DeviceAddr::as_u64))?,
+        );
+        push(&mut e, addr(index, Field::Pa, c.pa.map(PhysAddr::as_u64))?);
+        push(&mut e, c.len);
+        push(&mut e, c.flags);
+        push(&mut e, 0);
+        push_name(&mut e, index, c.name)?;
+        self.add(e)
+    }
+
+    /// Adds a trace entry; returns its index.
+    ///
+    /// # Errors
+    /// [`BuildError`] naming the field; nothing is added.
+    pub fn add_trace(&mut self, t: &TraceSpec<'_>) -> Result<u32, BuildError> {
+        let index = self.next_index();
+        let mut e = word_vec(RSC_TRACE);
+        push(&mut e, addr(index, Field::Da, Some(t.da.as_u64()))?);
+        push(&mut e, t.len);
+        push(&mut e, 0);
+        push_name(&mut e, index, t.name)?;
+        self.add(e)
+    }
+
+    /// Adds a vdev with its vrings and config; returns its index.
+    ///
+    /// # Errors
+    /// [`BuildError`] naming the field; nothing is added.
+    pub fn add_vdev(&mut self, v: &VdevSpec<'_>) -> Result<u32, BuildError> {
+        let index = self.next_index();
+        let too_large = |field, value: usize| BuildError::TooLarge {
+            index,
+            field,
+            value: value as u64,
+        };
+        let rings = u8::try_from(v.vrings.len())
+            .map_err(|_| too_large(Field::NumOfVrings, v.vrings.len()))?;
+        let config_len = u32::try_from(v.config.len())
+            .map_err(|_| too_large(Field::ConfigLen, v.config.len()))?;
+        let mut e = word_vec(RSC_VDEV);
+        for word in [v.id, v.notifyid, v.dfeatures, 0, config_len] {
+            push(&mut e, word);
+        }
+        e.extend_from_slice(&[0, rings, 0, 0]);
+        for (ring, r) in (0u8..).zip(v.vrings) {
+            let field = Field::Vring {
+                ring,
+                field: VringField::Da,
+            };
+            push(&mut e, addr(index, field, r.da.map(DeviceAddr::as_u64))?);
+            for word in [r.align, r.num, r.notifyid, 0] {
+                push(&mut e, word);
+            }
+        }
+        e.extend_from_slice(v.config);
+        self.add(e)
+    }
+
+    /// Adds a vendor entry of type `kind` (`128..=512`) with `body` after its type word;
+    /// returns its index.
+    ///
+    /// # Errors
+    /// [`BuildError::NotVendor`]; nothing is added.
+    pub fn add_vendor(&mut self, kind: u32, body: &[u8]) -> Result<u32, BuildError> {
+        let index = self.next_index();
+        if !(RSC_VENDOR_START..=RSC_VENDOR_END).contains(&kind) {
+            return Err(BuildError::NotVendor { index, kind });
+        }
+        let mut e = word_vec(kind);
+        e.extend_from_slice(body);
+        self.add(e)
+    }
+
+    /// Lays the table out at the start of `out` and zeroes the rest; returns the bytes
+    /// used.
+    ///
+    /// # Errors
+    /// [`BuildError::NoSpace`] with both sizes if `out` is too small; `out` is unchanged.
+    pub fn build_into(&self, out: &mut [u8]) -> Result<usize, BuildError> {
+        let needed = self.len();
+        if needed > out.len() {
+            return Err(BuildError::NoSpace {
+                needed,
+                available: out.len(),
+            });
+        }
+        let (table, rest) = out.split_at_mut(needed);
+        let mut bytes = Vec::with_capacity(needed);
+        self.write(&mut bytes);
+        table.copy_from_slice(&bytes);
+        rest.fill(0);
+        Ok(needed)
+    }
+
+    /// The table as a new vector.
+    #[must_use]
+    pub fn build(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(self.len());
+        self.write(&mut bytes);
+        bytes
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        push(out, 1);
+        push(out, count(self.entries.len()));
+        push(out, 0);
+        push(out, 0);
+        let mut offset = HEADER_LEN + 4 * self.entries.len();
+        for e in &self.entries {
+            push(out, count(offset));
+            offset += e.len();
+        }
+        for e in &self.entries {
+            out.extend_from_slice(e);
+        }
+    }
+
+    fn next_index(&self) -> u32 {
+        count(self.entries.len())
+    }
+
+    /// Keeps `entry` if the parser accepts it alone in a table.
+    fn add(&mut self, entry: Vec<u8>) -> Result<u32, BuildError> {
+        let index = self.next_index();
+        let mut alone = Vec::with_capacity(HEADER_LEN + 4 + entry.len());
+        for word in [1, 1, 0, 0, count(HEADER_LEN + 4)] {
+            push(&mut alone, word);
+        }
+        alone.extend_from_slice(&entry);
+        if let Err(super::RscError::Entry(e)) = RscTable::parse(&alone) {
+            // Where the entry would sit if the table were built now with it added.
+            let offset = count(self.len() + 4);
+            return Err(BuildError::Entry(EntryError { index, offset, ..e }));
+        }
+        self.entries.push(entry);
+        Ok(index)
+    }
+}
+
+/// A count or offset as a table word; tables built in memory stay far below 4 GiB.
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+fn word_vec(kind: u32) -> Vec<u8> {
+    let mut e = Vec::new();
+    push(&mut e, kind);
+    e
+}
+
+fn push(out: &mut Vec<u8>, word: u32) {
+    out.extend_from_slice(&word.to_le_bytes());
+}
+
+fn push_name(out: &mut Vec<u8>, index: u32, name: &str) -> Result<(), BuildError> {
+    let name = name.as_bytes();
+    if name.len() >= NAME_LEN {
+        return Err(BuildError::NameTooLong {
+            index,
+            len: name.len(),
+        });
+    }
+    out.extend_from_slice(name);
+    out.resize(out.len() + NAME_LEN - name.len(), 0);
+    Ok(())
+}
+
+fn addr(index: u32, field: Field, value: Option<u64>) -> Result<u32, BuildError> {
+    let Some(value) = value else {
+        return Ok(FW_RSC_ADDR_ANY);
+    };
+    match u32::try_from(value) {
+        Ok(v) if v != FW_RSC_ADDR_ANY => Ok(v),
+        _ => Err(BuildError::Unrepresentable {
+            index,
+            field,
+            value,
+        }),
+    }
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoSpace { needed, available } => write!(
+                f,
+                "resource table needs {needed} bytes, the section has {available}"
+            ),
+            Self::NameTooLong { index, len } => {
+                write!(
+                    f,
+                    "resource entry {index}: name of {len} bytes, at most 31 fit"
+                )
+            }
+            Self::Unrepresentable {
+                index,
+                field,
+                value,
+            } => write!(
+                f,
+                "resource entry {index}: {field} = {value:#x} cannot be stored in the table"
+            ),
+            Self::NotVendor { index, kind } => {
+                write!(
+                    f,
+                    "resource entry {index}: type {kind} is not a vendor type (128..=512)"
+                )
+            }
+            Self::TooLarge {
+                index,
+                field,
+                value,
+            } => {
+                write!(
+                    f,
+                    "resource entry {index}: {field} = {value:#x} is too large"
+                )
+            }
+            Self::Entry(e) => e.fmt(f),
+        }
+    }
+}
+
+impl core::error::Error for BuildError {}

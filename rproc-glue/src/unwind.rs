@@ -1,0 +1,128 @@
+//! Giving back what a boot took, in reverse order.
+//!
+//! This module owns [`Undo`], one record per action of the allocate step, and
+//! `Rproc::release`, which undoes them last to first. A refusal from the DMA layer (a
+//! vdev pool still in use) stops the release with that record kept, so nothing is
+//! half given back and a later call can finish. It must never skip a record.
+#![forbid(unsafe_code)]
+
+use lock_api::RawMutex;
+
+use crate::DeviceAddr;
+use crate::dma_pool::cma::PhysAddr;
+use crate::dma_pool::{CoherentBuffer, DeviceId, Devices};
+use crate::error::RprocError;
+use crate::ops::{DevmemMap, Placement, RprocOps};
+use crate::rproc::Rproc;
+use crate::rsc::Vring;
+
+/// One action of the allocate step, and so one thing to give back.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Undo {
+    /// Registered entry `i` was made usable.
+    Unmap(usize),
+    /// Registered entry `i` was bound to a table entry.
+    Unbind(usize),
+    /// A buffer from the processor's pool chain (or marked occupied in its pool).
+    FreeBuffer(CoherentBuffer),
+    /// A carveout from the platform's hook.
+    ReleaseHook(Placement),
+    /// A devmem mapping.
+    UnmapDevmem(DevmemMap),
+    /// A notify id.
+    FreeNotify(u32),
+    /// A vdev child device.
+    RemoveDevice(DeviceId),
+    /// A vdev device's own pool.
+    ReleasePool(DeviceId),
+    /// A carveout write-back; restore the firmware's values.
+    ResetCarveout {
+        index: u32,
+        da: Option<DeviceAddr>,
+        pa: Option<PhysAddr>,
+        len: u32,
+    },
+    /// A vring write-back; restore the firmware's values with notify id -1.
+    ResetVring {
+        index: u32,
+        ring: u8,
+        original: Vring,
+    },
+    /// The last entry made from the table.
+    PopEntry,
+    /// The last vdev record.
+    PopVdev,
+}
+
+impl<'m, O: RprocOps> Rproc<'m, O> {
+    /// Undoes every record, last first.
+    ///
+    /// # Errors
+    /// The DMA layer's refusal; that record and the ones before it stay.
+    pub(crate) fn release<R: RawMutex>(
+        &mut self,
+        devs: &mut Devices<'m, R>,
+    ) -> Result<(), RprocError> {
+        while let Some(undo) = self.undo.pop() {
+            if let Err(e) = self.undo_one(devs, undo) {
+                self.undo.push(undo);
+                return Err(e);
+            }
+        }
+        self.skipped.clear();
+        Ok(())
+    }
+
+    fn undo_one<R: RawMutex>(
+        &mut self,
+        devs: &mut Devices<'m, R>,
+        undo: Undo,
+    ) -> Result<(), RprocError> {
+        match undo {
+            Undo::Unmap(i) => {
+                if let Some(entry) = self.memory.get(i).copied() {
+                    if let Some(hooks) = entry.hooks {
+                        hooks.release(&entry);
+                    }
+                }
+                if let Some(e) = self.memory.get_mut(i) {
+                    e.cpu = None;
+                }
+            }
+            Undo::Unbind(i) => {
+                if let Some(e) = self.memory.get_mut(i) {
+                    e.bound = None;
+                }
+            }
+            Undo::FreeBuffer(buf) => devs.free_coherent(Some(self.device), &buf)?,
+            Undo::ReleaseHook(at) => self.ops.release_carveout(&at),
+            Undo::UnmapDevmem(map) => self.ops.unmap_devmem(&map),
+            // The id came from this allocator and is freed once, so this cannot fail.
+            Undo::FreeNotify(id) => self.notify.free(id).unwrap_or(()),
+            Undo::RemoveDevice(id) => {
+                devs.remove(id)?;
+            }
+            Undo::ReleasePool(id) => {
+                devs.release_coherent(id)?;
+            }
+            // Writing back the values the table was parsed with cannot be refused.
+            Undo::ResetCarveout { index, da, pa, len } => self
+                .table_mut()
+                .set_carveout(index, da, pa, len)
+                .unwrap_or(()),
+            Undo::ResetVring {
+                index,
+                ring,
+                original,
+            } => self
+                .table_mut()
+                .reset_vring(index, ring, &original)
+                .unwrap_or(()),
+            Undo::PopEntry => self.memory.pop(),
+            Undo::PopVdev => {
+                self.vdevs.pop();
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,218 @@
+//! vdevs: virtio devices of the remote, as child devices with rings and buffers.
+//!
+//! This module owns the vdev step of allocation: each vdev entry becomes a child device
+//! of the processor device (same bus view and masks) so that from a vdev one can always
+//! find its processor; a registered `vdev{N}buffer` entry becomes that child's own
+//! coherent pool, otherwise the child uses its parent's. Each vring gets a notify id
+//! (lowest free) and memory from a registered `vdev{N}vring{M}` entry, else the
+//! processor's pool chain, and both are written back. It must never size rings itself
+//! ([`crate::vring`] does) nor touch ring memory.
+#![forbid(unsafe_code)]
+
+use alloc::format;
+use alloc::vec::Vec;
+
+use lock_api::RawMutex;
+
+use crate::dma_pool::{CoherentPool, Device, DeviceId, Devices, DmaAddr, NoMapping, PoolOptions};
+use crate::error::{MatchError, RprocError};
+use crate::memory::MemKind;
+use crate::ops::{Placement, RprocOps};
+use crate::resources::resource;
+use crate::rproc::Rproc;
+use crate::rsc::Vring;
+use crate::unwind::Undo;
+use crate::vring::vring_size;
+
+static NO_MAPPING: NoMapping = NoMapping;
+
+/// A vdev made from the table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VdevInfo {
+    /// The table entry.
+    pub index: u32,
+    /// Its number among the table's vdevs (`N` in `vdev{N}buffer`).
+    pub number: u32,
+    /// Its child device.
+    pub device: DeviceId,
+    /// Whether it has its own pool (from `vdev{N}buffer`) rather than its parent's.
+    pub own_pool: bool,
+    /// Its vrings.
+    pub rings: Vec<RingInfo>,
+}
+
+/// A vring given memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RingInfo {
+    /// Its notify id.
+    pub notifyid: u32,
+    /// Where it is.
+    pub at: Placement,
+    /// Buffers.
+    pub num: u32,
+    /// Used-ring alignment.
+    pub align: u32,
+}
+
+impl<'m, O: RprocOps> Rproc<'m, O> {
+    /// Creates vdev number `vdevs.len()` for table entry `index` with its rings.
+    pub(crate) fn vdev<R: RawMutex>(
+        &mut self,
+        devs: &mut Devices<'m, R>,
+        index: u32,
+        rings: &[Vring],
+    ) -> Result<(), RprocError> {
+        let number = u32::try_from(self.vdevs.len()).unwrap_or(u32::MAX);
+        let buffer_name = format!("vdev{number}buffer");
+        let buffer = self
+            .memory
+            .registered_named(buffer_name.as_bytes())
+            .filter(|&i| {
+                self.memory
+                    .get(i)
+                    .is_some_and(|e| e.kind() == MemKind::VdevBuffer)
+            });
+        let device = self.child_device(devs, number, buffer.is_none())?;
+        if let Some(b) = buffer {
+            self.vdev_pool(devs, index, b, device).map_err(resource(
+                index,
+                MemKind::VdevBuffer,
+                None,
+            ))?;
+        }
+        let mut infos = Vec::with_capacity(rings.len());
+        for (ring, vring) in (0u8..).zip(rings) {
+            let info = self
+                .vring(devs, index, number, ring, vring)
+                .map_err(resource(index, MemKind::Vring, Some(ring)))?;
+            infos.push(info);
+        }
+        self.vdevs.push(VdevInfo {
+            index,
+            number,
+            device,
+            own_pool: buffer.is_some(),
+            rings: infos,
+        });
+        self.undo.push(Undo::PopVdev);
+        Ok(())
+    }
+
+    /// The vdev's device: a child of the processor with its bus view and masks.
+    fn child_device<R: RawMutex>(
+        &mut self,
+        devs: &mut Devices<'m, R>,
+        number: u32,
+        inherit: bool,
+    ) -> Result<DeviceId, RprocError> {
+        let parent = devs.device(self.device)?;
+        let child = Device::new(&format!("{}.vdev{number}", self.name))?
+            .with_parent(self.device)
+            .with_bus(parent.bus().clone())
+            .with_dma_mask(parent.dma_mask())
+            .with_coherent_mask(parent.coherent_mask())
+            .with_inherited_pool(inherit);
+        let id = devs.add(child)?;
+        self.undo.push(Undo::RemoveDevice(id));
+        Ok(id)
+    }
+
+    /// Turns registered entry `b` into the vdev device's own coherent pool.
+    fn vdev_pool<R: RawMutex>(
+        &mut self,
+        devs: &mut Devices<'m, R>,
+        index: u32,
+        b: usize,
+        device: DeviceId,
+    ) -> Result<(), MatchError> {
+        let Some(entry) = self.memory.get(b).copied() else {
+            return Ok(()); // `b` came from `registered_named` just now
+        };
+        if let Some(other) = entry.bound_to() {
+            return Err(MatchError::AlreadyBound {
+                entry: entry.name(),
+                other,
+            });
+        }
+        let bus = entry.dma().or(entry.da().map(|d| DmaAddr::new(d.as_u64())));
+        let bus = bus.ok_or(MatchError::Undeclared {
+            da: None,
+            pa: Some(entry.pa()),
+            len: entry.len() as u64,
+        })?;
+        let mapper = entry.mapper().unwrap_or(&NO_MAPPING);
+        let pool = CoherentPool::new(
+            entry.name().as_str(),
+            entry.pa(),
+            bus,
+            entry.len(),
+            mapper,
+            PoolOptions::new(),
+        )
+        .map_err(MatchError::Dma)?;
+        devs.declare_coherent(device, pool)
+            .map_err(MatchError::Dma)?;
+        self.undo.push(Undo::ReleasePool(device));
+        if let Some(e) = self.memory.get_mut(b) {
+            e.bound = Some(index);
+        }
+        self.undo.push(Undo::Unbind(b));
+        Ok(())
+    }
+
+    /// Sizes ring `ring` of vdev `number`, gives it a notify id and memory, writes both
+    /// back.
+    fn vring<R: RawMutex>(
+        &mut self,
+        devs: &mut Devices<'m, R>,
+        index: u32,
+        number: u32,
+        ring: u8,
+        vring: &Vring,
+    ) -> Result<RingInfo, MatchError> {
+        let size = vring_size(vring.num, vring.align).map_err(MatchError::Vring)?;
+        // At most 27 × 32768 + 2^31 bytes (the parser's limits): fits every `usize` of
+        // 32 bits or more; a smaller one saturates and fails to allocate.
+        let size = usize::try_from(size).unwrap_or(usize::MAX);
+        let notifyid = self.notify.alloc().map_err(MatchError::NotifyId)?;
+        self.undo.push(Undo::FreeNotify(notifyid));
+        let name = format!("vdev{number}vring{ring}");
+        let registered = self.memory.registered_named(name.as_bytes()).filter(|&i| {
+            self.memory
+                .get(i)
+                .is_some_and(|e| e.kind() == MemKind::Vring)
+        });
+        let at = match (registered, vring.da) {
+            (Some(i), da) => self.bind(i, index, da, None, size)?,
+            (None, Some(_)) => self.occupy(
+                devs,
+                index,
+                vring.da,
+                None,
+                size,
+                MemKind::Vring,
+                name.as_bytes(),
+            )?,
+            (None, None) => {
+                let at = self.alloc_pool(devs, size)?;
+                let dma = DmaAddr::new(at.da.as_u64());
+                self.add_entry(&at, Some(dma), MemKind::Vring, index, name.as_bytes());
+                at
+            }
+        };
+        self.table_mut()
+            .set_vring(index, ring, at.da, at.pa, notifyid)
+            .map_err(MatchError::Unrepresentable)?;
+        self.undo.push(Undo::ResetVring {
+            index,
+            ring,
+            original: *vring,
+        });
+        Ok(RingInfo {
+            notifyid,
+            at,
+            num: vring.num,
+            align: vring.align,
+        })
+    }
+}
