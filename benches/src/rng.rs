@@ -1,5 +1,7 @@
 //! SplitMix64: a small, fast, seedable generator so every run builds the same state.
 
+#![forbid(unsafe_code)]
+
 /// The SplitMix64 generator (Steele, Lea, Flood 2014); good enough to shuffle
 /// workloads, not for cryptography.
 #[derive(Clone, Debug)]
@@ -31,6 +33,33 @@ impl SplitMix64 {
     pub fn one_in(&mut self, n: u64) -> bool {
         self.next_u64() % n == 0
     }
+
+    /// A uniform value in `[0, 1)` with 53 bits of precision.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// An exponentially distributed value with the given mean (inverse transform).
+    pub fn exponential(&mut self, mean: f64) -> f64 {
+        -mean * (1.0 - self.unit()).ln()
+    }
+
+    /// A value in `lo..=hi` whose logarithm is uniform: as many requests between 4 KiB
+    /// and 8 KiB as between 2 MiB and 4 MiB.
+    pub fn log_uniform(&mut self, lo: usize, hi: usize) -> usize {
+        let (ln_lo, ln_hi) = ((lo as f64).ln(), (hi as f64).ln());
+        let value = (ln_lo + self.unit() * (ln_hi - ln_lo)).exp();
+        // The float round trip may land a hair outside the range; the cast saturates and
+        // the clamp brings it back, so truncation cannot escape `lo..=hi`.
+        #[allow(clippy::cast_possible_truncation)]
+        let value = value as usize;
+        value.clamp(lo, hi)
+    }
+
+    /// One element of a non-empty slice, uniformly.
+    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.range(0, items.len() - 1)]
+    }
 }
 
 #[cfg(test)]
@@ -46,5 +75,29 @@ mod tests {
             assert!((1..=16).contains(&x));
         }
         assert_ne!(SplitMix64::new(1).next_u64(), SplitMix64::new(2).next_u64());
+    }
+
+    #[test]
+    fn continuous_draws_stay_in_range() {
+        let mut rng = SplitMix64::new(3);
+        let mut small = 0;
+        let mut sum = 0.0;
+        for _ in 0..10_000 {
+            let u = rng.unit();
+            assert!((0.0..1.0).contains(&u));
+            let e = rng.exponential(2.0);
+            assert!(e >= 0.0);
+            sum += e;
+            let l = rng.log_uniform(4096, 4 << 20);
+            assert!((4096..=4 << 20).contains(&l));
+            small += usize::from(l < 64 << 10);
+        }
+        // Mean of Exp(2) is 2; log-uniform puts 4/10 of the mass below 64 KiB.
+        assert!(
+            (1.8..2.2).contains(&(sum / 10_000.0)),
+            "mean {}",
+            sum / 10_000.0
+        );
+        assert!((3_500..4_500).contains(&small), "{small} below 64 KiB");
     }
 }

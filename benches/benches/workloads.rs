@@ -1,0 +1,92 @@
+//! Nanoseconds per allocate+free pair for every contender on the W1 (video frames at
+//! 85 % of 256 MiB), W2 (virtio rings and packet buffers) and W3 (descriptors) traces.
+//!
+//! One criterion iteration is one pair: each sample replays the whole trace as often as
+//! needed and divides, so criterion's median and spread are per pair. The replay's own
+//! bookkeeping (a slot table indexed by id, a dynamic call per operation) is included and
+//! the same for everybody; the `replay-overhead` entry measures it alone, with an arena
+//! that does no allocation work at all.
+//!
+//! Run with `cargo bench -p contig-benches --bench workloads`.
+
+#![forbid(unsafe_code)]
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use contig_benches::workload::{SEED, throughput_set};
+use contig_benches::{Arena, Block, Contender, Replayer};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+/// Not an allocator: hands every request offset 0, so replaying a trace on it times the
+/// harness alone.
+struct Overhead(usize);
+
+impl Arena for Overhead {
+    fn name(&self) -> String {
+        "replay-overhead".to_owned()
+    }
+    fn arena_bytes(&self) -> usize {
+        self.0
+    }
+    fn alloc(&mut self, size: usize, _align: usize) -> Option<Block> {
+        Some(Block {
+            offset: 0,
+            footprint: size,
+            handle: 0,
+        })
+    }
+    fn free(&mut self, block: Block, _size: usize, _align: usize) {
+        black_box(block);
+    }
+    fn metadata_bytes(&self) -> usize {
+        0
+    }
+}
+
+fn pairs(c: &mut Criterion) {
+    for (short, trace) in ["W1", "W2", "W3"].into_iter().zip(throughput_set(SEED)) {
+        let pairs = trace.allocations() as u64;
+        let mut group = c.benchmark_group(format!("pair/{short}"));
+        group
+            .sample_size(10)
+            .warm_up_time(Duration::from_millis(300))
+            .measurement_time(Duration::from_secs(1))
+            .throughput(Throughput::Elements(1));
+        let contenders = Contender::all()
+            .into_iter()
+            .map(|c| c.build(trace.arena_bytes));
+        let overhead: Box<dyn Arena> = Box::new(Overhead(trace.arena_bytes));
+        for arena in contenders.chain([Some(overhead)]) {
+            let Some(mut arena) = arena else {
+                continue;
+            };
+            let mut replayer = Replayer::default();
+            // One untimed pass: checks the contender and faults in in-band arena pages.
+            let first = replayer.run(arena.as_mut(), &trace, false);
+            assert_eq!(first.misplaced, 0, "{} misplaced blocks", arena.name());
+            let name = arena.name();
+            group.bench_function(name, |b| {
+                b.iter_custom(|iters| {
+                    let replays = iters.div_ceil(pairs);
+                    let start = Instant::now();
+                    for _ in 0..replays {
+                        black_box(replayer.run(arena.as_mut(), black_box(&trace), false));
+                    }
+                    let per_pair = start.elapsed().as_secs_f64() / (replays * pairs) as f64;
+                    Duration::from_secs_f64(per_pair * iters as f64)
+                });
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group! {
+    name = benches;
+    // Plots and 100k bootstrap resamples per benchmark cost more than the measurement
+    // on a small machine; the tables need only the median and its spread.
+    config = Criterion::default().without_plots().nresamples(10_000);
+    targets = pairs
+}
+criterion_main!(benches);
