@@ -58,7 +58,8 @@ pub enum CoredumpError {
         /// Its size.
         size: u64,
     },
-    /// An ELF32 core cannot hold this segment's address or size.
+    /// An ELF32 core cannot hold this segment's address, size or file offset (the
+    /// segments before it already fill 4 GiB of the file).
     NotElf32 {
         /// Index of the segment.
         segment: usize,
@@ -100,7 +101,10 @@ impl CoreFormat {
         }
         let mut total = self.headers_len(segments.len());
         for (i, s) in segments.iter().enumerate() {
-            let fits32 = s.da.to_u32().is_some() && u32::try_from(s.size).is_ok();
+            // `total` is this segment's `p_offset`, an ELF32 word like `da` and `size`.
+            let fits32 = s.da.to_u32().is_some()
+                && u32::try_from(s.size).is_ok()
+                && u32::try_from(total).is_ok();
             if !self.elf64 && !fits32 {
                 return Err(CoredumpError::NotElf32 {
                     segment: i,

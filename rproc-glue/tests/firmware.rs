@@ -304,3 +304,36 @@ fn core_dump_refusals() {
     );
     assert_eq!(fmt64.core_size(&[]), Ok(64));
 }
+
+/// An ELF32 `p_offset` is 32 bits too: a segment that starts past 4 GiB of the file
+/// must be refused, not written with a clipped offset.
+#[cfg(target_pointer_width = "64")]
+#[test]
+fn elf32_core_refuses_a_segment_offset_past_4_gib() {
+    let fmt = CoreFormat {
+        elf64: false,
+        machine: 40,
+        entry: DeviceAddr::new(0),
+    };
+    let big = |da| DumpSegment {
+        da: DeviceAddr::new(da),
+        size: 0xffff_0000,
+    };
+    let segs = [big(0), big(0x1000), big(0x2000)];
+    // Headers (52 + 3 * 32) + one segment: the second's offset still fits.
+    let second_offset = 52 + 3 * 32 + 0xffff_0000_u64;
+    assert!(u32::try_from(second_offset).is_ok());
+    assert_eq!(
+        fmt.core_size(&segs),
+        Err(CoredumpError::NotElf32 {
+            segment: 2,
+            da: DeviceAddr::new(0x2000),
+            size: 0xffff_0000,
+        })
+    );
+    let fmt64 = CoreFormat { elf64: true, ..fmt };
+    assert_eq!(
+        fmt64.core_size(&segs),
+        Ok(64 + 3 * 56 + 3 * 0xffff_0000_usize)
+    );
+}
