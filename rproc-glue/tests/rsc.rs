@@ -5,9 +5,9 @@
 use contig_rproc_glue::DeviceAddr;
 use contig_rproc_glue::dma_pool::cma::PhysAddr;
 use contig_rproc_glue::rsc::{
-    BuildError, CarveoutSpec, EntryError, FW_RSC_ADDR_ANY, Field, NOTIFYID_NONE, Problem, Resource,
-    RscError, RscTable, RscTableBuilder, RscTableMut, TraceSpec, VdevSpec, Vring, VringField,
-    VringSpec, WriteError,
+    BuildError, CarveoutSpec, EntryError, FW_RSC_ADDR_ANY, Field, MAX_ENTRIES, NOTIFYID_NONE,
+    Problem, Resource, RscError, RscTable, RscTableBuilder, RscTableMut, TraceSpec, VdevSpec,
+    Vring, VringField, VringSpec, WriteError,
 };
 
 const ANY: u32 = FW_RSC_ADDR_ANY;
@@ -791,4 +791,29 @@ fn builder_refusals_name_sizes_and_fields() {
         )
     );
     assert_eq!(b.num(), 1);
+}
+
+/// The builder promises that whatever it builds parses back, so it must stop at the
+/// parser's entry limit instead of building a table the parser refuses.
+#[test]
+fn builder_stops_at_the_parsers_entry_limit() {
+    let mut b = RscTableBuilder::new();
+    let trace = |i: u32| TraceSpec {
+        da: DeviceAddr::new(u64::from(i) * 0x100),
+        len: 0x100,
+        name: "t",
+    };
+    for i in 0..MAX_ENTRIES {
+        assert_eq!(b.add_trace(&trace(i)), Ok(i));
+    }
+    assert_eq!(
+        b.add_trace(&trace(MAX_ENTRIES)),
+        Err(BuildError::TooManyEntries {
+            index: MAX_ENTRIES,
+            max: MAX_ENTRIES,
+        })
+    );
+    assert_eq!(b.num(), MAX_ENTRIES as usize);
+    let bytes = b.build();
+    assert_eq!(RscTable::parse(&bytes).map(|t| t.num()), Ok(MAX_ENTRIES));
 }

@@ -12,8 +12,8 @@ use core::fmt;
 use super::error::{EntryError, Field, VringField};
 use super::table::RscTable;
 use super::{
-    FW_RSC_ADDR_ANY, HEADER_LEN, NAME_LEN, RSC_CARVEOUT, RSC_TRACE, RSC_VDEV, RSC_VENDOR_END,
-    RSC_VENDOR_START,
+    FW_RSC_ADDR_ANY, HEADER_LEN, MAX_ENTRIES, NAME_LEN, RSC_CARVEOUT, RSC_TRACE, RSC_VDEV,
+    RSC_VENDOR_END, RSC_VENDOR_START,
 };
 use crate::DeviceAddr;
 use contig_dma_pool::cma::PhysAddr;
@@ -128,6 +128,13 @@ pub enum BuildError {
         field: Field,
         /// The value.
         value: u64,
+    },
+    /// The table already holds [`MAX_ENTRIES`] entries, as many as the parser accepts.
+    TooManyEntries {
+        /// Index the entry would have.
+        index: u32,
+        /// The limit.
+        max: u32,
     },
     /// The parser refuses the entry as given (vring num/align, range overflow...).
     Entry(EntryError),
@@ -250,7 +257,7 @@ impl RscTableBuilder {
     /// returns its index.
     ///
     /// # Errors
-    /// [`BuildError::NotVendor`]; nothing is added.
+    /// [`BuildError::NotVendor`], [`BuildError::TooManyEntries`]; nothing is added.
     pub fn add_vendor(&mut self, kind: u32, body: &[u8]) -> Result<u32, BuildError> {
         let index = self.next_index();
         if !(RSC_VENDOR_START..=RSC_VENDOR_END).contains(&kind) {
@@ -312,6 +319,13 @@ impl RscTableBuilder {
     /// Keeps `entry` if the parser accepts it alone in a table.
     fn add(&mut self, entry: Vec<u8>) -> Result<u32, BuildError> {
         let index = self.next_index();
+        // One more would make a table the parser refuses as a whole.
+        if index >= MAX_ENTRIES {
+            return Err(BuildError::TooManyEntries {
+                index,
+                max: MAX_ENTRIES,
+            });
+        }
         let mut alone = Vec::with_capacity(HEADER_LEN + 4 + entry.len());
         for word in [1, 1, 0, 0, count(HEADER_LEN + 4)] {
             push(&mut alone, word);
@@ -406,6 +420,10 @@ impl fmt::Display for BuildError {
                     "resource entry {index}: {field} = {value:#x} is too large"
                 )
             }
+            Self::TooManyEntries { index, max } => write!(
+                f,
+                "resource entry {index}: a table holds at most {max} entries"
+            ),
             Self::Entry(e) => e.fmt(f),
         }
     }
