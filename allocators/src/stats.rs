@@ -52,19 +52,27 @@ impl Stats {
         stats
     }
 
-    /// Units allocated.
+    /// Units allocated (0 for inconsistent stats with `free > capacity`, which only a
+    /// backend breaking its contract reports).
     #[must_use]
     pub const fn used(&self) -> usize {
-        self.capacity - self.free
+        self.capacity.saturating_sub(self.free)
     }
 
     /// External fragmentation in per-mille: `1000 * (1 - largest_free / free)`, 0 when
     /// nothing is free. 0 means all free memory is one run.
+    ///
+    /// ```
+    /// use contig_allocators::Stats;
+    /// let s = Stats { capacity: 100, free: 40, largest_free: 10, ..Stats::default() };
+    /// assert_eq!(s.fragmentation_permille(), 750);
+    /// ```
     #[must_use]
     pub const fn fragmentation_permille(&self) -> usize {
-        if self.free == 0 {
+        if self.free == 0 || self.largest_free >= self.free {
             0
         } else {
+            // largest_free < free, so the quotient is below 1000 and fits.
             1000 - (self.largest_free as u128 * 1000 / self.free as u128) as usize
         }
     }
