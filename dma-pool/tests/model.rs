@@ -296,7 +296,6 @@ fn run(ops: Vec<(u8, u16, u8)>) -> TestResult {
                     2 => bad.phys = PhysAddr::new(bad.phys.as_u64() + 0x1000),
                     _ => via = (l.dev + 1 + usize::from(arg2 / 4) % 5) % 6,
                 }
-                let r = range(l.buf.phys.as_u64(), l.buf.size);
                 let moved = range(bad.phys.as_u64(), bad.size);
                 // A shifted buffer may land on another live one: skip that.
                 let hits_other = bad.phys != l.buf.phys
