@@ -171,22 +171,7 @@ impl<'m, R: RawMutex> Devices<'m, R> {
             }
             Some(_) => {}
         }
-        match source {
-            Source::Pool(pool) => pool.free(range).map_err(|e| match e {
-                Error::Cma(cause) => bad(Refusal::of(cause)),
-                other => other,
-            })?,
-            Source::Cma(region) => region.free(range).map_err(|e| bad(Refusal::of(e)))?,
-            Source::System(system) => {
-                if !system.free(range) {
-                    return Err(Error::SystemFree {
-                        device: ctx.name,
-                        dma: buffer.dma,
-                        size: buffer.size,
-                    });
-                }
-            }
-        }
+        give_back(&ctx, &source, range, buffer)?;
         book.remove(range.base());
         drop(book);
         count(&ctx, false);
@@ -471,6 +456,34 @@ impl<'m, R: RawMutex> Devices<'m, R> {
             phys: range.base(),
             size: range.size(),
         })
+    }
+}
+
+/// Frees `range` in the source that holds it, with the refusal as a free's error.
+fn give_back<R: RawMutex>(
+    ctx: &Ctx<'_, '_, R>,
+    source: &Source<'_, '_, R>,
+    range: PhysRange,
+    buffer: &CoherentBuffer,
+) -> Result<(), Error> {
+    let bad = |cause| Error::BadFree {
+        device: ctx.name,
+        dma: buffer.dma,
+        size: buffer.size,
+        cause,
+    };
+    match source {
+        Source::Pool(pool) => pool.free(range).map_err(|e| match e {
+            Error::Cma(cause) => bad(Refusal::of(cause)),
+            other => other,
+        }),
+        Source::Cma(region) => region.free(range).map_err(|e| bad(Refusal::of(e))),
+        Source::System(system) if system.free(range) => Ok(()),
+        Source::System(_) => Err(Error::SystemFree {
+            device: ctx.name,
+            dma: buffer.dma,
+            size: buffer.size,
+        }),
     }
 }
 
