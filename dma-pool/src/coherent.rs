@@ -203,12 +203,14 @@ impl<'m, R: RawMutex> Devices<'m, R> {
 
     /// Marks `size` bytes at bus address `dma` of the device's own pool as in use (Linux
     /// `dma_mark_declared_memory_occupied`) and returns them as a buffer (not zeroed:
-    /// someone uses that memory already). Free it with [`free_coherent`](Self::free_coherent).
+    /// someone uses that memory already). It belongs to `device`: free it with
+    /// [`free_coherent`](Self::free_coherent) through `device`.
     ///
     /// # Errors
     ///
     /// [`Error::UnknownDevice`], [`Error::NoPool`], [`Error::Translate`] if the bytes
-    /// are not in the pool, [`Error::Occupy`] if they overlap a buffer.
+    /// are not in the pool, [`Error::Occupy`] if they overlap a buffer, [`Error::BookFull`]
+    /// if the registry cannot record it (nothing stays occupied then).
     pub fn mark_occupied(
         &self,
         device: DeviceId,
