@@ -2,12 +2,14 @@
 //!
 //! This module owns the allocation order (device pool, exclusive unless it falls
 //! through -> device CMA area -> default pool -> default CMA area -> system allocator
-//! for `NON_CONSISTENT` only), the DMA-mask windows asked of each source, zeroing, and
-//! the validation of frees against the device's chain. It writes memory only to zero a
-//! buffer it has just allocated; it must never read buffers nor use the heap.
+//! for `NON_CONSISTENT` only), the DMA-mask windows asked of each source, zeroing, the
+//! record of who owns each live buffer, and the validation of frees against that owner
+//! and the device's chain. It writes memory only to zero a buffer it has just
+//! allocated; it must never read buffers nor use the heap after setup.
 
 use lock_api::RawMutex;
 
+use crate::book::Record;
 use crate::cma::{Name, PhysAddr, PhysRange, Region, Request};
 use crate::devices::Entry;
 use crate::{
@@ -22,6 +24,7 @@ static IDENTITY: BusMap = BusMap::Identity;
 
 /// What a call knows about its device (or the lack of one).
 struct Ctx<'a, 'm, R: RawMutex> {
+    id: Option<DeviceId>,
     name: Option<Name>,
     mask: u64,
     bus: &'a BusMap,
@@ -112,16 +115,25 @@ impl<'m, R: RawMutex> Devices<'m, R> {
         Err(self.no_memory(&ctx, size))
     }
 
-    /// Gives a buffer back. It must belong to a source of `device`'s chain (the same
-    /// sources `alloc_coherent` would use) and carry the addresses and exact size it was
-    /// handed out with.
+    /// Gives a buffer back through the device it was allocated for (Linux's contract
+    /// for `dma_free_coherent`): `device` must be the one passed to `alloc_coherent`
+    /// (or `mark_occupied`), `None` for a buffer allocated with no device. It must also
+    /// belong to a source of `device`'s chain and carry the addresses and exact size it
+    /// was handed out with. Freeing through a parent, a child or another device sharing
+    /// the source is refused, so each device's [`live`](Self::live) count stays exact.
+    ///
+    /// Cost: `O(log n)` in the live buffers of the registry, plus the source's free;
+    /// no heap.
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownDevice`]; [`Error::NotOwned`] for a buffer of no source of the
-    /// chain, a bus address that does not match its physical one, or a device that
-    /// has no live buffers; [`Error::BadFree`] when the source refuses (double free,
-    /// resized buffer); [`Error::SystemFree`] likewise for the system allocator.
+    /// In order: [`Error::UnknownDevice`]; [`Error::WrongDevice`] (naming both devices)
+    /// for a live buffer allocated for another device or for none; [`Error::NotOwned`]
+    /// for a buffer of no source of the chain or a bus address that does not match its
+    /// physical one; [`Error::BadFree`] for no live buffer there (double free, not a
+    /// buffer start, memory not taken through this registry) or a changed size, or when
+    /// the source refuses; [`Error::SystemFree`] when the system allocator refuses.
+    /// Nothing changes on error.
     pub fn free_coherent(
         &self,
         device: Option<DeviceId>,
@@ -133,10 +145,14 @@ impl<'m, R: RawMutex> Devices<'m, R> {
             dma: buffer.dma,
             size: buffer.size,
         };
-        if ctx.entry.is_some_and(|e| *e.live.lock() == 0) {
-            return Err(not_owned);
-        }
         let range = PhysRange::new(buffer.phys, buffer.size).map_err(|_| not_owned)?;
+        // Held across the free: nobody may free or record a buffer at this address
+        // before ours is gone from the book.
+        let mut book = self.book.lock();
+        let record = book.get(range.base());
+        if let Some(owner) = record.map(|r| r.owner).filter(|&o| o != device) {
+            return Err(self.wrong_device(&ctx, owner, buffer));
+        }
         let (source, dma) = self.owner(&ctx, range).ok_or(not_owned)?;
         if dma != Some(buffer.dma) {
             return Err(not_owned);
@@ -147,47 +163,54 @@ impl<'m, R: RawMutex> Devices<'m, R> {
             size: buffer.size,
             cause,
         };
-        if let Source::Pool(pool) = source {
-            pool.free(range).map_err(|e| match e {
-                Error::Cma(cause) => bad(Refusal::of(cause)),
-                other => other,
-            })?;
-        } else {
-            // Held across the free: nobody may record a new buffer at this address
-            // before ours is gone from the book.
-            let mut book = self.book.lock();
-            match book.size_at(range.base()) {
-                None => return Err(bad(Refusal::NotAllocated)),
-                Some(actual) if actual != range.size() => {
-                    return Err(bad(Refusal::WrongSize { actual }));
-                }
-                Some(_) => {}
+        match record {
+            None if book.covers(range.base()) => return Err(bad(Refusal::NotStart)),
+            None => return Err(bad(Refusal::NotAllocated)),
+            Some(r) if r.size != range.size() => {
+                return Err(bad(Refusal::WrongSize { actual: r.size }));
             }
-            match source {
-                Source::Cma(region) => region.free(range).map_err(|e| bad(Refusal::of(e)))?,
-                Source::System(system) if !system.free(range) => {
-                    return Err(Error::SystemFree {
-                        device: ctx.name,
-                        dma: buffer.dma,
-                        size: buffer.size,
-                    });
-                }
-                _ => {}
-            }
-            book.remove(range.base());
+            Some(_) => {}
         }
+        give_back(&ctx, &source, range, buffer)?;
+        book.remove(range.base());
+        drop(book);
         count(&ctx, false);
         Ok(())
     }
 
+    /// The refusal of a free through `ctx`'s device of a buffer `owner` holds.
+    fn wrong_device(
+        &self,
+        ctx: &Ctx<'_, 'm, R>,
+        owner: Option<DeviceId>,
+        buffer: &CoherentBuffer,
+    ) -> Error {
+        let owner = match owner {
+            None => None,
+            // A device with live buffers cannot be removed, so its entry is there.
+            Some(id) => match self.entry(id) {
+                Ok(entry) => Some(entry.device.name()),
+                Err(e) => return e,
+            },
+        };
+        Error::WrongDevice {
+            device: ctx.name,
+            owner,
+            dma: buffer.dma,
+            size: buffer.size,
+        }
+    }
+
     /// Marks `size` bytes at bus address `dma` of the device's own pool as in use (Linux
     /// `dma_mark_declared_memory_occupied`) and returns them as a buffer (not zeroed:
-    /// someone uses that memory already). Free it with [`free_coherent`](Self::free_coherent).
+    /// someone uses that memory already). It belongs to `device`: free it with
+    /// [`free_coherent`](Self::free_coherent) through `device`.
     ///
     /// # Errors
     ///
     /// [`Error::UnknownDevice`], [`Error::NoPool`], [`Error::Translate`] if the bytes
-    /// are not in the pool, [`Error::Occupy`] if they overlap a buffer.
+    /// are not in the pool, [`Error::Occupy`] if they overlap a buffer, [`Error::BookFull`]
+    /// if the registry cannot record it (nothing stays occupied then).
     pub fn mark_occupied(
         &self,
         device: DeviceId,
@@ -210,7 +233,22 @@ impl<'m, R: RawMutex> Devices<'m, R> {
             },
             other => other,
         })?;
-        *entry.live.lock() += 1;
+        let record = Record {
+            size: occupied.size(),
+            owner: Some(device),
+            pooled: true,
+        };
+        if !self.book.lock().insert(occupied.base(), record) {
+            // Cannot fail: `occupied` is exactly what the pool just claimed.
+            let _ = pool.free(occupied);
+            return Err(Error::BookFull {
+                device: Some(name),
+                capacity: self.book.capacity(),
+            });
+        }
+        let mut live = entry.live.lock();
+        *live = live.saturating_add(1);
+        drop(live);
         Ok(CoherentBuffer {
             cpu: pool.mapper().cpu_addr(occupied),
             dma,
@@ -272,6 +310,7 @@ impl<'m, R: RawMutex> Devices<'m, R> {
     fn context(&self, device: Option<DeviceId>) -> Result<Ctx<'_, 'm, R>, Error> {
         let Some(id) = device else {
             return Ok(Ctx {
+                id: None,
                 name: None,
                 mask: u64::MAX,
                 bus: &IDENTITY,
@@ -287,6 +326,7 @@ impl<'m, R: RawMutex> Devices<'m, R> {
             None => None,
         };
         Ok(Ctx {
+            id: Some(id),
             name: Some(d.name()),
             mask: d.coherent_mask(),
             bus: d.bus(),
@@ -387,8 +427,12 @@ impl<'m, R: RawMutex> Devices<'m, R> {
                 error,
             });
         };
-        let booked = !matches!(source, Source::Pool(_));
-        if booked && !self.book.lock().insert(range.base(), range.size()) {
+        let record = Record {
+            size: range.size(),
+            owner: ctx.id,
+            pooled: matches!(source, Source::Pool(_)),
+        };
+        if !self.book.lock().insert(range.base(), record) {
             source.undo(range);
             return Err(Error::BookFull {
                 device: ctx.name,
@@ -398,9 +442,7 @@ impl<'m, R: RawMutex> Devices<'m, R> {
         let cpu = mapper.cpu_addr(range);
         if !attrs.contains(Attrs::NO_ZERO) {
             let Some(cpu) = cpu else {
-                if booked {
-                    self.book.lock().remove(range.base());
-                }
+                self.book.lock().remove(range.base());
                 source.undo(range);
                 return Err(unmapped(ctx.name, range.base(), range.size()));
             };
@@ -416,6 +458,34 @@ impl<'m, R: RawMutex> Devices<'m, R> {
             phys: range.base(),
             size: range.size(),
         })
+    }
+}
+
+/// Frees `range` in the source that holds it, with the refusal as a free's error.
+fn give_back<R: RawMutex>(
+    ctx: &Ctx<'_, '_, R>,
+    source: &Source<'_, '_, R>,
+    range: PhysRange,
+    buffer: &CoherentBuffer,
+) -> Result<(), Error> {
+    let bad = |cause| Error::BadFree {
+        device: ctx.name,
+        dma: buffer.dma,
+        size: buffer.size,
+        cause,
+    };
+    match source {
+        Source::Pool(pool) => pool.free(range).map_err(|e| match e {
+            Error::Cma(cause) => bad(Refusal::of(cause)),
+            other => other,
+        }),
+        Source::Cma(region) => region.free(range).map_err(|e| bad(Refusal::of(e))),
+        Source::System(system) if system.free(range) => Ok(()),
+        Source::System(_) => Err(Error::SystemFree {
+            device: ctx.name,
+            dma: buffer.dma,
+            size: buffer.size,
+        }),
     }
 }
 

@@ -64,8 +64,9 @@ impl<'m, R: RawMutex> Devices<'m, R> {
     }
 
     /// An empty registry that tracks up to `capacity` live buffers from CMA areas and
-    /// the system allocator (their exact sizes, reserved now so that allocation never
-    /// uses the heap). Pool buffers need no such record.
+    /// the system allocator (who owns them and their exact sizes, reserved now so that
+    /// allocation never uses the heap). Room for pool buffers is reserved when a pool
+    /// is declared or set as the default: as many as the pool can hold.
     #[must_use]
     pub fn with_book_capacity(ram: &'m dyn Mapper, capacity: usize) -> Self {
         Self {
@@ -97,8 +98,12 @@ impl<'m, R: RawMutex> Devices<'m, R> {
         Ok(())
     }
 
-    /// The default coherent pool (`linux,dma-default`), or none.
+    /// The default coherent pool (`linux,dma-default`), or none. Reserves room to
+    /// record its `max_buffers` live buffers.
     pub fn set_default_pool(&mut self, pool: Option<&'m CoherentPool<'m, R>>) {
+        let old = self.default_pool.map_or(0, |p| p.max_buffers());
+        let new = pool.map_or(0, |p| p.max_buffers());
+        self.book.resize_pools(old, new);
         self.default_pool = pool;
     }
 
@@ -161,7 +166,9 @@ impl<'m, R: RawMutex> Devices<'m, R> {
         }
     }
 
-    /// Removes a device (its pool goes with it) and returns its description.
+    /// Removes a device (its pool goes with it) and returns its description. A device
+    /// owns the buffers allocated for it until they are freed through it, so this
+    /// succeeds only when none is live.
     ///
     /// # Errors
     ///
@@ -176,16 +183,20 @@ impl<'m, R: RawMutex> Devices<'m, R> {
                 child: child.device.name(),
             });
         }
-        let live = *entry.live.lock() + entry.pool.as_ref().map_or(0, CoherentPool::live);
+        let pooled = entry.pool.as_ref().map_or(0, CoherentPool::live);
+        let live = entry.live.lock().saturating_add(pooled);
         if live > 0 {
             return Err(Error::LiveBuffers { device, live });
         }
         let slot = self.slot_mut(id)?;
         let entry = slot.entry.take().ok_or(Error::UnknownDevice { id })?;
+        let max = entry.pool.as_ref().map_or(0, CoherentPool::max_buffers);
+        self.book.resize_pools(max, 0);
         Ok(entry.device)
     }
 
-    /// Gives the device a coherent pool (Linux `dma_declare_coherent_memory`).
+    /// Gives the device a coherent pool (Linux `dma_declare_coherent_memory`), and
+    /// reserves room to record its `max_buffers` live buffers.
     ///
     /// # Errors
     ///
@@ -202,7 +213,9 @@ impl<'m, R: RawMutex> Devices<'m, R> {
                 device: entry.device.name(),
             });
         }
+        let max = pool.max_buffers();
         entry.pool = Some(pool);
+        self.book.resize_pools(0, max);
         Ok(())
     }
 
@@ -223,7 +236,9 @@ impl<'m, R: RawMutex> Devices<'m, R> {
                 live,
             });
         }
-        entry.pool.take().ok_or(Error::NoPool { device })
+        let pool = entry.pool.take().ok_or(Error::NoPool { device })?;
+        self.book.resize_pools(pool.max_buffers(), 0);
+        Ok(pool)
     }
 
     /// The device's description.
@@ -287,7 +302,8 @@ impl<'m, R: RawMutex> Devices<'m, R> {
         }
     }
 
-    /// Buffers allocated for the device and not yet freed.
+    /// Buffers allocated for the device (or marked occupied through it) and not yet
+    /// freed; exact, since only the device a buffer was allocated for can free it.
     ///
     /// # Errors
     ///

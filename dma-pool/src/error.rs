@@ -113,8 +113,10 @@ pub enum Error {
         /// The coherent DMA mask applied.
         mask: u64,
     },
-    /// The record of exact sizes for CMA and system buffers is full (see
-    /// [`Devices::with_book_capacity`](crate::Devices::with_book_capacity)).
+    /// The record of live buffers is full: its room for CMA and system buffers (see
+    /// [`Devices::with_book_capacity`](crate::Devices::with_book_capacity)), or for pool
+    /// buffers when memory was given back to a pool behind the registry's back, or a
+    /// buffer is recorded at that address already (overlapping sources).
     BookFull {
         /// The device.
         device: Option<Name>,
@@ -142,6 +144,18 @@ pub enum Error {
     NotOwned {
         /// The device.
         device: Option<Name>,
+        /// Bus address given.
+        dma: DmaAddr,
+        /// Size given.
+        size: usize,
+    },
+    /// The buffer is live but was allocated for another device (or for no device): a
+    /// coherent buffer goes back through the device it was allocated for.
+    WrongDevice {
+        /// The device the free was asked through.
+        device: Option<Name>,
+        /// The device the buffer was allocated for (`None`: no device).
+        owner: Option<Name>,
         /// Bus address given.
         dma: DmaAddr,
         /// Size given.
@@ -331,7 +345,7 @@ impl fmt::Display for Error {
             ),
             Self::BookFull { device, capacity } => write!(
                 f,
-                "{}: {capacity} CMA and system buffers are live already",
+                "{}: no room to record the buffer (room for {capacity} CMA and system buffers)",
                 Who(device)
             ),
             Self::Unmapped { device, phys, size } => write!(
@@ -344,6 +358,17 @@ impl fmt::Display for Error {
                 f,
                 "{}: {size:#x} bytes at {dma} are no buffer of its pools",
                 Who(device)
+            ),
+            Self::WrongDevice {
+                device,
+                owner,
+                dma,
+                size,
+            } => write!(
+                f,
+                "{}: {size:#x} bytes at {dma} were allocated for {}; free them through it",
+                Who(device),
+                Who(owner)
             ),
             Self::BadFree {
                 device,

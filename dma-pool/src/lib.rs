@@ -25,10 +25,20 @@
 //! memory, used below. The `virtio` feature adds `virtio::PoolHal`, a
 //! `virtio_drivers::Hal` (0.13) drawing rings and bounce buffers from a device's chain.
 //!
+//! A buffer belongs to the device it was allocated for (or to no device, for `None`),
+//! as in Linux: [`Devices::free_coherent`] takes it back only through that same device
+//! and refuses a free through any other, even a parent, a child or a device sharing the
+//! source, with [`Error::WrongDevice`] naming both, changing nothing. So
+//! [`Devices::live`] counts are exact and [`Devices::remove`] succeeds only when the
+//! device truly owns no live buffer.
+//!
 //! Costs: a device is found by id in `O(1)`; an allocation tries at most five sources,
-//! each one lock and its backend's search; a free finds its source in `O(1)` per source
-//! and, for CMA and system buffers, its exact size in `O(log n)` (a bounded record,
-//! reserved at construction). Nothing on these paths uses the heap.
+//! each one lock and its backend's search, then records the buffer's owner and exact
+//! size in `O(log n)`; a free finds that record in `O(log n)` and its source in `O(1)`
+//! per source. The record is bounded: room for CMA and system buffers is reserved at
+//! construction ([`Devices::with_book_capacity`]), room for pool buffers when a pool
+//! is declared or set as the default (its `max_buffers`). Nothing on these paths uses
+//! the heap.
 //!
 //! ```
 //! # #[cfg(feature = "sim")] {
@@ -56,6 +66,7 @@
 //! assert_eq!(&back, b"hello");
 //!
 //! assert!(devs.remove(m4).is_err()); // it owns a live buffer
+//! assert!(devs.free_coherent(None, &buf).is_err()); // not allocated for "no device"
 //! devs.free_coherent(Some(m4), &buf).unwrap();
 //! assert!(devs.free_coherent(Some(m4), &buf).is_err()); // double free
 //! devs.remove(m4).unwrap();

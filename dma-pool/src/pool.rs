@@ -133,7 +133,7 @@ impl<'m, R: RawMutex> CoherentPool<'m, R> {
         let declaration = Declaration::new(name, size)
             .granule(1)
             .backend("first-fit")
-            .max_allocations(options.max_buffers.unwrap_or(size / page));
+            .max_allocations(max_buffers(options, size));
         let spec = declaration.at(phys).map_err(|e| match e {
             CmaError::AddressOverflow { .. } => Error::PoolOverflow { pool, bus, size },
             other => Error::Cma(other),
@@ -175,6 +175,12 @@ impl<'m, R: RawMutex> CoherentPool<'m, R> {
     #[must_use]
     pub const fn options(&self) -> PoolOptions {
         self.options
+    }
+
+    /// How many live buffers it can hold at most (occupied ranges included).
+    #[must_use]
+    pub const fn max_buffers(&self) -> usize {
+        max_buffers(self.options, self.region.range().size())
     }
 
     /// Whether an allocation it cannot serve may try the next source.
@@ -259,6 +265,13 @@ impl<'m, R: RawMutex> CoherentPool<'m, R> {
     /// [`Error::Cma`]: outside the pool, or overlapping a live buffer.
     pub fn occupy(&self, range: PhysRange) -> Result<PhysRange, Error> {
         Ok(self.region.claim(range)?)
+    }
+}
+
+const fn max_buffers(options: PoolOptions, size: usize) -> usize {
+    match options.max_buffers {
+        Some(max) => max,
+        None => size / options.page,
     }
 }
 

@@ -5,8 +5,10 @@
 //! statics). Rings (`dma_alloc`) are page-aligned, zeroed buffers of the device's chain;
 //! `share` hands a driver buffer to the device directly when the device can reach it
 //! under its streaming mask, and otherwise (or always, for devices that may only see
-//! pool memory) bounces it through a buffer of the chain. It must never know what is
-//! behind the device (a remote processor or a host).
+//! pool memory) bounces it through a buffer of the chain. Every buffer is allocated
+//! for `P::device()` and freed through it again (found back from its bus address with
+//! `Devices::find_buffer`), as `Devices::free_coherent` requires. It must never know
+//! what is behind the device (a remote processor or a host).
 //!
 //! `Hal` gives `share` and `unshare` no error channel: when a bounce buffer cannot be
 //! had they panic, as the `virtio-drivers` crate does for a failed deallocation.

@@ -182,20 +182,34 @@ fn a_device_pool_is_private() {
     let mine = d.alloc_coherent(Some(a), 64, Attrs::NONE).unwrap();
     let theirs = d.alloc_coherent(Some(b), 64, Attrs::NONE).unwrap();
     assert!(inside(&theirs, DEFAULT_CMA, 0x10_0000));
-    // b frees a's buffer: foreign to b's chain.
+    // b frees a's buffer: it was allocated for a.
     assert_eq!(
         d.free_coherent(Some(b), &mine),
-        Err(Error::NotOwned {
+        Err(Error::WrongDevice {
             device: Some(dev("b").name()),
+            owner: Some(dev("a").name()),
             dma: mine.dma,
             size: 64
         })
     );
-    // a frees b's buffer: a's exclusive pool ends a's chain.
     assert!(matches!(
         d.free_coherent(Some(a), &theirs),
-        Err(Error::NotOwned { .. })
+        Err(Error::WrongDevice { .. })
     ));
+    // Memory of a's pool that is no buffer: foreign to b's chain.
+    let unused = CoherentBuffer {
+        phys: phys(mine.phys.as_u64() + 0x1000),
+        dma: DmaAddr::new(mine.dma.as_u64() + 0x1000),
+        ..mine
+    };
+    assert_eq!(
+        d.free_coherent(Some(b), &unused),
+        Err(Error::NotOwned {
+            device: Some(dev("b").name()),
+            dma: unused.dma,
+            size: 64
+        })
+    );
     d.free_coherent(Some(a), &mine).unwrap();
     d.free_coherent(Some(b), &theirs).unwrap();
 }
@@ -413,11 +427,11 @@ fn bad_frees_are_errors() {
         })
     ));
     d.free_coherent(Some(a), &keep).unwrap();
-    // No live buffers left: any further free through `a` is refused up front.
-    assert!(matches!(
+    // No live buffers left: a further free through `a` is a double free.
+    assert_eq!(
         d.free_coherent(Some(a), &keep),
-        Err(Error::NotOwned { .. })
-    ));
+        Err(bad(&keep, 0x100, Refusal::NotAllocated))
+    );
     assert_eq!(d.live(a).unwrap(), 0);
 }
 
@@ -657,4 +671,175 @@ fn find_buffer_from_its_bus_address() {
     );
     d.free_coherent(Some(a), &in_pool).unwrap();
     d.free_coherent(Some(a), &in_cma).unwrap();
+}
+
+/// The auditor's scenario: two devices share the default pool; a free through the
+/// device that did not allocate the buffer used to succeed and skew both live counts.
+#[test]
+fn a_shared_pool_frees_only_through_the_owner() {
+    let f = Fixture::new();
+    let default = f.pool("default", 0x1_0000, 0x1_0000, PoolOptions::new());
+    let mut d = f.devices();
+    d.set_default_pool(Some(&default));
+    let a = d.add(dev("a")).unwrap();
+    let b = d.add(dev("b")).unwrap();
+    let x = d.alloc_coherent(Some(a), 0x100, Attrs::NONE).unwrap();
+    let y = d.alloc_coherent(Some(b), 0x100, Attrs::NONE).unwrap();
+    assert!(inside(&x, POOLS + 0x1_0000, 0x4000));
+    assert!(inside(&y, POOLS + 0x1_0000, 0x4000));
+    let wrong = d.free_coherent(Some(b), &x);
+    assert_eq!(
+        wrong,
+        Err(Error::WrongDevice {
+            device: Some(dev("b").name()),
+            owner: Some(dev("a").name()),
+            dma: x.dma,
+            size: 0x100
+        })
+    );
+    let message = wrong.unwrap_err().to_string();
+    assert!(message.contains("device b") && message.contains("allocated for device a"));
+    // Nothing changed.
+    assert_eq!((d.live(a).unwrap(), d.live(b).unwrap()), (1, 1));
+    assert_eq!(default.live(), 2);
+    assert!(matches!(
+        d.remove(b),
+        Err(Error::LiveBuffers { live: 1, .. })
+    ));
+    d.free_coherent(Some(b), &y).unwrap();
+    d.remove(b).unwrap();
+    assert!(matches!(
+        d.remove(a),
+        Err(Error::LiveBuffers { live: 1, .. })
+    ));
+    d.free_coherent(Some(a), &x).unwrap();
+    d.remove(a).unwrap();
+    assert_eq!(default.live(), 0);
+}
+
+#[test]
+fn parents_and_children_free_only_their_own_buffers() {
+    let f = Fixture::new();
+    let mut d = f.devices();
+    let m4 = d.add(dev("m4")).unwrap();
+    d.declare_coherent(m4, f.pool("m4-pool", 0, 0, PoolOptions::new()))
+        .unwrap();
+    let vdev = d
+        .add(dev("vdev0").with_parent(m4).with_inherited_pool(true))
+        .unwrap();
+    let (m4_name, vdev_name) = (Some(dev("m4").name()), Some(dev("vdev0").name()));
+    let child = d.alloc_coherent(Some(vdev), 0x100, Attrs::NONE).unwrap();
+    let parent = d.alloc_coherent(Some(m4), 0x100, Attrs::NONE).unwrap();
+    let occupied = d.mark_occupied(m4, DmaAddr::new(0x3000), 0x1000).unwrap();
+    let wrong = |device, owner, b: &CoherentBuffer| {
+        Err(Error::WrongDevice {
+            device,
+            owner,
+            dma: b.dma,
+            size: b.size,
+        })
+    };
+    assert_eq!(
+        d.free_coherent(Some(m4), &child),
+        wrong(m4_name, vdev_name, &child)
+    );
+    assert_eq!(
+        d.free_coherent(Some(vdev), &parent),
+        wrong(vdev_name, m4_name, &parent)
+    );
+    assert_eq!(
+        d.free_coherent(Some(vdev), &occupied),
+        wrong(vdev_name, m4_name, &occupied)
+    );
+    assert_eq!((d.live(m4).unwrap(), d.live(vdev).unwrap()), (2, 1));
+    assert_eq!(d.pool(m4).unwrap().unwrap().live(), 3);
+    d.free_coherent(Some(vdev), &child).unwrap();
+    d.free_coherent(Some(m4), &parent).unwrap();
+    d.free_coherent(Some(m4), &occupied).unwrap();
+    assert_eq!((d.live(m4).unwrap(), d.live(vdev).unwrap()), (0, 0));
+    d.remove(vdev).unwrap();
+    d.remove(m4).unwrap();
+}
+
+#[test]
+fn no_device_buffers_go_back_with_no_device() {
+    let f = Fixture::new();
+    let default = f.pool("default", 0x1_0000, 0x1_0000, PoolOptions::new());
+    let mut d = f.devices();
+    d.set_default_pool(Some(&default));
+    let a = d.add(dev("a")).unwrap();
+    let a_name = Some(dev("a").name());
+    let nobody = d.alloc_coherent(None, 0x100, Attrs::NONE).unwrap();
+    let mine = d.alloc_coherent(Some(a), 0x100, Attrs::NONE).unwrap();
+    // Past the default pool: the default CMA area, then the system allocator.
+    let nobody_cma = d.alloc_coherent(None, 0x8000, Attrs::NONE).unwrap();
+    assert!(inside(&nobody_cma, DEFAULT_CMA, 0x10_0000));
+    let nobody_sys = d
+        .alloc_coherent(None, 0x10_0000, Attrs::NON_CONSISTENT)
+        .unwrap();
+    assert!(inside(&nobody_sys, SYSTEM, 0x10_0000));
+    for b in [&nobody, &nobody_cma, &nobody_sys] {
+        let wrong = d.free_coherent(Some(a), b);
+        assert_eq!(
+            wrong,
+            Err(Error::WrongDevice {
+                device: a_name,
+                owner: None,
+                dma: b.dma,
+                size: b.size
+            })
+        );
+        assert!(wrong.unwrap_err().to_string().contains("for no device"));
+    }
+    assert_eq!(
+        d.free_coherent(None, &mine),
+        Err(Error::WrongDevice {
+            device: None,
+            owner: a_name,
+            dma: mine.dma,
+            size: 0x100
+        })
+    );
+    assert_eq!(d.live(a).unwrap(), 1);
+    assert_eq!(default.live(), 2);
+    for b in [&nobody, &nobody_cma, &nobody_sys] {
+        d.free_coherent(None, b).unwrap();
+    }
+    d.free_coherent(Some(a), &mine).unwrap();
+    assert_eq!(d.live(a).unwrap(), 0);
+    assert_eq!(f.system.stats().used_bytes(), 0);
+    assert_eq!(f.area.stats("cma-default").unwrap().used_bytes(), 0);
+}
+
+/// Pool buffers are recorded in room reserved with the pool, apart from the room for
+/// CMA and system buffers: a pool fills up to its own bound even with none of the latter.
+#[test]
+fn pool_records_use_room_reserved_with_the_pool() {
+    let f = Fixture::new();
+    let mut d: Devices<'_> = Devices::with_book_capacity(&f.ram, 0);
+    d.set_cma(&f.area);
+    d.set_default_cma(Some(f.default_cma)).unwrap();
+    let a = d.add(dev("a")).unwrap();
+    let o = PoolOptions::new().max_buffers(3).fallthrough(true);
+    d.declare_coherent(a, f.pool("p", 0, 0, o)).unwrap();
+    let occ = d.mark_occupied(a, DmaAddr::new(0), 0x1000).unwrap();
+    let one = d.alloc_coherent(Some(a), 0x10, Attrs::NONE).unwrap();
+    let two = d.alloc_coherent(Some(a), 0x10, Attrs::NONE).unwrap();
+    // The pool is at its bound; the default CMA area has no room in the record.
+    assert_eq!(
+        d.alloc_coherent(Some(a), 0x10, Attrs::NONE),
+        Err(Error::BookFull {
+            device: Some(dev("a").name()),
+            capacity: 0
+        })
+    );
+    assert_eq!(f.area.stats("cma-default").unwrap().used_bytes(), 0); // rolled back
+    for b in [occ, one, two] {
+        d.free_coherent(Some(a), &b).unwrap();
+    }
+    let pool = d.release_coherent(a).unwrap();
+    // Released: its room goes with it, and a new pool brings its own.
+    d.declare_coherent(a, pool).unwrap();
+    let again = d.alloc_coherent(Some(a), 0x10, Attrs::NONE).unwrap();
+    d.free_coherent(Some(a), &again).unwrap();
 }
