@@ -20,7 +20,6 @@
 //! ```
 
 pub mod arena;
-mod bits;
 pub mod contender;
 pub mod criterion_json;
 pub mod memory;

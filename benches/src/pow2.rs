@@ -4,17 +4,15 @@
 //! (`bitmap_find_free_region`). Written here so that every contender is compared with
 //! what Linux does today.
 //!
-//! It is a [`Backend`] so that it runs through exactly the same adapter as ours. Next to
-//! Linux's one "used" bit per unit it keeps one "starts an allocation" bit, which lets
-//! `free` return the typed errors the trait promises; `metadata_bytes` counts both.
+//! It is a [`Backend`] so that it runs through exactly the same adapter as ours. The
+//! placement is our [`Bitmap`] asked for the rounded block at its natural alignment:
+//! the lowest free naturally aligned run is exactly what Linux's step-by-`2^order`
+//! scan finds. `free` accepts the size that was asked for (or the block size).
 
 #![forbid(unsafe_code)]
 
-use contig_allocators::{
-    Backend, Error, Extent, Request, Stats, Window, align_up_with_phase, check_range,
-};
-
-use crate::bits::{first_set, get, set_range};
+use contig_allocators::bitmap::Bitmap;
+use contig_allocators::{Backend, Error, Extent, Request, Stats};
 
 /// Power-of-two-order allocation over a bitmap, as in Linux's dma coherent pools.
 ///
@@ -29,26 +27,15 @@ use crate::bits::{first_set, get, set_range};
 /// ```
 #[derive(Clone, Debug)]
 pub struct PowerOfTwo {
-    capacity: usize,
-    phase: usize,
-    used: Vec<u64>,
-    starts: Vec<u64>,
-    used_units: usize,
-    live: usize,
+    blocks: Bitmap,
 }
 
 impl PowerOfTwo {
     /// An empty pool of `capacity` units whose offset 0 is absolute unit `phase`.
     #[must_use]
     pub fn new(capacity: usize, phase: usize) -> Self {
-        let words = capacity.div_ceil(64);
         Self {
-            capacity,
-            phase,
-            used: vec![0; words],
-            starts: vec![0; words],
-            used_units: 0,
-            live: 0,
+            blocks: Bitmap::new(capacity, phase),
         }
     }
 
@@ -58,56 +45,6 @@ impl PowerOfTwo {
     pub const fn rounded(count: usize) -> Option<usize> {
         count.checked_next_power_of_two()
     }
-
-    fn first_busy(&self, lo: usize, hi: usize) -> Option<usize> {
-        first_set(lo, hi, |w| self.used[w])
-    }
-
-    /// The first free naturally aligned run of `size` units inside `window`. Skipping a
-    /// candidate's busy run finds exactly what Linux's step-by-`2^order` scan finds
-    /// (no aligned run can start inside a busy unit), with word-sized steps.
-    fn search(&self, window: Window, size: usize, align: usize) -> Option<usize> {
-        let mut at = align_up_with_phase(window.lo, align, self.phase)?;
-        loop {
-            let end = at.checked_add(size)?;
-            if end > window.hi {
-                return None;
-            }
-            match self.first_busy(at, end) {
-                None => return Some(at),
-                Some(busy) => {
-                    // Jump over the whole busy run, a word at a time.
-                    let free = first_set(busy, window.hi, |w| !self.used[w])?;
-                    at = align_up_with_phase(free, align, self.phase)?;
-                }
-            }
-        }
-    }
-
-    /// One past the last unit of the allocation that starts at `start`.
-    fn extent_end(&self, start: usize) -> usize {
-        first_set(start + 1, self.capacity, |w| !self.used[w] | self.starts[w])
-            .unwrap_or(self.capacity)
-    }
-
-    fn mark(&mut self, start: usize, count: usize) {
-        set_range(&mut self.used, start, start + count, true);
-        set_range(&mut self.starts, start, start + 1, true);
-        self.used_units += count;
-        self.live += 1;
-    }
-
-    /// (largest free run, number of free runs), by a scan.
-    fn free_runs(&self) -> (usize, usize) {
-        let (mut largest, mut runs, mut at) = (0, 0, 0);
-        while let Some(lo) = first_set(at, self.capacity, |w| !self.used[w]) {
-            let hi = self.first_busy(lo, self.capacity).unwrap_or(self.capacity);
-            largest = largest.max(hi - lo);
-            runs += 1;
-            at = hi;
-        }
-        (largest, runs)
-    }
 }
 
 impl Backend for PowerOfTwo {
@@ -116,85 +53,53 @@ impl Backend for PowerOfTwo {
     }
 
     fn capacity(&self) -> usize {
-        self.capacity
+        self.blocks.capacity()
     }
 
     fn allocate(&mut self, request: Request) -> Result<usize, Error> {
-        let window = request.validate(self.capacity)?;
+        request.validate(self.capacity())?;
         let no_space = |this: &Self| Error::NoSpace {
             count: request.count(),
             align: request.align(),
-            largest_free: this.free_runs().0,
+            largest_free: this.blocks.stats().largest_free,
         };
         let Some(size) = Self::rounded(request.count()) else {
             return Err(no_space(self));
         };
-        match self.search(window, size, size.max(request.align())) {
-            Some(start) => {
-                self.mark(start, size);
-                Ok(start)
-            }
-            None => Err(no_space(self)),
-        }
+        let block = Request::new(size)
+            .aligned(size.max(request.align()))
+            .with_window(request.window());
+        self.blocks.allocate(block).map_err(|e| match e {
+            Error::NoSpace { .. } => no_space(self),
+            other => other,
+        })
     }
 
     fn claim(&mut self, start: usize, count: usize) -> Result<(), Error> {
-        check_range(start, count, self.capacity)?;
-        if let Some(first_busy) = self.first_busy(start, start + count) {
-            return Err(Error::RangeBusy {
-                start,
-                count,
-                first_busy,
-            });
-        }
-        self.mark(start, count);
-        Ok(())
+        self.blocks.claim(start, count)
     }
 
-    /// Accepts the count that was asked for (or the rounded block size, or a claim's
-    /// exact size): the extent is recovered from the two bitmaps.
     fn free(&mut self, start: usize, count: usize) -> Result<(), Error> {
-        check_range(start, count, self.capacity)?;
-        if !get(&self.used, start) {
-            return Err(Error::NotAllocated { start });
+        match self.blocks.free(start, count) {
+            Err(Error::WrongCount { actual, .. }) if Self::rounded(count) == Some(actual) => {
+                self.blocks.free(start, actual)
+            }
+            result => result,
         }
-        if !get(&self.starts, start) {
-            return Err(Error::NotAllocationStart { start });
-        }
-        let actual = self.extent_end(start) - start;
-        if actual != count && Self::rounded(count) != Some(actual) {
-            return Err(Error::WrongCount {
-                start,
-                count,
-                actual,
-            });
-        }
-        set_range(&mut self.used, start, start + actual, false);
-        set_range(&mut self.starts, start, start + 1, false);
-        self.used_units -= actual;
-        self.live -= 1;
-        Ok(())
     }
 
+    /// The bitmap's stats, with metadata counted as the Linux pool's bitmap plus our
+    /// start bits (two bits per unit); the search summary of the `Bitmap` reused here is
+    /// not part of the policy being measured.
     fn stats(&self) -> Stats {
-        let (largest_free, free_extents) = self.free_runs();
         Stats {
-            capacity: self.capacity,
-            free: self.capacity - self.used_units,
-            largest_free,
-            free_extents,
-            live_allocations: self.live,
-            metadata_bytes: (self.used.len() + self.starts.len()) * 8,
+            metadata_bytes: self.capacity().div_ceil(64) * 2 * 8,
+            ..self.blocks.stats()
         }
     }
 
     fn for_each_allocation(&self, f: &mut dyn FnMut(Extent)) {
-        let mut at = 0;
-        while let Some(start) = first_set(at, self.capacity, |w| self.starts[w]) {
-            let end = self.extent_end(start);
-            f(Extent::new(start, end - start));
-            at = start + 1;
-        }
+        self.blocks.for_each_allocation(f);
     }
 }
 
@@ -204,7 +109,6 @@ mod tests {
 
     use super::PowerOfTwo;
     use crate::SplitMix64;
-    use crate::bits::get;
     use crate::workload::video::NV12_1080P;
 
     #[test]
@@ -212,18 +116,21 @@ mod tests {
         let mut rng = SplitMix64::new(17);
         for phase in [0, 5] {
             let mut pool = PowerOfTwo::new(1000, phase);
+            let mut used = [false; 1000];
             for _ in 0..120 {
                 let (start, count) = (rng.range(0, 990), rng.range(1, 9));
-                let _ = pool.claim(start, count);
+                if pool.claim(start, count).is_ok() {
+                    used[start..start + count].fill(true);
+                }
             }
             for order in 0..6 {
                 let size = 1usize << order;
                 // Linux: `for (pos = 0; ; pos += 1 << order)` over absolute positions.
                 let naive = (0..1000)
                     .filter(|o| (phase + o) % size == 0 && o + size <= 1000)
-                    .find(|&o| (o..o + size).all(|u| !get(&pool.used, u)));
-                let window = contig_allocators::Window::new(0, 1000);
-                assert_eq!(pool.search(window, size, size), naive, "order {order}");
+                    .find(|&o| (o..o + size).all(|u| !used[u]));
+                let got = pool.clone().allocate(Request::new(size)).ok();
+                assert_eq!(got, naive, "order {order}");
             }
         }
     }
