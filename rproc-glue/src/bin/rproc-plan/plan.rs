@@ -364,7 +364,7 @@ fn run(
     let board = layout
         .build::<contig_rproc_glue::dma_pool::cma::DefaultLock>(&config, &mut memory)
         .map_err(|e| format!("the board cannot be built: {e}"))?;
-    let mut devs = board.devices;
+    let devs = board.devices;
     let device = board
         .nodes
         .iter()
@@ -410,7 +410,7 @@ fn run(
         segments: Vec::new(),
         table: None,
     };
-    let result = match rproc.boot(&mut devs, image, &mut loader) {
+    let result = match rproc.boot(&devs, image, &mut loader) {
         Ok(()) => Ok(snapshot(layout, &rproc, &devs, loader, board.memory)),
         Err(e) => {
             let ctx = Context {
@@ -550,11 +550,15 @@ fn snapshot(
     let mut stats = Vec::new();
     let pools = std::iter::once(rproc.device())
         .chain(rproc.vdevs().iter().map(|v| v.device))
-        .filter_map(|d| devs.pool(d).ok().flatten());
-    for pool in pools.chain(memory.default_pool()) {
-        if let Some(i) = region_of(pool.phys()) {
+        .filter_map(|d| devs.pool(d).ok().flatten())
+        .map(|pool| (pool.phys(), pool.stats()));
+    let default = memory
+        .default_pool()
+        .map(|pool| (pool.phys(), pool.stats()));
+    for (phys, pool_stats) in pools.chain(default) {
+        if let Some(i) = region_of(phys) {
             if !stats.iter().any(|(j, _, _)| *j == i) {
-                stats.push((i, "first-fit", pool.stats()));
+                stats.push((i, "first-fit", pool_stats));
             }
         }
     }
