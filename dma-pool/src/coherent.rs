@@ -90,8 +90,7 @@ impl<R: RawMutex> Source<'_, '_, R> {
         }
     }
 
-    /// Gives `range` back: ours to give, the source handed it out a moment ago (and
-    /// a faulty source's answer is returned to it as it came).
+    /// Gives `range` back: ours to give, the source handed it out a moment ago.
     fn undo(&self, range: PhysRange) {
         // Nothing to report: the caller is returning an error already.
         let _ = self.free(range);
@@ -517,6 +516,11 @@ impl<'m, R: RawMutex> Devices<'m, R> {
 
     /// Turns a fresh range into a buffer: checks the source's answer, records it,
     /// zeroes it, counts it.
+    ///
+    /// An answer that is not what was asked (outside the source, another size) or
+    /// that overlaps a live buffer is refused and *not* given back: freeing it could
+    /// free a live buffer's memory in the faulty source. Any later failure gives the
+    /// range back, since the source really handed it out and nobody else has it.
     fn finish(
         &self,
         ctx: &Ctx<'_, 'm, R>,
@@ -525,18 +529,42 @@ impl<'m, R: RawMutex> Devices<'m, R> {
         size: usize,
         attrs: Attrs,
     ) -> Result<CoherentBuffer, Error> {
-        let fail = |error| {
-            source.undo(range);
-            Err(error)
-        };
         let bad_answer = Error::BadAnswer {
             device: ctx.name(),
             source: source.name(),
             range,
         };
         if range.size() != size || !source.span().contains_range(&range) {
-            return fail(bad_answer);
+            return Err(bad_answer);
         }
+        let record = Record {
+            size,
+            owner: ctx.id,
+        };
+        let recorded = source.ledger().lock().insert(range.base(), record);
+        match recorded {
+            Ok(()) => {}
+            Err(Refused::Overlaps(live)) => {
+                return Err(Error::BufferOverlap {
+                    device: ctx.name(),
+                    source: source.name(),
+                    range,
+                    live,
+                });
+            }
+            Err(Refused::Full) => {
+                source.undo(range);
+                return Err(Error::BookFull {
+                    device: ctx.name(),
+                    capacity: source.ledger().lock().capacity(),
+                });
+            }
+        }
+        let fail = |error| {
+            source.ledger().lock().remove(range.base());
+            source.undo(range);
+            Err(error)
+        };
         let (dma, mapper) = match source {
             Source::Pool(pool) => (pool.to_dma(range).ok_or(()), pool.mapper()),
             Source::Cma(..) | Source::System(_) => (
@@ -558,29 +586,9 @@ impl<'m, R: RawMutex> Devices<'m, R> {
         if last.is_none_or(|last| last.as_u64() > ctx.mask()) {
             return fail(bad_answer);
         }
-        let record = Record {
-            size: range.size(),
-            owner: ctx.id,
-        };
-        let recorded = source.ledger().lock().insert(range.base(), record);
-        if let Err(refused) = recorded {
-            return fail(match refused {
-                Refused::Full => Error::BookFull {
-                    device: ctx.name(),
-                    capacity: source.ledger().lock().capacity(),
-                },
-                Refused::Overlaps(live) => Error::BufferOverlap {
-                    device: ctx.name(),
-                    source: source.name(),
-                    range,
-                    live,
-                },
-            });
-        }
         let cpu = mapper.cpu_addr(range);
         if !attrs.contains(Attrs::NO_ZERO) {
             let Some(cpu) = cpu else {
-                source.ledger().lock().remove(range.base());
                 return fail(Error::Unmapped {
                     device: ctx.name(),
                     phys: range.base(),

@@ -113,8 +113,9 @@ pub enum Error {
         other_range: PhysRange,
     },
     /// A source answered an allocation with memory that overlaps a live buffer (a
-    /// faulty backend or system allocator); the answer was given back, nothing was
-    /// written.
+    /// faulty backend or system allocator). Nothing was written or recorded; the
+    /// answer is not given back to the source (that could free the live buffer's
+    /// memory in it).
     BufferOverlap {
         /// The device.
         device: Option<Name>,
@@ -126,8 +127,9 @@ pub enum Error {
         live: PhysRange,
     },
     /// A source answered an allocation with memory it does not manage, of the wrong
-    /// size or alignment, or past the device's mask; the answer was given back,
-    /// nothing was written.
+    /// size, or past the device's mask. Nothing was written; an answer past the mask
+    /// is given back, one outside the source or of another size is not (the source
+    /// is faulty).
     BadAnswer {
         /// The device.
         device: Option<Name>,
@@ -447,7 +449,7 @@ impl fmt::Display for Error {
                 range,
             } => write!(
                 f,
-                "{}: {source} handed out {range}, which is not what was asked (outside it, wrong size or alignment, or past the mask)",
+                "{}: {source} handed out {range}, which is not what was asked (outside it, another size, or past the mask)",
                 Who(device)
             ),
             Self::DeviceBusy { device, holders } => write!(
