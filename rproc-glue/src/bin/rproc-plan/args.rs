@@ -20,7 +20,7 @@ and every problem found.
 
 USAGE:
     rproc-plan [--dtb BOARD.dtb] [--firmware FW.elf] [--rproc NODE]
-               [--backend REGION=NAME]... [--svg MAP.svg]
+               [--profile NAME] [--backend REGION=NAME]... [--svg MAP.svg]
     rproc-plan --write-sample FW.elf
     rproc-plan --help
 
@@ -33,6 +33,10 @@ OPTIONS:
     --firmware FILE        firmware ELF image (default: embedded sample)
     --rproc NODE           the remote processor's node: full path, label or node name
                            (default: m4_rproc)
+    --profile NAME         read the processor as this Linux driver does (stm32,
+                           ti-k3-r5f, ti-k3-m4f, ti-k3-dsp, imx, xlnx-zynqmp-r5f,
+                           xlnx-versal-r5f, generic); default: chosen from its
+                           compatible, generic if none matches
     --backend REGION=NAME  allocator backend of a CMA area (first-fit, bitmap, genalloc);
                            repeatable
     --svg FILE             also write a picture of the memory map as SVG
@@ -42,8 +46,9 @@ OPTIONS:
 EXIT STATUS:
     0  the firmware fits
     1  it does not fit (every problem is listed)
-    2  usage or input error (unreadable file, malformed device tree or ELF, unknown
-       processor or backend)
+    2  usage or input error (unreadable file, malformed device tree or ELF, firmware
+       for another machine, unknown processor, profile or backend, a processor whose
+       memory-region node cannot be used)
 ";
 
 /// What to do.
@@ -66,6 +71,8 @@ pub(crate) struct Args {
     pub(crate) firmware: Option<PathBuf>,
     /// The processor's node (`None`: the default board's M4).
     pub(crate) rproc: Option<String>,
+    /// The platform profile (`None`: chosen from the processor's compatible).
+    pub(crate) profile: Option<String>,
     /// `(region, backend)` pairs.
     pub(crate) backends: Vec<(String, String)>,
     /// Where to write the SVG map.
@@ -96,6 +103,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, S
             "--dtb" => set(&mut out.dtb, &flag, PathBuf::from(value()?))?,
             "--firmware" => set(&mut out.firmware, &flag, PathBuf::from(value()?))?,
             "--rproc" => set(&mut out.rproc, &flag, value()?)?,
+            "--profile" => set(&mut out.profile, &flag, value()?)?,
             "--svg" => set(&mut out.svg, &flag, PathBuf::from(value()?))?,
             "--backend" => out.backends.push(backend(&value()?)?),
             other => return Err(format!("unknown argument {other:?}")),

@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod board;
 mod map;
 mod plan;
 mod problem;
@@ -24,7 +25,7 @@ mod svg;
 use std::path::Path;
 use std::process::ExitCode;
 
-use contig_rproc_glue::dma_pool::fdt::{Layout, Options};
+use contig_rproc_glue::dma_pool::fdt::{DeviceTree, Layout, Options};
 
 use args::{Args, Command};
 
@@ -80,14 +81,45 @@ fn run(args: &Args) -> Result<bool, String> {
         "embedded sample OpenAMP firmware",
     )?;
     let rproc = args.rproc.as_deref().unwrap_or(DEFAULT_RPROC);
-    let layout = Layout::from_dtb(&dtb, &Options::new())
+    // Read as Linux boots: a reserved-memory node that breaks a rule is skipped with a
+    // warning unless the planned processor uses it; a malformed blob is refused.
+    let tree =
+        DeviceTree::parse(&dtb).map_err(|e| format!("{board}: malformed device tree: {e}"))?;
+    let layout = Layout::from_tree(&tree, &Options::new().tolerant())
         .map_err(|e| format!("{board}: malformed device tree: {e}"))?;
     let binding = plan::find_rproc(&layout, rproc).map_err(|e| format!("{board}: {e}"))?;
+    if let Some(s) = binding.skipped.first() {
+        let why = layout
+            .skipped
+            .iter()
+            .find(|k| k.path == s.node)
+            .map_or_else(String::new, |k| format!(": {} ({})", k.error, k.linux()));
+        return Err(format!(
+            "{board}: {} memory-region[{}] is {}, which cannot be used{why}",
+            binding.path, s.index, s.node
+        ));
+    }
+    let processor = board::read(&tree, binding.node, args.profile.as_deref())?;
+    let profile = processor.profile;
+    if binding.regions.len() < profile.min_regions {
+        return Err(format!(
+            "{board}: {} has {} memory-region entries; its driver (profile {}, Linux {}) \
+             refuses a processor with fewer than {}",
+            binding.path,
+            binding.regions.len(),
+            profile.name,
+            profile.driver,
+            profile.min_regions
+        ));
+    }
     plan::check_backends(&layout, &args.backends).map_err(|e| format!("{board}: {e}"))?;
-    let plan = plan::plan(&layout, binding, &image, &args.backends)
+    let plan = plan::plan(&layout, binding, &processor, &image, &args.backends)
         .map_err(|e| format!("{firmware}: {e}"))?;
     let map = map::build(&layout, &plan);
-    print!("{}", report::write(&board, &firmware, &layout, &plan, &map));
+    print!(
+        "{}",
+        report::write(&board, &firmware, &layout, &processor, &plan, &map)
+    );
     if let Some(path) = &args.svg {
         let title = format!("{firmware} on {board}: {}", plan.binding.path);
         std::fs::write(path, svg::render(&title, &plan.problems, &map))
