@@ -195,12 +195,23 @@ fn decode(
         }
         None => None,
     };
+    // Next to `reg` Linux never reads `alignment` nor `alloc-ranges`: their presence is
+    // kept (the rules refuse or note it), a malformed value is not an error of its own.
+    let fixed = reg.is_some();
     let alignment = match node.property("alignment") {
-        Some(raw) => Some(cells::single(node, "alignment", raw, cells.1)?),
+        Some(raw) => match cells::single(node, "alignment", raw, cells.1) {
+            Ok(align) => Some(align),
+            Err(_) if fixed => Some(0),
+            Err(e) => return Err(e),
+        },
         None => None,
     };
     let alloc_ranges = match node.property("alloc-ranges") {
-        Some(raw) => Some(cells::ranges(node, "alloc-ranges", raw, cells)?),
+        Some(raw) => match cells::ranges(node, "alloc-ranges", raw, cells) {
+            Ok(ranges) => Some(ranges),
+            Err(_) if fixed => Some(Vec::new()),
+            Err(e) => return Err(e),
+        },
         None => None,
     };
     Ok(Reserved {

@@ -22,6 +22,7 @@ USAGE:
     rproc-plan [--dtb BOARD.dtb] [--firmware FW.elf] [--rproc NODE]
                [--profile NAME] [--backend REGION=NAME]... [--svg MAP.svg]
     rproc-plan --write-sample FW.elf
+    rproc-plan --write-upstream-firmware DIR
     rproc-plan --help
 
 With no --dtb and --firmware it runs on its embedded default: a STM32MP157 DK2-like
@@ -41,6 +42,9 @@ OPTIONS:
                            repeatable
     --svg FILE             also write a picture of the memory map as SVG
     --write-sample FILE    write the sample firmware ELF and exit
+    --write-upstream-firmware DIR
+                           write the test firmware images whose resource tables are
+                           transcribed from upstream sources (Zephyr, OpenAMP) and exit
     -h, --help             this text
 
 EXIT STATUS:
@@ -58,6 +62,8 @@ pub(crate) enum Command {
     Help,
     /// Write the sample firmware to a file.
     WriteSample(PathBuf),
+    /// Write the upstream-derived firmware images into a folder.
+    WriteUpstream(PathBuf),
     /// Plan a firmware on a board.
     Plan(Args),
 }
@@ -100,6 +106,9 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, S
         match flag.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
             "--write-sample" => return Ok(Command::WriteSample(PathBuf::from(value()?))),
+            "--write-upstream-firmware" => {
+                return Ok(Command::WriteUpstream(PathBuf::from(value()?)));
+            }
             "--dtb" => set(&mut out.dtb, &flag, PathBuf::from(value()?))?,
             "--firmware" => set(&mut out.firmware, &flag, PathBuf::from(value()?))?,
             "--rproc" => set(&mut out.rproc, &flag, value()?)?,

@@ -21,6 +21,7 @@ mod problem;
 mod report;
 mod sample;
 mod svg;
+mod upstream;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -48,6 +49,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(Command::WriteSample(path)) => write_sample(&path),
+        Ok(Command::WriteUpstream(dir)) => write_upstream(&dir),
         Ok(Command::Plan(args)) => match run(&args) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::from(DOES_NOT_FIT),
@@ -70,6 +72,20 @@ fn write_sample(path: &Path) -> ExitCode {
         }
         Err(e) => fail(&format!("cannot write {}: {e}", path.display())),
     }
+}
+
+fn write_upstream(dir: &Path) -> ExitCode {
+    for (name, bytes) in upstream::images() {
+        let path = dir.join(name);
+        if let Err(e) = std::fs::write(&path, bytes) {
+            return fail(&format!("cannot write {}: {e}", path.display()));
+        }
+    }
+    println!(
+        "wrote the upstream-derived firmware images to {}",
+        dir.display()
+    );
+    ExitCode::SUCCESS
 }
 
 /// Plans and prints; `Ok(fits)`, or an input error.
