@@ -108,6 +108,10 @@ pub fn parse(tree: &DeviceTree<'_>) -> Result<Vec<Reserved>, Error> {
         .collect()
 }
 
+/// One `/reserved-memory` child decoded on its own: its node index and the record, or
+/// why it could not be read.
+pub type Child = (usize, Result<Reserved, Error>);
+
 /// Every enabled `/reserved-memory` child, in blob order, each decoded on its own: a
 /// child whose properties cannot be read (or whose region name is unusable) is an
 /// `Err` naming it, and the others are still decoded (Linux skips such a node and
@@ -116,7 +120,7 @@ pub fn parse(tree: &DeviceTree<'_>) -> Result<Vec<Reserved>, Error> {
 /// # Errors
 ///
 /// [`Error::BadCells`] or [`Error::CellsMismatch`] for `/reserved-memory` itself.
-pub fn parse_each(tree: &DeviceTree<'_>) -> Result<Vec<(usize, Result<Reserved, Error>)>, Error> {
+pub fn parse_each(tree: &DeviceTree<'_>) -> Result<Vec<Child>, Error> {
     let Some(parent) = container(tree)? else {
         return Ok(Vec::new());
     };
