@@ -3,7 +3,8 @@
 //! that processor would reach, with the reason beside it.
 //!
 //! Boards: `tests/fixtures/dt/{stm32mp157c-dk2,k3-am642-evm,k3-am625-sk,
-//! zynqmp-openamp-split}.dts` (extracted from upstream files named at their top).
+//! zynqmp-openamp-split,imx8mp-evk-rpmsg}.dts` (extracted from upstream files named at
+//! their top).
 //! Firmware: `tests/fixtures/firmware/*.elf`, whose resource tables are transcribed
 //! from Zephyr's and OpenAMP's sources by `rproc-plan --write-upstream-firmware`
 //! (`src/bin/rproc-plan/upstream.rs` names each source).
@@ -301,6 +302,26 @@ fn zynqmp_rpu1_with_rpu0_image_does_not_fit() {
     ));
 }
 
+/// i.MX8MP EVK (NXP's rpmsg tree), Cortex-M7, Zephyr's `openamp_rsc_table` sample for
+/// `imx8mp_evk_mimx8ml8_m7`: FITS. imx_rproc translates the M7's addresses through the
+/// i.MX8MN table it uses for the 8MP: code in ITCM at da 0 is 0x7e0000, the table in
+/// DTCM at 0x20000000 is 0x800000. The rings bind by name to vdev0vring0/1; there is no
+/// vdev0buffer, so remoteproc_virtio gives the vdev memory-region 0 (vdevbuffer), where
+/// rpmsg's 16 buffers go; rsc-table is passed over.
+#[test]
+fn imx8mp_m7_zephyr_fits_through_the_att_table() {
+    let run = plan("imx8mp-evk-rpmsg", "imx8mp-cm7", "zephyr-imx8mp-evk-m7.elf");
+    fits(&run);
+    let out = &run.stdout;
+    assert!(out.contains("profile:   imx (Linux drivers/remoteproc/imx_rproc.c; chosen from compatible \"fsl,imx8mn-cm7\")"));
+    assert_eq!(line(out, "0 0x0")[2], "0x7e0000");
+    assert_eq!(line(out, "1 0x20000000")[2], "0x800000");
+    assert_eq!(line(out, "vring 0")[5], "vdev0vring0");
+    let buffers = line(out, "vdevbuffer 0x55400000");
+    assert!(buffers.contains(&"buffers") && buffers.contains(&"0x2000"));
+    assert!(line(out, "rsc-table 0x550ff000").contains(&"ignored"));
+}
+
 /// The committed images are what the generator writes (the CI runs
 /// `tests/fixtures/firmware/rebuild.sh --check` too).
 #[test]
@@ -318,7 +339,7 @@ fn the_committed_upstream_firmware_is_what_the_generator_writes() {
         .map(|e| e.unwrap().file_name())
         .collect();
     names.sort();
-    assert_eq!(names.len(), 10);
+    assert_eq!(names.len(), 11);
     for name in names {
         let fresh = std::fs::read(dir.join(&name)).unwrap();
         let committed = std::fs::read(format!(

@@ -262,7 +262,7 @@ pub(crate) fn plan(
         problems: Vec::new(),
         pool,
         profile,
-        names: names(layout, binding),
+        names: names(layout, binding, profile),
         internal: processor.internal.clone(),
     };
     let mut image = image.to_vec();
@@ -333,12 +333,18 @@ fn pool_region(layout: &Layout, binding: &Binding, profile: &Profile) -> Option<
 /// Per-processor names: each region's node name without unit address (two processors
 /// may both have a `vdev0vring0`); the board-wide unique name only when one of this
 /// processor's earlier regions has the same short name.
-fn names(layout: &Layout, binding: &Binding) -> Vec<(usize, String)> {
+fn names(layout: &Layout, binding: &Binding, profile: &Profile) -> Vec<(usize, String)> {
     let mut out: Vec<(usize, String)> = Vec::new();
+    if let Some(first) = vdev_fallback(layout, binding, profile) {
+        out.push((first, "vdev0buffer".to_owned()));
+    }
     for b in &binding.regions {
         let Some(region) = layout.regions.get(b.region) else {
             continue;
         };
+        if out.iter().any(|(i, _)| *i == b.region) {
+            continue;
+        }
         let name = if out.iter().any(|(_, n)| *n == region.base_name) {
             region.name.clone()
         } else {
@@ -349,12 +355,35 @@ fn names(layout: &Layout, binding: &Binding) -> Vec<(usize, String)> {
     out
 }
 
+/// Linux's `remoteproc_virtio.c`: a vdev without a `vdev{N}buffer` carveout gets its
+/// parent's memory-region 0 as its pool (`of_reserved_mem_device_init_by_idx(.., 0)`).
+/// With a driver that makes no region the processor's pool (i.MX: `vdevbuffer` first),
+/// that region, if a coherent pool, is vdev 0's buffer pool.
+fn vdev_fallback(layout: &Layout, binding: &Binding, profile: &Profile) -> Option<usize> {
+    if profile.pool != Pool::None {
+        return None;
+    }
+    let named = binding.regions.iter().any(|b| {
+        layout
+            .regions
+            .get(b.region)
+            .is_some_and(|r| r.base_name == "vdev0buffer")
+    });
+    let first = binding.first_region()?.region;
+    let role = layout.regions.get(first)?.role;
+    (!named && matches!(role, Role::CoherentPool | Role::RestrictedPool)).then_some(first)
+}
+
 fn uses(layout: &Layout, binding: &Binding, pool: Option<usize>, profile: &Profile) -> Vec<Use> {
+    let fallback = vdev_fallback(layout, binding, profile);
     (0..layout.regions.len())
         .map(|i| {
             let region = &layout.regions[i];
             if Some(i) == pool {
                 return Use::RprocPool;
+            }
+            if Some(i) == fallback {
+                return Use::Entry(MemKind::VdevBuffer);
             }
             if let Some(position) = binding.regions.iter().position(|b| b.region == i) {
                 if region.role == Role::CmaArea && profile.pool == Pool::First && position == 0 {

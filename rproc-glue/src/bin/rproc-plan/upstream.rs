@@ -52,6 +52,22 @@ pub(crate) fn images() -> Vec<(&'static str, Vec<u8>)> {
             ),
         ),
     ];
+    // Zephyr's i.MX8MP EVK M7 board: code in ITCM (the M7's address 0), data and the
+    // table in DTCM (0x20000000); the board's conf swaps the IPM ids
+    // (`boards/imx8mp_evk_mimx8ml8_m7.conf` @ 3105544f0ed98914ebb954e7de76e898ba4acf6a:
+    // RX id 1, TX id 0).
+    out.push((
+        "zephyr-imx8mp-evk-m7.elf",
+        elf(
+            false,
+            EM_ARM,
+            &[
+                segment(0x0, vectors(0x2002_0000, 0x0), 0x4000),
+                segment(0x2000_0000, zephyr_table_ids(1, 0), 0x1000),
+            ],
+            (1, 0),
+        ),
+    ));
     // TI K3 firmware keeps its resource table at the base of the DDR region reserved
     // for it (Linux ti_k3_common.c reads it there in IPC-only mode); the vectors sit in
     // ATCM (IRAM on the M4F) at the core's address 0.
@@ -108,12 +124,18 @@ pub(crate) fn images() -> Vec<(&'static str, Vec<u8>)> {
 /// IPM RX id 0, TX id 1): one entry, the rpmsg vdev (`VIRTIO_ID_RPMSG`, features 1,
 /// two rings at `FW_RSC_ADDR_ANY` aligned to 16 with 8 buffers, notify ids 0 and 1).
 fn zephyr_table() -> Vec<u8> {
+    zephyr_table_ids(0, 1)
+}
+
+/// [`zephyr_table`] with other `OPENAMP_RSC_TABLE_IPM_RX_ID` / `_TX_ID` values
+/// (vring0's notify id is the RX id, vring1's the TX id).
+fn zephyr_table_ids(rx: u32, tx: u32) -> Vec<u8> {
     let mut t = Vec::new();
     words(&mut t, &[1, 1, 0, 0]); // ver, num, reserved[2]
     words(&mut t, &[20]); // offset[0] = offsetof(struct fw_resource_table, vdev)
     vdev(&mut t, 0, 1);
-    words(&mut t, &[ANY, 16, 8, 0, 0]); // vring0: TX address, 16, 8 buffers, RX id 0
-    words(&mut t, &[ANY, 16, 8, 1, 0]); // vring1: RX address, 16, 8 buffers, TX id 1
+    words(&mut t, &[ANY, 16, 8, rx, 0]); // vring0: TX address, 16, 8 buffers, RX id
+    words(&mut t, &[ANY, 16, 8, tx, 0]); // vring1: RX address, 16, 8 buffers, TX id
     t
 }
 
