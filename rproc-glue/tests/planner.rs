@@ -496,6 +496,38 @@ fn backends_are_checked_and_used() {
     );
 }
 
+/// A profile the planner does not have, and a processor with fewer memory-regions than
+/// its driver requires (Linux's K3 R5F driver refuses fewer than two), are input errors.
+#[test]
+fn profiles_are_checked() {
+    let run = plan(&["--profile", "nonsense"]);
+    assert_eq!(run.status, 2);
+    assert!(
+        run.stderr
+            .contains("unknown profile \"nonsense\" (known: stm32, ti-k3-r5f"),
+        "{}",
+        run.stderr
+    );
+    let dtb = fixture("tests/fixtures/dt/no-pool.dtb");
+    let run = plan(&[
+        "--dtb",
+        &dtb,
+        "--rproc",
+        "m4_rproc",
+        "--profile",
+        "ti-k3-r5f",
+    ]);
+    assert_eq!(run.status, 2, "{}", run.stdout);
+    assert!(
+        run.stderr.contains(
+            "/m4@10000000 has 1 memory-region entries; its driver (profile ti-k3-r5f, Linux \
+             drivers/remoteproc/ti_k3_r5_remoteproc.c) refuses a processor with fewer than 2"
+        ),
+        "{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn usage_errors_exit_2() {
     for args in [

@@ -386,7 +386,9 @@ fn uses(layout: &Layout, binding: &Binding, pool: Option<usize>, profile: &Profi
                 return Use::Entry(MemKind::VdevBuffer);
             }
             if let Some(position) = binding.regions.iter().position(|b| b.region == i) {
-                if region.role == Role::CmaArea && profile.pool == Pool::First && position == 0 {
+                // With a driver that inits the device's reserved memory, a CMA area it
+                // lists is its CMA area (the first one serves it), not an entry.
+                if region.role == Role::CmaArea && profile.pool == Pool::First {
                     return Use::RprocCma;
                 }
                 // The pool, if any, was taken above: here a region is what its name

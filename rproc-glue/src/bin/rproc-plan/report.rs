@@ -52,14 +52,29 @@ pub(crate) fn write(
     };
     let _ = writeln!(out, "profile:   {} (Linux {}; {chosen})", p.name, p.driver);
     let _ = writeln!(out, "bus view:  {}", windows(&b.bus));
-    let pool = plan
-        .pool
-        .and_then(|i| layout.regions.get(i))
-        .map_or_else(|| "none".to_owned(), |r| r.name.clone());
-    let _ = writeln!(
-        out,
-        "DMA pool:  {pool} (ANY carveouts and rings without a region of their own)"
-    );
+    match plan.pool.and_then(|i| layout.regions.get(i)) {
+        Some(r) => {
+            let _ = writeln!(
+                out,
+                "DMA pool:  {} (ANY carveouts and rings without a region of their own)",
+                r.name
+            );
+        }
+        None if p.pool == contig_rproc_glue::profile::Pool::None => {
+            let _ = writeln!(
+                out,
+                "DMA pool:  none (its driver makes every memory-region a carveout; ANY \
+                 carveouts and rings without a region fall back to the default pools)"
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "DMA pool:  none (its first memory-region is not a shared-dma-pool; ANY \
+                 carveouts and rings without a region fall back to the default pools)"
+            );
+        }
+    }
     for m in &plan.internal {
         let _ = writeln!(
             out,
