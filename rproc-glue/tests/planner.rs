@@ -307,6 +307,49 @@ fn every_problem_is_listed_and_the_rest_placed() {
     );
 }
 
+/// rpmsg takes `min(2 x num, 512)` buffers of 512 bytes from the vdev's pool (Linux's
+/// `virtio_rpmsg_bus`): 256-buffer rings fit the DK2-like 16K ring regions, but their
+/// 512 buffers (256K) do not fit the 16K vdev0buffer.
+#[test]
+fn rpmsg_buffers_larger_than_the_vdev_pool_do_not_fit() {
+    let mut b = RscTableBuilder::new();
+    let rings = [1, 2].map(|notifyid| VringSpec {
+        da: None,
+        align: 0x1000,
+        num: 256,
+        notifyid,
+    });
+    b.add_vdev(&VdevSpec {
+        id: 7,
+        notifyid: 0,
+        dfeatures: 1,
+        vrings: &rings,
+        config: &[],
+    })
+    .unwrap();
+    let code = [0x5au8; 0x100];
+    let segs = [Seg {
+        paddr: 0x1000_0000,
+        data: &code,
+        memsz: 0x1_0000,
+        ptype: 1,
+    }];
+    let fw = temp(
+        "rpmsg-256.elf",
+        &image(false, &segs, Some((0x1000_0400, &b.build()))),
+    );
+    let run = plan(&["--firmware", fw.to_str().unwrap()]);
+    assert_eq!(run.status, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("Problems (1)"), "{}", run.stdout);
+    assert!(run.stdout.contains(
+        "1. table entry 0 (vdev id 7): rpmsg needs 512 buffers of 512 bytes (2 x num 256 of \
+         vring 0, at most 512) = 0x40000 bytes in one piece from its buffer pool vdev0buffer \
+         (0x4000 bytes), which cannot give it"
+    ));
+    // The rings themselves were placed.
+    assert_eq!(line(&run.stdout, "vring 0")[5], "vdev0vring0");
+}
+
 #[test]
 fn a_segment_outside_the_processors_memory_is_listed_and_the_rest_loaded() {
     let mut b = RscTableBuilder::new();
