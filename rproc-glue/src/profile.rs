@@ -139,6 +139,9 @@ pub struct Profile {
     /// How many `memory-region` entries the driver requires (it refuses the
     /// processor with fewer).
     pub min_regions: usize,
+    /// Whether the driver refuses the processor when its first `memory-region` cannot
+    /// be its DMA pool (not a `shared-dma-pool`).
+    pub pool_required: bool,
     /// Region names the driver passes over.
     pub ignored: &'static [&'static str],
     /// How device addresses of regions are found.
@@ -228,6 +231,7 @@ pub const STM32: Profile = Profile {
     compatibles: &["st,stm32mp1-m4"],
     pool: Pool::None,
     min_regions: 0,
+    pool_required: false,
     ignored: &[],
     translation: Translation::DmaRanges,
     internal: Internal::None,
@@ -236,9 +240,11 @@ pub const STM32: Profile = Profile {
 
 /// TI K3 R5F, Linux `drivers/remoteproc/ti_k3_r5_remoteproc.c` (with
 /// `ti_k3_common.c`): at least two `memory-region`s; the first is the DMA pool
-/// (`of_reserved_mem_device_init_by_idx(.., 0)`), the others firmware memory at
-/// device address = physical address; ATCM and BTCM from `reg`/`reg-names`, placed by
-/// `ti,loczrama`.
+/// (`of_reserved_mem_device_init_by_idx(.., 0)`, the processor is refused if it is
+/// not a `shared-dma-pool`), the others firmware memory at device address = physical
+/// address (the driver maps them for loading; it does not list them as remoteproc
+/// carveouts, so in Linux a table carveout does not bind to them by name, while the
+/// planner lets it); ATCM and BTCM from `reg`/`reg-names`, placed by `ti,loczrama`.
 pub const TI_K3_R5F: Profile = Profile {
     name: "ti-k3-r5f",
     driver: "drivers/remoteproc/ti_k3_r5_remoteproc.c",
@@ -252,6 +258,7 @@ pub const TI_K3_R5F: Profile = Profile {
     ],
     pool: Pool::First,
     min_regions: 2,
+    pool_required: true,
     ignored: &[],
     translation: Translation::Identity,
     internal: Internal::R5fTcm,
@@ -268,6 +275,7 @@ pub const TI_K3_M4F: Profile = Profile {
     compatibles: &["ti,am64-m4fss"],
     pool: Pool::First,
     min_regions: 2,
+    pool_required: true,
     ignored: &[],
     translation: Translation::Identity,
     internal: Internal::RegNames(&[("iram", 0x0), ("dram", 0x3_0000)]),
@@ -291,6 +299,7 @@ pub const TI_K3_DSP: Profile = Profile {
     ],
     pool: Pool::First,
     min_regions: 2,
+    pool_required: true,
     ignored: &[],
     translation: Translation::Identity,
     internal: Internal::RegNames(&[
@@ -335,6 +344,7 @@ pub const IMX: Profile = Profile {
     ],
     pool: Pool::None,
     min_regions: 0,
+    pool_required: false,
     ignored: &["rsc-table"],
     translation: Translation::Identity,
     internal: Internal::AttTable,
@@ -352,6 +362,7 @@ pub const XLNX_ZYNQMP_R5F: Profile = Profile {
     compatibles: &["xlnx,zynqmp-r5f"],
     pool: Pool::None,
     min_regions: 0,
+    pool_required: false,
     ignored: &[],
     translation: Translation::Identity,
     internal: Internal::RegAddress,
@@ -377,6 +388,7 @@ pub const GENERIC: Profile = Profile {
     compatibles: &[],
     pool: Pool::First,
     min_regions: 0,
+    pool_required: false,
     ignored: &[],
     translation: Translation::DmaRanges,
     internal: Internal::None,

@@ -569,6 +569,23 @@ fn profiles_are_checked() {
         "{}",
         run.stderr
     );
+    // The K3 drivers also need the first region to be a DMA pool.
+    let dtb = fixture("tests/fixtures/dt/zynqmp-openamp-split.dtb");
+    let run = plan(&[
+        "--dtb",
+        &dtb,
+        "--rproc",
+        "/remoteproc-split@ffe00000/r5f@0",
+        "--profile",
+        "ti-k3-r5f",
+    ]);
+    assert_eq!(run.status, 2, "{}", run.stdout);
+    assert!(
+        run.stderr
+            .contains("r5f@0's first memory-region is not a shared-dma-pool; its driver"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

@@ -26,7 +26,7 @@ mod upstream;
 use std::path::Path;
 use std::process::ExitCode;
 
-use contig_rproc_glue::dma_pool::fdt::{DeviceTree, Layout, Options};
+use contig_rproc_glue::dma_pool::fdt::{DeviceTree, Layout, Options, Role};
 
 use args::{Args, Command};
 
@@ -126,6 +126,17 @@ fn run(args: &Args) -> Result<bool, String> {
             profile.name,
             profile.driver,
             profile.min_regions
+        ));
+    }
+    let first_is_pool = binding
+        .first_region()
+        .and_then(|b| layout.regions.get(b.region))
+        .is_some_and(|r| matches!(r.role, Role::CoherentPool | Role::RestrictedPool));
+    if profile.pool_required && !first_is_pool {
+        return Err(format!(
+            "{board}: {}'s first memory-region is not a shared-dma-pool; its driver \
+             (profile {}, Linux {}) needs it as the DMA pool and refuses the processor",
+            binding.path, profile.name, profile.driver
         ));
     }
     plan::check_backends(&layout, &args.backends).map_err(|e| format!("{board}: {e}"))?;
