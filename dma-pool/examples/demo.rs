@@ -70,8 +70,8 @@ fn main() -> Demo<()> {
     let ddr = SimMemory::new(range(DDR, DDR_SIZE)?).ok_or("no host memory for DDR")?;
     let retram = SimMemory::new(range(RETRAM, RETRAM_SIZE)?).ok_or("no host memory for RETRAM")?;
 
-    let mut devices: Devices = Devices::new(&ddr);
-    devices.set_cma(&area);
+    let devices: Devices = Devices::new(&ddr).unwrap();
+    devices.set_cma(&area).unwrap();
     devices.set_default_cma(Some(area.id_of("common")?))?;
 
     // The M4 sees RETRAM at bus address 0 (mlahb dma-ranges); its vdev inherits its pool.

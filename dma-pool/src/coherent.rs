@@ -2,19 +2,23 @@
 //!
 //! This module owns the allocation order (device pool, exclusive unless it falls
 //! through -> device CMA area -> default pool -> default CMA area -> system allocator
-//! for `NON_CONSISTENT` only), the DMA-mask windows asked of each source, zeroing, the
-//! record of who owns each live buffer, and the validation of frees against that owner
-//! and the device's chain. It writes memory only to zero a buffer it has just
-//! allocated; it must never read buffers nor use the heap after setup.
+//! for `NON_CONSISTENT` only), the DMA-mask windows asked of each source, the checks
+//! of each source's answer (inside the source, the exact size, under the mask, over
+//! no live buffer), zeroing, the record of who owns each live buffer, and the
+//! validation of frees against that owner and the device's chain. It writes memory
+//! only to zero a buffer it has just allocated and checked; it must never read
+//! buffers nor use the heap after setup.
 
-use lock_api::RawMutex;
+use lock_api::{Mutex, RawMutex};
 
-use crate::book::Record;
-use crate::cma::{Name, PhysAddr, PhysRange, Region, Request};
-use crate::devices::Entry;
+use crate::cma::{Name, PhysAddr, PhysRange, Region, RegionId, Request};
+use crate::devices::{Entry, PoolRef, SystemSource};
+use crate::hold::Held;
+use crate::ledger::{Ledger, Record, Refused};
+use crate::sync::Ordering;
 use crate::{
     Attrs, BusMap, CoherentBuffer, CoherentPool, DeviceId, Devices, DmaAddr, Error, Refusal,
-    SystemMemory,
+    SourceName,
 };
 
 /// Linux's page, the alignment of system-allocator buffers.
@@ -22,33 +26,87 @@ const SYSTEM_ALIGN: usize = 4096;
 
 static IDENTITY: BusMap = BusMap::Identity;
 
-/// What a call knows about its device (or the lack of one).
+/// What a call knows about its device (or the lack of one); holds the device's entry
+/// and pool so neither goes away during the call.
 struct Ctx<'a, 'm, R: RawMutex> {
     id: Option<DeviceId>,
-    name: Option<Name>,
-    mask: u64,
-    bus: &'a BusMap,
-    entry: Option<&'a Entry<'m, R>>,
-    pool: Option<&'a CoherentPool<'m, R>>,
-    cma: Option<&'a Region<R>>,
+    entry: Option<Held<'a, Entry>>,
+    pool: Option<PoolRef<'a, 'm, R>>,
+    cma: Option<RegionId>,
+    /// The system allocator, held for the call (its record lives in the cell).
+    system: Option<Held<'a, SystemSource<'m, R>>>,
 }
 
-/// Where a buffer came from.
+impl<'m, R: RawMutex> Ctx<'_, 'm, R> {
+    fn name(&self) -> Option<Name> {
+        self.entry.as_ref().map(|e| e.device.name())
+    }
+
+    fn mask(&self) -> u64 {
+        self.entry
+            .as_ref()
+            .map_or(u64::MAX, |e| e.device.coherent_mask())
+    }
+
+    fn bus(&self) -> &BusMap {
+        self.entry.as_ref().map_or(&IDENTITY, |e| e.device.bus())
+    }
+
+    fn pool(&self) -> Option<&CoherentPool<'m, R>> {
+        self.pool.as_deref()
+    }
+}
+
+/// Where a buffer came from, with the record of that source's live buffers.
 enum Source<'a, 'm, R: RawMutex> {
     Pool(&'a CoherentPool<'m, R>),
-    Cma(&'a Region<R>),
-    System(&'a dyn SystemMemory),
+    Cma(&'a Region<R>, &'a Mutex<R, Ledger>),
+    System(&'a SystemSource<'m, R>),
 }
 
 impl<R: RawMutex> Source<'_, '_, R> {
-    /// Gives `range` back after a failure of ours (it was allocated a moment ago).
+    fn ledger(&self) -> &Mutex<R, Ledger> {
+        match self {
+            Self::Pool(pool) => pool.ledger(),
+            Self::Cma(_, ledger) => ledger,
+            Self::System(system) => &system.ledger,
+        }
+    }
+
+    fn name(&self) -> SourceName {
+        match self {
+            Self::Pool(pool) => SourceName::Pool(pool.name()),
+            Self::Cma(region, _) => SourceName::Cma(region.name()),
+            Self::System(_) => SourceName::System,
+        }
+    }
+
+    /// The physical bytes the source may hand out.
+    fn span(&self) -> PhysRange {
+        match self {
+            Self::Pool(pool) => pool.phys(),
+            Self::Cma(region, _) => region.range(),
+            Self::System(system) => system.memory.span(),
+        }
+    }
+
+    /// Gives `range` back: ours to give, the source handed it out a moment ago.
     fn undo(&self, range: PhysRange) {
-        // Cannot fail: `range` is exactly what the source just handed out.
-        let _ = match self {
-            Self::Pool(pool) => pool.free(range).is_ok(),
-            Self::Cma(region) => region.free(range).is_ok(),
-            Self::System(system) => system.free(range),
-        };
+        // Nothing to report: the caller is returning an error already.
+        let _ = self.free(range);
+    }
+
+    /// Frees `range` in the source.
+    fn free(&self, range: PhysRange) -> Result<(), Option<Refusal>> {
+        match self {
+            Self::Pool(pool) => pool.free(range).map_err(|e| match e {
+                Error::Cma(cause) => Some(Refusal::of(cause)),
+                _ => Some(Refusal::Other),
+            }),
+            Self::Cma(region, _) => region.free(range).map_err(|e| Some(Refusal::of(e))),
+            Self::System(system) if system.memory.free(range) => Ok(()),
+            Self::System(_) => Err(None),
+        }
     }
 }
 
@@ -60,17 +118,24 @@ impl<'m, R: RawMutex> Devices<'m, R> {
     /// request the call fails, unless the pool was declared to fall through), the
     /// device's CMA area, the default pool, the default CMA area, and with
     /// [`Attrs::NON_CONSISTENT`] the system allocator. Each source is asked only for
-    /// memory whose bus addresses are within the device's coherent mask. The buffer is
-    /// zeroed unless [`Attrs::NO_ZERO`]; it has no CPU pointer with
-    /// [`Attrs::NO_KERNEL_MAPPING`].
+    /// memory whose bus addresses are within the device's coherent mask, and its answer
+    /// is checked (inside the source, exact size, under the mask, overlapping no live
+    /// buffer) before anything is written. The buffer is zeroed unless
+    /// [`Attrs::NO_ZERO`]; it has no CPU pointer with [`Attrs::NO_KERNEL_MAPPING`].
     ///
-    /// Cost: one lock per source tried, plus one for the device's count; no heap.
+    /// Cost and locks: the device's entry and pool are held (atomics); each source
+    /// tried takes its own lock for its search; the chosen source's record takes its
+    /// lock for an `O(log n)` insert; the device's count is atomic. No heap. May run in
+    /// IRQ context with an IRQ-safe lock type, unless a reusable CMA region is tried
+    /// (its reclaim hook).
     ///
     /// # Errors
     ///
     /// [`Error::UnknownDevice`], [`Error::ZeroSize`], [`Error::NoMemory`] when every
     /// source failed, [`Error::Unmapped`] if zeroing needs a CPU mapping the source's
-    /// mapper does not have (nothing stays allocated then).
+    /// mapper does not have, [`Error::BookFull`] if the source's record is full,
+    /// [`Error::BadAnswer`] or [`Error::BufferOverlap`] for a faulty source's answer
+    /// (nothing stays allocated then, nothing was written).
     pub fn alloc_coherent(
         &self,
         device: Option<DeviceId>,
@@ -79,35 +144,34 @@ impl<'m, R: RawMutex> Devices<'m, R> {
     ) -> Result<CoherentBuffer, Error> {
         let ctx = self.context(device)?;
         if size == 0 {
-            return Err(Error::ZeroSize { device: ctx.name });
+            return Err(Error::ZeroSize { device: ctx.name() });
         }
-        if let Some(pool) = ctx.pool {
-            match pool.allocate(size, ctx.mask) {
-                Ok(range) => return self.finish(&ctx, &Source::Pool(pool), range, attrs),
+        if let Some(pool) = ctx.pool() {
+            match pool.allocate(size, ctx.mask()) {
+                Ok(range) => return self.finish(&ctx, &Source::Pool(pool), range, size, attrs),
                 Err(_) if pool.is_fallthrough() => {}
                 Err(_) => return Err(self.no_memory(&ctx, size)),
             }
         }
-        if let Some(region) = ctx.cma {
-            if let Some(buffer) = self.try_cma(&ctx, region, ctx.bus, size, attrs) {
-                return buffer;
+        if let Some(buffer) = ctx.cma.and_then(|id| self.try_cma(&ctx, id, size, attrs)) {
+            return buffer;
+        }
+        if let Some(pool) = self.default_pool.hold() {
+            if let Ok(range) = pool.allocate(size, ctx.mask()) {
+                return self.finish(&ctx, &Source::Pool(*pool), range, size, attrs);
             }
         }
-        if let Some(pool) = self.default_pool {
-            if let Ok(range) = pool.allocate(size, ctx.mask) {
-                return self.finish(&ctx, &Source::Pool(pool), range, attrs);
-            }
-        }
-        if let Some(region) = self.default_cma_region() {
-            if let Some(buffer) = self.try_cma(&ctx, region, ctx.bus, size, attrs) {
+        if let Some(id) = self.default_cma.hold() {
+            if let Some(buffer) = self.try_cma(&ctx, *id, size, attrs) {
                 return buffer;
             }
         }
         if attrs.contains(Attrs::NON_CONSISTENT) {
-            if let Some(system) = self.system {
-                for window in ctx.bus.reachable(ctx.mask) {
-                    if let Some(range) = system.allocate(size, SYSTEM_ALIGN, window) {
-                        return self.finish(&ctx, &Source::System(system), range, attrs);
+            if let Some(system) = ctx.system.as_deref() {
+                for window in ctx.bus().reachable(ctx.mask()) {
+                    if let Some(range) = system.memory.allocate(size, SYSTEM_ALIGN, window) {
+                        let source = Source::System(system);
+                        return self.finish(&ctx, &source, range, size, attrs);
                     }
                 }
             }
@@ -122,8 +186,11 @@ impl<'m, R: RawMutex> Devices<'m, R> {
     /// was handed out with. Freeing through a parent, a child or another device sharing
     /// the source is refused, so each device's [`live`](Self::live) count stays exact.
     ///
-    /// Cost: `O(log n)` in the live buffers of the registry, plus the source's free;
-    /// no heap.
+    /// Cost and locks: the device's entry and pool are held (atomics); the source's
+    /// record lock is taken for an `O(log n)` look-up and removal, and the source's own
+    /// lock nested inside it for the backend's free. No heap. May run in IRQ context
+    /// with an IRQ-safe lock type, unless the buffer is in a reusable CMA region (its
+    /// reclaim hook).
     ///
     /// # Errors
     ///
@@ -141,39 +208,54 @@ impl<'m, R: RawMutex> Devices<'m, R> {
     ) -> Result<(), Error> {
         let ctx = self.context(device)?;
         let not_owned = Error::NotOwned {
-            device: ctx.name,
+            device: ctx.name(),
             dma: buffer.dma,
             size: buffer.size,
         };
         let range = PhysRange::new(buffer.phys, buffer.size).map_err(|_| not_owned)?;
-        // Held across the free: nobody may free or record a buffer at this address
-        // before ours is gone from the book.
-        let mut book = self.book.lock();
-        let record = book.get(range.base());
-        if let Some(owner) = record.map(|r| r.owner).filter(|&o| o != device) {
-            return Err(self.wrong_device(&ctx, owner, buffer));
-        }
-        let (source, dma) = self.owner(&ctx, range).ok_or(not_owned)?;
-        if dma != Some(buffer.dma) {
-            return Err(not_owned);
-        }
+        let Some((source, dma)) = self.owner(&ctx, range) else {
+            return Err(match self.owner_anywhere(range.base()) {
+                Some(owner) if owner != device => self.wrong_device(&ctx, owner, buffer),
+                _ => not_owned,
+            });
+        };
         let bad = |cause| Error::BadFree {
-            device: ctx.name,
+            device: ctx.name(),
             dma: buffer.dma,
             size: buffer.size,
             cause,
         };
+        // Held across the source's free: nobody may record a buffer at this address
+        // before ours is gone from the source.
+        let mut ledger = source.ledger().lock();
+        let record = ledger.get(range.base());
+        if let Some(owner) = record.map(|r| r.owner).filter(|&o| o != device) {
+            drop(ledger);
+            return Err(self.wrong_device(&ctx, owner, buffer));
+        }
+        if dma != Some(buffer.dma) {
+            return Err(not_owned);
+        }
         match record {
-            None if book.covers(range.base()) => return Err(bad(Refusal::NotStart)),
+            None if ledger.covering(range.base()).is_some() => {
+                return Err(bad(Refusal::NotStart));
+            }
             None => return Err(bad(Refusal::NotAllocated)),
             Some(r) if r.size != range.size() => {
                 return Err(bad(Refusal::WrongSize { actual: r.size }));
             }
             Some(_) => {}
         }
-        give_back(&ctx, &source, range, buffer)?;
-        book.remove(range.base());
-        drop(book);
+        source.free(range).map_err(|cause| match cause {
+            Some(cause) => bad(cause),
+            None => Error::SystemFree {
+                device: ctx.name(),
+                dma: buffer.dma,
+                size: buffer.size,
+            },
+        })?;
+        ledger.remove(range.base());
+        drop(ledger);
         count(&ctx, false);
         Ok(())
     }
@@ -188,13 +270,13 @@ impl<'m, R: RawMutex> Devices<'m, R> {
         let owner = match owner {
             None => None,
             // A device with live buffers cannot be removed, so its entry is there.
-            Some(id) => match self.entry(id) {
+            Some(id) => match self.hold(id) {
                 Ok(entry) => Some(entry.device.name()),
                 Err(e) => return e,
             },
         };
         Error::WrongDevice {
-            device: ctx.name,
+            device: ctx.name(),
             owner,
             dma: buffer.dma,
             size: buffer.size,
@@ -204,22 +286,24 @@ impl<'m, R: RawMutex> Devices<'m, R> {
     /// Marks `size` bytes at bus address `dma` of the device's own pool as in use (Linux
     /// `dma_mark_declared_memory_occupied`) and returns them as a buffer (not zeroed:
     /// someone uses that memory already). It belongs to `device`: free it with
-    /// [`free_coherent`](Self::free_coherent) through `device`.
+    /// [`free_coherent`](Self::free_coherent) through `device`. Same locks and context
+    /// rules as [`alloc_coherent`](Self::alloc_coherent).
     ///
     /// # Errors
     ///
     /// [`Error::UnknownDevice`], [`Error::NoPool`], [`Error::Translate`] if the bytes
     /// are not in the pool, [`Error::Occupy`] if they overlap a buffer, [`Error::BookFull`]
-    /// if the registry cannot record it (nothing stays occupied then).
+    /// if the pool cannot record it (nothing stays occupied then).
     pub fn mark_occupied(
         &self,
         device: DeviceId,
         dma: DmaAddr,
         size: usize,
     ) -> Result<CoherentBuffer, Error> {
-        let entry = self.entry(device)?;
+        let entry = self.hold(device)?;
         let name = entry.device.name();
-        let pool = entry.pool.as_ref().ok_or(Error::NoPool { device: name })?;
+        let own = self.own_pool(device)?;
+        let pool = own.as_deref().ok_or(Error::NoPool { device: name })?;
         let range = pool.to_phys(dma, size).ok_or(Error::Translate {
             device: Some(name),
             error: crate::TranslateError::DmaNotInMemory { dma, size },
@@ -236,19 +320,24 @@ impl<'m, R: RawMutex> Devices<'m, R> {
         let record = Record {
             size: occupied.size(),
             owner: Some(device),
-            pooled: true,
         };
-        if !self.book.lock().insert(occupied.base(), record) {
-            // Cannot fail: `occupied` is exactly what the pool just claimed.
+        if let Err(refused) = pool.ledger().lock().insert(occupied.base(), record) {
+            // `occupied` is exactly what the pool just claimed.
             let _ = pool.free(occupied);
-            return Err(Error::BookFull {
-                device: Some(name),
-                capacity: self.book.capacity(),
+            return Err(match refused {
+                Refused::Full => Error::BookFull {
+                    device: Some(name),
+                    capacity: pool.ledger().lock().capacity(),
+                },
+                Refused::Overlaps(live) => Error::BufferOverlap {
+                    device: Some(name),
+                    source: SourceName::Pool(pool.name()),
+                    range: occupied,
+                    live,
+                },
             });
         }
-        let mut live = entry.live.lock();
-        *live = live.saturating_add(1);
-        drop(live);
+        entry.live.fetch_add(1, Ordering::AcqRel);
         Ok(CoherentBuffer {
             cpu: pool.mapper().cpu_addr(occupied),
             dma,
@@ -261,7 +350,7 @@ impl<'m, R: RawMutex> Devices<'m, R> {
     /// `alloc_coherent` returned it (with the CPU pointer of its source's mapping).
     /// For callers that kept only the bus address (C-style APIs, `virtio_drivers::Hal`).
     /// It does not check that the buffer is live: [`free_coherent`](Self::free_coherent)
-    /// does.
+    /// does. Holds only atomics: any context.
     ///
     /// # Errors
     ///
@@ -275,21 +364,22 @@ impl<'m, R: RawMutex> Devices<'m, R> {
     ) -> Result<CoherentBuffer, Error> {
         let ctx = self.context(device)?;
         let on_bus = ctx
-            .bus
+            .bus()
             .to_phys(dma, size)
             .ok()
             .and_then(|p| PhysRange::new(p, size).ok());
+        let default_pool = self.default_pool.hold();
         let candidates = [
-            ctx.pool.and_then(|p| p.to_phys(dma, size)),
+            ctx.pool().and_then(|p| p.to_phys(dma, size)),
             on_bus,
-            self.default_pool.and_then(|p| p.to_phys(dma, size)),
+            default_pool.as_ref().and_then(|p| p.to_phys(dma, size)),
         ];
         for range in candidates.into_iter().flatten() {
             if let Some((source, Some(found))) = self.owner(&ctx, range) {
                 if found == dma {
                     let mapper = match source {
                         Source::Pool(pool) => pool.mapper(),
-                        Source::Cma(_) | Source::System(_) => self.ram,
+                        Source::Cma(..) | Source::System(_) => self.ram,
                     };
                     return Ok(CoherentBuffer {
                         cpu: mapper.cpu_addr(range),
@@ -301,7 +391,7 @@ impl<'m, R: RawMutex> Devices<'m, R> {
             }
         }
         Err(Error::NotOwned {
-            device: ctx.name,
+            device: ctx.name(),
             dma,
             size,
         })
@@ -311,71 +401,59 @@ impl<'m, R: RawMutex> Devices<'m, R> {
         let Some(id) = device else {
             return Ok(Ctx {
                 id: None,
-                name: None,
-                mask: u64::MAX,
-                bus: &IDENTITY,
                 entry: None,
                 pool: None,
                 cma: None,
+                system: self.system.hold(),
             });
         };
-        let entry = self.entry(id)?;
-        let d = &entry.device;
-        let cma = match d.cma_area() {
-            Some(region) => Some(self.region(Some(d.name()), region)?),
-            None => None,
-        };
+        let entry = self.hold(id)?;
+        let cma = entry.device.cma_area();
+        if let Some(region) = cma {
+            self.region(Some(entry.device.name()), region)?;
+        }
+        let pool = self.pool_of(id, &entry)?;
         Ok(Ctx {
             id: Some(id),
-            name: Some(d.name()),
-            mask: d.coherent_mask(),
-            bus: d.bus(),
             entry: Some(entry),
-            pool: self.pool(id)?,
+            pool,
             cma,
+            system: self.system.hold(),
         })
-    }
-
-    fn region(&self, device: Option<Name>, id: crate::cma::RegionId) -> Result<&Region<R>, Error> {
-        self.cma
-            .and_then(|a| a.get(id))
-            .ok_or(Error::UnknownCmaRegion { device, region: id })
-    }
-
-    fn default_cma_region(&self) -> Option<&Region<R>> {
-        self.region(None, self.default_cma?).ok()
     }
 
     fn no_memory(&self, ctx: &Ctx<'_, 'm, R>, size: usize) -> Error {
         Error::NoMemory {
-            device: ctx.name,
+            device: ctx.name(),
             size,
-            mask: ctx.mask,
+            mask: ctx.mask(),
         }
     }
 
-    /// Tries `region` once per physical window the device's mask reaches.
+    /// Tries CMA region `id` once per physical window the device's mask reaches.
     fn try_cma(
         &self,
         ctx: &Ctx<'_, 'm, R>,
-        region: &Region<R>,
-        bus: &BusMap,
+        id: RegionId,
         size: usize,
         attrs: Attrs,
     ) -> Option<Result<CoherentBuffer, Error>> {
-        bus.reachable(ctx.mask).find_map(|window| {
+        let region = self.region(ctx.name(), id).ok()?;
+        let ledger = self.cma_ledger(id)?;
+        ctx.bus().reachable(ctx.mask()).find_map(|window| {
             let range = region.allocate(&Request::new(size).within(window)).ok()?;
-            Some(self.finish(ctx, &Source::Cma(region), range, attrs))
+            let source = Source::Cma(region, ledger);
+            Some(self.finish(ctx, &source, range, size, attrs))
         })
     }
 
     /// Which source of the chain holds `range`, and the bus address it would have.
     fn owner<'a>(
         &'a self,
-        ctx: &Ctx<'a, 'm, R>,
+        ctx: &'a Ctx<'a, 'm, R>,
         range: PhysRange,
     ) -> Option<(Source<'a, 'm, R>, Option<DmaAddr>)> {
-        if let Some(pool) = ctx.pool {
+        if let Some(pool) = ctx.pool() {
             if pool.phys().contains_range(&range) {
                 return Some((Source::Pool(pool), pool.to_dma(range)));
             }
@@ -383,72 +461,146 @@ impl<'m, R: RawMutex> Devices<'m, R> {
                 return None;
             }
         }
-        let on_bus = || ctx.bus.to_dma(range.base(), range.size()).ok();
-        let in_region = |r: &Region<R>| r.range().contains_range(&range);
-        if let Some(region) = ctx.cma.filter(|r| in_region(r)) {
-            return Some((Source::Cma(region), on_bus()));
+        let on_bus = || ctx.bus().to_dma(range.base(), range.size()).ok();
+        let cma = |id: RegionId| {
+            let region = self.region(None, id).ok()?;
+            let ledger = self.cma_ledger(id)?;
+            region
+                .range()
+                .contains_range(&range)
+                .then_some(Source::Cma(region, ledger))
+        };
+        if let Some(source) = ctx.cma.and_then(cma) {
+            return Some((source, on_bus()));
         }
         if let Some(pool) = self
-            .default_pool
+            .default_pool()
             .filter(|p| p.phys().contains_range(&range))
         {
             return Some((Source::Pool(pool), pool.to_dma(range)));
         }
-        if let Some(region) = self.default_cma_region().filter(|r| in_region(r)) {
-            return Some((Source::Cma(region), on_bus()));
+        if let Some(source) = self.default_cma().and_then(cma) {
+            return Some((source, on_bus()));
         }
-        let system = self.system.filter(|s| s.owns(range))?;
-        Some((Source::System(system), on_bus()))
+        let system = ctx.system.as_deref()?;
+        system
+            .memory
+            .span()
+            .contains_range(&range)
+            .then(|| (Source::System(system), on_bus()))
     }
 
-    /// Turns a fresh range into a buffer: bus address, zeroing, CPU pointer, count.
+    /// The owner recorded for a live buffer at `base` in any source of the registry
+    /// (sources never overlap, so at most one can hold it). Error paths only.
+    fn owner_anywhere(&self, base: PhysAddr) -> Option<Option<DeviceId>> {
+        let owner_in = |ledger: &Mutex<R, Ledger>| ledger.lock().get(base).map(|r| r.owner);
+        for pool in self.all_pools() {
+            if pool.phys().contains(base) {
+                return owner_in(pool.ledger());
+            }
+        }
+        if let Some(pool) = self.default_pool().filter(|p| p.phys().contains(base)) {
+            return owner_in(pool.ledger());
+        }
+        if let Some(cma) = self.cma.get() {
+            if let Some(id) = cma.area.find(base) {
+                return self.cma_ledger(id).and_then(owner_in);
+            }
+        }
+        let system = self.system.hold()?;
+        if system.memory.span().contains(base) {
+            return owner_in(&system.ledger);
+        }
+        None
+    }
+
+    /// Turns a fresh range into a buffer: checks the source's answer, records it,
+    /// zeroes it, counts it.
+    ///
+    /// An answer that is not what was asked (outside the source, another size) or
+    /// that overlaps a live buffer is refused and *not* given back: freeing it could
+    /// free a live buffer's memory in the faulty source. Any later failure gives the
+    /// range back, since the source really handed it out and nobody else has it.
     fn finish(
         &self,
         ctx: &Ctx<'_, 'm, R>,
         source: &Source<'_, 'm, R>,
         range: PhysRange,
+        size: usize,
         attrs: Attrs,
     ) -> Result<CoherentBuffer, Error> {
+        let bad_answer = Error::BadAnswer {
+            device: ctx.name(),
+            source: source.name(),
+            range,
+        };
+        if range.size() != size || !source.span().contains_range(&range) {
+            return Err(bad_answer);
+        }
+        let record = Record {
+            size,
+            owner: ctx.id,
+        };
+        let recorded = source.ledger().lock().insert(range.base(), record);
+        match recorded {
+            Ok(()) => {}
+            Err(Refused::Overlaps(live)) => {
+                return Err(Error::BufferOverlap {
+                    device: ctx.name(),
+                    source: source.name(),
+                    range,
+                    live,
+                });
+            }
+            Err(Refused::Full) => {
+                source.undo(range);
+                return Err(Error::BookFull {
+                    device: ctx.name(),
+                    capacity: source.ledger().lock().capacity(),
+                });
+            }
+        }
+        let fail = |error| {
+            source.ledger().lock().remove(range.base());
+            source.undo(range);
+            Err(error)
+        };
         let (dma, mapper) = match source {
             Source::Pool(pool) => (pool.to_dma(range).ok_or(()), pool.mapper()),
-            Source::Cma(_) | Source::System(_) => (
-                ctx.bus.to_dma(range.base(), range.size()).map_err(|_| ()),
+            Source::Cma(..) | Source::System(_) => (
+                ctx.bus().to_dma(range.base(), range.size()).map_err(|_| ()),
                 self.ram,
             ),
         };
         let Ok(dma) = dma else {
-            source.undo(range);
             let error = crate::TranslateError::PhysNotOnBus {
                 phys: range.base(),
                 size: range.size(),
             };
-            return Err(Error::Translate {
-                device: ctx.name,
+            return fail(Error::Translate {
+                device: ctx.name(),
                 error,
             });
         };
-        let record = Record {
-            size: range.size(),
-            owner: ctx.id,
-            pooled: matches!(source, Source::Pool(_)),
-        };
-        if !self.book.lock().insert(range.base(), record) {
-            source.undo(range);
-            return Err(Error::BookFull {
-                device: ctx.name,
-                capacity: self.book.capacity(),
-            });
+        let last = dma.checked_add((size as u64).saturating_sub(1));
+        if last.is_none_or(|last| last.as_u64() > ctx.mask()) {
+            return fail(bad_answer);
         }
         let cpu = mapper.cpu_addr(range);
         if !attrs.contains(Attrs::NO_ZERO) {
             let Some(cpu) = cpu else {
-                self.book.lock().remove(range.base());
-                source.undo(range);
-                return Err(unmapped(ctx.name, range.base(), range.size()));
+                return fail(Error::Unmapped {
+                    device: ctx.name(),
+                    phys: range.base(),
+                    size: range.size(),
+                });
             };
             // SAFETY: the mapper's contract makes `cpu` valid for writes of
-            // `range.size()` bytes mapping exactly `range`, and the source handed
-            // `range` to us just now, so no other buffer owner can be using it.
+            // `range.size()` bytes mapping exactly `range`. Nobody else owns those
+            // bytes: `range` lies inside this source (checked above), sources never
+            // overlap (checked when each was declared, `check_disjoint`), and the
+            // source's record just accepted it as overlapping no live buffer of the
+            // source (`Ledger::insert`), so no live buffer of the registry covers it.
             unsafe { cpu.as_ptr().write_bytes(0, range.size()) };
         }
         count(ctx, true);
@@ -461,45 +613,12 @@ impl<'m, R: RawMutex> Devices<'m, R> {
     }
 }
 
-/// Frees `range` in the source that holds it, with the refusal as a free's error.
-fn give_back<R: RawMutex>(
-    ctx: &Ctx<'_, '_, R>,
-    source: &Source<'_, '_, R>,
-    range: PhysRange,
-    buffer: &CoherentBuffer,
-) -> Result<(), Error> {
-    let bad = |cause| Error::BadFree {
-        device: ctx.name,
-        dma: buffer.dma,
-        size: buffer.size,
-        cause,
-    };
-    match source {
-        Source::Pool(pool) => pool.free(range).map_err(|e| match e {
-            Error::Cma(cause) => bad(Refusal::of(cause)),
-            other => other,
-        }),
-        Source::Cma(region) => region.free(range).map_err(|e| bad(Refusal::of(e))),
-        Source::System(system) if system.free(range) => Ok(()),
-        Source::System(_) => Err(Error::SystemFree {
-            device: ctx.name,
-            dma: buffer.dma,
-            size: buffer.size,
-        }),
-    }
-}
-
-fn unmapped(device: Option<Name>, phys: PhysAddr, size: usize) -> Error {
-    Error::Unmapped { device, phys, size }
-}
-
 fn count<R: RawMutex>(ctx: &Ctx<'_, '_, R>, up: bool) {
-    if let Some(entry) = ctx.entry {
-        let mut live = entry.live.lock();
-        *live = if up {
-            live.saturating_add(1)
+    if let Some(entry) = &ctx.entry {
+        if up {
+            entry.live.fetch_add(1, Ordering::AcqRel);
         } else {
-            live.saturating_sub(1)
-        };
+            entry.live.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }

@@ -1,32 +1,67 @@
-//! The device registry: devices, their pools, the defaults, and who owns what.
+//! The device registry: devices, their pools, the default sources, and who owns what.
 //!
 //! This module owns [`Devices`]: adding and removing devices (refused while they have
-//! children or live buffers), declaring and releasing per-device coherent pools (Linux
-//! `dma_declare_coherent_memory` / `dma_release_coherent_memory`), the default pool and
-//! default CMA area, pool inheritance and [`Devices::find_ancestor`]. Setup takes
-//! `&mut self`; the DMA API (in `coherent.rs`) takes `&self`, so several CPUs allocate
-//! at once. It must never know what kind of device an entry is.
-#![forbid(unsafe_code)]
+//! children, live buffers or calls in flight), declaring and releasing per-device
+//! coherent pools (Linux `dma_declare_coherent_memory` / `dma_release_coherent_memory`),
+//! the default pool, default CMA area and system allocator, pool inheritance and
+//! [`Devices::find_ancestor`]. Every method takes `&self`: a remote processor's boot
+//! adds devices and pools while other CPUs allocate.
+//!
+//! How that stays safe without a registry-wide lock on the DMA path: device entries,
+//! pools and default sources live in [`HoldCell`]s. A DMA call *holds* what it uses
+//! (one atomic compare-exchange each); setup calls are serialised among themselves by
+//! one setup lock that DMA calls never take, and may take a value out of its cell only
+//! when no call holds it (they get [`Error::DeviceBusy`] instead of waiting). No two
+//! sources may cover the same physical byte: every declaration is checked against all
+//! the others under the setup lock. It must never know what kind of device an entry is.
 
 use alloc::vec::Vec;
 use core::fmt;
+use core::ops::Deref;
+use core::sync::atomic::{AtomicU32, Ordering as Plain};
 
 use lock_api::{Mutex, RawMutex};
 
-use crate::book::{Book, DEFAULT_BOOK_CAPACITY};
-use crate::cma::{AreaSet, DefaultLock, Name, RegionId};
-use crate::{CoherentPool, Device, DeviceId, Error, Mapper, SystemMemory};
+use crate::cma::{AreaSet, DefaultLock, Name, PhysRange, Region, RegionId};
+use crate::hold::{Held, HoldCell, TakeError};
+use crate::ledger::Ledger;
+use crate::sync::{AtomicUsize, Ordering};
+use crate::{CoherentPool, Device, DeviceId, Error, Mapper, SourceName, SystemMemory};
 
-pub(crate) struct Entry<'m, R: RawMutex> {
+/// Live buffers each CMA region and the system allocator of a registry can record
+/// unless told otherwise (pools record as many as they can hold).
+pub const DEFAULT_BOOK_CAPACITY: usize = 256;
+
+/// Devices a registry holds unless told otherwise.
+pub const DEFAULT_MAX_DEVICES: usize = 64;
+
+/// A device as the registry keeps it.
+pub(crate) struct Entry {
+    pub(crate) generation: u32,
     pub(crate) device: Device,
-    pub(crate) pool: Option<CoherentPool<'m, R>>,
     /// Buffers allocated for the device and not yet freed.
-    pub(crate) live: Mutex<R, usize>,
+    pub(crate) live: AtomicUsize,
 }
 
 struct Slot<'m, R: RawMutex> {
-    generation: u32,
-    entry: Option<Entry<'m, R>>,
+    entry: HoldCell<Entry>,
+    /// The device's own pool; in its own cell so a DMA call holds just the pool.
+    pool: HoldCell<CoherentPool<'m, R>>,
+    /// The generation the next device in this slot gets (changed under the setup lock).
+    next_generation: AtomicU32,
+}
+
+/// The CMA area set and the record of each of its regions' live buffers.
+pub(crate) struct CmaSource<'m, R: RawMutex> {
+    pub(crate) area: &'m AreaSet<R>,
+    /// One per region, by [`RegionId`] index.
+    pub(crate) ledgers: Vec<Mutex<R, Ledger>>,
+}
+
+/// The system allocator and the record of its live buffers.
+pub(crate) struct SystemSource<'m, R: RawMutex> {
+    pub(crate) memory: &'m dyn SystemMemory,
+    pub(crate) ledger: Mutex<R, Ledger>,
 }
 
 /// Devices and the memory they draw coherent buffers from.
@@ -34,9 +69,24 @@ struct Slot<'m, R: RawMutex> {
 /// `'m` is the lifetime of the memory descriptions it borrows: the CMA area set, the
 /// default pool, mappers and the system allocator.
 ///
+/// Locks, per call (with `R` the registry's lock type): an allocation holds the
+/// device's entry and pool (atomics, no lock), takes the lock of each source it tries
+/// while that source searches, and then its source's record lock for an `O(log n)`
+/// insert; a free takes the source's record lock and, nested inside it, the source's
+/// lock for the backend's free. Lock order: setup lock -> record lock -> source lock;
+/// DMA calls never take the setup lock. With an IRQ-safe `R` (see
+/// `contig_cma::IrqSafe`), the DMA calls ([`alloc_coherent`](Self::alloc_coherent),
+/// [`free_coherent`](Self::free_coherent), [`find_buffer`](Self::find_buffer),
+/// [`mark_occupied`](Self::mark_occupied) and the read-only look-ups) may run in IRQ
+/// context, except on a device whose chain reaches a reusable CMA region (its reclaim
+/// hook may sleep). Setup calls ([`add`](Self::add), [`remove`](Self::remove), pool
+/// declaration and release, the `set_*` calls, construction) allocate or may spin on
+/// the setup lock: thread context only, and never with a [`DeviceRef`] or [`PoolRef`]
+/// of the same device held by the caller.
+///
 /// ```
 /// use contig_dma_pool::{Device, Devices, NoMapping};
-/// let mut devs: Devices = Devices::new(&NoMapping);
+/// let devs: Devices = Devices::new(&NoMapping).unwrap();
 /// let rproc = devs.add(Device::new("m4").unwrap()).unwrap();
 /// let vdev = devs.add(Device::new("vdev0").unwrap().with_parent(rproc)).unwrap();
 /// let owner = devs.find_ancestor(vdev, |_, d| d.name().as_str() == "m4").unwrap();
@@ -46,220 +96,499 @@ struct Slot<'m, R: RawMutex> {
 /// devs.remove(rproc).unwrap();
 /// ```
 pub struct Devices<'m, R: RawMutex = DefaultLock> {
+    /// Fixed at construction, so holders never see a slot move.
     slots: Vec<Slot<'m, R>>,
+    /// Serialises setup calls (never taken by DMA calls).
+    setup: Mutex<R, ()>,
     pub(crate) ram: &'m dyn Mapper,
-    pub(crate) cma: Option<&'m AreaSet<R>>,
-    pub(crate) default_pool: Option<&'m CoherentPool<'m, R>>,
-    pub(crate) default_cma: Option<RegionId>,
-    pub(crate) system: Option<&'m dyn SystemMemory>,
-    pub(crate) book: Book<R>,
+    pub(crate) cma: spin::Once<CmaSource<'m, R>>,
+    pub(crate) default_pool: HoldCell<&'m CoherentPool<'m, R>>,
+    pub(crate) default_cma: HoldCell<RegionId>,
+    pub(crate) system: HoldCell<SystemSource<'m, R>>,
+    /// Room in each CMA region's and the system allocator's record.
+    records: usize,
+}
+
+/// A device's description, held: the device cannot be removed while this lives.
+pub struct DeviceRef<'a> {
+    held: Held<'a, Entry>,
+}
+
+impl Deref for DeviceRef<'_> {
+    type Target = Device;
+
+    fn deref(&self) -> &Device {
+        &self.held.get().device
+    }
+}
+
+impl fmt::Debug for DeviceRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.held.get().device.fmt(f)
+    }
+}
+
+/// A device's pool (its own or inherited), held: it cannot be released, nor its
+/// owner removed, while this lives.
+pub struct PoolRef<'a, 'm, R: RawMutex> {
+    /// The ancestor the pool belongs to, when inherited.
+    _owner: Option<Held<'a, Entry>>,
+    pool: Held<'a, CoherentPool<'m, R>>,
+}
+
+impl<'m, R: RawMutex> Deref for PoolRef<'_, 'm, R> {
+    type Target = CoherentPool<'m, R>;
+
+    fn deref(&self) -> &CoherentPool<'m, R> {
+        self.pool.get()
+    }
+}
+
+impl<R: RawMutex> fmt::Debug for PoolRef<'_, '_, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.pool.get().fmt(f)
+    }
+}
+
+/// Which existing source a declaration replaces (and so is not checked against).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Replacing {
+    Nothing,
+    DefaultPool,
+    System,
 }
 
 impl<'m, R: RawMutex> Devices<'m, R> {
-    /// An empty registry; the CPU reaches CMA and system memory through `ram`. It
-    /// tracks up to [`DEFAULT_BOOK_CAPACITY`] live CMA and system buffers.
-    #[must_use]
-    pub fn new(ram: &'m dyn Mapper) -> Self {
-        Self::with_book_capacity(ram, DEFAULT_BOOK_CAPACITY)
-    }
-
-    /// An empty registry that tracks up to `capacity` live buffers from CMA areas and
-    /// the system allocator (who owns them and their exact sizes, reserved now so that
-    /// allocation never uses the heap). Room for pool buffers is reserved when a pool
-    /// is declared or set as the default: as many as the pool can hold.
-    #[must_use]
-    pub fn with_book_capacity(ram: &'m dyn Mapper, capacity: usize) -> Self {
-        Self {
-            slots: Vec::new(),
-            ram,
-            cma: None,
-            default_pool: None,
-            default_cma: None,
-            system: None,
-            book: Book::new(capacity),
-        }
-    }
-
-    /// The CMA area set device CMA areas and the default CMA area are regions of.
-    pub fn set_cma(&mut self, area: &'m AreaSet<R>) {
-        self.cma = Some(area);
-    }
-
-    /// The default CMA area (`linux,cma-default`), or none.
+    /// An empty registry for [`DEFAULT_MAX_DEVICES`] devices, whose CMA regions and
+    /// system allocator each record up to [`DEFAULT_BOOK_CAPACITY`] live buffers; the
+    /// CPU reaches CMA and system memory through `ram`. Setup, thread context.
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownCmaRegion`] if the area set has no such region.
-    pub fn set_default_cma(&mut self, region: Option<RegionId>) -> Result<(), Error> {
-        if let Some(id) = region {
-            self.check_region(None, id)?;
+    /// [`Error::OutOfMemory`].
+    pub fn new(ram: &'m dyn Mapper) -> Result<Self, Error> {
+        Self::with_capacity(ram, DEFAULT_MAX_DEVICES, DEFAULT_BOOK_CAPACITY)
+    }
+
+    /// An empty registry for up to `devices` devices, whose CMA regions and system
+    /// allocator each record up to `records` live buffers (who owns them and their
+    /// exact sizes; reserved when the source is set, so that allocation never uses the
+    /// heap). Pools record as many buffers as they can hold. Setup, thread context.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OutOfMemory`].
+    pub fn with_capacity(
+        ram: &'m dyn Mapper,
+        devices: usize,
+        records: usize,
+    ) -> Result<Self, Error> {
+        let mut slots = Vec::new();
+        slots
+            .try_reserve_exact(devices)
+            .map_err(|_| Error::OutOfMemory {
+                what: "devices",
+                count: devices,
+            })?;
+        for _ in 0..devices {
+            slots.push(Slot {
+                entry: HoldCell::empty(),
+                pool: HoldCell::empty(),
+                next_generation: AtomicU32::new(0),
+            });
         }
-        self.default_cma = region;
+        Ok(Self {
+            slots,
+            setup: Mutex::new(()),
+            ram,
+            cma: spin::Once::new(),
+            default_pool: HoldCell::empty(),
+            default_cma: HoldCell::empty(),
+            system: HoldCell::empty(),
+            records,
+        })
+    }
+
+    /// The CMA area set that device CMA areas and the default CMA area are regions
+    /// of; given once. Reserves each region's record of live buffers. Setup, thread
+    /// context.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::SourceBusy`] if an area set was given already; [`Error::SourcesOverlap`]
+    /// if a region overlaps a pool or the system allocator; [`Error::OutOfMemory`].
+    pub fn set_cma(&self, area: &'m AreaSet<R>) -> Result<(), Error> {
+        let _setup = self.setup.lock();
+        if let Some(cma) = self.cma.get() {
+            let first = cma.area.regions().next().map(|(_, r)| r.name());
+            let live = cma.ledgers.iter().map(|l| l.lock().len()).sum();
+            return Err(match first {
+                Some(name) => Error::SourceBusy {
+                    source: SourceName::Cma(name),
+                    live,
+                },
+                None => Error::SourceBusy {
+                    source: SourceName::System,
+                    live,
+                },
+            });
+        }
+        for (_, region) in area.regions() {
+            let source = SourceName::Cma(region.name());
+            self.check_disjoint(source, region.range(), Replacing::Nothing)?;
+        }
+        let count = area.regions().count();
+        let mut ledgers = Vec::new();
+        let oom = Error::OutOfMemory {
+            what: "CMA region records",
+            count,
+        };
+        ledgers.try_reserve_exact(count).map_err(|_| oom)?;
+        for _ in 0..count {
+            ledgers.push(Mutex::new(self.new_ledger(self.records)?));
+        }
+        self.cma.call_once(|| CmaSource { area, ledgers });
         Ok(())
     }
 
-    /// The default coherent pool (`linux,dma-default`), or none. Reserves room to
-    /// record its `max_buffers` live buffers.
-    pub fn set_default_pool(&mut self, pool: Option<&'m CoherentPool<'m, R>>) {
-        let old = self.default_pool.map_or(0, |p| p.max_buffers());
-        let new = pool.map_or(0, |p| p.max_buffers());
-        self.book.resize_pools(old, new);
-        self.default_pool = pool;
+    /// The default CMA area (`linux,cma-default`), or none. Setup, thread context.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownCmaRegion`] if the area set has no such region;
+    /// [`Error::SourceBusy`] while the current default region has live buffers
+    /// recorded by this registry or calls in flight.
+    pub fn set_default_cma(&self, region: Option<RegionId>) -> Result<(), Error> {
+        let _setup = self.setup.lock();
+        if let Some(id) = region {
+            self.region(None, id)?;
+        }
+        match self.default_cma.take_unless(|&old| self.cma_busy(old)) {
+            Ok(_) | Err(Err(TakeError::Empty)) => {}
+            Err(Ok(busy)) => return Err(busy),
+            Err(Err(TakeError::Held(_))) => {
+                return Err(self.cma_busy_error(self.default_cma.hold().map(|h| *h)));
+            }
+        }
+        if let Some(id) = region {
+            // Empty under the setup lock: cannot fail.
+            let _ = self.default_cma.fill(id);
+        }
+        Ok(())
     }
 
-    /// The system allocator for `NON_CONSISTENT` requests, or none.
-    pub fn set_system(&mut self, system: Option<&'m dyn SystemMemory>) {
-        self.system = system;
+    /// The default coherent pool (`linux,dma-default`), or none. Setup, thread
+    /// context.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::SourcesOverlap`] if the pool overlaps another source of the registry;
+    /// [`Error::SourceBusy`] while the current default pool has live buffers or calls
+    /// in flight.
+    pub fn set_default_pool(&self, pool: Option<&'m CoherentPool<'m, R>>) -> Result<(), Error> {
+        let _setup = self.setup.lock();
+        if let Some(new) = pool {
+            self.check_disjoint(
+                SourceName::Pool(new.name()),
+                new.phys(),
+                Replacing::DefaultPool,
+            )?;
+        }
+        let busy = |old: &&'m CoherentPool<'m, R>| {
+            let live = old.records();
+            (live > 0).then_some(Error::SourceBusy {
+                source: SourceName::Pool(old.name()),
+                live,
+            })
+        };
+        match self.default_pool.take_unless(busy) {
+            Ok(_) | Err(Err(TakeError::Empty)) => {}
+            Err(Ok(error)) => return Err(error),
+            Err(Err(TakeError::Held(_))) => {
+                let name = self.default_pool.hold().map(|p| p.name());
+                return Err(Error::SourceBusy {
+                    source: name.map_or(SourceName::System, SourceName::Pool),
+                    live: 0,
+                });
+            }
+        }
+        if let Some(new) = pool {
+            // Empty under the setup lock: cannot fail.
+            let _ = self.default_pool.fill(new);
+        }
+        Ok(())
     }
 
-    fn check_region(&self, device: Option<Name>, region: RegionId) -> Result<(), Error> {
-        match self.cma.and_then(|a| a.get(region)) {
-            Some(_) => Ok(()),
-            None => Err(Error::UnknownCmaRegion { device, region }),
+    /// The system allocator for `NON_CONSISTENT` requests, or none. Reserves its
+    /// record of live buffers. Setup, thread context.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::SourcesOverlap`] if its [`span`](SystemMemory::span) overlaps another
+    /// source; [`Error::SourceBusy`] while the current one has live buffers or calls
+    /// in flight; [`Error::OutOfMemory`].
+    pub fn set_system(&self, system: Option<&'m dyn SystemMemory>) -> Result<(), Error> {
+        let _setup = self.setup.lock();
+        let new = match system {
+            Some(memory) => {
+                self.check_disjoint(SourceName::System, memory.span(), Replacing::System)?;
+                let ledger = Mutex::new(self.new_ledger(self.records)?);
+                Some(SystemSource { memory, ledger })
+            }
+            None => None,
+        };
+        let busy = |old: &SystemSource<'m, R>| {
+            let live = old.ledger.lock().len();
+            (live > 0).then_some(Error::SourceBusy {
+                source: SourceName::System,
+                live,
+            })
+        };
+        match self.system.take_unless(busy) {
+            Ok(_) | Err(Err(TakeError::Empty)) => {}
+            Err(Ok(error)) => return Err(error),
+            Err(Err(TakeError::Held(_))) => {
+                return Err(Error::SourceBusy {
+                    source: SourceName::System,
+                    live: 0,
+                });
+            }
+        }
+        if let Some(new) = new {
+            // Empty under the setup lock: cannot fail.
+            let _ = self.system.fill(new);
+        }
+        Ok(())
+    }
+
+    fn new_ledger(&self, count: usize) -> Result<Ledger, Error> {
+        Ledger::try_new(count).map_err(|_| Error::OutOfMemory {
+            what: "buffer records",
+            count,
+        })
+    }
+
+    /// Refuses `range` of `source` if it overlaps any source the registry has (but
+    /// the one being replaced). Under the setup lock, so nothing is declared meanwhile.
+    fn check_disjoint(
+        &self,
+        source: SourceName,
+        range: PhysRange,
+        replacing: Replacing,
+    ) -> Result<(), Error> {
+        let clash = |other: SourceName, other_range: PhysRange| {
+            if other_range.overlaps(&range) {
+                Err(Error::SourcesOverlap {
+                    source,
+                    range,
+                    other,
+                    other_range,
+                })
+            } else {
+                Ok(())
+            }
+        };
+        for slot in &self.slots {
+            if let Some(pool) = slot.pool.hold() {
+                clash(SourceName::Pool(pool.name()), pool.phys())?;
+            }
+        }
+        if let Some(cma) = self.cma.get() {
+            for (_, region) in cma.area.regions() {
+                clash(SourceName::Cma(region.name()), region.range())?;
+            }
+        }
+        if replacing != Replacing::DefaultPool {
+            if let Some(pool) = self.default_pool.hold() {
+                clash(SourceName::Pool(pool.name()), pool.phys())?;
+            }
+        }
+        if replacing != Replacing::System {
+            if let Some(system) = self.system.hold() {
+                clash(SourceName::System, system.memory.span())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn cma_busy(&self, region: RegionId) -> Option<Error> {
+        let live = self.cma_ledger(region).map_or(0, |l| l.lock().len());
+        (live > 0).then(|| self.cma_busy_error(Some(region)))
+    }
+
+    fn cma_busy_error(&self, region: Option<RegionId>) -> Error {
+        let live = region
+            .and_then(|id| self.cma_ledger(id))
+            .map_or(0, |l| l.lock().len());
+        let name = region.and_then(|id| self.region(None, id).ok().map(Region::name));
+        Error::SourceBusy {
+            source: name.map_or(SourceName::System, SourceName::Cma),
+            live,
         }
     }
 
-    /// Adds a device.
+    /// Adds a device. Setup, thread context.
     ///
     /// # Errors
     ///
     /// In order: [`Error::DuplicateDevice`], [`Error::UnknownDevice`] (the parent),
-    /// [`Error::UnknownCmaRegion`].
-    pub fn add(&mut self, device: Device) -> Result<DeviceId, Error> {
+    /// [`Error::UnknownCmaRegion`], [`Error::TooManyDevices`].
+    pub fn add(&self, device: Device) -> Result<DeviceId, Error> {
+        let _setup = self.setup.lock();
         let name = device.name();
         if self.find(name.as_str()).is_some() {
             return Err(Error::DuplicateDevice { name });
         }
         if let Some(parent) = device.parent() {
-            self.entry(parent)?;
+            self.hold(parent)?;
         }
         if let Some(region) = device.cma_area() {
-            self.check_region(Some(name), region)?;
+            self.region(Some(name), region)?;
         }
+        let capacity = self.slots.len();
+        let (index, slot) = self
+            .slots
+            .iter()
+            .enumerate()
+            .find(|(_, s)| !s.entry.is_full())
+            .ok_or(Error::TooManyDevices { capacity })?;
+        let index = u32::try_from(index).map_err(|_| Error::TooManyDevices { capacity })?;
+        let generation = slot.next_generation.load(Plain::Relaxed);
+        slot.next_generation
+            .store(generation.wrapping_add(1), Plain::Relaxed);
         let entry = Entry {
+            generation,
             device,
-            pool: None,
-            live: Mutex::new(0),
+            live: AtomicUsize::new(0),
         };
-        let free = self.slots.iter().position(|s| s.entry.is_none());
-        let index = free.unwrap_or(self.slots.len());
-        let index32 = u32::try_from(index).map_err(|_| Error::DuplicateDevice { name })?;
-        match self.slots.get_mut(index) {
-            Some(slot) => {
-                slot.generation = slot.generation.wrapping_add(1);
-                slot.entry = Some(entry);
-                Ok(DeviceId {
-                    index: index32,
-                    generation: slot.generation,
-                })
-            }
-            None => {
-                self.slots.push(Slot {
-                    generation: 0,
-                    entry: Some(entry),
-                });
-                Ok(DeviceId {
-                    index: index32,
-                    generation: 0,
-                })
-            }
-        }
+        // An empty slot, under the setup lock: cannot fail.
+        let _ = slot.entry.fill(entry);
+        Ok(DeviceId { index, generation })
     }
 
     /// Removes a device (its pool goes with it) and returns its description. A device
     /// owns the buffers allocated for it until they are freed through it, so this
-    /// succeeds only when none is live.
+    /// succeeds only when none is live. Setup, thread context.
     ///
     /// # Errors
     ///
     /// In order: [`Error::UnknownDevice`], [`Error::HasChildren`],
-    /// [`Error::LiveBuffers`] (buffers allocated for it, or live in its pool).
-    pub fn remove(&mut self, id: DeviceId) -> Result<Device, Error> {
-        let entry = self.entry(id)?;
-        let device = entry.device.name();
-        if let Some(child) = self.children(id).next() {
-            return Err(Error::HasChildren {
-                device,
-                child: child.device.name(),
-            });
+    /// [`Error::LiveBuffers`] (buffers allocated for it, or live in its pool),
+    /// [`Error::DeviceBusy`] while a call or a [`DeviceRef`]/[`PoolRef`] holds it.
+    pub fn remove(&self, id: DeviceId) -> Result<Device, Error> {
+        let _setup = self.setup.lock();
+        let slot = self.slot(id)?;
+        let device = {
+            let entry = self.hold(id)?;
+            let device = entry.device.name();
+            if let Some(child) = self.children(id).next() {
+                return Err(Error::HasChildren {
+                    device,
+                    child: child.device.name(),
+                });
+            }
+            let pooled = slot.pool.hold().map_or(0, |p| p.live());
+            let live = entry.live.load(Ordering::Acquire).saturating_add(pooled);
+            if live > 0 {
+                return Err(Error::LiveBuffers { device, live });
+            }
+            device
+        };
+        let busy = |e: TakeError| match e {
+            TakeError::Held(holders) => Error::DeviceBusy { device, holders },
+            TakeError::Empty => Error::UnknownDevice { id },
+        };
+        let pool = match slot.pool.take() {
+            Ok(pool) => Some(pool),
+            Err(TakeError::Empty) => None,
+            Err(e) => return Err(busy(e)),
+        };
+        match slot.entry.take() {
+            Ok(entry) => Ok(entry.device),
+            Err(e) => {
+                if let Some(pool) = pool {
+                    // Emptied above under the setup lock: cannot fail.
+                    let _ = slot.pool.fill(pool);
+                }
+                Err(busy(e))
+            }
         }
-        let pooled = entry.pool.as_ref().map_or(0, CoherentPool::live);
-        let live = entry.live.lock().saturating_add(pooled);
-        if live > 0 {
-            return Err(Error::LiveBuffers { device, live });
-        }
-        let slot = self.slot_mut(id)?;
-        let entry = slot.entry.take().ok_or(Error::UnknownDevice { id })?;
-        let max = entry.pool.as_ref().map_or(0, CoherentPool::max_buffers);
-        self.book.resize_pools(max, 0);
-        Ok(entry.device)
     }
 
-    /// Gives the device a coherent pool (Linux `dma_declare_coherent_memory`), and
-    /// reserves room to record its `max_buffers` live buffers.
+    /// Gives the device a coherent pool (Linux `dma_declare_coherent_memory`). Setup,
+    /// thread context.
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownDevice`]; [`Error::PoolBusy`] if it has one already (the new
-    /// pool is dropped).
-    pub fn declare_coherent(
-        &mut self,
-        id: DeviceId,
-        pool: CoherentPool<'m, R>,
-    ) -> Result<(), Error> {
-        let entry = self.entry_mut(id)?;
-        if entry.pool.is_some() {
+    /// [`Error::UnknownDevice`]; [`Error::PoolBusy`] if it has one already;
+    /// [`Error::SourcesOverlap`] if the pool overlaps another source of the registry
+    /// (the new pool is dropped).
+    pub fn declare_coherent(&self, id: DeviceId, pool: CoherentPool<'m, R>) -> Result<(), Error> {
+        let _setup = self.setup.lock();
+        let slot = self.slot(id)?;
+        let entry = self.hold(id)?;
+        if slot.pool.is_full() {
             return Err(Error::PoolBusy {
                 device: entry.device.name(),
             });
         }
-        let max = pool.max_buffers();
-        entry.pool = Some(pool);
-        self.book.resize_pools(0, max);
-        Ok(())
+        self.check_disjoint(
+            SourceName::Pool(pool.name()),
+            pool.phys(),
+            Replacing::Nothing,
+        )?;
+        slot.pool.fill(pool).map_err(|_| Error::PoolBusy {
+            device: entry.device.name(),
+        })
     }
 
-    /// Takes the device's pool away and returns it.
+    /// Takes the device's pool away and returns it. Setup, thread context.
     ///
     /// # Errors
     ///
     /// [`Error::UnknownDevice`], [`Error::NoPool`], [`Error::PoolLive`] while it has
-    /// buffers (its own or its children's).
-    pub fn release_coherent(&mut self, id: DeviceId) -> Result<CoherentPool<'m, R>, Error> {
-        let entry = self.entry_mut(id)?;
-        let device = entry.device.name();
-        let pool = entry.pool.as_ref().ok_or(Error::NoPool { device })?;
-        let live = pool.live();
-        if live > 0 {
-            return Err(Error::PoolLive {
+    /// buffers (its own or its children's), [`Error::DeviceBusy`] while a call holds
+    /// it.
+    pub fn release_coherent(&self, id: DeviceId) -> Result<CoherentPool<'m, R>, Error> {
+        let _setup = self.setup.lock();
+        let slot = self.slot(id)?;
+        let device = self.hold(id)?.device.name();
+        let live = |pool: &CoherentPool<'m, R>| {
+            let live = pool.live();
+            (live > 0).then_some(Error::PoolLive {
                 pool: pool.name(),
                 live,
-            });
-        }
-        let pool = entry.pool.take().ok_or(Error::NoPool { device })?;
-        self.book.resize_pools(pool.max_buffers(), 0);
-        Ok(pool)
+            })
+        };
+        slot.pool.take_unless(live).map_err(|e| match e {
+            Ok(error) => error,
+            Err(TakeError::Empty) => Error::NoPool { device },
+            Err(TakeError::Held(holders)) => Error::DeviceBusy { device, holders },
+        })
     }
 
-    /// The device's description.
+    /// The device's description, held (the device cannot be removed meanwhile).
+    /// Any context.
     ///
     /// # Errors
     ///
     /// [`Error::UnknownDevice`].
-    pub fn device(&self, id: DeviceId) -> Result<&Device, Error> {
-        Ok(&self.entry(id)?.device)
+    pub fn device(&self, id: DeviceId) -> Result<DeviceRef<'_>, Error> {
+        Ok(DeviceRef {
+            held: self.hold(id)?,
+        })
     }
 
-    /// The device called `name`.
+    /// The device called `name`. Any context; `O(devices)`.
     #[must_use]
     pub fn find(&self, name: &str) -> Option<DeviceId> {
-        self.ids()
-            .find(|&(_, e)| e.device.name().as_str() == name)
+        self.entries()
+            .find(|(_, e)| e.device.name().as_str() == name)
             .map(|(id, _)| id)
     }
 
     /// The first of `id` itself, its parent, its parent's parent, ... for which `pred`
-    /// holds (e.g. "the remote processor that owns this vdev").
+    /// holds (e.g. "the remote processor that owns this vdev"). Any context.
     ///
     /// # Errors
     ///
@@ -269,106 +598,149 @@ impl<'m, R: RawMutex> Devices<'m, R> {
         id: DeviceId,
         mut pred: impl FnMut(DeviceId, &Device) -> bool,
     ) -> Result<Option<DeviceId>, Error> {
-        let mut cur = Some(id);
-        let mut entry = self.entry(id)?;
-        while let Some(at) = cur {
+        let mut at = id;
+        let mut entry = self.hold(id)?;
+        // A chain is at most as long as the registry (a parent is added before its
+        // children, so there is no cycle; the bound keeps that a fact, not a hope).
+        for _ in 0..=self.slots.len() {
             if pred(at, &entry.device) {
                 return Ok(Some(at));
             }
-            cur = entry.device.parent();
-            if let Some(parent) = cur {
-                entry = self.entry(parent)?;
-            }
+            let Some(parent) = entry.device.parent() else {
+                return Ok(None);
+            };
+            entry = self.hold(parent)?;
+            at = parent;
         }
         Ok(None)
     }
 
     /// The pool the device allocates from first: its own, or (if it inherits) the
-    /// nearest ancestor's along the inheriting chain.
+    /// nearest ancestor's along the inheriting chain; held while the result lives.
+    /// Any context.
     ///
     /// # Errors
     ///
     /// [`Error::UnknownDevice`].
-    pub fn pool(&self, id: DeviceId) -> Result<Option<&CoherentPool<'m, R>>, Error> {
-        let mut entry = self.entry(id)?;
-        loop {
-            if let Some(pool) = &entry.pool {
-                return Ok(Some(pool));
+    pub fn pool(&self, id: DeviceId) -> Result<Option<PoolRef<'_, 'm, R>>, Error> {
+        let entry = self.hold(id)?;
+        self.pool_of(id, &entry)
+    }
+
+    /// The pool of the device whose held entry is `entry`, walking the inheriting
+    /// chain; the pool's owner is held with it when it is an ancestor.
+    pub(crate) fn pool_of(
+        &self,
+        id: DeviceId,
+        entry: &Held<'_, Entry>,
+    ) -> Result<Option<PoolRef<'_, 'm, R>>, Error> {
+        let mut at = id;
+        let mut owner: Option<Held<'_, Entry>> = None;
+        for _ in 0..=self.slots.len() {
+            if let Some(pool) = self.slot(at)?.pool.hold() {
+                return Ok(Some(PoolRef {
+                    _owner: owner,
+                    pool,
+                }));
             }
-            match entry.device.parent() {
-                Some(parent) if entry.device.inherits_pool() => entry = self.entry(parent)?,
+            let device = owner.as_ref().map_or(&entry.device, |o| &o.device);
+            match device.parent() {
+                Some(parent) if device.inherits_pool() => {
+                    owner = Some(self.hold(parent)?);
+                    at = parent;
+                }
                 _ => return Ok(None),
             }
         }
+        Ok(None)
     }
 
     /// Buffers allocated for the device (or marked occupied through it) and not yet
     /// freed; exact, since only the device a buffer was allocated for can free it.
+    /// Any context.
     ///
     /// # Errors
     ///
     /// [`Error::UnknownDevice`].
     pub fn live(&self, id: DeviceId) -> Result<usize, Error> {
-        Ok(*self.entry(id)?.live.lock())
+        Ok(self.hold(id)?.live.load(Ordering::Acquire))
     }
 
-    /// The default pool.
+    /// The default pool. Any context.
     #[must_use]
     pub fn default_pool(&self) -> Option<&'m CoherentPool<'m, R>> {
-        self.default_pool
+        self.default_pool.hold().map(|p| *p)
     }
 
-    /// The default CMA area.
+    /// The default CMA area. Any context.
     #[must_use]
-    pub const fn default_cma(&self) -> Option<RegionId> {
-        self.default_cma
+    pub fn default_cma(&self) -> Option<RegionId> {
+        self.default_cma.hold().map(|r| *r)
     }
 
-    /// Every live device with its id.
-    pub fn iter(&self) -> impl Iterator<Item = (DeviceId, &Device)> + '_ {
-        self.ids().map(|(id, e)| (id, &e.device))
+    /// Every device with its id, each held while its item lives. Any context.
+    pub fn iter(&self) -> impl Iterator<Item = (DeviceId, DeviceRef<'_>)> + '_ {
+        self.entries().map(|(id, held)| (id, DeviceRef { held }))
     }
 
-    fn ids(&self) -> impl Iterator<Item = (DeviceId, &Entry<'m, R>)> + '_ {
+    fn entries(&self) -> impl Iterator<Item = (DeviceId, Held<'_, Entry>)> + '_ {
         self.slots.iter().enumerate().filter_map(|(i, s)| {
-            let entry = s.entry.as_ref()?;
+            let held = s.entry.hold()?;
             let index = u32::try_from(i).ok()?;
-            Some((
-                DeviceId {
-                    index,
-                    generation: s.generation,
-                },
-                entry,
-            ))
+            let id = DeviceId {
+                index,
+                generation: held.generation,
+            };
+            Some((id, held))
         })
     }
 
-    fn children(&self, id: DeviceId) -> impl Iterator<Item = &Entry<'m, R>> + '_ {
-        self.ids()
+    fn children(&self, id: DeviceId) -> impl Iterator<Item = Held<'_, Entry>> + '_ {
+        self.entries()
             .map(|(_, e)| e)
             .filter(move |e| e.device.parent() == Some(id))
     }
 
-    pub(crate) fn entry(&self, id: DeviceId) -> Result<&Entry<'m, R>, Error> {
+    fn slot(&self, id: DeviceId) -> Result<&Slot<'m, R>, Error> {
         self.slots
             .get(id.index as usize)
-            .filter(|s| s.generation == id.generation)
-            .and_then(|s| s.entry.as_ref())
             .ok_or(Error::UnknownDevice { id })
     }
 
-    fn slot_mut(&mut self, id: DeviceId) -> Result<&mut Slot<'m, R>, Error> {
-        self.slots
-            .get_mut(id.index as usize)
-            .filter(|s| s.generation == id.generation && s.entry.is_some())
-            .ok_or(Error::UnknownDevice { id })
-    }
-
-    fn entry_mut(&mut self, id: DeviceId) -> Result<&mut Entry<'m, R>, Error> {
-        self.slot_mut(id)?
+    /// Holds the entry of `id` (which must still be the device in its slot).
+    pub(crate) fn hold(&self, id: DeviceId) -> Result<Held<'_, Entry>, Error> {
+        self.slot(id)?
             .entry
-            .as_mut()
+            .hold()
+            .filter(|e| e.generation == id.generation)
             .ok_or(Error::UnknownDevice { id })
+    }
+
+    /// The CMA region `id` of the area set.
+    pub(crate) fn region(&self, device: Option<Name>, id: RegionId) -> Result<&Region<R>, Error> {
+        self.cma
+            .get()
+            .and_then(|c| c.area.get(id))
+            .ok_or(Error::UnknownCmaRegion { device, region: id })
+    }
+
+    /// The record of CMA region `id`'s live buffers.
+    pub(crate) fn cma_ledger(&self, id: RegionId) -> Option<&Mutex<R, Ledger>> {
+        self.cma.get()?.ledgers.get(id.index())
+    }
+
+    /// The device's own pool (not an inherited one), held.
+    pub(crate) fn own_pool(
+        &self,
+        id: DeviceId,
+    ) -> Result<Option<Held<'_, CoherentPool<'m, R>>>, Error> {
+        let _entry = self.hold(id)?;
+        Ok(self.slot(id)?.pool.hold())
+    }
+
+    /// Every device pool (held), for look-ups by address on error paths.
+    pub(crate) fn all_pools(&self) -> impl Iterator<Item = Held<'_, CoherentPool<'m, R>>> + '_ {
+        self.slots.iter().filter_map(|s| s.pool.hold())
     }
 }
 
@@ -376,7 +748,7 @@ impl<R: RawMutex> fmt::Debug for Devices<'_, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut list = f.debug_list();
         for (id, d) in self.iter() {
-            list.entry(&(id, d));
+            list.entry(&(id, &*d));
         }
         list.finish()
     }

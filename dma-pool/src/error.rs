@@ -7,7 +7,7 @@
 
 use core::fmt;
 
-use crate::cma::{self, Name, PhysAddr, RegionId};
+use crate::cma::{self, Name, PhysAddr, PhysRange, RegionId};
 use crate::{DeviceId, DmaAddr, TranslateError};
 
 /// Why an operation was refused. `device: None` means the call had no device (Linux's
@@ -99,6 +99,73 @@ pub enum Error {
         /// The region id.
         region: RegionId,
     },
+    /// A source's physical bytes overlap those of a source the registry has already
+    /// (two sources over one byte could hand it out twice). Sharing one source, as a
+    /// child device inheriting its parent's pool does, is not an overlap.
+    SourcesOverlap {
+        /// The source being declared.
+        source: SourceName,
+        /// Its physical bytes.
+        range: PhysRange,
+        /// The source it collides with.
+        other: SourceName,
+        /// That source's physical bytes.
+        other_range: PhysRange,
+    },
+    /// A source answered an allocation with memory that overlaps a live buffer (a
+    /// faulty backend or system allocator). Nothing was written or recorded; the
+    /// answer is not given back to the source (that could free the live buffer's
+    /// memory in it).
+    BufferOverlap {
+        /// The device.
+        device: Option<Name>,
+        /// The source that answered.
+        source: SourceName,
+        /// The range it handed out.
+        range: PhysRange,
+        /// The live buffer it overlaps.
+        live: PhysRange,
+    },
+    /// A source answered an allocation with memory it does not manage, of the wrong
+    /// size, or past the device's mask. Nothing was written; an answer past the mask
+    /// is given back, one outside the source or of another size is not (the source
+    /// is faulty).
+    BadAnswer {
+        /// The device.
+        device: Option<Name>,
+        /// The source that answered.
+        source: SourceName,
+        /// The range it handed out.
+        range: PhysRange,
+    },
+    /// Other CPUs (or references the caller keeps, such as a device's description)
+    /// are using the device right now; the setup call changed nothing.
+    DeviceBusy {
+        /// The device.
+        device: Name,
+        /// How many calls or references hold it.
+        holders: usize,
+    },
+    /// A default source cannot be replaced while buffers from it are live, or while
+    /// other CPUs are allocating from it.
+    SourceBusy {
+        /// The source.
+        source: SourceName,
+        /// Live buffers it has handed out (0 when only in use by other CPUs).
+        live: usize,
+    },
+    /// The registry has room for no more devices.
+    TooManyDevices {
+        /// Devices it holds.
+        capacity: usize,
+    },
+    /// Setup could not reserve memory for its bookkeeping (the heap is exhausted).
+    OutOfMemory {
+        /// What was being reserved.
+        what: &'static str,
+        /// How many of them.
+        count: usize,
+    },
     /// A request for zero bytes.
     ZeroSize {
         /// The device.
@@ -113,10 +180,9 @@ pub enum Error {
         /// The coherent DMA mask applied.
         mask: u64,
     },
-    /// The record of live buffers is full: its room for CMA and system buffers (see
-    /// [`Devices::with_book_capacity`](crate::Devices::with_book_capacity)), or for pool
-    /// buffers when memory was given back to a pool behind the registry's back, or a
-    /// buffer is recorded at that address already (overlapping sources).
+    /// The source's record of live buffers is full: a CMA region's or the system
+    /// allocator's (see [`Devices::with_capacity`](crate::Devices::with_capacity)), or
+    /// a pool's when memory was given back to it behind the registry's back.
     BookFull {
         /// The device.
         device: Option<Name>,
@@ -211,6 +277,27 @@ pub enum Error {
         /// The page size.
         page: usize,
     },
+}
+
+/// A memory source of a registry, as errors name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SourceName {
+    /// A coherent pool (per device or the default).
+    Pool(Name),
+    /// A region of the CMA area set.
+    Cma(Name),
+    /// The system allocator.
+    System,
+}
+
+impl fmt::Display for SourceName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Pool(name) => write!(f, "pool {}", name.as_str()),
+            Self::Cma(name) => write!(f, "CMA region {}", name.as_str()),
+            Self::System => f.write_str("the system allocator"),
+        }
+    }
 }
 
 /// Why a source refused to free or occupy a range (the region layer's answer, without
@@ -337,6 +424,48 @@ impl fmt::Display for Error {
             Self::UnknownCmaRegion { device, region } => {
                 write!(f, "{}: no CMA region {region:?}", Who(device))
             }
+            Self::SourcesOverlap {
+                source,
+                range,
+                other,
+                other_range,
+            } => write!(
+                f,
+                "{source} ({range}) overlaps {other} ({other_range}): no byte may belong to two sources"
+            ),
+            Self::BufferOverlap {
+                device,
+                source,
+                range,
+                live,
+            } => write!(
+                f,
+                "{}: {source} handed out {range}, which overlaps the live buffer {live}",
+                Who(device)
+            ),
+            Self::BadAnswer {
+                device,
+                source,
+                range,
+            } => write!(
+                f,
+                "{}: {source} handed out {range}, which is not what was asked (outside it, another size, or past the mask)",
+                Who(device)
+            ),
+            Self::DeviceBusy { device, holders } => write!(
+                f,
+                "device {} is in use by {holders} calls or references; try again when they end",
+                device.as_str()
+            ),
+            Self::SourceBusy { source, live } => {
+                write!(f, "{source} is in use ({live} live buffers)")
+            }
+            Self::TooManyDevices { capacity } => {
+                write!(f, "the registry is full: room for {capacity} devices")
+            }
+            Self::OutOfMemory { what, count } => {
+                write!(f, "out of memory reserving room for {count} {what}")
+            }
             Self::ZeroSize { device } => write!(f, "{}: zero-byte request", Who(device)),
             Self::NoMemory { device, size, mask } => write!(
                 f,
@@ -345,7 +474,7 @@ impl fmt::Display for Error {
             ),
             Self::BookFull { device, capacity } => write!(
                 f,
-                "{}: no room to record the buffer (room for {capacity} CMA and system buffers)",
+                "{}: no room to record the buffer (room for {capacity} buffers in its source)",
                 Who(device)
             ),
             Self::Unmapped { device, phys, size } => write!(

@@ -32,13 +32,24 @@
 //! [`Devices::live`] counts are exact and [`Devices::remove`] succeeds only when the
 //! device truly owns no live buffer.
 //!
-//! Costs: a device is found by id in `O(1)`; an allocation tries at most five sources,
-//! each one lock and its backend's search, then records the buffer's owner and exact
-//! size in `O(log n)`; a free finds that record in `O(log n)` and its source in `O(1)`
-//! per source. The record is bounded: room for CMA and system buffers is reserved at
-//! construction ([`Devices::with_book_capacity`]), room for pool buffers when a pool
-//! is declared or set as the default (its `max_buffers`). Nothing on these paths uses
-//! the heap.
+//! No two live buffers overlap, whatever safe code asks: the registry refuses a
+//! source (device pool, CMA area set, default pool, system allocator) whose physical
+//! bytes overlap another source's ([`Error::SourcesOverlap`]), and checks every answer
+//! of a source (inside it, the exact size, under the device's mask, over no live buffer
+//! of its record) before zeroing it, so a faulty custom backend or system allocator
+//! gets [`Error::BadAnswer`] or [`Error::BufferOverlap`] and nothing is written.
+//!
+//! Costs and locks: a device is found by id in `O(1)`; the registry changes through
+//! `&self` (setup calls serialise on a setup lock that DMA calls never take). An
+//! allocation holds its device and pool (atomics), tries at most five sources, each
+//! under its own lock for its backend's search, then records the buffer's owner and
+//! exact size in that source's record in `O(log n)` under the record's lock (one short
+//! critical section); the device's count is atomic. A free takes the source's record
+//! lock and, inside it, the source's lock. Each record is bounded and reserved at
+//! setup: a pool's holds its `max_buffers`, each CMA region's and the system
+//! allocator's the capacity given at construction ([`Devices::with_capacity`]).
+//! Nothing on these paths uses the heap. [`Devices`] says which calls may run in IRQ
+//! context.
 //!
 //! ```
 //! # #[cfg(feature = "sim")] {
@@ -48,7 +59,7 @@
 //!
 //! // STM32MP15: RETRAM (64K at 0x3800_0000) seen by the M4 at bus address 0.
 //! let retram = SimMemory::new(PhysRange::new(PhysAddr::new(0x3800_0000), 0x1_0000).unwrap()).unwrap();
-//! let mut devs: Devices = Devices::new(&NoMapping);
+//! let devs: Devices = Devices::new(&NoMapping).unwrap();
 //! let window = BusWindow::new(DmaAddr::new(0), PhysAddr::new(0x3800_0000), 0x1_0000).unwrap();
 //! let m4 = devs.add(Device::new("m4").unwrap().with_bus(BusMap::windows(vec![window]).unwrap())).unwrap();
 //! let pool = CoherentPool::new("retram", PhysAddr::new(0x3800_0000), DmaAddr::new(0), 0x1_0000,
@@ -80,7 +91,6 @@ extern crate alloc;
 extern crate std;
 
 mod attrs;
-mod book;
 mod buffer;
 mod bus;
 mod coherent;
@@ -91,10 +101,13 @@ mod error;
 #[cfg(feature = "fdt")]
 pub mod fdt;
 mod global;
+mod hold;
+mod ledger;
 mod mapper;
 mod pool;
 #[cfg(feature = "sim")]
 pub mod sim;
+mod sync;
 mod system;
 #[cfg(feature = "virtio")]
 pub mod virtio;
@@ -102,13 +115,12 @@ pub mod virtio;
 pub use contig_cma as cma;
 
 pub use attrs::Attrs;
-pub use book::DEFAULT_BOOK_CAPACITY;
 pub use buffer::{CoherentBuffer, PfnRange};
 pub use bus::{BusMap, BusWindow, OverlappingWindows, TranslateError};
 pub use device::{DEFAULT_DMA_MASK, Device, DeviceId};
-pub use devices::Devices;
+pub use devices::{DEFAULT_BOOK_CAPACITY, DEFAULT_MAX_DEVICES, DeviceRef, Devices, PoolRef};
 pub use dma_addr::DmaAddr;
-pub use error::{Error, Refusal};
+pub use error::{Error, Refusal, SourceName};
 pub use global::GlobalPool;
 pub use mapper::{Caching, CpuAddr, LinearMap, Mapper, NoMapping};
 pub use pool::{CoherentPool, PoolOptions};

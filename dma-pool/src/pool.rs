@@ -9,12 +9,13 @@
 
 use core::fmt;
 
-use lock_api::RawMutex;
+use lock_api::{Mutex, RawMutex};
 
 use crate::cma::{
     Declaration, DefaultLock, Error as CmaError, Name, PhysAddr, PhysRange, Region, RegionStats,
     Registry, Request,
 };
+use crate::ledger::Ledger;
 use crate::{DmaAddr, Error, Mapper};
 
 /// How a pool behaves.
@@ -91,6 +92,8 @@ pub struct CoherentPool<'m, R: RawMutex = DefaultLock> {
     bus: DmaAddr,
     mapper: &'m dyn Mapper,
     options: PoolOptions,
+    /// Who owns each buffer a registry handed out from this pool, and its exact size.
+    ledger: Mutex<R, Ledger>,
 }
 
 impl<'m, R: RawMutex> CoherentPool<'m, R> {
@@ -101,7 +104,8 @@ impl<'m, R: RawMutex> CoherentPool<'m, R> {
     ///
     /// In order: [`Error::Cma`] for a bad name, [`Error::BadPageSize`],
     /// [`Error::PoolZeroSize`], [`Error::PoolMisaligned`], [`Error::PoolOverflow`],
-    /// then [`Error::Cma`] if the region cannot be built.
+    /// then [`Error::Cma`] if the region cannot be built, [`Error::OutOfMemory`] if its
+    /// metadata cannot be reserved.
     pub fn new(
         name: &str,
         phys: PhysAddr,
@@ -139,11 +143,17 @@ impl<'m, R: RawMutex> CoherentPool<'m, R> {
             other => Error::Cma(other),
         })?;
         let region = Region::new(spec, &Registry::with_builtins(), None)?;
+        let count = max_buffers(options, size);
+        let ledger = Ledger::try_new(count).map_err(|_| Error::OutOfMemory {
+            what: "pool buffer records",
+            count,
+        })?;
         Ok(Self {
             region,
             bus,
             mapper,
             options,
+            ledger: Mutex::new(ledger),
         })
     }
 
@@ -193,6 +203,17 @@ impl<'m, R: RawMutex> CoherentPool<'m, R> {
     #[must_use]
     pub fn live(&self) -> usize {
         self.region.stats().backend.live_allocations
+    }
+
+    /// Buffers a device registry handed out from this pool and still records.
+    #[must_use]
+    pub fn records(&self) -> usize {
+        self.ledger.lock().len()
+    }
+
+    /// The record of live buffers a registry keeps for this pool.
+    pub(crate) const fn ledger(&self) -> &Mutex<R, Ledger> {
+        &self.ledger
     }
 
     /// Occupancy and counters.

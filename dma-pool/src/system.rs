@@ -11,6 +11,10 @@ use lock_api::RawMutex;
 use crate::cma::{PhysRange, Region, Request};
 
 /// Page-granular memory from the system (the page allocator).
+///
+/// A safe trait: the registry does not trust its answers. It checks every range it
+/// returns against the request and its [`span`](Self::span) and against the live
+/// buffers it handed out before, and refuses a wrong one before writing to it.
 pub trait SystemMemory: Sync {
     /// `size` bytes (`size` is never zero) aligned to `align` (a power of two) inside
     /// `window`, or `None`.
@@ -20,8 +24,14 @@ pub trait SystemMemory: Sync {
     /// changed) if `range` is not such a live allocation.
     fn free(&self, range: PhysRange) -> bool;
 
+    /// The physical bytes it may ever hand out. A registry refuses a system allocator
+    /// whose span overlaps one of its pools or CMA regions, and an answer outside it.
+    fn span(&self) -> PhysRange;
+
     /// Whether `range` lies in memory this allocator manages.
-    fn owns(&self, range: PhysRange) -> bool;
+    fn owns(&self, range: PhysRange) -> bool {
+        self.span().contains_range(&range)
+    }
 }
 
 impl<R: RawMutex + Sync> SystemMemory for Region<R> {
@@ -34,7 +44,7 @@ impl<R: RawMutex + Sync> SystemMemory for Region<R> {
         Region::free(self, range).is_ok()
     }
 
-    fn owns(&self, range: PhysRange) -> bool {
-        self.range().contains_range(&range)
+    fn span(&self) -> PhysRange {
+        self.range()
     }
 }

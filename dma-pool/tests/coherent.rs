@@ -61,10 +61,10 @@ impl Fixture {
 
     /// A registry with the default CMA area and the system allocator, no default pool.
     fn devices(&self) -> Devices<'_> {
-        let mut d = Devices::new(&self.ram);
-        d.set_cma(&self.area);
+        let d = Devices::new(&self.ram).unwrap();
+        d.set_cma(&self.area).unwrap();
         d.set_default_cma(Some(self.default_cma)).unwrap();
-        d.set_system(Some(&self.system));
+        d.set_system(Some(&self.system)).unwrap();
         d
     }
 
@@ -87,8 +87,8 @@ fn inside(b: &CoherentBuffer, base: u64, size: usize) -> bool {
 fn device_pool_first_and_exclusive() {
     let f = Fixture::new();
     let default = f.pool("default", 0x1_0000, 0x1_0000, PoolOptions::new());
-    let mut d = f.devices();
-    d.set_default_pool(Some(&default));
+    let d = f.devices();
+    d.set_default_pool(Some(&default)).unwrap();
     let a = d.add(dev("a").with_cma_area(f.dev_cma)).unwrap();
     d.declare_coherent(a, f.pool("a-pool", 0, 0x4000_0000, PoolOptions::new()))
         .unwrap();
@@ -115,8 +115,8 @@ fn device_pool_first_and_exclusive() {
 fn fallthrough_walks_the_chain_in_order() {
     let f = Fixture::new();
     let default = f.pool("default", 0x1_0000, 0x1_0000, PoolOptions::new());
-    let mut d = f.devices();
-    d.set_default_pool(Some(&default));
+    let d = f.devices();
+    d.set_default_pool(Some(&default)).unwrap();
     let a = d.add(dev("a").with_cma_area(f.dev_cma)).unwrap();
     let through = PoolOptions::new().fallthrough(true);
     d.declare_coherent(a, f.pool("a-pool", 0, 0x4000_0000, through))
@@ -155,13 +155,13 @@ fn fallthrough_walks_the_chain_in_order() {
 fn no_device_uses_the_defaults() {
     let f = Fixture::new();
     let default = f.pool("default", 0x1_0000, 0x9000_0000, PoolOptions::new());
-    let mut d = f.devices();
+    let d = f.devices();
     assert!(inside(
         &d.alloc_coherent(None, 10, Attrs::NO_ZERO).unwrap(),
         DEFAULT_CMA,
         0x10_0000
     ));
-    d.set_default_pool(Some(&default));
+    d.set_default_pool(Some(&default)).unwrap();
     let b = d.alloc_coherent(None, 10, Attrs::NONE).unwrap();
     assert_eq!(b.dma, DmaAddr::new(0x9000_0000));
     d.free_coherent(None, &b).unwrap();
@@ -174,7 +174,7 @@ fn no_device_uses_the_defaults() {
 #[test]
 fn a_device_pool_is_private() {
     let f = Fixture::new();
-    let mut d = f.devices();
+    let d = f.devices();
     let a = d.add(dev("a")).unwrap();
     let b = d.add(dev("b")).unwrap();
     d.declare_coherent(a, f.pool("a-pool", 0, 0, PoolOptions::new()))
@@ -217,7 +217,7 @@ fn a_device_pool_is_private() {
 #[test]
 fn exact_sizes_no_power_of_two_rounding() {
     let f = Fixture::new();
-    let mut d = f.devices();
+    let d = f.devices();
     let cam = d.add(dev("cam")).unwrap();
     let pool = CoherentPool::new(
         "video",
@@ -252,7 +252,7 @@ fn exact_sizes_no_power_of_two_rounding() {
 #[test]
 fn the_coherent_mask_is_respected() {
     let f = Fixture::new();
-    let mut d = f.devices();
+    let d = f.devices();
     // The device sees RAM through an offset: bus 0 is RAM's base. A 20-bit mask
     // reaches the first MiB only (the device CMA area), never the default CMA area.
     let narrow = dev("narrow")
@@ -294,7 +294,7 @@ fn the_coherent_mask_is_respected() {
 #[test]
 fn zeroing_and_attributes() {
     let f = Fixture::new();
-    let mut d = f.devices();
+    let d = f.devices();
     let a = d.add(dev("a")).unwrap();
     d.declare_coherent(a, f.pool("p", 0, 0, PoolOptions::new()))
         .unwrap();
@@ -318,7 +318,7 @@ fn zeroing_and_attributes() {
 #[test]
 fn zeroing_needs_a_mapping() {
     let f = Fixture::new();
-    let mut d = f.devices();
+    let d = f.devices();
     let a = d.add(dev("a")).unwrap();
     let unmapped = CoherentPool::new(
         "nomap",
@@ -348,7 +348,7 @@ fn zeroing_needs_a_mapping() {
 #[test]
 fn bad_frees_are_errors() {
     let f = Fixture::new();
-    let mut d = f.devices();
+    let d = f.devices();
     let a = d.add(dev("a").with_cma_area(f.dev_cma)).unwrap();
     d.declare_coherent(
         a,
@@ -438,7 +438,7 @@ fn bad_frees_are_errors() {
 #[test]
 fn declare_release_and_mark_occupied() {
     let f = Fixture::new();
-    let mut d = f.devices();
+    let d = f.devices();
     let a = d.add(dev("a")).unwrap();
     let name = dev("a").name();
     d.declare_coherent(a, f.pool("p", 0, 0x2000_0000, PoolOptions::new()))
@@ -501,7 +501,7 @@ fn declare_release_and_mark_occupied() {
 #[test]
 fn children_inherit_and_find_their_owner() {
     let f = Fixture::new();
-    let mut d = f.devices();
+    let d = f.devices();
     let rproc = d.add(dev("m4")).unwrap();
     d.declare_coherent(rproc, f.pool("m4-pool", 0, 0, PoolOptions::new()))
         .unwrap();
@@ -537,7 +537,10 @@ fn children_inherit_and_find_their_owner() {
     d.remove(vring).unwrap();
     // The removed id is dead even when its slot is reused.
     let again = d.add(dev("again")).unwrap();
-    assert_eq!(d.device(vring), Err(Error::UnknownDevice { id: vring }));
+    assert_eq!(
+        d.device(vring).unwrap_err(),
+        Error::UnknownDevice { id: vring }
+    );
     assert_eq!(d.find("again"), Some(again));
     assert!(d.alloc_coherent(Some(vring), 1, Attrs::NONE).is_err());
     d.remove(vdev).unwrap();
@@ -550,7 +553,7 @@ fn children_inherit_and_find_their_owner() {
 #[test]
 fn registry_setup_errors() {
     let f = Fixture::new();
-    let mut d = f.devices();
+    let d = f.devices();
     let a = d.add(dev("a")).unwrap();
     assert_eq!(
         d.add(dev("a")),
@@ -584,7 +587,7 @@ fn registry_setup_errors() {
 #[test]
 fn mmap_of_a_real_buffer() {
     let f = Fixture::new();
-    let mut d = f.devices();
+    let d = f.devices();
     let a = d.add(dev("a")).unwrap();
     d.declare_coherent(a, f.pool("p", 0, 0, PoolOptions::new()))
         .unwrap();
@@ -615,8 +618,8 @@ fn global_default_pool() {
             )
         })
         .unwrap();
-    let mut d = f.devices();
-    d.set_default_pool(Some(pool));
+    let d = f.devices();
+    d.set_default_pool(Some(pool)).unwrap();
     let a = d.add(dev("a")).unwrap();
     let b = d.alloc_coherent(Some(a), 0x10, Attrs::NO_ZERO).unwrap();
     assert_eq!(b.dma, DmaAddr::new(0x3000_0000));
@@ -627,8 +630,8 @@ fn global_default_pool() {
 #[test]
 fn the_size_book_is_bounded() {
     let f = Fixture::new();
-    let mut d: Devices<'_> = Devices::with_book_capacity(&f.ram, 1);
-    d.set_cma(&f.area);
+    let d: Devices<'_> = Devices::with_capacity(&f.ram, 64, 1).unwrap();
+    d.set_cma(&f.area).unwrap();
     d.set_default_cma(Some(f.default_cma)).unwrap();
     let one = d.alloc_coherent(None, 0x10, Attrs::NONE).unwrap();
     assert_eq!(
@@ -647,7 +650,7 @@ fn the_size_book_is_bounded() {
 #[test]
 fn find_buffer_from_its_bus_address() {
     let f = Fixture::new();
-    let mut d = f.devices();
+    let d = f.devices();
     let a = d
         .add(dev("a").with_bus(BusMap::Offset(0x1000_0000)))
         .unwrap();
@@ -679,8 +682,8 @@ fn find_buffer_from_its_bus_address() {
 fn a_shared_pool_frees_only_through_the_owner() {
     let f = Fixture::new();
     let default = f.pool("default", 0x1_0000, 0x1_0000, PoolOptions::new());
-    let mut d = f.devices();
-    d.set_default_pool(Some(&default));
+    let d = f.devices();
+    d.set_default_pool(Some(&default)).unwrap();
     let a = d.add(dev("a")).unwrap();
     let b = d.add(dev("b")).unwrap();
     let x = d.alloc_coherent(Some(a), 0x100, Attrs::NONE).unwrap();
@@ -720,7 +723,7 @@ fn a_shared_pool_frees_only_through_the_owner() {
 #[test]
 fn parents_and_children_free_only_their_own_buffers() {
     let f = Fixture::new();
-    let mut d = f.devices();
+    let d = f.devices();
     let m4 = d.add(dev("m4")).unwrap();
     d.declare_coherent(m4, f.pool("m4-pool", 0, 0, PoolOptions::new()))
         .unwrap();
@@ -765,8 +768,8 @@ fn parents_and_children_free_only_their_own_buffers() {
 fn no_device_buffers_go_back_with_no_device() {
     let f = Fixture::new();
     let default = f.pool("default", 0x1_0000, 0x1_0000, PoolOptions::new());
-    let mut d = f.devices();
-    d.set_default_pool(Some(&default));
+    let d = f.devices();
+    d.set_default_pool(Some(&default)).unwrap();
     let a = d.add(dev("a")).unwrap();
     let a_name = Some(dev("a").name());
     let nobody = d.alloc_coherent(None, 0x100, Attrs::NONE).unwrap();
@@ -816,8 +819,8 @@ fn no_device_buffers_go_back_with_no_device() {
 #[test]
 fn pool_records_use_room_reserved_with_the_pool() {
     let f = Fixture::new();
-    let mut d: Devices<'_> = Devices::with_book_capacity(&f.ram, 0);
-    d.set_cma(&f.area);
+    let d: Devices<'_> = Devices::with_capacity(&f.ram, 64, 0).unwrap();
+    d.set_cma(&f.area).unwrap();
     d.set_default_cma(Some(f.default_cma)).unwrap();
     let a = d.add(dev("a")).unwrap();
     let o = PoolOptions::new().max_buffers(3).fallthrough(true);

@@ -82,11 +82,11 @@ fn pool(name: &str, base: u64, pages: usize, fallthrough: bool) -> Pool {
 /// A leaked registry (loom threads need `'static`; one small leak per execution) with
 /// one device owning a pool, and the default pool if given; every lock warmed.
 fn world(own: Pool, default: Option<Pool>) -> (&'static Devs, DeviceId) {
-    let mut devs: Devs = Devices::new(&NoMapping);
+    let devs: Devs = Devices::new(&NoMapping).unwrap();
     if let Some(d) = default {
         let d: &'static Pool = Box::leak(Box::new(d));
         let _ = d.stats();
-        devs.set_default_pool(Some(d));
+        devs.set_default_pool(Some(d)).unwrap();
     }
     let dev = devs.add(Device::new("dev").unwrap()).unwrap();
     devs.declare_coherent(dev, own).unwrap();

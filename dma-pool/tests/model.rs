@@ -41,8 +41,8 @@ enum Source<'a> {
     System,
 }
 
-struct World<'a> {
-    devs: &'a Devices<'a>,
+struct World<'a, 'm> {
+    devs: &'a Devices<'m>,
     /// Device ids by index; index 5 is "no device".
     ids: Vec<DeviceId>,
     /// Each device's chain, in allocation order (NON_CONSISTENT adds the system).
@@ -92,7 +92,7 @@ fn has_room(s: Source<'_>, system: &Region, size: usize, mask: u64) -> bool {
     }
 }
 
-fn used(w: &World<'_>) -> Vec<usize> {
+fn used(w: &World<'_, '_>) -> Vec<usize> {
     let mut v: Vec<usize> = w
         .area
         .regions()
@@ -110,17 +110,17 @@ fn used(w: &World<'_>) -> Vec<usize> {
     v
 }
 
-fn dev_arg(w: &World<'_>, i: usize) -> Option<DeviceId> {
+fn dev_arg(w: &World<'_, '_>, i: usize) -> Option<DeviceId> {
     w.ids.get(i).copied()
 }
 
 /// The name of device `i` (index 5: no device).
-fn name_of(w: &World<'_>, i: usize) -> Option<Name> {
+fn name_of(w: &World<'_, '_>, i: usize) -> Option<Name> {
     dev_arg(w, i).map(|id| w.devs.device(id).unwrap().name())
 }
 
 fn check_alloc(
-    w: &World<'_>,
+    w: &World<'_, '_>,
     mem: &[&SimMemory],
     l: &[Live],
     dev: usize,
@@ -192,11 +192,11 @@ fn run(ops: Vec<(u8, u16, u8)>) -> TestResult {
         CoherentPool::new(name, at, DmaAddr::new(bus), POOL, &pools, o).unwrap()
     };
     let default_pool = pool("dma-default", 2, 0x9000_0000, false);
-    let mut devs: Devices<'_> = Devices::with_book_capacity(&ram, 512); // room for every op
-    devs.set_cma(&area);
+    let devs: Devices<'_> = Devices::with_capacity(&ram, 64, 512).unwrap(); // room for every op
+    devs.set_cma(&area).unwrap();
     devs.set_default_cma(Some(default_cma)).unwrap();
-    devs.set_default_pool(Some(&default_pool));
-    devs.set_system(Some(&system));
+    devs.set_default_pool(Some(&default_pool)).unwrap();
+    devs.set_system(Some(&system)).unwrap();
     let d = |n| Device::new(n).unwrap().with_coherent_mask(u64::MAX);
     let a = devs.add(d("a")).unwrap();
     devs.declare_coherent(a, pool("a-pool", 0, 0x4000_0000, false))
@@ -213,8 +213,12 @@ fn run(ops: Vec<(u8, u16, u8)>) -> TestResult {
         .unwrap();
     let c = devs.add(d("c").with_bus(BusMap::Identity)).unwrap();
     let ids = vec![a, ac, b, bc, c];
-    let pa = Source::Pool(devs.pool(a).unwrap().unwrap());
-    let pb = Source::Pool(devs.pool(b).unwrap().unwrap());
+    let (pool_a, pool_b) = (
+        devs.pool(a).unwrap().unwrap(),
+        devs.pool(b).unwrap().unwrap(),
+    );
+    let pa = Source::Pool(&pool_a);
+    let pb = Source::Pool(&pool_b);
     let dc = Source::Region(area.get(dev_cma).unwrap());
     let dp = Source::Pool(&default_pool);
     let df = Source::Region(area.get(default_cma).unwrap());

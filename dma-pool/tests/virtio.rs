@@ -38,7 +38,7 @@ fn world() -> &'static World {
         vdev: OnceLock::new(),
     });
     w.devs.get_or_init(|| {
-        let mut devs = Devices::new(&w.mem);
+        let devs = Devices::new(&w.mem).unwrap();
         let rproc = devs.add(Device::new("rproc").unwrap()).unwrap();
         let at = PhysAddr::new(MEM);
         let pool = CoherentPool::new(

@@ -120,7 +120,7 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
     /// the trace buffers (which live inside memory given earlier).
     pub(crate) fn allocate<R: RawMutex>(
         &mut self,
-        devs: &mut Devices<'m, R>,
+        devs: &Devices<'m, R>,
     ) -> Result<(), RprocError> {
         for i in 0..self.memory.registered_count() {
             self.map_registered(i)?;
@@ -183,7 +183,7 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
 
     fn carveout<R: RawMutex>(
         &mut self,
-        devs: &mut Devices<'m, R>,
+        devs: &Devices<'m, R>,
         index: u32,
         da: Option<DeviceAddr>,
         pa: Option<PhysAddr>,
@@ -286,7 +286,7 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn occupy<R: RawMutex>(
         &mut self,
-        devs: &mut Devices<'m, R>,
+        devs: &Devices<'m, R>,
         index: u32,
         da: Option<DeviceAddr>,
         pa: Option<PhysAddr>,
@@ -319,7 +319,7 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
     /// An ANY carveout: the platform's hook first, else the processor's pool chain.
     fn alloc_any<R: RawMutex>(
         &mut self,
-        devs: &mut Devices<'m, R>,
+        devs: &Devices<'m, R>,
         index: u32,
         len: usize,
         name: &[u8],
@@ -344,7 +344,7 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
     /// bus address the processor sees.
     pub(crate) fn alloc_pool<R: RawMutex>(
         &mut self,
-        devs: &mut Devices<'m, R>,
+        devs: &Devices<'m, R>,
         len: usize,
     ) -> Result<Placement, MatchError> {
         let buf = devs

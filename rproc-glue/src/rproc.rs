@@ -80,7 +80,7 @@ impl Default for RprocConfig {
 /// }
 ///
 /// // STM32MP15: the M4 sees RETRAM (physical 0x3800_0000, 64K) at device address 0.
-/// let mut devs: Devices = Devices::new(&NoMapping);
+/// let devs: Devices = Devices::new(&NoMapping).unwrap();
 /// let window = BusWindow::new(DmaAddr::new(0), PhysAddr::new(0x3800_0000), 0x1_0000).unwrap();
 /// let m4 = devs.add(Device::new("m4").unwrap().with_bus(BusMap::windows(vec![window]).unwrap())).unwrap();
 /// let mut rproc = Rproc::new(&devs, m4, M4, RprocConfig::default()).unwrap();
@@ -318,7 +318,7 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
     /// processor is offline again.
     pub fn boot<R: RawMutex>(
         &mut self,
-        devs: &mut Devices<'m, R>,
+        devs: &Devices<'m, R>,
         image: &[u8],
         loader: &mut dyn Loader,
     ) -> Result<(), RprocError> {
@@ -362,7 +362,7 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
     /// As [`boot`](Self::boot).
     pub fn attach<R: RawMutex>(
         &mut self,
-        devs: &mut Devices<'m, R>,
+        devs: &Devices<'m, R>,
         table: &[u8],
         table_da: DeviceAddr,
         loader: &mut dyn Loader,
@@ -386,7 +386,7 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
     /// Running on success; otherwise everything is given back.
     fn settle<R: RawMutex>(
         &mut self,
-        devs: &mut Devices<'m, R>,
+        devs: &Devices<'m, R>,
         result: Result<(), RprocError>,
     ) -> Result<(), RprocError> {
         match result {
@@ -456,7 +456,7 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
     /// stays stopped so the shutdown can be retried.
     pub fn shutdown<R: RawMutex>(
         &mut self,
-        devs: &mut Devices<'m, R>,
+        devs: &Devices<'m, R>,
         snapshot: &mut dyn FnMut(&Self),
     ) -> Result<(), RprocError> {
         self.expect(
@@ -539,7 +539,7 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
 
     /// Whether `device` is this processor or one of its descendants (a vdev).
     #[must_use]
-    pub fn owns<R: RawMutex>(&self, devs: &Devices<'m, R>, device: DeviceId) -> bool {
+    pub fn owns<R: RawMutex>(&self, devs: &Devices<'_, R>, device: DeviceId) -> bool {
         matches!(
             devs.find_ancestor(device, |id, _| id == self.device),
             Ok(Some(_))

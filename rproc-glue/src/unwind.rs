@@ -59,10 +59,7 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
     ///
     /// # Errors
     /// The DMA layer's refusal; that record and the ones before it stay.
-    pub(crate) fn release<R: RawMutex>(
-        &mut self,
-        devs: &mut Devices<'m, R>,
-    ) -> Result<(), RprocError> {
+    pub(crate) fn release<R: RawMutex>(&mut self, devs: &Devices<'m, R>) -> Result<(), RprocError> {
         while let Some(undo) = self.undo.pop() {
             if let Err(e) = self.undo_one(devs, undo) {
                 self.undo.push(undo);
@@ -75,7 +72,7 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
 
     fn undo_one<R: RawMutex>(
         &mut self,
-        devs: &mut Devices<'m, R>,
+        devs: &Devices<'m, R>,
         undo: Undo,
     ) -> Result<(), RprocError> {
         match undo {

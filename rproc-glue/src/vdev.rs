@@ -58,7 +58,7 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
     /// Creates vdev number `vdevs.len()` for table entry `index` with its rings.
     pub(crate) fn vdev<R: RawMutex>(
         &mut self,
-        devs: &mut Devices<'m, R>,
+        devs: &Devices<'m, R>,
         index: u32,
         rings: &[Vring],
     ) -> Result<(), RprocError> {
@@ -101,7 +101,7 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
     /// The vdev's device: a child of the processor with its bus view and masks.
     fn child_device<R: RawMutex>(
         &mut self,
-        devs: &mut Devices<'m, R>,
+        devs: &Devices<'m, R>,
         number: u32,
         inherit: bool,
     ) -> Result<DeviceId, RprocError> {
@@ -120,7 +120,7 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
     /// Turns registered entry `b` into the vdev device's own coherent pool.
     fn vdev_pool<R: RawMutex>(
         &mut self,
-        devs: &mut Devices<'m, R>,
+        devs: &Devices<'m, R>,
         index: u32,
         b: usize,
         device: DeviceId,
@@ -164,7 +164,7 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
     /// back.
     fn vring<R: RawMutex>(
         &mut self,
-        devs: &mut Devices<'m, R>,
+        devs: &Devices<'m, R>,
         index: u32,
         number: u32,
         ring: u8,

@@ -87,18 +87,18 @@ fn assert_clean(devs: &Devices<'_>, m4: DeviceId, rproc: &Rproc<'_, Ops>) {
 /// Boots a table that must fail; checks the error and that all was given back, then
 /// that a good table still boots (notify ids and entries were really freed).
 fn boot_fails(s: &Sims, table: &[u8], setup: impl FnOnce(&mut Ops)) -> RprocError {
-    let (mut devs, m4) = board::devices(s);
+    let (devs, m4) = board::devices(s);
     let mut rproc = board::rproc(&devs, m4, s);
     setup(rproc.ops_mut());
     let err = rproc
-        .boot(&mut devs, &firmware(table), &mut SimLoader::new(s))
+        .boot(&devs, &firmware(table), &mut SimLoader::new(s))
         .unwrap_err();
     assert_clean(&devs, m4, &rproc);
     *rproc.ops_mut() = Ops::default();
     let mut good = RscTableBuilder::new();
     add_rpmsg(&mut good, &rings(None, 16, 16));
     rproc
-        .boot(&mut devs, &firmware(&good.build()), &mut SimLoader::new(s))
+        .boot(&devs, &firmware(&good.build()), &mut SimLoader::new(s))
         .unwrap();
     assert_eq!(
         rproc.vdevs()[0]
@@ -108,7 +108,7 @@ fn boot_fails(s: &Sims, table: &[u8], setup: impl FnOnce(&mut Ops)) -> RprocErro
             .collect::<Vec<_>>(),
         [0, 1]
     );
-    rproc.shutdown(&mut devs, &mut |_| {}).unwrap();
+    rproc.shutdown(&devs, &mut |_| {}).unwrap();
     assert_clean(&devs, m4, &rproc);
     err
 }
@@ -216,7 +216,7 @@ fn named_carveout_mismatches_name_the_entry_and_value() {
 #[test]
 fn carveouts_match_by_name_then_da_then_pa_and_fixed_pool_addresses_are_occupied() {
     let s = board::sims();
-    let (mut devs, m4) = board::devices(&s);
+    let (devs, m4) = board::devices(&s);
     let mut rproc = board::rproc(&devs, m4, &s);
     let mut b = RscTableBuilder::new();
     b.add_carveout(&carveout("mcuram2", None, None, 0x1000))
@@ -227,7 +227,7 @@ fn carveouts_match_by_name_then_da_then_pa_and_fixed_pool_addresses_are_occupied
         .unwrap(); // in the M4 pool
     let table = b.build();
     rproc
-        .boot(&mut devs, &firmware(&table), &mut SimLoader::new(&s))
+        .boot(&devs, &firmware(&table), &mut SimLoader::new(&s))
         .unwrap();
     let got: Vec<_> = rproc
         .table()
@@ -253,7 +253,7 @@ fn carveouts_match_by_name_then_da_then_pa_and_fixed_pool_addresses_are_occupied
         .collect();
     assert_eq!(bound, [("mcuram2".to_owned(), 0), ("retram".to_owned(), 1)]);
     assert_eq!(devs.pool(m4).unwrap().unwrap().live(), 1);
-    rproc.shutdown(&mut devs, &mut |_| {}).unwrap();
+    rproc.shutdown(&devs, &mut |_| {}).unwrap();
     assert_clean(&devs, m4, &rproc);
 
     // By physical address, at an offset into the entry.
@@ -261,19 +261,19 @@ fn carveouts_match_by_name_then_da_then_pa_and_fixed_pool_addresses_are_occupied
     b.add_carveout(&carveout("z", None, Some(SRAM + 0x1000), 0x1000))
         .unwrap();
     rproc
-        .boot(&mut devs, &firmware(&b.build()), &mut SimLoader::new(&s))
+        .boot(&devs, &firmware(&b.build()), &mut SimLoader::new(&s))
         .unwrap();
     let Resource::Carveout(c) = rproc.table().unwrap().entry(0).unwrap().resource else {
         panic!()
     };
     assert_eq!(c.da, Some(DeviceAddr::new(SRAM + 0x1000)));
-    rproc.shutdown(&mut devs, &mut |_| {}).unwrap();
+    rproc.shutdown(&devs, &mut |_| {}).unwrap();
 }
 
 #[test]
 fn platform_carveout_hook_comes_first_and_is_released() {
     let s = board::sims();
-    let (mut devs, m4) = board::devices(&s);
+    let (devs, m4) = board::devices(&s);
     let mut rproc = board::rproc(&devs, m4, &s);
     let at = Placement {
         da: DeviceAddr::new(0x9000),
@@ -285,7 +285,7 @@ fn platform_carveout_hook_comes_first_and_is_released() {
     let mut b = RscTableBuilder::new();
     b.add_carveout(&CarveoutSpec::any("dyn", 0x800)).unwrap();
     rproc
-        .boot(&mut devs, &firmware(&b.build()), &mut SimLoader::new(&s))
+        .boot(&devs, &firmware(&b.build()), &mut SimLoader::new(&s))
         .unwrap();
     let Resource::Carveout(c) = rproc.table().unwrap().entry(0).unwrap().resource else {
         panic!()
@@ -296,7 +296,7 @@ fn platform_carveout_hook_comes_first_and_is_released() {
         0,
         "the pool was not used"
     );
-    rproc.shutdown(&mut devs, &mut |_| {}).unwrap();
+    rproc.shutdown(&devs, &mut |_| {}).unwrap();
     let log = &rproc.ops().log;
     assert_eq!(log[0], "alloc_carveout 0 0x800");
     assert_eq!(
@@ -308,7 +308,7 @@ fn platform_carveout_hook_comes_first_and_is_released() {
 #[test]
 fn devmem_must_lie_in_declared_memory() {
     let s = board::sims();
-    let (mut devs, m4) = board::devices(&s);
+    let (devs, m4) = board::devices(&s);
     let mut rproc = board::rproc(&devs, m4, &s);
     let periph = MemEntry::region(
         "periph",
@@ -328,7 +328,7 @@ fn devmem_must_lie_in_declared_memory() {
     };
     rproc
         .boot(
-            &mut devs,
+            &devs,
             &firmware(&table(0x4000_0000)),
             &mut SimLoader::new(&s),
         )
@@ -338,7 +338,7 @@ fn devmem_must_lie_in_declared_memory() {
         .iter()
         .find(|e| e.kind() == MemKind::Devmem && e.origin() != contig_rproc_glue::Origin::Platform);
     assert_eq!(devmem.map(|e| e.pa()), Some(PhysAddr::new(0x4000_0000)));
-    rproc.shutdown(&mut devs, &mut |_| {}).unwrap();
+    rproc.shutdown(&devs, &mut |_| {}).unwrap();
     assert_eq!(
         rproc.ops().log,
         [
@@ -352,7 +352,7 @@ fn devmem_must_lie_in_declared_memory() {
     // Crossing the end of the declared window: refused before the platform maps it.
     let err = rproc
         .boot(
-            &mut devs,
+            &devs,
             &firmware(&table(0x4000_f800)),
             &mut SimLoader::new(&s),
         )
@@ -395,12 +395,12 @@ fn platform_failures_unwind() {
     ));
 
     // The loader fails after allocation.
-    let (mut devs, m4) = board::devices(&s);
+    let (devs, m4) = board::devices(&s);
     let mut rproc = board::rproc(&devs, m4, &s);
     let mut loader = SimLoader::new(&s);
     loader.fail_load = true;
     let err = rproc
-        .boot(&mut devs, &firmware(&full), &mut loader)
+        .boot(&devs, &firmware(&full), &mut loader)
         .unwrap_err();
     assert!(matches!(
         err,
@@ -415,7 +415,7 @@ fn platform_failures_unwind() {
 #[test]
 fn segments_trace_and_table_section_must_lie_in_memory() {
     let s = board::sims();
-    let (mut devs, m4) = board::devices(&s);
+    let (devs, m4) = board::devices(&s);
     let mut rproc = board::rproc(&devs, m4, &s);
     let table = vdev_then(&[]);
     let segs = [Seg {
@@ -425,9 +425,7 @@ fn segments_trace_and_table_section_must_lie_in_memory() {
         ptype: 1,
     }];
     let fw = image(false, &segs, Some((TABLE_DA, &table)));
-    let err = rproc
-        .boot(&mut devs, &fw, &mut SimLoader::new(&s))
-        .unwrap_err();
+    let err = rproc.boot(&devs, &fw, &mut SimLoader::new(&s)).unwrap_err();
     assert!(matches!(
         err,
         RprocError::Segment {
@@ -447,9 +445,7 @@ fn segments_trace_and_table_section_must_lie_in_memory() {
         }],
         Some((0x2000_0000, &table)),
     );
-    let err = rproc
-        .boot(&mut devs, &fw, &mut SimLoader::new(&s))
-        .unwrap_err();
+    let err = rproc.boot(&devs, &fw, &mut SimLoader::new(&s)).unwrap_err();
     assert!(matches!(
         err,
         RprocError::TableSection {
@@ -474,7 +470,7 @@ fn segments_trace_and_table_section_must_lie_in_memory() {
 #[test]
 fn notify_ids_are_bounded_and_vring_sizes_must_fit_registered_rings() {
     let s = board::sims();
-    let (mut devs, m4) = board::devices(&s);
+    let (devs, m4) = board::devices(&s);
     let config = RprocConfig {
         auto_boot: true,
         notify_ids: 1,
@@ -482,11 +478,7 @@ fn notify_ids_are_bounded_and_vring_sizes_must_fit_registered_rings() {
     let mut rproc = Rproc::new(&devs, m4, Ops::default(), config).unwrap();
     assert!(rproc.auto_boot());
     let err = rproc
-        .boot(
-            &mut devs,
-            &firmware(&vdev_then(&[])),
-            &mut SimLoader::new(&s),
-        )
+        .boot(&devs, &firmware(&vdev_then(&[])), &mut SimLoader::new(&s))
         .unwrap_err();
     let exhausted = MatchError::NotifyId(NotifyIdError::Exhausted { capacity: 1 });
     assert_eq!(resource_error(err), (0, MemKind::Vring, Some(1), exhausted));
@@ -507,7 +499,7 @@ fn notify_ids_are_bounded_and_vring_sizes_must_fit_registered_rings() {
 #[test]
 fn typical_openamp_table_without_registered_rings_uses_the_processor_pool() {
     let s = board::sims();
-    let (mut devs, m4) = board::devices(&s);
+    let (devs, m4) = board::devices(&s);
     let mut rproc = Rproc::new(&devs, m4, Ops::default(), RprocConfig::default()).unwrap();
     let sram = MemEntry::region("mcuram2", MemKind::Carveout, PhysAddr::new(SRAM), 0x4_0000)
         .unwrap()
@@ -520,7 +512,7 @@ fn typical_openamp_table_without_registered_rings_uses_the_processor_pool() {
     let mut b = RscTableBuilder::new();
     add_rpmsg(&mut b, &rings(None, 0x1000, 256));
     rproc
-        .boot(&mut devs, &firmware(&b.build()), &mut SimLoader::new(&s))
+        .boot(&devs, &firmware(&b.build()), &mut SimLoader::new(&s))
         .unwrap();
     let vdev = &rproc.vdevs()[0];
     assert!(!vdev.own_pool);
@@ -533,7 +525,7 @@ fn typical_openamp_table_without_registered_rings_uses_the_processor_pool() {
     // The vdev draws from its parent's pool.
     let parent_pool = devs.pool(m4).unwrap().unwrap().phys();
     assert_eq!(devs.pool(vdev.device).unwrap().unwrap().phys(), parent_pool);
-    rproc.shutdown(&mut devs, &mut |_| {}).unwrap();
+    rproc.shutdown(&devs, &mut |_| {}).unwrap();
     assert_eq!(devs.pool(m4).unwrap().unwrap().live(), 0);
     assert_eq!(devs.iter().count(), 1);
 }
@@ -541,12 +533,12 @@ fn typical_openamp_table_without_registered_rings_uses_the_processor_pool() {
 #[test]
 fn attach_to_a_running_remote() {
     let s = board::sims();
-    let (mut devs, m4) = board::devices(&s);
+    let (devs, m4) = board::devices(&s);
     let mut rproc = board::rproc(&devs, m4, &s);
     let table = vdev_then(&[]);
     let mut loader = SimLoader::new(&s);
     let err = rproc
-        .attach(&mut devs, &table, DeviceAddr::new(TABLE_DA), &mut loader)
+        .attach(&devs, &table, DeviceAddr::new(TABLE_DA), &mut loader)
         .unwrap_err();
     assert!(matches!(
         err,
@@ -558,7 +550,7 @@ fn attach_to_a_running_remote() {
     assert_clean(&devs, m4, &rproc);
     rproc.ops_mut().attach_ok = true;
     rproc
-        .attach(&mut devs, &table, DeviceAddr::new(TABLE_DA), &mut loader)
+        .attach(&devs, &table, DeviceAddr::new(TABLE_DA), &mut loader)
         .unwrap();
     assert_eq!(rproc.state(), State::Running);
     assert_eq!(
@@ -566,7 +558,7 @@ fn attach_to_a_running_remote() {
         rproc.table().unwrap().bytes()
     );
     assert!(loader.loaded.is_empty());
-    rproc.shutdown(&mut devs, &mut |_| {}).unwrap();
+    rproc.shutdown(&devs, &mut |_| {}).unwrap();
     assert_clean(&devs, m4, &rproc);
 }
 
@@ -602,7 +594,7 @@ impl MemHooks for Hooks {
 #[test]
 fn registration_rules_and_hooks() {
     let s = board::sims();
-    let (mut devs, m4) = board::devices(&s);
+    let (devs, m4) = board::devices(&s);
     let mut rproc = board::rproc(&devs, m4, &s);
     let region = |name, pa: u64, len| {
         MemEntry::region(name, MemKind::Carveout, PhysAddr::new(pa), len).unwrap()
@@ -637,11 +629,7 @@ fn registration_rules_and_hooks() {
         .with_hooks(hooks);
     rproc.register(&devs, ddr).unwrap();
     let err = rproc
-        .boot(
-            &mut devs,
-            &firmware(&vdev_then(&[])),
-            &mut SimLoader::new(&s),
-        )
+        .boot(&devs, &firmware(&vdev_then(&[])), &mut SimLoader::new(&s))
         .unwrap_err();
     assert!(
         matches!(err, RprocError::Register { entry, error: RegisterError::Platform(OpError(-12)) } if entry.as_str() == "ddr")
@@ -664,11 +652,7 @@ fn registration_rules_and_hooks() {
         )
         .unwrap();
     rproc2
-        .boot(
-            &mut devs,
-            &firmware(&vdev_then(&[])),
-            &mut SimLoader::new(&s),
-        )
+        .boot(&devs, &firmware(&vdev_then(&[])), &mut SimLoader::new(&s))
         .unwrap();
     let late = rproc2.register(&devs, region("late", MCURAM, 0x1000));
     assert!(matches!(
@@ -678,11 +662,7 @@ fn registration_rules_and_hooks() {
             ..
         })
     ));
-    let again = rproc2.boot(
-        &mut devs,
-        &firmware(&vdev_then(&[])),
-        &mut SimLoader::new(&s),
-    );
+    let again = rproc2.boot(&devs, &firmware(&vdev_then(&[])), &mut SimLoader::new(&s));
     assert!(matches!(
         again,
         Err(RprocError::State {
@@ -690,14 +670,14 @@ fn registration_rules_and_hooks() {
             state: State::Running
         })
     ));
-    rproc2.shutdown(&mut devs, &mut |_| {}).unwrap();
+    rproc2.shutdown(&devs, &mut |_| {}).unwrap();
     assert_eq!(*hooks2.calls.lock().unwrap(), ["alloc ddr", "release ddr"]);
 }
 
 #[test]
 fn firmware_without_a_table_boots_without_resources() {
     let s = board::sims();
-    let (mut devs, m4) = board::devices(&s);
+    let (devs, m4) = board::devices(&s);
     let mut rproc = board::rproc(&devs, m4, &s);
     let fw = image(
         false,
@@ -710,17 +690,17 @@ fn firmware_without_a_table_boots_without_resources() {
         None,
     );
     let mut loader = SimLoader::new(&s);
-    rproc.boot(&mut devs, &fw, &mut loader).unwrap();
+    rproc.boot(&devs, &fw, &mut loader).unwrap();
     assert!(rproc.table().is_none());
     assert_eq!((loader.loaded.len(), loader.tables), (1, 0));
-    rproc.shutdown(&mut devs, &mut |_| {}).unwrap();
+    rproc.shutdown(&devs, &mut |_| {}).unwrap();
     assert_clean(&devs, m4, &rproc);
 }
 
 #[test]
 fn fallback_table_for_firmware_without_one() {
     let s = board::sims();
-    let (mut devs, m4) = board::devices(&s);
+    let (devs, m4) = board::devices(&s);
     let mut rproc = board::rproc(&devs, m4, &s);
     let table = vdev_then(&[]);
     let err = rproc
@@ -747,21 +727,21 @@ fn fallback_table_for_firmware_without_one() {
         None,
     );
     let mut loader = SimLoader::new(&s);
-    rproc.boot(&mut devs, &fw, &mut loader).unwrap();
+    rproc.boot(&devs, &fw, &mut loader).unwrap();
     assert_eq!(rproc.vdevs().len(), 1);
     assert_eq!(loader.tables, 1);
     assert_eq!(
         s.read(TABLE_DA, table.len()),
         rproc.table().unwrap().bytes()
     );
-    rproc.shutdown(&mut devs, &mut |_| {}).unwrap();
+    rproc.shutdown(&devs, &mut |_| {}).unwrap();
     assert_clean(&devs, m4, &rproc);
 }
 
 #[test]
 fn table_built_from_registered_entries_binds_back_to_them() {
     let s = board::sims();
-    let (mut devs, m4) = board::devices(&s);
+    let (devs, m4) = board::devices(&s);
     let mut rproc = board::rproc(&devs, m4, &s);
     let mut b = rproc.table_from_registered().unwrap();
     assert_eq!(b.num(), 2); // mcuram2 and retram; rings and the buffer are not carveouts
@@ -788,7 +768,7 @@ fn table_built_from_registered_entries_binds_back_to_them() {
         }],
         None,
     );
-    rproc.boot(&mut devs, &fw, &mut SimLoader::new(&s)).unwrap();
+    rproc.boot(&devs, &fw, &mut SimLoader::new(&s)).unwrap();
     let bound: Vec<_> = rproc
         .memory()
         .iter()
@@ -812,6 +792,6 @@ fn table_built_from_registered_entries_binds_back_to_them() {
         (c.da, c.pa),
         (Some(DeviceAddr::new(0)), Some(PhysAddr::new(RETRAM)))
     );
-    rproc.shutdown(&mut devs, &mut |_| {}).unwrap();
+    rproc.shutdown(&devs, &mut |_| {}).unwrap();
     assert_clean(&devs, m4, &rproc);
 }

@@ -186,12 +186,12 @@ fn m4_of(rproc: &Rproc<'_, board::Ops>) -> contig_rproc_glue::dma_pool::DeviceId
 #[test]
 fn boot_check_shutdown_and_boot_again() {
     let s = board::sims();
-    let (mut devs, m4) = board::devices(&s);
+    let (devs, m4) = board::devices(&s);
     let mut rproc = board::rproc(&devs, m4, &s);
     assert!(!rproc.auto_boot());
     let fw = firmware(&st_table());
     let mut loader = SimLoader::new(&s);
-    rproc.boot(&mut devs, &fw, &mut loader).unwrap();
+    rproc.boot(&devs, &fw, &mut loader).unwrap();
     check_booted(&s, &devs, &rproc);
     assert_eq!(loader.tables, 1);
 
@@ -225,7 +225,7 @@ fn boot_check_shutdown_and_boot_again() {
     rproc.add_dump_segment(DeviceAddr::new(0), 16);
     rproc.add_dump_segment(DeviceAddr::new(0x2000_0000), 8);
     let mut dumps = Vec::new();
-    let err = rproc.shutdown(&mut devs, &mut |r| {
+    let err = rproc.shutdown(&devs, &mut |r| {
         assert_eq!(r.state(), State::Stopped);
         let core = r
             .coredump(&mut |at, dest| s.holding(at.pa).read(at.pa, dest).is_some())
@@ -236,7 +236,7 @@ fn boot_check_shutdown_and_boot_again() {
     assert_eq!(rproc.state(), State::Stopped);
     devs.free_coherent(Some(vdev), &buf).unwrap();
     rproc
-        .shutdown(&mut devs, &mut |_| panic!("no second snapshot"))
+        .shutdown(&devs, &mut |_| panic!("no second snapshot"))
         .unwrap();
 
     // The core file: one PT_LOAD per segment, the untranslatable one all 0xff.
@@ -272,20 +272,20 @@ fn boot_check_shutdown_and_boot_again() {
 
     // Booting again gets the same placements and notify ids.
     rproc.ops_mut().log.clear();
-    rproc.boot(&mut devs, &fw, &mut SimLoader::new(&s)).unwrap();
+    rproc.boot(&devs, &fw, &mut SimLoader::new(&s)).unwrap();
     check_booted(&s, &devs, &rproc);
-    rproc.shutdown(&mut devs, &mut |_| {}).unwrap();
+    rproc.shutdown(&devs, &mut |_| {}).unwrap();
     assert_eq!(live(&devs, m4), 0);
 }
 
 #[test]
 fn recovery_keeps_every_allocation() {
     let s = board::sims();
-    let (mut devs, m4) = board::devices(&s);
+    let (devs, m4) = board::devices(&s);
     let mut rproc = board::rproc(&devs, m4, &s);
     let fw = firmware(&st_table());
     let mut loader = SimLoader::new(&s);
-    rproc.boot(&mut devs, &fw, &mut loader).unwrap();
+    rproc.boot(&devs, &fw, &mut loader).unwrap();
     let before: Vec<_> = rproc
         .memory()
         .iter()
@@ -310,6 +310,6 @@ fn recovery_keeps_every_allocation() {
     assert_eq!(rproc.vdevs(), &rings[..]);
     assert_eq!(live(&devs, m4), 1);
     assert_eq!(rproc.ops().log[2..], ["stop", "start 0x10000101"]);
-    rproc.shutdown(&mut devs, &mut |_| {}).unwrap();
+    rproc.shutdown(&devs, &mut |_| {}).unwrap();
     assert_eq!(live(&devs, m4), 0);
 }

@@ -108,15 +108,16 @@ impl Layout {
         self.check_pool_owners()?;
         let built = self.memory(config)?;
         let memory: &'m Memory<'m, R> = memory.insert(built);
-        let mut devices = Devices::new(config.ram);
-        devices.set_cma(&memory.area);
+        let fail = |error| self.build_error(DefaultKind::Cma, error);
+        let devices = Devices::new(config.ram).map_err(fail)?;
+        devices.set_cma(&memory.area).map_err(fail)?;
+        devices.set_default_cma(memory.default_cma).map_err(fail)?;
         devices
-            .set_default_cma(memory.default_cma)
-            .map_err(|error| self.build_error(DefaultKind::Cma, error))?;
-        devices.set_default_pool(memory.default_pool.as_ref());
+            .set_default_pool(memory.default_pool.as_ref())
+            .map_err(|error| self.build_error(DefaultKind::Dma, error))?;
         let mut nodes = Vec::with_capacity(self.devices.len());
         for binding in &self.devices {
-            let id = self.add_device(binding, config, &memory.area, &mut devices)?;
+            let id = self.add_device(binding, config, &memory.area, &devices)?;
             nodes.push((binding.path.clone(), id));
         }
         Ok(Board {
@@ -260,7 +261,7 @@ impl Layout {
         binding: &super::Binding,
         config: &BuildConfig<'_, 'm>,
         area: &AreaSet<R>,
-        devices: &mut Devices<'m, R>,
+        devices: &Devices<'m, R>,
     ) -> Result<DeviceId, Error> {
         let fail = |error: crate::Error| Error::Build {
             node: binding.path.clone(),

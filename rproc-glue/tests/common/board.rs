@@ -60,7 +60,7 @@ static NO_MAPPING: NoMapping = NoMapping;
 /// The M4 device: bus windows for its memories (RETRAM at 0), and MCURAM as its DMA
 /// pool for ANY carveouts and rings.
 pub fn devices(s: &Sims) -> (Devices<'_>, DeviceId) {
-    let mut devs: Devices<'_> = Devices::new(&NO_MAPPING);
+    let devs: Devices<'_> = Devices::new(&NO_MAPPING).unwrap();
     let window = |bus: u64, phys: u64, len: usize| {
         BusWindow::new(DmaAddr::new(bus), PhysAddr::new(phys), len as u64).unwrap()
     };

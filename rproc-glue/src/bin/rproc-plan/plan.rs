@@ -487,7 +487,7 @@ fn run(
     let board = built
         .build::<contig_rproc_glue::dma_pool::cma::DefaultLock>(&config, &mut memory)
         .map_err(|e| format!("the board cannot be built: {e}"))?;
-    let mut devs = board.devices;
+    let devs = board.devices;
     let device = board
         .nodes
         .iter()
@@ -552,7 +552,7 @@ fn run(
         table: None,
     };
     let mut after = Vec::new();
-    let result = match rproc.boot(&mut devs, image, &mut loader) {
+    let result = match rproc.boot(&devs, image, &mut loader) {
         Ok(()) => {
             after = rpmsg_buffers(plan, &rproc, &devs);
             Ok(snapshot(layout, &rproc, &devs, loader, board.memory))
@@ -788,11 +788,15 @@ fn snapshot(
     let mut stats = Vec::new();
     let pools = std::iter::once(rproc.device())
         .chain(rproc.vdevs().iter().map(|v| v.device))
-        .filter_map(|d| devs.pool(d).ok().flatten());
-    for pool in pools.chain(memory.default_pool()) {
-        if let Some(i) = region_of(pool.phys()) {
+        .filter_map(|d| devs.pool(d).ok().flatten())
+        .map(|pool| (pool.phys(), pool.stats()));
+    let default = memory
+        .default_pool()
+        .map(|pool| (pool.phys(), pool.stats()));
+    for (phys, pool_stats) in pools.chain(default) {
+        if let Some(i) = region_of(phys) {
             if !stats.iter().any(|(j, _, _)| *j == i) {
-                stats.push((i, "first-fit", pool.stats()));
+                stats.push((i, "first-fit", pool_stats));
             }
         }
     }
