@@ -364,3 +364,52 @@ fn deep_nesting_is_refused() {
         Error::TooDeep { max: 32, .. }
     ));
 }
+
+/// Read the way Linux boots: a rule Linux does not enforce is a note, a node Linux
+/// cannot use is skipped with the rule that it breaks, and nothing else is lost.
+#[test]
+fn a_tolerant_read_notes_and_skips_what_linux_ignores_or_skips() {
+    let tolerant = Options::new().tolerant();
+    let layout = Layout::from_dtb(
+        include_bytes!("fixtures/dt/bad-alignment-with-reg.dtb"),
+        &tolerant,
+    )
+    .unwrap();
+    assert_eq!(layout.regions.len(), 1);
+    assert_eq!(layout.regions[0].range, range(0x8010_0000, 0x10_0000));
+    assert!(layout.skipped.is_empty());
+    assert_eq!(layout.notes.len(), 1);
+    assert_eq!(layout.notes[0].property, "alignment");
+    assert!(layout.notes[0].to_string().contains("aligned@80100000"));
+
+    let layout = Layout::from_dtb(
+        include_bytes!("fixtures/dt/bad-nomap-reusable.dtb"),
+        &tolerant,
+    )
+    .unwrap();
+    assert!(layout.regions.is_empty());
+    assert_eq!(layout.skipped.len(), 1);
+    assert_eq!(
+        layout.skipped[0].error,
+        Error::NoMapReusable {
+            node: "/reserved-memory/pool@80200000".into(),
+        }
+    );
+    assert!(layout.skipped[0].linux().contains("Linux"));
+
+    // A device naming a skipped node keeps its other regions and records the skip.
+    let layout = Layout::from_dtb(
+        include_bytes!("fixtures/dt/bad-reg-and-size.dtb"),
+        &tolerant,
+    )
+    .unwrap();
+    assert!(layout.skipped.is_empty(), "{:?}", layout.skipped);
+    assert_eq!(layout.notes[0].property, "size");
+
+    // Framing is still strict.
+    let blob = include_bytes!("fixtures/dt/dk2.dtb");
+    assert!(matches!(
+        Layout::from_dtb(&blob[..100], &tolerant),
+        Err(Error::Blob { .. })
+    ));
+}

@@ -1,10 +1,11 @@
 //! Device-tree parse: any bytes as a DTB through the whole `/reserved-memory` binding
 //! (blob check, node walk, decoding, rules, placement, bindings).
 //!
-//! A panic anywhere is a finding. When a layout comes out, it must be sound: every
-//! region non-empty; fixed and dynamic regions never overlap each other or a
-//! `/memreserve/` entry; each dynamic region lies inside one `/memory` bank at a
-//! page-aligned base; every device binding names existing regions.
+//! A panic anywhere is a finding. When a layout comes out, strict or tolerant, it must
+//! be sound: every region non-empty; fixed and dynamic regions never overlap each other
+//! or a `/memreserve/` entry; each dynamic region lies inside one `/memory` bank at a
+//! page-aligned base; every device binding names existing regions. A tree the strict
+//! read accepts reads the same tolerantly, with nothing skipped or noted.
 //!
 //! Seed it with the test fixtures: `cp dma-pool/tests/fixtures/dt/*.dtb corpus/dt_parse/`.
 #![no_main]
@@ -24,9 +25,20 @@ fuzz_target!(|data: &[u8]| {
         let _ = tree.labels(i).count();
         let _ = tree.resolve(node.path());
     }
+    let tolerant = Layout::from_tree(&tree, &options.tolerant());
+    if let Ok(layout) = &tolerant {
+        check(layout, &options);
+    }
     let Ok(layout) = Layout::from_tree(&tree, &options) else {
         return;
     };
+    check(&layout, &options);
+    let tolerant = tolerant.expect("a tree read strictly reads tolerantly");
+    assert_eq!(tolerant.regions, layout.regions);
+    assert!(tolerant.skipped.is_empty() && tolerant.notes.is_empty());
+});
+
+fn check(layout: &Layout, options: &Options) {
     let ranges: Vec<_> = layout
         .regions
         .iter()
@@ -48,4 +60,4 @@ fuzz_target!(|data: &[u8]| {
     for d in &layout.devices {
         assert!(d.regions.iter().all(|b| b.region < layout.regions.len()));
     }
-});
+}

@@ -5,7 +5,8 @@
 //! ([`rsc`]: a checked zero-copy view, write-back, a builder), firmware ELF images
 //! ([`firmware`]: `.resource_table` and loadable segments), device addresses
 //! ([`DeviceAddr`], the remote's own address space), vring sizing ([`vring`]), notify
-//! ids ([`notify`]), ELF core dumps ([`coredump`]), and the processor itself
+//! ids ([`notify`]), ELF core dumps ([`coredump`]), platform profiles mirroring the
+//! Linux remoteproc drivers ([`profile`]), and the processor itself
 //! ([`Rproc`]): one list of memory entries ([`MemEntry`], [`Memory`]) that the
 //! platform registers and the table's carveouts are matched against, vdevs as child
 //! devices with their own buffer pools ([`VdevInfo`]), and the lifecycle with platform
@@ -63,6 +64,7 @@ pub mod firmware;
 mod memory;
 pub mod notify;
 mod ops;
+pub mod profile;
 mod resources;
 mod rproc;
 pub mod rsc;

@@ -71,7 +71,7 @@ fn firmware(carveouts: &[CarveoutSpec<'_>]) -> Vec<u8> {
     let rings = [1, 2].map(|notifyid| VringSpec {
         da: None,
         align: 0x1000,
-        num: 256,
+        num: 16,
         notifyid,
     });
     b.add_vdev(&VdevSpec {
@@ -108,26 +108,28 @@ fn default_run_fits_and_says_where_everything_landed() {
     assert_eq!(run.status, 0, "{}{}", run.stdout, run.stderr);
     let out = &run.stdout;
     assert!(out.contains("processor: /ahb/m4@10000000 (m4_rproc)"));
+    assert!(out.contains(
+        "profile:   stm32 (Linux drivers/remoteproc/stm32_rproc.c; chosen from compatible \
+         \"st,stm32mp1-m4\")"
+    ));
+    // The stm32 driver makes no region a DMA pool: every one is firmware memory.
+    assert!(out.contains("DMA pool:  none"));
     assert!(out.contains("Problems: none"));
     assert!(out.ends_with("VERDICT: FITS\n"));
-    // The ANY carveout comes from the M4's pool (RETRAM), seen by the M4 at da 0.
+    // The ANY carveout binds by name to the MCURAM region.
     assert_eq!(
-        line(out, "0  carveout heap"),
+        line(out, "0  carveout mcuram"),
         [
             "0",
             "carveout",
-            "heap",
-            "0x0",
-            "0x38000000",
+            "mcuram",
+            "0x30000000",
+            "0x30000000",
             "0x8000",
-            "retram",
-            "ANY:",
-            "allocated",
-            "from",
-            "the",
-            "processor's",
-            "pool",
-            "chain"
+            "mcuram",
+            "matched",
+            "memory-region",
+            "mcuram"
         ]
     );
     assert_eq!(
@@ -138,13 +140,13 @@ fn default_run_fits_and_says_where_everything_landed() {
     let ring0 = line(out, "vring 0");
     assert_eq!(
         ring0[2..6],
-        ["0x10040000", "0x10040000", "0x3000", "vdev0vring0"]
+        ["0x10040000", "0x10040000", "0x2000", "vdev0vring0"]
     );
     assert!(ring0.ends_with(&["1", "->", "0"]));
     let ring1 = line(out, "vring 1");
     assert_eq!(
         ring1[2..6],
-        ["0x10044000", "0x10044000", "0x3000", "vdev0vring1"]
+        ["0x10044000", "0x10044000", "0x2000", "vdev0vring1"]
     );
     assert!(ring1.ends_with(&["2", "->", "1"]));
     assert!(line(out, "2  vdev id 7 dfeatures 0x1").ends_with(&["vdev0buffer", "pool"]));
@@ -159,14 +161,13 @@ fn default_run_fits_and_says_where_everything_landed() {
             "loaded"
         ]
     );
-    // Memory map: base, size, flags, use, backend, used, free.
-    let retram = line(out, "retram           0x38000000");
+    // Memory map: base, size, flags, use, backend, used, free. rpmsg's 2 x 16 buffers
+    // of 512 bytes fill vdev0buffer.
+    let buffers = line(out, "vdev0buffer   0x10048000");
+    assert_eq!(buffers[buffers.len() - 3..], ["first-fit", "0x4000", "0x0"]);
+    let retram = line(out, "retram        0x38000000");
     assert_eq!(retram[1..4], ["0x38000000", "0x10000", "no-map"]);
-    assert_eq!(
-        retram[retram.len() - 3..],
-        ["first-fit", "0x8000", "0x8000"]
-    );
-    let mcuram2 = line(out, "mcuram2          0x10000000");
+    let mcuram2 = line(out, "mcuram2       0x10000000");
     // Segment (64K) and trace (8K) are used; the rest is free in two runs.
     assert_eq!(mcuram2[mcuram2.len() - 2..], ["0x12000", "0x2e000"]);
     let frag = line(out, "mcuram2           0x2e000");
@@ -201,7 +202,7 @@ fn the_committed_sample_is_what_the_generator_writes() {
     };
     assert_eq!(
         (heap.name(), heap.da, heap.len),
-        (&b"heap"[..], None, 0x8000)
+        (&b"mcuram"[..], None, 0x8000)
     );
     assert_eq!(
         (trace.da, trace.len),
@@ -212,7 +213,7 @@ fn the_committed_sample_is_what_the_generator_writes() {
         .vrings()
         .map(|r| (r.da, r.align, r.num, r.notifyid))
         .collect();
-    assert_eq!(rings, [(None, 0x1000, 256, 1), (None, 0x1000, 256, 2)]);
+    assert_eq!(rings, [(None, 0x1000, 16, 1), (None, 0x1000, 16, 2)]);
 }
 
 #[test]
@@ -225,6 +226,7 @@ fn help_describes_the_command_and_exit_statuses() {
         "--rproc",
         "--backend",
         "--svg",
+        "--profile",
         "EXIT STATUS",
     ] {
         assert!(run.stdout.contains(needle), "{needle}");
@@ -256,7 +258,8 @@ fn an_any_carveout_larger_than_the_pool_names_the_pool() {
         "big-heap.elf",
         &firmware(&[CarveoutSpec::any("heap", 0x2_0000)]),
     );
-    let run = plan(&["--firmware", fw.to_str().unwrap()]);
+    // The generic profile: the first memory-region (RETRAM) is the DMA pool.
+    let run = plan(&["--firmware", fw.to_str().unwrap(), "--profile", "generic"]);
     assert_eq!(run.status, 1, "{}", run.stdout);
     assert!(run.stdout.contains(
         "1. table entry 0 (carveout \"heap\", 0x20000 bytes, da ANY): m4@10000000's DMA pool \
@@ -293,7 +296,7 @@ fn every_problem_is_listed_and_the_rest_placed() {
             CarveoutSpec::any("heap", 0x4000),
         ]),
     );
-    let run = plan(&["--firmware", fw.to_str().unwrap()]);
+    let run = plan(&["--firmware", fw.to_str().unwrap(), "--profile", "generic"]);
     assert_eq!(run.status, 1, "{}", run.stdout);
     assert!(run.stdout.contains("Problems (2)"));
     assert!(run.stdout.contains("1. table entry 0 (carveout \"mcuram\""));
@@ -302,6 +305,49 @@ fn every_problem_is_listed_and_the_rest_placed() {
         line(&run.stdout, "2  carveout heap")[3..7],
         ["0x0", "0x38000000", "0x4000", "retram"]
     );
+}
+
+/// rpmsg takes `min(2 x num, 512)` buffers of 512 bytes from the vdev's pool (Linux's
+/// `virtio_rpmsg_bus`): 256-buffer rings fit the DK2-like 16K ring regions, but their
+/// 512 buffers (256K) do not fit the 16K vdev0buffer.
+#[test]
+fn rpmsg_buffers_larger_than_the_vdev_pool_do_not_fit() {
+    let mut b = RscTableBuilder::new();
+    let rings = [1, 2].map(|notifyid| VringSpec {
+        da: None,
+        align: 0x1000,
+        num: 256,
+        notifyid,
+    });
+    b.add_vdev(&VdevSpec {
+        id: 7,
+        notifyid: 0,
+        dfeatures: 1,
+        vrings: &rings,
+        config: &[],
+    })
+    .unwrap();
+    let code = [0x5au8; 0x100];
+    let segs = [Seg {
+        paddr: 0x1000_0000,
+        data: &code,
+        memsz: 0x1_0000,
+        ptype: 1,
+    }];
+    let fw = temp(
+        "rpmsg-256.elf",
+        &image(false, &segs, Some((0x1000_0400, &b.build()))),
+    );
+    let run = plan(&["--firmware", fw.to_str().unwrap()]);
+    assert_eq!(run.status, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("Problems (1)"), "{}", run.stdout);
+    assert!(run.stdout.contains(
+        "1. table entry 0 (vdev id 7): rpmsg needs 512 buffers of 512 bytes (2 x num 256 of \
+         vring 0, at most 512) = 0x40000 bytes in one piece from its buffer pool vdev0buffer \
+         (0x4000 bytes), which cannot give it"
+    ));
+    // The rings themselves were placed.
+    assert_eq!(line(&run.stdout, "vring 0")[5], "vdev0vring0");
 }
 
 #[test]
@@ -328,7 +374,7 @@ fn a_segment_outside_the_processors_memory_is_listed_and_the_rest_loaded() {
         "stray.elf",
         &image(true, &segs, Some((0x1000_0400, &b.build()))),
     );
-    let run = plan(&["--firmware", fw.to_str().unwrap()]);
+    let run = plan(&["--firmware", fw.to_str().unwrap(), "--profile", "generic"]);
     assert_eq!(run.status, 1, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.contains(
         "1. firmware segment 1 (da 0x20000000, 0x100 bytes): no memory of the processor holds \
@@ -353,27 +399,38 @@ fn any_vrings_with_no_pool_are_named() {
     assert!(run.stdout.contains("DMA pool:  none"));
     assert!(run.stdout.contains("Problems (2)"));
     assert!(run.stdout.contains(
-        "2. table entry 2 (vdev id 7, vring 0: num 256, align 0x1000, 0x3000 bytes, da ANY): \
+        "2. table entry 2 (vdev id 7, vring 0: num 16, align 0x1000, 0x2000 bytes, da ANY): \
          no vdev{N}vring{M} memory-region matches it and m4@10000000 has no DMA pool"
     ));
     // Firmware memory is still where the segment and trace go.
     assert_eq!(line(&run.stdout, "1  trace trace0")[6], "m4-firmware");
 }
 
+/// Upstream DK2 vring regions are one page: a ring aligned to 0x1000 needs two. Both
+/// rings are bad and both are listed.
 #[test]
-fn the_real_dk2_rings_are_too_small_for_256_buffers() {
+fn the_real_dk2_rings_are_too_small_for_page_aligned_rings() {
     let dtb = fixture("../dma-pool/tests/fixtures/dt/dk2.dtb");
     let svg = temp("dk2.svg", b"");
     let run = plan(&["--dtb", &dtb, "--svg", svg.to_str().unwrap()]);
     assert_eq!(run.status, 1, "{}", run.stdout);
-    let problem =
-        "does not fit memory-region vdev0vring0: it needs 0x3000 bytes, the region has 0x1000";
-    assert!(run.stdout.contains(problem));
+    assert!(run.stdout.contains("Problems (2)"), "{}", run.stdout);
+    for ring in 0..2 {
+        let problem = format!(
+            "{}. table entry 2 (vdev id 7, vring {ring}: num 16, align 0x1000, 0x2000 bytes, \
+             da ANY) does not fit memory-region vdev0vring{ring}: it needs 0x2000 bytes, the \
+             region has 0x1000",
+            ring + 1
+        );
+        assert!(run.stdout.contains(&problem), "{problem}\n{}", run.stdout);
+        let row = line(&run.stdout, &format!("vring {ring}"));
+        assert!(row.ends_with(&["NOT", "PLACED:", "problem", &(ring + 1).to_string()]));
+    }
     // The picture says so too.
     let svg = std::fs::read_to_string(&svg).unwrap();
     well_formed(&svg);
-    assert!(svg.contains("DOES NOT FIT: 1 problem(s), listed below"));
-    assert!(svg.contains("does not fit memory-region vdev0vring0"));
+    assert!(svg.contains("DOES NOT FIT: 2 problem(s), listed below"));
+    assert!(svg.contains("does not fit memory-region vdev0vring1"));
 }
 
 #[test]
@@ -416,14 +473,34 @@ fn a_malformed_device_tree_is_an_input_error() {
         run.stderr
     );
 
-    let bad = fixture("../dma-pool/tests/fixtures/dt/bad-reg-and-size.dtb");
-    let run = plan(&["--dtb", &bad]);
-    assert_eq!(run.status, 2);
+    // A broken node the planned processor uses cannot be planned around: the rule
+    // and what Linux does with the node are named.
+    let broken = fixture("tests/fixtures/dt/dk2-broken-node.dtb");
+    let run = plan(&["--dtb", &broken, "--rproc", "/ahb/other@20000000"]);
+    assert_eq!(run.status, 2, "{}", run.stdout);
     assert!(
-        run.stderr.contains("malformed device tree"),
+        run.stderr.contains(
+            "/ahb/other@20000000 memory-region[0] is /reserved-memory/spare@10050000, which \
+             cannot be used: /reserved-memory/spare@10050000: both no-map and reusable (Linux \
+             keeps the memory reserved but its pool setup refuses the node"
+        ),
         "{}",
         run.stderr
     );
+}
+
+/// Linux skips a reserved-memory node it cannot use and boots with the rest: so does
+/// the planner when the planned processor does not use it, with a warning.
+#[test]
+fn a_broken_node_nobody_plans_with_is_a_warning() {
+    let broken = fixture("tests/fixtures/dt/dk2-broken-node.dtb");
+    let run = plan(&["--dtb", &broken]);
+    assert_eq!(run.status, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains(
+        "warning:   /reserved-memory/spare@10050000: skipped: /reserved-memory/spare@10050000: \
+         both no-map and reusable (Linux keeps the memory reserved"
+    ));
+    assert!(run.stdout.contains("VERDICT: FITS"));
 }
 
 #[test]
@@ -459,6 +536,55 @@ fn backends_are_checked_and_used() {
     assert!(
         run.stdout
             .contains("firmware segment 0 (da 0x10000000, 0x10000 bytes)")
+    );
+}
+
+/// A profile the planner does not have, and a processor with fewer memory-regions than
+/// its driver requires (Linux's K3 R5F driver refuses fewer than two), are input errors.
+#[test]
+fn profiles_are_checked() {
+    let run = plan(&["--profile", "nonsense"]);
+    assert_eq!(run.status, 2);
+    assert!(
+        run.stderr
+            .contains("unknown profile \"nonsense\" (known: stm32, ti-k3-r5f"),
+        "{}",
+        run.stderr
+    );
+    let dtb = fixture("tests/fixtures/dt/no-pool.dtb");
+    let run = plan(&[
+        "--dtb",
+        &dtb,
+        "--rproc",
+        "m4_rproc",
+        "--profile",
+        "ti-k3-r5f",
+    ]);
+    assert_eq!(run.status, 2, "{}", run.stdout);
+    assert!(
+        run.stderr.contains(
+            "/m4@10000000 has 1 memory-region entries; its driver (profile ti-k3-r5f, Linux \
+             drivers/remoteproc/ti_k3_r5_remoteproc.c) refuses a processor with fewer than 2"
+        ),
+        "{}",
+        run.stderr
+    );
+    // The K3 drivers also need the first region to be a DMA pool.
+    let dtb = fixture("tests/fixtures/dt/zynqmp-openamp-split.dtb");
+    let run = plan(&[
+        "--dtb",
+        &dtb,
+        "--rproc",
+        "/remoteproc-split@ffe00000/r5f@0",
+        "--profile",
+        "ti-k3-r5f",
+    ]);
+    assert_eq!(run.status, 2, "{}", run.stdout);
+    assert!(
+        run.stderr
+            .contains("r5f@0's first memory-region is not a shared-dma-pool; its driver"),
+        "{}",
+        run.stderr
     );
 }
 
@@ -498,7 +624,7 @@ fn svg_draws_every_region_and_placement() {
     ] {
         assert!(svg.contains(&format!("id=\"region-{region}\"")), "{region}");
     }
-    assert!(svg.contains("heap @0x38000000 (da 0x0)"));
+    assert!(svg.contains("mcuram @0x30000000"));
     assert!(svg.contains(">FITS</text>"));
 }
 

@@ -26,6 +26,15 @@ pub struct BoundRegion {
     pub name: Option<String>,
 }
 
+/// A `memory-region` entry whose reserved-memory node was skipped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SkippedRegion {
+    /// Its index in the device's `memory-region` list.
+    pub index: usize,
+    /// The skipped node's path.
+    pub node: String,
+}
+
 /// A device node with a `memory-region` list.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Binding {
@@ -39,6 +48,10 @@ pub struct Binding {
     pub labels: Vec<String>,
     /// The regions, in `memory-region` order.
     pub regions: Vec<BoundRegion>,
+    /// `memory-region` entries naming a node that was skipped (only when the layout
+    /// was read with [`Options::tolerant`](super::Options::tolerant)); they are not
+    /// in `regions`.
+    pub skipped: Vec<SkippedRegion>,
     /// How its bus addresses map to physical ones.
     pub bus: BusMap,
 }
@@ -55,6 +68,7 @@ pub(crate) fn bind(
     tree: &DeviceTree<'_>,
     reserved_memory: Option<usize>,
     region_of: &dyn Fn(u32) -> Option<usize>,
+    skipped_of: &dyn Fn(u32) -> Option<String>,
 ) -> Result<Vec<Binding>, Error> {
     let mut out = Vec::new();
     for (index, node) in tree.nodes().iter().enumerate() {
@@ -70,13 +84,14 @@ pub(crate) fn bind(
                 problem,
             });
         }
-        let regions = regions(node, raw, region_of)?;
+        let (regions, skipped) = regions(node, raw, region_of, skipped_of)?;
         out.push(Binding {
             node: index,
             path: String::from(node.path()),
             name: String::from(node.name()),
             labels: tree.labels(index).map(String::from).collect(),
             regions,
+            skipped,
             bus: bus(tree, index)?,
         });
     }
@@ -87,7 +102,8 @@ fn regions(
     node: &Node<'_>,
     raw: &[u8],
     region_of: &dyn Fn(u32) -> Option<usize>,
-) -> Result<Vec<BoundRegion>, Error> {
+    skipped_of: &dyn Fn(u32) -> Option<String>,
+) -> Result<(Vec<BoundRegion>, Vec<SkippedRegion>), Error> {
     let phandles = cells::entries(node, "memory-region", raw, [1])?;
     let names = strings(node, "memory-region-names")?;
     if !names.is_empty() && names.len() != phandles.len() {
@@ -98,8 +114,13 @@ fn regions(
         });
     }
     let mut out = Vec::with_capacity(phandles.len());
+    let mut skipped = Vec::new();
     for (index, [phandle]) in phandles.into_iter().enumerate() {
         let phandle = u32::try_from(phandle).unwrap_or(u32::MAX);
+        if let Some(path) = skipped_of(phandle) {
+            skipped.push(SkippedRegion { index, node: path });
+            continue;
+        }
         let region = region_of(phandle).ok_or_else(|| Error::UnknownPhandle {
             node: String::from(node.path()),
             index,
@@ -110,7 +131,19 @@ fn regions(
             name: names.get(index).map(|s| String::from(*s)),
         });
     }
-    Ok(out)
+    Ok((out, skipped))
+}
+
+impl Binding {
+    /// The region its first `memory-region` entry names, unless that node was skipped
+    /// (the one Linux's `of_reserved_mem_device_init` would make its pool).
+    #[must_use]
+    pub fn first_region(&self) -> Option<&BoundRegion> {
+        if self.skipped.iter().any(|s| s.index == 0) {
+            return None;
+        }
+        self.regions.first()
+    }
 }
 
 /// The bus view of node `index`: the `dma-ranges` of its nearest ancestor that has a

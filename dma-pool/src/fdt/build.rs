@@ -183,7 +183,7 @@ impl Layout {
             owners.push((index, DefaultKind::Dma.property()));
         }
         for binding in &self.devices {
-            let Some(first) = binding.regions.first() else {
+            let Some(first) = binding.first_region() else {
                 continue;
             };
             let is_pool = self
@@ -271,8 +271,7 @@ impl Layout {
             .map_err(fail)?
             .with_bus(binding.bus.clone());
         let first = binding
-            .regions
-            .first()
+            .first_region()
             .and_then(|b| Some((b.region, self.regions.get(b.region)?)));
         if let Some((_, region)) = first.filter(|(_, r)| r.role == Role::CmaArea) {
             let id = area.id_of(&region.name).map_err(|e| fail(e.into()))?;

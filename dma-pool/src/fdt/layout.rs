@@ -22,6 +22,7 @@ use super::{DefaultKind, DeviceTree, Error, placement};
 pub struct Options {
     pub(crate) page: usize,
     pub(crate) cma_align: usize,
+    pub(crate) tolerant: bool,
 }
 
 impl Default for Options {
@@ -38,7 +39,28 @@ impl Options {
         Self {
             page: 4096,
             cma_align: 0x20_0000,
+            tolerant: false,
         }
+    }
+
+    /// Reads the tree the way Linux boots with it: a `/reserved-memory` node that
+    /// breaks a binding rule, cannot be decoded or placed, is skipped (recorded in
+    /// [`Layout::skipped`] with the rule and what Linux does) and the rest stays
+    /// usable; `size`, `alignment` and `alloc-ranges` next to `reg` are ignored, as
+    /// Linux ignores them, with a note in [`Layout::notes`]. A blob whose framing is
+    /// malformed is still refused. Default: strict (every broken rule is an error).
+    #[must_use]
+    pub const fn tolerant(self) -> Self {
+        Self {
+            tolerant: true,
+            ..self
+        }
+    }
+
+    /// Whether [`tolerant`](Self::tolerant) is set.
+    #[must_use]
+    pub const fn is_tolerant(&self) -> bool {
+        self.tolerant
     }
 
     /// The page: every dynamic region is aligned to it, pools hand out whole pages.
@@ -61,11 +83,89 @@ impl Options {
     }
 }
 
+/// A `/reserved-memory` node left out of a tolerant layout, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    /// The node's full path.
+    pub path: String,
+    /// Its phandle, if any (devices that name it record it in
+    /// [`Binding::skipped`]).
+    pub phandle: Option<u32>,
+    /// The rule it breaks, or why it could not be read or placed.
+    pub error: Error,
+}
+
+impl Skipped {
+    pub(crate) fn new(path: String, phandle: Option<u32>, error: Error) -> Self {
+        Self {
+            path,
+            phandle,
+            error,
+        }
+    }
+
+    /// What Linux does with such a node, in words.
+    #[must_use]
+    pub fn linux(&self) -> &'static str {
+        match self.error {
+            Error::NoRegNoSize { .. } | Error::ZeroSize { .. } => {
+                "Linux reserves nothing for it and skips the node"
+            }
+            Error::AlignNotPowerOfTwo { .. }
+            | Error::NoRoom { .. }
+            | Error::AllocRangeOutsideMemory { .. }
+            | Error::MissingNode { .. } => "Linux cannot allocate it and skips the node",
+            Error::NoMapReusable { .. }
+            | Error::BadForKind { .. }
+            | Error::CmaMisaligned { .. } => {
+                "Linux keeps the memory reserved but its pool setup refuses the node, so no \
+                 device can use it"
+            }
+            Error::SecondDefault { .. } => {
+                "Linux lets the later node replace the earlier default; here it is skipped"
+            }
+            Error::Overlap { .. } => "Linux reports the overlap; here the later node is skipped",
+            _ => "Linux cannot read the node and skips it",
+        }
+    }
+}
+
+/// A property a tolerant layout ignored, as Linux ignores it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Note {
+    /// The node's full path.
+    pub node: String,
+    /// The property ignored (`size`, `alignment` or `alloc-ranges`, next to `reg`).
+    pub property: &'static str,
+}
+
+impl Note {
+    pub(crate) fn ignored(node: String, property: &'static str) -> Self {
+        Self { node, property }
+    }
+}
+
+impl core::fmt::Display for Note {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "{}: {} next to reg is ignored (Linux reads it only for a region placed from size)",
+            self.node, self.property
+        )
+    }
+}
+
 /// One reserved-memory region, placed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Region {
-    /// The region name (node name without unit address, `,` turned into `-`).
+    /// The region name, unique on the board (node name without unit address, `,`
+    /// turned into `-`; the unit address is kept when an earlier node has the same
+    /// short name).
     pub name: String,
+    /// The node name without unit address (`,` turned into `-`): the name Linux
+    /// remoteproc drivers give the carveout (`vdev0vring0`), the same for two
+    /// processors' regions of the same name.
+    pub base_name: String,
     /// The node's full path.
     pub path: String,
     /// The node's labels.
@@ -108,6 +208,10 @@ pub struct Layout {
     pub regions: Vec<Region>,
     /// Every device node with a `memory-region` list, in blob order.
     pub devices: Vec<Binding>,
+    /// Nodes skipped by a tolerant read (empty when strict).
+    pub skipped: Vec<Skipped>,
+    /// Properties ignored by a tolerant read (empty when strict).
+    pub notes: Vec<Note>,
 }
 
 impl Layout {
@@ -131,8 +235,46 @@ impl Layout {
         check_options(options)?;
         let memory = placement::memory_banks(tree)?;
         let memreserve = memreserve(tree)?;
-        let judged = rules::judge(reserved::parse(tree)?, options)?;
-        let ranges = placement::place(&judged, &memory, &memreserve)?;
+        let mut skipped = Vec::new();
+        let mut notes = Vec::new();
+        let (judged, ranges) = if options.tolerant {
+            let mut children = Vec::new();
+            for (index, child) in reserved::parse_each(tree)? {
+                match child {
+                    Ok(child) => children.push(child),
+                    Err(error) => {
+                        let node = tree.node(index);
+                        skipped.push(Skipped::new(
+                            tree.path_of(index),
+                            node.and_then(super::Node::phandle),
+                            error,
+                        ));
+                    }
+                }
+            }
+            let judged = rules::judge_tolerant(children, options, &mut skipped, &mut notes);
+            let placed = placement::place_tolerant(&judged, &memory, &memreserve);
+            let mut kept = Vec::with_capacity(judged.len());
+            let mut ranges = Vec::with_capacity(judged.len());
+            for (j, range) in judged.into_iter().zip(placed) {
+                match range {
+                    Ok(range) => {
+                        kept.push(j);
+                        ranges.push(range);
+                    }
+                    Err(error) => skipped.push(Skipped::new(
+                        j.reserved.path.clone(),
+                        j.reserved.phandle,
+                        error,
+                    )),
+                }
+            }
+            (kept, ranges)
+        } else {
+            let judged = rules::judge(reserved::parse(tree)?, options)?;
+            let ranges = placement::place(&judged, &memory, &memreserve)?;
+            (judged, ranges)
+        };
         let regions: Vec<Region> = judged
             .into_iter()
             .zip(ranges)
@@ -149,8 +291,12 @@ impl Layout {
                     Spec::Fixed(reg) => (false, reg.into_iter().skip(1).collect()),
                     Spec::Dynamic { .. } => (true, Vec::new()),
                 };
+                let base_name = tree
+                    .node(r.node)
+                    .map_or_else(|| r.name.clone(), |n| n.base_name().replace(',', "-"));
                 Region {
                     name: r.name,
+                    base_name,
                     path: r.path,
                     labels: r.labels,
                     phandle: r.phandle,
@@ -166,12 +312,20 @@ impl Layout {
             .collect();
         let container = reserved::container(tree)?;
         let region_of = |phandle: u32| regions.iter().position(|r| r.phandle == Some(phandle));
-        let devices = bindings::bind(tree, container, &region_of)?;
+        let skipped_of = |phandle: u32| {
+            skipped
+                .iter()
+                .find(|s| s.phandle == Some(phandle))
+                .map(|s| s.path.clone())
+        };
+        let devices = bindings::bind(tree, container, &region_of, &skipped_of)?;
         Ok(Self {
             memory,
             memreserve,
             regions,
             devices,
+            skipped,
+            notes,
         })
     }
 

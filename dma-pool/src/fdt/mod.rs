@@ -19,6 +19,9 @@
 //!   avoiding fixed regions and `/memreserve/`;
 //! - device nodes' `memory-region` (+ `memory-region-names`) and their bus's
 //!   `dma-ranges` ([`Binding`]);
+//! - with [`Options::tolerant`], Linux's way with a node it cannot use: the node is
+//!   skipped ([`Skipped`], with the rule and what Linux does) and the rest stays
+//!   usable; `alignment` next to `reg` is ignored with a [`Note`];
 //! - all of it as a [`Layout`], and [`build`] making the cma area set, the pools and
 //!   the devices in one call.
 //!
@@ -72,11 +75,11 @@ pub mod reserved;
 mod rules;
 mod tree;
 
-pub use bindings::{Binding, BoundRegion};
+pub use bindings::{Binding, BoundRegion, SkippedRegion};
 pub use blob::MAX_DEPTH;
 pub use build::{Board, BuildConfig, Memory};
 pub use error::{DefaultKind, Error};
-pub use layout::{Layout, Options, Region};
+pub use layout::{Layout, Note, Options, Region, Skipped};
 pub use placement::memory_banks;
 pub use reserved::{Compatible, Reserved};
 pub use rules::{Role, Spec};

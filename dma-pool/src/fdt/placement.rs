@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 use alloc::string::String;
+use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::cma::{PhysAddr, PhysRange};
@@ -57,6 +58,30 @@ pub(crate) fn place(
     memory: &[PhysRange],
     memreserve: &[PhysRange],
 ) -> Result<Vec<PhysRange>, Error> {
+    place_each(judged, memory, memreserve, false)
+        .into_iter()
+        .collect()
+}
+
+/// Like [`place`], but a region that overlaps an earlier one or cannot be placed is
+/// an `Err` of its own and the others are still placed (Linux reports such a region
+/// and goes on with the rest).
+pub(crate) fn place_tolerant(
+    judged: &[Judged],
+    memory: &[PhysRange],
+    memreserve: &[PhysRange],
+) -> Vec<Result<PhysRange, Error>> {
+    place_each(judged, memory, memreserve, true)
+}
+
+/// Per region: its range or why it has none. Unless `go_on`, everything after the
+/// first error is that error again (callers collect into one `Result`).
+fn place_each(
+    judged: &[Judged],
+    memory: &[PhysRange],
+    memreserve: &[PhysRange],
+    go_on: bool,
+) -> Vec<Result<PhysRange, Error>> {
     let mut taken: Vec<Taken> = memreserve
         .iter()
         .map(|&range| Taken {
@@ -64,32 +89,42 @@ pub(crate) fn place(
             range,
         })
         .collect();
-    let mut placed: Vec<Option<PhysRange>> = Vec::with_capacity(judged.len());
+    let mut placed: Vec<Option<Result<PhysRange, Error>>> = Vec::with_capacity(judged.len());
     for j in judged {
         let Spec::Fixed(reg) = &j.spec else {
             placed.push(None);
             continue;
         };
-        for &range in reg {
-            if let Some(other) = taken.iter().find(|t| t.range.overlaps(&range)) {
-                return Err(Error::Overlap {
+        let clash = reg.iter().find_map(|range| {
+            taken
+                .iter()
+                .find(|t| t.range.overlaps(range))
+                .map(|other| Error::Overlap {
                     node: j.reserved.path.clone(),
-                    range,
+                    range: *range,
                     other: other.by.clone(),
                     other_range: other.range,
-                });
+                })
+        });
+        if let Some(error) = clash {
+            if !go_on {
+                return vec![Err(error)];
             }
+            placed.push(Some(Err(error)));
+            continue;
+        }
+        for &range in reg {
             taken.push(Taken {
                 by: j.reserved.path.clone(),
                 range,
             });
         }
-        placed.push(reg.first().copied());
+        placed.push(Some(Ok(reg.first().copied().unwrap_or(PhysRange::EMPTY))));
     }
     let mut out = Vec::with_capacity(judged.len());
     for (j, fixed) in judged.iter().zip(placed) {
         let range = match (fixed, &j.spec) {
-            (Some(range), _) => range,
+            (Some(result), _) => result,
             (
                 None,
                 Spec::Dynamic {
@@ -98,18 +133,25 @@ pub(crate) fn place(
                     alloc_ranges,
                 },
             ) => {
-                let range = place_one(j, *size, *align, alloc_ranges, memory, &taken)?;
-                taken.push(Taken {
-                    by: j.reserved.path.clone(),
-                    range,
-                });
+                let range = place_one(j, *size, *align, alloc_ranges, memory, &taken);
+                if let Ok(range) = range {
+                    taken.push(Taken {
+                        by: j.reserved.path.clone(),
+                        range,
+                    });
+                }
                 range
             }
-            (None, Spec::Fixed(_)) => PhysRange::EMPTY,
+            (None, Spec::Fixed(_)) => Ok(PhysRange::EMPTY),
         };
+        if !go_on {
+            if let Err(error) = range {
+                return vec![Err(error)];
+            }
+        }
         out.push(range);
     }
-    Ok(out)
+    out
 }
 
 fn place_one(

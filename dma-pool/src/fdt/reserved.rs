@@ -99,18 +99,81 @@ pub fn parse(tree: &DeviceTree<'_>) -> Result<Vec<Reserved>, Error> {
         return Ok(Vec::new());
     };
     let cells = tree.child_cells(parent)?;
-    let children: Vec<usize> = (0..tree.nodes().len())
-        .filter(|&i| {
-            tree.node(i)
-                .is_some_and(|n| n.parent() == Some(parent) && n.is_available())
-        })
-        .collect();
+    let children = children_of(tree, parent);
     let names = region_names(tree, &children)?;
     children
         .iter()
         .zip(names)
         .map(|(&i, name)| decode(tree, i, name, cells))
         .collect()
+}
+
+/// One `/reserved-memory` child decoded on its own: its node index and the record, or
+/// why it could not be read.
+pub type Child = (usize, Result<Reserved, Error>);
+
+/// Every enabled `/reserved-memory` child, in blob order, each decoded on its own: a
+/// child whose properties cannot be read (or whose region name is unusable) is an
+/// `Err` naming it, and the others are still decoded (Linux skips such a node and
+/// keeps the rest). Returns `(node index, result)` pairs.
+///
+/// # Errors
+///
+/// [`Error::BadCells`] or [`Error::CellsMismatch`] for `/reserved-memory` itself.
+pub fn parse_each(tree: &DeviceTree<'_>) -> Result<Vec<Child>, Error> {
+    let Some(parent) = container(tree)? else {
+        return Ok(Vec::new());
+    };
+    let cells = tree.child_cells(parent)?;
+    let children = children_of(tree, parent);
+    let mut taken: Vec<String> = Vec::with_capacity(children.len());
+    let mut out = Vec::with_capacity(children.len());
+    for &i in &children {
+        let result = region_name(tree, i, &taken).and_then(|name| {
+            taken.push(name.clone());
+            decode(tree, i, name, cells)
+        });
+        out.push((i, result));
+    }
+    Ok(out)
+}
+
+fn children_of(tree: &DeviceTree<'_>, parent: usize) -> Vec<usize> {
+    (0..tree.nodes().len())
+        .filter(|&i| {
+            tree.node(i)
+                .is_some_and(|n| n.parent() == Some(parent) && n.is_available())
+        })
+        .collect()
+}
+
+/// The name of child `index` given the names already `taken` (see [`region_names`]).
+fn region_name(tree: &DeviceTree<'_>, index: usize, taken: &[String]) -> Result<String, Error> {
+    let Some(node) = tree.node(index) else {
+        return Err(Error::MissingNode {
+            node: "a reserved-memory child",
+            needed_by: String::from("/reserved-memory"),
+        });
+    };
+    let short = node.base_name().replace(',', "-");
+    let name = if taken.contains(&short) {
+        node.name().replace(',', "-")
+    } else {
+        short
+    };
+    if taken.contains(&name) {
+        return Err(Error::DuplicateRegionName {
+            node: String::from(node.path()),
+            name,
+        });
+    }
+    if let Some(problem) = Name::problem(&name) {
+        return Err(Error::BadRegionName {
+            node: String::from(node.path()),
+            problem,
+        });
+    }
+    Ok(name)
 }
 
 fn decode(
@@ -136,12 +199,23 @@ fn decode(
         }
         None => None,
     };
+    // Next to `reg` Linux never reads `alignment` nor `alloc-ranges`: their presence is
+    // kept (the rules refuse or note it), a malformed value is not an error of its own.
+    let fixed = reg.is_some();
     let alignment = match node.property("alignment") {
-        Some(raw) => Some(cells::single(node, "alignment", raw, cells.1)?),
+        Some(raw) => match cells::single(node, "alignment", raw, cells.1) {
+            Ok(align) => Some(align),
+            Err(_) if fixed => Some(0),
+            Err(e) => return Err(e),
+        },
         None => None,
     };
     let alloc_ranges = match node.property("alloc-ranges") {
-        Some(raw) => Some(cells::ranges(node, "alloc-ranges", raw, cells)?),
+        Some(raw) => match cells::ranges(node, "alloc-ranges", raw, cells) {
+            Ok(ranges) => Some(ranges),
+            Err(_) if fixed => Some(Vec::new()),
+            Err(e) => return Err(e),
+        },
         None => None,
     };
     Ok(Reserved {
@@ -203,25 +277,10 @@ fn compatible(node: &Node<'_>) -> Result<Compatible, Error> {
 pub fn region_names(tree: &DeviceTree<'_>, children: &[usize]) -> Result<Vec<String>, Error> {
     let mut names: Vec<String> = Vec::with_capacity(children.len());
     for &i in children {
-        let Some(node) = tree.node(i) else { continue };
-        let short = node.base_name().replace(',', "-");
-        let name = if names.contains(&short) {
-            node.name().replace(',', "-")
-        } else {
-            short
-        };
-        if names.contains(&name) {
-            return Err(Error::DuplicateRegionName {
-                node: String::from(node.path()),
-                name,
-            });
+        if tree.node(i).is_none() {
+            continue;
         }
-        if let Some(problem) = Name::problem(&name) {
-            return Err(Error::BadRegionName {
-                node: String::from(node.path()),
-                problem,
-            });
-        }
+        let name = region_name(tree, i, &names)?;
         names.push(name);
     }
     Ok(names)

@@ -14,7 +14,7 @@ use alloc::vec::Vec;
 use crate::cma::PhysRange;
 
 use super::reserved::{Compatible, Reserved};
-use super::{DefaultKind, Error, Options};
+use super::{DefaultKind, Error, Note, Options, Skipped};
 
 /// What a reserved region is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -82,10 +82,52 @@ pub(crate) fn judge(children: Vec<Reserved>, options: &Options) -> Result<Vec<Ju
     Ok(out)
 }
 
+/// Applies the binding rules the way Linux does when it meets a node that breaks one:
+/// `size` or `alignment` / `alloc-ranges` next to `reg` are ignored (a [`Note`]),
+/// any other broken rule skips that node alone (a [`Skipped`] entry) and the rest
+/// stays usable.
+pub(crate) fn judge_tolerant(
+    children: Vec<Reserved>,
+    options: &Options,
+    skipped: &mut Vec<Skipped>,
+    notes: &mut Vec<Note>,
+) -> Vec<Judged> {
+    let mut out: Vec<Judged> = Vec::with_capacity(children.len());
+    for reserved in children {
+        let (path, phandle) = (reserved.path.clone(), reserved.phandle);
+        let judged = judge_with(reserved, options, Some(notes)).and_then(|judged| {
+            match judged
+                .default
+                .and_then(|kind| out.iter().find(|j| j.default == Some(kind)))
+            {
+                Some(first) => Err(Error::SecondDefault {
+                    kind: judged.default.unwrap_or(DefaultKind::Cma),
+                    node: judged.reserved.path.clone(),
+                    first: first.reserved.path.clone(),
+                }),
+                None => Ok(judged),
+            }
+        });
+        match judged {
+            Ok(judged) => out.push(judged),
+            Err(error) => skipped.push(Skipped::new(path, phandle, error)),
+        }
+    }
+    out
+}
+
 fn judge_one(reserved: Reserved, options: &Options) -> Result<Judged, Error> {
+    judge_with(reserved, options, None)
+}
+
+fn judge_with(
+    reserved: Reserved,
+    options: &Options,
+    notes: Option<&mut Vec<Note>>,
+) -> Result<Judged, Error> {
     let node = || reserved.path.clone();
     let role = role(&reserved);
-    let spec = spec(&reserved, role, options)?;
+    let spec = spec(&reserved, role, options, notes)?;
     if reserved.no_map && reserved.reusable {
         return Err(Error::NoMapReusable { node: node() });
     }
@@ -122,32 +164,27 @@ fn role(reserved: &Reserved) -> Role {
     }
 }
 
-fn spec(reserved: &Reserved, role: Role, options: &Options) -> Result<Spec, Error> {
+fn spec(
+    reserved: &Reserved,
+    role: Role,
+    options: &Options,
+    mut notes: Option<&mut Vec<Note>>,
+) -> Result<Spec, Error> {
     let node = || reserved.path.clone();
     match (&reserved.reg, reserved.size) {
-        (Some(reg), Some(size)) => Err(Error::RegAndSize {
-            node: node(),
-            reg: reg.first().copied().unwrap_or(PhysRange::EMPTY),
-            size,
-        }),
+        (Some(reg), Some(size)) => match notes.as_deref_mut() {
+            Some(notes) => {
+                notes.push(Note::ignored(node(), "size"));
+                fixed(reserved, reg, Some(notes))
+            }
+            None => Err(Error::RegAndSize {
+                node: node(),
+                reg: reg.first().copied().unwrap_or(PhysRange::EMPTY),
+                size,
+            }),
+        },
         (None, None) => Err(Error::NoRegNoSize { node: node() }),
-        (Some(reg), None) => {
-            for (property, present) in [
-                ("alignment", reserved.alignment.is_some()),
-                ("alloc-ranges", reserved.alloc_ranges.is_some()),
-            ] {
-                if present {
-                    return Err(Error::OnlyWithSize {
-                        node: node(),
-                        property,
-                    });
-                }
-            }
-            if reg.iter().any(PhysRange::is_empty) {
-                return Err(Error::ZeroSize { node: node() });
-            }
-            Ok(Spec::Fixed(reg.clone()))
-        }
+        (Some(reg), None) => fixed(reserved, reg, notes),
         (None, Some(size)) => {
             if size == 0 {
                 return Err(Error::ZeroSize { node: node() });
@@ -172,6 +209,37 @@ fn spec(reserved: &Reserved, role: Role, options: &Options) -> Result<Spec, Erro
             })
         }
     }
+}
+
+/// A region fixed by `reg`: `alignment` and `alloc-ranges` are refused, or with
+/// `notes` ignored with a note (Linux reads them only for regions placed from `size`).
+fn fixed(
+    reserved: &Reserved,
+    reg: &[PhysRange],
+    mut notes: Option<&mut Vec<Note>>,
+) -> Result<Spec, Error> {
+    let node = || reserved.path.clone();
+    for (property, present) in [
+        ("alignment", reserved.alignment.is_some()),
+        ("alloc-ranges", reserved.alloc_ranges.is_some()),
+    ] {
+        if !present {
+            continue;
+        }
+        match notes.as_deref_mut() {
+            Some(notes) => notes.push(Note::ignored(node(), property)),
+            None => {
+                return Err(Error::OnlyWithSize {
+                    node: node(),
+                    property,
+                });
+            }
+        }
+    }
+    if reg.iter().any(PhysRange::is_empty) {
+        return Err(Error::ZeroSize { node: node() });
+    }
+    Ok(Spec::Fixed(reg.to_vec()))
 }
 
 /// Flags and defaults each kind refuses (Linux's `rmem_cma_setup`, `rmem_dma_setup`

@@ -20,8 +20,9 @@ and every problem found.
 
 USAGE:
     rproc-plan [--dtb BOARD.dtb] [--firmware FW.elf] [--rproc NODE]
-               [--backend REGION=NAME]... [--svg MAP.svg]
+               [--profile NAME] [--backend REGION=NAME]... [--svg MAP.svg]
     rproc-plan --write-sample FW.elf
+    rproc-plan --write-upstream-firmware DIR
     rproc-plan --help
 
 With no --dtb and --firmware it runs on its embedded default: a STM32MP157 DK2-like
@@ -33,17 +34,25 @@ OPTIONS:
     --firmware FILE        firmware ELF image (default: embedded sample)
     --rproc NODE           the remote processor's node: full path, label or node name
                            (default: m4_rproc)
+    --profile NAME         read the processor as this Linux driver does (stm32,
+                           ti-k3-r5f, ti-k3-m4f, ti-k3-dsp, imx, xlnx-zynqmp-r5f,
+                           xlnx-versal-r5f, generic); default: chosen from its
+                           compatible, generic if none matches
     --backend REGION=NAME  allocator backend of a CMA area (first-fit, bitmap, genalloc);
                            repeatable
     --svg FILE             also write a picture of the memory map as SVG
     --write-sample FILE    write the sample firmware ELF and exit
+    --write-upstream-firmware DIR
+                           write the test firmware images whose resource tables are
+                           transcribed from upstream sources (Zephyr, OpenAMP) and exit
     -h, --help             this text
 
 EXIT STATUS:
     0  the firmware fits
     1  it does not fit (every problem is listed)
-    2  usage or input error (unreadable file, malformed device tree or ELF, unknown
-       processor or backend)
+    2  usage or input error (unreadable file, malformed device tree or ELF, firmware
+       for another machine, unknown processor, profile or backend, a processor whose
+       memory-region node cannot be used)
 ";
 
 /// What to do.
@@ -53,6 +62,8 @@ pub(crate) enum Command {
     Help,
     /// Write the sample firmware to a file.
     WriteSample(PathBuf),
+    /// Write the upstream-derived firmware images into a folder.
+    WriteUpstream(PathBuf),
     /// Plan a firmware on a board.
     Plan(Args),
 }
@@ -66,6 +77,8 @@ pub(crate) struct Args {
     pub(crate) firmware: Option<PathBuf>,
     /// The processor's node (`None`: the default board's M4).
     pub(crate) rproc: Option<String>,
+    /// The platform profile (`None`: chosen from the processor's compatible).
+    pub(crate) profile: Option<String>,
     /// `(region, backend)` pairs.
     pub(crate) backends: Vec<(String, String)>,
     /// Where to write the SVG map.
@@ -93,9 +106,13 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, S
         match flag.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
             "--write-sample" => return Ok(Command::WriteSample(PathBuf::from(value()?))),
+            "--write-upstream-firmware" => {
+                return Ok(Command::WriteUpstream(PathBuf::from(value()?)));
+            }
             "--dtb" => set(&mut out.dtb, &flag, PathBuf::from(value()?))?,
             "--firmware" => set(&mut out.firmware, &flag, PathBuf::from(value()?))?,
             "--rproc" => set(&mut out.rproc, &flag, value()?)?,
+            "--profile" => set(&mut out.profile, &flag, value()?)?,
             "--svg" => set(&mut out.svg, &flag, PathBuf::from(value()?))?,
             "--backend" => out.backends.push(backend(&value()?)?),
             other => return Err(format!("unknown argument {other:?}")),

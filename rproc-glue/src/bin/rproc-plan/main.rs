@@ -14,17 +14,19 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod board;
 mod map;
 mod plan;
 mod problem;
 mod report;
 mod sample;
 mod svg;
+mod upstream;
 
 use std::path::Path;
 use std::process::ExitCode;
 
-use contig_rproc_glue::dma_pool::fdt::{Layout, Options};
+use contig_rproc_glue::dma_pool::fdt::{DeviceTree, Layout, Options, Role};
 
 use args::{Args, Command};
 
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(Command::WriteSample(path)) => write_sample(&path),
+        Ok(Command::WriteUpstream(dir)) => write_upstream(&dir),
         Ok(Command::Plan(args)) => match run(&args) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::from(DOES_NOT_FIT),
@@ -71,6 +74,20 @@ fn write_sample(path: &Path) -> ExitCode {
     }
 }
 
+fn write_upstream(dir: &Path) -> ExitCode {
+    for (name, bytes) in upstream::images() {
+        let path = dir.join(name);
+        if let Err(e) = std::fs::write(&path, bytes) {
+            return fail(&format!("cannot write {}: {e}", path.display()));
+        }
+    }
+    println!(
+        "wrote the upstream-derived firmware images to {}",
+        dir.display()
+    );
+    ExitCode::SUCCESS
+}
+
 /// Plans and prints; `Ok(fits)`, or an input error.
 fn run(args: &Args) -> Result<bool, String> {
     let (dtb, board) = input(args.dtb.as_deref(), DEFAULT_DTB, "embedded DK2-like board")?;
@@ -80,14 +97,56 @@ fn run(args: &Args) -> Result<bool, String> {
         "embedded sample OpenAMP firmware",
     )?;
     let rproc = args.rproc.as_deref().unwrap_or(DEFAULT_RPROC);
-    let layout = Layout::from_dtb(&dtb, &Options::new())
+    // Read as Linux boots: a reserved-memory node that breaks a rule is skipped with a
+    // warning unless the planned processor uses it; a malformed blob is refused.
+    let tree =
+        DeviceTree::parse(&dtb).map_err(|e| format!("{board}: malformed device tree: {e}"))?;
+    let layout = Layout::from_tree(&tree, &Options::new().tolerant())
         .map_err(|e| format!("{board}: malformed device tree: {e}"))?;
     let binding = plan::find_rproc(&layout, rproc).map_err(|e| format!("{board}: {e}"))?;
+    if let Some(s) = binding.skipped.first() {
+        let why = layout
+            .skipped
+            .iter()
+            .find(|k| k.path == s.node)
+            .map_or_else(String::new, |k| format!(": {} ({})", k.error, k.linux()));
+        return Err(format!(
+            "{board}: {} memory-region[{}] is {}, which cannot be used{why}",
+            binding.path, s.index, s.node
+        ));
+    }
+    let processor = board::read(&tree, binding.node, args.profile.as_deref())?;
+    let profile = processor.profile;
+    if binding.regions.len() < profile.min_regions {
+        return Err(format!(
+            "{board}: {} has {} memory-region entries; its driver (profile {}, Linux {}) \
+             refuses a processor with fewer than {}",
+            binding.path,
+            binding.regions.len(),
+            profile.name,
+            profile.driver,
+            profile.min_regions
+        ));
+    }
+    let first_is_pool = binding
+        .first_region()
+        .and_then(|b| layout.regions.get(b.region))
+        .is_some_and(|r| matches!(r.role, Role::CoherentPool | Role::RestrictedPool));
+    if profile.pool_required && !first_is_pool {
+        return Err(format!(
+            "{board}: {}'s first memory-region is not a shared-dma-pool; its driver \
+             (profile {}, Linux {}) needs it as the DMA pool and refuses the processor",
+            binding.path, profile.name, profile.driver
+        ));
+    }
     plan::check_backends(&layout, &args.backends).map_err(|e| format!("{board}: {e}"))?;
-    let plan = plan::plan(&layout, binding, &image, &args.backends)
+    let plan = plan::plan(&layout, binding, &processor, &image, &args.backends)
         .map_err(|e| format!("{firmware}: {e}"))?;
     let map = map::build(&layout, &plan);
-    print!("{}", report::write(&board, &firmware, &layout, &plan, &map));
+    print!(
+        "{}",
+        report::write(&board, &firmware, &layout, &processor, &plan, &map)
+    );
     if let Some(path) = &args.svg {
         let title = format!("{firmware} on {board}: {}", plan.binding.path);
         std::fs::write(path, svg::render(&title, &plan.problems, &map))

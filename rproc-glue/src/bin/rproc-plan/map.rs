@@ -140,7 +140,7 @@ pub(crate) fn build(layout: &Layout, plan: &Plan) -> MemoryMap {
     let allocs = plan
         .snapshot
         .as_ref()
-        .map(|s| allocs(s, &region_of))
+        .map(|s| allocs(s, &plan.set_aside, &region_of))
         .unwrap_or_default();
     let regions = layout
         .regions
@@ -160,7 +160,11 @@ pub(crate) fn build(layout: &Layout, plan: &Plan) -> MemoryMap {
     }
 }
 
-fn allocs(s: &Snapshot, region_of: &dyn Fn(u64, u64) -> Option<usize>) -> Vec<Alloc> {
+fn allocs(
+    s: &Snapshot,
+    set_aside: &[(SetAside, usize)],
+    region_of: &dyn Fn(u64, u64) -> Option<usize>,
+) -> Vec<Alloc> {
     let mut out = Vec::new();
     let mut push = |kind, label: String, da: Option<u64>, pa: u64, len: u64| {
         out.push(Alloc {
@@ -205,7 +209,14 @@ fn allocs(s: &Snapshot, region_of: &dyn Fn(u64, u64) -> Option<usize>) -> Vec<Al
         }
     }
     for v in &s.vdevs {
-        for (m, r) in v.rings.iter().enumerate() {
+        for (m, r) in (0u8..).zip(&v.rings) {
+            // A ring set aside was booted shrunk only to check the others.
+            if set_aside
+                .iter()
+                .any(|(a, _)| *a == SetAside::Ring(v.index, m))
+            {
+                continue;
+            }
             push(
                 AllocKind::Vring,
                 format!("vdev{}vring{m}", v.number),
@@ -270,6 +281,7 @@ fn region_row(layout: &Layout, plan: &Plan, i: usize, allocs: &[Alloc], flags: F
         Use::Entry(_) => format!("{rproc} memory"),
         Use::RprocCma => format!("{rproc} CMA area"),
         Use::Other(who) => format!("{} for {who}", role_name(r.role)),
+        Use::Ignored => format!("ignored by {rproc}'s driver"),
         Use::Unused => format!("{} (unused)", role_name(r.role)),
     };
     let stats = plan
@@ -442,7 +454,20 @@ fn entries(plan: &Plan, region: &dyn Fn(u64, u64) -> String) -> Vec<EntryRow> {
                         ),
                         None => format!("num {} align {:#x} ({size:#x} B)", vr.num, vr.align),
                     };
-                    rows.push(row(format!("  vring {m}"), placed, note));
+                    let ring_aside = plan
+                        .set_aside
+                        .iter()
+                        .find(|(a, _)| *a == SetAside::Ring(e.index, m))
+                        .map(|(_, n)| format!("NOT PLACED: problem {}", n + 1));
+                    match ring_aside {
+                        Some(ring_aside) if aside.is_none() => rows.push(EntryRow {
+                            index: e.index,
+                            what: format!("  vring {m}"),
+                            placed: None,
+                            note: ring_aside,
+                        }),
+                        _ => rows.push(row(format!("  vring {m}"), placed, note)),
+                    }
                 }
             }
             (Resource::Vendor(v), _) => rows.push(row(

@@ -15,14 +15,16 @@ use contig_rproc_glue::dma_pool::cma::{
 };
 use contig_rproc_glue::dma_pool::fdt::{Binding, BuildConfig, Layout, Region, Role};
 use contig_rproc_glue::dma_pool::sim::SimMemory;
-use contig_rproc_glue::dma_pool::{BusMap, Devices, Mapper, NoMapping};
+use contig_rproc_glue::dma_pool::{Attrs, BusMap, Devices, Mapper, NoMapping};
 use contig_rproc_glue::firmware::{Firmware, Segment};
-use contig_rproc_glue::rsc::{RscTable, Vendor};
+use contig_rproc_glue::profile::{Pool, Profile, RegionUse, Translation};
+use contig_rproc_glue::rsc::{Resource, RscTable, Vendor};
 use contig_rproc_glue::{
     DeviceAddr, Loader, MemEntry, MemKind, OpError, Origin, Placement, Rproc, RprocConfig,
     RprocError, RprocOps, VdevInfo, VendorOutcome,
 };
 
+use crate::board::Processor;
 use crate::problem::{self, Context};
 
 /// Regions larger than this are not simulated (no host memory is spent on them);
@@ -80,6 +82,8 @@ pub(crate) enum Use {
     RprocCma,
     /// Some other device's region, or a default.
     Other(String),
+    /// One of the processor's regions its driver passes over.
+    Ignored,
     /// Nobody's.
     Unused,
 }
@@ -91,6 +95,9 @@ pub(crate) enum SetAside {
     Entry(u32),
     /// A program header.
     Segment(usize),
+    /// One vring of a vdev entry (`(entry, ring)`), shrunk to one buffer at ANY so the
+    /// next boot checks the vdev's other rings.
+    Ring(u32, u8),
     /// The installation of the resource table.
     Table,
 }
@@ -115,6 +122,13 @@ pub(crate) struct Plan {
     pub(crate) problems: Vec<String>,
     /// The processor's pool region, if it has one.
     pub(crate) pool: Option<usize>,
+    /// The profile used.
+    pub(crate) profile: &'static Profile,
+    /// The name each of the processor's regions is registered under, by region index
+    /// (the node name without unit address, as Linux names its carveouts).
+    pub(crate) names: Vec<(usize, String)>,
+    /// The processor's internal memories, registered too.
+    pub(crate) internal: Vec<crate::board::Internal>,
 }
 
 impl Plan {
@@ -201,10 +215,31 @@ pub(crate) fn role_name(role: Role) -> &'static str {
 pub(crate) fn plan(
     layout: &Layout,
     binding: &Binding,
+    processor: &Processor,
     image: &[u8],
     backends: &[(String, String)],
 ) -> Result<Plan, String> {
+    let profile = processor.profile;
     let fw = Firmware::parse(image).map_err(|e| format!("not a usable firmware image: {e}"))?;
+    if !profile.accepts(fw.machine(), fw.is_64()) {
+        let wanted: Vec<String> = profile
+            .machines
+            .iter()
+            .map(|m| match m.e_machine {
+                Some(e) => format!("{} {}", m.class.as_str(), machine_name(e)),
+                None => format!("{} (any machine)", m.class.as_str()),
+            })
+            .collect();
+        return Err(format!(
+            "the image is {} {}, but {} runs {} (profile {}, Linux {})",
+            if fw.is_64() { "ELF64" } else { "ELF32" },
+            machine_name(fw.machine()),
+            binding.name,
+            wanted.join(" or "),
+            profile.name,
+            profile.driver
+        ));
+    }
     let table = fw
         .resource_table()
         .map_err(|e| format!("malformed resource table: {e}"))?;
@@ -214,8 +249,8 @@ pub(crate) fn plan(
         .segments()
         .map(|s| (s.index, s.da, s.memsz, s.data.len() as u64))
         .collect();
-    let pool = pool_region(layout, binding);
-    let uses = uses(layout, binding, pool);
+    let pool = pool_region(layout, binding, profile);
+    let uses = uses(layout, binding, pool, profile);
     let mut plan = Plan {
         binding: binding.clone(),
         uses,
@@ -226,20 +261,38 @@ pub(crate) fn plan(
         set_aside: Vec::new(),
         problems: Vec::new(),
         pool,
+        profile,
+        names: names(layout, binding, profile),
+        internal: processor.internal.clone(),
     };
     let mut image = image.to_vec();
-    // Each round sets one entry or segment aside, so this ends.
+    // Each round sets one entry, ring or segment aside (a ring at most once before its
+    // whole entry), so this ends.
     loop {
         let attempt = run(layout, &plan, &image, backends)?;
         match attempt.result {
             Ok(snapshot) => {
                 plan.problems.extend(attempt.registration);
+                plan.problems.extend(attempt.after);
                 plan.snapshot = Some(snapshot);
                 break;
             }
             Err((message, aside)) => {
-                let number = plan.problems.len();
-                plan.problems.push(message);
+                // A ring that fails again once shrunk: its first problem stands and the
+                // whole entry is set aside without a second message.
+                let earlier = aside.and_then(|a| {
+                    plan.set_aside
+                        .iter()
+                        .find(|(b, _)| matches!(a, SetAside::Ring(..)) && *b == a)
+                        .map(|&(_, n)| n)
+                });
+                let (aside, number) = match (aside, earlier) {
+                    (Some(SetAside::Ring(entry, _)), Some(n)) => (Some(SetAside::Entry(entry)), n),
+                    _ => {
+                        plan.problems.push(message);
+                        (aside, plan.problems.len() - 1)
+                    }
+                };
                 let Some(aside) = aside.filter(|a| set_aside(&mut image, *a)) else {
                     plan.problems.extend(attempt.registration);
                     break;
@@ -251,26 +304,100 @@ pub(crate) fn plan(
     Ok(plan)
 }
 
+/// `EM_*` in words.
+pub(crate) fn machine_name(e_machine: u16) -> String {
+    let name = match e_machine {
+        3 => "x86 (EM_386)",
+        8 => "MIPS (EM_MIPS)",
+        40 => "ARM (EM_ARM)",
+        62 => "x86-64 (EM_X86_64)",
+        140 => "TI C6000 (EM_TI_C6000)",
+        183 => "AArch64 (EM_AARCH64)",
+        243 => "RISC-V (EM_RISCV)",
+        other => return format!("machine {other}"),
+    };
+    name.to_owned()
+}
+
 /// The region that becomes the processor's own pool: its first `memory-region`, if
-/// that is a coherent pool (Linux `of_reserved_mem_device_init`).
-fn pool_region(layout: &Layout, binding: &Binding) -> Option<usize> {
-    let first = binding.regions.first()?.region;
+/// the profile says so and it is a coherent pool (Linux `of_reserved_mem_device_init`).
+fn pool_region(layout: &Layout, binding: &Binding, profile: &Profile) -> Option<usize> {
+    if profile.pool != Pool::First {
+        return None;
+    }
+    let first = binding.first_region()?.region;
     let role = layout.regions.get(first)?.role;
     matches!(role, Role::CoherentPool | Role::RestrictedPool).then_some(first)
 }
 
-fn uses(layout: &Layout, binding: &Binding, pool: Option<usize>) -> Vec<Use> {
+/// Per-processor names: each region's node name without unit address (two processors
+/// may both have a `vdev0vring0`); the board-wide unique name only when one of this
+/// processor's earlier regions has the same short name.
+fn names(layout: &Layout, binding: &Binding, profile: &Profile) -> Vec<(usize, String)> {
+    let mut out: Vec<(usize, String)> = Vec::new();
+    if let Some(first) = vdev_fallback(layout, binding, profile) {
+        out.push((first, "vdev0buffer".to_owned()));
+    }
+    for b in &binding.regions {
+        let Some(region) = layout.regions.get(b.region) else {
+            continue;
+        };
+        if out.iter().any(|(i, _)| *i == b.region) {
+            continue;
+        }
+        let name = if out.iter().any(|(_, n)| *n == region.base_name) {
+            region.name.clone()
+        } else {
+            region.base_name.clone()
+        };
+        out.push((b.region, name));
+    }
+    out
+}
+
+/// Linux's `remoteproc_virtio.c`: a vdev without a `vdev{N}buffer` carveout gets its
+/// parent's memory-region 0 as its pool (`of_reserved_mem_device_init_by_idx(.., 0)`).
+/// With a driver that makes no region the processor's pool (i.MX: `vdevbuffer` first),
+/// that region, if a coherent pool, is vdev 0's buffer pool.
+fn vdev_fallback(layout: &Layout, binding: &Binding, profile: &Profile) -> Option<usize> {
+    if profile.pool != Pool::None {
+        return None;
+    }
+    let named = binding.regions.iter().any(|b| {
+        layout
+            .regions
+            .get(b.region)
+            .is_some_and(|r| r.base_name == "vdev0buffer")
+    });
+    let first = binding.first_region()?.region;
+    let role = layout.regions.get(first)?.role;
+    (!named && matches!(role, Role::CoherentPool | Role::RestrictedPool)).then_some(first)
+}
+
+fn uses(layout: &Layout, binding: &Binding, pool: Option<usize>, profile: &Profile) -> Vec<Use> {
+    let fallback = vdev_fallback(layout, binding, profile);
     (0..layout.regions.len())
         .map(|i| {
             let region = &layout.regions[i];
             if Some(i) == pool {
                 return Use::RprocPool;
             }
-            if binding.regions.iter().any(|b| b.region == i) {
-                return if region.role == Role::CmaArea {
-                    Use::RprocCma
-                } else {
-                    Use::Entry(kind_of(&region.name))
+            if Some(i) == fallback {
+                return Use::Entry(MemKind::VdevBuffer);
+            }
+            if let Some(position) = binding.regions.iter().position(|b| b.region == i) {
+                // With a driver that inits the device's reserved memory, a CMA area it
+                // lists is its CMA area (the first one serves it), not an entry.
+                if region.role == Role::CmaArea && profile.pool == Pool::First {
+                    return Use::RprocCma;
+                }
+                // The pool, if any, was taken above: here a region is what its name
+                // (node name without unit address) makes it.
+                return match profile.region_use(position.max(1), &region.base_name, false) {
+                    RegionUse::DmaPool | RegionUse::Carveout => Use::Entry(MemKind::Carveout),
+                    RegionUse::Vring => Use::Entry(MemKind::Vring),
+                    RegionUse::VdevBuffer => Use::Entry(MemKind::VdevBuffer),
+                    RegionUse::Ignored => Use::Ignored,
                 };
             }
             let users: Vec<&str> = layout
@@ -288,26 +415,10 @@ fn uses(layout: &Layout, binding: &Binding, pool: Option<usize>) -> Vec<Use> {
         .collect()
 }
 
-/// What a registered region is for, by its name as Linux remoteproc drivers name them:
-/// `vdev{N}vring{M}`, `vdev{N}buffer`, else firmware memory.
-pub(crate) fn kind_of(name: &str) -> MemKind {
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    let Some(rest) = name.strip_prefix("vdev") else {
-        return MemKind::Carveout;
-    };
-    if let Some(n) = rest.strip_suffix("buffer") {
-        if digits(n) {
-            return MemKind::VdevBuffer;
-        }
-    }
-    match rest.split_once("vring") {
-        Some((n, m)) if digits(n) && digits(m) => MemKind::Vring,
-        _ => MemKind::Carveout,
-    }
-}
-
 struct Attempt {
     registration: Vec<String>,
+    /// Problems found after a successful boot (rpmsg buffer pools).
+    after: Vec<String>,
     result: Result<Snapshot, (String, Option<SetAside>)>,
 }
 
@@ -361,7 +472,19 @@ fn run(
         page: 4096,
     };
     let mut memory = None;
-    let board = layout
+    // A driver that makes no region its pool (stm32, i.MX, Xilinx) gives the device
+    // none: every region is registered as an entry below instead.
+    let mut built = layout.clone();
+    if plan.profile.pool == Pool::None {
+        for d in built
+            .devices
+            .iter_mut()
+            .filter(|d| d.path == plan.binding.path)
+        {
+            d.regions.clear();
+        }
+    }
+    let board = built
         .build::<contig_rproc_glue::dma_pool::cma::DefaultLock>(&config, &mut memory)
         .map_err(|e| format!("the board cannot be built: {e}"))?;
     let devs = board.devices;
@@ -388,18 +511,36 @@ fn run(
     let mut rproc = Rproc::new(&devs, device, ops, config)
         .map_err(|e| format!("{} cannot be a remote processor: {e}", plan.binding.path))?;
     let mut registration = Vec::new();
-    for bound in &plan.binding.regions {
-        let i = bound.region;
+    for (i, name) in &plan.names {
+        let i = *i;
         let (Some(region), Some(Use::Entry(kind))) = (layout.regions.get(i), plan.uses.get(i))
         else {
             continue;
         };
         let sim = sims.get(i).and_then(Option::as_ref);
-        if let Err(e) = register(&mut rproc, &devs, region, *kind, sim) {
+        let identity = plan.profile.translation == Translation::Identity;
+        if let Err(e) = register(&mut rproc, &devs, name, region, *kind, identity, sim) {
             registration.push(format!(
-                "memory-region {} ({}) cannot be given to {}: {e}",
-                region.name,
+                "memory-region {name} ({}) cannot be given to {}: {e}",
                 span(region.range),
+                plan.binding.name
+            ));
+        }
+    }
+    for mem in &plan.internal {
+        let entry = usize::try_from(mem.len)
+            .map_err(|e| e.to_string())
+            .and_then(|len| {
+                MemEntry::region(&mem.name, MemKind::Carveout, PhysAddr::new(mem.pa), len)
+                    .map_err(|e| e.to_string())
+            })
+            .map(|e| e.at_da(mem.da));
+        if let Err(e) = entry.and_then(|e| rproc.register(&devs, e).map_err(|e| e.to_string())) {
+            registration.push(format!(
+                "internal memory {} (pa {:#x}, da {:#x}) cannot be given to {}: {e}",
+                mem.name,
+                mem.pa,
+                mem.da.as_u64(),
                 plan.binding.name
             ));
         }
@@ -410,8 +551,12 @@ fn run(
         segments: Vec::new(),
         table: None,
     };
+    let mut after = Vec::new();
     let result = match rproc.boot(&devs, image, &mut loader) {
-        Ok(()) => Ok(snapshot(layout, &rproc, &devs, loader, board.memory)),
+        Ok(()) => {
+            after = rpmsg_buffers(plan, &rproc, &devs);
+            Ok(snapshot(layout, &rproc, &devs, loader, board.memory))
+        }
         Err(e) => {
             let ctx = Context {
                 plan,
@@ -424,19 +569,89 @@ fn run(
     };
     Ok(Attempt {
         registration,
+        after,
         result,
     })
+}
+
+/// Linux's `virtio_rpmsg_bus`: `MAX_RPMSG_NUM_BUFS`.
+const RPMSG_MAX_BUFS: u64 = 512;
+/// Linux's `virtio_rpmsg_bus`: `MAX_RPMSG_BUF_SIZE`.
+const RPMSG_BUF_SIZE: u64 = 512;
+/// `VIRTIO_ID_RPMSG`.
+const VIRTIO_ID_RPMSG: u32 = 7;
+
+/// What rpmsg will ask of each rpmsg vdev's buffer pool once the vdev probes: Linux's
+/// `virtio_rpmsg_bus` takes `min(2 x num of vring 0, 512)` buffers of 512 bytes in one
+/// coherent allocation from the vdev's device. The allocation is made (and kept, as
+/// rpmsg keeps it, so the map shows it); one message per vdev whose pool cannot give it.
+fn rpmsg_buffers(plan: &Plan, rproc: &Rproc<'_, Idle>, devs: &Devices<'_>) -> Vec<String> {
+    let table = plan
+        .original_table
+        .as_deref()
+        .and_then(|t| RscTable::parse(t).ok());
+    let mut out = Vec::new();
+    for vdev in rproc.vdevs() {
+        let entry = table.as_ref().and_then(|t| t.entry(vdev.index));
+        let Some(Resource::Vdev(v)) = entry.map(|e| e.resource) else {
+            continue;
+        };
+        if v.id != VIRTIO_ID_RPMSG {
+            continue;
+        }
+        // The firmware's own num (a ring set aside was booted shrunk).
+        let Some(num) = v.vring(0).map(|r| r.num) else {
+            continue;
+        };
+        let bufs = (2 * u64::from(num)).min(RPMSG_MAX_BUFS);
+        let bytes = bufs * RPMSG_BUF_SIZE;
+        let pool = devs.pool(vdev.device).ok().flatten();
+        let from = match (pool, vdev.own_pool) {
+            (Some(p), true) => format!(
+                "its buffer pool {} ({:#x} bytes)",
+                p.name(),
+                p.phys().size()
+            ),
+            (Some(p), false) => format!(
+                "its parent's DMA pool {} ({:#x} bytes)",
+                p.name(),
+                p.phys().size()
+            ),
+            (None, _) => {
+                "the default pools (it has no vdev buffer region and the processor no DMA pool)"
+                    .to_owned()
+            }
+        };
+        let size = usize::try_from(bytes).unwrap_or(usize::MAX);
+        if let Err(e) = devs.alloc_coherent(Some(vdev.device), size, Attrs::NO_ZERO) {
+            out.push(format!(
+                "table entry {} (vdev id {}): rpmsg needs {bufs} buffers of {RPMSG_BUF_SIZE} \
+                 bytes (2 x num {} of vring 0, at most {RPMSG_MAX_BUFS}) = {bytes:#x} bytes in \
+                 one piece from {from}, which cannot give it: {e}; enlarge vdev{}buffer or \
+                 lower num",
+                vdev.index, v.id, num, vdev.number
+            ));
+        }
+    }
+    out
 }
 
 fn register<'m>(
     rproc: &mut Rproc<'m, Idle>,
     devs: &Devices<'m>,
+    name: &str,
     region: &Region,
     kind: MemKind,
+    identity: bool,
     sim: Option<&'m SimMemory>,
 ) -> Result<(), String> {
-    let entry = MemEntry::region(&region.name, kind, region.range.base(), region.range.size())
+    let entry = MemEntry::region(name, kind, region.range.base(), region.range.size())
         .map_err(|e| e.to_string())?;
+    let entry = if identity {
+        entry.at_da(DeviceAddr::new(region.range.base().as_u64()))
+    } else {
+        entry
+    };
     let entry = match sim {
         Some(sim) => entry.with_mapper(sim),
         None => entry,
@@ -446,6 +661,11 @@ fn register<'m>(
 
 fn aside_for(e: &RprocError) -> Option<SetAside> {
     match e {
+        RprocError::Resource {
+            index,
+            ring: Some(ring),
+            ..
+        } => Some(SetAside::Ring(*index, *ring)),
         RprocError::Resource { index, .. } | RprocError::Vendor { index, .. } => {
             Some(SetAside::Entry(*index))
         }
@@ -475,6 +695,24 @@ fn set_aside(image: &mut [u8], aside: SetAside) -> bool {
             let filesz = at.and_then(|a| a.checked_add(4 * width));
             let memsz = at.and_then(|a| a.checked_add(5 * width));
             vec![(filesz, vec![0; width]), (memsz, vec![0; width])]
+        }
+        SetAside::Ring(index, ring) => {
+            // A vdev body is 24 bytes after the type word; each ring is 20 bytes:
+            // da, align, num, notifyid, pa.
+            let at = entry_offset(&copy, index)
+                .and_then(|e| e.checked_add(4 + 24 + 20 * usize::from(ring)));
+            // da ANY, align 16, num 1: the smallest ring, one page.
+            vec![
+                (at, 0xFFFF_FFFFu32.to_le_bytes().to_vec()),
+                (
+                    at.and_then(|a| a.checked_add(4)),
+                    16u32.to_le_bytes().to_vec(),
+                ),
+                (
+                    at.and_then(|a| a.checked_add(8)),
+                    1u32.to_le_bytes().to_vec(),
+                ),
+            ]
         }
         SetAside::Table => return true,
     };
@@ -703,22 +941,6 @@ impl Loader for SimLoader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn region_kinds_follow_linux_remoteproc_names() {
-        assert_eq!(kind_of("vdev0vring1"), MemKind::Vring);
-        assert_eq!(kind_of("vdev12vring0"), MemKind::Vring);
-        assert_eq!(kind_of("vdev0buffer"), MemKind::VdevBuffer);
-        for other in [
-            "mcuram",
-            "vdevbuffer",
-            "vdev0vring",
-            "vdevxvring0",
-            "vdev0buffers",
-        ] {
-            assert_eq!(kind_of(other), MemKind::Carveout, "{other}");
-        }
-    }
 
     #[test]
     fn setting_aside_rewrites_only_the_named_entry_or_segment() {

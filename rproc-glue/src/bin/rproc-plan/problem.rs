@@ -202,6 +202,12 @@ fn pool_note(ctx: &Context<'_, '_>) -> String {
                 p.name()
             )
         }
+        None if ctx.plan.profile.pool == contig_rproc_glue::profile::Pool::None => format!(
+            "{rproc} has no DMA pool (profile {}: its driver makes every memory-region a \
+             carveout) and no CMA area or default pool could provide it; name the entry after \
+             one of {rproc}'s memory-regions or give it a fixed address inside one",
+            ctx.plan.profile.name
+        ),
         None => format!(
             "{rproc} has no DMA pool (its first memory-region is not a shared-dma-pool) and no \
              CMA area or default pool could provide it; add a pool or a matching memory-region"

@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 
 use contig_rproc_glue::dma_pool::fdt::Layout;
 
+use crate::board::Processor;
 use crate::map::MemoryMap;
 use crate::plan::{Plan, SetAside, windows};
 
@@ -19,6 +20,7 @@ pub(crate) fn write(
     board: &str,
     firmware: &str,
     layout: &Layout,
+    processor: &Processor,
     plan: &Plan,
     map: &MemoryMap,
 ) -> String {
@@ -32,15 +34,58 @@ pub(crate) fn write(
     let _ = writeln!(out, "board:     {board}");
     let _ = writeln!(out, "firmware:  {firmware}");
     let _ = writeln!(out, "processor: {}{labels}", b.path);
+    let p = plan.profile;
+    let chosen = if processor.forced {
+        "named with --profile".to_owned()
+    } else if p.compatibles.is_empty() {
+        format!(
+            "no profile claims compatible {:?}",
+            processor.compatibles.join(", ")
+        )
+    } else {
+        let c = processor
+            .compatibles
+            .iter()
+            .find(|c| p.compatibles.contains(&c.as_str()))
+            .map_or("", String::as_str);
+        format!("chosen from compatible \"{c}\"")
+    };
+    let _ = writeln!(out, "profile:   {} (Linux {}; {chosen})", p.name, p.driver);
     let _ = writeln!(out, "bus view:  {}", windows(&b.bus));
-    let pool = plan
-        .pool
-        .and_then(|i| layout.regions.get(i))
-        .map_or_else(|| "none".to_owned(), |r| r.name.clone());
-    let _ = writeln!(
-        out,
-        "DMA pool:  {pool} (ANY carveouts and rings without a region of their own)"
-    );
+    match plan.pool.and_then(|i| layout.regions.get(i)) {
+        Some(r) => {
+            let _ = writeln!(
+                out,
+                "DMA pool:  {} (ANY carveouts and rings without a region of their own)",
+                r.name
+            );
+        }
+        None if p.pool == contig_rproc_glue::profile::Pool::None => {
+            let _ = writeln!(
+                out,
+                "DMA pool:  none (its driver makes every memory-region a carveout; ANY \
+                 carveouts and rings without a region fall back to the default pools)"
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "DMA pool:  none (its first memory-region is not a shared-dma-pool; ANY \
+                 carveouts and rings without a region fall back to the default pools)"
+            );
+        }
+    }
+    for m in &plan.internal {
+        let _ = writeln!(
+            out,
+            "internal:  {} pa {:#x} size {:#x} at da {:#x}",
+            m.name,
+            m.pa,
+            m.len,
+            m.da.as_u64()
+        );
+    }
+    notes(&mut out, layout, processor);
     out.push('\n');
     regions(&mut out, map);
     entries(&mut out, plan, map);
@@ -48,6 +93,26 @@ pub(crate) fn write(
     fragmentation(&mut out, map);
     problems(&mut out, plan);
     out
+}
+
+/// What the tolerant read of the device tree skipped or ignored, and what could not be
+/// read of the processor's own memories.
+fn notes(out: &mut String, layout: &Layout, processor: &Processor) {
+    for s in &layout.skipped {
+        let _ = writeln!(
+            out,
+            "warning:   {}: skipped: {} ({}; no device this plan uses needs it)",
+            s.path,
+            s.error,
+            s.linux()
+        );
+    }
+    for n in &layout.notes {
+        let _ = writeln!(out, "note:      {n}");
+    }
+    for n in &processor.notes {
+        let _ = writeln!(out, "note:      {n}");
+    }
 }
 
 fn regions(out: &mut String, map: &MemoryMap) {

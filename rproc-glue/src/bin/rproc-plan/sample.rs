@@ -22,22 +22,26 @@ pub(crate) const TABLE_OFFSET: u32 = 0x400;
 pub(crate) const TRACE_DA: u32 = 0x1003_0000;
 /// Bytes of the trace buffer.
 pub(crate) const TRACE_LEN: u32 = 0x2000;
-/// Bytes of the ANY carveout "heap".
+/// Bytes of the ANY carveout "mcuram".
 pub(crate) const HEAP_LEN: u32 = 0x8000;
+/// Buffers per vring: 16, as ST's OpenAMP firmware for the STM32MP1 has them (its
+/// rpmsg buffers, 2 x 16 x 512 bytes, fill the DK2's 16K `vdev0buffer` exactly).
+pub(crate) const RING_NUM: u32 = 16;
 
-/// The table: carveout "heap" (ANY, 32K), trace "trace0" (8K in MCURAM2), one rpmsg
-/// vdev (id 7, dfeatures 1) with two ANY vrings (align 0x1000, num 256, notify ids 1
-/// and 2), as an OpenAMP firmware declares them (design.md §5).
+/// The table: carveout "mcuram" (ANY, 32K: it binds to the MCURAM region of that
+/// name, as Linux's stm32 driver registers every region by node name), trace "trace0"
+/// (8K in MCURAM2), one rpmsg vdev (id 7, dfeatures 1) with two ANY vrings (align
+/// 0x1000, num 16, notify ids 1 and 2), as an OpenAMP firmware declares them.
 pub(crate) fn table() -> Vec<u8> {
     let mut b = RscTableBuilder::new();
     let rings = [1, 2].map(|notifyid| VringSpec {
         da: None,
         align: 0x1000,
-        num: 256,
+        num: RING_NUM,
         notifyid,
     });
     let steps = [
-        b.add_carveout(&CarveoutSpec::any("heap", HEAP_LEN)),
+        b.add_carveout(&CarveoutSpec::any("mcuram", HEAP_LEN)),
         b.add_trace(&TraceSpec {
             da: DeviceAddr::new(u64::from(TRACE_DA)),
             len: TRACE_LEN,
