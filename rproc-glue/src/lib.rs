@@ -56,6 +56,7 @@
 
 extern crate alloc;
 
+mod autoboot;
 pub mod coredump;
 mod da;
 mod error;
@@ -63,17 +64,24 @@ pub mod firmware;
 mod memory;
 pub mod notify;
 mod ops;
+mod recovery;
 mod resources;
 mod rproc;
 pub mod rsc;
+mod subdev;
 mod unwind;
 mod vdev;
 pub mod vring;
 
+pub use autoboot::{
+    AutoBoot, FIRMWARE_NAME_MAX, FirmwareName, FirmwareNameError, FirmwareSource,
+    firmware_available,
+};
 pub use contig_dma_pool as dma_pool;
 pub use da::DeviceAddr;
 pub use error::{MatchError, RegisterError, RprocError};
 pub use memory::{DaError, MemEntry, MemHooks, MemKind, Memory, Origin};
 pub use ops::{CarveoutRequest, DevmemMap, Loader, OpError, Placement, RprocOps, VendorOutcome};
 pub use rproc::{Rproc, RprocConfig, State};
+pub use subdev::{BoxedSubdevice, SubdevContext, SubdevId, Subdevice};
 pub use vdev::{RingInfo, VdevInfo};
