@@ -669,10 +669,23 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
         self.dump_format = format;
     }
 
-    /// Dumps the dump segments in the chosen [`DumpFormat`], handing the bytes to
-    /// `sink` in order, and returns how many there were. `read` is as for
-    /// [`coredump`](Self::coredump). Call it in the snapshot window of
-    /// [`shutdown`](Self::shutdown) or [`recover`](Self::recover):
+    /// Dumps the dump segments in the chosen [`DumpFormat`] (see
+    /// [`dump_as`](Self::dump_as)).
+    ///
+    /// # Errors
+    /// As [`dump_as`](Self::dump_as).
+    pub fn dump(
+        &self,
+        read: &mut dyn FnMut(&Placement, &mut [u8]) -> bool,
+        sink: &mut dyn FnMut(&[u8]),
+    ) -> Result<usize, RprocError> {
+        self.dump_as(self.dump_format, read, sink)
+    }
+
+    /// Dumps the dump segments in `format`, handing the bytes to `sink` in order, and
+    /// returns how many there were. `read` is as for [`coredump`](Self::coredump).
+    /// Call it in the snapshot window of [`shutdown`](Self::shutdown) or
+    /// [`recover`](Self::recover):
     ///
     /// * `Elf`: the whole core file is copied first, then handed over in one piece;
     /// * `Inline`: the same file in pieces of at most 512 bytes, each read from the
@@ -682,8 +695,9 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
     ///
     /// # Errors
     /// As [`coredump`](Self::coredump) (the raw format needs no firmware class).
-    pub fn dump(
+    pub fn dump_as(
         &self,
+        format: DumpFormat,
         read: &mut dyn FnMut(&Placement, &mut [u8]) -> bool,
         sink: &mut dyn FnMut(&[u8]),
     ) -> Result<usize, RprocError> {
@@ -703,7 +717,7 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
                 offset += n;
             }
         };
-        match self.dump_format {
+        match format {
             DumpFormat::Disabled => Ok(0),
             DumpFormat::Elf => {
                 let core = self.coredump(read)?;
