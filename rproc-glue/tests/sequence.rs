@@ -420,7 +420,7 @@ fn a_failed_recovery_leaves_a_consistent_crashed_processor() {
     assert!(r.rproc.vdevs_started());
 
     // It stops but does not start again: the subdevices started for it are stopped.
-    r.rec.fail_at(Some("start 0x"));
+    r.rec.fail_at(Some("start"));
     let snapshots = std::cell::Cell::new(0);
     let err = r
         .rproc

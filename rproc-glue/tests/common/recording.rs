@@ -1,5 +1,9 @@
 //! A recording platform, loader and subdevices that write every call into one shared
 //! log, and fail on request: the call named by the armed label fails once.
+//!
+//! A label names a call either exactly (`load 0x10000000`) or by its name, the call
+//! without its details: `start`, `stop`, `load` and `install` for the processor and
+//! the loader, `prepare A`, `start A`, `stop A`, `unprepare A` for subdevice A.
 
 use std::sync::{Arc, Mutex};
 
@@ -18,11 +22,13 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Logs `call`; returns the failure to report if `call` starts with the armed
-    /// label (which is then disarmed).
+    /// Logs `call`; returns the failure to report if the armed label names it (the
+    /// label is then disarmed).
     pub fn call(&self, call: String) -> Result<(), OpError> {
         let mut fail = self.fail.lock().unwrap();
-        let hit = fail.as_deref().is_some_and(|f| call.starts_with(f));
+        let hit = fail
+            .as_deref()
+            .is_some_and(|f| f == call || f == name(&call));
         self.log.lock().unwrap().push(call);
         if hit {
             *fail = None;
@@ -46,6 +52,14 @@ impl Recorder {
     pub fn note(&self, note: &str) {
         self.log.lock().unwrap().push(note.to_owned());
     }
+}
+
+/// A call without its details: the words before the first `key=value` or address.
+pub fn name(call: &str) -> String {
+    call.split(' ')
+        .take_while(|w| !w.contains('=') && !w.starts_with("0x"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Platform ops that log `start <entry>`, `stop`, `attach` and `kick <id>`.
