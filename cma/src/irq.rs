@@ -6,81 +6,6 @@
 //! saved interrupt state in a cell only its holder touches). It must never decide how
 //! interrupts are masked (the kernel's [`InterruptControl`] does) and never keep any
 //! state beyond the one saved word per lock.
-//!
-//! # Why a kernel needs it
-//!
-//! A spin lock such as [`DefaultLock`](crate::DefaultLock) only waits for *other* CPUs.
-//! If a thread on CPU 0 holds a region's lock and an interrupt arrives on CPU 0 whose
-//! handler allocates or frees from the same region, the handler spins for a lock that
-//! the code it interrupted holds and that can never run again until the handler
-//! returns: CPU 0 deadlocks. Any lock that is taken both in interrupt context and in
-//! thread context must therefore be taken with local interrupts disabled, so that the
-//! handler cannot run on the CPU that holds it. [`IrqSafe`] does exactly that around
-//! any inner lock:
-//!
-//! * **lock**: disable local interrupts and remember their previous state, *then* spin
-//!   for the inner lock (spinning with interrupts on would let a handler interrupt the
-//!   spinner after it got the lock but before interrupts went off);
-//! * **unlock**: release the inner lock, *then* restore the remembered state (not
-//!   "enable": a lock taken with interrupts already off, say inside a handler or inside
-//!   another [`IrqSafe`] lock, leaves them off);
-//! * **try_lock**: disable, try, and restore at once if the inner lock was busy.
-//!
-//! Locks nest like Linux's `irqsave` locks: release them in the reverse order of
-//! taking them (which guards dropped in scope order do), and the outermost release
-//! restores the state from before the first lock. The guards are not `Send`: the
-//! interrupt state belongs to the CPU that saved it and must be restored there.
-//!
-//! # How a kernel plugs it in
-//!
-//! Implement [`InterruptControl`] over the CPU's interrupt mask (`cpsid`/`cpsie` and
-//! `PRIMASK` on Cortex-M, `csrrc`/`csrs` of `sstatus.SIE` on RISC-V, `DAIF` on AArch64)
-//! and use `IrqSafe<YourSpinLock, YourCpu>` as the `R` of [`Region`](crate::Region),
-//! [`AreaSet`](crate::AreaSet) and [`GlobalArea`](crate::GlobalArea). Its `INIT` is a
-//! constant, so `const fn` constructors keep working in `static`s:
-//!
-//! ```
-//! use core::sync::atomic::{AtomicBool, Ordering};
-//! use contig_cma::{
-//!     AreaSet, Declaration, DefaultLock, GlobalArea, InterruptControl, IrqSafe, PhysAddr,
-//!     Region, Registry, Request,
-//! };
-//!
-//! // A stand-in for the CPU's interrupt-enable flag. A real kernel reads and writes the
-//! // hardware mask here (e.g. `PRIMASK` with `cpsid i` on a Cortex-M).
-//! static ENABLED: AtomicBool = AtomicBool::new(true);
-//!
-//! struct Cpu;
-//! impl InterruptControl for Cpu {
-//!     type State = bool; // were interrupts enabled?
-//!     fn disable() -> bool {
-//!         ENABLED.swap(false, Ordering::SeqCst)
-//!     }
-//!     fn restore(was_enabled: bool) {
-//!         ENABLED.store(was_enabled, Ordering::SeqCst);
-//!     }
-//! }
-//!
-//! /// The lock every region of this kernel uses: safe from thread and IRQ context.
-//! type Lock = IrqSafe<DefaultLock, Cpu>;
-//!
-//! static AREA: GlobalArea<Lock> = GlobalArea::new();
-//!
-//! let area = AREA
-//!     .get_or_init(|| {
-//!         let mut set: AreaSet<Lock> = AreaSet::new();
-//!         let spec = Declaration::new("dma", 0x1_0000).at(PhysAddr::new(0x8000_0000))?;
-//!         set.add(Region::new(spec, &Registry::with_builtins(), None)?)?;
-//!         Ok(set)
-//!     })
-//!     .unwrap();
-//! let buf = area.alloc_from_region("dma", &Request::new(0x100)).unwrap();
-//! assert!(ENABLED.load(Ordering::SeqCst), "interrupts are back on after the call");
-//! drop(buf);
-//! ```
-//!
-//! `IrqSafe` makes one CPU safe from itself; the inner lock still has to exclude the
-//! other CPUs, so on SMP it must be a real spin lock, not just an interrupt mask.
 
 use core::cell::UnsafeCell;
 use core::marker::PhantomData;
@@ -108,11 +33,86 @@ pub trait InterruptControl {
 }
 
 /// A lock that holds local interrupts off while it is held: the inner lock `R` wrapped
-/// with interrupt control `I`. See the [module documentation](self) for why and how.
+/// with interrupt control `I` (Linux `spin_lock_irqsave` / `spin_unlock_irqrestore`).
 ///
 /// Holding it with interrupts off is what makes it safe to take from an interrupt
 /// handler and from thread context on the same CPU; everything else (fairness, what
 /// other CPUs do while waiting) is the inner lock's.
+///
+/// # Why a kernel needs it
+///
+/// A spin lock such as [`DefaultLock`](crate::DefaultLock) only waits for *other* CPUs.
+/// If a thread on CPU 0 holds a region's lock and an interrupt arrives on CPU 0 whose
+/// handler allocates or frees from the same region, the handler spins for a lock that
+/// the code it interrupted holds and that can never run again until the handler
+/// returns: CPU 0 deadlocks. Any lock that is taken both in interrupt context and in
+/// thread context must therefore be taken with local interrupts disabled, so that the
+/// handler cannot run on the CPU that holds it. [`IrqSafe`] does exactly that around
+/// any inner lock:
+///
+/// * **lock**: disable local interrupts and remember their previous state, *then* spin
+///   for the inner lock (spinning with interrupts on would let a handler interrupt the
+///   spinner after it got the lock but before interrupts went off);
+/// * **unlock**: release the inner lock, *then* restore the remembered state (not
+///   "enable": a lock taken with interrupts already off, say inside a handler or inside
+///   another [`IrqSafe`] lock, leaves them off);
+/// * **try_lock**: disable, try, and restore at once if the inner lock was busy.
+///
+/// Locks nest like Linux's `irqsave` locks: release them in the reverse order of
+/// taking them (which guards dropped in scope order do), and the outermost release
+/// restores the state from before the first lock. The guards are not `Send`: the
+/// interrupt state belongs to the CPU that saved it and must be restored there.
+///
+/// # How a kernel plugs it in
+///
+/// Implement [`InterruptControl`] over the CPU's interrupt mask (`cpsid`/`cpsie` and
+/// `PRIMASK` on Cortex-M, `csrrc`/`csrs` of `sstatus.SIE` on RISC-V, `DAIF` on AArch64)
+/// and use `IrqSafe<YourSpinLock, YourCpu>` as the `R` of [`Region`](crate::Region),
+/// [`AreaSet`](crate::AreaSet) and [`GlobalArea`](crate::GlobalArea). Its `INIT` is a
+/// constant, so `const fn` constructors keep working in `static`s:
+///
+/// ```
+/// use core::sync::atomic::{AtomicBool, Ordering};
+/// use contig_cma::{
+///     AreaSet, Declaration, DefaultLock, GlobalArea, InterruptControl, IrqSafe, PhysAddr,
+///     Region, Registry, Request,
+/// };
+///
+/// // A stand-in for the CPU's interrupt-enable flag. A real kernel reads and writes the
+/// // hardware mask here (e.g. `PRIMASK` with `cpsid i` on a Cortex-M).
+/// static ENABLED: AtomicBool = AtomicBool::new(true);
+///
+/// struct Cpu;
+/// impl InterruptControl for Cpu {
+///     type State = bool; // were interrupts enabled?
+///     fn disable() -> bool {
+///         ENABLED.swap(false, Ordering::SeqCst)
+///     }
+///     fn restore(was_enabled: bool) {
+///         ENABLED.store(was_enabled, Ordering::SeqCst);
+///     }
+/// }
+///
+/// /// The lock every region of this kernel uses: safe from thread and IRQ context.
+/// type Lock = IrqSafe<DefaultLock, Cpu>;
+///
+/// static AREA: GlobalArea<Lock> = GlobalArea::new();
+///
+/// let area = AREA
+///     .get_or_init(|| {
+///         let mut set: AreaSet<Lock> = AreaSet::new();
+///         let spec = Declaration::new("dma", 0x1_0000).at(PhysAddr::new(0x8000_0000))?;
+///         set.add(Region::new(spec, &Registry::with_builtins(), None)?)?;
+///         Ok(set)
+///     })
+///     .unwrap();
+/// let buf = area.alloc_from_region("dma", &Request::new(0x100)).unwrap();
+/// assert!(ENABLED.load(Ordering::SeqCst), "interrupts are back on after the call");
+/// drop(buf);
+/// ```
+///
+/// `IrqSafe` makes one CPU safe from itself; the inner lock still has to exclude the
+/// other CPUs, so on SMP it must be a real spin lock, not just an interrupt mask.
 pub struct IrqSafe<R, I: InterruptControl> {
     inner: R,
     /// The interrupt state from before the current holder's `lock`: written by the
