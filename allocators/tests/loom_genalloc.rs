@@ -63,7 +63,7 @@ fn two_threads_in_one_word() {
 
 #[test]
 fn two_threads_across_a_word_boundary() {
-    model(|| {
+    model_seeing(&["main won", "spawned won"], || {
         let units = WORD + 4;
         let p = pool(units);
         let q = p.clone();
@@ -72,16 +72,21 @@ fn two_threads_across_a_word_boundary() {
         let t = thread::spawn(move || q.alloc_with(4, Fit::Fixed { offset: WORD - 2 }));
         let mine = p.alloc(WORD + 2);
         let theirs = t.join().unwrap();
-        match (mine, theirs) {
-            (Ok(0), Err(Error::NoSpace { .. })) => p.free(0, WORD + 2).unwrap(),
+        let o = match (mine, theirs) {
+            (Ok(0), Err(Error::NoSpace { .. })) => {
+                p.free(0, WORD + 2).unwrap();
+                "main won"
+            }
             (Err(Error::NoSpace { .. }), Ok(at)) => {
                 assert_eq!(at, WORD - 2);
                 assert_eq!(p.avail(), units - 4);
                 p.free(at, 4).unwrap();
+                "spawned won"
             }
             other => panic!("both or neither claim won: {other:?}"),
-        }
+        };
         all_free(&p, units);
+        o
     });
 }
 
@@ -122,7 +127,7 @@ fn a_block_being_freed_keeps_its_start_until_its_tail_is_gone() {
 
 #[test]
 fn racing_double_frees_free_once() {
-    model(|| {
+    model_seeing(&["main won", "spawned won"], || {
         let p = pool(WORD + 2);
         let at = p.alloc_with(4, Fit::Fixed { offset: WORD - 2 }).unwrap();
         let q = p.clone();
@@ -134,6 +139,11 @@ fn racing_double_frees_free_once() {
         let lost = if mine.is_ok() { theirs } else { mine };
         assert_eq!(lost, Err(Error::NotAllocated { start: at }));
         all_free(&p, WORD + 2);
+        if mine.is_ok() {
+            "main won"
+        } else {
+            "spawned won"
+        }
     });
 }
 
