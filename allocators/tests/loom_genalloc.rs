@@ -1,6 +1,7 @@
 //! Loom models of the lock-free genalloc paths: every interleaving (up to the
 //! preemption bound in `LOOM_MAX_PREEMPTIONS`) of two and three threads allocating and
-//! freeing inside one bitmap word and across a word boundary.
+//! freeing inside one bitmap word and across a word boundary, and of chunks added
+//! while other threads allocate, free and walk the chunk list, or add chunks too.
 //!
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom \
 //!  cargo test -p contig-allocators --release --test loom_genalloc`
