@@ -93,8 +93,8 @@ impl Default for RprocConfig {
 ///
 /// Linux (`remoteproc_core.c`) has the same boot and shutdown order except that it
 /// loads the segments and copies the table *before* preparing the subdevices (here
-/// prepare comes first, so what a subdevice's prepare writes into the table is
-/// installed with it). Its recovery is a shutdown without the free and a boot without
+/// prepare comes first, so a subdevice or vdev that cannot be prepared fails the boot
+/// before anything is written into the remote's memory). Its recovery is a shutdown without the free and a boot without
 /// the allocate: stop subdevs (crashed) -> stop -> unprepare subdevs -> dump -> load ->
 /// prepare subdevs -> start -> start subdevs. Here the processor is stopped *first*,
 /// so a crashed remote cannot scribble over its memory or talk to subdevices being
