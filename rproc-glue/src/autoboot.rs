@@ -205,7 +205,8 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
 ///
 /// A kernel keeps its processors wherever it likes and passes them as an iterator of
 /// `&mut Rproc`: a slice, a `Vec`, or a few fields chained together. Processors of
-/// different platforms share one call through an `RprocOps` enum or trait object.
+/// different platforms share one call through one `RprocOps` type, an enum over the
+/// platforms' ops.
 pub fn firmware_available<'a, 'm: 'a, O: RprocOps + 'a, R: RawMutex>(
     rprocs: impl IntoIterator<Item = &'a mut Rproc<'m, O>>,
     name: &str,
