@@ -1,6 +1,7 @@
 //! Loom models of the lock-free genalloc paths: every interleaving (up to the
 //! preemption bound in `LOOM_MAX_PREEMPTIONS`) of two and three threads allocating and
-//! freeing inside one bitmap word and across a word boundary.
+//! freeing inside one bitmap word and across a word boundary, and of chunks added
+//! while other threads allocate, free and walk the chunk list, or add chunks too.
 //!
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom \
 //!  cargo test -p contig-allocators --release --test loom_genalloc`
@@ -63,7 +64,7 @@ fn two_threads_in_one_word() {
 
 #[test]
 fn two_threads_across_a_word_boundary() {
-    model(|| {
+    model_seeing(&["main won", "spawned won"], || {
         let units = WORD + 4;
         let p = pool(units);
         let q = p.clone();
@@ -72,16 +73,21 @@ fn two_threads_across_a_word_boundary() {
         let t = thread::spawn(move || q.alloc_with(4, Fit::Fixed { offset: WORD - 2 }));
         let mine = p.alloc(WORD + 2);
         let theirs = t.join().unwrap();
-        match (mine, theirs) {
-            (Ok(0), Err(Error::NoSpace { .. })) => p.free(0, WORD + 2).unwrap(),
+        let o = match (mine, theirs) {
+            (Ok(0), Err(Error::NoSpace { .. })) => {
+                p.free(0, WORD + 2).unwrap();
+                "main won"
+            }
             (Err(Error::NoSpace { .. }), Ok(at)) => {
                 assert_eq!(at, WORD - 2);
                 assert_eq!(p.avail(), units - 4);
                 p.free(at, 4).unwrap();
+                "spawned won"
             }
             other => panic!("both or neither claim won: {other:?}"),
-        }
+        };
         all_free(&p, units);
+        o
     });
 }
 
@@ -122,7 +128,7 @@ fn a_block_being_freed_keeps_its_start_until_its_tail_is_gone() {
 
 #[test]
 fn racing_double_frees_free_once() {
-    model(|| {
+    model_seeing(&["main won", "spawned won"], || {
         let p = pool(WORD + 2);
         let at = p.alloc_with(4, Fit::Fixed { offset: WORD - 2 }).unwrap();
         let q = p.clone();
@@ -134,6 +140,11 @@ fn racing_double_frees_free_once() {
         let lost = if mine.is_ok() { theirs } else { mine };
         assert_eq!(lost, Err(Error::NotAllocated { start: at }));
         all_free(&p, WORD + 2);
+        if mine.is_ok() {
+            "main won"
+        } else {
+            "spawned won"
+        }
     });
 }
 
@@ -179,5 +190,199 @@ fn three_threads_share_a_straddling_hole() {
         }
         p.free(0, WORD - 3).unwrap();
         all_free(&p, units);
+    });
+}
+
+// --- Chunks added while the pool is in use ------------------------------------------
+//
+// `add_chunk` publishes a node with a compare-exchange on the list head while other
+// threads walk the list. These models check that a walker sees a new chunk either not
+// at all or complete (addresses, size, a free bitmap), that a claim or free in an old
+// chunk is not disturbed by the publication, and that two racing adds keep the
+// no-overlap rule (the loser of the head race re-checks the chunk that beat it).
+//
+// loom 0.7 stops exploring when a spawned thread's first atomic access is a load that
+// its own later write depends on (tokio-rs/loom#392): a spawned `add_chunk` ran in one
+// interleaving only. So the adds run on the model's main thread, and every model
+// records which outcomes it saw and asserts that each possible one was explored:
+// a model that explored one interleaving fails instead of passing vacuously.
+
+/// Runs `f` under [`model`]; `f` names the outcome of each interleaving, and every
+/// name in `expected` must come up at least once (and nothing else).
+fn model_seeing(
+    expected: &'static [&'static str],
+    f: impl Fn() -> &'static str + Send + Sync + 'static,
+) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
+    let record = seen.clone();
+    model(move || {
+        let outcome = f();
+        record.lock().unwrap().insert(outcome);
+    });
+    let seen: Vec<_> = seen.lock().unwrap().iter().copied().collect();
+    let mut want = expected.to_vec();
+    want.sort_unstable();
+    assert_eq!(seen, want, "outcomes explored");
+}
+
+/// A pool whose only chunk is `units` granules at address 0, every one of them taken
+/// by one block, so an allocation can only succeed in a chunk added later.
+fn full_pool(units: usize) -> Arc<GenPool> {
+    let p = pool(units);
+    p.alloc_with(units, Fit::Fixed { offset: 0 }).unwrap();
+    p
+}
+
+/// The chunk the models add: 4 one-byte granules at 0x100, physical 0x8000_0100.
+const NEW_VIRT: usize = 0x100;
+const NEW_PHYS: u64 = 0x8000_0100;
+const NEW_UNITS: usize = 4;
+
+#[test]
+fn add_chunk_races_allocate() {
+    model_seeing(&["saw the new chunk", "missed the new chunk"], || {
+        let p = full_pool(2);
+        let q = p.clone();
+        // The old chunk is full: this claim succeeds only if it sees the new chunk,
+        // and then it must land at its start.
+        let t = thread::spawn(move || q.alloc(3));
+        assert_eq!(p.add_chunk(NEW_VIRT, NEW_PHYS, NEW_UNITS, ()), Ok(()));
+        let outcome = match t.join().unwrap() {
+            Ok(at) => {
+                assert_eq!(at, NEW_VIRT, "first fit in the new chunk");
+                assert_eq!(p.avail(), NEW_UNITS - 3);
+                p.free(at, 3).unwrap();
+                "saw the new chunk"
+            }
+            Err(Error::NoSpace { .. }) => "missed the new chunk",
+            Err(e) => panic!("unexpected {e}"),
+        };
+        // Once the add has returned, every walker sees the new chunk, whole and free.
+        assert_eq!(p.avail(), NEW_UNITS);
+        assert_eq!(p.alloc(NEW_UNITS), Ok(NEW_VIRT));
+        p.free(NEW_VIRT, NEW_UNITS).unwrap();
+        p.free(0, 2).unwrap();
+        assert_eq!(p.avail(), 2 + NEW_UNITS);
+        outcome
+    });
+}
+
+#[test]
+fn add_chunk_races_free_in_an_old_chunk_and_a_stray_free_in_the_new_one() {
+    model_seeing(&["not in pool", "not allocated"], || {
+        let p = full_pool(2);
+        let q = p.clone();
+        let t = thread::spawn(move || {
+            // The free in the old chunk succeeds whatever the head is meanwhile.
+            assert_eq!(q.free(0, 2), Ok(()));
+            // A free inside the new chunk is outside the pool (not published yet) or
+            // of memory never allocated: never accepted, never counted.
+            q.free(NEW_VIRT, 1)
+        });
+        assert_eq!(p.add_chunk(NEW_VIRT, NEW_PHYS, NEW_UNITS, ()), Ok(()));
+        let outcome = match t.join().unwrap() {
+            Err(Error::AddressNotInPool { addr: NEW_VIRT }) => "not in pool",
+            Err(Error::NotAllocated { start: NEW_VIRT }) => "not allocated",
+            other => panic!("stray free: {other:?}"),
+        };
+        assert_eq!(p.avail(), 2 + NEW_UNITS);
+        // Both chunks are whole: the new one first, then the old one from address 0.
+        assert_eq!(p.alloc(NEW_UNITS), Ok(NEW_VIRT));
+        assert_eq!(p.alloc(2), Ok(0));
+        outcome
+    });
+}
+
+#[test]
+fn add_chunk_races_chunk_iteration() {
+    model_seeing(&["saw the new chunk", "missed the new chunk"], || {
+        let p = pool(2);
+        let q = p.clone();
+        let t = thread::spawn(move || {
+            // Every reader sees the new chunk complete or not at all, and once seen it
+            // stays (the list only grows).
+            let phys = q.virt_to_phys(NEW_VIRT + 3);
+            let old = (0, Some(0), 2, 2);
+            let new = (NEW_VIRT, Some(NEW_PHYS), NEW_UNITS, NEW_UNITS);
+            let chunks: Vec<_> = q
+                .chunks()
+                .map(|c| (c.virt, c.phys, c.size, c.avail))
+                .collect();
+            let (inside, size, avail) = (q.has_addr(NEW_VIRT, NEW_UNITS), q.size(), q.avail());
+            match phys {
+                None => {
+                    assert!(chunks == [old] || chunks == [new, old], "{chunks:?}");
+                    assert!(size == 2 || size == 2 + NEW_UNITS, "size {size}");
+                    assert!(avail == 2 || avail == 2 + NEW_UNITS, "avail {avail}");
+                    "missed the new chunk"
+                }
+                Some(pa) => {
+                    assert_eq!(pa, NEW_PHYS + 3);
+                    assert_eq!(chunks, [new, old]);
+                    assert!(inside);
+                    assert_eq!((size, avail), (2 + NEW_UNITS, 2 + NEW_UNITS));
+                    "saw the new chunk"
+                }
+            }
+        });
+        assert_eq!(p.add_chunk(NEW_VIRT, NEW_PHYS, NEW_UNITS, ()), Ok(()));
+        let outcome = t.join().unwrap();
+        assert_eq!(p.virt_to_phys(NEW_VIRT + 3), Some(NEW_PHYS + 3));
+        assert!(p.has_addr(NEW_VIRT, NEW_UNITS));
+        assert!(!p.has_addr(NEW_VIRT, NEW_UNITS + 1));
+        assert_eq!((p.size(), p.avail()), (2 + NEW_UNITS, 2 + NEW_UNITS));
+        outcome
+    });
+}
+
+#[test]
+fn two_racing_disjoint_add_chunks_both_land() {
+    model_seeing(&["spawned first", "main first"], || {
+        let p = Arc::new(GenPool::new(0));
+        let q = p.clone();
+        let t = thread::spawn(move || q.add_chunk(0, 0x1000, 2, ()));
+        let mine = p.add_chunk(NEW_VIRT, NEW_PHYS, NEW_UNITS, ());
+        assert_eq!((mine, t.join().unwrap()), (Ok(()), Ok(())));
+        let seen: Vec<_> = p.chunks().map(|c| (c.virt, c.phys, c.size)).collect();
+        let (a, b) = ((0, Some(0x1000), 2), (NEW_VIRT, Some(NEW_PHYS), NEW_UNITS));
+        assert_eq!((p.size(), p.avail()), (2 + NEW_UNITS, 2 + NEW_UNITS));
+        assert_eq!(p.virt_to_phys(1), Some(0x1001));
+        // Newest first: the order tells which publication came second.
+        if seen == [b, a] {
+            "spawned first"
+        } else {
+            assert_eq!(seen, [a, b]);
+            "main first"
+        }
+    });
+}
+
+#[test]
+fn two_racing_overlapping_add_chunks_exactly_one_lands() {
+    model_seeing(&["spawned won", "main won"], || {
+        let p = Arc::new(GenPool::new(0));
+        let q = p.clone();
+        // [0x100, 0x104) and [0x102, 0x106) share two bytes.
+        let t = thread::spawn(move || q.add_chunk(NEW_VIRT + 2, 0x9000, NEW_UNITS, ()));
+        let mine = p.add_chunk(NEW_VIRT, NEW_PHYS, NEW_UNITS, ());
+        let theirs = t.join().unwrap();
+        let (winner, loser, outcome) = match (mine, theirs) {
+            (Ok(()), Err(e)) => ((NEW_VIRT, NEW_PHYS), e, "main won"),
+            (Err(e), Ok(())) => ((NEW_VIRT + 2, 0x9000), e, "spawned won"),
+            other => panic!("both or neither add won: {other:?}"),
+        };
+        let Error::ChunkOverlap {
+            existing_virt,
+            existing_size,
+            ..
+        } = loser
+        else {
+            panic!("unexpected {loser}");
+        };
+        assert_eq!((existing_virt, existing_size), (winner.0, NEW_UNITS));
+        let seen: Vec<_> = p.chunks().map(|c| (c.virt, c.phys)).collect();
+        assert_eq!(seen, [(winner.0, Some(winner.1))]);
+        assert_eq!((p.size(), p.avail()), (NEW_UNITS, NEW_UNITS));
+        outcome
     });
 }

@@ -4,7 +4,8 @@
 //! This crate owns physical regions and the policy of which region a device draws
 //! from. It builds on the unit allocators of [`contig_allocators`] (re-exported as
 //! [`allocators`]) and adds physical addresses ([`PhysAddr`], [`PhysRange`]), locking
-//! (generic over [`lock_api::RawMutex`], a spin lock by default) and names. It knows
+//! (generic over [`lock_api::RawMutex`], a spin lock by default, with [`IrqSafe`] to
+//! make any of them safe to share with interrupt handlers) and names. It knows
 //! nothing of devices beyond their names, of bus addresses or of CPU mappings (the
 //! `contig-dma-pool` crate adds those), and it never reads or writes the memory it
 //! manages.
@@ -84,6 +85,7 @@ mod error;
 mod flags;
 mod global;
 mod handle;
+mod irq;
 mod map;
 mod memory_map;
 mod name;
@@ -107,6 +109,7 @@ pub use error::Error;
 pub use flags::Flags;
 pub use global::GlobalArea;
 pub use handle::{Allocation, RawAllocation, RegionId};
+pub use irq::{InterruptControl, IrqSafe};
 pub use map::{FALLBACK_DEVICE, MapProblem, RegionMap, Route};
 pub use memory_map::MemoryMap;
 pub use name::{NAME_MAX, Name, NameProblem};

@@ -17,8 +17,15 @@ use crate::registry::BoxedBackend;
 use crate::stats::{Counters, RegionStats};
 use crate::{Error, Flags, Name, PhysAddr, PhysRange, RegionSpec, Registry, Request};
 
-/// The lock regions use unless told otherwise: a spin lock (not IRQ-safe; kernels
-/// plug their own `lock_api::RawMutex`).
+/// The lock regions use unless told otherwise: a spin lock.
+///
+/// It is **not IRQ-safe**: it leaves interrupts as they are, so if an interrupt
+/// handler allocates or frees from a region while the code it interrupted on the same
+/// CPU holds that region's lock, the handler spins forever. A kernel that uses a region
+/// (or an [`AreaSet`](crate::AreaSet), a [`GlobalArea`](crate::GlobalArea)) from
+/// interrupt context uses [`IrqSafe<DefaultLock, Cpu>`](crate::IrqSafe) instead, with
+/// its own [`InterruptControl`](crate::InterruptControl) `Cpu`, or any other
+/// `lock_api::RawMutex` that masks interrupts.
 pub type DefaultLock = spin::mutex::SpinMutex<()>;
 
 /// A reclaim hook as a region holds it.

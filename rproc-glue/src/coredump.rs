@@ -1,11 +1,14 @@
-//! Core dumps of a remote processor's memory as an ELF core file.
+//! Core dumps of a remote processor's memory: an ELF core file, or the raw bytes.
 //!
 //! This module owns the core file's layout, as Linux `rproc_coredump` writes it: an ELF
 //! header (`ET_CORE`, the firmware's class and machine, the boot address as entry), one
 //! `PT_LOAD` program header per chosen segment (`p_vaddr = p_paddr = da`, read-write-
-//! execute, no alignment) and the segments' bytes back to back. Bytes come from the
-//! caller's reader; a segment it cannot translate is filled with `0xff`. It must never
-//! read memory itself, and it writes only into the buffer it is given.
+//! execute, no alignment) and the segments' bytes back to back; any window of that
+//! file can be produced on its own ([`CoreFormat::read_core_at`]), which is how the
+//! inline format streams it. It also owns the raw format (the segments' bytes only)
+//! and [`DumpFormat`], the platform's choice. Bytes come from the caller's reader; a
+//! range it cannot translate is filled with `0xff`. It must never read memory itself,
+//! and it writes only into the buffer it is given.
 #![forbid(unsafe_code)]
 
 use alloc::vec;
@@ -19,6 +22,91 @@ const PT_LOAD: u32 = 1;
 const PF_RWX: u32 = 7;
 /// Program header count that means "see section 0" in ELF; a core file stays below it.
 const PN_XNUM: usize = 0xffff;
+
+/// How a processor's memory is dumped (Linux `rproc_dump_mechanism`, plus raw), chosen
+/// by the platform with [`Rproc::set_dump_format`](crate::Rproc::set_dump_format).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum DumpFormat {
+    /// An ELF core file, every segment copied into one buffer first (Linux's
+    /// default): the dump outlives the memory it was read from.
+    #[default]
+    Elf,
+    /// The same ELF core file, streamed piece by piece straight from the remote's
+    /// memory while the processor's memory is still held (Linux's "inline": for
+    /// memory that goes away when the processor stops, and to avoid a buffer the size
+    /// of the dump). The whole dump happens inside the snapshot window.
+    Inline,
+    /// The dump segments' bytes back to back, no headers (one segment list).
+    Raw,
+    /// No dump.
+    Disabled,
+}
+
+/// Bytes of a raw dump of `segments`: their sizes summed.
+///
+/// # Errors
+/// [`CoredumpError::TooLarge`] if that does not fit the host's address space.
+pub fn raw_size(segments: &[DumpSegment]) -> Result<usize, CoredumpError> {
+    segments
+        .iter()
+        .enumerate()
+        .try_fold(0usize, |total, (i, s)| {
+            let too_large = CoredumpError::TooLarge {
+                segment: i,
+                size: s.size,
+            };
+            let size = usize::try_from(s.size).map_err(|_| too_large)?;
+            total.checked_add(size).ok_or(too_large)
+        })
+}
+
+/// Fills `dest` with the bytes of the raw dump of `segments` from byte `offset` on and
+/// returns how many it wrote: `dest.len()` unless the dump ends first (0 at or after
+/// its end). `read(da, part)` reads the remote's bytes at `da`; a part it cannot read
+/// is `0xff`.
+///
+/// # Errors
+/// As [`raw_size`].
+pub fn read_raw_at(
+    segments: &[DumpSegment],
+    offset: usize,
+    dest: &mut [u8],
+    read: &mut dyn FnMut(DeviceAddr, &mut [u8]) -> bool,
+) -> Result<usize, CoredumpError> {
+    let total = raw_size(segments)?;
+    let n = dest.len().min(total.saturating_sub(offset));
+    let mut at = 0;
+    for s in segments {
+        let size = usize::try_from(s.size).unwrap_or(0);
+        copy_segment(s, at, size, offset, &mut dest[..n], read);
+        at += size;
+    }
+    Ok(n)
+}
+
+/// Copies the part of segment `s` (at `start` in the file, `size` bytes) that falls in
+/// the file window `[offset, offset + window.len())` into `window`.
+fn copy_segment(
+    s: &DumpSegment,
+    start: usize,
+    size: usize,
+    offset: usize,
+    window: &mut [u8],
+    read: &mut dyn FnMut(DeviceAddr, &mut [u8]) -> bool,
+) {
+    let lo = start.max(offset);
+    let hi = (start + size).min(offset + window.len());
+    if lo >= hi {
+        return;
+    }
+    let Some(part) = window.get_mut(lo - offset..hi - offset) else {
+        return;
+    };
+    let da = s.da.checked_add((lo - start) as u64);
+    if !da.is_some_and(|da| read(da, part)) {
+        part.fill(0xff);
+    }
+}
 
 /// A range of the remote's memory to dump.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -184,6 +272,67 @@ impl CoreFormat {
         Ok(needed)
     }
 
+    /// Fills `dest` with the bytes of the core file for `segments` from byte `offset`
+    /// on and returns how many it wrote: `dest.len()` unless the file ends first (0 at
+    /// or after its end). Only the segment bytes inside the window are read, each
+    /// through `read(da, part)`; a part it cannot read is `0xff`. The same file as
+    /// [`write_core`](Self::write_core), one window at a time (as Linux's inline dump
+    /// serves a reader).
+    ///
+    /// ```
+    /// use contig_rproc_glue::DeviceAddr;
+    /// use contig_rproc_glue::coredump::{CoreFormat, DumpSegment};
+    /// let fmt = CoreFormat { elf64: false, machine: 40, entry: DeviceAddr::new(0) };
+    /// let segs = [DumpSegment { da: DeviceAddr::new(0x100), size: 8 }];
+    /// let mut read = |da: DeviceAddr, dest: &mut [u8]| {
+    ///     for (i, b) in dest.iter_mut().enumerate() { *b = (da.as_u64() as u8).wrapping_add(i as u8); }
+    ///     true
+    /// };
+    /// let whole = fmt.core_vec(&segs, &mut read).unwrap();
+    /// let mut window = [0u8; 5];
+    /// assert_eq!(fmt.read_core_at(&segs, whole.len() - 6, &mut window, &mut read), Ok(5));
+    /// assert_eq!(window[..], whole[whole.len() - 6..whole.len() - 1]);
+    /// ```
+    ///
+    /// # Errors
+    /// As [`CoreFormat::core_size`].
+    pub fn read_core_at(
+        &self,
+        segments: &[DumpSegment],
+        offset: usize,
+        dest: &mut [u8],
+        read: &mut dyn FnMut(DeviceAddr, &mut [u8]) -> bool,
+    ) -> Result<usize, CoredumpError> {
+        let total = self.core_size(segments)?;
+        let n = dest.len().min(total.saturating_sub(offset));
+        let window = &mut dest[..n];
+        // Headers: rebuilt in a small buffer, one at a time, and the overlap copied.
+        let mut piece = [0u8; 64];
+        let hl = usize::from(self.header_len());
+        let mut w = Writer {
+            out: &mut piece[..hl],
+            pos: 0,
+            elf64: self.elf64,
+        };
+        self.write_header(&mut w, segments.len());
+        copy_bytes(&piece[..hl], 0, offset, window);
+        let pl = usize::from(self.phdr_len());
+        let mut data = self.headers_len(segments.len());
+        for (i, s) in segments.iter().enumerate() {
+            let mut w = Writer {
+                out: &mut piece[..pl],
+                pos: 0,
+                elf64: self.elf64,
+            };
+            write_phdr(&mut w, data, s);
+            copy_bytes(&piece[..pl], hl + i * pl, offset, window);
+            let size = usize::try_from(s.size).unwrap_or(0);
+            copy_segment(s, data, size, offset, window, read);
+            data += size;
+        }
+        Ok(n)
+    }
+
     /// The core file as a new vector.
     ///
     /// # Errors
@@ -216,6 +365,21 @@ impl CoreFormat {
         w.u16(0);
         w.u16(0);
         w.u16(0);
+    }
+}
+
+/// Copies the part of `bytes` (at `start` in the file) inside the file window
+/// `[offset, offset + window.len())` into `window`.
+fn copy_bytes(bytes: &[u8], start: usize, offset: usize, window: &mut [u8]) {
+    let lo = start.max(offset);
+    let hi = (start + bytes.len()).min(offset + window.len());
+    if lo < hi {
+        if let (Some(d), Some(b)) = (
+            window.get_mut(lo - offset..hi - offset),
+            bytes.get(lo - start..hi - start),
+        ) {
+            d.copy_from_slice(b);
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 use core::fmt;
 
 use crate::DeviceAddr;
+use crate::autoboot::{FirmwareName, FirmwareNameError};
 use crate::coredump::CoredumpError;
 use crate::dma_pool::cma::{Name, PhysAddr};
 use crate::firmware::FirmwareError;
@@ -16,6 +17,7 @@ use crate::notify::NotifyIdError;
 use crate::ops::OpError;
 use crate::rproc::State;
 use crate::rsc::{RscError, WriteError};
+use crate::subdev::SubdevId;
 use crate::vring::VringSizeError;
 
 /// Why a table resource could not be given memory.
@@ -198,6 +200,31 @@ pub enum RprocError {
         /// Bytes of room.
         available: usize,
     },
+    /// A subdevice's step failed.
+    Subdevice {
+        /// Which subdevice.
+        subdev: SubdevId,
+        /// The step (`prepare` or `start`).
+        op: &'static str,
+        /// The platform's error.
+        error: OpError,
+    },
+    /// A firmware name was refused.
+    FirmwareName(FirmwareNameError),
+    /// A boot by name, but no firmware name was set.
+    NoFirmwareName,
+    /// The firmware source does not have this image (yet).
+    FirmwareNotYet {
+        /// The image's name.
+        name: FirmwareName,
+    },
+    /// Recovery is disabled for this processor; it stays crashed.
+    RecoveryDisabled,
+    /// The heap could not grow a setup list.
+    OutOfMemory {
+        /// What could not grow.
+        what: &'static str,
+    },
 }
 
 impl From<FirmwareError> for RprocError {
@@ -302,6 +329,12 @@ impl fmt::Display for RprocError {
                 f,
                 "resource table needs {needed} bytes, the section has {available}"
             ),
+            Self::Subdevice { subdev, op, error } => write!(f, "{subdev} {op}: {error}"),
+            Self::FirmwareName(e) => e.fmt(f),
+            Self::NoFirmwareName => f.write_str("no firmware name was set"),
+            Self::FirmwareNotYet { name } => write!(f, "firmware {name} is not available"),
+            Self::RecoveryDisabled => f.write_str("recovery is disabled"),
+            Self::OutOfMemory { what } => write!(f, "out of memory for {what}"),
         }
     }
 }

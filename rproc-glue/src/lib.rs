@@ -19,9 +19,15 @@
 //! result back into the cached table (carveouts by name, then `da`, then `pa`; fixed
 //! addresses only inside declared memory; vrings from `vdev{N}vring{M}` entries or the
 //! processor's pool chain, with the lowest free notify id); check the trace buffers;
-//! load the segments and install the table through the [`Loader`]; start. Cost:
-//! `O(entries × registered entries)`; the heap is used for the cached table and the
-//! undo log (setup, not a hot path).
+//! prepare the subdevices ([`Subdevice`]: the platform's in registration order, then
+//! the vdevs, whose child devices and pools come up here); load the segments and
+//! install the table through the [`Loader`]; start; start the subdevices. Shutdown and
+//! recovery run the same steps back down (the full order, and how it compares with
+//! Linux, is in [`Rproc`]'s documentation). A processor boots by firmware name through
+//! a platform [`FirmwareSource`], on its own if its auto-boot setting is on, and waits
+//! for [`firmware_available`] if the image is not there yet. Cost:
+//! `O(entries × registered entries)`; the heap is used for the cached table, the undo
+//! log and the subdevice list (setup, not a hot path).
 //!
 //! Firmware is untrusted input: every malformed table or image is a typed error naming
 //! the entry, field and value, never a panic. Nothing here reads or writes the remote's
@@ -57,6 +63,7 @@
 
 extern crate alloc;
 
+mod autoboot;
 pub mod coredump;
 mod da;
 mod error;
@@ -65,17 +72,24 @@ mod memory;
 pub mod notify;
 mod ops;
 pub mod profile;
+mod recovery;
 mod resources;
 mod rproc;
 pub mod rsc;
+mod subdev;
 mod unwind;
 mod vdev;
 pub mod vring;
 
+pub use autoboot::{
+    AutoBoot, FIRMWARE_NAME_MAX, FirmwareName, FirmwareNameError, FirmwareSource,
+    firmware_available,
+};
 pub use contig_dma_pool as dma_pool;
 pub use da::DeviceAddr;
 pub use error::{MatchError, RegisterError, RprocError};
 pub use memory::{DaError, MemEntry, MemHooks, MemKind, Memory, Origin};
 pub use ops::{CarveoutRequest, DevmemMap, Loader, OpError, Placement, RprocOps, VendorOutcome};
 pub use rproc::{Rproc, RprocConfig, State};
+pub use subdev::{BoxedSubdevice, SubdevContext, SubdevId, Subdevice};
 pub use vdev::{RingInfo, VdevInfo};

@@ -1,12 +1,12 @@
 //! A remote processor and its lifecycle.
 //!
 //! This module owns [`Rproc`]: its states (offline -> resources parsed -> allocated ->
-//! running -> stopped/crashed), boot (parse -> register/match -> allocate -> load
-//! segments through the caller's [`Loader`] -> install the table -> start), shutdown
-//! (stop -> snapshot window -> free), recovery (stop -> reload -> start, keeping every
-//! allocation), attach, translations and core dumps. A failed boot gives back
-//! everything it took. It must never touch the remote's memory itself (the loader and
-//! dump reader do) nor decide policy a platform hook can decide.
+//! running -> stopped/crashed), the order of the calls of boot, attach and shutdown
+//! around the platform ops, the subdevices and the loader (see [`Rproc`]), translations
+//! and core dumps. A failed boot gives back everything it took, in reverse. Recovery
+//! lives in `recovery`, subdevices in `subdev`, booting by firmware name in `autoboot`.
+//! It must never touch the remote's memory itself (the loader and dump reader do) nor
+//! decide policy a platform hook can decide.
 #![forbid(unsafe_code)]
 
 use alloc::vec::Vec;
@@ -14,7 +14,8 @@ use alloc::vec::Vec;
 use lock_api::RawMutex;
 
 use crate::DeviceAddr;
-use crate::coredump::{CoreFormat, DumpSegment};
+use crate::autoboot::FirmwareName;
+use crate::coredump::{self, CoreFormat, DumpFormat, DumpSegment};
 use crate::dma_pool::cma::{Name, PhysAddr, PhysRange};
 use crate::dma_pool::{DeviceId, Devices};
 use crate::error::{RegisterError, RprocError};
@@ -25,8 +26,9 @@ use crate::ops::{Loader, Placement, RprocOps};
 use crate::rsc::{
     BuildError, CarveoutSpec, Field, RscTable, RscTableBuilder, RscTableMut, Skipped,
 };
+use crate::subdev::Subdevs;
 use crate::unwind::Undo;
-use crate::vdev::VdevInfo;
+use crate::vdev::{VdevInfo, VdevPlan};
 
 /// Where a remote processor is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -48,8 +50,9 @@ pub enum State {
 /// Settings of a processor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RprocConfig {
-    /// Whether the platform should boot it on its own (a property of the processor,
-    /// whatever its table holds).
+    /// Whether it boots on its own ([`Rproc::try_auto_boot`]): a property of the
+    /// processor, on by default, never inferred from what its table holds (Linux
+    /// `rproc->auto_boot`).
     pub auto_boot: bool,
     /// How many vring notify ids it may hand out.
     pub notify_ids: u32,
@@ -64,19 +67,66 @@ impl Default for RprocConfig {
     }
 }
 
-/// A remote processor: a device of the DMA layer, platform ops, memory entries and the
-/// cached resource table with the host's write-backs.
+/// A remote processor: a device of the DMA layer, platform ops, memory entries, the
+/// cached resource table with the host's write-backs, and its subdevices.
+///
+/// # Lifecycle
+///
+/// The calls, in order (`subdevs` are the platform's [`Subdevice`](crate::Subdevice)s
+/// in registration order, then the vdevs; *reverse* is the opposite order):
+///
+/// | [`boot`](Self::boot) | [`shutdown`](Self::shutdown) | [`recover`](Self::recover) |
+/// |---|---|---|
+/// | check image and table | stop subdevs, reverse (`crashed` if it crashed) | [`RprocOps::stop`] |
+/// | allocate: carveouts, devmem, vrings, notify ids (write-backs) | [`RprocOps::stop`] | stop subdevs, reverse, `crashed = true` |
+/// | prepare subdevs (vdevs: devices, pools) | `snapshot` (memory still held) | `snapshot` (memory as the crash left it) |
+/// | [`Loader::load_segment`] each segment | unprepare subdevs, reverse (vdevs: devices, pools) | [`Loader::load_segment`] each segment |
+/// | [`Loader::install_table`] | free, reverse of allocate | [`Loader::install_table`] |
+/// | [`RprocOps::start`] | | start subdevs |
+/// | start subdevs | | [`RprocOps::start`] |
+///
+/// A failure in a boot step undoes exactly what was done, last first: subdevices
+/// started are stopped (with `crashed = true`, as Linux unwinds), a started processor
+/// is stopped, prepared subdevices are unprepared, allocations freed; the processor
+/// ends offline holding nothing. [`attach`](Self::attach) is a boot with
+/// [`RprocOps::attach`] in place of loading and starting.
+///
+/// Linux (`remoteproc_core.c`) has the same boot and shutdown order except that it
+/// loads the segments and copies the table *before* preparing the subdevices (here
+/// prepare comes first, so a subdevice or vdev that cannot be prepared fails the boot
+/// before anything is written into the remote's memory). Its recovery is a shutdown without the free and a boot without
+/// the allocate: stop subdevs (crashed) -> stop -> unprepare subdevs -> dump -> load ->
+/// prepare subdevs -> start -> start subdevs. Here the processor is stopped *first*,
+/// so a crashed remote cannot scribble over its memory or talk to subdevices being
+/// torn down, subdevices are neither unprepared nor prepared (vdev devices and pools
+/// stay, with every address and notify id), and they are started before the
+/// processor, so that what the restarted remote looks for at once is there.
 ///
 /// ```
 /// use contig_rproc_glue::dma_pool::cma::{PhysAddr, PhysRange};
 /// use contig_rproc_glue::dma_pool::{BusMap, BusWindow, Device, Devices, DmaAddr, NoMapping};
-/// use contig_rproc_glue::{DeviceAddr, MemEntry, MemKind, OpError, Rproc, RprocConfig, RprocOps, State};
+/// use contig_rproc_glue::{
+///     DeviceAddr, MemEntry, MemKind, OpError, Rproc, RprocConfig, RprocOps, State,
+///     SubdevContext, Subdevice,
+/// };
 ///
 /// struct M4;
 /// impl RprocOps for M4 {
 ///     fn start(&mut self, _boot: DeviceAddr) -> Result<(), OpError> { Ok(()) }
 ///     fn stop(&mut self) -> Result<(), OpError> { Ok(()) }
 ///     fn kick(&mut self, _notifyid: u32) {}
+/// }
+///
+/// /// A watchdog that must only run while the remote does.
+/// struct Watchdog { armed: bool }
+/// impl Subdevice for Watchdog {
+///     fn start(&mut self, _rproc: &SubdevContext<'_>) -> Result<(), OpError> {
+///         self.armed = true; // after the remote started
+///         Ok(())
+///     }
+///     fn stop(&mut self, _rproc: &SubdevContext<'_>, _crashed: bool) {
+///         self.armed = false; // before the remote stops, or after it crashed
+///     }
 /// }
 ///
 /// // STM32MP15: the M4 sees RETRAM (physical 0x3800_0000, 64K) at device address 0.
@@ -86,8 +136,11 @@ impl Default for RprocConfig {
 /// let mut rproc = Rproc::new(&devs, m4, M4, RprocConfig::default()).unwrap();
 /// let retram = MemEntry::region("retram", MemKind::Carveout, PhysAddr::new(0x3800_0000), 0x1_0000).unwrap();
 /// rproc.register(&devs, retram).unwrap();
+/// rproc.add_subdev(Box::new(Watchdog { armed: false })).unwrap();
+/// rproc.set_firmware("rproc-m4-fw.elf").unwrap();
 ///
 /// assert_eq!(rproc.state(), State::Offline);
+/// assert_eq!(rproc.subdev_count(), 1);
 /// assert_eq!(rproc.da_to_pa(DeviceAddr::new(0x100), 0x10), Ok(PhysAddr::new(0x3800_0100)));
 /// assert!(rproc.da_to_pa(DeviceAddr::new(0xfff0), 0x20).is_err()); // crosses the end
 /// ```
@@ -104,10 +157,22 @@ pub struct Rproc<'m, O: RprocOps> {
     table_da: Option<DeviceAddr>,
     fallback: Option<(Vec<u8>, u32, DeviceAddr)>,
     pub(crate) undo: Vec<Undo>,
+    pub(crate) plans: Vec<VdevPlan>,
+    /// Length of the undo log before the vdevs' prepare step.
+    pub(crate) vdev_mark: usize,
     pub(crate) vdevs: Vec<VdevInfo>,
+    pub(crate) subdevs: Subdevs<'m>,
     pub(crate) skipped: Vec<Skipped>,
+    /// Whether the processor was started (or attached) and not stopped since.
+    pub(crate) powered: bool,
+    pub(crate) firmware: Option<FirmwareName>,
+    pub(crate) waiting: bool,
+    pub(crate) crashes: u32,
+    pub(crate) recoveries: u32,
+    pub(crate) recovery_disabled: bool,
     core: Option<CoreFormat>,
     dump: Vec<DumpSegment>,
+    dump_format: DumpFormat,
 }
 
 impl<'m, O: RprocOps> Rproc<'m, O> {
@@ -135,10 +200,20 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
             table_da: None,
             fallback: None,
             undo: Vec::new(),
+            plans: Vec::new(),
+            vdev_mark: 0,
             vdevs: Vec::new(),
+            subdevs: Subdevs::default(),
             skipped: Vec::new(),
+            powered: false,
+            firmware: None,
+            waiting: false,
+            crashes: 0,
+            recoveries: 0,
+            recovery_disabled: false,
             core: None,
             dump: Vec::new(),
+            dump_format: DumpFormat::Elf,
         })
     }
 
@@ -166,9 +241,11 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
         self.auto_boot
     }
 
-    /// Changes [`auto_boot`](Self::auto_boot).
+    /// Changes [`auto_boot`](Self::auto_boot); turning it off also ends a wait for
+    /// firmware.
     pub fn set_auto_boot(&mut self, auto_boot: bool) {
         self.auto_boot = auto_boot;
+        self.waiting &= auto_boot;
     }
 
     /// The platform ops.
@@ -187,7 +264,8 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
         &self.memory
     }
 
-    /// The vdevs made from the table, in table order.
+    /// The vdevs made from the table, in table order (from their prepare step to their
+    /// unprepare step).
     #[must_use]
     pub fn vdevs(&self) -> &[VdevInfo] {
         &self.vdevs
@@ -310,12 +388,13 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
     }
 
     /// Boots `image`: checks it, gives its table's resources memory (writing the
-    /// results back into the cached table), loads its segments and the table through
-    /// `loader`, and starts the processor.
+    /// results back into the cached table), prepares the subdevices, loads its segments
+    /// and the table through `loader`, starts the processor and then the subdevices
+    /// (the order is in the [type documentation](Self)).
     ///
     /// # Errors
-    /// Any step's [`RprocError`]; everything allocated so far is given back and the
-    /// processor is offline again.
+    /// Any step's [`RprocError`]; what was done is undone in reverse and the processor
+    /// is offline again, holding nothing.
     pub fn boot<R: RawMutex>(
         &mut self,
         devs: &Devices<'m, R>,
@@ -349,14 +428,21 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
         self.state = State::Parsed;
         let result = self.allocate(devs).and_then(|()| {
             self.state = State::Allocated;
-            self.load_and_start(&fw, loader)
+            self.prepare_subdevs(devs)?;
+            self.load(&fw, loader)?;
+            self.ops
+                .start(fw.entry())
+                .map_err(|error| RprocError::Platform { op: "start", error })?;
+            self.powered = true;
+            self.start_subdevs()
         });
         self.settle(devs, result)
     }
 
     /// Attaches to a processor a boot loader started, whose live table is `table` at
-    /// device address `table_da`: allocates its resources, writes the table back
-    /// through `loader` and asks the platform to attach.
+    /// device address `table_da`: allocates its resources, prepares the subdevices,
+    /// writes the table back through `loader`, asks the platform to attach and starts
+    /// the subdevices.
     ///
     /// # Errors
     /// As [`boot`](Self::boot).
@@ -374,16 +460,21 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
         self.state = State::Parsed;
         let result = self.allocate(devs).and_then(|()| {
             self.state = State::Allocated;
+            self.prepare_subdevs(devs)?;
             self.install(loader)?;
             self.ops.attach().map_err(|error| RprocError::Platform {
                 op: "attach",
                 error,
-            })
+            })?;
+            self.powered = true;
+            self.start_subdevs()
         });
         self.settle(devs, result)
     }
 
-    /// Running on success; otherwise everything is given back.
+    /// Running on success; otherwise what was done is undone in reverse: subdevices
+    /// stopped (as crashed, as Linux unwinds), the processor stopped if it was started,
+    /// subdevices unprepared, everything given back.
     fn settle<R: RawMutex>(
         &mut self,
         devs: &Devices<'m, R>,
@@ -392,13 +483,23 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
         match result {
             Ok(()) => {
                 self.state = State::Running;
+                self.waiting = false;
                 Ok(())
             }
             Err(e) => {
-                // The boot error is the one to report; a failure to give something
-                // back leaves the processor stopped with the rest still held, so a
-                // later shutdown can retry.
-                self.state = match self.release(devs) {
+                self.stop_subdevs(true);
+                if self.powered {
+                    // The boot error is the one to report; a processor that does not
+                    // stop either is as stopped as the platform can make it.
+                    self.ops.stop().unwrap_or(());
+                    self.powered = false;
+                }
+                // A failure to give something back leaves the processor stopped with
+                // the rest still held, so a later shutdown can retry.
+                let released = self
+                    .unprepare_subdevs(devs)
+                    .and_then(|()| self.release(devs));
+                self.state = match released {
                     Ok(()) => State::Offline,
                     Err(_) => State::Stopped,
                 };
@@ -407,7 +508,8 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
         }
     }
 
-    fn load_and_start(
+    /// Loads the segments and installs the table.
+    pub(crate) fn load(
         &mut self,
         fw: &Firmware<'_>,
         loader: &mut dyn Loader,
@@ -424,10 +526,7 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
                 .load_segment(&seg, &at)
                 .map_err(|error| RprocError::Platform { op: "load", error })?;
         }
-        self.install(loader)?;
-        self.ops
-            .start(fw.entry())
-            .map_err(|error| RprocError::Platform { op: "start", error })
+        self.install(loader)
     }
 
     fn install(&mut self, loader: &mut dyn Loader) -> Result<(), RprocError> {
@@ -445,15 +544,18 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
             })
     }
 
-    /// Shuts the processor down: stops it, calls `snapshot` while its memory is still
-    /// held (state [`State::Stopped`]: dump it, read the trace), then gives everything
-    /// back and resets the table's write-backs.
+    /// Shuts the processor down: stops the subdevices in reverse (telling them whether
+    /// the processor crashed), stops the processor, calls `snapshot` while its memory is
+    /// still held (state [`State::Stopped`]: dump it, read the trace), unprepares the
+    /// subdevices in reverse, then gives everything back and resets the table's
+    /// write-backs.
     ///
     /// # Errors
     /// [`RprocError::State`] unless running, crashed or stopped; the platform's stop
-    /// failure (nothing changes); a DMA-layer refusal while giving back (e.g. a vdev
-    /// pool a driver still uses), in which case the rest stays held and the processor
-    /// stays stopped so the shutdown can be retried.
+    /// failure (the processor keeps its state; its subdevices stay stopped, and a
+    /// retried shutdown goes on from the processor's stop); a DMA-layer refusal while
+    /// giving back (e.g. a vdev pool a driver still uses), in which case the rest stays
+    /// held and the processor stays stopped so the shutdown can be retried.
     pub fn shutdown<R: RawMutex>(
         &mut self,
         devs: &Devices<'m, R>,
@@ -464,57 +566,35 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
             &[State::Running, State::Crashed, State::Stopped],
         )?;
         if self.state != State::Stopped {
-            self.ops
-                .stop()
-                .map_err(|error| RprocError::Platform { op: "stop", error })?;
+            self.stop_subdevs(self.state == State::Crashed);
+            if self.powered {
+                self.ops
+                    .stop()
+                    .map_err(|error| RprocError::Platform { op: "stop", error })?;
+                self.powered = false;
+            }
             self.state = State::Stopped;
             snapshot(self);
         }
+        self.unprepare_subdevs(devs)?;
         self.release(devs)?;
         self.state = State::Offline;
         Ok(())
     }
 
-    /// Marks a running processor crashed.
-    ///
-    /// # Errors
-    /// [`RprocError::State`] unless running.
-    pub fn report_crash(&mut self) -> Result<(), RprocError> {
-        self.expect("report a crash of", &[State::Running])?;
-        self.state = State::Crashed;
-        Ok(())
-    }
-
-    /// Recovers a crashed processor: stops it, loads `image` again into the memory it
-    /// already holds, installs the cached table and starts it. Carveouts, vrings and
-    /// vdevs are kept.
-    ///
-    /// # Errors
-    /// [`RprocError::State`] unless crashed; the step's error (the processor stays
-    /// crashed, its resources held).
-    pub fn recover(&mut self, image: &[u8], loader: &mut dyn Loader) -> Result<(), RprocError> {
-        self.expect("recover", &[State::Crashed])?;
-        let fw = Firmware::parse(image)?;
-        self.ops
-            .stop()
-            .map_err(|error| RprocError::Platform { op: "stop", error })?;
-        self.load_and_start(&fw, loader)?;
-        self.state = State::Running;
-        Ok(())
-    }
-
-    /// Kicks vring `notifyid` if the processor runs and the id is one of its vrings.
-    /// Returns whether it kicked.
+    /// Kicks vring `notifyid` if the processor runs, its vdevs are started and the id is
+    /// one of its vrings. Returns whether it kicked.
     pub fn kick(&mut self, notifyid: u32) -> bool {
         let known = self
             .vdevs
             .iter()
             .flat_map(|v| &v.rings)
             .any(|r| r.notifyid == notifyid);
-        if self.state == State::Running && known {
+        let up = self.state == State::Running && self.subdevs.vdevs_started && known;
+        if up {
             self.ops.kick(notifyid);
         }
-        self.state == State::Running && known
+        up
     }
 
     /// Where `[da, da + len)` is for the host: the platform's `da_to_va` first, then
@@ -568,10 +648,7 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
         &self,
         read: &mut dyn FnMut(&Placement, &mut [u8]) -> bool,
     ) -> Result<Vec<u8>, RprocError> {
-        let format = self.core.ok_or(RprocError::State {
-            op: "dump",
-            state: self.state,
-        })?;
+        let format = self.core_format()?;
         let mut reader = |da: DeviceAddr, dest: &mut [u8]| match self.da_to_va(da, dest.len()) {
             Ok(at) => read(&at, dest),
             Err(_) => false,
@@ -579,6 +656,89 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
         format
             .core_vec(&self.dump, &mut reader)
             .map_err(RprocError::Coredump)
+    }
+
+    /// How [`dump`](Self::dump) writes the memory (the platform's choice).
+    #[must_use]
+    pub fn dump_format(&self) -> DumpFormat {
+        self.dump_format
+    }
+
+    /// Chooses how [`dump`](Self::dump) writes the memory.
+    pub fn set_dump_format(&mut self, format: DumpFormat) {
+        self.dump_format = format;
+    }
+
+    /// Dumps the dump segments in the chosen [`DumpFormat`] (see
+    /// [`dump_as`](Self::dump_as)).
+    ///
+    /// # Errors
+    /// As [`dump_as`](Self::dump_as).
+    pub fn dump(
+        &self,
+        read: &mut dyn FnMut(&Placement, &mut [u8]) -> bool,
+        sink: &mut dyn FnMut(&[u8]),
+    ) -> Result<usize, RprocError> {
+        self.dump_as(self.dump_format, read, sink)
+    }
+
+    /// Dumps the dump segments in `format`, handing the bytes to `sink` in order, and
+    /// returns how many there were. `read` is as for [`coredump`](Self::coredump).
+    /// Call it in the snapshot window of [`shutdown`](Self::shutdown) or
+    /// [`recover`](Self::recover):
+    ///
+    /// * `Elf`: the whole core file is copied first, then handed over in one piece;
+    /// * `Inline`: the same file in pieces of at most 512 bytes, each read from the
+    ///   remote's memory just before `sink` gets it (no buffer of the dump's size);
+    /// * `Raw`: the segments' bytes only, in pieces;
+    /// * `Disabled`: nothing.
+    ///
+    /// # Errors
+    /// As [`coredump`](Self::coredump) (the raw format needs no firmware class).
+    pub fn dump_as(
+        &self,
+        format: DumpFormat,
+        read: &mut dyn FnMut(&Placement, &mut [u8]) -> bool,
+        sink: &mut dyn FnMut(&[u8]),
+    ) -> Result<usize, RprocError> {
+        let mut reader = |da: DeviceAddr, dest: &mut [u8]| match self.da_to_va(da, dest.len()) {
+            Ok(at) => read(&at, dest),
+            Err(_) => false,
+        };
+        let mut piece = [0u8; 512];
+        let mut offset = 0;
+        let mut stream = |next: &mut Window<'_>| {
+            loop {
+                let n = next(offset, &mut piece).map_err(RprocError::Coredump)?;
+                if n == 0 {
+                    return Ok(offset);
+                }
+                sink(piece.get(..n).unwrap_or(&[]));
+                offset += n;
+            }
+        };
+        match format {
+            DumpFormat::Disabled => Ok(0),
+            DumpFormat::Elf => {
+                let core = self.coredump(read)?;
+                sink(&core);
+                Ok(core.len())
+            }
+            DumpFormat::Inline => {
+                let format = self.core_format()?;
+                stream(&mut |at, dest| format.read_core_at(&self.dump, at, dest, &mut reader))
+            }
+            DumpFormat::Raw => {
+                stream(&mut |at, dest| coredump::read_raw_at(&self.dump, at, dest, &mut reader))
+            }
+        }
+    }
+
+    fn core_format(&self) -> Result<CoreFormat, RprocError> {
+        self.core.ok_or(RprocError::State {
+            op: "dump",
+            state: self.state,
+        })
     }
 
     pub(crate) fn expect(&self, op: &'static str, states: &[State]) -> Result<(), RprocError> {
@@ -592,6 +752,9 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
         }
     }
 }
+
+/// Fills a buffer with the dump's bytes from an offset on; returns how many.
+type Window<'a> = dyn FnMut(usize, &mut [u8]) -> Result<usize, coredump::CoredumpError> + 'a;
 
 /// Whether `other` and the new `entry` (at `da`, physical `range`) cannot both be
 /// registered: same name, or overlapping device or physical ranges.

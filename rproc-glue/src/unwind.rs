@@ -1,9 +1,11 @@
 //! Giving back what a boot took, in reverse order.
 //!
-//! This module owns [`Undo`], one record per action of the allocate step, and
-//! `Rproc::release`, which undoes them last to first. A refusal from the DMA layer (a
-//! vdev pool still in use) stops the release with that record kept, so nothing is
-//! half given back and a later call can finish. It must never skip a record.
+//! This module owns [`Undo`], one record per action of the allocate step and of the
+//! vdevs' prepare step (whose records sit on top of the allocate step's), and
+//! `Rproc::release_to`, which undoes them last to first down to a mark: the vdevs'
+//! mark for their unprepare step, zero to free everything. A refusal from the DMA
+//! layer (a vdev pool still in use) stops the release with that record kept, so
+//! nothing is half given back and a later call can finish. It must never skip a record.
 #![forbid(unsafe_code)]
 
 use lock_api::RawMutex;
@@ -50,8 +52,10 @@ pub(crate) enum Undo {
     },
     /// The last entry made from the table.
     PopEntry,
-    /// The last vdev record.
+    /// The last vdev record (prepare step).
     PopVdev,
+    /// The last vdev plan (allocate step).
+    PopPlan,
 }
 
 impl<'m, O: RprocOps> Rproc<'m, O> {
@@ -60,13 +64,27 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
     /// # Errors
     /// The DMA layer's refusal; that record and the ones before it stay.
     pub(crate) fn release<R: RawMutex>(&mut self, devs: &Devices<'m, R>) -> Result<(), RprocError> {
-        while let Some(undo) = self.undo.pop() {
+        self.release_to(devs, 0)?;
+        self.skipped.clear();
+        Ok(())
+    }
+
+    /// Undoes the records above the first `mark`, last first.
+    ///
+    /// # Errors
+    /// The DMA layer's refusal; that record and the ones before it stay.
+    pub(crate) fn release_to<R: RawMutex>(
+        &mut self,
+        devs: &Devices<'m, R>,
+        mark: usize,
+    ) -> Result<(), RprocError> {
+        while self.undo.len() > mark {
+            let Some(undo) = self.undo.pop() else { break };
             if let Err(e) = self.undo_one(devs, undo) {
                 self.undo.push(undo);
                 return Err(e);
             }
         }
-        self.skipped.clear();
         Ok(())
     }
 
@@ -118,6 +136,9 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
             Undo::PopEntry => self.memory.pop(),
             Undo::PopVdev => {
                 self.vdevs.pop();
+            }
+            Undo::PopPlan => {
+                self.plans.pop();
             }
         }
         Ok(())

@@ -1,12 +1,21 @@
 //! vdevs: virtio devices of the remote, as child devices with rings and buffers.
 //!
-//! This module owns the vdev step of allocation: each vdev entry becomes a child device
-//! of the processor device (same bus view and masks) so that from a vdev one can always
-//! find its processor; a registered `vdev{N}buffer` entry becomes that child's own
-//! coherent pool, otherwise the child uses its parent's. Each vring gets a notify id
-//! (lowest free) and memory from a registered `vdev{N}vring{M}` entry, else the
-//! processor's pool chain, and both are written back. It must never size rings itself
-//! ([`crate::vring`] does) nor touch ring memory.
+//! This module owns the vdevs in two steps, as Linux splits them between resource
+//! handling and the vdev subdevice:
+//!
+//! * **allocate** (table order, with the other resources): each vring gets a notify id
+//!   (lowest free) and memory from a registered `vdev{N}vring{M}` entry, else the
+//!   processor's pool chain, and both are written back; a registered `vdev{N}buffer`
+//!   entry is bound to the vdev. The result is a plan per vdev.
+//! * **prepare** (the vdevs' subdevice step, after the platform's subdevices): each
+//!   planned vdev becomes a child device of the processor device (same bus view and
+//!   masks, so that from a vdev one can always find its processor) whose coherent pool
+//!   is its bound `vdev{N}buffer`, otherwise its parent's; **unprepare** removes them
+//!   again. Rings, notify ids and the buffer binding stay until the resources are
+//!   freed, so a recovery (which stops and starts the vdevs but neither unprepares nor
+//!   prepares them) keeps every address and id.
+//!
+//! It must never size rings itself ([`crate::vring`] does) nor touch ring memory.
 #![forbid(unsafe_code)]
 
 use alloc::format;
@@ -54,15 +63,27 @@ pub struct RingInfo {
     pub align: u32,
 }
 
+/// What the allocate step decided for one vdev; [`Rproc`] turns it into a [`VdevInfo`]
+/// with a device when the vdevs are prepared.
+#[derive(Clone, Debug)]
+pub(crate) struct VdevPlan {
+    index: u32,
+    number: u32,
+    /// The registered `vdev{N}buffer` entry bound to this vdev.
+    buffer: Option<usize>,
+    rings: Vec<RingInfo>,
+}
+
 impl<'m, O: RprocOps> Rproc<'m, O> {
-    /// Creates vdev number `vdevs.len()` for table entry `index` with its rings.
+    /// The allocate step of vdev number `plans.len()` for table entry `index`: binds
+    /// its buffer entry, gives its rings notify ids and memory.
     pub(crate) fn vdev<R: RawMutex>(
         &mut self,
         devs: &Devices<'m, R>,
         index: u32,
         rings: &[Vring],
     ) -> Result<(), RprocError> {
-        let number = u32::try_from(self.vdevs.len()).unwrap_or(u32::MAX);
+        let number = u32::try_from(self.plans.len()).unwrap_or(u32::MAX);
         let buffer_name = format!("vdev{number}buffer");
         let buffer = self
             .memory
@@ -72,30 +93,114 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
                     .get(i)
                     .is_some_and(|e| e.kind() == MemKind::VdevBuffer)
             });
-        let device = self.child_device(devs, number, buffer.is_none())?;
         if let Some(b) = buffer {
-            self.vdev_pool(devs, index, b, device).map_err(resource(
-                index,
-                MemKind::VdevBuffer,
-                None,
-            ))?;
+            self.bind_buffer(index, b)
+                .map_err(resource(index, MemKind::VdevBuffer, None))?;
         }
-        let mut infos = Vec::with_capacity(rings.len());
+        let mut infos = Vec::new();
+        infos
+            .try_reserve_exact(rings.len())
+            .map_err(|_| RprocError::OutOfMemory { what: "vrings" })?;
         for (ring, vring) in (0u8..).zip(rings) {
             let info = self
                 .vring(devs, index, number, ring, vring)
                 .map_err(resource(index, MemKind::Vring, Some(ring)))?;
             infos.push(info);
         }
-        self.vdevs.push(VdevInfo {
+        self.plans
+            .try_reserve(1)
+            .map_err(|_| RprocError::OutOfMemory { what: "vdevs" })?;
+        self.plans.push(VdevPlan {
             index,
             number,
-            device,
-            own_pool: buffer.is_some(),
+            buffer,
             rings: infos,
+        });
+        self.undo.push(Undo::PopPlan);
+        Ok(())
+    }
+
+    /// Binds registered entry `b` to vdev table entry `index` as its buffer pool.
+    fn bind_buffer(&mut self, index: u32, b: usize) -> Result<(), MatchError> {
+        let Some(entry) = self.memory.get(b).copied() else {
+            return Ok(()); // `b` came from `registered_named` just now
+        };
+        if let Some(other) = entry.bound_to() {
+            return Err(MatchError::AlreadyBound {
+                entry: entry.name(),
+                other,
+            });
+        }
+        if let Some(e) = self.memory.get_mut(b) {
+            e.bound = Some(index);
+        }
+        self.undo.push(Undo::Unbind(b));
+        Ok(())
+    }
+
+    /// The vdevs' prepare step: a child device (and its own pool, if it has a buffer
+    /// entry) for every planned vdev, in table order. On error what this step made is
+    /// given back.
+    pub(crate) fn prepare_vdevs<R: RawMutex>(
+        &mut self,
+        devs: &Devices<'m, R>,
+    ) -> Result<(), RprocError> {
+        self.vdev_mark = self.undo.len();
+        let plans = core::mem::take(&mut self.plans);
+        let result = plans
+            .iter()
+            .try_for_each(|plan| self.prepare_vdev(devs, plan));
+        self.plans = plans;
+        if result.is_err() {
+            // Only devices, pools and records made just now: the DMA layer has no reason
+            // to refuse taking them back.
+            self.release_to(devs, self.vdev_mark).unwrap_or(());
+        }
+        result
+    }
+
+    fn prepare_vdev<R: RawMutex>(
+        &mut self,
+        devs: &Devices<'m, R>,
+        plan: &VdevPlan,
+    ) -> Result<(), RprocError> {
+        let device = self.child_device(devs, plan.number, plan.buffer.is_none())?;
+        if let Some(b) = plan.buffer {
+            self.vdev_pool(devs, b, device).map_err(resource(
+                plan.index,
+                MemKind::VdevBuffer,
+                None,
+            ))?;
+        }
+        let mut rings = Vec::new();
+        rings
+            .try_reserve_exact(plan.rings.len())
+            .map_err(|_| RprocError::OutOfMemory { what: "vrings" })?;
+        rings.extend_from_slice(&plan.rings);
+        self.vdevs
+            .try_reserve(1)
+            .map_err(|_| RprocError::OutOfMemory { what: "vdevs" })?;
+        self.vdevs.push(VdevInfo {
+            index: plan.index,
+            number: plan.number,
+            device,
+            own_pool: plan.buffer.is_some(),
+            rings,
         });
         self.undo.push(Undo::PopVdev);
         Ok(())
+    }
+
+    /// The vdevs' unprepare step: removes their devices and pools.
+    ///
+    /// # Errors
+    /// The DMA layer's refusal (a driver still holds a buffer of a vdev pool): what is
+    /// left stays, and a later call goes on from there.
+    pub(crate) fn unprepare_vdevs<R: RawMutex>(
+        &mut self,
+        devs: &Devices<'m, R>,
+    ) -> Result<(), RprocError> {
+        self.release_to(devs, self.vdev_mark)
     }
 
     /// The vdev's device: a child of the processor with its bus view and masks.
@@ -117,23 +222,17 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
         Ok(id)
     }
 
-    /// Turns registered entry `b` into the vdev device's own coherent pool.
+    /// Turns registered entry `b` (bound to this vdev) into the vdev device's own
+    /// coherent pool.
     fn vdev_pool<R: RawMutex>(
         &mut self,
         devs: &Devices<'m, R>,
-        index: u32,
         b: usize,
         device: DeviceId,
     ) -> Result<(), MatchError> {
         let Some(entry) = self.memory.get(b).copied() else {
-            return Ok(()); // `b` came from `registered_named` just now
+            return Ok(()); // bound in the allocate step, entries are never removed
         };
-        if let Some(other) = entry.bound_to() {
-            return Err(MatchError::AlreadyBound {
-                entry: entry.name(),
-                other,
-            });
-        }
         let bus = entry.dma().or(entry.da().map(|d| DmaAddr::new(d.as_u64())));
         let bus = bus.ok_or(MatchError::Undeclared {
             da: None,
@@ -153,10 +252,6 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
         devs.declare_coherent(device, pool)
             .map_err(MatchError::Dma)?;
         self.undo.push(Undo::ReleasePool(device));
-        if let Some(e) = self.memory.get_mut(b) {
-            e.bound = Some(index);
-        }
-        self.undo.push(Undo::Unbind(b));
         Ok(())
     }
 

@@ -292,12 +292,12 @@ fn recovery_keeps_every_allocation() {
         .map(|e| (e.name(), e.pa(), e.len()))
         .collect();
     let rings = rproc.vdevs().to_vec();
-    assert!(rproc.recover(&fw, &mut loader).is_err()); // not crashed
+    assert!(rproc.recover(&fw, &mut loader, &mut |_| {}).is_err()); // not crashed
     rproc.report_crash().unwrap();
     assert_eq!(rproc.state(), State::Crashed);
     // Corrupt the code; recovery reloads it.
     s.sram.write(PhysAddr::new(SRAM), b"garbage").unwrap();
-    rproc.recover(&fw, &mut loader).unwrap();
+    rproc.recover(&fw, &mut loader, &mut |_| {}).unwrap();
     assert_eq!(rproc.state(), State::Running);
     assert_eq!(s.read(SRAM, CODE.len()), CODE);
     assert_eq!(loader.tables, 2);

@@ -87,11 +87,21 @@ pub fn devices(s: &Sims) -> (Devices<'_>, DeviceId) {
 
 /// The processor with the board's reserved-memory regions registered.
 pub fn rproc<'m>(devs: &Devices<'m>, m4: DeviceId, s: &'m Sims) -> Rproc<'m, Ops> {
+    rproc_with(devs, m4, s, Ops::default())
+}
+
+/// The processor with platform ops `ops` and the board's reserved-memory regions.
+pub fn rproc_with<'m, O: RprocOps>(
+    devs: &Devices<'m>,
+    m4: DeviceId,
+    s: &'m Sims,
+    ops: O,
+) -> Rproc<'m, O> {
     let config = RprocConfig {
         auto_boot: false,
         notify_ids: 8,
     };
-    let mut rproc = Rproc::new(devs, m4, Ops::default(), config).unwrap();
+    let mut rproc = Rproc::new(devs, m4, ops, config).unwrap();
     let regions: [(&str, MemKind, u64, usize, &SimMemory); 5] = [
         ("mcuram2", MemKind::Carveout, SRAM, 0x4_0000, &s.sram),
         (

@@ -2,6 +2,7 @@
 #![allow(dead_code, unreachable_pub, clippy::cast_possible_truncation)]
 
 pub mod board;
+pub mod recording;
 
 /// A program header to put in an image.
 pub struct Seg<'a> {
