@@ -20,7 +20,7 @@ case "${1:-}" in
     --corrupt) corrupt=true ;;
     *) echo "usage: $0 [--corrupt]" >&2; exit 4 ;;
 esac
-TIMEOUT="${QEMU_TIMEOUT:-60}"
+TIMEOUT="${QEMU_TIMEOUT:-30}"
 
 # The patterns, as the kernel's src/pattern.rs defines them: each 512-byte sector is one
 # 32-byte line 16 times.
