@@ -18,7 +18,7 @@ use virtio_drivers::transport::mmio::MmioTransport;
 use crate::dma::{self, Blk};
 use crate::irq::Lock;
 use crate::mmio::Found;
-use crate::pattern::{self, BYTES, PREFILL, PREFILL_FIRST, WRITTEN, WRITTEN_FIRST};
+use crate::pattern::{self, BYTES, PREFILL, PREFILL_FIRST, Verdict, WRITTEN, WRITTEN_FIRST};
 use crate::{check, println};
 
 type Driver = VirtIOBlk<PoolHal<Blk>, MmioTransport<'static>>;
@@ -129,10 +129,11 @@ fn device_to_memory(
     let bad = pattern::mismatch(PREFILL, PREFILL_FIRST, data);
     check!(
         inside && read.is_ok() && bad.is_none(),
-        "device -> memory: sectors {PREFILL_FIRST}..{} read by DMA into {} (in the pool: {inside}) \
-         hold the pre-filled pattern ({read:?}; first difference {bad:?})",
+        "device -> memory: sectors {PREFILL_FIRST}..{} read by DMA into {} (in the pool: \
+         {inside}, {read:?}) against the pattern run.sh pre-filled: {}",
         PREFILL_FIRST + pattern::SECTORS,
-        buf.phys
+        buf.phys,
+        Verdict(bad)
     );
     if devices.free_coherent(Some(id), &buf).is_err() {
         check!(false, "free the read buffer");
@@ -175,9 +176,10 @@ fn memory_to_device(
     let bad = pattern::mismatch(WRITTEN, WRITTEN_FIRST, data);
     check!(
         inside && zeroed && read.is_ok() && bad.is_none(),
-        "read back into a fresh zeroed buffer at {} (in the pool: {inside}, zeroed: {zeroed}): \
-         the written pattern ({read:?}; first difference {bad:?})",
-        back.phys
+        "read back by DMA into a fresh buffer at {} (in the pool: {inside}, zeroed before: \
+         {zeroed}, {read:?}) against the written pattern: {}",
+        back.phys,
+        Verdict(bad)
     );
     if devices.free_coherent(Some(id), &back).is_err() {
         check!(false, "free the read-back buffer");

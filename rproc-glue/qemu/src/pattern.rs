@@ -6,6 +6,8 @@
 //! into the disk image before the run, and after it compares the sectors the kernel
 //! wrote with [`WRITTEN`] lines.
 
+use core::fmt;
+
 use virtio_drivers::device::blk::SECTOR_SIZE;
 
 /// Tag of the sectors `run.sh` fills before the run (device -> memory).
@@ -41,16 +43,56 @@ pub fn fill(tag: &[u8; 8], first: usize, buf: &mut [u8]) {
     }
 }
 
-/// The first byte where `got` differs from the `tag` pattern for sectors `first..`,
-/// as `(offset, expected, got)`.
-pub fn mismatch(tag: &[u8; 8], first: usize, got: &[u8]) -> Option<(usize, u8, u8)> {
+/// Where a buffer first differs from its pattern.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Difference {
+    /// The sector.
+    pub sector: usize,
+    /// The byte inside the sector.
+    pub offset: usize,
+    /// What the pattern has there.
+    pub want: u8,
+    /// What the buffer has.
+    pub got: u8,
+}
+
+/// The first byte where `got` differs from the `tag` pattern for sectors `first..`.
+pub fn mismatch(tag: &[u8; 8], first: usize, got: &[u8]) -> Option<Difference> {
     let mut want = [0u8; BYTES];
     let Some(want) = want.get_mut(..got.len()) else {
-        return Some((BYTES, 0, 0)); // longer than any pattern: never a match
+        // Longer than any pattern: never a match.
+        return Some(Difference {
+            sector: first,
+            offset: 0,
+            want: 0,
+            got: 0,
+        });
     };
     fill(tag, first, want);
-    want.iter()
-        .zip(got)
-        .position(|(w, g)| w != g)
-        .map(|i| (i, want[i], got[i]))
+    let at = want.iter().zip(got).position(|(w, g)| w != g)?;
+    Some(Difference {
+        sector: first + at / SECTOR_SIZE,
+        offset: at % SECTOR_SIZE,
+        want: want[at],
+        got: got[at],
+    })
+}
+
+/// "identical", or where and how a buffer differs from its pattern.
+pub struct Verdict(pub Option<Difference>);
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            None => f.write_str("identical"),
+            Some(d) => write!(
+                f,
+                "first difference in sector {} at byte {}: expected '{}', found '{}'",
+                d.sector,
+                d.offset,
+                d.want.escape_ascii(),
+                d.got.escape_ascii()
+            ),
+        }
+    }
 }
