@@ -3,8 +3,9 @@
 //! OpenSBI (`-bios default`) enters `_start` at 0x8020_0000 in S-mode with the MMU off
 //! (`satp` = 0), `a0` = hart id and `a1` = the device tree's physical address. With
 //! `-smp 2` only the boot hart comes here; OpenSBI keeps the others stopped until a
-//! kernel starts them through the HSM extension. Should a second hart arrive anyway,
-//! it loses the lottery below and parks.
+//! kernel starts them through the HSM extension: `smp.rs` starts the second one at
+//! `_start_secondary`, on the second stack. Should another hart arrive at `_start`, it
+//! loses the lottery below and parks.
 
 use core::sync::atomic::AtomicU32;
 
@@ -48,7 +49,26 @@ _start:
 
 3:  wfi
     j       3b
+
+    .globl _start_secondary
+_start_secondary:
+    /* The second stack in .stacks; a0 = hart id for smp::secondary. */
+    lla     sp, __stacks_start
+    li      t0, {stack}
+    add     sp, sp, t0
+    add     sp, sp, t0
+    li      t0, 0x2000
+    csrs    sstatus, t0
+    call    {secondary}
+4:  wfi
+    j       4b
 "#,
     stack = const STACK_SIZE,
     kmain = sym crate::kmain,
+    secondary = sym crate::smp::secondary,
 );
+
+unsafe extern "C" {
+    /// Where the second hart starts (`smp.rs`).
+    pub fn _start_secondary();
+}

@@ -5,7 +5,7 @@
 //! DMA regions (`memory.rs`) -> pools and device registry in statics (`dma.rs`) -> heap
 //! sealed (`heap.rs`) -> the IRQ-safe lock under a real timer interrupt (`irq.rs`,
 //! `trap.rs`) -> virtio-blk on its own pool (`blk.rs`) -> virtio-rng on the default
-//! pool and CMA area (`rng.rs`) -> exit through `sifive_test` (`exit.rs`). Every check
+//! pool and CMA area (`rng.rs`) -> both harts on one pool at once (`smp.rs`) -> exit through `sifive_test` (`exit.rs`). Every check
 //! prints `[PASS]` or `[FAIL]` on the serial console (`console.rs`); any failure, panic
 //! or unexpected trap ends QEMU with a non-zero status.
 #![no_std]
@@ -26,6 +26,7 @@ mod mmio;
 mod pattern;
 mod rng;
 mod sbi;
+mod smp;
 mod trap;
 
 use contig_cma::{PhysAddr, PhysRange};
@@ -142,6 +143,8 @@ extern "C" fn kmain(hart: usize, dtb: usize) -> ! {
             check!(false, "a virtio-rng device in the device tree");
         }
     }
+
+    smp::run(hart);
 
     let (passed, failed) = check::counts();
     if failed == 0 {

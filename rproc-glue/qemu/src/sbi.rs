@@ -1,10 +1,12 @@
-//! The SBI call the kernel makes: set the timer.
+//! The two SBI calls the kernel makes: set the timer, start a hart.
 //!
-//! An inline `ecall` rather than a crate: one call of a few lines, its contract in
-//! one place.
+//! Inline `ecall`s rather than a crate (`sbi-rt`): two calls of a few lines each, their
+//! contracts in one place, nothing more in the lock file.
 
 /// SBI "TIME" extension.
 const EID_TIME: usize = 0x5449_4D45;
+/// SBI "HSM" (hart state management) extension.
+const EID_HSM: usize = 0x48_534D;
 
 /// An SBI call with up to three arguments; the SBI error code (0: success).
 fn call(eid: usize, fid: usize, a0: usize, a1: usize, a2: usize) -> isize {
@@ -31,4 +33,10 @@ fn call(eid: usize, fid: usize, a0: usize, a1: usize, a2: usize) -> isize {
 pub fn set_timer(time: u64) {
     // Cannot fail for a hart that calls it on itself.
     let _ = call(EID_TIME, 0, time as usize, 0, 0);
+}
+
+/// Starts the stopped hart `hart` in S-mode at physical address `start`, with
+/// `a0 = hart` and `a1 = opaque`, the MMU off; the SBI error code (0: started).
+pub fn hart_start(hart: usize, start: usize, opaque: usize) -> isize {
+    call(EID_HSM, 0, hart, start, opaque)
 }

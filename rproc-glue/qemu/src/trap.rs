@@ -78,18 +78,22 @@ unsafe extern "C" {
     fn trap_vector();
 }
 
-/// Installs the vector (direct mode) and enables the timer interrupt source; `sstatus.SIE`
-/// stays as it is.
-pub fn init() {
+/// Installs the vector (direct mode) on this hart, with no interrupt source enabled.
+pub fn install() {
     let vector = trap_vector as *const () as usize;
     // SAFETY: `trap_vector` is 4-byte aligned (direct mode needs the low bits clear) and
     // returns with `sret` after restoring every register the interrupted code may hold
-    // (the Rust handler preserves the callee-saved ones). Enabling STIE only lets the
-    // timer interrupt through once SIE is set.
-    unsafe {
-        core::arch::asm!("csrw stvec, {0}", in(reg) vector);
-        core::arch::asm!("csrs sie, {0}", in(reg) STI);
-    }
+    // (the Rust handler preserves the callee-saved ones).
+    unsafe { core::arch::asm!("csrw stvec, {0}", in(reg) vector) };
+}
+
+/// Installs the vector and enables the timer interrupt source; `sstatus.SIE` stays as
+/// it is.
+pub fn init() {
+    install();
+    // SAFETY: enabling STIE only lets the timer interrupt through once SIE is set, and
+    // the vector that handles it is installed.
+    unsafe { core::arch::asm!("csrs sie, {0}", in(reg) STI) };
 }
 
 /// Timer interrupts handled so far.
