@@ -41,7 +41,7 @@ command -v qemu-system-riscv64 >/dev/null || {
     exit 4
 }
 cargo build --release --locked || exit 4
-kernel=target/riscv64gc-unknown-none-elf/release/contig-qemu-kernel
+kernel="${CARGO_TARGET_DIR:-target}/riscv64gc-unknown-none-elf/release/contig-qemu-kernel"
 
 work=target/qemu
 mkdir -p "$work"
