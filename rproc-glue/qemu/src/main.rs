@@ -83,16 +83,15 @@ extern "C" fn kmain(hart: usize, dtb: usize) -> ! {
         "OpenSBI's own /reserved-memory is in the tree ({} region(s) in /memory)",
         firmware.len()
     );
-    if let Some(naive) = memory::without_reserved_memory(&picture, &memory::BLK_POOL) {
-        let hit = firmware.iter().find(|r| r.range.overlaps(&naive));
-        check!(
-            hit.is_some(),
-            "ignoring /reserved-memory, {} would land at {naive}, over {}: placement must \
-             respect it",
-            memory::BLK_POOL.name,
-            hit.map_or("nothing", |r| r.path.as_str())
-        );
-    }
+    let naive = memory::without_reserved_memory(&picture, &memory::BLK_POOL);
+    let hit = naive.and_then(|n| firmware.iter().find(|r| r.range.overlaps(&n)));
+    check!(
+        hit.is_some(),
+        "ignoring /reserved-memory, {} would land at {}, over {}: placement must respect it",
+        memory::BLK_POOL.name,
+        naive.unwrap_or(PhysRange::EMPTY),
+        hit.map_or("nothing", |r| r.path.as_str())
+    );
     let mut early = match picture.early_memory() {
         Ok(early) => early,
         Err(e) => {
