@@ -23,8 +23,9 @@ impl Uart {
         let thr = UART as *mut u8;
         let lsr = (UART + LSR) as *const u8;
         // SAFETY: QEMU virt maps an ns16550 at UART (8 byte-wide registers); with the
-        // MMU off these addresses are the device's, and only this console (under its
-        // lock) touches them.
+        // MMU off these addresses are the device's and nothing else maps them. These
+        // are volatile byte accesses to device registers: two writers at once (only
+        // the panic path bypasses the lock) can interleave characters, nothing more.
         unsafe {
             while lsr.read_volatile() & LSR_THRE == 0 {}
             thr.write_volatile(byte);
@@ -50,6 +51,19 @@ static CONSOLE: Mutex<Lock, Uart> = Mutex::const_new(<Lock as lock_api::RawMutex
 pub fn print(args: fmt::Arguments<'_>) {
     // Writing to the UART cannot fail.
     let _ = CONSOLE.lock().write_fmt(args);
+}
+
+/// Writes formatted text even if the console lock is held (a panic while printing, on
+/// this hart or the other): characters may interleave, but the message gets out.
+pub fn print_dying(args: fmt::Arguments<'_>) {
+    match CONSOLE.try_lock() {
+        Some(mut uart) => {
+            let _ = uart.write_fmt(args);
+        }
+        None => {
+            let _ = Uart.write_fmt(args);
+        }
+    }
 }
 
 /// Prints to the serial console.

@@ -43,6 +43,6 @@ pub fn fail(why: Failure) -> ! {
 
 #[panic_handler]
 fn panic(info: &PanicInfo<'_>) -> ! {
-    crate::println!("[FAIL] kernel panic: {info}");
+    crate::console::print_dying(format_args!("[FAIL] kernel panic: {info}\n"));
     fail(Failure::Panic)
 }
