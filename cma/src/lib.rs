@@ -69,6 +69,19 @@
 //! assert_eq!(area.stats("video").unwrap().used_bytes(), 0);
 //! print!("{}", area.dump());
 //! ```
+//!
+//! # Interrupt context
+//!
+//! Every public function falls in one of three groups. "IRQ" means it may run in an
+//! interrupt handler *if* the region's lock type is interrupt-safe ([`IrqSafe`]
+//! around a spin lock, or a kernel's own `RawMutex` that masks interrupts);
+//! [`DefaultLock`] is not, so with it nothing that locks may run in interrupt context.
+//!
+//! | group | functions | context |
+//! |---|---|---|
+//! | values | everything on [`PhysAddr`], [`PhysRange`], [`Request`], [`Flags`], [`Name`], [`RegionId`], [`RegionStats`], [`Counters`], [`Geometry`], [`Dynamic`], the [`Declaration`] builders and [`RegionSpec`] accessors, [`Declaration::check`], [`Declaration::at`], [`RawAllocation`] and [`Allocation`] accessors, [`AreaSet::get`], [`AreaSet::regions`], [`AreaSet::region`], [`AreaSet::id_of`], [`AreaSet::find`], [`AreaSet::regions_for`], [`RegionMap::route`], [`RegionMap::regions_for`], [`RegionMap::routes`], [`RegionMap::fallback`], [`Region::spec`], [`Region::name`], [`Region::range`], [`Region::flags`], [`Region::backend_name`], [`Registry::contains`], [`Registry::names`], [`EarlyTable`] and [`MemoryMap`] look-ups | any context: no lock, no allocation |
+//! | DMA path | [`Region::allocate`], [`Region::claim`], [`Region::free`], [`Region::stats`], [`Region::for_each_allocation`], [`AreaSet::alloc`], [`AreaSet::alloc_kind`], [`AreaSet::alloc_from`], [`AreaSet::alloc_from_region`], [`AreaSet::alloc_in`], [`AreaSet::claim`], [`AreaSet::free`], [`AreaSet::free_at`], [`AreaSet::stats`], [`Allocation::free`] and its drop, [`GlobalArea::get`] | IRQ, with two exceptions: a *reusable* region calls its [`Reclaim`] hook under the region's lock (the OS migrating pages may sleep: thread context only there), and nothing here may be called on a region from inside that region's [`Reclaim`] hook or `for_each_allocation` callback (the lock is held; it would deadlock). One region lock per call; no heap. |
+//! | setup | [`Region::new`], [`Region::with_backend`], [`Registry::new`], [`Registry::with_builtins`], [`Registry::register`], [`Registry::build`], [`AreaSet::new`], [`AreaSet::from_early`], [`AreaSet::add`], [`AreaSet::set_default`], [`AreaSet::set_map`], [`AreaSet::dump`] (formatting it allocates nothing, but walks every region under its lock), [`RegionMap::new`], [`RegionMap::parse`], [`EarlyTable::new`], [`EarlyTable::declare_fixed`], [`EarlyTable::declare_dynamic`], [`MemoryMap::new`], [`MemoryMap::add_memory`], [`GlobalArea::new`], [`GlobalArea::get_or_init`] | thread context: these allocate (backend metadata, tables) or build the set before anyone allocates from it |
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

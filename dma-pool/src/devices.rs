@@ -70,6 +70,10 @@ pub(crate) struct SystemSource<'m, R: RawMutex> {
 /// `'m` is the lifetime of the memory descriptions it borrows: the CMA area set, the
 /// default pool, mappers and the system allocator.
 ///
+/// `R` defaults to `contig_cma::DefaultLock`, a spin lock that is **not** IRQ-safe:
+/// a kernel that allocates from interrupt handlers names `IrqSafe<DefaultLock, Cpu>`
+/// (or its own interrupt-masking lock) for the registry and its pools.
+///
 /// Locks, per call (with `R` the registry's lock type): an allocation holds the
 /// device's entry and pool (atomics, no lock), takes the lock of each source it tries
 /// while that source searches, and then its source's record lock for an `O(log n)`

@@ -23,10 +23,11 @@ const CHANGING: usize = 1 << (usize::BITS - 2);
 /// The number of holders (below the two flags).
 const HOLDERS: usize = CHANGING - 1;
 /// How long a take waits for holders to leave before it gives up (each spin is one
-/// pause instruction; loom explores every step, so it gets a few).
-#[cfg(not(loom))]
+/// pause instruction; loom explores every step and Miri interprets each, so they get
+/// a few).
+#[cfg(not(any(loom, miri)))]
 const DRAIN_SPINS: usize = 1 << 16;
-#[cfg(loom)]
+#[cfg(any(loom, miri))]
 const DRAIN_SPINS: usize = 3;
 
 /// An optional value that readers hold and setup code replaces.

@@ -83,6 +83,19 @@
 //! devs.remove(m4).unwrap();
 //! # }
 //! ```
+//!
+//! # Interrupt context
+//!
+//! "IRQ" means a function may run in an interrupt handler *if* the registry's and the
+//! pools' lock type `R` is interrupt-safe (`contig_cma::IrqSafe` around a spin lock, or
+//! a kernel's own `RawMutex` that masks interrupts); the default lock is not, so with
+//! it nothing that locks may run in interrupt context.
+//!
+//! | group | functions | context |
+//! |---|---|---|
+//! | values | everything on [`DmaAddr`], [`Attrs`], [`PoolOptions`], [`Device`] (its builders and accessors), [`DeviceId`], [`BusWindow`], [`BusMap`] translation ([`BusMap::to_dma`], [`BusMap::to_phys`], [`BusMap::reachable`]), [`CpuAddr`], [`LinearMap`], [`NoMapping`], [`CoherentBuffer::mmap`], [`CoherentPool`] accessors ([`CoherentPool::name`], [`CoherentPool::phys`], [`CoherentPool::bus`], [`CoherentPool::mapper`], [`CoherentPool::options`], [`CoherentPool::max_buffers`], [`CoherentPool::is_fallthrough`], [`CoherentPool::to_dma`], [`CoherentPool::to_phys`], [`CoherentPool::reachable`]) | any context: no lock, no allocation |
+//! | DMA path | [`Devices::alloc_coherent`], [`Devices::free_coherent`], [`Devices::mark_occupied`], [`Devices::find_buffer`], [`Devices::device`], [`Devices::pool`], [`Devices::live`], [`Devices::find`], [`Devices::find_ancestor`], [`Devices::iter`], [`Devices::default_pool`], [`Devices::default_cma`], [`CoherentPool::allocate`], [`CoherentPool::free`], [`CoherentPool::occupy`], [`CoherentPool::live`], [`CoherentPool::records`], [`CoherentPool::stats`], [`GlobalPool::get`], the `virtio` feature's `PoolHal` (`dma_alloc`, `dma_dealloc`, `share`, `unshare`) | IRQ, except when the device's chain reaches a *reusable* CMA region (its reclaim hook may sleep). They hold device entries with atomics, take at most the source's lock and its record's lock, and never use the heap. Never call them from inside a reclaim hook. |
+//! | setup | [`Devices::new`], [`Devices::with_capacity`], [`Devices::add`], [`Devices::remove`], [`Devices::declare_coherent`], [`Devices::release_coherent`], [`Devices::set_cma`], [`Devices::set_default_cma`], [`Devices::set_default_pool`], [`Devices::set_system`], [`CoherentPool::new`], [`GlobalPool::new`], [`GlobalPool::get_or_init`], [`BusMap::windows`], the `fdt` module, the `sim` module (host only) | thread context: they allocate, take the registry's setup lock, or wait a bounded time for calls in flight; never call them while holding a [`DeviceRef`] or [`PoolRef`] of the device they change |
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

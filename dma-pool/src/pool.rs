@@ -71,6 +71,10 @@ impl PoolOptions {
 
 /// Coherent memory for one device (or for everyone, as the default pool).
 ///
+/// `R` defaults to `contig_cma::DefaultLock`, which is not IRQ-safe; see the crate's
+/// "Interrupt context" table for which calls may run in a handler with an IRQ-safe
+/// lock.
+///
 /// ```
 /// use contig_dma_pool::{CoherentPool, DmaAddr, NoMapping, PoolOptions};
 /// use contig_dma_pool::cma::{PhysAddr, PhysRange};

@@ -66,7 +66,7 @@ fn ops_per_thread() -> usize {
     std::env::var("CONTIG_STRESS_OPS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(3_000)
+        .unwrap_or(if cfg!(miri) { 30 } else { 3_000 })
 }
 
 #[test]
