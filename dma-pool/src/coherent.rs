@@ -24,6 +24,13 @@ use crate::{
 /// Linux's page, the alignment of system-allocator buffers.
 const SYSTEM_ALIGN: usize = 4096;
 
+/// What the caller asked of a source: exact bytes on an alignment.
+#[derive(Clone, Copy)]
+struct Want {
+    size: usize,
+    align: usize,
+}
+
 static IDENTITY: BusMap = BusMap::Identity;
 
 /// What a call knows about its device (or the lack of one); holds the device's entry
@@ -142,36 +149,86 @@ impl<'m, R: RawMutex> Devices<'m, R> {
         size: usize,
         attrs: Attrs,
     ) -> Result<CoherentBuffer, Error> {
+        self.alloc_coherent_aligned(device, size, 1, attrs)
+    }
+
+    /// [`alloc_coherent`](Self::alloc_coherent) with the buffer's physical base a
+    /// multiple of `align` (a power of two) as well as of its source's own alignment:
+    /// whichever is larger. Every source of the fallback order honours it, and the
+    /// answer is checked. Sizes stay exact. Same locks and context rules.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sim")] {
+    /// use contig_dma_pool::cma::{PhysAddr, PhysRange};
+    /// use contig_dma_pool::sim::SimMemory;
+    /// use contig_dma_pool::{Attrs, CoherentPool, Device, Devices, DmaAddr, PoolOptions};
+    ///
+    /// let mem = SimMemory::new(PhysRange::new(PhysAddr::new(0x1000_0000), 0x4_0000).unwrap()).unwrap();
+    /// let devs: Devices = Devices::new(&mem).unwrap();
+    /// let nic = devs.add(Device::new("nic").unwrap()).unwrap();
+    /// let pool = CoherentPool::new("nic-pool", PhysAddr::new(0x1000_0000), DmaAddr::new(0x1000_0000),
+    ///     0x4_0000, &mem, PoolOptions::new()).unwrap();
+    /// devs.declare_coherent(nic, pool).unwrap();
+    /// let small = devs.alloc_coherent(Some(nic), 100, Attrs::NONE).unwrap(); // one page
+    /// // A descriptor ring the hardware wants on a 64 KiB boundary, 6000 bytes exactly.
+    /// let ring = devs.alloc_coherent_aligned(Some(nic), 6000, 0x1_0000, Attrs::NONE).unwrap();
+    /// assert!(ring.phys.is_aligned(0x1_0000) && ring.dma.is_aligned(0x1_0000));
+    /// assert_eq!(ring.size, 6000);
+    /// assert!(devs.alloc_coherent_aligned(Some(nic), 64, 3, Attrs::NONE).is_err());
+    /// devs.free_coherent(Some(nic), &ring).unwrap();
+    /// devs.free_coherent(Some(nic), &small).unwrap();
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`alloc_coherent`](Self::alloc_coherent), and [`Error::BadAlignment`] for an
+    /// `align` that is not a power of two (checked after the size).
+    pub fn alloc_coherent_aligned(
+        &self,
+        device: Option<DeviceId>,
+        size: usize,
+        align: usize,
+        attrs: Attrs,
+    ) -> Result<CoherentBuffer, Error> {
         let ctx = self.context(device)?;
         if size == 0 {
             return Err(Error::ZeroSize { device: ctx.name() });
         }
+        if !align.is_power_of_two() {
+            return Err(Error::BadAlignment {
+                device: ctx.name(),
+                align,
+            });
+        }
+        let want = Want { size, align };
         if let Some(pool) = ctx.pool() {
-            match pool.allocate(size, ctx.mask()) {
-                Ok(range) => return self.finish(&ctx, &Source::Pool(pool), range, size, attrs),
+            match pool.allocate_aligned(size, align, ctx.mask()) {
+                Ok(range) => return self.finish(&ctx, &Source::Pool(pool), range, want, attrs),
                 Err(_) if pool.is_fallthrough() => {}
                 Err(_) => return Err(self.no_memory(&ctx, size)),
             }
         }
-        if let Some(buffer) = ctx.cma.and_then(|id| self.try_cma(&ctx, id, size, attrs)) {
+        if let Some(buffer) = ctx.cma.and_then(|id| self.try_cma(&ctx, id, want, attrs)) {
             return buffer;
         }
         if let Some(pool) = self.default_pool.hold() {
-            if let Ok(range) = pool.allocate(size, ctx.mask()) {
-                return self.finish(&ctx, &Source::Pool(*pool), range, size, attrs);
+            if let Ok(range) = pool.allocate_aligned(size, align, ctx.mask()) {
+                return self.finish(&ctx, &Source::Pool(*pool), range, want, attrs);
             }
         }
         if let Some(id) = self.default_cma.hold() {
-            if let Some(buffer) = self.try_cma(&ctx, *id, size, attrs) {
+            if let Some(buffer) = self.try_cma(&ctx, *id, want, attrs) {
                 return buffer;
             }
         }
         if attrs.contains(Attrs::NON_CONSISTENT) {
             if let Some(system) = ctx.system.as_deref() {
+                let align = align.max(SYSTEM_ALIGN);
                 for window in ctx.bus().reachable(ctx.mask()) {
-                    if let Some(range) = system.memory.allocate(size, SYSTEM_ALIGN, window) {
+                    if let Some(range) = system.memory.allocate(size, align, window) {
                         let source = Source::System(system);
-                        return self.finish(&ctx, &source, range, size, attrs);
+                        return self.finish(&ctx, &source, range, want, attrs);
                     }
                 }
             }
@@ -492,15 +549,16 @@ impl<'m, R: RawMutex> Devices<'m, R> {
         &self,
         ctx: &Ctx<'_, 'm, R>,
         id: RegionId,
-        size: usize,
+        want: Want,
         attrs: Attrs,
     ) -> Option<Result<CoherentBuffer, Error>> {
         let region = self.region(ctx.name(), id).ok()?;
         let ledger = self.cma_ledger(id)?;
+        let request = Request::new(want.size).aligned(want.align);
         ctx.bus().reachable(ctx.mask()).find_map(|window| {
-            let range = region.allocate(&Request::new(size).within(window)).ok()?;
+            let range = region.allocate(&request.within(window)).ok()?;
             let source = Source::Cma(region, ledger);
-            Some(self.finish(ctx, &source, range, size, attrs))
+            Some(self.finish(ctx, &source, range, want, attrs))
         })
     }
 
@@ -559,7 +617,7 @@ impl<'m, R: RawMutex> Devices<'m, R> {
         ctx: &Ctx<'_, 'm, R>,
         source: &Source<'_, 'm, R>,
         range: PhysRange,
-        size: usize,
+        want: Want,
         attrs: Attrs,
     ) -> Result<CoherentBuffer, Error> {
         let bad_answer = Error::BadAnswer {
@@ -567,7 +625,9 @@ impl<'m, R: RawMutex> Devices<'m, R> {
             source: source.name(),
             range,
         };
-        if range.size() != size || !source.span().contains_range(&range) {
+        let size = want.size;
+        let fits = range.size() == size && range.base().is_aligned(want.align);
+        if !fits || !source.span().contains_range(&range) {
             return Err(bad_answer);
         }
         let record = Record {

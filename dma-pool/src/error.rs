@@ -166,6 +166,13 @@ pub enum Error {
         /// How many of them.
         count: usize,
     },
+    /// An alignment that is zero or not a power of two.
+    BadAlignment {
+        /// The device.
+        device: Option<Name>,
+        /// The alignment asked for.
+        align: usize,
+    },
     /// A request for zero bytes.
     ZeroSize {
         /// The device.
@@ -466,6 +473,11 @@ impl fmt::Display for Error {
             Self::OutOfMemory { what, count } => {
                 write!(f, "out of memory reserving room for {count} {what}")
             }
+            Self::BadAlignment { device, align } => write!(
+                f,
+                "{}: alignment {align:#x} is not a power of two",
+                Who(device)
+            ),
             Self::ZeroSize { device } => write!(f, "{}: zero-byte request", Who(device)),
             Self::NoMemory { device, size, mask } => write!(
                 f,

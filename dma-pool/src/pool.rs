@@ -262,12 +262,29 @@ impl<'m, R: RawMutex> CoherentPool<'m, R> {
     /// [`Error::Cma`] with the region's reason (zero size, no space, mask below the
     /// pool: [`CmaError::WindowMissesRegion`]).
     pub fn allocate(&self, size: usize, mask: u64) -> Result<PhysRange, Error> {
+        self.allocate_aligned(size, 1, mask)
+    }
+
+    /// `size` bytes whose physical base is a multiple of `align` and of the page
+    /// (whichever is larger; `align` is a power of two), with bus addresses at most
+    /// `mask`. The size stays exact.
+    ///
+    /// # Errors
+    ///
+    /// As [`allocate`](Self::allocate); [`Error::Cma`] with
+    /// [`CmaError::RequestAlign`] for an `align` that is not a power of two.
+    pub fn allocate_aligned(
+        &self,
+        size: usize,
+        align: usize,
+        mask: u64,
+    ) -> Result<PhysRange, Error> {
         let reachable = self.reachable(mask).ok_or(CmaError::WindowMissesRegion {
             region: self.name(),
             window: PhysRange::new(self.phys().base(), 0)?,
         })?;
         let request = Request::new(size)
-            .aligned(self.options.page)
+            .aligned(align.max(self.options.page))
             .within(reachable);
         Ok(self.region.allocate(&request)?)
     }

@@ -72,7 +72,11 @@ impl<P: VirtioPlatform> PoolHal<P> {
                 && cpu.as_ptr().align_offset(PAGE_SIZE) == 0;
             aligned.then_some(cpu)
         };
-        let first = devs.alloc_coherent(dev, size, Attrs::NONE).ok()?;
+        // Page alignment is asked for up front, so every source honours it; the check
+        // below only covers the CPU mapping, which the registry does not choose.
+        let first = devs
+            .alloc_coherent_aligned(dev, size, PAGE_SIZE, Attrs::NONE)
+            .ok()?;
         let Some(cpu) = usable(&first) else {
             let _ = devs.free_coherent(dev, &first);
             return None;
