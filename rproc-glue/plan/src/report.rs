@@ -9,7 +9,7 @@
 
 use std::fmt::Write as _;
 
-use contig_rproc_glue::dma_pool::fdt::Layout;
+use contig_dma_pool::fdt::Layout;
 
 use crate::board::Processor;
 use crate::map::MemoryMap;

@@ -8,8 +8,8 @@
 //! the table, trace buffers). It must never print nor draw.
 #![forbid(unsafe_code)]
 
-use contig_rproc_glue::dma_pool::cma::Flags;
-use contig_rproc_glue::dma_pool::fdt::Layout;
+use contig_dma_pool::cma::Flags;
+use contig_dma_pool::fdt::Layout;
 use contig_rproc_glue::rsc::{Resource, RscTable};
 use contig_rproc_glue::vring::vring_size;
 use contig_rproc_glue::{MemKind, Origin};

@@ -26,8 +26,8 @@ USAGE:
     rproc-plan --help
 
 With no --dtb and --firmware it runs on its embedded default: a STM32MP157 DK2-like
-board (rproc-glue/tests/fixtures/dt/dk2-openamp.dts) and the sample OpenAMP firmware
-(rproc-glue/tests/fixtures/openamp-m4.elf), remote processor m4_rproc.
+board (rproc-glue/plan/tests/fixtures/dt/dk2-openamp.dts) and the sample OpenAMP firmware
+(rproc-glue/plan/tests/fixtures/openamp-m4.elf), remote processor m4_rproc.
 
 OPTIONS:
     --dtb FILE             flattened device tree of the board (default: embedded DK2-like)

@@ -10,12 +10,12 @@
 //! `report`) nor touch real memory.
 #![forbid(unsafe_code)]
 
-use contig_rproc_glue::dma_pool::cma::{
+use contig_dma_pool::cma::{
     BoxedReclaim, Claim, PhysAddr, PhysRange, Reclaim, RegionStats, Registry,
 };
-use contig_rproc_glue::dma_pool::fdt::{Binding, BuildConfig, Layout, Region, Role};
-use contig_rproc_glue::dma_pool::sim::SimMemory;
-use contig_rproc_glue::dma_pool::{Attrs, BusMap, Devices, Mapper, NoMapping};
+use contig_dma_pool::fdt::{Binding, BuildConfig, Layout, Region, Role};
+use contig_dma_pool::sim::SimMemory;
+use contig_dma_pool::{Attrs, BusMap, Devices, Mapper, NoMapping};
 use contig_rproc_glue::firmware::{Firmware, Segment};
 use contig_rproc_glue::profile::{Pool, Profile, RegionUse, Translation};
 use contig_rproc_glue::rsc::{Resource, RscTable, Vendor};
@@ -452,7 +452,7 @@ fn run(
         }
     };
     let registry = Registry::with_builtins();
-    let reclaim = |spec: &contig_rproc_glue::dma_pool::cma::RegionSpec| {
+    let reclaim = |spec: &contig_dma_pool::cma::RegionSpec| {
         spec.flags()
             .is_reusable()
             .then(|| Box::new(NothingLent) as BoxedReclaim)
@@ -485,7 +485,7 @@ fn run(
         }
     }
     let board = built
-        .build::<contig_rproc_glue::dma_pool::cma::DefaultLock>(&config, &mut memory)
+        .build::<contig_dma_pool::cma::DefaultLock>(&config, &mut memory)
         .map_err(|e| format!("the board cannot be built: {e}"))?;
     let devs = board.devices;
     let device = board
@@ -764,7 +764,7 @@ fn snapshot(
     rproc: &Rproc<'_, Idle>,
     devs: &Devices<'_>,
     loader: SimLoader<'_>,
-    memory: &contig_rproc_glue::dma_pool::fdt::Memory<'_>,
+    memory: &contig_dma_pool::fdt::Memory<'_>,
 ) -> Snapshot {
     let mem = rproc
         .memory()

@@ -1,19 +1,20 @@
-//! The planner (`rproc-plan`, feature `cli`) run as a user runs it: arguments in,
+//! The planner (`rproc-plan`) run as a user runs it: arguments in,
 //! report and exit status out, on the embedded default and on good and bad boards and
 //! firmware.
 #![allow(clippy::cast_possible_truncation)]
 
-mod common;
+#[path = "../../tests/common/elf.rs"]
+mod elf;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Seg, image};
 use contig_rproc_glue::DeviceAddr;
 use contig_rproc_glue::firmware::Firmware;
 use contig_rproc_glue::rsc::{
     CarveoutSpec, Resource, RscTableBuilder, TraceSpec, VdevSpec, VringSpec,
 };
+use elf::{Seg, image};
 
 const BIN: &str = env!("CARGO_BIN_EXE_rproc-plan");
 const HERE: &str = env!("CARGO_MANIFEST_DIR");
@@ -183,8 +184,8 @@ fn the_committed_sample_is_what_the_generator_writes() {
     assert_eq!(
         std::fs::read(&path).unwrap(),
         committed,
-        "tests/fixtures/openamp-m4.elf is stale: run `cargo run -p contig-rproc-glue \
-         --features cli -- --write-sample rproc-glue/tests/fixtures/openamp-m4.elf`"
+        "tests/fixtures/openamp-m4.elf is stale: run `cargo run -p contig-rproc-plan \
+         -- --write-sample rproc-glue/plan/tests/fixtures/openamp-m4.elf`"
     );
 
     // It holds the OpenAMP-like table design.md §5 describes.
@@ -410,7 +411,7 @@ fn any_vrings_with_no_pool_are_named() {
 /// rings are bad and both are listed.
 #[test]
 fn the_real_dk2_rings_are_too_small_for_page_aligned_rings() {
-    let dtb = fixture("../dma-pool/tests/fixtures/dt/dk2.dtb");
+    let dtb = fixture("../../dma-pool/tests/fixtures/dt/dk2.dtb");
     let svg = temp("dk2.svg", b"");
     let run = plan(&["--dtb", &dtb, "--svg", svg.to_str().unwrap()]);
     assert_eq!(run.status, 1, "{}", run.stdout);
@@ -435,7 +436,7 @@ fn the_real_dk2_rings_are_too_small_for_page_aligned_rings() {
 
 #[test]
 fn a_board_without_the_processor_is_an_input_error() {
-    let dtb = fixture("../dma-pool/tests/fixtures/dt/f746.dtb");
+    let dtb = fixture("../../dma-pool/tests/fixtures/dt/f746.dtb");
     let run = plan(&["--dtb", &dtb]);
     assert_eq!(run.status, 2);
     assert!(run.stdout.is_empty());
@@ -521,7 +522,7 @@ fn backends_are_checked_and_used() {
 
     // AM62x: the default CMA area gets the bitmap backend. The sample is linked for the
     // STM32MP15's M4, so it does not fit the AM62x M4F.
-    let dtb = fixture("../dma-pool/tests/fixtures/dt/am62x.dtb");
+    let dtb = fixture("../../dma-pool/tests/fixtures/dt/am62x.dtb");
     let run = plan(&[
         "--dtb",
         &dtb,
