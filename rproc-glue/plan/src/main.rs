@@ -45,7 +45,7 @@ const INPUT_ERROR: u8 = 2;
 fn main() -> ExitCode {
     match args::parse(std::env::args().skip(1)) {
         Ok(Command::Help) => {
-            print!("{}", args::USAGE);
+            print!("{}", args::usage());
             ExitCode::SUCCESS
         }
         Ok(Command::WriteSample(path)) => write_sample(&path),

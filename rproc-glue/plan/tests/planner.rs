@@ -232,6 +232,17 @@ fn help_describes_the_command_and_exit_statuses() {
     ] {
         assert!(run.stdout.contains(needle), "{needle}");
     }
+    // Every backend the registry holds, as the unknown-backend error lists them.
+    let unknown = plan(&["--backend", "retram=nonsense"]);
+    let known = unknown.stderr.split("(known: ").nth(1).unwrap();
+    let known: Vec<&str> = known.split(')').next().unwrap().split(", ").collect();
+    assert_eq!(known, contig_dma_pool::cma::BUILTIN_BACKENDS);
+    let listed = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("first-fit"))
+        .unwrap();
+    assert_eq!(listed.trim(), known.join(", "));
 }
 
 #[test]
