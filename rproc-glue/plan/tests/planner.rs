@@ -188,7 +188,7 @@ fn the_committed_sample_is_what_the_generator_writes() {
          -- --write-sample rproc-glue/plan/tests/fixtures/openamp-m4.elf`"
     );
 
-    // It holds the OpenAMP-like table design.md §5 describes.
+    // It holds a typical OpenAMP table: an rpmsg vdev (id 7, dfeatures 1) and two ANY vrings.
     let fw = Firmware::parse(&committed).unwrap();
     assert_eq!(fw.rsc_section().unwrap().da, DeviceAddr::new(0x1000_0400));
     let table = fw.resource_table().unwrap().unwrap();
