@@ -141,6 +141,18 @@ fn regions(out: &mut String, map: &MemoryMap) {
             r.name, r.base, r.size, r.flags, r.role, r.backend, r.used, r.free
         );
     }
+    if map
+        .regions
+        .iter()
+        .any(|r| r.backend == crate::map::NO_BACKEND)
+    {
+        let _ = writeln!(
+            out,
+            "  (backend {}: no allocator; a memory entry's used bytes are the table entries \
+             and segments placed in it)",
+            crate::map::NO_BACKEND
+        );
+    }
     out.push('\n');
 }
 

@@ -169,6 +169,9 @@ fn default_run_fits_and_says_where_everything_landed() {
     let retram = line(out, "retram        0x38000000");
     assert_eq!(retram[1..4], ["0x38000000", "0x10000", "no-map"]);
     let mcuram2 = line(out, "mcuram2       0x10000000");
+    // A memory entry has no allocator backend, and the report says what its use means.
+    assert_eq!(mcuram2[mcuram2.len() - 3], "none");
+    assert!(out.contains("(backend none: no allocator;"), "{out}");
     // Segment (64K) and trace (8K) are used; the rest is free in two runs.
     assert_eq!(mcuram2[mcuram2.len() - 2..], ["0x12000", "0x2e000"]);
     let frag = line(out, "mcuram2           0x2e000");
@@ -350,9 +353,21 @@ fn rpmsg_buffers_larger_than_the_vdev_pool_do_not_fit() {
         "rpmsg-256.elf",
         &image(false, &segs, Some((0x1000_0400, &b.build()))),
     );
-    let run = plan(&["--firmware", fw.to_str().unwrap()]);
+    let svg = temp("rpmsg-256.svg", b"");
+    let run = plan(&[
+        "--firmware",
+        fw.to_str().unwrap(),
+        "--svg",
+        svg.to_str().unwrap(),
+    ]);
     assert_eq!(run.status, 1, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("Problems (1)"), "{}", run.stdout);
+    // The vdev buffer pool stayed empty: the map draws it free, not used.
+    let svg = std::fs::read_to_string(&svg).unwrap();
+    assert!(!svg.contains("rpmsg buffers"), "{svg}");
+    assert!(!svg.contains(">vdev buffers</text>"), "{svg}");
+    let pool = line(&run.stdout, "vdev0buffer");
+    assert_eq!(pool[pool.len() - 2..], ["0x0", "0x4000"]);
     assert!(run.stdout.contains(
         "1. table entry 0 (vdev id 7): rpmsg needs 512 buffers of 512 bytes (2 x num 256 of \
          vring 0, at most 512) = 0x40000 bytes in one piece from its buffer pool vdev0buffer \
@@ -638,6 +653,17 @@ fn svg_draws_every_region_and_placement() {
     }
     assert!(svg.contains("mcuram @0x30000000"));
     assert!(svg.contains(">FITS</text>"));
+    // Names as the text report gives them; the rpmsg buffers where rpmsg got them.
+    assert!(run.stdout.contains("trace trace0"));
+    assert!(svg.contains("trace0 (entry 1) @0x10030000"), "{svg}");
+    assert!(
+        svg.contains("vdev0 rpmsg buffers: pa 0x10048000 +0x4000"),
+        "{svg}"
+    );
+    // The legend lists only the kinds drawn, and says how the bands are scaled.
+    assert!(svg.contains(">trace</text>") && svg.contains(">vdev buffers</text>"));
+    assert!(!svg.contains(">devmem</text>"), "{svg}");
+    assert!(svg.contains("all bands have the same width whatever the region's size"));
 }
 
 /// Every tag closes in order; attributes are quoted; no stray `<` or `&`.
