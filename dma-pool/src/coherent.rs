@@ -11,7 +11,7 @@
 
 use lock_api::{Mutex, RawMutex};
 
-use crate::cma::{Name, PhysAddr, PhysRange, Region, RegionId, Request};
+use crate::cma::{Name, PhysRange, Region, RegionId, Request};
 use crate::devices::{Entry, PoolRef, SystemSource};
 use crate::hold::Held;
 use crate::ledger::{Ledger, Record, Refused};
@@ -213,12 +213,23 @@ impl<'m, R: RawMutex> Devices<'m, R> {
             size: buffer.size,
         };
         let range = PhysRange::new(buffer.phys, buffer.size).map_err(|_| not_owned)?;
-        let Some((source, dma)) = self.owner(&ctx, range) else {
-            return Err(match self.owner_anywhere(range.base()) {
-                Some(owner) if owner != device => self.wrong_device(&ctx, owner, buffer),
-                _ => not_owned,
-            });
-        };
+        match self.owner(&ctx, range) {
+            Some((source, dma)) => self.free_in(&ctx, &source, dma, range, buffer),
+            None => self
+                .free_elsewhere(&ctx, range, buffer)
+                .unwrap_or(Err(not_owned)),
+        }
+    }
+
+    /// Frees `range` in `source`, where the device's chain (or its record) found it.
+    fn free_in(
+        &self,
+        ctx: &Ctx<'_, 'm, R>,
+        source: &Source<'_, 'm, R>,
+        dma: Option<DmaAddr>,
+        range: PhysRange,
+        buffer: &CoherentBuffer,
+    ) -> Result<(), Error> {
         let bad = |cause| Error::BadFree {
             device: ctx.name(),
             dma: buffer.dma,
@@ -229,12 +240,16 @@ impl<'m, R: RawMutex> Devices<'m, R> {
         // before ours is gone from the source.
         let mut ledger = source.ledger().lock();
         let record = ledger.get(range.base());
-        if let Some(owner) = record.map(|r| r.owner).filter(|&o| o != device) {
+        if let Some(owner) = record.map(|r| r.owner).filter(|&o| o != ctx.id) {
             drop(ledger);
-            return Err(self.wrong_device(&ctx, owner, buffer));
+            return Err(self.wrong_device(ctx, owner, buffer));
         }
         if dma != Some(buffer.dma) {
-            return Err(not_owned);
+            return Err(Error::NotOwned {
+                device: ctx.name(),
+                dma: buffer.dma,
+                size: buffer.size,
+            });
         }
         match record {
             None if ledger.covering(range.base()).is_some() => {
@@ -256,8 +271,50 @@ impl<'m, R: RawMutex> Devices<'m, R> {
         })?;
         ledger.remove(range.base());
         drop(ledger);
-        count(&ctx, false);
+        count(ctx, false);
         Ok(())
+    }
+
+    /// A free of a buffer outside the device's chain: a live buffer recorded for this
+    /// device in a source the chain no longer reaches (allocated from a default
+    /// before the device got an exclusive pool) is freed there; one recorded for
+    /// another device is [`Error::WrongDevice`]; anything else is `None` (not owned).
+    /// Sources never overlap, so at most one holds `range`. Off the common path: it
+    /// looks at every pool of the registry.
+    fn free_elsewhere(
+        &self,
+        ctx: &Ctx<'_, 'm, R>,
+        range: PhysRange,
+        buffer: &CoherentBuffer,
+    ) -> Option<Result<(), Error>> {
+        let base = range.base();
+        let recorded = |ledger: &Mutex<R, Ledger>| ledger.lock().get(base).is_some();
+        let on_bus = ctx.bus().to_dma(range.base(), range.size()).ok();
+        let mut pools = self.all_pools();
+        if let Some(pool) = pools.find(|p| p.phys().contains_range(&range)) {
+            let source = Source::Pool(pool.get());
+            return recorded(pool.ledger())
+                .then(|| self.free_in(ctx, &source, pool.to_dma(range), range, buffer));
+        }
+        if let Some(pool) = self
+            .default_pool()
+            .filter(|p| p.phys().contains_range(&range))
+        {
+            let source = Source::Pool(pool);
+            return recorded(pool.ledger())
+                .then(|| self.free_in(ctx, &source, pool.to_dma(range), range, buffer));
+        }
+        if let Some(id) = self.cma.get().and_then(|c| c.area.find(base)) {
+            let region = self.region(None, id).ok()?;
+            let ledger = self.cma_ledger(id)?;
+            let source = Source::Cma(region, ledger);
+            return recorded(ledger).then(|| self.free_in(ctx, &source, on_bus, range, buffer));
+        }
+        let system = ctx.system.as_deref()?;
+        if system.memory.span().contains_range(&range) && recorded(&system.ledger) {
+            return Some(self.free_in(ctx, &Source::System(system), on_bus, range, buffer));
+        }
+        None
     }
 
     /// The refusal of a free through `ctx`'s device of a buffer `owner` holds.
@@ -488,30 +545,6 @@ impl<'m, R: RawMutex> Devices<'m, R> {
             .span()
             .contains_range(&range)
             .then(|| (Source::System(system), on_bus()))
-    }
-
-    /// The owner recorded for a live buffer at `base` in any source of the registry
-    /// (sources never overlap, so at most one can hold it). Error paths only.
-    fn owner_anywhere(&self, base: PhysAddr) -> Option<Option<DeviceId>> {
-        let owner_in = |ledger: &Mutex<R, Ledger>| ledger.lock().get(base).map(|r| r.owner);
-        for pool in self.all_pools() {
-            if pool.phys().contains(base) {
-                return owner_in(pool.ledger());
-            }
-        }
-        if let Some(pool) = self.default_pool().filter(|p| p.phys().contains(base)) {
-            return owner_in(pool.ledger());
-        }
-        if let Some(cma) = self.cma.get() {
-            if let Some(id) = cma.area.find(base) {
-                return self.cma_ledger(id).and_then(owner_in);
-            }
-        }
-        let system = self.system.hold()?;
-        if system.memory.span().contains(base) {
-            return owner_in(&system.ledger);
-        }
-        None
     }
 
     /// Turns a fresh range into a buffer: checks the source's answer, records it,

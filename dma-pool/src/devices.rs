@@ -10,8 +10,9 @@
 //! How that stays safe without a registry-wide lock on the DMA path: device entries,
 //! pools and default sources live in [`HoldCell`]s. A DMA call *holds* what it uses
 //! (one atomic compare-exchange each); setup calls are serialised among themselves by
-//! one setup lock that DMA calls never take, and may take a value out of its cell only
-//! when no call holds it (they get [`Error::DeviceBusy`] instead of waiting). No two
+//! one setup lock that DMA calls never take, and take a value out of its cell only
+//! when no call holds it: they wait a bounded time for calls in flight to end, then
+//! give up with [`Error::DeviceBusy`] (a reference the caller keeps never ends). No two
 //! sources may cover the same physical byte: every declaration is checked against all
 //! the others under the setup lock. It must never know what kind of device an entry is.
 
@@ -474,7 +475,8 @@ impl<'m, R: RawMutex> Devices<'m, R> {
     ///
     /// In order: [`Error::UnknownDevice`], [`Error::HasChildren`],
     /// [`Error::LiveBuffers`] (buffers allocated for it, or live in its pool),
-    /// [`Error::DeviceBusy`] while a call or a [`DeviceRef`]/[`PoolRef`] holds it.
+    /// [`Error::DeviceBusy`] if calls or a [`DeviceRef`]/[`PoolRef`] still hold it
+    /// after a bounded wait.
     pub fn remove(&self, id: DeviceId) -> Result<Device, Error> {
         let _setup = self.setup.lock();
         let slot = self.slot(id)?;

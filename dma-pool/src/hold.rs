@@ -4,10 +4,10 @@
 //! This module owns [`HoldCell`], the building block that lets the device registry
 //! change through `&self` while other CPUs allocate: a DMA call *holds* the device
 //! entries, pools and default sources it uses (one compare-exchange each, never a
-//! lock), and a setup call may take a value out only when no one holds it (it gets
-//! the number of holders back instead of waiting). Filling and emptying are a few
-//! instructions long; a holder that arrives during one waits for it to end and for
-//! nothing else. It must never run user code while a cell is changing, and never hand
+//! lock), and a setup call takes a value out only when no one holds it: it closes the
+//! cell to new holders, waits a bounded number of spins for the current ones (each
+//! holds for one call), and otherwise reopens it and gets the number of holders back.
+//! A holder that arrives meanwhile waits for that short window and for nothing else. It must never run user code while a cell is changing, and never hand
 //! out a reference that outlives the hold it came from.
 
 use core::cell::UnsafeCell;
@@ -22,11 +22,19 @@ const FULL: usize = 1 << (usize::BITS - 1);
 const CHANGING: usize = 1 << (usize::BITS - 2);
 /// The number of holders (below the two flags).
 const HOLDERS: usize = CHANGING - 1;
+/// How long a take waits for holders to leave before it gives up (each spin is one
+/// pause instruction; loom explores every step, so it gets a few).
+#[cfg(not(loom))]
+const DRAIN_SPINS: usize = 1 << 16;
+#[cfg(loom)]
+const DRAIN_SPINS: usize = 3;
 
 /// An optional value that readers hold and setup code replaces.
 ///
 /// State machine of `state`: `0` (empty) -> `CHANGING` -> `FULL` (fill), and
-/// `FULL` with no holders -> `CHANGING` -> `0` (take). Holders count up from `FULL`.
+/// `FULL` -> `FULL | CHANGING` (closed to new holders, the current ones drain) ->
+/// `0` (take) or back to `FULL` (kept, or holders did not leave in time). Holders
+/// count up from `FULL`.
 pub(crate) struct HoldCell<T> {
     state: AtomicUsize,
     /// `Some` exactly while `state` has `FULL`; written only while `state` is
@@ -34,9 +42,9 @@ pub(crate) struct HoldCell<T> {
     value: UnsafeCell<Option<T>>,
 }
 
-// SAFETY: the value is written only by the one thread that moved `state` to
-// `CHANGING` (no holders exist then, and new ones wait), and read only through shared
-// references while `FULL` is set; so a `HoldCell<T>` shared between threads gives them
+// SAFETY: the value is written only by the one thread that set `CHANGING` and then
+// saw no holders (new ones wait while it is set), and read only through shared
+// references by holders; so a `HoldCell<T>` shared between threads gives them
 // `&T` concurrently (needs `T: Sync`) and moves `T` between threads on fill and take
 // (needs `T: Send`).
 unsafe impl<T: Send + Sync> Sync for HoldCell<T> {}
@@ -124,29 +132,51 @@ impl<T> HoldCell<T> {
     /// Takes the value out if nobody holds it and `keep` does not object: `keep`
     /// sees the value with the cell closed to new holders and returns `Some(reason)`
     /// to leave it in place. It must be short and must not use this cell.
+    ///
+    /// Closes the cell to new holders first, then waits a bounded number of spins for
+    /// the current ones to leave (DMA calls hold for one call); if some remain (a
+    /// reference the caller keeps, or a stuck CPU) it reopens the cell and reports
+    /// how many, changing nothing.
     pub(crate) fn take_unless<E>(
         &self,
         keep: impl FnOnce(&T) -> Option<E>,
     ) -> Result<T, Result<E, TakeError>> {
-        let state = self.state.load(Ordering::Relaxed);
-        if state & FULL == 0 {
-            return Err(Err(TakeError::Empty));
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            if state & FULL == 0 {
+                return Err(Err(TakeError::Empty));
+            }
+            if state & CHANGING != 0 {
+                // Another setup call is changing it (callers serialise, so only a
+                // caller that does not): report it as held.
+                return Err(Err(TakeError::Held(state & HOLDERS)));
+            }
+            match self.state.compare_exchange_weak(
+                state,
+                state | CHANGING,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(now) => state = now,
+            }
         }
-        if self
-            .state
-            .compare_exchange(FULL, CHANGING, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            let now = self.state.load(Ordering::Relaxed);
-            return Err(Err(if now & FULL == 0 {
-                TakeError::Empty
-            } else {
-                TakeError::Held(now & HOLDERS)
-            }));
+        let mut holders = state & HOLDERS;
+        for _ in 0..DRAIN_SPINS {
+            holders = self.state.load(Ordering::Acquire) & HOLDERS;
+            if holders == 0 {
+                break;
+            }
+            relax();
         }
-        // SAFETY: we moved the state from `FULL` with no holders to `CHANGING`, which
-        // keeps new holders and other writers out until we store a new state: the
-        // access is exclusive, and the Acquire pairs with the holders' Release.
+        if holders != 0 {
+            self.state.fetch_and(!CHANGING, Ordering::Release);
+            return Err(Err(TakeError::Held(holders)));
+        }
+        // SAFETY: `CHANGING` is ours (set by the compare-exchange above) and the
+        // holder count is zero: new holders wait while `CHANGING` is set, and the
+        // Acquire load that saw zero pairs with every holder's Release on leaving, so
+        // this access is exclusive.
         let slot = unsafe { &mut *self.value.get() };
         if let Some(reason) = slot.as_ref().and_then(keep) {
             self.state.store(FULL, Ordering::Release);

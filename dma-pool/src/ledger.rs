@@ -310,7 +310,7 @@ impl Ledger {
         (self.rebalance(at), min)
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     fn check(&self, at: u32) -> i32 {
         let Some(n) = self.node(at) else { return 0 };
         let (l, r) = (self.check(n.left), self.check(n.right));

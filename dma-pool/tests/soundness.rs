@@ -377,3 +377,31 @@ fn a_full_registry_says_so() {
     assert_eq!(err, Error::TooManyDevices { capacity: 2 });
     assert!(err.to_string().contains("room for 2 devices"));
 }
+
+/// A buffer from the default pool stays freeable through its device after the device
+/// gets an exclusive pool of its own (the registry's record knows where it lives).
+#[test]
+fn a_buffer_from_before_an_exclusive_pool_can_still_be_freed() {
+    let mem = SimMemory::new(range(POOLS, 0x2_0000)).unwrap();
+    let default = pool("dma-default", POOLS + 0x1_0000, 0x1_0000, &mem);
+    let devs: Devices<'_> = Devices::new(&mem).unwrap();
+    devs.set_default_pool(Some(&default)).unwrap();
+    let dev = devs.add(Device::new("dev").unwrap()).unwrap();
+    let other = devs.add(Device::new("other").unwrap()).unwrap();
+    let early = devs.alloc_coherent(Some(dev), 0x100, Attrs::NONE).unwrap();
+    assert!(default.phys().contains(early.phys));
+    devs.declare_coherent(dev, pool("own", POOLS, 0x1_0000, &mem))
+        .unwrap();
+    // Still not another device's to free.
+    assert!(matches!(
+        devs.free_coherent(Some(other), &early),
+        Err(Error::WrongDevice { .. })
+    ));
+    devs.free_coherent(Some(dev), &early).unwrap();
+    assert_eq!(devs.live(dev).unwrap(), 0);
+    assert_eq!(default.records(), 0);
+    assert!(matches!(
+        devs.free_coherent(Some(dev), &early),
+        Err(Error::NotOwned { .. })
+    ));
+}
