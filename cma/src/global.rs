@@ -2,13 +2,16 @@
 //!
 //! This module owns [`GlobalArea`]: a `static`-friendly cell that builds an
 //! [`AreaSet`] exactly once (whoever comes first builds it, everyone else gets the same
-//! one) and hands out `&'static` references to it. It uses only the pluggable lock, so
-//! loom can check it, and no `unsafe`. It must never build the set twice.
+//! one) and hands out `&'static` references to it. Building is serialised by the
+//! pluggable lock (so loom can check it); once built, the set is published in a
+//! `spin::Once` that [`GlobalArea::get`] reads without any lock. No `unsafe`. It must
+//! never build the set twice.
 #![forbid(unsafe_code)]
 
 use alloc::boxed::Box;
 
 use lock_api::{Mutex, RawMutex};
+use spin::Once;
 
 use crate::{AreaSet, DefaultLock, Error};
 
@@ -23,7 +26,10 @@ use crate::{AreaSet, DefaultLock, Error};
 /// assert!(core::ptr::eq(a, b));
 /// ```
 pub struct GlobalArea<R: RawMutex + 'static = DefaultLock> {
+    /// Held while building; holds the set once built (the source of truth).
     cell: Mutex<R, Option<&'static AreaSet<R>>>,
+    /// The built set, published after `cell` has it, for lock-free reads.
+    ready: Once<&'static AreaSet<R>>,
 }
 
 impl<R: RawMutex + 'static> Default for GlobalArea<R> {
@@ -38,14 +44,15 @@ impl<R: RawMutex + 'static> GlobalArea<R> {
     pub const fn new() -> Self {
         Self {
             cell: Mutex::const_new(R::INIT, None),
+            ready: Once::new(),
         }
     }
 
-    /// The area set, if built. Takes the cell's lock briefly: callers on a hot path
-    /// keep the returned `&'static` reference instead of asking again.
+    /// The area set, if built. Takes no lock (one atomic load), so it may run in any
+    /// context, also while another CPU is building the set (then it answers `None`).
     #[must_use]
     pub fn get(&self) -> Option<&'static AreaSet<R>> {
-        *self.cell.lock()
+        self.ready.get().copied()
     }
 
     /// The area set, built by `build` if this is the first call. The set lives for the
@@ -59,12 +66,17 @@ impl<R: RawMutex + 'static> GlobalArea<R> {
         &self,
         build: impl FnOnce() -> Result<AreaSet<R>, Error>,
     ) -> Result<&'static AreaSet<R>, Error> {
+        if let Some(area) = self.get() {
+            return Ok(area);
+        }
         let mut cell = self.cell.lock();
         if let Some(area) = *cell {
             return Ok(area);
         }
         let area: &'static AreaSet<R> = Box::leak(Box::new(build()?));
         *cell = Some(area);
+        // Only the lock holder gets here, once: nothing else calls `call_once`.
+        self.ready.call_once(|| area);
         Ok(area)
     }
 }

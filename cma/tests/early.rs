@@ -3,9 +3,11 @@
 mod common;
 
 use common::{Scripted, range};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use contig_cma::{
-    AreaSet, BoxedReclaim, Declaration, Dynamic, EarlyTable, Error, Flags, GlobalArea, MemoryMap,
-    Name, PhysAddr, Registry, Request,
+    AreaSet, BoxedReclaim, Declaration, DefaultLock, Dynamic, EarlyTable, Error, Flags, GlobalArea,
+    InterruptControl, IrqSafe, MemoryMap, Name, PhysAddr, Registry, Request,
 };
 use spin::Mutex;
 
@@ -85,4 +87,32 @@ fn global_area_stays_empty_when_building_fails() {
     assert!(AREA.get().is_none());
     let built = AREA.get_or_init(|| Ok(AreaSet::new())).unwrap();
     assert!(core::ptr::eq(AREA.get().unwrap(), built));
+}
+
+/// Counts lock acquisitions: `IrqSafe` disables interrupts each time it locks.
+static LOCKS_TAKEN: AtomicUsize = AtomicUsize::new(0);
+
+struct CountingCpu;
+
+impl InterruptControl for CountingCpu {
+    type State = ();
+    fn disable() {
+        LOCKS_TAKEN.fetch_add(1, Ordering::SeqCst);
+    }
+    fn restore((): ()) {}
+}
+
+#[test]
+fn global_area_get_takes_no_lock_once_built() {
+    static AREA: GlobalArea<IrqSafe<DefaultLock, CountingCpu>> = GlobalArea::new();
+    assert!(AREA.get().is_none());
+    let built = AREA.get_or_init(|| Ok(AreaSet::new())).unwrap();
+    let after_build = LOCKS_TAKEN.load(Ordering::SeqCst);
+    assert!(after_build > 0, "building is serialised by the lock");
+    for _ in 0..3 {
+        assert!(core::ptr::eq(AREA.get().unwrap(), built));
+    }
+    let again = AREA.get_or_init(|| unreachable!("built once")).unwrap();
+    assert!(core::ptr::eq(again, built));
+    assert_eq!(LOCKS_TAKEN.load(Ordering::SeqCst), after_build);
 }

@@ -83,6 +83,8 @@ impl CoherentBuffer {
 
 #[cfg(test)]
 mod tests {
+    use alloc::string::ToString;
+
     use super::*;
 
     fn buf(phys: u64, size: usize) -> CoherentBuffer {
@@ -117,6 +119,11 @@ mod tests {
             buffer_pages: 3,
         };
         assert_eq!(b.mmap(0x1000, 0, 4), Err(out(0, 4)));
+        // Both counts carry their unit.
+        assert_eq!(
+            out(0, 4).to_string(),
+            "mapping 4 pages from page 0 exceeds the buffer's 3 pages"
+        );
         assert_eq!(b.mmap(0x1000, 3, 1), Err(out(3, 1)));
         assert_eq!(b.mmap(0x1000, usize::MAX, 1), Err(out(usize::MAX, 1)));
         assert_eq!(b.mmap(0x1000, 1, 0), Err(out(1, 0)));

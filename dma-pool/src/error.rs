@@ -542,7 +542,7 @@ impl fmt::Display for Error {
                 buffer_pages,
             } => write!(
                 f,
-                "mapping {pages} pages from page {offset} exceeds the buffer's {buffer_pages}"
+                "mapping {pages} pages from page {offset} exceeds the buffer's {buffer_pages} pages"
             ),
             Self::MmapUnaligned { phys, page } => {
                 write!(f, "buffer at {phys} is not aligned to page {page:#x}")

@@ -1,14 +1,16 @@
 //! One-time initialisation of the system's default coherent pool (`linux,dma-default`).
 //!
 //! This module owns [`GlobalPool`]: a `static`-friendly cell that builds the default
-//! pool once (whoever comes first builds it; everyone gets the same one). It uses only
-//! the pluggable lock, so loom can check it, and no `unsafe`. It must never build the
-//! pool twice.
+//! pool once (whoever comes first builds it; everyone gets the same one). Building is
+//! serialised by the pluggable lock (so loom can check it); once built, the pool is
+//! published in a `spin::Once` that [`GlobalPool::get`] reads without any lock. No
+//! `unsafe`. It must never build the pool twice.
 #![forbid(unsafe_code)]
 
 use alloc::boxed::Box;
 
 use lock_api::{Mutex, RawMutex};
+use spin::Once;
 
 use crate::cma::DefaultLock;
 use crate::{CoherentPool, Error};
@@ -26,7 +28,10 @@ use crate::{CoherentPool, Error};
 /// assert!(core::ptr::eq(a, b));
 /// ```
 pub struct GlobalPool<R: RawMutex + 'static = DefaultLock> {
+    /// Held while building; holds the pool once built (the source of truth).
     cell: Mutex<R, Option<&'static CoherentPool<'static, R>>>,
+    /// The built pool, published after `cell` has it, for lock-free reads.
+    ready: Once<&'static CoherentPool<'static, R>>,
 }
 
 impl<R: RawMutex + 'static> Default for GlobalPool<R> {
@@ -41,13 +46,15 @@ impl<R: RawMutex + 'static> GlobalPool<R> {
     pub const fn new() -> Self {
         Self {
             cell: Mutex::const_new(R::INIT, None),
+            ready: Once::new(),
         }
     }
 
-    /// The pool, if built. Hot paths keep the returned reference.
+    /// The pool, if built. Takes no lock (one atomic load), so it may run in any
+    /// context, also while another CPU is building the pool (then it answers `None`).
     #[must_use]
     pub fn get(&self) -> Option<&'static CoherentPool<'static, R>> {
-        *self.cell.lock()
+        self.ready.get().copied()
     }
 
     /// The pool, built by `build` on the first call; it lives for the rest of the
@@ -61,12 +68,17 @@ impl<R: RawMutex + 'static> GlobalPool<R> {
         &self,
         build: impl FnOnce() -> Result<CoherentPool<'static, R>, Error>,
     ) -> Result<&'static CoherentPool<'static, R>, Error> {
+        if let Some(pool) = self.get() {
+            return Ok(pool);
+        }
         let mut cell = self.cell.lock();
         if let Some(pool) = *cell {
             return Ok(pool);
         }
         let pool: &'static CoherentPool<'static, R> = Box::leak(Box::new(build()?));
         *cell = Some(pool);
+        // Only the lock holder gets here, once: nothing else calls `call_once`.
+        self.ready.call_once(|| pool);
         Ok(pool)
     }
 }

@@ -138,3 +138,9 @@ pub use global::GlobalPool;
 pub use mapper::{Caching, CpuAddr, LinearMap, Mapper, NoMapping};
 pub use pool::{CoherentPool, PoolOptions};
 pub use system::SystemMemory;
+
+/// The repository README, whose Rust example (the first screen a user sees) runs as a
+/// doc test of this crate so that it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -4,7 +4,8 @@
 #![allow(clippy::cast_possible_truncation)]
 
 use contig_dma_pool::cma::{
-    AreaSet, Declaration, PhysAddr, PhysRange, Region, RegionId, Registry, Request,
+    AreaSet, Declaration, DefaultLock, InterruptControl, IrqSafe, PhysAddr, PhysRange, Region,
+    RegionId, Registry, Request,
 };
 use contig_dma_pool::sim::SimMemory;
 use contig_dma_pool::{
@@ -845,4 +846,44 @@ fn pool_records_use_room_reserved_with_the_pool() {
     d.declare_coherent(a, pool).unwrap();
     let again = d.alloc_coherent(Some(a), 0x10, Attrs::NONE).unwrap();
     d.free_coherent(Some(a), &again).unwrap();
+}
+
+/// Counts lock acquisitions: `IrqSafe` disables interrupts each time it locks.
+static LOCKS_TAKEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+struct CountingCpu;
+
+impl InterruptControl for CountingCpu {
+    type State = ();
+    fn disable() {
+        LOCKS_TAKEN.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn restore((): ()) {}
+}
+
+#[test]
+fn global_pool_get_takes_no_lock_once_built() {
+    static POOL: GlobalPool<IrqSafe<DefaultLock, CountingCpu>> = GlobalPool::new();
+    let locks = || LOCKS_TAKEN.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(POOL.get().is_none());
+    let built = POOL
+        .get_or_init(|| {
+            CoherentPool::new(
+                "dma-default",
+                phys(0x3000_0000),
+                DmaAddr::new(0x3000_0000),
+                0x8000,
+                &NoMapping,
+                PoolOptions::new(),
+            )
+        })
+        .unwrap();
+    let after_build = locks();
+    assert!(after_build > 0, "building is serialised by the lock");
+    for _ in 0..3 {
+        assert!(std::ptr::eq(POOL.get().unwrap(), built));
+    }
+    let again = POOL.get_or_init(|| unreachable!("built once")).unwrap();
+    assert!(std::ptr::eq(again, built));
+    assert_eq!(locks(), after_build);
 }

@@ -324,10 +324,9 @@ fn corrupted_bytes_never_panic() {
     }
 }
 
-#[test]
-fn deep_nesting_is_refused() {
-    // A hand-made blob nesting 40 empty nodes: deeper than the reader walks.
-    let depth = 40;
+/// A hand-made blob nesting `depth` empty nodes named `n`; the root's name is
+/// `root_name` (empty in a valid tree).
+fn nested(depth: usize, root_name: u8) -> Vec<u8> {
     let mut structure = Vec::new();
     for _ in 0..depth {
         structure.extend_from_slice(&1u32.to_be_bytes()); // BEGIN_NODE
@@ -337,7 +336,7 @@ fn deep_nesting_is_refused() {
         structure.extend_from_slice(&2u32.to_be_bytes()); // END_NODE
     }
     structure.extend_from_slice(&9u32.to_be_bytes()); // END
-    structure[4] = 0; // the root's name is empty
+    structure[4] = root_name;
     let header_len = 40u32;
     let rsv_len = 16u32;
     let struct_off = header_len + rsv_len;
@@ -359,10 +358,36 @@ fn deep_nesting_is_refused() {
     }
     blob.extend_from_slice(&[0; 16]);
     blob.extend_from_slice(&structure);
+    blob
+}
+
+#[test]
+fn deep_nesting_is_refused() {
+    // Deeper than the reader walks.
     assert!(matches!(
-        DeviceTree::parse(&blob).unwrap_err(),
+        DeviceTree::parse(&nested(40, 0)).unwrap_err(),
         Error::TooDeep { max: 32, .. }
     ));
+    // As deep as it walks: every node read, each the child of the one before.
+    let blob = nested(32, 0);
+    let tree = DeviceTree::parse(&blob).unwrap();
+    assert_eq!(tree.nodes().len(), 32);
+    let last = &tree.nodes()[31];
+    assert_eq!(last.path(), "/n".repeat(31));
+    assert_eq!(last.parent(), Some(30));
+    assert_eq!(tree.nodes()[0].parent(), None);
+}
+
+#[test]
+fn a_root_with_a_name_is_refused_at_its_name() {
+    // The root's name sits right after the structure block's first token (56 + 4).
+    assert_eq!(
+        DeviceTree::parse(&nested(2, b'r')).unwrap_err(),
+        Error::Blob {
+            problem: "the root node has a name",
+            offset: 60
+        }
+    );
 }
 
 /// Read the way Linux boots: a rule Linux does not enforce is a note, a node Linux

@@ -2,12 +2,15 @@
 //!
 //! This module owns [`NotifyIds`], a bounded allocator that always hands out the lowest
 //! free id (as Linux's `idr_alloc(…, 0, 0)` does), so ids are dense and predictable. It
-//! must never grow past the capacity fixed at construction.
+//! is the project's own bitmap backend over ids instead of memory units (one unit per
+//! id; the bitmap returns the lowest fitting offset). It must never grow past the
+//! capacity fixed at construction.
 #![forbid(unsafe_code)]
 
-use alloc::vec;
-use alloc::vec::Vec;
 use core::fmt;
+
+use contig_dma_pool::cma::allocators::bitmap::Bitmap;
+use contig_dma_pool::cma::allocators::{Backend, Request};
 
 /// A refused notify-id operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,8 +27,9 @@ pub enum NotifyIdError {
     },
 }
 
-/// Lowest-free allocator of ids `0..capacity`. `alloc` and `free` are `O(capacity / 64)`
-/// and never use the heap; the bitmap is sized once at construction.
+/// Lowest-free allocator of ids `0..capacity`. `alloc` and `free` cost what the
+/// [`Bitmap`] backend's do (at most `O(capacity / 64)`) and never use the heap; the
+/// bitmap is sized once at construction.
 ///
 /// ```
 /// use contig_rproc_glue::notify::NotifyIds;
@@ -37,7 +41,7 @@ pub enum NotifyIdError {
 /// ```
 #[derive(Clone, Debug)]
 pub struct NotifyIds {
-    used: Vec<u64>,
+    ids: Bitmap,
     capacity: u32,
 }
 
@@ -46,7 +50,7 @@ impl NotifyIds {
     #[must_use]
     pub fn new(capacity: u32) -> Self {
         Self {
-            used: vec![0; capacity.div_ceil(64) as usize],
+            ids: Bitmap::new(capacity as usize, 0),
             capacity,
         }
     }
@@ -60,7 +64,8 @@ impl NotifyIds {
     /// Ids in use.
     #[must_use]
     pub fn in_use(&self) -> u32 {
-        self.used.iter().map(|w| w.count_ones()).sum()
+        // At most `capacity`, a u32.
+        u32::try_from(self.ids.stats().live_allocations).unwrap_or(self.capacity)
     }
 
     /// The lowest free id.
@@ -71,19 +76,9 @@ impl NotifyIds {
         let exhausted = NotifyIdError::Exhausted {
             capacity: self.capacity,
         };
-        let (word, bits) = self
-            .used
-            .iter_mut()
-            .enumerate()
-            .find(|(_, w)| **w != u64::MAX)
-            .ok_or(exhausted)?;
-        let bit = bits.trailing_ones();
-        let id = u32::try_from(word).map_err(|_| exhausted)? * 64 + bit;
-        if id >= self.capacity {
-            return Err(exhausted);
-        }
-        *bits |= 1 << bit;
-        Ok(id)
+        // The only refusal of a one-unit request is that no unit is free.
+        let id = self.ids.allocate(Request::new(1)).map_err(|_| exhausted)?;
+        u32::try_from(id).map_err(|_| exhausted)
     }
 
     /// Returns `id`.
@@ -91,14 +86,10 @@ impl NotifyIds {
     /// # Errors
     /// [`NotifyIdError::NotAllocated`] if `id` is not in use; nothing changes.
     pub fn free(&mut self, id: u32) -> Result<(), NotifyIdError> {
-        let bit = 1u64 << (id % 64);
-        match self.used.get_mut((id / 64) as usize) {
-            Some(w) if *w & bit != 0 && id < self.capacity => {
-                *w &= !bit;
-                Ok(())
-            }
-            _ => Err(NotifyIdError::NotAllocated { id }),
-        }
+        // Out of range or free: the backend refuses and changes nothing.
+        self.ids
+            .free(id as usize, 1)
+            .map_err(|_| NotifyIdError::NotAllocated { id })
     }
 }
 

@@ -1,12 +1,10 @@
-//! Checking a flattened device tree blob before the parsing crate reads it.
+//! Reading a flattened device tree blob: the only parser of the format here.
 //!
-//! This module owns [`check`]: one bounded pass over the header, the `/memreserve/`
+//! This module owns [`read`]: one bounded pass over the header, the `/memreserve/`
 //! block and the structure block that proves every offset, length, name and nesting
-//! level is sound. The `flat_device_tree` crate indexes and recurses without such
-//! checks (a header offset past the end, an unbalanced end-of-node token or nesting
-//! deeper than 64 make it panic or recurse without bound), so nothing may hand it a
-//! blob this module has not accepted. It also reads `/memreserve/` itself, since the
-//! crate casts its 64-bit entries to `usize`. It must never panic on any input.
+//! level sound and, as it goes, collects the nodes (name, parent, raw properties) and
+//! the `/memreserve/` entries. Everything it returns borrows the blob. It must never
+//! panic on any input, recurse, or interpret a property.
 #![forbid(unsafe_code)]
 
 use alloc::format;
@@ -14,8 +12,7 @@ use alloc::vec::Vec;
 
 use super::Error;
 
-/// Deepest node nesting accepted (the root is depth 1). Real trees stay below 10;
-/// the parsing crate's own limit is 63.
+/// Deepest node nesting accepted (the root is depth 1). Real trees stay below 10.
 pub const MAX_DEPTH: usize = 32;
 
 const MAGIC: u32 = 0xd00d_feed;
@@ -52,21 +49,32 @@ fn block(off: u32, size: u32, total: usize, what: &'static str) -> Result<(usize
     Ok((off, end))
 }
 
-/// What [`check`] proved and found.
+/// A node as the blob has it.
 #[derive(Debug)]
-pub(crate) struct Checked<'a> {
-    /// The blob cut to its `totalsize`.
-    pub(crate) blob: &'a [u8],
+pub(crate) struct RawNode<'a> {
+    /// The name with its unit address (empty for the root).
+    pub(crate) name: &'a str,
+    /// The parent's index (`None` for the root).
+    pub(crate) parent: Option<usize>,
+    /// `(name, value)` in blob order.
+    pub(crate) properties: Vec<(&'a str, &'a [u8])>,
+}
+
+/// What [`read`] proved and found.
+#[derive(Debug)]
+pub(crate) struct Blob<'a> {
+    /// Every node, depth-first in blob order; index 0 is the root.
+    pub(crate) nodes: Vec<RawNode<'a>>,
     /// `/memreserve/` entries as `(address, size)`, zero-sized ones dropped.
     pub(crate) memreserve: Vec<(u64, u64)>,
 }
 
-/// Checks `bytes` as a flattened device tree (version 16 or 17 layout).
+/// Checks and reads `bytes` as a flattened device tree (version 16 or 17 layout).
 ///
 /// # Errors
 ///
 /// [`Error::Blob`] with the first problem and its offset; [`Error::TooDeep`].
-pub(crate) fn check(bytes: &[u8]) -> Result<Checked<'_>, Error> {
+pub(crate) fn read(bytes: &[u8]) -> Result<Blob<'_>, Error> {
     let field = |i: usize| be32(bytes, i * 4).ok_or(bad("truncated header", 0));
     if bytes.len() < HEADER_LEN {
         return Err(bad("truncated header", 0));
@@ -93,14 +101,15 @@ pub(crate) fn check(bytes: &[u8]) -> Result<Checked<'_>, Error> {
         return Err(bad("structure block not 4-byte aligned", structure.0));
     }
     let memreserve = memreserve(blob, field(4)? as usize)?;
-    Walk {
+    let nodes = Walk {
         blob,
         strings,
         at: structure.0,
         end: structure.1,
+        nodes: Vec::new(),
     }
     .run()?;
-    Ok(Checked { blob, memreserve })
+    Ok(Blob { nodes, memreserve })
 }
 
 fn memreserve(blob: &[u8], mut at: usize) -> Result<Vec<(u64, u64)>, Error> {
@@ -121,15 +130,17 @@ fn memreserve(blob: &[u8], mut at: usize) -> Result<Vec<(u64, u64)>, Error> {
     }
 }
 
-/// The structure-block pass: tokens, names, property bounds and nesting.
+/// The structure-block pass: tokens, names, property bounds and nesting, collecting
+/// the nodes.
 struct Walk<'a> {
     blob: &'a [u8],
     strings: (usize, usize),
     at: usize,
     end: usize,
+    nodes: Vec<RawNode<'a>>,
 }
 
-impl Walk<'_> {
+impl<'a> Walk<'a> {
     fn token(&mut self) -> Result<u32, Error> {
         let t = be32(self.blob, self.at)
             .filter(|_| self.at + 4 <= self.end)
@@ -147,22 +158,21 @@ impl Walk<'_> {
         }
     }
 
-    /// Skips a NUL-terminated UTF-8 name and the padding after it.
-    fn name(&mut self) -> Result<(), Error> {
+    /// Reads a NUL-terminated UTF-8 node name and skips the padding after it.
+    fn name(&mut self) -> Result<&'a str, Error> {
         let rest = self.blob.get(self.at..self.end).unwrap_or_default();
         let len = rest
             .iter()
             .position(|&b| b == 0)
             .ok_or(bad("unterminated node name", self.at))?;
         let text = rest.get(..len).unwrap_or_default();
-        if core::str::from_utf8(text).is_err() {
-            return Err(bad("node name not UTF-8", self.at));
-        }
+        let name = core::str::from_utf8(text).map_err(|_| bad("node name not UTF-8", self.at))?;
         self.at = (self.at + len + 1 + 3) & !3;
-        Ok(())
+        Ok(name)
     }
 
-    fn property(&mut self) -> Result<(), Error> {
+    /// Reads a property: its name from the strings block and its value.
+    fn property(&mut self) -> Result<(&'a str, &'a [u8]), Error> {
         let start = self.at;
         let len = self.token()? as usize;
         let name = self.token()? as usize;
@@ -180,42 +190,54 @@ impl Walk<'_> {
             .iter()
             .position(|&b| b == 0)
             .ok_or(bad("unterminated property name", start))?;
-        if core::str::from_utf8(tail.get(..nul).unwrap_or_default()).is_err() {
-            return Err(bad("property name not UTF-8", start));
-        }
+        let name = core::str::from_utf8(tail.get(..nul).unwrap_or_default())
+            .map_err(|_| bad("property name not UTF-8", start))?;
+        let value = self.blob.get(self.at..value_end).unwrap_or_default();
         self.at = (value_end + 3) & !3;
-        Ok(())
+        Ok((name, value))
     }
 
-    fn run(mut self) -> Result<(), Error> {
+    fn run(mut self) -> Result<Vec<RawNode<'a>>, Error> {
         if self.skip_nops()? != BEGIN_NODE {
             return Err(bad(
                 "structure block does not start with a node",
                 self.at - 4,
             ));
         }
-        self.name()?;
-        let mut depth = 1usize;
-        // Inside a node, properties come before child nodes (the crate relies on it).
+        let root_at = self.at;
+        let root = self.name()?;
+        if !root.is_empty() {
+            return Err(bad("the root node has a name", root_at));
+        }
+        self.open(root, None);
+        // The open nodes, innermost last; its length is the depth.
+        let mut open: Vec<usize> = alloc::vec![0];
+        // Inside a node, properties come before child nodes (as the specification has
+        // it, and as `dtc` writes them).
         let mut children_started = false;
-        while depth > 0 {
+        while let Some(&current) = open.last() {
             let at = self.at;
             match self.skip_nops()? {
-                PROP if !children_started => self.property()?,
+                PROP if !children_started => {
+                    let property = self.property()?;
+                    if let Some(node) = self.nodes.get_mut(current) {
+                        node.properties.push(property);
+                    }
+                }
                 PROP => return Err(bad("property after a child node", at)),
                 BEGIN_NODE => {
-                    depth += 1;
-                    if depth > MAX_DEPTH {
+                    if open.len() >= MAX_DEPTH {
                         return Err(Error::TooDeep {
                             node: format!("node at byte {at:#x}"),
                             max: MAX_DEPTH,
                         });
                     }
-                    self.name()?;
+                    let name = self.name()?;
+                    open.push(self.open(name, Some(current)));
                     children_started = false;
                 }
                 END_NODE => {
-                    depth -= 1;
+                    open.pop();
                     children_started = true;
                 }
                 _ => return Err(bad("unexpected token", at)),
@@ -225,6 +247,16 @@ impl Walk<'_> {
         if self.skip_nops()? != END {
             return Err(bad("more than one root node", at));
         }
-        Ok(())
+        Ok(self.nodes)
+    }
+
+    /// Records a node; returns its index.
+    fn open(&mut self, name: &'a str, parent: Option<usize>) -> usize {
+        self.nodes.push(RawNode {
+            name,
+            parent,
+            properties: Vec::new(),
+        });
+        self.nodes.len() - 1
     }
 }

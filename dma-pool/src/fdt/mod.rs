@@ -4,9 +4,9 @@
 //! This module owns reading a DTB the way Linux's `of_reserved_mem` does, but with
 //! an error naming the node and value for everything it refuses:
 //!
-//! - [`DeviceTree`]: the blob, checked in one bounded pass before the
-//!   `flat_device_tree` crate walks it (that crate panics on some malformed blobs),
-//!   read into nodes with paths, phandles and labels;
+//! - [`DeviceTree`]: the blob read in one bounded, validating pass (our own reader: no
+//!   recursion, every offset and length checked, a typed error with the byte offset
+//!   for anything malformed) into nodes with paths, phandles and labels;
 //! - [`reserved::parse`]: every `/reserved-memory` child (`reg` with any
 //!   `#address-cells`/`#size-cells` of 1 or 2 cells, or `size` + `alignment` +
 //!   `alloc-ranges`; `no-map`, `reusable`, `compatible`, `linux,cma-default`,

@@ -1,18 +1,14 @@
 //! The device tree as a list of nodes with paths, properties, phandles and labels.
 //!
-//! This module owns [`DeviceTree`] and [`Node`]: a checked blob walked once through
-//! the `flat_device_tree` crate into nodes (depth-first, each with its full path,
-//! parent and raw properties), plus the lookups the binding needs (path, label from
-//! `/__symbols__`, phandle) and cell-size helpers. It must never interpret the
-//! reserved-memory binding (that is `reserved.rs` and `rules.rs`) and never hand the
-//! crate a blob that `blob.rs` has not accepted.
+//! This module owns [`DeviceTree`] and [`Node`]: the nodes `blob.rs` read (depth-first,
+//! each given its full path here, with its parent and raw properties), plus the lookups
+//! the binding needs (path, label from `/__symbols__`, phandle) and cell-size helpers.
+//! It must never interpret the reserved-memory binding (that is `reserved.rs` and
+//! `rules.rs`).
 #![forbid(unsafe_code)]
 
 use alloc::string::String;
 use alloc::vec::Vec;
-
-use flat_device_tree::Fdt;
-use flat_device_tree::node::FdtNode;
 
 use super::{Error, blob, cells};
 
@@ -126,20 +122,25 @@ impl<'a> DeviceTree<'a> {
     ///
     /// [`Error::Blob`] or [`Error::TooDeep`] for a malformed blob.
     pub fn parse(blob: &'a [u8]) -> Result<Self, Error> {
-        let checked = blob::check(blob)?;
-        let fdt = Fdt::new(checked.blob).map_err(|_| Error::Blob {
-            problem: "rejected by the parser",
-            offset: 0,
-        })?;
-        let root = fdt.find_node("/").ok_or(Error::Blob {
-            problem: "the root node has a name",
-            offset: 0,
-        })?;
-        let mut nodes = Vec::new();
-        walk(root, None, &mut nodes);
+        let read = blob::read(blob)?;
+        let mut nodes: Vec<Node<'a>> = Vec::with_capacity(read.nodes.len());
+        for raw in read.nodes {
+            // A parent comes before its children, so its path is known.
+            let path = match raw.parent.and_then(|p| nodes.get(p)) {
+                None => String::from("/"),
+                Some(parent) if parent.path == "/" => alloc::format!("/{}", raw.name),
+                Some(parent) => alloc::format!("{}/{}", parent.path, raw.name),
+            };
+            nodes.push(Node {
+                name: raw.name,
+                path,
+                parent: raw.parent,
+                properties: raw.properties,
+            });
+        }
         Ok(Self {
             nodes,
-            memreserve: checked.memreserve,
+            memreserve: read.memreserve,
         })
     }
 
@@ -220,24 +221,5 @@ impl<'a> DeviceTree<'a> {
         self.nodes
             .get(index)
             .map_or_else(String::new, |n| n.path.clone())
-    }
-}
-
-/// Depth is bounded by [`blob::MAX_DEPTH`], checked before the walk.
-fn walk<'a>(node: FdtNode<'_, 'a>, parent: Option<(usize, &str)>, out: &mut Vec<Node<'a>>) {
-    let path = match parent {
-        None => String::from("/"),
-        Some((_, "/")) => alloc::format!("/{}", node.name),
-        Some((_, p)) => alloc::format!("{p}/{}", node.name),
-    };
-    let index = out.len();
-    out.push(Node {
-        name: node.name,
-        path: path.clone(),
-        parent: parent.map(|(i, _)| i),
-        properties: node.properties().map(|p| (p.name, p.value)).collect(),
-    });
-    for child in node.children() {
-        walk(child, Some((index, &path)), out);
     }
 }

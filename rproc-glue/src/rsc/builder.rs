@@ -9,7 +9,11 @@
 use alloc::vec::Vec;
 use core::fmt;
 
+use zerocopy::IntoBytes;
+use zerocopy::little_endian::U32;
+
 use super::error::{EntryError, Field, VringField};
+use super::layout::{CarveoutBody, Header, TraceBody, VdevBody, VringDesc, name_field};
 use super::table::RscTable;
 use super::{
     FW_RSC_ADDR_ANY, HEADER_LEN, MAX_ENTRIES, NAME_LEN, RSC_CARVEOUT, RSC_TRACE, RSC_VDEV,
@@ -192,16 +196,16 @@ impl RscTableBuilder {
     /// [`BuildError`] naming the field; nothing is added.
     pub fn add_carveout(&mut self, c: &CarveoutSpec<'_>) -> Result<u32, BuildError> {
         let index = self.next_index();
+        let body = CarveoutBody {
+            da: addr(index, Field::Da, c.da.map(DeviceAddr::as_u64))?,
+            pa: addr(index, Field::Pa, c.pa.map(PhysAddr::as_u64))?,
+            len: U32::new(c.len),
+            flags: U32::new(c.flags),
+            reserved: U32::ZERO,
+            name: name(index, c.name)?,
+        };
         let mut e = word_vec(RSC_CARVEOUT);
-        push(
-            &mut e,
-            addr(index, Field::Da, c.da.map(DeviceAddr::as_u64))?,
-        );
-        push(&mut e, addr(index, Field::Pa, c.pa.map(PhysAddr::as_u64))?);
-        push(&mut e, c.len);
-        push(&mut e, c.flags);
-        push(&mut e, 0);
-        push_name(&mut e, index, c.name)?;
+        e.extend_from_slice(body.as_bytes());
         self.add(e)
     }
 
@@ -211,11 +215,14 @@ impl RscTableBuilder {
     /// [`BuildError`] naming the field; nothing is added.
     pub fn add_trace(&mut self, t: &TraceSpec<'_>) -> Result<u32, BuildError> {
         let index = self.next_index();
+        let body = TraceBody {
+            da: addr(index, Field::Da, Some(t.da.as_u64()))?,
+            len: U32::new(t.len),
+            reserved: U32::ZERO,
+            name: name(index, t.name)?,
+        };
         let mut e = word_vec(RSC_TRACE);
-        push(&mut e, addr(index, Field::Da, Some(t.da.as_u64()))?);
-        push(&mut e, t.len);
-        push(&mut e, 0);
-        push_name(&mut e, index, t.name)?;
+        e.extend_from_slice(body.as_bytes());
         self.add(e)
     }
 
@@ -234,20 +241,31 @@ impl RscTableBuilder {
             .map_err(|_| too_large(Field::NumOfVrings, v.vrings.len()))?;
         let config_len = u32::try_from(v.config.len())
             .map_err(|_| too_large(Field::ConfigLen, v.config.len()))?;
+        let body = VdevBody {
+            id: U32::new(v.id),
+            notifyid: U32::new(v.notifyid),
+            dfeatures: U32::new(v.dfeatures),
+            gfeatures: U32::ZERO,
+            config_len: U32::new(config_len),
+            status: 0,
+            num_of_vrings: rings,
+            reserved: [0; 2],
+        };
         let mut e = word_vec(RSC_VDEV);
-        for word in [v.id, v.notifyid, v.dfeatures, 0, config_len] {
-            push(&mut e, word);
-        }
-        e.extend_from_slice(&[0, rings, 0, 0]);
+        e.extend_from_slice(body.as_bytes());
         for (ring, r) in (0u8..).zip(v.vrings) {
             let field = Field::Vring {
                 ring,
                 field: VringField::Da,
             };
-            push(&mut e, addr(index, field, r.da.map(DeviceAddr::as_u64))?);
-            for word in [r.align, r.num, r.notifyid, 0] {
-                push(&mut e, word);
-            }
+            let desc = VringDesc {
+                da: addr(index, field, r.da.map(DeviceAddr::as_u64))?,
+                align: U32::new(r.align),
+                num: U32::new(r.num),
+                notifyid: U32::new(r.notifyid),
+                pa: U32::ZERO,
+            };
+            e.extend_from_slice(desc.as_bytes());
         }
         e.extend_from_slice(v.config);
         self.add(e)
@@ -298,10 +316,7 @@ impl RscTableBuilder {
     }
 
     fn write(&self, out: &mut Vec<u8>) {
-        push(out, 1);
-        push(out, count(self.entries.len()));
-        push(out, 0);
-        push(out, 0);
+        out.extend_from_slice(header(self.entries.len()).as_bytes());
         let mut offset = HEADER_LEN + 4 * self.entries.len();
         for e in &self.entries {
             push(out, count(offset));
@@ -327,9 +342,8 @@ impl RscTableBuilder {
             });
         }
         let mut alone = Vec::with_capacity(HEADER_LEN + 4 + entry.len());
-        for word in [1, 1, 0, 0, count(HEADER_LEN + 4)] {
-            push(&mut alone, word);
-        }
+        alone.extend_from_slice(header(1).as_bytes());
+        push(&mut alone, count(HEADER_LEN + 4));
         alone.extend_from_slice(&entry);
         if let Err(super::RscError::Entry(e)) = RscTable::parse(&alone) {
             // Where the entry would sit if the table were built now with it added.
@@ -356,25 +370,29 @@ fn push(out: &mut Vec<u8>, word: u32) {
     out.extend_from_slice(&word.to_le_bytes());
 }
 
-fn push_name(out: &mut Vec<u8>, index: u32, name: &str) -> Result<(), BuildError> {
-    let name = name.as_bytes();
-    if name.len() >= NAME_LEN {
-        return Err(BuildError::NameTooLong {
-            index,
-            len: name.len(),
-        });
+/// The header of a version 1 table with `entries` entries.
+fn header(entries: usize) -> Header {
+    Header {
+        ver: U32::new(1),
+        num: U32::new(count(entries)),
+        reserved: [U32::ZERO; 2],
     }
-    out.extend_from_slice(name);
-    out.resize(out.len() + NAME_LEN - name.len(), 0);
-    Ok(())
 }
 
-fn addr(index: u32, field: Field, value: Option<u64>) -> Result<u32, BuildError> {
+/// A name field for `name`, which must leave room for its NUL.
+fn name(index: u32, name: &str) -> Result<[u8; NAME_LEN], BuildError> {
+    name_field(name).ok_or(BuildError::NameTooLong {
+        index,
+        len: name.len(),
+    })
+}
+
+fn addr(index: u32, field: Field, value: Option<u64>) -> Result<U32, BuildError> {
     let Some(value) = value else {
-        return Ok(FW_RSC_ADDR_ANY);
+        return Ok(U32::new(FW_RSC_ADDR_ANY));
     };
     match u32::try_from(value) {
-        Ok(v) if v != FW_RSC_ADDR_ANY => Ok(v),
+        Ok(v) if v != FW_RSC_ADDR_ANY => Ok(U32::new(v)),
         _ => Err(BuildError::Unrepresentable {
             index,
             field,

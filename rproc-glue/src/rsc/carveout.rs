@@ -4,22 +4,15 @@
 //! a carveout goes (the memory entries do) nor trust its addresses beyond their form.
 #![forbid(unsafe_code)]
 
-use super::bytes::{le32, name_bytes};
+use super::bytes::name_bytes;
 use super::error::{EntryError, Field};
+use super::layout::CarveoutBody;
 use super::{EntryAt, addr_field};
 use crate::DeviceAddr;
 use contig_dma_pool::cma::PhysAddr;
 
-/// Bytes of a carveout or devmem body after the `type` word.
-pub const CARVEOUT_BODY_LEN: usize = 52;
-
-/// Field offsets inside the body (shared with devmem, which has the same layout).
-pub(crate) const DA: usize = 0;
-pub(crate) const PA: usize = 4;
-pub(crate) const LEN: usize = 8;
-pub(crate) const FLAGS: usize = 12;
-pub(crate) const RESERVED: usize = 16;
-pub(crate) const NAME: usize = 20;
+/// Bytes of a carveout or devmem body after the `type` word (Linux: 52).
+pub const CARVEOUT_BODY_LEN: usize = core::mem::size_of::<CarveoutBody>();
 
 /// A carveout entry (`struct fw_rsc_carveout`): `len` bytes of physically contiguous
 /// memory at a fixed or any device address.
@@ -53,24 +46,17 @@ impl<'a> Carveout<'a> {
 
     /// Decodes the body of the entry at `at`.
     pub(crate) fn decode(at: &EntryAt<'a>) -> Result<Self, EntryError> {
-        let b = at.body::<CARVEOUT_BODY_LEN>()?;
-        let len = le32::<LEN, CARVEOUT_BODY_LEN>(b);
-        let da = addr_field(at, le32::<DA, CARVEOUT_BODY_LEN>(b), len, Field::Da)?;
-        let pa = addr_field(at, le32::<PA, CARVEOUT_BODY_LEN>(b), len, Field::Pa)?;
+        let b = at.body::<CarveoutBody>()?;
+        let len = b.len.get();
+        let da = addr_field(at, b.da.get(), len, Field::Da)?;
+        let pa = addr_field(at, b.pa.get(), len, Field::Pa)?;
         Ok(Self {
             da: da.map(|v| DeviceAddr::new(u64::from(v))),
             pa: pa.map(|v| PhysAddr::new(u64::from(v))),
             len,
-            flags: le32::<FLAGS, CARVEOUT_BODY_LEN>(b),
-            reserved: le32::<RESERVED, CARVEOUT_BODY_LEN>(b),
-            name: name_field::<NAME, CARVEOUT_BODY_LEN>(b),
+            flags: b.flags.get(),
+            reserved: b.reserved.get(),
+            name: &b.name,
         })
     }
-}
-
-/// The 32-byte name at constant offset `AT` of a body; the bound is checked when
-/// compiling, so the slicing cannot fail.
-pub(crate) fn name_field<const AT: usize, const N: usize>(b: &[u8; N]) -> &[u8] {
-    const { assert!(AT + super::NAME_LEN <= N) };
-    &b[AT..AT + super::NAME_LEN]
 }

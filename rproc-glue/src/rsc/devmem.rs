@@ -6,9 +6,10 @@
 //! against the declared memory later.
 #![forbid(unsafe_code)]
 
-use super::bytes::{le32, name_bytes};
-use super::carveout::{CARVEOUT_BODY_LEN, DA, FLAGS, LEN, NAME, PA, RESERVED, name_field};
+use super::bytes::name_bytes;
+use super::carveout::CARVEOUT_BODY_LEN;
 use super::error::{EntryError, Field, Problem};
+use super::layout::CarveoutBody;
 use super::{EntryAt, addr_field};
 use crate::DeviceAddr;
 use contig_dma_pool::cma::PhysAddr;
@@ -47,21 +48,21 @@ impl<'a> Devmem<'a> {
 
     /// Decodes the body of the entry at `at`.
     pub(crate) fn decode(at: &EntryAt<'a>) -> Result<Self, EntryError> {
-        let b = at.body::<DEVMEM_BODY_LEN>()?;
-        let len = le32::<LEN, DEVMEM_BODY_LEN>(b);
+        let b = at.body::<CarveoutBody>()?;
+        let len = b.len.get();
         let fixed = |raw: u32, field: Field| match addr_field(at, raw, len, field)? {
             Some(v) => Ok(u64::from(v)),
             None => Err(at.error(field, u64::from(raw), Problem::AnyNotAllowed)),
         };
-        let da = fixed(le32::<DA, DEVMEM_BODY_LEN>(b), Field::Da)?;
-        let pa = fixed(le32::<PA, DEVMEM_BODY_LEN>(b), Field::Pa)?;
+        let da = fixed(b.da.get(), Field::Da)?;
+        let pa = fixed(b.pa.get(), Field::Pa)?;
         Ok(Self {
             da: DeviceAddr::new(da),
             pa: PhysAddr::new(pa),
             len,
-            flags: le32::<FLAGS, DEVMEM_BODY_LEN>(b),
-            reserved: le32::<RESERVED, DEVMEM_BODY_LEN>(b),
-            name: name_field::<NAME, DEVMEM_BODY_LEN>(b),
+            flags: b.flags.get(),
+            reserved: b.reserved.get(),
+            name: &b.name,
         })
     }
 }

@@ -19,6 +19,7 @@ mod bytes;
 mod carveout;
 mod devmem;
 mod error;
+mod layout;
 mod resource;
 mod table;
 mod trace;
@@ -51,7 +52,7 @@ pub const RSC_VENDOR_START: u32 = 128;
 /// Last vendor-specific type.
 pub const RSC_VENDOR_END: u32 = 512;
 /// Bytes of the header before the offset array.
-pub const HEADER_LEN: usize = 16;
+pub const HEADER_LEN: usize = core::mem::size_of::<layout::Header>();
 /// Bytes of a name field.
 pub const NAME_LEN: usize = 32;
 /// The most entries a table may have: bounds the `O(num²)` overlap check (Linux has no
@@ -109,10 +110,13 @@ impl<'a> EntryAt<'a> {
     }
 
     /// The fixed-size body, or a truncation error naming the entry's type.
-    pub(crate) fn body<const N: usize>(&self) -> Result<&'a [u8; N], EntryError> {
-        bytes::array::<N>(self.table, self.body_start()).ok_or_else(|| {
+    pub(crate) fn body<T>(&self) -> Result<&'a T, EntryError>
+    where
+        T: zerocopy::FromBytes + zerocopy::KnownLayout + zerocopy::Immutable + zerocopy::Unaligned,
+    {
+        layout::view::<T>(self.table, self.body_start()).ok_or_else(|| {
             let problem = Problem::Truncated {
-                needed: N as u64,
+                needed: core::mem::size_of::<T>() as u64,
                 available: self.available(),
             };
             self.error(Field::Type, u64::from(self.kind), problem)

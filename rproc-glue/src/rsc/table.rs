@@ -9,6 +9,7 @@ use super::bytes::read_u32;
 use super::carveout::Carveout;
 use super::devmem::Devmem;
 use super::error::{EntryError, Field, Problem, RscError};
+use super::layout::{EntryHeader, Header, VdevBody, view};
 use super::resource::{Entry, Resource, Skipped, Vendor};
 use super::trace::Trace;
 use super::vdev::{VDEV_BODY_LEN, VRING_LEN, Vdev};
@@ -123,7 +124,8 @@ impl<'a> RscTable<'a> {
             };
             return Err(at.error(Field::Offset, value, problem));
         }
-        let Some(kind) = read_u32(self.bytes, offset as usize) else {
+        let Some(kind) = view::<EntryHeader>(self.bytes, offset as usize).map(|h| h.kind.get())
+        else {
             let problem = Problem::PastEnd {
                 table_len: self.bytes.len(),
             };
@@ -173,14 +175,14 @@ impl<'a> RscTable<'a> {
     fn span(&self, index: u32) -> (u64, u64) {
         let offset = read_u32(self.bytes, HEADER_LEN + 4 * index as usize).unwrap_or(0);
         let at = offset as usize;
-        let body = match read_u32(self.bytes, at).unwrap_or(u32::MAX) {
+        let kind = view::<EntryHeader>(self.bytes, at).map_or(u32::MAX, |h| h.kind.get());
+        let body = match kind {
             RSC_CARVEOUT | RSC_DEVMEM => super::CARVEOUT_BODY_LEN as u64,
             RSC_TRACE => super::TRACE_BODY_LEN as u64,
-            RSC_VDEV => {
-                let rings = self.bytes.get(at + 4 + 21).copied().unwrap_or(0);
-                let config = read_u32(self.bytes, at + 4 + 16).unwrap_or(0);
-                (VDEV_BODY_LEN + VRING_LEN * usize::from(rings)) as u64 + u64::from(config)
-            }
+            RSC_VDEV => view::<VdevBody>(self.bytes, at + 4).map_or(0, |v| {
+                let rings = VRING_LEN * usize::from(v.num_of_vrings);
+                (VDEV_BODY_LEN + rings) as u64 + u64::from(v.config_len.get())
+            }),
             _ => 0,
         };
         (u64::from(offset), u64::from(offset) + 4 + body)
@@ -189,9 +191,9 @@ impl<'a> RscTable<'a> {
 
 /// Checks the header and that the offset array fits; returns `num`.
 fn check_header(bytes: &[u8]) -> Result<u32, RscError> {
-    let word = |at| read_u32(bytes, at).ok_or(RscError::HeaderTruncated { len: bytes.len() });
-    let (ver, num) = (word(0)?, word(4)?);
-    let reserved = [word(8)?, word(12)?];
+    let header = view::<Header>(bytes, 0).ok_or(RscError::HeaderTruncated { len: bytes.len() })?;
+    let (ver, num) = (header.ver.get(), header.num.get());
+    let reserved = header.reserved.map(|w| w.get());
     if ver != 1 {
         return Err(RscError::Version { ver });
     }

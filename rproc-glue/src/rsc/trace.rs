@@ -5,19 +5,14 @@
 //! must never read the buffer.
 #![forbid(unsafe_code)]
 
-use super::bytes::{le32, name_bytes};
-use super::carveout::name_field;
+use super::bytes::name_bytes;
 use super::error::{EntryError, Field, Problem};
+use super::layout::TraceBody;
 use super::{EntryAt, addr_field};
 use crate::DeviceAddr;
 
-/// Bytes of a trace body after the `type` word.
-pub const TRACE_BODY_LEN: usize = 44;
-
-const DA: usize = 0;
-const LEN: usize = 4;
-const RESERVED: usize = 8;
-const NAME: usize = 12;
+/// Bytes of a trace body after the `type` word (Linux: 44).
+pub const TRACE_BODY_LEN: usize = core::mem::size_of::<TraceBody>();
 
 /// A trace entry (`struct fw_rsc_trace`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,17 +41,17 @@ impl<'a> Trace<'a> {
 
     /// Decodes the body of the entry at `at`.
     pub(crate) fn decode(at: &EntryAt<'a>) -> Result<Self, EntryError> {
-        let b = at.body::<TRACE_BODY_LEN>()?;
-        let len = le32::<LEN, TRACE_BODY_LEN>(b);
-        let raw = le32::<DA, TRACE_BODY_LEN>(b);
+        let b = at.body::<TraceBody>()?;
+        let len = b.len.get();
+        let raw = b.da.get();
         let Some(da) = addr_field(at, raw, len, Field::Da)? else {
             return Err(at.error(Field::Da, u64::from(raw), Problem::AnyNotAllowed));
         };
         Ok(Self {
             da: DeviceAddr::new(u64::from(da)),
             len,
-            reserved: le32::<RESERVED, TRACE_BODY_LEN>(b),
-            name: name_field::<NAME, TRACE_BODY_LEN>(b),
+            reserved: b.reserved.get(),
+            name: &b.name,
         })
     }
 }

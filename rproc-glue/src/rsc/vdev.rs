@@ -6,34 +6,21 @@
 //! (that is [`crate::vring`]'s and the memory entries' job).
 #![forbid(unsafe_code)]
 
-use super::bytes::{array, byte, le32, slice};
+use zerocopy::FromBytes;
+
+use super::bytes::slice;
 use super::error::{EntryError, Field, Problem, VringField};
+use super::layout::{VdevBody, VringDesc};
 use super::{EntryAt, FW_RSC_ADDR_ANY};
 use crate::DeviceAddr;
 use contig_dma_pool::cma::PhysAddr;
 
-/// Bytes of a vdev body after the `type` word, before its vrings.
-pub const VDEV_BODY_LEN: usize = 24;
-/// Bytes of one vring descriptor.
-pub const VRING_LEN: usize = 20;
+/// Bytes of a vdev body after the `type` word, before its vrings (Linux: 24).
+pub const VDEV_BODY_LEN: usize = core::mem::size_of::<VdevBody>();
+/// Bytes of one vring descriptor (Linux: 20).
+pub const VRING_LEN: usize = core::mem::size_of::<VringDesc>();
 /// The largest vring `num` (virtio's split-ring limit).
 pub const VRING_NUM_MAX: u32 = 32768;
-
-pub(crate) const ID: usize = 0;
-pub(crate) const NOTIFYID: usize = 4;
-const DFEATURES: usize = 8;
-const GFEATURES: usize = 12;
-const CONFIG_LEN: usize = 16;
-const STATUS: usize = 20;
-const NUM_OF_VRINGS: usize = 21;
-const RESERVED0: usize = 22;
-const RESERVED1: usize = 23;
-
-pub(crate) const VRING_DA: usize = 0;
-const VRING_ALIGN: usize = 4;
-const VRING_NUM: usize = 8;
-pub(crate) const VRING_NOTIFYID: usize = 12;
-pub(crate) const VRING_PA: usize = 16;
 
 /// A vdev entry (`struct fw_rsc_vdev`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,7 +35,7 @@ pub struct Vdev<'a> {
     pub gfeatures: u32,
     /// Virtio status byte.
     pub status: u8,
-    vrings: &'a [u8],
+    vrings: &'a [VringDesc],
     config: &'a [u8],
 }
 
@@ -72,22 +59,18 @@ impl<'a> Vdev<'a> {
     /// Number of vrings the entry declares.
     #[must_use]
     pub fn num_of_vrings(&self) -> u8 {
-        u8::try_from(self.vrings.len() / VRING_LEN).unwrap_or(u8::MAX)
+        u8::try_from(self.vrings.len()).unwrap_or(u8::MAX)
     }
 
     /// Vring `ring`, or `None` past [`Vdev::num_of_vrings`].
     #[must_use]
     pub fn vring(&self, ring: u8) -> Option<Vring> {
-        let at = usize::from(ring).checked_mul(VRING_LEN)?;
-        array::<VRING_LEN>(self.vrings, at).map(Vring::from_bytes)
+        self.vrings.get(usize::from(ring)).map(Vring::from_desc)
     }
 
     /// The vrings in order.
     pub fn vrings(&self) -> impl Iterator<Item = Vring> + 'a {
-        self.vrings
-            .chunks_exact(VRING_LEN)
-            .filter_map(|c| c.try_into().ok())
-            .map(Vring::from_bytes)
+        self.vrings.iter().map(Vring::from_desc)
     }
 
     /// The config space (`config_len` bytes).
@@ -99,26 +82,20 @@ impl<'a> Vdev<'a> {
     /// Bytes of the whole body after the `type` word.
     #[must_use]
     pub fn body_len(&self) -> usize {
-        VDEV_BODY_LEN + self.vrings.len() + self.config.len()
+        VDEV_BODY_LEN + VRING_LEN * self.vrings.len() + self.config.len()
     }
 
     /// Decodes and checks the body of the entry at `at`.
     pub(crate) fn decode(at: &EntryAt<'a>) -> Result<Self, EntryError> {
-        let b = at.body::<VDEV_BODY_LEN>()?;
-        for (i, r) in [
-            byte::<RESERVED0, VDEV_BODY_LEN>(b),
-            byte::<RESERVED1, VDEV_BODY_LEN>(b),
-        ]
-        .into_iter()
-        .enumerate()
-        {
+        let b = at.body::<VdevBody>()?;
+        for (i, r) in b.reserved.into_iter().enumerate() {
             if r != 0 {
                 let v = (i as u64) << 8 | u64::from(r);
                 return Err(at.error(Field::Reserved, v, Problem::NotZero));
             }
         }
-        let n = byte::<NUM_OF_VRINGS, VDEV_BODY_LEN>(b);
-        let config_len = le32::<CONFIG_LEN, VDEV_BODY_LEN>(b);
+        let n = b.num_of_vrings;
+        let config_len = b.config_len.get();
         let rings_len = VRING_LEN * usize::from(n);
         let available = at.available();
         let rings_end = (VDEV_BODY_LEN + rings_len) as u64;
@@ -138,17 +115,18 @@ impl<'a> Vdev<'a> {
         let start = at.body_start() + VDEV_BODY_LEN;
         let too_short = |field, value| at.error(field, value, truncated);
         let vrings = slice(at.table(), start, rings_len)
+            .and_then(|rings| <[VringDesc]>::ref_from_bytes(rings).ok())
             .ok_or_else(|| too_short(Field::NumOfVrings, u64::from(n)))?;
         let config = usize::try_from(config_len)
             .ok()
             .and_then(|len| slice(at.table(), start + rings_len, len))
             .ok_or_else(|| too_short(Field::ConfigLen, u64::from(config_len)))?;
         let vdev = Self {
-            id: le32::<ID, VDEV_BODY_LEN>(b),
-            notifyid: le32::<NOTIFYID, VDEV_BODY_LEN>(b),
-            dfeatures: le32::<DFEATURES, VDEV_BODY_LEN>(b),
-            gfeatures: le32::<GFEATURES, VDEV_BODY_LEN>(b),
-            status: byte::<STATUS, VDEV_BODY_LEN>(b),
+            id: b.id.get(),
+            notifyid: b.notifyid.get(),
+            dfeatures: b.dfeatures.get(),
+            gfeatures: b.gfeatures.get(),
+            status: b.status,
             vrings,
             config,
         };
@@ -160,14 +138,14 @@ impl<'a> Vdev<'a> {
 }
 
 impl Vring {
-    fn from_bytes(b: &[u8; VRING_LEN]) -> Self {
-        let da = le32::<VRING_DA, VRING_LEN>(b);
-        let pa = le32::<VRING_PA, VRING_LEN>(b);
+    fn from_desc(b: &VringDesc) -> Self {
+        let da = b.da.get();
+        let pa = b.pa.get();
         Self {
             da: (da != FW_RSC_ADDR_ANY).then(|| DeviceAddr::new(u64::from(da))),
-            align: le32::<VRING_ALIGN, VRING_LEN>(b),
-            num: le32::<VRING_NUM, VRING_LEN>(b),
-            notifyid: le32::<VRING_NOTIFYID, VRING_LEN>(b),
+            align: b.align.get(),
+            num: b.num.get(),
+            notifyid: b.notifyid.get(),
             pa: (pa != 0 && pa != FW_RSC_ADDR_ANY).then(|| PhysAddr::new(u64::from(pa))),
         }
     }

@@ -9,12 +9,11 @@
 
 use core::fmt;
 
-use super::bytes::write_u32;
-use super::carveout::{DA, LEN, PA};
 use super::error::{Field, RscError, VringField};
+use super::layout::{CarveoutBody, VringDesc, view_mut};
 use super::resource::Resource;
 use super::table::RscTable;
-use super::vdev::{VDEV_BODY_LEN, VRING_DA, VRING_LEN, VRING_NOTIFYID, VRING_PA, Vring};
+use super::vdev::{VDEV_BODY_LEN, VRING_LEN, Vring};
 use super::{FW_RSC_ADDR_ANY, RSC_CARVEOUT, RSC_VDEV};
 use crate::DeviceAddr;
 use contig_dma_pool::cma::PhysAddr;
@@ -116,10 +115,16 @@ impl<'a> RscTableMut<'a> {
         pa: Option<PhysAddr>,
         len: u32,
     ) -> Result<(), WriteError> {
-        let offset = self.entry_of(index, RSC_CARVEOUT)?.0 as usize + 4;
+        let at = self.entry_of(index, RSC_CARVEOUT)?.0 as usize + 4;
         let da = field_value(index, Field::Da, da.map(DeviceAddr::as_u64), len)?;
         let pa = field_value(index, Field::Pa, pa.map(PhysAddr::as_u64), len)?;
-        self.store(&[(offset + DA, da), (offset + PA, pa), (offset + LEN, len)]);
+        // Inside the table by construction (parse checked the body); a miss would only
+        // skip the write.
+        if let Some(body) = view_mut::<CarveoutBody>(self.bytes, at) {
+            body.da.set(da);
+            body.pa.set(pa);
+            body.len.set(len);
+        }
         Ok(())
     }
 
@@ -140,11 +145,7 @@ impl<'a> RscTableMut<'a> {
         let vfield = |field| Field::Vring { ring, field };
         let da = field_value(index, vfield(VringField::Da), Some(da.as_u64()), 0)?;
         let pa = field_value(index, vfield(VringField::Pa), Some(pa.as_u64()), 0)?;
-        self.store(&[
-            (at + VRING_DA, da),
-            (at + VRING_PA, pa),
-            (at + VRING_NOTIFYID, notifyid),
-        ]);
+        self.store_vring(at, da, pa, notifyid);
         Ok(())
     }
 
@@ -169,11 +170,7 @@ impl<'a> RscTableMut<'a> {
             .pa
             .and_then(|p| u32::try_from(p.as_u64()).ok())
             .unwrap_or(0);
-        self.store(&[
-            (at + VRING_DA, da),
-            (at + VRING_PA, pa),
-            (at + VRING_NOTIFYID, NOTIFYID_NONE),
-        ]);
+        self.store_vring(at, da, pa, NOTIFYID_NONE);
         Ok(())
     }
 
@@ -211,12 +208,13 @@ impl<'a> RscTableMut<'a> {
         Ok(offset as usize + 4 + VDEV_BODY_LEN + usize::from(ring) * VRING_LEN)
     }
 
-    /// Writes words whose places were derived from the checked table, so they lie
-    /// inside it.
-    fn store(&mut self, words: &[(usize, u32)]) {
-        for &(at, value) in words {
-            // Inside the table by construction; a miss would only skip the word.
-            let _ = write_u32(self.bytes, at, value);
+    /// Stores a vring descriptor's placement at `at`, which was derived from the
+    /// checked table, so it lies inside it (a miss would only skip the write).
+    fn store_vring(&mut self, at: usize, da: u32, pa: u32, notifyid: u32) {
+        if let Some(ring) = view_mut::<VringDesc>(self.bytes, at) {
+            ring.da.set(da);
+            ring.pa.set(pa);
+            ring.notifyid.set(notifyid);
         }
     }
 }

@@ -1,4 +1,4 @@
-//! An STM32MP15-like board (design.md §5): the Cortex-M4's memories as simulated
+//! An STM32MP15-like board (the DK2's reserved memory): the Cortex-M4's memories as simulated
 //! physical memory, its device with bus windows (RETRAM at da 0), a recording platform
 //! and a loader that copies into the simulated memory.
 

@@ -6,7 +6,7 @@
 //! something fits (the boot did) nor print.
 #![forbid(unsafe_code)]
 
-use contig_rproc_glue::dma_pool::{BusMap, DeviceId, Devices, DmaAddr};
+use contig_dma_pool::{BusMap, DeviceId, Devices, DmaAddr};
 use contig_rproc_glue::firmware::Firmware;
 use contig_rproc_glue::rsc::{Resource, RscTable};
 use contig_rproc_glue::vring::vring_size;

@@ -1,13 +1,20 @@
 //! The planner's command line.
 //!
-//! This module owns [`Args`] (what the user asked for), [`Command`] and [`USAGE`]. It
+//! This module owns [`Args`] (what the user asked for), [`Command`] and [`usage`]. It
 //! only parses: it must never read files or look at a device tree.
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 
-/// The help text (`--help`).
-pub(crate) const USAGE: &str = "\
+use contig_dma_pool::cma::BUILTIN_BACKENDS;
+
+/// The help text (`--help`), listing the backends the registry holds.
+pub(crate) fn usage() -> String {
+    USAGE.replace("{backends}", &BUILTIN_BACKENDS.join(", "))
+}
+
+/// [`usage`] before the backend names are filled in.
+const USAGE: &str = "\
 rproc-plan: does this firmware fit the memory reserved for it on this board, and
 where does everything go?
 
@@ -26,8 +33,8 @@ USAGE:
     rproc-plan --help
 
 With no --dtb and --firmware it runs on its embedded default: a STM32MP157 DK2-like
-board (rproc-glue/tests/fixtures/dt/dk2-openamp.dts) and the sample OpenAMP firmware
-(rproc-glue/tests/fixtures/openamp-m4.elf), remote processor m4_rproc.
+board (rproc-glue/plan/tests/fixtures/dt/dk2-openamp.dts) and the sample OpenAMP firmware
+(rproc-glue/plan/tests/fixtures/openamp-m4.elf), remote processor m4_rproc.
 
 OPTIONS:
     --dtb FILE             flattened device tree of the board (default: embedded DK2-like)
@@ -38,8 +45,8 @@ OPTIONS:
                            ti-k3-r5f, ti-k3-m4f, ti-k3-dsp, imx, xlnx-zynqmp-r5f,
                            xlnx-versal-r5f, generic); default: chosen from its
                            compatible, generic if none matches
-    --backend REGION=NAME  allocator backend of a CMA area (first-fit, bitmap, genalloc);
-                           repeatable
+    --backend REGION=NAME  allocator backend of a CMA area, repeatable; one of
+                           {backends}
     --svg FILE             also write a picture of the memory map as SVG
     --write-sample FILE    write the sample firmware ELF and exit
     --write-upstream-firmware DIR

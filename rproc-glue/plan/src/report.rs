@@ -9,7 +9,7 @@
 
 use std::fmt::Write as _;
 
-use contig_rproc_glue::dma_pool::fdt::Layout;
+use contig_dma_pool::fdt::Layout;
 
 use crate::board::Processor;
 use crate::map::MemoryMap;
@@ -139,6 +139,18 @@ fn regions(out: &mut String, map: &MemoryMap) {
             out,
             "  {:<name$} {:>#12x} {:>#10x}  {:<flags$}  {:<role$}  {:<backend$} {:>#10x} {:>#10x}",
             r.name, r.base, r.size, r.flags, r.role, r.backend, r.used, r.free
+        );
+    }
+    if map
+        .regions
+        .iter()
+        .any(|r| r.backend == crate::map::NO_BACKEND)
+    {
+        let _ = writeln!(
+            out,
+            "  (backend {}: no allocator; a memory entry's used bytes are the table entries \
+             and segments placed in it)",
+            crate::map::NO_BACKEND
         );
     }
     out.push('\n');

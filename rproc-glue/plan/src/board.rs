@@ -9,8 +9,8 @@
 //! firmware fits.
 #![forbid(unsafe_code)]
 
+use contig_dma_pool::fdt::{DeviceTree, Node};
 use contig_rproc_glue::DeviceAddr;
-use contig_rproc_glue::dma_pool::fdt::{DeviceTree, Node};
 use contig_rproc_glue::profile::{self, Internal as InternalKind, Profile};
 
 /// A memory the driver adds itself (a TCM, internal RAM, an owned i.MX area).

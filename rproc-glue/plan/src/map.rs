@@ -8,13 +8,17 @@
 //! the table, trace buffers). It must never print nor draw.
 #![forbid(unsafe_code)]
 
-use contig_rproc_glue::dma_pool::cma::Flags;
-use contig_rproc_glue::dma_pool::fdt::Layout;
+use contig_dma_pool::cma::Flags;
+use contig_dma_pool::fdt::Layout;
 use contig_rproc_glue::rsc::{Resource, RscTable};
 use contig_rproc_glue::vring::vring_size;
 use contig_rproc_glue::{MemKind, Origin};
 
 use crate::plan::{Plan, SetAside, Snapshot, Use, role_name};
+
+/// The backend column of a region no allocator manages (a remote processor's memory
+/// entry, or a region nothing uses).
+pub(crate) const NO_BACKEND: &str = "none";
 
 /// What a placed range is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,7 +84,7 @@ pub(crate) struct RegionRow {
     pub(crate) flags: String,
     /// What it is for.
     pub(crate) role: String,
-    /// Which allocator manages it (or how it is used).
+    /// Which allocator backend manages it, or [`NO_BACKEND`].
     pub(crate) backend: String,
     /// Bytes used.
     pub(crate) used: u64,
@@ -225,16 +229,16 @@ fn allocs(
                 r.at.len as u64,
             );
         }
-        let buffer = format!("vdev{}buffer", v.number);
-        if let Some(b) = s.memory.iter().find(|m| v.own_pool && m.name == buffer) {
-            push(
-                AllocKind::VdevBuffer,
-                buffer,
-                b.da.map(|d| d.as_u64()),
-                b.pa,
-                b.len,
-            );
-        }
+    }
+    // What rpmsg took from each vdev's pool, where it landed (an empty pool is free).
+    for (number, at) in &s.rpmsg {
+        push(
+            AllocKind::VdevBuffer,
+            format!("vdev{number} rpmsg buffers"),
+            Some(at.da.as_u64()),
+            at.pa.as_u64(),
+            at.len as u64,
+        );
     }
     for m in &s.memory {
         let kind = match m.kind {
@@ -243,9 +247,19 @@ fn allocs(
             _ => continue,
         };
         if let Origin::Table { index } = m.origin {
+            // Named as the table names it (the report's entry list does the same).
+            let name = table
+                .as_ref()
+                .and_then(|t| t.entry(index))
+                .and_then(|e| match e.resource {
+                    Resource::Trace(t) => t.name_str().map(str::to_owned),
+                    Resource::Devmem(d) => d.name_str().map(str::to_owned),
+                    _ => None,
+                })
+                .unwrap_or_else(|| m.name.clone());
             push(
                 kind,
-                format!("{} (entry {index})", m.name),
+                format!("{name} (entry {index})"),
                 m.da.map(|d| d.as_u64()),
                 m.pa,
                 m.len,
@@ -296,12 +310,10 @@ fn region_row(layout: &Layout, plan: &Plan, i: usize, allocs: &[Alloc], flags: F
             st.backend.free_extents,
         ),
         None => {
-            let backend = match use_ {
-                Use::Entry(_) => "rproc entry",
-                _ => "-",
-            };
+            // No allocator: a memory entry's ranges are taken by the table entries
+            // and segments placed in it (counted from the placements).
             let (used, largest, extents) = occupancy(base, size, allocs, i);
-            (backend.to_owned(), used, largest, extents)
+            (NO_BACKEND.to_owned(), used, largest, extents)
         }
     };
     RegionRow {

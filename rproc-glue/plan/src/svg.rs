@@ -93,7 +93,7 @@ pub(crate) fn render(title: &str, problems: &[String], map: &MemoryMap) -> Strin
         escape(&clip(title, 110)),
         escape(&verdict)
     );
-    legend(&mut out);
+    legend(&mut out, map);
     for (i, region) in map.regions.iter().enumerate() {
         let y = f64::from(u32::try_from(i).unwrap_or(u32::MAX)).mul_add(ROW_H, TOP);
         band(&mut out, map, i, y, region);
@@ -137,9 +137,15 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
-fn legend(out: &mut String) {
+/// The colours of the kinds drawn (only those), free space, and how to read the scale.
+fn legend(out: &mut String, map: &MemoryMap) {
     let mut x = 16.0;
-    for kind in KINDS {
+    let drawn = KINDS.into_iter().filter(|&kind| {
+        map.allocs
+            .iter()
+            .any(|a| a.kind == kind && a.region.is_some())
+    });
+    for kind in drawn {
         let _ = writeln!(
             out,
             r##"<rect x="{x:.1}" y="62" width="14" height="14" fill="{}" stroke="#333" stroke-width="0.5"/><text x="{:.1}" y="74">{}</text>"##,
@@ -153,6 +159,10 @@ fn legend(out: &mut String) {
         out,
         r##"<rect x="{x:.1}" y="62" width="14" height="14" fill="#eceff1" stroke="#333" stroke-width="0.5"/><text x="{:.1}" y="74">free</text>"##,
         x + 19.0
+    );
+    let _ = writeln!(
+        out,
+        r##"<text x="16" y="94" font-size="11" fill="#546e7a">Each band is one region at its own scale: all bands have the same width whatever the region's size (sizes are written on the left).</text>"##
     );
 }
 
@@ -183,7 +193,13 @@ fn band(out: &mut String, map: &MemoryMap, i: usize, y: f64, r: &crate::map::Reg
         y + 69.0,
         escape(&format!(
             "used {:#x} · free {:#x} · {}",
-            r.used, r.free, r.backend
+            r.used,
+            r.free,
+            if r.backend == crate::map::NO_BACKEND {
+                "no allocator"
+            } else {
+                &r.backend
+            }
         )),
     );
     let mut allocs: Vec<_> = map.allocs.iter().filter(|a| a.region == Some(i)).collect();

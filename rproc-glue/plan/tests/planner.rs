@@ -1,19 +1,20 @@
-//! The planner (`rproc-plan`, feature `cli`) run as a user runs it: arguments in,
+//! The planner (`rproc-plan`) run as a user runs it: arguments in,
 //! report and exit status out, on the embedded default and on good and bad boards and
 //! firmware.
 #![allow(clippy::cast_possible_truncation)]
 
-mod common;
+#[path = "../../tests/common/elf.rs"]
+mod elf;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Seg, image};
 use contig_rproc_glue::DeviceAddr;
 use contig_rproc_glue::firmware::Firmware;
 use contig_rproc_glue::rsc::{
     CarveoutSpec, Resource, RscTableBuilder, TraceSpec, VdevSpec, VringSpec,
 };
+use elf::{Seg, image};
 
 const BIN: &str = env!("CARGO_BIN_EXE_rproc-plan");
 const HERE: &str = env!("CARGO_MANIFEST_DIR");
@@ -168,6 +169,9 @@ fn default_run_fits_and_says_where_everything_landed() {
     let retram = line(out, "retram        0x38000000");
     assert_eq!(retram[1..4], ["0x38000000", "0x10000", "no-map"]);
     let mcuram2 = line(out, "mcuram2       0x10000000");
+    // A memory entry has no allocator backend, and the report says what its use means.
+    assert_eq!(mcuram2[mcuram2.len() - 3], "none");
+    assert!(out.contains("(backend none: no allocator;"), "{out}");
     // Segment (64K) and trace (8K) are used; the rest is free in two runs.
     assert_eq!(mcuram2[mcuram2.len() - 2..], ["0x12000", "0x2e000"]);
     let frag = line(out, "mcuram2           0x2e000");
@@ -183,11 +187,11 @@ fn the_committed_sample_is_what_the_generator_writes() {
     assert_eq!(
         std::fs::read(&path).unwrap(),
         committed,
-        "tests/fixtures/openamp-m4.elf is stale: run `cargo run -p contig-rproc-glue \
-         --features cli -- --write-sample rproc-glue/tests/fixtures/openamp-m4.elf`"
+        "tests/fixtures/openamp-m4.elf is stale: run `cargo run -p contig-rproc-plan \
+         -- --write-sample rproc-glue/plan/tests/fixtures/openamp-m4.elf`"
     );
 
-    // It holds the OpenAMP-like table design.md §5 describes.
+    // It holds a typical OpenAMP table: an rpmsg vdev (id 7, dfeatures 1) and two ANY vrings.
     let fw = Firmware::parse(&committed).unwrap();
     assert_eq!(fw.rsc_section().unwrap().da, DeviceAddr::new(0x1000_0400));
     let table = fw.resource_table().unwrap().unwrap();
@@ -231,6 +235,17 @@ fn help_describes_the_command_and_exit_statuses() {
     ] {
         assert!(run.stdout.contains(needle), "{needle}");
     }
+    // Every backend the registry holds, as the unknown-backend error lists them.
+    let unknown = plan(&["--backend", "retram=nonsense"]);
+    let known = unknown.stderr.split("(known: ").nth(1).unwrap();
+    let known: Vec<&str> = known.split(')').next().unwrap().split(", ").collect();
+    assert_eq!(known, contig_dma_pool::cma::BUILTIN_BACKENDS);
+    let listed = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("first-fit"))
+        .unwrap();
+    assert_eq!(listed.trim(), known.join(", "));
 }
 
 #[test]
@@ -338,9 +353,21 @@ fn rpmsg_buffers_larger_than_the_vdev_pool_do_not_fit() {
         "rpmsg-256.elf",
         &image(false, &segs, Some((0x1000_0400, &b.build()))),
     );
-    let run = plan(&["--firmware", fw.to_str().unwrap()]);
+    let svg = temp("rpmsg-256.svg", b"");
+    let run = plan(&[
+        "--firmware",
+        fw.to_str().unwrap(),
+        "--svg",
+        svg.to_str().unwrap(),
+    ]);
     assert_eq!(run.status, 1, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("Problems (1)"), "{}", run.stdout);
+    // The vdev buffer pool stayed empty: the map draws it free, not used.
+    let svg = std::fs::read_to_string(&svg).unwrap();
+    assert!(!svg.contains("rpmsg buffers"), "{svg}");
+    assert!(!svg.contains(">vdev buffers</text>"), "{svg}");
+    let pool = line(&run.stdout, "vdev0buffer");
+    assert_eq!(pool[pool.len() - 2..], ["0x0", "0x4000"]);
     assert!(run.stdout.contains(
         "1. table entry 0 (vdev id 7): rpmsg needs 512 buffers of 512 bytes (2 x num 256 of \
          vring 0, at most 512) = 0x40000 bytes in one piece from its buffer pool vdev0buffer \
@@ -410,7 +437,7 @@ fn any_vrings_with_no_pool_are_named() {
 /// rings are bad and both are listed.
 #[test]
 fn the_real_dk2_rings_are_too_small_for_page_aligned_rings() {
-    let dtb = fixture("../dma-pool/tests/fixtures/dt/dk2.dtb");
+    let dtb = fixture("../../dma-pool/tests/fixtures/dt/dk2.dtb");
     let svg = temp("dk2.svg", b"");
     let run = plan(&["--dtb", &dtb, "--svg", svg.to_str().unwrap()]);
     assert_eq!(run.status, 1, "{}", run.stdout);
@@ -435,7 +462,7 @@ fn the_real_dk2_rings_are_too_small_for_page_aligned_rings() {
 
 #[test]
 fn a_board_without_the_processor_is_an_input_error() {
-    let dtb = fixture("../dma-pool/tests/fixtures/dt/f746.dtb");
+    let dtb = fixture("../../dma-pool/tests/fixtures/dt/f746.dtb");
     let run = plan(&["--dtb", &dtb]);
     assert_eq!(run.status, 2);
     assert!(run.stdout.is_empty());
@@ -521,7 +548,7 @@ fn backends_are_checked_and_used() {
 
     // AM62x: the default CMA area gets the bitmap backend. The sample is linked for the
     // STM32MP15's M4, so it does not fit the AM62x M4F.
-    let dtb = fixture("../dma-pool/tests/fixtures/dt/am62x.dtb");
+    let dtb = fixture("../../dma-pool/tests/fixtures/dt/am62x.dtb");
     let run = plan(&[
         "--dtb",
         &dtb,
@@ -626,6 +653,17 @@ fn svg_draws_every_region_and_placement() {
     }
     assert!(svg.contains("mcuram @0x30000000"));
     assert!(svg.contains(">FITS</text>"));
+    // Names as the text report gives them; the rpmsg buffers where rpmsg got them.
+    assert!(run.stdout.contains("trace trace0"));
+    assert!(svg.contains("trace0 (entry 1) @0x10030000"), "{svg}");
+    assert!(
+        svg.contains("vdev0 rpmsg buffers: pa 0x10048000 +0x4000"),
+        "{svg}"
+    );
+    // The legend lists only the kinds drawn, and says how the bands are scaled.
+    assert!(svg.contains(">trace</text>") && svg.contains(">vdev buffers</text>"));
+    assert!(!svg.contains(">devmem</text>"), "{svg}");
+    assert!(svg.contains("all bands have the same width whatever the region's size"));
 }
 
 /// Every tag closes in order; attributes are quoted; no stray `<` or `&`.

@@ -26,14 +26,14 @@ mod upstream;
 use std::path::Path;
 use std::process::ExitCode;
 
-use contig_rproc_glue::dma_pool::fdt::{DeviceTree, Layout, Options, Role};
+use contig_dma_pool::fdt::{DeviceTree, Layout, Options, Role};
 
 use args::{Args, Command};
 
 /// The default board: STM32MP157 DK2-like, rings sized for OpenAMP's 256 buffers.
-const DEFAULT_DTB: &[u8] = include_bytes!("../../../tests/fixtures/dt/dk2-openamp.dtb");
+const DEFAULT_DTB: &[u8] = include_bytes!("../tests/fixtures/dt/dk2-openamp.dtb");
 /// The default firmware: exactly `sample::image()` (a test checks it).
-const DEFAULT_FIRMWARE: &[u8] = include_bytes!("../../../tests/fixtures/openamp-m4.elf");
+const DEFAULT_FIRMWARE: &[u8] = include_bytes!("../tests/fixtures/openamp-m4.elf");
 /// The default board's remote processor.
 const DEFAULT_RPROC: &str = "m4_rproc";
 
@@ -45,7 +45,7 @@ const INPUT_ERROR: u8 = 2;
 fn main() -> ExitCode {
     match args::parse(std::env::args().skip(1)) {
         Ok(Command::Help) => {
-            print!("{}", args::USAGE);
+            print!("{}", args::usage());
             ExitCode::SUCCESS
         }
         Ok(Command::WriteSample(path)) => write_sample(&path),

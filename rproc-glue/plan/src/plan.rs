@@ -10,12 +10,12 @@
 //! `report`) nor touch real memory.
 #![forbid(unsafe_code)]
 
-use contig_rproc_glue::dma_pool::cma::{
+use contig_dma_pool::cma::{
     BoxedReclaim, Claim, PhysAddr, PhysRange, Reclaim, RegionStats, Registry,
 };
-use contig_rproc_glue::dma_pool::fdt::{Binding, BuildConfig, Layout, Region, Role};
-use contig_rproc_glue::dma_pool::sim::SimMemory;
-use contig_rproc_glue::dma_pool::{Attrs, BusMap, Devices, Mapper, NoMapping};
+use contig_dma_pool::fdt::{Binding, BuildConfig, Layout, Region, Role};
+use contig_dma_pool::sim::SimMemory;
+use contig_dma_pool::{Attrs, BusMap, Devices, Mapper, NoMapping};
 use contig_rproc_glue::firmware::{Firmware, Segment};
 use contig_rproc_glue::profile::{Pool, Profile, RegionUse, Translation};
 use contig_rproc_glue::rsc::{Resource, RscTable, Vendor};
@@ -48,6 +48,8 @@ pub(crate) struct Snapshot {
     pub(crate) segments: Vec<(usize, Placement)>,
     /// Where the table was installed.
     pub(crate) table_at: Option<Placement>,
+    /// The rpmsg buffers each rpmsg vdev got: `(vdev number, where)`.
+    pub(crate) rpmsg: Vec<(u32, Placement)>,
     /// Occupancy of the regions an allocator manages (pools, CMA areas), by region
     /// index.
     pub(crate) stats: Vec<(usize, &'static str, RegionStats)>,
@@ -452,7 +454,7 @@ fn run(
         }
     };
     let registry = Registry::with_builtins();
-    let reclaim = |spec: &contig_rproc_glue::dma_pool::cma::RegionSpec| {
+    let reclaim = |spec: &contig_dma_pool::cma::RegionSpec| {
         spec.flags()
             .is_reusable()
             .then(|| Box::new(NothingLent) as BoxedReclaim)
@@ -485,7 +487,7 @@ fn run(
         }
     }
     let board = built
-        .build::<contig_rproc_glue::dma_pool::cma::DefaultLock>(&config, &mut memory)
+        .build::<contig_dma_pool::cma::DefaultLock>(&config, &mut memory)
         .map_err(|e| format!("the board cannot be built: {e}"))?;
     let devs = board.devices;
     let device = board
@@ -554,8 +556,11 @@ fn run(
     let mut after = Vec::new();
     let result = match rproc.boot(&devs, image, &mut loader) {
         Ok(()) => {
-            after = rpmsg_buffers(plan, &rproc, &devs);
-            Ok(snapshot(layout, &rproc, &devs, loader, board.memory))
+            let rpmsg;
+            (after, rpmsg) = rpmsg_buffers(plan, &rproc, &devs);
+            let mut snap = snapshot(layout, &rproc, &devs, loader, board.memory);
+            snap.rpmsg = rpmsg;
+            Ok(snap)
         }
         Err(e) => {
             let ctx = Context {
@@ -584,13 +589,18 @@ const VIRTIO_ID_RPMSG: u32 = 7;
 /// What rpmsg will ask of each rpmsg vdev's buffer pool once the vdev probes: Linux's
 /// `virtio_rpmsg_bus` takes `min(2 x num of vring 0, 512)` buffers of 512 bytes in one
 /// coherent allocation from the vdev's device. The allocation is made (and kept, as
-/// rpmsg keeps it, so the map shows it); one message per vdev whose pool cannot give it.
-fn rpmsg_buffers(plan: &Plan, rproc: &Rproc<'_, Idle>, devs: &Devices<'_>) -> Vec<String> {
+/// rpmsg keeps it, so the map shows it); one message per vdev whose pool cannot give it,
+/// and where each allocation landed.
+fn rpmsg_buffers(
+    plan: &Plan,
+    rproc: &Rproc<'_, Idle>,
+    devs: &Devices<'_>,
+) -> (Vec<String>, Vec<(u32, Placement)>) {
     let table = plan
         .original_table
         .as_deref()
         .and_then(|t| RscTable::parse(t).ok());
-    let mut out = Vec::new();
+    let (mut out, mut placed) = (Vec::new(), Vec::new());
     for vdev in rproc.vdevs() {
         let entry = table.as_ref().and_then(|t| t.entry(vdev.index));
         let Some(Resource::Vdev(v)) = entry.map(|e| e.resource) else {
@@ -623,17 +633,26 @@ fn rpmsg_buffers(plan: &Plan, rproc: &Rproc<'_, Idle>, devs: &Devices<'_>) -> Ve
             }
         };
         let size = usize::try_from(bytes).unwrap_or(usize::MAX);
-        if let Err(e) = devs.alloc_coherent(Some(vdev.device), size, Attrs::NO_ZERO) {
-            out.push(format!(
+        match devs.alloc_coherent(Some(vdev.device), size, Attrs::NO_ZERO) {
+            Ok(buf) => placed.push((
+                vdev.number,
+                Placement {
+                    da: DeviceAddr::new(buf.dma.as_u64()),
+                    pa: buf.phys,
+                    cpu: None,
+                    len: buf.size,
+                },
+            )),
+            Err(e) => out.push(format!(
                 "table entry {} (vdev id {}): rpmsg needs {bufs} buffers of {RPMSG_BUF_SIZE} \
                  bytes (2 x num {} of vring 0, at most {RPMSG_MAX_BUFS}) = {bytes:#x} bytes in \
                  one piece from {from}, which cannot give it: {e}; enlarge vdev{}buffer or \
                  lower num",
                 vdev.index, v.id, num, vdev.number
-            ));
+            )),
         }
     }
-    out
+    (out, placed)
 }
 
 fn register<'m>(
@@ -764,7 +783,7 @@ fn snapshot(
     rproc: &Rproc<'_, Idle>,
     devs: &Devices<'_>,
     loader: SimLoader<'_>,
-    memory: &contig_rproc_glue::dma_pool::fdt::Memory<'_>,
+    memory: &contig_dma_pool::fdt::Memory<'_>,
 ) -> Snapshot {
     let mem = rproc
         .memory()
@@ -814,6 +833,7 @@ fn snapshot(
         vdevs: rproc.vdevs().to_vec(),
         segments: loader.segments,
         table_at: loader.table,
+        rpmsg: Vec::new(),
         stats,
     }
 }

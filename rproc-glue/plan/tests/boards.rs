@@ -7,7 +7,7 @@
 //! their top).
 //! Firmware: `tests/fixtures/firmware/*.elf`, whose resource tables are transcribed
 //! from Zephyr's and OpenAMP's sources by `rproc-plan --write-upstream-firmware`
-//! (`src/bin/rproc-plan/upstream.rs` names each source).
+//! (`src/upstream.rs` names each source).
 
 use std::process::Command;
 
