@@ -173,6 +173,15 @@ pub enum Error {
         /// The alignment asked for.
         align: usize,
     },
+    /// A copy into or out of a buffer that would pass its end.
+    OutOfBuffer {
+        /// Byte offset asked for.
+        offset: usize,
+        /// Bytes asked for.
+        len: usize,
+        /// The buffer's size.
+        size: usize,
+    },
     /// A request for zero bytes.
     ZeroSize {
         /// The device.
@@ -477,6 +486,10 @@ impl fmt::Display for Error {
                 f,
                 "{}: alignment {align:#x} is not a power of two",
                 Who(device)
+            ),
+            Self::OutOfBuffer { offset, len, size } => write!(
+                f,
+                "{len:#x} bytes at offset {offset:#x} pass the end of a {size:#x}-byte buffer"
             ),
             Self::ZeroSize { device } => write!(f, "{}: zero-byte request", Who(device)),
             Self::NoMemory { device, size, mask } => write!(

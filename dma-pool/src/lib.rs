@@ -103,6 +103,7 @@ extern crate alloc;
 #[cfg(any(test, feature = "sim"))]
 extern crate std;
 
+mod allocation;
 mod attrs;
 mod buffer;
 mod bus;
@@ -127,6 +128,7 @@ pub mod virtio;
 
 pub use contig_cma as cma;
 
+pub use allocation::CoherentAllocation;
 pub use attrs::Attrs;
 pub use buffer::{CoherentBuffer, PfnRange};
 pub use bus::{BusMap, BusWindow, OverlappingWindows, TranslateError};
