@@ -220,23 +220,12 @@ impl<'m, R: RawMutex> Devices<'m, R> {
     ///
     /// # Errors
     ///
-    /// [`Error::SourceBusy`] if an area set was given already; [`Error::SourcesOverlap`]
+    /// [`Error::CmaAlreadySet`] if an area set was given already; [`Error::SourcesOverlap`]
     /// if a region overlaps a pool or the system allocator; [`Error::OutOfMemory`].
     pub fn set_cma(&self, area: &'m AreaSet<R>) -> Result<(), Error> {
         let _setup = self.setup.lock();
-        if let Some(cma) = self.cma.get() {
-            let first = cma.area.regions().next().map(|(_, r)| r.name());
-            let live = cma.ledgers.iter().map(|l| l.lock().len()).sum();
-            return Err(match first {
-                Some(name) => Error::SourceBusy {
-                    source: SourceName::Cma(name),
-                    live,
-                },
-                None => Error::SourceBusy {
-                    source: SourceName::System,
-                    live,
-                },
-            });
+        if self.cma.get().is_some() {
+            return Err(Error::CmaAlreadySet);
         }
         for (_, region) in area.regions() {
             let source = SourceName::Cma(region.name());

@@ -154,6 +154,9 @@ pub enum Error {
         /// Live buffers it has handed out (0 when only in use by other CPUs).
         live: usize,
     },
+    /// The registry has its CMA area set already (device CMA areas and the default CMA
+    /// area name regions of it, so it is given once).
+    CmaAlreadySet,
     /// The registry has room for no more devices.
     TooManyDevices {
         /// Devices it holds.
@@ -475,6 +478,9 @@ impl fmt::Display for Error {
             ),
             Self::SourceBusy { source, live } => {
                 write!(f, "{source} is in use ({live} live buffers)")
+            }
+            Self::CmaAlreadySet => {
+                f.write_str("the registry has a CMA area set already; it is given once")
             }
             Self::TooManyDevices { capacity } => {
                 write!(f, "the registry is full: room for {capacity} devices")

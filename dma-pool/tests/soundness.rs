@@ -103,6 +103,7 @@ fn a_pool_inside_a_cma_area_is_refused_both_ways() {
         }
     );
     assert!(devs.pool(dev).unwrap().is_none());
+    assert_eq!(devs.set_cma(&area), Err(Error::CmaAlreadySet));
 
     // The pool first, then a CMA set with a region over it.
     let devs: Devices<'_> = Devices::new(&ram).unwrap();
