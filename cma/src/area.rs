@@ -8,6 +8,7 @@
 //! never allocate, and lock one region at a time.
 #![forbid(unsafe_code)]
 
+use crate::fallible::{try_insert, try_push, try_reserve};
 use alloc::vec::Vec;
 
 use lock_api::RawMutex;
@@ -96,9 +97,12 @@ impl<R: RawMutex> AreaSet<R> {
                 self.check_disjoint(&region, other)?;
             }
         }
+        // Reserve both lists first, so a failure leaves the set unchanged.
+        try_reserve(&mut self.regions, 1, "regions")?;
+        try_reserve(&mut self.by_base, 1, "region indices")?;
         let id = self.regions.len();
-        self.regions.push(region);
-        self.by_base.insert(pos, id);
+        try_push(&mut self.regions, region, "regions")?;
+        try_insert(&mut self.by_base, pos, id, "region indices")?;
         Ok(RegionId(id))
     }
 
@@ -121,10 +125,11 @@ impl<R: RawMutex> AreaSet<R> {
     pub fn set_map(&mut self, map: &RegionMap) -> Result<(), Error> {
         let mut routes = Vec::new();
         for route in map.routes() {
-            routes.push(Route {
+            let route = Route {
                 device: route.device,
                 regions: self.resolve(&route.regions)?,
-            });
+            };
+            try_push(&mut routes, route, "region-map routes")?;
         }
         let fallback = match map.fallback() {
             Some(list) => Some(self.resolve(list)?),
@@ -372,7 +377,12 @@ impl<R: RawMutex> AreaSet<R> {
     }
 
     fn resolve(&self, names: &[Name]) -> Result<Vec<RegionId>, Error> {
-        names.iter().map(|n| self.id_of(n.as_str())).collect()
+        let mut ids = Vec::new();
+        try_reserve(&mut ids, names.len(), "region ids")?;
+        for n in names {
+            try_push(&mut ids, self.id_of(n.as_str())?, "region ids")?;
+        }
+        Ok(ids)
     }
 
     fn range_at(&self, index: usize) -> PhysRange {

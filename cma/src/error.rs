@@ -144,6 +144,13 @@ pub enum Error {
         /// The name asked for.
         backend: Name,
     },
+    /// Setup could not reserve memory for its bookkeeping (the heap is exhausted).
+    OutOfMemory {
+        /// What was being reserved.
+        what: &'static str,
+        /// How many of them.
+        count: usize,
+    },
     /// A backend name registered twice.
     DuplicateBackend {
         /// The name.
@@ -370,6 +377,9 @@ impl fmt::Display for Error {
                 f,
                 "region {region:?} asks for backend {backend:?}, which is not registered"
             ),
+            Self::OutOfMemory { what, count } => {
+                write!(f, "out of memory reserving room for {count} {what}")
+            }
             Self::DuplicateBackend { backend } => {
                 write!(f, "backend {backend:?} is already registered")
             }
@@ -448,6 +458,15 @@ impl fmt::Display for Error {
                 f,
                 "region {region:?}: free of {size:#x} bytes at {addr}, but {actual:#x} bytes are allocated there"
             ),
+        }
+    }
+}
+
+impl From<crate::fallible::OutOfMemory> for Error {
+    fn from(e: crate::fallible::OutOfMemory) -> Self {
+        Self::OutOfMemory {
+            what: e.what,
+            count: e.count,
         }
     }
 }

@@ -13,6 +13,7 @@ use alloc::boxed::Box;
 use lock_api::{Mutex, RawMutex};
 use spin::Once;
 
+use crate::fallible::try_box;
 use crate::{AreaSet, DefaultLock, Error};
 
 /// A cell for the system's default area set (Linux: `dma_contiguous_default_area`).
@@ -73,7 +74,7 @@ impl<R: RawMutex + 'static> GlobalArea<R> {
         if let Some(area) = *cell {
             return Ok(area);
         }
-        let area: &'static AreaSet<R> = Box::leak(Box::new(build()?));
+        let area: &'static AreaSet<R> = Box::leak(try_box(build()?, "area sets")?);
         *cell = Some(area);
         // Only the lock holder gets here, once: nothing else calls `call_once`.
         self.ready.call_once(|| area);

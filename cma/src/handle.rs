@@ -48,7 +48,7 @@ pub struct RawAllocation {
 ///
 /// ```
 /// use contig_cma::{AreaSet, Declaration, PhysAddr, Region, Registry, Request};
-/// let registry = Registry::with_builtins();
+/// let registry = Registry::with_builtins().unwrap();
 /// let spec = Declaration::new("r", 0x4000).backend("first-fit").at(PhysAddr::new(0)).unwrap();
 /// let mut area: AreaSet = AreaSet::new();
 /// area.add(Region::new(spec, &registry, None).unwrap()).unwrap();

@@ -102,7 +102,7 @@ pub trait InterruptControl {
 ///     .get_or_init(|| {
 ///         let mut set: AreaSet<Lock> = AreaSet::new();
 ///         let spec = Declaration::new("dma", 0x1_0000).at(PhysAddr::new(0x8000_0000))?;
-///         set.add(Region::new(spec, &Registry::with_builtins(), None)?)?;
+///         set.add(Region::new(spec, &Registry::with_builtins()?, None)?)?;
 ///         Ok(set)
 ///     })
 ///     .unwrap();
@@ -410,7 +410,7 @@ mod tests {
             .at(PhysAddr::new(0x8000_0000))
             .unwrap();
         let region: Region<IrqSafe<DefaultLock, Fake>> =
-            Region::new(spec, &Registry::with_builtins(), None).unwrap();
+            Region::new(spec, &Registry::with_builtins().unwrap(), None).unwrap();
         take_log();
         let a = region.allocate(&Request::new(0x1000)).unwrap();
         assert!(enabled());
@@ -437,7 +437,7 @@ mod tests {
             .at(PhysAddr::new(0x8000_0000))
             .unwrap();
         let region: Region<IrqSafe<DefaultLock, Fake>> =
-            Region::new(spec, &Registry::with_builtins(), None).unwrap();
+            Region::new(spec, &Registry::with_builtins().unwrap(), None).unwrap();
         std::thread::scope(|s| {
             for _ in 0..2 {
                 s.spawn(|| {

@@ -54,7 +54,7 @@
 //! early.declare_dynamic(&common, &Dynamic::new().aligned(0x10_0000), &mut mem).unwrap();
 //!
 //! // 2. Heap available: regions with backends by name, a map and a default.
-//! let registry = Registry::with_builtins();
+//! let registry = Registry::with_builtins().unwrap();
 //! let mut area: AreaSet = AreaSet::from_early(&early, &registry, &mut |_| None).unwrap();
 //! area.set_map(&"camera=video,common;*=common".parse().unwrap()).unwrap();
 //!
@@ -95,6 +95,7 @@ mod declaration;
 mod dump;
 mod early;
 mod error;
+pub mod fallible;
 mod flags;
 mod global;
 mod handle;

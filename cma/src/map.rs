@@ -11,6 +11,7 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::str::FromStr;
 
+use crate::fallible::{try_push, try_reserve};
 use crate::name::NameProblem;
 use crate::{Error, Name};
 
@@ -83,13 +84,14 @@ impl RegionMap {
     /// [`MapProblem::DuplicateDevice`] / [`MapProblem::DuplicateRegion`] (position 0).
     /// The map is unchanged on error.
     pub fn route(&mut self, device: &str, regions: &[&str]) -> Result<&mut Self, Error> {
-        let mut names = Vec::with_capacity(regions.len());
+        let mut names = Vec::new();
+        try_reserve(&mut names, regions.len(), "region names")?;
         for region in regions {
             let name = Name::new(region)?;
             if names.contains(&name) {
                 return Err(syntax(region, 0, MapProblem::DuplicateRegion));
             }
-            names.push(name);
+            try_push(&mut names, name, "region names")?;
         }
         if names.is_empty() {
             return Err(Error::EmptyRegionList);
@@ -157,7 +159,7 @@ impl RegionMap {
             if names.contains(&name) {
                 return Err(syntax(region, at + rlead, MapProblem::DuplicateRegion));
             }
-            names.push(name);
+            try_push(&mut names, name, "region names")?;
             at += token.len() + 1;
         }
         self.insert(device, device_pos, names)
@@ -177,7 +179,11 @@ impl RegionMap {
         if self.routes.iter().any(|r| r.device == device) {
             return Err(duplicate);
         }
-        self.routes.push(Route { device, regions });
+        try_push(
+            &mut self.routes,
+            Route { device, regions },
+            "region-map routes",
+        )?;
         Ok(())
     }
 }

@@ -44,7 +44,7 @@ struct State {
 /// ```
 /// use contig_cma::{Declaration, PhysAddr, Region, Registry, Request};
 ///
-/// let registry = Registry::with_builtins();
+/// let registry = Registry::with_builtins().unwrap();
 /// let spec = Declaration::new("dsp", 0x10_0000)
 ///     .backend("first-fit")
 ///     .at(PhysAddr::new(0x1000_0000))

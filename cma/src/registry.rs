@@ -14,6 +14,7 @@ use contig_allocators::bitmap::Bitmap;
 use contig_allocators::first_fit::FirstFit;
 use contig_allocators::genalloc::GenBackend;
 
+use crate::fallible::{try_box, try_push, try_reserve};
 use crate::{Error, Name, RegionSpec};
 
 /// A backend as a region holds it.
@@ -43,7 +44,13 @@ impl Geometry {
     }
 }
 
-type Factory = Box<dyn Fn(Geometry) -> BoxedBackend + Send + Sync>;
+type Factory = Box<dyn Fn(Geometry) -> Result<BoxedBackend, Error> + Send + Sync>;
+
+/// `backend` boxed as a region holds it.
+fn boxed<B: Backend + Send + 'static>(backend: B) -> Result<BoxedBackend, Error> {
+    let backend: BoxedBackend = try_box(backend, "backends")?;
+    Ok(backend)
+}
 
 /// Named backend factories.
 ///
@@ -96,46 +103,81 @@ impl Registry {
     /// A registry holding the built-in backends ([`BUILTIN_BACKENDS`]): `first-fit`
     /// (sized for the region's `max_allocations`), `bitmap`, and genalloc with its
     /// first-fit, best-fit and order-align placement.
-    #[must_use]
-    pub fn with_builtins() -> Self {
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OutOfMemory`] when the heap cannot hold the list.
+    pub fn with_builtins() -> Result<Self, Error> {
         let mut registry = Self::new();
+        try_reserve(
+            &mut registry.factories,
+            BUILTIN_BACKENDS.len(),
+            "backend factories",
+        )?;
         registry.add_builtin("first-fit", |g| {
-            Box::new(FirstFit::new(g.units, g.phase, g.max_allocations))
-        });
-        registry.add_builtin("bitmap", |g| Box::new(Bitmap::new(g.units, g.phase)));
+            boxed(FirstFit::new(g.units, g.phase, g.max_allocations))
+        })?;
+        registry.add_builtin("bitmap", |g| boxed(Bitmap::new(g.units, g.phase)))?;
         registry.add_builtin("genalloc", |g| {
-            Box::new(GenBackend::first_fit(g.units, g.phase))
-        });
+            boxed(GenBackend::first_fit(g.units, g.phase))
+        })?;
         registry.add_builtin("genalloc-best-fit", |g| {
-            Box::new(GenBackend::best_fit(g.units, g.phase))
-        });
+            boxed(GenBackend::best_fit(g.units, g.phase))
+        })?;
         registry.add_builtin("genalloc-order-align", |g| {
-            Box::new(GenBackend::order_align(g.units, g.phase))
-        });
-        registry
+            boxed(GenBackend::order_align(g.units, g.phase))
+        })?;
+        Ok(registry)
     }
 
     /// Registers a built-in: a constant, valid name on a registry that cannot hold it
-    /// yet, so none of `register`'s checks can fail.
-    fn add_builtin(&mut self, name: &'static str, factory: fn(Geometry) -> BoxedBackend) {
-        self.factories
-            .push((Name::truncated(name), Box::new(factory)));
+    /// yet, so none of `register`'s checks can fail (only the heap can).
+    fn add_builtin(
+        &mut self,
+        name: &'static str,
+        factory: fn(Geometry) -> Result<BoxedBackend, Error>,
+    ) -> Result<(), Error> {
+        let factory: Factory = try_box(factory, "backend factories")?;
+        try_push(
+            &mut self.factories,
+            (Name::truncated(name), factory),
+            "backend factories",
+        )?;
+        Ok(())
     }
 
     /// Registers `factory` under `name`.
     ///
     /// # Errors
     ///
-    /// [`Error::BadName`], or [`Error::DuplicateBackend`] when the name is taken.
+    /// [`Error::BadName`], [`Error::DuplicateBackend`] when the name is taken, or
+    /// [`Error::OutOfMemory`]; the registry is unchanged.
     pub fn register<F>(&mut self, name: &str, factory: F) -> Result<(), Error>
     where
         F: Fn(Geometry) -> BoxedBackend + Send + Sync + 'static,
+    {
+        self.try_register(name, move |g| Ok(factory(g)))
+    }
+
+    /// Registers a factory that may fail (e.g. with [`Error::OutOfMemory`] when it cannot
+    /// allocate the backend's metadata) under `name`. [`Registry::build`] and so
+    /// [`Region::new`](crate::Region::new) return its error.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadName`], [`Error::DuplicateBackend`] when the name is taken, or
+    /// [`Error::OutOfMemory`]; the registry is unchanged.
+    pub fn try_register<F>(&mut self, name: &str, factory: F) -> Result<(), Error>
+    where
+        F: Fn(Geometry) -> Result<BoxedBackend, Error> + Send + Sync + 'static,
     {
         let name = Name::new(name)?;
         if self.find(name).is_some() {
             return Err(Error::DuplicateBackend { backend: name });
         }
-        self.factories.push((name, Box::new(factory)));
+        try_reserve(&mut self.factories, 1, "backend factories")?;
+        let factory: Factory = try_box(factory, "backend factories")?;
+        try_push(&mut self.factories, (name, factory), "backend factories")?;
         Ok(())
     }
 
@@ -154,15 +196,15 @@ impl Registry {
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownBackend`], or [`Error::BackendCapacity`] when the factory built a
-    /// backend of another capacity.
+    /// [`Error::UnknownBackend`], the factory's own error (e.g. [`Error::OutOfMemory`]),
+    /// or [`Error::BackendCapacity`] when the factory built a backend of another capacity.
     pub fn build(&self, spec: &RegionSpec) -> Result<BoxedBackend, Error> {
         let factory = self.find(spec.backend()).ok_or(Error::UnknownBackend {
             region: spec.name(),
             backend: spec.backend(),
         })?;
         let geometry = Geometry::of(spec);
-        let backend = factory(geometry);
+        let backend = factory(geometry)?;
         if backend.capacity() != geometry.units {
             return Err(Error::BackendCapacity {
                 region: spec.name(),

@@ -10,7 +10,7 @@ use contig_cma::{
 
 #[test]
 fn builtins_are_registered_by_name() {
-    let registry = Registry::with_builtins();
+    let registry = Registry::with_builtins().unwrap();
     let names: Vec<_> = registry.names().map(|n| n.as_str().to_owned()).collect();
     assert_eq!(names, BUILTIN_BACKENDS);
     assert!(registry.contains(DEFAULT_BACKEND));
@@ -30,7 +30,7 @@ fn builtins_are_registered_by_name() {
 
 #[test]
 fn every_builtin_serves_a_region() {
-    let registry = Registry::with_builtins();
+    let registry = Registry::with_builtins().unwrap();
     for (i, backend) in BUILTIN_BACKENDS.iter().enumerate() {
         // An unaligned base (granule 0x1000, base 0x...3000) checks absolute alignment.
         let base = 0x4000_0000 * (i as u64 + 1) + 0x3000;
@@ -65,7 +65,7 @@ fn first_fit_limit_comes_from_the_declaration() {
         .max_allocations(2)
         .at(PhysAddr::new(0))
         .unwrap();
-    let region: Region = Region::new(spec, &Registry::with_builtins(), None).unwrap();
+    let region: Region = Region::new(spec, &Registry::with_builtins().unwrap(), None).unwrap();
     let _a = region.allocate(&Request::new(1)).unwrap();
     let _b = region.allocate(&Request::new(1)).unwrap();
     assert!(matches!(
@@ -86,8 +86,15 @@ fn reusable_bitmap_region_skips_busy_ranges() {
         .at(PhysAddr::new(0x8000_0000))
         .unwrap();
     let mut set: AreaSet = AreaSet::new();
-    set.add(Region::new(spec, &Registry::with_builtins(), Some(Box::new(hook))).unwrap())
-        .unwrap();
+    set.add(
+        Region::new(
+            spec,
+            &Registry::with_builtins().unwrap(),
+            Some(Box::new(hook)),
+        )
+        .unwrap(),
+    )
+    .unwrap();
     let a = set.alloc_from_region("cma", &Request::new(0x1000)).unwrap();
     // Three busy single-granule candidates, then the fourth granule.
     assert_eq!(a.addr(), PhysAddr::new(0x8000_3000));

@@ -36,7 +36,7 @@ fn static_tables_then_regions_with_hooks() {
             .is_reusable()
             .then(|| Box::new(hook) as BoxedReclaim)
     };
-    let registry = Registry::with_builtins();
+    let registry = Registry::with_builtins().unwrap();
     let mut set: AreaSet = AreaSet::from_early(&early, &registry, &mut hooks).unwrap();
     set.set_default("cma").unwrap();
     let names: Vec<_> = set.regions().map(|(_, r)| r.name()).collect();

@@ -575,7 +575,12 @@ fn area_set_matches_model_naive() {
 #[test]
 fn area_set_matches_model_first_fit() {
     fn prop(s: Scenario) -> Result<(), String> {
-        run(s, &Registry::with_builtins(), "first-fit", Policy::Lowest)
+        run(
+            s,
+            &Registry::with_builtins().unwrap(),
+            "first-fit",
+            Policy::Lowest,
+        )
     }
     check(prop);
 }
@@ -583,7 +588,12 @@ fn area_set_matches_model_first_fit() {
 #[test]
 fn area_set_matches_model_bitmap() {
     fn prop(s: Scenario) -> Result<(), String> {
-        run(s, &Registry::with_builtins(), "bitmap", Policy::Lowest)
+        run(
+            s,
+            &Registry::with_builtins().unwrap(),
+            "bitmap",
+            Policy::Lowest,
+        )
     }
     check(prop);
 }
@@ -591,7 +601,12 @@ fn area_set_matches_model_bitmap() {
 #[test]
 fn area_set_matches_model_genalloc() {
     fn prop(s: Scenario) -> Result<(), String> {
-        run(s, &Registry::with_builtins(), "genalloc", Policy::Lowest)
+        run(
+            s,
+            &Registry::with_builtins().unwrap(),
+            "genalloc",
+            Policy::Lowest,
+        )
     }
     check(prop);
 }
@@ -601,7 +616,7 @@ fn area_set_matches_model_genalloc_best_fit() {
     fn prop(s: Scenario) -> Result<(), String> {
         run(
             s,
-            &Registry::with_builtins(),
+            &Registry::with_builtins().unwrap(),
             "genalloc-best-fit",
             Policy::Any,
         )
@@ -614,7 +629,7 @@ fn area_set_matches_model_genalloc_order_align() {
     fn prop(s: Scenario) -> Result<(), String> {
         run(
             s,
-            &Registry::with_builtins(),
+            &Registry::with_builtins().unwrap(),
             "genalloc-order-align",
             Policy::OrderAlign,
         )

@@ -65,7 +65,8 @@ fn main() -> Demo<()> {
     let early = declare_regions()?;
 
     // Heap available: regions with their backends, the region map, the default CMA area.
-    let mut area: AreaSet = AreaSet::from_early(&early, &Registry::with_builtins(), &mut |_| None)?;
+    let mut area: AreaSet =
+        AreaSet::from_early(&early, &Registry::with_builtins().unwrap(), &mut |_| None)?;
     area.set_map(&"camera=video,common;*=common".parse()?)?;
     let ddr = SimMemory::new(range(DDR, DDR_SIZE)?).ok_or("no host memory for DDR")?;
     let retram = SimMemory::new(range(RETRAM, RETRAM_SIZE)?).ok_or("no host memory for RETRAM")?;

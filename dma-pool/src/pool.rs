@@ -146,7 +146,7 @@ impl<'m, R: RawMutex> CoherentPool<'m, R> {
             CmaError::AddressOverflow { .. } => Error::PoolOverflow { pool, bus, size },
             other => Error::Cma(other),
         })?;
-        let region = Region::new(spec, &Registry::with_builtins(), None)?;
+        let region = Region::new(spec, &Registry::with_builtins()?, None)?;
         let count = max_buffers(options, size);
         let ledger = Ledger::try_new(count).map_err(|_| Error::OutOfMemory {
             what: "pool buffer records",

@@ -17,7 +17,7 @@ fn range(base: u64, size: usize) -> PhysRange {
 fn every_source_honours_the_alignment() {
     let pools = SimMemory::new(range(POOLS, 0x8_0000)).unwrap();
     let ram = SimMemory::new(range(RAM, 0x40_0000)).unwrap();
-    let registry = Registry::with_builtins();
+    let registry = Registry::with_builtins().unwrap();
     let region = |name, base, backend| {
         let spec = Declaration::new(name, 0x10_0000)
             .backend(backend)

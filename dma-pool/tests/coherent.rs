@@ -40,7 +40,7 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Self {
-        let registry = Registry::with_builtins();
+        let registry = Registry::with_builtins().unwrap();
         let region = |name, base| {
             let spec = Declaration::new(name, 0x10_0000)
                 .backend("first-fit")

@@ -334,7 +334,7 @@ fn dk2_build_gives_the_m4_its_retram_pool() {
     let l = layout(DK2);
     let sims = Sims::new(&l);
     let mapper = |r: &fdt::Region| sims.of(r);
-    let registry = Registry::with_builtins();
+    let registry = Registry::with_builtins().unwrap();
     let config = BuildConfig {
         registry: &registry,
         ram: &NoMapping,
@@ -394,7 +394,7 @@ fn am62x_build_makes_the_cma_area_default_and_the_m4f_pool() {
     let sims = Sims::new(&l);
     let mapper = |r: &fdt::Region| sims.of(r);
     let cma_sim = sims.sim(0xa040_0000);
-    let registry = Registry::with_builtins();
+    let registry = Registry::with_builtins().unwrap();
     let lend = |spec: &contig_dma_pool::cma::RegionSpec| {
         spec.flags()
             .is_reusable()
@@ -462,7 +462,7 @@ fn f746_build_installs_the_default_pool_for_devices_without_their_own() {
     let l = layout(F746);
     let sims = Sims::new(&l);
     let mapper = |r: &fdt::Region| sims.of(r);
-    let registry = Registry::with_builtins();
+    let registry = Registry::with_builtins().unwrap();
     let config = BuildConfig {
         registry: &registry,
         ram: &NoMapping,

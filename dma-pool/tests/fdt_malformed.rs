@@ -240,7 +240,7 @@ fn one_pool_cannot_be_two_devices_own() {
         &Options::new(),
     )
     .unwrap();
-    let registry = Registry::with_builtins();
+    let registry = Registry::with_builtins().unwrap();
     let mapper = |_: &contig_dma_pool::fdt::Region| -> &dyn Mapper { &NoMapping };
     let config = BuildConfig {
         registry: &registry,

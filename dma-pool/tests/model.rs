@@ -175,7 +175,7 @@ fn check_alloc(
 fn run(ops: Vec<(u8, u16, u8)>) -> TestResult {
     let ram = SimMemory::new(range(RAM, 3 * AREA)).unwrap();
     let pools = SimMemory::new(range(POOLS, 4 * POOL)).unwrap();
-    let registry = Registry::with_builtins();
+    let registry = Registry::with_builtins().unwrap();
     let region = |name, base| {
         let spec = Declaration::new(name, AREA)
             .backend("first-fit")

@@ -80,7 +80,7 @@ fn overlapping_device_pools_are_refused() {
 #[test]
 fn a_pool_inside_a_cma_area_is_refused_both_ways() {
     let ram = SimMemory::new(range(RAM, 0x20_0000)).unwrap();
-    let registry = Registry::with_builtins();
+    let registry = Registry::with_builtins().unwrap();
     let spec = Declaration::new("cma", 0x10_0000).at(PhysAddr::new(RAM));
     let mut area = AreaSet::new();
     area.add(Region::new(spec.unwrap(), &registry, None).unwrap())
@@ -150,7 +150,7 @@ fn a_default_pool_over_a_device_pool_is_refused() {
 #[test]
 fn a_system_allocator_over_a_pool_is_refused() {
     let mem = SimMemory::new(range(RAM, 0x20_0000)).unwrap();
-    let registry = Registry::with_builtins();
+    let registry = Registry::with_builtins().unwrap();
     let spec = Declaration::new("system", 0x10_0000).at(PhysAddr::new(RAM));
     let system: Region = Region::new(spec.unwrap(), &registry, None).unwrap();
     let devs: Devices<'_> = Devices::new(&mem).unwrap();
@@ -207,7 +207,7 @@ static LIE: AtomicBool = AtomicBool::new(false);
 #[test]
 fn a_backend_that_hands_out_memory_twice_is_caught_before_any_write() {
     let ram = SimMemory::new(range(RAM, 0x10_0000)).unwrap();
-    let mut registry = Registry::with_builtins();
+    let mut registry = Registry::with_builtins().unwrap();
     registry
         .register("liar", |g| {
             Box::new(Liar {

@@ -73,7 +73,7 @@ fn ops_per_thread() -> usize {
 fn eight_cpus_never_share_a_byte() {
     let pools_mem = SimMemory::new(range(POOLS, 4 * POOL_SIZE)).unwrap();
     let ram = SimMemory::new(range(RAM, CMA_SIZE)).unwrap();
-    let registry = Registry::with_builtins();
+    let registry = Registry::with_builtins().unwrap();
     let spec = Declaration::new("cma", CMA_SIZE)
         .granule(64)
         .backend("first-fit")

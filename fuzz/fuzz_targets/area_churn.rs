@@ -89,7 +89,7 @@ fn name(i: usize) -> String {
 }
 
 fn build(input: &Input, hook: &Arc<Injected>) -> AreaSet {
-    let registry = Registry::with_builtins();
+    let registry = Registry::with_builtins().unwrap();
     let mut set = AreaSet::new();
     let mut next = 0u64;
     for (i, r) in input.regions.iter().take(4).enumerate() {

@@ -42,7 +42,7 @@
 //!     let i = layout.regions.iter().position(|x| x == r).unwrap();
 //!     &sims[i]
 //! };
-//! let registry = Registry::with_builtins();
+//! let registry = Registry::with_builtins().unwrap();
 //! let config = BuildConfig {
 //!     registry: &registry,
 //!     ram: &contig_dma_pool::NoMapping,

@@ -171,7 +171,7 @@ pub(crate) fn find_rproc<'l>(layout: &'l Layout, rproc: &str) -> Result<&'l Bind
 /// # Errors
 /// A message naming the region or backend at fault.
 pub(crate) fn check_backends(layout: &Layout, backends: &[(String, String)]) -> Result<(), String> {
-    let registry = Registry::with_builtins();
+    let registry = Registry::with_builtins().map_err(|e| e.to_string())?;
     for (region, backend) in backends {
         if !registry.contains(backend) {
             let known: Vec<String> = registry.names().map(|n| n.as_str().to_owned()).collect();
@@ -453,7 +453,7 @@ fn run(
             None => &NO_MAPPING,
         }
     };
-    let registry = Registry::with_builtins();
+    let registry = Registry::with_builtins().map_err(|e| e.to_string())?;
     let reclaim = |spec: &contig_dma_pool::cma::RegionSpec| {
         spec.flags()
             .is_reusable()

@@ -71,7 +71,7 @@ pub fn setup(placed: &Placed, names: &Names<'_>) -> Result<(), Error> {
     let blk_range = placed.range(&memory::BLK_POOL);
     let default_range = placed.range(&memory::DEFAULT_POOL);
     let area = CMA.get_or_init(|| {
-        let registry = Registry::with_builtins();
+        let registry = Registry::with_builtins()?;
         let mut area = contig_cma::AreaSet::new();
         for spec in placed
             .table
