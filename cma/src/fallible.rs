@@ -13,6 +13,7 @@
 
 use alloc::alloc::{Layout, alloc};
 use alloc::boxed::Box;
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 use core::ptr::NonNull;
@@ -208,6 +209,57 @@ pub fn try_box<T>(value: T, what: &'static str) -> Result<Box<T>, OutOfMemory> {
     Ok(unsafe { Box::from_raw(ptr.as_ptr()) })
 }
 
+/// `text` in a new string (the fallible `String::from` / `to_owned`).
+///
+/// # Errors
+///
+/// [`OutOfMemory`] (count: the bytes).
+pub fn try_string(text: &str, what: &'static str) -> Result<String, OutOfMemory> {
+    let mut s = String::new();
+    s.try_reserve_exact(text.len()).map_err(|_| OutOfMemory {
+        what,
+        count: text.len(),
+    })?;
+    #[allow(clippy::disallowed_methods)] // Room reserved: cannot reallocate.
+    s.push_str(text);
+    Ok(s)
+}
+
+/// `args` formatted into a new string (the fallible `format!`):
+/// `try_format(format_args!("/{name}"), "node paths")`.
+///
+/// # Errors
+///
+/// [`OutOfMemory`] (count: the bytes of the piece that did not fit).
+pub fn try_format(args: fmt::Arguments<'_>, what: &'static str) -> Result<String, OutOfMemory> {
+    struct Writer {
+        text: String,
+        failed: Option<usize>,
+    }
+    impl fmt::Write for Writer {
+        fn write_str(&mut self, piece: &str) -> fmt::Result {
+            if self.text.try_reserve(piece.len()).is_err() {
+                self.failed = Some(piece.len());
+                return Err(fmt::Error);
+            }
+            #[allow(clippy::disallowed_methods)] // Room reserved: cannot reallocate.
+            self.text.push_str(piece);
+            Ok(())
+        }
+    }
+    let mut w = Writer {
+        text: String::new(),
+        failed: None,
+    };
+    match fmt::write(&mut w, args) {
+        Ok(()) => Ok(w.text),
+        Err(_) => Err(OutOfMemory {
+            what,
+            count: w.failed.unwrap_or(0),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,6 +290,11 @@ mod tests {
         assert_eq!(try_collect(1..4, "ints").unwrap(), [1, 2, 3]);
         assert_eq!(try_to_vec(&[1u8, 2], "bytes").unwrap(), [1, 2]);
         assert_eq!(try_vec_filled(0u8, 3, "bytes").unwrap(), [0, 0, 0]);
+        assert_eq!(try_string("abc", "bytes").unwrap(), "abc");
+        assert_eq!(
+            try_format(format_args!("/{}/{:#x}", "a", 16), "bytes").unwrap(),
+            "/a/0x10"
+        );
         let err = try_reserve(&mut v, usize::MAX, "ints").unwrap_err();
         assert_eq!(
             err,

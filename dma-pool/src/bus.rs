@@ -198,6 +198,23 @@ pub enum BusMap {
 }
 
 impl BusMap {
+    /// A copy of this map (the fallible `clone`: windows are on the heap). Setup,
+    /// thread context.
+    ///
+    /// # Errors
+    ///
+    /// [`OutOfMemory`](crate::cma::fallible::OutOfMemory) when the heap cannot hold the
+    /// windows.
+    pub fn try_clone(&self) -> Result<Self, crate::cma::fallible::OutOfMemory> {
+        Ok(match self {
+            Self::Identity => Self::Identity,
+            Self::Offset(offset) => Self::Offset(*offset),
+            Self::Windows(windows) => {
+                Self::Windows(crate::cma::fallible::try_to_vec(windows, "bus windows")?)
+            }
+        })
+    }
+
     /// A map of `windows`, which must not overlap on the bus nor in physical memory
     /// (each address then has one translation).
     ///

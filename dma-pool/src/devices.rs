@@ -23,6 +23,7 @@ use core::sync::atomic::{AtomicU32, Ordering as Plain};
 
 use lock_api::{Mutex, RawMutex};
 
+use crate::cma::fallible::try_push;
 use crate::cma::{AreaSet, DefaultLock, Name, PhysRange, Region, RegionId};
 use crate::hold::{Held, HoldCell, TakeError};
 use crate::ledger::Ledger;
@@ -196,11 +197,12 @@ impl<'m, R: RawMutex> Devices<'m, R> {
                 count: devices,
             })?;
         for _ in 0..devices {
-            slots.push(Slot {
+            let slot = Slot {
                 entry: HoldCell::empty(),
                 pool: HoldCell::empty(),
                 next_generation: AtomicU32::new(0),
-            });
+            };
+            try_push(&mut slots, slot, "devices")?;
         }
         Ok(Self {
             slots,
@@ -239,7 +241,8 @@ impl<'m, R: RawMutex> Devices<'m, R> {
         };
         ledgers.try_reserve_exact(count).map_err(|_| oom)?;
         for _ in 0..count {
-            ledgers.push(Mutex::new(self.new_ledger(self.records)?));
+            let ledger = Mutex::new(self.new_ledger(self.records)?);
+            try_push(&mut ledgers, ledger, "CMA region records")?;
         }
         self.cma.call_once(|| CmaSource { area, ledgers });
         Ok(())

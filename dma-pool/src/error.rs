@@ -385,7 +385,19 @@ impl fmt::Display for Refusal {
 
 impl From<cma::Error> for Error {
     fn from(e: cma::Error) -> Self {
-        Self::Cma(e)
+        match e {
+            cma::Error::OutOfMemory { what, count } => Self::OutOfMemory { what, count },
+            e => Self::Cma(e),
+        }
+    }
+}
+
+impl From<cma::fallible::OutOfMemory> for Error {
+    fn from(e: cma::fallible::OutOfMemory) -> Self {
+        Self::OutOfMemory {
+            what: e.what,
+            count: e.count,
+        }
     }
 }
 

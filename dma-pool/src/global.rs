@@ -13,6 +13,7 @@ use lock_api::{Mutex, RawMutex};
 use spin::Once;
 
 use crate::cma::DefaultLock;
+use crate::cma::fallible::try_box;
 use crate::{CoherentPool, Error};
 
 /// A cell for the default coherent pool.
@@ -75,7 +76,7 @@ impl<R: RawMutex + 'static> GlobalPool<R> {
         if let Some(pool) = *cell {
             return Ok(pool);
         }
-        let pool: &'static CoherentPool<'static, R> = Box::leak(Box::new(build()?));
+        let pool: &'static CoherentPool<'static, R> = Box::leak(try_box(build()?, "global pools")?);
         *cell = Some(pool);
         // Only the lock holder gets here, once: nothing else calls `call_once`.
         self.ready.call_once(|| pool);

@@ -13,6 +13,7 @@ use alloc::collections::TryReserveError;
 use alloc::vec::Vec;
 
 use crate::DeviceId;
+use crate::cma::fallible::try_push;
 use crate::cma::{PhysAddr, PhysRange};
 
 /// What the registry knows of one live buffer.
@@ -179,7 +180,7 @@ impl Ledger {
         }
         let at = u32::try_from(self.nodes.len()).map_err(|_| Refused::Full)?;
         // Within the capacity reserved at construction: never reallocates.
-        self.nodes.push(node);
+        try_push(&mut self.nodes, node, "ledger nodes").map_err(|_| Refused::Full)?;
         Ok(at)
     }
 

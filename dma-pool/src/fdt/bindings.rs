@@ -8,6 +8,7 @@
 //! wrongly. It must never build devices or pools.
 #![forbid(unsafe_code)]
 
+use crate::cma::fallible::{try_push, try_reserve, try_string};
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -85,15 +86,20 @@ pub(crate) fn bind(
             });
         }
         let (regions, skipped) = regions(node, raw, region_of, skipped_of)?;
-        out.push(Binding {
+        let mut labels = Vec::new();
+        for label in tree.labels(index) {
+            try_push(&mut labels, try_string(label, "label bytes")?, "labels")?;
+        }
+        let binding = Binding {
             node: index,
-            path: String::from(node.path()),
-            name: String::from(node.name()),
-            labels: tree.labels(index).map(String::from).collect(),
+            path: try_string(node.path(), "node path bytes")?,
+            name: try_string(node.name(), "node name bytes")?,
+            labels,
             regions,
             skipped,
             bus: bus(tree, index)?,
-        });
+        };
+        try_push(&mut out, binding, "device bindings")?;
     }
     Ok(out)
 }
@@ -113,12 +119,17 @@ fn regions(
             names: names.len(),
         });
     }
-    let mut out = Vec::with_capacity(phandles.len());
+    let mut out = Vec::new();
+    try_reserve(&mut out, phandles.len(), "bound regions")?;
     let mut skipped = Vec::new();
     for (index, [phandle]) in phandles.into_iter().enumerate() {
         let phandle = u32::try_from(phandle).unwrap_or(u32::MAX);
         if let Some(path) = skipped_of(phandle) {
-            skipped.push(SkippedRegion { index, node: path });
+            try_push(
+                &mut skipped,
+                SkippedRegion { index, node: path },
+                "skipped regions",
+            )?;
             continue;
         }
         let region = region_of(phandle).ok_or_else(|| Error::UnknownPhandle {
@@ -126,10 +137,11 @@ fn regions(
             index,
             phandle,
         })?;
-        out.push(BoundRegion {
-            region,
-            name: names.get(index).map(|s| String::from(*s)),
-        });
+        let name = match names.get(index) {
+            Some(s) => Some(try_string(s, "region name bytes")?),
+            None => None,
+        };
+        try_push(&mut out, BoundRegion { region, name }, "bound regions")?;
     }
     Ok((out, skipped))
 }
@@ -189,7 +201,7 @@ fn windows(tree: &DeviceTree<'_>, bus: usize) -> Result<BusMap, Error> {
     )? {
         let window = BusWindow::new(DmaAddr::new(child), PhysAddr::new(parent), len)
             .ok_or_else(|| bad("has a window past 2^64"))?;
-        list.push(window);
+        try_push(&mut list, window, "bus windows")?;
     }
     BusMap::windows(list).map_err(|_| bad("has overlapping windows"))
 }

@@ -7,7 +7,7 @@
 //! panic on any input, recurse, or interpret a property.
 #![forbid(unsafe_code)]
 
-use alloc::format;
+use crate::cma::fallible::{try_format, try_push};
 use alloc::vec::Vec;
 
 use super::Error;
@@ -124,7 +124,7 @@ fn memreserve(blob: &[u8], mut at: usize) -> Result<Vec<(u64, u64)>, Error> {
             return Ok(found);
         }
         if size != 0 {
-            found.push((addr, size));
+            try_push(&mut found, (addr, size), "memory reservations")?;
         }
         at += 16;
     }
@@ -209,9 +209,10 @@ impl<'a> Walk<'a> {
         if !root.is_empty() {
             return Err(bad("the root node has a name", root_at));
         }
-        self.open(root, None);
+        self.open(root, None)?;
         // The open nodes, innermost last; its length is the depth.
-        let mut open: Vec<usize> = alloc::vec![0];
+        let mut open: Vec<usize> = Vec::new();
+        try_push(&mut open, 0, "open device-tree nodes")?;
         // Inside a node, properties come before child nodes (as the specification has
         // it, and as `dtc` writes them).
         let mut children_started = false;
@@ -221,19 +222,20 @@ impl<'a> Walk<'a> {
                 PROP if !children_started => {
                     let property = self.property()?;
                     if let Some(node) = self.nodes.get_mut(current) {
-                        node.properties.push(property);
+                        try_push(&mut node.properties, property, "device-tree properties")?;
                     }
                 }
                 PROP => return Err(bad("property after a child node", at)),
                 BEGIN_NODE => {
                     if open.len() >= MAX_DEPTH {
                         return Err(Error::TooDeep {
-                            node: format!("node at byte {at:#x}"),
+                            node: try_format(format_args!("node at byte {at:#x}"), "node bytes")?,
                             max: MAX_DEPTH,
                         });
                     }
                     let name = self.name()?;
-                    open.push(self.open(name, Some(current)));
+                    let index = self.open(name, Some(current))?;
+                    try_push(&mut open, index, "open device-tree nodes")?;
                     children_started = false;
                 }
                 END_NODE => {
@@ -251,12 +253,13 @@ impl<'a> Walk<'a> {
     }
 
     /// Records a node; returns its index.
-    fn open(&mut self, name: &'a str, parent: Option<usize>) -> usize {
-        self.nodes.push(RawNode {
+    fn open(&mut self, name: &'a str, parent: Option<usize>) -> Result<usize, Error> {
+        let node = RawNode {
             name,
             parent,
             properties: Vec::new(),
-        });
-        self.nodes.len() - 1
+        };
+        try_push(&mut self.nodes, node, "device-tree nodes")?;
+        Ok(self.nodes.len() - 1)
     }
 }

@@ -11,7 +11,7 @@
 //! never touch the memory it describes.
 #![forbid(unsafe_code)]
 
-use alloc::boxed::Box;
+use crate::cma::fallible::{try_push, try_reserve, try_string};
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -115,10 +115,12 @@ impl Layout {
         devices
             .set_default_pool(memory.default_pool.as_ref())
             .map_err(|error| self.build_error(DefaultKind::Dma, error))?;
-        let mut nodes = Vec::with_capacity(self.devices.len());
+        let mut nodes = Vec::new();
+        try_reserve(&mut nodes, self.devices.len(), "device nodes")?;
         for binding in &self.devices {
             let id = self.add_device(binding, config, &memory.area, &devices)?;
-            nodes.push((binding.path.clone(), id));
+            let path = try_string(&binding.path, "node path bytes")?;
+            try_push(&mut nodes, (path, id), "device nodes")?;
         }
         Ok(Board {
             memory,
@@ -161,10 +163,7 @@ impl Layout {
             mapper,
             PoolOptions::new().page(page),
         )
-        .map_err(|error| Error::Build {
-            node: region.path.clone(),
-            error: Box::new(error),
-        })
+        .map_err(|error| Error::build(&region.path, error))
     }
 
     fn is_pool(role: Role) -> bool {
@@ -180,7 +179,11 @@ impl Layout {
             .iter()
             .position(|r| r.default == Some(DefaultKind::Dma))
         {
-            owners.push((index, DefaultKind::Dma.property()));
+            try_push(
+                &mut owners,
+                (index, DefaultKind::Dma.property()),
+                "pool owners",
+            )?;
         }
         for binding in &self.devices {
             let Some(first) = binding.first_region() else {
@@ -200,7 +203,7 @@ impl Layout {
                     second: binding.path.clone(),
                 });
             }
-            owners.push((first.region, &binding.path));
+            try_push(&mut owners, (first.region, &binding.path), "pool owners")?;
         }
         Ok(())
     }
@@ -219,10 +222,7 @@ impl Layout {
         let mut default_cma = None;
         let mut default_pool = None;
         for (index, region) in self.regions.iter().enumerate() {
-            let fail = |error: crate::cma::Error| Error::Build {
-                node: region.path.clone(),
-                error: Box::new(error.into()),
-            };
+            let fail = |error: crate::cma::Error| Error::build(&region.path, error.into());
             match region.role {
                 Role::CmaArea => {
                     let mut decl = Declaration::new(&region.name, region.range.size())
@@ -263,13 +263,10 @@ impl Layout {
         area: &AreaSet<R>,
         devices: &Devices<'m, R>,
     ) -> Result<DeviceId, Error> {
-        let fail = |error: crate::Error| Error::Build {
-            node: binding.path.clone(),
-            error: Box::new(error),
-        };
+        let fail = |error: crate::Error| Error::build(&binding.path, error);
         let mut device = Device::new(&binding.name)
             .map_err(fail)?
-            .with_bus(binding.bus.clone());
+            .with_bus(binding.bus.try_clone().map_err(|e| fail(e.into()))?);
         let first = binding
             .first_region()
             .and_then(|b| Some((b.region, self.regions.get(b.region)?)));
@@ -286,11 +283,7 @@ impl Layout {
     }
 
     fn build_error(&self, kind: DefaultKind, error: crate::Error) -> Error {
-        Error::Build {
-            node: self
-                .default_region(kind)
-                .map_or_else(String::new, |r| r.path.clone()),
-            error: Box::new(error),
-        }
+        let node = self.default_region(kind).map_or("", |r| r.path.as_str());
+        Error::build(node, error)
     }
 }

@@ -6,6 +6,7 @@
 //! panic or silently drop a trailing partial entry.
 #![forbid(unsafe_code)]
 
+use crate::cma::fallible::{try_push, try_reserve};
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -81,7 +82,8 @@ pub(crate) fn entries<const K: usize>(
     if raw.is_empty() || entry == 0 || raw.len() % entry != 0 {
         return Err(bad());
     }
-    let mut out = Vec::with_capacity(raw.len() / entry);
+    let mut out = Vec::new();
+    try_reserve(&mut out, raw.len() / entry, "property entries")?;
     for chunk in raw.chunks_exact(entry) {
         let mut values = [0u64; K];
         let mut at = 0usize;
@@ -89,7 +91,7 @@ pub(crate) fn entries<const K: usize>(
             *value = chunk.get(at..).and_then(|b| number(b, w)).ok_or_else(bad)?;
             at += w as usize * 4;
         }
-        out.push(values);
+        try_push(&mut out, values, "property entries")?;
     }
     Ok(out)
 }
@@ -156,7 +158,7 @@ pub(crate) fn ranges(
             base,
             size,
         })?;
-        out.push(range);
+        try_push(&mut out, range, "address ranges")?;
     }
     Ok(out)
 }

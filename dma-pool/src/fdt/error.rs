@@ -36,6 +36,14 @@ impl DefaultKind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {
+    /// Reading the tree or building from it could not reserve memory for its
+    /// bookkeeping (the heap is exhausted). Nothing was built.
+    OutOfMemory {
+        /// What was being reserved.
+        what: &'static str,
+        /// How many of them.
+        count: usize,
+    },
     /// The blob is not a well-formed flattened device tree.
     Blob {
         /// What is wrong.
@@ -285,9 +293,39 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// [`Error::Build`] for `node`, or [`Error::OutOfMemory`] when the layer below ran
+    /// out of memory or the heap cannot hold the boxed error.
+    pub(crate) fn build(node: &str, error: crate::Error) -> Self {
+        if let crate::Error::OutOfMemory { what, count } = error {
+            return Self::OutOfMemory { what, count };
+        }
+        let node = match cma::fallible::try_string(node, "node path bytes") {
+            Ok(node) => node,
+            Err(e) => return e.into(),
+        };
+        match cma::fallible::try_box(error, "errors") {
+            Ok(error) => Self::Build { node, error },
+            Err(e) => e.into(),
+        }
+    }
+}
+
+impl From<cma::fallible::OutOfMemory> for Error {
+    fn from(e: cma::fallible::OutOfMemory) -> Self {
+        Self::OutOfMemory {
+            what: e.what,
+            count: e.count,
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::OutOfMemory { what, count } => {
+                write!(f, "out of memory reserving room for {count} {what}")
+            }
             Self::Blob { problem, offset } => {
                 write!(f, "not a valid device tree: {problem} at byte {offset:#x}")
             }

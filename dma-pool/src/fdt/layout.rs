@@ -7,6 +7,7 @@
 //! it must never allocate memory for DMA nor build pools.
 #![forbid(unsafe_code)]
 
+use crate::cma::fallible::{try_collect, try_push, try_reserve, try_string};
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -241,32 +242,37 @@ impl Layout {
             let mut children = Vec::new();
             for (index, child) in reserved::parse_each(tree)? {
                 match child {
-                    Ok(child) => children.push(child),
+                    Ok(child) => try_push(&mut children, child, "reserved-memory nodes")?,
+                    // Running out of memory is not a broken node to skip.
+                    Err(error @ Error::OutOfMemory { .. }) => return Err(error),
                     Err(error) => {
                         let node = tree.node(index);
-                        skipped.push(Skipped::new(
+                        let skip = Skipped::new(
                             tree.path_of(index),
                             node.and_then(super::Node::phandle),
                             error,
-                        ));
+                        );
+                        try_push(&mut skipped, skip, "skipped nodes")?;
                     }
                 }
             }
-            let judged = rules::judge_tolerant(children, options, &mut skipped, &mut notes);
-            let placed = placement::place_tolerant(&judged, &memory, &memreserve);
-            let mut kept = Vec::with_capacity(judged.len());
-            let mut ranges = Vec::with_capacity(judged.len());
+            let judged = rules::judge_tolerant(children, options, &mut skipped, &mut notes)?;
+            let placed = placement::place_tolerant(&judged, &memory, &memreserve)?;
+            let mut kept = Vec::new();
+            let mut ranges = Vec::new();
+            try_reserve(&mut kept, judged.len(), "reserved-memory nodes")?;
+            try_reserve(&mut ranges, judged.len(), "reserved-memory ranges")?;
             for (j, range) in judged.into_iter().zip(placed) {
                 match range {
                     Ok(range) => {
-                        kept.push(j);
-                        ranges.push(range);
+                        try_push(&mut kept, j, "reserved-memory nodes")?;
+                        try_push(&mut ranges, range, "reserved-memory ranges")?;
                     }
-                    Err(error) => skipped.push(Skipped::new(
-                        j.reserved.path.clone(),
-                        j.reserved.phandle,
-                        error,
-                    )),
+                    Err(error @ Error::OutOfMemory { .. }) => return Err(error),
+                    Err(error) => {
+                        let skip = Skipped::new(j.reserved.path, j.reserved.phandle, error);
+                        try_push(&mut skipped, skip, "skipped nodes")?;
+                    }
                 }
             }
             (kept, ranges)
@@ -275,10 +281,10 @@ impl Layout {
             let ranges = placement::place(&judged, &memory, &memreserve)?;
             (judged, ranges)
         };
-        let regions: Vec<Region> = judged
-            .into_iter()
-            .zip(ranges)
-            .map(|(j, range)| {
+        let mut regions: Vec<Region> = Vec::new();
+        try_reserve(&mut regions, judged.len(), "regions")?;
+        for (j, range) in judged.into_iter().zip(ranges) {
+            {
                 let r = j.reserved;
                 let mut flags = Flags::NONE;
                 if r.reusable {
@@ -288,13 +294,14 @@ impl Layout {
                     flags = flags | Flags::NO_MAP;
                 }
                 let (dynamic, extra) = match j.spec {
-                    Spec::Fixed(reg) => (false, reg.into_iter().skip(1).collect()),
+                    Spec::Fixed(reg) => (false, try_collect(reg.into_iter().skip(1), "ranges")?),
                     Spec::Dynamic { .. } => (true, Vec::new()),
                 };
-                let base_name = tree
-                    .node(r.node)
-                    .map_or_else(|| r.name.clone(), |n| n.base_name().replace(',', "-"));
-                Region {
+                let base_name = match tree.node(r.node) {
+                    Some(n) => reserved::dashed(n.base_name())?,
+                    None => try_string(&r.name, "names")?,
+                };
+                let region = Region {
                     name: r.name,
                     base_name,
                     path: r.path,
@@ -307,9 +314,10 @@ impl Layout {
                     default: j.default,
                     dynamic,
                     compatible: r.compatible,
-                }
-            })
-            .collect();
+                };
+                try_push(&mut regions, region, "regions")?;
+            }
+        }
         let container = reserved::container(tree)?;
         let region_of = |phandle: u32| regions.iter().position(|r| r.phandle == Some(phandle));
         let skipped_of = |phandle: u32| {
@@ -363,18 +371,19 @@ fn check_options(options: &Options) -> Result<(), Error> {
 }
 
 fn memreserve(tree: &DeviceTree<'_>) -> Result<Vec<PhysRange>, Error> {
-    tree.memreserve()
-        .iter()
-        .map(|&(base, size)| {
-            usize::try_from(size)
-                .ok()
-                .and_then(|s| PhysRange::new(PhysAddr::new(base), s).ok())
-                .ok_or_else(|| Error::TooLarge {
-                    node: String::from("/memreserve/"),
-                    property: "entry",
-                    base,
-                    size,
-                })
-        })
-        .collect()
+    let mut out = Vec::new();
+    try_reserve(&mut out, tree.memreserve().len(), "memory reservations")?;
+    for &(base, size) in tree.memreserve() {
+        let range = usize::try_from(size)
+            .ok()
+            .and_then(|s| PhysRange::new(PhysAddr::new(base), s).ok())
+            .ok_or_else(|| Error::TooLarge {
+                node: String::from("/memreserve/"),
+                property: "entry",
+                base,
+                size,
+            })?;
+        try_push(&mut out, range, "memory reservations")?;
+    }
+    Ok(out)
 }

@@ -9,8 +9,8 @@
 //! never build regions or pools.
 #![forbid(unsafe_code)]
 
+use crate::cma::fallible::{try_extend, try_push, try_reserve};
 use alloc::string::String;
-use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::cma::{PhysAddr, PhysRange};
@@ -32,7 +32,11 @@ pub fn memory_banks(tree: &DeviceTree<'_>) -> Result<Vec<PhysRange>, Error> {
             continue;
         }
         if let Some(raw) = node.property("reg") {
-            banks.extend(cells::ranges(node, "reg", raw, cells)?);
+            try_extend(
+                &mut banks,
+                cells::ranges(node, "reg", raw, cells)?,
+                "memory banks",
+            )?;
         }
     }
     banks.retain(|b| !b.is_empty());
@@ -41,8 +45,8 @@ pub fn memory_banks(tree: &DeviceTree<'_>) -> Result<Vec<PhysRange>, Error> {
 }
 
 /// A range that is taken, and by whom (for error messages).
-struct Taken {
-    by: String,
+struct Taken<'a> {
+    by: &'a str,
     range: PhysRange,
 }
 
@@ -58,41 +62,48 @@ pub(crate) fn place(
     memory: &[PhysRange],
     memreserve: &[PhysRange],
 ) -> Result<Vec<PhysRange>, Error> {
-    place_each(judged, memory, memreserve, false)
-        .into_iter()
-        .collect()
+    let mut out = Vec::new();
+    try_reserve(&mut out, judged.len(), "reserved-memory ranges")?;
+    for range in place_each(judged, memory, memreserve, false)? {
+        try_push(&mut out, range?, "reserved-memory ranges")?;
+    }
+    Ok(out)
 }
 
 /// Like [`place`], but a region that overlaps an earlier one or cannot be placed is
 /// an `Err` of its own and the others are still placed (Linux reports such a region
 /// and goes on with the rest).
+///
+/// # Errors
+///
+/// [`Error::OutOfMemory`] only.
 pub(crate) fn place_tolerant(
     judged: &[Judged],
     memory: &[PhysRange],
     memreserve: &[PhysRange],
-) -> Vec<Result<PhysRange, Error>> {
+) -> Result<Vec<Result<PhysRange, Error>>, Error> {
     place_each(judged, memory, memreserve, true)
 }
 
 /// Per region: its range or why it has none. Unless `go_on`, everything after the
-/// first error is that error again (callers collect into one `Result`).
+/// first error is returned as the outer error; [`Error::OutOfMemory`] always is.
 fn place_each(
     judged: &[Judged],
     memory: &[PhysRange],
     memreserve: &[PhysRange],
     go_on: bool,
-) -> Vec<Result<PhysRange, Error>> {
-    let mut taken: Vec<Taken> = memreserve
-        .iter()
-        .map(|&range| Taken {
-            by: String::from("/memreserve/"),
-            range,
-        })
-        .collect();
-    let mut placed: Vec<Option<Result<PhysRange, Error>>> = Vec::with_capacity(judged.len());
+) -> Result<Vec<Result<PhysRange, Error>>, Error> {
+    let mut taken: Vec<Taken<'_>> = Vec::new();
+    try_reserve(&mut taken, memreserve.len(), "taken ranges")?;
+    for &range in memreserve {
+        let by = "/memreserve/";
+        try_push(&mut taken, Taken { by, range }, "taken ranges")?;
+    }
+    let mut placed: Vec<Option<Result<PhysRange, Error>>> = Vec::new();
+    try_reserve(&mut placed, judged.len(), "reserved-memory ranges")?;
     for j in judged {
         let Spec::Fixed(reg) = &j.spec else {
-            placed.push(None);
+            try_push(&mut placed, None, "reserved-memory ranges")?;
             continue;
         };
         let clash = reg.iter().find_map(|range| {
@@ -102,26 +113,26 @@ fn place_each(
                 .map(|other| Error::Overlap {
                     node: j.reserved.path.clone(),
                     range: *range,
-                    other: other.by.clone(),
+                    other: String::from(other.by),
                     other_range: other.range,
                 })
         });
         if let Some(error) = clash {
             if !go_on {
-                return vec![Err(error)];
+                return Err(error);
             }
-            placed.push(Some(Err(error)));
+            try_push(&mut placed, Some(Err(error)), "reserved-memory ranges")?;
             continue;
         }
         for &range in reg {
-            taken.push(Taken {
-                by: j.reserved.path.clone(),
-                range,
-            });
+            let by = j.reserved.path.as_str();
+            try_push(&mut taken, Taken { by, range }, "taken ranges")?;
         }
-        placed.push(Some(Ok(reg.first().copied().unwrap_or(PhysRange::EMPTY))));
+        let first = reg.first().copied().unwrap_or(PhysRange::EMPTY);
+        try_push(&mut placed, Some(Ok(first)), "reserved-memory ranges")?;
     }
-    let mut out = Vec::with_capacity(judged.len());
+    let mut out = Vec::new();
+    try_reserve(&mut out, judged.len(), "reserved-memory ranges")?;
     for (j, fixed) in judged.iter().zip(placed) {
         let range = match (fixed, &j.spec) {
             (Some(result), _) => result,
@@ -135,10 +146,8 @@ fn place_each(
             ) => {
                 let range = place_one(j, *size, *align, alloc_ranges, memory, &taken);
                 if let Ok(range) = range {
-                    taken.push(Taken {
-                        by: j.reserved.path.clone(),
-                        range,
-                    });
+                    let by = j.reserved.path.as_str();
+                    try_push(&mut taken, Taken { by, range }, "taken ranges")?;
                 }
                 range
             }
@@ -146,12 +155,12 @@ fn place_each(
         };
         if !go_on {
             if let Err(error) = range {
-                return vec![Err(error)];
+                return Err(error);
             }
         }
-        out.push(range);
+        try_push(&mut out, range, "reserved-memory ranges")?;
     }
-    out
+    Ok(out)
 }
 
 fn place_one(
@@ -160,7 +169,7 @@ fn place_one(
     align: usize,
     alloc_ranges: &[PhysRange],
     memory: &[PhysRange],
-    taken: &[Taken],
+    taken: &[Taken<'_>],
 ) -> Result<PhysRange, Error> {
     let node = || j.reserved.path.clone();
     if memory.is_empty() {
@@ -197,7 +206,12 @@ fn place_one(
 /// The lowest `align`-aligned run of `size` bytes inside `window` that no taken range
 /// overlaps. Each step jumps past a blocker, so it ends after at most one step per
 /// taken range.
-fn lowest_free(size: usize, align: usize, window: PhysRange, taken: &[Taken]) -> Option<PhysRange> {
+fn lowest_free(
+    size: usize,
+    align: usize,
+    window: PhysRange,
+    taken: &[Taken<'_>],
+) -> Option<PhysRange> {
     let mut base: PhysAddr = window.base().align_up(align)?;
     loop {
         let candidate = PhysRange::new(base, size).ok()?;
@@ -220,13 +234,10 @@ mod tests {
         PhysRange::new(PhysAddr::new(base), size).unwrap()
     }
 
-    fn taken(ranges: &[PhysRange]) -> Vec<Taken> {
+    fn taken(ranges: &[PhysRange]) -> Vec<Taken<'static>> {
         ranges
             .iter()
-            .map(|&range| Taken {
-                by: String::from("x"),
-                range,
-            })
+            .map(|&range| Taken { by: "x", range })
             .collect()
     }
 

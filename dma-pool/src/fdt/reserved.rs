@@ -7,9 +7,10 @@
 //! `rules.rs`'s.
 #![forbid(unsafe_code)]
 
-use alloc::string::{String, ToString};
+use alloc::string::String;
 use alloc::vec::Vec;
 
+use crate::cma::fallible::{try_collect, try_format, try_push, try_reserve, try_string};
 use crate::cma::{Name, PhysRange};
 
 use super::{DeviceTree, Error, Node, cells};
@@ -99,13 +100,18 @@ pub fn parse(tree: &DeviceTree<'_>) -> Result<Vec<Reserved>, Error> {
         return Ok(Vec::new());
     };
     let cells = tree.child_cells(parent)?;
-    let children = children_of(tree, parent);
+    let children = children_of(tree, parent)?;
     let names = region_names(tree, &children)?;
-    children
-        .iter()
-        .zip(names)
-        .map(|(&i, name)| decode(tree, i, name, cells))
-        .collect()
+    let mut out = Vec::new();
+    try_reserve(&mut out, children.len(), "reserved-memory nodes")?;
+    for (&i, name) in children.iter().zip(names) {
+        try_push(
+            &mut out,
+            decode(tree, i, name, cells)?,
+            "reserved-memory nodes",
+        )?;
+    }
+    Ok(out)
 }
 
 /// One `/reserved-memory` child decoded on its own: its node index and the record, or
@@ -125,29 +131,60 @@ pub fn parse_each(tree: &DeviceTree<'_>) -> Result<Vec<Child>, Error> {
         return Ok(Vec::new());
     };
     let cells = tree.child_cells(parent)?;
-    let children = children_of(tree, parent);
-    let mut taken: Vec<String> = Vec::with_capacity(children.len());
-    let mut out = Vec::with_capacity(children.len());
+    let children = children_of(tree, parent)?;
+    let mut taken: Vec<String> = Vec::new();
+    let mut out = Vec::new();
+    try_reserve(&mut taken, children.len(), "region names")?;
+    try_reserve(&mut out, children.len(), "reserved-memory nodes")?;
     for &i in &children {
-        let result = region_name(tree, i, &taken).and_then(|name| {
-            taken.push(name.clone());
-            decode(tree, i, name, cells)
-        });
-        out.push((i, result));
+        let result = match region_name(tree, i, &taken) {
+            Ok(name) => {
+                try_push(
+                    &mut taken,
+                    try_string(&name, "region name bytes")?,
+                    "region names",
+                )?;
+                decode(tree, i, name, cells)
+            }
+            Err(e) => Err(e),
+        };
+        try_push(&mut out, (i, result), "reserved-memory nodes")?;
     }
     Ok(out)
 }
 
-fn children_of(tree: &DeviceTree<'_>, parent: usize) -> Vec<usize> {
-    (0..tree.nodes().len())
-        .filter(|&i| {
-            tree.node(i)
-                .is_some_and(|n| n.parent() == Some(parent) && n.is_available())
-        })
-        .collect()
+fn children_of(tree: &DeviceTree<'_>, parent: usize) -> Result<Vec<usize>, Error> {
+    let children = (0..tree.nodes().len()).filter(|&i| {
+        tree.node(i)
+            .is_some_and(|n| n.parent() == Some(parent) && n.is_available())
+    });
+    Ok(try_collect(children, "reserved-memory nodes")?)
 }
 
 /// The name of child `index` given the names already `taken` (see [`region_names`]).
+/// `text` with its commas as dashes (a region name cannot hold a comma).
+pub(crate) fn dashed(text: &str) -> Result<String, Error> {
+    Ok(try_format(
+        format_args!("{}", Dashed(text)),
+        "region name bytes",
+    )?)
+}
+
+/// A node base name with its commas as dashes (a region name cannot hold a comma).
+struct Dashed<'a>(&'a str);
+
+impl core::fmt::Display for Dashed<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for (i, part) in self.0.split(',').enumerate() {
+            if i > 0 {
+                f.write_str("-")?;
+            }
+            f.write_str(part)?;
+        }
+        Ok(())
+    }
+}
+
 fn region_name(tree: &DeviceTree<'_>, index: usize, taken: &[String]) -> Result<String, Error> {
     let Some(node) = tree.node(index) else {
         return Err(Error::MissingNode {
@@ -155,9 +192,9 @@ fn region_name(tree: &DeviceTree<'_>, index: usize, taken: &[String]) -> Result<
             needed_by: String::from("/reserved-memory"),
         });
     };
-    let short = node.base_name().replace(',', "-");
+    let short = dashed(node.base_name())?;
     let name = if taken.contains(&short) {
-        node.name().replace(',', "-")
+        dashed(node.name())?
     } else {
         short
     };
@@ -218,11 +255,15 @@ fn decode(
         },
         None => None,
     };
+    let mut labels = Vec::new();
+    for label in tree.labels(index) {
+        try_push(&mut labels, try_string(label, "label bytes")?, "labels")?;
+    }
     Ok(Reserved {
         node: index,
-        path: String::from(node.path()),
+        path: try_string(node.path(), "node path bytes")?,
         name,
-        labels: tree.labels(index).map(ToString::to_string).collect(),
+        labels,
         phandle: node.phandle(),
         reg,
         size,
@@ -251,7 +292,7 @@ pub(crate) fn strings<'a>(node: &Node<'a>, property: &'static str) -> Result<Vec
     };
     let body = raw.strip_suffix(&[0]).ok_or_else(bad)?;
     let text = core::str::from_utf8(body).map_err(|_| bad())?;
-    Ok(text.split('\0').collect())
+    Ok(try_collect(text.split('\0'), "strings")?)
 }
 
 fn compatible(node: &Node<'_>) -> Result<Compatible, Error> {
@@ -261,9 +302,10 @@ fn compatible(node: &Node<'_>) -> Result<Compatible, Error> {
     } else if list.contains(&"restricted-dma-pool") {
         Ok(Compatible::RestrictedDmaPool)
     } else {
-        Ok(list
-            .first()
-            .map_or(Compatible::None, |c| Compatible::Other(String::from(*c))))
+        Ok(match list.first() {
+            Some(c) => Compatible::Other(try_string(c, "compatible bytes")?),
+            None => Compatible::None,
+        })
     }
 }
 
@@ -275,13 +317,14 @@ fn compatible(node: &Node<'_>) -> Result<Compatible, Error> {
 ///
 /// [`Error::BadRegionName`] (e.g. longer than 32 bytes), [`Error::DuplicateRegionName`].
 pub fn region_names(tree: &DeviceTree<'_>, children: &[usize]) -> Result<Vec<String>, Error> {
-    let mut names: Vec<String> = Vec::with_capacity(children.len());
+    let mut names: Vec<String> = Vec::new();
+    try_reserve(&mut names, children.len(), "region names")?;
     for &i in children {
         if tree.node(i).is_none() {
             continue;
         }
         let name = region_name(tree, i, &names)?;
-        names.push(name);
+        try_push(&mut names, name, "region names")?;
     }
     Ok(names)
 }

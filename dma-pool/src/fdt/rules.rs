@@ -12,6 +12,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::cma::PhysRange;
+use crate::cma::fallible::{try_push, try_reserve, try_string, try_to_vec};
 
 use super::reserved::{Compatible, Reserved};
 use super::{DefaultKind, Error, Note, Options, Skipped};
@@ -65,7 +66,8 @@ pub(crate) struct Judged {
 /// [`Error::NoMapReusable`], [`Error::BadForKind`], [`Error::CmaMisaligned`]; then
 /// [`Error::SecondDefault`] for the second child that claims a default.
 pub(crate) fn judge(children: Vec<Reserved>, options: &Options) -> Result<Vec<Judged>, Error> {
-    let mut out: Vec<Judged> = Vec::with_capacity(children.len());
+    let mut out: Vec<Judged> = Vec::new();
+    try_reserve(&mut out, children.len(), "reserved-memory nodes")?;
     for reserved in children {
         let judged = judge_one(reserved, options)?;
         if let Some(kind) = judged.default {
@@ -77,7 +79,7 @@ pub(crate) fn judge(children: Vec<Reserved>, options: &Options) -> Result<Vec<Ju
                 });
             }
         }
-        out.push(judged);
+        try_push(&mut out, judged, "reserved-memory nodes")?;
     }
     Ok(out)
 }
@@ -86,15 +88,23 @@ pub(crate) fn judge(children: Vec<Reserved>, options: &Options) -> Result<Vec<Ju
 /// `size` or `alignment` / `alloc-ranges` next to `reg` are ignored (a [`Note`]),
 /// any other broken rule skips that node alone (a [`Skipped`] entry) and the rest
 /// stays usable.
+///
+/// # Errors
+///
+/// [`Error::OutOfMemory`] only.
 pub(crate) fn judge_tolerant(
     children: Vec<Reserved>,
     options: &Options,
     skipped: &mut Vec<Skipped>,
     notes: &mut Vec<Note>,
-) -> Vec<Judged> {
-    let mut out: Vec<Judged> = Vec::with_capacity(children.len());
+) -> Result<Vec<Judged>, Error> {
+    let mut out: Vec<Judged> = Vec::new();
+    try_reserve(&mut out, children.len(), "reserved-memory nodes")?;
     for reserved in children {
-        let (path, phandle) = (reserved.path.clone(), reserved.phandle);
+        let (path, phandle) = (
+            try_string(&reserved.path, "node path bytes")?,
+            reserved.phandle,
+        );
         let judged = judge_with(reserved, options, Some(notes)).and_then(|judged| {
             match judged
                 .default
@@ -109,11 +119,12 @@ pub(crate) fn judge_tolerant(
             }
         });
         match judged {
-            Ok(judged) => out.push(judged),
-            Err(error) => skipped.push(Skipped::new(path, phandle, error)),
+            Ok(judged) => try_push(&mut out, judged, "reserved-memory nodes")?,
+            Err(error @ Error::OutOfMemory { .. }) => return Err(error),
+            Err(error) => try_push(skipped, Skipped::new(path, phandle, error), "skipped nodes")?,
         }
     }
-    out
+    Ok(out)
 }
 
 fn judge_one(reserved: Reserved, options: &Options) -> Result<Judged, Error> {
@@ -174,7 +185,7 @@ fn spec(
     match (&reserved.reg, reserved.size) {
         (Some(reg), Some(size)) => match notes.as_deref_mut() {
             Some(notes) => {
-                notes.push(Note::ignored(node(), "size"));
+                try_push(notes, Note::ignored(node(), "size"), "notes")?;
                 fixed(reserved, reg, Some(notes))
             }
             None => Err(Error::RegAndSize {
@@ -227,7 +238,7 @@ fn fixed(
             continue;
         }
         match notes.as_deref_mut() {
-            Some(notes) => notes.push(Note::ignored(node(), property)),
+            Some(notes) => try_push(notes, Note::ignored(node(), property), "notes")?,
             None => {
                 return Err(Error::OnlyWithSize {
                     node: node(),
@@ -239,7 +250,7 @@ fn fixed(
     if reg.iter().any(PhysRange::is_empty) {
         return Err(Error::ZeroSize { node: node() });
     }
-    Ok(Spec::Fixed(reg.to_vec()))
+    Ok(Spec::Fixed(try_to_vec(reg, "ranges")?))
 }
 
 /// Flags and defaults each kind refuses (Linux's `rmem_cma_setup`, `rmem_dma_setup`

@@ -7,6 +7,7 @@
 //! `rules.rs`).
 #![forbid(unsafe_code)]
 
+use crate::cma::fallible::{try_format, try_push, try_reserve, try_string};
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -123,20 +124,27 @@ impl<'a> DeviceTree<'a> {
     /// [`Error::Blob`] or [`Error::TooDeep`] for a malformed blob.
     pub fn parse(blob: &'a [u8]) -> Result<Self, Error> {
         let read = blob::read(blob)?;
-        let mut nodes: Vec<Node<'a>> = Vec::with_capacity(read.nodes.len());
+        let mut nodes: Vec<Node<'a>> = Vec::new();
+        try_reserve(&mut nodes, read.nodes.len(), "device-tree nodes")?;
         for raw in read.nodes {
             // A parent comes before its children, so its path is known.
             let path = match raw.parent.and_then(|p| nodes.get(p)) {
-                None => String::from("/"),
-                Some(parent) if parent.path == "/" => alloc::format!("/{}", raw.name),
-                Some(parent) => alloc::format!("{}/{}", parent.path, raw.name),
+                None => try_string("/", "node path bytes")?,
+                Some(parent) if parent.path == "/" => {
+                    try_format(format_args!("/{}", raw.name), "node path bytes")?
+                }
+                Some(parent) => try_format(
+                    format_args!("{}/{}", parent.path, raw.name),
+                    "node path bytes",
+                )?,
             };
-            nodes.push(Node {
+            let node = Node {
                 name: raw.name,
                 path,
                 parent: raw.parent,
                 properties: raw.properties,
-            });
+            };
+            try_push(&mut nodes, node, "device-tree nodes")?;
         }
         Ok(Self {
             nodes,
