@@ -172,7 +172,7 @@ fn round_trip(entries: &[EntryIn]) {
             kept.push(e);
         }
     }
-    let bytes = b.build();
+    let bytes = b.build().unwrap();
     assert_eq!(bytes.len(), b.len());
     let table = RscTable::parse(&bytes).expect("a built table parses");
     assert_eq!(table.num() as usize, kept.len());

@@ -11,7 +11,6 @@
 //! and it writes only into the buffer it is given.
 #![forbid(unsafe_code)]
 
-use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -132,6 +131,11 @@ pub struct CoreFormat {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CoredumpError {
+    /// The heap could not hold the core file.
+    OutOfMemory {
+        /// Bytes asked for.
+        bytes: usize,
+    },
     /// The core file needs `needed` bytes, the buffer has `available`.
     NoSpace {
         /// Bytes of the whole core file.
@@ -342,7 +346,9 @@ impl CoreFormat {
         segments: &[DumpSegment],
         read: &mut dyn FnMut(DeviceAddr, &mut [u8]) -> bool,
     ) -> Result<Vec<u8>, CoredumpError> {
-        let mut out = vec![0; self.core_size(segments)?];
+        let size = self.core_size(segments)?;
+        let mut out = crate::dma_pool::cma::fallible::try_vec_filled(0, size, "core bytes")
+            .map_err(|_| CoredumpError::OutOfMemory { bytes: size })?;
         self.write_core(segments, read, &mut out)?;
         Ok(out)
     }
@@ -438,6 +444,12 @@ impl Writer<'_> {
 impl fmt::Display for CoredumpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::OutOfMemory { bytes } => {
+                write!(
+                    f,
+                    "out of memory reserving room for a {bytes}-byte core file"
+                )
+            }
             Self::NoSpace { needed, available } => {
                 write!(
                     f,

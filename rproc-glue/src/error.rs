@@ -24,6 +24,13 @@ use crate::vring::VringSizeError;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum MatchError {
+    /// The heap could not hold the bookkeeping of this resource (nothing changed).
+    OutOfMemory {
+        /// What was being reserved.
+        what: &'static str,
+        /// How many of them.
+        count: usize,
+    },
     /// The registered entry is bound to another table entry already.
     AlreadyBound {
         /// The registered entry.
@@ -220,11 +227,22 @@ pub enum RprocError {
     },
     /// Recovery is disabled for this processor; it stays crashed.
     RecoveryDisabled,
-    /// The heap could not grow a setup list.
+    /// The heap could not grow a setup list (nothing changed).
     OutOfMemory {
-        /// What could not grow.
+        /// What was being reserved.
         what: &'static str,
+        /// How many of them.
+        count: usize,
     },
+}
+
+impl From<crate::dma_pool::cma::fallible::OutOfMemory> for RprocError {
+    fn from(e: crate::dma_pool::cma::fallible::OutOfMemory) -> Self {
+        Self::OutOfMemory {
+            what: e.what,
+            count: e.count,
+        }
+    }
 }
 
 impl From<FirmwareError> for RprocError {
@@ -245,9 +263,21 @@ impl From<crate::dma_pool::Error> for RprocError {
     }
 }
 
+impl From<crate::dma_pool::cma::fallible::OutOfMemory> for MatchError {
+    fn from(e: crate::dma_pool::cma::fallible::OutOfMemory) -> Self {
+        Self::OutOfMemory {
+            what: e.what,
+            count: e.count,
+        }
+    }
+}
+
 impl fmt::Display for MatchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::OutOfMemory { what, count } => {
+                write!(f, "out of memory reserving room for {count} {what}")
+            }
             Self::AlreadyBound { entry, other } => {
                 write!(
                     f,
@@ -334,7 +364,9 @@ impl fmt::Display for RprocError {
             Self::NoFirmwareName => f.write_str("no firmware name was set"),
             Self::FirmwareNotYet { name } => write!(f, "firmware {name} is not available"),
             Self::RecoveryDisabled => f.write_str("recovery is disabled"),
-            Self::OutOfMemory { what } => write!(f, "out of memory for {what}"),
+            Self::OutOfMemory { what, count } => {
+                write!(f, "out of memory reserving room for {count} {what}")
+            }
         }
     }
 }

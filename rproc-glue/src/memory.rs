@@ -13,6 +13,7 @@ use core::fmt;
 use core::ptr::NonNull;
 
 use crate::DeviceAddr;
+use crate::dma_pool::cma::fallible::{OutOfMemory, try_insert, try_push, try_reserve};
 use crate::dma_pool::cma::{Name, PhysAddr, PhysRange};
 use crate::dma_pool::{CpuAddr, DmaAddr, Mapper};
 use crate::ops::{OpError, Placement};
@@ -348,14 +349,20 @@ impl<'m> Memory<'m> {
     }
 
     /// Adds a registered entry; the caller has checked it.
-    pub(crate) fn register(&mut self, entry: MemEntry<'m>) {
-        self.entries.insert(self.registered, entry);
+    pub(crate) fn register(&mut self, entry: MemEntry<'m>) -> Result<(), OutOfMemory> {
+        try_insert(&mut self.entries, self.registered, entry, "memory entries")?;
         self.registered += 1;
+        Ok(())
+    }
+
+    /// Reserves room for one more entry made from the table.
+    pub(crate) fn reserve(&mut self) -> Result<(), OutOfMemory> {
+        try_reserve(&mut self.entries, 1, "memory entries")
     }
 
     /// Adds an entry made from the table.
-    pub(crate) fn push(&mut self, entry: MemEntry<'m>) {
-        self.entries.push(entry);
+    pub(crate) fn push(&mut self, entry: MemEntry<'m>) -> Result<(), OutOfMemory> {
+        try_push(&mut self.entries, entry, "memory entries")
     }
 
     /// Removes the last entry made from the table.

@@ -12,6 +12,8 @@
 
 use alloc::vec::Vec;
 
+use crate::dma_pool::cma::fallible::{OutOfMemory, try_collect, try_push};
+
 use lock_api::RawMutex;
 
 use crate::DeviceAddr;
@@ -53,10 +55,10 @@ pub(crate) enum Item {
     Unknown(Skipped),
 }
 
-fn items(table: &RscTable<'_>) -> Vec<Item> {
-    table
-        .entries()
-        .map(|e| match e.resource {
+fn items(table: &RscTable<'_>) -> Result<Vec<Item>, OutOfMemory> {
+    let mut items = Vec::new();
+    for e in table.entries() {
+        let item = match e.resource {
             Resource::Carveout(c) => {
                 let mut name = [0; NAME_LEN];
                 let n = c.name();
@@ -85,7 +87,7 @@ fn items(table: &RscTable<'_>) -> Vec<Item> {
             },
             Resource::Vdev(v) => Item::Vdev {
                 index: e.index,
-                rings: v.vrings().collect(),
+                rings: try_collect(v.vrings(), "vrings")?,
             },
             Resource::Vendor(v) => Item::Vendor {
                 index: e.index,
@@ -97,8 +99,10 @@ fn items(table: &RscTable<'_>) -> Vec<Item> {
                 offset: e.offset,
                 kind,
             }),
-        })
-        .collect()
+        };
+        try_push(&mut items, item, "table entries")?;
+    }
+    Ok(items)
 }
 
 /// A resource error for table entry `index`.
@@ -125,7 +129,10 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
         for i in 0..self.memory.registered_count() {
             self.map_registered(i)?;
         }
-        let items = self.table().map(|t| items(&t)).unwrap_or_default();
+        let items = match self.table() {
+            Some(t) => items(&t)?,
+            None => Vec::new(),
+        };
         let mut traces = Vec::new();
         for item in items {
             match item {
@@ -145,14 +152,18 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
                     self.devmem(&map)
                         .map_err(resource(map.index, MemKind::Devmem, None))?
                 }
-                Item::Trace { index, da, len } => traces.push((index, da, len)),
+                Item::Trace { index, da, len } => {
+                    try_push(&mut traces, (index, da, len), "trace entries")?;
+                }
                 Item::Vdev { index, rings } => self.vdev(devs, index, &rings)?,
                 Item::Vendor {
                     index,
                     offset,
                     kind,
                 } => self.vendor(index, offset, kind)?,
-                Item::Unknown(skipped) => self.skipped.push(skipped),
+                Item::Unknown(skipped) => {
+                    try_push(&mut self.skipped, skipped, "skipped entries")?;
+                }
             }
         }
         for (index, da, len) in traces {
@@ -167,6 +178,7 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
         let Some(entry) = self.memory.get(i).copied() else {
             return Ok(());
         };
+        self.reserve_undo()?;
         let cpu = match entry.hooks {
             Some(hooks) => hooks.alloc(&entry).map_err(|e| RprocError::Register {
                 entry: entry.name(),
@@ -177,7 +189,7 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
         if let Some(e) = self.memory.get_mut(i) {
             e.cpu = cpu;
         }
-        self.undo.push(Undo::Unmap(i));
+        self.record(Undo::Unmap(i));
         Ok(())
     }
 
@@ -210,10 +222,11 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
             }
             None => self.alloc_any(devs, index, size, name)?,
         };
+        self.reserve_undo()?;
         self.table_mut()
             .set_carveout(index, Some(at.da), Some(at.pa), len)
             .map_err(MatchError::Unrepresentable)?;
-        self.undo.push(Undo::ResetCarveout { index, da, pa, len });
+        self.record(Undo::ResetCarveout { index, da, pa, len });
         Ok(())
     }
 
@@ -274,10 +287,11 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
                 expected: at.pa,
             });
         }
+        self.reserve_undo()?;
         if let Some(e) = self.memory.get_mut(i) {
             e.bound = Some(index);
         }
-        self.undo.push(Undo::Unbind(i));
+        self.record(Undo::Unbind(i));
         Ok(at)
     }
 
@@ -302,17 +316,18 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
         let (Some(fixed), None) = (da, pa) else {
             return Err(undeclared);
         };
+        self.reserve_undo()?;
         let buf = devs
             .mark_occupied(self.device, DmaAddr::new(fixed.as_u64()), len)
             .map_err(|_| undeclared)?;
-        self.undo.push(Undo::FreeBuffer(buf));
+        self.record(Undo::FreeBuffer(buf));
         let at = Placement {
             da: fixed,
             pa: buf.phys,
             cpu: buf.cpu,
             len,
         };
-        self.add_entry(&at, Some(buf.dma), kind, index, name);
+        self.add_entry(&at, Some(buf.dma), kind, index, name)?;
         Ok(at)
     }
 
@@ -325,9 +340,10 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
         name: &[u8],
     ) -> Result<Placement, MatchError> {
         let request = CarveoutRequest { index, name, len };
+        self.reserve_undo()?;
         let (at, dma) = match self.ops.alloc_carveout(&request) {
             Some(Ok(at)) => {
-                self.undo.push(Undo::ReleaseHook(at));
+                self.record(Undo::ReleaseHook(at));
                 (at, None)
             }
             Some(Err(e)) => return Err(MatchError::Platform(e)),
@@ -336,7 +352,7 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
                 (at, Some(DmaAddr::new(at.da.as_u64())))
             }
         };
-        self.add_entry(&at, dma, MemKind::Carveout, index, name);
+        self.add_entry(&at, dma, MemKind::Carveout, index, name)?;
         Ok(at)
     }
 
@@ -347,10 +363,11 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
         devs: &Devices<'m, R>,
         len: usize,
     ) -> Result<Placement, MatchError> {
+        self.reserve_undo()?;
         let buf = devs
             .alloc_coherent(Some(self.device), len, Attrs::NONE)
             .map_err(MatchError::Dma)?;
-        self.undo.push(Undo::FreeBuffer(buf));
+        self.record(Undo::FreeBuffer(buf));
         Ok(Placement {
             da: DeviceAddr::new(buf.dma.as_u64()),
             pa: buf.phys,
@@ -367,8 +384,11 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
         kind: MemKind,
         index: u32,
         name: &[u8],
-    ) {
+    ) -> Result<(), OutOfMemory> {
         let name = Name::truncated(core::str::from_utf8(name).unwrap_or("?"));
+        // Both lists have room before either changes.
+        self.memory.reserve()?;
+        self.reserve_undo()?;
         self.memory.push(MemEntry {
             name,
             da: Some(at.da),
@@ -381,8 +401,9 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
             mapper: None,
             hooks: None,
             bound: None,
-        });
-        self.undo.push(Undo::PopEntry);
+        })?;
+        self.record(Undo::PopEntry);
+        Ok(())
     }
 
     /// A devmem entry must lie inside one registered entry before the platform maps it.
@@ -400,15 +421,16 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
         if !self.memory.declares(&range) {
             return Err(undeclared);
         }
+        self.reserve_undo()?;
         self.ops.map_devmem(map).map_err(MatchError::Platform)?;
-        self.undo.push(Undo::UnmapDevmem(*map));
+        self.record(Undo::UnmapDevmem(*map));
         let at = Placement {
             da: map.da,
             pa: map.pa,
             cpu: None,
             len: size,
         };
-        self.add_entry(&at, None, MemKind::Devmem, map.index, b"devmem");
+        self.add_entry(&at, None, MemKind::Devmem, map.index, b"devmem")?;
         Ok(())
     }
 
@@ -418,7 +440,7 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
         // not to, the saturated size fails to allocate or translate, with its value.
         let size = usize::try_from(len).unwrap_or(usize::MAX);
         let at = self.da_to_va(da, size).map_err(MatchError::Translate)?;
-        self.add_entry(&at, None, MemKind::Trace, index, b"trace");
+        self.add_entry(&at, None, MemKind::Trace, index, b"trace")?;
         Ok(())
     }
 
@@ -431,11 +453,12 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
         match self.ops.handle_vendor(index, &vendor) {
             Ok(VendorOutcome::Handled) => Ok(()),
             Ok(VendorOutcome::Ignored) => {
-                self.skipped.push(Skipped {
+                let skipped = Skipped {
                     index,
                     offset,
                     kind,
-                });
+                };
+                try_push(&mut self.skipped, skipped, "skipped entries")?;
                 Ok(())
             }
             Err(error) => Err(RprocError::Vendor { index, kind, error }),

@@ -16,6 +16,7 @@ use lock_api::RawMutex;
 use crate::DeviceAddr;
 use crate::autoboot::FirmwareName;
 use crate::coredump::{self, CoreFormat, DumpFormat, DumpSegment};
+use crate::dma_pool::cma::fallible::{try_push, try_to_vec};
 use crate::dma_pool::cma::{Name, PhysAddr, PhysRange};
 use crate::dma_pool::{DeviceId, Devices};
 use crate::error::{RegisterError, RprocError};
@@ -325,7 +326,7 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
         if let Some(other) = self.memory.iter().find(|o| clashes(o, &entry, da, &range)) {
             return Err(refuse(RegisterError::Overlaps { other: other.name }));
         }
-        self.memory.register(entry);
+        self.memory.register(entry)?;
         Ok(())
     }
 
@@ -405,12 +406,12 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
         let fw = Firmware::parse(image)?;
         match (fw.resource_table()?, &self.fallback) {
             (Some(table), _) => {
-                self.table = table.bytes().to_vec();
+                self.table = try_to_vec(table.bytes(), "resource-table bytes")?;
                 self.table_num = table.num();
                 self.table_da = fw.rsc_section().map(|s| s.da);
             }
             (None, Some((bytes, num, da))) => {
-                self.table.clone_from(bytes);
+                self.table = try_to_vec(bytes, "resource-table bytes")?;
                 self.table_num = *num;
                 self.table_da = Some(*da);
             }
@@ -455,7 +456,7 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
     ) -> Result<(), RprocError> {
         self.expect("attach", &[State::Offline])?;
         self.table_num = RscTable::parse(table)?.num();
-        self.table = table.to_vec();
+        self.table = try_to_vec(table, "resource-table bytes")?;
         self.table_da = Some(table_da);
         self.state = State::Parsed;
         let result = self.allocate(devs).and_then(|()| {
@@ -627,8 +628,12 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
     }
 
     /// Adds a segment to dump (Linux `rproc_coredump_add_segment`).
-    pub fn add_dump_segment(&mut self, da: DeviceAddr, size: u64) {
-        self.dump.push(DumpSegment { da, size });
+    ///
+    /// # Errors
+    /// [`RprocError::OutOfMemory`] if the list cannot grow; it is unchanged then.
+    pub fn add_dump_segment(&mut self, da: DeviceAddr, size: u64) -> Result<(), RprocError> {
+        try_push(&mut self.dump, DumpSegment { da, size }, "dump segments")?;
+        Ok(())
     }
 
     /// Forgets the dump segments.

@@ -20,6 +20,7 @@ use core::fmt;
 use lock_api::RawMutex;
 
 use crate::dma_pool::cma::Name;
+use crate::dma_pool::cma::fallible::{try_push, try_reserve};
 use crate::dma_pool::{DeviceId, Devices};
 use crate::error::RprocError;
 use crate::ops::{OpError, RprocOps};
@@ -141,15 +142,12 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
     /// cannot grow. The list is unchanged then.
     pub fn add_subdev(&mut self, subdev: BoxedSubdevice<'m>) -> Result<SubdevId, RprocError> {
         self.expect("add a subdevice to", &[State::Offline])?;
-        self.subdevs
-            .slots
-            .try_reserve(1)
-            .map_err(|_| RprocError::OutOfMemory { what: "subdevices" })?;
-        self.subdevs.slots.push(Slot {
+        let slot = Slot {
             dev: subdev,
             prepared: false,
             started: false,
-        });
+        };
+        try_push(&mut self.subdevs.slots, slot, "subdevices")?;
         Ok(SubdevId(self.subdevs.slots.len() - 1))
     }
 
@@ -173,17 +171,25 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
         devs: &Devices<'m, R>,
     ) -> Result<(), RprocError> {
         let mut done = Vec::new();
-        done.try_reserve_exact(self.subdevs.slots.len())
-            .map_err(|_| RprocError::OutOfMemory { what: "subdevices" })?;
+        try_reserve(&mut done, self.subdevs.slots.len(), "subdevices")?;
         for index in 0..self.subdevs.slots.len() {
+            // Recorded before it is prepared; room for every slot was reserved above,
+            // so this never allocates (and unwinds if it ever failed).
+            if let Err(e) = try_push(&mut done, index, "subdevices") {
+                self.unprepare_these(&done);
+                return Err(e.into());
+            }
             let ctx = context!(self);
             let Some(slot) = self.subdevs.slots.get_mut(index) else {
+                done.pop();
                 break;
             };
             if slot.prepared {
+                done.pop();
                 continue;
             }
             if let Err(error) = slot.dev.prepare(&ctx) {
+                done.pop();
                 self.unprepare_these(&done);
                 return Err(RprocError::Subdevice {
                     subdev: SubdevId(index),
@@ -192,7 +198,6 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
                 });
             }
             slot.prepared = true;
-            done.push(index);
         }
         if !self.subdevs.vdevs_prepared {
             if let Err(e) = self.prepare_vdevs(devs) {
@@ -209,17 +214,27 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
     /// does the same: the remote may be in any state).
     pub(crate) fn start_subdevs(&mut self) -> Result<(), RprocError> {
         let mut done = Vec::new();
-        done.try_reserve_exact(self.subdevs.slots.len())
-            .map_err(|_| RprocError::OutOfMemory { what: "subdevices" })?;
+        try_reserve(&mut done, self.subdevs.slots.len(), "subdevices")?;
         for index in 0..self.subdevs.slots.len() {
+            // Recorded before it is started; room for every slot was reserved above,
+            // so this never allocates (and unwinds if it ever failed).
+            if let Err(e) = try_push(&mut done, index, "subdevices") {
+                for &i in done.iter().rev() {
+                    self.stop_one(i, true);
+                }
+                return Err(e.into());
+            }
             let ctx = context!(self);
             let Some(slot) = self.subdevs.slots.get_mut(index) else {
+                done.pop();
                 break;
             };
             if slot.started || !slot.prepared {
+                done.pop();
                 continue;
             }
             if let Err(error) = slot.dev.start(&ctx) {
+                done.pop();
                 for &i in done.iter().rev() {
                     self.stop_one(i, true);
                 }
@@ -230,7 +245,6 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
                 });
             }
             slot.started = true;
-            done.push(index);
         }
         if self.subdevs.vdevs_prepared {
             self.subdevs.vdevs_started = true;

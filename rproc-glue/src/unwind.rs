@@ -12,6 +12,7 @@ use lock_api::RawMutex;
 
 use crate::DeviceAddr;
 use crate::dma_pool::cma::PhysAddr;
+use crate::dma_pool::cma::fallible::{OutOfMemory, try_push, try_reserve};
 use crate::dma_pool::{CoherentBuffer, DeviceId, Devices};
 use crate::error::RprocError;
 use crate::ops::{DevmemMap, Placement, RprocOps};
@@ -79,13 +80,26 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
         mark: usize,
     ) -> Result<(), RprocError> {
         while self.undo.len() > mark {
-            let Some(undo) = self.undo.pop() else { break };
-            if let Err(e) = self.undo_one(devs, undo) {
-                self.undo.push(undo);
-                return Err(e);
-            }
+            let Some(&undo) = self.undo.last() else { break };
+            // Kept on a refusal; dropped only once undone.
+            self.undo_one(devs, undo)?;
+            self.undo.pop();
         }
         Ok(())
+    }
+
+    /// Makes room for one record, before the action it will undo: an action is taken
+    /// only when its record is sure to fit.
+    pub(crate) fn reserve_undo(&mut self) -> Result<(), OutOfMemory> {
+        try_reserve(&mut self.undo, 1, "undo records")
+    }
+
+    /// Records an action taken; [`reserve_undo`](Self::reserve_undo) made room for it
+    /// just before the action, and nothing was recorded in between, so this never
+    /// allocates and cannot fail.
+    pub(crate) fn record(&mut self, undo: Undo) {
+        // Cannot fail: room was reserved (see above).
+        let _ = try_push(&mut self.undo, undo, "undo records");
     }
 
     fn undo_one<R: RawMutex>(

@@ -18,7 +18,7 @@
 //! It must never size rings itself ([`crate::vring`] does) nor touch ring memory.
 #![forbid(unsafe_code)]
 
-use alloc::format;
+use crate::dma_pool::cma::fallible::{try_format, try_push, try_reserve, try_to_vec};
 use alloc::vec::Vec;
 
 use lock_api::RawMutex;
@@ -84,7 +84,7 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
         rings: &[Vring],
     ) -> Result<(), RprocError> {
         let number = u32::try_from(self.plans.len()).unwrap_or(u32::MAX);
-        let buffer_name = format!("vdev{number}buffer");
+        let buffer_name = try_format(format_args!("vdev{number}buffer"), "names")?;
         let buffer = self
             .memory
             .registered_named(buffer_name.as_bytes())
@@ -98,25 +98,23 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
                 .map_err(resource(index, MemKind::VdevBuffer, None))?;
         }
         let mut infos = Vec::new();
-        infos
-            .try_reserve_exact(rings.len())
-            .map_err(|_| RprocError::OutOfMemory { what: "vrings" })?;
+        try_reserve(&mut infos, rings.len(), "vrings")?;
         for (ring, vring) in (0u8..).zip(rings) {
             let info = self
                 .vring(devs, index, number, ring, vring)
                 .map_err(resource(index, MemKind::Vring, Some(ring)))?;
-            infos.push(info);
+            try_push(&mut infos, info, "vrings")?;
         }
-        self.plans
-            .try_reserve(1)
-            .map_err(|_| RprocError::OutOfMemory { what: "vdevs" })?;
-        self.plans.push(VdevPlan {
+        try_reserve(&mut self.plans, 1, "vdevs")?;
+        self.reserve_undo()?;
+        let plan = VdevPlan {
             index,
             number,
             buffer,
             rings: infos,
-        });
-        self.undo.push(Undo::PopPlan);
+        };
+        try_push(&mut self.plans, plan, "vdevs")?;
+        self.record(Undo::PopPlan);
         Ok(())
     }
 
@@ -131,10 +129,11 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
                 other,
             });
         }
+        self.reserve_undo()?;
         if let Some(e) = self.memory.get_mut(b) {
             e.bound = Some(index);
         }
-        self.undo.push(Undo::Unbind(b));
+        self.record(Undo::Unbind(b));
         Ok(())
     }
 
@@ -172,22 +171,18 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
                 None,
             ))?;
         }
-        let mut rings = Vec::new();
-        rings
-            .try_reserve_exact(plan.rings.len())
-            .map_err(|_| RprocError::OutOfMemory { what: "vrings" })?;
-        rings.extend_from_slice(&plan.rings);
-        self.vdevs
-            .try_reserve(1)
-            .map_err(|_| RprocError::OutOfMemory { what: "vdevs" })?;
-        self.vdevs.push(VdevInfo {
+        let rings = try_to_vec(&plan.rings, "vrings")?;
+        try_reserve(&mut self.vdevs, 1, "vdevs")?;
+        self.reserve_undo()?;
+        let info = VdevInfo {
             index: plan.index,
             number: plan.number,
             device,
             own_pool: plan.buffer.is_some(),
             rings,
-        });
-        self.undo.push(Undo::PopVdev);
+        };
+        try_push(&mut self.vdevs, info, "vdevs")?;
+        self.record(Undo::PopVdev);
         Ok(())
     }
 
@@ -211,14 +206,16 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
         inherit: bool,
     ) -> Result<DeviceId, RprocError> {
         let parent = devs.device(self.device)?;
-        let child = Device::new(&format!("{}.vdev{number}", self.name))?
+        let name = try_format(format_args!("{}.vdev{number}", self.name), "names")?;
+        let child = Device::new(&name)?
             .with_parent(self.device)
-            .with_bus(parent.bus().clone())
+            .with_bus(parent.bus().try_clone()?)
             .with_dma_mask(parent.dma_mask())
             .with_coherent_mask(parent.coherent_mask())
             .with_inherited_pool(inherit);
+        self.reserve_undo()?;
         let id = devs.add(child)?;
-        self.undo.push(Undo::RemoveDevice(id));
+        self.record(Undo::RemoveDevice(id));
         Ok(id)
     }
 
@@ -249,9 +246,10 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
             PoolOptions::new(),
         )
         .map_err(MatchError::Dma)?;
+        self.reserve_undo()?;
         devs.declare_coherent(device, pool)
             .map_err(MatchError::Dma)?;
-        self.undo.push(Undo::ReleasePool(device));
+        self.record(Undo::ReleasePool(device));
         Ok(())
     }
 
@@ -269,9 +267,10 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
         // At most 27 × 32768 + 2^31 bytes (the parser's limits): fits every `usize` of
         // 32 bits or more; a smaller one saturates and fails to allocate.
         let size = usize::try_from(size).unwrap_or(usize::MAX);
+        self.reserve_undo()?;
         let notifyid = self.notify.alloc().map_err(MatchError::NotifyId)?;
-        self.undo.push(Undo::FreeNotify(notifyid));
-        let name = format!("vdev{number}vring{ring}");
+        self.record(Undo::FreeNotify(notifyid));
+        let name = try_format(format_args!("vdev{number}vring{ring}"), "names")?;
         let registered = self.memory.registered_named(name.as_bytes()).filter(|&i| {
             self.memory
                 .get(i)
@@ -291,14 +290,15 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
             (None, None) => {
                 let at = self.alloc_pool(devs, size)?;
                 let dma = DmaAddr::new(at.da.as_u64());
-                self.add_entry(&at, Some(dma), MemKind::Vring, index, name.as_bytes());
+                self.add_entry(&at, Some(dma), MemKind::Vring, index, name.as_bytes())?;
                 at
             }
         };
+        self.reserve_undo()?;
         self.table_mut()
             .set_vring(index, ring, at.da, at.pa, notifyid)
             .map_err(MatchError::Unrepresentable)?;
-        self.undo.push(Undo::ResetVring {
+        self.record(Undo::ResetVring {
             index,
             ring,
             original: *vring,

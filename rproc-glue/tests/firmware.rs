@@ -12,7 +12,7 @@ use contig_rproc_glue::rsc::{CarveoutSpec, RscError, RscTableBuilder};
 fn table() -> Vec<u8> {
     let mut b = RscTableBuilder::new();
     b.add_carveout(&CarveoutSpec::any("heap", 0x2000)).unwrap();
-    b.build()
+    b.build().unwrap()
 }
 
 const CODE: &[u8] = b"\x00\x20\x00\x10code";

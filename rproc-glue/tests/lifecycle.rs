@@ -98,7 +98,11 @@ fn boot_fails(s: &Sims, table: &[u8], setup: impl FnOnce(&mut Ops)) -> RprocErro
     let mut good = RscTableBuilder::new();
     add_rpmsg(&mut good, &rings(None, 16, 16));
     rproc
-        .boot(&devs, &firmware(&good.build()), &mut SimLoader::new(s))
+        .boot(
+            &devs,
+            &firmware(&good.build().unwrap()),
+            &mut SimLoader::new(s),
+        )
         .unwrap();
     assert_eq!(
         rproc.vdevs()[0]
@@ -132,7 +136,7 @@ fn vdev_then(carveouts: &[CarveoutSpec<'_>]) -> Vec<u8> {
     for c in carveouts {
         b.add_carveout(c).unwrap();
     }
-    b.build()
+    b.build().unwrap()
 }
 
 #[test]
@@ -225,7 +229,7 @@ fn carveouts_match_by_name_then_da_then_pa_and_fixed_pool_addresses_are_occupied
         .unwrap(); // by da: retram
     b.add_carveout(&carveout("y", Some(MCURAM + 0x3000), None, 0x1000))
         .unwrap(); // in the M4 pool
-    let table = b.build();
+    let table = b.build().unwrap();
     rproc
         .boot(&devs, &firmware(&table), &mut SimLoader::new(&s))
         .unwrap();
@@ -261,7 +265,11 @@ fn carveouts_match_by_name_then_da_then_pa_and_fixed_pool_addresses_are_occupied
     b.add_carveout(&carveout("z", None, Some(SRAM + 0x1000), 0x1000))
         .unwrap();
     rproc
-        .boot(&devs, &firmware(&b.build()), &mut SimLoader::new(&s))
+        .boot(
+            &devs,
+            &firmware(&b.build().unwrap()),
+            &mut SimLoader::new(&s),
+        )
         .unwrap();
     let Resource::Carveout(c) = rproc.table().unwrap().entry(0).unwrap().resource else {
         panic!()
@@ -285,7 +293,11 @@ fn platform_carveout_hook_comes_first_and_is_released() {
     let mut b = RscTableBuilder::new();
     b.add_carveout(&CarveoutSpec::any("dyn", 0x800)).unwrap();
     rproc
-        .boot(&devs, &firmware(&b.build()), &mut SimLoader::new(&s))
+        .boot(
+            &devs,
+            &firmware(&b.build().unwrap()),
+            &mut SimLoader::new(&s),
+        )
         .unwrap();
     let Resource::Carveout(c) = rproc.table().unwrap().entry(0).unwrap().resource else {
         panic!()
@@ -374,7 +386,7 @@ fn platform_failures_unwind() {
     full.add_carveout(&CarveoutSpec::any("heap", 0x2000))
         .unwrap();
     add_rpmsg(&mut full, &rings(None, 16, 16));
-    let full = full.build();
+    let full = full.build().unwrap();
 
     let err = boot_fails(&s, &full, |o| o.fail_vendor = true);
     assert!(matches!(
@@ -461,7 +473,7 @@ fn segments_trace_and_table_section_must_lie_in_memory() {
         name: "t",
     })
     .unwrap();
-    let err = boot_fails(&s, &b.build(), |_| {});
+    let err = boot_fails(&s, &b.build().unwrap(), |_| {});
     let (index, kind, _, e) = resource_error(err);
     assert_eq!((index, kind), (0, MemKind::Trace));
     assert!(matches!(e, MatchError::Translate(DaError::NotFound { .. })));
@@ -488,7 +500,7 @@ fn notify_ids_are_bounded_and_vring_sizes_must_fit_registered_rings() {
     // num 256 / align 0x1000 needs 12288 bytes: the registered 4K ring cannot hold it.
     let mut b = RscTableBuilder::new();
     add_rpmsg(&mut b, &rings(None, 0x1000, 256));
-    let err = boot_fails(&s, &b.build(), |_| {});
+    let err = boot_fails(&s, &b.build().unwrap(), |_| {});
     let (_, kind, ring, e) = resource_error(err);
     assert_eq!((kind, ring), (MemKind::Vring, Some(0)));
     assert!(
@@ -512,7 +524,11 @@ fn typical_openamp_table_without_registered_rings_uses_the_processor_pool() {
     let mut b = RscTableBuilder::new();
     add_rpmsg(&mut b, &rings(None, 0x1000, 256));
     rproc
-        .boot(&devs, &firmware(&b.build()), &mut SimLoader::new(&s))
+        .boot(
+            &devs,
+            &firmware(&b.build().unwrap()),
+            &mut SimLoader::new(&s),
+        )
         .unwrap();
     let vdev = &rproc.vdevs()[0];
     assert!(!vdev.own_pool);
@@ -756,7 +772,7 @@ fn table_built_from_registered_entries_binds_back_to_them() {
         })
     );
     rproc
-        .set_fallback_table(b.build(), DeviceAddr::new(TABLE_DA), 0x400)
+        .set_fallback_table(b.build().unwrap(), DeviceAddr::new(TABLE_DA), 0x400)
         .unwrap();
     let fw = image(
         false,

@@ -236,7 +236,7 @@ fn table() -> Vec<u8> {
         config: &[],
     })
     .unwrap();
-    b.build()
+    b.build().unwrap()
 }
 
 fn firmware() -> Vec<u8> {

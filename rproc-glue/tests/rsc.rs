@@ -684,7 +684,7 @@ fn build_then_parse_round_trips() {
         config: &[5; 7],
     };
     assert_eq!(b.add_vdev(&spec), Ok(3));
-    let bytes = b.build();
+    let bytes = b.build().unwrap();
     assert_eq!(bytes.len(), b.len());
     let t = RscTable::parse(&bytes).unwrap();
     let all: Vec<_> = t.entries().map(|e| e.resource).collect();
@@ -814,6 +814,6 @@ fn builder_stops_at_the_parsers_entry_limit() {
         })
     );
     assert_eq!(b.num(), MAX_ENTRIES as usize);
-    let bytes = b.build();
+    let bytes = b.build().unwrap();
     assert_eq!(RscTable::parse(&bytes).map(|t| t.num()), Ok(MAX_ENTRIES));
 }

@@ -42,7 +42,7 @@ fn table() -> Vec<u8> {
         config: &[],
     })
     .unwrap();
-    b.build()
+    b.build().unwrap()
 }
 
 fn firmware() -> Vec<u8> {
@@ -327,10 +327,12 @@ fn crash_and_recover(s: &Sims, r: &mut Rig<'_>, round: u32) {
 }
 
 fn with_dump_segment(r: &mut Rig<'_>) {
-    r.rproc.add_dump_segment(
-        DeviceAddr::new(LAST_WORDS_DA),
-        b"panic at round".len() as u64,
-    );
+    r.rproc
+        .add_dump_segment(
+            DeviceAddr::new(LAST_WORDS_DA),
+            b"panic at round".len() as u64,
+        )
+        .unwrap();
 }
 
 #[test]

@@ -47,7 +47,7 @@ fn st_table() -> Vec<u8> {
         config: &[],
     })
     .unwrap();
-    b.build()
+    b.build().unwrap()
 }
 
 /// ELF32 ARM: vectors in RETRAM (da 0), code in MCURAM2, the table inside the code
@@ -222,8 +222,10 @@ fn boot_check_shutdown_and_boot_again() {
 
     // While the vdev pool has a live buffer, shutdown cannot give it back: it says so
     // and keeps the rest for a retry.
-    rproc.add_dump_segment(DeviceAddr::new(0), 16);
-    rproc.add_dump_segment(DeviceAddr::new(0x2000_0000), 8);
+    rproc.add_dump_segment(DeviceAddr::new(0), 16).unwrap();
+    rproc
+        .add_dump_segment(DeviceAddr::new(0x2000_0000), 8)
+        .unwrap();
     let mut dumps = Vec::new();
     let err = rproc.shutdown(&devs, &mut |r| {
         assert_eq!(r.state(), State::Stopped);

@@ -60,7 +60,7 @@ pub(crate) fn table() -> Vec<u8> {
     for step in steps {
         step.expect("the sample table is valid");
     }
-    b.build()
+    b.build().unwrap()
 }
 
 /// The sample image: one `PT_LOAD` segment at [`CODE_DA`] (a vector table, then the

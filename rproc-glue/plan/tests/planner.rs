@@ -90,7 +90,7 @@ fn firmware(carveouts: &[CarveoutSpec<'_>]) -> Vec<u8> {
         memsz: 0x1_0000,
         ptype: 1,
     }];
-    image(false, &segs, Some((0x1000_0400, &b.build())))
+    image(false, &segs, Some((0x1000_0400, &b.build().unwrap())))
 }
 
 fn fixed(name: &str, da: u64, len: u32) -> CarveoutSpec<'_> {
@@ -351,7 +351,7 @@ fn rpmsg_buffers_larger_than_the_vdev_pool_do_not_fit() {
     }];
     let fw = temp(
         "rpmsg-256.elf",
-        &image(false, &segs, Some((0x1000_0400, &b.build()))),
+        &image(false, &segs, Some((0x1000_0400, &b.build().unwrap()))),
     );
     let svg = temp("rpmsg-256.svg", b"");
     let run = plan(&[
@@ -399,7 +399,7 @@ fn a_segment_outside_the_processors_memory_is_listed_and_the_rest_loaded() {
     // ELF64, so setting a segment aside is checked in both classes' layouts.
     let fw = temp(
         "stray.elf",
-        &image(true, &segs, Some((0x1000_0400, &b.build()))),
+        &image(true, &segs, Some((0x1000_0400, &b.build().unwrap()))),
     );
     let run = plan(&["--firmware", fw.to_str().unwrap(), "--profile", "generic"]);
     assert_eq!(run.status, 1, "{}{}", run.stdout, run.stderr);

@@ -21,6 +21,7 @@ use super::{
 };
 use crate::DeviceAddr;
 use contig_dma_pool::cma::PhysAddr;
+use contig_dma_pool::cma::fallible::{OutOfMemory, try_extend_from_slice, try_push, try_reserve};
 
 /// A carveout to put in a built table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,6 +143,22 @@ pub enum BuildError {
     },
     /// The parser refuses the entry as given (vring num/align, range overflow...).
     Entry(EntryError),
+    /// The heap could not hold the entry or the table (the builder is unchanged).
+    OutOfMemory {
+        /// What was being reserved.
+        what: &'static str,
+        /// How many of them.
+        count: usize,
+    },
+}
+
+impl From<OutOfMemory> for BuildError {
+    fn from(e: OutOfMemory) -> Self {
+        Self::OutOfMemory {
+            what: e.what,
+            count: e.count,
+        }
+    }
 }
 
 /// Collects entries and lays them out as a resource table.
@@ -154,7 +171,7 @@ pub enum BuildError {
 /// assert_eq!(b.len(), 16 + 4 + 4 + 24 + 2 * 20);
 /// let mut section = [0u8; 64];
 /// assert_eq!(b.build_into(&mut section), Err(BuildError::NoSpace { needed: 88, available: 64 }));
-/// let bytes = b.build();
+/// let bytes = b.build().unwrap();
 /// assert_eq!(RscTable::parse(&bytes).unwrap().num(), 1);
 /// ```
 #[derive(Clone, Debug, Default)]
@@ -204,8 +221,8 @@ impl RscTableBuilder {
             reserved: U32::ZERO,
             name: name(index, c.name)?,
         };
-        let mut e = word_vec(RSC_CARVEOUT);
-        e.extend_from_slice(body.as_bytes());
+        let mut e = word_vec(RSC_CARVEOUT)?;
+        try_extend_from_slice(&mut e, body.as_bytes(), ENTRY_BYTES)?;
         self.add(e)
     }
 
@@ -221,8 +238,8 @@ impl RscTableBuilder {
             reserved: U32::ZERO,
             name: name(index, t.name)?,
         };
-        let mut e = word_vec(RSC_TRACE);
-        e.extend_from_slice(body.as_bytes());
+        let mut e = word_vec(RSC_TRACE)?;
+        try_extend_from_slice(&mut e, body.as_bytes(), ENTRY_BYTES)?;
         self.add(e)
     }
 
@@ -251,8 +268,8 @@ impl RscTableBuilder {
             num_of_vrings: rings,
             reserved: [0; 2],
         };
-        let mut e = word_vec(RSC_VDEV);
-        e.extend_from_slice(body.as_bytes());
+        let mut e = word_vec(RSC_VDEV)?;
+        try_extend_from_slice(&mut e, body.as_bytes(), ENTRY_BYTES)?;
         for (ring, r) in (0u8..).zip(v.vrings) {
             let field = Field::Vring {
                 ring,
@@ -265,9 +282,9 @@ impl RscTableBuilder {
                 notifyid: U32::new(r.notifyid),
                 pa: U32::ZERO,
             };
-            e.extend_from_slice(desc.as_bytes());
+            try_extend_from_slice(&mut e, desc.as_bytes(), ENTRY_BYTES)?;
         }
-        e.extend_from_slice(v.config);
+        try_extend_from_slice(&mut e, v.config, ENTRY_BYTES)?;
         self.add(e)
     }
 
@@ -281,8 +298,8 @@ impl RscTableBuilder {
         if !(RSC_VENDOR_START..=RSC_VENDOR_END).contains(&kind) {
             return Err(BuildError::NotVendor { index, kind });
         }
-        let mut e = word_vec(kind);
-        e.extend_from_slice(body);
+        let mut e = word_vec(kind)?;
+        try_extend_from_slice(&mut e, body, ENTRY_BYTES)?;
         self.add(e)
     }
 
@@ -300,31 +317,44 @@ impl RscTableBuilder {
             });
         }
         let (table, rest) = out.split_at_mut(needed);
-        let mut bytes = Vec::with_capacity(needed);
-        self.write(&mut bytes);
-        table.copy_from_slice(&bytes);
+        let mut at = 0;
+        self.write(&mut |piece: &[u8]| {
+            if let Some(dst) = table.get_mut(at..at + piece.len()) {
+                dst.copy_from_slice(piece);
+            }
+            at += piece.len();
+            Ok(())
+        })?;
         rest.fill(0);
         Ok(needed)
     }
 
     /// The table as a new vector.
-    #[must_use]
-    pub fn build(&self) -> Vec<u8> {
-        let mut bytes = Vec::with_capacity(self.len());
-        self.write(&mut bytes);
-        bytes
+    ///
+    /// # Errors
+    /// [`BuildError::OutOfMemory`] if the heap cannot hold it.
+    pub fn build(&self) -> Result<Vec<u8>, BuildError> {
+        let mut bytes = Vec::new();
+        try_reserve(&mut bytes, self.len(), TABLE_BYTES)?;
+        self.write(&mut |piece: &[u8]| try_extend_from_slice(&mut bytes, piece, TABLE_BYTES))?;
+        Ok(bytes)
     }
 
-    fn write(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(header(self.entries.len()).as_bytes());
+    /// Hands the table to `out` piece by piece, in order.
+    fn write(
+        &self,
+        out: &mut dyn FnMut(&[u8]) -> Result<(), OutOfMemory>,
+    ) -> Result<(), OutOfMemory> {
+        out(header(self.entries.len()).as_bytes())?;
         let mut offset = HEADER_LEN + 4 * self.entries.len();
         for e in &self.entries {
-            push(out, count(offset));
+            out(&count(offset).to_le_bytes())?;
             offset += e.len();
         }
         for e in &self.entries {
-            out.extend_from_slice(e);
+            out(e)?;
         }
+        Ok(())
     }
 
     fn next_index(&self) -> u32 {
@@ -341,16 +371,17 @@ impl RscTableBuilder {
                 max: MAX_ENTRIES,
             });
         }
-        let mut alone = Vec::with_capacity(HEADER_LEN + 4 + entry.len());
-        alone.extend_from_slice(header(1).as_bytes());
-        push(&mut alone, count(HEADER_LEN + 4));
-        alone.extend_from_slice(&entry);
+        let mut alone = Vec::new();
+        try_reserve(&mut alone, HEADER_LEN + 4 + entry.len(), TABLE_BYTES)?;
+        try_extend_from_slice(&mut alone, header(1).as_bytes(), TABLE_BYTES)?;
+        push(&mut alone, count(HEADER_LEN + 4))?;
+        try_extend_from_slice(&mut alone, &entry, TABLE_BYTES)?;
         if let Err(super::RscError::Entry(e)) = RscTable::parse(&alone) {
             // Where the entry would sit if the table were built now with it added.
             let offset = count(self.len() + 4);
             return Err(BuildError::Entry(EntryError { index, offset, ..e }));
         }
-        self.entries.push(entry);
+        try_push(&mut self.entries, entry, "table entries")?;
         Ok(index)
     }
 }
@@ -360,14 +391,18 @@ fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-fn word_vec(kind: u32) -> Vec<u8> {
+/// What the builder's byte buffers hold, for [`BuildError::OutOfMemory`].
+const ENTRY_BYTES: &str = "resource-entry bytes";
+const TABLE_BYTES: &str = "resource-table bytes";
+
+fn word_vec(kind: u32) -> Result<Vec<u8>, OutOfMemory> {
     let mut e = Vec::new();
-    push(&mut e, kind);
-    e
+    push(&mut e, kind)?;
+    Ok(e)
 }
 
-fn push(out: &mut Vec<u8>, word: u32) {
-    out.extend_from_slice(&word.to_le_bytes());
+fn push(out: &mut Vec<u8>, word: u32) -> Result<(), OutOfMemory> {
+    try_extend_from_slice(out, &word.to_le_bytes(), ENTRY_BYTES)
 }
 
 /// The header of a version 1 table with `entries` entries.
@@ -404,6 +439,9 @@ fn addr(index: u32, field: Field, value: Option<u64>) -> Result<U32, BuildError>
 impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::OutOfMemory { what, count } => {
+                write!(f, "out of memory reserving room for {count} {what}")
+            }
             Self::NoSpace { needed, available } => write!(
                 f,
                 "resource table needs {needed} bytes, the section has {available}"

@@ -30,7 +30,7 @@ pub const NOTIFYID_NONE: u32 = u32::MAX;
 ///
 /// let mut b = RscTableBuilder::new();
 /// b.add_carveout(&CarveoutSpec::any("fw", 0x1000)).unwrap();
-/// let mut bytes = b.build();
+/// let mut bytes = b.build().unwrap();
 /// let mut table = RscTableMut::parse(&mut bytes).unwrap();
 /// table.set_carveout(0, Some(DeviceAddr::new(0x2000)), Some(PhysAddr::new(0x9000_0000)), 0x1000).unwrap();
 /// let Resource::Carveout(c) = table.view().entry(0).unwrap().resource else { panic!() };
