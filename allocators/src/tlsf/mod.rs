@@ -1,0 +1,651 @@
+//! Two-level segregated fit (TLSF) over an out-of-band node arena.
+//!
+//! This module owns the [`Tlsf`] backend: the pieces that tile its space, the free
+//! lists they sit on, and the index that finds a piece by its first unit. It never
+//! reads or writes the managed memory, never allocates after construction, and never
+//! panics on caller input.
+//!
+//! # Data structure
+//!
+//! * **Pieces**: the space is tiled by maximal free extents and live allocations
+//!   (claims included), each one node of a fixed arena (`u32` links), linked to its
+//!   physical neighbours so that a free coalesces in `O(1)`.
+//! * **Free lists**: every free piece sits on the list of its size class (`classes.rs`:
+//!   the highest set bit of the length, then 32 sub-ranges), with a bitmap of non-empty
+//!   classes and one of non-empty bins per class, so the first non-empty bin at or above
+//!   a size is two `trailing_zeros`.
+//! * **Start index**: one bit per unit marking the first unit of every piece, and a `u32`
+//!   per unit naming the node of the piece that starts there (meaningful only where the
+//!   bit is set). `free(start, count)` finds its piece in `O(1)`; telling a free unit
+//!   from the inside of an allocation (for the error) walks the bit map back to the
+//!   previous piece start.
+//!
+//! # Placement
+//!
+//! "Good fit": a request of `count` units takes the first piece of the first non-empty
+//! bin whose every piece holds `count` (rounding the size up to the next bin), and
+//! splits it. An aligned request first checks that piece, then the first piece of the
+//! first bin whose pieces hold `count + align - 1` units (any such piece holds an
+//! aligned run). When neither fits, or the request has a window, the free lists are
+//! searched exhaustively from the bin of `count` up (bins that cannot hold the request
+//! are skipped), so an allocation fails only when no run fits at all. The result is
+//! therefore *some* fitting run, not the lowest one.
+//!
+//! # Complexity
+//!
+//! * `allocate` with alignment 1 and no window: `O(1)` when a piece of the rounded-up
+//!   size exists; otherwise the one bin just below it is searched, `O(pieces in it)`.
+//! * `allocate` with alignment `a > 1`: `O(1)` when a piece of `count + a - 1` units
+//!   exists; otherwise `O(free pieces of length count .. count + a - 1 + 1/32)`.
+//! * `allocate` with a window: up to `O(free extents)`.
+//! * `free` of a live allocation: `O(1)`. `claim` and a free that is refused as
+//!   [`NotAllocated`](crate::Error::NotAllocated) or
+//!   [`NotAllocationStart`](crate::Error::NotAllocationStart): `O(1)` plus the walk back
+//!   to the previous piece start, `O(distance / 64)`.
+//! * A failed allocation reports the largest free extent from the highest non-empty bin:
+//!   `O(pieces in that bin)`, never a scan of the space. `stats` likewise.
+//!
+//! # Memory
+//!
+//! `min(2 * max_allocations + 1, capacity)` nodes of 40 bytes (64-bit targets), plus
+//! 33 bits per unit for the start index, plus about 8 KiB of list heads: see
+//! [`Tlsf::metadata_bytes_for`]. Live allocations are limited to `max_allocations`
+//! ([`Error::TooManyAllocations`](crate::Error::TooManyAllocations) beyond).
+#![forbid(unsafe_code)]
+
+mod classes;
+
+#[cfg(test)]
+mod tests;
+
+use alloc::boxed::Box;
+use alloc::collections::TryReserveError;
+use alloc::vec::Vec;
+
+use crate::{Backend, Error, Extent, Request, Stats, Window, align_up_with_phase, check_range};
+use classes::{Bin, FL_COUNT, SL_COUNT, bin_holding, bin_of};
+
+/// The "no node" index.
+const NIL: u32 = u32::MAX;
+/// Bits per word of the start map.
+const BITS: usize = u64::BITS as usize;
+
+/// One arena slot: a piece (free extent or allocation), or a spare slot.
+#[derive(Clone, Copy, Debug)]
+struct Node {
+    start: usize,
+    len: usize,
+    prev_phys: u32,
+    next_phys: u32,
+    /// Previous piece on the same free list (free pieces only).
+    prev_free: u32,
+    /// Next piece on the same free list, or the next spare slot.
+    next_free: u32,
+    free: bool,
+}
+
+const SPARE: Node = Node {
+    start: 0,
+    len: 0,
+    prev_phys: NIL,
+    next_phys: NIL,
+    prev_free: NIL,
+    next_free: NIL,
+    free: false,
+};
+
+impl Node {
+    /// One past the last unit (pieces lie inside the space: no overflow).
+    const fn end(&self) -> usize {
+        self.start + self.len
+    }
+}
+
+/// A TLSF ("good fit") range allocator: `O(1)` allocate and free in the common case,
+/// exact failures (a request fails only when no run fits), validated frees.
+///
+/// All metadata is allocated by [`Tlsf::try_new`]; `allocate`, `claim` and `free`
+/// never touch the heap. See the [module documentation](self) for the structure, the
+/// placement and the cost of each operation.
+///
+/// ```
+/// use contig_allocators::{Backend, Error, Request, tlsf::Tlsf};
+///
+/// // 1000 units whose offset 0 is absolute unit 5; at most 8 live allocations.
+/// let mut tlsf = Tlsf::try_new(1000, 5, 8).unwrap();
+/// let a = tlsf.allocate(Request::new(100).aligned(128)).unwrap();
+/// assert_eq!((5 + a) % 128, 0); // aligned in absolute terms
+/// let b = tlsf.allocate(Request::new(3).within(0, 10)).unwrap();
+/// assert!(b + 3 <= 10);
+/// assert_eq!(tlsf.free(a + 1, 99), Err(Error::NotAllocationStart { start: a + 1 }));
+/// assert_eq!(tlsf.free(a, 99), Err(Error::WrongCount { start: a, count: 99, actual: 100 }));
+/// tlsf.free(a, 100).unwrap();
+/// assert_eq!(tlsf.free(a, 100), Err(Error::NotAllocated { start: a }));
+/// assert_eq!(tlsf.stats().free, 997);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Tlsf {
+    capacity: usize,
+    phase: usize,
+    limit: usize,
+    live: usize,
+    free_units: usize,
+    free_extents: usize,
+    nodes: Box<[Node]>,
+    /// First spare slot (linked through `next_free`).
+    spare: u32,
+    spare_count: usize,
+    /// Bit `u` set: a piece starts at unit `u`.
+    starts: Box<[u64]>,
+    /// The node of the piece starting at unit `u` (where the `starts` bit is set).
+    node_at: Box<[u32]>,
+    /// Bit `f` set: some bin of first-level class `f` is non-empty.
+    fl_map: u64,
+    /// Bit `s` of word `f` set: bin `(f, s)` is non-empty.
+    sl_maps: [u32; FL_COUNT],
+    /// First piece of each bin.
+    heads: Box<[[u32; SL_COUNT]]>,
+}
+
+/// A bin index as a shift amount (indices are below 64; larger ones shift everything
+/// out, which `checked_shl` turns into an empty mask).
+fn shift(index: usize) -> u32 {
+    u32::try_from(index).unwrap_or(u32::MAX)
+}
+
+/// A boxed slice of `len` copies of `value`, allocated fallibly.
+fn filled<T: Clone>(len: usize, value: T) -> Result<Box<[T]>, TryReserveError> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len)?;
+    v.resize(len, value);
+    Ok(v.into_boxed_slice())
+}
+
+impl Tlsf {
+    /// The largest `max_allocations` a backend accepts; larger values are lowered to it
+    /// (nodes are indexed with `u32`).
+    pub const MAX_ALLOCATIONS: usize = (NIL as usize - 2) / 2;
+
+    /// An empty space of `capacity` units whose offset 0 is absolute unit `phase`
+    /// (alignment is checked on `phase + offset`), holding at most `max_allocations`
+    /// live allocations (claims included; at most [`Self::MAX_ALLOCATIONS`]).
+    ///
+    /// This is the only place the backend allocates: see
+    /// [`metadata_bytes_for`](Self::metadata_bytes_for) for how much.
+    ///
+    /// # Errors
+    ///
+    /// When the metadata cannot be allocated.
+    pub fn try_new(
+        capacity: usize,
+        phase: usize,
+        max_allocations: usize,
+    ) -> Result<Self, TryReserveError> {
+        let limit = max_allocations.min(Self::MAX_ALLOCATIONS);
+        let node_count = Self::node_count(capacity, limit);
+        let mut nodes = filled(node_count, SPARE)?;
+        // Thread every slot onto the spare list: slot i points at slot i + 1.
+        for (i, node) in nodes.iter_mut().enumerate() {
+            node.next_free = u32::try_from(i + 1).unwrap_or(NIL);
+        }
+        if let Some(last) = nodes.last_mut() {
+            last.next_free = NIL;
+        }
+        let mut tlsf = Self {
+            capacity,
+            phase,
+            limit,
+            live: 0,
+            free_units: capacity,
+            free_extents: 0,
+            spare: if node_count == 0 { NIL } else { 0 },
+            spare_count: node_count,
+            nodes,
+            starts: filled(capacity.div_ceil(BITS), 0)?,
+            node_at: filled(capacity, NIL)?,
+            fl_map: 0,
+            sl_maps: [0; FL_COUNT],
+            heads: filled(FL_COUNT, [NIL; SL_COUNT])?,
+        };
+        if capacity > 0 {
+            // `node_count >= 1` whenever `capacity >= 1`.
+            if let Some(whole) = tlsf.take_spare() {
+                tlsf.set_piece(whole, 0, capacity);
+                tlsf.nodes[whole as usize].free = true;
+                tlsf.file(whole);
+                tlsf.free_extents = 1;
+            }
+        }
+        Ok(tlsf)
+    }
+
+    /// Nodes for a space of `capacity` units and `limit` live allocations: maximal free
+    /// extents alternate with allocations, so there are at most `2 * limit + 1` pieces,
+    /// and never more than units.
+    const fn node_count(capacity: usize, limit: usize) -> usize {
+        let by_limit = 2 * limit + 1;
+        if by_limit < capacity {
+            by_limit
+        } else {
+            capacity
+        }
+    }
+
+    /// The bytes of metadata [`try_new`](Self::try_new) allocates for these parameters
+    /// (what [`Stats::metadata_bytes`] reports).
+    #[must_use]
+    pub const fn metadata_bytes_for(capacity: usize, max_allocations: usize) -> usize {
+        let limit = if max_allocations < Self::MAX_ALLOCATIONS {
+            max_allocations
+        } else {
+            Self::MAX_ALLOCATIONS
+        };
+        Self::node_count(capacity, limit) * size_of::<Node>()
+            + capacity.div_ceil(BITS) * size_of::<u64>()
+            + capacity * size_of::<u32>()
+            + FL_COUNT * SL_COUNT * size_of::<u32>()
+    }
+
+    /// The most live allocations (claims included) this backend holds at once.
+    #[must_use]
+    pub const fn max_allocations(&self) -> usize {
+        self.limit
+    }
+
+    const fn check_room(&self) -> Result<(), Error> {
+        if self.live >= self.limit {
+            Err(Error::TooManyAllocations { limit: self.limit })
+        } else {
+            Ok(())
+        }
+    }
+
+    // --- node arena ------------------------------------------------------------------
+
+    fn take_spare(&mut self) -> Option<u32> {
+        let n = self.spare;
+        let node = self.nodes.get(n as usize)?;
+        self.spare = node.next_free;
+        self.spare_count -= 1;
+        Some(n)
+    }
+
+    fn put_spare(&mut self, n: u32) {
+        self.nodes[n as usize] = Node {
+            next_free: self.spare,
+            ..SPARE
+        };
+        self.spare = n;
+        self.spare_count += 1;
+    }
+
+    /// Makes node `n` the piece `[start, start + len)` and indexes it by its start.
+    fn set_piece(&mut self, n: u32, start: usize, len: usize) {
+        let node = &mut self.nodes[n as usize];
+        node.start = start;
+        node.len = len;
+        self.node_at[start] = n;
+        self.starts[start / BITS] |= 1 << (start % BITS);
+    }
+
+    fn unindex(&mut self, start: usize) {
+        self.starts[start / BITS] &= !(1 << (start % BITS));
+    }
+
+    fn starts_piece(&self, offset: usize) -> bool {
+        self.starts[offset / BITS] & (1 << (offset % BITS)) != 0
+    }
+
+    /// The node of the piece that contains `offset` (inside the space): the last piece
+    /// start at or before it. Unit 0 always starts a piece.
+    fn piece_containing(&self, offset: usize) -> Option<u32> {
+        let mut w = offset / BITS;
+        let bit = offset % BITS;
+        let mut word = self.starts.get(w)? & (u64::MAX >> (BITS - 1 - bit));
+        while word == 0 {
+            w = w.checked_sub(1)?;
+            word = self.starts[w];
+        }
+        let start = w * BITS + (BITS - 1 - word.leading_zeros() as usize);
+        self.node_at.get(start).copied()
+    }
+
+    // --- free lists --------------------------------------------------------------------
+
+    /// Puts the free piece `n` on the list of its bin.
+    fn file(&mut self, n: u32) {
+        let Bin { fl, sl } = bin_of(self.nodes[n as usize].len);
+        let head = self.heads[fl][sl];
+        if let Some(h) = self.nodes.get_mut(head as usize) {
+            h.prev_free = n;
+        }
+        let node = &mut self.nodes[n as usize];
+        node.prev_free = NIL;
+        node.next_free = head;
+        self.heads[fl][sl] = n;
+        self.sl_maps[fl] |= 1 << sl;
+        self.fl_map |= 1 << fl;
+    }
+
+    /// Takes the free piece `n` off the list of its bin.
+    fn unfile(&mut self, n: u32) {
+        let node = self.nodes[n as usize];
+        let Bin { fl, sl } = bin_of(node.len);
+        if let Some(next) = self.nodes.get_mut(node.next_free as usize) {
+            next.prev_free = node.prev_free;
+        }
+        if let Some(prev) = self.nodes.get_mut(node.prev_free as usize) {
+            prev.next_free = node.next_free;
+        } else {
+            self.heads[fl][sl] = node.next_free;
+            if node.next_free == NIL {
+                self.sl_maps[fl] &= !(1 << sl);
+                if self.sl_maps[fl] == 0 {
+                    self.fl_map &= !(1 << fl);
+                }
+            }
+        }
+    }
+
+    /// The first non-empty bin at or after `from`, in size order.
+    fn nonempty_from(&self, from: Bin) -> Option<Bin> {
+        let in_class = self.sl_maps[from.fl] & u32::MAX.checked_shl(shift(from.sl)).unwrap_or(0);
+        if in_class != 0 {
+            return Some(Bin {
+                fl: from.fl,
+                sl: in_class.trailing_zeros() as usize,
+            });
+        }
+        let above = self.fl_map & u64::MAX.checked_shl(shift(from.fl + 1)).unwrap_or(0);
+        if above == 0 {
+            return None;
+        }
+        let fl = above.trailing_zeros() as usize;
+        Some(Bin {
+            fl,
+            sl: self.sl_maps[fl].trailing_zeros() as usize,
+        })
+    }
+
+    /// The next bin after `bin` in size order (may be empty), `None` after the last.
+    const fn next_bin(bin: Bin) -> Option<Bin> {
+        if bin.sl + 1 < SL_COUNT {
+            Some(Bin {
+                fl: bin.fl,
+                sl: bin.sl + 1,
+            })
+        } else if bin.fl + 1 < FL_COUNT {
+            Some(Bin {
+                fl: bin.fl + 1,
+                sl: 0,
+            })
+        } else {
+            None
+        }
+    }
+
+    // --- search ---------------------------------------------------------------------------
+
+    /// Where `count` units aligned to `align` fit inside both piece `n` and `window`.
+    fn place(&self, n: u32, count: usize, align: usize, window: Window) -> Option<usize> {
+        let node = self.nodes.get(n as usize)?;
+        let lo = node.start.max(window.lo);
+        let hi = node.end().min(window.hi);
+        let at = align_up_with_phase(lo, align, self.phase)?;
+        (at.checked_add(count)? <= hi).then_some(at)
+    }
+
+    /// The head of the first non-empty bin whose pieces all hold `count` units, if it
+    /// fits the request.
+    fn try_good_fit(
+        &self,
+        holding: usize,
+        count: usize,
+        align: usize,
+        window: Window,
+    ) -> Option<(u32, usize)> {
+        let bin = self.nonempty_from(bin_holding(holding)?)?;
+        let n = self.heads[bin.fl][bin.sl];
+        Some((n, self.place(n, count, align, window)?))
+    }
+
+    /// A free piece and an offset in it where the request fits, if any does.
+    fn find(&self, count: usize, align: usize, window: Window) -> Option<(u32, usize)> {
+        if let Some(found) = self.try_good_fit(count, count, align, window) {
+            return Some(found);
+        }
+        if align > 1 {
+            let padded = count.checked_add(align - 1);
+            if let Some(found) = padded.and_then(|p| self.try_good_fit(p, count, align, window)) {
+                return Some(found);
+            }
+        }
+        self.search_all(count, align, window)
+    }
+
+    /// Every free piece that may be long enough, bin by bin from the bin of `count` up.
+    fn search_all(&self, count: usize, align: usize, window: Window) -> Option<(u32, usize)> {
+        let mut bin = self.nonempty_from(bin_of(count));
+        while let Some(b) = bin {
+            let mut n = self.heads[b.fl][b.sl];
+            while let Some(node) = self.nodes.get(n as usize) {
+                if let Some(at) = self.place(n, count, align, window) {
+                    return Some((n, at));
+                }
+                n = node.next_free;
+            }
+            bin = Self::next_bin(b).and_then(|next| self.nonempty_from(next));
+        }
+        None
+    }
+
+    /// The longest free piece: the longest of the highest non-empty bin.
+    fn largest_free(&self) -> usize {
+        if self.fl_map == 0 {
+            return 0;
+        }
+        let fl = (u64::BITS - 1 - self.fl_map.leading_zeros()) as usize;
+        let sl = (u32::BITS - 1 - self.sl_maps[fl].leading_zeros()) as usize;
+        let (mut largest, mut n) = (0, self.heads[fl][sl]);
+        while let Some(node) = self.nodes.get(n as usize) {
+            largest = largest.max(node.len);
+            n = node.next_free;
+        }
+        largest
+    }
+
+    // --- changes ---------------------------------------------------------------------------
+
+    /// Turns `[at, at + count)` of the free piece `n` into an allocation; the units
+    /// before and after it stay free as pieces of their own.
+    fn carve(&mut self, n: u32, at: usize, count: usize) -> Result<(), Error> {
+        let piece = self.nodes[n as usize];
+        let end = at + count;
+        let (head, tail) = (at > piece.start, end < piece.end());
+        let needed = usize::from(head) + usize::from(tail);
+        if self.spare_count < needed {
+            // Unreachable by the node budget in `node_count`; refusing keeps the
+            // state intact should that argument ever be broken.
+            return Err(Error::TooManyAllocations { limit: self.limit });
+        }
+        self.unfile(n);
+        if head {
+            // The head keeps the old start; `n` moves up to `at`.
+            let h = self
+                .take_spare()
+                .ok_or(Error::TooManyAllocations { limit: self.limit })?;
+            self.set_piece(h, piece.start, at - piece.start);
+            self.link(piece.prev_phys, h);
+            self.link(h, n);
+            self.nodes[h as usize].free = true;
+            self.file(h);
+            self.set_piece(n, at, piece.end() - at);
+        }
+        if tail {
+            let t = self
+                .take_spare()
+                .ok_or(Error::TooManyAllocations { limit: self.limit })?;
+            let next = self.nodes[n as usize].next_phys;
+            self.set_piece(t, end, piece.end() - end);
+            self.link(n, t);
+            self.link(t, next);
+            self.nodes[t as usize].free = true;
+            self.file(t);
+            self.nodes[n as usize].len = count;
+        }
+        self.nodes[n as usize].free = false;
+        self.free_extents = self.free_extents + needed - 1;
+        self.free_units -= count;
+        self.live += 1;
+        Ok(())
+    }
+
+    /// Makes `b` the physical successor of `a` (either may be `NIL`).
+    fn link(&mut self, a: u32, b: u32) {
+        if let Some(node) = self.nodes.get_mut(a as usize) {
+            node.next_phys = b;
+        }
+        if let Some(node) = self.nodes.get_mut(b as usize) {
+            node.prev_phys = a;
+        }
+    }
+
+    /// Returns the allocation `n` to the free space, merging it with free neighbours.
+    fn release(&mut self, n: u32) {
+        let node = self.nodes[n as usize];
+        let (mut start, mut end) = (node.start, node.end());
+        let (mut prev, mut next) = (node.prev_phys, node.next_phys);
+        let mut merged = 0;
+        if let Some(p) = self.nodes.get(prev as usize).copied().filter(|p| p.free) {
+            self.unfile(prev);
+            self.unindex(node.start);
+            self.put_spare(prev);
+            start = p.start;
+            prev = p.prev_phys;
+            merged += 1;
+        }
+        if let Some(x) = self.nodes.get(next as usize).copied().filter(|x| x.free) {
+            self.unfile(next);
+            self.unindex(x.start);
+            self.put_spare(next);
+            end = x.end();
+            next = x.next_phys;
+            merged += 1;
+        }
+        self.set_piece(n, start, end - start);
+        self.link(prev, n);
+        self.link(n, next);
+        self.nodes[n as usize].free = true;
+        self.file(n);
+        self.free_extents = self.free_extents + 1 - merged;
+        self.free_units += node.len;
+        self.live -= 1;
+    }
+}
+
+impl Backend for Tlsf {
+    fn name(&self) -> &'static str {
+        "tlsf"
+    }
+
+    fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    fn allocate(&mut self, request: Request) -> Result<usize, Error> {
+        let window = request.validate(self.capacity)?;
+        self.check_room()?;
+        let (count, align) = (request.count(), request.align());
+        match self.find(count, align, window) {
+            Some((n, at)) => {
+                self.carve(n, at, count)?;
+                Ok(at)
+            }
+            None => Err(Error::NoSpace {
+                count,
+                align,
+                largest_free: self.largest_free(),
+            }),
+        }
+    }
+
+    fn claim(&mut self, start: usize, count: usize) -> Result<(), Error> {
+        check_range(start, count, self.capacity)?;
+        let out_of_bounds = Error::OutOfBounds {
+            start,
+            count,
+            capacity: self.capacity,
+        };
+        // The pieces tile the space, so an in-bounds offset always has one.
+        let n = self.piece_containing(start).ok_or(out_of_bounds)?;
+        let piece = self.nodes[n as usize];
+        let first_busy = if !piece.free {
+            Some(start)
+        } else if start + count > piece.end() {
+            // Free extents are maximal: the piece after this one is allocated.
+            Some(piece.end())
+        } else {
+            None
+        };
+        if let Some(first_busy) = first_busy {
+            return Err(Error::RangeBusy {
+                start,
+                count,
+                first_busy,
+            });
+        }
+        self.check_room()?;
+        self.carve(n, start, count)
+    }
+
+    fn free(&mut self, start: usize, count: usize) -> Result<(), Error> {
+        check_range(start, count, self.capacity)?;
+        if !self.starts_piece(start) {
+            // Inside a piece: tell a free unit from the middle of an allocation.
+            let inside_free = self
+                .piece_containing(start)
+                .and_then(|n| self.nodes.get(n as usize))
+                .is_none_or(|p| p.free);
+            return Err(if inside_free {
+                Error::NotAllocated { start }
+            } else {
+                Error::NotAllocationStart { start }
+            });
+        }
+        let n = self.node_at[start];
+        let piece = self.nodes[n as usize];
+        if piece.free {
+            return Err(Error::NotAllocated { start });
+        }
+        if piece.len != count {
+            return Err(Error::WrongCount {
+                start,
+                count,
+                actual: piece.len,
+            });
+        }
+        self.release(n);
+        Ok(())
+    }
+
+    fn stats(&self) -> Stats {
+        Stats {
+            capacity: self.capacity,
+            free: self.free_units,
+            largest_free: self.largest_free(),
+            free_extents: self.free_extents,
+            live_allocations: self.live,
+            metadata_bytes: Self::metadata_bytes_for(self.capacity, self.limit),
+        }
+    }
+
+    fn for_each_allocation(&self, f: &mut dyn FnMut(Extent)) {
+        let mut n = self.node_at.first().copied().unwrap_or(NIL);
+        while let Some(node) = self.nodes.get(n as usize) {
+            if !node.free {
+                f(Extent::new(node.start, node.len));
+            }
+            n = node.next_phys;
+        }
+    }
+}
