@@ -3,7 +3,7 @@
 #![forbid(unsafe_code)]
 
 use crate::arena::Arena;
-use crate::ours::{OurBackend, Units, granule_label};
+use crate::ours::{OurBackend, granule_label};
 use crate::peers::buddy::BuddyArena;
 use crate::peers::linked_list::LinkedListArena;
 use crate::peers::offset::OffsetArena;
@@ -85,7 +85,7 @@ impl Contender {
     #[must_use]
     pub fn build(self, arena_bytes: usize) -> Option<Box<dyn Arena>> {
         Some(match self {
-            Self::Ours(which, granule) => Box::new(Units::new(which, arena_bytes, granule)),
+            Self::Ours(which, granule) => which.arena(arena_bytes, granule),
             Self::Talc => Box::new(TalcArena::new(arena_bytes)),
             Self::Rlsf => Box::new(RlsfArena::new(arena_bytes)),
             Self::LinkedList => Box::new(LinkedListArena::new(arena_bytes)),

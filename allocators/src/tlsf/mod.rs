@@ -292,8 +292,14 @@ impl Tlsf {
         self.starts[start / BITS] &= !(1 << (start % BITS));
     }
 
-    fn starts_piece(&self, offset: usize) -> bool {
-        self.starts[offset / BITS] & (1 << (offset % BITS)) != 0
+    /// The node of the piece that starts at `offset` (inside the space), if one does.
+    /// `node_at` is only written, never cleared, so an entry is checked against the
+    /// node it names: pieces tile the space, so a piece (never a spare slot, whose
+    /// length is 0) that starts at `offset` is the only one.
+    fn piece_starting_at(&self, offset: usize) -> Option<u32> {
+        let n = *self.node_at.get(offset)?;
+        let node = self.nodes.get(n as usize)?;
+        (node.start == offset && node.len != 0).then_some(n)
     }
 
     /// The node of the piece that contains `offset` (inside the space): the last piece
@@ -458,6 +464,10 @@ impl Tlsf {
 
     /// Turns `[at, at + count)` of the free piece `n` into an allocation; the units
     /// before and after it stay free as pieces of their own.
+    ///
+    /// The allocation gets a fresh node and `n` stays the free remainder (the tail if
+    /// there is one, else the head): a piece that keeps its size class stays on its
+    /// list untouched, which is the common case of a small request from a large piece.
     fn carve(&mut self, n: u32, at: usize, count: usize) -> Result<(), Error> {
         let piece = self.nodes[n as usize];
         let end = at + count;
@@ -468,36 +478,59 @@ impl Tlsf {
             // state intact should that argument ever be broken.
             return Err(Error::TooManyAllocations { limit: self.limit });
         }
-        self.unfile(n);
-        if head {
-            // The head keeps the old start; `n` moves up to `at`.
-            let h = self
+        let used = if needed == 0 {
+            self.unfile(n);
+            n
+        } else {
+            let used = self
                 .take_spare()
                 .ok_or(Error::TooManyAllocations { limit: self.limit })?;
-            self.set_piece(h, piece.start, at - piece.start);
-            self.link(piece.prev_phys, h);
-            self.link(h, n);
-            self.nodes[h as usize].free = true;
-            self.file(h);
-            self.set_piece(n, at, piece.end() - at);
-        }
-        if tail {
-            let t = self
-                .take_spare()
-                .ok_or(Error::TooManyAllocations { limit: self.limit })?;
-            let next = self.nodes[n as usize].next_phys;
-            self.set_piece(t, end, piece.end() - end);
-            self.link(n, t);
-            self.link(t, next);
-            self.nodes[t as usize].free = true;
-            self.file(t);
-            self.nodes[n as usize].len = count;
-        }
-        self.nodes[n as usize].free = false;
+            if tail {
+                self.resize_free(n, end, piece.end() - end);
+                if head {
+                    let h = self
+                        .take_spare()
+                        .ok_or(Error::TooManyAllocations { limit: self.limit })?;
+                    self.set_piece(h, piece.start, at - piece.start);
+                    self.nodes[h as usize].free = true;
+                    self.file(h);
+                    self.link(piece.prev_phys, h);
+                    self.link(h, used);
+                } else {
+                    self.link(piece.prev_phys, used);
+                }
+                self.link(used, n);
+            } else {
+                self.resize_free(n, piece.start, at - piece.start);
+                self.link(n, used);
+                self.link(used, piece.next_phys);
+            }
+            self.set_piece(used, at, count);
+            used
+        };
+        self.nodes[used as usize].free = false;
         self.free_extents = self.free_extents + needed - 1;
         self.free_units -= count;
         self.live += 1;
         Ok(())
+    }
+
+    /// Makes the free piece `n` cover `[start, start + len)`, moving it to another list
+    /// only when its size class changes.
+    fn resize_free(&mut self, n: u32, start: usize, len: usize) {
+        let node = &mut self.nodes[n as usize];
+        if bin_of(node.len) == bin_of(len) {
+            if node.start == start {
+                // Still indexed under its start: only the length moves.
+                node.len = len;
+            } else {
+                self.set_piece(n, start, len);
+            }
+        } else {
+            self.unfile(n);
+            self.set_piece(n, start, len);
+            self.file(n);
+        }
     }
 
     /// Makes `b` the physical successor of `a` (either may be `NIL`).
@@ -511,33 +544,44 @@ impl Tlsf {
     }
 
     /// Returns the allocation `n` to the free space, merging it with free neighbours.
+    /// A free neighbour's node survives the merge (it is on a list already, and stays
+    /// there when the size class does not change); `n` then goes back to the spares.
     fn release(&mut self, n: u32) {
         let node = self.nodes[n as usize];
-        let (mut start, mut end) = (node.start, node.end());
-        let (mut prev, mut next) = (node.prev_phys, node.next_phys);
-        let mut merged = 0;
-        if let Some(p) = self.nodes.get(prev as usize).copied().filter(|p| p.free) {
-            self.unfile(prev);
-            self.unindex(node.start);
-            self.put_spare(prev);
-            start = p.start;
-            prev = p.prev_phys;
-            merged += 1;
+        let free_node = |i: u32| self.nodes.get(i as usize).copied().filter(|x| x.free);
+        let (prev, next) = (free_node(node.prev_phys), free_node(node.next_phys));
+        let start = prev.map_or(node.start, |p| p.start);
+        let end = next.map_or(node.end(), |x| x.end());
+        let before = prev.map_or(node.prev_phys, |p| p.prev_phys);
+        let after = next.map_or(node.next_phys, |x| x.next_phys);
+        let survivor = match (prev, next) {
+            (Some(_), Some(x)) => {
+                self.unfile(node.next_phys);
+                self.unindex(x.start);
+                self.put_spare(node.next_phys);
+                node.prev_phys
+            }
+            (Some(_), None) => node.prev_phys,
+            (None, Some(x)) => {
+                self.unindex(x.start);
+                node.next_phys
+            }
+            (None, None) => n,
+        };
+        if survivor == n {
+            self.nodes[n as usize].free = true;
+            self.file(n);
+            self.free_extents += 1;
+        } else {
+            if prev.is_some() {
+                self.unindex(node.start);
+            }
+            self.put_spare(n);
+            self.resize_free(survivor, start, end - start);
+            self.free_extents -= usize::from(prev.is_some() && next.is_some());
         }
-        if let Some(x) = self.nodes.get(next as usize).copied().filter(|x| x.free) {
-            self.unfile(next);
-            self.unindex(x.start);
-            self.put_spare(next);
-            end = x.end();
-            next = x.next_phys;
-            merged += 1;
-        }
-        self.set_piece(n, start, end - start);
-        self.link(prev, n);
-        self.link(n, next);
-        self.nodes[n as usize].free = true;
-        self.file(n);
-        self.free_extents = self.free_extents + 1 - merged;
+        self.link(before, survivor);
+        self.link(survivor, after);
         self.free_units += node.len;
         self.live -= 1;
     }
@@ -600,7 +644,7 @@ impl Backend for Tlsf {
 
     fn free(&mut self, start: usize, count: usize) -> Result<(), Error> {
         check_range(start, count, self.capacity)?;
-        if !self.starts_piece(start) {
+        let Some(n) = self.piece_starting_at(start) else {
             // Inside a piece: tell a free unit from the middle of an allocation.
             let inside_free = self
                 .piece_containing(start)
@@ -611,8 +655,7 @@ impl Backend for Tlsf {
             } else {
                 Error::NotAllocationStart { start }
             });
-        }
-        let n = self.node_at[start];
+        };
         let piece = self.nodes[n as usize];
         if piece.free {
             return Err(Error::NotAllocated { start });
