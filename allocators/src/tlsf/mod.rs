@@ -8,17 +8,17 @@
 //! # Data structure
 //!
 //! * **Pieces**: the space is tiled by maximal free extents and live allocations
-//!   (claims included), each one node of a fixed arena (`u32` links), linked to its
-//!   physical neighbours so that a free coalesces in `O(1)`.
+//!   (claims included), each one node of a fixed arena (`u32` links).
 //! * **Free lists**: every free piece sits on the list of its size class (`classes.rs`:
 //!   the highest set bit of the length, then 32 sub-ranges), with a bitmap of non-empty
 //!   classes and one of non-empty bins per class, so the first non-empty bin at or above
 //!   a size is two `trailing_zeros`.
-//! * **Start index**: one bit per unit marking the first unit of every piece, and a `u32`
-//!   per unit naming the node of the piece that starts there (meaningful only where the
-//!   bit is set). `free(start, count)` finds its piece in `O(1)`; telling a free unit
-//!   from the inside of an allocation (for the error) walks the bit map back to the
-//!   previous piece start.
+//! * **Boundary index**: a `u32` per unit; the entries at the first and the last unit of
+//!   every piece name its node (out-of-band boundary tags). Other entries are stale and
+//!   never trusted: an entry counts only when the node it names is a piece that starts
+//!   (or ends) right there. `free(start, count)` finds its piece in `O(1)`, and its
+//!   physical neighbours through the entries just before and after it, so a free
+//!   coalesces in `O(1)` reading entries next to each other.
 //!
 //! # Placement
 //!
@@ -38,17 +38,18 @@
 //! * `allocate` with alignment `a > 1`: `O(1)` when a piece of `count + a - 1` units
 //!   exists; otherwise `O(free pieces of length count .. count + a - 1 + 1/32)`.
 //! * `allocate` with a window: up to `O(free extents)`.
-//! * `free` of a live allocation: `O(1)`. `claim` and a free that is refused as
+//! * `free` of a live allocation: `O(1)`. `claim`, and a free that is refused as
 //!   [`NotAllocated`](crate::Error::NotAllocated) or
-//!   [`NotAllocationStart`](crate::Error::NotAllocationStart): `O(1)` plus the walk back
-//!   to the previous piece start, `O(distance / 64)`.
+//!   [`NotAllocationStart`](crate::Error::NotAllocationStart) because `start` is not
+//!   the first unit of a piece: a walk over the pieces below `start`, `O(pieces)`
+//!   (claims are a setup-time operation; a refused free is a caller bug).
 //! * A failed allocation reports the largest free extent from the highest non-empty bin:
 //!   `O(pieces in that bin)`, never a scan of the space. `stats` likewise.
 //!
 //! # Memory
 //!
-//! `min(2 * max_allocations + 1, capacity)` nodes of 40 bytes (64-bit targets), plus
-//! 33 bits per unit for the start index, plus about 8 KiB of list heads: see
+//! `min(2 * max_allocations + 1, capacity)` nodes of 32 bytes (64-bit targets), plus
+//! 32 bits per unit for the boundary index, plus about 8 KiB of list heads: see
 //! [`Tlsf::metadata_bytes_for`]. Live allocations are limited to `max_allocations`
 //! ([`Error::TooManyAllocations`](crate::Error::TooManyAllocations) beyond).
 #![forbid(unsafe_code)]
@@ -67,16 +68,13 @@ use classes::{Bin, FL_COUNT, SL_COUNT, bin_holding, bin_of};
 
 /// The "no node" index.
 const NIL: u32 = u32::MAX;
-/// Bits per word of the start map.
-const BITS: usize = u64::BITS as usize;
 
 /// One arena slot: a piece (free extent or allocation), or a spare slot.
 #[derive(Clone, Copy, Debug)]
 struct Node {
     start: usize,
+    /// Units; 0 for a spare slot.
     len: usize,
-    prev_phys: u32,
-    next_phys: u32,
     /// Previous piece on the same free list (free pieces only).
     prev_free: u32,
     /// Next piece on the same free list, or the next spare slot.
@@ -87,8 +85,6 @@ struct Node {
 const SPARE: Node = Node {
     start: 0,
     len: 0,
-    prev_phys: NIL,
-    next_phys: NIL,
     prev_free: NIL,
     next_free: NIL,
     free: false,
@@ -135,9 +131,8 @@ pub struct Tlsf {
     /// First spare slot (linked through `next_free`).
     spare: u32,
     spare_count: usize,
-    /// Bit `u` set: a piece starts at unit `u`.
-    starts: Box<[u64]>,
-    /// The node of the piece starting at unit `u` (where the `starts` bit is set).
+    /// Boundary tags: the node of the piece that starts or ends at unit `u`, where one
+    /// does (see `piece_starting_at`, `piece_ending_at`).
     node_at: Box<[u32]>,
     /// Bit `f` set: some bin of first-level class `f` is non-empty.
     fl_map: u64,
@@ -201,7 +196,6 @@ impl Tlsf {
             spare: if node_count == 0 { NIL } else { 0 },
             spare_count: node_count,
             nodes,
-            starts: filled(capacity.div_ceil(BITS), 0)?,
             node_at: filled(capacity, NIL)?,
             fl_map: 0,
             sl_maps: [0; FL_COUNT],
@@ -241,7 +235,6 @@ impl Tlsf {
             Self::MAX_ALLOCATIONS
         };
         Self::node_count(capacity, limit) * size_of::<Node>()
-            + capacity.div_ceil(BITS) * size_of::<u64>()
             + capacity * size_of::<u32>()
             + FL_COUNT * SL_COUNT * size_of::<u32>()
     }
@@ -279,41 +272,45 @@ impl Tlsf {
         self.spare_count += 1;
     }
 
-    /// Makes node `n` the piece `[start, start + len)` and indexes it by its start.
+    /// Makes node `n` the piece `[start, start + len)` (`len >= 1`) and tags both of
+    /// its ends.
     fn set_piece(&mut self, n: u32, start: usize, len: usize) {
         let node = &mut self.nodes[n as usize];
         node.start = start;
         node.len = len;
         self.node_at[start] = n;
-        self.starts[start / BITS] |= 1 << (start % BITS);
+        self.node_at[start + len - 1] = n;
     }
 
-    fn unindex(&mut self, start: usize) {
-        self.starts[start / BITS] &= !(1 << (start % BITS));
-    }
-
-    /// The node of the piece that starts at `offset` (inside the space), if one does.
-    /// `node_at` is only written, never cleared, so an entry is checked against the
-    /// node it names: pieces tile the space, so a piece (never a spare slot, whose
-    /// length is 0) that starts at `offset` is the only one.
+    /// The node of the piece that starts at `offset`, if one does. Tags are only
+    /// written, never cleared, so an entry is checked against the node it names:
+    /// pieces tile the space, so a piece (never a spare slot, whose length is 0) that
+    /// starts at `offset` is the only one.
     fn piece_starting_at(&self, offset: usize) -> Option<u32> {
         let n = *self.node_at.get(offset)?;
         let node = self.nodes.get(n as usize)?;
         (node.start == offset && node.len != 0).then_some(n)
     }
 
-    /// The node of the piece that contains `offset` (inside the space): the last piece
-    /// start at or before it. Unit 0 always starts a piece.
+    /// The node of the piece whose last unit is `offset - 1`, if one does (checked as in
+    /// [`piece_starting_at`](Self::piece_starting_at)).
+    fn piece_ending_at(&self, end: usize) -> Option<u32> {
+        let n = *self.node_at.get(end.checked_sub(1)?)?;
+        let node = self.nodes.get(n as usize)?;
+        (node.end() == end && node.len != 0).then_some(n)
+    }
+
+    /// The node of the piece that contains `offset` (inside the space), walking the
+    /// pieces up from unit 0.
     fn piece_containing(&self, offset: usize) -> Option<u32> {
-        let mut w = offset / BITS;
-        let bit = offset % BITS;
-        let mut word = self.starts.get(w)? & (u64::MAX >> (BITS - 1 - bit));
-        while word == 0 {
-            w = w.checked_sub(1)?;
-            word = self.starts[w];
+        let mut n = self.piece_starting_at(0)?;
+        loop {
+            let end = self.nodes.get(n as usize)?.end();
+            if offset < end {
+                return Some(n);
+            }
+            n = self.piece_starting_at(end)?;
         }
-        let start = w * BITS + (BITS - 1 - word.leading_zeros() as usize);
-        self.node_at.get(start).copied()
     }
 
     // --- free lists --------------------------------------------------------------------
@@ -494,16 +491,9 @@ impl Tlsf {
                     self.set_piece(h, piece.start, at - piece.start);
                     self.nodes[h as usize].free = true;
                     self.file(h);
-                    self.link(piece.prev_phys, h);
-                    self.link(h, used);
-                } else {
-                    self.link(piece.prev_phys, used);
                 }
-                self.link(used, n);
             } else {
                 self.resize_free(n, piece.start, at - piece.start);
-                self.link(n, used);
-                self.link(used, piece.next_phys);
             }
             self.set_piece(used, at, count);
             used
@@ -521,8 +511,9 @@ impl Tlsf {
         let node = &mut self.nodes[n as usize];
         if bin_of(node.len) == bin_of(len) {
             if node.start == start {
-                // Still indexed under its start: only the length moves.
+                // Still tagged at its start: only the length and the end tag move.
                 node.len = len;
+                self.node_at[start + len - 1] = n;
             } else {
                 self.set_piece(n, start, len);
             }
@@ -533,39 +524,29 @@ impl Tlsf {
         }
     }
 
-    /// Makes `b` the physical successor of `a` (either may be `NIL`).
-    fn link(&mut self, a: u32, b: u32) {
-        if let Some(node) = self.nodes.get_mut(a as usize) {
-            node.next_phys = b;
-        }
-        if let Some(node) = self.nodes.get_mut(b as usize) {
-            node.prev_phys = a;
-        }
-    }
-
     /// Returns the allocation `n` to the free space, merging it with free neighbours.
     /// A free neighbour's node survives the merge (it is on a list already, and stays
     /// there when the size class does not change); `n` then goes back to the spares.
     fn release(&mut self, n: u32) {
         let node = self.nodes[n as usize];
-        let free_node = |i: u32| self.nodes.get(i as usize).copied().filter(|x| x.free);
-        let (prev, next) = (free_node(node.prev_phys), free_node(node.next_phys));
-        let start = prev.map_or(node.start, |p| p.start);
-        let end = next.map_or(node.end(), |x| x.end());
-        let before = prev.map_or(node.prev_phys, |p| p.prev_phys);
-        let after = next.map_or(node.next_phys, |x| x.next_phys);
+        let free_node = |i: Option<u32>| {
+            let i = i?;
+            let piece = self.nodes.get(i as usize).filter(|x| x.free)?;
+            Some((i, *piece))
+        };
+        let prev = free_node(self.piece_ending_at(node.start));
+        let next = free_node(self.piece_starting_at(node.end()));
+        let start = prev.map_or(node.start, |(_, p)| p.start);
+        let end = next.map_or(node.end(), |(_, x)| x.end());
         let survivor = match (prev, next) {
-            (Some(_), Some(x)) => {
-                self.unfile(node.next_phys);
-                self.unindex(x.start);
-                self.put_spare(node.next_phys);
-                node.prev_phys
+            (Some((p, _)), Some((x, _))) => {
+                self.unfile(x);
+                self.put_spare(x);
+                self.free_extents -= 1;
+                p
             }
-            (Some(_), None) => node.prev_phys,
-            (None, Some(x)) => {
-                self.unindex(x.start);
-                node.next_phys
-            }
+            (Some((p, _)), None) => p,
+            (None, Some((x, _))) => x,
             (None, None) => n,
         };
         if survivor == n {
@@ -573,15 +554,9 @@ impl Tlsf {
             self.file(n);
             self.free_extents += 1;
         } else {
-            if prev.is_some() {
-                self.unindex(node.start);
-            }
             self.put_spare(n);
             self.resize_free(survivor, start, end - start);
-            self.free_extents -= usize::from(prev.is_some() && next.is_some());
         }
-        self.link(before, survivor);
-        self.link(survivor, after);
         self.free_units += node.len;
         self.live -= 1;
     }
@@ -683,12 +658,12 @@ impl Backend for Tlsf {
     }
 
     fn for_each_allocation(&self, f: &mut dyn FnMut(Extent)) {
-        let mut n = self.node_at.first().copied().unwrap_or(NIL);
-        while let Some(node) = self.nodes.get(n as usize) {
+        let mut next = self.piece_starting_at(0);
+        while let Some(node) = next.and_then(|n| self.nodes.get(n as usize)) {
             if !node.free {
                 f(Extent::new(node.start, node.len));
             }
-            n = node.next_phys;
+            next = self.piece_starting_at(node.end());
         }
     }
 }
