@@ -58,7 +58,7 @@ type Factory = Box<dyn Fn(Geometry) -> BoxedBackend + Send + Sync>;
 ///     fn capacity(&self) -> usize { self.0 }
 ///     fn allocate(&mut self, r: Request) -> Result<usize, Error> {
 ///         r.validate(self.0)?;
-///         Err(Error::NoSpace { count: r.count(), align: r.align(), largest_free: self.0 })
+///         Err(Error::NoSpace { count: r.count(), align: r.align() })
 ///     }
 ///     fn claim(&mut self, _: usize, _: usize) -> Result<(), Error> { Err(Error::ZeroCount) }
 ///     fn free(&mut self, start: usize, _: usize) -> Result<(), Error> {

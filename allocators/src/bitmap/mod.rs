@@ -27,8 +27,8 @@
 //! number of times (requests of up to 64 units with an alignment of up to 64 take
 //! `log2(count)` shift-and steps per word), so at a given fill the cost depends on how far
 //! the first fit is, not on the size of the space. Claim and free are `O(count / 64)` plus
-//! the summary update; `stats` and a failing allocation (which reports the largest free
-//! extent) scan the maps, `O(n / 64 + free extents)`.
+//! the summary update; a failing allocation costs what the search costs (its error carries
+//! no occupancy figures). `stats` scans the maps, `O(n / 64 + free extents)`.
 //!
 //! Hand-written word scans are used rather than `bitvec`: over 262 144 units filled to
 //! ~50 % with random holes, a lowest-fit search for 1-16 units took 13 ns by hand and 31 ns
@@ -174,11 +174,7 @@ impl Backend for Bitmap {
                 self.mark(start, count);
                 Ok(start)
             }
-            None => Err(Error::NoSpace {
-                count,
-                align,
-                largest_free: self.free_runs().0,
-            }),
+            None => Err(Error::NoSpace { count, align }),
         }
     }
 

@@ -39,19 +39,20 @@
 //!   exists; otherwise `O(free pieces of length count .. count + a - 1 + 1/32)`.
 //! * `allocate` with a window: up to `O(free extents)`.
 //! * `free` of a live allocation: `O(1)`. `claim`, and a free that is refused as
-//!   [`NotAllocated`](crate::Error::NotAllocated) or
-//!   [`NotAllocationStart`](crate::Error::NotAllocationStart) because `start` is not
+//!   [`NotAllocated`](Error::NotAllocated) or
+//!   [`NotAllocationStart`](Error::NotAllocationStart) because `start` is not
 //!   the first unit of a piece: a walk over the pieces below `start`, `O(pieces)`
 //!   (claims are a setup-time operation; a refused free is a caller bug).
-//! * A failed allocation reports the largest free extent from the highest non-empty bin:
-//!   `O(pieces in that bin)`, never a scan of the space. `stats` likewise.
+//! * A failed allocation costs what its search costs (the error carries no occupancy
+//!   figures). `stats` finds the largest free extent in the highest non-empty bin:
+//!   `O(pieces in that bin)`, never a scan of the space.
 //!
 //! # Memory
 //!
 //! `min(2 * max_allocations + 1, capacity)` nodes of 32 bytes (64-bit targets), plus
 //! 32 bits per unit for the boundary index, plus about 8 KiB of list heads: see
 //! [`Tlsf::metadata_bytes_for`]. Live allocations are limited to `max_allocations`
-//! ([`Error::TooManyAllocations`](crate::Error::TooManyAllocations) beyond).
+//! ([`Error::TooManyAllocations`] beyond).
 #![forbid(unsafe_code)]
 
 mod classes;
@@ -580,11 +581,7 @@ impl Backend for Tlsf {
                 self.carve(n, at, count)?;
                 Ok(at)
             }
-            None => Err(Error::NoSpace {
-                count,
-                align,
-                largest_free: self.largest_free(),
-            }),
+            None => Err(Error::NoSpace { count, align }),
         }
     }
 
