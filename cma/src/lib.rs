@@ -98,8 +98,7 @@ pub use contig_allocators as allocators;
 pub use addr::{PhysAddr, PhysRange};
 pub use area::AreaSet;
 pub use declaration::{
-    DEFAULT_BACKEND, DEFAULT_GRANULE, DEFAULT_MAX_ALLOCATIONS, DEFAULT_RETRY_LIMIT, Declaration,
-    RegionSpec,
+    DEFAULT_BACKEND, DEFAULT_GRANULE, DEFAULT_RETRY_LIMIT, Declaration, RegionSpec,
 };
 pub use dump::Dump;
 pub use early::{Dynamic, EarlyMemory, EarlyTable};
