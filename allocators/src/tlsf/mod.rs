@@ -14,11 +14,12 @@
 //!   classes and one of non-empty bins per class, so the first non-empty bin at or above
 //!   a size is two `trailing_zeros`.
 //! * **Boundary index**: a `u32` per unit; the entries at the first and the last unit of
-//!   every piece name its node (out-of-band boundary tags). Other entries are stale and
-//!   never trusted: an entry counts only when the node it names is a piece that starts
-//!   (or ends) right there. `free(start, count)` finds its piece in `O(1)`, and its
-//!   physical neighbours through the entries just before and after it, so a free
-//!   coalesces in `O(1)` reading entries next to each other.
+//!   every piece name its node and say whether it is free (out-of-band boundary tags).
+//!   Other entries are stale: `free(start, count)` trusts the entry at `start` only when
+//!   the node it names is a piece that starts right there, which finds the piece in
+//!   `O(1)`. The entries just before and after a piece are always current (the tags of
+//!   its neighbours), so a free coalesces in `O(1)` and reads a neighbour's node only
+//!   when that neighbour is free.
 //!
 //! # Placement
 //!
@@ -69,6 +70,15 @@ use classes::{Bin, FL_COUNT, SL_COUNT, bin_holding, bin_of};
 
 /// The "no node" index.
 const NIL: u32 = u32::MAX;
+/// The bit of a boundary tag that says the piece is free; the other bits are its node.
+const FREE_TAG: u32 = 1 << 31;
+/// The node bits of a boundary tag.
+const NODE_BITS: u32 = FREE_TAG - 1;
+
+/// The boundary tag of node `n`, a free piece or not.
+const fn tag(n: u32, free: bool) -> u32 {
+    if free { n | FREE_TAG } else { n }
+}
 
 /// One arena slot: a piece (free extent or allocation), or a spare slot.
 #[derive(Clone, Copy, Debug)]
@@ -159,8 +169,8 @@ fn filled<T: Clone>(len: usize, value: T) -> Result<Box<[T]>, TryReserveError> {
 
 impl Tlsf {
     /// The largest `max_allocations` a backend accepts; larger values are lowered to it
-    /// (nodes are indexed with `u32`).
-    pub const MAX_ALLOCATIONS: usize = (NIL as usize - 2) / 2;
+    /// (node indices, with a free flag, fit a `u32` boundary tag).
+    pub const MAX_ALLOCATIONS: usize = (NODE_BITS as usize - 2) / 2;
 
     /// An empty space of `capacity` units whose offset 0 is absolute unit `phase`
     /// (alignment is checked on `phase + offset`), holding at most `max_allocations`
@@ -205,8 +215,7 @@ impl Tlsf {
         if capacity > 0 {
             // `node_count >= 1` whenever `capacity >= 1`.
             if let Some(whole) = tlsf.take_spare() {
-                tlsf.set_piece(whole, 0, capacity);
-                tlsf.nodes[whole as usize].free = true;
+                tlsf.set_piece(whole, 0, capacity, true);
                 tlsf.file(whole);
                 tlsf.free_extents = 1;
             }
@@ -256,6 +265,7 @@ impl Tlsf {
 
     // --- node arena ------------------------------------------------------------------
 
+    #[inline]
     fn take_spare(&mut self) -> Option<u32> {
         let n = self.spare;
         let node = self.nodes.get(n as usize)?;
@@ -264,6 +274,7 @@ impl Tlsf {
         Some(n)
     }
 
+    #[inline]
     fn put_spare(&mut self, n: u32) {
         self.nodes[n as usize] = Node {
             next_free: self.spare,
@@ -273,36 +284,47 @@ impl Tlsf {
         self.spare_count += 1;
     }
 
-    /// Makes node `n` the piece `[start, start + len)` (`len >= 1`) and tags both of
-    /// its ends.
-    fn set_piece(&mut self, n: u32, start: usize, len: usize) {
+    /// Makes node `n` the piece `[start, start + len)` (`len >= 1`), free or not, and
+    /// tags both of its ends.
+    #[inline]
+    fn set_piece(&mut self, n: u32, start: usize, len: usize, free: bool) {
         let node = &mut self.nodes[n as usize];
         node.start = start;
         node.len = len;
-        self.node_at[start] = n;
-        self.node_at[start + len - 1] = n;
+        node.free = free;
+        self.node_at[start] = tag(n, free);
+        self.node_at[start + len - 1] = tag(n, free);
     }
 
     /// The node of the piece that starts at `offset`, if one does. Tags are only
     /// written, never cleared, so an entry is checked against the node it names:
     /// pieces tile the space, so a piece (never a spare slot, whose length is 0) that
     /// starts at `offset` is the only one.
+    #[inline]
     fn piece_starting_at(&self, offset: usize) -> Option<u32> {
-        let n = *self.node_at.get(offset)?;
+        let n = *self.node_at.get(offset)? & NODE_BITS;
         let node = self.nodes.get(n as usize)?;
         (node.start == offset && node.len != 0).then_some(n)
     }
 
-    /// The node of the piece whose last unit is `offset - 1`, if one does (checked as in
-    /// [`piece_starting_at`](Self::piece_starting_at)).
-    fn piece_ending_at(&self, end: usize) -> Option<u32> {
-        let n = *self.node_at.get(end.checked_sub(1)?)?;
-        let node = self.nodes.get(n as usize)?;
-        (node.end() == end && node.len != 0).then_some(n)
+    /// The node of the free piece whose boundary tag is at unit `at`, if `at` is inside
+    /// the space and that piece is free. Only for the units right before and after a
+    /// piece, whose tags are always current (the end tag of the piece before, the start
+    /// tag of the piece after): an allocated neighbour costs no node read.
+    #[inline]
+    fn free_neighbour(&self, at: Option<usize>) -> Option<(u32, Node)> {
+        let tag = *self.node_at.get(at?)?;
+        if tag & FREE_TAG == 0 {
+            return None;
+        }
+        let n = tag & NODE_BITS;
+        let node = self.nodes.get(n as usize).filter(|x| x.free)?;
+        Some((n, *node))
     }
 
     /// The node of the piece that contains `offset` (inside the space), walking the
     /// pieces up from unit 0.
+    #[cold]
     fn piece_containing(&self, offset: usize) -> Option<u32> {
         let mut n = self.piece_starting_at(0)?;
         loop {
@@ -317,6 +339,7 @@ impl Tlsf {
     // --- free lists --------------------------------------------------------------------
 
     /// Puts the free piece `n` on the list of its bin.
+    #[inline]
     fn file(&mut self, n: u32) {
         let Bin { fl, sl } = bin_of(self.nodes[n as usize].len);
         let head = self.heads[fl][sl];
@@ -332,6 +355,7 @@ impl Tlsf {
     }
 
     /// Takes the free piece `n` off the list of its bin.
+    #[inline]
     fn unfile(&mut self, n: u32) {
         let node = self.nodes[n as usize];
         let Bin { fl, sl } = bin_of(node.len);
@@ -352,6 +376,7 @@ impl Tlsf {
     }
 
     /// The first non-empty bin at or after `from`, in size order.
+    #[inline]
     fn nonempty_from(&self, from: Bin) -> Option<Bin> {
         let in_class = self.sl_maps[from.fl] & u32::MAX.checked_shl(shift(from.sl)).unwrap_or(0);
         if in_class != 0 {
@@ -391,6 +416,7 @@ impl Tlsf {
     // --- search ---------------------------------------------------------------------------
 
     /// Where `count` units aligned to `align` fit inside both piece `n` and `window`.
+    #[inline]
     fn place(&self, n: u32, count: usize, align: usize, window: Window) -> Option<usize> {
         let node = self.nodes.get(n as usize)?;
         let lo = node.start.max(window.lo);
@@ -401,6 +427,7 @@ impl Tlsf {
 
     /// The head of the first non-empty bin whose pieces all hold `count` units, if it
     /// fits the request.
+    #[inline]
     fn try_good_fit(
         &self,
         holding: usize,
@@ -414,6 +441,7 @@ impl Tlsf {
     }
 
     /// A free piece and an offset in it where the request fits, if any does.
+    #[inline]
     fn find(&self, count: usize, align: usize, window: Window) -> Option<(u32, usize)> {
         if let Some(found) = self.try_good_fit(count, count, align, window) {
             return Some(found);
@@ -428,6 +456,7 @@ impl Tlsf {
     }
 
     /// Every free piece that may be long enough, bin by bin from the bin of `count` up.
+    #[cold]
     fn search_all(&self, count: usize, align: usize, window: Window) -> Option<(u32, usize)> {
         let mut bin = self.nonempty_from(bin_of(count));
         while let Some(b) = bin {
@@ -466,6 +495,7 @@ impl Tlsf {
     /// The allocation gets a fresh node and `n` stays the free remainder (the tail if
     /// there is one, else the head): a piece that keeps its size class stays on its
     /// list untouched, which is the common case of a small request from a large piece.
+    #[inline]
     fn carve(&mut self, n: u32, at: usize, count: usize) -> Result<(), Error> {
         let piece = self.nodes[n as usize];
         let end = at + count;
@@ -478,6 +508,7 @@ impl Tlsf {
         }
         let used = if needed == 0 {
             self.unfile(n);
+            self.set_piece(n, at, count, false);
             n
         } else {
             let used = self
@@ -489,17 +520,15 @@ impl Tlsf {
                     let h = self
                         .take_spare()
                         .ok_or(Error::TooManyAllocations { limit: self.limit })?;
-                    self.set_piece(h, piece.start, at - piece.start);
-                    self.nodes[h as usize].free = true;
+                    self.set_piece(h, piece.start, at - piece.start, true);
                     self.file(h);
                 }
             } else {
                 self.resize_free(n, piece.start, at - piece.start);
             }
-            self.set_piece(used, at, count);
+            self.set_piece(used, at, count, false);
             used
         };
-        self.nodes[used as usize].free = false;
         self.free_extents = self.free_extents + needed - 1;
         self.free_units -= count;
         self.live += 1;
@@ -508,19 +537,20 @@ impl Tlsf {
 
     /// Makes the free piece `n` cover `[start, start + len)`, moving it to another list
     /// only when its size class changes.
+    #[inline]
     fn resize_free(&mut self, n: u32, start: usize, len: usize) {
         let node = &mut self.nodes[n as usize];
         if bin_of(node.len) == bin_of(len) {
             if node.start == start {
                 // Still tagged at its start: only the length and the end tag move.
                 node.len = len;
-                self.node_at[start + len - 1] = n;
+                self.node_at[start + len - 1] = tag(n, true);
             } else {
-                self.set_piece(n, start, len);
+                self.set_piece(n, start, len, true);
             }
         } else {
             self.unfile(n);
-            self.set_piece(n, start, len);
+            self.set_piece(n, start, len, true);
             self.file(n);
         }
     }
@@ -528,15 +558,11 @@ impl Tlsf {
     /// Returns the allocation `n` to the free space, merging it with free neighbours.
     /// A free neighbour's node survives the merge (it is on a list already, and stays
     /// there when the size class does not change); `n` then goes back to the spares.
+    #[inline]
     fn release(&mut self, n: u32) {
         let node = self.nodes[n as usize];
-        let free_node = |i: Option<u32>| {
-            let i = i?;
-            let piece = self.nodes.get(i as usize).filter(|x| x.free)?;
-            Some((i, *piece))
-        };
-        let prev = free_node(self.piece_ending_at(node.start));
-        let next = free_node(self.piece_starting_at(node.end()));
+        let prev = self.free_neighbour(node.start.checked_sub(1));
+        let next = self.free_neighbour(Some(node.end()));
         let start = prev.map_or(node.start, |(_, p)| p.start);
         let end = next.map_or(node.end(), |(_, x)| x.end());
         let survivor = match (prev, next) {
@@ -551,7 +577,7 @@ impl Tlsf {
             (None, None) => n,
         };
         if survivor == n {
-            self.nodes[n as usize].free = true;
+            self.set_piece(n, node.start, node.len, true);
             self.file(n);
             self.free_extents += 1;
         } else {
