@@ -506,10 +506,9 @@ impl Tlsf {
             // state intact should that argument ever be broken.
             return Err(Error::TooManyAllocations { limit: self.limit });
         }
-        let used = if needed == 0 {
+        if needed == 0 {
             self.unfile(n);
             self.set_piece(n, at, count, false);
-            n
         } else {
             let used = self
                 .take_spare()
@@ -527,8 +526,7 @@ impl Tlsf {
                 self.resize_free(n, piece.start, at - piece.start);
             }
             self.set_piece(used, at, count, false);
-            used
-        };
+        }
         self.free_extents = self.free_extents + needed - 1;
         self.free_units -= count;
         self.live += 1;
