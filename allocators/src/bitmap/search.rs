@@ -1,15 +1,20 @@
 //! Finding the lowest fitting run in the bitmap backend.
 //!
-//! Two paths, both returning the lowest offset `s >= lo` with `phase + s` a multiple of
-//! `align`, `s + count <= hi` and every unit of `[s, s + count)` free:
+//! Every path returns the lowest offset `s >= lo` with `phase + s` a multiple of `align`,
+//! `s + count <= hi` and every unit of `[s, s + count)` free:
 //!
-//! * **word path** (`count <= 64`, `align <= 64`): for each word that is not full, the
-//!   positions where a free run of `count` units starts (reaching into the next word at
-//!   most) are computed with `log2(count)` shift-and steps and masked by the aligned
-//!   positions; full words are skipped through the summary without being read.
-//! * **run path** (anything else): jump to the next free unit (summary), align up, and
-//!   look for the first used unit in the candidate range; continue past it. Every word
-//!   of the scanned stretch is read a bounded number of times, full stretches not at all.
+//! * **run tree** (`runs.rs`): the lowest start of `count` free units at or after a
+//!   bound, in `O(log n)`; the first aligned offset from there is checked against the
+//!   used map, and on a miss the search resumes past the used unit that spoiled it. A
+//!   miss needs a free run of `count .. count + align - 1` units whose aligned part is too
+//!   short, so with alignment 1 there is none: the cost does not grow with the space.
+//! * **word path**, first, for `count <= 64` and `align <= 64`, over the few words from
+//!   `lo` only: for each word that is not full, the positions where a free run of
+//!   `count` units starts (reaching into the next word at most) are computed with
+//!   `log2(count)` shift-and steps and masked by the aligned positions.
+//! * **run path**, only for counts above `u32::MAX` (beyond what the tree counts): jump
+//!   to the next free unit (summary), align up, look for the first used unit in the
+//!   candidate range, continue past it.
 //!
 //! This module only reads the maps; it never changes them.
 
@@ -19,14 +24,50 @@ use super::Bitmap;
 use super::words::{self, BITS};
 use crate::{Window, align_up_with_phase};
 
+/// Words the word scan reads before a small request asks the run tree.
+const NEAR_WORDS: usize = 4;
+
 impl Bitmap {
     /// The lowest offset where `count` units aligned to `align` fit inside `window`.
     /// `count >= 1`, `align` a power of two and `window` inside the space (validated).
     pub(super) fn lowest_fit(&self, count: usize, align: usize, window: Window) -> Option<usize> {
+        if count > u32::MAX as usize {
+            // Beyond what the run tree counts: the plain scans.
+            return self.fit_by_runs(count, align, window);
+        }
+        let mut from = window.lo;
         if count <= BITS && align <= BITS {
-            self.fit_in_words(count, align, window)
-        } else {
-            self.fit_by_runs(count, align, window)
+            // Small requests first look a few words past `lo` with the word scan, which
+            // is quicker than a tree descent when the fit is close.
+            let near_end = (window.lo / BITS)
+                .saturating_add(NEAR_WORDS)
+                .saturating_mul(BITS);
+            if near_end < window.hi {
+                let near = Window::new(window.lo, near_end);
+                if let Some(at) = self.fit_in_words(count, align, near) {
+                    return Some(at);
+                }
+                // Any fit starting this low would end inside `near`.
+                from = from.max((near_end + 1).saturating_sub(count));
+            } else {
+                return self.fit_in_words(count, align, window);
+            }
+        }
+        loop {
+            // The lowest run of `count` free units at or after `from`; an aligned start
+            // can only be at or after it.
+            let run = self.runs.first_run(&self.used, from, count)?;
+            let at = align_up_with_phase(run, align, self.phase)?;
+            let end = at.checked_add(count)?;
+            if end > window.hi {
+                return None;
+            }
+            match words::first_set(&self.used, at, end) {
+                None => return Some(at),
+                // No aligned start at or before `busy` fits: every one from `at` on
+                // reaches it.
+                Some(busy) => from = busy + 1,
+            }
         }
     }
 

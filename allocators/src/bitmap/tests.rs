@@ -3,6 +3,7 @@
 use alloc::vec::Vec;
 
 use super::Bitmap;
+use super::runs::RunTree;
 use crate::{Backend, Error, Extent, Request, Stats};
 
 fn allocations(map: &Bitmap) -> Vec<Extent> {
@@ -284,7 +285,10 @@ fn capacities_around_word_sizes() {
         let mut map = Bitmap::new(capacity, 0);
         let words = capacity.div_ceil(64);
         let summary_words: usize = if words <= 64 { 1 } else { 3 };
-        assert_eq!(map.stats().metadata_bytes, 8 * (2 * words + summary_words));
+        assert_eq!(
+            map.stats().metadata_bytes,
+            8 * (2 * words + summary_words) + RunTree::bytes_for(words)
+        );
         assert_eq!(map.allocate(Request::new(capacity)), Ok(0));
         map.free(0, capacity).unwrap();
         fill_with_ones(&mut map);
@@ -304,12 +308,17 @@ fn capacities_around_word_sizes() {
 }
 
 #[test]
-fn metadata_is_two_bits_per_unit_plus_the_summary() {
+fn metadata_is_two_bits_per_unit_plus_the_summaries() {
     let bytes = |n| Bitmap::new(n, 0).stats().metadata_bytes;
     assert_eq!(bytes(0), 0);
     assert_eq!(bytes(1), 8 * (2 + 1));
-    // 2^20 units: 16384 words per map; summary levels of 256, 4 and 1 words.
-    assert_eq!(bytes(1 << 20), 8 * (2 * 16_384 + 256 + 4 + 1));
+    // 2^20 units: 16384 words per map; summary levels of 256, 4 and 1 words; a run tree
+    // of 8192 leaves of 128 units, 12 bytes each: 2.85 bits per unit in all.
+    assert_eq!(bytes(1 << 20), 8 * (2 * 16_384 + 256 + 4 + 1) + 12 * 8192);
+    // At most 4 bits per unit whatever the rounding of the tree to a power of two.
+    for n in [129, 1000, 4097, (1 << 20) + 1] {
+        assert!(bytes(n) * 8 <= 4 * n + 8 * 64, "{n}: {}", bytes(n));
+    }
     let mut map = Bitmap::new(1 << 20, 0);
     map.claim(0, 1 << 20).unwrap();
     assert_eq!(map.stats().metadata_bytes, bytes(1 << 20));
