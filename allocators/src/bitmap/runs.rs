@@ -35,16 +35,29 @@ struct Runs {
 impl Runs {
     /// The runs of one used word (a set bit is a used unit).
     fn of_word(used: u64) -> Self {
-        // Longest run of zero bits: each step shortens every run by one.
-        let (mut free, mut longest) = (!used, 0);
-        while free != 0 {
-            free &= free << 1;
-            longest += 1;
-        }
-        Self {
-            prefix: used.trailing_zeros(),
-            suffix: used.leading_zeros(),
-            longest,
+        match used {
+            0 => Self {
+                prefix: 64,
+                suffix: 64,
+                longest: 64,
+            },
+            u64::MAX => Self::default(),
+            _ => {
+                // Longest run of zero bits, one free run per step (at most 32).
+                let (mut free, mut longest) = (!used, 0);
+                while free != 0 {
+                    let start = free.trailing_zeros();
+                    let len = (!(free >> start)).trailing_zeros();
+                    longest = longest.max(len);
+                    // Clear the run: `len < 64` since `used` has a set bit.
+                    free &= !(((1u64 << len) - 1) << start);
+                }
+                Self {
+                    prefix: used.trailing_zeros(),
+                    suffix: used.leading_zeros(),
+                    longest,
+                }
+            }
         }
     }
 
@@ -71,6 +84,14 @@ impl Runs {
     }
 }
 
+/// A node of the tree as a search sees it: heap index, first unit, units covered.
+#[derive(Clone, Copy, Debug)]
+struct Node {
+    index: usize,
+    lo: usize,
+    len: usize,
+}
+
 /// The run tree over a used map of a fixed number of words.
 #[derive(Clone, Debug)]
 pub(super) struct RunTree {
@@ -92,7 +113,8 @@ impl RunTree {
             nodes: vec![Runs::default(); stored].into_boxed_slice(),
         };
         for i in (1..leaves).rev() {
-            tree.nodes[i] = tree.join_children(used, i);
+            let half = tree.len_of(2 * i);
+            tree.nodes[i] = tree.join_children(used, i, half);
         }
         tree
     }
@@ -132,8 +154,8 @@ impl RunTree {
         Runs::join(word(0), 64, word(1), 64)
     }
 
-    fn join_children(&self, used: &[u64], i: usize) -> Runs {
-        let half = self.len_of(2 * i);
+    /// The runs of inner node `i` from its children, each of `half` units.
+    fn join_children(&self, used: &[u64], i: usize, half: usize) -> Runs {
         Runs::join(
             self.runs(used, 2 * i),
             half,
@@ -148,10 +170,12 @@ impl RunTree {
             (first / LEAF_WORDS + self.leaves) / 2,
             (last / LEAF_WORDS + self.leaves) / 2,
         );
+        // Units under each child of the nodes of the current level.
+        let mut half = LEAF_UNITS;
         while lo >= 1 {
             let mut changed = false;
             for i in lo..=hi.min(self.leaves - 1) {
-                let runs = self.join_children(used, i);
+                let runs = self.join_children(used, i, half);
                 changed |= self.nodes[i] != runs;
                 self.nodes[i] = runs;
             }
@@ -161,6 +185,7 @@ impl RunTree {
             }
             lo /= 2;
             hi /= 2;
+            half *= 2;
         }
     }
 
@@ -172,7 +197,12 @@ impl RunTree {
             return None;
         }
         let mut carry = 0;
-        self.visit(used, 1, 0, from, count, &mut carry)
+        let root = Node {
+            index: 1,
+            lo: 0,
+            len: LEAF_UNITS * self.leaves,
+        };
+        self.visit(used, root, from, count, &mut carry)
     }
 
     /// Searches node `i`, which covers units from `lo`; `carry` is the length of the
@@ -181,13 +211,12 @@ impl RunTree {
     fn visit(
         &self,
         used: &[u64],
-        i: usize,
-        lo: usize,
+        node: Node,
         from: usize,
         count: usize,
         carry: &mut usize,
     ) -> Option<usize> {
-        let len = self.len_of(i);
+        let Node { index: i, lo, len } = node;
         let hi = lo + len;
         if hi <= from {
             *carry = 0;
@@ -211,10 +240,20 @@ impl RunTree {
             return Self::scan_leaf(used, i - self.leaves, lo, from, count, carry);
         }
         let half = len / 2;
-        if let Some(found) = self.visit(used, 2 * i, lo, from, count, carry) {
+        let left = Node {
+            index: 2 * i,
+            lo,
+            len: half,
+        };
+        if let Some(found) = self.visit(used, left, from, count, carry) {
             return Some(found);
         }
-        self.visit(used, 2 * i + 1, lo + half, from, count, carry)
+        let right = Node {
+            index: 2 * i + 1,
+            lo: lo + half,
+            len: half,
+        };
+        self.visit(used, right, from, count, carry)
     }
 
     /// [`visit`](Self::visit) of a leaf, unit run by unit run.
@@ -303,6 +342,10 @@ mod tests {
         );
         let r = Runs::of_word(0b1000_0001_0000);
         assert_eq!((r.prefix, r.suffix, r.longest), (4, 52, 52));
+        let r = Runs::of_word(!(0xFFFF_u64 << 20) & !1);
+        assert_eq!((r.prefix, r.suffix, r.longest), (1, 0, 16));
+        let r = Runs::of_word(1 << 63);
+        assert_eq!((r.prefix, r.suffix, r.longest), (63, 0, 63));
         assert_eq!(Runs::of_word(u64::MAX).longest, 0);
     }
 

@@ -8,8 +8,8 @@
 //!   used map, and on a miss the search resumes past the used unit that spoiled it. A
 //!   miss needs a free run of `count .. count + align - 1` units whose aligned part is too
 //!   short, so with alignment 1 there is none: the cost does not grow with the space.
-//! * **word path**, first, for `count <= 64` and `align <= 64`, over the few words from
-//!   `lo` only: for each word that is not full, the positions where a free run of
+//! * **word path**, first, for `count <= 64` and `align <= 64`, over the first few words
+//!   from `lo` that are not full (full stretches skipped through the summary): for each, the positions where a free run of
 //!   `count` units starts (reaching into the next word at most) are computed with
 //!   `log2(count)` shift-and steps and masked by the aligned positions.
 //! * **run path**, only for counts above `u32::MAX` (beyond what the tree counts): jump
@@ -25,7 +25,7 @@ use super::words::{self, BITS};
 use crate::{Window, align_up_with_phase};
 
 /// Words the word scan reads before a small request asks the run tree.
-const NEAR_WORDS: usize = 4;
+const NEAR_WORDS: usize = 8;
 
 impl Bitmap {
     /// The lowest offset where `count` units aligned to `align` fit inside `window`.
@@ -37,20 +37,12 @@ impl Bitmap {
         }
         let mut from = window.lo;
         if count <= BITS && align <= BITS {
-            // Small requests first look a few words past `lo` with the word scan, which
-            // is quicker than a tree descent when the fit is close.
-            let near_end = (window.lo / BITS)
-                .saturating_add(NEAR_WORDS)
-                .saturating_mul(BITS);
-            if near_end < window.hi {
-                let near = Window::new(window.lo, near_end);
-                if let Some(at) = self.fit_in_words(count, align, near) {
-                    return Some(at);
-                }
-                // Any fit starting this low would end inside `near`.
-                from = from.max((near_end + 1).saturating_sub(count));
-            } else {
-                return self.fit_in_words(count, align, window);
+            // Small requests first try the word scan over a few words that are not full
+            // (full stretches are skipped through the summary): quicker than a tree
+            // descent when the fit is close, and bounded when it is not.
+            match self.fit_in_words(count, align, window, NEAR_WORDS) {
+                Ok(found) => return found,
+                Err(resume) => from = resume,
             }
         }
         loop {
@@ -86,10 +78,24 @@ impl Bitmap {
         !used & limit
     }
 
-    fn fit_in_words(&self, count: usize, align: usize, window: Window) -> Option<usize> {
+    /// The word path over at most `budget` words that are not full: `Ok` with the
+    /// answer, or `Err(resume)` when the budget ran out, every start below `resume`
+    /// (and at or above `window.lo`) having been ruled out.
+    fn fit_in_words(
+        &self,
+        count: usize,
+        align: usize,
+        window: Window,
+        budget: usize,
+    ) -> Result<Option<usize>, usize> {
         let (mut w, first_bit) = words::split(window.lo);
         let mut mask = words::from_bit(first_bit);
+        let mut left = budget;
         while w * BITS < window.hi {
+            if left == 0 {
+                return Err((w * BITS).max(window.lo));
+            }
+            left -= 1;
             let starts = words::run_starts(
                 self.free_bits(w, window.hi),
                 self.free_bits(w + 1, window.hi),
@@ -98,13 +104,16 @@ impl Bitmap {
             let base = self.phase.wrapping_add(w * BITS);
             let hits = starts & mask & words::aligned_positions(align, base);
             if hits != 0 {
-                return Some(w * BITS + hits.trailing_zeros() as usize);
+                return Ok(Some(w * BITS + hits.trailing_zeros() as usize));
             }
             mask = u64::MAX;
             // A full word holds no start of a free run.
-            w = self.summary.next_not_full(w + 1)?;
+            match self.summary.next_not_full(w + 1) {
+                Some(next) => w = next,
+                None => return Ok(None),
+            }
         }
-        None
+        Ok(None)
     }
 
     fn fit_by_runs(&self, count: usize, align: usize, window: Window) -> Option<usize> {

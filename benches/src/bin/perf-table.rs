@@ -117,7 +117,7 @@ fn goals(all: &[Estimate]) -> String {
             );
         }
     }
-    for name in ["first-fit", "bitmap"] {
+    for name in ["first-fit", "bitmap", "tlsf"] {
         let at = |r: &str| find(all, "worst_case", name, Some(r)).map(|e| e.median);
         if let (Some(small), Some(large)) = (at("64MiB"), at("4GiB")) {
             let _ = writeln!(
