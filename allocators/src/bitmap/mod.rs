@@ -18,12 +18,12 @@
 //!   start, at the end and the longest, so the lowest run of `count` free units is found
 //!   in `O(log n)`.
 //!
-//! Metadata is `8 * (2 * ceil(n / 64) + s) + 12 * t` bytes for `n` units, where `s` is the
+//! Metadata is `8 * (2 * ceil(n / 64) + s + ceil(t / 64)) + 12 * t` bytes for `n` units, where `s` is the
 //! number of summary words (`ceil(n / 64^2) + ceil(n / 64^3) + ...`, up to and including
 //! the first level of at most one word) and `t` the run tree's leaf slots
-//! (`ceil(n / 128)` rounded up to a power of two, 0 for one leaf): exactly 2 bits per
-//! unit for the two maps, `1/63 ≈ 0.0159` bits per unit for the summary and 0.75 to 1.5
-//! for the tree, 2.8 to 3.6 bits per unit in all. Sizes are exact: no request is rounded
+//! (`ceil(n / 128)` rounded up to a power of two, 0 for one leaf) plus a stale bit per
+//! slot: exactly 2 bits per unit for the two maps, `1/63 ≈ 0.0159` bits per unit for the
+//! summary and 0.76 to 1.52 for the tree, 2.8 to 3.6 bits per unit in all. Sizes are exact: no request is rounded
 //! up.
 //!
 //! Cost: the search returns the *lowest* fitting offset. A small request first scans the
@@ -31,8 +31,10 @@
 //! summary); then the run tree gives the lowest run long enough in `O(log n)`, so the
 //! cost does not grow with the space, also when the only fit is at its far end. Only
 //! aligned requests may revisit the tree, once per free run that is long enough but whose
-//! aligned part is not. Claim and free are `O(count / 64)` plus the summary and tree
-//! updates (`O(count / 128 + log n)`); a failing allocation costs what the search costs
+//! aligned part is not. Claim and free are `O(count / 64)` plus the summary update and
+//! marking the tree stale above the change (amortized `O(count / 128 + 1)`); the tree
+//! recomputes its stale nodes when a search needs it, `O(log n)` per change since the
+//! last such search. A failing allocation costs what the search costs
 //! (its error carries no occupancy figures). `stats` scans the maps,
 //! `O(n / 64 + free extents)`.
 //!
@@ -138,7 +140,7 @@ impl Bitmap {
         let first = start / BITS;
         let last = (start + count - 1) / BITS;
         self.summary.refresh(&self.used, first, last);
-        self.runs.refresh(&self.used, first, last);
+        self.runs.mark(first, last);
     }
 
     /// The length of the allocation starting at `start` (a used unit with a start bit):

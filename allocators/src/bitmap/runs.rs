@@ -7,12 +7,14 @@
 //! per unit). Leaves are not stored: their runs are
 //! read off the two used words when needed. [`RunTree::first_run`] finds the lowest
 //! offset at or after a bound where `count` free units start in `O(log n)` node visits
-//! plus one leaf scan per level at most, whatever lies below it; a change of the used
-//! map is folded in by [`RunTree::refresh`] in `O(changed leaves + log n)`.
+//! plus one leaf scan per level at most, whatever lies below it. A change of the used
+//! map only marks the nodes above it stale ([`RunTree::mark`], amortized `O(1)` per
+//! leaf); a search first recomputes the stale ones ([`RunTree::settle`]), so the tree
+//! costs nothing while the word scan finds every fit.
 //!
 //! Values saturate at `u32::MAX`; a saturated value still is at least any count the
 //! tree is asked about, which is why [`RunTree::first_run`] refuses counts above it.
-//! This module only reads the used map; its owner must refresh it after every change.
+//! This module only reads the used map; its owner must mark every change of it.
 
 #![forbid(unsafe_code)]
 
@@ -100,6 +102,9 @@ pub(super) struct RunTree {
     /// Inner nodes in heap order: the root is 1, the children of `i` are `2i`, `2i + 1`
     /// (slot 0 unused); indices `leaves..2 * leaves` are the leaves, not stored.
     nodes: Box<[Runs]>,
+    /// One bit per inner node: its stored runs are stale. The ancestors of a stale
+    /// node are stale too, so [`settle`](Self::settle) finds them all from the root.
+    stale: Box<[u64]>,
 }
 
 impl RunTree {
@@ -111,6 +116,7 @@ impl RunTree {
         let mut tree = Self {
             leaves,
             nodes: vec![Runs::default(); stored].into_boxed_slice(),
+            stale: vec![0; stored.div_ceil(64)].into_boxed_slice(),
         };
         for i in (1..leaves).rev() {
             let half = tree.len_of(2 * i);
@@ -119,10 +125,10 @@ impl RunTree {
         tree
     }
 
-    /// Bytes held: 12 per leaf slot (a power of two of 128-unit leaves), none for a
-    /// space of at most one leaf.
+    /// Bytes held: 12 per leaf slot (a power of two of 128-unit leaves) plus a stale
+    /// bit per slot, none for a space of at most one leaf.
     pub(super) fn bytes(&self) -> usize {
-        self.nodes.len() * size_of::<Runs>()
+        self.nodes.len() * size_of::<Runs>() + self.stale.len() * size_of::<u64>()
     }
 
     /// [`bytes`](Self::bytes) of the tree over `words` used-map words.
@@ -130,7 +136,7 @@ impl RunTree {
     pub(super) fn bytes_for(words: usize) -> usize {
         let leaves = words.div_ceil(LEAF_WORDS).max(1).next_power_of_two();
         if leaves > 1 {
-            leaves * size_of::<Runs>()
+            leaves * size_of::<Runs>() + leaves.div_ceil(64) * size_of::<u64>()
         } else {
             0
         }
@@ -164,33 +170,49 @@ impl RunTree {
         )
     }
 
-    /// Recomputes the nodes above used words `first..=last` from `used`.
-    pub(super) fn refresh(&mut self, used: &[u64], first: usize, last: usize) {
-        let (mut lo, mut hi) = (
-            (first / LEAF_WORDS + self.leaves) / 2,
-            (last / LEAF_WORDS + self.leaves) / 2,
-        );
-        // Units under each child of the nodes of the current level.
-        let mut half = LEAF_UNITS;
-        while lo >= 1 {
-            let mut changed = false;
-            for i in lo..=hi.min(self.leaves - 1) {
-                let runs = self.join_children(used, i, half);
-                changed |= self.nodes[i] != runs;
-                self.nodes[i] = runs;
+    fn is_stale(&self, i: usize) -> bool {
+        self.stale
+            .get(i / 64)
+            .is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+
+    /// Marks the nodes above used words `first..=last` stale: `O(1)` amortized per leaf,
+    /// since marking stops at the first ancestor already stale. Nothing is recomputed
+    /// until a search needs the tree ([`settle`](Self::settle)), so changes that no
+    /// search looks at cost a few bit tests.
+    pub(super) fn mark(&mut self, first: usize, last: usize) {
+        for leaf in first / LEAF_WORDS..=last / LEAF_WORDS {
+            let mut i = (leaf + self.leaves) / 2;
+            while i >= 1 && !self.is_stale(i) {
+                if let Some(w) = self.stale.get_mut(i / 64) {
+                    *w |= 1 << (i % 64);
+                }
+                i /= 2;
             }
-            // Parents depend only on these nodes and their unchanged siblings.
-            if !changed {
-                break;
-            }
-            lo /= 2;
-            hi /= 2;
-            half *= 2;
         }
     }
 
-    /// The lowest offset `p >= from` such that `[p, p + count)` is free, if any.
-    /// `None` also for `count == 0` or `count > u32::MAX` (the caller searches those
+    /// Recomputes every stale node from `used`, children first: `O(stale nodes)`.
+    pub(super) fn settle(&mut self, used: &[u64]) {
+        if self.leaves > 1 {
+            self.settle_node(used, 1, LEAF_UNITS * self.leaves / 2);
+        }
+    }
+
+    fn settle_node(&mut self, used: &[u64], i: usize, half: usize) {
+        if !self.is_stale(i) {
+            return;
+        }
+        if 2 * i < self.leaves {
+            self.settle_node(used, 2 * i, half / 2);
+            self.settle_node(used, 2 * i + 1, half / 2);
+        }
+        self.nodes[i] = self.join_children(used, i, half);
+        self.stale[i / 64] &= !(1 << (i % 64));
+    }
+
+    /// The lowest offset `p >= from` such that `[p, p + count)` is free, if any, on a
+    /// [settled](Self::settle) tree. `None` also for `count == 0` or `count > u32::MAX` (the caller searches those
     /// another way).
     pub(super) fn first_run(&self, used: &[u64], from: usize, count: usize) -> Option<usize> {
         if count == 0 || count > u32::MAX as usize {
@@ -378,14 +400,16 @@ mod tests {
         assert_eq!(tree.longest(&used), 40 * 64);
         used[3] = 1 << 5;
         used[30] = u64::MAX;
-        tree.refresh(&used, 3, 3);
-        tree.refresh(&used, 30, 30);
+        tree.mark(3, 3);
+        tree.mark(30, 30);
+        tree.settle(&used);
         assert_eq!(tree.first_run(&used, 0, 64 * 4), Some(3 * 64 + 6));
         assert_eq!(tree.first_run(&used, 0, 27 * 64), None);
         assert_eq!(tree.longest(&used), 64 * 26 + 58);
         used[3] = 0;
         used[30] = 0;
-        tree.refresh(&used, 3, 30);
+        tree.mark(3, 30);
+        tree.settle(&used);
         assert_eq!(tree.first_run(&used, 10, 40 * 64 - 10), Some(10));
         assert_eq!(tree.first_run(&used, 10, 40 * 64 - 9), None);
         assert_eq!(tree.first_run(&used, 0, usize::MAX), None);

@@ -30,7 +30,12 @@ const NEAR_WORDS: usize = 8;
 impl Bitmap {
     /// The lowest offset where `count` units aligned to `align` fit inside `window`.
     /// `count >= 1`, `align` a power of two and `window` inside the space (validated).
-    pub(super) fn lowest_fit(&self, count: usize, align: usize, window: Window) -> Option<usize> {
+    pub(super) fn lowest_fit(
+        &mut self,
+        count: usize,
+        align: usize,
+        window: Window,
+    ) -> Option<usize> {
         if count > u32::MAX as usize {
             // Beyond what the run tree counts: the plain scans.
             return self.fit_by_runs(count, align, window);
@@ -45,6 +50,7 @@ impl Bitmap {
                 Err(resume) => from = resume,
             }
         }
+        self.runs.settle(&self.used);
         loop {
             // The lowest run of `count` free units at or after `from`; an aligned start
             // can only be at or after it.
