@@ -21,6 +21,8 @@
 use alloc::boxed::Box;
 use alloc::vec;
 
+use super::words;
+
 /// Used-map words per leaf.
 const LEAF_WORDS: usize = 2;
 /// Units per leaf.
@@ -176,19 +178,22 @@ impl RunTree {
             .is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
 
-    /// Marks the nodes above used words `first..=last` stale: `O(1)` amortized per leaf,
-    /// since marking stops at the first ancestor already stale. Nothing is recomputed
+    /// Marks the nodes above used words `first..=last` stale, a level at a time (a word
+    /// of bits per 64 nodes), up to the first single ancestor already stale. Nothing is recomputed
     /// until a search needs the tree ([`settle`](Self::settle)), so changes that no
     /// search looks at cost a few bit tests.
     pub(super) fn mark(&mut self, first: usize, last: usize) {
-        for leaf in first / LEAF_WORDS..=last / LEAF_WORDS {
-            let mut i = (leaf + self.leaves) / 2;
-            while i >= 1 && !self.is_stale(i) {
-                if let Some(w) = self.stale.get_mut(i / 64) {
-                    *w |= 1 << (i % 64);
-                }
-                i /= 2;
+        let (mut lo, mut hi) = (
+            (first / LEAF_WORDS + self.leaves) / 2,
+            (last / LEAF_WORDS + self.leaves) / 2,
+        );
+        while lo >= 1 && hi < self.leaves {
+            if lo == hi && self.is_stale(lo) {
+                break;
             }
+            words::assign_range(&mut self.stale, lo, hi + 1, true);
+            lo /= 2;
+            hi /= 2;
         }
     }
 

@@ -12,9 +12,10 @@
 //!   from `lo` that are not full (full stretches skipped through the summary): for each, the positions where a free run of
 //!   `count` units starts (reaching into the next word at most) are computed with
 //!   `log2(count)` shift-and steps and masked by the aligned positions.
-//! * **run path**, only for counts above `u32::MAX` (beyond what the tree counts): jump
-//!   to the next free unit (summary), align up, look for the first used unit in the
-//!   candidate range, continue past it.
+//! * **run path**, first, for larger requests, over a few candidates only (and without
+//!   limit for counts above `u32::MAX`, beyond what the tree counts): jump to the next
+//!   free unit (summary), align up, look for the first used unit in the candidate range,
+//!   continue past it.
 //!
 //! This module only reads the maps; it never changes them.
 
@@ -26,6 +27,8 @@ use crate::{Window, align_up_with_phase};
 
 /// Words the word scan reads before a small request asks the run tree.
 const NEAR_WORDS: usize = 8;
+/// Candidates the run path tries before a large request asks the run tree.
+const NEAR_RUNS: usize = 8;
 
 impl Bitmap {
     /// The lowest offset where `count` units aligned to `align` fit inside `window`.
@@ -37,19 +40,23 @@ impl Bitmap {
         window: Window,
     ) -> Option<usize> {
         if count > u32::MAX as usize {
-            // Beyond what the run tree counts: the plain scans.
-            return self.fit_by_runs(count, align, window);
+            // Beyond what the run tree counts: the plain scans, unbounded.
+            return self
+                .fit_by_runs(count, align, window, usize::MAX)
+                .unwrap_or(None);
         }
-        let mut from = window.lo;
-        if count <= BITS && align <= BITS {
-            // Small requests first try the word scan over a few words that are not full
-            // (full stretches are skipped through the summary): quicker than a tree
-            // descent when the fit is close, and bounded when it is not.
-            match self.fit_in_words(count, align, window, NEAR_WORDS) {
-                Ok(found) => return found,
-                Err(resume) => from = resume,
-            }
-        }
+        // First the plain scans over the next few candidates (full stretches are skipped
+        // through the summary): quicker than settling and descending the tree when the
+        // fit is close, and bounded when it is not.
+        let near = if count <= BITS && align <= BITS {
+            self.fit_in_words(count, align, window, NEAR_WORDS)
+        } else {
+            self.fit_by_runs(count, align, window, NEAR_RUNS)
+        };
+        let mut from = match near {
+            Ok(found) => return found,
+            Err(resume) => resume,
+        };
         self.runs.settle(&self.used);
         loop {
             // The lowest run of `count` free units at or after `from`; an aligned start
@@ -122,21 +129,42 @@ impl Bitmap {
         Ok(None)
     }
 
-    fn fit_by_runs(&self, count: usize, align: usize, window: Window) -> Option<usize> {
-        let mut candidate = align_up_with_phase(window.lo, align, self.phase)?;
+    /// The run path over at most `budget` candidates: `Ok` with the answer, or
+    /// `Err(resume)` when the budget ran out, every aligned start below `resume` (and at
+    /// or above `window.lo`) having been ruled out.
+    fn fit_by_runs(
+        &self,
+        count: usize,
+        align: usize,
+        window: Window,
+        budget: usize,
+    ) -> Result<Option<usize>, usize> {
+        let Some(mut candidate) = align_up_with_phase(window.lo, align, self.phase) else {
+            return Ok(None);
+        };
+        let mut left = budget;
         loop {
-            let end = candidate.checked_add(count)?;
-            if end > window.hi {
-                return None;
+            if left == 0 {
+                return Err(candidate);
             }
-            let free = self.next_free(candidate)?;
-            if free > candidate {
-                candidate = align_up_with_phase(free, align, self.phase)?;
-                continue;
-            }
-            match words::first_set(&self.used, candidate, end) {
-                None => return Some(candidate),
-                Some(busy) => candidate = align_up_with_phase(busy + 1, align, self.phase)?,
+            left -= 1;
+            let Some(end) = candidate.checked_add(count).filter(|&end| end <= window.hi) else {
+                return Ok(None);
+            };
+            let Some(free) = self.next_free(candidate) else {
+                return Ok(None);
+            };
+            let next = if free > candidate {
+                align_up_with_phase(free, align, self.phase)
+            } else {
+                match words::first_set(&self.used, candidate, end) {
+                    None => return Ok(Some(candidate)),
+                    Some(busy) => align_up_with_phase(busy + 1, align, self.phase),
+                }
+            };
+            match next {
+                Some(next) => candidate = next,
+                None => return Ok(None),
             }
         }
     }
