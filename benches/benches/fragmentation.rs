@@ -266,7 +266,7 @@ fn charts(rows: &[Row]) -> Vec<(&'static str, String)> {
 }
 
 fn goals(rows: &[Row]) -> String {
-    let mut out = String::from("\nGoals (issue 7):\n");
+    let mut out = String::from("\nGoals:\n");
     let find = |name: &str| rows.iter().find(|r| r.name == name);
     for name in ["first-fit/4K", "first-fit/64B"] {
         if let Some(r) = find(name) {

@@ -1,7 +1,7 @@
 //! Prints the markdown tables of the criterion results for the README's Performance
 //! section: nanoseconds per allocate+free pair per workload and contender (median and
-//! median absolute deviation), the scaling from 64 MiB to 4 GiB, and how the goals of
-//! issue 7 fare. Run after `cargo bench -p contig-benches`:
+//! median absolute deviation), the scaling from 64 MiB to 4 GiB, and how the performance
+//! goals fare. Run after `cargo bench -p contig-benches`:
 //!
 //! `cargo run -p contig-benches --release --bin perf-table [-- target/criterion]`
 
@@ -99,7 +99,7 @@ fn worst_case_table(all: &[Estimate]) -> String {
 }
 
 fn goals(all: &[Estimate]) -> String {
-    let mut out = String::from("\nGoals (issue 7), this run:\n");
+    let mut out = String::from("\nGoals, this run:\n");
     for (group, title) in &WORKLOADS[1..] {
         let best = Contender::all()
             .into_iter()

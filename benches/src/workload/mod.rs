@@ -1,4 +1,4 @@
-//! The DMA workloads of issue 7 as seeded, deterministic traces of allocations and
+//! The DMA workloads as seeded, deterministic traces of allocations and
 //! frees, shared by the criterion benches, the fragmentation report, the unit tests and
 //! fuzz seeds.
 //!
