@@ -13,6 +13,7 @@ use contig_allocators::Backend;
 use contig_allocators::bitmap::Bitmap;
 use contig_allocators::first_fit::FirstFit;
 use contig_allocators::genalloc::GenBackend;
+use contig_allocators::tlsf::Tlsf;
 
 use crate::{Error, Name, RegionSpec};
 
@@ -57,7 +58,7 @@ type Factory = Box<dyn Fn(Geometry) -> BoxedBackend + Send + Sync>;
 ///     fn capacity(&self) -> usize { self.0 }
 ///     fn allocate(&mut self, r: Request) -> Result<usize, Error> {
 ///         r.validate(self.0)?;
-///         Err(Error::NoSpace { count: r.count(), align: r.align(), largest_free: self.0 })
+///         Err(Error::NoSpace { count: r.count(), align: r.align() })
 ///     }
 ///     fn claim(&mut self, _: usize, _: usize) -> Result<(), Error> { Err(Error::ZeroCount) }
 ///     fn free(&mut self, start: usize, _: usize) -> Result<(), Error> {
@@ -81,6 +82,7 @@ pub struct Registry {
 pub const BUILTIN_BACKENDS: &[&str] = &[
     "first-fit",
     "bitmap",
+    "tlsf",
     "genalloc",
     "genalloc-best-fit",
     "genalloc-order-align",
@@ -94,8 +96,14 @@ impl Registry {
     }
 
     /// A registry holding the built-in backends ([`BUILTIN_BACKENDS`]): `first-fit`
-    /// (sized for the region's `max_allocations`), `bitmap`, and genalloc with its
-    /// first-fit, best-fit and order-align placement.
+    /// (sized for the region's `max_allocations`), `bitmap`, `tlsf` (sized for the
+    /// region's `max_allocations`), and genalloc with its first-fit, best-fit and
+    /// order-align placement.
+    ///
+    /// # Panics
+    ///
+    /// A factory panics, as any allocation does, when a backend's metadata cannot be
+    /// allocated.
     #[must_use]
     pub fn with_builtins() -> Self {
         let mut registry = Self::new();
@@ -103,6 +111,10 @@ impl Registry {
             Box::new(FirstFit::new(g.units, g.phase, g.max_allocations))
         });
         registry.add_builtin("bitmap", |g| Box::new(Bitmap::new(g.units, g.phase)));
+        registry.add_builtin("tlsf", |g| {
+            let tlsf = Tlsf::try_new(g.units, g.phase, g.max_allocations);
+            Box::new(tlsf.unwrap_or_else(|e| panic!("tlsf metadata for {} units: {e}", g.units)))
+        });
         registry.add_builtin("genalloc", |g| {
             Box::new(GenBackend::first_fit(g.units, g.phase))
         });
