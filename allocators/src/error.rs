@@ -45,14 +45,16 @@ pub enum Error {
         capacity: usize,
     },
     /// No free run satisfies the request.
+    ///
+    /// It carries no occupancy figures on purpose: a failure costs no more than a
+    /// success, and no backend scans its space to build the error. A caller that wants
+    /// to tell fragmentation from exhaustion asks [`Backend::stats`](crate::Backend::stats)
+    /// (`largest_free`, `free`) when it needs to.
     NoSpace {
         /// Units asked for.
         count: usize,
         /// Alignment asked for.
         align: usize,
-        /// The largest free extent at the time of the request (alignment and window
-        /// ignored), so the caller can tell fragmentation from exhaustion.
-        largest_free: usize,
     },
     /// The backend's out-of-band metadata, sized at construction, is full.
     TooManyAllocations {
@@ -145,14 +147,9 @@ impl fmt::Display for Error {
                 f,
                 "range of {count} units at offset {start} is outside the {capacity} units of the space"
             ),
-            Self::NoSpace {
-                count,
-                align,
-                largest_free,
-            } => write!(
-                f,
-                "no free run of {count} units aligned to {align} (largest free extent: {largest_free} units)"
-            ),
+            Self::NoSpace { count, align } => {
+                write!(f, "no free run of {count} units aligned to {align}")
+            }
             Self::TooManyAllocations { limit } => {
                 write!(
                     f,

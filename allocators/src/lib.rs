@@ -11,6 +11,8 @@
 //!   tree, coalescing on free; metadata for a configured maximum of live allocations.
 //! * [`Bitmap`](bitmap::Bitmap): one "used" bit and one "starts an allocation" bit per
 //!   unit, word-level scans and a summary level.
+//! * [`Tlsf`](tlsf::Tlsf): two-level segregated fit ("good fit") over an out-of-band
+//!   node arena; `O(1)` allocate and free in the common case, exact failures.
 //! * [`GenPool`](genalloc::GenPool): Linux `gen_pool` semantics (several chunks,
 //!   `min_alloc_order`, the fit algorithms) with lock-free allocate/free on `&self`.
 //!
@@ -54,6 +56,7 @@ pub mod first_fit;
 pub mod genalloc;
 #[cfg(feature = "shadow")]
 pub mod shadow;
+pub mod tlsf;
 
 pub use align::align_up_with_phase;
 pub use backend::{Backend, Extent};

@@ -235,11 +235,7 @@ impl Shadow {
                 }
             }
         }
-        Err(Error::NoSpace {
-            count,
-            align,
-            largest_free: self.stats().largest_free,
-        })
+        Err(Error::NoSpace { count, align })
     }
 
     fn check_allocate(

@@ -21,7 +21,8 @@
 //! * **meta B/alloc**: out-of-band metadata spread over the W3 peak live set, plus the
 //!   in-band header each allocation carries.
 //!
-//! Run with `cargo bench -p contig-benches --bench fragmentation`.
+//! Run with `cargo bench -p contig-benches --bench fragmentation`; add `-- tlsf rlsf` to
+//! measure only the contenders whose name contains one of those words.
 
 #![forbid(unsafe_code)]
 
@@ -265,7 +266,7 @@ fn charts(rows: &[Row]) -> Vec<(&'static str, String)> {
 }
 
 fn goals(rows: &[Row]) -> String {
-    let mut out = String::from("\nGoals (issue 7):\n");
+    let mut out = String::from("\nGoals:\n");
     let find = |name: &str| rows.iter().find(|r| r.name == name);
     for name in ["first-fit/4K", "first-fit/64B"] {
         if let Some(r) = find(name) {
@@ -311,8 +312,15 @@ fn main() {
         eprintln!("fragmentation report: run it with `cargo bench`");
         return;
     }
+    // Optional words after `--`: only the contenders whose name contains one of them
+    // (e.g. `cargo bench -p contig-benches --bench fragmentation -- tlsf rlsf`).
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let wanted = |c: &Contender| only.is_empty() || only.iter().any(|w| c.name().contains(w));
     let mut rows = Vec::new();
-    for contender in Contender::all() {
+    for contender in Contender::all().into_iter().filter(wanted) {
         let start = Instant::now();
         match measure(contender) {
             Some(row) => {

@@ -3,7 +3,7 @@
 #![forbid(unsafe_code)]
 
 use crate::arena::Arena;
-use crate::ours::{OurBackend, Units, granule_label};
+use crate::ours::{OurBackend, granule_label};
 use crate::peers::buddy::BuddyArena;
 use crate::peers::linked_list::LinkedListArena;
 use crate::peers::offset::OffsetArena;
@@ -73,12 +73,19 @@ impl Contender {
         matches!(self, Self::Ours(which, _) if which != OurBackend::PowerOfTwo)
     }
 
+    /// Whether [`build`](Self::build) succeeds for an arena of `arena_bytes` (without
+    /// building it).
+    #[must_use]
+    pub fn can_manage(self, arena_bytes: usize) -> bool {
+        self != Self::Offset || u32::try_from(arena_bytes).is_ok()
+    }
+
     /// The contender on an arena of `arena_bytes`, or `None` when it cannot manage
     /// that size (offset-allocator beyond `u32`).
     #[must_use]
     pub fn build(self, arena_bytes: usize) -> Option<Box<dyn Arena>> {
         Some(match self {
-            Self::Ours(which, granule) => Box::new(Units::new(which, arena_bytes, granule)),
+            Self::Ours(which, granule) => which.arena(arena_bytes, granule),
             Self::Talc => Box::new(TalcArena::new(arena_bytes)),
             Self::Rlsf => Box::new(RlsfArena::new(arena_bytes)),
             Self::LinkedList => Box::new(LinkedListArena::new(arena_bytes)),
@@ -139,5 +146,7 @@ mod tests {
     #[test]
     fn offset_allocator_declines_arenas_beyond_u32() {
         assert!(Contender::Offset.build(4 << 30).is_none());
+        assert!(!Contender::Offset.can_manage(4 << 30));
+        assert!(Contender::Offset.can_manage(2 << 30) && Contender::Talc.can_manage(4 << 30));
     }
 }

@@ -7,12 +7,13 @@
 use contig_allocators::bitmap::Bitmap;
 use contig_allocators::first_fit::FirstFit;
 use contig_allocators::genalloc::GenBackend;
+use contig_allocators::tlsf::Tlsf;
 use contig_allocators::{Backend, Request};
 
 use crate::arena::{Arena, Block};
 use crate::pow2::PowerOfTwo;
 
-/// Live allocations `FirstFit` is sized for in the workload benches: above the largest
+/// Live allocations `FirstFit` and `Tlsf` are sized for in the workload benches: above the largest
 /// live set of any workload (W3 and W2 peak near 8.3k), so the limit never bites.
 pub const FIRST_FIT_SLOTS: usize = 1 << 16;
 
@@ -23,6 +24,8 @@ pub enum OurBackend {
     FirstFit,
     /// `Bitmap`.
     Bitmap,
+    /// `Tlsf`.
+    Tlsf,
     /// `GenBackend::first_fit`.
     GenallocFirstFit,
     /// `GenBackend::best_fit`.
@@ -35,9 +38,10 @@ pub enum OurBackend {
 
 impl OurBackend {
     /// Every unit allocator, in report order.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::FirstFit,
         Self::Bitmap,
+        Self::Tlsf,
         Self::GenallocFirstFit,
         Self::GenallocBestFit,
         Self::GenallocOrderAlign,
@@ -50,6 +54,7 @@ impl OurBackend {
         match self {
             Self::FirstFit => "first-fit",
             Self::Bitmap => "bitmap",
+            Self::Tlsf => "tlsf",
             Self::GenallocFirstFit => "genalloc-first-fit",
             Self::GenallocBestFit => "genalloc-best-fit",
             Self::GenallocOrderAlign => "genalloc-order-align",
@@ -57,13 +62,18 @@ impl OurBackend {
         }
     }
 
-    /// An empty backend of `units` units at phase 0, `FirstFit` sized for `slots` live
-    /// allocations.
+    /// An empty backend of `units` units at phase 0, `FirstFit` and `Tlsf` sized for
+    /// `slots` live allocations.
+    ///
+    /// # Panics
+    ///
+    /// When `Tlsf`'s metadata cannot be allocated.
     #[must_use]
     pub fn build(self, units: usize, slots: usize) -> Box<dyn Backend> {
         match self {
             Self::FirstFit => Box::new(FirstFit::new(units, 0, slots)),
             Self::Bitmap => Box::new(Bitmap::new(units, 0)),
+            Self::Tlsf => Box::new(Tlsf::try_new(units, 0, slots).expect("room for the metadata")),
             Self::GenallocFirstFit => Box::new(GenBackend::first_fit(units, 0)),
             Self::GenallocBestFit => Box::new(GenBackend::best_fit(units, 0)),
             Self::GenallocOrderAlign => Box::new(GenBackend::order_align(units, 0)),
@@ -75,22 +85,74 @@ impl OurBackend {
 /// A unit allocator driven in bytes: a request of `size` bytes aligned to `align` takes
 /// `ceil(size / granule)` units aligned to `max(1, align / granule)` units. The arena
 /// base is taken as absolute address 0, so the phase is 0.
-pub struct Units {
+///
+/// Generic over the backend so that [`Contender::build`](crate::Contender::build) can
+/// hand out one `Box<dyn Arena>` per contender with the backend inside it called
+/// directly: one dynamic call per operation, like every peer adapter.
+pub struct Units<B = Box<dyn Backend>> {
     which: OurBackend,
-    backend: Box<dyn Backend>,
+    backend: B,
     granule: usize,
+    /// `log2(granule)`: the timed path shifts instead of dividing (a 64-bit division
+    /// costs tens of cycles, several times per pair, which no peer adapter pays).
+    granule_shift: u32,
     label: String,
 }
 
 impl Units {
     /// `which` over `arena_bytes / granule` units of `granule` bytes (a power of two).
+    ///
+    /// # Panics
+    ///
+    /// When `granule` is not a power of two.
     #[must_use]
     pub fn new(which: OurBackend, arena_bytes: usize, granule: usize) -> Self {
         let units = arena_bytes / granule;
+        Units::with(
+            which,
+            which.build(units, FIRST_FIT_SLOTS.min(units)),
+            granule,
+        )
+    }
+}
+
+impl OurBackend {
+    /// [`Units`] of this backend over `arena_bytes` at `granule`, with the concrete
+    /// backend type inside (no second dynamic call per operation).
+    ///
+    /// # Panics
+    ///
+    /// As [`Units::new`].
+    #[must_use]
+    pub fn arena(self, arena_bytes: usize, granule: usize) -> Box<dyn Arena> {
+        let units = arena_bytes / granule;
+        let slots = FIRST_FIT_SLOTS.min(units);
+        match self {
+            Self::FirstFit => Box::new(Units::with(self, FirstFit::new(units, 0, slots), granule)),
+            Self::Bitmap => Box::new(Units::with(self, Bitmap::new(units, 0), granule)),
+            Self::Tlsf => {
+                let tlsf = Tlsf::try_new(units, 0, slots).expect("room for the metadata");
+                Box::new(Units::with(self, tlsf, granule))
+            }
+            _ => Box::new(Units::new(self, arena_bytes, granule)),
+        }
+    }
+}
+
+impl<B: Backend> Units<B> {
+    /// `which`, already built as `backend`, at `granule` bytes per unit (a power of two).
+    ///
+    /// # Panics
+    ///
+    /// When `granule` is not a power of two.
+    #[must_use]
+    pub fn with(which: OurBackend, backend: B, granule: usize) -> Self {
+        assert!(granule.is_power_of_two(), "granule {granule}");
         Self {
             which,
-            backend: which.build(units, FIRST_FIT_SLOTS.min(units)),
+            backend,
             granule,
+            granule_shift: granule.trailing_zeros(),
             label: format!("{}/{}", which.name(), granule_label(granule)),
         }
     }
@@ -98,11 +160,11 @@ impl Units {
     /// The backend behind the adapter (for its exact [`Stats`](contig_allocators::Stats)).
     #[must_use]
     pub fn backend(&self) -> &dyn Backend {
-        self.backend.as_ref()
+        &self.backend
     }
 
     fn units(&self, size: usize) -> usize {
-        size.div_ceil(self.granule)
+        (size + self.granule - 1) >> self.granule_shift
     }
 }
 
@@ -116,7 +178,7 @@ pub fn granule_label(granule: usize) -> String {
     }
 }
 
-impl Arena for Units {
+impl<B: Backend> Arena for Units<B> {
     fn name(&self) -> String {
         self.label.clone()
     }
@@ -127,7 +189,7 @@ impl Arena for Units {
 
     fn alloc(&mut self, size: usize, align: usize) -> Option<Block> {
         let count = self.units(size);
-        let request = Request::new(count).aligned((align / self.granule).max(1));
+        let request = Request::new(count).aligned((align >> self.granule_shift).max(1));
         let start = self.backend.allocate(request).ok()?;
         // The baseline really takes the rounded block; ours take exactly `count` units.
         let taken = match self.which {
@@ -135,8 +197,8 @@ impl Arena for Units {
             _ => count,
         };
         Some(Block {
-            offset: start * self.granule,
-            footprint: taken * self.granule,
+            offset: start << self.granule_shift,
+            footprint: taken << self.granule_shift,
             handle: 0,
         })
     }
@@ -144,7 +206,7 @@ impl Arena for Units {
     fn free(&mut self, block: Block, size: usize, _align: usize) {
         let count = self.units(size);
         self.backend
-            .free(block.offset / self.granule, count)
+            .free(block.offset >> self.granule_shift, count)
             .expect("freeing a block this adapter allocated");
     }
 

@@ -58,19 +58,18 @@ impl Backend for PowerOfTwo {
 
     fn allocate(&mut self, request: Request) -> Result<usize, Error> {
         request.validate(self.capacity())?;
-        let no_space = |this: &Self| Error::NoSpace {
+        let no_space = Error::NoSpace {
             count: request.count(),
             align: request.align(),
-            largest_free: this.blocks.stats().largest_free,
         };
         let Some(size) = Self::rounded(request.count()) else {
-            return Err(no_space(self));
+            return Err(no_space);
         };
         let block = Request::new(size)
             .aligned(size.max(request.align()))
             .with_window(request.window());
         self.blocks.allocate(block).map_err(|e| match e {
-            Error::NoSpace { .. } => no_space(self),
+            Error::NoSpace { .. } => no_space,
             other => other,
         })
     }
@@ -198,11 +197,7 @@ mod tests {
         pool.claim(7, 2).unwrap();
         assert_eq!(
             pool.allocate(Request::new(9)),
-            Err(Error::NoSpace {
-                count: 9,
-                align: 1,
-                largest_free: 7
-            })
+            Err(Error::NoSpace { count: 9, align: 1 })
         );
         // 8 free units at 0..7 and 9..16, but no aligned run of 8.
         assert!(pool.allocate(Request::new(8)).is_err());

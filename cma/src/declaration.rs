@@ -14,8 +14,6 @@ pub const DEFAULT_GRANULE: usize = 4096;
 pub const DEFAULT_BACKEND: &str = "bitmap";
 /// Busy candidates a reusable region skips before giving up, unless set.
 pub const DEFAULT_RETRY_LIMIT: usize = 8;
-/// Live allocations a backend is sized for, unless set (capped by the region's units).
-pub const DEFAULT_MAX_ALLOCATIONS: usize = 1024;
 
 /// A region as platform code asks for it, before it has a base.
 ///
@@ -77,6 +75,15 @@ impl<'a> Declaration<'a> {
     }
 
     /// How many live allocations the backend's metadata must hold.
+    ///
+    /// Unless set, one per granule: the region can always be filled, down to its
+    /// smallest (one-granule) allocations. The backends that size metadata by this
+    /// number are `first-fit` (48 bytes per node, at most `min(2m + 1, units)` nodes:
+    /// up to 48 bytes per granule, 1.2 % of a region of 4 KiB granules) and `tlsf`
+    /// (32 bytes per node, same count, plus 4 bytes per granule: up to 36 bytes per
+    /// granule, 0.9 %); `bitmap` and genalloc ignore it (2 bits per granule). With a
+    /// fine granule (64 B: up to 75 % for first-fit) set it to what the region really
+    /// holds, e.g. its size divided by the smallest buffer.
     #[must_use]
     pub const fn max_allocations(self, max_allocations: usize) -> Self {
         Self {
@@ -130,9 +137,7 @@ impl<'a> Declaration<'a> {
             granule: self.granule,
             backend,
             flags: self.flags,
-            max_allocations: self
-                .max_allocations
-                .unwrap_or(units.min(DEFAULT_MAX_ALLOCATIONS)),
+            max_allocations: self.max_allocations.unwrap_or(units),
             retry_limit: self.retry_limit,
         })
     }

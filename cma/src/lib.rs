@@ -17,7 +17,7 @@
 //!    platform's [`EarlyMemory`] (a [`MemoryMap`] ships for simple platforms and tests).
 //! 2. **Once a heap exists**: turn them into [`Region`]s, each managed by a backend
 //!    built by name from a [`Registry`] ([`Registry::with_builtins`] holds
-//!    `first-fit`, `bitmap`, `genalloc`, `genalloc-best-fit` and
+//!    `first-fit`, `bitmap`, `tlsf`, `genalloc`, `genalloc-best-fit` and
 //!    `genalloc-order-align`; users register their own), and collect them in an
 //!    [`AreaSet`] together with a [`RegionMap`] (`camera=video,common;*=common`) and a
 //!    default region. A [`GlobalArea`] holds the system's default set, built once.
@@ -114,8 +114,7 @@ pub use contig_allocators as allocators;
 pub use addr::{PhysAddr, PhysRange};
 pub use area::AreaSet;
 pub use declaration::{
-    DEFAULT_BACKEND, DEFAULT_GRANULE, DEFAULT_MAX_ALLOCATIONS, DEFAULT_RETRY_LIMIT, Declaration,
-    RegionSpec,
+    DEFAULT_BACKEND, DEFAULT_GRANULE, DEFAULT_RETRY_LIMIT, Declaration, RegionSpec,
 };
 pub use dump::Dump;
 pub use early::{Dynamic, EarlyMemory, EarlyTable};

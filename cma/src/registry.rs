@@ -13,6 +13,7 @@ use contig_allocators::Backend;
 use contig_allocators::bitmap::Bitmap;
 use contig_allocators::first_fit::FirstFit;
 use contig_allocators::genalloc::GenBackend;
+use contig_allocators::tlsf::Tlsf;
 
 use crate::fallible::{try_box, try_push, try_reserve};
 use crate::{Error, Name, RegionSpec};
@@ -64,7 +65,7 @@ fn boxed<B: Backend + Send + 'static>(backend: B) -> Result<BoxedBackend, Error>
 ///     fn capacity(&self) -> usize { self.0 }
 ///     fn allocate(&mut self, r: Request) -> Result<usize, Error> {
 ///         r.validate(self.0)?;
-///         Err(Error::NoSpace { count: r.count(), align: r.align(), largest_free: self.0 })
+///         Err(Error::NoSpace { count: r.count(), align: r.align() })
 ///     }
 ///     fn claim(&mut self, _: usize, _: usize) -> Result<(), Error> { Err(Error::ZeroCount) }
 ///     fn free(&mut self, start: usize, _: usize) -> Result<(), Error> {
@@ -88,6 +89,7 @@ pub struct Registry {
 pub const BUILTIN_BACKENDS: &[&str] = &[
     "first-fit",
     "bitmap",
+    "tlsf",
     "genalloc",
     "genalloc-best-fit",
     "genalloc-order-align",
@@ -101,8 +103,10 @@ impl Registry {
     }
 
     /// A registry holding the built-in backends ([`BUILTIN_BACKENDS`]): `first-fit`
-    /// (sized for the region's `max_allocations`), `bitmap`, and genalloc with its
-    /// first-fit, best-fit and order-align placement.
+    /// (sized for the region's `max_allocations`), `bitmap`, `tlsf` (sized for the
+    /// region's `max_allocations`), and genalloc with its first-fit, best-fit and
+    /// order-align placement. A factory returns [`Error::OutOfMemory`] when the
+    /// backend's metadata cannot be allocated.
     ///
     /// # Errors
     ///
@@ -118,6 +122,15 @@ impl Registry {
             boxed(FirstFit::new(g.units, g.phase, g.max_allocations))
         })?;
         registry.add_builtin("bitmap", |g| boxed(Bitmap::new(g.units, g.phase)))?;
+        registry.add_builtin("tlsf", |g| {
+            let tlsf = Tlsf::try_new(g.units, g.phase, g.max_allocations).map_err(|_| {
+                Error::OutOfMemory {
+                    what: "tlsf metadata for units",
+                    count: g.units,
+                }
+            })?;
+            boxed(tlsf)
+        })?;
         registry.add_builtin("genalloc", |g| {
             boxed(GenBackend::first_fit(g.units, g.phase))
         })?;

@@ -78,6 +78,32 @@ fn first_fit_limit_comes_from_the_declaration() {
 }
 
 #[test]
+fn a_region_declared_with_defaults_fills_with_its_smallest_allocations() {
+    // 64 B granules: 4096 granules in 256 KiB. A node-sized backend left at the
+    // default limit must not refuse allocations while the region has room.
+    for backend in ["first-fit", "tlsf"] {
+        let spec = Declaration::new("r", 0x4_0000)
+            .granule(64)
+            .backend(backend)
+            .at(PhysAddr::new(0x4000_0000))
+            .unwrap();
+        assert_eq!(spec.max_allocations(), 4096, "{backend}");
+        let region: Region = Region::new(spec, &Registry::with_builtins().unwrap(), None).unwrap();
+        let held: Vec<_> = (0..4096)
+            .map(|i| {
+                region
+                    .allocate(&Request::new(64))
+                    .unwrap_or_else(|e| panic!("{backend}: allocation {i}: {e}"))
+            })
+            .collect();
+        assert_eq!(region.stats().backend.free, 0, "{backend}");
+        for a in held {
+            region.free(a).unwrap();
+        }
+    }
+}
+
+#[test]
 fn reusable_bitmap_region_skips_busy_ranges() {
     let hook: &'static Scripted =
         Box::leak(Box::new(Scripted::busy(&[range(0x8000_0000, 0x3000)])));

@@ -599,6 +599,14 @@ fn area_set_matches_model_bitmap() {
 }
 
 #[test]
+fn area_set_matches_model_tlsf() {
+    fn prop(s: Scenario) -> Result<(), String> {
+        run(s, &Registry::with_builtins().unwrap(), "tlsf", Policy::Any)
+    }
+    check(prop);
+}
+
+#[test]
 fn area_set_matches_model_genalloc() {
     fn prop(s: Scenario) -> Result<(), String> {
         run(

@@ -8,6 +8,7 @@ use contig_allocators::bitmap::Bitmap;
 use contig_allocators::first_fit::FirstFit;
 use contig_allocators::genalloc::GenBackend;
 use contig_allocators::shadow::{Op, Placement, Shadow};
+use contig_allocators::tlsf::Tlsf;
 use contig_allocators::{Backend, Request};
 use libfuzzer_sys::fuzz_target;
 
@@ -17,6 +18,7 @@ enum Kind {
     Bitmap,
     GenFirstFit,
     GenBestFit,
+    Tlsf { max_allocations: u8 },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -57,6 +59,11 @@ fn backend(kind: &Kind, capacity: usize, phase: usize) -> (Box<dyn Backend>, Sha
             Box::new(GenBackend::best_fit(capacity, phase)),
             Shadow::new(capacity, phase, None, Placement::Any),
         ),
+        Kind::Tlsf { max_allocations } => {
+            let max = usize::from(max_allocations);
+            let tlsf = Tlsf::try_new(capacity, phase, max).expect("metadata of a u16 space");
+            (Box::new(tlsf), Shadow::new(capacity, phase, Some(max), Placement::Any))
+        }
     }
 }
 

@@ -1,15 +1,21 @@
 //! Finding the lowest fitting run in the bitmap backend.
 //!
-//! Two paths, both returning the lowest offset `s >= lo` with `phase + s` a multiple of
-//! `align`, `s + count <= hi` and every unit of `[s, s + count)` free:
+//! Every path returns the lowest offset `s >= lo` with `phase + s` a multiple of `align`,
+//! `s + count <= hi` and every unit of `[s, s + count)` free:
 //!
-//! * **word path** (`count <= 64`, `align <= 64`): for each word that is not full, the
-//!   positions where a free run of `count` units starts (reaching into the next word at
-//!   most) are computed with `log2(count)` shift-and steps and masked by the aligned
-//!   positions; full words are skipped through the summary without being read.
-//! * **run path** (anything else): jump to the next free unit (summary), align up, and
-//!   look for the first used unit in the candidate range; continue past it. Every word
-//!   of the scanned stretch is read a bounded number of times, full stretches not at all.
+//! * **run tree** (`runs.rs`): the lowest start of `count` free units at or after a
+//!   bound, in `O(log n)`; the first aligned offset from there is checked against the
+//!   used map, and on a miss the search resumes past the used unit that spoiled it. A
+//!   miss needs a free run of `count .. count + align - 1` units whose aligned part is too
+//!   short, so with alignment 1 there is none: the cost does not grow with the space.
+//! * **word path**, first, for `count <= 64` and `align <= 64`, over the first few words
+//!   from `lo` that are not full (full stretches skipped through the summary): for each, the positions where a free run of
+//!   `count` units starts (reaching into the next word at most) are computed with
+//!   `log2(count)` shift-and steps and masked by the aligned positions.
+//! * **run path**, first, for larger requests, over a few candidates only (and without
+//!   limit for counts above `u32::MAX`, beyond what the tree counts): jump to the next
+//!   free unit (summary), align up, look for the first used unit in the candidate range,
+//!   continue past it.
 //!
 //! This module only reads the maps; it never changes them.
 
@@ -19,14 +25,54 @@ use super::Bitmap;
 use super::words::{self, BITS};
 use crate::{Window, align_up_with_phase};
 
+/// Words the word scan reads before a small request asks the run tree.
+const NEAR_WORDS: usize = 8;
+/// Candidates the run path tries before a large request asks the run tree.
+const NEAR_RUNS: usize = 8;
+
 impl Bitmap {
     /// The lowest offset where `count` units aligned to `align` fit inside `window`.
     /// `count >= 1`, `align` a power of two and `window` inside the space (validated).
-    pub(super) fn lowest_fit(&self, count: usize, align: usize, window: Window) -> Option<usize> {
-        if count <= BITS && align <= BITS {
-            self.fit_in_words(count, align, window)
+    pub(super) fn lowest_fit(
+        &mut self,
+        count: usize,
+        align: usize,
+        window: Window,
+    ) -> Option<usize> {
+        if count > u32::MAX as usize {
+            // Beyond what the run tree counts: the plain scans, unbounded.
+            return self
+                .fit_by_runs(count, align, window, usize::MAX)
+                .unwrap_or(None);
+        }
+        // First the plain scans over the next few candidates (full stretches are skipped
+        // through the summary): quicker than settling and descending the tree when the
+        // fit is close, and bounded when it is not.
+        let near = if count <= BITS && align <= BITS {
+            self.fit_in_words(count, align, window, NEAR_WORDS)
         } else {
-            self.fit_by_runs(count, align, window)
+            self.fit_by_runs(count, align, window, NEAR_RUNS)
+        };
+        let mut from = match near {
+            Ok(found) => return found,
+            Err(resume) => resume,
+        };
+        self.runs.settle(&self.used);
+        loop {
+            // The lowest run of `count` free units at or after `from`; an aligned start
+            // can only be at or after it.
+            let run = self.runs.first_run(&self.used, from, count)?;
+            let at = align_up_with_phase(run, align, self.phase)?;
+            let end = at.checked_add(count)?;
+            if end > window.hi {
+                return None;
+            }
+            match words::first_set(&self.used, at, end) {
+                None => return Some(at),
+                // No aligned start at or before `busy` fits: every one from `at` on
+                // reaches it.
+                Some(busy) => from = busy + 1,
+            }
         }
     }
 
@@ -45,10 +91,24 @@ impl Bitmap {
         !used & limit
     }
 
-    fn fit_in_words(&self, count: usize, align: usize, window: Window) -> Option<usize> {
+    /// The word path over at most `budget` words that are not full: `Ok` with the
+    /// answer, or `Err(resume)` when the budget ran out, every start below `resume`
+    /// (and at or above `window.lo`) having been ruled out.
+    fn fit_in_words(
+        &self,
+        count: usize,
+        align: usize,
+        window: Window,
+        budget: usize,
+    ) -> Result<Option<usize>, usize> {
         let (mut w, first_bit) = words::split(window.lo);
         let mut mask = words::from_bit(first_bit);
+        let mut left = budget;
         while w * BITS < window.hi {
+            if left == 0 {
+                return Err((w * BITS).max(window.lo));
+            }
+            left -= 1;
             let starts = words::run_starts(
                 self.free_bits(w, window.hi),
                 self.free_bits(w + 1, window.hi),
@@ -57,30 +117,54 @@ impl Bitmap {
             let base = self.phase.wrapping_add(w * BITS);
             let hits = starts & mask & words::aligned_positions(align, base);
             if hits != 0 {
-                return Some(w * BITS + hits.trailing_zeros() as usize);
+                return Ok(Some(w * BITS + hits.trailing_zeros() as usize));
             }
             mask = u64::MAX;
             // A full word holds no start of a free run.
-            w = self.summary.next_not_full(w + 1)?;
+            match self.summary.next_not_full(w + 1) {
+                Some(next) => w = next,
+                None => return Ok(None),
+            }
         }
-        None
+        Ok(None)
     }
 
-    fn fit_by_runs(&self, count: usize, align: usize, window: Window) -> Option<usize> {
-        let mut candidate = align_up_with_phase(window.lo, align, self.phase)?;
+    /// The run path over at most `budget` candidates: `Ok` with the answer, or
+    /// `Err(resume)` when the budget ran out, every aligned start below `resume` (and at
+    /// or above `window.lo`) having been ruled out.
+    fn fit_by_runs(
+        &self,
+        count: usize,
+        align: usize,
+        window: Window,
+        budget: usize,
+    ) -> Result<Option<usize>, usize> {
+        let Some(mut candidate) = align_up_with_phase(window.lo, align, self.phase) else {
+            return Ok(None);
+        };
+        let mut left = budget;
         loop {
-            let end = candidate.checked_add(count)?;
-            if end > window.hi {
-                return None;
+            if left == 0 {
+                return Err(candidate);
             }
-            let free = self.next_free(candidate)?;
-            if free > candidate {
-                candidate = align_up_with_phase(free, align, self.phase)?;
-                continue;
-            }
-            match words::first_set(&self.used, candidate, end) {
-                None => return Some(candidate),
-                Some(busy) => candidate = align_up_with_phase(busy + 1, align, self.phase)?,
+            left -= 1;
+            let Some(end) = candidate.checked_add(count).filter(|&end| end <= window.hi) else {
+                return Ok(None);
+            };
+            let Some(free) = self.next_free(candidate) else {
+                return Ok(None);
+            };
+            let next = if free > candidate {
+                align_up_with_phase(free, align, self.phase)
+            } else {
+                match words::first_set(&self.used, candidate, end) {
+                    None => return Ok(Some(candidate)),
+                    Some(busy) => align_up_with_phase(busy + 1, align, self.phase),
+                }
+            };
+            match next {
+                Some(next) => candidate = next,
+                None => return Ok(None),
             }
         }
     }

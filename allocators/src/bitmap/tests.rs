@@ -3,6 +3,7 @@
 use alloc::vec::Vec;
 
 use super::Bitmap;
+use super::runs::RunTree;
 use crate::{Backend, Error, Extent, Request, Stats};
 
 fn allocations(map: &Bitmap) -> Vec<Extent> {
@@ -21,11 +22,7 @@ fn fill_with_ones(map: &mut Bitmap) {
 fn capacity_zero_refuses_everything_without_panicking() {
     let mut map = Bitmap::new(0, 3);
     assert_eq!(map.name(), "bitmap");
-    let no_space = Err(Error::NoSpace {
-        count: 1,
-        align: 1,
-        largest_free: 0,
-    });
+    let no_space = Err(Error::NoSpace { count: 1, align: 1 });
     assert_eq!(map.allocate(Request::new(1)), no_space);
     assert_eq!(map.allocate(Request::new(0)), Err(Error::ZeroCount));
     let oob = Error::OutOfBounds {
@@ -50,18 +47,13 @@ fn sizes_zero_one_capacity_and_capacity_plus_one() {
         Err(Error::NoSpace {
             count: 101,
             align: 1,
-            largest_free: 100
         })
     );
     assert_eq!(map.allocate(Request::new(100)), Ok(0));
     assert_eq!(map.stats().free, 0);
     assert_eq!(
         map.allocate(Request::new(1)),
-        Err(Error::NoSpace {
-            count: 1,
-            align: 1,
-            largest_free: 0
-        })
+        Err(Error::NoSpace { count: 1, align: 1 })
     );
     map.free(0, 100).unwrap();
     assert_eq!(map.allocate(Request::new(1)), Ok(0));
@@ -91,7 +83,6 @@ fn alignment_is_absolute_and_checked() {
         Err(Error::NoSpace {
             count: 1,
             align: 256,
-            largest_free: 111
         })
     );
     let mut zero_phase = Bitmap::new(200, 0);
@@ -101,7 +92,6 @@ fn alignment_is_absolute_and_checked() {
         Err(Error::NoSpace {
             count: 1,
             align: 1 << 20,
-            largest_free: 199
         })
     );
 }
@@ -124,11 +114,7 @@ fn windows_at_either_end_and_invalid() {
     assert_eq!(map.allocate(Request::new(2).within(128, 130)), Ok(128));
     assert_eq!(
         map.allocate(Request::new(1).within(128, 130)),
-        Err(Error::NoSpace {
-            count: 1,
-            align: 1,
-            largest_free: 128
-        })
+        Err(Error::NoSpace { count: 1, align: 1 })
     );
     assert_eq!(map.allocate(Request::new(3).within(0, 3)), Ok(0));
     assert_eq!(map.allocate(Request::new(1).within(0, 4)), Ok(3));
@@ -286,7 +272,6 @@ fn fill_free_every_other_then_ask_for_more_than_any_hole() {
         Err(Error::NoSpace {
             count: 11,
             align: 1,
-            largest_free: 10
         })
     );
     assert_eq!(map.allocate(Request::new(10)), Ok(0));
@@ -300,16 +285,16 @@ fn capacities_around_word_sizes() {
         let mut map = Bitmap::new(capacity, 0);
         let words = capacity.div_ceil(64);
         let summary_words: usize = if words <= 64 { 1 } else { 3 };
-        assert_eq!(map.stats().metadata_bytes, 8 * (2 * words + summary_words));
+        assert_eq!(
+            map.stats().metadata_bytes,
+            8 * (2 * words + summary_words) + RunTree::bytes_for(words)
+        );
         assert_eq!(map.allocate(Request::new(capacity)), Ok(0));
         map.free(0, capacity).unwrap();
         fill_with_ones(&mut map);
         assert!(matches!(
             map.allocate(Request::new(1)),
-            Err(Error::NoSpace {
-                largest_free: 0,
-                ..
-            })
+            Err(Error::NoSpace { .. })
         ));
         map.free(capacity - 1, 1).unwrap();
         assert_eq!(map.allocate(Request::new(1)), Ok(capacity - 1));
@@ -323,12 +308,20 @@ fn capacities_around_word_sizes() {
 }
 
 #[test]
-fn metadata_is_two_bits_per_unit_plus_the_summary() {
+fn metadata_is_two_bits_per_unit_plus_the_summaries() {
     let bytes = |n| Bitmap::new(n, 0).stats().metadata_bytes;
     assert_eq!(bytes(0), 0);
     assert_eq!(bytes(1), 8 * (2 + 1));
-    // 2^20 units: 16384 words per map; summary levels of 256, 4 and 1 words.
-    assert_eq!(bytes(1 << 20), 8 * (2 * 16_384 + 256 + 4 + 1));
+    // 2^20 units: 16384 words per map; summary levels of 256, 4 and 1 words; a run tree
+    // of 8192 leaves of 128 units, 12 bytes and a stale bit each: 2.86 bits per unit.
+    assert_eq!(
+        bytes(1 << 20),
+        8 * (2 * 16_384 + 256 + 4 + 1) + 12 * 8192 + 8192 / 8
+    );
+    // At most 4 bits per unit whatever the rounding of the tree to a power of two.
+    for n in [129, 1000, 4097, (1 << 20) + 1] {
+        assert!(bytes(n) * 8 <= 4 * n + 8 * 64, "{n}: {}", bytes(n));
+    }
     let mut map = Bitmap::new(1 << 20, 0);
     map.claim(0, 1 << 20).unwrap();
     assert_eq!(map.stats().metadata_bytes, bytes(1 << 20));
@@ -383,7 +376,6 @@ fn large_counts_and_alignments_are_exact() {
         Err(Error::NoSpace {
             count: 3000,
             align: 1024,
-            largest_free: 10_001 - 8119
         })
     );
 }
@@ -401,7 +393,6 @@ fn summary_skips_full_stretches_and_finds_the_last_hole() {
         Err(Error::NoSpace {
             count: 200,
             align: 1,
-            largest_free: 10
         })
     );
     assert_eq!(map.allocate(Request::new(5).aligned(4)), Ok(99_992));

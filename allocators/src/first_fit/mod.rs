@@ -286,11 +286,7 @@ impl Backend for FirstFit {
             self.carve(piece, at, count)?;
             return Ok(at);
         }
-        Err(Error::NoSpace {
-            count,
-            align,
-            largest_free: self.tree.largest_free(),
-        })
+        Err(Error::NoSpace { count, align })
     }
 
     fn claim(&mut self, start: usize, count: usize) -> Result<(), Error> {

@@ -277,8 +277,8 @@ impl<O> GenPool<O> {
     /// [`Error::AlignNotPowerOfTwo`] ([`Fit::FirstFitAlign`]), [`Error::NotGranular`]
     /// ([`Fit::Fixed`] offset), [`Error::NoSpace`] when no chunk has room, carrying
     /// `size`, the alignment searched for in bytes (saturated at `usize::MAX` when the
-    /// size's power of two does not fit) and the largest free run in bytes of any
-    /// chunk.
+    /// size's power of two does not fit); [`GenPool::largest_free`] tells fragmentation
+    /// from exhaustion when a caller needs to know.
     ///
     /// Cost: per chunk tried, a word-level scan of its bitmap (32 granules per word on
     /// 64-bit targets, 16 on 32-bit ones) and one compare-exchange per word claimed.
@@ -328,7 +328,6 @@ impl<O> GenPool<O> {
         found.ok_or_else(|| Error::NoSpace {
             count: size,
             align: align.unwrap_or(usize::MAX).saturating_mul(granule),
-            largest_free: self.largest_free(),
         })
     }
 
@@ -490,7 +489,6 @@ mod tests {
             Err(Error::NoSpace {
                 count: 16,
                 align: 16,
-                largest_free: 0
             })
         );
         assert_eq!(p.free_owner(0x3010, 16), Ok(&2));
@@ -508,7 +506,6 @@ mod tests {
             Err(Error::NoSpace {
                 count: 0x180,
                 align: 16,
-                largest_free: 0x100
             })
         );
         assert_eq!(p.alloc(0x100), Ok(0x1100));
@@ -645,7 +642,6 @@ mod tests {
             Err(Error::NoSpace {
                 count: 0x10,
                 align: 0x1000,
-                largest_free: 0x230
             })
         );
     }

@@ -1,7 +1,7 @@
 //! Prints the markdown tables of the criterion results for the README's Performance
 //! section: nanoseconds per allocate+free pair per workload and contender (median and
-//! median absolute deviation), the scaling from 64 MiB to 4 GiB, and how the goals of
-//! issue 7 fare. Run after `cargo bench -p contig-benches`:
+//! median absolute deviation), the scaling from 64 MiB to 4 GiB, and how the performance
+//! goals fare. Run after `cargo bench -p contig-benches`:
 //!
 //! `cargo run -p contig-benches --release --bin perf-table [-- target/criterion]`
 
@@ -14,10 +14,13 @@ use contig_benches::Contender;
 use contig_benches::criterion_json::{Estimate, collect};
 use contig_benches::ours::OurBackend;
 
-const WORKLOADS: [(&str, &str); 3] = [
+const WORKLOADS: [(&str, &str); 6] = [
     ("pair/W1", "W1 video 85 %"),
     ("pair/W2", "W2 virtio"),
     ("pair/W3", "W3 descriptors"),
+    ("pair/R-virtio", "random virtio"),
+    ("pair/R-desc", "random descriptors"),
+    ("pair/R-video", "random video"),
 ];
 const REGIONS: [&str; 3] = ["64MiB", "1GiB", "4GiB"];
 
@@ -43,7 +46,9 @@ fn pairs_table(all: &[Estimate]) -> String {
     for (_, title) in WORKLOADS {
         let _ = write!(md, " {title} |");
     }
-    md.push_str("\n|---|---:|---:|---:|\n");
+    md.push_str("\n|---|");
+    md.push_str(&"---:|".repeat(WORKLOADS.len()));
+    md.push('\n');
     let names = Contender::all().into_iter().map(Contender::name);
     for name in names.chain(["replay-overhead".to_owned()]) {
         let _ = write!(md, "| {name} |");
@@ -94,7 +99,7 @@ fn worst_case_table(all: &[Estimate]) -> String {
 }
 
 fn goals(all: &[Estimate]) -> String {
-    let mut out = String::from("\nGoals (issue 7), this run:\n");
+    let mut out = String::from("\nGoals, this run:\n");
     for (group, title) in &WORKLOADS[1..] {
         let best = Contender::all()
             .into_iter()
@@ -112,7 +117,7 @@ fn goals(all: &[Estimate]) -> String {
             );
         }
     }
-    for name in ["first-fit", "bitmap"] {
+    for name in ["first-fit", "bitmap", "tlsf"] {
         let at = |r: &str| find(all, "worst_case", name, Some(r)).map(|e| e.median);
         if let (Some(small), Some(large)) = (at("64MiB"), at("4GiB")) {
             let _ = writeln!(

@@ -1,4 +1,4 @@
-//! The DMA workloads of issue 7 as seeded, deterministic traces of allocations and
+//! The DMA workloads as seeded, deterministic traces of allocations and
 //! frees, shared by the criterion benches, the fragmentation report, the unit tests and
 //! fuzz seeds.
 //!
@@ -14,16 +14,42 @@
 //!   blocks that must not cross a 4 KiB boundary.
 //! * W4 [`adversarial`]: log-uniform 4 KiB–4 MiB with random frees until the arena is
 //!   overcommitted, and a checkerboard of small blocks followed by large ones.
+//! * [`random_order`]: virtio, descriptor and video size mixes with frees in uniformly
+//!   random order and mixed lifetimes (a long-lived population plus short-lived churn).
 
 #![forbid(unsafe_code)]
 
 pub mod adversarial;
 pub mod descriptors;
+pub mod random_order;
 pub mod video;
 pub mod virtio;
 
 /// The seed every published number uses.
 pub const SEED: u64 = 0x00C0_FFEE_D15C_0DE5;
+
+/// The environment variable that overrides [`SEED`] in the benches (decimal, or hex
+/// with a `0x` prefix); `benches/report.sh --seed N` sets it.
+pub const SEED_VAR: &str = "CONTIG_BENCH_SEED";
+
+/// The seed the benches use: `$CONTIG_BENCH_SEED` when set, else [`SEED`].
+///
+/// # Panics
+///
+/// When the variable is set but is not a number (a typo must not silently measure the
+/// default seed).
+#[must_use]
+pub fn seed_from_env() -> u64 {
+    let Ok(text) = std::env::var(SEED_VAR) else {
+        return SEED;
+    };
+    let text = text.trim();
+    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(&hex.replace('_', ""), 16),
+        None => text.replace('_', "").parse(),
+    };
+    parsed.unwrap_or_else(|_| panic!("{SEED_VAR}={text:?} is not a u64"))
+}
 
 /// The three throughput workloads of the criterion bench, at the sizes it uses: W1 at
 /// 85 % of 256 MiB, W2 and W3 on 64 MiB. Every trace is closed, so it can be replayed

@@ -73,11 +73,7 @@ impl ::contig_allocators::Backend for Naive {
                 }
             }
         }
-        Err(::contig_allocators::Error::NoSpace {
-            count,
-            align,
-            largest_free: self.stats().largest_free,
-        })
+        Err(::contig_allocators::Error::NoSpace { count, align })
     }
 
     fn claim(&mut self, start: usize, count: usize) -> Result<(), ::contig_allocators::Error> {

@@ -1,0 +1,153 @@
+//! Unit tests of the TLSF backend: placement, coalescing, the node budget and every
+//! error path (the shadow-model tests in `tests/tlsf_model.rs` cover random scripts).
+
+use super::Tlsf;
+use crate::{Backend, Error, Extent, Request};
+use alloc::vec::Vec;
+
+fn allocations(t: &Tlsf) -> Vec<Extent> {
+    let mut all = Vec::new();
+    t.for_each_allocation(&mut |e| all.push(e));
+    all
+}
+
+#[test]
+fn allocates_splits_and_coalesces_back_to_one_extent() {
+    let mut t = Tlsf::try_new(1000, 0, 16).unwrap();
+    let a = t.allocate(Request::new(10)).unwrap();
+    let b = t.allocate(Request::new(20)).unwrap();
+    let c = t.allocate(Request::new(30)).unwrap();
+    assert_eq!(allocations(&t).len(), 3);
+    let s = t.stats();
+    assert_eq!((s.free, s.live_allocations), (940, 3));
+    t.free(b, 20).unwrap();
+    assert_eq!(t.stats().free_extents, 2);
+    t.free(a, 10).unwrap();
+    t.free(c, 30).unwrap();
+    let s = t.stats();
+    assert_eq!((s.free, s.free_extents, s.largest_free), (1000, 1, 1000));
+    assert!(allocations(&t).is_empty());
+}
+
+#[test]
+fn alignment_is_absolute_and_windows_are_kept() {
+    let mut t = Tlsf::try_new(4096, 7, 64).unwrap();
+    for align in [2, 8, 64, 1024] {
+        let at = t.allocate(Request::new(5).aligned(align)).unwrap();
+        assert_eq!((7 + at) % align, 0);
+    }
+    let at = t.allocate(Request::new(100).within(3000, 3100)).unwrap();
+    assert_eq!(at, 3000);
+    assert_eq!(
+        t.allocate(Request::new(1).within(3000, 3100)),
+        Err(Error::NoSpace { count: 1, align: 1 })
+    );
+}
+
+#[test]
+fn fails_only_when_nothing_fits() {
+    // A run of exactly `count` units in a bin that the good-fit rounding skips.
+    let mut t = Tlsf::try_new(200, 0, 8).unwrap();
+    let a = t.allocate(Request::new(65)).unwrap();
+    let _b = t.allocate(Request::new(135)).unwrap();
+    t.free(a, 65).unwrap();
+    assert_eq!(t.allocate(Request::new(65)), Ok(a));
+    assert_eq!(
+        t.allocate(Request::new(1)),
+        Err(Error::NoSpace { count: 1, align: 1 })
+    );
+}
+
+#[test]
+fn frees_are_validated_in_order() {
+    let mut t = Tlsf::try_new(100, 0, 4).unwrap();
+    let a = t.allocate(Request::new(10)).unwrap();
+    assert_eq!(t.free(a, 0), Err(Error::ZeroCount));
+    assert_eq!(
+        t.free(95, 10),
+        Err(Error::OutOfBounds {
+            start: 95,
+            count: 10,
+            capacity: 100
+        })
+    );
+    assert_eq!(t.free(50, 1), Err(Error::NotAllocated { start: 50 }));
+    assert_eq!(
+        t.free(a + 3, 1),
+        Err(Error::NotAllocationStart { start: a + 3 })
+    );
+    assert_eq!(
+        t.free(a, 11),
+        Err(Error::WrongCount {
+            start: a,
+            count: 11,
+            actual: 10
+        })
+    );
+    t.free(a, 10).unwrap();
+    assert_eq!(t.free(a, 10), Err(Error::NotAllocated { start: a }));
+}
+
+#[test]
+fn claims_and_the_allocation_limit() {
+    let mut t = Tlsf::try_new(100, 0, 2).unwrap();
+    t.claim(40, 10).unwrap();
+    assert_eq!(
+        t.claim(45, 10),
+        Err(Error::RangeBusy {
+            start: 45,
+            count: 10,
+            first_busy: 45
+        })
+    );
+    assert_eq!(
+        t.claim(30, 20),
+        Err(Error::RangeBusy {
+            start: 30,
+            count: 20,
+            first_busy: 40
+        })
+    );
+    t.claim(0, 5).unwrap();
+    assert_eq!(
+        t.allocate(Request::new(1)),
+        Err(Error::TooManyAllocations { limit: 2 })
+    );
+    assert_eq!(t.claim(60, 1), Err(Error::TooManyAllocations { limit: 2 }));
+    assert_eq!(allocations(&t), [Extent::new(0, 5), Extent::new(40, 10)]);
+}
+
+#[test]
+fn empty_and_tiny_spaces() {
+    let mut t = Tlsf::try_new(0, 0, 4).unwrap();
+    assert_eq!(t.stats().free, 0);
+    assert_eq!(
+        t.allocate(Request::new(1)),
+        Err(Error::NoSpace { count: 1, align: 1 })
+    );
+    let mut one = Tlsf::try_new(1, usize::MAX, 0).unwrap();
+    assert_eq!(
+        one.allocate(Request::new(1)),
+        Err(Error::TooManyAllocations { limit: 0 })
+    );
+    let mut huge = Tlsf::try_new(3, 0, usize::MAX).unwrap();
+    assert_eq!(huge.max_allocations(), Tlsf::MAX_ALLOCATIONS);
+    assert_eq!(
+        huge.allocate(Request::new(usize::MAX)),
+        Err(Error::NoSpace {
+            count: usize::MAX,
+            align: 1,
+        })
+    );
+    assert_eq!(huge.allocate(Request::new(1).aligned(1 << 40)), Ok(0));
+}
+
+#[test]
+fn metadata_is_what_construction_reports() {
+    let t = Tlsf::try_new(4096, 0, 100).unwrap();
+    assert_eq!(
+        t.stats().metadata_bytes,
+        Tlsf::metadata_bytes_for(4096, 100)
+    );
+    assert!(Tlsf::metadata_bytes_for(4096, 100) < 4096 * 5 + 201 * 48 + 8192);
+}
