@@ -103,10 +103,10 @@ fn workload(backend: &mut dyn Backend) -> Result<(), Error> {
 fn main() -> Result<(), Error> {
     let phase = REGION_BASE / GRANULE;
     let mut backends: Vec<Box<dyn Backend>> = vec![
-        Box::new(FirstFit::new(REGION_UNITS, phase, 1024)),
-        Box::new(Bitmap::new(REGION_UNITS, phase)),
-        Box::new(GenBackend::first_fit(REGION_UNITS, phase)),
-        Box::new(GenBackend::best_fit(REGION_UNITS, phase)),
+        Box::new(FirstFit::new(REGION_UNITS, phase, 1024).unwrap()),
+        Box::new(Bitmap::new(REGION_UNITS, phase).unwrap()),
+        Box::new(GenBackend::first_fit(REGION_UNITS, phase).unwrap()),
+        Box::new(GenBackend::best_fit(REGION_UNITS, phase).unwrap()),
     ];
     println!(
         "The allocator backends of contig-allocators, each managing the same 64 MiB region of

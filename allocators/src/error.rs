@@ -21,6 +21,14 @@ use core::fmt;
 pub enum Error {
     /// A request, claim or free of zero units.
     ZeroCount,
+    /// Setup (e.g. [`GenPool::add_chunk`](crate::genalloc::GenPool::add_chunk)) could not
+    /// allocate its metadata: the heap is exhausted.
+    OutOfMemory {
+        /// What was being allocated.
+        what: &'static str,
+        /// How many of them.
+        count: usize,
+    },
     /// The requested alignment (in units) is zero or not a power of two.
     AlignNotPowerOfTwo {
         /// The alignment asked for.
@@ -128,10 +136,22 @@ pub enum Error {
     },
 }
 
+impl From<crate::fallible::OutOfMemory> for Error {
+    fn from(e: crate::fallible::OutOfMemory) -> Self {
+        Self::OutOfMemory {
+            what: e.what,
+            count: e.count,
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Self::ZeroCount => f.write_str("a request of zero units"),
+            Self::OutOfMemory { what, count } => {
+                write!(f, "out of memory reserving room for {count} {what}")
+            }
             Self::AlignNotPowerOfTwo { align } => {
                 write!(f, "alignment {align} is not a power of two")
             }

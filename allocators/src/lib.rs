@@ -34,7 +34,7 @@
 //!
 //! // 1024 units whose offset 0 sits at absolute unit 3 (an unaligned region base),
 //! // room for at most 16 live allocations.
-//! let mut ff = FirstFit::new(1024, 3, 16);
+//! let mut ff = FirstFit::new(1024, 3, 16).unwrap();
 //! let at = ff.allocate(Request::new(10).aligned(8)).unwrap();
 //! assert_eq!((3 + at) % 8, 0); // aligned in absolute terms
 //! ff.free(at, 10).unwrap();
@@ -48,13 +48,17 @@ extern crate alloc;
 mod align;
 mod backend;
 mod error;
+pub mod fallible;
 mod request;
 mod stats;
 
 pub mod bitmap;
 pub mod first_fit;
 pub mod genalloc;
+// The shadow model is a checker for tests and fuzzing (it allocates freely per
+// operation, which no backend does); it is exempt from the fallible-allocation lint.
 #[cfg(feature = "shadow")]
+#[allow(clippy::disallowed_methods, clippy::disallowed_macros)]
 pub mod shadow;
 pub mod tlsf;
 

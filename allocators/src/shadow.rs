@@ -14,7 +14,7 @@
 //! ```
 //! use contig_allocators::{Request, first_fit::FirstFit, shadow::{Op, Placement, Shadow}};
 //!
-//! let mut backend = FirstFit::new(64, 0, 8);
+//! let mut backend = FirstFit::new(64, 0, 8).unwrap();
 //! let mut model = Shadow::new(64, 0, Some(8), Placement::Lowest);
 //! model.step(&mut backend, Op::Allocate(Request::new(5).aligned(4))).unwrap();
 //! model.step(&mut backend, Op::Free { start: 0, count: 5 }).unwrap();

@@ -13,7 +13,7 @@ use quickcheck::{QuickCheck, TestResult};
 // `common` module does not provide it, so this test crate does. Operations made here are
 // scaled to the largest capacity `Script` generates; shrinking only drops operations.
 fn script_matches_model(script: Script) -> TestResult {
-    let mut backend = Bitmap::new(script.capacity, script.phase);
+    let mut backend = Bitmap::new(script.capacity, script.phase).unwrap();
     let mut model = Shadow::new(script.capacity, script.phase, None, Placement::Lowest);
     match run(&mut backend, &mut model, &script.ops) {
         Ok(()) => TestResult::passed(),
@@ -57,7 +57,7 @@ impl Rng {
 #[test]
 fn long_seeded_run_on_a_large_space_matches_the_model() {
     let (capacity, phase) = (100_003, 12_345);
-    let mut backend = Bitmap::new(capacity, phase);
+    let mut backend = Bitmap::new(capacity, phase).unwrap();
     let mut model = Shadow::new(capacity, phase, None, Placement::Lowest);
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut ops = Vec::new();

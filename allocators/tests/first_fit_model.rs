@@ -12,7 +12,7 @@ use contig_allocators::{Backend, Request};
 use quickcheck::{QuickCheck, TestResult};
 
 fn agrees_with_model(script: &Script, max_allocations: usize) -> TestResult {
-    let mut backend = FirstFit::new(script.capacity, script.phase, max_allocations);
+    let mut backend = FirstFit::new(script.capacity, script.phase, max_allocations).unwrap();
     let mut model = Shadow::new(
         script.capacity,
         script.phase,
@@ -120,7 +120,7 @@ fn long_seeded_run_on_a_large_space() {
     let (capacity, phase, max) = (100_000, 12_345, 1024);
     let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
     let ops: Vec<RawOp> = (0..3000).map(|_| large_step(&mut rng, capacity)).collect();
-    let mut backend = FirstFit::new(capacity, phase, max);
+    let mut backend = FirstFit::new(capacity, phase, max).unwrap();
     let mut model = Shadow::new(capacity, phase, Some(max), Placement::Lowest);
     run(&mut backend, &mut model, &ops).unwrap();
     // The run must have exercised the space, not just failed every request.
@@ -134,7 +134,7 @@ fn misaligned_holes_are_skipped_for_a_later_fit() {
     // Holes of 4 units at offsets 8i + 2 cannot hold an 8-aligned run of 4; the search
     // must reject each and find the aligned place after the last one.
     let capacity = 8 * 64 + 16;
-    let mut backend = FirstFit::new(capacity, 0, 256);
+    let mut backend = FirstFit::new(capacity, 0, 256).unwrap();
     let mut model = Shadow::new(capacity, 0, Some(256), Placement::Lowest);
     for i in 0..64 {
         for (start, count) in [(8 * i, 2), (8 * i + 6, 2)] {

@@ -27,7 +27,7 @@ fn quickcheck(prop: fn(Script) -> TestResult) {
 #[cfg_attr(miri, ignore)]
 fn first_fit_always_takes_the_lowest_fit() {
     fn prop(script: Script) -> TestResult {
-        let backend = GenBackend::first_fit(script.capacity, script.phase);
+        let backend = GenBackend::first_fit(script.capacity, script.phase).unwrap();
         check(&script, backend, Placement::Lowest)
     }
     quickcheck(prop);
@@ -37,7 +37,7 @@ fn first_fit_always_takes_the_lowest_fit() {
 #[cfg_attr(miri, ignore)]
 fn best_fit_keeps_every_invariant() {
     fn prop(script: Script) -> TestResult {
-        let backend = GenBackend::best_fit(script.capacity, script.phase);
+        let backend = GenBackend::best_fit(script.capacity, script.phase).unwrap();
         check(&script, backend, Placement::Any)
     }
     quickcheck(prop);
@@ -60,7 +60,7 @@ fn order_align_is_the_lowest_fit_at_the_size_order() {
                 *align_log2 = (*align_log2).max(order);
             }
         }
-        let backend = GenBackend::order_align(script.capacity, script.phase);
+        let backend = GenBackend::order_align(script.capacity, script.phase).unwrap();
         check(&script, backend, Placement::Lowest)
     }
     quickcheck(prop);

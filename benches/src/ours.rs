@@ -71,12 +71,12 @@ impl OurBackend {
     #[must_use]
     pub fn build(self, units: usize, slots: usize) -> Box<dyn Backend> {
         match self {
-            Self::FirstFit => Box::new(FirstFit::new(units, 0, slots)),
-            Self::Bitmap => Box::new(Bitmap::new(units, 0)),
+            Self::FirstFit => Box::new(FirstFit::new(units, 0, slots).unwrap()),
+            Self::Bitmap => Box::new(Bitmap::new(units, 0).unwrap()),
             Self::Tlsf => Box::new(Tlsf::try_new(units, 0, slots).expect("room for the metadata")),
-            Self::GenallocFirstFit => Box::new(GenBackend::first_fit(units, 0)),
-            Self::GenallocBestFit => Box::new(GenBackend::best_fit(units, 0)),
-            Self::GenallocOrderAlign => Box::new(GenBackend::order_align(units, 0)),
+            Self::GenallocFirstFit => Box::new(GenBackend::first_fit(units, 0).unwrap()),
+            Self::GenallocBestFit => Box::new(GenBackend::best_fit(units, 0).unwrap()),
+            Self::GenallocOrderAlign => Box::new(GenBackend::order_align(units, 0).unwrap()),
             Self::PowerOfTwo => Box::new(PowerOfTwo::new(units, 0)),
         }
     }
@@ -128,8 +128,12 @@ impl OurBackend {
         let units = arena_bytes / granule;
         let slots = FIRST_FIT_SLOTS.min(units);
         match self {
-            Self::FirstFit => Box::new(Units::with(self, FirstFit::new(units, 0, slots), granule)),
-            Self::Bitmap => Box::new(Units::with(self, Bitmap::new(units, 0), granule)),
+            Self::FirstFit => Box::new(Units::with(
+                self,
+                FirstFit::new(units, 0, slots).unwrap(),
+                granule,
+            )),
+            Self::Bitmap => Box::new(Units::with(self, Bitmap::new(units, 0).unwrap(), granule)),
             Self::Tlsf => {
                 let tlsf = Tlsf::try_new(units, 0, slots).expect("room for the metadata");
                 Box::new(Units::with(self, tlsf, granule))

@@ -35,7 +35,7 @@ impl PowerOfTwo {
     #[must_use]
     pub fn new(capacity: usize, phase: usize) -> Self {
         Self {
-            blocks: Bitmap::new(capacity, phase),
+            blocks: Bitmap::new(capacity, phase).unwrap(),
         }
     }
 

@@ -95,7 +95,7 @@ mod declaration;
 mod dump;
 mod early;
 mod error;
-pub mod fallible;
+pub use contig_allocators::fallible;
 mod flags;
 mod global;
 mod handle;

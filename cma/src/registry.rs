@@ -119,26 +119,20 @@ impl Registry {
             "backend factories",
         )?;
         registry.add_builtin("first-fit", |g| {
-            boxed(FirstFit::new(g.units, g.phase, g.max_allocations))
+            boxed(FirstFit::new(g.units, g.phase, g.max_allocations)?)
         })?;
-        registry.add_builtin("bitmap", |g| boxed(Bitmap::new(g.units, g.phase)))?;
+        registry.add_builtin("bitmap", |g| boxed(Bitmap::new(g.units, g.phase)?))?;
         registry.add_builtin("tlsf", |g| {
-            let tlsf = Tlsf::try_new(g.units, g.phase, g.max_allocations).map_err(|_| {
-                Error::OutOfMemory {
-                    what: "tlsf metadata for units",
-                    count: g.units,
-                }
-            })?;
-            boxed(tlsf)
+            boxed(Tlsf::try_new(g.units, g.phase, g.max_allocations)?)
         })?;
         registry.add_builtin("genalloc", |g| {
-            boxed(GenBackend::first_fit(g.units, g.phase))
+            boxed(GenBackend::first_fit(g.units, g.phase)?)
         })?;
         registry.add_builtin("genalloc-best-fit", |g| {
-            boxed(GenBackend::best_fit(g.units, g.phase))
+            boxed(GenBackend::best_fit(g.units, g.phase)?)
         })?;
         registry.add_builtin("genalloc-order-align", |g| {
-            boxed(GenBackend::order_align(g.units, g.phase))
+            boxed(GenBackend::order_align(g.units, g.phase)?)
         })?;
         Ok(registry)
     }

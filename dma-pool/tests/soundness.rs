@@ -211,7 +211,7 @@ fn a_backend_that_hands_out_memory_twice_is_caught_before_any_write() {
     registry
         .register("liar", |g| {
             Box::new(Liar {
-                inner: FirstFit::new(g.units, g.phase, g.max_allocations),
+                inner: FirstFit::new(g.units, g.phase, g.max_allocations).unwrap(),
                 lie: &LIE,
             })
         })

@@ -43,20 +43,20 @@ fn backend(kind: &Kind, capacity: usize, phase: usize) -> (Box<dyn Backend>, Sha
         Kind::FirstFit { max_allocations } => {
             let max = usize::from(max_allocations);
             (
-                Box::new(FirstFit::new(capacity, phase, max)),
+                Box::new(FirstFit::new(capacity, phase, max).unwrap()),
                 Shadow::new(capacity, phase, Some(max), Placement::Lowest),
             )
         }
         Kind::Bitmap => (
-            Box::new(Bitmap::new(capacity, phase)),
+            Box::new(Bitmap::new(capacity, phase).unwrap()),
             Shadow::new(capacity, phase, None, Placement::Lowest),
         ),
         Kind::GenFirstFit => (
-            Box::new(GenBackend::first_fit(capacity, phase)),
+            Box::new(GenBackend::first_fit(capacity, phase).unwrap()),
             Shadow::new(capacity, phase, None, Placement::Lowest),
         ),
         Kind::GenBestFit => (
-            Box::new(GenBackend::best_fit(capacity, phase)),
+            Box::new(GenBackend::best_fit(capacity, phase).unwrap()),
             Shadow::new(capacity, phase, None, Placement::Any),
         ),
         Kind::Tlsf { max_allocations } => {

@@ -7,6 +7,7 @@
 //! capacity fixed at construction.
 #![forbid(unsafe_code)]
 
+use crate::dma_pool::cma::fallible::OutOfMemory;
 use core::fmt;
 
 use contig_dma_pool::cma::allocators::bitmap::Bitmap;
@@ -33,7 +34,7 @@ pub enum NotifyIdError {
 ///
 /// ```
 /// use contig_rproc_glue::notify::NotifyIds;
-/// let mut ids = NotifyIds::new(4);
+/// let mut ids = NotifyIds::new(4).unwrap();
 /// assert_eq!(ids.alloc(), Ok(0));
 /// assert_eq!(ids.alloc(), Ok(1));
 /// ids.free(0).unwrap();
@@ -47,12 +48,15 @@ pub struct NotifyIds {
 
 impl NotifyIds {
     /// An allocator of ids `0..capacity`.
-    #[must_use]
-    pub fn new(capacity: u32) -> Self {
-        Self {
-            ids: Bitmap::new(capacity as usize, 0),
+    ///
+    /// # Errors
+    ///
+    /// [`OutOfMemory`] when its map (a few bits per id) cannot be allocated.
+    pub fn new(capacity: u32) -> Result<Self, OutOfMemory> {
+        Ok(Self {
+            ids: Bitmap::new(capacity as usize, 0)?,
             capacity,
-        }
+        })
     }
 
     /// The number of ids it can hand out.
@@ -110,7 +114,7 @@ mod tests {
 
     #[test]
     fn lowest_free_and_bounded() {
-        let mut ids = NotifyIds::new(70);
+        let mut ids = NotifyIds::new(70).unwrap();
         for want in 0..70 {
             assert_eq!(ids.alloc(), Ok(want));
         }
@@ -125,7 +129,7 @@ mod tests {
 
     #[test]
     fn bad_frees_change_nothing() {
-        let mut ids = NotifyIds::new(2);
+        let mut ids = NotifyIds::new(2).unwrap();
         assert_eq!(ids.free(0), Err(NotifyIdError::NotAllocated { id: 0 }));
         assert_eq!(
             ids.free(u32::MAX),
@@ -135,7 +139,7 @@ mod tests {
         ids.free(0).unwrap();
         assert_eq!(ids.free(0), Err(NotifyIdError::NotAllocated { id: 0 }));
         assert_eq!(
-            NotifyIds::new(0).alloc(),
+            NotifyIds::new(0).unwrap().alloc(),
             Err(NotifyIdError::Exhausted { capacity: 0 })
         );
     }

@@ -195,7 +195,7 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
             auto_boot: config.auto_boot,
             state: State::Offline,
             memory: Memory::default(),
-            notify: NotifyIds::new(config.notify_ids),
+            notify: NotifyIds::new(config.notify_ids)?,
             table: Vec::new(),
             table_num: 0,
             table_da: None,

@@ -47,7 +47,7 @@
 //! use contig_allocators::{Backend, Error, Request, bitmap::Bitmap};
 //!
 //! // 1000 units whose offset 0 is absolute unit 5 (an unaligned base).
-//! let mut map = Bitmap::new(1000, 5);
+//! let mut map = Bitmap::new(1000, 5).unwrap();
 //! let a = map.allocate(Request::new(100).aligned(128)).unwrap();
 //! assert_eq!(a, 123); // absolute unit 128
 //! let b = map.allocate(Request::new(3)).unwrap();
@@ -66,8 +66,8 @@ mod search;
 mod summary;
 mod words;
 
+use crate::fallible::{OutOfMemory, try_boxed_slice};
 use alloc::boxed::Box;
-use alloc::vec;
 
 use crate::{Backend, Error, Extent, Request, Stats, check_range};
 use runs::RunTree;
@@ -93,29 +93,28 @@ impl Bitmap {
     /// An empty space of `capacity` units whose offset 0 is absolute unit `phase`
     /// (alignment is relative to absolute unit 0). All metadata is allocated here.
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// Only as any allocation does, when the metadata (about `capacity / 4` bytes) cannot
-    /// be allocated.
-    #[must_use]
-    pub fn new(capacity: usize, phase: usize) -> Self {
+    /// [`OutOfMemory`] when the metadata (about `capacity / 4` bytes) cannot be
+    /// allocated.
+    pub fn new(capacity: usize, phase: usize) -> Result<Self, OutOfMemory> {
         let len = capacity.div_ceil(BITS);
-        let mut used = vec![0u64; len].into_boxed_slice();
+        let mut used = try_boxed_slice(len, || 0u64, "bitmap words")?;
         words::assign_range(&mut used, capacity, len * BITS, true);
-        let mut summary = Summary::new(len);
+        let mut summary = Summary::new(len)?;
         if let Some(last) = len.checked_sub(1) {
             summary.refresh(&used, last, last);
         }
-        Self {
+        Ok(Self {
             capacity,
             phase,
-            runs: RunTree::new(&used),
+            runs: RunTree::new(&used)?,
+            starts: try_boxed_slice(len, || 0u64, "bitmap words")?,
             used,
-            starts: vec![0u64; len].into_boxed_slice(),
             summary,
             free: capacity,
             live: 0,
-        }
+        })
     }
 
     /// Marks `[start, start + count)` as one allocation (range checked and free).

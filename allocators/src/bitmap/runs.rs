@@ -18,8 +18,8 @@
 
 #![forbid(unsafe_code)]
 
+use crate::fallible::{OutOfMemory, try_boxed_slice};
 use alloc::boxed::Box;
-use alloc::vec;
 
 use super::words;
 
@@ -111,20 +111,20 @@ pub(super) struct RunTree {
 
 impl RunTree {
     /// The tree of `used`, built from scratch.
-    pub(super) fn new(used: &[u64]) -> Self {
+    pub(super) fn new(used: &[u64]) -> Result<Self, OutOfMemory> {
         let leaves = used.len().div_ceil(LEAF_WORDS).max(1).next_power_of_two();
         // One leaf needs no inner node; otherwise slot 0 is spent to keep heap order.
         let stored = if leaves > 1 { leaves } else { 0 };
         let mut tree = Self {
             leaves,
-            nodes: vec![Runs::default(); stored].into_boxed_slice(),
-            stale: vec![0; stored.div_ceil(64)].into_boxed_slice(),
+            nodes: try_boxed_slice(stored, Runs::default, "bitmap run-tree nodes")?,
+            stale: try_boxed_slice(stored.div_ceil(64), || 0, "bitmap run-tree words")?,
         };
         for i in (1..leaves).rev() {
             let half = tree.len_of(2 * i);
             tree.nodes[i] = tree.join_children(used, i, half);
         }
-        tree
+        Ok(tree)
     }
 
     /// Bytes held: 12 per leaf slot (a power of two of 128-unit leaves) plus a stale
@@ -345,7 +345,7 @@ mod tests {
     }
 
     fn check(used: &[u64], units: usize) {
-        let tree = RunTree::new(used);
+        let tree = RunTree::new(used).unwrap();
         for from in (0..units).step_by(7) {
             for count in [1, 2, 5, 63, 64, 65, 127, 128, 129, 300, 1000] {
                 assert_eq!(
@@ -401,7 +401,7 @@ mod tests {
     #[test]
     fn refresh_follows_changes() {
         let mut used = vec![0u64; 40];
-        let mut tree = RunTree::new(&used);
+        let mut tree = RunTree::new(&used).unwrap();
         assert_eq!(tree.longest(&used), 40 * 64);
         used[3] = 1 << 5;
         used[30] = u64::MAX;

@@ -12,6 +12,7 @@
 
 #![forbid(unsafe_code)]
 
+use crate::fallible::{OutOfMemory, try_boxed_slice, try_push};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
@@ -20,27 +21,25 @@ use super::words::{self, BITS};
 /// The "word is full" levels over a used map of a fixed number of words.
 #[derive(Clone, Debug)]
 pub(super) struct Summary {
-    levels: Box<[Box<[u64]>]>,
+    levels: Vec<Box<[u64]>>,
 }
 
 impl Summary {
     /// The summary of a used map of `used_words` words, all of them not full.
-    pub(super) fn new(used_words: usize) -> Self {
+    pub(super) fn new(used_words: usize) -> Result<Self, OutOfMemory> {
         let mut levels = Vec::new();
         let mut bits = used_words;
         loop {
             let len = bits.div_ceil(BITS);
-            let mut level = alloc::vec![0u64; len];
+            let mut level = try_boxed_slice(len, || 0u64, "bitmap summary words")?;
             words::assign_range(&mut level, bits, len * BITS, true);
-            levels.push(level.into_boxed_slice());
+            try_push(&mut levels, level, "bitmap summary levels")?;
             if len <= 1 {
                 break;
             }
             bits = len;
         }
-        Self {
-            levels: levels.into_boxed_slice(),
-        }
+        Ok(Self { levels })
     }
 
     /// Bytes held by all levels.
@@ -95,7 +94,7 @@ mod tests {
     use super::*;
 
     fn refreshed(used: &[u64]) -> Summary {
-        let mut s = Summary::new(used.len());
+        let mut s = Summary::new(used.len()).unwrap();
         if !used.is_empty() {
             s.refresh(used, 0, used.len() - 1);
         }
@@ -126,7 +125,7 @@ mod tests {
     fn word_by_word_refreshes_propagate_through_every_level() {
         let n = 64 * 64 * 2 + 3;
         let mut used = alloc::vec![0u64; n];
-        let mut s = Summary::new(n);
+        let mut s = Summary::new(n).unwrap();
         for w in 0..n {
             assert_eq!(s.next_not_full(0), Some(w));
             used[w] = u64::MAX;
@@ -154,11 +153,11 @@ mod tests {
 
     #[test]
     fn sizes_are_exact() {
-        assert_eq!(Summary::new(0).bytes(), 0);
-        assert_eq!(Summary::new(0).next_not_full(0), None);
-        assert_eq!(Summary::new(1).bytes(), 8);
-        assert_eq!(Summary::new(1).next_not_full(0), Some(0));
-        assert_eq!(Summary::new(64).bytes(), 8);
-        assert_eq!(Summary::new(65).bytes(), 3 * 8);
+        assert_eq!(Summary::new(0).unwrap().bytes(), 0);
+        assert_eq!(Summary::new(0).unwrap().next_not_full(0), None);
+        assert_eq!(Summary::new(1).unwrap().bytes(), 8);
+        assert_eq!(Summary::new(1).unwrap().next_not_full(0), Some(0));
+        assert_eq!(Summary::new(64).unwrap().bytes(), 8);
+        assert_eq!(Summary::new(65).unwrap().bytes(), 3 * 8);
     }
 }

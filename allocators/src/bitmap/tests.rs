@@ -20,7 +20,7 @@ fn fill_with_ones(map: &mut Bitmap) {
 
 #[test]
 fn capacity_zero_refuses_everything_without_panicking() {
-    let mut map = Bitmap::new(0, 3);
+    let mut map = Bitmap::new(0, 3).unwrap();
     assert_eq!(map.name(), "bitmap");
     let no_space = Err(Error::NoSpace { count: 1, align: 1 });
     assert_eq!(map.allocate(Request::new(1)), no_space);
@@ -38,7 +38,7 @@ fn capacity_zero_refuses_everything_without_panicking() {
 
 #[test]
 fn sizes_zero_one_capacity_and_capacity_plus_one() {
-    let mut map = Bitmap::new(100, 0);
+    let mut map = Bitmap::new(100, 0).unwrap();
     assert_eq!(map.allocate(Request::new(0)), Err(Error::ZeroCount));
     assert_eq!(map.claim(5, 0), Err(Error::ZeroCount));
     assert_eq!(map.free(5, 0), Err(Error::ZeroCount));
@@ -63,7 +63,7 @@ fn sizes_zero_one_capacity_and_capacity_plus_one() {
 
 #[test]
 fn alignment_is_absolute_and_checked() {
-    let mut map = Bitmap::new(200, 3);
+    let mut map = Bitmap::new(200, 3).unwrap();
     assert_eq!(
         map.allocate(Request::new(1).aligned(3)),
         Err(Error::AlignNotPowerOfTwo { align: 3 })
@@ -85,7 +85,7 @@ fn alignment_is_absolute_and_checked() {
             align: 256,
         })
     );
-    let mut zero_phase = Bitmap::new(200, 0);
+    let mut zero_phase = Bitmap::new(200, 0).unwrap();
     assert_eq!(zero_phase.allocate(Request::new(1).aligned(1 << 20)), Ok(0));
     assert_eq!(
         zero_phase.allocate(Request::new(1).aligned(1 << 20)),
@@ -98,7 +98,7 @@ fn alignment_is_absolute_and_checked() {
 
 #[test]
 fn phase_near_usize_max_wraps_exactly() {
-    let mut map = Bitmap::new(300, usize::MAX - 9);
+    let mut map = Bitmap::new(300, usize::MAX - 9).unwrap();
     // Offset 10 is absolute unit 2^64 = 0 modulo every alignment.
     assert_eq!(map.allocate(Request::new(3).aligned(64)), Ok(10));
     assert_eq!(map.allocate(Request::new(65).aligned(128)), Ok(138));
@@ -110,7 +110,7 @@ fn phase_near_usize_max_wraps_exactly() {
 
 #[test]
 fn windows_at_either_end_and_invalid() {
-    let mut map = Bitmap::new(130, 0);
+    let mut map = Bitmap::new(130, 0).unwrap();
     assert_eq!(map.allocate(Request::new(2).within(128, 130)), Ok(128));
     assert_eq!(
         map.allocate(Request::new(1).within(128, 130)),
@@ -142,7 +142,7 @@ fn windows_at_either_end_and_invalid() {
 
 #[test]
 fn frees_are_validated_and_change_nothing_when_wrong() {
-    let mut map = Bitmap::new(100, 0);
+    let mut map = Bitmap::new(100, 0).unwrap();
     map.claim(10, 20).unwrap();
     let before = (map.stats(), allocations(&map));
     assert_eq!(map.free(9, 1), Err(Error::NotAllocated { start: 9 }));
@@ -185,7 +185,7 @@ fn frees_are_validated_and_change_nothing_when_wrong() {
 #[test]
 fn adjacent_allocations_are_told_apart_and_freed_in_either_order() {
     for first_freed in [0, 1] {
-        let mut map = Bitmap::new(200, 0);
+        let mut map = Bitmap::new(200, 0).unwrap();
         let a = map.allocate(Request::new(70)).unwrap();
         let b = map.allocate(Request::new(70)).unwrap();
         assert_eq!((a, b), (0, 70));
@@ -213,7 +213,7 @@ fn adjacent_allocations_are_told_apart_and_freed_in_either_order() {
 
 #[test]
 fn claim_checks_the_whole_range() {
-    let mut map = Bitmap::new(300, 0);
+    let mut map = Bitmap::new(300, 0).unwrap();
     map.claim(100, 5).unwrap();
     map.claim(200, 1).unwrap();
     assert_eq!(
@@ -254,7 +254,7 @@ fn claim_checks_the_whole_range() {
 
 #[test]
 fn fill_free_every_other_then_ask_for_more_than_any_hole() {
-    let mut map = Bitmap::new(1000, 7);
+    let mut map = Bitmap::new(1000, 7).unwrap();
     for i in 0..100 {
         assert_eq!(map.allocate(Request::new(10)), Ok(10 * i));
     }
@@ -282,7 +282,7 @@ fn fill_free_every_other_then_ask_for_more_than_any_hole() {
 #[test]
 fn capacities_around_word_sizes() {
     for capacity in [1, 63, 64, 65, 127, 128, 129, 4097] {
-        let mut map = Bitmap::new(capacity, 0);
+        let mut map = Bitmap::new(capacity, 0).unwrap();
         let words = capacity.div_ceil(64);
         let summary_words: usize = if words <= 64 { 1 } else { 3 };
         assert_eq!(
@@ -309,7 +309,7 @@ fn capacities_around_word_sizes() {
 
 #[test]
 fn metadata_is_two_bits_per_unit_plus_the_summaries() {
-    let bytes = |n| Bitmap::new(n, 0).stats().metadata_bytes;
+    let bytes = |n| Bitmap::new(n, 0).unwrap().stats().metadata_bytes;
     assert_eq!(bytes(0), 0);
     assert_eq!(bytes(1), 8 * (2 + 1));
     // 2^20 units: 16384 words per map; summary levels of 256, 4 and 1 words; a run tree
@@ -322,14 +322,14 @@ fn metadata_is_two_bits_per_unit_plus_the_summaries() {
     for n in [129, 1000, 4097, (1 << 20) + 1] {
         assert!(bytes(n) * 8 <= 4 * n + 8 * 64, "{n}: {}", bytes(n));
     }
-    let mut map = Bitmap::new(1 << 20, 0);
+    let mut map = Bitmap::new(1 << 20, 0).unwrap();
     map.claim(0, 1 << 20).unwrap();
     assert_eq!(map.stats().metadata_bytes, bytes(1 << 20));
 }
 
 #[test]
 fn runs_cross_word_boundaries() {
-    let mut map = Bitmap::new(256, 0);
+    let mut map = Bitmap::new(256, 0).unwrap();
     map.claim(0, 60).unwrap();
     map.claim(70, 50).unwrap();
     // The hole [60, 70) crosses the first word boundary.
@@ -360,7 +360,7 @@ fn runs_cross_word_boundaries() {
 
 #[test]
 fn large_counts_and_alignments_are_exact() {
-    let mut map = Bitmap::new(10_001, 1);
+    let mut map = Bitmap::new(10_001, 1).unwrap();
     map.claim(0, 1).unwrap();
     map.claim(5000, 1).unwrap();
     // 4999 units fit in [1, 5000) exactly; 5000 do not, so they go to [5001, 10001).
@@ -382,7 +382,7 @@ fn large_counts_and_alignments_are_exact() {
 
 #[test]
 fn summary_skips_full_stretches_and_finds_the_last_hole() {
-    let mut map = Bitmap::new(100_000, 0);
+    let mut map = Bitmap::new(100_000, 0).unwrap();
     map.claim(0, 100_000).unwrap();
     map.free(0, 100_000).unwrap();
     map.claim(0, 99_990).unwrap();
@@ -401,7 +401,7 @@ fn summary_skips_full_stretches_and_finds_the_last_hole() {
 #[test]
 fn is_send_and_usable_as_a_boxed_trait_object() {
     fn assert_send<T: Send>(_: &T) {}
-    let map = Bitmap::new(10, 0);
+    let map = Bitmap::new(10, 0).unwrap();
     assert_send(&map);
     let mut boxed: alloc::boxed::Box<dyn Backend + Send> = alloc::boxed::Box::new(map);
     assert_eq!(boxed.allocate(Request::new(10)), Ok(0));

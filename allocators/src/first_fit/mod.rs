@@ -73,6 +73,7 @@ mod tree;
 #[cfg(test)]
 mod tests;
 
+use crate::fallible::OutOfMemory;
 use crate::{Backend, Error, Extent, Request, Stats, check_range};
 use fit::Fit;
 use tree::{Around, MAX_NODES, Path, Piece, PieceTree};
@@ -87,7 +88,7 @@ use tree::{Around, MAX_NODES, Path, Piece, PieceTree};
 /// use contig_allocators::{Backend, Error, Request, first_fit::FirstFit};
 ///
 /// // 100 units whose offset 0 is absolute unit 6; at most 2 live allocations.
-/// let mut ff = FirstFit::new(100, 6, 2);
+/// let mut ff = FirstFit::new(100, 6, 2).unwrap();
 /// assert_eq!(ff.allocate(Request::new(3)), Ok(0));
 /// assert_eq!(ff.allocate(Request::new(4).aligned(16)), Ok(10)); // absolute unit 16
 /// assert_eq!(
@@ -121,11 +122,14 @@ impl FirstFit {
     ///
     /// This is the only place the backend allocates: an arena of
     /// `min(2 * min(max_allocations, capacity) + 1, capacity)` tree nodes.
-    #[must_use]
-    pub fn new(capacity: usize, phase: usize, max_allocations: usize) -> Self {
+    ///
+    /// # Errors
+    ///
+    /// [`OutOfMemory`] when the arena cannot be allocated.
+    pub fn new(capacity: usize, phase: usize, max_allocations: usize) -> Result<Self, OutOfMemory> {
         let limit = max_allocations.min(Self::MAX_ALLOCATIONS);
         let nodes = (2 * limit.min(capacity) + 1).min(capacity);
-        let mut tree = PieceTree::with_nodes(nodes);
+        let mut tree = PieceTree::with_nodes(nodes)?;
         let free_extents = if capacity == 0 {
             0
         } else {
@@ -137,7 +141,7 @@ impl FirstFit {
             // `nodes >= 1` whenever `capacity >= 1`.
             usize::from(tree.insert(whole))
         };
-        Self {
+        Ok(Self {
             tree,
             capacity,
             phase,
@@ -145,7 +149,7 @@ impl FirstFit {
             live: 0,
             free_units: capacity,
             free_extents,
-        }
+        })
     }
 
     /// The most live allocations (claims included) this backend holds at once.

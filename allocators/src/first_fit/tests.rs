@@ -63,7 +63,7 @@ fn stats_of(ff: &FirstFit) -> (usize, usize, usize, usize) {
 
 #[test]
 fn zero_units_are_errors_everywhere() {
-    let mut ff = FirstFit::new(16, 0, 4);
+    let mut ff = FirstFit::new(16, 0, 4).unwrap();
     expect_err(&mut ff, Error::ZeroCount, |f| f.allocate(Request::new(0)));
     expect_err(&mut ff, Error::ZeroCount, |f| f.claim(0, 0));
     expect_err(&mut ff, Error::ZeroCount, |f| f.free(0, 0));
@@ -76,12 +76,12 @@ fn zero_units_are_errors_everywhere() {
 
 #[test]
 fn one_unit_and_exactly_the_capacity() {
-    let mut ff = FirstFit::new(1, 0, 4);
+    let mut ff = FirstFit::new(1, 0, 4).unwrap();
     assert_eq!(ff.allocate(Request::new(1)), Ok(0));
     assert_eq!(stats_of(&ff), (0, 0, 0, 1));
     ff.free(0, 1).unwrap();
 
-    let mut ff = FirstFit::new(64, 5, 4);
+    let mut ff = FirstFit::new(64, 5, 4).unwrap();
     assert_eq!(ff.allocate(Request::new(64)), Ok(0));
     expect_err(&mut ff, Error::NoSpace { count: 1, align: 1 }, |f| {
         f.allocate(Request::new(1))
@@ -93,7 +93,7 @@ fn one_unit_and_exactly_the_capacity() {
 
 #[test]
 fn capacity_plus_one_is_no_space_or_out_of_bounds() {
-    let mut ff = FirstFit::new(64, 0, 4);
+    let mut ff = FirstFit::new(64, 0, 4).unwrap();
     expect_err(
         &mut ff,
         Error::NoSpace {
@@ -118,7 +118,7 @@ fn capacity_plus_one_is_no_space_or_out_of_bounds() {
 #[test]
 fn alignment_is_absolute_and_checked() {
     // Offset 0 is absolute unit 3: 8-aligned offsets are 5, 13, 21, ...
-    let mut ff = FirstFit::new(64, 3, 8);
+    let mut ff = FirstFit::new(64, 3, 8).unwrap();
     assert_eq!(ff.allocate(Request::new(1).aligned(8)), Ok(5));
     assert_eq!(ff.allocate(Request::new(2).aligned(8)), Ok(13));
     assert_eq!(ff.allocate(Request::new(5)), Ok(0));
@@ -133,7 +133,7 @@ fn alignment_is_absolute_and_checked() {
 #[test]
 fn alignment_larger_than_the_region() {
     // Phase 0: offset 0 is aligned to everything, even 2^40.
-    let mut ff = FirstFit::new(16, 0, 4);
+    let mut ff = FirstFit::new(16, 0, 4).unwrap();
     assert_eq!(ff.allocate(Request::new(4).aligned(1 << 40)), Ok(0));
     expect_err(
         &mut ff,
@@ -144,7 +144,7 @@ fn alignment_larger_than_the_region() {
         |f| f.allocate(Request::new(1).aligned(32)),
     );
     // Phase 3: the next 32-aligned unit is offset 29, past the end.
-    let mut ff = FirstFit::new(16, 3, 4);
+    let mut ff = FirstFit::new(16, 3, 4).unwrap();
     expect_err(
         &mut ff,
         Error::NoSpace {
@@ -154,7 +154,7 @@ fn alignment_larger_than_the_region() {
         |f| f.allocate(Request::new(1).aligned(32)),
     );
     // Phase near usize::MAX: alignment arithmetic wraps instead of overflowing.
-    let mut ff = FirstFit::new(16, usize::MAX - 1, 4);
+    let mut ff = FirstFit::new(16, usize::MAX - 1, 4).unwrap();
     assert_eq!(ff.allocate(Request::new(1).aligned(16)), Ok(2));
     expect_err(
         &mut ff,
@@ -168,7 +168,7 @@ fn alignment_larger_than_the_region() {
 
 #[test]
 fn windows_at_either_end_and_invalid_ones() {
-    let mut ff = FirstFit::new(100, 0, 8);
+    let mut ff = FirstFit::new(100, 0, 8).unwrap();
     assert_eq!(ff.allocate(Request::new(4).within(0, 4)), Ok(0));
     assert_eq!(ff.allocate(Request::new(4).within(96, 100)), Ok(96));
     expect_err(&mut ff, Error::NoSpace { count: 1, align: 1 }, |f| {
@@ -204,7 +204,7 @@ fn windows_at_either_end_and_invalid_ones() {
 
 #[test]
 fn bad_frees_are_typed_and_change_nothing() {
-    let mut ff = FirstFit::new(64, 0, 8);
+    let mut ff = FirstFit::new(64, 0, 8).unwrap();
     let a = ff.allocate(Request::new(8)).unwrap();
     let b = ff.allocate(Request::new(4)).unwrap();
     assert_eq!((a, b), (0, 8));
@@ -247,7 +247,7 @@ fn bad_frees_are_typed_and_change_nothing() {
 
 #[test]
 fn fragmentation_reports_the_largest_hole() {
-    let mut ff = FirstFit::new(64, 0, 32);
+    let mut ff = FirstFit::new(64, 0, 32).unwrap();
     for i in 0..16 {
         assert_eq!(ff.allocate(Request::new(4)), Ok(i * 4));
     }
@@ -271,7 +271,7 @@ fn fragmentation_reports_the_largest_hole() {
 
 #[test]
 fn too_many_allocations_counts_claims_and_recovers() {
-    let mut ff = FirstFit::new(64, 0, 3);
+    let mut ff = FirstFit::new(64, 0, 3).unwrap();
     assert_eq!(ff.max_allocations(), 3);
     ff.claim(10, 5).unwrap();
     assert_eq!(ff.allocate(Request::new(1)), Ok(0));
@@ -299,7 +299,7 @@ fn too_many_allocations_counts_claims_and_recovers() {
 
 #[test]
 fn zero_max_allocations_refuses_everything() {
-    let mut ff = FirstFit::new(64, 0, 0);
+    let mut ff = FirstFit::new(64, 0, 0).unwrap();
     let full = Error::TooManyAllocations { limit: 0 };
     expect_err(&mut ff, full, |f| f.allocate(Request::new(1)));
     expect_err(&mut ff, full, |f| f.claim(0, 64));
@@ -309,7 +309,7 @@ fn zero_max_allocations_refuses_everything() {
 
 #[test]
 fn zero_capacity_never_panics() {
-    let mut ff = FirstFit::new(0, 7, 16);
+    let mut ff = FirstFit::new(0, 7, 16).unwrap();
     assert_eq!(
         ff.stats(),
         Stats {
@@ -343,7 +343,7 @@ fn zero_capacity_never_panics() {
 
 #[test]
 fn freeing_coalesces_with_both_neighbours() {
-    let mut ff = FirstFit::new(40, 0, 8);
+    let mut ff = FirstFit::new(40, 0, 8).unwrap();
     for i in 0..4 {
         assert_eq!(ff.allocate(Request::new(10)), Ok(i * 10));
     }
@@ -372,7 +372,7 @@ fn freeing_coalesces_with_both_neighbours() {
 
 #[test]
 fn claim_splits_a_free_extent() {
-    let mut ff = FirstFit::new(100, 0, 8);
+    let mut ff = FirstFit::new(100, 0, 8).unwrap();
     ff.claim(40, 10).unwrap();
     assert_eq!(stats_of(&ff), (90, 50, 2, 1));
     assert_eq!(allocations(&ff), [Extent::new(40, 10)]);
@@ -408,17 +408,26 @@ fn claim_splits_a_free_extent() {
 
 #[test]
 fn metadata_is_fixed_and_sized_by_the_node_budget() {
-    let node = FirstFit::new(1, 0, 1).stats().metadata_bytes;
+    let node = FirstFit::new(1, 0, 1).unwrap().stats().metadata_bytes;
     assert!(node > 0);
     // min(2 * min(max, capacity) + 1, capacity) nodes.
-    assert_eq!(FirstFit::new(1000, 0, 16).stats().metadata_bytes, 33 * node);
-    assert_eq!(FirstFit::new(10, 0, 16).stats().metadata_bytes, 10 * node);
-    assert_eq!(FirstFit::new(1000, 0, 0).stats().metadata_bytes, node);
     assert_eq!(
-        FirstFit::new(4, 0, usize::MAX).max_allocations(),
+        FirstFit::new(1000, 0, 16).unwrap().stats().metadata_bytes,
+        33 * node
+    );
+    assert_eq!(
+        FirstFit::new(10, 0, 16).unwrap().stats().metadata_bytes,
+        10 * node
+    );
+    assert_eq!(
+        FirstFit::new(1000, 0, 0).unwrap().stats().metadata_bytes,
+        node
+    );
+    assert_eq!(
+        FirstFit::new(4, 0, usize::MAX).unwrap().max_allocations(),
         FirstFit::MAX_ALLOCATIONS
     );
-    let mut ff = FirstFit::new(1000, 0, 16);
+    let mut ff = FirstFit::new(1000, 0, 16).unwrap();
     let before = ff.stats().metadata_bytes;
     for _ in 0..16 {
         ff.allocate(Request::new(3)).unwrap();
@@ -430,7 +439,7 @@ fn metadata_is_fixed_and_sized_by_the_node_budget() {
 fn worst_case_node_budget_is_enough() {
     // Alternate allocations and holes until the limit: 2 * max + 1 pieces.
     let max = 8;
-    let mut ff = FirstFit::new(64, 0, max);
+    let mut ff = FirstFit::new(64, 0, max).unwrap();
     for i in 0..max {
         ff.claim(2 * i + 1, 1).unwrap();
     }
@@ -438,7 +447,7 @@ fn worst_case_node_budget_is_enough() {
     assert_eq!(ff.tree.spare(), 0);
     check_invariants(&ff);
     // Capacity-bound arena: every unit its own piece.
-    let mut ff = FirstFit::new(5, 0, 5);
+    let mut ff = FirstFit::new(5, 0, 5).unwrap();
     for at in [1, 3, 0, 4, 2] {
         ff.claim(at, 1).unwrap();
         check_invariants(&ff);
@@ -454,7 +463,7 @@ fn worst_case_node_budget_is_enough() {
 #[test]
 fn backend_is_send_and_named() {
     fn assert_send<T: Send>(_: &T) {}
-    let ff = FirstFit::new(8, 0, 2);
+    let ff = FirstFit::new(8, 0, 2).unwrap();
     assert_send(&ff);
     assert_eq!(ff.name(), "first-fit");
     assert_eq!(ff.capacity(), 8);
@@ -480,7 +489,7 @@ impl XorShift {
 fn invariants_hold_through_random_churn() {
     let mut rng = XorShift(0x2545_F491_4F6C_DD1D);
     let capacity = 4096;
-    let mut ff = FirstFit::new(capacity, 13, 200);
+    let mut ff = FirstFit::new(capacity, 13, 200).unwrap();
     let mut live: Vec<Extent> = Vec::new();
     let mut height_max = 0;
     for _ in 0..20_000 {

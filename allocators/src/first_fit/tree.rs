@@ -18,6 +18,7 @@
 //! pruned search below cannot be expressed with it.
 #![forbid(unsafe_code)]
 
+use crate::fallible::{OutOfMemory, try_push, try_reserve};
 use alloc::vec::Vec;
 
 use super::fit::Fit;
@@ -235,23 +236,25 @@ pub(super) struct PieceTree {
 impl PieceTree {
     /// An empty tree able to hold `count` pieces (at most [`MAX_NODES`]); the only
     /// allocation the tree ever makes.
-    pub(super) fn with_nodes(count: usize) -> Self {
+    pub(super) fn with_nodes(count: usize) -> Result<Self, OutOfMemory> {
         let count = count.min(MAX_NODES);
-        let mut nodes = Vec::with_capacity(count);
+        let mut nodes = Vec::new();
+        try_reserve(&mut nodes, count, "first-fit nodes")?;
         for next in 1..=count {
             let right = u32::try_from(next).ok().filter(|&n| (n as usize) < count);
-            nodes.push(Node {
+            let node = Node {
                 right: right.unwrap_or(NIL),
                 ..SPARE
-            });
+            };
+            try_push(&mut nodes, node, "first-fit nodes")?;
         }
-        Self {
+        Ok(Self {
             nodes,
             root: NIL,
             spare_head: if count == 0 { NIL } else { 0 },
             spare: count,
             recent: Path::new(),
-        }
+        })
     }
 
     /// Bytes of the arena, fixed at construction.
@@ -980,7 +983,7 @@ mod tests {
 
     #[test]
     fn stays_balanced_and_augmented_under_churn() {
-        let mut tree = PieceTree::with_nodes(512);
+        let mut tree = PieceTree::with_nodes(512).unwrap();
         let mut state = 0x9E37_79B9_7F4A_7C15_u64;
         let mut present = alloc::vec::Vec::new();
         for step in 0..4000 {
@@ -1010,7 +1013,7 @@ mod tests {
 
     #[test]
     fn refuses_insert_when_full_and_reuses_removed_nodes() {
-        let mut tree = PieceTree::with_nodes(2);
+        let mut tree = PieceTree::with_nodes(2).unwrap();
         assert!(tree.insert(piece(0, 1, true)));
         assert!(tree.insert(piece(1, 1, false)));
         assert!(!tree.insert(piece(2, 1, true)));
@@ -1026,7 +1029,7 @@ mod tests {
 
     #[test]
     fn update_refreshes_the_augmentation() {
-        let mut tree = PieceTree::with_nodes(8);
+        let mut tree = PieceTree::with_nodes(8).unwrap();
         for i in 0..8 {
             assert!(tree.insert(piece(i * 10, 10, i % 2 == 0)));
         }
@@ -1044,7 +1047,7 @@ mod tests {
 
     #[test]
     fn split_and_merge_next_match_a_list_of_pieces() {
-        let mut tree = PieceTree::with_nodes(300);
+        let mut tree = PieceTree::with_nodes(300).unwrap();
         assert!(tree.insert(piece(0, 1000, true)));
         let mut model = alloc::vec![piece(0, 1000, true)];
         let mut state = 0x2545_F491_4F6C_DD1D_u64;
@@ -1092,7 +1095,7 @@ mod tests {
 
     #[test]
     fn around_finds_both_neighbours() {
-        let mut tree = PieceTree::with_nodes(64);
+        let mut tree = PieceTree::with_nodes(64).unwrap();
         for i in 0..40 {
             assert!(tree.insert(piece(i * 3, 3, i % 3 == 0)));
         }
@@ -1115,7 +1118,7 @@ mod tests {
 
     #[test]
     fn zero_nodes_is_an_empty_tree() {
-        let mut tree = PieceTree::with_nodes(0);
+        let mut tree = PieceTree::with_nodes(0).unwrap();
         assert_eq!(tree.metadata_bytes(), 0);
         assert!(!tree.insert(piece(0, 1, true)));
         assert_eq!(tree.containing(0), None);

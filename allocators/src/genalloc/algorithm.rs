@@ -131,7 +131,7 @@ mod tests {
 
     /// 0..2 used, 2..4 free, 4..5 used, 5..12 free, 12..13 used, 13..16 free.
     fn layout() -> Bitmap {
-        let map = Bitmap::new(16);
+        let map = Bitmap::new(16).unwrap();
         map.claim(0, 2).unwrap();
         map.claim(4, 1).unwrap();
         map.claim(12, 1).unwrap();

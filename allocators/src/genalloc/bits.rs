@@ -32,8 +32,8 @@
 //! of two racing frees of the same block wins and the other sees `NotAllocated`.
 #![forbid(unsafe_code)]
 
+use crate::fallible::{OutOfMemory, try_boxed_slice};
 use alloc::boxed::Box;
-use alloc::vec::Vec;
 
 use super::sync::{AtomicUsize, Ordering};
 
@@ -93,14 +93,12 @@ pub(crate) struct Bitmap {
 
 impl Bitmap {
     /// An all-free map of `units` units (allocates its words: setup time only).
-    pub(crate) fn new(units: usize) -> Self {
-        let words: Vec<AtomicUsize> = (0..units.div_ceil(UNITS_PER_WORD))
-            .map(|_| AtomicUsize::new(0))
-            .collect();
-        Self {
-            words: words.into_boxed_slice(),
+    pub(crate) fn new(units: usize) -> Result<Self, OutOfMemory> {
+        let len = units.div_ceil(UNITS_PER_WORD);
+        Ok(Self {
+            words: try_boxed_slice(len, || AtomicUsize::new(0), "genalloc words")?,
             units,
-        }
+        })
     }
 
     /// Units in the map.
@@ -390,6 +388,7 @@ const fn span_or_zero(from: usize, to: usize) -> usize {
 mod tests {
     use super::*;
     use alloc::vec;
+    use alloc::vec::Vec;
 
     const H: usize = UNITS_PER_WORD;
 
@@ -401,7 +400,7 @@ mod tests {
 
     #[test]
     fn claims_and_frees_across_words() {
-        let map = Bitmap::new(3 * H + 5);
+        let map = Bitmap::new(3 * H + 5).unwrap();
         map.claim(H - 2, H + 4).unwrap();
         map.claim(2 * H + 2, 3).unwrap();
         assert_eq!(runs(&map), vec![(H - 2, H + 4), (2 * H + 2, 3)]);
@@ -417,7 +416,7 @@ mod tests {
 
     #[test]
     fn adjacent_allocations_keep_their_lengths() {
-        let map = Bitmap::new(2 * H);
+        let map = Bitmap::new(2 * H).unwrap();
         map.claim(0, H - 1).unwrap();
         map.claim(H - 1, 2).unwrap();
         map.claim(H + 1, 1).unwrap();
@@ -432,7 +431,7 @@ mod tests {
 
     #[test]
     fn searches_treat_the_tail_as_busy() {
-        let map = Bitmap::new(H + 3);
+        let map = Bitmap::new(H + 3).unwrap();
         assert_eq!(map.next_busy(0, H + 3), H + 3);
         assert_eq!(map.next_free(H + 3, H + 3), None);
         map.claim(1, 2).unwrap();
@@ -449,7 +448,7 @@ mod tests {
 
     #[test]
     fn empty_map_is_inert() {
-        let map = Bitmap::new(0);
+        let map = Bitmap::new(0).unwrap();
         assert_eq!(map.census(), Census::default());
         assert_eq!(map.next_free(0, 0), None);
         assert_eq!(map.release(0, 1), Err(FreeError::NotAllocated));

@@ -8,6 +8,7 @@
 
 use super::bits::{Bitmap, FreeError};
 use super::sync::{AtomicUsize, Ordering};
+use crate::fallible::OutOfMemory;
 
 /// A chunk: `size` bytes at CPU address `virt`, in granules of `1 << order` bytes.
 pub(crate) struct Chunk<O> {
@@ -24,17 +25,23 @@ pub(crate) struct Chunk<O> {
 impl<O> Chunk<O> {
     /// A free chunk. The caller has checked that `virt` and `size` are multiples of the
     /// granule, `size > 0`, and that neither address range wraps.
-    pub(crate) fn new(virt: usize, phys: Option<u64>, size: usize, order: u32, owner: O) -> Self {
+    pub(crate) fn new(
+        virt: usize,
+        phys: Option<u64>,
+        size: usize,
+        order: u32,
+        owner: O,
+    ) -> Result<Self, OutOfMemory> {
         let units = size >> order;
-        Self {
+        Ok(Self {
             virt,
             phys,
             size,
             order,
-            map: Bitmap::new(units),
+            map: Bitmap::new(units)?,
             avail: AtomicUsize::new(units),
             owner,
-        }
+        })
     }
 
     /// CPU address of the first byte.

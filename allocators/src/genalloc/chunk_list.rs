@@ -10,6 +10,7 @@
 //! the head, and readers load the head with acquire, so every reader sees complete
 //! nodes; `next` never changes after publication.
 
+use crate::fallible::{OutOfMemory, try_box};
 use alloc::boxed::Box;
 use core::marker::PhantomData;
 use core::ptr;
@@ -67,15 +68,16 @@ impl<O> ChunkList<O> {
     /// Publishes `chunk` at the head unless `conflict` objects to a chunk already in
     /// the list; the check and the publication are one atomic step (a push that lost a
     /// race checks the chunks added meanwhile before trying again).
-    pub(crate) fn push<E>(
+    pub(crate) fn push<E: From<OutOfMemory>>(
         &self,
         chunk: Chunk<O>,
         conflict: impl Fn(&Chunk<O>) -> Option<E>,
     ) -> Result<(), E> {
-        let node = Box::into_raw(Box::new(Node {
+        let node = Node {
             chunk,
             next: ptr::null_mut(),
-        }));
+        };
+        let node = Box::into_raw(try_box(node, "genalloc chunks")?);
         let mut head = self.head.load(Ordering::Acquire);
         loop {
             let seen = Iter {

@@ -228,7 +228,7 @@ impl<O> GenPool<O> {
                 size: size64,
             });
         }
-        let chunk = Chunk::new(virt, phys, size, self.order, owner);
+        let chunk = Chunk::new(virt, phys, size, self.order, owner)?;
         self.chunks.push(chunk, |other| {
             other.overlaps(virt, size).then(|| Error::ChunkOverlap {
                 virt,

@@ -8,6 +8,7 @@
 
 use super::algorithm::{self, Strategy, Want};
 use super::bits::{Bitmap, FreeError};
+use crate::fallible::OutOfMemory;
 use crate::{Backend, Error, Extent, Request, Stats, check_range};
 
 /// Which genalloc algorithm a [`GenBackend`] places allocations with.
@@ -42,7 +43,7 @@ pub enum UnitFit {
 /// ```
 /// use contig_allocators::{Backend, Request, genalloc::GenBackend};
 ///
-/// let mut b = GenBackend::best_fit(64, 0);
+/// let mut b = GenBackend::best_fit(64, 0).unwrap();
 /// let a = b.allocate(Request::new(8)).unwrap();
 /// let hole = b.allocate(Request::new(3)).unwrap();
 /// b.allocate(Request::new(1)).unwrap();
@@ -59,30 +60,42 @@ pub struct GenBackend {
 
 impl GenBackend {
     /// `capacity` free units whose offset 0 is absolute unit `phase`, placed by `fit`.
-    #[must_use]
-    pub fn new(capacity: usize, phase: usize, fit: UnitFit) -> Self {
-        Self {
-            map: Bitmap::new(capacity),
+    ///
+    /// # Errors
+    ///
+    /// [`OutOfMemory`] when its map (one bit per unit) cannot be allocated.
+    pub fn new(capacity: usize, phase: usize, fit: UnitFit) -> Result<Self, OutOfMemory> {
+        Ok(Self {
+            map: Bitmap::new(capacity)?,
             phase,
             fit,
-        }
+        })
     }
 
     /// A `"genalloc"` backend (first fit honouring the request's alignment).
-    #[must_use]
-    pub fn first_fit(capacity: usize, phase: usize) -> Self {
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub fn first_fit(capacity: usize, phase: usize) -> Result<Self, OutOfMemory> {
         Self::new(capacity, phase, UnitFit::FirstFit)
     }
 
     /// A `"genalloc-best-fit"` backend.
-    #[must_use]
-    pub fn best_fit(capacity: usize, phase: usize) -> Self {
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub fn best_fit(capacity: usize, phase: usize) -> Result<Self, OutOfMemory> {
         Self::new(capacity, phase, UnitFit::BestFit)
     }
 
     /// A `"genalloc-order-align"` backend.
-    #[must_use]
-    pub fn order_align(capacity: usize, phase: usize) -> Self {
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub fn order_align(capacity: usize, phase: usize) -> Result<Self, OutOfMemory> {
         Self::new(capacity, phase, UnitFit::OrderAlign)
     }
 
@@ -213,10 +226,16 @@ mod tests {
 
     #[test]
     fn names_follow_the_fit() {
-        assert_eq!(GenBackend::first_fit(1, 0).name(), "genalloc");
-        assert_eq!(GenBackend::best_fit(1, 0).name(), "genalloc-best-fit");
-        assert_eq!(GenBackend::order_align(1, 0).name(), "genalloc-order-align");
-        let b = GenBackend::new(8, 5, UnitFit::OrderAlign);
+        assert_eq!(GenBackend::first_fit(1, 0).unwrap().name(), "genalloc");
+        assert_eq!(
+            GenBackend::best_fit(1, 0).unwrap().name(),
+            "genalloc-best-fit"
+        );
+        assert_eq!(
+            GenBackend::order_align(1, 0).unwrap().name(),
+            "genalloc-order-align"
+        );
+        let b = GenBackend::new(8, 5, UnitFit::OrderAlign).unwrap();
         assert_eq!(
             (b.fit(), b.phase(), b.capacity()),
             (UnitFit::OrderAlign, 5, 8)
@@ -225,7 +244,7 @@ mod tests {
 
     #[test]
     fn sizes_at_the_edges() {
-        let mut b = GenBackend::first_fit(64, 0);
+        let mut b = GenBackend::first_fit(64, 0).unwrap();
         assert_eq!(b.allocate(Request::new(0)), Err(Error::ZeroCount));
         let no_space = |count, _largest_free: usize| Error::NoSpace { count, align: 1 };
         assert_eq!(b.allocate(Request::new(65)), Err(no_space(65, 64)));
@@ -238,7 +257,7 @@ mod tests {
 
     #[test]
     fn alignment_edges() {
-        let mut b = GenBackend::first_fit(64, 3);
+        let mut b = GenBackend::first_fit(64, 3).unwrap();
         assert_eq!(
             b.allocate(Request::new(1).aligned(6)),
             Err(Error::AlignNotPowerOfTwo { align: 6 })
@@ -252,16 +271,16 @@ mod tests {
             })
         );
         // Phase 0 puts offset 0 on every alignment, however large.
-        let mut z = GenBackend::first_fit(64, 0);
+        let mut z = GenBackend::first_fit(64, 0).unwrap();
         assert_eq!(z.allocate(Request::new(1).aligned(1 << 40)), Ok(0));
         // A phase near the top of the range wraps without trouble.
-        let mut top = GenBackend::first_fit(8, usize::MAX);
+        let mut top = GenBackend::first_fit(8, usize::MAX).unwrap();
         assert_eq!(top.allocate(Request::new(1).aligned(4)), Ok(1));
     }
 
     #[test]
     fn windows_at_both_ends_and_empty() {
-        let mut b = GenBackend::first_fit(64, 0);
+        let mut b = GenBackend::first_fit(64, 0).unwrap();
         assert_eq!(b.allocate(Request::new(4).within(0, 4)), Ok(0));
         assert_eq!(b.allocate(Request::new(4).within(60, 64)), Ok(60));
         assert_eq!(
@@ -286,7 +305,7 @@ mod tests {
 
     #[test]
     fn claim_checks_range_then_occupancy() {
-        let mut b = GenBackend::first_fit(64, 0);
+        let mut b = GenBackend::first_fit(64, 0).unwrap();
         assert_eq!(b.claim(0, 0), Err(Error::ZeroCount));
         assert_eq!(
             b.claim(60, 5),
@@ -319,7 +338,7 @@ mod tests {
 
     #[test]
     fn free_errors_in_order() {
-        let mut b = GenBackend::first_fit(64, 0);
+        let mut b = GenBackend::first_fit(64, 0).unwrap();
         let a = b.allocate(Request::new(4)).unwrap();
         let before = b.stats();
         assert_eq!(b.free(a, 0), Err(Error::ZeroCount));
@@ -351,7 +370,7 @@ mod tests {
 
     #[test]
     fn fill_free_every_other_then_ask_for_too_much() {
-        let mut b = GenBackend::first_fit(64, 0);
+        let mut b = GenBackend::first_fit(64, 0).unwrap();
         for i in 0..16 {
             assert_eq!(b.allocate(Request::new(4)), Ok(4 * i));
         }
@@ -373,14 +392,14 @@ mod tests {
 
     #[test]
     fn best_fit_and_order_align_choices() {
-        let mut best = GenBackend::best_fit(64, 0);
+        let mut best = GenBackend::best_fit(64, 0).unwrap();
         for (start, count) in [(0, 2), (4, 1), (12, 1)] {
             best.claim(start, count).unwrap();
         }
         assert_eq!(best.allocate(Request::new(3)), Ok(5));
         assert_eq!(best.allocate(Request::new(2)), Ok(2));
         assert_eq!(best.allocate(Request::new(2).aligned(4)), Ok(8));
-        let mut order = GenBackend::order_align(64, 1);
+        let mut order = GenBackend::order_align(64, 1).unwrap();
         assert_eq!(order.allocate(Request::new(3)), Ok(3));
         assert_eq!(order.allocate(Request::new(1)), Ok(0));
         assert_eq!(order.allocate(Request::new(5).aligned(2)), Ok(7));
@@ -389,7 +408,7 @@ mod tests {
 
     #[test]
     fn an_empty_space_refuses_everything() {
-        let mut b = GenBackend::first_fit(0, 0);
+        let mut b = GenBackend::first_fit(0, 0).unwrap();
         assert!(matches!(
             b.allocate(Request::new(1)),
             Err(Error::NoSpace { .. })

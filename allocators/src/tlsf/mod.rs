@@ -61,9 +61,8 @@ mod classes;
 #[cfg(test)]
 mod tests;
 
+use crate::fallible::{OutOfMemory, try_boxed_slice};
 use alloc::boxed::Box;
-use alloc::collections::TryReserveError;
-use alloc::vec::Vec;
 
 use crate::{Backend, Error, Extent, Request, Stats, Window, align_up_with_phase, check_range};
 use classes::{Bin, FL_COUNT, SL_COUNT, bin_holding, bin_of};
@@ -160,11 +159,8 @@ fn shift(index: usize) -> u32 {
 }
 
 /// A boxed slice of `len` copies of `value`, allocated fallibly.
-fn filled<T: Clone>(len: usize, value: T) -> Result<Box<[T]>, TryReserveError> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(len)?;
-    v.resize(len, value);
-    Ok(v.into_boxed_slice())
+fn filled<T: Clone>(len: usize, value: T) -> Result<Box<[T]>, OutOfMemory> {
+    try_boxed_slice(len, || value.clone(), "tlsf metadata")
 }
 
 impl Tlsf {
@@ -186,7 +182,7 @@ impl Tlsf {
         capacity: usize,
         phase: usize,
         max_allocations: usize,
-    ) -> Result<Self, TryReserveError> {
+    ) -> Result<Self, OutOfMemory> {
         let limit = max_allocations.min(Self::MAX_ALLOCATIONS);
         let node_count = Self::node_count(capacity, limit);
         let mut nodes = filled(node_count, SPARE)?;

@@ -1,4 +1,5 @@
-//! The only sanctioned setup allocations of the library crates.
+//! The only sanctioned setup allocations of the library crates (`contig-cma`,
+//! `contig-dma-pool` and `contig-rproc-glue` use this module too).
 //!
 //! Every allocation that region, device and remote-processor setup makes goes through
 //! these helpers: they reserve with `try_reserve` (or allocate a box by hand) and
@@ -16,7 +17,7 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
-use core::ptr::NonNull;
+use core::ptr::{self, NonNull};
 
 /// The heap could not provide room for `count` items of `what` (setup bookkeeping).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -260,6 +261,41 @@ pub fn try_format(args: fmt::Arguments<'_>, what: &'static str) -> Result<String
     }
 }
 
+/// A boxed slice of `len` values made by `make` (the fallible
+/// `vec![value; len].into_boxed_slice()`, which may reallocate infallibly).
+///
+/// # Errors
+///
+/// [`OutOfMemory`] (count `len`); nothing is made.
+pub fn try_boxed_slice<T>(
+    len: usize,
+    mut make: impl FnMut() -> T,
+    what: &'static str,
+) -> Result<Box<[T]>, OutOfMemory> {
+    let oom = OutOfMemory { what, count: len };
+    let layout = Layout::array::<T>(len).map_err(|_| oom)?;
+    let first: NonNull<T> = if layout.size() == 0 {
+        // Nothing to allocate (no elements, or zero-sized ones): a dangling, aligned
+        // pointer is what `Box<[T]>` holds then.
+        NonNull::dangling()
+    } else {
+        // SAFETY: `layout` has a non-zero size, checked just above.
+        let raw = unsafe { alloc(layout) };
+        NonNull::new(raw.cast::<T>()).ok_or(oom)?
+    };
+    for i in 0..len {
+        // SAFETY: `i < len`, so `first + i` is inside the allocation made for
+        // `Layout::array::<T>(len)` (or, for a zero-sized layout, any aligned non-null
+        // pointer is valid for a zero-sized write); each element is written once.
+        unsafe { first.as_ptr().add(i).write(make()) };
+    }
+    let slice = ptr::slice_from_raw_parts_mut(first.as_ptr(), len);
+    // SAFETY: `slice` covers `len` initialised `T`s in memory allocated by the global
+    // allocator with `Layout::array::<T>(len)`, the layout `Box<[T]>` frees with (or is
+    // dangling for a zero-sized layout, which `Box` never frees).
+    Ok(unsafe { Box::from_raw(slice) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,6 +311,29 @@ mod tests {
         assert!(big.iter().all(|&x| x == 7));
         let dynamic: Box<dyn Fn() -> u8> = try_box(|| 3u8, "closures").unwrap();
         assert_eq!(dynamic(), 3);
+        let words = try_boxed_slice(5, || 9u64, "words").unwrap();
+        assert_eq!(&*words, &[9; 5]);
+        let mut n = 0;
+        let strings = try_boxed_slice(
+            3,
+            || {
+                n += 1;
+                alloc::format!("{n}")
+            },
+            "strings",
+        )
+        .unwrap();
+        assert_eq!(&*strings, ["1", "2", "3"]);
+        assert!(try_boxed_slice(0, || 1u32, "none").unwrap().is_empty());
+        assert_eq!(try_boxed_slice(4, || (), "units").unwrap().len(), 4);
+        let err = try_boxed_slice(usize::MAX, || 0u64, "words").unwrap_err();
+        assert_eq!(
+            err,
+            OutOfMemory {
+                what: "words",
+                count: usize::MAX
+            }
+        );
     }
 
     #[test]
