@@ -15,6 +15,7 @@ use alloc::vec::Vec;
 use crate::cma::{Name, PhysAddr};
 use crate::{BusMap, BusWindow, DmaAddr};
 
+use super::error::owned;
 use super::reserved::strings;
 use super::{DeviceTree, Error, Node, cells};
 
@@ -65,11 +66,11 @@ pub struct Binding {
 /// [`Error::UnknownPhandle`] (`memory-region`), [`Error::BadString`] /
 /// [`Error::NamesMismatch`] (`memory-region-names`), then the `dma-ranges` errors
 /// ([`Error::BadCells`], [`Error::BadLength`], [`Error::BadDmaRanges`]).
-pub(crate) fn bind(
+pub(crate) fn bind<'s>(
     tree: &DeviceTree<'_>,
     reserved_memory: Option<usize>,
     region_of: &dyn Fn(u32) -> Option<usize>,
-    skipped_of: &dyn Fn(u32) -> Option<String>,
+    skipped_of: &dyn Fn(u32) -> Option<&'s str>,
 ) -> Result<Vec<Binding>, Error> {
     let mut out = Vec::new();
     for (index, node) in tree.nodes().iter().enumerate() {
@@ -81,7 +82,7 @@ pub(crate) fn bind(
         }
         if let Some(problem) = Name::problem(node.name()) {
             return Err(Error::BadDeviceName {
-                node: String::from(node.path()),
+                node: owned(node.path()),
                 problem,
             });
         }
@@ -104,17 +105,17 @@ pub(crate) fn bind(
     Ok(out)
 }
 
-fn regions(
+fn regions<'s>(
     node: &Node<'_>,
     raw: &[u8],
     region_of: &dyn Fn(u32) -> Option<usize>,
-    skipped_of: &dyn Fn(u32) -> Option<String>,
+    skipped_of: &dyn Fn(u32) -> Option<&'s str>,
 ) -> Result<(Vec<BoundRegion>, Vec<SkippedRegion>), Error> {
     let phandles = cells::entries(node, "memory-region", raw, [1])?;
     let names = strings(node, "memory-region-names")?;
     if !names.is_empty() && names.len() != phandles.len() {
         return Err(Error::NamesMismatch {
-            node: String::from(node.path()),
+            node: owned(node.path()),
             regions: phandles.len(),
             names: names.len(),
         });
@@ -125,6 +126,7 @@ fn regions(
     for (index, [phandle]) in phandles.into_iter().enumerate() {
         let phandle = u32::try_from(phandle).unwrap_or(u32::MAX);
         if let Some(path) = skipped_of(phandle) {
+            let path = try_string(path, "node path bytes")?;
             try_push(
                 &mut skipped,
                 SkippedRegion { index, node: path },
@@ -133,7 +135,7 @@ fn regions(
             continue;
         }
         let region = region_of(phandle).ok_or_else(|| Error::UnknownPhandle {
-            node: String::from(node.path()),
+            node: owned(node.path()),
             index,
             phandle,
         })?;
@@ -174,7 +176,7 @@ fn bus(tree: &DeviceTree<'_>, index: usize) -> Result<BusMap, Error> {
     };
     if let Some(above) = ancestors.find(translating) {
         return Err(Error::BadDmaRanges {
-            node: tree.path_of(above),
+            node: owned(tree.path_of(above)),
             problem: "translates a second time above a bus that translates already",
         });
     }
@@ -189,7 +191,7 @@ fn windows(tree: &DeviceTree<'_>, bus: usize) -> Result<BusMap, Error> {
     let (child_address, child_size) = tree.child_cells(bus)?;
     let (parent_address, _) = tree.child_cells(node.parent().unwrap_or(0))?;
     let bad = |problem| Error::BadDmaRanges {
-        node: String::from(node.path()),
+        node: owned(node.path()),
         problem,
     };
     let mut list = Vec::new();

@@ -23,6 +23,7 @@ use crate::cma::{
 };
 use crate::{BusMap, CoherentPool, Device, DeviceId, Devices, Mapper, PoolOptions};
 
+use super::error::owned;
 use super::{DefaultKind, Error, Layout, Region, Role};
 
 /// What a build needs besides the layout.
@@ -145,14 +146,14 @@ impl Layout {
         let Some(region) = self.regions.get(index) else {
             return Err(Error::MissingNode {
                 node: "a reserved-memory region",
-                needed_by: String::from("Layout::pool"),
+                needed_by: owned("Layout::pool"),
             });
         };
         let range = region.range;
         let dma = bus
             .to_dma(range.base(), range.size())
             .map_err(|_| Error::PoolNotOnBus {
-                node: region.path.clone(),
+                node: owned(&region.path),
                 region: range,
             })?;
         CoherentPool::new(
@@ -199,8 +200,8 @@ impl Layout {
             if let Some(&(_, owner)) = owners.iter().find(|(i, _)| *i == first.region) {
                 return Err(Error::PoolTaken {
                     region: self.region_path(first.region),
-                    first: String::from(owner),
-                    second: binding.path.clone(),
+                    first: owned(owner),
+                    second: owned(&binding.path),
                 });
             }
             try_push(&mut owners, (first.region, &binding.path), "pool owners")?;
@@ -211,7 +212,7 @@ impl Layout {
     fn region_path(&self, index: usize) -> String {
         self.regions
             .get(index)
-            .map_or_else(String::new, |r| r.path.clone())
+            .map_or_else(String::new, |r| owned(&r.path))
     }
 
     fn memory<'m, R: RawMutex>(

@@ -7,11 +7,11 @@
 #![forbid(unsafe_code)]
 
 use crate::cma::fallible::{try_push, try_reserve};
-use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::cma::{PhysAddr, PhysRange};
 
+use super::error::owned;
 use super::{Error, Node};
 
 /// Reads a `#address-cells`-like property: a single cell holding 1 or 2.
@@ -31,7 +31,7 @@ pub(crate) fn cell_count(
         Ok(b) => u32::from_be_bytes(b),
         Err(_) => {
             return Err(Error::BadLength {
-                node: String::from(node.path()),
+                node: owned(node.path()),
                 property,
                 len: raw.len(),
                 entry: 4,
@@ -42,7 +42,7 @@ pub(crate) fn cell_count(
         Ok(value)
     } else {
         Err(Error::BadCells {
-            node: String::from(node.path()),
+            node: owned(node.path()),
             property,
             value,
         })
@@ -74,7 +74,7 @@ pub(crate) fn entries<const K: usize>(
 ) -> Result<Vec<[u64; K]>, Error> {
     let entry: usize = widths.iter().map(|&w| w as usize * 4).sum();
     let bad = || Error::BadLength {
-        node: String::from(node.path()),
+        node: owned(node.path()),
         property,
         len: raw.len(),
         entry,
@@ -110,7 +110,7 @@ pub(crate) fn single(
     match entries(node, property, raw, [cells])?.as_slice() {
         [[value]] => Ok(*value),
         _ => Err(Error::BadLength {
-            node: String::from(node.path()),
+            node: owned(node.path()),
             property,
             len: raw.len(),
             entry: cells as usize * 4,
@@ -130,7 +130,7 @@ pub(crate) fn to_size(
     size: u64,
 ) -> Result<usize, Error> {
     usize::try_from(size).map_err(|_| Error::TooLarge {
-        node: String::from(node.path()),
+        node: owned(node.path()),
         property,
         base,
         size,
@@ -153,7 +153,7 @@ pub(crate) fn ranges(
     for [base, size] in entries(node, property, raw, [address_cells, size_cells])? {
         let bytes = to_size(node, property, base, size)?;
         let range = PhysRange::new(PhysAddr::new(base), bytes).map_err(|_| Error::TooLarge {
-            node: String::from(node.path()),
+            node: owned(node.path()),
             property,
             base,
             size,

@@ -294,6 +294,51 @@ pub enum Error {
 }
 
 impl Error {
+    /// `Some(out of memory)` if this error lost a node path to an exhausted heap (see
+    /// [`owned`]). In tolerant mode a broken node is skipped with its error kept as data,
+    /// so such an error must not pass for a broken node: running out of memory is not one.
+    pub(crate) fn lost_to_oom(&self) -> Option<Self> {
+        let names: [&str; 2] = match self {
+            Self::TooDeep { node, .. }
+            | Self::BadCells { node, .. }
+            | Self::CellsMismatch { node, .. }
+            | Self::BadLength { node, .. }
+            | Self::BadString { node, .. }
+            | Self::TooLarge { node, .. }
+            | Self::RegAndSize { node, .. }
+            | Self::NoRegNoSize { node, .. }
+            | Self::OnlyWithSize { node, .. }
+            | Self::NoMapReusable { node, .. }
+            | Self::ZeroSize { node, .. }
+            | Self::AlignNotPowerOfTwo { node, .. }
+            | Self::BadForKind { node, .. }
+            | Self::CmaMisaligned { node, .. }
+            | Self::AllocRangeOutsideMemory { node, .. }
+            | Self::NoRoom { node, .. }
+            | Self::BadRegionName { node, .. }
+            | Self::DuplicateRegionName { node, .. }
+            | Self::UnknownPhandle { node, .. }
+            | Self::NamesMismatch { node, .. }
+            | Self::BadDmaRanges { node, .. }
+            | Self::BadDeviceName { node, .. }
+            | Self::PoolNotOnBus { node, .. }
+            | Self::Build { node, .. } => [node, "/"],
+            Self::MissingNode { needed_by, .. } => [needed_by, "/"],
+            Self::SecondDefault { node, first, .. } => [node, first],
+            Self::Overlap { node, other, .. } => [node, other],
+            _ => return None,
+        };
+        // Every node path (and `/memreserve/`) is non-empty; `owned` leaves it empty
+        // only when the heap could not hold the copy.
+        names
+            .iter()
+            .any(|n| n.is_empty())
+            .then_some(Self::OutOfMemory {
+                what: "node path bytes",
+                count: 1,
+            })
+    }
+
     /// [`Error::Build`] for `node`, or [`Error::OutOfMemory`] when the layer below ran
     /// out of memory or the heap cannot hold the boxed error.
     pub(crate) fn build(node: &str, error: crate::Error) -> Self {
@@ -309,6 +354,12 @@ impl Error {
             Err(e) => e.into(),
         }
     }
+}
+
+/// A copy of `text` for an error: the error must be returned even when the heap is
+/// exhausted, so then the copy is empty (the message loses the node's name, nothing else).
+pub(crate) fn owned(text: &str) -> String {
+    cma::fallible::try_string(text, "node path bytes").unwrap_or_default()
 }
 
 impl From<cma::fallible::OutOfMemory> for Error {

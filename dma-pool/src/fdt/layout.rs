@@ -14,6 +14,7 @@ use alloc::vec::Vec;
 use crate::cma::{Flags, PhysAddr, PhysRange};
 
 use super::bindings::{self, Binding};
+use super::error::owned;
 use super::reserved::{self, Compatible};
 use super::rules::{self, Role, Spec};
 use super::{DefaultKind, DeviceTree, Error, placement};
@@ -246,9 +247,12 @@ impl Layout {
                     // Running out of memory is not a broken node to skip.
                     Err(error @ Error::OutOfMemory { .. }) => return Err(error),
                     Err(error) => {
+                        if let Some(oom) = error.lost_to_oom() {
+                            return Err(oom);
+                        }
                         let node = tree.node(index);
                         let skip = Skipped::new(
-                            tree.path_of(index),
+                            try_string(tree.path_of(index), "node path bytes")?,
                             node.and_then(super::Node::phandle),
                             error,
                         );
@@ -270,6 +274,9 @@ impl Layout {
                     }
                     Err(error @ Error::OutOfMemory { .. }) => return Err(error),
                     Err(error) => {
+                        if let Some(oom) = error.lost_to_oom() {
+                            return Err(oom);
+                        }
                         let skip = Skipped::new(j.reserved.path, j.reserved.phandle, error);
                         try_push(&mut skipped, skip, "skipped nodes")?;
                     }
@@ -324,7 +331,7 @@ impl Layout {
             skipped
                 .iter()
                 .find(|s| s.phandle == Some(phandle))
-                .map(|s| s.path.clone())
+                .map(|s| s.path.as_str())
         };
         let devices = bindings::bind(tree, container, &region_of, &skipped_of)?;
         Ok(Self {
@@ -378,7 +385,7 @@ fn memreserve(tree: &DeviceTree<'_>) -> Result<Vec<PhysRange>, Error> {
             .ok()
             .and_then(|s| PhysRange::new(PhysAddr::new(base), s).ok())
             .ok_or_else(|| Error::TooLarge {
-                node: String::from("/memreserve/"),
+                node: owned("/memreserve/"),
                 property: "entry",
                 base,
                 size,

@@ -10,11 +10,11 @@
 #![forbid(unsafe_code)]
 
 use crate::cma::fallible::{try_extend, try_push, try_reserve};
-use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::cma::{PhysAddr, PhysRange};
 
+use super::error::owned;
 use super::rules::{Judged, Spec};
 use super::{DeviceTree, Error, cells};
 
@@ -111,9 +111,9 @@ fn place_each(
                 .iter()
                 .find(|t| t.range.overlaps(range))
                 .map(|other| Error::Overlap {
-                    node: j.reserved.path.clone(),
+                    node: owned(&j.reserved.path),
                     range: *range,
-                    other: String::from(other.by),
+                    other: owned(other.by),
                     other_range: other.range,
                 })
         });
@@ -171,7 +171,7 @@ fn place_one(
     memory: &[PhysRange],
     taken: &[Taken<'_>],
 ) -> Result<PhysRange, Error> {
-    let node = || j.reserved.path.clone();
+    let node = || owned(&j.reserved.path);
     if memory.is_empty() {
         return Err(Error::MissingNode {
             node: "/memory",
@@ -196,7 +196,7 @@ fn place_one(
         .iter()
         .flat_map(|w| memory.iter().filter_map(|m| m.intersection(w)))
         .find_map(|w| lowest_free(size, align, w, taken))
-        .ok_or(Error::NoRoom {
+        .ok_or_else(|| Error::NoRoom {
             node: node(),
             size,
             align,

@@ -13,6 +13,7 @@ use alloc::vec::Vec;
 use crate::cma::fallible::{try_collect, try_format, try_push, try_reserve, try_string};
 use crate::cma::{Name, PhysRange};
 
+use super::error::owned;
 use super::{DeviceTree, Error, Node, cells};
 
 /// What a region's `compatible` makes of it.
@@ -79,7 +80,7 @@ pub(crate) fn container(tree: &DeviceTree<'_>) -> Result<Option<usize>, Error> {
     for (property, value, root) in pairs {
         if value != root {
             return Err(Error::CellsMismatch {
-                node: tree.path_of(index),
+                node: owned(tree.path_of(index)),
                 property,
                 value,
                 root,
@@ -189,7 +190,7 @@ fn region_name(tree: &DeviceTree<'_>, index: usize, taken: &[String]) -> Result<
     let Some(node) = tree.node(index) else {
         return Err(Error::MissingNode {
             node: "a reserved-memory child",
-            needed_by: String::from("/reserved-memory"),
+            needed_by: owned("/reserved-memory"),
         });
     };
     let short = dashed(node.base_name())?;
@@ -200,13 +201,13 @@ fn region_name(tree: &DeviceTree<'_>, index: usize, taken: &[String]) -> Result<
     };
     if taken.contains(&name) {
         return Err(Error::DuplicateRegionName {
-            node: String::from(node.path()),
+            node: owned(node.path()),
             name,
         });
     }
     if let Some(problem) = Name::problem(&name) {
         return Err(Error::BadRegionName {
-            node: String::from(node.path()),
+            node: owned(node.path()),
             problem,
         });
     }
@@ -222,7 +223,7 @@ fn decode(
     let Some(node) = tree.node(index) else {
         return Err(Error::MissingNode {
             node: "a reserved-memory child",
-            needed_by: String::from("/reserved-memory"),
+            needed_by: owned("/reserved-memory"),
         });
     };
     let reg = match node.property("reg") {
@@ -242,6 +243,7 @@ fn decode(
     let alignment = match node.property("alignment") {
         Some(raw) => match cells::single(node, "alignment", raw, cells.1) {
             Ok(align) => Some(align),
+            Err(e @ Error::OutOfMemory { .. }) => return Err(e),
             Err(_) if fixed => Some(0),
             Err(e) => return Err(e),
         },
@@ -250,6 +252,7 @@ fn decode(
     let alloc_ranges = match node.property("alloc-ranges") {
         Some(raw) => match cells::ranges(node, "alloc-ranges", raw, cells) {
             Ok(ranges) => Some(ranges),
+            Err(e @ Error::OutOfMemory { .. }) => return Err(e),
             Err(_) if fixed => Some(Vec::new()),
             Err(e) => return Err(e),
         },
@@ -287,7 +290,7 @@ pub(crate) fn strings<'a>(node: &Node<'a>, property: &'static str) -> Result<Vec
         return Ok(Vec::new());
     };
     let bad = || Error::BadString {
-        node: String::from(node.path()),
+        node: owned(node.path()),
         property,
     };
     let body = raw.strip_suffix(&[0]).ok_or_else(bad)?;

@@ -8,12 +8,12 @@
 //! It must never place or build anything.
 #![forbid(unsafe_code)]
 
-use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::cma::PhysRange;
 use crate::cma::fallible::{try_push, try_reserve, try_string, try_to_vec};
 
+use super::error::owned;
 use super::reserved::{Compatible, Reserved};
 use super::{DefaultKind, Error, Note, Options, Skipped};
 
@@ -75,7 +75,7 @@ pub(crate) fn judge(children: Vec<Reserved>, options: &Options) -> Result<Vec<Ju
                 return Err(Error::SecondDefault {
                     kind,
                     node: judged.reserved.path,
-                    first: first.reserved.path.clone(),
+                    first: owned(&first.reserved.path),
                 });
             }
         }
@@ -112,8 +112,8 @@ pub(crate) fn judge_tolerant(
             {
                 Some(first) => Err(Error::SecondDefault {
                     kind: judged.default.unwrap_or(DefaultKind::Cma),
-                    node: judged.reserved.path.clone(),
-                    first: first.reserved.path.clone(),
+                    node: owned(&judged.reserved.path),
+                    first: owned(&first.reserved.path),
                 }),
                 None => Ok(judged),
             }
@@ -121,7 +121,12 @@ pub(crate) fn judge_tolerant(
         match judged {
             Ok(judged) => try_push(&mut out, judged, "reserved-memory nodes")?,
             Err(error @ Error::OutOfMemory { .. }) => return Err(error),
-            Err(error) => try_push(skipped, Skipped::new(path, phandle, error), "skipped nodes")?,
+            Err(error) => {
+                if let Some(oom) = error.lost_to_oom() {
+                    return Err(oom);
+                }
+                try_push(skipped, Skipped::new(path, phandle, error), "skipped nodes")?;
+            }
         }
     }
     Ok(out)
@@ -136,7 +141,7 @@ fn judge_with(
     options: &Options,
     notes: Option<&mut Vec<Note>>,
 ) -> Result<Judged, Error> {
-    let node = || reserved.path.clone();
+    let node = || owned(&reserved.path);
     let role = role(&reserved);
     let spec = spec(&reserved, role, options, notes)?;
     if reserved.no_map && reserved.reusable {
@@ -181,11 +186,12 @@ fn spec(
     options: &Options,
     mut notes: Option<&mut Vec<Note>>,
 ) -> Result<Spec, Error> {
-    let node = || reserved.path.clone();
+    let node = || owned(&reserved.path);
     match (&reserved.reg, reserved.size) {
         (Some(reg), Some(size)) => match notes.as_deref_mut() {
             Some(notes) => {
-                try_push(notes, Note::ignored(node(), "size"), "notes")?;
+                let note = Note::ignored(try_string(&reserved.path, "node path bytes")?, "size");
+                try_push(notes, note, "notes")?;
                 fixed(reserved, reg, Some(notes))
             }
             None => Err(Error::RegAndSize {
@@ -204,7 +210,7 @@ fn spec(
             let align = usize::try_from(asked)
                 .ok()
                 .filter(|a| a.is_power_of_two())
-                .ok_or(Error::AlignNotPowerOfTwo {
+                .ok_or_else(|| Error::AlignNotPowerOfTwo {
                     node: node(),
                     align: asked,
                 })?;
@@ -216,7 +222,10 @@ fn spec(
             Ok(Spec::Dynamic {
                 size,
                 align: align.max(floor),
-                alloc_ranges: reserved.alloc_ranges.clone().unwrap_or_default(),
+                alloc_ranges: match &reserved.alloc_ranges {
+                    Some(ranges) => try_to_vec(ranges, "ranges")?,
+                    None => Vec::new(),
+                },
             })
         }
     }
@@ -229,7 +238,7 @@ fn fixed(
     reg: &[PhysRange],
     mut notes: Option<&mut Vec<Note>>,
 ) -> Result<Spec, Error> {
-    let node = || reserved.path.clone();
+    let node = || owned(&reserved.path);
     for (property, present) in [
         ("alignment", reserved.alignment.is_some()),
         ("alloc-ranges", reserved.alloc_ranges.is_some()),
@@ -238,7 +247,10 @@ fn fixed(
             continue;
         }
         match notes.as_deref_mut() {
-            Some(notes) => try_push(notes, Note::ignored(node(), property), "notes")?,
+            Some(notes) => {
+                let path = try_string(&reserved.path, "node path bytes")?;
+                try_push(notes, Note::ignored(path, property), "notes")?;
+            }
             None => {
                 return Err(Error::OnlyWithSize {
                     node: node(),
@@ -284,7 +296,7 @@ fn check_kind(reserved: &Reserved, role: Role) -> Result<(), Error> {
     };
     match refused.iter().find(|(_, present)| *present) {
         Some(&(property, _)) => Err(Error::BadForKind {
-            node: reserved.path.clone(),
+            node: owned(&reserved.path),
             property,
             kind,
         }),
@@ -311,7 +323,7 @@ fn check_cma(reserved: &Reserved, spec: &Spec, options: &Options) -> Result<(), 
         Ok(())
     } else {
         Err(Error::CmaMisaligned {
-            node: String::from(reserved.path.as_str()),
+            node: owned(reserved.path.as_str()),
             range,
             align,
         })

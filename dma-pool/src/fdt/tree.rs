@@ -225,9 +225,7 @@ impl<'a> DeviceTree<'a> {
     }
 
     /// The path of node `index` (empty if there is none), for error messages.
-    pub(crate) fn path_of(&self, index: usize) -> String {
-        self.nodes
-            .get(index)
-            .map_or_else(String::new, |n| n.path.clone())
+    pub(crate) fn path_of(&self, index: usize) -> &str {
+        self.nodes.get(index).map_or("", |n| n.path.as_str())
     }
 }
