@@ -460,7 +460,15 @@ fn boot<'m>(devs: &Devices<'m>, m4: DeviceId, s: &'m Sims, fw: &[u8]) -> Result<
     }
     rproc.add_subdev(try_box(Idle, "subdevices").map_err(RprocError::from)?)?;
     rproc.add_dump_segment(DeviceAddr::new(0), 16)?;
+    // A table for firmware without one, from the registered carveouts.
+    let table = rproc.table_from_registered()?.build()?;
+    drop(table);
     rproc.boot(devs, fw, &mut Load(s))?;
+    let core = rproc.coredump(&mut |_, dest| {
+        dest.fill(0);
+        true
+    })?;
+    drop(core);
     rproc.shutdown(devs, &mut |_| {})?;
     Ok(())
 }
