@@ -95,16 +95,20 @@ fn place_each(
             placed.push(None);
             continue;
         };
-        let clash = reg.iter().find_map(|range| {
-            taken
-                .iter()
-                .find(|t| t.range.overlaps(range))
-                .map(|other| Error::Overlap {
-                    node: j.reserved.path.clone(),
-                    range: *range,
-                    other: other.by.clone(),
-                    other_range: other.range,
-                })
+        // Each `reg` entry against what is taken and against the node's own earlier
+        // entries (two entries of one node over the same bytes are an overlap too).
+        let clash = reg.iter().enumerate().find_map(|(i, range)| {
+            let own = reg.get(..i).unwrap_or_default().iter();
+            let other = own
+                .map(|&r| (j.reserved.path.clone(), r))
+                .chain(taken.iter().map(|t| (t.by.clone(), t.range)))
+                .find(|(_, r)| r.overlaps(range))?;
+            Some(Error::Overlap {
+                node: j.reserved.path.clone(),
+                range: *range,
+                other: other.0,
+                other_range: other.1,
+            })
         });
         if let Some(error) = clash {
             if !go_on {
