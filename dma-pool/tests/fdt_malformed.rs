@@ -194,6 +194,20 @@ fn fixed_region_over_memreserve() {
 }
 
 #[test]
+fn reg_entries_of_one_node_must_not_overlap() {
+    check(
+        include_bytes!("fixtures/dt/bad-reg-self-overlap.dtb"),
+        &Error::Overlap {
+            node: "/reserved-memory/carveout@80000000".into(),
+            range: range(0x800f_f000, 0x2000),
+            other: "/reserved-memory/carveout@80000000".into(),
+            other_range: range(0x8000_0000, 0x10_0000),
+        },
+        "carveout@80000000",
+    );
+}
+
+#[test]
 fn memory_region_names_must_name_every_entry() {
     check(
         include_bytes!("fixtures/dt/bad-names-mismatch.dtb"),

@@ -106,16 +106,20 @@ fn place_each(
             try_push(&mut placed, None, "reserved-memory ranges")?;
             continue;
         };
-        let clash = reg.iter().find_map(|range| {
-            taken
-                .iter()
-                .find(|t| t.range.overlaps(range))
-                .map(|other| Error::Overlap {
-                    node: owned(&j.reserved.path),
-                    range: *range,
-                    other: owned(other.by),
-                    other_range: other.range,
-                })
+        // Each `reg` entry against what is taken and against the node's own earlier
+        // entries (two entries of one node over the same bytes are an overlap too).
+        let clash = reg.iter().enumerate().find_map(|(i, range)| {
+            let own = reg.get(..i).unwrap_or_default().iter();
+            let other = own
+                .map(|&r| (j.reserved.path.as_str(), r))
+                .chain(taken.iter().map(|t| (t.by, t.range)))
+                .find(|(_, r)| r.overlaps(range))?;
+            Some(Error::Overlap {
+                node: owned(&j.reserved.path),
+                range: *range,
+                other: owned(other.0),
+                other_range: other.1,
+            })
         });
         if let Some(error) = clash {
             if !go_on {
