@@ -79,6 +79,8 @@ pub mod rsc;
 mod subdev;
 mod unwind;
 mod vdev;
+#[cfg(feature = "virtio")]
+pub mod virtio;
 pub mod vring;
 
 pub use autoboot::{
