@@ -83,6 +83,8 @@ pub extern "C" fn secondary(hart: usize) -> ! {
     STARTED.store(true, Ordering::SeqCst);
     ERRORS.store(churn(hart), Ordering::SeqCst);
     FINISHED.store(true, Ordering::SeqCst);
+    // Back to OpenSBI, stopped: the hart then plays the remote processor (`remote.rs`).
+    sbi::hart_stop();
     loop {
         core::hint::spin_loop();
     }
@@ -112,6 +114,11 @@ pub fn run(boot_hart: usize) {
     let finished = (0..PATIENCE).any(|_| FINISHED.load(Ordering::SeqCst));
     let theirs = ERRORS.load(Ordering::SeqCst);
     let used = pool.stats().used_bytes();
+    let stopped = (0..PATIENCE).any(|_| sbi::hart_get_status(other) == sbi::HART_STOPPED);
+    check!(
+        stopped,
+        "hart {other} stopped itself through SBI HSM (hart_stop) after the churn"
+    );
     check!(
         finished && mine == 0 && theirs == 0 && used == 0,
         "two harts allocated, stamped, checked and freed {} buffers of the default pool at \
