@@ -7,7 +7,7 @@
 //! `trap.rs`) -> virtio-blk on its own pool (`blk.rs`) -> virtio-rng on the default
 //! pool and CMA area (`rng.rs`) -> both harts on one pool at once (`smp.rs`) -> hart 1 as
 //! a remote processor booted from its firmware ELF by `contig_rproc_glue`, driven
-//! through virtio-drivers' console over the vdev transport (`remote.rs`) -> exit
+//! through virtio-drivers' `VirtQueue`s over the vdev transport (`remote.rs`) -> exit
 //! through `sifive_test` (`exit.rs`). Every check
 //! prints `[PASS]` or `[FAIL]` on the serial console (`console.rs`); any failure, panic
 //! or unexpected trap ends QEMU with a non-zero status.

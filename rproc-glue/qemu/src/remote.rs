@@ -1,6 +1,9 @@
 //! The remote processor: hart 1 runs the firmware in `firmware/`, booted from its ELF
 //! image and resource table by `contig_rproc_glue::Rproc`, and the kernel talks to it
-//! through virtio-drivers' console driver over the library's vdev transport.
+//! through virtio-drivers' own `VirtQueue`s over the library's vdev transport (the
+//! device is a virtio console: receiveq 0, transmitq 1; virtio-drivers' console driver
+//! itself needs its `alloc` feature, which would make the blk driver allocate per
+//! request on the sealed heap, so the kernel drives the two queues itself).
 //!
 //! This module owns the platform side of that processor: its memory, registered from
 //! code (QEMU generates the device tree itself and the region is fixed by the
@@ -9,10 +12,10 @@
 //! SBI `hart_start` at the ELF entry; stop = the mailbox stop command, an IPI, then
 //! waiting for HSM to report the hart stopped, since only a hart can stop itself; kick
 //! = SBI IPI), the loader that copies segments and the table into the region, the
-//! `Hal` that gives the console driver the vrings `Rproc::boot` allocated, and the run:
+//! `Hal` that gives the driver's queues the vrings `Rproc::boot` allocated, and the run:
 //! boot, 1,000 checked echoes, the trace, a crash report and recovery whose snapshot
 //! window takes an ELF core dump (checked), 1,000 more echoes, shutdown. Answers are
-//! seen by polling the used rings (the console driver spins on them); the remote does
+//! seen by polling the used rings (the driver spins on them); the remote does
 //! not interrupt hart 0. It must never write outside the remote's region, whatever the
 //! firmware's table says.
 //!
@@ -24,7 +27,7 @@
 //! | 0 | 256K | `fw-image` carveout | ELF segments, stack, mailbox and trace pages |
 //! | 256K | 16K | `fw-data` carveout | the table's data carveout, matched by name |
 //! | 320K | 192K | the processor's pool | vrings (`FW_RSC_ADDR_ANY`) |
-//! | 512K | 512K | `vdev0buffer` | the vdev's own pool: the console's bounce buffers |
+//! | 512K | 512K | `vdev0buffer` | the vdev's own pool: the driver's bounce buffers |
 
 use core::ptr::NonNull;
 use core::sync::atomic::{Ordering, fence};
@@ -196,9 +199,9 @@ impl Loader for Copier {
     }
 }
 
-/// The vdev device (the console's pool chain: its `vdev0buffer` pool).
+/// The vdev device (the driver's pool chain: its `vdev0buffer` pool).
 static VDEV: Once<DeviceId> = Once::new();
-/// The vrings `Rproc::boot` allocated, offered to the console driver's next ring
+/// The vrings `Rproc::boot` allocated, offered to the driver's next ring
 /// allocations in queue order, and never freed through the `Hal` (the processor owns
 /// them).
 static RINGS: Mutex<[Option<(u64, usize, bool)>; 2]> = Mutex::new([None; 2]);
@@ -233,7 +236,7 @@ unsafe impl VirtioPlatform for Vdev {
     }
 }
 
-/// The console driver's `Hal`: its queues get the offered vrings, everything else goes
+/// The driver's `Hal`: its queues get the offered vrings, everything else goes
 /// to `PoolHal<Vdev>`.
 pub struct RemoteHal;
 
@@ -520,21 +523,29 @@ pub fn run() {
             match entry.resource {
                 Resource::Carveout(c) => {
                     println!(
-                        "  table: carveout {:?} da {:?} pa {:?} len {:#x}",
+                        "  table: carveout {:?} da {:#x} pa {:#x} len {:#x}",
                         c.name_str().unwrap_or("?"),
-                        c.da,
-                        c.pa,
+                        c.da.map_or(u64::from(u32::MAX), |d| d.as_u64()),
+                        c.pa.map_or(u64::from(u32::MAX), |p| p.as_u64()),
                         c.len
                     );
                     data_da = c.da;
                 }
-                Resource::Trace(t) => println!("  table: trace da {:?} len {:#x}", t.da, t.len),
+                Resource::Trace(t) => println!(
+                    "  table: trace {:?} da {:#x} len {:#x}",
+                    t.name_str().unwrap_or("?"),
+                    t.da.as_u64(),
+                    t.len
+                ),
                 Resource::Vdev(v) => {
-                    println!("  table: vdev id {} notifyid {}", v.id, v.notifyid);
+                    println!("  table: vdev id {} (virtio console)", v.id);
                     for r in v.vrings() {
                         println!(
-                            "  table: vring da {:?} align {:#x} num {} notifyid {}",
-                            r.da, r.align, r.num, r.notifyid
+                            "  table: vring da {:#x} align {:#x} num {} notifyid {}",
+                            r.da.map_or(u64::from(u32::MAX), |d| d.as_u64()),
+                            r.align,
+                            r.num,
+                            r.notifyid
                         );
                     }
                 }
@@ -552,12 +563,12 @@ pub fn run() {
     check!(
         rings_ok && data_da == Some(DeviceAddr::new(DATA.0)),
         "write-backs: vrings at {:#x} and {:#x} (notify ids {} and {}) from the processor's \
-         pool, data carveout matched to fw-data at {:?}",
+         pool, data carveout matched to fw-data at {:#x}",
         vdev.rings.first().map_or(0, |r| r.at.pa.as_u64()),
         vdev.rings.get(1).map_or(0, |r| r.at.pa.as_u64()),
         vdev.rings.first().map_or(0, |r| r.notifyid),
         vdev.rings.get(1).map_or(0, |r| r.notifyid),
-        data_da
+        data_da.map_or(0, |d| d.as_u64())
     );
 
     // --- Round 1 -------------------------------------------------------------------

@@ -147,7 +147,7 @@ static mut RESOURCE_TABLE: ResourceTable = ResourceTable {
     vdev: Vdev {
         ty: 3,
         id: 3,
-        notifyid: ANY,
+        notifyid: 0,
         dfeatures: 0,
         gfeatures: 0,
         config_len: 12,
@@ -368,6 +368,14 @@ extern "C" fn main(hart: usize) -> ! {
             peek::<u32>(r + 8),
             peek::<u32>(r + 12)
         );
+    }
+    // The host must have given both rings an address and distinct notify ids; without
+    // them there is nothing to serve (the host's driver then times out and fails).
+    let (id0, id1) = (peek::<u32>(ring(0) + 12), peek::<u32>(ring(1) + 12));
+    let written_back = (0..2).all(|i| peek::<u32>(ring(i)) != ANY) && id0 != id1 && id0 != ANY;
+    if !written_back {
+        trace!(t, "vrings not written back by the host: stopping");
+        sbi(0x48_534D, 1, 0);
     }
     while peek::<u8>(vd + 24) & DRIVER_OK == 0 {
         if stop_requested() {
