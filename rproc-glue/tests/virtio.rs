@@ -184,3 +184,202 @@ fn only_a_running_processor_with_that_vdev_has_a_transport() {
         TransportError::State(State::Offline)
     );
 }
+
+// --- virtio-drivers' own VirtQueues over the transport, on simulated memory ----------
+
+mod unchanged_driver {
+    use std::ptr::NonNull;
+    use std::sync::{Mutex, OnceLock};
+
+    use contig_rproc_glue::dma_pool::cma::{DefaultLock, PhysAddr, PhysRange};
+    use contig_rproc_glue::dma_pool::virtio::{PoolHal, VirtioPlatform};
+    use contig_rproc_glue::dma_pool::{DeviceId, Devices, Mapper};
+    use contig_rproc_glue::virtio::VdevTransport;
+    use virtio_drivers::queue::VirtQueue;
+    use virtio_drivers::transport::{DeviceStatus, Transport};
+    use virtio_drivers::{BufferDirection, Hal, PhysAddr as VirtioAddr};
+
+    use super::{Shared, booted};
+    use crate::common::board::{self, Sims};
+
+    static SIMS: OnceLock<&'static Sims> = OnceLock::new();
+    static DEVICES: OnceLock<&'static Devices<'static>> = OnceLock::new();
+    static VDEV: OnceLock<DeviceId> = OnceLock::new();
+    /// Vrings offered to the next ring allocations: (pa, pages, taken).
+    static RINGS: Mutex<Vec<(u64, usize, bool)>> = Mutex::new(Vec::new());
+
+    /// The vdev's pool chain through `PoolHal`, bouncing every buffer, as a platform
+    /// whose remote only sees its own memory does.
+    struct Vdev;
+
+    // SAFETY: `virt_to_phys` never claims host memory is physical (None: bounce);
+    // there is no MMIO in this test.
+    unsafe impl VirtioPlatform for Vdev {
+        type Lock = DefaultLock;
+        const BOUNCE: bool = true;
+
+        fn devices() -> &'static Devices<'static, DefaultLock> {
+            DEVICES.get().unwrap()
+        }
+
+        fn device() -> DeviceId {
+            *VDEV.get().unwrap()
+        }
+
+        fn virt_to_phys(_ptr: NonNull<u8>, _len: usize) -> Option<PhysAddr> {
+            None
+        }
+
+        unsafe fn mmio_phys_to_virt(_paddr: VirtioAddr, _size: usize) -> NonNull<u8> {
+            unreachable!("no MMIO here")
+        }
+    }
+
+    /// Offered vrings for the queues, `PoolHal<Vdev>` for everything else.
+    struct RingHal;
+
+    // SAFETY: an offered vring is simulated memory the processor allocated for this
+    // queue, mapped by its simulator, zeroed here and handed out once per offer;
+    // the rest is PoolHal's under its own contract.
+    unsafe impl Hal for RingHal {
+        fn dma_alloc(pages: usize, direction: BufferDirection) -> (VirtioAddr, NonNull<u8>) {
+            let offered = RINGS
+                .lock()
+                .unwrap()
+                .iter_mut()
+                .find(|r| r.1 == pages && !r.2)
+                .map(|r| {
+                    r.2 = true;
+                    r.0
+                });
+            if let Some(pa) = offered {
+                let range = PhysRange::new(PhysAddr::new(pa), pages * 4096).unwrap();
+                let sim = SIMS.get().unwrap().holding(range.base());
+                sim.write(range.base(), &vec![0; range.size()]).unwrap();
+                return (pa, sim.cpu_addr(range).unwrap().as_non_null());
+            }
+            PoolHal::<Vdev>::dma_alloc(pages, direction)
+        }
+
+        unsafe fn dma_dealloc(paddr: VirtioAddr, vaddr: NonNull<u8>, pages: usize) -> i32 {
+            if let Some(r) = RINGS.lock().unwrap().iter_mut().find(|r| r.0 == paddr) {
+                r.2 = false;
+                return 0;
+            }
+            // SAFETY: forwarded: PoolHal's own allocation.
+            unsafe { PoolHal::<Vdev>::dma_dealloc(paddr, vaddr, pages) }
+        }
+
+        unsafe fn mmio_phys_to_virt(paddr: VirtioAddr, size: usize) -> NonNull<u8> {
+            // SAFETY: forwarded under the caller's guarantee.
+            unsafe { PoolHal::<Vdev>::mmio_phys_to_virt(paddr, size) }
+        }
+
+        unsafe fn share(buffer: NonNull<[u8]>, direction: BufferDirection) -> VirtioAddr {
+            // SAFETY: forwarded under the caller's guarantee.
+            unsafe { PoolHal::<Vdev>::share(buffer, direction) }
+        }
+
+        unsafe fn unshare(paddr: VirtioAddr, buffer: NonNull<[u8]>, direction: BufferDirection) {
+            // SAFETY: forwarded under the caller's guarantee.
+            unsafe { PoolHal::<Vdev>::unshare(paddr, buffer, direction) }
+        }
+    }
+
+    fn rd<const N: usize>(s: &Sims, pa: u64) -> [u8; N] {
+        s.read(pa, N).try_into().unwrap()
+    }
+    fn u16_at(s: &Sims, pa: u64) -> u16 {
+        u16::from_le_bytes(rd(s, pa))
+    }
+    fn wr(s: &Sims, pa: u64, b: &[u8]) {
+        s.holding(PhysAddr::new(pa))
+            .write(PhysAddr::new(pa), b)
+            .unwrap();
+    }
+
+    /// The remote's side of one split ring of `num` 2 at `pa` (legacy layout, page
+    /// aligned): takes the next available head, returns (head, first descriptor's
+    /// address and length).
+    fn take(s: &Sims, pa: u64, last: u16) -> Option<(u16, u64, u32)> {
+        let avail = pa + 32;
+        if u16_at(s, avail + 2) == last {
+            return None;
+        }
+        let head = u16_at(s, avail + 4 + 2 * u64::from(last % 2));
+        let desc = pa + 16 * u64::from(head);
+        let addr = u64::from_le_bytes(rd(s, desc));
+        let len = u32::from_le_bytes(rd(s, desc + 8));
+        Some((head, addr, len))
+    }
+
+    fn give(s: &Sims, pa: u64, idx: u16, head: u16, len: u32) {
+        let used = pa + 4096;
+        let at = used + 4 + 8 * u64::from(idx % 2);
+        wr(s, at, &u32::from(head).to_le_bytes());
+        wr(s, at + 4, &len.to_le_bytes());
+        wr(s, used + 2, &(idx + 1).to_le_bytes());
+    }
+
+    #[test]
+    fn virtio_drivers_queues_run_on_the_vrings_of_the_table() {
+        let s: &'static Sims = Box::leak(Box::new(board::sims()));
+        let devs: &'static (Devices<'static>, DeviceId) = Box::leak(Box::new(board::devices(s)));
+        SIMS.set(s).ok().unwrap();
+        DEVICES.set(&devs.0).ok().unwrap();
+        let rproc = booted(devs, s);
+        VDEV.set(rproc.vdevs()[0].device).unwrap();
+        let kicks = std::cell::RefCell::new(Vec::new());
+        let mut t =
+            VdevTransport::new(&rproc, 0, Shared(s), |id| kicks.borrow_mut().push(id)).unwrap();
+        *RINGS.lock().unwrap() = (0..2)
+            .map(|q| {
+                let r = t.ring(q).unwrap();
+                (r.at.pa.as_u64(), r.at.len.div_ceil(4096), false)
+            })
+            .collect();
+
+        t.begin_init(virtio_drivers::device::common::Feature::empty());
+        let mut rx = VirtQueue::<RingHal, 2>::new(&mut t, 0, false, false).unwrap();
+        let mut tx = VirtQueue::<RingHal, 2>::new(&mut t, 1, false, false).unwrap();
+        t.finish_init();
+        assert_eq!(t.mismatch(), None);
+        assert!(t.get_status().contains(DeviceStatus::DRIVER_OK));
+
+        // The driver posts a receive buffer and transmits a message.
+        let mut answer = [0u8; 64];
+        let msg = b"hello, remote";
+        // SAFETY: `answer` and `msg` outlive the requests: both are popped below.
+        let rx_token = unsafe { rx.add(&[], &mut [&mut answer[..]]) }.unwrap();
+        // SAFETY: as above.
+        let tx_token = unsafe { tx.add(&[&msg[..]], &mut []) }.unwrap();
+        t.notify(0);
+        t.notify(1);
+        assert_eq!(kicks.borrow().as_slice(), [0, 1]);
+
+        // The remote, at the addresses the table holds: echo reversed into receiveq.
+        let ring = |q: usize| rproc.vdevs()[0].rings[q].at.pa.as_u64();
+        let (thead, taddr, tlen) = take(s, ring(1), 0).expect("a transmitted buffer");
+        let (rhead, raddr, rlen) = take(s, ring(0), 0).expect("a receive buffer");
+        assert_eq!(tlen as usize, msg.len());
+        assert!(rlen >= tlen);
+        let mut echo = s.read(taddr, tlen as usize);
+        echo.reverse();
+        wr(s, raddr, &echo);
+        give(s, ring(0), 0, rhead, tlen);
+        give(s, ring(1), 0, thead, 0);
+
+        assert!(rx.can_pop() && tx.can_pop());
+        // SAFETY: the same buffers as given to `add`.
+        let sent = unsafe { tx.pop_used(tx_token, &[&msg[..]], &mut []) };
+        assert_eq!(sent, Ok(0));
+        // SAFETY: as above.
+        let n = unsafe { rx.pop_used(rx_token, &[], &mut [&mut answer[..]]) }.unwrap();
+        assert_eq!(&answer[..n as usize], b"etomer ,olleh");
+        drop((rx, tx));
+        assert!(
+            RINGS.lock().unwrap().iter().all(|r| !r.2),
+            "rings given back"
+        );
+    }
+}
