@@ -10,6 +10,8 @@
 #                        kernel's device -> memory check must fail (exit status 1)
 #   run.sh --wrong-echo  the same, with firmware that answers one byte wrong: the
 #                        kernel's echo check must fail (exit status 1)
+#   run.sh --corrupt-core  the same, with one byte of the remote's core dump flipped
+#                        before the kernel checks it: that check must fail (exit status 1)
 #
 # Exit status: 0 pass; 1 the kernel reported a failure (a check, a panic, a trap);
 # 2 the image file does not hold what the kernel wrote; 3 QEMU timed out or could not
@@ -19,11 +21,13 @@ cd "$(dirname "$0")"
 
 corrupt=false
 firmware_features=()
+kernel_features=()
 case "${1:-}" in
     "") ;;
     --corrupt) corrupt=true ;;
     --wrong-echo) firmware_features=(--features wrong-echo) ;;
-    *) echo "usage: $0 [--corrupt | --wrong-echo]" >&2; exit 4 ;;
+    --corrupt-core) kernel_features=(--features corrupt-core) ;;
+    *) echo "usage: $0 [--corrupt | --wrong-echo | --corrupt-core]" >&2; exit 4 ;;
 esac
 TIMEOUT="${QEMU_TIMEOUT:-30}"
 
@@ -48,7 +52,7 @@ command -v qemu-system-riscv64 >/dev/null || {
 # The firmware first: the kernel embeds its ELF image (src/remote.rs). Its own target
 # directory, whatever CARGO_TARGET_DIR says, because that is where the kernel looks.
 (cd firmware && cargo build --release --locked --target-dir target "${firmware_features[@]}") || exit 4
-cargo build --release --locked || exit 4
+cargo build --release --locked "${kernel_features[@]}" || exit 4
 kernel="${CARGO_TARGET_DIR:-target}/riscv64gc-unknown-none-elf/release/contig-qemu-kernel"
 
 work=target/qemu

@@ -255,9 +255,8 @@ unsafe impl Hal for RemoteHal {
                 ring.2 = true;
                 ring.0
             });
-        if let Some(pa) = offered
-            && let Some(ptr) = inside(pa, pages * 4096)
-        {
+        let ring = offered.and_then(|pa| Some((pa, inside(pa, pages * 4096)?)));
+        if let Some((pa, ptr)) = ring {
             // SAFETY: the ring lies in the remote's region (checked) and belongs to the
             // driver's queue from now on.
             unsafe { core::ptr::write_bytes(ptr, 0, pages * 4096) };
@@ -421,6 +420,12 @@ fn print_trace(rproc: &Rproc<'static, Hart>) -> usize {
 
 /// The value at `da` in an ELF64 core file, if a PT_LOAD holds it.
 fn core_word(core: &[u8], da: u64) -> Option<u32> {
+    let at = core_offset(core, da)?;
+    Some(u32::from_le_bytes(core.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// Where the 4 bytes at `da` are in an ELF64 core file, if a PT_LOAD holds them.
+fn core_offset(core: &[u8], da: u64) -> Option<usize> {
     let u16_at = |o: usize| Some(u16::from_le_bytes(core.get(o..o + 2)?.try_into().ok()?));
     let u64_at = |o: usize| Some(u64::from_le_bytes(core.get(o..o + 8)?.try_into().ok()?));
     if core.get(..5)? != b"\x7fELF\x02" || u16_at(16)? != 4 {
@@ -434,8 +439,7 @@ fn core_word(core: &[u8], da: u64) -> Option<u32> {
         if ptype != 1 || da < vaddr || da + 4 > vaddr + filesz {
             return None;
         }
-        let at = (offset + da - vaddr) as usize;
-        Some(u32::from_le_bytes(core.get(at..at + 4)?.try_into().ok()?))
+        Some((offset + da - vaddr) as usize)
     })
 }
 
@@ -606,12 +610,18 @@ pub fn run() {
         stopped_in_window = sbi::hart_get_status(REMOTE_HART) == sbi::HART_STOPPED;
         let core = r.coredump(&mut |at, dest| copy_out(at.pa.as_u64(), dest));
         dumped = Some(match core {
-            Ok(core) => (
-                core.len(),
-                core_word(&core, DATA.0),
-                core_word(&core, DATA.0 + 4),
-                core_word(&core, DATA.0 + 8),
-            ),
+            Ok(mut core) => {
+                let target = core_offset(&core, DATA.0).and_then(|at| core.get_mut(at));
+                if let (true, Some(b)) = (cfg!(feature = "corrupt-core"), target) {
+                    *b ^= 0xff;
+                }
+                (
+                    core.len(),
+                    core_word(&core, DATA.0),
+                    core_word(&core, DATA.0 + 4),
+                    core_word(&core, DATA.0 + 8),
+                )
+            }
             Err(_) => (0, None, None, None),
         });
     });
