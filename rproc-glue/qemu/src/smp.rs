@@ -1,5 +1,7 @@
 //! The second hart: both harts allocate, stamp, check and free coherent buffers of the
-//! same default pool at the same time, through the registry in statics.
+//! same default pool at the same time, through the registry in statics. The second hart
+//! then stops itself (SBI `hart_stop`), so that `remote.rs` can start it again as the
+//! remote processor.
 //!
 //! Each buffer is filled with a stamp naming its hart and sequence number and checked
 //! just before it is freed: a buffer handed to both harts at once (a lock that does not
