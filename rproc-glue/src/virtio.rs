@@ -138,6 +138,11 @@ impl<M: SharedMemory, K: FnMut(u32)> VdevTransport<M, K> {
     /// running with its vdevs started; the table must be the installed one of that
     /// boot.
     ///
+    /// The transport copies what it needs and borrows nothing: it is valid while the
+    /// vdev is started. Drop it (and its driver) before the processor stops its vdevs
+    /// (shutdown, recovery) and make a new one afterwards, as the remote is reloaded
+    /// with a fresh table then.
+    ///
     /// # Errors
     /// [`TransportError`]: not running, no such vdev, its entry not reachable.
     pub fn new<O: RprocOps>(
