@@ -12,6 +12,7 @@
 #                        kernel's echo check must fail (exit status 1)
 #   run.sh --corrupt-core  the same, with one byte of the remote's core dump flipped
 #                        before the kernel checks it: that check must fail (exit status 1)
+#   run.sh --firmware-only  build the firmware image the kernel embeds, and stop
 #
 # Exit status: 0 pass; 1 the kernel reported a failure (a check, a panic, a trap);
 # 2 the image file does not hold what the kernel wrote; 3 QEMU timed out or could not
@@ -20,6 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 corrupt=false
+firmware_only=false
 firmware_features=()
 kernel_features=()
 case "${1:-}" in
@@ -27,7 +29,8 @@ case "${1:-}" in
     --corrupt) corrupt=true ;;
     --wrong-echo) firmware_features=(--features wrong-echo) ;;
     --corrupt-core) kernel_features=(--features corrupt-core) ;;
-    *) echo "usage: $0 [--corrupt | --wrong-echo | --corrupt-core]" >&2; exit 4 ;;
+    --firmware-only) firmware_only=true ;;
+    *) echo "usage: $0 [--corrupt | --wrong-echo | --corrupt-core | --firmware-only]" >&2; exit 4 ;;
 esac
 TIMEOUT="${QEMU_TIMEOUT:-30}"
 
@@ -52,6 +55,15 @@ command -v qemu-system-riscv64 >/dev/null || {
 # The firmware first: the kernel embeds its ELF image (src/remote.rs). Its own target
 # directory, whatever CARGO_TARGET_DIR says, because that is where the kernel looks.
 (cd firmware && cargo build --release --locked --target-dir target "${firmware_features[@]}") || exit 4
+# The kernel embeds firmware/target/embedded.elf (src/remote.rs): copied here only when
+# the image changed, so it gets a fresh mtime. The built file itself may not: when the
+# firmware's features go back and forth, cargo reuses its cached build, whose file keeps
+# an old mtime, and the kernel would keep embedding the previous image.
+firmware_elf=firmware/target/riscv64gc-unknown-none-elf/release/contig-rproc-firmware
+cmp -s "$firmware_elf" firmware/target/embedded.elf || cp "$firmware_elf" firmware/target/embedded.elf
+if $firmware_only; then
+    exit 0
+fi
 cargo build --release --locked "${kernel_features[@]}" || exit 4
 kernel="${CARGO_TARGET_DIR:-target}/riscv64gc-unknown-none-elf/release/contig-qemu-kernel"
 

@@ -148,7 +148,7 @@ extern "C" fn kmain(hart: usize, dtb: usize) -> ! {
     }
 
     smp::run(hart);
-    remote::run();
+    remote::run(if hart == 0 { 1 } else { 0 });
 
     let (passed, failed) = check::counts();
     if failed == 0 {

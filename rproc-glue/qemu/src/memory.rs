@@ -228,7 +228,7 @@ pub fn check_placement(picture: &Picture, placed: &Placed) {
         );
     }
     println!(
-        "  fixed   {REMOTE_NAME:<16} {} size {REMOTE_SIZE:#x}: the remote processor's memory (hart 1)",
+        "  fixed   {REMOTE_NAME:<16} {} size {REMOTE_SIZE:#x}: the remote processor's memory (the second hart)",
         placed.remote
     );
     let remote = &placed.remote;

@@ -1,4 +1,5 @@
-//! The remote processor: hart 1 runs the firmware in `firmware/`, booted from its ELF
+//! The remote processor: the second hart (hart 1 when OpenSBI boots the kernel on hart
+//! 0, as it usually does) runs the firmware in `firmware/`, booted from its ELF
 //! image and resource table by `contig_rproc_glue::Rproc`, and the kernel talks to it
 //! through virtio-drivers' own `VirtQueue`s over the library's vdev transport (the
 //! device is a virtio console: receiveq 0, transmitq 1; virtio-drivers' console driver
@@ -30,7 +31,7 @@
 //! | 512K | 512K | `vdev0buffer` | the vdev's own pool: the driver's bounce buffers |
 
 use core::ptr::NonNull;
-use core::sync::atomic::{Ordering, fence};
+use core::sync::atomic::{AtomicUsize, Ordering, fence};
 
 use contig_cma::{PhysAddr, PhysRange};
 use contig_dma_pool::virtio::{PoolHal, VirtioPlatform};
@@ -50,14 +51,20 @@ use crate::irq::Lock;
 use crate::memory::{REMOTE_BASE, REMOTE_SIZE};
 use crate::{check, dma, heap, println, sbi};
 
-/// The firmware image, built before the kernel (run.sh, CI).
+/// The firmware image, built before the kernel (`run.sh --firmware-only` builds it
+/// and copies it there when it changed).
 static FIRMWARE: &[u8] = include_bytes!(concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/firmware/target/riscv64gc-unknown-none-elf/release/contig-rproc-firmware"
+    "/firmware/target/embedded.elf"
 ));
 
-/// The hart that plays the remote.
-const REMOTE_HART: usize = 1;
+/// The hart that plays the remote: the one OpenSBI did not boot the kernel on (it picks
+/// the boot hart itself, usually hart 0), set by [`run`].
+static REMOTE_HART: AtomicUsize = AtomicUsize::new(1);
+
+fn remote_hart() -> usize {
+    REMOTE_HART.load(Ordering::Relaxed)
+}
 /// Messages per round.
 const MESSAGES: usize = 1000;
 /// The firmware's mailbox word and stop command (`firmware/src/main.rs`).
@@ -131,7 +138,7 @@ impl SharedMemory for Shared {
 
 /// The doorbell: a supervisor software interrupt on the remote's hart.
 fn kick(_notifyid: u32) {
-    sbi::send_ipi(REMOTE_HART);
+    sbi::send_ipi(remote_hart());
 }
 
 /// Hart 1 as a remote processor.
@@ -141,7 +148,7 @@ impl RprocOps for Hart {
     fn start(&mut self, boot: DeviceAddr) -> Result<(), OpError> {
         copy_in(MAILBOX, &0u32.to_le_bytes());
         fence(Ordering::SeqCst);
-        let error = sbi::hart_start(REMOTE_HART, boot.as_u64() as usize, 0);
+        let error = sbi::hart_start(remote_hart(), boot.as_u64() as usize, 0);
         if error == 0 {
             Ok(())
         } else {
@@ -152,8 +159,9 @@ impl RprocOps for Hart {
     fn stop(&mut self) -> Result<(), OpError> {
         copy_in(MAILBOX, &CMD_STOP.to_le_bytes());
         fence(Ordering::SeqCst);
-        sbi::send_ipi(REMOTE_HART);
-        let stopped = (0..PATIENCE).any(|_| sbi::hart_get_status(REMOTE_HART) == sbi::HART_STOPPED);
+        sbi::send_ipi(remote_hart());
+        let stopped =
+            (0..PATIENCE).any(|_| sbi::hart_get_status(remote_hart()) == sbi::HART_STOPPED);
         if stopped { Ok(()) } else { Err(OpError(-110)) }
     }
 
@@ -495,11 +503,12 @@ fn setup(devs: &'static Devices<'static, Lock>) -> Option<Rproc<'static, Hart>> 
     }
 }
 
-/// The whole remote-processor run (after `smp.rs` stopped hart 1).
-pub fn run() {
+/// The whole remote-processor run on `hart` (after `smp.rs` stopped it).
+pub fn run(hart: usize) {
+    REMOTE_HART.store(hart, Ordering::Relaxed);
     let used = heap::reopen();
     println!(
-        "remote processor on hart {REMOTE_HART}: heap reopened for its setup ({} KiB used so far)",
+        "remote processor on hart {hart}: heap reopened for its setup ({} KiB used so far)",
         used >> 10
     );
     let devs = dma::devices();
@@ -509,7 +518,7 @@ pub fn run() {
     if !check!(
         booted.is_ok(),
         "Rproc::boot of the {}-byte firmware ELF: {} segments loaded, table installed, hart \
-         {REMOTE_HART} started at its entry ({:?})",
+         {hart} started at its entry ({:?})",
         FIRMWARE.len(),
         loader.segments,
         booted
@@ -579,7 +588,7 @@ pub fn run() {
     let bad = exchange(&rproc, 1);
     check!(
         bad == Some(0),
-        "{MESSAGES} messages of 1..1024 bytes echoed by the firmware on hart {REMOTE_HART} \
+        "{MESSAGES} messages of 1..1024 bytes echoed by the firmware on hart {hart} \
          through virtio-drivers' VirtQueues over the vdev transport (wrong: {bad:?})"
     );
     println!("trace buffer of the remote:");
@@ -607,7 +616,7 @@ pub fn run() {
     let mut dumped: Option<DumpFacts> = None;
     let mut stopped_in_window = false;
     let recovered = rproc.recover(FIRMWARE, &mut loader, &mut |r| {
-        stopped_in_window = sbi::hart_get_status(REMOTE_HART) == sbi::HART_STOPPED;
+        stopped_in_window = sbi::hart_get_status(remote_hart()) == sbi::HART_STOPPED;
         let core = r.coredump(&mut |at, dest| copy_out(at.pa.as_u64(), dest));
         dumped = Some(match core {
             Ok(mut core) => {
@@ -625,7 +634,7 @@ pub fn run() {
             Err(_) => (0, None, None, None),
         });
     });
-    let running_again = sbi::hart_get_status(REMOTE_HART) != sbi::HART_STOPPED;
+    let running_again = sbi::hart_get_status(remote_hart()) != sbi::HART_STOPPED;
     let (len, magic, boots, echoed) = dumped.unwrap_or((0, None, None, None));
     println!(
         "core dump in the recovery's snapshot window: {len} bytes of ELF core; fw-data words: \
@@ -639,7 +648,7 @@ pub fn run() {
     );
     check!(
         recovered.is_ok() && stopped_in_window && running_again && rproc.recovery_count() == 1,
-        "recovered in the same memory: hart {REMOTE_HART} stopped (hart_stop), reloaded, \
+        "recovered in the same memory: hart {hart} stopped (hart_stop), reloaded, \
          started again ({recovered:?})"
     );
 
@@ -660,9 +669,9 @@ pub fn run() {
     });
     check!(
         shut.is_ok()
-            && sbi::hart_get_status(REMOTE_HART) == sbi::HART_STOPPED
+            && sbi::hart_get_status(remote_hart()) == sbi::HART_STOPPED
             && snapshot_lines > 0,
-        "shutdown: subdevices stopped, hart {REMOTE_HART} stopped itself (hart_stop), memory \
+        "shutdown: subdevices stopped, hart {hart} stopped itself (hart_stop), memory \
          given back ({shut:?})"
     );
 }
