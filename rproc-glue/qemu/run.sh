@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# Builds the kernel, makes a disk image with a known pattern, boots QEMU's riscv64
-# `virt` machine (OpenSBI, 2 harts, 256 MiB, virtio-blk + virtio-rng) with a timeout,
-# and checks the result: the kernel's exit status (every check passed) and the sectors
-# it wrote into the image file.
+# Builds the remote processor's firmware (firmware/), then the kernel that embeds it,
+# makes a disk image with a known pattern, boots QEMU's riscv64 `virt` machine
+# (OpenSBI, 2 harts, 256 MiB, virtio-blk + virtio-rng) with a timeout, and checks the
+# result: the kernel's exit status (every check passed, the remote processor's
+# included) and the sectors it wrote into the image file.
 #
-#   run.sh            build, run, check
-#   run.sh --corrupt  the same, with one byte of the pre-filled pattern changed: the
-#                     kernel's device -> memory check must fail (exit status 1)
+#   run.sh               build, run, check
+#   run.sh --corrupt     the same, with one byte of the pre-filled pattern changed: the
+#                        kernel's device -> memory check must fail (exit status 1)
+#   run.sh --wrong-echo  the same, with firmware that answers one byte wrong: the
+#                        kernel's echo check must fail (exit status 1)
+#   run.sh --corrupt-core  the same, with one byte of the remote's core dump flipped
+#                        before the kernel checks it: that check must fail (exit status 1)
+#   run.sh --firmware-only  build the firmware image the kernel embeds, and stop
 #
 # Exit status: 0 pass; 1 the kernel reported a failure (a check, a panic, a trap);
 # 2 the image file does not hold what the kernel wrote; 3 QEMU timed out or could not
@@ -15,10 +21,16 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 corrupt=false
+firmware_only=false
+firmware_features=()
+kernel_features=()
 case "${1:-}" in
     "") ;;
     --corrupt) corrupt=true ;;
-    *) echo "usage: $0 [--corrupt]" >&2; exit 4 ;;
+    --wrong-echo) firmware_features=(--features wrong-echo) ;;
+    --corrupt-core) kernel_features=(--features corrupt-core) ;;
+    --firmware-only) firmware_only=true ;;
+    *) echo "usage: $0 [--corrupt | --wrong-echo | --corrupt-core | --firmware-only]" >&2; exit 4 ;;
 esac
 TIMEOUT="${QEMU_TIMEOUT:-30}"
 
@@ -40,7 +52,19 @@ command -v qemu-system-riscv64 >/dev/null || {
     echo "qemu-system-riscv64 not found (Debian: apt-get install qemu-system-misc)" >&2
     exit 4
 }
-cargo build --release --locked || exit 4
+# The firmware first: the kernel embeds its ELF image (src/remote.rs). Its own target
+# directory, whatever CARGO_TARGET_DIR says, because that is where the kernel looks.
+(cd firmware && cargo build --release --locked --target-dir target "${firmware_features[@]}") || exit 4
+# The kernel embeds firmware/target/embedded.elf (src/remote.rs): copied here only when
+# the image changed, so it gets a fresh mtime. The built file itself may not: when the
+# firmware's features go back and forth, cargo reuses its cached build, whose file keeps
+# an old mtime, and the kernel would keep embedding the previous image.
+firmware_elf=firmware/target/riscv64gc-unknown-none-elf/release/contig-rproc-firmware
+cmp -s "$firmware_elf" firmware/target/embedded.elf || cp "$firmware_elf" firmware/target/embedded.elf
+if $firmware_only; then
+    exit 0
+fi
+cargo build --release --locked "${kernel_features[@]}" || exit 4
 kernel="${CARGO_TARGET_DIR:-target}/riscv64gc-unknown-none-elf/release/contig-qemu-kernel"
 
 work=target/qemu

@@ -10,8 +10,11 @@
 //! ([`Rproc`]): one list of memory entries ([`MemEntry`], [`Memory`]) that the
 //! platform registers and the table's carveouts are matched against, vdevs as child
 //! devices with their own buffer pools ([`VdevInfo`]), and the lifecycle with platform
-//! ops ([`RprocOps`], [`Loader`]) that gives back everything a failed boot took. It
-//! builds on [`contig_dma_pool`] (re-exported as [`dma_pool`]) for devices, pools and
+//! ops ([`RprocOps`], [`Loader`]) that gives back everything a failed boot took. With
+//! the `virtio` feature, the `virtio` module makes a booted processor's vdev a
+//! `virtio-drivers` transport (as Linux `remoteproc_virtio.c` does), so existing
+//! virtio drivers and queues run over the vrings the table describes. It builds on
+//! [`contig_dma_pool`] (re-exported as [`dma_pool`]) for devices, pools and
 //! addresses, and knows nothing of what runs on the remote.
 //!
 //! Boot, in order: check the ELF image and its table; make the registered entries
@@ -79,6 +82,8 @@ pub mod rsc;
 mod subdev;
 mod unwind;
 mod vdev;
+#[cfg(feature = "virtio")]
+pub mod virtio;
 pub mod vring;
 
 pub use autoboot::{

@@ -155,7 +155,7 @@ pub struct Rproc<'m, O: RprocOps> {
     pub(crate) notify: NotifyIds,
     pub(crate) table: Vec<u8>,
     pub(crate) table_num: u32,
-    table_da: Option<DeviceAddr>,
+    pub(crate) table_da: Option<DeviceAddr>,
     fallback: Option<(Vec<u8>, u32, DeviceAddr)>,
     pub(crate) undo: Vec<Undo>,
     pub(crate) plans: Vec<VdevPlan>,

@@ -47,7 +47,7 @@ pub fn devices_if_ready() -> Option<&'static Devices<'static, Lock>> {
 }
 
 /// The identity map of one placed region, for the rest of the run.
-fn identity(range: PhysRange) -> &'static LinearMap {
+pub fn identity(range: PhysRange) -> &'static LinearMap {
     // SAFETY: the MMU is off (satp = 0), so `range` is readable and writable at its own
     // physical address, and the early table reserved it for DMA: the kernel image,
     // OpenSBI and the device tree are elsewhere, and nothing touches it except through

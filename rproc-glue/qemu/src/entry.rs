@@ -4,7 +4,8 @@
 //! (`satp` = 0), `a0` = hart id and `a1` = the device tree's physical address. With
 //! `-smp 2` only the boot hart comes here; OpenSBI keeps the others stopped until a
 //! kernel starts them through the HSM extension: `smp.rs` starts the second one at
-//! `_start_secondary`, on the second stack. Should another hart arrive at `_start`, it
+//! `_start_secondary`, on the second stack (it stops itself when its churn is done, and
+//! `remote.rs` starts it again at the firmware's entry, as a remote processor). Should another hart arrive at `_start`, it
 //! loses the lottery below and parks.
 
 use core::sync::atomic::AtomicU32;

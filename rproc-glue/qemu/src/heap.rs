@@ -9,7 +9,7 @@ use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Bytes of heap (in `.bss`, part of the kernel image).
-const SIZE: usize = 1 << 20;
+const SIZE: usize = 2 << 20;
 
 #[repr(C, align(4096))]
 struct Arena(UnsafeCell<[u8; SIZE]>);
@@ -63,5 +63,14 @@ unsafe impl GlobalAlloc for Bump {
 /// Ends setup: every later allocation fails. Returns the bytes setup used.
 pub fn seal() -> usize {
     HEAP.sealed.store(true, Ordering::Release);
+    HEAP.next.load(Ordering::Relaxed)
+}
+
+/// Opens the heap again for the remote processor's setup phase (`remote.rs`): booting,
+/// recovering and dumping a processor is setup work in the library (table copies, the
+/// undo log, the core file), done after the DMA tests that ran sealed. Returns the
+/// bytes used so far.
+pub fn reopen() -> usize {
+    HEAP.sealed.store(false, Ordering::Release);
     HEAP.next.load(Ordering::Relaxed)
 }

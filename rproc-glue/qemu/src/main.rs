@@ -5,7 +5,10 @@
 //! DMA regions (`memory.rs`) -> pools and device registry in statics (`dma.rs`) -> heap
 //! sealed (`heap.rs`) -> the IRQ-safe lock under a real timer interrupt (`irq.rs`,
 //! `trap.rs`) -> virtio-blk on its own pool (`blk.rs`) -> virtio-rng on the default
-//! pool and CMA area (`rng.rs`) -> both harts on one pool at once (`smp.rs`) -> exit through `sifive_test` (`exit.rs`). Every check
+//! pool and CMA area (`rng.rs`) -> both harts on one pool at once (`smp.rs`) -> hart 1 as
+//! a remote processor booted from its firmware ELF by `contig_rproc_glue`, driven
+//! through virtio-drivers' `VirtQueue`s over the vdev transport (`remote.rs`) -> exit
+//! through `sifive_test` (`exit.rs`). Every check
 //! prints `[PASS]` or `[FAIL]` on the serial console (`console.rs`); any failure, panic
 //! or unexpected trap ends QEMU with a non-zero status.
 #![no_std]
@@ -24,6 +27,7 @@ mod irq;
 mod memory;
 mod mmio;
 mod pattern;
+mod remote;
 mod rng;
 mod sbi;
 mod smp;
@@ -144,6 +148,7 @@ extern "C" fn kmain(hart: usize, dtb: usize) -> ! {
     }
 
     smp::run(hart);
+    remote::run(if hart == 0 { 1 } else { 0 });
 
     let (passed, failed) = check::counts();
     if failed == 0 {

@@ -168,12 +168,23 @@ pub const DEFAULT_POOL: Want = Want {
 /// Everything placed at boot, in order.
 pub const WANTED: [Want; 3] = [CMA, BLK_POOL, DEFAULT_POOL];
 
+/// The remote processor's memory (hart 1 plays it, `remote.rs`): fixed, because its
+/// firmware is linked at a device address of its own, which with no MMU is this
+/// physical address (`firmware/firmware.ld`). Declared before anything is placed.
+pub const REMOTE_BASE: u64 = 0x8400_0000;
+/// Bytes of it: firmware image, data carveout, vring pool, vdev buffers.
+pub const REMOTE_SIZE: usize = 1 << 20;
+/// Its region name.
+pub const REMOTE_NAME: &str = "remote";
+
 /// Where each of [`WANTED`] landed, in the same order.
 pub struct Placed {
     /// The early table holding the placed regions.
     pub table: EarlyTable<4>,
     /// The ranges, in [`WANTED`] order.
     pub ranges: [PhysRange; 3],
+    /// The remote processor's fixed region.
+    pub remote: PhysRange,
 }
 
 impl Placed {
@@ -190,13 +201,21 @@ impl Placed {
 /// Declares every wanted region in the early table, placed by `mem`.
 pub fn place(mem: &mut dyn EarlyMemory) -> Result<Placed, CmaError> {
     let mut table = EarlyTable::new();
+    let remote = Declaration::new(REMOTE_NAME, REMOTE_SIZE).granule(4096);
+    let remote = table
+        .declare_fixed(&remote, PhysAddr::new(REMOTE_BASE), None, mem)?
+        .range();
     let mut ranges = [PhysRange::EMPTY; 3];
     for (want, slot) in WANTED.iter().zip(&mut ranges) {
         let decl = Declaration::new(want.name, want.size).granule(4096);
         let spec = table.declare_dynamic(&decl, &Dynamic::new().aligned(want.align), mem)?;
         *slot = spec.range();
     }
-    Ok(Placed { table, ranges })
+    Ok(Placed {
+        table,
+        ranges,
+        remote,
+    })
 }
 
 /// Prints where the regions landed and checks each against the picture: inside
@@ -208,6 +227,18 @@ pub fn check_placement(picture: &Picture, placed: &Placed) {
             want.name, want.size, want.align, want.role
         );
     }
+    println!(
+        "  fixed   {REMOTE_NAME:<16} {} size {REMOTE_SIZE:#x}: the remote processor's memory (the second hart)",
+        placed.remote
+    );
+    let remote = &placed.remote;
+    let clear = !picture.taken.iter().any(|t| t.range.overlaps(remote))
+        && !placed.ranges.iter().any(|r| r.overlaps(remote));
+    check!(
+        clear && picture.memory.iter().any(|b| b.contains_range(remote)),
+        "{REMOTE_NAME} {remote} lies inside /memory at the firmware's link address, clear of \
+         every reservation and of the placed regions"
+    );
     for (i, (want, range)) in WANTED.iter().zip(&placed.ranges).enumerate() {
         let bank = picture.memory.iter().find(|b| b.contains_range(range));
         let mut clash = String::new();

@@ -1,5 +1,7 @@
 //! The second hart: both harts allocate, stamp, check and free coherent buffers of the
-//! same default pool at the same time, through the registry in statics.
+//! same default pool at the same time, through the registry in statics. The second hart
+//! then stops itself (SBI `hart_stop`), so that `remote.rs` can start it again as the
+//! remote processor.
 //!
 //! Each buffer is filled with a stamp naming its hart and sequence number and checked
 //! just before it is freed: a buffer handed to both harts at once (a lock that does not
@@ -83,6 +85,8 @@ pub extern "C" fn secondary(hart: usize) -> ! {
     STARTED.store(true, Ordering::SeqCst);
     ERRORS.store(churn(hart), Ordering::SeqCst);
     FINISHED.store(true, Ordering::SeqCst);
+    // Back to OpenSBI, stopped: the hart then plays the remote processor (`remote.rs`).
+    sbi::hart_stop();
     loop {
         core::hint::spin_loop();
     }
@@ -112,6 +116,11 @@ pub fn run(boot_hart: usize) {
     let finished = (0..PATIENCE).any(|_| FINISHED.load(Ordering::SeqCst));
     let theirs = ERRORS.load(Ordering::SeqCst);
     let used = pool.stats().used_bytes();
+    let stopped = (0..PATIENCE).any(|_| sbi::hart_get_status(other) == sbi::HART_STOPPED);
+    check!(
+        stopped,
+        "hart {other} stopped itself through SBI HSM (hart_stop) after the churn"
+    );
     check!(
         finished && mine == 0 && theirs == 0 && used == 0,
         "two harts allocated, stamped, checked and freed {} buffers of the default pool at \
