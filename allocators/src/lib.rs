@@ -22,6 +22,10 @@
 //!   it only sees unit indices.
 //! * **No heap on the hot path.** Metadata is sized at construction; `allocate`, `claim`
 //!   and `free` never call the global allocator.
+//! * **Fallible construction.** Every constructor returns
+//!   [`OutOfMemory`](fallible::OutOfMemory) when the heap cannot hold the metadata, never
+//!   aborts. [`fallible`] holds the only allocation helpers of this crate and of the
+//!   crates built on it (`try_reserve` based, usable without the global OOM handler).
 //! * **Typed errors, state unchanged.** Bad input (zero units, a non-power-of-two
 //!   alignment, a double free, a wrong count, ...) returns an [`Error`] naming the values
 //!   involved and leaves the backend exactly as it was. Nothing here panics on any input.
