@@ -6,13 +6,17 @@
 mod common;
 
 use common::{RawOp, Script, run};
-use contig_allocators::first_fit::FirstFit;
+use contig_allocators::first_fit::{FirstFit, Node, TooFewNodes};
 use contig_allocators::shadow::{Op, Placement, Shadow};
 use contig_allocators::{Backend, Request};
 use quickcheck::{QuickCheck, TestResult};
 
 fn agrees_with_model(script: &Script, max_allocations: usize) -> TestResult {
-    let mut backend = FirstFit::new(script.capacity, script.phase, max_allocations).unwrap();
+    let backend = FirstFit::new(script.capacity, script.phase, max_allocations).unwrap();
+    agrees(backend, script, max_allocations)
+}
+
+fn agrees(mut backend: impl Backend, script: &Script, max_allocations: usize) -> TestResult {
     let mut model = Shadow::new(
         script.capacity,
         script.phase,
@@ -45,6 +49,70 @@ fn model_with_four_allocations() {
 #[test]
 fn model_with_sixty_four_allocations() {
     quickcheck(|script| agrees_with_model(&script, 64));
+}
+
+/// Over an inline arena of exactly the nodes four allocations need on any capacity,
+/// as `with_storage` builds it in a `static`.
+fn inline_agrees_with_model(script: Script) -> TestResult {
+    let backend = FirstFit::<[Node; 9]>::with_storage(script.capacity, script.phase, 4).unwrap();
+    agrees(backend, &script, 4)
+}
+
+#[test]
+fn model_over_inline_storage() {
+    quickcheck(inline_agrees_with_model);
+}
+
+/// A backend in a `static`, const-constructed over its own node array.
+static EARLY: std::sync::Mutex<FirstFit<[Node; FirstFit::nodes_for(1000, 8)]>> =
+    std::sync::Mutex::new(match FirstFit::with_storage(1000, 3, 8) {
+        Ok(backend) => backend,
+        Err(_) => panic!("the node budget is computed from the same arguments"),
+    });
+
+#[test]
+fn static_backend_allocates_and_frees() {
+    let mut ff = EARLY.lock().unwrap();
+    let stats = ff.stats();
+    assert_eq!(
+        (stats.capacity, stats.free, stats.free_extents),
+        (1000, 1000, 1)
+    );
+    // Alignment is absolute: offset 0 is unit 3.
+    assert_eq!(ff.allocate(Request::new(10).aligned(8)), Ok(5));
+    assert_eq!(ff.max_allocations(), 8);
+    for _ in 0..7 {
+        ff.allocate(Request::new(1)).unwrap();
+    }
+    assert_eq!(
+        ff.allocate(Request::new(1)),
+        Err(contig_allocators::Error::TooManyAllocations { limit: 8 })
+    );
+    ff.free(5, 10).unwrap();
+    assert_eq!(ff.stats().live_allocations, 7);
+}
+
+#[test]
+fn inline_storage_below_the_budget_is_an_error() {
+    assert_eq!(FirstFit::nodes_for(1000, 4), 9);
+    assert_eq!(FirstFit::nodes_for(5, 4), 5);
+    assert_eq!(
+        FirstFit::<[Node; 8]>::with_storage(1000, 0, 4).err(),
+        Some(TooFewNodes {
+            needed: 9,
+            given: 8
+        })
+    );
+    assert_eq!(
+        FirstFit::<[Node; 0]>::with_storage(1, 0, 4).err(),
+        Some(TooFewNodes {
+            needed: 1,
+            given: 0
+        })
+    );
+    // An empty space needs no node; a larger limit is lowered to the space.
+    assert!(FirstFit::<[Node; 0]>::with_storage(0, 0, 4).is_ok());
+    assert!(FirstFit::<[Node; 5]>::with_storage(5, 0, 100).is_ok());
 }
 
 #[test]

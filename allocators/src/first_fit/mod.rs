@@ -2,8 +2,9 @@
 //!
 //! This module owns the [`FirstFit`] backend: which units of its space are free, which
 //! live allocations exist, and the fixed arena that records both. It never reads or
-//! writes the managed memory, never allocates after [`FirstFit::new`], and never
-//! panics on caller input.
+//! writes the managed memory, never allocates after [`FirstFit::new`] (and never at all
+//! over the caller's inline arena of [`FirstFit::with_storage`], a `const fn` for
+//! `static`s), and never panics on caller input.
 //!
 //! # Data structure
 //!
@@ -75,8 +76,11 @@ mod tests;
 
 use crate::fallible::OutOfMemory;
 use crate::{Backend, Error, Extent, Request, Stats, check_range};
+use alloc::vec::Vec;
 use fit::Fit;
 use tree::{Around, MAX_NODES, Path, Piece, PieceTree};
+
+pub use tree::Node;
 
 /// A first-fit range allocator: returns the lowest offset where a request fits.
 ///
@@ -100,9 +104,13 @@ use tree::{Around, MAX_NODES, Path, Piece, PieceTree};
 /// let stats = ff.stats();
 /// assert_eq!((stats.free, stats.free_extents, stats.largest_free), (91, 3, 45));
 /// ```
+///
+/// `S` is the node arena: a `Vec` sized once by [`FirstFit::new`] (the default), or an
+/// inline array of [`Node`]s given to the `const fn` [`FirstFit::with_storage`], so that
+/// a backend can live in a `static` before any heap exists.
 #[derive(Clone, Debug)]
-pub struct FirstFit {
-    tree: PieceTree,
+pub struct FirstFit<S = Vec<Node>> {
+    tree: PieceTree<S>,
     capacity: usize,
     phase: usize,
     limit: usize,
@@ -116,6 +124,22 @@ impl FirstFit {
     /// (the tree indexes its nodes with `u32`).
     pub const MAX_ALLOCATIONS: usize = (MAX_NODES - 1) / 2;
 
+    /// The tree nodes a backend of `capacity` units and at most `max_allocations` live
+    /// allocations needs (what [`new`](FirstFit::new) allocates):
+    /// `min(2 * min(max_allocations, capacity) + 1, capacity)`, with `max_allocations`
+    /// lowered to [`MAX_ALLOCATIONS`](Self::MAX_ALLOCATIONS).
+    #[must_use]
+    pub const fn nodes_for(capacity: usize, max_allocations: usize) -> usize {
+        let limit = if max_allocations < Self::MAX_ALLOCATIONS {
+            max_allocations
+        } else {
+            Self::MAX_ALLOCATIONS
+        };
+        let pieces = if limit < capacity { limit } else { capacity };
+        let nodes = 2 * pieces + 1;
+        if nodes < capacity { nodes } else { capacity }
+    }
+
     /// An empty space of `capacity` units whose offset 0 is absolute unit `phase`
     /// (alignment is checked on `phase + offset`), holding at most `max_allocations`
     /// live allocations (claims included; at most [`Self::MAX_ALLOCATIONS`]).
@@ -128,7 +152,7 @@ impl FirstFit {
     /// [`OutOfMemory`] when the arena cannot be allocated.
     pub fn new(capacity: usize, phase: usize, max_allocations: usize) -> Result<Self, OutOfMemory> {
         let limit = max_allocations.min(Self::MAX_ALLOCATIONS);
-        let nodes = (2 * limit.min(capacity) + 1).min(capacity);
+        let nodes = Self::nodes_for(capacity, limit);
         let mut tree = PieceTree::with_nodes(nodes)?;
         let free_extents = if capacity == 0 {
             0
@@ -151,7 +175,93 @@ impl FirstFit {
             free_extents,
         })
     }
+}
 
+/// The node array given to [`FirstFit::with_storage`] is smaller than the node budget
+/// of its capacity and allocation limit ([`FirstFit::nodes_for`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TooFewNodes {
+    /// Nodes the backend needs.
+    pub needed: usize,
+    /// Nodes it was given.
+    pub given: usize,
+}
+
+impl core::fmt::Display for TooFewNodes {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "first-fit storage of {} nodes, {} needed",
+            self.given, self.needed
+        )
+    }
+}
+
+impl core::error::Error for TooFewNodes {}
+
+impl<const N: usize> FirstFit<[Node; N]> {
+    /// [`new`](FirstFit::new) over an inline arena of `N` nodes instead of a heap one: a
+    /// `const fn`, so the backend can be a `static`'s initializer (or part of one) and
+    /// never touches an allocator. `N` must be at least
+    /// [`nodes_for(capacity, max_allocations)`](FirstFit::nodes_for); nodes beyond that
+    /// are never used.
+    ///
+    /// ```
+    /// use contig_allocators::{Backend, Request, first_fit::{FirstFit, Node}};
+    ///
+    /// const NODES: usize = FirstFit::nodes_for(100, 4);
+    /// // Any lock with a `const` constructor; a kernel uses its own (a spin lock).
+    /// static EARLY: std::sync::Mutex<FirstFit<[Node; NODES]>> =
+    ///     std::sync::Mutex::new(match FirstFit::with_storage(100, 0, 4) {
+    ///         Ok(backend) => backend,
+    ///         Err(_) => panic!("too few nodes"), // evaluated at compile time
+    ///     });
+    ///
+    /// let mut ff = EARLY.lock().unwrap();
+    /// let a = ff.allocate(Request::new(10)).unwrap();
+    /// ff.free(a, 10).unwrap();
+    /// assert_eq!(ff.stats().free, 100);
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`TooFewNodes`] when `N` is below the node budget.
+    pub const fn with_storage(
+        capacity: usize,
+        phase: usize,
+        max_allocations: usize,
+    ) -> Result<Self, TooFewNodes> {
+        let limit = if max_allocations < FirstFit::MAX_ALLOCATIONS {
+            max_allocations
+        } else {
+            FirstFit::MAX_ALLOCATIONS
+        };
+        let needed = FirstFit::nodes_for(capacity, limit);
+        if N < needed {
+            return Err(TooFewNodes { needed, given: N });
+        }
+        let whole = if capacity == 0 {
+            None
+        } else {
+            Some(Piece {
+                start: 0,
+                len: capacity,
+                free: true,
+            })
+        };
+        Ok(Self {
+            tree: PieceTree::inline(whole),
+            capacity,
+            phase,
+            limit,
+            live: 0,
+            free_units: capacity,
+            free_extents: if capacity == 0 { 0 } else { 1 },
+        })
+    }
+}
+
+impl<S: AsRef<[Node]> + AsMut<[Node]>> FirstFit<S> {
     /// The most live allocations (claims included) this backend holds at once.
     #[must_use]
     pub const fn max_allocations(&self) -> usize {
@@ -266,7 +376,7 @@ impl FirstFit {
     }
 }
 
-impl Backend for FirstFit {
+impl<S: AsRef<[Node]> + AsMut<[Node]>> Backend for FirstFit<S> {
     fn name(&self) -> &'static str {
         "first-fit"
     }

@@ -67,8 +67,11 @@ const EMPTY: Summary = Summary {
 
 /// One arena slot. The piece's fields and the children's summaries are stored flat so
 /// the node packs into 48 bytes on 64-bit targets.
+///
+/// Opaque to callers: they only size arrays of it for
+/// [`FirstFit::with_storage`](super::FirstFit::with_storage).
 #[derive(Clone, Copy, Debug)]
-struct Node {
+pub struct Node {
     start: usize,
     len: usize,
     /// Longest free piece in the left subtree.
@@ -220,10 +223,11 @@ pub(super) struct Around {
     pub(super) after: Option<Piece>,
 }
 
-/// An AVL tree of [`Piece`]s keyed by start, over a preallocated arena.
+/// An AVL tree of [`Piece`]s keyed by start, over a preallocated arena: a `Vec` sized
+/// once, or caller-provided storage such as an inline array.
 #[derive(Clone, Debug)]
-pub(super) struct PieceTree {
-    nodes: Vec<Node>,
+pub(super) struct PieceTree<S = Vec<Node>> {
+    nodes: S,
     root: u32,
     spare_head: u32,
     spare: usize,
@@ -256,10 +260,44 @@ impl PieceTree {
             recent: Path::new(),
         })
     }
+}
 
+impl<const N: usize> PieceTree<[Node; N]> {
+    /// A tree over an inline arena of `N` nodes (at most [`MAX_NODES`] are used) holding
+    /// `whole` as its only piece, or nothing; the whole arena is spare otherwise.
+    /// `whole` needs `N >= 1`, which the caller checks.
+    pub(super) const fn inline(whole: Option<Piece>) -> Self {
+        let count = if N < MAX_NODES { N } else { MAX_NODES };
+        let mut nodes = [SPARE; N];
+        let mut i = 0;
+        while i < count {
+            // `i + 1 < count <= MAX_NODES < u32::MAX`: the cast is exact.
+            #[allow(clippy::cast_possible_truncation)]
+            let next = if i + 1 < count { (i + 1) as u32 } else { NIL };
+            nodes[i].right = next;
+            i += 1;
+        }
+        let (root, spare_head, spare) = match whole {
+            Some(piece) if count > 0 => {
+                nodes[0] = Node::leaf(piece);
+                (0, if count > 1 { 1 } else { NIL }, count - 1)
+            }
+            _ => (NIL, if count > 0 { 0 } else { NIL }, count),
+        };
+        Self {
+            nodes,
+            root,
+            spare_head,
+            spare,
+            recent: Path::new(),
+        }
+    }
+}
+
+impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     /// Bytes of the arena, fixed at construction.
     pub(super) fn metadata_bytes(&self) -> usize {
-        self.nodes.len() * core::mem::size_of::<Node>()
+        core::mem::size_of_val(self.nodes.as_ref())
     }
 
     /// Nodes still available for [`insert`](Self::insert).
@@ -278,7 +316,7 @@ impl PieceTree {
         let mut at = self.root;
         let mut best = None;
         while at != NIL {
-            let node = &self.nodes[at as usize];
+            let node = &self.nodes.as_ref()[at as usize];
             if node.start <= offset {
                 best = Some(node.piece());
                 at = node.right;
@@ -300,11 +338,11 @@ impl PieceTree {
             return false;
         };
         let leaf = Node::leaf(piece);
-        self.nodes[node as usize] = leaf;
+        self.nodes.as_mut()[node as usize] = leaf;
         match path.nodes().last() {
             None => self.root = node,
             Some(&parent) => {
-                let parent = &mut self.nodes[parent as usize];
+                let parent = &mut self.nodes.as_mut()[parent as usize];
                 if piece.start < parent.start {
                     parent.set_left(node, leaf.summary());
                 } else {
@@ -322,7 +360,7 @@ impl PieceTree {
             return;
         };
         let at = path.last();
-        let Node { left, right, .. } = self.nodes[at as usize];
+        let Node { left, right, .. } = self.nodes.as_ref()[at as usize];
         if left == NIL || right == NIL {
             self.splice(&path, None);
             return;
@@ -331,7 +369,7 @@ impl PieceTree {
         // takes this node's place by value, and its own node is the one unlinked.
         let dirty = path.len() - 1;
         let successor = self.push_leftmost(&mut path, right);
-        let moved = self.nodes[successor as usize].piece();
+        let moved = self.nodes.as_ref()[successor as usize].piece();
         self.write(at, moved);
         self.splice(&path, Some(dirty));
     }
@@ -347,7 +385,7 @@ impl PieceTree {
 
     /// [`update`](Self::update) of the piece at the end of `path`.
     pub(super) fn update_at(&mut self, path: &Path, len: usize, free: bool) {
-        let node = &mut self.nodes[path.last() as usize];
+        let node = &mut self.nodes.as_mut()[path.last() as usize];
         node.len = len;
         node.free = free;
         if self.fix(path.nodes(), Some(path.len() - 1)) {
@@ -388,7 +426,7 @@ impl PieceTree {
         };
         let at = path.last();
         let dirty = path.len() - 1;
-        let node = self.nodes[at as usize];
+        let node = self.nodes.as_ref()[at as usize];
         let first = Piece {
             start: node.start,
             len,
@@ -397,23 +435,23 @@ impl PieceTree {
         let before = self.grows_after(&node) && !self.grows_before(&node);
         if before {
             let new = Node::leaf(first);
-            self.nodes[leaf as usize] = new;
+            self.nodes.as_mut()[leaf as usize] = new;
             self.write(at, next);
             if node.left == NIL {
-                self.nodes[at as usize].set_left(leaf, new.summary());
+                self.nodes.as_mut()[at as usize].set_left(leaf, new.summary());
             } else {
                 let parent = self.push_rightmost(path, node.left);
-                self.nodes[parent as usize].set_right(leaf, new.summary());
+                self.nodes.as_mut()[parent as usize].set_right(leaf, new.summary());
             }
         } else {
             let new = Node::leaf(next);
-            self.nodes[leaf as usize] = new;
+            self.nodes.as_mut()[leaf as usize] = new;
             self.write(at, first);
             if node.right == NIL {
-                self.nodes[at as usize].set_right(leaf, new.summary());
+                self.nodes.as_mut()[at as usize].set_right(leaf, new.summary());
             } else {
                 let parent = self.push_leftmost(path, node.right);
-                self.nodes[parent as usize].set_left(leaf, new.summary());
+                self.nodes.as_mut()[parent as usize].set_left(leaf, new.summary());
             }
         }
         if self.fix(path.nodes(), Some(dirty)) {
@@ -436,7 +474,7 @@ impl PieceTree {
         }
         let mut at = node.right;
         loop {
-            let below = &self.nodes[at as usize];
+            let below = &self.nodes.as_ref()[at as usize];
             if below.left == NIL {
                 return below.right == NIL;
             }
@@ -451,7 +489,7 @@ impl PieceTree {
         }
         let mut at = node.left;
         loop {
-            let below = &self.nodes[at as usize];
+            let below = &self.nodes.as_ref()[at as usize];
             if below.right == NIL {
                 return below.left == NIL;
             }
@@ -476,7 +514,7 @@ impl PieceTree {
     /// down to `merged.start` without passing any other key.
     pub(super) fn merge_next_at(&mut self, path: &mut Path, merged: Piece) {
         let at = path.last();
-        let right = self.nodes[at as usize].right;
+        let right = self.nodes.as_ref()[at as usize].right;
         if right != NIL {
             let dirty = path.len() - 1;
             self.write(at, merged);
@@ -488,7 +526,7 @@ impl PieceTree {
         let nodes = path.nodes();
         let Some(dirty) = (0..nodes.len() - 1)
             .rev()
-            .find(|&i| self.nodes[nodes[i] as usize].left == nodes[i + 1])
+            .find(|&i| self.nodes.as_ref()[nodes[i] as usize].left == nodes[i + 1])
         else {
             return;
         };
@@ -499,12 +537,12 @@ impl PieceTree {
     /// Moves `path` from its node to that node's predecessor; `false` (path unchanged)
     /// when there is none.
     pub(super) fn step_back(&self, path: &mut Path) -> bool {
-        let left = self.nodes[path.last() as usize].left;
+        let left = self.nodes.as_ref()[path.last() as usize].left;
         if left != NIL {
             let mut at = left;
             while at != NIL {
                 path.push(at);
-                at = self.nodes[at as usize].right;
+                at = self.nodes.as_ref()[at as usize].right;
             }
             return true;
         }
@@ -512,7 +550,7 @@ impl PieceTree {
         let nodes = path.nodes();
         match (0..nodes.len() - 1)
             .rev()
-            .find(|&i| self.nodes[nodes[i] as usize].right == nodes[i + 1])
+            .find(|&i| self.nodes.as_ref()[nodes[i] as usize].right == nodes[i + 1])
         {
             Some(i) => {
                 path.truncate(i + 1);
@@ -530,7 +568,7 @@ impl PieceTree {
             .recent
             .nodes()
             .last()
-            .map(|&at| &self.nodes[at as usize]);
+            .map(|&at| &self.nodes.as_ref()[at as usize]);
         if recent.is_some_and(|node| node.start == offset) {
             // The piece last carved (typically the allocation just made): its path is
             // known, and its neighbours are near it on that path.
@@ -541,7 +579,7 @@ impl PieceTree {
         let mut depth = 0;
         // `get` doubles as the `NIL` test: `NIL` is never a valid index.
         for (slot, len) in path.nodes.iter_mut().zip(1..) {
-            let Some(node) = self.nodes.get(at as usize) else {
+            let Some(node) = self.nodes.as_ref().get(at as usize) else {
                 break;
             };
             *slot = at;
@@ -562,8 +600,8 @@ impl PieceTree {
         }
         // The predecessor is the rightmost node of the left subtree when there is one,
         // else the previous right turn of the descent.
-        let mut below = self.nodes[containing as usize].left;
-        while let Some(node) = self.nodes.get(below as usize) {
+        let mut below = self.nodes.as_ref()[containing as usize].left;
+        while let Some(node) = self.nodes.as_ref().get(below as usize) {
             before = below;
             below = node.right;
         }
@@ -574,14 +612,14 @@ impl PieceTree {
     fn around_path(&self, path: &Path) -> Around {
         let nodes = path.nodes();
         let at = path.last();
-        let node = &self.nodes[at as usize];
+        let node = &self.nodes.as_ref()[at as usize];
         // Each neighbour is at the near end of a subtree of this node if it has one
         // there, else the last ancestor this path left on the other side.
         let ancestor = |left: bool| {
             (0..nodes.len().saturating_sub(1))
                 .rev()
                 .find(|&i| {
-                    let up = &self.nodes[nodes[i] as usize];
+                    let up = &self.nodes.as_ref()[nodes[i] as usize];
                     (if left { up.right } else { up.left }) == nodes[i + 1]
                 })
                 .map_or(NIL, |i| nodes[i])
@@ -602,7 +640,7 @@ impl PieceTree {
     /// The leftmost (`leftmost`) or rightmost node of the subtree at `at`.
     fn extreme(&self, mut at: u32, leftmost: bool) -> u32 {
         loop {
-            let node = &self.nodes[at as usize];
+            let node = &self.nodes.as_ref()[at as usize];
             let next = if leftmost { node.left } else { node.right };
             if next == NIL {
                 return at;
@@ -612,10 +650,10 @@ impl PieceTree {
     }
 
     fn around_of(&self, before: u32, at: u32, after: u32) -> Around {
-        let piece_of = |at: u32| self.nodes.get(at as usize).map(Node::piece);
+        let piece_of = |at: u32| self.nodes.as_ref().get(at as usize).map(Node::piece);
         Around {
             before: piece_of(before),
-            piece: self.nodes[at as usize].piece(),
+            piece: self.nodes.as_ref()[at as usize].piece(),
             after: piece_of(after),
         }
     }
@@ -638,7 +676,7 @@ impl PieceTree {
         }
         let mut at = self.root;
         for (slot, len) in path.nodes.iter_mut().zip(1..) {
-            let node = self.nodes.get(at as usize)?;
+            let node = self.nodes.as_ref().get(at as usize)?;
             *slot = at;
             if node.left_max >= count {
                 at = node.left;
@@ -663,7 +701,7 @@ impl PieceTree {
         if at == NIL {
             return None;
         }
-        let node = &self.nodes[at as usize];
+        let node = &self.nodes.as_ref()[at as usize];
         let piece = node.piece();
         if node.left_max >= fit.count() && fit.may_fit_below(piece.start) {
             if let Some(found) = self.first_fit_at(node.left, fit) {
@@ -685,7 +723,7 @@ impl PieceTree {
         if at == NIL {
             return;
         }
-        let node = &self.nodes[at as usize];
+        let node = &self.nodes.as_ref()[at as usize];
         self.for_each_at(node.left, f);
         f(node.piece());
         self.for_each_at(node.right, f);
@@ -697,7 +735,7 @@ impl PieceTree {
         let mut path = Path::new();
         let mut at = self.root;
         for (slot, len) in path.nodes.iter_mut().zip(1..) {
-            let Some(node) = self.nodes.get(at as usize) else {
+            let Some(node) = self.nodes.as_ref().get(at as usize) else {
                 break;
             };
             *slot = at;
@@ -723,7 +761,7 @@ impl PieceTree {
     fn push_leftmost(&self, path: &mut Path, mut at: u32) -> u32 {
         loop {
             path.push(at);
-            let left = self.nodes[at as usize].left;
+            let left = self.nodes.as_ref()[at as usize].left;
             if left == NIL {
                 return at;
             }
@@ -735,7 +773,7 @@ impl PieceTree {
     fn push_rightmost(&self, path: &mut Path, mut at: u32) -> u32 {
         loop {
             path.push(at);
-            let right = self.nodes[at as usize].right;
+            let right = self.nodes.as_ref()[at as usize].right;
             if right == NIL {
                 return at;
             }
@@ -744,7 +782,7 @@ impl PieceTree {
     }
 
     fn write(&mut self, at: u32, piece: Piece) {
-        let node = &mut self.nodes[at as usize];
+        let node = &mut self.nodes.as_mut()[at as usize];
         node.start = piece.start;
         node.len = piece.len;
         node.free = piece.free;
@@ -757,7 +795,7 @@ impl PieceTree {
         let Some((&at, above)) = nodes.split_last() else {
             return;
         };
-        let node = self.nodes[at as usize];
+        let node = self.nodes.as_ref()[at as usize];
         let (child, summary) = if node.left == NIL {
             (node.right, node.right_summary())
         } else {
@@ -766,7 +804,7 @@ impl PieceTree {
         match above.last() {
             None => self.root = child,
             Some(&parent) => {
-                let parent = &mut self.nodes[parent as usize];
+                let parent = &mut self.nodes.as_mut()[parent as usize];
                 if parent.left == at {
                     parent.set_left(child, summary);
                 } else {
@@ -798,10 +836,10 @@ impl PieceTree {
         let mut old = path[i];
         let mut top = self.rebalance(old);
         let mut kept = top == old;
-        let mut summary = self.nodes[top as usize].summary();
+        let mut summary = self.nodes.as_ref()[top as usize].summary();
         while let Some(up) = i.checked_sub(1) {
             let at = path[up];
-            let parent = &mut self.nodes[at as usize];
+            let parent = &mut self.nodes.as_mut()[at as usize];
             let left = parent.left == old;
             let stored = if left {
                 parent.left_summary()
@@ -817,7 +855,7 @@ impl PieceTree {
                 old = path[i];
                 top = self.rebalance(old);
                 kept &= top == old;
-                summary = self.nodes[top as usize].summary();
+                summary = self.nodes.as_ref()[top as usize].summary();
                 continue;
             }
             if left {
@@ -831,7 +869,7 @@ impl PieceTree {
             } else {
                 top = self.rotate_to_balance(at);
                 kept = false;
-                summary = self.nodes[top as usize].summary();
+                summary = self.nodes.as_ref()[top as usize].summary();
             }
         }
         self.root = top;
@@ -843,13 +881,13 @@ impl PieceTree {
         if node == NIL {
             return None;
         }
-        self.spare_head = self.nodes[node as usize].right;
+        self.spare_head = self.nodes.as_ref()[node as usize].right;
         self.spare -= 1;
         Some(node)
     }
 
     fn give_spare(&mut self, node: u32) {
-        self.nodes[node as usize] = Node {
+        self.nodes.as_mut()[node as usize] = Node {
             right: self.spare_head,
             ..SPARE
         };
@@ -861,34 +899,34 @@ impl PieceTree {
         if at == NIL {
             EMPTY
         } else {
-            self.nodes[at as usize].summary()
+            self.nodes.as_ref()[at as usize].summary()
         }
     }
 
     fn rotate_right(&mut self, at: u32) -> u32 {
-        let left = self.nodes[at as usize].left;
-        let pivot = self.nodes[left as usize];
-        let node = &mut self.nodes[at as usize];
+        let left = self.nodes.as_ref()[at as usize].left;
+        let pivot = self.nodes.as_ref()[left as usize];
+        let node = &mut self.nodes.as_mut()[at as usize];
         node.set_left(pivot.right, pivot.right_summary());
         let summary = node.summary();
-        self.nodes[left as usize].set_right(at, summary);
+        self.nodes.as_mut()[left as usize].set_right(at, summary);
         left
     }
 
     fn rotate_left(&mut self, at: u32) -> u32 {
-        let right = self.nodes[at as usize].right;
-        let pivot = self.nodes[right as usize];
-        let node = &mut self.nodes[at as usize];
+        let right = self.nodes.as_ref()[at as usize].right;
+        let pivot = self.nodes.as_ref()[right as usize];
+        let node = &mut self.nodes.as_mut()[at as usize];
         node.set_right(pivot.left, pivot.left_summary());
         let summary = node.summary();
-        self.nodes[right as usize].set_left(at, summary);
+        self.nodes.as_mut()[right as usize].set_left(at, summary);
         right
     }
 
     /// Restores the AVL balance of `at` (children already balanced, heights differing
     /// by at most 2) and returns the subtree's new root.
     fn rebalance(&mut self, at: u32) -> u32 {
-        let node = &self.nodes[at as usize];
+        let node = &self.nodes.as_ref()[at as usize];
         if node.left_height.abs_diff(node.right_height) <= 1 {
             at
         } else {
@@ -900,23 +938,23 @@ impl PieceTree {
     /// enough to keep out of the climb's loop.
     #[inline(never)]
     fn rotate_to_balance(&mut self, at: u32) -> u32 {
-        let node = self.nodes[at as usize];
+        let node = self.nodes.as_ref()[at as usize];
         let (hl, hr) = (node.left_height, node.right_height);
         if hl > hr + 1 {
-            let inner = self.nodes[node.left as usize];
+            let inner = self.nodes.as_ref()[node.left as usize];
             if inner.left_height < inner.right_height {
                 let top = self.rotate_left(node.left);
-                let summary = self.nodes[top as usize].summary();
-                self.nodes[at as usize].set_left(top, summary);
+                let summary = self.nodes.as_ref()[top as usize].summary();
+                self.nodes.as_mut()[at as usize].set_left(top, summary);
             }
             return self.rotate_right(at);
         }
         if hr > hl + 1 {
-            let inner = self.nodes[node.right as usize];
+            let inner = self.nodes.as_ref()[node.right as usize];
             if inner.right_height < inner.left_height {
                 let top = self.rotate_right(node.right);
-                let summary = self.nodes[top as usize].summary();
-                self.nodes[at as usize].set_right(top, summary);
+                let summary = self.nodes.as_ref()[top as usize].summary();
+                self.nodes.as_mut()[at as usize].set_right(top, summary);
             }
             return self.rotate_left(at);
         }
@@ -925,7 +963,7 @@ impl PieceTree {
 }
 
 #[cfg(test)]
-impl PieceTree {
+impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     /// Checks order, AVL balance, stored heights and augmentation; returns the pieces
     /// in order and the tree height.
     pub(super) fn check(&self) -> Result<(Vec<Piece>, u8), alloc::string::String> {
@@ -934,12 +972,12 @@ impl PieceTree {
         if pieces.windows(2).any(|w| w[0].start >= w[1].start) {
             return Err(alloc::format!("pieces out of order: {pieces:?}"));
         }
-        if pieces.len() + self.spare != self.nodes.len() {
+        if pieces.len() + self.spare != self.nodes.as_ref().len() {
             return Err(alloc::format!(
                 "{} pieces + {} spare != {} nodes",
                 pieces.len(),
                 self.spare,
-                self.nodes.len()
+                self.nodes.as_ref().len()
             ));
         }
         Ok((pieces, height))
@@ -953,7 +991,7 @@ impl PieceTree {
         if at == NIL {
             return Ok((0, 0));
         }
-        let node = self.nodes[at as usize];
+        let node = self.nodes.as_ref()[at as usize];
         let (hl, ml) = self.check_at(node.left, out)?;
         out.push(node.piece());
         let (hr, mr) = self.check_at(node.right, out)?;
