@@ -53,8 +53,8 @@ impl<T: Reclaim + ?Sized> Reclaim for &T {
 /// Allocates `request` in `region` through `hook`: each candidate the backend proposes
 /// is claimed from the OS; a busy one is given back and the search resumes past it, at
 /// most `region.spec().retry_limit()` times. Returns the offset of the first unit.
-pub(crate) fn allocate<R: RawMutex>(
-    region: &Region<R>,
+pub(crate) fn allocate<R: RawMutex, B: contig_allocators::Backend>(
+    region: &Region<R, B>,
     hook: &dyn Reclaim,
     request: UnitRequest,
     size: usize,

@@ -9,7 +9,7 @@
 use alloc::boxed::Box;
 use core::fmt;
 
-use contig_allocators::{Error as BackendError, Extent, Request as UnitRequest, Window};
+use contig_allocators::{Backend, Error as BackendError, Extent, Request as UnitRequest, Window};
 use lock_api::{Mutex, RawMutex};
 
 use crate::reclaim::{self, Claim, Reclaim};
@@ -31,8 +31,8 @@ pub type DefaultLock = spin::mutex::SpinMutex<()>;
 /// A reclaim hook as a region holds it.
 pub type BoxedReclaim = Box<dyn Reclaim + Send + Sync>;
 
-struct State {
-    backend: BoxedBackend,
+struct State<B> {
+    backend: B,
     counters: Counters,
 }
 
@@ -56,11 +56,45 @@ struct State {
 /// region.free(got).unwrap();
 /// assert!(region.free(got).is_err()); // double free
 /// ```
-pub struct Region<R: RawMutex = DefaultLock> {
+///
+/// `B` is the backend's type: by default the boxed one a [`Registry`] builds, or any
+/// [`Backend`] given by value to [`with_backend`](Self::with_backend). A backend over
+/// inline storage, such as a first-fit backend over its own node array, makes a region
+/// that needs no heap at all: it can live in a `static` and serve allocations before
+/// the kernel's heap exists.
+///
+/// ```
+/// use contig_allocators::first_fit::{FirstFit, Node};
+/// use contig_cma::{Declaration, DefaultLock, PhysAddr, Region, Request};
+///
+/// // 64 KiB of 4 KiB granules, at most 4 live buffers: 9 tree nodes, inline.
+/// const NODES: usize = FirstFit::nodes_for(16, 4);
+/// type EarlyRegion = Region<DefaultLock, FirstFit<[Node; NODES]>>;
+/// static EARLY: spin::Once<EarlyRegion> = spin::Once::new();
+///
+/// // At boot, before any heap: nothing below allocates (the region's spec, its
+/// // backend and its lock are all held inline).
+/// let spec = Declaration::new("early", 0x1_0000)
+///     .backend("first-fit")
+///     .max_allocations(4)
+///     .at(PhysAddr::new(0x8000_0000))
+///     .unwrap();
+/// let backend = FirstFit::with_storage(spec.units(), spec.phase(), spec.max_allocations());
+/// let region = EARLY
+///     .try_call_once(|| Region::with_backend(spec, backend.unwrap(), None))
+///     .unwrap();
+///
+/// let buf = region.allocate(&Request::new(0x2000)).unwrap();
+/// assert_eq!(buf.base(), PhysAddr::new(0x8000_0000));
+/// assert_eq!(region.backend_name(), "first-fit");
+/// region.free(buf).unwrap();
+/// assert_eq!(region.stats().used_bytes(), 0);
+/// ```
+pub struct Region<R: RawMutex = DefaultLock, B = BoxedBackend> {
     spec: RegionSpec,
     backend_name: &'static str,
     reclaim: Option<BoxedReclaim>,
-    state: Mutex<R, State>,
+    state: Mutex<R, State<B>>,
 }
 
 impl<R: RawMutex> Region<R> {
@@ -77,7 +111,9 @@ impl<R: RawMutex> Region<R> {
         let backend = registry.build(&spec)?;
         Self::with_backend(spec, backend, reclaim)
     }
+}
 
+impl<R: RawMutex, B: Backend> Region<R, B> {
     /// A region of `spec` managed by `backend`, which must be empty and sized for it
     /// (`spec.units()` units at phase `spec.phase()`).
     ///
@@ -88,7 +124,7 @@ impl<R: RawMutex> Region<R> {
     /// [`Error::UnexpectedReclaim`] for a hook on any other region.
     pub fn with_backend(
         spec: RegionSpec,
-        backend: BoxedBackend,
+        backend: B,
         reclaim: Option<BoxedReclaim>,
     ) -> Result<Self, Error> {
         if backend.capacity() != spec.units() {
@@ -439,7 +475,7 @@ impl<R: RawMutex> Region<R> {
     }
 }
 
-impl<R: RawMutex> fmt::Debug for Region<R> {
+impl<R: RawMutex, B> fmt::Debug for Region<R, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Region")
             .field("spec", &self.spec)
