@@ -8,7 +8,9 @@
 //! Every backend implements [`Backend`]:
 //!
 //! * [`FirstFit`](first_fit::FirstFit): address-ordered free extents in an augmented
-//!   tree, coalescing on free; metadata for a configured maximum of live allocations.
+//!   tree, coalescing on free; metadata for a configured maximum of live allocations,
+//!   allocated once or held inline (a `const fn` constructor for `static`s, before any
+//!   heap exists).
 //! * [`Bitmap`](bitmap::Bitmap): one "used" bit and one "starts an allocation" bit per
 //!   unit, word-level scans and a summary level.
 //! * [`Tlsf`](tlsf::Tlsf): two-level segregated fit ("good fit") over an out-of-band
@@ -22,9 +24,10 @@
 //!   it only sees unit indices.
 //! * **No heap on the hot path.** Metadata is sized at construction; `allocate`, `claim`
 //!   and `free` never call the global allocator.
-//! * **Fallible construction.** Every constructor returns
+//! * **Fallible construction.** Every constructor that allocates returns
 //!   [`OutOfMemory`](fallible::OutOfMemory) when the heap cannot hold the metadata, never
-//!   aborts. [`fallible`] holds the only allocation helpers of this crate and of the
+//!   aborts (one over caller storage returns a typed error when the storage is too
+//!   small). [`fallible`] holds the only allocation helpers of this crate and of the
 //!   crates built on it (`try_reserve` based, usable without the global OOM handler).
 //! * **Typed errors, state unchanged.** Bad input (zero units, a non-power-of-two
 //!   alignment, a double free, a wrong count, ...) returns an [`Error`] naming the values
