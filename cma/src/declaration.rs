@@ -120,8 +120,13 @@ impl<'a> Declaration<'a> {
     /// In order: [`Error::BadName`] (region name, then backend name), [`Error::ZeroSize`],
     /// [`Error::GranuleNotPowerOfTwo`], [`Error::SizeMisaligned`],
     /// [`Error::ReusableNoMap`], [`Error::BaseMisaligned`], [`Error::AddressOverflow`].
-    pub fn at(&self, base: PhysAddr) -> Result<RegionSpec, Error> {
-        let (name, backend) = self.check()?;
+    ///
+    /// A `const fn`, so a `static` region's spec can be checked at compile time.
+    pub const fn at(&self, base: PhysAddr) -> Result<RegionSpec, Error> {
+        let (name, backend) = match self.check() {
+            Ok(names) => names,
+            Err(e) => return Err(e),
+        };
         if !base.is_aligned(self.granule) {
             return Err(Error::BaseMisaligned {
                 region: name,
@@ -129,7 +134,10 @@ impl<'a> Declaration<'a> {
                 granule: self.granule,
             });
         }
-        let range = PhysRange::new(base, self.size)?;
+        let range = match PhysRange::new(base, self.size) {
+            Ok(range) => range,
+            Err(e) => return Err(e),
+        };
         let units = self.size / self.granule;
         Ok(RegionSpec {
             name,
@@ -137,7 +145,10 @@ impl<'a> Declaration<'a> {
             granule: self.granule,
             backend,
             flags: self.flags,
-            max_allocations: self.max_allocations.unwrap_or(units),
+            max_allocations: match self.max_allocations {
+                Some(max) => max,
+                None => units,
+            },
             retry_limit: self.retry_limit,
         })
     }
@@ -148,9 +159,15 @@ impl<'a> Declaration<'a> {
     /// # Errors
     ///
     /// The first five checks of [`at`](Self::at), in the same order.
-    pub fn check(&self) -> Result<(Name, Name), Error> {
-        let name = Name::new(self.name)?;
-        let backend = Name::new(self.backend)?;
+    pub const fn check(&self) -> Result<(Name, Name), Error> {
+        let name = match Name::new(self.name) {
+            Ok(name) => name,
+            Err(e) => return Err(e),
+        };
+        let backend = match Name::new(self.backend) {
+            Ok(backend) => backend,
+            Err(e) => return Err(e),
+        };
         if self.size == 0 {
             return Err(Error::ZeroSize { region: name });
         }

@@ -40,6 +40,53 @@ impl fmt::Display for NameProblem {
     }
 }
 
+/// The code point starting at `bytes[at]` and its length in bytes; `bytes` is valid
+/// UTF-8 and `at` a character boundary inside it.
+const fn decode(bytes: &[u8], at: usize) -> (u32, usize) {
+    let lead = bytes[at] as u32;
+    if lead < 0x80 {
+        (lead, 1)
+    } else if lead < 0xE0 {
+        (((lead & 0x1F) << 6) | cont(bytes, at + 1), 2)
+    } else if lead < 0xF0 {
+        (
+            ((lead & 0x0F) << 12) | (cont(bytes, at + 1) << 6) | cont(bytes, at + 2),
+            3,
+        )
+    } else {
+        (
+            ((lead & 0x07) << 18)
+                | (cont(bytes, at + 1) << 12)
+                | (cont(bytes, at + 2) << 6)
+                | cont(bytes, at + 3),
+            4,
+        )
+    }
+}
+
+/// The six payload bits of the continuation byte `bytes[at]`.
+const fn cont(bytes: &[u8], at: usize) -> u32 {
+    (bytes[at] & 0x3F) as u32
+}
+
+/// `=`, `,`, `;`, `*`, whitespace (Unicode `White_Space`, as [`char::is_whitespace`])
+/// or a control character (as [`char::is_control`]).
+const fn is_reserved(code: u32) -> bool {
+    matches!(
+        code,
+        0x3D | 0x2C | 0x3B | 0x2A // = , ; *
+            | 0x00..=0x20 // controls, tab to carriage return, space
+            | 0x7F..=0xA0 // delete, C1 controls (with next line), no-break space
+            | 0x1680
+            | 0x2000..=0x200A
+            | 0x2028
+            | 0x2029
+            | 0x202F
+            | 0x205F
+            | 0x3000
+    )
+}
+
 /// A validated name of at most [`NAME_MAX`] bytes, `Copy` and heap-free.
 ///
 /// ```
@@ -56,12 +103,12 @@ pub struct Name {
 }
 
 impl Name {
-    /// Validates `s` as a name.
+    /// Validates `s` as a name; a `const fn`, so a `static` can be declared with one.
     ///
     /// # Errors
     ///
     /// [`Error::BadName`] naming the text (cut to [`NAME_MAX`] bytes) and the problem.
-    pub fn new(s: &str) -> Result<Self, Error> {
+    pub const fn new(s: &str) -> Result<Self, Error> {
         match Self::problem(s) {
             None => Ok(Self::truncated(s)),
             Some(problem) => Err(Error::BadName {
@@ -73,18 +120,26 @@ impl Name {
 
     /// What is wrong with `s` as a name, if anything.
     #[must_use]
-    pub fn problem(s: &str) -> Option<NameProblem> {
+    pub const fn problem(s: &str) -> Option<NameProblem> {
         if s.is_empty() {
             return Some(NameProblem::Empty);
         }
         if s.len() > NAME_MAX {
             return Some(NameProblem::TooLong { len: s.len() });
         }
-        s.chars()
-            .find(|&ch| {
-                matches!(ch, '=' | ',' | ';' | '*') || ch.is_whitespace() || ch.is_control()
-            })
-            .map(|ch| NameProblem::ReservedChar { ch })
+        // `str::chars` is not usable in a `const fn`: decode the (valid) UTF-8 by hand.
+        let bytes = s.as_bytes();
+        let mut at = 0;
+        while at < bytes.len() {
+            let (code, len) = decode(bytes, at);
+            if is_reserved(code) {
+                if let Some(ch) = char::from_u32(code) {
+                    return Some(NameProblem::ReservedChar { ch });
+                }
+            }
+            at += len;
+        }
+        None
     }
 
     /// The first [`NAME_MAX`] bytes of `s` (cut at a character boundary), unvalidated:
@@ -196,5 +251,36 @@ mod tests {
         assert_eq!(t.as_str(), "é".repeat(16));
         let s = format!("a{}", "é".repeat(20)); // boundary falls inside a char at 32
         assert_eq!(Name::truncated(&s).as_str().len(), 31);
+    }
+
+    /// The hand-decoding `const` check agrees with the `char` rule it replaced on every
+    /// character, in every UTF-8 length, alone and after an ASCII prefix.
+    #[test]
+    fn const_check_matches_the_char_rule_on_every_char() {
+        let mut buf = [0u8; 8];
+        for ch in (0..=u32::from(char::MAX)).filter_map(char::from_u32) {
+            let reserved =
+                matches!(ch, '=' | ',' | ';' | '*') || ch.is_whitespace() || ch.is_control();
+            let expected = reserved.then_some(NameProblem::ReservedChar { ch });
+            buf[0] = b'x';
+            let len = ch.encode_utf8(&mut buf[1..]).len();
+            let with_prefix = core::str::from_utf8(&buf[..=len]).unwrap();
+            assert_eq!(Name::problem(with_prefix), expected, "{ch:?}");
+            assert_eq!(Name::problem(&with_prefix[1..]), expected, "{ch:?}");
+        }
+    }
+
+    #[test]
+    fn names_are_validated_in_const_context() {
+        const GOOD: Result<Name, Error> = Name::new("dsp-carveout");
+        const BAD: Result<Name, Error> = Name::new("a\u{3000}b");
+        assert_eq!(GOOD.map(|n| n.len), Ok(12));
+        assert!(matches!(
+            BAD,
+            Err(Error::BadName {
+                problem: NameProblem::ReservedChar { ch: '\u{3000}' },
+                ..
+            })
+        ));
     }
 }
