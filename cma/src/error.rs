@@ -165,6 +165,16 @@ pub enum Error {
         /// Units the backend has.
         actual: usize,
     },
+    /// The inline storage of a backend built in const context is too small for the
+    /// region (see `InlineFirstFit::new`).
+    BackendStorage {
+        /// The region.
+        region: Name,
+        /// Metadata slots the backend needs.
+        needed: usize,
+        /// Slots it was given.
+        given: usize,
+    },
     /// A backend handed to a new region already has allocations.
     BackendInUse {
         /// The region.
@@ -390,6 +400,14 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "region {region:?} needs a backend of {expected} units, the factory built {actual}"
+            ),
+            Self::BackendStorage {
+                region,
+                needed,
+                given,
+            } => write!(
+                f,
+                "region {region:?} needs backend storage of {needed} slots, it has {given}"
             ),
             Self::BackendInUse { region, used } => write!(
                 f,

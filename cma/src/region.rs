@@ -9,6 +9,7 @@
 use alloc::boxed::Box;
 use core::fmt;
 
+use contig_allocators::first_fit::{FirstFit, Node, TooFewNodes};
 use contig_allocators::{Backend, Error as BackendError, Extent, Request as UnitRequest, Window};
 use lock_api::{Mutex, RawMutex};
 
@@ -110,6 +111,102 @@ impl<R: RawMutex> Region<R> {
     ) -> Result<Self, Error> {
         let backend = registry.build(&spec)?;
         Self::with_backend(spec, backend, reclaim)
+    }
+}
+
+/// A region spec checked against a first-fit backend with `N` inline tree nodes, built
+/// for it: what [`Region::first_fit`] turns into a region, in const context.
+///
+/// Validation and construction are two steps because a `static`'s initializer can take
+/// apart a `Result` of this type (it owns nothing to drop) but not one of a [`Region`].
+#[derive(Clone, Debug)]
+pub struct InlineFirstFit<const N: usize> {
+    spec: RegionSpec,
+    backend: FirstFit<[Node; N]>,
+}
+
+impl<const N: usize> InlineFirstFit<N> {
+    /// Builds the backend for `spec`: `spec.units()` units at `spec.phase()`, at most
+    /// `spec.max_allocations()` live allocations, over `N` nodes (size `N` with
+    /// [`FirstFit::nodes_for`]`(spec.units(), spec.max_allocations())`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MissingReclaim`] for a reusable region (a reclaim hook is boxed: use
+    /// [`Region::with_backend`] for one), then [`Error::BackendStorage`] when `N` is
+    /// below the node budget.
+    pub const fn new(spec: RegionSpec) -> Result<Self, Error> {
+        if spec.flags().is_reusable() {
+            return Err(Error::MissingReclaim {
+                region: spec.name(),
+            });
+        }
+        match FirstFit::with_storage(spec.units(), spec.phase(), spec.max_allocations()) {
+            Ok(backend) => Ok(Self { spec, backend }),
+            Err(TooFewNodes { needed, given }) => Err(Error::BackendStorage {
+                region: spec.name(),
+                needed,
+                given,
+            }),
+        }
+    }
+}
+
+impl<R: RawMutex, const N: usize> Region<R, FirstFit<[Node; N]>> {
+    /// The region of a checked spec and its inline first-fit backend: a `const fn`
+    /// that needs no heap, so the region can be a `static`'s initializer. The backend
+    /// was built for the spec, so it is empty and of the right size.
+    ///
+    /// ```
+    /// use contig_allocators::first_fit::{FirstFit, Node};
+    /// use contig_cma::{Declaration, DefaultLock, InlineFirstFit, PhysAddr, Region, Request};
+    ///
+    /// // 64 KiB of 4 KiB granules, at most 4 live buffers: 9 inline tree nodes.
+    /// const NODES: usize = FirstFit::nodes_for(16, 4);
+    /// static EARLY: Region<DefaultLock, FirstFit<[Node; NODES]>> = {
+    ///     let declared = Declaration::new("early", 0x1_0000)
+    ///         .backend("first-fit")
+    ///         .max_allocations(4)
+    ///         .at(PhysAddr::new(0x8000_0000));
+    ///     // Evaluated at compile time: a bad declaration fails the build.
+    ///     let checked = match declared {
+    ///         Ok(spec) => InlineFirstFit::new(spec),
+    ///         Err(_) => panic!("bad declaration"),
+    ///     };
+    ///     match checked {
+    ///         Ok(parts) => Region::first_fit(parts),
+    ///         Err(_) => panic!("too few nodes"),
+    ///     }
+    /// };
+    ///
+    /// // No heap below: the spec, the lock and the backend's nodes are all in `EARLY`.
+    /// let buf = EARLY.allocate(&Request::new(0x2000).aligned(0x4000)).unwrap();
+    /// assert_eq!(buf.base(), PhysAddr::new(0x8000_0000));
+    /// EARLY.free(buf).unwrap();
+    /// assert!(EARLY.free(buf).is_err()); // double free
+    /// assert_eq!(EARLY.stats().used_bytes(), 0);
+    /// ```
+    #[must_use]
+    pub const fn first_fit(parts: InlineFirstFit<N>) -> Self {
+        Self {
+            spec: parts.spec,
+            backend_name: "first-fit",
+            reclaim: None,
+            state: Mutex::const_new(
+                R::INIT,
+                State {
+                    backend: parts.backend,
+                    counters: Counters {
+                        allocations: 0,
+                        failures: 0,
+                        frees: 0,
+                        reclaim_busy: 0,
+                        reclaim_retries: 0,
+                        reclaim_failures: 0,
+                    },
+                },
+            ),
+        }
     }
 }
 

@@ -1,12 +1,15 @@
 //! A region over a backend with inline storage, in a `static`, allocates and frees
 //! without the heap: a counting global allocator sees no call during the region's
-//! construction, its allocations and its frees.
+//! construction (at run time through `with_backend`, or at compile time through
+//! `Region::first_fit`), its allocations and its frees.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use contig_allocators::first_fit::{FirstFit, Node};
-use contig_cma::{Declaration, DefaultLock, Error, PhysAddr, Region, Request};
+use contig_cma::{
+    Declaration, DefaultLock, Error, InlineFirstFit, PhysAddr, Region, RegionSpec, Request,
+};
 
 /// The system allocator, counting every call made to it (from any thread).
 struct Counting;
@@ -41,6 +44,20 @@ const UNITS: usize = 64;
 const NODES: usize = FirstFit::nodes_for(UNITS, 8);
 static EARLY: spin::Once<Region<DefaultLock, FirstFit<[Node; NODES]>>> = spin::Once::new();
 
+const SPEC: RegionSpec = match Declaration::new("const", 0x8000)
+    .backend("first-fit")
+    .max_allocations(2)
+    .at(PhysAddr::new(0x5000_0000))
+{
+    Ok(spec) => spec,
+    Err(_) => panic!("bad declaration"),
+};
+const CONST_NODES: usize = FirstFit::nodes_for(SPEC.units(), SPEC.max_allocations());
+static CONST: Region<DefaultLock, FirstFit<[Node; CONST_NODES]>> = match InlineFirstFit::new(SPEC) {
+    Ok(parts) => Region::first_fit(parts),
+    Err(_) => panic!("too few nodes"),
+};
+
 /// The only test in this binary, so no other test thread allocates meanwhile.
 #[test]
 fn static_region_never_touches_the_heap() {
@@ -60,6 +77,11 @@ fn static_region_never_touches_the_heap() {
         .unwrap();
     let double_free = region.free(a).and_then(|()| region.free(a));
     region.free(b).unwrap();
+    let c = CONST.allocate(&Request::new(0x1000)).unwrap();
+    let d = CONST.allocate(&Request::new(0x1000)).unwrap();
+    let third = CONST.allocate(&Request::new(0x1000));
+    CONST.free(c).unwrap();
+    CONST.free(d).unwrap();
     let after = HEAP_CALLS.load(Ordering::SeqCst);
 
     assert_eq!(a.base(), PhysAddr::new(0x4000_0000));
@@ -69,6 +91,13 @@ fn static_region_never_touches_the_heap() {
         "{double_free:?}"
     );
     assert_eq!(region.stats().used_bytes(), 0);
+    assert_eq!(
+        (c.base(), d.base()),
+        (PhysAddr::new(0x5000_0000), PhysAddr::new(0x5000_1000))
+    );
+    assert!(matches!(third, Err(Error::Backend { .. })), "{third:?}");
+    assert_eq!(CONST.backend_name(), "first-fit");
+    assert_eq!(CONST.stats().used_bytes(), 0);
     assert_eq!(after, before, "the region used the heap");
     // The counter does see heap use.
     drop(std::hint::black_box(Box::new(0u8)));

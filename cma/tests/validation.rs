@@ -523,3 +523,39 @@ fn a_region_needs_an_empty_backend() {
     let fresh = common::naive::Naive::new(4);
     assert!(Region::<contig_cma::DefaultLock>::with_backend(spec, Box::new(fresh), None).is_ok());
 }
+
+#[test]
+fn inline_first_fit_errors() {
+    use contig_cma::InlineFirstFit;
+    use contig_cma::allocators::first_fit::{FirstFit, Node};
+
+    // 16 units, at most 4 allocations: 9 nodes needed.
+    let spec = Declaration::new("early", 0x1_0000)
+        .max_allocations(4)
+        .at(PhysAddr::new(0x8000_0000))
+        .unwrap();
+    assert_eq!(FirstFit::nodes_for(spec.units(), spec.max_allocations()), 9);
+    assert_eq!(
+        InlineFirstFit::<8>::new(spec).err(),
+        Some(Error::BackendStorage {
+            region: name("early"),
+            needed: 9,
+            given: 8,
+        })
+    );
+    let region: Region<contig_cma::DefaultLock, FirstFit<[Node; 9]>> =
+        Region::first_fit(InlineFirstFit::new(spec).unwrap());
+    assert_eq!(region.stats().free_bytes(), 0x1_0000);
+
+    // A reusable region needs a (boxed) reclaim hook, so it cannot be built inline.
+    let reusable = Declaration::new("lent", 0x1_0000)
+        .flags(Flags::REUSABLE)
+        .at(PhysAddr::new(0x8000_0000))
+        .unwrap();
+    assert_eq!(
+        InlineFirstFit::<64>::new(reusable).err(),
+        Some(Error::MissingReclaim {
+            region: name("lent")
+        })
+    );
+}
