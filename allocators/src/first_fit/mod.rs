@@ -203,8 +203,9 @@ impl<const N: usize> FirstFit<[Node; N]> {
     /// [`new`](FirstFit::new) over an inline arena of `N` nodes instead of a heap one: a
     /// `const fn`, so the backend can be a `static`'s initializer (or part of one) and
     /// never touches an allocator. `N` must be at least
-    /// [`nodes_for(capacity, max_allocations)`](FirstFit::nodes_for); nodes beyond that
-    /// are never used.
+    /// [`nodes_for(capacity, max_allocations)`](FirstFit::nodes_for); a larger array is
+    /// accepted (and counted in `metadata_bytes`), but no more than that many nodes are
+    /// ever in use at once.
     ///
     /// ```
     /// use contig_allocators::{Backend, Request, first_fit::{FirstFit, Node}};
