@@ -212,3 +212,100 @@ pub fn run<B: Backend + ?Sized>(
     }
     Ok(())
 }
+
+/// A small deterministic generator (xorshift64*), so the long run is reproducible.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        usize::try_from(self.next() % n as u64).expect("a value below a usize fits one")
+    }
+
+    pub fn align_log2(&mut self, below: u32) -> u32 {
+        u32::try_from(self.below(below as usize)).expect("below a u32")
+    }
+
+    pub fn any(&mut self) -> usize {
+        self.below(usize::MAX)
+    }
+}
+
+/// The long seeded run of every backend's model test: `steps` operations on a space of
+/// `capacity` units (mostly small allocations and frees, some large, aligned and
+/// windowed ones, claims and deliberately wrong frees), checked step by step against
+/// `model`; then the space is filled with requests from larger than most holes down
+/// to single units until nothing is free (or `limit` allocations are live), so every
+/// hole size is asked for and the final failure is compared too.
+pub fn long_seeded_run<B: Backend + ?Sized>(
+    backend: &mut B,
+    model: &mut Shadow,
+    capacity: usize,
+    limit: Option<usize>,
+) {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut ops = Vec::new();
+    for _ in 0..3000 {
+        let op = match rng.below(16) {
+            0..=5 => RawOp::Alloc {
+                count: 1 + rng.below(16),
+                align_log2: 0,
+                window: None,
+            },
+            6 => RawOp::Alloc {
+                count: 1 + rng.below(3000),
+                align_log2: rng.align_log2(12),
+                window: None,
+            },
+            7 => {
+                let lo = rng.below(capacity);
+                RawOp::Alloc {
+                    count: 1 + rng.below(200),
+                    align_log2: rng.align_log2(8),
+                    window: Some((lo, lo + 1 + rng.below(capacity - lo))),
+                }
+            }
+            8 => RawOp::Claim {
+                start: rng.below(capacity),
+                count: 1 + rng.below(100),
+            },
+            9..=12 => RawOp::FreeLive { nth: rng.any() },
+            13 => RawOp::FreeLiveWrong {
+                nth: rng.any(),
+                delta: 1 + rng.below(3),
+                inner: rng.below(2) == 0,
+            },
+            14 => RawOp::DoubleFree { nth: rng.any() },
+            _ => RawOp::FreeAny {
+                start: rng.below(capacity + 1),
+                count: 1 + rng.below(20),
+            },
+        };
+        ops.push(op);
+    }
+    if let Err(m) = run(backend, model, &ops) {
+        panic!("{m}");
+    }
+    // The run must have left a fragmented space behind, or it tested little.
+    let stats = backend.stats();
+    assert!(stats.live_allocations > 100, "{stats:?}");
+    assert!(stats.free_extents > 10, "{stats:?}");
+    let limit = limit.unwrap_or(usize::MAX);
+    let mut count = 4096;
+    while count > 0 && backend.stats().live_allocations < limit {
+        let op = Op::Allocate(Request::new(count));
+        if let Err(m) = model.step(backend, op) {
+            panic!("filling with {count}: {m}");
+        }
+        if model.lowest_fit(Request::new(count)).is_err() {
+            count /= 2;
+        }
+    }
+    assert!(backend.stats().free == 0 || backend.stats().live_allocations == limit);
+}
