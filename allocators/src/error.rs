@@ -136,6 +136,31 @@ pub enum Error {
     },
 }
 
+/// The claim of `[start, start + count)` in a space whose pieces (maximal free
+/// extents and allocations) tile it, given the piece holding `start`: refused with
+/// [`Error::RangeBusy`] naming the first busy unit if that piece is allocated, or if
+/// the range runs past a free piece (the next piece is then allocated, since free
+/// extents are maximal). Shared by the backends that keep such pieces.
+pub(crate) const fn claim_in_piece(
+    start: usize,
+    count: usize,
+    piece_free: bool,
+    piece_end: usize,
+) -> Result<(), Error> {
+    let first_busy = if !piece_free {
+        start
+    } else if start + count > piece_end {
+        piece_end
+    } else {
+        return Ok(());
+    };
+    Err(Error::RangeBusy {
+        start,
+        count,
+        first_busy,
+    })
+}
+
 impl From<crate::fallible::OutOfMemory> for Error {
     fn from(e: crate::fallible::OutOfMemory) -> Self {
         Self::OutOfMemory {

@@ -413,21 +413,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> Backend for FirstFit<S> {
         };
         // The pieces tile the space, so an in-bounds offset always has one.
         let piece = self.piece_at(start).ok_or(out_of_bounds)?;
-        let first_busy = if !piece.free {
-            Some(start)
-        } else if start + count > piece.end() {
-            // Free extents are maximal: the piece after this one is allocated.
-            Some(piece.end())
-        } else {
-            None
-        };
-        if let Some(first_busy) = first_busy {
-            return Err(Error::RangeBusy {
-                start,
-                count,
-                first_busy,
-            });
-        }
+        crate::error::claim_in_piece(start, count, piece.free, piece.end())?;
         self.check_room()?;
         self.carve(piece, start, count)
     }

@@ -615,21 +615,7 @@ impl Backend for Tlsf {
         // The pieces tile the space, so an in-bounds offset always has one.
         let n = self.piece_containing(start).ok_or(out_of_bounds)?;
         let piece = self.nodes[n as usize];
-        let first_busy = if !piece.free {
-            Some(start)
-        } else if start + count > piece.end() {
-            // Free extents are maximal: the piece after this one is allocated.
-            Some(piece.end())
-        } else {
-            None
-        };
-        if let Some(first_busy) = first_busy {
-            return Err(Error::RangeBusy {
-                start,
-                count,
-                first_busy,
-            });
-        }
+        crate::error::claim_in_piece(start, count, piece.free, piece.end())?;
         self.check_room()?;
         self.carve(n, start, count)
     }
