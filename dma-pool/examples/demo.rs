@@ -9,10 +9,10 @@
 use contig_dma_pool::cma::{
     AreaSet, Declaration, Dynamic, EarlyTable, MemoryMap, PhysAddr, PhysRange, Registry,
 };
-use contig_dma_pool::sim::SimMemory;
 use contig_dma_pool::{
     Attrs, BusMap, BusWindow, CoherentBuffer, CoherentPool, Device, Devices, DmaAddr, PoolOptions,
 };
+use contig_dma_sim::SimMemory;
 
 type Demo<T> = Result<T, Box<dyn std::error::Error>>;
 

@@ -17,10 +17,9 @@ use crate::{Attrs, CoherentBuffer, DeviceId, Devices, Error};
 /// A live coherent buffer of `device`, freed through it on drop.
 ///
 /// ```
-/// # #[cfg(feature = "sim")] {
 /// use contig_dma_pool::cma::{PhysAddr, PhysRange};
-/// use contig_dma_pool::sim::SimMemory;
 /// use contig_dma_pool::{Attrs, CoherentAllocation, CoherentPool, Device, Devices, DmaAddr, PoolOptions};
+/// use contig_dma_sim::SimMemory;
 ///
 /// let mem = SimMemory::new(PhysRange::new(PhysAddr::new(0x1000_0000), 0x1_0000).unwrap()).unwrap();
 /// let devs: Devices = Devices::new(&mem).unwrap();
@@ -38,7 +37,6 @@ use crate::{Attrs, CoherentBuffer, DeviceId, Devices, Error};
 /// assert_eq!(devs.live(uart).unwrap(), 1);
 /// drop(ring); // freed through `uart`
 /// assert_eq!(devs.live(uart).unwrap(), 0);
-/// # }
 /// ```
 ///
 /// It cannot be freed twice: [`free`](Self::free) and [`into_raw`](Self::into_raw)

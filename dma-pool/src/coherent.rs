@@ -158,10 +158,9 @@ impl<'m, R: RawMutex> Devices<'m, R> {
     /// answer is checked. Sizes stay exact. Same locks and context rules.
     ///
     /// ```
-    /// # #[cfg(feature = "sim")] {
     /// use contig_dma_pool::cma::{PhysAddr, PhysRange};
-    /// use contig_dma_pool::sim::SimMemory;
     /// use contig_dma_pool::{Attrs, CoherentPool, Device, Devices, DmaAddr, PoolOptions};
+    /// use contig_dma_sim::SimMemory;
     ///
     /// let mem = SimMemory::new(PhysRange::new(PhysAddr::new(0x1000_0000), 0x4_0000).unwrap()).unwrap();
     /// let devs: Devices = Devices::new(&mem).unwrap();
@@ -177,7 +176,6 @@ impl<'m, R: RawMutex> Devices<'m, R> {
     /// assert!(devs.alloc_coherent_aligned(Some(nic), 64, 3, Attrs::NONE).is_err());
     /// devs.free_coherent(Some(nic), &ring).unwrap();
     /// devs.free_coherent(Some(nic), &small).unwrap();
-    /// # }
     /// ```
     ///
     /// # Errors

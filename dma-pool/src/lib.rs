@@ -21,9 +21,12 @@
 //! allocator, only for [`Attrs::NON_CONSISTENT`]. Sizes are exact. Each source is asked
 //! for memory the device's coherent mask reaches.
 //!
-//! The `sim` feature (std) adds `sim::SimMemory`, physical memory backed by host
-//! memory, used below. The `virtio` feature adds `virtio::PoolHal`, a
-//! `virtio_drivers::Hal` (0.13) drawing rings and bounce buffers from a device's chain.
+//! The `fdt` feature adds the `fdt` module, the device-tree `/reserved-memory` binding;
+//! the `virtio` feature adds `virtio::PoolHal`, a `virtio_drivers::Hal` (0.13) drawing
+//! rings and bounce buffers from a device's chain. No feature needs std. Tests, tools
+//! and the example below run on `contig_dma_sim::SimMemory` (the package
+//! `contig-dma-sim`, a std host simulator of physical memory and a [`Mapper`] like a
+//! kernel's).
 //!
 //! A buffer belongs to the device it was allocated for (or to no device, for `None`),
 //! as in Linux: [`Devices::free_coherent`] takes it back only through that same device
@@ -52,10 +55,9 @@
 //! context.
 //!
 //! ```
-//! # #[cfg(feature = "sim")] {
 //! use contig_dma_pool::cma::{PhysAddr, PhysRange};
-//! use contig_dma_pool::sim::SimMemory;
 //! use contig_dma_pool::{Attrs, BusMap, BusWindow, CoherentPool, Device, Devices, DmaAddr, NoMapping, PoolOptions};
+//! use contig_dma_sim::SimMemory;
 //!
 //! // STM32MP15: RETRAM (64K at 0x3800_0000) seen by the M4 at bus address 0.
 //! let retram = SimMemory::new(PhysRange::new(PhysAddr::new(0x3800_0000), 0x1_0000).unwrap()).unwrap();
@@ -81,7 +83,6 @@
 //! devs.free_coherent(Some(m4), &buf).unwrap();
 //! assert!(devs.free_coherent(Some(m4), &buf).is_err()); // double free
 //! devs.remove(m4).unwrap();
-//! # }
 //! ```
 //!
 //! # Interrupt context
@@ -95,12 +96,12 @@
 //! |---|---|---|
 //! | values | everything on [`DmaAddr`], [`Attrs`], [`PoolOptions`], [`Device`] (its builders and accessors), [`DeviceId`], [`BusWindow`], [`BusMap`] translation ([`BusMap::to_dma`], [`BusMap::to_phys`], [`BusMap::reachable`]), [`CpuAddr`], [`LinearMap`], [`NoMapping`], [`CoherentBuffer::mmap`], [`CoherentPool`] accessors ([`CoherentPool::name`], [`CoherentPool::phys`], [`CoherentPool::bus`], [`CoherentPool::mapper`], [`CoherentPool::options`], [`CoherentPool::max_buffers`], [`CoherentPool::is_fallthrough`], [`CoherentPool::to_dma`], [`CoherentPool::to_phys`], [`CoherentPool::reachable`]) | any context: no lock, no allocation |
 //! | DMA path | [`Devices::alloc_coherent`], [`Devices::free_coherent`], [`Devices::mark_occupied`], [`Devices::find_buffer`], [`Devices::device`], [`Devices::pool`], [`Devices::live`], [`Devices::find`], [`Devices::find_ancestor`], [`Devices::iter`], [`Devices::default_pool`], [`Devices::default_cma`], [`CoherentPool::allocate`], [`CoherentPool::free`], [`CoherentPool::occupy`], [`CoherentPool::live`], [`CoherentPool::records`], [`CoherentPool::stats`], [`GlobalPool::get`], the `virtio` feature's `PoolHal` (`dma_alloc`, `dma_dealloc`, `share`, `unshare`) | IRQ, except when the device's chain reaches a *reusable* CMA region (its reclaim hook may sleep). They hold device entries with atomics, take at most the source's lock and its record's lock, and never use the heap. Never call them from inside a reclaim hook. |
-//! | setup | [`Devices::new`], [`Devices::with_capacity`], [`Devices::add`], [`Devices::remove`], [`Devices::declare_coherent`], [`Devices::release_coherent`], [`Devices::set_cma`], [`Devices::set_default_cma`], [`Devices::set_default_pool`], [`Devices::set_system`], [`CoherentPool::new`], [`GlobalPool::new`], [`GlobalPool::get_or_init`], [`BusMap::windows`], the `fdt` module, the `sim` module (host only) | thread context: they allocate, take the registry's setup lock, or wait a bounded time for calls in flight; never call them while holding a [`DeviceRef`] or [`PoolRef`] of the device they change |
+//! | setup | [`Devices::new`], [`Devices::with_capacity`], [`Devices::add`], [`Devices::remove`], [`Devices::declare_coherent`], [`Devices::release_coherent`], [`Devices::set_cma`], [`Devices::set_default_cma`], [`Devices::set_default_pool`], [`Devices::set_system`], [`CoherentPool::new`], [`GlobalPool::new`], [`GlobalPool::get_or_init`], [`BusMap::windows`], the `fdt` module | thread context: they allocate, take the registry's setup lock, or wait a bounded time for calls in flight; never call them while holding a [`DeviceRef`] or [`PoolRef`] of the device they change |
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 extern crate alloc;
-#[cfg(any(test, feature = "sim"))]
+#[cfg(test)]
 extern crate std;
 
 mod allocation;
@@ -119,11 +120,6 @@ mod hold;
 mod ledger;
 mod mapper;
 mod pool;
-// The simulator is a std host tool for tests and demos, never in a kernel: it may
-// allocate infallibly (the library's own setup allocations are all fallible).
-#[cfg(feature = "sim")]
-#[allow(clippy::disallowed_methods, clippy::disallowed_macros)]
-pub mod sim;
 mod sync;
 mod system;
 #[cfg(feature = "virtio")]

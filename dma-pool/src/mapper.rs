@@ -40,7 +40,8 @@ impl CpuAddr {
     }
 }
 
-/// CPU access to physical memory, implemented by the kernel (or by the `sim` feature's simulator).
+/// CPU access to physical memory, implemented by the kernel (or, on a host, by the
+/// simulator of the `contig-dma-sim` package).
 ///
 /// # Safety
 ///

@@ -3,8 +3,8 @@
 //! documented minimum (the pool's page, the region's granule, the system page).
 
 use contig_dma_pool::cma::{AreaSet, Declaration, PhysAddr, PhysRange, Region, Registry};
-use contig_dma_pool::sim::SimMemory;
 use contig_dma_pool::{Attrs, CoherentPool, Device, Devices, DmaAddr, Error, PoolOptions};
+use contig_dma_sim::SimMemory;
 
 const POOLS: u64 = 0x1000_0000;
 const RAM: u64 = 0x8000_0000;

@@ -2,10 +2,10 @@
 //! of the plain buffer, copies are bounds-checked, and nothing is freed twice.
 
 use contig_dma_pool::cma::{PhysAddr, PhysRange};
-use contig_dma_pool::sim::SimMemory;
 use contig_dma_pool::{
     Attrs, CoherentAllocation, CoherentPool, Device, Devices, DmaAddr, Error, PoolOptions, Refusal,
 };
+use contig_dma_sim::SimMemory;
 
 const POOL: u64 = 0x1000_0000;
 

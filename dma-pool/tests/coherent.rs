@@ -7,11 +7,11 @@ use contig_dma_pool::cma::{
     AreaSet, Declaration, DefaultLock, InterruptControl, IrqSafe, PhysAddr, PhysRange, Region,
     RegionId, Registry, Request,
 };
-use contig_dma_pool::sim::SimMemory;
 use contig_dma_pool::{
     Attrs, BusMap, BusWindow, CoherentBuffer, CoherentPool, Device, DeviceId, Devices, DmaAddr,
     Error, GlobalPool, NoMapping, PoolOptions, Refusal, TranslateError,
 };
+use contig_dma_sim::SimMemory;
 
 const RAM: u64 = 0x8000_0000;
 const RAM_SIZE: usize = 0x40_0000; // 4 MiB: CMA areas and system memory

@@ -7,8 +7,8 @@ use contig_dma_pool::cma::{Flags, PhysAddr, PhysRange, Registry};
 use contig_dma_pool::fdt::{
     self, BoundRegion, BuildConfig, Compatible, DefaultKind, DeviceTree, Layout, Options, Role,
 };
-use contig_dma_pool::sim::SimMemory;
 use contig_dma_pool::{Attrs, DmaAddr, Mapper, NoMapping};
+use contig_dma_sim::SimMemory;
 
 const DK2: &[u8] = include_bytes!("fixtures/dt/dk2.dtb");
 const AM62X: &[u8] = include_bytes!("fixtures/dt/am62x.dtb");

@@ -13,11 +13,11 @@
 use contig_dma_pool::cma::{
     AreaSet, Declaration, Name, PhysAddr, PhysRange, Region, RegionId, Registry, Request,
 };
-use contig_dma_pool::sim::SimMemory;
 use contig_dma_pool::{
     Attrs, BusMap, CoherentBuffer, CoherentPool, Device, DeviceId, Devices, DmaAddr, Error,
     PoolOptions,
 };
+use contig_dma_sim::SimMemory;
 use quickcheck::{QuickCheck, TestResult};
 
 const POOLS: u64 = 0x1000_0000;

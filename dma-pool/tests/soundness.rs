@@ -8,11 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use contig_dma_pool::cma::allocators::{self, Backend, Extent, Stats, first_fit::FirstFit};
 use contig_dma_pool::cma::{AreaSet, Declaration, PhysAddr, PhysRange, Region, Registry};
-use contig_dma_pool::sim::SimMemory;
 use contig_dma_pool::{
     Attrs, CoherentPool, Device, Devices, DmaAddr, Error, NoMapping, PoolOptions, SourceName,
     SystemMemory,
 };
+use contig_dma_sim::SimMemory;
 
 const POOLS: u64 = 0x1000_0000;
 const RAM: u64 = 0x8000_0000;

@@ -12,10 +12,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use contig_dma_pool::cma::{AreaSet, Declaration, PhysAddr, PhysRange, Region, Registry};
-use contig_dma_pool::sim::SimMemory;
 use contig_dma_pool::{
     Attrs, CoherentBuffer, CoherentPool, Device, DeviceId, Devices, DmaAddr, PoolOptions,
 };
+use contig_dma_sim::SimMemory;
 
 const POOLS: u64 = 0x1000_0000;
 const POOL_SIZE: usize = 0x10_0000; // 1 MiB each

@@ -9,9 +9,9 @@ use std::ptr::NonNull;
 use std::sync::OnceLock;
 
 use contig_dma_pool::cma::{DefaultLock, PhysAddr, PhysRange};
-use contig_dma_pool::sim::SimMemory;
 use contig_dma_pool::virtio::{PoolHal, VirtioPlatform};
 use contig_dma_pool::{BusMap, CoherentPool, Device, DeviceId, Devices, DmaAddr, PoolOptions};
+use contig_dma_sim::SimMemory;
 use virtio_drivers::queue::VirtQueue;
 use virtio_drivers::transport::{DeviceStatus, DeviceType, InterruptStatus, Transport};
 use virtio_drivers::{BufferDirection, Hal, PAGE_SIZE};

@@ -21,13 +21,13 @@ use std::time::Instant;
 
 use common::board::{self, MCURAM, MCURAM_LEN, RETRAM, RETRAM_LEN, SRAM, SRAM_LEN, Sims};
 use common::{Seg, image};
+use contig_dma_sim::SimMemory;
 use contig_rproc_glue::dma_pool::cma::allocators::first_fit::FirstFit;
 use contig_rproc_glue::dma_pool::cma::fallible::try_box;
 use contig_rproc_glue::dma_pool::cma::{
     AreaSet, BoxedBackend, Declaration, Geometry, PhysAddr, PhysRange, Region, Registry,
 };
 use contig_rproc_glue::dma_pool::fdt::{self, BuildConfig, Options};
-use contig_rproc_glue::dma_pool::sim::SimMemory;
 use contig_rproc_glue::dma_pool::{
     Attrs, BusMap, BusWindow, CoherentPool, Device, DeviceId, Devices, DmaAddr, Mapper, NoMapping,
     PoolOptions, SystemMemory,

@@ -28,11 +28,10 @@
 //! It must never touch the memory it describes, and never panic on any blob.
 //!
 //! ```
-//! # #[cfg(feature = "sim")] {
 //! use contig_dma_pool::cma::Registry;
 //! use contig_dma_pool::fdt::{self, BuildConfig, Options};
-//! use contig_dma_pool::sim::SimMemory;
 //! use contig_dma_pool::{Attrs, DmaAddr, Mapper};
+//! use contig_dma_sim::SimMemory;
 //!
 //! let blob = include_bytes!("../../tests/fixtures/dt/dk2.dtb");
 //! let layout = fdt::Layout::from_dtb(blob, &Options::new()).unwrap();
@@ -60,7 +59,6 @@
 //! assert_eq!(buf.dma, DmaAddr::new(0));
 //! assert_eq!(buf.phys.as_u64(), 0x3800_0000);
 //! board.devices.free_coherent(Some(m4), &buf).unwrap();
-//! # }
 //! ```
 #![forbid(unsafe_code)]
 

@@ -14,8 +14,8 @@ use contig_dma_pool::cma::{
     BoxedReclaim, Claim, PhysAddr, PhysRange, Reclaim, RegionStats, Registry,
 };
 use contig_dma_pool::fdt::{Binding, BuildConfig, Layout, Region, Role};
-use contig_dma_pool::sim::SimMemory;
 use contig_dma_pool::{Attrs, BusMap, Devices, Mapper, NoMapping};
+use contig_dma_sim::SimMemory;
 use contig_rproc_glue::firmware::{Firmware, Segment};
 use contig_rproc_glue::profile::{Pool, Profile, RegionUse, Translation};
 use contig_rproc_glue::rsc::{Resource, RscTable, Vendor};

@@ -2,8 +2,8 @@
 //! physical memory, its device with bus windows (RETRAM at da 0), a recording platform
 //! and a loader that copies into the simulated memory.
 
+use contig_dma_sim::SimMemory;
 use contig_rproc_glue::dma_pool::cma::{PhysAddr, PhysRange};
-use contig_rproc_glue::dma_pool::sim::SimMemory;
 use contig_rproc_glue::dma_pool::{
     BusMap, BusWindow, CoherentPool, Device, DeviceId, Devices, DmaAddr, NoMapping, PoolOptions,
 };

@@ -1,24 +1,25 @@
-//! A host simulator of physical memory (feature `sim`, needs std).
+//! A host simulator of physical memory for `contig-dma-pool` (needs std).
 //!
-//! This module owns [`SimMemory`]: a physical range backed by real host memory, so
+//! This crate owns [`SimMemory`]: a physical range backed by real host memory, so
 //! tests and demos can write and read buffers through CPU pointers and check zeroing.
-//! Fresh memory is filled with [`SimMemory::POISON`] so a missing zeroing shows. It must
-//! never be used outside tests, tools and demos.
-
-extern crate std;
+//! It is a [`Mapper`], so pools and devices of `contig-dma-pool` run on it as on a
+//! kernel's mapping. Fresh memory is filled with [`SimMemory::POISON`] so a missing
+//! zeroing shows. It must never be used outside tests, tools and demos; it is a
+//! package of its own so that no library crate carries a feature that needs std.
+//! It allocates and takes a `std` lock: host threads only, never interrupt context.
 
 use core::alloc::Layout;
 use core::ptr::NonNull;
 use std::sync::Mutex;
 
-use crate::cma::{PhysAddr, PhysRange};
-use crate::{CpuAddr, Mapper};
+use contig_cma::{PhysAddr, PhysRange};
+use contig_dma_pool::{CpuAddr, Mapper};
 
 /// Physical memory simulated by a page-aligned host allocation.
 ///
 /// ```
 /// use contig_dma_pool::cma::{PhysAddr, PhysRange};
-/// use contig_dma_pool::sim::SimMemory;
+/// use contig_dma_sim::SimMemory;
 /// let ram = SimMemory::new(PhysRange::new(PhysAddr::new(0x1000_0000), 0x4000).unwrap()).unwrap();
 /// ram.write(PhysAddr::new(0x1000_0010), b"hi").unwrap();
 /// let mut back = [0u8; 3];
