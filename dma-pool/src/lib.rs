@@ -12,8 +12,18 @@
 //! It must never know about remote processors (a remote processor is just a device
 //! that others name as parent; [`Devices::find_ancestor`] finds it), never use the heap
 //! to allocate or free a buffer, and never read buffer memory; it writes a buffer only
-//! to zero it right after allocating it. Every error is an [`Error`] naming the device
-//! and values involved, and leaves everything unchanged; nothing panics on any input.
+//! to zero it right after allocating it. Every error names the device and values
+//! involved and leaves everything unchanged; nothing panics on any input.
+//!
+//! Errors come in two types. Setup calls return an [`Error`], which names devices,
+//! pools and regions by name. The DMA path (allocation, free, occupation and look-up
+//! of buffers through [`Devices`] and [`CoherentAllocation`]) returns a [`DmaError`], which a kernel gets back on every
+//! allocation and free and so is kept small: at most 32 bytes on 64-bit targets, in
+//! registers, with `Result<(), DmaError>` the same size (const asserts check both). It
+//! names devices by [`DeviceId`] and sources by [`SourceId`], carries every number,
+//! and prints them; [`Devices::explain`] prints the same message with the names looked
+//! up in the registry, which is what a log line wants. `?` turns a [`DmaError`] into
+//! an [`Error`] ([`Error::Dma`]).
 //!
 //! Allocation order for a device: its pool (own, or its parent's if it inherits;
 //! exclusive unless declared to fall through) -> its CMA area -> the default pool
@@ -28,7 +38,7 @@
 //! A buffer belongs to the device it was allocated for (or to no device, for `None`),
 //! as in Linux: [`Devices::free_coherent`] takes it back only through that same device
 //! and refuses a free through any other, even a parent, a child or a device sharing the
-//! source, with [`Error::WrongDevice`] naming both, changing nothing. So
+//! source, with [`DmaError::WrongDevice`] naming both, changing nothing. So
 //! [`Devices::live`] counts are exact and [`Devices::remove`] succeeds only when the
 //! device truly owns no live buffer.
 //!
@@ -37,7 +47,7 @@
 //! bytes overlap another source's ([`Error::SourcesOverlap`]), and checks every answer
 //! of a source (inside it, the exact size, under the device's mask, over no live buffer
 //! of its record) before zeroing it, so a faulty custom backend or system allocator
-//! gets [`Error::BadAnswer`] or [`Error::BufferOverlap`] and nothing is written.
+//! gets [`DmaError::BadAnswer`] or [`DmaError::BufferOverlap`] and nothing is written.
 //!
 //! Costs and locks: a device is found by id in `O(1)`; the registry changes through
 //! `&self` (setup calls serialise on a setup lock that DMA calls never take). An
@@ -136,9 +146,11 @@ pub use attrs::Attrs;
 pub use buffer::{CoherentBuffer, PfnRange};
 pub use bus::{BusMap, BusWindow, OverlappingWindows, TranslateError};
 pub use device::{DEFAULT_DMA_MASK, Device, DeviceId};
-pub use devices::{DEFAULT_BOOK_CAPACITY, DEFAULT_MAX_DEVICES, DeviceRef, Devices, PoolRef};
+pub use devices::{
+    DEFAULT_BOOK_CAPACITY, DEFAULT_MAX_DEVICES, DeviceRef, Devices, Explained, PoolRef,
+};
 pub use dma_addr::DmaAddr;
-pub use error::{Error, Refusal, SourceName};
+pub use error::{DmaError, Error, Refusal, SourceId, SourceName};
 pub use global::GlobalPool;
 pub use mapper::{Caching, CpuAddr, LinearMap, Mapper, NoMapping};
 pub use pool::{CoherentPool, PoolOptions};

@@ -263,6 +263,14 @@ impl From<crate::dma_pool::Error> for RprocError {
     }
 }
 
+/// A DMA-path error (devices and sources by id): resolve the names with
+/// [`Devices::explain`](crate::dma_pool::Devices::explain) on the `Error::Dma` inside.
+impl From<crate::dma_pool::DmaError> for RprocError {
+    fn from(e: crate::dma_pool::DmaError) -> Self {
+        Self::Dma(e.into())
+    }
+}
+
 impl From<crate::dma_pool::cma::fallible::OutOfMemory> for MatchError {
     fn from(e: crate::dma_pool::cma::fallible::OutOfMemory) -> Self {
         Self::OutOfMemory {
