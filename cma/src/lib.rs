@@ -34,9 +34,21 @@
 //! moves past it, at most a retry limit of times.
 //!
 //! Sizes are bytes and are rounded up to whole granules (the region's allocation
-//! unit); alignments are bytes, absolute in the physical address space. Every error is
-//! an [`Error`] naming the values involved and leaves everything unchanged; nothing in
-//! this crate panics on any input. Allocation and free never use the heap.
+//! unit); alignments are bytes, absolute in the physical address space. Every error
+//! names the values involved and leaves everything unchanged; nothing in this crate
+//! panics on any input. Allocation and free never use the heap.
+//!
+//! Errors come in two types. Setup and the calls that take names (declarations, the
+//! registry, [`AreaSet::alloc`], [`AreaSet::alloc_from_region`], ...) return an
+//! [`Error`], which names regions by [`Name`]. The DMA path by handle, id or address
+//! ([`Region::allocate`], [`Region::claim`], [`Region::free`], [`AreaSet::alloc_in`],
+//! [`AreaSet::claim`], [`AreaSet::free`], [`AreaSet::free_at`], [`Allocation::free`])
+//! returns a [`DmaError`]: a kernel gets one back from every failed allocation and
+//! free, so it stays within 32 bytes on 64-bit targets, and so do its `Result`s of `()`
+//! and of a [`PhysRange`] (const asserts check them). It names the region by a 4-byte
+//! [`RegionIndex`] and carries every number (the backend's answer turned into bytes
+//! and addresses); [`AreaSet::explain`] and [`Region::explain`] print it with the
+//! region's name, and [`AreaSet::to_error`] turns it into the named [`Error`].
 //!
 //! ```
 //! use contig_cma::{
@@ -118,7 +130,7 @@ pub use declaration::{
 };
 pub use dump::Dump;
 pub use early::{Dynamic, EarlyMemory, EarlyTable};
-pub use error::Error;
+pub use error::{BackendOp, DmaError, Error, Explained, RegionIndex};
 pub use flags::Flags;
 pub use global::GlobalArea;
 pub use handle::{Allocation, RawAllocation, RegionId};

@@ -17,8 +17,8 @@ use crate::hold::Held;
 use crate::ledger::{Ledger, Record, Refused};
 use crate::sync::Ordering;
 use crate::{
-    Attrs, BusMap, CoherentBuffer, CoherentPool, DeviceId, Devices, DmaAddr, DmaError, Error,
-    Refusal, SourceId,
+    Attrs, BusMap, CoherentBuffer, CoherentPool, DeviceId, Devices, DmaAddr, DmaError, Refusal,
+    SourceId,
 };
 
 /// Linux's page, the alignment of system-allocator buffers.
@@ -110,10 +110,7 @@ impl<R: RawMutex> Source<'_, '_, R> {
     /// Frees `range` in the source.
     fn free(&self, range: PhysRange) -> Result<(), Option<Refusal>> {
         match self {
-            Self::Pool(pool, _) => pool.free(range).map_err(|e| match e {
-                Error::Cma(cause) => Some(Refusal::of(cause)),
-                _ => Some(Refusal::Other),
-            }),
+            Self::Pool(pool, _) => pool.free(range).map_err(|e| Some(Refusal::of(e))),
             Self::Cma(region, ..) => region.free(range).map_err(|e| Some(Refusal::of(e))),
             Self::System(system) if system.memory.free(range) => Ok(()),
             Self::System(_) => Err(None),
@@ -417,10 +414,7 @@ impl<'m, R: RawMutex> Devices<'m, R> {
             .ok_or(DmaError::NotInPool { device, dma, size })?;
         let occupied = pool.occupy(range).map_err(|e| DmaError::Occupy {
             device,
-            cause: match e {
-                Error::Cma(cause) => Refusal::of(cause),
-                _ => Refusal::Other,
-            },
+            cause: Refusal::of(e),
             dma,
             size,
         })?;

@@ -214,21 +214,19 @@ pub enum Refusal {
 impl Refusal {
     /// Classifies a region-layer error.
     #[must_use]
-    pub fn of(error: cma::Error) -> Self {
-        use crate::cma::allocators::Error as Unit;
+    pub fn of(error: cma::DmaError) -> Self {
+        use cma::DmaError as E;
         match error {
-            cma::Error::NotAllocated { .. } => Self::NotAllocated,
-            cma::Error::NotAllocationStart { .. } => Self::NotStart,
-            cma::Error::WrongSize { .. } => Self::WrongSize,
-            cma::Error::ZeroRequest => Self::Zero,
-            cma::Error::OutsideRegion { .. } | cma::Error::UnknownAddress { .. } => Self::Outside,
-            cma::Error::Backend {
-                source: Unit::TooManyAllocations { .. },
-                ..
-            } => Self::TooMany,
-            cma::Error::Backend { .. }
-            | cma::Error::ReclaimBusy { .. }
-            | cma::Error::ReclaimFailed { .. } => Self::InUse,
+            E::NotAllocated { .. } => Self::NotAllocated,
+            E::NotAllocationStart { .. } => Self::NotStart,
+            E::WrongSize { .. } => Self::WrongSize,
+            E::ZeroRequest => Self::Zero,
+            E::OutsideRegion { .. } | E::UnknownAddress { .. } => Self::Outside,
+            E::TooManyAllocations { .. } => Self::TooMany,
+            E::NoSpace { .. }
+            | E::RangeBusy { .. }
+            | E::ReclaimBusy { .. }
+            | E::ReclaimFailed { .. } => Self::InUse,
             _ => Self::Other,
         }
     }

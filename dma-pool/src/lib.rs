@@ -23,7 +23,10 @@
 //! names devices by [`DeviceId`] and sources by [`SourceId`], carries every number,
 //! and prints them; [`Devices::explain`] prints the same message with the names looked
 //! up in the registry, which is what a log line wants. `?` turns a [`DmaError`] into
-//! an [`Error`] ([`Error::Dma`]).
+//! an [`Error`] ([`Error::Dma`]). A [`CoherentPool`] used directly
+//! ([`CoherentPool::allocate`], [`CoherentPool::free`], [`CoherentPool::occupy`])
+//! answers with its region's compact [`cma::DmaError`], named by
+//! [`CoherentPool::explain`].
 //!
 //! Allocation order for a device: its pool (own, or its parent's if it inherits;
 //! exclusive unless declared to fall through) -> its CMA area -> the default pool
