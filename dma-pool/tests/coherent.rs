@@ -826,6 +826,95 @@ fn no_device_buffers_go_back_with_no_device() {
     assert_eq!(f.area.stats("cma-default").unwrap().used_bytes(), 0);
 }
 
+/// DMA-path errors are small and carry ids; the plain message prints the ids and every
+/// value, the registry's explanation the same message with the device and source names.
+#[test]
+fn dma_errors_print_ids_and_explain_names() {
+    let f = Fixture::new();
+    let d: Devices<'_> = Devices::with_capacity(&f.ram, 64, 0).unwrap();
+    d.set_cma(&f.area).unwrap();
+    d.set_default_cma(Some(f.default_cma)).unwrap();
+    let a = d.add(dev("a")).unwrap();
+    d.declare_coherent(a, f.pool("a-pool", 0, 0x4000_0000, PoolOptions::new()))
+        .unwrap();
+    let vdev = d
+        .add(dev("vdev0").with_parent(a).with_inherited_pool(true))
+        .unwrap();
+    // The default CMA area has no room in its record: full, named by its region id.
+    let full = d.alloc_coherent(None, 0x10, Attrs::NONE).unwrap_err();
+    let cma = SourceId::cma(f.default_cma);
+    assert_eq!(
+        full,
+        DmaError::BookFull {
+            device: None,
+            source: cma,
+            capacity: 0
+        }
+    );
+    assert_eq!(
+        full.to_string(),
+        "no device: no room to record the buffer in CMA region #1 (room for 0 buffers)"
+    );
+    assert_eq!(
+        d.explain(&full).to_string(),
+        "no device: no room to record the buffer in CMA region cma-default (room for 0 buffers)"
+    );
+    // A child's buffer from its parent's pool, freed through the parent: both devices
+    // by id, then by name.
+    let b = d.alloc_coherent(Some(vdev), 0x100, Attrs::NONE).unwrap();
+    let wrong = d.free_coherent(Some(a), &b).unwrap_err();
+    assert_eq!(
+        wrong.to_string(),
+        format!(
+            "{a}: the buffer at {} was allocated for {vdev}; free it through that device",
+            b.dma
+        )
+    );
+    assert!(a.to_string().starts_with("device #"), "{a}");
+    assert_eq!(
+        d.explain(&wrong).to_string(),
+        format!(
+            "device a: the buffer at {} was allocated for device vdev0; free it through that device",
+            b.dma
+        )
+    );
+    // A resized free: the value that was wrong and the size of the live buffer.
+    let resized = CoherentBuffer { size: 0x80, ..b };
+    let err = d.free_coherent(Some(vdev), &resized).unwrap_err();
+    assert_eq!(
+        d.explain(&err).to_string(),
+        format!(
+            "device vdev0: cannot free the buffer at {} with another size: it has 0x100 bytes",
+            b.dma
+        )
+    );
+    d.free_coherent(Some(vdev), &b).unwrap();
+    // Pools by the device whose pool it is.
+    let answer = DmaError::BadAnswer {
+        source: SourceId::Pool(a),
+        range: range(POOLS, 0x1000),
+    };
+    assert!(
+        answer
+            .to_string()
+            .starts_with(&format!("the pool of {a} handed out [0x"))
+    );
+    assert!(
+        d.explain(&answer)
+            .to_string()
+            .starts_with("pool a-pool handed out [0x")
+    );
+    // A device removed since the error is printed by its id.
+    let gone = d.alloc_coherent(Some(vdev), 0, Attrs::NONE).unwrap_err();
+    d.remove(vdev).unwrap();
+    assert_eq!(
+        d.explain(&gone).to_string(),
+        format!("{vdev} (removed): zero-byte request")
+    );
+    // Through `?` in setup code the compact error rides inside `Error::Dma`.
+    assert_eq!(Error::from(gone), Error::Dma(gone));
+}
+
 /// Pool buffers are recorded in room reserved with the pool, apart from the room for
 /// CMA and system buffers: a pool fills up to its own bound even with none of the latter.
 #[test]
