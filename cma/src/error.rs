@@ -570,7 +570,9 @@ pub enum BackendOp {
 /// [`RegionIndex`] instead of its [`Name`], the backend's answer is turned into bytes
 /// and addresses of the region ([`NoSpace`](Self::NoSpace),
 /// [`TooManyAllocations`](Self::TooManyAllocations), [`RangeBusy`](Self::RangeBusy)),
-/// and no variant carries more than three words. `Display` prints the index and every
+/// and no variant carries more than three words. `Result<Allocation, DmaError>` is 40
+/// bytes: the owning handle is 32 bytes of its own (a reference, a region id, a range),
+/// none of them with room to mark an error in. `Display` prints the index and every
 /// value; [`AreaSet::explain`](crate::AreaSet::explain) and
 /// [`Region::explain`](crate::Region::explain) print the same message with the region's
 /// name, and [`AreaSet::to_error`](crate::AreaSet::to_error) turns it into the [`Error`]
@@ -716,6 +718,9 @@ const _: () = {
     assert!(core::mem::size_of::<DmaError>() <= 32);
     assert!(core::mem::size_of::<Result<(), DmaError>>() <= 32);
     assert!(core::mem::size_of::<Result<PhysRange, DmaError>>() <= 32);
+    // An owning handle is a reference and a region id besides the range: 32 bytes of
+    // its own, so the error comes back beside it, not inside it.
+    assert!(core::mem::size_of::<Result<crate::Allocation<'static>, DmaError>>() <= 40);
 };
 
 impl DmaError {

@@ -424,10 +424,15 @@ impl fmt::Display for SourceId {
 /// devices by [`DeviceId`] and sources by [`SourceId`] instead of by name, and carries
 /// no more than three words of values. Its `Display` prints the ids and every value;
 /// [`Devices::explain`](crate::Devices::explain) prints the same message with the
-/// device, pool and region names looked up in the registry. `Result<CoherentBuffer,
-/// DmaError>` is 40 bytes: the buffer is four words with no spare bit pattern
-/// (addresses and sizes may take any value, the CPU pointer's niche is its `None`), so
-/// the error cannot hide in it.
+/// device, pool and region names looked up in the registry.
+///
+/// `Result<CoherentBuffer, DmaError>` is 40 bytes (asserted too). For 32, rustc would
+/// have to store the error inside the buffer's bytes, marked by a spare bit pattern of
+/// one field, and the error would have to fit in the other 24 bytes. The buffer has no
+/// spare pattern (addresses and sizes may take any value; the CPU pointer's only one is
+/// its `None`), and even with its size made non-zero the error would have room for a
+/// device and one word: [`NoMemory`](Self::NoMemory) (device, size, mask) and the
+/// free-path errors need two.
 ///
 /// Where a variant would need a fourth word, one value that the caller holds already
 /// is left out: [`WrongDevice`](Self::WrongDevice) and [`WrongSize`](Self::WrongSize)
