@@ -887,7 +887,7 @@ impl From<DmaError> for Error {
 
 /// A [`DmaError`] displayed with its region's name (see
 /// [`AreaSet::explain`](crate::AreaSet::explain), [`Region::explain`](crate::Region::explain)).
-pub struct Explained<'a> {
+pub(crate) struct Explained<'a> {
     pub(crate) error: DmaError,
     pub(crate) name: &'a dyn Fn(RegionIndex) -> Option<Name>,
 }

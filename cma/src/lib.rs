@@ -130,7 +130,7 @@ pub use declaration::{
 };
 pub use dump::Dump;
 pub use early::{Dynamic, EarlyMemory, EarlyTable};
-pub use error::{BackendOp, DmaError, Error, Explained, RegionIndex};
+pub use error::{BackendOp, DmaError, Error, RegionIndex};
 pub use flags::Flags;
 pub use global::GlobalArea;
 pub use handle::{Allocation, RawAllocation, RegionId};
