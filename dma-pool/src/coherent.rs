@@ -139,11 +139,13 @@ impl<'m, R: RawMutex> Devices<'m, R> {
     ///
     /// # Errors
     ///
-    /// [`DmaError::UnknownDevice`], [`DmaError::ZeroSize`], [`DmaError::NoMemory`] when every
-    /// source failed, [`DmaError::Unmapped`] if zeroing needs a CPU mapping the source's
-    /// mapper does not have, [`DmaError::BookFull`] if the source's record is full,
-    /// [`DmaError::BadAnswer`] or [`DmaError::BufferOverlap`] for a faulty source's answer
-    /// (nothing stays allocated then, nothing was written).
+    /// [`DmaError::UnknownDevice`], [`DmaError::UnknownCmaRegion`] for a device whose
+    /// CMA area the registry does not have, [`DmaError::ZeroSize`], [`DmaError::NoMemory`]
+    /// when every source failed, [`DmaError::Unmapped`] if zeroing needs a CPU mapping
+    /// the source's mapper does not have, [`DmaError::NotOnBus`] if the device cannot
+    /// reach the buffer, [`DmaError::BookFull`] if the source's record is full,
+    /// [`DmaError::BadAnswer`] or [`DmaError::BufferOverlap`] for a faulty source's
+    /// answer (nothing stays allocated then, nothing was written).
     pub fn alloc_coherent(
         &self,
         device: Option<DeviceId>,

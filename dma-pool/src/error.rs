@@ -414,7 +414,8 @@ impl fmt::Display for SourceId {
 /// of coherent buffers ([`Devices::alloc_coherent`](crate::Devices::alloc_coherent),
 /// [`Devices::free_coherent`](crate::Devices::free_coherent),
 /// [`Devices::mark_occupied`](crate::Devices::mark_occupied),
-/// [`Devices::find_buffer`](crate::Devices::find_buffer), [`CoherentAllocation`](crate::CoherentAllocation)).
+/// [`Devices::find_buffer`](crate::Devices::find_buffer),
+/// [`CoherentAllocation`](crate::CoherentAllocation)).
 /// Nothing changed.
 ///
 /// # Small on purpose
@@ -706,7 +707,8 @@ impl DmaError {
                 names.source(f, source)?;
                 write!(
                     f,
-                    " handed out {range}, which is not what was asked (outside it, another size, or past the mask)"
+                    " handed out {range}, which is not what was asked \
+                     (outside it, another size, or past the mask)"
                 )
             }
             Self::BufferOverlap { source, range } => {

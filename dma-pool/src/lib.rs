@@ -17,9 +17,10 @@
 //!
 //! Errors come in two types. Setup calls return an [`Error`], which names devices,
 //! pools and regions by name. The DMA path (allocation, free, occupation and look-up
-//! of buffers through [`Devices`] and [`CoherentAllocation`]) returns a [`DmaError`], which a kernel gets back on every
-//! allocation and free and so is kept small: at most 32 bytes on 64-bit targets, in
-//! registers, with `Result<(), DmaError>` the same size (const asserts check both). It
+//! of buffers through [`Devices`] and [`CoherentAllocation`]) returns a [`DmaError`],
+//! which a kernel gets back on every allocation and free and so is kept small: at
+//! most 32 bytes on 64-bit targets, in registers, with `Result<(), DmaError>` the same
+//! size (const asserts check both). It
 //! names devices by [`DeviceId`] and sources by [`SourceId`], carries every number,
 //! and prints them; [`Devices::explain`] prints the same message with the names looked
 //! up in the registry, which is what a log line wants. `?` turns a [`DmaError`] into
