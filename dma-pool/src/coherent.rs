@@ -407,9 +407,8 @@ impl<'m, R: RawMutex> Devices<'m, R> {
         dma: DmaAddr,
         size: usize,
     ) -> Result<CoherentBuffer, DmaError> {
-        let unknown = DmaError::UnknownDevice { id: device };
-        let entry = self.hold(device).map_err(|_| unknown)?;
-        let own = self.own_pool(device).map_err(|_| unknown)?;
+        let entry = self.hold(device)?;
+        let own = self.own_pool(device)?;
         let pool = own.as_deref().ok_or(DmaError::NoPool { device })?;
         let range = pool
             .to_phys(dma, size)
@@ -510,15 +509,12 @@ impl<'m, R: RawMutex> Devices<'m, R> {
                 system: self.system.hold(),
             });
         };
-        let unknown = DmaError::UnknownDevice { id };
-        let entry = self.hold(id).map_err(|_| unknown)?;
+        let entry = self.hold(id)?;
         let cma = entry.device.cma_area();
         if let Some(region) = cma.filter(|&r| self.cma_region(r).is_none()) {
             return Err(DmaError::UnknownCmaRegion { device: id, region });
         }
-        // A parent missing from an inheriting chain counts as the device's own
-        // failure to resolve.
-        let pool = self.pool_of(id, &entry).map_err(|_| unknown)?;
+        let pool = self.pool_of(id, &entry)?;
         Ok(Ctx {
             id: Some(id),
             entry: Some(entry),

@@ -578,8 +578,8 @@ impl<'m, R: RawMutex> Devices<'m, R> {
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownDevice`].
-    pub fn device(&self, id: DeviceId) -> Result<DeviceRef<'_>, Error> {
+    /// [`DmaError::UnknownDevice`].
+    pub fn device(&self, id: DeviceId) -> Result<DeviceRef<'_>, DmaError> {
         Ok(DeviceRef {
             held: self.hold(id)?,
         })
@@ -598,12 +598,12 @@ impl<'m, R: RawMutex> Devices<'m, R> {
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownDevice`] for `id`.
+    /// [`DmaError::UnknownDevice`] for `id`.
     pub fn find_ancestor(
         &self,
         id: DeviceId,
         mut pred: impl FnMut(DeviceId, &Device) -> bool,
-    ) -> Result<Option<DeviceId>, Error> {
+    ) -> Result<Option<DeviceId>, DmaError> {
         let mut at = id;
         let mut entry = self.hold(id)?;
         // A chain is at most as long as the registry (a parent is added before its
@@ -627,8 +627,8 @@ impl<'m, R: RawMutex> Devices<'m, R> {
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownDevice`].
-    pub fn pool(&self, id: DeviceId) -> Result<Option<PoolRef<'_, 'm, R>>, Error> {
+    /// [`DmaError::UnknownDevice`].
+    pub fn pool(&self, id: DeviceId) -> Result<Option<PoolRef<'_, 'm, R>>, DmaError> {
         let entry = self.hold(id)?;
         self.pool_of(id, &entry)
     }
@@ -639,7 +639,7 @@ impl<'m, R: RawMutex> Devices<'m, R> {
         &self,
         id: DeviceId,
         entry: &Held<'_, Entry>,
-    ) -> Result<Option<PoolRef<'_, 'm, R>>, Error> {
+    ) -> Result<Option<PoolRef<'_, 'm, R>>, DmaError> {
         let mut at = id;
         let mut owner: Option<Held<'_, Entry>> = None;
         for _ in 0..=self.slots.len() {
@@ -668,8 +668,8 @@ impl<'m, R: RawMutex> Devices<'m, R> {
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownDevice`].
-    pub fn live(&self, id: DeviceId) -> Result<usize, Error> {
+    /// [`DmaError::UnknownDevice`].
+    pub fn live(&self, id: DeviceId) -> Result<usize, DmaError> {
         Ok(self.hold(id)?.live.load(Ordering::Acquire))
     }
 
@@ -708,19 +708,19 @@ impl<'m, R: RawMutex> Devices<'m, R> {
             .filter(move |e| e.device.parent() == Some(id))
     }
 
-    fn slot(&self, id: DeviceId) -> Result<&Slot<'m, R>, Error> {
+    fn slot(&self, id: DeviceId) -> Result<&Slot<'m, R>, DmaError> {
         self.slots
             .get(id.index as usize)
-            .ok_or(Error::UnknownDevice { id })
+            .ok_or(DmaError::UnknownDevice { id })
     }
 
     /// Holds the entry of `id` (which must still be the device in its slot).
-    pub(crate) fn hold(&self, id: DeviceId) -> Result<Held<'_, Entry>, Error> {
+    pub(crate) fn hold(&self, id: DeviceId) -> Result<Held<'_, Entry>, DmaError> {
         self.slot(id)?
             .entry
             .hold()
             .filter(|e| e.generation == id.generation)
-            .ok_or(Error::UnknownDevice { id })
+            .ok_or(DmaError::UnknownDevice { id })
     }
 
     /// The CMA region `id` of the area set.
@@ -745,7 +745,7 @@ impl<'m, R: RawMutex> Devices<'m, R> {
     pub(crate) fn own_pool(
         &self,
         id: DeviceId,
-    ) -> Result<Option<Held<'_, CoherentPool<'m, R>>>, Error> {
+    ) -> Result<Option<Held<'_, CoherentPool<'m, R>>>, DmaError> {
         let _entry = self.hold(id)?;
         Ok(self.slot(id)?.pool.hold())
     }

@@ -415,8 +415,10 @@ impl fmt::Display for SourceId {
 /// [`Devices::free_coherent`](crate::Devices::free_coherent),
 /// [`Devices::mark_occupied`](crate::Devices::mark_occupied),
 /// [`Devices::find_buffer`](crate::Devices::find_buffer),
-/// [`CoherentAllocation`](crate::CoherentAllocation)).
-/// Nothing changed.
+/// [`CoherentAllocation`](crate::CoherentAllocation)), and the look-ups the DMA path
+/// makes ([`Devices::device`](crate::Devices::device),
+/// [`Devices::pool`](crate::Devices::pool), [`Devices::live`](crate::Devices::live),
+/// [`Devices::find_ancestor`](crate::Devices::find_ancestor)). Nothing changed.
 ///
 /// # Small on purpose
 ///

@@ -17,7 +17,8 @@
 //!
 //! Errors come in two types. Setup calls return an [`Error`], which names devices,
 //! pools and regions by name. The DMA path (allocation, free, occupation and look-up
-//! of buffers through [`Devices`] and [`CoherentAllocation`]) returns a [`DmaError`],
+//! of buffers through [`Devices`] and [`CoherentAllocation`], and the look-ups of a
+//! device, its pool and its live count) returns a [`DmaError`],
 //! which a kernel gets back on every allocation and free and so is kept small: at
 //! most 32 bytes on 64-bit targets, in registers, with `Result<(), DmaError>` the same
 //! size (const asserts check both). It

@@ -541,7 +541,7 @@ fn children_inherit_and_find_their_owner() {
     let again = d.add(dev("again")).unwrap();
     assert_eq!(
         d.device(vring).unwrap_err(),
-        Error::UnknownDevice { id: vring }
+        DmaError::UnknownDevice { id: vring }
     );
     assert_eq!(d.find("again"), Some(again));
     assert!(d.alloc_coherent(Some(vring), 1, Attrs::NONE).is_err());

@@ -365,7 +365,10 @@ fn setup_refuses_instead_of_waiting() {
     assert_eq!(gone.name().as_str(), "dev");
     let again = devs.add(Device::new("dev").unwrap()).unwrap();
     assert_ne!(again, dev);
-    assert!(matches!(devs.live(dev), Err(Error::UnknownDevice { .. })));
+    assert!(matches!(
+        devs.live(dev),
+        Err(DmaError::UnknownDevice { .. })
+    ));
 }
 
 #[test]
