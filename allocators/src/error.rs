@@ -16,6 +16,13 @@ use core::fmt;
 /// * `free`: [`ZeroCount`](Self::ZeroCount), [`OutOfBounds`](Self::OutOfBounds),
 ///   [`NotAllocated`](Self::NotAllocated), [`NotAllocationStart`](Self::NotAllocationStart),
 ///   [`WrongCount`](Self::WrongCount).
+///
+/// # Size
+///
+/// Every backend call returns one of these, so it is kept small enough to come back in
+/// registers: at most three words and a tag (32 bytes on 64-bit targets), and the
+/// `Result`s of `allocate`, `claim` and `free` fit in the same 32 bytes (the tag has
+/// room for the `Ok` case). No variant carries more than three values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Error {
@@ -99,6 +106,10 @@ pub enum Error {
         actual: usize,
     },
     /// A chunk added to a genalloc pool would share addresses with one already there.
+    ///
+    /// The chunk already there is named by its CPU address alone (it starts exactly
+    /// one chunk; [`GenPool::chunks`](crate::genalloc::GenPool::chunks) gives its
+    /// size): a fourth word would make every `Result` of every backend 8 bytes larger.
     ChunkOverlap {
         /// CPU address of the new chunk.
         virt: usize,
@@ -106,8 +117,6 @@ pub enum Error {
         size: usize,
         /// CPU address of the chunk it overlaps.
         existing_virt: usize,
-        /// Bytes of the chunk it overlaps.
-        existing_size: usize,
     },
     /// `start + size` does not fit the address type (a chunk that would wrap around).
     AddressOverflow {
@@ -135,6 +144,14 @@ pub enum Error {
         addr: usize,
     },
 }
+
+// The allocate/free results stay within 32 bytes (see "Size" above).
+#[cfg(target_pointer_width = "64")]
+const _: () = {
+    assert!(core::mem::size_of::<Error>() <= 32);
+    assert!(core::mem::size_of::<Result<usize, Error>>() <= 32);
+    assert!(core::mem::size_of::<Result<(), Error>>() <= 32);
+};
 
 /// The claim of `[start, start + count)` in a space whose pieces (maximal free
 /// extents and allocations) tile it, given the piece holding `start`: refused with
@@ -233,10 +250,9 @@ impl fmt::Display for Error {
                 virt,
                 size,
                 existing_virt,
-                existing_size,
             } => write!(
                 f,
-                "chunk of {size} bytes at {virt:#x} overlaps the chunk of {existing_size} bytes at {existing_virt:#x}"
+                "chunk of {size} bytes at {virt:#x} overlaps the chunk that starts at {existing_virt:#x}"
             ),
             Self::AddressOverflow { start, size } => write!(
                 f,

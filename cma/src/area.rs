@@ -13,9 +13,11 @@ use alloc::vec::Vec;
 
 use lock_api::RawMutex;
 
+use crate::error::Explained;
 use crate::{
-    Allocation, BoxedReclaim, DefaultLock, EarlyTable, Error, Name, PhysAddr, PhysRange,
-    RawAllocation, Region, RegionId, RegionMap, RegionSpec, RegionStats, Registry, Request,
+    Allocation, BoxedReclaim, DefaultLock, DmaError, EarlyTable, Error, Name, PhysAddr, PhysRange,
+    RawAllocation, Region, RegionId, RegionIndex, RegionMap, RegionSpec, RegionStats, Registry,
+    Request,
 };
 
 /// A device's resolved list of regions.
@@ -82,7 +84,7 @@ impl<R: RawMutex> AreaSet<R> {
     /// # Errors
     ///
     /// [`Error::DuplicateRegion`], then [`Error::Overlap`]; the set is unchanged.
-    pub fn add(&mut self, region: Region<R>) -> Result<RegionId, Error> {
+    pub fn add(&mut self, mut region: Region<R>) -> Result<RegionId, Error> {
         if self.regions.iter().any(|r| r.name() == region.name()) {
             return Err(Error::DuplicateRegion {
                 region: region.name(),
@@ -101,6 +103,7 @@ impl<R: RawMutex> AreaSet<R> {
         try_reserve(&mut self.regions, 1, "regions")?;
         try_reserve(&mut self.by_base, 1, "region indices")?;
         let id = self.regions.len();
+        region.index = RegionIndex::of(RegionId(id));
         try_push(&mut self.regions, region, "regions")?;
         try_insert(&mut self.by_base, pos, id, "region indices")?;
         Ok(RegionId(id))
@@ -246,7 +249,7 @@ impl<R: RawMutex> AreaSet<R> {
         for name in regions {
             match self.alloc_in(self.id_of(name)?, request) {
                 Ok(a) => return Ok(a),
-                Err(e) => last = e,
+                Err(e) => last = self.to_error(e),
             }
         }
         Err(last)
@@ -256,22 +259,24 @@ impl<R: RawMutex> AreaSet<R> {
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownRegion`], then those of [`Region::allocate`].
+    /// [`Error::UnknownRegion`], then those of [`Region::allocate`] (as
+    /// [`to_error`](Self::to_error) names them).
     pub fn alloc_from_region(
         &self,
         region: &str,
         request: &Request,
     ) -> Result<Allocation<'_, R>, Error> {
         self.alloc_in(self.id_of(region)?, request)
+            .map_err(|e| self.to_error(e))
     }
 
     /// Allocates from the region with index `id`.
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownRegionId`], then those of [`Region::allocate`].
-    pub fn alloc_in(&self, id: RegionId, request: &Request) -> Result<Allocation<'_, R>, Error> {
-        let region = self.get(id).ok_or(Error::UnknownRegionId { id: id.0 })?;
+    /// [`DmaError::UnknownRegionId`], then those of [`Region::allocate`].
+    pub fn alloc_in(&self, id: RegionId, request: &Request) -> Result<Allocation<'_, R>, DmaError> {
+        let region = self.get(id).ok_or(DmaError::UnknownRegionId { id: id.0 })?;
         let range = region.allocate(request)?;
         Ok(Allocation::from_raw(
             self,
@@ -284,11 +289,11 @@ impl<R: RawMutex> AreaSet<R> {
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownAddress`], then those of [`Region::claim`].
-    pub fn claim(&self, range: PhysRange) -> Result<Allocation<'_, R>, Error> {
+    /// [`DmaError::UnknownAddress`], then those of [`Region::claim`].
+    pub fn claim(&self, range: PhysRange) -> Result<Allocation<'_, R>, DmaError> {
         let addr = range.base();
-        let id = self.find(addr).ok_or(Error::UnknownAddress { addr })?;
-        let region = self.get(id).ok_or(Error::UnknownRegionId { id: id.0 })?;
+        let id = self.find(addr).ok_or(DmaError::UnknownAddress { addr })?;
+        let region = self.get(id).ok_or(DmaError::UnknownRegionId { id: id.0 })?;
         let range = region.claim(range)?;
         Ok(Allocation::from_raw(
             self,
@@ -300,12 +305,12 @@ impl<R: RawMutex> AreaSet<R> {
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownRegionId`], then those of [`Region::free`] (a second free of the
-    /// same handle is [`Error::NotAllocated`]).
-    pub fn free(&self, raw: RawAllocation) -> Result<(), Error> {
+    /// [`DmaError::UnknownRegionId`], then those of [`Region::free`] (a second free of
+    /// the same handle is [`DmaError::NotAllocated`]).
+    pub fn free(&self, raw: RawAllocation) -> Result<(), DmaError> {
         let region = self
             .get(raw.region)
-            .ok_or(Error::UnknownRegionId { id: raw.region.0 })?;
+            .ok_or(DmaError::UnknownRegionId { id: raw.region.0 })?;
         region.free(raw.range)
     }
 
@@ -313,11 +318,12 @@ impl<R: RawMutex> AreaSet<R> {
     ///
     /// # Errors
     ///
-    /// [`Error::AddressOverflow`], [`Error::UnknownAddress`], then those of
+    /// [`DmaError::AddressOverflow`], [`DmaError::UnknownAddress`], then those of
     /// [`Region::free`].
-    pub fn free_at(&self, addr: PhysAddr, size: usize) -> Result<(), Error> {
-        let range = PhysRange::new(addr, size)?;
-        let id = self.find(addr).ok_or(Error::UnknownAddress { addr })?;
+    pub fn free_at(&self, addr: PhysAddr, size: usize) -> Result<(), DmaError> {
+        let range =
+            PhysRange::new(addr, size).map_err(|_| DmaError::AddressOverflow { addr, size })?;
+        let id = self.find(addr).ok_or(DmaError::UnknownAddress { addr })?;
         self.free(RawAllocation { region: id, range })
     }
 
@@ -370,7 +376,7 @@ impl<R: RawMutex> AreaSet<R> {
         for &id in list {
             match self.alloc_in(id, request) {
                 Ok(a) => return Ok(a),
-                Err(e) => last = e,
+                Err(e) => last = self.to_error(e),
             }
         }
         Err(last)
@@ -404,6 +410,64 @@ impl<R: RawMutex> AreaSet<R> {
             });
         }
         Ok(())
+    }
+}
+
+impl<R: RawMutex> AreaSet<R> {
+    /// The [`Error`] that names the region `error` is about (what the by-name calls
+    /// return; see [`Region::to_error`]); an error about no region of this set keeps
+    /// its index ([`Error::Dma`]).
+    #[must_use]
+    pub fn to_error(&self, error: DmaError) -> Error {
+        match error
+            .region()
+            .and_then(RegionIndex::id)
+            .and_then(|id| self.get(id))
+        {
+            Some(region) => region.to_error(error),
+            None => error.into(),
+        }
+    }
+
+    /// `error`'s message with the name of the region it is about.
+    ///
+    /// ```
+    /// use contig_cma::{AreaSet, Declaration, DmaError, PhysAddr, PhysRange, Region, Registry};
+    /// let registry = Registry::with_builtins().unwrap();
+    /// let spec = Declaration::new("video", 0x4000).at(PhysAddr::new(0x1000_0000)).unwrap();
+    /// let mut area: AreaSet = AreaSet::new();
+    /// area.add(Region::new(spec, &registry, None).unwrap()).unwrap();
+    /// let err = area.free_at(PhysAddr::new(0x1000_1000), 0x1000).unwrap_err();
+    /// assert!(matches!(err, DmaError::NotAllocated { .. }));
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "region #0: 0x10001000 is not allocated (double free or never allocated)"
+    /// );
+    /// assert_eq!(
+    ///     area.explain(&err).to_string(),
+    ///     "region \"video\": 0x10001000 is not allocated (double free or never allocated)"
+    /// );
+    /// ```
+    #[must_use]
+    pub fn explain<'a>(&'a self, error: &DmaError) -> impl core::fmt::Display + 'a {
+        struct Named<'a, R: RawMutex> {
+            area: &'a AreaSet<R>,
+            error: DmaError,
+        }
+        impl<R: RawMutex> core::fmt::Display for Named<'_, R> {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                let name = |i: RegionIndex| Some(self.area.get(i.id()?)?.name());
+                Explained {
+                    error: self.error,
+                    name: &name,
+                }
+                .fmt(f)
+            }
+        }
+        Named {
+            area: self,
+            error: *error,
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use core::mem::ManuallyDrop;
 
 use lock_api::RawMutex;
 
-use crate::{AreaSet, DefaultLock, Error, PhysAddr, PhysRange};
+use crate::{AreaSet, DefaultLock, DmaError, PhysAddr, PhysRange};
 
 /// Which region of an [`AreaSet`] (its index, in the order regions were added).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -116,7 +116,7 @@ impl<'a, R: RawMutex> Allocation<'a, R> {
     /// # Errors
     ///
     /// Those of [`AreaSet::free`]; only possible if a copy of the raw handle was freed.
-    pub fn free(self) -> Result<(), Error> {
+    pub fn free(self) -> Result<(), DmaError> {
         let this = ManuallyDrop::new(self);
         this.area.free(this.raw)
     }

@@ -34,9 +34,21 @@
 //! moves past it, at most a retry limit of times.
 //!
 //! Sizes are bytes and are rounded up to whole granules (the region's allocation
-//! unit); alignments are bytes, absolute in the physical address space. Every error is
-//! an [`Error`] naming the values involved and leaves everything unchanged; nothing in
-//! this crate panics on any input. Allocation and free never use the heap.
+//! unit); alignments are bytes, absolute in the physical address space. Every error
+//! names the values involved and leaves everything unchanged; nothing in this crate
+//! panics on any input. Allocation and free never use the heap.
+//!
+//! Errors come in two types. Setup and the calls that take names (declarations, the
+//! registry, [`AreaSet::alloc`], [`AreaSet::alloc_from_region`], ...) return an
+//! [`Error`], which names regions by [`Name`]. The DMA path by handle, id or address
+//! ([`Region::allocate`], [`Region::claim`], [`Region::free`], [`AreaSet::alloc_in`],
+//! [`AreaSet::claim`], [`AreaSet::free`], [`AreaSet::free_at`], [`Allocation::free`])
+//! returns a [`DmaError`]: a kernel gets one back from every failed allocation and
+//! free, so it stays within 32 bytes on 64-bit targets, and so do its `Result`s of `()`
+//! and of a [`PhysRange`] (const asserts check them). It names the region by a 4-byte
+//! [`RegionIndex`] and carries every number (the backend's answer turned into bytes
+//! and addresses); [`AreaSet::explain`] and [`Region::explain`] print it with the
+//! region's name, and [`AreaSet::to_error`] turns it into the named [`Error`].
 //!
 //! ```
 //! use contig_cma::{
@@ -79,7 +91,7 @@
 //!
 //! | group | functions | context |
 //! |---|---|---|
-//! | values | everything on [`PhysAddr`], [`PhysRange`], [`Request`], [`Flags`], [`Name`], [`RegionId`], [`RegionStats`], [`Counters`], [`Geometry`], [`Dynamic`], the [`Declaration`] builders and [`RegionSpec`] accessors, [`Declaration::check`], [`Declaration::at`], [`RawAllocation`] and [`Allocation`] accessors, [`AreaSet::get`], [`AreaSet::regions`], [`AreaSet::region`], [`AreaSet::id_of`], [`AreaSet::find`], [`AreaSet::regions_for`], [`RegionMap::route`], [`RegionMap::regions_for`], [`RegionMap::routes`], [`RegionMap::fallback`], [`Region::spec`], [`Region::name`], [`Region::range`], [`Region::flags`], [`Region::backend_name`], [`Registry::contains`], [`Registry::names`], [`EarlyTable`] and [`MemoryMap`] look-ups | any context: no lock, no allocation |
+//! | values | everything on [`PhysAddr`], [`PhysRange`], [`Request`], [`Flags`], [`Name`], [`RegionId`], [`DmaError`], [`RegionIndex`], [`Region::explain`], [`Region::to_error`], [`AreaSet::explain`], [`AreaSet::to_error`], [`RegionStats`], [`Counters`], [`Geometry`], [`Dynamic`], the [`Declaration`] builders and [`RegionSpec`] accessors, [`Declaration::check`], [`Declaration::at`], [`RawAllocation`] and [`Allocation`] accessors, [`AreaSet::get`], [`AreaSet::regions`], [`AreaSet::region`], [`AreaSet::id_of`], [`AreaSet::find`], [`AreaSet::regions_for`], [`RegionMap::route`], [`RegionMap::regions_for`], [`RegionMap::routes`], [`RegionMap::fallback`], [`Region::spec`], [`Region::name`], [`Region::range`], [`Region::flags`], [`Region::backend_name`], [`Registry::contains`], [`Registry::names`], [`EarlyTable`] and [`MemoryMap`] look-ups | any context: no lock, no allocation |
 //! | DMA path | [`Region::allocate`], [`Region::claim`], [`Region::free`], [`Region::stats`], [`Region::for_each_allocation`], [`AreaSet::alloc`], [`AreaSet::alloc_kind`], [`AreaSet::alloc_from`], [`AreaSet::alloc_from_region`], [`AreaSet::alloc_in`], [`AreaSet::claim`], [`AreaSet::free`], [`AreaSet::free_at`], [`AreaSet::stats`], [`Allocation::free`] and its drop, [`GlobalArea::get`] | IRQ, with two exceptions: a *reusable* region calls its [`Reclaim`] hook under the region's lock (the OS migrating pages may sleep: thread context only there), and nothing here may be called on a region from inside that region's [`Reclaim`] hook or `for_each_allocation` callback (the lock is held; it would deadlock). One region lock per call; no heap. |
 //! | setup | [`Region::new`], [`Region::with_backend`], [`Registry::new`], [`Registry::with_builtins`], [`Registry::register`], [`Registry::build`], [`AreaSet::new`], [`AreaSet::from_early`], [`AreaSet::add`], [`AreaSet::set_default`], [`AreaSet::set_map`], [`AreaSet::dump`] (formatting it allocates nothing, but walks every region under its lock), [`RegionMap::new`], [`RegionMap::parse`], [`EarlyTable::new`], [`EarlyTable::declare_fixed`], [`EarlyTable::declare_dynamic`], [`MemoryMap::new`], [`MemoryMap::add_memory`], [`GlobalArea::new`], [`GlobalArea::get_or_init`] | thread context: these allocate (backend metadata, tables) or build the set before anyone allocates from it |
 #![no_std]
@@ -118,7 +130,7 @@ pub use declaration::{
 };
 pub use dump::Dump;
 pub use early::{Dynamic, EarlyMemory, EarlyTable};
-pub use error::Error;
+pub use error::{BackendOp, DmaError, Error, RegionIndex};
 pub use flags::Flags;
 pub use global::GlobalArea;
 pub use handle::{Allocation, RawAllocation, RegionId};

@@ -11,7 +11,7 @@
 use contig_allocators::{Error as BackendError, Request as UnitRequest, Window};
 use lock_api::RawMutex;
 
-use crate::{Error, PhysRange, Region};
+use crate::{BackendOp, DmaError, PhysRange, Region};
 
 /// What [`Reclaim::claim`] achieved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -58,7 +58,7 @@ pub(crate) fn allocate<R: RawMutex, B: contig_allocators::Backend>(
     hook: &dyn Reclaim,
     request: UnitRequest,
     size: usize,
-) -> Result<usize, Error> {
+) -> Result<usize, DmaError> {
     let units = region.spec().units();
     let mut window = request.window().unwrap_or(Window::new(0, units));
     let limit = region.spec().retry_limit();
@@ -67,13 +67,13 @@ pub(crate) fn allocate<R: RawMutex, B: contig_allocators::Backend>(
         let start = match region.backend_allocate(request.with_window(Some(window))) {
             Ok(start) => start,
             Err(BackendError::NoSpace { .. } | BackendError::InvalidWindow { .. }) if busy > 0 => {
-                return Err(Error::ReclaimAllBusy {
-                    region: region.name(),
+                return Err(DmaError::ReclaimAllBusy {
+                    region: region.index,
                     size,
                     busy,
                 });
             }
-            Err(e) => return Err(region.backend_error(e)),
+            Err(e) => return Err(region.backend_error(e, BackendOp::Allocate)),
         };
         let range = region.unit_range(start, request.count());
         let outcome = hook.claim(range);
@@ -82,14 +82,14 @@ pub(crate) fn allocate<R: RawMutex, B: contig_allocators::Backend>(
         }
         region.give_back(start, request.count(), outcome)?;
         if outcome == Claim::Failed {
-            return Err(Error::ReclaimFailed {
-                region: region.name(),
+            return Err(DmaError::ReclaimFailed {
+                region: region.index,
                 range,
             });
         }
         if busy == limit {
-            return Err(Error::ReclaimRetryLimit {
-                region: region.name(),
+            return Err(DmaError::ReclaimRetryLimit {
+                region: region.index,
                 size,
                 retries: busy,
             });
@@ -99,8 +99,8 @@ pub(crate) fn allocate<R: RawMutex, B: contig_allocators::Backend>(
         // Resume past the busy candidate, as `cma_alloc` does after -EBUSY.
         window.lo = start.saturating_add(request.count());
         if window.lo >= window.hi {
-            return Err(Error::ReclaimAllBusy {
-                region: region.name(),
+            return Err(DmaError::ReclaimAllBusy {
+                region: region.index,
                 size,
                 busy,
             });

@@ -13,10 +13,14 @@ use contig_allocators::first_fit::{FirstFit, Node, TooFewNodes};
 use contig_allocators::{Backend, Error as BackendError, Extent, Request as UnitRequest, Window};
 use lock_api::{Mutex, RawMutex};
 
+use crate::BackendOp;
+use crate::error::Explained;
 use crate::reclaim::{self, Claim, Reclaim};
 use crate::registry::BoxedBackend;
 use crate::stats::{Counters, RegionStats};
-use crate::{Error, Flags, Name, PhysAddr, PhysRange, RegionSpec, Registry, Request};
+use crate::{
+    DmaError, Error, Flags, Name, PhysAddr, PhysRange, RegionIndex, RegionSpec, Registry, Request,
+};
 
 /// The lock regions use unless told otherwise: a spin lock.
 ///
@@ -95,6 +99,9 @@ pub struct Region<R: RawMutex = DefaultLock, B = BoxedBackend> {
     spec: RegionSpec,
     backend_name: &'static str,
     reclaim: Option<BoxedReclaim>,
+    /// Its index in the area set holding it, for its errors ([`RegionIndex::ALONE`]
+    /// until an [`AreaSet`](crate::AreaSet) takes it).
+    pub(crate) index: RegionIndex,
     state: Mutex<R, State<B>>,
 }
 
@@ -192,6 +199,7 @@ impl<R: RawMutex, const N: usize> Region<R, FirstFit<[Node; N]>> {
             spec: parts.spec,
             backend_name: "first-fit",
             reclaim: None,
+            index: RegionIndex::ALONE,
             state: Mutex::const_new(
                 R::INIT,
                 State {
@@ -257,6 +265,7 @@ impl<R: RawMutex, B: Backend> Region<R, B> {
             spec,
             backend_name: backend.name(),
             reclaim,
+            index: RegionIndex::ALONE,
             state: Mutex::new(State {
                 backend,
                 counters: Counters::default(),
@@ -299,16 +308,24 @@ impl<R: RawMutex, B: Backend> Region<R, B> {
     ///
     /// # Errors
     ///
-    /// [`Error::ZeroRequest`], [`Error::RequestAlign`], [`Error::WindowMissesRegion`],
-    /// then [`Error::Backend`] (no space, too many allocations); for reusable regions
-    /// also [`Error::ReclaimFailed`], [`Error::ReclaimRetryLimit`] and
-    /// [`Error::ReclaimAllBusy`]. The region is unchanged on error (apart from its
+    /// [`DmaError::ZeroRequest`], [`DmaError::RequestAlign`],
+    /// [`DmaError::WindowMissesRegion`], then [`DmaError::NoSpace`] or
+    /// [`DmaError::TooManyAllocations`] from the backend; for reusable regions also
+    /// [`DmaError::ReclaimFailed`], [`DmaError::ReclaimRetryLimit`] and
+    /// [`DmaError::ReclaimAllBusy`]. The region is unchanged on error (apart from its
     /// counters).
     ///
     /// Cost: one lock acquisition and the backend's `allocate`; for a reusable region,
     /// up to `retry_limit + 1` hook calls (made without the lock) and backend round trips.
-    pub fn allocate(&self, request: &Request) -> Result<PhysRange, Error> {
-        request.validate()?;
+    pub fn allocate(&self, request: &Request) -> Result<PhysRange, DmaError> {
+        if request.size() == 0 {
+            return Err(DmaError::ZeroRequest);
+        }
+        if !request.align().is_power_of_two() {
+            return Err(DmaError::RequestAlign {
+                align: request.align(),
+            });
+        }
         let start = match (self.unit_request(request), &self.reclaim) {
             (Err(e), _) => self.counted(Err(e)),
             (Ok(units), None) => self.allocate_plain(units),
@@ -318,19 +335,23 @@ impl<R: RawMutex, B: Backend> Region<R, B> {
         }?;
         // Cannot fail: the granules lie inside the region, whose end was checked at
         // construction, and the size is at most theirs.
-        PhysRange::new(self.unit_range(start, 1).base(), request.size())
+        let base = self.unit_range(start, 1).base();
+        PhysRange::new(base, request.size()).map_err(|_| DmaError::AddressOverflow {
+            addr: base,
+            size: request.size(),
+        })
     }
 
     /// Allocates and counts the outcome under one acquisition of the lock: the hot path.
-    fn allocate_plain(&self, units: UnitRequest) -> Result<usize, Error> {
+    fn allocate_plain(&self, units: UnitRequest) -> Result<usize, DmaError> {
         let mut state = self.state.lock();
         let result = state.backend.allocate(units);
         Self::count(&mut state.counters, result.is_ok());
-        result.map_err(|e| self.backend_error(e))
+        result.map_err(|e| self.backend_error(e, BackendOp::Allocate))
     }
 
     /// Counts the outcome of an allocation made outside the lock.
-    fn counted<T>(&self, result: Result<T, Error>) -> Result<T, Error> {
+    fn counted<T>(&self, result: Result<T, DmaError>) -> Result<T, DmaError> {
         Self::count(&mut self.state.lock().counters, result.is_ok());
         result
     }
@@ -349,11 +370,11 @@ impl<R: RawMutex, B: Backend> Region<R, B> {
     ///
     /// # Errors
     ///
-    /// In order: [`Error::ZeroRequest`], [`Error::OutsideRegion`], [`Error::Backend`]
-    /// (a granule is in use, too many allocations); for reusable regions
-    /// [`Error::ReclaimBusy`] or [`Error::ReclaimFailed`]. The region is unchanged on
-    /// error (apart from its counters).
-    pub fn claim(&self, range: PhysRange) -> Result<PhysRange, Error> {
+    /// In order: [`DmaError::ZeroRequest`], [`DmaError::OutsideRegion`],
+    /// [`DmaError::RangeBusy`] or [`DmaError::TooManyAllocations`] from the backend;
+    /// for reusable regions [`DmaError::ReclaimBusy`] or [`DmaError::ReclaimFailed`].
+    /// The region is unchanged on error (apart from its counters).
+    pub fn claim(&self, range: PhysRange) -> Result<PhysRange, DmaError> {
         let (start, count) = self.covering_units(range)?;
         self.counted(self.claim_units(start, count))?;
         Ok(self.unit_range(start, count))
@@ -364,11 +385,11 @@ impl<R: RawMutex, B: Backend> Region<R, B> {
     ///
     /// # Errors
     ///
-    /// In order: [`Error::OutsideRegion`], [`Error::ZeroRequest`],
-    /// [`Error::NotAllocationStart`] for an address inside a granule,
-    /// [`Error::NotAllocated`] (a double free), [`Error::NotAllocationStart`],
-    /// [`Error::WrongSize`].
-    pub fn free(&self, range: PhysRange) -> Result<(), Error> {
+    /// In order: [`DmaError::OutsideRegion`], [`DmaError::ZeroRequest`],
+    /// [`DmaError::NotAllocationStart`] for an address inside a granule,
+    /// [`DmaError::NotAllocated`] (a double free), [`DmaError::NotAllocationStart`],
+    /// [`DmaError::WrongSize`].
+    pub fn free(&self, range: PhysRange) -> Result<(), DmaError> {
         let (start, count) = self.units_of(range)?;
         let mut state = self.state.lock();
         state
@@ -404,7 +425,7 @@ impl<R: RawMutex, B: Backend> Region<R, B> {
     }
 
     /// Turns a byte request into a unit request.
-    fn unit_request(&self, request: &Request) -> Result<UnitRequest, Error> {
+    fn unit_request(&self, request: &Request) -> Result<UnitRequest, DmaError> {
         let granule = self.spec.granule();
         let count = request.size().div_ceil(granule);
         let align = (request.align() / granule).max(1);
@@ -416,9 +437,9 @@ impl<R: RawMutex, B: Backend> Region<R, B> {
     }
 
     /// The whole granules of the region inside `window`.
-    fn unit_window(&self, window: PhysRange) -> Result<Window, Error> {
-        let missed = Error::WindowMissesRegion {
-            region: self.name(),
+    fn unit_window(&self, window: PhysRange) -> Result<Window, DmaError> {
+        let missed = DmaError::WindowMissesRegion {
+            region: self.index,
             window,
         };
         let inside = self.range().intersection(&window).ok_or(missed)?;
@@ -438,12 +459,12 @@ impl<R: RawMutex, B: Backend> Region<R, B> {
     }
 
     /// The granules that cover `range`.
-    fn covering_units(&self, range: PhysRange) -> Result<(usize, usize), Error> {
+    fn covering_units(&self, range: PhysRange) -> Result<(usize, usize), DmaError> {
         if range.is_empty() {
-            return Err(Error::ZeroRequest);
+            return Err(DmaError::ZeroRequest);
         }
-        let outside = Error::OutsideRegion {
-            region: self.name(),
+        let outside = DmaError::OutsideRegion {
+            region: self.index,
             range,
         };
         if !self.range().contains_range(&range) {
@@ -461,12 +482,12 @@ impl<R: RawMutex, B: Backend> Region<R, B> {
     }
 
     /// Claims units in the backend, then from the OS for a reusable region.
-    fn claim_units(&self, start: usize, count: usize) -> Result<(), Error> {
+    fn claim_units(&self, start: usize, count: usize) -> Result<(), DmaError> {
         self.state
             .lock()
             .backend
             .claim(start, count)
-            .map_err(|e| self.backend_error(e))?;
+            .map_err(|e| self.backend_error(e, BackendOp::Claim))?;
         let Some(hook) = &self.reclaim else {
             return Ok(());
         };
@@ -476,24 +497,24 @@ impl<R: RawMutex, B: Backend> Region<R, B> {
             return Ok(());
         }
         self.give_back(start, count, outcome)?;
-        let region = self.name();
+        let region = self.index;
         Err(match outcome {
-            Claim::Busy => Error::ReclaimBusy { region, range },
-            _ => Error::ReclaimFailed { region, range },
+            Claim::Busy => DmaError::ReclaimBusy { region, range },
+            _ => DmaError::ReclaimFailed { region, range },
         })
     }
 
     /// The first unit and unit count of an allocation given in bytes.
-    fn units_of(&self, range: PhysRange) -> Result<(usize, usize), Error> {
-        let outside = Error::OutsideRegion {
-            region: self.name(),
+    fn units_of(&self, range: PhysRange) -> Result<(usize, usize), DmaError> {
+        let outside = DmaError::OutsideRegion {
+            region: self.index,
             range,
         };
         if !self.range().contains(range.base()) || !self.range().contains_range(&range) {
             return Err(outside);
         }
         if range.is_empty() {
-            return Err(Error::ZeroRequest);
+            return Err(DmaError::ZeroRequest);
         }
         let offset = range
             .base()
@@ -501,8 +522,8 @@ impl<R: RawMutex, B: Backend> Region<R, B> {
             .ok_or(outside)?;
         let granule = self.spec.granule();
         if offset % granule != 0 {
-            return Err(Error::NotAllocationStart {
-                region: self.name(),
+            return Err(DmaError::NotAllocationStart {
+                region: self.index,
                 addr: range.base(),
             });
         }
@@ -526,10 +547,112 @@ impl<R: RawMutex, B: Backend> Region<R, B> {
         self.state.lock().backend.allocate(request)
     }
 
-    pub(crate) fn backend_error(&self, source: BackendError) -> Error {
-        Error::Backend {
-            region: self.name(),
-            source,
+    /// The backend's refusal of `op`, in bytes and addresses of the region.
+    pub(crate) fn backend_error(&self, source: BackendError, op: BackendOp) -> DmaError {
+        let region = self.index;
+        let granule = self.spec.granule();
+        match source {
+            BackendError::NoSpace { count, align } => DmaError::NoSpace {
+                region,
+                size: count.saturating_mul(granule),
+                align: align.saturating_mul(granule),
+            },
+            BackendError::TooManyAllocations { limit } => {
+                DmaError::TooManyAllocations { region, limit }
+            }
+            BackendError::RangeBusy {
+                start,
+                count,
+                first_busy,
+            } => DmaError::RangeBusy {
+                region,
+                range: self.unit_range(start, count),
+                first_busy: self.unit_range(first_busy, 1).base(),
+            },
+            _ => DmaError::BackendFault { region, op },
+        }
+    }
+
+    /// The [`Error`] a by-name call reports for `error` of this region: the variant
+    /// that names the region, with the backend's answer in units where it had one.
+    #[must_use]
+    pub fn to_error(&self, error: DmaError) -> Error {
+        let region = self.name();
+        let granule = self.spec.granule();
+        let units = |range: PhysRange| {
+            let start = range.base().offset_from(self.range().base()).unwrap_or(0) / granule;
+            (start, range.size() / granule)
+        };
+        let backend = |source| Error::Backend { region, source };
+        match error {
+            DmaError::WindowMissesRegion { window, .. } => {
+                Error::WindowMissesRegion { region, window }
+            }
+            DmaError::NoSpace { size, align, .. } => backend(BackendError::NoSpace {
+                count: size / granule,
+                align: align / granule,
+            }),
+            DmaError::TooManyAllocations { limit, .. } => {
+                backend(BackendError::TooManyAllocations { limit })
+            }
+            DmaError::RangeBusy {
+                range, first_busy, ..
+            } => {
+                let (start, count) = units(range);
+                let busy = PhysRange::new(first_busy, granule).map_or(start, |b| units(b).0);
+                backend(BackendError::RangeBusy {
+                    start,
+                    count,
+                    first_busy: busy,
+                })
+            }
+            DmaError::ReclaimFailed { range, .. } => Error::ReclaimFailed { region, range },
+            DmaError::ReclaimBusy { range, .. } => Error::ReclaimBusy { region, range },
+            DmaError::ReclaimRetryLimit { size, retries, .. } => Error::ReclaimRetryLimit {
+                region,
+                size,
+                retries,
+            },
+            DmaError::ReclaimAllBusy { size, busy, .. } => {
+                Error::ReclaimAllBusy { region, size, busy }
+            }
+            DmaError::OutsideRegion { range, .. } => Error::OutsideRegion { region, range },
+            DmaError::NotAllocated { addr, .. } => Error::NotAllocated { region, addr },
+            DmaError::NotAllocationStart { addr, .. } => Error::NotAllocationStart { region, addr },
+            DmaError::WrongSize {
+                addr, size, actual, ..
+            } => Error::WrongSize {
+                region,
+                addr,
+                size,
+                actual,
+            },
+            other => other.into(),
+        }
+    }
+
+    /// `error`'s message with this region's name (see [`DmaError`]).
+    ///
+    /// ```
+    /// use contig_cma::{Declaration, DefaultLock, DmaError, PhysAddr, Region, Registry, Request};
+    /// let registry = Registry::with_builtins().unwrap();
+    /// let spec = Declaration::new("dsp", 0x4000).at(PhysAddr::new(0x1000_0000)).unwrap();
+    /// let region: Region<DefaultLock> = Region::new(spec, &registry, None).unwrap();
+    /// let err = region.allocate(&Request::new(0x8000)).unwrap_err();
+    /// assert!(matches!(err, DmaError::NoSpace { size: 0x8000, .. }));
+    /// assert_eq!(err.to_string(), "the region: no free run of 0x8000 bytes aligned to 0x1000");
+    /// assert_eq!(
+    ///     region.explain(&err).to_string(),
+    ///     "region \"dsp\": no free run of 0x8000 bytes aligned to 0x1000"
+    /// );
+    /// ```
+    #[must_use]
+    pub fn explain<'a>(&'a self, error: &DmaError) -> impl core::fmt::Display + 'a {
+        let name = self.name();
+        let index = self.index;
+        ExplainedOwned {
+            error: *error,
+            name: move |i: RegionIndex| (i == index).then_some(name),
         }
     }
 
@@ -539,7 +662,7 @@ impl<R: RawMutex, B: Backend> Region<R, B> {
         start: usize,
         count: usize,
         outcome: Claim,
-    ) -> Result<(), Error> {
+    ) -> Result<(), DmaError> {
         let mut state = self.state.lock();
         match outcome {
             Claim::Failed => state.counters.reclaim_failures += 1,
@@ -548,26 +671,28 @@ impl<R: RawMutex, B: Backend> Region<R, B> {
         state
             .backend
             .free(start, count)
-            .map_err(|e| self.backend_error(e))
+            .map_err(|e| self.backend_error(e, BackendOp::Free))
     }
 
     pub(crate) fn count_retry(&self) {
         self.state.lock().counters.reclaim_retries += 1;
     }
 
-    fn free_error(&self, source: BackendError, range: PhysRange) -> Error {
-        let (region, addr) = (self.name(), range.base());
+    fn free_error(&self, source: BackendError, range: PhysRange) -> DmaError {
+        let (region, addr) = (self.index, range.base());
         match source {
-            BackendError::ZeroCount => Error::ZeroRequest,
-            BackendError::NotAllocated { .. } => Error::NotAllocated { region, addr },
-            BackendError::NotAllocationStart { .. } => Error::NotAllocationStart { region, addr },
-            BackendError::WrongCount { actual, .. } => Error::WrongSize {
+            BackendError::ZeroCount => DmaError::ZeroRequest,
+            BackendError::NotAllocated { .. } => DmaError::NotAllocated { region, addr },
+            BackendError::NotAllocationStart { .. } => {
+                DmaError::NotAllocationStart { region, addr }
+            }
+            BackendError::WrongCount { actual, .. } => DmaError::WrongSize {
                 region,
                 addr,
                 size: range.size(),
                 actual: actual.saturating_mul(self.spec.granule()),
             },
-            other => self.backend_error(other),
+            other => self.backend_error(other, BackendOp::Free),
         }
     }
 }
@@ -579,5 +704,21 @@ impl<R: RawMutex, B> fmt::Debug for Region<R, B> {
             .field("backend", &self.backend_name)
             .field("reclaim", &self.reclaim.is_some())
             .finish_non_exhaustive()
+    }
+}
+
+/// A [`DmaError`] with a name resolver it owns (a lone region's name).
+struct ExplainedOwned<F> {
+    error: DmaError,
+    name: F,
+}
+
+impl<F: Fn(RegionIndex) -> Option<Name>> fmt::Display for ExplainedOwned<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Explained {
+            error: self.error,
+            name: &self.name,
+        }
+        .fmt(f)
     }
 }

@@ -4,7 +4,9 @@
 mod common;
 
 use common::{area, range, region};
-use contig_cma::{Allocation, AreaSet, Error, Name, PhysAddr, RegionId, RegionMap, Request};
+use contig_cma::{
+    Allocation, AreaSet, DmaError, Error, Name, PhysAddr, RegionId, RegionIndex, RegionMap, Request,
+};
 
 fn name_of(set: &AreaSet, a: &Allocation<'_>) -> String {
     set.get(a.region()).unwrap().name().as_str().to_owned()
@@ -126,13 +128,13 @@ fn free_by_address_at_region_boundaries() {
     // A range that starts in a and runs into b belongs to neither.
     assert!(matches!(
         set.free_at(PhysAddr::new(0x1000_f000), 0x2000),
-        Err(Error::OutsideRegion { .. })
+        Err(DmaError::OutsideRegion { .. })
     ));
     set.free_at(PhysAddr::new(0x1001_0000), 0x1000).unwrap();
     set.free_at(PhysAddr::new(0x1000_f000), 0x1000).unwrap();
     assert_eq!(
         set.free_at(PhysAddr::new(0x1002_0000), 0x1000),
-        Err(Error::UnknownAddress {
+        Err(DmaError::UnknownAddress {
             addr: PhysAddr::new(0x1002_0000)
         })
     );
@@ -191,13 +193,13 @@ fn handles_free_once() {
     let adopted = Allocation::from_raw(&set, raw);
     drop(adopted);
     assert_eq!(used(), 0);
-    assert!(matches!(set.free(raw), Err(Error::NotAllocated { .. })));
+    assert!(matches!(set.free(raw), Err(DmaError::NotAllocated { .. })));
 
     // A copy of the raw handle freed behind the owner's back: the owner's drop is a
     // refused double free, not a second free.
     let owner = set.alloc_from_region("r", &Request::new(0x1000)).unwrap();
     set.free(owner.raw()).unwrap();
-    assert!(matches!(owner.free(), Err(Error::NotAllocated { .. })));
+    assert!(matches!(owner.free(), Err(DmaError::NotAllocated { .. })));
     assert_eq!(set.stats("r").unwrap().counters.frees, 4);
 }
 
@@ -247,27 +249,46 @@ fn claim_takes_exactly_the_covering_granules() {
     let c = set.claim(range(0x1000_1800, 0x1000)).unwrap();
     assert_eq!(c.range(), range(0x1000_1000, 0x2000));
     assert_eq!(name_of(&set, &c), "video");
+    let video_index = RegionIndex::of(set.id_of("video").unwrap());
+    let busy = set.claim(range(0x1000_2000, 0x1000)).map(|_| ());
+    assert_eq!(
+        busy,
+        Err(DmaError::RangeBusy {
+            region: video_index,
+            range: range(0x1000_2000, 0x1000),
+            first_busy: PhysAddr::new(0x1000_2000),
+        })
+    );
+    // The named form is the backend's answer in units, as the by-name calls report it.
     assert!(matches!(
-        set.claim(range(0x1000_2000, 0x1000)),
-        Err(Error::Backend { region, source: contig_cma::allocators::Error::RangeBusy { .. } })
+        set.to_error(busy.unwrap_err()),
+        Error::Backend { region, source: contig_cma::allocators::Error::RangeBusy { start: 2, count: 1, first_busy: 2 } }
             if region == video
     ));
+    let outside = set.claim(range(0x1000_3000, 0x2000)).map(|_| ());
     assert_eq!(
-        set.claim(range(0x1000_3000, 0x2000)).map(|_| ()),
-        Err(Error::OutsideRegion {
-            region: video,
+        outside,
+        Err(DmaError::OutsideRegion {
+            region: video_index,
             range: range(0x1000_3000, 0x2000)
         })
     );
     assert_eq!(
+        set.to_error(outside.unwrap_err()),
+        Error::OutsideRegion {
+            region: video,
+            range: range(0x1000_3000, 0x2000)
+        }
+    );
+    assert_eq!(
         set.claim(range(0x1800_0000, 0x1000)).map(|_| ()),
-        Err(Error::UnknownAddress {
+        Err(DmaError::UnknownAddress {
             addr: PhysAddr::new(0x1800_0000)
         })
     );
     assert_eq!(
         set.claim(range(0x1000_0000, 0)).map(|_| ()),
-        Err(Error::ZeroRequest)
+        Err(DmaError::ZeroRequest)
     );
     // Allocations go around the claim.
     let a = set

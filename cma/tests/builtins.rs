@@ -4,8 +4,8 @@ mod common;
 
 use common::{Scripted, range};
 use contig_cma::{
-    AreaSet, BUILTIN_BACKENDS, DEFAULT_BACKEND, Declaration, Error, Flags, Name, PhysAddr, Region,
-    Registry, Request,
+    AreaSet, BUILTIN_BACKENDS, DEFAULT_BACKEND, Declaration, DmaError, Error, Flags, Name,
+    PhysAddr, Region, Registry, Request,
 };
 
 #[test]
@@ -50,7 +50,7 @@ fn every_builtin_serves_a_region() {
         assert_eq!(region.stats().used_bytes(), 0x6000);
         region.free(a).unwrap();
         assert!(
-            matches!(region.free(a), Err(Error::NotAllocated { .. })),
+            matches!(region.free(a), Err(DmaError::NotAllocated { .. })),
             "{backend}"
         );
         region.free(b).unwrap();
@@ -70,10 +70,7 @@ fn first_fit_limit_comes_from_the_declaration() {
     let _b = region.allocate(&Request::new(1)).unwrap();
     assert!(matches!(
         region.allocate(&Request::new(1)),
-        Err(Error::Backend {
-            source: contig_cma::allocators::Error::TooManyAllocations { limit: 2 },
-            ..
-        })
+        Err(DmaError::TooManyAllocations { limit: 2, .. })
     ));
 }
 

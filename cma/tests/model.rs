@@ -399,7 +399,8 @@ impl Harness {
         let got = match via_handle {
             Some(raw) => self.set.free(RawAllocation { range, ..raw }),
             None => self.set.free_at(range.base(), range.size()),
-        };
+        }
+        .map_err(|e| self.set.to_error(e));
         let Some(r) = owner else {
             return match got {
                 Err(Error::UnknownAddress { .. } | Error::OutsideRegion { .. }) => Ok(()),

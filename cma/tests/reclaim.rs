@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Scripted, area, range, region, reusable};
-use contig_cma::{AreaSet, Error, Name, PhysAddr, PhysRange, Request};
+use contig_cma::{AreaSet, DmaError, Error, Name, PhysAddr, PhysRange, Request};
 
 const BASE: u64 = 0x10_0000;
 const G: usize = 0x1000;
@@ -173,7 +173,7 @@ fn free_releases_once_and_rounds_to_granules() {
     assert_eq!(h.held(), [granules(0, 2)]); // the OS gave up whole granules
     set.free(raw).unwrap();
     assert!(h.held().is_empty());
-    assert!(matches!(set.free(raw), Err(Error::NotAllocated { .. })));
+    assert!(matches!(set.free(raw), Err(DmaError::NotAllocated { .. })));
     assert!(h.bad_releases.lock().unwrap().is_empty()); // no second release
 }
 
@@ -196,7 +196,9 @@ fn claim_of_a_fixed_range_asks_the_os_once() {
     let set = cma(h, 8);
     let region = Name::new("cma").unwrap();
     assert_eq!(
-        set.claim(granules(1, 2)).map(|a| a.range()),
+        set.claim(granules(1, 2))
+            .map(|a| a.range())
+            .map_err(|e| set.to_error(e)),
         Err(Error::ReclaimBusy {
             region,
             range: granules(1, 2)
@@ -205,7 +207,9 @@ fn claim_of_a_fixed_range_asks_the_os_once() {
     assert_no_leak(&set, h);
     h.failing.lock().unwrap().push(granules(5, 1));
     assert_eq!(
-        set.claim(granules(5, 1)).map(|a| a.range()),
+        set.claim(granules(5, 1))
+            .map(|a| a.range())
+            .map_err(|e| set.to_error(e)),
         Err(Error::ReclaimFailed {
             region,
             range: granules(5, 1)

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use contig_allocators::first_fit::{FirstFit, Node};
 use contig_cma::{
-    Declaration, DefaultLock, Error, InlineFirstFit, PhysAddr, Region, RegionSpec, Request,
+    Declaration, DefaultLock, DmaError, InlineFirstFit, PhysAddr, Region, RegionSpec, Request,
 };
 
 /// The system allocator, counting every call made to it (from any thread).
@@ -87,7 +87,7 @@ fn static_region_never_touches_the_heap() {
     assert_eq!(a.base(), PhysAddr::new(0x4000_0000));
     assert_eq!(b.base(), PhysAddr::new(0x4001_0000));
     assert!(
-        matches!(double_free, Err(Error::NotAllocated { .. })),
+        matches!(double_free, Err(DmaError::NotAllocated { .. })),
         "{double_free:?}"
     );
     assert_eq!(region.stats().used_bytes(), 0);
@@ -95,7 +95,10 @@ fn static_region_never_touches_the_heap() {
         (c.base(), d.base()),
         (PhysAddr::new(0x5000_0000), PhysAddr::new(0x5000_1000))
     );
-    assert!(matches!(third, Err(Error::Backend { .. })), "{third:?}");
+    assert!(
+        matches!(third, Err(DmaError::TooManyAllocations { .. })),
+        "{third:?}"
+    );
     assert_eq!(CONST.backend_name(), "first-fit");
     assert_eq!(CONST.stats().used_bytes(), 0);
     assert_eq!(after, before, "the region used the heap");

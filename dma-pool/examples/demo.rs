@@ -10,7 +10,8 @@ use contig_dma_pool::cma::{
     AreaSet, Declaration, Dynamic, EarlyTable, MemoryMap, PhysAddr, PhysRange, Registry,
 };
 use contig_dma_pool::{
-    Attrs, BusMap, BusWindow, CoherentBuffer, CoherentPool, Device, Devices, DmaAddr, PoolOptions,
+    Attrs, BusMap, BusWindow, CoherentBuffer, CoherentPool, Device, Devices, DmaAddr, DmaError,
+    PoolOptions,
 };
 use contig_dma_sim::SimMemory;
 
@@ -123,29 +124,42 @@ fn main() -> Demo<()> {
     show("no device, no mapping", &log, &ddr, &retram);
 
     println!("\nmistakes are typed errors and change nothing:");
+    // DMA-path errors name devices and sources by id; the registry names them.
+    let explain = |r: Result<(), DmaError>| r.map_err(|e| devices.explain(&e).to_string());
     let attempts = [
         (
             "M4 pool is exclusive",
-            devices
-                .alloc_coherent(Some(m4), 128 << 10, Attrs::NONE)
-                .map(drop),
+            explain(
+                devices
+                    .alloc_coherent(Some(m4), 128 << 10, Attrs::NONE)
+                    .map(drop),
+            ),
         ),
         (
             "free via another dev",
-            devices.free_coherent(Some(vdev0), &frames[0]),
+            explain(devices.free_coherent(Some(vdev0), &frames[0])),
         ),
         (
             "free a resized buffer",
-            devices.free_coherent(
+            explain(devices.free_coherent(
                 Some(camera),
                 &CoherentBuffer {
                     size: 1000,
                     ..frames[1]
                 },
-            ),
+            )),
         ),
-        ("remove a busy device", devices.remove(camera).map(drop)),
-        ("mmap past the end", frames[2].mmap(4096, 760, 2).map(drop)),
+        (
+            "remove a busy device",
+            devices.remove(camera).map(drop).map_err(|e| e.to_string()),
+        ),
+        (
+            "mmap past the end",
+            frames[2]
+                .mmap(4096, 760, 2)
+                .map(drop)
+                .map_err(|e| e.to_string()),
+        ),
     ];
     for (what, result) in attempts {
         match result {
@@ -158,7 +172,9 @@ fn main() -> Demo<()> {
     println!(
         "  {:<22} -> {}",
         "double free",
-        double.err().map_or("accepted".into(), |e| e.to_string())
+        double
+            .err()
+            .map_or("accepted".into(), |e| devices.explain(&e).to_string())
     );
 
     println!("\nregions (like /sys/kernel/debug/cma):\n{}", area.dump());

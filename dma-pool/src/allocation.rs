@@ -12,7 +12,7 @@ use core::mem::ManuallyDrop;
 
 use lock_api::RawMutex;
 
-use crate::{Attrs, CoherentBuffer, DeviceId, Devices, Error};
+use crate::{Attrs, CoherentBuffer, DeviceId, Devices, DmaError};
 
 /// A live coherent buffer of `device`, freed through it on drop.
 ///
@@ -67,7 +67,7 @@ impl<'a, 'm, R: RawMutex> CoherentAllocation<'a, 'm, R> {
         device: Option<DeviceId>,
         size: usize,
         attrs: Attrs,
-    ) -> Result<Self, Error> {
+    ) -> Result<Self, DmaError> {
         Self::alloc_aligned(devices, device, size, 1, attrs)
     }
 
@@ -82,7 +82,7 @@ impl<'a, 'm, R: RawMutex> CoherentAllocation<'a, 'm, R> {
         size: usize,
         align: usize,
         attrs: Attrs,
-    ) -> Result<Self, Error> {
+    ) -> Result<Self, DmaError> {
         let buffer = devices.alloc_coherent_aligned(device, size, align, attrs)?;
         Ok(Self {
             devices,
@@ -120,7 +120,7 @@ impl<'a, 'm, R: RawMutex> CoherentAllocation<'a, 'm, R> {
     ///
     /// Those of [`Devices::free_coherent`]; only possible for a buffer taken with
     /// [`from_raw`](Self::from_raw) that was not live, or freed through a copy.
-    pub fn free(self) -> Result<(), Error> {
+    pub fn free(self) -> Result<(), DmaError> {
         let this = ManuallyDrop::new(self);
         this.devices.free_coherent(this.device, &this.buffer)
     }
@@ -153,9 +153,9 @@ impl<'a, 'm, R: RawMutex> CoherentAllocation<'a, 'm, R> {
     ///
     /// # Errors
     ///
-    /// [`Error::Unmapped`] without a CPU mapping; [`Error::OutOfBuffer`] if the bytes
+    /// [`DmaError::Unmapped`] without a CPU mapping; [`DmaError::OutOfBuffer`] if the bytes
     /// do not all lie in the buffer. Nothing is written then.
-    pub fn write(&mut self, offset: usize, data: &[u8]) -> Result<(), Error> {
+    pub fn write(&mut self, offset: usize, data: &[u8]) -> Result<(), DmaError> {
         let at = self.checked(offset, data.len())?;
         // SAFETY: `at` points `offset` bytes into the buffer and `data.len()` bytes
         // from it lie inside it (`checked`); the mapper's contract makes the mapping
@@ -169,9 +169,9 @@ impl<'a, 'm, R: RawMutex> CoherentAllocation<'a, 'm, R> {
     ///
     /// # Errors
     ///
-    /// [`Error::Unmapped`] without a CPU mapping; [`Error::OutOfBuffer`] if the bytes
+    /// [`DmaError::Unmapped`] without a CPU mapping; [`DmaError::OutOfBuffer`] if the bytes
     /// do not all lie in the buffer. `out` is untouched then.
-    pub fn read(&self, offset: usize, out: &mut [u8]) -> Result<(), Error> {
+    pub fn read(&self, offset: usize, out: &mut [u8]) -> Result<(), DmaError> {
         let at = self.checked(offset, out.len())?;
         // SAFETY: as in `write`, for reads; `out` is a distinct Rust object.
         unsafe { at.copy_to_nonoverlapping(out.as_mut_ptr(), out.len()) };
@@ -179,16 +179,16 @@ impl<'a, 'm, R: RawMutex> CoherentAllocation<'a, 'm, R> {
     }
 
     /// The CPU pointer `offset` bytes in, if `len` bytes from there lie in the buffer.
-    fn checked(&self, offset: usize, len: usize) -> Result<*mut u8, Error> {
+    fn checked(&self, offset: usize, len: usize) -> Result<*mut u8, DmaError> {
         let b = &self.buffer;
-        let cpu = b.cpu.ok_or(Error::Unmapped {
-            device: None,
+        let cpu = b.cpu.ok_or(DmaError::Unmapped {
+            device: self.device,
             phys: b.phys,
             size: b.size,
         })?;
         match offset.checked_add(len) {
             Some(end) if end <= b.size => Ok(cpu.as_ptr().wrapping_add(offset)),
-            _ => Err(Error::OutOfBuffer {
+            _ => Err(DmaError::OutOfBuffer {
                 offset,
                 len,
                 size: b.size,

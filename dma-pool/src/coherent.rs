@@ -11,14 +11,14 @@
 
 use lock_api::{Mutex, RawMutex};
 
-use crate::cma::{Name, PhysRange, Region, RegionId, Request};
+use crate::cma::{PhysRange, Region, RegionId, Request};
 use crate::devices::{Entry, PoolRef, SystemSource};
 use crate::hold::Held;
 use crate::ledger::{Ledger, Record, Refused};
 use crate::sync::Ordering;
 use crate::{
-    Attrs, BusMap, CoherentBuffer, CoherentPool, DeviceId, Devices, DmaAddr, Error, Refusal,
-    SourceName,
+    Attrs, BusMap, CoherentBuffer, CoherentPool, DeviceId, Devices, DmaAddr, DmaError, Refusal,
+    SourceId,
 };
 
 /// Linux's page, the alignment of system-allocator buffers.
@@ -45,10 +45,6 @@ struct Ctx<'a, 'm, R: RawMutex> {
 }
 
 impl<'m, R: RawMutex> Ctx<'_, 'm, R> {
-    fn name(&self) -> Option<Name> {
-        self.entry.as_ref().map(|e| e.device.name())
-    }
-
     fn mask(&self) -> u64 {
         self.entry
             .as_ref()
@@ -62,37 +58,45 @@ impl<'m, R: RawMutex> Ctx<'_, 'm, R> {
     fn pool(&self) -> Option<&CoherentPool<'m, R>> {
         self.pool.as_deref()
     }
+
+    /// The id of the device's pool as a source (own or inherited: named by its
+    /// owner).
+    fn pool_id(&self) -> SourceId {
+        self.pool
+            .as_ref()
+            .map_or(SourceId::DefaultPool, |p| SourceId::Pool(p.owner_id))
+    }
 }
 
 /// Where a buffer came from, with the record of that source's live buffers.
 enum Source<'a, 'm, R: RawMutex> {
-    Pool(&'a CoherentPool<'m, R>),
-    Cma(&'a Region<R>, &'a Mutex<R, Ledger>),
+    Pool(&'a CoherentPool<'m, R>, SourceId),
+    Cma(&'a Region<R>, &'a Mutex<R, Ledger>, RegionId),
     System(&'a SystemSource<'m, R>),
 }
 
 impl<R: RawMutex> Source<'_, '_, R> {
     fn ledger(&self) -> &Mutex<R, Ledger> {
         match self {
-            Self::Pool(pool) => pool.ledger(),
-            Self::Cma(_, ledger) => ledger,
+            Self::Pool(pool, _) => pool.ledger(),
+            Self::Cma(_, ledger, _) => ledger,
             Self::System(system) => &system.ledger,
         }
     }
 
-    fn name(&self) -> SourceName {
+    fn id(&self) -> SourceId {
         match self {
-            Self::Pool(pool) => SourceName::Pool(pool.name()),
-            Self::Cma(region, _) => SourceName::Cma(region.name()),
-            Self::System(_) => SourceName::System,
+            Self::Pool(_, id) => *id,
+            Self::Cma(_, _, id) => SourceId::cma(*id),
+            Self::System(_) => SourceId::System,
         }
     }
 
     /// The physical bytes the source may hand out.
     fn span(&self) -> PhysRange {
         match self {
-            Self::Pool(pool) => pool.phys(),
-            Self::Cma(region, _) => region.range(),
+            Self::Pool(pool, _) => pool.phys(),
+            Self::Cma(region, ..) => region.range(),
             Self::System(system) => system.memory.span(),
         }
     }
@@ -106,11 +110,8 @@ impl<R: RawMutex> Source<'_, '_, R> {
     /// Frees `range` in the source.
     fn free(&self, range: PhysRange) -> Result<(), Option<Refusal>> {
         match self {
-            Self::Pool(pool) => pool.free(range).map_err(|e| match e {
-                Error::Cma(cause) => Some(Refusal::of(cause)),
-                _ => Some(Refusal::Other),
-            }),
-            Self::Cma(region, _) => region.free(range).map_err(|e| Some(Refusal::of(e))),
+            Self::Pool(pool, _) => pool.free(range).map_err(|e| Some(Refusal::of(e))),
+            Self::Cma(region, ..) => region.free(range).map_err(|e| Some(Refusal::of(e))),
             Self::System(system) if system.memory.free(range) => Ok(()),
             Self::System(_) => Err(None),
         }
@@ -138,17 +139,19 @@ impl<'m, R: RawMutex> Devices<'m, R> {
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownDevice`], [`Error::ZeroSize`], [`Error::NoMemory`] when every
-    /// source failed, [`Error::Unmapped`] if zeroing needs a CPU mapping the source's
-    /// mapper does not have, [`Error::BookFull`] if the source's record is full,
-    /// [`Error::BadAnswer`] or [`Error::BufferOverlap`] for a faulty source's answer
-    /// (nothing stays allocated then, nothing was written).
+    /// [`DmaError::UnknownDevice`], [`DmaError::UnknownCmaRegion`] for a device whose
+    /// CMA area the registry does not have, [`DmaError::ZeroSize`], [`DmaError::NoMemory`]
+    /// when every source failed, [`DmaError::Unmapped`] if zeroing needs a CPU mapping
+    /// the source's mapper does not have, [`DmaError::NotOnBus`] if the device cannot
+    /// reach the buffer, [`DmaError::BookFull`] if the source's record is full,
+    /// [`DmaError::BadAnswer`] or [`DmaError::BufferOverlap`] for a faulty source's
+    /// answer (nothing stays allocated then, nothing was written).
     pub fn alloc_coherent(
         &self,
         device: Option<DeviceId>,
         size: usize,
         attrs: Attrs,
-    ) -> Result<CoherentBuffer, Error> {
+    ) -> Result<CoherentBuffer, DmaError> {
         self.alloc_coherent_aligned(device, size, 1, attrs)
     }
 
@@ -180,7 +183,7 @@ impl<'m, R: RawMutex> Devices<'m, R> {
     ///
     /// # Errors
     ///
-    /// As [`alloc_coherent`](Self::alloc_coherent), and [`Error::BadAlignment`] for an
+    /// As [`alloc_coherent`](Self::alloc_coherent), and [`DmaError::BadAlignment`] for an
     /// `align` that is not a power of two (checked after the size).
     pub fn alloc_coherent_aligned(
         &self,
@@ -188,21 +191,24 @@ impl<'m, R: RawMutex> Devices<'m, R> {
         size: usize,
         align: usize,
         attrs: Attrs,
-    ) -> Result<CoherentBuffer, Error> {
+    ) -> Result<CoherentBuffer, DmaError> {
         let ctx = self.context(device)?;
         if size == 0 {
-            return Err(Error::ZeroSize { device: ctx.name() });
+            return Err(DmaError::ZeroSize { device: ctx.id });
         }
         if !align.is_power_of_two() {
-            return Err(Error::BadAlignment {
-                device: ctx.name(),
+            return Err(DmaError::BadAlignment {
+                device: ctx.id,
                 align,
             });
         }
         let want = Want { size, align };
         if let Some(pool) = ctx.pool() {
             match pool.allocate_aligned(size, align, ctx.mask()) {
-                Ok(range) => return self.finish(&ctx, &Source::Pool(pool), range, want, attrs),
+                Ok(range) => {
+                    let source = Source::Pool(pool, ctx.pool_id());
+                    return self.finish(&ctx, &source, range, want, attrs);
+                }
                 Err(_) if pool.is_fallthrough() => {}
                 Err(_) => return Err(self.no_memory(&ctx, size)),
             }
@@ -212,7 +218,8 @@ impl<'m, R: RawMutex> Devices<'m, R> {
         }
         if let Some(pool) = self.default_pool.hold() {
             if let Ok(range) = pool.allocate_aligned(size, align, ctx.mask()) {
-                return self.finish(&ctx, &Source::Pool(*pool), range, want, attrs);
+                let source = Source::Pool(*pool, SourceId::DefaultPool);
+                return self.finish(&ctx, &source, range, want, attrs);
             }
         }
         if let Some(id) = self.default_cma.hold() {
@@ -249,21 +256,22 @@ impl<'m, R: RawMutex> Devices<'m, R> {
     ///
     /// # Errors
     ///
-    /// In order: [`Error::UnknownDevice`]; [`Error::WrongDevice`] (naming both devices)
-    /// for a live buffer allocated for another device or for none; [`Error::NotOwned`]
-    /// for a buffer of no source of the chain or a bus address that does not match its
-    /// physical one; [`Error::BadFree`] for no live buffer there (double free, not a
-    /// buffer start, memory not taken through this registry) or a changed size, or when
-    /// the source refuses; [`Error::SystemFree`] when the system allocator refuses.
-    /// Nothing changes on error.
+    /// In order: [`DmaError::UnknownDevice`]; [`DmaError::WrongDevice`] (naming both
+    /// devices) for a live buffer allocated for another device or for none;
+    /// [`DmaError::NotOwned`] for a buffer of no source of the chain or a bus address
+    /// that does not match its physical one; [`DmaError::BadFree`] for no live buffer
+    /// there (double free, not a buffer start, memory not taken through this registry)
+    /// or when the source refuses; [`DmaError::WrongSize`] for a changed size;
+    /// [`DmaError::SystemFree`] when the system allocator refuses. Nothing changes on
+    /// error.
     pub fn free_coherent(
         &self,
         device: Option<DeviceId>,
         buffer: &CoherentBuffer,
-    ) -> Result<(), Error> {
+    ) -> Result<(), DmaError> {
         let ctx = self.context(device)?;
-        let not_owned = Error::NotOwned {
-            device: ctx.name(),
+        let not_owned = DmaError::NotOwned {
+            device: ctx.id,
             dma: buffer.dma,
             size: buffer.size,
         };
@@ -284,12 +292,12 @@ impl<'m, R: RawMutex> Devices<'m, R> {
         dma: Option<DmaAddr>,
         range: PhysRange,
         buffer: &CoherentBuffer,
-    ) -> Result<(), Error> {
-        let bad = |cause| Error::BadFree {
-            device: ctx.name(),
+    ) -> Result<(), DmaError> {
+        let bad = |cause| DmaError::BadFree {
+            device: ctx.id,
+            cause,
             dma: buffer.dma,
             size: buffer.size,
-            cause,
         };
         // Held across the source's free: nobody may record a buffer at this address
         // before ours is gone from the source.
@@ -297,11 +305,15 @@ impl<'m, R: RawMutex> Devices<'m, R> {
         let record = ledger.get(range.base());
         if let Some(owner) = record.map(|r| r.owner).filter(|&o| o != ctx.id) {
             drop(ledger);
-            return Err(self.wrong_device(ctx, owner, buffer));
+            return Err(DmaError::WrongDevice {
+                device: ctx.id,
+                owner,
+                dma: buffer.dma,
+            });
         }
         if dma != Some(buffer.dma) {
-            return Err(Error::NotOwned {
-                device: ctx.name(),
+            return Err(DmaError::NotOwned {
+                device: ctx.id,
                 dma: buffer.dma,
                 size: buffer.size,
             });
@@ -312,14 +324,18 @@ impl<'m, R: RawMutex> Devices<'m, R> {
             }
             None => return Err(bad(Refusal::NotAllocated)),
             Some(r) if r.size != range.size() => {
-                return Err(bad(Refusal::WrongSize { actual: r.size }));
+                return Err(DmaError::WrongSize {
+                    device: ctx.id,
+                    dma: buffer.dma,
+                    actual: r.size,
+                });
             }
             Some(_) => {}
         }
         source.free(range).map_err(|cause| match cause {
             Some(cause) => bad(cause),
-            None => Error::SystemFree {
-                device: ctx.name(),
+            None => DmaError::SystemFree {
+                device: ctx.id,
                 dma: buffer.dma,
                 size: buffer.size,
             },
@@ -333,7 +349,7 @@ impl<'m, R: RawMutex> Devices<'m, R> {
     /// A free of a buffer outside the device's chain: a live buffer recorded for this
     /// device in a source the chain no longer reaches (allocated from a default
     /// before the device got an exclusive pool) is freed there; one recorded for
-    /// another device is [`Error::WrongDevice`]; anything else is `None` (not owned).
+    /// another device is [`DmaError::WrongDevice`]; anything else is `None` (not owned).
     /// Sources never overlap, so at most one holds `range`. Off the common path: it
     /// looks at every pool of the registry.
     fn free_elsewhere(
@@ -341,13 +357,13 @@ impl<'m, R: RawMutex> Devices<'m, R> {
         ctx: &Ctx<'_, 'm, R>,
         range: PhysRange,
         buffer: &CoherentBuffer,
-    ) -> Option<Result<(), Error>> {
+    ) -> Option<Result<(), DmaError>> {
         let base = range.base();
         let recorded = |ledger: &Mutex<R, Ledger>| ledger.lock().get(base).is_some();
         let on_bus = ctx.bus().to_dma(range.base(), range.size()).ok();
         let mut pools = self.all_pools();
-        if let Some(pool) = pools.find(|p| p.phys().contains_range(&range)) {
-            let source = Source::Pool(pool.get());
+        if let Some((owner, pool)) = pools.find(|(_, p)| p.phys().contains_range(&range)) {
+            let source = Source::Pool(pool.get(), SourceId::Pool(owner));
             return recorded(pool.ledger())
                 .then(|| self.free_in(ctx, &source, pool.to_dma(range), range, buffer));
         }
@@ -355,14 +371,14 @@ impl<'m, R: RawMutex> Devices<'m, R> {
             .default_pool()
             .filter(|p| p.phys().contains_range(&range))
         {
-            let source = Source::Pool(pool);
+            let source = Source::Pool(pool, SourceId::DefaultPool);
             return recorded(pool.ledger())
                 .then(|| self.free_in(ctx, &source, pool.to_dma(range), range, buffer));
         }
         if let Some(id) = self.cma.get().and_then(|c| c.area.find(base)) {
-            let region = self.region(None, id).ok()?;
+            let region = self.cma_region(id)?;
             let ledger = self.cma_ledger(id)?;
-            let source = Source::Cma(region, ledger);
+            let source = Source::Cma(region, ledger, id);
             return recorded(ledger).then(|| self.free_in(ctx, &source, on_bus, range, buffer));
         }
         let system = ctx.system.as_deref()?;
@@ -370,29 +386,6 @@ impl<'m, R: RawMutex> Devices<'m, R> {
             return Some(self.free_in(ctx, &Source::System(system), on_bus, range, buffer));
         }
         None
-    }
-
-    /// The refusal of a free through `ctx`'s device of a buffer `owner` holds.
-    fn wrong_device(
-        &self,
-        ctx: &Ctx<'_, 'm, R>,
-        owner: Option<DeviceId>,
-        buffer: &CoherentBuffer,
-    ) -> Error {
-        let owner = match owner {
-            None => None,
-            // A device with live buffers cannot be removed, so its entry is there.
-            Some(id) => match self.hold(id) {
-                Ok(entry) => Some(entry.device.name()),
-                Err(e) => return e,
-            },
-        };
-        Error::WrongDevice {
-            device: ctx.name(),
-            owner,
-            dma: buffer.dma,
-            size: buffer.size,
-        }
     }
 
     /// Marks `size` bytes at bus address `dma` of the device's own pool as in use (Linux
@@ -403,31 +396,26 @@ impl<'m, R: RawMutex> Devices<'m, R> {
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownDevice`], [`Error::NoPool`], [`Error::Translate`] if the bytes
-    /// are not in the pool, [`Error::Occupy`] if they overlap a buffer, [`Error::BookFull`]
+    /// [`DmaError::UnknownDevice`], [`DmaError::NoPool`], [`DmaError::NotInPool`] if the bytes
+    /// are not in the pool, [`DmaError::Occupy`] if they overlap a buffer, [`DmaError::BookFull`]
     /// if the pool cannot record it (nothing stays occupied then).
     pub fn mark_occupied(
         &self,
         device: DeviceId,
         dma: DmaAddr,
         size: usize,
-    ) -> Result<CoherentBuffer, Error> {
+    ) -> Result<CoherentBuffer, DmaError> {
         let entry = self.hold(device)?;
-        let name = entry.device.name();
         let own = self.own_pool(device)?;
-        let pool = own.as_deref().ok_or(Error::NoPool { device: name })?;
-        let range = pool.to_phys(dma, size).ok_or(Error::Translate {
-            device: Some(name),
-            error: crate::TranslateError::DmaNotInMemory { dma, size },
-        })?;
-        let occupied = pool.occupy(range).map_err(|e| match e {
-            Error::Cma(cause) => Error::Occupy {
-                device: name,
-                dma,
-                size,
-                cause: Refusal::of(cause),
-            },
-            other => other,
+        let pool = own.as_deref().ok_or(DmaError::NoPool { device })?;
+        let range = pool
+            .to_phys(dma, size)
+            .ok_or(DmaError::NotInPool { device, dma, size })?;
+        let occupied = pool.occupy(range).map_err(|e| DmaError::Occupy {
+            device,
+            cause: Refusal::of(e),
+            dma,
+            size,
         })?;
         let record = Record {
             size: occupied.size(),
@@ -436,16 +424,16 @@ impl<'m, R: RawMutex> Devices<'m, R> {
         if let Err(refused) = pool.ledger().lock().insert(occupied.base(), record) {
             // `occupied` is exactly what the pool just claimed.
             let _ = pool.free(occupied);
+            let source = SourceId::Pool(device);
             return Err(match refused {
-                Refused::Full => Error::BookFull {
-                    device: Some(name),
+                Refused::Full => DmaError::BookFull {
+                    device: Some(device),
+                    source,
                     capacity: pool.ledger().lock().capacity(),
                 },
-                Refused::Overlaps(live) => Error::BufferOverlap {
-                    device: Some(name),
-                    source: SourceName::Pool(pool.name()),
+                Refused::Overlaps(_) => DmaError::BufferOverlap {
+                    source,
                     range: occupied,
-                    live,
                 },
             });
         }
@@ -466,14 +454,14 @@ impl<'m, R: RawMutex> Devices<'m, R> {
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownDevice`]; [`Error::NotOwned`] if no source of the chain holds
+    /// [`DmaError::UnknownDevice`]; [`DmaError::NotOwned`] if no source of the chain holds
     /// those bytes at that bus address.
     pub fn find_buffer(
         &self,
         device: Option<DeviceId>,
         dma: DmaAddr,
         size: usize,
-    ) -> Result<CoherentBuffer, Error> {
+    ) -> Result<CoherentBuffer, DmaError> {
         let ctx = self.context(device)?;
         let on_bus = ctx
             .bus()
@@ -490,7 +478,7 @@ impl<'m, R: RawMutex> Devices<'m, R> {
             if let Some((source, Some(found))) = self.owner(&ctx, range) {
                 if found == dma {
                     let mapper = match source {
-                        Source::Pool(pool) => pool.mapper(),
+                        Source::Pool(pool, _) => pool.mapper(),
                         Source::Cma(..) | Source::System(_) => self.ram,
                     };
                     return Ok(CoherentBuffer {
@@ -502,14 +490,14 @@ impl<'m, R: RawMutex> Devices<'m, R> {
                 }
             }
         }
-        Err(Error::NotOwned {
-            device: ctx.name(),
+        Err(DmaError::NotOwned {
+            device: ctx.id,
             dma,
             size,
         })
     }
 
-    fn context(&self, device: Option<DeviceId>) -> Result<Ctx<'_, 'm, R>, Error> {
+    fn context(&self, device: Option<DeviceId>) -> Result<Ctx<'_, 'm, R>, DmaError> {
         let Some(id) = device else {
             return Ok(Ctx {
                 id: None,
@@ -521,8 +509,8 @@ impl<'m, R: RawMutex> Devices<'m, R> {
         };
         let entry = self.hold(id)?;
         let cma = entry.device.cma_area();
-        if let Some(region) = cma {
-            self.region(Some(entry.device.name()), region)?;
+        if let Some(region) = cma.filter(|&r| self.cma_region(r).is_none()) {
+            return Err(DmaError::UnknownCmaRegion { device: id, region });
         }
         let pool = self.pool_of(id, &entry)?;
         Ok(Ctx {
@@ -534,9 +522,9 @@ impl<'m, R: RawMutex> Devices<'m, R> {
         })
     }
 
-    fn no_memory(&self, ctx: &Ctx<'_, 'm, R>, size: usize) -> Error {
-        Error::NoMemory {
-            device: ctx.name(),
+    fn no_memory(&self, ctx: &Ctx<'_, 'm, R>, size: usize) -> DmaError {
+        DmaError::NoMemory {
+            device: ctx.id,
             size,
             mask: ctx.mask(),
         }
@@ -549,13 +537,13 @@ impl<'m, R: RawMutex> Devices<'m, R> {
         id: RegionId,
         want: Want,
         attrs: Attrs,
-    ) -> Option<Result<CoherentBuffer, Error>> {
-        let region = self.region(ctx.name(), id).ok()?;
+    ) -> Option<Result<CoherentBuffer, DmaError>> {
+        let region = self.cma_region(id)?;
         let ledger = self.cma_ledger(id)?;
         let request = Request::new(want.size).aligned(want.align);
         ctx.bus().reachable(ctx.mask()).find_map(|window| {
             let range = region.allocate(&request.within(window)).ok()?;
-            let source = Source::Cma(region, ledger);
+            let source = Source::Cma(region, ledger, id);
             Some(self.finish(ctx, &source, range, want, attrs))
         })
     }
@@ -568,7 +556,7 @@ impl<'m, R: RawMutex> Devices<'m, R> {
     ) -> Option<(Source<'a, 'm, R>, Option<DmaAddr>)> {
         if let Some(pool) = ctx.pool() {
             if pool.phys().contains_range(&range) {
-                return Some((Source::Pool(pool), pool.to_dma(range)));
+                return Some((Source::Pool(pool, ctx.pool_id()), pool.to_dma(range)));
             }
             if !pool.is_fallthrough() {
                 return None;
@@ -576,12 +564,12 @@ impl<'m, R: RawMutex> Devices<'m, R> {
         }
         let on_bus = || ctx.bus().to_dma(range.base(), range.size()).ok();
         let cma = |id: RegionId| {
-            let region = self.region(None, id).ok()?;
+            let region = self.cma_region(id)?;
             let ledger = self.cma_ledger(id)?;
             region
                 .range()
                 .contains_range(&range)
-                .then_some(Source::Cma(region, ledger))
+                .then_some(Source::Cma(region, ledger, id))
         };
         if let Some(source) = ctx.cma.and_then(cma) {
             return Some((source, on_bus()));
@@ -590,7 +578,10 @@ impl<'m, R: RawMutex> Devices<'m, R> {
             .default_pool()
             .filter(|p| p.phys().contains_range(&range))
         {
-            return Some((Source::Pool(pool), pool.to_dma(range)));
+            return Some((
+                Source::Pool(pool, SourceId::DefaultPool),
+                pool.to_dma(range),
+            ));
         }
         if let Some(source) = self.default_cma().and_then(cma) {
             return Some((source, on_bus()));
@@ -617,10 +608,9 @@ impl<'m, R: RawMutex> Devices<'m, R> {
         range: PhysRange,
         want: Want,
         attrs: Attrs,
-    ) -> Result<CoherentBuffer, Error> {
-        let bad_answer = Error::BadAnswer {
-            device: ctx.name(),
-            source: source.name(),
+    ) -> Result<CoherentBuffer, DmaError> {
+        let bad_answer = DmaError::BadAnswer {
+            source: source.id(),
             range,
         };
         let size = want.size;
@@ -635,18 +625,17 @@ impl<'m, R: RawMutex> Devices<'m, R> {
         let recorded = source.ledger().lock().insert(range.base(), record);
         match recorded {
             Ok(()) => {}
-            Err(Refused::Overlaps(live)) => {
-                return Err(Error::BufferOverlap {
-                    device: ctx.name(),
-                    source: source.name(),
+            Err(Refused::Overlaps(_)) => {
+                return Err(DmaError::BufferOverlap {
+                    source: source.id(),
                     range,
-                    live,
                 });
             }
             Err(Refused::Full) => {
                 source.undo(range);
-                return Err(Error::BookFull {
-                    device: ctx.name(),
+                return Err(DmaError::BookFull {
+                    device: ctx.id,
+                    source: source.id(),
                     capacity: source.ledger().lock().capacity(),
                 });
             }
@@ -657,20 +646,17 @@ impl<'m, R: RawMutex> Devices<'m, R> {
             Err(error)
         };
         let (dma, mapper) = match source {
-            Source::Pool(pool) => (pool.to_dma(range).ok_or(()), pool.mapper()),
+            Source::Pool(pool, _) => (pool.to_dma(range).ok_or(()), pool.mapper()),
             Source::Cma(..) | Source::System(_) => (
                 ctx.bus().to_dma(range.base(), range.size()).map_err(|_| ()),
                 self.ram,
             ),
         };
         let Ok(dma) = dma else {
-            let error = crate::TranslateError::PhysNotOnBus {
+            return fail(DmaError::NotOnBus {
+                device: ctx.id,
                 phys: range.base(),
                 size: range.size(),
-            };
-            return fail(Error::Translate {
-                device: ctx.name(),
-                error,
             });
         };
         let last = dma.checked_add((size as u64).saturating_sub(1));
@@ -680,8 +666,8 @@ impl<'m, R: RawMutex> Devices<'m, R> {
         let cpu = mapper.cpu_addr(range);
         if !attrs.contains(Attrs::NO_ZERO) {
             let Some(cpu) = cpu else {
-                return fail(Error::Unmapped {
-                    device: ctx.name(),
+                return fail(DmaError::Unmapped {
+                    device: ctx.id,
                     phys: range.base(),
                     size: range.size(),
                 });

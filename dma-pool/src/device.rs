@@ -6,6 +6,9 @@
 #![forbid(unsafe_code)]
 
 use crate::cma::{Name, RegionId};
+use core::fmt;
+use core::num::NonZeroU32;
+
 use crate::{BusMap, Error};
 
 /// The DMA mask a device has until told otherwise (32 bits, as Linux).
@@ -16,7 +19,16 @@ pub const DEFAULT_DMA_MASK: u64 = 0xffff_ffff;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct DeviceId {
     pub(crate) index: u32,
-    pub(crate) generation: u32,
+    /// Never zero, so `Option<DeviceId>` (the device of an error, `None` for no
+    /// device) is 8 bytes too.
+    pub(crate) generation: NonZeroU32,
+}
+
+impl fmt::Display for DeviceId {
+    /// `device #index.generation`, as errors print a device without its registry.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "device #{}.{}", self.index, self.generation)
+    }
 }
 
 /// What the DMA layer knows about a device.

@@ -18,6 +18,7 @@
 
 use alloc::vec::Vec;
 use core::fmt;
+use core::num::NonZeroU32;
 use core::ops::Deref;
 use core::sync::atomic::{AtomicU32, Ordering as Plain};
 
@@ -25,10 +26,13 @@ use lock_api::{Mutex, RawMutex};
 
 use crate::cma::fallible::try_push;
 use crate::cma::{AreaSet, DefaultLock, Name, PhysRange, Region, RegionId};
+use crate::error::Names;
 use crate::hold::{Held, HoldCell, TakeError};
 use crate::ledger::Ledger;
 use crate::sync::{AtomicUsize, Ordering};
-use crate::{CoherentPool, Device, DeviceId, Error, Mapper, SourceName, SystemMemory};
+use crate::{
+    CoherentPool, Device, DeviceId, DmaError, Error, Mapper, SourceId, SourceName, SystemMemory,
+};
 
 /// Live buffers each CMA region and the system allocator of a registry can record
 /// unless told otherwise (pools record as many as they can hold).
@@ -39,7 +43,7 @@ pub const DEFAULT_MAX_DEVICES: usize = 64;
 
 /// A device as the registry keeps it.
 pub(crate) struct Entry {
-    pub(crate) generation: u32,
+    pub(crate) generation: NonZeroU32,
     pub(crate) device: Device,
     /// Buffers allocated for the device and not yet freed.
     pub(crate) live: AtomicUsize,
@@ -139,6 +143,8 @@ impl fmt::Debug for DeviceRef<'_> {
 pub struct PoolRef<'a, 'm, R: RawMutex> {
     /// The ancestor the pool belongs to, when inherited.
     _owner: Option<Held<'a, Entry>>,
+    /// The device whose pool it is (the ancestor's id, when inherited).
+    pub(crate) owner_id: DeviceId,
     pool: Held<'a, CoherentPool<'m, R>>,
 }
 
@@ -200,7 +206,7 @@ impl<'m, R: RawMutex> Devices<'m, R> {
             let slot = Slot {
                 entry: HoldCell::empty(),
                 pool: HoldCell::empty(),
-                next_generation: AtomicU32::new(0),
+                next_generation: AtomicU32::new(1),
             };
             try_push(&mut slots, slot, "devices")?;
         }
@@ -450,9 +456,11 @@ impl<'m, R: RawMutex> Devices<'m, R> {
             .find(|(_, s)| !s.entry.is_full())
             .ok_or(Error::TooManyDevices { capacity })?;
         let index = u32::try_from(index).map_err(|_| Error::TooManyDevices { capacity })?;
-        let generation = slot.next_generation.load(Plain::Relaxed);
-        slot.next_generation
-            .store(generation.wrapping_add(1), Plain::Relaxed);
+        // Generations run 1, 2, ... and skip 0 when they wrap (ids are never zero).
+        let generation =
+            NonZeroU32::new(slot.next_generation.load(Plain::Relaxed)).unwrap_or(NonZeroU32::MIN);
+        let next = NonZeroU32::new(generation.get().wrapping_add(1)).unwrap_or(NonZeroU32::MIN);
+        slot.next_generation.store(next.get(), Plain::Relaxed);
         let entry = Entry {
             generation,
             device,
@@ -570,8 +578,8 @@ impl<'m, R: RawMutex> Devices<'m, R> {
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownDevice`].
-    pub fn device(&self, id: DeviceId) -> Result<DeviceRef<'_>, Error> {
+    /// [`DmaError::UnknownDevice`].
+    pub fn device(&self, id: DeviceId) -> Result<DeviceRef<'_>, DmaError> {
         Ok(DeviceRef {
             held: self.hold(id)?,
         })
@@ -590,12 +598,12 @@ impl<'m, R: RawMutex> Devices<'m, R> {
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownDevice`] for `id`.
+    /// [`DmaError::UnknownDevice`] for `id`.
     pub fn find_ancestor(
         &self,
         id: DeviceId,
         mut pred: impl FnMut(DeviceId, &Device) -> bool,
-    ) -> Result<Option<DeviceId>, Error> {
+    ) -> Result<Option<DeviceId>, DmaError> {
         let mut at = id;
         let mut entry = self.hold(id)?;
         // A chain is at most as long as the registry (a parent is added before its
@@ -619,8 +627,8 @@ impl<'m, R: RawMutex> Devices<'m, R> {
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownDevice`].
-    pub fn pool(&self, id: DeviceId) -> Result<Option<PoolRef<'_, 'm, R>>, Error> {
+    /// [`DmaError::UnknownDevice`].
+    pub fn pool(&self, id: DeviceId) -> Result<Option<PoolRef<'_, 'm, R>>, DmaError> {
         let entry = self.hold(id)?;
         self.pool_of(id, &entry)
     }
@@ -631,13 +639,14 @@ impl<'m, R: RawMutex> Devices<'m, R> {
         &self,
         id: DeviceId,
         entry: &Held<'_, Entry>,
-    ) -> Result<Option<PoolRef<'_, 'm, R>>, Error> {
+    ) -> Result<Option<PoolRef<'_, 'm, R>>, DmaError> {
         let mut at = id;
         let mut owner: Option<Held<'_, Entry>> = None;
         for _ in 0..=self.slots.len() {
             if let Some(pool) = self.slot(at)?.pool.hold() {
                 return Ok(Some(PoolRef {
                     _owner: owner,
+                    owner_id: at,
                     pool,
                 }));
             }
@@ -659,8 +668,8 @@ impl<'m, R: RawMutex> Devices<'m, R> {
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownDevice`].
-    pub fn live(&self, id: DeviceId) -> Result<usize, Error> {
+    /// [`DmaError::UnknownDevice`].
+    pub fn live(&self, id: DeviceId) -> Result<usize, DmaError> {
         Ok(self.hold(id)?.live.load(Ordering::Acquire))
     }
 
@@ -699,19 +708,19 @@ impl<'m, R: RawMutex> Devices<'m, R> {
             .filter(move |e| e.device.parent() == Some(id))
     }
 
-    fn slot(&self, id: DeviceId) -> Result<&Slot<'m, R>, Error> {
+    fn slot(&self, id: DeviceId) -> Result<&Slot<'m, R>, DmaError> {
         self.slots
             .get(id.index as usize)
-            .ok_or(Error::UnknownDevice { id })
+            .ok_or(DmaError::UnknownDevice { id })
     }
 
     /// Holds the entry of `id` (which must still be the device in its slot).
-    pub(crate) fn hold(&self, id: DeviceId) -> Result<Held<'_, Entry>, Error> {
+    pub(crate) fn hold(&self, id: DeviceId) -> Result<Held<'_, Entry>, DmaError> {
         self.slot(id)?
             .entry
             .hold()
             .filter(|e| e.generation == id.generation)
-            .ok_or(Error::UnknownDevice { id })
+            .ok_or(DmaError::UnknownDevice { id })
     }
 
     /// The CMA region `id` of the area set.
@@ -720,6 +729,11 @@ impl<'m, R: RawMutex> Devices<'m, R> {
             .get()
             .and_then(|c| c.area.get(id))
             .ok_or(Error::UnknownCmaRegion { device, region: id })
+    }
+
+    /// CMA region `id` of the area set, if there is one.
+    pub(crate) fn cma_region(&self, id: RegionId) -> Option<&Region<R>> {
+        self.cma.get()?.area.get(id)
     }
 
     /// The record of CMA region `id`'s live buffers.
@@ -731,14 +745,95 @@ impl<'m, R: RawMutex> Devices<'m, R> {
     pub(crate) fn own_pool(
         &self,
         id: DeviceId,
-    ) -> Result<Option<Held<'_, CoherentPool<'m, R>>>, Error> {
+    ) -> Result<Option<Held<'_, CoherentPool<'m, R>>>, DmaError> {
         let _entry = self.hold(id)?;
         Ok(self.slot(id)?.pool.hold())
     }
 
-    /// Every device pool (held), for look-ups by address on error paths.
-    pub(crate) fn all_pools(&self) -> impl Iterator<Item = Held<'_, CoherentPool<'m, R>>> + '_ {
-        self.slots.iter().filter_map(|s| s.pool.hold())
+    /// Every device pool (held) with its device, for look-ups by address on error
+    /// paths.
+    pub(crate) fn all_pools(
+        &self,
+    ) -> impl Iterator<Item = (DeviceId, Held<'_, CoherentPool<'m, R>>)> + '_ {
+        self.entries()
+            .filter_map(|(id, _)| Some((id, self.slot(id).ok()?.pool.hold()?)))
+    }
+}
+
+impl<'m, R: RawMutex> Devices<'m, R> {
+    /// `error`'s message with the names of the devices, pools and CMA regions it
+    /// names by id, looked up in this registry when displayed (a device removed since
+    /// is printed by its id). Holds only atomics while it prints: any context.
+    ///
+    /// ```
+    /// use contig_dma_pool::{Attrs, Device, Devices, DmaError, NoMapping};
+    /// let devs: Devices = Devices::new(&NoMapping).unwrap();
+    /// let dsp = devs.add(Device::new("dsp").unwrap()).unwrap();
+    /// let err = devs.alloc_coherent(Some(dsp), 64, Attrs::NONE).unwrap_err();
+    /// assert!(matches!(err, DmaError::NoMemory { size: 64, .. }));
+    /// assert_eq!(err.to_string(), "device #0.1: no memory for 0x40 bytes under mask 0xffffffff");
+    /// assert_eq!(
+    ///     devs.explain(&err).to_string(),
+    ///     "device dsp: no memory for 0x40 bytes under mask 0xffffffff"
+    /// );
+    /// ```
+    #[must_use]
+    pub fn explain<'e>(&'e self, error: &'e DmaError) -> Explained<'e, 'm, R> {
+        Explained {
+            devices: self,
+            error,
+        }
+    }
+}
+
+/// A [`DmaError`] displayed with the names its registry knows (see
+/// [`Devices::explain`]).
+pub struct Explained<'e, 'm, R: RawMutex> {
+    devices: &'e Devices<'m, R>,
+    error: &'e DmaError,
+}
+
+impl<R: RawMutex> fmt::Display for Explained<'_, '_, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.write(f, self.devices)
+    }
+}
+
+impl<R: RawMutex> fmt::Debug for Explained<'_, '_, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl<R: RawMutex> Names for Devices<'_, R> {
+    fn device(&self, f: &mut fmt::Formatter<'_>, id: DeviceId) -> fmt::Result {
+        match self.hold(id) {
+            Ok(entry) => write!(f, "device {}", entry.device.name().as_str()),
+            Err(_) => write!(f, "{id} (removed)"),
+        }
+    }
+
+    fn source(&self, f: &mut fmt::Formatter<'_>, id: SourceId) -> fmt::Result {
+        let name = match id {
+            SourceId::Pool(device) => self
+                .hold(device)
+                .ok()
+                .and_then(|_| self.slot(device).ok()?.pool.hold())
+                .map(|p| p.name()),
+            SourceId::DefaultPool => self.default_pool().map(CoherentPool::name),
+            SourceId::Cma(_) => {
+                let region = id.region().and_then(|r| self.cma.get()?.area.get(r));
+                if let Some(region) = region {
+                    return write!(f, "CMA region {}", region.name().as_str());
+                }
+                None
+            }
+            SourceId::System => None,
+        };
+        match name {
+            Some(name) => write!(f, "pool {}", name.as_str()),
+            None => write!(f, "{id}"),
+        }
     }
 }
 

@@ -12,8 +12,23 @@
 //! It must never know about remote processors (a remote processor is just a device
 //! that others name as parent; [`Devices::find_ancestor`] finds it), never use the heap
 //! to allocate or free a buffer, and never read buffer memory; it writes a buffer only
-//! to zero it right after allocating it. Every error is an [`Error`] naming the device
-//! and values involved, and leaves everything unchanged; nothing panics on any input.
+//! to zero it right after allocating it. Every error names the device and values
+//! involved and leaves everything unchanged; nothing panics on any input.
+//!
+//! Errors come in two types. Setup calls return an [`Error`], which names devices,
+//! pools and regions by name. The DMA path (allocation, free, occupation and look-up
+//! of buffers through [`Devices`] and [`CoherentAllocation`], and the look-ups of a
+//! device, its pool and its live count) returns a [`DmaError`],
+//! which a kernel gets back on every allocation and free and so is kept small: at
+//! most 32 bytes on 64-bit targets, in registers, with `Result<(), DmaError>` the same
+//! size (const asserts check both). It
+//! names devices by [`DeviceId`] and sources by [`SourceId`], carries every number,
+//! and prints them; [`Devices::explain`] prints the same message with the names looked
+//! up in the registry, which is what a log line wants. `?` turns a [`DmaError`] into
+//! an [`Error`] ([`Error::Dma`]). A [`CoherentPool`] used directly
+//! ([`CoherentPool::allocate`], [`CoherentPool::free`], [`CoherentPool::occupy`])
+//! answers with its region's compact [`cma::DmaError`], named by
+//! [`CoherentPool::explain`].
 //!
 //! Allocation order for a device: its pool (own, or its parent's if it inherits;
 //! exclusive unless declared to fall through) -> its CMA area -> the default pool
@@ -31,7 +46,7 @@
 //! A buffer belongs to the device it was allocated for (or to no device, for `None`),
 //! as in Linux: [`Devices::free_coherent`] takes it back only through that same device
 //! and refuses a free through any other, even a parent, a child or a device sharing the
-//! source, with [`Error::WrongDevice`] naming both, changing nothing. So
+//! source, with [`DmaError::WrongDevice`] naming both, changing nothing. So
 //! [`Devices::live`] counts are exact and [`Devices::remove`] succeeds only when the
 //! device truly owns no live buffer.
 //!
@@ -40,7 +55,7 @@
 //! bytes overlap another source's ([`Error::SourcesOverlap`]), and checks every answer
 //! of a source (inside it, the exact size, under the device's mask, over no live buffer
 //! of its record) before zeroing it, so a faulty custom backend or system allocator
-//! gets [`Error::BadAnswer`] or [`Error::BufferOverlap`] and nothing is written.
+//! gets [`DmaError::BadAnswer`] or [`DmaError::BufferOverlap`] and nothing is written.
 //!
 //! Costs and locks: a device is found by id in `O(1)`; the registry changes through
 //! `&self` (setup calls serialise on a setup lock that DMA calls never take). An
@@ -94,8 +109,8 @@
 //!
 //! | group | functions | context |
 //! |---|---|---|
-//! | values | everything on [`DmaAddr`], [`Attrs`], [`PoolOptions`], [`Device`] (its builders and accessors), [`DeviceId`], [`BusWindow`], [`BusMap`] translation ([`BusMap::to_dma`], [`BusMap::to_phys`], [`BusMap::reachable`]), [`CpuAddr`], [`LinearMap`], [`NoMapping`], [`CoherentBuffer::mmap`], [`CoherentPool`] accessors ([`CoherentPool::name`], [`CoherentPool::phys`], [`CoherentPool::bus`], [`CoherentPool::mapper`], [`CoherentPool::options`], [`CoherentPool::max_buffers`], [`CoherentPool::is_fallthrough`], [`CoherentPool::to_dma`], [`CoherentPool::to_phys`], [`CoherentPool::reachable`]) | any context: no lock, no allocation |
-//! | DMA path | [`Devices::alloc_coherent`], [`Devices::free_coherent`], [`Devices::mark_occupied`], [`Devices::find_buffer`], [`Devices::device`], [`Devices::pool`], [`Devices::live`], [`Devices::find`], [`Devices::find_ancestor`], [`Devices::iter`], [`Devices::default_pool`], [`Devices::default_cma`], [`CoherentPool::allocate`], [`CoherentPool::free`], [`CoherentPool::occupy`], [`CoherentPool::live`], [`CoherentPool::records`], [`CoherentPool::stats`], [`GlobalPool::get`], the `virtio` feature's `PoolHal` (`dma_alloc`, `dma_dealloc`, `share`, `unshare`) | IRQ, except when the device's chain reaches a *reusable* CMA region (its reclaim hook may sleep). They hold device entries with atomics, take at most the source's lock and its record's lock, and never use the heap. Never call them from inside a reclaim hook. |
+//! | values | everything on [`DmaAddr`], [`Attrs`], [`PoolOptions`], [`Device`] (its builders and accessors), [`DeviceId`], [`DmaError`], [`SourceId`], [`CoherentPool::explain`], [`BusWindow`], [`BusMap`] translation ([`BusMap::to_dma`], [`BusMap::to_phys`], [`BusMap::reachable`]), [`CpuAddr`], [`LinearMap`], [`NoMapping`], [`CoherentBuffer::mmap`], [`CoherentPool`] accessors ([`CoherentPool::name`], [`CoherentPool::phys`], [`CoherentPool::bus`], [`CoherentPool::mapper`], [`CoherentPool::options`], [`CoherentPool::max_buffers`], [`CoherentPool::is_fallthrough`], [`CoherentPool::to_dma`], [`CoherentPool::to_phys`], [`CoherentPool::reachable`]) | any context: no lock, no allocation |
+//! | DMA path | [`Devices::alloc_coherent`], [`Devices::alloc_coherent_aligned`], [`Devices::free_coherent`], [`Devices::explain`], [`Devices::mark_occupied`], [`Devices::find_buffer`], [`Devices::device`], [`Devices::pool`], [`Devices::live`], [`Devices::find`], [`Devices::find_ancestor`], [`Devices::iter`], [`Devices::default_pool`], [`Devices::default_cma`], [`CoherentPool::allocate`], [`CoherentPool::free`], [`CoherentPool::occupy`], [`CoherentPool::live`], [`CoherentPool::records`], [`CoherentPool::stats`], [`GlobalPool::get`], the `virtio` feature's `PoolHal` (`dma_alloc`, `dma_dealloc`, `share`, `unshare`) | IRQ, except when the device's chain reaches a *reusable* CMA region (its reclaim hook may sleep). They hold device entries with atomics, take at most the source's lock and its record's lock, and never use the heap. Never call them from inside a reclaim hook. |
 //! | setup | [`Devices::new`], [`Devices::with_capacity`], [`Devices::add`], [`Devices::remove`], [`Devices::declare_coherent`], [`Devices::release_coherent`], [`Devices::set_cma`], [`Devices::set_default_cma`], [`Devices::set_default_pool`], [`Devices::set_system`], [`CoherentPool::new`], [`GlobalPool::new`], [`GlobalPool::get_or_init`], [`BusMap::windows`], the `fdt` module | thread context: they allocate, take the registry's setup lock, or wait a bounded time for calls in flight; never call them while holding a [`DeviceRef`] or [`PoolRef`] of the device they change |
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -132,9 +147,11 @@ pub use attrs::Attrs;
 pub use buffer::{CoherentBuffer, PfnRange};
 pub use bus::{BusMap, BusWindow, OverlappingWindows, TranslateError};
 pub use device::{DEFAULT_DMA_MASK, Device, DeviceId};
-pub use devices::{DEFAULT_BOOK_CAPACITY, DEFAULT_MAX_DEVICES, DeviceRef, Devices, PoolRef};
+pub use devices::{
+    DEFAULT_BOOK_CAPACITY, DEFAULT_MAX_DEVICES, DeviceRef, Devices, Explained, PoolRef,
+};
 pub use dma_addr::DmaAddr;
-pub use error::{Error, Refusal, SourceName};
+pub use error::{DmaError, Error, Refusal, SourceId, SourceName};
 pub use global::GlobalPool;
 pub use mapper::{Caching, CpuAddr, LinearMap, Mapper, NoMapping};
 pub use pool::{CoherentPool, PoolOptions};

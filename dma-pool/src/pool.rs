@@ -12,8 +12,8 @@ use core::fmt;
 use lock_api::{Mutex, RawMutex};
 
 use crate::cma::{
-    Declaration, DefaultLock, Error as CmaError, Name, PhysAddr, PhysRange, Region, RegionStats,
-    Registry, Request,
+    Declaration, DefaultLock, DmaError as CmaDmaError, Error as CmaError, Name, PhysAddr,
+    PhysRange, Region, RegionIndex, RegionStats, Registry, Request,
 };
 use crate::ledger::Ledger;
 use crate::{DmaAddr, Error, Mapper};
@@ -259,9 +259,10 @@ impl<'m, R: RawMutex> CoherentPool<'m, R> {
     ///
     /// # Errors
     ///
-    /// [`Error::Cma`] with the region's reason (zero size, no space, mask below the
-    /// pool: [`CmaError::WindowMissesRegion`]).
-    pub fn allocate(&self, size: usize, mask: u64) -> Result<PhysRange, Error> {
+    /// The region's reason, naming the pool's region as [`RegionIndex::ALONE`]
+    /// ([`explain`](Self::explain) names the pool): zero size, no space, mask below the
+    /// pool ([`CmaDmaError::WindowMissesRegion`]).
+    pub fn allocate(&self, size: usize, mask: u64) -> Result<PhysRange, CmaDmaError> {
         self.allocate_aligned(size, 1, mask)
     }
 
@@ -271,22 +272,24 @@ impl<'m, R: RawMutex> CoherentPool<'m, R> {
     ///
     /// # Errors
     ///
-    /// As [`allocate`](Self::allocate); [`Error::Cma`] with
-    /// [`CmaError::RequestAlign`] for an `align` that is not a power of two.
+    /// As [`allocate`](Self::allocate); [`CmaDmaError::RequestAlign`] for an `align`
+    /// that is not a power of two.
     pub fn allocate_aligned(
         &self,
         size: usize,
         align: usize,
         mask: u64,
-    ) -> Result<PhysRange, Error> {
-        let reachable = self.reachable(mask).ok_or(CmaError::WindowMissesRegion {
-            region: self.name(),
-            window: PhysRange::new(self.phys().base(), 0)?,
-        })?;
+    ) -> Result<PhysRange, CmaDmaError> {
+        let reachable = self
+            .reachable(mask)
+            .ok_or(CmaDmaError::WindowMissesRegion {
+                region: RegionIndex::ALONE,
+                window: PhysRange::EMPTY,
+            })?;
         let request = Request::new(size)
             .aligned(align.max(self.options.page))
             .within(reachable);
-        Ok(self.region.allocate(&request)?)
+        self.region.allocate(&request)
     }
 
     /// Frees a buffer: `range` must be exactly what [`allocate`](Self::allocate) or
@@ -294,9 +297,9 @@ impl<'m, R: RawMutex> CoherentPool<'m, R> {
     ///
     /// # Errors
     ///
-    /// [`Error::Cma`] with the region's reason (outside, double free, wrong size).
-    pub fn free(&self, range: PhysRange) -> Result<(), Error> {
-        Ok(self.region.free(range)?)
+    /// The region's reason (outside, double free, wrong size).
+    pub fn free(&self, range: PhysRange) -> Result<(), CmaDmaError> {
+        self.region.free(range)
     }
 
     /// Marks `range` as in use (memory a device or firmware already uses; Linux
@@ -304,9 +307,16 @@ impl<'m, R: RawMutex> CoherentPool<'m, R> {
     ///
     /// # Errors
     ///
-    /// [`Error::Cma`]: outside the pool, or overlapping a live buffer.
-    pub fn occupy(&self, range: PhysRange) -> Result<PhysRange, Error> {
-        Ok(self.region.claim(range)?)
+    /// The region's reason: outside the pool, or overlapping a live buffer.
+    pub fn occupy(&self, range: PhysRange) -> Result<PhysRange, CmaDmaError> {
+        self.region.claim(range)
+    }
+
+    /// `error` (of [`allocate`](Self::allocate), [`free`](Self::free) or
+    /// [`occupy`](Self::occupy)) with the pool's name for its region.
+    #[must_use]
+    pub fn explain<'a>(&'a self, error: &CmaDmaError) -> impl fmt::Display + 'a {
+        self.region.explain(error)
     }
 }
 
@@ -431,7 +441,7 @@ mod tests {
         assert!(high.reachable(0xffff_ffff).is_none());
         assert!(matches!(
             high.allocate(1, 0xffff_ffff),
-            Err(Error::Cma(CmaError::WindowMissesRegion { .. }))
+            Err(CmaDmaError::WindowMissesRegion { .. })
         ));
     }
 

@@ -3,7 +3,7 @@
 //! documented minimum (the pool's page, the region's granule, the system page).
 
 use contig_dma_pool::cma::{AreaSet, Declaration, PhysAddr, PhysRange, Region, Registry};
-use contig_dma_pool::{Attrs, CoherentPool, Device, Devices, DmaAddr, Error, PoolOptions};
+use contig_dma_pool::{Attrs, CoherentPool, Device, Devices, DmaAddr, DmaError, PoolOptions};
 use contig_dma_sim::SimMemory;
 
 const POOLS: u64 = 0x1000_0000;
@@ -114,7 +114,7 @@ fn bad_alignment_and_the_plain_minimum() {
         let err = devs
             .alloc_coherent_aligned(Some(dev), 8, align, Attrs::NONE)
             .unwrap_err();
-        assert!(matches!(err, Error::BadAlignment { align: a, .. } if a == align));
+        assert!(matches!(err, DmaError::BadAlignment { align: a, .. } if a == align));
         assert!(err.to_string().contains("not a power of two"), "{err}");
     }
     assert_eq!(devs.live(dev).unwrap(), 0);

@@ -3,7 +3,8 @@
 
 use contig_dma_pool::cma::{PhysAddr, PhysRange};
 use contig_dma_pool::{
-    Attrs, CoherentAllocation, CoherentPool, Device, Devices, DmaAddr, Error, PoolOptions, Refusal,
+    Attrs, CoherentAllocation, CoherentPool, Device, Devices, DmaAddr, DmaError, PoolOptions,
+    Refusal,
 };
 use contig_dma_sim::SimMemory;
 
@@ -62,11 +63,11 @@ fn raw_round_trip_and_explicit_free() {
     let stale = CoherentAllocation::from_raw(&devs, Some(dev), raw);
     assert_eq!(
         stale.free(),
-        Err(Error::BadFree {
-            device: Some(contig_dma_pool::cma::Name::new("dev").unwrap()),
+        Err(DmaError::BadFree {
+            device: Some(dev),
+            cause: Refusal::NotAllocated,
             dma: raw.dma,
             size: 64,
-            cause: Refusal::NotAllocated,
         })
     );
     drop(CoherentAllocation::from_raw(&devs, Some(dev), raw));
@@ -92,7 +93,7 @@ fn copies_are_bounds_checked() {
     assert_eq!(&back, b"abcdef", "written through the CPU mapping");
     assert_eq!(
         buf.write(11, b"abcdef"),
-        Err(Error::OutOfBuffer {
+        Err(DmaError::OutOfBuffer {
             offset: 11,
             len: 6,
             size: 16
@@ -103,5 +104,8 @@ fn copies_are_bounds_checked() {
     assert_eq!(&out[10..], b"abcdef", "a refused write wrote nothing");
     let mut hidden =
         CoherentAllocation::alloc(&devs, Some(dev), 16, Attrs::NO_KERNEL_MAPPING).unwrap();
-    assert!(matches!(hidden.write(0, b"x"), Err(Error::Unmapped { .. })));
+    assert!(matches!(
+        hidden.write(0, b"x"),
+        Err(DmaError::Unmapped { .. })
+    ));
 }

@@ -9,7 +9,7 @@ use contig_dma_pool::cma::{
 };
 use contig_dma_pool::{
     Attrs, BusMap, BusWindow, CoherentBuffer, CoherentPool, Device, DeviceId, Devices, DmaAddr,
-    Error, GlobalPool, NoMapping, PoolOptions, Refusal, TranslateError,
+    DmaError, Error, GlobalPool, NoMapping, PoolOptions, Refusal, SourceId,
 };
 use contig_dma_sim::SimMemory;
 
@@ -102,8 +102,8 @@ fn device_pool_first_and_exclusive() {
     let full = d.alloc_coherent(Some(a), 0x2000, Attrs::NON_CONSISTENT);
     assert_eq!(
         full,
-        Err(Error::NoMemory {
-            device: Some(dev("a").name()),
+        Err(DmaError::NoMemory {
+            device: Some(a),
             size: 0x2000,
             mask: 0xffff_ffff
         })
@@ -168,7 +168,7 @@ fn no_device_uses_the_defaults() {
     d.free_coherent(None, &b).unwrap();
     assert_eq!(
         d.alloc_coherent(None, 0, Attrs::NONE),
-        Err(Error::ZeroSize { device: None })
+        Err(DmaError::ZeroSize { device: None })
     );
 }
 
@@ -186,16 +186,15 @@ fn a_device_pool_is_private() {
     // b frees a's buffer: it was allocated for a.
     assert_eq!(
         d.free_coherent(Some(b), &mine),
-        Err(Error::WrongDevice {
-            device: Some(dev("b").name()),
-            owner: Some(dev("a").name()),
+        Err(DmaError::WrongDevice {
+            device: Some(b),
+            owner: Some(a),
             dma: mine.dma,
-            size: 64
         })
     );
     assert!(matches!(
         d.free_coherent(Some(a), &theirs),
-        Err(Error::WrongDevice { .. })
+        Err(DmaError::WrongDevice { .. })
     ));
     // Memory of a's pool that is no buffer: foreign to b's chain.
     let unused = CoherentBuffer {
@@ -205,8 +204,8 @@ fn a_device_pool_is_private() {
     };
     assert_eq!(
         d.free_coherent(Some(b), &unused),
-        Err(Error::NotOwned {
-            device: Some(dev("b").name()),
+        Err(DmaError::NotOwned {
+            device: Some(b),
             dma: unused.dma,
             size: 64
         })
@@ -263,7 +262,7 @@ fn the_coherent_mask_is_respected() {
     // The default CMA area lies above the mask: nothing to be had.
     assert!(matches!(
         d.alloc_coherent(Some(n), 0x8000, Attrs::NONE),
-        Err(Error::NoMemory { mask: 0xf_ffff, .. })
+        Err(DmaError::NoMemory { mask: 0xf_ffff, .. })
     ));
     d.remove(n).unwrap();
     let n = d.add(narrow.with_cma_area(f.dev_cma)).unwrap();
@@ -278,7 +277,7 @@ fn the_coherent_mask_is_respected() {
         .unwrap();
     assert!(matches!(
         d.alloc_coherent(Some(high), 1, Attrs::NONE),
-        Err(Error::NoMemory { mask: 0xffff, .. })
+        Err(DmaError::NoMemory { mask: 0xffff, .. })
     ));
     // A window-limited device: only 64K of the device CMA area is visible.
     let w = BusWindow::new(DmaAddr::new(0), phys(DEV_CMA + 0x8_0000), 0x1_0000).unwrap();
@@ -333,8 +332,8 @@ fn zeroing_needs_a_mapping() {
     d.declare_coherent(a, unmapped).unwrap();
     assert_eq!(
         d.alloc_coherent(Some(a), 16, Attrs::NONE),
-        Err(Error::Unmapped {
-            device: Some(dev("a").name()),
+        Err(DmaError::Unmapped {
+            device: Some(a),
             phys: phys(POOLS),
             size: 16
         })
@@ -359,17 +358,21 @@ fn bad_frees_are_errors() {
     let b = d.alloc_coherent(Some(a), 0x100, Attrs::NONE).unwrap();
     let keep = d.alloc_coherent(Some(a), 0x100, Attrs::NONE).unwrap();
     let big = d.alloc_coherent(Some(a), 0x8000, Attrs::NONE).unwrap(); // device CMA area
-    let name = Some(dev("a").name());
-    let bad = |b: &CoherentBuffer, size, cause| Error::BadFree {
-        device: name,
+    let bad = |b: &CoherentBuffer, size, cause| DmaError::BadFree {
+        device: Some(a),
+        cause,
         dma: b.dma,
         size,
-        cause,
+    };
+    let wrong_size = |b: &CoherentBuffer, actual| DmaError::WrongSize {
+        device: Some(a),
+        dma: b.dma,
+        actual,
     };
     let resized = CoherentBuffer { size: 0xff, ..b };
     assert_eq!(
         d.free_coherent(Some(a), &resized),
-        Err(bad(&b, 0xff, Refusal::WrongSize { actual: 0x100 }))
+        Err(wrong_size(&b, 0x100))
     );
     let moved = CoherentBuffer {
         dma: DmaAddr::new(b.dma.as_u64() + 1),
@@ -377,7 +380,7 @@ fn bad_frees_are_errors() {
     };
     assert!(matches!(
         d.free_coherent(Some(a), &moved),
-        Err(Error::NotOwned { .. })
+        Err(DmaError::NotOwned { .. })
     ));
     let inner = CoherentBuffer {
         phys: phys(b.phys.as_u64() + 0x10),
@@ -395,7 +398,7 @@ fn bad_frees_are_errors() {
         let cma_resized = CoherentBuffer { size, ..big };
         assert_eq!(
             d.free_coherent(Some(a), &cma_resized),
-            Err(bad(&big, size, Refusal::WrongSize { actual: 0x8000 }))
+            Err(wrong_size(&big, 0x8000))
         );
     }
     // Memory of the same CMA area taken directly (not through this API) is foreign.
@@ -422,7 +425,7 @@ fn bad_frees_are_errors() {
     d.free_coherent(Some(a), &big).unwrap();
     assert!(matches!(
         d.free_coherent(Some(a), &big),
-        Err(Error::BadFree {
+        Err(DmaError::BadFree {
             cause: Refusal::NotAllocated,
             ..
         })
@@ -459,19 +462,17 @@ fn declare_release_and_mark_occupied() {
     assert_eq!(&fw, b"fw"); // not zeroed
     assert!(matches!(
         d.mark_occupied(a, DmaAddr::new(0x2000_1800), 0x100),
-        Err(Error::Occupy {
+        Err(DmaError::Occupy {
             cause: Refusal::InUse,
             ..
         })
     ));
     assert_eq!(
         d.mark_occupied(a, DmaAddr::new(0x2000_3000), 0x1001),
-        Err(Error::Translate {
-            device: Some(name),
-            error: TranslateError::DmaNotInMemory {
-                dma: DmaAddr::new(0x2000_3000),
-                size: 0x1001
-            }
+        Err(DmaError::NotInPool {
+            device: a,
+            dma: DmaAddr::new(0x2000_3000),
+            size: 0x1001
         })
     );
     let b = d.alloc_coherent(Some(a), 0x1001, Attrs::NONE).unwrap();
@@ -495,7 +496,7 @@ fn declare_release_and_mark_occupied() {
     let none = d.add(dev("none")).unwrap();
     assert!(matches!(
         d.mark_occupied(none, DmaAddr::new(0), 1),
-        Err(Error::NoPool { .. })
+        Err(DmaError::NoPool { .. })
     ));
 }
 
@@ -540,7 +541,7 @@ fn children_inherit_and_find_their_owner() {
     let again = d.add(dev("again")).unwrap();
     assert_eq!(
         d.device(vring).unwrap_err(),
-        Error::UnknownDevice { id: vring }
+        DmaError::UnknownDevice { id: vring }
     );
     assert_eq!(d.find("again"), Some(again));
     assert!(d.alloc_coherent(Some(vring), 1, Attrs::NONE).is_err());
@@ -637,8 +638,9 @@ fn the_size_book_is_bounded() {
     let one = d.alloc_coherent(None, 0x10, Attrs::NONE).unwrap();
     assert_eq!(
         d.alloc_coherent(None, 0x10, Attrs::NONE),
-        Err(Error::BookFull {
+        Err(DmaError::BookFull {
             device: None,
+            source: SourceId::cma(f.default_cma),
             capacity: 1
         })
     );
@@ -667,8 +669,8 @@ fn find_buffer_from_its_bus_address() {
     let nowhere = DmaAddr::new(0x10);
     assert_eq!(
         d.find_buffer(Some(a), nowhere, 0x100),
-        Err(Error::NotOwned {
-            device: Some(dev("a").name()),
+        Err(DmaError::NotOwned {
+            device: Some(a),
             dma: nowhere,
             size: 0x100
         })
@@ -694,15 +696,28 @@ fn a_shared_pool_frees_only_through_the_owner() {
     let wrong = d.free_coherent(Some(b), &x);
     assert_eq!(
         wrong,
-        Err(Error::WrongDevice {
-            device: Some(dev("b").name()),
-            owner: Some(dev("a").name()),
+        Err(DmaError::WrongDevice {
+            device: Some(b),
+            owner: Some(a),
             dma: x.dma,
-            size: 0x100
         })
     );
-    let message = wrong.unwrap_err().to_string();
-    assert!(message.contains("device b") && message.contains("allocated for device a"));
+    let wrong = wrong.unwrap_err();
+    // The error names the devices by id; the registry names them on display.
+    assert_eq!(
+        wrong.to_string(),
+        format!(
+            "{b}: the buffer at {} was allocated for {a}; free it through that device",
+            x.dma
+        )
+    );
+    assert_eq!(
+        d.explain(&wrong).to_string(),
+        format!(
+            "device b: the buffer at {} was allocated for device a; free it through that device",
+            x.dma
+        )
+    );
     // Nothing changed.
     assert_eq!((d.live(a).unwrap(), d.live(b).unwrap()), (1, 1));
     assert_eq!(default.live(), 2);
@@ -731,29 +746,28 @@ fn parents_and_children_free_only_their_own_buffers() {
     let vdev = d
         .add(dev("vdev0").with_parent(m4).with_inherited_pool(true))
         .unwrap();
-    let (m4_name, vdev_name) = (Some(dev("m4").name()), Some(dev("vdev0").name()));
+    let (m4_id, vdev_id) = (Some(m4), Some(vdev));
     let child = d.alloc_coherent(Some(vdev), 0x100, Attrs::NONE).unwrap();
     let parent = d.alloc_coherent(Some(m4), 0x100, Attrs::NONE).unwrap();
     let occupied = d.mark_occupied(m4, DmaAddr::new(0x3000), 0x1000).unwrap();
     let wrong = |device, owner, b: &CoherentBuffer| {
-        Err(Error::WrongDevice {
+        Err(DmaError::WrongDevice {
             device,
             owner,
             dma: b.dma,
-            size: b.size,
         })
     };
     assert_eq!(
         d.free_coherent(Some(m4), &child),
-        wrong(m4_name, vdev_name, &child)
+        wrong(m4_id, vdev_id, &child)
     );
     assert_eq!(
         d.free_coherent(Some(vdev), &parent),
-        wrong(vdev_name, m4_name, &parent)
+        wrong(vdev_id, m4_id, &parent)
     );
     assert_eq!(
         d.free_coherent(Some(vdev), &occupied),
-        wrong(vdev_name, m4_name, &occupied)
+        wrong(vdev_id, m4_id, &occupied)
     );
     assert_eq!((d.live(m4).unwrap(), d.live(vdev).unwrap()), (2, 1));
     assert_eq!(d.pool(m4).unwrap().unwrap().live(), 3);
@@ -772,7 +786,6 @@ fn no_device_buffers_go_back_with_no_device() {
     let d = f.devices();
     d.set_default_pool(Some(&default)).unwrap();
     let a = d.add(dev("a")).unwrap();
-    let a_name = Some(dev("a").name());
     let nobody = d.alloc_coherent(None, 0x100, Attrs::NONE).unwrap();
     let mine = d.alloc_coherent(Some(a), 0x100, Attrs::NONE).unwrap();
     // Past the default pool: the default CMA area, then the system allocator.
@@ -786,22 +799,20 @@ fn no_device_buffers_go_back_with_no_device() {
         let wrong = d.free_coherent(Some(a), b);
         assert_eq!(
             wrong,
-            Err(Error::WrongDevice {
-                device: a_name,
+            Err(DmaError::WrongDevice {
+                device: Some(a),
                 owner: None,
                 dma: b.dma,
-                size: b.size
             })
         );
         assert!(wrong.unwrap_err().to_string().contains("for no device"));
     }
     assert_eq!(
         d.free_coherent(None, &mine),
-        Err(Error::WrongDevice {
+        Err(DmaError::WrongDevice {
             device: None,
-            owner: a_name,
+            owner: Some(a),
             dma: mine.dma,
-            size: 0x100
         })
     );
     assert_eq!(d.live(a).unwrap(), 1);
@@ -813,6 +824,95 @@ fn no_device_buffers_go_back_with_no_device() {
     assert_eq!(d.live(a).unwrap(), 0);
     assert_eq!(f.system.stats().used_bytes(), 0);
     assert_eq!(f.area.stats("cma-default").unwrap().used_bytes(), 0);
+}
+
+/// DMA-path errors are small and carry ids; the plain message prints the ids and every
+/// value, the registry's explanation the same message with the device and source names.
+#[test]
+fn dma_errors_print_ids_and_explain_names() {
+    let f = Fixture::new();
+    let d: Devices<'_> = Devices::with_capacity(&f.ram, 64, 0).unwrap();
+    d.set_cma(&f.area).unwrap();
+    d.set_default_cma(Some(f.default_cma)).unwrap();
+    let a = d.add(dev("a")).unwrap();
+    d.declare_coherent(a, f.pool("a-pool", 0, 0x4000_0000, PoolOptions::new()))
+        .unwrap();
+    let vdev = d
+        .add(dev("vdev0").with_parent(a).with_inherited_pool(true))
+        .unwrap();
+    // The default CMA area has no room in its record: full, named by its region id.
+    let full = d.alloc_coherent(None, 0x10, Attrs::NONE).unwrap_err();
+    let cma = SourceId::cma(f.default_cma);
+    assert_eq!(
+        full,
+        DmaError::BookFull {
+            device: None,
+            source: cma,
+            capacity: 0
+        }
+    );
+    assert_eq!(
+        full.to_string(),
+        "no device: no room to record the buffer in CMA region #1 (room for 0 buffers)"
+    );
+    assert_eq!(
+        d.explain(&full).to_string(),
+        "no device: no room to record the buffer in CMA region cma-default (room for 0 buffers)"
+    );
+    // A child's buffer from its parent's pool, freed through the parent: both devices
+    // by id, then by name.
+    let b = d.alloc_coherent(Some(vdev), 0x100, Attrs::NONE).unwrap();
+    let wrong = d.free_coherent(Some(a), &b).unwrap_err();
+    assert_eq!(
+        wrong.to_string(),
+        format!(
+            "{a}: the buffer at {} was allocated for {vdev}; free it through that device",
+            b.dma
+        )
+    );
+    assert!(a.to_string().starts_with("device #"), "{a}");
+    assert_eq!(
+        d.explain(&wrong).to_string(),
+        format!(
+            "device a: the buffer at {} was allocated for device vdev0; free it through that device",
+            b.dma
+        )
+    );
+    // A resized free: the value that was wrong and the size of the live buffer.
+    let resized = CoherentBuffer { size: 0x80, ..b };
+    let err = d.free_coherent(Some(vdev), &resized).unwrap_err();
+    assert_eq!(
+        d.explain(&err).to_string(),
+        format!(
+            "device vdev0: cannot free the buffer at {} with another size: it has 0x100 bytes",
+            b.dma
+        )
+    );
+    d.free_coherent(Some(vdev), &b).unwrap();
+    // Pools by the device whose pool it is.
+    let answer = DmaError::BadAnswer {
+        source: SourceId::Pool(a),
+        range: range(POOLS, 0x1000),
+    };
+    assert!(
+        answer
+            .to_string()
+            .starts_with(&format!("the pool of {a} handed out [0x"))
+    );
+    assert!(
+        d.explain(&answer)
+            .to_string()
+            .starts_with("pool a-pool handed out [0x")
+    );
+    // A device removed since the error is printed by its id.
+    let gone = d.alloc_coherent(Some(vdev), 0, Attrs::NONE).unwrap_err();
+    d.remove(vdev).unwrap();
+    assert_eq!(
+        d.explain(&gone).to_string(),
+        format!("{vdev} (removed): zero-byte request")
+    );
+    // Through `?` in setup code the compact error rides inside `Error::Dma`.
+    assert_eq!(Error::from(gone), Error::Dma(gone));
 }
 
 /// Pool buffers are recorded in room reserved with the pool, apart from the room for
@@ -832,8 +932,9 @@ fn pool_records_use_room_reserved_with_the_pool() {
     // The pool is at its bound; the default CMA area has no room in the record.
     assert_eq!(
         d.alloc_coherent(Some(a), 0x10, Attrs::NONE),
-        Err(Error::BookFull {
-            device: Some(dev("a").name()),
+        Err(DmaError::BookFull {
+            device: Some(a),
+            source: SourceId::cma(f.default_cma),
             capacity: 0
         })
     );

@@ -11,10 +11,10 @@
 #![allow(clippy::cast_possible_truncation)]
 
 use contig_dma_pool::cma::{
-    AreaSet, Declaration, Name, PhysAddr, PhysRange, Region, RegionId, Registry, Request,
+    AreaSet, Declaration, PhysAddr, PhysRange, Region, RegionId, Registry, Request,
 };
 use contig_dma_pool::{
-    Attrs, BusMap, CoherentBuffer, CoherentPool, Device, DeviceId, Devices, DmaAddr, Error,
+    Attrs, BusMap, CoherentBuffer, CoherentPool, Device, DeviceId, Devices, DmaAddr, DmaError,
     PoolOptions,
 };
 use contig_dma_sim::SimMemory;
@@ -112,11 +112,6 @@ fn used(w: &World<'_, '_>) -> Vec<usize> {
 
 fn dev_arg(w: &World<'_, '_>, i: usize) -> Option<DeviceId> {
     w.ids.get(i).copied()
-}
-
-/// The name of device `i` (index 5: no device).
-fn name_of(w: &World<'_, '_>, i: usize) -> Option<Name> {
-    dev_arg(w, i).map(|id| w.devs.device(id).unwrap().name())
 }
 
 fn check_alloc(
@@ -315,11 +310,10 @@ fn run(ops: Vec<(u8, u16, u8)>) -> TestResult {
                         // parent, a child, a sharer of the defaults): not the owner.
                         assert_eq!(
                             got,
-                            Err(Error::WrongDevice {
-                                device: name_of(&world, via),
-                                owner: name_of(&world, l.dev),
+                            Err(DmaError::WrongDevice {
+                                device: dev_arg(&world, via),
+                                owner: dev_arg(&world, l.dev),
                                 dma: bad.dma,
-                                size: bad.size,
                             })
                         );
                     }

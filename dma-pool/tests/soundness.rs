@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use contig_dma_pool::cma::allocators::{self, Backend, Extent, Stats, first_fit::FirstFit};
 use contig_dma_pool::cma::{AreaSet, Declaration, PhysAddr, PhysRange, Region, Registry};
 use contig_dma_pool::{
-    Attrs, CoherentPool, Device, Devices, DmaAddr, Error, NoMapping, PoolOptions, SourceName,
-    SystemMemory,
+    Attrs, CoherentPool, Device, Devices, DmaAddr, DmaError, Error, NoMapping, PoolOptions,
+    SourceId, SourceName, SystemMemory,
 };
 use contig_dma_sim::SimMemory;
 
@@ -68,7 +68,7 @@ fn overlapping_device_pools_are_refused() {
     // b has nothing to allocate from; a's buffer is untouched.
     assert!(matches!(
         devs.alloc_coherent(Some(b), 0x1000, Attrs::NONE),
-        Err(Error::NoMemory { .. })
+        Err(DmaError::NoMemory { .. })
     ));
     assert_eq!(mem.all(first.phys, 0x2000, 0x5a), Some(true));
     // A pool next to it (touching, not overlapping) is fine.
@@ -239,12 +239,14 @@ fn a_backend_that_hands_out_memory_twice_is_caught_before_any_write() {
     LIE.store(false, Ordering::SeqCst);
     assert_eq!(
         err,
-        Error::BufferOverlap {
-            device: Some(name("dev")),
-            source: SourceName::Cma(name("cma")),
+        DmaError::BufferOverlap {
+            source: SourceId::cma(region),
             range: range(RAM, 0x1000),
-            live: range(RAM, 0x3000),
         }
+    );
+    assert_eq!(
+        devs.explain(&err).to_string(),
+        "CMA region cma handed out [0x80000000, 0x80001000), which overlaps a live buffer"
     );
     // Nothing was zeroed, the owner's count and record are as before.
     assert_eq!(ram.all(first.phys, 0x3000, 0x77), Some(true));
@@ -297,24 +299,21 @@ fn a_system_allocator_answer_is_checked() {
     let overlap = devs.alloc_coherent(None, 0x1000, attrs).unwrap_err();
     assert_eq!(
         overlap,
-        Error::BufferOverlap {
-            device: None,
-            source: SourceName::System,
+        DmaError::BufferOverlap {
+            source: SourceId::System,
             range: range(RAM + 0x1000, 0x1000),
-            live: range(RAM, 0x2000),
         }
     );
     let outside = devs.alloc_coherent(None, 0x2000, attrs).unwrap_err();
     assert_eq!(
         outside,
-        Error::BadAnswer {
-            device: None,
-            source: SourceName::System,
+        DmaError::BadAnswer {
+            source: SourceId::System,
             range: range(RAM + 0x7_f000, 0x2000),
         }
     );
     let short = devs.alloc_coherent(None, 0x1000, attrs).unwrap_err();
-    assert!(matches!(short, Error::BadAnswer { .. }), "{short:?}");
+    assert!(matches!(short, DmaError::BadAnswer { .. }), "{short:?}");
     assert_eq!(ram.all(good.phys, 0x2000, 0x33), Some(true));
     // None of the wrong answers was given back (that could free live memory).
     assert!(system.freed.lock().unwrap().is_empty());
@@ -366,7 +365,10 @@ fn setup_refuses_instead_of_waiting() {
     assert_eq!(gone.name().as_str(), "dev");
     let again = devs.add(Device::new("dev").unwrap()).unwrap();
     assert_ne!(again, dev);
-    assert!(matches!(devs.live(dev), Err(Error::UnknownDevice { .. })));
+    assert!(matches!(
+        devs.live(dev),
+        Err(DmaError::UnknownDevice { .. })
+    ));
 }
 
 #[test]
@@ -396,13 +398,13 @@ fn a_buffer_from_before_an_exclusive_pool_can_still_be_freed() {
     // Still not another device's to free.
     assert!(matches!(
         devs.free_coherent(Some(other), &early),
-        Err(Error::WrongDevice { .. })
+        Err(DmaError::WrongDevice { .. })
     ));
     devs.free_coherent(Some(dev), &early).unwrap();
     assert_eq!(devs.live(dev).unwrap(), 0);
     assert_eq!(default.records(), 0);
     assert!(matches!(
         devs.free_coherent(Some(dev), &early),
-        Err(Error::NotOwned { .. })
+        Err(DmaError::NotOwned { .. })
     ));
 }

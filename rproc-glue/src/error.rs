@@ -82,7 +82,9 @@ pub enum MatchError {
     /// A zero-length resource.
     ZeroLen,
 
-    /// The DMA layer could not provide the memory.
+    /// The DMA layer could not provide the memory. Its allocation errors arrive as
+    /// [`Error::Dma`](crate::dma_pool::Error::Dma), naming devices by id:
+    /// [`Devices::explain`](crate::dma_pool::Devices::explain) prints their names.
     Dma(crate::dma_pool::Error),
     /// The platform could not.
     Platform(OpError),
@@ -196,7 +198,9 @@ pub enum RprocError {
         /// The platform's error.
         error: OpError,
     },
-    /// The DMA layer refused a device or pool operation.
+    /// The DMA layer refused a device or pool operation (a DMA-path error inside
+    /// [`Error::Dma`](crate::dma_pool::Error::Dma) names devices by id:
+    /// [`Devices::explain`](crate::dma_pool::Devices::explain) prints their names).
     Dma(crate::dma_pool::Error),
     /// The core file cannot be described.
     Coredump(CoredumpError),
@@ -260,6 +264,14 @@ impl From<RscError> for RprocError {
 impl From<crate::dma_pool::Error> for RprocError {
     fn from(e: crate::dma_pool::Error) -> Self {
         Self::Dma(e)
+    }
+}
+
+/// A DMA-path error (devices and sources by id): resolve the names with
+/// [`Devices::explain`](crate::dma_pool::Devices::explain) on the `Error::Dma` inside.
+impl From<crate::dma_pool::DmaError> for RprocError {
+    fn from(e: crate::dma_pool::DmaError) -> Self {
+        Self::Dma(e.into())
     }
 }
 

@@ -366,7 +366,7 @@ impl<'m, O: RprocOps> Rproc<'m, O> {
         self.reserve_undo()?;
         let buf = devs
             .alloc_coherent(Some(self.device), len, Attrs::NONE)
-            .map_err(MatchError::Dma)?;
+            .map_err(|e| MatchError::Dma(e.into()))?;
         self.record(Undo::FreeBuffer(buf));
         Ok(Placement {
             da: DeviceAddr::new(buf.dma.as_u64()),

@@ -170,6 +170,12 @@ macro_rules! from {
         }
     )*};
 }
+impl From<contig_rproc_glue::dma_pool::DmaError> for Failed {
+    fn from(e: contig_rproc_glue::dma_pool::DmaError) -> Self {
+        Self::Dma(e.into())
+    }
+}
+
 from!(
     contig_rproc_glue::dma_pool::cma::Error => Cma,
     contig_rproc_glue::dma_pool::Error => Dma,

@@ -234,7 +234,6 @@ impl<O> GenPool<O> {
                 virt,
                 size,
                 existing_virt: other.virt(),
-                existing_size: other.size(),
             })
         })
     }
@@ -746,7 +745,6 @@ mod tests {
                     virt,
                     size,
                     existing_virt: 0x1000,
-                    existing_size: 0x100
                 })
             );
         }

@@ -646,9 +646,13 @@ fn rpmsg_buffers(
             Err(e) => out.push(format!(
                 "table entry {} (vdev id {}): rpmsg needs {bufs} buffers of {RPMSG_BUF_SIZE} \
                  bytes (2 x num {} of vring 0, at most {RPMSG_MAX_BUFS}) = {bytes:#x} bytes in \
-                 one piece from {from}, which cannot give it: {e}; enlarge vdev{}buffer or \
+                 one piece from {from}, which cannot give it: {}; enlarge vdev{}buffer or \
                  lower num",
-                vdev.index, v.id, num, vdev.number
+                vdev.index,
+                v.id,
+                num,
+                devs.explain(&e),
+                vdev.number
             )),
         }
     }

@@ -6,7 +6,7 @@
 //! something fits (the boot did) nor print.
 #![forbid(unsafe_code)]
 
-use contig_dma_pool::{BusMap, DeviceId, Devices, DmaAddr};
+use contig_dma_pool::{self as dma_pool, BusMap, DeviceId, Devices, DmaAddr};
 use contig_rproc_glue::firmware::Firmware;
 use contig_rproc_glue::rsc::{Resource, RscTable};
 use contig_rproc_glue::vring::vring_size;
@@ -48,6 +48,16 @@ pub(crate) fn describe(error: &RprocError, ctx: &Context<'_, '_>) -> String {
             ctx.plan.binding.name,
             da_error(error)
         ),
+        RprocError::Dma(e) => format!("DMA layer: {}", dma(ctx, e)),
+        other => other.to_string(),
+    }
+}
+
+/// A DMA-layer error with the board's device, pool and region names (a DMA-path error
+/// names them by id).
+fn dma(ctx: &Context<'_, '_>, error: &dma_pool::Error) -> String {
+    match error {
+        dma_pool::Error::Dma(e) => ctx.devs.explain(e).to_string(),
         other => other.to_string(),
     }
 }
@@ -81,10 +91,11 @@ fn resource(
             )
         }
         (MemKind::Vring, MatchError::Dma(e)) => format!(
-            "{label}: no vdev{{N}}vring{{M}} memory-region matches it and {}: {e}",
-            pool_note(ctx)
+            "{label}: no vdev{{N}}vring{{M}} memory-region matches it and {}: {}",
+            pool_note(ctx),
+            dma(ctx, e)
         ),
-        (_, MatchError::Dma(e)) => format!("{label}: {}: {e}", pool_note(ctx)),
+        (_, MatchError::Dma(e)) => format!("{label}: {}: {}", pool_note(ctx), dma(ctx, e)),
         (_, MatchError::Translate(e)) => format!(
             "{label}: {}; it must lie inside memory {rproc} has (a memory-region or a carveout)",
             da_error(e)

@@ -105,7 +105,11 @@ fn alloc(devices: &Devices<'static, Lock>, id: DeviceId) -> Option<CoherentBuffe
     match devices.alloc_coherent(Some(id), BYTES, Attrs::NONE) {
         Ok(buf) => Some(buf),
         Err(e) => {
-            check!(false, "a {BYTES}-byte buffer for virtio-blk: {e}");
+            check!(
+                false,
+                "a {BYTES}-byte buffer for virtio-blk: {}",
+                devices.explain(&e)
+            );
             None
         }
     }

@@ -87,7 +87,8 @@ pub fn run(found: Found, placed: &Placed) {
         Err(e) => {
             check!(
                 false,
-                "{size} bytes for virtio-rng fall back to the default CMA area: {e}"
+                "{size} bytes for virtio-rng fall back to the default CMA area: {}",
+                devices.explain(&e)
             );
         }
     }
