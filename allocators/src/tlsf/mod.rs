@@ -65,31 +65,57 @@ use crate::fallible::{OutOfMemory, try_boxed_slice};
 use alloc::boxed::Box;
 
 use crate::{Backend, Error, Extent, Request, Stats, Window, align_up_with_phase, check_range};
-use classes::{Bin, FL_COUNT, SL_COUNT, bin_holding, bin_of};
+use classes::{Bin, FL_COUNT, LEN_BITS, SL_COUNT, bin_holding, bin_of};
 
 /// The "no node" index.
 const NIL: u32 = u32::MAX;
-/// The bit of a boundary tag that says the piece is free; the other bits are its node.
-const FREE_TAG: u32 = 1 << 31;
-/// The node bits of a boundary tag.
-const NODE_BITS: u32 = FREE_TAG - 1;
 
-/// The boundary tag of node `n`, a free piece or not.
-const fn tag(n: u32, free: bool) -> u32 {
-    if free { n | FREE_TAG } else { n }
+// --- boundary tags -------------------------------------------------------------------
+//
+// One `u32` per unit: the two high bits say what the entry is, the low `LEN_BITS` hold a
+// length or a node. An entry is 0 unless it is a current tag (see `Tlsf::tags`).
+
+/// The value bits of a tag: an allocation's length, or a free piece's node.
+const VALUE: u32 = (1 << LEN_BITS) - 1;
+/// The kind bits of a tag.
+const KIND: u32 = !VALUE;
+/// The first unit of an allocation; the value is its length.
+const ALLOC_START: u32 = 1 << LEN_BITS;
+/// The last unit of an allocation of two units or more; the value is its length.
+const ALLOC_END: u32 = 2 << LEN_BITS;
+/// The first or the last unit of a free piece; the value is its node.
+const FREE: u32 = 3 << LEN_BITS;
+
+/// The start tag of an allocation of `len < 2^LEN_BITS` units.
+const fn alloc_start(len: usize) -> u32 {
+    ALLOC_START | (len as u32 & VALUE)
 }
 
-/// One arena slot: a piece (free extent or allocation), or a spare slot.
+/// The end tag of an allocation of `len` units.
+const fn alloc_end(len: usize) -> u32 {
+    ALLOC_END | (len as u32 & VALUE)
+}
+
+/// The tag of free node `n` (`n < 2^LEN_BITS`).
+const fn free_tag(n: u32) -> u32 {
+    FREE | n
+}
+
+/// A unit offset or length as stored in a node (below `2^LEN_BITS`: the capacity limit).
+const fn narrow(x: usize) -> u32 {
+    x as u32 & VALUE
+}
+
+/// One arena slot: a free piece, or a spare slot.
 #[derive(Clone, Copy, Debug)]
 struct Node {
-    start: usize,
+    start: u32,
     /// Units; 0 for a spare slot.
-    len: usize,
-    /// Previous piece on the same free list (free pieces only).
+    len: u32,
+    /// Previous piece on the same free list.
     prev_free: u32,
     /// Next piece on the same free list, or the next spare slot.
     next_free: u32,
-    free: bool,
 }
 
 const SPARE: Node = Node {
@@ -97,14 +123,31 @@ const SPARE: Node = Node {
     len: 0,
     prev_free: NIL,
     next_free: NIL,
-    free: false,
 };
 
 impl Node {
+    const fn start(&self) -> usize {
+        self.start as usize
+    }
+
+    const fn len(&self) -> usize {
+        self.len as usize
+    }
+
     /// One past the last unit (pieces lie inside the space: no overflow).
     const fn end(&self) -> usize {
-        self.start + self.len
+        self.start() + self.len()
     }
+}
+
+/// A piece of the tiling, read from the tags: where it starts and ends, and the node of a
+/// free piece.
+#[derive(Clone, Copy, Debug)]
+struct Piece {
+    start: usize,
+    len: usize,
+    /// The node of a free piece; `None` for an allocation.
+    free: Option<u32>,
 }
 
 /// A TLSF ("good fit") range allocator: `O(1)` allocate and free in the common case,
@@ -137,22 +180,25 @@ pub struct Tlsf {
     live: usize,
     free_units: usize,
     free_extents: usize,
-    nodes: Box<[Node]>,
+    /// Bit `f` set: some bin of first-level class `f` is non-empty.
+    fl_map: u32,
     /// First spare slot (linked through `next_free`).
     spare: u32,
     spare_count: usize,
-    /// Boundary tags: the node of the piece that starts or ends at unit `u`, where one
-    /// does (see `piece_starting_at`, `piece_ending_at`).
-    node_at: Box<[u32]>,
-    /// Bit `f` set: some bin of first-level class `f` is non-empty.
-    fl_map: u64,
     /// Bit `s` of word `f` set: bin `(f, s)` is non-empty.
     sl_maps: [u32; FL_COUNT],
+    /// The free pieces (and spare slots).
+    nodes: Box<[Node]>,
+    /// Boundary tags, one entry per unit: the first and the last unit of every piece
+    /// carry its tag (an allocation's length, a free piece's node), every other entry
+    /// is 0. Kept exact, so one read validates a free and one read per side finds a
+    /// neighbour.
+    tags: Box<[u32]>,
     /// First piece of each bin.
     heads: Box<[[u32; SL_COUNT]]>,
 }
 
-/// A bin index as a shift amount (indices are below 64; larger ones shift everything
+/// A bin index as a shift amount (indices are below 32; larger ones shift everything
 /// out, which `checked_shl` turns into an empty mask).
 fn shift(index: usize) -> u32 {
     u32::try_from(index).unwrap_or(u32::MAX)
@@ -164,9 +210,14 @@ fn filled<T: Clone>(len: usize, value: T) -> Result<Box<[T]>, OutOfMemory> {
 }
 
 impl Tlsf {
+    /// The largest capacity, in units, a backend manages (lengths and nodes fit the
+    /// value bits of a 32-bit boundary tag): 4 TiB of 4 KiB granules, 64 GiB of 64 B
+    /// granules.
+    pub const MAX_CAPACITY: usize = VALUE as usize;
+
     /// The largest `max_allocations` a backend accepts; larger values are lowered to it
-    /// (node indices, with a free flag, fit a `u32` boundary tag).
-    pub const MAX_ALLOCATIONS: usize = (NODE_BITS as usize - 2) / 2;
+    /// (there are never more allocations than units).
+    pub const MAX_ALLOCATIONS: usize = Self::MAX_CAPACITY;
 
     /// An empty space of `capacity` units whose offset 0 is absolute unit `phase`
     /// (alignment is checked on `phase + offset`), holding at most `max_allocations`
@@ -177,12 +228,20 @@ impl Tlsf {
     ///
     /// # Errors
     ///
-    /// When the metadata cannot be allocated.
+    /// When the metadata cannot be allocated, or `capacity` is above
+    /// [`Self::MAX_CAPACITY`] (its tags cannot be represented; the error then names
+    /// `"tlsf units above MAX_CAPACITY"` and the capacity).
     pub fn try_new(
         capacity: usize,
         phase: usize,
         max_allocations: usize,
     ) -> Result<Self, OutOfMemory> {
+        if capacity > Self::MAX_CAPACITY {
+            return Err(OutOfMemory {
+                what: "tlsf units above MAX_CAPACITY",
+                count: capacity,
+            });
+        }
         let limit = max_allocations.min(Self::MAX_ALLOCATIONS);
         let node_count = Self::node_count(capacity, limit);
         let mut nodes = filled(node_count, SPARE)?;
@@ -200,18 +259,18 @@ impl Tlsf {
             live: 0,
             free_units: capacity,
             free_extents: 0,
+            fl_map: 0,
             spare: if node_count == 0 { NIL } else { 0 },
             spare_count: node_count,
-            nodes,
-            node_at: filled(capacity, NIL)?,
-            fl_map: 0,
             sl_maps: [0; FL_COUNT],
+            nodes,
+            tags: filled(capacity, 0)?,
             heads: filled(FL_COUNT, [NIL; SL_COUNT])?,
         };
         if capacity > 0 {
             // `node_count >= 1` whenever `capacity >= 1`.
             if let Some(whole) = tlsf.take_spare() {
-                tlsf.set_piece(whole, 0, capacity, true);
+                tlsf.set_free(whole, 0, capacity);
                 tlsf.file(whole);
                 tlsf.free_extents = 1;
             }
@@ -219,20 +278,22 @@ impl Tlsf {
         Ok(tlsf)
     }
 
-    /// Nodes for a space of `capacity` units and `limit` live allocations: maximal free
-    /// extents alternate with allocations, so there are at most `2 * limit + 1` pieces,
-    /// and never more than units.
+    /// Nodes for a space of `capacity` units and `limit` live allocations: free pieces
+    /// are maximal, so an allocated unit separates any two of them: at most `limit + 1`
+    /// of them, and at most one per two units.
     const fn node_count(capacity: usize, limit: usize) -> usize {
-        let by_limit = 2 * limit + 1;
-        if by_limit < capacity {
+        let by_limit = limit + 1;
+        let by_units = capacity.div_ceil(2);
+        if by_limit < by_units {
             by_limit
         } else {
-            capacity
+            by_units
         }
     }
 
     /// The bytes of metadata [`try_new`](Self::try_new) allocates for these parameters
-    /// (what [`Stats::metadata_bytes`] reports).
+    /// (what [`Stats::metadata_bytes`] reports): 16 bytes per node, 4 per unit, and the
+    /// list heads.
     #[must_use]
     pub const fn metadata_bytes_for(capacity: usize, max_allocations: usize) -> usize {
         let limit = if max_allocations < Self::MAX_ALLOCATIONS {
@@ -280,55 +341,83 @@ impl Tlsf {
         self.spare_count += 1;
     }
 
-    /// Makes node `n` the piece `[start, start + len)` (`len >= 1`), free or not, and
-    /// tags both of its ends.
+    // --- tags ------------------------------------------------------------------------
+
+    /// Makes node `n` the free piece `[start, start + len)` (`len >= 1`) and tags both
+    /// of its ends.
     #[inline]
-    fn set_piece(&mut self, n: u32, start: usize, len: usize, free: bool) {
+    fn set_free(&mut self, n: u32, start: usize, len: usize) {
         let node = &mut self.nodes[n as usize];
-        node.start = start;
-        node.len = len;
-        node.free = free;
-        self.node_at[start] = tag(n, free);
-        self.node_at[start + len - 1] = tag(n, free);
+        node.start = narrow(start);
+        node.len = narrow(len);
+        self.tags[start + len - 1] = free_tag(n);
+        self.tags[start] = free_tag(n);
     }
 
-    /// The node of the piece that starts at `offset`, if one does. Tags are only
-    /// written, never cleared, so an entry is checked against the node it names:
-    /// pieces tile the space, so a piece (never a spare slot, whose length is 0) that
-    /// starts at `offset` is the only one.
+    /// Tags `[start, start + len)` (`len >= 1`) as an allocation (the start tag is
+    /// written last: a one-unit allocation has only that one).
     #[inline]
-    fn piece_starting_at(&self, offset: usize) -> Option<u32> {
-        let n = *self.node_at.get(offset)? & NODE_BITS;
-        let node = self.nodes.get(n as usize)?;
-        (node.start == offset && node.len != 0).then_some(n)
+    fn tag_allocation(&mut self, start: usize, len: usize) {
+        self.tags[start + len - 1] = alloc_end(len);
+        self.tags[start] = alloc_start(len);
     }
 
-    /// The node of the free piece whose boundary tag is at unit `at`, if `at` is inside
-    /// the space and that piece is free. Only for the units right before and after a
-    /// piece, whose tags are always current (the end tag of the piece before, the start
-    /// tag of the piece after): an allocated neighbour costs no node read.
+    /// Clears the tag at `at`, which has just become the inside of a piece.
+    #[inline]
+    fn clear(&mut self, at: usize) {
+        if let Some(tag) = self.tags.get_mut(at) {
+            *tag = 0;
+        }
+    }
+
+    /// The piece whose first unit is `at`, if one starts there.
+    #[inline]
+    fn piece_at(&self, at: usize) -> Option<Piece> {
+        let tag = *self.tags.get(at)?;
+        match tag & KIND {
+            ALLOC_START => Some(Piece {
+                start: at,
+                len: (tag & VALUE) as usize,
+                free: None,
+            }),
+            FREE => {
+                let n = tag & VALUE;
+                let node = self.nodes.get(n as usize)?;
+                (node.start() == at).then_some(Piece {
+                    start: at,
+                    len: node.len(),
+                    free: Some(n),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// The node of the free piece tagged at unit `at`, if `at` is inside the space and
+    /// that piece is free. Only for the units right before and after a piece (the end
+    /// tag of the piece before, the start tag of the piece after): an allocated
+    /// neighbour costs no node read.
     #[inline]
     fn free_neighbour(&self, at: Option<usize>) -> Option<(u32, Node)> {
-        let tag = *self.node_at.get(at?)?;
-        if tag & FREE_TAG == 0 {
+        let tag = *self.tags.get(at?)?;
+        if tag & KIND != FREE {
             return None;
         }
-        let n = tag & NODE_BITS;
-        let node = self.nodes.get(n as usize).filter(|x| x.free)?;
-        Some((n, *node))
+        let n = tag & VALUE;
+        Some((n, *self.nodes.get(n as usize)?))
     }
 
-    /// The node of the piece that contains `offset` (inside the space), walking the
-    /// pieces up from unit 0.
+    /// The piece that contains `offset` (inside the space), walking the pieces up from
+    /// unit 0.
     #[cold]
-    fn piece_containing(&self, offset: usize) -> Option<u32> {
-        let mut n = self.piece_starting_at(0)?;
+    fn piece_containing(&self, offset: usize) -> Option<Piece> {
+        let mut piece = self.piece_at(0)?;
         loop {
-            let end = self.nodes.get(n as usize)?.end();
+            let end = piece.start + piece.len;
             if offset < end {
-                return Some(n);
+                return Some(piece);
             }
-            n = self.piece_starting_at(end)?;
+            piece = self.piece_at(end)?;
         }
     }
 
@@ -337,7 +426,7 @@ impl Tlsf {
     /// Puts the free piece `n` on the list of its bin.
     #[inline]
     fn file(&mut self, n: u32) {
-        let Bin { fl, sl } = bin_of(self.nodes[n as usize].len);
+        let Bin { fl, sl } = bin_of(self.nodes[n as usize].len());
         let head = self.heads[fl][sl];
         if let Some(h) = self.nodes.get_mut(head as usize) {
             h.prev_free = n;
@@ -354,7 +443,7 @@ impl Tlsf {
     #[inline]
     fn unfile(&mut self, n: u32) {
         let node = self.nodes[n as usize];
-        let Bin { fl, sl } = bin_of(node.len);
+        let Bin { fl, sl } = bin_of(node.len());
         if let Some(next) = self.nodes.get_mut(node.next_free as usize) {
             next.prev_free = node.prev_free;
         }
@@ -381,7 +470,7 @@ impl Tlsf {
                 sl: in_class.trailing_zeros() as usize,
             });
         }
-        let above = self.fl_map & u64::MAX.checked_shl(shift(from.fl + 1)).unwrap_or(0);
+        let above = self.fl_map & u32::MAX.checked_shl(shift(from.fl + 1)).unwrap_or(0);
         if above == 0 {
             return None;
         }
@@ -411,17 +500,21 @@ impl Tlsf {
 
     // --- search ---------------------------------------------------------------------------
 
-    /// Where `count` units aligned to `align` fit inside both piece `n` and `window`.
+    /// Where `count` units aligned to `align` fit inside both the free `node` and
+    /// `window`.
     #[inline]
-    fn place(&self, n: u32, count: usize, align: usize, window: Window) -> Option<usize> {
-        let node = self.nodes.get(n as usize)?;
-        let lo = node.start.max(window.lo);
+    fn place(&self, node: &Node, count: usize, align: usize, window: Window) -> Option<usize> {
+        let lo = node.start().max(window.lo);
         let hi = node.end().min(window.hi);
-        let at = align_up_with_phase(lo, align, self.phase)?;
+        let at = if align == 1 {
+            lo
+        } else {
+            align_up_with_phase(lo, align, self.phase)?
+        };
         (at.checked_add(count)? <= hi).then_some(at)
     }
 
-    /// The head of the first non-empty bin whose pieces all hold `count` units, if it
+    /// The head of the first non-empty bin whose pieces all hold `holding` units, if it
     /// fits the request.
     #[inline]
     fn try_good_fit(
@@ -430,18 +523,26 @@ impl Tlsf {
         count: usize,
         align: usize,
         window: Window,
-    ) -> Option<(u32, usize)> {
+    ) -> Option<(u32, Node, usize)> {
         let bin = self.nonempty_from(bin_holding(holding)?)?;
         let n = self.heads[bin.fl][bin.sl];
-        Some((n, self.place(n, count, align, window)?))
+        let node = *self.nodes.get(n as usize)?;
+        Some((n, node, self.place(&node, count, align, window)?))
     }
 
-    /// A free piece and an offset in it where the request fits, if any does.
+    /// A free piece and an offset in it where the request (`count <= capacity`) fits,
+    /// if any does.
     #[inline]
-    fn find(&self, count: usize, align: usize, window: Window) -> Option<(u32, usize)> {
+    fn find(&self, count: usize, align: usize, window: Window) -> Option<(u32, Node, usize)> {
         if let Some(found) = self.try_good_fit(count, count, align, window) {
             return Some(found);
         }
+        self.find_slow(count, align, window)
+    }
+
+    /// The aligned good fit, then every free piece that may be long enough.
+    #[cold]
+    fn find_slow(&self, count: usize, align: usize, window: Window) -> Option<(u32, Node, usize)> {
         if align > 1 {
             let padded = count.checked_add(align - 1);
             if let Some(found) = padded.and_then(|p| self.try_good_fit(p, count, align, window)) {
@@ -452,14 +553,13 @@ impl Tlsf {
     }
 
     /// Every free piece that may be long enough, bin by bin from the bin of `count` up.
-    #[cold]
-    fn search_all(&self, count: usize, align: usize, window: Window) -> Option<(u32, usize)> {
+    fn search_all(&self, count: usize, align: usize, window: Window) -> Option<(u32, Node, usize)> {
         let mut bin = self.nonempty_from(bin_of(count));
         while let Some(b) = bin {
             let mut n = self.heads[b.fl][b.sl];
             while let Some(node) = self.nodes.get(n as usize) {
-                if let Some(at) = self.place(n, count, align, window) {
-                    return Some((n, at));
+                if let Some(at) = self.place(node, count, align, window) {
+                    return Some((n, *node, at));
                 }
                 n = node.next_free;
             }
@@ -473,11 +573,11 @@ impl Tlsf {
         if self.fl_map == 0 {
             return 0;
         }
-        let fl = (u64::BITS - 1 - self.fl_map.leading_zeros()) as usize;
+        let fl = (u32::BITS - 1 - self.fl_map.leading_zeros()) as usize;
         let sl = (u32::BITS - 1 - self.sl_maps[fl].leading_zeros()) as usize;
         let (mut largest, mut n) = (0, self.heads[fl][sl]);
         while let Some(node) = self.nodes.get(n as usize) {
-            largest = largest.max(node.len);
+            largest = largest.max(node.len());
             n = node.next_free;
         }
         largest
@@ -485,101 +585,141 @@ impl Tlsf {
 
     // --- changes ---------------------------------------------------------------------------
 
-    /// Turns `[at, at + count)` of the free piece `n` into an allocation; the units
-    /// before and after it stay free as pieces of their own.
+    /// Turns `[at, at + count)` of the free piece `n` (whose node is `piece`) into an
+    /// allocation; the units before and after it stay free as pieces of their own.
     ///
-    /// The allocation gets a fresh node and `n` stays the free remainder (the tail if
-    /// there is one, else the head): a piece that keeps its size class stays on its
-    /// list untouched, which is the common case of a small request from a large piece.
+    /// `n` stays the free remainder (the tail if there is one, else the head): a piece
+    /// that keeps its size class stays on its list untouched, which is the common case
+    /// of a small request from a large piece. The old end tags of the piece stay ends
+    /// of some piece, so no entry goes stale.
     #[inline]
-    fn carve(&mut self, n: u32, at: usize, count: usize) -> Result<(), Error> {
-        let piece = self.nodes[n as usize];
+    fn carve(&mut self, n: u32, piece: Node, at: usize, count: usize) -> Result<(), Error> {
         let end = at + count;
-        let (head, tail) = (at > piece.start, end < piece.end());
-        let needed = usize::from(head) + usize::from(tail);
-        if self.spare_count < needed {
+        let (head, tail) = (at > piece.start(), end < piece.end());
+        if head && tail && self.spare_count == 0 {
             // Unreachable by the node budget in `node_count`; refusing keeps the
             // state intact should that argument ever be broken.
             return Err(Error::TooManyAllocations { limit: self.limit });
         }
-        if needed == 0 {
-            self.unfile(n);
-            self.set_piece(n, at, count, false);
-        } else {
-            let used = self
-                .take_spare()
-                .ok_or(Error::TooManyAllocations { limit: self.limit })?;
-            if tail {
-                self.resize_free(n, end, piece.end() - end);
-                if head {
-                    let h = self
-                        .take_spare()
-                        .ok_or(Error::TooManyAllocations { limit: self.limit })?;
-                    self.set_piece(h, piece.start, at - piece.start, true);
-                    self.file(h);
-                }
-            } else {
-                self.resize_free(n, piece.start, at - piece.start);
+        match (head, tail) {
+            (false, false) => {
+                self.unfile(n);
+                self.put_spare(n);
+                self.free_extents -= 1;
             }
-            self.set_piece(used, at, count, false);
+            (false, true) => self.resize_free(n, piece, end, piece.end() - end),
+            (true, false) => self.resize_free(n, piece, piece.start(), at - piece.start()),
+            (true, true) => {
+                self.resize_free(n, piece, end, piece.end() - end);
+                let h = self
+                    .take_spare()
+                    .ok_or(Error::TooManyAllocations { limit: self.limit })?;
+                self.set_free(h, piece.start(), at - piece.start());
+                self.file(h);
+                self.free_extents += 1;
+            }
         }
-        self.free_extents = self.free_extents + needed - 1;
+        self.tag_allocation(at, count);
         self.free_units -= count;
         self.live += 1;
         Ok(())
     }
 
-    /// Makes the free piece `n` cover `[start, start + len)`, moving it to another list
-    /// only when its size class changes.
+    /// Makes the free piece `n` (whose node was `old`) cover `[start, start + len)`,
+    /// moving it to another list only when its size class changes, and writing only the
+    /// tags that move.
     #[inline]
-    fn resize_free(&mut self, n: u32, start: usize, len: usize) {
-        let node = &mut self.nodes[n as usize];
-        if bin_of(node.len) == bin_of(len) {
-            if node.start == start {
-                // Still tagged at its start: only the length and the end tag move.
-                node.len = len;
-                self.node_at[start + len - 1] = tag(n, true);
-            } else {
-                self.set_piece(n, start, len, true);
-            }
-        } else {
+    fn resize_free(&mut self, n: u32, old: Node, start: usize, len: usize) {
+        let moves = bin_of(old.len()) != bin_of(len);
+        if moves {
             self.unfile(n);
-            self.set_piece(n, start, len, true);
+        }
+        let node = &mut self.nodes[n as usize];
+        node.start = narrow(start);
+        node.len = narrow(len);
+        if start != old.start() {
+            self.tags[start] = free_tag(n);
+        }
+        if start + len != old.end() {
+            self.tags[start + len - 1] = free_tag(n);
+        }
+        if moves {
             self.file(n);
         }
     }
 
-    /// Returns the allocation `n` to the free space, merging it with free neighbours.
-    /// A free neighbour's node survives the merge (it is on a list already, and stays
-    /// there when the size class does not change); `n` then goes back to the spares.
+    /// Returns the allocation `[start, start + len)` to the free space, merging it with
+    /// free neighbours and clearing the tags that end up inside the merged piece.
     #[inline]
-    fn release(&mut self, n: u32) {
-        let node = self.nodes[n as usize];
-        let prev = self.free_neighbour(node.start.checked_sub(1));
-        let next = self.free_neighbour(Some(node.end()));
-        let start = prev.map_or(node.start, |(_, p)| p.start);
-        let end = next.map_or(node.end(), |(_, x)| x.end());
-        let survivor = match (prev, next) {
-            (Some((p, _)), Some((x, _))) => {
+    fn release(&mut self, start: usize, len: usize) -> Result<(), Error> {
+        let end = start + len;
+        let prev = self.free_neighbour(start.checked_sub(1));
+        let next = self.free_neighbour(Some(end));
+        match (prev, next) {
+            (None, None) => {
+                let Some(n) = self.take_spare() else {
+                    // Unreachable by the node budget in `node_count`.
+                    return Err(Error::TooManyAllocations { limit: self.limit });
+                };
+                self.set_free(n, start, len);
+                self.file(n);
+                self.free_extents += 1;
+            }
+            (Some((p, pn)), None) => {
+                if start - 1 > pn.start() {
+                    self.clear(start - 1);
+                }
+                if len > 1 {
+                    self.clear(start);
+                }
+                self.resize_free(p, pn, pn.start(), end - pn.start());
+            }
+            (None, Some((x, xn))) => {
+                if len > 1 {
+                    self.clear(end - 1);
+                }
+                if end + 1 < xn.end() {
+                    self.clear(end);
+                }
+                self.resize_free(x, xn, start, xn.end() - start);
+            }
+            (Some((p, pn)), Some((x, xn))) => {
+                if start - 1 > pn.start() {
+                    self.clear(start - 1);
+                }
+                self.clear(start);
+                self.clear(end - 1);
+                if end + 1 < xn.end() {
+                    self.clear(end);
+                }
                 self.unfile(x);
                 self.put_spare(x);
                 self.free_extents -= 1;
-                p
+                self.resize_free(p, pn, pn.start(), xn.end() - pn.start());
             }
-            (Some((p, _)), None) => p,
-            (None, Some((x, _))) => x,
-            (None, None) => n,
-        };
-        if survivor == n {
-            self.set_piece(n, node.start, node.len, true);
-            self.file(n);
-            self.free_extents += 1;
-        } else {
-            self.put_spare(n);
-            self.resize_free(survivor, start, end - start);
         }
-        self.free_units += node.len;
+        self.free_units += len;
         self.live -= 1;
+        Ok(())
+    }
+
+    /// Why `free(start, _)` is refused when no allocation starts at `start`.
+    #[cold]
+    fn not_a_start(&self, start: usize) -> Error {
+        let tag = self.tags.get(start).copied().unwrap_or(0);
+        let inside_free = match tag & KIND {
+            FREE => true,
+            ALLOC_END | ALLOC_START => false,
+            // Inside a piece: tell a free unit from the middle of an allocation.
+            _ => self
+                .piece_containing(start)
+                .is_none_or(|p| p.free.is_some()),
+        };
+        if inside_free {
+            Error::NotAllocated { start }
+        } else {
+            Error::NotAllocationStart { start }
+        }
     }
 }
 
@@ -596,9 +736,14 @@ impl Backend for Tlsf {
         let window = request.validate(self.capacity)?;
         self.check_room()?;
         let (count, align) = (request.count(), request.align());
-        match self.find(count, align, window) {
-            Some((n, at)) => {
-                self.carve(n, at, count)?;
+        let found = if count <= self.free_units {
+            self.find(count, align, window)
+        } else {
+            None
+        };
+        match found {
+            Some((n, node, at)) => {
+                self.carve(n, node, at, count)?;
                 Ok(at)
             }
             None => Err(Error::NoSpace { count, align }),
@@ -613,40 +758,30 @@ impl Backend for Tlsf {
             capacity: self.capacity,
         };
         // The pieces tile the space, so an in-bounds offset always has one.
-        let n = self.piece_containing(start).ok_or(out_of_bounds)?;
-        let piece = self.nodes[n as usize];
-        crate::error::claim_in_piece(start, count, piece.free, piece.end())?;
+        let piece = self.piece_containing(start).ok_or(out_of_bounds)?;
+        crate::error::claim_in_piece(start, count, piece.free.is_some(), piece.start + piece.len)?;
         self.check_room()?;
-        self.carve(n, start, count)
+        let n = piece.free.ok_or(out_of_bounds)?;
+        let node = *self.nodes.get(n as usize).ok_or(out_of_bounds)?;
+        self.carve(n, node, start, count)
     }
 
     fn free(&mut self, start: usize, count: usize) -> Result<(), Error> {
         check_range(start, count, self.capacity)?;
-        let Some(n) = self.piece_starting_at(start) else {
-            // Inside a piece: tell a free unit from the middle of an allocation.
-            let inside_free = self
-                .piece_containing(start)
-                .and_then(|n| self.nodes.get(n as usize))
-                .is_none_or(|p| p.free);
-            return Err(if inside_free {
-                Error::NotAllocated { start }
-            } else {
-                Error::NotAllocationStart { start }
-            });
-        };
-        let piece = self.nodes[n as usize];
-        if piece.free {
-            return Err(Error::NotAllocated { start });
+        // In bounds by `check_range`.
+        let tag = self.tags.get(start).copied().unwrap_or(0);
+        if tag & KIND != ALLOC_START {
+            return Err(self.not_a_start(start));
         }
-        if piece.len != count {
+        let len = (tag & VALUE) as usize;
+        if len != count {
             return Err(Error::WrongCount {
                 start,
                 count,
-                actual: piece.len,
+                actual: len,
             });
         }
-        self.release(n);
-        Ok(())
+        self.release(start, len)
     }
 
     fn stats(&self) -> Stats {
@@ -661,12 +796,12 @@ impl Backend for Tlsf {
     }
 
     fn for_each_allocation(&self, f: &mut dyn FnMut(Extent)) {
-        let mut next = self.piece_starting_at(0);
-        while let Some(node) = next.and_then(|n| self.nodes.get(n as usize)) {
-            if !node.free {
-                f(Extent::new(node.start, node.len));
+        let mut next = self.piece_at(0);
+        while let Some(piece) = next {
+            if piece.free.is_none() {
+                f(Extent::new(piece.start, piece.len));
             }
-            next = self.piece_starting_at(node.end());
+            next = self.piece_at(piece.start + piece.len);
         }
     }
 }
