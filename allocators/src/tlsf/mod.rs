@@ -424,7 +424,7 @@ impl Tlsf {
     // --- free lists --------------------------------------------------------------------
 
     /// Puts the free piece `n` on the list of its bin.
-    #[inline]
+    #[inline(always)]
     fn file(&mut self, n: u32) {
         let Bin { fl, sl } = bin_of(self.nodes[n as usize].len());
         let head = self.heads[fl][sl];
@@ -440,7 +440,7 @@ impl Tlsf {
     }
 
     /// Takes the free piece `n` off the list of its bin.
-    #[inline]
+    #[inline(always)]
     fn unfile(&mut self, n: u32) {
         let node = self.nodes[n as usize];
         let Bin { fl, sl } = bin_of(node.len());
@@ -502,7 +502,7 @@ impl Tlsf {
 
     /// Where `count` units aligned to `align` fit inside both the free `node` and
     /// `window`.
-    #[inline]
+    #[inline(always)]
     fn place(&self, node: &Node, count: usize, align: usize, window: Window) -> Option<usize> {
         let lo = node.start().max(window.lo);
         let hi = node.end().min(window.hi);
@@ -516,7 +516,7 @@ impl Tlsf {
 
     /// The head of the first non-empty bin whose pieces all hold `holding` units, if it
     /// fits the request.
-    #[inline]
+    #[inline(always)]
     fn try_good_fit(
         &self,
         holding: usize,
@@ -532,7 +532,7 @@ impl Tlsf {
 
     /// A free piece and an offset in it where the request (`count <= capacity`) fits,
     /// if any does.
-    #[inline]
+    #[inline(always)]
     fn find(&self, count: usize, align: usize, window: Window) -> Option<(u32, Node, usize)> {
         if let Some(found) = self.try_good_fit(count, count, align, window) {
             return Some(found);
@@ -592,7 +592,7 @@ impl Tlsf {
     /// that keeps its size class stays on its list untouched, which is the common case
     /// of a small request from a large piece. The old end tags of the piece stay ends
     /// of some piece, so no entry goes stale.
-    #[inline]
+    #[inline(always)]
     fn carve(&mut self, n: u32, piece: Node, at: usize, count: usize) -> Result<(), Error> {
         let end = at + count;
         let (head, tail) = (at > piece.start(), end < piece.end());
@@ -628,7 +628,7 @@ impl Tlsf {
     /// Makes the free piece `n` (whose node was `old`) cover `[start, start + len)`,
     /// moving it to another list only when its size class changes, and writing only the
     /// tags that move.
-    #[inline]
+    #[inline(always)]
     fn resize_free(&mut self, n: u32, old: Node, start: usize, len: usize) {
         let moves = bin_of(old.len()) != bin_of(len);
         if moves {
@@ -650,7 +650,7 @@ impl Tlsf {
 
     /// Returns the allocation `[start, start + len)` to the free space, merging it with
     /// free neighbours and clearing the tags that end up inside the merged piece.
-    #[inline]
+    #[inline(always)]
     fn release(&mut self, start: usize, len: usize) -> Result<(), Error> {
         let end = start + len;
         let prev = self.free_neighbour(start.checked_sub(1));
