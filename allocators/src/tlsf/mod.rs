@@ -426,7 +426,13 @@ impl Tlsf {
     /// Puts the free piece `n` on the list of its bin.
     #[inline(always)]
     fn file(&mut self, n: u32) {
-        let Bin { fl, sl } = bin_of(self.nodes[n as usize].len());
+        let bin = bin_of(self.nodes[n as usize].len());
+        self.file_in(n, bin);
+    }
+
+    /// Puts the free piece `n` on the list of `bin`, the bin of its length.
+    #[inline(always)]
+    fn file_in(&mut self, n: u32, Bin { fl, sl }: Bin) {
         let head = self.heads[fl][sl];
         if let Some(h) = self.nodes.get_mut(head as usize) {
             h.prev_free = n;
@@ -443,7 +449,13 @@ impl Tlsf {
     #[inline(always)]
     fn unfile(&mut self, n: u32) {
         let node = self.nodes[n as usize];
-        let Bin { fl, sl } = bin_of(node.len());
+        self.unfile_from(&node, bin_of(node.len()));
+    }
+
+    /// Takes the free piece whose node is `node` off the list of `bin`, the bin of its
+    /// length.
+    #[inline(always)]
+    fn unfile_from(&mut self, node: &Node, Bin { fl, sl }: Bin) {
         if let Some(next) = self.nodes.get_mut(node.next_free as usize) {
             next.prev_free = node.prev_free;
         }
@@ -463,7 +475,8 @@ impl Tlsf {
     /// The first non-empty bin at or after `from`, in size order.
     #[inline]
     fn nonempty_from(&self, from: Bin) -> Option<Bin> {
-        let in_class = self.sl_maps[from.fl] & u32::MAX.checked_shl(shift(from.sl)).unwrap_or(0);
+        // `from.sl < SL_COUNT = 32`.
+        let in_class = self.sl_maps[from.fl] & (u32::MAX << (from.sl & 31));
         if in_class != 0 {
             return Some(Bin {
                 fl: from.fl,
@@ -607,10 +620,10 @@ impl Tlsf {
                 self.put_spare(n);
                 self.free_extents -= 1;
             }
-            (false, true) => self.resize_free(n, piece, end, piece.end() - end),
-            (true, false) => self.resize_free(n, piece, piece.start(), at - piece.start()),
+            (false, true) => self.resize_free(n, end, piece.end() - end),
+            (true, false) => self.resize_free(n, piece.start(), at - piece.start()),
             (true, true) => {
-                self.resize_free(n, piece, end, piece.end() - end);
+                self.resize_free(n, end, piece.end() - end);
                 let h = self
                     .take_spare()
                     .ok_or(Error::TooManyAllocations { limit: self.limit })?;
@@ -625,14 +638,16 @@ impl Tlsf {
         Ok(())
     }
 
-    /// Makes the free piece `n` (whose node was `old`) cover `[start, start + len)`,
+    /// Makes the free piece `n` cover `[start, start + len)`,
     /// moving it to another list only when its size class changes, and writing only the
     /// tags that move.
     #[inline(always)]
-    fn resize_free(&mut self, n: u32, old: Node, start: usize, len: usize) {
-        let moves = bin_of(old.len()) != bin_of(len);
-        if moves {
-            self.unfile(n);
+    fn resize_free(&mut self, n: u32, start: usize, len: usize) {
+        // Read afresh: the caller's copy may predate a list change next to it.
+        let old = self.nodes[n as usize];
+        let (from, to) = (bin_of(old.len()), bin_of(len));
+        if from != to {
+            self.unfile_from(&old, from);
         }
         let node = &mut self.nodes[n as usize];
         node.start = narrow(start);
@@ -643,8 +658,8 @@ impl Tlsf {
         if start + len != old.end() {
             self.tags[start + len - 1] = free_tag(n);
         }
-        if moves {
-            self.file(n);
+        if from != to {
+            self.file_in(n, to);
         }
     }
 
@@ -672,7 +687,7 @@ impl Tlsf {
                 if len > 1 {
                     self.clear(start);
                 }
-                self.resize_free(p, pn, pn.start(), end - pn.start());
+                self.resize_free(p, pn.start(), end - pn.start());
             }
             (None, Some((x, xn))) => {
                 if len > 1 {
@@ -681,7 +696,7 @@ impl Tlsf {
                 if end + 1 < xn.end() {
                     self.clear(end);
                 }
-                self.resize_free(x, xn, start, xn.end() - start);
+                self.resize_free(x, start, xn.end() - start);
             }
             (Some((p, pn)), Some((x, xn))) => {
                 if start - 1 > pn.start() {
@@ -695,7 +710,7 @@ impl Tlsf {
                 self.unfile(x);
                 self.put_spare(x);
                 self.free_extents -= 1;
-                self.resize_free(p, pn, pn.start(), xn.end() - pn.start());
+                self.resize_free(p, pn.start(), xn.end() - pn.start());
             }
         }
         self.free_units += len;
@@ -736,6 +751,16 @@ impl Backend for Tlsf {
         let window = request.validate(self.capacity)?;
         self.check_room()?;
         let (count, align) = (request.count(), request.align());
+        if align == 1 && request.window().is_none() {
+            // Every piece of the bin `bin_holding` names holds `count` units: its head
+            // is the answer, at its start, without a placement check.
+            let bin = bin_holding(count).and_then(|b| self.nonempty_from(b));
+            let head = bin.map_or(NIL, |b| self.heads[b.fl][b.sl]);
+            if let Some(&node) = self.nodes.get(head as usize) {
+                self.carve(head, node, node.start(), count)?;
+                return Ok(node.start());
+            }
+        }
         let found = if count <= self.free_units {
             self.find(count, align, window)
         } else {

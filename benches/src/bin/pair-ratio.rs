@@ -1,0 +1,72 @@
+//! Ns per allocate+free pair of a few contenders on the workload traces, measured
+//! interleaved (contender by contender, round after round) and reported as the best round
+//! of each, with ratios to the first contender named: steadier than separate criterion
+//! runs on a loaded machine, for side-by-side checks while optimising.
+//!
+//! `cargo run -p contig-benches --release --bin pair-ratio -- [ROUNDS] NAME...`, e.g.
+//! `-- 7 talc rlsf tlsf/4K tlsf/64B` (names as in the workloads bench; ratios are to
+//! the first name). `PAIR_RATIO_TRACES=W2,R-desc` limits the traces.
+
+#![forbid(unsafe_code)]
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use contig_benches::workload::{random_order, seed_from_env, throughput_set};
+use contig_benches::{Contender, Replayer};
+
+fn main() {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let rounds = match args.first().and_then(|a| a.parse::<usize>().ok()) {
+        Some(r) => {
+            args.remove(0);
+            r
+        }
+        None => 5,
+    };
+    let seed = seed_from_env();
+    let traces = ["W1", "W2", "W3"]
+        .into_iter()
+        .zip(throughput_set(seed))
+        .chain(
+            random_order::Mix::ALL
+                .map(random_order::Mix::name)
+                .into_iter()
+                .zip(random_order::throughput_set(seed)),
+        );
+    let only = std::env::var("PAIR_RATIO_TRACES").ok();
+    for (short, trace) in traces {
+        if only.as_ref().is_some_and(|o| !o.split(',').any(|t| t == short)) {
+            continue;
+        }
+        let mut arenas: Vec<_> = args
+            .iter()
+            .filter_map(|name| {
+                let c = Contender::all().into_iter().find(|c| &c.name() == name)?;
+                let mut arena = c.build(trace.arena_bytes)?;
+                let mut replayer = Replayer::default();
+                replayer.run(arena.as_mut(), &trace, false);
+                Some((name.clone(), arena, replayer, f64::INFINITY))
+            })
+            .collect();
+        let pairs = trace.allocations() as f64;
+        // About 0.05 s per replay batch: many short rounds, so the best of each catches a quiet moment.
+        let reps = (500_000.0 / pairs).ceil().max(1.0) as usize;
+        for _ in 0..rounds {
+            for (_, arena, replayer, best) in &mut arenas {
+                let start = Instant::now();
+                for _ in 0..reps {
+                    black_box(replayer.run(arena.as_mut(), black_box(&trace), false));
+                }
+                let ns = start.elapsed().as_secs_f64() * 1e9 / (reps as f64 * pairs);
+                *best = best.min(ns);
+            }
+        }
+        let base = arenas.first().map_or(1.0, |a| a.3);
+        let row: Vec<String> = arenas
+            .iter()
+            .map(|(name, _, _, best)| format!("{name} {best:.1} ({:.2}x)", best / base))
+            .collect();
+        println!("{short:9} {}", row.join("  "));
+    }
+}
