@@ -69,6 +69,10 @@ use classes::{Bin, FL_COUNT, LEN_BITS, SL_COUNT, bin_holding, bin_of};
 
 /// The "no node" index.
 const NIL: u32 = u32::MAX;
+/// Rows of the bin tables: [`FL_COUNT`] rounded up to 32, so that a first-level index
+/// masked with 31 is in bounds without a check.
+const FL_SLOTS: usize = 32;
+const _: () = assert!(FL_COUNT <= FL_SLOTS && SL_COUNT == 32);
 
 // --- boundary tags -------------------------------------------------------------------
 //
@@ -186,7 +190,8 @@ pub struct Tlsf {
     spare: u32,
     spare_count: usize,
     /// Bit `s` of word `f` set: bin `(f, s)` is non-empty.
-    sl_maps: [u32; FL_COUNT],
+    /// (Indexed by `fl & 31`: 32 words, so the index needs no bounds check.)
+    sl_maps: [u32; FL_SLOTS],
     /// The free pieces (and spare slots).
     nodes: Box<[Node]>,
     /// Boundary tags, one entry per unit: the first and the last unit of every piece
@@ -194,8 +199,8 @@ pub struct Tlsf {
     /// is 0. Kept exact, so one read validates a free and one read per side finds a
     /// neighbour.
     tags: Box<[u32]>,
-    /// First piece of each bin.
-    heads: Box<[[u32; SL_COUNT]]>,
+    /// First piece of each bin (inline: one indirection less on every list change).
+    heads: [[u32; SL_COUNT]; FL_SLOTS],
 }
 
 /// A bin index as a shift amount (indices are below 32; larger ones shift everything
@@ -262,10 +267,10 @@ impl Tlsf {
             fl_map: 0,
             spare: if node_count == 0 { NIL } else { 0 },
             spare_count: node_count,
-            sl_maps: [0; FL_COUNT],
+            sl_maps: [0; FL_SLOTS],
             nodes,
             tags: filled(capacity, 0)?,
-            heads: filled(FL_COUNT, [NIL; SL_COUNT])?,
+            heads: [[NIL; SL_COUNT]; FL_SLOTS],
         };
         if capacity > 0 {
             // `node_count >= 1` whenever `capacity >= 1`.
@@ -322,7 +327,7 @@ impl Tlsf {
 
     // --- node arena ------------------------------------------------------------------
 
-    #[inline]
+    #[inline(always)]
     fn take_spare(&mut self) -> Option<u32> {
         let n = self.spare;
         let node = self.nodes.get(n as usize)?;
@@ -331,7 +336,7 @@ impl Tlsf {
         Some(n)
     }
 
-    #[inline]
+    #[inline(always)]
     fn put_spare(&mut self, n: u32) {
         self.nodes[n as usize] = Node {
             next_free: self.spare,
@@ -345,7 +350,7 @@ impl Tlsf {
 
     /// Makes node `n` the free piece `[start, start + len)` (`len >= 1`) and tags both
     /// of its ends.
-    #[inline]
+    #[inline(always)]
     fn set_free(&mut self, n: u32, start: usize, len: usize) {
         let node = &mut self.nodes[n as usize];
         node.start = narrow(start);
@@ -356,14 +361,14 @@ impl Tlsf {
 
     /// Tags `[start, start + len)` (`len >= 1`) as an allocation (the start tag is
     /// written last: a one-unit allocation has only that one).
-    #[inline]
+    #[inline(always)]
     fn tag_allocation(&mut self, start: usize, len: usize) {
         self.tags[start + len - 1] = alloc_end(len);
         self.tags[start] = alloc_start(len);
     }
 
     /// Clears the tag at `at`, which has just become the inside of a piece.
-    #[inline]
+    #[inline(always)]
     fn clear(&mut self, at: usize) {
         if let Some(tag) = self.tags.get_mut(at) {
             *tag = 0;
@@ -397,7 +402,7 @@ impl Tlsf {
     /// that piece is free. Only for the units right before and after a piece (the end
     /// tag of the piece before, the start tag of the piece after): an allocated
     /// neighbour costs no node read.
-    #[inline]
+    #[inline(always)]
     fn free_neighbour(&self, at: Option<usize>) -> Option<(u32, Node)> {
         let tag = *self.tags.get(at?)?;
         if tag & KIND != FREE {
@@ -433,15 +438,15 @@ impl Tlsf {
     /// Puts the free piece `n` on the list of `bin`, the bin of its length.
     #[inline(always)]
     fn file_in(&mut self, n: u32, Bin { fl, sl }: Bin) {
-        let head = self.heads[fl][sl];
+        let head = self.heads[fl & 31][sl & 31];
         if let Some(h) = self.nodes.get_mut(head as usize) {
             h.prev_free = n;
         }
         let node = &mut self.nodes[n as usize];
         node.prev_free = NIL;
         node.next_free = head;
-        self.heads[fl][sl] = n;
-        self.sl_maps[fl] |= 1 << sl;
+        self.heads[fl & 31][sl & 31] = n;
+        self.sl_maps[fl & 31] |= 1 << sl;
         self.fl_map |= 1 << fl;
     }
 
@@ -462,10 +467,10 @@ impl Tlsf {
         if let Some(prev) = self.nodes.get_mut(node.prev_free as usize) {
             prev.next_free = node.next_free;
         } else {
-            self.heads[fl][sl] = node.next_free;
+            self.heads[fl & 31][sl & 31] = node.next_free;
             if node.next_free == NIL {
-                self.sl_maps[fl] &= !(1 << sl);
-                if self.sl_maps[fl] == 0 {
+                self.sl_maps[fl & 31] &= !(1 << sl);
+                if self.sl_maps[fl & 31] == 0 {
                     self.fl_map &= !(1 << fl);
                 }
             }
@@ -476,7 +481,7 @@ impl Tlsf {
     #[inline]
     fn nonempty_from(&self, from: Bin) -> Option<Bin> {
         // `from.sl < SL_COUNT = 32`.
-        let in_class = self.sl_maps[from.fl] & (u32::MAX << (from.sl & 31));
+        let in_class = self.sl_maps[from.fl & 31] & (u32::MAX << (from.sl & 31));
         if in_class != 0 {
             return Some(Bin {
                 fl: from.fl,
@@ -490,7 +495,7 @@ impl Tlsf {
         let fl = above.trailing_zeros() as usize;
         Some(Bin {
             fl,
-            sl: self.sl_maps[fl].trailing_zeros() as usize,
+            sl: self.sl_maps[fl & 31].trailing_zeros() as usize,
         })
     }
 
@@ -538,7 +543,7 @@ impl Tlsf {
         window: Window,
     ) -> Option<(u32, Node, usize)> {
         let bin = self.nonempty_from(bin_holding(holding)?)?;
-        let n = self.heads[bin.fl][bin.sl];
+        let n = self.heads[bin.fl & 31][bin.sl & 31];
         let node = *self.nodes.get(n as usize)?;
         Some((n, node, self.place(&node, count, align, window)?))
     }
@@ -569,7 +574,7 @@ impl Tlsf {
     fn search_all(&self, count: usize, align: usize, window: Window) -> Option<(u32, Node, usize)> {
         let mut bin = self.nonempty_from(bin_of(count));
         while let Some(b) = bin {
-            let mut n = self.heads[b.fl][b.sl];
+            let mut n = self.heads[b.fl & 31][b.sl & 31];
             while let Some(node) = self.nodes.get(n as usize) {
                 if let Some(at) = self.place(node, count, align, window) {
                     return Some((n, *node, at));
@@ -587,8 +592,8 @@ impl Tlsf {
             return 0;
         }
         let fl = (u32::BITS - 1 - self.fl_map.leading_zeros()) as usize;
-        let sl = (u32::BITS - 1 - self.sl_maps[fl].leading_zeros()) as usize;
-        let (mut largest, mut n) = (0, self.heads[fl][sl]);
+        let sl = (u32::BITS - 1 - self.sl_maps[fl & 31].leading_zeros()) as usize;
+        let (mut largest, mut n) = (0, self.heads[fl & 31][sl & 31]);
         while let Some(node) = self.nodes.get(n as usize) {
             largest = largest.max(node.len());
             n = node.next_free;
@@ -755,7 +760,7 @@ impl Backend for Tlsf {
             // Every piece of the bin `bin_holding` names holds `count` units: its head
             // is the answer, at its start, without a placement check.
             let bin = bin_holding(count).and_then(|b| self.nonempty_from(b));
-            let head = bin.map_or(NIL, |b| self.heads[b.fl][b.sl]);
+            let head = bin.map_or(NIL, |b| self.heads[b.fl & 31][b.sl & 31]);
             if let Some(&node) = self.nodes.get(head as usize) {
                 self.carve(head, node, node.start(), count)?;
                 return Ok(node.start());

@@ -1,11 +1,13 @@
 //! Ns per allocate+free pair of a few contenders on the workload traces, measured
-//! interleaved (contender by contender, round after round) and reported as the best round
-//! of each, with ratios to the first contender named: steadier than separate criterion
-//! runs on a loaded machine, for side-by-side checks while optimising.
+//! interleaved (contender by contender, round after round, short batches): the best round
+//! of each, and the median over rounds of each one's ratio to the first contender named
+//! in the same round (neighbouring batches share the machine's load). Steadier than
+//! separate criterion runs on a loaded machine, for side-by-side checks while optimising.
 //!
 //! `cargo run -p contig-benches --release --bin pair-ratio -- [ROUNDS] NAME...`, e.g.
 //! `-- 7 talc rlsf tlsf/4K tlsf/64B` (names as in the workloads bench; ratios are to
-//! the first name). `PAIR_RATIO_TRACES=W2,R-desc` limits the traces.
+//! the first name; `replay-overhead` is the harness alone, as in the workloads bench).
+//! `PAIR_RATIO_TRACES=W2,R-desc` limits the traces.
 
 #![forbid(unsafe_code)]
 
@@ -13,7 +15,33 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use contig_benches::workload::{random_order, seed_from_env, throughput_set};
-use contig_benches::{Contender, Replayer};
+use contig_benches::{Arena, Block, Contender, Replayer};
+
+/// Not an allocator: hands every request offset 0 (the workloads bench's
+/// `replay-overhead`), so its time is the harness alone.
+struct Overhead(usize);
+
+impl Arena for Overhead {
+    fn name(&self) -> String {
+        "replay-overhead".to_owned()
+    }
+    fn arena_bytes(&self) -> usize {
+        self.0
+    }
+    fn alloc(&mut self, size: usize, _align: usize) -> Option<Block> {
+        Some(Block {
+            offset: 0,
+            footprint: size,
+            handle: 0,
+        })
+    }
+    fn free(&mut self, block: Block, _size: usize, _align: usize) {
+        black_box(block);
+    }
+    fn metadata_bytes(&self) -> usize {
+        0
+    }
+}
 
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
@@ -42,30 +70,40 @@ fn main() {
         let mut arenas: Vec<_> = args
             .iter()
             .filter_map(|name| {
-                let c = Contender::all().into_iter().find(|c| &c.name() == name)?;
-                let mut arena = c.build(trace.arena_bytes)?;
+                let mut arena: Box<dyn Arena> = if name == "replay-overhead" {
+                    Box::new(Overhead(trace.arena_bytes))
+                } else {
+                    let c = Contender::all().into_iter().find(|c| &c.name() == name)?;
+                    c.build(trace.arena_bytes)?
+                };
                 let mut replayer = Replayer::default();
                 replayer.run(arena.as_mut(), &trace, false);
-                Some((name.clone(), arena, replayer, f64::INFINITY))
+                Some((name.clone(), arena, replayer, f64::INFINITY, Vec::new()))
             })
             .collect();
         let pairs = trace.allocations() as f64;
         // About 0.05 s per replay batch: many short rounds, so the best of each catches a quiet moment.
         let reps = (500_000.0 / pairs).ceil().max(1.0) as usize;
         for _ in 0..rounds {
-            for (_, arena, replayer, best) in &mut arenas {
+            for (_, arena, replayer, best, times) in &mut arenas {
                 let start = Instant::now();
                 for _ in 0..reps {
                     black_box(replayer.run(arena.as_mut(), black_box(&trace), false));
                 }
                 let ns = start.elapsed().as_secs_f64() * 1e9 / (reps as f64 * pairs);
                 *best = best.min(ns);
+                times.push(ns);
             }
         }
-        let base = arenas.first().map_or(1.0, |a| a.3);
+        let base: Vec<f64> = arenas.first().map(|a| a.4.clone()).unwrap_or_default();
         let row: Vec<String> = arenas
             .iter()
-            .map(|(name, _, _, best)| format!("{name} {best:.1} ({:.2}x)", best / base))
+            .map(|(name, _, _, best, times)| {
+                let mut ratios: Vec<f64> = times.iter().zip(&base).map(|(t, b)| t / b).collect();
+                ratios.sort_by(f64::total_cmp);
+                let median = ratios.get(ratios.len() / 2).copied().unwrap_or(f64::NAN);
+                format!("{name} {best:.1} ({median:.2}x)")
+            })
             .collect();
         println!("{short:9} {}", row.join("  "));
     }
