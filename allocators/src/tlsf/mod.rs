@@ -762,8 +762,19 @@ impl Backend for Tlsf {
             let bin = bin_holding(count).and_then(|b| self.nonempty_from(b));
             let head = bin.map_or(NIL, |b| self.heads[b.fl & 31][b.sl & 31]);
             if let Some(&node) = self.nodes.get(head as usize) {
-                self.carve(head, node, node.start(), count)?;
-                return Ok(node.start());
+                let at = node.start();
+                // The head holds `count` units: take them from its front.
+                if count < node.len() {
+                    self.resize_free(head, at + count, node.len() - count);
+                } else {
+                    self.unfile(head);
+                    self.put_spare(head);
+                    self.free_extents -= 1;
+                }
+                self.tag_allocation(at, count);
+                self.free_units -= count;
+                self.live += 1;
+                return Ok(at);
             }
         }
         let found = if count <= self.free_units {
