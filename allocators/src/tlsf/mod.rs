@@ -1,25 +1,28 @@
-//! Two-level segregated fit (TLSF) over an out-of-band node arena.
+//! Two-level segregated fit (TLSF) with out-of-band boundary tags.
 //!
 //! This module owns the [`Tlsf`] backend: the pieces that tile its space, the free
-//! lists they sit on, and the index that finds a piece by its first unit. It never
+//! lists they sit on, and the tags that find a piece by its first or last unit. It never
 //! reads or writes the managed memory, never allocates after construction, and never
 //! panics on caller input.
 //!
 //! # Data structure
 //!
 //! * **Pieces**: the space is tiled by maximal free extents and live allocations
-//!   (claims included), each one node of a fixed arena (`u32` links).
+//!   (claims included). Only free pieces have a node (16 bytes: start, length, `u32`
+//!   list links) in a fixed arena; an allocation is nothing but its two tags.
 //! * **Free lists**: every free piece sits on the list of its size class (`classes.rs`:
 //!   the highest set bit of the length, then 32 sub-ranges), with a bitmap of non-empty
 //!   classes and one of non-empty bins per class, so the first non-empty bin at or above
 //!   a size is two `trailing_zeros`.
-//! * **Boundary index**: a `u32` per unit; the entries at the first and the last unit of
-//!   every piece name its node and say whether it is free (out-of-band boundary tags).
-//!   Other entries are stale: `free(start, count)` trusts the entry at `start` only when
-//!   the node it names is a piece that starts right there, which finds the piece in
-//!   `O(1)`. The entries just before and after a piece are always current (the tags of
-//!   its neighbours), so a free coalesces in `O(1)` and reads a neighbour's node only
-//!   when that neighbour is free.
+//! * **Boundary tags**: a `u32` per unit, kept exact: the first and the last unit of
+//!   every piece carry its tag (an allocation's length, split into a start and an end
+//!   tag; a free piece's node), every other entry is 0, and a change clears the tags
+//!   that end up inside a merged piece. So `free(start, count)` validates with the one
+//!   entry at `start` (an allocation's start tag holds its length: no node read), and
+//!   the entries just before and after a piece tell whether a neighbour is free (and
+//!   which node it is), so a free coalesces in `O(1)` and reads a neighbour's node only
+//!   when that neighbour is free. Tags hold 30-bit values, which limits the capacity
+//!   to [`Tlsf::MAX_CAPACITY`] units.
 //!
 //! # Placement
 //!
@@ -39,20 +42,23 @@
 //! * `allocate` with alignment `a > 1`: `O(1)` when a piece of `count + a - 1` units
 //!   exists; otherwise `O(free pieces of length count .. count + a - 1 + 1/32)`.
 //! * `allocate` with a window: up to `O(free extents)`.
-//! * `free` of a live allocation: `O(1)`. `claim`, and a free that is refused as
-//!   [`NotAllocated`](Error::NotAllocated) or
-//!   [`NotAllocationStart`](Error::NotAllocationStart) because `start` is not
-//!   the first unit of a piece: a walk over the pieces below `start`, `O(pieces)`
-//!   (claims are a setup-time operation; a refused free is a caller bug).
+//! * `free` of a live allocation: `O(1)`, and so is a free refused because `start`
+//!   carries another tag (the end of an allocation, a free piece) or the count is wrong.
+//!   `claim`, and a free refused as [`NotAllocated`](Error::NotAllocated) or
+//!   [`NotAllocationStart`](Error::NotAllocationStart) because `start` is inside a piece:
+//!   a walk over the pieces below `start`, `O(pieces)` (claims are a setup-time
+//!   operation; a refused free is a caller bug).
 //! * A failed allocation costs what its search costs (the error carries no occupancy
 //!   figures). `stats` finds the largest free extent in the highest non-empty bin:
 //!   `O(pieces in that bin)`, never a scan of the space.
 //!
 //! # Memory
 //!
-//! `min(2 * max_allocations + 1, capacity)` nodes of 32 bytes (64-bit targets), plus
-//! 32 bits per unit for the boundary index, plus about 8 KiB of list heads: see
-//! [`Tlsf::metadata_bytes_for`]. Live allocations are limited to `max_allocations`
+//! 32 bits per unit for the tags, plus `min(max_allocations + 1, ceil(capacity / 2))`
+//! nodes of 16 bytes (free pieces are maximal, so an allocation separates any two), plus
+//! 4 KiB of list heads: see [`Tlsf::metadata_bytes_for`]. With one allocation allowed
+//! per unit that is at most 96 bits per unit; with `max_allocations` well below the
+//! capacity, close to 32. Live allocations are limited to `max_allocations`
 //! ([`Error::TooManyAllocations`] beyond).
 #![forbid(unsafe_code)]
 
@@ -91,13 +97,13 @@ const ALLOC_END: u32 = 2 << LEN_BITS;
 const FREE: u32 = 3 << LEN_BITS;
 
 /// The start tag of an allocation of `len < 2^LEN_BITS` units.
-const fn alloc_start(len: usize) -> u32 {
-    ALLOC_START | (len as u32 & VALUE)
+fn alloc_start(len: usize) -> u32 {
+    ALLOC_START | narrow(len)
 }
 
 /// The end tag of an allocation of `len` units.
-const fn alloc_end(len: usize) -> u32 {
-    ALLOC_END | (len as u32 & VALUE)
+fn alloc_end(len: usize) -> u32 {
+    ALLOC_END | narrow(len)
 }
 
 /// The tag of free node `n` (`n < 2^LEN_BITS`).
@@ -106,8 +112,9 @@ const fn free_tag(n: u32) -> u32 {
 }
 
 /// A unit offset or length as stored in a node (below `2^LEN_BITS`: the capacity limit).
-const fn narrow(x: usize) -> u32 {
-    x as u32 & VALUE
+fn narrow(x: usize) -> u32 {
+    // The mask makes the conversion exact (and free once compiled).
+    u32::try_from(x & VALUE as usize).unwrap_or(0)
 }
 
 /// One arena slot: a free piece, or a spare slot.
@@ -199,8 +206,9 @@ pub struct Tlsf {
     /// is 0. Kept exact, so one read validates a free and one read per side finds a
     /// neighbour.
     tags: Box<[u32]>,
-    /// First piece of each bin (inline: one indirection less on every list change).
-    heads: [[u32; SL_COUNT]; FL_SLOTS],
+    /// First piece of each bin (a boxed array: its rows are known to be `FL_SLOTS`, so
+    /// masked indices need no bounds check, and the backend stays small to move).
+    heads: Box<[[u32; SL_COUNT]; FL_SLOTS]>,
 }
 
 /// A bin index as a shift amount (indices are below 32; larger ones shift everything
@@ -270,7 +278,12 @@ impl Tlsf {
             sl_maps: [0; FL_SLOTS],
             nodes,
             tags: filled(capacity, 0)?,
-            heads: [[NIL; SL_COUNT]; FL_SLOTS],
+            heads: filled(FL_SLOTS, [NIL; SL_COUNT])?
+                .try_into()
+                .map_err(|_| OutOfMemory {
+                    what: "tlsf metadata",
+                    count: FL_SLOTS,
+                })?,
         };
         if capacity > 0 {
             // `node_count >= 1` whenever `capacity >= 1`.
@@ -297,8 +310,8 @@ impl Tlsf {
     }
 
     /// The bytes of metadata [`try_new`](Self::try_new) allocates for these parameters
-    /// (what [`Stats::metadata_bytes`] reports): 16 bytes per node, 4 per unit, and the
-    /// list heads.
+    /// (what [`Stats::metadata_bytes`] reports): 4 per unit, 16 per node (at most
+    /// `max_allocations + 1`, at most one per two units), and 4 KiB of list heads.
     #[must_use]
     pub const fn metadata_bytes_for(capacity: usize, max_allocations: usize) -> usize {
         let limit = if max_allocations < Self::MAX_ALLOCATIONS {
@@ -308,7 +321,7 @@ impl Tlsf {
         };
         Self::node_count(capacity, limit) * size_of::<Node>()
             + capacity * size_of::<u32>()
-            + FL_COUNT * SL_COUNT * size_of::<u32>()
+            + FL_SLOTS * SL_COUNT * size_of::<u32>()
     }
 
     /// The most live allocations (claims included) this backend holds at once.
@@ -740,6 +753,63 @@ impl Tlsf {
         } else {
             Error::NotAllocationStart { start }
         }
+    }
+}
+
+#[cfg(test)]
+impl Tlsf {
+    /// Panics unless the tags, the nodes, the lists and the counters agree: every entry
+    /// of `tags` is exactly the tag of a piece boundary or 0, free pieces are maximal and
+    /// each is on the list of its bin, and the spare count matches.
+    fn check_invariants(&self) {
+        let mut expected = alloc::vec![0u32; self.capacity];
+        let (mut at, mut free_units, mut free_extents, mut live) = (0, 0, 0, 0);
+        let mut last_free = false;
+        while at < self.capacity {
+            let piece = self
+                .piece_at(at)
+                .expect("a piece starts where the last one ends");
+            assert!(piece.len >= 1, "empty piece at {at}");
+            let end = at + piece.len;
+            if let Some(n) = piece.free {
+                assert!(
+                    !last_free,
+                    "free pieces at {at} and before it are not merged"
+                );
+                free_units += piece.len;
+                free_extents += 1;
+                expected[end - 1] = free_tag(n);
+                expected[at] = free_tag(n);
+                let bin = bin_of(piece.len);
+                let mut m = self.heads[bin.fl & 31][bin.sl & 31];
+                let mut prev = NIL;
+                while m != n {
+                    assert_ne!(m, NIL, "free piece {n} is not on the list of its bin");
+                    prev = m;
+                    m = self.nodes[m as usize].next_free;
+                }
+                assert_eq!(self.nodes[n as usize].prev_free, prev);
+                assert_ne!(self.sl_maps[bin.fl & 31] & (1 << bin.sl), 0);
+                assert_ne!(self.fl_map & (1 << bin.fl), 0);
+            } else {
+                live += 1;
+                expected[end - 1] = alloc_end(piece.len);
+                expected[at] = alloc_start(piece.len);
+            }
+            last_free = piece.free.is_some();
+            at = end;
+        }
+        assert_eq!(at, self.capacity);
+        assert_eq!(
+            &*self.tags,
+            &expected[..],
+            "tags other than boundaries are not 0"
+        );
+        assert_eq!(
+            (free_units, free_extents, live),
+            (self.free_units, self.free_extents, self.live)
+        );
+        assert_eq!(self.spare_count + free_extents, self.nodes.len());
     }
 }
 

@@ -64,7 +64,10 @@ fn main() {
         );
     let only = std::env::var("PAIR_RATIO_TRACES").ok();
     for (short, trace) in traces {
-        if only.as_ref().is_some_and(|o| !o.split(',').any(|t| t == short)) {
+        if only
+            .as_ref()
+            .is_some_and(|o| !o.split(',').any(|t| t == short))
+        {
             continue;
         }
         let mut arenas: Vec<_> = args
@@ -81,9 +84,10 @@ fn main() {
                 Some((name.clone(), arena, replayer, f64::INFINITY, Vec::new()))
             })
             .collect();
-        let pairs = trace.allocations() as f64;
+        let allocations = trace.allocations().max(1);
+        let pairs = allocations as f64;
         // About 0.05 s per replay batch: many short rounds, so the best of each catches a quiet moment.
-        let reps = (500_000.0 / pairs).ceil().max(1.0) as usize;
+        let reps = 500_000_usize.div_ceil(allocations);
         for _ in 0..rounds {
             for (_, arena, replayer, best, times) in &mut arenas {
                 let start = Instant::now();
