@@ -736,6 +736,44 @@ impl Tlsf {
         Ok(())
     }
 
+    /// `allocate` for any request: validated, then the good fits and the exhaustive
+    /// search (`find`).
+    #[inline(never)]
+    fn allocate_slow(&mut self, request: Request) -> Result<usize, Error> {
+        let window = request.validate(self.capacity)?;
+        self.check_room()?;
+        let (count, align) = (request.count(), request.align());
+        let found = if count <= self.free_units {
+            self.find(count, align, window)
+        } else {
+            None
+        };
+        match found {
+            Some((n, node, at)) => {
+                self.carve(n, node, at, count)?;
+                Ok(at)
+            }
+            None => Err(Error::NoSpace { count, align }),
+        }
+    }
+
+    /// Why `free(start, count)` is refused, `tag` being the entry at `start` (0 when out
+    /// of bounds): the range checks first, then what `start` is.
+    #[cold]
+    fn refusal(&self, start: usize, count: usize, tag: u32) -> Error {
+        if let Err(e) = check_range(start, count, self.capacity) {
+            return e;
+        }
+        if tag & KIND == ALLOC_START {
+            return Error::WrongCount {
+                start,
+                count,
+                actual: (tag & VALUE) as usize,
+            };
+        }
+        self.not_a_start(start)
+    }
+
     /// Why `free(start, _)` is refused when no allocation starts at `start`.
     #[cold]
     fn not_a_start(&self, start: usize) -> Error {
@@ -823,10 +861,10 @@ impl Backend for Tlsf {
     }
 
     fn allocate(&mut self, request: Request) -> Result<usize, Error> {
-        let window = request.validate(self.capacity)?;
-        self.check_room()?;
         let (count, align) = (request.count(), request.align());
-        if align == 1 && request.window().is_none() {
+        // A plain request (alignment 1, no window) of at least one unit passes
+        // `validate` by construction: only the slow path runs it.
+        if count != 0 && align == 1 && request.window().is_none() && self.live < self.limit {
             // Every piece of the bin `bin_holding` names holds `count` units: its head
             // is the answer, at its start, without a placement check.
             let bin = bin_holding(count).and_then(|b| self.nonempty_from(b));
@@ -847,18 +885,7 @@ impl Backend for Tlsf {
                 return Ok(at);
             }
         }
-        let found = if count <= self.free_units {
-            self.find(count, align, window)
-        } else {
-            None
-        };
-        match found {
-            Some((n, node, at)) => {
-                self.carve(n, node, at, count)?;
-                Ok(at)
-            }
-            None => Err(Error::NoSpace { count, align }),
-        }
+        self.allocate_slow(request)
     }
 
     fn claim(&mut self, start: usize, count: usize) -> Result<(), Error> {
@@ -878,21 +905,13 @@ impl Backend for Tlsf {
     }
 
     fn free(&mut self, start: usize, count: usize) -> Result<(), Error> {
-        check_range(start, count, self.capacity)?;
-        // In bounds by `check_range`.
+        // The start tag of an allocation of exactly `count` units is the whole
+        // validation: that allocation lies inside the space, so `check_range` would pass.
         let tag = self.tags.get(start).copied().unwrap_or(0);
-        if tag & KIND != ALLOC_START {
-            return Err(self.not_a_start(start));
+        if tag & KIND == ALLOC_START && (tag & VALUE) as usize == count {
+            return self.release(start, count);
         }
-        let len = (tag & VALUE) as usize;
-        if len != count {
-            return Err(Error::WrongCount {
-                start,
-                count,
-                actual: len,
-            });
-        }
-        self.release(start, len)
+        Err(self.refusal(start, count, tag))
     }
 
     fn stats(&self) -> Stats {
