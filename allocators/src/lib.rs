@@ -13,8 +13,9 @@
 //!   heap exists).
 //! * [`Bitmap`](bitmap::Bitmap): one "used" bit and one "starts an allocation" bit per
 //!   unit, word-level scans and a summary level.
-//! * [`Tlsf`](tlsf::Tlsf): two-level segregated fit ("good fit") over an out-of-band
-//!   node arena; `O(1)` allocate and free in the common case, exact failures.
+//! * [`Tlsf`](tlsf::Tlsf): two-level segregated fit ("good fit") with out-of-band
+//!   boundary tags and nodes for free pieces only; `O(1)` allocate and free in the
+//!   common case, exact failures.
 //! * [`GenPool`](genalloc::GenPool): Linux `gen_pool` semantics (several chunks,
 //!   `min_alloc_order`, the fit algorithms) with lock-free allocate/free on `&self`.
 //!

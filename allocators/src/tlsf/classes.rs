@@ -3,17 +3,20 @@
 //!
 //! Two levels: the first is the position of the highest set bit of the length, the
 //! second splits each power-of-two range into [`SL_COUNT`] equal sub-ranges, so a bin
-//! spans at most 1/32 of its lower bound (lengths below 64 get a bin each). This module
-//! is pure arithmetic: it never touches a piece or a list.
+//! spans at most 1/32 of its lower bound (lengths below 64 get a bin each). Lengths are
+//! below `2^LEN_BITS` (the backend's capacity limit), which bounds the first level. This
+//! module is pure arithmetic: it never touches a piece or a list.
 #![forbid(unsafe_code)]
 
 /// log2 of the second-level bins per first-level class.
 const SL_LOG: u32 = 5;
 /// Second-level bins per first-level class.
 pub(super) const SL_COUNT: usize = 1 << SL_LOG;
+/// Lengths (and counts worth searching for) are below `2^LEN_BITS`.
+pub(super) const LEN_BITS: u32 = 30;
 /// First-level classes: class 0 holds the lengths below [`SL_COUNT`], class `f >= 1`
-/// the lengths whose highest set bit is `f + SL_LOG - 1`.
-pub(super) const FL_COUNT: usize = (usize::BITS - SL_LOG + 1) as usize;
+/// the lengths whose highest set bit is `f + SL_LOG - 1` (at most `LEN_BITS - 1`).
+pub(super) const FL_COUNT: usize = (LEN_BITS - SL_LOG + 1) as usize;
 
 /// One bin: first-level class `fl < FL_COUNT`, second-level bin `sl < SL_COUNT`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -23,7 +26,8 @@ pub(super) struct Bin {
 }
 
 /// The bin a free piece of `len >= 1` units is filed under (rounding down: a piece of
-/// the bin may be shorter than the bin's upper lengths).
+/// the bin may be shorter than the bin's upper lengths). Its first level is below
+/// [`FL_COUNT`] when `len < 2^LEN_BITS`.
 pub(super) const fn bin_of(len: usize) -> Bin {
     if len < SL_COUNT {
         return Bin { fl: 0, sl: len };
@@ -36,7 +40,7 @@ pub(super) const fn bin_of(len: usize) -> Bin {
 }
 
 /// The lowest bin whose every piece has at least `count >= 1` units (rounding up), or
-/// `None` when no bin can promise that (lengths near `usize::MAX`).
+/// `None` when no bin can promise that (the rounded length is `2^LEN_BITS` or more).
 pub(super) const fn bin_holding(count: usize) -> Option<Bin> {
     if count < SL_COUNT {
         return Some(bin_of(count));
@@ -44,8 +48,8 @@ pub(super) const fn bin_holding(count: usize) -> Option<Bin> {
     let log = usize::BITS - 1 - count.leading_zeros();
     let width_minus_one = (1usize << (log - SL_LOG)) - 1;
     match count.checked_add(width_minus_one) {
-        Some(rounded) => Some(bin_of(rounded)),
-        None => None,
+        Some(rounded) if rounded >> LEN_BITS == 0 => Some(bin_of(rounded)),
+        _ => None,
     }
 }
 
@@ -60,8 +64,13 @@ const fn lower_bound(bin: Bin) -> usize {
 }
 
 #[cfg(test)]
+const SL_LOG_FOR_TESTS: usize = SL_LOG as usize;
+
+#[cfg(test)]
 mod tests {
-    use super::{Bin, FL_COUNT, SL_COUNT, bin_holding, bin_of, lower_bound};
+    use super::{
+        Bin, FL_COUNT, LEN_BITS, SL_COUNT, SL_LOG_FOR_TESTS, bin_holding, bin_of, lower_bound,
+    };
 
     #[test]
     fn small_lengths_get_a_bin_each() {
@@ -87,7 +96,7 @@ mod tests {
             assert!(lower_bound(bin) <= len, "{len}");
             last = bin;
         }
-        let top = bin_of(usize::MAX);
+        let top = bin_of((1 << LEN_BITS) - 1);
         assert_eq!(
             top,
             Bin {
@@ -119,5 +128,11 @@ mod tests {
             }
         }
         assert_eq!(bin_holding(usize::MAX), None);
+        assert_eq!(bin_holding(1 << LEN_BITS), None);
+        // The largest length still has a bin that holds it when it is that bin's lower
+        // bound; one above it rounds past the last bin.
+        let last = (SL_COUNT * 2 - 1) << (LEN_BITS as usize - SL_LOG_FOR_TESTS - 1);
+        assert_eq!(bin_holding(last), Some(bin_of(last)));
+        assert_eq!(bin_holding(last + 1), None);
     }
 }

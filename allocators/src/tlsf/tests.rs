@@ -151,3 +151,134 @@ fn metadata_is_what_construction_reports() {
     );
     assert!(Tlsf::metadata_bytes_for(4096, 100) < 4096 * 5 + 201 * 48 + 8192);
 }
+
+/// A small deterministic generator (xorshift), so the churn test needs no dependency.
+fn next(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+#[test]
+fn tags_stay_exact_through_churn_and_wrong_frees() {
+    // Miri interprets every step: fewer and smaller runs there.
+    let (spaces, steps) = if cfg!(miri) {
+        (&[(1, 0, 4), (7, 3, 2), (300, 5, 40)][..], 150)
+    } else {
+        (
+            &[(1, 0, 4), (7, 3, 2), (300, 5, 40), (4096, 0, 4096)][..],
+            3000,
+        )
+    };
+    for &(capacity, phase, limit) in spaces {
+        let mut t = Tlsf::try_new(capacity, phase, limit).unwrap();
+        t.check_invariants();
+        let mut live: Vec<(usize, usize)> = Vec::new();
+        let mut state = 0x9E37_79B9_7F4A_7C15 ^ capacity as u64;
+        for _ in 0..steps {
+            let roll = next(&mut state);
+            let pick = |n: usize, r: u64| usize::try_from(r % n as u64).unwrap();
+            if roll % 3 == 0 && !live.is_empty() {
+                let (start, count) = live.swap_remove(pick(live.len(), roll >> 8));
+                // Wrong frees first: they change nothing.
+                if count > 1 {
+                    assert_eq!(
+                        t.free(start + count - 1, 1),
+                        Err(Error::NotAllocationStart {
+                            start: start + count - 1
+                        })
+                    );
+                    assert_eq!(
+                        t.free(start, count - 1),
+                        Err(Error::WrongCount {
+                            start,
+                            count: count - 1,
+                            actual: count
+                        })
+                    );
+                }
+                t.free(start, count).unwrap();
+                assert_eq!(t.free(start, count), Err(Error::NotAllocated { start }));
+            } else {
+                let count = 1 + pick(capacity.min(64), roll >> 8);
+                let align = 1 << pick(4, roll >> 20);
+                let request = if roll % 7 == 1 {
+                    let lo = pick(capacity, roll >> 24);
+                    Request::new(count).aligned(align).within(lo, capacity)
+                } else {
+                    Request::new(count).aligned(align)
+                };
+                if let Ok(start) = t.allocate(request) {
+                    assert_eq!((phase + start) % align, 0);
+                    live.push((start, count));
+                }
+            }
+            t.check_invariants();
+        }
+        for (start, count) in live.drain(..) {
+            t.free(start, count).unwrap();
+            t.check_invariants();
+        }
+        assert_eq!(t.stats().largest_free, capacity);
+    }
+}
+
+#[test]
+fn capacity_is_limited_to_what_a_tag_holds() {
+    let err = Tlsf::try_new(Tlsf::MAX_CAPACITY + 1, 0, 1).unwrap_err();
+    assert_eq!(err.count, Tlsf::MAX_CAPACITY + 1);
+    assert_eq!(Tlsf::MAX_CAPACITY, (1 << 30) - 1);
+}
+
+#[test]
+fn frees_inside_pieces_are_told_apart() {
+    let mut t = Tlsf::try_new(100, 0, 8).unwrap();
+    let a = t.allocate(Request::new(10)).unwrap();
+    let b = t.allocate(Request::new(10)).unwrap();
+    t.free(a, 10).unwrap();
+    // The end unit of a free piece, inside a free piece, the end of an allocation and
+    // inside an allocation.
+    assert_eq!(t.free(a + 9, 1), Err(Error::NotAllocated { start: a + 9 }));
+    assert_eq!(t.free(a + 4, 1), Err(Error::NotAllocated { start: a + 4 }));
+    assert_eq!(
+        t.free(b + 9, 1),
+        Err(Error::NotAllocationStart { start: b + 9 })
+    );
+    assert_eq!(
+        t.free(b + 4, 1),
+        Err(Error::NotAllocationStart { start: b + 4 })
+    );
+    // A claim in the middle of the free space, then its neighbours merge back.
+    t.claim(a + 3, 2).unwrap();
+    t.check_invariants();
+    t.free(a + 3, 2).unwrap();
+    t.free(b, 10).unwrap();
+    t.check_invariants();
+    assert_eq!(t.stats().free_extents, 1);
+}
+
+#[test]
+fn nodes_are_only_for_free_pieces() {
+    // One node per two units at most, and `limit + 1` at most.
+    assert_eq!(
+        Tlsf::metadata_bytes_for(1000, 10_000) - Tlsf::metadata_bytes_for(1000, 0),
+        499 * 16
+    );
+    assert_eq!(
+        Tlsf::metadata_bytes_for(1000, 9) - Tlsf::metadata_bytes_for(1000, 0),
+        9 * 16
+    );
+    // Every unit allocated on its own: no free piece, no node needed.
+    let mut t = Tlsf::try_new(64, 0, 64).unwrap();
+    for _ in 0..64 {
+        t.allocate(Request::new(1)).unwrap();
+    }
+    t.check_invariants();
+    // Every other unit freed: 32 free pieces, the most a 64-unit space can have.
+    for u in (0..64).step_by(2) {
+        t.free(u, 1).unwrap();
+    }
+    t.check_invariants();
+    assert_eq!(t.stats().free_extents, 32);
+}
