@@ -21,8 +21,8 @@
 
 #![forbid(unsafe_code)]
 
-use super::Bitmap;
 use super::words::{self, BITS};
+use super::{Bitmap, Layout, Parts};
 use crate::{Window, align_up_with_phase};
 
 /// Words the word scan reads before a small request asks the run tree.
@@ -30,7 +30,7 @@ const NEAR_WORDS: usize = 8;
 /// Candidates the run path tries before a large request asks the run tree.
 const NEAR_RUNS: usize = 8;
 
-impl Bitmap {
+impl<S: AsRef<[u64]> + AsMut<[u64]>> Bitmap<S> {
     /// The lowest offset where `count` units aligned to `align` fit inside `window`.
     /// `count >= 1`, `align` a power of two and `window` inside the space (validated).
     pub(super) fn lowest_fit(
@@ -39,9 +39,16 @@ impl Bitmap {
         align: usize,
         window: Window,
     ) -> Option<usize> {
+        let (layout, phase) = (&self.layout, self.phase);
+        let parts = layout.parts(self.words.as_ref());
+        let search = Search {
+            parts,
+            layout,
+            phase,
+        };
         if count > u32::MAX as usize {
             // Beyond what the run tree counts: the plain scans, unbounded.
-            return self
+            return search
                 .fit_by_runs(count, align, window, usize::MAX)
                 .unwrap_or(None);
         }
@@ -49,25 +56,27 @@ impl Bitmap {
         // through the summary): quicker than settling and descending the tree when the
         // fit is close, and bounded when it is not.
         let near = if count <= BITS && align <= BITS {
-            self.fit_in_words(count, align, window, NEAR_WORDS)
+            search.fit_in_words(count, align, window, NEAR_WORDS)
         } else {
-            self.fit_by_runs(count, align, window, NEAR_RUNS)
+            search.fit_by_runs(count, align, window, NEAR_RUNS)
         };
         let mut from = match near {
             Ok(found) => return found,
             Err(resume) => resume,
         };
-        self.runs.settle(&self.used);
+        let parts = layout.parts_mut(self.words.as_mut());
+        layout.runs.settle(parts.used, parts.tree);
+        let Parts { used, tree, .. } = layout.parts(self.words.as_ref());
         loop {
             // The lowest run of `count` free units at or after `from`; an aligned start
             // can only be at or after it.
-            let run = self.runs.first_run(&self.used, from, count)?;
-            let at = align_up_with_phase(run, align, self.phase)?;
+            let run = layout.runs.first_run(used, tree, from, count)?;
+            let at = align_up_with_phase(run, align, phase)?;
             let end = at.checked_add(count)?;
             if end > window.hi {
                 return None;
             }
-            match words::first_set(&self.used, at, end) {
+            match words::first_set(used, at, end) {
                 None => return Some(at),
                 // No aligned start at or before `busy` fits: every one from `at` on
                 // reaches it.
@@ -75,11 +84,20 @@ impl Bitmap {
             }
         }
     }
+}
 
+/// A search over a bitmap's maps, borrowed.
+struct Search<'a> {
+    parts: Parts<'a>,
+    layout: &'a Layout,
+    phase: usize,
+}
+
+impl Search<'_> {
     /// Free units of used-map word `w` below offset `hi` (none past the end).
     #[inline]
     fn free_bits(&self, w: usize, hi: usize) -> u64 {
-        let Some(&used) = self.used.get(w) else {
+        let Some(&used) = self.parts.used.get(w) else {
             return 0;
         };
         let base = w * BITS;
@@ -121,7 +139,7 @@ impl Bitmap {
             }
             mask = u64::MAX;
             // A full word holds no start of a free run.
-            match self.summary.next_not_full(w + 1) {
+            match self.layout.summary.next_not_full(self.parts.summary, w + 1) {
                 Some(next) => w = next,
                 None => return Ok(None),
             }
@@ -151,13 +169,13 @@ impl Bitmap {
             let Some(end) = candidate.checked_add(count).filter(|&end| end <= window.hi) else {
                 return Ok(None);
             };
-            let Some(free) = self.next_free(candidate) else {
+            let Some(free) = self.parts.next_free(self.layout, candidate) else {
                 return Ok(None);
             };
             let next = if free > candidate {
                 align_up_with_phase(free, align, self.phase)
             } else {
-                match words::first_set(&self.used, candidate, end) {
+                match words::first_set(self.parts.used, candidate, end) {
                     None => return Ok(Some(candidate)),
                     Some(busy) => align_up_with_phase(busy + 1, align, self.phase),
                 }
@@ -168,15 +186,17 @@ impl Bitmap {
             }
         }
     }
+}
 
+impl Parts<'_> {
     /// The first free unit at offset `>= from`, skipping full words through the summary.
-    pub(super) fn next_free(&self, from: usize) -> Option<usize> {
+    pub(super) fn next_free(&self, layout: &Layout, from: usize) -> Option<usize> {
         let (w, bit) = words::split(from);
         let free = !*self.used.get(w)? & words::from_bit(bit);
         if free != 0 {
             return Some(w * BITS + free.trailing_zeros() as usize);
         }
-        let w = self.summary.next_not_full(w + 1)?;
+        let w = layout.summary.next_not_full(self.summary, w + 1)?;
         let free = !*self.used.get(w)?;
         (free != 0).then(|| w * BITS + free.trailing_zeros() as usize)
     }

@@ -51,14 +51,16 @@ pub(super) fn assign(words: &mut [u64], i: usize, value: bool) {
     }
 }
 
-/// Sets (`value`) or clears every bit of `[from, to)`, a word at a time.
-pub(super) fn assign_range(words: &mut [u64], from: usize, to: usize, value: bool) {
+/// Sets (`value`) or clears every bit of `[from, to)`, a word at a time. A `const fn`:
+/// the bitmap's constructors over caller storage lay out their padding bits with it.
+pub(super) const fn assign_range(words: &mut [u64], from: usize, to: usize, value: bool) {
     if from >= to {
         return;
     }
     let (first, first_bit) = split(from);
     let (last, last_bit) = split(to - 1);
-    for w in first..=last {
+    let mut w = first;
+    while w <= last && w < words.len() {
         let mut mask = u64::MAX;
         if w == first {
             mask &= from_bit(first_bit);
@@ -66,13 +68,12 @@ pub(super) fn assign_range(words: &mut [u64], from: usize, to: usize, value: boo
         if w == last {
             mask &= below_bit(last_bit + 1);
         }
-        if let Some(word) = words.get_mut(w) {
-            if value {
-                *word |= mask;
-            } else {
-                *word &= !mask;
-            }
+        if value {
+            words[w] |= mask;
+        } else {
+            words[w] &= !mask;
         }
+        w += 1;
     }
 }
 
