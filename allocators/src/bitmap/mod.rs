@@ -150,14 +150,16 @@ impl Layout {
         }
     }
 
-    /// The parts of `words` (at least [`total`](Self::total) long; shorter storage reads
-    /// as empty parts, which no constructor lets happen).
+    /// The parts of `words`, which holds at least [`total`](Self::total) words: every
+    /// constructor checks that before it lays the words out, and no storage a bitmap can
+    /// hold changes its length, so the splits below are in bounds. (Splits that fall back
+    /// to empty parts cost 5 % more instructions per allocate+free pair, for no input
+    /// that could take the fallback.)
+    #[inline]
     fn parts<'a>(&self, words: &'a [u64]) -> Parts<'a> {
-        let (maps, rest) = words.split_at_checked(2 * self.map).unwrap_or_default();
-        let (used, starts) = maps.split_at_checked(self.map).unwrap_or_default();
-        let (summary, tree) = rest
-            .split_at_checked(self.summary_words)
-            .unwrap_or_default();
+        let (maps, rest) = words.split_at(2 * self.map);
+        let (used, starts) = maps.split_at(self.map);
+        let (summary, tree) = rest.split_at(self.summary_words);
         Parts {
             used,
             starts,
@@ -167,12 +169,11 @@ impl Layout {
     }
 
     /// [`parts`](Self::parts) for a change.
+    #[inline]
     fn parts_mut<'a>(&self, words: &'a mut [u64]) -> PartsMut<'a> {
-        let (maps, rest) = words.split_at_mut_checked(2 * self.map).unwrap_or_default();
-        let (used, starts) = maps.split_at_mut_checked(self.map).unwrap_or_default();
-        let (summary, tree) = rest
-            .split_at_mut_checked(self.summary_words)
-            .unwrap_or_default();
+        let (maps, rest) = words.split_at_mut(2 * self.map);
+        let (used, starts) = maps.split_at_mut(self.map);
+        let (summary, tree) = rest.split_at_mut(self.summary_words);
         PartsMut {
             used,
             starts,
@@ -195,6 +196,15 @@ impl Layout {
 #[derive(Clone, Debug)]
 pub struct Bitmap<S = Box<[u64]>> {
     words: S,
+    core: Core,
+}
+
+/// Everything of a bitmap but its words: their layout and the counters. All the
+/// algorithms are `Core`'s, over the words as a plain slice, so they are compiled once
+/// in this crate (and inlined into each other there) whatever holds the words; the
+/// generic [`Bitmap`] only hands its words over.
+#[derive(Clone, Copy, Debug)]
+struct Core {
     layout: Layout,
     capacity: usize,
     phase: usize,
@@ -356,24 +366,33 @@ impl<S> Bitmap<S> {
     const fn laid_out(words: S, layout: Layout, capacity: usize, phase: usize) -> Self {
         Self {
             words,
-            layout,
-            capacity,
-            phase,
-            free: capacity,
-            live: 0,
+            core: Core {
+                layout,
+                capacity,
+                phase,
+                free: capacity,
+                live: 0,
+            },
         }
     }
 }
 
-impl<S: AsRef<[u64]> + AsMut<[u64]>> Bitmap<S> {
-    /// The metadata, for a read.
-    fn parts(&self) -> Parts<'_> {
-        self.layout.parts(self.words.as_ref())
+impl PartsMut<'_> {
+    /// The same parts, for a read.
+    fn read(&self) -> Parts<'_> {
+        Parts {
+            used: self.used,
+            starts: self.starts,
+            summary: self.summary,
+            tree: self.tree,
+        }
     }
+}
 
+impl Core {
     /// Marks `[start, start + count)` as one allocation (range checked and free).
-    fn mark(&mut self, start: usize, count: usize) {
-        let parts = self.layout.parts_mut(self.words.as_mut());
+    #[inline(always)]
+    fn mark(&mut self, parts: PartsMut<'_>, start: usize, count: usize) {
         words::assign_range(parts.used, start, start + count, true);
         words::assign(parts.starts, start, true);
         self.layout.refresh(parts, start, count);
@@ -382,18 +401,90 @@ impl<S: AsRef<[u64]> + AsMut<[u64]>> Bitmap<S> {
     }
 
     /// Releases the allocation `[start, start + count)` (validated).
-    fn unmark(&mut self, start: usize, count: usize) {
-        let parts = self.layout.parts_mut(self.words.as_mut());
+    #[inline]
+    fn unmark(&mut self, parts: PartsMut<'_>, start: usize, count: usize) {
         words::assign_range(parts.used, start, start + count, false);
         words::assign(parts.starts, start, false);
         self.layout.refresh(parts, start, count);
         self.free += count;
         self.live -= 1;
     }
+
+    fn allocate(&mut self, words: &mut [u64], request: Request) -> Result<usize, Error> {
+        let window = request.validate(self.capacity)?;
+        let (count, align) = (request.count(), request.align());
+        match self.lowest_fit(words, count, align, window) {
+            Some(start) => {
+                self.mark(self.layout.parts_mut(words), start, count);
+                Ok(start)
+            }
+            None => Err(Error::NoSpace { count, align }),
+        }
+    }
+
+    fn claim(&mut self, words: &mut [u64], start: usize, count: usize) -> Result<(), Error> {
+        check_range(start, count, self.capacity)?;
+        let parts = self.layout.parts_mut(words);
+        if let Some(first_busy) = words::first_set(parts.used, start, start + count) {
+            return Err(Error::RangeBusy {
+                start,
+                count,
+                first_busy,
+            });
+        }
+        self.mark(parts, start, count);
+        Ok(())
+    }
+
+    fn free(&mut self, words: &mut [u64], start: usize, count: usize) -> Result<(), Error> {
+        check_range(start, count, self.capacity)?;
+        let parts = self.layout.parts_mut(words);
+        let read = parts.read();
+        if !words::test(read.used, start) {
+            return Err(Error::NotAllocated { start });
+        }
+        if !words::test(read.starts, start) {
+            return Err(Error::NotAllocationStart { start });
+        }
+        let actual = read.allocation_len(&self.layout, self.capacity, start);
+        if actual != count {
+            return Err(Error::WrongCount {
+                start,
+                count,
+                actual,
+            });
+        }
+        self.unmark(parts, start, count);
+        Ok(())
+    }
+
+    fn stats(&self, words: &[u64]) -> Stats {
+        let parts = self.layout.parts(words);
+        let (largest_free, free_extents) = parts.free_runs(&self.layout, self.capacity);
+        Stats {
+            capacity: self.capacity,
+            free: self.free,
+            largest_free,
+            free_extents,
+            live_allocations: self.live,
+            metadata_bytes: size_of_val(words),
+        }
+    }
+
+    fn for_each_allocation(&self, words: &[u64], f: &mut dyn FnMut(Extent)) {
+        let parts = self.layout.parts(words);
+        let mut at = 0;
+        while let Some(start) = words::first_set(parts.starts, at, self.capacity) {
+            let count = parts.allocation_len(&self.layout, self.capacity, start);
+            f(Extent::new(start, count));
+            at = start + count;
+        }
+    }
 }
 
 impl Layout {
     /// Brings the summary and the run tree up to a change of `[start, start + count)`.
+    #[inline]
     fn refresh(&self, parts: PartsMut<'_>, start: usize, count: usize) {
         let first = start / BITS;
         let last = (start + count - 1) / BITS;
@@ -437,75 +528,27 @@ impl<S: AsRef<[u64]> + AsMut<[u64]>> Backend for Bitmap<S> {
     }
 
     fn capacity(&self) -> usize {
-        self.capacity
+        self.core.capacity
     }
 
     fn allocate(&mut self, request: Request) -> Result<usize, Error> {
-        let window = request.validate(self.capacity)?;
-        let (count, align) = (request.count(), request.align());
-        match self.lowest_fit(count, align, window) {
-            Some(start) => {
-                self.mark(start, count);
-                Ok(start)
-            }
-            None => Err(Error::NoSpace { count, align }),
-        }
+        self.core.allocate(self.words.as_mut(), request)
     }
 
     fn claim(&mut self, start: usize, count: usize) -> Result<(), Error> {
-        check_range(start, count, self.capacity)?;
-        if let Some(first_busy) = words::first_set(self.parts().used, start, start + count) {
-            return Err(Error::RangeBusy {
-                start,
-                count,
-                first_busy,
-            });
-        }
-        self.mark(start, count);
-        Ok(())
+        self.core.claim(self.words.as_mut(), start, count)
     }
 
     fn free(&mut self, start: usize, count: usize) -> Result<(), Error> {
-        check_range(start, count, self.capacity)?;
-        let parts = self.parts();
-        if !words::test(parts.used, start) {
-            return Err(Error::NotAllocated { start });
-        }
-        if !words::test(parts.starts, start) {
-            return Err(Error::NotAllocationStart { start });
-        }
-        let actual = parts.allocation_len(&self.layout, self.capacity, start);
-        if actual != count {
-            return Err(Error::WrongCount {
-                start,
-                count,
-                actual,
-            });
-        }
-        self.unmark(start, count);
-        Ok(())
+        self.core.free(self.words.as_mut(), start, count)
     }
 
     fn stats(&self) -> Stats {
-        let (largest_free, free_extents) = self.parts().free_runs(&self.layout, self.capacity);
-        Stats {
-            capacity: self.capacity,
-            free: self.free,
-            largest_free,
-            free_extents,
-            live_allocations: self.live,
-            metadata_bytes: size_of_val(self.words.as_ref()),
-        }
+        self.core.stats(self.words.as_ref())
     }
 
     fn for_each_allocation(&self, f: &mut dyn FnMut(Extent)) {
-        let parts = self.parts();
-        let mut at = 0;
-        while let Some(start) = words::first_set(parts.starts, at, self.capacity) {
-            let count = parts.allocation_len(&self.layout, self.capacity, start);
-            f(Extent::new(start, count));
-            at = start + count;
-        }
+        self.core.for_each_allocation(self.words.as_ref(), f);
     }
 }
 

@@ -22,7 +22,7 @@
 #![forbid(unsafe_code)]
 
 use super::words::{self, BITS};
-use super::{Bitmap, Layout, Parts};
+use super::{Core, Layout, Parts};
 use crate::{Window, align_up_with_phase};
 
 /// Words the word scan reads before a small request asks the run tree.
@@ -30,17 +30,18 @@ const NEAR_WORDS: usize = 8;
 /// Candidates the run path tries before a large request asks the run tree.
 const NEAR_RUNS: usize = 8;
 
-impl<S: AsRef<[u64]> + AsMut<[u64]>> Bitmap<S> {
+impl Core {
     /// The lowest offset where `count` units aligned to `align` fit inside `window`.
     /// `count >= 1`, `align` a power of two and `window` inside the space (validated).
     pub(super) fn lowest_fit(
-        &mut self,
+        &self,
+        words: &mut [u64],
         count: usize,
         align: usize,
         window: Window,
     ) -> Option<usize> {
         let (layout, phase) = (&self.layout, self.phase);
-        let parts = layout.parts(self.words.as_ref());
+        let parts = layout.parts(words);
         let search = Search {
             parts,
             layout,
@@ -64,9 +65,9 @@ impl<S: AsRef<[u64]> + AsMut<[u64]>> Bitmap<S> {
             Ok(found) => return found,
             Err(resume) => resume,
         };
-        let parts = layout.parts_mut(self.words.as_mut());
+        let parts = layout.parts_mut(words);
         layout.runs.settle(parts.used, parts.tree);
-        let Parts { used, tree, .. } = layout.parts(self.words.as_ref());
+        let Parts { used, tree, .. } = layout.parts(words);
         loop {
             // The lowest run of `count` free units at or after `from`; an aligned start
             // can only be at or after it.
@@ -112,6 +113,7 @@ impl Search<'_> {
     /// The word path over at most `budget` words that are not full: `Ok` with the
     /// answer, or `Err(resume)` when the budget ran out, every start below `resume`
     /// (and at or above `window.lo`) having been ruled out.
+    #[inline]
     fn fit_in_words(
         &self,
         count: usize,

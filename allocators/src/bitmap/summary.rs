@@ -29,15 +29,6 @@ struct Level {
 }
 
 impl Level {
-    /// Level 0, over a used map of `used_words` words.
-    const fn first(used_words: usize) -> Self {
-        Self {
-            start: 0,
-            len: used_words.div_ceil(BITS),
-            bits: used_words,
-        }
-    }
-
     /// The level above this one, or `None` for the top level (at most one word).
     const fn up(self) -> Option<Self> {
         if self.len <= 1 {
@@ -56,18 +47,33 @@ impl Level {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Summary {
     used_words: usize,
+    /// Words of level 0, kept so that the common operations (a refresh that stops at
+    /// level 0, a search that finds a word there) compute nothing about the levels.
+    first_len: usize,
 }
 
 impl Summary {
     /// The summary of a used map of `used_words` words.
     pub(super) const fn new(used_words: usize) -> Self {
-        Self { used_words }
+        Self {
+            used_words,
+            first_len: used_words.div_ceil(BITS),
+        }
+    }
+
+    /// Level 0.
+    const fn first(&self) -> Level {
+        Level {
+            start: 0,
+            len: self.first_len,
+            bits: self.used_words,
+        }
     }
 
     /// Words of all levels: `ceil(n / 64) + ceil(n / 64^2) + ...` for `n` used words, up
     /// to and including the first level of at most one word.
     pub(super) const fn words(&self) -> usize {
-        let mut level = Level::first(self.used_words);
+        let mut level = self.first();
         let mut total = level.len;
         while let Some(up) = level.up() {
             total += up.len;
@@ -79,7 +85,7 @@ impl Summary {
     /// Lays out the summary of a used map with no full word in `summary` (its
     /// [`words`](Self::words) words, all clear): sets the padding bits of every level.
     pub(super) const fn init(&self, summary: &mut [u64]) {
-        let mut level = Level::first(self.used_words);
+        let mut level = self.first();
         loop {
             let end = (level.start + level.len) * BITS;
             words::assign_range(summary, level.start * BITS + level.bits, end, true);
@@ -92,45 +98,52 @@ impl Summary {
 
     /// Recomputes the summary bits of used words `first..=last` (and of their parents)
     /// from `used`.
+    #[inline]
     pub(super) fn refresh(&self, used: &[u64], summary: &mut [u64], first: usize, last: usize) {
-        let (mut first, mut last) = (first, last);
-        let mut level = Level::first(self.used_words);
-        // Where the level below starts in `summary`; `None` while it is the used map.
-        let mut below_at = None;
-        loop {
+        // Level 0 from the used map; most changes stop there.
+        let Some(bits) = summary.get_mut(..self.first_len) else {
+            return;
+        };
+        if !Self::refresh_level(used, bits, first, last) {
+            return;
+        }
+        let (mut first, mut last) = (first / BITS, last / BITS);
+        let mut below = self.first();
+        while let Some(level) = below.up() {
             let Some((lower, upper)) = summary.split_at_mut_checked(level.start) else {
                 return;
             };
-            let below = match below_at {
-                None => used,
-                Some(at) => lower.get(at..).unwrap_or_default(),
-            };
-            let Some(bits) = upper.get_mut(..level.len) else {
+            let (Some(below_bits), Some(bits)) =
+                (lower.get(below.start..), upper.get_mut(..level.len))
+            else {
                 return;
             };
-            let mut changed = false;
-            for w in first..=last {
-                let full = below.get(w).is_some_and(|&word| word == u64::MAX);
-                changed |= words::test(bits, w) != full;
-                words::assign(bits, w, full);
-            }
-            // Parents summarise only these bits: if none moved, neither do they.
-            if !changed {
+            if !Self::refresh_level(below_bits, bits, first, last) {
                 return;
             }
             first /= BITS;
             last /= BITS;
-            below_at = Some(level.start);
-            match level.up() {
-                Some(up) => level = up,
-                None => return,
-            }
+            below = level;
         }
+    }
+
+    /// Sets bits `first..=last` of `bits` to whether words `first..=last` of `below` are
+    /// full; whether any bit changed. Parents summarise only these bits: if none moved,
+    /// neither do they.
+    #[inline]
+    fn refresh_level(below: &[u64], bits: &mut [u64], first: usize, last: usize) -> bool {
+        let mut changed = false;
+        for w in first..=last {
+            let full = below.get(w).is_some_and(|&word| word == u64::MAX);
+            changed |= words::test(bits, w) != full;
+            words::assign(bits, w, full);
+        }
+        changed
     }
 
     /// The first used-map word at index `>= from` that is not full, if any.
     pub(super) fn next_not_full(&self, summary: &[u64], from: usize) -> Option<usize> {
-        Self::first_clear(summary, Level::first(self.used_words), from)
+        Self::first_clear(summary, self.first(), from)
     }
 
     /// The first clear bit at index `>= from` of `level`: looks in the word holding
@@ -151,7 +164,7 @@ impl Summary {
     #[cfg(test)]
     fn level_lens(&self) -> alloc::vec::Vec<usize> {
         let mut lens = alloc::vec![];
-        let mut level = Some(Level::first(self.used_words));
+        let mut level = Some(self.first());
         while let Some(l) = level {
             lens.push(l.len);
             level = l.up();

@@ -60,7 +60,7 @@ pub(super) const fn assign_range(words: &mut [u64], from: usize, to: usize, valu
     let (first, first_bit) = split(from);
     let (last, last_bit) = split(to - 1);
     let mut w = first;
-    while w <= last && w < words.len() {
+    while w <= last {
         let mut mask = u64::MAX;
         if w == first {
             mask &= from_bit(first_bit);
@@ -68,10 +68,12 @@ pub(super) const fn assign_range(words: &mut [u64], from: usize, to: usize, valu
         if w == last {
             mask &= below_bit(last_bit + 1);
         }
-        if value {
-            words[w] |= mask;
-        } else {
-            words[w] &= !mask;
+        if w < words.len() {
+            if value {
+                words[w] |= mask;
+            } else {
+                words[w] &= !mask;
+            }
         }
         w += 1;
     }
@@ -125,8 +127,11 @@ pub(super) const fn aligned_positions(align: usize, base: usize) -> u64 {
         pattern |= pattern << width;
         width *= 2;
     }
-    let shift = (align - base % align) % align;
-    pattern << shift | pattern >> ((BITS - shift) % BITS)
+    // Masks rather than `%`: `align` and 64 are powers of two, and a division here would
+    // cost more than the rest of a word's scan whenever the compiler cannot prove that.
+    let mask = align - 1;
+    let shift = (align - (base & mask)) & mask;
+    pattern << shift | pattern >> ((BITS - shift) & (BITS - 1))
 }
 
 #[cfg(test)]
