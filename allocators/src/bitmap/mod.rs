@@ -498,7 +498,8 @@ impl Parts<'_> {
     /// in a space of `capacity` units: its used units up to the next free unit or the
     /// next start bit.
     fn allocation_len(&self, layout: &Layout, capacity: usize, start: usize) -> usize {
-        let used_end = self.next_free(layout, start + 1).unwrap_or(capacity);
+        let used_end = search::next_free(self.used, self.summary, &layout.summary, start + 1)
+            .unwrap_or(capacity);
         let end = words::first_set(self.starts, start + 1, used_end).unwrap_or(used_end);
         end - start
     }
@@ -512,7 +513,7 @@ impl Parts<'_> {
     fn free_runs(&self, layout: &Layout, capacity: usize) -> (usize, usize) {
         let (mut largest, mut extents) = (0, 0);
         let mut at = 0;
-        while let Some(free) = self.next_free(layout, at) {
+        while let Some(free) = search::next_free(self.used, self.summary, &layout.summary, at) {
             let end = self.next_used(capacity, free);
             largest = largest.max(end - free);
             extents += 1;

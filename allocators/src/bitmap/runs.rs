@@ -13,9 +13,9 @@
 //! costs nothing while the word scan finds every fit.
 //!
 //! The tree lives in a slice of [`words`](RunTree::words) `u64`s that the bitmap's
-//! storage holds: first one stale bit per node, then the nodes, each three `u32` slots
-//! packed two to a word (node `i` in slots `3i .. 3i + 3`, so in words `3i / 2` and the
-//! one after it: as close together as an array of 12-byte nodes). [`RunTree`] itself
+//! storage holds: first one stale bit per node, then each node's prefix and suffix runs
+//! (a word per node), then the nodes' longest runs (two to a word): 12 bytes per node,
+//! and a node is read with two word loads and no wider arithmetic. [`RunTree`] itself
 //! only knows the sizes, so the same code serves a heap bitmap and one over caller
 //! storage, and [`init`](RunTree::init) is a `const fn`.
 //!
@@ -31,8 +31,6 @@ use super::words;
 const LEAF_WORDS: usize = 2;
 /// Units per leaf.
 const LEAF_UNITS: usize = LEAF_WORDS * 64;
-/// `u32` slots per stored node.
-const SLOTS: usize = 3;
 
 /// The larger of two `u32`s, in const context.
 const fn max(a: u32, b: u32) -> u32 {
@@ -111,27 +109,17 @@ struct Node {
     len: usize,
 }
 
-/// The `u32` in slot `slot` of `words` (two per word, the even one in the low half);
-/// 0 past the end.
-const fn slot(words: &[u64], slot: usize) -> u32 {
-    let w = slot / 2;
-    if w >= words.len() {
-        return 0;
-    }
-    // The shift leaves the slot's 32 bits at the bottom: the cast keeps exactly them.
-    #[allow(clippy::cast_possible_truncation)]
-    let value = (words[w] >> (slot % 2 * 32)) as u32;
-    value
+/// Word `w` of `words`, 0 past the end.
+const fn word(words: &[u64], w: usize) -> u64 {
+    if w < words.len() { words[w] } else { 0 }
 }
 
-/// Writes `value` to slot `slot` of `words` (dropped past the end).
-const fn set_slot(words: &mut [u64], slot: usize, value: u32) {
-    let w = slot / 2;
-    if w >= words.len() {
-        return;
-    }
-    let shift = slot % 2 * 32;
-    words[w] = words[w] & !(0xFFFF_FFFF << shift) | (value as u64) << shift;
+/// The `u32` half `half` (0: low, 1: high) of `word`.
+const fn half_of(word: u64, half: usize) -> u32 {
+    // The shift moves the half to the bottom; the cast keeps exactly it.
+    #[allow(clippy::cast_possible_truncation)]
+    let value = (word >> (half * 32)) as u32;
+    value
 }
 
 /// Word `w` of the used map; past its end, a full word (the leaf slots past the map).
@@ -151,6 +139,8 @@ pub(super) struct RunTree {
     /// order: the root is 1, the children of `i` are `2i`, `2i + 1` (slot 0 unused);
     /// indices `leaves..2 * leaves` are the leaves, not stored.
     stale_words: usize,
+    /// Where the nodes' longest runs start (their prefix and suffix runs come first).
+    longest_at: usize,
 }
 
 impl RunTree {
@@ -158,9 +148,11 @@ impl RunTree {
     pub(super) const fn new(used_words: usize) -> Self {
         let pairs = used_words.div_ceil(LEAF_WORDS);
         let leaves = if pairs > 1 { pairs } else { 1 }.next_power_of_two();
+        let stale_words = Self::stored(leaves).div_ceil(64);
         Self {
             leaves,
-            stale_words: Self::stored(leaves).div_ceil(64),
+            stale_words,
+            longest_at: stale_words + Self::stored(leaves),
         }
     }
 
@@ -174,7 +166,7 @@ impl RunTree {
     /// `t` leaf slots (a power of two of 128-unit leaves, so `t` is even), none for a
     /// space of at most one leaf.
     pub(super) const fn words(&self) -> usize {
-        self.stale_words + Self::stored(self.leaves) * SLOTS / 2
+        self.longest_at + Self::stored(self.leaves) / 2
     }
 
     /// Builds the tree of `used` in `tree` (its [`words`](Self::words) words, all
@@ -190,19 +182,22 @@ impl RunTree {
 
     /// The stored runs of inner node `i`.
     const fn node(&self, tree: &[u64], i: usize) -> Runs {
-        let at = self.stale_words * 2 + i * SLOTS;
+        let ends = word(tree, self.stale_words + i);
         Runs {
-            prefix: slot(tree, at),
-            suffix: slot(tree, at + 1),
-            longest: slot(tree, at + 2),
+            prefix: half_of(ends, 0),
+            suffix: half_of(ends, 1),
+            longest: half_of(word(tree, self.longest_at + i / 2), i % 2),
         }
     }
 
     const fn set_node(&self, tree: &mut [u64], i: usize, runs: Runs) {
-        let at = self.stale_words * 2 + i * SLOTS;
-        set_slot(tree, at, runs.prefix);
-        set_slot(tree, at + 1, runs.suffix);
-        set_slot(tree, at + 2, runs.longest);
+        let (ends, longest) = (self.stale_words + i, self.longest_at + i / 2);
+        if longest >= tree.len() {
+            return;
+        }
+        tree[ends] = runs.prefix as u64 | (runs.suffix as u64) << 32;
+        let shift = i % 2 * 32;
+        tree[longest] = tree[longest] & !(0xFFFF_FFFF << shift) | (runs.longest as u64) << shift;
     }
 
     /// Units covered by a node of index `i`.
@@ -298,62 +293,17 @@ impl RunTree {
             lo: 0,
             len: LEAF_UNITS * self.leaves,
         };
-        self.visit(used, tree, root, from, count, &mut carry)
+        let walk = Walk {
+            tree: self,
+            used,
+            words: tree,
+            from,
+            count,
+        };
+        walk.visit(root, &mut carry)
     }
 
-    /// Searches node `i`, which covers units from `lo`; `carry` is the length of the
-    /// free run (at or after `from`) that ends right before `lo`, and is updated to the
-    /// one that ends at the end of the node.
-    fn visit(
-        &self,
-        used: &[u64],
-        tree: &[u64],
-        node: Node,
-        from: usize,
-        count: usize,
-        carry: &mut usize,
-    ) -> Option<usize> {
-        let Node { index: i, lo, len } = node;
-        let hi = lo + len;
-        if hi <= from {
-            *carry = 0;
-            return None;
-        }
-        if lo >= from {
-            let runs = self.runs(used, tree, i);
-            if *carry + runs.prefix as usize >= count {
-                return Some(lo - *carry);
-            }
-            if (runs.longest as usize) < count {
-                *carry = if runs.prefix as usize == len {
-                    *carry + len
-                } else {
-                    runs.suffix as usize
-                };
-                return None;
-            }
-        }
-        if i >= self.leaves {
-            return Self::scan_leaf(used, i - self.leaves, lo, from, count, carry);
-        }
-        let half = len / 2;
-        let left = Node {
-            index: 2 * i,
-            lo,
-            len: half,
-        };
-        if let Some(found) = self.visit(used, tree, left, from, count, carry) {
-            return Some(found);
-        }
-        let right = Node {
-            index: 2 * i + 1,
-            lo: lo + half,
-            len: half,
-        };
-        self.visit(used, tree, right, from, count, carry)
-    }
-
-    /// [`visit`](Self::visit) of a leaf, unit run by unit run.
+    /// [`Walk::visit`] of a leaf, unit run by unit run.
     fn scan_leaf(
         used: &[u64],
         leaf: usize,
@@ -399,6 +349,64 @@ impl RunTree {
     #[cfg(test)]
     pub(super) fn longest(&self, used: &[u64], tree: &[u64]) -> usize {
         self.runs(used, tree, 1).longest as usize
+    }
+}
+
+/// One search of [`RunTree::first_run`]: the tree, the used map and the tree's words,
+/// and the request, so that each step of the descent passes only its node and carry.
+struct Walk<'a> {
+    tree: &'a RunTree,
+    used: &'a [u64],
+    words: &'a [u64],
+    from: usize,
+    count: usize,
+}
+
+impl Walk<'_> {
+    /// Searches node `i`, which covers units from `lo`; `carry` is the length of the
+    /// free run (at or after `from`) that ends right before `lo`, and is updated to the
+    /// one that ends at the end of the node.
+    fn visit(&self, node: Node, carry: &mut usize) -> Option<usize> {
+        let Node { index: i, lo, len } = node;
+        let (from, count) = (self.from, self.count);
+        let hi = lo + len;
+        if hi <= from {
+            *carry = 0;
+            return None;
+        }
+        if lo >= from {
+            let runs = self.tree.runs(self.used, self.words, i);
+            if *carry + runs.prefix as usize >= count {
+                return Some(lo - *carry);
+            }
+            if (runs.longest as usize) < count {
+                *carry = if runs.prefix as usize == len {
+                    *carry + len
+                } else {
+                    runs.suffix as usize
+                };
+                return None;
+            }
+        }
+        let leaves = self.tree.leaves;
+        if i >= leaves {
+            return RunTree::scan_leaf(self.used, i - leaves, lo, from, count, carry);
+        }
+        let half = len / 2;
+        let left = Node {
+            index: 2 * i,
+            lo,
+            len: half,
+        };
+        if let Some(found) = self.visit(left, carry) {
+            return Some(found);
+        }
+        let right = Node {
+            index: 2 * i + 1,
+            lo: lo + half,
+            len: half,
+        };
+        self.visit(right, carry)
     }
 }
 
@@ -501,7 +509,7 @@ mod tests {
     }
 
     #[test]
-    fn nodes_pack_three_slots_in_a_word_and_a_half() {
+    fn nodes_take_a_word_and_a_half() {
         // 40 used words: 20 leaves, rounded to 32 slots; 1 stale word, 48 node words.
         let tree = RunTree::new(40);
         assert_eq!(tree.words(), 1 + 32 * 3 / 2);

@@ -21,8 +21,9 @@
 
 #![forbid(unsafe_code)]
 
+use super::summary::Summary;
 use super::words::{self, BITS};
-use super::{Core, Layout, Parts};
+use super::{Core, Parts};
 use crate::{Window, align_up_with_phase};
 
 /// Words the word scan reads before a small request asks the run tree.
@@ -43,8 +44,9 @@ impl Core {
         let (layout, phase) = (&self.layout, self.phase);
         let parts = layout.parts(words);
         let search = Search {
-            parts,
-            layout,
+            used: parts.used,
+            summary: parts.summary,
+            levels: &layout.summary,
             phase,
         };
         if count > u32::MAX as usize {
@@ -87,10 +89,12 @@ impl Core {
     }
 }
 
-/// A search over a bitmap's maps, borrowed.
+/// A search over a bitmap's maps, borrowed: the used map and the summary, all the
+/// plain scans read.
 struct Search<'a> {
-    parts: Parts<'a>,
-    layout: &'a Layout,
+    used: &'a [u64],
+    summary: &'a [u64],
+    levels: &'a Summary,
     phase: usize,
 }
 
@@ -98,7 +102,7 @@ impl Search<'_> {
     /// Free units of used-map word `w` below offset `hi` (none past the end).
     #[inline]
     fn free_bits(&self, w: usize, hi: usize) -> u64 {
-        let Some(&used) = self.parts.used.get(w) else {
+        let Some(&used) = self.used.get(w) else {
             return 0;
         };
         let base = w * BITS;
@@ -141,7 +145,7 @@ impl Search<'_> {
             }
             mask = u64::MAX;
             // A full word holds no start of a free run.
-            match self.layout.summary.next_not_full(self.parts.summary, w + 1) {
+            match self.levels.next_not_full(self.summary, w + 1) {
                 Some(next) => w = next,
                 None => return Ok(None),
             }
@@ -171,13 +175,13 @@ impl Search<'_> {
             let Some(end) = candidate.checked_add(count).filter(|&end| end <= window.hi) else {
                 return Ok(None);
             };
-            let Some(free) = self.parts.next_free(self.layout, candidate) else {
+            let Some(free) = next_free(self.used, self.summary, self.levels, candidate) else {
                 return Ok(None);
             };
             let next = if free > candidate {
                 align_up_with_phase(free, align, self.phase)
             } else {
-                match words::first_set(self.parts.used, candidate, end) {
+                match words::first_set(self.used, candidate, end) {
                     None => return Ok(Some(candidate)),
                     Some(busy) => align_up_with_phase(busy + 1, align, self.phase),
                 }
@@ -190,16 +194,20 @@ impl Search<'_> {
     }
 }
 
-impl Parts<'_> {
-    /// The first free unit at offset `>= from`, skipping full words through the summary.
-    pub(super) fn next_free(&self, layout: &Layout, from: usize) -> Option<usize> {
-        let (w, bit) = words::split(from);
-        let free = !*self.used.get(w)? & words::from_bit(bit);
-        if free != 0 {
-            return Some(w * BITS + free.trailing_zeros() as usize);
-        }
-        let w = layout.summary.next_not_full(self.summary, w + 1)?;
-        let free = !*self.used.get(w)?;
-        (free != 0).then(|| w * BITS + free.trailing_zeros() as usize)
+/// The first free unit at offset `>= from` of the used map `used`, skipping full words
+/// through its summary (`levels` over the words `summary`).
+pub(super) fn next_free(
+    used: &[u64],
+    summary: &[u64],
+    levels: &Summary,
+    from: usize,
+) -> Option<usize> {
+    let (w, bit) = words::split(from);
+    let free = !*used.get(w)? & words::from_bit(bit);
+    if free != 0 {
+        return Some(w * BITS + free.trailing_zeros() as usize);
     }
+    let w = levels.next_not_full(summary, w + 1)?;
+    let free = !*used.get(w)?;
+    (free != 0).then(|| w * BITS + free.trailing_zeros() as usize)
 }
