@@ -22,8 +22,8 @@
 //!   in `O(log n)`.
 //!
 //! Metadata is `8 * (2 * ceil(n / 64) + s + ceil(t / 64)) + 12 * t` bytes for `n` units,
-//! in every form (`8 * words_for(n)`; the tree's 12-byte nodes are packed three `u32`s to
-//! a word and a half), where `s` is the
+//! in every form (`8 * words_for(n)`; a tree node's three `u32` runs take a word and a
+//! half), where `s` is the
 //! number of summary words (`ceil(n / 64^2) + ceil(n / 64^3) + ...`, up to and including
 //! the first level of at most one word) and `t` the run tree's leaf slots
 //! (`ceil(n / 128)` rounded up to a power of two, 0 for one leaf) plus a stale bit per
