@@ -12,7 +12,8 @@
 //!   allocated once or held inline (a `const fn` constructor for `static`s, before any
 //!   heap exists).
 //! * [`Bitmap`](bitmap::Bitmap): one "used" bit and one "starts an allocation" bit per
-//!   unit, word-level scans and a summary level.
+//!   unit, word-level scans, a summary level and a run tree; metadata allocated once,
+//!   or held in caller storage or inline (`const fn` constructors for `static`s).
 //! * [`Tlsf`](tlsf::Tlsf): two-level segregated fit ("good fit") with out-of-band
 //!   boundary tags and nodes for free pieces only; `O(1)` allocate and free in the
 //!   common case, exact failures.

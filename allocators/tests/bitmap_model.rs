@@ -1,7 +1,12 @@
 //! The bitmap backend against the shadow model: random scripts (quickcheck) and one
-//! long seeded run over a large space.
+//! long seeded run over a large space, in each of its storage forms: metadata on the
+//! heap (`Bitmap::new`), in caller storage (`Bitmap::with_storage`, here over storage
+//! full of stale words it must overwrite) and in an inline array (`Bitmap::inline`, in a
+//! `static`).
 
 mod common;
+
+use std::sync::Mutex;
 
 use common::{Script, run};
 use contig_allocators::bitmap::Bitmap;
@@ -20,6 +25,19 @@ fn script_matches_model(script: Script) -> TestResult {
     }
 }
 
+/// The same over caller storage of exactly `words_for(capacity)` words that held
+/// whatever an earlier user left in them (a pattern derived from the script).
+fn script_matches_model_over_caller_storage(script: Script) -> TestResult {
+    let stale = 0x9E37_79B9_7F4A_7C15_u64 ^ script.ops.len() as u64;
+    let mut storage = vec![stale; Bitmap::words_for(script.capacity)];
+    let mut backend = Bitmap::with_storage(&mut storage, script.capacity, script.phase).unwrap();
+    let mut model = Shadow::new(script.capacity, script.phase, None, Placement::Lowest);
+    match run(&mut backend, &mut model, &script.ops) {
+        Ok(()) => TestResult::passed(),
+        Err(m) => TestResult::error(format!("{script:?} over caller storage: {m}")),
+    }
+}
+
 #[test]
 fn random_scripts_match_the_model() {
     QuickCheck::new()
@@ -27,12 +45,47 @@ fn random_scripts_match_the_model() {
         .quickcheck(script_matches_model as fn(Script) -> TestResult);
 }
 
+#[test]
+fn random_scripts_match_the_model_over_caller_storage() {
+    QuickCheck::new()
+        .tests(500)
+        .quickcheck(script_matches_model_over_caller_storage as fn(Script) -> TestResult);
+}
+
+/// The space of the long runs: ~100k units at an unaligned phase.
+const CAPACITY: usize = 100_003;
+const PHASE: usize = 12_345;
+
 /// Thousands of operations on ~100k units: mostly small allocations and frees, some
 /// large ones, aligned ones, windows, claims and wrong frees, checked step by step.
 #[test]
 fn long_seeded_run_on_a_large_space_matches_the_model() {
-    let (capacity, phase) = (100_003, 12_345);
-    let mut backend = Bitmap::new(capacity, phase).unwrap();
-    let mut model = Shadow::new(capacity, phase, None, Placement::Lowest);
-    common::long_seeded_run(&mut backend, &mut model, capacity, None);
+    let mut backend = Bitmap::new(CAPACITY, PHASE).unwrap();
+    let mut model = Shadow::new(CAPACITY, PHASE, None, Placement::Lowest);
+    common::long_seeded_run(&mut backend, &mut model, CAPACITY, None);
+}
+
+/// The same run on a bitmap built at compile time in a `static` (no heap, no
+/// `static mut`): its inline words are laid out by the `const fn` constructor.
+#[test]
+fn long_seeded_run_on_a_static_bitmap_matches_the_model() {
+    static EARLY: Mutex<Bitmap<[u64; Bitmap::words_for(CAPACITY)]>> =
+        Mutex::new(match Bitmap::inline(CAPACITY, PHASE) {
+            Ok(map) => map,
+            Err(_) => panic!("words_for sizes the array"),
+        });
+    let mut backend = EARLY.lock().unwrap();
+    let mut model = Shadow::new(CAPACITY, PHASE, None, Placement::Lowest);
+    common::long_seeded_run(&mut *backend, &mut model, CAPACITY, None);
+}
+
+/// And over caller storage (a slice of a larger buffer, the words past it untouched).
+#[test]
+fn long_seeded_run_over_caller_storage_matches_the_model() {
+    let words = Bitmap::words_for(CAPACITY);
+    let mut buffer = vec![u64::MAX; words + 3];
+    let mut backend = Bitmap::with_storage(&mut buffer[..words], CAPACITY, PHASE).unwrap();
+    let mut model = Shadow::new(CAPACITY, PHASE, None, Placement::Lowest);
+    common::long_seeded_run(&mut backend, &mut model, CAPACITY, None);
+    assert_eq!(buffer[words..], [u64::MAX; 3]);
 }

@@ -139,7 +139,7 @@ pub use map::{FALLBACK_DEVICE, MapProblem, RegionMap, Route};
 pub use memory_map::MemoryMap;
 pub use name::{NAME_MAX, Name, NameProblem};
 pub use reclaim::{Claim, Reclaim};
-pub use region::{BoxedReclaim, DefaultLock, InlineFirstFit, Region};
+pub use region::{BoxedReclaim, DefaultLock, InlineBitmap, InlineFirstFit, Region, StaticReclaim};
 pub use registry::{BUILTIN_BACKENDS, BoxedBackend, Geometry, Registry};
 pub use request::Request;
 pub use stats::{Counters, RegionStats};

@@ -9,6 +9,7 @@
 use alloc::boxed::Box;
 use core::fmt;
 
+use contig_allocators::bitmap::{Bitmap, TooFewWords};
 use contig_allocators::first_fit::{FirstFit, Node, TooFewNodes};
 use contig_allocators::{Backend, Error as BackendError, Extent, Request as UnitRequest, Window};
 use lock_api::{Mutex, RawMutex};
@@ -35,6 +36,16 @@ pub type DefaultLock = spin::mutex::SpinMutex<()>;
 
 /// A reclaim hook as a region holds it.
 pub type BoxedReclaim = Box<dyn Reclaim + Send + Sync>;
+
+/// A reclaim hook in a `static`, as a region built at compile time holds it
+/// ([`InlineBitmap::with_reclaim`]).
+pub type StaticReclaim = &'static (dyn Reclaim + Send + Sync);
+
+/// The reclaim hook of a reusable region: boxed, or a `static`'s.
+enum Hook {
+    Boxed(BoxedReclaim),
+    Static(StaticReclaim),
+}
 
 struct State<B> {
     backend: B,
@@ -64,9 +75,10 @@ struct State<B> {
 ///
 /// `B` is the backend's type: by default the boxed one a [`Registry`] builds, or any
 /// [`Backend`] given by value to [`with_backend`](Self::with_backend). A backend over
-/// inline storage, such as a first-fit backend over its own node array, makes a region
-/// that needs no heap at all: it can live in a `static` and serve allocations before
-/// the kernel's heap exists.
+/// inline storage, such as a first-fit backend over its own node array or a bitmap over
+/// its own words, makes a region that needs no heap at all: it can live in a `static`
+/// and serve allocations before the kernel's heap exists ([`Region::first_fit`] and
+/// [`Region::bitmap`] build one at compile time).
 ///
 /// ```
 /// use contig_allocators::first_fit::{FirstFit, Node};
@@ -98,7 +110,7 @@ struct State<B> {
 pub struct Region<R: RawMutex = DefaultLock, B = BoxedBackend> {
     spec: RegionSpec,
     backend_name: &'static str,
-    reclaim: Option<BoxedReclaim>,
+    reclaim: Option<Hook>,
     /// Its index in the area set holding it, for its errors ([`RegionIndex::ALONE`]
     /// until an [`AreaSet`](crate::AreaSet) takes it).
     pub(crate) index: RegionIndex,
@@ -139,9 +151,10 @@ impl<const N: usize> InlineFirstFit<N> {
     ///
     /// # Errors
     ///
-    /// [`Error::MissingReclaim`] for a reusable region (a reclaim hook is boxed: use
-    /// [`Region::with_backend`] for one), then [`Error::BackendStorage`] when `N` is
-    /// below the node budget.
+    /// [`Error::MissingReclaim`] for a reusable region (a static region with a reclaim
+    /// hook is a bitmap one, [`InlineBitmap::with_reclaim`]; or use
+    /// [`Region::with_backend`]), then [`Error::BackendStorage`] when `N` is below the
+    /// node budget.
     pub const fn new(spec: RegionSpec) -> Result<Self, Error> {
         if spec.flags().is_reusable() {
             return Err(Error::MissingReclaim {
@@ -195,15 +208,197 @@ impl<R: RawMutex, const N: usize> Region<R, FirstFit<[Node; N]>> {
     /// ```
     #[must_use]
     pub const fn first_fit(parts: InlineFirstFit<N>) -> Self {
+        Self::inline(parts.spec, "first-fit", None, parts.backend)
+    }
+}
+
+/// A region spec checked against a bitmap backend of `W` inline words, built for it
+/// (and, for a reusable region, its reclaim hook): what [`Region::bitmap`] turns into
+/// a region, in const context.
+///
+/// Validation and construction are two steps for the reason given at
+/// [`InlineFirstFit`].
+#[derive(Clone)]
+pub struct InlineBitmap<const W: usize> {
+    spec: RegionSpec,
+    backend: Bitmap<[u64; W]>,
+    reclaim: Option<StaticReclaim>,
+}
+
+impl<const W: usize> InlineBitmap<W> {
+    /// Builds the backend for `spec`: `spec.units()` units at `spec.phase()`, over `W`
+    /// words (size `W` with [`Bitmap::words_for`]`(spec.units())`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MissingReclaim`] for a reusable region (give it its hook with
+    /// [`with_reclaim`](Self::with_reclaim)), then [`Error::BackendStorage`] when `W`
+    /// is below `words_for(spec.units())`.
+    pub const fn new(spec: RegionSpec) -> Result<Self, Error> {
+        if spec.flags().is_reusable() {
+            return Err(Error::MissingReclaim {
+                region: spec.name(),
+            });
+        }
+        Self::build(spec, None)
+    }
+
+    /// [`new`](Self::new) for a reusable region, whose memory the OS uses while it is
+    /// free: `hook` (a `static`) takes each range back before it is handed out and
+    /// gets it again when it is freed, as a boxed hook does for a region built at run
+    /// time.
+    ///
+    /// ```
+    /// use core::sync::atomic::{AtomicUsize, Ordering};
+    /// use contig_allocators::bitmap::Bitmap;
+    /// use contig_cma::{
+    ///     Claim, Declaration, DefaultLock, Flags, InlineBitmap, PhysAddr, PhysRange, Reclaim,
+    ///     Region, RegionSpec, Request,
+    /// };
+    ///
+    /// /// The OS side: counts the granules it lends out (a kernel migrates pages here).
+    /// struct Lent(AtomicUsize);
+    /// impl Reclaim for Lent {
+    ///     fn claim(&self, range: PhysRange) -> Claim {
+    ///         self.0.fetch_sub(range.size() / 0x1000, Ordering::Relaxed);
+    ///         Claim::Claimed
+    ///     }
+    ///     fn release(&self, range: PhysRange) {
+    ///         self.0.fetch_add(range.size() / 0x1000, Ordering::Relaxed);
+    ///     }
+    /// }
+    /// static LENT: Lent = Lent(AtomicUsize::new(64)); // all 64 granules, at boot
+    ///
+    /// const SPEC: RegionSpec = match Declaration::new("cma", 0x4_0000)
+    ///     .flags(Flags::REUSABLE)
+    ///     .at(PhysAddr::new(0x9000_0000))
+    /// {
+    ///     Ok(spec) => spec,
+    ///     Err(_) => panic!("bad declaration"),
+    /// };
+    /// static CMA: Region<DefaultLock, Bitmap<[u64; Bitmap::words_for(SPEC.units())]>> =
+    ///     match InlineBitmap::with_reclaim(SPEC, &LENT) {
+    ///         Ok(parts) => Region::bitmap(parts),
+    ///         Err(_) => panic!("too few words"),
+    ///     };
+    ///
+    /// let buf = CMA.allocate(&Request::new(0x3000)).unwrap();
+    /// assert_eq!(LENT.0.load(Ordering::Relaxed), 61); // three granules taken back
+    /// CMA.free(buf).unwrap();
+    /// assert_eq!(LENT.0.load(Ordering::Relaxed), 64);
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnexpectedReclaim`] when the region is not reusable, then
+    /// [`Error::BackendStorage`] as for [`new`](Self::new).
+    pub const fn with_reclaim(spec: RegionSpec, hook: StaticReclaim) -> Result<Self, Error> {
+        if !spec.flags().is_reusable() {
+            return Err(Error::UnexpectedReclaim {
+                region: spec.name(),
+            });
+        }
+        Self::build(spec, Some(hook))
+    }
+
+    const fn build(spec: RegionSpec, reclaim: Option<StaticReclaim>) -> Result<Self, Error> {
+        match Bitmap::inline(spec.units(), spec.phase()) {
+            Ok(backend) => Ok(Self {
+                spec,
+                backend,
+                reclaim,
+            }),
+            Err(TooFewWords { needed, given, .. }) => Err(Error::BackendStorage {
+                region: spec.name(),
+                needed,
+                given,
+            }),
+        }
+    }
+}
+
+impl<const W: usize> fmt::Debug for InlineBitmap<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InlineBitmap")
+            .field("spec", &self.spec)
+            .field("backend", &self.backend)
+            .field("reclaim", &self.reclaim.is_some())
+            .finish()
+    }
+}
+
+impl<R: RawMutex, const W: usize> Region<R, Bitmap<[u64; W]>> {
+    /// The region of a checked spec and its inline bitmap backend (the default backend
+    /// of regions built at run time): a `const fn` that needs no heap, so the region
+    /// can be a `static`'s initializer. Its metadata is the bitmap's, `W` words of
+    /// 2.8 to 3.6 bits per granule (see [`contig_allocators::bitmap`]), and it places
+    /// buffers exactly as a bitmap region built at run time does.
+    ///
+    /// ```
+    /// use contig_allocators::bitmap::Bitmap;
+    /// use contig_cma::{
+    ///     Declaration, DefaultLock, DmaError, InlineBitmap, PhysAddr, Region, RegionIndex, Request,
+    /// };
+    ///
+    /// // 1 MiB of 4 KiB granules (bitmap is the declaration's default backend).
+    /// const WORDS: usize = Bitmap::words_for(256); // 13 words, inline
+    /// static EARLY: Region<DefaultLock, Bitmap<[u64; WORDS]>> = {
+    ///     let declared = Declaration::new("early", 0x10_0000).at(PhysAddr::new(0x8000_0000));
+    ///     // Evaluated at compile time: a bad declaration fails the build.
+    ///     let checked = match declared {
+    ///         Ok(spec) => InlineBitmap::new(spec),
+    ///         Err(_) => panic!("bad declaration"),
+    ///     };
+    ///     match checked {
+    ///         Ok(parts) => Region::bitmap(parts),
+    ///         Err(_) => panic!("too few words"),
+    ///     }
+    /// };
+    ///
+    /// // No heap below: the spec, the lock and the backend's words are all in `EARLY`.
+    /// let buf = EARLY.allocate(&Request::new(0x3000).aligned(0x4000)).unwrap();
+    /// assert_eq!(buf.base(), PhysAddr::new(0x8000_0000));
+    /// assert_eq!(EARLY.backend_name(), "bitmap");
+    /// EARLY.free(buf).unwrap();
+    /// let double_free = EARLY.free(buf).unwrap_err();
+    /// assert_eq!(
+    ///     double_free,
+    ///     DmaError::NotAllocated { region: RegionIndex::ALONE, addr: buf.base() }
+    /// );
+    /// assert_eq!(
+    ///     EARLY.explain(&double_free).to_string(),
+    ///     "region \"early\": 0x80000000 is not allocated (double free or never allocated)"
+    /// );
+    /// assert_eq!(EARLY.stats().used_bytes(), 0);
+    /// ```
+    #[must_use]
+    pub const fn bitmap(parts: InlineBitmap<W>) -> Self {
+        let reclaim = match parts.reclaim {
+            Some(hook) => Some(Hook::Static(hook)),
+            None => None,
+        };
+        Self::inline(parts.spec, "bitmap", reclaim, parts.backend)
+    }
+}
+
+impl<R: RawMutex, B> Region<R, B> {
+    /// A region of `spec` over `backend`, built for it and empty, with fresh counters:
+    /// the `const` part of [`Region::first_fit`] and [`Region::bitmap`].
+    const fn inline(
+        spec: RegionSpec,
+        backend_name: &'static str,
+        reclaim: Option<Hook>,
+        backend: B,
+    ) -> Self {
         Self {
-            spec: parts.spec,
-            backend_name: "first-fit",
-            reclaim: None,
+            spec,
+            backend_name,
+            reclaim,
             index: RegionIndex::ALONE,
             state: Mutex::const_new(
                 R::INIT,
                 State {
-                    backend: parts.backend,
+                    backend,
                     counters: Counters {
                         allocations: 0,
                         failures: 0,
@@ -214,6 +409,15 @@ impl<R: RawMutex, const N: usize> Region<R, FirstFit<[Node; N]>> {
                     },
                 },
             ),
+        }
+    }
+
+    /// The region's reclaim hook, if it is reusable.
+    fn hook(&self) -> Option<&(dyn Reclaim + Send + Sync)> {
+        match &self.reclaim {
+            None => None,
+            Some(Hook::Boxed(hook)) => Some(&**hook),
+            Some(Hook::Static(hook)) => Some(*hook),
         }
     }
 }
@@ -264,7 +468,7 @@ impl<R: RawMutex, B: Backend> Region<R, B> {
         Ok(Self {
             spec,
             backend_name: backend.name(),
-            reclaim,
+            reclaim: reclaim.map(Hook::Boxed),
             index: RegionIndex::ALONE,
             state: Mutex::new(State {
                 backend,
@@ -326,11 +530,11 @@ impl<R: RawMutex, B: Backend> Region<R, B> {
                 align: request.align(),
             });
         }
-        let start = match (self.unit_request(request), &self.reclaim) {
+        let start = match (self.unit_request(request), self.hook()) {
             (Err(e), _) => self.counted(Err(e)),
             (Ok(units), None) => self.allocate_plain(units),
             (Ok(units), Some(hook)) => {
-                self.counted(reclaim::allocate(self, &**hook, units, request.size()))
+                self.counted(reclaim::allocate(self, hook, units, request.size()))
             }
         }?;
         // Cannot fail: the granules lie inside the region, whose end was checked at
@@ -397,7 +601,7 @@ impl<R: RawMutex, B: Backend> Region<R, B> {
             .free(start, count)
             .map_err(|e| self.free_error(e, range))?;
         state.counters.frees += 1;
-        if let Some(hook) = &self.reclaim {
+        if let Some(hook) = self.hook() {
             // Under the lock: nobody may claim the range before the OS has it back.
             hook.release(self.unit_range(start, count));
         }
@@ -488,7 +692,7 @@ impl<R: RawMutex, B: Backend> Region<R, B> {
             .backend
             .claim(start, count)
             .map_err(|e| self.backend_error(e, BackendOp::Claim))?;
-        let Some(hook) = &self.reclaim else {
+        let Some(hook) = self.hook() else {
             return Ok(());
         };
         let range = self.unit_range(start, count);

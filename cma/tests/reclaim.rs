@@ -4,7 +4,11 @@
 mod common;
 
 use common::{Scripted, area, range, region, reusable};
-use contig_cma::{AreaSet, DmaError, Error, Name, PhysAddr, PhysRange, Request};
+use contig_cma::allocators::bitmap::Bitmap;
+use contig_cma::{
+    AreaSet, Declaration, DefaultLock, DmaError, Error, Flags, InlineBitmap, Name, PhysAddr,
+    PhysRange, Region, RegionSpec, Registry, Request,
+};
 
 const BASE: u64 = 0x10_0000;
 const G: usize = 0x1000;
@@ -222,4 +226,94 @@ fn claim_of_a_fixed_range_asks_the_os_once() {
     assert_no_leak(&set, h);
     drop(ok);
     assert!(h.held().is_empty());
+}
+
+/// A reusable region built at compile time, in a `static` with a `static` hook.
+const STATIC_SPEC: RegionSpec = match Declaration::new("static-cma", 16 * G)
+    .flags(Flags::REUSABLE)
+    .retry_limit(8)
+    .at(PhysAddr::new(BASE))
+{
+    Ok(spec) => spec,
+    Err(_) => panic!("bad declaration"),
+};
+static STATIC_HOOK: Scripted = Scripted::new();
+static STATIC_CMA: Region<DefaultLock, Bitmap<[u64; Bitmap::words_for(16)]>> =
+    match InlineBitmap::with_reclaim(STATIC_SPEC, &STATIC_HOOK) {
+        Ok(parts) => Region::bitmap(parts),
+        Err(_) => panic!("too few words"),
+    };
+
+/// The script both reusable bitmap regions below go through, with `hook` as theirs:
+/// a busy candidate skipped, a failed reclaim, a busy claim, a free and the
+/// allocation that reuses it.
+fn reusable_script<B: contig_cma::allocators::Backend>(
+    region: &Region<DefaultLock, B>,
+    hook: &Scripted,
+) -> Vec<Result<PhysRange, Error>> {
+    hook.busy.lock().unwrap().push(granules(0, 1));
+    hook.failing.lock().unwrap().push(granules(6, 1));
+    let pair = Request::new(2 * G).aligned(2 * G);
+    // A lone region's errors name it by index; `to_error` names it as an area set does.
+    [
+        region.allocate(&Request::new(G)),
+        region.allocate(&pair),
+        region.allocate(&pair),
+        region.allocate(&pair),
+        region.claim(granules(0, 1)),
+        region.free(granules(2, 2)).map(|()| granules(2, 2)),
+        region.allocate(&Request::new(2 * G)),
+    ]
+    .into_iter()
+    .map(|outcome| outcome.map_err(|e| region.to_error(e)))
+    .collect()
+}
+
+/// The static region and a bitmap region built at run time with a boxed hook give
+/// the same answers, ask their hooks the same ranges and count the same.
+#[test]
+fn static_reusable_region_behaves_as_a_boxed_one() {
+    let boxed_hook = hook(&[]);
+    let spec = STATIC_SPEC;
+    let registry = Registry::with_builtins().unwrap();
+    let boxed: Region = Region::new(spec, &registry, Some(Box::new(boxed_hook))).unwrap();
+    assert_eq!(boxed.backend_name(), STATIC_CMA.backend_name());
+
+    let outcomes = reusable_script(&STATIC_CMA, &STATIC_HOOK);
+    let region = Name::new("static-cma").unwrap();
+    assert_eq!(
+        outcomes,
+        [
+            Ok(granules(1, 1)), // granule 0 is busy
+            Ok(granules(2, 2)),
+            Ok(granules(4, 2)),
+            Err(Error::ReclaimFailed {
+                region,
+                range: granules(6, 2)
+            }),
+            Err(Error::ReclaimBusy {
+                region,
+                range: granules(0, 1)
+            }),
+            Ok(granules(2, 2)),
+            Ok(granules(2, 2)), // freed, released, claimed again
+        ]
+    );
+    assert_eq!(reusable_script(&boxed, boxed_hook), outcomes);
+    assert_eq!(
+        *STATIC_HOOK.asked.lock().unwrap(),
+        *boxed_hook.asked.lock().unwrap()
+    );
+    assert_eq!(STATIC_HOOK.held(), boxed_hook.held());
+    assert_eq!(
+        STATIC_HOOK.held(),
+        [granules(1, 1), granules(2, 2), granules(4, 2)]
+    );
+    assert!(STATIC_HOOK.bad_releases.lock().unwrap().is_empty());
+    let (c, b) = (STATIC_CMA.stats().counters, boxed.stats().counters);
+    assert_eq!(c, b);
+    assert_eq!(
+        (c.reclaim_busy, c.reclaim_retries, c.reclaim_failures),
+        (2, 1, 1)
+    );
 }

@@ -1,14 +1,17 @@
 //! A region over a backend with inline storage, in a `static`, allocates and frees
 //! without the heap: a counting global allocator sees no call during the region's
 //! construction (at run time through `with_backend`, or at compile time through
-//! `Region::first_fit`), its allocations and its frees.
+//! `Region::first_fit` and `Region::bitmap`, the latter also reusable with a static
+//! reclaim hook), its allocations and its frees.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use contig_allocators::bitmap::Bitmap;
 use contig_allocators::first_fit::{FirstFit, Node};
 use contig_cma::{
-    Declaration, DefaultLock, DmaError, InlineFirstFit, PhysAddr, Region, RegionSpec, Request,
+    Claim, Declaration, DefaultLock, DmaError, Flags, InlineBitmap, InlineFirstFit, PhysAddr,
+    PhysRange, Reclaim, Region, RegionSpec, Request,
 };
 
 /// The system allocator, counting every call made to it (from any thread).
@@ -58,6 +61,45 @@ static CONST: Region<DefaultLock, FirstFit<[Node; CONST_NODES]>> = match InlineF
     Err(_) => panic!("too few nodes"),
 };
 
+const BITMAP_SPEC: RegionSpec =
+    match Declaration::new("bits", 0x10_0000).at(PhysAddr::new(0x6000_0000)) {
+        Ok(spec) => spec,
+        Err(_) => panic!("bad declaration"),
+    };
+static BITMAP: Region<DefaultLock, Bitmap<[u64; Bitmap::words_for(256)]>> =
+    match InlineBitmap::new(BITMAP_SPEC) {
+        Ok(parts) => Region::bitmap(parts),
+        Err(_) => panic!("too few words"),
+    };
+
+/// A reclaim hook with no heap of its own: the granules the OS has given up.
+struct Lent(AtomicUsize);
+
+impl Reclaim for Lent {
+    fn claim(&self, range: PhysRange) -> Claim {
+        self.0.fetch_add(range.size() / 0x1000, Ordering::SeqCst);
+        Claim::Claimed
+    }
+
+    fn release(&self, range: PhysRange) {
+        self.0.fetch_sub(range.size() / 0x1000, Ordering::SeqCst);
+    }
+}
+
+static LENT: Lent = Lent(AtomicUsize::new(0));
+const CMA_SPEC: RegionSpec = match Declaration::new("cma", 0x4_0000)
+    .flags(Flags::REUSABLE)
+    .at(PhysAddr::new(0x7000_0000))
+{
+    Ok(spec) => spec,
+    Err(_) => panic!("bad declaration"),
+};
+static CMA: Region<DefaultLock, Bitmap<[u64; Bitmap::words_for(64)]>> =
+    match InlineBitmap::with_reclaim(CMA_SPEC, &LENT) {
+        Ok(parts) => Region::bitmap(parts),
+        Err(_) => panic!("too few words"),
+    };
+
 /// The only test in this binary, so no other test thread allocates meanwhile.
 #[test]
 fn static_region_never_touches_the_heap() {
@@ -82,6 +124,15 @@ fn static_region_never_touches_the_heap() {
     let third = CONST.allocate(&Request::new(0x1000));
     CONST.free(c).unwrap();
     CONST.free(d).unwrap();
+    let e = BITMAP
+        .allocate(&Request::new(0x5000).aligned(0x8000))
+        .unwrap();
+    let f = BITMAP.allocate(&Request::new(0x1000)).unwrap();
+    let bitmap_double_free = BITMAP.free(e).and_then(|()| BITMAP.free(e));
+    BITMAP.free(f).unwrap();
+    let g = CMA.allocate(&Request::new(0x3000)).unwrap();
+    let lent_while_allocated = LENT.0.load(Ordering::SeqCst);
+    CMA.free(g).unwrap();
     let after = HEAP_CALLS.load(Ordering::SeqCst);
 
     assert_eq!(a.base(), PhysAddr::new(0x4000_0000));
@@ -101,6 +152,19 @@ fn static_region_never_touches_the_heap() {
     );
     assert_eq!(CONST.backend_name(), "first-fit");
     assert_eq!(CONST.stats().used_bytes(), 0);
+    assert_eq!(
+        (e.base(), f.base()),
+        (PhysAddr::new(0x6000_0000), PhysAddr::new(0x6000_5000))
+    );
+    assert!(
+        matches!(bitmap_double_free, Err(DmaError::NotAllocated { .. })),
+        "{bitmap_double_free:?}"
+    );
+    assert_eq!(BITMAP.backend_name(), "bitmap");
+    assert_eq!(BITMAP.stats().used_bytes(), 0);
+    assert_eq!(g.base(), PhysAddr::new(0x7000_0000));
+    assert_eq!(lent_while_allocated, 3);
+    assert_eq!(LENT.0.load(Ordering::SeqCst), 0);
     assert_eq!(after, before, "the region used the heap");
     // The counter does see heap use.
     drop(std::hint::black_box(Box::new(0u8)));

@@ -559,3 +559,57 @@ fn inline_first_fit_errors() {
         })
     );
 }
+
+#[test]
+fn inline_bitmap_errors() {
+    use contig_cma::InlineBitmap;
+    use contig_cma::allocators::bitmap::Bitmap;
+
+    // 16 units: maps of one word each and one summary word, no tree.
+    let spec = Declaration::new("early", 0x1_0000)
+        .at(PhysAddr::new(0x8000_0000))
+        .unwrap();
+    assert_eq!(Bitmap::words_for(spec.units()), 3);
+    assert_eq!(
+        InlineBitmap::<2>::new(spec).err(),
+        Some(Error::BackendStorage {
+            region: name("early"),
+            needed: 3,
+            given: 2,
+        })
+    );
+    let region: Region<contig_cma::DefaultLock, Bitmap<[u64; 3]>> =
+        Region::bitmap(InlineBitmap::new(spec).unwrap());
+    assert_eq!(region.stats().free_bytes(), 0x1_0000);
+    assert_eq!(region.backend_name(), "bitmap");
+
+    // A reusable region needs its reclaim hook, and only a reusable one takes one.
+    static HOOK: common::Scripted = common::Scripted::new();
+    let reusable = Declaration::new("lent", 0x1_0000)
+        .flags(Flags::REUSABLE)
+        .at(PhysAddr::new(0x8000_0000))
+        .unwrap();
+    assert_eq!(
+        InlineBitmap::<64>::new(reusable).err(),
+        Some(Error::MissingReclaim {
+            region: name("lent")
+        })
+    );
+    assert_eq!(
+        InlineBitmap::<64>::with_reclaim(spec, &HOOK).err(),
+        Some(Error::UnexpectedReclaim {
+            region: name("early")
+        })
+    );
+    assert_eq!(
+        InlineBitmap::<2>::with_reclaim(reusable, &HOOK).err(),
+        Some(Error::BackendStorage {
+            region: name("lent"),
+            needed: 3,
+            given: 2,
+        })
+    );
+    let lent: Region<contig_cma::DefaultLock, Bitmap<[u64; 3]>> =
+        Region::bitmap(InlineBitmap::with_reclaim(reusable, &HOOK).unwrap());
+    assert!(lent.flags().is_reusable());
+}

@@ -1,6 +1,7 @@
 //! Region churn: arbitrary operation sequences on every backend, each step checked
 //! against the shadow model (no overlap, bounds, alignment, window, exact stats, and
-//! every error exactly where the model demands it).
+//! every error exactly where the model demands it). The bitmap runs with its metadata
+//! on the heap and over caller storage that holds stale words from an earlier user.
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -19,6 +20,7 @@ enum Kind {
     GenFirstFit,
     GenBestFit,
     Tlsf { max_allocations: u8 },
+    BitmapOverStorage { stale: u64 },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -38,7 +40,14 @@ struct Input {
     ops: Vec<FuzzOp>,
 }
 
-fn backend(kind: &Kind, capacity: usize, phase: usize) -> (Box<dyn Backend>, Shadow) {
+/// The backend of `kind` and its model; `storage` is the caller storage of the kinds
+/// that take one (sized here).
+fn backend<'a>(
+    kind: &Kind,
+    capacity: usize,
+    phase: usize,
+    storage: &'a mut Vec<u64>,
+) -> (Box<dyn Backend + 'a>, Shadow) {
     match *kind {
         Kind::FirstFit { max_allocations } => {
             let max = usize::from(max_allocations);
@@ -63,6 +72,11 @@ fn backend(kind: &Kind, capacity: usize, phase: usize) -> (Box<dyn Backend>, Sha
             let max = usize::from(max_allocations);
             let tlsf = Tlsf::try_new(capacity, phase, max).expect("metadata of a u16 space");
             (Box::new(tlsf), Shadow::new(capacity, phase, Some(max), Placement::Any))
+        }
+        Kind::BitmapOverStorage { stale } => {
+            storage.resize(Bitmap::words_for(capacity), stale);
+            let map = Bitmap::with_storage(storage, capacity, phase).expect("sized by words_for");
+            (Box::new(map), Shadow::new(capacity, phase, None, Placement::Lowest))
         }
     }
 }
@@ -94,7 +108,8 @@ fuzz_target!(|input: Input| {
     // Keep spaces small enough that the O(capacity) model stays fast.
     let capacity = usize::from(input.capacity % 4096);
     let phase = input.phase as usize;
-    let (mut backend, mut model) = backend(&input.kind, capacity, phase);
+    let mut storage = Vec::new();
+    let (mut backend, mut model) = backend(&input.kind, capacity, phase, &mut storage);
     if let Err(m) = model.check_state(&*backend) {
         panic!("{:?} initial state: {m}", input.kind);
     }

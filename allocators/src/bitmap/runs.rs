@@ -12,14 +12,18 @@
 //! leaf); a search first recomputes the stale ones ([`RunTree::settle`]), so the tree
 //! costs nothing while the word scan finds every fit.
 //!
+//! The tree lives in a slice of [`words`](RunTree::words) `u64`s that the bitmap's
+//! storage holds: first one stale bit per node, then each node's prefix and suffix runs
+//! (a word per node), then the nodes' longest runs (two to a word): 12 bytes per node,
+//! and a node is read with two word loads and no wider arithmetic. [`RunTree`] itself
+//! only knows the sizes, so the same code serves a heap bitmap and one over caller
+//! storage, and [`init`](RunTree::init) is a `const fn`.
+//!
 //! Values saturate at `u32::MAX`; a saturated value still is at least any count the
 //! tree is asked about, which is why [`RunTree::first_run`] refuses counts above it.
 //! This module only reads the used map; its owner must mark every change of it.
 
 #![forbid(unsafe_code)]
-
-use crate::fallible::{OutOfMemory, try_boxed_slice};
-use alloc::boxed::Box;
 
 use super::words;
 
@@ -27,6 +31,11 @@ use super::words;
 const LEAF_WORDS: usize = 2;
 /// Units per leaf.
 const LEAF_UNITS: usize = LEAF_WORDS * 64;
+
+/// The larger of two `u32`s, in const context.
+const fn max(a: u32, b: u32) -> u32 {
+    if a > b { a } else { b }
+}
 
 /// The free runs of a stretch of units: at its start, at its end, and the longest.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -38,21 +47,25 @@ struct Runs {
 
 impl Runs {
     /// The runs of one used word (a set bit is a used unit).
-    fn of_word(used: u64) -> Self {
+    const fn of_word(used: u64) -> Self {
         match used {
             0 => Self {
                 prefix: 64,
                 suffix: 64,
                 longest: 64,
             },
-            u64::MAX => Self::default(),
+            u64::MAX => Self {
+                prefix: 0,
+                suffix: 0,
+                longest: 0,
+            },
             _ => {
                 // Longest run of zero bits, one free run per step (at most 32).
                 let (mut free, mut longest) = (!used, 0);
                 while free != 0 {
                     let start = free.trailing_zeros();
                     let len = (!(free >> start)).trailing_zeros();
-                    longest = longest.max(len);
+                    longest = max(longest, len);
                     // Clear the run: `len < 64` since `used` has a set bit.
                     free &= !(((1u64 << len) - 1) << start);
                 }
@@ -66,7 +79,7 @@ impl Runs {
     }
 
     /// The runs of `left` (of `left_len` units) followed by `right` (of `right_len`).
-    fn join(left: Self, left_len: usize, right: Self, right_len: usize) -> Self {
+    const fn join(left: Self, left_len: usize, right: Self, right_len: usize) -> Self {
         let prefix = if left.prefix as usize == left_len {
             left.prefix.saturating_add(right.prefix)
         } else {
@@ -80,10 +93,10 @@ impl Runs {
         Self {
             prefix,
             suffix,
-            longest: left
-                .longest
-                .max(right.longest)
-                .max(left.suffix.saturating_add(right.prefix)),
+            longest: max(
+                max(left.longest, right.longest),
+                left.suffix.saturating_add(right.prefix),
+            ),
         }
     }
 }
@@ -96,56 +109,99 @@ struct Node {
     len: usize,
 }
 
-/// The run tree over a used map of a fixed number of words.
-#[derive(Clone, Debug)]
+/// Word `w` of `words`, 0 past the end.
+const fn word(words: &[u64], w: usize) -> u64 {
+    if w < words.len() { words[w] } else { 0 }
+}
+
+/// The `u32` half `half` (0: low, 1: high) of `word`.
+const fn half_of(word: u64, half: usize) -> u32 {
+    // The shift moves the half to the bottom; the cast keeps exactly it.
+    #[allow(clippy::cast_possible_truncation)]
+    let value = (word >> (half * 32)) as u32;
+    value
+}
+
+/// Word `w` of the used map; past its end, a full word (the leaf slots past the map).
+const fn word_or_full(used: &[u64], w: usize) -> u64 {
+    if w < used.len() { used[w] } else { u64::MAX }
+}
+
+/// The run tree over a used map of a fixed number of words: its shape and where its
+/// parts lie in the tree's words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct RunTree {
     /// Leaf slots, a power of two (slots past the map read as fully used).
     leaves: usize,
-    /// Inner nodes in heap order: the root is 1, the children of `i` are `2i`, `2i + 1`
-    /// (slot 0 unused); indices `leaves..2 * leaves` are the leaves, not stored.
-    nodes: Box<[Runs]>,
-    /// One bit per inner node: its stored runs are stale. The ancestors of a stale
-    /// node are stale too, so [`settle`](Self::settle) finds them all from the root.
-    stale: Box<[u64]>,
+    /// Words of stale bits at the start of the tree's words, one bit per inner node:
+    /// its stored runs are stale. The ancestors of a stale node are stale too, so
+    /// [`settle`](Self::settle) finds them all from the root. The nodes follow, in heap
+    /// order: the root is 1, the children of `i` are `2i`, `2i + 1` (slot 0 unused);
+    /// indices `leaves..2 * leaves` are the leaves, not stored.
+    stale_words: usize,
+    /// Where the nodes' longest runs start (their prefix and suffix runs come first).
+    longest_at: usize,
 }
 
 impl RunTree {
-    /// The tree of `used`, built from scratch.
-    pub(super) fn new(used: &[u64]) -> Result<Self, OutOfMemory> {
-        let leaves = used.len().div_ceil(LEAF_WORDS).max(1).next_power_of_two();
-        // One leaf needs no inner node; otherwise slot 0 is spent to keep heap order.
-        let stored = if leaves > 1 { leaves } else { 0 };
-        let mut tree = Self {
+    /// The tree over a used map of `used_words` words.
+    pub(super) const fn new(used_words: usize) -> Self {
+        let pairs = used_words.div_ceil(LEAF_WORDS);
+        let leaves = if pairs > 1 { pairs } else { 1 }.next_power_of_two();
+        let stale_words = Self::stored(leaves).div_ceil(64);
+        Self {
             leaves,
-            nodes: try_boxed_slice(stored, Runs::default, "bitmap run-tree nodes")?,
-            stale: try_boxed_slice(stored.div_ceil(64), || 0, "bitmap run-tree words")?,
-        };
-        for i in (1..leaves).rev() {
-            let half = tree.len_of(2 * i);
-            tree.nodes[i] = tree.join_children(used, i, half);
+            stale_words,
+            longest_at: stale_words + Self::stored(leaves),
         }
-        Ok(tree)
     }
 
-    /// Bytes held: 12 per leaf slot (a power of two of 128-unit leaves) plus a stale
-    /// bit per slot, none for a space of at most one leaf.
-    pub(super) fn bytes(&self) -> usize {
-        self.nodes.len() * size_of::<Runs>() + self.stale.len() * size_of::<u64>()
+    /// Stored nodes: one per leaf slot (slot 0 spent to keep heap order), none for a
+    /// tree of one leaf.
+    const fn stored(leaves: usize) -> usize {
+        if leaves > 1 { leaves } else { 0 }
     }
 
-    /// [`bytes`](Self::bytes) of the tree over `words` used-map words.
-    #[cfg(test)]
-    pub(super) fn bytes_for(words: usize) -> usize {
-        let leaves = words.div_ceil(LEAF_WORDS).max(1).next_power_of_two();
-        if leaves > 1 {
-            leaves * size_of::<Runs>() + leaves.div_ceil(64) * size_of::<u64>()
-        } else {
-            0
+    /// Words the tree needs: `ceil(t / 64)` of stale bits and `12 t / 8` of nodes for
+    /// `t` leaf slots (a power of two of 128-unit leaves, so `t` is even), none for a
+    /// space of at most one leaf.
+    pub(super) const fn words(&self) -> usize {
+        self.longest_at + Self::stored(self.leaves) / 2
+    }
+
+    /// Builds the tree of `used` in `tree` (its [`words`](Self::words) words, all
+    /// clear): every inner node from its children, none stale.
+    pub(super) const fn init(&self, used: &[u64], tree: &mut [u64]) {
+        let mut i = self.leaves;
+        while i > 1 {
+            i -= 1;
+            let runs = self.join_children(used, tree, i, self.len_of(2 * i));
+            self.set_node(tree, i, runs);
         }
+    }
+
+    /// The stored runs of inner node `i`.
+    const fn node(&self, tree: &[u64], i: usize) -> Runs {
+        let ends = word(tree, self.stale_words + i);
+        Runs {
+            prefix: half_of(ends, 0),
+            suffix: half_of(ends, 1),
+            longest: half_of(word(tree, self.longest_at + i / 2), i % 2),
+        }
+    }
+
+    const fn set_node(&self, tree: &mut [u64], i: usize, runs: Runs) {
+        let (ends, longest) = (self.stale_words + i, self.longest_at + i / 2);
+        if longest >= tree.len() {
+            return;
+        }
+        tree[ends] = runs.prefix as u64 | (runs.suffix as u64) << 32;
+        let shift = i % 2 * 32;
+        tree[longest] = tree[longest] & !(0xFFFF_FFFF << shift) | (runs.longest as u64) << shift;
     }
 
     /// Units covered by a node of index `i`.
-    fn len_of(&self, i: usize) -> usize {
+    const fn len_of(&self, i: usize) -> usize {
         // Depth below the root: leaves are at depth log2(leaves).
         let depth = (usize::BITS - 1 - i.leading_zeros()) as usize;
         let leaf_depth = self.leaves.trailing_zeros() as usize;
@@ -153,73 +209,81 @@ impl RunTree {
     }
 
     /// The runs of node `i` (inner: stored; leaf: read off the used map).
-    fn runs(&self, used: &[u64], i: usize) -> Runs {
+    const fn runs(&self, used: &[u64], tree: &[u64], i: usize) -> Runs {
         if i < self.leaves {
-            return self.nodes[i];
+            return self.node(tree, i);
         }
         let w = (i - self.leaves) * LEAF_WORDS;
-        let word = |k: usize| Runs::of_word(used.get(w + k).copied().unwrap_or(u64::MAX));
-        Runs::join(word(0), 64, word(1), 64)
+        let (first, second) = (word_or_full(used, w), word_or_full(used, w + 1));
+        Runs::join(Runs::of_word(first), 64, Runs::of_word(second), 64)
     }
 
     /// The runs of inner node `i` from its children, each of `half` units.
-    fn join_children(&self, used: &[u64], i: usize, half: usize) -> Runs {
+    const fn join_children(&self, used: &[u64], tree: &[u64], i: usize, half: usize) -> Runs {
         Runs::join(
-            self.runs(used, 2 * i),
+            self.runs(used, tree, 2 * i),
             half,
-            self.runs(used, 2 * i + 1),
+            self.runs(used, tree, 2 * i + 1),
             half,
         )
     }
 
-    fn is_stale(&self, i: usize) -> bool {
-        self.stale
-            .get(i / 64)
-            .is_some_and(|w| w & (1 << (i % 64)) != 0)
+    fn is_stale(tree: &[u64], i: usize) -> bool {
+        tree.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
 
     /// Marks the nodes above used words `first..=last` stale, a level at a time (a word
     /// of bits per 64 nodes), up to the first single ancestor already stale. Nothing is recomputed
     /// until a search needs the tree ([`settle`](Self::settle)), so changes that no
     /// search looks at cost a few bit tests.
-    pub(super) fn mark(&mut self, first: usize, last: usize) {
+    pub(super) fn mark(&self, tree: &mut [u64], first: usize, last: usize) {
+        let Some(stale) = tree.get_mut(..self.stale_words) else {
+            return;
+        };
         let (mut lo, mut hi) = (
             (first / LEAF_WORDS + self.leaves) / 2,
             (last / LEAF_WORDS + self.leaves) / 2,
         );
         while lo >= 1 && hi < self.leaves {
-            if lo == hi && self.is_stale(lo) {
+            if lo == hi && Self::is_stale(stale, lo) {
                 break;
             }
-            words::assign_range(&mut self.stale, lo, hi + 1, true);
+            words::assign_range(stale, lo, hi + 1, true);
             lo /= 2;
             hi /= 2;
         }
     }
 
     /// Recomputes every stale node from `used`, children first: `O(stale nodes)`.
-    pub(super) fn settle(&mut self, used: &[u64]) {
+    pub(super) fn settle(&self, used: &[u64], tree: &mut [u64]) {
         if self.leaves > 1 {
-            self.settle_node(used, 1, LEAF_UNITS * self.leaves / 2);
+            self.settle_node(used, tree, 1, LEAF_UNITS * self.leaves / 2);
         }
     }
 
-    fn settle_node(&mut self, used: &[u64], i: usize, half: usize) {
-        if !self.is_stale(i) {
+    fn settle_node(&self, used: &[u64], tree: &mut [u64], i: usize, half: usize) {
+        if !Self::is_stale(tree, i) {
             return;
         }
         if 2 * i < self.leaves {
-            self.settle_node(used, 2 * i, half / 2);
-            self.settle_node(used, 2 * i + 1, half / 2);
+            self.settle_node(used, tree, 2 * i, half / 2);
+            self.settle_node(used, tree, 2 * i + 1, half / 2);
         }
-        self.nodes[i] = self.join_children(used, i, half);
-        self.stale[i / 64] &= !(1 << (i % 64));
+        let runs = self.join_children(used, tree, i, half);
+        self.set_node(tree, i, runs);
+        words::assign(tree, i, false);
     }
 
     /// The lowest offset `p >= from` such that `[p, p + count)` is free, if any, on a
     /// [settled](Self::settle) tree. `None` also for `count == 0` or `count > u32::MAX` (the caller searches those
     /// another way).
-    pub(super) fn first_run(&self, used: &[u64], from: usize, count: usize) -> Option<usize> {
+    pub(super) fn first_run(
+        &self,
+        used: &[u64],
+        tree: &[u64],
+        from: usize,
+        count: usize,
+    ) -> Option<usize> {
         if count == 0 || count > u32::MAX as usize {
             return None;
         }
@@ -229,61 +293,17 @@ impl RunTree {
             lo: 0,
             len: LEAF_UNITS * self.leaves,
         };
-        self.visit(used, root, from, count, &mut carry)
+        let walk = Walk {
+            tree: self,
+            used,
+            words: tree,
+            from,
+            count,
+        };
+        walk.visit(root, &mut carry)
     }
 
-    /// Searches node `i`, which covers units from `lo`; `carry` is the length of the
-    /// free run (at or after `from`) that ends right before `lo`, and is updated to the
-    /// one that ends at the end of the node.
-    fn visit(
-        &self,
-        used: &[u64],
-        node: Node,
-        from: usize,
-        count: usize,
-        carry: &mut usize,
-    ) -> Option<usize> {
-        let Node { index: i, lo, len } = node;
-        let hi = lo + len;
-        if hi <= from {
-            *carry = 0;
-            return None;
-        }
-        if lo >= from {
-            let runs = self.runs(used, i);
-            if *carry + runs.prefix as usize >= count {
-                return Some(lo - *carry);
-            }
-            if (runs.longest as usize) < count {
-                *carry = if runs.prefix as usize == len {
-                    *carry + len
-                } else {
-                    runs.suffix as usize
-                };
-                return None;
-            }
-        }
-        if i >= self.leaves {
-            return Self::scan_leaf(used, i - self.leaves, lo, from, count, carry);
-        }
-        let half = len / 2;
-        let left = Node {
-            index: 2 * i,
-            lo,
-            len: half,
-        };
-        if let Some(found) = self.visit(used, left, from, count, carry) {
-            return Some(found);
-        }
-        let right = Node {
-            index: 2 * i + 1,
-            lo: lo + half,
-            len: half,
-        };
-        self.visit(used, right, from, count, carry)
-    }
-
-    /// [`visit`](Self::visit) of a leaf, unit run by unit run.
+    /// [`Walk::visit`] of a leaf, unit run by unit run.
     fn scan_leaf(
         used: &[u64],
         leaf: usize,
@@ -327,8 +347,66 @@ impl RunTree {
 
     /// The longest free run anywhere (saturated at `u32::MAX`).
     #[cfg(test)]
-    pub(super) fn longest(&self, used: &[u64]) -> usize {
-        self.runs(used, 1).longest as usize
+    pub(super) fn longest(&self, used: &[u64], tree: &[u64]) -> usize {
+        self.runs(used, tree, 1).longest as usize
+    }
+}
+
+/// One search of [`RunTree::first_run`]: the tree, the used map and the tree's words,
+/// and the request, so that each step of the descent passes only its node and carry.
+struct Walk<'a> {
+    tree: &'a RunTree,
+    used: &'a [u64],
+    words: &'a [u64],
+    from: usize,
+    count: usize,
+}
+
+impl Walk<'_> {
+    /// Searches node `i`, which covers units from `lo`; `carry` is the length of the
+    /// free run (at or after `from`) that ends right before `lo`, and is updated to the
+    /// one that ends at the end of the node.
+    fn visit(&self, node: Node, carry: &mut usize) -> Option<usize> {
+        let Node { index: i, lo, len } = node;
+        let (from, count) = (self.from, self.count);
+        let hi = lo + len;
+        if hi <= from {
+            *carry = 0;
+            return None;
+        }
+        if lo >= from {
+            let runs = self.tree.runs(self.used, self.words, i);
+            if *carry + runs.prefix as usize >= count {
+                return Some(lo - *carry);
+            }
+            if (runs.longest as usize) < count {
+                *carry = if runs.prefix as usize == len {
+                    *carry + len
+                } else {
+                    runs.suffix as usize
+                };
+                return None;
+            }
+        }
+        let leaves = self.tree.leaves;
+        if i >= leaves {
+            return RunTree::scan_leaf(self.used, i - leaves, lo, from, count, carry);
+        }
+        let half = len / 2;
+        let left = Node {
+            index: 2 * i,
+            lo,
+            len: half,
+        };
+        if let Some(found) = self.visit(left, carry) {
+            return Some(found);
+        }
+        let right = Node {
+            index: 2 * i + 1,
+            lo: lo + half,
+            len: half,
+        };
+        self.visit(right, carry)
     }
 }
 
@@ -338,6 +416,14 @@ mod tests {
     use alloc::vec;
     use alloc::vec::Vec;
 
+    /// A tree and its words, as a bitmap's storage holds them, built over `used`.
+    fn built(used: &[u64]) -> (RunTree, Vec<u64>) {
+        let tree = RunTree::new(used.len());
+        let mut words = vec![0; tree.words()];
+        tree.init(used, &mut words);
+        (tree, words)
+    }
+
     /// The lowest `p >= from` with `count` free units, unit by unit.
     fn naive(used: &[u64], units: usize, from: usize, count: usize) -> Option<usize> {
         let free = |u: usize| u < units && used[u / 64] & (1 << (u % 64)) == 0;
@@ -345,11 +431,11 @@ mod tests {
     }
 
     fn check(used: &[u64], units: usize) {
-        let tree = RunTree::new(used).unwrap();
+        let (tree, words) = built(used);
         for from in (0..units).step_by(7) {
             for count in [1, 2, 5, 63, 64, 65, 127, 128, 129, 300, 1000] {
                 assert_eq!(
-                    tree.first_run(used, from, count),
+                    tree.first_run(used, &words, from, count),
                     naive(used, units, from, count),
                     "from {from} count {count}"
                 );
@@ -401,22 +487,46 @@ mod tests {
     #[test]
     fn refresh_follows_changes() {
         let mut used = vec![0u64; 40];
-        let mut tree = RunTree::new(&used).unwrap();
-        assert_eq!(tree.longest(&used), 40 * 64);
+        let (tree, mut words) = built(&used);
+        assert_eq!(tree.longest(&used, &words), 40 * 64);
         used[3] = 1 << 5;
         used[30] = u64::MAX;
-        tree.mark(3, 3);
-        tree.mark(30, 30);
-        tree.settle(&used);
-        assert_eq!(tree.first_run(&used, 0, 64 * 4), Some(3 * 64 + 6));
-        assert_eq!(tree.first_run(&used, 0, 27 * 64), None);
-        assert_eq!(tree.longest(&used), 64 * 26 + 58);
+        tree.mark(&mut words, 3, 3);
+        tree.mark(&mut words, 30, 30);
+        tree.settle(&used, &mut words);
+        assert_eq!(tree.first_run(&used, &words, 0, 64 * 4), Some(3 * 64 + 6));
+        assert_eq!(tree.first_run(&used, &words, 0, 27 * 64), None);
+        assert_eq!(tree.longest(&used, &words), 64 * 26 + 58);
         used[3] = 0;
         used[30] = 0;
-        tree.mark(3, 30);
-        tree.settle(&used);
-        assert_eq!(tree.first_run(&used, 10, 40 * 64 - 10), Some(10));
-        assert_eq!(tree.first_run(&used, 10, 40 * 64 - 9), None);
-        assert_eq!(tree.first_run(&used, 0, usize::MAX), None);
+        tree.mark(&mut words, 3, 30);
+        tree.settle(&used, &mut words);
+        assert_eq!(tree.first_run(&used, &words, 10, 40 * 64 - 10), Some(10));
+        assert_eq!(tree.first_run(&used, &words, 10, 40 * 64 - 9), None);
+        assert_eq!(tree.first_run(&used, &words, 0, usize::MAX), None);
+        // Settling cleared every stale bit: the tree is what a fresh build gives.
+        assert_eq!(words, built(&used).1);
+    }
+
+    #[test]
+    fn nodes_take_a_word_and_a_half() {
+        // 40 used words: 20 leaves, rounded to 32 slots; 1 stale word, 48 node words.
+        let tree = RunTree::new(40);
+        assert_eq!(tree.words(), 1 + 32 * 3 / 2);
+        assert_eq!(RunTree::new(0).words(), 0);
+        assert_eq!(RunTree::new(2).words(), 0);
+        assert_eq!(RunTree::new(3).words(), 1 + 3);
+        let (tree, mut words) = built(&[0; 8]);
+        for i in 1..4u32 {
+            let runs = Runs {
+                prefix: i,
+                suffix: u32::MAX - i,
+                longest: 1 << (20 + i),
+            };
+            tree.set_node(&mut words, i as usize, runs);
+            assert_eq!(tree.node(&words, i as usize), runs);
+        }
+        assert_eq!(tree.node(&words, 1).prefix, 1);
+        assert_eq!(words[0], 0, "no stale bit written");
     }
 }

@@ -21,8 +21,9 @@
 
 #![forbid(unsafe_code)]
 
-use super::Bitmap;
+use super::summary::Summary;
 use super::words::{self, BITS};
+use super::{Core, Parts};
 use crate::{Window, align_up_with_phase};
 
 /// Words the word scan reads before a small request asks the run tree.
@@ -30,18 +31,27 @@ const NEAR_WORDS: usize = 8;
 /// Candidates the run path tries before a large request asks the run tree.
 const NEAR_RUNS: usize = 8;
 
-impl Bitmap {
+impl Core {
     /// The lowest offset where `count` units aligned to `align` fit inside `window`.
     /// `count >= 1`, `align` a power of two and `window` inside the space (validated).
     pub(super) fn lowest_fit(
-        &mut self,
+        &self,
+        words: &mut [u64],
         count: usize,
         align: usize,
         window: Window,
     ) -> Option<usize> {
+        let (layout, phase) = (&self.layout, self.phase);
+        let parts = layout.parts(words);
+        let search = Search {
+            used: parts.used,
+            summary: parts.summary,
+            levels: &layout.summary,
+            phase,
+        };
         if count > u32::MAX as usize {
             // Beyond what the run tree counts: the plain scans, unbounded.
-            return self
+            return search
                 .fit_by_runs(count, align, window, usize::MAX)
                 .unwrap_or(None);
         }
@@ -49,25 +59,27 @@ impl Bitmap {
         // through the summary): quicker than settling and descending the tree when the
         // fit is close, and bounded when it is not.
         let near = if count <= BITS && align <= BITS {
-            self.fit_in_words(count, align, window, NEAR_WORDS)
+            search.fit_in_words(count, align, window, NEAR_WORDS)
         } else {
-            self.fit_by_runs(count, align, window, NEAR_RUNS)
+            search.fit_by_runs(count, align, window, NEAR_RUNS)
         };
         let mut from = match near {
             Ok(found) => return found,
             Err(resume) => resume,
         };
-        self.runs.settle(&self.used);
+        let parts = layout.parts_mut(words);
+        layout.runs.settle(parts.used, parts.tree);
+        let Parts { used, tree, .. } = layout.parts(words);
         loop {
             // The lowest run of `count` free units at or after `from`; an aligned start
             // can only be at or after it.
-            let run = self.runs.first_run(&self.used, from, count)?;
-            let at = align_up_with_phase(run, align, self.phase)?;
+            let run = layout.runs.first_run(used, tree, from, count)?;
+            let at = align_up_with_phase(run, align, phase)?;
             let end = at.checked_add(count)?;
             if end > window.hi {
                 return None;
             }
-            match words::first_set(&self.used, at, end) {
+            match words::first_set(used, at, end) {
                 None => return Some(at),
                 // No aligned start at or before `busy` fits: every one from `at` on
                 // reaches it.
@@ -75,7 +87,18 @@ impl Bitmap {
             }
         }
     }
+}
 
+/// A search over a bitmap's maps, borrowed: the used map and the summary, all the
+/// plain scans read.
+struct Search<'a> {
+    used: &'a [u64],
+    summary: &'a [u64],
+    levels: &'a Summary,
+    phase: usize,
+}
+
+impl Search<'_> {
     /// Free units of used-map word `w` below offset `hi` (none past the end).
     #[inline]
     fn free_bits(&self, w: usize, hi: usize) -> u64 {
@@ -94,6 +117,7 @@ impl Bitmap {
     /// The word path over at most `budget` words that are not full: `Ok` with the
     /// answer, or `Err(resume)` when the budget ran out, every start below `resume`
     /// (and at or above `window.lo`) having been ruled out.
+    #[inline]
     fn fit_in_words(
         &self,
         count: usize,
@@ -121,7 +145,7 @@ impl Bitmap {
             }
             mask = u64::MAX;
             // A full word holds no start of a free run.
-            match self.summary.next_not_full(w + 1) {
+            match self.levels.next_not_full(self.summary, w + 1) {
                 Some(next) => w = next,
                 None => return Ok(None),
             }
@@ -151,13 +175,13 @@ impl Bitmap {
             let Some(end) = candidate.checked_add(count).filter(|&end| end <= window.hi) else {
                 return Ok(None);
             };
-            let Some(free) = self.next_free(candidate) else {
+            let Some(free) = next_free(self.used, self.summary, self.levels, candidate) else {
                 return Ok(None);
             };
             let next = if free > candidate {
                 align_up_with_phase(free, align, self.phase)
             } else {
-                match words::first_set(&self.used, candidate, end) {
+                match words::first_set(self.used, candidate, end) {
                     None => return Ok(Some(candidate)),
                     Some(busy) => align_up_with_phase(busy + 1, align, self.phase),
                 }
@@ -168,16 +192,22 @@ impl Bitmap {
             }
         }
     }
+}
 
-    /// The first free unit at offset `>= from`, skipping full words through the summary.
-    pub(super) fn next_free(&self, from: usize) -> Option<usize> {
-        let (w, bit) = words::split(from);
-        let free = !*self.used.get(w)? & words::from_bit(bit);
-        if free != 0 {
-            return Some(w * BITS + free.trailing_zeros() as usize);
-        }
-        let w = self.summary.next_not_full(w + 1)?;
-        let free = !*self.used.get(w)?;
-        (free != 0).then(|| w * BITS + free.trailing_zeros() as usize)
+/// The first free unit at offset `>= from` of the used map `used`, skipping full words
+/// through its summary (`levels` over the words `summary`).
+pub(super) fn next_free(
+    used: &[u64],
+    summary: &[u64],
+    levels: &Summary,
+    from: usize,
+) -> Option<usize> {
+    let (w, bit) = words::split(from);
+    let free = !*used.get(w)? & words::from_bit(bit);
+    if free != 0 {
+        return Some(w * BITS + free.trailing_zeros() as usize);
     }
+    let w = levels.next_not_full(summary, w + 1)?;
+    let free = !*used.get(w)?;
+    (free != 0).then(|| w * BITS + free.trailing_zeros() as usize)
 }

@@ -7,61 +7,119 @@
 //! (a level-`k` bit stands for `64^(k+1)` units). Padding bits past the end of each level
 //! are set, so they read as "full" and no search ever stops on them.
 //!
+//! The levels lie one after the other (level 0 first) in one slice of
+//! [`words`](Summary::words) words that the bitmap's storage holds; [`Summary`] itself
+//! only knows their sizes, so the same code serves a heap bitmap and one over caller
+//! storage, and [`init`](Summary::init) is a `const fn`.
+//!
 //! This module owns the summary bits only; it never changes the used map and must be
 //! [`refresh`](Summary::refresh)ed by its owner after every change of it.
 
 #![forbid(unsafe_code)]
 
-use crate::fallible::{OutOfMemory, try_boxed_slice, try_push};
-use alloc::boxed::Box;
-use alloc::vec::Vec;
-
 use super::words::{self, BITS};
 
+/// One level: where its words start in the summary slice, how many there are, and how
+/// many of their bits stand for something (one per word of the level below).
+#[derive(Clone, Copy, Debug)]
+struct Level {
+    start: usize,
+    len: usize,
+    bits: usize,
+}
+
+impl Level {
+    /// The level above this one, or `None` for the top level (at most one word).
+    const fn up(self) -> Option<Self> {
+        if self.len <= 1 {
+            None
+        } else {
+            Some(Self {
+                start: self.start + self.len,
+                len: self.len.div_ceil(BITS),
+                bits: self.len,
+            })
+        }
+    }
+}
+
 /// The "word is full" levels over a used map of a fixed number of words.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Summary {
-    levels: Vec<Box<[u64]>>,
+    used_words: usize,
+    /// Words of level 0, kept so that the common operations (a refresh that stops at
+    /// level 0, a search that finds a word there) compute nothing about the levels.
+    first_len: usize,
 }
 
 impl Summary {
-    /// The summary of a used map of `used_words` words, all of them not full.
-    pub(super) fn new(used_words: usize) -> Result<Self, OutOfMemory> {
-        let mut levels = Vec::new();
-        let mut bits = used_words;
-        loop {
-            let len = bits.div_ceil(BITS);
-            let mut level = try_boxed_slice(len, || 0u64, "bitmap summary words")?;
-            words::assign_range(&mut level, bits, len * BITS, true);
-            try_push(&mut levels, level, "bitmap summary levels")?;
-            if len <= 1 {
-                break;
-            }
-            bits = len;
+    /// The summary of a used map of `used_words` words.
+    pub(super) const fn new(used_words: usize) -> Self {
+        Self {
+            used_words,
+            first_len: used_words.div_ceil(BITS),
         }
-        Ok(Self { levels })
     }
 
-    /// Bytes held by all levels.
-    pub(super) fn bytes(&self) -> usize {
-        self.levels.iter().map(|l| l.len() * 8).sum()
+    /// Level 0.
+    const fn first(&self) -> Level {
+        Level {
+            start: 0,
+            len: self.first_len,
+            bits: self.used_words,
+        }
+    }
+
+    /// Words of all levels: `ceil(n / 64) + ceil(n / 64^2) + ...` for `n` used words, up
+    /// to and including the first level of at most one word.
+    pub(super) const fn words(&self) -> usize {
+        let mut level = self.first();
+        let mut total = level.len;
+        while let Some(up) = level.up() {
+            total += up.len;
+            level = up;
+        }
+        total
+    }
+
+    /// Lays out the summary of a used map with no full word in `summary` (its
+    /// [`words`](Self::words) words, all clear): sets the padding bits of every level.
+    pub(super) const fn init(&self, summary: &mut [u64]) {
+        let mut level = self.first();
+        loop {
+            let end = (level.start + level.len) * BITS;
+            words::assign_range(summary, level.start * BITS + level.bits, end, true);
+            match level.up() {
+                Some(up) => level = up,
+                None => break,
+            }
+        }
     }
 
     /// Recomputes the summary bits of used words `first..=last` (and of their parents)
     /// from `used`.
-    pub(super) fn refresh(&mut self, used: &[u64], first: usize, last: usize) {
-        let (mut first, mut last) = (first, last);
-        let mut below = used;
-        for level in &mut self.levels {
-            let mut changed = false;
-            for w in first..=last {
-                let full = below.get(w).is_some_and(|&word| word == u64::MAX);
-                changed |= words::test(level, w) != full;
-                words::assign(level, w, full);
-            }
-            // Parents summarise only these bits: if none moved, neither do they.
-            if !changed {
-                break;
+    #[inline]
+    pub(super) fn refresh(&self, used: &[u64], summary: &mut [u64], first: usize, last: usize) {
+        // Level 0 from the used map; most changes stop there.
+        let Some(bits) = summary.get_mut(..self.first_len) else {
+            return;
+        };
+        if !Self::refresh_level(used, bits, first, last) {
+            return;
+        }
+        let (mut first, mut last) = (first / BITS, last / BITS);
+        let mut below = self.first();
+        while let Some(level) = below.up() {
+            let Some((lower, upper)) = summary.split_at_mut_checked(level.start) else {
+                return;
+            };
+            let (Some(below_bits), Some(bits)) =
+                (lower.get(below.start..), upper.get_mut(..level.len))
+            else {
+                return;
+            };
+            if !Self::refresh_level(below_bits, bits, first, last) {
+                return;
             }
             first /= BITS;
             last /= BITS;
@@ -69,32 +127,83 @@ impl Summary {
         }
     }
 
-    /// The first used-map word at index `>= from` that is not full, if any.
-    pub(super) fn next_not_full(&self, from: usize) -> Option<usize> {
-        self.first_clear(0, from)
+    /// Sets bits `first..=last` of `bits` to whether words `first..=last` of `below` are
+    /// full; whether any bit changed. Parents summarise only these bits: if none moved,
+    /// neither do they.
+    #[inline]
+    fn refresh_level(below: &[u64], bits: &mut [u64], first: usize, last: usize) -> bool {
+        let mut changed = false;
+        for w in first..=last {
+            let full = below.get(w).is_some_and(|&word| word == u64::MAX);
+            changed |= words::test(bits, w) != full;
+            words::assign(bits, w, full);
+        }
+        changed
     }
 
-    /// The first clear bit at index `>= from` of level `level`: looks in the word holding
+    /// The first used-map word at index `>= from` that is not full, if any.
+    pub(super) fn next_not_full(&self, summary: &[u64], from: usize) -> Option<usize> {
+        Self::first_clear(summary, self.first(), from)
+    }
+
+    /// The first clear bit at index `>= from` of `level`: looks in the word holding
     /// `from`, and past it asks the level above which word of this level to look in next.
-    fn first_clear(&self, level: usize, from: usize) -> Option<usize> {
-        let bits = self.levels.get(level)?;
+    fn first_clear(summary: &[u64], level: Level, from: usize) -> Option<usize> {
+        let bits = summary.get(level.start..level.start + level.len)?;
         let (w, bit) = words::split(from);
         let clear = !*bits.get(w)? & words::from_bit(bit);
         if clear != 0 {
             return Some(w * BITS + clear.trailing_zeros() as usize);
         }
-        let next = self.first_clear(level + 1, w + 1)?;
+        let next = Self::first_clear(summary, level.up()?, w + 1)?;
         let clear = !*bits.get(next)?;
         (clear != 0).then(|| next * BITS + clear.trailing_zeros() as usize)
+    }
+
+    /// The number of words of each level, level 0 first.
+    #[cfg(test)]
+    fn level_lens(&self) -> alloc::vec::Vec<usize> {
+        let mut lens = alloc::vec![];
+        let mut level = Some(self.first());
+        while let Some(l) = level {
+            lens.push(l.len);
+            level = l.up();
+        }
+        lens
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec;
+    use alloc::vec::Vec;
 
-    fn refreshed(used: &[u64]) -> Summary {
-        let mut s = Summary::new(used.len()).unwrap();
+    /// A summary and its words, as a bitmap's storage holds them.
+    struct Levels {
+        summary: Summary,
+        words: Vec<u64>,
+    }
+
+    impl Levels {
+        fn empty(used_words: usize) -> Self {
+            let summary = Summary::new(used_words);
+            let mut words = vec![0; summary.words()];
+            summary.init(&mut words);
+            Self { summary, words }
+        }
+
+        fn refresh(&mut self, used: &[u64], first: usize, last: usize) {
+            self.summary.refresh(used, &mut self.words, first, last);
+        }
+
+        fn next_not_full(&self, from: usize) -> Option<usize> {
+            self.summary.next_not_full(&self.words, from)
+        }
+    }
+
+    fn refreshed(used: &[u64]) -> Levels {
+        let mut s = Levels::empty(used.len());
         if !used.is_empty() {
             s.refresh(used, 0, used.len() - 1);
         }
@@ -104,9 +213,9 @@ mod tests {
     #[test]
     fn skips_full_words_over_several_levels() {
         // 64 * 64 + 5 used words: level 0 has 65 words, level 1 two, level 2 one.
-        let mut used = alloc::vec![u64::MAX; 64 * 64 + 5];
+        let mut used = vec![u64::MAX; 64 * 64 + 5];
         let s = refreshed(&used);
-        assert_eq!(s.levels.len(), 3);
+        assert_eq!(s.summary.level_lens(), [65, 2, 1]);
         assert_eq!(s.next_not_full(0), None);
         used[4099] = u64::MAX - 1;
         let s = refreshed(&used);
@@ -124,8 +233,8 @@ mod tests {
     #[test]
     fn word_by_word_refreshes_propagate_through_every_level() {
         let n = 64 * 64 * 2 + 3;
-        let mut used = alloc::vec![0u64; n];
-        let mut s = Summary::new(n).unwrap();
+        let mut used = vec![0u64; n];
+        let mut s = Levels::empty(n);
         for w in 0..n {
             assert_eq!(s.next_not_full(0), Some(w));
             used[w] = u64::MAX;
@@ -145,19 +254,23 @@ mod tests {
         s.refresh(&used, 100, 8000);
         assert_eq!(s.next_not_full(0), Some(100));
         assert_eq!(s.next_not_full(8001), None);
-        assert_eq!(
-            s.levels.iter().map(|l| l.len()).collect::<Vec<_>>(),
-            [129, 3, 1]
-        );
+        assert_eq!(s.summary.level_lens(), [129, 3, 1]);
     }
 
     #[test]
-    fn sizes_are_exact() {
-        assert_eq!(Summary::new(0).unwrap().bytes(), 0);
-        assert_eq!(Summary::new(0).unwrap().next_not_full(0), None);
-        assert_eq!(Summary::new(1).unwrap().bytes(), 8);
-        assert_eq!(Summary::new(1).unwrap().next_not_full(0), Some(0));
-        assert_eq!(Summary::new(64).unwrap().bytes(), 8);
-        assert_eq!(Summary::new(65).unwrap().bytes(), 3 * 8);
+    fn sizes_are_exact_and_padding_reads_as_full() {
+        assert_eq!(Summary::new(0).words(), 0);
+        assert_eq!(Levels::empty(0).next_not_full(0), None);
+        assert_eq!(Summary::new(1).words(), 1);
+        assert_eq!(Levels::empty(1).words, [u64::MAX << 1]);
+        assert_eq!(Levels::empty(1).next_not_full(0), Some(0));
+        assert_eq!(Levels::empty(1).next_not_full(1), None);
+        assert_eq!(Summary::new(64).words(), 1);
+        assert_eq!(Levels::empty(64).words, [0]);
+        assert_eq!(Summary::new(65).words(), 3);
+        // Level 0: 65 bits in two words; level 1: 2 bits in one word.
+        assert_eq!(Levels::empty(65).words, [0, u64::MAX << 1, u64::MAX << 2]);
+        assert_eq!(Levels::empty(65).next_not_full(64), Some(64));
+        assert_eq!(Levels::empty(65).next_not_full(65), None);
     }
 }

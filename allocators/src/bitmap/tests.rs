@@ -4,6 +4,7 @@ use alloc::vec::Vec;
 
 use super::Bitmap;
 use super::runs::RunTree;
+use super::summary::Summary;
 use crate::{Backend, Error, Extent, Request, Stats};
 
 fn allocations(map: &Bitmap) -> Vec<Extent> {
@@ -285,9 +286,10 @@ fn capacities_around_word_sizes() {
         let mut map = Bitmap::new(capacity, 0).unwrap();
         let words = capacity.div_ceil(64);
         let summary_words: usize = if words <= 64 { 1 } else { 3 };
+        assert_eq!(Summary::new(words).words(), summary_words);
         assert_eq!(
             map.stats().metadata_bytes,
-            8 * (2 * words + summary_words) + RunTree::bytes_for(words)
+            8 * (2 * words + summary_words + RunTree::new(words).words())
         );
         assert_eq!(map.allocate(Request::new(capacity)), Ok(0));
         map.free(0, capacity).unwrap();

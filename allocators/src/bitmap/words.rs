@@ -51,14 +51,16 @@ pub(super) fn assign(words: &mut [u64], i: usize, value: bool) {
     }
 }
 
-/// Sets (`value`) or clears every bit of `[from, to)`, a word at a time.
-pub(super) fn assign_range(words: &mut [u64], from: usize, to: usize, value: bool) {
+/// Sets (`value`) or clears every bit of `[from, to)`, a word at a time. A `const fn`:
+/// the bitmap's constructors over caller storage lay out their padding bits with it.
+pub(super) const fn assign_range(words: &mut [u64], from: usize, to: usize, value: bool) {
     if from >= to {
         return;
     }
     let (first, first_bit) = split(from);
     let (last, last_bit) = split(to - 1);
-    for w in first..=last {
+    let mut w = first;
+    while w <= last {
         let mut mask = u64::MAX;
         if w == first {
             mask &= from_bit(first_bit);
@@ -66,13 +68,14 @@ pub(super) fn assign_range(words: &mut [u64], from: usize, to: usize, value: boo
         if w == last {
             mask &= below_bit(last_bit + 1);
         }
-        if let Some(word) = words.get_mut(w) {
+        if w < words.len() {
             if value {
-                *word |= mask;
+                words[w] |= mask;
             } else {
-                *word &= !mask;
+                words[w] &= !mask;
             }
         }
+        w += 1;
     }
 }
 
@@ -124,8 +127,11 @@ pub(super) const fn aligned_positions(align: usize, base: usize) -> u64 {
         pattern |= pattern << width;
         width *= 2;
     }
-    let shift = (align - base % align) % align;
-    pattern << shift | pattern >> ((BITS - shift) % BITS)
+    // Masks rather than `%`: `align` and 64 are powers of two, and a division here would
+    // cost more than the rest of a word's scan whenever the compiler cannot prove that.
+    let mask = align - 1;
+    let shift = (align - (base & mask)) & mask;
+    pattern << shift | pattern >> ((BITS - shift) & (BITS - 1))
 }
 
 #[cfg(test)]

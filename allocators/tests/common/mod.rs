@@ -217,6 +217,11 @@ pub fn run<B: Backend + ?Sized>(
 pub struct Rng(u64);
 
 impl Rng {
+    /// A generator started from `seed` (not 0: xorshift stays at 0).
+    pub const fn seeded(seed: u64) -> Self {
+        Self(seed)
+    }
+
     pub fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;

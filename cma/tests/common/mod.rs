@@ -80,6 +80,17 @@ pub struct Scripted {
 }
 
 impl Scripted {
+    /// A hook with an empty script, for a `static`.
+    pub const fn new() -> Self {
+        Self {
+            busy: Mutex::new(Vec::new()),
+            failing: Mutex::new(Vec::new()),
+            asked: Mutex::new(Vec::new()),
+            held: Mutex::new(Vec::new()),
+            bad_releases: Mutex::new(Vec::new()),
+        }
+    }
+
     pub fn busy(ranges: &[PhysRange]) -> Self {
         let s = Self::default();
         s.busy.lock().unwrap().extend_from_slice(ranges);
