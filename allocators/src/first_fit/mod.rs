@@ -78,7 +78,7 @@ use crate::fallible::OutOfMemory;
 use crate::{Backend, Error, Extent, Request, Stats, check_range};
 use alloc::vec::Vec;
 use fit::Fit;
-use tree::{Around, MAX_NODES, Path, Piece, PieceTree};
+use tree::{MAX_NODES, Piece, PieceTree};
 
 pub use tree::Node;
 
@@ -153,18 +153,14 @@ impl FirstFit {
     pub fn new(capacity: usize, phase: usize, max_allocations: usize) -> Result<Self, OutOfMemory> {
         let limit = max_allocations.min(Self::MAX_ALLOCATIONS);
         let nodes = Self::nodes_for(capacity, limit);
-        let mut tree = PieceTree::with_nodes(nodes)?;
-        let free_extents = if capacity == 0 {
-            0
-        } else {
-            let whole = Piece {
-                start: 0,
-                len: capacity,
-                free: true,
-            };
-            // `nodes >= 1` whenever `capacity >= 1`.
-            usize::from(tree.insert(whole))
-        };
+        let whole = (capacity > 0).then_some(Piece {
+            start: 0,
+            len: capacity,
+            free: true,
+        });
+        // `nodes >= 1` whenever `capacity >= 1`.
+        let tree = PieceTree::with_nodes(nodes, whole)?;
+        let free_extents = usize::from(capacity > 0);
         Ok(Self {
             tree,
             capacity,
@@ -277,14 +273,10 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> FirstFit<S> {
         }
     }
 
-    /// The piece that contains `offset`, which must be inside the space.
-    fn piece_at(&self, offset: usize) -> Option<Piece> {
-        self.tree.containing(offset).filter(|p| offset < p.end())
-    }
-
-    /// Turns `[at, at + count)` of the free piece `piece` into an allocation, leaving the
-    /// units before and after it free.
-    fn carve(&mut self, piece: Piece, at: usize, count: usize) -> Result<(), Error> {
+    /// Turns `[at, at + count)` of the free piece in node `node` into an allocation,
+    /// leaving the units before and after it free.
+    fn carve(&mut self, node: u32, at: usize, count: usize) -> Result<(), Error> {
+        let piece = self.tree.piece(node);
         let end = at + count;
         let (head, tail) = (at > piece.start, end < piece.end());
         let needed = usize::from(head) + usize::from(tail);
@@ -293,13 +285,25 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> FirstFit<S> {
             // state intact should that argument ever be broken.
             return Err(Error::TooManyAllocations { limit: self.limit });
         }
+        let used = Piece {
+            start: at,
+            len: count,
+            free: false,
+        };
+        let mut node = node;
         if head {
+            let first = Piece {
+                start: piece.start,
+                len: at - piece.start,
+                free: true,
+            };
             let rest = Piece {
                 start: at,
                 len: piece.end() - at,
                 free: false,
             };
-            self.tree.split(piece.start, at - piece.start, true, rest);
+            // Cannot fail: the spare nodes were counted above.
+            node = self.tree.split(node, first, rest).map_or(node, |(_, b)| b);
         }
         if tail {
             let tail = Piece {
@@ -307,70 +311,54 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> FirstFit<S> {
                 len: piece.end() - end,
                 free: true,
             };
-            self.tree.split(at, count, false, tail);
+            node = self.tree.split(node, used, tail).map_or(node, |(a, _)| a);
         } else if !head {
-            self.tree.update(at, count, false);
+            self.tree.update(node, count, false);
         }
+        // The index has a slot per node and at most `live < nodes` entries before this.
+        self.tree.index(node);
         self.free_extents = self.free_extents + needed - 1;
         self.free_units -= count;
         self.live += 1;
         Ok(())
     }
 
-    /// [`carve`](Self::carve) of the first `count` units of `piece`, the free piece at
-    /// the end of `path`: the piece's node becomes the allocation in place.
-    fn carve_front(&mut self, piece: Piece, path: &mut Path, count: usize) -> Result<(), Error> {
-        if count == piece.len {
-            self.tree.update_at(path, count, false);
-            self.free_extents -= 1;
-        } else {
-            let tail = Piece {
-                start: piece.start + count,
-                len: piece.len - count,
+    /// Returns the allocation in node `node` to the free space, merging it with its
+    /// free neighbours.
+    fn release(&mut self, node: u32) {
+        let used = self.tree.piece(node);
+        self.tree.unindex(node);
+        let (before, after) = self.tree.neighbours(node);
+        let free = |at: Option<u32>| at.map(|at| self.tree.piece(at)).filter(|p| p.free);
+        let (before_piece, after_piece) = (free(before), free(after));
+        let first = before_piece.map_or(used.start, |p| p.start);
+        let end = after_piece.map_or(used.end(), |p| p.end());
+        let mut at = match (before, before_piece) {
+            (Some(before), Some(_)) => {
+                let merged = Piece {
+                    start: first,
+                    len: used.end() - first,
+                    free: true,
+                };
+                self.tree.merge_next(before, merged)
+            }
+            _ => node,
+        };
+        if after_piece.is_some() {
+            let merged = Piece {
+                start: first,
+                len: end - first,
                 free: true,
             };
-            if !self.tree.split_at(path, count, false, tail) {
-                // Unreachable by the node budget in the module docs, as in `carve`.
-                return Err(Error::TooManyAllocations { limit: self.limit });
-            }
+            at = self.tree.merge_next(at, merged);
         }
-        self.free_units -= count;
-        self.live += 1;
-        Ok(())
-    }
-
-    /// Returns the allocation `used`, the piece at the end of `path`, to the free
-    /// space, merging it with its free neighbours `before` and `after`.
-    fn release(&mut self, path: &mut Path, around: Around) {
-        let Around {
-            before,
-            piece: used,
-            after,
-        } = around;
-        let (before, after) = (before.filter(|p| p.free), after.filter(|p| p.free));
-        let first = before.map_or(used.start, |p| p.start);
-        let end = after.map_or(used.end(), |p| p.end());
-        let merged = Piece {
-            start: first,
-            len: end - first,
-            free: true,
-        };
-        match (before, after) {
-            (Some(_), Some(after)) => {
-                self.tree.remove(after.start);
-                self.tree.merge_next(merged);
-                self.free_extents -= 1;
-            }
-            (Some(_), None) => {
-                // `before` exists, so there is a predecessor to step to.
-                self.tree.step_back(path);
-                self.tree.merge_next_at(path, merged);
-            }
-            (None, Some(_)) => self.tree.merge_next_at(path, merged),
+        match (before_piece, after_piece) {
+            (Some(_), Some(_)) => self.free_extents -= 1,
             (None, None) => {
-                self.tree.update_at(path, used.len, true);
+                self.tree.update(at, used.len, true);
                 self.free_extents += 1;
             }
+            _ => {}
         }
         self.free_units += used.len;
         self.live -= 1;
@@ -391,14 +379,15 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> Backend for FirstFit<S> {
         self.check_room()?;
         let (count, align) = (request.count(), request.align());
         let fit = Fit::new(count, align, self.phase, window);
-        if fit.takes_any_long_enough(self.capacity) {
-            let mut path = Path::new();
-            if let Some(piece) = self.tree.first_long_enough(count, &mut path) {
-                self.carve_front(piece, &mut path, count)?;
-                return Ok(piece.start);
-            }
-        } else if let Some((piece, at)) = self.tree.first_fit(&fit) {
-            self.carve(piece, at, count)?;
+        let found = if fit.takes_any_long_enough(self.capacity) {
+            self.tree
+                .first_long_enough(count)
+                .map(|node| (node, self.tree.piece(node).start))
+        } else {
+            self.tree.first_fit(&fit)
+        };
+        if let Some((node, at)) = found {
+            self.carve(node, at, count)?;
             return Ok(at);
         }
         Err(Error::NoSpace { count, align })
@@ -412,39 +401,38 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> Backend for FirstFit<S> {
             capacity: self.capacity,
         };
         // The pieces tile the space, so an in-bounds offset always has one.
-        let piece = self.piece_at(start).ok_or(out_of_bounds)?;
+        let node = self.tree.containing(start).ok_or(out_of_bounds)?;
+        let piece = self.tree.piece(node);
         crate::error::claim_in_piece(start, count, piece.free, piece.end())?;
         self.check_room()?;
-        self.carve(piece, start, count)
+        self.carve(node, start, count)
     }
 
     fn free(&mut self, start: usize, count: usize) -> Result<(), Error> {
         check_range(start, count, self.capacity)?;
-        // The pieces tile the space, so an in-bounds offset always has one.
-        let mut path = Path::new();
-        let around = self
-            .tree
-            .around(start, &mut path)
-            .ok_or(Error::OutOfBounds {
-                start,
-                count,
-                capacity: self.capacity,
-            })?;
-        let piece = around.piece;
-        if piece.free {
-            return Err(Error::NotAllocated { start });
-        }
-        if piece.start != start {
-            return Err(Error::NotAllocationStart { start });
-        }
-        if piece.len != count {
+        let Some(node) = self.tree.lookup(start) else {
+            // Not an allocation's start: inside a free extent or an allocation (the
+            // pieces tile the space, so an in-bounds offset always has one).
+            let containing = self.tree.containing(start).map(|at| self.tree.piece(at));
+            return Err(match containing {
+                Some(piece) if piece.free => Error::NotAllocated { start },
+                Some(_) => Error::NotAllocationStart { start },
+                None => Error::OutOfBounds {
+                    start,
+                    count,
+                    capacity: self.capacity,
+                },
+            });
+        };
+        let actual = self.tree.piece(node).len;
+        if actual != count {
             return Err(Error::WrongCount {
                 start,
                 count,
-                actual: piece.len,
+                actual,
             });
         }
-        self.release(&mut path, around);
+        self.release(node);
         Ok(())
     }
 

@@ -1,16 +1,25 @@
-//! The pieces that tile a unit space, in an AVL tree over a fixed arena.
+//! The pieces that tile a unit space, in an AVL tree over a fixed arena, with an index
+//! from allocation starts to their nodes.
 //!
 //! A *piece* is a maximal free extent or one live allocation; together they cover the
 //! space exactly once. The tree is keyed by start offset and every node carries, for
 //! each child, that subtree's height and the length of its longest free piece, so
 //! [`PieceTree::first_fit`] can skip whole subtrees that cannot hold a request without
-//! touching them, and a change climbs back to the root reading only the nodes on its
-//! own path (never a sibling).
+//! touching them. Every node also links to its parent and to its neighbours in address
+//! order, so a change finds the pieces next to it without a walk and climbs from its
+//! own node, stopping at the first ancestor whose stored view of the changed subtree is
+//! still right (usually a few levels up).
 //!
-//! This file owns node storage, balancing and that augmentation. It never allocates
-//! after [`PieceTree::with_nodes`] (nodes come from a free list threaded through the
-//! arena), never knows about errors or requests beyond the [`Fit`] questions, and keeps
-//! no counters: those belong to the backend.
+//! Allocations are found by start through an open-addressing hash table (linear
+//! probing, backward-shift deletion) whose slots are threaded through the same arena,
+//! one `u32` per node: the arena has at least as many nodes as there can be live
+//! allocations, so the table is never full, and at most half full whenever the arena is
+//! sized by the allocation limit (`2m + 1` nodes for `m` allocations).
+//!
+//! This file owns node storage, balancing, that augmentation and the index. It never
+//! allocates after [`PieceTree::with_nodes`] (nodes come from a free list threaded
+//! through the arena), never knows about errors or requests beyond the [`Fit`]
+//! questions, and keeps no counters: those belong to the backend.
 //!
 //! Nodes live in a `Vec` and link by `u32` index rather than through
 //! `intrusive-collections`: its `RBTree` offers no hook to recompute a per-node
@@ -65,12 +74,14 @@ const EMPTY: Summary = Summary {
     max_free: 0,
 };
 
-/// One arena slot. The piece's fields and the children's summaries are stored flat so
-/// the node packs into 48 bytes on 64-bit targets.
+/// One arena slot: a piece, its tree and address-order links, its children's
+/// summaries, and one slot of the allocation index (unrelated to the piece in the same
+/// node). 64 bytes on 64-bit targets, aligned there so that a node is one cache line.
 ///
 /// Opaque to callers: they only size arrays of it for
 /// [`FirstFit::with_storage`](super::FirstFit::with_storage).
 #[derive(Clone, Copy, Debug)]
+#[cfg_attr(target_pointer_width = "64", repr(align(64)))]
 pub struct Node {
     start: usize,
     len: usize,
@@ -79,23 +90,21 @@ pub struct Node {
     /// Longest free piece in the right subtree.
     right_max: usize,
     left: u32,
-    /// Next spare node while this node is on the spare list.
     right: u32,
+    parent: u32,
+    /// The piece before this one in address order.
+    prev: u32,
+    /// The piece after this one in address order; the next spare node while this node
+    /// is on the spare list.
+    next: u32,
+    /// Slot of the allocation index: the node of an allocation, or `NIL`.
+    slot: u32,
     left_height: u8,
     right_height: u8,
     free: bool,
 }
 
 impl Node {
-    const fn leaf(piece: Piece) -> Self {
-        Self {
-            start: piece.start,
-            len: piece.len,
-            free: piece.free,
-            ..SPARE
-        }
-    }
-
     const fn piece(&self) -> Piece {
         Piece {
             start: self.start,
@@ -147,6 +156,17 @@ impl Node {
         self.right_height = summary.height;
         self.right_max = summary.max_free;
     }
+
+    const fn set_piece(&mut self, piece: Piece) {
+        self.start = piece.start;
+        self.len = piece.len;
+        self.free = piece.free;
+    }
+
+    /// Whether the node has no children.
+    const fn is_leaf(&self) -> bool {
+        self.left == NIL && self.right == NIL
+    }
 }
 
 const SPARE: Node = Node {
@@ -156,72 +176,14 @@ const SPARE: Node = Node {
     right_max: 0,
     left: NIL,
     right: NIL,
+    parent: NIL,
+    prev: NIL,
+    next: NIL,
+    slot: NIL,
     left_height: 0,
     right_height: 0,
     free: false,
 };
-
-/// Longest root-to-node path: an AVL tree of `n` nodes is less than
-/// `1.4405 log2(n + 2)` high, which is below 47 for `n <= MAX_NODES`.
-const MAX_HEIGHT: usize = 48;
-
-/// The nodes of one descent, root first, kept so that an update can climb back up
-/// without parent links or recursion. A path handed out by a lookup stays valid until
-/// the next change to the tree.
-#[derive(Clone, Debug)]
-pub(super) struct Path {
-    nodes: [u32; MAX_HEIGHT],
-    len: usize,
-}
-
-impl Path {
-    /// An empty path, to be filled by a lookup.
-    pub(super) const fn new() -> Self {
-        Self {
-            nodes: [NIL; MAX_HEIGHT],
-            len: 0,
-        }
-    }
-
-    fn push(&mut self, at: u32) {
-        self.nodes[self.len] = at;
-        self.len += 1;
-    }
-
-    fn nodes(&self) -> &[u32] {
-        &self.nodes[..self.len]
-    }
-
-    const fn len(&self) -> usize {
-        self.len
-    }
-
-    /// The node the descent ended on (paths handed out are never empty).
-    fn last(&self) -> u32 {
-        self.nodes().last().copied().unwrap_or(NIL)
-    }
-
-    fn truncate(&mut self, len: usize) {
-        self.len = self.len.min(len);
-    }
-
-    fn copy_from(&mut self, nodes: &[u32]) {
-        let len = nodes.len().min(MAX_HEIGHT);
-        self.nodes[..len].copy_from_slice(&nodes[..len]);
-        self.len = len;
-    }
-}
-
-/// A piece and its neighbours in address order (see [`PieceTree::around`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Around {
-    /// The piece that ends where `piece` starts, if any.
-    pub(super) before: Option<Piece>,
-    /// The piece looked up.
-    pub(super) piece: Piece,
-    /// The piece that starts where `piece` ends, if any.
-    pub(super) after: Option<Piece>,
-}
 
 /// An AVL tree of [`Piece`]s keyed by start, over a preallocated arena: a `Vec` sized
 /// once, or caller-provided storage such as an inline array.
@@ -231,35 +193,56 @@ pub(super) struct PieceTree<S = Vec<Node>> {
     root: u32,
     spare_head: u32,
     spare: usize,
-    /// The path to the piece whose state [`update_at`](Self::update_at) or whose first
-    /// part [`split_at`](Self::split_at) last set, while no change has happened since
-    /// (empty otherwise): where freeing the allocation just made will look first.
-    recent: Path,
 }
 
+/// Fibonacci hashing multiplier (`2^64 / golden ratio`).
+const HASH: u64 = 0x9E37_79B9_7F4A_7C15;
+
 impl PieceTree {
-    /// An empty tree able to hold `count` pieces (at most [`MAX_NODES`]); the only
-    /// allocation the tree ever makes.
-    pub(super) fn with_nodes(count: usize) -> Result<Self, OutOfMemory> {
+    /// A tree able to hold `count` pieces (at most [`MAX_NODES`]) holding `whole` as
+    /// its only piece, or nothing; the only allocation the tree ever makes. `whole`
+    /// needs `count >= 1`, which the caller checks.
+    pub(super) fn with_nodes(count: usize, whole: Option<Piece>) -> Result<Self, OutOfMemory> {
         let count = count.min(MAX_NODES);
         let mut nodes = Vec::new();
         try_reserve(&mut nodes, count, "first-fit nodes")?;
-        for next in 1..=count {
-            let right = u32::try_from(next).ok().filter(|&n| (n as usize) < count);
-            let node = Node {
-                right: right.unwrap_or(NIL),
-                ..SPARE
-            };
-            try_push(&mut nodes, node, "first-fit nodes")?;
+        for _ in 0..count {
+            try_push(&mut nodes, SPARE, "first-fit nodes")?;
         }
+        let (root, spare_head, spare) = thread(&mut nodes, whole);
         Ok(Self {
             nodes,
-            root: NIL,
-            spare_head: if count == 0 { NIL } else { 0 },
-            spare: count,
-            recent: Path::new(),
+            root,
+            spare_head,
+            spare,
         })
     }
+}
+
+/// Threads the spare list through `nodes` (all [`SPARE`]) and puts `whole` in node 0;
+/// returns the root, the spare head and the spare count.
+const fn thread(nodes: &mut [Node], whole: Option<Piece>) -> (u32, u32, usize) {
+        let count = if nodes.len() < MAX_NODES {
+            nodes.len()
+        } else {
+            MAX_NODES
+        };
+        let mut i = 0;
+        while i < count {
+            // `i + 1 < count <= MAX_NODES < u32::MAX`: the cast is exact.
+            #[allow(clippy::cast_possible_truncation)]
+            let next = if i + 1 < count { (i + 1) as u32 } else { NIL };
+            nodes[i].next = next;
+            i += 1;
+        }
+        match whole {
+            Some(piece) if count > 0 => {
+                nodes[0].set_piece(piece);
+                nodes[0].next = NIL;
+                (0, if count > 1 { 1 } else { NIL }, count - 1)
+            }
+            _ => (NIL, if count > 0 { 0 } else { NIL }, count),
+        }
 }
 
 impl<const N: usize> PieceTree<[Node; N]> {
@@ -267,29 +250,13 @@ impl<const N: usize> PieceTree<[Node; N]> {
     /// `whole` as its only piece, or nothing; the whole arena is spare otherwise.
     /// `whole` needs `N >= 1`, which the caller checks.
     pub(super) const fn inline(whole: Option<Piece>) -> Self {
-        let count = if N < MAX_NODES { N } else { MAX_NODES };
         let mut nodes = [SPARE; N];
-        let mut i = 0;
-        while i < count {
-            // `i + 1 < count <= MAX_NODES < u32::MAX`: the cast is exact.
-            #[allow(clippy::cast_possible_truncation)]
-            let next = if i + 1 < count { (i + 1) as u32 } else { NIL };
-            nodes[i].right = next;
-            i += 1;
-        }
-        let (root, spare_head, spare) = match whole {
-            Some(piece) if count > 0 => {
-                nodes[0] = Node::leaf(piece);
-                (0, if count > 1 { 1 } else { NIL }, count - 1)
-            }
-            _ => (NIL, if count > 0 { 0 } else { NIL }, count),
-        };
+        let (root, spare_head, spare) = thread(&mut nodes, whole);
         Self {
             nodes,
             root,
             spare_head,
             spare,
-            recent: Path::new(),
         }
     }
 }
@@ -300,7 +267,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         core::mem::size_of_val(self.nodes.as_ref())
     }
 
-    /// Nodes still available for [`insert`](Self::insert).
+    /// Nodes still available for [`split`](Self::split).
     pub(super) const fn spare(&self) -> usize {
         self.spare
     }
@@ -310,15 +277,26 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         self.summary(self.root).max_free
     }
 
-    /// The piece with the greatest start `<= offset`: the one containing `offset` when
+    /// The piece held by node `at`.
+    pub(super) fn piece(&self, at: u32) -> Piece {
+        self.node(at).piece()
+    }
+
+    /// The nodes before and after `at` in address order, if any.
+    pub(super) fn neighbours(&self, at: u32) -> (Option<u32>, Option<u32>) {
+        let node = self.node(at);
+        let some = |n: u32| (n != NIL).then_some(n);
+        (some(node.prev), some(node.next))
+    }
+
+    /// The node with the greatest start `<= offset`: the piece containing `offset` when
     /// the pieces tile the space and `offset` lies inside it.
-    pub(super) fn containing(&self, offset: usize) -> Option<Piece> {
+    pub(super) fn containing(&self, offset: usize) -> Option<u32> {
         let mut at = self.root;
         let mut best = None;
-        while at != NIL {
-            let node = &self.nodes.as_ref()[at as usize];
+        while let Some(node) = self.nodes.as_ref().get(at as usize) {
             if node.start <= offset {
-                best = Some(node.piece());
+                best = Some(at);
                 at = node.right;
             } else {
                 at = node.left;
@@ -327,362 +305,176 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         best
     }
 
-    /// Adds `piece`, whose start must not be in the tree yet. Returns `false` and
-    /// changes nothing when no spare node is left (or the start is already there).
-    pub(super) fn insert(&mut self, piece: Piece) -> bool {
-        let (path, found) = self.descend(piece.start);
-        if found {
-            return false;
-        }
-        let Some(node) = self.take_spare() else {
-            return false;
-        };
-        let leaf = Node::leaf(piece);
-        self.nodes.as_mut()[node as usize] = leaf;
-        match path.nodes().last() {
-            None => self.root = node,
-            Some(&parent) => {
-                let parent = &mut self.nodes.as_mut()[parent as usize];
-                if piece.start < parent.start {
-                    parent.set_left(node, leaf.summary());
-                } else {
-                    parent.set_right(node, leaf.summary());
-                }
-            }
-        }
-        self.fix(path.nodes(), None);
-        true
-    }
-
-    /// Removes the piece that starts at `start` (nothing happens if there is none).
-    pub(super) fn remove(&mut self, start: usize) {
-        let Some(mut path) = self.path_to(start) else {
-            return;
-        };
-        let at = path.last();
-        let Node { left, right, .. } = self.nodes.as_ref()[at as usize];
-        if left == NIL || right == NIL {
-            self.splice(&path, None);
-            return;
-        }
-        // Two children: the successor (leftmost on the right, so without a left child)
-        // takes this node's place by value, and its own node is the one unlinked.
-        let dirty = path.len() - 1;
-        let successor = self.push_leftmost(&mut path, right);
-        let moved = self.nodes.as_ref()[successor as usize].piece();
-        self.write(at, moved);
-        self.splice(&path, Some(dirty));
-    }
-
-    /// Gives the piece that starts at `start` a new length and state. The caller keeps
-    /// the pieces disjoint, so the key order is unchanged and only the augmentation on
-    /// the path to it needs refreshing.
-    pub(super) fn update(&mut self, start: usize, len: usize, free: bool) {
-        if let Some(path) = self.path_to(start) {
-            self.update_at(&path, len, free);
-        }
-    }
-
-    /// [`update`](Self::update) of the piece at the end of `path`.
-    pub(super) fn update_at(&mut self, path: &Path, len: usize, free: bool) {
-        let node = &mut self.nodes.as_mut()[path.last() as usize];
+    /// Gives the piece of node `at` a new length and state, keeping its start. The
+    /// caller keeps the pieces disjoint, so only the augmentation above it changes.
+    pub(super) fn update(&mut self, at: u32, len: usize, free: bool) {
+        let node = self.node_mut(at);
         node.len = len;
         node.free = free;
-        if self.fix(path.nodes(), Some(path.len() - 1)) {
-            self.recent.copy_from(path.nodes());
-        }
+        self.climb(at);
     }
 
-    /// Cuts the piece that starts at `start` in two: it keeps `len` units in state
-    /// `free`, and `next` (which must start right after them and end where the piece
-    /// ended) becomes its successor. Returns `false` and changes nothing when the piece
-    /// does not exist or no spare node is left.
-    pub(super) fn split(&mut self, start: usize, len: usize, free: bool, next: Piece) -> bool {
-        match self.path_to(start) {
-            Some(mut path) => self.split_at(&mut path, len, free, next),
-            None => false,
-        }
-    }
-
-    /// [`split`](Self::split) of the piece at the end of `path` (which it consumes).
+    /// Cuts the piece of node `at` in two: `first` (which must start where the piece
+    /// starts) and `second` (which must start where `first` ends and end where the piece
+    /// ended). Returns the nodes now holding `first` and `second`, or `None` (nothing
+    /// changed) when no spare node is left.
     ///
-    /// One new node hangs as a leaf next to the old one in key order, so one path from
-    /// the root is enough to place it and to refresh heights and maxima. It goes right
-    /// after the old node (holding `next`) or right before it (holding the first part,
-    /// the old node taking `next`: its key moves up without passing another key),
-    /// preferring a place under a node that already has a child on the other side:
-    /// there the leaf adds no height, so the climb stops early. Alloc+free pairs at
-    /// one spot repeat this split and its undoing, and a height change each time would
-    /// ripple up through every balanced ancestor.
-    pub(super) fn split_at(
-        &mut self,
-        path: &mut Path,
-        len: usize,
-        free: bool,
-        next: Piece,
-    ) -> bool {
-        let Some(leaf) = self.take_spare() else {
-            return false;
-        };
-        let at = path.last();
-        let dirty = path.len() - 1;
-        let node = self.nodes.as_ref()[at as usize];
-        let first = Piece {
-            start: node.start,
-            len,
-            free,
-        };
-        let before = self.grows_after(&node) && !self.grows_before(&node);
-        if before {
-            let new = Node::leaf(first);
-            self.nodes.as_mut()[leaf as usize] = new;
-            self.write(at, next);
-            if node.left == NIL {
-                self.nodes.as_mut()[at as usize].set_left(leaf, new.summary());
-            } else {
-                let parent = self.push_rightmost(path, node.left);
-                self.nodes.as_mut()[parent as usize].set_right(leaf, new.summary());
-            }
+    /// The new node hangs as a leaf right before or after `at` in address order: right
+    /// after it holding `second`, or right before it holding `first` while `at` takes
+    /// `second` (its key moves up without passing another key). The place preferred is
+    /// under a node that already has a child on the other side, where the leaf adds no
+    /// height and the climb stops early: alloc+free pairs at one spot repeat this split
+    /// and its undoing, and a height change each time would ripple up.
+    pub(super) fn split(&mut self, at: u32, first: Piece, second: Piece) -> Option<(u32, u32)> {
+        let leaf = self.take_spare()?;
+        let node = *self.node(at);
+        let before = if node.left == NIL {
+            // Before: under `at` itself, which has a right child unless it is a leaf.
+            node.right != NIL
+        } else if node.right == NIL {
+            false
         } else {
-            let new = Node::leaf(next);
-            self.nodes.as_mut()[leaf as usize] = new;
-            self.write(at, first);
-            if node.right == NIL {
-                self.nodes.as_mut()[at as usize].set_right(leaf, new.summary());
-            } else {
-                let parent = self.push_leftmost(path, node.right);
-                self.nodes.as_mut()[parent as usize].set_left(leaf, new.summary());
-            }
-        }
-        if self.fix(path.nodes(), Some(dirty)) {
-            // Remember where the first part went: the new leaf or the old node.
-            if before {
-                path.push(leaf);
-                self.recent.copy_from(path.nodes());
-            } else {
-                self.recent.copy_from(&path.nodes()[..=dirty]);
-            }
-        }
-        true
-    }
-
-    /// Whether a leaf hung right after `node` in key order lands under a leaf (and so
-    /// makes a subtree taller).
-    fn grows_after(&self, node: &Node) -> bool {
-        if node.right == NIL {
-            return node.left == NIL;
-        }
-        let mut at = node.right;
-        loop {
-            let below = &self.nodes.as_ref()[at as usize];
-            if below.left == NIL {
-                return below.right == NIL;
-            }
-            at = below.left;
+            // Both children: the neighbours are leaves or have one inner child.
+            self.node(node.next).right == NIL && !self.node(node.prev).is_leaf()
+        };
+        if before {
+            self.fresh(leaf, first);
+            self.node_mut(at).set_piece(second);
+            self.hang_before(at, leaf);
+            self.climb(at);
+            Some((leaf, at))
+        } else {
+            self.fresh(leaf, second);
+            self.node_mut(at).set_piece(first);
+            self.hang_after(at, leaf);
+            self.climb(at);
+            Some((at, leaf))
         }
     }
 
-    /// Whether a leaf hung right before `node` in key order lands under a leaf.
-    fn grows_before(&self, node: &Node) -> bool {
-        if node.left == NIL {
-            return node.right == NIL;
-        }
-        let mut at = node.left;
-        loop {
-            let below = &self.nodes.as_ref()[at as usize];
-            if below.right == NIL {
-                return below.left == NIL;
-            }
-            at = below.right;
-        }
-    }
-
-    /// Replaces the piece that starts at `merged.start` and its successor by `merged`
-    /// (nothing happens if either is missing).
-    pub(super) fn merge_next(&mut self, merged: Piece) {
-        if let Some(mut path) = self.path_to(merged.start) {
-            self.merge_next_at(&mut path, merged);
-        }
-    }
-
-    /// [`merge_next`](Self::merge_next) of the piece at the end of `path` (which it
-    /// consumes); `merged.start` must be that piece's start.
+    /// Replaces the pieces of `at` and of the node right after it by `merged` (which
+    /// must start where `at`'s piece starts and end where the next one ends); returns
+    /// the node holding it. Nothing happens (and `at` is returned) when `at` is last.
     ///
     /// Of two nodes adjacent in key order one is an ancestor of the other with the
     /// other at the near end of its subtree, so one of them has at most one child: that
     /// one is unlinked and `merged` is written into the survivor, whose key may move
     /// down to `merged.start` without passing any other key.
-    pub(super) fn merge_next_at(&mut self, path: &mut Path, merged: Piece) {
-        let at = path.last();
-        let right = self.nodes.as_ref()[at as usize].right;
-        if right != NIL {
-            let dirty = path.len() - 1;
-            self.write(at, merged);
-            self.push_leftmost(path, right);
-            self.splice(path, Some(dirty));
-            return;
+    pub(super) fn merge_next(&mut self, at: u32, merged: Piece) -> u32 {
+        let next = self.node(at).next;
+        if next == NIL {
+            return at;
         }
-        // No right subtree: the successor is the last ancestor we left by its left link.
-        let nodes = path.nodes();
-        let Some(dirty) = (0..nodes.len() - 1)
-            .rev()
-            .find(|&i| self.nodes.as_ref()[nodes[i] as usize].left == nodes[i + 1])
-        else {
-            return;
+        let (survivor, gone) = if self.node(next).left == NIL {
+            (at, next)
+        } else {
+            (next, at)
         };
-        self.write(nodes[dirty], merged);
-        self.splice(path, Some(dirty));
+        self.node_mut(survivor).set_piece(merged);
+        self.unlink(gone);
+        self.climb(survivor);
+        survivor
     }
 
-    /// Moves `path` from its node to that node's predecessor; `false` (path unchanged)
-    /// when there is none.
-    pub(super) fn step_back(&self, path: &mut Path) -> bool {
-        let left = self.nodes.as_ref()[path.last() as usize].left;
-        if left != NIL {
-            let mut at = left;
-            while at != NIL {
-                path.push(at);
-                at = self.nodes.as_ref()[at as usize].right;
+    /// The allocation that starts at `start`, if it is in the index.
+    pub(super) fn lookup(&self, start: usize) -> Option<u32> {
+        let nodes = self.nodes.as_ref();
+        let mut i = self.home(start);
+        for _ in 0..nodes.len() {
+            let at = nodes[i].slot;
+            let node = nodes.get(at as usize)?;
+            if node.start == start {
+                return Some(at);
             }
-            return true;
+            i = if i + 1 == nodes.len() { 0 } else { i + 1 };
         }
-        // No left subtree: the predecessor is the last ancestor left by its right link.
-        let nodes = path.nodes();
-        match (0..nodes.len() - 1)
-            .rev()
-            .find(|&i| self.nodes.as_ref()[nodes[i] as usize].right == nodes[i + 1])
-        {
-            Some(i) => {
-                path.truncate(i + 1);
-                true
-            }
-            None => false,
-        }
+        None
     }
 
-    /// The piece containing `offset` (the one with the greatest start `<= offset`) and
-    /// the pieces right before and after it, found in one descent that leaves `path`
-    /// (which must be empty) at the containing piece.
-    pub(super) fn around(&self, offset: usize, path: &mut Path) -> Option<Around> {
-        let recent = self
-            .recent
-            .nodes()
-            .last()
-            .map(|&at| &self.nodes.as_ref()[at as usize]);
-        if recent.is_some_and(|node| node.start == offset) {
-            // The piece last carved (typically the allocation just made): its path is
-            // known, and its neighbours are near it on that path.
-            path.copy_from(self.recent.nodes());
-            return Some(self.around_path(path));
+    /// Adds node `at` (an allocation, whose start is not in the index yet) to the
+    /// index. Returns `false` when the index is full, which the node budget rules out
+    /// (live allocations never outnumber the nodes).
+    pub(super) fn index(&mut self, at: u32) -> bool {
+        let len = self.nodes.as_ref().len();
+        let mut i = self.home(self.node(at).start);
+        for _ in 0..len {
+            let slot = &mut self.nodes.as_mut()[i].slot;
+            if *slot == NIL {
+                *slot = at;
+                return true;
+            }
+            i = if i + 1 == len { 0 } else { i + 1 };
         }
-        let (mut at, mut containing, mut before, mut after) = (self.root, NIL, NIL, NIL);
-        let mut depth = 0;
-        // `get` doubles as the `NIL` test: `NIL` is never a valid index.
-        for (slot, len) in path.nodes.iter_mut().zip(1..) {
-            let Some(node) = self.nodes.as_ref().get(at as usize) else {
+        false
+    }
+
+    /// Removes node `at` from the index (before its start changes), shifting the
+    /// entries after it back so that no probe sequence is broken.
+    pub(super) fn unindex(&mut self, at: u32) {
+        let len = self.nodes.as_ref().len();
+        let mut hole = self.home(self.node(at).start);
+        let mut probes = 0;
+        while self.nodes.as_ref()[hole].slot != at {
+            probes += 1;
+            if probes >= len {
+                return;
+            }
+            hole = if hole + 1 == len { 0 } else { hole + 1 };
+        }
+        let mut i = hole;
+        for _ in 1..len {
+            i = if i + 1 == len { 0 } else { i + 1 };
+            let entry = self.nodes.as_ref()[i].slot;
+            if entry == NIL {
                 break;
-            };
-            *slot = at;
-            if node.start <= offset {
-                before = containing;
-                containing = at;
-                depth = len;
-                at = node.right;
+            }
+            let home = self.home(self.node(entry).start);
+            // The entry stays unless its home lies cyclically outside (hole, i].
+            let stays = if hole <= i {
+                hole < home && home <= i
             } else {
-                // The last left turn is the smallest start above `offset`: the successor.
-                after = at;
-                at = node.left;
+                hole < home || home <= i
+            };
+            if !stays {
+                self.nodes.as_mut()[hole].slot = entry;
+                hole = i;
             }
         }
-        path.len = depth;
-        if containing == NIL {
-            return None;
-        }
-        // The predecessor is the rightmost node of the left subtree when there is one,
-        // else the previous right turn of the descent.
-        let mut below = self.nodes.as_ref()[containing as usize].left;
-        while let Some(node) = self.nodes.as_ref().get(below as usize) {
-            before = below;
-            below = node.right;
-        }
-        Some(self.around_of(before, containing, after))
+        self.nodes.as_mut()[hole].slot = NIL;
     }
 
-    /// [`around`](Self::around) of the node at the end of `path`.
-    fn around_path(&self, path: &Path) -> Around {
-        let nodes = path.nodes();
-        let at = path.last();
-        let node = &self.nodes.as_ref()[at as usize];
-        // Each neighbour is at the near end of a subtree of this node if it has one
-        // there, else the last ancestor this path left on the other side.
-        let ancestor = |left: bool| {
-            (0..nodes.len().saturating_sub(1))
-                .rev()
-                .find(|&i| {
-                    let up = &self.nodes.as_ref()[nodes[i] as usize];
-                    (if left { up.right } else { up.left }) == nodes[i + 1]
-                })
-                .map_or(NIL, |i| nodes[i])
-        };
-        let before = if node.left == NIL {
-            ancestor(true)
-        } else {
-            self.extreme(node.left, false)
-        };
-        let after = if node.right == NIL {
-            ancestor(false)
-        } else {
-            self.extreme(node.right, true)
-        };
-        self.around_of(before, at, after)
+    /// The index slot where a probe for `start` begins.
+    fn home(&self, start: usize) -> usize {
+        let len = self.nodes.as_ref().len() as u64;
+        // Both factors are below 2^32, so the product fits and the result is `< len`.
+        let hash = (start as u64).wrapping_mul(HASH) >> 32;
+        #[allow(clippy::cast_possible_truncation)]
+        let slot = ((hash * len) >> 32) as usize;
+        slot
     }
 
-    /// The leftmost (`leftmost`) or rightmost node of the subtree at `at`.
-    fn extreme(&self, mut at: u32, leftmost: bool) -> u32 {
-        loop {
-            let node = &self.nodes.as_ref()[at as usize];
-            let next = if leftmost { node.left } else { node.right };
-            if next == NIL {
-                return at;
-            }
-            at = next;
-        }
-    }
-
-    fn around_of(&self, before: u32, at: u32, after: u32) -> Around {
-        let piece_of = |at: u32| self.nodes.as_ref().get(at as usize).map(Node::piece);
-        Around {
-            before: piece_of(before),
-            piece: self.nodes.as_ref()[at as usize].piece(),
-            after: piece_of(after),
-        }
-    }
-
-    /// The lowest place where `fit` is satisfied, with the free piece that holds it.
-    pub(super) fn first_fit(&self, fit: &Fit) -> Option<(Piece, usize)> {
+    /// The lowest place where `fit` is satisfied: the node of the free piece that
+    /// holds it, and the offset.
+    pub(super) fn first_fit(&self, fit: &Fit) -> Option<(u32, usize)> {
         if self.summary(self.root).max_free < fit.count() {
             return None;
         }
         self.first_fit_at(self.root, fit)
     }
 
-    /// The lowest free piece of at least `count` units, found in one descent: go left
-    /// whenever the left subtree holds such a piece, else take this node if it is one,
-    /// else go right (which then must hold one). Leaves `path` (which must be empty)
-    /// at the piece found.
-    pub(super) fn first_long_enough(&self, count: usize, path: &mut Path) -> Option<Piece> {
+    /// The node of the lowest free piece of at least `count` units, found in one
+    /// descent: go left whenever the left subtree holds such a piece, else take this
+    /// node if it is one, else go right (which then must hold one).
+    pub(super) fn first_long_enough(&self, count: usize) -> Option<u32> {
         if self.summary(self.root).max_free < count {
             return None;
         }
         let mut at = self.root;
-        for (slot, len) in path.nodes.iter_mut().zip(1..) {
-            let node = self.nodes.as_ref().get(at as usize)?;
-            *slot = at;
+        while let Some(node) = self.nodes.as_ref().get(at as usize) {
             if node.left_max >= count {
                 at = node.left;
             } else if node.free && node.len >= count {
-                path.len = len;
-                return Some(node.piece());
+                return Some(at);
             } else {
                 at = node.right;
             }
@@ -692,16 +484,23 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
 
     /// Calls `f` on every piece in address order.
     pub(super) fn for_each(&self, f: &mut dyn FnMut(Piece)) {
-        self.for_each_at(self.root, f);
+        let mut at = self.root;
+        while let Some(node) = self.nodes.as_ref().get(at as usize) {
+            if node.left == NIL {
+                break;
+            }
+            at = node.left;
+        }
+        while let Some(node) = self.nodes.as_ref().get(at as usize) {
+            f(node.piece());
+            at = node.next;
+        }
     }
 
     /// Searches the subtree at `at`, whose longest free piece the caller has checked
     /// to be at least `fit.count()` units.
-    fn first_fit_at(&self, at: u32, fit: &Fit) -> Option<(Piece, usize)> {
-        if at == NIL {
-            return None;
-        }
-        let node = &self.nodes.as_ref()[at as usize];
+    fn first_fit_at(&self, at: u32, fit: &Fit) -> Option<(u32, usize)> {
+        let node = self.nodes.as_ref().get(at as usize)?;
         let piece = node.piece();
         if node.left_max >= fit.count() && fit.may_fit_below(piece.start) {
             if let Some(found) = self.first_fit_at(node.left, fit) {
@@ -710,7 +509,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         }
         if piece.free {
             if let Some(offset) = fit.place(piece) {
-                return Some((piece, offset));
+                return Some((at, offset));
             }
         }
         if node.right_max >= fit.count() && fit.may_fit_from(piece.end()) {
@@ -719,161 +518,134 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         None
     }
 
-    fn for_each_at(&self, at: u32, f: &mut dyn FnMut(Piece)) {
-        if at == NIL {
-            return;
+    fn node(&self, at: u32) -> &Node {
+        &self.nodes.as_ref()[at as usize]
+    }
+
+    fn node_mut(&mut self, at: u32) -> &mut Node {
+        &mut self.nodes.as_mut()[at as usize]
+    }
+
+    /// Hangs the fresh node `leaf` right after `at` in address order: as `at`'s right
+    /// child, or as the left child of `at`'s successor (the leftmost node of its right
+    /// subtree, so without a left child). Refreshes the augmentation above it.
+    fn hang_after(&mut self, at: u32, leaf: u32) {
+        let next = self.node(at).next;
+        let parent = if self.node(at).right == NIL { at } else { next };
+        let summary = self.node(leaf).summary();
+        let leaf_node = self.node_mut(leaf);
+        leaf_node.parent = parent;
+        leaf_node.prev = at;
+        leaf_node.next = next;
+        self.node_mut(at).next = leaf;
+        if next != NIL {
+            self.node_mut(next).prev = leaf;
         }
-        let node = &self.nodes.as_ref()[at as usize];
-        self.for_each_at(node.left, f);
-        f(node.piece());
-        self.for_each_at(node.right, f);
-    }
-
-    /// The descent from the root towards the piece that starts at `start`, and whether
-    /// it is there (if not, the path ends where it would be inserted).
-    fn descend(&self, start: usize) -> (Path, bool) {
-        let mut path = Path::new();
-        let mut at = self.root;
-        for (slot, len) in path.nodes.iter_mut().zip(1..) {
-            let Some(node) = self.nodes.as_ref().get(at as usize) else {
-                break;
-            };
-            *slot = at;
-            path.len = len;
-            if start == node.start {
-                return (path, true);
-            }
-            at = if start < node.start {
-                node.left
-            } else {
-                node.right
-            };
+        if parent == at {
+            self.node_mut(parent).set_right(leaf, summary);
+        } else {
+            self.node_mut(parent).set_left(leaf, summary);
         }
-        (path, false)
+        self.climb(parent);
     }
 
-    fn path_to(&self, start: usize) -> Option<Path> {
-        let (path, found) = self.descend(start);
-        found.then_some(path)
-    }
-
-    /// Extends `path` from `at` down its left links; returns the leftmost node.
-    fn push_leftmost(&self, path: &mut Path, mut at: u32) -> u32 {
-        loop {
-            path.push(at);
-            let left = self.nodes.as_ref()[at as usize].left;
-            if left == NIL {
-                return at;
-            }
-            at = left;
+    /// [`hang_after`](Self::hang_after) mirrored: right before `at`.
+    fn hang_before(&mut self, at: u32, leaf: u32) {
+        let prev = self.node(at).prev;
+        let parent = if self.node(at).left == NIL { at } else { prev };
+        let summary = self.node(leaf).summary();
+        let leaf_node = self.node_mut(leaf);
+        leaf_node.parent = parent;
+        leaf_node.prev = prev;
+        leaf_node.next = at;
+        self.node_mut(at).prev = leaf;
+        if prev != NIL {
+            self.node_mut(prev).next = leaf;
         }
-    }
-
-    /// Extends `path` from `at` down its right links; returns the rightmost node.
-    fn push_rightmost(&self, path: &mut Path, mut at: u32) -> u32 {
-        loop {
-            path.push(at);
-            let right = self.nodes.as_ref()[at as usize].right;
-            if right == NIL {
-                return at;
-            }
-            at = right;
+        if parent == at {
+            self.node_mut(parent).set_left(leaf, summary);
+        } else {
+            self.node_mut(parent).set_right(leaf, summary);
         }
+        self.climb(parent);
     }
 
-    fn write(&mut self, at: u32, piece: Piece) {
-        let node = &mut self.nodes.as_mut()[at as usize];
-        node.start = piece.start;
-        node.len = piece.len;
-        node.free = piece.free;
-    }
-
-    /// Unlinks the last node of `path`, which has at most one child, and refreshes the
-    /// path above it; `dirty` is the index in `path` of a node whose piece changed.
-    fn splice(&mut self, path: &Path, dirty: Option<usize>) {
-        let nodes = path.nodes();
-        let Some((&at, above)) = nodes.split_last() else {
-            return;
-        };
-        let node = self.nodes.as_ref()[at as usize];
+    /// Unlinks node `at`, which has at most one child, from the tree and the address
+    /// order, returns it to the spare list and refreshes the augmentation above it.
+    fn unlink(&mut self, at: u32) {
+        let node = *self.node(at);
         let (child, summary) = if node.left == NIL {
             (node.right, node.right_summary())
         } else {
             (node.left, node.left_summary())
         };
-        match above.last() {
-            None => self.root = child,
-            Some(&parent) => {
-                let parent = &mut self.nodes.as_mut()[parent as usize];
-                if parent.left == at {
-                    parent.set_left(child, summary);
-                } else {
-                    parent.set_right(child, summary);
-                }
+        if child != NIL {
+            self.node_mut(child).parent = node.parent;
+        }
+        if node.prev != NIL {
+            self.node_mut(node.prev).next = node.next;
+        }
+        if node.next != NIL {
+            self.node_mut(node.next).prev = node.prev;
+        }
+        let up = node.parent;
+        if up == NIL {
+            self.root = child;
+        } else {
+            let parent = self.node_mut(up);
+            if parent.left == at {
+                parent.set_left(child, summary);
+            } else {
+                parent.set_right(child, summary);
             }
         }
         self.give_spare(at);
-        self.fix(above, dirty);
+        if up != NIL {
+            self.climb(up);
+        }
     }
 
-    /// Restores balance and the parents' view of their children along `path` (root
-    /// first), bottom-up, after its last node changed (its piece, or a link the caller
-    /// set together with its summary). `dirty` is the index of a node higher up whose
-    /// piece also changed, if any.
+    /// Restores balance and the parents' view of their children from node `at` up,
+    /// after `at` changed (its piece, or a link set together with its summary) while
+    /// the summaries it stores of its children stayed right.
     ///
-    /// Each parent stores its children's summaries, so once the new summary of a
-    /// subtree equals what its parent has stored (and the link is unchanged), nothing
-    /// above can change except the dirty node: the climb jumps to it or stops.
-    ///
-    /// Every change ends here, so this is also where the remembered path goes stale.
-    /// Returns whether no rotation happened: then `path` still leads from the root to
-    /// its last node.
-    fn fix(&mut self, path: &[u32], dirty: Option<usize>) -> bool {
-        self.recent.len = 0;
-        let Some(mut i) = path.len().checked_sub(1) else {
-            return true;
-        };
-        let mut old = path[i];
-        let mut top = self.rebalance(old);
-        let mut kept = top == old;
-        let mut summary = self.nodes.as_ref()[top as usize].summary();
-        while let Some(up) = i.checked_sub(1) {
-            let at = path[up];
-            let parent = &mut self.nodes.as_mut()[at as usize];
-            let left = parent.left == old;
-            let stored = if left {
-                parent.left_summary()
-            } else {
-                parent.right_summary()
-            };
-            if top == old && stored == summary {
-                // Nothing changes at `parent` or above, unless a dirty node is there.
-                i = match dirty {
-                    Some(d) if d <= up => d,
-                    _ => return kept,
-                };
-                old = path[i];
-                top = self.rebalance(old);
-                kept &= top == old;
-                summary = self.nodes.as_ref()[top as usize].summary();
-                continue;
+    /// Each parent stores its children's summaries, so once the summary of a subtree
+    /// equals what its parent has stored, nothing above can change: the climb stops
+    /// there, reading only nodes on its way up.
+    fn climb(&mut self, mut at: u32) {
+        loop {
+            at = self.rebalance(at);
+            let node = self.node(at);
+            let (up, summary) = (node.parent, node.summary());
+            if up == NIL {
+                self.root = at;
+                return;
             }
-            if left {
-                parent.set_left(top, summary);
+            let parent = self.node_mut(up);
+            if parent.left == at {
+                if parent.left_summary() == summary {
+                    return;
+                }
+                parent.set_left(at, summary);
             } else {
-                parent.set_right(top, summary);
+                if parent.right_summary() == summary {
+                    return;
+                }
+                parent.set_right(at, summary);
             }
-            (i, old) = (up, at);
-            if parent.left_height.abs_diff(parent.right_height) <= 1 {
-                (top, summary) = (at, parent.summary());
-            } else {
-                top = self.rotate_to_balance(at);
-                kept = false;
-                summary = self.nodes.as_ref()[top as usize].summary();
-            }
+            at = up;
         }
-        self.root = top;
-        kept
+    }
+
+    /// Makes the spare node `at` an unlinked leaf holding `piece`, keeping its index
+    /// slot.
+    fn fresh(&mut self, at: u32, piece: Piece) {
+        let node = self.node_mut(at);
+        *node = Node {
+            slot: node.slot,
+            ..SPARE
+        };
+        node.set_piece(piece);
     }
 
     fn take_spare(&mut self) -> Option<u32> {
@@ -881,14 +653,17 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         if node == NIL {
             return None;
         }
-        self.spare_head = self.nodes.as_ref()[node as usize].right;
+        self.spare_head = self.node(node).next;
         self.spare -= 1;
         Some(node)
     }
 
+    /// Returns `node` to the spare list, keeping its index slot.
     fn give_spare(&mut self, node: u32) {
-        self.nodes.as_mut()[node as usize] = Node {
-            right: self.spare_head,
+        let slot = self.node(node).slot;
+        *self.node_mut(node) = Node {
+            next: self.spare_head,
+            slot,
             ..SPARE
         };
         self.spare_head = node;
@@ -896,37 +671,62 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     }
 
     fn summary(&self, at: u32) -> Summary {
-        if at == NIL {
-            EMPTY
+        self.nodes.as_ref().get(at as usize).map_or(EMPTY, Node::summary)
+    }
+
+    /// Points `up`'s link to `old` at `new` instead (or the root, when `up` is `NIL`),
+    /// leaving the stored summary to the caller.
+    fn replace_child(&mut self, up: u32, old: u32, new: u32) {
+        if up == NIL {
+            self.root = new;
         } else {
-            self.nodes.as_ref()[at as usize].summary()
+            let parent = self.node_mut(up);
+            if parent.left == old {
+                parent.left = new;
+            } else {
+                parent.right = new;
+            }
         }
     }
 
     fn rotate_right(&mut self, at: u32) -> u32 {
-        let left = self.nodes.as_ref()[at as usize].left;
-        let pivot = self.nodes.as_ref()[left as usize];
-        let node = &mut self.nodes.as_mut()[at as usize];
-        node.set_left(pivot.right, pivot.right_summary());
-        let summary = node.summary();
-        self.nodes.as_mut()[left as usize].set_right(at, summary);
-        left
+        let node = *self.node(at);
+        let pivot = *self.node(node.left);
+        if pivot.right != NIL {
+            self.node_mut(pivot.right).parent = at;
+        }
+        let moved = self.node_mut(at);
+        moved.set_left(pivot.right, pivot.right_summary());
+        moved.parent = node.left;
+        let summary = moved.summary();
+        let top = self.node_mut(node.left);
+        top.set_right(at, summary);
+        top.parent = node.parent;
+        self.replace_child(node.parent, at, node.left);
+        node.left
     }
 
     fn rotate_left(&mut self, at: u32) -> u32 {
-        let right = self.nodes.as_ref()[at as usize].right;
-        let pivot = self.nodes.as_ref()[right as usize];
-        let node = &mut self.nodes.as_mut()[at as usize];
-        node.set_right(pivot.left, pivot.left_summary());
-        let summary = node.summary();
-        self.nodes.as_mut()[right as usize].set_left(at, summary);
-        right
+        let node = *self.node(at);
+        let pivot = *self.node(node.right);
+        if pivot.left != NIL {
+            self.node_mut(pivot.left).parent = at;
+        }
+        let moved = self.node_mut(at);
+        moved.set_right(pivot.left, pivot.left_summary());
+        moved.parent = node.right;
+        let summary = moved.summary();
+        let top = self.node_mut(node.right);
+        top.set_left(at, summary);
+        top.parent = node.parent;
+        self.replace_child(node.parent, at, node.right);
+        node.right
     }
 
     /// Restores the AVL balance of `at` (children already balanced, heights differing
     /// by at most 2) and returns the subtree's new root.
     fn rebalance(&mut self, at: u32) -> u32 {
-        let node = &self.nodes.as_ref()[at as usize];
+        let node = self.node(at);
         if node.left_height.abs_diff(node.right_height) <= 1 {
             at
         } else {
@@ -938,23 +738,23 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     /// enough to keep out of the climb's loop.
     #[inline(never)]
     fn rotate_to_balance(&mut self, at: u32) -> u32 {
-        let node = self.nodes.as_ref()[at as usize];
+        let node = *self.node(at);
         let (hl, hr) = (node.left_height, node.right_height);
         if hl > hr + 1 {
-            let inner = self.nodes.as_ref()[node.left as usize];
+            let inner = *self.node(node.left);
             if inner.left_height < inner.right_height {
                 let top = self.rotate_left(node.left);
-                let summary = self.nodes.as_ref()[top as usize].summary();
-                self.nodes.as_mut()[at as usize].set_left(top, summary);
+                let summary = self.node(top).summary();
+                self.node_mut(at).set_left(top, summary);
             }
             return self.rotate_right(at);
         }
         if hr > hl + 1 {
-            let inner = self.nodes.as_ref()[node.right as usize];
+            let inner = *self.node(node.right);
             if inner.right_height < inner.left_height {
                 let top = self.rotate_right(node.right);
-                let summary = self.nodes.as_ref()[top as usize].summary();
-                self.nodes.as_mut()[at as usize].set_right(top, summary);
+                let summary = self.node(top).summary();
+                self.node_mut(at).set_right(top, summary);
             }
             return self.rotate_left(at);
         }
@@ -964,13 +764,31 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
 
 #[cfg(test)]
 impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
-    /// Checks order, AVL balance, stored heights and augmentation; returns the pieces
-    /// in order and the tree height.
+    /// Checks order, AVL balance, stored heights and augmentation, parent and
+    /// address-order links, and that the index holds exactly the allocations; returns
+    /// the pieces in order and the tree height.
     pub(super) fn check(&self) -> Result<(Vec<Piece>, u8), alloc::string::String> {
-        let mut pieces = Vec::new();
-        let height = self.check_at(self.root, &mut pieces)?.0;
+        let mut order = Vec::new();
+        let height = self.check_at(self.root, NIL, &mut order)?.0;
+        let pieces: Vec<Piece> = order.iter().map(|&at| self.piece(at)).collect();
         if pieces.windows(2).any(|w| w[0].start >= w[1].start) {
             return Err(alloc::format!("pieces out of order: {pieces:?}"));
+        }
+        for (i, &at) in order.iter().enumerate() {
+            let node = self.node(at);
+            let prev = i.checked_sub(1).map_or(NIL, |j| order[j]);
+            let next = order.get(i + 1).copied().unwrap_or(NIL);
+            if (node.prev, node.next) != (prev, next) {
+                return Err(alloc::format!("node {at}: neighbour links wrong"));
+            }
+            if !node.free && self.lookup(node.start) != Some(at) {
+                return Err(alloc::format!("allocation {:?} not indexed", node.piece()));
+            }
+        }
+        let indexed = self.nodes.as_ref().iter().filter(|n| n.slot != NIL).count();
+        let allocations = pieces.iter().filter(|p| !p.free).count();
+        if indexed != allocations {
+            return Err(alloc::format!("{indexed} indexed, {allocations} allocations"));
         }
         if pieces.len() + self.spare != self.nodes.as_ref().len() {
             return Err(alloc::format!(
@@ -986,15 +804,19 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     fn check_at(
         &self,
         at: u32,
-        out: &mut Vec<Piece>,
+        parent: u32,
+        out: &mut Vec<u32>,
     ) -> Result<(u8, usize), alloc::string::String> {
         if at == NIL {
             return Ok((0, 0));
         }
-        let node = self.nodes.as_ref()[at as usize];
-        let (hl, ml) = self.check_at(node.left, out)?;
-        out.push(node.piece());
-        let (hr, mr) = self.check_at(node.right, out)?;
+        let node = *self.node(at);
+        if node.parent != parent {
+            return Err(alloc::format!("node {at}: parent {} not {parent}", node.parent));
+        }
+        let (hl, ml) = self.check_at(node.left, at, out)?;
+        out.push(at);
+        let (hr, mr) = self.check_at(node.right, at, out)?;
         let stored = (
             node.left_height,
             node.left_max,
@@ -1013,153 +835,130 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Path, Piece, PieceTree};
+    use super::{Piece, PieceTree};
 
     fn piece(start: usize, len: usize, free: bool) -> Piece {
         Piece { start, len, free }
     }
 
+    /// Splits, merges and state changes at random places, checked against a list of
+    /// pieces after every step (indexing allocations as the backend does).
     #[test]
-    fn stays_balanced_and_augmented_under_churn() {
-        let mut tree = PieceTree::with_nodes(512).unwrap();
-        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
-        let mut present = alloc::vec::Vec::new();
-        for step in 0..4000 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let key = (state % 1000) as usize * 10;
-            if present.contains(&key) {
-                tree.remove(key);
-                present.retain(|&k| k != key);
-            } else if tree.insert(piece(key, 1 + key % 7, step % 3 != 0)) {
-                present.push(key);
-            }
-            let (pieces, height) = tree.check().unwrap();
-            assert_eq!(pieces.len(), present.len());
-            // AVL: height < 1.45 log2(n + 2).
-            let bound = 1.45 * ((pieces.len() + 2) as f64).log2();
-            assert!(
-                f64::from(height) < bound,
-                "height {height} for {} nodes",
-                pieces.len()
-            );
-            let want = pieces.iter().map(|p| p.free_len()).max().unwrap_or(0);
-            assert_eq!(tree.largest_free(), want);
-        }
-    }
-
-    #[test]
-    fn refuses_insert_when_full_and_reuses_removed_nodes() {
-        let mut tree = PieceTree::with_nodes(2).unwrap();
-        assert!(tree.insert(piece(0, 1, true)));
-        assert!(tree.insert(piece(1, 1, false)));
-        assert!(!tree.insert(piece(2, 1, true)));
-        assert_eq!(tree.check().unwrap().0.len(), 2);
-        tree.remove(0);
-        assert_eq!(tree.spare(), 1);
-        assert!(tree.insert(piece(2, 5, true)));
-        assert_eq!(tree.largest_free(), 5);
-        assert_eq!(tree.containing(1), Some(piece(1, 1, false)));
-        assert_eq!(tree.containing(9), Some(piece(2, 5, true)));
-        assert_eq!(tree.containing(0), None);
-    }
-
-    #[test]
-    fn update_refreshes_the_augmentation() {
-        let mut tree = PieceTree::with_nodes(8).unwrap();
-        for i in 0..8 {
-            assert!(tree.insert(piece(i * 10, 10, i % 2 == 0)));
-        }
-        assert_eq!(tree.largest_free(), 10);
-        tree.update(70, 10, true);
-        tree.update(60, 3, true);
-        assert_eq!(tree.largest_free(), 10);
-        tree.update(0, 1, false);
-        tree.update(20, 1, false);
-        tree.update(40, 1, false);
-        tree.update(70, 2, true);
-        assert_eq!(tree.largest_free(), 3);
-        tree.check().unwrap();
-    }
-
-    #[test]
-    fn split_and_merge_next_match_a_list_of_pieces() {
-        let mut tree = PieceTree::with_nodes(300).unwrap();
-        assert!(tree.insert(piece(0, 1000, true)));
+    fn split_merge_and_update_match_a_list_of_pieces() {
+        let mut tree = PieceTree::with_nodes(300, Some(piece(0, 1000, true))).unwrap();
         let mut model = alloc::vec![piece(0, 1000, true)];
         let mut state = 0x2545_F491_4F6C_DD1D_u64;
+        let mut height_max = 0;
         for _ in 0..5000 {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
             let i = usize::try_from(state % model.len() as u64).unwrap_or(0);
             let p = model[i];
+            let at = tree.containing(p.start).unwrap();
+            assert_eq!(tree.piece(at), p);
             let cut = usize::try_from((state >> 20) % 1000).unwrap_or(0);
-            if p.len > 1 && model.len() < 300 && (state >> 40) % 3 != 0 {
+            if !p.free {
+                assert_eq!(tree.lookup(p.start), Some(at));
+                tree.unindex(at);
+            }
+            let op = (state >> 40) % 4;
+            if p.len > 1 && model.len() < 300 && op < 2 {
                 let len = 1 + cut % (p.len - 1);
-                let next = piece(p.start + len, p.len - len, (state >> 50) % 2 == 0);
-                let free = (state >> 51) % 2 == 0;
-                assert!(tree.split(p.start, len, free, next));
-                model[i] = piece(p.start, len, free);
-                model.insert(i + 1, next);
-            } else if i + 1 < model.len() {
-                let merged = piece(p.start, p.len + model[i + 1].len, (state >> 52) % 2 == 0);
-                tree.merge_next(merged);
+                let first = piece(p.start, len, (state >> 51) % 2 == 0);
+                let second = piece(p.start + len, p.len - len, (state >> 50) % 2 == 0);
+                let (a, b) = tree.split(at, first, second).unwrap();
+                for (node, pc) in [(a, first), (b, second)] {
+                    assert_eq!(tree.piece(node), pc);
+                    if !pc.free {
+                        assert!(tree.index(node));
+                    }
+                }
+                model[i] = first;
+                model.insert(i + 1, second);
+            } else if i + 1 < model.len() && op == 2 {
+                let next = model[i + 1];
+                let merged = piece(p.start, p.len + next.len, (state >> 52) % 2 == 0);
+                let next_at = tree.neighbours(at).1.unwrap();
+                if !next.free {
+                    tree.unindex(next_at);
+                }
+                let survivor = tree.merge_next(at, merged);
+                if !merged.free {
+                    assert!(tree.index(survivor));
+                }
                 model[i] = merged;
                 model.remove(i + 1);
+            } else {
+                let free = (state >> 53) % 2 == 0;
+                tree.update(at, p.len, free);
+                if !free {
+                    assert!(tree.index(at));
+                }
+                model[i] = piece(p.start, p.len, free);
             }
-            let (pieces, _) = tree.check().unwrap();
+            let (pieces, height) = tree.check().unwrap();
             assert_eq!(pieces, model);
+            height_max = height_max.max(height);
             let want = model.iter().map(|p| p.free_len()).max().unwrap_or(0);
             assert_eq!(tree.largest_free(), want);
             let first = model.iter().find(|p| p.free && p.len >= 7).copied();
-            assert_eq!(tree.first_long_enough(7, &mut Path::new()), first);
-            let mut path = Path::new();
-            let around = tree.around(model[i].start, &mut path).unwrap();
-            assert_eq!(around.piece, model[i]);
-            let stepped = tree.step_back(&mut path);
-            assert_eq!(stepped, i > 0);
-            let at = tree.nodes[path.last() as usize].piece();
-            assert_eq!(at, model[i.saturating_sub(1)]);
+            assert_eq!(tree.first_long_enough(7).map(|at| tree.piece(at)), first);
+            let mut seen = alloc::vec::Vec::new();
+            tree.for_each(&mut |p| seen.push(p));
+            assert_eq!(seen, model);
         }
+        // At most 300 nodes: an AVL tree of that size is at most 11 levels deep.
+        assert!(height_max <= 11, "height {height_max}");
     }
 
     #[cfg(target_pointer_width = "64")]
     #[test]
-    fn nodes_pack_into_forty_eight_bytes() {
-        assert_eq!(core::mem::size_of::<super::Node>(), 48);
+    fn nodes_are_one_cache_line() {
+        assert_eq!(core::mem::size_of::<super::Node>(), 64);
+        assert_eq!(core::mem::align_of::<super::Node>(), 64);
     }
 
     #[test]
-    fn around_finds_both_neighbours() {
-        let mut tree = PieceTree::with_nodes(64).unwrap();
-        for i in 0..40 {
-            assert!(tree.insert(piece(i * 3, 3, i % 3 == 0)));
+    fn index_survives_collisions_and_wraparound() {
+        // A full index over 5 nodes: every slot used, probes wrap around the end.
+        let mut tree = PieceTree::with_nodes(5, Some(piece(0, 5, true))).unwrap();
+        let mut at = tree.containing(0).unwrap();
+        let mut nodes = alloc::vec::Vec::new();
+        for start in 0..4 {
+            let (a, b) = tree
+                .split(at, piece(start, 1, false), piece(start + 1, 4 - start, true))
+                .unwrap();
+            assert!(tree.index(a));
+            nodes.push(a);
+            at = b;
         }
-        for offset in 0..120 {
-            let around = tree.around(offset, &mut Path::new()).unwrap();
-            let i = offset / 3;
-            assert_eq!(around.piece, piece(i * 3, 3, i % 3 == 0));
-            let before = i.checked_sub(1).map(|j| piece(j * 3, 3, j % 3 == 0));
-            let after = (i + 1 < 40).then(|| piece(i * 3 + 3, 3, (i + 1) % 3 == 0));
-            assert_eq!(
-                (around.before, around.after),
-                (before, after),
-                "offset {offset}"
-            );
+        tree.update(at, 1, false);
+        assert!(tree.index(at));
+        nodes.push(at);
+        tree.check().unwrap();
+        for (start, &node) in nodes.iter().enumerate() {
+            assert_eq!(tree.lookup(start), Some(node));
         }
-        tree.remove(0);
-        assert_eq!(tree.around(2, &mut Path::new()), None);
-        assert_eq!(tree.around(3, &mut Path::new()).unwrap().before, None);
+        assert_eq!(tree.lookup(5), None);
+        for &node in nodes.iter().rev().step_by(2) {
+            tree.unindex(node);
+            tree.update(node, 1, true);
+        }
+        for (start, &node) in nodes.iter().enumerate() {
+            let want = (start % 2 == 1).then_some(node);
+            assert_eq!(tree.lookup(start), want, "start {start}");
+        }
+        tree.check().unwrap();
     }
 
     #[test]
     fn zero_nodes_is_an_empty_tree() {
-        let mut tree = PieceTree::with_nodes(0).unwrap();
+        let tree = PieceTree::with_nodes(0, None).unwrap();
         assert_eq!(tree.metadata_bytes(), 0);
-        assert!(!tree.insert(piece(0, 1, true)));
         assert_eq!(tree.containing(0), None);
+        assert_eq!(tree.lookup(0), None);
         assert_eq!(tree.largest_free(), 0);
+        assert_eq!(tree.first_long_enough(1), None);
     }
 }
