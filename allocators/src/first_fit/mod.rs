@@ -273,95 +273,21 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> FirstFit<S> {
         }
     }
 
-    /// Turns `[at, at + count)` of the free piece in node `node` into an allocation,
+    /// Turns `[at, at + count)` of the free piece in node `free` into an allocation,
     /// leaving the units before and after it free.
-    fn carve(&mut self, node: u32, at: usize, count: usize) -> Result<(), Error> {
-        let piece = self.tree.piece(node);
+    fn carve(&mut self, free: u32, at: usize, count: usize) -> Result<(), Error> {
+        let piece = self.tree.piece(free);
         let end = at + count;
-        let (head, tail) = (at > piece.start, end < piece.end());
-        let needed = usize::from(head) + usize::from(tail);
-        if self.tree.spare() < needed {
+        let remainders = usize::from(at > piece.start) + usize::from(end < piece.end());
+        if self.tree.carve(free, at, count).is_none() {
             // Unreachable by the node budget in the module docs; refusing keeps the
             // state intact should that argument ever be broken.
             return Err(Error::TooManyAllocations { limit: self.limit });
         }
-        let used = Piece {
-            start: at,
-            len: count,
-            free: false,
-        };
-        let mut node = node;
-        if head {
-            let first = Piece {
-                start: piece.start,
-                len: at - piece.start,
-                free: true,
-            };
-            let rest = Piece {
-                start: at,
-                len: piece.end() - at,
-                free: false,
-            };
-            // Cannot fail: the spare nodes were counted above.
-            node = self.tree.split(node, first, rest).map_or(node, |(_, b)| b);
-        }
-        if tail {
-            let tail = Piece {
-                start: end,
-                len: piece.end() - end,
-                free: true,
-            };
-            node = self.tree.split(node, used, tail).map_or(node, |(a, _)| a);
-        } else if !head {
-            self.tree.update(node, count, false);
-        }
-        // The index has a slot per node and at most `live < nodes` entries before this.
-        self.tree.index(node);
-        self.free_extents = self.free_extents + needed - 1;
+        self.free_extents = self.free_extents + remainders - 1;
         self.free_units -= count;
         self.live += 1;
         Ok(())
-    }
-
-    /// Returns the allocation in node `node` to the free space, merging it with its
-    /// free neighbours.
-    fn release(&mut self, node: u32) {
-        let used = self.tree.piece(node);
-        self.tree.unindex(node);
-        let (before, after) = self.tree.neighbours(node);
-        let free = |at: Option<u32>| at.map(|at| self.tree.piece(at)).filter(|p| p.free);
-        let (before_piece, after_piece) = (free(before), free(after));
-        let first = before_piece.map_or(used.start, |p| p.start);
-        let end = after_piece.map_or(used.end(), |p| p.end());
-        let mut at = match (before, before_piece) {
-            (Some(before), Some(_)) => {
-                let merged = Piece {
-                    start: first,
-                    len: used.end() - first,
-                    free: true,
-                };
-                self.tree.merge_next(before, merged)
-            }
-            _ => node,
-        };
-        if after_piece.is_some() {
-            let merged = Piece {
-                start: first,
-                len: end - first,
-                free: true,
-            };
-            at = self.tree.merge_next(at, merged);
-        }
-        match (before_piece, after_piece) {
-            (Some(_), Some(_)) => self.free_extents -= 1,
-            (None, None) => {
-                self.tree.update(at, used.len, true);
-                self.free_extents += 1;
-            }
-            _ => {}
-        }
-        self.free_units += used.len;
-        self.live -= 1;
     }
 }
 
@@ -400,28 +326,27 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> Backend for FirstFit<S> {
             count,
             capacity: self.capacity,
         };
-        // The pieces tile the space, so an in-bounds offset always has one.
-        let node = self.tree.containing(start).ok_or(out_of_bounds)?;
-        let piece = self.tree.piece(node);
-        crate::error::claim_in_piece(start, count, piece.free, piece.end())?;
+        // Free pieces are maximal, so a range that is not inside the free piece
+        // holding `start` meets an allocation.
+        let free = self.tree.free_before(start);
+        let piece = free.map(|at| self.tree.piece(at)).filter(|p| start < p.end());
+        crate::error::claim_in_piece(start, count, piece.is_some(), piece.map_or(start, |p| p.end()))?;
         self.check_room()?;
-        self.carve(node, start, count)
+        match free {
+            Some(free) if piece.is_some() => self.carve(free, start, count),
+            _ => Err(out_of_bounds),
+        }
     }
 
     fn free(&mut self, start: usize, count: usize) -> Result<(), Error> {
         check_range(start, count, self.capacity)?;
         let Some(node) = self.tree.lookup(start) else {
-            // Not an allocation's start: inside a free extent or an allocation (the
-            // pieces tile the space, so an in-bounds offset always has one).
-            let containing = self.tree.containing(start).map(|at| self.tree.piece(at));
-            return Err(match containing {
-                Some(piece) if piece.free => Error::NotAllocated { start },
-                Some(_) => Error::NotAllocationStart { start },
-                None => Error::OutOfBounds {
-                    start,
-                    count,
-                    capacity: self.capacity,
-                },
+            // Not an allocation's start: inside a free piece or an allocation.
+            let free = self.tree.free_before(start).map(|at| self.tree.piece(at));
+            return Err(if free.is_some_and(|p| start < p.end()) {
+                Error::NotAllocated { start }
+            } else {
+                Error::NotAllocationStart { start }
             });
         };
         let actual = self.tree.piece(node).len;
@@ -432,7 +357,10 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> Backend for FirstFit<S> {
                 actual,
             });
         }
-        self.release(node);
+        let merged = self.tree.release(node);
+        self.free_extents = self.free_extents + 1 - merged;
+        self.free_units += count;
+        self.live -= 1;
         Ok(())
     }
 

@@ -162,11 +162,6 @@ impl Node {
         self.len = piece.len;
         self.free = piece.free;
     }
-
-    /// Whether the node has no children.
-    const fn is_leaf(&self) -> bool {
-        self.left == NIL && self.right == NIL
-    }
 }
 
 const SPARE: Node = Node {
@@ -190,7 +185,10 @@ const SPARE: Node = Node {
 #[derive(Clone, Debug)]
 pub(super) struct PieceTree<S = Vec<Node>> {
     nodes: S,
+    /// Root of the tree of free pieces.
     root: u32,
+    /// The piece at offset 0, head of the address-order list of all pieces.
+    first: u32,
     spare_head: u32,
     spare: usize,
 }
@@ -213,6 +211,7 @@ impl PieceTree {
         Ok(Self {
             nodes,
             root,
+            first: root,
             spare_head,
             spare,
         })
@@ -255,6 +254,7 @@ impl<const N: usize> PieceTree<[Node; N]> {
         Self {
             nodes,
             root,
+            first: root,
             spare_head,
             spare,
         }
@@ -267,7 +267,8 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         core::mem::size_of_val(self.nodes.as_ref())
     }
 
-    /// Nodes still available for [`split`](Self::split).
+    /// Nodes still available to [`carve`](Self::carve).
+    #[cfg(test)]
     pub(super) const fn spare(&self) -> usize {
         self.spare
     }
@@ -282,16 +283,9 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         self.node(at).piece()
     }
 
-    /// The nodes before and after `at` in address order, if any.
-    pub(super) fn neighbours(&self, at: u32) -> (Option<u32>, Option<u32>) {
-        let node = self.node(at);
-        let some = |n: u32| (n != NIL).then_some(n);
-        (some(node.prev), some(node.next))
-    }
-
-    /// The node with the greatest start `<= offset`: the piece containing `offset` when
-    /// the pieces tile the space and `offset` lies inside it.
-    pub(super) fn containing(&self, offset: usize) -> Option<u32> {
+    /// The free piece with the greatest start `<= offset`, which holds `offset` unless
+    /// `offset` lies in an allocation.
+    pub(super) fn free_before(&self, offset: usize) -> Option<u32> {
         let mut at = self.root;
         let mut best = None;
         while let Some(node) = self.nodes.as_ref().get(at as usize) {
@@ -305,75 +299,107 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         best
     }
 
-    /// Gives the piece of node `at` a new length and state, keeping its start. The
-    /// caller keeps the pieces disjoint, so only the augmentation above it changes.
-    pub(super) fn update(&mut self, at: u32, len: usize, free: bool) {
-        let node = self.node_mut(at);
-        node.len = len;
-        node.free = free;
-        self.climb(at);
+    /// Turns `[at, at + count)` of the free piece in node `free` into an allocation,
+    /// leaving the units before and after it free; returns the allocation's node, or
+    /// `None` (nothing changed) when fewer spare nodes are left than it takes (one for
+    /// each of the two remainders that is not empty).
+    ///
+    /// The free piece's node keeps whichever remainder is not empty, its key moving at
+    /// most up to the allocation's end, past no other free piece; with both, the tail
+    /// gets a new node; with neither, the node leaves the tree and becomes the
+    /// allocation.
+    pub(super) fn carve(&mut self, free: u32, at: usize, count: usize) -> Option<u32> {
+        let piece = self.piece(free);
+        let end = at + count;
+        let (head, tail) = (at > piece.start, end < piece.end());
+        if self.spare < usize::from(head) + usize::from(tail) {
+            return None;
+        }
+        let used = Piece {
+            start: at,
+            len: count,
+            free: false,
+        };
+        let node = if !head && !tail {
+            self.tree_remove(free);
+            self.node_mut(free).set_piece(used);
+            free
+        } else {
+            let node = self.take_spare()?;
+            self.fresh(node, used);
+            if head {
+                self.node_mut(free).len = at - piece.start;
+                self.list_insert_after(free, node);
+                if tail {
+                    let rest = self.take_spare()?;
+                    self.fresh(
+                        rest,
+                        Piece {
+                            start: end,
+                            len: piece.end() - end,
+                            free: true,
+                        },
+                    );
+                    self.list_insert_after(node, rest);
+                    self.tree_insert(rest);
+                }
+            } else {
+                let moved = self.node_mut(free);
+                moved.start = end;
+                moved.len = piece.end() - end;
+                self.list_insert_after_or_first(self.node(free).prev, node);
+            }
+            self.climb(free);
+            node
+        };
+        // The index has a slot per node, and fewer allocations than nodes before this.
+        self.index(node);
+        Some(node)
     }
 
-    /// Cuts the piece of node `at` in two: `first` (which must start where the piece
-    /// starts) and `second` (which must start where `first` ends and end where the piece
-    /// ended). Returns the nodes now holding `first` and `second`, or `None` (nothing
-    /// changed) when no spare node is left.
-    ///
-    /// The new node hangs as a leaf right before or after `at` in address order: right
-    /// after it holding `second`, or right before it holding `first` while `at` takes
-    /// `second` (its key moves up without passing another key). The place preferred is
-    /// under a node that already has a child on the other side, where the leaf adds no
-    /// height and the climb stops early: alloc+free pairs at one spot repeat this split
-    /// and its undoing, and a height change each time would ripple up.
-    pub(super) fn split(&mut self, at: u32, first: Piece, second: Piece) -> Option<(u32, u32)> {
-        let leaf = self.take_spare()?;
-        let node = *self.node(at);
-        let before = if node.left == NIL {
-            // Before: under `at` itself, which has a right child unless it is a leaf.
-            node.right != NIL
-        } else if node.right == NIL {
-            false
-        } else {
-            // Both children: the neighbours are leaves or have one inner child.
-            self.node(node.next).right == NIL && !self.node(node.prev).is_leaf()
-        };
-        if before {
-            self.fresh(leaf, first);
-            self.node_mut(at).set_piece(second);
-            self.hang_before(at, leaf);
-            self.climb(at);
-            Some((leaf, at))
-        } else {
-            self.fresh(leaf, second);
-            self.node_mut(at).set_piece(first);
-            self.hang_after(at, leaf);
-            self.climb(at);
-            Some((at, leaf))
+    /// Returns the allocation in node `used` to the free space, merging it with its
+    /// free neighbours in address order; returns how many of them it merged with (so
+    /// the number of free pieces changes by one minus that).
+    pub(super) fn release(&mut self, used: u32) -> usize {
+        self.unindex(used);
+        let node = *self.node(used);
+        let before = Some(node.prev).filter(|&p| self.nodes.as_ref().get(p as usize).is_some_and(|n| n.free));
+        let after = Some(node.next).filter(|&n| self.nodes.as_ref().get(n as usize).is_some_and(|n| n.free));
+        match (before, after) {
+            (Some(before), Some(after)) => {
+                let gone = self.node(after).len;
+                self.node_mut(before).len += node.len + gone;
+                self.list_remove(used);
+                self.give_spare(used);
+                self.tree_remove(after);
+                self.list_remove(after);
+                self.give_spare(after);
+                self.climb(before);
+                2
+            }
+            (Some(before), None) => {
+                self.node_mut(before).len += node.len;
+                self.list_remove(used);
+                self.give_spare(used);
+                self.climb(before);
+                1
+            }
+            (None, Some(after)) => {
+                // The key moves down past the allocation only: no free piece between.
+                let merged = self.node_mut(after);
+                merged.start = node.start;
+                merged.len += node.len;
+                self.list_remove(used);
+                self.give_spare(used);
+                self.climb(after);
+                1
+            }
+            (None, None) => {
+                self.node_mut(used).free = true;
+                self.tree_insert(used);
+                0
+            }
         }
-    }
-
-    /// Replaces the pieces of `at` and of the node right after it by `merged` (which
-    /// must start where `at`'s piece starts and end where the next one ends); returns
-    /// the node holding it. Nothing happens (and `at` is returned) when `at` is last.
-    ///
-    /// Of two nodes adjacent in key order one is an ancestor of the other with the
-    /// other at the near end of its subtree, so one of them has at most one child: that
-    /// one is unlinked and `merged` is written into the survivor, whose key may move
-    /// down to `merged.start` without passing any other key.
-    pub(super) fn merge_next(&mut self, at: u32, merged: Piece) -> u32 {
-        let next = self.node(at).next;
-        if next == NIL {
-            return at;
-        }
-        let (survivor, gone) = if self.node(next).left == NIL {
-            (at, next)
-        } else {
-            (next, at)
-        };
-        self.node_mut(survivor).set_piece(merged);
-        self.unlink(gone);
-        self.climb(survivor);
-        survivor
     }
 
     /// The allocation that starts at `start`, if it is in the index.
@@ -484,13 +510,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
 
     /// Calls `f` on every piece in address order.
     pub(super) fn for_each(&self, f: &mut dyn FnMut(Piece)) {
-        let mut at = self.root;
-        while let Some(node) = self.nodes.as_ref().get(at as usize) {
-            if node.left == NIL {
-                break;
-            }
-            at = node.left;
-        }
+        let mut at = self.first;
         while let Some(node) = self.nodes.as_ref().get(at as usize) {
             f(node.piece());
             at = node.next;
@@ -526,53 +546,122 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         &mut self.nodes.as_mut()[at as usize]
     }
 
-    /// Hangs the fresh node `leaf` right after `at` in address order: as `at`'s right
-    /// child, or as the left child of `at`'s successor (the leftmost node of its right
-    /// subtree, so without a left child). Refreshes the augmentation above it.
-    fn hang_after(&mut self, at: u32, leaf: u32) {
+    /// Puts the node `new` (not in the list) right after `at` in address order.
+    fn list_insert_after(&mut self, at: u32, new: u32) {
         let next = self.node(at).next;
-        let parent = if self.node(at).right == NIL { at } else { next };
-        let summary = self.node(leaf).summary();
-        let leaf_node = self.node_mut(leaf);
-        leaf_node.parent = parent;
-        leaf_node.prev = at;
-        leaf_node.next = next;
-        self.node_mut(at).next = leaf;
+        let node = self.node_mut(new);
+        node.prev = at;
+        node.next = next;
+        self.node_mut(at).next = new;
         if next != NIL {
-            self.node_mut(next).prev = leaf;
+            self.node_mut(next).prev = new;
         }
-        if parent == at {
-            self.node_mut(parent).set_right(leaf, summary);
+    }
+
+    /// [`list_insert_after`](Self::list_insert_after), or at the head when `at` is
+    /// `NIL`.
+    fn list_insert_after_or_first(&mut self, at: u32, new: u32) {
+        if at != NIL {
+            self.list_insert_after(at, new);
+            return;
+        }
+        let next = self.first;
+        let node = self.node_mut(new);
+        node.prev = NIL;
+        node.next = next;
+        if next != NIL {
+            self.node_mut(next).prev = new;
+        }
+        self.first = new;
+    }
+
+    /// Takes node `at` out of the address-order list.
+    fn list_remove(&mut self, at: u32) {
+        let Node { prev, next, .. } = *self.node(at);
+        if prev == NIL {
+            self.first = next;
         } else {
-            self.node_mut(parent).set_left(leaf, summary);
+            self.node_mut(prev).next = next;
+        }
+        if next != NIL {
+            self.node_mut(next).prev = prev;
+        }
+    }
+
+    /// Adds the free node `at` (in the list, not in the tree) to the tree: one descent
+    /// by key to a leaf position, then a climb.
+    fn tree_insert(&mut self, at: u32) {
+        let start = self.node(at).start;
+        let (mut parent, mut down) = (NIL, self.root);
+        while let Some(node) = self.nodes.as_ref().get(down as usize) {
+            parent = down;
+            down = if start < node.start {
+                node.left
+            } else {
+                node.right
+            };
+        }
+        let leaf = self.node_mut(at);
+        (leaf.left, leaf.right, leaf.parent) = (NIL, NIL, parent);
+        (leaf.left_height, leaf.right_height) = (0, 0);
+        (leaf.left_max, leaf.right_max) = (0, 0);
+        let summary = leaf.summary();
+        if parent == NIL {
+            self.root = at;
+            return;
+        }
+        let up = self.node_mut(parent);
+        if start < up.start {
+            up.set_left(at, summary);
+        } else {
+            up.set_right(at, summary);
         }
         self.climb(parent);
     }
 
-    /// [`hang_after`](Self::hang_after) mirrored: right before `at`.
-    fn hang_before(&mut self, at: u32, leaf: u32) {
-        let prev = self.node(at).prev;
-        let parent = if self.node(at).left == NIL { at } else { prev };
-        let summary = self.node(leaf).summary();
-        let leaf_node = self.node_mut(leaf);
-        leaf_node.parent = parent;
-        leaf_node.prev = prev;
-        leaf_node.next = at;
-        self.node_mut(at).prev = leaf;
-        if prev != NIL {
-            self.node_mut(prev).next = leaf;
+    /// Takes the free node `at` out of the tree (it stays in the list), refreshing the
+    /// augmentation above it.
+    fn tree_remove(&mut self, at: u32) {
+        let node = *self.node(at);
+        if node.left == NIL || node.right == NIL {
+            self.tree_unlink(at);
+            return;
         }
-        if parent == at {
-            self.node_mut(parent).set_left(leaf, summary);
+        // Two children: the successor (leftmost on the right, so without a left child)
+        // moves into this node's place, its own right subtree taking its old place.
+        let mut next = node.right;
+        while let Some(below) = self.nodes.as_ref().get(next as usize) {
+            if below.left == NIL {
+                break;
+            }
+            next = below.left;
+        }
+        let moved = *self.node(next);
+        let from = if moved.parent == at {
+            next
         } else {
-            self.node_mut(parent).set_right(leaf, summary);
-        }
-        self.climb(parent);
+            if moved.right != NIL {
+                self.node_mut(moved.right).parent = moved.parent;
+            }
+            self.node_mut(moved.parent)
+                .set_left(moved.right, moved.right_summary());
+            self.node_mut(node.right).parent = next;
+            self.node_mut(next)
+                .set_right(node.right, node.right_summary());
+            moved.parent
+        };
+        self.node_mut(node.left).parent = next;
+        let successor = self.node_mut(next);
+        successor.set_left(node.left, node.left_summary());
+        successor.parent = node.parent;
+        self.replace_child(node.parent, at, next);
+        self.climb(from);
+        self.climb(next);
     }
 
-    /// Unlinks node `at`, which has at most one child, from the tree and the address
-    /// order, returns it to the spare list and refreshes the augmentation above it.
-    fn unlink(&mut self, at: u32) {
+    /// Unlinks the tree node `at`, which has at most one child, refreshing the
+    /// augmentation above it.
+    fn tree_unlink(&mut self, at: u32) {
         let node = *self.node(at);
         let (child, summary) = if node.left == NIL {
             (node.right, node.right_summary())
@@ -582,27 +671,18 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         if child != NIL {
             self.node_mut(child).parent = node.parent;
         }
-        if node.prev != NIL {
-            self.node_mut(node.prev).next = node.next;
-        }
-        if node.next != NIL {
-            self.node_mut(node.next).prev = node.prev;
-        }
         let up = node.parent;
         if up == NIL {
             self.root = child;
+            return;
+        }
+        let parent = self.node_mut(up);
+        if parent.left == at {
+            parent.set_left(child, summary);
         } else {
-            let parent = self.node_mut(up);
-            if parent.left == at {
-                parent.set_left(child, summary);
-            } else {
-                parent.set_right(child, summary);
-            }
+            parent.set_right(child, summary);
         }
-        self.give_spare(at);
-        if up != NIL {
-            self.climb(up);
-        }
+        self.climb(up);
     }
 
     /// Restores balance and the parents' view of their children from node `at` up,
@@ -637,8 +717,8 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         }
     }
 
-    /// Makes the spare node `at` an unlinked leaf holding `piece`, keeping its index
-    /// slot.
+    /// Makes the spare node `at` a node outside the tree holding `piece`, keeping its
+    /// index slot.
     fn fresh(&mut self, at: u32, piece: Piece) {
         let node = self.node_mut(at);
         *node = Node {
@@ -764,31 +844,40 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
 
 #[cfg(test)]
 impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
-    /// Checks order, AVL balance, stored heights and augmentation, parent and
-    /// address-order links, and that the index holds exactly the allocations; returns
-    /// the pieces in order and the tree height.
+    /// Checks the address-order list, the tree of free pieces (order, AVL balance,
+    /// stored heights and augmentation, parent links) and that the index holds exactly
+    /// the allocations; returns all pieces in order and the tree height.
     pub(super) fn check(&self) -> Result<(Vec<Piece>, u8), alloc::string::String> {
+        let mut in_tree = Vec::new();
+        let height = self.check_at(self.root, NIL, &mut in_tree)?.0;
         let mut order = Vec::new();
-        let height = self.check_at(self.root, NIL, &mut order)?.0;
-        let pieces: Vec<Piece> = order.iter().map(|&at| self.piece(at)).collect();
-        if pieces.windows(2).any(|w| w[0].start >= w[1].start) {
-            return Err(alloc::format!("pieces out of order: {pieces:?}"));
-        }
-        for (i, &at) in order.iter().enumerate() {
+        let (mut at, mut prev) = (self.first, NIL);
+        while at != NIL && order.len() <= self.nodes.as_ref().len() {
             let node = self.node(at);
-            let prev = i.checked_sub(1).map_or(NIL, |j| order[j]);
-            let next = order.get(i + 1).copied().unwrap_or(NIL);
-            if (node.prev, node.next) != (prev, next) {
-                return Err(alloc::format!("node {at}: neighbour links wrong"));
+            if node.prev != prev {
+                return Err(alloc::format!("node {at}: prev {} not {prev}", node.prev));
             }
             if !node.free && self.lookup(node.start) != Some(at) {
                 return Err(alloc::format!("allocation {:?} not indexed", node.piece()));
             }
+            order.push(at);
+            (prev, at) = (at, node.next);
+        }
+        let pieces: Vec<Piece> = order.iter().map(|&at| self.piece(at)).collect();
+        if pieces.windows(2).any(|w| w[0].end() != w[1].start) {
+            return Err(alloc::format!("pieces out of order: {pieces:?}"));
+        }
+        let free: Vec<u32> = order
+            .iter()
+            .copied()
+            .filter(|&at| self.node(at).free)
+            .collect();
+        if free != in_tree {
+            return Err(alloc::format!("tree holds {in_tree:?}, free pieces {free:?}"));
         }
         let indexed = self.nodes.as_ref().iter().filter(|n| n.slot != NIL).count();
-        let allocations = pieces.iter().filter(|p| !p.free).count();
-        if indexed != allocations {
-            return Err(alloc::format!("{indexed} indexed, {allocations} allocations"));
+        if indexed != pieces.len() - free.len() {
+            return Err(alloc::format!("{indexed} indexed, {} allocations", pieces.len() - free.len()));
         }
         if pieces.len() + self.spare != self.nodes.as_ref().len() {
             return Err(alloc::format!(
@@ -811,8 +900,8 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             return Ok((0, 0));
         }
         let node = *self.node(at);
-        if node.parent != parent {
-            return Err(alloc::format!("node {at}: parent {} not {parent}", node.parent));
+        if node.parent != parent || !node.free {
+            return Err(alloc::format!("node {at}: parent {} not {parent}, or not free", node.parent));
         }
         let (hl, ml) = self.check_at(node.left, at, out)?;
         out.push(at);
@@ -841,61 +930,50 @@ mod tests {
         Piece { start, len, free }
     }
 
-    /// Splits, merges and state changes at random places, checked against a list of
-    /// pieces after every step (indexing allocations as the backend does).
+    /// Carves and releases at random places, checked against a list of pieces after
+    /// every step.
     #[test]
-    fn split_merge_and_update_match_a_list_of_pieces() {
-        let mut tree = PieceTree::with_nodes(300, Some(piece(0, 1000, true))).unwrap();
-        let mut model = alloc::vec![piece(0, 1000, true)];
+    fn carve_and_release_match_a_list_of_pieces() {
+        let mut tree = PieceTree::with_nodes(601, Some(piece(0, 3000, true))).unwrap();
+        let mut model = alloc::vec![piece(0, 3000, true)];
         let mut state = 0x2545_F491_4F6C_DD1D_u64;
         let mut height_max = 0;
-        for _ in 0..5000 {
+        for _ in 0..6000 {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
             let i = usize::try_from(state % model.len() as u64).unwrap_or(0);
             let p = model[i];
-            let at = tree.containing(p.start).unwrap();
-            assert_eq!(tree.piece(at), p);
-            let cut = usize::try_from((state >> 20) % 1000).unwrap_or(0);
-            if !p.free {
-                assert_eq!(tree.lookup(p.start), Some(at));
-                tree.unindex(at);
-            }
-            let op = (state >> 40) % 4;
-            if p.len > 1 && model.len() < 300 && op < 2 {
-                let len = 1 + cut % (p.len - 1);
-                let first = piece(p.start, len, (state >> 51) % 2 == 0);
-                let second = piece(p.start + len, p.len - len, (state >> 50) % 2 == 0);
-                let (a, b) = tree.split(at, first, second).unwrap();
-                for (node, pc) in [(a, first), (b, second)] {
-                    assert_eq!(tree.piece(node), pc);
-                    if !pc.free {
-                        assert!(tree.index(node));
-                    }
+            if p.free {
+                let at = tree.free_before(p.start).unwrap();
+                assert_eq!(tree.piece(at), p);
+                let r = usize::try_from(state >> 20).unwrap_or(0);
+                let skip = r % p.len;
+                let count = 1 + (r >> 12) % (p.len - skip);
+                let used = tree.carve(at, p.start + skip, count).unwrap();
+                assert_eq!(tree.piece(used), piece(p.start + skip, count, false));
+                let mut parts = alloc::vec![piece(p.start + skip, count, false)];
+                if skip > 0 {
+                    parts.insert(0, piece(p.start, skip, true));
                 }
-                model[i] = first;
-                model.insert(i + 1, second);
-            } else if i + 1 < model.len() && op == 2 {
-                let next = model[i + 1];
-                let merged = piece(p.start, p.len + next.len, (state >> 52) % 2 == 0);
-                let next_at = tree.neighbours(at).1.unwrap();
-                if !next.free {
-                    tree.unindex(next_at);
+                if skip + count < p.len {
+                    parts.push(piece(p.start + skip + count, p.len - skip - count, true));
                 }
-                let survivor = tree.merge_next(at, merged);
-                if !merged.free {
-                    assert!(tree.index(survivor));
-                }
-                model[i] = merged;
-                model.remove(i + 1);
+                model.splice(i..=i, parts);
             } else {
-                let free = (state >> 53) % 2 == 0;
-                tree.update(at, p.len, free);
-                if !free {
-                    assert!(tree.index(at));
+                let at = tree.lookup(p.start).unwrap();
+                let merged = tree.release(at);
+                let (mut first, mut last) = (i, i);
+                if i > 0 && model[i - 1].free {
+                    first -= 1;
                 }
-                model[i] = piece(p.start, p.len, free);
+                if model.get(i + 1).is_some_and(|p| p.free) {
+                    last += 1;
+                }
+                assert_eq!(merged, last - first);
+                let start = model[first].start;
+                let end = model[last].end();
+                model.splice(first..=last, [piece(start, end - start, true)]);
             }
             let (pieces, height) = tree.check().unwrap();
             assert_eq!(pieces, model);
@@ -908,7 +986,7 @@ mod tests {
             tree.for_each(&mut |p| seen.push(p));
             assert_eq!(seen, model);
         }
-        // At most 300 nodes: an AVL tree of that size is at most 11 levels deep.
+        // At most 301 free pieces: an AVL tree of that size is at most 11 levels deep.
         assert!(height_max <= 11, "height {height_max}");
     }
 
@@ -923,27 +1001,19 @@ mod tests {
     fn index_survives_collisions_and_wraparound() {
         // A full index over 5 nodes: every slot used, probes wrap around the end.
         let mut tree = PieceTree::with_nodes(5, Some(piece(0, 5, true))).unwrap();
-        let mut at = tree.containing(0).unwrap();
         let mut nodes = alloc::vec::Vec::new();
-        for start in 0..4 {
-            let (a, b) = tree
-                .split(at, piece(start, 1, false), piece(start + 1, 4 - start, true))
-                .unwrap();
-            assert!(tree.index(a));
-            nodes.push(a);
-            at = b;
+        for start in 0..5 {
+            let free = tree.free_before(start).unwrap();
+            nodes.push(tree.carve(free, start, 1).unwrap());
         }
-        tree.update(at, 1, false);
-        assert!(tree.index(at));
-        nodes.push(at);
+        assert_eq!(tree.spare(), 0);
         tree.check().unwrap();
         for (start, &node) in nodes.iter().enumerate() {
             assert_eq!(tree.lookup(start), Some(node));
         }
         assert_eq!(tree.lookup(5), None);
         for &node in nodes.iter().rev().step_by(2) {
-            tree.unindex(node);
-            tree.update(node, 1, true);
+            tree.release(node);
         }
         for (start, &node) in nodes.iter().enumerate() {
             let want = (start % 2 == 1).then_some(node);
@@ -956,9 +1026,10 @@ mod tests {
     fn zero_nodes_is_an_empty_tree() {
         let tree = PieceTree::with_nodes(0, None).unwrap();
         assert_eq!(tree.metadata_bytes(), 0);
-        assert_eq!(tree.containing(0), None);
+        assert_eq!(tree.free_before(0), None);
         assert_eq!(tree.lookup(0), None);
         assert_eq!(tree.largest_free(), 0);
         assert_eq!(tree.first_long_enough(1), None);
+        tree.for_each(&mut |_| panic!("no pieces"));
     }
 }
