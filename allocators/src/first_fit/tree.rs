@@ -99,6 +99,8 @@ pub struct Node {
     next: u32,
     /// Slot of the allocation index: the node of an allocation, or `NIL`.
     slot: u32,
+    /// The hash of that allocation's start.
+    slot_hash: u32,
     left_height: u8,
     right_height: u8,
     free: bool,
@@ -175,6 +177,7 @@ const SPARE: Node = Node {
     prev: NIL,
     next: NIL,
     slot: NIL,
+    slot_hash: 0,
     left_height: 0,
     right_height: 0,
     free: false,
@@ -195,6 +198,14 @@ pub(super) struct PieceTree<S = Vec<Node>> {
 
 /// Fibonacci hashing multiplier (`2^64 / golden ratio`).
 const HASH: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// The index's hash of an allocation start: the high half of a Fibonacci hash.
+const fn hash(start: usize) -> u32 {
+    // The shift leaves 32 bits: the cast is exact.
+    #[allow(clippy::cast_possible_truncation)]
+    let hash = ((start as u64).wrapping_mul(HASH) >> 32) as u32;
+    hash
+}
 
 impl PieceTree {
     /// A tree able to hold `count` pieces (at most [`MAX_NODES`]) holding `whole` as
@@ -405,12 +416,14 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     /// The allocation that starts at `start`, if it is in the index.
     pub(super) fn lookup(&self, start: usize) -> Option<u32> {
         let nodes = self.nodes.as_ref();
-        let mut i = self.home(start);
+        let hash = hash(start);
+        let mut i = self.home(hash);
         for _ in 0..nodes.len() {
-            let at = nodes[i].slot;
-            let node = nodes.get(at as usize)?;
-            if node.start == start {
-                return Some(at);
+            let slot = &nodes[i];
+            let node = nodes.get(slot.slot as usize)?;
+            // The stored hash spares reading the nodes of the other entries.
+            if slot.slot_hash == hash && node.start == start {
+                return Some(slot.slot);
             }
             i = if i + 1 == nodes.len() { 0 } else { i + 1 };
         }
@@ -422,11 +435,13 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     /// (live allocations never outnumber the nodes).
     pub(super) fn index(&mut self, at: u32) -> bool {
         let len = self.nodes.as_ref().len();
-        let mut i = self.home(self.node(at).start);
+        let hash = hash(self.node(at).start);
+        let mut i = self.home(hash);
         for _ in 0..len {
-            let slot = &mut self.nodes.as_mut()[i].slot;
-            if *slot == NIL {
-                *slot = at;
+            let slot = &mut self.nodes.as_mut()[i];
+            if slot.slot == NIL {
+                slot.slot = at;
+                slot.slot_hash = hash;
                 return true;
             }
             i = if i + 1 == len { 0 } else { i + 1 };
@@ -434,11 +449,11 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         false
     }
 
-    /// Removes node `at` from the index (before its start changes), shifting the
-    /// entries after it back so that no probe sequence is broken.
+    /// Removes node `at` from the index, shifting the entries after it back so that
+    /// no probe sequence is broken.
     pub(super) fn unindex(&mut self, at: u32) {
         let len = self.nodes.as_ref().len();
-        let mut hole = self.home(self.node(at).start);
+        let mut hole = self.home(hash(self.node(at).start));
         let mut probes = 0;
         while self.nodes.as_ref()[hole].slot != at {
             probes += 1;
@@ -450,11 +465,15 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         let mut i = hole;
         for _ in 1..len {
             i = if i + 1 == len { 0 } else { i + 1 };
-            let entry = self.nodes.as_ref()[i].slot;
+            let Node {
+                slot: entry,
+                slot_hash,
+                ..
+            } = self.nodes.as_ref()[i];
             if entry == NIL {
                 break;
             }
-            let home = self.home(self.node(entry).start);
+            let home = self.home(slot_hash);
             // The entry stays unless its home lies cyclically outside (hole, i].
             let stays = if hole <= i {
                 hole < home && home <= i
@@ -462,20 +481,20 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 hole < home || home <= i
             };
             if !stays {
-                self.nodes.as_mut()[hole].slot = entry;
+                let to = &mut self.nodes.as_mut()[hole];
+                (to.slot, to.slot_hash) = (entry, slot_hash);
                 hole = i;
             }
         }
         self.nodes.as_mut()[hole].slot = NIL;
     }
 
-    /// The index slot where a probe for `start` begins.
-    fn home(&self, start: usize) -> usize {
+    /// The index slot where a probe for a start of hash `hash` begins.
+    fn home(&self, hash: u32) -> usize {
         let len = self.nodes.as_ref().len() as u64;
         // Both factors are below 2^32, so the product fits and the result is `< len`.
-        let hash = (start as u64).wrapping_mul(HASH) >> 32;
         #[allow(clippy::cast_possible_truncation)]
-        let slot = ((hash * len) >> 32) as usize;
+        let slot = ((u64::from(hash) * len) >> 32) as usize;
         slot
     }
 
@@ -723,6 +742,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         let node = self.node_mut(at);
         *node = Node {
             slot: node.slot,
+            slot_hash: node.slot_hash,
             ..SPARE
         };
         node.set_piece(piece);
@@ -740,10 +760,13 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
 
     /// Returns `node` to the spare list, keeping its index slot.
     fn give_spare(&mut self, node: u32) {
-        let slot = self.node(node).slot;
+        let Node {
+            slot, slot_hash, ..
+        } = *self.node(node);
         *self.node_mut(node) = Node {
             next: self.spare_head,
             slot,
+            slot_hash,
             ..SPARE
         };
         self.spare_head = node;
