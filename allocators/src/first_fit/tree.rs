@@ -1,23 +1,23 @@
-//! The pieces that tile a unit space, in an AVL tree over a fixed arena, with an index
-//! from allocation starts to their nodes.
+//! The pieces that tile a unit space: an address-order list of all of them, an AVL tree
+//! of the free ones, and an index from allocation starts to their nodes, over one fixed
+//! arena.
 //!
 //! A *piece* is a maximal free extent or one live allocation; together they cover the
-//! space exactly once. The tree is keyed by start offset and every node carries, for
-//! each child, that subtree's height and the length of its longest free piece, so
-//! [`PieceTree::first_fit`] can skip whole subtrees that cannot hold a request without
-//! touching them. Every node also links to its parent and to its neighbours in address
-//! order, so a change finds the pieces next to it without a walk and climbs from its
-//! own node, stopping at the first ancestor whose stored view of the changed subtree is
-//! still right (usually a few levels up).
+//! space exactly once, and each has a node linked to the pieces before and after it in
+//! address order. The free pieces also form a tree keyed by start where every node
+//! carries, for each child, that subtree's height and the length of its longest free
+//! piece, so [`PieceTree::first_fit`] can skip whole subtrees that cannot hold a request
+//! without touching them; with parent links, a change climbs from its own node and stops
+//! at the first ancestor whose stored view of the changed subtree is still right.
 //!
 //! Allocations are found by start through an open-addressing hash table (linear
-//! probing, backward-shift deletion) whose slots are threaded through the same arena,
-//! one `u32` per node: the arena has at least as many nodes as there can be live
-//! allocations, so the table is never full, and at most half full whenever the arena is
-//! sized by the allocation limit (`2m + 1` nodes for `m` allocations).
+//! probing, backward-shift deletion) whose slots (an entry and its hash) are threaded
+//! through the same arena, one per node: there are never more allocations than nodes,
+//! and at most half as many when the arena is sized by the allocation limit
+//! (`2m + 1` nodes for `m` allocations).
 //!
-//! This file owns node storage, balancing, that augmentation and the index. It never
-//! allocates after [`PieceTree::with_nodes`] (nodes come from a free list threaded
+//! This file owns node storage, the list, balancing, the augmentation and the index. It
+//! never allocates after [`PieceTree::with_nodes`] (nodes come from a free list threaded
 //! through the arena), never knows about errors or requests beyond the [`Fit`]
 //! questions, and keeps no counters: those belong to the backend.
 //!
@@ -74,9 +74,10 @@ const EMPTY: Summary = Summary {
     max_free: 0,
 };
 
-/// One arena slot: a piece, its tree and address-order links, its children's
-/// summaries, and one slot of the allocation index (unrelated to the piece in the same
-/// node). 64 bytes on 64-bit targets, aligned there so that a node is one cache line.
+/// One arena slot: a piece, its address-order links, its tree links and children's
+/// summaries (free pieces only), and one slot of the allocation index (unrelated to the
+/// piece in the same node). 64 bytes on 64-bit targets, aligned there so that a node is
+/// one cache line; 48 on 32-bit targets.
 ///
 /// Opaque to callers: they only size arrays of it for
 /// [`FirstFit::with_storage`](super::FirstFit::with_storage).
@@ -232,27 +233,27 @@ impl PieceTree {
 /// Threads the spare list through `nodes` (all [`SPARE`]) and puts `whole` in node 0;
 /// returns the root, the spare head and the spare count.
 const fn thread(nodes: &mut [Node], whole: Option<Piece>) -> (u32, u32, usize) {
-        let count = if nodes.len() < MAX_NODES {
-            nodes.len()
-        } else {
-            MAX_NODES
-        };
-        let mut i = 0;
-        while i < count {
-            // `i + 1 < count <= MAX_NODES < u32::MAX`: the cast is exact.
-            #[allow(clippy::cast_possible_truncation)]
-            let next = if i + 1 < count { (i + 1) as u32 } else { NIL };
-            nodes[i].next = next;
-            i += 1;
+    let count = if nodes.len() < MAX_NODES {
+        nodes.len()
+    } else {
+        MAX_NODES
+    };
+    let mut i = 0;
+    while i < count {
+        // `i + 1 < count <= MAX_NODES < u32::MAX`: the cast is exact.
+        #[allow(clippy::cast_possible_truncation)]
+        let next = if i + 1 < count { (i + 1) as u32 } else { NIL };
+        nodes[i].next = next;
+        i += 1;
+    }
+    match whole {
+        Some(piece) if count > 0 => {
+            nodes[0].set_piece(piece);
+            nodes[0].next = NIL;
+            (0, if count > 1 { 1 } else { NIL }, count - 1)
         }
-        match whole {
-            Some(piece) if count > 0 => {
-                nodes[0].set_piece(piece);
-                nodes[0].next = NIL;
-                (0, if count > 1 { 1 } else { NIL }, count - 1)
-            }
-            _ => (NIL, if count > 0 { 0 } else { NIL }, count),
-        }
+        _ => (NIL, if count > 0 { 0 } else { NIL }, count),
+    }
 }
 
 impl<const N: usize> PieceTree<[Node; N]> {
@@ -374,8 +375,10 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     pub(super) fn release(&mut self, used: u32) -> usize {
         self.unindex(used);
         let node = *self.node(used);
-        let before = Some(node.prev).filter(|&p| self.nodes.as_ref().get(p as usize).is_some_and(|n| n.free));
-        let after = Some(node.next).filter(|&n| self.nodes.as_ref().get(n as usize).is_some_and(|n| n.free));
+        let before = Some(node.prev)
+            .filter(|&p| self.nodes.as_ref().get(p as usize).is_some_and(|n| n.free));
+        let after = Some(node.next)
+            .filter(|&n| self.nodes.as_ref().get(n as usize).is_some_and(|n| n.free));
         match (before, after) {
             (Some(before), Some(after)) => {
                 let gone = self.node(after).len;
@@ -774,7 +777,10 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     }
 
     fn summary(&self, at: u32) -> Summary {
-        self.nodes.as_ref().get(at as usize).map_or(EMPTY, Node::summary)
+        self.nodes
+            .as_ref()
+            .get(at as usize)
+            .map_or(EMPTY, Node::summary)
     }
 
     /// Points `up`'s link to `old` at `new` instead (or the root, when `up` is `NIL`),
@@ -896,11 +902,16 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             .filter(|&at| self.node(at).free)
             .collect();
         if free != in_tree {
-            return Err(alloc::format!("tree holds {in_tree:?}, free pieces {free:?}"));
+            return Err(alloc::format!(
+                "tree holds {in_tree:?}, free pieces {free:?}"
+            ));
         }
         let indexed = self.nodes.as_ref().iter().filter(|n| n.slot != NIL).count();
         if indexed != pieces.len() - free.len() {
-            return Err(alloc::format!("{indexed} indexed, {} allocations", pieces.len() - free.len()));
+            return Err(alloc::format!(
+                "{indexed} indexed, {} allocations",
+                pieces.len() - free.len()
+            ));
         }
         if pieces.len() + self.spare != self.nodes.as_ref().len() {
             return Err(alloc::format!(
@@ -924,7 +935,10 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         }
         let node = *self.node(at);
         if node.parent != parent || !node.free {
-            return Err(alloc::format!("node {at}: parent {} not {parent}, or not free", node.parent));
+            return Err(alloc::format!(
+                "node {at}: parent {} not {parent}, or not free",
+                node.parent
+            ));
         }
         let (hl, ml) = self.check_at(node.left, at, out)?;
         out.push(at);
