@@ -121,10 +121,12 @@ impl Node {
     }
 
     /// Longest free piece in this node's subtree.
+    #[inline]
     fn max_free(&self) -> usize {
         self.free_len().max(self.left_max).max(self.right_max)
     }
 
+    #[inline]
     fn summary(&self) -> Summary {
         Summary {
             height: 1 + self.left_height.max(self.right_height),
