@@ -169,6 +169,12 @@ impl Node {
     }
 }
 
+// The sizes the docs state (`metadata_bytes` is a multiple of them).
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(core::mem::size_of::<Node>() == 64);
+#[cfg(target_pointer_width = "32")]
+const _: () = assert!(core::mem::size_of::<Node>() == 48);
+
 const SPARE: Node = Node {
     start: 0,
     len: 0,
