@@ -722,11 +722,11 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     /// Each parent stores its children's summaries, so once the summary of a subtree
     /// equals what its parent has stored, nothing above can change: the climb stops
     /// there, reading only nodes on its way up.
-    fn climb(&mut self, mut at: u32) {
+    fn climb(&mut self, at: u32) {
+        let mut at = self.rebalance(at);
+        let node = self.node(at);
+        let (mut up, mut summary) = (node.parent, node.summary());
         loop {
-            at = self.rebalance(at);
-            let node = self.node(at);
-            let (up, summary) = (node.parent, node.summary());
             if up == NIL {
                 self.root = at;
                 return;
@@ -743,7 +743,16 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 }
                 parent.set_right(at, summary);
             }
-            at = up;
+            // The parent's new summary and balance come from the values just written,
+            // read through the same reference: reading them back through a fresh
+            // index after narrow stores stalls store-to-load forwarding.
+            if parent.left_height.abs_diff(parent.right_height) <= 1 {
+                (at, summary, up) = (up, parent.summary(), parent.parent);
+            } else {
+                at = self.rotate_to_balance(up);
+                let node = self.node(at);
+                (summary, up) = (node.summary(), node.parent);
+            }
         }
     }
 
