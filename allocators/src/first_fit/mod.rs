@@ -72,8 +72,9 @@
 //!
 //! Memory: `min(2 * min(max_allocations, capacity) + 1, capacity)` nodes of
 //! `size_of::<Node>()` bytes (64 on 64-bit targets, one cache line and aligned to one;
-//! 48 on 32-bit targets), reported as `metadata_bytes`: at most 128 bytes per allowed
-//! live allocation on 64-bit targets.
+//! 48 on 32-bit targets), reported as `metadata_bytes`: `(2m + 1) * 64` bytes for `m`
+//! allowed live allocations on 64-bit targets (128 per allocation, plus one node), up
+//! from `(2m + 1) * 48` before the address-order links, parent links and index.
 #![forbid(unsafe_code)]
 
 mod fit;
