@@ -78,13 +78,13 @@ impl<'a> Declaration<'a> {
     ///
     /// Unless set, one per granule: the region can always be filled, down to its
     /// smallest (one-granule) allocations. The backends that size metadata by this
-    /// number are `first-fit` (48 bytes per node, at most `min(2m + 1, units)` nodes:
-    /// up to 48 bytes per granule, 1.2 % of a region of 4 KiB granules) and `tlsf`
-    /// (16 bytes per free-piece node, at most `min(m + 1, ceil(units / 2))` of them,
-    /// plus 4 bytes per granule: up to 12 bytes per granule, 0.3 %); `bitmap` and
-    /// genalloc ignore it (2 bits per granule). With a fine granule (64 B: up to 75 %
-    /// for first-fit) set it to what the region really holds, e.g. its size divided by
-    /// the smallest buffer.
+    /// number are `first-fit` (64 bytes per node on 64-bit targets, at most
+    /// `min(2m + 1, units)` nodes: up to 64 bytes per granule, 1.6 % of a region of
+    /// 4 KiB granules) and `tlsf` (16 bytes per free-piece node, at most
+    /// `min(m + 1, ceil(units / 2))` of them, plus 4 bytes per granule: up to 12 bytes
+    /// per granule, 0.3 %); `bitmap` and genalloc ignore it (2 bits per granule). With a
+    /// fine granule (64 B: up to 100 % for first-fit) set it to what the region really
+    /// holds, e.g. its size divided by the smallest buffer.
     #[must_use]
     pub const fn max_allocations(self, max_allocations: usize) -> Self {
         Self {

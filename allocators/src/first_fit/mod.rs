@@ -9,46 +9,54 @@
 //! # Data structure
 //!
 //! The space is tiled by *pieces*: maximal free extents (neighbours coalesce on free)
-//! and live allocations (claims included). All pieces sit in one AVL tree keyed by
-//! start offset (`tree.rs`), over a `Vec` of nodes linked by `u32` index and allocated
-//! once. Each node also stores, for each child, the height of that child's subtree and
-//! the longest free extent in it, so a search decides where to go and a change decides
-//! whether to keep climbing from the node on its path alone; that augmentation must be
-//! recomputed on every rotation, which `intrusive-collections`' `RBTree` has no
-//! hook for (and its cursors cannot descend to a chosen child), hence our own tree.
+//! and live allocations (claims included), one node each in a `Vec` of nodes linked by
+//! `u32` index and allocated once (`tree.rs`). Every piece is in a doubly linked list
+//! in address order, so a piece's neighbours are one link away. The free extents alone
+//! form an AVL tree keyed by start, each node storing, for each child, the height of
+//! that child's subtree and the longest free extent in it, plus a parent link: a
+//! search decides where to go from the node it is on, and a change climbs from its
+//! own node and stops at the first ancestor whose stored view of the subtree below is
+//! still right; that augmentation must be recomputed on every rotation, which
+//! `intrusive-collections`' `RBTree` has no hook for (and its cursors cannot descend to
+//! a chosen child), hence our own tree. Allocations are not in the tree: an
+//! open-addressing hash index (linear probing, backward-shift deletion), one `u32`
+//! slot and its `u32` hash per node of the arena, maps an allocation's start to its
+//! node, which validates a free and leads to its neighbours.
 //!
 //! Node budget: free extents are maximal, so each one but the last is followed by a
 //! distinct allocation, giving `free_extents <= live + 1`; with at most `m` live
-//! allocations the tree never holds more than `2m + 1` pieces, and never more than
+//! allocations there are never more than `2m + 1` pieces, and never more than
 //! `capacity` (pieces are disjoint and non-empty). The arena is sized to the smaller of
 //! the two, so an operation that passed the `TooManyAllocations` check always finds the
-//! nodes it needs.
+//! nodes it needs, and the index (as many slots as nodes) always has a slot for a new
+//! allocation. It is at most half full when the arena is sized by `m`; when `capacity`
+//! bounds it instead, one-unit allocations can fill it, and probes grow long as it
+//! does.
 //!
 //! # Complexity
 //!
-//! With `n = live + free_extents <= 2 * max_allocations + 1` nodes (tree height below
-//! `1.45 log2(n + 2)`):
+//! With `f <= max_allocations + 1` free extents in the tree (height below
+//! `1.45 log2(f + 2)`), and index operations `O(1)` expected (a slot per node, at most
+//! half of them used when the arena is sized by the allocation limit):
 //!
-//! * `free`, `claim`: `O(log n)`: a constant number of root-to-leaf walks (find the
-//!   piece at an offset and its neighbours, then climb back along that path after the
-//!   change). Changes are made where key order allows it without a full insert or
-//!   removal: a split hangs the new piece as a leaf right before or after the old one,
-//!   and a merge of two neighbours unlinks whichever of them has at most one child
-//!   (one always has) and writes the merged piece into the other. The tree remembers
-//!   the path to the piece its last change carved out (until the next change), so
-//!   freeing the allocation just made skips the descent and finds its neighbours on
-//!   or near that path.
-//! * `allocate` with alignment 1 and no window: `O(log n)`, one descent that goes left
-//!   whenever the left subtree's longest free extent is long enough, then a split (or
-//!   state change) of the piece found, climbing back along the same path.
-//! * `allocate` with alignment 1 and a window: `O(log n)`. The search
-//!   descends to the leftmost extent that can hold the run, skipping every subtree
-//!   whose longest free extent is shorter than the request and every subtree that lies
-//!   entirely below `lo + count` or at/after `hi - count`. With alignment 1 any extent
-//!   of length `>= count` inside the window fits, so only the at most two extents cut
-//!   by the window edges can be long enough and still fail; the descent therefore
-//!   follows at most a constant number of root-to-leaf paths.
-//! * `allocate` with alignment `a > 1`: `O((1 + k) log n)`, bounded by `O(n)`, where `k`
+//! * `free`: an index probe, then by the neighbours' states: merging into a free
+//!   neighbour changes its length (and with both, one of them leaves the tree), a climb
+//!   from it; with no free neighbour the allocation's node joins the tree, one descent
+//!   by key and a climb: `O(log f)`. Climbs stop early unless a longest-free value or
+//!   a height changes all the way up.
+//! * `allocate` with alignment 1 and no window: `O(log f)`, one descent that goes left
+//!   whenever the left subtree's longest free extent is long enough, then the cut of
+//!   the extent found: its node keeps the remainder (or becomes the allocation, leaving
+//!   the tree, when none is left), a climb from it, and an index insertion.
+//! * `allocate` with alignment 1 and a window: `O(log f)`. The search descends to the
+//!   leftmost extent that can hold the run, skipping every subtree whose longest free
+//!   extent is shorter than the request and every subtree that lies entirely below
+//!   `lo + count` or at/after `hi - count`. With alignment 1 any extent of length
+//!   `>= count` inside the window fits, so only the at most two extents cut by the
+//!   window edges can be long enough and still fail; the descent therefore follows at
+//!   most a constant number of root-to-leaf paths. A cut that leaves free units on both
+//!   sides inserts the tail as a new tree node (one more descent).
+//! * `allocate` with alignment `a > 1`: `O((1 + k) log f)`, bounded by `O(f)`, where `k`
 //!   is the number of free extents below the result that are long enough
 //!   (`len >= count`) but whose first aligned offset leaves too little room. Only
 //!   extents with `count <= len < count + a - 1` can be such false candidates, since at
@@ -57,15 +65,16 @@
 //!   `8i + 2` for an 8-aligned request of 4) are each visited and rejected. The subtree
 //!   maximum cannot prune them because whether an extent fits depends on its start
 //!   modulo `a`, not only on its length.
+//! * `claim`: `O(log f)`, a descent to the free extent at or before the start, then a
+//!   cut as above.
 //! * `stats`: `O(1)` (counters plus the root's augmentation); `for_each_allocation`:
-//!   `O(n)`.
-//!
-//! Every change records its root-to-node path and then climbs back along it only while
-//! a subtree's height or longest free extent differs from what its parent stored, so
-//! the upper levels are usually left alone; the climb reads only nodes on the path.
+//!   `O(n)` over the address-order list.
 //!
 //! Memory: `min(2 * min(max_allocations, capacity) + 1, capacity)` nodes of
-//! `size_of::<Node>()` bytes (48 on 64-bit targets), reported as `metadata_bytes`.
+//! `size_of::<Node>()` bytes (64 on 64-bit targets, one cache line and aligned to one;
+//! 48 on 32-bit targets), reported as `metadata_bytes`: `(2m + 1) * 64` bytes for `m`
+//! allowed live allocations on 64-bit targets (128 per allocation, plus one node), up
+//! from `(2m + 1) * 48` before the address-order links, parent links and index.
 #![forbid(unsafe_code)]
 
 mod fit;
@@ -78,7 +87,7 @@ use crate::fallible::OutOfMemory;
 use crate::{Backend, Error, Extent, Request, Stats, check_range};
 use alloc::vec::Vec;
 use fit::Fit;
-use tree::{Around, MAX_NODES, Path, Piece, PieceTree};
+use tree::{MAX_NODES, Piece, PieceTree};
 
 pub use tree::Node;
 
@@ -153,18 +162,14 @@ impl FirstFit {
     pub fn new(capacity: usize, phase: usize, max_allocations: usize) -> Result<Self, OutOfMemory> {
         let limit = max_allocations.min(Self::MAX_ALLOCATIONS);
         let nodes = Self::nodes_for(capacity, limit);
-        let mut tree = PieceTree::with_nodes(nodes)?;
-        let free_extents = if capacity == 0 {
-            0
-        } else {
-            let whole = Piece {
-                start: 0,
-                len: capacity,
-                free: true,
-            };
-            // `nodes >= 1` whenever `capacity >= 1`.
-            usize::from(tree.insert(whole))
-        };
+        let whole = (capacity > 0).then_some(Piece {
+            start: 0,
+            len: capacity,
+            free: true,
+        });
+        // `nodes >= 1` whenever `capacity >= 1`.
+        let tree = PieceTree::with_nodes(nodes, whole)?;
+        let free_extents = usize::from(capacity > 0);
         Ok(Self {
             tree,
             capacity,
@@ -277,103 +282,21 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> FirstFit<S> {
         }
     }
 
-    /// The piece that contains `offset`, which must be inside the space.
-    fn piece_at(&self, offset: usize) -> Option<Piece> {
-        self.tree.containing(offset).filter(|p| offset < p.end())
-    }
-
-    /// Turns `[at, at + count)` of the free piece `piece` into an allocation, leaving the
-    /// units before and after it free.
-    fn carve(&mut self, piece: Piece, at: usize, count: usize) -> Result<(), Error> {
+    /// Turns `[at, at + count)` of the free piece in node `free` into an allocation,
+    /// leaving the units before and after it free.
+    fn carve(&mut self, free: u32, at: usize, count: usize) -> Result<(), Error> {
+        let piece = self.tree.piece(free);
         let end = at + count;
-        let (head, tail) = (at > piece.start, end < piece.end());
-        let needed = usize::from(head) + usize::from(tail);
-        if self.tree.spare() < needed {
+        let remainders = usize::from(at > piece.start) + usize::from(end < piece.end());
+        if self.tree.carve(free, at, count).is_none() {
             // Unreachable by the node budget in the module docs; refusing keeps the
             // state intact should that argument ever be broken.
             return Err(Error::TooManyAllocations { limit: self.limit });
         }
-        if head {
-            let rest = Piece {
-                start: at,
-                len: piece.end() - at,
-                free: false,
-            };
-            self.tree.split(piece.start, at - piece.start, true, rest);
-        }
-        if tail {
-            let tail = Piece {
-                start: end,
-                len: piece.end() - end,
-                free: true,
-            };
-            self.tree.split(at, count, false, tail);
-        } else if !head {
-            self.tree.update(at, count, false);
-        }
-        self.free_extents = self.free_extents + needed - 1;
+        self.free_extents = self.free_extents + remainders - 1;
         self.free_units -= count;
         self.live += 1;
         Ok(())
-    }
-
-    /// [`carve`](Self::carve) of the first `count` units of `piece`, the free piece at
-    /// the end of `path`: the piece's node becomes the allocation in place.
-    fn carve_front(&mut self, piece: Piece, path: &mut Path, count: usize) -> Result<(), Error> {
-        if count == piece.len {
-            self.tree.update_at(path, count, false);
-            self.free_extents -= 1;
-        } else {
-            let tail = Piece {
-                start: piece.start + count,
-                len: piece.len - count,
-                free: true,
-            };
-            if !self.tree.split_at(path, count, false, tail) {
-                // Unreachable by the node budget in the module docs, as in `carve`.
-                return Err(Error::TooManyAllocations { limit: self.limit });
-            }
-        }
-        self.free_units -= count;
-        self.live += 1;
-        Ok(())
-    }
-
-    /// Returns the allocation `used`, the piece at the end of `path`, to the free
-    /// space, merging it with its free neighbours `before` and `after`.
-    fn release(&mut self, path: &mut Path, around: Around) {
-        let Around {
-            before,
-            piece: used,
-            after,
-        } = around;
-        let (before, after) = (before.filter(|p| p.free), after.filter(|p| p.free));
-        let first = before.map_or(used.start, |p| p.start);
-        let end = after.map_or(used.end(), |p| p.end());
-        let merged = Piece {
-            start: first,
-            len: end - first,
-            free: true,
-        };
-        match (before, after) {
-            (Some(_), Some(after)) => {
-                self.tree.remove(after.start);
-                self.tree.merge_next(merged);
-                self.free_extents -= 1;
-            }
-            (Some(_), None) => {
-                // `before` exists, so there is a predecessor to step to.
-                self.tree.step_back(path);
-                self.tree.merge_next_at(path, merged);
-            }
-            (None, Some(_)) => self.tree.merge_next_at(path, merged),
-            (None, None) => {
-                self.tree.update_at(path, used.len, true);
-                self.free_extents += 1;
-            }
-        }
-        self.free_units += used.len;
-        self.live -= 1;
     }
 }
 
@@ -391,14 +314,15 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> Backend for FirstFit<S> {
         self.check_room()?;
         let (count, align) = (request.count(), request.align());
         let fit = Fit::new(count, align, self.phase, window);
-        if fit.takes_any_long_enough(self.capacity) {
-            let mut path = Path::new();
-            if let Some(piece) = self.tree.first_long_enough(count, &mut path) {
-                self.carve_front(piece, &mut path, count)?;
-                return Ok(piece.start);
-            }
-        } else if let Some((piece, at)) = self.tree.first_fit(&fit) {
-            self.carve(piece, at, count)?;
+        let found = if fit.takes_any_long_enough(self.capacity) {
+            self.tree
+                .first_long_enough(count)
+                .map(|node| (node, self.tree.piece(node).start))
+        } else {
+            self.tree.first_fit(&fit)
+        };
+        if let Some((node, at)) = found {
+            self.carve(node, at, count)?;
             return Ok(at);
         }
         Err(Error::NoSpace { count, align })
@@ -411,40 +335,48 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> Backend for FirstFit<S> {
             count,
             capacity: self.capacity,
         };
-        // The pieces tile the space, so an in-bounds offset always has one.
-        let piece = self.piece_at(start).ok_or(out_of_bounds)?;
-        crate::error::claim_in_piece(start, count, piece.free, piece.end())?;
+        // Free pieces are maximal, so a range that is not inside the free piece
+        // holding `start` meets an allocation.
+        let free = self.tree.free_before(start);
+        let piece = free
+            .map(|at| self.tree.piece(at))
+            .filter(|p| start < p.end());
+        crate::error::claim_in_piece(
+            start,
+            count,
+            piece.is_some(),
+            piece.map_or(start, |p| p.end()),
+        )?;
         self.check_room()?;
-        self.carve(piece, start, count)
+        match free {
+            Some(free) if piece.is_some() => self.carve(free, start, count),
+            _ => Err(out_of_bounds),
+        }
     }
 
     fn free(&mut self, start: usize, count: usize) -> Result<(), Error> {
         check_range(start, count, self.capacity)?;
-        // The pieces tile the space, so an in-bounds offset always has one.
-        let mut path = Path::new();
-        let around = self
-            .tree
-            .around(start, &mut path)
-            .ok_or(Error::OutOfBounds {
-                start,
-                count,
-                capacity: self.capacity,
-            })?;
-        let piece = around.piece;
-        if piece.free {
-            return Err(Error::NotAllocated { start });
-        }
-        if piece.start != start {
-            return Err(Error::NotAllocationStart { start });
-        }
-        if piece.len != count {
+        let Some(node) = self.tree.lookup(start) else {
+            // Not an allocation's start: inside a free piece or an allocation.
+            let free = self.tree.free_before(start).map(|at| self.tree.piece(at));
+            return Err(if free.is_some_and(|p| start < p.end()) {
+                Error::NotAllocated { start }
+            } else {
+                Error::NotAllocationStart { start }
+            });
+        };
+        let actual = self.tree.piece(node).len;
+        if actual != count {
             return Err(Error::WrongCount {
                 start,
                 count,
-                actual: piece.len,
+                actual,
             });
         }
-        self.release(&mut path, around);
+        let merged = self.tree.release(node);
+        self.free_extents = self.free_extents + 1 - merged;
+        self.free_units += count;
+        self.live -= 1;
         Ok(())
     }
 

@@ -1,16 +1,25 @@
-//! The pieces that tile a unit space, in an AVL tree over a fixed arena.
+//! The pieces that tile a unit space: an address-order list of all of them, an AVL tree
+//! of the free ones, and an index from allocation starts to their nodes, over one fixed
+//! arena.
 //!
 //! A *piece* is a maximal free extent or one live allocation; together they cover the
-//! space exactly once. The tree is keyed by start offset and every node carries, for
-//! each child, that subtree's height and the length of its longest free piece, so
-//! [`PieceTree::first_fit`] can skip whole subtrees that cannot hold a request without
-//! touching them, and a change climbs back to the root reading only the nodes on its
-//! own path (never a sibling).
+//! space exactly once, and each has a node linked to the pieces before and after it in
+//! address order. The free pieces also form a tree keyed by start where every node
+//! carries, for each child, that subtree's height and the length of its longest free
+//! piece, so [`PieceTree::first_fit`] can skip whole subtrees that cannot hold a request
+//! without touching them; with parent links, a change climbs from its own node and stops
+//! at the first ancestor whose stored view of the changed subtree is still right.
 //!
-//! This file owns node storage, balancing and that augmentation. It never allocates
-//! after [`PieceTree::with_nodes`] (nodes come from a free list threaded through the
-//! arena), never knows about errors or requests beyond the [`Fit`] questions, and keeps
-//! no counters: those belong to the backend.
+//! Allocations are found by start through an open-addressing hash table (linear
+//! probing, backward-shift deletion) whose slots (an entry and its hash) are threaded
+//! through the same arena, one per node: there are never more allocations than nodes,
+//! and at most half as many when the arena is sized by the allocation limit
+//! (`2m + 1` nodes for `m` allocations).
+//!
+//! This file owns node storage, the list, balancing, the augmentation and the index. It
+//! never allocates after [`PieceTree::with_nodes`] (nodes come from a free list threaded
+//! through the arena), never knows about errors or requests beyond the [`Fit`]
+//! questions, and keeps no counters: those belong to the backend.
 //!
 //! Nodes live in a `Vec` and link by `u32` index rather than through
 //! `intrusive-collections`: its `RBTree` offers no hook to recompute a per-node
@@ -65,12 +74,15 @@ const EMPTY: Summary = Summary {
     max_free: 0,
 };
 
-/// One arena slot. The piece's fields and the children's summaries are stored flat so
-/// the node packs into 48 bytes on 64-bit targets.
+/// One arena slot: a piece, its address-order links, its tree links and children's
+/// summaries (free pieces only), and one slot of the allocation index (unrelated to the
+/// piece in the same node). 64 bytes on 64-bit targets, aligned there so that a node is
+/// one cache line; 48 on 32-bit targets.
 ///
 /// Opaque to callers: they only size arrays of it for
 /// [`FirstFit::with_storage`](super::FirstFit::with_storage).
 #[derive(Clone, Copy, Debug)]
+#[cfg_attr(target_pointer_width = "64", repr(align(64)))]
 pub struct Node {
     start: usize,
     len: usize,
@@ -79,23 +91,23 @@ pub struct Node {
     /// Longest free piece in the right subtree.
     right_max: usize,
     left: u32,
-    /// Next spare node while this node is on the spare list.
     right: u32,
+    parent: u32,
+    /// The piece before this one in address order.
+    prev: u32,
+    /// The piece after this one in address order; the next spare node while this node
+    /// is on the spare list.
+    next: u32,
+    /// Slot of the allocation index: the node of an allocation, or `NIL`.
+    slot: u32,
+    /// The hash of that allocation's start.
+    slot_hash: u32,
     left_height: u8,
     right_height: u8,
     free: bool,
 }
 
 impl Node {
-    const fn leaf(piece: Piece) -> Self {
-        Self {
-            start: piece.start,
-            len: piece.len,
-            free: piece.free,
-            ..SPARE
-        }
-    }
-
     const fn piece(&self) -> Piece {
         Piece {
             start: self.start,
@@ -109,10 +121,12 @@ impl Node {
     }
 
     /// Longest free piece in this node's subtree.
+    #[inline]
     fn max_free(&self) -> usize {
         self.free_len().max(self.left_max).max(self.right_max)
     }
 
+    #[inline]
     fn summary(&self) -> Summary {
         Summary {
             height: 1 + self.left_height.max(self.right_height),
@@ -147,7 +161,19 @@ impl Node {
         self.right_height = summary.height;
         self.right_max = summary.max_free;
     }
+
+    const fn set_piece(&mut self, piece: Piece) {
+        self.start = piece.start;
+        self.len = piece.len;
+        self.free = piece.free;
+    }
 }
+
+// The sizes the docs state (`metadata_bytes` is a multiple of them).
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(core::mem::size_of::<Node>() == 64);
+#[cfg(target_pointer_width = "32")]
+const _: () = assert!(core::mem::size_of::<Node>() == 48);
 
 const SPARE: Node = Node {
     start: 0,
@@ -156,109 +182,85 @@ const SPARE: Node = Node {
     right_max: 0,
     left: NIL,
     right: NIL,
+    parent: NIL,
+    prev: NIL,
+    next: NIL,
+    slot: NIL,
+    slot_hash: 0,
     left_height: 0,
     right_height: 0,
     free: false,
 };
-
-/// Longest root-to-node path: an AVL tree of `n` nodes is less than
-/// `1.4405 log2(n + 2)` high, which is below 47 for `n <= MAX_NODES`.
-const MAX_HEIGHT: usize = 48;
-
-/// The nodes of one descent, root first, kept so that an update can climb back up
-/// without parent links or recursion. A path handed out by a lookup stays valid until
-/// the next change to the tree.
-#[derive(Clone, Debug)]
-pub(super) struct Path {
-    nodes: [u32; MAX_HEIGHT],
-    len: usize,
-}
-
-impl Path {
-    /// An empty path, to be filled by a lookup.
-    pub(super) const fn new() -> Self {
-        Self {
-            nodes: [NIL; MAX_HEIGHT],
-            len: 0,
-        }
-    }
-
-    fn push(&mut self, at: u32) {
-        self.nodes[self.len] = at;
-        self.len += 1;
-    }
-
-    fn nodes(&self) -> &[u32] {
-        &self.nodes[..self.len]
-    }
-
-    const fn len(&self) -> usize {
-        self.len
-    }
-
-    /// The node the descent ended on (paths handed out are never empty).
-    fn last(&self) -> u32 {
-        self.nodes().last().copied().unwrap_or(NIL)
-    }
-
-    fn truncate(&mut self, len: usize) {
-        self.len = self.len.min(len);
-    }
-
-    fn copy_from(&mut self, nodes: &[u32]) {
-        let len = nodes.len().min(MAX_HEIGHT);
-        self.nodes[..len].copy_from_slice(&nodes[..len]);
-        self.len = len;
-    }
-}
-
-/// A piece and its neighbours in address order (see [`PieceTree::around`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Around {
-    /// The piece that ends where `piece` starts, if any.
-    pub(super) before: Option<Piece>,
-    /// The piece looked up.
-    pub(super) piece: Piece,
-    /// The piece that starts where `piece` ends, if any.
-    pub(super) after: Option<Piece>,
-}
 
 /// An AVL tree of [`Piece`]s keyed by start, over a preallocated arena: a `Vec` sized
 /// once, or caller-provided storage such as an inline array.
 #[derive(Clone, Debug)]
 pub(super) struct PieceTree<S = Vec<Node>> {
     nodes: S,
+    /// Root of the tree of free pieces.
     root: u32,
+    /// The piece at offset 0, head of the address-order list of all pieces.
+    first: u32,
     spare_head: u32,
     spare: usize,
-    /// The path to the piece whose state [`update_at`](Self::update_at) or whose first
-    /// part [`split_at`](Self::split_at) last set, while no change has happened since
-    /// (empty otherwise): where freeing the allocation just made will look first.
-    recent: Path,
+}
+
+/// Fibonacci hashing multiplier (`2^64 / golden ratio`).
+const HASH: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// The index's hash of an allocation start: the high half of a Fibonacci hash.
+const fn hash(start: usize) -> u32 {
+    // The shift leaves 32 bits: the cast is exact.
+    #[allow(clippy::cast_possible_truncation)]
+    let hash = ((start as u64).wrapping_mul(HASH) >> 32) as u32;
+    hash
 }
 
 impl PieceTree {
-    /// An empty tree able to hold `count` pieces (at most [`MAX_NODES`]); the only
-    /// allocation the tree ever makes.
-    pub(super) fn with_nodes(count: usize) -> Result<Self, OutOfMemory> {
+    /// A tree able to hold `count` pieces (at most [`MAX_NODES`]) holding `whole` as
+    /// its only piece, or nothing; the only allocation the tree ever makes. `whole`
+    /// needs `count >= 1`, which the caller checks.
+    pub(super) fn with_nodes(count: usize, whole: Option<Piece>) -> Result<Self, OutOfMemory> {
         let count = count.min(MAX_NODES);
         let mut nodes = Vec::new();
         try_reserve(&mut nodes, count, "first-fit nodes")?;
-        for next in 1..=count {
-            let right = u32::try_from(next).ok().filter(|&n| (n as usize) < count);
-            let node = Node {
-                right: right.unwrap_or(NIL),
-                ..SPARE
-            };
-            try_push(&mut nodes, node, "first-fit nodes")?;
+        for _ in 0..count {
+            try_push(&mut nodes, SPARE, "first-fit nodes")?;
         }
+        let (root, spare_head, spare) = thread(&mut nodes, whole);
         Ok(Self {
             nodes,
-            root: NIL,
-            spare_head: if count == 0 { NIL } else { 0 },
-            spare: count,
-            recent: Path::new(),
+            root,
+            first: root,
+            spare_head,
+            spare,
         })
+    }
+}
+
+/// Threads the spare list through `nodes` (all [`SPARE`]) and puts `whole` in node 0;
+/// returns the root, the spare head and the spare count.
+const fn thread(nodes: &mut [Node], whole: Option<Piece>) -> (u32, u32, usize) {
+    let count = if nodes.len() < MAX_NODES {
+        nodes.len()
+    } else {
+        MAX_NODES
+    };
+    let mut i = 0;
+    while i < count {
+        // `i + 1 < count <= MAX_NODES < u32::MAX`: the cast is exact.
+        #[allow(clippy::cast_possible_truncation)]
+        let next = if i + 1 < count { (i + 1) as u32 } else { NIL };
+        nodes[i].next = next;
+        i += 1;
+    }
+    match whole {
+        Some(piece) if count > 0 => {
+            nodes[0].set_piece(piece);
+            nodes[0].next = NIL;
+            (0, if count > 1 { 1 } else { NIL }, count - 1)
+        }
+        _ => (NIL, if count > 0 { 0 } else { NIL }, count),
     }
 }
 
@@ -267,29 +269,14 @@ impl<const N: usize> PieceTree<[Node; N]> {
     /// `whole` as its only piece, or nothing; the whole arena is spare otherwise.
     /// `whole` needs `N >= 1`, which the caller checks.
     pub(super) const fn inline(whole: Option<Piece>) -> Self {
-        let count = if N < MAX_NODES { N } else { MAX_NODES };
         let mut nodes = [SPARE; N];
-        let mut i = 0;
-        while i < count {
-            // `i + 1 < count <= MAX_NODES < u32::MAX`: the cast is exact.
-            #[allow(clippy::cast_possible_truncation)]
-            let next = if i + 1 < count { (i + 1) as u32 } else { NIL };
-            nodes[i].right = next;
-            i += 1;
-        }
-        let (root, spare_head, spare) = match whole {
-            Some(piece) if count > 0 => {
-                nodes[0] = Node::leaf(piece);
-                (0, if count > 1 { 1 } else { NIL }, count - 1)
-            }
-            _ => (NIL, if count > 0 { 0 } else { NIL }, count),
-        };
+        let (root, spare_head, spare) = thread(&mut nodes, whole);
         Self {
             nodes,
             root,
+            first: root,
             spare_head,
             spare,
-            recent: Path::new(),
         }
     }
 }
@@ -300,7 +287,8 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         core::mem::size_of_val(self.nodes.as_ref())
     }
 
-    /// Nodes still available for [`insert`](Self::insert).
+    /// Nodes still available to [`carve`](Self::carve).
+    #[cfg(test)]
     pub(super) const fn spare(&self) -> usize {
         self.spare
     }
@@ -310,15 +298,19 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         self.summary(self.root).max_free
     }
 
-    /// The piece with the greatest start `<= offset`: the one containing `offset` when
-    /// the pieces tile the space and `offset` lies inside it.
-    pub(super) fn containing(&self, offset: usize) -> Option<Piece> {
+    /// The piece held by node `at`.
+    pub(super) fn piece(&self, at: u32) -> Piece {
+        self.node(at).piece()
+    }
+
+    /// The free piece with the greatest start `<= offset`, which holds `offset` unless
+    /// `offset` lies in an allocation.
+    pub(super) fn free_before(&self, offset: usize) -> Option<u32> {
         let mut at = self.root;
         let mut best = None;
-        while at != NIL {
-            let node = &self.nodes.as_ref()[at as usize];
+        while let Some(node) = self.nodes.as_ref().get(at as usize) {
             if node.start <= offset {
-                best = Some(node.piece());
+                best = Some(at);
                 at = node.right;
             } else {
                 at = node.left;
@@ -327,362 +319,218 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         best
     }
 
-    /// Adds `piece`, whose start must not be in the tree yet. Returns `false` and
-    /// changes nothing when no spare node is left (or the start is already there).
-    pub(super) fn insert(&mut self, piece: Piece) -> bool {
-        let (path, found) = self.descend(piece.start);
-        if found {
-            return false;
-        }
-        let Some(node) = self.take_spare() else {
-            return false;
-        };
-        let leaf = Node::leaf(piece);
-        self.nodes.as_mut()[node as usize] = leaf;
-        match path.nodes().last() {
-            None => self.root = node,
-            Some(&parent) => {
-                let parent = &mut self.nodes.as_mut()[parent as usize];
-                if piece.start < parent.start {
-                    parent.set_left(node, leaf.summary());
-                } else {
-                    parent.set_right(node, leaf.summary());
-                }
-            }
-        }
-        self.fix(path.nodes(), None);
-        true
-    }
-
-    /// Removes the piece that starts at `start` (nothing happens if there is none).
-    pub(super) fn remove(&mut self, start: usize) {
-        let Some(mut path) = self.path_to(start) else {
-            return;
-        };
-        let at = path.last();
-        let Node { left, right, .. } = self.nodes.as_ref()[at as usize];
-        if left == NIL || right == NIL {
-            self.splice(&path, None);
-            return;
-        }
-        // Two children: the successor (leftmost on the right, so without a left child)
-        // takes this node's place by value, and its own node is the one unlinked.
-        let dirty = path.len() - 1;
-        let successor = self.push_leftmost(&mut path, right);
-        let moved = self.nodes.as_ref()[successor as usize].piece();
-        self.write(at, moved);
-        self.splice(&path, Some(dirty));
-    }
-
-    /// Gives the piece that starts at `start` a new length and state. The caller keeps
-    /// the pieces disjoint, so the key order is unchanged and only the augmentation on
-    /// the path to it needs refreshing.
-    pub(super) fn update(&mut self, start: usize, len: usize, free: bool) {
-        if let Some(path) = self.path_to(start) {
-            self.update_at(&path, len, free);
-        }
-    }
-
-    /// [`update`](Self::update) of the piece at the end of `path`.
-    pub(super) fn update_at(&mut self, path: &Path, len: usize, free: bool) {
-        let node = &mut self.nodes.as_mut()[path.last() as usize];
-        node.len = len;
-        node.free = free;
-        if self.fix(path.nodes(), Some(path.len() - 1)) {
-            self.recent.copy_from(path.nodes());
-        }
-    }
-
-    /// Cuts the piece that starts at `start` in two: it keeps `len` units in state
-    /// `free`, and `next` (which must start right after them and end where the piece
-    /// ended) becomes its successor. Returns `false` and changes nothing when the piece
-    /// does not exist or no spare node is left.
-    pub(super) fn split(&mut self, start: usize, len: usize, free: bool, next: Piece) -> bool {
-        match self.path_to(start) {
-            Some(mut path) => self.split_at(&mut path, len, free, next),
-            None => false,
-        }
-    }
-
-    /// [`split`](Self::split) of the piece at the end of `path` (which it consumes).
+    /// Turns `[at, at + count)` of the free piece in node `free` into an allocation,
+    /// leaving the units before and after it free; returns the allocation's node, or
+    /// `None` (nothing changed) when fewer spare nodes are left than it takes (one for
+    /// each of the two remainders that is not empty).
     ///
-    /// One new node hangs as a leaf next to the old one in key order, so one path from
-    /// the root is enough to place it and to refresh heights and maxima. It goes right
-    /// after the old node (holding `next`) or right before it (holding the first part,
-    /// the old node taking `next`: its key moves up without passing another key),
-    /// preferring a place under a node that already has a child on the other side:
-    /// there the leaf adds no height, so the climb stops early. Alloc+free pairs at
-    /// one spot repeat this split and its undoing, and a height change each time would
-    /// ripple up through every balanced ancestor.
-    pub(super) fn split_at(
-        &mut self,
-        path: &mut Path,
-        len: usize,
-        free: bool,
-        next: Piece,
-    ) -> bool {
-        let Some(leaf) = self.take_spare() else {
-            return false;
-        };
-        let at = path.last();
-        let dirty = path.len() - 1;
-        let node = self.nodes.as_ref()[at as usize];
-        let first = Piece {
-            start: node.start,
-            len,
-            free,
-        };
-        let before = self.grows_after(&node) && !self.grows_before(&node);
-        if before {
-            let new = Node::leaf(first);
-            self.nodes.as_mut()[leaf as usize] = new;
-            self.write(at, next);
-            if node.left == NIL {
-                self.nodes.as_mut()[at as usize].set_left(leaf, new.summary());
-            } else {
-                let parent = self.push_rightmost(path, node.left);
-                self.nodes.as_mut()[parent as usize].set_right(leaf, new.summary());
-            }
-        } else {
-            let new = Node::leaf(next);
-            self.nodes.as_mut()[leaf as usize] = new;
-            self.write(at, first);
-            if node.right == NIL {
-                self.nodes.as_mut()[at as usize].set_right(leaf, new.summary());
-            } else {
-                let parent = self.push_leftmost(path, node.right);
-                self.nodes.as_mut()[parent as usize].set_left(leaf, new.summary());
-            }
-        }
-        if self.fix(path.nodes(), Some(dirty)) {
-            // Remember where the first part went: the new leaf or the old node.
-            if before {
-                path.push(leaf);
-                self.recent.copy_from(path.nodes());
-            } else {
-                self.recent.copy_from(&path.nodes()[..=dirty]);
-            }
-        }
-        true
-    }
-
-    /// Whether a leaf hung right after `node` in key order lands under a leaf (and so
-    /// makes a subtree taller).
-    fn grows_after(&self, node: &Node) -> bool {
-        if node.right == NIL {
-            return node.left == NIL;
-        }
-        let mut at = node.right;
-        loop {
-            let below = &self.nodes.as_ref()[at as usize];
-            if below.left == NIL {
-                return below.right == NIL;
-            }
-            at = below.left;
-        }
-    }
-
-    /// Whether a leaf hung right before `node` in key order lands under a leaf.
-    fn grows_before(&self, node: &Node) -> bool {
-        if node.left == NIL {
-            return node.right == NIL;
-        }
-        let mut at = node.left;
-        loop {
-            let below = &self.nodes.as_ref()[at as usize];
-            if below.right == NIL {
-                return below.left == NIL;
-            }
-            at = below.right;
-        }
-    }
-
-    /// Replaces the piece that starts at `merged.start` and its successor by `merged`
-    /// (nothing happens if either is missing).
-    pub(super) fn merge_next(&mut self, merged: Piece) {
-        if let Some(mut path) = self.path_to(merged.start) {
-            self.merge_next_at(&mut path, merged);
-        }
-    }
-
-    /// [`merge_next`](Self::merge_next) of the piece at the end of `path` (which it
-    /// consumes); `merged.start` must be that piece's start.
-    ///
-    /// Of two nodes adjacent in key order one is an ancestor of the other with the
-    /// other at the near end of its subtree, so one of them has at most one child: that
-    /// one is unlinked and `merged` is written into the survivor, whose key may move
-    /// down to `merged.start` without passing any other key.
-    pub(super) fn merge_next_at(&mut self, path: &mut Path, merged: Piece) {
-        let at = path.last();
-        let right = self.nodes.as_ref()[at as usize].right;
-        if right != NIL {
-            let dirty = path.len() - 1;
-            self.write(at, merged);
-            self.push_leftmost(path, right);
-            self.splice(path, Some(dirty));
-            return;
-        }
-        // No right subtree: the successor is the last ancestor we left by its left link.
-        let nodes = path.nodes();
-        let Some(dirty) = (0..nodes.len() - 1)
-            .rev()
-            .find(|&i| self.nodes.as_ref()[nodes[i] as usize].left == nodes[i + 1])
-        else {
-            return;
-        };
-        self.write(nodes[dirty], merged);
-        self.splice(path, Some(dirty));
-    }
-
-    /// Moves `path` from its node to that node's predecessor; `false` (path unchanged)
-    /// when there is none.
-    pub(super) fn step_back(&self, path: &mut Path) -> bool {
-        let left = self.nodes.as_ref()[path.last() as usize].left;
-        if left != NIL {
-            let mut at = left;
-            while at != NIL {
-                path.push(at);
-                at = self.nodes.as_ref()[at as usize].right;
-            }
-            return true;
-        }
-        // No left subtree: the predecessor is the last ancestor left by its right link.
-        let nodes = path.nodes();
-        match (0..nodes.len() - 1)
-            .rev()
-            .find(|&i| self.nodes.as_ref()[nodes[i] as usize].right == nodes[i + 1])
-        {
-            Some(i) => {
-                path.truncate(i + 1);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// The piece containing `offset` (the one with the greatest start `<= offset`) and
-    /// the pieces right before and after it, found in one descent that leaves `path`
-    /// (which must be empty) at the containing piece.
-    pub(super) fn around(&self, offset: usize, path: &mut Path) -> Option<Around> {
-        let recent = self
-            .recent
-            .nodes()
-            .last()
-            .map(|&at| &self.nodes.as_ref()[at as usize]);
-        if recent.is_some_and(|node| node.start == offset) {
-            // The piece last carved (typically the allocation just made): its path is
-            // known, and its neighbours are near it on that path.
-            path.copy_from(self.recent.nodes());
-            return Some(self.around_path(path));
-        }
-        let (mut at, mut containing, mut before, mut after) = (self.root, NIL, NIL, NIL);
-        let mut depth = 0;
-        // `get` doubles as the `NIL` test: `NIL` is never a valid index.
-        for (slot, len) in path.nodes.iter_mut().zip(1..) {
-            let Some(node) = self.nodes.as_ref().get(at as usize) else {
-                break;
-            };
-            *slot = at;
-            if node.start <= offset {
-                before = containing;
-                containing = at;
-                depth = len;
-                at = node.right;
-            } else {
-                // The last left turn is the smallest start above `offset`: the successor.
-                after = at;
-                at = node.left;
-            }
-        }
-        path.len = depth;
-        if containing == NIL {
+    /// The free piece's node keeps whichever remainder is not empty, its key moving at
+    /// most up to the allocation's end, past no other free piece; with both, the tail
+    /// gets a new node; with neither, the node leaves the tree and becomes the
+    /// allocation.
+    pub(super) fn carve(&mut self, free: u32, at: usize, count: usize) -> Option<u32> {
+        let piece = self.piece(free);
+        let end = at + count;
+        let (head, tail) = (at > piece.start, end < piece.end());
+        if self.spare < usize::from(head) + usize::from(tail) {
             return None;
         }
-        // The predecessor is the rightmost node of the left subtree when there is one,
-        // else the previous right turn of the descent.
-        let mut below = self.nodes.as_ref()[containing as usize].left;
-        while let Some(node) = self.nodes.as_ref().get(below as usize) {
-            before = below;
-            below = node.right;
-        }
-        Some(self.around_of(before, containing, after))
-    }
-
-    /// [`around`](Self::around) of the node at the end of `path`.
-    fn around_path(&self, path: &Path) -> Around {
-        let nodes = path.nodes();
-        let at = path.last();
-        let node = &self.nodes.as_ref()[at as usize];
-        // Each neighbour is at the near end of a subtree of this node if it has one
-        // there, else the last ancestor this path left on the other side.
-        let ancestor = |left: bool| {
-            (0..nodes.len().saturating_sub(1))
-                .rev()
-                .find(|&i| {
-                    let up = &self.nodes.as_ref()[nodes[i] as usize];
-                    (if left { up.right } else { up.left }) == nodes[i + 1]
-                })
-                .map_or(NIL, |i| nodes[i])
+        let used = Piece {
+            start: at,
+            len: count,
+            free: false,
         };
-        let before = if node.left == NIL {
-            ancestor(true)
+        let node = if !head && !tail {
+            self.tree_remove(free);
+            self.node_mut(free).set_piece(used);
+            free
         } else {
-            self.extreme(node.left, false)
-        };
-        let after = if node.right == NIL {
-            ancestor(false)
-        } else {
-            self.extreme(node.right, true)
-        };
-        self.around_of(before, at, after)
-    }
-
-    /// The leftmost (`leftmost`) or rightmost node of the subtree at `at`.
-    fn extreme(&self, mut at: u32, leftmost: bool) -> u32 {
-        loop {
-            let node = &self.nodes.as_ref()[at as usize];
-            let next = if leftmost { node.left } else { node.right };
-            if next == NIL {
-                return at;
+            let node = self.take_spare()?;
+            self.fresh(node, used);
+            if head {
+                self.node_mut(free).len = at - piece.start;
+                self.list_insert_after(free, node);
+                if tail {
+                    let rest = self.take_spare()?;
+                    self.fresh(
+                        rest,
+                        Piece {
+                            start: end,
+                            len: piece.end() - end,
+                            free: true,
+                        },
+                    );
+                    self.list_insert_after(node, rest);
+                    self.tree_insert(rest);
+                }
+            } else {
+                let moved = self.node_mut(free);
+                moved.start = end;
+                moved.len = piece.end() - end;
+                self.list_insert_after_or_first(self.node(free).prev, node);
             }
-            at = next;
+            self.climb(free);
+            node
+        };
+        // The index has a slot per node, and fewer allocations than nodes before this.
+        self.index(node);
+        Some(node)
+    }
+
+    /// Returns the allocation in node `used` to the free space, merging it with its
+    /// free neighbours in address order; returns how many of them it merged with (so
+    /// the number of free pieces changes by one minus that).
+    pub(super) fn release(&mut self, used: u32) -> usize {
+        self.unindex(used);
+        let node = *self.node(used);
+        let before = Some(node.prev)
+            .filter(|&p| self.nodes.as_ref().get(p as usize).is_some_and(|n| n.free));
+        let after = Some(node.next)
+            .filter(|&n| self.nodes.as_ref().get(n as usize).is_some_and(|n| n.free));
+        match (before, after) {
+            (Some(before), Some(after)) => {
+                let gone = self.node(after).len;
+                self.node_mut(before).len += node.len + gone;
+                self.list_remove(used);
+                self.give_spare(used);
+                self.tree_remove(after);
+                self.list_remove(after);
+                self.give_spare(after);
+                self.climb(before);
+                2
+            }
+            (Some(before), None) => {
+                self.node_mut(before).len += node.len;
+                self.list_remove(used);
+                self.give_spare(used);
+                self.climb(before);
+                1
+            }
+            (None, Some(after)) => {
+                // The key moves down past the allocation only: no free piece between.
+                let merged = self.node_mut(after);
+                merged.start = node.start;
+                merged.len += node.len;
+                self.list_remove(used);
+                self.give_spare(used);
+                self.climb(after);
+                1
+            }
+            (None, None) => {
+                self.node_mut(used).free = true;
+                self.tree_insert(used);
+                0
+            }
         }
     }
 
-    fn around_of(&self, before: u32, at: u32, after: u32) -> Around {
-        let piece_of = |at: u32| self.nodes.as_ref().get(at as usize).map(Node::piece);
-        Around {
-            before: piece_of(before),
-            piece: self.nodes.as_ref()[at as usize].piece(),
-            after: piece_of(after),
+    /// The allocation that starts at `start`, if it is in the index.
+    pub(super) fn lookup(&self, start: usize) -> Option<u32> {
+        let nodes = self.nodes.as_ref();
+        let hash = hash(start);
+        let mut i = self.home(hash);
+        for _ in 0..nodes.len() {
+            let slot = &nodes[i];
+            let node = nodes.get(slot.slot as usize)?;
+            // The stored hash spares reading the nodes of the other entries.
+            if slot.slot_hash == hash && node.start == start {
+                return Some(slot.slot);
+            }
+            i = if i + 1 == nodes.len() { 0 } else { i + 1 };
         }
+        None
     }
 
-    /// The lowest place where `fit` is satisfied, with the free piece that holds it.
-    pub(super) fn first_fit(&self, fit: &Fit) -> Option<(Piece, usize)> {
+    /// Adds node `at` (an allocation, whose start is not in the index yet) to the
+    /// index. Returns `false` when the index is full, which the node budget rules out
+    /// (live allocations never outnumber the nodes).
+    pub(super) fn index(&mut self, at: u32) -> bool {
+        let len = self.nodes.as_ref().len();
+        let hash = hash(self.node(at).start);
+        let mut i = self.home(hash);
+        for _ in 0..len {
+            let slot = &mut self.nodes.as_mut()[i];
+            if slot.slot == NIL {
+                slot.slot = at;
+                slot.slot_hash = hash;
+                return true;
+            }
+            i = if i + 1 == len { 0 } else { i + 1 };
+        }
+        false
+    }
+
+    /// Removes node `at` from the index, shifting the entries after it back so that
+    /// no probe sequence is broken.
+    pub(super) fn unindex(&mut self, at: u32) {
+        let len = self.nodes.as_ref().len();
+        let mut hole = self.home(hash(self.node(at).start));
+        let mut probes = 0;
+        while self.nodes.as_ref()[hole].slot != at {
+            probes += 1;
+            if probes >= len {
+                return;
+            }
+            hole = if hole + 1 == len { 0 } else { hole + 1 };
+        }
+        let mut i = hole;
+        for _ in 1..len {
+            i = if i + 1 == len { 0 } else { i + 1 };
+            let Node {
+                slot: entry,
+                slot_hash,
+                ..
+            } = self.nodes.as_ref()[i];
+            if entry == NIL {
+                break;
+            }
+            let home = self.home(slot_hash);
+            // The entry stays unless its home lies cyclically outside (hole, i].
+            let stays = if hole <= i {
+                hole < home && home <= i
+            } else {
+                hole < home || home <= i
+            };
+            if !stays {
+                let to = &mut self.nodes.as_mut()[hole];
+                (to.slot, to.slot_hash) = (entry, slot_hash);
+                hole = i;
+            }
+        }
+        self.nodes.as_mut()[hole].slot = NIL;
+    }
+
+    /// The index slot where a probe for a start of hash `hash` begins.
+    fn home(&self, hash: u32) -> usize {
+        let len = self.nodes.as_ref().len() as u64;
+        // Both factors are below 2^32, so the product fits and the result is `< len`.
+        #[allow(clippy::cast_possible_truncation)]
+        let slot = ((u64::from(hash) * len) >> 32) as usize;
+        slot
+    }
+
+    /// The lowest place where `fit` is satisfied: the node of the free piece that
+    /// holds it, and the offset.
+    pub(super) fn first_fit(&self, fit: &Fit) -> Option<(u32, usize)> {
         if self.summary(self.root).max_free < fit.count() {
             return None;
         }
         self.first_fit_at(self.root, fit)
     }
 
-    /// The lowest free piece of at least `count` units, found in one descent: go left
-    /// whenever the left subtree holds such a piece, else take this node if it is one,
-    /// else go right (which then must hold one). Leaves `path` (which must be empty)
-    /// at the piece found.
-    pub(super) fn first_long_enough(&self, count: usize, path: &mut Path) -> Option<Piece> {
+    /// The node of the lowest free piece of at least `count` units, found in one
+    /// descent: go left whenever the left subtree holds such a piece, else take this
+    /// node if it is one, else go right (which then must hold one).
+    pub(super) fn first_long_enough(&self, count: usize) -> Option<u32> {
         if self.summary(self.root).max_free < count {
             return None;
         }
         let mut at = self.root;
-        for (slot, len) in path.nodes.iter_mut().zip(1..) {
-            let node = self.nodes.as_ref().get(at as usize)?;
-            *slot = at;
+        while let Some(node) = self.nodes.as_ref().get(at as usize) {
             if node.left_max >= count {
                 at = node.left;
             } else if node.free && node.len >= count {
-                path.len = len;
-                return Some(node.piece());
+                return Some(at);
             } else {
                 at = node.right;
             }
@@ -692,16 +540,17 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
 
     /// Calls `f` on every piece in address order.
     pub(super) fn for_each(&self, f: &mut dyn FnMut(Piece)) {
-        self.for_each_at(self.root, f);
+        let mut at = self.first;
+        while let Some(node) = self.nodes.as_ref().get(at as usize) {
+            f(node.piece());
+            at = node.next;
+        }
     }
 
     /// Searches the subtree at `at`, whose longest free piece the caller has checked
     /// to be at least `fit.count()` units.
-    fn first_fit_at(&self, at: u32, fit: &Fit) -> Option<(Piece, usize)> {
-        if at == NIL {
-            return None;
-        }
-        let node = &self.nodes.as_ref()[at as usize];
+    fn first_fit_at(&self, at: u32, fit: &Fit) -> Option<(u32, usize)> {
+        let node = self.nodes.as_ref().get(at as usize)?;
         let piece = node.piece();
         if node.left_max >= fit.count() && fit.may_fit_below(piece.start) {
             if let Some(found) = self.first_fit_at(node.left, fit) {
@@ -710,7 +559,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         }
         if piece.free {
             if let Some(offset) = fit.place(piece) {
-                return Some((piece, offset));
+                return Some((at, offset));
             }
         }
         if node.right_max >= fit.count() && fit.may_fit_from(piece.end()) {
@@ -719,161 +568,204 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         None
     }
 
-    fn for_each_at(&self, at: u32, f: &mut dyn FnMut(Piece)) {
-        if at == NIL {
-            return;
-        }
-        let node = &self.nodes.as_ref()[at as usize];
-        self.for_each_at(node.left, f);
-        f(node.piece());
-        self.for_each_at(node.right, f);
+    fn node(&self, at: u32) -> &Node {
+        &self.nodes.as_ref()[at as usize]
     }
 
-    /// The descent from the root towards the piece that starts at `start`, and whether
-    /// it is there (if not, the path ends where it would be inserted).
-    fn descend(&self, start: usize) -> (Path, bool) {
-        let mut path = Path::new();
-        let mut at = self.root;
-        for (slot, len) in path.nodes.iter_mut().zip(1..) {
-            let Some(node) = self.nodes.as_ref().get(at as usize) else {
-                break;
-            };
-            *slot = at;
-            path.len = len;
-            if start == node.start {
-                return (path, true);
-            }
-            at = if start < node.start {
+    fn node_mut(&mut self, at: u32) -> &mut Node {
+        &mut self.nodes.as_mut()[at as usize]
+    }
+
+    /// Puts the node `new` (not in the list) right after `at` in address order.
+    fn list_insert_after(&mut self, at: u32, new: u32) {
+        let next = self.node(at).next;
+        let node = self.node_mut(new);
+        node.prev = at;
+        node.next = next;
+        self.node_mut(at).next = new;
+        if next != NIL {
+            self.node_mut(next).prev = new;
+        }
+    }
+
+    /// [`list_insert_after`](Self::list_insert_after), or at the head when `at` is
+    /// `NIL`.
+    fn list_insert_after_or_first(&mut self, at: u32, new: u32) {
+        if at != NIL {
+            self.list_insert_after(at, new);
+            return;
+        }
+        let next = self.first;
+        let node = self.node_mut(new);
+        node.prev = NIL;
+        node.next = next;
+        if next != NIL {
+            self.node_mut(next).prev = new;
+        }
+        self.first = new;
+    }
+
+    /// Takes node `at` out of the address-order list.
+    fn list_remove(&mut self, at: u32) {
+        let Node { prev, next, .. } = *self.node(at);
+        if prev == NIL {
+            self.first = next;
+        } else {
+            self.node_mut(prev).next = next;
+        }
+        if next != NIL {
+            self.node_mut(next).prev = prev;
+        }
+    }
+
+    /// Adds the free node `at` (in the list, not in the tree) to the tree: one descent
+    /// by key to a leaf position, then a climb.
+    fn tree_insert(&mut self, at: u32) {
+        let start = self.node(at).start;
+        let (mut parent, mut down) = (NIL, self.root);
+        while let Some(node) = self.nodes.as_ref().get(down as usize) {
+            parent = down;
+            down = if start < node.start {
                 node.left
             } else {
                 node.right
             };
         }
-        (path, false)
-    }
-
-    fn path_to(&self, start: usize) -> Option<Path> {
-        let (path, found) = self.descend(start);
-        found.then_some(path)
-    }
-
-    /// Extends `path` from `at` down its left links; returns the leftmost node.
-    fn push_leftmost(&self, path: &mut Path, mut at: u32) -> u32 {
-        loop {
-            path.push(at);
-            let left = self.nodes.as_ref()[at as usize].left;
-            if left == NIL {
-                return at;
-            }
-            at = left;
-        }
-    }
-
-    /// Extends `path` from `at` down its right links; returns the rightmost node.
-    fn push_rightmost(&self, path: &mut Path, mut at: u32) -> u32 {
-        loop {
-            path.push(at);
-            let right = self.nodes.as_ref()[at as usize].right;
-            if right == NIL {
-                return at;
-            }
-            at = right;
-        }
-    }
-
-    fn write(&mut self, at: u32, piece: Piece) {
-        let node = &mut self.nodes.as_mut()[at as usize];
-        node.start = piece.start;
-        node.len = piece.len;
-        node.free = piece.free;
-    }
-
-    /// Unlinks the last node of `path`, which has at most one child, and refreshes the
-    /// path above it; `dirty` is the index in `path` of a node whose piece changed.
-    fn splice(&mut self, path: &Path, dirty: Option<usize>) {
-        let nodes = path.nodes();
-        let Some((&at, above)) = nodes.split_last() else {
+        let leaf = self.node_mut(at);
+        (leaf.left, leaf.right, leaf.parent) = (NIL, NIL, parent);
+        (leaf.left_height, leaf.right_height) = (0, 0);
+        (leaf.left_max, leaf.right_max) = (0, 0);
+        let summary = leaf.summary();
+        if parent == NIL {
+            self.root = at;
             return;
+        }
+        let up = self.node_mut(parent);
+        if start < up.start {
+            up.set_left(at, summary);
+        } else {
+            up.set_right(at, summary);
+        }
+        self.climb(parent);
+    }
+
+    /// Takes the free node `at` out of the tree (it stays in the list), refreshing the
+    /// augmentation above it.
+    fn tree_remove(&mut self, at: u32) {
+        let node = *self.node(at);
+        if node.left == NIL || node.right == NIL {
+            self.tree_unlink(at);
+            return;
+        }
+        // Two children: the successor (leftmost on the right, so without a left child)
+        // moves into this node's place, its own right subtree taking its old place.
+        let mut next = node.right;
+        while let Some(below) = self.nodes.as_ref().get(next as usize) {
+            if below.left == NIL {
+                break;
+            }
+            next = below.left;
+        }
+        let moved = *self.node(next);
+        let from = if moved.parent == at {
+            next
+        } else {
+            if moved.right != NIL {
+                self.node_mut(moved.right).parent = moved.parent;
+            }
+            self.node_mut(moved.parent)
+                .set_left(moved.right, moved.right_summary());
+            self.node_mut(node.right).parent = next;
+            self.node_mut(next)
+                .set_right(node.right, node.right_summary());
+            moved.parent
         };
-        let node = self.nodes.as_ref()[at as usize];
+        self.node_mut(node.left).parent = next;
+        let successor = self.node_mut(next);
+        successor.set_left(node.left, node.left_summary());
+        successor.parent = node.parent;
+        self.replace_child(node.parent, at, next);
+        self.climb(from);
+        self.climb(next);
+    }
+
+    /// Unlinks the tree node `at`, which has at most one child, refreshing the
+    /// augmentation above it.
+    fn tree_unlink(&mut self, at: u32) {
+        let node = *self.node(at);
         let (child, summary) = if node.left == NIL {
             (node.right, node.right_summary())
         } else {
             (node.left, node.left_summary())
         };
-        match above.last() {
-            None => self.root = child,
-            Some(&parent) => {
-                let parent = &mut self.nodes.as_mut()[parent as usize];
-                if parent.left == at {
-                    parent.set_left(child, summary);
-                } else {
-                    parent.set_right(child, summary);
-                }
-            }
+        if child != NIL {
+            self.node_mut(child).parent = node.parent;
         }
-        self.give_spare(at);
-        self.fix(above, dirty);
+        let up = node.parent;
+        if up == NIL {
+            self.root = child;
+            return;
+        }
+        let parent = self.node_mut(up);
+        if parent.left == at {
+            parent.set_left(child, summary);
+        } else {
+            parent.set_right(child, summary);
+        }
+        self.climb(up);
     }
 
-    /// Restores balance and the parents' view of their children along `path` (root
-    /// first), bottom-up, after its last node changed (its piece, or a link the caller
-    /// set together with its summary). `dirty` is the index of a node higher up whose
-    /// piece also changed, if any.
+    /// Restores balance and the parents' view of their children from node `at` up,
+    /// after `at` changed (its piece, or a link set together with its summary) while
+    /// the summaries it stores of its children stayed right.
     ///
-    /// Each parent stores its children's summaries, so once the new summary of a
-    /// subtree equals what its parent has stored (and the link is unchanged), nothing
-    /// above can change except the dirty node: the climb jumps to it or stops.
-    ///
-    /// Every change ends here, so this is also where the remembered path goes stale.
-    /// Returns whether no rotation happened: then `path` still leads from the root to
-    /// its last node.
-    fn fix(&mut self, path: &[u32], dirty: Option<usize>) -> bool {
-        self.recent.len = 0;
-        let Some(mut i) = path.len().checked_sub(1) else {
-            return true;
-        };
-        let mut old = path[i];
-        let mut top = self.rebalance(old);
-        let mut kept = top == old;
-        let mut summary = self.nodes.as_ref()[top as usize].summary();
-        while let Some(up) = i.checked_sub(1) {
-            let at = path[up];
-            let parent = &mut self.nodes.as_mut()[at as usize];
-            let left = parent.left == old;
-            let stored = if left {
-                parent.left_summary()
-            } else {
-                parent.right_summary()
-            };
-            if top == old && stored == summary {
-                // Nothing changes at `parent` or above, unless a dirty node is there.
-                i = match dirty {
-                    Some(d) if d <= up => d,
-                    _ => return kept,
-                };
-                old = path[i];
-                top = self.rebalance(old);
-                kept &= top == old;
-                summary = self.nodes.as_ref()[top as usize].summary();
-                continue;
+    /// Each parent stores its children's summaries, so once the summary of a subtree
+    /// equals what its parent has stored, nothing above can change: the climb stops
+    /// there, reading only nodes on its way up.
+    fn climb(&mut self, at: u32) {
+        let mut at = self.rebalance(at);
+        let node = self.node(at);
+        let (mut up, mut summary) = (node.parent, node.summary());
+        loop {
+            if up == NIL {
+                self.root = at;
+                return;
             }
-            if left {
-                parent.set_left(top, summary);
+            let parent = self.node_mut(up);
+            if parent.left == at {
+                if parent.left_summary() == summary {
+                    return;
+                }
+                parent.set_left(at, summary);
             } else {
-                parent.set_right(top, summary);
+                if parent.right_summary() == summary {
+                    return;
+                }
+                parent.set_right(at, summary);
             }
-            (i, old) = (up, at);
+            // The parent's new summary and balance come from the values just written,
+            // read through the same reference: reading them back through a fresh
+            // index after narrow stores stalls store-to-load forwarding.
             if parent.left_height.abs_diff(parent.right_height) <= 1 {
-                (top, summary) = (at, parent.summary());
+                (at, summary, up) = (up, parent.summary(), parent.parent);
             } else {
-                top = self.rotate_to_balance(at);
-                kept = false;
-                summary = self.nodes.as_ref()[top as usize].summary();
+                at = self.rotate_to_balance(up);
+                let node = self.node(at);
+                (summary, up) = (node.summary(), node.parent);
             }
         }
-        self.root = top;
-        kept
+    }
+
+    /// Makes the spare node `at` a node outside the tree holding `piece`, keeping its
+    /// index slot.
+    fn fresh(&mut self, at: u32, piece: Piece) {
+        let node = self.node_mut(at);
+        *node = Node {
+            slot: node.slot,
+            slot_hash: node.slot_hash,
+            ..SPARE
+        };
+        node.set_piece(piece);
     }
 
     fn take_spare(&mut self) -> Option<u32> {
@@ -881,14 +773,20 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         if node == NIL {
             return None;
         }
-        self.spare_head = self.nodes.as_ref()[node as usize].right;
+        self.spare_head = self.node(node).next;
         self.spare -= 1;
         Some(node)
     }
 
+    /// Returns `node` to the spare list, keeping its index slot.
     fn give_spare(&mut self, node: u32) {
-        self.nodes.as_mut()[node as usize] = Node {
-            right: self.spare_head,
+        let Node {
+            slot, slot_hash, ..
+        } = *self.node(node);
+        *self.node_mut(node) = Node {
+            next: self.spare_head,
+            slot,
+            slot_hash,
             ..SPARE
         };
         self.spare_head = node;
@@ -896,37 +794,65 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     }
 
     fn summary(&self, at: u32) -> Summary {
-        if at == NIL {
-            EMPTY
+        self.nodes
+            .as_ref()
+            .get(at as usize)
+            .map_or(EMPTY, Node::summary)
+    }
+
+    /// Points `up`'s link to `old` at `new` instead (or the root, when `up` is `NIL`),
+    /// leaving the stored summary to the caller.
+    fn replace_child(&mut self, up: u32, old: u32, new: u32) {
+        if up == NIL {
+            self.root = new;
         } else {
-            self.nodes.as_ref()[at as usize].summary()
+            let parent = self.node_mut(up);
+            if parent.left == old {
+                parent.left = new;
+            } else {
+                parent.right = new;
+            }
         }
     }
 
     fn rotate_right(&mut self, at: u32) -> u32 {
-        let left = self.nodes.as_ref()[at as usize].left;
-        let pivot = self.nodes.as_ref()[left as usize];
-        let node = &mut self.nodes.as_mut()[at as usize];
-        node.set_left(pivot.right, pivot.right_summary());
-        let summary = node.summary();
-        self.nodes.as_mut()[left as usize].set_right(at, summary);
-        left
+        let node = *self.node(at);
+        let pivot = *self.node(node.left);
+        if pivot.right != NIL {
+            self.node_mut(pivot.right).parent = at;
+        }
+        let moved = self.node_mut(at);
+        moved.set_left(pivot.right, pivot.right_summary());
+        moved.parent = node.left;
+        let summary = moved.summary();
+        let top = self.node_mut(node.left);
+        top.set_right(at, summary);
+        top.parent = node.parent;
+        self.replace_child(node.parent, at, node.left);
+        node.left
     }
 
     fn rotate_left(&mut self, at: u32) -> u32 {
-        let right = self.nodes.as_ref()[at as usize].right;
-        let pivot = self.nodes.as_ref()[right as usize];
-        let node = &mut self.nodes.as_mut()[at as usize];
-        node.set_right(pivot.left, pivot.left_summary());
-        let summary = node.summary();
-        self.nodes.as_mut()[right as usize].set_left(at, summary);
-        right
+        let node = *self.node(at);
+        let pivot = *self.node(node.right);
+        if pivot.left != NIL {
+            self.node_mut(pivot.left).parent = at;
+        }
+        let moved = self.node_mut(at);
+        moved.set_right(pivot.left, pivot.left_summary());
+        moved.parent = node.right;
+        let summary = moved.summary();
+        let top = self.node_mut(node.right);
+        top.set_left(at, summary);
+        top.parent = node.parent;
+        self.replace_child(node.parent, at, node.right);
+        node.right
     }
 
     /// Restores the AVL balance of `at` (children already balanced, heights differing
     /// by at most 2) and returns the subtree's new root.
     fn rebalance(&mut self, at: u32) -> u32 {
-        let node = &self.nodes.as_ref()[at as usize];
+        let node = self.node(at);
         if node.left_height.abs_diff(node.right_height) <= 1 {
             at
         } else {
@@ -938,23 +864,23 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     /// enough to keep out of the climb's loop.
     #[inline(never)]
     fn rotate_to_balance(&mut self, at: u32) -> u32 {
-        let node = self.nodes.as_ref()[at as usize];
+        let node = *self.node(at);
         let (hl, hr) = (node.left_height, node.right_height);
         if hl > hr + 1 {
-            let inner = self.nodes.as_ref()[node.left as usize];
+            let inner = *self.node(node.left);
             if inner.left_height < inner.right_height {
                 let top = self.rotate_left(node.left);
-                let summary = self.nodes.as_ref()[top as usize].summary();
-                self.nodes.as_mut()[at as usize].set_left(top, summary);
+                let summary = self.node(top).summary();
+                self.node_mut(at).set_left(top, summary);
             }
             return self.rotate_right(at);
         }
         if hr > hl + 1 {
-            let inner = self.nodes.as_ref()[node.right as usize];
+            let inner = *self.node(node.right);
             if inner.right_height < inner.left_height {
                 let top = self.rotate_right(node.right);
-                let summary = self.nodes.as_ref()[top as usize].summary();
-                self.nodes.as_mut()[at as usize].set_right(top, summary);
+                let summary = self.node(top).summary();
+                self.node_mut(at).set_right(top, summary);
             }
             return self.rotate_left(at);
         }
@@ -964,13 +890,45 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
 
 #[cfg(test)]
 impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
-    /// Checks order, AVL balance, stored heights and augmentation; returns the pieces
-    /// in order and the tree height.
+    /// Checks the address-order list, the tree of free pieces (order, AVL balance,
+    /// stored heights and augmentation, parent links) and that the index holds exactly
+    /// the allocations; returns all pieces in order and the tree height.
     pub(super) fn check(&self) -> Result<(Vec<Piece>, u8), alloc::string::String> {
-        let mut pieces = Vec::new();
-        let height = self.check_at(self.root, &mut pieces)?.0;
-        if pieces.windows(2).any(|w| w[0].start >= w[1].start) {
+        let mut in_tree = Vec::new();
+        let height = self.check_at(self.root, NIL, &mut in_tree)?.0;
+        let mut order = Vec::new();
+        let (mut at, mut prev) = (self.first, NIL);
+        while at != NIL && order.len() <= self.nodes.as_ref().len() {
+            let node = self.node(at);
+            if node.prev != prev {
+                return Err(alloc::format!("node {at}: prev {} not {prev}", node.prev));
+            }
+            if !node.free && self.lookup(node.start) != Some(at) {
+                return Err(alloc::format!("allocation {:?} not indexed", node.piece()));
+            }
+            order.push(at);
+            (prev, at) = (at, node.next);
+        }
+        let pieces: Vec<Piece> = order.iter().map(|&at| self.piece(at)).collect();
+        if pieces.windows(2).any(|w| w[0].end() != w[1].start) {
             return Err(alloc::format!("pieces out of order: {pieces:?}"));
+        }
+        let free: Vec<u32> = order
+            .iter()
+            .copied()
+            .filter(|&at| self.node(at).free)
+            .collect();
+        if free != in_tree {
+            return Err(alloc::format!(
+                "tree holds {in_tree:?}, free pieces {free:?}"
+            ));
+        }
+        let indexed = self.nodes.as_ref().iter().filter(|n| n.slot != NIL).count();
+        if indexed != pieces.len() - free.len() {
+            return Err(alloc::format!(
+                "{indexed} indexed, {} allocations",
+                pieces.len() - free.len()
+            ));
         }
         if pieces.len() + self.spare != self.nodes.as_ref().len() {
             return Err(alloc::format!(
@@ -986,15 +944,22 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     fn check_at(
         &self,
         at: u32,
-        out: &mut Vec<Piece>,
+        parent: u32,
+        out: &mut Vec<u32>,
     ) -> Result<(u8, usize), alloc::string::String> {
         if at == NIL {
             return Ok((0, 0));
         }
-        let node = self.nodes.as_ref()[at as usize];
-        let (hl, ml) = self.check_at(node.left, out)?;
-        out.push(node.piece());
-        let (hr, mr) = self.check_at(node.right, out)?;
+        let node = *self.node(at);
+        if node.parent != parent || !node.free {
+            return Err(alloc::format!(
+                "node {at}: parent {} not {parent}, or not free",
+                node.parent
+            ));
+        }
+        let (hl, ml) = self.check_at(node.left, at, out)?;
+        out.push(at);
+        let (hr, mr) = self.check_at(node.right, at, out)?;
         let stored = (
             node.left_height,
             node.left_max,
@@ -1013,153 +978,112 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Path, Piece, PieceTree};
+    use super::{Piece, PieceTree};
 
     fn piece(start: usize, len: usize, free: bool) -> Piece {
         Piece { start, len, free }
     }
 
+    /// Carves and releases at random places, checked against a list of pieces after
+    /// every step.
     #[test]
-    fn stays_balanced_and_augmented_under_churn() {
-        let mut tree = PieceTree::with_nodes(512).unwrap();
-        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
-        let mut present = alloc::vec::Vec::new();
-        for step in 0..4000 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let key = (state % 1000) as usize * 10;
-            if present.contains(&key) {
-                tree.remove(key);
-                present.retain(|&k| k != key);
-            } else if tree.insert(piece(key, 1 + key % 7, step % 3 != 0)) {
-                present.push(key);
-            }
-            let (pieces, height) = tree.check().unwrap();
-            assert_eq!(pieces.len(), present.len());
-            // AVL: height < 1.45 log2(n + 2).
-            let bound = 1.45 * ((pieces.len() + 2) as f64).log2();
-            assert!(
-                f64::from(height) < bound,
-                "height {height} for {} nodes",
-                pieces.len()
-            );
-            let want = pieces.iter().map(|p| p.free_len()).max().unwrap_or(0);
-            assert_eq!(tree.largest_free(), want);
-        }
-    }
-
-    #[test]
-    fn refuses_insert_when_full_and_reuses_removed_nodes() {
-        let mut tree = PieceTree::with_nodes(2).unwrap();
-        assert!(tree.insert(piece(0, 1, true)));
-        assert!(tree.insert(piece(1, 1, false)));
-        assert!(!tree.insert(piece(2, 1, true)));
-        assert_eq!(tree.check().unwrap().0.len(), 2);
-        tree.remove(0);
-        assert_eq!(tree.spare(), 1);
-        assert!(tree.insert(piece(2, 5, true)));
-        assert_eq!(tree.largest_free(), 5);
-        assert_eq!(tree.containing(1), Some(piece(1, 1, false)));
-        assert_eq!(tree.containing(9), Some(piece(2, 5, true)));
-        assert_eq!(tree.containing(0), None);
-    }
-
-    #[test]
-    fn update_refreshes_the_augmentation() {
-        let mut tree = PieceTree::with_nodes(8).unwrap();
-        for i in 0..8 {
-            assert!(tree.insert(piece(i * 10, 10, i % 2 == 0)));
-        }
-        assert_eq!(tree.largest_free(), 10);
-        tree.update(70, 10, true);
-        tree.update(60, 3, true);
-        assert_eq!(tree.largest_free(), 10);
-        tree.update(0, 1, false);
-        tree.update(20, 1, false);
-        tree.update(40, 1, false);
-        tree.update(70, 2, true);
-        assert_eq!(tree.largest_free(), 3);
-        tree.check().unwrap();
-    }
-
-    #[test]
-    fn split_and_merge_next_match_a_list_of_pieces() {
-        let mut tree = PieceTree::with_nodes(300).unwrap();
-        assert!(tree.insert(piece(0, 1000, true)));
-        let mut model = alloc::vec![piece(0, 1000, true)];
+    fn carve_and_release_match_a_list_of_pieces() {
+        let mut tree = PieceTree::with_nodes(601, Some(piece(0, 3000, true))).unwrap();
+        let mut model = alloc::vec![piece(0, 3000, true)];
         let mut state = 0x2545_F491_4F6C_DD1D_u64;
-        for _ in 0..5000 {
+        let mut height_max = 0;
+        for _ in 0..6000 {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
             let i = usize::try_from(state % model.len() as u64).unwrap_or(0);
             let p = model[i];
-            let cut = usize::try_from((state >> 20) % 1000).unwrap_or(0);
-            if p.len > 1 && model.len() < 300 && (state >> 40) % 3 != 0 {
-                let len = 1 + cut % (p.len - 1);
-                let next = piece(p.start + len, p.len - len, (state >> 50) % 2 == 0);
-                let free = (state >> 51) % 2 == 0;
-                assert!(tree.split(p.start, len, free, next));
-                model[i] = piece(p.start, len, free);
-                model.insert(i + 1, next);
-            } else if i + 1 < model.len() {
-                let merged = piece(p.start, p.len + model[i + 1].len, (state >> 52) % 2 == 0);
-                tree.merge_next(merged);
-                model[i] = merged;
-                model.remove(i + 1);
+            if p.free {
+                let at = tree.free_before(p.start).unwrap();
+                assert_eq!(tree.piece(at), p);
+                let r = usize::try_from(state >> 20).unwrap_or(0);
+                let skip = r % p.len;
+                let count = 1 + (r >> 12) % (p.len - skip);
+                let used = tree.carve(at, p.start + skip, count).unwrap();
+                assert_eq!(tree.piece(used), piece(p.start + skip, count, false));
+                let mut parts = alloc::vec![piece(p.start + skip, count, false)];
+                if skip > 0 {
+                    parts.insert(0, piece(p.start, skip, true));
+                }
+                if skip + count < p.len {
+                    parts.push(piece(p.start + skip + count, p.len - skip - count, true));
+                }
+                model.splice(i..=i, parts);
+            } else {
+                let at = tree.lookup(p.start).unwrap();
+                let merged = tree.release(at);
+                let (mut first, mut last) = (i, i);
+                if i > 0 && model[i - 1].free {
+                    first -= 1;
+                }
+                if model.get(i + 1).is_some_and(|p| p.free) {
+                    last += 1;
+                }
+                assert_eq!(merged, last - first);
+                let start = model[first].start;
+                let end = model[last].end();
+                model.splice(first..=last, [piece(start, end - start, true)]);
             }
-            let (pieces, _) = tree.check().unwrap();
+            let (pieces, height) = tree.check().unwrap();
             assert_eq!(pieces, model);
+            height_max = height_max.max(height);
             let want = model.iter().map(|p| p.free_len()).max().unwrap_or(0);
             assert_eq!(tree.largest_free(), want);
             let first = model.iter().find(|p| p.free && p.len >= 7).copied();
-            assert_eq!(tree.first_long_enough(7, &mut Path::new()), first);
-            let mut path = Path::new();
-            let around = tree.around(model[i].start, &mut path).unwrap();
-            assert_eq!(around.piece, model[i]);
-            let stepped = tree.step_back(&mut path);
-            assert_eq!(stepped, i > 0);
-            let at = tree.nodes[path.last() as usize].piece();
-            assert_eq!(at, model[i.saturating_sub(1)]);
+            assert_eq!(tree.first_long_enough(7).map(|at| tree.piece(at)), first);
+            let mut seen = alloc::vec::Vec::new();
+            tree.for_each(&mut |p| seen.push(p));
+            assert_eq!(seen, model);
         }
+        // At most 301 free pieces: an AVL tree of that size is at most 11 levels deep.
+        assert!(height_max <= 11, "height {height_max}");
     }
 
     #[cfg(target_pointer_width = "64")]
     #[test]
-    fn nodes_pack_into_forty_eight_bytes() {
-        assert_eq!(core::mem::size_of::<super::Node>(), 48);
+    fn nodes_are_one_cache_line() {
+        assert_eq!(core::mem::size_of::<super::Node>(), 64);
+        assert_eq!(core::mem::align_of::<super::Node>(), 64);
     }
 
     #[test]
-    fn around_finds_both_neighbours() {
-        let mut tree = PieceTree::with_nodes(64).unwrap();
-        for i in 0..40 {
-            assert!(tree.insert(piece(i * 3, 3, i % 3 == 0)));
+    fn index_survives_collisions_and_wraparound() {
+        // A full index over 5 nodes: every slot used, probes wrap around the end.
+        let mut tree = PieceTree::with_nodes(5, Some(piece(0, 5, true))).unwrap();
+        let mut nodes = alloc::vec::Vec::new();
+        for start in 0..5 {
+            let free = tree.free_before(start).unwrap();
+            nodes.push(tree.carve(free, start, 1).unwrap());
         }
-        for offset in 0..120 {
-            let around = tree.around(offset, &mut Path::new()).unwrap();
-            let i = offset / 3;
-            assert_eq!(around.piece, piece(i * 3, 3, i % 3 == 0));
-            let before = i.checked_sub(1).map(|j| piece(j * 3, 3, j % 3 == 0));
-            let after = (i + 1 < 40).then(|| piece(i * 3 + 3, 3, (i + 1) % 3 == 0));
-            assert_eq!(
-                (around.before, around.after),
-                (before, after),
-                "offset {offset}"
-            );
+        assert_eq!(tree.spare(), 0);
+        tree.check().unwrap();
+        for (start, &node) in nodes.iter().enumerate() {
+            assert_eq!(tree.lookup(start), Some(node));
         }
-        tree.remove(0);
-        assert_eq!(tree.around(2, &mut Path::new()), None);
-        assert_eq!(tree.around(3, &mut Path::new()).unwrap().before, None);
+        assert_eq!(tree.lookup(5), None);
+        for &node in nodes.iter().rev().step_by(2) {
+            tree.release(node);
+        }
+        for (start, &node) in nodes.iter().enumerate() {
+            let want = (start % 2 == 1).then_some(node);
+            assert_eq!(tree.lookup(start), want, "start {start}");
+        }
+        tree.check().unwrap();
     }
 
     #[test]
     fn zero_nodes_is_an_empty_tree() {
-        let mut tree = PieceTree::with_nodes(0).unwrap();
+        let tree = PieceTree::with_nodes(0, None).unwrap();
         assert_eq!(tree.metadata_bytes(), 0);
-        assert!(!tree.insert(piece(0, 1, true)));
-        assert_eq!(tree.containing(0), None);
+        assert_eq!(tree.free_before(0), None);
+        assert_eq!(tree.lookup(0), None);
         assert_eq!(tree.largest_free(), 0);
+        assert_eq!(tree.first_long_enough(1), None);
+        tree.for_each(&mut |_| panic!("no pieces"));
     }
 }
