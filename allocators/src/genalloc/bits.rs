@@ -149,6 +149,11 @@ impl Bitmap {
         b
     }
 
+    /// Busy mask of word `w`, which holds no unit past the end of the map.
+    pub(crate) fn busy_inside(&self, w: usize) -> usize {
+        busy(self.load(w))
+    }
+
     /// Whether unit `u` is used or tombstoned (units past the end are busy).
     #[cfg(test)]
     pub(crate) fn is_busy(&self, u: usize) -> bool {
@@ -367,7 +372,7 @@ impl Bitmap {
     pub(crate) fn largest_free(&self) -> usize {
         self.summary
             .as_ref()
-            .and_then(|summary| summary.root(self))
+            .and_then(Summary::root)
             .map_or_else(|| self.census().largest_free, |root| root.longest as usize)
     }
 

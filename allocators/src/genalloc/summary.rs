@@ -12,10 +12,10 @@
 //! on 64-bit targets, eight on 32-bit ones). Every inner node stores, for the units it
 //! covers, the free run at its start (`prefix`), the free run at its end (`suffix`),
 //! its longest free run, and `classes`: bit `k` is set when a free run that touches
-//! neither end of the node has a length in `[2^k, 2^(k+1))`. Leaves are not stored:
-//! their runs are read off the bitmap words when needed. A node is four `u32` atomics
-//! (16 bytes per leaf slot, slots rounded up to a power of two: 1 to 2 bits per unit,
-//! next to the bitmap's 2). Chunks of at most one leaf, or of more than `u32::MAX`
+//! neither end of the node has a length in `[2^k, 2^(k+1))`. Leaves are stored too, so
+//! a change recomputes only its own leaves from the bitmap words. A node is four `u32`
+//! atomics (32 bytes per leaf slot counting the inner nodes, slots rounded up to a
+//! power of two: 2 to 4 bits per unit, next to the bitmap's 2). Chunks of at most one leaf, or of more than `u32::MAX`
 //! units, get no tree and are searched word by word as before.
 //!
 //! # Updates: one updater at a time, nobody waits
@@ -67,6 +67,9 @@ const LEAF_WORDS: usize = 1;
 /// Units per leaf.
 pub(crate) const LEAF_UNITS: usize = LEAF_WORDS * UNITS_PER_WORD;
 
+/// Size classes of the runs strictly inside a leaf (shorter than the leaf).
+const LEAF_CLASSES: usize = LEAF_UNITS.trailing_zeros() as usize;
+
 /// Bits per stale-set word.
 const STALE_BITS: usize = usize::BITS as usize;
 
@@ -109,19 +112,43 @@ impl Runs {
                 classes: 0,
             };
         }
+        if free == 0 {
+            return Self::default();
+        }
         let suffix = (free << (128 - len)).leading_ones() as usize;
-        let (mut longest, mut classes) = (prefix.max(suffix), 0);
-        // The runs strictly inside: clear the prefix, then walk run by run.
-        let mut rest = free & !((1u128 << prefix) - 1);
-        while rest != 0 {
-            let start = rest.trailing_zeros() as usize;
-            let run = (!(rest >> start)).trailing_zeros() as usize;
-            if start + run == len {
-                break; // the suffix
+        // Bit-parallel, no loop over runs: `at_least[k]` has bit `p` set when the
+        // `2^k` units from `p` are all free; a run starts where a free unit follows a
+        // busy one (or the leaf's start).
+        let mut at_least = [0u128; LEAF_CLASSES + 1];
+        at_least[0] = free;
+        for k in 0..LEAF_CLASSES {
+            at_least[k + 1] = at_least[k] & (at_least[k] >> (1 << k));
+        }
+        let starts = free & !(free << 1);
+        let mut inner = starts & !1;
+        if suffix > 0 {
+            inner &= !(1u128 << (len - suffix));
+        }
+        let mut classes = 0;
+        let mut top = 0;
+        for k in 0..LEAF_CLASSES {
+            if inner & at_least[k] & !at_least[k + 1] != 0 {
+                classes |= 1 << k;
             }
-            longest = longest.max(run);
-            classes |= 1 << class(run);
-            rest &= !(((1u128 << run) - 1) << start);
+            if starts & at_least[k] != 0 {
+                top = k;
+            }
+        }
+        // The longest run: the largest power of two some run reaches, then one lower
+        // power at a time, keeping the runs that still reach.
+        let mut longest = 1 << top;
+        let mut reach = starts & at_least[top];
+        for k in (0..top).rev() {
+            let more = reach & (at_least[k] >> longest);
+            if more != 0 {
+                reach = more;
+                longest += 1 << k;
+            }
         }
         Self {
             prefix: narrow(prefix),
@@ -210,8 +237,8 @@ pub(crate) trait Visitor {
 pub(crate) struct Summary {
     /// Leaf slots, a power of two, at least 2 (slots past the map read as busy).
     leaves: usize,
-    /// Inner nodes in heap order: the root is 1, the children of `i` are `2i` and
-    /// `2i + 1` (slot 0 unused); indices `leaves..2 * leaves` are the leaves.
+    /// Nodes in heap order: the root is 1, the children of `i` are `2i` and `2i + 1`
+    /// (slot 0 unused); indices `leaves..2 * leaves` are the leaves.
     nodes: Box<[Slot]>,
     /// One bit per leaf whose path a thread that was not the updater asks for.
     stale: Box<[AtomicUsize]>,
@@ -230,7 +257,7 @@ impl Summary {
         let leaves = units.div_ceil(LEAF_UNITS).next_power_of_two();
         let tree = Self {
             leaves,
-            nodes: try_boxed_slice(leaves, Slot::new, "genalloc summary nodes")?,
+            nodes: try_boxed_slice(2 * leaves, Slot::new, "genalloc summary nodes")?,
             stale: try_boxed_slice(
                 leaves.div_ceil(STALE_BITS),
                 || AtomicUsize::new(0),
@@ -238,8 +265,11 @@ impl Summary {
             )?,
             pending: AtomicUsize::new(0),
         };
+        for leaf in 0..leaves {
+            tree.refresh_leaf(map, leaf);
+        }
         for i in (1..leaves).rev() {
-            tree.refresh(map, i);
+            tree.refresh(i, tree.len_of(2 * i));
         }
         Ok(Some(tree))
     }
@@ -259,25 +289,26 @@ impl Summary {
     /// The free units of leaf `leaf` as bits (bit `u` for the leaf's unit `u`).
     fn leaf_free(map: &Bitmap, leaf: usize) -> u128 {
         let mut free = 0u128;
+        let first = leaf * LEAF_WORDS;
+        let inside = (leaf + 1) * LEAF_UNITS <= map.units();
         for k in 0..LEAF_WORDS {
-            let word = !map.busy_word(leaf * LEAF_WORDS + k) & USED_HALF;
-            free |= (word as u128) << (k * UNITS_PER_WORD);
+            let busy = if inside {
+                map.busy_inside(first + k)
+            } else {
+                map.busy_word(first + k)
+            };
+            free |= ((!busy & USED_HALF) as u128) << (k * UNITS_PER_WORD);
         }
         free
     }
 
-    /// The runs of node `i` (inner: stored; leaf: read off the map).
-    fn runs(&self, map: &Bitmap, i: usize) -> Runs {
-        match self.nodes.get(i) {
-            Some(slot) if i < self.leaves => slot.load(),
-            _ => Runs::of_leaf(Self::leaf_free(map, i - self.leaves)),
-        }
+    /// The stored runs of node `i`.
+    fn runs(&self, i: usize) -> Runs {
+        self.nodes.get(i).map_or_else(Runs::default, Slot::load)
     }
 
-    /// Recomputes inner node `i` from its children; `true` when its value changed.
-    fn refresh(&self, map: &Bitmap, i: usize) -> bool {
-        let half = self.len_of(2 * i);
-        let new = Runs::join(self.runs(map, 2 * i), self.runs(map, 2 * i + 1), half);
+    /// Stores `new` in node `i`; `true` when its value changed.
+    fn store(&self, i: usize, new: Runs) -> bool {
         let Some(slot) = self.nodes.get(i) else {
             return false;
         };
@@ -288,20 +319,42 @@ impl Summary {
         true
     }
 
-    /// Recomputes the paths above leaves `first..=last`, a level at a time, up to the
-    /// level where nothing changed any more.
+    /// Recomputes leaf `leaf` from the bitmap words; `true` when its value changed.
+    fn refresh_leaf(&self, map: &Bitmap, leaf: usize) -> bool {
+        self.store(
+            self.leaves + leaf,
+            Runs::of_leaf(Self::leaf_free(map, leaf)),
+        )
+    }
+
+    /// Recomputes inner node `i` from its children; `true` when its value changed.
+    fn refresh(&self, i: usize, half: usize) -> bool {
+        self.store(i, Runs::join(self.runs(2 * i), self.runs(2 * i + 1), half))
+    }
+
+    /// Recomputes leaves `first..=last` and the paths above them, a level at a time, up
+    /// to the level where nothing changed any more.
     fn refresh_leaves(&self, map: &Bitmap, first: usize, last: usize) {
+        let mut changed = false;
+        for leaf in first..=last.min(self.leaves - 1) {
+            changed |= self.refresh_leaf(map, leaf);
+        }
+        if !changed {
+            return;
+        }
         let (mut lo, mut hi) = ((first + self.leaves) / 2, (last + self.leaves) / 2);
+        let mut half = LEAF_UNITS;
         while lo >= 1 {
             let mut changed = false;
             for i in lo..=hi {
-                changed |= self.refresh(map, i);
+                changed |= self.refresh(i, half);
             }
             if !changed {
                 return;
             }
             lo /= 2;
             hi /= 2;
+            half *= 2;
         }
     }
 
@@ -374,8 +427,8 @@ impl Summary {
     }
 
     /// The runs of the whole map, if the tree is [settled](Self::settled).
-    pub(crate) fn root(&self, map: &Bitmap) -> Option<Runs> {
-        self.settled().then(|| self.runs(map, 1))
+    pub(crate) fn root(&self) -> Option<Runs> {
+        self.settled().then(|| self.runs(1))
     }
 
     /// Reports the maximal free runs of `window` to `visitor` in address order, skipping
@@ -412,7 +465,7 @@ impl Summary {
             return false;
         }
         if window.lo <= lo && hi <= window.hi {
-            let runs = self.runs(map, i);
+            let runs = self.runs(i);
             let prefix = runs.prefix as usize;
             if prefix == len {
                 *carry += len;
@@ -638,7 +691,7 @@ mod tests {
                 }
             }
             let runs = naive_runs(&map, 0, units);
-            let root = tree.root(&map).unwrap();
+            let root = tree.root().unwrap();
             let longest = runs.iter().map(|r| r.1).max().unwrap_or(0);
             assert_eq!(root.longest as usize, longest);
         }
@@ -680,10 +733,10 @@ mod tests {
         let units = 6 * LEAF_UNITS + 3;
         let map = Bitmap::new(units).unwrap();
         let tree = map.summary().unwrap();
-        assert_eq!(tree.root(&map).unwrap().longest as usize, units);
+        assert_eq!(tree.root().unwrap().longest as usize, units);
         map.claim(LEAF_UNITS - 2, 2 * LEAF_UNITS).unwrap();
         map.claim(5 * LEAF_UNITS, 1).unwrap();
-        let root = tree.root(&map).unwrap();
+        let root = tree.root().unwrap();
         // The leaf slots past the map read as busy: the last run is inside the root.
         assert_eq!(
             (
@@ -698,12 +751,12 @@ mod tests {
             1 << class(2 * LEAF_UNITS + 2) | 1 << class(LEAF_UNITS + 2)
         );
         map.release(LEAF_UNITS - 2, 2 * LEAF_UNITS).unwrap();
-        let root = tree.root(&map).unwrap();
+        let root = tree.root().unwrap();
         assert_eq!(root.longest as usize, 5 * LEAF_UNITS);
         assert_eq!(root.classes, 1 << class(LEAF_UNITS + 2));
         // A rejected claim changes nothing.
         assert!(map.claim(5 * LEAF_UNITS - 1, 3).is_err());
-        assert_eq!(tree.root(&map).unwrap(), root);
+        assert_eq!(tree.root().unwrap(), root);
     }
 
     #[test]
@@ -711,6 +764,64 @@ mod tests {
         assert!(Bitmap::new(LEAF_UNITS).unwrap().summary().is_none());
         assert!(Bitmap::new(0).unwrap().summary().is_none());
         assert!(Bitmap::new(LEAF_UNITS + 1).unwrap().summary().is_some());
+    }
+
+    /// [`Runs::of_leaf`] unit by unit.
+    fn naive_leaf(free: u128) -> Runs {
+        let bit = |u: usize| u < LEAF_UNITS && free >> u & 1 == 1;
+        let mut runs = Vec::new();
+        let mut u = 0;
+        while u < LEAF_UNITS {
+            let start = u;
+            while bit(u) {
+                u += 1;
+            }
+            if u > start {
+                runs.push((start, u - start));
+            }
+            u += 1;
+        }
+        let len = |at: usize| runs.iter().find(|r| r.0 == at).map_or(0, |r| r.1);
+        let suffix = runs
+            .last()
+            .filter(|r| r.0 + r.1 == LEAF_UNITS)
+            .map_or(0, |r| r.1);
+        let classes = runs
+            .iter()
+            .filter(|r| r.0 != 0 && r.0 + r.1 != LEAF_UNITS)
+            .fold(0, |c, r| c | 1 << class(r.1));
+        Runs {
+            prefix: narrow(len(0)),
+            suffix: narrow(suffix),
+            longest: narrow(runs.iter().map(|r| r.1).max().unwrap_or(0)),
+            classes,
+        }
+    }
+
+    #[test]
+    fn leaf_runs_match_a_unit_by_unit_count() {
+        let mask = if LEAF_UNITS == 128 {
+            u128::MAX
+        } else {
+            (1 << LEAF_UNITS) - 1
+        };
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        for i in 0..4000 {
+            let mut word = || {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                u128::from(rng)
+            };
+            // Sparse, dense and random masks, with runs of every length.
+            let free = match i % 4 {
+                0 => word() | word() << 64,
+                1 => (word() | word() << 64) & (word() | word() << 64),
+                2 => !((word() | word() << 64) & (word() | word() << 64) & word()),
+                _ => (word() << 64 | word()) >> (i % 128),
+            } & mask;
+            assert_eq!(Runs::of_leaf(free), naive_leaf(free), "{free:#x}");
+        }
     }
 
     #[test]
