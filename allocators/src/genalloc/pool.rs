@@ -436,6 +436,18 @@ impl<O> GenPool<O> {
             .unwrap_or(0)
     }
 
+    /// Whether every chunk's free-run summary has folded in every change made so far
+    /// (loom builds only: the loom models check that no change is left out for good,
+    /// which no other call could tell, since an unsettled summary only makes searches
+    /// fall back to the bitmap scan).
+    #[cfg(loom)]
+    #[must_use]
+    pub fn summaries_settled(&self) -> bool {
+        self.chunks
+            .iter()
+            .all(|chunk| chunk.map().summary().is_none_or(|s| s.settled()))
+    }
+
     /// The chunks, newest first (`gen_pool_for_each_chunk`).
     pub fn chunks(&self) -> impl Iterator<Item = ChunkInfo<'_, O>> + '_ {
         self.chunks.iter().map(move |chunk| ChunkInfo {
