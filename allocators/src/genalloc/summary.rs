@@ -659,6 +659,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore)] // Safe code, thousands of searches: slow under Miri.
     fn the_tree_reports_exactly_the_runs_of_the_map() {
         for (units, seed, density) in [
             (3 * LEAF_UNITS + 17, 1, 4),
@@ -698,6 +699,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore)] // Safe code, thousands of searches: slow under Miri.
     fn size_classes_find_every_run_of_the_class() {
         let map = pattern(12 * LEAF_UNITS + 9, 7, 5);
         let tree = map.summary().unwrap();
@@ -799,6 +801,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore)] // Safe code, thousands of searches: slow under Miri.
     fn leaf_runs_match_a_unit_by_unit_count() {
         let mask = if LEAF_UNITS == 128 {
             u128::MAX
