@@ -9,14 +9,14 @@
 //! # Tree
 //!
 //! A complete binary tree over *leaves* of [`LEAF_UNITS`] units (128: four bitmap words
-//! on 64-bit targets, eight on 32-bit ones). Every inner node stores, for the units it
+//! on 64-bit targets, eight on 32-bit ones). Every node stores, for the units it
 //! covers, the free run at its start (`prefix`), the free run at its end (`suffix`),
 //! its longest free run, and `classes`: bit `k` is set when a free run that touches
 //! neither end of the node has a length in `[2^k, 2^(k+1))`. Leaves are stored too, so
 //! a change recomputes only its own leaves from the bitmap words. A node is four `u32`
-//! atomics (32 bytes per leaf slot counting the inner nodes, slots rounded up to a
-//! power of two: 2 to 4 bits per unit, next to the bitmap's 2). Chunks of at most one leaf, or of more than `u32::MAX`
-//! units, get no tree and are searched word by word as before.
+//! atomics: 32 bytes per leaf slot counting the inner nodes, leaf slots rounded up to a
+//! power of two, so 2 to 4 bits per unit next to the bitmap's 2. Chunks of at most one
+//! leaf, or of more than `u32::MAX` units, get no tree and are searched word by word.
 //!
 //! # Updates: one updater at a time, nobody waits
 //!
@@ -25,7 +25,7 @@
 //! and the role is handed over without a lock through the counter `pending`:
 //!
 //! * a change does `pending += 1`; the thread that raised it from 0 is the updater: it
-//!   recomputes the path from its own leaves to the root, then tries to hand the role
+//!   recomputes its own leaves and the paths above them, then tries to hand the role
 //!   back with a compare-exchange from the count it last saw to 0;
 //! * a thread that found `pending > 0` publishes its leaves in the `stale` bit set and
 //!   then does `pending += 1` a second time. If that second increment finds 0, the
@@ -33,22 +33,25 @@
 //!   updater's hand-back fails (the count moved) and it drains the stale set again.
 //!
 //! So no change is ever left out of the tree for good, and no thread ever waits for
-//! another: a thread that finds the role taken leaves after two atomic increments. The
-//! updater may serve other threads' changes for as long as they keep coming (each
-//! pass is `O(stale leaves · log n)` plus one read of the stale set, a bit per leaf);
-//! that is its only extra cost. A path is recomputed bottom-up and stops at the first
-//! node whose value did not change.
+//! another: a thread that finds the role taken leaves after two atomic increments.
+//! This is lock-free, not wait-free: the updater serves other threads' changes for as
+//! long as they keep coming (each pass is `O(stale leaves · log n)` plus one read of
+//! the stale set, a bit per leaf). A change of `c` units recomputes `O(c / 128)`
+//! leaves and the nodes above them, level by level, up to the first level where no
+//! node changed: `O(c / 128 + log n)`.
 //!
 //! # Searches trust the tree only when it is settled
 //!
 //! A search uses the tree only when it reads `pending == 0` first (acquire: it then
 //! sees every node the last updater wrote). At that point the tree describes every
-//! change made by a call that has returned. A change in flight can make the tree show
-//! a run that was just claimed (the caller finds it busy and falls back to the word
-//! scan) or miss one that is being freed (as the word scan would, a moment earlier).
-//! A run that stays free for the whole search is always found, because every node
-//! value a search can read was computed from a bitmap state in which that run was free.
-//! With `pending > 0` the callers scan the words, as genalloc did before it had a tree.
+//! change made by a call that has returned. A change still in flight can make the tree
+//! show a run that was just claimed (the caller finds it busy and falls back to the
+//! word scan) or miss one that is being freed (so the search, like one that ran a
+//! moment earlier, does not use it). A run freed by a call that returned before the
+//! search began, and free throughout the search, is always found: node values written
+//! meanwhile come from bitmap states in which it is free too. While `pending > 0` the
+//! callers scan the words, as genalloc did before it had a tree; under steady
+//! contention on one chunk searches therefore cost what they did before.
 #![forbid(unsafe_code)]
 
 use crate::fallible::{OutOfMemory, try_boxed_slice};
