@@ -71,6 +71,9 @@ pub(crate) fn lowest(map: &Bitmap, want: &Want) -> Option<usize> {
 
 /// [`lowest`] on the tree: `None` when the tree is not settled.
 fn tree_lowest(tree: &Summary, map: &Bitmap, want: &Want) -> Option<Option<usize>> {
+    if want.align == 1 && want.lo == 0 && want.hi == map.units() {
+        return tree.lowest_run(map, want.count);
+    }
     let mut visitor = Lowest {
         count: want.count,
         fit: |from, to| want.fit_in(from, to),

@@ -434,6 +434,50 @@ impl Summary {
         self.settled().then(|| self.runs(1))
     }
 
+    /// The lowest unit where `count` free units start, over the whole map, if the tree
+    /// is [settled](Self::settled): one root-to-leaf descent (the left child if its
+    /// longest run holds `count`, else the run across the middle if it does, else the
+    /// right child) and a scan of one leaf, `O(log n)`.
+    pub(crate) fn lowest_run(&self, map: &Bitmap, count: usize) -> Option<Option<usize>> {
+        if !self.settled() {
+            return None;
+        }
+        if (self.runs(1).longest as usize) < count {
+            return Some(None);
+        }
+        let (mut i, mut lo, mut half) = (1, 0, LEAF_UNITS * self.leaves / 2);
+        while i < self.leaves {
+            let (left, right) = (self.runs(2 * i), self.runs(2 * i + 1));
+            if left.longest as usize >= count {
+                i *= 2;
+            } else if left.suffix as usize + right.prefix as usize >= count {
+                return Some(Some(lo + half - left.suffix as usize));
+            } else {
+                i = 2 * i + 1;
+                lo += half;
+            }
+            half /= 2;
+        }
+        // The leaf holds a run of `count` (a run reaching into it from the left would
+        // have been found across a middle above).
+        let free = Self::leaf_free(map, i - self.leaves);
+        let mut bit = 0;
+        while bit < LEAF_UNITS {
+            let rest = free >> bit;
+            if rest == 0 {
+                break;
+            }
+            bit += rest.trailing_zeros() as usize;
+            let run = (!(free >> bit)).trailing_zeros() as usize;
+            if run >= count {
+                return Some(Some(lo + bit));
+            }
+            bit += run;
+        }
+        // The leaf changed since its node was read: a change is in flight.
+        None
+    }
+
     /// Reports the maximal free runs of `window` to `visitor` in address order, skipping
     /// the insides of nodes it declines, until it says stop. Returns `false` when the
     /// tree is not [settled](Self::settled) (nothing was reported).
