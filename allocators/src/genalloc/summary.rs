@@ -124,8 +124,14 @@ impl Runs {
         // busy one (or the leaf's start).
         let mut at_least = [0u128; LEAF_CLASSES + 1];
         at_least[0] = free;
+        // Classes past the longest run stay empty: stop doubling there.
+        let mut classes_seen = LEAF_CLASSES;
         for k in 0..LEAF_CLASSES {
             at_least[k + 1] = at_least[k] & (at_least[k] >> (1 << k));
+            if at_least[k + 1] == 0 {
+                classes_seen = k + 1;
+                break;
+            }
         }
         let starts = free & !(free << 1);
         let mut inner = starts & !1;
@@ -134,7 +140,7 @@ impl Runs {
         }
         let mut classes = 0;
         let mut top = 0;
-        for k in 0..LEAF_CLASSES {
+        for k in 0..classes_seen {
             if inner & at_least[k] & !at_least[k + 1] != 0 {
                 classes |= 1 << k;
             }
