@@ -107,7 +107,7 @@ impl Bitmap {
         Ok(map)
     }
 
-    /// The free-run summary, for maps of more than one leaf.
+    /// The free-run summary, for maps of two leaves or more.
     pub(crate) const fn summary(&self) -> Option<&Summary> {
         self.summary.as_ref()
     }

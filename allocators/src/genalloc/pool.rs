@@ -77,8 +77,8 @@ pub struct ChunkInfo<'a, O> {
 ///   would end at the very top of the address space).
 /// * **Lock-free**: [`alloc`](Self::alloc) and [`free`](Self::free) on `&self`
 ///   claim and release granules in atomic bitmap words with compare-exchange; a claim
-///   that loses a race rolls back what it took and searches again. Each chunk of more
-///   than 128 granules keeps a free-run summary so a search does not scan the whole
+///   that loses a race rolls back what it took and searches again. Each chunk of at
+///   least 256 granules keeps a free-run summary so a search does not scan the whole
 ///   bitmap; one thread at a time updates it, taking over the changes of threads that
 ///   find it busy, so nobody ever waits for it (the `genalloc` module docs say how).
 ///   No lock, no heap use; adding a chunk allocates its node, bitmap and summary once. Blocks never overlap and
@@ -291,7 +291,7 @@ impl<O> GenPool<O> {
     /// the size class `[2^k, 2^(k+1))` the answer comes from (up to an exact fit). Then
     /// one compare-exchange per bitmap word claimed (32 granules per word on 64-bit
     /// targets, 16 on 32-bit ones) and an `O(log n)` update of the summary. While
-    /// another call is changing the same chunk, and in chunks of at most 128 granules,
+    /// another call is changing the same chunk, and in chunks of fewer than 256 granules,
     /// the search is a word-level scan of the bitmap instead.
     pub fn alloc_owner_with(&self, size: usize, fit: Fit) -> Result<(usize, &O), Error> {
         if size == 0 {
@@ -425,8 +425,8 @@ impl<O> GenPool<O> {
     }
 
     /// The longest run of free bytes in any one chunk (an allocation can never span
-    /// chunks, even adjacent ones). `O(1)` per chunk that has a summary tree (more than
-    /// 128 granules) while no allocation or free is in flight, a bitmap scan otherwise.
+    /// chunks, even adjacent ones). `O(1)` per chunk that has a summary tree (256 granules
+    /// or more) while no allocation or free is in flight, a bitmap scan otherwise.
     #[must_use]
     pub fn largest_free(&self) -> usize {
         self.chunks

@@ -15,8 +15,9 @@
 //! neither end of the node has a length in `[2^k, 2^(k+1))`. Leaves are stored too, so
 //! a change recomputes only its own leaves from the bitmap words. A node is four `u32`
 //! atomics: 32 bytes per leaf slot counting the inner nodes, leaf slots rounded up to a
-//! power of two, so 2 to 4 bits per unit next to the bitmap's 2. Chunks of at most one
-//! leaf, or of more than `u32::MAX` units, get no tree and are searched word by word.
+//! power of two, so 2 to 4 bits per unit next to the bitmap's 2. Chunks of fewer than
+//! two whole leaves, or of more than `u32::MAX` units, get no tree and are searched word
+//! by word: a scan of at most eight words costs less than keeping a tree current.
 //!
 //! # Updates: one updater at a time, nobody waits
 //!
@@ -257,10 +258,11 @@ pub(crate) struct Summary {
 
 impl Summary {
     /// The tree of an all-free map of `units` units, or `None` when a chunk that size
-    /// needs none (one leaf or less) or cannot have one (more than `u32::MAX` units).
+    /// needs none (fewer than two leaves) or cannot have one (more than `u32::MAX`
+    /// units).
     pub(crate) fn new(map: &Bitmap) -> Result<Option<Self>, OutOfMemory> {
         let units = map.units();
-        if units <= LEAF_UNITS || u32::try_from(units).is_err() {
+        if units < 2 * LEAF_UNITS || u32::try_from(units).is_err() {
             return Ok(None);
         }
         let leaves = units.div_ceil(LEAF_UNITS).next_power_of_two();
@@ -818,7 +820,8 @@ mod tests {
     fn small_and_empty_maps_have_no_tree() {
         assert!(Bitmap::new(LEAF_UNITS).unwrap().summary().is_none());
         assert!(Bitmap::new(0).unwrap().summary().is_none());
-        assert!(Bitmap::new(LEAF_UNITS + 1).unwrap().summary().is_some());
+        assert!(Bitmap::new(2 * LEAF_UNITS - 1).unwrap().summary().is_none());
+        assert!(Bitmap::new(2 * LEAF_UNITS).unwrap().summary().is_some());
     }
 
     /// [`Runs::of_leaf`] unit by unit.

@@ -42,7 +42,7 @@ pub enum UnitFit {
 /// class `[2^k, 2^(k+1))` up to an exact fit), then spends `O(count / W)`
 /// compare-exchanges and an `O(count / 128 + log n)` summary update; `claim` and `free`
 /// are `O(count / W + log n)`; `stats` and `for_each_allocation` scan the map. Spaces
-/// of at most 128 units have no summary and are scanned word by word.
+/// of fewer than 256 units have no summary and are scanned word by word.
 ///
 /// ```
 /// use contig_allocators::{Backend, Request, genalloc::GenBackend};
