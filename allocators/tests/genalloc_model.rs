@@ -66,6 +66,29 @@ fn order_align_is_the_lowest_fit_at_the_size_order() {
     quickcheck(prop);
 }
 
+/// Thousands of operations on ~100k units, where every search goes through the
+/// summary tree (mostly small allocations and frees, some large, aligned, windowed
+/// ones, claims and wrong frees), checked step by step against the shadow model.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn long_seeded_first_fit_run_on_a_large_space_matches_the_model() {
+    let (capacity, phase) = (100_003, 12_345);
+    let mut backend = GenBackend::first_fit(capacity, phase).unwrap();
+    let mut model = Shadow::new(capacity, phase, None, Placement::Lowest);
+    common::long_seeded_run(&mut backend, &mut model, capacity, None);
+}
+
+/// The same run with best fit: any fitting placement is accepted, failures only when
+/// nothing fits (the unit tests compare its exact choices with the word scan).
+#[test]
+#[cfg_attr(miri, ignore)]
+fn long_seeded_best_fit_run_on_a_large_space_keeps_every_invariant() {
+    let (capacity, phase) = (100_003, 12_345);
+    let mut backend = GenBackend::best_fit(capacity, phase).unwrap();
+    let mut model = Shadow::new(capacity, phase, None, Placement::Any);
+    common::long_seeded_run(&mut backend, &mut model, capacity, None);
+}
+
 /// A tiny xorshift so every thread's sequence is fixed and needs no dependency.
 struct Rng(u64);
 

@@ -1,6 +1,8 @@
 //! Loom models of the lock-free genalloc paths: every interleaving (up to the
 //! preemption bound in `LOOM_MAX_PREEMPTIONS`) of two and three threads allocating and
-//! freeing inside one bitmap word and across a word boundary, and of chunks added
+//! freeing inside one bitmap word and across a word boundary, of racing changes that
+//! both have to reach a chunk's free-run summary (under loom a summary leaf is one
+//! bitmap word, so a chunk of more than `WORD` units has a tree), and of chunks added
 //! while other threads allocate, free and walk the chunk list, or add chunks too.
 //!
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom \
@@ -34,8 +36,10 @@ fn disjoint(a: (usize, usize), b: (usize, usize)) -> bool {
     a.0 + a.1 <= b.0 || b.0 + b.1 <= a.0
 }
 
-/// Everything is free and in one run again: no unit lost.
+/// Everything is free and in one run again: no unit lost, and the summary (if the
+/// chunk has one) has folded in every change.
 fn all_free(pool: &GenPool, units: usize) {
+    assert!(pool.summaries_settled());
     assert_eq!(pool.avail(), units);
     assert_eq!(pool.largest_free(), units);
     assert_eq!(pool.alloc_with(units, Fit::Fixed { offset: 0 }), Ok(0));
@@ -190,6 +194,69 @@ fn three_threads_share_a_straddling_hole() {
         }
         p.free(0, WORD - 3).unwrap();
         all_free(&p, units);
+    });
+}
+
+// --- The free-run summary ----------------------------------------------------------
+//
+// Every claim and free tells the chunk's summary tree; one thread at a time folds the
+// changes in and a thread that finds that role taken leaves its leaf in the stale set.
+// A change the tree missed for good would make a later first fit skip a free run (or
+// fail with `NoSpace` while the tree counts as settled), and `largest_free` reads the
+// tree's root: these models check both once the threads are done.
+
+#[test]
+fn a_free_and_an_allocation_in_two_leaves_both_reach_the_summary() {
+    model_seeing(&["saw the free", "missed the free"], || {
+        let units = 2 * WORD;
+        let p = pool(units);
+        // Leaf 0 is full; leaf 1 starts with a 4-unit block.
+        p.alloc_with(WORD, Fit::Fixed { offset: 0 }).unwrap();
+        p.alloc_with(4, Fit::Fixed { offset: WORD }).unwrap();
+        let q = p.clone();
+        let t = thread::spawn(move || q.free(0, WORD));
+        let mine = p.alloc(2).unwrap();
+        assert_eq!(t.join().unwrap(), Ok(()));
+        assert!(p.summaries_settled());
+        let (outcome, longest) = match mine {
+            0 => ("saw the free", WORD - 2),
+            at if at == WORD + 4 => ("missed the free", WORD),
+            at => panic!("first fit put 2 units at {at}"),
+        };
+        assert_eq!(p.largest_free(), longest);
+        // The tree is exact again: the lowest fits come back in address order.
+        let next = p.alloc(2).unwrap();
+        assert_eq!(next, if mine == 0 { 2 } else { 0 });
+        p.free(next, 2).unwrap();
+        p.free(mine, 2).unwrap();
+        p.free(WORD, 4).unwrap();
+        all_free(&p, units);
+        outcome
+    });
+}
+
+#[test]
+fn two_frees_in_two_leaves_merge_in_the_summary() {
+    model(|| {
+        let units = 2 * WORD;
+        let p = pool(units);
+        // Two blocks that meet at the leaf boundary; the rest is taken.
+        p.alloc_with(WORD - 4, Fit::Fixed { offset: 0 }).unwrap();
+        p.alloc_with(4, Fit::Fixed { offset: WORD - 4 }).unwrap();
+        p.alloc_with(4, Fit::Fixed { offset: WORD }).unwrap();
+        p.alloc_with(WORD - 4, Fit::Fixed { offset: WORD + 4 })
+            .unwrap();
+        assert_eq!(p.largest_free(), 0);
+        let q = p.clone();
+        let t = thread::spawn(move || q.free(WORD, 4));
+        assert_eq!(p.free(WORD - 4, 4), Ok(()));
+        assert_eq!(t.join().unwrap(), Ok(()));
+        assert!(p.summaries_settled());
+        // Both leaves and the root saw their free: one 8-unit run across the boundary,
+        // found by first fit through the tree.
+        assert_eq!(p.largest_free(), 8);
+        assert_eq!(p.alloc(8), Ok(WORD - 4));
+        assert_eq!(p.largest_free(), 0);
     });
 }
 

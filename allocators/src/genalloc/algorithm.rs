@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 use super::bits::Bitmap;
+use super::summary::{Lowest, SmallestInClass, Summary, Window, class_of};
 use crate::align_up_with_phase;
 
 /// How to choose among the runs that fit.
@@ -43,10 +44,47 @@ impl Want {
         let end = start.checked_add(self.count)?;
         (end <= to).then_some(start)
     }
+
+    /// The units a result may use.
+    const fn window(&self) -> Window {
+        Window {
+            lo: self.lo,
+            hi: self.hi,
+        }
+    }
 }
 
-/// The lowest aligned free run, judged on a snapshot of the map.
+/// The lowest aligned free run: from the summary tree when it is settled, otherwise
+/// (or when what the tree found was taken meanwhile) by the word scan.
 pub(crate) fn lowest(map: &Bitmap, want: &Want) -> Option<usize> {
+    if let Some(found) = map.summary().and_then(|tree| tree_lowest(tree, map, want)) {
+        match found {
+            None => return None,
+            Some(start) if map.last_busy(start, start + want.count).is_none() => {
+                return Some(start);
+            }
+            Some(_) => {}
+        }
+    }
+    scan_lowest(map, want)
+}
+
+/// [`lowest`] on the tree: `None` when the tree is not settled.
+fn tree_lowest(tree: &Summary, map: &Bitmap, want: &Want) -> Option<Option<usize>> {
+    if want.align == 1 && want.lo == 0 && want.hi == map.units() {
+        return tree.lowest_run(map, want.count);
+    }
+    let mut visitor = Lowest {
+        count: want.count,
+        fit: |from, to| want.fit_in(from, to),
+        found: None,
+    };
+    tree.walk(map, want.window(), &mut visitor)
+        .then_some(visitor.found)
+}
+
+/// [`lowest`] by the word scan, judged on a snapshot of the map.
+pub(crate) fn scan_lowest(map: &Bitmap, want: &Want) -> Option<usize> {
     let mut from = want.lo;
     loop {
         let free = map.next_free(from, want.hi)?;
@@ -59,8 +97,54 @@ pub(crate) fn lowest(map: &Bitmap, want: &Want) -> Option<usize> {
 }
 
 /// The lowest aligned run in the smallest free hole (clipped to the window) that holds
-/// one; an exact fit ends the search early.
+/// one: from the summary tree when it is settled, size class by size class, otherwise
+/// (or when what the tree found was taken meanwhile) by the word scan.
+///
+/// Holes of a smaller size class are all smaller than those of a larger one, so the
+/// answer is the best of the first class (from the request's own) that holds a fit;
+/// the tree skips every subtree without a hole of that class.
 pub(crate) fn smallest_hole(map: &Bitmap, want: &Want) -> Option<usize> {
+    if let Some(found) = map
+        .summary()
+        .and_then(|tree| tree_smallest_hole(tree, map, want))
+    {
+        match found {
+            None => return None,
+            Some(start) if map.last_busy(start, start + want.count).is_none() => {
+                return Some(start);
+            }
+            Some(_) => {}
+        }
+    }
+    scan_smallest_hole(map, want)
+}
+
+/// [`smallest_hole`] on the tree: `None` when the tree is not settled.
+fn tree_smallest_hole(tree: &Summary, map: &Bitmap, want: &Want) -> Option<Option<usize>> {
+    let span = want.hi.saturating_sub(want.lo);
+    if span < want.count {
+        return Some(None);
+    }
+    for class in class_of(want.count)..=class_of(span) {
+        let mut visitor = SmallestInClass {
+            count: want.count,
+            class,
+            fit: |from, to| want.fit_in(from, to),
+            best: None,
+        };
+        if !tree.walk(map, want.window(), &mut visitor) {
+            return None;
+        }
+        if let Some((_, start)) = visitor.best {
+            return Some(Some(start));
+        }
+    }
+    Some(None)
+}
+
+/// [`smallest_hole`] by the word scan: every hole of the window, an exact fit ending
+/// the search early.
+pub(crate) fn scan_smallest_hole(map: &Bitmap, want: &Want) -> Option<usize> {
     let mut best: Option<(usize, usize)> = None;
     let mut from = want.lo;
     while let Some(hole) = map.next_free(from, want.hi) {
@@ -164,6 +248,69 @@ mod tests {
         // Aligned to 4 only the 5..12 hole holds two units at 8.
         assert_eq!(smallest_hole(&map, &want(2, 4, 0, 16)), Some(8));
         assert_eq!(smallest_hole(&map, &want(8, 1, 0, 16)), None);
+    }
+
+    /// A map of `units` units with blocks claimed and released by a seeded script,
+    /// large enough to have a summary tree.
+    fn churned(units: usize, seed: u64) -> Bitmap {
+        let map = Bitmap::new(units).unwrap();
+        let mut rng = seed | 1;
+        let mut next = |n: usize| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            usize::try_from(rng % n as u64).unwrap()
+        };
+        let mut live = alloc::vec::Vec::new();
+        for _ in 0..units / 4 {
+            if live.is_empty() || next(3) != 0 {
+                let big = next(8) == 0;
+                let count = 1 + next(if big { 200 } else { 12 });
+                let at = next(units);
+                if at + count <= units && map.claim(at, count).is_ok() {
+                    live.push((at, count));
+                }
+            } else {
+                let (at, count) = live.swap_remove(next(live.len()));
+                map.release(at, count).unwrap();
+            }
+        }
+        map
+    }
+
+    /// The tree searches give exactly what the word scans give, for every kind of
+    /// request: counts across size classes, alignments, phases and windows.
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn tree_searches_match_the_word_scans() {
+        let mut found = 0;
+        for (units, seed) in [(1000, 1), (4099, 2), (300, 3), (20_000, 4)] {
+            let map = churned(units, seed);
+            assert!(map.summary().is_some());
+            for count in [1, 2, 3, 4, 5, 7, 8, 12, 16, 33, 100, 129, 250, 1000] {
+                for (align, phase) in [(1, 0), (2, 1), (4, 0), (8, 3), (64, 5)] {
+                    for (lo, hi) in [(0, units), (7, units - 3), (units / 3, units / 2)] {
+                        let w = Want {
+                            lo,
+                            hi,
+                            count,
+                            align,
+                            phase,
+                        };
+                        let tree = map.summary().unwrap();
+                        let first = scan_lowest(&map, &w);
+                        assert_eq!(tree_lowest(tree, &map, &w), Some(first), "{w:?}");
+                        assert_eq!(lowest(&map, &w), first);
+                        let best = scan_smallest_hole(&map, &w);
+                        assert_eq!(tree_smallest_hole(tree, &map, &w), Some(best), "{w:?}");
+                        assert_eq!(smallest_hole(&map, &w), best);
+                        found += usize::from(first.is_some());
+                    }
+                }
+            }
+        }
+        // Most requests fit somewhere, so the answers were compared, not just `None`s.
+        assert!(found > 600, "{found}");
     }
 
     #[test]

@@ -35,13 +35,14 @@
 use crate::fallible::{OutOfMemory, try_boxed_slice};
 use alloc::boxed::Box;
 
+use super::summary::Summary;
 use super::sync::{AtomicUsize, Ordering};
 
 /// Units covered by one bitmap word.
 pub(crate) const UNITS_PER_WORD: usize = (usize::BITS / 2) as usize;
 
 /// The low half of a word: the used bits.
-const USED_HALF: usize = usize::MAX >> UNITS_PER_WORD;
+pub(crate) const USED_HALF: usize = usize::MAX >> UNITS_PER_WORD;
 
 /// The units of a word that are in use or tombstoned, as a mask over the low half.
 const fn busy(word: usize) -> usize {
@@ -85,20 +86,37 @@ pub(crate) struct Census {
     pub(crate) allocations: usize,
 }
 
-/// The atomic occupancy map of `units` units.
+/// The atomic occupancy map of `units` units, with its free-run summary.
 pub(crate) struct Bitmap {
     words: Box<[AtomicUsize]>,
     units: usize,
+    /// Told of every committed change of the words (see [`Summary`]).
+    summary: Option<Summary>,
 }
 
 impl Bitmap {
     /// An all-free map of `units` units (allocates its words: setup time only).
     pub(crate) fn new(units: usize) -> Result<Self, OutOfMemory> {
         let len = units.div_ceil(UNITS_PER_WORD);
-        Ok(Self {
+        let mut map = Self {
             words: try_boxed_slice(len, || AtomicUsize::new(0), "genalloc words")?,
             units,
-        })
+            summary: None,
+        };
+        map.summary = Summary::new(&map)?;
+        Ok(map)
+    }
+
+    /// The free-run summary, for maps of two leaves or more.
+    pub(crate) const fn summary(&self) -> Option<&Summary> {
+        self.summary.as_ref()
+    }
+
+    /// Tells the summary that the units `[start, end)` changed state.
+    fn changed(&self, start: usize, end: usize) {
+        if let Some(summary) = &self.summary {
+            summary.changed(self, start, end);
+        }
     }
 
     /// Units in the map.
@@ -109,6 +127,7 @@ impl Bitmap {
     /// Bytes of the words.
     pub(crate) fn metadata_bytes(&self) -> usize {
         self.words.len() * core::mem::size_of::<usize>()
+            + self.summary.as_ref().map_or(0, Summary::bytes)
     }
 
     /// The word `w` (0 past the end, which callers never ask for).
@@ -120,7 +139,7 @@ impl Bitmap {
 
     /// Busy mask of word `w`, with the units past the end of the map marked busy so
     /// no search ever runs off the end.
-    fn busy_word(&self, w: usize) -> usize {
+    pub(crate) fn busy_word(&self, w: usize) -> usize {
         let mut b = busy(self.load(w));
         let first = w * UNITS_PER_WORD;
         if self.units < first + UNITS_PER_WORD {
@@ -128,6 +147,17 @@ impl Bitmap {
             b |= USED_HALF & !span_or_zero(0, valid);
         }
         b
+    }
+
+    /// Busy mask of word `w`, which holds no unit past the end of the map.
+    pub(crate) fn busy_inside(&self, w: usize) -> usize {
+        busy(self.load(w))
+    }
+
+    /// Whether unit `u` is used or tombstoned (units past the end are busy).
+    #[cfg(test)]
+    pub(crate) fn is_busy(&self, u: usize) -> bool {
+        self.busy_word(u / UNITS_PER_WORD) >> (u % UNITS_PER_WORD) & 1 == 1
     }
 
     /// Whether unit `u` (< units) is used.
@@ -203,6 +233,7 @@ impl Bitmap {
             }
             u = w * UNITS_PER_WORD + to;
         }
+        self.changed(start, end);
         Ok(())
     }
 
@@ -290,6 +321,7 @@ impl Bitmap {
     /// [`begin_release`](Self::begin_release) tombstoned.
     pub(crate) fn finish_release(&self, start: usize, count: usize) {
         self.clear_run(start, start + count);
+        self.changed(start, start + count);
     }
 
     /// [`begin_release`](Self::begin_release) and
@@ -333,6 +365,15 @@ impl Bitmap {
                 f(start, self.run_len(start, word));
             }
         }
+    }
+
+    /// The longest run of free units: off the summary's root when it is settled
+    /// (`O(1)`), otherwise counted by a scan.
+    pub(crate) fn largest_free(&self) -> usize {
+        self.summary
+            .as_ref()
+            .and_then(Summary::root)
+            .map_or_else(|| self.census().largest_free, |root| root.longest as usize)
     }
 
     /// Free units, free runs and allocations, counted in one pass.

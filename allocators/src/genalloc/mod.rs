@@ -10,6 +10,8 @@
 //!
 //! * `bits`: the per-chunk atomic bitmap (used + start bits) and the claim/free
 //!   protocol that never loses or doubles a unit;
+//! * `summary`: the per-chunk free-run tree that lets a search skip to the runs that
+//!   can hold a request, and its lock-free update protocol;
 //! * `algorithm`: the fit algorithms and the search-claim-retry loop;
 //! * `chunk`: one chunk (addresses, granules, free counter, owner);
 //! * `chunk_list`: the lock-free append-only chunk list (the only `unsafe` code);
@@ -25,6 +27,7 @@ mod bits;
 mod chunk;
 mod chunk_list;
 mod pool;
+mod summary;
 mod sync;
 mod unit_backend;
 

@@ -77,8 +77,11 @@ pub struct ChunkInfo<'a, O> {
 ///   would end at the very top of the address space).
 /// * **Lock-free**: [`alloc`](Self::alloc) and [`free`](Self::free) on `&self`
 ///   claim and release granules in atomic bitmap words with compare-exchange; a claim
-///   that loses a race rolls back what it took and searches again. No lock, no heap
-///   use; adding a chunk allocates its node and bitmap once. Blocks never overlap and
+///   that loses a race rolls back what it took and searches again. Each chunk of at
+///   least 256 granules keeps a free-run summary so a search does not scan the whole
+///   bitmap; one thread at a time updates it, taking over the changes of threads that
+///   find it busy, so nobody ever waits for it (the `genalloc` module docs say how).
+///   No lock, no heap use; adding a chunk allocates its node, bitmap and summary once. Blocks never overlap and
 ///   no granule is lost or doubled; only the *placement* is best effort under
 ///   contention (a racing search may be pushed past a claim that later rolls back,
 ///   as in Linux), and `avail` is exact once no call is in flight.
@@ -279,8 +282,16 @@ impl<O> GenPool<O> {
     /// size's power of two does not fit); [`GenPool::largest_free`] tells fragmentation
     /// from exhaustion when a caller needs to know.
     ///
-    /// Cost: per chunk tried, a word-level scan of its bitmap (32 granules per word on
-    /// 64-bit targets, 16 on 32-bit ones) and one compare-exchange per word claimed.
+    /// Cost, per chunk tried, while no other allocation or free is in flight on it: a
+    /// walk of the chunk's free-run summary (a tree over 128-granule leaves, see the
+    /// `genalloc` module docs): `O(log n)` node visits for first fit, plus `O(log n)` per
+    /// free run it meets that is long enough but has no aligned fit; for best fit
+    /// `O((R + 1) · log n)` plus one step per size class, where `R` counts the holes of
+    /// the size class `[2^k, 2^(k+1))` the answer comes from (up to an exact fit). Then
+    /// one compare-exchange per bitmap word claimed (32 granules per word on 64-bit
+    /// targets, 16 on 32-bit ones) and an `O(log n)` update of the summary. While
+    /// another call is changing the same chunk, and in chunks of fewer than 256 granules,
+    /// the search is a word-level scan of the bitmap instead.
     pub fn alloc_owner_with(&self, size: usize, fit: Fit) -> Result<(usize, &O), Error> {
         if size == 0 {
             return Err(Error::ZeroCount);
@@ -413,14 +424,27 @@ impl<O> GenPool<O> {
     }
 
     /// The longest run of free bytes in any one chunk (an allocation can never span
-    /// chunks, even adjacent ones).
+    /// chunks, even adjacent ones). `O(1)` per chunk that has a summary tree (256 granules
+    /// or more) while no allocation or free is in flight, a bitmap scan otherwise.
     #[must_use]
     pub fn largest_free(&self) -> usize {
         self.chunks
             .iter()
-            .map(|chunk| chunk.map().census().largest_free << self.order)
+            .map(|chunk| chunk.map().largest_free() << self.order)
             .max()
             .unwrap_or(0)
+    }
+
+    /// Whether every chunk's free-run summary has folded in every change made so far
+    /// (loom builds only: the loom models check that no change is left out for good,
+    /// which no other call could tell, since an unsettled summary only makes searches
+    /// fall back to the bitmap scan).
+    #[cfg(loom)]
+    #[must_use]
+    pub fn summaries_settled(&self) -> bool {
+        self.chunks
+            .iter()
+            .all(|chunk| chunk.map().summary().is_none_or(|s| s.settled()))
     }
 
     /// The chunks, newest first (`gen_pool_for_each_chunk`).

@@ -35,10 +35,14 @@ pub enum UnitFit {
 ///
 /// There is no limit on live allocations (two bits per unit describe them all), so
 /// [`Error::TooManyAllocations`] never occurs. With `W` units per bitmap word (32 on
-/// 64-bit targets, 16 on 32-bit ones), `allocate` reads at most `O(capacity / W)`
-/// words plus `O(count / W)` per candidate it rejects, then spends `O(count / W)`
-/// compare-exchanges; `claim` and `free` are `O(count / W)`; `stats` and
-/// `for_each_allocation` scan the map.
+/// 64-bit targets, 16 on 32-bit ones) and `n = capacity`: `allocate` walks the free-run
+/// summary (first fit: `O(log n)` node visits, plus `O(log n)` per long-enough run
+/// without an aligned fit or for a window's two partial edges; best fit:
+/// `O((R + 1) · log n)` plus a step per size class, `R` the holes of the answer's size
+/// class `[2^k, 2^(k+1))` up to an exact fit), then spends `O(count / W)`
+/// compare-exchanges and an `O(count / 128 + log n)` summary update; `claim` and `free`
+/// are `O(count / W + log n)`; `stats` and `for_each_allocation` scan the map. Spaces
+/// of fewer than 256 units have no summary and are scanned word by word.
 ///
 /// ```
 /// use contig_allocators::{Backend, Request, genalloc::GenBackend};

@@ -1,0 +1,902 @@
+//! The free-run summary of one chunk's bitmap: where the free runs long enough for a
+//! request are, so a search visits `O(log n)` nodes instead of every bitmap word.
+//!
+//! This module owns the summary tree, its update protocol and the tree searches. It
+//! only reads the bitmap (through [`Bitmap::busy_word`]); the bitmap stays the truth,
+//! and the summary is a hint that its users verify ([`algorithm`](super::algorithm)
+//! claims what a search found, and falls back to the word scan when the hint is stale).
+//!
+//! # Tree
+//!
+//! A complete binary tree over *leaves* of [`LEAF_UNITS`] units (128: four bitmap words
+//! on 64-bit targets, eight on 32-bit ones). Every node stores, for the units it
+//! covers, the free run at its start (`prefix`), the free run at its end (`suffix`),
+//! its longest free run, and `classes`: bit `k` is set when a free run that touches
+//! neither end of the node has a length in `[2^k, 2^(k+1))`. Leaves are stored too, so
+//! a change recomputes only its own leaves from the bitmap words. A node is four `u32`
+//! atomics: 32 bytes per leaf slot counting the inner nodes, leaf slots rounded up to a
+//! power of two, so 2 to 4 bits per unit next to the bitmap's 2. Chunks of fewer than
+//! two whole leaves, or of more than `u32::MAX` units, get no tree and are searched word
+//! by word: a scan of at most eight words costs less than keeping a tree current.
+//!
+//! # Updates: one updater at a time, nobody waits
+//!
+//! Every successful claim and every finished free calls [`Summary::changed`] after its
+//! bitmap words changed. The nodes are written by one thread at a time, the *updater*,
+//! and the role is handed over without a lock through the counter `pending`:
+//!
+//! * a change does `pending += 1`; the thread that raised it from 0 is the updater: it
+//!   recomputes its own leaves and the paths above them, then tries to hand the role
+//!   back with a compare-exchange from the count it last saw to 0;
+//! * a thread that found `pending > 0` publishes its leaves in the `stale` bit set and
+//!   then does `pending += 1` a second time. If that second increment finds 0, the
+//!   updater has left meanwhile and it becomes the updater itself; otherwise the
+//!   updater's hand-back fails (the count moved) and it drains the stale set again.
+//!
+//! So no change is ever left out of the tree for good, and no thread ever waits for
+//! another: a thread that finds the role taken leaves after two atomic increments.
+//! This is lock-free, not wait-free: the updater serves other threads' changes for as
+//! long as they keep coming (each pass is `O(stale leaves · log n)` plus one read of
+//! the stale set, a bit per leaf). A change of `c` units recomputes `O(c / 128)`
+//! leaves and the nodes above them, level by level, up to the first level where no
+//! node changed: `O(c / 128 + log n)`.
+//!
+//! # Searches trust the tree only when it is settled
+//!
+//! A search uses the tree only when it reads `pending == 0` first (acquire: it then
+//! sees every node the last updater wrote). At that point the tree describes every
+//! change made by a call that has returned. A change still in flight can make the tree
+//! show a run that was just claimed (the caller finds it busy and falls back to the
+//! word scan) or miss one that is being freed (so the search, like one that ran a
+//! moment earlier, does not use it). A run freed by a call that returned before the
+//! search began, and free throughout the search, is always found: node values written
+//! meanwhile come from bitmap states in which it is free too. While `pending > 0` the
+//! callers scan the words, as genalloc did before it had a tree; under steady
+//! contention on one chunk searches therefore cost what they did before.
+#![forbid(unsafe_code)]
+
+use crate::fallible::{OutOfMemory, try_boxed_slice};
+use alloc::boxed::Box;
+
+use super::bits::{Bitmap, UNITS_PER_WORD, USED_HALF};
+use super::sync::{AtomicU32, AtomicUsize, Ordering};
+
+/// Bitmap words per leaf. Loom builds use one word per leaf so that a model of a few
+/// dozen units already has a tree with inner nodes to race on.
+#[cfg(not(loom))]
+const LEAF_WORDS: usize = 128 / UNITS_PER_WORD;
+#[cfg(loom)]
+const LEAF_WORDS: usize = 1;
+
+/// Units per leaf.
+pub(crate) const LEAF_UNITS: usize = LEAF_WORDS * UNITS_PER_WORD;
+
+/// Size classes of the runs strictly inside a leaf (shorter than the leaf).
+const LEAF_CLASSES: usize = LEAF_UNITS.trailing_zeros() as usize;
+
+/// Bits per stale-set word.
+const STALE_BITS: usize = usize::BITS as usize;
+
+/// The size class of a run of `len > 0` units: `floor(log2(len))`.
+fn class(len: usize) -> u32 {
+    usize::BITS - 1 - len.leading_zeros()
+}
+
+/// `v` as a `u32`; every run length stored here is at most the chunk's units, which a
+/// chunk with a tree keeps within `u32`.
+fn narrow(v: usize) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
+}
+
+/// The free runs of a stretch of units.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Runs {
+    /// Free units at the start.
+    pub(crate) prefix: u32,
+    /// Free units at the end.
+    pub(crate) suffix: u32,
+    /// The longest free run.
+    pub(crate) longest: u32,
+    /// Bit `k`: some free run touching neither end has a length in `[2^k, 2^(k+1))`.
+    pub(crate) classes: u32,
+}
+
+impl Runs {
+    /// The runs of a leaf whose free units are the set bits of `free` (bits at and
+    /// above [`LEAF_UNITS`] are clear).
+    fn of_leaf(free: u128) -> Self {
+        let len = LEAF_UNITS;
+        let prefix = free.trailing_ones() as usize;
+        if prefix >= len {
+            let all = narrow(len);
+            return Self {
+                prefix: all,
+                suffix: all,
+                longest: all,
+                classes: 0,
+            };
+        }
+        if free == 0 {
+            return Self::default();
+        }
+        let suffix = (free << (128 - len)).leading_ones() as usize;
+        // Bit-parallel, no loop over runs: `at_least[k]` has bit `p` set when the
+        // `2^k` units from `p` are all free; a run starts where a free unit follows a
+        // busy one (or the leaf's start).
+        let mut at_least = [0u128; LEAF_CLASSES + 1];
+        at_least[0] = free;
+        // Classes past the longest run stay empty: stop doubling there.
+        let mut classes_seen = LEAF_CLASSES;
+        for k in 0..LEAF_CLASSES {
+            at_least[k + 1] = at_least[k] & (at_least[k] >> (1 << k));
+            if at_least[k + 1] == 0 {
+                classes_seen = k + 1;
+                break;
+            }
+        }
+        let starts = free & !(free << 1);
+        let mut inner = starts & !1;
+        if suffix > 0 {
+            inner &= !(1u128 << (len - suffix));
+        }
+        let mut classes = 0;
+        let mut top = 0;
+        for k in 0..classes_seen {
+            if inner & at_least[k] & !at_least[k + 1] != 0 {
+                classes |= 1 << k;
+            }
+            if starts & at_least[k] != 0 {
+                top = k;
+            }
+        }
+        // The longest run: the largest power of two some run reaches, then one lower
+        // power at a time, keeping the runs that still reach.
+        let mut longest = 1 << top;
+        let mut reach = starts & at_least[top];
+        for k in (0..top).rev() {
+            let more = reach & (at_least[k] >> longest);
+            if more != 0 {
+                reach = more;
+                longest += 1 << k;
+            }
+        }
+        Self {
+            prefix: narrow(prefix),
+            suffix: narrow(suffix),
+            longest: narrow(longest),
+            classes,
+        }
+    }
+
+    /// The runs of `left` followed by `right`, each covering `half` units.
+    fn join(left: Self, right: Self, half: usize) -> Self {
+        let (lp, ls, rp, rs) = (
+            left.prefix as usize,
+            left.suffix as usize,
+            right.prefix as usize,
+            right.suffix as usize,
+        );
+        let middle = ls + rp;
+        let prefix = if lp == half { half + rp } else { lp };
+        let suffix = if rs == half { half + ls } else { rs };
+        let inner = lp != half && rs != half && middle > 0;
+        Self {
+            prefix: narrow(prefix),
+            suffix: narrow(suffix),
+            longest: left.longest.max(right.longest).max(narrow(middle)),
+            classes: left.classes | right.classes | if inner { 1 << class(middle) } else { 0 },
+        }
+    }
+}
+
+/// One stored inner node.
+struct Slot {
+    prefix: AtomicU32,
+    suffix: AtomicU32,
+    longest: AtomicU32,
+    classes: AtomicU32,
+}
+
+impl Slot {
+    fn new() -> Self {
+        Self {
+            prefix: AtomicU32::new(0),
+            suffix: AtomicU32::new(0),
+            longest: AtomicU32::new(0),
+            classes: AtomicU32::new(0),
+        }
+    }
+
+    fn load(&self) -> Runs {
+        Runs {
+            prefix: self.prefix.load(Ordering::Relaxed),
+            suffix: self.suffix.load(Ordering::Relaxed),
+            longest: self.longest.load(Ordering::Relaxed),
+            classes: self.classes.load(Ordering::Relaxed),
+        }
+    }
+
+    fn store(&self, runs: Runs) {
+        self.prefix.store(runs.prefix, Ordering::Relaxed);
+        self.suffix.store(runs.suffix, Ordering::Relaxed);
+        self.longest.store(runs.longest, Ordering::Relaxed);
+        self.classes.store(runs.classes, Ordering::Relaxed);
+    }
+}
+
+/// What a tree search looks at: the window `[lo, hi)` of units.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Window {
+    /// First unit a run may use.
+    pub(crate) lo: usize,
+    /// One past the last unit a run may use.
+    pub(crate) hi: usize,
+}
+
+/// What a search does with a node it may skip, and with each free run it meets.
+pub(crate) trait Visitor {
+    /// Whether the runs strictly inside a node with these `runs` can matter: `false`
+    /// skips them (the runs at the node's ends are still reported).
+    fn descend(&self, runs: &Runs) -> bool;
+    /// A maximal free run (clipped to the window) of `len` units at `start`, in
+    /// address order; `true` ends the search.
+    fn run(&mut self, start: usize, len: usize) -> bool;
+}
+
+/// The summary tree of one chunk's bitmap.
+pub(crate) struct Summary {
+    /// Leaf slots, a power of two, at least 2 (slots past the map read as busy).
+    leaves: usize,
+    /// Nodes in heap order: the root is 1, the children of `i` are `2i` and `2i + 1`
+    /// (slot 0 unused); indices `leaves..2 * leaves` are the leaves.
+    nodes: Box<[Slot]>,
+    /// One bit per leaf whose path a thread that was not the updater asks for.
+    stale: Box<[AtomicUsize]>,
+    /// Changes announced and not yet handed back by the updater (see the module docs).
+    pending: AtomicUsize,
+}
+
+impl Summary {
+    /// The tree of an all-free map of `units` units, or `None` when a chunk that size
+    /// needs none (fewer than two leaves) or cannot have one (more than `u32::MAX`
+    /// units).
+    pub(crate) fn new(map: &Bitmap) -> Result<Option<Self>, OutOfMemory> {
+        let units = map.units();
+        if units < 2 * LEAF_UNITS || u32::try_from(units).is_err() {
+            return Ok(None);
+        }
+        let leaves = units.div_ceil(LEAF_UNITS).next_power_of_two();
+        let tree = Self {
+            leaves,
+            nodes: try_boxed_slice(2 * leaves, Slot::new, "genalloc summary nodes")?,
+            stale: try_boxed_slice(
+                leaves.div_ceil(STALE_BITS),
+                || AtomicUsize::new(0),
+                "genalloc summary stale set",
+            )?,
+            pending: AtomicUsize::new(0),
+        };
+        for leaf in 0..leaves {
+            tree.refresh_leaf(map, leaf);
+        }
+        for i in (1..leaves).rev() {
+            tree.refresh(i, tree.len_of(2 * i));
+        }
+        Ok(Some(tree))
+    }
+
+    /// Bytes held by the tree.
+    pub(crate) fn bytes(&self) -> usize {
+        self.nodes.len() * size_of::<Slot>() + self.stale.len() * size_of::<usize>()
+    }
+
+    /// Units covered by node `i`.
+    fn len_of(&self, i: usize) -> usize {
+        let depth = (usize::BITS - 1 - i.leading_zeros()) as usize;
+        let leaf_depth = self.leaves.trailing_zeros() as usize;
+        LEAF_UNITS << (leaf_depth - depth)
+    }
+
+    /// The free units of leaf `leaf` as bits (bit `u` for the leaf's unit `u`).
+    fn leaf_free(map: &Bitmap, leaf: usize) -> u128 {
+        let mut free = 0u128;
+        let first = leaf * LEAF_WORDS;
+        let inside = (leaf + 1) * LEAF_UNITS <= map.units();
+        for k in 0..LEAF_WORDS {
+            let busy = if inside {
+                map.busy_inside(first + k)
+            } else {
+                map.busy_word(first + k)
+            };
+            free |= ((!busy & USED_HALF) as u128) << (k * UNITS_PER_WORD);
+        }
+        free
+    }
+
+    /// The stored runs of node `i`.
+    fn runs(&self, i: usize) -> Runs {
+        self.nodes.get(i).map_or_else(Runs::default, Slot::load)
+    }
+
+    /// Stores `new` in node `i`; `true` when its value changed.
+    fn store(&self, i: usize, new: Runs) -> bool {
+        let Some(slot) = self.nodes.get(i) else {
+            return false;
+        };
+        if slot.load() == new {
+            return false;
+        }
+        slot.store(new);
+        true
+    }
+
+    /// Recomputes leaf `leaf` from the bitmap words; `true` when its value changed.
+    fn refresh_leaf(&self, map: &Bitmap, leaf: usize) -> bool {
+        self.store(
+            self.leaves + leaf,
+            Runs::of_leaf(Self::leaf_free(map, leaf)),
+        )
+    }
+
+    /// Recomputes inner node `i` from its children; `true` when its value changed.
+    fn refresh(&self, i: usize, half: usize) -> bool {
+        self.store(i, Runs::join(self.runs(2 * i), self.runs(2 * i + 1), half))
+    }
+
+    /// Recomputes leaves `first..=last` and the paths above them, a level at a time, up
+    /// to the level where nothing changed any more.
+    fn refresh_leaves(&self, map: &Bitmap, first: usize, last: usize) {
+        let mut changed = false;
+        for leaf in first..=last.min(self.leaves - 1) {
+            changed |= self.refresh_leaf(map, leaf);
+        }
+        if !changed {
+            return;
+        }
+        let (mut lo, mut hi) = ((first + self.leaves) / 2, (last + self.leaves) / 2);
+        let mut half = LEAF_UNITS;
+        while lo >= 1 {
+            let mut changed = false;
+            for i in lo..=hi {
+                changed |= self.refresh(i, half);
+            }
+            if !changed {
+                return;
+            }
+            lo /= 2;
+            hi /= 2;
+            half *= 2;
+        }
+    }
+
+    /// Records that the bitmap words of units `[start, end)` changed (`start < end`,
+    /// after the change). See the module docs for the protocol.
+    pub(crate) fn changed(&self, map: &Bitmap, start: usize, end: usize) {
+        let (first, last) = (start / LEAF_UNITS, (end - 1) / LEAF_UNITS);
+        if self.pending.fetch_add(1, Ordering::AcqRel) == 0 {
+            self.refresh_leaves(map, first, last);
+            self.serve(map, false);
+            return;
+        }
+        self.mark(first, last);
+        if self.pending.fetch_add(1, Ordering::AcqRel) == 0 {
+            self.serve(map, true);
+        }
+    }
+
+    /// Publishes leaves `first..=last` in the stale set.
+    fn mark(&self, first: usize, last: usize) {
+        let mut leaf = first;
+        while leaf <= last {
+            let (w, bit) = (leaf / STALE_BITS, leaf % STALE_BITS);
+            let n = (STALE_BITS - bit).min(last + 1 - leaf);
+            let bits = (usize::MAX >> (STALE_BITS - n)) << bit;
+            if let Some(word) = self.stale.get(w) {
+                word.fetch_or(bits, Ordering::Release);
+            }
+            leaf += n;
+        }
+    }
+
+    /// The updater's loop: drains the stale set until it can hand the role back.
+    /// `scan` says whether the stale set must be read even if nobody else asked.
+    fn serve(&self, map: &Bitmap, mut scan: bool) {
+        loop {
+            let seen = self.pending.load(Ordering::Acquire);
+            if scan || seen != 1 {
+                self.drain(map);
+            }
+            if self
+                .pending
+                .compare_exchange(seen, 0, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                return;
+            }
+            scan = true;
+        }
+    }
+
+    /// Recomputes the path of every leaf in the stale set, clearing it.
+    fn drain(&self, map: &Bitmap) {
+        for (w, word) in self.stale.iter().enumerate() {
+            if word.load(Ordering::Relaxed) == 0 {
+                continue;
+            }
+            let mut bits = word.swap(0, Ordering::Acquire);
+            while bits != 0 {
+                let leaf = w * STALE_BITS + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                self.refresh_leaves(map, leaf, leaf);
+            }
+        }
+    }
+
+    /// Whether the tree describes every change made by a call that has returned.
+    pub(crate) fn settled(&self) -> bool {
+        self.pending.load(Ordering::Acquire) == 0
+    }
+
+    /// The runs of the whole map, if the tree is [settled](Self::settled).
+    pub(crate) fn root(&self) -> Option<Runs> {
+        self.settled().then(|| self.runs(1))
+    }
+
+    /// The lowest unit where `count` free units start, over the whole map, if the tree
+    /// is [settled](Self::settled): one root-to-leaf descent (the left child if its
+    /// longest run holds `count`, else the run across the middle if it does, else the
+    /// right child) and a scan of one leaf, `O(log n)`.
+    pub(crate) fn lowest_run(&self, map: &Bitmap, count: usize) -> Option<Option<usize>> {
+        if !self.settled() {
+            return None;
+        }
+        if (self.runs(1).longest as usize) < count {
+            return Some(None);
+        }
+        let (mut i, mut lo, mut half) = (1, 0, LEAF_UNITS * self.leaves / 2);
+        while i < self.leaves {
+            let (left, right) = (self.runs(2 * i), self.runs(2 * i + 1));
+            if left.longest as usize >= count {
+                i *= 2;
+            } else if left.suffix as usize + right.prefix as usize >= count {
+                return Some(Some(lo + half - left.suffix as usize));
+            } else {
+                i = 2 * i + 1;
+                lo += half;
+            }
+            half /= 2;
+        }
+        // The leaf holds a run of `count` (a run reaching into it from the left would
+        // have been found across a middle above).
+        let free = Self::leaf_free(map, i - self.leaves);
+        let mut bit = 0;
+        while bit < LEAF_UNITS {
+            let rest = free >> bit;
+            if rest == 0 {
+                break;
+            }
+            bit += rest.trailing_zeros() as usize;
+            let run = (!(free >> bit)).trailing_zeros() as usize;
+            if run >= count {
+                return Some(Some(lo + bit));
+            }
+            bit += run;
+        }
+        // The leaf changed since its node was read: a change is in flight.
+        None
+    }
+
+    /// Reports the maximal free runs of `window` to `visitor` in address order, skipping
+    /// the insides of nodes it declines, until it says stop. Returns `false` when the
+    /// tree is not [settled](Self::settled) (nothing was reported).
+    pub(crate) fn walk(&self, map: &Bitmap, window: Window, visitor: &mut impl Visitor) -> bool {
+        if !self.settled() {
+            return false;
+        }
+        let mut carry = 0;
+        let len = LEAF_UNITS * self.leaves;
+        if !self.visit(map, window, 1, 0, len, &mut carry, visitor) && carry > 0 {
+            // A run reaching the window's end (bits past the map read as busy).
+            visitor.run(window.hi - carry, carry);
+        }
+        true
+    }
+
+    /// Visits node `i` covering `[lo, lo + len)`; `carry` is the length of the free run
+    /// that ends at `lo`. Returns `true` once the visitor stopped.
+    #[allow(clippy::too_many_arguments)]
+    fn visit(
+        &self,
+        map: &Bitmap,
+        window: Window,
+        i: usize,
+        lo: usize,
+        len: usize,
+        carry: &mut usize,
+        visitor: &mut impl Visitor,
+    ) -> bool {
+        let hi = lo + len;
+        if hi <= window.lo || lo >= window.hi {
+            return false;
+        }
+        if window.lo <= lo && hi <= window.hi {
+            let runs = self.runs(i);
+            let prefix = runs.prefix as usize;
+            if prefix == len {
+                *carry += len;
+                return false;
+            }
+            if !visitor.descend(&runs) {
+                let run = *carry + prefix;
+                if run > 0 && visitor.run(lo + prefix - run, run) {
+                    return true;
+                }
+                *carry = runs.suffix as usize;
+                return false;
+            }
+        }
+        if i >= self.leaves {
+            return self.scan_leaf(map, window, i - self.leaves, lo, carry, visitor);
+        }
+        let half = len / 2;
+        self.visit(map, window, 2 * i, lo, half, carry, visitor)
+            || self.visit(map, window, 2 * i + 1, lo + half, half, carry, visitor)
+    }
+
+    /// [`visit`](Self::visit) of a leaf at `lo`, run by run, clipped to the window.
+    fn scan_leaf(
+        &self,
+        map: &Bitmap,
+        window: Window,
+        leaf: usize,
+        lo: usize,
+        carry: &mut usize,
+        visitor: &mut impl Visitor,
+    ) -> bool {
+        let mut free = Self::leaf_free(map, leaf);
+        if window.lo > lo {
+            free &= !((1u128 << (window.lo - lo)) - 1);
+        }
+        if window.hi < lo + LEAF_UNITS {
+            free &= (1u128 << (window.hi - lo)) - 1;
+        }
+        let mut bit = 0;
+        while bit < LEAF_UNITS {
+            let rest = free >> bit;
+            if rest & 1 == 0 {
+                if *carry > 0 {
+                    if visitor.run(lo + bit - *carry, *carry) {
+                        return true;
+                    }
+                    *carry = 0;
+                }
+                if rest == 0 {
+                    return false;
+                }
+                bit += rest.trailing_zeros() as usize;
+                continue;
+            }
+            let run = (!rest).trailing_zeros() as usize;
+            *carry += run;
+            bit += run;
+        }
+        false
+    }
+}
+
+/// First fit: the lowest run with an aligned start that holds `count` units.
+pub(crate) struct Lowest<F> {
+    /// Units asked for.
+    pub(crate) count: usize,
+    /// The aligned start in a run of `[start, end)`, if `count` units fit there.
+    pub(crate) fit: F,
+    /// The answer.
+    pub(crate) found: Option<usize>,
+}
+
+impl<F: Fn(usize, usize) -> Option<usize>> Visitor for Lowest<F> {
+    fn descend(&self, runs: &Runs) -> bool {
+        runs.longest as usize >= self.count
+    }
+
+    fn run(&mut self, start: usize, len: usize) -> bool {
+        if len >= self.count {
+            self.found = (self.fit)(start, start + len);
+        }
+        self.found.is_some()
+    }
+}
+
+/// Best fit within one size class: the smallest run of class `class` (lowest on
+/// ties) that holds an aligned start of `count` units; an exact fit stops early.
+pub(crate) struct SmallestInClass<F> {
+    /// Units asked for.
+    pub(crate) count: usize,
+    /// The size class searched.
+    pub(crate) class: u32,
+    /// The aligned start in a run of `[start, end)`, if `count` units fit there.
+    pub(crate) fit: F,
+    /// The best so far: run length and start.
+    pub(crate) best: Option<(usize, usize)>,
+}
+
+impl<F: Fn(usize, usize) -> Option<usize>> Visitor for SmallestInClass<F> {
+    fn descend(&self, runs: &Runs) -> bool {
+        runs.longest as usize >= self.count && runs.classes >> self.class & 1 == 1
+    }
+
+    fn run(&mut self, start: usize, len: usize) -> bool {
+        if len < self.count || class(len) != self.class {
+            return false;
+        }
+        if self.best.is_some_and(|(best, _)| best <= len) {
+            return false;
+        }
+        if let Some(at) = (self.fit)(start, start + len) {
+            self.best = Some((len, at));
+            return len == self.count;
+        }
+        false
+    }
+}
+
+/// The size class of `count` units, the first one [`SmallestInClass`] searches.
+pub(crate) fn class_of(count: usize) -> u32 {
+    class(count)
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    /// Every maximal free run of `[lo, hi)`, unit by unit.
+    fn naive_runs(map: &Bitmap, lo: usize, hi: usize) -> Vec<(usize, usize)> {
+        let mut runs = Vec::new();
+        let mut u = lo;
+        while u < hi {
+            if map.is_busy(u) {
+                u += 1;
+                continue;
+            }
+            let start = u;
+            while u < hi && !map.is_busy(u) {
+                u += 1;
+            }
+            runs.push((start, u - start));
+        }
+        runs
+    }
+
+    struct All(Vec<(usize, usize)>);
+
+    impl Visitor for All {
+        fn descend(&self, _: &Runs) -> bool {
+            true
+        }
+        fn run(&mut self, start: usize, len: usize) -> bool {
+            self.0.push((start, len));
+            false
+        }
+    }
+
+    /// Reports runs of at least `min` only where the tree says they may be.
+    struct AtLeast(usize, Vec<(usize, usize)>);
+
+    impl Visitor for AtLeast {
+        fn descend(&self, runs: &Runs) -> bool {
+            runs.longest as usize >= self.0
+        }
+        fn run(&mut self, start: usize, len: usize) -> bool {
+            if len >= self.0 {
+                self.1.push((start, len));
+            }
+            false
+        }
+    }
+
+    fn pattern(units: usize, seed: u64, density: u64) -> Bitmap {
+        let map = Bitmap::new(units).unwrap();
+        let mut rng = seed;
+        let mut u = 0;
+        while u < units {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let len = 1 + (rng % 40) as usize;
+            let len = len.min(units - u);
+            if rng % 8 < density {
+                map.claim(u, len).unwrap();
+            }
+            u += len;
+        }
+        map
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // Safe code, thousands of searches: slow under Miri.
+    fn the_tree_reports_exactly_the_runs_of_the_map() {
+        for (units, seed, density) in [
+            (3 * LEAF_UNITS + 17, 1, 4),
+            (8 * LEAF_UNITS, 2, 1),
+            (5 * LEAF_UNITS - 3, 3, 7),
+            (2 * LEAF_UNITS + 1, 4, 0),
+            (16 * LEAF_UNITS + 5, 5, 6),
+        ] {
+            let map = pattern(units, seed, density);
+            let tree = map.summary().unwrap();
+            for (lo, hi) in [
+                (0, units),
+                (1, units),
+                (5, units - 7),
+                (LEAF_UNITS, 2 * LEAF_UNITS),
+                (LEAF_UNITS - 1, LEAF_UNITS + 1),
+            ] {
+                let window = Window { lo, hi };
+                let mut all = All(Vec::new());
+                assert!(tree.walk(&map, window, &mut all));
+                assert_eq!(all.0, naive_runs(&map, lo, hi), "{units} {lo}..{hi}");
+                for min in [1, 2, 7, 40, 129, 300] {
+                    let mut big = AtLeast(min, Vec::new());
+                    assert!(tree.walk(&map, window, &mut big));
+                    let want: Vec<_> = naive_runs(&map, lo, hi)
+                        .into_iter()
+                        .filter(|r| r.1 >= min)
+                        .collect();
+                    assert_eq!(big.1, want, "{units} {lo}..{hi} at least {min}");
+                }
+            }
+            let runs = naive_runs(&map, 0, units);
+            let root = tree.root().unwrap();
+            let longest = runs.iter().map(|r| r.1).max().unwrap_or(0);
+            assert_eq!(root.longest as usize, longest);
+        }
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // Safe code, thousands of searches: slow under Miri.
+    fn size_classes_find_every_run_of_the_class() {
+        let map = pattern(12 * LEAF_UNITS + 9, 7, 5);
+        let tree = map.summary().unwrap();
+        let runs = naive_runs(&map, 0, map.units());
+        for count in [1, 2, 3, 5, 8, 13, 31, 64, 100] {
+            for k in class_of(count)..12 {
+                let mut v = SmallestInClass {
+                    count,
+                    class: k,
+                    fit: |s: usize, e: usize| (e - s >= count).then_some(s),
+                    best: None,
+                };
+                assert!(tree.walk(
+                    &map,
+                    Window {
+                        lo: 0,
+                        hi: map.units()
+                    },
+                    &mut v
+                ));
+                let want = runs
+                    .iter()
+                    .filter(|r| r.1 >= count && class(r.1) == k)
+                    .min_by_key(|r| r.1)
+                    .map(|r| (r.1, r.0));
+                assert_eq!(v.best, want, "count {count} class {k}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_tree_follows_claims_and_frees() {
+        let units = 6 * LEAF_UNITS + 3;
+        let map = Bitmap::new(units).unwrap();
+        let tree = map.summary().unwrap();
+        assert_eq!(tree.root().unwrap().longest as usize, units);
+        map.claim(LEAF_UNITS - 2, 2 * LEAF_UNITS).unwrap();
+        map.claim(5 * LEAF_UNITS, 1).unwrap();
+        let root = tree.root().unwrap();
+        // The leaf slots past the map read as busy: the last run is inside the root.
+        assert_eq!(
+            (
+                root.prefix as usize,
+                root.suffix as usize,
+                root.longest as usize
+            ),
+            (LEAF_UNITS - 2, 0, 2 * LEAF_UNITS + 2)
+        );
+        assert_eq!(
+            root.classes,
+            1 << class(2 * LEAF_UNITS + 2) | 1 << class(LEAF_UNITS + 2)
+        );
+        map.release(LEAF_UNITS - 2, 2 * LEAF_UNITS).unwrap();
+        let root = tree.root().unwrap();
+        assert_eq!(root.longest as usize, 5 * LEAF_UNITS);
+        assert_eq!(root.classes, 1 << class(LEAF_UNITS + 2));
+        // A rejected claim changes nothing.
+        assert!(map.claim(5 * LEAF_UNITS - 1, 3).is_err());
+        assert_eq!(tree.root().unwrap(), root);
+    }
+
+    #[test]
+    fn small_and_empty_maps_have_no_tree() {
+        assert!(Bitmap::new(LEAF_UNITS).unwrap().summary().is_none());
+        assert!(Bitmap::new(0).unwrap().summary().is_none());
+        assert!(Bitmap::new(2 * LEAF_UNITS - 1).unwrap().summary().is_none());
+        assert!(Bitmap::new(2 * LEAF_UNITS).unwrap().summary().is_some());
+    }
+
+    /// [`Runs::of_leaf`] unit by unit.
+    fn naive_leaf(free: u128) -> Runs {
+        let bit = |u: usize| u < LEAF_UNITS && free >> u & 1 == 1;
+        let mut runs = Vec::new();
+        let mut u = 0;
+        while u < LEAF_UNITS {
+            let start = u;
+            while bit(u) {
+                u += 1;
+            }
+            if u > start {
+                runs.push((start, u - start));
+            }
+            u += 1;
+        }
+        let len = |at: usize| runs.iter().find(|r| r.0 == at).map_or(0, |r| r.1);
+        let suffix = runs
+            .last()
+            .filter(|r| r.0 + r.1 == LEAF_UNITS)
+            .map_or(0, |r| r.1);
+        let classes = runs
+            .iter()
+            .filter(|r| r.0 != 0 && r.0 + r.1 != LEAF_UNITS)
+            .fold(0, |c, r| c | 1 << class(r.1));
+        Runs {
+            prefix: narrow(len(0)),
+            suffix: narrow(suffix),
+            longest: narrow(runs.iter().map(|r| r.1).max().unwrap_or(0)),
+            classes,
+        }
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // Safe code, thousands of searches: slow under Miri.
+    fn leaf_runs_match_a_unit_by_unit_count() {
+        let mask = if LEAF_UNITS == 128 {
+            u128::MAX
+        } else {
+            (1 << LEAF_UNITS) - 1
+        };
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        for i in 0..4000 {
+            let mut word = || {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                u128::from(rng)
+            };
+            // Sparse, dense and random masks, with runs of every length.
+            let free = match i % 4 {
+                0 => word() | word() << 64,
+                1 => (word() | word() << 64) & (word() | word() << 64),
+                2 => !((word() | word() << 64) & (word() | word() << 64) & word()),
+                _ => (word() << 64 | word()) >> (i % 128),
+            } & mask;
+            assert_eq!(Runs::of_leaf(free), naive_leaf(free), "{free:#x}");
+        }
+    }
+
+    #[test]
+    fn leaf_runs() {
+        let r = Runs::of_leaf(0);
+        assert_eq!(r, Runs::default());
+        let full = if LEAF_UNITS == 128 {
+            u128::MAX
+        } else {
+            (1 << LEAF_UNITS) - 1
+        };
+        assert_eq!(Runs::of_leaf(full).longest as usize, LEAF_UNITS);
+        // Free: 0..3, 5..6, 10..=13, and the top two units.
+        let free = 0b111 | 1 << 5 | 0b1111 << 10 | 0b11 << (LEAF_UNITS - 2);
+        let r = Runs::of_leaf(free);
+        assert_eq!((r.prefix, r.suffix, r.longest), (3, 2, 4));
+        assert_eq!(r.classes, 1 << 0 | 1 << 2);
+    }
+}
