@@ -395,7 +395,7 @@ impl Core {
     fn mark(&mut self, parts: PartsMut<'_>, start: usize, count: usize) {
         words::assign_range(parts.used, start, start + count, true);
         words::assign(parts.starts, start, true);
-        self.layout.refresh(parts, start, count);
+        self.layout.refresh(parts, start, count, true);
         self.free -= count;
         self.live += 1;
     }
@@ -405,7 +405,7 @@ impl Core {
     fn unmark(&mut self, parts: PartsMut<'_>, start: usize, count: usize) {
         words::assign_range(parts.used, start, start + count, false);
         words::assign(parts.starts, start, false);
-        self.layout.refresh(parts, start, count);
+        self.layout.refresh(parts, start, count, false);
         self.free += count;
         self.live -= 1;
     }
@@ -483,13 +483,14 @@ impl Core {
 }
 
 impl Layout {
-    /// Brings the summary and the run tree up to a change of `[start, start + count)`.
+    /// Brings the summary and the run tree up to `[start, start + count)` having become
+    /// all used (`used`) or all free.
     #[inline]
-    fn refresh(&self, parts: PartsMut<'_>, start: usize, count: usize) {
+    fn refresh(&self, parts: PartsMut<'_>, start: usize, count: usize, used: bool) {
         let first = start / BITS;
         let last = (start + count - 1) / BITS;
         self.summary.refresh(parts.used, parts.summary, first, last);
-        self.runs.mark(parts.tree, first, last);
+        self.runs.mark(parts.tree, start, start + count, used);
     }
 }
 

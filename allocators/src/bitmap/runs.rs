@@ -232,25 +232,60 @@ impl RunTree {
         tree.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
 
-    /// Marks the nodes above used words `first..=last` stale, a level at a time (a word
-    /// of bits per 64 nodes), up to the first single ancestor already stale. Nothing is recomputed
-    /// until a search needs the tree ([`settle`](Self::settle)), so changes that no
-    /// search looks at cost a few bit tests.
-    pub(super) fn mark(&self, tree: &mut [u64], first: usize, last: usize) {
-        let Some(stale) = tree.get_mut(..self.stale_words) else {
+    /// Brings the tree up to `[start, end)` (units) having become all used (`used`) or
+    /// all free. Nodes that lie wholly inside the range get their runs written directly
+    /// (none, or the whole node) and lose their stale bit; the at most two nodes per level
+    /// that straddle an end of the range are marked stale, up to the first single
+    /// ancestor already stale, and recomputed when a search needs the tree
+    /// ([`settle`](Self::settle)). So a change costs `O(log n)` stale bits plus one
+    /// plain store per node inside it (`O(count / 128)`), and settling after it
+    /// `O(log n)` node joins however long it was.
+    pub(super) fn mark(&self, tree: &mut [u64], start: usize, end: usize, used: bool) {
+        if self.leaves <= 1 || start >= end || tree.len() < self.words() {
             return;
-        };
+        }
         let (mut lo, mut hi) = (
-            (first / LEAF_WORDS + self.leaves) / 2,
-            (last / LEAF_WORDS + self.leaves) / 2,
+            start / LEAF_UNITS + self.leaves,
+            (end - 1) / LEAF_UNITS + self.leaves,
         );
-        while lo >= 1 && hi < self.leaves {
-            if lo == hi && Self::is_stale(stale, lo) {
-                break;
-            }
-            words::assign_range(stale, lo, hi + 1, true);
+        let mut len = LEAF_UNITS;
+        loop {
             lo /= 2;
             hi /= 2;
+            len *= 2;
+            if lo < 1 {
+                break;
+            }
+            // The first index of this level; node `i` covers `(i - level) * len ..`.
+            let level = 1 << (usize::BITS - 1 - lo.leading_zeros());
+            // The nodes wholly inside the range: `inside_lo..inside_hi`.
+            let inside_lo = (level + start.div_ceil(len)).max(lo);
+            let inside_hi = (level + end / len).min(hi + 1);
+            if inside_lo < inside_hi {
+                let full = if used {
+                    0
+                } else {
+                    u32::try_from(len).unwrap_or(u32::MAX)
+                };
+                let runs = Runs {
+                    prefix: full,
+                    suffix: full,
+                    longest: full,
+                };
+                let mut i = inside_lo;
+                while i < inside_hi {
+                    self.set_node(tree, i, runs);
+                    i += 1;
+                }
+                words::assign_range(tree, inside_lo, inside_hi, false);
+                words::assign_range(tree, lo, inside_lo, true);
+                words::assign_range(tree, inside_hi, hi + 1, true);
+            } else {
+                if lo == hi && Self::is_stale(tree, lo) {
+                    break;
+                }
+                words::assign_range(tree, lo, hi + 1, true);
+            }
         }
     }
 
@@ -491,15 +526,16 @@ mod tests {
         assert_eq!(tree.longest(&used, &words), 40 * 64);
         used[3] = 1 << 5;
         used[30] = u64::MAX;
-        tree.mark(&mut words, 3, 3);
-        tree.mark(&mut words, 30, 30);
+        tree.mark(&mut words, 3 * 64 + 5, 3 * 64 + 6, true);
+        tree.mark(&mut words, 30 * 64, 31 * 64, true);
         tree.settle(&used, &mut words);
         assert_eq!(tree.first_run(&used, &words, 0, 64 * 4), Some(3 * 64 + 6));
         assert_eq!(tree.first_run(&used, &words, 0, 27 * 64), None);
         assert_eq!(tree.longest(&used, &words), 64 * 26 + 58);
         used[3] = 0;
         used[30] = 0;
-        tree.mark(&mut words, 3, 30);
+        tree.mark(&mut words, 3 * 64 + 5, 3 * 64 + 6, false);
+        tree.mark(&mut words, 30 * 64, 31 * 64, false);
         tree.settle(&used, &mut words);
         assert_eq!(tree.first_run(&used, &words, 10, 40 * 64 - 10), Some(10));
         assert_eq!(tree.first_run(&used, &words, 10, 40 * 64 - 9), None);
