@@ -46,7 +46,9 @@ struct Runs {
 }
 
 impl Runs {
-    /// The runs of one used word (a set bit is a used unit).
+    /// The runs of one used word (a set bit is a used unit), run by run: the reference
+    /// [`of_leaf`](Self::of_leaf) is tested against.
+    #[cfg(test)]
     const fn of_word(used: u64) -> Self {
         match used {
             0 => Self {
@@ -75,6 +77,47 @@ impl Runs {
                     longest,
                 }
             }
+        }
+    }
+
+    /// The runs of one leaf's 128 used bits, without a loop over its runs: the longest
+    /// by doubling the run length while some run is that long, then adding halves
+    /// (about 14 shift-and steps).
+    const fn of_leaf(used: u128) -> Self {
+        let free = !used;
+        if free == 0 {
+            return Self {
+                prefix: 0,
+                suffix: 0,
+                longest: 0,
+            };
+        }
+        // `starts`: where a free run of `have` units starts.
+        let (mut starts, mut have) = (free, 1u32);
+        while have < 128 {
+            let longer = starts & (starts >> have);
+            if longer == 0 {
+                break;
+            }
+            starts = longer;
+            have *= 2;
+        }
+        // A run of `have` units exists and none of `2 * have`: add the halves that fit.
+        let mut step = have / 2;
+        while step >= 1 {
+            if have + step <= 128 {
+                let longer = starts & (starts >> step);
+                if longer != 0 {
+                    starts = longer;
+                    have += step;
+                }
+            }
+            step /= 2;
+        }
+        Self {
+            prefix: used.trailing_zeros(),
+            suffix: used.leading_zeros(),
+            longest: have,
         }
     }
 
@@ -215,7 +258,7 @@ impl RunTree {
         }
         let w = (i - self.leaves) * LEAF_WORDS;
         let (first, second) = (word_or_full(used, w), word_or_full(used, w + 1));
-        Runs::join(Runs::of_word(first), 64, Runs::of_word(second), 64)
+        Runs::of_leaf(first as u128 | (second as u128) << 64)
     }
 
     /// The runs of inner node `i` from its children, each of `half` units.
@@ -248,19 +291,35 @@ impl RunTree {
             start / LEAF_UNITS + self.leaves,
             (end - 1) / LEAF_UNITS + self.leaves,
         );
-        let mut len = LEAF_UNITS;
+        if lo == hi {
+            // Within one leaf (most changes): its ancestors, up to one already stale.
+            let mut i = lo / 2;
+            while i >= 1 {
+                let (w, bit) = (i / 64, 1 << (i % 64));
+                match tree.get_mut(w) {
+                    Some(word) if *word & bit == 0 => *word |= bit,
+                    _ => return,
+                }
+                i /= 2;
+            }
+            return;
+        }
+        // Nodes of this level cover `1 << shift` units each (shifts, not divisions: the
+        // compiler cannot see that the lengths are powers of two).
+        let mut shift = LEAF_UNITS.trailing_zeros();
         loop {
             lo /= 2;
             hi /= 2;
-            len *= 2;
+            shift += 1;
             if lo < 1 {
                 break;
             }
+            let len = 1usize << shift;
             // The first index of this level; node `i` covers `(i - level) * len ..`.
             let level = 1 << (usize::BITS - 1 - lo.leading_zeros());
             // The nodes wholly inside the range: `inside_lo..inside_hi`.
-            let inside_lo = (level + start.div_ceil(len)).max(lo);
-            let inside_hi = (level + end / len).min(hi + 1);
+            let inside_lo = (level + ((start + len - 1) >> shift)).max(lo);
+            let inside_hi = (level + (end >> shift)).min(hi + 1);
             if inside_lo < inside_hi {
                 let full = if used {
                     0
@@ -291,22 +350,27 @@ impl RunTree {
 
     /// Recomputes every stale node from `used`, children first: `O(stale nodes)`.
     pub(super) fn settle(&self, used: &[u64], tree: &mut [u64]) {
-        if self.leaves > 1 {
-            self.settle_node(used, tree, 1, LEAF_UNITS * self.leaves / 2);
+        if self.leaves > 1 && tree.len() >= self.words() {
+            self.settled(used, tree, 1, LEAF_UNITS * self.leaves / 2);
         }
     }
 
-    fn settle_node(&self, used: &[u64], tree: &mut [u64], i: usize, half: usize) {
+    /// The runs of node `i` (its children cover `half` units each), recomputing it and
+    /// its stale descendants first if it is stale; each node's runs are read or joined
+    /// once.
+    fn settled(&self, used: &[u64], tree: &mut [u64], i: usize, half: usize) -> Runs {
+        if i >= self.leaves {
+            return self.runs(used, tree, i);
+        }
         if !Self::is_stale(tree, i) {
-            return;
+            return self.node(tree, i);
         }
-        if 2 * i < self.leaves {
-            self.settle_node(used, tree, 2 * i, half / 2);
-            self.settle_node(used, tree, 2 * i + 1, half / 2);
-        }
-        let runs = self.join_children(used, tree, i, half);
+        let left = self.settled(used, tree, 2 * i, half / 2);
+        let right = self.settled(used, tree, 2 * i + 1, half / 2);
+        let runs = Runs::join(left, half, right, half);
         self.set_node(tree, i, runs);
         words::assign(tree, i, false);
+        runs
     }
 
     /// The lowest offset `p >= from` such that `[p, p + count)` is free, if any, on a
@@ -495,6 +559,31 @@ mod tests {
         let r = Runs::of_word(1 << 63);
         assert_eq!((r.prefix, r.suffix, r.longest), (63, 0, 63));
         assert_eq!(Runs::of_word(u64::MAX).longest, 0);
+    }
+
+    #[test]
+    fn leaf_runs_match_word_runs() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut cases = vec![(0, 0), (u64::MAX, u64::MAX), (0, u64::MAX), (u64::MAX, 0)];
+        for _ in 0..20_000 {
+            let (a, b, c, d) = (next(), next(), next(), next());
+            // Sparse, dense and mixed words, so runs of every length occur.
+            cases.push((a & b & c, d | a));
+            cases.push((a & b & c & d, b & c & d));
+            cases.push((a | b, a & b & c & d));
+            cases.push((1 << (a % 64), 1 << (b % 64)));
+        }
+        for (lo, hi) in cases {
+            let leaf = Runs::of_leaf(u128::from(lo) | u128::from(hi) << 64);
+            let words = Runs::join(Runs::of_word(lo), 64, Runs::of_word(hi), 64);
+            assert_eq!(leaf, words, "{lo:#x} {hi:#x}");
+        }
     }
 
     #[test]
