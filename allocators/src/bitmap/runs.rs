@@ -83,6 +83,7 @@ impl Runs {
     /// The runs of one leaf's 128 used bits, without a loop over its runs: the longest
     /// by doubling the run length while some run is that long, then adding halves
     /// (about 14 shift-and steps).
+    #[inline(always)]
     const fn of_leaf(used: u128) -> Self {
         let free = !used;
         if free == 0 {
@@ -122,6 +123,7 @@ impl Runs {
     }
 
     /// The runs of `left` (of `left_len` units) followed by `right` (of `right_len`).
+    #[inline(always)]
     const fn join(left: Self, left_len: usize, right: Self, right_len: usize) -> Self {
         let prefix = if left.prefix as usize == left_len {
             left.prefix.saturating_add(right.prefix)
@@ -224,6 +226,7 @@ impl RunTree {
     }
 
     /// The stored runs of inner node `i`.
+    #[inline(always)]
     const fn node(&self, tree: &[u64], i: usize) -> Runs {
         let ends = word(tree, self.stale_words + i);
         Runs {
@@ -233,6 +236,7 @@ impl RunTree {
         }
     }
 
+    #[inline(always)]
     const fn set_node(&self, tree: &mut [u64], i: usize, runs: Runs) {
         let (ends, longest) = (self.stale_words + i, self.longest_at + i / 2);
         if longest >= tree.len() {
@@ -252,6 +256,7 @@ impl RunTree {
     }
 
     /// The runs of node `i` (inner: stored; leaf: read off the used map).
+    #[inline(always)]
     const fn runs(&self, used: &[u64], tree: &[u64], i: usize) -> Runs {
         if i < self.leaves {
             return self.node(tree, i);
