@@ -13,9 +13,10 @@
 //! costs nothing while the word scan finds every fit.
 //!
 //! The tree lives in a slice of [`words`](RunTree::words) `u64`s that the bitmap's
-//! storage holds: first one stale bit per node, then each node's prefix and suffix runs
-//! (a word per node), then the nodes' longest runs (two to a word): 12 bytes per node,
-//! and a node is read with two word loads and no wider arithmetic. [`RunTree`] itself
+//! storage holds: first one stale bit per node, then the nodes by sibling pairs, three
+//! words a pair (each sibling's prefix and suffix runs, a word each, then both longest
+//! runs in one word): 12 bytes per node, a node is read with two word loads and no wider
+//! arithmetic, and the two children a join reads lie in one 24-byte stretch. [`RunTree`] itself
 //! only knows the sizes, so the same code serves a heap bitmap and one over caller
 //! storage, and [`init`](RunTree::init) is a `const fn`.
 //!
@@ -184,8 +185,6 @@ pub(super) struct RunTree {
     /// order: the root is 1, the children of `i` are `2i`, `2i + 1` (slot 0 unused);
     /// indices `leaves..2 * leaves` are the leaves, not stored.
     stale_words: usize,
-    /// Where the nodes' longest runs start (their prefix and suffix runs come first).
-    longest_at: usize,
 }
 
 impl RunTree {
@@ -197,7 +196,6 @@ impl RunTree {
         Self {
             leaves,
             stale_words,
-            longest_at: stale_words + Self::stored(leaves),
         }
     }
 
@@ -211,7 +209,7 @@ impl RunTree {
     /// `t` leaf slots (a power of two of 128-unit leaves, so `t` is even), none for a
     /// space of at most one leaf.
     pub(super) const fn words(&self) -> usize {
-        self.longest_at + Self::stored(self.leaves) / 2
+        self.stale_words + Self::stored(self.leaves) / 2 * 3
     }
 
     /// Builds the tree of `used` in `tree` (its [`words`](Self::words) words, all
@@ -225,20 +223,29 @@ impl RunTree {
         }
     }
 
+    /// Where inner node `i`'s prefix and suffix runs lie, and the word holding its
+    /// longest run (low half for even `i`, high for odd).
+    #[inline(always)]
+    const fn slots(&self, i: usize) -> (usize, usize) {
+        let pair = self.stale_words + i / 2 * 3;
+        (pair + i % 2, pair + 2)
+    }
+
     /// The stored runs of inner node `i`.
     #[inline(always)]
     const fn node(&self, tree: &[u64], i: usize) -> Runs {
-        let ends = word(tree, self.stale_words + i);
+        let (ends, longest) = self.slots(i);
+        let ends = word(tree, ends);
         Runs {
             prefix: half_of(ends, 0),
             suffix: half_of(ends, 1),
-            longest: half_of(word(tree, self.longest_at + i / 2), i % 2),
+            longest: half_of(word(tree, longest), i % 2),
         }
     }
 
     #[inline(always)]
     const fn set_node(&self, tree: &mut [u64], i: usize, runs: Runs) {
-        let (ends, longest) = (self.stale_words + i, self.longest_at + i / 2);
+        let (ends, longest) = self.slots(i);
         if longest >= tree.len() {
             return;
         }
