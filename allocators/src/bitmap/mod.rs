@@ -34,9 +34,10 @@
 //! Cost: the search returns the *lowest* fitting offset. A small request first scans the
 //! few words from the window's start (word-level, full words skipped through the
 //! summary); then the run tree gives the lowest run long enough in `O(log n)`, so the
-//! cost does not grow with the space, also when the only fit is at its far end. Only
-//! aligned requests may revisit the tree, once per free run that is long enough but whose
-//! aligned part is not. Claim and free are `O(count / 64)` plus the summary update and
+//! cost does not grow with the space, also when the only fit is at its far end. An
+//! aligned request checks its alignment on each long-enough free run the descent meets,
+//! and past one whose aligned part is too short goes on from there, without a new
+//! descent. Claim and free are `O(count / 64)` plus the summary update and
 //! marking the tree stale above the change (amortized `O(count / 128 + 1)`); the tree
 //! recomputes its stale nodes when a search needs it, `O(log n)` per change since the
 //! last such search. A failing allocation costs what the search costs

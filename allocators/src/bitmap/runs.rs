@@ -386,14 +386,32 @@ impl RunTree {
     }
 
     /// The lowest offset `p >= from` such that `[p, p + count)` is free, if any, on a
-    /// [settled](Self::settle) tree. `None` also for `count == 0` or `count > u32::MAX` (the caller searches those
-    /// another way).
+    /// [settled](Self::settle) tree. `None` also for `count == 0` or `count > u32::MAX`
+    /// (the caller searches those another way).
+    #[cfg(test)]
     pub(super) fn first_run(
         &self,
         used: &[u64],
         tree: &[u64],
         from: usize,
         count: usize,
+    ) -> Option<usize> {
+        self.first_fit(used, tree, from, count, 1, 0)
+    }
+
+    /// The lowest offset `p >= from` with `phase + p` a multiple of `align` (a power of
+    /// two) such that `[p, p + count)` is free, if any, on a [settled](Self::settle)
+    /// tree. `None` also for `count == 0` or `count > u32::MAX` (the caller searches
+    /// those another way). The alignment is checked on each free run long enough as the
+    /// descent meets it, so a run whose aligned part is too short costs no new descent.
+    pub(super) fn first_fit(
+        &self,
+        used: &[u64],
+        tree: &[u64],
+        from: usize,
+        count: usize,
+        align: usize,
+        phase: usize,
     ) -> Option<usize> {
         if count == 0 || count > u32::MAX as usize {
             return None;
@@ -410,21 +428,44 @@ impl RunTree {
             words: tree,
             from,
             count,
+            align,
+            phase,
         };
         walk.visit(root, &mut carry)
     }
 
-    /// [`Walk::visit`] of a leaf, unit run by unit run.
-    fn scan_leaf(
-        used: &[u64],
-        leaf: usize,
-        lo: usize,
-        from: usize,
-        count: usize,
-        carry: &mut usize,
-    ) -> Option<usize> {
+    /// The longest free run anywhere (saturated at `u32::MAX`).
+    #[cfg(test)]
+    pub(super) fn longest(&self, used: &[u64], tree: &[u64]) -> usize {
+        self.runs(used, tree, 1).longest as usize
+    }
+}
+
+/// One search of [`RunTree::first_run`]: the tree, the used map and the tree's words,
+/// and the request, so that each step of the descent passes only its node and carry.
+struct Walk<'a> {
+    tree: &'a RunTree,
+    used: &'a [u64],
+    words: &'a [u64],
+    from: usize,
+    count: usize,
+    align: usize,
+    phase: usize,
+}
+
+impl Walk<'_> {
+    /// The aligned start of the request in the free run `[start, end)`, if it holds one.
+    #[inline]
+    fn fit(&self, start: usize, end: usize) -> Option<usize> {
+        let at = crate::align_up_with_phase(start, self.align, self.phase)?;
+        (at.checked_add(self.count)? <= end).then_some(at)
+    }
+
+    /// [`visit`](Self::visit) of a leaf, unit run by unit run.
+    fn scan_leaf(&self, leaf: usize, lo: usize, carry: &mut usize) -> Option<usize> {
+        let (from, count) = (self.from, self.count);
         let w = leaf * LEAF_WORDS;
-        let word = |k: usize| u128::from(used.get(w + k).copied().unwrap_or(u64::MAX));
+        let word = |k: usize| u128::from(self.used.get(w + k).copied().unwrap_or(u64::MAX));
         let free = !(word(0) | (word(1) << 64));
         let mut bit = 0;
         if from > lo {
@@ -444,7 +485,10 @@ impl RunTree {
             // The shift filled the top with used units, so the run stops at the end.
             let run = (!rest).trailing_zeros() as usize;
             if *carry + run >= count {
-                return Some(lo + bit - *carry);
+                // The run so far (it may go on past the leaf).
+                if let Some(at) = self.fit(lo + bit - *carry, lo + bit + run) {
+                    return Some(at);
+                }
             }
             if bit + run >= LEAF_UNITS {
                 *carry += run;
@@ -456,24 +500,6 @@ impl RunTree {
         None
     }
 
-    /// The longest free run anywhere (saturated at `u32::MAX`).
-    #[cfg(test)]
-    pub(super) fn longest(&self, used: &[u64], tree: &[u64]) -> usize {
-        self.runs(used, tree, 1).longest as usize
-    }
-}
-
-/// One search of [`RunTree::first_run`]: the tree, the used map and the tree's words,
-/// and the request, so that each step of the descent passes only its node and carry.
-struct Walk<'a> {
-    tree: &'a RunTree,
-    used: &'a [u64],
-    words: &'a [u64],
-    from: usize,
-    count: usize,
-}
-
-impl Walk<'_> {
     /// Searches node `i`, which covers units from `lo`; `carry` is the length of the
     /// free run (at or after `from`) that ends right before `lo`, and is updated to the
     /// one that ends at the end of the node.
@@ -487,8 +513,17 @@ impl Walk<'_> {
         }
         if lo >= from {
             let runs = self.tree.runs(self.used, self.words, i);
-            if *carry + runs.prefix as usize >= count {
-                return Some(lo - *carry);
+            let prefix = runs.prefix as usize;
+            if *carry + prefix >= count {
+                // The run so far (it goes on past the node when the node is all free).
+                if let Some(at) = self.fit(lo - *carry, lo + prefix) {
+                    return Some(at);
+                }
+                if prefix == len {
+                    *carry += len;
+                    return None;
+                }
+                // Its aligned part is too short: look past it, inside the node.
             }
             if (runs.longest as usize) < count {
                 *carry = if runs.prefix as usize == len {
@@ -501,7 +536,7 @@ impl Walk<'_> {
         }
         let leaves = self.tree.leaves;
         if i >= leaves {
-            return RunTree::scan_leaf(self.used, i - leaves, lo, from, count, carry);
+            return self.scan_leaf(i - leaves, lo, carry);
         }
         let half = len / 2;
         let left = Node {
@@ -550,6 +585,16 @@ mod tests {
                     naive(used, units, from, count),
                     "from {from} count {count}"
                 );
+                for (align, phase) in [(2, 1), (8, 3), (64, 0), (128, 77)] {
+                    let free = |u: usize| u < units && used[u / 64] & (1 << (u % 64)) == 0;
+                    let aligned = (from..units)
+                        .find(|&p| (phase + p) % align == 0 && (p..p + count).all(free));
+                    assert_eq!(
+                        tree.first_fit(used, &words, from, count, align, phase),
+                        aligned,
+                        "from {from} count {count} align {align} phase {phase}"
+                    );
+                }
             }
         }
     }
