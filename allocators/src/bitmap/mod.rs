@@ -211,7 +211,14 @@ struct Core {
     phase: usize,
     free: usize,
     live: usize,
+    /// Changes since a search last needed the run tree (saturating): below
+    /// [`EAGER_CHANGES`] the tree is updated at once, so it stays settled while searches
+    /// keep needing it; past it changes only mark it stale.
+    quiet: u32,
 }
+
+/// Changes after a search needed the run tree that still update it at once.
+const EAGER_CHANGES: u32 = 4;
 
 impl Bitmap {
     /// The `u64` words of metadata a space of `capacity` units needs, laid out in the
@@ -373,6 +380,7 @@ impl<S> Bitmap<S> {
                 phase,
                 free: capacity,
                 live: 0,
+                quiet: 0,
             },
         }
     }
@@ -396,7 +404,9 @@ impl Core {
     fn mark(&mut self, parts: PartsMut<'_>, start: usize, count: usize) {
         words::assign_range(parts.used, start, start + count, true);
         words::assign(parts.starts, start, true);
-        self.layout.refresh(parts, start, count, true);
+        let eager = self.quiet < EAGER_CHANGES;
+        self.quiet = self.quiet.saturating_add(1);
+        self.layout.refresh(parts, (start, count), true, eager);
         self.free -= count;
         self.live += 1;
     }
@@ -406,7 +416,9 @@ impl Core {
     fn unmark(&mut self, parts: PartsMut<'_>, start: usize, count: usize) {
         words::assign_range(parts.used, start, start + count, false);
         words::assign(parts.starts, start, false);
-        self.layout.refresh(parts, start, count, false);
+        let eager = self.quiet < EAGER_CHANGES;
+        self.quiet = self.quiet.saturating_add(1);
+        self.layout.refresh(parts, (start, count), false, eager);
         self.free += count;
         self.live -= 1;
     }
@@ -485,13 +497,20 @@ impl Core {
 
 impl Layout {
     /// Brings the summary and the run tree up to `[start, start + count)` having become
-    /// all used (`used`) or all free.
+    /// all used (`used`) or all free; the tree at once if `eager` (and settled).
     #[inline]
-    fn refresh(&self, parts: PartsMut<'_>, start: usize, count: usize, used: bool) {
+    fn refresh(
+        &self,
+        parts: PartsMut<'_>,
+        (start, count): (usize, usize),
+        used: bool,
+        eager: bool,
+    ) {
         let first = start / BITS;
         let last = (start + count - 1) / BITS;
         self.summary.refresh(parts.used, parts.summary, first, last);
-        self.runs.mark(parts.tree, start, start + count, used);
+        let range = (start, start + count);
+        self.runs.mark(parts.used, parts.tree, range, used, eager);
     }
 }
 

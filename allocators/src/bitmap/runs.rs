@@ -287,18 +287,111 @@ impl RunTree {
         tree.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
 
-    /// Brings the tree up to `[start, end)` (units) having become all used (`used`) or
-    /// all free. Nodes that lie wholly inside the range get their runs written directly
-    /// (none, or the whole node) and lose their stale bit; the at most two nodes per level
-    /// that straddle an end of the range are marked stale, up to the first single
-    /// ancestor already stale, and recomputed when a search needs the tree
-    /// ([`settle`](Self::settle)). So a change costs `O(log n)` stale bits plus one
-    /// plain store per node inside it (`O(count / 128)`), and settling after it
-    /// `O(log n)` node joins however long it was.
-    pub(super) fn mark(&self, tree: &mut [u64], start: usize, end: usize, used: bool) {
+    /// Brings the tree up to `[start, end)` (units) of `used_map` having become all used
+    /// (`used`) or all free: at once (`eager`, when the tree is settled: see
+    /// [`update`](Self::update)), or by marking it stale for the next search to settle
+    /// ([`mark_stale`](Self::mark_stale)). Eager updates keep a tree that searches keep
+    /// needing settled at the cost of the joins that change something; stale bits cost
+    /// nothing more while no search needs the tree.
+    pub(super) fn mark(
+        &self,
+        used_map: &[u64],
+        tree: &mut [u64],
+        (start, end): (usize, usize),
+        used: bool,
+        eager: bool,
+    ) {
         if self.leaves <= 1 || start >= end || tree.len() < self.words() {
             return;
         }
+        if eager && !Self::is_stale(tree, 1) {
+            self.update(used_map, tree, start, end, used);
+        } else {
+            self.mark_stale(tree, start, end, used);
+        }
+    }
+
+    /// [`mark`](Self::mark) on a settled tree, which it leaves settled: nodes wholly
+    /// inside the range get their runs written directly (none, or the whole node); the
+    /// at most two nodes per level that straddle an end of the range are joined from
+    /// their children, bottom up, until a level where no node is inside the range and
+    /// none changed. One plain store per node inside (`O(count / 128)`) and at most
+    /// `O(log n)` joins.
+    fn update(&self, used_map: &[u64], tree: &mut [u64], start: usize, end: usize, used: bool) {
+        let (mut lo, mut hi) = (
+            start / LEAF_UNITS + self.leaves,
+            (end - 1) / LEAF_UNITS + self.leaves,
+        );
+        let mut shift = LEAF_UNITS.trailing_zeros();
+        loop {
+            lo /= 2;
+            hi /= 2;
+            shift += 1;
+            if lo < 1 {
+                break;
+            }
+            let len = 1usize << shift;
+            let level = 1 << (usize::BITS - 1 - lo.leading_zeros());
+            let inside_lo = (level + ((start + len - 1) >> shift)).max(lo);
+            let inside_hi = (level + (end >> shift)).min(hi + 1);
+            if inside_lo < inside_hi {
+                self.fill(tree, inside_lo..inside_hi, len, used);
+                // At most one node on each side straddles an end.
+                if lo < inside_lo {
+                    self.rejoin(used_map, tree, lo, len / 2);
+                }
+                if inside_hi <= hi {
+                    self.rejoin(used_map, tree, hi, len / 2);
+                }
+            } else {
+                // No node inside: one or two straddle the ends. When neither changed,
+                // no ancestor does (and none can be inside the range).
+                let mut changed = self.rejoin(used_map, tree, lo, len / 2);
+                if hi != lo {
+                    changed |= self.rejoin(used_map, tree, hi, len / 2);
+                }
+                if !changed {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Writes the runs of nodes `range` of `len` units each, all used (`used`) or all
+    /// free.
+    fn fill(&self, tree: &mut [u64], range: core::ops::Range<usize>, len: usize, used: bool) {
+        let full = if used {
+            0
+        } else {
+            u32::try_from(len).unwrap_or(u32::MAX)
+        };
+        let runs = Runs {
+            prefix: full,
+            suffix: full,
+            longest: full,
+        };
+        for i in range {
+            self.set_node(tree, i, runs);
+        }
+    }
+
+    /// Recomputes inner node `i` from its children of `half` units each; whether its
+    /// runs changed.
+    fn rejoin(&self, used_map: &[u64], tree: &mut [u64], i: usize, half: usize) -> bool {
+        let runs = self.join_children(used_map, tree, i, half);
+        if runs == self.node(tree, i) {
+            return false;
+        }
+        self.set_node(tree, i, runs);
+        true
+    }
+
+    /// [`mark`](Self::mark) by stale bits: nodes wholly inside the range get their runs
+    /// written directly and lose their stale bit; the at most two nodes per level that
+    /// straddle an end of the range are marked stale, up to the first single ancestor
+    /// already stale, and recomputed when a search needs the tree
+    /// ([`settle`](Self::settle)).
+    fn mark_stale(&self, tree: &mut [u64], start: usize, end: usize, used: bool) {
         let (mut lo, mut hi) = (
             start / LEAF_UNITS + self.leaves,
             (end - 1) / LEAF_UNITS + self.leaves,
@@ -333,21 +426,7 @@ impl RunTree {
             let inside_lo = (level + ((start + len - 1) >> shift)).max(lo);
             let inside_hi = (level + (end >> shift)).min(hi + 1);
             if inside_lo < inside_hi {
-                let full = if used {
-                    0
-                } else {
-                    u32::try_from(len).unwrap_or(u32::MAX)
-                };
-                let runs = Runs {
-                    prefix: full,
-                    suffix: full,
-                    longest: full,
-                };
-                let mut i = inside_lo;
-                while i < inside_hi {
-                    self.set_node(tree, i, runs);
-                    i += 1;
-                }
+                self.fill(tree, inside_lo..inside_hi, len, used);
                 words::assign_range(tree, inside_lo, inside_hi, false);
                 words::assign_range(tree, lo, inside_lo, true);
                 words::assign_range(tree, inside_hi, hi + 1, true);
@@ -672,16 +751,16 @@ mod tests {
         assert_eq!(tree.longest(&used, &words), 40 * 64);
         used[3] = 1 << 5;
         used[30] = u64::MAX;
-        tree.mark(&mut words, 3 * 64 + 5, 3 * 64 + 6, true);
-        tree.mark(&mut words, 30 * 64, 31 * 64, true);
+        tree.mark(&used, &mut words, (3 * 64 + 5, 3 * 64 + 6), true, false);
+        tree.mark(&used, &mut words, (30 * 64, 31 * 64), true, false);
         tree.settle(&used, &mut words);
         assert_eq!(tree.first_run(&used, &words, 0, 64 * 4), Some(3 * 64 + 6));
         assert_eq!(tree.first_run(&used, &words, 0, 27 * 64), None);
         assert_eq!(tree.longest(&used, &words), 64 * 26 + 58);
         used[3] = 0;
         used[30] = 0;
-        tree.mark(&mut words, 3 * 64 + 5, 3 * 64 + 6, false);
-        tree.mark(&mut words, 30 * 64, 31 * 64, false);
+        tree.mark(&used, &mut words, (3 * 64 + 5, 3 * 64 + 6), false, true);
+        tree.mark(&used, &mut words, (30 * 64, 31 * 64), false, true);
         tree.settle(&used, &mut words);
         assert_eq!(tree.first_run(&used, &words, 10, 40 * 64 - 10), Some(10));
         assert_eq!(tree.first_run(&used, &words, 10, 40 * 64 - 9), None);

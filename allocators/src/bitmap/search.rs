@@ -36,13 +36,13 @@ impl Core {
     /// The lowest offset where `count` units aligned to `align` fit inside `window`.
     /// `count >= 1`, `align` a power of two and `window` inside the space (validated).
     pub(super) fn lowest_fit(
-        &self,
+        &mut self,
         words: &mut [u64],
         count: usize,
         align: usize,
         window: Window,
     ) -> Option<usize> {
-        let (layout, phase) = (&self.layout, self.phase);
+        let (layout, phase) = (self.layout, self.phase);
         let parts = layout.parts(words);
         let search = Search {
             used: parts.used,
@@ -68,6 +68,7 @@ impl Core {
             Ok(found) => return found,
             Err(resume) => resume,
         };
+        self.quiet = 0;
         let parts = layout.parts_mut(words);
         layout.runs.settle(parts.used, parts.tree);
         let Parts { used, tree, .. } = layout.parts(words);
