@@ -4,13 +4,15 @@
 //! inner node stores, for the units it covers, the free run at its start (`prefix`), the
 //! free run at its end (`suffix`) and its longest free run, each a `u32` (12 bytes per
 //! node, one node per leaf slot, slots rounded up to a power of two: 0.75 to 1.5 bits
-//! per unit). Leaves are not stored: their runs are
-//! read off the two used words when needed. [`RunTree::first_run`] finds the lowest
-//! offset at or after a bound where `count` free units start in `O(log n)` node visits
-//! plus one leaf scan per level at most, whatever lies below it. A change of the used
-//! map only marks the nodes above it stale ([`RunTree::mark`], amortized `O(1)` per
-//! leaf); a search first recomputes the stale ones ([`RunTree::settle`]), so the tree
-//! costs nothing while the word scan finds every fit.
+//! per unit). Leaves are not stored: their runs are read off the two used words when
+//! needed. [`RunTree::first_fit`] finds the lowest offset at or after a bound (and
+//! aligned) where `count` free units start in `O(log n)` node visits plus one leaf scan
+//! per level at most, whatever lies below it. A change of the used map
+//! ([`RunTree::mark`]) writes the nodes wholly inside it directly; above its two ends it either joins the nodes at
+//! once, stopping where nothing moved (the owner asks for that while searches keep
+//! needing the tree), or only marks them stale, and a search first recomputes the
+//! stale ones ([`RunTree::settle`]), so the tree costs nothing while the word scan
+//! finds every fit.
 //!
 //! The tree lives in a slice of [`words`](RunTree::words) `u64`s that the bitmap's
 //! storage holds: first one stale bit per node, then the nodes by sibling pairs, three
@@ -21,7 +23,7 @@
 //! storage, and [`init`](RunTree::init) is a `const fn`.
 //!
 //! Values saturate at `u32::MAX`; a saturated value still is at least any count the
-//! tree is asked about, which is why [`RunTree::first_run`] refuses counts above it.
+//! tree is asked about, which is why [`RunTree::first_fit`] refuses counts above it.
 //! This module only reads the used map; its owner must mark every change of it.
 
 #![forbid(unsafe_code)]
@@ -520,7 +522,7 @@ impl RunTree {
     }
 }
 
-/// One search of [`RunTree::first_run`]: the tree, the used map and the tree's words,
+/// One search of [`RunTree::first_fit`]: the tree, the used map and the tree's words,
 /// and the request, so that each step of the descent passes only its node and carry.
 struct Walk<'a> {
     tree: &'a RunTree,
