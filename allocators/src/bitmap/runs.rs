@@ -522,6 +522,19 @@ impl RunTree {
     }
 }
 
+/// Whether `free` has `count` consecutive set bits (`1 <= count <= 128`): `log2(count)`
+/// shift-and steps.
+fn has_run(free: u128, count: usize) -> bool {
+    let (mut starts, mut have) = (free, 1);
+    while have < count && starts != 0 {
+        // `have < count <= 128`, so `1 <= step < 128`.
+        let step = have.min(count - have);
+        starts &= starts >> step;
+        have += step;
+    }
+    starts != 0
+}
+
 /// One search of [`RunTree::first_fit`]: the tree, the used map and the tree's words,
 /// and the request, so that each step of the descent passes only its node and carry.
 struct Walk<'a> {
@@ -540,6 +553,35 @@ impl Walk<'_> {
     fn fit(&self, start: usize, end: usize) -> Option<usize> {
         let at = crate::align_up_with_phase(start, self.align, self.phase)?;
         (at.checked_add(self.count)? <= end).then_some(at)
+    }
+
+    /// [`visit`](Self::visit) of leaf `leaf` (first unit `lo >= from`): its free prefix
+    /// against the carry, then whether any run inside it is long enough (a few
+    /// shift-and steps, not its full runs), and only then a [scan](Self::scan_leaf).
+    fn visit_leaf(&self, leaf: usize, lo: usize, carry: &mut usize) -> Option<usize> {
+        let w = leaf * LEAF_WORDS;
+        let word = |k: usize| u128::from(self.used.get(w + k).copied().unwrap_or(u64::MAX));
+        let used = word(0) | (word(1) << 64);
+        let prefix = used.trailing_zeros() as usize;
+        if *carry + prefix >= self.count {
+            // The run so far (it goes on past the leaf when the leaf is all free).
+            if let Some(at) = self.fit(lo - *carry, lo + prefix) {
+                return Some(at);
+            }
+            if prefix == LEAF_UNITS {
+                *carry += LEAF_UNITS;
+                return None;
+            }
+        }
+        if self.count > LEAF_UNITS || !has_run(!used, self.count) {
+            *carry = if prefix == LEAF_UNITS {
+                *carry + LEAF_UNITS
+            } else {
+                used.leading_zeros() as usize
+            };
+            return None;
+        }
+        self.scan_leaf(leaf, lo, carry)
     }
 
     /// [`visit`](Self::visit) of a leaf, unit run by unit run.
@@ -591,6 +633,9 @@ impl Walk<'_> {
         if hi <= from {
             *carry = 0;
             return None;
+        }
+        if lo >= from && i >= self.tree.leaves {
+            return self.visit_leaf(i - self.tree.leaves, lo, carry);
         }
         if lo >= from {
             let runs = self.tree.runs(self.used, self.words, i);
