@@ -306,7 +306,9 @@ impl RunTree {
         if self.leaves <= 1 || start >= end || tree.len() < self.words() {
             return;
         }
-        if eager && !Self::is_stale(tree, 1) {
+        // Eager only within one leaf: a longer change's two ends are often the next
+        // change's too (an allocation and its free), and one settle serves both.
+        if eager && start / LEAF_UNITS == (end - 1) / LEAF_UNITS && !Self::is_stale(tree, 1) {
             self.update(used_map, tree, start, end, used);
         } else {
             self.mark_stale(tree, start, end, used);
