@@ -34,12 +34,15 @@
 //! Cost: the search returns the *lowest* fitting offset. A small request first scans the
 //! few words from the window's start (word-level, full words skipped through the
 //! summary); then the run tree gives the lowest run long enough in `O(log n)`, so the
-//! cost does not grow with the space, also when the only fit is at its far end. Only
-//! aligned requests may revisit the tree, once per free run that is long enough but whose
-//! aligned part is not. Claim and free are `O(count / 64)` plus the summary update and
-//! marking the tree stale above the change (amortized `O(count / 128 + 1)`); the tree
-//! recomputes its stale nodes when a search needs it, `O(log n)` per change since the
-//! last such search. A failing allocation costs what the search costs
+//! cost does not grow with the space, also when the only fit is at its far end. An
+//! aligned request checks its alignment on each long-enough free run the descent meets,
+//! and past one whose aligned part is too short goes on from there, without a new
+//! descent. Claim and free are `O(count / 64)` plus the summary update and
+//! the tree's: a plain store per tree node wholly inside the change (`O(count / 128)`),
+//! and for the two ends either `O(log n)` node joins at once (for a change within two
+//! neighbouring leaves while searches keep needing the tree: it stays settled, and the
+//! joins stop at the first level where nothing moved) or stale bits up to the first ancestor already stale, which the next
+//! search that needs the tree recomputes, `O(log n)` per change since the last one. A failing allocation costs what the search costs
 //! (its error carries no occupancy figures). `stats` scans the maps,
 //! `O(n / 64 + free extents)`.
 //!
@@ -210,7 +213,14 @@ struct Core {
     phase: usize,
     free: usize,
     live: usize,
+    /// Changes since a search last needed the run tree (saturating): below
+    /// [`EAGER_CHANGES`] the tree is updated at once, so it stays settled while searches
+    /// keep needing it; past it changes only mark it stale.
+    quiet: u32,
 }
+
+/// Changes after a search needed the run tree that still update it at once.
+const EAGER_CHANGES: u32 = 4;
 
 impl Bitmap {
     /// The `u64` words of metadata a space of `capacity` units needs, laid out in the
@@ -372,6 +382,7 @@ impl<S> Bitmap<S> {
                 phase,
                 free: capacity,
                 live: 0,
+                quiet: 0,
             },
         }
     }
@@ -395,7 +406,9 @@ impl Core {
     fn mark(&mut self, parts: PartsMut<'_>, start: usize, count: usize) {
         words::assign_range(parts.used, start, start + count, true);
         words::assign(parts.starts, start, true);
-        self.layout.refresh(parts, start, count);
+        let eager = self.quiet < EAGER_CHANGES;
+        self.quiet = self.quiet.saturating_add(1);
+        self.layout.refresh(parts, (start, count), true, eager);
         self.free -= count;
         self.live += 1;
     }
@@ -405,7 +418,9 @@ impl Core {
     fn unmark(&mut self, parts: PartsMut<'_>, start: usize, count: usize) {
         words::assign_range(parts.used, start, start + count, false);
         words::assign(parts.starts, start, false);
-        self.layout.refresh(parts, start, count);
+        let eager = self.quiet < EAGER_CHANGES;
+        self.quiet = self.quiet.saturating_add(1);
+        self.layout.refresh(parts, (start, count), false, eager);
         self.free += count;
         self.live -= 1;
     }
@@ -483,13 +498,21 @@ impl Core {
 }
 
 impl Layout {
-    /// Brings the summary and the run tree up to a change of `[start, start + count)`.
+    /// Brings the summary and the run tree up to `[start, start + count)` having become
+    /// all used (`used`) or all free; the tree at once if `eager` (and settled).
     #[inline]
-    fn refresh(&self, parts: PartsMut<'_>, start: usize, count: usize) {
+    fn refresh(
+        &self,
+        parts: PartsMut<'_>,
+        (start, count): (usize, usize),
+        used: bool,
+        eager: bool,
+    ) {
         let first = start / BITS;
         let last = (start + count - 1) / BITS;
         self.summary.refresh(parts.used, parts.summary, first, last);
-        self.runs.mark(parts.tree, first, last);
+        let range = (start, start + count);
+        self.runs.mark(parts.used, parts.tree, range, used, eager);
     }
 }
 

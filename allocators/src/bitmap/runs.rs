@@ -4,23 +4,26 @@
 //! inner node stores, for the units it covers, the free run at its start (`prefix`), the
 //! free run at its end (`suffix`) and its longest free run, each a `u32` (12 bytes per
 //! node, one node per leaf slot, slots rounded up to a power of two: 0.75 to 1.5 bits
-//! per unit). Leaves are not stored: their runs are
-//! read off the two used words when needed. [`RunTree::first_run`] finds the lowest
-//! offset at or after a bound where `count` free units start in `O(log n)` node visits
-//! plus one leaf scan per level at most, whatever lies below it. A change of the used
-//! map only marks the nodes above it stale ([`RunTree::mark`], amortized `O(1)` per
-//! leaf); a search first recomputes the stale ones ([`RunTree::settle`]), so the tree
-//! costs nothing while the word scan finds every fit.
+//! per unit). Leaves are not stored: their runs are read off the two used words when
+//! needed. [`RunTree::first_fit`] finds the lowest offset at or after a bound (and
+//! aligned) where `count` free units start in `O(log n)` node visits plus one leaf scan
+//! per level at most, whatever lies below it. A change of the used map
+//! ([`RunTree::mark`]) writes the nodes wholly inside it directly; above its two ends it either joins the nodes at
+//! once, stopping where nothing moved (the owner asks for that while searches keep
+//! needing the tree), or only marks them stale, and a search first recomputes the
+//! stale ones ([`RunTree::settle`]), so the tree costs nothing while the word scan
+//! finds every fit.
 //!
 //! The tree lives in a slice of [`words`](RunTree::words) `u64`s that the bitmap's
-//! storage holds: first one stale bit per node, then each node's prefix and suffix runs
-//! (a word per node), then the nodes' longest runs (two to a word): 12 bytes per node,
-//! and a node is read with two word loads and no wider arithmetic. [`RunTree`] itself
+//! storage holds: first one stale bit per node, then the nodes by sibling pairs, three
+//! words a pair (each sibling's prefix and suffix runs, a word each, then both longest
+//! runs in one word): 12 bytes per node, a node is read with two word loads and no wider
+//! arithmetic, and the two children a join reads lie in one 24-byte stretch. [`RunTree`] itself
 //! only knows the sizes, so the same code serves a heap bitmap and one over caller
 //! storage, and [`init`](RunTree::init) is a `const fn`.
 //!
 //! Values saturate at `u32::MAX`; a saturated value still is at least any count the
-//! tree is asked about, which is why [`RunTree::first_run`] refuses counts above it.
+//! tree is asked about, which is why [`RunTree::first_fit`] refuses counts above it.
 //! This module only reads the used map; its owner must mark every change of it.
 
 #![forbid(unsafe_code)]
@@ -46,7 +49,9 @@ struct Runs {
 }
 
 impl Runs {
-    /// The runs of one used word (a set bit is a used unit).
+    /// The runs of one used word (a set bit is a used unit), run by run: the reference
+    /// [`of_leaf`](Self::of_leaf) is tested against.
+    #[cfg(test)]
     const fn of_word(used: u64) -> Self {
         match used {
             0 => Self {
@@ -78,7 +83,50 @@ impl Runs {
         }
     }
 
+    /// The runs of one leaf's 128 used bits, without a loop over its runs: the longest
+    /// by doubling the run length while some run is that long, then adding halves
+    /// (about 14 shift-and steps).
+    #[inline(always)]
+    const fn of_leaf(used: u128) -> Self {
+        let free = !used;
+        if free == 0 {
+            return Self {
+                prefix: 0,
+                suffix: 0,
+                longest: 0,
+            };
+        }
+        // `starts`: where a free run of `have` units starts.
+        let (mut starts, mut have) = (free, 1u32);
+        while have < 128 {
+            let longer = starts & (starts >> have);
+            if longer == 0 {
+                break;
+            }
+            starts = longer;
+            have *= 2;
+        }
+        // A run of `have` units exists and none of `2 * have`: add the halves that fit.
+        let mut step = have / 2;
+        while step >= 1 {
+            if have + step <= 128 {
+                let longer = starts & (starts >> step);
+                if longer != 0 {
+                    starts = longer;
+                    have += step;
+                }
+            }
+            step /= 2;
+        }
+        Self {
+            prefix: used.trailing_zeros(),
+            suffix: used.leading_zeros(),
+            longest: have,
+        }
+    }
+
     /// The runs of `left` (of `left_len` units) followed by `right` (of `right_len`).
+    #[inline(always)]
     const fn join(left: Self, left_len: usize, right: Self, right_len: usize) -> Self {
         let prefix = if left.prefix as usize == left_len {
             left.prefix.saturating_add(right.prefix)
@@ -139,8 +187,6 @@ pub(super) struct RunTree {
     /// order: the root is 1, the children of `i` are `2i`, `2i + 1` (slot 0 unused);
     /// indices `leaves..2 * leaves` are the leaves, not stored.
     stale_words: usize,
-    /// Where the nodes' longest runs start (their prefix and suffix runs come first).
-    longest_at: usize,
 }
 
 impl RunTree {
@@ -152,7 +198,6 @@ impl RunTree {
         Self {
             leaves,
             stale_words,
-            longest_at: stale_words + Self::stored(leaves),
         }
     }
 
@@ -166,7 +211,7 @@ impl RunTree {
     /// `t` leaf slots (a power of two of 128-unit leaves, so `t` is even), none for a
     /// space of at most one leaf.
     pub(super) const fn words(&self) -> usize {
-        self.longest_at + Self::stored(self.leaves) / 2
+        self.stale_words + Self::stored(self.leaves) / 2 * 3
     }
 
     /// Builds the tree of `used` in `tree` (its [`words`](Self::words) words, all
@@ -180,18 +225,29 @@ impl RunTree {
         }
     }
 
+    /// Where inner node `i`'s prefix and suffix runs lie, and the word holding its
+    /// longest run (low half for even `i`, high for odd).
+    #[inline(always)]
+    const fn slots(&self, i: usize) -> (usize, usize) {
+        let pair = self.stale_words + i / 2 * 3;
+        (pair + i % 2, pair + 2)
+    }
+
     /// The stored runs of inner node `i`.
+    #[inline(always)]
     const fn node(&self, tree: &[u64], i: usize) -> Runs {
-        let ends = word(tree, self.stale_words + i);
+        let (ends, longest) = self.slots(i);
+        let ends = word(tree, ends);
         Runs {
             prefix: half_of(ends, 0),
             suffix: half_of(ends, 1),
-            longest: half_of(word(tree, self.longest_at + i / 2), i % 2),
+            longest: half_of(word(tree, longest), i % 2),
         }
     }
 
+    #[inline(always)]
     const fn set_node(&self, tree: &mut [u64], i: usize, runs: Runs) {
-        let (ends, longest) = (self.stale_words + i, self.longest_at + i / 2);
+        let (ends, longest) = self.slots(i);
         if longest >= tree.len() {
             return;
         }
@@ -209,13 +265,14 @@ impl RunTree {
     }
 
     /// The runs of node `i` (inner: stored; leaf: read off the used map).
+    #[inline(always)]
     const fn runs(&self, used: &[u64], tree: &[u64], i: usize) -> Runs {
         if i < self.leaves {
             return self.node(tree, i);
         }
         let w = (i - self.leaves) * LEAF_WORDS;
         let (first, second) = (word_or_full(used, w), word_or_full(used, w + 1));
-        Runs::join(Runs::of_word(first), 64, Runs::of_word(second), 64)
+        Runs::of_leaf(first as u128 | (second as u128) << 64)
     }
 
     /// The runs of inner node `i` from its children, each of `half` units.
@@ -232,57 +289,214 @@ impl RunTree {
         tree.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
 
-    /// Marks the nodes above used words `first..=last` stale, a level at a time (a word
-    /// of bits per 64 nodes), up to the first single ancestor already stale. Nothing is recomputed
-    /// until a search needs the tree ([`settle`](Self::settle)), so changes that no
-    /// search looks at cost a few bit tests.
-    pub(super) fn mark(&self, tree: &mut [u64], first: usize, last: usize) {
-        let Some(stale) = tree.get_mut(..self.stale_words) else {
+    /// Brings the tree up to `[start, end)` (units) of `used_map` having become all used
+    /// (`used`) or all free: at once (`eager`, when the tree is settled and the change
+    /// lies within two neighbouring leaves: see
+    /// [`update`](Self::update)), or by marking it stale for the next search to settle
+    /// ([`mark_stale`](Self::mark_stale)). Eager updates keep a tree that searches keep
+    /// needing settled at the cost of the joins that change something; stale bits cost
+    /// nothing more while no search needs the tree.
+    pub(super) fn mark(
+        &self,
+        used_map: &[u64],
+        tree: &mut [u64],
+        (start, end): (usize, usize),
+        used: bool,
+        eager: bool,
+    ) {
+        if self.leaves <= 1 || start >= end || tree.len() < self.words() {
             return;
-        };
+        }
+        // Eager only within two neighbouring leaves: a longer change's two ends are
+        // often the next change's too (an allocation and its free), and one settle
+        // serves both.
+        if eager && (end - 1) / LEAF_UNITS - start / LEAF_UNITS <= 1 && !Self::is_stale(tree, 1) {
+            self.update(used_map, tree, start, end, used);
+        } else {
+            self.mark_stale(tree, start, end, used);
+        }
+    }
+
+    /// [`mark`](Self::mark) on a settled tree, which it leaves settled: nodes wholly
+    /// inside the range get their runs written directly (none, or the whole node); the
+    /// at most two nodes per level that straddle an end of the range are joined from
+    /// their children, bottom up, until a level where no node is inside the range and
+    /// none changed. One plain store per node inside (`O(count / 128)`) and at most
+    /// `O(log n)` joins.
+    fn update(&self, used_map: &[u64], tree: &mut [u64], start: usize, end: usize, used: bool) {
         let (mut lo, mut hi) = (
-            (first / LEAF_WORDS + self.leaves) / 2,
-            (last / LEAF_WORDS + self.leaves) / 2,
+            start / LEAF_UNITS + self.leaves,
+            (end - 1) / LEAF_UNITS + self.leaves,
         );
-        while lo >= 1 && hi < self.leaves {
-            if lo == hi && Self::is_stale(stale, lo) {
-                break;
-            }
-            words::assign_range(stale, lo, hi + 1, true);
+        let mut shift = LEAF_UNITS.trailing_zeros();
+        loop {
             lo /= 2;
             hi /= 2;
+            shift += 1;
+            if lo < 1 {
+                break;
+            }
+            let len = 1usize << shift;
+            let level = 1 << (usize::BITS - 1 - lo.leading_zeros());
+            let inside_lo = (level + ((start + len - 1) >> shift)).max(lo);
+            let inside_hi = (level + (end >> shift)).min(hi + 1);
+            if inside_lo < inside_hi {
+                self.fill(tree, inside_lo..inside_hi, len, used);
+                // At most one node on each side straddles an end.
+                if lo < inside_lo {
+                    self.rejoin(used_map, tree, lo, len / 2);
+                }
+                if inside_hi <= hi {
+                    self.rejoin(used_map, tree, hi, len / 2);
+                }
+            } else {
+                // No node inside: one or two straddle the ends. When neither changed,
+                // no ancestor does (and none can be inside the range).
+                let mut changed = self.rejoin(used_map, tree, lo, len / 2);
+                if hi != lo {
+                    changed |= self.rejoin(used_map, tree, hi, len / 2);
+                }
+                if !changed {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Writes the runs of nodes `range` of `len` units each, all used (`used`) or all
+    /// free.
+    fn fill(&self, tree: &mut [u64], range: core::ops::Range<usize>, len: usize, used: bool) {
+        let full = if used {
+            0
+        } else {
+            u32::try_from(len).unwrap_or(u32::MAX)
+        };
+        let runs = Runs {
+            prefix: full,
+            suffix: full,
+            longest: full,
+        };
+        for i in range {
+            self.set_node(tree, i, runs);
+        }
+    }
+
+    /// Recomputes inner node `i` from its children of `half` units each; whether its
+    /// runs changed.
+    fn rejoin(&self, used_map: &[u64], tree: &mut [u64], i: usize, half: usize) -> bool {
+        let runs = self.join_children(used_map, tree, i, half);
+        if runs == self.node(tree, i) {
+            return false;
+        }
+        self.set_node(tree, i, runs);
+        true
+    }
+
+    /// [`mark`](Self::mark) by stale bits: nodes wholly inside the range get their runs
+    /// written directly and lose their stale bit; the at most two nodes per level that
+    /// straddle an end of the range are marked stale, up to the first single ancestor
+    /// already stale, and recomputed when a search needs the tree
+    /// ([`settle`](Self::settle)).
+    fn mark_stale(&self, tree: &mut [u64], start: usize, end: usize, used: bool) {
+        let (mut lo, mut hi) = (
+            start / LEAF_UNITS + self.leaves,
+            (end - 1) / LEAF_UNITS + self.leaves,
+        );
+        if lo == hi {
+            // Within one leaf (most changes): its ancestors, up to one already stale.
+            let mut i = lo / 2;
+            while i >= 1 {
+                let (w, bit) = (i / 64, 1 << (i % 64));
+                match tree.get_mut(w) {
+                    Some(word) if *word & bit == 0 => *word |= bit,
+                    _ => return,
+                }
+                i /= 2;
+            }
+            return;
+        }
+        // Nodes of this level cover `1 << shift` units each (shifts, not divisions: the
+        // compiler cannot see that the lengths are powers of two).
+        let mut shift = LEAF_UNITS.trailing_zeros();
+        loop {
+            lo /= 2;
+            hi /= 2;
+            shift += 1;
+            if lo < 1 {
+                break;
+            }
+            let len = 1usize << shift;
+            // The first index of this level; node `i` covers `(i - level) * len ..`.
+            let level = 1 << (usize::BITS - 1 - lo.leading_zeros());
+            // The nodes wholly inside the range: `inside_lo..inside_hi`.
+            let inside_lo = (level + ((start + len - 1) >> shift)).max(lo);
+            let inside_hi = (level + (end >> shift)).min(hi + 1);
+            if inside_lo < inside_hi {
+                self.fill(tree, inside_lo..inside_hi, len, used);
+                words::assign_range(tree, inside_lo, inside_hi, false);
+                words::assign_range(tree, lo, inside_lo, true);
+                words::assign_range(tree, inside_hi, hi + 1, true);
+            } else {
+                if lo == hi && Self::is_stale(tree, lo) {
+                    break;
+                }
+                words::assign_range(tree, lo, hi + 1, true);
+            }
         }
     }
 
     /// Recomputes every stale node from `used`, children first: `O(stale nodes)`.
     pub(super) fn settle(&self, used: &[u64], tree: &mut [u64]) {
-        if self.leaves > 1 {
-            self.settle_node(used, tree, 1, LEAF_UNITS * self.leaves / 2);
+        if self.leaves > 1 && tree.len() >= self.words() {
+            self.settled(used, tree, 1, LEAF_UNITS * self.leaves / 2);
         }
     }
 
-    fn settle_node(&self, used: &[u64], tree: &mut [u64], i: usize, half: usize) {
+    /// The runs of node `i` (its children cover `half` units each), recomputing it and
+    /// its stale descendants first if it is stale; each node's runs are read or joined
+    /// once.
+    fn settled(&self, used: &[u64], tree: &mut [u64], i: usize, half: usize) -> Runs {
+        if i >= self.leaves {
+            return self.runs(used, tree, i);
+        }
         if !Self::is_stale(tree, i) {
-            return;
+            return self.node(tree, i);
         }
-        if 2 * i < self.leaves {
-            self.settle_node(used, tree, 2 * i, half / 2);
-            self.settle_node(used, tree, 2 * i + 1, half / 2);
-        }
-        let runs = self.join_children(used, tree, i, half);
+        let left = self.settled(used, tree, 2 * i, half / 2);
+        let right = self.settled(used, tree, 2 * i + 1, half / 2);
+        let runs = Runs::join(left, half, right, half);
         self.set_node(tree, i, runs);
         words::assign(tree, i, false);
+        runs
     }
 
     /// The lowest offset `p >= from` such that `[p, p + count)` is free, if any, on a
-    /// [settled](Self::settle) tree. `None` also for `count == 0` or `count > u32::MAX` (the caller searches those
-    /// another way).
+    /// [settled](Self::settle) tree. `None` also for `count == 0` or `count > u32::MAX`
+    /// (the caller searches those another way).
+    #[cfg(test)]
     pub(super) fn first_run(
         &self,
         used: &[u64],
         tree: &[u64],
         from: usize,
         count: usize,
+    ) -> Option<usize> {
+        self.first_fit(used, tree, from, count, 1, 0)
+    }
+
+    /// The lowest offset `p >= from` with `phase + p` a multiple of `align` (a power of
+    /// two) such that `[p, p + count)` is free, if any, on a [settled](Self::settle)
+    /// tree. `None` also for `count == 0` or `count > u32::MAX` (the caller searches
+    /// those another way). The alignment is checked on each free run long enough as the
+    /// descent meets it, so a run whose aligned part is too short costs no new descent.
+    pub(super) fn first_fit(
+        &self,
+        used: &[u64],
+        tree: &[u64],
+        from: usize,
+        count: usize,
+        align: usize,
+        phase: usize,
     ) -> Option<usize> {
         if count == 0 || count > u32::MAX as usize {
             return None;
@@ -299,21 +513,86 @@ impl RunTree {
             words: tree,
             from,
             count,
+            align,
+            phase,
         };
         walk.visit(root, &mut carry)
     }
 
-    /// [`Walk::visit`] of a leaf, unit run by unit run.
-    fn scan_leaf(
-        used: &[u64],
-        leaf: usize,
-        lo: usize,
-        from: usize,
-        count: usize,
-        carry: &mut usize,
-    ) -> Option<usize> {
+    /// The longest free run anywhere (saturated at `u32::MAX`).
+    #[cfg(test)]
+    pub(super) fn longest(&self, used: &[u64], tree: &[u64]) -> usize {
+        self.runs(used, tree, 1).longest as usize
+    }
+}
+
+/// Whether `free` has `count` consecutive set bits (`1 <= count <= 128`): `log2(count)`
+/// shift-and steps.
+fn has_run(free: u128, count: usize) -> bool {
+    let (mut starts, mut have) = (free, 1);
+    while have < count && starts != 0 {
+        // `have < count <= 128`, so `1 <= step < 128`.
+        let step = have.min(count - have);
+        starts &= starts >> step;
+        have += step;
+    }
+    starts != 0
+}
+
+/// One search of [`RunTree::first_fit`]: the tree, the used map and the tree's words,
+/// and the request, so that each step of the descent passes only its node and carry.
+struct Walk<'a> {
+    tree: &'a RunTree,
+    used: &'a [u64],
+    words: &'a [u64],
+    from: usize,
+    count: usize,
+    align: usize,
+    phase: usize,
+}
+
+impl Walk<'_> {
+    /// The aligned start of the request in the free run `[start, end)`, if it holds one.
+    #[inline]
+    fn fit(&self, start: usize, end: usize) -> Option<usize> {
+        let at = crate::align_up_with_phase(start, self.align, self.phase)?;
+        (at.checked_add(self.count)? <= end).then_some(at)
+    }
+
+    /// [`visit`](Self::visit) of leaf `leaf` (first unit `lo >= from`): its free prefix
+    /// against the carry, then whether any run inside it is long enough (a few
+    /// shift-and steps, not its full runs), and only then a [scan](Self::scan_leaf).
+    fn visit_leaf(&self, leaf: usize, lo: usize, carry: &mut usize) -> Option<usize> {
         let w = leaf * LEAF_WORDS;
-        let word = |k: usize| u128::from(used.get(w + k).copied().unwrap_or(u64::MAX));
+        let word = |k: usize| u128::from(self.used.get(w + k).copied().unwrap_or(u64::MAX));
+        let used = word(0) | (word(1) << 64);
+        let prefix = used.trailing_zeros() as usize;
+        if *carry + prefix >= self.count {
+            // The run so far (it goes on past the leaf when the leaf is all free).
+            if let Some(at) = self.fit(lo - *carry, lo + prefix) {
+                return Some(at);
+            }
+            if prefix == LEAF_UNITS {
+                *carry += LEAF_UNITS;
+                return None;
+            }
+        }
+        if self.count > LEAF_UNITS || !has_run(!used, self.count) {
+            *carry = if prefix == LEAF_UNITS {
+                *carry + LEAF_UNITS
+            } else {
+                used.leading_zeros() as usize
+            };
+            return None;
+        }
+        self.scan_leaf(leaf, lo, carry)
+    }
+
+    /// [`visit`](Self::visit) of a leaf, unit run by unit run.
+    fn scan_leaf(&self, leaf: usize, lo: usize, carry: &mut usize) -> Option<usize> {
+        let (from, count) = (self.from, self.count);
+        let w = leaf * LEAF_WORDS;
+        let word = |k: usize| u128::from(self.used.get(w + k).copied().unwrap_or(u64::MAX));
         let free = !(word(0) | (word(1) << 64));
         let mut bit = 0;
         if from > lo {
@@ -333,7 +612,10 @@ impl RunTree {
             // The shift filled the top with used units, so the run stops at the end.
             let run = (!rest).trailing_zeros() as usize;
             if *carry + run >= count {
-                return Some(lo + bit - *carry);
+                // The run so far (it may go on past the leaf).
+                if let Some(at) = self.fit(lo + bit - *carry, lo + bit + run) {
+                    return Some(at);
+                }
             }
             if bit + run >= LEAF_UNITS {
                 *carry += run;
@@ -345,24 +627,6 @@ impl RunTree {
         None
     }
 
-    /// The longest free run anywhere (saturated at `u32::MAX`).
-    #[cfg(test)]
-    pub(super) fn longest(&self, used: &[u64], tree: &[u64]) -> usize {
-        self.runs(used, tree, 1).longest as usize
-    }
-}
-
-/// One search of [`RunTree::first_run`]: the tree, the used map and the tree's words,
-/// and the request, so that each step of the descent passes only its node and carry.
-struct Walk<'a> {
-    tree: &'a RunTree,
-    used: &'a [u64],
-    words: &'a [u64],
-    from: usize,
-    count: usize,
-}
-
-impl Walk<'_> {
     /// Searches node `i`, which covers units from `lo`; `carry` is the length of the
     /// free run (at or after `from`) that ends right before `lo`, and is updated to the
     /// one that ends at the end of the node.
@@ -374,10 +638,22 @@ impl Walk<'_> {
             *carry = 0;
             return None;
         }
+        if lo >= from && i >= self.tree.leaves {
+            return self.visit_leaf(i - self.tree.leaves, lo, carry);
+        }
         if lo >= from {
             let runs = self.tree.runs(self.used, self.words, i);
-            if *carry + runs.prefix as usize >= count {
-                return Some(lo - *carry);
+            let prefix = runs.prefix as usize;
+            if *carry + prefix >= count {
+                // The run so far (it goes on past the node when the node is all free).
+                if let Some(at) = self.fit(lo - *carry, lo + prefix) {
+                    return Some(at);
+                }
+                if prefix == len {
+                    *carry += len;
+                    return None;
+                }
+                // Its aligned part is too short: look past it, inside the node.
             }
             if (runs.longest as usize) < count {
                 *carry = if runs.prefix as usize == len {
@@ -390,7 +666,7 @@ impl Walk<'_> {
         }
         let leaves = self.tree.leaves;
         if i >= leaves {
-            return RunTree::scan_leaf(self.used, i - leaves, lo, from, count, carry);
+            return self.scan_leaf(i - leaves, lo, carry);
         }
         let half = len / 2;
         let left = Node {
@@ -439,6 +715,16 @@ mod tests {
                     naive(used, units, from, count),
                     "from {from} count {count}"
                 );
+                for (align, phase) in [(2, 1), (8, 3), (64, 0), (128, 77)] {
+                    let free = |u: usize| u < units && used[u / 64] & (1 << (u % 64)) == 0;
+                    let aligned = (from..units)
+                        .find(|&p| (phase + p) % align == 0 && (p..p + count).all(free));
+                    assert_eq!(
+                        tree.first_fit(used, &words, from, count, align, phase),
+                        aligned,
+                        "from {from} count {count} align {align} phase {phase}"
+                    );
+                }
             }
         }
     }
@@ -460,6 +746,31 @@ mod tests {
         let r = Runs::of_word(1 << 63);
         assert_eq!((r.prefix, r.suffix, r.longest), (63, 0, 63));
         assert_eq!(Runs::of_word(u64::MAX).longest, 0);
+    }
+
+    #[test]
+    fn leaf_runs_match_word_runs() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut cases = vec![(0, 0), (u64::MAX, u64::MAX), (0, u64::MAX), (u64::MAX, 0)];
+        for _ in 0..20_000 {
+            let (a, b, c, d) = (next(), next(), next(), next());
+            // Sparse, dense and mixed words, so runs of every length occur.
+            cases.push((a & b & c, d | a));
+            cases.push((a & b & c & d, b & c & d));
+            cases.push((a | b, a & b & c & d));
+            cases.push((1 << (a % 64), 1 << (b % 64)));
+        }
+        for (lo, hi) in cases {
+            let leaf = Runs::of_leaf(u128::from(lo) | u128::from(hi) << 64);
+            let words = Runs::join(Runs::of_word(lo), 64, Runs::of_word(hi), 64);
+            assert_eq!(leaf, words, "{lo:#x} {hi:#x}");
+        }
     }
 
     #[test]
@@ -491,15 +802,16 @@ mod tests {
         assert_eq!(tree.longest(&used, &words), 40 * 64);
         used[3] = 1 << 5;
         used[30] = u64::MAX;
-        tree.mark(&mut words, 3, 3);
-        tree.mark(&mut words, 30, 30);
+        tree.mark(&used, &mut words, (3 * 64 + 5, 3 * 64 + 6), true, false);
+        tree.mark(&used, &mut words, (30 * 64, 31 * 64), true, false);
         tree.settle(&used, &mut words);
         assert_eq!(tree.first_run(&used, &words, 0, 64 * 4), Some(3 * 64 + 6));
         assert_eq!(tree.first_run(&used, &words, 0, 27 * 64), None);
         assert_eq!(tree.longest(&used, &words), 64 * 26 + 58);
         used[3] = 0;
         used[30] = 0;
-        tree.mark(&mut words, 3, 30);
+        tree.mark(&used, &mut words, (3 * 64 + 5, 3 * 64 + 6), false, true);
+        tree.mark(&used, &mut words, (30 * 64, 31 * 64), false, true);
         tree.settle(&used, &mut words);
         assert_eq!(tree.first_run(&used, &words, 10, 40 * 64 - 10), Some(10));
         assert_eq!(tree.first_run(&used, &words, 10, 40 * 64 - 9), None);

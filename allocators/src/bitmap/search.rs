@@ -3,11 +3,12 @@
 //! Every path returns the lowest offset `s >= lo` with `phase + s` a multiple of `align`,
 //! `s + count <= hi` and every unit of `[s, s + count)` free:
 //!
-//! * **run tree** (`runs.rs`): the lowest start of `count` free units at or after a
-//!   bound, in `O(log n)`; the first aligned offset from there is checked against the
-//!   used map, and on a miss the search resumes past the used unit that spoiled it. A
-//!   miss needs a free run of `count .. count + align - 1` units whose aligned part is too
-//!   short, so with alignment 1 there is none: the cost does not grow with the space.
+//! * **run tree** (`runs.rs`): the lowest aligned start of `count` free units at or
+//!   after a bound, in `O(log n)`: the descent checks the alignment on every free run
+//!   long enough that it meets, and past a run whose aligned part is too short (of
+//!   `count .. count + align - 1` units) it goes on from there rather than from the
+//!   root (with alignment 1 there is no such run): the cost does not grow with the
+//!   space.
 //! * **word path**, first, for `count <= 64` and `align <= 64`, over the first few words
 //!   from `lo` that are not full (full stretches skipped through the summary): for each, the positions where a free run of
 //!   `count` units starts (reaching into the next word at most) are computed with
@@ -35,13 +36,13 @@ impl Core {
     /// The lowest offset where `count` units aligned to `align` fit inside `window`.
     /// `count >= 1`, `align` a power of two and `window` inside the space (validated).
     pub(super) fn lowest_fit(
-        &self,
+        &mut self,
         words: &mut [u64],
         count: usize,
         align: usize,
         window: Window,
     ) -> Option<usize> {
-        let (layout, phase) = (&self.layout, self.phase);
+        let (layout, phase) = (self.layout, self.phase);
         let parts = layout.parts(words);
         let search = Search {
             used: parts.used,
@@ -63,29 +64,20 @@ impl Core {
         } else {
             search.fit_by_runs(count, align, window, NEAR_RUNS)
         };
-        let mut from = match near {
+        let from = match near {
             Ok(found) => return found,
             Err(resume) => resume,
         };
+        self.quiet = 0;
         let parts = layout.parts_mut(words);
         layout.runs.settle(parts.used, parts.tree);
         let Parts { used, tree, .. } = layout.parts(words);
-        loop {
-            // The lowest run of `count` free units at or after `from`; an aligned start
-            // can only be at or after it.
-            let run = layout.runs.first_run(used, tree, from, count)?;
-            let at = align_up_with_phase(run, align, phase)?;
-            let end = at.checked_add(count)?;
-            if end > window.hi {
-                return None;
-            }
-            match words::first_set(used, at, end) {
-                None => return Some(at),
-                // No aligned start at or before `busy` fits: every one from `at` on
-                // reaches it.
-                Some(busy) => from = busy + 1,
-            }
-        }
+        // The lowest aligned start of `count` free units at or after `from`: the lowest
+        // fit, unless it ends past the window (then so does every later one).
+        let at = layout
+            .runs
+            .first_fit(used, tree, from, count, align, phase)?;
+        (at.checked_add(count)? <= window.hi).then_some(at)
     }
 }
 

@@ -129,14 +129,37 @@ impl Summary {
 
     /// Sets bits `first..=last` of `bits` to whether words `first..=last` of `below` are
     /// full; whether any bit changed. Parents summarise only these bits: if none moved,
-    /// neither do they.
+    /// neither do they. Builds each summary word's new bits in a register and stores
+    /// them once.
     #[inline]
     fn refresh_level(below: &[u64], bits: &mut [u64], first: usize, last: usize) -> bool {
+        if first == last {
+            // One word (most changes): one bit.
+            let full = below.get(first).is_some_and(|&word| word == u64::MAX);
+            let changed = words::test(bits, first) != full;
+            words::assign(bits, first, full);
+            return changed;
+        }
         let mut changed = false;
-        for w in first..=last {
-            let full = below.get(w).is_some_and(|&word| word == u64::MAX);
-            changed |= words::test(bits, w) != full;
-            words::assign(bits, w, full);
+        let mut w = first;
+        while w <= last {
+            let (word, bit) = words::split(w);
+            // Bits `bit..=end_bit` of summary word `word`.
+            let end = last.min(word * BITS + BITS - 1);
+            let mut full = 0u64;
+            for (k, &used) in below.get(w..=end).unwrap_or(&[]).iter().enumerate() {
+                if used == u64::MAX {
+                    full |= 1 << (bit + k);
+                }
+            }
+            // Words past `below` read as not full: their bits are cleared.
+            let mask = words::from_bit(bit) & words::below_bit(end % BITS + 1);
+            if let Some(b) = bits.get_mut(word) {
+                let new = *b & !mask | full;
+                changed |= new != *b;
+                *b = new;
+            }
+            w = end + 1;
         }
         changed
     }

@@ -79,23 +79,25 @@ pub(super) const fn assign_range(words: &mut [u64], from: usize, to: usize, valu
     }
 }
 
-/// The first set bit in `[from, to)`, scanning whole words with `trailing_zeros`.
+/// The first set bit in `[from, to)`: the first word masked, then whole words compared
+/// with zero (a plain slice search the compiler unrolls), then `trailing_zeros`.
 pub(super) fn first_set(words: &[u64], from: usize, to: usize) -> Option<usize> {
     if from >= to {
         return None;
     }
-    let (mut w, first_bit) = split(from);
-    let mut mask = from_bit(first_bit);
-    while w * BITS < to {
-        let hits = words.get(w)? & mask;
-        if hits != 0 {
-            let i = w * BITS + hits.trailing_zeros() as usize;
-            return (i < to).then_some(i);
-        }
-        mask = u64::MAX;
-        w += 1;
-    }
-    None
+    let (w, first_bit) = split(from);
+    let hits = words.get(w)? & from_bit(first_bit);
+    let (w, hits) = if hits != 0 {
+        (w, hits)
+    } else {
+        // Words `w + 1 ..= last`, as far as the slice goes.
+        let last = (to - 1) / BITS;
+        let rest = words.get(w + 1..words.len().min(last + 1))?;
+        let k = rest.iter().position(|&word| word != 0)?;
+        (w + 1 + k, rest[k])
+    };
+    let i = w * BITS + hits.trailing_zeros() as usize;
+    (i < to).then_some(i)
 }
 
 /// For the 128 bits `lo` (bits 0..64) and `hi` (bits 64..128), the positions `i < 64`
