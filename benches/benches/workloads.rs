@@ -18,48 +18,12 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use contig_benches::workload::{Trace, random_order, seed_from_env, throughput_set};
-use contig_benches::{Arena, Block, Contender, Replayer};
+use contig_benches::workload::{Trace, named_throughput_traces, seed_from_env};
+use contig_benches::{Arena, Contender, ReplayOverhead, Replayer};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
-/// Not an allocator: hands every request offset 0, so replaying a trace on it times the
-/// harness alone.
-struct Overhead(usize);
-
-impl Arena for Overhead {
-    fn name(&self) -> String {
-        "replay-overhead".to_owned()
-    }
-    fn arena_bytes(&self) -> usize {
-        self.0
-    }
-    fn alloc(&mut self, size: usize, _align: usize) -> Option<Block> {
-        Some(Block {
-            offset: 0,
-            footprint: size,
-            handle: 0,
-        })
-    }
-    fn free(&mut self, block: Block, _size: usize, _align: usize) {
-        black_box(block);
-    }
-    fn metadata_bytes(&self) -> usize {
-        0
-    }
-}
-
 fn pairs(c: &mut Criterion) {
-    let seed = seed_from_env();
-    let random = random_order::throughput_set(seed);
-    let named = ["W1", "W2", "W3"]
-        .into_iter()
-        .zip(throughput_set(seed))
-        .chain(
-            random_order::Mix::ALL
-                .map(random_order::Mix::name)
-                .into_iter()
-                .zip(random),
-        );
+    let named = named_throughput_traces(seed_from_env());
     for (short, trace) in named {
         bench_trace(c, short, &trace);
     }
@@ -85,7 +49,7 @@ fn bench_trace(c: &mut Criterion, short: &str, trace: &Trace) {
             let (arena, replayer) = state.get_or_insert_with(|| {
                 let mut arena: Box<dyn Arena> = match contender {
                     Some(c) => c.build(trace.arena_bytes).expect("checked by can_manage"),
-                    None => Box::new(Overhead(trace.arena_bytes)),
+                    None => Box::new(ReplayOverhead(trace.arena_bytes)),
                 };
                 let mut replayer = Replayer::default();
                 // One untimed pass: checks the contender and faults in in-band pages.

@@ -35,5 +35,5 @@ pub mod workload;
 pub use arena::{Arena, Block, largest_allocatable};
 pub use contender::Contender;
 pub use prefill::{prefill_half, prefill_half_arena};
-pub use replay::{Outcome, Replayer};
+pub use replay::{Outcome, ReplayOverhead, Replayer};
 pub use rng::SplitMix64;

@@ -155,3 +155,31 @@ mod tests {
         );
     }
 }
+
+/// Not an allocator: hands every request offset 0, so replaying a trace on it times the
+/// harness alone (the `replay-overhead` row of the benches). The field is the arena size
+/// it reports.
+#[derive(Clone, Copy, Debug)]
+pub struct ReplayOverhead(pub usize);
+
+impl Arena for ReplayOverhead {
+    fn name(&self) -> String {
+        "replay-overhead".to_owned()
+    }
+    fn arena_bytes(&self) -> usize {
+        self.0
+    }
+    fn alloc(&mut self, size: usize, _align: usize) -> Option<Block> {
+        Some(Block {
+            offset: 0,
+            footprint: size,
+            handle: 0,
+        })
+    }
+    fn free(&mut self, block: Block, _size: usize, _align: usize) {
+        core::hint::black_box(block);
+    }
+    fn metadata_bytes(&self) -> usize {
+        0
+    }
+}

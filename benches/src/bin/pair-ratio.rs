@@ -14,34 +14,8 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use contig_benches::workload::{random_order, seed_from_env, throughput_set};
-use contig_benches::{Arena, Block, Contender, Replayer};
-
-/// Not an allocator: hands every request offset 0 (the workloads bench's
-/// `replay-overhead`), so its time is the harness alone.
-struct Overhead(usize);
-
-impl Arena for Overhead {
-    fn name(&self) -> String {
-        "replay-overhead".to_owned()
-    }
-    fn arena_bytes(&self) -> usize {
-        self.0
-    }
-    fn alloc(&mut self, size: usize, _align: usize) -> Option<Block> {
-        Some(Block {
-            offset: 0,
-            footprint: size,
-            handle: 0,
-        })
-    }
-    fn free(&mut self, block: Block, _size: usize, _align: usize) {
-        black_box(block);
-    }
-    fn metadata_bytes(&self) -> usize {
-        0
-    }
-}
+use contig_benches::workload::{named_throughput_traces, seed_from_env};
+use contig_benches::{Arena, Contender, ReplayOverhead, Replayer};
 
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
@@ -52,16 +26,7 @@ fn main() {
         }
         None => 5,
     };
-    let seed = seed_from_env();
-    let traces = ["W1", "W2", "W3"]
-        .into_iter()
-        .zip(throughput_set(seed))
-        .chain(
-            random_order::Mix::ALL
-                .map(random_order::Mix::name)
-                .into_iter()
-                .zip(random_order::throughput_set(seed)),
-        );
+    let traces = named_throughput_traces(seed_from_env());
     let only = std::env::var("PAIR_RATIO_TRACES").ok();
     for (short, trace) in traces {
         if only
@@ -74,7 +39,7 @@ fn main() {
             .iter()
             .filter_map(|name| {
                 let mut arena: Box<dyn Arena> = if name == "replay-overhead" {
-                    Box::new(Overhead(trace.arena_bytes))
+                    Box::new(ReplayOverhead(trace.arena_bytes))
                 } else {
                     let c = Contender::all().into_iter().find(|c| &c.name() == name)?;
                     c.build(trace.arena_bytes)?

@@ -64,6 +64,21 @@ pub fn throughput_set(seed: u64) -> [Trace; 3] {
     ]
 }
 
+/// The six traces the per-pair benches time, with their short names: W1, W2, W3
+/// ([`throughput_set`]) then the random-order mixes
+/// ([`random_order::throughput_set`]).
+pub fn named_throughput_traces(seed: u64) -> impl Iterator<Item = (&'static str, Trace)> {
+    ["W1", "W2", "W3"]
+        .into_iter()
+        .zip(throughput_set(seed))
+        .chain(
+            random_order::Mix::ALL
+                .map(random_order::Mix::name)
+                .into_iter()
+                .zip(random_order::throughput_set(seed)),
+        )
+}
+
 /// One allocation request of a trace, in bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Alloc {
