@@ -324,22 +324,14 @@ impl RunTree {
     /// none changed. One plain store per node inside (`O(count / 128)`) and at most
     /// `O(log n)` joins.
     fn update(&self, used_map: &[u64], tree: &mut [u64], start: usize, end: usize, used: bool) {
-        let (mut lo, mut hi) = (
-            start / LEAF_UNITS + self.leaves,
-            (end - 1) / LEAF_UNITS + self.leaves,
-        );
-        let mut shift = LEAF_UNITS.trailing_zeros();
-        loop {
-            lo /= 2;
-            hi /= 2;
-            shift += 1;
-            if lo < 1 {
-                break;
-            }
-            let len = 1usize << shift;
-            let level = 1 << (usize::BITS - 1 - lo.leading_zeros());
-            let inside_lo = (level + ((start + len - 1) >> shift)).max(lo);
-            let inside_hi = (level + (end >> shift)).min(hi + 1);
+        for Level {
+            lo,
+            hi,
+            inside_lo,
+            inside_hi,
+            len,
+        } in self.levels(start, end)
+        {
             if inside_lo < inside_hi {
                 self.fill(tree, inside_lo..inside_hi, len, used);
                 // At most one node on each side straddles an end.
@@ -361,6 +353,36 @@ impl RunTree {
                 }
             }
         }
+    }
+
+    /// The inner levels above the leaves of units `start..end`, bottom up: on each,
+    /// the nodes that cover part of the range and those wholly inside it.
+    fn levels(&self, start: usize, end: usize) -> impl Iterator<Item = Level> {
+        let (mut lo, mut hi) = (
+            start / LEAF_UNITS + self.leaves,
+            (end - 1) / LEAF_UNITS + self.leaves,
+        );
+        // Nodes of a level cover `1 << shift` units each (shifts, not divisions: the
+        // compiler cannot see that the lengths are powers of two).
+        let mut shift = LEAF_UNITS.trailing_zeros();
+        core::iter::from_fn(move || {
+            lo /= 2;
+            hi /= 2;
+            shift += 1;
+            if lo < 1 {
+                return None;
+            }
+            let len = 1usize << shift;
+            // The first index of this level; node `i` covers `(i - level) * len ..`.
+            let level = 1 << (usize::BITS - 1 - lo.leading_zeros());
+            Some(Level {
+                lo,
+                hi,
+                inside_lo: (level + ((start + len - 1) >> shift)).max(lo),
+                inside_hi: (level + (end >> shift)).min(hi + 1),
+                len,
+            })
+        })
     }
 
     /// Writes the runs of nodes `range` of `len` units each, all used (`used`) or all
@@ -398,7 +420,7 @@ impl RunTree {
     /// already stale, and recomputed when a search needs the tree
     /// ([`settle`](Self::settle)).
     fn mark_stale(&self, tree: &mut [u64], start: usize, end: usize, used: bool) {
-        let (mut lo, mut hi) = (
+        let (lo, hi) = (
             start / LEAF_UNITS + self.leaves,
             (end - 1) / LEAF_UNITS + self.leaves,
         );
@@ -415,22 +437,14 @@ impl RunTree {
             }
             return;
         }
-        // Nodes of this level cover `1 << shift` units each (shifts, not divisions: the
-        // compiler cannot see that the lengths are powers of two).
-        let mut shift = LEAF_UNITS.trailing_zeros();
-        loop {
-            lo /= 2;
-            hi /= 2;
-            shift += 1;
-            if lo < 1 {
-                break;
-            }
-            let len = 1usize << shift;
-            // The first index of this level; node `i` covers `(i - level) * len ..`.
-            let level = 1 << (usize::BITS - 1 - lo.leading_zeros());
-            // The nodes wholly inside the range: `inside_lo..inside_hi`.
-            let inside_lo = (level + ((start + len - 1) >> shift)).max(lo);
-            let inside_hi = (level + (end >> shift)).min(hi + 1);
+        for Level {
+            lo,
+            hi,
+            inside_lo,
+            inside_hi,
+            len,
+        } in self.levels(start, end)
+        {
             if inside_lo < inside_hi {
                 self.fill(tree, inside_lo..inside_hi, len, used);
                 words::assign_range(tree, inside_lo, inside_hi, false);
@@ -684,6 +698,22 @@ impl Walk<'_> {
         };
         self.visit(right, carry)
     }
+}
+
+/// One level of the walk from a changed range's leaves to the root
+/// ([`RunTree::levels`]).
+struct Level {
+    /// The first node of the level that covers part of the range.
+    lo: usize,
+    /// The last one.
+    hi: usize,
+    /// The nodes wholly inside the range are `inside_lo..inside_hi` (empty when
+    /// `inside_lo >= inside_hi`).
+    inside_lo: usize,
+    /// See `inside_lo`.
+    inside_hi: usize,
+    /// Units per node of the level.
+    len: usize,
 }
 
 #[cfg(test)]
