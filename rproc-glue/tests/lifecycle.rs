@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::board::{self, MCURAM, Ops, RETRAM, SRAM, SimLoader, Sims};
+use common::board::{self, MCURAM, Ops, RETRAM, SRAM, SimLoader, Sims, TABLE_DA};
 use common::{Seg, image};
 use contig_rproc_glue::dma_pool::cma::PhysAddr;
 use contig_rproc_glue::dma_pool::{DeviceId, Devices};
@@ -17,24 +17,8 @@ use contig_rproc_glue::{
     RegisterError, Rproc, RprocConfig, RprocError, State,
 };
 
-const TABLE_DA: u64 = SRAM + 0x800;
-
 fn firmware(table: &[u8]) -> Vec<u8> {
-    let segs = [
-        Seg {
-            paddr: 0,
-            data: b"vectors",
-            memsz: 0x400,
-            ptype: 1,
-        },
-        Seg {
-            paddr: SRAM,
-            data: b"code",
-            memsz: 0x1000,
-            ptype: 1,
-        },
-    ];
-    image(false, &segs, Some((TABLE_DA, table)))
+    board::m4_image(b"vectors", b"code", table)
 }
 
 fn rings(da: Option<DeviceAddr>, align: u32, num: u32) -> [VringSpec; 2] {

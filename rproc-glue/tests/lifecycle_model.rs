@@ -9,9 +9,8 @@ mod common;
 
 use std::cell::Cell;
 
-use common::board::{self, SRAM};
+use common::board::{self};
 use common::recording::{RecLoader, RecOps, RecSub, Recorder, name};
-use common::{Seg, image};
 use contig_rproc_glue::rsc::{CarveoutSpec, RscTableBuilder, VdevSpec, VringSpec};
 use contig_rproc_glue::{FirmwareSource, State, firmware_available};
 use quickcheck::{Arbitrary, Gen, QuickCheck};
@@ -240,21 +239,7 @@ fn table() -> Vec<u8> {
 }
 
 fn firmware() -> Vec<u8> {
-    let segs = [
-        Seg {
-            paddr: 0,
-            data: b"vectors",
-            memsz: 0x400,
-            ptype: 1,
-        },
-        Seg {
-            paddr: SRAM,
-            data: b"code",
-            memsz: 0x1000,
-            ptype: 1,
-        },
-    ];
-    image(false, &segs, Some((SRAM + 0x800, &table())))
+    board::m4_image(b"vectors", b"code", &table())
 }
 
 struct Source {

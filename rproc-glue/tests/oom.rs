@@ -20,7 +20,6 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Instant;
 
 use common::board::{self, MCURAM, MCURAM_LEN, RETRAM, RETRAM_LEN, SRAM, SRAM_LEN, Sims};
-use common::{Seg, image};
 use contig_dma_sim::SimMemory;
 use contig_rproc_glue::dma_pool::cma::allocators::first_fit::FirstFit;
 use contig_rproc_glue::dma_pool::cma::fallible::try_box;
@@ -35,8 +34,7 @@ use contig_rproc_glue::dma_pool::{
 use contig_rproc_glue::firmware::Segment;
 use contig_rproc_glue::rsc::{BuildError, CarveoutSpec, RscTableBuilder, VdevSpec, VringSpec};
 use contig_rproc_glue::{
-    DeviceAddr, Loader, MemEntry, MemKind, OpError, Placement, Rproc, RprocConfig, RprocError,
-    RprocOps, Subdevice,
+    DeviceAddr, Loader, OpError, Placement, Rproc, RprocConfig, RprocError, RprocOps, Subdevice,
 };
 
 // ---- the failing allocator ----------------------------------------------------------
@@ -202,7 +200,6 @@ const TOLERANT_BLOBS: [&[u8]; 3] = [
     include_bytes!("../../dma-pool/tests/fixtures/dt/bad-alignment-with-reg.dtb"),
     include_bytes!("../../dma-pool/tests/fixtures/dt/bad-no-fit.dtb"),
 ];
-const TABLE_DA: u64 = SRAM + 0x800;
 const DEFAULT_POOL: u64 = 0x9000_0000;
 
 fn pre() -> Pre {
@@ -236,26 +233,12 @@ fn pre() -> Pre {
     })
     .unwrap();
     let table = b.build().unwrap();
-    let segs = [
-        Seg {
-            paddr: 0,
-            data: b"vectors",
-            memsz: 0x400,
-            ptype: 1,
-        },
-        Seg {
-            paddr: SRAM,
-            data: b"code",
-            memsz: 0x1000,
-            ptype: 1,
-        },
-    ];
     Pre {
         sims: board::sims(),
         default_pool: SimMemory::new(PhysRange::new(PhysAddr::new(DEFAULT_POOL), 0x4000).unwrap())
             .unwrap(),
         dt_sims,
-        firmware: image(false, &segs, Some((TABLE_DA, &table))),
+        firmware: board::m4_image(b"vectors", b"code", &table),
     }
 }
 
@@ -442,28 +425,11 @@ fn boot<'m>(devs: &Devices<'m>, m4: DeviceId, s: &'m Sims, fw: &[u8]) -> Result<
         notify_ids: 8,
     };
     let mut rproc = Rproc::new(devs, m4, Quiet, config)?;
-    let regions: [(&str, MemKind, u64, usize, &SimMemory); 4] = [
-        ("mcuram2", MemKind::Carveout, SRAM, 0x4_0000, &s.sram),
-        (
-            "vdev0vring0",
-            MemKind::Vring,
-            SRAM + 0x4_0000,
-            0x1000,
-            &s.sram,
-        ),
-        (
-            "vdev0vring1",
-            MemKind::Vring,
-            SRAM + 0x4_1000,
-            0x1000,
-            &s.sram,
-        ),
-        ("retram", MemKind::Carveout, RETRAM, RETRAM_LEN, &s.retram),
-    ];
-    for (name, kind, pa, len, sim) in regions {
-        let entry = MemEntry::region(name, kind, PhysAddr::new(pa), len)?.with_mapper(sim);
-        rproc.register(devs, entry)?;
-    }
+    // The board's regions but the vdev buffer: the vdev's buffers come from its pool.
+    let regions = board::reserved(s)
+        .into_iter()
+        .filter(|&(name, ..)| name != "vdev0buffer");
+    board::register(&mut rproc, devs, regions)?;
     rproc.add_subdev(try_box(Idle, "subdevices").map_err(RprocError::from)?)?;
     rproc.add_dump_segment(DeviceAddr::new(0), 16)?;
     // A table for firmware without one, from the registered carveouts.

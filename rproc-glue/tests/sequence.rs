@@ -17,7 +17,6 @@ use contig_rproc_glue::{
     RprocConfig, RprocError, State, SubdevId, firmware_available,
 };
 
-const TABLE_DA: u64 = SRAM + 0x800;
 const CODE: &[u8] = b"code of the M4 firmware";
 /// Where the "crashed firmware" leaves its last words: inside the code segment's
 /// memory, so that a reload zeroes it.
@@ -46,21 +45,7 @@ fn table() -> Vec<u8> {
 }
 
 fn firmware() -> Vec<u8> {
-    let segs = [
-        Seg {
-            paddr: 0,
-            data: b"vectors",
-            memsz: 0x400,
-            ptype: 1,
-        },
-        Seg {
-            paddr: SRAM,
-            data: CODE,
-            memsz: 0x1000,
-            ptype: 1,
-        },
-    ];
-    image(false, &segs, Some((TABLE_DA, &table())))
+    board::m4_image(b"vectors", CODE, &table())
 }
 
 /// The calls of a boot, in order.

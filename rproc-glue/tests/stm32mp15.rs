@@ -5,8 +5,7 @@
 
 mod common;
 
-use common::board::{self, MCURAM, RETRAM, SRAM, SimLoader, Sims};
-use common::{Seg, image};
+use common::board::{self, MCURAM, RETRAM, SRAM, SimLoader, Sims, TABLE_DA};
 use contig_rproc_glue::dma_pool::cma::PhysAddr;
 use contig_rproc_glue::dma_pool::{Attrs, Devices};
 use contig_rproc_glue::rsc::{
@@ -14,7 +13,6 @@ use contig_rproc_glue::rsc::{
 };
 use contig_rproc_glue::{DaError, DeviceAddr, MemKind, Origin, Rproc, State};
 
-const TABLE_DA: u64 = SRAM + 0x800;
 const VECTORS: &[u8] = b"\x00\x00\x01\x10\x01\x01\x00\x00vectors!";
 const CODE: &[u8] = b"code of the M4 firmware";
 
@@ -53,21 +51,7 @@ fn st_table() -> Vec<u8> {
 /// ELF32 ARM: vectors in RETRAM (da 0), code in MCURAM2, the table inside the code
 /// segment's memory.
 fn firmware(table: &[u8]) -> Vec<u8> {
-    let segs = [
-        Seg {
-            paddr: 0,
-            data: VECTORS,
-            memsz: 0x400,
-            ptype: 1,
-        },
-        Seg {
-            paddr: SRAM,
-            data: CODE,
-            memsz: 0x1000,
-            ptype: 1,
-        },
-    ];
-    image(false, &segs, Some((TABLE_DA, table)))
+    board::m4_image(VECTORS, CODE, table)
 }
 
 fn live(devs: &Devices<'_>, m4: contig_rproc_glue::dma_pool::DeviceId) -> usize {

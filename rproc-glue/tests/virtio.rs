@@ -7,7 +7,7 @@ mod common;
 
 use std::cell::RefCell;
 
-use common::board::{self, MCURAM, MCURAM_LEN, Ops, SRAM, SimLoader, Sims};
+use common::board::{self, MCURAM, MCURAM_LEN, Ops, SRAM, SimLoader, Sims, TABLE_DA};
 use common::{Seg, image};
 use contig_rproc_glue::dma_pool::cma::PhysAddr;
 use contig_rproc_glue::dma_pool::{DeviceId, Devices};
@@ -17,7 +17,6 @@ use contig_rproc_glue::{MemEntry, MemKind, Rproc, RprocConfig, State};
 use virtio_drivers::Error as DriverError;
 use virtio_drivers::transport::{DeviceStatus, DeviceType, Transport};
 
-const TABLE_DA: u64 = SRAM + 0x800;
 /// virtio-console config: cols 80, rows 25, max_nr_ports 1, emerg_wr 0.
 const CONFIG: [u8; 12] = [80, 0, 25, 0, 1, 0, 0, 0, 0, 0, 0, 0];
 

@@ -3,15 +3,18 @@
 //! and a loader that copies into the simulated memory.
 
 use contig_dma_sim::SimMemory;
+
+use super::{Seg, image};
 use contig_rproc_glue::dma_pool::cma::{PhysAddr, PhysRange};
 use contig_rproc_glue::dma_pool::{
-    BusMap, BusWindow, CoherentPool, Device, DeviceId, Devices, DmaAddr, NoMapping, PoolOptions,
+    BusMap, BusWindow, CoherentPool, Device, DeviceId, Devices, DmaAddr, Error as DmaPoolError,
+    NoMapping, PoolOptions,
 };
 use contig_rproc_glue::firmware::Segment;
 use contig_rproc_glue::rsc::Vendor;
 use contig_rproc_glue::{
     CarveoutRequest, DeviceAddr, DevmemMap, Loader, MemEntry, MemKind, OpError, Placement, Rproc,
-    RprocConfig, RprocOps, VendorOutcome,
+    RprocConfig, RprocError, RprocOps, VendorOutcome,
 };
 
 pub const SRAM: u64 = 0x1000_0000; // mcuram2 256K, then vdev0vring0/1 4K each, vdev0buffer 16K
@@ -20,6 +23,8 @@ pub const MCURAM: u64 = 0x3000_0000;
 pub const MCURAM_LEN: usize = 0x4_0000;
 pub const RETRAM: u64 = 0x3800_0000;
 pub const RETRAM_LEN: usize = 0x1_0000;
+/// Where the board's test firmware keeps its resource table (in SRAM, past the code).
+pub const TABLE_DA: u64 = SRAM + 0x800;
 
 /// The board's memories; they must outlive the devices that borrow them.
 pub struct Sims {
@@ -102,7 +107,14 @@ pub fn rproc_with<'m, O: RprocOps>(
         notify_ids: 8,
     };
     let mut rproc = Rproc::new(devs, m4, ops, config).unwrap();
-    let regions: [(&str, MemKind, u64, usize, &SimMemory); 5] = [
+    register(&mut rproc, devs, reserved(s)).unwrap();
+    rproc
+}
+
+/// The board's reserved-memory regions the processor uses, in device-tree order:
+/// name, kind, physical base, bytes and the memory behind them.
+pub fn reserved(s: &Sims) -> [(&'static str, MemKind, u64, usize, &SimMemory); 5] {
+    [
         ("mcuram2", MemKind::Carveout, SRAM, 0x4_0000, &s.sram),
         (
             "vdev0vring0",
@@ -126,14 +138,23 @@ pub fn rproc_with<'m, O: RprocOps>(
             &s.sram,
         ),
         ("retram", MemKind::Carveout, RETRAM, RETRAM_LEN, &s.retram),
-    ];
+    ]
+}
+
+/// Registers `regions` (as [`reserved`] lists them) with `rproc`; the first refusal is
+/// returned and the rest are not tried.
+pub fn register<'m, O: RprocOps>(
+    rproc: &mut Rproc<'m, O>,
+    devs: &Devices<'m>,
+    regions: impl IntoIterator<Item = (&'static str, MemKind, u64, usize, &'m SimMemory)>,
+) -> Result<(), RprocError> {
     for (name, kind, pa, len, sim) in regions {
         let entry = MemEntry::region(name, kind, PhysAddr::new(pa), len)
-            .unwrap()
+            .map_err(|e| RprocError::from(DmaPoolError::Cma(e)))?
             .with_mapper(sim);
-        rproc.register(devs, entry).unwrap();
+        rproc.register(devs, entry)?;
     }
-    rproc
+    Ok(())
 }
 
 /// A platform that records what it is asked and fails on request.
@@ -257,4 +278,25 @@ impl Loader for SimLoader<'_> {
         self.tables += 1;
         Ok(())
     }
+}
+
+/// An M4 firmware image as the board's tests load it: `vectors` at device address 0
+/// (RETRAM, 1 KiB), `code` at the start of SRAM (4 KiB) and `table` as its resource
+/// table at [`TABLE_DA`].
+pub fn m4_image(vectors: &[u8], code: &[u8], table: &[u8]) -> Vec<u8> {
+    let segs = [
+        Seg {
+            paddr: 0,
+            data: vectors,
+            memsz: 0x400,
+            ptype: 1,
+        },
+        Seg {
+            paddr: SRAM,
+            data: code,
+            memsz: 0x1000,
+            ptype: 1,
+        },
+    ];
+    image(false, &segs, Some((TABLE_DA, table)))
 }
