@@ -318,6 +318,19 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> Backend for FirstFit<S> {
             self.tree
                 .first_long_enough(count)
                 .map(|node| (node, self.tree.piece(node).start))
+        } else if fit.spans(self.capacity) {
+            // Without a window, only extents of at least `count` units can hold the
+            // run, so trying them in address order finds the lowest place; each next
+            // one is a short walk from the last, where the pruned search would start
+            // over from the root.
+            let mut candidate = self.tree.first_long_enough(count);
+            loop {
+                let Some(node) = candidate else { break None };
+                if let Some(at) = fit.place(self.tree.piece(node)) {
+                    break Some((node, at));
+                }
+                candidate = self.tree.next_long_enough(node, count);
+            }
         } else {
             self.tree.first_fit(&fit)
         };
