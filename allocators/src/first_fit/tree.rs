@@ -35,11 +35,6 @@ use super::fit::Fit;
 /// The "no node" index.
 const NIL: u32 = u32::MAX;
 
-/// Index of the left child's fields in a node's per-side arrays.
-const L: usize = 0;
-/// Index of the right child's fields.
-const R: usize = 1;
-
 /// The largest arena a tree can index (`NIL` is reserved).
 pub(super) const MAX_NODES: usize = (u32::MAX - 1) as usize;
 
@@ -91,12 +86,12 @@ const EMPTY: Summary = Summary {
 pub struct Node {
     start: usize,
     len: usize,
-    /// Longest free piece in the left ([`L`]) and right ([`R`]) subtrees.
-    max: [usize; 2],
-    /// Left and right children: indexed by side so that a walk picks one from a
-    /// comparison instead of branching on it (the side taken is data, and a
-    /// mispredicted branch per level costs more than the load).
-    child: [u32; 2],
+    /// Longest free piece in the left subtree.
+    left_max: usize,
+    /// Longest free piece in the right subtree.
+    right_max: usize,
+    left: u32,
+    right: u32,
     parent: u32,
     /// The piece before this one in address order.
     prev: u32,
@@ -107,8 +102,8 @@ pub struct Node {
     slot: u32,
     /// The hash of that allocation's start.
     slot_hash: u32,
-    /// Heights of the left and right subtrees.
-    height: [u8; 2],
+    left_height: u8,
+    right_height: u8,
     free: bool,
 }
 
@@ -128,48 +123,43 @@ impl Node {
     /// Longest free piece in this node's subtree.
     #[inline]
     fn max_free(&self) -> usize {
-        self.free_len().max(self.max[L]).max(self.max[R])
+        self.free_len().max(self.left_max).max(self.right_max)
     }
 
     #[inline]
     fn summary(&self) -> Summary {
         Summary {
-            height: 1 + self.height[L].max(self.height[R]),
+            height: 1 + self.left_height.max(self.right_height),
             max_free: self.max_free(),
         }
     }
 
-    /// The stored summary of the subtree on `side` ([`L`] or [`R`]).
-    const fn side_summary(&self, side: usize) -> Summary {
+    const fn left_summary(&self) -> Summary {
         Summary {
-            height: self.height[side],
-            max_free: self.max[side],
+            height: self.left_height,
+            max_free: self.left_max,
         }
     }
 
-    const fn left_summary(&self) -> Summary {
-        self.side_summary(L)
-    }
-
     const fn right_summary(&self) -> Summary {
-        self.side_summary(R)
-    }
-
-    /// Points the link on `side` at `child`, whose subtree is summed up by `summary`.
-    const fn set_side(&mut self, side: usize, child: u32, summary: Summary) {
-        self.child[side] = child;
-        self.height[side] = summary.height;
-        self.max[side] = summary.max_free;
+        Summary {
+            height: self.right_height,
+            max_free: self.right_max,
+        }
     }
 
     /// Points the left link at `child`, whose subtree is summed up by `summary`.
     const fn set_left(&mut self, child: u32, summary: Summary) {
-        self.set_side(L, child, summary);
+        self.left = child;
+        self.left_height = summary.height;
+        self.left_max = summary.max_free;
     }
 
     /// Points the right link at `child`, whose subtree is summed up by `summary`.
     const fn set_right(&mut self, child: u32, summary: Summary) {
-        self.set_side(R, child, summary);
+        self.right = child;
+        self.right_height = summary.height;
+        self.right_max = summary.max_free;
     }
 
     const fn set_piece(&mut self, piece: Piece) {
@@ -188,14 +178,17 @@ const _: () = assert!(core::mem::size_of::<Node>() == 48);
 const SPARE: Node = Node {
     start: 0,
     len: 0,
-    max: [0; 2],
-    child: [NIL; 2],
+    left_max: 0,
+    right_max: 0,
+    left: NIL,
+    right: NIL,
     parent: NIL,
     prev: NIL,
     next: NIL,
     slot: NIL,
     slot_hash: 0,
-    height: [0; 2],
+    left_height: 0,
+    right_height: 0,
     free: false,
 };
 
@@ -316,11 +309,12 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         let mut at = self.root;
         let mut best = None;
         while let Some(node) = self.nodes.as_ref().get(at as usize) {
-            let side = usize::from(node.start <= offset);
-            if side == R {
+            if node.start <= offset {
                 best = Some(at);
+                at = node.right;
+            } else {
+                at = node.left;
             }
-            at = node.child[side];
         }
         best
     }
@@ -538,13 +532,13 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     /// longest free piece the caller has checked to be that long.
     fn lowest_long_enough_in(&self, mut at: u32, count: usize) -> Option<u32> {
         while let Some(node) = self.nodes.as_ref().get(at as usize) {
-            let left = node.max[L] >= count;
-            // Ends the walk only once, so this branch is predicted; the side is taken
-            // by index rather than by branch.
-            if !left && node.len >= count {
+            if node.left_max >= count {
+                at = node.left;
+            } else if node.len >= count {
                 return Some(at);
+            } else {
+                at = node.right;
             }
-            at = node.child[usize::from(!left)];
         }
         None
     }
@@ -555,17 +549,17 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     pub(super) fn next_long_enough(&self, mut at: u32, count: usize) -> Option<u32> {
         let nodes = self.nodes.as_ref();
         let node = nodes.get(at as usize)?;
-        if node.max[R] >= count {
-            return self.lowest_long_enough_in(node.child[R], count);
+        if node.right_max >= count {
+            return self.lowest_long_enough_in(node.right, count);
         }
         let mut up = node.parent;
         while let Some(parent) = nodes.get(up as usize) {
-            if parent.child[L] == at {
+            if parent.left == at {
                 if parent.len >= count {
                     return Some(up);
                 }
-                if parent.max[R] >= count {
-                    return self.lowest_long_enough_in(parent.child[R], count);
+                if parent.right_max >= count {
+                    return self.lowest_long_enough_in(parent.right, count);
                 }
             }
             (at, up) = (up, parent.parent);
@@ -587,8 +581,8 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     fn first_fit_at(&self, at: u32, fit: &Fit) -> Option<(u32, usize)> {
         let node = self.nodes.as_ref().get(at as usize)?;
         let piece = node.piece();
-        if node.max[L] >= fit.count() && fit.may_fit_below(piece.start) {
-            if let Some(found) = self.first_fit_at(node.child[L], fit) {
+        if node.left_max >= fit.count() && fit.may_fit_below(piece.start) {
+            if let Some(found) = self.first_fit_at(node.left, fit) {
                 return Some(found);
             }
         }
@@ -597,8 +591,8 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 return Some((at, offset));
             }
         }
-        if node.max[R] >= fit.count() && fit.may_fit_from(piece.end()) {
-            return self.first_fit_at(node.child[R], fit);
+        if node.right_max >= fit.count() && fit.may_fit_from(piece.end()) {
+            return self.first_fit_at(node.right, fit);
         }
         None
     }
@@ -660,19 +654,27 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         let (mut parent, mut down) = (NIL, self.root);
         while let Some(node) = self.nodes.as_ref().get(down as usize) {
             parent = down;
-            down = node.child[usize::from(start >= node.start)];
+            down = if start < node.start {
+                node.left
+            } else {
+                node.right
+            };
         }
         let leaf = self.node_mut(at);
-        (leaf.child[L], leaf.child[R], leaf.parent) = (NIL, NIL, parent);
-        (leaf.height[L], leaf.height[R]) = (0, 0);
-        (leaf.max[L], leaf.max[R]) = (0, 0);
+        (leaf.left, leaf.right, leaf.parent) = (NIL, NIL, parent);
+        (leaf.left_height, leaf.right_height) = (0, 0);
+        (leaf.left_max, leaf.right_max) = (0, 0);
         let summary = leaf.summary();
         if parent == NIL {
             self.root = at;
             return;
         }
         let up = self.node_mut(parent);
-        up.set_side(usize::from(start >= up.start), at, summary);
+        if start < up.start {
+            up.set_left(at, summary);
+        } else {
+            up.set_right(at, summary);
+        }
         self.climb(parent);
     }
 
@@ -680,36 +682,36 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     /// augmentation above it.
     fn tree_remove(&mut self, at: u32) {
         let node = *self.node(at);
-        if node.child[L] == NIL || node.child[R] == NIL {
+        if node.left == NIL || node.right == NIL {
             self.tree_unlink(at);
             return;
         }
         // Two children: the successor (leftmost on the right, so without a left child)
         // moves into this node's place, its own right subtree taking its old place.
-        let mut next = node.child[R];
+        let mut next = node.right;
         while let Some(below) = self.nodes.as_ref().get(next as usize) {
-            if below.child[L] == NIL {
+            if below.left == NIL {
                 break;
             }
-            next = below.child[L];
+            next = below.left;
         }
         let moved = *self.node(next);
         let from = if moved.parent == at {
             next
         } else {
-            if moved.child[R] != NIL {
-                self.node_mut(moved.child[R]).parent = moved.parent;
+            if moved.right != NIL {
+                self.node_mut(moved.right).parent = moved.parent;
             }
             self.node_mut(moved.parent)
-                .set_left(moved.child[R], moved.right_summary());
-            self.node_mut(node.child[R]).parent = next;
+                .set_left(moved.right, moved.right_summary());
+            self.node_mut(node.right).parent = next;
             self.node_mut(next)
-                .set_right(node.child[R], node.right_summary());
+                .set_right(node.right, node.right_summary());
             moved.parent
         };
-        self.node_mut(node.child[L]).parent = next;
+        self.node_mut(node.left).parent = next;
         let successor = self.node_mut(next);
-        successor.set_left(node.child[L], node.left_summary());
+        successor.set_left(node.left, node.left_summary());
         successor.parent = node.parent;
         self.replace_child(node.parent, at, next);
         self.climb(from);
@@ -720,10 +722,10 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     /// augmentation above it.
     fn tree_unlink(&mut self, at: u32) {
         let node = *self.node(at);
-        let (child, summary) = if node.child[L] == NIL {
-            (node.child[R], node.right_summary())
+        let (child, summary) = if node.left == NIL {
+            (node.right, node.right_summary())
         } else {
-            (node.child[L], node.left_summary())
+            (node.left, node.left_summary())
         };
         if child != NIL {
             self.node_mut(child).parent = node.parent;
@@ -734,7 +736,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             return;
         }
         let parent = self.node_mut(up);
-        if parent.child[L] == at {
+        if parent.left == at {
             parent.set_left(child, summary);
         } else {
             parent.set_right(child, summary);
@@ -759,15 +761,21 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 return;
             }
             let parent = self.node_mut(up);
-            let side = usize::from(parent.child[R] == at);
-            if parent.side_summary(side) == summary {
-                return;
+            if parent.left == at {
+                if parent.left_summary() == summary {
+                    return;
+                }
+                parent.set_left(at, summary);
+            } else {
+                if parent.right_summary() == summary {
+                    return;
+                }
+                parent.set_right(at, summary);
             }
-            parent.set_side(side, at, summary);
             // The parent's new summary and balance come from the values just written,
             // read through the same reference: reading them back through a fresh
             // index after narrow stores stalls store-to-load forwarding.
-            if parent.height[L].abs_diff(parent.height[R]) <= 1 {
+            if parent.left_height.abs_diff(parent.right_height) <= 1 {
                 (at, summary, up) = (up, parent.summary(), parent.parent);
             } else {
                 at = self.rotate_to_balance(up);
@@ -828,53 +836,53 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             self.root = new;
         } else {
             let parent = self.node_mut(up);
-            if parent.child[L] == old {
-                parent.child[L] = new;
+            if parent.left == old {
+                parent.left = new;
             } else {
-                parent.child[R] = new;
+                parent.right = new;
             }
         }
     }
 
     fn rotate_right(&mut self, at: u32) -> u32 {
         let node = *self.node(at);
-        let pivot = *self.node(node.child[L]);
-        if pivot.child[R] != NIL {
-            self.node_mut(pivot.child[R]).parent = at;
+        let pivot = *self.node(node.left);
+        if pivot.right != NIL {
+            self.node_mut(pivot.right).parent = at;
         }
         let moved = self.node_mut(at);
-        moved.set_left(pivot.child[R], pivot.right_summary());
-        moved.parent = node.child[L];
+        moved.set_left(pivot.right, pivot.right_summary());
+        moved.parent = node.left;
         let summary = moved.summary();
-        let top = self.node_mut(node.child[L]);
+        let top = self.node_mut(node.left);
         top.set_right(at, summary);
         top.parent = node.parent;
-        self.replace_child(node.parent, at, node.child[L]);
-        node.child[L]
+        self.replace_child(node.parent, at, node.left);
+        node.left
     }
 
     fn rotate_left(&mut self, at: u32) -> u32 {
         let node = *self.node(at);
-        let pivot = *self.node(node.child[R]);
-        if pivot.child[L] != NIL {
-            self.node_mut(pivot.child[L]).parent = at;
+        let pivot = *self.node(node.right);
+        if pivot.left != NIL {
+            self.node_mut(pivot.left).parent = at;
         }
         let moved = self.node_mut(at);
-        moved.set_right(pivot.child[L], pivot.left_summary());
-        moved.parent = node.child[R];
+        moved.set_right(pivot.left, pivot.left_summary());
+        moved.parent = node.right;
         let summary = moved.summary();
-        let top = self.node_mut(node.child[R]);
+        let top = self.node_mut(node.right);
         top.set_left(at, summary);
         top.parent = node.parent;
-        self.replace_child(node.parent, at, node.child[R]);
-        node.child[R]
+        self.replace_child(node.parent, at, node.right);
+        node.right
     }
 
     /// Restores the AVL balance of `at` (children already balanced, heights differing
     /// by at most 2) and returns the subtree's new root.
     fn rebalance(&mut self, at: u32) -> u32 {
         let node = self.node(at);
-        if node.height[L].abs_diff(node.height[R]) <= 1 {
+        if node.left_height.abs_diff(node.right_height) <= 1 {
             at
         } else {
             self.rotate_to_balance(at)
@@ -886,20 +894,20 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     #[inline(never)]
     fn rotate_to_balance(&mut self, at: u32) -> u32 {
         let node = *self.node(at);
-        let (hl, hr) = (node.height[L], node.height[R]);
+        let (hl, hr) = (node.left_height, node.right_height);
         if hl > hr + 1 {
-            let inner = *self.node(node.child[L]);
-            if inner.height[L] < inner.height[R] {
-                let top = self.rotate_left(node.child[L]);
+            let inner = *self.node(node.left);
+            if inner.left_height < inner.right_height {
+                let top = self.rotate_left(node.left);
                 let summary = self.node(top).summary();
                 self.node_mut(at).set_left(top, summary);
             }
             return self.rotate_right(at);
         }
         if hr > hl + 1 {
-            let inner = *self.node(node.child[R]);
-            if inner.height[R] < inner.height[L] {
-                let top = self.rotate_right(node.child[R]);
+            let inner = *self.node(node.right);
+            if inner.right_height < inner.left_height {
+                let top = self.rotate_right(node.right);
                 let summary = self.node(top).summary();
                 self.node_mut(at).set_right(top, summary);
             }
@@ -978,10 +986,15 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 node.parent
             ));
         }
-        let (hl, ml) = self.check_at(node.child[L], at, out)?;
+        let (hl, ml) = self.check_at(node.left, at, out)?;
         out.push(at);
-        let (hr, mr) = self.check_at(node.child[R], at, out)?;
-        let stored = (node.height[L], node.max[L], node.height[R], node.max[R]);
+        let (hr, mr) = self.check_at(node.right, at, out)?;
+        let stored = (
+            node.left_height,
+            node.left_max,
+            node.right_height,
+            node.right_max,
+        );
         if hl.abs_diff(hr) > 1 || stored != (hl, ml, hr, mr) {
             return Err(alloc::format!(
                 "node {at} {:?}: children {hl}/{ml} and {hr}/{mr}, stored {stored:?}",
