@@ -12,7 +12,9 @@
 //! and live allocations (claims included), one node each in a `Vec` of nodes linked by
 //! `u32` index and allocated once (`tree.rs`). Every piece is in a doubly linked list
 //! in address order, so a piece's neighbours are one link away. The free extents alone
-//! form an AVL tree keyed by start, each node storing, for each child, the height of
+//! (but for a free last piece, kept beside the tree so that cutting the end of the
+//! space, as a filling space does on nearly every allocation, never climbs the tree's
+//! right spine) form an AVL tree keyed by start, each node storing, for each child, the height of
 //! that child's subtree and the longest free extent in it, plus a parent link: a
 //! search decides where to go from the node it is on, and a change climbs from its
 //! own node and stops at the first ancestor whose stored view of the subtree below is
@@ -47,7 +49,8 @@
 //! * `allocate` with alignment 1 and no window: `O(log f)`, one descent that goes left
 //!   whenever the left subtree's longest free extent is long enough, then the cut of
 //!   the extent found: its node keeps the remainder (or becomes the allocation, leaving
-//!   the tree, when none is left), a climb from it, and an index insertion.
+//!   the tree, when none is left), a climb from it, and an index insertion. A cut at
+//!   the start of the free last piece, which is not in the tree, climbs nothing.
 //! * `allocate` with alignment 1 and a window: `O(log f)`. The search descends to the
 //!   leftmost extent that can hold the run, skipping every subtree whose longest free
 //!   extent is shorter than the request and every subtree that lies entirely below
