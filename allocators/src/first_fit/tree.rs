@@ -117,14 +117,11 @@ impl Node {
         }
     }
 
-    const fn free_len(&self) -> usize {
-        if self.free { self.len } else { 0 }
-    }
-
-    /// Longest free piece in this node's subtree.
+    /// Longest free piece in this node's subtree: only tree nodes have one, and they
+    /// are all free, so the node's own length needs no check of its state.
     #[inline]
     fn max_free(&self) -> usize {
-        self.free_len().max(self.left_max).max(self.right_max)
+        self.len.max(self.left_max).max(self.right_max)
     }
 
     #[inline]
@@ -1091,7 +1088,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 node.piece(),
             ));
         }
-        Ok((1 + hl.max(hr), node.free_len().max(ml).max(mr)))
+        Ok((1 + hl.max(hr), node.len.max(ml).max(mr)))
     }
 }
 
