@@ -727,13 +727,19 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     /// Adds the free node `at` (in the list, not in the tree) to the tree: one descent
     /// by key to a leaf position, then a climb.
     fn tree_insert(&mut self, at: u32) {
-        let start = self.node(at).start;
+        let Piece { start, len, .. } = self.piece(at);
         let (mut parent, mut down) = (NIL, self.root);
-        while let Some(node) = self.nodes.as_ref().get(down as usize) {
+        // Every subtree the descent enters gains the new piece, so its longest free
+        // piece is known on the way down: the climb after it then only carries height
+        // changes, where raising each ancestor's view would have climbed for as long
+        // as the new piece is the longest around it.
+        while let Some(node) = self.nodes.as_mut().get_mut(down as usize) {
             parent = down;
             down = if start < node.start {
+                node.left_max = node.left_max.max(len);
                 node.left
             } else {
+                node.right_max = node.right_max.max(len);
                 node.right
             };
         }
