@@ -72,6 +72,7 @@ impl Fit {
     }
 
     /// The lowest aligned offset inside both `piece` and the window where the run fits.
+    #[inline]
     pub(super) fn place(&self, piece: Piece) -> Option<usize> {
         let lo = piece.start.max(self.lo);
         let hi = piece.end().min(self.hi);
