@@ -44,8 +44,9 @@
 //! * `free`: an index probe, then by the neighbours' states: merging into a free
 //!   neighbour changes its length (and with both, one of them leaves the tree), a climb
 //!   from it; with no free neighbour the allocation's node joins the tree, one descent
-//!   by key and a climb: `O(log f)`. Climbs stop early unless a longest-free value or
-//!   a height changes all the way up.
+//!   by key (raising the longest-free values of the subtrees it enters, so that the
+//!   climb after it only carries height changes) and a climb: `O(log f)`. Climbs stop
+//!   early unless a longest-free value or a height changes all the way up.
 //! * `allocate` with alignment 1 and no window: `O(log f)`, one descent that goes left
 //!   whenever the left subtree's longest free extent is long enough, then the cut of
 //!   the extent found: its node keeps the remainder (or becomes the allocation, leaving
@@ -67,7 +68,10 @@
 //!   holes of exactly `count` units, all misaligned (e.g. 4-unit holes at offsets
 //!   `8i + 2` for an 8-aligned request of 4) are each visited and rejected. The subtree
 //!   maximum cannot prune them because whether an extent fits depends on its start
-//!   modulo `a`, not only on its length.
+//!   modulo `a`, not only on its length. Without a window the candidates are visited
+//!   in address order, each found from the last by a walk up to the first ancestor
+//!   that is one or has one on its right and down from there (`O(log f)` each, much
+//!   less for neighbours), rather than by a new search from the root.
 //! * `claim`: `O(log f)`, a descent to the free extent at or before the start, then a
 //!   cut as above.
 //! * `stats`: `O(1)` (counters plus the root's augmentation); `for_each_allocation`:

@@ -725,7 +725,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     }
 
     /// Adds the free node `at` (in the list, not in the tree) to the tree: one descent
-    /// by key to a leaf position, then a climb.
+    /// by key to a leaf position, then a climb for the heights.
     fn tree_insert(&mut self, at: u32) {
         let Piece { start, len, .. } = self.piece(at);
         let (mut parent, mut down) = (NIL, self.root);
