@@ -1178,6 +1178,43 @@ mod tests {
         assert!(height_max <= 11, "height {height_max}");
     }
 
+    /// Every way a free last piece arises or grows leaves it beside the tree: the
+    /// tree is empty (height 0) whenever the only free piece is the last one.
+    #[test]
+    fn the_free_last_piece_stays_beside_the_tree() {
+        let mut tree = PieceTree::with_nodes(9, Some(piece(0, 100, true))).unwrap();
+        let whole = alloc::vec![piece(0, 100, true)];
+        assert_eq!(tree.check().unwrap(), (whole.clone(), 0));
+        // Cut at its start, the rest stays beside the tree; merging down into it too.
+        let a = tree.carve(tree.free_before(0).unwrap(), 0, 10).unwrap();
+        assert_eq!(tree.check().unwrap().1, 0);
+        tree.release(a);
+        assert_eq!(tree.check().unwrap(), (whole.clone(), 0));
+        // Taken whole, then freed with no free neighbour.
+        let a = tree.carve(tree.free_before(0).unwrap(), 0, 10).unwrap();
+        let b = tree.carve(tree.free_before(10).unwrap(), 10, 90).unwrap();
+        assert_eq!(tree.largest_free(), 0);
+        tree.release(b);
+        assert_eq!(tree.check().unwrap().1, 0);
+        assert_eq!(
+            tree.first_long_enough(90).map(|at| tree.piece(at)),
+            Some(piece(10, 90, true))
+        );
+        // Freed between a hole in the tree and the last piece: one piece, no tree.
+        let c = tree.carve(tree.free_before(10).unwrap(), 10, 5).unwrap();
+        tree.release(a);
+        assert_eq!(tree.check().unwrap().1, 1);
+        tree.release(c);
+        assert_eq!(tree.check().unwrap(), (whole.clone(), 0));
+        // The last allocation freed after a free piece in the tree.
+        let a = tree.carve(tree.free_before(0).unwrap(), 0, 10).unwrap();
+        let b = tree.carve(tree.free_before(10).unwrap(), 10, 90).unwrap();
+        tree.release(a);
+        assert_eq!(tree.check().unwrap().1, 1);
+        tree.release(b);
+        assert_eq!(tree.check().unwrap(), (whole, 0));
+    }
+
     #[cfg(target_pointer_width = "64")]
     #[test]
     fn nodes_are_one_cache_line() {
