@@ -14,16 +14,16 @@
 //! in address order, so a piece's neighbours are one link away. The free extents alone
 //! (but for a free last piece, kept beside the tree so that cutting the end of the
 //! space, as a filling space does on nearly every allocation, never climbs the tree's
-//! right spine) form an AVL tree keyed by start, each node storing, for each child, the height of
-//! that child's subtree and the longest free extent in it, plus a parent link: a
-//! search decides where to go from the node it is on, and a change climbs from its
-//! own node and stops at the first ancestor whose stored view of the subtree below is
-//! still right; that augmentation must be recomputed on every rotation, which
-//! `intrusive-collections`' `RBTree` has no hook for (and its cursors cannot descend to
-//! a chosen child), hence our own tree. Allocations are not in the tree: an
-//! open-addressing hash index (linear probing, backward-shift deletion), one `u32`
-//! slot and its `u32` hash per node of the arena, maps an allocation's start to its
-//! node, which validates a free and leads to its neighbours.
+//! right spine) form an AVL tree keyed by start, each node storing, for each child,
+//! the height of that child's subtree and the longest free extent in it, plus a
+//! parent link: a search decides where to go from the node it is on, and a change
+//! climbs from its own node and stops at the first ancestor whose stored view of the
+//! subtree below is still right; that augmentation must be recomputed on every
+//! rotation, which `intrusive-collections`' `RBTree` has no hook for (and its cursors
+//! cannot descend to a chosen child), hence our own tree. Allocations are not in the
+//! tree: an open-addressing hash index (linear probing, backward-shift deletion), one
+//! `u32` slot and its `u32` hash per node of the arena, maps an allocation's start to
+//! its node, which validates a free and leads to its neighbours.
 //!
 //! Node budget: free extents are maximal, so each one but the last is followed by a
 //! distinct allocation, giving `free_extents <= live + 1`; with at most `m` live
@@ -74,8 +74,8 @@
 //!   less for neighbours), rather than by a new search from the root.
 //! * `claim`: `O(log f)`, a descent to the free extent at or before the start, then a
 //!   cut as above.
-//! * `stats`: `O(1)` (counters plus the root's augmentation); `for_each_allocation`:
-//!   `O(n)` over the address-order list.
+//! * `stats`: `O(1)` (counters, the root's augmentation and the free last piece's
+//!   length); `for_each_allocation`: `O(n)` over the address-order list.
 //!
 //! Memory: `min(2 * min(max_allocations, capacity) + 1, capacity)` nodes of
 //! `size_of::<Node>()` bytes (64 on 64-bit targets, one cache line and aligned to one;
