@@ -43,7 +43,14 @@ impl Fit {
     /// `capacity` units holds the run at its start: no alignment and no window, so
     /// the search needs no geometry at all.
     pub(super) const fn takes_any_long_enough(&self, capacity: usize) -> bool {
-        self.align == 1 && self.lo == 0 && self.hi >= capacity
+        self.align == 1 && self.spans(capacity)
+    }
+
+    /// Whether the window is the whole space of `capacity` units: every run of the
+    /// request then has at least [`count`](Self::count) units of one free extent, so the
+    /// lowest extent that long is the lowest place whenever it holds the run at all.
+    pub(super) const fn spans(&self, capacity: usize) -> bool {
+        self.lo == 0 && self.hi >= capacity
     }
 
     /// Whether extents lying entirely below `start` (a left subtree) can hold the run:
@@ -65,6 +72,7 @@ impl Fit {
     }
 
     /// The lowest aligned offset inside both `piece` and the window where the run fits.
+    #[inline]
     pub(super) fn place(&self, piece: Piece) -> Option<usize> {
         let lo = piece.start.max(self.lo);
         let hi = piece.end().min(self.hi);

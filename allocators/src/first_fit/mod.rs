@@ -12,16 +12,18 @@
 //! and live allocations (claims included), one node each in a `Vec` of nodes linked by
 //! `u32` index and allocated once (`tree.rs`). Every piece is in a doubly linked list
 //! in address order, so a piece's neighbours are one link away. The free extents alone
-//! form an AVL tree keyed by start, each node storing, for each child, the height of
-//! that child's subtree and the longest free extent in it, plus a parent link: a
-//! search decides where to go from the node it is on, and a change climbs from its
-//! own node and stops at the first ancestor whose stored view of the subtree below is
-//! still right; that augmentation must be recomputed on every rotation, which
-//! `intrusive-collections`' `RBTree` has no hook for (and its cursors cannot descend to
-//! a chosen child), hence our own tree. Allocations are not in the tree: an
-//! open-addressing hash index (linear probing, backward-shift deletion), one `u32`
-//! slot and its `u32` hash per node of the arena, maps an allocation's start to its
-//! node, which validates a free and leads to its neighbours.
+//! (but for a free last piece, kept beside the tree so that cutting the end of the
+//! space, as a filling space does on nearly every allocation, never climbs the tree's
+//! right spine) form an AVL tree keyed by start, each node storing, for each child,
+//! the height of that child's subtree and the longest free extent in it, plus a
+//! parent link: a search decides where to go from the node it is on, and a change
+//! climbs from its own node and stops at the first ancestor whose stored view of the
+//! subtree below is still right; that augmentation must be recomputed on every
+//! rotation, which `intrusive-collections`' `RBTree` has no hook for (and its cursors
+//! cannot descend to a chosen child), hence our own tree. Allocations are not in the
+//! tree: an open-addressing hash index (linear probing, backward-shift deletion), one
+//! `u32` slot and its `u32` hash per node of the arena, maps an allocation's start to
+//! its node, which validates a free and leads to its neighbours.
 //!
 //! Node budget: free extents are maximal, so each one but the last is followed by a
 //! distinct allocation, giving `free_extents <= live + 1`; with at most `m` live
@@ -42,12 +44,14 @@
 //! * `free`: an index probe, then by the neighbours' states: merging into a free
 //!   neighbour changes its length (and with both, one of them leaves the tree), a climb
 //!   from it; with no free neighbour the allocation's node joins the tree, one descent
-//!   by key and a climb: `O(log f)`. Climbs stop early unless a longest-free value or
-//!   a height changes all the way up.
+//!   by key (raising the longest-free values of the subtrees it enters, so that the
+//!   climb after it only carries height changes) and a climb: `O(log f)`. Climbs stop
+//!   early unless a longest-free value or a height changes all the way up.
 //! * `allocate` with alignment 1 and no window: `O(log f)`, one descent that goes left
 //!   whenever the left subtree's longest free extent is long enough, then the cut of
 //!   the extent found: its node keeps the remainder (or becomes the allocation, leaving
-//!   the tree, when none is left), a climb from it, and an index insertion.
+//!   the tree, when none is left), a climb from it, and an index insertion. A cut at
+//!   the start of the free last piece, which is not in the tree, climbs nothing.
 //! * `allocate` with alignment 1 and a window: `O(log f)`. The search descends to the
 //!   leftmost extent that can hold the run, skipping every subtree whose longest free
 //!   extent is shorter than the request and every subtree that lies entirely below
@@ -64,11 +68,14 @@
 //!   holes of exactly `count` units, all misaligned (e.g. 4-unit holes at offsets
 //!   `8i + 2` for an 8-aligned request of 4) are each visited and rejected. The subtree
 //!   maximum cannot prune them because whether an extent fits depends on its start
-//!   modulo `a`, not only on its length.
+//!   modulo `a`, not only on its length. Without a window the candidates are visited
+//!   in address order, each found from the last by a walk up to the first ancestor
+//!   that is one or has one on its right and down from there (`O(log f)` each, much
+//!   less for neighbours), rather than by a new search from the root.
 //! * `claim`: `O(log f)`, a descent to the free extent at or before the start, then a
 //!   cut as above.
-//! * `stats`: `O(1)` (counters plus the root's augmentation); `for_each_allocation`:
-//!   `O(n)` over the address-order list.
+//! * `stats`: `O(1)` (counters, the root's augmentation and the free last piece's
+//!   length); `for_each_allocation`: `O(n)` over the address-order list.
 //!
 //! Memory: `min(2 * min(max_allocations, capacity) + 1, capacity)` nodes of
 //! `size_of::<Node>()` bytes (64 on 64-bit targets, one cache line and aligned to one;
@@ -318,6 +325,19 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> Backend for FirstFit<S> {
             self.tree
                 .first_long_enough(count)
                 .map(|node| (node, self.tree.piece(node).start))
+        } else if fit.spans(self.capacity) {
+            // Without a window, only extents of at least `count` units can hold the
+            // run, so trying them in address order finds the lowest place; each next
+            // one is a short walk from the last, where the pruned search would start
+            // over from the root.
+            let mut candidate = self.tree.first_long_enough(count);
+            loop {
+                let Some(node) = candidate else { break None };
+                if let Some(at) = fit.place(self.tree.piece(node)) {
+                    break Some((node, at));
+                }
+                candidate = self.tree.next_long_enough(node, count);
+            }
         } else {
             self.tree.first_fit(&fit)
         };

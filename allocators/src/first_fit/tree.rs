@@ -4,7 +4,8 @@
 //!
 //! A *piece* is a maximal free extent or one live allocation; together they cover the
 //! space exactly once, and each has a node linked to the pieces before and after it in
-//! address order. The free pieces also form a tree keyed by start where every node
+//! address order. The free pieces but a free last one (beside the tree, see
+//! [`PieceTree`]'s `wild`) also form a tree keyed by start where every node
 //! carries, for each child, that subtree's height and the length of its longest free
 //! piece, so [`PieceTree::first_fit`] can skip whole subtrees that cannot hold a request
 //! without touching them; with parent links, a change climbs from its own node and stops
@@ -116,14 +117,11 @@ impl Node {
         }
     }
 
-    const fn free_len(&self) -> usize {
-        if self.free { self.len } else { 0 }
-    }
-
-    /// Longest free piece in this node's subtree.
+    /// Longest free piece in this node's subtree: only tree nodes have one, and they
+    /// are all free, so the node's own length needs no check of its state.
     #[inline]
     fn max_free(&self) -> usize {
-        self.free_len().max(self.left_max).max(self.right_max)
+        self.len.max(self.left_max).max(self.right_max)
     }
 
     #[inline]
@@ -197,8 +195,14 @@ const SPARE: Node = Node {
 #[derive(Clone, Debug)]
 pub(super) struct PieceTree<S = Vec<Node>> {
     nodes: S,
-    /// Root of the tree of free pieces.
+    /// Root of the tree of free pieces (all but `wild`).
     root: u32,
+    /// The last piece when it is free, kept out of the tree: allocations cut from the
+    /// end of the space (most of them while the space fills up) change only its start
+    /// and length, where in the tree its length is on every ancestor's right and each
+    /// cut would climb to the root. It lies above every piece of the tree, so a search
+    /// tries it after the tree. `NIL` when the last piece is an allocation.
+    wild: u32,
     /// The piece at offset 0, head of the address-order list of all pieces.
     first: u32,
     spare_head: u32,
@@ -227,11 +231,12 @@ impl PieceTree {
         for _ in 0..count {
             try_push(&mut nodes, SPARE, "first-fit nodes")?;
         }
-        let (root, spare_head, spare) = thread(&mut nodes, whole);
+        let (first, spare_head, spare) = thread(&mut nodes, whole);
         Ok(Self {
             nodes,
-            root,
-            first: root,
+            root: NIL,
+            wild: first,
+            first,
             spare_head,
             spare,
         })
@@ -239,7 +244,7 @@ impl PieceTree {
 }
 
 /// Threads the spare list through `nodes` (all [`SPARE`]) and puts `whole` in node 0;
-/// returns the root, the spare head and the spare count.
+/// returns the node of the first piece, the spare head and the spare count.
 const fn thread(nodes: &mut [Node], whole: Option<Piece>) -> (u32, u32, usize) {
     let count = if nodes.len() < MAX_NODES {
         nodes.len()
@@ -270,11 +275,12 @@ impl<const N: usize> PieceTree<[Node; N]> {
     /// `whole` needs `N >= 1`, which the caller checks.
     pub(super) const fn inline(whole: Option<Piece>) -> Self {
         let mut nodes = [SPARE; N];
-        let (root, spare_head, spare) = thread(&mut nodes, whole);
+        let (first, spare_head, spare) = thread(&mut nodes, whole);
         Self {
             nodes,
-            root,
-            first: root,
+            root: NIL,
+            wild: first,
+            first,
             spare_head,
             spare,
         }
@@ -295,7 +301,15 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
 
     /// Length of the longest free piece (0 when none).
     pub(super) fn largest_free(&self) -> usize {
-        self.summary(self.root).max_free
+        self.summary(self.root).max_free.max(self.wild_len())
+    }
+
+    /// Length of the free last piece kept out of the tree (0 when there is none).
+    fn wild_len(&self) -> usize {
+        self.nodes
+            .as_ref()
+            .get(self.wild as usize)
+            .map_or(0, |n| n.len)
     }
 
     /// The piece held by node `at`.
@@ -306,6 +320,11 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     /// The free piece with the greatest start `<= offset`, which holds `offset` unless
     /// `offset` lies in an allocation.
     pub(super) fn free_before(&self, offset: usize) -> Option<u32> {
+        if let Some(wild) = self.nodes.as_ref().get(self.wild as usize) {
+            if wild.start <= offset {
+                return Some(self.wild);
+            }
+        }
         let mut at = self.root;
         let mut best = None;
         while let Some(node) = self.nodes.as_ref().get(at as usize) {
@@ -340,8 +359,13 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             len: count,
             free: false,
         };
+        let wild = free == self.wild;
         let node = if !head && !tail {
-            self.tree_remove(free);
+            if wild {
+                self.wild = NIL;
+            } else {
+                self.tree_remove(free);
+            }
             self.node_mut(free).set_piece(used);
             free
         } else {
@@ -350,8 +374,9 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             if head {
                 self.node_mut(free).len = at - piece.start;
                 self.list_insert_after(free, node);
+                let mut rest = NIL;
                 if tail {
-                    let rest = self.take_spare()?;
+                    rest = self.take_spare()?;
                     self.fresh(
                         rest,
                         Piece {
@@ -361,15 +386,27 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                         },
                     );
                     self.list_insert_after(node, rest);
-                    self.tree_insert(rest);
+                }
+                if wild {
+                    // The head is no longer last: into the tree, and the tail (if
+                    // any) is the new last piece.
+                    self.wild = rest;
+                    self.tree_insert(free);
+                } else {
+                    if tail {
+                        self.tree_insert(rest);
+                    }
+                    self.climb(free);
                 }
             } else {
                 let moved = self.node_mut(free);
                 moved.start = end;
                 moved.len = piece.end() - end;
                 self.list_insert_after_or_first(self.node(free).prev, node);
+                if !wild {
+                    self.climb(free);
+                }
             }
-            self.climb(free);
             node
         };
         // The index has a slot per node, and fewer allocations than nodes before this.
@@ -387,7 +424,21 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             .filter(|&p| self.nodes.as_ref().get(p as usize).is_some_and(|n| n.free));
         let after = Some(node.next)
             .filter(|&n| self.nodes.as_ref().get(n as usize).is_some_and(|n| n.free));
+        let last = node.next == NIL;
         match (before, after) {
+            (Some(before), Some(after)) if after == self.wild => {
+                // The merged piece is last: it stays in the last piece's node.
+                let below = self.piece(before);
+                self.tree_remove(before);
+                let merged = self.node_mut(after);
+                merged.start = below.start;
+                merged.len += below.len + node.len;
+                self.list_remove(used);
+                self.give_spare(used);
+                self.list_remove(before);
+                self.give_spare(before);
+                2
+            }
             (Some(before), Some(after)) => {
                 let gone = self.node(after).len;
                 self.node_mut(before).len += node.len + gone;
@@ -400,10 +451,16 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 2
             }
             (Some(before), None) => {
+                if last {
+                    self.tree_remove(before);
+                    self.wild = before;
+                }
                 self.node_mut(before).len += node.len;
                 self.list_remove(used);
                 self.give_spare(used);
-                self.climb(before);
+                if !last {
+                    self.climb(before);
+                }
                 1
             }
             (None, Some(after)) => {
@@ -413,12 +470,18 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 merged.len += node.len;
                 self.list_remove(used);
                 self.give_spare(used);
-                self.climb(after);
+                if after != self.wild {
+                    self.climb(after);
+                }
                 1
             }
             (None, None) => {
                 self.node_mut(used).free = true;
-                self.tree_insert(used);
+                if last {
+                    self.wild = used;
+                } else {
+                    self.tree_insert(used);
+                }
                 0
             }
         }
@@ -510,32 +573,75 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     }
 
     /// The lowest place where `fit` is satisfied: the node of the free piece that
-    /// holds it, and the offset.
+    /// holds it, and the offset (the tree's pieces all lie below the free last piece,
+    /// which is tried after them).
     pub(super) fn first_fit(&self, fit: &Fit) -> Option<(u32, usize)> {
-        if self.summary(self.root).max_free < fit.count() {
-            return None;
+        if self.summary(self.root).max_free >= fit.count() {
+            if let Some(found) = self.first_fit_at(self.root, fit) {
+                return Some(found);
+            }
         }
-        self.first_fit_at(self.root, fit)
+        let wild = self.nodes.as_ref().get(self.wild as usize)?;
+        fit.place(wild.piece()).map(|at| (self.wild, at))
+    }
+
+    /// The free last piece kept out of the tree when it has at least `count` units.
+    fn wild_if_long_enough(&self, count: usize) -> Option<u32> {
+        (self.wild != NIL && self.wild_len() >= count).then_some(self.wild)
     }
 
     /// The node of the lowest free piece of at least `count` units, found in one
     /// descent: go left whenever the left subtree holds such a piece, else take this
-    /// node if it is one, else go right (which then must hold one).
+    /// node if it is one, else go right (which then must hold one); the free last
+    /// piece when the tree holds none.
     pub(super) fn first_long_enough(&self, count: usize) -> Option<u32> {
         if self.summary(self.root).max_free < count {
-            return None;
+            return self.wild_if_long_enough(count);
         }
-        let mut at = self.root;
+        self.lowest_long_enough_in(self.root, count)
+    }
+
+    /// The lowest free piece of at least `count` units in the subtree at `at`, whose
+    /// longest free piece the caller has checked to be that long.
+    fn lowest_long_enough_in(&self, mut at: u32, count: usize) -> Option<u32> {
         while let Some(node) = self.nodes.as_ref().get(at as usize) {
             if node.left_max >= count {
                 at = node.left;
-            } else if node.free && node.len >= count {
+            } else if node.len >= count {
                 return Some(at);
             } else {
                 at = node.right;
             }
         }
         None
+    }
+
+    /// The next free piece of at least `count` units after the one in node `at`, in
+    /// address order: the lowest such piece in its right subtree, else the first
+    /// ancestor reached from its left subtree that is one or has one on its right, else
+    /// the free last piece (which has no next).
+    pub(super) fn next_long_enough(&self, mut at: u32, count: usize) -> Option<u32> {
+        if at == self.wild {
+            return None;
+        }
+        let nodes = self.nodes.as_ref();
+        let node = nodes.get(at as usize)?;
+        if node.right_max >= count {
+            return self.lowest_long_enough_in(node.right, count);
+        }
+        let mut up = node.parent;
+        while let Some(parent) = nodes.get(up as usize) {
+            if parent.left == at {
+                if parent.len >= count {
+                    return Some(up);
+                }
+                if parent.right_max >= count {
+                    return self.lowest_long_enough_in(parent.right, count);
+                }
+            }
+            (at, up) = (up, parent.parent);
+        }
+        self.wild_if_long_enough(count)
     }
 
     /// Calls `f` on every piece in address order.
@@ -619,15 +725,21 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     }
 
     /// Adds the free node `at` (in the list, not in the tree) to the tree: one descent
-    /// by key to a leaf position, then a climb.
+    /// by key to a leaf position, then a climb for the heights.
     fn tree_insert(&mut self, at: u32) {
-        let start = self.node(at).start;
+        let Piece { start, len, .. } = self.piece(at);
         let (mut parent, mut down) = (NIL, self.root);
-        while let Some(node) = self.nodes.as_ref().get(down as usize) {
+        // Every subtree the descent enters gains the new piece, so its longest free
+        // piece is known on the way down: the climb after it then only carries height
+        // changes, where raising each ancestor's view would have climbed for as long
+        // as the new piece is the longest around it.
+        while let Some(node) = self.nodes.as_mut().get_mut(down as usize) {
             parent = down;
             down = if start < node.start {
+                node.left_max = node.left_max.max(len);
                 node.left
             } else {
+                node.right_max = node.right_max.max(len);
                 node.right
             };
         }
@@ -891,8 +1003,9 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
 #[cfg(test)]
 impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     /// Checks the address-order list, the tree of free pieces (order, AVL balance,
-    /// stored heights and augmentation, parent links) and that the index holds exactly
-    /// the allocations; returns all pieces in order and the tree height.
+    /// stored heights and augmentation, parent links; every free piece but a free last
+    /// one, which is the out-of-tree one) and that the index holds exactly the
+    /// allocations; returns all pieces in order and the tree height.
     pub(super) fn check(&self) -> Result<(Vec<Piece>, u8), alloc::string::String> {
         let mut in_tree = Vec::new();
         let height = self.check_at(self.root, NIL, &mut in_tree)?.0;
@@ -913,21 +1026,30 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         if pieces.windows(2).any(|w| w[0].end() != w[1].start) {
             return Err(alloc::format!("pieces out of order: {pieces:?}"));
         }
+        let last = order.last().copied().unwrap_or(NIL);
+        let last_free = order.last().is_some_and(|&at| self.node(at).free);
+        if self.wild != if last_free { last } else { NIL } {
+            return Err(alloc::format!(
+                "out-of-tree node {} but last piece {last} (free: {last_free})",
+                self.wild
+            ));
+        }
         let free: Vec<u32> = order
             .iter()
             .copied()
-            .filter(|&at| self.node(at).free)
+            .filter(|&at| self.node(at).free && at != self.wild)
             .collect();
+        let free_pieces = free.len() + usize::from(last_free);
         if free != in_tree {
             return Err(alloc::format!(
                 "tree holds {in_tree:?}, free pieces {free:?}"
             ));
         }
         let indexed = self.nodes.as_ref().iter().filter(|n| n.slot != NIL).count();
-        if indexed != pieces.len() - free.len() {
+        if indexed != pieces.len() - free_pieces {
             return Err(alloc::format!(
                 "{indexed} indexed, {} allocations",
-                pieces.len() - free.len()
+                pieces.len() - free_pieces
             ));
         }
         if pieces.len() + self.spare != self.nodes.as_ref().len() {
@@ -972,7 +1094,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 node.piece(),
             ));
         }
-        Ok((1 + hl.max(hr), node.free_len().max(ml).max(mr)))
+        Ok((1 + hl.max(hr), node.len.max(ml).max(mr)))
     }
 }
 
@@ -1036,12 +1158,61 @@ mod tests {
             assert_eq!(tree.largest_free(), want);
             let first = model.iter().find(|p| p.free && p.len >= 7).copied();
             assert_eq!(tree.first_long_enough(7).map(|at| tree.piece(at)), first);
+            let long: alloc::vec::Vec<Piece> = model
+                .iter()
+                .filter(|p| p.free && p.len >= 7)
+                .copied()
+                .collect();
+            let mut walked = alloc::vec::Vec::new();
+            let mut at = tree.first_long_enough(7);
+            while let Some(node) = at {
+                walked.push(tree.piece(node));
+                at = tree.next_long_enough(node, 7);
+            }
+            assert_eq!(walked, long);
             let mut seen = alloc::vec::Vec::new();
             tree.for_each(&mut |p| seen.push(p));
             assert_eq!(seen, model);
         }
         // At most 301 free pieces: an AVL tree of that size is at most 11 levels deep.
         assert!(height_max <= 11, "height {height_max}");
+    }
+
+    /// Every way a free last piece arises or grows leaves it beside the tree: the
+    /// tree is empty (height 0) whenever the only free piece is the last one.
+    #[test]
+    fn the_free_last_piece_stays_beside_the_tree() {
+        let mut tree = PieceTree::with_nodes(9, Some(piece(0, 100, true))).unwrap();
+        let whole = alloc::vec![piece(0, 100, true)];
+        assert_eq!(tree.check().unwrap(), (whole.clone(), 0));
+        // Cut at its start, the rest stays beside the tree; merging down into it too.
+        let a = tree.carve(tree.free_before(0).unwrap(), 0, 10).unwrap();
+        assert_eq!(tree.check().unwrap().1, 0);
+        tree.release(a);
+        assert_eq!(tree.check().unwrap(), (whole.clone(), 0));
+        // Taken whole, then freed with no free neighbour.
+        let a = tree.carve(tree.free_before(0).unwrap(), 0, 10).unwrap();
+        let b = tree.carve(tree.free_before(10).unwrap(), 10, 90).unwrap();
+        assert_eq!(tree.largest_free(), 0);
+        tree.release(b);
+        assert_eq!(tree.check().unwrap().1, 0);
+        assert_eq!(
+            tree.first_long_enough(90).map(|at| tree.piece(at)),
+            Some(piece(10, 90, true))
+        );
+        // Freed between a hole in the tree and the last piece: one piece, no tree.
+        let c = tree.carve(tree.free_before(10).unwrap(), 10, 5).unwrap();
+        tree.release(a);
+        assert_eq!(tree.check().unwrap().1, 1);
+        tree.release(c);
+        assert_eq!(tree.check().unwrap(), (whole.clone(), 0));
+        // The last allocation freed after a free piece in the tree.
+        let a = tree.carve(tree.free_before(0).unwrap(), 0, 10).unwrap();
+        let b = tree.carve(tree.free_before(10).unwrap(), 10, 90).unwrap();
+        tree.release(a);
+        assert_eq!(tree.check().unwrap().1, 1);
+        tree.release(b);
+        assert_eq!(tree.check().unwrap(), (whole, 0));
     }
 
     #[cfg(target_pointer_width = "64")]
