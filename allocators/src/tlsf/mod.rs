@@ -71,14 +71,17 @@ use crate::fallible::{OutOfMemory, try_boxed_slice};
 use alloc::boxed::Box;
 
 use crate::{Backend, Error, Extent, Request, Stats, Window, align_up_with_phase, check_range};
-use classes::{Bin, FL_COUNT, LEN_BITS, SL_COUNT, bin_holding, bin_of};
+use classes::{BIN_COUNT, Bin, FL_COUNT, LEN_BITS, SL_COUNT, bin_holding, bin_of};
 
 /// The "no node" index.
 const NIL: u32 = u32::MAX;
-/// Rows of the bin tables: [`FL_COUNT`] rounded up to 32, so that a first-level index
-/// masked with 31 is in bounds without a check.
+/// First-level classes the bitmaps have room for: [`FL_COUNT`] rounded up to 32, so
+/// that a first-level index masked with 31 is in bounds without a check.
 const FL_SLOTS: usize = 32;
-const _: () = assert!(FL_COUNT <= FL_SLOTS && SL_COUNT == 32);
+/// List heads: [`BIN_COUNT`] rounded up to a power of two, so that a flat bin index
+/// masked with `HEAD_SLOTS - 1` is in bounds without a check.
+const HEAD_SLOTS: usize = FL_SLOTS * SL_COUNT;
+const _: () = assert!(FL_COUNT <= FL_SLOTS && SL_COUNT == 32 && BIN_COUNT <= HEAD_SLOTS);
 
 // --- boundary tags -------------------------------------------------------------------
 //
@@ -206,15 +209,10 @@ pub struct Tlsf {
     /// is 0. Kept exact, so one read validates a free and one read per side finds a
     /// neighbour.
     tags: Box<[u32]>,
-    /// First piece of each bin (a boxed array: its rows are known to be `FL_SLOTS`, so
-    /// masked indices need no bounds check, and the backend stays small to move).
-    heads: Box<[[u32; SL_COUNT]; FL_SLOTS]>,
-}
-
-/// A bin index as a shift amount (indices are below 32; larger ones shift everything
-/// out, which `checked_shl` turns into an empty mask).
-fn shift(index: usize) -> u32 {
-    u32::try_from(index).unwrap_or(u32::MAX)
+    /// First piece of each bin, by flat bin index (a boxed array: its length is known
+    /// to be `HEAD_SLOTS`, so masked indices need no bounds check, and the backend stays
+    /// small to move).
+    heads: Box<[u32; HEAD_SLOTS]>,
 }
 
 /// A boxed slice of `len` copies of `value`, allocated fallibly.
@@ -278,11 +276,11 @@ impl Tlsf {
             sl_maps: [0; FL_SLOTS],
             nodes,
             tags: filled(capacity, 0)?,
-            heads: filled(FL_SLOTS, [NIL; SL_COUNT])?
+            heads: filled(HEAD_SLOTS, NIL)?
                 .try_into()
                 .map_err(|_| OutOfMemory {
                     what: "tlsf metadata",
-                    count: FL_SLOTS,
+                    count: HEAD_SLOTS,
                 })?,
         };
         if capacity > 0 {
@@ -321,7 +319,7 @@ impl Tlsf {
         };
         Self::node_count(capacity, limit) * size_of::<Node>()
             + capacity * size_of::<u32>()
-            + FL_SLOTS * SL_COUNT * size_of::<u32>()
+            + HEAD_SLOTS * size_of::<u32>()
     }
 
     /// The most live allocations (claims included) this backend holds at once.
@@ -450,17 +448,16 @@ impl Tlsf {
 
     /// Puts the free piece `n` on the list of `bin`, the bin of its length.
     #[inline(always)]
-    fn file_in(&mut self, n: u32, Bin { fl, sl }: Bin) {
-        let head = self.heads[fl & 31][sl & 31];
+    fn file_in(&mut self, n: u32, bin: Bin) {
+        let head = self.head(bin);
         if let Some(h) = self.nodes.get_mut(head as usize) {
             h.prev_free = n;
         }
         let node = &mut self.nodes[n as usize];
         node.prev_free = NIL;
         node.next_free = head;
-        self.heads[fl & 31][sl & 31] = n;
-        self.sl_maps[fl & 31] |= 1 << sl;
-        self.fl_map |= 1 << fl;
+        self.set_head(bin, n);
+        self.mark(bin);
     }
 
     /// Takes the free piece `n` off the list of its bin.
@@ -473,57 +470,83 @@ impl Tlsf {
     /// Takes the free piece whose node is `node` off the list of `bin`, the bin of its
     /// length.
     #[inline(always)]
-    fn unfile_from(&mut self, node: &Node, Bin { fl, sl }: Bin) {
+    fn unfile_from(&mut self, node: &Node, bin: Bin) {
         if let Some(next) = self.nodes.get_mut(node.next_free as usize) {
             next.prev_free = node.prev_free;
         }
         if let Some(prev) = self.nodes.get_mut(node.prev_free as usize) {
             prev.next_free = node.next_free;
         } else {
-            self.heads[fl & 31][sl & 31] = node.next_free;
+            self.set_head(bin, node.next_free);
             if node.next_free == NIL {
-                self.sl_maps[fl & 31] &= !(1 << sl);
-                if self.sl_maps[fl & 31] == 0 {
-                    self.fl_map &= !(1 << fl);
-                }
+                self.unmark(bin);
             }
         }
     }
 
-    /// The first non-empty bin at or after `from`, in size order.
-    #[inline]
-    fn nonempty_from(&self, from: Bin) -> Option<Bin> {
-        // `from.sl < SL_COUNT = 32`.
-        let in_class = self.sl_maps[from.fl & 31] & (u32::MAX << (from.sl & 31));
-        if in_class != 0 {
-            return Some(Bin {
-                fl: from.fl,
-                sl: in_class.trailing_zeros() as usize,
-            });
+    /// Takes the head of `bin`, whose successor on the list is `next`, off that list.
+    #[inline(always)]
+    fn pop_head(&mut self, bin: Bin, next: u32) {
+        self.set_head(bin, next);
+        if let Some(next) = self.nodes.get_mut(next as usize) {
+            next.prev_free = NIL;
+        } else {
+            self.unmark(bin);
         }
-        let above = self.fl_map & u32::MAX.checked_shl(shift(from.fl + 1)).unwrap_or(0);
+    }
+
+    /// The first piece on the list of `bin` (`NIL` when empty).
+    #[inline(always)]
+    fn head(&self, bin: Bin) -> u32 {
+        self.heads[bin.0 & (HEAD_SLOTS - 1)]
+    }
+
+    #[inline(always)]
+    fn set_head(&mut self, bin: Bin, n: u32) {
+        self.heads[bin.0 & (HEAD_SLOTS - 1)] = n;
+    }
+
+    /// Records that `bin` is non-empty.
+    #[inline(always)]
+    fn mark(&mut self, bin: Bin) {
+        self.sl_maps[bin.fl() & (FL_SLOTS - 1)] |= 1 << bin.sl();
+        self.fl_map |= 1 << (bin.fl() & (FL_SLOTS - 1));
+    }
+
+    /// Records that `bin` is empty.
+    #[inline(always)]
+    fn unmark(&mut self, bin: Bin) {
+        let map = &mut self.sl_maps[bin.fl() & (FL_SLOTS - 1)];
+        *map &= !(1 << bin.sl());
+        if *map == 0 {
+            self.fl_map &= !(1 << (bin.fl() & (FL_SLOTS - 1)));
+        }
+    }
+
+    /// The first non-empty bin at or after `from`, in size order.
+    #[inline(always)]
+    fn nonempty_from(&self, from: Bin) -> Option<Bin> {
+        let fl = from.fl() & (FL_SLOTS - 1);
+        let in_class = self.sl_maps[fl] & (u32::MAX << from.sl());
+        if in_class != 0 {
+            return Some(Bin::at(fl, in_class.trailing_zeros() as usize));
+        }
+        // Two shifts: `fl + 1` may be 32 (never for a real bin), which one shift rejects.
+        let above = self.fl_map & ((u32::MAX << fl) << 1);
         if above == 0 {
             return None;
         }
         let fl = above.trailing_zeros() as usize;
-        Some(Bin {
+        Some(Bin::at(
             fl,
-            sl: self.sl_maps[fl & 31].trailing_zeros() as usize,
-        })
+            self.sl_maps[fl & (FL_SLOTS - 1)].trailing_zeros() as usize,
+        ))
     }
 
     /// The next bin after `bin` in size order (may be empty), `None` after the last.
     const fn next_bin(bin: Bin) -> Option<Bin> {
-        if bin.sl + 1 < SL_COUNT {
-            Some(Bin {
-                fl: bin.fl,
-                sl: bin.sl + 1,
-            })
-        } else if bin.fl + 1 < FL_COUNT {
-            Some(Bin {
-                fl: bin.fl + 1,
-                sl: 0,
-            })
+        if bin.0 + 1 < BIN_COUNT {
+            Some(Bin(bin.0 + 1))
         } else {
             None
         }
@@ -556,7 +579,7 @@ impl Tlsf {
         window: Window,
     ) -> Option<(u32, Node, usize)> {
         let bin = self.nonempty_from(bin_holding(holding)?)?;
-        let n = self.heads[bin.fl & 31][bin.sl & 31];
+        let n = self.head(bin);
         let node = *self.nodes.get(n as usize)?;
         Some((n, node, self.place(&node, count, align, window)?))
     }
@@ -587,7 +610,7 @@ impl Tlsf {
     fn search_all(&self, count: usize, align: usize, window: Window) -> Option<(u32, Node, usize)> {
         let mut bin = self.nonempty_from(bin_of(count));
         while let Some(b) = bin {
-            let mut n = self.heads[b.fl & 31][b.sl & 31];
+            let mut n = self.head(b);
             while let Some(node) = self.nodes.get(n as usize) {
                 if let Some(at) = self.place(node, count, align, window) {
                     return Some((n, *node, at));
@@ -606,7 +629,7 @@ impl Tlsf {
         }
         let fl = (u32::BITS - 1 - self.fl_map.leading_zeros()) as usize;
         let sl = (u32::BITS - 1 - self.sl_maps[fl & 31].leading_zeros()) as usize;
-        let (mut largest, mut n) = (0, self.heads[fl & 31][sl & 31]);
+        let (mut largest, mut n) = (0, self.head(Bin::at(fl, sl)));
         while let Some(node) = self.nodes.get(n as usize) {
             largest = largest.max(node.len());
             n = node.next_free;
@@ -615,6 +638,47 @@ impl Tlsf {
     }
 
     // --- changes ---------------------------------------------------------------------------
+
+    /// Allocates the first `count` units of the free piece `n`, the head of the list of
+    /// `bin` (its node is `node`, at least `count` long): its list is known, so only a
+    /// remainder that changes bin moves, and only the remainder's new start tag is
+    /// written besides the allocation's tags.
+    #[inline(always)]
+    fn take_front(&mut self, n: u32, node: Node, bin: Bin, count: usize) {
+        let at = node.start();
+        let rest = node.len() - count;
+        if rest == 0 {
+            self.pop_head(bin, node.next_free);
+            self.put_spare(n);
+            self.free_extents -= 1;
+        } else {
+            let start = at + count;
+            let to = bin_of(rest);
+            if to == bin {
+                let piece = &mut self.nodes[n as usize];
+                piece.start = narrow(start);
+                piece.len = narrow(rest);
+            } else {
+                self.pop_head(bin, node.next_free);
+                let head = self.head(to);
+                if let Some(h) = self.nodes.get_mut(head as usize) {
+                    h.prev_free = n;
+                }
+                self.nodes[n as usize] = Node {
+                    start: narrow(start),
+                    len: narrow(rest),
+                    prev_free: NIL,
+                    next_free: head,
+                };
+                self.set_head(to, n);
+                self.mark(to);
+            }
+            self.tags[start] = free_tag(n);
+        }
+        self.tag_allocation(at, count);
+        self.free_units -= count;
+        self.live += 1;
+    }
 
     /// Turns `[at, at + count)` of the free piece `n` (whose node is `piece`) into an
     /// allocation; the units before and after it stay free as pieces of their own.
@@ -699,41 +763,70 @@ impl Tlsf {
                 self.free_extents += 1;
             }
             (Some((p, pn)), None) => {
-                if start - 1 > pn.start() {
+                // The allocation's start tag is overwritten below when it is one unit.
+                if pn.len > 1 {
                     self.clear(start - 1);
                 }
-                if len > 1 {
-                    self.clear(start);
-                }
-                self.resize_free(p, pn.start(), end - pn.start());
+                self.clear(start);
+                self.tags[end - 1] = free_tag(p);
+                self.regrow(p, pn, pn.start(), pn.len() + len);
             }
             (None, Some((x, xn))) => {
-                if len > 1 {
-                    self.clear(end - 1);
-                }
-                if end + 1 < xn.end() {
+                if xn.len > 1 {
                     self.clear(end);
                 }
-                self.resize_free(x, start, xn.end() - start);
+                self.clear(end - 1);
+                self.tags[start] = free_tag(x);
+                self.regrow(x, xn, start, len + xn.len());
             }
             (Some((p, pn)), Some((x, xn))) => {
-                if start - 1 > pn.start() {
+                if pn.len > 1 {
                     self.clear(start - 1);
                 }
                 self.clear(start);
                 self.clear(end - 1);
-                if end + 1 < xn.end() {
+                if xn.len > 1 {
                     self.clear(end);
                 }
-                self.unfile(x);
+                self.tags[xn.end() - 1] = free_tag(p);
+                self.unfile_from(&xn, bin_of(xn.len()));
                 self.put_spare(x);
                 self.free_extents -= 1;
-                self.resize_free(p, pn.start(), xn.end() - pn.start());
+                // Read afresh: taking `x` off its list may have changed the links of `p`.
+                let pn = self.nodes[p as usize];
+                self.regrow(p, pn, pn.start(), pn.len() + len + xn.len());
             }
         }
         self.free_units += len;
         self.live -= 1;
         Ok(())
+    }
+
+    /// Makes the free piece `n`, whose current node is `old`, cover
+    /// `[start, start + len)` (its tags are already written), moving it to another list
+    /// only when its bin changes.
+    #[inline(always)]
+    fn regrow(&mut self, n: u32, old: Node, start: usize, len: usize) {
+        let (from, to) = (bin_of(old.len()), bin_of(len));
+        if from == to {
+            let node = &mut self.nodes[n as usize];
+            node.start = narrow(start);
+            node.len = narrow(len);
+            return;
+        }
+        self.unfile_from(&old, from);
+        let head = self.head(to);
+        if let Some(h) = self.nodes.get_mut(head as usize) {
+            h.prev_free = n;
+        }
+        self.nodes[n as usize] = Node {
+            start: narrow(start),
+            len: narrow(len),
+            prev_free: NIL,
+            next_free: head,
+        };
+        self.set_head(to, n);
+        self.mark(to);
     }
 
     /// `allocate` for any request: validated, then the good fits and the exhaustive
@@ -819,7 +912,7 @@ impl Tlsf {
                 expected[end - 1] = free_tag(n);
                 expected[at] = free_tag(n);
                 let bin = bin_of(piece.len);
-                let mut m = self.heads[bin.fl & 31][bin.sl & 31];
+                let mut m = self.head(bin);
                 let mut prev = NIL;
                 while m != n {
                     assert_ne!(m, NIL, "free piece {n} is not on the list of its bin");
@@ -827,8 +920,8 @@ impl Tlsf {
                     m = self.nodes[m as usize].next_free;
                 }
                 assert_eq!(self.nodes[n as usize].prev_free, prev);
-                assert_ne!(self.sl_maps[bin.fl & 31] & (1 << bin.sl), 0);
-                assert_ne!(self.fl_map & (1 << bin.fl), 0);
+                assert_ne!(self.sl_maps[bin.fl()] & (1 << bin.sl()), 0);
+                assert_ne!(self.fl_map & (1 << bin.fl()), 0);
             } else {
                 live += 1;
                 expected[end - 1] = alloc_end(piece.len);
@@ -867,22 +960,12 @@ impl Backend for Tlsf {
         if count != 0 && align == 1 && request.window().is_none() && self.live < self.limit {
             // Every piece of the bin `bin_holding` names holds `count` units: its head
             // is the answer, at its start, without a placement check.
-            let bin = bin_holding(count).and_then(|b| self.nonempty_from(b));
-            let head = bin.map_or(NIL, |b| self.heads[b.fl & 31][b.sl & 31]);
-            if let Some(&node) = self.nodes.get(head as usize) {
-                let at = node.start();
-                // The head holds `count` units: take them from its front.
-                if count < node.len() {
-                    self.resize_free(head, at + count, node.len() - count);
-                } else {
-                    self.unfile(head);
-                    self.put_spare(head);
-                    self.free_extents -= 1;
+            if let Some(bin) = bin_holding(count).and_then(|b| self.nonempty_from(b)) {
+                let n = self.head(bin);
+                if let Some(&node) = self.nodes.get(n as usize) {
+                    self.take_front(n, node, bin, count);
+                    return Ok(node.start());
                 }
-                self.tag_allocation(at, count);
-                self.free_units -= count;
-                self.live += 1;
-                return Ok(at);
             }
         }
         self.allocate_slow(request)
