@@ -52,7 +52,10 @@ pub(super) const fn bin_of(len: usize) -> Bin {
     // Below 64 units the shift is 0 and the bin is the length itself (class 0 is
     // lengths below 32, class 1 the next 32); above, the length shifted down to its six
     // top bits lands in 32..64, and each doubling adds a class of 32 bins.
-    let shift = ((len >> SL_LOG) | 1).ilog2();
+    if len < 2 * SL_COUNT {
+        return Bin(len);
+    }
+    let shift = (len >> SL_LOG).ilog2();
     Bin(((shift as usize) << SL_LOG) + (len >> shift))
 }
 
@@ -60,7 +63,10 @@ pub(super) const fn bin_of(len: usize) -> Bin {
 /// `None` when no bin can promise that (the rounded length is `2^LEN_BITS` or more).
 #[inline(always)]
 pub(super) const fn bin_holding(count: usize) -> Option<Bin> {
-    let shift = ((count >> SL_LOG) | 1).ilog2();
+    if count < 2 * SL_COUNT {
+        return Some(Bin(count));
+    }
+    let shift = (count >> SL_LOG).ilog2();
     let width_minus_one = (1usize << shift) - 1;
     match count.checked_add(width_minus_one) {
         Some(rounded) if rounded >> LEN_BITS == 0 => Some(bin_of(rounded)),

@@ -109,6 +109,14 @@ fn alloc_end(len: usize) -> u32 {
     ALLOC_END | narrow(len)
 }
 
+/// Tags `[start, start + len)` (`len >= 1`) as an allocation (the start tag is written
+/// last: a one-unit allocation has only that one).
+#[inline(always)]
+fn tag_allocation(tags: &mut [u32], start: usize, len: usize) {
+    tags[start + len - 1] = alloc_end(len);
+    tags[start] = alloc_start(len);
+}
+
 /// The tag of free node `n` (`n < 2^LEN_BITS`).
 const fn free_tag(n: u32) -> u32 {
     FREE | n
@@ -194,14 +202,8 @@ pub struct Tlsf {
     live: usize,
     free_units: usize,
     free_extents: usize,
-    /// Bit `f` set: some bin of first-level class `f` is non-empty.
-    fl_map: u32,
-    /// First spare slot (linked through `next_free`).
-    spare: u32,
-    spare_count: usize,
-    /// Bit `s` of word `f` set: bin `(f, s)` is non-empty.
-    /// (Indexed by `fl & 31`: 32 words, so the index needs no bounds check.)
-    sl_maps: [u32; FL_SLOTS],
+    /// The free lists and the spare list.
+    lists: Lists,
     /// The free pieces (and spare slots).
     nodes: Box<[Node]>,
     /// Boundary tags, one entry per unit: the first and the last unit of every piece
@@ -209,10 +211,28 @@ pub struct Tlsf {
     /// is 0. Kept exact, so one read validates a free and one read per side finds a
     /// neighbour.
     tags: Box<[u32]>,
+}
+
+/// The free lists (one per bin, linked through the nodes) and the spare list.
+///
+/// Kept apart from the node arena and the tags so that the hot paths borrow the three
+/// separately: as distinct `&mut` arguments, a store into one is known to leave the
+/// others alone, so their addresses and lengths stay in registers instead of being
+/// reloaded after every store.
+#[derive(Clone, Debug)]
+struct Lists {
+    /// Bit `f` set: some bin of first-level class `f` is non-empty.
+    fl_map: u32,
+    /// Bit `s` of word `f` set: bin `(f, s)` is non-empty.
+    /// (Indexed by `fl & 31`: 32 words, so the index needs no bounds check.)
+    sl_maps: [u32; FL_SLOTS],
     /// First piece of each bin, by flat bin index (a boxed array: its length is known
     /// to be `HEAD_SLOTS`, so masked indices need no bounds check, and the backend stays
     /// small to move).
     heads: Box<[u32; HEAD_SLOTS]>,
+    /// First spare slot (linked through `next_free`).
+    spare: u32,
+    spare_count: usize,
 }
 
 /// A boxed slice of `len` copies of `value`, allocated fallibly.
@@ -270,18 +290,20 @@ impl Tlsf {
             live: 0,
             free_units: capacity,
             free_extents: 0,
-            fl_map: 0,
-            spare: if node_count == 0 { NIL } else { 0 },
-            spare_count: node_count,
-            sl_maps: [0; FL_SLOTS],
+            lists: Lists {
+                fl_map: 0,
+                sl_maps: [0; FL_SLOTS],
+                heads: filled(HEAD_SLOTS, NIL)?
+                    .try_into()
+                    .map_err(|_| OutOfMemory {
+                        what: "tlsf metadata",
+                        count: HEAD_SLOTS,
+                    })?,
+                spare: if node_count == 0 { NIL } else { 0 },
+                spare_count: node_count,
+            },
             nodes,
             tags: filled(capacity, 0)?,
-            heads: filled(HEAD_SLOTS, NIL)?
-                .try_into()
-                .map_err(|_| OutOfMemory {
-                    what: "tlsf metadata",
-                    count: HEAD_SLOTS,
-                })?,
         };
         if capacity > 0 {
             // `node_count >= 1` whenever `capacity >= 1`.
@@ -340,21 +362,7 @@ impl Tlsf {
 
     #[inline(always)]
     fn take_spare(&mut self) -> Option<u32> {
-        let n = self.spare;
-        let node = self.nodes.get(n as usize)?;
-        self.spare = node.next_free;
-        self.spare_count -= 1;
-        Some(n)
-    }
-
-    #[inline(always)]
-    fn put_spare(&mut self, n: u32) {
-        self.nodes[n as usize] = Node {
-            next_free: self.spare,
-            ..SPARE
-        };
-        self.spare = n;
-        self.spare_count += 1;
+        self.lists.take_spare(&self.nodes)
     }
 
     // --- tags ------------------------------------------------------------------------
@@ -368,22 +376,6 @@ impl Tlsf {
         node.len = narrow(len);
         self.tags[start + len - 1] = free_tag(n);
         self.tags[start] = free_tag(n);
-    }
-
-    /// Tags `[start, start + len)` (`len >= 1`) as an allocation (the start tag is
-    /// written last: a one-unit allocation has only that one).
-    #[inline(always)]
-    fn tag_allocation(&mut self, start: usize, len: usize) {
-        self.tags[start + len - 1] = alloc_end(len);
-        self.tags[start] = alloc_start(len);
-    }
-
-    /// Clears the tag at `at`, which has just become the inside of a piece.
-    #[inline(always)]
-    fn clear(&mut self, at: usize) {
-        if let Some(tag) = self.tags.get_mut(at) {
-            *tag = 0;
-        }
     }
 
     /// The piece whose first unit is `at`, if one starts there.
@@ -409,20 +401,6 @@ impl Tlsf {
         }
     }
 
-    /// The node of the free piece tagged at unit `at`, if `at` is inside the space and
-    /// that piece is free. Only for the units right before and after a piece (the end
-    /// tag of the piece before, the start tag of the piece after): an allocated
-    /// neighbour costs no node read.
-    #[inline(always)]
-    fn free_neighbour(&self, at: Option<usize>) -> Option<(u32, Node)> {
-        let tag = *self.tags.get(at?)?;
-        if tag & KIND != FREE {
-            return None;
-        }
-        let n = tag & VALUE;
-        Some((n, *self.nodes.get(n as usize)?))
-    }
-
     /// The piece that contains `offset` (inside the space), walking the pieces up from
     /// unit 0.
     #[cold]
@@ -443,104 +421,19 @@ impl Tlsf {
     #[inline(always)]
     fn file(&mut self, n: u32) {
         let bin = bin_of(self.nodes[n as usize].len());
-        self.file_in(n, bin);
-    }
-
-    /// Puts the free piece `n` on the list of `bin`, the bin of its length.
-    #[inline(always)]
-    fn file_in(&mut self, n: u32, bin: Bin) {
-        let head = self.head(bin);
-        if let Some(h) = self.nodes.get_mut(head as usize) {
-            h.prev_free = n;
-        }
-        let node = &mut self.nodes[n as usize];
-        node.prev_free = NIL;
-        node.next_free = head;
-        self.set_head(bin, n);
-        self.mark(bin);
-    }
-
-    /// Takes the free piece `n` off the list of its bin.
-    #[inline(always)]
-    fn unfile(&mut self, n: u32) {
-        let node = self.nodes[n as usize];
-        self.unfile_from(&node, bin_of(node.len()));
-    }
-
-    /// Takes the free piece whose node is `node` off the list of `bin`, the bin of its
-    /// length.
-    #[inline(always)]
-    fn unfile_from(&mut self, node: &Node, bin: Bin) {
-        if let Some(next) = self.nodes.get_mut(node.next_free as usize) {
-            next.prev_free = node.prev_free;
-        }
-        if let Some(prev) = self.nodes.get_mut(node.prev_free as usize) {
-            prev.next_free = node.next_free;
-        } else {
-            self.set_head(bin, node.next_free);
-            if node.next_free == NIL {
-                self.unmark(bin);
-            }
-        }
-    }
-
-    /// Takes the head of `bin`, whose successor on the list is `next`, off that list.
-    #[inline(always)]
-    fn pop_head(&mut self, bin: Bin, next: u32) {
-        self.set_head(bin, next);
-        if let Some(next) = self.nodes.get_mut(next as usize) {
-            next.prev_free = NIL;
-        } else {
-            self.unmark(bin);
-        }
+        self.lists.file_in(&mut self.nodes, n, bin);
     }
 
     /// The first piece on the list of `bin` (`NIL` when empty).
     #[inline(always)]
     fn head(&self, bin: Bin) -> u32 {
-        self.heads[bin.0 & (HEAD_SLOTS - 1)]
-    }
-
-    #[inline(always)]
-    fn set_head(&mut self, bin: Bin, n: u32) {
-        self.heads[bin.0 & (HEAD_SLOTS - 1)] = n;
-    }
-
-    /// Records that `bin` is non-empty.
-    #[inline(always)]
-    fn mark(&mut self, bin: Bin) {
-        self.sl_maps[bin.fl() & (FL_SLOTS - 1)] |= 1 << bin.sl();
-        self.fl_map |= 1 << (bin.fl() & (FL_SLOTS - 1));
-    }
-
-    /// Records that `bin` is empty.
-    #[inline(always)]
-    fn unmark(&mut self, bin: Bin) {
-        let map = &mut self.sl_maps[bin.fl() & (FL_SLOTS - 1)];
-        *map &= !(1 << bin.sl());
-        if *map == 0 {
-            self.fl_map &= !(1 << (bin.fl() & (FL_SLOTS - 1)));
-        }
+        self.lists.head(bin)
     }
 
     /// The first non-empty bin at or after `from`, in size order.
     #[inline(always)]
     fn nonempty_from(&self, from: Bin) -> Option<Bin> {
-        let fl = from.fl() & (FL_SLOTS - 1);
-        let in_class = self.sl_maps[fl] & (u32::MAX << from.sl());
-        if in_class != 0 {
-            return Some(Bin::at(fl, in_class.trailing_zeros() as usize));
-        }
-        // Two shifts: `fl + 1` may be 32 (never for a real bin), which one shift rejects.
-        let above = self.fl_map & ((u32::MAX << fl) << 1);
-        if above == 0 {
-            return None;
-        }
-        let fl = above.trailing_zeros() as usize;
-        Some(Bin::at(
-            fl,
-            self.sl_maps[fl & (FL_SLOTS - 1)].trailing_zeros() as usize,
-        ))
+        self.lists.nonempty_from(from)
     }
 
     /// The next bin after `bin` in size order (may be empty), `None` after the last.
@@ -624,11 +517,12 @@ impl Tlsf {
 
     /// The longest free piece: the longest of the highest non-empty bin.
     fn largest_free(&self) -> usize {
-        if self.fl_map == 0 {
+        let lists = &self.lists;
+        if lists.fl_map == 0 {
             return 0;
         }
-        let fl = (u32::BITS - 1 - self.fl_map.leading_zeros()) as usize;
-        let sl = (u32::BITS - 1 - self.sl_maps[fl & 31].leading_zeros()) as usize;
+        let fl = (u32::BITS - 1 - lists.fl_map.leading_zeros()) as usize;
+        let sl = (u32::BITS - 1 - lists.sl_maps[fl & 31].leading_zeros()) as usize;
         let (mut largest, mut n) = (0, self.head(Bin::at(fl, sl)));
         while let Some(node) = self.nodes.get(n as usize) {
             largest = largest.max(node.len());
@@ -638,46 +532,43 @@ impl Tlsf {
     }
 
     // --- changes ---------------------------------------------------------------------------
+    //
+    // The hot paths take the tags, the nodes and the lists as separate borrows (see
+    // `Lists`); they return the change in the number of free extents, which the caller
+    // books with the other counters.
 
     /// Allocates the first `count` units of the free piece `n`, the head of the list of
     /// `bin` (its node is `node`, at least `count` long): its list is known, so only a
     /// remainder that changes bin moves, and only the remainder's new start tag is
-    /// written besides the allocation's tags.
+    /// written besides the allocation's tags. Returns the change in free extents.
     #[inline(always)]
-    fn take_front(&mut self, n: u32, node: Node, bin: Bin, count: usize) {
+    fn take_front(
+        tags: &mut [u32],
+        nodes: &mut [Node],
+        lists: &mut Lists,
+        (n, node, bin): (u32, Node, Bin),
+        count: usize,
+    ) -> isize {
         let at = node.start();
         let rest = node.len() - count;
+        tag_allocation(tags, at, count);
         if rest == 0 {
-            self.pop_head(bin, node.next_free);
-            self.put_spare(n);
-            self.free_extents -= 1;
-        } else {
-            let start = at + count;
-            let to = bin_of(rest);
-            if to == bin {
-                let piece = &mut self.nodes[n as usize];
-                piece.start = narrow(start);
-                piece.len = narrow(rest);
-            } else {
-                self.pop_head(bin, node.next_free);
-                let head = self.head(to);
-                if let Some(h) = self.nodes.get_mut(head as usize) {
-                    h.prev_free = n;
-                }
-                self.nodes[n as usize] = Node {
-                    start: narrow(start),
-                    len: narrow(rest),
-                    prev_free: NIL,
-                    next_free: head,
-                };
-                self.set_head(to, n);
-                self.mark(to);
-            }
-            self.tags[start] = free_tag(n);
+            lists.pop_head(nodes, bin, node.next_free);
+            lists.put_spare(nodes, n);
+            return -1;
         }
-        self.tag_allocation(at, count);
-        self.free_units -= count;
-        self.live += 1;
+        let start = at + count;
+        tags[start] = free_tag(n);
+        let to = bin_of(rest);
+        if to == bin {
+            let piece = &mut nodes[n as usize];
+            piece.start = narrow(start);
+            piece.len = narrow(rest);
+        } else {
+            lists.pop_head(nodes, bin, node.next_free);
+            lists.file_as(nodes, n, start, rest, to);
+        }
+        0
     }
 
     /// Turns `[at, at + count)` of the free piece `n` (whose node is `piece`) into an
@@ -691,57 +582,77 @@ impl Tlsf {
     fn carve(&mut self, n: u32, piece: Node, at: usize, count: usize) -> Result<(), Error> {
         let end = at + count;
         let (head, tail) = (at > piece.start(), end < piece.end());
-        if head && tail && self.spare_count == 0 {
-            // Unreachable by the node budget in `node_count`; refusing keeps the
-            // state intact should that argument ever be broken.
-            return Err(Error::TooManyAllocations { limit: self.limit });
-        }
+        let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
+        // Two remainders need a second node; `node_count` budgets for it, and should
+        // that argument ever be broken, refusing here keeps the state intact.
+        let spare = if head && tail {
+            let Some(h) = lists.take_spare(nodes) else {
+                return Err(Error::TooManyAllocations { limit: self.limit });
+            };
+            h
+        } else {
+            NIL
+        };
+        tag_allocation(tags, at, count);
+        let from = bin_of(piece.len());
         match (head, tail) {
             (false, false) => {
-                self.unfile(n);
-                self.put_spare(n);
+                lists.unfile_from(nodes, &piece, from);
+                lists.put_spare(nodes, n);
                 self.free_extents -= 1;
             }
-            (false, true) => self.resize_free(n, end, piece.end() - end),
-            (true, false) => self.resize_free(n, piece.start(), at - piece.start()),
+            (false, true) => {
+                tags[end] = free_tag(n);
+                Self::reshape(nodes, lists, n, piece, from, end, piece.end() - end);
+            }
+            (true, false) => {
+                tags[at - 1] = free_tag(n);
+                Self::reshape(
+                    nodes,
+                    lists,
+                    n,
+                    piece,
+                    from,
+                    piece.start(),
+                    at - piece.start(),
+                );
+            }
             (true, true) => {
-                self.resize_free(n, end, piece.end() - end);
-                let h = self
-                    .take_spare()
-                    .ok_or(Error::TooManyAllocations { limit: self.limit })?;
-                self.set_free(h, piece.start(), at - piece.start());
-                self.file(h);
+                tags[end] = free_tag(n);
+                Self::reshape(nodes, lists, n, piece, from, end, piece.end() - end);
+                tags[piece.start()] = free_tag(spare);
+                tags[at - 1] = free_tag(spare);
+                let len = at - piece.start();
+                lists.file_as(nodes, spare, piece.start(), len, bin_of(len));
                 self.free_extents += 1;
             }
         }
-        self.tag_allocation(at, count);
         self.free_units -= count;
         self.live += 1;
         Ok(())
     }
 
-    /// Makes the free piece `n` cover `[start, start + len)`,
-    /// moving it to another list only when its size class changes, and writing only the
-    /// tags that move.
+    /// Makes the free piece `n`, whose node is `old` and whose bin is `from`, cover
+    /// `[start, start + len)` (its tags are already written), moving it to another list
+    /// only when its bin changes.
     #[inline(always)]
-    fn resize_free(&mut self, n: u32, start: usize, len: usize) {
-        // Read afresh: the caller's copy may predate a list change next to it.
-        let old = self.nodes[n as usize];
-        let (from, to) = (bin_of(old.len()), bin_of(len));
-        if from != to {
-            self.unfile_from(&old, from);
-        }
-        let node = &mut self.nodes[n as usize];
-        node.start = narrow(start);
-        node.len = narrow(len);
-        if start != old.start() {
-            self.tags[start] = free_tag(n);
-        }
-        if start + len != old.end() {
-            self.tags[start + len - 1] = free_tag(n);
-        }
-        if from != to {
-            self.file_in(n, to);
+    fn reshape(
+        nodes: &mut [Node],
+        lists: &mut Lists,
+        n: u32,
+        old: Node,
+        from: Bin,
+        start: usize,
+        len: usize,
+    ) {
+        let to = bin_of(len);
+        if from == to {
+            let node = &mut nodes[n as usize];
+            node.start = narrow(start);
+            node.len = narrow(len);
+        } else {
+            lists.unfile_from(nodes, &old, from);
+            lists.file_as(nodes, n, start, len, to);
         }
     }
 
@@ -749,84 +660,92 @@ impl Tlsf {
     /// free neighbours and clearing the tags that end up inside the merged piece.
     #[inline(always)]
     fn release(&mut self, start: usize, len: usize) -> Result<(), Error> {
-        let end = start + len;
-        let prev = self.free_neighbour(start.checked_sub(1));
-        let next = self.free_neighbour(Some(end));
-        match (prev, next) {
-            (None, None) => {
-                let Some(n) = self.take_spare() else {
-                    // Unreachable by the node budget in `node_count`.
-                    return Err(Error::TooManyAllocations { limit: self.limit });
-                };
-                self.set_free(n, start, len);
-                self.file(n);
-                self.free_extents += 1;
-            }
-            (Some((p, pn)), None) => {
-                // The allocation's start tag is overwritten below when it is one unit.
-                if pn.len > 1 {
-                    self.clear(start - 1);
-                }
-                self.clear(start);
-                self.tags[end - 1] = free_tag(p);
-                self.regrow(p, pn, pn.start(), pn.len() + len);
-            }
-            (None, Some((x, xn))) => {
-                if xn.len > 1 {
-                    self.clear(end);
-                }
-                self.clear(end - 1);
-                self.tags[start] = free_tag(x);
-                self.regrow(x, xn, start, len + xn.len());
-            }
-            (Some((p, pn)), Some((x, xn))) => {
-                if pn.len > 1 {
-                    self.clear(start - 1);
-                }
-                self.clear(start);
-                self.clear(end - 1);
-                if xn.len > 1 {
-                    self.clear(end);
-                }
-                self.tags[xn.end() - 1] = free_tag(p);
-                self.unfile_from(&xn, bin_of(xn.len()));
-                self.put_spare(x);
-                self.free_extents -= 1;
-                // Read afresh: taking `x` off its list may have changed the links of `p`.
-                let pn = self.nodes[p as usize];
-                self.regrow(p, pn, pn.start(), pn.len() + len + xn.len());
-            }
-        }
+        let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
+        let delta = Self::merge(tags, nodes, lists, start, len)
+            .ok_or(Error::TooManyAllocations { limit: self.limit })?;
+        self.free_extents = self.free_extents.wrapping_add_signed(delta);
         self.free_units += len;
         self.live -= 1;
         Ok(())
     }
 
-    /// Makes the free piece `n`, whose current node is `old`, cover
-    /// `[start, start + len)` (its tags are already written), moving it to another list
-    /// only when its bin changes.
+    /// The free piece whose end (`at = start - 1`) or start (`at = end`) tag is at
+    /// `at`, if `at` is inside the space and that piece is free. An allocated
+    /// neighbour costs no node read.
     #[inline(always)]
-    fn regrow(&mut self, n: u32, old: Node, start: usize, len: usize) {
-        let (from, to) = (bin_of(old.len()), bin_of(len));
-        if from == to {
-            let node = &mut self.nodes[n as usize];
-            node.start = narrow(start);
-            node.len = narrow(len);
-            return;
+    fn free_at(tags: &[u32], nodes: &[Node], at: usize) -> Option<(u32, Node)> {
+        let tag = *tags.get(at)?;
+        if tag & KIND != FREE {
+            return None;
         }
-        self.unfile_from(&old, from);
-        let head = self.head(to);
-        if let Some(h) = self.nodes.get_mut(head as usize) {
-            h.prev_free = n;
+        let n = tag & VALUE;
+        Some((n, *nodes.get(n as usize)?))
+    }
+
+    /// The tag and list work of [`release`](Self::release): the change in free
+    /// extents, or `None` when a lone piece finds no spare node (unreachable by the
+    /// node budget in `node_count`; nothing has changed then).
+    #[inline(always)]
+    fn merge(
+        tags: &mut [u32],
+        nodes: &mut [Node],
+        lists: &mut Lists,
+        start: usize,
+        len: usize,
+    ) -> Option<isize> {
+        let end = start + len;
+        // `start - 1` wraps to `usize::MAX` at 0, which no tag has.
+        let prev = Self::free_at(tags, nodes, start.wrapping_sub(1));
+        let next = Self::free_at(tags, nodes, end);
+        match (prev, next) {
+            (None, None) => {
+                let n = lists.take_spare(nodes)?;
+                tags[end - 1] = free_tag(n);
+                tags[start] = free_tag(n);
+                lists.file_as(nodes, n, start, len, bin_of(len));
+                Some(1)
+            }
+            (Some((p, pn)), None) => {
+                // The allocation's start tag is overwritten below when it is one unit.
+                if pn.len > 1 {
+                    tags[start - 1] = 0;
+                }
+                tags[start] = 0;
+                tags[end - 1] = free_tag(p);
+                let from = bin_of(pn.len());
+                Self::reshape(nodes, lists, p, pn, from, pn.start(), pn.len() + len);
+                Some(0)
+            }
+            (None, Some((x, xn))) => {
+                if xn.len > 1 {
+                    tags[end] = 0;
+                }
+                tags[end - 1] = 0;
+                tags[start] = free_tag(x);
+                let from = bin_of(xn.len());
+                Self::reshape(nodes, lists, x, xn, from, start, len + xn.len());
+                Some(0)
+            }
+            (Some((p, pn)), Some((x, xn))) => {
+                if pn.len > 1 {
+                    tags[start - 1] = 0;
+                }
+                tags[start] = 0;
+                tags[end - 1] = 0;
+                if xn.len > 1 {
+                    tags[end] = 0;
+                }
+                tags[xn.end() - 1] = free_tag(p);
+                lists.unfile_from(nodes, &xn, bin_of(xn.len()));
+                lists.put_spare(nodes, x);
+                // Read afresh: taking `x` off its list may have changed the links of `p`.
+                let pn = nodes[p as usize];
+                let from = bin_of(pn.len());
+                let merged = pn.len() + len + xn.len();
+                Self::reshape(nodes, lists, p, pn, from, pn.start(), merged);
+                Some(-1)
+            }
         }
-        self.nodes[n as usize] = Node {
-            start: narrow(start),
-            len: narrow(len),
-            prev_free: NIL,
-            next_free: head,
-        };
-        self.set_head(to, n);
-        self.mark(to);
     }
 
     /// `allocate` for any request: validated, then the good fits and the exhaustive
@@ -920,8 +839,8 @@ impl Tlsf {
                     m = self.nodes[m as usize].next_free;
                 }
                 assert_eq!(self.nodes[n as usize].prev_free, prev);
-                assert_ne!(self.sl_maps[bin.fl()] & (1 << bin.sl()), 0);
-                assert_ne!(self.fl_map & (1 << bin.fl()), 0);
+                assert_ne!(self.lists.sl_maps[bin.fl()] & (1 << bin.sl()), 0);
+                assert_ne!(self.lists.fl_map & (1 << bin.fl()), 0);
             } else {
                 live += 1;
                 expected[end - 1] = alloc_end(piece.len);
@@ -940,7 +859,136 @@ impl Tlsf {
             (free_units, free_extents, live),
             (self.free_units, self.free_extents, self.live)
         );
-        assert_eq!(self.spare_count + free_extents, self.nodes.len());
+        assert_eq!(self.lists.spare_count + free_extents, self.nodes.len());
+    }
+}
+
+impl Lists {
+    /// The first piece on the list of `bin` (`NIL` when empty).
+    #[inline(always)]
+    fn head(&self, bin: Bin) -> u32 {
+        self.heads[bin.0 & (HEAD_SLOTS - 1)]
+    }
+
+    #[inline(always)]
+    fn set_head(&mut self, bin: Bin, n: u32) {
+        self.heads[bin.0 & (HEAD_SLOTS - 1)] = n;
+    }
+
+    /// Records that `bin` is non-empty.
+    #[inline(always)]
+    fn mark(&mut self, bin: Bin) {
+        self.sl_maps[bin.fl() & (FL_SLOTS - 1)] |= 1 << bin.sl();
+        self.fl_map |= 1 << (bin.fl() & (FL_SLOTS - 1));
+    }
+
+    /// Records that `bin` is empty.
+    #[inline(always)]
+    fn unmark(&mut self, bin: Bin) {
+        let map = &mut self.sl_maps[bin.fl() & (FL_SLOTS - 1)];
+        *map &= !(1 << bin.sl());
+        if *map == 0 {
+            self.fl_map &= !(1 << (bin.fl() & (FL_SLOTS - 1)));
+        }
+    }
+
+    /// The first non-empty bin at or after `from`, in size order.
+    #[inline(always)]
+    fn nonempty_from(&self, from: Bin) -> Option<Bin> {
+        let fl = from.fl() & (FL_SLOTS - 1);
+        let in_class = self.sl_maps[fl] & (u32::MAX << from.sl());
+        if in_class != 0 {
+            return Some(Bin::at(fl, in_class.trailing_zeros() as usize));
+        }
+        // Two shifts: `fl + 1` may be 32 (never for a real bin), which one shift rejects.
+        let above = self.fl_map & ((u32::MAX << fl) << 1);
+        if above == 0 {
+            return None;
+        }
+        let fl = above.trailing_zeros() as usize;
+        Some(Bin::at(
+            fl,
+            self.sl_maps[fl & (FL_SLOTS - 1)].trailing_zeros() as usize,
+        ))
+    }
+
+    /// Puts the free piece `n` on the list of `bin`, the bin of its length.
+    #[inline(always)]
+    fn file_in(&mut self, nodes: &mut [Node], n: u32, bin: Bin) {
+        let head = self.head(bin);
+        if let Some(h) = nodes.get_mut(head as usize) {
+            h.prev_free = n;
+        }
+        let node = &mut nodes[n as usize];
+        node.prev_free = NIL;
+        node.next_free = head;
+        self.set_head(bin, n);
+        self.mark(bin);
+    }
+
+    /// Makes node `n` the free piece `[start, start + len)` and puts it on the list of
+    /// `bin`, the bin of `len`, writing the node once.
+    #[inline(always)]
+    fn file_as(&mut self, nodes: &mut [Node], n: u32, start: usize, len: usize, bin: Bin) {
+        let head = self.head(bin);
+        if let Some(h) = nodes.get_mut(head as usize) {
+            h.prev_free = n;
+        }
+        nodes[n as usize] = Node {
+            start: narrow(start),
+            len: narrow(len),
+            prev_free: NIL,
+            next_free: head,
+        };
+        self.set_head(bin, n);
+        self.mark(bin);
+    }
+
+    /// Takes the free piece whose node is `node` off the list of `bin`, the bin of its
+    /// length.
+    #[inline(always)]
+    fn unfile_from(&mut self, nodes: &mut [Node], node: &Node, bin: Bin) {
+        if let Some(next) = nodes.get_mut(node.next_free as usize) {
+            next.prev_free = node.prev_free;
+        }
+        if let Some(prev) = nodes.get_mut(node.prev_free as usize) {
+            prev.next_free = node.next_free;
+        } else {
+            self.set_head(bin, node.next_free);
+            if node.next_free == NIL {
+                self.unmark(bin);
+            }
+        }
+    }
+
+    /// Takes the head of `bin`, whose successor on the list is `next`, off that list.
+    #[inline(always)]
+    fn pop_head(&mut self, nodes: &mut [Node], bin: Bin, next: u32) {
+        self.set_head(bin, next);
+        if let Some(next) = nodes.get_mut(next as usize) {
+            next.prev_free = NIL;
+        } else {
+            self.unmark(bin);
+        }
+    }
+
+    #[inline(always)]
+    fn take_spare(&mut self, nodes: &[Node]) -> Option<u32> {
+        let n = self.spare;
+        let node = nodes.get(n as usize)?;
+        self.spare = node.next_free;
+        self.spare_count -= 1;
+        Some(n)
+    }
+
+    #[inline(always)]
+    fn put_spare(&mut self, nodes: &mut [Node], n: u32) {
+        nodes[n as usize] = Node {
+            next_free: self.spare,
+            ..SPARE
+        };
+        self.spare = n;
+        self.spare_count += 1;
     }
 }
 
@@ -963,7 +1011,11 @@ impl Backend for Tlsf {
             if let Some(bin) = bin_holding(count).and_then(|b| self.nonempty_from(b)) {
                 let n = self.head(bin);
                 if let Some(&node) = self.nodes.get(n as usize) {
-                    self.take_front(n, node, bin, count);
+                    let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
+                    let delta = Self::take_front(tags, nodes, lists, (n, node, bin), count);
+                    self.free_extents = self.free_extents.wrapping_add_signed(delta);
+                    self.free_units -= count;
+                    self.live += 1;
                     return Ok(node.start());
                 }
             }
