@@ -537,38 +537,82 @@ impl Tlsf {
     // `Lists`); they return the change in the number of free extents, which the caller
     // books with the other counters.
 
-    /// Allocates the first `count` units of the free piece `n`, the head of the list of
-    /// `bin` (its node is `node`, at least `count` long): its list is known, so only a
-    /// remainder that changes bin moves, and only the remainder's new start tag is
-    /// written besides the allocation's tags. Returns the change in free extents.
+    /// Allocates `[at, at + count)` inside the free piece `n`, the head of the list of
+    /// `bin` (its node is `node`, and the run lies inside it). Its list is known, so
+    /// the bin is not recomputed and a remainder that keeps it stays in place; `n`
+    /// stays the tail remainder if there is one, else the head. Returns the change in
+    /// free extents, or `None` (nothing changed) when a second remainder finds no
+    /// spare node (unreachable by the node budget in `node_count`).
     #[inline(always)]
-    fn take_front(
+    fn take_from_head(
         tags: &mut [u32],
         nodes: &mut [Node],
         lists: &mut Lists,
         (n, node, bin): (u32, Node, Bin),
+        at: usize,
         count: usize,
-    ) -> isize {
-        let at = node.start();
-        let rest = node.len() - count;
+    ) -> Option<isize> {
+        let end = at + count;
+        let head = at - node.start();
+        let tail = node.end() - end;
+        let spare = if head > 0 && tail > 0 {
+            lists.take_spare(nodes)?
+        } else {
+            NIL
+        };
         tag_allocation(tags, at, count);
-        if rest == 0 {
-            lists.pop_head(nodes, bin, node.next_free);
-            lists.put_spare(nodes, n);
-            return -1;
-        }
-        let start = at + count;
-        tags[start] = free_tag(n);
-        let to = bin_of(rest);
+        // The piece `n` keeps: the tail if any, else the head.
+        let (start, len) = match (head > 0, tail > 0) {
+            (false, false) => {
+                lists.pop_head(nodes, bin, node.next_free);
+                lists.put_spare(nodes, n);
+                return Some(-1);
+            }
+            (_, true) => {
+                tags[end] = free_tag(n);
+                (end, tail)
+            }
+            (true, false) => {
+                tags[at - 1] = free_tag(n);
+                (node.start(), head)
+            }
+        };
+        let to = bin_of(len);
         if to == bin {
             let piece = &mut nodes[n as usize];
             piece.start = narrow(start);
-            piece.len = narrow(rest);
+            piece.len = narrow(len);
         } else {
             lists.pop_head(nodes, bin, node.next_free);
-            lists.file_as(nodes, n, start, rest, to);
+            lists.file_as(nodes, n, start, len, to);
         }
-        0
+        if spare == NIL {
+            return Some(0);
+        }
+        tags[node.start()] = free_tag(spare);
+        tags[at - 1] = free_tag(spare);
+        lists.file_as(nodes, spare, node.start(), head, bin_of(head));
+        Some(1)
+    }
+
+    /// An aligned request without a window: the head of the good-fit bin when an
+    /// aligned run fits in it, `None` otherwise (nothing changed; the general path
+    /// decides). Kept out of `allocate` so that the plain path stays small.
+    #[inline(never)]
+    fn allocate_aligned(&mut self, count: usize, align: usize) -> Option<usize> {
+        let bin = self.nonempty_from(bin_holding(count)?)?;
+        let n = self.head(bin);
+        let node = *self.nodes.get(n as usize)?;
+        let at = align_up_with_phase(node.start(), align, self.phase)?;
+        if at.checked_add(count)? > node.end() {
+            return None;
+        }
+        let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
+        let delta = Self::take_from_head(tags, nodes, lists, (n, node, bin), at, count)?;
+        self.free_extents = self.free_extents.wrapping_add_signed(delta);
+        self.free_units -= count;
+        self.live += 1;
+        Some(at)
     }
 
     /// Turns `[at, at + count)` of the free piece `n` (whose node is `piece`) into an
@@ -1005,18 +1049,27 @@ impl Backend for Tlsf {
         let (count, align) = (request.count(), request.align());
         // A plain request (alignment 1, no window) of at least one unit passes
         // `validate` by construction: only the slow path runs it.
-        if count != 0 && align == 1 && request.window().is_none() && self.live < self.limit {
-            // Every piece of the bin `bin_holding` names holds `count` units: its head
-            // is the answer, at its start, without a placement check.
-            if let Some(bin) = bin_holding(count).and_then(|b| self.nonempty_from(b)) {
+        if count != 0 && request.window().is_none() && self.live < self.limit {
+            if align != 1 {
+                if let Some(at) = self.allocate_aligned(count, align) {
+                    return Ok(at);
+                }
+            } else if let Some(bin) = bin_holding(count).and_then(|b| self.nonempty_from(b)) {
+                // Every piece of the bin `bin_holding` names holds `count` units: its
+                // head is the answer, at its start, without a placement check.
                 let n = self.head(bin);
                 if let Some(&node) = self.nodes.get(n as usize) {
-                    let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
-                    let delta = Self::take_front(tags, nodes, lists, (n, node, bin), count);
-                    self.free_extents = self.free_extents.wrapping_add_signed(delta);
-                    self.free_units -= count;
-                    self.live += 1;
-                    return Ok(node.start());
+                    let (tags, nodes, lists) =
+                        (&mut *self.tags, &mut *self.nodes, &mut self.lists);
+                    let at = node.start();
+                    let found = (n, node, bin);
+                    if let Some(delta) = Self::take_from_head(tags, nodes, lists, found, at, count)
+                    {
+                        self.free_extents = self.free_extents.wrapping_add_signed(delta);
+                        self.free_units -= count;
+                        self.live += 1;
+                        return Ok(at);
+                    }
                 }
             }
         }
