@@ -233,6 +233,11 @@ struct Lists {
     /// First spare slot (linked through `next_free`).
     spare: u32,
     spare_count: usize,
+    /// The hot piece: the free piece last grown or cut whose bin changed, kept off the
+    /// lists (or `NIL`). Every other free piece is on the list of its bin.
+    hot: u32,
+    /// The bin of the hot piece's length.
+    hot_bin: Bin,
 }
 
 /// A boxed slice of `len` copies of `value`, allocated fallibly.
@@ -301,6 +306,8 @@ impl Tlsf {
                     })?,
                 spare: if node_count == 0 { NIL } else { 0 },
                 spare_count: node_count,
+                hot: NIL,
+                hot_bin: Bin(0),
             },
             nodes,
             tags: filled(capacity, 0)?,
@@ -471,8 +478,7 @@ impl Tlsf {
         align: usize,
         window: Window,
     ) -> Option<(u32, Node, usize)> {
-        let bin = self.nonempty_from(bin_holding(holding)?)?;
-        let n = self.head(bin);
+        let (n, _) = self.lists.good_fit(bin_holding(holding)?)?;
         let node = *self.nodes.get(n as usize)?;
         Some((n, node, self.place(&node, count, align, window)?))
     }
@@ -499,8 +505,15 @@ impl Tlsf {
         self.search_all(count, align, window)
     }
 
-    /// Every free piece that may be long enough, bin by bin from the bin of `count` up.
+    /// Every free piece that may be long enough: the hot piece, then bin by bin from
+    /// the bin of `count` up.
     fn search_all(&self, count: usize, align: usize, window: Window) -> Option<(u32, Node, usize)> {
+        let hot = self.lists.hot;
+        if let Some(node) = self.nodes.get(hot as usize) {
+            if let Some(at) = self.place(node, count, align, window) {
+                return Some((hot, *node, at));
+            }
+        }
         let mut bin = self.nonempty_from(bin_of(count));
         while let Some(b) = bin {
             let mut n = self.head(b);
@@ -515,15 +528,17 @@ impl Tlsf {
         None
     }
 
-    /// The longest free piece: the longest of the highest non-empty bin.
+    /// The longest free piece: the hot piece or the longest of the highest non-empty
+    /// bin.
     fn largest_free(&self) -> usize {
         let lists = &self.lists;
+        let hot = self.nodes.get(lists.hot as usize).map_or(0, Node::len);
         if lists.fl_map == 0 {
-            return 0;
+            return hot;
         }
         let fl = (u32::BITS - 1 - lists.fl_map.leading_zeros()) as usize;
         let sl = (u32::BITS - 1 - lists.sl_maps[fl & 31].leading_zeros()) as usize;
-        let (mut largest, mut n) = (0, self.head(Bin::at(fl, sl)));
+        let (mut largest, mut n) = (hot, self.head(Bin::at(fl, sl)));
         while let Some(node) = self.nodes.get(n as usize) {
             largest = largest.max(node.len());
             n = node.next_free;
@@ -537,12 +552,14 @@ impl Tlsf {
     // `Lists`); they return the change in the number of free extents, which the caller
     // books with the other counters.
 
-    /// Allocates `[at, at + count)` inside the free piece `n`, the head of the list of
-    /// `bin` (its node is `node`, and the run lies inside it). Its list is known, so
-    /// the bin is not recomputed and a remainder that keeps it stays in place; `n`
-    /// stays the tail remainder if there is one, else the head. Returns the change in
-    /// free extents, or `None` (nothing changed) when a second remainder finds no
-    /// spare node (unreachable by the node budget in `node_count`).
+    /// Allocates `[at, at + count)` inside the free piece `n`, which is the hot piece
+    /// or the head of the list of `bin` (`bin` is the bin of its length either way;
+    /// its node is `node`, and the run lies inside it). So the bin is not recomputed; a
+    /// remainder that keeps it stays where it is, one that changes it becomes the hot
+    /// piece (the hot piece changes without any list work). `n` stays the tail
+    /// remainder if there is one, else the head. Returns the change in free extents,
+    /// or `None` (nothing changed) when a second remainder finds no spare node
+    /// (unreachable by the node budget in `node_count`).
     #[inline(always)]
     fn take_from_head(
         tags: &mut [u32],
@@ -564,7 +581,11 @@ impl Tlsf {
         // The piece `n` keeps: the tail if any, else the head.
         let (start, len) = match (head > 0, tail > 0) {
             (false, false) => {
-                lists.pop_head(nodes, bin, node.next_free);
+                if n == lists.hot {
+                    lists.hot = NIL;
+                } else {
+                    lists.pop_head(nodes, bin, node.next_free);
+                }
                 lists.put_spare(nodes, n);
                 return Some(-1);
             }
@@ -578,13 +599,17 @@ impl Tlsf {
             }
         };
         let to = bin_of(len);
-        if to == bin {
+        if to == bin || n == lists.hot {
             let piece = &mut nodes[n as usize];
             piece.start = narrow(start);
             piece.len = narrow(len);
+            // Only the hot piece's bin may change here.
+            if n == lists.hot {
+                lists.hot_bin = to;
+            }
         } else {
             lists.pop_head(nodes, bin, node.next_free);
-            lists.file_as(nodes, n, start, len, to);
+            lists.make_hot(nodes, n, start, len, to);
         }
         if spare == NIL {
             return Some(0);
@@ -600,8 +625,7 @@ impl Tlsf {
     /// decides). Kept out of `allocate` so that the plain path stays small.
     #[inline(never)]
     fn allocate_aligned(&mut self, count: usize, align: usize) -> Option<usize> {
-        let bin = self.nonempty_from(bin_holding(count)?)?;
-        let n = self.head(bin);
+        let (n, bin) = self.lists.good_fit(bin_holding(count)?)?;
         let node = *self.nodes.get(n as usize)?;
         let at = align_up_with_phase(node.start(), align, self.phase)?;
         if at.checked_add(count)? > node.end() {
@@ -641,7 +665,7 @@ impl Tlsf {
         let from = bin_of(piece.len());
         match (head, tail) {
             (false, false) => {
-                lists.unfile_from(nodes, &piece, from);
+                lists.detach(nodes, n, &piece, from);
                 lists.put_spare(nodes, n);
                 self.free_extents -= 1;
             }
@@ -677,8 +701,8 @@ impl Tlsf {
     }
 
     /// Makes the free piece `n`, whose node is `old` and whose bin is `from`, cover
-    /// `[start, start + len)` (its tags are already written), moving it to another list
-    /// only when its bin changes.
+    /// `[start, start + len)` (its tags are already written). The hot piece and a
+    /// piece that keeps its bin stay where they are; any other becomes the hot piece.
     #[inline(always)]
     fn reshape(
         nodes: &mut [Node],
@@ -690,14 +714,16 @@ impl Tlsf {
         len: usize,
     ) {
         let to = bin_of(len);
-        if from == to {
-            let node = &mut nodes[n as usize];
-            node.start = narrow(start);
-            node.len = narrow(len);
-        } else {
+        if n == lists.hot {
+            lists.hot_bin = to;
+        } else if from != to {
             lists.unfile_from(nodes, &old, from);
-            lists.file_as(nodes, n, start, len, to);
+            lists.make_hot(nodes, n, start, len, to);
+            return;
         }
+        let node = &mut nodes[n as usize];
+        node.start = narrow(start);
+        node.len = narrow(len);
     }
 
     /// Returns the allocation `[start, start + len)` to the free space, merging it with
@@ -746,7 +772,7 @@ impl Tlsf {
                 let n = lists.take_spare(nodes)?;
                 tags[end - 1] = free_tag(n);
                 tags[start] = free_tag(n);
-                lists.file_as(nodes, n, start, len, bin_of(len));
+                lists.make_hot(nodes, n, start, len, bin_of(len));
                 Some(1)
             }
             (Some((p, pn)), None) => {
@@ -780,7 +806,7 @@ impl Tlsf {
                     tags[end] = 0;
                 }
                 tags[xn.end() - 1] = free_tag(p);
-                lists.unfile_from(nodes, &xn, bin_of(xn.len()));
+                lists.detach(nodes, x, &xn, bin_of(xn.len()));
                 lists.put_spare(nodes, x);
                 // Read afresh: taking `x` off its list may have changed the links of `p`.
                 let pn = nodes[p as usize];
@@ -859,6 +885,7 @@ impl Tlsf {
         let mut expected = alloc::vec![0u32; self.capacity];
         let (mut at, mut free_units, mut free_extents, mut live) = (0, 0, 0, 0);
         let mut last_free = false;
+        let mut hot_seen = false;
         while at < self.capacity {
             let piece = self
                 .piece_at(at)
@@ -875,6 +902,15 @@ impl Tlsf {
                 expected[end - 1] = free_tag(n);
                 expected[at] = free_tag(n);
                 let bin = bin_of(piece.len);
+                if n == self.lists.hot {
+                    hot_seen = true;
+                    assert_eq!(self.lists.hot_bin, bin, "the hot piece's bin is stale");
+                    let node = self.nodes[n as usize];
+                    assert_eq!((node.prev_free, node.next_free), (NIL, NIL));
+                    last_free = true;
+                    at = end;
+                    continue;
+                }
                 let mut m = self.head(bin);
                 let mut prev = NIL;
                 while m != n {
@@ -904,6 +940,23 @@ impl Tlsf {
             (self.free_units, self.free_extents, self.live)
         );
         assert_eq!(self.lists.spare_count + free_extents, self.nodes.len());
+        assert!(
+            hot_seen || self.lists.hot == NIL,
+            "the hot piece is not a free piece"
+        );
+        // The lists hold every free piece but the hot one, and nothing else.
+        let filed: usize = (0..HEAD_SLOTS)
+            .map(|b| {
+                let mut len = 0;
+                let mut m = self.head(Bin(b));
+                while let Some(node) = self.nodes.get(m as usize) {
+                    len += 1;
+                    m = node.next_free;
+                }
+                len
+            })
+            .sum();
+        assert_eq!(filed + usize::from(hot_seen), free_extents);
     }
 }
 
@@ -954,6 +1007,48 @@ impl Lists {
             fl,
             self.sl_maps[fl & (FL_SLOTS - 1)].trailing_zeros() as usize,
         ))
+    }
+
+    /// The good fit for a request whose pieces must be in `holding` or above: the hot
+    /// piece or the head of the first non-empty bin, whichever bin is lower (the hot
+    /// piece on a tie: it was touched last, as a list head would be). With its bin.
+    #[inline(always)]
+    fn good_fit(&self, holding: Bin) -> Option<(u32, Bin)> {
+        let filed = self.nonempty_from(holding);
+        if self.hot != NIL && self.hot_bin >= holding && filed.is_none_or(|f| self.hot_bin <= f) {
+            return Some((self.hot, self.hot_bin));
+        }
+        let bin = filed?;
+        Some((self.head(bin), bin))
+    }
+
+    /// Takes the free piece `n` (whose node is `node`, of bin `bin`) out of the free
+    /// pieces' bookkeeping: off its list, or no longer the hot piece.
+    #[inline(always)]
+    fn detach(&mut self, nodes: &mut [Node], n: u32, node: &Node, bin: Bin) {
+        if n == self.hot {
+            self.hot = NIL;
+        } else {
+            self.unfile_from(nodes, node, bin);
+        }
+    }
+
+    /// Makes node `n`, which is on no list, the free piece `[start, start + len)` and
+    /// the hot piece; the previous hot piece goes on the list of its bin.
+    #[inline(always)]
+    fn make_hot(&mut self, nodes: &mut [Node], n: u32, start: usize, len: usize, bin: Bin) {
+        let old = self.hot;
+        if nodes.get(old as usize).is_some() {
+            self.file_in(nodes, old, self.hot_bin);
+        }
+        nodes[n as usize] = Node {
+            start: narrow(start),
+            len: narrow(len),
+            prev_free: NIL,
+            next_free: NIL,
+        };
+        self.hot = n;
+        self.hot_bin = bin;
     }
 
     /// Puts the free piece `n` on the list of `bin`, the bin of its length.
@@ -1054,10 +1149,10 @@ impl Backend for Tlsf {
                 if let Some(at) = self.allocate_aligned(count, align) {
                     return Ok(at);
                 }
-            } else if let Some(bin) = bin_holding(count).and_then(|b| self.nonempty_from(b)) {
-                // Every piece of the bin `bin_holding` names holds `count` units: its
-                // head is the answer, at its start, without a placement check.
-                let n = self.head(bin);
+            } else if let Some((n, bin)) = bin_holding(count).and_then(|b| self.lists.good_fit(b))
+            {
+                // Every piece of the bin `bin_holding` names holds `count` units: the
+                // good fit is the answer, at its start, without a placement check.
                 if let Some(&node) = self.nodes.get(n as usize) {
                     let (tags, nodes, lists) =
                         (&mut *self.tags, &mut *self.nodes, &mut self.lists);
