@@ -662,32 +662,23 @@ impl Tlsf {
             NIL
         };
         tag_allocation(tags, at, count);
-        let from = bin_of(piece.len());
         match (head, tail) {
             (false, false) => {
-                lists.detach(nodes, n, &piece, from);
+                lists.detach(nodes, n, &piece, bin_of(piece.len()));
                 lists.put_spare(nodes, n);
                 self.free_extents -= 1;
             }
             (false, true) => {
                 tags[end] = free_tag(n);
-                Self::reshape(nodes, lists, n, piece, from, end, piece.end() - end);
+                Self::reshape(nodes, lists, n, piece, end, piece.end() - end);
             }
             (true, false) => {
                 tags[at - 1] = free_tag(n);
-                Self::reshape(
-                    nodes,
-                    lists,
-                    n,
-                    piece,
-                    from,
-                    piece.start(),
-                    at - piece.start(),
-                );
+                Self::reshape(nodes, lists, n, piece, piece.start(), at - piece.start());
             }
             (true, true) => {
                 tags[end] = free_tag(n);
-                Self::reshape(nodes, lists, n, piece, from, end, piece.end() - end);
+                Self::reshape(nodes, lists, n, piece, end, piece.end() - end);
                 tags[piece.start()] = free_tag(spare);
                 tags[at - 1] = free_tag(spare);
                 let len = at - piece.start();
@@ -700,26 +691,21 @@ impl Tlsf {
         Ok(())
     }
 
-    /// Makes the free piece `n`, whose node is `old` and whose bin is `from`, cover
-    /// `[start, start + len)` (its tags are already written). The hot piece and a
-    /// piece that keeps its bin stay where they are; any other becomes the hot piece.
+    /// Makes the free piece `n`, whose node is `old`, cover `[start, start + len)`
+    /// (its tags are already written). The hot piece and a piece that keeps its bin
+    /// stay where they are; any other becomes the hot piece.
     #[inline(always)]
-    fn reshape(
-        nodes: &mut [Node],
-        lists: &mut Lists,
-        n: u32,
-        old: Node,
-        from: Bin,
-        start: usize,
-        len: usize,
-    ) {
+    fn reshape(nodes: &mut [Node], lists: &mut Lists, n: u32, old: Node, start: usize, len: usize) {
         let to = bin_of(len);
         if n == lists.hot {
             lists.hot_bin = to;
-        } else if from != to {
-            lists.unfile_from(nodes, &old, from);
-            lists.make_hot(nodes, n, start, len, to);
-            return;
+        } else {
+            let from = bin_of(old.len());
+            if from != to {
+                lists.unfile_from(nodes, &old, from);
+                lists.make_hot(nodes, n, start, len, to);
+                return;
+            }
         }
         let node = &mut nodes[n as usize];
         node.start = narrow(start);
@@ -782,8 +768,7 @@ impl Tlsf {
                 }
                 tags[start] = 0;
                 tags[end - 1] = free_tag(p);
-                let from = bin_of(pn.len());
-                Self::reshape(nodes, lists, p, pn, from, pn.start(), pn.len() + len);
+                Self::reshape(nodes, lists, p, pn, pn.start(), pn.len() + len);
                 Some(0)
             }
             (None, Some((x, xn))) => {
@@ -792,8 +777,7 @@ impl Tlsf {
                 }
                 tags[end - 1] = 0;
                 tags[start] = free_tag(x);
-                let from = bin_of(xn.len());
-                Self::reshape(nodes, lists, x, xn, from, start, len + xn.len());
+                Self::reshape(nodes, lists, x, xn, start, len + xn.len());
                 Some(0)
             }
             (Some((p, pn)), Some((x, xn))) => {
@@ -810,9 +794,8 @@ impl Tlsf {
                 lists.put_spare(nodes, x);
                 // Read afresh: taking `x` off its list may have changed the links of `p`.
                 let pn = nodes[p as usize];
-                let from = bin_of(pn.len());
                 let merged = pn.len() + len + xn.len();
-                Self::reshape(nodes, lists, p, pn, from, pn.start(), merged);
+                Self::reshape(nodes, lists, p, pn, pn.start(), merged);
                 Some(-1)
             }
         }
@@ -1149,13 +1132,11 @@ impl Backend for Tlsf {
                 if let Some(at) = self.allocate_aligned(count, align) {
                     return Ok(at);
                 }
-            } else if let Some((n, bin)) = bin_holding(count).and_then(|b| self.lists.good_fit(b))
-            {
+            } else if let Some((n, bin)) = bin_holding(count).and_then(|b| self.lists.good_fit(b)) {
                 // Every piece of the bin `bin_holding` names holds `count` units: the
                 // good fit is the answer, at its start, without a placement check.
                 if let Some(&node) = self.nodes.get(n as usize) {
-                    let (tags, nodes, lists) =
-                        (&mut *self.tags, &mut *self.nodes, &mut self.lists);
+                    let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
                     let at = node.start();
                     let found = (n, node, bin);
                     if let Some(delta) = Self::take_from_head(tags, nodes, lists, found, at, count)
@@ -1191,7 +1172,8 @@ impl Backend for Tlsf {
         // The start tag of an allocation of exactly `count` units is the whole
         // validation: that allocation lies inside the space, so `check_range` would pass.
         let tag = self.tags.get(start).copied().unwrap_or(0);
-        if tag & KIND == ALLOC_START && (tag & VALUE) as usize == count {
+        // One comparison: a count of `2^LEN_BITS` or more matches no start tag.
+        if count <= VALUE as usize && tag == alloc_start(count) {
             return self.release(start, count);
         }
         Err(self.refusal(start, count, tag))
