@@ -66,11 +66,15 @@ pub(super) const fn bin_holding(count: usize) -> Option<Bin> {
     if count < 2 * SL_COUNT {
         return Some(Bin(count));
     }
+    // The bin of `count`, or the next one when `count` is above that bin's lower
+    // bound (the flat index carries into the next class by itself).
     let shift = (count >> SL_LOG).ilog2();
-    let width_minus_one = (1usize << shift) - 1;
-    match count.checked_add(width_minus_one) {
-        Some(rounded) if rounded >> LEN_BITS == 0 => Some(bin_of(rounded)),
-        _ => None,
+    let above_lower_bound = count & ((1 << shift) - 1) != 0;
+    let bin = ((shift as usize) << SL_LOG) + (count >> shift) + above_lower_bound as usize;
+    if bin < BIN_COUNT {
+        Some(Bin(bin))
+    } else {
+        None
     }
 }
 
