@@ -620,11 +620,24 @@ impl Tlsf {
         Some(1)
     }
 
-    /// An aligned request without a window: the head of the good-fit bin when an
-    /// aligned run fits in it, `None` otherwise (nothing changed; the general path
-    /// decides). Kept out of `allocate` so that the plain path stays small.
+    /// `allocate` for an aligned request: without a window, the good fit when an
+    /// aligned run fits in it; otherwise the general path. A function of its own, so
+    /// that the plain path stays small and neither pays for the other's frame.
     #[inline(never)]
-    fn allocate_aligned(&mut self, count: usize, align: usize) -> Option<usize> {
+    fn allocate_aligned(&mut self, request: Request) -> Result<usize, Error> {
+        let (count, align) = (request.count(), request.align());
+        if count != 0 && request.window().is_none() && self.live < self.limit {
+            if let Some(at) = self.aligned_good_fit(count, align) {
+                return Ok(at);
+            }
+        }
+        self.allocate_slow(request)
+    }
+
+    /// An aligned request without a window: the good fit when an aligned run fits in
+    /// it (taken), `None` otherwise (nothing changed; the general path decides).
+    #[inline(always)]
+    fn aligned_good_fit(&mut self, count: usize, align: usize) -> Option<usize> {
         let (n, bin) = self.lists.good_fit(bin_holding(count)?)?;
         let node = *self.nodes.get(n as usize)?;
         let at = align_up_with_phase(node.start(), align, self.phase)?;
@@ -637,6 +650,34 @@ impl Tlsf {
         self.free_units -= count;
         self.live += 1;
         Some(at)
+    }
+
+    /// `allocate` for a request of alignment 1: without a window, the good fit, at its
+    /// start; otherwise the general path.
+    #[inline(never)]
+    fn allocate_plain(&mut self, request: Request) -> Result<usize, Error> {
+        let count = request.count();
+        // A plain request (alignment 1, no window) of at least one unit passes
+        // `validate` by construction: only the slow path runs it.
+        if count != 0 && request.window().is_none() && self.live < self.limit {
+            if let Some((n, bin)) = bin_holding(count).and_then(|b| self.lists.good_fit(b)) {
+                // Every piece of the bin `bin_holding` names holds `count` units: the
+                // good fit is the answer, at its start, without a placement check.
+                if let Some(&node) = self.nodes.get(n as usize) {
+                    let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
+                    let at = node.start();
+                    let found = (n, node, bin);
+                    if let Some(delta) = Self::take_from_head(tags, nodes, lists, found, at, count)
+                    {
+                        self.free_extents = self.free_extents.wrapping_add_signed(delta);
+                        self.free_units -= count;
+                        self.live += 1;
+                        return Ok(at);
+                    }
+                }
+            }
+        }
+        self.allocate_slow(request)
     }
 
     /// Turns `[at, at + count)` of the free piece `n` (whose node is `piece`) into an
@@ -1124,32 +1165,11 @@ impl Backend for Tlsf {
     }
 
     fn allocate(&mut self, request: Request) -> Result<usize, Error> {
-        let (count, align) = (request.count(), request.align());
-        // A plain request (alignment 1, no window) of at least one unit passes
-        // `validate` by construction: only the slow path runs it.
-        if count != 0 && request.window().is_none() && self.live < self.limit {
-            if align != 1 {
-                if let Some(at) = self.allocate_aligned(count, align) {
-                    return Ok(at);
-                }
-            } else if let Some((n, bin)) = bin_holding(count).and_then(|b| self.lists.good_fit(b)) {
-                // Every piece of the bin `bin_holding` names holds `count` units: the
-                // good fit is the answer, at its start, without a placement check.
-                if let Some(&node) = self.nodes.get(n as usize) {
-                    let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
-                    let at = node.start();
-                    let found = (n, node, bin);
-                    if let Some(delta) = Self::take_from_head(tags, nodes, lists, found, at, count)
-                    {
-                        self.free_extents = self.free_extents.wrapping_add_signed(delta);
-                        self.free_units -= count;
-                        self.live += 1;
-                        return Ok(at);
-                    }
-                }
-            }
+        if request.align() == 1 {
+            self.allocate_plain(request)
+        } else {
+            self.allocate_aligned(request)
         }
-        self.allocate_slow(request)
     }
 
     fn claim(&mut self, start: usize, count: usize) -> Result<(), Error> {
