@@ -10,10 +10,16 @@
 //! * **Pieces**: the space is tiled by maximal free extents and live allocations
 //!   (claims included). Only free pieces have a node (16 bytes: start, length, `u32`
 //!   list links) in a fixed arena; an allocation is nothing but its two tags.
-//! * **Free lists**: every free piece sits on the list of its size class (`classes.rs`:
-//!   the highest set bit of the length, then 32 sub-ranges), with a bitmap of non-empty
-//!   classes and one of non-empty bins per class, so the first non-empty bin at or above
-//!   a size is two `trailing_zeros`.
+//! * **Free lists**: every free piece but one sits on the list of its size class
+//!   (`classes.rs`: the highest set bit of the length, then 32 sub-ranges; a bin is one
+//!   flat index), with a bitmap of non-empty classes and one of non-empty bins per
+//!   class, so the first non-empty bin at or above a size is two `trailing_zeros`.
+//! * **Hot piece**: the one free piece off the lists, with its bin: the piece last cut
+//!   or grown whose bin changed. Cutting it again or merging into it only updates its
+//!   node, so a hole that fills and drains (a ring of buffers refilled in bursts, a
+//!   stack of descriptors) costs no list work while its bin keeps changing. When another
+//!   piece's bin changes, that piece becomes the hot one and the old one goes on its
+//!   list: one list move either way, as before there was a hot piece.
 //! * **Boundary tags**: a `u32` per unit, kept exact: the first and the last unit of
 //!   every piece carry its tag (an allocation's length, split into a start and an end
 //!   tag; a free piece's node), every other entry is 0, and a change clears the tags
@@ -28,11 +34,12 @@
 //!
 //! "Good fit": a request of `count` units takes the first piece of the first non-empty
 //! bin whose every piece holds `count` (rounding the size up to the next bin), and
-//! splits it. An aligned request first checks that piece, then the first piece of the
-//! first bin whose pieces hold `count + align - 1` units (any such piece holds an
-//! aligned run). When neither fits, or the request has a window, the free lists are
-//! searched exhaustively from the bin of `count` up (bins that cannot hold the request
-//! are skipped), so an allocation fails only when no run fits at all. The result is
+//! splits it; the hot piece counts as the first piece of its bin. An aligned request
+//! first checks that piece, then the first piece of the first bin whose pieces hold
+//! `count + align - 1` units (any such piece holds an aligned run). When neither fits,
+//! or the request has a window, the hot piece and then the free lists are searched
+//! exhaustively from the bin of `count` up (bins that cannot hold the request are
+//! skipped), so an allocation fails only when no run fits at all. The result is
 //! therefore *some* fitting run, not the lowest one.
 //!
 //! # Complexity
@@ -49,8 +56,8 @@
 //!   a walk over the pieces below `start`, `O(pieces)` (claims are a setup-time
 //!   operation; a refused free is a caller bug).
 //! * A failed allocation costs what its search costs (the error carries no occupancy
-//!   figures). `stats` finds the largest free extent in the highest non-empty bin:
-//!   `O(pieces in that bin)`, never a scan of the space.
+//!   figures). `stats` finds the largest free extent among the hot piece and the
+//!   highest non-empty bin: `O(pieces in that bin)`, never a scan of the space.
 //!
 //! # Memory
 //!
