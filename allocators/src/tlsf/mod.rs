@@ -14,12 +14,13 @@
 //!   (`classes.rs`: the highest set bit of the length, then 32 sub-ranges; a bin is one
 //!   flat index), with a bitmap of non-empty classes and one of non-empty bins per
 //!   class, so the first non-empty bin at or above a size is two `trailing_zeros`.
-//! * **Hot piece**: the one free piece off the lists, with its bin: the piece last cut
-//!   or grown whose bin changed. Cutting it again or merging into it only updates its
-//!   node, so a hole that fills and drains (a ring of buffers refilled in bursts, a
-//!   stack of descriptors) costs no list work while its bin keeps changing. When another
-//!   piece's bin changes, that piece becomes the hot one and the old one goes on its
-//!   list: one list move either way, as before there was a hot piece.
+//! * **Hot piece**: the one free piece off the lists: the piece last cut or grown
+//!   whose bin changed. Cutting it again or merging into it only updates its node (its
+//!   bin is computed when a search asks), so a hole that fills and drains (a ring of
+//!   buffers refilled in bursts, a stack of descriptors) costs no list work while its
+//!   bin keeps changing. When another piece's bin changes, that piece becomes the hot
+//!   one and the old one goes on its list: one list move either way, as before there
+//!   was a hot piece.
 //! * **Boundary tags**: a `u32` per unit, kept exact: the first and the last unit of
 //!   every piece carry its tag (an allocation's length, split into a start and an end
 //!   tag; a free piece's node), every other entry is 0, and a change clears the tags
@@ -241,10 +242,9 @@ struct Lists {
     spare: u32,
     spare_count: usize,
     /// The hot piece: the free piece last grown or cut whose bin changed, kept off the
-    /// lists (or `NIL`). Every other free piece is on the list of its bin.
+    /// lists (or `NIL`). Every other free piece is on the list of its bin. Its bin is
+    /// computed when a search needs it, not each time it grows or shrinks.
     hot: u32,
-    /// The bin of the hot piece's length.
-    hot_bin: Bin,
 }
 
 /// A boxed slice of `len` copies of `value`, allocated fallibly.
@@ -314,7 +314,6 @@ impl Tlsf {
                 spare: if node_count == 0 { NIL } else { 0 },
                 spare_count: node_count,
                 hot: NIL,
-                hot_bin: Bin(0),
             },
             nodes,
             tags: filled(capacity, 0)?,
@@ -485,7 +484,7 @@ impl Tlsf {
         align: usize,
         window: Window,
     ) -> Option<(u32, Node, usize)> {
-        let (n, _) = self.lists.good_fit(bin_holding(holding)?)?;
+        let (n, _) = self.lists.good_fit(&self.nodes, bin_holding(holding)?)?;
         let node = *self.nodes.get(n as usize)?;
         Some((n, node, self.place(&node, count, align, window)?))
     }
@@ -605,18 +604,13 @@ impl Tlsf {
                 (node.start(), head)
             }
         };
-        let to = bin_of(len);
-        if to == bin || n == lists.hot {
+        if n == lists.hot || bin_of(len) == bin {
             let piece = &mut nodes[n as usize];
             piece.start = narrow(start);
             piece.len = narrow(len);
-            // Only the hot piece's bin may change here.
-            if n == lists.hot {
-                lists.hot_bin = to;
-            }
         } else {
             lists.pop_head(nodes, bin, node.next_free);
-            lists.make_hot(nodes, n, start, len, to);
+            lists.make_hot(nodes, n, start, len);
         }
         if spare == NIL {
             return Some(0);
@@ -645,7 +639,7 @@ impl Tlsf {
     /// it (taken), `None` otherwise (nothing changed; the general path decides).
     #[inline(always)]
     fn aligned_good_fit(&mut self, count: usize, align: usize) -> Option<usize> {
-        let (n, bin) = self.lists.good_fit(bin_holding(count)?)?;
+        let (n, bin) = self.lists.good_fit(&self.nodes, bin_holding(count)?)?;
         let node = *self.nodes.get(n as usize)?;
         let at = align_up_with_phase(node.start(), align, self.phase)?;
         if at.checked_add(count)? > node.end() {
@@ -667,7 +661,9 @@ impl Tlsf {
         // A plain request (alignment 1, no window) of at least one unit passes
         // `validate` by construction: only the slow path runs it.
         if count != 0 && request.window().is_none() && self.live < self.limit {
-            if let Some((n, bin)) = bin_holding(count).and_then(|b| self.lists.good_fit(b)) {
+            if let Some((n, bin)) =
+                bin_holding(count).and_then(|b| self.lists.good_fit(&self.nodes, b))
+            {
                 // Every piece of the bin `bin_holding` names holds `count` units: the
                 // good fit is the answer, at its start, without a placement check.
                 if let Some(&node) = self.nodes.get(n as usize) {
@@ -744,14 +740,11 @@ impl Tlsf {
     /// stay where they are; any other becomes the hot piece.
     #[inline(always)]
     fn reshape(nodes: &mut [Node], lists: &mut Lists, n: u32, old: Node, start: usize, len: usize) {
-        let to = bin_of(len);
-        if n == lists.hot {
-            lists.hot_bin = to;
-        } else {
+        if n != lists.hot {
             let from = bin_of(old.len());
-            if from != to {
+            if from != bin_of(len) {
                 lists.unfile_from(nodes, &old, from);
-                lists.make_hot(nodes, n, start, len, to);
+                lists.make_hot(nodes, n, start, len);
                 return;
             }
         }
@@ -806,7 +799,7 @@ impl Tlsf {
                 let n = lists.take_spare(nodes)?;
                 tags[end - 1] = free_tag(n);
                 tags[start] = free_tag(n);
-                lists.make_hot(nodes, n, start, len, bin_of(len));
+                lists.make_hot(nodes, n, start, len);
                 Some(1)
             }
             (Some((p, pn)), None) => {
@@ -935,7 +928,6 @@ impl Tlsf {
                 let bin = bin_of(piece.len);
                 if n == self.lists.hot {
                     hot_seen = true;
-                    assert_eq!(self.lists.hot_bin, bin, "the hot piece's bin is stale");
                     let node = self.nodes[n as usize];
                     assert_eq!((node.prev_free, node.next_free), (NIL, NIL));
                     last_free = true;
@@ -1044,10 +1036,13 @@ impl Lists {
     /// piece or the head of the first non-empty bin, whichever bin is lower (the hot
     /// piece on a tie: it was touched last, as a list head would be). With its bin.
     #[inline(always)]
-    fn good_fit(&self, holding: Bin) -> Option<(u32, Bin)> {
+    fn good_fit(&self, nodes: &[Node], holding: Bin) -> Option<(u32, Bin)> {
         let filed = self.nonempty_from(holding);
-        if self.hot != NIL && self.hot_bin >= holding && filed.is_none_or(|f| self.hot_bin <= f) {
-            return Some((self.hot, self.hot_bin));
+        if let Some(hot) = nodes.get(self.hot as usize) {
+            let bin = bin_of(hot.len());
+            if bin >= holding && filed.is_none_or(|f| bin <= f) {
+                return Some((self.hot, bin));
+            }
         }
         let bin = filed?;
         Some((self.head(bin), bin))
@@ -1067,10 +1062,11 @@ impl Lists {
     /// Makes node `n`, which is on no list, the free piece `[start, start + len)` and
     /// the hot piece; the previous hot piece goes on the list of its bin.
     #[inline(always)]
-    fn make_hot(&mut self, nodes: &mut [Node], n: u32, start: usize, len: usize, bin: Bin) {
+    fn make_hot(&mut self, nodes: &mut [Node], n: u32, start: usize, len: usize) {
         let old = self.hot;
-        if nodes.get(old as usize).is_some() {
-            self.file_in(nodes, old, self.hot_bin);
+        if let Some(node) = nodes.get(old as usize) {
+            let bin = bin_of(node.len());
+            self.file_in(nodes, old, bin);
         }
         nodes[n as usize] = Node {
             start: narrow(start),
@@ -1079,7 +1075,6 @@ impl Lists {
             next_free: NIL,
         };
         self.hot = n;
-        self.hot_bin = bin;
     }
 
     /// Puts the free piece `n` on the list of `bin`, the bin of its length.
