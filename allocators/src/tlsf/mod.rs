@@ -1166,6 +1166,8 @@ impl Backend for Tlsf {
         self.capacity
     }
 
+    // Inlined into callers: all it does is pick one of two paths.
+    #[inline]
     fn allocate(&mut self, request: Request) -> Result<usize, Error> {
         if request.align() == 1 {
             self.allocate_plain(request)
