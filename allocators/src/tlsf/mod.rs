@@ -799,7 +799,9 @@ impl Tlsf {
                 let n = lists.take_spare(nodes)?;
                 tags[end - 1] = free_tag(n);
                 tags[start] = free_tag(n);
-                lists.make_hot(nodes, n, start, len);
+                // Filed, not made hot: with frees in random order, lone pieces would
+                // churn the hot piece for nothing.
+                lists.file_as(nodes, n, start, len, bin_of(len));
                 Some(1)
             }
             (Some((p, pn)), None) => {
@@ -1037,15 +1039,20 @@ impl Lists {
     /// piece on a tie: it was touched last, as a list head would be). With its bin.
     #[inline(always)]
     fn good_fit(&self, nodes: &[Node], holding: Bin) -> Option<(u32, Bin)> {
-        let filed = self.nonempty_from(holding);
-        if let Some(hot) = nodes.get(self.hot as usize) {
-            let bin = bin_of(hot.len());
-            if bin >= holding && filed.is_none_or(|f| bin <= f) {
-                return Some((self.hot, bin));
-            }
-        }
-        let bin = filed?;
-        Some((self.head(bin), bin))
+        // Both candidates are computed and one is selected without a branch: which one
+        // wins is unpredictable when frees come in random order. `BIN_COUNT` stands
+        // for "none" (its list head is always `NIL`).
+        let filed = self.nonempty_from(holding).unwrap_or(Bin(BIN_COUNT));
+        let hot = nodes
+            .get(self.hot as usize)
+            .map_or(usize::MAX, |h| bin_of(h.len()).0);
+        let hot = if hot >= holding.0 { hot } else { usize::MAX };
+        let (n, bin) = if hot <= filed.0 {
+            (self.hot, Bin(hot))
+        } else {
+            (self.head(filed), filed)
+        };
+        (bin.0 < BIN_COUNT).then_some((n, bin))
     }
 
     /// Takes the free piece `n` (whose node is `node`, of bin `bin`) out of the free
