@@ -511,17 +511,28 @@ impl Tlsf {
         self.search_all(count, align, window)
     }
 
-    /// Every free piece that may be long enough: the hot piece, then bin by bin from
-    /// the bin of `count` up.
+    /// Every free piece that may be long enough, bin by bin from the bin of `count` up;
+    /// the hot piece is tried where its bin comes, before that bin's list.
     fn search_all(&self, count: usize, align: usize, window: Window) -> Option<(u32, Node, usize)> {
+        let from = bin_of(count);
         let hot = self.lists.hot;
-        if let Some(node) = self.nodes.get(hot as usize) {
-            if let Some(at) = self.place(node, count, align, window) {
-                return Some((hot, *node, at));
+        // The hot piece and its bin, while it is still to be tried.
+        let mut pending = self
+            .nodes
+            .get(hot as usize)
+            .map(|node| (*node, bin_of(node.len())))
+            .filter(|&(_, bin)| bin >= from);
+        let mut bin = self.nonempty_from(from);
+        loop {
+            if let Some((node, hot_bin)) = pending {
+                if bin.is_none_or(|b| hot_bin <= b) {
+                    pending = None;
+                    if let Some(at) = self.place(&node, count, align, window) {
+                        return Some((hot, node, at));
+                    }
+                }
             }
-        }
-        let mut bin = self.nonempty_from(bin_of(count));
-        while let Some(b) = bin {
+            let b = bin?;
             let mut n = self.head(b);
             while let Some(node) = self.nodes.get(n as usize) {
                 if let Some(at) = self.place(node, count, align, window) {
@@ -531,7 +542,6 @@ impl Tlsf {
             }
             bin = Self::next_bin(b).and_then(|next| self.nonempty_from(next));
         }
-        None
     }
 
     /// The longest free piece: the hot piece or the longest of the highest non-empty
@@ -800,8 +810,14 @@ impl Tlsf {
                 tags[end - 1] = free_tag(n);
                 tags[start] = free_tag(n);
                 // Filed, not made hot: with frees in random order, lone pieces would
-                // churn the hot piece for nothing.
-                lists.file_as(nodes, n, start, len, bin_of(len));
+                // churn the hot piece for nothing. Unless it lands in the hot piece's
+                // bin: the newest piece of a bin is the one its good fit takes.
+                let bin = bin_of(len);
+                if lists.hot_bin(nodes) == Some(bin) {
+                    lists.make_hot(nodes, n, start, len);
+                } else {
+                    lists.file_as(nodes, n, start, len, bin);
+                }
                 Some(1)
             }
             (Some((p, pn)), None) => {
@@ -1053,6 +1069,12 @@ impl Lists {
             (self.head(filed), filed)
         };
         (bin.0 < BIN_COUNT).then_some((n, bin))
+    }
+
+    /// The bin of the hot piece, if there is one.
+    #[inline(always)]
+    fn hot_bin(&self, nodes: &[Node]) -> Option<Bin> {
+        nodes.get(self.hot as usize).map(|node| bin_of(node.len()))
     }
 
     /// Takes the free piece `n` (whose node is `node`, of bin `bin`) out of the free
