@@ -4,8 +4,10 @@
 //! Two levels: the first is the position of the highest set bit of the length, the
 //! second splits each power-of-two range into [`SL_COUNT`] equal sub-ranges, so a bin
 //! spans at most 1/32 of its lower bound (lengths below 64 get a bin each). Lengths are
-//! below `2^LEN_BITS` (the backend's capacity limit), which bounds the first level. This
-//! module is pure arithmetic: it never touches a piece or a list.
+//! below `2^LEN_BITS` (the backend's capacity limit), which bounds the first level. A
+//! bin is one flat index, `first level * SL_COUNT + second level`, so bins compare
+//! and index tables as one integer. This module is pure arithmetic: it never touches a
+//! piece or a list.
 #![forbid(unsafe_code)]
 
 /// log2 of the second-level bins per first-level class.
@@ -17,49 +19,72 @@ pub(super) const LEN_BITS: u32 = 30;
 /// First-level classes: class 0 holds the lengths below [`SL_COUNT`], class `f >= 1`
 /// the lengths whose highest set bit is `f + SL_LOG - 1` (at most `LEN_BITS - 1`).
 pub(super) const FL_COUNT: usize = (LEN_BITS - SL_LOG + 1) as usize;
+/// Flat bin indices are below this.
+pub(super) const BIN_COUNT: usize = FL_COUNT * SL_COUNT;
 
-/// One bin: first-level class `fl < FL_COUNT`, second-level bin `sl < SL_COUNT`.
+/// One bin, as its flat index `fl * SL_COUNT + sl` (below [`BIN_COUNT`]): first-level
+/// class `fl < FL_COUNT`, second-level bin `sl < SL_COUNT`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) struct Bin {
-    pub(super) fl: usize,
-    pub(super) sl: usize,
+pub(super) struct Bin(pub(super) usize);
+
+impl Bin {
+    /// The first-level class.
+    pub(super) const fn fl(self) -> usize {
+        self.0 >> SL_LOG
+    }
+
+    /// The second-level bin inside the class.
+    pub(super) const fn sl(self) -> usize {
+        self.0 & (SL_COUNT - 1)
+    }
+
+    /// The first bin of first-level class `fl`, plus `sl`.
+    pub(super) const fn at(fl: usize, sl: usize) -> Self {
+        Self((fl << SL_LOG) + sl)
+    }
 }
 
 /// The bin a free piece of `len >= 1` units is filed under (rounding down: a piece of
-/// the bin may be shorter than the bin's upper lengths). Its first level is below
-/// [`FL_COUNT`] when `len < 2^LEN_BITS`.
+/// the bin may be shorter than the bin's upper lengths). It is below [`BIN_COUNT`] when
+/// `len < 2^LEN_BITS`.
+#[inline(always)]
 pub(super) const fn bin_of(len: usize) -> Bin {
-    if len < SL_COUNT {
-        return Bin { fl: 0, sl: len };
+    // Below 64 units the shift is 0 and the bin is the length itself (class 0 is
+    // lengths below 32, class 1 the next 32); above, the length shifted down to its six
+    // top bits lands in 32..64, and each doubling adds a class of 32 bins.
+    if len < 2 * SL_COUNT {
+        return Bin(len);
     }
-    let log = usize::BITS - 1 - len.leading_zeros();
-    Bin {
-        fl: (log - SL_LOG + 1) as usize,
-        sl: (len >> (log - SL_LOG)) & (SL_COUNT - 1),
-    }
+    let shift = (len >> SL_LOG).ilog2();
+    Bin(((shift as usize) << SL_LOG) + (len >> shift))
 }
 
 /// The lowest bin whose every piece has at least `count >= 1` units (rounding up), or
 /// `None` when no bin can promise that (the rounded length is `2^LEN_BITS` or more).
+#[inline(always)]
 pub(super) const fn bin_holding(count: usize) -> Option<Bin> {
-    if count < SL_COUNT {
-        return Some(bin_of(count));
+    if count < 2 * SL_COUNT {
+        return Some(Bin(count));
     }
-    let log = usize::BITS - 1 - count.leading_zeros();
-    let width_minus_one = (1usize << (log - SL_LOG)) - 1;
-    match count.checked_add(width_minus_one) {
-        Some(rounded) if rounded >> LEN_BITS == 0 => Some(bin_of(rounded)),
-        _ => None,
+    // The bin of `count`, or the next one when `count` is above that bin's lower
+    // bound (the flat index carries into the next class by itself).
+    let shift = (count >> SL_LOG).ilog2();
+    let above_lower_bound = count & ((1 << shift) - 1) != 0;
+    let bin = ((shift as usize) << SL_LOG) + (count >> shift) + above_lower_bound as usize;
+    if bin < BIN_COUNT {
+        Some(Bin(bin))
+    } else {
+        None
     }
 }
 
 /// The shortest length filed under `bin`.
 #[cfg(test)]
 const fn lower_bound(bin: Bin) -> usize {
-    if bin.fl == 0 {
-        bin.sl
+    if bin.fl() == 0 {
+        bin.sl()
     } else {
-        (SL_COUNT + bin.sl) << (bin.fl - 1)
+        (SL_COUNT + bin.sl()) << (bin.fl() - 1)
     }
 }
 
@@ -69,7 +94,8 @@ const SL_LOG_FOR_TESTS: usize = SL_LOG as usize;
 #[cfg(test)]
 mod tests {
     use super::{
-        Bin, FL_COUNT, LEN_BITS, SL_COUNT, SL_LOG_FOR_TESTS, bin_holding, bin_of, lower_bound,
+        BIN_COUNT, Bin, FL_COUNT, LEN_BITS, SL_COUNT, SL_LOG_FOR_TESTS, bin_holding, bin_of,
+        lower_bound,
     };
 
     #[test]
@@ -79,9 +105,21 @@ mod tests {
             assert_eq!(lower_bound(bin), len);
             assert_eq!(bin_holding(len), Some(bin));
         }
-        assert_eq!(bin_of(64), Bin { fl: 2, sl: 0 });
-        assert_eq!(bin_of(65), Bin { fl: 2, sl: 0 });
-        assert_eq!(bin_of(66), Bin { fl: 2, sl: 1 });
+        assert_eq!(bin_of(64), Bin::at(2, 0));
+        assert_eq!(bin_of(65), Bin::at(2, 0));
+        assert_eq!(bin_of(66), Bin::at(2, 1));
+    }
+
+    /// The two levels as the module documentation defines them, computed the long way.
+    fn two_levels(len: usize) -> (usize, usize) {
+        if len < SL_COUNT {
+            return (0, len);
+        }
+        let log = len.ilog2() as usize;
+        (
+            log - SL_LOG_FOR_TESTS + 1,
+            (len >> (log - SL_LOG_FOR_TESTS)) - SL_COUNT,
+        )
     }
 
     #[test]
@@ -89,21 +127,23 @@ mod tests {
         let mut last = bin_of(1);
         for len in 2..100_000 {
             let bin = bin_of(len);
-            assert!(
-                bin >= last && bin.fl < FL_COUNT && bin.sl < SL_COUNT,
-                "{len}"
-            );
-            assert!(lower_bound(bin) <= len, "{len}");
+            assert!(bin >= last, "{len}");
             last = bin;
         }
+        // Every length up to 100k, and the lengths around each power of two above.
+        let probes = (1..100_000).chain((17..LEN_BITS).flat_map(|b| {
+            let p = 1usize << b;
+            [p - 1, p, p + 1, p + p / 2]
+        }));
+        for len in probes {
+            let bin = bin_of(len);
+            assert_eq!((bin.fl(), bin.sl()), two_levels(len), "{len}");
+            assert!(bin.fl() < FL_COUNT && bin.0 < BIN_COUNT, "{len}");
+            assert!(lower_bound(bin) <= len, "{len}");
+        }
         let top = bin_of((1 << LEN_BITS) - 1);
-        assert_eq!(
-            top,
-            Bin {
-                fl: FL_COUNT - 1,
-                sl: SL_COUNT - 1
-            }
-        );
+        assert_eq!(top, Bin::at(FL_COUNT - 1, SL_COUNT - 1));
+        assert_eq!(top.0, BIN_COUNT - 1);
     }
 
     #[test]
@@ -113,16 +153,10 @@ mod tests {
             assert!(lower_bound(bin) >= count, "{count}");
             // The bin below may hold shorter pieces.
             if bin > bin_of(1) {
-                let below = if bin.sl == 0 {
-                    Bin {
-                        fl: bin.fl - 1,
-                        sl: SL_COUNT - 1,
-                    }
+                let below = if bin.sl() == 0 {
+                    Bin::at(bin.fl() - 1, SL_COUNT - 1)
                 } else {
-                    Bin {
-                        fl: bin.fl,
-                        sl: bin.sl - 1,
-                    }
+                    Bin(bin.0 - 1)
                 };
                 assert!(lower_bound(below) < count, "{count}");
             }

@@ -10,10 +10,17 @@
 //! * **Pieces**: the space is tiled by maximal free extents and live allocations
 //!   (claims included). Only free pieces have a node (16 bytes: start, length, `u32`
 //!   list links) in a fixed arena; an allocation is nothing but its two tags.
-//! * **Free lists**: every free piece sits on the list of its size class (`classes.rs`:
-//!   the highest set bit of the length, then 32 sub-ranges), with a bitmap of non-empty
-//!   classes and one of non-empty bins per class, so the first non-empty bin at or above
-//!   a size is two `trailing_zeros`.
+//! * **Free lists**: every free piece but one sits on the list of its size class
+//!   (`classes.rs`: the highest set bit of the length, then 32 sub-ranges; a bin is one
+//!   flat index), with a bitmap of non-empty classes and one of non-empty bins per
+//!   class, so the first non-empty bin at or above a size is two `trailing_zeros`.
+//! * **Hot piece**: the one free piece off the lists: the piece last cut or grown
+//!   whose bin changed. Cutting it again or merging into it only updates its node (its
+//!   bin is computed when a search asks), so a hole that fills and drains (a ring of
+//!   buffers refilled in bursts, a stack of descriptors) costs no list work while its
+//!   bin keeps changing. When another piece's bin changes, that piece becomes the hot
+//!   one and the old one goes on its list: one list move either way, as before there
+//!   was a hot piece.
 //! * **Boundary tags**: a `u32` per unit, kept exact: the first and the last unit of
 //!   every piece carry its tag (an allocation's length, split into a start and an end
 //!   tag; a free piece's node), every other entry is 0, and a change clears the tags
@@ -28,11 +35,12 @@
 //!
 //! "Good fit": a request of `count` units takes the first piece of the first non-empty
 //! bin whose every piece holds `count` (rounding the size up to the next bin), and
-//! splits it. An aligned request first checks that piece, then the first piece of the
-//! first bin whose pieces hold `count + align - 1` units (any such piece holds an
-//! aligned run). When neither fits, or the request has a window, the free lists are
-//! searched exhaustively from the bin of `count` up (bins that cannot hold the request
-//! are skipped), so an allocation fails only when no run fits at all. The result is
+//! splits it; the hot piece counts as the first piece of its bin. An aligned request
+//! first checks that piece, then the first piece of the first bin whose pieces hold
+//! `count + align - 1` units (any such piece holds an aligned run). When neither fits,
+//! or the request has a window, the hot piece and then the free lists are searched
+//! exhaustively from the bin of `count` up (bins that cannot hold the request are
+//! skipped), so an allocation fails only when no run fits at all. The result is
 //! therefore *some* fitting run, not the lowest one.
 //!
 //! # Complexity
@@ -49,8 +57,8 @@
 //!   a walk over the pieces below `start`, `O(pieces)` (claims are a setup-time
 //!   operation; a refused free is a caller bug).
 //! * A failed allocation costs what its search costs (the error carries no occupancy
-//!   figures). `stats` finds the largest free extent in the highest non-empty bin:
-//!   `O(pieces in that bin)`, never a scan of the space.
+//!   figures). `stats` finds the largest free extent among the hot piece and the
+//!   highest non-empty bin: `O(pieces in that bin)`, never a scan of the space.
 //!
 //! # Memory
 //!
@@ -71,14 +79,17 @@ use crate::fallible::{OutOfMemory, try_boxed_slice};
 use alloc::boxed::Box;
 
 use crate::{Backend, Error, Extent, Request, Stats, Window, align_up_with_phase, check_range};
-use classes::{Bin, FL_COUNT, LEN_BITS, SL_COUNT, bin_holding, bin_of};
+use classes::{BIN_COUNT, Bin, FL_COUNT, LEN_BITS, SL_COUNT, bin_holding, bin_of};
 
 /// The "no node" index.
 const NIL: u32 = u32::MAX;
-/// Rows of the bin tables: [`FL_COUNT`] rounded up to 32, so that a first-level index
-/// masked with 31 is in bounds without a check.
+/// First-level classes the bitmaps have room for: [`FL_COUNT`] rounded up to 32, so
+/// that a first-level index masked with 31 is in bounds without a check.
 const FL_SLOTS: usize = 32;
-const _: () = assert!(FL_COUNT <= FL_SLOTS && SL_COUNT == 32);
+/// List heads: [`BIN_COUNT`] rounded up to a power of two, so that a flat bin index
+/// masked with `HEAD_SLOTS - 1` is in bounds without a check.
+const HEAD_SLOTS: usize = FL_SLOTS * SL_COUNT;
+const _: () = assert!(FL_COUNT <= FL_SLOTS && SL_COUNT == 32 && BIN_COUNT <= HEAD_SLOTS);
 
 // --- boundary tags -------------------------------------------------------------------
 //
@@ -104,6 +115,14 @@ fn alloc_start(len: usize) -> u32 {
 /// The end tag of an allocation of `len` units.
 fn alloc_end(len: usize) -> u32 {
     ALLOC_END | narrow(len)
+}
+
+/// Tags `[start, start + len)` (`len >= 1`) as an allocation (the start tag is written
+/// last: a one-unit allocation has only that one).
+#[inline(always)]
+fn tag_allocation(tags: &mut [u32], start: usize, len: usize) {
+    tags[start + len - 1] = alloc_end(len);
+    tags[start] = alloc_start(len);
 }
 
 /// The tag of free node `n` (`n < 2^LEN_BITS`).
@@ -191,14 +210,8 @@ pub struct Tlsf {
     live: usize,
     free_units: usize,
     free_extents: usize,
-    /// Bit `f` set: some bin of first-level class `f` is non-empty.
-    fl_map: u32,
-    /// First spare slot (linked through `next_free`).
-    spare: u32,
-    spare_count: usize,
-    /// Bit `s` of word `f` set: bin `(f, s)` is non-empty.
-    /// (Indexed by `fl & 31`: 32 words, so the index needs no bounds check.)
-    sl_maps: [u32; FL_SLOTS],
+    /// The free lists and the spare list.
+    lists: Lists,
     /// The free pieces (and spare slots).
     nodes: Box<[Node]>,
     /// Boundary tags, one entry per unit: the first and the last unit of every piece
@@ -206,15 +219,32 @@ pub struct Tlsf {
     /// is 0. Kept exact, so one read validates a free and one read per side finds a
     /// neighbour.
     tags: Box<[u32]>,
-    /// First piece of each bin (a boxed array: its rows are known to be `FL_SLOTS`, so
-    /// masked indices need no bounds check, and the backend stays small to move).
-    heads: Box<[[u32; SL_COUNT]; FL_SLOTS]>,
 }
 
-/// A bin index as a shift amount (indices are below 32; larger ones shift everything
-/// out, which `checked_shl` turns into an empty mask).
-fn shift(index: usize) -> u32 {
-    u32::try_from(index).unwrap_or(u32::MAX)
+/// The free lists (one per bin, linked through the nodes) and the spare list.
+///
+/// Kept apart from the node arena and the tags so that the hot paths borrow the three
+/// separately: as distinct `&mut` arguments, a store into one is known to leave the
+/// others alone, so their addresses and lengths stay in registers instead of being
+/// reloaded after every store.
+#[derive(Clone, Debug)]
+struct Lists {
+    /// Bit `f` set: some bin of first-level class `f` is non-empty.
+    fl_map: u32,
+    /// Bit `s` of word `f` set: bin `(f, s)` is non-empty.
+    /// (Indexed by `fl & 31`: 32 words, so the index needs no bounds check.)
+    sl_maps: [u32; FL_SLOTS],
+    /// First piece of each bin, by flat bin index (a boxed array: its length is known
+    /// to be `HEAD_SLOTS`, so masked indices need no bounds check, and the backend stays
+    /// small to move).
+    heads: Box<[u32; HEAD_SLOTS]>,
+    /// First spare slot (linked through `next_free`).
+    spare: u32,
+    spare_count: usize,
+    /// The hot piece: the free piece last grown or cut whose bin changed, kept off the
+    /// lists (or `NIL`). Every other free piece is on the list of its bin. Its bin is
+    /// computed when a search needs it, not each time it grows or shrinks.
+    hot: u32,
 }
 
 /// A boxed slice of `len` copies of `value`, allocated fallibly.
@@ -272,18 +302,21 @@ impl Tlsf {
             live: 0,
             free_units: capacity,
             free_extents: 0,
-            fl_map: 0,
-            spare: if node_count == 0 { NIL } else { 0 },
-            spare_count: node_count,
-            sl_maps: [0; FL_SLOTS],
+            lists: Lists {
+                fl_map: 0,
+                sl_maps: [0; FL_SLOTS],
+                heads: filled(HEAD_SLOTS, NIL)?
+                    .try_into()
+                    .map_err(|_| OutOfMemory {
+                        what: "tlsf metadata",
+                        count: HEAD_SLOTS,
+                    })?,
+                spare: if node_count == 0 { NIL } else { 0 },
+                spare_count: node_count,
+                hot: NIL,
+            },
             nodes,
             tags: filled(capacity, 0)?,
-            heads: filled(FL_SLOTS, [NIL; SL_COUNT])?
-                .try_into()
-                .map_err(|_| OutOfMemory {
-                    what: "tlsf metadata",
-                    count: FL_SLOTS,
-                })?,
         };
         if capacity > 0 {
             // `node_count >= 1` whenever `capacity >= 1`.
@@ -321,7 +354,7 @@ impl Tlsf {
         };
         Self::node_count(capacity, limit) * size_of::<Node>()
             + capacity * size_of::<u32>()
-            + FL_SLOTS * SL_COUNT * size_of::<u32>()
+            + HEAD_SLOTS * size_of::<u32>()
     }
 
     /// The most live allocations (claims included) this backend holds at once.
@@ -342,21 +375,7 @@ impl Tlsf {
 
     #[inline(always)]
     fn take_spare(&mut self) -> Option<u32> {
-        let n = self.spare;
-        let node = self.nodes.get(n as usize)?;
-        self.spare = node.next_free;
-        self.spare_count -= 1;
-        Some(n)
-    }
-
-    #[inline(always)]
-    fn put_spare(&mut self, n: u32) {
-        self.nodes[n as usize] = Node {
-            next_free: self.spare,
-            ..SPARE
-        };
-        self.spare = n;
-        self.spare_count += 1;
+        self.lists.take_spare(&self.nodes)
     }
 
     // --- tags ------------------------------------------------------------------------
@@ -370,22 +389,6 @@ impl Tlsf {
         node.len = narrow(len);
         self.tags[start + len - 1] = free_tag(n);
         self.tags[start] = free_tag(n);
-    }
-
-    /// Tags `[start, start + len)` (`len >= 1`) as an allocation (the start tag is
-    /// written last: a one-unit allocation has only that one).
-    #[inline(always)]
-    fn tag_allocation(&mut self, start: usize, len: usize) {
-        self.tags[start + len - 1] = alloc_end(len);
-        self.tags[start] = alloc_start(len);
-    }
-
-    /// Clears the tag at `at`, which has just become the inside of a piece.
-    #[inline(always)]
-    fn clear(&mut self, at: usize) {
-        if let Some(tag) = self.tags.get_mut(at) {
-            *tag = 0;
-        }
     }
 
     /// The piece whose first unit is `at`, if one starts there.
@@ -411,20 +414,6 @@ impl Tlsf {
         }
     }
 
-    /// The node of the free piece tagged at unit `at`, if `at` is inside the space and
-    /// that piece is free. Only for the units right before and after a piece (the end
-    /// tag of the piece before, the start tag of the piece after): an allocated
-    /// neighbour costs no node read.
-    #[inline(always)]
-    fn free_neighbour(&self, at: Option<usize>) -> Option<(u32, Node)> {
-        let tag = *self.tags.get(at?)?;
-        if tag & KIND != FREE {
-            return None;
-        }
-        let n = tag & VALUE;
-        Some((n, *self.nodes.get(n as usize)?))
-    }
-
     /// The piece that contains `offset` (inside the space), walking the pieces up from
     /// unit 0.
     #[cold]
@@ -445,85 +434,25 @@ impl Tlsf {
     #[inline(always)]
     fn file(&mut self, n: u32) {
         let bin = bin_of(self.nodes[n as usize].len());
-        self.file_in(n, bin);
+        self.lists.file_in(&mut self.nodes, n, bin);
     }
 
-    /// Puts the free piece `n` on the list of `bin`, the bin of its length.
+    /// The first piece on the list of `bin` (`NIL` when empty).
     #[inline(always)]
-    fn file_in(&mut self, n: u32, Bin { fl, sl }: Bin) {
-        let head = self.heads[fl & 31][sl & 31];
-        if let Some(h) = self.nodes.get_mut(head as usize) {
-            h.prev_free = n;
-        }
-        let node = &mut self.nodes[n as usize];
-        node.prev_free = NIL;
-        node.next_free = head;
-        self.heads[fl & 31][sl & 31] = n;
-        self.sl_maps[fl & 31] |= 1 << sl;
-        self.fl_map |= 1 << fl;
-    }
-
-    /// Takes the free piece `n` off the list of its bin.
-    #[inline(always)]
-    fn unfile(&mut self, n: u32) {
-        let node = self.nodes[n as usize];
-        self.unfile_from(&node, bin_of(node.len()));
-    }
-
-    /// Takes the free piece whose node is `node` off the list of `bin`, the bin of its
-    /// length.
-    #[inline(always)]
-    fn unfile_from(&mut self, node: &Node, Bin { fl, sl }: Bin) {
-        if let Some(next) = self.nodes.get_mut(node.next_free as usize) {
-            next.prev_free = node.prev_free;
-        }
-        if let Some(prev) = self.nodes.get_mut(node.prev_free as usize) {
-            prev.next_free = node.next_free;
-        } else {
-            self.heads[fl & 31][sl & 31] = node.next_free;
-            if node.next_free == NIL {
-                self.sl_maps[fl & 31] &= !(1 << sl);
-                if self.sl_maps[fl & 31] == 0 {
-                    self.fl_map &= !(1 << fl);
-                }
-            }
-        }
+    fn head(&self, bin: Bin) -> u32 {
+        self.lists.head(bin)
     }
 
     /// The first non-empty bin at or after `from`, in size order.
-    #[inline]
+    #[inline(always)]
     fn nonempty_from(&self, from: Bin) -> Option<Bin> {
-        // `from.sl < SL_COUNT = 32`.
-        let in_class = self.sl_maps[from.fl & 31] & (u32::MAX << (from.sl & 31));
-        if in_class != 0 {
-            return Some(Bin {
-                fl: from.fl,
-                sl: in_class.trailing_zeros() as usize,
-            });
-        }
-        let above = self.fl_map & u32::MAX.checked_shl(shift(from.fl + 1)).unwrap_or(0);
-        if above == 0 {
-            return None;
-        }
-        let fl = above.trailing_zeros() as usize;
-        Some(Bin {
-            fl,
-            sl: self.sl_maps[fl & 31].trailing_zeros() as usize,
-        })
+        self.lists.nonempty_from(from)
     }
 
     /// The next bin after `bin` in size order (may be empty), `None` after the last.
     const fn next_bin(bin: Bin) -> Option<Bin> {
-        if bin.sl + 1 < SL_COUNT {
-            Some(Bin {
-                fl: bin.fl,
-                sl: bin.sl + 1,
-            })
-        } else if bin.fl + 1 < FL_COUNT {
-            Some(Bin {
-                fl: bin.fl + 1,
-                sl: 0,
-            })
+        if bin.0 + 1 < BIN_COUNT {
+            Some(Bin(bin.0 + 1))
         } else {
             None
         }
@@ -555,8 +484,7 @@ impl Tlsf {
         align: usize,
         window: Window,
     ) -> Option<(u32, Node, usize)> {
-        let bin = self.nonempty_from(bin_holding(holding)?)?;
-        let n = self.heads[bin.fl & 31][bin.sl & 31];
+        let (n, _) = self.lists.good_fit(&self.nodes, bin_holding(holding)?)?;
         let node = *self.nodes.get(n as usize)?;
         Some((n, node, self.place(&node, count, align, window)?))
     }
@@ -583,11 +511,29 @@ impl Tlsf {
         self.search_all(count, align, window)
     }
 
-    /// Every free piece that may be long enough, bin by bin from the bin of `count` up.
+    /// Every free piece that may be long enough, bin by bin from the bin of `count` up;
+    /// the hot piece is tried where its bin comes, before that bin's list.
     fn search_all(&self, count: usize, align: usize, window: Window) -> Option<(u32, Node, usize)> {
-        let mut bin = self.nonempty_from(bin_of(count));
-        while let Some(b) = bin {
-            let mut n = self.heads[b.fl & 31][b.sl & 31];
+        let from = bin_of(count);
+        let hot = self.lists.hot;
+        // The hot piece and its bin, while it is still to be tried.
+        let mut pending = self
+            .nodes
+            .get(hot as usize)
+            .map(|node| (*node, bin_of(node.len())))
+            .filter(|&(_, bin)| bin >= from);
+        let mut bin = self.nonempty_from(from);
+        loop {
+            if let Some((node, hot_bin)) = pending {
+                if bin.is_none_or(|b| hot_bin <= b) {
+                    pending = None;
+                    if let Some(at) = self.place(&node, count, align, window) {
+                        return Some((hot, node, at));
+                    }
+                }
+            }
+            let b = bin?;
+            let mut n = self.head(b);
             while let Some(node) = self.nodes.get(n as usize) {
                 if let Some(at) = self.place(node, count, align, window) {
                     return Some((n, *node, at));
@@ -596,17 +542,19 @@ impl Tlsf {
             }
             bin = Self::next_bin(b).and_then(|next| self.nonempty_from(next));
         }
-        None
     }
 
-    /// The longest free piece: the longest of the highest non-empty bin.
+    /// The longest free piece: the hot piece or the longest of the highest non-empty
+    /// bin.
     fn largest_free(&self) -> usize {
-        if self.fl_map == 0 {
-            return 0;
+        let lists = &self.lists;
+        let hot = self.nodes.get(lists.hot as usize).map_or(0, Node::len);
+        if lists.fl_map == 0 {
+            return hot;
         }
-        let fl = (u32::BITS - 1 - self.fl_map.leading_zeros()) as usize;
-        let sl = (u32::BITS - 1 - self.sl_maps[fl & 31].leading_zeros()) as usize;
-        let (mut largest, mut n) = (0, self.heads[fl & 31][sl & 31]);
+        let fl = (u32::BITS - 1 - lists.fl_map.leading_zeros()) as usize;
+        let sl = (u32::BITS - 1 - lists.sl_maps[fl & 31].leading_zeros()) as usize;
+        let (mut largest, mut n) = (hot, self.head(Bin::at(fl, sl)));
         while let Some(node) = self.nodes.get(n as usize) {
             largest = largest.max(node.len());
             n = node.next_free;
@@ -615,6 +563,135 @@ impl Tlsf {
     }
 
     // --- changes ---------------------------------------------------------------------------
+    //
+    // The hot paths take the tags, the nodes and the lists as separate borrows (see
+    // `Lists`); they return the change in the number of free extents, which the caller
+    // books with the other counters.
+
+    /// Allocates `[at, at + count)` inside the free piece `n`, which is the hot piece
+    /// or the head of the list of `bin` (`bin` is the bin of its length either way;
+    /// its node is `node`, and the run lies inside it). So the bin is not recomputed; a
+    /// remainder that keeps it stays where it is, one that changes it becomes the hot
+    /// piece (the hot piece changes without any list work). `n` stays the tail
+    /// remainder if there is one, else the head. Returns the change in free extents,
+    /// or `None` (nothing changed) when a second remainder finds no spare node
+    /// (unreachable by the node budget in `node_count`).
+    #[inline(always)]
+    fn take_from_head(
+        tags: &mut [u32],
+        nodes: &mut [Node],
+        lists: &mut Lists,
+        (n, node, bin): (u32, Node, Bin),
+        at: usize,
+        count: usize,
+    ) -> Option<isize> {
+        let end = at + count;
+        let head = at - node.start();
+        let tail = node.end() - end;
+        let spare = if head > 0 && tail > 0 {
+            lists.take_spare(nodes)?
+        } else {
+            NIL
+        };
+        tag_allocation(tags, at, count);
+        // The piece `n` keeps: the tail if any, else the head.
+        let (start, len) = match (head > 0, tail > 0) {
+            (false, false) => {
+                if n == lists.hot {
+                    lists.hot = NIL;
+                } else {
+                    lists.pop_head(nodes, bin, node.next_free);
+                }
+                lists.put_spare(nodes, n);
+                return Some(-1);
+            }
+            (_, true) => {
+                tags[end] = free_tag(n);
+                (end, tail)
+            }
+            (true, false) => {
+                tags[at - 1] = free_tag(n);
+                (node.start(), head)
+            }
+        };
+        if n == lists.hot || bin_of(len) == bin {
+            let piece = &mut nodes[n as usize];
+            piece.start = narrow(start);
+            piece.len = narrow(len);
+        } else {
+            lists.pop_head(nodes, bin, node.next_free);
+            lists.make_hot(nodes, n, start, len);
+        }
+        if spare == NIL {
+            return Some(0);
+        }
+        tags[node.start()] = free_tag(spare);
+        tags[at - 1] = free_tag(spare);
+        lists.file_as(nodes, spare, node.start(), head, bin_of(head));
+        Some(1)
+    }
+
+    /// `allocate` for an aligned request: without a window, the good fit when an
+    /// aligned run fits in it; otherwise the general path. A function of its own, so
+    /// that the plain path stays small and neither pays for the other's frame.
+    #[inline(never)]
+    fn allocate_aligned(&mut self, request: Request) -> Result<usize, Error> {
+        let (count, align) = (request.count(), request.align());
+        if count != 0 && request.window().is_none() && self.live < self.limit {
+            if let Some(at) = self.aligned_good_fit(count, align) {
+                return Ok(at);
+            }
+        }
+        self.allocate_slow(request)
+    }
+
+    /// An aligned request without a window: the good fit when an aligned run fits in
+    /// it (taken), `None` otherwise (nothing changed; the general path decides).
+    #[inline(always)]
+    fn aligned_good_fit(&mut self, count: usize, align: usize) -> Option<usize> {
+        let (n, bin) = self.lists.good_fit(&self.nodes, bin_holding(count)?)?;
+        let node = *self.nodes.get(n as usize)?;
+        let at = align_up_with_phase(node.start(), align, self.phase)?;
+        if at.checked_add(count)? > node.end() {
+            return None;
+        }
+        let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
+        let delta = Self::take_from_head(tags, nodes, lists, (n, node, bin), at, count)?;
+        self.free_extents = self.free_extents.wrapping_add_signed(delta);
+        self.free_units -= count;
+        self.live += 1;
+        Some(at)
+    }
+
+    /// `allocate` for a request of alignment 1: without a window, the good fit, at its
+    /// start; otherwise the general path.
+    #[inline(never)]
+    fn allocate_plain(&mut self, request: Request) -> Result<usize, Error> {
+        let count = request.count();
+        // A plain request (alignment 1, no window) of at least one unit passes
+        // `validate` by construction: only the slow path runs it.
+        if count != 0 && request.window().is_none() && self.live < self.limit {
+            if let Some((n, bin)) =
+                bin_holding(count).and_then(|b| self.lists.good_fit(&self.nodes, b))
+            {
+                // Every piece of the bin `bin_holding` names holds `count` units: the
+                // good fit is the answer, at its start, without a placement check.
+                if let Some(&node) = self.nodes.get(n as usize) {
+                    let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
+                    let at = node.start();
+                    let found = (n, node, bin);
+                    if let Some(delta) = Self::take_from_head(tags, nodes, lists, found, at, count)
+                    {
+                        self.free_extents = self.free_extents.wrapping_add_signed(delta);
+                        self.free_units -= count;
+                        self.live += 1;
+                        return Ok(at);
+                    }
+                }
+            }
+        }
+        self.allocate_slow(request)
+    }
 
     /// Turns `[at, at + count)` of the free piece `n` (whose node is `piece`) into an
     /// allocation; the units before and after it stay free as pieces of their own.
@@ -627,113 +704,160 @@ impl Tlsf {
     fn carve(&mut self, n: u32, piece: Node, at: usize, count: usize) -> Result<(), Error> {
         let end = at + count;
         let (head, tail) = (at > piece.start(), end < piece.end());
-        if head && tail && self.spare_count == 0 {
-            // Unreachable by the node budget in `node_count`; refusing keeps the
-            // state intact should that argument ever be broken.
-            return Err(Error::TooManyAllocations { limit: self.limit });
-        }
+        let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
+        // Two remainders need a second node; `node_count` budgets for it, and should
+        // that argument ever be broken, refusing here keeps the state intact.
+        let spare = if head && tail {
+            let Some(h) = lists.take_spare(nodes) else {
+                return Err(Error::TooManyAllocations { limit: self.limit });
+            };
+            h
+        } else {
+            NIL
+        };
+        tag_allocation(tags, at, count);
         match (head, tail) {
             (false, false) => {
-                self.unfile(n);
-                self.put_spare(n);
+                lists.detach(nodes, n, &piece, bin_of(piece.len()));
+                lists.put_spare(nodes, n);
                 self.free_extents -= 1;
             }
-            (false, true) => self.resize_free(n, end, piece.end() - end),
-            (true, false) => self.resize_free(n, piece.start(), at - piece.start()),
+            (false, true) => {
+                tags[end] = free_tag(n);
+                Self::reshape(nodes, lists, n, piece, end, piece.end() - end);
+            }
+            (true, false) => {
+                tags[at - 1] = free_tag(n);
+                Self::reshape(nodes, lists, n, piece, piece.start(), at - piece.start());
+            }
             (true, true) => {
-                self.resize_free(n, end, piece.end() - end);
-                let h = self
-                    .take_spare()
-                    .ok_or(Error::TooManyAllocations { limit: self.limit })?;
-                self.set_free(h, piece.start(), at - piece.start());
-                self.file(h);
+                tags[end] = free_tag(n);
+                Self::reshape(nodes, lists, n, piece, end, piece.end() - end);
+                tags[piece.start()] = free_tag(spare);
+                tags[at - 1] = free_tag(spare);
+                let len = at - piece.start();
+                lists.file_as(nodes, spare, piece.start(), len, bin_of(len));
                 self.free_extents += 1;
             }
         }
-        self.tag_allocation(at, count);
         self.free_units -= count;
         self.live += 1;
         Ok(())
     }
 
-    /// Makes the free piece `n` cover `[start, start + len)`,
-    /// moving it to another list only when its size class changes, and writing only the
-    /// tags that move.
+    /// Makes the free piece `n`, whose node is `old`, cover `[start, start + len)`
+    /// (its tags are already written). The hot piece and a piece that keeps its bin
+    /// stay where they are; any other becomes the hot piece.
     #[inline(always)]
-    fn resize_free(&mut self, n: u32, start: usize, len: usize) {
-        // Read afresh: the caller's copy may predate a list change next to it.
-        let old = self.nodes[n as usize];
-        let (from, to) = (bin_of(old.len()), bin_of(len));
-        if from != to {
-            self.unfile_from(&old, from);
+    fn reshape(nodes: &mut [Node], lists: &mut Lists, n: u32, old: Node, start: usize, len: usize) {
+        if n != lists.hot {
+            let from = bin_of(old.len());
+            if from != bin_of(len) {
+                lists.unfile_from(nodes, &old, from);
+                lists.make_hot(nodes, n, start, len);
+                return;
+            }
         }
-        let node = &mut self.nodes[n as usize];
+        let node = &mut nodes[n as usize];
         node.start = narrow(start);
         node.len = narrow(len);
-        if start != old.start() {
-            self.tags[start] = free_tag(n);
-        }
-        if start + len != old.end() {
-            self.tags[start + len - 1] = free_tag(n);
-        }
-        if from != to {
-            self.file_in(n, to);
-        }
     }
 
     /// Returns the allocation `[start, start + len)` to the free space, merging it with
     /// free neighbours and clearing the tags that end up inside the merged piece.
     #[inline(always)]
     fn release(&mut self, start: usize, len: usize) -> Result<(), Error> {
-        let end = start + len;
-        let prev = self.free_neighbour(start.checked_sub(1));
-        let next = self.free_neighbour(Some(end));
-        match (prev, next) {
-            (None, None) => {
-                let Some(n) = self.take_spare() else {
-                    // Unreachable by the node budget in `node_count`.
-                    return Err(Error::TooManyAllocations { limit: self.limit });
-                };
-                self.set_free(n, start, len);
-                self.file(n);
-                self.free_extents += 1;
-            }
-            (Some((p, pn)), None) => {
-                if start - 1 > pn.start() {
-                    self.clear(start - 1);
-                }
-                if len > 1 {
-                    self.clear(start);
-                }
-                self.resize_free(p, pn.start(), end - pn.start());
-            }
-            (None, Some((x, xn))) => {
-                if len > 1 {
-                    self.clear(end - 1);
-                }
-                if end + 1 < xn.end() {
-                    self.clear(end);
-                }
-                self.resize_free(x, start, xn.end() - start);
-            }
-            (Some((p, pn)), Some((x, xn))) => {
-                if start - 1 > pn.start() {
-                    self.clear(start - 1);
-                }
-                self.clear(start);
-                self.clear(end - 1);
-                if end + 1 < xn.end() {
-                    self.clear(end);
-                }
-                self.unfile(x);
-                self.put_spare(x);
-                self.free_extents -= 1;
-                self.resize_free(p, pn.start(), xn.end() - pn.start());
-            }
-        }
+        let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
+        let delta = Self::merge(tags, nodes, lists, start, len)
+            .ok_or(Error::TooManyAllocations { limit: self.limit })?;
+        self.free_extents = self.free_extents.wrapping_add_signed(delta);
         self.free_units += len;
         self.live -= 1;
         Ok(())
+    }
+
+    /// The free piece whose end (`at = start - 1`) or start (`at = end`) tag is at
+    /// `at`, if `at` is inside the space and that piece is free. An allocated
+    /// neighbour costs no node read.
+    #[inline(always)]
+    fn free_at(tags: &[u32], nodes: &[Node], at: usize) -> Option<(u32, Node)> {
+        let tag = *tags.get(at)?;
+        if tag & KIND != FREE {
+            return None;
+        }
+        let n = tag & VALUE;
+        Some((n, *nodes.get(n as usize)?))
+    }
+
+    /// The tag and list work of [`release`](Self::release): the change in free
+    /// extents, or `None` when a lone piece finds no spare node (unreachable by the
+    /// node budget in `node_count`; nothing has changed then).
+    #[inline(always)]
+    fn merge(
+        tags: &mut [u32],
+        nodes: &mut [Node],
+        lists: &mut Lists,
+        start: usize,
+        len: usize,
+    ) -> Option<isize> {
+        let end = start + len;
+        // `start - 1` wraps to `usize::MAX` at 0, which no tag has.
+        let prev = Self::free_at(tags, nodes, start.wrapping_sub(1));
+        let next = Self::free_at(tags, nodes, end);
+        match (prev, next) {
+            (None, None) => {
+                let n = lists.take_spare(nodes)?;
+                tags[end - 1] = free_tag(n);
+                tags[start] = free_tag(n);
+                // Filed, not made hot: with frees in random order, lone pieces would
+                // churn the hot piece for nothing. Unless it lands in the hot piece's
+                // bin: the newest piece of a bin is the one its good fit takes.
+                let bin = bin_of(len);
+                if lists.hot_bin(nodes) == Some(bin) {
+                    lists.make_hot(nodes, n, start, len);
+                } else {
+                    lists.file_as(nodes, n, start, len, bin);
+                }
+                Some(1)
+            }
+            (Some((p, pn)), None) => {
+                // The allocation's start tag is overwritten below when it is one unit.
+                if pn.len > 1 {
+                    tags[start - 1] = 0;
+                }
+                tags[start] = 0;
+                tags[end - 1] = free_tag(p);
+                Self::reshape(nodes, lists, p, pn, pn.start(), pn.len() + len);
+                Some(0)
+            }
+            (None, Some((x, xn))) => {
+                if xn.len > 1 {
+                    tags[end] = 0;
+                }
+                tags[end - 1] = 0;
+                tags[start] = free_tag(x);
+                Self::reshape(nodes, lists, x, xn, start, len + xn.len());
+                Some(0)
+            }
+            (Some((p, pn)), Some((x, xn))) => {
+                if pn.len > 1 {
+                    tags[start - 1] = 0;
+                }
+                tags[start] = 0;
+                tags[end - 1] = 0;
+                if xn.len > 1 {
+                    tags[end] = 0;
+                }
+                tags[xn.end() - 1] = free_tag(p);
+                lists.detach(nodes, x, &xn, bin_of(xn.len()));
+                lists.put_spare(nodes, x);
+                // Read afresh: taking `x` off its list may have changed the links of `p`.
+                let pn = nodes[p as usize];
+                let merged = pn.len() + len + xn.len();
+                Self::reshape(nodes, lists, p, pn, pn.start(), merged);
+                Some(-1)
+            }
+        }
     }
 
     /// `allocate` for any request: validated, then the good fits and the exhaustive
@@ -803,6 +927,7 @@ impl Tlsf {
         let mut expected = alloc::vec![0u32; self.capacity];
         let (mut at, mut free_units, mut free_extents, mut live) = (0, 0, 0, 0);
         let mut last_free = false;
+        let mut hot_seen = false;
         while at < self.capacity {
             let piece = self
                 .piece_at(at)
@@ -819,7 +944,15 @@ impl Tlsf {
                 expected[end - 1] = free_tag(n);
                 expected[at] = free_tag(n);
                 let bin = bin_of(piece.len);
-                let mut m = self.heads[bin.fl & 31][bin.sl & 31];
+                if n == self.lists.hot {
+                    hot_seen = true;
+                    let node = self.nodes[n as usize];
+                    assert_eq!((node.prev_free, node.next_free), (NIL, NIL));
+                    last_free = true;
+                    at = end;
+                    continue;
+                }
+                let mut m = self.head(bin);
                 let mut prev = NIL;
                 while m != n {
                     assert_ne!(m, NIL, "free piece {n} is not on the list of its bin");
@@ -827,8 +960,8 @@ impl Tlsf {
                     m = self.nodes[m as usize].next_free;
                 }
                 assert_eq!(self.nodes[n as usize].prev_free, prev);
-                assert_ne!(self.sl_maps[bin.fl & 31] & (1 << bin.sl), 0);
-                assert_ne!(self.fl_map & (1 << bin.fl), 0);
+                assert_ne!(self.lists.sl_maps[bin.fl()] & (1 << bin.sl()), 0);
+                assert_ne!(self.lists.fl_map & (1 << bin.fl()), 0);
             } else {
                 live += 1;
                 expected[end - 1] = alloc_end(piece.len);
@@ -847,7 +980,209 @@ impl Tlsf {
             (free_units, free_extents, live),
             (self.free_units, self.free_extents, self.live)
         );
-        assert_eq!(self.spare_count + free_extents, self.nodes.len());
+        assert_eq!(self.lists.spare_count + free_extents, self.nodes.len());
+        assert!(
+            hot_seen || self.lists.hot == NIL,
+            "the hot piece is not a free piece"
+        );
+        // The lists hold every free piece but the hot one, and nothing else.
+        let filed: usize = (0..HEAD_SLOTS)
+            .map(|b| {
+                let mut len = 0;
+                let mut m = self.head(Bin(b));
+                while let Some(node) = self.nodes.get(m as usize) {
+                    len += 1;
+                    m = node.next_free;
+                }
+                len
+            })
+            .sum();
+        assert_eq!(filed + usize::from(hot_seen), free_extents);
+    }
+}
+
+impl Lists {
+    /// The first piece on the list of `bin` (`NIL` when empty).
+    #[inline(always)]
+    fn head(&self, bin: Bin) -> u32 {
+        self.heads[bin.0 & (HEAD_SLOTS - 1)]
+    }
+
+    #[inline(always)]
+    fn set_head(&mut self, bin: Bin, n: u32) {
+        self.heads[bin.0 & (HEAD_SLOTS - 1)] = n;
+    }
+
+    /// Records that `bin` is non-empty.
+    #[inline(always)]
+    fn mark(&mut self, bin: Bin) {
+        self.sl_maps[bin.fl() & (FL_SLOTS - 1)] |= 1 << bin.sl();
+        self.fl_map |= 1 << (bin.fl() & (FL_SLOTS - 1));
+    }
+
+    /// Records that `bin` is empty.
+    #[inline(always)]
+    fn unmark(&mut self, bin: Bin) {
+        let map = &mut self.sl_maps[bin.fl() & (FL_SLOTS - 1)];
+        *map &= !(1 << bin.sl());
+        if *map == 0 {
+            self.fl_map &= !(1 << (bin.fl() & (FL_SLOTS - 1)));
+        }
+    }
+
+    /// The first non-empty bin at or after `from`, in size order.
+    #[inline(always)]
+    fn nonempty_from(&self, from: Bin) -> Option<Bin> {
+        let fl = from.fl() & (FL_SLOTS - 1);
+        let in_class = self.sl_maps[fl] & (u32::MAX << from.sl());
+        if in_class != 0 {
+            return Some(Bin::at(fl, in_class.trailing_zeros() as usize));
+        }
+        // Two shifts: `fl + 1` may be 32 (never for a real bin), which one shift rejects.
+        let above = self.fl_map & ((u32::MAX << fl) << 1);
+        if above == 0 {
+            return None;
+        }
+        let fl = above.trailing_zeros() as usize;
+        Some(Bin::at(
+            fl,
+            self.sl_maps[fl & (FL_SLOTS - 1)].trailing_zeros() as usize,
+        ))
+    }
+
+    /// The good fit for a request whose pieces must be in `holding` or above: the hot
+    /// piece or the head of the first non-empty bin, whichever bin is lower (the hot
+    /// piece on a tie: it was touched last, as a list head would be). With its bin.
+    #[inline(always)]
+    fn good_fit(&self, nodes: &[Node], holding: Bin) -> Option<(u32, Bin)> {
+        // Both candidates are computed and one is selected without a branch: which one
+        // wins is unpredictable when frees come in random order. `BIN_COUNT` stands
+        // for "none" (its list head is always `NIL`).
+        let filed = self.nonempty_from(holding).unwrap_or(Bin(BIN_COUNT));
+        let hot = nodes
+            .get(self.hot as usize)
+            .map_or(usize::MAX, |h| bin_of(h.len()).0);
+        let hot = if hot >= holding.0 { hot } else { usize::MAX };
+        let (n, bin) = if hot <= filed.0 {
+            (self.hot, Bin(hot))
+        } else {
+            (self.head(filed), filed)
+        };
+        (bin.0 < BIN_COUNT).then_some((n, bin))
+    }
+
+    /// The bin of the hot piece, if there is one.
+    #[inline(always)]
+    fn hot_bin(&self, nodes: &[Node]) -> Option<Bin> {
+        nodes.get(self.hot as usize).map(|node| bin_of(node.len()))
+    }
+
+    /// Takes the free piece `n` (whose node is `node`, of bin `bin`) out of the free
+    /// pieces' bookkeeping: off its list, or no longer the hot piece.
+    #[inline(always)]
+    fn detach(&mut self, nodes: &mut [Node], n: u32, node: &Node, bin: Bin) {
+        if n == self.hot {
+            self.hot = NIL;
+        } else {
+            self.unfile_from(nodes, node, bin);
+        }
+    }
+
+    /// Makes node `n`, which is on no list, the free piece `[start, start + len)` and
+    /// the hot piece; the previous hot piece goes on the list of its bin.
+    #[inline(always)]
+    fn make_hot(&mut self, nodes: &mut [Node], n: u32, start: usize, len: usize) {
+        let old = self.hot;
+        if let Some(node) = nodes.get(old as usize) {
+            let bin = bin_of(node.len());
+            self.file_in(nodes, old, bin);
+        }
+        nodes[n as usize] = Node {
+            start: narrow(start),
+            len: narrow(len),
+            prev_free: NIL,
+            next_free: NIL,
+        };
+        self.hot = n;
+    }
+
+    /// Puts the free piece `n` on the list of `bin`, the bin of its length.
+    #[inline(always)]
+    fn file_in(&mut self, nodes: &mut [Node], n: u32, bin: Bin) {
+        let head = self.head(bin);
+        if let Some(h) = nodes.get_mut(head as usize) {
+            h.prev_free = n;
+        }
+        let node = &mut nodes[n as usize];
+        node.prev_free = NIL;
+        node.next_free = head;
+        self.set_head(bin, n);
+        self.mark(bin);
+    }
+
+    /// Makes node `n` the free piece `[start, start + len)` and puts it on the list of
+    /// `bin`, the bin of `len`, writing the node once.
+    #[inline(always)]
+    fn file_as(&mut self, nodes: &mut [Node], n: u32, start: usize, len: usize, bin: Bin) {
+        let head = self.head(bin);
+        if let Some(h) = nodes.get_mut(head as usize) {
+            h.prev_free = n;
+        }
+        nodes[n as usize] = Node {
+            start: narrow(start),
+            len: narrow(len),
+            prev_free: NIL,
+            next_free: head,
+        };
+        self.set_head(bin, n);
+        self.mark(bin);
+    }
+
+    /// Takes the free piece whose node is `node` off the list of `bin`, the bin of its
+    /// length.
+    #[inline(always)]
+    fn unfile_from(&mut self, nodes: &mut [Node], node: &Node, bin: Bin) {
+        if let Some(next) = nodes.get_mut(node.next_free as usize) {
+            next.prev_free = node.prev_free;
+        }
+        if let Some(prev) = nodes.get_mut(node.prev_free as usize) {
+            prev.next_free = node.next_free;
+        } else {
+            self.set_head(bin, node.next_free);
+            if node.next_free == NIL {
+                self.unmark(bin);
+            }
+        }
+    }
+
+    /// Takes the head of `bin`, whose successor on the list is `next`, off that list.
+    #[inline(always)]
+    fn pop_head(&mut self, nodes: &mut [Node], bin: Bin, next: u32) {
+        self.set_head(bin, next);
+        if let Some(next) = nodes.get_mut(next as usize) {
+            next.prev_free = NIL;
+        } else {
+            self.unmark(bin);
+        }
+    }
+
+    #[inline(always)]
+    fn take_spare(&mut self, nodes: &[Node]) -> Option<u32> {
+        let n = self.spare;
+        let node = nodes.get(n as usize)?;
+        self.spare = node.next_free;
+        self.spare_count -= 1;
+        Some(n)
+    }
+
+    #[inline(always)]
+    fn put_spare(&mut self, nodes: &mut [Node], n: u32) {
+        nodes[n as usize] = Node {
+            next_free: self.spare,
+            ..SPARE
+        };
+        self.spare = n;
+        self.spare_count += 1;
     }
 }
 
@@ -860,32 +1195,14 @@ impl Backend for Tlsf {
         self.capacity
     }
 
+    // Inlined into callers: all it does is pick one of two paths.
+    #[inline]
     fn allocate(&mut self, request: Request) -> Result<usize, Error> {
-        let (count, align) = (request.count(), request.align());
-        // A plain request (alignment 1, no window) of at least one unit passes
-        // `validate` by construction: only the slow path runs it.
-        if count != 0 && align == 1 && request.window().is_none() && self.live < self.limit {
-            // Every piece of the bin `bin_holding` names holds `count` units: its head
-            // is the answer, at its start, without a placement check.
-            let bin = bin_holding(count).and_then(|b| self.nonempty_from(b));
-            let head = bin.map_or(NIL, |b| self.heads[b.fl & 31][b.sl & 31]);
-            if let Some(&node) = self.nodes.get(head as usize) {
-                let at = node.start();
-                // The head holds `count` units: take them from its front.
-                if count < node.len() {
-                    self.resize_free(head, at + count, node.len() - count);
-                } else {
-                    self.unfile(head);
-                    self.put_spare(head);
-                    self.free_extents -= 1;
-                }
-                self.tag_allocation(at, count);
-                self.free_units -= count;
-                self.live += 1;
-                return Ok(at);
-            }
+        if request.align() == 1 {
+            self.allocate_plain(request)
+        } else {
+            self.allocate_aligned(request)
         }
-        self.allocate_slow(request)
     }
 
     fn claim(&mut self, start: usize, count: usize) -> Result<(), Error> {
@@ -908,7 +1225,8 @@ impl Backend for Tlsf {
         // The start tag of an allocation of exactly `count` units is the whole
         // validation: that allocation lies inside the space, so `check_range` would pass.
         let tag = self.tags.get(start).copied().unwrap_or(0);
-        if tag & KIND == ALLOC_START && (tag & VALUE) as usize == count {
+        // One comparison: a count of `2^LEN_BITS` or more matches no start tag.
+        if count <= VALUE as usize && tag == alloc_start(count) {
             return self.release(start, count);
         }
         Err(self.refusal(start, count, tag))
