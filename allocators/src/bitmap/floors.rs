@@ -10,7 +10,7 @@
 //! The floors stay true by construction: allocating never creates a fit, so it leaves
 //! them alone; a search with alignment 1 that started at a count's floor has ruled out
 //! every start below its answer (and the answer itself, once allocated), so it raises
-//! that count's floor ([`Floors::raise`]); a free can create fits only in the free run
+//! the floors of that count and of every larger one ([`Floors::raise`]); a free can create fits only in the free run
 //! it joins and only for counts up to that run's length, so it lowers just those floors
 //! to the run's start ([`Floors::lower`]). Floors are `u32`s: an offset above
 //! `u32::MAX` is kept as `u32::MAX`, which is still no higher than the truth.
@@ -59,11 +59,20 @@ impl Floors {
     }
 
     /// No fit of `count` units starts below `offset`: the floor of `count` rises to it
-    /// if lower.
+    /// if lower, and so do those of larger counts (a fit of more units holds a fit of
+    /// `count` at its start).
     #[inline]
     pub(super) fn raise(&mut self, count: usize, offset: usize) {
-        if let Some(floor) = count.checked_sub(1).and_then(|i| self.0.get_mut(i)) {
-            *floor = (*floor).max(clamp(offset));
+        let (Some(first), raised) = (count.checked_sub(1), clamp(offset)) else {
+            return;
+        };
+        // Floors never fall as the count grows (a raise lifts all larger counts, a
+        // lower drops all smaller ones), so the first floor already high enough ends it.
+        for floor in self.0.iter_mut().skip(first) {
+            if *floor >= raised {
+                break;
+            }
+            *floor = raised;
         }
     }
 
@@ -79,8 +88,12 @@ impl Floors {
         let after = free_from(used, end);
         let run = before + (end - start) + after;
         let lowered = clamp(start - before);
-        for floor in self.0.iter_mut().take(run) {
-            *floor = (*floor).min(lowered);
+        // Largest count first: below the first floor already low enough, all are.
+        for floor in self.0.iter_mut().take(run).rev() {
+            if *floor <= lowered {
+                break;
+            }
+            *floor = lowered;
         }
     }
 }
