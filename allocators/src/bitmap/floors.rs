@@ -15,9 +15,14 @@
 //! to the run's start ([`Floors::lower`]). Floors are `u32`s: an offset above
 //! `u32::MAX` is kept as `u32::MAX`, which is still no higher than the truth.
 //!
-//! They live beside the words, `4 * COUNTS` bytes in the backend itself whatever the
-//! space's size, so a freshly laid-out storage (or one handed over again) starts them at
-//! 0, the one floor always true.
+//! Only the counts searches have asked for are kept (a mask says which), so a free or
+//! a raise walks those, not all [`COUNTS`]; a count asked for the first time starts at
+//! the floor of the largest smaller count kept, also a true floor. Both walks stop at
+//! the first floor already where they would put it: kept floors never fall as the count
+//! grows.
+//!
+//! They live beside the words, `4 * COUNTS + 8` bytes in the backend itself whatever the
+//! space's size, and a new backend starts with none kept.
 
 #![forbid(unsafe_code)]
 
@@ -27,9 +32,15 @@ use super::words::{self, BITS};
 /// serves.
 pub(super) const COUNTS: usize = BITS;
 
-/// The floor of each count `1..=COUNTS` (index `count - 1`).
+/// The floor of each count `1..=COUNTS` that a search has asked for (index
+/// `count - 1`); the others are not kept, so a free or a search walks only the counts
+/// in use.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct Floors([u32; COUNTS]);
+pub(super) struct Floors {
+    floor: [u32; COUNTS],
+    /// Bit `count - 1` is set once `count` has a floor.
+    kept: u64,
+}
 
 /// `offset` as a floor: above `u32::MAX` it is kept as `u32::MAX`, lower, so still true.
 const fn clamp(offset: usize) -> u32 {
@@ -44,18 +55,31 @@ const fn clamp(offset: usize) -> u32 {
 }
 
 impl Floors {
-    /// Every floor at 0.
+    /// No count kept yet.
     pub(super) const fn new() -> Self {
-        Self([0; COUNTS])
+        Self {
+            floor: [0; COUNTS],
+            kept: 0,
+        }
     }
 
-    /// The floor of `count`, 0 (no knowledge) above [`COUNTS`].
+    /// The floor of `count` (0, no knowledge, above [`COUNTS`]), kept from now on. A
+    /// count asked for the first time starts at the floor of the largest smaller count
+    /// kept (a fit of `count` units holds one of fewer at its start), or 0.
     #[inline]
-    pub(super) fn of(&self, count: usize) -> usize {
-        match count.checked_sub(1).and_then(|i| self.0.get(i)) {
-            Some(&floor) => floor as usize,
-            None => 0,
+    pub(super) fn of(&mut self, count: usize) -> usize {
+        let Some(i) = count.checked_sub(1).filter(|&i| i < COUNTS) else {
+            return 0;
+        };
+        if self.kept >> i & 1 == 0 {
+            let below = self.kept & words::below_bit(i);
+            self.floor[i] = match below.checked_ilog2() {
+                Some(j) => self.floor[j as usize],
+                None => 0,
+            };
+            self.kept |= 1 << i;
         }
+        self.floor[i] as usize
     }
 
     /// No fit of `count` units starts below `offset`: the floor of `count` rises to it
@@ -63,16 +87,21 @@ impl Floors {
     /// `count` at its start).
     #[inline]
     pub(super) fn raise(&mut self, count: usize, offset: usize) {
-        let (Some(first), raised) = (count.checked_sub(1), clamp(offset)) else {
+        let Some(first) = count.checked_sub(1).filter(|&i| i < COUNTS) else {
             return;
         };
-        // Floors never fall as the count grows (a raise lifts all larger counts, a
-        // lower drops all smaller ones), so the first floor already high enough ends it.
-        for floor in self.0.iter_mut().skip(first) {
-            if *floor >= raised {
+        let raised = clamp(offset);
+        // Kept floors never fall as the count grows (a raise lifts all larger counts, a
+        // lower drops all smaller ones, a new count starts at the one below), so the
+        // first floor already high enough ends the walk.
+        let mut rest = self.kept & words::from_bit(first);
+        while rest != 0 {
+            let i = rest.trailing_zeros() as usize;
+            if self.floor[i] >= raised {
                 break;
             }
-            *floor = raised;
+            self.floor[i] = raised;
+            rest &= rest - 1;
         }
     }
 
@@ -84,16 +113,22 @@ impl Floors {
     /// `start`).
     #[inline]
     pub(super) fn lower(&mut self, used: &[u64], start: usize, end: usize) {
+        if self.kept == 0 {
+            return;
+        }
         let before = free_below(used, start);
         let after = free_from(used, end);
         let run = before + (end - start) + after;
         let lowered = clamp(start - before);
         // Largest count first: below the first floor already low enough, all are.
-        for floor in self.0.iter_mut().take(run).rev() {
-            if *floor <= lowered {
+        let mut rest = self.kept & words::below_bit(run.min(COUNTS));
+        while let Some(i) = rest.checked_ilog2() {
+            let i = i as usize;
+            if self.floor[i] <= lowered {
                 break;
             }
-            *floor = lowered;
+            self.floor[i] = lowered;
+            rest &= !(1 << i);
         }
     }
 }
@@ -152,20 +187,30 @@ mod tests {
     #[test]
     fn floors_rise_and_fall_only_where_told() {
         let mut floors = Floors::new();
+        assert_eq!(floors.of(3), 0);
         floors.raise(3, 100);
         floors.raise(3, 50);
         floors.raise(0, 7); // no such count: ignored
         floors.raise(COUNTS + 1, 7);
+        assert_eq!((floors.of(3), floors.of(COUNTS + 1)), (100, 0));
         assert_eq!(
-            (floors.of(3), floors.of(2), floors.of(COUNTS + 1)),
-            (100, 0, 0)
+            floors.of(COUNTS),
+            100,
+            "a new count starts at the one below"
         );
+        assert_eq!(floors.of(2), 0);
         floors.raise(2, 90);
+        assert_eq!((floors.of(2), floors.of(3)), (90, 100));
+        assert_eq!(floors.of(1), 0);
+        floors.raise(1, 120);
+        assert_eq!(floors.of(COUNTS), 120, "larger counts rise with it");
+        floors.raise(1, 80);
+        assert_eq!(floors.of(1), 120, "floors never fall on a raise");
         // A free run of two units at 60..62: counts 1 and 2 may fit there, 3 may not.
         let mut used = [u64::MAX; 2];
         used[0] &= !(0b11 << 60);
         floors.lower(&used, 61, 62);
-        assert_eq!((floors.of(2), floors.of(3)), (60, 100));
+        assert_eq!((floors.of(1), floors.of(2), floors.of(3)), (60, 60, 120));
         floors.raise(COUNTS, usize::MAX);
         assert_eq!(floors.of(COUNTS), u32::MAX as usize);
     }

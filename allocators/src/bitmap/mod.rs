@@ -32,7 +32,7 @@
 //! in all. Sizes are exact: no request is rounded up.
 //!
 //! Beside the words, the backend keeps a floor per count of at most 64 units (see
-//! `floors.rs`, 256 bytes whatever the space's size): an offset no fit of that count
+//! `floors.rs`, 264 bytes whatever the space's size): an offset no fit of that count
 //! lies below, raised by the searches and lowered by the frees that make new fits.
 //!
 //! Cost: the search returns the *lowest* fitting offset. A small request first scans the
