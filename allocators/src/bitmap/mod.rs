@@ -540,7 +540,8 @@ impl Layout {
     ) {
         let first = start / BITS;
         let last = (start + count - 1) / BITS;
-        self.summary.refresh(parts.used, parts.summary, first, last);
+        self.summary
+            .refresh(parts.used, parts.summary, (first, last), used);
         let range = (start, start + count);
         self.runs.mark(parts.used, parts.tree, range, used, eager);
     }
