@@ -51,30 +51,44 @@ pub(super) fn assign(words: &mut [u64], i: usize, value: bool) {
     }
 }
 
-/// Sets (`value`) or clears every bit of `[from, to)`, a word at a time. A `const fn`:
-/// the bitmap's constructors over caller storage lay out their padding bits with it.
+/// Sets (`value`) or clears the bits `mask` of word `w`, if there is one.
+#[inline]
+const fn apply(words: &mut [u64], w: usize, mask: u64, value: bool) {
+    if w < words.len() {
+        if value {
+            words[w] |= mask;
+        } else {
+            words[w] &= !mask;
+        }
+    }
+}
+
+/// Sets (`value`) or clears every bit of `[from, to)`: the two end words masked, the
+/// words between stored whole (a plain loop the compiler turns into a block fill). A
+/// `const fn`: the bitmap's constructors over caller storage lay out their padding bits
+/// with it.
 pub(super) const fn assign_range(words: &mut [u64], from: usize, to: usize, value: bool) {
     if from >= to {
         return;
     }
     let (first, first_bit) = split(from);
     let (last, last_bit) = split(to - 1);
-    let mut w = first;
-    while w <= last {
-        let mut mask = u64::MAX;
-        if w == first {
-            mask &= from_bit(first_bit);
-        }
-        if w == last {
-            mask &= below_bit(last_bit + 1);
-        }
-        if w < words.len() {
-            if value {
-                words[w] |= mask;
-            } else {
-                words[w] &= !mask;
-            }
-        }
+    let (head, tail) = (from_bit(first_bit), below_bit(last_bit + 1));
+    if first == last {
+        apply(words, first, head & tail, value);
+        return;
+    }
+    apply(words, first, head, value);
+    apply(words, last, tail, value);
+    let fill = if value { u64::MAX } else { 0 };
+    let end = if last < words.len() {
+        last
+    } else {
+        words.len()
+    };
+    let mut w = first + 1;
+    while w < end {
+        words[w] = fill;
         w += 1;
     }
 }
