@@ -113,7 +113,12 @@ impl Floors {
     /// `start`).
     #[inline]
     pub(super) fn lower(&mut self, used: &[u64], start: usize, end: usize) {
-        if self.kept == 0 {
+        // The largest kept count has the highest floor: when even that lies a run's
+        // worth below `start`, no floor can drop (most frees, far above the holes).
+        let Some(top) = self.kept.checked_ilog2() else {
+            return;
+        };
+        if (self.floor[top as usize] as usize).saturating_add(COUNTS) <= start {
             return;
         }
         let before = free_below(used, start);
