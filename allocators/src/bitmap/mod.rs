@@ -43,9 +43,9 @@
 //! and past one whose aligned part is too short goes on from there, without a new
 //! descent. Claim and free are `O(count / 64)` plus the summary update and
 //! the tree's: a plain store per tree node wholly inside the change (`O(count / 128)`),
-//! and for the two ends either `O(log n)` node joins at once (while searches keep
-//! needing the tree: it stays settled, and above the change the joins stop at the first
-//! level where nothing moved) or stale bits up to the first ancestor already stale, which the next
+//! and for the two ends either `O(log n)` node joins at once (for a change within two
+//! neighbouring leaves while searches keep needing the tree: it stays settled, and the
+//! joins stop at the first level where nothing moved) or stale bits up to the first ancestor already stale, which the next
 //! search that needs the tree recomputes, `O(log n)` per change since the last one. A failing allocation costs what the search costs
 //! (its error carries no occupancy figures). `stats` scans the maps,
 //! `O(n / 64 + free extents)`.

@@ -290,7 +290,8 @@ impl RunTree {
     }
 
     /// Brings the tree up to `[start, end)` (units) of `used_map` having become all used
-    /// (`used`) or all free: at once (`eager`, when the tree is settled: see
+    /// (`used`) or all free: at once (`eager`, when the tree is settled and the change
+    /// lies within two neighbouring leaves: see
     /// [`update`](Self::update)), or by marking it stale for the next search to settle
     /// ([`mark_stale`](Self::mark_stale)). Eager updates keep a tree that searches keep
     /// needing settled at the cost of the joins that change something; stale bits cost
@@ -306,9 +307,10 @@ impl RunTree {
         if self.leaves <= 1 || start >= end || tree.len() < self.words() {
             return;
         }
-        // Long changes too: the joins above their ends stop where nothing moved,
-        // which a settle of the same stale paths cannot know (it rejoins them all).
-        if eager && !Self::is_stale(tree, 1) {
+        // Eager only within two neighbouring leaves: a longer change's two ends are
+        // often the next change's too (an allocation and its free), and one settle
+        // serves both.
+        if eager && (end - 1) / LEAF_UNITS - start / LEAF_UNITS <= 1 && !Self::is_stale(tree, 1) {
             self.update(used_map, tree, start, end, used);
         } else {
             self.mark_stale(tree, start, end, used);
