@@ -94,7 +94,7 @@ pub(super) const fn assign_range(words: &mut [u64], from: usize, to: usize, valu
 }
 
 /// The first set bit in `[from, to)`: the first word masked, then whole words compared
-/// with zero (a plain slice search the compiler unrolls), then `trailing_zeros`.
+/// with zero ([`first_nonzero`]), then `trailing_zeros`.
 pub(super) fn first_set(words: &[u64], from: usize, to: usize) -> Option<usize> {
     if from >= to {
         return None;
