@@ -66,13 +66,9 @@ impl Floors {
     /// The floor of `count` (0, no knowledge, above [`COUNTS`]), kept from now on. A
     /// count asked for the first time starts at the floor of the largest smaller count
     /// kept (a fit of `count` units holds one of fewer at its start), or 0.
-    ///
-    /// A single unit gets no floor (0): its lowest fit is the first free unit, which the
-    /// summary finds in a few reads, so keeping one would only cost its upkeep. A
-    /// search for one unit still raises the larger counts' floors.
     #[inline]
     pub(super) fn of(&mut self, count: usize) -> usize {
-        let Some(i) = count.checked_sub(1).filter(|&i| (1..COUNTS).contains(&i)) else {
+        let Some(i) = count.checked_sub(1).filter(|&i| i < COUNTS) else {
             return 0;
         };
         if self.kept >> i & 1 == 0 {
@@ -210,16 +206,16 @@ mod tests {
         assert_eq!(floors.of(2), 0);
         floors.raise(2, 90);
         assert_eq!((floors.of(2), floors.of(3)), (90, 100));
+        assert_eq!(floors.of(1), 0);
         floors.raise(1, 120);
-        assert_eq!(floors.of(1), 0, "a single unit has no floor");
         assert_eq!(floors.of(COUNTS), 120, "larger counts rise with it");
-        floors.raise(2, 80);
-        assert_eq!(floors.of(2), 120, "floors never fall on a raise");
+        floors.raise(1, 80);
+        assert_eq!(floors.of(1), 120, "floors never fall on a raise");
         // A free run of two units at 60..62: counts 1 and 2 may fit there, 3 may not.
         let mut used = [u64::MAX; 2];
         used[0] &= !(0b11 << 60);
         floors.lower(&used, 61, 62);
-        assert_eq!((floors.of(1), floors.of(2), floors.of(3)), (0, 60, 120));
+        assert_eq!((floors.of(1), floors.of(2), floors.of(3)), (60, 60, 120));
         floors.raise(COUNTS, usize::MAX);
         assert_eq!(floors.of(COUNTS), u32::MAX as usize);
     }
