@@ -31,8 +31,12 @@
 //! summary and 0.76 to 1.52 for the tree, 2.8 to 3.6 bits per unit (a region's granule)
 //! in all. Sizes are exact: no request is rounded up.
 //!
+//! Beside the words, the backend keeps a floor per count of at most 64 units (see
+//! `floors.rs`, 264 bytes whatever the space's size): an offset no fit of that count
+//! lies below, raised by the searches and lowered by the frees that make new fits.
+//!
 //! Cost: the search returns the *lowest* fitting offset. A small request first scans the
-//! few words from the window's start (word-level, full words skipped through the
+//! few words from its count's floor (or the window's start, if higher) (word-level, full words skipped through the
 //! summary); then the run tree gives the lowest run long enough in `O(log n)`, so the
 //! cost does not grow with the space, also when the only fit is at its far end. An
 //! aligned request checks its alignment on each long-enough free run the descent meets,
@@ -69,6 +73,7 @@
 
 #![forbid(unsafe_code)]
 
+mod floors;
 mod runs;
 mod search;
 mod summary;
@@ -78,7 +83,8 @@ use crate::fallible::{OutOfMemory, try_boxed_slice};
 use alloc::boxed::Box;
 use core::fmt;
 
-use crate::{Backend, Error, Extent, Request, Stats, check_range};
+use crate::{Backend, Error, Extent, Request, Stats, Window, check_range};
+use floors::Floors;
 use runs::RunTree;
 use summary::Summary;
 use words::BITS;
@@ -217,6 +223,8 @@ struct Core {
     /// [`EAGER_CHANGES`] the tree is updated at once, so it stays settled while searches
     /// keep needing it; past it changes only mark it stale.
     quiet: u32,
+    /// Per small count, an offset below which it has no fit: where its searches start.
+    floors: Floors,
 }
 
 /// Changes after a search needed the run tree that still update it at once.
@@ -383,6 +391,7 @@ impl<S> Bitmap<S> {
                 free: capacity,
                 live: 0,
                 quiet: 0,
+                floors: Floors::new(),
             },
         }
     }
@@ -418,6 +427,7 @@ impl Core {
     fn unmark(&mut self, parts: PartsMut<'_>, start: usize, count: usize) {
         words::assign_range(parts.used, start, start + count, false);
         words::assign(parts.starts, start, false);
+        self.floors.lower(parts.used, start, start + count);
         let eager = self.quiet < EAGER_CHANGES;
         self.quiet = self.quiet.saturating_add(1);
         self.layout.refresh(parts, (start, count), false, eager);
@@ -428,12 +438,32 @@ impl Core {
     fn allocate(&mut self, words: &mut [u64], request: Request) -> Result<usize, Error> {
         let window = request.validate(self.capacity)?;
         let (count, align) = (request.count(), request.align());
-        match self.lowest_fit(words, count, align, window) {
+        let floor = self.floors.of(count);
+        // With alignment 1 and the search from the floor, the answer is the lowest fit
+        // anywhere: no fit starts below it (nor in it once it is taken), or, without
+        // one, no fit starts before the window's end.
+        let exact = align == 1 && window.lo <= floor;
+        let found = if floor >= window.hi {
+            None
+        } else {
+            let from = Window::new(window.lo.max(floor), window.hi);
+            self.lowest_fit(words, count, align, from)
+        };
+        match found {
             Some(start) => {
+                if exact {
+                    self.floors.raise(count, start + count);
+                }
                 self.mark(self.layout.parts_mut(words), start, count);
                 Ok(start)
             }
-            None => Err(Error::NoSpace { count, align }),
+            None => {
+                if exact {
+                    self.floors
+                        .raise(count, window.hi.checked_sub(count).map_or(0, |s| s + 1));
+                }
+                Err(Error::NoSpace { count, align })
+            }
         }
     }
 
@@ -510,7 +540,8 @@ impl Layout {
     ) {
         let first = start / BITS;
         let last = (start + count - 1) / BITS;
-        self.summary.refresh(parts.used, parts.summary, first, last);
+        self.summary
+            .refresh(parts.used, parts.summary, (first, last), used);
         let range = (start, start + count);
         self.runs.mark(parts.used, parts.tree, range, used, eager);
     }

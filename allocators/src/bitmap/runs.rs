@@ -398,8 +398,23 @@ impl RunTree {
             suffix: full,
             longest: full,
         };
-        for i in range {
-            self.set_node(tree, i, runs);
+        let (mut lo, mut hi) = (range.start, range.end);
+        if lo % 2 == 1 && lo < hi {
+            self.set_node(tree, lo, runs);
+            lo += 1;
+        }
+        if hi % 2 == 1 && lo < hi {
+            hi -= 1;
+            self.set_node(tree, hi, runs);
+        }
+        // Whole sibling pairs in between: their three words are the same, stored
+        // without reading them (a long change writes thousands of nodes).
+        let ends = u64::from(full) | u64::from(full) << 32;
+        let pairs = self.stale_words + lo / 2 * 3..self.stale_words + hi / 2 * 3;
+        if let Some(words) = tree.get_mut(pairs) {
+            for pair in words.chunks_exact_mut(3) {
+                pair.copy_from_slice(&[ends, ends, ends]);
+            }
         }
     }
 

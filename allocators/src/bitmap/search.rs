@@ -120,6 +120,9 @@ impl Search<'_> {
         let (mut w, first_bit) = words::split(window.lo);
         let mut mask = words::from_bit(first_bit);
         let mut left = budget;
+        // `align <= 64` divides every word's first offset: the aligned positions are
+        // the same in every word.
+        let aligned = words::aligned_positions(align, self.phase);
         while w * BITS < window.hi {
             if left == 0 {
                 return Err((w * BITS).max(window.lo));
@@ -130,8 +133,7 @@ impl Search<'_> {
                 self.free_bits(w + 1, window.hi),
                 count,
             );
-            let base = self.phase.wrapping_add(w * BITS);
-            let hits = starts & mask & words::aligned_positions(align, base);
+            let hits = starts & mask & aligned;
             if hits != 0 {
                 return Ok(Some(w * BITS + hits.trailing_zeros() as usize));
             }

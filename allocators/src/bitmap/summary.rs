@@ -97,14 +97,28 @@ impl Summary {
     }
 
     /// Recomputes the summary bits of used words `first..=last` (and of their parents)
-    /// from `used`.
+    /// from `used`, where the words strictly between `first` and `last` have just been
+    /// made all ones (`full`) or all zeros: their bits are written without reading them,
+    /// which for a long change is most of its words.
     #[inline]
-    pub(super) fn refresh(&self, used: &[u64], summary: &mut [u64], first: usize, last: usize) {
+    pub(super) fn refresh(
+        &self,
+        used: &[u64],
+        summary: &mut [u64],
+        (first, last): (usize, usize),
+        full: bool,
+    ) {
         // Level 0 from the used map; most changes stop there.
         let Some(bits) = summary.get_mut(..self.first_len) else {
             return;
         };
-        if !Self::refresh_level(used, bits, first, last) {
+        if last > first + 1 {
+            Self::refresh_level(used, bits, first, first);
+            Self::refresh_level(used, bits, last, last);
+            words::assign_range(bits, first + 1, last, full);
+            // Whether the inner bits moved is not looked at: the levels above are read
+            // for this range's few summary words only.
+        } else if !Self::refresh_level(used, bits, first, last) {
             return;
         }
         let (mut first, mut last) = (first / BITS, last / BITS);
@@ -216,8 +230,17 @@ mod tests {
             Self { summary, words }
         }
 
+        /// After any change of words `first..=last`: word by word, none known.
         fn refresh(&mut self, used: &[u64], first: usize, last: usize) {
-            self.summary.refresh(used, &mut self.words, first, last);
+            for w in first..=last {
+                self.summary.refresh(used, &mut self.words, (w, w), false);
+            }
+        }
+
+        /// After words `first + 1..last` became all ones (`full`) or zeros.
+        fn refresh_filled(&mut self, used: &[u64], first: usize, last: usize, full: bool) {
+            self.summary
+                .refresh(used, &mut self.words, (first, last), full);
         }
 
         fn next_not_full(&self, from: usize) -> Option<usize> {
@@ -273,10 +296,22 @@ mod tests {
         used[5000] = u64::MAX;
         s.refresh(&used, 5000, 5000);
         assert_eq!(s.next_not_full(0), None);
+        // Long changes: only their end words are read.
         used[100..=8000].fill(0);
-        s.refresh(&used, 100, 8000);
+        used[8000] = u64::MAX;
+        s.refresh_filled(&used, 100, 8000, false);
         assert_eq!(s.next_not_full(0), Some(100));
-        assert_eq!(s.next_not_full(8001), None);
+        assert_eq!(s.next_not_full(101), Some(101));
+        assert_eq!(s.next_not_full(7999), Some(7999));
+        assert_eq!(s.next_not_full(8000), None);
+        used[99..=6000].fill(u64::MAX);
+        used[6000] = 1;
+        s.refresh_filled(&used, 99, 6000, true);
+        assert_eq!(s.next_not_full(0), Some(6000));
+        used[6000] = u64::MAX;
+        used[6001..=7999].fill(u64::MAX);
+        s.refresh_filled(&used, 6000, 7999, true);
+        assert_eq!(s.next_not_full(0), None);
         assert_eq!(s.summary.level_lens(), [129, 3, 1]);
     }
 

@@ -51,36 +51,50 @@ pub(super) fn assign(words: &mut [u64], i: usize, value: bool) {
     }
 }
 
-/// Sets (`value`) or clears every bit of `[from, to)`, a word at a time. A `const fn`:
-/// the bitmap's constructors over caller storage lay out their padding bits with it.
+/// Sets (`value`) or clears the bits `mask` of word `w`, if there is one.
+#[inline]
+const fn apply(words: &mut [u64], w: usize, mask: u64, value: bool) {
+    if w < words.len() {
+        if value {
+            words[w] |= mask;
+        } else {
+            words[w] &= !mask;
+        }
+    }
+}
+
+/// Sets (`value`) or clears every bit of `[from, to)`: the two end words masked, the
+/// words between stored whole (a plain loop the compiler turns into a block fill). A
+/// `const fn`: the bitmap's constructors over caller storage lay out their padding bits
+/// with it.
 pub(super) const fn assign_range(words: &mut [u64], from: usize, to: usize, value: bool) {
     if from >= to {
         return;
     }
     let (first, first_bit) = split(from);
     let (last, last_bit) = split(to - 1);
-    let mut w = first;
-    while w <= last {
-        let mut mask = u64::MAX;
-        if w == first {
-            mask &= from_bit(first_bit);
-        }
-        if w == last {
-            mask &= below_bit(last_bit + 1);
-        }
-        if w < words.len() {
-            if value {
-                words[w] |= mask;
-            } else {
-                words[w] &= !mask;
-            }
-        }
+    let (head, tail) = (from_bit(first_bit), below_bit(last_bit + 1));
+    if first == last {
+        apply(words, first, head & tail, value);
+        return;
+    }
+    apply(words, first, head, value);
+    apply(words, last, tail, value);
+    let fill = if value { u64::MAX } else { 0 };
+    let end = if last < words.len() {
+        last
+    } else {
+        words.len()
+    };
+    let mut w = first + 1;
+    while w < end {
+        words[w] = fill;
         w += 1;
     }
 }
 
 /// The first set bit in `[from, to)`: the first word masked, then whole words compared
-/// with zero (a plain slice search the compiler unrolls), then `trailing_zeros`.
+/// with zero ([`first_nonzero`]), then `trailing_zeros`.
 pub(super) fn first_set(words: &[u64], from: usize, to: usize) -> Option<usize> {
     if from >= to {
         return None;
@@ -93,11 +107,30 @@ pub(super) fn first_set(words: &[u64], from: usize, to: usize) -> Option<usize> 
         // Words `w + 1 ..= last`, as far as the slice goes.
         let last = (to - 1) / BITS;
         let rest = words.get(w + 1..words.len().min(last + 1))?;
-        let k = rest.iter().position(|&word| word != 0)?;
+        let k = first_nonzero(rest)?;
         (w + 1 + k, rest[k])
     };
     let i = w * BITS + hits.trailing_zeros() as usize;
     (i < to).then_some(i)
+}
+
+/// Words OR-ed together per step of [`first_nonzero`].
+const STRIDE: usize = 8;
+
+/// The index of the first word of `words` that is not zero: a stride of words at a
+/// time ORed together (no branch per word, so long all-zero stretches, such as the
+/// start map inside a large allocation, go several times faster), then the word.
+#[inline]
+fn first_nonzero(words: &[u64]) -> Option<usize> {
+    let mut base = 0;
+    for stride in words.chunks_exact(STRIDE) {
+        if stride.iter().fold(0, |any, &word| any | word) != 0 {
+            break;
+        }
+        base += STRIDE;
+    }
+    let k = words.get(base..)?.iter().position(|&word| word != 0)?;
+    Some(base + k)
 }
 
 /// For the 128 bits `lo` (bits 0..64) and `hi` (bits 64..128), the positions `i < 64`
@@ -154,6 +187,21 @@ mod tests {
         assert!(test(&w, 60) && !test(&w, 61) && test(&w, 129) && !test(&w, 999));
         assign(&mut w, 999, true); // out of the slice: dropped, no panic
         assert_eq!(first_set(&w, 130, 10_000), None);
+    }
+
+    #[test]
+    fn long_scans_find_the_first_set_bit_in_and_past_every_stride() {
+        for len in [1, STRIDE - 1, STRIDE, STRIDE + 1, 5 * STRIDE + 3] {
+            let mut w = alloc::vec![0u64; len];
+            assert_eq!(first_set(&w, 0, len * 64), None);
+            for at in (0..len * 64).step_by(61) {
+                w[at / 64] = 1 << (at % 64);
+                assert_eq!(first_set(&w, 0, len * 64), Some(at), "len {len}");
+                assert_eq!(first_set(&w, 0, at), None);
+                assert_eq!(first_set(&w, at + 1, len * 64), None);
+                w[at / 64] = 0;
+            }
+        }
     }
 
     #[test]
