@@ -444,7 +444,7 @@ impl<O> GenPool<O> {
     pub fn summaries_settled(&self) -> bool {
         self.chunks
             .iter()
-            .all(|chunk| chunk.map().summary().is_none_or(|s| s.settled()))
+            .all(|chunk| chunk.map().summary().is_none_or(|s| s.settle(chunk.map())))
     }
 
     /// The chunks, newest first (`gen_pool_for_each_chunk`).

@@ -74,6 +74,10 @@ pub(crate) const LEAF_UNITS: usize = LEAF_WORDS * UNITS_PER_WORD;
 /// Size classes of the runs strictly inside a leaf (shorter than the leaf).
 const LEAF_CLASSES: usize = LEAF_UNITS.trailing_zeros() as usize;
 
+/// Changes folded into the tree at once after a search needed it; later ones are
+/// only published in the stale set until a search needs the tree again.
+const EAGER_CHANGES: u32 = 4;
+
 /// Bits per stale-set word.
 const STALE_BITS: usize = usize::BITS as usize;
 
@@ -254,6 +258,12 @@ pub(crate) struct Summary {
     stale: Box<[AtomicUsize]>,
     /// Changes announced and not yet handed back by the updater (see the module docs).
     pending: AtomicUsize,
+    /// Leaves in the stale set, counted before they are published there, so a search
+    /// that reads 0 knows the stale set holds nothing that returned before it.
+    dirty: AtomicUsize,
+    /// Changes since a search last needed the tree (a hint: racing changes may lose
+    /// counts, which only delays the switch to deferring).
+    quiet: AtomicU32,
 }
 
 impl Summary {
@@ -275,6 +285,8 @@ impl Summary {
                 "genalloc summary stale set",
             )?,
             pending: AtomicUsize::new(0),
+            dirty: AtomicUsize::new(0),
+            quiet: AtomicU32::new(0),
         };
         for leaf in 0..leaves {
             tree.refresh_leaf(map, leaf);
@@ -346,6 +358,10 @@ impl Summary {
     /// Recomputes leaves `first..=last` and the paths above them, a level at a time, up
     /// to the level where nothing changed any more.
     fn refresh_leaves(&self, map: &Bitmap, first: usize, last: usize) {
+        if first == last {
+            self.refresh_path(map, first);
+            return;
+        }
         let mut changed = false;
         for leaf in first..=last.min(self.leaves - 1) {
             changed |= self.refresh_leaf(map, leaf);
@@ -369,10 +385,34 @@ impl Summary {
         }
     }
 
+    /// [`refresh_leaves`](Self::refresh_leaves) of one leaf: each new value is carried
+    /// to its parent, so a level reads only the sibling and the old value.
+    fn refresh_path(&self, map: &Bitmap, leaf: usize) {
+        let mut i = self.leaves + leaf;
+        let mut new = Runs::of_leaf(Self::leaf_free(map, leaf));
+        let mut half = LEAF_UNITS;
+        while self.store(i, new) && i > 1 {
+            let sibling = self.runs(i ^ 1);
+            new = if i & 1 == 0 {
+                Runs::join(new, sibling, half)
+            } else {
+                Runs::join(sibling, new, half)
+            };
+            i /= 2;
+            half *= 2;
+        }
+    }
+
     /// Records that the bitmap words of units `[start, end)` changed (`start < end`,
     /// after the change). See the module docs for the protocol.
     pub(crate) fn changed(&self, map: &Bitmap, start: usize, end: usize) {
         let (first, last) = (start / LEAF_UNITS, (end - 1) / LEAF_UNITS);
+        let quiet = self.quiet.load(Ordering::Relaxed);
+        if quiet >= EAGER_CHANGES {
+            self.mark(first, last);
+            return;
+        }
+        self.quiet.store(quiet + 1, Ordering::Relaxed);
         if self.pending.fetch_add(1, Ordering::AcqRel) == 0 {
             self.refresh_leaves(map, first, last);
             self.serve(map, false);
@@ -384,7 +424,13 @@ impl Summary {
         }
     }
 
-    /// Publishes leaves `first..=last` in the stale set.
+    /// Publishes leaves `first..=last` in the stale set, counting in `dirty` every
+    /// leaf it is the first to publish before publishing it.
+    ///
+    /// A leaf already in the set is published again by a compare-exchange that
+    /// changes nothing: a plain load could be ordered before a drain's swap and so miss
+    /// it, while a read-modify-write is ordered with the swap, and a drain that comes
+    /// after it sees this change's bitmap words.
     fn mark(&self, first: usize, last: usize) {
         let mut leaf = first;
         while leaf <= last {
@@ -392,7 +438,29 @@ impl Summary {
             let n = (STALE_BITS - bit).min(last + 1 - leaf);
             let bits = (usize::MAX >> (STALE_BITS - n)) << bit;
             if let Some(word) = self.stale.get(w) {
-                word.fetch_or(bits, Ordering::Release);
+                let mut seen = word.load(Ordering::Relaxed);
+                let mut counted = 0;
+                loop {
+                    let new = (bits & !seen).count_ones() as usize;
+                    if new > counted {
+                        self.dirty.fetch_add(new - counted, Ordering::Relaxed);
+                        counted = new;
+                    }
+                    match word.compare_exchange_weak(
+                        seen,
+                        seen | bits,
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => {
+                            if counted > new {
+                                self.dirty.fetch_sub(counted - new, Ordering::Relaxed);
+                            }
+                            break;
+                        }
+                        Err(now) => seen = now,
+                    }
+                }
             }
             leaf += n;
         }
@@ -417,29 +485,78 @@ impl Summary {
         }
     }
 
-    /// Recomputes the path of every leaf in the stale set, clearing it.
+    /// Recomputes the path of every leaf in the stale set, clearing it. Neighbouring
+    /// stale leaves are recomputed as one range, so their shared ancestors are joined
+    /// once: a large deferred change costs what it would have cost at once.
     fn drain(&self, map: &Bitmap) {
+        let mut range: Option<(usize, usize)> = None;
         for (w, word) in self.stale.iter().enumerate() {
             if word.load(Ordering::Relaxed) == 0 {
                 continue;
             }
             let mut bits = word.swap(0, Ordering::Acquire);
             while bits != 0 {
-                let leaf = w * STALE_BITS + bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                self.refresh_leaves(map, leaf, leaf);
+                let bit = bits.trailing_zeros() as usize;
+                let run = (!(bits >> bit)).trailing_zeros() as usize;
+                bits &= !((usize::MAX >> (STALE_BITS - run)) << bit);
+                let (first, last) = (w * STALE_BITS + bit, w * STALE_BITS + bit + run - 1);
+                range = match range {
+                    Some((lo, hi)) if hi + 1 == first => Some((lo, last)),
+                    Some((lo, hi)) => {
+                        self.refresh_stale(map, lo, hi);
+                        Some((first, last))
+                    }
+                    None => Some((first, last)),
+                };
             }
+        }
+        if let Some((lo, hi)) = range {
+            self.refresh_stale(map, lo, hi);
         }
     }
 
+    /// Recomputes the drained stale leaves `first..=last`, then counts them off `dirty`
+    /// (only then: a search that reads `dirty == 0` relies on the tree being current).
+    fn refresh_stale(&self, map: &Bitmap, first: usize, last: usize) {
+        self.refresh_leaves(map, first, last);
+        self.dirty.fetch_sub(last + 1 - first, Ordering::Release);
+    }
+
     /// Whether the tree describes every change made by a call that has returned.
-    pub(crate) fn settled(&self) -> bool {
-        self.pending.load(Ordering::Acquire) == 0
+    fn settled(&self) -> bool {
+        self.dirty.load(Ordering::Acquire) == 0 && self.pending.load(Ordering::Acquire) == 0
+    }
+
+    /// Brings the deferred changes into the tree if no other thread is updating it,
+    /// and says whether it is [settled](Self::settled).
+    pub(crate) fn settle(&self, map: &Bitmap) -> bool {
+        if self.dirty.load(Ordering::Acquire) != 0
+            && self
+                .pending
+                .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.serve(map, true);
+        }
+        self.settled()
+    }
+
+    /// Whether changes are only being published in the stale set (no search has
+    /// needed the tree for a while): a search that can avoid the tree then should.
+    pub(crate) fn deferring(&self) -> bool {
+        self.quiet.load(Ordering::Relaxed) >= EAGER_CHANGES
+    }
+
+    /// Records that a search needed the tree, so changes are folded in at once again.
+    pub(crate) fn needed(&self) {
+        if self.quiet.load(Ordering::Relaxed) != 0 {
+            self.quiet.store(0, Ordering::Relaxed);
+        }
     }
 
     /// The runs of the whole map, if the tree is [settled](Self::settled).
-    pub(crate) fn root(&self) -> Option<Runs> {
-        self.settled().then(|| self.runs(1))
+    pub(crate) fn root(&self, map: &Bitmap) -> Option<Runs> {
+        self.settle(map).then(|| self.runs(1))
     }
 
     /// The lowest unit where `count` free units start, over the whole map, if the tree
@@ -447,7 +564,7 @@ impl Summary {
     /// longest run holds `count`, else the run across the middle if it does, else the
     /// right child) and a scan of one leaf, `O(log n)`.
     pub(crate) fn lowest_run(&self, map: &Bitmap, count: usize) -> Option<Option<usize>> {
-        if !self.settled() {
+        if !self.settle(map) {
             return None;
         }
         if (self.runs(1).longest as usize) < count {
@@ -490,7 +607,7 @@ impl Summary {
     /// the insides of nodes it declines, until it says stop. Returns `false` when the
     /// tree is not [settled](Self::settled) (nothing was reported).
     pub(crate) fn walk(&self, map: &Bitmap, window: Window, visitor: &mut impl Visitor) -> bool {
-        if !self.settled() {
+        if !self.settle(map) {
             return false;
         }
         let mut carry = 0;
@@ -747,7 +864,7 @@ mod tests {
                 }
             }
             let runs = naive_runs(&map, 0, units);
-            let root = tree.root().unwrap();
+            let root = tree.root(&map).unwrap();
             let longest = runs.iter().map(|r| r.1).max().unwrap_or(0);
             assert_eq!(root.longest as usize, longest);
         }
@@ -790,10 +907,10 @@ mod tests {
         let units = 6 * LEAF_UNITS + 3;
         let map = Bitmap::new(units).unwrap();
         let tree = map.summary().unwrap();
-        assert_eq!(tree.root().unwrap().longest as usize, units);
+        assert_eq!(tree.root(&map).unwrap().longest as usize, units);
         map.claim(LEAF_UNITS - 2, 2 * LEAF_UNITS).unwrap();
         map.claim(5 * LEAF_UNITS, 1).unwrap();
-        let root = tree.root().unwrap();
+        let root = tree.root(&map).unwrap();
         // The leaf slots past the map read as busy: the last run is inside the root.
         assert_eq!(
             (
@@ -808,12 +925,12 @@ mod tests {
             1 << class(2 * LEAF_UNITS + 2) | 1 << class(LEAF_UNITS + 2)
         );
         map.release(LEAF_UNITS - 2, 2 * LEAF_UNITS).unwrap();
-        let root = tree.root().unwrap();
+        let root = tree.root(&map).unwrap();
         assert_eq!(root.longest as usize, 5 * LEAF_UNITS);
         assert_eq!(root.classes, 1 << class(LEAF_UNITS + 2));
         // A rejected claim changes nothing.
         assert!(map.claim(5 * LEAF_UNITS - 1, 3).is_err());
-        assert_eq!(tree.root().unwrap(), root);
+        assert_eq!(tree.root(&map).unwrap(), root);
     }
 
     #[test]
