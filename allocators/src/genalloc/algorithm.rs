@@ -54,8 +54,9 @@ impl Want {
     }
 }
 
-/// The lowest aligned free run: from the summary tree when it is settled, otherwise
-/// (or when what the tree found was taken meanwhile) by the word scan.
+/// The lowest aligned free run: from the head's words while the tree defers its
+/// updates, then from the summary tree when it is settled, otherwise (or when what the
+/// tree found was taken meanwhile) by the word scan.
 pub(crate) fn lowest(map: &Bitmap, want: &Want) -> Option<usize> {
     if let Some(tree) = map.summary() {
         if tree.deferring() {

@@ -22,36 +22,44 @@
 //! # Updates: one updater at a time, nobody waits
 //!
 //! Every successful claim and every finished free calls [`Summary::changed`] after its
-//! bitmap words changed. The nodes are written by one thread at a time, the *updater*,
-//! and the role is handed over without a lock through the counter `pending`:
+//! bitmap words changed. The nodes are written by one thread at a time, the *updater*;
+//! the role is the flag `pending`, taken with a compare-exchange from 0 to 1 and handed
+//! back with a store of 0. Nobody ever waits for it:
 //!
-//! * a change does `pending += 1`; the thread that raised it from 0 is the updater: it
-//!   recomputes its own leaves and the paths above them, then tries to hand the role
-//!   back with a compare-exchange from the count it last saw to 0;
-//! * a thread that found `pending > 0` publishes its leaves in the `stale` bit set and
-//!   then does `pending += 1` a second time. If that second increment finds 0, the
-//!   updater has left meanwhile and it becomes the updater itself; otherwise the
-//!   updater's hand-back fails (the count moved) and it drains the stale set again.
+//! * a change that takes the role recomputes its own leaves and the paths above them,
+//!   then hands it back;
+//! * a change that finds the role taken publishes its leaves in the `stale` bit set
+//!   instead and leaves. A leaf is counted in `dirty` before its bit is set, and a leaf
+//!   already in the set is published again by a compare-exchange that changes nothing,
+//!   so the drain that clears its bit is ordered after the change and reads its words;
+//! * *deferring*: once [`EAGER_CHANGES`] changes have passed without a search that
+//!   needed the tree (first fit found its fit in the first leaf's words, see
+//!   [`algorithm`](super::algorithm)), changes only publish their leaves, so a
+//!   workload that keeps allocating near the start of the chunk pays one
+//!   compare-exchange per change instead of a path update;
+//! * a search that needs the tree and finds `dirty > 0` takes the role if it is free,
+//!   drains the stale set (neighbouring leaves as one range, counting each off
+//!   `dirty` once its path is current) and hands the role back.
 //!
-//! So no change is ever left out of the tree for good, and no thread ever waits for
-//! another: a thread that finds the role taken leaves after two atomic increments.
-//! This is lock-free, not wait-free: the updater serves other threads' changes for as
-//! long as they keep coming (each pass is `O(stale leaves · log n)` plus one read of
-//! the stale set, a bit per leaf). A change of `c` units recomputes `O(c / 128)`
-//! leaves and the nodes above them, level by level, up to the first level where no
-//! node changed: `O(c / 128 + log n)`.
+//! So no change is ever left out of the tree for good (its leaf stays counted until a
+//! drain recomputed it), and no thread ever waits for another. A change of `c` units
+//! recomputes `O(c / 128)` leaves and the nodes above them, level by level, up to the
+//! first level where no node changed: `O(c / 128 + log n)`; a deferred one costs
+//! `O(c / 128 / 64 + 1)` compare-exchanges, and the drain that folds in `s` stale
+//! leaves costs `O(s · log n)` plus one read of the stale set, a bit per leaf.
 //!
 //! # Searches trust the tree only when it is settled
 //!
-//! A search uses the tree only when it reads `pending == 0` first (acquire: it then
-//! sees every node the last updater wrote). At that point the tree describes every
-//! change made by a call that has returned. A change still in flight can make the tree
-//! show a run that was just claimed (the caller finds it busy and falls back to the
-//! word scan) or miss one that is being freed (so the search, like one that ran a
-//! moment earlier, does not use it). A run freed by a call that returned before the
-//! search began, and free throughout the search, is always found: node values written
-//! meanwhile come from bitmap states in which it is free too. While `pending > 0` the
-//! callers scan the words, as genalloc did before it had a tree; under steady
+//! A search uses the tree only when it reads `dirty == 0` and then `pending == 0`
+//! (acquire: it then sees every node the last updater or drain wrote). At that point
+//! the tree describes every change made by a call that has returned. A change still in
+//! flight can make the tree show a run that was just claimed (the caller finds it busy
+//! and falls back to the word scan) or miss one that is being freed (so the search,
+//! like one that ran a moment earlier, does not use it). A run freed by a call that
+//! returned before the search began, and free throughout the search, is always found:
+//! node values written meanwhile come from bitmap states in which it is free too.
+//! While another thread holds the role, or stale leaves wait and the role is taken,
+//! the callers scan the words, as genalloc did before it had a tree; under steady
 //! contention on one chunk searches therefore cost what they did before.
 #![forbid(unsafe_code)]
 
@@ -256,7 +264,7 @@ pub(crate) struct Summary {
     nodes: Box<[Slot]>,
     /// One bit per leaf whose path a thread that was not the updater asks for.
     stale: Box<[AtomicUsize]>,
-    /// Changes announced and not yet handed back by the updater (see the module docs).
+    /// 1 while a thread holds the updater role, 0 otherwise (see the module docs).
     pending: AtomicUsize,
     /// Leaves in the stale set, counted before they are published there, so a search
     /// that reads 0 knows the stale set holds nothing that returned before it.
@@ -413,15 +421,22 @@ impl Summary {
             return;
         }
         self.quiet.store(quiet + 1, Ordering::Relaxed);
-        if self.pending.fetch_add(1, Ordering::AcqRel) == 0 {
+        if self.take_role() {
             self.refresh_leaves(map, first, last);
-            self.serve(map, false);
-            return;
+            self.pending.store(0, Ordering::Release);
+        } else {
+            self.mark(first, last);
         }
-        self.mark(first, last);
-        if self.pending.fetch_add(1, Ordering::AcqRel) == 0 {
-            self.serve(map, true);
-        }
+    }
+
+    /// Takes the updater role if nobody holds it (acquire: the updater then sees every
+    /// node the last one wrote). Whoever fails goes on without waiting.
+    fn take_role(&self) -> bool {
+        self.pending.load(Ordering::Relaxed) == 0
+            && self
+                .pending
+                .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// Publishes leaves `first..=last` in the stale set, counting in `dirty` every
@@ -463,25 +478,6 @@ impl Summary {
                 }
             }
             leaf += n;
-        }
-    }
-
-    /// The updater's loop: drains the stale set until it can hand the role back.
-    /// `scan` says whether the stale set must be read even if nobody else asked.
-    fn serve(&self, map: &Bitmap, mut scan: bool) {
-        loop {
-            let seen = self.pending.load(Ordering::Acquire);
-            if scan || seen != 1 {
-                self.drain(map);
-            }
-            if self
-                .pending
-                .compare_exchange(seen, 0, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
-                return;
-            }
-            scan = true;
         }
     }
 
@@ -530,13 +526,9 @@ impl Summary {
     /// Brings the deferred changes into the tree if no other thread is updating it,
     /// and says whether it is [settled](Self::settled).
     pub(crate) fn settle(&self, map: &Bitmap) -> bool {
-        if self.dirty.load(Ordering::Acquire) != 0
-            && self
-                .pending
-                .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
-        {
-            self.serve(map, true);
+        if self.dirty.load(Ordering::Acquire) != 0 && self.take_role() {
+            self.drain(map);
+            self.pending.store(0, Ordering::Release);
         }
         self.settled()
     }
@@ -556,6 +548,7 @@ impl Summary {
 
     /// The runs of the whole map, if the tree is [settled](Self::settled).
     pub(crate) fn root(&self, map: &Bitmap) -> Option<Runs> {
+        self.needed();
         self.settle(map).then(|| self.runs(1))
     }
 
@@ -567,17 +560,24 @@ impl Summary {
         if !self.settle(map) {
             return None;
         }
-        if (self.runs(1).longest as usize) < count {
+        // Only the fields a step needs are read: most steps need one.
+        let field = |i: usize, f: fn(&Slot) -> &AtomicU32| {
+            self.nodes
+                .get(i)
+                .map_or(0, |slot| f(slot).load(Ordering::Relaxed) as usize)
+        };
+        if field(1, |s| &s.longest) < count {
             return Some(None);
         }
         let (mut i, mut lo, mut half) = (1, 0, LEAF_UNITS * self.leaves / 2);
         while i < self.leaves {
-            let (left, right) = (self.runs(2 * i), self.runs(2 * i + 1));
-            if left.longest as usize >= count {
+            if field(2 * i, |s| &s.longest) >= count {
                 i *= 2;
-            } else if left.suffix as usize + right.prefix as usize >= count {
-                return Some(Some(lo + half - left.suffix as usize));
             } else {
+                let suffix = field(2 * i, |s| &s.suffix);
+                if suffix + field(2 * i + 1, |s| &s.prefix) >= count {
+                    return Some(Some(lo + half - suffix));
+                }
                 i = 2 * i + 1;
                 lo += half;
             }
