@@ -23,7 +23,7 @@
 //!
 //! Every successful claim and every finished free calls [`Summary::changed`] after its
 //! bitmap words changed. The nodes are written by one thread at a time, the *updater*;
-//! the role is the flag `pending`, taken with a compare-exchange from 0 to 1 and handed
+//! the role is the flag `updating`, taken with a compare-exchange from 0 to 1 and handed
 //! back with a store of 0. Nobody ever waits for it:
 //!
 //! * a change that takes the role recomputes its own leaves and the paths above them,
@@ -50,7 +50,7 @@
 //!
 //! # Searches trust the tree only when it is settled
 //!
-//! A search uses the tree only when it reads `dirty == 0` and then `pending == 0`
+//! A search uses the tree only when it reads `dirty == 0` and then `updating == 0`
 //! (acquire: it then sees every node the last updater or drain wrote). At that point
 //! the tree describes every change made by a call that has returned. A change still in
 //! flight can make the tree show a run that was just claimed (the caller finds it busy
@@ -265,7 +265,7 @@ pub(crate) struct Summary {
     /// One bit per leaf whose path a thread that was not the updater asks for.
     stale: Box<[AtomicUsize]>,
     /// 1 while a thread holds the updater role, 0 otherwise (see the module docs).
-    pending: AtomicUsize,
+    updating: AtomicUsize,
     /// Leaves in the stale set, counted before they are published there, so a search
     /// that reads 0 knows the stale set holds nothing that returned before it.
     dirty: AtomicUsize,
@@ -292,7 +292,7 @@ impl Summary {
                 || AtomicUsize::new(0),
                 "genalloc summary stale set",
             )?,
-            pending: AtomicUsize::new(0),
+            updating: AtomicUsize::new(0),
             dirty: AtomicUsize::new(0),
             quiet: AtomicU32::new(0),
         };
@@ -423,7 +423,7 @@ impl Summary {
         self.quiet.store(quiet + 1, Ordering::Relaxed);
         if self.take_role() {
             self.refresh_leaves(map, first, last);
-            self.pending.store(0, Ordering::Release);
+            self.updating.store(0, Ordering::Release);
         } else {
             self.mark(first, last);
         }
@@ -432,9 +432,9 @@ impl Summary {
     /// Takes the updater role if nobody holds it (acquire: the updater then sees every
     /// node the last one wrote). Whoever fails goes on without waiting.
     fn take_role(&self) -> bool {
-        self.pending.load(Ordering::Relaxed) == 0
+        self.updating.load(Ordering::Relaxed) == 0
             && self
-                .pending
+                .updating
                 .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
     }
@@ -520,7 +520,7 @@ impl Summary {
 
     /// Whether the tree describes every change made by a call that has returned.
     fn settled(&self) -> bool {
-        self.dirty.load(Ordering::Acquire) == 0 && self.pending.load(Ordering::Acquire) == 0
+        self.dirty.load(Ordering::Acquire) == 0 && self.updating.load(Ordering::Acquire) == 0
     }
 
     /// Brings the deferred changes into the tree if no other thread is updating it,
@@ -528,7 +528,7 @@ impl Summary {
     pub(crate) fn settle(&self, map: &Bitmap) -> bool {
         if self.dirty.load(Ordering::Acquire) != 0 && self.take_role() {
             self.drain(map);
-            self.pending.store(0, Ordering::Release);
+            self.updating.store(0, Ordering::Release);
         }
         self.settled()
     }
