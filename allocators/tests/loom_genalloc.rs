@@ -260,6 +260,45 @@ fn two_frees_in_two_leaves_merge_in_the_summary() {
     });
 }
 
+/// Once a few changes pass without a search that needs the tree, changes only publish
+/// their leaves in the stale set, and the next search that needs the tree folds them
+/// in. Here the freed block's leaf is already stale when the free publishes it again,
+/// while a first fit (whose head is full, so it needs the tree) drains the set: the
+/// free must reach the tree either way.
+#[test]
+fn a_deferred_free_reaches_the_summary_while_a_search_drains_it() {
+    model_seeing(&["saw the free", "missed the free"], || {
+        let units = 3 * WORD;
+        let p = pool(units);
+        // Leaf 0 full, leaf 1 full with a 4-unit block at its start, one unit taken in
+        // leaf 2: enough changes without a tree search to start deferring.
+        for (offset, size) in [(0, WORD), (WORD, 4), (WORD + 4, WORD - 5), (2 * WORD, 1)] {
+            p.alloc_with(size, Fit::Fixed { offset }).unwrap();
+        }
+        // Deferred: leaf 1 is now in the stale set.
+        p.alloc_with(
+            1,
+            Fit::Fixed {
+                offset: 2 * WORD - 1,
+            },
+        )
+        .unwrap();
+        let q = p.clone();
+        let t = thread::spawn(move || q.free(WORD, 4));
+        let mine = p.alloc(2).unwrap();
+        assert_eq!(t.join().unwrap(), Ok(()));
+        assert!(p.summaries_settled());
+        let (outcome, next) = match mine {
+            at if at == WORD => ("saw the free", WORD + 2),
+            at if at == 2 * WORD + 1 => ("missed the free", WORD),
+            at => panic!("first fit put 2 units at {at}"),
+        };
+        // The tree is exact again: the freed block is the lowest fit.
+        assert_eq!(p.alloc(2), Ok(next));
+        outcome
+    });
+}
+
 // --- Chunks added while the pool is in use ------------------------------------------
 //
 // `add_chunk` publishes a node with a compare-exchange on the list head while other

@@ -7,7 +7,7 @@
 #![forbid(unsafe_code)]
 
 use super::bits::Bitmap;
-use super::summary::{Lowest, SmallestInClass, Summary, Window, class_of};
+use super::summary::{LEAF_UNITS, Lowest, SmallestInClass, Summary, Window, class_of};
 use crate::align_up_with_phase;
 
 /// How to choose among the runs that fit.
@@ -54,16 +54,28 @@ impl Want {
     }
 }
 
-/// The lowest aligned free run: from the summary tree when it is settled, otherwise
-/// (or when what the tree found was taken meanwhile) by the word scan.
+/// The lowest aligned free run: from the head's words while the tree defers its
+/// updates, then from the summary tree when it is settled, otherwise (or when what the
+/// tree found was taken meanwhile) by the word scan.
 pub(crate) fn lowest(map: &Bitmap, want: &Want) -> Option<usize> {
-    if let Some(found) = map.summary().and_then(|tree| tree_lowest(tree, map, want)) {
-        match found {
-            None => return None,
-            Some(start) if map.last_busy(start, start + want.count).is_none() => {
+    if let Some(tree) = map.summary() {
+        if tree.deferring() {
+            if let Some(start) = scan_head(map, want) {
                 return Some(start);
             }
-            Some(_) => {}
+        }
+        let found = tree_lowest(tree, map, want);
+        // An answer in the head could have come from the word scan: it does not keep
+        // the tree's updates eager.
+        if found.is_some_and(|f| f.is_none_or(|start| start >= head_end(want))) {
+            tree.needed();
+        }
+        match found {
+            Some(None) => return None,
+            Some(Some(start)) if map.last_busy(start, start + want.count).is_none() => {
+                return Some(start);
+            }
+            _ => {}
         }
     }
     scan_lowest(map, want)
@@ -81,6 +93,31 @@ fn tree_lowest(tree: &Summary, map: &Bitmap, want: &Want) -> Option<Option<usize
     };
     tree.walk(map, want.window(), &mut visitor)
         .then_some(visitor.found)
+}
+
+/// Units at the start of the window that first fit scans word by word before it asks
+/// the tree: a fit this close costs a few word reads, and a search that ends here
+/// leaves the tree alone, so it can go on deferring its updates.
+const HEAD_UNITS: usize = LEAF_UNITS;
+
+/// One past the last unit of the window's head.
+fn head_end(want: &Want) -> usize {
+    want.hi.min(want.lo.saturating_add(HEAD_UNITS))
+}
+
+/// [`lowest`] over the starts in the first [`HEAD_UNITS`] units of the window, by the
+/// word scan; `None` when no fit starts there (or none fits at all).
+fn scan_head(map: &Bitmap, want: &Want) -> Option<usize> {
+    let head = head_end(want);
+    let mut from = want.lo;
+    loop {
+        let free = map.next_free(from, head)?;
+        let start = want.fit_in(free, want.hi)?;
+        match map.last_busy(start, start + want.count) {
+            None => return Some(start),
+            Some(busy) => from = busy + 1,
+        }
+    }
 }
 
 /// [`lowest`] by the word scan, judged on a snapshot of the map.
@@ -121,6 +158,7 @@ pub(crate) fn smallest_hole(map: &Bitmap, want: &Want) -> Option<usize> {
 
 /// [`smallest_hole`] on the tree: `None` when the tree is not settled.
 fn tree_smallest_hole(tree: &Summary, map: &Bitmap, want: &Want) -> Option<Option<usize>> {
+    tree.needed();
     let span = want.hi.saturating_sub(want.lo);
     if span < want.count {
         return Some(None);

@@ -372,7 +372,7 @@ impl Bitmap {
     pub(crate) fn largest_free(&self) -> usize {
         self.summary
             .as_ref()
-            .and_then(Summary::root)
+            .and_then(|summary| summary.root(self))
             .map_or_else(|| self.census().largest_free, |root| root.longest as usize)
     }
 

@@ -79,8 +79,8 @@ pub struct ChunkInfo<'a, O> {
 ///   claim and release granules in atomic bitmap words with compare-exchange; a claim
 ///   that loses a race rolls back what it took and searches again. Each chunk of at
 ///   least 256 granules keeps a free-run summary so a search does not scan the whole
-///   bitmap; one thread at a time updates it, taking over the changes of threads that
-///   find it busy, so nobody ever waits for it (the `genalloc` module docs say how).
+///   bitmap; one thread at a time updates it, and a thread that finds it busy leaves
+///   its change in a stale set for a later update, so nobody ever waits for it (the `genalloc` module docs say how).
 ///   No lock, no heap use; adding a chunk allocates its node, bitmap and summary once. Blocks never overlap and
 ///   no granule is lost or doubled; only the *placement* is best effort under
 ///   contention (a racing search may be pushed past a claim that later rolls back,
@@ -282,16 +282,19 @@ impl<O> GenPool<O> {
     /// size's power of two does not fit); [`GenPool::largest_free`] tells fragmentation
     /// from exhaustion when a caller needs to know.
     ///
-    /// Cost, per chunk tried, while no other allocation or free is in flight on it: a
-    /// walk of the chunk's free-run summary (a tree over 128-granule leaves, see the
+    /// Cost, per chunk tried, while no other allocation or free is in flight on it:
+    /// first fit first reads the bitmap words of the first 128 granules when the summary
+    /// is deferring its updates, then a walk of the chunk's free-run summary (a tree over 128-granule leaves, see the
     /// `genalloc` module docs): `O(log n)` node visits for first fit, plus `O(log n)` per
     /// free run it meets that is long enough but has no aligned fit; for best fit
     /// `O((R + 1) · log n)` plus one step per size class, where `R` counts the holes of
     /// the size class `[2^k, 2^(k+1))` the answer comes from (up to an exact fit). Then
     /// one compare-exchange per bitmap word claimed (32 granules per word on 64-bit
-    /// targets, 16 on 32-bit ones) and an `O(log n)` update of the summary. While
-    /// another call is changing the same chunk, and in chunks of fewer than 256 granules,
-    /// the search is a word-level scan of the bitmap instead.
+    /// targets, 16 on 32-bit ones) and an `O(log n)` update of the summary, or, while
+    /// searches keep finding their fit in those first granules, one compare-exchange
+    /// that defers it to the next search that needs the summary. While another call is
+    /// updating the same chunk's summary, and in chunks of fewer than 256 granules, the
+    /// search is a word-level scan of the bitmap instead.
     pub fn alloc_owner_with(&self, size: usize, fit: Fit) -> Result<(usize, &O), Error> {
         if size == 0 {
             return Err(Error::ZeroCount);
@@ -444,7 +447,7 @@ impl<O> GenPool<O> {
     pub fn summaries_settled(&self) -> bool {
         self.chunks
             .iter()
-            .all(|chunk| chunk.map().summary().is_none_or(|s| s.settled()))
+            .all(|chunk| chunk.map().summary().is_none_or(|s| s.settle(chunk.map())))
     }
 
     /// The chunks, newest first (`gen_pool_for_each_chunk`).

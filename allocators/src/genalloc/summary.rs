@@ -22,36 +22,44 @@
 //! # Updates: one updater at a time, nobody waits
 //!
 //! Every successful claim and every finished free calls [`Summary::changed`] after its
-//! bitmap words changed. The nodes are written by one thread at a time, the *updater*,
-//! and the role is handed over without a lock through the counter `pending`:
+//! bitmap words changed. The nodes are written by one thread at a time, the *updater*;
+//! the role is the flag `updating`, taken with a compare-exchange from 0 to 1 and handed
+//! back with a store of 0. Nobody ever waits for it:
 //!
-//! * a change does `pending += 1`; the thread that raised it from 0 is the updater: it
-//!   recomputes its own leaves and the paths above them, then tries to hand the role
-//!   back with a compare-exchange from the count it last saw to 0;
-//! * a thread that found `pending > 0` publishes its leaves in the `stale` bit set and
-//!   then does `pending += 1` a second time. If that second increment finds 0, the
-//!   updater has left meanwhile and it becomes the updater itself; otherwise the
-//!   updater's hand-back fails (the count moved) and it drains the stale set again.
+//! * a change that takes the role recomputes its own leaves and the paths above them,
+//!   then hands it back;
+//! * a change that finds the role taken publishes its leaves in the `stale` bit set
+//!   instead and leaves. A leaf is counted in `dirty` before its bit is set, and a leaf
+//!   already in the set is published again by a compare-exchange that changes nothing,
+//!   so the drain that clears its bit is ordered after the change and reads its words;
+//! * *deferring*: once [`EAGER_CHANGES`] changes have passed without a search that
+//!   needed the tree (first fit found its fit in the first leaf's words, see
+//!   [`algorithm`](super::algorithm)), changes only publish their leaves, so a
+//!   workload that keeps allocating near the start of the chunk pays one
+//!   compare-exchange per change instead of a path update;
+//! * a search that needs the tree and finds `dirty > 0` takes the role if it is free,
+//!   drains the stale set (neighbouring leaves as one range, counting each off
+//!   `dirty` once its path is current) and hands the role back.
 //!
-//! So no change is ever left out of the tree for good, and no thread ever waits for
-//! another: a thread that finds the role taken leaves after two atomic increments.
-//! This is lock-free, not wait-free: the updater serves other threads' changes for as
-//! long as they keep coming (each pass is `O(stale leaves · log n)` plus one read of
-//! the stale set, a bit per leaf). A change of `c` units recomputes `O(c / 128)`
-//! leaves and the nodes above them, level by level, up to the first level where no
-//! node changed: `O(c / 128 + log n)`.
+//! So no change is ever left out of the tree for good (its leaf stays counted until a
+//! drain recomputed it), and no thread ever waits for another. A change of `c` units
+//! recomputes `O(c / 128)` leaves and the nodes above them, level by level, up to the
+//! first level where no node changed: `O(c / 128 + log n)`; a deferred one costs
+//! `O(c / 128 / 64 + 1)` compare-exchanges, and the drain that folds in `s` stale
+//! leaves costs `O(s · log n)` plus one read of the stale set, a bit per leaf.
 //!
 //! # Searches trust the tree only when it is settled
 //!
-//! A search uses the tree only when it reads `pending == 0` first (acquire: it then
-//! sees every node the last updater wrote). At that point the tree describes every
-//! change made by a call that has returned. A change still in flight can make the tree
-//! show a run that was just claimed (the caller finds it busy and falls back to the
-//! word scan) or miss one that is being freed (so the search, like one that ran a
-//! moment earlier, does not use it). A run freed by a call that returned before the
-//! search began, and free throughout the search, is always found: node values written
-//! meanwhile come from bitmap states in which it is free too. While `pending > 0` the
-//! callers scan the words, as genalloc did before it had a tree; under steady
+//! A search uses the tree only when it reads `dirty == 0` and then `updating == 0`
+//! (acquire: it then sees every node the last updater or drain wrote). At that point
+//! the tree describes every change made by a call that has returned. A change still in
+//! flight can make the tree show a run that was just claimed (the caller finds it busy
+//! and falls back to the word scan) or miss one that is being freed (so the search,
+//! like one that ran a moment earlier, does not use it). A run freed by a call that
+//! returned before the search began, and free throughout the search, is always found:
+//! node values written meanwhile come from bitmap states in which it is free too.
+//! While another thread holds the role, or stale leaves wait and the role is taken,
+//! the callers scan the words, as genalloc did before it had a tree; under steady
 //! contention on one chunk searches therefore cost what they did before.
 #![forbid(unsafe_code)]
 
@@ -73,6 +81,10 @@ pub(crate) const LEAF_UNITS: usize = LEAF_WORDS * UNITS_PER_WORD;
 
 /// Size classes of the runs strictly inside a leaf (shorter than the leaf).
 const LEAF_CLASSES: usize = LEAF_UNITS.trailing_zeros() as usize;
+
+/// Changes folded into the tree at once after a search needed it; later ones are
+/// only published in the stale set until a search needs the tree again.
+const EAGER_CHANGES: u32 = 4;
 
 /// Bits per stale-set word.
 const STALE_BITS: usize = usize::BITS as usize;
@@ -252,8 +264,14 @@ pub(crate) struct Summary {
     nodes: Box<[Slot]>,
     /// One bit per leaf whose path a thread that was not the updater asks for.
     stale: Box<[AtomicUsize]>,
-    /// Changes announced and not yet handed back by the updater (see the module docs).
-    pending: AtomicUsize,
+    /// 1 while a thread holds the updater role, 0 otherwise (see the module docs).
+    updating: AtomicUsize,
+    /// Leaves in the stale set, counted before they are published there, so a search
+    /// that reads 0 knows the stale set holds nothing that returned before it.
+    dirty: AtomicUsize,
+    /// Changes since a search last needed the tree (a hint: racing changes may lose
+    /// counts, which only delays the switch to deferring).
+    quiet: AtomicU32,
 }
 
 impl Summary {
@@ -274,7 +292,9 @@ impl Summary {
                 || AtomicUsize::new(0),
                 "genalloc summary stale set",
             )?,
-            pending: AtomicUsize::new(0),
+            updating: AtomicUsize::new(0),
+            dirty: AtomicUsize::new(0),
+            quiet: AtomicU32::new(0),
         };
         for leaf in 0..leaves {
             tree.refresh_leaf(map, leaf);
@@ -346,6 +366,10 @@ impl Summary {
     /// Recomputes leaves `first..=last` and the paths above them, a level at a time, up
     /// to the level where nothing changed any more.
     fn refresh_leaves(&self, map: &Bitmap, first: usize, last: usize) {
+        if first == last {
+            self.refresh_path(map, first);
+            return;
+        }
         let mut changed = false;
         for leaf in first..=last.min(self.leaves - 1) {
             changed |= self.refresh_leaf(map, leaf);
@@ -369,22 +393,59 @@ impl Summary {
         }
     }
 
+    /// [`refresh_leaves`](Self::refresh_leaves) of one leaf: each new value is carried
+    /// to its parent, so a level reads only the sibling and the old value.
+    fn refresh_path(&self, map: &Bitmap, leaf: usize) {
+        let mut i = self.leaves + leaf;
+        let mut new = Runs::of_leaf(Self::leaf_free(map, leaf));
+        let mut half = LEAF_UNITS;
+        while self.store(i, new) && i > 1 {
+            let sibling = self.runs(i ^ 1);
+            new = if i & 1 == 0 {
+                Runs::join(new, sibling, half)
+            } else {
+                Runs::join(sibling, new, half)
+            };
+            i /= 2;
+            half *= 2;
+        }
+    }
+
     /// Records that the bitmap words of units `[start, end)` changed (`start < end`,
     /// after the change). See the module docs for the protocol.
     pub(crate) fn changed(&self, map: &Bitmap, start: usize, end: usize) {
         let (first, last) = (start / LEAF_UNITS, (end - 1) / LEAF_UNITS);
-        if self.pending.fetch_add(1, Ordering::AcqRel) == 0 {
-            self.refresh_leaves(map, first, last);
-            self.serve(map, false);
+        let quiet = self.quiet.load(Ordering::Relaxed);
+        if quiet >= EAGER_CHANGES {
+            self.mark(first, last);
             return;
         }
-        self.mark(first, last);
-        if self.pending.fetch_add(1, Ordering::AcqRel) == 0 {
-            self.serve(map, true);
+        self.quiet.store(quiet + 1, Ordering::Relaxed);
+        if self.take_role() {
+            self.refresh_leaves(map, first, last);
+            self.updating.store(0, Ordering::Release);
+        } else {
+            self.mark(first, last);
         }
     }
 
-    /// Publishes leaves `first..=last` in the stale set.
+    /// Takes the updater role if nobody holds it (acquire: the updater then sees every
+    /// node the last one wrote). Whoever fails goes on without waiting.
+    fn take_role(&self) -> bool {
+        self.updating.load(Ordering::Relaxed) == 0
+            && self
+                .updating
+                .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    /// Publishes leaves `first..=last` in the stale set, counting in `dirty` every
+    /// leaf it is the first to publish before publishing it.
+    ///
+    /// A leaf already in the set is published again by a compare-exchange that
+    /// changes nothing: a plain load could be ordered before a drain's swap and so miss
+    /// it, while a read-modify-write is ordered with the swap, and a drain that comes
+    /// after it sees this change's bitmap words.
     fn mark(&self, first: usize, last: usize) {
         let mut leaf = first;
         while leaf <= last {
@@ -392,54 +453,103 @@ impl Summary {
             let n = (STALE_BITS - bit).min(last + 1 - leaf);
             let bits = (usize::MAX >> (STALE_BITS - n)) << bit;
             if let Some(word) = self.stale.get(w) {
-                word.fetch_or(bits, Ordering::Release);
+                let mut seen = word.load(Ordering::Relaxed);
+                let mut counted = 0;
+                loop {
+                    let new = (bits & !seen).count_ones() as usize;
+                    if new > counted {
+                        self.dirty.fetch_add(new - counted, Ordering::Relaxed);
+                        counted = new;
+                    }
+                    match word.compare_exchange_weak(
+                        seen,
+                        seen | bits,
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => {
+                            if counted > new {
+                                self.dirty.fetch_sub(counted - new, Ordering::Relaxed);
+                            }
+                            break;
+                        }
+                        Err(now) => seen = now,
+                    }
+                }
             }
             leaf += n;
         }
     }
 
-    /// The updater's loop: drains the stale set until it can hand the role back.
-    /// `scan` says whether the stale set must be read even if nobody else asked.
-    fn serve(&self, map: &Bitmap, mut scan: bool) {
-        loop {
-            let seen = self.pending.load(Ordering::Acquire);
-            if scan || seen != 1 {
-                self.drain(map);
-            }
-            if self
-                .pending
-                .compare_exchange(seen, 0, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
-                return;
-            }
-            scan = true;
-        }
-    }
-
-    /// Recomputes the path of every leaf in the stale set, clearing it.
+    /// Recomputes the path of every leaf in the stale set, clearing it. Neighbouring
+    /// stale leaves are recomputed as one range, so their shared ancestors are joined
+    /// once: a large deferred change costs what it would have cost at once.
     fn drain(&self, map: &Bitmap) {
+        let mut range: Option<(usize, usize)> = None;
         for (w, word) in self.stale.iter().enumerate() {
             if word.load(Ordering::Relaxed) == 0 {
                 continue;
             }
             let mut bits = word.swap(0, Ordering::Acquire);
             while bits != 0 {
-                let leaf = w * STALE_BITS + bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                self.refresh_leaves(map, leaf, leaf);
+                let bit = bits.trailing_zeros() as usize;
+                let run = (!(bits >> bit)).trailing_zeros() as usize;
+                bits &= !((usize::MAX >> (STALE_BITS - run)) << bit);
+                let (first, last) = (w * STALE_BITS + bit, w * STALE_BITS + bit + run - 1);
+                range = match range {
+                    Some((lo, hi)) if hi + 1 == first => Some((lo, last)),
+                    Some((lo, hi)) => {
+                        self.refresh_stale(map, lo, hi);
+                        Some((first, last))
+                    }
+                    None => Some((first, last)),
+                };
             }
+        }
+        if let Some((lo, hi)) = range {
+            self.refresh_stale(map, lo, hi);
         }
     }
 
+    /// Recomputes the drained stale leaves `first..=last`, then counts them off `dirty`
+    /// (only then: a search that reads `dirty == 0` relies on the tree being current).
+    fn refresh_stale(&self, map: &Bitmap, first: usize, last: usize) {
+        self.refresh_leaves(map, first, last);
+        self.dirty.fetch_sub(last + 1 - first, Ordering::Release);
+    }
+
     /// Whether the tree describes every change made by a call that has returned.
-    pub(crate) fn settled(&self) -> bool {
-        self.pending.load(Ordering::Acquire) == 0
+    fn settled(&self) -> bool {
+        self.dirty.load(Ordering::Acquire) == 0 && self.updating.load(Ordering::Acquire) == 0
+    }
+
+    /// Brings the deferred changes into the tree if no other thread is updating it,
+    /// and says whether it is [settled](Self::settled).
+    pub(crate) fn settle(&self, map: &Bitmap) -> bool {
+        if self.dirty.load(Ordering::Acquire) != 0 && self.take_role() {
+            self.drain(map);
+            self.updating.store(0, Ordering::Release);
+        }
+        self.settled()
+    }
+
+    /// Whether changes are only being published in the stale set (no search has
+    /// needed the tree for a while): a search that can avoid the tree then should.
+    pub(crate) fn deferring(&self) -> bool {
+        self.quiet.load(Ordering::Relaxed) >= EAGER_CHANGES
+    }
+
+    /// Records that a search needed the tree, so changes are folded in at once again.
+    pub(crate) fn needed(&self) {
+        if self.quiet.load(Ordering::Relaxed) != 0 {
+            self.quiet.store(0, Ordering::Relaxed);
+        }
     }
 
     /// The runs of the whole map, if the tree is [settled](Self::settled).
-    pub(crate) fn root(&self) -> Option<Runs> {
-        self.settled().then(|| self.runs(1))
+    pub(crate) fn root(&self, map: &Bitmap) -> Option<Runs> {
+        self.needed();
+        self.settle(map).then(|| self.runs(1))
     }
 
     /// The lowest unit where `count` free units start, over the whole map, if the tree
@@ -447,20 +557,27 @@ impl Summary {
     /// longest run holds `count`, else the run across the middle if it does, else the
     /// right child) and a scan of one leaf, `O(log n)`.
     pub(crate) fn lowest_run(&self, map: &Bitmap, count: usize) -> Option<Option<usize>> {
-        if !self.settled() {
+        if !self.settle(map) {
             return None;
         }
-        if (self.runs(1).longest as usize) < count {
+        // Only the fields a step needs are read: most steps need one.
+        let field = |i: usize, f: fn(&Slot) -> &AtomicU32| {
+            self.nodes
+                .get(i)
+                .map_or(0, |slot| f(slot).load(Ordering::Relaxed) as usize)
+        };
+        if field(1, |s| &s.longest) < count {
             return Some(None);
         }
         let (mut i, mut lo, mut half) = (1, 0, LEAF_UNITS * self.leaves / 2);
         while i < self.leaves {
-            let (left, right) = (self.runs(2 * i), self.runs(2 * i + 1));
-            if left.longest as usize >= count {
+            if field(2 * i, |s| &s.longest) >= count {
                 i *= 2;
-            } else if left.suffix as usize + right.prefix as usize >= count {
-                return Some(Some(lo + half - left.suffix as usize));
             } else {
+                let suffix = field(2 * i, |s| &s.suffix);
+                if suffix + field(2 * i + 1, |s| &s.prefix) >= count {
+                    return Some(Some(lo + half - suffix));
+                }
                 i = 2 * i + 1;
                 lo += half;
             }
@@ -490,7 +607,7 @@ impl Summary {
     /// the insides of nodes it declines, until it says stop. Returns `false` when the
     /// tree is not [settled](Self::settled) (nothing was reported).
     pub(crate) fn walk(&self, map: &Bitmap, window: Window, visitor: &mut impl Visitor) -> bool {
-        if !self.settled() {
+        if !self.settle(map) {
             return false;
         }
         let mut carry = 0;
@@ -747,7 +864,7 @@ mod tests {
                 }
             }
             let runs = naive_runs(&map, 0, units);
-            let root = tree.root().unwrap();
+            let root = tree.root(&map).unwrap();
             let longest = runs.iter().map(|r| r.1).max().unwrap_or(0);
             assert_eq!(root.longest as usize, longest);
         }
@@ -790,10 +907,10 @@ mod tests {
         let units = 6 * LEAF_UNITS + 3;
         let map = Bitmap::new(units).unwrap();
         let tree = map.summary().unwrap();
-        assert_eq!(tree.root().unwrap().longest as usize, units);
+        assert_eq!(tree.root(&map).unwrap().longest as usize, units);
         map.claim(LEAF_UNITS - 2, 2 * LEAF_UNITS).unwrap();
         map.claim(5 * LEAF_UNITS, 1).unwrap();
-        let root = tree.root().unwrap();
+        let root = tree.root(&map).unwrap();
         // The leaf slots past the map read as busy: the last run is inside the root.
         assert_eq!(
             (
@@ -808,12 +925,12 @@ mod tests {
             1 << class(2 * LEAF_UNITS + 2) | 1 << class(LEAF_UNITS + 2)
         );
         map.release(LEAF_UNITS - 2, 2 * LEAF_UNITS).unwrap();
-        let root = tree.root().unwrap();
+        let root = tree.root(&map).unwrap();
         assert_eq!(root.longest as usize, 5 * LEAF_UNITS);
         assert_eq!(root.classes, 1 << class(LEAF_UNITS + 2));
         // A rejected claim changes nothing.
         assert!(map.claim(5 * LEAF_UNITS - 1, 3).is_err());
-        assert_eq!(tree.root().unwrap(), root);
+        assert_eq!(tree.root(&map).unwrap(), root);
     }
 
     #[test]

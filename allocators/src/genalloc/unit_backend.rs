@@ -36,11 +36,14 @@ pub enum UnitFit {
 /// There is no limit on live allocations (two bits per unit describe them all), so
 /// [`Error::TooManyAllocations`] never occurs. With `W` units per bitmap word (32 on
 /// 64-bit targets, 16 on 32-bit ones) and `n = capacity`: `allocate` walks the free-run
-/// summary (first fit: `O(log n)` node visits, plus `O(log n)` per long-enough run
+/// summary (first fit: the words of the first 128 units first while the summary defers
+/// its updates, then `O(log n)` node visits, plus `O(log n)` per long-enough run
 /// without an aligned fit or for a window's two partial edges; best fit:
 /// `O((R + 1) · log n)` plus a step per size class, `R` the holes of the answer's size
 /// class `[2^k, 2^(k+1))` up to an exact fit), then spends `O(count / W)`
-/// compare-exchanges and an `O(count / 128 + log n)` summary update; `claim` and `free`
+/// compare-exchanges and an `O(count / 128 + log n)` summary update (deferred to the
+/// next search that needs the summary, at one compare-exchange per 64 leaves, while
+/// first fit keeps finding its fit in those first units); `claim` and `free`
 /// are `O(count / W + log n)`; `stats` and `for_each_allocation` scan the map. Spaces
 /// of fewer than 256 units have no summary and are scanned word by word.
 ///
