@@ -9,8 +9,11 @@
 //!
 //! The floors stay true by construction: allocating never creates a fit, so it leaves
 //! them alone; a search with alignment 1 that started at a count's floor has ruled out
-//! every start below its answer (and the answer itself, once allocated), so it raises
-//! the floors of that count and of every larger one ([`Floors::raise`]); a free can create fits only in the free run
+//! every start below its answer (and the answer itself, once allocated), so it may
+//! raise the floors of that count and of every larger one ([`Floors::raise`]; the
+//! backend does so only when the answer lies a word or more above the floor, since a
+//! fit that close is found as cheaply again and the free that often follows at once
+//! would lower the floors right back); a free can create fits only in the free run
 //! it joins and only for counts up to that run's length, so it lowers just those floors
 //! to the run's start ([`Floors::lower`]). Floors are `u32`s: an offset above
 //! `u32::MAX` is kept as `u32::MAX`, which is still no higher than the truth.

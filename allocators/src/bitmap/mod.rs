@@ -451,7 +451,10 @@ impl Core {
         };
         match found {
             Some(start) => {
-                if exact {
+                // A fit within a word of the floor is found again as cheaply from the
+                // floor as from a raised one, and the free that usually follows would
+                // only lower it back: raising pays only past that.
+                if exact && start + count >= floor + BITS {
                     self.floors.raise(count, start + count);
                 }
                 self.mark(self.layout.parts_mut(words), start, count);
