@@ -299,6 +299,50 @@ fn a_deferred_free_reaches_the_summary_while_a_search_drains_it() {
     });
 }
 
+/// A deferred change counts its leaf in `dirty` before it publishes it, so a drain that
+/// swaps the leaf out cannot count it off before it was counted. Were the count to
+/// come second, a drain could take a racing free's leaf (published, not yet counted)
+/// along with an earlier stale one and subtract both, leaving `dirty` one short; the
+/// next deferred change would then count its own leaf back up to 0 and return, and a
+/// first fit right after it would trust a tree that misses its run and answer
+/// `NoSpace`. Here the main thread drains while the spawned free publishes, then frees
+/// a block and asks for exactly that block's size.
+#[test]
+fn a_drain_never_counts_off_a_leaf_before_its_publisher_counted_it() {
+    model_seeing(&["drained everything", "a publish pending"], || {
+        let units = 3 * WORD;
+        let p = pool(units);
+        // Leaf 0 full (first fit's head holds nothing), a 1-unit block at the start of
+        // leaf 2 and a 4-unit block at the start of leaf 1, the rest taken: the fifth
+        // change is deferred, so leaf 1 is stale and counted when the threads start.
+        for (offset, size) in [
+            (0, WORD),
+            (2 * WORD, 1),
+            (2 * WORD + 1, WORD - 1),
+            (WORD, 4),
+            (WORD + 4, WORD - 4),
+        ] {
+            p.alloc_with(size, Fit::Fixed { offset }).unwrap();
+        }
+        let q = p.clone();
+        let t = thread::spawn(move || q.free(2 * WORD, 1));
+        // Drains without a search, so changes stay deferred.
+        let outcome = if p.summaries_settled() {
+            "drained everything"
+        } else {
+            "a publish pending"
+        };
+        assert_eq!(p.free(WORD, 4), Ok(()));
+        // The only free run of 4 units is the block just freed.
+        assert_eq!(p.alloc(4), Ok(WORD), "first fit missed a returned free");
+        assert_eq!(t.join().unwrap(), Ok(()));
+        // Every change reached the tree: the spawned free's unit is the one run left.
+        assert!(p.summaries_settled());
+        assert_eq!(p.alloc(1), Ok(2 * WORD));
+        outcome
+    });
+}
+
 // --- Chunks added while the pool is in use ------------------------------------------
 //
 // `add_chunk` publishes a node with a compare-exchange on the list head while other
