@@ -350,27 +350,21 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> Backend for FirstFit<S> {
 
     fn claim(&mut self, start: usize, count: usize) -> Result<(), Error> {
         check_range(start, count, self.capacity)?;
-        let out_of_bounds = Error::OutOfBounds {
-            start,
-            count,
-            capacity: self.capacity,
-        };
         // Free pieces are maximal, so a range that is not inside the free piece
         // holding `start` meets an allocation.
-        let free = self.tree.free_before(start);
-        let piece = free
-            .map(|at| self.tree.piece(at))
-            .filter(|p| start < p.end());
-        crate::error::claim_in_piece(
-            start,
-            count,
-            piece.is_some(),
-            piece.map_or(start, |p| p.end()),
-        )?;
-        self.check_room()?;
+        let free = self
+            .tree
+            .free_before(start)
+            .map(|node| (node, self.tree.piece(node)))
+            .filter(|(_, p)| start < p.end());
         match free {
-            Some(free) if piece.is_some() => self.carve(free, start, count),
-            _ => Err(out_of_bounds),
+            Some((node, piece)) => {
+                crate::error::claim_in_piece(start, count, true, piece.end())?;
+                self.check_room()?;
+                self.carve(node, start, count)
+            }
+            // `start` is inside an allocation.
+            None => crate::error::claim_in_piece(start, count, false, start),
         }
     }
 

@@ -1188,13 +1188,13 @@ mod tests {
         // Cut at its start, the rest stays beside the tree; merging down into it too.
         let a = tree.carve(tree.free_before(0).unwrap(), 0, 10).unwrap();
         assert_eq!(tree.check().unwrap().1, 0);
-        tree.release(a);
+        assert_eq!(tree.release(a), 1);
         assert_eq!(tree.check().unwrap(), (whole.clone(), 0));
         // Taken whole, then freed with no free neighbour.
         let a = tree.carve(tree.free_before(0).unwrap(), 0, 10).unwrap();
         let b = tree.carve(tree.free_before(10).unwrap(), 10, 90).unwrap();
         assert_eq!(tree.largest_free(), 0);
-        tree.release(b);
+        assert_eq!(tree.release(b), 0);
         assert_eq!(tree.check().unwrap().1, 0);
         assert_eq!(
             tree.first_long_enough(90).map(|at| tree.piece(at)),
@@ -1202,16 +1202,16 @@ mod tests {
         );
         // Freed between a hole in the tree and the last piece: one piece, no tree.
         let c = tree.carve(tree.free_before(10).unwrap(), 10, 5).unwrap();
-        tree.release(a);
+        assert_eq!(tree.release(a), 0);
         assert_eq!(tree.check().unwrap().1, 1);
-        tree.release(c);
+        assert_eq!(tree.release(c), 2);
         assert_eq!(tree.check().unwrap(), (whole.clone(), 0));
         // The last allocation freed after a free piece in the tree.
         let a = tree.carve(tree.free_before(0).unwrap(), 0, 10).unwrap();
         let b = tree.carve(tree.free_before(10).unwrap(), 10, 90).unwrap();
-        tree.release(a);
+        assert_eq!(tree.release(a), 0);
         assert_eq!(tree.check().unwrap().1, 1);
-        tree.release(b);
+        assert_eq!(tree.release(b), 1);
         assert_eq!(tree.check().unwrap(), (whole, 0));
     }
 
@@ -1237,8 +1237,9 @@ mod tests {
             assert_eq!(tree.lookup(start), Some(node));
         }
         assert_eq!(tree.lookup(5), None);
+        // Every other one, so no free neighbour to merge with.
         for &node in nodes.iter().rev().step_by(2) {
-            tree.release(node);
+            assert_eq!(tree.release(node), 0);
         }
         for (start, &node) in nodes.iter().enumerate() {
             let want = (start % 2 == 1).then_some(node);

@@ -895,13 +895,13 @@ impl Tlsf {
                 actual: (tag & VALUE) as usize,
             };
         }
-        self.not_a_start(start)
+        self.not_a_start(start, tag)
     }
 
-    /// Why `free(start, _)` is refused when no allocation starts at `start`.
+    /// Why `free(start, _)` is refused when no allocation starts at `start`, whose
+    /// tag entry is `tag`.
     #[cold]
-    fn not_a_start(&self, start: usize) -> Error {
-        let tag = self.tags.get(start).copied().unwrap_or(0);
+    fn not_a_start(&self, start: usize, tag: u32) -> Error {
         let inside_free = match tag & KIND {
             FREE => true,
             ALLOC_END | ALLOC_START => false,

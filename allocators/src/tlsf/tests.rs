@@ -3,6 +3,7 @@
 
 use super::Tlsf;
 use crate::{Backend, Error, Extent, Request};
+use alloc::vec;
 use alloc::vec::Vec;
 
 fn allocations(t: &Tlsf) -> Vec<Extent> {
@@ -175,6 +176,9 @@ fn tags_stay_exact_through_churn_and_wrong_frees() {
         let mut t = Tlsf::try_new(capacity, phase, limit).unwrap();
         t.check_invariants();
         let mut live: Vec<(usize, usize)> = Vec::new();
+        // Shadow occupancy: every result is checked against it, and every refusal
+        // against an exhaustive search of it.
+        let mut used = vec![false; capacity];
         let mut state = 0x9E37_79B9_7F4A_7C15 ^ capacity as u64;
         for _ in 0..steps {
             let roll = next(&mut state);
@@ -199,19 +203,40 @@ fn tags_stay_exact_through_churn_and_wrong_frees() {
                     );
                 }
                 t.free(start, count).unwrap();
+                used[start..start + count].fill(false);
                 assert_eq!(t.free(start, count), Err(Error::NotAllocated { start }));
             } else {
                 let count = 1 + pick(capacity.min(64), roll >> 8);
                 let align = 1 << pick(4, roll >> 20);
-                let request = if roll % 7 == 1 {
-                    let lo = pick(capacity, roll >> 24);
+                let lo = if roll % 7 == 1 {
+                    pick(capacity, roll >> 24)
+                } else {
+                    0
+                };
+                let request = if lo > 0 {
                     Request::new(count).aligned(align).within(lo, capacity)
                 } else {
                     Request::new(count).aligned(align)
                 };
-                if let Ok(start) = t.allocate(request) {
-                    assert_eq!((phase + start) % align, 0);
-                    live.push((start, count));
+                match t.allocate(request) {
+                    Ok(start) => {
+                        assert!(live.len() < limit);
+                        assert_eq!((phase + start) % align, 0);
+                        assert!(start >= lo && start + count <= capacity);
+                        assert!(!used[start..start + count].contains(&true), "{start}");
+                        used[start..start + count].fill(true);
+                        live.push((start, count));
+                    }
+                    Err(e) if live.len() == limit => {
+                        assert_eq!(e, Error::TooManyAllocations { limit });
+                    }
+                    Err(e) => {
+                        assert_eq!(e, Error::NoSpace { count, align });
+                        let fits = (lo..=capacity.saturating_sub(count)).any(|at| {
+                            (phase + at) % align == 0 && !used[at..at + count].contains(&true)
+                        });
+                        assert!(!fits, "{count} units aligned to {align} from {lo}");
+                    }
                 }
             }
             t.check_invariants();
