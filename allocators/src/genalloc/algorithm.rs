@@ -7,7 +7,7 @@
 #![forbid(unsafe_code)]
 
 use super::bits::Bitmap;
-use super::summary::{LEAF_UNITS, Lowest, SmallestInClass, Summary, Window, class_of};
+use super::summary::{LEAF_UNITS, Lowest, SmallestInClass, Summary, Window, class};
 use crate::align_up_with_phase;
 
 /// How to choose among the runs that fit.
@@ -163,7 +163,7 @@ fn tree_smallest_hole(tree: &Summary, map: &Bitmap, want: &Want) -> Option<Optio
     if span < want.count {
         return Some(None);
     }
-    for class in class_of(want.count)..=class_of(span) {
+    for class in class(want.count)..=class(span) {
         let mut visitor = SmallestInClass {
             count: want.count,
             class,
