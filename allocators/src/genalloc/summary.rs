@@ -202,7 +202,8 @@ impl Runs {
     }
 }
 
-/// One stored inner node.
+/// One stored node, inner or leaf: [`Runs`] in atomics, so searches can read a node
+/// while the updater rewrites it.
 struct Slot {
     prefix: AtomicU32,
     suffix: AtomicU32,
