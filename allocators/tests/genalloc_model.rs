@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::{RawOp, Script, run};
 use contig_allocators::Error;
-use contig_allocators::genalloc::{Fit, GenBackend, GenPool};
+use contig_allocators::genalloc::{Fit, GenBackend, GenPool, UnitFit};
 use contig_allocators::shadow::{Placement, Shadow};
 use quickcheck::{QuickCheck, TestResult};
 
@@ -72,10 +72,7 @@ fn order_align_is_the_lowest_fit_at_the_size_order() {
 #[test]
 #[cfg_attr(miri, ignore)]
 fn long_seeded_first_fit_run_on_a_large_space_matches_the_model() {
-    let (capacity, phase) = (100_003, 12_345);
-    let mut backend = GenBackend::first_fit(capacity, phase).unwrap();
-    let mut model = Shadow::new(capacity, phase, None, Placement::Lowest);
-    common::long_seeded_run(&mut backend, &mut model, capacity, None);
+    long_seeded_run_on_a_large_space(UnitFit::FirstFit, Placement::Lowest);
 }
 
 /// The same run with best fit: any fitting placement is accepted, failures only when
@@ -83,9 +80,15 @@ fn long_seeded_first_fit_run_on_a_large_space_matches_the_model() {
 #[test]
 #[cfg_attr(miri, ignore)]
 fn long_seeded_best_fit_run_on_a_large_space_keeps_every_invariant() {
+    long_seeded_run_on_a_large_space(UnitFit::BestFit, Placement::Any);
+}
+
+/// A space large enough that every search goes through the summary tree, with a phase
+/// that keeps its alignments off the unit grid.
+fn long_seeded_run_on_a_large_space(fit: UnitFit, placement: Placement) {
     let (capacity, phase) = (100_003, 12_345);
-    let mut backend = GenBackend::best_fit(capacity, phase).unwrap();
-    let mut model = Shadow::new(capacity, phase, None, Placement::Any);
+    let mut backend = GenBackend::new(capacity, phase, fit).unwrap();
+    let mut model = Shadow::new(capacity, phase, None, placement);
     common::long_seeded_run(&mut backend, &mut model, capacity, None);
 }
 

@@ -7,7 +7,7 @@
 #![forbid(unsafe_code)]
 
 use super::bits::Bitmap;
-use super::summary::{LEAF_UNITS, Lowest, SmallestInClass, Summary, Window, class_of};
+use super::summary::{LEAF_UNITS, Lowest, SmallestInClass, Summary, Window, class};
 use crate::align_up_with_phase;
 
 /// How to choose among the runs that fit.
@@ -108,23 +108,20 @@ fn head_end(want: &Want) -> usize {
 /// [`lowest`] over the starts in the first [`HEAD_UNITS`] units of the window, by the
 /// word scan; `None` when no fit starts there (or none fits at all).
 fn scan_head(map: &Bitmap, want: &Want) -> Option<usize> {
-    let head = head_end(want);
-    let mut from = want.lo;
-    loop {
-        let free = map.next_free(from, head)?;
-        let start = want.fit_in(free, want.hi)?;
-        match map.last_busy(start, start + want.count) {
-            None => return Some(start),
-            Some(busy) => from = busy + 1,
-        }
-    }
+    scan_lowest_below(map, want, head_end(want))
 }
 
 /// [`lowest`] by the word scan, judged on a snapshot of the map.
 pub(crate) fn scan_lowest(map: &Bitmap, want: &Want) -> Option<usize> {
+    scan_lowest_below(map, want, want.hi)
+}
+
+/// [`scan_lowest`] taking only free units below `free_below` as where a run starts
+/// (the aligned fit in it may lie past them and end anywhere in the window).
+fn scan_lowest_below(map: &Bitmap, want: &Want, free_below: usize) -> Option<usize> {
     let mut from = want.lo;
     loop {
-        let free = map.next_free(from, want.hi)?;
+        let free = map.next_free(from, free_below)?;
         let start = want.fit_in(free, want.hi)?;
         match map.last_busy(start, start + want.count) {
             None => return Some(start),
@@ -163,7 +160,7 @@ fn tree_smallest_hole(tree: &Summary, map: &Bitmap, want: &Want) -> Option<Optio
     if span < want.count {
         return Some(None);
     }
-    for class in class_of(want.count)..=class_of(span) {
+    for class in class(want.count)..=class(span) {
         let mut visitor = SmallestInClass {
             count: want.count,
             class,

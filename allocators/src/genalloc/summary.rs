@@ -89,8 +89,9 @@ const EAGER_CHANGES: u32 = 4;
 /// Bits per stale-set word.
 const STALE_BITS: usize = usize::BITS as usize;
 
-/// The size class of a run of `len > 0` units: `floor(log2(len))`.
-fn class(len: usize) -> u32 {
+/// The size class of a run of `len > 0` units: `floor(log2(len))`; a request of
+/// `count` units starts the best-fit search at [`SmallestInClass`] of `class(count)`.
+pub(crate) fn class(len: usize) -> u32 {
     usize::BITS - 1 - len.leading_zeros()
 }
 
@@ -201,7 +202,8 @@ impl Runs {
     }
 }
 
-/// One stored inner node.
+/// One stored node, inner or leaf: [`Runs`] in atomics, so searches can read a node
+/// while the updater rewrites it.
 struct Slot {
     prefix: AtomicU32,
     suffix: AtomicU32,
@@ -757,11 +759,6 @@ impl<F: Fn(usize, usize) -> Option<usize>> Visitor for SmallestInClass<F> {
     }
 }
 
-/// The size class of `count` units, the first one [`SmallestInClass`] searches.
-pub(crate) fn class_of(count: usize) -> u32 {
-    class(count)
-}
-
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
@@ -877,7 +874,7 @@ mod tests {
         let tree = map.summary().unwrap();
         let runs = naive_runs(&map, 0, map.units());
         for count in [1, 2, 3, 5, 8, 13, 31, 64, 100] {
-            for k in class_of(count)..12 {
+            for k in class(count)..12 {
                 let mut v = SmallestInClass {
                     count,
                     class: k,
