@@ -450,23 +450,9 @@ impl<R: RawMutex> AreaSet<R> {
     /// ```
     #[must_use]
     pub fn explain<'a>(&'a self, error: &DmaError) -> impl core::fmt::Display + 'a {
-        struct Named<'a, R: RawMutex> {
-            area: &'a AreaSet<R>,
-            error: DmaError,
-        }
-        impl<R: RawMutex> core::fmt::Display for Named<'_, R> {
-            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-                let name = |i: RegionIndex| Some(self.area.get(i.id()?)?.name());
-                Explained {
-                    error: self.error,
-                    name: &name,
-                }
-                .fmt(f)
-            }
-        }
-        Named {
-            area: self,
+        Explained {
             error: *error,
+            name: move |i: RegionIndex| Some(self.get(i.id()?)?.name()),
         }
     }
 }

@@ -887,18 +887,18 @@ impl From<DmaError> for Error {
 
 /// A [`DmaError`] displayed with its region's name (see
 /// [`AreaSet::explain`](crate::AreaSet::explain), [`Region::explain`](crate::Region::explain)).
-pub(crate) struct Explained<'a> {
+pub(crate) struct Explained<F> {
     pub(crate) error: DmaError,
-    pub(crate) name: &'a dyn Fn(RegionIndex) -> Option<Name>,
+    pub(crate) name: F,
 }
 
-impl fmt::Display for Explained<'_> {
+impl<F: Fn(RegionIndex) -> Option<Name>> fmt::Display for Explained<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.error.write(f, self.name)
+        self.error.write(f, &self.name)
     }
 }
 
-impl fmt::Debug for Explained<'_> {
+impl<F: Fn(RegionIndex) -> Option<Name>> fmt::Debug for Explained<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
     }
