@@ -245,14 +245,15 @@ impl<R: RawMutex> AreaSet<R> {
         for name in regions {
             self.id_of(name)?;
         }
-        let mut last = Error::EmptyRegionList;
+        let mut last = None;
         for name in regions {
             match self.alloc_in(self.id_of(name)?, request) {
                 Ok(a) => return Ok(a),
-                Err(e) => last = self.to_error(e),
+                Err(e) => last = Some(e),
             }
         }
-        Err(last)
+        // Only the last failure is reported: name its region once, not per region tried.
+        Err(last.map_or(Error::EmptyRegionList, |e| self.to_error(e)))
     }
 
     /// Allocates from the region called `region`.
@@ -372,14 +373,15 @@ impl<R: RawMutex> AreaSet<R> {
         list: &[RegionId],
         request: &Request,
     ) -> Result<Allocation<'_, R>, Error> {
-        let mut last = Error::EmptyRegionList;
+        let mut last = None;
         for &id in list {
             match self.alloc_in(id, request) {
                 Ok(a) => return Ok(a),
-                Err(e) => last = self.to_error(e),
+                Err(e) => last = Some(e),
             }
         }
-        Err(last)
+        // Only the last failure is reported: name its region once, not per region tried.
+        Err(last.map_or(Error::EmptyRegionList, |e| self.to_error(e)))
     }
 
     fn resolve(&self, names: &[Name]) -> Result<Vec<RegionId>, Error> {
