@@ -245,14 +245,15 @@ impl<R: RawMutex> AreaSet<R> {
         for name in regions {
             self.id_of(name)?;
         }
-        let mut last = Error::EmptyRegionList;
+        let mut last = None;
         for name in regions {
             match self.alloc_in(self.id_of(name)?, request) {
                 Ok(a) => return Ok(a),
-                Err(e) => last = self.to_error(e),
+                Err(e) => last = Some(e),
             }
         }
-        Err(last)
+        // Only the last failure is reported: name its region once, not per region tried.
+        Err(last.map_or(Error::EmptyRegionList, |e| self.to_error(e)))
     }
 
     /// Allocates from the region called `region`.
@@ -372,14 +373,15 @@ impl<R: RawMutex> AreaSet<R> {
         list: &[RegionId],
         request: &Request,
     ) -> Result<Allocation<'_, R>, Error> {
-        let mut last = Error::EmptyRegionList;
+        let mut last = None;
         for &id in list {
             match self.alloc_in(id, request) {
                 Ok(a) => return Ok(a),
-                Err(e) => last = self.to_error(e),
+                Err(e) => last = Some(e),
             }
         }
-        Err(last)
+        // Only the last failure is reported: name its region once, not per region tried.
+        Err(last.map_or(Error::EmptyRegionList, |e| self.to_error(e)))
     }
 
     fn resolve(&self, names: &[Name]) -> Result<Vec<RegionId>, Error> {
@@ -450,23 +452,9 @@ impl<R: RawMutex> AreaSet<R> {
     /// ```
     #[must_use]
     pub fn explain<'a>(&'a self, error: &DmaError) -> impl core::fmt::Display + 'a {
-        struct Named<'a, R: RawMutex> {
-            area: &'a AreaSet<R>,
-            error: DmaError,
-        }
-        impl<R: RawMutex> core::fmt::Display for Named<'_, R> {
-            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-                let name = |i: RegionIndex| Some(self.area.get(i.id()?)?.name());
-                Explained {
-                    error: self.error,
-                    name: &name,
-                }
-                .fmt(f)
-            }
-        }
-        Named {
-            area: self,
+        Explained {
             error: *error,
+            name: move |i: RegionIndex| Some(self.get(i.id()?)?.name()),
         }
     }
 }

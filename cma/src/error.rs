@@ -318,7 +318,11 @@ pub enum Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
+        const ALONE: RegionIndex = RegionIndex::ALONE;
+        let named = |f: &mut fmt::Formatter<'_>, region: Name, error: DmaError| {
+            error.write(f, &|_| Some(region))
+        };
+        match *self {
             Self::BadName { name, problem } => write!(f, "name {name:?} {problem}"),
             Self::ZeroSize { region } => write!(f, "region {region:?} has size 0"),
             Self::GranuleNotPowerOfTwo { region, granule } => write!(
@@ -345,9 +349,6 @@ impl fmt::Display for Error {
                 f,
                 "region {region:?}: size {size:#x} is not a multiple of the granule {granule:#x}"
             ),
-            Self::AddressOverflow { addr, size } => {
-                write!(f, "{addr} + {size:#x} overflows the physical address space")
-            }
             Self::Overlap {
                 region,
                 range,
@@ -431,57 +432,98 @@ impl fmt::Display for Error {
                 "device {device:?} is not in the region map and there is no default"
             ),
             Self::EmptyRegionList => f.write_str("an empty list of regions"),
-            Self::ZeroRequest => f.write_str("a request for 0 bytes"),
-            Self::RequestAlign { align } => {
-                write!(f, "requested alignment {align:#x} is not a power of two")
-            }
-            Self::WindowMissesRegion { region, window } => write!(
+            Self::Dma(e) => write!(f, "{e}"),
+            // The named forms of DMA errors: written through the DMA error's message so
+            // that the two cannot drift apart.
+            Self::ZeroRequest => DmaError::ZeroRequest.fmt(f),
+            Self::RequestAlign { align } => DmaError::RequestAlign { align }.fmt(f),
+            Self::AddressOverflow { addr, size } => DmaError::AddressOverflow { addr, size }.fmt(f),
+            Self::UnknownAddress { addr } => DmaError::UnknownAddress { addr }.fmt(f),
+            Self::UnknownRegionId { id } => DmaError::UnknownRegionId { id }.fmt(f),
+            Self::WindowMissesRegion { region, window } => named(
                 f,
-                "window {window} holds no whole granule of region {region:?}"
+                region,
+                DmaError::WindowMissesRegion {
+                    region: ALONE,
+                    window,
+                },
             ),
-            Self::ReclaimFailed { region, range } => {
-                write!(f, "region {region:?}: could not reclaim {range}")
-            }
-            Self::ReclaimBusy { region, range } => {
-                write!(
-                    f,
-                    "region {region:?}: {range} is busy and cannot be reclaimed now"
-                )
-            }
+            Self::ReclaimFailed { region, range } => named(
+                f,
+                region,
+                DmaError::ReclaimFailed {
+                    region: ALONE,
+                    range,
+                },
+            ),
+            Self::ReclaimBusy { region, range } => named(
+                f,
+                region,
+                DmaError::ReclaimBusy {
+                    region: ALONE,
+                    range,
+                },
+            ),
             Self::ReclaimRetryLimit {
                 region,
                 size,
                 retries,
-            } => write!(
+            } => named(
                 f,
-                "region {region:?}: {size:#x} bytes: gave up after {retries} busy candidates"
+                region,
+                DmaError::ReclaimRetryLimit {
+                    region: ALONE,
+                    size,
+                    retries,
+                },
             ),
-            Self::ReclaimAllBusy { region, size, busy } => write!(
+            Self::ReclaimAllBusy { region, size, busy } => named(
                 f,
-                "region {region:?}: {size:#x} bytes: all {busy} candidates were busy"
+                region,
+                DmaError::ReclaimAllBusy {
+                    region: ALONE,
+                    size,
+                    busy,
+                },
             ),
-            Self::Dma(e) => write!(f, "{e}"),
-            Self::UnknownAddress { addr } => write!(f, "{addr} is in no region"),
-            Self::UnknownRegionId { id } => write!(f, "no region with index {id}"),
-            Self::OutsideRegion { region, range } => {
-                write!(f, "{range} is not inside region {region:?}")
-            }
-            Self::NotAllocated { region, addr } => write!(
+            Self::OutsideRegion { region, range } => named(
                 f,
-                "region {region:?}: {addr} is not allocated (double free or never allocated)"
+                region,
+                DmaError::OutsideRegion {
+                    region: ALONE,
+                    range,
+                },
             ),
-            Self::NotAllocationStart { region, addr } => write!(
+            Self::NotAllocated { region, addr } => named(
                 f,
-                "region {region:?}: {addr} is inside an allocation but does not start one"
+                region,
+                DmaError::NotAllocated {
+                    region: ALONE,
+                    addr,
+                },
+            ),
+            Self::NotAllocationStart { region, addr } => named(
+                f,
+                region,
+                DmaError::NotAllocationStart {
+                    region: ALONE,
+                    addr,
+                },
             ),
             Self::WrongSize {
                 region,
                 addr,
                 size,
                 actual,
-            } => write!(
+            } => named(
                 f,
-                "region {region:?}: free of {size:#x} bytes at {addr}, but {actual:#x} bytes are allocated there"
+                region,
+                DmaError::WrongSize {
+                    region: ALONE,
+                    addr,
+                    size,
+                    actual,
+                },
             ),
         }
     }
@@ -887,18 +929,18 @@ impl From<DmaError> for Error {
 
 /// A [`DmaError`] displayed with its region's name (see
 /// [`AreaSet::explain`](crate::AreaSet::explain), [`Region::explain`](crate::Region::explain)).
-pub(crate) struct Explained<'a> {
+pub(crate) struct Explained<F> {
     pub(crate) error: DmaError,
-    pub(crate) name: &'a dyn Fn(RegionIndex) -> Option<Name>,
+    pub(crate) name: F,
 }
 
-impl fmt::Display for Explained<'_> {
+impl<F: Fn(RegionIndex) -> Option<Name>> fmt::Display for Explained<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.error.write(f, self.name)
+        self.error.write(f, &self.name)
     }
 }
 
-impl fmt::Debug for Explained<'_> {
+impl<F: Fn(RegionIndex) -> Option<Name>> fmt::Debug for Explained<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
     }

@@ -854,7 +854,7 @@ impl<R: RawMutex, B: Backend> Region<R, B> {
     pub fn explain<'a>(&'a self, error: &DmaError) -> impl core::fmt::Display + 'a {
         let name = self.name();
         let index = self.index;
-        ExplainedOwned {
+        Explained {
             error: *error,
             name: move |i: RegionIndex| (i == index).then_some(name),
         }
@@ -908,21 +908,5 @@ impl<R: RawMutex, B> fmt::Debug for Region<R, B> {
             .field("backend", &self.backend_name)
             .field("reclaim", &self.reclaim.is_some())
             .finish_non_exhaustive()
-    }
-}
-
-/// A [`DmaError`] with a name resolver it owns (a lone region's name).
-struct ExplainedOwned<F> {
-    error: DmaError,
-    name: F,
-}
-
-impl<F: Fn(RegionIndex) -> Option<Name>> fmt::Display for ExplainedOwned<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        Explained {
-            error: self.error,
-            name: &self.name,
-        }
-        .fmt(f)
     }
 }

@@ -507,6 +507,100 @@ fn errors_say_which_value_was_wrong() {
     assert!(std::error::Error::source(&e).is_some());
 }
 
+/// The by-name forms of the DMA-path errors say what the DMA errors say, with the
+/// region's name where those print its index.
+#[test]
+fn named_dma_errors_keep_their_messages() {
+    let r = name("dsp");
+    let at = PhysAddr::new(0x1000);
+    let cases = [
+        (Error::ZeroRequest, "a request for 0 bytes"),
+        (
+            Error::RequestAlign { align: 3 },
+            "requested alignment 0x3 is not a power of two",
+        ),
+        (
+            Error::AddressOverflow {
+                addr: at,
+                size: 0x2000,
+            },
+            "0x1000 + 0x2000 overflows the physical address space",
+        ),
+        (Error::UnknownAddress { addr: at }, "0x1000 is in no region"),
+        (Error::UnknownRegionId { id: 7 }, "no region with index 7"),
+        (
+            Error::WindowMissesRegion {
+                region: r,
+                window: range(0, 0x800),
+            },
+            "window [0x0, 0x800) holds no whole granule of region \"dsp\"",
+        ),
+        (
+            Error::ReclaimFailed {
+                region: r,
+                range: range(0x1000, 0x1000),
+            },
+            "region \"dsp\": could not reclaim [0x1000, 0x2000)",
+        ),
+        (
+            Error::ReclaimBusy {
+                region: r,
+                range: range(0x1000, 0x1000),
+            },
+            "region \"dsp\": [0x1000, 0x2000) is busy and cannot be reclaimed now",
+        ),
+        (
+            Error::ReclaimRetryLimit {
+                region: r,
+                size: 0x3000,
+                retries: 4,
+            },
+            "region \"dsp\": 0x3000 bytes: gave up after 4 busy candidates",
+        ),
+        (
+            Error::ReclaimAllBusy {
+                region: r,
+                size: 0x3000,
+                busy: 5,
+            },
+            "region \"dsp\": 0x3000 bytes: all 5 candidates were busy",
+        ),
+        (
+            Error::OutsideRegion {
+                region: r,
+                range: range(0x1000, 0x1000),
+            },
+            "[0x1000, 0x2000) is not inside region \"dsp\"",
+        ),
+        (
+            Error::NotAllocated {
+                region: r,
+                addr: at,
+            },
+            "region \"dsp\": 0x1000 is not allocated (double free or never allocated)",
+        ),
+        (
+            Error::NotAllocationStart {
+                region: r,
+                addr: at,
+            },
+            "region \"dsp\": 0x1000 is inside an allocation but does not start one",
+        ),
+        (
+            Error::WrongSize {
+                region: r,
+                addr: at,
+                size: 0x1000,
+                actual: 0x2000,
+            },
+            "region \"dsp\": free of 0x1000 bytes at 0x1000, but 0x2000 bytes are allocated there",
+        ),
+    ];
+    for (error, message) in cases {
+        assert_eq!(error.to_string(), message, "{error:?}");
+    }
+}
+
 #[test]
 fn a_region_needs_an_empty_backend() {
     use contig_cma::allocators::Backend;

@@ -423,7 +423,7 @@ impl<'m, R: RawMutex> Devices<'m, R> {
         let live = region
             .and_then(|id| self.cma_ledger(id))
             .map_or(0, |l| l.lock().len());
-        let name = region.and_then(|id| self.region(None, id).ok().map(Region::name));
+        let name = region.and_then(|id| self.cma_region(id).map(Region::name));
         Error::SourceBusy {
             source: name.map_or(SourceName::System, SourceName::Cma),
             live,
@@ -725,9 +725,7 @@ impl<'m, R: RawMutex> Devices<'m, R> {
 
     /// The CMA region `id` of the area set.
     pub(crate) fn region(&self, device: Option<Name>, id: RegionId) -> Result<&Region<R>, Error> {
-        self.cma
-            .get()
-            .and_then(|c| c.area.get(id))
+        self.cma_region(id)
             .ok_or(Error::UnknownCmaRegion { device, region: id })
     }
 

@@ -69,6 +69,15 @@ impl Fixture {
         d
     }
 
+    /// A registry with the default CMA area only, recording up to `records` of its
+    /// buffers: the bounded records those tests fill.
+    fn cma_devices(&self, records: usize) -> Devices<'_> {
+        let d = Devices::with_capacity(&self.ram, 64, records).unwrap();
+        d.set_cma(&self.area).unwrap();
+        d.set_default_cma(Some(self.default_cma)).unwrap();
+        d
+    }
+
     /// A 16 KiB pool at `POOLS + off`, seen at bus `bus`.
     fn pool(&self, name: &str, off: u64, bus: u64, options: PoolOptions) -> CoherentPool<'_> {
         let at = phys(POOLS + off);
@@ -632,9 +641,7 @@ fn global_default_pool() {
 #[test]
 fn the_size_book_is_bounded() {
     let f = Fixture::new();
-    let d: Devices<'_> = Devices::with_capacity(&f.ram, 64, 1).unwrap();
-    d.set_cma(&f.area).unwrap();
-    d.set_default_cma(Some(f.default_cma)).unwrap();
+    let d = f.cma_devices(1);
     let one = d.alloc_coherent(None, 0x10, Attrs::NONE).unwrap();
     assert_eq!(
         d.alloc_coherent(None, 0x10, Attrs::NONE),
@@ -831,9 +838,7 @@ fn no_device_buffers_go_back_with_no_device() {
 #[test]
 fn dma_errors_print_ids_and_explain_names() {
     let f = Fixture::new();
-    let d: Devices<'_> = Devices::with_capacity(&f.ram, 64, 0).unwrap();
-    d.set_cma(&f.area).unwrap();
-    d.set_default_cma(Some(f.default_cma)).unwrap();
+    let d = f.cma_devices(0);
     let a = d.add(dev("a")).unwrap();
     d.declare_coherent(a, f.pool("a-pool", 0, 0x4000_0000, PoolOptions::new()))
         .unwrap();
@@ -920,9 +925,7 @@ fn dma_errors_print_ids_and_explain_names() {
 #[test]
 fn pool_records_use_room_reserved_with_the_pool() {
     let f = Fixture::new();
-    let d: Devices<'_> = Devices::with_capacity(&f.ram, 64, 0).unwrap();
-    d.set_cma(&f.area).unwrap();
-    d.set_default_cma(Some(f.default_cma)).unwrap();
+    let d = f.cma_devices(0);
     let a = d.add(dev("a")).unwrap();
     let o = PoolOptions::new().max_buffers(3).fallthrough(true);
     d.declare_coherent(a, f.pool("p", 0, 0, o)).unwrap();
