@@ -285,10 +285,6 @@ impl RunTree {
         )
     }
 
-    fn is_stale(tree: &[u64], i: usize) -> bool {
-        tree.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
-    }
-
     /// Brings the tree up to `[start, end)` (units) of `used_map` having become all used
     /// (`used`) or all free: at once (`eager`, when the tree is settled and the change
     /// lies within two neighbouring leaves: see
@@ -310,7 +306,7 @@ impl RunTree {
         // Eager only within two neighbouring leaves: a longer change's two ends are
         // often the next change's too (an allocation and its free), and one settle
         // serves both.
-        if eager && (end - 1) / LEAF_UNITS - start / LEAF_UNITS <= 1 && !Self::is_stale(tree, 1) {
+        if eager && (end - 1) / LEAF_UNITS - start / LEAF_UNITS <= 1 && !words::test(tree, 1) {
             self.update(used_map, tree, start, end, used);
         } else {
             self.mark_stale(tree, start, end, used);
@@ -466,7 +462,7 @@ impl RunTree {
                 words::assign_range(tree, lo, inside_lo, true);
                 words::assign_range(tree, inside_hi, hi + 1, true);
             } else {
-                if lo == hi && Self::is_stale(tree, lo) {
+                if lo == hi && words::test(tree, lo) {
                     break;
                 }
                 words::assign_range(tree, lo, hi + 1, true);
@@ -488,7 +484,7 @@ impl RunTree {
         if i >= self.leaves {
             return self.runs(used, tree, i);
         }
-        if !Self::is_stale(tree, i) {
+        if !words::test(tree, i) {
             return self.node(tree, i);
         }
         let left = self.settled(used, tree, 2 * i, half / 2);
