@@ -170,11 +170,6 @@ const fn half_of(word: u64, half: usize) -> u32 {
     value
 }
 
-/// Word `w` of the used map; past its end, a full word (the leaf slots past the map).
-const fn word_or_full(used: &[u64], w: usize) -> u64 {
-    if w < used.len() { used[w] } else { u64::MAX }
-}
-
 /// The run tree over a used map of a fixed number of words: its shape and where its
 /// parts lie in the tree's words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -271,7 +266,10 @@ impl RunTree {
             return self.node(tree, i);
         }
         let w = (i - self.leaves) * LEAF_WORDS;
-        let (first, second) = (word_or_full(used, w), word_or_full(used, w + 1));
+        let (first, second) = (
+            words::word_or_full(used, w),
+            words::word_or_full(used, w + 1),
+        );
         Runs::of_leaf(first as u128 | (second as u128) << 64)
     }
 
