@@ -29,7 +29,7 @@
 
 #![forbid(unsafe_code)]
 
-use super::words::{self, BITS};
+use super::words::{self, BITS, word_or_full};
 
 /// The largest count with a floor: one word's worth, the small requests the word scan
 /// serves.
@@ -139,11 +139,6 @@ impl Floors {
             rest &= !(1 << i);
         }
     }
-}
-
-/// Word `w` of `used`, full past its end.
-fn word_or_full(used: &[u64], w: usize) -> u64 {
-    used.get(w).copied().unwrap_or(u64::MAX)
 }
 
 /// Free units right below unit `at`, at most [`COUNTS`] of them (and none below 0).

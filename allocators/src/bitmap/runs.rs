@@ -170,11 +170,6 @@ const fn half_of(word: u64, half: usize) -> u32 {
     value
 }
 
-/// Word `w` of the used map; past its end, a full word (the leaf slots past the map).
-const fn word_or_full(used: &[u64], w: usize) -> u64 {
-    if w < used.len() { used[w] } else { u64::MAX }
-}
-
 /// The run tree over a used map of a fixed number of words: its shape and where its
 /// parts lie in the tree's words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -271,7 +266,10 @@ impl RunTree {
             return self.node(tree, i);
         }
         let w = (i - self.leaves) * LEAF_WORDS;
-        let (first, second) = (word_or_full(used, w), word_or_full(used, w + 1));
+        let (first, second) = (
+            words::word_or_full(used, w),
+            words::word_or_full(used, w + 1),
+        );
         Runs::of_leaf(first as u128 | (second as u128) << 64)
     }
 
@@ -283,10 +281,6 @@ impl RunTree {
             self.runs(used, tree, 2 * i + 1),
             half,
         )
-    }
-
-    fn is_stale(tree: &[u64], i: usize) -> bool {
-        tree.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
 
     /// Brings the tree up to `[start, end)` (units) of `used_map` having become all used
@@ -310,7 +304,7 @@ impl RunTree {
         // Eager only within two neighbouring leaves: a longer change's two ends are
         // often the next change's too (an allocation and its free), and one settle
         // serves both.
-        if eager && (end - 1) / LEAF_UNITS - start / LEAF_UNITS <= 1 && !Self::is_stale(tree, 1) {
+        if eager && (end - 1) / LEAF_UNITS - start / LEAF_UNITS <= 1 && !words::test(tree, 1) {
             self.update(used_map, tree, start, end, used);
         } else {
             self.mark_stale(tree, start, end, used);
@@ -466,7 +460,7 @@ impl RunTree {
                 words::assign_range(tree, lo, inside_lo, true);
                 words::assign_range(tree, inside_hi, hi + 1, true);
             } else {
-                if lo == hi && Self::is_stale(tree, lo) {
+                if lo == hi && words::test(tree, lo) {
                     break;
                 }
                 words::assign_range(tree, lo, hi + 1, true);
@@ -488,7 +482,7 @@ impl RunTree {
         if i >= self.leaves {
             return self.runs(used, tree, i);
         }
-        if !Self::is_stale(tree, i) {
+        if !words::test(tree, i) {
             return self.node(tree, i);
         }
         let left = self.settled(used, tree, 2 * i, half / 2);

@@ -31,6 +31,13 @@ pub(super) const fn below_bit(bit: usize) -> u64 {
     }
 }
 
+/// Word `w` of a used map, full past its end: units past the map can never be free
+/// (the run tree's leaf slots past the map, the runs the floors look at).
+#[inline]
+pub(super) const fn word_or_full(used: &[u64], w: usize) -> u64 {
+    if w < used.len() { used[w] } else { u64::MAX }
+}
+
 /// Whether bit `i` is set.
 #[inline]
 pub(super) fn test(words: &[u64], i: usize) -> bool {
