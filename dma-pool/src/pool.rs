@@ -284,7 +284,9 @@ impl<'m, R: RawMutex> CoherentPool<'m, R> {
             .reachable(mask)
             .ok_or(CmaDmaError::WindowMissesRegion {
                 region: RegionIndex::ALONE,
-                window: PhysRange::EMPTY,
+                // The mask ends below the pool: what it reaches of the pool is nothing at
+                // the pool's base, which says where the pool starts.
+                window: PhysRange::new(self.phys().base(), 0).unwrap_or(PhysRange::EMPTY),
             })?;
         let request = Request::new(size)
             .aligned(align.max(self.options.page))
@@ -439,10 +441,14 @@ mod tests {
         )
         .unwrap();
         assert!(high.reachable(0xffff_ffff).is_none());
-        assert!(matches!(
+        assert_eq!(
             high.allocate(1, 0xffff_ffff),
-            Err(CmaDmaError::WindowMissesRegion { .. })
-        ));
+            Err(CmaDmaError::WindowMissesRegion {
+                region: RegionIndex::ALONE,
+                window: PhysRange::new(PhysAddr::new(0x1000), 0).unwrap(),
+            }),
+            "the mask ends below the pool: nothing of it, at the pool's base"
+        );
     }
 
     #[test]
