@@ -86,6 +86,10 @@ const LEAF_CLASSES: usize = LEAF_UNITS.trailing_zeros() as usize;
 /// only published in the stale set until a search needs the tree again.
 const EAGER_CHANGES: u32 = 4;
 
+/// Leaves with at most this many free runs are summarised run by run (see
+/// [`Runs::of_few_runs`]); more fragmented ones bit-parallel.
+const FEW_RUNS: u32 = 4;
+
 /// Bits per stale-set word.
 const STALE_BITS: usize = usize::BITS as usize;
 
@@ -132,6 +136,10 @@ impl Runs {
         if free == 0 {
             return Self::default();
         }
+        let starts = free & !(free << 1);
+        if starts.count_ones() <= FEW_RUNS {
+            return Self::of_few_runs(free);
+        }
         let suffix = (free << (128 - len)).leading_ones() as usize;
         // Bit-parallel, no loop over runs: `at_least[k]` has bit `p` set when the
         // `2^k` units from `p` are all free; a run starts where a free unit follows a
@@ -147,7 +155,6 @@ impl Runs {
                 break;
             }
         }
-        let starts = free & !(free << 1);
         let mut inner = starts & !1;
         if suffix > 0 {
             inner &= !(1u128 << (len - suffix));
@@ -179,6 +186,31 @@ impl Runs {
             longest: narrow(longest),
             classes,
         }
+    }
+
+    /// [`of_leaf`](Self::of_leaf) of a leaf with at most [`FEW_RUNS`] free runs, some
+    /// unit free and some busy, run by run: a leaf next to one hole or at the edge of
+    /// a free tail costs a few bit operations instead of the doubling steps.
+    fn of_few_runs(free: u128) -> Self {
+        let mut runs = Self::default();
+        let mut rest = free;
+        while rest != 0 {
+            let start = rest.trailing_zeros() as usize;
+            let len = (rest >> start).trailing_ones() as usize;
+            let end = start + len;
+            if start == 0 {
+                runs.prefix = narrow(len);
+            } else if end == LEAF_UNITS {
+                runs.suffix = narrow(len);
+            } else {
+                runs.classes |= 1 << class(len);
+            }
+            runs.longest = runs.longest.max(narrow(len));
+            // Adding the run's lowest bit carries through the run and clears it
+            // (wrapping to 0 for a run that reaches bit 127).
+            rest &= rest.wrapping_add(1 << start);
+        }
+        runs
     }
 
     /// The runs of `left` followed by `right`, each covering `half` units.
@@ -986,12 +1018,29 @@ mod tests {
                 rng ^= rng << 17;
                 u128::from(rng)
             };
-            // Sparse, dense and random masks, with runs of every length.
-            let free = match i % 4 {
+            // Sparse, dense and random masks, with runs of every length; and masks of
+            // one to five runs (the run-by-run path and the first mask past it), some
+            // touching the leaf's ends.
+            let free = match i % 6 {
                 0 => word() | word() << 64,
                 1 => (word() | word() << 64) & (word() | word() << 64),
                 2 => !((word() | word() << 64) & (word() | word() << 64) & word()),
-                _ => (word() << 64 | word()) >> (i % 128),
+                3 => (word() << 64 | word()) >> (i % 128),
+                _ => {
+                    let mut few = 0u128;
+                    for _ in 0..=i % 5 {
+                        let r = word();
+                        let start = (r % LEAF_UNITS as u128) as usize;
+                        let len = 1 + ((r >> 8) % (LEAF_UNITS - start) as u128) as usize;
+                        let ones = if len == 128 {
+                            u128::MAX
+                        } else {
+                            (1 << len) - 1
+                        };
+                        few |= ones << start;
+                    }
+                    if i % 3 == 0 { !few } else { few }
+                }
             } & mask;
             assert_eq!(Runs::of_leaf(free), naive_leaf(free), "{free:#x}");
         }
