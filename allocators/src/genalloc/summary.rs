@@ -214,22 +214,37 @@ impl Runs {
     }
 
     /// The runs of `left` followed by `right`, each covering `half` units.
+    ///
+    /// In `u32`: a node covers at most `2^32` units (leaf slots round a map of at most
+    /// `u32::MAX` units up to a power of two), so `half` fits, and every sum is the
+    /// length of a run inside the map, so it fits too.
     fn join(left: Self, right: Self, half: usize) -> Self {
-        let (lp, ls, rp, rs) = (
-            left.prefix as usize,
-            left.suffix as usize,
-            right.prefix as usize,
-            right.suffix as usize,
-        );
-        let middle = ls + rp;
-        let prefix = if lp == half { half + rp } else { lp };
-        let suffix = if rs == half { half + ls } else { rs };
-        let inner = lp != half && rs != half && middle > 0;
+        let half = narrow(half);
+        let middle = left.suffix.saturating_add(right.prefix);
+        let left_free = left.prefix == half;
+        let right_free = right.suffix == half;
+        let prefix = if left_free {
+            half.saturating_add(right.prefix)
+        } else {
+            left.prefix
+        };
+        let suffix = if right_free {
+            half.saturating_add(left.suffix)
+        } else {
+            right.suffix
+        };
+        let inner = !left_free && !right_free && middle > 0;
         Self {
-            prefix: narrow(prefix),
-            suffix: narrow(suffix),
-            longest: left.longest.max(right.longest).max(narrow(middle)),
-            classes: left.classes | right.classes | if inner { 1 << class(middle) } else { 0 },
+            prefix,
+            suffix,
+            longest: left.longest.max(right.longest).max(middle),
+            classes: left.classes
+                | right.classes
+                | if inner {
+                    1 << (31 - middle.leading_zeros())
+                } else {
+                    0
+                },
         }
     }
 }
@@ -353,15 +368,12 @@ impl Summary {
 
     /// The free units of leaf `leaf` as bits (bit `u` for the leaf's unit `u`).
     fn leaf_free(map: &Bitmap, leaf: usize) -> u128 {
-        let mut free = 0u128;
         let first = leaf * LEAF_WORDS;
-        let inside = (leaf + 1) * LEAF_UNITS <= map.units();
-        for k in 0..LEAF_WORDS {
-            let busy = if inside {
-                map.busy_inside(first + k)
-            } else {
-                map.busy_word(first + k)
-            };
+        let busy = map
+            .busy_inside::<LEAF_WORDS>(first)
+            .unwrap_or_else(|| core::array::from_fn(|k| map.busy_word(first + k)));
+        let mut free = 0u128;
+        for (k, busy) in busy.into_iter().enumerate() {
             free |= ((!busy & USED_HALF) as u128) << (k * UNITS_PER_WORD);
         }
         free
@@ -428,17 +440,34 @@ impl Summary {
     }
 
     /// [`refresh_leaves`](Self::refresh_leaves) of one leaf: each new value is carried
-    /// to its parent, so a level reads only the sibling and the old value.
+    /// to its parent, so a level reads only the sibling and the old value (both from
+    /// one pair of slots, behind one bounds check).
     fn refresh_path(&self, map: &Bitmap, leaf: usize) {
         let mut i = self.leaves + leaf;
         let mut new = Runs::of_leaf(Self::leaf_free(map, leaf));
         let mut half = LEAF_UNITS;
-        while self.store(i, new) && i > 1 {
-            let sibling = self.runs(i ^ 1);
-            new = if i & 1 == 0 {
-                Runs::join(new, sibling, half)
+        while let Some([left, right]) = self
+            .nodes
+            .get(i & !1..(i & !1) + 2)
+            .and_then(|pair| <&[Slot; 2]>::try_from(pair).ok())
+        {
+            let (own, sibling) = if i & 1 == 0 {
+                (left, right)
             } else {
-                Runs::join(sibling, new, half)
+                (right, left)
+            };
+            if own.load() == new {
+                return;
+            }
+            own.store(new);
+            if i == 1 {
+                return;
+            }
+            let other = sibling.load();
+            new = if i & 1 == 0 {
+                Runs::join(new, other, half)
+            } else {
+                Runs::join(other, new, half)
             };
             i /= 2;
             half *= 2;
