@@ -730,31 +730,37 @@ impl Summary {
         if !self.settle(map) {
             return None;
         }
-        // Only the fields a step needs are read: most steps need one.
-        let field = |i: usize, f: fn(&Slot) -> &AtomicU32| {
-            self.nodes
-                .get(i)
-                .map_or(0, |slot| f(slot).load(Ordering::Relaxed) as usize)
-        };
-        let pending = self.pending_leaf();
-        // Ends need no folding: the pending leaf's ends are those its ancestors know.
-        let longest = |i: usize| {
-            let stored = field(i, |s| &s.longest);
-            match pending {
-                Some((slot, leaf)) if covers(i, slot) => stored.max(leaf.longest as usize),
-                _ => stored,
-            }
-        };
-        if longest(1) < count {
+        // The pending leaf matters only if it holds `count`: then every node on its
+        // path does. Its ends need no folding: its ancestors know them.
+        let pending_fit = self
+            .pending_leaf()
+            .filter(|(_, leaf)| leaf.longest as usize >= count)
+            .map(|(slot, _)| slot);
+        let root_longest = self
+            .nodes
+            .get(1)
+            .map_or(0, |root| root.longest.load(Ordering::Relaxed) as usize);
+        if root_longest < count && pending_fit.is_none() {
             return Some(None);
         }
+        // `below`: levels from the children of `i` down to the leaves, so the pending
+        // leaf's ancestor among them is its slot shifted right by that much.
+        let mut below = self.leaves.trailing_zeros();
         let (mut i, mut lo, mut half) = (1, 0, LEAF_UNITS * self.leaves / 2);
         while i < self.leaves {
-            if longest(2 * i) >= count {
+            below -= 1;
+            // Both children behind one bounds check; most steps read one field.
+            let [left, right] = self
+                .nodes
+                .get(2 * i..2 * i + 2)
+                .and_then(|pair| <&[Slot; 2]>::try_from(pair).ok())?;
+            if left.longest.load(Ordering::Relaxed) as usize >= count
+                || pending_fit.is_some_and(|slot| slot >> below == 2 * i)
+            {
                 i *= 2;
             } else {
-                let suffix = field(2 * i, |s| &s.suffix);
-                if suffix + field(2 * i + 1, |s| &s.prefix) >= count {
+                let suffix = left.suffix.load(Ordering::Relaxed) as usize;
+                if suffix + right.prefix.load(Ordering::Relaxed) as usize >= count {
                     return Some(Some(lo + half - suffix));
                 }
                 i = 2 * i + 1;
@@ -1193,6 +1199,18 @@ mod tests {
         map.claim(hole5, 1).unwrap();
         assert_eq!(tree.pending.load(Ordering::Relaxed), 0);
         assert_eq!(stored_parent(tree, 5).longest, 2);
+        // With every other run shorter, even the stored root knows no fit: the search
+        // must fold the pending leaf in from the root down.
+        for (start, len) in [(7 * LEAF_UNITS, LEAF_UNITS), (hole3, 2), (hole5 + 1, 2)] {
+            eager();
+            map.claim(start, len).unwrap();
+        }
+        eager();
+        map.release(hole5 + 1, 2).unwrap();
+        assert_eq!(tree.pending.load(Ordering::Relaxed), 6);
+        assert_eq!(tree.runs(1).longest, 1);
+        assert_eq!(tree.lowest_run(&map, 2), Some(Some(hole5 + 1)));
+        assert_eq!(tree.root(&map).unwrap().longest, 2);
     }
 
     #[test]
