@@ -260,6 +260,42 @@ fn two_frees_in_two_leaves_merge_in_the_summary() {
     });
 }
 
+/// A free strictly inside one leaf only stores that leaf and names it pending; searches
+/// fold it into its ancestors. Here a claim in the last leaf (which changes that
+/// leaf's ends, so it brings the pending leaf's path up to date first) races a first
+/// fit that must find the pending hole whether it reads the tree before, during or
+/// after that update. Three leaves make a tree with an inner level below the root,
+/// whose node over the pending leaf knows no free unit until the update. (The search
+/// runs on the spawned thread: the other way round loom explores too few orders to
+/// catch an update that names no pending leaf before its path is current.)
+#[test]
+fn a_pending_free_is_found_while_another_change_folds_it_in() {
+    model(|| {
+        let units = 3 * WORD;
+        let p = pool(units);
+        // A 2-unit block strictly inside leaf 0, then everything taken but the last
+        // four units.
+        for (offset, size) in [(0, 5), (5, 2), (7, units - 11)] {
+            p.alloc_with(size, Fit::Fixed { offset }).unwrap();
+        }
+        // A search that needs the tree: the next changes fold in at once.
+        assert_eq!(p.largest_free(), 4);
+        p.free(5, 2).unwrap();
+        let q = p.clone();
+        let t = thread::spawn(move || q.alloc(2));
+        let fixed = Fit::Fixed { offset: units - 4 };
+        assert_eq!(p.alloc_with(1, fixed), Ok(units - 4));
+        assert_eq!(
+            t.join().unwrap(),
+            Ok(5),
+            "first fit missed the pending free"
+        );
+        assert!(p.summaries_settled());
+        assert_eq!(p.largest_free(), 3);
+        assert_eq!(p.alloc(3), Ok(units - 3));
+    });
+}
+
 /// Once a few changes pass without a search that needs the tree, changes only publish
 /// their leaves in the stale set, and the next search that needs the tree folds them
 /// in. Here the freed block's leaf is already stale when the free publishes it again,

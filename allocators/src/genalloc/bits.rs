@@ -149,9 +149,15 @@ impl Bitmap {
         b
     }
 
-    /// Busy mask of word `w`, which holds no unit past the end of the map.
-    pub(crate) fn busy_inside(&self, w: usize) -> usize {
-        busy(self.load(w))
+    /// Busy masks of the `N` words from `first`, all of whose units are inside the
+    /// map; `None` when they are not (one bounds check for the lot).
+    pub(crate) fn busy_inside<const N: usize>(&self, first: usize) -> Option<[usize; N]> {
+        let words = self.words.get(first..first.checked_add(N)?)?;
+        let words = <&[AtomicUsize; N]>::try_from(words).ok()?;
+        if (first + N) * UNITS_PER_WORD > self.units {
+            return None;
+        }
+        Some(words.each_ref().map(|w| busy(w.load(Ordering::Acquire))))
     }
 
     /// Whether unit `u` is used or tombstoned (units past the end are busy).

@@ -41,6 +41,15 @@
 //!   drains the stale set (neighbouring leaves as one range, counting each off
 //!   `dirty` once its path is current) and hands the role back.
 //!
+//! * *pending*: a change that only frees units strictly inside one leaf (the leaf's
+//!   ends stay, its longest run and size classes only grow) stores the leaf and names
+//!   it the pending leaf instead of updating the path; searches fold that leaf's
+//!   longest run and classes into its ancestors as they read them. The next change
+//!   of that leaf updates the path from the leaf's parent, which stops at once when
+//!   it restores what the ancestors describe (a claim that refills the hole), and a
+//!   change of any other leaf first brings the pending leaf's path up to date, so at
+//!   most one leaf is pending.
+//!
 //! So no change is ever left out of the tree for good (its leaf stays counted until a
 //! drain recomputed it), and no thread ever waits for another. A change of `c` units
 //! recomputes `O(c / 128)` leaves and the nodes above them, level by level, up to the
@@ -51,7 +60,9 @@
 //! # Searches trust the tree only when it is settled
 //!
 //! A search uses the tree only when it reads `dirty == 0` and then `updating == 0`
-//! (acquire: it then sees every node the last updater or drain wrote). At that point
+//! (acquire: it then sees every node the last updater or drain wrote), and then reads
+//! the pending leaf (acquire: the updater names a leaf, or none, only after writing
+//! the slots that make the ancestors right without it). At that point
 //! the tree describes every change made by a call that has returned. A change still in
 //! flight can make the tree show a run that was just claimed (the caller finds it busy
 //! and falls back to the word scan) or miss one that is being freed (so the search,
@@ -86,6 +97,10 @@ const LEAF_CLASSES: usize = LEAF_UNITS.trailing_zeros() as usize;
 /// only published in the stale set until a search needs the tree again.
 const EAGER_CHANGES: u32 = 4;
 
+/// Leaves with at most this many free runs are summarised run by run (see
+/// [`Runs::of_few_runs`]); more fragmented ones bit-parallel.
+const FEW_RUNS: u32 = 4;
+
 /// Bits per stale-set word.
 const STALE_BITS: usize = usize::BITS as usize;
 
@@ -99,6 +114,12 @@ pub(crate) fn class(len: usize) -> u32 {
 /// chunk with a tree keeps within `u32`.
 fn narrow(v: usize) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
+}
+
+/// Whether node `i` is `slot` or one of its ancestors (heap order, `1 <= i`).
+fn covers(i: usize, slot: usize) -> bool {
+    let depth = |n: usize| usize::BITS - 1 - n.leading_zeros();
+    i <= slot && slot >> (depth(slot) - depth(i)) == i
 }
 
 /// The free runs of a stretch of units.
@@ -132,6 +153,10 @@ impl Runs {
         if free == 0 {
             return Self::default();
         }
+        let starts = free & !(free << 1);
+        if starts.count_ones() <= FEW_RUNS {
+            return Self::of_few_runs(free);
+        }
         let suffix = (free << (128 - len)).leading_ones() as usize;
         // Bit-parallel, no loop over runs: `at_least[k]` has bit `p` set when the
         // `2^k` units from `p` are all free; a run starts where a free unit follows a
@@ -147,7 +172,6 @@ impl Runs {
                 break;
             }
         }
-        let starts = free & !(free << 1);
         let mut inner = starts & !1;
         if suffix > 0 {
             inner &= !(1u128 << (len - suffix));
@@ -181,23 +205,74 @@ impl Runs {
         }
     }
 
+    /// [`of_leaf`](Self::of_leaf) of a leaf with at most [`FEW_RUNS`] free runs, some
+    /// unit free and some busy, run by run: a leaf next to one hole or at the edge of
+    /// a free tail costs a few bit operations instead of the doubling steps.
+    fn of_few_runs(free: u128) -> Self {
+        let mut runs = Self::default();
+        let mut rest = free;
+        while rest != 0 {
+            let start = rest.trailing_zeros() as usize;
+            let len = (rest >> start).trailing_ones() as usize;
+            let end = start + len;
+            if start == 0 {
+                runs.prefix = narrow(len);
+            } else if end == LEAF_UNITS {
+                runs.suffix = narrow(len);
+            } else {
+                runs.classes |= 1 << class(len);
+            }
+            runs.longest = runs.longest.max(narrow(len));
+            // Adding the run's lowest bit carries through the run and clears it
+            // (wrapping to 0 for a run that reaches bit 127).
+            rest &= rest.wrapping_add(1 << start);
+        }
+        runs
+    }
+
+    /// Whether a leaf that went from `old` to `self` only gained free units strictly
+    /// inside: same prefix and suffix, a longest run and size classes that only grew.
+    /// Its ancestors' ends are then still right, and folding its longest run and
+    /// classes into them ([`Summary::node`]) gives their current value.
+    fn only_grows_inside(self, old: Self) -> bool {
+        self.prefix == old.prefix
+            && self.suffix == old.suffix
+            && self.longest >= old.longest
+            && self.classes & old.classes == old.classes
+    }
+
     /// The runs of `left` followed by `right`, each covering `half` units.
+    ///
+    /// In `u32`: a node covers at most `2^32` units (leaf slots round a map of at most
+    /// `u32::MAX` units up to a power of two), so `half` fits, and every sum is the
+    /// length of a run inside the map, so it fits too.
     fn join(left: Self, right: Self, half: usize) -> Self {
-        let (lp, ls, rp, rs) = (
-            left.prefix as usize,
-            left.suffix as usize,
-            right.prefix as usize,
-            right.suffix as usize,
-        );
-        let middle = ls + rp;
-        let prefix = if lp == half { half + rp } else { lp };
-        let suffix = if rs == half { half + ls } else { rs };
-        let inner = lp != half && rs != half && middle > 0;
+        let half = narrow(half);
+        let middle = left.suffix.saturating_add(right.prefix);
+        let left_free = left.prefix == half;
+        let right_free = right.suffix == half;
+        let prefix = if left_free {
+            half.saturating_add(right.prefix)
+        } else {
+            left.prefix
+        };
+        let suffix = if right_free {
+            half.saturating_add(left.suffix)
+        } else {
+            right.suffix
+        };
+        let inner = !left_free && !right_free && middle > 0;
         Self {
-            prefix: narrow(prefix),
-            suffix: narrow(suffix),
-            longest: left.longest.max(right.longest).max(narrow(middle)),
-            classes: left.classes | right.classes | if inner { 1 << class(middle) } else { 0 },
+            prefix,
+            suffix,
+            longest: left.longest.max(right.longest).max(middle),
+            classes: left.classes
+                | right.classes
+                | if inner {
+                    1 << (31 - middle.leading_zeros())
+                } else {
+                    0
+                },
         }
     }
 }
@@ -271,6 +346,11 @@ pub(crate) struct Summary {
     /// Leaves in the stale set, counted before they are published there, so a search
     /// that reads 0 knows the stale set holds nothing that returned before it.
     dirty: AtomicUsize,
+    /// `leaf + 1` for the one leaf whose slot is current while its ancestors still
+    /// describe it before its last frees (0 for none); see [`Self::refresh_path`].
+    /// Written by the updater only, with release after the slots it covers; searches
+    /// fold that leaf into its ancestors as they read them.
+    pending: AtomicUsize,
     /// Changes since a search last needed the tree (a hint: racing changes may lose
     /// counts, which only delays the switch to deferring).
     quiet: AtomicU32,
@@ -296,6 +376,7 @@ impl Summary {
             )?,
             updating: AtomicUsize::new(0),
             dirty: AtomicUsize::new(0),
+            pending: AtomicUsize::new(0),
             quiet: AtomicU32::new(0),
         };
         for leaf in 0..leaves {
@@ -321,15 +402,12 @@ impl Summary {
 
     /// The free units of leaf `leaf` as bits (bit `u` for the leaf's unit `u`).
     fn leaf_free(map: &Bitmap, leaf: usize) -> u128 {
-        let mut free = 0u128;
         let first = leaf * LEAF_WORDS;
-        let inside = (leaf + 1) * LEAF_UNITS <= map.units();
-        for k in 0..LEAF_WORDS {
-            let busy = if inside {
-                map.busy_inside(first + k)
-            } else {
-                map.busy_word(first + k)
-            };
+        let busy = map
+            .busy_inside::<LEAF_WORDS>(first)
+            .unwrap_or_else(|| core::array::from_fn(|k| map.busy_word(first + k)));
+        let mut free = 0u128;
+        for (k, busy) in busy.into_iter().enumerate() {
             free |= ((!busy & USED_HALF) as u128) << (k * UNITS_PER_WORD);
         }
         free
@@ -372,6 +450,7 @@ impl Summary {
             self.refresh_path(map, first);
             return;
         }
+        self.flush_pending();
         let mut changed = false;
         for leaf in first..=last.min(self.leaves - 1) {
             changed |= self.refresh_leaf(map, leaf);
@@ -395,18 +474,86 @@ impl Summary {
         }
     }
 
-    /// [`refresh_leaves`](Self::refresh_leaves) of one leaf: each new value is carried
-    /// to its parent, so a level reads only the sibling and the old value.
+    /// [`refresh_leaves`](Self::refresh_leaves) of one leaf.
+    ///
+    /// A change that only adds free units strictly inside the leaf (its prefix and
+    /// suffix stay, its longest run and size classes only grow) stores the leaf and
+    /// makes it the *pending* leaf instead of updating its path: the ancestors then
+    /// lack only the leaf's new inner runs, which a search folds in as it reads them
+    /// ([`Self::node`]). The next change of the same leaf updates the path from the
+    /// leaf's parent, and stops there when it restores what the ancestors describe
+    /// (a claim that refills the hole a free left: the common case under random frees,
+    /// which so costs one level instead of two whole paths). A change of another leaf
+    /// first brings the pending leaf's path up to date, so at most one leaf is pending.
     fn refresh_path(&self, map: &Bitmap, leaf: usize) {
-        let mut i = self.leaves + leaf;
-        let mut new = Runs::of_leaf(Self::leaf_free(map, leaf));
-        let mut half = LEAF_UNITS;
-        while self.store(i, new) && i > 1 {
-            let sibling = self.runs(i ^ 1);
-            new = if i & 1 == 0 {
-                Runs::join(new, sibling, half)
+        let i = self.leaves + leaf;
+        let new = Runs::of_leaf(Self::leaf_free(map, leaf));
+        let old = self.runs(i);
+        if new == old {
+            return;
+        }
+        let pending = self.pending.load(Ordering::Relaxed);
+        if pending == leaf + 1 {
+            self.store(i, new);
+            if !new.only_grows_inside(old) {
+                self.carry_up_from(i);
+                self.pending.store(0, Ordering::Release);
+            }
+            return;
+        }
+        if pending != 0 {
+            self.flush_pending();
+        }
+        if new.only_grows_inside(old) {
+            self.store(i, new);
+            self.pending.store(leaf + 1, Ordering::Release);
+            return;
+        }
+        self.carry_up(i, new, LEAF_UNITS);
+    }
+
+    /// Brings the pending leaf's path up to date, if there is one.
+    fn flush_pending(&self) {
+        if let Some(leaf) = self.pending.load(Ordering::Relaxed).checked_sub(1) {
+            self.carry_up_from(self.leaves + leaf);
+            self.pending.store(0, Ordering::Release);
+        }
+    }
+
+    /// Recomputes the parent of node `i` (a leaf) from its children and carries it up.
+    fn carry_up_from(&self, i: usize) {
+        let parent = Runs::join(self.runs(i & !1), self.runs(i | 1), LEAF_UNITS);
+        self.carry_up(i / 2, parent, 2 * LEAF_UNITS);
+    }
+
+    /// Stores `new` in node `i`, which covers `len` units, and carries each new value
+    /// to its parent, up to the first level where nothing changed: a level reads only
+    /// the sibling and the old value (both from one pair of slots, behind one bounds
+    /// check).
+    fn carry_up(&self, mut i: usize, mut new: Runs, len: usize) {
+        let mut half = len;
+        while let Some([left, right]) = self
+            .nodes
+            .get(i & !1..(i & !1) + 2)
+            .and_then(|pair| <&[Slot; 2]>::try_from(pair).ok())
+        {
+            let (own, sibling) = if i & 1 == 0 {
+                (left, right)
             } else {
-                Runs::join(sibling, new, half)
+                (right, left)
+            };
+            if own.load() == new {
+                return;
+            }
+            own.store(new);
+            if i == 1 {
+                return;
+            }
+            let other = sibling.load();
+            new = if i & 1 == 0 {
+                Runs::join(new, other, half)
+            } else {
+                Runs::join(other, new, half)
             };
             i /= 2;
             half *= 2;
@@ -548,10 +695,31 @@ impl Summary {
         }
     }
 
+    /// The pending leaf's slot and runs, read by a search after it found the tree
+    /// settled (acquire: it then sees the slots written before the leaf was named).
+    fn pending_leaf(&self) -> Option<(usize, Runs)> {
+        let slot = self.pending.load(Ordering::Acquire).checked_sub(1)? + self.leaves;
+        Some((slot, self.runs(slot)))
+    }
+
+    /// The runs of node `i` as a search must see them: with the inner runs of the
+    /// `pending` leaf (see [`Self::refresh_path`]) folded in when `i` is one of its
+    /// ancestors.
+    fn node(&self, i: usize, pending: Option<(usize, Runs)>) -> Runs {
+        let mut runs = self.runs(i);
+        if let Some((slot, leaf)) = pending {
+            if covers(i, slot) {
+                runs.longest = runs.longest.max(leaf.longest);
+                runs.classes |= leaf.classes;
+            }
+        }
+        runs
+    }
+
     /// The runs of the whole map, if the tree is [settled](Self::settled).
     pub(crate) fn root(&self, map: &Bitmap) -> Option<Runs> {
         self.needed();
-        self.settle(map).then(|| self.runs(1))
+        self.settle(map).then(|| self.node(1, self.pending_leaf()))
     }
 
     /// The lowest unit where `count` free units start, over the whole map, if the tree
@@ -562,22 +730,37 @@ impl Summary {
         if !self.settle(map) {
             return None;
         }
-        // Only the fields a step needs are read: most steps need one.
-        let field = |i: usize, f: fn(&Slot) -> &AtomicU32| {
-            self.nodes
-                .get(i)
-                .map_or(0, |slot| f(slot).load(Ordering::Relaxed) as usize)
-        };
-        if field(1, |s| &s.longest) < count {
+        // The pending leaf matters only if it holds `count`: then every node on its
+        // path does. Its ends need no folding: its ancestors know them.
+        let pending_fit = self
+            .pending_leaf()
+            .filter(|(_, leaf)| leaf.longest as usize >= count)
+            .map(|(slot, _)| slot);
+        let root_longest = self
+            .nodes
+            .get(1)
+            .map_or(0, |root| root.longest.load(Ordering::Relaxed) as usize);
+        if root_longest < count && pending_fit.is_none() {
             return Some(None);
         }
+        // `below`: levels from the children of `i` down to the leaves, so the pending
+        // leaf's ancestor among them is its slot shifted right by that much.
+        let mut below = self.leaves.trailing_zeros();
         let (mut i, mut lo, mut half) = (1, 0, LEAF_UNITS * self.leaves / 2);
         while i < self.leaves {
-            if field(2 * i, |s| &s.longest) >= count {
+            below -= 1;
+            // Both children behind one bounds check; most steps read one field.
+            let [left, right] = self
+                .nodes
+                .get(2 * i..2 * i + 2)
+                .and_then(|pair| <&[Slot; 2]>::try_from(pair).ok())?;
+            if left.longest.load(Ordering::Relaxed) as usize >= count
+                || pending_fit.is_some_and(|slot| slot >> below == 2 * i)
+            {
                 i *= 2;
             } else {
-                let suffix = field(2 * i, |s| &s.suffix);
-                if suffix + field(2 * i + 1, |s| &s.prefix) >= count {
+                let suffix = left.suffix.load(Ordering::Relaxed) as usize;
+                if suffix + right.prefix.load(Ordering::Relaxed) as usize >= count {
                     return Some(Some(lo + half - suffix));
                 }
                 i = 2 * i + 1;
@@ -614,20 +797,23 @@ impl Summary {
         }
         let mut carry = 0;
         let len = LEAF_UNITS * self.leaves;
-        if !self.visit(map, window, 1, 0, len, &mut carry, visitor) && carry > 0 {
+        let pending = self.pending_leaf();
+        if !self.visit(map, window, pending, 1, 0, len, &mut carry, visitor) && carry > 0 {
             // A run reaching the window's end (bits past the map read as busy).
             visitor.run(window.hi - carry, carry);
         }
         true
     }
 
-    /// Visits node `i` covering `[lo, lo + len)`; `carry` is the length of the free run
-    /// that ends at `lo`. Returns `true` once the visitor stopped.
+    /// Visits node `i` covering `[lo, lo + len)`, with the `pending` leaf folded in;
+    /// `carry` is the length of the free run that ends at `lo`. Returns `true` once the
+    /// visitor stopped.
     #[allow(clippy::too_many_arguments)]
     fn visit(
         &self,
         map: &Bitmap,
         window: Window,
+        pending: Option<(usize, Runs)>,
         i: usize,
         lo: usize,
         len: usize,
@@ -639,7 +825,7 @@ impl Summary {
             return false;
         }
         if window.lo <= lo && hi <= window.hi {
-            let runs = self.runs(i);
+            let runs = self.node(i, pending);
             let prefix = runs.prefix as usize;
             if prefix == len {
                 *carry += len;
@@ -658,8 +844,17 @@ impl Summary {
             return self.scan_leaf(map, window, i - self.leaves, lo, carry, visitor);
         }
         let half = len / 2;
-        self.visit(map, window, 2 * i, lo, half, carry, visitor)
-            || self.visit(map, window, 2 * i + 1, lo + half, half, carry, visitor)
+        self.visit(map, window, pending, 2 * i, lo, half, carry, visitor)
+            || self.visit(
+                map,
+                window,
+                pending,
+                2 * i + 1,
+                lo + half,
+                half,
+                carry,
+                visitor,
+            )
     }
 
     /// [`visit`](Self::visit) of a leaf at `lo`, run by run, clipped to the window.
@@ -930,6 +1125,94 @@ mod tests {
         assert_eq!(tree.root(&map).unwrap(), root);
     }
 
+    /// The stored (unfolded) runs of leaf `leaf`'s parent.
+    fn stored_parent(tree: &Summary, leaf: usize) -> Runs {
+        tree.runs((tree.leaves + leaf) / 2)
+    }
+
+    #[test]
+    fn a_free_inside_a_leaf_waits_as_pending_and_every_search_folds_it_in() {
+        let units = 8 * LEAF_UNITS;
+        let map = Bitmap::new(units).unwrap();
+        let tree = map.summary().unwrap();
+        // Everything but the last leaf taken, in blocks that leave a two-unit block
+        // strictly inside leaf 3 and another inside leaf 1.
+        let (hole3, hole1, hole5) = (3 * LEAF_UNITS + 5, LEAF_UNITS + 9, 5 * LEAF_UNITS + 10);
+        for (start, len) in [
+            (0, hole1),
+            (hole1, 2),
+            (hole1 + 2, hole3 - hole1 - 2),
+            (hole3, 2),
+            (hole3 + 2, hole5 - hole3 - 2),
+            (hole5, 3),
+            (hole5 + 3, 7 * LEAF_UNITS - hole5 - 3),
+        ] {
+            map.claim(start, len).unwrap();
+        }
+        let window = Window { lo: 0, hi: units };
+        // Changes fold into the tree at once only while searches need it: keep it so.
+        let eager = || assert!(tree.root(&map).is_some());
+        eager();
+        map.release(hole3, 2).unwrap();
+        // Only the leaf changed: its parent still knows no free unit...
+        assert_eq!(tree.pending.load(Ordering::Relaxed), 4);
+        assert_eq!(stored_parent(tree, 3).longest, 0);
+        // ...yet every search sees the hole.
+        assert_eq!(tree.lowest_run(&map, 2), Some(Some(hole3)));
+        assert_eq!(tree.lowest_run(&map, 3), Some(Some(7 * LEAF_UNITS)));
+        assert_eq!(tree.root(&map).unwrap().classes, 1 << class(2));
+        let mut at_least = AtLeast(2, Vec::new());
+        assert!(tree.walk(&map, window, &mut at_least));
+        assert_eq!(at_least.1, [(hole3, 2), (7 * LEAF_UNITS, LEAF_UNITS)]);
+        let mut best = SmallestInClass {
+            count: 2,
+            class: class(2),
+            fit: |s: usize, e: usize| (e - s >= 2).then_some(s),
+            best: None,
+        };
+        assert!(tree.walk(&map, window, &mut best));
+        assert_eq!(best.best, Some((2, hole3)));
+        // Refilling the hole restores what the ancestors describe: nothing pending.
+        eager();
+        map.claim(hole3, 2).unwrap();
+        assert_eq!(tree.pending.load(Ordering::Relaxed), 0);
+        assert_eq!(tree.lowest_run(&map, 1), Some(Some(7 * LEAF_UNITS)));
+        // A change of another leaf brings the pending one's path up to date first.
+        eager();
+        map.release(hole3, 2).unwrap();
+        eager();
+        map.release(hole1, 2).unwrap();
+        assert_eq!(tree.pending.load(Ordering::Relaxed), 2);
+        assert_eq!(stored_parent(tree, 3).longest, 2);
+        assert_eq!(tree.lowest_run(&map, 2), Some(Some(hole1)));
+        // A change that is not a pure gain inside the leaf updates the path at once.
+        eager();
+        map.claim(hole1, 1).unwrap();
+        assert_eq!(tree.pending.load(Ordering::Relaxed), 0);
+        assert_eq!(stored_parent(tree, 1).longest, 1);
+        assert_eq!(tree.lowest_run(&map, 1), Some(Some(hole1 + 1)));
+        // So does one that shortens the pending leaf's longest run within its class.
+        eager();
+        map.release(hole5, 3).unwrap();
+        assert_eq!(tree.pending.load(Ordering::Relaxed), 6);
+        eager();
+        map.claim(hole5, 1).unwrap();
+        assert_eq!(tree.pending.load(Ordering::Relaxed), 0);
+        assert_eq!(stored_parent(tree, 5).longest, 2);
+        // With every other run shorter, even the stored root knows no fit: the search
+        // must fold the pending leaf in from the root down.
+        for (start, len) in [(7 * LEAF_UNITS, LEAF_UNITS), (hole3, 2), (hole5 + 1, 2)] {
+            eager();
+            map.claim(start, len).unwrap();
+        }
+        eager();
+        map.release(hole5 + 1, 2).unwrap();
+        assert_eq!(tree.pending.load(Ordering::Relaxed), 6);
+        assert_eq!(tree.runs(1).longest, 1);
+        assert_eq!(tree.lowest_run(&map, 2), Some(Some(hole5 + 1)));
+        assert_eq!(tree.root(&map).unwrap().longest, 2);
+    }
+
     #[test]
     fn small_and_empty_maps_have_no_tree() {
         assert!(Bitmap::new(LEAF_UNITS).unwrap().summary().is_none());
@@ -986,12 +1269,29 @@ mod tests {
                 rng ^= rng << 17;
                 u128::from(rng)
             };
-            // Sparse, dense and random masks, with runs of every length.
-            let free = match i % 4 {
+            // Sparse, dense and random masks, with runs of every length; and masks of
+            // one to five runs (the run-by-run path and the first mask past it), some
+            // touching the leaf's ends.
+            let free = match i % 6 {
                 0 => word() | word() << 64,
                 1 => (word() | word() << 64) & (word() | word() << 64),
                 2 => !((word() | word() << 64) & (word() | word() << 64) & word()),
-                _ => (word() << 64 | word()) >> (i % 128),
+                3 => (word() << 64 | word()) >> (i % 128),
+                _ => {
+                    let mut few = 0u128;
+                    for _ in 0..=i % 5 {
+                        let r = word();
+                        let start = (r % LEAF_UNITS as u128) as usize;
+                        let len = 1 + ((r >> 8) % (LEAF_UNITS - start) as u128) as usize;
+                        let ones = if len == 128 {
+                            u128::MAX
+                        } else {
+                            (1 << len) - 1
+                        };
+                        few |= ones << start;
+                    }
+                    if i % 3 == 0 { !few } else { few }
+                }
             } & mask;
             assert_eq!(Runs::of_leaf(free), naive_leaf(free), "{free:#x}");
         }
