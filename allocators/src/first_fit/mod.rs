@@ -370,7 +370,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> Backend for FirstFit<S> {
 
     fn free(&mut self, start: usize, count: usize) -> Result<(), Error> {
         check_range(start, count, self.capacity)?;
-        let Some(node) = self.tree.lookup(start) else {
+        let Some(found) = self.tree.find(start) else {
             // Not an allocation's start: inside a free piece or an allocation.
             let free = self.tree.free_before(start).map(|at| self.tree.piece(at));
             return Err(if free.is_some_and(|p| start < p.end()) {
@@ -379,7 +379,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> Backend for FirstFit<S> {
                 Error::NotAllocationStart { start }
             });
         };
-        let actual = self.tree.piece(node).len;
+        let actual = self.tree.piece(found.node).len;
         if actual != count {
             return Err(Error::WrongCount {
                 start,
@@ -387,7 +387,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> Backend for FirstFit<S> {
                 actual,
             });
         }
-        let merged = self.tree.release(node);
+        let merged = self.tree.release_found(found);
         self.free_extents = self.free_extents + 1 - merged;
         self.free_units += count;
         self.live -= 1;

@@ -209,6 +209,14 @@ pub(super) struct PieceTree<S = Vec<Node>> {
     spare: usize,
 }
 
+/// Where the index holds an allocation: the slot, and the allocation's node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Indexed {
+    slot: usize,
+    /// The allocation's node.
+    pub(super) node: u32,
+}
+
 /// Fibonacci hashing multiplier (`2^64 / golden ratio`).
 const HASH: u64 = 0x9E37_79B9_7F4A_7C15;
 
@@ -417,14 +425,28 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     /// Returns the allocation in node `used` to the free space, merging it with its
     /// free neighbours in address order; returns how many of them it merged with (so
     /// the number of free pieces changes by one minus that).
+    #[cfg(test)]
     pub(super) fn release(&mut self, used: u32) -> usize {
         self.unindex(used);
-        let node = *self.node(used);
-        let before = Some(node.prev)
-            .filter(|&p| self.nodes.as_ref().get(p as usize).is_some_and(|n| n.free));
-        let after = Some(node.next)
-            .filter(|&n| self.nodes.as_ref().get(n as usize).is_some_and(|n| n.free));
-        let last = node.next == NIL;
+        self.merge_free(used)
+    }
+
+    /// [`release`](Self::release) of the allocation [`find`](Self::find) returned.
+    pub(super) fn release_found(&mut self, found: Indexed) -> usize {
+        self.unindex_slot(found.slot);
+        self.merge_free(found.node)
+    }
+
+    /// Turns the allocation in node `used`, already out of the index, into free space,
+    /// merging it with its free neighbours; returns how many of them it merged with.
+    fn merge_free(&mut self, used: u32) -> usize {
+        let node = self.node(used);
+        let (prev, next, start, len) = (node.prev, node.next, node.start, node.len);
+        let before =
+            Some(prev).filter(|&p| self.nodes.as_ref().get(p as usize).is_some_and(|n| n.free));
+        let after =
+            Some(next).filter(|&n| self.nodes.as_ref().get(n as usize).is_some_and(|n| n.free));
+        let last = next == NIL;
         match (before, after) {
             (Some(before), Some(after)) if after == self.wild => {
                 // The merged piece is last: it stays in the last piece's node.
@@ -432,7 +454,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 self.tree_remove(before);
                 let merged = self.node_mut(after);
                 merged.start = below.start;
-                merged.len += below.len + node.len;
+                merged.len += below.len + len;
                 self.list_remove(used);
                 self.give_spare(used);
                 self.list_remove(before);
@@ -441,7 +463,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             }
             (Some(before), Some(after)) => {
                 let gone = self.node(after).len;
-                self.node_mut(before).len += node.len + gone;
+                self.node_mut(before).len += len + gone;
                 self.list_remove(used);
                 self.give_spare(used);
                 self.tree_remove(after);
@@ -455,7 +477,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                     self.tree_remove(before);
                     self.wild = before;
                 }
-                self.node_mut(before).len += node.len;
+                self.node_mut(before).len += len;
                 self.list_remove(used);
                 self.give_spare(used);
                 if !last {
@@ -466,8 +488,8 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             (None, Some(after)) => {
                 // The key moves down past the allocation only: no free piece between.
                 let merged = self.node_mut(after);
-                merged.start = node.start;
-                merged.len += node.len;
+                merged.start = start;
+                merged.len += len;
                 self.list_remove(used);
                 self.give_spare(used);
                 if after != self.wild {
@@ -488,7 +510,15 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     }
 
     /// The allocation that starts at `start`, if it is in the index.
+    #[cfg(test)]
     pub(super) fn lookup(&self, start: usize) -> Option<u32> {
+        self.find(start).map(|found| found.node)
+    }
+
+    /// The allocation that starts at `start` and the index slot that holds it, if it is
+    /// in the index: a free hands the slot back to [`release_found`](Self::release_found)
+    /// rather than probing for it a second time.
+    pub(super) fn find(&self, start: usize) -> Option<Indexed> {
         let nodes = self.nodes.as_ref();
         let hash = hash(start);
         let mut i = self.home(hash);
@@ -497,7 +527,10 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             let node = nodes.get(slot.slot as usize)?;
             // The stored hash spares reading the nodes of the other entries.
             if slot.slot_hash == hash && node.start == start {
-                return Some(slot.slot);
+                return Some(Indexed {
+                    slot: i,
+                    node: slot.slot,
+                });
             }
             i = if i + 1 == nodes.len() { 0 } else { i + 1 };
         }
@@ -525,7 +558,8 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
 
     /// Removes node `at` from the index, shifting the entries after it back so that
     /// no probe sequence is broken.
-    pub(super) fn unindex(&mut self, at: u32) {
+    #[cfg(test)]
+    fn unindex(&mut self, at: u32) {
         let len = self.nodes.as_ref().len();
         let mut hole = self.home(hash(self.node(at).start));
         let mut probes = 0;
@@ -536,6 +570,13 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             }
             hole = if hole + 1 == len { 0 } else { hole + 1 };
         }
+        self.unindex_slot(hole);
+    }
+
+    /// Empties index slot `hole`, shifting the entries after it back so that no probe
+    /// sequence is broken.
+    fn unindex_slot(&mut self, mut hole: usize) {
+        let len = self.nodes.as_ref().len();
         let mut i = hole;
         for _ in 1..len {
             i = if i + 1 == len { 0 } else { i + 1 };
@@ -868,16 +909,12 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         }
     }
 
-    /// Makes the spare node `at` a node outside the tree holding `piece`, keeping its
-    /// index slot.
+    /// Makes the spare node `at` a node outside the tree holding `piece`. Its other
+    /// fields are left as they were: a node's tree links and summaries mean something
+    /// only while it is in the tree, and [`tree_insert`](Self::tree_insert) sets them
+    /// all; its list links are set by the list insertion that follows.
     fn fresh(&mut self, at: u32, piece: Piece) {
-        let node = self.node_mut(at);
-        *node = Node {
-            slot: node.slot,
-            slot_hash: node.slot_hash,
-            ..SPARE
-        };
-        node.set_piece(piece);
+        self.node_mut(at).set_piece(piece);
     }
 
     fn take_spare(&mut self) -> Option<u32> {
@@ -890,17 +927,11 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         Some(node)
     }
 
-    /// Returns `node` to the spare list, keeping its index slot.
+    /// Returns `node` to the spare list, keeping its index slot; nothing but its
+    /// `next` link is read while it is spare, and [`fresh`](Self::fresh) sets the piece
+    /// when it is taken again.
     fn give_spare(&mut self, node: u32) {
-        let Node {
-            slot, slot_hash, ..
-        } = *self.node(node);
-        *self.node_mut(node) = Node {
-            next: self.spare_head,
-            slot,
-            slot_hash,
-            ..SPARE
-        };
+        self.node_mut(node).next = self.spare_head;
         self.spare_head = node;
         self.spare += 1;
     }
