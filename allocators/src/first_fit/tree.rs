@@ -889,36 +889,47 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     /// there, reading only nodes on its way up.
     fn climb(&mut self, at: u32) {
         let mut at = self.rebalance(at);
-        let node = self.node(at);
+        while let Some(unbalanced) = self.climb_balanced(at) {
+            at = self.rotate_to_balance(unbalanced);
+        }
+    }
+
+    /// The steps of [`climb`](Self::climb) from `at` (balanced, its summary right) up
+    /// to where it stops or to the first ancestor that falls out of balance, which it
+    /// returns for a rotation.
+    ///
+    /// It holds the arena as one slice for the whole walk: through `self` on every
+    /// step, the arena's address and length were read again after each store, since
+    /// the compiler cannot tell that a node store leaves them unchanged.
+    #[inline(always)]
+    fn climb_balanced(&mut self, mut at: u32) -> Option<u32> {
+        let nodes = self.nodes.as_mut();
+        let node = &nodes[at as usize];
         let (mut up, mut summary) = (node.parent, node.summary());
-        loop {
-            if up == NIL {
-                self.root = at;
-                return;
-            }
-            let parent = self.node_mut(up);
+        // `NIL` is past the end of every arena, so the root's missing parent ends the
+        // loop here.
+        while let Some(parent) = nodes.get_mut(up as usize) {
             if parent.left == at {
                 if parent.left_summary() == summary {
-                    return;
+                    return None;
                 }
                 parent.set_left(at, summary);
             } else {
                 if parent.right_summary() == summary {
-                    return;
+                    return None;
                 }
                 parent.set_right(at, summary);
             }
             // The parent's new summary and balance come from the values just written,
             // read through the same reference: reading them back through a fresh
             // index after narrow stores stalls store-to-load forwarding.
-            if parent.left_height.abs_diff(parent.right_height) <= 1 {
-                (at, summary, up) = (up, parent.summary(), parent.parent);
-            } else {
-                at = self.rotate_to_balance(up);
-                let node = self.node(at);
-                (summary, up) = (node.summary(), node.parent);
+            if parent.left_height.abs_diff(parent.right_height) > 1 {
+                return Some(up);
             }
+            (at, summary, up) = (up, parent.summary(), parent.parent);
         }
+        self.root = at;
+        None
     }
 
     /// Makes the spare node `at` a node outside the tree holding `piece`. Its other
