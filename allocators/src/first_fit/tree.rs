@@ -731,6 +731,9 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     }
 
     /// Puts the node `new` (not in the list) right after `at` in address order.
+    // Inlined: once `carve` is inlined into `allocate`, the compiler otherwise keeps
+    // this, `list_remove` and `tree_unlink` as calls on the allocation path.
+    #[inline(always)]
     fn list_insert_after(&mut self, at: u32, new: u32) {
         let next = self.node(at).next;
         let node = self.node_mut(new);
@@ -760,6 +763,8 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     }
 
     /// Takes node `at` out of the address-order list.
+    // Inlined for the same reason as `list_insert_after`.
+    #[inline(always)]
     fn list_remove(&mut self, at: u32) {
         let Node { prev, next, .. } = *self.node(at);
         if prev == NIL {
@@ -782,8 +787,10 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         // Every subtree the descent enters gains the new piece, so its longest free
         // piece is known on the way down: the climb after it then only carries height
         // changes, where raising each ancestor's view would have climbed for as long
-        // as the new piece is the longest around it.
-        while let Some(node) = self.nodes.as_mut().get_mut(down as usize) {
+        // as the new piece is the longest around it. One slice for the whole descent,
+        // as in the climb.
+        let nodes = self.nodes.as_mut();
+        while let Some(node) = nodes.get_mut(down as usize) {
             parent = down;
             down = if start < node.start {
                 node.left_max = node.left_max.max(len);
@@ -856,6 +863,8 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
 
     /// Unlinks the tree node `at`, which has at most one child, refreshing the
     /// augmentation above it.
+    // Inlined for the same reason as `list_insert_after`.
+    #[inline(always)]
     fn tree_unlink(&mut self, at: u32) {
         let node = *self.node(at);
         let (child, summary) = if node.left == NIL {
