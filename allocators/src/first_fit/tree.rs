@@ -106,6 +106,12 @@ pub struct Node {
     left_height: u8,
     right_height: u8,
     free: bool,
+    /// Whether the probe of an index entry stored past this slot went over it: only
+    /// then can emptying the slot break a probe sequence, so a removal from a slot
+    /// without it skips the backward shift and never reads the next slot (one more
+    /// cache line, as every node is one). It may be left set when no entry needs it any
+    /// more; that only costs the shift.
+    slot_passed: bool,
 }
 
 impl Node {
@@ -188,6 +194,7 @@ const SPARE: Node = Node {
     left_height: 0,
     right_height: 0,
     free: false,
+    slot_passed: false,
 };
 
 /// An AVL tree of [`Piece`]s keyed by start, over a preallocated arena: a `Vec` sized
@@ -556,6 +563,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 slot.slot_hash = hash;
                 return true;
             }
+            slot.slot_passed = true;
             i = if i + 1 == len { 0 } else { i + 1 };
         }
         false
@@ -584,6 +592,12 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     #[inline(always)]
     fn unindex_slot(&mut self, mut hole: usize) {
         let len = self.nodes.as_ref().len();
+        if let Some(slot) = self.nodes.as_mut().get_mut(hole) {
+            if !slot.slot_passed {
+                slot.slot = NIL;
+                return;
+            }
+        }
         let mut i = hole;
         for _ in 1..len {
             i = if i + 1 == len { 0 } else { i + 1 };
@@ -608,7 +622,9 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 hole = i;
             }
         }
-        self.nodes.as_mut()[hole].slot = NIL;
+        // Lookups stay right with this slot empty, so no entry's probe crosses it.
+        let last = &mut self.nodes.as_mut()[hole];
+        (last.slot, last.slot_passed) = (NIL, false);
     }
 
     /// The index slot where a probe for a start of hash `hash` begins.
@@ -1109,6 +1125,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             ));
         }
         let indexed = self.nodes.as_ref().iter().filter(|n| n.slot != NIL).count();
+        self.check_probes()?;
         if indexed != pieces.len() - free_pieces {
             return Err(alloc::format!(
                 "{indexed} indexed, {} allocations",
@@ -1124,6 +1141,30 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             ));
         }
         Ok((pieces, height))
+    }
+
+    /// Every index entry is reachable from its home slot: each slot from the home up
+    /// to the entry's own is occupied and marked as passed over.
+    fn check_probes(&self) -> Result<(), alloc::string::String> {
+        let nodes = self.nodes.as_ref();
+        for (at, slot) in nodes.iter().enumerate() {
+            if slot.slot == NIL {
+                continue;
+            }
+            let mut i = self.home(slot.slot_hash);
+            while i != at {
+                let over = &nodes[i];
+                if over.slot == NIL || !over.slot_passed {
+                    return Err(alloc::format!(
+                        "entry in slot {at} probes over slot {i} (entry {}, passed {})",
+                        over.slot,
+                        over.slot_passed
+                    ));
+                }
+                i = if i + 1 == nodes.len() { 0 } else { i + 1 };
+            }
+        }
+        Ok(())
     }
 
     fn check_at(
