@@ -441,7 +441,9 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         self.merge_free(used)
     }
 
-    /// [`release`](Self::release) of the allocation [`find`](Self::find) returned.
+    /// Returns the allocation [`find`](Self::find) returned to the free space, merging
+    /// it with its free neighbours in address order; returns how many of them it merged
+    /// with (so the number of free pieces changes by one minus that).
     pub(super) fn release_found(&mut self, found: Indexed) -> usize {
         self.unindex_slot(found.slot);
         self.merge_free(found.node)
