@@ -106,6 +106,12 @@ pub struct Node {
     left_height: u8,
     right_height: u8,
     free: bool,
+    /// Whether the probe of an index entry stored past this slot went over it: only
+    /// then can emptying the slot break a probe sequence, so a removal from a slot
+    /// without it skips the backward shift and never reads the next slot (one more
+    /// cache line, as every node is one). It may be left set when no entry needs it any
+    /// more; that only costs the shift.
+    slot_passed: bool,
 }
 
 impl Node {
@@ -188,6 +194,7 @@ const SPARE: Node = Node {
     left_height: 0,
     right_height: 0,
     free: false,
+    slot_passed: false,
 };
 
 /// An AVL tree of [`Piece`]s keyed by start, over a preallocated arena: a `Vec` sized
@@ -207,6 +214,14 @@ pub(super) struct PieceTree<S = Vec<Node>> {
     first: u32,
     spare_head: u32,
     spare: usize,
+}
+
+/// Where the index holds an allocation: the slot, and the allocation's node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Indexed {
+    slot: usize,
+    /// The allocation's node.
+    pub(super) node: u32,
 }
 
 /// Fibonacci hashing multiplier (`2^64 / golden ratio`).
@@ -347,6 +362,9 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     /// most up to the allocation's end, past no other free piece; with both, the tail
     /// gets a new node; with neither, the node leaves the tree and becomes the
     /// allocation.
+    // Inlined into the allocation path (its one caller outside tests): the call's
+    // register saves and argument moves were a noticeable share of a pair.
+    #[inline(always)]
     pub(super) fn carve(&mut self, free: u32, at: usize, count: usize) -> Option<u32> {
         let piece = self.piece(free);
         let end = at + count;
@@ -417,14 +435,32 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     /// Returns the allocation in node `used` to the free space, merging it with its
     /// free neighbours in address order; returns how many of them it merged with (so
     /// the number of free pieces changes by one minus that).
+    #[cfg(test)]
     pub(super) fn release(&mut self, used: u32) -> usize {
         self.unindex(used);
-        let node = *self.node(used);
-        let before = Some(node.prev)
-            .filter(|&p| self.nodes.as_ref().get(p as usize).is_some_and(|n| n.free));
-        let after = Some(node.next)
-            .filter(|&n| self.nodes.as_ref().get(n as usize).is_some_and(|n| n.free));
-        let last = node.next == NIL;
+        self.merge_free(used)
+    }
+
+    /// Returns the allocation [`find`](Self::find) returned to the free space, merging
+    /// it with its free neighbours in address order; returns how many of them it merged
+    /// with (so the number of free pieces changes by one minus that).
+    pub(super) fn release_found(&mut self, found: Indexed) -> usize {
+        self.unindex_slot(found.slot);
+        self.merge_free(found.node)
+    }
+
+    /// Turns the allocation in node `used`, already out of the index, into free space,
+    /// merging it with its free neighbours; returns how many of them it merged with.
+    // Inlined into the free path for the same reason as `carve`.
+    #[inline(always)]
+    fn merge_free(&mut self, used: u32) -> usize {
+        let node = self.node(used);
+        let (prev, next, start, len) = (node.prev, node.next, node.start, node.len);
+        let before =
+            Some(prev).filter(|&p| self.nodes.as_ref().get(p as usize).is_some_and(|n| n.free));
+        let after =
+            Some(next).filter(|&n| self.nodes.as_ref().get(n as usize).is_some_and(|n| n.free));
+        let last = next == NIL;
         match (before, after) {
             (Some(before), Some(after)) if after == self.wild => {
                 // The merged piece is last: it stays in the last piece's node.
@@ -432,7 +468,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 self.tree_remove(before);
                 let merged = self.node_mut(after);
                 merged.start = below.start;
-                merged.len += below.len + node.len;
+                merged.len += below.len + len;
                 self.list_remove(used);
                 self.give_spare(used);
                 self.list_remove(before);
@@ -441,7 +477,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             }
             (Some(before), Some(after)) => {
                 let gone = self.node(after).len;
-                self.node_mut(before).len += node.len + gone;
+                self.node_mut(before).len += len + gone;
                 self.list_remove(used);
                 self.give_spare(used);
                 self.tree_remove(after);
@@ -455,7 +491,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                     self.tree_remove(before);
                     self.wild = before;
                 }
-                self.node_mut(before).len += node.len;
+                self.node_mut(before).len += len;
                 self.list_remove(used);
                 self.give_spare(used);
                 if !last {
@@ -466,8 +502,8 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             (None, Some(after)) => {
                 // The key moves down past the allocation only: no free piece between.
                 let merged = self.node_mut(after);
-                merged.start = node.start;
-                merged.len += node.len;
+                merged.start = start;
+                merged.len += len;
                 self.list_remove(used);
                 self.give_spare(used);
                 if after != self.wild {
@@ -488,7 +524,15 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     }
 
     /// The allocation that starts at `start`, if it is in the index.
+    #[cfg(test)]
     pub(super) fn lookup(&self, start: usize) -> Option<u32> {
+        self.find(start).map(|found| found.node)
+    }
+
+    /// The allocation that starts at `start` and the index slot that holds it, if it is
+    /// in the index: a free hands the slot back to [`release_found`](Self::release_found)
+    /// rather than probing for it a second time.
+    pub(super) fn find(&self, start: usize) -> Option<Indexed> {
         let nodes = self.nodes.as_ref();
         let hash = hash(start);
         let mut i = self.home(hash);
@@ -497,7 +541,10 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             let node = nodes.get(slot.slot as usize)?;
             // The stored hash spares reading the nodes of the other entries.
             if slot.slot_hash == hash && node.start == start {
-                return Some(slot.slot);
+                return Some(Indexed {
+                    slot: i,
+                    node: slot.slot,
+                });
             }
             i = if i + 1 == nodes.len() { 0 } else { i + 1 };
         }
@@ -518,6 +565,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 slot.slot_hash = hash;
                 return true;
             }
+            slot.slot_passed = true;
             i = if i + 1 == len { 0 } else { i + 1 };
         }
         false
@@ -525,7 +573,8 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
 
     /// Removes node `at` from the index, shifting the entries after it back so that
     /// no probe sequence is broken.
-    pub(super) fn unindex(&mut self, at: u32) {
+    #[cfg(test)]
+    fn unindex(&mut self, at: u32) {
         let len = self.nodes.as_ref().len();
         let mut hole = self.home(hash(self.node(at).start));
         let mut probes = 0;
@@ -535,6 +584,21 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 return;
             }
             hole = if hole + 1 == len { 0 } else { hole + 1 };
+        }
+        self.unindex_slot(hole);
+    }
+
+    /// Empties index slot `hole`, shifting the entries after it back so that no probe
+    /// sequence is broken.
+    // Inlined into the free path for the same reason as `carve`.
+    #[inline(always)]
+    fn unindex_slot(&mut self, mut hole: usize) {
+        let len = self.nodes.as_ref().len();
+        if let Some(slot) = self.nodes.as_mut().get_mut(hole) {
+            if !slot.slot_passed {
+                slot.slot = NIL;
+                return;
+            }
         }
         let mut i = hole;
         for _ in 1..len {
@@ -560,7 +624,9 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 hole = i;
             }
         }
-        self.nodes.as_mut()[hole].slot = NIL;
+        // Lookups stay right with this slot empty, so no entry's probe crosses it.
+        let last = &mut self.nodes.as_mut()[hole];
+        (last.slot, last.slot_passed) = (NIL, false);
     }
 
     /// The index slot where a probe for a start of hash `hash` begins.
@@ -683,6 +749,9 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     }
 
     /// Puts the node `new` (not in the list) right after `at` in address order.
+    // Inlined: once `carve` is inlined into `allocate`, the compiler otherwise keeps
+    // this, `list_remove` and `tree_unlink` as calls on the allocation path.
+    #[inline(always)]
     fn list_insert_after(&mut self, at: u32, new: u32) {
         let next = self.node(at).next;
         let node = self.node_mut(new);
@@ -712,6 +781,8 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     }
 
     /// Takes node `at` out of the address-order list.
+    // Inlined for the same reason as `list_insert_after`.
+    #[inline(always)]
     fn list_remove(&mut self, at: u32) {
         let Node { prev, next, .. } = *self.node(at);
         if prev == NIL {
@@ -726,14 +797,18 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
 
     /// Adds the free node `at` (in the list, not in the tree) to the tree: one descent
     /// by key to a leaf position, then a climb for the heights.
+    // Inlined into `carve` and `merge_free` for the same reason as `tree_remove`.
+    #[inline(always)]
     fn tree_insert(&mut self, at: u32) {
         let Piece { start, len, .. } = self.piece(at);
         let (mut parent, mut down) = (NIL, self.root);
         // Every subtree the descent enters gains the new piece, so its longest free
         // piece is known on the way down: the climb after it then only carries height
         // changes, where raising each ancestor's view would have climbed for as long
-        // as the new piece is the longest around it.
-        while let Some(node) = self.nodes.as_mut().get_mut(down as usize) {
+        // as the new piece is the longest around it. One slice for the whole descent,
+        // as in the climb.
+        let nodes = self.nodes.as_mut();
+        while let Some(node) = nodes.get_mut(down as usize) {
             parent = down;
             down = if start < node.start {
                 node.left_max = node.left_max.max(len);
@@ -763,6 +838,9 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
 
     /// Takes the free node `at` out of the tree (it stays in the list), refreshing the
     /// augmentation above it.
+    // Inlined: most calls come from `carve` and `merge_free`, and near the root of a
+    // small tree the call's register saves cost about as much as the work.
+    #[inline(always)]
     fn tree_remove(&mut self, at: u32) {
         let node = *self.node(at);
         if node.left == NIL || node.right == NIL {
@@ -803,6 +881,8 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
 
     /// Unlinks the tree node `at`, which has at most one child, refreshing the
     /// augmentation above it.
+    // Inlined for the same reason as `list_insert_after`.
+    #[inline(always)]
     fn tree_unlink(&mut self, at: u32) {
         let node = *self.node(at);
         let (child, summary) = if node.left == NIL {
@@ -836,48 +916,55 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     /// there, reading only nodes on its way up.
     fn climb(&mut self, at: u32) {
         let mut at = self.rebalance(at);
-        let node = self.node(at);
+        while let Some(unbalanced) = self.climb_balanced(at) {
+            at = self.rotate_to_balance(unbalanced);
+        }
+    }
+
+    /// The steps of [`climb`](Self::climb) from `at` (balanced, its summary right) up
+    /// to where it stops or to the first ancestor that falls out of balance, which it
+    /// returns for a rotation.
+    ///
+    /// It holds the arena as one slice for the whole walk: through `self` on every
+    /// step, the arena's address and length were read again after each store, since
+    /// the compiler cannot tell that a node store leaves them unchanged.
+    #[inline(always)]
+    fn climb_balanced(&mut self, mut at: u32) -> Option<u32> {
+        let nodes = self.nodes.as_mut();
+        let node = &nodes[at as usize];
         let (mut up, mut summary) = (node.parent, node.summary());
-        loop {
-            if up == NIL {
-                self.root = at;
-                return;
-            }
-            let parent = self.node_mut(up);
+        // `NIL` is past the end of every arena, so the root's missing parent ends the
+        // loop here.
+        while let Some(parent) = nodes.get_mut(up as usize) {
             if parent.left == at {
                 if parent.left_summary() == summary {
-                    return;
+                    return None;
                 }
                 parent.set_left(at, summary);
             } else {
                 if parent.right_summary() == summary {
-                    return;
+                    return None;
                 }
                 parent.set_right(at, summary);
             }
             // The parent's new summary and balance come from the values just written,
             // read through the same reference: reading them back through a fresh
             // index after narrow stores stalls store-to-load forwarding.
-            if parent.left_height.abs_diff(parent.right_height) <= 1 {
-                (at, summary, up) = (up, parent.summary(), parent.parent);
-            } else {
-                at = self.rotate_to_balance(up);
-                let node = self.node(at);
-                (summary, up) = (node.summary(), node.parent);
+            if parent.left_height.abs_diff(parent.right_height) > 1 {
+                return Some(up);
             }
+            (at, summary, up) = (up, parent.summary(), parent.parent);
         }
+        self.root = at;
+        None
     }
 
-    /// Makes the spare node `at` a node outside the tree holding `piece`, keeping its
-    /// index slot.
+    /// Makes the spare node `at` a node outside the tree holding `piece`. Its other
+    /// fields are left as they were: a node's tree links and summaries mean something
+    /// only while it is in the tree, and [`tree_insert`](Self::tree_insert) sets them
+    /// all; its list links are set by the list insertion that follows.
     fn fresh(&mut self, at: u32, piece: Piece) {
-        let node = self.node_mut(at);
-        *node = Node {
-            slot: node.slot,
-            slot_hash: node.slot_hash,
-            ..SPARE
-        };
-        node.set_piece(piece);
+        self.node_mut(at).set_piece(piece);
     }
 
     fn take_spare(&mut self) -> Option<u32> {
@@ -890,17 +977,11 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         Some(node)
     }
 
-    /// Returns `node` to the spare list, keeping its index slot.
+    /// Returns `node` to the spare list, keeping its index slot; nothing but its
+    /// `next` link is read while it is spare, and [`fresh`](Self::fresh) sets the piece
+    /// when it is taken again.
     fn give_spare(&mut self, node: u32) {
-        let Node {
-            slot, slot_hash, ..
-        } = *self.node(node);
-        *self.node_mut(node) = Node {
-            next: self.spare_head,
-            slot,
-            slot_hash,
-            ..SPARE
-        };
+        self.node_mut(node).next = self.spare_head;
         self.spare_head = node;
         self.spare += 1;
     }
@@ -1046,6 +1127,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             ));
         }
         let indexed = self.nodes.as_ref().iter().filter(|n| n.slot != NIL).count();
+        self.check_probes()?;
         if indexed != pieces.len() - free_pieces {
             return Err(alloc::format!(
                 "{indexed} indexed, {} allocations",
@@ -1061,6 +1143,30 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             ));
         }
         Ok((pieces, height))
+    }
+
+    /// Every index entry is reachable from its home slot: each slot from the home up
+    /// to the entry's own is occupied and marked as passed over.
+    fn check_probes(&self) -> Result<(), alloc::string::String> {
+        let nodes = self.nodes.as_ref();
+        for (at, slot) in nodes.iter().enumerate() {
+            if slot.slot == NIL {
+                continue;
+            }
+            let mut i = self.home(slot.slot_hash);
+            while i != at {
+                let over = &nodes[i];
+                if over.slot == NIL || !over.slot_passed {
+                    return Err(alloc::format!(
+                        "entry in slot {at} probes over slot {i} (entry {}, passed {})",
+                        over.slot,
+                        over.slot_passed
+                    ));
+                }
+                i = if i + 1 == nodes.len() { 0 } else { i + 1 };
+            }
+        }
+        Ok(())
     }
 
     fn check_at(
