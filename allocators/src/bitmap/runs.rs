@@ -8,11 +8,12 @@
 //! needed. [`RunTree::first_fit`] finds the lowest offset at or after a bound (and
 //! aligned) where `count` free units start in `O(log n)` node visits plus one leaf scan
 //! per level at most, whatever lies below it. A change of the used map
-//! ([`RunTree::mark`]) writes the nodes wholly inside it directly; above its two ends it either joins the nodes at
-//! once, stopping where nothing moved (the owner asks for that while searches keep
-//! needing the tree), or only marks them stale, and a search first recomputes the
-//! stale ones ([`RunTree::settle`]), so the tree costs nothing while the word scan
-//! finds every fit.
+//! ([`RunTree::mark`]) of a few leaves is joined in at once, leaf by leaf up to where
+//! nothing moved (the owner asks for that while searches keep needing the tree);
+//! otherwise the nodes wholly inside it are written directly and those above its two
+//! ends only marked stale, and a search first recomputes the stale ones
+//! ([`RunTree::settle`]), so the tree costs nothing while the word scan finds every
+//! fit.
 //!
 //! The tree lives in a slice of [`words`](RunTree::words) `u64`s that the bitmap's
 //! storage holds: first one stale bit per node, then the nodes by sibling pairs, three
@@ -34,6 +35,12 @@ use super::words;
 const LEAF_WORDS: usize = 2;
 /// Units per leaf.
 const LEAF_UNITS: usize = LEAF_WORDS * 64;
+/// Leaves a change may span and still be joined into a settled tree at once (one
+/// [climb](RunTree::climb) each); a longer one marks its two ends stale. Not more: the
+/// climbs of a longer change share the ancestors up to where they meet, often the root
+/// (an allocation and its free of the same long run each join them all, where one
+/// settle of their stale bits would serve both).
+const EAGER_LEAVES: usize = 2;
 
 /// The larger of two `u32`s, in const context.
 const fn max(a: u32, b: u32) -> u32 {
@@ -285,8 +292,8 @@ impl RunTree {
 
     /// Brings the tree up to `[start, end)` (units) of `used_map` having become all used
     /// (`used`) or all free: at once (`eager`, when the tree is settled and the change
-    /// lies within two neighbouring leaves: see
-    /// [`update`](Self::update)), or by marking it stale for the next search to settle
+    /// lies within [`EAGER_LEAVES`] leaves: see [`update`](Self::update)), or by
+    /// marking it stale for the next search to settle
     /// ([`mark_stale`](Self::mark_stale)). Eager updates keep a tree that searches keep
     /// needing settled at the cost of the joins that change something; stale bits cost
     /// nothing more while no search needs the tree.
@@ -301,51 +308,54 @@ impl RunTree {
         if self.leaves <= 1 || start >= end || tree.len() < self.words() {
             return;
         }
-        // Eager only within two neighbouring leaves: a longer change's two ends are
+        // Eager only within a few leaves, one climb each: a longer change's two ends are
         // often the next change's too (an allocation and its free), and one settle
         // serves both.
-        if eager && (end - 1) / LEAF_UNITS - start / LEAF_UNITS <= 1 && !words::test(tree, 1) {
-            self.update(used_map, tree, start, end, used);
+        if eager
+            && (end - 1) / LEAF_UNITS - start / LEAF_UNITS < EAGER_LEAVES
+            && !words::test(tree, 1)
+        {
+            self.update(used_map, tree, start, end);
         } else {
             self.mark_stale(tree, start, end, used);
         }
     }
 
-    /// [`mark`](Self::mark) on a settled tree, which it leaves settled: nodes wholly
-    /// inside the range get their runs written directly (none, or the whole node); the
-    /// at most two nodes per level that straddle an end of the range are joined from
-    /// their children, bottom up, until a level where no node is inside the range and
-    /// none changed. One plain store per node inside (`O(count / 128)`) and at most
-    /// `O(log n)` joins.
-    fn update(&self, used_map: &[u64], tree: &mut [u64], start: usize, end: usize, used: bool) {
-        for Level {
-            lo,
-            hi,
-            inside_lo,
-            inside_hi,
-            len,
-        } in self.levels(start, end)
-        {
-            if inside_lo < inside_hi {
-                self.fill(tree, inside_lo..inside_hi, len, used);
-                // At most one node on each side straddles an end.
-                if lo < inside_lo {
-                    self.rejoin(used_map, tree, lo, len / 2);
-                }
-                if inside_hi <= hi {
-                    self.rejoin(used_map, tree, hi, len / 2);
-                }
+    /// [`mark`](Self::mark) on a settled tree, which it leaves settled: a
+    /// [climb](Self::climb) from every leaf of the range. Each node whose runs a climb
+    /// changes gets its parent joined at once, from the current runs of both children,
+    /// so once all climbs are done every node has been joined after its children last
+    /// changed, whichever climb changed them; a climb stops where nothing changed, as
+    /// there is nothing above to join anew. `O(log n)` joins per leaf at most.
+    fn update(&self, used_map: &[u64], tree: &mut [u64], start: usize, end: usize) {
+        for leaf in start / LEAF_UNITS..=(end - 1) / LEAF_UNITS {
+            self.climb(used_map, tree, leaf);
+        }
+    }
+
+    /// Rejoins the ancestors of leaf `leaf` (whose used units changed) bottom up, each
+    /// from the runs just joined below it and its sibling's, until one comes out as
+    /// stored: then, with the rest of the tree settled, so do all above it. Half the
+    /// reads of joining each ancestor from both its children, and no level bounds.
+    fn climb(&self, used_map: &[u64], tree: &mut [u64], leaf: usize) {
+        let mut i = leaf + self.leaves;
+        let mut runs = self.runs(used_map, tree, i);
+        let mut sibling = self.runs(used_map, tree, i ^ 1);
+        let mut len = LEAF_UNITS;
+        while i > 1 {
+            let joined = if i % 2 == 0 {
+                Runs::join(runs, len, sibling, len)
             } else {
-                // No node inside: one or two straddle the ends. When neither changed,
-                // no ancestor does (and none can be inside the range).
-                let mut changed = self.rejoin(used_map, tree, lo, len / 2);
-                if hi != lo {
-                    changed |= self.rejoin(used_map, tree, hi, len / 2);
-                }
-                if !changed {
-                    break;
-                }
+                Runs::join(sibling, len, runs, len)
+            };
+            i /= 2;
+            len *= 2;
+            if joined == self.node(tree, i) {
+                return;
             }
+            self.set_node(tree, i, joined);
+            runs = joined;
+            sibling = self.node(tree, i ^ 1);
         }
     }
 
@@ -410,17 +420,6 @@ impl RunTree {
                 pair.copy_from_slice(&[ends, ends, ends]);
             }
         }
-    }
-
-    /// Recomputes inner node `i` from its children of `half` units each; whether its
-    /// runs changed.
-    fn rejoin(&self, used_map: &[u64], tree: &mut [u64], i: usize, half: usize) -> bool {
-        let runs = self.join_children(used_map, tree, i, half);
-        if runs == self.node(tree, i) {
-            return false;
-        }
-        self.set_node(tree, i, runs);
-        true
     }
 
     /// [`mark`](Self::mark) by stale bits: nodes wholly inside the range get their runs
@@ -857,6 +856,40 @@ mod tests {
         assert_eq!(tree.first_run(&used, &words, 0, usize::MAX), None);
         // Settling cleared every stale bit: the tree is what a fresh build gives.
         assert_eq!(words, built(&used).1);
+    }
+
+    #[test]
+    fn eager_updates_leave_the_tree_a_fresh_build_would_give() {
+        // 37 used words: 19 leaves in 32 slots, so the last ones read as full.
+        let mut used = vec![0u64; 37];
+        let units = used.len() * 64;
+        let (tree, mut words) = built(&used);
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        for step in 0..3_000 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            // Mostly changes within one or two leaves (the climbs), some longer ones.
+            let len = match step % 4 {
+                0 => 1 + (rng >> 40) as usize % 8,
+                1 => 1 + (rng >> 40) as usize % 200,
+                2 => 1 + (rng >> 40) as usize % 40,
+                _ => 1 + (rng >> 40) as usize % 900,
+            };
+            let start = (rng >> 8) as usize % (units - len + 1);
+            let now_used = rng & 1 == 1;
+            for u in start..start + len {
+                if now_used {
+                    used[u / 64] |= 1 << (u % 64);
+                } else {
+                    used[u / 64] &= !(1 << (u % 64));
+                }
+            }
+            tree.mark(&used, &mut words, (start, start + len), now_used, true);
+            // A long change goes stale; the next search would settle it.
+            tree.settle(&used, &mut words);
+            assert_eq!(words, built(&used).1, "step {step}: {len} units at {start}");
+        }
     }
 
     #[test]
