@@ -91,35 +91,45 @@ impl Runs {
     }
 
     /// The runs of one leaf's 128 used bits, without a loop over its runs: the longest
-    /// by doubling the run length while some run is that long, then adding halves
-    /// (about 14 shift-and steps).
+    /// inside either word by doubling the run length while some run is that long, then
+    /// adding halves (about 12 shift-and steps, both words at each), against the one
+    /// across the middle. Word-wide shifts: a 128-bit shift by a variable amount costs
+    /// several instructions more.
     #[inline(always)]
     const fn of_leaf(used: u128) -> Self {
-        let free = !used;
-        if free == 0 {
+        if used == u128::MAX {
             return Self {
                 prefix: 0,
                 suffix: 0,
                 longest: 0,
             };
         }
-        // `starts`: where a free run of `have` units starts.
-        let (mut starts, mut have) = (free, 1u32);
-        while have < 128 {
-            let longer = starts & (starts >> have);
-            if longer == 0 {
+        // The two halves: the casts keep exactly the bits they name.
+        #[allow(clippy::cast_possible_truncation)]
+        let (low, high) = (used as u64, (used >> 64) as u64);
+        // Where a free run of `have` units starts, in each word.
+        let (mut in_low, mut in_high, mut have) = (!low, !high, 1u32);
+        if in_low | in_high == 0 {
+            have = 0;
+        }
+        while have != 0 && have < 64 {
+            let (low_longer, high_longer) =
+                (in_low & (in_low >> have), in_high & (in_high >> have));
+            if low_longer | high_longer == 0 {
                 break;
             }
-            starts = longer;
+            (in_low, in_high) = (low_longer, high_longer);
             have *= 2;
         }
-        // A run of `have` units exists and none of `2 * have`: add the halves that fit.
+        // A run of `have` units exists in a word and none of `2 * have`: add the halves
+        // that fit.
         let mut step = have / 2;
         while step >= 1 {
-            if have + step <= 128 {
-                let longer = starts & (starts >> step);
-                if longer != 0 {
-                    starts = longer;
+            if have + step <= 64 {
+                let (low_longer, high_longer) =
+                    (in_low & (in_low >> step), in_high & (in_high >> step));
+                if low_longer | high_longer != 0 {
+                    (in_low, in_high) = (low_longer, high_longer);
                     have += step;
                 }
             }
@@ -128,7 +138,7 @@ impl Runs {
         Self {
             prefix: used.trailing_zeros(),
             suffix: used.leading_zeros(),
-            longest: have,
+            longest: max(have, low.leading_zeros() + high.trailing_zeros()),
         }
     }
 
