@@ -533,12 +533,6 @@ impl RunTree {
         if count == 0 || count > u32::MAX as usize {
             return None;
         }
-        let mut carry = 0;
-        let root = Node {
-            index: 1,
-            lo: 0,
-            len: LEAF_UNITS * self.leaves,
-        };
         let walk = Walk {
             tree: self,
             used,
@@ -548,7 +542,7 @@ impl RunTree {
             align,
             phase,
         };
-        walk.visit(root, &mut carry)
+        walk.visit()
     }
 
     /// The longest free run anywhere (saturated at `u32::MAX`).
@@ -659,19 +653,53 @@ impl Walk<'_> {
         None
     }
 
-    /// Searches node `i`, which covers units from `lo`; `carry` is the length of the
-    /// free run (at or after `from`) that ends right before `lo`, and is updated to the
-    /// one that ends at the end of the node.
-    fn visit(&self, node: Node, carry: &mut usize) -> Option<usize> {
+    /// Searches the whole tree, node by node in address order from the root: a loop
+    /// rather than a recursion into both children, so no call is made per node. A
+    /// node's search is one [step](Self::step); a node ruled out hands over to the
+    /// next one in address order, its parent's right sibling once it is a right child
+    /// (both children ruled out rule the parent out), until the root is.
+    fn visit(&self) -> Option<usize> {
+        // The free run (at or after `from`) that ends right before the current node.
+        let mut carry = 0;
+        let (mut i, mut lo, mut len) = (1, 0, LEAF_UNITS * self.tree.leaves);
+        loop {
+            match self.step(Node { index: i, lo, len }, &mut carry) {
+                Step::Found(at) => return Some(at),
+                Step::Descend => {
+                    i *= 2;
+                    len /= 2;
+                }
+                Step::RuledOut => {
+                    while i % 2 == 1 {
+                        if i == 1 {
+                            return None;
+                        }
+                        i /= 2;
+                        lo -= len;
+                        len *= 2;
+                    }
+                    i += 1;
+                    lo += len;
+                }
+            }
+        }
+    }
+
+    /// One node of [`visit`](Self::visit): the node `i`, which covers units from
+    /// `lo`; `carry` as there, updated to the free run that ends at the end of the node
+    /// when the node is ruled out.
+    #[inline(always)]
+    fn step(&self, node: Node, carry: &mut usize) -> Step {
         let Node { index: i, lo, len } = node;
         let (from, count) = (self.from, self.count);
         let hi = lo + len;
         if hi <= from {
             *carry = 0;
-            return None;
+            return Step::RuledOut;
         }
-        if lo >= from && i >= self.tree.leaves {
-            return self.visit_leaf(i - self.tree.leaves, lo, carry);
+        let leaves = self.tree.leaves;
+        if lo >= from && i >= leaves {
+            return Step::of(self.visit_leaf(i - leaves, lo, carry));
         }
         if lo >= from {
             let runs = self.tree.runs(self.used, self.words, i);
@@ -679,11 +707,11 @@ impl Walk<'_> {
             if *carry + prefix >= count {
                 // The run so far (it goes on past the node when the node is all free).
                 if let Some(at) = self.fit(lo - *carry, lo + prefix) {
-                    return Some(at);
+                    return Step::Found(at);
                 }
                 if prefix == len {
                     *carry += len;
-                    return None;
+                    return Step::RuledOut;
                 }
                 // Its aligned part is too short: look past it, inside the node.
             }
@@ -693,28 +721,33 @@ impl Walk<'_> {
                 } else {
                     runs.suffix as usize
                 };
-                return None;
+                return Step::RuledOut;
             }
         }
-        let leaves = self.tree.leaves;
         if i >= leaves {
-            return self.scan_leaf(i - leaves, lo, carry);
+            return Step::of(self.scan_leaf(i - leaves, lo, carry));
         }
-        let half = len / 2;
-        let left = Node {
-            index: 2 * i,
-            lo,
-            len: half,
-        };
-        if let Some(found) = self.visit(left, carry) {
-            return Some(found);
+        Step::Descend
+    }
+}
+
+/// What one node of a search came to ([`Walk::step`]).
+enum Step {
+    /// The lowest fit, inside the node or starting in the free run before it.
+    Found(usize),
+    /// No fit starts before the node's end.
+    RuledOut,
+    /// A fit may lie inside: its children decide, in order.
+    Descend,
+}
+
+impl Step {
+    /// A leaf's search result as a step.
+    fn of(found: Option<usize>) -> Self {
+        match found {
+            Some(at) => Self::Found(at),
+            None => Self::RuledOut,
         }
-        let right = Node {
-            index: 2 * i + 1,
-            lo: lo + half,
-            len: half,
-        };
-        self.visit(right, carry)
     }
 }
 
