@@ -479,27 +479,32 @@ impl RunTree {
 
     /// Recomputes every stale node from `used`, children first: `O(stale nodes)`.
     pub(super) fn settle(&self, used: &[u64], tree: &mut [u64]) {
-        if self.leaves > 1 && tree.len() >= self.words() {
-            self.settled(used, tree, 1, LEAF_UNITS * self.leaves / 2);
+        if self.leaves <= 1 || tree.len() < self.words() || !words::test(tree, 1) {
+            return;
         }
-    }
-
-    /// The runs of node `i` (its children cover `half` units each), recomputing it and
-    /// its stale descendants first if it is stale; each node's runs are read or joined
-    /// once.
-    fn settled(&self, used: &[u64], tree: &mut [u64], i: usize, half: usize) -> Runs {
-        if i >= self.leaves {
-            return self.runs(used, tree, i);
+        // Children first, in a loop rather than a recursion: down to a stale node
+        // whose children are all settled, join it, back up to its parent (still
+        // stale) and down again to its other stale child if any. The ancestors of a
+        // stale node are stale, so this reaches every one from the root.
+        let (mut i, mut half) = (1, LEAF_UNITS * self.leaves / 2);
+        loop {
+            let (left, right) = (2 * i, 2 * i + 1);
+            if left < self.leaves && words::test(tree, left) {
+                (i, half) = (left, half / 2);
+                continue;
+            }
+            if right < self.leaves && words::test(tree, right) {
+                (i, half) = (right, half / 2);
+                continue;
+            }
+            let runs = self.join_children(used, tree, i, half);
+            self.set_node(tree, i, runs);
+            words::assign(tree, i, false);
+            if i == 1 {
+                return;
+            }
+            (i, half) = (i / 2, half * 2);
         }
-        if !words::test(tree, i) {
-            return self.node(tree, i);
-        }
-        let left = self.settled(used, tree, 2 * i, half / 2);
-        let right = self.settled(used, tree, 2 * i + 1, half / 2);
-        let runs = Runs::join(left, half, right, half);
-        self.set_node(tree, i, runs);
-        words::assign(tree, i, false);
-        runs
     }
 
     /// The lowest offset `p >= from` such that `[p, p + count)` is free, if any, on a
