@@ -290,12 +290,32 @@ impl RunTree {
         Runs::of_leaf(first as u128 | (second as u128) << 64)
     }
 
-    /// The runs of inner node `i` from its children, each of `half` units.
+    /// The runs of inner node `i` from its children, each of `half` units. Inner
+    /// children are a sibling pair, read as their three words at once.
     const fn join_children(&self, used: &[u64], tree: &[u64], i: usize, half: usize) -> Runs {
+        if 2 * i >= self.leaves {
+            return Runs::join(
+                self.runs(used, tree, 2 * i),
+                half,
+                self.runs(used, tree, 2 * i + 1),
+                half,
+            );
+        }
+        // The pair of children `2i`, `2i + 1` (see `slots`).
+        let pair = self.stale_words + i * 3;
+        let (left, right, longest) = (word(tree, pair), word(tree, pair + 1), word(tree, pair + 2));
         Runs::join(
-            self.runs(used, tree, 2 * i),
+            Runs {
+                prefix: half_of(left, 0),
+                suffix: half_of(left, 1),
+                longest: half_of(longest, 0),
+            },
             half,
-            self.runs(used, tree, 2 * i + 1),
+            Runs {
+                prefix: half_of(right, 0),
+                suffix: half_of(right, 1),
+                longest: half_of(longest, 1),
+            },
             half,
         )
     }
