@@ -42,11 +42,12 @@
 //! aligned request checks its alignment on each long-enough free run the descent meets,
 //! and past one whose aligned part is too short goes on from there, without a new
 //! descent. Claim and free are `O(count / 64)` plus the summary update and
-//! the tree's: a plain store per tree node wholly inside the change (`O(count / 128)`),
-//! and for the two ends either `O(log n)` node joins at once (for a change within two
-//! neighbouring leaves while searches keep needing the tree: it stays settled, and the
-//! joins stop at the first level where nothing moved) or stale bits up to the first ancestor already stale, which the next
-//! search that needs the tree recomputes, `O(log n)` per change since the last one. A failing allocation costs what the search costs
+//! the tree's: for a change within two neighbouring leaves while searches keep needing the tree,
+//! `O(log n)` node joins per leaf at once (it stays settled, and each leaf's joins stop
+//! at the first level where nothing moved); otherwise a plain store per tree node
+//! wholly inside the change (`O(count / 128)`) and, above its two ends, stale bits up
+//! to the first ancestor already stale, which the next search that needs the tree
+//! recomputes, `O(log n)` per change since the last one. A failing allocation costs what the search costs
 //! (its error carries no occupancy figures). `stats` scans the maps,
 //! `O(n / 64 + free extents)`.
 //!
@@ -228,7 +229,7 @@ struct Core {
 }
 
 /// Changes after a search needed the run tree that still update it at once.
-const EAGER_CHANGES: u32 = 4;
+const EAGER_CHANGES: u32 = 16;
 
 impl Bitmap {
     /// The `u64` words of metadata a space of `capacity` units needs, laid out in the

@@ -8,11 +8,12 @@
 //! needed. [`RunTree::first_fit`] finds the lowest offset at or after a bound (and
 //! aligned) where `count` free units start in `O(log n)` node visits plus one leaf scan
 //! per level at most, whatever lies below it. A change of the used map
-//! ([`RunTree::mark`]) writes the nodes wholly inside it directly; above its two ends it either joins the nodes at
-//! once, stopping where nothing moved (the owner asks for that while searches keep
-//! needing the tree), or only marks them stale, and a search first recomputes the
-//! stale ones ([`RunTree::settle`]), so the tree costs nothing while the word scan
-//! finds every fit.
+//! ([`RunTree::mark`]) of a few leaves is joined in at once, leaf by leaf up to where
+//! nothing moved (the owner asks for that while searches keep needing the tree);
+//! otherwise the nodes wholly inside it are written directly and those above its two
+//! ends only marked stale, and a search first recomputes the stale ones
+//! ([`RunTree::settle`]), so the tree costs nothing while the word scan finds every
+//! fit.
 //!
 //! The tree lives in a slice of [`words`](RunTree::words) `u64`s that the bitmap's
 //! storage holds: first one stale bit per node, then the nodes by sibling pairs, three
@@ -34,6 +35,12 @@ use super::words;
 const LEAF_WORDS: usize = 2;
 /// Units per leaf.
 const LEAF_UNITS: usize = LEAF_WORDS * 64;
+/// Leaves a change may span and still be joined into a settled tree at once (one
+/// [climb](RunTree::climb) each); a longer one marks its two ends stale. Not more: the
+/// climbs of a longer change share the ancestors up to where they meet, often the root
+/// (an allocation and its free of the same long run each join them all, where one
+/// settle of their stale bits would serve both).
+const EAGER_LEAVES: usize = 2;
 
 /// The larger of two `u32`s, in const context.
 const fn max(a: u32, b: u32) -> u32 {
@@ -84,35 +91,45 @@ impl Runs {
     }
 
     /// The runs of one leaf's 128 used bits, without a loop over its runs: the longest
-    /// by doubling the run length while some run is that long, then adding halves
-    /// (about 14 shift-and steps).
+    /// inside either word by doubling the run length while some run is that long, then
+    /// adding halves (about 12 shift-and steps, both words at each), against the one
+    /// across the middle. Word-wide shifts: a 128-bit shift by a variable amount costs
+    /// several instructions more.
     #[inline(always)]
     const fn of_leaf(used: u128) -> Self {
-        let free = !used;
-        if free == 0 {
+        if used == u128::MAX {
             return Self {
                 prefix: 0,
                 suffix: 0,
                 longest: 0,
             };
         }
-        // `starts`: where a free run of `have` units starts.
-        let (mut starts, mut have) = (free, 1u32);
-        while have < 128 {
-            let longer = starts & (starts >> have);
-            if longer == 0 {
+        // The two halves: the casts keep exactly the bits they name.
+        #[allow(clippy::cast_possible_truncation)]
+        let (low, high) = (used as u64, (used >> 64) as u64);
+        // Where a free run of `have` units starts, in each word.
+        let (mut in_low, mut in_high, mut have) = (!low, !high, 1u32);
+        if in_low | in_high == 0 {
+            have = 0;
+        }
+        while have != 0 && have < 64 {
+            let (low_longer, high_longer) =
+                (in_low & (in_low >> have), in_high & (in_high >> have));
+            if low_longer | high_longer == 0 {
                 break;
             }
-            starts = longer;
+            (in_low, in_high) = (low_longer, high_longer);
             have *= 2;
         }
-        // A run of `have` units exists and none of `2 * have`: add the halves that fit.
+        // A run of `have` units exists in a word and none of `2 * have`: add the halves
+        // that fit.
         let mut step = have / 2;
         while step >= 1 {
-            if have + step <= 128 {
-                let longer = starts & (starts >> step);
-                if longer != 0 {
-                    starts = longer;
+            if have + step <= 64 {
+                let (low_longer, high_longer) =
+                    (in_low & (in_low >> step), in_high & (in_high >> step));
+                if low_longer | high_longer != 0 {
+                    (in_low, in_high) = (low_longer, high_longer);
                     have += step;
                 }
             }
@@ -121,7 +138,7 @@ impl Runs {
         Self {
             prefix: used.trailing_zeros(),
             suffix: used.leading_zeros(),
-            longest: have,
+            longest: max(have, low.leading_zeros() + high.trailing_zeros()),
         }
     }
 
@@ -273,20 +290,40 @@ impl RunTree {
         Runs::of_leaf(first as u128 | (second as u128) << 64)
     }
 
-    /// The runs of inner node `i` from its children, each of `half` units.
+    /// The runs of inner node `i` from its children, each of `half` units. Inner
+    /// children are a sibling pair, read as their three words at once.
     const fn join_children(&self, used: &[u64], tree: &[u64], i: usize, half: usize) -> Runs {
+        if 2 * i >= self.leaves {
+            return Runs::join(
+                self.runs(used, tree, 2 * i),
+                half,
+                self.runs(used, tree, 2 * i + 1),
+                half,
+            );
+        }
+        // The pair of children `2i`, `2i + 1` (see `slots`).
+        let pair = self.stale_words + i * 3;
+        let (left, right, longest) = (word(tree, pair), word(tree, pair + 1), word(tree, pair + 2));
         Runs::join(
-            self.runs(used, tree, 2 * i),
+            Runs {
+                prefix: half_of(left, 0),
+                suffix: half_of(left, 1),
+                longest: half_of(longest, 0),
+            },
             half,
-            self.runs(used, tree, 2 * i + 1),
+            Runs {
+                prefix: half_of(right, 0),
+                suffix: half_of(right, 1),
+                longest: half_of(longest, 1),
+            },
             half,
         )
     }
 
     /// Brings the tree up to `[start, end)` (units) of `used_map` having become all used
     /// (`used`) or all free: at once (`eager`, when the tree is settled and the change
-    /// lies within two neighbouring leaves: see
-    /// [`update`](Self::update)), or by marking it stale for the next search to settle
+    /// lies within [`EAGER_LEAVES`] leaves: see [`update`](Self::update)), or by
+    /// marking it stale for the next search to settle
     /// ([`mark_stale`](Self::mark_stale)). Eager updates keep a tree that searches keep
     /// needing settled at the cost of the joins that change something; stale bits cost
     /// nothing more while no search needs the tree.
@@ -301,51 +338,54 @@ impl RunTree {
         if self.leaves <= 1 || start >= end || tree.len() < self.words() {
             return;
         }
-        // Eager only within two neighbouring leaves: a longer change's two ends are
+        // Eager only within a few leaves, one climb each: a longer change's two ends are
         // often the next change's too (an allocation and its free), and one settle
         // serves both.
-        if eager && (end - 1) / LEAF_UNITS - start / LEAF_UNITS <= 1 && !words::test(tree, 1) {
-            self.update(used_map, tree, start, end, used);
+        if eager
+            && (end - 1) / LEAF_UNITS - start / LEAF_UNITS < EAGER_LEAVES
+            && !words::test(tree, 1)
+        {
+            self.update(used_map, tree, start, end);
         } else {
             self.mark_stale(tree, start, end, used);
         }
     }
 
-    /// [`mark`](Self::mark) on a settled tree, which it leaves settled: nodes wholly
-    /// inside the range get their runs written directly (none, or the whole node); the
-    /// at most two nodes per level that straddle an end of the range are joined from
-    /// their children, bottom up, until a level where no node is inside the range and
-    /// none changed. One plain store per node inside (`O(count / 128)`) and at most
-    /// `O(log n)` joins.
-    fn update(&self, used_map: &[u64], tree: &mut [u64], start: usize, end: usize, used: bool) {
-        for Level {
-            lo,
-            hi,
-            inside_lo,
-            inside_hi,
-            len,
-        } in self.levels(start, end)
-        {
-            if inside_lo < inside_hi {
-                self.fill(tree, inside_lo..inside_hi, len, used);
-                // At most one node on each side straddles an end.
-                if lo < inside_lo {
-                    self.rejoin(used_map, tree, lo, len / 2);
-                }
-                if inside_hi <= hi {
-                    self.rejoin(used_map, tree, hi, len / 2);
-                }
+    /// [`mark`](Self::mark) on a settled tree, which it leaves settled: a
+    /// [climb](Self::climb) from every leaf of the range. Each node whose runs a climb
+    /// changes gets its parent joined at once, from the current runs of both children,
+    /// so once all climbs are done every node has been joined after its children last
+    /// changed, whichever climb changed them; a climb stops where nothing changed, as
+    /// there is nothing above to join anew. `O(log n)` joins per leaf at most.
+    fn update(&self, used_map: &[u64], tree: &mut [u64], start: usize, end: usize) {
+        for leaf in start / LEAF_UNITS..=(end - 1) / LEAF_UNITS {
+            self.climb(used_map, tree, leaf);
+        }
+    }
+
+    /// Rejoins the ancestors of leaf `leaf` (whose used units changed) bottom up, each
+    /// from the runs just joined below it and its sibling's, until one comes out as
+    /// stored: then, with the rest of the tree settled, so do all above it. Half the
+    /// reads of joining each ancestor from both its children, and no level bounds.
+    fn climb(&self, used_map: &[u64], tree: &mut [u64], leaf: usize) {
+        let mut i = leaf + self.leaves;
+        let mut runs = self.runs(used_map, tree, i);
+        let mut sibling = self.runs(used_map, tree, i ^ 1);
+        let mut len = LEAF_UNITS;
+        while i > 1 {
+            let joined = if i % 2 == 0 {
+                Runs::join(runs, len, sibling, len)
             } else {
-                // No node inside: one or two straddle the ends. When neither changed,
-                // no ancestor does (and none can be inside the range).
-                let mut changed = self.rejoin(used_map, tree, lo, len / 2);
-                if hi != lo {
-                    changed |= self.rejoin(used_map, tree, hi, len / 2);
-                }
-                if !changed {
-                    break;
-                }
+                Runs::join(sibling, len, runs, len)
+            };
+            i /= 2;
+            len *= 2;
+            if joined == self.node(tree, i) {
+                return;
             }
+            self.set_node(tree, i, joined);
+            runs = joined;
+            sibling = self.node(tree, i ^ 1);
         }
     }
 
@@ -412,17 +452,6 @@ impl RunTree {
         }
     }
 
-    /// Recomputes inner node `i` from its children of `half` units each; whether its
-    /// runs changed.
-    fn rejoin(&self, used_map: &[u64], tree: &mut [u64], i: usize, half: usize) -> bool {
-        let runs = self.join_children(used_map, tree, i, half);
-        if runs == self.node(tree, i) {
-            return false;
-        }
-        self.set_node(tree, i, runs);
-        true
-    }
-
     /// [`mark`](Self::mark) by stale bits: nodes wholly inside the range get their runs
     /// written directly and lose their stale bit; the at most two nodes per level that
     /// straddle an end of the range are marked stale, up to the first single ancestor
@@ -470,27 +499,32 @@ impl RunTree {
 
     /// Recomputes every stale node from `used`, children first: `O(stale nodes)`.
     pub(super) fn settle(&self, used: &[u64], tree: &mut [u64]) {
-        if self.leaves > 1 && tree.len() >= self.words() {
-            self.settled(used, tree, 1, LEAF_UNITS * self.leaves / 2);
+        if self.leaves <= 1 || tree.len() < self.words() || !words::test(tree, 1) {
+            return;
         }
-    }
-
-    /// The runs of node `i` (its children cover `half` units each), recomputing it and
-    /// its stale descendants first if it is stale; each node's runs are read or joined
-    /// once.
-    fn settled(&self, used: &[u64], tree: &mut [u64], i: usize, half: usize) -> Runs {
-        if i >= self.leaves {
-            return self.runs(used, tree, i);
+        // Children first, in a loop rather than a recursion: down to a stale node
+        // whose children are all settled, join it, back up to its parent (still
+        // stale) and down again to its other stale child if any. The ancestors of a
+        // stale node are stale, so this reaches every one from the root.
+        let (mut i, mut half) = (1, LEAF_UNITS * self.leaves / 2);
+        loop {
+            let (left, right) = (2 * i, 2 * i + 1);
+            if left < self.leaves && words::test(tree, left) {
+                (i, half) = (left, half / 2);
+                continue;
+            }
+            if right < self.leaves && words::test(tree, right) {
+                (i, half) = (right, half / 2);
+                continue;
+            }
+            let runs = self.join_children(used, tree, i, half);
+            self.set_node(tree, i, runs);
+            words::assign(tree, i, false);
+            if i == 1 {
+                return;
+            }
+            (i, half) = (i / 2, half * 2);
         }
-        if !words::test(tree, i) {
-            return self.node(tree, i);
-        }
-        let left = self.settled(used, tree, 2 * i, half / 2);
-        let right = self.settled(used, tree, 2 * i + 1, half / 2);
-        let runs = Runs::join(left, half, right, half);
-        self.set_node(tree, i, runs);
-        words::assign(tree, i, false);
-        runs
     }
 
     /// The lowest offset `p >= from` such that `[p, p + count)` is free, if any, on a
@@ -524,12 +558,6 @@ impl RunTree {
         if count == 0 || count > u32::MAX as usize {
             return None;
         }
-        let mut carry = 0;
-        let root = Node {
-            index: 1,
-            lo: 0,
-            len: LEAF_UNITS * self.leaves,
-        };
         let walk = Walk {
             tree: self,
             used,
@@ -539,7 +567,7 @@ impl RunTree {
             align,
             phase,
         };
-        walk.visit(root, &mut carry)
+        walk.visit()
     }
 
     /// The longest free run anywhere (saturated at `u32::MAX`).
@@ -650,19 +678,53 @@ impl Walk<'_> {
         None
     }
 
-    /// Searches node `i`, which covers units from `lo`; `carry` is the length of the
-    /// free run (at or after `from`) that ends right before `lo`, and is updated to the
-    /// one that ends at the end of the node.
-    fn visit(&self, node: Node, carry: &mut usize) -> Option<usize> {
+    /// Searches the whole tree, node by node in address order from the root: a loop
+    /// rather than a recursion into both children, so no call is made per node. A
+    /// node's search is one [step](Self::step); a node ruled out hands over to the
+    /// next one in address order, its parent's right sibling once it is a right child
+    /// (both children ruled out rule the parent out), until the root is.
+    fn visit(&self) -> Option<usize> {
+        // The free run (at or after `from`) that ends right before the current node.
+        let mut carry = 0;
+        let (mut i, mut lo, mut len) = (1, 0, LEAF_UNITS * self.tree.leaves);
+        loop {
+            match self.step(Node { index: i, lo, len }, &mut carry) {
+                Step::Found(at) => return Some(at),
+                Step::Descend => {
+                    i *= 2;
+                    len /= 2;
+                }
+                Step::RuledOut => {
+                    while i % 2 == 1 {
+                        if i == 1 {
+                            return None;
+                        }
+                        i /= 2;
+                        lo -= len;
+                        len *= 2;
+                    }
+                    i += 1;
+                    lo += len;
+                }
+            }
+        }
+    }
+
+    /// One node of [`visit`](Self::visit): the node `i`, which covers units from
+    /// `lo`; `carry` as there, updated to the free run that ends at the end of the node
+    /// when the node is ruled out.
+    #[inline(always)]
+    fn step(&self, node: Node, carry: &mut usize) -> Step {
         let Node { index: i, lo, len } = node;
         let (from, count) = (self.from, self.count);
         let hi = lo + len;
         if hi <= from {
             *carry = 0;
-            return None;
+            return Step::RuledOut;
         }
-        if lo >= from && i >= self.tree.leaves {
-            return self.visit_leaf(i - self.tree.leaves, lo, carry);
+        let leaves = self.tree.leaves;
+        if lo >= from && i >= leaves {
+            return Step::of(self.visit_leaf(i - leaves, lo, carry));
         }
         if lo >= from {
             let runs = self.tree.runs(self.used, self.words, i);
@@ -670,11 +732,11 @@ impl Walk<'_> {
             if *carry + prefix >= count {
                 // The run so far (it goes on past the node when the node is all free).
                 if let Some(at) = self.fit(lo - *carry, lo + prefix) {
-                    return Some(at);
+                    return Step::Found(at);
                 }
                 if prefix == len {
                     *carry += len;
-                    return None;
+                    return Step::RuledOut;
                 }
                 // Its aligned part is too short: look past it, inside the node.
             }
@@ -684,28 +746,33 @@ impl Walk<'_> {
                 } else {
                     runs.suffix as usize
                 };
-                return None;
+                return Step::RuledOut;
             }
         }
-        let leaves = self.tree.leaves;
         if i >= leaves {
-            return self.scan_leaf(i - leaves, lo, carry);
+            return Step::of(self.scan_leaf(i - leaves, lo, carry));
         }
-        let half = len / 2;
-        let left = Node {
-            index: 2 * i,
-            lo,
-            len: half,
-        };
-        if let Some(found) = self.visit(left, carry) {
-            return Some(found);
+        Step::Descend
+    }
+}
+
+/// What one node of a search came to ([`Walk::step`]).
+enum Step {
+    /// The lowest fit, inside the node or starting in the free run before it.
+    Found(usize),
+    /// No fit starts before the node's end.
+    RuledOut,
+    /// A fit may lie inside: its children decide, in order.
+    Descend,
+}
+
+impl Step {
+    /// A leaf's search result as a step.
+    fn of(found: Option<usize>) -> Self {
+        match found {
+            Some(at) => Self::Found(at),
+            None => Self::RuledOut,
         }
-        let right = Node {
-            index: 2 * i + 1,
-            lo: lo + half,
-            len: half,
-        };
-        self.visit(right, carry)
     }
 }
 
@@ -857,6 +924,40 @@ mod tests {
         assert_eq!(tree.first_run(&used, &words, 0, usize::MAX), None);
         // Settling cleared every stale bit: the tree is what a fresh build gives.
         assert_eq!(words, built(&used).1);
+    }
+
+    #[test]
+    fn eager_updates_leave_the_tree_a_fresh_build_would_give() {
+        // 37 used words: 19 leaves in 32 slots, so the last ones read as full.
+        let mut used = vec![0u64; 37];
+        let units = used.len() * 64;
+        let (tree, mut words) = built(&used);
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        for step in 0..3_000 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            // Mostly changes within one or two leaves (the climbs), some longer ones.
+            let len = match step % 4 {
+                0 => 1 + (rng >> 40) as usize % 8,
+                1 => 1 + (rng >> 40) as usize % 200,
+                2 => 1 + (rng >> 40) as usize % 40,
+                _ => 1 + (rng >> 40) as usize % 900,
+            };
+            let start = (rng >> 8) as usize % (units - len + 1);
+            let now_used = rng & 1 == 1;
+            for u in start..start + len {
+                if now_used {
+                    used[u / 64] |= 1 << (u % 64);
+                } else {
+                    used[u / 64] &= !(1 << (u % 64));
+                }
+            }
+            tree.mark(&used, &mut words, (start, start + len), now_used, true);
+            // A long change goes stale; the next search would settle it.
+            tree.settle(&used, &mut words);
+            assert_eq!(words, built(&used).1, "step {step}: {len} units at {start}");
+        }
     }
 
     #[test]
