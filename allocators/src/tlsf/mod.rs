@@ -751,7 +751,9 @@ impl Tlsf {
     }
 
     /// `allocate` for a request of alignment 1: without a window, the good fit, at its
-    /// start; otherwise the general path.
+    /// start; otherwise the general path. Cutting the hot piece at its start, which
+    /// leaves it hot (a ring of buffers refilled from one hole), skips the general
+    /// split's case analysis.
     #[inline(never)]
     fn allocate_plain(&mut self, request: Request) -> Result<usize, Error> {
         let count = request.count();
@@ -765,6 +767,21 @@ impl Tlsf {
                 // Every piece of the bin `bin_holding` names holds `count` units: the
                 // good fit is the answer, at its start, without a placement check.
                 if let Some(&node) = self.nodes.get(n as usize) {
+                    // The hot piece cut at its start with a tail left stays hot whatever
+                    // its new bin: only its node and three tags change (what
+                    // `take_from_head` does then, without its case analysis).
+                    if n == self.lists.hot && node.len() > count {
+                        let at = node.start();
+                        let end = at + count;
+                        tag_allocation(&mut self.tags, at, count);
+                        self.tags[end] = free_tag(n);
+                        let hot = &mut self.nodes[n as usize];
+                        hot.start = narrow(end);
+                        hot.len = narrow(node.len() - count);
+                        self.free_units -= count;
+                        self.live += 1;
+                        return Ok(at);
+                    }
                     let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
                     let at = node.start();
                     let found = (n, node, bin);
