@@ -913,6 +913,20 @@ impl Tlsf {
         if is_dust(before.max(after)) {
             return Self::merge_dust(tags, nodes, lists, start, len, before, after);
         }
+        // The hot piece ends just before the run, and no free piece starts after it
+        // (buffers returned in the order they were taken from one hole): the hot piece
+        // grows, whatever its new bin, and nothing else changes. (Without a hot piece
+        // the tag compared is `FREE | NIL`, which no entry holds.)
+        if after & KIND != FREE && before == free_tag(lists.hot) {
+            let hot = &mut nodes[lists.hot as usize];
+            if hot.len > 1 {
+                tags[start - 1] = 0;
+            }
+            tags[start] = 0;
+            tags[end - 1] = before;
+            hot.len = narrow(hot.len() + len);
+            return Some(0);
+        }
         let (prev, next) = (Self::free_at(before, nodes), Self::free_at(after, nodes));
         Self::merge_listed(tags, nodes, lists, start, len, prev, next)
     }
