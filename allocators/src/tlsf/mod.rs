@@ -882,7 +882,8 @@ impl Tlsf {
     }
 
     /// The listed piece whose end or start tag is `tag` (the entry just before or just
-    /// after a run; 0 past the edge of the space), if there is one there. An allocated
+    /// after a run; 0 past the edge of the space), if there is one there: `None` for an
+    /// allocation, and for dust, whose tag's value is past the last node. An allocated
     /// neighbour costs no node read.
     #[inline(always)]
     fn free_at(tag: u32, nodes: &[Node]) -> Option<(u32, Node)> {
@@ -970,10 +971,9 @@ impl Tlsf {
             hi = end + d;
             absorbed += 1;
         }
-        // Beyond dust lies no free piece; on the other side, a listed one or none.
-        let listed = |tag| Self::free_at(tag, nodes);
-        let prev = if lo < start { None } else { listed(before) };
-        let next = if hi > end { None } else { listed(after) };
+        // Beyond dust lies no free piece, and a dust tag names no node (its value is
+        // past the last one): `free_at` finds the listed piece on the other side, if any.
+        let (prev, next) = (Self::free_at(before, nodes), Self::free_at(after, nodes));
         let delta = Self::merge_listed(tags, nodes, lists, lo, hi - lo, prev, next)?;
         Some(delta - absorbed)
     }
