@@ -10,10 +10,11 @@
 //! * **Pieces**: the space is tiled by maximal free extents and live allocations
 //!   (claims included). Only free pieces have a node (16 bytes: start, length, `u32`
 //!   list links) in a fixed arena; an allocation is nothing but its two tags.
-//! * **Free lists**: every free piece but one sits on the list of its size class
-//!   (`classes.rs`: the highest set bit of the length, then 32 sub-ranges; a bin is one
-//!   flat index), with a bitmap of non-empty classes and one of non-empty bins per
-//!   class, so the first non-empty bin at or above a size is two `trailing_zeros`.
+//! * **Free lists**: every free piece but the hot one and the dust sits on the list of
+//!   its size class (`classes.rs`: the highest set bit of the length, then 32
+//!   sub-ranges; a bin is one flat index), with a bitmap of non-empty classes and one
+//!   of non-empty bins per class, so the first non-empty bin at or above a size is two
+//!   `trailing_zeros`.
 //! * **Hot piece**: the one free piece off the lists: the piece last cut or grown
 //!   whose bin changed. Cutting it again or merging into it only updates its node (its
 //!   bin is computed when a search asks), so a hole that fills and drains (a ring of
@@ -21,15 +22,22 @@
 //!   bin keeps changing. When another piece's bin changes, that piece becomes the hot
 //!   one and the old one goes on its list: one list move either way, as before there
 //!   was a hot piece.
+//! * **Dust**: free pieces shorter than every request searched for so far (and than
+//!   64 units) may stay off the lists, without a node: the gaps aligned requests leave
+//!   in front of them (page-aligned frames at 64-byte granules leave one in front of
+//!   almost every frame). Leaving one costs two tags and a counter, and a free next to
+//!   one absorbs it without list work. No search could use a dust piece, so placement
+//!   is what it would be without dust; the first request short enough to use some
+//!   dust files it before searching.
 //! * **Boundary tags**: a `u32` per unit, kept exact: the first and the last unit of
 //!   every piece carry its tag (an allocation's length, split into a start and an end
-//!   tag; a free piece's node), every other entry is 0, and a change clears the tags
-//!   that end up inside a merged piece. So `free(start, count)` validates with the one
-//!   entry at `start` (an allocation's start tag holds its length: no node read), and
-//!   the entries just before and after a piece tell whether a neighbour is free (and
-//!   which node it is), so a free coalesces in `O(1)` and reads a neighbour's node only
-//!   when that neighbour is free. Tags hold 30-bit values, which limits the capacity
-//!   to [`Tlsf::MAX_CAPACITY`] units.
+//!   tag; a free piece's node, or a dust piece's length), every other entry is 0, and
+//!   a change clears the tags that end up inside a merged piece. So `free(start,
+//!   count)` validates with the one entry at `start` (an allocation's start tag holds
+//!   its length: no node read), and the entries just before and after a piece tell
+//!   whether a neighbour is free (and which node it is), so a free coalesces in `O(1)`
+//!   and reads a neighbour's node only when that neighbour is listed. Tags hold 30-bit
+//!   values, which limits the capacity to [`Tlsf::MAX_CAPACITY`] units.
 //!
 //! # Placement
 //!
@@ -50,6 +58,10 @@
 //! * `allocate` with alignment `a > 1`: `O(1)` when a piece of `count + a - 1` units
 //!   exists; otherwise `O(free pieces of length count .. count + a - 1 + 1/32)`.
 //! * `allocate` with a window: up to `O(free extents)`.
+//! * `allocate` of fewer units than every earlier request (and than 64) first files
+//!   the dust it could use: a walk over the pieces, `O(pieces)`, when there is such
+//!   dust. Each such request lowers that bound, so this happens at most 63 times in a
+//!   backend's life.
 //! * `free` of a live allocation: `O(1)`, and so is a free refused because `start`
 //!   carries another tag (the end of an allocation, a free piece) or the count is wrong.
 //!   `claim`, and a free refused as [`NotAllocated`](Error::NotAllocated) or
@@ -57,8 +69,9 @@
 //!   a walk over the pieces below `start`, `O(pieces)` (claims are a setup-time
 //!   operation; a refused free is a caller bug).
 //! * A failed allocation costs what its search costs (the error carries no occupancy
-//!   figures). `stats` finds the largest free extent among the hot piece and the
-//!   highest non-empty bin: `O(pieces in that bin)`, never a scan of the space.
+//!   figures). `stats` finds the largest free extent among the hot piece, the dust
+//!   (counted by length) and the highest non-empty bin: `O(pieces in that bin)`, never
+//!   a scan of the space.
 //!
 //! # Memory
 //!
@@ -104,8 +117,17 @@ const KIND: u32 = !VALUE;
 const ALLOC_START: u32 = 1 << LEN_BITS;
 /// The last unit of an allocation of two units or more; the value is its length.
 const ALLOC_END: u32 = 2 << LEN_BITS;
-/// The first or the last unit of a free piece; the value is its node.
+/// The first or the last unit of a free piece; the value is its node, or, with
+/// [`DUST`] set, the length of a dust piece.
 const FREE: u32 = 3 << LEN_BITS;
+/// Set in the value of a free tag whose piece is dust (on no list, no node): the rest
+/// of the value is its length. Node indices stay below it (at most one node per two
+/// units of a space of at most `2^LEN_BITS - 1` units).
+const DUST: u32 = 1 << (LEN_BITS - 1);
+const _: () = assert!(Tlsf::MAX_CAPACITY.div_ceil(2) <= DUST as usize);
+/// Free pieces shorter than this many units may be dust (one bit per length in
+/// [`Lists::dust_lengths`]).
+const DUST_CAP: usize = u64::BITS as usize;
 
 /// The start tag of an allocation of `len < 2^LEN_BITS` units.
 fn alloc_start(len: usize) -> u32 {
@@ -125,9 +147,24 @@ fn tag_allocation(tags: &mut [u32], start: usize, len: usize) {
     tags[start] = alloc_start(len);
 }
 
-/// The tag of free node `n` (`n < 2^LEN_BITS`).
+/// The tag of free node `n` (`n < DUST`).
 const fn free_tag(n: u32) -> u32 {
     FREE | n
+}
+
+/// The tag of a dust piece of `len < DUST_CAP` units.
+fn dust_tag(len: usize) -> u32 {
+    FREE | DUST | narrow(len)
+}
+
+/// Whether `tag` is a dust piece's (the tags at or above `FREE | DUST`).
+const fn is_dust(tag: u32) -> bool {
+    tag >= FREE | DUST
+}
+
+/// The length of the dust piece whose tag is `tag`.
+const fn dust_len(tag: u32) -> usize {
+    (tag & VALUE & !DUST) as usize
 }
 
 /// A unit offset or length as stored in a node (below `2^LEN_BITS`: the capacity limit).
@@ -170,14 +207,27 @@ impl Node {
     }
 }
 
-/// A piece of the tiling, read from the tags: where it starts and ends, and the node of a
-/// free piece.
+/// A piece of the tiling, read from the tags: where it starts and ends, and what it is.
 #[derive(Clone, Copy, Debug)]
 struct Piece {
     start: usize,
     len: usize,
-    /// The node of a free piece; `None` for an allocation.
-    free: Option<u32>,
+    kind: PieceKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PieceKind {
+    Allocated,
+    /// A free piece with a node: on the list of its bin, or the hot piece.
+    Listed(u32),
+    /// A free piece without a node (see [`Lists::dust_below`]).
+    Dust,
+}
+
+impl PieceKind {
+    const fn is_free(self) -> bool {
+        !matches!(self, Self::Allocated)
+    }
 }
 
 /// A TLSF ("good fit") range allocator: `O(1)` allocate and free in the common case,
@@ -245,6 +295,18 @@ struct Lists {
     /// lists (or `NIL`). Every other free piece is on the list of its bin. Its bin is
     /// computed when a search needs it, not each time it grows or shrinks.
     hot: u32,
+    /// Free pieces shorter than this may be dust: on no list, without a node, known
+    /// only by their tags (which hold their length) and [`Self::dust_counts`]. It is
+    /// at most [`DUST_CAP`] and at most the count of every request searched for so
+    /// far, so no search could ever use a dust piece: the gaps an aligned request
+    /// leaves in front of it cost no node and no list work while every request is
+    /// longer than they are. A shorter request lowers it and files the dust it could
+    /// use first (see [`Tlsf::file_dust`]); a free next to a dust piece absorbs it.
+    dust_below: usize,
+    /// Bit `l` set: some dust piece is `l` units long.
+    dust_lengths: u64,
+    /// Dust pieces by length.
+    dust_counts: [u32; DUST_CAP],
 }
 
 /// A boxed slice of `len` copies of `value`, allocated fallibly.
@@ -314,6 +376,9 @@ impl Tlsf {
                 spare: if node_count == 0 { NIL } else { 0 },
                 spare_count: node_count,
                 hot: NIL,
+                dust_below: DUST_CAP,
+                dust_lengths: 0,
+                dust_counts: [0; DUST_CAP],
             },
             nodes,
             tags: filled(capacity, 0)?,
@@ -391,7 +456,9 @@ impl Tlsf {
         self.tags[start] = free_tag(n);
     }
 
-    /// The piece whose first unit is `at`, if one starts there.
+    /// The piece whose first unit is `at`, if one starts there. Callers ask at a
+    /// piece's start (or past the last piece): the last unit of a dust piece carries
+    /// the same tag as its first.
     #[inline]
     fn piece_at(&self, at: usize) -> Option<Piece> {
         let tag = *self.tags.get(at)?;
@@ -399,7 +466,13 @@ impl Tlsf {
             ALLOC_START => Some(Piece {
                 start: at,
                 len: (tag & VALUE) as usize,
-                free: None,
+                kind: PieceKind::Allocated,
+            }),
+            // Both ends of a dust piece carry the same tag: callers ask only at starts.
+            FREE if tag & DUST != 0 => Some(Piece {
+                start: at,
+                len: dust_len(tag),
+                kind: PieceKind::Dust,
             }),
             FREE => {
                 let n = tag & VALUE;
@@ -407,7 +480,7 @@ impl Tlsf {
                 (node.start() == at).then_some(Piece {
                     start: at,
                     len: node.len(),
-                    free: Some(n),
+                    kind: PieceKind::Listed(n),
                 })
             }
             _ => None,
@@ -544,17 +617,19 @@ impl Tlsf {
         }
     }
 
-    /// The longest free piece: the hot piece or the longest of the highest non-empty
-    /// bin.
+    /// The longest free piece: the hot piece, the longest dust piece or the longest of
+    /// the highest non-empty bin.
     fn largest_free(&self) -> usize {
         let lists = &self.lists;
         let hot = self.nodes.get(lists.hot as usize).map_or(0, Node::len);
+        let dust = (u64::BITS - lists.dust_lengths.leading_zeros()).saturating_sub(1) as usize;
+        let off_lists = hot.max(dust);
         if lists.fl_map == 0 {
-            return hot;
+            return off_lists;
         }
         let fl = (u32::BITS - 1 - lists.fl_map.leading_zeros()) as usize;
         let sl = (u32::BITS - 1 - lists.sl_maps[fl & 31].leading_zeros()) as usize;
-        let (mut largest, mut n) = (hot, self.head(Bin::at(fl, sl)));
+        let (mut largest, mut n) = (off_lists, self.head(Bin::at(fl, sl)));
         while let Some(node) = self.nodes.get(n as usize) {
             largest = largest.max(node.len());
             n = node.next_free;
@@ -573,9 +648,11 @@ impl Tlsf {
     /// its node is `node`, and the run lies inside it). So the bin is not recomputed; a
     /// remainder that keeps it stays where it is, one that changes it becomes the hot
     /// piece (the hot piece changes without any list work). `n` stays the tail
-    /// remainder if there is one, else the head. Returns the change in free extents,
-    /// or `None` (nothing changed) when a second remainder finds no spare node
-    /// (unreachable by the node budget in `node_count`).
+    /// remainder if there is one, else the head. A head remainder next to a tail one
+    /// that is shorter than [`Lists::dust_below`] (the gap an aligned request leaves) is
+    /// left as dust. Returns the change in free extents, or `None` (nothing changed)
+    /// when a second remainder finds no spare node (unreachable by the node budget in
+    /// `node_count`).
     #[inline(always)]
     fn take_from_head(
         tags: &mut [u32],
@@ -588,7 +665,9 @@ impl Tlsf {
         let end = at + count;
         let head = at - node.start();
         let tail = node.end() - end;
-        let spare = if head > 0 && tail > 0 {
+        let two_remainders = head > 0 && tail > 0;
+        let dust = two_remainders && head < lists.dust_below;
+        let spare = if two_remainders && !dust {
             lists.take_spare(nodes)?
         } else {
             NIL
@@ -622,6 +701,12 @@ impl Tlsf {
             lists.pop_head(nodes, bin, node.next_free);
             lists.make_hot(nodes, n, start, len);
         }
+        if dust {
+            tags[node.start()] = dust_tag(head);
+            tags[at - 1] = dust_tag(head);
+            lists.add_dust(head);
+            return Some(1);
+        }
         if spare == NIL {
             return Some(0);
         }
@@ -637,7 +722,9 @@ impl Tlsf {
     #[inline(never)]
     fn allocate_aligned(&mut self, request: Request) -> Result<usize, Error> {
         let (count, align) = (request.count(), request.align());
-        if count != 0 && request.window().is_none() && self.live < self.limit {
+        // A request shorter than `dust_below` (which is never 0) goes the general way,
+        // which files the dust it could use first.
+        if count >= self.lists.dust_below && request.window().is_none() && self.live < self.limit {
             if let Some(at) = self.aligned_good_fit(count, align) {
                 return Ok(at);
             }
@@ -664,19 +751,37 @@ impl Tlsf {
     }
 
     /// `allocate` for a request of alignment 1: without a window, the good fit, at its
-    /// start; otherwise the general path.
+    /// start; otherwise the general path. Cutting the hot piece at its start, which
+    /// leaves it hot (a ring of buffers refilled from one hole), skips the general
+    /// split's case analysis.
     #[inline(never)]
     fn allocate_plain(&mut self, request: Request) -> Result<usize, Error> {
         let count = request.count();
         // A plain request (alignment 1, no window) of at least one unit passes
-        // `validate` by construction: only the slow path runs it.
-        if count != 0 && request.window().is_none() && self.live < self.limit {
+        // `validate` by construction: only the slow path runs it. So does one shorter
+        // than `dust_below` (which is never 0), which files the dust it could use first.
+        if count >= self.lists.dust_below && request.window().is_none() && self.live < self.limit {
             if let Some((n, bin)) =
                 bin_holding(count).and_then(|b| self.lists.good_fit(&self.nodes, b))
             {
                 // Every piece of the bin `bin_holding` names holds `count` units: the
                 // good fit is the answer, at its start, without a placement check.
                 if let Some(&node) = self.nodes.get(n as usize) {
+                    // The hot piece cut at its start with a tail left stays hot whatever
+                    // its new bin: only its node and three tags change (what
+                    // `take_from_head` does then, without its case analysis).
+                    if n == self.lists.hot && node.len() > count {
+                        let at = node.start();
+                        let end = at + count;
+                        tag_allocation(&mut self.tags, at, count);
+                        self.tags[end] = free_tag(n);
+                        let hot = &mut self.nodes[n as usize];
+                        hot.start = narrow(end);
+                        hot.len = narrow(node.len() - count);
+                        self.free_units -= count;
+                        self.live += 1;
+                        return Ok(at);
+                    }
                     let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
                     let at = node.start();
                     let found = (n, node, bin);
@@ -776,12 +881,12 @@ impl Tlsf {
         Ok(())
     }
 
-    /// The free piece whose end (`at = start - 1`) or start (`at = end`) tag is at
-    /// `at`, if `at` is inside the space and that piece is free. An allocated
+    /// The listed piece whose end or start tag is `tag` (the entry just before or just
+    /// after a run; 0 past the edge of the space), if there is one there: `None` for an
+    /// allocation, and for dust, whose tag's value is past the last node. An allocated
     /// neighbour costs no node read.
     #[inline(always)]
-    fn free_at(tags: &[u32], nodes: &[Node], at: usize) -> Option<(u32, Node)> {
-        let tag = *tags.get(at)?;
+    fn free_at(tag: u32, nodes: &[Node]) -> Option<(u32, Node)> {
         if tag & KIND != FREE {
             return None;
         }
@@ -802,8 +907,90 @@ impl Tlsf {
     ) -> Option<isize> {
         let end = start + len;
         // `start - 1` wraps to `usize::MAX` at 0, which no tag has.
-        let prev = Self::free_at(tags, nodes, start.wrapping_sub(1));
-        let next = Self::free_at(tags, nodes, end);
+        let before = tags.get(start.wrapping_sub(1)).copied().unwrap_or(0);
+        let after = tags.get(end).copied().unwrap_or(0);
+        // Dust tags are the highest tag values: one comparison tells whether either
+        // neighbour is dust.
+        if is_dust(before.max(after)) {
+            return Self::merge_dust(tags, nodes, lists, start, len, before, after);
+        }
+        // The hot piece ends just before the run, and no free piece starts after it
+        // (buffers returned in the order they were taken from one hole): the hot piece
+        // grows, whatever its new bin, and nothing else changes. (Without a hot piece
+        // the tag compared is `FREE | NIL`, which no entry holds.)
+        if after & KIND != FREE && before == free_tag(lists.hot) {
+            let hot = &mut nodes[lists.hot as usize];
+            if hot.len > 1 {
+                tags[start - 1] = 0;
+            }
+            tags[start] = 0;
+            tags[end - 1] = before;
+            hot.len = narrow(hot.len() + len);
+            return Some(0);
+        }
+        let (prev, next) = (Self::free_at(before, nodes), Self::free_at(after, nodes));
+        Self::merge_listed(tags, nodes, lists, start, len, prev, next)
+    }
+
+    /// [`merge`](Self::merge) when a neighbour is dust (`before` and `after` are the
+    /// tags next to the run): the dust joins the run first, its tags and the run's
+    /// own cleared (the merged run's ends are written by `merge_listed`). Beyond dust
+    /// lies an allocation or the edge of the space, so only a listed piece on the
+    /// other side is left to merge with.
+    #[inline(always)]
+    fn merge_dust(
+        tags: &mut [u32],
+        nodes: &mut [Node],
+        lists: &mut Lists,
+        start: usize,
+        len: usize,
+        before: u32,
+        after: u32,
+    ) -> Option<isize> {
+        // Some node is spare while dust exists (the node budget counts the dust among
+        // the free pieces), so the lone piece `merge_listed` may need always finds one;
+        // should that ever fail, refusing before any change keeps the state intact.
+        if lists.spare_count == 0 {
+            return None;
+        }
+        let end = start + len;
+        let (mut lo, mut hi, mut absorbed) = (start, end, 0);
+        if is_dust(before) {
+            let d = dust_len(before);
+            lists.remove_dust(d);
+            tags[start - 1] = 0;
+            tags[start] = 0;
+            lo = start - d;
+            absorbed += 1;
+        }
+        if is_dust(after) {
+            let d = dust_len(after);
+            lists.remove_dust(d);
+            tags[end - 1] = 0;
+            tags[end] = 0;
+            hi = end + d;
+            absorbed += 1;
+        }
+        // Beyond dust lies no free piece, and a dust tag names no node (its value is
+        // past the last one): `free_at` finds the listed piece on the other side, if any.
+        let (prev, next) = (Self::free_at(before, nodes), Self::free_at(after, nodes));
+        let delta = Self::merge_listed(tags, nodes, lists, lo, hi - lo, prev, next)?;
+        Some(delta - absorbed)
+    }
+
+    /// [`merge`](Self::merge) of the run `[start, start + len)` whose neighbours are
+    /// allocations or the listed pieces `prev` and `next` (with their nodes).
+    #[inline(always)]
+    fn merge_listed(
+        tags: &mut [u32],
+        nodes: &mut [Node],
+        lists: &mut Lists,
+        start: usize,
+        len: usize,
+        prev: Option<(u32, Node)>,
+        next: Option<(u32, Node)>,
+    ) -> Option<isize> {
+        let end = start + len;
         match (prev, next) {
             (None, None) => {
                 let n = lists.take_spare(nodes)?;
@@ -867,6 +1054,9 @@ impl Tlsf {
         let window = request.validate(self.capacity)?;
         self.check_room()?;
         let (count, align) = (request.count(), request.align());
+        if count < self.lists.dust_below {
+            self.file_dust(count);
+        }
         let found = if count <= self.free_units {
             self.find(count, align, window)
         } else {
@@ -879,6 +1069,41 @@ impl Tlsf {
             }
             None => Err(Error::NoSpace { count, align }),
         }
+    }
+
+    /// Lowers [`Lists::dust_below`] to `count` (`>= 1`) and files every dust piece of
+    /// `count` units or more, so that the search for a request of `count` units sees
+    /// every piece that could hold it. A walk over the pieces, `O(pieces)`, when some
+    /// dust is that long; each call lowers the limit, so a backend makes at most
+    /// `DUST_CAP - 1` of them in its life.
+    #[cold]
+    fn file_dust(&mut self, count: usize) {
+        self.lists.dust_below = count;
+        let mut at = 0;
+        while self.lists.dust_lengths >> count != 0 {
+            let Some(piece) = self.piece_at(at) else {
+                return;
+            };
+            if piece.kind == PieceKind::Dust
+                && piece.len >= count
+                && self.list_dust(piece).is_none()
+            {
+                // No spare node: unreachable, as the node budget counts dust pieces
+                // among the free pieces it has a node for.
+                return;
+            }
+            at = piece.start + piece.len;
+        }
+    }
+
+    /// Gives the dust piece `piece` a node and files it; the node, or `None` (nothing
+    /// changed) when no node is spare.
+    fn list_dust(&mut self, piece: Piece) -> Option<u32> {
+        let n = self.take_spare()?;
+        self.lists.remove_dust(piece.len);
+        self.set_free(n, piece.start, piece.len);
+        self.file(n);
+        Some(n)
     }
 
     /// Why `free(start, count)` is refused, `tag` being the entry at `start` (0 when out
@@ -908,7 +1133,7 @@ impl Tlsf {
             // Inside a piece: tell a free unit from the middle of an allocation.
             _ => self
                 .piece_containing(start)
-                .is_none_or(|p| p.free.is_some()),
+                .is_none_or(|p| p.kind.is_free()),
         };
         if inside_free {
             Error::NotAllocated { start }
@@ -922,19 +1147,39 @@ impl Tlsf {
 impl Tlsf {
     /// Panics unless the tags, the nodes, the lists and the counters agree: every entry
     /// of `tags` is exactly the tag of a piece boundary or 0, free pieces are maximal and
-    /// each is on the list of its bin, and the spare count matches.
+    /// each is on the list of its bin (or hot, or dust shorter than `dust_below`), and
+    /// the spare and dust counts match.
     fn check_invariants(&self) {
         let mut expected = alloc::vec![0u32; self.capacity];
         let (mut at, mut free_units, mut free_extents, mut live) = (0, 0, 0, 0);
         let mut last_free = false;
         let mut hot_seen = false;
+        let mut dust_counts = [0u32; DUST_CAP];
         while at < self.capacity {
             let piece = self
                 .piece_at(at)
                 .expect("a piece starts where the last one ends");
             assert!(piece.len >= 1, "empty piece at {at}");
             let end = at + piece.len;
-            if let Some(n) = piece.free {
+            if piece.kind == PieceKind::Dust {
+                assert!(
+                    !last_free,
+                    "dust at {at} and the piece before are not merged"
+                );
+                assert!(
+                    piece.len < self.lists.dust_below,
+                    "dust at {at} a search could use"
+                );
+                dust_counts[piece.len] += 1;
+                free_units += piece.len;
+                free_extents += 1;
+                expected[end - 1] = dust_tag(piece.len);
+                expected[at] = dust_tag(piece.len);
+                last_free = true;
+                at = end;
+                continue;
+            }
+            if let PieceKind::Listed(n) = piece.kind {
                 assert!(
                     !last_free,
                     "free pieces at {at} and before it are not merged"
@@ -967,9 +1212,16 @@ impl Tlsf {
                 expected[end - 1] = alloc_end(piece.len);
                 expected[at] = alloc_start(piece.len);
             }
-            last_free = piece.free.is_some();
+            last_free = piece.kind.is_free();
             at = end;
         }
+        assert_eq!(dust_counts, self.lists.dust_counts);
+        let dust_lengths = (0..DUST_CAP)
+            .filter(|&len| dust_counts[len] > 0)
+            .fold(0u64, |map, len| map | 1 << len);
+        assert_eq!(dust_lengths, self.lists.dust_lengths);
+        assert!(self.lists.dust_below >= 1 && self.lists.dust_below <= DUST_CAP);
+        let dust_pieces: usize = dust_counts.iter().map(|&c| c as usize).sum();
         assert_eq!(at, self.capacity);
         assert_eq!(
             &*self.tags,
@@ -980,12 +1232,15 @@ impl Tlsf {
             (free_units, free_extents, live),
             (self.free_units, self.free_extents, self.live)
         );
-        assert_eq!(self.lists.spare_count + free_extents, self.nodes.len());
+        assert_eq!(
+            self.lists.spare_count + free_extents - dust_pieces,
+            self.nodes.len()
+        );
         assert!(
             hot_seen || self.lists.hot == NIL,
             "the hot piece is not a free piece"
         );
-        // The lists hold every free piece but the hot one, and nothing else.
+        // The lists hold every free piece but the hot one and the dust, and nothing else.
         let filed: usize = (0..HEAD_SLOTS)
             .map(|b| {
                 let mut len = 0;
@@ -997,7 +1252,7 @@ impl Tlsf {
                 len
             })
             .sum();
-        assert_eq!(filed + usize::from(hot_seen), free_extents);
+        assert_eq!(filed + usize::from(hot_seen) + dust_pieces, free_extents);
     }
 }
 
@@ -1175,6 +1430,25 @@ impl Lists {
         Some(n)
     }
 
+    /// Counts a new dust piece of `len < DUST_CAP` units.
+    #[inline(always)]
+    fn add_dust(&mut self, len: usize) {
+        let len = len & (DUST_CAP - 1);
+        self.dust_counts[len] += 1;
+        self.dust_lengths |= 1 << len;
+    }
+
+    /// Forgets a dust piece of `len < DUST_CAP` units (absorbed or filed).
+    #[inline(always)]
+    fn remove_dust(&mut self, len: usize) {
+        let len = len & (DUST_CAP - 1);
+        let count = &mut self.dust_counts[len];
+        *count -= 1;
+        if *count == 0 {
+            self.dust_lengths &= !(1 << len);
+        }
+    }
+
     #[inline(always)]
     fn put_spare(&mut self, nodes: &mut [Node], n: u32) {
         nodes[n as usize] = Node {
@@ -1214,9 +1488,15 @@ impl Backend for Tlsf {
         };
         // The pieces tile the space, so an in-bounds offset always has one.
         let piece = self.piece_containing(start).ok_or(out_of_bounds)?;
-        crate::error::claim_in_piece(start, count, piece.free.is_some(), piece.start + piece.len)?;
+        let free = piece.kind.is_free();
+        crate::error::claim_in_piece(start, count, free, piece.start + piece.len)?;
         self.check_room()?;
-        let n = piece.free.ok_or(out_of_bounds)?;
+        let n = match piece.kind {
+            PieceKind::Listed(n) => n,
+            // Carving needs a node; the node budget has one for every free piece.
+            PieceKind::Dust => self.list_dust(piece).ok_or(out_of_bounds)?,
+            PieceKind::Allocated => return Err(out_of_bounds),
+        };
         let node = *self.nodes.get(n as usize).ok_or(out_of_bounds)?;
         self.carve(n, node, start, count)
     }
@@ -1246,7 +1526,7 @@ impl Backend for Tlsf {
     fn for_each_allocation(&self, f: &mut dyn FnMut(Extent)) {
         let mut next = self.piece_at(0);
         while let Some(piece) = next {
-            if piece.free.is_none() {
+            if !piece.kind.is_free() {
                 f(Extent::new(piece.start, piece.len));
             }
             next = self.piece_at(piece.start + piece.len);

@@ -307,3 +307,173 @@ fn nodes_are_only_for_free_pieces() {
     t.check_invariants();
     assert_eq!(t.stats().free_extents, 32);
 }
+
+#[test]
+fn alignment_gaps_stay_dust_until_a_request_could_use_them() {
+    // 230 units: [0, 100) allocated, then 100 units aligned to 128 leave a 28-unit
+    // gap in front and 2 units behind.
+    let mut t = Tlsf::try_new(230, 0, 8).unwrap();
+    assert_eq!(t.allocate(Request::new(100)), Ok(0));
+    assert_eq!(t.allocate(Request::new(100).aligned(128)), Ok(128));
+    t.check_invariants();
+    // Off the lists, but free space all the same: counted, and the largest piece.
+    assert_eq!(t.lists.dust_lengths, 1 << 28);
+    let s = t.stats();
+    assert_eq!((s.free, s.free_extents, s.largest_free), (30, 2, 28));
+    // A request that fits only the gap lowers the limit and finds it.
+    assert_eq!(t.allocate(Request::new(20)), Ok(100));
+    assert_eq!(t.lists.dust_lengths, 0);
+    assert_eq!(t.lists.dust_below, 20);
+    t.check_invariants();
+    assert_eq!(t.stats().free_extents, 2);
+}
+
+#[test]
+fn dust_merges_with_a_free_on_either_side() {
+    let mut t = Tlsf::try_new(1000, 0, 8).unwrap();
+    let a = t.allocate(Request::new(100)).unwrap();
+    let b = t.allocate(Request::new(100).aligned(128)).unwrap();
+    let c = t.allocate(Request::new(100).aligned(128)).unwrap();
+    // Gaps [100, 128) and [228, 256), then the rest from 356.
+    assert_eq!((a, b, c), (0, 128, 256));
+    assert_eq!(t.lists.dust_lengths, 1 << 28);
+    assert_eq!(t.lists.dust_counts[28], 2);
+    t.check_invariants();
+    // `b` has dust on both sides: one lone piece of 28 + 100 + 28 units.
+    t.free(b, 100).unwrap();
+    t.check_invariants();
+    assert_eq!(t.lists.dust_lengths, 0);
+    let s = t.stats();
+    assert_eq!((s.free_extents, s.largest_free), (2, 644));
+    // The good fit is that piece again, and its gap dust again: dust after `a`.
+    let d = t.allocate(Request::new(100).aligned(128)).unwrap();
+    assert_eq!(d, 128);
+    assert_eq!(t.lists.dust_counts[28], 1);
+    t.check_invariants();
+    t.free(a, 100).unwrap();
+    t.check_invariants();
+    assert_eq!(t.lists.dust_lengths, 0);
+    t.free(c, 100).unwrap();
+    t.check_invariants();
+    t.free(d, 100).unwrap();
+    t.check_invariants();
+    let s = t.stats();
+    assert_eq!((s.free, s.free_extents, s.largest_free), (1000, 1, 1000));
+}
+
+#[test]
+fn dust_is_claimed_and_refused_like_any_free_piece() {
+    let mut t = Tlsf::try_new(1000, 0, 8).unwrap();
+    t.allocate(Request::new(100)).unwrap();
+    t.allocate(Request::new(100).aligned(128)).unwrap();
+    assert_eq!(t.lists.dust_lengths, 1 << 28);
+    // Its first unit, its last, and one inside are free units, not allocations.
+    for at in [100, 127, 110] {
+        assert_eq!(t.free(at, 1), Err(Error::NotAllocated { start: at }));
+    }
+    t.claim(110, 5).unwrap();
+    t.check_invariants();
+    assert_eq!(t.lists.dust_lengths, 0);
+    assert_eq!(
+        allocations(&t),
+        [
+            Extent::new(0, 100),
+            Extent::new(110, 5),
+            Extent::new(128, 100)
+        ]
+    );
+    t.free(110, 5).unwrap();
+    t.check_invariants();
+    assert_eq!(t.stats().free_extents, 2);
+}
+
+/// Runs `steps` random allocations (counts from `counts`, alignments up to 128) and
+/// frees on `t`, checking every result against a shadow occupancy map and every
+/// refusal against an exhaustive search of it; the results, in order.
+fn churn_checked(
+    t: &mut Tlsf,
+    live: &mut Vec<(usize, usize)>,
+    state: &mut u64,
+    counts: core::ops::Range<usize>,
+    steps: usize,
+) -> Vec<Result<usize, Error>> {
+    let capacity = t.capacity;
+    let mut used = vec![false; capacity];
+    for &(start, count) in live.iter() {
+        used[start..start + count].fill(true);
+    }
+    let mut results = Vec::new();
+    for _ in 0..steps {
+        let roll = next(state);
+        let pick = |n: usize, r: u64| usize::try_from(r % n as u64).unwrap();
+        if roll % 3 == 0 && !live.is_empty() {
+            let (start, count) = live.swap_remove(pick(live.len(), roll >> 8));
+            t.free(start, count).unwrap();
+            used[start..start + count].fill(false);
+        } else {
+            let count = counts.start + pick(counts.len(), roll >> 8);
+            let align = 1 << pick(8, roll >> 20);
+            let result = t.allocate(Request::new(count).aligned(align));
+            match result {
+                Ok(start) => {
+                    assert_eq!((t.phase + start) % align, 0);
+                    assert!(!used[start..start + count].contains(&true), "{start}");
+                    used[start..start + count].fill(true);
+                    live.push((start, count));
+                }
+                Err(e) if live.len() == t.max_allocations() => {
+                    assert_eq!(e, Error::TooManyAllocations { limit: live.len() });
+                }
+                Err(e) => {
+                    assert_eq!(e, Error::NoSpace { count, align });
+                    let fits = (0..=capacity.saturating_sub(count)).any(|at| {
+                        (t.phase + at) % align == 0 && !used[at..at + count].contains(&true)
+                    });
+                    assert!(!fits, "{count} units aligned to {align}");
+                }
+            }
+            results.push(result);
+        }
+        t.check_invariants();
+    }
+    results
+}
+
+#[test]
+fn dust_is_found_once_requests_get_shorter() {
+    // Long aligned requests first (their gaps become dust), then ever shorter ones,
+    // each of which must find any piece that fits it, dust included.
+    let mut t = Tlsf::try_new(5000, 3, 200).unwrap();
+    let mut live = Vec::new();
+    let mut state = 0x2545_F491_4F6C_DD1D;
+    churn_checked(&mut t, &mut live, &mut state, 64..300, 400);
+    assert_ne!(t.lists.dust_lengths, 0, "the long requests left no dust");
+    for shortest in [40, 20, 9, 3, 1] {
+        churn_checked(&mut t, &mut live, &mut state, shortest..shortest + 40, 300);
+    }
+    for (start, count) in live.drain(..) {
+        t.free(start, count).unwrap();
+    }
+    t.check_invariants();
+    assert_eq!(t.stats().largest_free, 5000);
+}
+
+#[test]
+fn dust_changes_no_placement() {
+    // The same script on two backends, one of which has seen a one-unit request (so
+    // it never leaves dust): the same offsets, and the same stats, step by step.
+    let mut with_dust = Tlsf::try_new(20_000, 5, 300).unwrap();
+    let mut without = Tlsf::try_new(20_000, 5, 300).unwrap();
+    let one = without.allocate(Request::new(1)).unwrap();
+    without.free(one, 1).unwrap();
+    let (mut live_a, mut live_b) = (Vec::new(), Vec::new());
+    let (mut state_a, mut state_b) = (0x1234_5678_9ABC_DEF1, 0x1234_5678_9ABC_DEF1);
+    for _ in 0..20 {
+        let a = churn_checked(&mut with_dust, &mut live_a, &mut state_a, 64..400, 100);
+        let b = churn_checked(&mut without, &mut live_b, &mut state_b, 64..400, 100);
+        assert_eq!(a, b);
+        assert_eq!(with_dust.stats(), without.stats());
+    }
+    assert_ne!(with_dust.lists.dust_counts, [0; super::DUST_CAP]);
+    assert_eq!(without.lists.dust_lengths, 0);
+}
