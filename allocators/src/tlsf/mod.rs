@@ -125,9 +125,11 @@ const FREE: u32 = 3 << LEN_BITS;
 /// units of a space of at most `2^LEN_BITS - 1` units).
 const DUST: u32 = 1 << (LEN_BITS - 1);
 const _: () = assert!(Tlsf::MAX_CAPACITY.div_ceil(2) <= DUST as usize);
-/// Free pieces shorter than this many units may be dust (one bit per length in
-/// [`Lists::dust_lengths`]).
-const DUST_CAP: usize = u64::BITS as usize;
+/// Free pieces shorter than this many units may be dust (one count per length in
+/// [`Lists::dust_counts`]; a power of two, so that a length masked with
+/// `DUST_CAP - 1` indexes the counts without a check).
+const DUST_CAP: usize = 64;
+const _: () = assert!(DUST_CAP.is_power_of_two());
 
 /// The start tag of an allocation of `len < 2^LEN_BITS` units.
 fn alloc_start(len: usize) -> u32 {
@@ -303,9 +305,10 @@ struct Lists {
     /// longer than they are. A shorter request lowers it and files the dust it could
     /// use first (see [`Tlsf::file_dust`]); a free next to a dust piece absorbs it.
     dust_below: usize,
-    /// Bit `l` set: some dust piece is `l` units long.
-    dust_lengths: u64,
-    /// Dust pieces by length.
+    /// Dust pieces by length. No summary bitmap beside it: keeping one exact cost
+    /// every dust piece made or absorbed a few instructions, and only `stats` and the
+    /// rare lowering of `dust_below` ask which lengths occur (a walk of
+    /// [`DUST_CAP`] counters, bounded).
     dust_counts: [u32; DUST_CAP],
 }
 
@@ -377,7 +380,6 @@ impl Tlsf {
                 spare_count: node_count,
                 hot: NIL,
                 dust_below: DUST_CAP,
-                dust_lengths: 0,
                 dust_counts: [0; DUST_CAP],
             },
             nodes,
@@ -622,7 +624,7 @@ impl Tlsf {
     fn largest_free(&self) -> usize {
         let lists = &self.lists;
         let hot = self.nodes.get(lists.hot as usize).map_or(0, Node::len);
-        let dust = (u64::BITS - lists.dust_lengths.leading_zeros()).saturating_sub(1) as usize;
+        let dust = lists.longest_dust();
         let off_lists = hot.max(dust);
         if lists.fl_map == 0 {
             return off_lists;
@@ -1080,7 +1082,7 @@ impl Tlsf {
     fn file_dust(&mut self, count: usize) {
         self.lists.dust_below = count;
         let mut at = 0;
-        while self.lists.dust_lengths >> count != 0 {
+        while self.lists.has_dust_from(count) {
             let Some(piece) = self.piece_at(at) else {
                 return;
             };
@@ -1216,10 +1218,6 @@ impl Tlsf {
             at = end;
         }
         assert_eq!(dust_counts, self.lists.dust_counts);
-        let dust_lengths = (0..DUST_CAP)
-            .filter(|&len| dust_counts[len] > 0)
-            .fold(0u64, |map, len| map | 1 << len);
-        assert_eq!(dust_lengths, self.lists.dust_lengths);
         assert!(self.lists.dust_below >= 1 && self.lists.dust_below <= DUST_CAP);
         let dust_pieces: usize = dust_counts.iter().map(|&c| c as usize).sum();
         assert_eq!(at, self.capacity);
@@ -1433,20 +1431,25 @@ impl Lists {
     /// Counts a new dust piece of `len < DUST_CAP` units.
     #[inline(always)]
     fn add_dust(&mut self, len: usize) {
-        let len = len & (DUST_CAP - 1);
-        self.dust_counts[len] += 1;
-        self.dust_lengths |= 1 << len;
+        self.dust_counts[len & (DUST_CAP - 1)] += 1;
     }
 
     /// Forgets a dust piece of `len < DUST_CAP` units (absorbed or filed).
     #[inline(always)]
     fn remove_dust(&mut self, len: usize) {
-        let len = len & (DUST_CAP - 1);
-        let count = &mut self.dust_counts[len];
-        *count -= 1;
-        if *count == 0 {
-            self.dust_lengths &= !(1 << len);
-        }
+        self.dust_counts[len & (DUST_CAP - 1)] -= 1;
+    }
+
+    /// The length of the longest dust piece, 0 without dust.
+    fn longest_dust(&self) -> usize {
+        self.dust_counts.iter().rposition(|&c| c > 0).unwrap_or(0)
+    }
+
+    /// Whether some dust piece is at least `len` units long.
+    fn has_dust_from(&self, len: usize) -> bool {
+        self.dust_counts
+            .get(len..)
+            .is_some_and(|longer| longer.iter().any(|&c| c > 0))
     }
 
     #[inline(always)]
