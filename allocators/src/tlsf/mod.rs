@@ -125,18 +125,20 @@ const FREE: u32 = 3 << LEN_BITS;
 /// units of a space of at most `2^LEN_BITS - 1` units).
 const DUST: u32 = 1 << (LEN_BITS - 1);
 const _: () = assert!(Tlsf::MAX_CAPACITY.div_ceil(2) <= DUST as usize);
-/// Free pieces shorter than this many units may be dust (one bit per length in
-/// [`Lists::dust_lengths`]).
-const DUST_CAP: usize = u64::BITS as usize;
+/// Free pieces shorter than this many units may be dust (one count per length in
+/// [`Lists::dust_counts`]; a power of two, so that a length masked with
+/// `DUST_CAP - 1` indexes the counts without a check).
+const DUST_CAP: usize = 64;
+const _: () = assert!(DUST_CAP.is_power_of_two());
 
 /// The start tag of an allocation of `len < 2^LEN_BITS` units.
 fn alloc_start(len: usize) -> u32 {
-    ALLOC_START | narrow(len)
+    ALLOC_START | tag_value(len)
 }
 
 /// The end tag of an allocation of `len` units.
 fn alloc_end(len: usize) -> u32 {
-    ALLOC_END | narrow(len)
+    ALLOC_END | tag_value(len)
 }
 
 /// Tags `[start, start + len)` (`len >= 1`) as an allocation (the start tag is written
@@ -154,7 +156,7 @@ const fn free_tag(n: u32) -> u32 {
 
 /// The tag of a dust piece of `len < DUST_CAP` units.
 fn dust_tag(len: usize) -> u32 {
-    FREE | DUST | narrow(len)
+    FREE | DUST | tag_value(len)
 }
 
 /// Whether `tag` is a dust piece's (the tags at or above `FREE | DUST`).
@@ -167,10 +169,18 @@ const fn dust_len(tag: u32) -> usize {
     (tag & VALUE & !DUST) as usize
 }
 
+/// A length as stored in a tag's value bits (below `2^LEN_BITS`: the capacity limit).
+fn tag_value(x: usize) -> u32 {
+    // The mask makes the conversion exact, and keeps the kind bits out of reach.
+    u32::try_from(x & VALUE as usize).unwrap_or(0)
+}
+
 /// A unit offset or length as stored in a node (below `2^LEN_BITS`: the capacity limit).
 fn narrow(x: usize) -> u32 {
-    // The mask makes the conversion exact (and free once compiled).
-    u32::try_from(x & VALUE as usize).unwrap_or(0)
+    // Keeping the low 32 bits is exact for such values and compiles to nothing, where
+    // masking with `VALUE` costs an instruction on every node write: a node's fields
+    // hold no kind bits to protect.
+    u32::try_from(x & u32::MAX as usize).unwrap_or(0)
 }
 
 /// One arena slot: a free piece, or a spare slot.
@@ -303,9 +313,10 @@ struct Lists {
     /// longer than they are. A shorter request lowers it and files the dust it could
     /// use first (see [`Tlsf::file_dust`]); a free next to a dust piece absorbs it.
     dust_below: usize,
-    /// Bit `l` set: some dust piece is `l` units long.
-    dust_lengths: u64,
-    /// Dust pieces by length.
+    /// Dust pieces by length. No summary bitmap beside it: keeping one exact cost
+    /// every dust piece made or absorbed a few instructions, and only `stats` and the
+    /// rare lowering of `dust_below` ask which lengths occur (a walk of
+    /// [`DUST_CAP`] counters, bounded).
     dust_counts: [u32; DUST_CAP],
 }
 
@@ -377,7 +388,6 @@ impl Tlsf {
                 spare_count: node_count,
                 hot: NIL,
                 dust_below: DUST_CAP,
-                dust_lengths: 0,
                 dust_counts: [0; DUST_CAP],
             },
             nodes,
@@ -622,7 +632,7 @@ impl Tlsf {
     fn largest_free(&self) -> usize {
         let lists = &self.lists;
         let hot = self.nodes.get(lists.hot as usize).map_or(0, Node::len);
-        let dust = (u64::BITS - lists.dust_lengths.leading_zeros()).saturating_sub(1) as usize;
+        let dust = lists.longest_dust();
         let off_lists = hot.max(dust);
         if lists.fl_map == 0 {
             return off_lists;
@@ -1080,7 +1090,7 @@ impl Tlsf {
     fn file_dust(&mut self, count: usize) {
         self.lists.dust_below = count;
         let mut at = 0;
-        while self.lists.dust_lengths >> count != 0 {
+        while self.lists.has_dust_from(count) {
             let Some(piece) = self.piece_at(at) else {
                 return;
             };
@@ -1216,10 +1226,6 @@ impl Tlsf {
             at = end;
         }
         assert_eq!(dust_counts, self.lists.dust_counts);
-        let dust_lengths = (0..DUST_CAP)
-            .filter(|&len| dust_counts[len] > 0)
-            .fold(0u64, |map, len| map | 1 << len);
-        assert_eq!(dust_lengths, self.lists.dust_lengths);
         assert!(self.lists.dust_below >= 1 && self.lists.dust_below <= DUST_CAP);
         let dust_pieces: usize = dust_counts.iter().map(|&c| c as usize).sum();
         assert_eq!(at, self.capacity);
@@ -1433,20 +1439,25 @@ impl Lists {
     /// Counts a new dust piece of `len < DUST_CAP` units.
     #[inline(always)]
     fn add_dust(&mut self, len: usize) {
-        let len = len & (DUST_CAP - 1);
-        self.dust_counts[len] += 1;
-        self.dust_lengths |= 1 << len;
+        self.dust_counts[len & (DUST_CAP - 1)] += 1;
     }
 
     /// Forgets a dust piece of `len < DUST_CAP` units (absorbed or filed).
     #[inline(always)]
     fn remove_dust(&mut self, len: usize) {
-        let len = len & (DUST_CAP - 1);
-        let count = &mut self.dust_counts[len];
-        *count -= 1;
-        if *count == 0 {
-            self.dust_lengths &= !(1 << len);
-        }
+        self.dust_counts[len & (DUST_CAP - 1)] -= 1;
+    }
+
+    /// The length of the longest dust piece, 0 without dust.
+    fn longest_dust(&self) -> usize {
+        self.dust_counts.iter().rposition(|&c| c > 0).unwrap_or(0)
+    }
+
+    /// Whether some dust piece is at least `len` units long.
+    fn has_dust_from(&self, len: usize) -> bool {
+        self.dust_counts
+            .get(len..)
+            .is_some_and(|longer| longer.iter().any(|&c| c > 0))
     }
 
     #[inline(always)]

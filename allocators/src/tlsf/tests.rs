@@ -12,6 +12,13 @@ fn allocations(t: &Tlsf) -> Vec<Extent> {
     all
 }
 
+/// The lengths some dust piece has, shortest first.
+fn dust_lengths(t: &Tlsf) -> Vec<usize> {
+    (0..super::DUST_CAP)
+        .filter(|&len| t.lists.dust_counts[len] > 0)
+        .collect()
+}
+
 #[test]
 fn allocates_splits_and_coalesces_back_to_one_extent() {
     let mut t = Tlsf::try_new(1000, 0, 16).unwrap();
@@ -317,15 +324,38 @@ fn alignment_gaps_stay_dust_until_a_request_could_use_them() {
     assert_eq!(t.allocate(Request::new(100).aligned(128)), Ok(128));
     t.check_invariants();
     // Off the lists, but free space all the same: counted, and the largest piece.
-    assert_eq!(t.lists.dust_lengths, 1 << 28);
+    assert_eq!(dust_lengths(&t), [28]);
     let s = t.stats();
     assert_eq!((s.free, s.free_extents, s.largest_free), (30, 2, 28));
     // A request that fits only the gap lowers the limit and finds it.
     assert_eq!(t.allocate(Request::new(20)), Ok(100));
-    assert_eq!(t.lists.dust_lengths, 0);
+    assert_eq!(dust_lengths(&t), []);
     assert_eq!(t.lists.dust_below, 20);
     t.check_invariants();
     assert_eq!(t.stats().free_extents, 2);
+}
+
+#[test]
+fn the_largest_free_piece_may_be_the_longest_of_several_dust_lengths() {
+    // 357 units, all allocated but two alignment gaps (18 units at 110, 28 at 228)
+    // and the last unit (a gap is dust only when a tail is left behind the run).
+    let mut t = Tlsf::try_new(357, 0, 8).unwrap();
+    assert_eq!(t.allocate(Request::new(110)), Ok(0));
+    assert_eq!(t.allocate(Request::new(100).aligned(128)), Ok(128));
+    assert_eq!(t.allocate(Request::new(100).aligned(128)), Ok(256));
+    t.check_invariants();
+    assert_eq!(dust_lengths(&t), [18, 28]);
+    let s = t.stats();
+    assert_eq!((s.free, s.free_extents, s.largest_free), (47, 3, 28));
+    // A request only the longer gap holds finds it; the shorter one stays dust.
+    assert_eq!(t.allocate(Request::new(20)), Ok(228));
+    assert_eq!(dust_lengths(&t), [18]);
+    t.check_invariants();
+    assert_eq!(t.stats().largest_free, 18);
+    // And one exactly as long as the shorter gap finds that one.
+    assert_eq!(t.allocate(Request::new(18)), Ok(110));
+    assert_eq!(dust_lengths(&t), []);
+    t.check_invariants();
 }
 
 #[test]
@@ -336,13 +366,13 @@ fn dust_merges_with_a_free_on_either_side() {
     let c = t.allocate(Request::new(100).aligned(128)).unwrap();
     // Gaps [100, 128) and [228, 256), then the rest from 356.
     assert_eq!((a, b, c), (0, 128, 256));
-    assert_eq!(t.lists.dust_lengths, 1 << 28);
+    assert_eq!(dust_lengths(&t), [28]);
     assert_eq!(t.lists.dust_counts[28], 2);
     t.check_invariants();
     // `b` has dust on both sides: one lone piece of 28 + 100 + 28 units.
     t.free(b, 100).unwrap();
     t.check_invariants();
-    assert_eq!(t.lists.dust_lengths, 0);
+    assert_eq!(dust_lengths(&t), []);
     let s = t.stats();
     assert_eq!((s.free_extents, s.largest_free), (2, 644));
     // The good fit is that piece again, and its gap dust again: dust after `a`.
@@ -352,7 +382,7 @@ fn dust_merges_with_a_free_on_either_side() {
     t.check_invariants();
     t.free(a, 100).unwrap();
     t.check_invariants();
-    assert_eq!(t.lists.dust_lengths, 0);
+    assert_eq!(dust_lengths(&t), []);
     t.free(c, 100).unwrap();
     t.check_invariants();
     t.free(d, 100).unwrap();
@@ -366,14 +396,14 @@ fn dust_is_claimed_and_refused_like_any_free_piece() {
     let mut t = Tlsf::try_new(1000, 0, 8).unwrap();
     t.allocate(Request::new(100)).unwrap();
     t.allocate(Request::new(100).aligned(128)).unwrap();
-    assert_eq!(t.lists.dust_lengths, 1 << 28);
+    assert_eq!(dust_lengths(&t), [28]);
     // Its first unit, its last, and one inside are free units, not allocations.
     for at in [100, 127, 110] {
         assert_eq!(t.free(at, 1), Err(Error::NotAllocated { start: at }));
     }
     t.claim(110, 5).unwrap();
     t.check_invariants();
-    assert_eq!(t.lists.dust_lengths, 0);
+    assert_eq!(dust_lengths(&t), []);
     assert_eq!(
         allocations(&t),
         [
@@ -447,7 +477,7 @@ fn dust_is_found_once_requests_get_shorter() {
     let mut live = Vec::new();
     let mut state = 0x2545_F491_4F6C_DD1D;
     churn_checked(&mut t, &mut live, &mut state, 64..300, 400);
-    assert_ne!(t.lists.dust_lengths, 0, "the long requests left no dust");
+    assert_ne!(dust_lengths(&t), [], "the long requests left no dust");
     for shortest in [40, 20, 9, 3, 1] {
         churn_checked(&mut t, &mut live, &mut state, shortest..shortest + 40, 300);
     }
@@ -475,5 +505,5 @@ fn dust_changes_no_placement() {
         assert_eq!(with_dust.stats(), without.stats());
     }
     assert_ne!(with_dust.lists.dust_counts, [0; super::DUST_CAP]);
-    assert_eq!(without.lists.dust_lengths, 0);
+    assert_eq!(dust_lengths(&without), []);
 }
