@@ -124,7 +124,7 @@ fn covers(i: usize, slot: usize) -> bool {
 }
 
 /// The free runs of a stretch of units.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Eq)]
 pub(crate) struct Runs {
     /// Free units at the start.
     pub(crate) prefix: u32,
@@ -134,6 +134,18 @@ pub(crate) struct Runs {
     pub(crate) longest: u32,
     /// Bit `k`: some free run touching neither end has a length in `[2^k, 2^(k+1))`.
     pub(crate) classes: u32,
+}
+
+/// All four fields at once: every path update compares the value it computed with the
+/// stored one, and the field-by-field comparison `derive` gives branches after each.
+impl PartialEq for Runs {
+    fn eq(&self, other: &Self) -> bool {
+        (self.prefix ^ other.prefix)
+            | (self.suffix ^ other.suffix)
+            | (self.longest ^ other.longest)
+            | (self.classes ^ other.classes)
+            == 0
+    }
 }
 
 impl Runs {
