@@ -513,14 +513,17 @@ impl Summary {
     /// first brings the pending leaf's path up to date, so at most one leaf is pending.
     fn refresh_path(&self, map: &Bitmap, leaf: usize) {
         let i = self.leaves + leaf;
+        let Some(slot) = self.nodes.get(i) else {
+            return;
+        };
         let new = Runs::of_leaf(Self::leaf_free(map, leaf));
-        let old = self.runs(i);
+        let old = slot.load();
         if new == old {
             return;
         }
         let pending = self.pending.load(Ordering::Relaxed);
         if pending == leaf + 1 {
-            self.store(i, new);
+            slot.store(new);
             if new.packed_leaf() == self.pending_base.load(Ordering::Relaxed) {
                 self.pending.store(0, Ordering::Release);
             } else if !new.only_grows_inside(old) {
@@ -533,7 +536,7 @@ impl Summary {
             self.flush_pending();
         }
         if new.only_grows_inside(old) {
-            self.store(i, new);
+            slot.store(new);
             self.pending_base
                 .store(old.packed_leaf(), Ordering::Relaxed);
             self.pending.store(leaf + 1, Ordering::Release);
