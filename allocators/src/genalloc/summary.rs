@@ -787,8 +787,8 @@ impl Summary {
                 .nodes
                 .get(2 * i..2 * i + 2)
                 .and_then(|pair| <&[Slot; 2]>::try_from(pair).ok())?;
-            if left.longest.load(Ordering::Relaxed) as usize >= count
-                || pending_fit.is_some_and(|slot| slot >> below == 2 * i)
+            if pending_fit.is_some_and(|slot| slot >> below == 2 * i)
+                || left.longest.load(Ordering::Relaxed) as usize >= count
             {
                 i *= 2;
             } else {
