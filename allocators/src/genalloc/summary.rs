@@ -628,6 +628,11 @@ impl Summary {
     /// changes nothing: a plain load could be ordered before a drain's swap and so miss
     /// it, while a read-modify-write is ordered with the swap, and a drain that comes
     /// after it sees this change's bitmap words.
+    ///
+    /// Out of line: inlined, its loop made [`changed`](Self::changed) too big to
+    /// inline into every claim and free, which then paid a call and the saving of
+    /// its registers on the eager path too.
+    #[inline(never)]
     fn mark(&self, first: usize, last: usize) {
         let mut leaf = first;
         while leaf <= last {
