@@ -44,11 +44,12 @@
 //! * *pending*: a change that only frees units strictly inside one leaf (the leaf's
 //!   ends stay, its longest run and size classes only grow) stores the leaf and names
 //!   it the pending leaf instead of updating the path; searches fold that leaf's
-//!   longest run and classes into its ancestors as they read them. The next change
-//!   of that leaf updates the path from the leaf's parent, which stops at once when
-//!   it restores what the ancestors describe (a claim that refills the hole), and a
-//!   change of any other leaf first brings the pending leaf's path up to date, so at
-//!   most one leaf is pending.
+//!   longest run and classes into its ancestors as they read them. A later change
+//!   that brings the leaf back to what the ancestors describe (a claim that refills
+//!   the hole) only stores the leaf, one that keeps the gain inside keeps it pending,
+//!   any other updates the path from the leaf's parent; and a change of any other
+//!   leaf first brings the pending leaf's path up to date, so at most one leaf is
+//!   pending.
 //!
 //! So no change is ever left out of the tree for good (its leaf stays counted until a
 //! drain recomputed it), and no thread ever waits for another. A change of `c` units
@@ -123,7 +124,7 @@ fn covers(i: usize, slot: usize) -> bool {
 }
 
 /// The free runs of a stretch of units.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Eq)]
 pub(crate) struct Runs {
     /// Free units at the start.
     pub(crate) prefix: u32,
@@ -133,6 +134,18 @@ pub(crate) struct Runs {
     pub(crate) longest: u32,
     /// Bit `k`: some free run touching neither end has a length in `[2^k, 2^(k+1))`.
     pub(crate) classes: u32,
+}
+
+/// All four fields at once: every path update compares the value it computed with the
+/// stored one, and the field-by-field comparison `derive` gives branches after each.
+impl PartialEq for Runs {
+    fn eq(&self, other: &Self) -> bool {
+        (self.prefix ^ other.prefix)
+            | (self.suffix ^ other.suffix)
+            | (self.longest ^ other.longest)
+            | (self.classes ^ other.classes)
+            == 0
+    }
 }
 
 impl Runs {
@@ -228,6 +241,13 @@ impl Runs {
             rest &= rest.wrapping_add(1 << start);
         }
         runs
+    }
+
+    /// A leaf's runs in one word, a byte a field: a leaf's run lengths are at most
+    /// [`LEAF_UNITS`] and its classes below `2^LEAF_CLASSES`, so each fits in a byte.
+    fn packed_leaf(self) -> u32 {
+        const _: () = assert!(LEAF_UNITS <= u8::MAX as usize && LEAF_CLASSES <= 8);
+        self.prefix | self.suffix << 8 | self.longest << 16 | self.classes << 24
     }
 
     /// Whether a leaf that went from `old` to `self` only gained free units strictly
@@ -351,6 +371,10 @@ pub(crate) struct Summary {
     /// Written by the updater only, with release after the slots it covers; searches
     /// fold that leaf into its ancestors as they read them.
     pending: AtomicUsize,
+    /// The pending leaf's runs as its ancestors describe them, [packed](Runs::packed_leaf):
+    /// a change that brings the leaf back to them needs no path update. Read and
+    /// written by the updater only.
+    pending_base: AtomicU32,
     /// Changes since a search last needed the tree (a hint: racing changes may lose
     /// counts, which only delays the switch to deferring).
     quiet: AtomicU32,
@@ -377,6 +401,7 @@ impl Summary {
             updating: AtomicUsize::new(0),
             dirty: AtomicUsize::new(0),
             pending: AtomicUsize::new(0),
+            pending_base: AtomicU32::new(0),
             quiet: AtomicU32::new(0),
         };
         for leaf in 0..leaves {
@@ -480,22 +505,28 @@ impl Summary {
     /// suffix stay, its longest run and size classes only grow) stores the leaf and
     /// makes it the *pending* leaf instead of updating its path: the ancestors then
     /// lack only the leaf's new inner runs, which a search folds in as it reads them
-    /// ([`Self::node`]). The next change of the same leaf updates the path from the
-    /// leaf's parent, and stops there when it restores what the ancestors describe
-    /// (a claim that refills the hole a free left: the common case under random frees,
-    /// which so costs one level instead of two whole paths). A change of another leaf
+    /// ([`Self::node`]). A change of the same leaf that restores what the ancestors
+    /// describe (a claim that refills the hole a free left: the common case under
+    /// random frees) stores the leaf and clears the pending leaf, touching no
+    /// ancestor; any other one updates the path from the leaf's parent. A change of
+    /// another leaf
     /// first brings the pending leaf's path up to date, so at most one leaf is pending.
     fn refresh_path(&self, map: &Bitmap, leaf: usize) {
         let i = self.leaves + leaf;
+        let Some(slot) = self.nodes.get(i) else {
+            return;
+        };
         let new = Runs::of_leaf(Self::leaf_free(map, leaf));
-        let old = self.runs(i);
+        let old = slot.load();
         if new == old {
             return;
         }
         let pending = self.pending.load(Ordering::Relaxed);
         if pending == leaf + 1 {
-            self.store(i, new);
-            if !new.only_grows_inside(old) {
+            slot.store(new);
+            if new.packed_leaf() == self.pending_base.load(Ordering::Relaxed) {
+                self.pending.store(0, Ordering::Release);
+            } else if !new.only_grows_inside(old) {
                 self.carry_up_from(i);
                 self.pending.store(0, Ordering::Release);
             }
@@ -505,7 +536,9 @@ impl Summary {
             self.flush_pending();
         }
         if new.only_grows_inside(old) {
-            self.store(i, new);
+            slot.store(new);
+            self.pending_base
+                .store(old.packed_leaf(), Ordering::Relaxed);
             self.pending.store(leaf + 1, Ordering::Release);
             return;
         }
@@ -595,6 +628,11 @@ impl Summary {
     /// changes nothing: a plain load could be ordered before a drain's swap and so miss
     /// it, while a read-modify-write is ordered with the swap, and a drain that comes
     /// after it sees this change's bitmap words.
+    ///
+    /// Out of line: inlined, its loop made [`changed`](Self::changed) too big to
+    /// inline into every claim and free, which then paid a call and the saving of
+    /// its registers on the eager path too.
+    #[inline(never)]
     fn mark(&self, first: usize, last: usize) {
         let mut leaf = first;
         while leaf <= last {
@@ -754,8 +792,8 @@ impl Summary {
                 .nodes
                 .get(2 * i..2 * i + 2)
                 .and_then(|pair| <&[Slot; 2]>::try_from(pair).ok())?;
-            if left.longest.load(Ordering::Relaxed) as usize >= count
-                || pending_fit.is_some_and(|slot| slot >> below == 2 * i)
+            if pending_fit.is_some_and(|slot| slot >> below == 2 * i)
+                || left.longest.load(Ordering::Relaxed) as usize >= count
             {
                 i *= 2;
             } else {
@@ -1211,6 +1249,48 @@ mod tests {
         assert_eq!(tree.runs(1).longest, 1);
         assert_eq!(tree.lowest_run(&map, 2), Some(Some(hole5 + 1)));
         assert_eq!(tree.root(&map).unwrap().longest, 2);
+    }
+
+    #[test]
+    fn only_a_pending_leaf_back_at_what_its_ancestors_describe_skips_the_path() {
+        let units = 4 * LEAF_UNITS;
+        let map = Bitmap::new(units).unwrap();
+        let tree = map.summary().unwrap();
+        // Every unit taken one by one, but for a two-unit block inside leaf 2.
+        let (first, second) = (2 * LEAF_UNITS + 10, 2 * LEAF_UNITS + 20);
+        let mut start = 0;
+        while start < units {
+            let len = if start == second { 2 } else { 1 };
+            map.claim(start, len).unwrap();
+            start += len;
+        }
+        let eager = || assert!(tree.root(&map).is_some());
+        eager();
+        map.release(first, 1).unwrap();
+        eager();
+        map.release(second, 2).unwrap();
+        assert_eq!(tree.pending.load(Ordering::Relaxed), 3);
+        assert_eq!(stored_parent(tree, 2).longest, 0);
+        // The leaf is back where it was when it first became pending, not where its
+        // ancestors stand: the path must learn of the first hole.
+        eager();
+        map.claim(second, 2).unwrap();
+        assert_eq!(tree.pending.load(Ordering::Relaxed), 0);
+        assert_eq!(stored_parent(tree, 2).longest, 1);
+        assert_eq!(tree.lowest_run(&map, 1), Some(Some(first)));
+        // Refilling the second hole again is what the ancestors describe: nothing
+        // pending, and the parent was right all along.
+        eager();
+        map.release(second, 2).unwrap();
+        assert_eq!(tree.pending.load(Ordering::Relaxed), 3);
+        eager();
+        map.claim(second, 2).unwrap();
+        assert_eq!(tree.pending.load(Ordering::Relaxed), 0);
+        assert_eq!(stored_parent(tree, 2).longest, 1);
+        assert_eq!(tree.lowest_run(&map, 1), Some(Some(first)));
+        eager();
+        map.claim(first, 1).unwrap();
+        assert_eq!(tree.lowest_run(&map, 1), Some(None));
     }
 
     #[test]
