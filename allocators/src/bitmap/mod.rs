@@ -31,9 +31,10 @@
 //! summary and 0.76 to 1.52 for the tree, 2.8 to 3.6 bits per unit (a region's granule)
 //! in all. Sizes are exact: no request is rounded up.
 //!
-//! Beside the words, the backend keeps a floor per count of at most 64 units (see
-//! `floors.rs`, 264 bytes whatever the space's size): an offset no fit of that count
-//! lies below, raised by the searches and lowered by the frees that make new fits.
+//! Beside the words, the backend keeps a floor per count of at most 64 units and for a
+//! few larger counts asked with alignment 1 (see `floors.rs`, 304 bytes whatever the
+//! space's size): an offset no fit of that count lies below, raised by the searches and
+//! lowered by the frees that make new fits.
 //!
 //! Cost: the search returns the *lowest* fitting offset. A small request first scans the
 //! few words from its count's floor (or the window's start, if higher) (word-level, full words skipped through the
@@ -439,7 +440,7 @@ impl Core {
     fn allocate(&mut self, words: &mut [u64], request: Request) -> Result<usize, Error> {
         let window = request.validate(self.capacity)?;
         let (count, align) = (request.count(), request.align());
-        let floor = self.floors.of(count);
+        let floor = self.floors.of(count, align == 1);
         // With alignment 1 and the search from the floor, the answer is the lowest fit
         // anywhere: no fit starts below it (nor in it once it is taken), or, without
         // one, no fit starts before the window's end.
