@@ -106,7 +106,7 @@ fn repeated_large_counts_match_the_model() {
     let mut model = Shadow::new(SPACE, 3, None, Placement::Lowest);
     let mut rng = common::Rng::seeded(0x5DEE_CE66_D1CE_4E5B);
     let mut ops = Vec::new();
-    for _ in 0..8000 {
+    for _ in 0..6000 {
         let op = match rng.below(9) {
             0..=2 => RawOp::Alloc {
                 count: COUNTS[rng.below(COUNTS.len())],
@@ -120,7 +120,7 @@ fn repeated_large_counts_match_the_model() {
             },
             4 => RawOp::Alloc {
                 count: COUNTS[rng.below(COUNTS.len())],
-                align_log2: u32::try_from(rng.below(4)).unwrap(),
+                align_log2: u32::try_from(rng.below(7)).unwrap(),
                 window: None,
             },
             _ => RawOp::FreeLive { nth: rng.any() },
