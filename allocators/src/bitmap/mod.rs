@@ -43,7 +43,7 @@
 //! aligned request checks its alignment on each long-enough free run the descent meets,
 //! and past one whose aligned part is too short goes on from there, without a new
 //! descent. Claim and free are `O(count / 64)` plus the summary update and
-//! the tree's: for a change within two neighbouring leaves while searches keep needing the tree,
+//! the tree's: for a change within four neighbouring leaves while searches keep needing the tree,
 //! `O(log n)` node joins per leaf at once (it stays settled, and each leaf's joins stop
 //! at the first level where nothing moved); otherwise a plain store per tree node
 //! wholly inside the change (`O(count / 128)`) and, above its two ends, stale bits up
