@@ -8,7 +8,7 @@ mod common;
 
 use std::sync::Mutex;
 
-use common::{Script, run};
+use common::{RawOp, Script, run};
 use contig_allocators::Backend;
 use contig_allocators::bitmap::Bitmap;
 use contig_allocators::shadow::{Placement, Shadow};
@@ -92,4 +92,45 @@ fn long_seeded_run_over_caller_storage_matches_the_model() {
     let mut model = Shadow::new(CAPACITY, PHASE, None, Placement::Lowest);
     common::long_seeded_run(&mut backend, &mut model, CAPACITY, None);
     assert_eq!(buffer[words..], [u64::MAX; 3]);
+}
+
+/// A few counts above the 64 units the per-count floors of small requests cover, more
+/// of them than the backend keeps floors for, asked again and again with alignment 1
+/// between random frees and small requests (a driver cycling its buffer sizes): every
+/// answer must be the model's lowest fit, whatever the large counts' floors hold.
+#[test]
+fn repeated_large_counts_match_the_model() {
+    const SPACE: usize = 20_000;
+    const COUNTS: [usize; 6] = [65, 70, 113, 200, 338, 900];
+    let mut backend = Bitmap::new(SPACE, 3).unwrap();
+    let mut model = Shadow::new(SPACE, 3, None, Placement::Lowest);
+    let mut rng = common::Rng::seeded(0x5DEE_CE66_D1CE_4E5B);
+    let mut ops = Vec::new();
+    for _ in 0..6000 {
+        let op = match rng.below(9) {
+            0..=2 => RawOp::Alloc {
+                count: COUNTS[rng.below(COUNTS.len())],
+                align_log2: 0,
+                window: None,
+            },
+            3 => RawOp::Alloc {
+                count: 1 + rng.below(64),
+                align_log2: 0,
+                window: None,
+            },
+            4 => RawOp::Alloc {
+                count: COUNTS[rng.below(COUNTS.len())],
+                align_log2: u32::try_from(rng.below(7)).unwrap(),
+                window: None,
+            },
+            _ => RawOp::FreeLive { nth: rng.any() },
+        };
+        ops.push(op);
+    }
+    if let Err(m) = run(&mut backend, &mut model, &ops) {
+        panic!("{m}");
+    }
+    let stats = backend.stats();
+    assert!(stats.live_allocations > 30, "{stats:?}");
+    assert!(stats.free_extents > 10, "{stats:?}");
 }

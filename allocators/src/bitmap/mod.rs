@@ -31,9 +31,10 @@
 //! summary and 0.76 to 1.52 for the tree, 2.8 to 3.6 bits per unit (a region's granule)
 //! in all. Sizes are exact: no request is rounded up.
 //!
-//! Beside the words, the backend keeps a floor per count of at most 64 units (see
-//! `floors.rs`, 264 bytes whatever the space's size): an offset no fit of that count
-//! lies below, raised by the searches and lowered by the frees that make new fits.
+//! Beside the words, the backend keeps a floor per count of at most 64 units and for a
+//! few larger counts, each at one alignment (see `floors.rs`, 304 bytes whatever the
+//! space's size): an offset no fit of that request lies below, raised by the searches
+//! and lowered by the frees that make new fits.
 //!
 //! Cost: the search returns the *lowest* fitting offset. A small request first scans the
 //! few words from its count's floor (or the window's start, if higher) (word-level, full words skipped through the
@@ -42,7 +43,7 @@
 //! aligned request checks its alignment on each long-enough free run the descent meets,
 //! and past one whose aligned part is too short goes on from there, without a new
 //! descent. Claim and free are `O(count / 64)` plus the summary update and
-//! the tree's: for a change within two neighbouring leaves while searches keep needing the tree,
+//! the tree's: for a change within four neighbouring leaves while searches keep needing the tree,
 //! `O(log n)` node joins per leaf at once (it stays settled, and each leaf's joins stop
 //! at the first level where nothing moved); otherwise a plain store per tree node
 //! wholly inside the change (`O(count / 128)`) and, above its two ends, stale bits up
@@ -439,11 +440,12 @@ impl Core {
     fn allocate(&mut self, words: &mut [u64], request: Request) -> Result<usize, Error> {
         let window = request.validate(self.capacity)?;
         let (count, align) = (request.count(), request.align());
-        let floor = self.floors.of(count);
-        // With alignment 1 and the search from the floor, the answer is the lowest fit
-        // anywhere: no fit starts below it (nor in it once it is taken), or, without
-        // one, no fit starts before the window's end.
-        let exact = align == 1 && window.lo <= floor;
+        let floor = self.floors.of(count, align);
+        // With the search from the floor, the answer is the lowest fit of this count and
+        // alignment anywhere: no such fit starts below it (nor in it once it is taken),
+        // or, without one, none starts before the window's end. (The floors of small
+        // counts take only answers at alignment 1: see `Floors::raise`.)
+        let exact = window.lo <= floor;
         let found = if floor >= window.hi {
             None
         } else {
@@ -456,15 +458,18 @@ impl Core {
                 // floor as from a raised one, and the free that usually follows would
                 // only lower it back: raising pays only past that.
                 if exact && start + count >= floor + BITS {
-                    self.floors.raise(count, start + count);
+                    self.floors.raise(count, align, start + count);
                 }
                 self.mark(self.layout.parts_mut(words), start, count);
                 Ok(start)
             }
             None => {
                 if exact {
-                    self.floors
-                        .raise(count, window.hi.checked_sub(count).map_or(0, |s| s + 1));
+                    self.floors.raise(
+                        count,
+                        align,
+                        window.hi.checked_sub(count).map_or(0, |s| s + 1),
+                    );
                 }
                 Err(Error::NoSpace { count, align })
             }
