@@ -435,10 +435,15 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     /// Returns the allocation in node `used` to the free space, merging it with its
     /// free neighbours in address order; returns how many of them it merged with (so
     /// the number of free pieces changes by one minus that).
+    /// Goes through [`find`](Self::find) and [`release_found`](Self::release_found),
+    /// as the backend's free does, so the tests drive that path.
     #[cfg(test)]
     pub(super) fn release(&mut self, used: u32) -> usize {
-        self.unindex(used);
-        self.merge_free(used)
+        let found = self
+            .find(self.node(used).start)
+            .filter(|found| found.node == used)
+            .expect("only indexed allocations are released");
+        self.release_found(found)
     }
 
     /// Returns the allocation [`find`](Self::find) returned to the free space, merging
@@ -569,23 +574,6 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             i = if i + 1 == len { 0 } else { i + 1 };
         }
         false
-    }
-
-    /// Removes node `at` from the index, shifting the entries after it back so that
-    /// no probe sequence is broken.
-    #[cfg(test)]
-    fn unindex(&mut self, at: u32) {
-        let len = self.nodes.as_ref().len();
-        let mut hole = self.home(hash(self.node(at).start));
-        let mut probes = 0;
-        while self.nodes.as_ref()[hole].slot != at {
-            probes += 1;
-            if probes >= len {
-                return;
-            }
-            hole = if hole + 1 == len { 0 } else { hole + 1 };
-        }
-        self.unindex_slot(hole);
     }
 
     /// Empties index slot `hole`, shifting the entries after it back so that no probe
