@@ -13,7 +13,12 @@
 //! * **Worst case** (group `worst_case`), unit allocators only: the same half-full
 //!   region of 1–16-unit blocks, but the only run of 512 free units is the last 1,024
 //!   units, so an address-ordered search has to get past every hole: how the cost of a
-//!   512-unit allocate+free grows with the region.
+//!   512-unit allocate+free grows with the region. The bitmap remembers where a fit
+//!   of a large request can start (for its last four count and alignment pairs), so
+//!   after the first search a repeated request starts at the tail; `bitmap-unseen`
+//!   asks for the same 512 units at five alignments in turn (1 to 16 units, all met
+//!   at the tail), so that no request finds a floor of its own and every search goes
+//!   through the run tree.
 //!
 //! Run with `cargo bench -p contig-benches --bench backends`.
 
@@ -85,8 +90,17 @@ const TAIL: usize = 1024;
 /// probability: it would take ~60 freed blocks in a row), so only the tail fits it.
 const LARGE: usize = 512;
 
+/// The alignments `bitmap-unseen` cycles through: one more than the bitmap keeps
+/// floors for, so each request's own floor was dropped before it comes round again.
+const UNSEEN_ALIGNS: [usize; 5] = [1, 2, 4, 8, 16];
+
 fn worst_case(group: &mut BenchmarkGroup<'_, WallTime>) {
-    for contender in OurBackend::ALL {
+    let unseen = (OurBackend::Bitmap, "bitmap-unseen", &UNSEEN_ALIGNS[..]);
+    let runs = OurBackend::ALL
+        .map(|contender| (contender, contender.name(), &[1][..]))
+        .into_iter()
+        .chain([unseen]);
+    for (contender, name, aligns) in runs {
         for (label, bytes) in REGIONS {
             let units = bytes / GRANULE;
             let mut backend = contender.build(units, units);
@@ -97,10 +111,13 @@ fn worst_case(group: &mut BenchmarkGroup<'_, WallTime>) {
             backend
                 .free(units - TAIL, TAIL)
                 .expect("freeing the tail claim");
-            group.bench_function(BenchmarkId::new(contender.name(), label), |b| {
+            let mut next = 0;
+            group.bench_function(BenchmarkId::new(name, label), |b| {
                 b.iter(|| {
+                    let align = aligns[next % aligns.len()];
+                    next += 1;
                     let start = backend
-                        .allocate(black_box(Request::new(LARGE)))
+                        .allocate(black_box(Request::new(LARGE).aligned(align)))
                         .expect("the tail fits");
                     backend
                         .free(black_box(start), LARGE)

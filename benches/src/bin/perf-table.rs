@@ -84,13 +84,14 @@ fn scaling_table(all: &[Estimate]) -> String {
 
 fn worst_case_table(all: &[Estimate]) -> String {
     let mut md = String::from("| backend | 64 MiB | 1 GiB | 4 GiB |\n|---|---:|---:|---:|\n");
-    for backend in OurBackend::ALL {
-        let _ = write!(md, "| {} |", backend.name());
+    let names = OurBackend::ALL.map(OurBackend::name);
+    for name in names.iter().copied().chain(["bitmap-unseen"]) {
+        let _ = write!(md, "| {name} |");
         for region in REGIONS {
             let _ = write!(
                 md,
                 " {} |",
-                cell(find(all, "worst_case", backend.name(), Some(region)))
+                cell(find(all, "worst_case", name, Some(region)))
             );
         }
         md.push('\n');
@@ -117,7 +118,7 @@ fn goals(all: &[Estimate]) -> String {
             );
         }
     }
-    for name in ["first-fit", "bitmap", "tlsf"] {
+    for name in ["first-fit", "bitmap", "bitmap-unseen", "tlsf"] {
         let at = |r: &str| find(all, "worst_case", name, Some(r)).map(|e| e.median);
         if let (Some(small), Some(large)) = (at("64MiB"), at("4GiB")) {
             let _ = writeln!(
