@@ -414,7 +414,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                     if tail {
                         self.tree_insert(rest);
                     }
-                    self.climb(free);
+                    self.climb_lengths(free);
                 }
             } else {
                 let moved = self.node_mut(free);
@@ -422,7 +422,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 moved.len = piece.end() - end;
                 self.list_insert_after_or_first(self.node(free).prev, node);
                 if !wild {
-                    self.climb(free);
+                    self.climb_lengths(free);
                 }
             }
             node
@@ -488,7 +488,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 self.tree_remove(after);
                 self.list_remove(after);
                 self.give_spare(after);
-                self.climb(before);
+                self.climb_lengths(before);
                 2
             }
             (Some(before), None) => {
@@ -500,7 +500,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 self.list_remove(used);
                 self.give_spare(used);
                 if !last {
-                    self.climb(before);
+                    self.climb_lengths(before);
                 }
                 1
             }
@@ -512,7 +512,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 self.list_remove(used);
                 self.give_spare(used);
                 if after != self.wild {
-                    self.climb(after);
+                    self.climb_lengths(after);
                 }
                 1
             }
@@ -893,6 +893,31 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             parent.set_right(child, summary);
         }
         self.climb(up);
+    }
+
+    /// Brings the longest-free values above node `at` in line after its length changed
+    /// and nothing else did: heights and balance stay as they are, so each step only
+    /// rewrites the parent's stored value for the side it came from, and it stops at
+    /// the first parent whose stored value is already right. Half the work of a
+    /// [`climb`](Self::climb) step, which also carries and checks heights.
+    fn climb_lengths(&mut self, mut at: u32) {
+        let nodes = self.nodes.as_mut();
+        let node = &nodes[at as usize];
+        let (mut up, mut max) = (node.parent, node.max_free());
+        // `NIL` is past the end of every arena, so the root's missing parent ends the
+        // loop.
+        while let Some(parent) = nodes.get_mut(up as usize) {
+            let stored = if parent.left == at {
+                &mut parent.left_max
+            } else {
+                &mut parent.right_max
+            };
+            if *stored == max {
+                return;
+            }
+            *stored = max;
+            (at, max, up) = (up, parent.max_free(), parent.parent);
+        }
     }
 
     /// Restores balance and the parents' view of their children from node `at` up,
