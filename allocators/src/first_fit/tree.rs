@@ -821,7 +821,41 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         } else {
             up.set_right(at, summary);
         }
-        self.climb(parent);
+        // A parent gaining a leaf stays balanced: the heights climb from it.
+        if let Some(unbalanced) = self.climb_heights(parent) {
+            self.climb(unbalanced);
+        }
+    }
+
+    /// The climb after [`tree_insert`](Self::tree_insert), whose descent already set
+    /// every longest-free value on the path: from node `at` (balanced, its own stored
+    /// heights right) up, each step rewrites only the parent's stored height for the
+    /// side it came from, stopping where it is already right, and returns the first
+    /// ancestor that falls out of balance for a [`climb`](Self::climb) to rotate.
+    #[inline(always)]
+    fn climb_heights(&mut self, mut at: u32) -> Option<u32> {
+        let nodes = self.nodes.as_mut();
+        let node = &nodes[at as usize];
+        let (mut up, mut height) = (node.parent, 1 + node.left_height.max(node.right_height));
+        // `NIL` is past the end of every arena, so the root's missing parent ends the
+        // loop.
+        while let Some(parent) = nodes.get_mut(up as usize) {
+            let stored = if parent.left == at {
+                &mut parent.left_height
+            } else {
+                &mut parent.right_height
+            };
+            if *stored == height {
+                return None;
+            }
+            *stored = height;
+            let (left, right) = (parent.left_height, parent.right_height);
+            if left.abs_diff(right) > 1 {
+                return Some(up);
+            }
+            (at, height, up) = (up, 1 + left.max(right), parent.parent);
+        }
+        None
     }
 
     /// Takes the free node `at` out of the tree (it stays in the list), refreshing the
