@@ -412,7 +412,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                     self.tree_insert(free);
                 } else {
                     if tail {
-                        self.tree_insert(rest);
+                        self.tree_insert_after(free, rest);
                     }
                     self.climb_lengths(free);
                 }
@@ -780,6 +780,44 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         }
         if next != NIL {
             self.node_mut(next).prev = prev;
+        }
+    }
+
+    /// Adds the free node `at`, cut from the end of the tree node `prev` (whose length
+    /// already excludes it), to the tree right after `prev`: no tree node lies between
+    /// them, so its place is `prev`'s right child or the leftmost place below that,
+    /// found without the descent from the root. The subtrees above `prev` still count
+    /// `prev`'s length from before the cut, at least `at`'s, so only those below `prev`
+    /// gain it; the caller's [`climb_lengths`](Self::climb_lengths) from `prev` then
+    /// brings the values above in line with the cut.
+    // Kept out of line: only cuts that leave free units on both sides take it, and
+    // inlined it costs the other cuts of `carve` registers.
+    #[inline(never)]
+    fn tree_insert_after(&mut self, prev: u32, at: u32) {
+        let len = self.node(at).len;
+        let nodes = self.nodes.as_mut();
+        let above = &mut nodes[prev as usize];
+        above.right_max = above.right_max.max(len);
+        let (mut parent, mut down) = (prev, above.right);
+        while let Some(node) = nodes.get_mut(down as usize) {
+            node.left_max = node.left_max.max(len);
+            parent = down;
+            down = node.left;
+        }
+        let leaf = &mut nodes[at as usize];
+        (leaf.left, leaf.right, leaf.parent) = (NIL, NIL, parent);
+        (leaf.left_height, leaf.right_height) = (0, 0);
+        (leaf.left_max, leaf.right_max) = (0, 0);
+        let summary = leaf.summary();
+        let up = &mut nodes[parent as usize];
+        if parent == prev {
+            up.set_right(at, summary);
+        } else {
+            up.set_left(at, summary);
+        }
+        // A parent gaining a leaf stays balanced: the heights climb from it.
+        if let Some(unbalanced) = self.climb_heights(parent) {
+            self.climb(unbalanced);
         }
     }
 
