@@ -59,7 +59,8 @@
 //!   `>= count` inside the window fits, so only the at most two extents cut by the
 //!   window edges can be long enough and still fail; the descent therefore follows at
 //!   most a constant number of root-to-leaf paths. A cut that leaves free units on both
-//!   sides inserts the tail as a new tree node (one more descent).
+//!   sides inserts the tail as a new tree node right after the head's, reached by a
+//!   descent from the head's node rather than from the root (at most `O(log f)`).
 //! * `allocate` with alignment `a > 1`: `O((1 + k) log f)`, bounded by `O(f)`, where `k`
 //!   is the number of free extents below the result that are long enough
 //!   (`len >= count`) but whose first aligned offset leaves too little room. Only

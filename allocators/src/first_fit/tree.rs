@@ -412,9 +412,9 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                     self.tree_insert(free);
                 } else {
                     if tail {
-                        self.tree_insert(rest);
+                        self.tree_insert_after(free, rest);
                     }
-                    self.climb(free);
+                    self.climb_lengths(free);
                 }
             } else {
                 let moved = self.node_mut(free);
@@ -422,7 +422,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 moved.len = piece.end() - end;
                 self.list_insert_after_or_first(self.node(free).prev, node);
                 if !wild {
-                    self.climb(free);
+                    self.climb_lengths(free);
                 }
             }
             node
@@ -488,7 +488,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 self.tree_remove(after);
                 self.list_remove(after);
                 self.give_spare(after);
-                self.climb(before);
+                self.climb_lengths(before);
                 2
             }
             (Some(before), None) => {
@@ -500,7 +500,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 self.list_remove(used);
                 self.give_spare(used);
                 if !last {
-                    self.climb(before);
+                    self.climb_lengths(before);
                 }
                 1
             }
@@ -512,7 +512,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 self.list_remove(used);
                 self.give_spare(used);
                 if after != self.wild {
-                    self.climb(after);
+                    self.climb_lengths(after);
                 }
                 1
             }
@@ -783,6 +783,44 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         }
     }
 
+    /// Adds the free node `at`, cut from the end of the tree node `prev` (whose length
+    /// already excludes it), to the tree right after `prev`: no tree node lies between
+    /// them, so its place is `prev`'s right child or the leftmost place below that,
+    /// found without the descent from the root. The subtrees above `prev` still count
+    /// `prev`'s length from before the cut, at least `at`'s, so only those below `prev`
+    /// gain it; the caller's [`climb_lengths`](Self::climb_lengths) from `prev` then
+    /// brings the values above in line with the cut.
+    // Kept out of line: only cuts that leave free units on both sides take it, and
+    // inlined it costs the other cuts of `carve` registers.
+    #[inline(never)]
+    fn tree_insert_after(&mut self, prev: u32, at: u32) {
+        let len = self.node(at).len;
+        let nodes = self.nodes.as_mut();
+        let above = &mut nodes[prev as usize];
+        above.right_max = above.right_max.max(len);
+        let (mut parent, mut down) = (prev, above.right);
+        while let Some(node) = nodes.get_mut(down as usize) {
+            node.left_max = node.left_max.max(len);
+            parent = down;
+            down = node.left;
+        }
+        let leaf = &mut nodes[at as usize];
+        (leaf.left, leaf.right, leaf.parent) = (NIL, NIL, parent);
+        (leaf.left_height, leaf.right_height) = (0, 0);
+        (leaf.left_max, leaf.right_max) = (0, 0);
+        let summary = leaf.summary();
+        let up = &mut nodes[parent as usize];
+        if parent == prev {
+            up.set_right(at, summary);
+        } else {
+            up.set_left(at, summary);
+        }
+        // A parent gaining a leaf stays balanced: the heights climb from it.
+        if let Some(unbalanced) = self.climb_heights(parent) {
+            self.climb(unbalanced);
+        }
+    }
+
     /// Adds the free node `at` (in the list, not in the tree) to the tree: one descent
     /// by key to a leaf position, then a climb for the heights.
     // Inlined into `carve` and `merge_free` for the same reason as `tree_remove`.
@@ -821,7 +859,41 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         } else {
             up.set_right(at, summary);
         }
-        self.climb(parent);
+        // A parent gaining a leaf stays balanced: the heights climb from it.
+        if let Some(unbalanced) = self.climb_heights(parent) {
+            self.climb(unbalanced);
+        }
+    }
+
+    /// The climb after [`tree_insert`](Self::tree_insert), whose descent already set
+    /// every longest-free value on the path: from node `at` (balanced, its own stored
+    /// heights right) up, each step rewrites only the parent's stored height for the
+    /// side it came from, stopping where it is already right, and returns the first
+    /// ancestor that falls out of balance for a [`climb`](Self::climb) to rotate.
+    #[inline(always)]
+    fn climb_heights(&mut self, mut at: u32) -> Option<u32> {
+        let nodes = self.nodes.as_mut();
+        let node = &nodes[at as usize];
+        let (mut up, mut height) = (node.parent, 1 + node.left_height.max(node.right_height));
+        // `NIL` is past the end of every arena, so the root's missing parent ends the
+        // loop.
+        while let Some(parent) = nodes.get_mut(up as usize) {
+            let stored = if parent.left == at {
+                &mut parent.left_height
+            } else {
+                &mut parent.right_height
+            };
+            if *stored == height {
+                return None;
+            }
+            *stored = height;
+            let (left, right) = (parent.left_height, parent.right_height);
+            if left.abs_diff(right) > 1 {
+                return Some(up);
+            }
+            (at, height, up) = (up, 1 + left.max(right), parent.parent);
+        }
+        None
     }
 
     /// Takes the free node `at` out of the tree (it stays in the list), refreshing the
@@ -893,6 +965,31 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             parent.set_right(child, summary);
         }
         self.climb(up);
+    }
+
+    /// Brings the longest-free values above node `at` in line after its length changed
+    /// and nothing else did: heights and balance stay as they are, so each step only
+    /// rewrites the parent's stored value for the side it came from, and it stops at
+    /// the first parent whose stored value is already right. Half the work of a
+    /// [`climb`](Self::climb) step, which also carries and checks heights.
+    fn climb_lengths(&mut self, mut at: u32) {
+        let nodes = self.nodes.as_mut();
+        let node = &nodes[at as usize];
+        let (mut up, mut max) = (node.parent, node.max_free());
+        // `NIL` is past the end of every arena, so the root's missing parent ends the
+        // loop.
+        while let Some(parent) = nodes.get_mut(up as usize) {
+            let stored = if parent.left == at {
+                &mut parent.left_max
+            } else {
+                &mut parent.right_max
+            };
+            if *stored == max {
+                return;
+            }
+            *stored = max;
+            (at, max, up) = (up, parent.max_free(), parent.parent);
+        }
     }
 
     /// Restores balance and the parents' view of their children from node `at` up,
