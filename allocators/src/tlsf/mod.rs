@@ -21,7 +21,9 @@
 //!   buffers refilled in bursts, a stack of descriptors) costs no list work while its
 //!   bin keeps changing. When another piece's bin changes, that piece becomes the hot
 //!   one and the old one goes on its list: one list move either way, as before there
-//!   was a hot piece.
+//!   was a hot piece. A lone free next to no listed piece is filed, unless it lands in
+//!   the hot piece's bin or ends at the gap in front of an allocation (buffers taken in
+//!   a row come back in that order: the next free grows it).
 //! * **Dust**: free pieces shorter than every request searched for so far (and than
 //!   64 units) may stay off the lists, without a node: the gaps aligned requests leave
 //!   in front of them (page-aligned frames at 64-byte granules leave one in front of
@@ -939,7 +941,7 @@ impl Tlsf {
             return Some(0);
         }
         let (prev, next) = (Self::free_at(before, nodes), Self::free_at(after, nodes));
-        Self::merge_listed(tags, nodes, lists, start, len, prev, next)
+        Self::merge_listed(tags, nodes, lists, start, len, prev, next, false)
     }
 
     /// [`merge`](Self::merge) when a neighbour is dust (`before` and `after` are the
@@ -984,12 +986,19 @@ impl Tlsf {
         // Beyond dust lies no free piece, and a dust tag names no node (its value is
         // past the last one): `free_at` finds the listed piece on the other side, if any.
         let (prev, next) = (Self::free_at(before, nodes), Self::free_at(after, nodes));
-        let delta = Self::merge_listed(tags, nodes, lists, lo, hi - lo, prev, next)?;
+        let gap_after = is_dust(after);
+        let delta = Self::merge_listed(tags, nodes, lists, lo, hi - lo, prev, next, gap_after)?;
         Some(delta - absorbed)
     }
 
     /// [`merge`](Self::merge) of the run `[start, start + len)` whose neighbours are
     /// allocations or the listed pieces `prev` and `next` (with their nodes).
+    /// `gap_after`: the run took in the alignment gap in front of the next allocation,
+    /// so a lone piece it makes is likely to grow next.
+    // The borrows and the run are separate arguments like everywhere on the hot paths
+    // (see `Lists`); grouping them into tuples changes the free path's code for the
+    // worse (about 2M more instructions a round on every trace).
+    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn merge_listed(
         tags: &mut [u32],
@@ -999,6 +1008,7 @@ impl Tlsf {
         len: usize,
         prev: Option<(u32, Node)>,
         next: Option<(u32, Node)>,
+        gap_after: bool,
     ) -> Option<isize> {
         let end = start + len;
         match (prev, next) {
@@ -1008,9 +1018,15 @@ impl Tlsf {
                 tags[start] = free_tag(n);
                 // Filed, not made hot: with frees in random order, lone pieces would
                 // churn the hot piece for nothing. Unless it lands in the hot piece's
-                // bin: the newest piece of a bin is the one its good fit takes.
+                // bin: the newest piece of a bin is the one its good fit takes. Or it
+                // ends at the gap in front of an allocation: buffers taken in a row
+                // from one hole (aligned, so with gaps between them) come back in the
+                // same order, and the next free grows the hot piece without list work
+                // where it would move a filed one to the hot place. Either way it is
+                // the newest piece of its bin, which is what the hot piece stands for,
+                // so placement is the same.
                 let bin = bin_of(len);
-                if lists.hot_bin(nodes) == Some(bin) {
+                if gap_after || lists.hot_bin(nodes) == Some(bin) {
                     lists.make_hot(nodes, n, start, len);
                 } else {
                     lists.file_as(nodes, n, start, len, bin);
