@@ -271,7 +271,6 @@ pub struct Tlsf {
     limit: usize,
     live: usize,
     free_units: usize,
-    free_extents: usize,
     /// The free lists and the spare list.
     lists: Lists,
     /// The free pieces (and spare slots).
@@ -376,7 +375,6 @@ impl Tlsf {
             limit,
             live: 0,
             free_units: capacity,
-            free_extents: 0,
             lists: Lists {
                 fl_map: 0,
                 sl_maps: [0; FL_SLOTS],
@@ -400,7 +398,6 @@ impl Tlsf {
             if let Some(whole) = tlsf.take_spare() {
                 tlsf.set_free(whole, 0, capacity);
                 tlsf.file(whole);
-                tlsf.free_extents = 1;
             }
         }
         Ok(tlsf)
@@ -629,6 +626,13 @@ impl Tlsf {
         }
     }
 
+    /// The free pieces: one per node in use, and the dust (which has no node). Not
+    /// counted on every change: allocations and frees would pay for what only `stats`
+    /// asks, and the node and dust counts already hold it.
+    fn free_extents(&self) -> usize {
+        self.nodes.len() - self.lists.spare_count + self.lists.dust_pieces()
+    }
+
     /// The longest free piece: the hot piece, the longest dust piece or the longest of
     /// the highest non-empty bin.
     fn largest_free(&self) -> usize {
@@ -652,8 +656,8 @@ impl Tlsf {
     // --- changes ---------------------------------------------------------------------------
     //
     // The hot paths take the tags, the nodes and the lists as separate borrows (see
-    // `Lists`); they return the change in the number of free extents, which the caller
-    // books with the other counters.
+    // `Lists`); the caller books the counters. The number of free extents is no counter:
+    // it follows from the nodes in use and the dust (see `free_extents`).
 
     /// Allocates `[at, at + count)` inside the free piece `n`, which is the hot piece
     /// or the head of the list of `bin` (`bin` is the bin of its length either way;
@@ -662,9 +666,8 @@ impl Tlsf {
     /// piece (the hot piece changes without any list work). `n` stays the tail
     /// remainder if there is one, else the head. A head remainder next to a tail one
     /// that is shorter than [`Lists::dust_below`] (the gap an aligned request leaves) is
-    /// left as dust. Returns the change in free extents, or `None` (nothing changed)
-    /// when a second remainder finds no spare node (unreachable by the node budget in
-    /// `node_count`).
+    /// left as dust. Returns `None` (nothing changed) when a second remainder finds no
+    /// spare node (unreachable by the node budget in `node_count`).
     #[inline(always)]
     fn take_from_head(
         tags: &mut [u32],
@@ -673,7 +676,7 @@ impl Tlsf {
         (n, node, bin): (u32, Node, Bin),
         at: usize,
         count: usize,
-    ) -> Option<isize> {
+    ) -> Option<()> {
         let end = at + count;
         let head = at - node.start();
         let tail = node.end() - end;
@@ -694,7 +697,7 @@ impl Tlsf {
                     lists.pop_head(nodes, bin, node.next_free);
                 }
                 lists.put_spare(nodes, n);
-                return Some(-1);
+                return Some(());
             }
             (_, true) => {
                 tags[end] = free_tag(n);
@@ -717,15 +720,15 @@ impl Tlsf {
             tags[node.start()] = dust_tag(head);
             tags[at - 1] = dust_tag(head);
             lists.add_dust(head);
-            return Some(1);
+            return Some(());
         }
         if spare == NIL {
-            return Some(0);
+            return Some(());
         }
         tags[node.start()] = free_tag(spare);
         tags[at - 1] = free_tag(spare);
         lists.file_as(nodes, spare, node.start(), head, bin_of(head));
-        Some(1)
+        Some(())
     }
 
     /// `allocate` for an aligned request: without a window, the good fit when an
@@ -755,8 +758,7 @@ impl Tlsf {
             return None;
         }
         let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
-        let delta = Self::take_from_head(tags, nodes, lists, (n, node, bin), at, count)?;
-        self.free_extents = self.free_extents.wrapping_add_signed(delta);
+        Self::take_from_head(tags, nodes, lists, (n, node, bin), at, count)?;
         self.free_units -= count;
         self.live += 1;
         Some(at)
@@ -797,9 +799,7 @@ impl Tlsf {
                     let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
                     let at = node.start();
                     let found = (n, node, bin);
-                    if let Some(delta) = Self::take_from_head(tags, nodes, lists, found, at, count)
-                    {
-                        self.free_extents = self.free_extents.wrapping_add_signed(delta);
+                    if Self::take_from_head(tags, nodes, lists, found, at, count).is_some() {
                         self.free_units -= count;
                         self.live += 1;
                         return Ok(at);
@@ -837,7 +837,6 @@ impl Tlsf {
             (false, false) => {
                 lists.detach(nodes, n, &piece, bin_of(piece.len()));
                 lists.put_spare(nodes, n);
-                self.free_extents -= 1;
             }
             (false, true) => {
                 tags[end] = free_tag(n);
@@ -854,7 +853,6 @@ impl Tlsf {
                 tags[at - 1] = free_tag(spare);
                 let len = at - piece.start();
                 lists.file_as(nodes, spare, piece.start(), len, bin_of(len));
-                self.free_extents += 1;
             }
         }
         self.free_units -= count;
@@ -885,9 +883,8 @@ impl Tlsf {
     #[inline(always)]
     fn release(&mut self, start: usize, len: usize) -> Result<(), Error> {
         let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
-        let delta = Self::merge(tags, nodes, lists, start, len)
+        Self::merge(tags, nodes, lists, start, len)
             .ok_or(Error::TooManyAllocations { limit: self.limit })?;
-        self.free_extents = self.free_extents.wrapping_add_signed(delta);
         self.free_units += len;
         self.live -= 1;
         Ok(())
@@ -906,9 +903,9 @@ impl Tlsf {
         Some((n, *nodes.get(n as usize)?))
     }
 
-    /// The tag and list work of [`release`](Self::release): the change in free
-    /// extents, or `None` when a lone piece finds no spare node (unreachable by the
-    /// node budget in `node_count`; nothing has changed then).
+    /// The tag and list work of [`release`](Self::release); `None` when a lone piece
+    /// finds no spare node (unreachable by the node budget in `node_count`; nothing has
+    /// changed then).
     #[inline(always)]
     fn merge(
         tags: &mut [u32],
@@ -916,7 +913,7 @@ impl Tlsf {
         lists: &mut Lists,
         start: usize,
         len: usize,
-    ) -> Option<isize> {
+    ) -> Option<()> {
         let end = start + len;
         // `start - 1` wraps to `usize::MAX` at 0, which no tag has.
         let before = tags.get(start.wrapping_sub(1)).copied().unwrap_or(0);
@@ -938,7 +935,7 @@ impl Tlsf {
             tags[start] = 0;
             tags[end - 1] = before;
             hot.len = narrow(hot.len() + len);
-            return Some(0);
+            return Some(());
         }
         let (prev, next) = (Self::free_at(before, nodes), Self::free_at(after, nodes));
         Self::merge_listed(tags, nodes, lists, start, len, prev, next, false)
@@ -958,7 +955,7 @@ impl Tlsf {
         len: usize,
         before: u32,
         after: u32,
-    ) -> Option<isize> {
+    ) -> Option<()> {
         // Some node is spare while dust exists (the node budget counts the dust among
         // the free pieces), so the lone piece `merge_listed` may need always finds one;
         // should that ever fail, refusing before any change keeps the state intact.
@@ -966,14 +963,13 @@ impl Tlsf {
             return None;
         }
         let end = start + len;
-        let (mut lo, mut hi, mut absorbed) = (start, end, 0);
+        let (mut lo, mut hi) = (start, end);
         if is_dust(before) {
             let d = dust_len(before);
             lists.remove_dust(d);
             tags[start - 1] = 0;
             tags[start] = 0;
             lo = start - d;
-            absorbed += 1;
         }
         if is_dust(after) {
             let d = dust_len(after);
@@ -981,14 +977,12 @@ impl Tlsf {
             tags[end - 1] = 0;
             tags[end] = 0;
             hi = end + d;
-            absorbed += 1;
         }
         // Beyond dust lies no free piece, and a dust tag names no node (its value is
         // past the last one): `free_at` finds the listed piece on the other side, if any.
         let (prev, next) = (Self::free_at(before, nodes), Self::free_at(after, nodes));
         let gap_after = is_dust(after);
-        let delta = Self::merge_listed(tags, nodes, lists, lo, hi - lo, prev, next, gap_after)?;
-        Some(delta - absorbed)
+        Self::merge_listed(tags, nodes, lists, lo, hi - lo, prev, next, gap_after)
     }
 
     /// [`merge`](Self::merge) of the run `[start, start + len)` whose neighbours are
@@ -1009,7 +1003,7 @@ impl Tlsf {
         prev: Option<(u32, Node)>,
         next: Option<(u32, Node)>,
         gap_after: bool,
-    ) -> Option<isize> {
+    ) -> Option<()> {
         let end = start + len;
         match (prev, next) {
             (None, None) => {
@@ -1031,7 +1025,7 @@ impl Tlsf {
                 } else {
                     lists.file_as(nodes, n, start, len, bin);
                 }
-                Some(1)
+                Some(())
             }
             (Some((p, pn)), None) => {
                 // The allocation's start tag is overwritten below when it is one unit.
@@ -1041,7 +1035,7 @@ impl Tlsf {
                 tags[start] = 0;
                 tags[end - 1] = free_tag(p);
                 Self::reshape(nodes, lists, p, pn, pn.start(), pn.len() + len);
-                Some(0)
+                Some(())
             }
             (None, Some((x, xn))) => {
                 if xn.len > 1 {
@@ -1050,7 +1044,7 @@ impl Tlsf {
                 tags[end - 1] = 0;
                 tags[start] = free_tag(x);
                 Self::reshape(nodes, lists, x, xn, start, len + xn.len());
-                Some(0)
+                Some(())
             }
             (Some((p, pn)), Some((x, xn))) => {
                 if pn.len > 1 {
@@ -1068,7 +1062,7 @@ impl Tlsf {
                 let pn = nodes[p as usize];
                 let merged = pn.len() + len + xn.len();
                 Self::reshape(nodes, lists, p, pn, pn.start(), merged);
-                Some(-1)
+                Some(())
             }
         }
     }
@@ -1252,7 +1246,7 @@ impl Tlsf {
         );
         assert_eq!(
             (free_units, free_extents, live),
-            (self.free_units, self.free_extents, self.live)
+            (self.free_units, self.free_extents(), self.live)
         );
         assert_eq!(
             self.lists.spare_count + free_extents - dust_pieces,
@@ -1464,6 +1458,11 @@ impl Lists {
         self.dust_counts[len & (DUST_CAP - 1)] -= 1;
     }
 
+    /// The number of dust pieces (a walk of [`DUST_CAP`] counters).
+    fn dust_pieces(&self) -> usize {
+        self.dust_counts.iter().map(|&c| c as usize).sum()
+    }
+
     /// The length of the longest dust piece, 0 without dust.
     fn longest_dust(&self) -> usize {
         self.dust_counts.iter().rposition(|&c| c > 0).unwrap_or(0)
@@ -1544,7 +1543,7 @@ impl Backend for Tlsf {
             capacity: self.capacity,
             free: self.free_units,
             largest_free: self.largest_free(),
-            free_extents: self.free_extents,
+            free_extents: self.free_extents(),
             live_allocations: self.live,
             metadata_bytes: Self::metadata_bytes_for(self.capacity, self.limit),
         }
