@@ -963,6 +963,23 @@ impl Tlsf {
             return None;
         }
         let end = start + len;
+        // The hot piece ends just before the run and dust after it (aligned buffers
+        // returned in the order they were taken from one hole): the hot piece grows over
+        // both, whatever its new bin, and nothing else changes.
+        if before == free_tag(lists.hot) {
+            let d = dust_len(after);
+            lists.remove_dust(d);
+            let hot = &mut nodes[lists.hot as usize];
+            if hot.len > 1 {
+                tags[start - 1] = 0;
+            }
+            tags[start] = 0;
+            tags[end - 1] = 0;
+            tags[end] = 0;
+            tags[end + d - 1] = before;
+            hot.len = narrow(hot.len() + len + d);
+            return Some(());
+        }
         let (mut lo, mut hi) = (start, end);
         if is_dust(before) {
             let d = dust_len(before);
