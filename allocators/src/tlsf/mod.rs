@@ -963,23 +963,6 @@ impl Tlsf {
             return None;
         }
         let end = start + len;
-        // The hot piece ends just before the run and dust after it (aligned buffers
-        // returned in the order they were taken from one hole): the hot piece grows over
-        // both, whatever its new bin, and nothing else changes.
-        if before == free_tag(lists.hot) {
-            let d = dust_len(after);
-            lists.remove_dust(d);
-            let hot = &mut nodes[lists.hot as usize];
-            if hot.len > 1 {
-                tags[start - 1] = 0;
-            }
-            tags[start] = 0;
-            tags[end - 1] = 0;
-            tags[end] = 0;
-            tags[end + d - 1] = before;
-            hot.len = narrow(hot.len() + len + d);
-            return Some(());
-        }
         let (mut lo, mut hi) = (start, end);
         if is_dust(before) {
             let d = dust_len(before);
@@ -987,19 +970,46 @@ impl Tlsf {
             tags[start - 1] = 0;
             tags[start] = 0;
             lo = start - d;
-        }
-        if is_dust(after) {
-            let d = dust_len(after);
-            lists.remove_dust(d);
-            tags[end - 1] = 0;
-            tags[end] = 0;
-            hi = end + d;
+            if is_dust(after) {
+                hi = Self::absorb_after(tags, lists, end, after);
+            }
+        } else {
+            // Then the dust is after the run. The hot piece ending just before it (aligned
+            // buffers returned in the order they were taken from one hole) grows over
+            // both, whatever its new bin, and nothing else changes.
+            if before == free_tag(lists.hot) {
+                let d = dust_len(after);
+                lists.remove_dust(d);
+                let hot = &mut nodes[lists.hot as usize];
+                if hot.len > 1 {
+                    tags[start - 1] = 0;
+                }
+                tags[start] = 0;
+                tags[end - 1] = 0;
+                tags[end] = 0;
+                tags[end + d - 1] = before;
+                hot.len = narrow(hot.len() + len + d);
+                return Some(());
+            }
+            hi = Self::absorb_after(tags, lists, end, after);
         }
         // Beyond dust lies no free piece, and a dust tag names no node (its value is
         // past the last one): `free_at` finds the listed piece on the other side, if any.
         let (prev, next) = (Self::free_at(before, nodes), Self::free_at(after, nodes));
         let gap_after = is_dust(after);
         Self::merge_listed(tags, nodes, lists, lo, hi - lo, prev, next, gap_after)
+    }
+
+    /// Forgets the dust piece whose tag `after` is at `end`, just after a run, and clears
+    /// its first tag and the run's last (both end up inside the merged piece). Returns
+    /// where the merged piece ends.
+    #[inline(always)]
+    fn absorb_after(tags: &mut [u32], lists: &mut Lists, end: usize, after: u32) -> usize {
+        let d = dust_len(after);
+        lists.remove_dust(d);
+        tags[end - 1] = 0;
+        tags[end] = 0;
+        end + d
     }
 
     /// [`merge`](Self::merge) of the run `[start, start + len)` whose neighbours are
