@@ -21,7 +21,9 @@
 //!   buffers refilled in bursts, a stack of descriptors) costs no list work while its
 //!   bin keeps changing. When another piece's bin changes, that piece becomes the hot
 //!   one and the old one goes on its list: one list move either way, as before there
-//!   was a hot piece.
+//!   was a hot piece. A lone free next to no listed piece is filed, unless it lands in
+//!   the hot piece's bin or ends at the gap in front of an allocation (buffers taken in
+//!   a row come back in that order: the next free grows it).
 //! * **Dust**: free pieces shorter than every request searched for so far (and than
 //!   64 units) may stay off the lists, without a node: the gaps aligned requests leave
 //!   in front of them (page-aligned frames at 64-byte granules leave one in front of
@@ -269,7 +271,6 @@ pub struct Tlsf {
     limit: usize,
     live: usize,
     free_units: usize,
-    free_extents: usize,
     /// The free lists and the spare list.
     lists: Lists,
     /// The free pieces (and spare slots).
@@ -374,7 +375,6 @@ impl Tlsf {
             limit,
             live: 0,
             free_units: capacity,
-            free_extents: 0,
             lists: Lists {
                 fl_map: 0,
                 sl_maps: [0; FL_SLOTS],
@@ -398,7 +398,6 @@ impl Tlsf {
             if let Some(whole) = tlsf.take_spare() {
                 tlsf.set_free(whole, 0, capacity);
                 tlsf.file(whole);
-                tlsf.free_extents = 1;
             }
         }
         Ok(tlsf)
@@ -627,6 +626,13 @@ impl Tlsf {
         }
     }
 
+    /// The free pieces: one per node in use, and the dust (which has no node). Not
+    /// counted on every change: allocations and frees would pay for what only `stats`
+    /// asks, and the node and dust counts already hold it.
+    fn free_extents(&self) -> usize {
+        self.nodes.len() - self.lists.spare_count + self.lists.dust_pieces()
+    }
+
     /// The longest free piece: the hot piece, the longest dust piece or the longest of
     /// the highest non-empty bin.
     fn largest_free(&self) -> usize {
@@ -650,8 +656,8 @@ impl Tlsf {
     // --- changes ---------------------------------------------------------------------------
     //
     // The hot paths take the tags, the nodes and the lists as separate borrows (see
-    // `Lists`); they return the change in the number of free extents, which the caller
-    // books with the other counters.
+    // `Lists`); the caller books the counters. The number of free extents is no counter:
+    // it follows from the nodes in use and the dust (see `free_extents`).
 
     /// Allocates `[at, at + count)` inside the free piece `n`, which is the hot piece
     /// or the head of the list of `bin` (`bin` is the bin of its length either way;
@@ -660,9 +666,8 @@ impl Tlsf {
     /// piece (the hot piece changes without any list work). `n` stays the tail
     /// remainder if there is one, else the head. A head remainder next to a tail one
     /// that is shorter than [`Lists::dust_below`] (the gap an aligned request leaves) is
-    /// left as dust. Returns the change in free extents, or `None` (nothing changed)
-    /// when a second remainder finds no spare node (unreachable by the node budget in
-    /// `node_count`).
+    /// left as dust. Returns `None` (nothing changed) when a second remainder finds no
+    /// spare node (unreachable by the node budget in `node_count`).
     #[inline(always)]
     fn take_from_head(
         tags: &mut [u32],
@@ -671,7 +676,7 @@ impl Tlsf {
         (n, node, bin): (u32, Node, Bin),
         at: usize,
         count: usize,
-    ) -> Option<isize> {
+    ) -> Option<()> {
         let end = at + count;
         let head = at - node.start();
         let tail = node.end() - end;
@@ -692,7 +697,7 @@ impl Tlsf {
                     lists.pop_head(nodes, bin, node.next_free);
                 }
                 lists.put_spare(nodes, n);
-                return Some(-1);
+                return Some(());
             }
             (_, true) => {
                 tags[end] = free_tag(n);
@@ -715,15 +720,15 @@ impl Tlsf {
             tags[node.start()] = dust_tag(head);
             tags[at - 1] = dust_tag(head);
             lists.add_dust(head);
-            return Some(1);
+            return Some(());
         }
         if spare == NIL {
-            return Some(0);
+            return Some(());
         }
         tags[node.start()] = free_tag(spare);
         tags[at - 1] = free_tag(spare);
         lists.file_as(nodes, spare, node.start(), head, bin_of(head));
-        Some(1)
+        Some(())
     }
 
     /// `allocate` for an aligned request: without a window, the good fit when an
@@ -753,8 +758,7 @@ impl Tlsf {
             return None;
         }
         let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
-        let delta = Self::take_from_head(tags, nodes, lists, (n, node, bin), at, count)?;
-        self.free_extents = self.free_extents.wrapping_add_signed(delta);
+        Self::take_from_head(tags, nodes, lists, (n, node, bin), at, count)?;
         self.free_units -= count;
         self.live += 1;
         Some(at)
@@ -795,9 +799,7 @@ impl Tlsf {
                     let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
                     let at = node.start();
                     let found = (n, node, bin);
-                    if let Some(delta) = Self::take_from_head(tags, nodes, lists, found, at, count)
-                    {
-                        self.free_extents = self.free_extents.wrapping_add_signed(delta);
+                    if Self::take_from_head(tags, nodes, lists, found, at, count).is_some() {
                         self.free_units -= count;
                         self.live += 1;
                         return Ok(at);
@@ -835,7 +837,6 @@ impl Tlsf {
             (false, false) => {
                 lists.detach(nodes, n, &piece, bin_of(piece.len()));
                 lists.put_spare(nodes, n);
-                self.free_extents -= 1;
             }
             (false, true) => {
                 tags[end] = free_tag(n);
@@ -852,7 +853,6 @@ impl Tlsf {
                 tags[at - 1] = free_tag(spare);
                 let len = at - piece.start();
                 lists.file_as(nodes, spare, piece.start(), len, bin_of(len));
-                self.free_extents += 1;
             }
         }
         self.free_units -= count;
@@ -883,9 +883,8 @@ impl Tlsf {
     #[inline(always)]
     fn release(&mut self, start: usize, len: usize) -> Result<(), Error> {
         let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
-        let delta = Self::merge(tags, nodes, lists, start, len)
+        Self::merge(tags, nodes, lists, start, len)
             .ok_or(Error::TooManyAllocations { limit: self.limit })?;
-        self.free_extents = self.free_extents.wrapping_add_signed(delta);
         self.free_units += len;
         self.live -= 1;
         Ok(())
@@ -904,9 +903,9 @@ impl Tlsf {
         Some((n, *nodes.get(n as usize)?))
     }
 
-    /// The tag and list work of [`release`](Self::release): the change in free
-    /// extents, or `None` when a lone piece finds no spare node (unreachable by the
-    /// node budget in `node_count`; nothing has changed then).
+    /// The tag and list work of [`release`](Self::release); `None` when a lone piece
+    /// finds no spare node (unreachable by the node budget in `node_count`; nothing has
+    /// changed then).
     #[inline(always)]
     fn merge(
         tags: &mut [u32],
@@ -914,7 +913,7 @@ impl Tlsf {
         lists: &mut Lists,
         start: usize,
         len: usize,
-    ) -> Option<isize> {
+    ) -> Option<()> {
         let end = start + len;
         // `start - 1` wraps to `usize::MAX` at 0, which no tag has.
         let before = tags.get(start.wrapping_sub(1)).copied().unwrap_or(0);
@@ -936,10 +935,10 @@ impl Tlsf {
             tags[start] = 0;
             tags[end - 1] = before;
             hot.len = narrow(hot.len() + len);
-            return Some(0);
+            return Some(());
         }
         let (prev, next) = (Self::free_at(before, nodes), Self::free_at(after, nodes));
-        Self::merge_listed(tags, nodes, lists, start, len, prev, next)
+        Self::merge_listed(tags, nodes, lists, start, len, prev, next, false)
     }
 
     /// [`merge`](Self::merge) when a neighbour is dust (`before` and `after` are the
@@ -956,7 +955,7 @@ impl Tlsf {
         len: usize,
         before: u32,
         after: u32,
-    ) -> Option<isize> {
+    ) -> Option<()> {
         // Some node is spare while dust exists (the node budget counts the dust among
         // the free pieces), so the lone piece `merge_listed` may need always finds one;
         // should that ever fail, refusing before any change keeps the state intact.
@@ -964,32 +963,63 @@ impl Tlsf {
             return None;
         }
         let end = start + len;
-        let (mut lo, mut hi, mut absorbed) = (start, end, 0);
+        let (mut lo, mut hi) = (start, end);
         if is_dust(before) {
             let d = dust_len(before);
             lists.remove_dust(d);
             tags[start - 1] = 0;
             tags[start] = 0;
             lo = start - d;
-            absorbed += 1;
-        }
-        if is_dust(after) {
-            let d = dust_len(after);
-            lists.remove_dust(d);
-            tags[end - 1] = 0;
-            tags[end] = 0;
-            hi = end + d;
-            absorbed += 1;
+            if is_dust(after) {
+                hi = Self::absorb_after(tags, lists, end, after);
+            }
+        } else {
+            // Then the dust is after the run. The hot piece ending just before it (aligned
+            // buffers returned in the order they were taken from one hole) grows over
+            // both, whatever its new bin, and nothing else changes.
+            if before == free_tag(lists.hot) {
+                let d = dust_len(after);
+                lists.remove_dust(d);
+                let hot = &mut nodes[lists.hot as usize];
+                if hot.len > 1 {
+                    tags[start - 1] = 0;
+                }
+                tags[start] = 0;
+                tags[end - 1] = 0;
+                tags[end] = 0;
+                tags[end + d - 1] = before;
+                hot.len = narrow(hot.len() + len + d);
+                return Some(());
+            }
+            hi = Self::absorb_after(tags, lists, end, after);
         }
         // Beyond dust lies no free piece, and a dust tag names no node (its value is
         // past the last one): `free_at` finds the listed piece on the other side, if any.
         let (prev, next) = (Self::free_at(before, nodes), Self::free_at(after, nodes));
-        let delta = Self::merge_listed(tags, nodes, lists, lo, hi - lo, prev, next)?;
-        Some(delta - absorbed)
+        let gap_after = is_dust(after);
+        Self::merge_listed(tags, nodes, lists, lo, hi - lo, prev, next, gap_after)
+    }
+
+    /// Forgets the dust piece whose tag `after` is at `end`, just after a run, and clears
+    /// its first tag and the run's last (both end up inside the merged piece). Returns
+    /// where the merged piece ends.
+    #[inline(always)]
+    fn absorb_after(tags: &mut [u32], lists: &mut Lists, end: usize, after: u32) -> usize {
+        let d = dust_len(after);
+        lists.remove_dust(d);
+        tags[end - 1] = 0;
+        tags[end] = 0;
+        end + d
     }
 
     /// [`merge`](Self::merge) of the run `[start, start + len)` whose neighbours are
     /// allocations or the listed pieces `prev` and `next` (with their nodes).
+    /// `gap_after`: the run took in the alignment gap in front of the next allocation,
+    /// so a lone piece it makes is likely to grow next.
+    // The borrows and the run are separate arguments like everywhere on the hot paths
+    // (see `Lists`); grouping them into tuples changes the free path's code for the
+    // worse (about 2M more instructions a round on every trace).
+    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn merge_listed(
         tags: &mut [u32],
@@ -999,7 +1029,8 @@ impl Tlsf {
         len: usize,
         prev: Option<(u32, Node)>,
         next: Option<(u32, Node)>,
-    ) -> Option<isize> {
+        gap_after: bool,
+    ) -> Option<()> {
         let end = start + len;
         match (prev, next) {
             (None, None) => {
@@ -1008,14 +1039,20 @@ impl Tlsf {
                 tags[start] = free_tag(n);
                 // Filed, not made hot: with frees in random order, lone pieces would
                 // churn the hot piece for nothing. Unless it lands in the hot piece's
-                // bin: the newest piece of a bin is the one its good fit takes.
+                // bin: the newest piece of a bin is the one its good fit takes. Or it
+                // ends at the gap in front of an allocation: buffers taken in a row
+                // from one hole (aligned, so with gaps between them) come back in the
+                // same order, and the next free grows the hot piece without list work
+                // where it would move a filed one to the hot place. Either way it is
+                // the newest piece of its bin, which is what the hot piece stands for,
+                // so placement is the same.
                 let bin = bin_of(len);
-                if lists.hot_bin(nodes) == Some(bin) {
+                if gap_after || lists.hot_bin(nodes) == Some(bin) {
                     lists.make_hot(nodes, n, start, len);
                 } else {
                     lists.file_as(nodes, n, start, len, bin);
                 }
-                Some(1)
+                Some(())
             }
             (Some((p, pn)), None) => {
                 // The allocation's start tag is overwritten below when it is one unit.
@@ -1025,7 +1062,7 @@ impl Tlsf {
                 tags[start] = 0;
                 tags[end - 1] = free_tag(p);
                 Self::reshape(nodes, lists, p, pn, pn.start(), pn.len() + len);
-                Some(0)
+                Some(())
             }
             (None, Some((x, xn))) => {
                 if xn.len > 1 {
@@ -1034,7 +1071,7 @@ impl Tlsf {
                 tags[end - 1] = 0;
                 tags[start] = free_tag(x);
                 Self::reshape(nodes, lists, x, xn, start, len + xn.len());
-                Some(0)
+                Some(())
             }
             (Some((p, pn)), Some((x, xn))) => {
                 if pn.len > 1 {
@@ -1052,7 +1089,7 @@ impl Tlsf {
                 let pn = nodes[p as usize];
                 let merged = pn.len() + len + xn.len();
                 Self::reshape(nodes, lists, p, pn, pn.start(), merged);
-                Some(-1)
+                Some(())
             }
         }
     }
@@ -1236,7 +1273,7 @@ impl Tlsf {
         );
         assert_eq!(
             (free_units, free_extents, live),
-            (self.free_units, self.free_extents, self.live)
+            (self.free_units, self.free_extents(), self.live)
         );
         assert_eq!(
             self.lists.spare_count + free_extents - dust_pieces,
@@ -1448,6 +1485,11 @@ impl Lists {
         self.dust_counts[len & (DUST_CAP - 1)] -= 1;
     }
 
+    /// The number of dust pieces (a walk of [`DUST_CAP`] counters).
+    fn dust_pieces(&self) -> usize {
+        self.dust_counts.iter().map(|&c| c as usize).sum()
+    }
+
     /// The length of the longest dust piece, 0 without dust.
     fn longest_dust(&self) -> usize {
         self.dust_counts.iter().rposition(|&c| c > 0).unwrap_or(0)
@@ -1528,7 +1570,7 @@ impl Backend for Tlsf {
             capacity: self.capacity,
             free: self.free_units,
             largest_free: self.largest_free(),
-            free_extents: self.free_extents,
+            free_extents: self.free_extents(),
             live_allocations: self.live,
             metadata_bytes: Self::metadata_bytes_for(self.capacity, self.limit),
         }
