@@ -30,6 +30,12 @@
 //! stray "later unit". A free first turns the start unit into a tombstone with a
 //! compare-exchange on the exact word it validated; that is the single point where one
 //! of two racing frees of the same block wins and the other sees `NotAllocated`.
+//!
+//! A word that lies wholly inside the run being claimed or released needs no retry
+//! loop: it can only be claimed from 0, by one compare-exchange, and while its owner
+//! holds it nobody else writes it, so it is released by a plain store of 0. A large
+//! block therefore costs one atomic read-modify-write per word to claim and none for
+//! its middle words to free.
 #![forbid(unsafe_code)]
 
 use crate::fallible::{OutOfMemory, try_boxed_slice};
@@ -245,10 +251,20 @@ impl Bitmap {
 
     /// Sets `set` in word `w` if none of the units in `mask` is busy; otherwise returns
     /// the busy ones. Retries only when *other* units of the word changed.
+    ///
+    /// A word the claim covers whole can only be claimed from 0 (any other value has a
+    /// busy unit in it), so it takes one compare-exchange against 0 and no retry: a
+    /// large block costs one atomic operation per word.
     fn set_word(&self, w: usize, mask: usize, set: usize) -> Result<(), usize> {
         let Some(word) = self.words.get(w) else {
             return Err(mask);
         };
+        if mask == USED_HALF {
+            return match word.compare_exchange(0, set, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => Ok(()),
+                Err(now) => Err(busy(now)),
+            };
+        }
         let mut current = word.load(Ordering::Relaxed);
         loop {
             let conflict = busy(current) & mask;
@@ -265,18 +281,28 @@ impl Bitmap {
 
     /// Releases the units `[start, end)` of one run the caller owns, last word first
     /// and the word with the start bit last (see the module docs).
+    ///
+    /// A word whose every unit is in the run holds no bit of anyone else, and nobody
+    /// else writes it while the caller owns it (a claim or free that reads it finds
+    /// every unit busy or not its start, and leaves it), so it is released by a store
+    /// of 0 rather than a read-modify-write: no atomic operation for the middle of a
+    /// large block.
     fn clear_run(&self, start: usize, end: usize) {
         let mut u = end;
         while u > start {
             let w = (u - 1) / UNITS_PER_WORD;
             let first = w * UNITS_PER_WORD;
             let from = start.max(first) - first;
-            let mut clear = span(from, u - first);
-            if start >= first {
-                clear |= 1 << (from + UNITS_PER_WORD);
-            }
             if let Some(word) = self.words.get(w) {
-                word.fetch_and(!clear, Ordering::Release);
+                if from == 0 && u - first == UNITS_PER_WORD {
+                    word.store(0, Ordering::Release);
+                } else {
+                    let mut clear = span(from, u - first);
+                    if start >= first {
+                        clear |= 1 << (from + UNITS_PER_WORD);
+                    }
+                    word.fetch_and(!clear, Ordering::Release);
+                }
             }
             u = first;
         }
