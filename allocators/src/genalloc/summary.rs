@@ -485,10 +485,23 @@ impl Summary {
         }
         let (mut lo, mut hi) = ((first + self.leaves) / 2, (last + self.leaves) / 2);
         let mut half = LEAF_UNITS;
-        while lo >= 1 {
+        while lo < hi {
+            // A level's parents and their children as two slices: one bounds check each
+            // for the level instead of three for every node.
+            let (Some(parents), Some(children)) =
+                (self.nodes.get(lo..=hi), self.nodes.get(2 * lo..2 * hi + 2))
+            else {
+                return;
+            };
             let mut changed = false;
-            for i in lo..=hi {
-                changed |= self.refresh(i, half);
+            for (parent, pair) in parents.iter().zip(children.chunks_exact(2)) {
+                if let [left, right] = pair {
+                    let new = Runs::join(left.load(), right.load(), half);
+                    if parent.load() != new {
+                        parent.store(new);
+                        changed = true;
+                    }
+                }
             }
             if !changed {
                 return;
@@ -497,6 +510,10 @@ impl Summary {
             hi /= 2;
             half *= 2;
         }
+        // One node left: it and its path go the way of a one-leaf change, reading only
+        // the sibling at each level.
+        let new = Runs::join(self.runs(2 * lo), self.runs(2 * lo + 1), half);
+        self.carry_up(lo, new, 2 * half);
     }
 
     /// [`refresh_leaves`](Self::refresh_leaves) of one leaf.
