@@ -476,9 +476,17 @@ impl Summary {
             return;
         }
         self.flush_pending();
+        let last = last.min(self.leaves - 1);
+        let Some(slots) = self.nodes.get(self.leaves + first..=self.leaves + last) else {
+            return;
+        };
         let mut changed = false;
-        for leaf in first..=last.min(self.leaves - 1) {
-            changed |= self.refresh_leaf(map, leaf);
+        for (leaf, slot) in (first..).zip(slots) {
+            let new = Runs::of_leaf(Self::leaf_free(map, leaf));
+            if slot.load() != new {
+                slot.store(new);
+                changed = true;
+            }
         }
         if !changed {
             return;
