@@ -48,8 +48,9 @@
 //!   that brings the leaf back to what the ancestors describe (a claim that refills
 //!   the hole) only stores the leaf, one that keeps the gain inside keeps it pending,
 //!   any other updates the path from the leaf's parent; and a change of any other
-//!   leaf first brings the pending leaf's path up to date, so at most one leaf is
-//!   pending.
+//!   leaf first brings the pending leaf's path up to date (folding its longest run
+//!   and classes into the ancestors that lack them, as searches do), so at most one
+//!   leaf is pending.
 //!
 //! So no change is ever left out of the tree for good (its leaf stays counted until a
 //! drain recomputed it), and no thread ever waits for another. A change of `c` units
@@ -571,11 +572,34 @@ impl Summary {
     }
 
     /// Brings the pending leaf's path up to date, if there is one.
+    ///
+    /// Its ancestors lack only the leaf's longest run and size classes (that is what
+    /// made it pending, see [`Self::refresh_path`]), so each gets them folded in, as a
+    /// search does ([`Self::node`]), with no join and no sibling read; from the first
+    /// ancestor that already has them, every one above has them too (a node's longest
+    /// run and classes cover its children's).
     fn flush_pending(&self) {
-        if let Some(leaf) = self.pending.load(Ordering::Relaxed).checked_sub(1) {
-            self.carry_up_from(self.leaves + leaf);
-            self.pending.store(0, Ordering::Release);
+        let Some(leaf) = self.pending.load(Ordering::Relaxed).checked_sub(1) else {
+            return;
+        };
+        let mut i = self.leaves + leaf;
+        let gained = self.runs(i);
+        while i > 1 {
+            i /= 2;
+            let Some(node) = self.nodes.get(i) else {
+                break;
+            };
+            let longest = node.longest.load(Ordering::Relaxed);
+            let classes = node.classes.load(Ordering::Relaxed);
+            if longest >= gained.longest && classes & gained.classes == gained.classes {
+                break;
+            }
+            node.longest
+                .store(longest.max(gained.longest), Ordering::Relaxed);
+            node.classes
+                .store(classes | gained.classes, Ordering::Relaxed);
         }
+        self.pending.store(0, Ordering::Release);
     }
 
     /// Recomputes the parent of node `i` (a leaf) from its children and carries it up.
@@ -1247,6 +1271,9 @@ mod tests {
         map.release(hole1, 2).unwrap();
         assert_eq!(tree.pending.load(Ordering::Relaxed), 2);
         assert_eq!(stored_parent(tree, 3).longest, 2);
+        // ...all the way up: the stored root knows the hole (the free tail is its
+        // suffix, not an inner run), though not the pending one in leaf 1.
+        assert_eq!(tree.runs(1).classes, 1 << class(2));
         assert_eq!(tree.lowest_run(&map, 2), Some(Some(hole1)));
         // A change that is not a pure gain inside the leaf updates the path at once.
         eager();
