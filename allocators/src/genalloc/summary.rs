@@ -103,6 +103,11 @@ const EAGER_CHANGES: u32 = 4;
 /// [`Runs::of_few_runs`]); more fragmented ones bit-parallel.
 const FEW_RUNS: u32 = 4;
 
+/// Requests of at most this many units find their start in a leaf by doubling
+/// ([`lowest_fit_in_leaf`], at most two steps), longer ones run by run
+/// ([`lowest_run_in_leaf`]): short requests skip many short runs, long ones few.
+const SHORT_FIT: usize = 4;
+
 /// Bits per stale-set word.
 const STALE_BITS: usize = usize::BITS as usize;
 
@@ -116,6 +121,45 @@ pub(crate) fn class(len: usize) -> u32 {
 /// chunk with a tree keeps within `u32`.
 fn narrow(v: usize) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
+}
+
+/// The lowest unit of a leaf where `count` free units start and end inside it, its
+/// free units the set bits of `free`.
+///
+/// `starts` keeps bit `p` while the `covered` units from `p` are all free; each step
+/// at most doubles `covered`, so `count` is reached in `log2(count)` steps, however
+/// many shorter runs come first.
+fn lowest_fit_in_leaf(free: u128, count: usize) -> Option<usize> {
+    if count == 0 || count > LEAF_UNITS {
+        return None;
+    }
+    let (mut starts, mut covered) = (free, 1);
+    while covered < count && starts != 0 {
+        // Below `count <= LEAF_UNITS`, so the shift stays below 128.
+        let step = covered.min(count - covered);
+        starts &= starts >> step;
+        covered += step;
+    }
+    (starts != 0).then(|| starts.trailing_zeros() as usize)
+}
+
+/// [`lowest_fit_in_leaf`] run by run: for a long request the leaf holds few runs
+/// before the fit, fewer than the doubling steps.
+fn lowest_run_in_leaf(free: u128, count: usize) -> Option<usize> {
+    let mut bit = 0;
+    while bit < LEAF_UNITS {
+        let rest = free >> bit;
+        if rest == 0 {
+            return None;
+        }
+        bit += rest.trailing_zeros() as usize;
+        let run = (!(free >> bit)).trailing_zeros() as usize;
+        if run >= count {
+            return Some(bit);
+        }
+        bit += run;
+    }
+    None
 }
 
 /// Whether node `i` is `slot` or one of its ancestors (heap order, `1 <= i`).
@@ -858,21 +902,13 @@ impl Summary {
         // The leaf holds a run of `count` (a run reaching into it from the left would
         // have been found across a middle above).
         let free = Self::leaf_free(map, i - self.leaves);
-        let mut bit = 0;
-        while bit < LEAF_UNITS {
-            let rest = free >> bit;
-            if rest == 0 {
-                break;
-            }
-            bit += rest.trailing_zeros() as usize;
-            let run = (!(free >> bit)).trailing_zeros() as usize;
-            if run >= count {
-                return Some(Some(lo + bit));
-            }
-            bit += run;
-        }
-        // The leaf changed since its node was read: a change is in flight.
-        None
+        // `None`: the leaf changed since its node was read, a change is in flight.
+        let bit = if count <= SHORT_FIT {
+            lowest_fit_in_leaf(free, count)
+        } else {
+            lowest_run_in_leaf(free, count)
+        }?;
+        Some(Some(lo + bit))
     }
 
     /// Reports the maximal free runs of `window` to `visitor` in address order, skipping
@@ -1353,8 +1389,8 @@ mod tests {
         assert!(Bitmap::new(2 * LEAF_UNITS).unwrap().summary().is_some());
     }
 
-    /// [`Runs::of_leaf`] unit by unit.
-    fn naive_leaf(free: u128) -> Runs {
+    /// The free runs of a leaf, `(start, length)` in address order, unit by unit.
+    fn naive_leaf_runs(free: u128) -> Vec<(usize, usize)> {
         let bit = |u: usize| u < LEAF_UNITS && free >> u & 1 == 1;
         let mut runs = Vec::new();
         let mut u = 0;
@@ -1368,6 +1404,12 @@ mod tests {
             }
             u += 1;
         }
+        runs
+    }
+
+    /// [`Runs::of_leaf`] unit by unit.
+    fn naive_leaf(free: u128) -> Runs {
+        let runs = naive_leaf_runs(free);
         let len = |at: usize| runs.iter().find(|r| r.0 == at).map_or(0, |r| r.1);
         let suffix = runs
             .last()
@@ -1427,6 +1469,39 @@ mod tests {
             } & mask;
             assert_eq!(Runs::of_leaf(free), naive_leaf(free), "{free:#x}");
         }
+    }
+
+    #[test]
+    fn the_lowest_fit_in_a_leaf_is_the_first_run_long_enough() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+        for i in 0..3000 {
+            let mut word = || {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                u128::from(rng)
+            };
+            let free = match i % 3 {
+                0 => word() | word() << 64,
+                1 => (word() | word() << 64) & (word() | word() << 64),
+                _ => !((word() | word() << 64) & (word() | word() << 64)),
+            };
+            let free = if LEAF_UNITS == 128 {
+                free
+            } else {
+                free & ((1 << LEAF_UNITS) - 1)
+            };
+            for count in [1, 2, 3, 4, 5, 7, 8, 13, 24, 32, 64, 100, LEAF_UNITS] {
+                let want = naive_leaf_runs(free)
+                    .into_iter()
+                    .find(|r| r.1 >= count)
+                    .map(|r| r.0);
+                assert_eq!(lowest_fit_in_leaf(free, count), want, "{free:#x} {count}");
+                assert_eq!(lowest_run_in_leaf(free, count), want, "{free:#x} {count}");
+            }
+        }
+        assert_eq!(lowest_fit_in_leaf(u128::MAX, LEAF_UNITS + 1), None);
+        assert_eq!(lowest_fit_in_leaf(0, 1), None);
     }
 
     #[test]
