@@ -470,17 +470,40 @@ impl Summary {
         LEAF_UNITS << (leaf_depth - depth)
     }
 
-    /// The free units of leaf `leaf` as bits (bit `u` for the leaf's unit `u`).
-    fn leaf_free(map: &Bitmap, leaf: usize) -> u128 {
+    /// The busy masks of leaf `leaf`'s words.
+    fn leaf_busy(map: &Bitmap, leaf: usize) -> [usize; LEAF_WORDS] {
         let first = leaf * LEAF_WORDS;
-        let busy = map
-            .busy_inside::<LEAF_WORDS>(first)
-            .unwrap_or_else(|| core::array::from_fn(|k| map.busy_word(first + k)));
+        map.busy_inside::<LEAF_WORDS>(first)
+            .unwrap_or_else(|| core::array::from_fn(|k| map.busy_word(first + k)))
+    }
+
+    /// The free units of a leaf whose words have the busy masks `busy`, as bits (bit
+    /// `u` for the leaf's unit `u`).
+    fn free_of(busy: [usize; LEAF_WORDS]) -> u128 {
         let mut free = 0u128;
         for (k, busy) in busy.into_iter().enumerate() {
             free |= ((!busy & USED_HALF) as u128) << (k * UNITS_PER_WORD);
         }
         free
+    }
+
+    /// The free units of leaf `leaf` as bits (bit `u` for the leaf's unit `u`).
+    fn leaf_free(map: &Bitmap, leaf: usize) -> u128 {
+        Self::free_of(Self::leaf_busy(map, leaf))
+    }
+
+    /// [`Runs::of_leaf`] of leaf `leaf`, read from the words; a leaf whose words are
+    /// all busy or all free (the inside of a large block being claimed or freed) is
+    /// told by comparing them, without assembling and summarising its bits.
+    fn leaf_runs(map: &Bitmap, leaf: usize) -> Runs {
+        let busy = Self::leaf_busy(map, leaf);
+        if busy.iter().all(|&b| b == USED_HALF) {
+            Runs::default()
+        } else if busy.iter().all(|&b| b == 0) {
+            Runs::of_leaf(u128::MAX >> (128 - LEAF_UNITS))
+        } else {
+            Runs::of_leaf(Self::free_of(busy))
+        }
     }
 
     /// The stored runs of node `i`.
@@ -527,7 +550,7 @@ impl Summary {
         };
         let mut changed = false;
         for (leaf, slot) in (first..).zip(slots) {
-            let new = Runs::of_leaf(Self::leaf_free(map, leaf));
+            let new = Self::leaf_runs(map, leaf);
             if slot.load() != new {
                 slot.store(new);
                 changed = true;
