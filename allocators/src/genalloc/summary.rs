@@ -550,7 +550,12 @@ impl Summary {
         };
         let mut changed = false;
         for (leaf, slot) in (first..).zip(slots) {
-            let new = Self::leaf_runs(map, leaf);
+            // Only the leaves between the ends can lie wholly inside the change.
+            let new = if leaf == first || leaf == last {
+                Runs::of_leaf(Self::leaf_free(map, leaf))
+            } else {
+                Self::leaf_runs(map, leaf)
+            };
             if slot.load() != new {
                 slot.store(new);
                 changed = true;
