@@ -396,11 +396,14 @@ impl Bitmap {
             return len;
         }
         for word in self.words.get(w + 1..).unwrap_or_default() {
-            let more = continuing(word.load(Ordering::Acquire)).trailing_ones() as usize;
-            len += more;
-            if more < UNITS_PER_WORD {
-                return len;
+            let word = word.load(Ordering::Acquire);
+            // Every unit continues the allocation (used, no start) exactly when the
+            // word is the used half alone: the middle of a large block.
+            if word == USED_HALF {
+                len += UNITS_PER_WORD;
+                continue;
             }
+            return len + continuing(word).trailing_ones() as usize;
         }
         len
     }
@@ -524,6 +527,20 @@ mod tests {
         assert_eq!(map.census().free, 5 * H - 2);
         map.claim(1, 2 * H).unwrap();
         assert_eq!(runs(&map)[0], (1, 2 * H));
+    }
+
+    #[test]
+    fn a_block_of_whole_words_ends_where_the_next_starts_on_a_word_boundary() {
+        let map = Bitmap::new(4 * H).unwrap();
+        map.claim(0, 2 * H).unwrap();
+        map.claim(2 * H, H).unwrap();
+        map.claim(3 * H, H).unwrap();
+        assert_eq!(runs(&map), vec![(0, 2 * H), (2 * H, H), (3 * H, H)]);
+        assert_eq!(map.release(0, 2 * H), Ok(()));
+        assert_eq!(
+            map.release(2 * H, 2 * H),
+            Err(FreeError::WrongCount { actual: H })
+        );
     }
 
     #[test]
