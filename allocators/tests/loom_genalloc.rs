@@ -152,6 +152,45 @@ fn racing_double_frees_free_once() {
     });
 }
 
+/// A block that covers a whole word releases that word with a plain store and claims
+/// it with one compare-exchange against 0; the word at its end it shares with a
+/// neighbour, which must keep its units. A claim that straddles the whole word and the
+/// last one wins only once the free has let go of both, and never loses to it.
+#[test]
+fn a_block_s_whole_words_go_back_without_touching_its_neighbour() {
+    model_seeing(&["straddle won", "straddle lost"], || {
+        let units = 2 * WORD + 4;
+        let p = pool(units);
+        let (at, len) = (WORD - 2, WORD + 3);
+        p.alloc_with(len, Fit::Fixed { offset: at }).unwrap();
+        let right = p.alloc_with(2, Fit::Fixed { offset: at + len }).unwrap();
+        let q = p.clone();
+        let t = thread::spawn(move || {
+            q.alloc_with(
+                2,
+                Fit::Fixed {
+                    offset: 2 * WORD - 1,
+                },
+            )
+        });
+        assert_eq!(p.free(at, len), Ok(()));
+        let outcome = match t.join().unwrap() {
+            Ok(s) => {
+                assert_eq!(s, 2 * WORD - 1);
+                assert_eq!(p.avail(), units - 4);
+                p.free(s, 2).unwrap();
+                "straddle won"
+            }
+            Err(Error::NoSpace { .. }) => "straddle lost",
+            Err(e) => panic!("unexpected {e}"),
+        };
+        assert_eq!(p.avail(), units - 2);
+        assert_eq!(p.free(right, 2), Ok(()));
+        assert_eq!(p.avail(), units);
+        outcome
+    });
+}
+
 /// Three claims race for a six-unit hole that straddles a word boundary. A straddling
 /// claim is visible in its first word before it may lose the second and roll back, so
 /// a racing search can be pushed past free units (as in Linux genalloc): an allocation

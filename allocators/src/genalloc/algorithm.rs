@@ -54,14 +54,34 @@ impl Want {
     }
 }
 
+/// Where a search found room: the summary tree's answer is a hint that the claim
+/// itself checks (a change in flight may have taken it); the word scan's is what the
+/// words said.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Found {
+    /// From the summary tree.
+    Tree(usize),
+    /// From the word scan.
+    Words(usize),
+}
+
+impl Found {
+    /// The first unit of the room found.
+    #[cfg(test)]
+    const fn start(self) -> usize {
+        match self {
+            Self::Tree(start) | Self::Words(start) => start,
+        }
+    }
+}
+
 /// The lowest aligned free run: from the head's words while the tree defers its
-/// updates, then from the summary tree when it is settled, otherwise (or when what the
-/// tree found was taken meanwhile) by the word scan.
-pub(crate) fn lowest(map: &Bitmap, want: &Want) -> Option<usize> {
+/// updates, then from the summary tree when it is settled, otherwise by the word scan.
+fn lowest(map: &Bitmap, want: &Want) -> Option<Found> {
     if let Some(tree) = map.summary() {
         if tree.deferring() {
             if let Some(start) = scan_head(map, want) {
-                return Some(start);
+                return Some(Found::Words(start));
             }
         }
         let found = tree_lowest(tree, map, want);
@@ -72,13 +92,11 @@ pub(crate) fn lowest(map: &Bitmap, want: &Want) -> Option<usize> {
         }
         match found {
             Some(None) => return None,
-            Some(Some(start)) if map.last_busy(start, start + want.count).is_none() => {
-                return Some(start);
-            }
-            _ => {}
+            Some(Some(start)) => return Some(Found::Tree(start)),
+            None => {}
         }
     }
-    scan_lowest(map, want)
+    scan_lowest(map, want).map(Found::Words)
 }
 
 /// [`lowest`] on the tree: `None` when the tree is not settled.
@@ -132,25 +150,19 @@ fn scan_lowest_below(map: &Bitmap, want: &Want, free_below: usize) -> Option<usi
 
 /// The lowest aligned run in the smallest free hole (clipped to the window) that holds
 /// one: from the summary tree when it is settled, size class by size class, otherwise
-/// (or when what the tree found was taken meanwhile) by the word scan.
+/// by the word scan.
 ///
 /// Holes of a smaller size class are all smaller than those of a larger one, so the
 /// answer is the best of the first class (from the request's own) that holds a fit;
 /// the tree skips every subtree without a hole of that class.
-pub(crate) fn smallest_hole(map: &Bitmap, want: &Want) -> Option<usize> {
+fn smallest_hole(map: &Bitmap, want: &Want) -> Option<Found> {
     if let Some(found) = map
         .summary()
         .and_then(|tree| tree_smallest_hole(tree, map, want))
     {
-        match found {
-            None => return None,
-            Some(start) if map.last_busy(start, start + want.count).is_none() => {
-                return Some(start);
-            }
-            Some(_) => {}
-        }
+        return found.map(Found::Tree);
     }
-    scan_smallest_hole(map, want)
+    scan_smallest_hole(map, want).map(Found::Words)
 }
 
 /// [`smallest_hole`] on the tree: `None` when the tree is not settled.
@@ -216,7 +228,7 @@ pub(crate) fn allocate(map: &Bitmap, want: &Want, strategy: Strategy) -> Option<
         return None;
     }
     loop {
-        let start = match strategy {
+        let found = match strategy {
             Strategy::Lowest => lowest(map, want)?,
             Strategy::SmallestHole => smallest_hole(map, want)?,
             Strategy::At(at) => {
@@ -226,6 +238,22 @@ pub(crate) fn allocate(map: &Bitmap, want: &Want, strategy: Strategy) -> Option<
                 }
                 // A fixed claim does not retry: a conflict means the range is taken.
                 return map.claim(at, want.count).ok().map(|()| at);
+            }
+        };
+        let start = match found {
+            Found::Words(start) => start,
+            Found::Tree(start) => {
+                // The claim checks the tree's answer; only a change still in flight can
+                // have taken it, and the tree may not know of that change yet, so the
+                // words decide the next try (asking the tree again could spin until
+                // the other thread reported its change).
+                if map.claim(start, want.count).is_ok() {
+                    return Some(start);
+                }
+                match strategy {
+                    Strategy::SmallestHole => scan_smallest_hole(map, want)?,
+                    _ => scan_lowest(map, want)?,
+                }
             }
         };
         if map.claim(start, want.count).is_ok() {
@@ -260,29 +288,31 @@ mod tests {
     #[test]
     fn lowest_takes_the_first_hole_that_fits() {
         let map = layout();
-        assert_eq!(lowest(&map, &want(2, 1, 0, 16)), Some(2));
-        assert_eq!(lowest(&map, &want(3, 1, 0, 16)), Some(5));
-        assert_eq!(lowest(&map, &want(8, 1, 0, 16)), None);
-        assert_eq!(lowest(&map, &want(2, 4, 0, 16)), Some(8));
+        let lowest = |w: &Want| lowest(&map, w).map(Found::start);
+        assert_eq!(lowest(&want(2, 1, 0, 16)), Some(2));
+        assert_eq!(lowest(&want(3, 1, 0, 16)), Some(5));
+        assert_eq!(lowest(&want(8, 1, 0, 16)), None);
+        assert_eq!(lowest(&want(2, 4, 0, 16)), Some(8));
         // Absolute alignment: unit 5 sits at absolute 8 when the phase is 3.
-        assert_eq!(lowest(&map, &want(2, 8, 3, 16)), Some(5));
+        assert_eq!(lowest(&want(2, 8, 3, 16)), Some(5));
         let window = Want {
             lo: 6,
             hi: 12,
             ..want(3, 1, 0, 16)
         };
-        assert_eq!(lowest(&map, &window), Some(6));
+        assert_eq!(lowest(&window), Some(6));
     }
 
     #[test]
     fn smallest_hole_prefers_the_tightest_fit() {
         let map = layout();
-        assert_eq!(smallest_hole(&map, &want(2, 1, 0, 16)), Some(2));
-        assert_eq!(smallest_hole(&map, &want(3, 1, 0, 16)), Some(13));
-        assert_eq!(smallest_hole(&map, &want(4, 1, 0, 16)), Some(5));
+        let smallest_hole = |w: &Want| smallest_hole(&map, w).map(Found::start);
+        assert_eq!(smallest_hole(&want(2, 1, 0, 16)), Some(2));
+        assert_eq!(smallest_hole(&want(3, 1, 0, 16)), Some(13));
+        assert_eq!(smallest_hole(&want(4, 1, 0, 16)), Some(5));
         // Aligned to 4 only the 5..12 hole holds two units at 8.
-        assert_eq!(smallest_hole(&map, &want(2, 4, 0, 16)), Some(8));
-        assert_eq!(smallest_hole(&map, &want(8, 1, 0, 16)), None);
+        assert_eq!(smallest_hole(&want(2, 4, 0, 16)), Some(8));
+        assert_eq!(smallest_hole(&want(8, 1, 0, 16)), None);
     }
 
     /// A map of `units` units with blocks claimed and released by a seeded script,
@@ -335,10 +365,10 @@ mod tests {
                         let tree = map.summary().unwrap();
                         let first = scan_lowest(&map, &w);
                         assert_eq!(tree_lowest(tree, &map, &w), Some(first), "{w:?}");
-                        assert_eq!(lowest(&map, &w), first);
+                        assert_eq!(lowest(&map, &w).map(Found::start), first);
                         let best = scan_smallest_hole(&map, &w);
                         assert_eq!(tree_smallest_hole(tree, &map, &w), Some(best), "{w:?}");
-                        assert_eq!(smallest_hole(&map, &w), best);
+                        assert_eq!(smallest_hole(&map, &w).map(Found::start), best);
                         found += usize::from(first.is_some());
                     }
                 }

@@ -30,6 +30,12 @@
 //! stray "later unit". A free first turns the start unit into a tombstone with a
 //! compare-exchange on the exact word it validated; that is the single point where one
 //! of two racing frees of the same block wins and the other sees `NotAllocated`.
+//!
+//! A word that lies wholly inside the run being claimed or released needs no retry
+//! loop: it can only be claimed from 0, by one compare-exchange, and while its owner
+//! holds it nobody else writes it, so it is released by a plain store of 0. A large
+//! block therefore costs one atomic read-modify-write per word to claim and none for
+//! its middle words to free.
 #![forbid(unsafe_code)]
 
 use crate::fallible::{OutOfMemory, try_boxed_slice};
@@ -223,21 +229,36 @@ impl Bitmap {
     /// The first busy unit met, after every word already claimed was released again.
     pub(crate) fn claim(&self, start: usize, count: usize) -> Result<(), usize> {
         let end = start + count;
-        let mut u = start;
-        while u < end {
-            let (w, from) = (u / UNITS_PER_WORD, u % UNITS_PER_WORD);
-            let to = UNITS_PER_WORD.min(from + (end - u));
-            let mask = span(from, to);
-            let start_bit = if u == start {
-                1 << (from + UNITS_PER_WORD)
-            } else {
-                0
+        let (first, from) = (start / UNITS_PER_WORD, start % UNITS_PER_WORD);
+        let last = (end - 1) / UNITS_PER_WORD;
+        let head_to = if first == last {
+            end - first * UNITS_PER_WORD
+        } else {
+            UNITS_PER_WORD
+        };
+        let head = span(from, head_to);
+        self.set_word(first, head, head | 1 << (from + UNITS_PER_WORD))
+            .map_err(|conflict| first * UNITS_PER_WORD + conflict.trailing_zeros() as usize)?;
+        if first < last {
+            // The words between the first and the last are covered whole: each is
+            // claimed from 0 or not at all, without the general word's retry loop.
+            let Some(middle) = self.words.get(first + 1..last) else {
+                self.clear_run(start, (first + 1) * UNITS_PER_WORD);
+                return Err((first + 1) * UNITS_PER_WORD);
             };
-            if let Err(conflict) = self.set_word(w, mask, mask | start_bit) {
-                self.clear_run(start, u);
-                return Err(w * UNITS_PER_WORD + conflict.trailing_zeros() as usize);
+            for (w, word) in (first + 1..).zip(middle) {
+                if let Err(now) =
+                    word.compare_exchange(0, USED_HALF, Ordering::AcqRel, Ordering::Acquire)
+                {
+                    self.clear_run(start, w * UNITS_PER_WORD);
+                    return Err(w * UNITS_PER_WORD + busy(now).trailing_zeros() as usize);
+                }
             }
-            u = w * UNITS_PER_WORD + to;
+            let tail = span(0, end - last * UNITS_PER_WORD);
+            if let Err(conflict) = self.set_word(last, tail, tail) {
+                self.clear_run(start, last * UNITS_PER_WORD);
+                return Err(last * UNITS_PER_WORD + conflict.trailing_zeros() as usize);
+            }
         }
         self.changed(start, end);
         Ok(())
@@ -245,10 +266,20 @@ impl Bitmap {
 
     /// Sets `set` in word `w` if none of the units in `mask` is busy; otherwise returns
     /// the busy ones. Retries only when *other* units of the word changed.
+    ///
+    /// A word the claim covers whole can only be claimed from 0 (any other value has a
+    /// busy unit in it), so it takes one compare-exchange against 0 and no retry: a
+    /// large block costs one atomic operation per word.
     fn set_word(&self, w: usize, mask: usize, set: usize) -> Result<(), usize> {
         let Some(word) = self.words.get(w) else {
             return Err(mask);
         };
+        if mask == USED_HALF {
+            return match word.compare_exchange(0, set, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => Ok(()),
+                Err(now) => Err(busy(now)),
+            };
+        }
         let mut current = word.load(Ordering::Relaxed);
         loop {
             let conflict = busy(current) & mask;
@@ -263,22 +294,40 @@ impl Bitmap {
         }
     }
 
-    /// Releases the units `[start, end)` of one run the caller owns, last word first
+    /// Releases the units `[start, end)` (`start < end`) of one run the caller owns, last word first
     /// and the word with the start bit last (see the module docs).
+    ///
+    /// A word whose every unit is in the run holds no bit of anyone else, and nobody
+    /// else writes it while the caller owns it (a claim or free that reads it finds
+    /// every unit busy or not its start, and leaves it), so it is released by a store
+    /// of 0 rather than a read-modify-write: no atomic operation for the middle of a
+    /// large block.
     fn clear_run(&self, start: usize, end: usize) {
-        let mut u = end;
-        while u > start {
-            let w = (u - 1) / UNITS_PER_WORD;
-            let first = w * UNITS_PER_WORD;
-            let from = start.max(first) - first;
-            let mut clear = span(from, u - first);
-            if start >= first {
-                clear |= 1 << (from + UNITS_PER_WORD);
+        let (first, from) = (start / UNITS_PER_WORD, start % UNITS_PER_WORD);
+        let last = (end - 1) / UNITS_PER_WORD;
+        let start_bit = 1 << (from + UNITS_PER_WORD);
+        if first == last {
+            self.clear_word(first, span(from, end - first * UNITS_PER_WORD) | start_bit);
+            return;
+        }
+        self.clear_word(last, span(0, end - last * UNITS_PER_WORD));
+        if let Some(middle) = self.words.get(first + 1..last) {
+            for word in middle.iter().rev() {
+                word.store(0, Ordering::Release);
             }
-            if let Some(word) = self.words.get(w) {
+        }
+        self.clear_word(first, span(from, UNITS_PER_WORD) | start_bit);
+    }
+
+    /// Clears the bits `clear` of word `w`, all of them the caller's: a store of 0 when
+    /// they cover every unit of the word (see [`clear_run`](Self::clear_run)).
+    fn clear_word(&self, w: usize, clear: usize) {
+        if let Some(word) = self.words.get(w) {
+            if clear & USED_HALF == USED_HALF {
+                word.store(0, Ordering::Release);
+            } else {
                 word.fetch_and(!clear, Ordering::Release);
             }
-            u = first;
         }
     }
 
@@ -340,23 +389,23 @@ impl Bitmap {
 
     /// Length of the allocation that starts at `start`, whose word reads `first_word`.
     fn run_len(&self, start: usize, first_word: usize) -> usize {
-        let (mut w, bit) = (start / UNITS_PER_WORD, start % UNITS_PER_WORD);
+        let (w, bit) = (start / UNITS_PER_WORD, start % UNITS_PER_WORD);
         let tail = (continuing(first_word) >> bit) >> 1;
         let mut len = 1 + tail.trailing_ones() as usize;
         if bit + len < UNITS_PER_WORD {
             return len;
         }
-        loop {
-            w += 1;
-            if w >= self.words.len() {
-                return len;
+        for word in self.words.get(w + 1..).unwrap_or_default() {
+            let word = word.load(Ordering::Acquire);
+            // Every unit continues the allocation (used, no start) exactly when the
+            // word is the used half alone: the middle of a large block.
+            if word == USED_HALF {
+                len += UNITS_PER_WORD;
+                continue;
             }
-            let more = continuing(self.load(w)).trailing_ones() as usize;
-            len += more;
-            if more < UNITS_PER_WORD {
-                return len;
-            }
+            return len + continuing(word).trailing_ones() as usize;
         }
+        len
     }
 
     /// Calls `f(start, count)` for each allocation, in ascending order.
@@ -459,6 +508,39 @@ mod tests {
         assert_eq!(map.release(H - 2, H + 4), Ok(()));
         assert_eq!(map.release(H - 2, H + 4), Err(FreeError::NotAllocated));
         assert_eq!(runs(&map), vec![(2 * H + 2, 3)]);
+    }
+
+    #[test]
+    fn a_claim_that_meets_a_busy_word_gives_back_the_words_it_took() {
+        let map = Bitmap::new(5 * H).unwrap();
+        map.claim(2 * H + 3, 1).unwrap();
+        map.claim(4 * H + 1, 1).unwrap();
+        // Busy in a word the claim covers whole, then in its partial last word.
+        assert_eq!(map.claim(H - 1, 3 * H), Err(2 * H + 3));
+        assert_eq!(map.claim(3 * H, H + 2), Err(4 * H + 1));
+        assert_eq!(runs(&map), vec![(2 * H + 3, 1), (4 * H + 1, 1)]);
+        assert_eq!(map.census().free, 5 * H - 2);
+        // Whole words come back whole: the block's units are all free again, and a
+        // block over them measures its own length.
+        map.claim(0, 2 * H + 3).unwrap();
+        assert_eq!(map.release(0, 2 * H + 3), Ok(()));
+        assert_eq!(map.census().free, 5 * H - 2);
+        map.claim(1, 2 * H).unwrap();
+        assert_eq!(runs(&map)[0], (1, 2 * H));
+    }
+
+    #[test]
+    fn a_block_of_whole_words_ends_where_the_next_starts_on_a_word_boundary() {
+        let map = Bitmap::new(4 * H).unwrap();
+        map.claim(0, 2 * H).unwrap();
+        map.claim(2 * H, H).unwrap();
+        map.claim(3 * H, H).unwrap();
+        assert_eq!(runs(&map), vec![(0, 2 * H), (2 * H, H), (3 * H, H)]);
+        assert_eq!(map.release(0, 2 * H), Ok(()));
+        assert_eq!(
+            map.release(2 * H, 2 * H),
+            Err(FreeError::WrongCount { actual: H })
+        );
     }
 
     #[test]

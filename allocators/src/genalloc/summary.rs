@@ -48,8 +48,9 @@
 //!   that brings the leaf back to what the ancestors describe (a claim that refills
 //!   the hole) only stores the leaf, one that keeps the gain inside keeps it pending,
 //!   any other updates the path from the leaf's parent; and a change of any other
-//!   leaf first brings the pending leaf's path up to date, so at most one leaf is
-//!   pending.
+//!   leaf first brings the pending leaf's path up to date (folding its longest run
+//!   and classes into the ancestors that lack them, as searches do), so at most one
+//!   leaf is pending.
 //!
 //! So no change is ever left out of the tree for good (its leaf stays counted until a
 //! drain recomputed it), and no thread ever waits for another. A change of `c` units
@@ -102,6 +103,11 @@ const EAGER_CHANGES: u32 = 4;
 /// [`Runs::of_few_runs`]); more fragmented ones bit-parallel.
 const FEW_RUNS: u32 = 4;
 
+/// Requests of at most this many units find their start in a leaf by doubling
+/// ([`lowest_fit_in_leaf`], at most two steps), longer ones run by run
+/// ([`lowest_run_in_leaf`]): short requests skip many short runs, long ones few.
+const SHORT_FIT: usize = 4;
+
 /// Bits per stale-set word.
 const STALE_BITS: usize = usize::BITS as usize;
 
@@ -115,6 +121,45 @@ pub(crate) fn class(len: usize) -> u32 {
 /// chunk with a tree keeps within `u32`.
 fn narrow(v: usize) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
+}
+
+/// The lowest unit of a leaf where `count` free units start and end inside it, its
+/// free units the set bits of `free`.
+///
+/// `starts` keeps bit `p` while the `covered` units from `p` are all free; each step
+/// at most doubles `covered`, so `count` is reached in `log2(count)` steps, however
+/// many shorter runs come first.
+fn lowest_fit_in_leaf(free: u128, count: usize) -> Option<usize> {
+    if count == 0 || count > LEAF_UNITS {
+        return None;
+    }
+    let (mut starts, mut covered) = (free, 1);
+    while covered < count && starts != 0 {
+        // Below `count <= LEAF_UNITS`, so the shift stays below 128.
+        let step = covered.min(count - covered);
+        starts &= starts >> step;
+        covered += step;
+    }
+    (starts != 0).then(|| starts.trailing_zeros() as usize)
+}
+
+/// [`lowest_fit_in_leaf`] run by run: for a long request the leaf holds few runs
+/// before the fit, fewer than the doubling steps.
+fn lowest_run_in_leaf(free: u128, count: usize) -> Option<usize> {
+    let mut bit = 0;
+    while bit < LEAF_UNITS {
+        let rest = free >> bit;
+        if rest == 0 {
+            return None;
+        }
+        bit += rest.trailing_zeros() as usize;
+        let run = (!(free >> bit)).trailing_zeros() as usize;
+        if run >= count {
+            return Some(bit);
+        }
+        bit += run;
+    }
+    None
 }
 
 /// Whether node `i` is `slot` or one of its ancestors (heap order, `1 <= i`).
@@ -425,17 +470,40 @@ impl Summary {
         LEAF_UNITS << (leaf_depth - depth)
     }
 
-    /// The free units of leaf `leaf` as bits (bit `u` for the leaf's unit `u`).
-    fn leaf_free(map: &Bitmap, leaf: usize) -> u128 {
+    /// The busy masks of leaf `leaf`'s words.
+    fn leaf_busy(map: &Bitmap, leaf: usize) -> [usize; LEAF_WORDS] {
         let first = leaf * LEAF_WORDS;
-        let busy = map
-            .busy_inside::<LEAF_WORDS>(first)
-            .unwrap_or_else(|| core::array::from_fn(|k| map.busy_word(first + k)));
+        map.busy_inside::<LEAF_WORDS>(first)
+            .unwrap_or_else(|| core::array::from_fn(|k| map.busy_word(first + k)))
+    }
+
+    /// The free units of a leaf whose words have the busy masks `busy`, as bits (bit
+    /// `u` for the leaf's unit `u`).
+    fn free_of(busy: [usize; LEAF_WORDS]) -> u128 {
         let mut free = 0u128;
         for (k, busy) in busy.into_iter().enumerate() {
             free |= ((!busy & USED_HALF) as u128) << (k * UNITS_PER_WORD);
         }
         free
+    }
+
+    /// The free units of leaf `leaf` as bits (bit `u` for the leaf's unit `u`).
+    fn leaf_free(map: &Bitmap, leaf: usize) -> u128 {
+        Self::free_of(Self::leaf_busy(map, leaf))
+    }
+
+    /// [`Runs::of_leaf`] of leaf `leaf`, read from the words; a leaf whose words are
+    /// all busy or all free (the inside of a large block being claimed or freed) is
+    /// told by comparing them, without assembling and summarising its bits.
+    fn leaf_runs(map: &Bitmap, leaf: usize) -> Runs {
+        let busy = Self::leaf_busy(map, leaf);
+        if busy.iter().all(|&b| b == USED_HALF) {
+            Runs::default()
+        } else if busy.iter().all(|&b| b == 0) {
+            Runs::of_leaf(u128::MAX >> (128 - LEAF_UNITS))
+        } else {
+            Runs::of_leaf(Self::free_of(busy))
+        }
     }
 
     /// The stored runs of node `i`.
@@ -476,19 +544,45 @@ impl Summary {
             return;
         }
         self.flush_pending();
+        let last = last.min(self.leaves - 1);
+        let Some(slots) = self.nodes.get(self.leaves + first..=self.leaves + last) else {
+            return;
+        };
         let mut changed = false;
-        for leaf in first..=last.min(self.leaves - 1) {
-            changed |= self.refresh_leaf(map, leaf);
+        for (leaf, slot) in (first..).zip(slots) {
+            // Only the leaves between the ends can lie wholly inside the change.
+            let new = if leaf == first || leaf == last {
+                Runs::of_leaf(Self::leaf_free(map, leaf))
+            } else {
+                Self::leaf_runs(map, leaf)
+            };
+            if slot.load() != new {
+                slot.store(new);
+                changed = true;
+            }
         }
         if !changed {
             return;
         }
         let (mut lo, mut hi) = ((first + self.leaves) / 2, (last + self.leaves) / 2);
         let mut half = LEAF_UNITS;
-        while lo >= 1 {
+        while lo < hi {
+            // A level's parents and their children as two slices: one bounds check each
+            // for the level instead of three for every node.
+            let (Some(parents), Some(children)) =
+                (self.nodes.get(lo..=hi), self.nodes.get(2 * lo..2 * hi + 2))
+            else {
+                return;
+            };
             let mut changed = false;
-            for i in lo..=hi {
-                changed |= self.refresh(i, half);
+            for (parent, pair) in parents.iter().zip(children.chunks_exact(2)) {
+                if let [left, right] = pair {
+                    let new = Runs::join(left.load(), right.load(), half);
+                    if parent.load() != new {
+                        parent.store(new);
+                        changed = true;
+                    }
+                }
             }
             if !changed {
                 return;
@@ -497,6 +591,10 @@ impl Summary {
             hi /= 2;
             half *= 2;
         }
+        // One node left: it and its path go the way of a one-leaf change, reading only
+        // the sibling at each level.
+        let new = Runs::join(self.runs(2 * lo), self.runs(2 * lo + 1), half);
+        self.carry_up(lo, new, 2 * half);
     }
 
     /// [`refresh_leaves`](Self::refresh_leaves) of one leaf.
@@ -546,11 +644,34 @@ impl Summary {
     }
 
     /// Brings the pending leaf's path up to date, if there is one.
+    ///
+    /// Its ancestors lack only the leaf's longest run and size classes (that is what
+    /// made it pending, see [`Self::refresh_path`]), so each gets them folded in, as a
+    /// search does ([`Self::node`]), with no join and no sibling read; from the first
+    /// ancestor that already has them, every one above has them too (a node's longest
+    /// run and classes cover its children's).
     fn flush_pending(&self) {
-        if let Some(leaf) = self.pending.load(Ordering::Relaxed).checked_sub(1) {
-            self.carry_up_from(self.leaves + leaf);
-            self.pending.store(0, Ordering::Release);
+        let Some(leaf) = self.pending.load(Ordering::Relaxed).checked_sub(1) else {
+            return;
+        };
+        let mut i = self.leaves + leaf;
+        let gained = self.runs(i);
+        while i > 1 {
+            i /= 2;
+            let Some(node) = self.nodes.get(i) else {
+                break;
+            };
+            let longest = node.longest.load(Ordering::Relaxed);
+            let classes = node.classes.load(Ordering::Relaxed);
+            if longest >= gained.longest && classes & gained.classes == gained.classes {
+                break;
+            }
+            node.longest
+                .store(longest.max(gained.longest), Ordering::Relaxed);
+            node.classes
+                .store(classes | gained.classes, Ordering::Relaxed);
         }
+        self.pending.store(0, Ordering::Release);
     }
 
     /// Recomputes the parent of node `i` (a leaf) from its children and carries it up.
@@ -809,21 +930,13 @@ impl Summary {
         // The leaf holds a run of `count` (a run reaching into it from the left would
         // have been found across a middle above).
         let free = Self::leaf_free(map, i - self.leaves);
-        let mut bit = 0;
-        while bit < LEAF_UNITS {
-            let rest = free >> bit;
-            if rest == 0 {
-                break;
-            }
-            bit += rest.trailing_zeros() as usize;
-            let run = (!(free >> bit)).trailing_zeros() as usize;
-            if run >= count {
-                return Some(Some(lo + bit));
-            }
-            bit += run;
-        }
-        // The leaf changed since its node was read: a change is in flight.
-        None
+        // `None`: the leaf changed since its node was read, a change is in flight.
+        let bit = if count <= SHORT_FIT {
+            lowest_fit_in_leaf(free, count)
+        } else {
+            lowest_run_in_leaf(free, count)
+        }?;
+        Some(Some(lo + bit))
     }
 
     /// Reports the maximal free runs of `window` to `visitor` in address order, skipping
@@ -1222,6 +1335,9 @@ mod tests {
         map.release(hole1, 2).unwrap();
         assert_eq!(tree.pending.load(Ordering::Relaxed), 2);
         assert_eq!(stored_parent(tree, 3).longest, 2);
+        // ...all the way up: the stored root knows the hole (the free tail is its
+        // suffix, not an inner run), though not the pending one in leaf 1.
+        assert_eq!(tree.runs(1).classes, 1 << class(2));
         assert_eq!(tree.lowest_run(&map, 2), Some(Some(hole1)));
         // A change that is not a pure gain inside the leaf updates the path at once.
         eager();
@@ -1301,8 +1417,8 @@ mod tests {
         assert!(Bitmap::new(2 * LEAF_UNITS).unwrap().summary().is_some());
     }
 
-    /// [`Runs::of_leaf`] unit by unit.
-    fn naive_leaf(free: u128) -> Runs {
+    /// The free runs of a leaf, `(start, length)` in address order, unit by unit.
+    fn naive_leaf_runs(free: u128) -> Vec<(usize, usize)> {
         let bit = |u: usize| u < LEAF_UNITS && free >> u & 1 == 1;
         let mut runs = Vec::new();
         let mut u = 0;
@@ -1316,6 +1432,12 @@ mod tests {
             }
             u += 1;
         }
+        runs
+    }
+
+    /// [`Runs::of_leaf`] unit by unit.
+    fn naive_leaf(free: u128) -> Runs {
+        let runs = naive_leaf_runs(free);
         let len = |at: usize| runs.iter().find(|r| r.0 == at).map_or(0, |r| r.1);
         let suffix = runs
             .last()
@@ -1375,6 +1497,39 @@ mod tests {
             } & mask;
             assert_eq!(Runs::of_leaf(free), naive_leaf(free), "{free:#x}");
         }
+    }
+
+    #[test]
+    fn the_lowest_fit_in_a_leaf_is_the_first_run_long_enough() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+        for i in 0..3000 {
+            let mut word = || {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                u128::from(rng)
+            };
+            let free = match i % 3 {
+                0 => word() | word() << 64,
+                1 => (word() | word() << 64) & (word() | word() << 64),
+                _ => !((word() | word() << 64) & (word() | word() << 64)),
+            };
+            let free = if LEAF_UNITS == 128 {
+                free
+            } else {
+                free & ((1 << LEAF_UNITS) - 1)
+            };
+            for count in [1, 2, 3, 4, 5, 7, 8, 13, 24, 32, 64, 100, LEAF_UNITS] {
+                let want = naive_leaf_runs(free)
+                    .into_iter()
+                    .find(|r| r.1 >= count)
+                    .map(|r| r.0);
+                assert_eq!(lowest_fit_in_leaf(free, count), want, "{free:#x} {count}");
+                assert_eq!(lowest_run_in_leaf(free, count), want, "{free:#x} {count}");
+            }
+        }
+        assert_eq!(lowest_fit_in_leaf(u128::MAX, LEAF_UNITS + 1), None);
+        assert_eq!(lowest_fit_in_leaf(0, 1), None);
     }
 
     #[test]
