@@ -68,7 +68,7 @@ impl Core {
             Ok(found) => return found,
             Err(resume) => resume,
         };
-        self.quiet = 0;
+        self.demand.search();
         let parts = layout.parts_mut(words);
         layout.runs.settle(parts.used, parts.tree);
         let Parts { used, tree, .. } = layout.parts(words);
