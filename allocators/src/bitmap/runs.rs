@@ -437,19 +437,37 @@ impl RunTree {
 
     /// Stores `joined`, the runs inner node `i` (of `len` units) now has, and rejoins its
     /// ancestors from it and their other children, up to the first node that comes out
-    /// as stored: with the rest of the tree settled, so does every node above it.
+    /// as stored: with the rest of the tree settled, so does every node above it. Each
+    /// level reads the node's sibling pair once, three words behind one bounds check:
+    /// its stored runs, to compare, and its sibling's, for the join above.
     #[inline(always)]
     fn rejoin_from(&self, tree: &mut [u64], mut i: usize, mut joined: Runs, mut len: usize) {
         loop {
-            if joined == self.node(tree, i) {
+            let pair = self.stale_words + i / 2 * 3;
+            let Some(words) = tree.get_mut(pair..pair + 3) else {
+                return;
+            };
+            let (side, shift) = (i % 2, i % 2 * 32);
+            let longest = words[2];
+            let stored = Runs {
+                prefix: half_of(words[side], 0),
+                suffix: half_of(words[side], 1),
+                longest: half_of(longest, side),
+            };
+            if joined == stored {
                 return;
             }
-            self.set_node(tree, i, joined);
+            words[side] = u64::from(joined.prefix) | u64::from(joined.suffix) << 32;
+            words[2] = longest & !(0xFFFF_FFFF << shift) | u64::from(joined.longest) << shift;
             if i <= 1 {
                 return;
             }
-            let sibling = self.node(tree, i ^ 1);
-            joined = if i % 2 == 0 {
+            let sibling = Runs {
+                prefix: half_of(words[side ^ 1], 0),
+                suffix: half_of(words[side ^ 1], 1),
+                longest: half_of(longest, side ^ 1),
+            };
+            joined = if side == 0 {
                 Runs::join(joined, len, sibling, len)
             } else {
                 Runs::join(sibling, len, joined, len)
