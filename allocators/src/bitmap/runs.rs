@@ -477,6 +477,26 @@ impl RunTree {
         }
     }
 
+    /// Stores `runs` as inner node `i`'s and returns its sibling's stored runs, from the
+    /// pair's three words behind one bounds check.
+    #[inline(always)]
+    fn store_returning_sibling(&self, tree: &mut [u64], i: usize, runs: Runs) -> Runs {
+        let pair = self.stale_words + i / 2 * 3;
+        let Some(words) = tree.get_mut(pair..pair + 3) else {
+            return Runs::default();
+        };
+        let (side, shift) = (i % 2, i % 2 * 32);
+        words[side] = u64::from(runs.prefix) | u64::from(runs.suffix) << 32;
+        let longest = words[2] & !(0xFFFF_FFFF << shift) | u64::from(runs.longest) << shift;
+        words[2] = longest;
+        let other = words[side ^ 1];
+        Runs {
+            prefix: half_of(other, 0),
+            suffix: half_of(other, 1),
+            longest: half_of(longest, side ^ 1),
+        }
+    }
+
     /// [`mark`](Self::mark) of `[start, end)` (all used if `used`, else all free) on a
     /// settled tree, which it leaves settled, level by level from the leaves: the nodes
     /// wholly inside the range get the runs of an all-used or all-free stretch without
@@ -500,6 +520,20 @@ impl RunTree {
         );
         let (mut lo_runs, mut hi_runs) =
             (self.runs(used_map, tree, lo), self.runs(used_map, tree, hi));
+        // The untouched siblings the end nodes are joined with while the ends lie in
+        // different parents: `lo - 1` when `lo` is a right child, `hi + 1` when `hi` is
+        // a left one (the other siblings lie inside the range).
+        let apart = lo / 2 != hi / 2;
+        let mut lo_sibling = if apart && lo % 2 == 1 {
+            self.runs(used_map, tree, lo - 1)
+        } else {
+            Runs::default()
+        };
+        let mut hi_sibling = if apart && hi % 2 == 0 {
+            self.runs(used_map, tree, hi + 1)
+        } else {
+            Runs::default()
+        };
         let mut len = LEAF_UNITS;
         while lo / 2 != hi / 2 {
             // Node `lo + 1` (when `lo` is a left child) and node `hi - 1` (when `hi` is a
@@ -508,16 +542,18 @@ impl RunTree {
             let lo_parent = if lo % 2 == 0 {
                 Runs::join(lo_runs, len, inside, len)
             } else {
-                Runs::join(self.runs(used_map, tree, lo - 1), len, lo_runs, len)
+                Runs::join(lo_sibling, len, lo_runs, len)
             };
             let hi_parent = if hi % 2 == 1 {
                 Runs::join(inside, len, hi_runs, len)
             } else {
-                Runs::join(hi_runs, len, self.runs(used_map, tree, hi + 1), len)
+                Runs::join(hi_runs, len, hi_sibling, len)
             };
             (lo, hi, len) = (lo / 2, hi / 2, len * 2);
-            self.set_node(tree, lo, lo_parent);
-            self.set_node(tree, hi, hi_parent);
+            // When the new ends are siblings, the siblings read here are each other's
+            // (the first one before its write): unused, as the loop ends.
+            lo_sibling = self.store_returning_sibling(tree, lo, lo_parent);
+            hi_sibling = self.store_returning_sibling(tree, hi, hi_parent);
             if hi - lo > 1 {
                 self.fill(tree, lo + 1..hi, len, used);
             }
