@@ -858,15 +858,23 @@ impl Walk<'_> {
         None
     }
 
-    /// Searches the whole tree, node by node in address order from the root: a loop
-    /// rather than a recursion into both children, so no call is made per node. A
+    /// Searches the tree from the leaf holding `from` on, node by node in address
+    /// order: a loop rather than a recursion into both children, so no call is made
+    /// per node. A
     /// node's search is one [step](Self::step); a node ruled out hands over to the
     /// next one in address order, its parent's right sibling once it is a right child
     /// (both children ruled out rule the parent out), until the root is.
     fn visit(&self) -> Option<usize> {
         // The free run (at or after `from`) that ends right before the current node.
         let mut carry = 0;
-        let (mut i, mut lo, mut len) = (1, 0, LEAF_UNITS * self.tree.leaves);
+        // From the leaf holding `from` rather than the root: every node the descent
+        // would pass on the way down to it either holds `from` (it descends) or lies
+        // below it (ruled out), and from that leaf on the walk is the same.
+        let leaf = self.from / LEAF_UNITS;
+        if leaf >= self.tree.leaves {
+            return None;
+        }
+        let (mut i, mut lo, mut len) = (self.tree.leaves + leaf, leaf * LEAF_UNITS, LEAF_UNITS);
         loop {
             match self.step(Node { index: i, lo, len }, &mut carry) {
                 Step::Found(at) => return Some(at),
