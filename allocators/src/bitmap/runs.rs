@@ -408,7 +408,12 @@ impl RunTree {
             return;
         }
         let (first, last) = (start / LEAF_UNITS, (end - 1) / LEAF_UNITS);
-        if demand.joins_at_once(last - first + 1) && !words::test(tree, 1) {
+        // The count alone first: a change on a quiet tree, the most frequent, goes
+        // stale after one compare.
+        if demand.since_search < EAGER_CHANGES
+            && (first == last || demand.joins_at_once(last - first + 1))
+            && !words::test(tree, 1)
+        {
             if first == last {
                 self.climb(used_map, tree, first);
             } else {
