@@ -43,9 +43,11 @@
 //! aligned request checks its alignment on each long-enough free run the descent meets,
 //! and past one whose aligned part is too short goes on from there, without a new
 //! descent. Claim and free are `O(count / 64)` plus the summary update and
-//! the tree's: for a change within four neighbouring leaves while searches keep needing the tree,
-//! `O(log n)` node joins per leaf at once (it stays settled, and each leaf's joins stop
-//! at the first level where nothing moved); otherwise a plain store per tree node
+//! the tree's: while searches keep needing the tree, at once a plain store per tree
+//! node wholly inside the change and two joins per level up to where its ends meet,
+//! then joins up to the first level where nothing moved (it stays settled; a change of
+//! more than four leaves only if the searches before came as close together, too);
+//! otherwise a plain store per tree node
 //! wholly inside the change (`O(count / 128)`) and, above its two ends, stale bits up
 //! to the first ancestor already stale, which the next search that needs the tree
 //! recomputes, `O(log n)` per change since the last one. A failing allocation costs what the search costs
@@ -87,7 +89,7 @@ use core::fmt;
 
 use crate::{Backend, Error, Extent, Request, Stats, Window, check_range};
 use floors::Floors;
-use runs::RunTree;
+use runs::{Demand, RunTree};
 use summary::Summary;
 use words::BITS;
 
@@ -221,16 +223,12 @@ struct Core {
     phase: usize,
     free: usize,
     live: usize,
-    /// Changes since a search last needed the run tree (saturating): below
-    /// [`EAGER_CHANGES`] the tree is updated at once, so it stays settled while searches
-    /// keep needing it; past it changes only mark it stale.
-    quiet: u32,
+    /// How recently searches needed the run tree: while they keep needing it, changes
+    /// are joined into it at once; otherwise they only mark it stale.
+    demand: Demand,
     /// Per small count, an offset below which it has no fit: where its searches start.
     floors: Floors,
 }
-
-/// Changes after a search needed the run tree that still update it at once.
-const EAGER_CHANGES: u32 = 16;
 
 impl Bitmap {
     /// The `u64` words of metadata a space of `capacity` units needs, laid out in the
@@ -392,7 +390,7 @@ impl<S> Bitmap<S> {
                 phase,
                 free: capacity,
                 live: 0,
-                quiet: 0,
+                demand: Demand::new(),
                 floors: Floors::new(),
             },
         }
@@ -417,9 +415,8 @@ impl Core {
     fn mark(&mut self, parts: PartsMut<'_>, start: usize, count: usize) {
         words::assign_range(parts.used, start, start + count, true);
         words::assign(parts.starts, start, true);
-        let eager = self.quiet < EAGER_CHANGES;
-        self.quiet = self.quiet.saturating_add(1);
-        self.layout.refresh(parts, (start, count), true, eager);
+        let demand = self.demand.change();
+        self.layout.refresh(parts, (start, count), true, demand);
         self.free -= count;
         self.live += 1;
     }
@@ -430,9 +427,8 @@ impl Core {
         words::assign_range(parts.used, start, start + count, false);
         words::assign(parts.starts, start, false);
         self.floors.lower(parts.used, start, start + count);
-        let eager = self.quiet < EAGER_CHANGES;
-        self.quiet = self.quiet.saturating_add(1);
-        self.layout.refresh(parts, (start, count), false, eager);
+        let demand = self.demand.change();
+        self.layout.refresh(parts, (start, count), false, demand);
         self.free += count;
         self.live -= 1;
     }
@@ -538,21 +534,22 @@ impl Core {
 
 impl Layout {
     /// Brings the summary and the run tree up to `[start, start + count)` having become
-    /// all used (`used`) or all free; the tree at once if `eager` (and settled).
+    /// all used (`used`) or all free; the tree at once if `demand` asks for that (and
+    /// it is settled).
     #[inline]
     fn refresh(
         &self,
         parts: PartsMut<'_>,
         (start, count): (usize, usize),
         used: bool,
-        eager: bool,
+        demand: Demand,
     ) {
         let first = start / BITS;
         let last = (start + count - 1) / BITS;
         self.summary
             .refresh(parts.used, parts.summary, (first, last), used);
         let range = (start, start + count);
-        self.runs.mark(parts.used, parts.tree, range, used, eager);
+        self.runs.mark(parts.used, parts.tree, range, used, demand);
     }
 }
 

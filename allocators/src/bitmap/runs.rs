@@ -8,10 +8,11 @@
 //! needed. [`RunTree::first_fit`] finds the lowest offset at or after a bound (and
 //! aligned) where `count` free units start in `O(log n)` node visits plus one leaf scan
 //! per level at most, whatever lies below it. A change of the used map
-//! ([`RunTree::mark`]) of a few leaves is joined in at once, leaf by leaf up to where
-//! nothing moved (the owner asks for that while searches keep needing the tree);
-//! otherwise the nodes wholly inside it are written directly and those above its two
-//! ends only marked stale, and a search first recomputes the stale ones
+//! ([`RunTree::mark`]) is joined in at once while searches keep needing the tree
+//! ([`Demand`]): the nodes wholly inside it written directly, the at most two per level
+//! that hold its ends joined, and above where they meet, the ancestors up to where
+//! nothing moved. Otherwise the nodes wholly inside it are written directly and those
+//! above its two ends only marked stale, and a search first recomputes the stale ones
 //! ([`RunTree::settle`]), so the tree costs nothing while the word scan finds every
 //! fit.
 //!
@@ -35,15 +36,63 @@ use super::words;
 const LEAF_WORDS: usize = 2;
 /// Units per leaf.
 const LEAF_UNITS: usize = LEAF_WORDS * 64;
-/// Leaves a change may span and still be joined into a settled tree at once (one
-/// [climb](RunTree::climb) each); a longer one marks its two ends stale. Four take in
-/// a frame of a few hundred units, whose climbs stop below the root often enough to
-/// beat marking and settling its ends (4 % fewer instructions on random video at
-/// 4 KiB units than two; one leaf costs 10 % more). Not more: the climbs of a longer
-/// change share the ancestors up to where they meet, often the root (an allocation
-/// and its free of the same long run each join them all, where one settle of their
-/// stale bits would serve both).
+/// Changes after a search needed the run tree that are still joined into it at once
+/// (see [`Demand`]): the tree stays settled while searches keep needing it, and goes
+/// back to stale bits, which cost nothing more until the next search, once they stop.
+const EAGER_CHANGES: u32 = 16;
+
+/// Leaves a change may span and be joined at once on [`EAGER_CHANGES`] alone. A longer
+/// one is joined at once only if the searches before the last one came as close
+/// together, too: two joins per level up to where its ends meet cost more than the
+/// stale bits when later changes share its paths before the next search (video frames
+/// allocated side by side, then freed together), and on random video at 64 B units,
+/// where nearly every search needs the tree, the settle they spare is the larger part.
 const EAGER_LEAVES: usize = 4;
+
+/// How recently searches needed the run tree, in changes: what decides whether
+/// [`RunTree::mark`] joins a change in at once or leaves it to the next search.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Demand {
+    /// Changes since a search last needed the tree (saturating).
+    since_search: u32,
+    /// Changes between the last two searches that needed it (saturating).
+    last_gap: u32,
+}
+
+impl Demand {
+    /// A new tree's: as if searches needed it just now.
+    pub(super) const fn new() -> Self {
+        Self {
+            since_search: 0,
+            last_gap: 0,
+        }
+    }
+
+    /// Counts a change; returns the demand it is to be marked with.
+    #[inline]
+    pub(super) fn change(&mut self) -> Self {
+        let now = *self;
+        self.since_search = self.since_search.saturating_add(1);
+        now
+    }
+
+    /// A search needed the tree.
+    #[inline]
+    pub(super) fn search(&mut self) {
+        self.last_gap = self.since_search;
+        self.since_search = 0;
+    }
+
+    /// Whether a change spanning `leaves` leaves is joined in at once.
+    #[inline]
+    const fn joins_at_once(self, leaves: usize) -> bool {
+        if leaves <= EAGER_LEAVES {
+            self.since_search < EAGER_CHANGES
+        } else {
+            max(self.since_search, self.last_gap) < EAGER_CHANGES
+        }
+    }
+}
 
 /// The larger of two `u32`s, in const context.
 const fn max(a: u32, b: u32) -> u32 {
@@ -142,6 +191,22 @@ impl Runs {
             prefix: used.trailing_zeros(),
             suffix: used.leading_zeros(),
             longest: max(have, low.leading_zeros() + high.trailing_zeros()),
+        }
+    }
+
+    /// The runs of a stretch of `len` units all used (`used`) or all free, saturated as
+    /// a join of its halves would be.
+    #[inline(always)]
+    fn uniform(len: usize, used: bool) -> Self {
+        let full = if used {
+            0
+        } else {
+            u32::try_from(len).unwrap_or(u32::MAX)
+        };
+        Self {
+            prefix: full,
+            suffix: full,
+            longest: full,
         }
     }
 
@@ -324,8 +389,9 @@ impl RunTree {
     }
 
     /// Brings the tree up to `[start, end)` (units) of `used_map` having become all used
-    /// (`used`) or all free: at once (`eager`, when the tree is settled and the change
-    /// lies within [`EAGER_LEAVES`] leaves: see [`update`](Self::update)), or by
+    /// (`used`) or all free: at once when the tree is settled and `demand` says
+    /// searches keep needing it ([`Demand::joins_at_once`]; a [climb](Self::climb)
+    /// within one leaf, [`update_range`](Self::update_range) across more), or by
     /// marking it stale for the next search to settle
     /// ([`mark_stale`](Self::mark_stale)). Eager updates keep a tree that searches keep
     /// needing settled at the cost of the joins that change something; stale bits cost
@@ -336,33 +402,25 @@ impl RunTree {
         tree: &mut [u64],
         (start, end): (usize, usize),
         used: bool,
-        eager: bool,
+        demand: Demand,
     ) {
         if self.leaves <= 1 || start >= end || tree.len() < self.words() {
             return;
         }
-        // Eager only within a few leaves, one climb each: a longer change's two ends are
-        // often the next change's too (an allocation and its free), and one settle
-        // serves both.
-        if eager
-            && (end - 1) / LEAF_UNITS - start / LEAF_UNITS < EAGER_LEAVES
+        let (first, last) = (start / LEAF_UNITS, (end - 1) / LEAF_UNITS);
+        // The count alone first: a change on a quiet tree, the most frequent, goes
+        // stale after one compare.
+        if demand.since_search < EAGER_CHANGES
+            && (first == last || demand.joins_at_once(last - first + 1))
             && !words::test(tree, 1)
         {
-            self.update(used_map, tree, start, end);
+            if first == last {
+                self.climb(used_map, tree, first);
+            } else {
+                self.update_range(used_map, tree, (start, end), used);
+            }
         } else {
             self.mark_stale(tree, start, end, used);
-        }
-    }
-
-    /// [`mark`](Self::mark) on a settled tree, which it leaves settled: a
-    /// [climb](Self::climb) from every leaf of the range. Each node whose runs a climb
-    /// changes gets its parent joined at once, from the current runs of both children,
-    /// so once all climbs are done every node has been joined after its children last
-    /// changed, whichever climb changed them; a climb stops where nothing changed, as
-    /// there is nothing above to join anew. `O(log n)` joins per leaf at most.
-    fn update(&self, used_map: &[u64], tree: &mut [u64], start: usize, end: usize) {
-        for leaf in start / LEAF_UNITS..=(end - 1) / LEAF_UNITS {
-            self.climb(used_map, tree, leaf);
         }
     }
 
@@ -371,25 +429,156 @@ impl RunTree {
     /// stored: then, with the rest of the tree settled, so do all above it. Half the
     /// reads of joining each ancestor from both its children, and no level bounds.
     fn climb(&self, used_map: &[u64], tree: &mut [u64], leaf: usize) {
-        let mut i = leaf + self.leaves;
-        let mut runs = self.runs(used_map, tree, i);
-        let mut sibling = self.runs(used_map, tree, i ^ 1);
-        let mut len = LEAF_UNITS;
-        while i > 1 {
-            let joined = if i % 2 == 0 {
-                Runs::join(runs, len, sibling, len)
+        let i = leaf + self.leaves;
+        let runs = self.runs(used_map, tree, i);
+        let sibling = self.runs(used_map, tree, i ^ 1);
+        let joined = if i % 2 == 0 {
+            Runs::join(runs, LEAF_UNITS, sibling, LEAF_UNITS)
+        } else {
+            Runs::join(sibling, LEAF_UNITS, runs, LEAF_UNITS)
+        };
+        self.rejoin_from(tree, i / 2, joined, 2 * LEAF_UNITS);
+    }
+
+    /// Stores `joined`, the runs inner node `i` (of `len` units) now has, and rejoins its
+    /// ancestors from it and their other children, up to the first node that comes out
+    /// as stored: with the rest of the tree settled, so does every node above it. Each
+    /// level reads the node's sibling pair once, three words behind one bounds check:
+    /// its stored runs, to compare, and its sibling's, for the join above.
+    #[inline(always)]
+    fn rejoin_from(&self, tree: &mut [u64], mut i: usize, mut joined: Runs, mut len: usize) {
+        loop {
+            let pair = self.stale_words + i / 2 * 3;
+            let Some(words) = tree.get_mut(pair..pair + 3) else {
+                return;
+            };
+            let (side, shift) = (i % 2, i % 2 * 32);
+            let longest = words[2];
+            let stored = Runs {
+                prefix: half_of(words[side], 0),
+                suffix: half_of(words[side], 1),
+                longest: half_of(longest, side),
+            };
+            if joined == stored {
+                return;
+            }
+            words[side] = u64::from(joined.prefix) | u64::from(joined.suffix) << 32;
+            words[2] = longest & !(0xFFFF_FFFF << shift) | u64::from(joined.longest) << shift;
+            if i <= 1 {
+                return;
+            }
+            let sibling = Runs {
+                prefix: half_of(words[side ^ 1], 0),
+                suffix: half_of(words[side ^ 1], 1),
+                longest: half_of(longest, side ^ 1),
+            };
+            joined = if side == 0 {
+                Runs::join(joined, len, sibling, len)
             } else {
-                Runs::join(sibling, len, runs, len)
+                Runs::join(sibling, len, joined, len)
             };
             i /= 2;
             len *= 2;
-            if joined == self.node(tree, i) {
-                return;
-            }
-            self.set_node(tree, i, joined);
-            runs = joined;
-            sibling = self.node(tree, i ^ 1);
         }
+    }
+
+    /// Stores `runs` as inner node `i`'s and returns its sibling's stored runs, from the
+    /// pair's three words behind one bounds check.
+    #[inline(always)]
+    fn store_returning_sibling(&self, tree: &mut [u64], i: usize, runs: Runs) -> Runs {
+        let pair = self.stale_words + i / 2 * 3;
+        let Some(words) = tree.get_mut(pair..pair + 3) else {
+            return Runs::default();
+        };
+        let (side, shift) = (i % 2, i % 2 * 32);
+        words[side] = u64::from(runs.prefix) | u64::from(runs.suffix) << 32;
+        let longest = words[2] & !(0xFFFF_FFFF << shift) | u64::from(runs.longest) << shift;
+        words[2] = longest;
+        let other = words[side ^ 1];
+        Runs {
+            prefix: half_of(other, 0),
+            suffix: half_of(other, 1),
+            longest: half_of(longest, side ^ 1),
+        }
+    }
+
+    /// [`mark`](Self::mark) of `[start, end)` (all used if `used`, else all free) on a
+    /// settled tree, which it leaves settled, level by level from the leaves: the nodes
+    /// wholly inside the range get the runs of an all-used or all-free stretch without
+    /// reading their children, and only the (at most two) nodes of a level holding an end
+    /// of the range are joined, from the end nodes just computed below them and either a
+    /// node wholly inside or an untouched sibling. Once both ends lie in one node, its
+    /// ancestors are rejoined up to where nothing moved. Two joins per level below that
+    /// node and one node write per node inside, against a climb per leaf.
+    // Out of line: a longer body in `mark` costs every single-leaf change its prologue.
+    #[inline(never)]
+    fn update_range(
+        &self,
+        used_map: &[u64],
+        tree: &mut [u64],
+        (start, end): (usize, usize),
+        used: bool,
+    ) {
+        let (mut lo, mut hi) = (
+            start / LEAF_UNITS + self.leaves,
+            (end - 1) / LEAF_UNITS + self.leaves,
+        );
+        let (mut lo_runs, mut hi_runs) =
+            (self.runs(used_map, tree, lo), self.runs(used_map, tree, hi));
+        // The untouched siblings the end nodes are joined with while the ends lie in
+        // different parents: `lo - 1` when `lo` is a right child, `hi + 1` when `hi` is
+        // a left one (the other siblings lie inside the range).
+        let apart = lo / 2 != hi / 2;
+        let mut lo_sibling = if apart && lo % 2 == 1 {
+            self.runs(used_map, tree, lo - 1)
+        } else {
+            Runs::default()
+        };
+        let mut hi_sibling = if apart && hi % 2 == 0 {
+            self.runs(used_map, tree, hi + 1)
+        } else {
+            Runs::default()
+        };
+        let mut len = LEAF_UNITS;
+        while lo / 2 != hi / 2 {
+            // Node `lo + 1` (when `lo` is a left child) and node `hi - 1` (when `hi` is a
+            // right child) lie strictly between the two ends: wholly inside the range.
+            let inside = Runs::uniform(len, used);
+            let lo_parent = if lo % 2 == 0 {
+                Runs::join(lo_runs, len, inside, len)
+            } else {
+                Runs::join(lo_sibling, len, lo_runs, len)
+            };
+            let hi_parent = if hi % 2 == 1 {
+                Runs::join(inside, len, hi_runs, len)
+            } else {
+                Runs::join(hi_runs, len, hi_sibling, len)
+            };
+            (lo, hi, len) = (lo / 2, hi / 2, len * 2);
+            // When the new ends are siblings, the siblings read here are each other's
+            // (the first one before its write): unused, as the loop ends.
+            lo_sibling = self.store_returning_sibling(tree, lo, lo_parent);
+            hi_sibling = self.store_returning_sibling(tree, hi, hi_parent);
+            if hi - lo > 1 {
+                self.fill(tree, lo + 1..hi, len, used);
+            }
+            (lo_runs, hi_runs) = (lo_parent, hi_parent);
+        }
+        if lo == 1 {
+            return;
+        }
+        let joined = if lo == hi {
+            // Within one node: joined with its untouched sibling.
+            let sibling = self.runs(used_map, tree, lo ^ 1);
+            if lo % 2 == 0 {
+                Runs::join(lo_runs, len, sibling, len)
+            } else {
+                Runs::join(sibling, len, lo_runs, len)
+            }
+        } else {
+            Runs::join(lo_runs, len, hi_runs, len)
+        };
+        self.rejoin_from(tree, lo / 2, joined, 2 * len);
     }
 
     /// The inner levels above the leaves of units `start..end`, bottom up: on each,
@@ -424,17 +613,10 @@ impl RunTree {
 
     /// Writes the runs of nodes `range` of `len` units each, all used (`used`) or all
     /// free.
+    #[inline(always)]
     fn fill(&self, tree: &mut [u64], range: core::ops::Range<usize>, len: usize, used: bool) {
-        let full = if used {
-            0
-        } else {
-            u32::try_from(len).unwrap_or(u32::MAX)
-        };
-        let runs = Runs {
-            prefix: full,
-            suffix: full,
-            longest: full,
-        };
+        let runs = Runs::uniform(len, used);
+        let full = runs.prefix;
         let (mut lo, mut hi) = (range.start, range.end);
         if lo % 2 == 1 && lo < hi {
             self.set_node(tree, lo, runs);
@@ -681,15 +863,23 @@ impl Walk<'_> {
         None
     }
 
-    /// Searches the whole tree, node by node in address order from the root: a loop
-    /// rather than a recursion into both children, so no call is made per node. A
+    /// Searches the tree from the leaf holding `from` on, node by node in address
+    /// order: a loop rather than a recursion into both children, so no call is made
+    /// per node. A
     /// node's search is one [step](Self::step); a node ruled out hands over to the
     /// next one in address order, its parent's right sibling once it is a right child
     /// (both children ruled out rule the parent out), until the root is.
     fn visit(&self) -> Option<usize> {
         // The free run (at or after `from`) that ends right before the current node.
         let mut carry = 0;
-        let (mut i, mut lo, mut len) = (1, 0, LEAF_UNITS * self.tree.leaves);
+        // From the leaf holding `from` rather than the root: every node the descent
+        // would pass on the way down to it either holds `from` (it descends) or lies
+        // below it (ruled out), and from that leaf on the walk is the same.
+        let leaf = self.from / LEAF_UNITS;
+        if leaf >= self.tree.leaves {
+            return None;
+        }
+        let (mut i, mut lo, mut len) = (self.tree.leaves + leaf, leaf * LEAF_UNITS, LEAF_UNITS);
         loop {
             match self.step(Node { index: i, lo, len }, &mut carry) {
                 Step::Found(at) => return Some(at),
@@ -797,7 +987,7 @@ struct Level {
 
 #[cfg(test)]
 mod tests {
-    use super::{RunTree, Runs};
+    use super::{Demand, EAGER_CHANGES, EAGER_LEAVES, RunTree, Runs, words};
     use alloc::vec;
     use alloc::vec::Vec;
 
@@ -906,21 +1096,27 @@ mod tests {
 
     #[test]
     fn refresh_follows_changes() {
+        let mut stale = Demand::new();
+        for _ in 0..EAGER_CHANGES {
+            stale.change();
+        }
+        let eager = Demand::new();
         let mut used = vec![0u64; 40];
         let (tree, mut words) = built(&used);
         assert_eq!(tree.longest(&used, &words), 40 * 64);
         used[3] = 1 << 5;
         used[30] = u64::MAX;
-        tree.mark(&used, &mut words, (3 * 64 + 5, 3 * 64 + 6), true, false);
-        tree.mark(&used, &mut words, (30 * 64, 31 * 64), true, false);
+        tree.mark(&used, &mut words, (3 * 64 + 5, 3 * 64 + 6), true, stale);
+        tree.mark(&used, &mut words, (30 * 64, 31 * 64), true, stale);
+        assert!(words::test(&words, 1), "left stale");
         tree.settle(&used, &mut words);
         assert_eq!(tree.first_run(&used, &words, 0, 64 * 4), Some(3 * 64 + 6));
         assert_eq!(tree.first_run(&used, &words, 0, 27 * 64), None);
         assert_eq!(tree.longest(&used, &words), 64 * 26 + 58);
         used[3] = 0;
         used[30] = 0;
-        tree.mark(&used, &mut words, (3 * 64 + 5, 3 * 64 + 6), false, true);
-        tree.mark(&used, &mut words, (30 * 64, 31 * 64), false, true);
+        tree.mark(&used, &mut words, (3 * 64 + 5, 3 * 64 + 6), false, eager);
+        tree.mark(&used, &mut words, (30 * 64, 31 * 64), false, eager);
         tree.settle(&used, &mut words);
         assert_eq!(tree.first_run(&used, &words, 10, 40 * 64 - 10), Some(10));
         assert_eq!(tree.first_run(&used, &words, 10, 40 * 64 - 9), None);
@@ -929,23 +1125,25 @@ mod tests {
         assert_eq!(words, built(&used).1);
     }
 
-    #[test]
-    fn eager_updates_leave_the_tree_a_fresh_build_would_give() {
-        // 37 used words: 19 leaves in 32 slots, so the last ones read as full.
-        let mut used = vec![0u64; 37];
+    /// Marks `steps` random changes of `used_words` words of used map at once (eager),
+    /// of up to `longest` units, and checks after each that the tree is settled and
+    /// what a fresh build gives: every node, in every place.
+    fn check_eager_updates(used_words: usize, longest: usize, steps: usize) {
+        let mut used = vec![0u64; used_words];
         let units = used.len() * 64;
         let (tree, mut words) = built(&used);
         let mut rng = 0x2545_f491_4f6c_dd1d_u64;
-        for step in 0..3_000 {
+        for step in 0..steps {
             rng ^= rng << 13;
             rng ^= rng >> 7;
             rng ^= rng << 17;
-            // Mostly changes within up to four leaves (the climbs), some longer ones.
+            // Changes within one leaf (climbs) and across several (by level), short and
+            // long, so that their ends fall on either child at every level.
             let len = match step % 4 {
                 0 => 1 + (rng >> 40) as usize % 8,
                 1 => 1 + (rng >> 40) as usize % 200,
                 2 => 1 + (rng >> 40) as usize % 40,
-                _ => 1 + (rng >> 40) as usize % 900,
+                _ => 1 + (rng >> 40) as usize % longest,
             };
             let start = (rng >> 8) as usize % (units - len + 1);
             let now_used = rng & 1 == 1;
@@ -956,11 +1154,55 @@ mod tests {
                     used[u / 64] &= !(1 << (u % 64));
                 }
             }
-            tree.mark(&used, &mut words, (start, start + len), now_used, true);
-            // A long change goes stale; the next search would settle it.
-            tree.settle(&used, &mut words);
+            tree.mark(
+                &used,
+                &mut words,
+                (start, start + len),
+                now_used,
+                Demand::new(),
+            );
+            assert!(!words::test(&words, 1), "step {step}: left stale");
             assert_eq!(words, built(&used).1, "step {step}: {len} units at {start}");
         }
+    }
+
+    #[test]
+    fn eager_updates_leave_the_tree_a_fresh_build_would_give() {
+        // 37 used words: 19 leaves in 32 slots, so the last ones read as full.
+        check_eager_updates(37, 900, 3_000);
+        // 301 words: 151 leaves in 256 slots, changes of up to 117 leaves.
+        check_eager_updates(301, 15_000, 3_000);
+    }
+
+    #[test]
+    fn demand_joins_long_changes_at_once_only_while_searches_come_close_together() {
+        let mut demand = Demand::new();
+        assert!(demand.joins_at_once(1) && demand.joins_at_once(1000));
+        for _ in 0..EAGER_CHANGES {
+            assert!(demand.change().joins_at_once(EAGER_LEAVES + 1));
+        }
+        assert!(!demand.joins_at_once(1), "too long since the last search");
+        demand.search();
+        // Just searched, but the gap before was long: only short changes join.
+        assert!(demand.joins_at_once(EAGER_LEAVES));
+        assert!(!demand.joins_at_once(EAGER_LEAVES + 1));
+        demand.change();
+        demand.search();
+        assert!(demand.joins_at_once(EAGER_LEAVES + 1));
+        // The stale path is what a long change takes then.
+        let mut used = vec![0u64; 40];
+        let (tree, mut words) = built(&used);
+        let mut quiet = Demand::new();
+        for _ in 0..EAGER_CHANGES {
+            quiet.change();
+        }
+        quiet.search();
+        used[4..20].fill(u64::MAX);
+        tree.mark(&used, &mut words, (4 * 64, 20 * 64), true, quiet);
+        assert!(words::test(&words, 1), "left stale");
+        tree.mark(&used, &mut words, (4 * 64, 20 * 64), true, Demand::new());
+        tree.settle(&used, &mut words);
+        assert_eq!(words, built(&used).1);
     }
 
     #[test]
