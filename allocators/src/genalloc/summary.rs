@@ -1155,14 +1155,30 @@ mod tests {
         }
     }
 
+    /// Advances a xorshift state and returns it: cheap, seeded, good enough to vary
+    /// bit patterns.
+    fn xorshift(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
+    /// Every unit of a leaf.
+    fn leaf_mask() -> u128 {
+        if LEAF_UNITS == 128 {
+            u128::MAX
+        } else {
+            (1 << LEAF_UNITS) - 1
+        }
+    }
+
     fn pattern(units: usize, seed: u64, density: u64) -> Bitmap {
         let map = Bitmap::new(units).unwrap();
         let mut rng = seed;
         let mut u = 0;
         while u < units {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
+            xorshift(&mut rng);
             let len = 1 + (rng % 40) as usize;
             let len = len.min(units - u);
             if rng % 8 < density {
@@ -1458,19 +1474,10 @@ mod tests {
     #[test]
     #[cfg_attr(miri, ignore)] // Safe code, thousands of searches: slow under Miri.
     fn leaf_runs_match_a_unit_by_unit_count() {
-        let mask = if LEAF_UNITS == 128 {
-            u128::MAX
-        } else {
-            (1 << LEAF_UNITS) - 1
-        };
+        let mask = leaf_mask();
         let mut rng = 0x2545_f491_4f6c_dd1d_u64;
         for i in 0..4000 {
-            let mut word = || {
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                u128::from(rng)
-            };
+            let mut word = || u128::from(xorshift(&mut rng));
             // Sparse, dense and random masks, with runs of every length; and masks of
             // one to five runs (the run-by-run path and the first mask past it), some
             // touching the leaf's ends.
@@ -1503,22 +1510,13 @@ mod tests {
     fn the_lowest_fit_in_a_leaf_is_the_first_run_long_enough() {
         let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
         for i in 0..3000 {
-            let mut word = || {
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                u128::from(rng)
-            };
+            let mut word = || u128::from(xorshift(&mut rng));
             let free = match i % 3 {
                 0 => word() | word() << 64,
                 1 => (word() | word() << 64) & (word() | word() << 64),
                 _ => !((word() | word() << 64) & (word() | word() << 64)),
             };
-            let free = if LEAF_UNITS == 128 {
-                free
-            } else {
-                free & ((1 << LEAF_UNITS) - 1)
-            };
+            let free = free & leaf_mask();
             for count in [1, 2, 3, 4, 5, 7, 8, 13, 24, 32, 64, 100, LEAF_UNITS] {
                 let want = naive_leaf_runs(free)
                     .into_iter()
@@ -1536,11 +1534,7 @@ mod tests {
     fn leaf_runs() {
         let r = Runs::of_leaf(0);
         assert_eq!(r, Runs::default());
-        let full = if LEAF_UNITS == 128 {
-            u128::MAX
-        } else {
-            (1 << LEAF_UNITS) - 1
-        };
+        let full = leaf_mask();
         assert_eq!(Runs::of_leaf(full).longest as usize, LEAF_UNITS);
         // Free: 0..3, 5..6, 10..=13, and the top two units.
         let free = 0b111 | 1 << 5 | 0b1111 << 10 | 0b11 << (LEAF_UNITS - 2);
