@@ -681,8 +681,9 @@ impl Tlsf {
         let head = at - node.start();
         let tail = node.end() - end;
         let two_remainders = head > 0 && tail > 0;
-        let dust = two_remainders && head < lists.dust_below;
-        let spare = if two_remainders && !dust {
+        // With two remainders, the head is dust exactly when it takes no spare node:
+        // no flag of its own is held across the cut.
+        let spare = if two_remainders && head >= lists.dust_below {
             lists.take_spare(nodes)?
         } else {
             NIL
@@ -716,13 +717,12 @@ impl Tlsf {
             lists.pop_head(nodes, bin, node.next_free);
             lists.make_hot(nodes, n, start, len);
         }
-        if dust {
-            tags[node.start()] = dust_tag(head);
-            tags[at - 1] = dust_tag(head);
-            lists.add_dust(head);
-            return Some(());
-        }
         if spare == NIL {
+            if two_remainders {
+                tags[node.start()] = dust_tag(head);
+                tags[at - 1] = dust_tag(head);
+                lists.add_dust(head);
+            }
             return Some(());
         }
         tags[node.start()] = free_tag(spare);
