@@ -959,12 +959,13 @@ impl Tlsf {
         // Some node is spare while dust exists (the node budget counts the dust among
         // the free pieces), so the lone piece `merge_listed` may need always finds one;
         // should that ever fail, refusing before any change keeps the state intact.
-        if lists.spare_count == 0 {
-            return None;
-        }
+        // (Growing the hot piece needs no node, so that path does not ask.)
         let end = start + len;
         let (mut lo, mut hi) = (start, end);
         if is_dust(before) {
+            if lists.spare_count == 0 {
+                return None;
+            }
             let d = dust_len(before);
             lists.remove_dust(d);
             tags[start - 1] = 0;
@@ -990,6 +991,9 @@ impl Tlsf {
                 tags[end + d - 1] = before;
                 hot.len = narrow(hot.len() + len + d);
                 return Some(());
+            }
+            if lists.spare_count == 0 {
+                return None;
             }
             hi = Self::absorb_after(tags, lists, end, after);
         }
