@@ -1050,8 +1050,12 @@ impl Tlsf {
                 // where it would move a filed one to the hot place. Either way it is
                 // the newest piece of its bin, which is what the hot piece stands for,
                 // so placement is the same.
+                if gap_after {
+                    lists.make_hot(nodes, n, start, len);
+                    return Some(());
+                }
                 let bin = bin_of(len);
-                if gap_after || lists.hot_bin(nodes) == Some(bin) {
+                if lists.hot_bin(nodes) == Some(bin) {
                     lists.make_hot(nodes, n, start, len);
                 } else {
                     lists.file_as(nodes, n, start, len, bin);
