@@ -835,7 +835,7 @@ impl Tlsf {
         tag_allocation(tags, at, count);
         match (head, tail) {
             (false, false) => {
-                lists.detach(nodes, n, &piece, bin_of(piece.len()));
+                lists.detach(nodes, n, &piece);
                 lists.put_spare(nodes, n);
             }
             (false, true) => {
@@ -1091,7 +1091,7 @@ impl Tlsf {
                     tags[end] = 0;
                 }
                 tags[xn.end() - 1] = free_tag(p);
-                lists.detach(nodes, x, &xn, bin_of(xn.len()));
+                lists.detach(nodes, x, &xn);
                 lists.put_spare(nodes, x);
                 // Read afresh: taking `x` off its list may have changed the links of `p`.
                 let pn = nodes[p as usize];
@@ -1383,14 +1383,15 @@ impl Lists {
         nodes.get(self.hot as usize).map(|node| bin_of(node.len()))
     }
 
-    /// Takes the free piece `n` (whose node is `node`, of bin `bin`) out of the free
-    /// pieces' bookkeeping: off its list, or no longer the hot piece.
+    /// Takes the free piece `n` (whose node is `node`) out of the free pieces'
+    /// bookkeeping: off its list, or no longer the hot piece (whose bin is not needed,
+    /// so it is computed only for a listed piece).
     #[inline(always)]
-    fn detach(&mut self, nodes: &mut [Node], n: u32, node: &Node, bin: Bin) {
+    fn detach(&mut self, nodes: &mut [Node], n: u32, node: &Node) {
         if n == self.hot {
             self.hot = NIL;
         } else {
-            self.unfile_from(nodes, node, bin);
+            self.unfile_from(nodes, node, bin_of(node.len()));
         }
     }
 
