@@ -757,6 +757,26 @@ impl Tlsf {
         if at.checked_add(count)? > node.end() {
             return None;
         }
+        // The hot piece cut with a tail left and at most a dust gap in front stays hot
+        // whatever its new bin (aligned frames taken in a row from one hole): only its
+        // node, the tags and the dust count change (what `take_from_head` does then,
+        // without its case analysis).
+        let (head, end) = (at - node.start(), at + count);
+        if n == self.lists.hot && end < node.end() && head < self.lists.dust_below {
+            tag_allocation(&mut self.tags, at, count);
+            self.tags[end] = free_tag(n);
+            if head > 0 {
+                self.tags[node.start()] = dust_tag(head);
+                self.tags[at - 1] = dust_tag(head);
+                self.lists.add_dust(head);
+            }
+            let hot = &mut self.nodes[n as usize];
+            hot.start = narrow(end);
+            hot.len = narrow(node.end() - end);
+            self.free_units -= count;
+            self.live += 1;
+            return Some(at);
+        }
         let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
         Self::take_from_head(tags, nodes, lists, (n, node, bin), at, count)?;
         self.free_units -= count;
