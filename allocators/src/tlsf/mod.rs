@@ -681,8 +681,9 @@ impl Tlsf {
         let head = at - node.start();
         let tail = node.end() - end;
         let two_remainders = head > 0 && tail > 0;
-        let dust = two_remainders && head < lists.dust_below;
-        let spare = if two_remainders && !dust {
+        // With two remainders, the head is dust exactly when it takes no spare node:
+        // no flag of its own is held across the cut.
+        let spare = if two_remainders && head >= lists.dust_below {
             lists.take_spare(nodes)?
         } else {
             NIL
@@ -716,13 +717,12 @@ impl Tlsf {
             lists.pop_head(nodes, bin, node.next_free);
             lists.make_hot(nodes, n, start, len);
         }
-        if dust {
-            tags[node.start()] = dust_tag(head);
-            tags[at - 1] = dust_tag(head);
-            lists.add_dust(head);
-            return Some(());
-        }
         if spare == NIL {
+            if two_remainders {
+                tags[node.start()] = dust_tag(head);
+                tags[at - 1] = dust_tag(head);
+                lists.add_dust(head);
+            }
             return Some(());
         }
         tags[node.start()] = free_tag(spare);
@@ -756,6 +756,26 @@ impl Tlsf {
         let at = align_up_with_phase(node.start(), align, self.phase)?;
         if at.checked_add(count)? > node.end() {
             return None;
+        }
+        // The hot piece cut with a tail left and at most a dust gap in front stays hot
+        // whatever its new bin (aligned frames taken in a row from one hole): only its
+        // node, the tags and the dust count change (what `take_from_head` does then,
+        // without its case analysis).
+        let (head, end) = (at - node.start(), at + count);
+        if n == self.lists.hot && end < node.end() && head < self.lists.dust_below {
+            tag_allocation(&mut self.tags, at, count);
+            self.tags[end] = free_tag(n);
+            if head > 0 {
+                self.tags[node.start()] = dust_tag(head);
+                self.tags[at - 1] = dust_tag(head);
+                self.lists.add_dust(head);
+            }
+            let hot = &mut self.nodes[n as usize];
+            hot.start = narrow(end);
+            hot.len = narrow(node.end() - end);
+            self.free_units -= count;
+            self.live += 1;
+            return Some(at);
         }
         let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
         Self::take_from_head(tags, nodes, lists, (n, node, bin), at, count)?;
@@ -835,7 +855,7 @@ impl Tlsf {
         tag_allocation(tags, at, count);
         match (head, tail) {
             (false, false) => {
-                lists.detach(nodes, n, &piece, bin_of(piece.len()));
+                lists.detach(nodes, n, &piece);
                 lists.put_spare(nodes, n);
             }
             (false, true) => {
@@ -959,12 +979,13 @@ impl Tlsf {
         // Some node is spare while dust exists (the node budget counts the dust among
         // the free pieces), so the lone piece `merge_listed` may need always finds one;
         // should that ever fail, refusing before any change keeps the state intact.
-        if lists.spare_count == 0 {
-            return None;
-        }
+        // (Growing the hot piece needs no node, so that path does not ask.)
         let end = start + len;
         let (mut lo, mut hi) = (start, end);
         if is_dust(before) {
+            if lists.spare_count == 0 {
+                return None;
+            }
             let d = dust_len(before);
             lists.remove_dust(d);
             tags[start - 1] = 0;
@@ -990,6 +1011,9 @@ impl Tlsf {
                 tags[end + d - 1] = before;
                 hot.len = narrow(hot.len() + len + d);
                 return Some(());
+            }
+            if lists.spare_count == 0 {
+                return None;
             }
             hi = Self::absorb_after(tags, lists, end, after);
         }
@@ -1046,8 +1070,12 @@ impl Tlsf {
                 // where it would move a filed one to the hot place. Either way it is
                 // the newest piece of its bin, which is what the hot piece stands for,
                 // so placement is the same.
+                if gap_after {
+                    lists.make_hot(nodes, n, start, len);
+                    return Some(());
+                }
                 let bin = bin_of(len);
-                if gap_after || lists.hot_bin(nodes) == Some(bin) {
+                if lists.hot_bin(nodes) == Some(bin) {
                     lists.make_hot(nodes, n, start, len);
                 } else {
                     lists.file_as(nodes, n, start, len, bin);
@@ -1083,7 +1111,7 @@ impl Tlsf {
                     tags[end] = 0;
                 }
                 tags[xn.end() - 1] = free_tag(p);
-                lists.detach(nodes, x, &xn, bin_of(xn.len()));
+                lists.detach(nodes, x, &xn);
                 lists.put_spare(nodes, x);
                 // Read afresh: taking `x` off its list may have changed the links of `p`.
                 let pn = nodes[p as usize];
@@ -1375,14 +1403,15 @@ impl Lists {
         nodes.get(self.hot as usize).map(|node| bin_of(node.len()))
     }
 
-    /// Takes the free piece `n` (whose node is `node`, of bin `bin`) out of the free
-    /// pieces' bookkeeping: off its list, or no longer the hot piece.
+    /// Takes the free piece `n` (whose node is `node`) out of the free pieces'
+    /// bookkeeping: off its list, or no longer the hot piece (whose bin is not needed,
+    /// so it is computed only for a listed piece).
     #[inline(always)]
-    fn detach(&mut self, nodes: &mut [Node], n: u32, node: &Node, bin: Bin) {
+    fn detach(&mut self, nodes: &mut [Node], n: u32, node: &Node) {
         if n == self.hot {
             self.hot = NIL;
         } else {
-            self.unfile_from(nodes, node, bin);
+            self.unfile_from(nodes, node, bin_of(node.len()));
         }
     }
 
