@@ -719,9 +719,7 @@ impl Tlsf {
         }
         if spare == NIL {
             if two_remainders {
-                tags[node.start()] = dust_tag(head);
-                tags[at - 1] = dust_tag(head);
-                lists.add_dust(head);
+                lists.add_dust(tags, node.start(), head);
             }
             return Some(());
         }
@@ -766,9 +764,7 @@ impl Tlsf {
             tag_allocation(&mut self.tags, at, count);
             self.tags[end] = free_tag(n);
             if head > 0 {
-                self.tags[node.start()] = dust_tag(head);
-                self.tags[at - 1] = dust_tag(head);
-                self.lists.add_dust(head);
+                self.lists.add_dust(&mut self.tags, node.start(), head);
             }
             let hot = &mut self.nodes[n as usize];
             hot.start = narrow(end);
@@ -948,13 +944,7 @@ impl Tlsf {
         // grows, whatever its new bin, and nothing else changes. (Without a hot piece
         // the tag compared is `FREE | NIL`, which no entry holds.)
         if after & KIND != FREE && before == free_tag(lists.hot) {
-            let hot = &mut nodes[lists.hot as usize];
-            if hot.len > 1 {
-                tags[start - 1] = 0;
-            }
-            tags[start] = 0;
-            tags[end - 1] = before;
-            hot.len = narrow(hot.len() + len);
+            Self::grow_hot(tags, nodes, lists.hot, start, end, before);
             return Some(());
         }
         let (prev, next) = (Self::free_at(before, nodes), Self::free_at(after, nodes));
@@ -999,17 +989,8 @@ impl Tlsf {
             // buffers returned in the order they were taken from one hole) grows over
             // both, whatever its new bin, and nothing else changes.
             if before == free_tag(lists.hot) {
-                let d = dust_len(after);
-                lists.remove_dust(d);
-                let hot = &mut nodes[lists.hot as usize];
-                if hot.len > 1 {
-                    tags[start - 1] = 0;
-                }
-                tags[start] = 0;
-                tags[end - 1] = 0;
-                tags[end] = 0;
-                tags[end + d - 1] = before;
-                hot.len = narrow(hot.len() + len + d);
+                let hi = Self::absorb_after(tags, lists, end, after);
+                Self::grow_hot(tags, nodes, lists.hot, start, hi, before);
                 return Some(());
             }
             if lists.spare_count == 0 {
@@ -1022,6 +1003,28 @@ impl Tlsf {
         let (prev, next) = (Self::free_at(before, nodes), Self::free_at(after, nodes));
         let gap_after = is_dust(after);
         Self::merge_listed(tags, nodes, lists, lo, hi - lo, prev, next, gap_after)
+    }
+
+    /// Grows the hot piece `hot`, which ends just before `start`, to end at `new_end`:
+    /// its old last tag (unless it is also its first) and the run's first are cleared,
+    /// and `tag`, its free tag, goes on its new last unit. Nothing else changes: the hot
+    /// piece is on no list, whatever its new bin.
+    #[inline(always)]
+    fn grow_hot(
+        tags: &mut [u32],
+        nodes: &mut [Node],
+        hot: u32,
+        start: usize,
+        new_end: usize,
+        tag: u32,
+    ) {
+        let piece = &mut nodes[hot as usize];
+        if piece.len > 1 {
+            tags[start - 1] = 0;
+        }
+        tags[start] = 0;
+        tags[new_end - 1] = tag;
+        piece.len = narrow(piece.len() + (new_end - start));
     }
 
     /// Forgets the dust piece whose tag `after` is at `end`, just after a run, and clears
@@ -1502,9 +1505,12 @@ impl Lists {
         Some(n)
     }
 
-    /// Counts a new dust piece of `len < DUST_CAP` units.
+    /// Leaves `[start, start + len)` (`0 < len < DUST_CAP`) as dust: its two end tags
+    /// say so (no node), and it is counted by length.
     #[inline(always)]
-    fn add_dust(&mut self, len: usize) {
+    fn add_dust(&mut self, tags: &mut [u32], start: usize, len: usize) {
+        tags[start] = dust_tag(len);
+        tags[start + len - 1] = dust_tag(len);
         self.dust_counts[len & (DUST_CAP - 1)] += 1;
     }
 
