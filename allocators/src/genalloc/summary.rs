@@ -14,8 +14,9 @@
 //! its longest free run, and `classes`: bit `k` is set when a free run that touches
 //! neither end of the node has a length in `[2^k, 2^(k+1))`. Leaves are stored too, so
 //! a change recomputes only its own leaves from the bitmap words. A node is four `u32`
-//! atomics: 32 bytes per leaf slot counting the inner nodes, leaf slots rounded up to a
-//! power of two, so 2 to 4 bits per unit next to the bitmap's 2. Chunks of fewer than
+//! fields in atomics (two words, two fields each, on 64-bit targets): 32 bytes per leaf
+//! slot counting the inner nodes, leaf slots rounded up to a power of two, so 2 to 4
+//! bits per unit next to the bitmap's 2. Chunks of fewer than
 //! two whole leaves, or of more than `u32::MAX` units, get no tree and are searched word
 //! by word: a scan of at most eight words costs less than keeping a tree current.
 //!
@@ -342,39 +343,130 @@ impl Runs {
     }
 }
 
+/// Two `u32` fields of a node in one atomic word where the target has 64-bit words, so
+/// a path update loads, compares and stores a node in two operations instead of four;
+/// in two atomics elsewhere. Either way each field is read and written atomically,
+/// which is all searches rely on (they already read a node's fields one at a time).
+#[cfg(target_pointer_width = "64")]
+struct U32Pair(AtomicUsize);
+
+#[cfg(target_pointer_width = "64")]
+impl U32Pair {
+    fn new() -> Self {
+        Self(AtomicUsize::new(0))
+    }
+
+    fn pack(low: u32, high: u32) -> usize {
+        low as usize | (high as usize) << 32
+    }
+
+    /// The two fields of `word`: the casts keep exactly the bits they name.
+    #[allow(clippy::cast_possible_truncation)]
+    fn unpack(word: usize) -> (u32, u32) {
+        (word as u32, (word >> 32) as u32)
+    }
+
+    fn load(&self) -> (u32, u32) {
+        Self::unpack(self.0.load(Ordering::Relaxed))
+    }
+
+    fn low(&self) -> u32 {
+        self.load().0
+    }
+
+    fn high(&self) -> u32 {
+        self.load().1
+    }
+
+    /// Whether the pair holds `(low, high)`, compared as one word.
+    fn holds(&self, low: u32, high: u32) -> bool {
+        self.0.load(Ordering::Relaxed) == Self::pack(low, high)
+    }
+
+    fn store(&self, low: u32, high: u32) {
+        self.0.store(Self::pack(low, high), Ordering::Relaxed);
+    }
+}
+
+#[cfg(not(target_pointer_width = "64"))]
+struct U32Pair(AtomicU32, AtomicU32);
+
+#[cfg(not(target_pointer_width = "64"))]
+impl U32Pair {
+    fn new() -> Self {
+        Self(AtomicU32::new(0), AtomicU32::new(0))
+    }
+
+    fn load(&self) -> (u32, u32) {
+        (self.low(), self.high())
+    }
+
+    fn low(&self) -> u32 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn high(&self) -> u32 {
+        self.1.load(Ordering::Relaxed)
+    }
+
+    fn holds(&self, low: u32, high: u32) -> bool {
+        (self.low() ^ low) | (self.high() ^ high) == 0
+    }
+
+    fn store(&self, low: u32, high: u32) {
+        self.0.store(low, Ordering::Relaxed);
+        self.1.store(high, Ordering::Relaxed);
+    }
+}
+
 /// One stored node, inner or leaf: [`Runs`] in atomics, so searches can read a node
-/// while the updater rewrites it.
+/// while the updater rewrites it. The ends and the inside are each one pair.
 struct Slot {
-    prefix: AtomicU32,
-    suffix: AtomicU32,
-    longest: AtomicU32,
-    classes: AtomicU32,
+    /// `prefix` and `suffix`.
+    ends: U32Pair,
+    /// `longest` and `classes`.
+    inside: U32Pair,
 }
 
 impl Slot {
     fn new() -> Self {
         Self {
-            prefix: AtomicU32::new(0),
-            suffix: AtomicU32::new(0),
-            longest: AtomicU32::new(0),
-            classes: AtomicU32::new(0),
+            ends: U32Pair::new(),
+            inside: U32Pair::new(),
         }
     }
 
     fn load(&self) -> Runs {
+        let (prefix, suffix) = self.ends.load();
+        let (longest, classes) = self.inside.load();
         Runs {
-            prefix: self.prefix.load(Ordering::Relaxed),
-            suffix: self.suffix.load(Ordering::Relaxed),
-            longest: self.longest.load(Ordering::Relaxed),
-            classes: self.classes.load(Ordering::Relaxed),
+            prefix,
+            suffix,
+            longest,
+            classes,
         }
     }
 
+    fn prefix(&self) -> u32 {
+        self.ends.low()
+    }
+
+    fn suffix(&self) -> u32 {
+        self.ends.high()
+    }
+
+    fn longest(&self) -> u32 {
+        self.inside.low()
+    }
+
+    /// Whether the slot holds `runs`.
+    fn holds(&self, runs: Runs) -> bool {
+        self.ends.holds(runs.prefix, runs.suffix) && self.inside.holds(runs.longest, runs.classes)
+    }
+
     fn store(&self, runs: Runs) {
-        self.prefix.store(runs.prefix, Ordering::Relaxed);
-        self.suffix.store(runs.suffix, Ordering::Relaxed);
-        self.longest.store(runs.longest, Ordering::Relaxed);
-        self.classes.store(runs.classes, Ordering::Relaxed);
+        self.ends.store(runs.prefix, runs.suffix);
+        self.inside.store(runs.longest, runs.classes);
     }
 }
 
@@ -516,7 +608,7 @@ impl Summary {
         let Some(slot) = self.nodes.get(i) else {
             return false;
         };
-        if slot.load() == new {
+        if slot.holds(new) {
             return false;
         }
         slot.store(new);
@@ -556,7 +648,7 @@ impl Summary {
             } else {
                 Self::leaf_runs(map, leaf)
             };
-            if slot.load() != new {
+            if !slot.holds(new) {
                 slot.store(new);
                 changed = true;
             }
@@ -578,7 +670,7 @@ impl Summary {
             for (parent, pair) in parents.iter().zip(children.chunks_exact(2)) {
                 if let [left, right] = pair {
                     let new = Runs::join(left.load(), right.load(), half);
-                    if parent.load() != new {
+                    if !parent.holds(new) {
                         parent.store(new);
                         changed = true;
                     }
@@ -661,15 +753,12 @@ impl Summary {
             let Some(node) = self.nodes.get(i) else {
                 break;
             };
-            let longest = node.longest.load(Ordering::Relaxed);
-            let classes = node.classes.load(Ordering::Relaxed);
+            let (longest, classes) = node.inside.load();
             if longest >= gained.longest && classes & gained.classes == gained.classes {
                 break;
             }
-            node.longest
-                .store(longest.max(gained.longest), Ordering::Relaxed);
-            node.classes
-                .store(classes | gained.classes, Ordering::Relaxed);
+            node.inside
+                .store(longest.max(gained.longest), classes | gained.classes);
         }
         self.pending.store(0, Ordering::Release);
     }
@@ -684,6 +773,7 @@ impl Summary {
     /// to its parent, up to the first level where nothing changed: a level reads only
     /// the sibling and the old value (both from one pair of slots, behind one bounds
     /// check).
+    #[inline]
     fn carry_up(&self, mut i: usize, mut new: Runs, len: usize) {
         let mut half = len;
         while let Some([left, right]) = self
@@ -696,7 +786,7 @@ impl Summary {
             } else {
                 (right, left)
             };
-            if own.load() == new {
+            if own.holds(new) {
                 return;
             }
             own.store(new);
@@ -895,10 +985,7 @@ impl Summary {
             .pending_leaf()
             .filter(|(_, leaf)| leaf.longest as usize >= count)
             .map(|(slot, _)| slot);
-        let root_longest = self
-            .nodes
-            .get(1)
-            .map_or(0, |root| root.longest.load(Ordering::Relaxed) as usize);
+        let root_longest = self.nodes.get(1).map_or(0, |root| root.longest() as usize);
         if root_longest < count && pending_fit.is_none() {
             return Some(None);
         }
@@ -914,12 +1001,12 @@ impl Summary {
                 .get(2 * i..2 * i + 2)
                 .and_then(|pair| <&[Slot; 2]>::try_from(pair).ok())?;
             if pending_fit.is_some_and(|slot| slot >> below == 2 * i)
-                || left.longest.load(Ordering::Relaxed) as usize >= count
+                || left.longest() as usize >= count
             {
                 i *= 2;
             } else {
-                let suffix = left.suffix.load(Ordering::Relaxed) as usize;
-                if suffix + right.prefix.load(Ordering::Relaxed) as usize >= count {
+                let suffix = left.suffix() as usize;
+                if suffix + right.prefix() as usize >= count {
                     return Some(Some(lo + half - suffix));
                 }
                 i = 2 * i + 1;
