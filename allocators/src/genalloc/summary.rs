@@ -311,19 +311,20 @@ impl Runs {
     ///
     /// In `u32`: a node covers at most `2^32` units (leaf slots round a map of at most
     /// `u32::MAX` units up to a power of two), so `half` fits, and every sum is the
-    /// length of a run inside the map, so it fits too.
+    /// length of a run inside the map (slots past it read as busy), so it fits too
+    /// and the adds need no saturation, which every level of a path update would pay.
     fn join(left: Self, right: Self, half: usize) -> Self {
         let half = narrow(half);
-        let middle = left.suffix.saturating_add(right.prefix);
+        let middle = left.suffix.wrapping_add(right.prefix);
         let left_free = left.prefix == half;
         let right_free = right.suffix == half;
         let prefix = if left_free {
-            half.saturating_add(right.prefix)
+            half.wrapping_add(right.prefix)
         } else {
             left.prefix
         };
         let suffix = if right_free {
-            half.saturating_add(left.suffix)
+            half.wrapping_add(left.suffix)
         } else {
             right.suffix
         };
