@@ -775,30 +775,28 @@ impl Summary {
     /// the sibling and the old value (both from one pair of slots, behind one bounds
     /// check).
     #[inline]
-    fn carry_up(&self, mut i: usize, mut new: Runs, len: usize) {
-        let mut half = len;
-        while let Some([left, right]) = self
+    fn carry_up(&self, mut i: usize, new: Runs, len: usize) {
+        let (mut node, mut half) = (new, len);
+        while let Some(pair) = self
             .nodes
             .get(i & !1..(i & !1) + 2)
             .and_then(|pair| <&[Slot; 2]>::try_from(pair).ok())
         {
-            let (own, sibling) = if i & 1 == 0 {
-                (left, right)
-            } else {
-                (right, left)
-            };
-            if own.holds(new) {
+            // Which of the pair is `i`: indexing by the low bit needs no branch.
+            let side = i & 1;
+            let own = &pair[side];
+            if own.holds(node) {
                 return;
             }
-            own.store(new);
+            own.store(node);
             if i == 1 {
                 return;
             }
-            let other = sibling.load();
-            new = if i & 1 == 0 {
-                Runs::join(new, other, half)
+            let other = pair[side ^ 1].load();
+            node = if side == 0 {
+                Runs::join(node, other, half)
             } else {
-                Runs::join(other, new, half)
+                Runs::join(other, node, half)
             };
             i /= 2;
             half *= 2;
