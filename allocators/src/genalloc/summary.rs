@@ -490,6 +490,14 @@ pub(crate) trait Visitor {
     fn run(&mut self, start: usize, len: usize) -> bool;
 }
 
+/// Where first fit's descent ended.
+enum Descent {
+    /// In this leaf slot, which holds a run of the request.
+    Leaf(usize),
+    /// At the start of a run across the middle of a node, which holds the request.
+    Across(usize),
+}
+
 /// The summary tree of one chunk's bitmap.
 pub(crate) struct Summary {
     /// Leaf slots, a power of two, at least 2 (slots past the map read as busy).
@@ -988,10 +996,39 @@ impl Summary {
         if root_longest < count && pending_fit.is_none() {
             return Some(None);
         }
+        // Two copies of the descent: without a pending leaf (the common case) its
+        // check drops out of every level.
+        let descent = match pending_fit {
+            Some(slot) => self.descend_lowest(count, Some(slot)),
+            None => self.descend_lowest(count, None),
+        }?;
+        let i = match descent {
+            Descent::Leaf(i) => i,
+            Descent::Across(start) => return Some(Some(start)),
+        };
+        let lo = (i - self.leaves) * LEAF_UNITS;
+        // The leaf holds a run of `count` (a run reaching into it from the left would
+        // have been found across a middle above).
+        let free = Self::leaf_free(map, i - self.leaves);
+        // `None`: the leaf changed since its node was read, a change is in flight.
+        let bit = if count <= SHORT_FIT {
+            lowest_fit_in_leaf(free, count)
+        } else {
+            lowest_run_in_leaf(free, count)
+        }?;
+        Some(Some(lo + bit))
+    }
+
+    /// First fit's root-to-leaf descent for a run of `count` units, which the root
+    /// (with `pending_fit`, the pending leaf's slot if it holds `count`, folded in)
+    /// holds: the left child if its longest run holds `count`, else the run across the
+    /// middle if it does, else the right child. `None` when a node is missing.
+    #[inline(always)]
+    fn descend_lowest(&self, count: usize, pending_fit: Option<usize>) -> Option<Descent> {
         // `below`: levels from the children of `i` down to the leaves, so the pending
         // leaf's ancestor among them is its slot shifted right by that much.
         let mut below = self.leaves.trailing_zeros();
-        let (mut i, mut lo, mut half) = (1, 0, LEAF_UNITS * self.leaves / 2);
+        let mut i = 1;
         while i < self.leaves {
             below -= 1;
             // Both children behind one bounds check; most steps read one field.
@@ -1006,23 +1043,14 @@ impl Summary {
             } else {
                 let suffix = left.suffix() as usize;
                 if suffix + right.prefix() as usize >= count {
-                    return Some(Some(lo + half - suffix));
+                    // The right child's first unit, less the left child's free end.
+                    let first = ((2 * i + 1) << below) - self.leaves;
+                    return Some(Descent::Across(first * LEAF_UNITS - suffix));
                 }
                 i = 2 * i + 1;
-                lo += half;
             }
-            half /= 2;
         }
-        // The leaf holds a run of `count` (a run reaching into it from the left would
-        // have been found across a middle above).
-        let free = Self::leaf_free(map, i - self.leaves);
-        // `None`: the leaf changed since its node was read, a change is in flight.
-        let bit = if count <= SHORT_FIT {
-            lowest_fit_in_leaf(free, count)
-        } else {
-            lowest_run_in_leaf(free, count)
-        }?;
-        Some(Some(lo + bit))
+        Some(Descent::Leaf(i))
     }
 
     /// Reports the maximal free runs of `window` to `visitor` in address order, skipping
