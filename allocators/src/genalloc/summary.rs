@@ -163,6 +163,18 @@ fn lowest_run_in_leaf(free: u128, count: usize) -> Option<usize> {
     None
 }
 
+/// Whether at most `n` bits of `bits` are set: clearing the lowest set bit `n` times
+/// leaves nothing. On targets without a population count instruction (baseline
+/// x86-64 among them) `count_ones` of a `u128` is a few dozen instructions; this is a
+/// handful for the small `n` it is asked about.
+fn at_most_ones(bits: u128, n: u32) -> bool {
+    let mut rest = bits;
+    for _ in 0..n {
+        rest &= rest.wrapping_sub(1);
+    }
+    rest == 0
+}
+
 /// Whether node `i` is `slot` or one of its ancestors (heap order, `1 <= i`).
 fn covers(i: usize, slot: usize) -> bool {
     let depth = |n: usize| usize::BITS - 1 - n.leading_zeros();
@@ -213,7 +225,7 @@ impl Runs {
             return Self::default();
         }
         let starts = free & !(free << 1);
-        if starts.count_ones() <= FEW_RUNS {
+        if at_most_ones(starts, FEW_RUNS) {
             return Self::of_few_runs(free);
         }
         let suffix = (free << (128 - len)).leading_ones() as usize;
@@ -1618,6 +1630,30 @@ mod tests {
             } & mask;
             assert_eq!(Runs::of_leaf(free), naive_leaf(free), "{free:#x}");
         }
+    }
+
+    #[test]
+    fn at_most_ones_agrees_with_the_bit_count() {
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        for i in 0..4000 {
+            let mut word = || u128::from(xorshift(&mut rng));
+            // Sparse values too, so that the small counts it is asked about occur.
+            let bits = match i % 3 {
+                0 => word() | word() << 64,
+                1 => (word() & word() & word() & word()) << (i % 64),
+                _ => 1u128 << (i % 128) | 1u128 << ((i * 7) % 128) | (word() & word()) >> 100,
+            };
+            for n in 0..8 {
+                assert_eq!(
+                    at_most_ones(bits, n),
+                    bits.count_ones() <= n,
+                    "{bits:#x} {n}"
+                );
+            }
+        }
+        assert!(at_most_ones(0, 0));
+        assert!(!at_most_ones(u128::MAX, 127));
+        assert!(at_most_ones(u128::MAX, 128));
     }
 
     #[test]
