@@ -325,8 +325,7 @@ impl Runs {
     /// `u32::MAX` units up to a power of two), so `half` fits, and every sum is the
     /// length of a run inside the map (slots past it read as busy), so it fits too
     /// and the adds need no saturation, which every level of a path update would pay.
-    fn join(left: Self, right: Self, half: usize) -> Self {
-        let half = narrow(half);
+    fn join(left: Self, right: Self, half: u32) -> Self {
         let middle = left.suffix.wrapping_add(right.prefix);
         let left_free = left.prefix == half;
         let right_free = right.suffix == half;
@@ -646,7 +645,10 @@ impl Summary {
 
     /// Recomputes inner node `i` from its children; `true` when its value changed.
     fn refresh(&self, i: usize, half: usize) -> bool {
-        self.store(i, Runs::join(self.runs(2 * i), self.runs(2 * i + 1), half))
+        self.store(
+            i,
+            Runs::join(self.runs(2 * i), self.runs(2 * i + 1), narrow(half)),
+        )
     }
 
     /// Recomputes leaves `first..=last` and the paths above them, a level at a time, up
@@ -690,7 +692,7 @@ impl Summary {
             let mut changed = false;
             for (parent, pair) in parents.iter().zip(children.chunks_exact(2)) {
                 if let [left, right] = pair {
-                    let new = Runs::join(left.load(), right.load(), half);
+                    let new = Runs::join(left.load(), right.load(), narrow(half));
                     if !parent.holds(new) {
                         parent.store(new);
                         changed = true;
@@ -706,7 +708,7 @@ impl Summary {
         }
         // One node left: it and its path go the way of a one-leaf change, reading only
         // the sibling at each level.
-        let new = Runs::join(self.runs(2 * lo), self.runs(2 * lo + 1), half);
+        let new = Runs::join(self.runs(2 * lo), self.runs(2 * lo + 1), narrow(half));
         self.carry_up(lo, new, 2 * half);
     }
 
@@ -786,7 +788,7 @@ impl Summary {
 
     /// Recomputes the parent of node `i` (a leaf) from its children and carries it up.
     fn carry_up_from(&self, i: usize) {
-        let parent = Runs::join(self.runs(i & !1), self.runs(i | 1), LEAF_UNITS);
+        let parent = Runs::join(self.runs(i & !1), self.runs(i | 1), narrow(LEAF_UNITS));
         self.carry_up(i / 2, parent, 2 * LEAF_UNITS);
     }
 
@@ -796,7 +798,9 @@ impl Summary {
     /// check).
     #[inline]
     fn carry_up(&self, mut i: usize, new: Runs, len: usize) {
-        let (mut node, mut half) = (new, len);
+        // Below the root a node covers at most 2^31 units (see `Runs::join`), so its
+        // width fits a u32; past the root it may wrap, unused.
+        let (mut node, mut half) = (new, narrow(len));
         while let Some(pair) = self
             .nodes
             .get(i & !1..(i & !1) + 2)
@@ -819,7 +823,7 @@ impl Summary {
                 Runs::join(other, node, half)
             };
             i /= 2;
-            half *= 2;
+            half = half.wrapping_mul(2);
         }
     }
 
