@@ -709,7 +709,7 @@ impl Summary {
         // One node left: it and its path go the way of a one-leaf change, reading only
         // the sibling at each level.
         let new = Runs::join(self.runs(2 * lo), self.runs(2 * lo + 1), narrow(half));
-        self.carry_up(lo, new, 2 * half);
+        self.carry_up(lo, &new, 2 * half);
     }
 
     /// [`refresh_leaves`](Self::refresh_leaves) of one leaf.
@@ -755,7 +755,7 @@ impl Summary {
             self.pending.store(leaf + 1, Ordering::Release);
             return;
         }
-        self.carry_up(i, new, LEAF_UNITS);
+        self.carry_up(i, &new, LEAF_UNITS);
     }
 
     /// Brings the pending leaf's path up to date, if there is one.
@@ -789,18 +789,21 @@ impl Summary {
     /// Recomputes the parent of node `i` (a leaf) from its children and carries it up.
     fn carry_up_from(&self, i: usize) {
         let parent = Runs::join(self.runs(i & !1), self.runs(i | 1), narrow(LEAF_UNITS));
-        self.carry_up(i / 2, parent, 2 * LEAF_UNITS);
+        self.carry_up(i / 2, &parent, 2 * LEAF_UNITS);
     }
 
     /// Stores `new` in node `i`, which covers `len` units, and carries each new value
     /// to its parent, up to the first level where nothing changed: a level reads only
     /// the sibling and the old value (both from one pair of slots, behind one bounds
     /// check).
-    #[inline]
-    fn carry_up(&self, mut i: usize, new: Runs, len: usize) {
+    ///
+    /// `new` comes by reference: passed by value, the compiler kept the climbing node
+    /// in the caller's copy, wrote it field by field and read it back a word at a time
+    /// on every level, a load the processor cannot forward from those stores.
+    fn carry_up(&self, mut i: usize, new: &Runs, len: usize) {
         // Below the root a node covers at most 2^31 units (see `Runs::join`), so its
         // width fits a u32; past the root it may wrap, unused.
-        let (mut node, mut half) = (new, narrow(len));
+        let (mut node, mut half) = (*new, narrow(len));
         while let Some(pair) = self
             .nodes
             .get(i & !1..(i & !1) + 2)
