@@ -14,8 +14,9 @@
 //! its longest free run, and `classes`: bit `k` is set when a free run that touches
 //! neither end of the node has a length in `[2^k, 2^(k+1))`. Leaves are stored too, so
 //! a change recomputes only its own leaves from the bitmap words. A node is four `u32`
-//! atomics: 32 bytes per leaf slot counting the inner nodes, leaf slots rounded up to a
-//! power of two, so 2 to 4 bits per unit next to the bitmap's 2. Chunks of fewer than
+//! fields in atomics (two words, two fields each, on 64-bit targets): 32 bytes per leaf
+//! slot counting the inner nodes, leaf slots rounded up to a power of two, so 2 to 4
+//! bits per unit next to the bitmap's 2. Chunks of fewer than
 //! two whole leaves, or of more than `u32::MAX` units, get no tree and are searched word
 //! by word: a scan of at most eight words costs less than keeping a tree current.
 //!
@@ -162,6 +163,18 @@ fn lowest_run_in_leaf(free: u128, count: usize) -> Option<usize> {
     None
 }
 
+/// Whether at most `n` bits of `bits` are set: clearing the lowest set bit `n` times
+/// leaves nothing. On targets without a population count instruction (baseline
+/// x86-64 among them) `count_ones` of a `u128` is a few dozen instructions; this is a
+/// handful for the small `n` it is asked about.
+fn at_most_ones(bits: u128, n: u32) -> bool {
+    let mut rest = bits;
+    for _ in 0..n {
+        rest &= rest.wrapping_sub(1);
+    }
+    rest == 0
+}
+
 /// Whether node `i` is `slot` or one of its ancestors (heap order, `1 <= i`).
 fn covers(i: usize, slot: usize) -> bool {
     let depth = |n: usize| usize::BITS - 1 - n.leading_zeros();
@@ -212,7 +225,7 @@ impl Runs {
             return Self::default();
         }
         let starts = free & !(free << 1);
-        if starts.count_ones() <= FEW_RUNS {
+        if at_most_ones(starts, FEW_RUNS) {
             return Self::of_few_runs(free);
         }
         let suffix = (free << (128 - len)).leading_ones() as usize;
@@ -310,19 +323,19 @@ impl Runs {
     ///
     /// In `u32`: a node covers at most `2^32` units (leaf slots round a map of at most
     /// `u32::MAX` units up to a power of two), so `half` fits, and every sum is the
-    /// length of a run inside the map, so it fits too.
-    fn join(left: Self, right: Self, half: usize) -> Self {
-        let half = narrow(half);
-        let middle = left.suffix.saturating_add(right.prefix);
+    /// length of a run inside the map (slots past it read as busy), so it fits too
+    /// and the adds need no saturation, which every level of a path update would pay.
+    fn join(left: Self, right: Self, half: u32) -> Self {
+        let middle = left.suffix.wrapping_add(right.prefix);
         let left_free = left.prefix == half;
         let right_free = right.suffix == half;
         let prefix = if left_free {
-            half.saturating_add(right.prefix)
+            half.wrapping_add(right.prefix)
         } else {
             left.prefix
         };
         let suffix = if right_free {
-            half.saturating_add(left.suffix)
+            half.wrapping_add(left.suffix)
         } else {
             right.suffix
         };
@@ -342,39 +355,130 @@ impl Runs {
     }
 }
 
+/// Two `u32` fields of a node in one atomic word where the target has 64-bit words, so
+/// a path update loads, compares and stores a node in two operations instead of four;
+/// in two atomics elsewhere. Either way each field is read and written atomically,
+/// which is all searches rely on (they already read a node's fields one at a time).
+#[cfg(target_pointer_width = "64")]
+struct U32Pair(AtomicUsize);
+
+#[cfg(target_pointer_width = "64")]
+impl U32Pair {
+    fn new() -> Self {
+        Self(AtomicUsize::new(0))
+    }
+
+    fn pack(low: u32, high: u32) -> usize {
+        low as usize | (high as usize) << 32
+    }
+
+    /// The two fields of `word`: the casts keep exactly the bits they name.
+    #[allow(clippy::cast_possible_truncation)]
+    fn unpack(word: usize) -> (u32, u32) {
+        (word as u32, (word >> 32) as u32)
+    }
+
+    fn load(&self) -> (u32, u32) {
+        Self::unpack(self.0.load(Ordering::Relaxed))
+    }
+
+    fn low(&self) -> u32 {
+        self.load().0
+    }
+
+    fn high(&self) -> u32 {
+        self.load().1
+    }
+
+    /// Whether the pair holds `(low, high)`, compared as one word.
+    fn holds(&self, low: u32, high: u32) -> bool {
+        self.0.load(Ordering::Relaxed) == Self::pack(low, high)
+    }
+
+    fn store(&self, low: u32, high: u32) {
+        self.0.store(Self::pack(low, high), Ordering::Relaxed);
+    }
+}
+
+#[cfg(not(target_pointer_width = "64"))]
+struct U32Pair(AtomicU32, AtomicU32);
+
+#[cfg(not(target_pointer_width = "64"))]
+impl U32Pair {
+    fn new() -> Self {
+        Self(AtomicU32::new(0), AtomicU32::new(0))
+    }
+
+    fn load(&self) -> (u32, u32) {
+        (self.low(), self.high())
+    }
+
+    fn low(&self) -> u32 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn high(&self) -> u32 {
+        self.1.load(Ordering::Relaxed)
+    }
+
+    fn holds(&self, low: u32, high: u32) -> bool {
+        (self.low() ^ low) | (self.high() ^ high) == 0
+    }
+
+    fn store(&self, low: u32, high: u32) {
+        self.0.store(low, Ordering::Relaxed);
+        self.1.store(high, Ordering::Relaxed);
+    }
+}
+
 /// One stored node, inner or leaf: [`Runs`] in atomics, so searches can read a node
-/// while the updater rewrites it.
+/// while the updater rewrites it. The ends and the inside are each one pair.
 struct Slot {
-    prefix: AtomicU32,
-    suffix: AtomicU32,
-    longest: AtomicU32,
-    classes: AtomicU32,
+    /// `prefix` and `suffix`.
+    ends: U32Pair,
+    /// `longest` and `classes`.
+    inside: U32Pair,
 }
 
 impl Slot {
     fn new() -> Self {
         Self {
-            prefix: AtomicU32::new(0),
-            suffix: AtomicU32::new(0),
-            longest: AtomicU32::new(0),
-            classes: AtomicU32::new(0),
+            ends: U32Pair::new(),
+            inside: U32Pair::new(),
         }
     }
 
     fn load(&self) -> Runs {
+        let (prefix, suffix) = self.ends.load();
+        let (longest, classes) = self.inside.load();
         Runs {
-            prefix: self.prefix.load(Ordering::Relaxed),
-            suffix: self.suffix.load(Ordering::Relaxed),
-            longest: self.longest.load(Ordering::Relaxed),
-            classes: self.classes.load(Ordering::Relaxed),
+            prefix,
+            suffix,
+            longest,
+            classes,
         }
     }
 
+    fn prefix(&self) -> u32 {
+        self.ends.low()
+    }
+
+    fn suffix(&self) -> u32 {
+        self.ends.high()
+    }
+
+    fn longest(&self) -> u32 {
+        self.inside.low()
+    }
+
+    /// Whether the slot holds `runs`.
+    fn holds(&self, runs: Runs) -> bool {
+        self.ends.holds(runs.prefix, runs.suffix) && self.inside.holds(runs.longest, runs.classes)
+    }
+
     fn store(&self, runs: Runs) {
-        self.prefix.store(runs.prefix, Ordering::Relaxed);
-        self.suffix.store(runs.suffix, Ordering::Relaxed);
-        self.longest.store(runs.longest, Ordering::Relaxed);
-        self.classes.store(runs.classes, Ordering::Relaxed);
+        self.ends.store(runs.prefix, runs.suffix);
+        self.inside.store(runs.longest, runs.classes);
     }
 }
 
@@ -395,6 +499,14 @@ pub(crate) trait Visitor {
     /// A maximal free run (clipped to the window) of `len` units at `start`, in
     /// address order; `true` ends the search.
     fn run(&mut self, start: usize, len: usize) -> bool;
+}
+
+/// Where first fit's descent ended.
+enum Descent {
+    /// In this leaf slot, which holds a run of the request.
+    Leaf(usize),
+    /// At the start of a run across the middle of a node, which holds the request.
+    Across(usize),
 }
 
 /// The summary tree of one chunk's bitmap.
@@ -516,7 +628,7 @@ impl Summary {
         let Some(slot) = self.nodes.get(i) else {
             return false;
         };
-        if slot.load() == new {
+        if slot.holds(new) {
             return false;
         }
         slot.store(new);
@@ -533,7 +645,10 @@ impl Summary {
 
     /// Recomputes inner node `i` from its children; `true` when its value changed.
     fn refresh(&self, i: usize, half: usize) -> bool {
-        self.store(i, Runs::join(self.runs(2 * i), self.runs(2 * i + 1), half))
+        self.store(
+            i,
+            Runs::join(self.runs(2 * i), self.runs(2 * i + 1), narrow(half)),
+        )
     }
 
     /// Recomputes leaves `first..=last` and the paths above them, a level at a time, up
@@ -556,7 +671,7 @@ impl Summary {
             } else {
                 Self::leaf_runs(map, leaf)
             };
-            if slot.load() != new {
+            if !slot.holds(new) {
                 slot.store(new);
                 changed = true;
             }
@@ -577,8 +692,8 @@ impl Summary {
             let mut changed = false;
             for (parent, pair) in parents.iter().zip(children.chunks_exact(2)) {
                 if let [left, right] = pair {
-                    let new = Runs::join(left.load(), right.load(), half);
-                    if parent.load() != new {
+                    let new = Runs::join(left.load(), right.load(), narrow(half));
+                    if !parent.holds(new) {
                         parent.store(new);
                         changed = true;
                     }
@@ -593,8 +708,8 @@ impl Summary {
         }
         // One node left: it and its path go the way of a one-leaf change, reading only
         // the sibling at each level.
-        let new = Runs::join(self.runs(2 * lo), self.runs(2 * lo + 1), half);
-        self.carry_up(lo, new, 2 * half);
+        let new = Runs::join(self.runs(2 * lo), self.runs(2 * lo + 1), narrow(half));
+        self.carry_up(lo, &new, 2 * half);
     }
 
     /// [`refresh_leaves`](Self::refresh_leaves) of one leaf.
@@ -640,7 +755,7 @@ impl Summary {
             self.pending.store(leaf + 1, Ordering::Release);
             return;
         }
-        self.carry_up(i, new, LEAF_UNITS);
+        self.carry_up(i, &new, LEAF_UNITS);
     }
 
     /// Brings the pending leaf's path up to date, if there is one.
@@ -661,56 +776,57 @@ impl Summary {
             let Some(node) = self.nodes.get(i) else {
                 break;
             };
-            let longest = node.longest.load(Ordering::Relaxed);
-            let classes = node.classes.load(Ordering::Relaxed);
+            let (longest, classes) = node.inside.load();
             if longest >= gained.longest && classes & gained.classes == gained.classes {
                 break;
             }
-            node.longest
-                .store(longest.max(gained.longest), Ordering::Relaxed);
-            node.classes
-                .store(classes | gained.classes, Ordering::Relaxed);
+            node.inside
+                .store(longest.max(gained.longest), classes | gained.classes);
         }
         self.pending.store(0, Ordering::Release);
     }
 
     /// Recomputes the parent of node `i` (a leaf) from its children and carries it up.
     fn carry_up_from(&self, i: usize) {
-        let parent = Runs::join(self.runs(i & !1), self.runs(i | 1), LEAF_UNITS);
-        self.carry_up(i / 2, parent, 2 * LEAF_UNITS);
+        let parent = Runs::join(self.runs(i & !1), self.runs(i | 1), narrow(LEAF_UNITS));
+        self.carry_up(i / 2, &parent, 2 * LEAF_UNITS);
     }
 
     /// Stores `new` in node `i`, which covers `len` units, and carries each new value
     /// to its parent, up to the first level where nothing changed: a level reads only
     /// the sibling and the old value (both from one pair of slots, behind one bounds
     /// check).
-    fn carry_up(&self, mut i: usize, mut new: Runs, len: usize) {
-        let mut half = len;
-        while let Some([left, right]) = self
+    ///
+    /// `new` comes by reference: passed by value, the compiler kept the climbing node
+    /// in the caller's copy, wrote it field by field and read it back a word at a time
+    /// on every level, a load the processor cannot forward from those stores.
+    fn carry_up(&self, mut i: usize, new: &Runs, len: usize) {
+        // Below the root a node covers at most 2^31 units (see `Runs::join`), so its
+        // width fits a u32; past the root it may wrap, unused.
+        let (mut node, mut half) = (*new, narrow(len));
+        while let Some(pair) = self
             .nodes
             .get(i & !1..(i & !1) + 2)
             .and_then(|pair| <&[Slot; 2]>::try_from(pair).ok())
         {
-            let (own, sibling) = if i & 1 == 0 {
-                (left, right)
-            } else {
-                (right, left)
-            };
-            if own.load() == new {
+            // Which of the pair is `i`: indexing by the low bit needs no branch.
+            let side = i & 1;
+            let own = &pair[side];
+            if own.holds(node) {
                 return;
             }
-            own.store(new);
+            own.store(node);
             if i == 1 {
                 return;
             }
-            let other = sibling.load();
-            new = if i & 1 == 0 {
-                Runs::join(new, other, half)
+            let other = pair[side ^ 1].load();
+            node = if side == 0 {
+                Runs::join(node, other, half)
             } else {
-                Runs::join(other, new, half)
+                Runs::join(other, node, half)
             };
             i /= 2;
-            half *= 2;
+            half = half.wrapping_mul(2);
         }
     }
 
@@ -895,38 +1011,21 @@ impl Summary {
             .pending_leaf()
             .filter(|(_, leaf)| leaf.longest as usize >= count)
             .map(|(slot, _)| slot);
-        let root_longest = self
-            .nodes
-            .get(1)
-            .map_or(0, |root| root.longest.load(Ordering::Relaxed) as usize);
+        let root_longest = self.nodes.get(1).map_or(0, |root| root.longest() as usize);
         if root_longest < count && pending_fit.is_none() {
             return Some(None);
         }
-        // `below`: levels from the children of `i` down to the leaves, so the pending
-        // leaf's ancestor among them is its slot shifted right by that much.
-        let mut below = self.leaves.trailing_zeros();
-        let (mut i, mut lo, mut half) = (1, 0, LEAF_UNITS * self.leaves / 2);
-        while i < self.leaves {
-            below -= 1;
-            // Both children behind one bounds check; most steps read one field.
-            let [left, right] = self
-                .nodes
-                .get(2 * i..2 * i + 2)
-                .and_then(|pair| <&[Slot; 2]>::try_from(pair).ok())?;
-            if pending_fit.is_some_and(|slot| slot >> below == 2 * i)
-                || left.longest.load(Ordering::Relaxed) as usize >= count
-            {
-                i *= 2;
-            } else {
-                let suffix = left.suffix.load(Ordering::Relaxed) as usize;
-                if suffix + right.prefix.load(Ordering::Relaxed) as usize >= count {
-                    return Some(Some(lo + half - suffix));
-                }
-                i = 2 * i + 1;
-                lo += half;
-            }
-            half /= 2;
-        }
+        // Two copies of the descent: without a pending leaf (the common case) its
+        // check drops out of every level.
+        let descent = match pending_fit {
+            Some(slot) => self.descend_lowest(count, Some(slot)),
+            None => self.descend_lowest(count, None),
+        }?;
+        let i = match descent {
+            Descent::Leaf(i) => i,
+            Descent::Across(start) => return Some(Some(start)),
+        };
+        let lo = (i - self.leaves) * LEAF_UNITS;
         // The leaf holds a run of `count` (a run reaching into it from the left would
         // have been found across a middle above).
         let free = Self::leaf_free(map, i - self.leaves);
@@ -937,6 +1036,40 @@ impl Summary {
             lowest_run_in_leaf(free, count)
         }?;
         Some(Some(lo + bit))
+    }
+
+    /// First fit's root-to-leaf descent for a run of `count` units, which the root
+    /// (with `pending_fit`, the pending leaf's slot if it holds `count`, folded in)
+    /// holds: the left child if its longest run holds `count`, else the run across the
+    /// middle if it does, else the right child. `None` when a node is missing.
+    #[inline(always)]
+    fn descend_lowest(&self, count: usize, pending_fit: Option<usize>) -> Option<Descent> {
+        // `below`: levels from the children of `i` down to the leaves, so the pending
+        // leaf's ancestor among them is its slot shifted right by that much.
+        let mut below = self.leaves.trailing_zeros();
+        let mut i = 1;
+        while i < self.leaves {
+            below -= 1;
+            // Both children behind one bounds check; most steps read one field.
+            let [left, right] = self
+                .nodes
+                .get(2 * i..2 * i + 2)
+                .and_then(|pair| <&[Slot; 2]>::try_from(pair).ok())?;
+            if pending_fit.is_some_and(|slot| slot >> below == 2 * i)
+                || left.longest() as usize >= count
+            {
+                i *= 2;
+            } else {
+                let suffix = left.suffix() as usize;
+                if suffix + right.prefix() as usize >= count {
+                    // The right child's first unit, less the left child's free end.
+                    let first = ((2 * i + 1) << below) - self.leaves;
+                    return Some(Descent::Across(first * LEAF_UNITS - suffix));
+                }
+                i = 2 * i + 1;
+            }
+        }
+        Some(Descent::Leaf(i))
     }
 
     /// Reports the maximal free runs of `window` to `visitor` in address order, skipping
@@ -1504,6 +1637,30 @@ mod tests {
             } & mask;
             assert_eq!(Runs::of_leaf(free), naive_leaf(free), "{free:#x}");
         }
+    }
+
+    #[test]
+    fn at_most_ones_agrees_with_the_bit_count() {
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        for i in 0..4000 {
+            let mut word = || u128::from(xorshift(&mut rng));
+            // Sparse values too, so that the small counts it is asked about occur.
+            let bits = match i % 3 {
+                0 => word() | word() << 64,
+                1 => (word() & word() & word() & word()) << (i % 64),
+                _ => 1u128 << (i % 128) | 1u128 << ((i * 7) % 128) | (word() & word()) >> 100,
+            };
+            for n in 0..8 {
+                assert_eq!(
+                    at_most_ones(bits, n),
+                    bits.count_ones() <= n,
+                    "{bits:#x} {n}"
+                );
+            }
+        }
+        assert!(at_most_ones(0, 0));
+        assert!(!at_most_ones(u128::MAX, 127));
+        assert!(at_most_ones(u128::MAX, 128));
     }
 
     #[test]
