@@ -566,7 +566,7 @@ impl Tlsf {
         align: usize,
         window: Window,
     ) -> Option<(u32, Node, usize)> {
-        let (n, _) = self.lists.good_fit(&self.nodes, bin_holding(holding)?)?;
+        let (n, _, _) = self.lists.good_fit(&self.nodes, bin_holding(holding)?)?;
         let node = *self.nodes.get(n as usize)?;
         Some((n, node, self.place(&node, count, align, window)?))
     }
@@ -661,9 +661,11 @@ impl Tlsf {
 
     /// Allocates `[at, at + count)` inside the free piece `n`, which is the hot piece
     /// or the head of the list of `bin` (`bin` is the bin of its length either way;
-    /// its node is `node`, and the run lies inside it). So the bin is not recomputed; a
-    /// remainder that keeps it stays where it is, one that changes it becomes the hot
-    /// piece (the hot piece changes without any list work). `n` stays the tail
+    /// its node is `node`, and the run lies inside it), `hot_bin` being the bin of the
+    /// hot piece as the good fit found it. So no bin is recomputed; a remainder that
+    /// keeps its bin stays where it is, one that changes it becomes the hot piece (the
+    /// hot piece changes without any list work), and the old hot piece is filed under
+    /// `hot_bin`. `n` stays the tail
     /// remainder if there is one, else the head. A head remainder next to a tail one
     /// that is shorter than [`Lists::dust_below`] (the gap an aligned request leaves) is
     /// left as dust. Returns `None` (nothing changed) when a second remainder finds no
@@ -673,7 +675,7 @@ impl Tlsf {
         tags: &mut [u32],
         nodes: &mut [Node],
         lists: &mut Lists,
-        (n, node, bin): (u32, Node, Bin),
+        (n, node, bin, hot_bin): (u32, Node, Bin, Option<Bin>),
         at: usize,
         count: usize,
     ) -> Option<()> {
@@ -715,7 +717,10 @@ impl Tlsf {
             piece.len = narrow(len);
         } else {
             lists.pop_head(nodes, bin, node.next_free);
-            lists.make_hot(nodes, n, start, len);
+            match hot_bin {
+                Some(old_bin) => lists.make_hot_filing_old_in(nodes, n, start, len, old_bin),
+                None => lists.make_hot(nodes, n, start, len),
+            }
         }
         if spare == NIL {
             if two_remainders {
@@ -749,7 +754,7 @@ impl Tlsf {
     /// it (taken), `None` otherwise (nothing changed; the general path decides).
     #[inline(always)]
     fn aligned_good_fit(&mut self, count: usize, align: usize) -> Option<usize> {
-        let (n, bin) = self.lists.good_fit(&self.nodes, bin_holding(count)?)?;
+        let (n, bin, hot_bin) = self.lists.good_fit(&self.nodes, bin_holding(count)?)?;
         let node = *self.nodes.get(n as usize)?;
         let at = align_up_with_phase(node.start(), align, self.phase)?;
         if at.checked_add(count)? > node.end() {
@@ -774,7 +779,8 @@ impl Tlsf {
             return Some(at);
         }
         let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
-        Self::take_from_head(tags, nodes, lists, (n, node, bin), at, count)?;
+        let found = (n, node, bin, Some(hot_bin));
+        Self::take_from_head(tags, nodes, lists, found, at, count)?;
         self.free_units -= count;
         self.live += 1;
         Some(at)
@@ -791,7 +797,7 @@ impl Tlsf {
         // `validate` by construction: only the slow path runs it. So does one shorter
         // than `dust_below` (which is never 0), which files the dust it could use first.
         if count >= self.lists.dust_below && request.window().is_none() && self.live < self.limit {
-            if let Some((n, bin)) =
+            if let Some((n, bin, _)) =
                 bin_holding(count).and_then(|b| self.lists.good_fit(&self.nodes, b))
             {
                 // Every piece of the bin `bin_holding` names holds `count` units: the
@@ -814,7 +820,7 @@ impl Tlsf {
                     }
                     let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
                     let at = node.start();
-                    let found = (n, node, bin);
+                    let found = (n, node, bin, None);
                     if Self::take_from_head(tags, nodes, lists, found, at, count).is_some() {
                         self.free_units -= count;
                         self.live += 1;
@@ -1381,23 +1387,29 @@ impl Lists {
 
     /// The good fit for a request whose pieces must be in `holding` or above: the hot
     /// piece or the head of the first non-empty bin, whichever bin is lower (the hot
-    /// piece on a tie: it was touched last, as a list head would be). With its bin.
+    /// piece on a tie: it was touched last, as a list head would be). With its bin, and
+    /// the hot piece's bin (`BIN_COUNT` without one), which filing the hot piece needs
+    /// when the good fit takes its place.
     #[inline(always)]
-    fn good_fit(&self, nodes: &[Node], holding: Bin) -> Option<(u32, Bin)> {
+    fn good_fit(&self, nodes: &[Node], holding: Bin) -> Option<(u32, Bin, Bin)> {
         // Both candidates are computed and one is selected without a branch: which one
         // wins is unpredictable when frees come in random order. `BIN_COUNT` stands
         // for "none" (its list head is always `NIL`).
         let filed = self.nonempty_from(holding).unwrap_or(Bin(BIN_COUNT));
-        let hot = nodes
+        let hot_bin = nodes
             .get(self.hot as usize)
-            .map_or(usize::MAX, |h| bin_of(h.len()).0);
-        let hot = if hot >= holding.0 { hot } else { usize::MAX };
+            .map_or(BIN_COUNT, |h| bin_of(h.len()).0);
+        let hot = if hot_bin >= holding.0 {
+            hot_bin
+        } else {
+            usize::MAX
+        };
         let (n, bin) = if hot <= filed.0 {
             (self.hot, Bin(hot))
         } else {
             (self.head(filed), filed)
         };
-        (bin.0 < BIN_COUNT).then_some((n, bin))
+        (bin.0 < BIN_COUNT).then_some((n, bin, Bin(hot_bin)))
     }
 
     /// The bin of the hot piece, if there is one.
@@ -1426,6 +1438,30 @@ impl Lists {
         if let Some(node) = nodes.get(old as usize) {
             let bin = bin_of(node.len());
             self.file_in(nodes, old, bin);
+        }
+        nodes[n as usize] = Node {
+            start: narrow(start),
+            len: narrow(len),
+            prev_free: NIL,
+            next_free: NIL,
+        };
+        self.hot = n;
+    }
+
+    /// [`make_hot`](Self::make_hot) when the bin of the old hot piece is known already
+    /// (`old_bin`; any value without a hot piece): a good fit has just computed it.
+    #[inline(always)]
+    fn make_hot_filing_old_in(
+        &mut self,
+        nodes: &mut [Node],
+        n: u32,
+        start: usize,
+        len: usize,
+        old_bin: Bin,
+    ) {
+        let old = self.hot;
+        if (old as usize) < nodes.len() {
+            self.file_in(nodes, old, old_bin);
         }
         nodes[n as usize] = Node {
             start: narrow(start),
