@@ -66,11 +66,12 @@ pub(super) const fn bin_holding(count: usize) -> Option<Bin> {
     if count < 2 * SL_COUNT {
         return Some(Bin(count));
     }
-    // The bin of `count`, or the next one when `count` is above that bin's lower
-    // bound (the flat index carries into the next class by itself).
-    let shift = (count >> SL_LOG).ilog2();
-    let above_lower_bound = count & ((1 << shift) - 1) != 0;
-    let bin = ((shift as usize) << SL_LOG) + (count >> shift) + above_lower_bound as usize;
+    // The bin after the one `count - 1` is filed under: that bin's lower bound is at
+    // most `count - 1`, so the next one's is at least `count`, and no lower bin's is.
+    // (The flat index carries into the next class by itself.) One `bin_of` and an
+    // increment, where rounding `count` up to its own bin's bound took a mask and a
+    // carry test.
+    let bin = bin_of(count - 1).0 + 1;
     if bin < BIN_COUNT {
         Some(Bin(bin))
     } else {
