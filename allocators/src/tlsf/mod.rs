@@ -760,25 +760,33 @@ impl Tlsf {
         if at.checked_add(count)? > node.end() {
             return None;
         }
-        // The hot piece cut with a tail left and at most a dust gap in front stays hot
-        // whatever its new bin (aligned frames taken in a row from one hole): only its
-        // node, the tags and the dust count change (what `take_from_head` does then,
-        // without its case analysis).
+        // A cut with a tail left and at most a dust gap in front (aligned frames taken
+        // in a row from one hole, and the first of them from the hole the good fit
+        // picked): the tail keeps `n`, and stays where it is when `n` is the hot piece
+        // or its bin does not change, else becomes the hot piece; the gap becomes dust.
+        // What `take_from_head` does then, without its case analysis and its
+        // spare-node decision.
         let (head, end) = (at - node.start(), at + count);
-        if n == self.lists.hot && end < node.end() && head < self.lists.dust_below {
-            tag_allocation(&mut self.tags, at, count);
-            self.tags[end] = free_tag(n);
+        let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
+        if end < node.end() && head < lists.dust_below {
+            tag_allocation(tags, at, count);
+            tags[end] = free_tag(n);
             if head > 0 {
-                self.lists.add_dust(&mut self.tags, node.start(), head);
+                lists.add_dust(tags, node.start(), head);
             }
-            let hot = &mut self.nodes[n as usize];
-            hot.start = narrow(end);
-            hot.len = narrow(node.end() - end);
+            let tail = node.end() - end;
+            if n == lists.hot || bin_of(tail) == bin {
+                let piece = &mut nodes[n as usize];
+                piece.start = narrow(end);
+                piece.len = narrow(tail);
+            } else {
+                lists.pop_head(nodes, bin, node.next_free);
+                lists.make_hot_filing_old_in(nodes, n, end, tail, hot_bin);
+            }
             self.free_units -= count;
             self.live += 1;
             return Some(at);
         }
-        let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
         let found = (n, node, bin, Some(hot_bin));
         Self::take_from_head(tags, nodes, lists, found, at, count)?;
         self.free_units -= count;
