@@ -80,8 +80,8 @@ pub(super) const fn bin_holding(count: usize) -> Option<Bin> {
 }
 
 /// The shortest length filed under `bin`.
-#[cfg(test)]
-const fn lower_bound(bin: Bin) -> usize {
+#[inline(always)]
+pub(super) const fn lower_bound(bin: Bin) -> usize {
     if bin.fl() == 0 {
         bin.sl()
     } else {

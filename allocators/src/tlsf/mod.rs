@@ -94,7 +94,7 @@ use crate::fallible::{OutOfMemory, try_boxed_slice};
 use alloc::boxed::Box;
 
 use crate::{Backend, Error, Extent, Request, Stats, Window, align_up_with_phase, check_range};
-use classes::{BIN_COUNT, Bin, FL_COUNT, LEN_BITS, SL_COUNT, bin_holding, bin_of};
+use classes::{BIN_COUNT, Bin, FL_COUNT, LEN_BITS, SL_COUNT, bin_holding, bin_of, lower_bound};
 
 /// The "no node" index.
 const NIL: u32 = u32::MAX;
@@ -775,7 +775,9 @@ impl Tlsf {
                 lists.add_dust(tags, node.start(), head);
             }
             let tail = node.end() - end;
-            if n == lists.hot || bin_of(tail) == bin {
+            // The tail is shorter than the piece, so it keeps its bin exactly when it
+            // is still as long as the bin's shortest length.
+            if n == lists.hot || tail >= lower_bound(bin) {
                 let piece = &mut nodes[n as usize];
                 piece.start = narrow(end);
                 piece.len = narrow(tail);
