@@ -910,6 +910,32 @@ impl Tlsf {
         node.len = narrow(len);
     }
 
+    /// [`reshape`](Self::reshape) for a piece that grew (`len > old.len()`): it keeps
+    /// its bin exactly when it is still shorter than the next bin's shortest length,
+    /// which takes a shift of the bin index where computing the new bin took a bit
+    /// scan.
+    #[inline(always)]
+    fn reshape_grown(
+        nodes: &mut [Node],
+        lists: &mut Lists,
+        n: u32,
+        old: Node,
+        start: usize,
+        len: usize,
+    ) {
+        if n != lists.hot {
+            let from = bin_of(old.len());
+            if len >= lower_bound(Bin(from.0 + 1)) {
+                lists.unfile_from(nodes, &old, from);
+                lists.make_hot(nodes, n, start, len);
+                return;
+            }
+        }
+        let node = &mut nodes[n as usize];
+        node.start = narrow(start);
+        node.len = narrow(len);
+    }
+
     /// Returns the allocation `[start, start + len)` to the free space, merging it with
     /// free neighbours and clearing the tags that end up inside the merged piece.
     #[inline(always)]
@@ -1108,7 +1134,7 @@ impl Tlsf {
                 }
                 tags[start] = 0;
                 tags[end - 1] = free_tag(p);
-                Self::reshape(nodes, lists, p, pn, pn.start(), pn.len() + len);
+                Self::reshape_grown(nodes, lists, p, pn, pn.start(), pn.len() + len);
                 Some(())
             }
             (None, Some((x, xn))) => {
@@ -1117,7 +1143,7 @@ impl Tlsf {
                 }
                 tags[end - 1] = 0;
                 tags[start] = free_tag(x);
-                Self::reshape(nodes, lists, x, xn, start, len + xn.len());
+                Self::reshape_grown(nodes, lists, x, xn, start, len + xn.len());
                 Some(())
             }
             (Some((p, pn)), Some((x, xn))) => {
@@ -1135,7 +1161,7 @@ impl Tlsf {
                 // Read afresh: taking `x` off its list may have changed the links of `p`.
                 let pn = nodes[p as usize];
                 let merged = pn.len() + len + xn.len();
-                Self::reshape(nodes, lists, p, pn, pn.start(), merged);
+                Self::reshape_grown(nodes, lists, p, pn, pn.start(), merged);
                 Some(())
             }
         }
