@@ -662,14 +662,15 @@ impl Tlsf {
     /// Allocates `[at, at + count)` inside the free piece `n`, which is the hot piece
     /// or the head of the list of `bin` (`bin` is the bin of its length either way;
     /// its node is `node`, and the run lies inside it), `hot_bin` being the bin of the
-    /// hot piece as the good fit found it. So no bin is recomputed; a remainder that
-    /// keeps its bin stays where it is, one that changes it becomes the hot piece (the
-    /// hot piece changes without any list work), and the old hot piece is filed under
-    /// `hot_bin`. `n` stays the tail
-    /// remainder if there is one, else the head. A head remainder next to a tail one
-    /// that is shorter than [`Lists::dust_below`] (the gap an aligned request leaves) is
-    /// left as dust. Returns `None` (nothing changed) when a second remainder finds no
-    /// spare node (unreachable by the node budget in `node_count`).
+    /// hot piece when the caller's good fit has it. So the bin is not recomputed: a
+    /// remainder, shorter than the piece, keeps its bin exactly when it is at least
+    /// the bin's lower bound, and then stays where it is; one that changes it becomes
+    /// the hot piece (the hot piece changes without any list work), and the old hot
+    /// piece is filed. `n` stays the tail remainder if there is one, else the head. A
+    /// head remainder next to a tail one that is shorter than [`Lists::dust_below`]
+    /// (the gap an aligned request leaves) is left as dust. Returns `None` (nothing
+    /// changed) when a second remainder finds no spare node (unreachable by the node
+    /// budget in `node_count`).
     #[inline(always)]
     fn take_from_head(
         tags: &mut [u32],
@@ -711,7 +712,7 @@ impl Tlsf {
                 (node.start(), head)
             }
         };
-        if n == lists.hot || bin_of(len) == bin {
+        if n == lists.hot || len >= lower_bound(bin) {
             let piece = &mut nodes[n as usize];
             piece.start = narrow(start);
             piece.len = narrow(len);
