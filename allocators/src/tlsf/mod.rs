@@ -264,13 +264,13 @@ impl PieceKind {
 /// assert_eq!(tlsf.free(a, 100), Err(Error::NotAllocated { start: a }));
 /// assert_eq!(tlsf.stats().free, 997);
 /// ```
+// `repr(C)` keeps the declared order, so that `live` and `free_units`, which every
+// allocation and free change together, are not neighbours in memory: as neighbours,
+// the compiler merged the two updates into one vector load, add and store of both,
+// with the operands packed first (six instructions where two do).
 #[derive(Clone, Debug)]
+#[repr(C)]
 pub struct Tlsf {
-    capacity: usize,
-    phase: usize,
-    limit: usize,
-    live: usize,
-    free_units: usize,
     /// The free lists and the spare list.
     lists: Lists,
     /// The free pieces (and spare slots).
@@ -280,6 +280,11 @@ pub struct Tlsf {
     /// is 0. Kept exact, so one read validates a free and one read per side finds a
     /// neighbour.
     tags: Box<[u32]>,
+    live: usize,
+    capacity: usize,
+    phase: usize,
+    limit: usize,
+    free_units: usize,
 }
 
 /// The free lists (one per bin, linked through the nodes) and the spare list.
