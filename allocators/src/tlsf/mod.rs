@@ -1671,8 +1671,11 @@ impl Backend for Tlsf {
         // The start tag of an allocation of exactly `count` units is the whole
         // validation: that allocation lies inside the space, so `check_range` would pass.
         let tag = self.tags.get(start).copied().unwrap_or(0);
-        // One comparison: a count of `2^LEN_BITS` or more matches no start tag.
-        if count <= VALUE as usize && tag == alloc_start(count) {
+        // `alloc_start` masks the count into the value bits, so a count of
+        // `2^LEN_BITS` or more needs the bound too; compared after the tag, the two
+        // tests compile to two compare-and-branch pairs instead of a flag set from
+        // one and tested after the other.
+        if tag == alloc_start(count) && count <= VALUE as usize {
             return self.release(start, count);
         }
         Err(self.refusal(start, count, tag))
