@@ -1518,14 +1518,16 @@ impl Lists {
     #[inline(always)]
     fn file_in(&mut self, nodes: &mut [Node], n: u32, bin: Bin) {
         let head = self.head(bin);
+        // A bin with a head is marked already: only an empty one needs its bits set.
         if let Some(h) = nodes.get_mut(head as usize) {
             h.prev_free = n;
+        } else {
+            self.mark(bin);
         }
         let node = &mut nodes[n as usize];
         node.prev_free = NIL;
         node.next_free = head;
         self.set_head(bin, n);
-        self.mark(bin);
     }
 
     /// Makes node `n` the free piece `[start, start + len)` and puts it on the list of
@@ -1533,8 +1535,11 @@ impl Lists {
     #[inline(always)]
     fn file_as(&mut self, nodes: &mut [Node], n: u32, start: usize, len: usize, bin: Bin) {
         let head = self.head(bin);
+        // A bin with a head is marked already: only an empty one needs its bits set.
         if let Some(h) = nodes.get_mut(head as usize) {
             h.prev_free = n;
+        } else {
+            self.mark(bin);
         }
         nodes[n as usize] = Node {
             start: narrow(start),
@@ -1543,7 +1548,6 @@ impl Lists {
             next_free: head,
         };
         self.set_head(bin, n);
-        self.mark(bin);
     }
 
     /// Takes the free piece whose node is `node` off the list of `bin`, the bin of its
