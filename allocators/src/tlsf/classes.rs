@@ -63,14 +63,18 @@ pub(super) const fn bin_of(len: usize) -> Bin {
 /// `None` when no bin can promise that (the rounded length is `2^LEN_BITS` or more).
 #[inline(always)]
 pub(super) const fn bin_holding(count: usize) -> Option<Bin> {
-    if count < 2 * SL_COUNT {
+    if count <= 2 * SL_COUNT {
         return Some(Bin(count));
     }
-    // The bin of `count`, or the next one when `count` is above that bin's lower
-    // bound (the flat index carries into the next class by itself).
-    let shift = (count >> SL_LOG).ilog2();
-    let above_lower_bound = count & ((1 << shift) - 1) != 0;
-    let bin = ((shift as usize) << SL_LOG) + (count >> shift) + above_lower_bound as usize;
+    // The bin after the one `count - 1` is filed under: that bin's lower bound is at
+    // most `count - 1`, so the next one's is at least `count`, and no lower bin's is.
+    // (The flat index carries into the next class by itself.) One `bin_of` and an
+    // increment, where rounding `count` up to its own bin's bound took a mask and a
+    // carry test; `count - 1` is at least 64 here, so `bin_of`'s branch for short
+    // lengths is left out.
+    let below = count - 1;
+    let shift = (below >> SL_LOG).ilog2();
+    let bin = ((shift as usize) << SL_LOG) + (below >> shift) + 1;
     if bin < BIN_COUNT {
         Some(Bin(bin))
     } else {
@@ -79,8 +83,8 @@ pub(super) const fn bin_holding(count: usize) -> Option<Bin> {
 }
 
 /// The shortest length filed under `bin`.
-#[cfg(test)]
-const fn lower_bound(bin: Bin) -> usize {
+#[inline(always)]
+pub(super) const fn lower_bound(bin: Bin) -> usize {
     if bin.fl() == 0 {
         bin.sl()
     } else {

@@ -94,7 +94,7 @@ use crate::fallible::{OutOfMemory, try_boxed_slice};
 use alloc::boxed::Box;
 
 use crate::{Backend, Error, Extent, Request, Stats, Window, align_up_with_phase, check_range};
-use classes::{BIN_COUNT, Bin, FL_COUNT, LEN_BITS, SL_COUNT, bin_holding, bin_of};
+use classes::{BIN_COUNT, Bin, FL_COUNT, LEN_BITS, SL_COUNT, bin_holding, bin_of, lower_bound};
 
 /// The "no node" index.
 const NIL: u32 = u32::MAX;
@@ -264,13 +264,13 @@ impl PieceKind {
 /// assert_eq!(tlsf.free(a, 100), Err(Error::NotAllocated { start: a }));
 /// assert_eq!(tlsf.stats().free, 997);
 /// ```
+// `repr(C)` keeps the declared order, so that `live` and `free_units`, which every
+// allocation and free change together, are not neighbours in memory: as neighbours,
+// the compiler merged the two updates into one vector load, add and store of both,
+// with the operands packed first (six instructions where two do).
 #[derive(Clone, Debug)]
+#[repr(C)]
 pub struct Tlsf {
-    capacity: usize,
-    phase: usize,
-    limit: usize,
-    live: usize,
-    free_units: usize,
     /// The free lists and the spare list.
     lists: Lists,
     /// The free pieces (and spare slots).
@@ -280,6 +280,11 @@ pub struct Tlsf {
     /// is 0. Kept exact, so one read validates a free and one read per side finds a
     /// neighbour.
     tags: Box<[u32]>,
+    live: usize,
+    capacity: usize,
+    phase: usize,
+    limit: usize,
+    free_units: usize,
 }
 
 /// The free lists (one per bin, linked through the nodes) and the spare list.
@@ -566,7 +571,7 @@ impl Tlsf {
         align: usize,
         window: Window,
     ) -> Option<(u32, Node, usize)> {
-        let (n, _) = self.lists.good_fit(&self.nodes, bin_holding(holding)?)?;
+        let (n, _, _) = self.lists.good_fit(&self.nodes, bin_holding(holding)?)?;
         let node = *self.nodes.get(n as usize)?;
         Some((n, node, self.place(&node, count, align, window)?))
     }
@@ -661,19 +666,22 @@ impl Tlsf {
 
     /// Allocates `[at, at + count)` inside the free piece `n`, which is the hot piece
     /// or the head of the list of `bin` (`bin` is the bin of its length either way;
-    /// its node is `node`, and the run lies inside it). So the bin is not recomputed; a
-    /// remainder that keeps it stays where it is, one that changes it becomes the hot
-    /// piece (the hot piece changes without any list work). `n` stays the tail
-    /// remainder if there is one, else the head. A head remainder next to a tail one
-    /// that is shorter than [`Lists::dust_below`] (the gap an aligned request leaves) is
-    /// left as dust. Returns `None` (nothing changed) when a second remainder finds no
-    /// spare node (unreachable by the node budget in `node_count`).
+    /// its node is `node`, and the run lies inside it), `hot_bin` being the bin of the
+    /// hot piece when the caller's good fit has it. So the bin is not recomputed: a
+    /// remainder, shorter than the piece, keeps its bin exactly when it is at least
+    /// the bin's lower bound, and then stays where it is; one that changes it becomes
+    /// the hot piece (the hot piece changes without any list work), and the old hot
+    /// piece is filed. `n` stays the tail remainder if there is one, else the head. A
+    /// head remainder next to a tail one that is shorter than [`Lists::dust_below`]
+    /// (the gap an aligned request leaves) is left as dust. Returns `None` (nothing
+    /// changed) when a second remainder finds no spare node (unreachable by the node
+    /// budget in `node_count`).
     #[inline(always)]
     fn take_from_head(
         tags: &mut [u32],
         nodes: &mut [Node],
         lists: &mut Lists,
-        (n, node, bin): (u32, Node, Bin),
+        (n, node, bin, hot_bin): (u32, Node, Bin, Option<Bin>),
         at: usize,
         count: usize,
     ) -> Option<()> {
@@ -709,13 +717,16 @@ impl Tlsf {
                 (node.start(), head)
             }
         };
-        if n == lists.hot || bin_of(len) == bin {
+        if n == lists.hot || len >= lower_bound(bin) {
             let piece = &mut nodes[n as usize];
             piece.start = narrow(start);
             piece.len = narrow(len);
         } else {
             lists.pop_head(nodes, bin, node.next_free);
-            lists.make_hot(nodes, n, start, len);
+            match hot_bin {
+                Some(old_bin) => lists.make_hot_filing_old_in(nodes, n, start, len, old_bin),
+                None => lists.make_hot(nodes, n, start, len),
+            }
         }
         if spare == NIL {
             if two_remainders {
@@ -749,32 +760,43 @@ impl Tlsf {
     /// it (taken), `None` otherwise (nothing changed; the general path decides).
     #[inline(always)]
     fn aligned_good_fit(&mut self, count: usize, align: usize) -> Option<usize> {
-        let (n, bin) = self.lists.good_fit(&self.nodes, bin_holding(count)?)?;
+        let (n, bin, hot_bin) = self.lists.good_fit(&self.nodes, bin_holding(count)?)?;
         let node = *self.nodes.get(n as usize)?;
         let at = align_up_with_phase(node.start(), align, self.phase)?;
         if at.checked_add(count)? > node.end() {
             return None;
         }
-        // The hot piece cut with a tail left and at most a dust gap in front stays hot
-        // whatever its new bin (aligned frames taken in a row from one hole): only its
-        // node, the tags and the dust count change (what `take_from_head` does then,
-        // without its case analysis).
+        // A cut with a tail left and at most a dust gap in front (aligned frames taken
+        // in a row from one hole, and the first of them from the hole the good fit
+        // picked): the tail keeps `n`, and stays where it is when `n` is the hot piece
+        // or its bin does not change, else becomes the hot piece; the gap becomes dust.
+        // What `take_from_head` does then, without its case analysis and its
+        // spare-node decision.
         let (head, end) = (at - node.start(), at + count);
-        if n == self.lists.hot && end < node.end() && head < self.lists.dust_below {
-            tag_allocation(&mut self.tags, at, count);
-            self.tags[end] = free_tag(n);
+        let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
+        if end < node.end() && head < lists.dust_below {
+            tag_allocation(tags, at, count);
+            tags[end] = free_tag(n);
             if head > 0 {
-                self.lists.add_dust(&mut self.tags, node.start(), head);
+                lists.add_dust(tags, node.start(), head);
             }
-            let hot = &mut self.nodes[n as usize];
-            hot.start = narrow(end);
-            hot.len = narrow(node.end() - end);
+            let tail = node.end() - end;
+            // The tail is shorter than the piece, so it keeps its bin exactly when it
+            // is still as long as the bin's shortest length.
+            if n == lists.hot || tail >= lower_bound(bin) {
+                let piece = &mut nodes[n as usize];
+                piece.start = narrow(end);
+                piece.len = narrow(tail);
+            } else {
+                lists.pop_head(nodes, bin, node.next_free);
+                lists.make_hot_filing_old_in(nodes, n, end, tail, hot_bin);
+            }
             self.free_units -= count;
             self.live += 1;
             return Some(at);
         }
-        let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
-        Self::take_from_head(tags, nodes, lists, (n, node, bin), at, count)?;
+        let found = (n, node, bin, Some(hot_bin));
+        Self::take_from_head(tags, nodes, lists, found, at, count)?;
         self.free_units -= count;
         self.live += 1;
         Some(at)
@@ -791,7 +813,7 @@ impl Tlsf {
         // `validate` by construction: only the slow path runs it. So does one shorter
         // than `dust_below` (which is never 0), which files the dust it could use first.
         if count >= self.lists.dust_below && request.window().is_none() && self.live < self.limit {
-            if let Some((n, bin)) =
+            if let Some((n, bin, _)) =
                 bin_holding(count).and_then(|b| self.lists.good_fit(&self.nodes, b))
             {
                 // Every piece of the bin `bin_holding` names holds `count` units: the
@@ -814,7 +836,7 @@ impl Tlsf {
                     }
                     let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
                     let at = node.start();
-                    let found = (n, node, bin);
+                    let found = (n, node, bin, None);
                     if Self::take_from_head(tags, nodes, lists, found, at, count).is_some() {
                         self.free_units -= count;
                         self.live += 1;
@@ -884,6 +906,32 @@ impl Tlsf {
         if n != lists.hot {
             let from = bin_of(old.len());
             if from != bin_of(len) {
+                lists.unfile_from(nodes, &old, from);
+                lists.make_hot(nodes, n, start, len);
+                return;
+            }
+        }
+        let node = &mut nodes[n as usize];
+        node.start = narrow(start);
+        node.len = narrow(len);
+    }
+
+    /// [`reshape`](Self::reshape) for a piece that grew (`len > old.len()`): it keeps
+    /// its bin exactly when it is still shorter than the next bin's shortest length,
+    /// which takes a shift of the bin index where computing the new bin took a bit
+    /// scan.
+    #[inline(always)]
+    fn reshape_grown(
+        nodes: &mut [Node],
+        lists: &mut Lists,
+        n: u32,
+        old: Node,
+        start: usize,
+        len: usize,
+    ) {
+        if n != lists.hot {
+            let from = bin_of(old.len());
+            if len >= lower_bound(Bin(from.0 + 1)) {
                 lists.unfile_from(nodes, &old, from);
                 lists.make_hot(nodes, n, start, len);
                 return;
@@ -1092,7 +1140,7 @@ impl Tlsf {
                 }
                 tags[start] = 0;
                 tags[end - 1] = free_tag(p);
-                Self::reshape(nodes, lists, p, pn, pn.start(), pn.len() + len);
+                Self::reshape_grown(nodes, lists, p, pn, pn.start(), pn.len() + len);
                 Some(())
             }
             (None, Some((x, xn))) => {
@@ -1101,7 +1149,7 @@ impl Tlsf {
                 }
                 tags[end - 1] = 0;
                 tags[start] = free_tag(x);
-                Self::reshape(nodes, lists, x, xn, start, len + xn.len());
+                Self::reshape_grown(nodes, lists, x, xn, start, len + xn.len());
                 Some(())
             }
             (Some((p, pn)), Some((x, xn))) => {
@@ -1119,7 +1167,7 @@ impl Tlsf {
                 // Read afresh: taking `x` off its list may have changed the links of `p`.
                 let pn = nodes[p as usize];
                 let merged = pn.len() + len + xn.len();
-                Self::reshape(nodes, lists, p, pn, pn.start(), merged);
+                Self::reshape_grown(nodes, lists, p, pn, pn.start(), merged);
                 Some(())
             }
         }
@@ -1381,23 +1429,29 @@ impl Lists {
 
     /// The good fit for a request whose pieces must be in `holding` or above: the hot
     /// piece or the head of the first non-empty bin, whichever bin is lower (the hot
-    /// piece on a tie: it was touched last, as a list head would be). With its bin.
+    /// piece on a tie: it was touched last, as a list head would be). With its bin, and
+    /// the hot piece's bin (`BIN_COUNT` without one), which filing the hot piece needs
+    /// when the good fit takes its place.
     #[inline(always)]
-    fn good_fit(&self, nodes: &[Node], holding: Bin) -> Option<(u32, Bin)> {
+    fn good_fit(&self, nodes: &[Node], holding: Bin) -> Option<(u32, Bin, Bin)> {
         // Both candidates are computed and one is selected without a branch: which one
         // wins is unpredictable when frees come in random order. `BIN_COUNT` stands
         // for "none" (its list head is always `NIL`).
         let filed = self.nonempty_from(holding).unwrap_or(Bin(BIN_COUNT));
-        let hot = nodes
+        let hot_bin = nodes
             .get(self.hot as usize)
-            .map_or(usize::MAX, |h| bin_of(h.len()).0);
-        let hot = if hot >= holding.0 { hot } else { usize::MAX };
+            .map_or(BIN_COUNT, |h| bin_of(h.len()).0);
+        let hot = if hot_bin >= holding.0 {
+            hot_bin
+        } else {
+            usize::MAX
+        };
         let (n, bin) = if hot <= filed.0 {
             (self.hot, Bin(hot))
         } else {
             (self.head(filed), filed)
         };
-        (bin.0 < BIN_COUNT).then_some((n, bin))
+        (bin.0 < BIN_COUNT).then_some((n, bin, Bin(hot_bin)))
     }
 
     /// The bin of the hot piece, if there is one.
@@ -1436,18 +1490,44 @@ impl Lists {
         self.hot = n;
     }
 
+    /// [`make_hot`](Self::make_hot) when the bin of the old hot piece is known already
+    /// (`old_bin`; any value without a hot piece): a good fit has just computed it.
+    #[inline(always)]
+    fn make_hot_filing_old_in(
+        &mut self,
+        nodes: &mut [Node],
+        n: u32,
+        start: usize,
+        len: usize,
+        old_bin: Bin,
+    ) {
+        let old = self.hot;
+        if (old as usize) < nodes.len() {
+            self.file_in(nodes, old, old_bin);
+        }
+        nodes[n as usize] = Node {
+            start: narrow(start),
+            len: narrow(len),
+            prev_free: NIL,
+            next_free: NIL,
+        };
+        self.hot = n;
+    }
+
     /// Puts the free piece `n` on the list of `bin`, the bin of its length.
     #[inline(always)]
     fn file_in(&mut self, nodes: &mut [Node], n: u32, bin: Bin) {
         let head = self.head(bin);
+        // A bin with a head is marked already: only an empty one needs its bits set.
         if let Some(h) = nodes.get_mut(head as usize) {
             h.prev_free = n;
+        } else {
+            self.mark(bin);
         }
         let node = &mut nodes[n as usize];
         node.prev_free = NIL;
         node.next_free = head;
         self.set_head(bin, n);
-        self.mark(bin);
     }
 
     /// Makes node `n` the free piece `[start, start + len)` and puts it on the list of
@@ -1455,8 +1535,11 @@ impl Lists {
     #[inline(always)]
     fn file_as(&mut self, nodes: &mut [Node], n: u32, start: usize, len: usize, bin: Bin) {
         let head = self.head(bin);
+        // A bin with a head is marked already: only an empty one needs its bits set.
         if let Some(h) = nodes.get_mut(head as usize) {
             h.prev_free = n;
+        } else {
+            self.mark(bin);
         }
         nodes[n as usize] = Node {
             start: narrow(start),
@@ -1465,7 +1548,6 @@ impl Lists {
             next_free: head,
         };
         self.set_head(bin, n);
-        self.mark(bin);
     }
 
     /// Takes the free piece whose node is `node` off the list of `bin`, the bin of its
@@ -1593,8 +1675,11 @@ impl Backend for Tlsf {
         // The start tag of an allocation of exactly `count` units is the whole
         // validation: that allocation lies inside the space, so `check_range` would pass.
         let tag = self.tags.get(start).copied().unwrap_or(0);
-        // One comparison: a count of `2^LEN_BITS` or more matches no start tag.
-        if count <= VALUE as usize && tag == alloc_start(count) {
+        // `alloc_start` masks the count into the value bits, so a count of
+        // `2^LEN_BITS` or more needs the bound too; compared after the tag, the two
+        // tests compile to two compare-and-branch pairs instead of a flag set from
+        // one and tested after the other.
+        if tag == alloc_start(count) && count <= VALUE as usize {
             return self.release(start, count);
         }
         Err(self.refusal(start, count, tag))

@@ -92,6 +92,18 @@ fn frees_are_validated_in_order() {
             actual: 10
         })
     );
+    // A count whose value bits are the allocation's length (the tag holds only those)
+    // is still the wrong count: out of bounds here, and nothing is freed.
+    let aliased = 10 + (1 << super::LEN_BITS);
+    assert_eq!(
+        t.free(a, aliased),
+        Err(Error::OutOfBounds {
+            start: a,
+            count: aliased,
+            capacity: 100
+        })
+    );
+    assert_eq!(t.stats().live_allocations, 1);
     t.free(a, 10).unwrap();
     assert_eq!(t.free(a, 10), Err(Error::NotAllocated { start: a }));
 }
