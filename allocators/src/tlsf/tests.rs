@@ -620,3 +620,30 @@ fn placement_is_pinned() {
         [11_935_165_711_068_289_824, 10_015_110_453_133_650_871]
     );
 }
+
+#[test]
+fn a_listed_piece_that_grows_within_its_bin_keeps_its_place() {
+    // Eight holes of 1,000 units in one bin, then the one at 3,018 grows by a unit and
+    // stays in that bin. The good fit takes the hot piece (the last hole freed) and then
+    // the list of that bin from its head, newest first; the grown hole keeps its place
+    // in that order. Making it the hot piece instead would hand it out first: a change
+    // of placement that the random scripts of `placement_is_pinned` do not reach.
+    let mut t = Tlsf::try_new(20_000, 0, 100).unwrap();
+    let mut holes = Vec::new();
+    let mut single_units = Vec::new();
+    for _ in 0..8 {
+        holes.push(t.allocate(Request::new(1000)).unwrap());
+        single_units.push(t.allocate(Request::new(1)).unwrap());
+        t.allocate(Request::new(5)).unwrap();
+    }
+    for &hole in &holes {
+        t.free(hole, 1000).unwrap();
+    }
+    t.free(single_units[3], 1).unwrap();
+    assert_eq!(holes[3], 3018);
+    let taken: Vec<usize> = (0..8)
+        .map(|_| t.allocate(Request::new(990)).unwrap())
+        .collect();
+    assert_eq!(taken, [7042, 6036, 5030, 4024, 3018, 2012, 1006, 0]);
+    t.check_invariants();
+}
