@@ -41,6 +41,10 @@ const LEAF_UNITS: usize = LEAF_WORDS * 64;
 /// back to stale bits, which cost nothing more until the next search, once they stop.
 const EAGER_CHANGES: u32 = 16;
 
+/// Free runs inside a leaf (between its prefix and suffix) that [`Runs::of_few_run_leaf`]
+/// takes one by one before it falls back to the doubling search.
+const INNER_RUNS: u32 = 3;
+
 /// Leaves a change may span and be joined at once on [`EAGER_CHANGES`] alone. A longer
 /// one is joined at once only if the searches before the last one came as close
 /// together, too: two joins per level up to where its ends meet cost more than the
@@ -191,6 +195,48 @@ impl Runs {
             prefix: used.trailing_zeros(),
             suffix: used.leading_zeros(),
             longest: max(have, low.leading_zeros() + high.trailing_zeros()),
+        }
+    }
+
+    /// [`of_leaf`](Self::of_leaf) for a leaf that likely holds few free runs strictly
+    /// inside (between its prefix and its suffix), as the leaves at the ends of a long
+    /// change and their siblings do on a map of large blocks: those runs are taken
+    /// lowest first, a carry and two bit counts each, and only a leaf with more than
+    /// [`INNER_RUNS`] of them takes the doubling search. On a leaf of many short runs
+    /// (small blocks) this costs more than the doubling search alone, which is quick
+    /// there, so single-leaf changes do not use it.
+    #[inline(always)]
+    const fn of_few_run_leaf(used: u128) -> Self {
+        if used == 0 {
+            return Self {
+                prefix: 128,
+                suffix: 128,
+                longest: 128,
+            };
+        }
+        let (prefix, suffix) = (used.trailing_zeros(), used.leading_zeros());
+        // `x & (x + 1)` clears the trailing ones of `x`, here the prefix run; the mask
+        // clears the suffix run (`suffix < 128`, as `used` has a set bit).
+        let free = !used;
+        let mut inner = free & free.wrapping_add(1) & (u128::MAX >> suffix);
+        let mut longest = max(prefix, suffix);
+        let mut runs = 0;
+        while inner != 0 {
+            if runs == INNER_RUNS {
+                return Self::of_leaf(used);
+            }
+            // Adding the lowest set bit carries through the lowest run and stops on the
+            // used unit after it (an inner run ends below the suffix run, so no
+            // overflow).
+            let past = inner.wrapping_add(inner & inner.wrapping_neg());
+            longest = max(longest, past.trailing_zeros() - inner.trailing_zeros());
+            inner &= past;
+            runs += 1;
+        }
+        Self {
+            prefix,
+            suffix,
+            longest,
         }
     }
 
@@ -358,6 +404,17 @@ impl RunTree {
         Runs::of_leaf(first as u128 | (second as u128) << 64)
     }
 
+    /// The runs of leaf node `i` (`leaves <= i`), by [`Runs::of_few_run_leaf`].
+    #[inline(always)]
+    const fn few_run_leaf(&self, used: &[u64], i: usize) -> Runs {
+        let w = (i - self.leaves) * LEAF_WORDS;
+        let (first, second) = (
+            words::word_or_full(used, w),
+            words::word_or_full(used, w + 1),
+        );
+        Runs::of_few_run_leaf(first as u128 | (second as u128) << 64)
+    }
+
     /// The runs of inner node `i` from its children, each of `half` units. Inner
     /// children are a sibling pair, read as their three words at once.
     const fn join_children(&self, used: &[u64], tree: &[u64], i: usize, half: usize) -> Runs {
@@ -523,19 +580,23 @@ impl RunTree {
             start / LEAF_UNITS + self.leaves,
             (end - 1) / LEAF_UNITS + self.leaves,
         );
-        let (mut lo_runs, mut hi_runs) =
-            (self.runs(used_map, tree, lo), self.runs(used_map, tree, hi));
+        // Leaves at the ends of a long change: mostly a block's end and free units, or
+        // whole words of either.
+        let (mut lo_runs, mut hi_runs) = (
+            self.few_run_leaf(used_map, lo),
+            self.few_run_leaf(used_map, hi),
+        );
         // The untouched siblings the end nodes are joined with while the ends lie in
         // different parents: `lo - 1` when `lo` is a right child, `hi + 1` when `hi` is
         // a left one (the other siblings lie inside the range).
         let apart = lo / 2 != hi / 2;
         let mut lo_sibling = if apart && lo % 2 == 1 {
-            self.runs(used_map, tree, lo - 1)
+            self.few_run_leaf(used_map, lo - 1)
         } else {
             Runs::default()
         };
         let mut hi_sibling = if apart && hi % 2 == 0 {
-            self.runs(used_map, tree, hi + 1)
+            self.few_run_leaf(used_map, hi + 1)
         } else {
             Runs::default()
         };
@@ -1064,11 +1125,31 @@ mod tests {
             cases.push((a & b & c & d, b & c & d));
             cases.push((a | b, a & b & c & d));
             cases.push((1 << (a % 64), 1 << (b % 64)));
+            // Blocks: used runs of any length with free runs between, from none inside
+            // the leaf to more than `of_few_run_leaf` takes one by one.
+            let mut blocks = 0u128;
+            let (mut at, blocks_wanted) = ((c % 24) as u32, 1 + d % 10);
+            for k in 0..blocks_wanted {
+                let len = 1 + ((a >> (6 * k)) % 20) as u32;
+                if at + len > 128 {
+                    break;
+                }
+                blocks |= (u128::MAX >> (128 - len)) << at;
+                at += len + 1 + ((b >> (5 * k)) % 16) as u32;
+                if at >= 128 {
+                    break;
+                }
+            }
+            #[allow(clippy::cast_possible_truncation)]
+            cases.push((blocks as u64, (blocks >> 64) as u64));
+            #[allow(clippy::cast_possible_truncation)]
+            cases.push((!blocks as u64, (!blocks >> 64) as u64));
         }
         for (lo, hi) in cases {
-            let leaf = Runs::of_leaf(u128::from(lo) | u128::from(hi) << 64);
+            let used = u128::from(lo) | u128::from(hi) << 64;
             let words = Runs::join(Runs::of_word(lo), 64, Runs::of_word(hi), 64);
-            assert_eq!(leaf, words, "{lo:#x} {hi:#x}");
+            assert_eq!(Runs::of_leaf(used), words, "{lo:#x} {hi:#x}");
+            assert_eq!(Runs::of_few_run_leaf(used), words, "{lo:#x} {hi:#x}");
         }
     }
 
