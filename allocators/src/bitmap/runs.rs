@@ -419,10 +419,12 @@ impl RunTree {
     /// children are a sibling pair, read as their three words at once.
     const fn join_children(&self, used: &[u64], tree: &[u64], i: usize, half: usize) -> Runs {
         if 2 * i >= self.leaves {
+            // Settling joins leaves after long changes (the single-leaf ones climb at
+            // once while searches need the tree): mostly few runs inside.
             return Runs::join(
-                self.runs(used, tree, 2 * i),
+                self.few_run_leaf(used, 2 * i),
                 half,
-                self.runs(used, tree, 2 * i + 1),
+                self.few_run_leaf(used, 2 * i + 1),
                 half,
             );
         }
