@@ -512,23 +512,23 @@ impl RunTree {
                 return;
             };
             let (side, shift) = (i % 2, i % 2 * 32);
+            // Compared as the stored words, not field by field.
+            let ends = u64::from(joined.prefix) | u64::from(joined.suffix) << 32;
             let longest = words[2];
-            let stored = Runs {
-                prefix: half_of(words[side], 0),
-                suffix: half_of(words[side], 1),
-                longest: half_of(longest, side),
-            };
-            if joined == stored {
+            let new_longest =
+                longest & !(0xFFFF_FFFF << shift) | u64::from(joined.longest) << shift;
+            if words[side] == ends && longest == new_longest {
                 return;
             }
-            words[side] = u64::from(joined.prefix) | u64::from(joined.suffix) << 32;
-            words[2] = longest & !(0xFFFF_FFFF << shift) | u64::from(joined.longest) << shift;
+            words[side] = ends;
+            words[2] = new_longest;
             if i <= 1 {
                 return;
             }
+            let other = words[side ^ 1];
             let sibling = Runs {
-                prefix: half_of(words[side ^ 1], 0),
-                suffix: half_of(words[side ^ 1], 1),
+                prefix: half_of(other, 0),
+                suffix: half_of(other, 1),
                 longest: half_of(longest, side ^ 1),
             };
             joined = if side == 0 {
