@@ -943,8 +943,17 @@ impl Walk<'_> {
             return None;
         }
         let (mut i, mut lo, mut len) = (self.tree.leaves + leaf, leaf * LEAF_UNITS, LEAF_UNITS);
+        // That leaf is the only node the walk meets that starts below `from`: every
+        // later one lies after it or inside a node that does, which is what `step`
+        // takes for granted.
+        let first = if lo >= self.from {
+            self.visit_leaf(leaf, lo, &mut carry)
+        } else {
+            self.scan_leaf(leaf, lo, &mut carry)
+        };
+        let mut step = Step::of(first);
         loop {
-            match self.step(Node { index: i, lo, len }, &mut carry) {
+            match step {
                 Step::Found(at) => return Some(at),
                 Step::Descend => {
                     i *= 2;
@@ -963,50 +972,41 @@ impl Walk<'_> {
                     lo += len;
                 }
             }
+            step = self.step(Node { index: i, lo, len }, &mut carry);
         }
     }
 
-    /// One node of [`visit`](Self::visit): the node `i`, which covers units from
-    /// `lo`; `carry` as there, updated to the free run that ends at the end of the node
-    /// when the node is ruled out.
+    /// One node of [`visit`](Self::visit) after the first: the node `i`, which covers
+    /// units from `lo`, at or after `from`; `carry` as there, updated to the free run
+    /// that ends at the end of the node when the node is ruled out.
     #[inline(always)]
     fn step(&self, node: Node, carry: &mut usize) -> Step {
         let Node { index: i, lo, len } = node;
-        let (from, count) = (self.from, self.count);
-        let hi = lo + len;
-        if hi <= from {
-            *carry = 0;
-            return Step::RuledOut;
-        }
+        let count = self.count;
         let leaves = self.tree.leaves;
-        if lo >= from && i >= leaves {
+        if i >= leaves {
             return Step::of(self.visit_leaf(i - leaves, lo, carry));
         }
-        if lo >= from {
-            let runs = self.tree.runs(self.used, self.words, i);
-            let prefix = runs.prefix as usize;
-            if *carry + prefix >= count {
-                // The run so far (it goes on past the node when the node is all free).
-                if let Some(at) = self.fit(lo - *carry, lo + prefix) {
-                    return Step::Found(at);
-                }
-                if prefix == len {
-                    *carry += len;
-                    return Step::RuledOut;
-                }
-                // Its aligned part is too short: look past it, inside the node.
+        let runs = self.tree.node(self.words, i);
+        let prefix = runs.prefix as usize;
+        if *carry + prefix >= count {
+            // The run so far (it goes on past the node when the node is all free).
+            if let Some(at) = self.fit(lo - *carry, lo + prefix) {
+                return Step::Found(at);
             }
-            if (runs.longest as usize) < count {
-                *carry = if runs.prefix as usize == len {
-                    *carry + len
-                } else {
-                    runs.suffix as usize
-                };
+            if prefix == len {
+                *carry += len;
                 return Step::RuledOut;
             }
+            // Its aligned part is too short: look past it, inside the node.
         }
-        if i >= leaves {
-            return Step::of(self.scan_leaf(i - leaves, lo, carry));
+        if (runs.longest as usize) < count {
+            *carry = if prefix == len {
+                *carry + len
+            } else {
+                runs.suffix as usize
+            };
+            return Step::RuledOut;
         }
         Step::Descend
     }
