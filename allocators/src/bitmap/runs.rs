@@ -476,7 +476,13 @@ impl RunTree {
             if first == last {
                 self.climb(used_map, tree, first);
             } else {
-                self.update_range(used_map, tree, (start, end), used);
+                // A copy per direction: the runs of the nodes inside the change are
+                // then constants, and the joins with them fold.
+                if used {
+                    self.update_range::<true>(used_map, tree, (start, end));
+                } else {
+                    self.update_range::<false>(used_map, tree, (start, end));
+                }
             }
         } else {
             self.mark_stale(tree, start, end, used);
@@ -561,7 +567,7 @@ impl RunTree {
         }
     }
 
-    /// [`mark`](Self::mark) of `[start, end)` (all used if `used`, else all free) on a
+    /// [`mark`](Self::mark) of `[start, end)` (all used if `USED`, else all free) on a
     /// settled tree, which it leaves settled, level by level from the leaves: the nodes
     /// wholly inside the range get the runs of an all-used or all-free stretch without
     /// reading their children, and only the (at most two) nodes of a level holding an end
@@ -571,13 +577,13 @@ impl RunTree {
     /// node and one node write per node inside, against a climb per leaf.
     // Out of line: a longer body in `mark` costs every single-leaf change its prologue.
     #[inline(never)]
-    fn update_range(
+    fn update_range<const USED: bool>(
         &self,
         used_map: &[u64],
         tree: &mut [u64],
         (start, end): (usize, usize),
-        used: bool,
     ) {
+        let used = USED;
         let (mut lo, mut hi) = (
             start / LEAF_UNITS + self.leaves,
             (end - 1) / LEAF_UNITS + self.leaves,
