@@ -138,16 +138,19 @@ impl Search<'_> {
                 return Err((w * BITS).max(window.lo));
             }
             left -= 1;
-            let starts = words::run_starts(
-                self.free_bits(w, window.hi),
-                self.free_bits(w + 1, window.hi),
-                count,
-            );
+            let next_free = self.free_bits(w + 1, window.hi);
+            let starts = words::run_starts(self.free_bits(w, window.hi), next_free, count);
             let hits = starts & mask & aligned;
             if hits != 0 {
                 return Ok(Some(w * BITS + hits.trailing_zeros() as usize));
             }
             mask = u64::MAX;
+            // The next word, just read, is the next one not full when it has a free
+            // unit: the summary is asked only to skip full words.
+            if next_free != 0 {
+                w += 1;
+                continue;
+            }
             // A full word holds no start of a free run.
             match self.levels.next_not_full(self.summary, w + 1) {
                 Some(next) => w = next,

@@ -118,6 +118,13 @@ impl Summary {
             words::assign_range(bits, first + 1, last, full);
             // Whether the inner bits moved is not looked at: the levels above are read
             // for this range's few summary words only.
+        } else if last == first + 1 {
+            // Two words, as a change of a few tens of units often spans: a bit each,
+            // without the loop over summary words.
+            let moved_first = Self::refresh_level(used, bits, first, first);
+            if !(Self::refresh_level(used, bits, last, last) | moved_first) {
+                return;
+            }
         } else if !Self::refresh_level(used, bits, first, last) {
             return;
         }
@@ -313,6 +320,37 @@ mod tests {
         s.refresh_filled(&used, 6000, 7999, true);
         assert_eq!(s.next_not_full(0), None);
         assert_eq!(s.summary.level_lens(), [129, 3, 1]);
+    }
+
+    #[test]
+    fn two_word_refreshes_equal_a_fresh_summary() {
+        // Two levels above the first, mostly full, so that a change of two words where
+        // one or both move their bit reaches the levels above.
+        let n = 64 * 64 * 2 + 3;
+        let mut used = vec![u64::MAX; n];
+        let mut s = refreshed(&used);
+        let mut rng = 0x0123_4567_89ab_cdef_u64;
+        for step in 0..1_500 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            // Near one place, so words fill up again as well as empty.
+            let w = 64 * 64 - 40 + (rng >> 8) as usize % 80;
+            for (k, word) in used[w..=w + 1].iter_mut().enumerate() {
+                *word = match (rng >> (20 + 3 * k)) % 8 {
+                    0 => 0,
+                    1 => u64::MAX - 1,
+                    _ => u64::MAX,
+                };
+            }
+            s.refresh_filled(&used, w, w + 1, false);
+            assert_eq!(
+                s.words,
+                refreshed(&used).words,
+                "step {step}: words {w}, {}",
+                w + 1
+            );
+        }
     }
 
     #[test]
