@@ -1481,13 +1481,7 @@ impl Lists {
             let bin = bin_of(node.len());
             self.file_in(nodes, old, bin);
         }
-        nodes[n as usize] = Node {
-            start: narrow(start),
-            len: narrow(len),
-            prev_free: NIL,
-            next_free: NIL,
-        };
-        self.hot = n;
+        self.install_hot(nodes, n, start, len);
     }
 
     /// [`make_hot`](Self::make_hot) when the bin of the old hot piece is known already
@@ -1505,6 +1499,13 @@ impl Lists {
         if (old as usize) < nodes.len() {
             self.file_in(nodes, old, old_bin);
         }
+        self.install_hot(nodes, n, start, len);
+    }
+
+    /// Writes node `n` as the free piece `[start, start + len)`, on no list, and makes
+    /// it the hot piece (the previous one has been filed or taken already).
+    #[inline(always)]
+    fn install_hot(&mut self, nodes: &mut [Node], n: u32, start: usize, len: usize) {
         nodes[n as usize] = Node {
             start: narrow(start),
             len: narrow(len),
