@@ -903,17 +903,7 @@ impl Tlsf {
     /// stay where they are; any other becomes the hot piece.
     #[inline(always)]
     fn reshape(nodes: &mut [Node], lists: &mut Lists, n: u32, old: Node, start: usize, len: usize) {
-        if n != lists.hot {
-            let from = bin_of(old.len());
-            if from != bin_of(len) {
-                lists.unfile_from(nodes, &old, from);
-                lists.make_hot(nodes, n, start, len);
-                return;
-            }
-        }
-        let node = &mut nodes[n as usize];
-        node.start = narrow(start);
-        node.len = narrow(len);
+        Self::reshape_unless_kept(nodes, lists, n, old, start, len, |from| from == bin_of(len));
     }
 
     /// [`reshape`](Self::reshape) for a piece that grew (`len > old.len()`): it keeps
@@ -929,9 +919,26 @@ impl Tlsf {
         start: usize,
         len: usize,
     ) {
+        Self::reshape_unless_kept(nodes, lists, n, old, start, len, |from| {
+            len < lower_bound(Bin(from.0 + 1))
+        });
+    }
+
+    /// The reshape both variants share: `keeps_bin(from)` says whether a listed piece
+    /// of bin `from` stays in it at its new length.
+    #[inline(always)]
+    fn reshape_unless_kept(
+        nodes: &mut [Node],
+        lists: &mut Lists,
+        n: u32,
+        old: Node,
+        start: usize,
+        len: usize,
+        keeps_bin: impl FnOnce(Bin) -> bool,
+    ) {
         if n != lists.hot {
             let from = bin_of(old.len());
-            if len >= lower_bound(Bin(from.0 + 1)) {
+            if !keeps_bin(from) {
                 lists.unfile_from(nodes, &old, from);
                 lists.make_hot(nodes, n, start, len);
                 return;
