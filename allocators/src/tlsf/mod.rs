@@ -717,17 +717,7 @@ impl Tlsf {
                 (node.start(), head)
             }
         };
-        if n == lists.hot || len >= lower_bound(bin) {
-            let piece = &mut nodes[n as usize];
-            piece.start = narrow(start);
-            piece.len = narrow(len);
-        } else {
-            lists.pop_head(nodes, bin, node.next_free);
-            match hot_bin {
-                Some(old_bin) => lists.make_hot_filing_old_in(nodes, n, start, len, old_bin),
-                None => lists.make_hot(nodes, n, start, len),
-            }
-        }
+        lists.keep_cut_piece(nodes, (n, node.next_free, bin), start, len, hot_bin);
         if spare == NIL {
             if two_remainders {
                 lists.add_dust(tags, node.start(), head);
@@ -781,16 +771,7 @@ impl Tlsf {
                 lists.add_dust(tags, node.start(), head);
             }
             let tail = node.end() - end;
-            // The tail is shorter than the piece, so it keeps its bin exactly when it
-            // is still as long as the bin's shortest length.
-            if n == lists.hot || tail >= lower_bound(bin) {
-                let piece = &mut nodes[n as usize];
-                piece.start = narrow(end);
-                piece.len = narrow(tail);
-            } else {
-                lists.pop_head(nodes, bin, node.next_free);
-                lists.make_hot_filing_old_in(nodes, n, end, tail, hot_bin);
-            }
+            lists.keep_cut_piece(nodes, (n, node.next_free, bin), end, tail, Some(hot_bin));
             self.free_units -= count;
             self.live += 1;
             return Some(at);
@@ -1489,6 +1470,34 @@ impl Lists {
             self.file_in(nodes, old, bin);
         }
         self.install_hot(nodes, n, start, len);
+    }
+
+    /// The good fit's piece `n` (the hot piece, or the head of the list of `bin`, the
+    /// bin of its length, followed there by `next_free`) after a cut left it
+    /// `[start, start + len)`. Being shorter, it keeps its bin exactly when it is still
+    /// at least the bin's shortest length, and then stays where it is; otherwise it
+    /// leaves its list and becomes the hot piece, the old one filed under `hot_bin`
+    /// when the caller's good fit computed it.
+    #[inline(always)]
+    fn keep_cut_piece(
+        &mut self,
+        nodes: &mut [Node],
+        (n, next_free, bin): (u32, u32, Bin),
+        start: usize,
+        len: usize,
+        hot_bin: Option<Bin>,
+    ) {
+        if n == self.hot || len >= lower_bound(bin) {
+            let piece = &mut nodes[n as usize];
+            piece.start = narrow(start);
+            piece.len = narrow(len);
+            return;
+        }
+        self.pop_head(nodes, bin, next_free);
+        match hot_bin {
+            Some(old_bin) => self.make_hot_filing_old_in(nodes, n, start, len, old_bin),
+            None => self.make_hot(nodes, n, start, len),
+        }
     }
 
     /// [`make_hot`](Self::make_hot) when the bin of the old hot piece is known already
