@@ -859,9 +859,12 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         } else {
             up.set_right(at, summary);
         }
-        // A parent gaining a leaf stays balanced: the heights climb from it.
+        // A parent gaining a leaf stays balanced: the heights climb from it. The one
+        // rotation an insertion can call for brings the subtree back to its height
+        // from before, and the descent already gave every ancestor its longest-free
+        // value, so nothing above the rotated subtree changes: no climb after it.
         if let Some(unbalanced) = self.climb_heights(parent) {
-            self.climb(unbalanced);
+            self.rotate_to_balance(unbalanced);
         }
     }
 
