@@ -648,11 +648,74 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     /// descent: go left whenever the left subtree holds such a piece, else take this
     /// node if it is one, else go right (which then must hold one); the free last
     /// piece when the tree holds none.
+    // Inlined into both of `allocate`'s callers: as a call it costs about as much as
+    // the descent of a shallow tree.
+    #[inline(always)]
     pub(super) fn first_long_enough(&self, count: usize) -> Option<u32> {
         if self.summary(self.root).max_free < count {
             return self.wild_if_long_enough(count);
         }
         self.lowest_long_enough_in(self.root, count)
+    }
+
+    /// The node of the lowest free piece of at least `count` units that ends after
+    /// `from`, found in one descent: a node that ends at or before `from` sends it
+    /// right; any other is a place (itself when long enough, else the lowest in its
+    /// right subtree, all of which ends after `from`) lower than the last one noted,
+    /// and sends it left to look for a lower one while its left subtree holds a piece
+    /// that long. The free last piece when the tree holds none.
+    // Kept out of line: only searches of a shape with a floor take it.
+    #[inline(never)]
+    pub(super) fn lowest_long_enough_after(&self, from: usize, count: usize) -> Option<u32> {
+        let nodes = self.nodes.as_ref();
+        let (mut at, mut found, mut below) = (self.root, NIL, false);
+        while let Some(node) = nodes.get(at as usize) {
+            if node.start + node.len <= from {
+                if node.right_max < count {
+                    break;
+                }
+                at = node.right;
+            } else {
+                if node.len >= count {
+                    (found, below) = (at, false);
+                } else if node.right_max >= count {
+                    (found, below) = (node.right, true);
+                }
+                if node.left_max < count {
+                    break;
+                }
+                at = node.left;
+            }
+        }
+        if found != NIL {
+            return if below {
+                self.lowest_long_enough_in(found, count)
+            } else {
+                Some(found)
+            };
+        }
+        self.wild_if_long_enough(count)
+            .filter(|&wild| self.node(wild).piece().end() > from)
+    }
+
+    /// The free piece that freeing the allocation in node `used` makes: it joins the
+    /// free pieces next to it, if there are any.
+    pub(super) fn joined(&self, used: u32) -> Piece {
+        let node = self.node(used);
+        let nodes = self.nodes.as_ref();
+        let start = nodes
+            .get(node.prev as usize)
+            .filter(|before| before.free)
+            .map_or(node.start, |before| before.start);
+        let end = nodes
+            .get(node.next as usize)
+            .filter(|after| after.free)
+            .map_or(node.start + node.len, |after| after.start + after.len);
+        Piece {
+            start,
+            len: end - start,
+            free: true,
+        }
     }
 
     /// The lowest free piece of at least `count` units in the subtree at `at`, whose
@@ -1352,6 +1415,17 @@ mod tests {
             assert_eq!(tree.largest_free(), want);
             let first = model.iter().find(|p| p.free && p.len >= 7).copied();
             assert_eq!(tree.first_long_enough(7).map(|at| tree.piece(at)), first);
+            let from = usize::try_from((state >> 9) % 3000).unwrap_or(0);
+            let after = model
+                .iter()
+                .find(|p| p.free && p.len >= 7 && p.end() > from)
+                .copied();
+            assert_eq!(
+                tree.lowest_long_enough_after(from, 7)
+                    .map(|at| tree.piece(at)),
+                after,
+                "from {from}"
+            );
             let long: alloc::vec::Vec<Piece> = model
                 .iter()
                 .filter(|p| p.free && p.len >= 7)
