@@ -1087,16 +1087,17 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         // `NIL` is past the end of every arena, so the root's missing parent ends the
         // loop here.
         while let Some(parent) = nodes.get_mut(up as usize) {
+            // The link to `at` is already there: only the summary is rewritten.
             if parent.left == at {
                 if parent.left_summary() == summary {
                     return None;
                 }
-                parent.set_left(at, summary);
+                (parent.left_height, parent.left_max) = (summary.height, summary.max_free);
             } else {
                 if parent.right_summary() == summary {
                     return None;
                 }
-                parent.set_right(at, summary);
+                (parent.right_height, parent.right_max) = (summary.height, summary.max_free);
             }
             // The parent's new summary and balance come from the values just written,
             // read through the same reference: reading them back through a fresh
