@@ -173,6 +173,27 @@ impl Node {
     }
 }
 
+/// [`PieceTree::climb_lengths`] over the arena `nodes`, for the climbs that hold it
+/// as one slice already.
+#[inline(always)]
+fn climb_lengths_in(nodes: &mut [Node], mut at: u32) {
+    let node = &nodes[at as usize];
+    let (mut up, mut max) = (node.parent, node.max_free());
+    // `NIL` is past the end of every arena, so the root's missing parent ends the loop.
+    while let Some(parent) = nodes.get_mut(up as usize) {
+        let stored = if parent.left == at {
+            &mut parent.left_max
+        } else {
+            &mut parent.right_max
+        };
+        if *stored == max {
+            return;
+        }
+        *stored = max;
+        (at, max, up) = (up, parent.max_free(), parent.parent);
+    }
+}
+
 // The sizes the docs state (`metadata_bytes` is a multiple of them).
 #[cfg(target_pointer_width = "64")]
 const _: () = assert!(core::mem::size_of::<Node>() == 64);
@@ -1038,24 +1059,8 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     /// rewrites the parent's stored value for the side it came from, and it stops at
     /// the first parent whose stored value is already right. Half the work of a
     /// [`climb`](Self::climb) step, which also carries and checks heights.
-    fn climb_lengths(&mut self, mut at: u32) {
-        let nodes = self.nodes.as_mut();
-        let node = &nodes[at as usize];
-        let (mut up, mut max) = (node.parent, node.max_free());
-        // `NIL` is past the end of every arena, so the root's missing parent ends the
-        // loop.
-        while let Some(parent) = nodes.get_mut(up as usize) {
-            let stored = if parent.left == at {
-                &mut parent.left_max
-            } else {
-                &mut parent.right_max
-            };
-            if *stored == max {
-                return;
-            }
-            *stored = max;
-            (at, max, up) = (up, parent.max_free(), parent.parent);
-        }
+    fn climb_lengths(&mut self, at: u32) {
+        climb_lengths_in(self.nodes.as_mut(), at);
     }
 
     /// Restores balance and the parents' view of their children from node `at` up,
@@ -1074,7 +1079,9 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
 
     /// The steps of [`climb`](Self::climb) from `at` (balanced, its summary right) up
     /// to where it stops or to the first ancestor that falls out of balance, which it
-    /// returns for a rotation.
+    /// returns for a rotation. From the first parent whose stored height of the child
+    /// stays, only longest-free values can change above, and the rest of the way is
+    /// [`climb_lengths`](Self::climb_lengths)'s.
     ///
     /// It holds the arena as one slice for the whole walk: through `self` on every
     /// step, the arena's address and length were read again after each store, since
@@ -1087,18 +1094,22 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         // `NIL` is past the end of every arena, so the root's missing parent ends the
         // loop here.
         while let Some(parent) = nodes.get_mut(up as usize) {
-            // The link to `at` is already there: only the summary is rewritten.
-            if parent.left == at {
-                if parent.left_summary() == summary {
-                    return None;
-                }
-                (parent.left_height, parent.left_max) = (summary.height, summary.max_free);
+            // The link to `at` is already there: only the summary is rewritten. Where
+            // the height stays, the parent's height and balance stay too, and only
+            // longest-free values can change above: the cheaper climb takes over.
+            let (height, max) = if parent.left == at {
+                (&mut parent.left_height, &mut parent.left_max)
             } else {
-                if parent.right_summary() == summary {
-                    return None;
+                (&mut parent.right_height, &mut parent.right_max)
+            };
+            if *height == summary.height {
+                if *max != summary.max_free {
+                    *max = summary.max_free;
+                    climb_lengths_in(nodes, up);
                 }
-                (parent.right_height, parent.right_max) = (summary.height, summary.max_free);
+                return None;
             }
+            (*height, *max) = (summary.height, summary.max_free);
             // The parent's new summary and balance come from the values just written,
             // read through the same reference: reading them back through a fresh
             // index after narrow stores stalls store-to-load forwarding.
