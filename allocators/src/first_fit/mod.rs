@@ -31,7 +31,8 @@
 //! below which that shape has no place. Allocations only take room, so a floor stays
 //! true until a free makes a piece that holds the shape below it, which lowers it to
 //! that place; the next search of the shape starts at the floor instead of passing over
-//! the same extents again. A search whose first candidate fits drops its floor.
+//! the same extents again. A floor below which no long-enough extent is left any more
+//! saves nothing and is dropped, so that frees stop checking it.
 //!
 //! Node budget: free extents are maximal, so each one but the last is followed by a
 //! distinct allocation, giving `free_extents <= live + 1`; with at most `m` live
@@ -333,7 +334,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> FirstFit<S> {
     /// least `fit.count()` units from the shape's floor on (or after `rejected`, the
     /// lowest one, found not to hold it) that holds it, trying them in address order.
     /// Leaves the floor at the place found when the search passed over extents that
-    /// were long enough but misaligned, and drops it otherwise.
+    /// were long enough but misaligned, or started above some, and drops it otherwise.
     // Kept out of line: the first candidate mostly fits without it, and inlined it costs
     // every allocation registers.
     #[inline(never)]
@@ -344,9 +345,9 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> FirstFit<S> {
         } else {
             0
         };
-        let mut candidate = match rejected {
-            Some(node) => self.tree.next_long_enough(node, count),
-            None if floor == 0 => self.tree.first_long_enough(count),
+        let (mut candidate, skipped) = match rejected {
+            Some(node) => (self.tree.next_long_enough(node, count), false),
+            None if floor == 0 => (self.tree.first_long_enough(count), false),
             None => self.tree.lowest_long_enough_after(floor, count),
         };
         let mut passed = rejected.is_some();
@@ -358,15 +359,13 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> FirstFit<S> {
             passed = true;
             candidate = self.tree.next_long_enough(node, count);
         };
-        // A floor is kept only while searches pass over pieces: when the first
-        // candidate fits, a floor would only cost the frees their checks.
-        if passed || floor != 0 {
-            let at = if passed {
-                found.map_or(self.capacity, |(_, at)| at)
-            } else {
-                0
-            };
-            self.set_floor(count, align, at);
+        // A floor is kept only while it saves passing over pieces, those the search
+        // passed over or those below the floor that it skipped; otherwise it would
+        // only cost the frees their checks.
+        if passed || skipped {
+            self.set_floor(count, align, found.map_or(self.capacity, |(_, at)| at));
+        } else if floor != 0 {
+            self.set_floor(count, align, 0);
         }
         found
     }

@@ -684,14 +684,22 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     /// right; any other is a place (itself when long enough, else the lowest in its
     /// right subtree, all of which ends after `from`) lower than the last one noted,
     /// and sends it left to look for a lower one while its left subtree holds a piece
-    /// that long. The free last piece when the tree holds none.
+    /// that long. The free last piece when the tree holds none. Also tells whether it
+    /// passed over a piece that long which ends at or before `from`, that is, whether
+    /// starting from `from` saved anything over [`first_long_enough`](Self::first_long_enough).
     // Kept out of line: only searches of a shape with a floor take it.
     #[inline(never)]
-    pub(super) fn lowest_long_enough_after(&self, from: usize, count: usize) -> Option<u32> {
+    pub(super) fn lowest_long_enough_after(
+        &self,
+        from: usize,
+        count: usize,
+    ) -> (Option<u32>, bool) {
         let nodes = self.nodes.as_ref();
         let (mut at, mut found, mut below) = (self.root, NIL, false);
+        let mut skipped = false;
         while let Some(node) = nodes.get(at as usize) {
             if node.start + node.len <= from {
+                skipped |= node.len >= count || node.left_max >= count;
                 if node.right_max < count {
                     break;
                 }
@@ -709,14 +717,17 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             }
         }
         if found != NIL {
-            return if below {
+            let lowest = if below {
                 self.lowest_long_enough_in(found, count)
             } else {
                 Some(found)
             };
+            return (lowest, skipped);
         }
-        self.wild_if_long_enough(count)
-            .filter(|&wild| self.node(wild).piece().end() > from)
+        let wild = self
+            .wild_if_long_enough(count)
+            .filter(|&wild| self.node(wild).piece().end() > from);
+        (wild, skipped)
     }
 
     /// The free piece that freeing the allocation in node `used` makes: it joins the
@@ -1432,10 +1443,12 @@ mod tests {
                 .iter()
                 .find(|p| p.free && p.len >= 7 && p.end() > from)
                 .copied();
+            let skips = model
+                .iter()
+                .any(|p| p.free && p.len >= 7 && p.end() <= from);
             assert_eq!(
-                tree.lowest_long_enough_after(from, 7)
-                    .map(|at| tree.piece(at)),
-                after,
+                tree.lowest_long_enough_after(from, 7),
+                (after.map(|p| tree.free_before(p.start).unwrap()), skips),
                 "from {from}"
             );
             let long: alloc::vec::Vec<Piece> = model
