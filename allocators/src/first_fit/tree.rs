@@ -502,14 +502,29 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 2
             }
             (Some(before), Some(after)) => {
-                let gone = self.node(after).len;
-                self.node_mut(before).len += len + gone;
+                // The two are next to each other in the tree, so one of them has at
+                // most one child (the lower of the two, on the other's side): that
+                // one leaves the tree, unlinked without the two-child swap and its
+                // second climb, and the other's node takes the merged piece (moving
+                // its key down past the one leaving only).
+                let upper = self.node(after);
+                let (gone, kept) = if upper.left != NIL && upper.right != NIL {
+                    let lower = self.piece(before);
+                    let merged = self.node_mut(after);
+                    merged.start = lower.start;
+                    merged.len += lower.len + len;
+                    (before, after)
+                } else {
+                    let upper_len = upper.len;
+                    self.node_mut(before).len += len + upper_len;
+                    (after, before)
+                };
                 self.list_remove(used);
                 self.give_spare(used);
-                self.tree_remove(after);
-                self.list_remove(after);
-                self.give_spare(after);
-                self.climb_lengths(before);
+                self.tree_remove(gone);
+                self.list_remove(gone);
+                self.give_spare(gone);
+                self.climb_lengths(kept);
                 2
             }
             (Some(before), None) => {
