@@ -1123,26 +1123,39 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             // The link to `at` is already there: only the summary is rewritten. Where
             // the height stays, the parent's height and balance stay too, and only
             // longest-free values can change above: the cheaper climb takes over.
-            let (height, max) = if parent.left == at {
-                (&mut parent.left_height, &mut parent.left_max)
+            let left = parent.left == at;
+            let (stored, other) = if left {
+                (parent.left_summary(), parent.right_summary())
             } else {
-                (&mut parent.right_height, &mut parent.right_max)
+                (parent.right_summary(), parent.left_summary())
             };
-            if *height == summary.height {
-                if *max != summary.max_free {
-                    *max = summary.max_free;
+            if stored.height == summary.height {
+                if stored.max_free != summary.max_free {
+                    if left {
+                        parent.left_max = summary.max_free;
+                    } else {
+                        parent.right_max = summary.max_free;
+                    }
                     climb_lengths_in(nodes, up);
                 }
                 return None;
             }
-            (*height, *max) = (summary.height, summary.max_free);
-            // The parent's new summary and balance come from the values just written,
-            // read through the same reference: reading them back through a fresh
-            // index after narrow stores stalls store-to-load forwarding.
-            if parent.left_height.abs_diff(parent.right_height) > 1 {
+            if left {
+                (parent.left_height, parent.left_max) = (summary.height, summary.max_free);
+            } else {
+                (parent.right_height, parent.right_max) = (summary.height, summary.max_free);
+            }
+            // The parent's balance and summary come from the values in hand rather
+            // than from the fields just written: reading a node's heights back right
+            // after a narrow store to one of them stalls store-to-load forwarding.
+            if summary.height.abs_diff(other.height) > 1 {
                 return Some(up);
             }
-            (at, summary, up) = (up, parent.summary(), parent.parent);
+            summary = Summary {
+                height: 1 + summary.height.max(other.height),
+                max_free: parent.len.max(summary.max_free).max(other.max_free),
+            };
+            (at, up) = (up, parent.parent);
         }
         self.root = at;
         None
