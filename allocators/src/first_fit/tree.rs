@@ -991,20 +991,21 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         // `NIL` is past the end of every arena, so the root's missing parent ends the
         // loop.
         while let Some(parent) = nodes.get_mut(up as usize) {
-            let stored = if parent.left == at {
-                &mut parent.left_height
+            // The other side's height is read before the store, as in
+            // `climb_balanced`: reading both back after it stalls the load.
+            let (stored, other) = if parent.left == at {
+                (&mut parent.left_height, parent.right_height)
             } else {
-                &mut parent.right_height
+                (&mut parent.right_height, parent.left_height)
             };
             if *stored == height {
                 return None;
             }
             *stored = height;
-            let (left, right) = (parent.left_height, parent.right_height);
-            if left.abs_diff(right) > 1 {
+            if height.abs_diff(other) > 1 {
                 return Some(up);
             }
-            (at, height, up) = (up, 1 + left.max(right), parent.parent);
+            (at, height, up) = (up, 1 + height.max(other), parent.parent);
         }
         None
     }
