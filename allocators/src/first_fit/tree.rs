@@ -69,6 +69,14 @@ struct Summary {
     max_free: usize,
 }
 
+/// The summary of a subtree of one free piece of `len` units.
+const fn leaf_summary(len: usize) -> Summary {
+    Summary {
+        height: 1,
+        max_free: len,
+    }
+}
+
 /// The summary of the empty subtree.
 const EMPTY: Summary = Summary {
     height: 0,
@@ -918,15 +926,18 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         (leaf.left, leaf.right, leaf.parent) = (NIL, NIL, parent);
         (leaf.left_height, leaf.right_height) = (0, 0);
         (leaf.left_max, leaf.right_max) = (0, 0);
-        let summary = leaf.summary();
         let up = &mut nodes[parent as usize];
-        if parent == prev {
-            up.set_right(at, summary);
+        let other = if parent == prev {
+            let other = up.left_height;
+            up.set_right(at, leaf_summary(len));
+            other
         } else {
-            up.set_left(at, summary);
-        }
+            let other = up.right_height;
+            up.set_left(at, leaf_summary(len));
+            other
+        };
         // A parent gaining a leaf stays balanced: the heights climb from it.
-        if let Some(unbalanced) = self.climb_heights(parent) {
+        if let Some(unbalanced) = self.climb_heights(parent, 1 + other.max(1)) {
             self.climb(unbalanced);
         }
     }
@@ -958,36 +969,40 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         (leaf.left, leaf.right, leaf.parent) = (NIL, NIL, parent);
         (leaf.left_height, leaf.right_height) = (0, 0);
         (leaf.left_max, leaf.right_max) = (0, 0);
-        let summary = leaf.summary();
         if parent == NIL {
             self.root = at;
             return;
         }
         let up = self.node_mut(parent);
-        if start < up.start {
-            up.set_left(at, summary);
+        let other = if start < up.start {
+            let other = up.right_height;
+            up.set_left(at, leaf_summary(len));
+            other
         } else {
-            up.set_right(at, summary);
-        }
+            let other = up.left_height;
+            up.set_right(at, leaf_summary(len));
+            other
+        };
         // A parent gaining a leaf stays balanced: the heights climb from it. The one
         // rotation an insertion can call for brings the subtree back to its height
         // from before, and the descent already gave every ancestor its longest-free
         // value, so nothing above the rotated subtree changes: no climb after it.
-        if let Some(unbalanced) = self.climb_heights(parent) {
+        if let Some(unbalanced) = self.climb_heights(parent, 1 + other.max(1)) {
             self.rotate_to_balance(unbalanced);
         }
     }
 
     /// The climb after [`tree_insert`](Self::tree_insert), whose descent already set
     /// every longest-free value on the path: from node `at` (balanced, its own stored
-    /// heights right) up, each step rewrites only the parent's stored height for the
-    /// side it came from, stopping where it is already right, and returns the first
-    /// ancestor that falls out of balance for a [`climb`](Self::climb) to rotate.
+    /// heights right, `height` its subtree's height, passed in by the caller who
+    /// just stored one of them) up, each step rewrites only the parent's stored
+    /// height for the side it came from, stopping where it is already right, and
+    /// returns the first ancestor that falls out of balance for a
+    /// [`climb`](Self::climb) to rotate.
     #[inline(always)]
-    fn climb_heights(&mut self, mut at: u32) -> Option<u32> {
+    fn climb_heights(&mut self, mut at: u32, mut height: u8) -> Option<u32> {
         let nodes = self.nodes.as_mut();
-        let node = &nodes[at as usize];
-        let (mut up, mut height) = (node.parent, 1 + node.left_height.max(node.right_height));
+        let mut up = nodes[at as usize].parent;
         // `NIL` is past the end of every arena, so the root's missing parent ends the
         // loop.
         while let Some(parent) = nodes.get_mut(up as usize) {
