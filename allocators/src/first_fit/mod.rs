@@ -399,14 +399,13 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> FirstFit<S> {
         self.floors_used = self.floors.iter().any(|floor| floor.at > 0);
     }
 
-    /// Lowers each floor to its shape's lowest place in the free piece that freeing the
-    /// allocation in node `used` is about to make, when it has one: the only new room
-    /// is there.
+    /// Lowers each floor to its shape's lowest place in the free piece in node `joined`,
+    /// which a free has just made, when it has one: the only new room is there.
     // Kept out of line, as `set_floor`: only backends that keep floors take it, and
     // inlined it costs the free path of every other one registers.
     #[inline(never)]
-    fn lower_floors(&mut self, used: u32) {
-        let joined = self.tree.joined(used);
+    fn lower_floors(&mut self, joined: u32) {
+        let joined = self.tree.piece(joined);
         let whole = Window {
             lo: 0,
             hi: self.capacity,
@@ -536,10 +535,10 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> Backend for FirstFit<S> {
                 actual,
             });
         }
+        let (merged, joined) = self.tree.release_found(found);
         if self.floors_used {
-            self.lower_floors(found.node);
+            self.lower_floors(joined);
         }
-        let merged = self.tree.release_found(found);
         self.free_extents = self.free_extents + 1 - merged;
         self.free_units += count;
         self.live -= 1;

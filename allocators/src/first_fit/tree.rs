@@ -472,22 +472,24 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             .find(self.node(used).start)
             .filter(|found| found.node == used)
             .expect("only indexed allocations are released");
-        self.release_found(found)
+        self.release_found(found).0
     }
 
     /// Returns the allocation [`find`](Self::find) returned to the free space, merging
     /// it with its free neighbours in address order; returns how many of them it merged
-    /// with (so the number of free pieces changes by one minus that).
-    pub(super) fn release_found(&mut self, found: Indexed) -> usize {
+    /// with (so the number of free pieces changes by one minus that) and the node of
+    /// the free piece it is now part of.
+    pub(super) fn release_found(&mut self, found: Indexed) -> (usize, u32) {
         self.unindex_slot(found.slot);
         self.merge_free(found.node)
     }
 
     /// Turns the allocation in node `used`, already out of the index, into free space,
-    /// merging it with its free neighbours; returns how many of them it merged with.
+    /// merging it with its free neighbours; returns how many of them it merged with and
+    /// the node of the merged piece.
     // Inlined into the free path for the same reason as `carve`.
     #[inline(always)]
-    fn merge_free(&mut self, used: u32) -> usize {
+    fn merge_free(&mut self, used: u32) -> (usize, u32) {
         let node = self.node(used);
         let (prev, next, start, len) = (node.prev, node.next, node.start, node.len);
         let before =
@@ -507,7 +509,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 self.give_spare(used);
                 self.list_remove(before);
                 self.give_spare(before);
-                2
+                (2, after)
             }
             (Some(before), Some(after)) => {
                 // The two are next to each other in the tree, so one of them has at
@@ -533,7 +535,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 self.list_remove(gone);
                 self.give_spare(gone);
                 self.climb_lengths(kept);
-                2
+                (2, kept)
             }
             (Some(before), None) => {
                 if last {
@@ -546,7 +548,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 if !last {
                     self.climb_lengths(before);
                 }
-                1
+                (1, before)
             }
             (None, Some(after)) => {
                 // The key moves down past the allocation only: no free piece between.
@@ -558,7 +560,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 if after != self.wild {
                     self.climb_lengths(after);
                 }
-                1
+                (1, after)
             }
             (None, None) => {
                 self.node_mut(used).free = true;
@@ -567,7 +569,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 } else {
                     self.tree_insert(used);
                 }
-                0
+                (0, used)
             }
         }
     }
@@ -751,26 +753,6 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             .wild_if_long_enough(count)
             .filter(|&wild| self.node(wild).piece().end() > from);
         (wild, skipped)
-    }
-
-    /// The free piece that freeing the allocation in node `used` makes: it joins the
-    /// free pieces next to it, if there are any.
-    pub(super) fn joined(&self, used: u32) -> Piece {
-        let node = self.node(used);
-        let nodes = self.nodes.as_ref();
-        let start = nodes
-            .get(node.prev as usize)
-            .filter(|before| before.free)
-            .map_or(node.start, |before| before.start);
-        let end = nodes
-            .get(node.next as usize)
-            .filter(|after| after.free)
-            .map_or(node.start + node.len, |after| after.start + after.len);
-        Piece {
-            start,
-            len: end - start,
-            free: true,
-        }
     }
 
     /// The lowest free piece of at least `count` units in the subtree at `at`, whose
