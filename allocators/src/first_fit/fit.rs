@@ -39,6 +39,11 @@ impl Fit {
         self.count
     }
 
+    /// Alignment asked for, in units.
+    pub(super) const fn align(&self) -> usize {
+        self.align
+    }
+
     /// Whether every free extent of at least [`count`](Self::count) units in a space of
     /// `capacity` units holds the run at its start: no alignment and no window, so
     /// the search needs no geometry at all.
@@ -72,7 +77,9 @@ impl Fit {
     }
 
     /// The lowest aligned offset inside both `piece` and the window where the run fits.
-    #[inline]
+    // Always inlined: the search walks call it once per candidate, and as a call it
+    // cost a few per cent of a replay.
+    #[inline(always)]
     pub(super) fn place(&self, piece: Piece) -> Option<usize> {
         let lo = piece.start.max(self.lo);
         let hi = piece.end().min(self.hi);

@@ -25,6 +25,15 @@
 //! `u32` slot and its `u32` hash per node of the arena, maps an allocation's start to
 //! its node, which validates a free and leads to its neighbours.
 //!
+//! Aligned requests without a window can find the lowest long-enough extents misaligned
+//! and have to pass over them; once a search of a request shape (count and alignment)
+//! has, the backend keeps a *floor* for it (for up to four shapes, inline): an offset
+//! below which that shape has no place. Allocations only take room, so a floor stays
+//! true until a free makes a piece that holds the shape below it, which lowers it to
+//! that place; the next search of the shape starts at the floor instead of passing over
+//! the same extents again. A floor below which no long-enough extent is left any more
+//! saves nothing and is dropped, so that frees stop checking it.
+//!
 //! Node budget: free extents are maximal, so each one but the last is followed by a
 //! distinct allocation, giving `free_extents <= live + 1`; with at most `m` live
 //! allocations there are never more than `2m + 1` pieces, and never more than
@@ -46,7 +55,8 @@
 //!   from it; with no free neighbour the allocation's node joins the tree, one descent
 //!   by key (raising the longest-free values of the subtrees it enters, so that the
 //!   climb after it only carries height changes) and a climb: `O(log f)`. Climbs stop
-//!   early unless a longest-free value or a height changes all the way up.
+//!   early unless a longest-free value or a height changes all the way up. With floors
+//!   in use, one placement check per floor above the freed piece's start (at most 4).
 //! * `allocate` with alignment 1 and no window: `O(log f)`, one descent that goes left
 //!   whenever the left subtree's longest free extent is long enough, then the cut of
 //!   the extent found: its node keeps the remainder (or becomes the allocation, leaving
@@ -72,7 +82,8 @@
 //!   modulo `a`, not only on its length. Without a window the candidates are visited
 //!   in address order, each found from the last by a walk up to the first ancestor
 //!   that is one or has one on its right and down from there (`O(log f)` each, much
-//!   less for neighbours), rather than by a new search from the root.
+//!   less for neighbours), rather than by a new search from the root; and `k` counts
+//!   only those above the shape's floor, the first of which one descent finds.
 //! * `claim`: `O(log f)`, a descent to the free extent at or before the start, then a
 //!   cut as above.
 //! * `stats`: `O(1)` (counters, the root's augmentation and the free last piece's
@@ -82,7 +93,8 @@
 //! `size_of::<Node>()` bytes (64 on 64-bit targets, one cache line and aligned to one;
 //! 48 on 32-bit targets), reported as `metadata_bytes`: `(2m + 1) * 64` bytes for `m`
 //! allowed live allocations on 64-bit targets (128 per allocation, plus one node), up
-//! from `(2m + 1) * 48` before the address-order links, parent links and index.
+//! from `(2m + 1) * 48` before the address-order links, parent links and index. The
+//! four floors live in the backend itself (about 100 bytes), not in the arena.
 #![forbid(unsafe_code)]
 
 mod fit;
@@ -92,7 +104,7 @@ mod tree;
 mod tests;
 
 use crate::fallible::OutOfMemory;
-use crate::{Backend, Error, Extent, Request, Stats, check_range};
+use crate::{Backend, Error, Extent, Request, Stats, Window, check_range};
 use alloc::vec::Vec;
 use fit::Fit;
 use tree::{MAX_NODES, Piece, PieceTree};
@@ -134,7 +146,37 @@ pub struct FirstFit<S = Vec<Node>> {
     live: usize,
     free_units: usize,
     free_extents: usize,
+    /// Floors of the last few aligned request shapes without a window.
+    floors: [Floor; FLOORS],
+    /// The entry of `floors` the next new shape replaces.
+    next_floor: usize,
+    /// Whether any floor is in use, so that frees of a backend that never sees an
+    /// aligned request skip lowering them.
+    floors_used: bool,
 }
+
+/// For one aligned request shape without a window (count and alignment): an offset
+/// below which the request has no place. Only a free makes room, and only inside the
+/// free piece it makes, so a floor holds until a free whose piece holds the shape below
+/// it, which lowers it to that place; a search starts from it, skipping the long-enough
+/// but misaligned pieces below that an earlier search passed over, and leaves it at the
+/// place it found (or at the end of the space when there is none).
+#[derive(Clone, Copy, Debug)]
+struct Floor {
+    /// Units of the shape; 0 for an entry not in use (no request has 0 units).
+    count: usize,
+    align: usize,
+    at: usize,
+}
+
+/// Request shapes with a floor: the aligned sizes a device driver's pool sees are few.
+const FLOORS: usize = 4;
+
+const NO_FLOOR: Floor = Floor {
+    count: 0,
+    align: 0,
+    at: 0,
+};
 
 impl FirstFit {
     /// The largest `max_allocations` a backend accepts; larger values are lowered to it
@@ -186,6 +228,9 @@ impl FirstFit {
             live: 0,
             free_units: capacity,
             free_extents,
+            floors: [NO_FLOOR; FLOORS],
+            next_floor: 0,
+            floors_used: false,
         })
     }
 }
@@ -271,6 +316,9 @@ impl<const N: usize> FirstFit<[Node; N]> {
             live: 0,
             free_units: capacity,
             free_extents: if capacity == 0 { 0 } else { 1 },
+            floors: [NO_FLOOR; FLOORS],
+            next_floor: 0,
+            floors_used: false,
         })
     }
 }
@@ -280,6 +328,99 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> FirstFit<S> {
     #[must_use]
     pub const fn max_allocations(&self) -> usize {
         self.limit
+    }
+
+    /// The lowest place for `fit` (aligned, without a window): the first extent of at
+    /// least `fit.count()` units from the shape's floor on (or after `rejected`, the
+    /// lowest one, found not to hold it) that holds it, trying them in address order.
+    /// Leaves the floor at the place found when the search passed over extents that
+    /// were long enough but misaligned, or started above some, and drops it otherwise.
+    // Kept out of line: the first candidate mostly fits without it, and inlined it costs
+    // every allocation registers.
+    #[inline(never)]
+    fn place_aligned(&mut self, fit: &Fit, rejected: Option<u32>) -> Option<(u32, usize)> {
+        let (count, align) = (fit.count(), fit.align());
+        let floor = if self.floors_used {
+            self.floor(count, align)
+        } else {
+            0
+        };
+        let (mut candidate, skipped) = match rejected {
+            Some(node) => (self.tree.next_long_enough(node, count), false),
+            None if floor == 0 => (self.tree.first_long_enough(count), false),
+            None => self.tree.lowest_long_enough_after(floor, count),
+        };
+        let mut passed = rejected.is_some();
+        let found = loop {
+            let Some(node) = candidate else { break None };
+            if let Some(at) = fit.place(self.tree.piece(node)) {
+                break Some((node, at));
+            }
+            passed = true;
+            candidate = self.tree.next_long_enough(node, count);
+        };
+        // A floor is kept only while it saves passing over pieces, those the search
+        // passed over or those below the floor that it skipped; otherwise it would
+        // only cost the frees their checks.
+        if passed || skipped {
+            self.set_floor(count, align, found.map_or(self.capacity, |(_, at)| at));
+        } else if floor != 0 {
+            self.set_floor(count, align, 0);
+        }
+        found
+    }
+
+    /// The floor of `count` units aligned to `align`, 0 when it has none.
+    fn floor(&self, count: usize, align: usize) -> usize {
+        self.floors
+            .iter()
+            .find(|floor| floor.count == count && floor.align == align)
+            .map_or(0, |floor| floor.at)
+    }
+
+    /// Sets the floor of `count` units aligned to `align` to `at` (0 drops it), in its
+    /// own entry or, for a new shape, in place of the oldest one.
+    #[inline(never)]
+    fn set_floor(&mut self, count: usize, align: usize, at: usize) {
+        let slot = match self
+            .floors
+            .iter()
+            .position(|floor| floor.count == count && floor.align == align)
+        {
+            Some(slot) => slot,
+            None if at == 0 => return,
+            None => {
+                let slot = self.next_floor;
+                self.next_floor = (slot + 1) % FLOORS;
+                slot
+            }
+        };
+        self.floors[slot] = Floor { count, align, at };
+        self.floors_used = self.floors.iter().any(|floor| floor.at > 0);
+    }
+
+    /// Lowers each floor to its shape's lowest place in the free piece in node `joined`,
+    /// which a free has just made, when it has one: the only new room is there.
+    // Kept out of line, as `set_floor`: only backends that keep floors take it, and
+    // inlined it costs the free path of every other one registers.
+    #[inline(never)]
+    fn lower_floors(&mut self, joined: u32) {
+        let joined = self.tree.piece(joined);
+        let whole = Window {
+            lo: 0,
+            hi: self.capacity,
+        };
+        for floor in &mut self.floors {
+            // A place in `joined` is no lower than its start (which also passes over
+            // the entries not in use, whose floor is 0).
+            if floor.at <= joined.start {
+                continue;
+            }
+            let fit = Fit::new(floor.count, floor.align, self.phase, whole);
+            if let Some(at) = fit.place(joined) {
+                floor.at = floor.at.min(at);
+            }
+        }
     }
 
     const fn check_room(&self) -> Result<(), Error> {
@@ -333,14 +474,17 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> Backend for FirstFit<S> {
             // Without a window, only extents of at least `count` units can hold the
             // run, so trying them in address order finds the lowest place; each next
             // one is a short walk from the last, where the pruned search would start
-            // over from the root.
-            let mut candidate = self.tree.first_long_enough(count);
-            loop {
-                let Some(node) = candidate else { break None };
-                if let Some(at) = fit.place(self.tree.piece(node)) {
-                    break Some((node, at));
+            // over from the root. Mostly the first one fits, which needs no floors.
+            if self.floors_used {
+                self.place_aligned(&fit, None)
+            } else {
+                match self.tree.first_long_enough(count) {
+                    None => None,
+                    Some(node) => match fit.place(self.tree.piece(node)) {
+                        Some(at) => Some((node, at)),
+                        None => self.place_aligned(&fit, Some(node)),
+                    },
                 }
-                candidate = self.tree.next_long_enough(node, count);
             }
         } else {
             self.tree.first_fit(&fit)
@@ -391,7 +535,10 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> Backend for FirstFit<S> {
                 actual,
             });
         }
-        let merged = self.tree.release_found(found);
+        let (merged, joined) = self.tree.release_found(found);
+        if self.floors_used {
+            self.lower_floors(joined);
+        }
         self.free_extents = self.free_extents + 1 - merged;
         self.free_units += count;
         self.live -= 1;

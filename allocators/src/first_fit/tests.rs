@@ -469,6 +469,27 @@ fn backend_is_send_and_named() {
     assert_eq!(ff.capacity(), 8);
 }
 
+#[test]
+fn a_free_below_a_floor_makes_room_for_its_shape_again() {
+    // A hole of 4 units at offset 1 cannot hold an 8-aligned run of 4: the search
+    // passes over it to offset 16 and leaves the shape's floor there.
+    let mut ff = FirstFit::new(64, 0, 16).unwrap();
+    ff.claim(0, 1).unwrap();
+    ff.claim(5, 4).unwrap();
+    let aligned = Request::new(4).aligned(8);
+    assert_eq!(ff.allocate(aligned), Ok(16));
+    // Freeing the unit at 0 joins the hole, whose offset 0 now holds the shape: below
+    // its floor, and still the lowest place.
+    ff.free(0, 1).unwrap();
+    assert_eq!(ff.allocate(aligned), Ok(0));
+    // The hole at 9..16 cannot hold it either: passed over again, floor at 24.
+    assert_eq!(ff.allocate(aligned), Ok(24));
+    // Freeing 5..9 joins 4..16, whose offset 8 holds it.
+    ff.free(5, 4).unwrap();
+    assert_eq!(ff.allocate(aligned), Ok(8));
+    check_invariants(&ff);
+}
+
 /// A deterministic generator for the random run below.
 struct XorShift(u64);
 

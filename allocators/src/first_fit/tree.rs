@@ -69,6 +69,14 @@ struct Summary {
     max_free: usize,
 }
 
+/// The summary of a subtree of one free piece of `len` units.
+const fn leaf_summary(len: usize) -> Summary {
+    Summary {
+        height: 1,
+        max_free: len,
+    }
+}
+
 /// The summary of the empty subtree.
 const EMPTY: Summary = Summary {
     height: 0,
@@ -170,6 +178,27 @@ impl Node {
         self.start = piece.start;
         self.len = piece.len;
         self.free = piece.free;
+    }
+}
+
+/// [`PieceTree::climb_lengths`] over the arena `nodes`, for the climbs that hold it
+/// as one slice already.
+#[inline(always)]
+fn climb_lengths_in(nodes: &mut [Node], mut at: u32) {
+    let node = &nodes[at as usize];
+    let (mut up, mut max) = (node.parent, node.max_free());
+    // `NIL` is past the end of every arena, so the root's missing parent ends the loop.
+    while let Some(parent) = nodes.get_mut(up as usize) {
+        let stored = if parent.left == at {
+            &mut parent.left_max
+        } else {
+            &mut parent.right_max
+        };
+        if *stored == max {
+            return;
+        }
+        *stored = max;
+        (at, max, up) = (up, parent.max_free(), parent.parent);
     }
 }
 
@@ -443,22 +472,24 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             .find(self.node(used).start)
             .filter(|found| found.node == used)
             .expect("only indexed allocations are released");
-        self.release_found(found)
+        self.release_found(found).0
     }
 
     /// Returns the allocation [`find`](Self::find) returned to the free space, merging
     /// it with its free neighbours in address order; returns how many of them it merged
-    /// with (so the number of free pieces changes by one minus that).
-    pub(super) fn release_found(&mut self, found: Indexed) -> usize {
+    /// with (so the number of free pieces changes by one minus that) and the node of
+    /// the free piece it is now part of.
+    pub(super) fn release_found(&mut self, found: Indexed) -> (usize, u32) {
         self.unindex_slot(found.slot);
         self.merge_free(found.node)
     }
 
     /// Turns the allocation in node `used`, already out of the index, into free space,
-    /// merging it with its free neighbours; returns how many of them it merged with.
+    /// merging it with its free neighbours; returns how many of them it merged with and
+    /// the node of the merged piece.
     // Inlined into the free path for the same reason as `carve`.
     #[inline(always)]
-    fn merge_free(&mut self, used: u32) -> usize {
+    fn merge_free(&mut self, used: u32) -> (usize, u32) {
         let node = self.node(used);
         let (prev, next, start, len) = (node.prev, node.next, node.start, node.len);
         let before =
@@ -478,18 +509,33 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 self.give_spare(used);
                 self.list_remove(before);
                 self.give_spare(before);
-                2
+                (2, after)
             }
             (Some(before), Some(after)) => {
-                let gone = self.node(after).len;
-                self.node_mut(before).len += len + gone;
+                // The two are next to each other in the tree, so one of them has at
+                // most one child (the lower of the two, on the other's side): that
+                // one leaves the tree, unlinked without the two-child swap and its
+                // second climb, and the other's node takes the merged piece (moving
+                // its key down past the one leaving only).
+                let upper = self.node(after);
+                let (gone, kept) = if upper.left != NIL && upper.right != NIL {
+                    let lower = self.piece(before);
+                    let merged = self.node_mut(after);
+                    merged.start = lower.start;
+                    merged.len += lower.len + len;
+                    (before, after)
+                } else {
+                    let upper_len = upper.len;
+                    self.node_mut(before).len += len + upper_len;
+                    (after, before)
+                };
                 self.list_remove(used);
                 self.give_spare(used);
-                self.tree_remove(after);
-                self.list_remove(after);
-                self.give_spare(after);
-                self.climb_lengths(before);
-                2
+                self.tree_remove(gone);
+                self.list_remove(gone);
+                self.give_spare(gone);
+                self.climb_lengths(kept);
+                (2, kept)
             }
             (Some(before), None) => {
                 if last {
@@ -502,7 +548,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 if !last {
                     self.climb_lengths(before);
                 }
-                1
+                (1, before)
             }
             (None, Some(after)) => {
                 // The key moves down past the allocation only: no free piece between.
@@ -514,7 +560,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 if after != self.wild {
                     self.climb_lengths(after);
                 }
-                1
+                (1, after)
             }
             (None, None) => {
                 self.node_mut(used).free = true;
@@ -523,7 +569,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 } else {
                     self.tree_insert(used);
                 }
-                0
+                (0, used)
             }
         }
     }
@@ -648,11 +694,65 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     /// descent: go left whenever the left subtree holds such a piece, else take this
     /// node if it is one, else go right (which then must hold one); the free last
     /// piece when the tree holds none.
+    // Inlined into both of `allocate`'s callers: as a call it costs about as much as
+    // the descent of a shallow tree.
+    #[inline(always)]
     pub(super) fn first_long_enough(&self, count: usize) -> Option<u32> {
         if self.summary(self.root).max_free < count {
             return self.wild_if_long_enough(count);
         }
         self.lowest_long_enough_in(self.root, count)
+    }
+
+    /// The node of the lowest free piece of at least `count` units that ends after
+    /// `from`, found in one descent: a node that ends at or before `from` sends it
+    /// right; any other is a place (itself when long enough, else the lowest in its
+    /// right subtree, all of which ends after `from`) lower than the last one noted,
+    /// and sends it left to look for a lower one while its left subtree holds a piece
+    /// that long. The free last piece when the tree holds none. Also tells whether it
+    /// passed over a piece that long which ends at or before `from`, that is, whether
+    /// starting from `from` saved anything over [`first_long_enough`](Self::first_long_enough).
+    // Kept out of line: only searches of a shape with a floor take it.
+    #[inline(never)]
+    pub(super) fn lowest_long_enough_after(
+        &self,
+        from: usize,
+        count: usize,
+    ) -> (Option<u32>, bool) {
+        let nodes = self.nodes.as_ref();
+        let (mut at, mut found, mut below) = (self.root, NIL, false);
+        let mut skipped = false;
+        while let Some(node) = nodes.get(at as usize) {
+            if node.start + node.len <= from {
+                skipped |= node.len >= count || node.left_max >= count;
+                if node.right_max < count {
+                    break;
+                }
+                at = node.right;
+            } else {
+                if node.len >= count {
+                    (found, below) = (at, false);
+                } else if node.right_max >= count {
+                    (found, below) = (node.right, true);
+                }
+                if node.left_max < count {
+                    break;
+                }
+                at = node.left;
+            }
+        }
+        if found != NIL {
+            let lowest = if below {
+                self.lowest_long_enough_in(found, count)
+            } else {
+                Some(found)
+            };
+            return (lowest, skipped);
+        }
+        let wild = self
+            .wild_if_long_enough(count)
+            .filter(|&wild| self.node(wild).piece().end() > from);
+        (wild, skipped)
     }
 
     /// The lowest free piece of at least `count` units in the subtree at `at`, whose
@@ -808,15 +908,18 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         (leaf.left, leaf.right, leaf.parent) = (NIL, NIL, parent);
         (leaf.left_height, leaf.right_height) = (0, 0);
         (leaf.left_max, leaf.right_max) = (0, 0);
-        let summary = leaf.summary();
         let up = &mut nodes[parent as usize];
-        if parent == prev {
-            up.set_right(at, summary);
+        let other = if parent == prev {
+            let other = up.left_height;
+            up.set_right(at, leaf_summary(len));
+            other
         } else {
-            up.set_left(at, summary);
-        }
+            let other = up.right_height;
+            up.set_left(at, leaf_summary(len));
+            other
+        };
         // A parent gaining a leaf stays balanced: the heights climb from it.
-        if let Some(unbalanced) = self.climb_heights(parent) {
+        if let Some(unbalanced) = self.climb_heights(parent, 1 + other.max(1)) {
             self.climb(unbalanced);
         }
     }
@@ -848,50 +951,58 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         (leaf.left, leaf.right, leaf.parent) = (NIL, NIL, parent);
         (leaf.left_height, leaf.right_height) = (0, 0);
         (leaf.left_max, leaf.right_max) = (0, 0);
-        let summary = leaf.summary();
         if parent == NIL {
             self.root = at;
             return;
         }
         let up = self.node_mut(parent);
-        if start < up.start {
-            up.set_left(at, summary);
+        let other = if start < up.start {
+            let other = up.right_height;
+            up.set_left(at, leaf_summary(len));
+            other
         } else {
-            up.set_right(at, summary);
-        }
-        // A parent gaining a leaf stays balanced: the heights climb from it.
-        if let Some(unbalanced) = self.climb_heights(parent) {
-            self.climb(unbalanced);
+            let other = up.left_height;
+            up.set_right(at, leaf_summary(len));
+            other
+        };
+        // A parent gaining a leaf stays balanced: the heights climb from it. The one
+        // rotation an insertion can call for brings the subtree back to its height
+        // from before, and the descent already gave every ancestor its longest-free
+        // value, so nothing above the rotated subtree changes: no climb after it.
+        if let Some(unbalanced) = self.climb_heights(parent, 1 + other.max(1)) {
+            self.rotate_to_balance(unbalanced);
         }
     }
 
     /// The climb after [`tree_insert`](Self::tree_insert), whose descent already set
     /// every longest-free value on the path: from node `at` (balanced, its own stored
-    /// heights right) up, each step rewrites only the parent's stored height for the
-    /// side it came from, stopping where it is already right, and returns the first
-    /// ancestor that falls out of balance for a [`climb`](Self::climb) to rotate.
+    /// heights right, `height` its subtree's height, passed in by the caller who
+    /// just stored one of them) up, each step rewrites only the parent's stored
+    /// height for the side it came from, stopping where it is already right, and
+    /// returns the first ancestor that falls out of balance for a
+    /// [`climb`](Self::climb) to rotate.
     #[inline(always)]
-    fn climb_heights(&mut self, mut at: u32) -> Option<u32> {
+    fn climb_heights(&mut self, mut at: u32, mut height: u8) -> Option<u32> {
         let nodes = self.nodes.as_mut();
-        let node = &nodes[at as usize];
-        let (mut up, mut height) = (node.parent, 1 + node.left_height.max(node.right_height));
+        let mut up = nodes[at as usize].parent;
         // `NIL` is past the end of every arena, so the root's missing parent ends the
         // loop.
         while let Some(parent) = nodes.get_mut(up as usize) {
-            let stored = if parent.left == at {
-                &mut parent.left_height
+            // The other side's height is read before the store, as in
+            // `climb_balanced`: reading both back after it stalls the load.
+            let (stored, other) = if parent.left == at {
+                (&mut parent.left_height, parent.right_height)
             } else {
-                &mut parent.right_height
+                (&mut parent.right_height, parent.left_height)
             };
             if *stored == height {
                 return None;
             }
             *stored = height;
-            let (left, right) = (parent.left_height, parent.right_height);
-            if left.abs_diff(right) > 1 {
+            if height.abs_diff(other) > 1 {
                 return Some(up);
             }
-            (at, height, up) = (up, 1 + left.max(right), parent.parent);
+            (at, height, up) = (up, 1 + height.max(other), parent.parent);
         }
         None
     }
@@ -972,24 +1083,8 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     /// rewrites the parent's stored value for the side it came from, and it stops at
     /// the first parent whose stored value is already right. Half the work of a
     /// [`climb`](Self::climb) step, which also carries and checks heights.
-    fn climb_lengths(&mut self, mut at: u32) {
-        let nodes = self.nodes.as_mut();
-        let node = &nodes[at as usize];
-        let (mut up, mut max) = (node.parent, node.max_free());
-        // `NIL` is past the end of every arena, so the root's missing parent ends the
-        // loop.
-        while let Some(parent) = nodes.get_mut(up as usize) {
-            let stored = if parent.left == at {
-                &mut parent.left_max
-            } else {
-                &mut parent.right_max
-            };
-            if *stored == max {
-                return;
-            }
-            *stored = max;
-            (at, max, up) = (up, parent.max_free(), parent.parent);
-        }
+    fn climb_lengths(&mut self, at: u32) {
+        climb_lengths_in(self.nodes.as_mut(), at);
     }
 
     /// Restores balance and the parents' view of their children from node `at` up,
@@ -1008,7 +1103,9 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
 
     /// The steps of [`climb`](Self::climb) from `at` (balanced, its summary right) up
     /// to where it stops or to the first ancestor that falls out of balance, which it
-    /// returns for a rotation.
+    /// returns for a rotation. From the first parent whose stored height of the child
+    /// stays, only longest-free values can change above, and the rest of the way is
+    /// [`climb_lengths`](Self::climb_lengths)'s.
     ///
     /// It holds the arena as one slice for the whole walk: through `self` on every
     /// step, the arena's address and length were read again after each store, since
@@ -1021,24 +1118,42 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         // `NIL` is past the end of every arena, so the root's missing parent ends the
         // loop here.
         while let Some(parent) = nodes.get_mut(up as usize) {
-            if parent.left == at {
-                if parent.left_summary() == summary {
-                    return None;
-                }
-                parent.set_left(at, summary);
+            // The link to `at` is already there: only the summary is rewritten. Where
+            // the height stays, the parent's height and balance stay too, and only
+            // longest-free values can change above: the cheaper climb takes over.
+            let left = parent.left == at;
+            let (stored, other) = if left {
+                (parent.left_summary(), parent.right_summary())
             } else {
-                if parent.right_summary() == summary {
-                    return None;
+                (parent.right_summary(), parent.left_summary())
+            };
+            if stored.height == summary.height {
+                if stored.max_free != summary.max_free {
+                    if left {
+                        parent.left_max = summary.max_free;
+                    } else {
+                        parent.right_max = summary.max_free;
+                    }
+                    climb_lengths_in(nodes, up);
                 }
-                parent.set_right(at, summary);
+                return None;
             }
-            // The parent's new summary and balance come from the values just written,
-            // read through the same reference: reading them back through a fresh
-            // index after narrow stores stalls store-to-load forwarding.
-            if parent.left_height.abs_diff(parent.right_height) > 1 {
+            if left {
+                (parent.left_height, parent.left_max) = (summary.height, summary.max_free);
+            } else {
+                (parent.right_height, parent.right_max) = (summary.height, summary.max_free);
+            }
+            // The parent's balance and summary come from the values in hand rather
+            // than from the fields just written: reading a node's heights back right
+            // after a narrow store to one of them stalls store-to-load forwarding.
+            if summary.height.abs_diff(other.height) > 1 {
                 return Some(up);
             }
-            (at, summary, up) = (up, parent.summary(), parent.parent);
+            summary = Summary {
+                height: 1 + summary.height.max(other.height),
+                max_free: parent.len.max(summary.max_free).max(other.max_free),
+            };
+            (at, up) = (up, parent.parent);
         }
         self.root = at;
         None
@@ -1349,6 +1464,19 @@ mod tests {
             assert_eq!(tree.largest_free(), want);
             let first = model.iter().find(|p| p.free && p.len >= 7).copied();
             assert_eq!(tree.first_long_enough(7).map(|at| tree.piece(at)), first);
+            let from = usize::try_from((state >> 9) % 3000).unwrap_or(0);
+            let after = model
+                .iter()
+                .find(|p| p.free && p.len >= 7 && p.end() > from)
+                .copied();
+            let skips = model
+                .iter()
+                .any(|p| p.free && p.len >= 7 && p.end() <= from);
+            assert_eq!(
+                tree.lowest_long_enough_after(from, 7),
+                (after.map(|p| tree.free_before(p.start).unwrap()), skips),
+                "from {from}"
+            );
             let long: alloc::vec::Vec<Piece> = model
                 .iter()
                 .filter(|p| p.free && p.len >= 7)
