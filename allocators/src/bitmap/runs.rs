@@ -473,11 +473,9 @@ impl RunTree {
     /// The level at `depth` (at most the root's).
     #[inline(always)]
     const fn level(&self, depth: u32) -> Level {
-        let d = depth as usize;
-        // No tree has that many levels (see `MAX_LEVELS`): only the bound check.
-        if d >= MAX_LEVELS {
-            return self.leaf_level();
-        }
+        // No tree has `MAX_LEVELS` levels (see there), so the remainder is the depth
+        // itself, and no bound check is left.
+        let d = depth as usize % MAX_LEVELS;
         Level {
             depth,
             first_group: self.level_groups[d],
@@ -1198,7 +1196,8 @@ impl Walk<'_> {
         carry: &mut usize,
     ) -> Option<usize> {
         let count = self.count;
-        let at = level.group_word(group);
+        // The stride of a group above the leaves, a constant here.
+        let at = level.word + group * GROUP_WORDS;
         let Some(&[e0, e1, e2, e3, l01, l23]) = self.words.get(at..at + GROUP_WORDS) else {
             *slot = FAN;
             return None;
@@ -1246,7 +1245,7 @@ impl Walk<'_> {
         carry: &mut usize,
     ) -> Option<usize> {
         let count = self.count;
-        let at = level.group_word(group);
+        let at = level.word + group * LEAF_GROUP_WORDS;
         let Some(&[low, high]) = self.words.get(at..at + LEAF_GROUP_WORDS) else {
             *slot = FAN;
             return None;
