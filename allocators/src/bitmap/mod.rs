@@ -17,19 +17,23 @@
 //!   wrong count are all told apart, also for two adjacent allocations;
 //! * the **summary** (see `summary.rs`): one bit per used-map word ("full"), and further
 //!   levels of one bit per word of the level below, until a level fits in one word;
-//! * the **run tree** (see `runs.rs`): per 128-unit leaf and above, the free run at the
-//!   start, at the end and the longest, so the lowest run of `count` free units is found
-//!   in `O(log n)`.
+//! * the **run tree** (see `runs.rs`): a 4-ary tree over leaves of 128 units, each
+//!   node's four children's runs (the free run at the start, at the end and the
+//!   longest) stored together, so the lowest run of `count` free units is found in
+//!   `O(log n)`.
 //!
-//! Metadata is `8 * (2 * ceil(n / 64) + s + ceil(t / 64)) + 12 * t` bytes for `n` units,
-//! in every form (`8 * words_for(n)`; a tree node's three `u32` runs take a word and a
-//! half), where `s` is the
-//! number of summary words (`ceil(n / 64^2) + ceil(n / 64^3) + ...`, up to and including
-//! the first level of at most one word) and `t` the run tree's leaf slots
-//! (`ceil(n / 128)` rounded up to a power of two, 0 for one leaf) plus a stale bit per
-//! slot: exactly 2 bits per unit for the two maps, `1/63 ≈ 0.0159` bits per unit for the
-//! summary and 0.76 to 1.52 for the tree, 2.8 to 3.6 bits per unit (a region's granule)
-//! in all. Sizes are exact: no request is rounded up.
+//! Metadata is `8 * (2 * ceil(n / 64) + s + r)` bytes for `n` units, in every form
+//! (`8 * words_for(n)`), where `s` is the number of summary words
+//! (`ceil(n / 64^2) + ceil(n / 64^3) + ...`, up to and including the first level of at
+//! most one word) and `r` the run tree's: for `l = ceil(n / 128)` leaves, `g_k =
+//! ceil(l / 4^k)` groups of four siblings' runs on each level `k = 1, 2, ...` up to the
+//! one with a single group (none for a single leaf), two words for a group of leaves
+//! and six for a group above, and a stale bit per group: `r = 2 g_1 + 6 (g_2 + g_3 +
+//! ...) + ceil((g_1 + g_2 + ...) / 64)`. That is exactly 2 bits per unit for the two
+//! maps, `1/63 ≈ 0.0159` bits per unit for the summary and about 0.5 for the tree (more
+//! for a space of a few leaves, whose levels are rounded up to whole groups), 2.52 bits
+//! per unit (a region's granule) at 2^20 units. Sizes are exact: no request is rounded
+//! up.
 //!
 //! Beside the words, the backend keeps a floor per count of at most 64 units and for a
 //! few larger counts, each at one alignment (see `floors.rs`, 304 bytes whatever the
@@ -44,10 +48,10 @@
 //! and past one whose aligned part is too short goes on from there, without a new
 //! descent. Claim and free are `O(count / 64)` plus the summary update and
 //! the tree's: while searches keep needing the tree, at once a plain store per tree
-//! node wholly inside the change and two joins per level up to where its ends meet,
-//! then joins up to the first level where nothing moved (it stays settled; a change of
-//! more than four leaves only if the searches before came as close together, too);
-//! otherwise a plain store per tree node
+//! entry wholly inside the change and a join of four siblings per end per level up to
+//! where its ends meet, then one per level up to the first where nothing moved (it
+//! stays settled; a change of more than four leaves only if the searches before came
+//! as close together, too); otherwise a plain store per tree entry
 //! wholly inside the change (`O(count / 128)`) and, above its two ends, stale bits up
 //! to the first ancestor already stale, which the next search that needs the tree
 //! recomputes, `O(log n)` per change since the last one. A failing allocation costs what the search costs
@@ -242,7 +246,8 @@ impl Bitmap {
     ///
     /// assert_eq!(Bitmap::words_for(0), 0);
     /// assert_eq!(Bitmap::words_for(64), 2 + 1); // two maps of one word, one summary word
-    /// assert_eq!(Bitmap::words_for(1000), 2 * 16 + 1 + 1 + 8 * 3 / 2); // and a tree
+    /// // And a tree: a word of stale bits, two groups of four leaves, the group above.
+    /// assert_eq!(Bitmap::words_for(1000), 2 * 16 + 1 + 1 + 2 * 2 + 6);
     /// ```
     #[must_use]
     pub const fn words_for(capacity: usize) -> usize {

@@ -1,28 +1,35 @@
-//! The run tree of the bitmap backend: where the free runs long enough for a request are.
+//! The run tree of the bitmap backend: where the free runs long enough for a request
+//! are.
 //!
-//! A complete binary tree over *leaves* of 128 units (two words of the used map). Every
-//! inner node stores, for the units it covers, the free run at its start (`prefix`), the
-//! free run at its end (`suffix`) and its longest free run, each a `u32` (12 bytes per
-//! node, one node per leaf slot, slots rounded up to a power of two: 0.75 to 1.5 bits
-//! per unit). Leaves are not stored: their runs are read off the two used words when
-//! needed. [`RunTree::first_fit`] finds the lowest offset at or after a bound (and
-//! aligned) where `count` free units start in `O(log n)` node visits plus one leaf scan
-//! per level at most, whatever lies below it. A change of the used map
-//! ([`RunTree::mark`]) is joined in at once while searches keep needing the tree
-//! ([`Demand`]): the nodes wholly inside it written directly, the at most two per level
-//! that hold its ends joined, and above where they meet, the ancestors up to where
-//! nothing moved. Otherwise the nodes wholly inside it are written directly and those
-//! above its two ends only marked stale, and a search first recomputes the stale ones
-//! ([`RunTree::settle`]), so the tree costs nothing while the word scan finds every
-//! fit.
+//! A 4-ary tree over *leaves* of 128 units (two words of the used map): every inner
+//! node has four children and covers four times the units of one. Each stored *group*
+//! holds the runs of four siblings, the children of one node (for the units each
+//! covers: the free run at its start, `prefix`, at its end, `suffix`, and its longest),
+//! so a node's children are read together, and a change climbs half the levels of a
+//! binary tree, a join of four entries each. Leaf entries are bytes (a leaf's runs are
+//! at most 128): a group of four leaves takes two words. The entries of inner nodes are
+//! `u32`s: a group takes six words (each sibling's prefix and suffix, a word each, then
+//! the four longest runs, two to a word). The root's own runs are not stored: a search
+//! never reads them. Levels are stored bottom up, each as many groups as the level
+//! above has nodes, so none is rounded up to a power: about 8 bytes per leaf (4 in its
+//! group, 4 in the groups above), half a bit per unit, and a stale bit per inner node.
+//!
+//! [`RunTree::first_fit`] finds the lowest offset at or after a bound (and aligned)
+//! where `count` free units start, walking from the leaf holding the bound in address
+//! order a group at a time: `O(log n)` node visits plus one leaf scan per level at
+//! most, whatever lies below it. A change of the used map ([`RunTree::mark`]) is joined
+//! in at once while searches keep needing the tree ([`Demand`]): the entries wholly
+//! inside it written directly, the at most two groups per level that hold its ends
+//! joined, and above where they meet, the ancestors up to where nothing moved.
+//! Otherwise the entries wholly inside it are written directly and the nodes above its
+//! two ends only marked stale (one bit per inner node: its group, and so its own entry,
+//! may be stale), and a search first recomputes the stale ones ([`RunTree::settle`]),
+//! so the tree costs nothing while the word scan finds every fit.
 //!
 //! The tree lives in a slice of [`words`](RunTree::words) `u64`s that the bitmap's
-//! storage holds: first one stale bit per node, then the nodes by sibling pairs, three
-//! words a pair (each sibling's prefix and suffix runs, a word each, then both longest
-//! runs in one word): 12 bytes per node, a node is read with two word loads and no wider
-//! arithmetic, and the two children a join reads lie in one 24-byte stretch. [`RunTree`] itself
-//! only knows the sizes, so the same code serves a heap bitmap and one over caller
-//! storage, and [`init`](RunTree::init) is a `const fn`.
+//! storage holds: first the stale bits, then the levels' groups. [`RunTree`] itself only
+//! knows the sizes and where each level starts, so the same code serves a heap bitmap
+//! and one over caller storage, and [`init`](RunTree::init) is a `const fn`.
 //!
 //! Values saturate at `u32::MAX`; a saturated value still is at least any count the
 //! tree is asked about, which is why [`RunTree::first_fit`] refuses counts above it.
@@ -55,6 +62,21 @@ const INNER_RUNS: u32 = 3;
 /// allocated side by side, then freed together), and on random video at 64 B units,
 /// where nearly every search needs the tree, the settle they spare is the larger part.
 const EAGER_LEAVES: usize = 4;
+/// Children per inner node.
+const FAN: usize = 4;
+/// `log2(FAN)`: a level up multiplies a node's units by `1 << FAN_SHIFT`.
+const FAN_SHIFT: u32 = 2;
+/// Levels a tree can have, root included: a space of `n < 2^BITS` units has fewer
+/// than `2^(BITS - 7)` leaves, so at most `(BITS - 7) / 2 + 1` levels above them.
+const MAX_LEVELS: usize = usize::BITS as usize / 2;
+/// Words of a group of leaf entries: one `u32` per leaf.
+const LEAF_GROUP_WORDS: usize = 2;
+/// Words of a group of inner entries: four words of `prefix | suffix << 32`, then two
+/// of two longest runs each.
+const GROUP_WORDS: usize = 6;
+
+/// The runs of four siblings, in address order.
+type Group = [Runs; FAN];
 
 /// How recently searches needed the run tree, in changes: what decides whether
 /// [`RunTree::mark`] joins a change in at once or leaves it to the next search.
@@ -283,14 +305,6 @@ impl Runs {
     }
 }
 
-/// A node of the tree as a search sees it: heap index, first unit, units covered.
-#[derive(Clone, Copy, Debug)]
-struct Node {
-    index: usize,
-    lo: usize,
-    len: usize,
-}
-
 /// Word `w` of `words`, 0 past the end.
 const fn word(words: &[u64], w: usize) -> u64 {
     if w < words.len() { words[w] } else { 0 }
@@ -303,151 +317,328 @@ const fn half_of(word: u64, half: usize) -> u32 {
     let value = (word >> (half * 32)) as u32;
     value
 }
+/// A leaf's runs as its entry: prefix, suffix and longest run a byte each (at most 128).
+const fn pack_leaf(runs: Runs) -> u32 {
+    runs.prefix | runs.suffix << 8 | runs.longest << 16
+}
 
-/// The run tree over a used map of a fixed number of words: its shape and where its
-/// parts lie in the tree's words.
+/// The runs a leaf entry holds.
+const fn unpack_leaf(entry: u32) -> Runs {
+    Runs {
+        prefix: entry & 0xFF,
+        suffix: entry >> 8 & 0xFF,
+        longest: entry >> 16 & 0xFF,
+    }
+}
+
+/// The runs of four siblings of `len` units each, joined: those of their parent.
+#[inline(always)]
+const fn join_group(group: &Group, len: usize) -> Runs {
+    // Pairwise: the two inner joins do not wait on each other.
+    let left = Runs::join(group[0], len, group[1], len);
+    let right = Runs::join(group[2], len, group[3], len);
+    Runs::join(left, 2 * len, right, 2 * len)
+}
+
+/// One stored level of the tree: its depth (0: the leaves) and where its groups lie.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Level {
+    depth: u32,
+    /// The number of its first group among all groups, bottom up: also the stale bit
+    /// of the first node of the level above (whose children that group holds).
+    first_group: usize,
+    /// The tree word its first group starts at.
+    word: usize,
+    /// Words of one of its groups: [`LEAF_GROUP_WORDS`] for the leaves, else
+    /// [`GROUP_WORDS`] (kept, not derived from the depth, as every step reads it).
+    group_words: usize,
+}
+
+impl Level {
+    /// The first word of group `g` of this level (the children of node `g` above).
+    #[inline(always)]
+    const fn group_word(self, g: usize) -> usize {
+        self.word + g * self.group_words
+    }
+}
+
+/// The 4-ary run tree over a used map of a fixed number of words: its shape and where
+/// its parts lie in the tree's words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct RunTree {
-    /// Leaf slots, a power of two (slots past the map read as fully used).
+    /// Leaves: 128-unit stretches of the used map (the last one may reach past it; its
+    /// units there read as used).
     leaves: usize,
-    /// Words of stale bits at the start of the tree's words, one bit per inner node:
-    /// its stored runs are stale. The ancestors of a stale node are stale too, so
-    /// [`settle`](Self::settle) finds them all from the root. The nodes follow, in heap
-    /// order: the root is 1, the children of `i` are `2i`, `2i + 1` (slot 0 unused);
-    /// indices `leaves..2 * leaves` are the leaves, not stored.
+    /// Levels above the leaves: the root is at this depth. 0 for a single leaf, which
+    /// stores nothing.
+    height: u32,
+    /// Groups of all stored levels, which is also the number of inner nodes.
+    groups: usize,
+    /// Words of the whole tree (see [`words`](Self::words)): every change checks them.
+    words: usize,
+    /// Per depth up to the root's, the first word and the first group of the level's
+    /// groups: every step up or down the tree takes them from here rather than
+    /// summing the levels below.
+    level_words: [usize; MAX_LEVELS],
+    /// See `level_words`.
+    level_groups: [usize; MAX_LEVELS],
+    /// Words of stale bits at the start of the tree's words, one per inner node
+    /// numbered as the group of its children: the group, and so the node's own entry,
+    /// may be stale. The ancestors of a stale node are stale too, so
+    /// [`settle`](Self::settle) finds them all from the root.
     stale_words: usize,
 }
 
 impl RunTree {
     /// The tree over a used map of `used_words` words.
     pub(super) const fn new(used_words: usize) -> Self {
-        let pairs = used_words.div_ceil(LEAF_WORDS);
-        let leaves = if pairs > 1 { pairs } else { 1 }.next_power_of_two();
-        let stale_words = Self::stored(leaves).div_ceil(64);
-        Self {
+        let leaves = used_words.div_ceil(LEAF_WORDS);
+        let leaves = if leaves > 1 { leaves } else { 1 };
+        let (mut height, mut span) = (0, 1usize);
+        while span < leaves {
+            span = span.saturating_mul(FAN);
+            height += 1;
+        }
+        let mut tree = Self {
             leaves,
-            stale_words,
+            height,
+            groups: 0,
+            words: 0,
+            stale_words: 0,
+            level_words: [0; MAX_LEVELS],
+            level_groups: [0; MAX_LEVELS],
+        };
+        let mut depth = 1;
+        while depth <= height {
+            tree.groups += tree.nodes(depth);
+            depth += 1;
+        }
+        tree.stale_words = tree.groups.div_ceil(64);
+        // Each level's groups follow the level's below it.
+        let (mut depth, mut word, mut group) = (0, tree.stale_words, 0);
+        while depth <= height && (depth as usize) < MAX_LEVELS {
+            tree.level_words[depth as usize] = word;
+            tree.level_groups[depth as usize] = group;
+            if depth < height {
+                let groups = tree.nodes(depth + 1);
+                let group_words = if depth == 0 {
+                    LEAF_GROUP_WORDS
+                } else {
+                    GROUP_WORDS
+                };
+                word += groups * group_words;
+                group += groups;
+            }
+            depth += 1;
+        }
+        if height > 0 {
+            tree.words = word;
+        }
+        tree
+    }
+
+    /// Nodes at depth `depth` (at most `height`): the groups of the level below.
+    const fn nodes(&self, depth: u32) -> usize {
+        ((self.leaves - 1) >> (FAN_SHIFT * depth)) + 1
+    }
+
+    /// Words the tree needs: the stale bits, two per group of leaves and six per group
+    /// of inner nodes; none for a space of one leaf.
+    pub(super) const fn words(&self) -> usize {
+        self.words
+    }
+
+    /// The leaves' level.
+    const fn leaf_level(&self) -> Level {
+        Level {
+            depth: 0,
+            first_group: 0,
+            word: self.stale_words,
+            group_words: LEAF_GROUP_WORDS,
         }
     }
 
-    /// Stored nodes: one per leaf slot (slot 0 spent to keep heap order), none for a
-    /// tree of one leaf.
-    const fn stored(leaves: usize) -> usize {
-        if leaves > 1 { leaves } else { 0 }
+    /// The level above `level` (whose depth is below the root's).
+    #[inline(always)]
+    const fn up(&self, level: Level) -> Level {
+        self.level(level.depth + 1)
     }
 
-    /// Words the tree needs: `ceil(t / 64)` of stale bits and `12 t / 8` of nodes for
-    /// `t` leaf slots (a power of two of 128-unit leaves, so `t` is even), none for a
-    /// space of at most one leaf.
-    pub(super) const fn words(&self) -> usize {
-        self.stale_words + Self::stored(self.leaves) / 2 * 3
+    /// The level below `level` (whose depth is at least 1).
+    #[inline(always)]
+    const fn down(&self, level: Level) -> Level {
+        self.level(level.depth - 1)
+    }
+
+    /// The level at `depth` (at most the root's).
+    #[inline(always)]
+    const fn level(&self, depth: u32) -> Level {
+        // No tree has `MAX_LEVELS` levels (see there), so the remainder is the depth
+        // itself, and no bound check is left.
+        let d = depth as usize % MAX_LEVELS;
+        Level {
+            depth,
+            first_group: self.level_groups[d],
+            word: self.level_words[d],
+            group_words: if depth == 0 {
+                LEAF_GROUP_WORDS
+            } else {
+                GROUP_WORDS
+            },
+        }
+    }
+
+    /// The top stored level: the root's children.
+    const fn top_level(&self) -> Level {
+        self.level(self.height.saturating_sub(1))
+    }
+
+    /// The stale bit of the root.
+    const fn root_bit(&self) -> usize {
+        self.groups - 1
+    }
+
+    /// The runs of leaf `leaf`, off the used map, by `of`.
+    #[inline(always)]
+    const fn leaf_runs(used: &[u64], leaf: usize, few_runs: bool) -> Runs {
+        let w = leaf * LEAF_WORDS;
+        let (first, second) = (
+            words::word_or_full(used, w),
+            words::word_or_full(used, w + 1),
+        );
+        let bits = first as u128 | (second as u128) << 64;
+        if few_runs {
+            Runs::of_few_run_leaf(bits)
+        } else {
+            Runs::of_leaf(bits)
+        }
+    }
+
+    /// Group `g` of `level`: the stored runs of nodes `4g .. 4g + 4` there (all used
+    /// past the tree's words), its words read behind one bounds check.
+    #[inline(always)]
+    fn group(tree: &[u64], level: Level, g: usize) -> Group {
+        let at = level.group_word(g);
+        if level.depth == 0 {
+            let Some(&[low, high]) = tree.get(at..at + LEAF_GROUP_WORDS) else {
+                return [Runs::default(); FAN];
+            };
+            return [
+                unpack_leaf(half_of(low, 0)),
+                unpack_leaf(half_of(low, 1)),
+                unpack_leaf(half_of(high, 0)),
+                unpack_leaf(half_of(high, 1)),
+            ];
+        }
+        let Some(&[e0, e1, e2, e3, l01, l23]) = tree.get(at..at + GROUP_WORDS) else {
+            return [Runs::default(); FAN];
+        };
+        let runs = |ends: u64, longest: u32| Runs {
+            prefix: half_of(ends, 0),
+            suffix: half_of(ends, 1),
+            longest,
+        };
+        [
+            runs(e0, half_of(l01, 0)),
+            runs(e1, half_of(l01, 1)),
+            runs(e2, half_of(l23, 0)),
+            runs(e3, half_of(l23, 1)),
+        ]
+    }
+
+    /// [`group`](Self::group) in const context, word by word.
+    const fn const_group(tree: &[u64], level: Level, g: usize) -> Group {
+        let at = level.group_word(g);
+        let mut group = [Runs {
+            prefix: 0,
+            suffix: 0,
+            longest: 0,
+        }; FAN];
+        let mut s = 0;
+        while s < FAN {
+            group[s] = if level.depth == 0 {
+                unpack_leaf(half_of(word(tree, at + s / 2), s % 2))
+            } else {
+                let ends = word(tree, at + s);
+                Runs {
+                    prefix: half_of(ends, 0),
+                    suffix: half_of(ends, 1),
+                    longest: half_of(word(tree, at + FAN + s / 2), s % 2),
+                }
+            };
+            s += 1;
+        }
+        group
+    }
+
+    /// Stores `group` as group `g` of `level`.
+    #[inline(always)]
+    const fn set_group(tree: &mut [u64], level: Level, g: usize, group: &Group) {
+        let at = level.group_word(g);
+        if at + level.group_words > tree.len() {
+            return;
+        }
+        if level.depth == 0 {
+            tree[at] = pack_leaf(group[0]) as u64 | (pack_leaf(group[1]) as u64) << 32;
+            tree[at + 1] = pack_leaf(group[2]) as u64 | (pack_leaf(group[3]) as u64) << 32;
+        } else {
+            let mut s = 0;
+            while s < FAN {
+                tree[at + s] = group[s].prefix as u64 | (group[s].suffix as u64) << 32;
+                s += 1;
+            }
+            tree[at + FAN] = group[0].longest as u64 | (group[1].longest as u64) << 32;
+            tree[at + FAN + 1] = group[2].longest as u64 | (group[3].longest as u64) << 32;
+        }
     }
 
     /// Builds the tree of `used` in `tree` (its [`words`](Self::words) words, all
-    /// clear): every inner node from its children, none stale.
+    /// clear): every entry from the used map or its children, none stale.
     pub(super) const fn init(&self, used: &[u64], tree: &mut [u64]) {
-        let mut i = self.leaves;
-        while i > 1 {
-            i -= 1;
-            let runs = self.join_children(used, tree, i, self.len_of(2 * i));
-            self.set_node(tree, i, runs);
-        }
-    }
-
-    /// Where inner node `i`'s prefix and suffix runs lie, and the word holding its
-    /// longest run (low half for even `i`, high for odd).
-    #[inline(always)]
-    const fn slots(&self, i: usize) -> (usize, usize) {
-        let pair = self.stale_words + i / 2 * 3;
-        (pair + i % 2, pair + 2)
-    }
-
-    /// The stored runs of inner node `i`.
-    #[inline(always)]
-    const fn node(&self, tree: &[u64], i: usize) -> Runs {
-        let (ends, longest) = self.slots(i);
-        let ends = word(tree, ends);
-        Runs {
-            prefix: half_of(ends, 0),
-            suffix: half_of(ends, 1),
-            longest: half_of(word(tree, longest), i % 2),
-        }
-    }
-
-    #[inline(always)]
-    const fn set_node(&self, tree: &mut [u64], i: usize, runs: Runs) {
-        let (ends, longest) = self.slots(i);
-        if longest >= tree.len() {
+        if self.height == 0 || tree.len() < self.words() {
             return;
         }
-        tree[ends] = runs.prefix as u64 | (runs.suffix as u64) << 32;
-        let shift = i % 2 * 32;
-        tree[longest] = tree[longest] & !(0xFFFF_FFFF << shift) | (runs.longest as u64) << shift;
-    }
-
-    /// Units covered by a node of index `i`.
-    const fn len_of(&self, i: usize) -> usize {
-        // Depth below the root: leaves are at depth log2(leaves).
-        let depth = (usize::BITS - 1 - i.leading_zeros()) as usize;
-        let leaf_depth = self.leaves.trailing_zeros() as usize;
-        LEAF_UNITS << (leaf_depth - depth)
-    }
-
-    /// The runs of node `i` (inner: stored; leaf: read off the used map).
-    #[inline(always)]
-    const fn runs(&self, used: &[u64], tree: &[u64], i: usize) -> Runs {
-        if i < self.leaves {
-            return self.node(tree, i);
+        let leaves = self.leaf_level();
+        let mut g = 0;
+        while g < self.nodes(1) {
+            let mut group = [Runs {
+                prefix: 0,
+                suffix: 0,
+                longest: 0,
+            }; FAN];
+            let mut s = 0;
+            while s < FAN {
+                group[s] = Self::leaf_runs(used, g * FAN + s, false);
+                s += 1;
+            }
+            Self::set_group(tree, leaves, g, &group);
+            g += 1;
         }
-        let w = (i - self.leaves) * LEAF_WORDS;
-        let (first, second) = (
-            words::word_or_full(used, w),
-            words::word_or_full(used, w + 1),
-        );
-        Runs::of_leaf(first as u128 | (second as u128) << 64)
-    }
-
-    /// The runs of leaf node `i` (`leaves <= i`), by [`Runs::of_few_run_leaf`].
-    #[inline(always)]
-    const fn few_run_leaf(&self, used: &[u64], i: usize) -> Runs {
-        let w = (i - self.leaves) * LEAF_WORDS;
-        let (first, second) = (
-            words::word_or_full(used, w),
-            words::word_or_full(used, w + 1),
-        );
-        Runs::of_few_run_leaf(first as u128 | (second as u128) << 64)
-    }
-
-    /// The runs of inner node `i` from its children, each of `half` units. Inner
-    /// children are a sibling pair, read as their three words at once.
-    const fn join_children(&self, used: &[u64], tree: &[u64], i: usize, half: usize) -> Runs {
-        if 2 * i >= self.leaves {
-            // Settling joins leaves after long changes (the single-leaf ones climb at
-            // once while searches need the tree): mostly few runs inside.
-            return Runs::join(
-                self.few_run_leaf(used, 2 * i),
-                half,
-                self.few_run_leaf(used, 2 * i + 1),
-                half,
-            );
+        let (mut below, mut len) = (leaves, LEAF_UNITS);
+        while below.depth + 1 < self.height {
+            // Each group of the level above at once, from the four groups below it.
+            let level = self.up(below);
+            let mut g = 0;
+            while g < self.nodes(level.depth + 1) {
+                let mut group = [Runs {
+                    prefix: 0,
+                    suffix: 0,
+                    longest: 0,
+                }; FAN];
+                let mut s = 0;
+                while s < FAN {
+                    let child = g * FAN + s;
+                    if child < self.nodes(level.depth) {
+                        group[s] = join_group(&Self::const_group(tree, below, child), len);
+                    }
+                    s += 1;
+                }
+                Self::set_group(tree, level, g, &group);
+                g += 1;
+            }
+            below = level;
+            len *= FAN;
         }
-        // The pair of children `2i`, `2i + 1` (see `slots`).
-        let pair = self.stale_words + i * 3;
-        let (left, right, longest) = (word(tree, pair), word(tree, pair + 1), word(tree, pair + 2));
-        Runs::join(
-            Runs {
-                prefix: half_of(left, 0),
-                suffix: half_of(left, 1),
-                longest: half_of(longest, 0),
-            },
-            half,
-            Runs {
-                prefix: half_of(right, 0),
-                suffix: half_of(right, 1),
-                longest: half_of(longest, 1),
-            },
-            half,
-        )
     }
 
     /// Brings the tree up to `[start, end)` (units) of `used_map` having become all used
@@ -455,9 +646,7 @@ impl RunTree {
     /// searches keep needing it ([`Demand::joins_at_once`]; a [climb](Self::climb)
     /// within one leaf, [`update_range`](Self::update_range) across more), or by
     /// marking it stale for the next search to settle
-    /// ([`mark_stale`](Self::mark_stale)). Eager updates keep a tree that searches keep
-    /// needing settled at the cost of the joins that change something; stale bits cost
-    /// nothing more while no search needs the tree.
+    /// ([`mark_stale`](Self::mark_stale)).
     pub(super) fn mark(
         &self,
         used_map: &[u64],
@@ -466,7 +655,7 @@ impl RunTree {
         used: bool,
         demand: Demand,
     ) {
-        if self.leaves <= 1 || start >= end || tree.len() < self.words() {
+        if self.height == 0 || start >= end || tree.len() < self.words() {
             return;
         }
         let (first, last) = (start / LEAF_UNITS, (end - 1) / LEAF_UNITS);
@@ -474,110 +663,95 @@ impl RunTree {
         // stale after one compare.
         if demand.since_search < EAGER_CHANGES
             && (first == last || demand.joins_at_once(last - first + 1))
-            && !words::test(tree, 1)
+            && !words::test(tree, self.root_bit())
         {
             if first == last {
                 self.climb(used_map, tree, first);
-            } else {
-                // A copy per direction: the runs of the nodes inside the change are
+            } else if used {
+                // A copy per direction: the runs of the entries inside the change are
                 // then constants, and the joins with them fold.
-                if used {
-                    self.update_range::<true>(used_map, tree, (start, end));
-                } else {
-                    self.update_range::<false>(used_map, tree, (start, end));
-                }
+                self.update_range::<true>(used_map, tree, (start, end));
+            } else {
+                self.update_range::<false>(used_map, tree, (start, end));
             }
         } else {
             self.mark_stale(tree, start, end, used);
         }
     }
 
-    /// Rejoins the ancestors of leaf `leaf` (whose used units changed) bottom up, each
-    /// from the runs just joined below it and its sibling's, until one comes out as
-    /// stored: then, with the rest of the tree settled, so do all above it. Half the
-    /// reads of joining each ancestor from both its children, and no level bounds.
+    /// Rejoins leaf `leaf` (whose used units changed) and its ancestors bottom up, each
+    /// from its group, until an entry comes out as stored: then, with the rest of the
+    /// tree settled, so do all above it.
     fn climb(&self, used_map: &[u64], tree: &mut [u64], leaf: usize) {
-        let i = leaf + self.leaves;
-        let runs = self.runs(used_map, tree, i);
-        let sibling = self.runs(used_map, tree, i ^ 1);
-        let joined = if i % 2 == 0 {
-            Runs::join(runs, LEAF_UNITS, sibling, LEAF_UNITS)
-        } else {
-            Runs::join(sibling, LEAF_UNITS, runs, LEAF_UNITS)
+        let leaves = self.leaf_level();
+        let at = leaves.group_word(leaf / FAN) + leaf % FAN / 2;
+        let shift = leaf % 2 * 32;
+        let Some(stored) = tree.get_mut(at) else {
+            return;
         };
-        self.rejoin_from(tree, i / 2, joined, 2 * LEAF_UNITS);
+        let entry = u64::from(pack_leaf(Self::leaf_runs(used_map, leaf, false)));
+        let new = *stored & !(0xFFFF_FFFF << shift) | entry << shift;
+        if new == *stored {
+            return;
+        }
+        *stored = new;
+        let joined = join_group(&Self::group(tree, leaves, leaf / FAN), LEAF_UNITS);
+        self.rejoin_from(tree, self.up(leaves), leaf / FAN, joined, FAN * LEAF_UNITS);
     }
 
-    /// Stores `joined`, the runs inner node `i` (of `len` units) now has, and rejoins its
-    /// ancestors from it and their other children, up to the first node that comes out
-    /// as stored: with the rest of the tree settled, so does every node above it. Each
-    /// level reads the node's sibling pair once, three words behind one bounds check:
-    /// its stored runs, to compare, and its sibling's, for the join above.
+    /// Stores `joined`, the runs node `i` of `level` (of `len` units) now has, and
+    /// rejoins its ancestors from their groups, up to the first entry that comes out as
+    /// stored: with the rest of the tree settled, so does every one above it.
     #[inline(always)]
-    fn rejoin_from(&self, tree: &mut [u64], mut i: usize, mut joined: Runs, mut len: usize) {
-        loop {
-            let pair = self.stale_words + i / 2 * 3;
-            let Some(words) = tree.get_mut(pair..pair + 3) else {
+    fn rejoin_from(
+        &self,
+        tree: &mut [u64],
+        mut level: Level,
+        mut i: usize,
+        mut joined: Runs,
+        mut len: usize,
+    ) {
+        while level.depth < self.height {
+            let at = level.group_word(i / FAN);
+            let Some(words) = tree.get_mut(at..at + GROUP_WORDS) else {
                 return;
             };
-            let (side, shift) = (i % 2, i % 2 * 32);
+            let s = i % FAN;
+            let shift = s % 2 * 32;
             // Compared as the stored words, not field by field.
             let ends = u64::from(joined.prefix) | u64::from(joined.suffix) << 32;
-            let longest = words[2];
+            let longest = words[FAN + s / 2];
             let new_longest =
                 longest & !(0xFFFF_FFFF << shift) | u64::from(joined.longest) << shift;
-            if words[side] == ends && longest == new_longest {
+            if words[s] == ends && longest == new_longest {
                 return;
             }
-            words[side] = ends;
-            words[2] = new_longest;
-            if i <= 1 {
+            words[s] = ends;
+            words[FAN + s / 2] = new_longest;
+            if level.depth + 1 == self.height {
                 return;
             }
-            let other = words[side ^ 1];
-            let sibling = Runs {
-                prefix: half_of(other, 0),
-                suffix: half_of(other, 1),
-                longest: half_of(longest, side ^ 1),
-            };
-            joined = if side == 0 {
-                Runs::join(joined, len, sibling, len)
-            } else {
-                Runs::join(sibling, len, joined, len)
-            };
-            i /= 2;
-            len *= 2;
+            let mut group = [Runs::default(); FAN];
+            for (k, runs) in group.iter_mut().enumerate() {
+                *runs = Runs {
+                    prefix: half_of(words[k], 0),
+                    suffix: half_of(words[k], 1),
+                    longest: half_of(words[FAN + k / 2], k % 2),
+                };
+            }
+            joined = join_group(&group, len);
+            i /= FAN;
+            len *= FAN;
+            level = self.up(level);
         }
     }
 
-    /// Stores `runs` as inner node `i`'s and returns its sibling's stored runs, from the
-    /// pair's three words behind one bounds check.
-    #[inline(always)]
-    fn store_returning_sibling(&self, tree: &mut [u64], i: usize, runs: Runs) -> Runs {
-        let pair = self.stale_words + i / 2 * 3;
-        let Some(words) = tree.get_mut(pair..pair + 3) else {
-            return Runs::default();
-        };
-        let (side, shift) = (i % 2, i % 2 * 32);
-        words[side] = u64::from(runs.prefix) | u64::from(runs.suffix) << 32;
-        let longest = words[2] & !(0xFFFF_FFFF << shift) | u64::from(runs.longest) << shift;
-        words[2] = longest;
-        let other = words[side ^ 1];
-        Runs {
-            prefix: half_of(other, 0),
-            suffix: half_of(other, 1),
-            longest: half_of(longest, side ^ 1),
-        }
-    }
-
-    /// [`mark`](Self::mark) of `[start, end)` (all used if `USED`, else all free) on a
-    /// settled tree, which it leaves settled, level by level from the leaves: the nodes
-    /// wholly inside the range get the runs of an all-used or all-free stretch without
-    /// reading their children, and only the (at most two) nodes of a level holding an end
-    /// of the range are joined, from the end nodes just computed below them and either a
-    /// node wholly inside or an untouched sibling. Once both ends lie in one node, its
-    /// ancestors are rejoined up to where nothing moved. Two joins per level below that
-    /// node and one node write per node inside, against a climb per leaf.
+    /// [`mark`](Self::mark) of `[start, end)` (all used if `USED`, else all free) across
+    /// more than one leaf, on a settled tree, which it leaves settled, level by level
+    /// from the leaves: the entries wholly inside the range are written as those of an
+    /// all-used or all-free stretch without reading anything, and only the (at most
+    /// two) groups of a level holding an end of the range are joined. Once both ends
+    /// lie in one group, its ancestors are rejoined up to where nothing moved.
     // Out of line: a longer body in `mark` costs every single-leaf change its prologue.
     #[inline(never)]
     fn update_range<const USED: bool>(
@@ -586,207 +760,217 @@ impl RunTree {
         tree: &mut [u64],
         (start, end): (usize, usize),
     ) {
-        let used = USED;
-        let (mut lo, mut hi) = (
-            start / LEAF_UNITS + self.leaves,
-            (end - 1) / LEAF_UNITS + self.leaves,
-        );
+        let (mut lo, mut hi) = (start / LEAF_UNITS, (end - 1) / LEAF_UNITS);
         // Leaves at the ends of a long change: mostly a block's end and free units, or
         // whole words of either.
         let (mut lo_runs, mut hi_runs) = (
-            self.few_run_leaf(used_map, lo),
-            self.few_run_leaf(used_map, hi),
+            Self::leaf_runs(used_map, lo, true),
+            Self::leaf_runs(used_map, hi, true),
         );
-        // The untouched siblings the end nodes are joined with while the ends lie in
-        // different parents: `lo - 1` when `lo` is a right child, `hi + 1` when `hi` is
-        // a left one (the other siblings lie inside the range).
-        let apart = lo / 2 != hi / 2;
-        let mut lo_sibling = if apart && lo % 2 == 1 {
-            self.few_run_leaf(used_map, lo - 1)
-        } else {
-            Runs::default()
-        };
-        let mut hi_sibling = if apart && hi % 2 == 0 {
-            self.few_run_leaf(used_map, hi + 1)
-        } else {
-            Runs::default()
-        };
-        let mut len = LEAF_UNITS;
-        while lo / 2 != hi / 2 {
-            // Node `lo + 1` (when `lo` is a left child) and node `hi - 1` (when `hi` is a
-            // right child) lie strictly between the two ends: wholly inside the range.
-            let inside = Runs::uniform(len, used);
-            let lo_parent = if lo % 2 == 0 {
-                Runs::join(lo_runs, len, inside, len)
-            } else {
-                Runs::join(lo_sibling, len, lo_runs, len)
-            };
-            let hi_parent = if hi % 2 == 1 {
-                Runs::join(inside, len, hi_runs, len)
-            } else {
-                Runs::join(hi_runs, len, hi_sibling, len)
-            };
-            (lo, hi, len) = (lo / 2, hi / 2, len * 2);
-            // When the new ends are siblings, the siblings read here are each other's
-            // (the first one before its write): unused, as the loop ends.
-            lo_sibling = self.store_returning_sibling(tree, lo, lo_parent);
-            hi_sibling = self.store_returning_sibling(tree, hi, hi_parent);
-            if hi - lo > 1 {
-                self.fill(tree, lo + 1..hi, len, used);
+        let (mut level, mut len) = (self.leaf_level(), LEAF_UNITS);
+        while level.depth < self.height {
+            let inside = Runs::uniform(len, USED);
+            let (lo_group, hi_group) = (lo / FAN, hi / FAN);
+            if lo_group == hi_group {
+                let mut group = Self::group(tree, level, lo_group);
+                group[lo % FAN] = lo_runs;
+                for runs in &mut group[lo % FAN + 1..hi % FAN] {
+                    *runs = inside;
+                }
+                group[hi % FAN] = hi_runs;
+                Self::set_group(tree, level, lo_group, &group);
+                let joined = join_group(&group, len);
+                self.rejoin_from(tree, self.up(level), lo_group, joined, FAN * len);
+                return;
             }
-            (lo_runs, hi_runs) = (lo_parent, hi_parent);
+            let mut low = Self::group(tree, level, lo_group);
+            low[lo % FAN] = lo_runs;
+            for runs in &mut low[lo % FAN + 1..] {
+                *runs = inside;
+            }
+            let mut high = Self::group(tree, level, hi_group);
+            for runs in &mut high[..hi % FAN] {
+                *runs = inside;
+            }
+            high[hi % FAN] = hi_runs;
+            Self::set_group(tree, level, lo_group, &low);
+            Self::set_group(tree, level, hi_group, &high);
+            Self::fill_groups(tree, level, lo_group + 1..hi_group, inside);
+            (lo_runs, hi_runs) = (join_group(&low, len), join_group(&high, len));
+            (lo, hi, len) = (lo_group, hi_group, len * FAN);
+            level = self.up(level);
         }
-        if lo == 1 {
+    }
+
+    /// Writes every entry of groups `range` of `level` as `runs` (of a uniform stretch),
+    /// without reading them: a long change writes thousands.
+    fn fill_groups(tree: &mut [u64], level: Level, range: core::ops::Range<usize>, runs: Runs) {
+        if range.is_empty() {
             return;
         }
-        let joined = if lo == hi {
-            // Within one node: joined with its untouched sibling.
-            let sibling = self.runs(used_map, tree, lo ^ 1);
-            if lo % 2 == 0 {
-                Runs::join(lo_runs, len, sibling, len)
-            } else {
-                Runs::join(sibling, len, lo_runs, len)
-            }
-        } else {
-            Runs::join(lo_runs, len, hi_runs, len)
+        let span = level.group_word(range.start)..level.group_word(range.end);
+        let Some(words) = tree.get_mut(span) else {
+            return;
         };
-        self.rejoin_from(tree, lo / 2, joined, 2 * len);
-    }
-
-    /// The inner levels above the leaves of units `start..end`, bottom up: on each,
-    /// the nodes that cover part of the range and those wholly inside it.
-    fn levels(&self, start: usize, end: usize) -> impl Iterator<Item = Level> {
-        let (mut lo, mut hi) = (
-            start / LEAF_UNITS + self.leaves,
-            (end - 1) / LEAF_UNITS + self.leaves,
-        );
-        // Nodes of a level cover `1 << shift` units each (shifts, not divisions: the
-        // compiler cannot see that the lengths are powers of two).
-        let mut shift = LEAF_UNITS.trailing_zeros();
-        core::iter::from_fn(move || {
-            lo /= 2;
-            hi /= 2;
-            shift += 1;
-            if lo < 1 {
-                return None;
+        if level.depth == 0 {
+            let entry = u64::from(pack_leaf(runs));
+            words.fill(entry | entry << 32);
+        } else {
+            let ends = u64::from(runs.prefix) | u64::from(runs.suffix) << 32;
+            let longest = u64::from(runs.longest) | u64::from(runs.longest) << 32;
+            for group in words.chunks_exact_mut(GROUP_WORDS) {
+                group.copy_from_slice(&[ends, ends, ends, ends, longest, longest]);
             }
-            let len = 1usize << shift;
-            // The first index of this level; node `i` covers `(i - level) * len ..`.
-            let level = 1 << (usize::BITS - 1 - lo.leading_zeros());
-            Some(Level {
-                lo,
-                hi,
-                inside_lo: (level + ((start + len - 1) >> shift)).max(lo),
-                inside_hi: (level + (end >> shift)).min(hi + 1),
-                len,
-            })
-        })
+        }
     }
 
-    /// Writes the runs of nodes `range` of `len` units each, all used (`used`) or all
-    /// free.
-    #[inline(always)]
-    fn fill(&self, tree: &mut [u64], range: core::ops::Range<usize>, len: usize, used: bool) {
-        let runs = Runs::uniform(len, used);
-        let full = runs.prefix;
+    /// Writes the entries of nodes `range` of `level` as `runs`: whole groups filled,
+    /// the partial ones at its ends entry by entry.
+    fn fill_entries(tree: &mut [u64], level: Level, range: core::ops::Range<usize>, runs: Runs) {
         let (mut lo, mut hi) = (range.start, range.end);
-        if lo % 2 == 1 && lo < hi {
-            self.set_node(tree, lo, runs);
+        while lo < hi && lo % FAN != 0 {
+            Self::set_entry(tree, level, lo, runs);
             lo += 1;
         }
-        if hi % 2 == 1 && lo < hi {
+        while lo < hi && hi % FAN != 0 {
             hi -= 1;
-            self.set_node(tree, hi, runs);
+            Self::set_entry(tree, level, hi, runs);
         }
-        // Whole sibling pairs in between: their three words are the same, stored
-        // without reading them (a long change writes thousands of nodes).
-        let ends = u64::from(full) | u64::from(full) << 32;
-        let pairs = self.stale_words + lo / 2 * 3..self.stale_words + hi / 2 * 3;
-        if let Some(words) = tree.get_mut(pairs) {
-            for pair in words.chunks_exact_mut(3) {
-                pair.copy_from_slice(&[ends, ends, ends]);
+        Self::fill_groups(tree, level, lo / FAN..hi / FAN, runs);
+    }
+
+    /// Stores `runs` as node `i`'s of `level`.
+    #[inline(always)]
+    fn set_entry(tree: &mut [u64], level: Level, i: usize, runs: Runs) {
+        let (at, s) = (level.group_word(i / FAN), i % FAN);
+        let shift = s % 2 * 32;
+        let (half, whole) = if level.depth == 0 {
+            (at + s / 2, None)
+        } else {
+            let ends = u64::from(runs.prefix) | u64::from(runs.suffix) << 32;
+            (at + FAN + s / 2, Some((at + s, ends)))
+        };
+        let value = if level.depth == 0 {
+            pack_leaf(runs)
+        } else {
+            runs.longest
+        };
+        if let Some(word) = tree.get_mut(half) {
+            *word = *word & !(0xFFFF_FFFF << shift) | u64::from(value) << shift;
+        }
+        if let Some((at, ends)) = whole {
+            if let Some(word) = tree.get_mut(at) {
+                *word = ends;
             }
         }
     }
 
-    /// [`mark`](Self::mark) by stale bits: nodes wholly inside the range get their runs
-    /// written directly and lose their stale bit; the at most two nodes per level that
-    /// straddle an end of the range are marked stale, up to the first single ancestor
-    /// already stale, and recomputed when a search needs the tree
+    /// [`mark`](Self::mark) by stale bits: entries wholly inside the range are written
+    /// directly and their nodes lose their stale bit; the at most two nodes per level
+    /// that straddle an end of the range are marked stale, up to the first single
+    /// ancestor already stale, and recomputed when a search needs the tree
     /// ([`settle`](Self::settle)).
     fn mark_stale(&self, tree: &mut [u64], start: usize, end: usize, used: bool) {
-        let (lo, hi) = (
-            start / LEAF_UNITS + self.leaves,
-            (end - 1) / LEAF_UNITS + self.leaves,
-        );
-        if lo == hi {
+        let (first, last) = (start / LEAF_UNITS, (end - 1) / LEAF_UNITS);
+        let mut level = self.leaf_level();
+        if first == last {
             // Within one leaf (most changes): its ancestors, up to one already stale.
-            let mut i = lo / 2;
-            while i >= 1 {
-                let (w, bit) = (i / 64, 1 << (i % 64));
+            let mut i = first / FAN;
+            loop {
+                let bit = level.first_group + i;
+                let (w, mask) = (bit / 64, 1 << (bit % 64));
                 match tree.get_mut(w) {
-                    Some(word) if *word & bit == 0 => *word |= bit,
+                    Some(word) if *word & mask == 0 => *word |= mask,
                     _ => return,
                 }
-                i /= 2;
-            }
-            return;
-        }
-        for Level {
-            lo,
-            hi,
-            inside_lo,
-            inside_hi,
-            len,
-        } in self.levels(start, end)
-        {
-            if inside_lo < inside_hi {
-                self.fill(tree, inside_lo..inside_hi, len, used);
-                words::assign_range(tree, inside_lo, inside_hi, false);
-                words::assign_range(tree, lo, inside_lo, true);
-                words::assign_range(tree, inside_hi, hi + 1, true);
-            } else {
-                if lo == hi && words::test(tree, lo) {
-                    break;
+                if level.depth + 1 == self.height {
+                    return;
                 }
-                words::assign_range(tree, lo, hi + 1, true);
+                level = self.up(level);
+                i /= FAN;
             }
+        }
+        let mut shift = LEAF_UNITS.trailing_zeros();
+        loop {
+            // The entries of this level wholly inside the range.
+            let len = 1usize << shift;
+            let (inside_lo, inside_hi) = (start.div_ceil(len), end >> shift);
+            if inside_lo < inside_hi {
+                Self::fill_entries(tree, level, inside_lo..inside_hi, Runs::uniform(len, used));
+            }
+            // Their parents: wholly inside ones hold only inside entries, now written;
+            // the others are stale.
+            let parent_shift = shift + FAN_SHIFT;
+            let parent_len = 1usize << parent_shift;
+            let (lo, hi) = (start >> parent_shift, (end - 1) >> parent_shift);
+            let (inside_lo, inside_hi) = (
+                start.div_ceil(parent_len).max(lo),
+                (end >> parent_shift).min(hi + 1),
+            );
+            let base = level.first_group;
+            if inside_lo < inside_hi {
+                words::assign_range(tree, base + inside_lo, base + inside_hi, false);
+                words::assign_range(tree, base + lo, base + inside_lo, true);
+                words::assign_range(tree, base + inside_hi, base + hi + 1, true);
+            } else {
+                if lo == hi && words::test(tree, base + lo) {
+                    return;
+                }
+                words::assign_range(tree, base + lo, base + hi + 1, true);
+            }
+            if level.depth + 1 == self.height {
+                return;
+            }
+            level = self.up(level);
+            shift = parent_shift;
         }
     }
 
     /// Recomputes every stale node from `used`, children first: `O(stale nodes)`.
     pub(super) fn settle(&self, used: &[u64], tree: &mut [u64]) {
-        if self.leaves <= 1 || tree.len() < self.words() || !words::test(tree, 1) {
+        if self.height == 0 || tree.len() < self.words() || !words::test(tree, self.root_bit()) {
             return;
         }
         // Children first, in a loop rather than a recursion: down to a stale node
         // whose children are all settled, join it, back up to its parent (still
-        // stale) and down again to its other stale child if any. The ancestors of a
-        // stale node are stale, so this reaches every one from the root.
-        let (mut i, mut half) = (1, LEAF_UNITS * self.leaves / 2);
+        // stale) and down again to its next stale child if any. The ancestors of a
+        // stale node are stale, so this reaches every one from the root. A node is
+        // `i` above `below`, the level of its children, which are `len` units each.
+        let (mut below, mut i) = (self.top_level(), 0);
+        let mut len = LEAF_UNITS << (FAN_SHIFT * below.depth);
         loop {
-            let (left, right) = (2 * i, 2 * i + 1);
-            if left < self.leaves && words::test(tree, left) {
-                (i, half) = (left, half / 2);
-                continue;
+            if below.depth > 0 {
+                let lower = self.down(below);
+                // Only real children: the bits past a level's last node are the next
+                // level's.
+                let children = (self.nodes(below.depth) - i * FAN).min(FAN);
+                let first_child = lower.first_group + i * FAN;
+                if let Some(s) = (0..children).find(|&s| words::test(tree, first_child + s)) {
+                    (below, i, len) = (lower, i * FAN + s, len / FAN);
+                    continue;
+                }
+            } else {
+                // A node of leaves: its leaves changed, mostly at the ends of long
+                // changes, so with few runs inside.
+                let mut group = [Runs::default(); FAN];
+                for (s, runs) in group.iter_mut().enumerate() {
+                    *runs = Self::leaf_runs(used, i * FAN + s, true);
+                }
+                Self::set_group(tree, below, i, &group);
             }
-            if right < self.leaves && words::test(tree, right) {
-                (i, half) = (right, half / 2);
-                continue;
-            }
-            let runs = self.join_children(used, tree, i, half);
-            self.set_node(tree, i, runs);
-            words::assign(tree, i, false);
-            if i == 1 {
+            let runs = join_group(&Self::group(tree, below, i), len);
+            words::assign(tree, below.first_group + i, false);
+            if below.depth + 1 == self.height {
                 return;
             }
-            (i, half) = (i / 2, half * 2);
+            below = self.up(below);
+            Self::set_entry(tree, below, i, runs);
+            (i, len) = (i / FAN, len * FAN);
         }
     }
 
     /// The lowest offset `p >= from` such that `[p, p + count)` is free, if any, on a
-    /// [settled](Self::settle) tree. `None` also for `count == 0` or `count > u32::MAX`
-    /// (the caller searches those another way).
+    /// [settled](Self::settle) tree. `None` also for `count == 0` or `count > u32::MAX`.
     #[cfg(test)]
     pub(super) fn first_run(
         &self,
@@ -802,7 +986,7 @@ impl RunTree {
     /// two) such that `[p, p + count)` is free, if any, on a [settled](Self::settle)
     /// tree. `None` also for `count == 0` or `count > u32::MAX` (the caller searches
     /// those another way). The alignment is checked on each free run long enough as the
-    /// descent meets it, so a run whose aligned part is too short costs no new descent.
+    /// walk meets it, so a run whose aligned part is too short costs no new descent.
     pub(super) fn first_fit(
         &self,
         used: &[u64],
@@ -830,7 +1014,12 @@ impl RunTree {
     /// The longest free run anywhere (saturated at `u32::MAX`).
     #[cfg(test)]
     pub(super) fn longest(&self, used: &[u64], tree: &[u64]) -> usize {
-        self.runs(used, tree, 1).longest as usize
+        if self.height == 0 {
+            return Self::leaf_runs(used, 0, false).longest as usize;
+        }
+        let top = self.top_level();
+        let len = LEAF_UNITS << (FAN_SHIFT * top.depth);
+        join_group(&Self::group(tree, top, 0), len).longest as usize
     }
 }
 
@@ -848,7 +1037,7 @@ fn has_run(free: u128, count: usize) -> bool {
 }
 
 /// One search of [`RunTree::first_fit`]: the tree, the used map and the tree's words,
-/// and the request, so that each step of the descent passes only its node and carry.
+/// and the request, so that each step of the walk passes only its node and carry.
 struct Walk<'a> {
     tree: &'a RunTree,
     used: &'a [u64],
@@ -867,8 +1056,8 @@ impl Walk<'_> {
         (at.checked_add(self.count)? <= end).then_some(at)
     }
 
-    /// [`visit`](Self::visit) of leaf `leaf` (first unit `lo >= from`): its free prefix
-    /// against the carry, then whether any run inside it is long enough (a few
+    /// The first leaf of the walk when it starts at `from` (`lo >= from`): its free
+    /// prefix against the carry, then whether any run inside it is long enough (a few
     /// shift-and steps, not its full runs), and only then a [scan](Self::scan_leaf).
     fn visit_leaf(&self, leaf: usize, lo: usize, carry: &mut usize) -> Option<usize> {
         let w = leaf * LEAF_WORDS;
@@ -876,7 +1065,6 @@ impl Walk<'_> {
         let used = word(0) | (word(1) << 64);
         let prefix = used.trailing_zeros() as usize;
         if *carry + prefix >= self.count {
-            // The run so far (it goes on past the leaf when the leaf is all free).
             if let Some(at) = self.fit(lo - *carry, lo + prefix) {
                 return Some(at);
             }
@@ -896,7 +1084,7 @@ impl Walk<'_> {
         self.scan_leaf(leaf, lo, carry)
     }
 
-    /// [`visit`](Self::visit) of a leaf, unit run by unit run.
+    /// A leaf's search, unit run by unit run.
     fn scan_leaf(&self, leaf: usize, lo: usize, carry: &mut usize) -> Option<usize> {
         let (from, count) = (self.from, self.count);
         let w = leaf * LEAF_WORDS;
@@ -920,7 +1108,6 @@ impl Walk<'_> {
             // The shift filled the top with used units, so the run stops at the end.
             let run = (!rest).trailing_zeros() as usize;
             if *carry + run >= count {
-                // The run so far (it may go on past the leaf).
                 if let Some(at) = self.fit(lo + bit - *carry, lo + bit + run) {
                     return Some(at);
                 }
@@ -936,130 +1123,172 @@ impl Walk<'_> {
     }
 
     /// Searches the tree from the leaf holding `from` on, node by node in address
-    /// order: a loop rather than a recursion into both children, so no call is made
-    /// per node. A
-    /// node's search is one [step](Self::step); a node ruled out hands over to the
-    /// next one in address order, its parent's right sibling once it is a right child
-    /// (both children ruled out rule the parent out), until the root is.
+    /// order, in a loop and a group at a time: a node ruled out hands over to its next
+    /// sibling, read with it, or once it is the last of its group, to its parent's next
+    /// sibling (all four children ruled out rule the parent out), until the root is.
     fn visit(&self) -> Option<usize> {
+        let tree = self.tree;
         // The free run (at or after `from`) that ends right before the current node.
         let mut carry = 0;
-        // From the leaf holding `from` rather than the root: every node the descent
-        // would pass on the way down to it either holds `from` (it descends) or lies
-        // below it (ruled out), and from that leaf on the walk is the same.
         let leaf = self.from / LEAF_UNITS;
-        if leaf >= self.tree.leaves {
+        if leaf >= tree.leaves {
             return None;
         }
-        let (mut i, mut lo, mut len) = (self.tree.leaves + leaf, leaf * LEAF_UNITS, LEAF_UNITS);
         // That leaf is the only node the walk meets that starts below `from`: every
-        // later one lies after it or inside a node that does, which is what `step`
-        // takes for granted.
+        // later one lies after it or inside a node that does, which is what
+        // `scan_group` takes for granted.
+        let lo = leaf * LEAF_UNITS;
         let first = if lo >= self.from {
             self.visit_leaf(leaf, lo, &mut carry)
         } else {
             self.scan_leaf(leaf, lo, &mut carry)
         };
-        let mut step = Step::of(first);
+        if first.is_some() || tree.height == 0 {
+            return first;
+        }
+        // The walk is at slot `slot` of group `group` of `level`, whose nodes are `len`
+        // units each; the group starts at unit `group_lo`.
+        let mut level = tree.leaf_level();
+        let (mut group, mut slot, mut len) = (leaf / FAN, leaf % FAN + 1, LEAF_UNITS);
+        let mut group_lo = group * FAN * LEAF_UNITS;
         loop {
-            match step {
-                Step::Found(at) => return Some(at),
-                Step::Descend => {
-                    i *= 2;
-                    len /= 2;
+            while slot == FAN {
+                if level.depth + 1 == tree.height {
+                    return None;
                 }
-                Step::RuledOut => {
-                    while i % 2 == 1 {
-                        if i == 1 {
-                            return None;
-                        }
-                        i /= 2;
-                        lo -= len;
-                        len *= 2;
-                    }
-                    i += 1;
-                    lo += len;
-                }
+                level = tree.up(level);
+                slot = group % FAN + 1;
+                group /= FAN;
+                len *= FAN;
+                group_lo = group * FAN * len;
             }
-            step = self.step(Node { index: i, lo, len }, &mut carry);
-        }
-    }
-
-    /// One node of [`visit`](Self::visit) after the first: the node `i`, which covers
-    /// units from `lo`, at or after `from`; `carry` as there, updated to the free run
-    /// that ends at the end of the node when the node is ruled out.
-    #[inline(always)]
-    fn step(&self, node: Node, carry: &mut usize) -> Step {
-        let Node { index: i, lo, len } = node;
-        let count = self.count;
-        let leaves = self.tree.leaves;
-        if i >= leaves {
-            return Step::of(self.visit_leaf(i - leaves, lo, carry));
-        }
-        let runs = self.tree.node(self.words, i);
-        let prefix = runs.prefix as usize;
-        if *carry + prefix >= count {
-            // The run so far (it goes on past the node when the node is all free).
-            if let Some(at) = self.fit(lo - *carry, lo + prefix) {
-                return Step::Found(at);
-            }
-            if prefix == len {
-                *carry += len;
-                return Step::RuledOut;
-            }
-            // Its aligned part is too short: look past it, inside the node.
-        }
-        if (runs.longest as usize) < count {
-            *carry = if prefix == len {
-                *carry + len
+            let found = if level.depth == 0 {
+                self.scan_leaves(level, group, &mut slot, group_lo, &mut carry)
             } else {
-                runs.suffix as usize
+                self.scan_group(level, group, &mut slot, group_lo, len, &mut carry)
             };
-            return Step::RuledOut;
-        }
-        Step::Descend
-    }
-}
-
-/// What one node of a search came to ([`Walk::step`]).
-enum Step {
-    /// The lowest fit, inside the node or starting in the free run before it.
-    Found(usize),
-    /// No fit starts before the node's end.
-    RuledOut,
-    /// A fit may lie inside: its children decide, in order.
-    Descend,
-}
-
-impl Step {
-    /// A leaf's search result as a step.
-    fn of(found: Option<usize>) -> Self {
-        match found {
-            Some(at) => Self::Found(at),
-            None => Self::RuledOut,
+            match found {
+                Some(at) => return Some(at),
+                None if slot == FAN => {}
+                None => {
+                    // Into node `slot`, which may hold a fit.
+                    group_lo += slot * len;
+                    level = tree.down(level);
+                    (group, slot, len) = (group * FAN + slot, 0, len / FAN);
+                }
+            }
         }
     }
-}
 
-/// One level of the walk from a changed range's leaves to the root
-/// ([`RunTree::levels`]).
-struct Level {
-    /// The first node of the level that covers part of the range.
-    lo: usize,
-    /// The last one.
-    hi: usize,
-    /// The nodes wholly inside the range are `inside_lo..inside_hi` (empty when
-    /// `inside_lo >= inside_hi`).
-    inside_lo: usize,
-    /// See `inside_lo`.
-    inside_hi: usize,
-    /// Units per node of the level.
-    len: usize,
+    /// The inner nodes of group `group` of `level` from slot `slot` on, in order: each
+    /// of `len` units, the group starting at unit `group_lo` (every node at or after
+    /// `from`); `carry` as in [`visit`](Self::visit), updated past each node ruled out.
+    /// The fit if found; else `slot` is the node to descend into, or `FAN` when all
+    /// are ruled out.
+    #[inline(always)]
+    fn scan_group(
+        &self,
+        level: Level,
+        group: usize,
+        slot: &mut usize,
+        group_lo: usize,
+        len: usize,
+        carry: &mut usize,
+    ) -> Option<usize> {
+        let count = self.count;
+        // The stride of a group above the leaves, a constant here.
+        let at = level.word + group * GROUP_WORDS;
+        let Some(&[e0, e1, e2, e3, l01, l23]) = self.words.get(at..at + GROUP_WORDS) else {
+            *slot = FAN;
+            return None;
+        };
+        let (ends, longest) = ([e0, e1, e2, e3], [l01, l23]);
+        while *slot < FAN {
+            let s = *slot;
+            let prefix = half_of(ends[s], 0) as usize;
+            let lo = group_lo + s * len;
+            if *carry + prefix >= count {
+                // The run so far (it goes on past the node when the node is all free).
+                if let Some(at) = self.fit(lo - *carry, lo + prefix) {
+                    return Some(at);
+                }
+                if prefix == len {
+                    *carry += len;
+                    *slot += 1;
+                    continue;
+                }
+                // Its aligned part is too short: look past it, inside the node.
+            }
+            if (half_of(longest[s / 2], s % 2) as usize) < count {
+                *carry = if prefix == len {
+                    *carry + len
+                } else {
+                    half_of(ends[s], 1) as usize
+                };
+                *slot += 1;
+                continue;
+            }
+            return None;
+        }
+        None
+    }
+
+    /// [`scan_group`](Self::scan_group) for a group of leaves: a leaf that may hold a
+    /// fit is [scanned](Self::scan_leaf) at once.
+    #[inline(always)]
+    fn scan_leaves(
+        &self,
+        level: Level,
+        group: usize,
+        slot: &mut usize,
+        group_lo: usize,
+        carry: &mut usize,
+    ) -> Option<usize> {
+        let count = self.count;
+        let at = level.word + group * LEAF_GROUP_WORDS;
+        let Some(&[low, high]) = self.words.get(at..at + LEAF_GROUP_WORDS) else {
+            *slot = FAN;
+            return None;
+        };
+        let entries = [low, high];
+        while *slot < FAN {
+            let s = *slot;
+            let runs = unpack_leaf(half_of(entries[s / 2], s % 2));
+            let prefix = runs.prefix as usize;
+            let lo = group_lo + s * LEAF_UNITS;
+            *slot += 1;
+            if *carry + prefix >= count {
+                if let Some(at) = self.fit(lo - *carry, lo + prefix) {
+                    return Some(at);
+                }
+                if prefix == LEAF_UNITS {
+                    *carry += LEAF_UNITS;
+                    continue;
+                }
+            }
+            if (runs.longest as usize) < count {
+                *carry = if prefix == LEAF_UNITS {
+                    *carry + LEAF_UNITS
+                } else {
+                    runs.suffix as usize
+                };
+                continue;
+            }
+            let found = self.scan_leaf(group * FAN + s, lo, carry);
+            if found.is_some() {
+                return found;
+            }
+        }
+        None
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Demand, EAGER_CHANGES, EAGER_LEAVES, RunTree, Runs, words};
+    use super::{
+        Demand, EAGER_CHANGES, EAGER_LEAVES, RunTree, Runs, join_group, pack_leaf, unpack_leaf,
+        words,
+    };
     use alloc::vec;
     use alloc::vec::Vec;
 
@@ -1071,33 +1300,206 @@ mod tests {
         (tree, words)
     }
 
-    /// The lowest `p >= from` with `count` free units, unit by unit.
-    fn naive(used: &[u64], units: usize, from: usize, count: usize) -> Option<usize> {
-        let free = |u: usize| u < units && used[u / 64] & (1 << (u % 64)) == 0;
-        (from..units).find(|&p| (p..p + count).all(free))
+    /// A demand that leaves every change to the next search.
+    fn quiet() -> Demand {
+        let mut demand = Demand::new();
+        for _ in 0..EAGER_CHANGES {
+            demand.change();
+        }
+        demand
     }
 
-    fn check(used: &[u64], units: usize) {
-        let (tree, words) = built(used);
-        for from in (0..units).step_by(7) {
-            for count in [1, 2, 5, 63, 64, 65, 127, 128, 129, 300, 1000] {
-                assert_eq!(
-                    tree.first_run(used, &words, from, count),
-                    naive(used, units, from, count),
-                    "from {from} count {count}"
-                );
-                for (align, phase) in [(2, 1), (8, 3), (64, 0), (128, 77)] {
-                    let free = |u: usize| u < units && used[u / 64] & (1 << (u % 64)) == 0;
-                    let aligned = (from..units)
-                        .find(|&p| (phase + p) % align == 0 && (p..p + count).all(free));
+    fn is_free(used: &[u64], units: usize, u: usize) -> bool {
+        u < units && used[u / 64] & (1 << (u % 64)) == 0
+    }
+
+    /// Every search of a few bounds, counts and alignments against a unit-by-unit one.
+    fn check_searches(tree: &RunTree, used: &[u64], words: &[u64], units: usize, every: usize) {
+        for from in (0..units).step_by(every) {
+            for count in [1, 2, 5, 63, 64, 65, 127, 128, 129, 300, 513, 1000, 2100] {
+                for (align, phase) in [(1, 0), (2, 1), (8, 3), (64, 0), (128, 77), (512, 5)] {
+                    let aligned = (from..units).find(|&p| {
+                        (phase + p) % align == 0 && (p..p + count).all(|u| is_free(used, units, u))
+                    });
                     assert_eq!(
-                        tree.first_fit(used, &words, from, count, align, phase),
+                        tree.first_fit(used, words, from, count, align, phase),
                         aligned,
                         "from {from} count {count} align {align} phase {phase}"
                     );
                 }
             }
         }
+    }
+
+    #[test]
+    fn leaf_entries_hold_every_leaf_run() {
+        for runs in [
+            Runs::of_leaf(0),
+            Runs::of_leaf(u128::MAX),
+            Runs::of_leaf(1),
+            Runs::of_leaf(1 << 127),
+            Runs::of_leaf(0x00F0_0000_0000_0000_0000_0000_0000_000F),
+        ] {
+            assert_eq!(unpack_leaf(pack_leaf(runs)), runs);
+        }
+    }
+
+    #[test]
+    fn finds_the_lowest_fit_in_patterned_maps() {
+        let mut rng = 0x1234_5678_9abc_def1_u64;
+        // One leaf (no tree), one group of leaves, a root over groups, and a last
+        // group of leaves part past the map, at each of three heights.
+        for used_words in [1, 2, 3, 5, 8, 9, 17, 40, 70, 131] {
+            for density in [0, 1, 3, 7, 40] {
+                let used: Vec<u64> = (0..used_words)
+                    .map(|k| {
+                        if density == 40 {
+                            // Large used blocks between long free runs.
+                            return if (k / 3) % 2 == 0 { u64::MAX } else { 0 };
+                        }
+                        let mut w = 0;
+                        for _ in 0..density {
+                            rng ^= rng << 13;
+                            rng ^= rng >> 7;
+                            rng ^= rng << 17;
+                            w |= 1 << (rng % 64);
+                        }
+                        w
+                    })
+                    .collect();
+                let (tree, words) = built(&used);
+                check_searches(&tree, &used, &words, used_words * 64, 37);
+            }
+        }
+    }
+
+    /// Random changes on `used_words` words of used map, of up to `longest` units,
+    /// marked with `demand` for each step; after each the tree, once settled, must be
+    /// what a fresh build gives, word for word, and eager changes must leave it settled.
+    fn check_changes(
+        used_words: usize,
+        longest: usize,
+        steps: usize,
+        demand: impl Fn(usize) -> Demand,
+    ) {
+        let mut used = vec![0u64; used_words];
+        let units = used.len() * 64;
+        let (tree, mut words) = built(&used);
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        for step in 0..steps {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            // Changes within one leaf (climbs) and across several (by level), short and
+            // long, so that their ends fall on every child at every level.
+            let len = match step % 4 {
+                0 => 1 + (rng >> 40) as usize % 8,
+                1 => 1 + (rng >> 40) as usize % 200,
+                2 => 1 + (rng >> 40) as usize % 600,
+                _ => 1 + (rng >> 40) as usize % longest,
+            };
+            let len = len.min(units);
+            let start = (rng >> 8) as usize % (units - len + 1);
+            let now_used = rng & 1 == 1;
+            for u in start..start + len {
+                if now_used {
+                    used[u / 64] |= 1 << (u % 64);
+                } else {
+                    used[u / 64] &= !(1 << (u % 64));
+                }
+            }
+            let demand = demand(step);
+            let was_settled = !words::test(&words, tree.root_bit());
+            tree.mark(&used, &mut words, (start, start + len), now_used, demand);
+            if was_settled && demand == Demand::new() {
+                assert!(
+                    !words::test(&words, tree.root_bit()),
+                    "step {step}: left stale"
+                );
+                assert_eq!(words, built(&used).1, "step {step}: {len} units at {start}");
+            }
+            if step % 3 == 0 {
+                tree.settle(&used, &mut words);
+                assert_eq!(words, built(&used).1, "step {step}: {len} units at {start}");
+            }
+        }
+        tree.settle(&used, &mut words);
+        assert_eq!(words, built(&used).1);
+        check_searches(&tree, &used, &words, units, 301);
+    }
+
+    #[test]
+    fn eager_changes_leave_the_tree_a_fresh_build_would_give() {
+        // 37 used words: 19 leaves, the last group of leaves part past the map.
+        check_changes(37, 900, 3_000, |_| Demand::new());
+        // 301 words: 151 leaves, four levels, changes of up to 117 leaves.
+        check_changes(301, 15_000, 3_000, |_| Demand::new());
+        check_changes(3, 150, 500, |_| Demand::new());
+    }
+
+    #[test]
+    fn stale_changes_settle_to_a_fresh_build() {
+        check_changes(37, 900, 3_000, |_| quiet());
+        check_changes(301, 15_000, 3_000, |_| quiet());
+        check_changes(1030, 60_000, 2_000, |step| {
+            if step % 5 < 2 { Demand::new() } else { quiet() }
+        });
+    }
+
+    #[test]
+    fn refresh_follows_changes() {
+        let mut used = vec![0u64; 40];
+        let (tree, mut words) = built(&used);
+        assert_eq!(tree.longest(&used, &words), 40 * 64);
+        used[3] = 1 << 5;
+        used[30] = u64::MAX;
+        tree.mark(&used, &mut words, (3 * 64 + 5, 3 * 64 + 6), true, quiet());
+        tree.mark(&used, &mut words, (30 * 64, 31 * 64), true, quiet());
+        assert!(words::test(&words, tree.root_bit()), "left stale");
+        tree.settle(&used, &mut words);
+        assert_eq!(tree.first_run(&used, &words, 0, 64 * 4), Some(3 * 64 + 6));
+        assert_eq!(tree.first_run(&used, &words, 0, 27 * 64), None);
+        assert_eq!(tree.longest(&used, &words), 64 * 26 + 58);
+        used[3] = 0;
+        used[30] = 0;
+        tree.mark(
+            &used,
+            &mut words,
+            (3 * 64 + 5, 3 * 64 + 6),
+            false,
+            Demand::new(),
+        );
+        tree.mark(&used, &mut words, (30 * 64, 31 * 64), false, Demand::new());
+        tree.settle(&used, &mut words);
+        assert_eq!(tree.first_run(&used, &words, 10, 40 * 64 - 10), Some(10));
+        assert_eq!(tree.first_run(&used, &words, 10, 40 * 64 - 9), None);
+        assert_eq!(tree.first_run(&used, &words, 0, usize::MAX), None);
+        assert_eq!(words, built(&used).1);
+    }
+
+    #[test]
+    fn groups_take_two_words_of_leaves_and_six_above() {
+        // 40 used words: 20 leaves in 5 groups of leaves, 2 groups of their parents
+        // and 1 of the root's children.
+        let tree = RunTree::new(40);
+        assert_eq!(tree.words(), 1 + 5 * 2 + 3 * 6);
+        assert_eq!(RunTree::new(0).words(), 0);
+        assert_eq!(RunTree::new(2).words(), 0);
+        assert_eq!(RunTree::new(3).words(), 1 + 2);
+        // 2^20 leaves: every level a quarter of the one below, none rounded up.
+        let tree = RunTree::new(2 << 20);
+        let inner: usize = (1..=10).map(|d| 1 << (20 - 2 * d)).sum();
+        let leaf_groups = 1 << 18;
+        assert_eq!(
+            tree.words(),
+            inner.div_ceil(64) + 2 * leaf_groups + 6 * (inner - leaf_groups)
+        );
+        let (tree, words) = built(&[u64::MAX; 40]);
+        let top = tree.top_level();
+        assert_eq!(
+            join_group(&RunTree::group(&words, top, 0), 128 * 16).longest,
+            0
+        );
     }
 
     #[test]
@@ -1165,108 +1567,6 @@ mod tests {
     }
 
     #[test]
-    fn finds_the_lowest_run_in_patterned_maps() {
-        let mut rng = 0x1234_5678_9abc_def1_u64;
-        for words in [1, 2, 3, 5, 8, 17] {
-            for density in [0, 1, 3, 7] {
-                let used: Vec<u64> = (0..words)
-                    .map(|_| {
-                        let mut w = 0;
-                        for _ in 0..density {
-                            rng ^= rng << 13;
-                            rng ^= rng >> 7;
-                            rng ^= rng << 17;
-                            w |= 1 << (rng % 64);
-                        }
-                        w
-                    })
-                    .collect();
-                check(&used, words * 64);
-            }
-        }
-    }
-
-    #[test]
-    fn refresh_follows_changes() {
-        let mut stale = Demand::new();
-        for _ in 0..EAGER_CHANGES {
-            stale.change();
-        }
-        let eager = Demand::new();
-        let mut used = vec![0u64; 40];
-        let (tree, mut words) = built(&used);
-        assert_eq!(tree.longest(&used, &words), 40 * 64);
-        used[3] = 1 << 5;
-        used[30] = u64::MAX;
-        tree.mark(&used, &mut words, (3 * 64 + 5, 3 * 64 + 6), true, stale);
-        tree.mark(&used, &mut words, (30 * 64, 31 * 64), true, stale);
-        assert!(words::test(&words, 1), "left stale");
-        tree.settle(&used, &mut words);
-        assert_eq!(tree.first_run(&used, &words, 0, 64 * 4), Some(3 * 64 + 6));
-        assert_eq!(tree.first_run(&used, &words, 0, 27 * 64), None);
-        assert_eq!(tree.longest(&used, &words), 64 * 26 + 58);
-        used[3] = 0;
-        used[30] = 0;
-        tree.mark(&used, &mut words, (3 * 64 + 5, 3 * 64 + 6), false, eager);
-        tree.mark(&used, &mut words, (30 * 64, 31 * 64), false, eager);
-        tree.settle(&used, &mut words);
-        assert_eq!(tree.first_run(&used, &words, 10, 40 * 64 - 10), Some(10));
-        assert_eq!(tree.first_run(&used, &words, 10, 40 * 64 - 9), None);
-        assert_eq!(tree.first_run(&used, &words, 0, usize::MAX), None);
-        // Settling cleared every stale bit: the tree is what a fresh build gives.
-        assert_eq!(words, built(&used).1);
-    }
-
-    /// Marks `steps` random changes of `used_words` words of used map at once (eager),
-    /// of up to `longest` units, and checks after each that the tree is settled and
-    /// what a fresh build gives: every node, in every place.
-    fn check_eager_updates(used_words: usize, longest: usize, steps: usize) {
-        let mut used = vec![0u64; used_words];
-        let units = used.len() * 64;
-        let (tree, mut words) = built(&used);
-        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
-        for step in 0..steps {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            // Changes within one leaf (climbs) and across several (by level), short and
-            // long, so that their ends fall on either child at every level.
-            let len = match step % 4 {
-                0 => 1 + (rng >> 40) as usize % 8,
-                1 => 1 + (rng >> 40) as usize % 200,
-                2 => 1 + (rng >> 40) as usize % 40,
-                _ => 1 + (rng >> 40) as usize % longest,
-            };
-            let start = (rng >> 8) as usize % (units - len + 1);
-            let now_used = rng & 1 == 1;
-            for u in start..start + len {
-                if now_used {
-                    used[u / 64] |= 1 << (u % 64);
-                } else {
-                    used[u / 64] &= !(1 << (u % 64));
-                }
-            }
-            tree.mark(
-                &used,
-                &mut words,
-                (start, start + len),
-                now_used,
-                Demand::new(),
-            );
-            assert!(!words::test(&words, 1), "step {step}: left stale");
-            assert_eq!(words, built(&used).1, "step {step}: {len} units at {start}");
-        }
-    }
-
-    #[test]
-    fn eager_updates_leave_the_tree_a_fresh_build_would_give() {
-        // 37 used words: 19 leaves in 32 slots, so the last ones read as full.
-        check_eager_updates(37, 900, 3_000);
-        // 301 words: 151 leaves in 256 slots, changes of up to 117 leaves.
-        check_eager_updates(301, 15_000, 3_000);
-    }
-
-    #[test]
     fn demand_joins_long_changes_at_once_only_while_searches_come_close_together() {
         let mut demand = Demand::new();
         assert!(demand.joins_at_once(1) && demand.joins_at_once(1000));
@@ -1291,31 +1591,9 @@ mod tests {
         quiet.search();
         used[4..20].fill(u64::MAX);
         tree.mark(&used, &mut words, (4 * 64, 20 * 64), true, quiet);
-        assert!(words::test(&words, 1), "left stale");
+        assert!(words::test(&words, tree.root_bit()), "left stale");
         tree.mark(&used, &mut words, (4 * 64, 20 * 64), true, Demand::new());
         tree.settle(&used, &mut words);
         assert_eq!(words, built(&used).1);
-    }
-
-    #[test]
-    fn nodes_take_a_word_and_a_half() {
-        // 40 used words: 20 leaves, rounded to 32 slots; 1 stale word, 48 node words.
-        let tree = RunTree::new(40);
-        assert_eq!(tree.words(), 1 + 32 * 3 / 2);
-        assert_eq!(RunTree::new(0).words(), 0);
-        assert_eq!(RunTree::new(2).words(), 0);
-        assert_eq!(RunTree::new(3).words(), 1 + 3);
-        let (tree, mut words) = built(&[0; 8]);
-        for i in 1..4u32 {
-            let runs = Runs {
-                prefix: i,
-                suffix: u32::MAX - i,
-                longest: 1 << (20 + i),
-            };
-            tree.set_node(&mut words, i as usize, runs);
-            assert_eq!(tree.node(&words, i as usize), runs);
-        }
-        assert_eq!(tree.node(&words, 1).prefix, 1);
-        assert_eq!(words[0], 0, "no stale bit written");
     }
 }

@@ -49,7 +49,8 @@ impl Core {
         align: usize,
         window: Window,
     ) -> Option<usize> {
-        let (layout, phase) = (self.layout, self.phase);
+        // Borrowed, not copied: the run tree's shape is a few hundred bytes.
+        let (layout, phase) = (&self.layout, self.phase);
         let parts = layout.parts(words);
         let search = Search {
             used: parts.used,

@@ -315,12 +315,14 @@ fn metadata_is_two_bits_per_unit_plus_the_summaries() {
     assert_eq!(bytes(0), 0);
     assert_eq!(bytes(1), 8 * (2 + 1));
     // 2^20 units: 16384 words per map; summary levels of 256, 4 and 1 words; a run tree
-    // of 8192 leaves of 128 units, 12 bytes and a stale bit each: 2.86 bits per unit.
+    // of 8192 leaves of 128 units: 2048 groups of four leaves' runs, two words each,
+    // 683 groups of four inner nodes' runs, six words each, and a stale bit per inner
+    // node (one per group, 43 words): 2.52 bits per unit.
     assert_eq!(
         bytes(1 << 20),
-        8 * (2 * 16_384 + 256 + 4 + 1) + 12 * 8192 + 8192 / 8
+        8 * (2 * 16_384 + 256 + 4 + 1) + 8 * (43 + 2 * 2048 + 6 * 683)
     );
-    // At most 4 bits per unit whatever the rounding of the tree to a power of two.
+    // At most 4 bits per unit whatever the number of leaves.
     for n in [129, 1000, 4097, (1 << 20) + 1] {
         assert!(bytes(n) * 8 <= 4 * n + 8 * 64, "{n}: {}", bytes(n));
     }
