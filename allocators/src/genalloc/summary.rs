@@ -19,6 +19,37 @@
 //! bits per unit next to the bitmap's 2. Chunks of fewer than
 //! two whole leaves, or of more than `u32::MAX` units, get no tree and are searched word
 //! by word: a scan of at most eight words costs less than keeping a tree current.
+//! Three more words per chunk keep the free tail (below).
+//!
+//! # The free tail stays out of the tree
+//!
+//! The free run that reaches the chunk's end, the *tail*, is left out: the tree
+//! describes the units below `tail`, and its leaves read every unit from `tail` on as
+//! busy. While a chunk fills, every request that no hole holds goes to the tail; were
+//! the tail in the tree, each such claim (and each free next to it) would change the
+//! suffix and longest run of every ancestor of the boundary leaf, a climb to the
+//! root. Outside the tree, a claim that starts at the tail reads busy before (in the
+//! tail) and after (claimed), so it only moves `tail` and touches no node.
+//!
+//! First fit takes the tree's lowest fit below the tail; only when there is none, the
+//! start of the free run that ends at the tail (normally the tail itself), if the
+//! units from there to the chunk's end hold the request. That is the lowest fit: a fit
+//! below the tail starts below that run or at its start. Best fit and windowed
+//! searches walk the tree up to the tail and report the window's part of the tail as
+//! one run, joined to the run that reaches the tail.
+//!
+//! The updater moves `tail` when a change reached it, from the bitmap words: past the
+//! last unit a claim put in the tail, unmasking the free units it skipped (an aligned
+//! or fixed claim that starts past the tail); and down over the free units before it
+//! when the unit before the tail is free (a free reached it), masking them, by at most
+//! [`TAIL_DROP`] units per change so the walk and the leaves it masks stay bounded. A
+//! later change walks on, and meanwhile a search finds where the free run before the
+//! tail starts from the leaf's words and the free ends of the nodes to its left,
+//! `O(log n)`. A move of `d` units recomputes `O(d / 128)` leaves and their paths: `d`
+//! is at most [`TAIL_DROP`] down, and up it is the claim's own units plus the free
+//! units it skipped, which earlier moves down masked (each paying for its units) or
+//! which were the chunk's all-free start (a fixed claim at the end of a fresh chunk
+//! pays once for the leaves below it, as building the tree did before).
 //!
 //! # Updates: one updater at a time, nobody waits
 //!
@@ -53,6 +84,9 @@
 //!   and classes into the ancestors that lack them, as searches do), so at most one
 //!   leaf is pending.
 //!
+//! * *tail moves*: a change that reached the tail moves it (see above) before its
+//!   leaves are recomputed; a claim that starts exactly at the tail only moves it.
+//!
 //! So no change is ever left out of the tree for good (its leaf stays counted until a
 //! drain recomputed it), and no thread ever waits for another. A change of `c` units
 //! recomputes `O(c / 128)` leaves and the nodes above them, level by level, up to the
@@ -75,13 +109,37 @@
 //! While another thread holds the role, or stale leaves wait and the role is taken,
 //! the callers scan the words, as genalloc did before it had a tree; under steady
 //! contention on one chunk searches therefore cost what they did before.
+//!
+//! # A search never mixes two tails
+//!
+//! A move of the tail rewrites leaves a search may be reading: a move down masks free
+//! units the tree showed, a move up unmasks units that were in the tail. A search that
+//! read the tail before a move and the leaves after it (or the other way round) could
+//! see a run in neither place, and miss it. So the updater brackets every move that
+//! rewrites leaves in `tail_moves`: it stores an odd value, fences (release), stores
+//! the tail and rewrites the leaves, then stores the next even value (release). A
+//! search reads `tail_moves` (acquire) before it reads the tail, and again after it
+//! read the nodes, behind an acquire fence: had it read any node a later move wrote,
+//! the fence pairs with that move's release fence and the second read sees the odd
+//! value or a later one. A search that reads an odd value, or two different ones,
+//! treats the tree as unsettled (the word scan decides); one that reads the same even
+//! value saw one tail and leaves masked by it, and the argument above holds for it
+//! unchanged: below the tail the tree is what it was, and every unit from the tail on
+//! was free in the bitmap state the updater last moved it from.
+//!
+//! A claim that starts exactly at the tail moves it with a plain store, no bracket:
+//! no leaf changes (its units read busy before and after). A search that still reads
+//! the old tail answers with units that are now claimed, which its claim finds busy,
+//! so the word scan decides, as for any answer a change in flight took. So the tree
+//! and its tail never hand out a claimed unit (every answer is claimed, and the claim
+//! is the check) and never miss a run that a search without racing moves would find.
 #![forbid(unsafe_code)]
 
 use crate::fallible::{OutOfMemory, try_boxed_slice};
 use alloc::boxed::Box;
 
 use super::bits::{Bitmap, UNITS_PER_WORD, USED_HALF};
-use super::sync::{AtomicU32, AtomicUsize, Ordering};
+use super::sync::{AtomicU32, AtomicUsize, Ordering, fence};
 
 /// Bitmap words per leaf. Loom builds use one word per leaf so that a model of a few
 /// dozen units already has a tree with inner nodes to race on.
@@ -111,6 +169,23 @@ const SHORT_FIT: usize = 4;
 
 /// Bits per stale-set word.
 const STALE_BITS: usize = usize::BITS as usize;
+
+/// Units the tail moves down by at most per change (see [`Summary::moved_tail`]): a
+/// change then walks and masks a bounded number of words and leaves, and a tail left
+/// short of the free run before it is still searched right ([`Summary::run_before`]).
+const TAIL_DROP: usize = 16 * LEAF_UNITS;
+
+/// The units of leaf `leaf` below unit `tail`, as a mask over the leaf's bits.
+fn below_tail(leaf: usize, tail: usize) -> u128 {
+    let first = leaf * LEAF_UNITS;
+    if tail >= first + LEAF_UNITS {
+        u128::MAX
+    } else if tail <= first {
+        0
+    } else {
+        (1u128 << (tail - first)) - 1
+    }
+}
 
 /// The size class of a run of `len > 0` units: `floor(log2(len))`; a request of
 /// `count` units starts the best-fit search at [`SmallestInClass`] of `class(count)`.
@@ -535,6 +610,19 @@ pub(crate) struct Summary {
     /// Changes since a search last needed the tree (a hint: racing changes may lose
     /// counts, which only delays the switch to deferring).
     quiet: AtomicU32,
+    /// The first unit of the free tail, which the tree leaves out: its leaves read
+    /// every unit from here on as busy, so a claim or free that only moves this
+    /// boundary leaves every node as it was. Written by the updater only, inside a
+    /// `tail_moves` bracket (see the module docs).
+    tail: AtomicUsize,
+    /// Odd while the updater moves `tail` and rewrites the leaves the move covers,
+    /// even otherwise, one more at each end of a move: a search that reads the same
+    /// even value before and after it read `tail` and the nodes saw one tail and the
+    /// leaves that go with it.
+    tail_moves: AtomicUsize,
+    /// 1 when the last move down stopped [`TAIL_DROP`] units below where it began with
+    /// the unit before it still free, so the next change walks on (updater only).
+    tail_short: AtomicU32,
 }
 
 impl Summary {
@@ -560,13 +648,12 @@ impl Summary {
             pending: AtomicUsize::new(0),
             pending_base: AtomicU32::new(0),
             quiet: AtomicU32::new(0),
+            // The map is all free, so all of it is the tail and every node reads busy,
+            // which the zeroed slots already say.
+            tail: AtomicUsize::new(0),
+            tail_moves: AtomicUsize::new(0),
+            tail_short: AtomicU32::new(0),
         };
-        for leaf in 0..leaves {
-            tree.refresh_leaf(map, leaf);
-        }
-        for i in (1..leaves).rev() {
-            tree.refresh(i, tree.len_of(2 * i));
-        }
         Ok(Some(tree))
     }
 
@@ -604,10 +691,24 @@ impl Summary {
         Self::free_of(Self::leaf_busy(map, leaf))
     }
 
-    /// [`Runs::of_leaf`] of leaf `leaf`, read from the words; a leaf whose words are
-    /// all busy or all free (the inside of a large block being claimed or freed) is
-    /// told by comparing them, without assembling and summarising its bits.
-    fn leaf_runs(map: &Bitmap, leaf: usize) -> Runs {
+    /// The free units of leaf `leaf` as the tree describes them: those below the
+    /// tail (the updater's view; a leaf wholly in the tail reads no word).
+    fn view_free(&self, map: &Bitmap, leaf: usize) -> u128 {
+        let below = below_tail(leaf, self.tail.load(Ordering::Relaxed));
+        if below == 0 {
+            return 0;
+        }
+        Self::leaf_free(map, leaf) & below
+    }
+
+    /// [`Runs::of_leaf`] of leaf `leaf` as the tree describes it, read from the words;
+    /// a leaf below the tail whose words are all busy or all free (the inside of a
+    /// large block being claimed or freed) is told by comparing them, without
+    /// assembling and summarising its bits.
+    fn leaf_runs(&self, map: &Bitmap, leaf: usize) -> Runs {
+        if (leaf + 1) * LEAF_UNITS > self.tail.load(Ordering::Relaxed) {
+            return Runs::of_leaf(self.view_free(map, leaf));
+        }
         let busy = Self::leaf_busy(map, leaf);
         if busy.iter().all(|&b| b == USED_HALF) {
             Runs::default()
@@ -621,34 +722,6 @@ impl Summary {
     /// The stored runs of node `i`.
     fn runs(&self, i: usize) -> Runs {
         self.nodes.get(i).map_or_else(Runs::default, Slot::load)
-    }
-
-    /// Stores `new` in node `i`; `true` when its value changed.
-    fn store(&self, i: usize, new: Runs) -> bool {
-        let Some(slot) = self.nodes.get(i) else {
-            return false;
-        };
-        if slot.holds(new) {
-            return false;
-        }
-        slot.store(new);
-        true
-    }
-
-    /// Recomputes leaf `leaf` from the bitmap words; `true` when its value changed.
-    fn refresh_leaf(&self, map: &Bitmap, leaf: usize) -> bool {
-        self.store(
-            self.leaves + leaf,
-            Runs::of_leaf(Self::leaf_free(map, leaf)),
-        )
-    }
-
-    /// Recomputes inner node `i` from its children; `true` when its value changed.
-    fn refresh(&self, i: usize, half: usize) -> bool {
-        self.store(
-            i,
-            Runs::join(self.runs(2 * i), self.runs(2 * i + 1), narrow(half)),
-        )
     }
 
     /// Recomputes leaves `first..=last` and the paths above them, a level at a time, up
@@ -667,9 +740,9 @@ impl Summary {
         for (leaf, slot) in (first..).zip(slots) {
             // Only the leaves between the ends can lie wholly inside the change.
             let new = if leaf == first || leaf == last {
-                Runs::of_leaf(Self::leaf_free(map, leaf))
+                Runs::of_leaf(self.view_free(map, leaf))
             } else {
-                Self::leaf_runs(map, leaf)
+                self.leaf_runs(map, leaf)
             };
             if !slot.holds(new) {
                 slot.store(new);
@@ -729,7 +802,7 @@ impl Summary {
         let Some(slot) = self.nodes.get(i) else {
             return;
         };
-        let new = Runs::of_leaf(Self::leaf_free(map, leaf));
+        let new = Runs::of_leaf(self.view_free(map, leaf));
         let old = slot.load();
         if new == old {
             return;
@@ -830,9 +903,97 @@ impl Summary {
         }
     }
 
+    /// Folds the change of units `[start, end)` into the tree (updater only).
+    ///
+    /// A claim that starts at the tail read busy before (it was in the tail) and reads
+    /// busy after, so no leaf changes: only the tail moves past it, and a search that
+    /// still reads the old tail finds its answer taken when it claims it. A change that
+    /// ends short of the tail leaves the tail where it is (unless the last move down
+    /// stopped short), so only its leaves are recomputed.
+    fn refresh_change(&self, map: &Bitmap, start: usize, end: usize, claimed: bool) {
+        let tail = self.tail.load(Ordering::Relaxed);
+        if claimed && start == tail {
+            self.tail.store(end, Ordering::Relaxed);
+            return;
+        }
+        let (first, last) = (start / LEAF_UNITS, (end - 1) / LEAF_UNITS);
+        if end < tail && self.tail_short.load(Ordering::Relaxed) == 0 {
+            self.refresh_leaves(map, first, last);
+            return;
+        }
+        self.refresh_changed(map, first, last);
+    }
+
+    /// Folds a change of leaves `first..=last` into the tree (updater only): moves the
+    /// tail first when the change reached it, then recomputes the changed leaves below
+    /// the tail and the leaves the move covered, and the paths above them.
+    fn refresh_changed(&self, map: &Bitmap, first: usize, last: usize) {
+        let tail = self.tail.load(Ordering::Relaxed);
+        let moved = self.moved_tail(map, first, last, tail);
+        // Leaves wholly in the tail read all busy before and after: nothing to do there.
+        let below =
+            |tail: usize| (first * LEAF_UNITS < tail).then(|| last.min((tail - 1) / LEAF_UNITS));
+        if moved == tail {
+            if let Some(last) = below(tail) {
+                self.refresh_leaves(map, first, last);
+            }
+            return;
+        }
+        // The bracket: a search that overlaps any of it sees `tail_moves` change and
+        // does not trust what it read (see the module docs).
+        let moves = self.tail_moves.load(Ordering::Relaxed);
+        self.tail_moves
+            .store(moves.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        self.tail.store(moved, Ordering::Relaxed);
+        let (lo, hi) = (
+            tail.min(moved) / LEAF_UNITS,
+            (tail.max(moved) - 1) / LEAF_UNITS,
+        );
+        match below(moved) {
+            Some(last) if last + 1 >= lo && first <= hi + 1 => {
+                self.refresh_leaves(map, first.min(lo), last.max(hi));
+            }
+            Some(last) => {
+                self.refresh_leaves(map, first, last);
+                self.refresh_leaves(map, lo, hi);
+            }
+            None => self.refresh_leaves(map, lo, hi),
+        }
+        self.tail_moves
+            .store(moves.wrapping_add(2), Ordering::Release);
+    }
+
+    /// Where the tail starts after a change of leaves `first..=last`, read from the
+    /// words: past the last busy unit the change put in the tail (a claim there), or
+    /// down over the free units before it when the unit before the tail is free (a
+    /// free that reached it), by at most [`TAIL_DROP`] units per change, so the walk
+    /// and the leaves it masks stay bounded; a later change walks on.
+    fn moved_tail(&self, map: &Bitmap, first: usize, last: usize, tail: usize) -> usize {
+        let hi = ((last + 1) * LEAF_UNITS).min(map.units());
+        if hi > tail {
+            if let Some(busy) = map.last_busy((first * LEAF_UNITS).max(tail), hi) {
+                return busy + 1;
+            }
+        }
+        let Some(before) = tail.checked_sub(1) else {
+            return tail;
+        };
+        if map.busy_word(before / UNITS_PER_WORD) >> (before % UNITS_PER_WORD) & 1 == 1 {
+            self.tail_short.store(0, Ordering::Relaxed);
+            return tail;
+        }
+        let floor = tail.saturating_sub(TAIL_DROP);
+        let moved = map.last_busy(floor, tail).map_or(floor, |busy| busy + 1);
+        self.tail_short
+            .store(u32::from(moved == floor && floor > 0), Ordering::Relaxed);
+        moved
+    }
+
     /// Records that the bitmap words of units `[start, end)` changed (`start < end`,
-    /// after the change). See the module docs for the protocol.
-    pub(crate) fn changed(&self, map: &Bitmap, start: usize, end: usize) {
+    /// after the change; `claimed` when the caller claimed them all and still holds
+    /// them). See the module docs for the protocol.
+    pub(crate) fn changed(&self, map: &Bitmap, start: usize, end: usize, claimed: bool) {
         let (first, last) = (start / LEAF_UNITS, (end - 1) / LEAF_UNITS);
         let quiet = self.quiet.load(Ordering::Relaxed);
         if quiet >= EAGER_CHANGES {
@@ -841,7 +1002,7 @@ impl Summary {
         }
         self.quiet.store(quiet + 1, Ordering::Relaxed);
         if self.take_role() {
-            self.refresh_leaves(map, first, last);
+            self.refresh_change(map, start, end, claimed);
             self.updating.store(0, Ordering::Release);
         } else {
             self.mark(first, last);
@@ -938,7 +1099,7 @@ impl Summary {
     /// Recomputes the drained stale leaves `first..=last`, then counts them off `dirty`
     /// (only then: a search that reads `dirty == 0` relies on the tree being current).
     fn refresh_stale(&self, map: &Bitmap, first: usize, last: usize) {
-        self.refresh_leaves(map, first, last);
+        self.refresh_changed(map, first, last);
         self.dirty.fetch_sub(last + 1 - first, Ordering::Release);
     }
 
@@ -991,20 +1152,89 @@ impl Summary {
         runs
     }
 
-    /// The runs of the whole map, if the tree is [settled](Self::settled).
-    pub(crate) fn root(&self, map: &Bitmap) -> Option<Runs> {
-        self.needed();
-        self.settle(map).then(|| self.node(1, self.pending_leaf()))
-    }
-
-    /// The lowest unit where `count` free units start, over the whole map, if the tree
-    /// is [settled](Self::settled): one root-to-leaf descent (the left child if its
-    /// longest run holds `count`, else the run across the middle if it does, else the
-    /// right child) and a scan of one leaf, `O(log n)`.
-    pub(crate) fn lowest_run(&self, map: &Bitmap, count: usize) -> Option<Option<usize>> {
+    /// The tail a search may use, if the tree is [settled](Self::settled) and no tail
+    /// move is under way: the tail and the `tail_moves` value to check against
+    /// ([`Self::same_tail`]) once the search read the nodes.
+    fn settled_tail(&self, map: &Bitmap) -> Option<(usize, usize)> {
         if !self.settle(map) {
             return None;
         }
+        let moves = self.tail_moves.load(Ordering::Acquire);
+        (moves & 1 == 0).then(|| (self.tail.load(Ordering::Relaxed), moves))
+    }
+
+    /// Whether no tail move began since `tail_moves` read `moves` (acquire fence: if
+    /// the search read any node a later move wrote, this load sees that move).
+    fn same_tail(&self, moves: usize) -> bool {
+        fence(Ordering::Acquire);
+        self.tail_moves.load(Ordering::Relaxed) == moves
+    }
+
+    /// The first unit of the free run that ends at `tail` (`tail` when the unit before
+    /// it is busy, as it is unless the last move stopped short, see [`TAIL_DROP`]):
+    /// the leaf's words, then the free ends of the nodes to the left, `O(log n)`.
+    fn run_before(&self, map: &Bitmap, tail: usize) -> usize {
+        let Some(before) = tail.checked_sub(1) else {
+            return 0;
+        };
+        let leaf = before / LEAF_UNITS;
+        // The leaf's units below the tail, 1 to LEAF_UNITS: the free ones just below it
+        // are the leading ones once the unit before the tail is moved to bit 127.
+        let ahead = tail - leaf * LEAF_UNITS;
+        let run = (Self::leaf_free(map, leaf) << (128 - ahead)).leading_ones() as usize;
+        if run < ahead {
+            return tail - run;
+        }
+        let mut start = leaf * LEAF_UNITS;
+        let mut i = self.leaves + leaf;
+        while i > 1 {
+            // A right child's left sibling ends where it starts; a left child starts
+            // where its parent does.
+            if i & 1 == 1 {
+                let suffix = self.runs(i - 1).suffix as usize;
+                start -= suffix;
+                if suffix < self.len_of(i - 1) {
+                    return start;
+                }
+            }
+            i /= 2;
+        }
+        start
+    }
+
+    /// The free tail's answer for `count` units: the start of the free run that ends
+    /// at `tail`, if from there to the map's end holds `count` units.
+    fn tail_fit(&self, map: &Bitmap, tail: usize, count: usize) -> Option<usize> {
+        let start = self.run_before(map, tail);
+        (map.units() - start >= count).then_some(start)
+    }
+
+    /// The longest free run of the whole map, if the tree is [settled](Self::settled):
+    /// the root's, folded with the pending leaf, or the free tail with the run before it.
+    pub(crate) fn longest_run(&self, map: &Bitmap) -> Option<usize> {
+        self.needed();
+        let (tail, moves) = self.settled_tail(map)?;
+        let root = self.node(1, self.pending_leaf()).longest as usize;
+        let longest = root.max(map.units() - self.run_before(map, tail));
+        self.same_tail(moves).then_some(longest)
+    }
+
+    /// The lowest unit where `count` free units start, over the whole map, if the tree
+    /// is [settled](Self::settled): one root-to-leaf descent below the tail (the left
+    /// child if its longest run holds `count`, else the run across the middle if it
+    /// does, else the right child) and a scan of one leaf, `O(log n)`; when no run
+    /// below the tail holds `count`, the free run that reaches the map's end.
+    pub(crate) fn lowest_run(&self, map: &Bitmap, count: usize) -> Option<Option<usize>> {
+        let (tail, moves) = self.settled_tail(map)?;
+        let found = match self.lowest_below_tail(map, count)? {
+            Some(start) => Some(start),
+            None => self.tail_fit(map, tail, count),
+        };
+        self.same_tail(moves).then_some(found)
+    }
+
+    /// [`Self::lowest_run`] among the runs the tree describes, those below the tail.
+    fn lowest_below_tail(&self, map: &Bitmap, count: usize) -> Option<Option<usize>> {
         // The pending leaf matters only if it holds `count`: then every node on its
         // path does. Its ends need no folding: its ancestors know them.
         let pending_fit = self
@@ -1076,17 +1306,29 @@ impl Summary {
     /// the insides of nodes it declines, until it says stop. Returns `false` when the
     /// tree is not [settled](Self::settled) (nothing was reported).
     pub(crate) fn walk(&self, map: &Bitmap, window: Window, visitor: &mut impl Visitor) -> bool {
-        if !self.settle(map) {
+        let Some((tail, moves)) = self.settled_tail(map) else {
             return false;
-        }
+        };
+        // The tree describes the window up to the tail; from there on it is all free.
+        let tree_hi = window.hi.min(tail.max(window.lo));
+        let below = Window {
+            lo: window.lo,
+            hi: tree_hi,
+        };
         let mut carry = 0;
         let len = LEAF_UNITS * self.leaves;
         let pending = self.pending_leaf();
-        if !self.visit(map, window, pending, 1, 0, len, &mut carry, visitor) && carry > 0 {
-            // A run reaching the window's end (bits past the map read as busy).
-            visitor.run(window.hi - carry, carry);
+        let stopped =
+            tree_hi > window.lo && self.visit(map, below, pending, 1, 0, len, &mut carry, visitor);
+        if !stopped {
+            // A run reaching the window's end: the one reaching the tail, and the
+            // window's part of the tail.
+            let run = carry + (window.hi - tree_hi);
+            if run > 0 {
+                visitor.run(window.hi - run, run);
+            }
         }
-        true
+        self.same_tail(moves)
     }
 
     /// Visits node `i` covering `[lo, lo + len)`, with the `pending` leaf folded in;
@@ -1158,8 +1400,11 @@ impl Summary {
         if window.hi < lo + LEAF_UNITS {
             free &= (1u128 << (window.hi - lo)) - 1;
         }
+        // A run that reaches the window's end stays in `carry`: the walk joins it to
+        // the tail when the window goes on into it.
+        let end = LEAF_UNITS.min(window.hi - lo);
         let mut bit = 0;
-        while bit < LEAF_UNITS {
+        while bit < end {
             let rest = free >> bit;
             if rest & 1 == 0 {
                 if *carry > 0 {
@@ -1356,9 +1601,8 @@ mod tests {
                 }
             }
             let runs = naive_runs(&map, 0, units);
-            let root = tree.root(&map).unwrap();
             let longest = runs.iter().map(|r| r.1).max().unwrap_or(0);
-            assert_eq!(root.longest as usize, longest);
+            assert_eq!(tree.longest_run(&map), Some(longest));
         }
     }
 
@@ -1399,11 +1643,15 @@ mod tests {
         let units = 6 * LEAF_UNITS + 3;
         let map = Bitmap::new(units).unwrap();
         let tree = map.summary().unwrap();
-        assert_eq!(tree.root(&map).unwrap().longest as usize, units);
+        assert_eq!(tree.longest_run(&map).unwrap(), units);
         map.claim(LEAF_UNITS - 2, 2 * LEAF_UNITS).unwrap();
         map.claim(5 * LEAF_UNITS, 1).unwrap();
-        let root = tree.root(&map).unwrap();
-        // The leaf slots past the map read as busy: the last run is inside the root.
+        assert_eq!(tree.longest_run(&map), Some(2 * LEAF_UNITS + 2));
+        // The free tail after the last block is left out of the tree: the root sees
+        // the units from there on as busy.
+        let tail = || tree.tail.load(Ordering::Relaxed);
+        assert_eq!(tail(), 5 * LEAF_UNITS + 1);
+        let root = tree.runs(1);
         assert_eq!(
             (
                 root.prefix as usize,
@@ -1412,17 +1660,67 @@ mod tests {
             ),
             (LEAF_UNITS - 2, 0, 2 * LEAF_UNITS + 2)
         );
-        assert_eq!(
-            root.classes,
-            1 << class(2 * LEAF_UNITS + 2) | 1 << class(LEAF_UNITS + 2)
-        );
+        assert_eq!(root.classes, 1 << class(2 * LEAF_UNITS + 2));
         map.release(LEAF_UNITS - 2, 2 * LEAF_UNITS).unwrap();
-        let root = tree.root(&map).unwrap();
+        assert_eq!(tree.longest_run(&map), Some(5 * LEAF_UNITS));
+        let root = tree.runs(1);
         assert_eq!(root.longest as usize, 5 * LEAF_UNITS);
-        assert_eq!(root.classes, 1 << class(LEAF_UNITS + 2));
+        assert_eq!(root.classes, 0);
         // A rejected claim changes nothing.
         assert!(map.claim(5 * LEAF_UNITS - 1, 3).is_err());
-        assert_eq!(tree.root(&map).unwrap(), root);
+        assert_eq!((tree.runs(1), tail()), (root, 5 * LEAF_UNITS + 1));
+        // Freeing the last block gives its units and the free run before it to the
+        // tail, and the tree forgets that run.
+        map.release(5 * LEAF_UNITS, 1).unwrap();
+        assert_eq!(tail(), 0);
+        assert_eq!(tree.runs(1), Runs::default());
+        assert_eq!(tree.longest_run(&map), Some(units));
+    }
+
+    #[test]
+    fn the_tail_moves_with_the_claims_and_frees_that_reach_it() {
+        let units = 40 * LEAF_UNITS;
+        let map = Bitmap::new(units).unwrap();
+        let tree = map.summary().unwrap();
+        // Read once the tree folded in every change (changes after a few without a
+        // search that needed the tree only publish their leaves).
+        let tail = || {
+            assert!(tree.longest_run(&map).is_some());
+            tree.tail.load(Ordering::Relaxed)
+        };
+        let all_runs = || {
+            let mut all = All(Vec::new());
+            assert!(tree.walk(&map, Window { lo: 0, hi: units }, &mut all));
+            all.0
+        };
+        // A claim past the tail makes the units it skipped visible in the tree.
+        map.claim(5 * LEAF_UNITS + 3, 2).unwrap();
+        assert_eq!(tail(), 5 * LEAF_UNITS + 5);
+        assert_eq!(tree.runs(1).longest as usize, 5 * LEAF_UNITS + 3);
+        assert_eq!(tree.lowest_run(&map, 1), Some(Some(0)));
+        assert_eq!(all_runs(), naive_runs(&map, 0, units));
+        map.release(5 * LEAF_UNITS + 3, 2).unwrap();
+        assert_eq!(tail(), 0);
+        // Claims at the tail only move it.
+        map.claim(0, 1).unwrap();
+        map.claim(1, 30 * LEAF_UNITS - 1).unwrap();
+        map.claim(30 * LEAF_UNITS, 1).unwrap();
+        assert_eq!(tail(), 30 * LEAF_UNITS + 1);
+        assert_eq!(tree.runs(1), Runs::default());
+        // A free that reaches the tail moves it down at most `TAIL_DROP` units at a
+        // time; searches still see one run from the free run's start to the end.
+        map.release(1, 30 * LEAF_UNITS - 1).unwrap();
+        map.release(30 * LEAF_UNITS, 1).unwrap();
+        assert_eq!(tail(), 30 * LEAF_UNITS + 1 - TAIL_DROP);
+        assert_eq!(tree.lowest_run(&map, units - 1), Some(Some(1)));
+        assert_eq!(tree.lowest_run(&map, units), Some(None));
+        assert_eq!(tree.longest_run(&map), Some(units - 1));
+        assert_eq!(all_runs(), [(1, units - 1)]);
+        // The next change walks on, here to the chunk's start.
+        map.release(0, 1).unwrap();
+        assert_eq!(tail(), 0);
+        assert_eq!(tree.runs(1), Runs::default());
+        assert_eq!(tree.lowest_run(&map, units), Some(Some(0)));
     }
 
     /// The stored (unfolded) runs of leaf `leaf`'s parent.
@@ -1451,7 +1749,7 @@ mod tests {
         }
         let window = Window { lo: 0, hi: units };
         // Changes fold into the tree at once only while searches need it: keep it so.
-        let eager = || assert!(tree.root(&map).is_some());
+        let eager = || assert!(tree.longest_run(&map).is_some());
         eager();
         map.release(hole3, 2).unwrap();
         // Only the leaf changed: its parent still knows no free unit...
@@ -1460,7 +1758,7 @@ mod tests {
         // ...yet every search sees the hole.
         assert_eq!(tree.lowest_run(&map, 2), Some(Some(hole3)));
         assert_eq!(tree.lowest_run(&map, 3), Some(Some(7 * LEAF_UNITS)));
-        assert_eq!(tree.root(&map).unwrap().classes, 1 << class(2));
+        assert_eq!(tree.node(1, tree.pending_leaf()).classes, 1 << class(2));
         let mut at_least = AtLeast(2, Vec::new());
         assert!(tree.walk(&map, window, &mut at_least));
         assert_eq!(at_least.1, [(hole3, 2), (7 * LEAF_UNITS, LEAF_UNITS)]);
@@ -1484,8 +1782,8 @@ mod tests {
         map.release(hole1, 2).unwrap();
         assert_eq!(tree.pending.load(Ordering::Relaxed), 2);
         assert_eq!(stored_parent(tree, 3).longest, 2);
-        // ...all the way up: the stored root knows the hole (the free tail is its
-        // suffix, not an inner run), though not the pending one in leaf 1.
+        // ...all the way up: the stored root knows the hole (the free tail is outside
+        // the tree), though not the pending one in leaf 1.
         assert_eq!(tree.runs(1).classes, 1 << class(2));
         assert_eq!(tree.lowest_run(&map, 2), Some(Some(hole1)));
         // A change that is not a pure gain inside the leaf updates the path at once.
@@ -1513,7 +1811,7 @@ mod tests {
         assert_eq!(tree.pending.load(Ordering::Relaxed), 6);
         assert_eq!(tree.runs(1).longest, 1);
         assert_eq!(tree.lowest_run(&map, 2), Some(Some(hole5 + 1)));
-        assert_eq!(tree.root(&map).unwrap().longest, 2);
+        assert_eq!(tree.longest_run(&map), Some(2));
     }
 
     #[test]
@@ -1529,7 +1827,7 @@ mod tests {
             map.claim(start, len).unwrap();
             start += len;
         }
-        let eager = || assert!(tree.root(&map).is_some());
+        let eager = || assert!(tree.longest_run(&map).is_some());
         eager();
         map.release(first, 1).unwrap();
         eager();
