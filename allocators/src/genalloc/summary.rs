@@ -51,6 +51,15 @@
 //! which were the chunk's all-free start (a fixed claim at the end of a fresh chunk
 //! pays once for the leaves below it, as building the tree did before).
 //!
+//! Everything right of the leaves below the tail reads busy, so searches start at the
+//! *top*: the lowest node on the tree's left edge that covers those leaves (while a
+//! chunk fills, a few levels below the root). Changes below the tail climb no higher
+//! than the top, so the left-edge nodes above it are not kept current; every other
+//! node is (those to the top's right only change through tail moves, whose climbs
+//! meet the left edge above the top and stop there). A tail move up that makes a
+//! higher node the top recomputes the edge up to it from the old top and its right
+//! siblings before the new tail is published.
+//!
 //! # Updates: one updater at a time, nobody waits
 //!
 //! Every successful claim and every finished free calls [`Summary::changed`] after its
@@ -669,6 +678,40 @@ impl Summary {
         LEAF_UNITS << (leaf_depth - depth)
     }
 
+    /// The node searches start from while the tail is at `tail`: the lowest node on the
+    /// tree's left edge that covers every leaf with units below the tail. Everything
+    /// to its right reads busy, so no search needs the nodes above it, and changes
+    /// below the tail stop climbing there ([`Self::above_top`]).
+    fn top(&self, tail: usize) -> usize {
+        let used = tail.div_ceil(LEAF_UNITS).max(1);
+        self.leaves >> used.next_power_of_two().trailing_zeros()
+    }
+
+    /// Whether node `i` is on the left edge above `top` (or past the root, 0): such a
+    /// node is not kept current, and a climb stops below it. Every other node is
+    /// current: those under `top` through the climbs of changes below the tail, those
+    /// to its right through the climbs of the tail moves that mask and unmask them
+    /// (they hang off the left edge, so their climbs meet it above `top` and stop).
+    /// A move up recomputes the edge up to its new top ([`Self::raise_top`]).
+    fn above_top(i: usize, top: usize) -> bool {
+        i & i.wrapping_sub(1) == 0 && i < top
+    }
+
+    /// Recomputes the left edge from node `from` up to node `to` (`to <= from`, both on
+    /// the edge) after the tail moved up: each from its child on the edge, current, and
+    /// that child's right sibling, current too (see [`Self::above_top`]).
+    fn raise_top(&self, from: usize, to: usize) {
+        let (mut i, mut half) = (from, self.len_of(from));
+        while i > to {
+            let new = Runs::join(self.runs(i), self.runs(i + 1), narrow(half));
+            i /= 2;
+            half *= 2;
+            if let Some(slot) = self.nodes.get(i) {
+                slot.store(new);
+            }
+        }
+    }
+
     /// The busy masks of leaf `leaf`'s words.
     fn leaf_busy(map: &Bitmap, leaf: usize) -> [usize; LEAF_WORDS] {
         let first = leaf * LEAF_WORDS;
@@ -844,7 +887,8 @@ impl Summary {
         };
         let mut i = self.leaves + leaf;
         let gained = self.runs(i);
-        while i > 1 {
+        let top = self.top(self.tail.load(Ordering::Relaxed));
+        while !Self::above_top(i / 2, top) {
             i /= 2;
             let Some(node) = self.nodes.get(i) else {
                 break;
@@ -877,6 +921,7 @@ impl Summary {
         // Below the root a node covers at most 2^31 units (see `Runs::join`), so its
         // width fits a u32; past the root it may wrap, unused.
         let (mut node, mut half) = (*new, narrow(len));
+        let top = self.top(self.tail.load(Ordering::Relaxed));
         while let Some(pair) = self
             .nodes
             .get(i & !1..(i & !1) + 2)
@@ -889,7 +934,7 @@ impl Summary {
                 return;
             }
             own.store(node);
-            if i == 1 {
+            if Self::above_top(i / 2, top) {
                 return;
             }
             let other = pair[side ^ 1].load();
@@ -913,7 +958,13 @@ impl Summary {
     fn refresh_change(&self, map: &Bitmap, start: usize, end: usize, claimed: bool) {
         let tail = self.tail.load(Ordering::Relaxed);
         if claimed && start == tail {
-            self.tail.store(end, Ordering::Relaxed);
+            // A search that reads the new tail must find the edge up to its top current
+            // (release; searches read the tail with acquire).
+            let (old_top, new_top) = (self.top(tail), self.top(end));
+            if new_top < old_top {
+                self.raise_top(old_top, new_top);
+            }
+            self.tail.store(end, Ordering::Release);
             return;
         }
         let (first, last) = (start / LEAF_UNITS, (end - 1) / LEAF_UNITS);
@@ -959,6 +1010,10 @@ impl Summary {
                 self.refresh_leaves(map, lo, hi);
             }
             None => self.refresh_leaves(map, lo, hi),
+        }
+        let (old_top, new_top) = (self.top(tail), self.top(moved));
+        if new_top < old_top {
+            self.raise_top(old_top, new_top);
         }
         self.tail_moves
             .store(moves.wrapping_add(2), Ordering::Release);
@@ -1160,7 +1215,7 @@ impl Summary {
             return None;
         }
         let moves = self.tail_moves.load(Ordering::Acquire);
-        (moves & 1 == 0).then(|| (self.tail.load(Ordering::Relaxed), moves))
+        (moves & 1 == 0).then(|| (self.tail.load(Ordering::Acquire), moves))
     }
 
     /// Whether no tail move began since `tail_moves` read `moves` (acquire fence: if
@@ -1214,7 +1269,7 @@ impl Summary {
     pub(crate) fn longest_run(&self, map: &Bitmap) -> Option<usize> {
         self.needed();
         let (tail, moves) = self.settled_tail(map)?;
-        let root = self.node(1, self.pending_leaf()).longest as usize;
+        let root = self.node(self.top(tail), self.pending_leaf()).longest as usize;
         let longest = root.max(map.units() - self.run_before(map, tail));
         self.same_tail(moves).then_some(longest)
     }
@@ -1226,7 +1281,7 @@ impl Summary {
     /// below the tail holds `count`, the free run that reaches the map's end.
     pub(crate) fn lowest_run(&self, map: &Bitmap, count: usize) -> Option<Option<usize>> {
         let (tail, moves) = self.settled_tail(map)?;
-        let found = match self.lowest_below_tail(map, count)? {
+        let found = match self.lowest_below_tail(map, count, self.top(tail))? {
             Some(start) => Some(start),
             None => self.tail_fit(map, tail, count),
         };
@@ -1234,22 +1289,22 @@ impl Summary {
     }
 
     /// [`Self::lowest_run`] among the runs the tree describes, those below the tail.
-    fn lowest_below_tail(&self, map: &Bitmap, count: usize) -> Option<Option<usize>> {
+    fn lowest_below_tail(&self, map: &Bitmap, count: usize, top: usize) -> Option<Option<usize>> {
         // The pending leaf matters only if it holds `count`: then every node on its
         // path does. Its ends need no folding: its ancestors know them.
         let pending_fit = self
             .pending_leaf()
             .filter(|(_, leaf)| leaf.longest as usize >= count)
             .map(|(slot, _)| slot);
-        let root_longest = self.nodes.get(1).map_or(0, |root| root.longest() as usize);
-        if root_longest < count && pending_fit.is_none() {
+        let top_longest = self.nodes.get(top).map_or(0, |top| top.longest() as usize);
+        if top_longest < count && pending_fit.is_none() {
             return Some(None);
         }
         // Two copies of the descent: without a pending leaf (the common case) its
         // check drops out of every level.
         let descent = match pending_fit {
-            Some(slot) => self.descend_lowest(count, Some(slot)),
-            None => self.descend_lowest(count, None),
+            Some(slot) => self.descend_lowest(count, Some(slot), top),
+            None => self.descend_lowest(count, None, top),
         }?;
         let i = match descent {
             Descent::Leaf(i) => i,
@@ -1273,11 +1328,16 @@ impl Summary {
     /// holds: the left child if its longest run holds `count`, else the run across the
     /// middle if it does, else the right child. `None` when a node is missing.
     #[inline(always)]
-    fn descend_lowest(&self, count: usize, pending_fit: Option<usize>) -> Option<Descent> {
+    fn descend_lowest(
+        &self,
+        count: usize,
+        pending_fit: Option<usize>,
+        top: usize,
+    ) -> Option<Descent> {
         // `below`: levels from the children of `i` down to the leaves, so the pending
         // leaf's ancestor among them is its slot shifted right by that much.
-        let mut below = self.leaves.trailing_zeros();
-        let mut i = 1;
+        let mut below = self.leaves.trailing_zeros() - top.trailing_zeros();
+        let mut i = top;
         while i < self.leaves {
             below -= 1;
             // Both children behind one bounds check; most steps read one field.
@@ -1316,10 +1376,19 @@ impl Summary {
             hi: tree_hi,
         };
         let mut carry = 0;
-        let len = LEAF_UNITS * self.leaves;
+        let top = self.top(tail);
         let pending = self.pending_leaf();
-        let stopped =
-            tree_hi > window.lo && self.visit(map, below, pending, 1, 0, len, &mut carry, visitor);
+        let stopped = tree_hi > window.lo
+            && self.visit(
+                map,
+                below,
+                pending,
+                top,
+                0,
+                self.len_of(top),
+                &mut carry,
+                visitor,
+            );
         if !stopped {
             // A run reaching the window's end: the one reaching the tail, and the
             // window's part of the tail.
@@ -1673,7 +1742,7 @@ mod tests {
         // tail, and the tree forgets that run.
         map.release(5 * LEAF_UNITS, 1).unwrap();
         assert_eq!(tail(), 0);
-        assert_eq!(tree.runs(1), Runs::default());
+        assert_eq!(tree.runs(tree.top(0)), Runs::default());
         assert_eq!(tree.longest_run(&map), Some(units));
     }
 
@@ -1688,6 +1757,8 @@ mod tests {
             assert!(tree.longest_run(&map).is_some());
             tree.tail.load(Ordering::Relaxed)
         };
+        // The runs the tree's searches start from.
+        let top = || tree.runs(tree.top(tail()));
         let all_runs = || {
             let mut all = All(Vec::new());
             assert!(tree.walk(&map, Window { lo: 0, hi: units }, &mut all));
@@ -1696,7 +1767,7 @@ mod tests {
         // A claim past the tail makes the units it skipped visible in the tree.
         map.claim(5 * LEAF_UNITS + 3, 2).unwrap();
         assert_eq!(tail(), 5 * LEAF_UNITS + 5);
-        assert_eq!(tree.runs(1).longest as usize, 5 * LEAF_UNITS + 3);
+        assert_eq!(top().longest as usize, 5 * LEAF_UNITS + 3);
         assert_eq!(tree.lowest_run(&map, 1), Some(Some(0)));
         assert_eq!(all_runs(), naive_runs(&map, 0, units));
         map.release(5 * LEAF_UNITS + 3, 2).unwrap();
@@ -1706,7 +1777,7 @@ mod tests {
         map.claim(1, 30 * LEAF_UNITS - 1).unwrap();
         map.claim(30 * LEAF_UNITS, 1).unwrap();
         assert_eq!(tail(), 30 * LEAF_UNITS + 1);
-        assert_eq!(tree.runs(1), Runs::default());
+        assert_eq!(top(), Runs::default());
         // A free that reaches the tail moves it down at most `TAIL_DROP` units at a
         // time; searches still see one run from the free run's start to the end.
         map.release(1, 30 * LEAF_UNITS - 1).unwrap();
@@ -1719,8 +1790,50 @@ mod tests {
         // The next change walks on, here to the chunk's start.
         map.release(0, 1).unwrap();
         assert_eq!(tail(), 0);
-        assert_eq!(tree.runs(1), Runs::default());
+        assert_eq!(top(), Runs::default());
         assert_eq!(tree.lowest_run(&map, units), Some(Some(0)));
+    }
+
+    #[test]
+    fn a_tail_that_moves_up_past_the_top_brings_the_new_top_up_to_date() {
+        let units = 16 * LEAF_UNITS;
+        let map = Bitmap::new(units).unwrap();
+        let tree = map.summary().unwrap();
+        let eager = || assert!(tree.longest_run(&map).is_some());
+        // Leaves 0 to 2 taken in blocks, a 2-unit block inside leaf 1.
+        let hole = LEAF_UNITS + 10;
+        for (start, len) in [
+            (0, 5),
+            (5, LEAF_UNITS - 5),
+            (LEAF_UNITS, 10),
+            (hole, 2),
+            (hole + 2, LEAF_UNITS - 12),
+            (2 * LEAF_UNITS, LEAF_UNITS),
+        ] {
+            eager();
+            map.claim(start, len).unwrap();
+        }
+        // The tail moves down to leaf 2's start: the searches' top now covers two
+        // leaves, and the changes below stop climbing there, above it the edge keeps
+        // what it had.
+        eager();
+        map.release(2 * LEAF_UNITS, LEAF_UNITS).unwrap();
+        assert_eq!(tree.top(tree.tail.load(Ordering::Relaxed)), tree.leaves / 2);
+        eager();
+        map.release(hole, 2).unwrap();
+        eager();
+        map.release(0, 5).unwrap();
+        assert_eq!(tree.lowest_run(&map, 3), Some(Some(0)));
+        // A claim at the tail that reaches leaf 2 makes the node over four leaves the
+        // top: it must know the runs below.
+        eager();
+        map.claim(2 * LEAF_UNITS, 10).unwrap();
+        assert_eq!(tree.top(tree.tail.load(Ordering::Relaxed)), tree.leaves / 4);
+        assert_eq!(tree.lowest_run(&map, 2), Some(Some(0)));
+        assert_eq!(tree.lowest_run(&map, 6), Some(Some(2 * LEAF_UNITS + 10)));
+        assert_eq!(tree.longest_run(&map), Some(units - 2 * LEAF_UNITS - 10));
+        map.claim(0, 5).unwrap();
+        assert_eq!(tree.lowest_run(&map, 2), Some(Some(hole)));
     }
 
     /// The stored (unfolded) runs of leaf `leaf`'s parent.
