@@ -38,14 +38,16 @@
 //! searches walk the tree up to the tail and report the window's part of the tail as
 //! one run, joined to the run that reaches the tail.
 //!
-//! The updater moves `tail` when a change reached it, from the bitmap words: past the
-//! last unit a claim put in the tail, unmasking the free units it skipped (an aligned
-//! or fixed claim that starts past the tail); and down over the free units before it
-//! when the unit before the tail is free (a free reached it), masking them, by at most
-//! [`TAIL_DROP`] units per change so the walk and the leaves it masks stay bounded. A
-//! later change walks on, and meanwhile a search finds where the free run before the
-//! tail starts from the leaf's words and the free ends of the nodes to its left,
-//! `O(log n)`. A move of `d` units recomputes `O(d / 128)` leaves and their paths: `d`
+//! The updater moves `tail` when a change reached it: past the last unit a claim put
+//! in the tail, unmasking the free units it skipped (an aligned or fixed claim that
+//! starts past the tail), while the claimed units read busy before and after and are
+//! not recomputed; and down over the free run before it when the unit before the tail
+//! is free (a free reached it), once the changed leaves are recomputed, masking the
+//! run. The run's start comes from the leaf's words and the free ends of the nodes to
+//! its left, `O(log n)`, the same walk a search makes, and a move masks at most
+//! [`TAIL_DROP`] units of it, so the leaves one change rewrites stay bounded. While
+//! the tail stops short of the run's start, every change moves it on, and a search
+//! takes the run's start as the tail's answer. A move of `d` units recomputes `O(d / 128)` leaves and their paths: `d`
 //! is at most [`TAIL_DROP`] down, and up it is the claim's own units plus the free
 //! units it skipped, which earlier moves down masked (each paying for its units) or
 //! which were the chunk's all-free start (a fixed claim at the end of a fresh chunk
@@ -93,8 +95,10 @@
 //!   and classes into the ancestors that lack them, as searches do), so at most one
 //!   leaf is pending.
 //!
-//! * *tail moves*: a change that reached the tail moves it (see above) before its
-//!   leaves are recomputed; a claim that starts exactly at the tail only moves it.
+//! * *tail moves*: a claim that reached the tail moves it up (see above) and
+//!   recomputes only its units below the tail or the ones it skipped past it (a claim
+//!   that starts exactly at the tail only moves it); a free that reached it moves it
+//!   down once its leaves are recomputed.
 //!
 //! So no change is ever left out of the tree for good (its leaf stays counted until a
 //! drain recomputed it), and no thread ever waits for another. A change of `c` units
@@ -139,7 +143,10 @@
 //! A claim that starts exactly at the tail moves it with a plain store, no bracket:
 //! no leaf changes (its units read busy before and after). A search that still reads
 //! the old tail answers with units that are now claimed, which its claim finds busy,
-//! so the word scan decides, as for any answer a change in flight took. So the tree
+//! so the word scan decides, as for any answer a change in flight took. So does a
+//! claim from below the tail into it, after its leaves below the tail are recomputed
+//! as for any claim: from the tail on its units read busy either way, and the store
+//! (release) is after those leaves, so a search that reads the new tail sees them. So the tree
 //! and its tail never hand out a claimed unit (every answer is claimed, and the claim
 //! is the check) and never miss a run that a search without racing moves would find.
 #![forbid(unsafe_code)]
@@ -179,9 +186,9 @@ const SHORT_FIT: usize = 4;
 /// Bits per stale-set word.
 const STALE_BITS: usize = usize::BITS as usize;
 
-/// Units the tail moves down by at most per change (see [`Summary::moved_tail`]): a
-/// change then walks and masks a bounded number of words and leaves, and a tail left
-/// short of the free run before it is still searched right ([`Summary::run_before`]).
+/// Units the tail moves down by at most per change (see [`Summary::tail_after_frees`]):
+/// a change then masks a bounded number of leaves, and a tail left short of the free
+/// run before it is still searched right ([`Summary::run_before`]).
 const TAIL_DROP: usize = 16 * LEAF_UNITS;
 
 /// The units of leaf `leaf` below unit `tail`, as a mask over the leaf's bits.
@@ -950,14 +957,29 @@ impl Summary {
 
     /// Folds the change of units `[start, end)` into the tree (updater only).
     ///
-    /// A claim that starts at the tail read busy before (it was in the tail) and reads
-    /// busy after, so no leaf changes: only the tail moves past it, and a search that
-    /// still reads the old tail finds its answer taken when it claims it. A change that
-    /// ends short of the tail leaves the tail where it is (unless the last move down
-    /// stopped short), so only its leaves are recomputed.
+    /// A claim that reaches past the tail reads busy from the tail on both before (in
+    /// the tail) and after (claimed, then the new tail), so only its units below the
+    /// tail change in the leaves, or, when it starts past the tail, the free units it
+    /// skipped; the tail moves past it. A claim that starts exactly at the tail
+    /// changes no leaf at all, and a search that still reads the old tail finds its
+    /// answer taken when it claims it. A change that ends short of the tail leaves the
+    /// tail where it is (unless the last move down stopped short), so only its leaves
+    /// are recomputed.
     fn refresh_change(&self, map: &Bitmap, start: usize, end: usize, claimed: bool) {
         let tail = self.tail.load(Ordering::Relaxed);
-        if claimed && start == tail {
+        if claimed && end > tail {
+            self.tail_short.store(0, Ordering::Relaxed);
+            if start > tail {
+                // The skipped units become visible: a move in the bracket.
+                self.move_tail(tail, end, || {
+                    self.refresh_leaves(map, tail / LEAF_UNITS, (start - 1) / LEAF_UNITS);
+                });
+                return;
+            }
+            if start < tail {
+                // Below the tail, as any claim; from there on busy either way.
+                self.refresh_leaves(map, start / LEAF_UNITS, (tail - 1) / LEAF_UNITS);
+            }
             // A search that reads the new tail must find the edge up to its top current
             // (release; searches read the tail with acquire).
             let (old_top, new_top) = (self.top(tail), self.top(end));
@@ -975,42 +997,51 @@ impl Summary {
         self.refresh_changed(map, first, last);
     }
 
-    /// Folds a change of leaves `first..=last` into the tree (updater only): moves the
-    /// tail first when the change reached it, then recomputes the changed leaves below
-    /// the tail and the leaves the move covered, and the paths above them.
+    /// Folds a change of leaves `first..=last` into the tree (updater only): a claim
+    /// that reached the tail moves it up first, and the changed leaves below the new
+    /// tail and those the move covered are recomputed with it; otherwise the changed
+    /// leaves are recomputed, and then a free that reached the tail moves it down over
+    /// the free run before it, which the tree then describes.
     fn refresh_changed(&self, map: &Bitmap, first: usize, last: usize) {
         let tail = self.tail.load(Ordering::Relaxed);
-        let moved = self.moved_tail(map, first, last, tail);
         // Leaves wholly in the tail read all busy before and after: nothing to do there.
         let below =
             |tail: usize| (first * LEAF_UNITS < tail).then(|| last.min((tail - 1) / LEAF_UNITS));
-        if moved == tail {
-            if let Some(last) = below(tail) {
-                self.refresh_leaves(map, first, last);
-            }
+        if let Some(moved) = self.tail_after_claims(map, first, last, tail) {
+            let hi = (moved - 1) / LEAF_UNITS;
+            self.move_tail(tail, moved, || match below(moved) {
+                Some(last) if last + 1 >= tail / LEAF_UNITS => {
+                    self.refresh_leaves(map, first.min(tail / LEAF_UNITS), last.max(hi));
+                }
+                Some(last) => {
+                    self.refresh_leaves(map, first, last);
+                    self.refresh_leaves(map, tail / LEAF_UNITS, hi);
+                }
+                None => self.refresh_leaves(map, tail / LEAF_UNITS, hi),
+            });
             return;
         }
-        // The bracket: a search that overlaps any of it sees `tail_moves` change and
-        // does not trust what it read (see the module docs).
+        if let Some(last) = below(tail) {
+            self.refresh_leaves(map, first, last);
+        }
+        let moved = self.tail_after_frees(map, tail);
+        if moved < tail {
+            self.move_tail(tail, moved, || {
+                self.refresh_leaves(map, moved / LEAF_UNITS, (tail - 1) / LEAF_UNITS);
+            });
+        }
+    }
+
+    /// Moves the tail from `tail` to `moved` and rewrites, through `refresh`, the
+    /// leaves the move covers, inside the bracket: a search that overlaps any of it
+    /// sees `tail_moves` change and does not trust what it read (see the module docs).
+    fn move_tail(&self, tail: usize, moved: usize, refresh: impl FnOnce()) {
         let moves = self.tail_moves.load(Ordering::Relaxed);
         self.tail_moves
             .store(moves.wrapping_add(1), Ordering::Relaxed);
         fence(Ordering::Release);
         self.tail.store(moved, Ordering::Relaxed);
-        let (lo, hi) = (
-            tail.min(moved) / LEAF_UNITS,
-            (tail.max(moved) - 1) / LEAF_UNITS,
-        );
-        match below(moved) {
-            Some(last) if last + 1 >= lo && first <= hi + 1 => {
-                self.refresh_leaves(map, first.min(lo), last.max(hi));
-            }
-            Some(last) => {
-                self.refresh_leaves(map, first, last);
-                self.refresh_leaves(map, lo, hi);
-            }
-            None => self.refresh_leaves(map, lo, hi),
-        }
+        refresh();
         let (old_top, new_top) = (self.top(tail), self.top(moved));
         if new_top < old_top {
             self.raise_top(old_top, new_top);
@@ -1019,18 +1050,29 @@ impl Summary {
             .store(moves.wrapping_add(2), Ordering::Release);
     }
 
-    /// Where the tail starts after a change of leaves `first..=last`, read from the
-    /// words: past the last busy unit the change put in the tail (a claim there), or
-    /// down over the free units before it when the unit before the tail is free (a
-    /// free that reached it), by at most [`TAIL_DROP`] units per change, so the walk
-    /// and the leaves it masks stay bounded; a later change walks on.
-    fn moved_tail(&self, map: &Bitmap, first: usize, last: usize, tail: usize) -> usize {
+    /// Where the tail starts after a claim put units of leaves `first..=last` in it:
+    /// past the last busy unit there, read from the words; `None` when none is busy.
+    fn tail_after_claims(
+        &self,
+        map: &Bitmap,
+        first: usize,
+        last: usize,
+        tail: usize,
+    ) -> Option<usize> {
         let hi = ((last + 1) * LEAF_UNITS).min(map.units());
-        if hi > tail {
-            if let Some(busy) = map.last_busy((first * LEAF_UNITS).max(tail), hi) {
-                return busy + 1;
-            }
+        if hi <= tail {
+            return None;
         }
+        map.last_busy((first * LEAF_UNITS).max(tail), hi)
+            .map(|busy| busy + 1)
+    }
+
+    /// Where the tail starts once the tree describes every change below it: down over
+    /// the free run before it when the unit before it is free (a free reached it),
+    /// found through the tree in `O(log n)` ([`Self::run_before`]), by at most
+    /// [`TAIL_DROP`] units per change, so the leaves it masks stay bounded; a later
+    /// change moves on.
+    fn tail_after_frees(&self, map: &Bitmap, tail: usize) -> usize {
         let Some(before) = tail.checked_sub(1) else {
             return tail;
         };
@@ -1039,10 +1081,10 @@ impl Summary {
             return tail;
         }
         let floor = tail.saturating_sub(TAIL_DROP);
-        let moved = map.last_busy(floor, tail).map_or(floor, |busy| busy + 1);
+        let run = self.run_before(map, tail);
         self.tail_short
-            .store(u32::from(moved == floor && floor > 0), Ordering::Relaxed);
-        moved
+            .store(u32::from(run < floor), Ordering::Relaxed);
+        run.max(floor)
     }
 
     /// Records that the bitmap words of units `[start, end)` changed (`start < end`,
@@ -1787,6 +1829,14 @@ mod tests {
         assert_eq!(tree.lowest_run(&map, units), Some(None));
         assert_eq!(tree.longest_run(&map), Some(units - 1));
         assert_eq!(all_runs(), [(1, units - 1)]);
+        // A claim from the free run before the tail into the tail moves the tail past
+        // it, and the tree sees its units below the old tail taken.
+        map.claim(1, 20 * LEAF_UNITS).unwrap();
+        assert_eq!(tail(), 20 * LEAF_UNITS + 1);
+        assert_eq!(top(), Runs::default());
+        assert_eq!(tree.lowest_run(&map, 1), Some(Some(20 * LEAF_UNITS + 1)));
+        map.release(1, 20 * LEAF_UNITS).unwrap();
+        assert_eq!(tail(), 20 * LEAF_UNITS + 1 - TAIL_DROP);
         // The next change walks on, here to the chunk's start.
         map.release(0, 1).unwrap();
         assert_eq!(tail(), 0);
