@@ -189,7 +189,7 @@ const STALE_BITS: usize = usize::BITS as usize;
 /// Units the tail moves down by at most per change (see [`Summary::tail_after_frees`]):
 /// a change then masks a bounded number of leaves, and a tail left short of the free
 /// run before it is still searched right ([`Summary::run_before`]).
-const TAIL_DROP: usize = 16 * LEAF_UNITS;
+const TAIL_DROP: usize = 256 * LEAF_UNITS;
 
 /// The units of leaf `leaf` below unit `tail`, as a mask over the leaf's bits.
 fn below_tail(leaf: usize, tail: usize) -> u128 {
@@ -1790,7 +1790,9 @@ mod tests {
 
     #[test]
     fn the_tail_moves_with_the_claims_and_frees_that_reach_it() {
-        let units = 40 * LEAF_UNITS;
+        // Room for a free run longer than a move down may mask at once.
+        let top_block = TAIL_DROP + 14 * LEAF_UNITS;
+        let units = top_block + 10 * LEAF_UNITS;
         let map = Bitmap::new(units).unwrap();
         let tree = map.summary().unwrap();
         // Read once the tree folded in every change (changes after a few without a
@@ -1816,32 +1818,37 @@ mod tests {
         assert_eq!(tail(), 0);
         // Claims at the tail only move it.
         map.claim(0, 1).unwrap();
-        map.claim(1, 30 * LEAF_UNITS - 1).unwrap();
-        map.claim(30 * LEAF_UNITS, 1).unwrap();
-        assert_eq!(tail(), 30 * LEAF_UNITS + 1);
+        map.claim(1, top_block - 1).unwrap();
+        map.claim(top_block, 1).unwrap();
+        assert_eq!(tail(), top_block + 1);
         assert_eq!(top(), Runs::default());
         // A free that reaches the tail moves it down at most `TAIL_DROP` units at a
         // time; searches still see one run from the free run's start to the end.
-        map.release(1, 30 * LEAF_UNITS - 1).unwrap();
-        map.release(30 * LEAF_UNITS, 1).unwrap();
-        assert_eq!(tail(), 30 * LEAF_UNITS + 1 - TAIL_DROP);
+        map.release(1, top_block - 1).unwrap();
+        map.release(top_block, 1).unwrap();
+        assert_eq!(tail(), 14 * LEAF_UNITS + 1);
         assert_eq!(tree.lowest_run(&map, units - 1), Some(Some(1)));
         assert_eq!(tree.lowest_run(&map, units), Some(None));
         assert_eq!(tree.longest_run(&map), Some(units - 1));
         assert_eq!(all_runs(), [(1, units - 1)]);
-        // A claim from the free run before the tail into the tail moves the tail past
-        // it, and the tree sees its units below the old tail taken.
-        map.claim(1, 20 * LEAF_UNITS).unwrap();
-        assert_eq!(tail(), 20 * LEAF_UNITS + 1);
-        assert_eq!(top(), Runs::default());
-        assert_eq!(tree.lowest_run(&map, 1), Some(Some(20 * LEAF_UNITS + 1)));
-        map.release(1, 20 * LEAF_UNITS).unwrap();
-        assert_eq!(tail(), 20 * LEAF_UNITS + 1 - TAIL_DROP);
-        // The next change walks on, here to the chunk's start.
+        // The next change below the tail, here the free of unit 0, moves it on.
         map.release(0, 1).unwrap();
         assert_eq!(tail(), 0);
         assert_eq!(top(), Runs::default());
         assert_eq!(tree.lowest_run(&map, units), Some(Some(0)));
+        // Again a tail that stopped short, then a claim from the free run before it
+        // into it: the tail moves past the claim, and the tree sees its units below
+        // the old tail taken.
+        map.claim(0, 1).unwrap();
+        map.claim(1, top_block - 1).unwrap();
+        map.claim(top_block, 1).unwrap();
+        map.release(1, top_block - 1).unwrap();
+        map.release(top_block, 1).unwrap();
+        assert_eq!(tail(), 14 * LEAF_UNITS + 1);
+        map.claim(1, 20 * LEAF_UNITS).unwrap();
+        assert_eq!(tail(), 20 * LEAF_UNITS + 1);
+        assert_eq!(top(), Runs::default());
+        assert_eq!(tree.lowest_run(&map, 1), Some(Some(20 * LEAF_UNITS + 1)));
     }
 
     #[test]
