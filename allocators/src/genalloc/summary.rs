@@ -1411,30 +1411,46 @@ impl Summary {
         let Some((tail, moves)) = self.settled_tail(map) else {
             return false;
         };
-        // The tree describes the window up to the tail; from there on it is all free.
-        let tree_hi = window.hi.min(tail.max(window.lo));
-        let below = Window {
-            lo: window.lo,
-            hi: tree_hi,
+        // The tree describes the units below the tail, and reads the ones from there on
+        // as busy; those are all free, so the window's part of them is one run, joined
+        // to a run that reaches the tail. When the unit before the tail is busy (as it
+        // is unless the last move down stopped short) no run reaches it, and the tree
+        // is walked as far as its top covers, so that the top and the nodes over the
+        // tail are whole nodes for the visitor, not cut at the tail.
+        let top = self.top(tail);
+        let before_busy = tail.checked_sub(1).is_none_or(|before| {
+            map.busy_word(before / UNITS_PER_WORD) >> (before % UNITS_PER_WORD) & 1 == 1
+        });
+        let (tree, tail_from) = if window.lo >= tail {
+            (None, window.lo)
+        } else if window.hi <= tail {
+            (Some(window), window.hi)
+        } else if before_busy {
+            let hi = self.len_of(top).max(window.hi);
+            (Some(Window { lo: window.lo, hi }), tail)
+        } else {
+            let hi = tail;
+            (Some(Window { lo: window.lo, hi }), tail)
         };
         let mut carry = 0;
-        let top = self.top(tail);
         let pending = self.pending_leaf();
-        let stopped = tree_hi > window.lo
-            && self.visit(
+        let stopped = tree.is_some_and(|tree| {
+            self.visit(
                 map,
-                below,
+                tree,
+                tail,
                 pending,
                 top,
                 0,
                 self.len_of(top),
                 &mut carry,
                 visitor,
-            );
+            )
+        });
         if !stopped {
-            // A run reaching the window's end: the one reaching the tail, and the
-            // window's part of the tail.
-            let run = carry + (window.hi - tree_hi);
+            // A run reaching the window's end: the window's part of the tail, after the
+            // run that reaches it, or the run the window ends in.
+            let run = carry + (window.hi - tail_from);
             if run > 0 {
                 visitor.run(window.hi - run, run);
             }
@@ -1442,14 +1458,16 @@ impl Summary {
         self.same_tail(moves)
     }
 
-    /// Visits node `i` covering `[lo, lo + len)`, with the `pending` leaf folded in;
-    /// `carry` is the length of the free run that ends at `lo`. Returns `true` once the
-    /// visitor stopped.
+    /// Visits node `i` covering `[lo, lo + len)`, with the `pending` leaf folded in and
+    /// the units from `tail` on read as busy, as the nodes read them; `carry` is the
+    /// length of the free run that ends at `lo`. Returns `true` once the visitor
+    /// stopped.
     #[allow(clippy::too_many_arguments)]
     fn visit(
         &self,
         map: &Bitmap,
         window: Window,
+        tail: usize,
         pending: Option<(usize, Runs)>,
         i: usize,
         lo: usize,
@@ -1478,13 +1496,14 @@ impl Summary {
             }
         }
         if i >= self.leaves {
-            return self.scan_leaf(map, window, i - self.leaves, lo, carry, visitor);
+            return self.scan_leaf(map, window, tail, i - self.leaves, lo, carry, visitor);
         }
         let half = len / 2;
-        self.visit(map, window, pending, 2 * i, lo, half, carry, visitor)
+        self.visit(map, window, tail, pending, 2 * i, lo, half, carry, visitor)
             || self.visit(
                 map,
                 window,
+                tail,
                 pending,
                 2 * i + 1,
                 lo + half,
@@ -1494,17 +1513,20 @@ impl Summary {
             )
     }
 
-    /// [`visit`](Self::visit) of a leaf at `lo`, run by run, clipped to the window.
+    /// [`visit`](Self::visit) of a leaf at `lo`, run by run, clipped to the window, its
+    /// units from the tail on read as busy.
+    #[allow(clippy::too_many_arguments)]
     fn scan_leaf(
         &self,
         map: &Bitmap,
         window: Window,
+        tail: usize,
         leaf: usize,
         lo: usize,
         carry: &mut usize,
         visitor: &mut impl Visitor,
     ) -> bool {
-        let mut free = Self::leaf_free(map, leaf);
+        let mut free = Self::leaf_free(map, leaf) & below_tail(leaf, tail);
         if window.lo > lo {
             free &= !((1u128 << (window.lo - lo)) - 1);
         }
