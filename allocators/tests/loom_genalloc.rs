@@ -418,6 +418,68 @@ fn a_drain_never_counts_off_a_leaf_before_its_publisher_counted_it() {
     });
 }
 
+/// The free tail after the last block is left out of the summary tree: its leaves read
+/// every unit from the tail on as busy. A free that reaches the tail moves it down over
+/// the free run before the block, and the leaves under that run then read busy too,
+/// so a search that read the old tail and then those leaves would see the run in
+/// neither. Here the run is a 2-unit hole at the end of leaf 0 and the freed block is
+/// all of leaf 1: the search, working out where the free run before the old tail
+/// starts, takes leaf 0's free end from its node, which the move already cleared. The
+/// search must notice the move and take the hole (it runs on the spawned thread, as
+/// in the pending model above).
+#[test]
+fn a_search_that_overlaps_a_tail_move_down_still_finds_the_run_it_hid() {
+    model(|| {
+        let units = 3 * WORD;
+        let p = pool(units);
+        // Leaf 0 taken but for its last two units, leaf 1 one block, leaf 2 the tail.
+        for (offset, size) in [(0, WORD - 2), (WORD - 2, 2), (WORD, WORD)] {
+            p.alloc_with(size, Fit::Fixed { offset }).unwrap();
+        }
+        p.free(WORD - 2, 2).unwrap();
+        // A search that needs the tree: the next changes fold in at once.
+        assert_eq!(p.largest_free(), WORD);
+        let q = p.clone();
+        let t = thread::spawn(move || q.alloc(2));
+        assert_eq!(p.free(WORD, WORD), Ok(()));
+        assert_eq!(
+            t.join().unwrap(),
+            Ok(WORD - 2),
+            "first fit missed a hole the tail took"
+        );
+        p.free(WORD - 2, 2).unwrap();
+        p.free(0, WORD - 2).unwrap();
+        all_free(&p, units);
+    });
+}
+
+/// A claim that starts past the tail (here a fixed one) moves the tail past it and
+/// makes the free units it skipped visible in the tree's leaves again. A search that
+/// read the new tail but those leaves from before the move would see the skipped
+/// units nowhere and put its request after the claim.
+#[test]
+fn a_search_that_overlaps_a_tail_move_up_still_finds_the_units_it_skipped() {
+    model(|| {
+        let units = 3 * WORD;
+        let p = pool(units);
+        p.alloc_with(WORD, Fit::Fixed { offset: 0 }).unwrap();
+        assert_eq!(p.largest_free(), 2 * WORD);
+        let q = p.clone();
+        let t = thread::spawn(move || q.alloc(2));
+        let fixed = Fit::Fixed { offset: WORD + 8 };
+        assert_eq!(p.alloc_with(4, fixed), Ok(WORD + 8));
+        assert_eq!(
+            t.join().unwrap(),
+            Ok(WORD),
+            "first fit skipped the units before a claim past the tail"
+        );
+        assert!(p.summaries_settled());
+        assert_eq!(p.largest_free(), 2 * WORD - 12);
+        assert_eq!(p.alloc(6), Ok(WORD + 2));
+        assert_eq!(p.alloc(1), Ok(WORD + 12));
+    });
+}
+
 // --- Chunks added while the pool is in use ------------------------------------------
 //
 // `add_chunk` publishes a node with a compare-exchange on the list head while other

@@ -118,10 +118,11 @@ impl Bitmap {
         self.summary.as_ref()
     }
 
-    /// Tells the summary that the units `[start, end)` changed state.
-    fn changed(&self, start: usize, end: usize) {
+    /// Tells the summary that the units `[start, end)` changed state: `claimed` when
+    /// this thread just claimed them all, as one allocation it still holds.
+    fn changed(&self, start: usize, end: usize, claimed: bool) {
         if let Some(summary) = &self.summary {
-            summary.changed(self, start, end);
+            summary.changed(self, start, end, claimed);
         }
     }
 
@@ -260,7 +261,7 @@ impl Bitmap {
                 return Err(last * UNITS_PER_WORD + conflict.trailing_zeros() as usize);
             }
         }
-        self.changed(start, end);
+        self.changed(start, end, true);
         Ok(())
     }
 
@@ -376,7 +377,7 @@ impl Bitmap {
     /// [`begin_release`](Self::begin_release) tombstoned.
     pub(crate) fn finish_release(&self, start: usize, count: usize) {
         self.clear_run(start, start + count);
-        self.changed(start, start + count);
+        self.changed(start, start + count, false);
     }
 
     /// [`begin_release`](Self::begin_release) and
@@ -427,8 +428,8 @@ impl Bitmap {
     pub(crate) fn largest_free(&self) -> usize {
         self.summary
             .as_ref()
-            .and_then(|summary| summary.root(self))
-            .map_or_else(|| self.census().largest_free, |root| root.longest as usize)
+            .and_then(|summary| summary.longest_run(self))
+            .unwrap_or_else(|| self.census().largest_free)
     }
 
     /// Free units, free runs and allocations, counted in one pass.

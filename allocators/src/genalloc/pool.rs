@@ -290,7 +290,9 @@ impl<O> GenPool<O> {
     /// `O((R + 1) · log n)` plus one step per size class, where `R` counts the holes of
     /// the size class `[2^k, 2^(k+1))` the answer comes from (up to an exact fit). Then
     /// one compare-exchange per bitmap word claimed (32 granules per word on 64-bit
-    /// targets, 16 on 32-bit ones) and an `O(log n)` update of the summary, or, while
+    /// targets, 16 on 32-bit ones) and an `O(log n)` update of the summary (a fixed
+    /// offset past the chunk's free tail also rewrites the summary leaves of the free
+    /// granules it skips, which the summary leaves out), or, while
     /// searches keep finding their fit in those first granules, one compare-exchange
     /// that defers it to the next search that needs the summary. While another call is
     /// updating the same chunk's summary, and in chunks of fewer than 256 granules, the

@@ -19,6 +19,48 @@
 //! bits per unit next to the bitmap's 2. Chunks of fewer than
 //! two whole leaves, or of more than `u32::MAX` units, get no tree and are searched word
 //! by word: a scan of at most eight words costs less than keeping a tree current.
+//! Three more words per chunk keep the free tail (below).
+//!
+//! # The free tail stays out of the tree
+//!
+//! The free run that reaches the chunk's end, the *tail*, is left out: the tree
+//! describes the units below `tail`, and its leaves read every unit from `tail` on as
+//! busy. While a chunk fills, every request that no hole holds goes to the tail; were
+//! the tail in the tree, each such claim (and each free next to it) would change the
+//! suffix and longest run of every ancestor of the boundary leaf, a climb to the
+//! root. Outside the tree, a claim that starts at the tail reads busy before (in the
+//! tail) and after (claimed), so it only moves `tail` and touches no node.
+//!
+//! First fit takes the tree's lowest fit below the tail; only when there is none, the
+//! start of the free run that ends at the tail (normally the tail itself), if the
+//! units from there to the chunk's end hold the request. That is the lowest fit: a fit
+//! below the tail starts below that run or at its start. Best fit and windowed
+//! searches walk the tree up to the tail and report the window's part of the tail as
+//! one run, joined to the run that reaches the tail.
+//!
+//! The updater moves `tail` when a change reached it: past the last unit a claim put
+//! in the tail, unmasking the free units it skipped (an aligned or fixed claim that
+//! starts past the tail), while the claimed units read busy before and after and are
+//! not recomputed; and down over the free run before it when the unit before the tail
+//! is free (a free reached it), once the changed leaves are recomputed, masking the
+//! run. The run's start comes from the leaf's words and the free ends of the nodes to
+//! its left, `O(log n)`, the same walk a search makes, and a move masks at most
+//! [`TAIL_DROP`] units of it, so the leaves one change rewrites stay bounded. While
+//! the tail stops short of the run's start, every change moves it on, and a search
+//! takes the run's start as the tail's answer. A move of `d` units recomputes `O(d / 128)` leaves and their paths: `d`
+//! is at most [`TAIL_DROP`] down, and up it is the claim's own units plus the free
+//! units it skipped, which earlier moves down masked (each paying for its units) or
+//! which were the chunk's all-free start (a fixed claim at the end of a fresh chunk
+//! pays once for the leaves below it, as building the tree did before).
+//!
+//! Everything right of the leaves below the tail reads busy, so searches start at the
+//! *top*: the lowest node on the tree's left edge that covers those leaves (while a
+//! chunk fills, a few levels below the root). Changes below the tail climb no higher
+//! than the top, so the left-edge nodes above it are not kept current; every other
+//! node is (those to the top's right only change through tail moves, whose climbs
+//! meet the left edge above the top and stop there). A tail move up that makes a
+//! higher node the top recomputes the edge up to it from the old top and its right
+//! siblings before the new tail is published.
 //!
 //! # Updates: one updater at a time, nobody waits
 //!
@@ -53,6 +95,11 @@
 //!   and classes into the ancestors that lack them, as searches do), so at most one
 //!   leaf is pending.
 //!
+//! * *tail moves*: a claim that reached the tail moves it up (see above) and
+//!   recomputes only its units below the tail or the ones it skipped past it (a claim
+//!   that starts exactly at the tail only moves it); a free that reached it moves it
+//!   down once its leaves are recomputed.
+//!
 //! So no change is ever left out of the tree for good (its leaf stays counted until a
 //! drain recomputed it), and no thread ever waits for another. A change of `c` units
 //! recomputes `O(c / 128)` leaves and the nodes above them, level by level, up to the
@@ -75,13 +122,40 @@
 //! While another thread holds the role, or stale leaves wait and the role is taken,
 //! the callers scan the words, as genalloc did before it had a tree; under steady
 //! contention on one chunk searches therefore cost what they did before.
+//!
+//! # A search never mixes two tails
+//!
+//! A move of the tail rewrites leaves a search may be reading: a move down masks free
+//! units the tree showed, a move up unmasks units that were in the tail. A search that
+//! read the tail before a move and the leaves after it (or the other way round) could
+//! see a run in neither place, and miss it. So the updater brackets every move that
+//! rewrites leaves in `tail_moves`: it stores an odd value, fences (release), stores
+//! the tail and rewrites the leaves, then stores the next even value (release). A
+//! search reads `tail_moves` (acquire) before it reads the tail, and again after it
+//! read the nodes, behind an acquire fence: had it read any node a later move wrote,
+//! the fence pairs with that move's release fence and the second read sees the odd
+//! value or a later one. A search that reads an odd value, or two different ones,
+//! treats the tree as unsettled (the word scan decides); one that reads the same even
+//! value saw one tail and leaves masked by it, and the argument above holds for it
+//! unchanged: below the tail the tree is what it was, and every unit from the tail on
+//! was free in the bitmap state the updater last moved it from.
+//!
+//! A claim that starts exactly at the tail moves it with a plain store, no bracket:
+//! no leaf changes (its units read busy before and after). A search that still reads
+//! the old tail answers with units that are now claimed, which its claim finds busy,
+//! so the word scan decides, as for any answer a change in flight took. So does a
+//! claim from below the tail into it, after its leaves below the tail are recomputed
+//! as for any claim: from the tail on its units read busy either way, and the store
+//! (release) is after those leaves, so a search that reads the new tail sees them. So the tree
+//! and its tail never hand out a claimed unit (every answer is claimed, and the claim
+//! is the check) and never miss a run that a search without racing moves would find.
 #![forbid(unsafe_code)]
 
 use crate::fallible::{OutOfMemory, try_boxed_slice};
 use alloc::boxed::Box;
 
 use super::bits::{Bitmap, UNITS_PER_WORD, USED_HALF};
-use super::sync::{AtomicU32, AtomicUsize, Ordering};
+use super::sync::{AtomicU32, AtomicUsize, Ordering, fence};
 
 /// Bitmap words per leaf. Loom builds use one word per leaf so that a model of a few
 /// dozen units already has a tree with inner nodes to race on.
@@ -111,6 +185,23 @@ const SHORT_FIT: usize = 4;
 
 /// Bits per stale-set word.
 const STALE_BITS: usize = usize::BITS as usize;
+
+/// Units the tail moves down by at most per change (see [`Summary::tail_after_frees`]):
+/// a change then masks a bounded number of leaves, and a tail left short of the free
+/// run before it is still searched right ([`Summary::run_before`]).
+const TAIL_DROP: usize = 256 * LEAF_UNITS;
+
+/// The units of leaf `leaf` below unit `tail`, as a mask over the leaf's bits.
+fn below_tail(leaf: usize, tail: usize) -> u128 {
+    let first = leaf * LEAF_UNITS;
+    if tail >= first + LEAF_UNITS {
+        u128::MAX
+    } else if tail <= first {
+        0
+    } else {
+        (1u128 << (tail - first)) - 1
+    }
+}
 
 /// The size class of a run of `len > 0` units: `floor(log2(len))`; a request of
 /// `count` units starts the best-fit search at [`SmallestInClass`] of `class(count)`.
@@ -535,6 +626,19 @@ pub(crate) struct Summary {
     /// Changes since a search last needed the tree (a hint: racing changes may lose
     /// counts, which only delays the switch to deferring).
     quiet: AtomicU32,
+    /// The first unit of the free tail, which the tree leaves out: its leaves read
+    /// every unit from here on as busy, so a claim or free that only moves this
+    /// boundary leaves every node as it was. Written by the updater only, inside a
+    /// `tail_moves` bracket (see the module docs).
+    tail: AtomicUsize,
+    /// Odd while the updater moves `tail` and rewrites the leaves the move covers,
+    /// even otherwise, one more at each end of a move: a search that reads the same
+    /// even value before and after it read `tail` and the nodes saw one tail and the
+    /// leaves that go with it.
+    tail_moves: AtomicUsize,
+    /// 1 when the last move down stopped [`TAIL_DROP`] units below where it began with
+    /// the unit before it still free, so the next change walks on (updater only).
+    tail_short: AtomicU32,
 }
 
 impl Summary {
@@ -560,13 +664,12 @@ impl Summary {
             pending: AtomicUsize::new(0),
             pending_base: AtomicU32::new(0),
             quiet: AtomicU32::new(0),
+            // The map is all free, so all of it is the tail and every node reads busy,
+            // which the zeroed slots already say.
+            tail: AtomicUsize::new(0),
+            tail_moves: AtomicUsize::new(0),
+            tail_short: AtomicU32::new(0),
         };
-        for leaf in 0..leaves {
-            tree.refresh_leaf(map, leaf);
-        }
-        for i in (1..leaves).rev() {
-            tree.refresh(i, tree.len_of(2 * i));
-        }
         Ok(Some(tree))
     }
 
@@ -580,6 +683,40 @@ impl Summary {
         let depth = (usize::BITS - 1 - i.leading_zeros()) as usize;
         let leaf_depth = self.leaves.trailing_zeros() as usize;
         LEAF_UNITS << (leaf_depth - depth)
+    }
+
+    /// The node searches start from while the tail is at `tail`: the lowest node on the
+    /// tree's left edge that covers every leaf with units below the tail. Everything
+    /// to its right reads busy, so no search needs the nodes above it, and changes
+    /// below the tail stop climbing there ([`Self::above_top`]).
+    fn top(&self, tail: usize) -> usize {
+        let used = tail.div_ceil(LEAF_UNITS).max(1);
+        self.leaves >> used.next_power_of_two().trailing_zeros()
+    }
+
+    /// Whether node `i` is on the left edge above `top` (or past the root, 0): such a
+    /// node is not kept current, and a climb stops below it. Every other node is
+    /// current: those under `top` through the climbs of changes below the tail, those
+    /// to its right through the climbs of the tail moves that mask and unmask them
+    /// (they hang off the left edge, so their climbs meet it above `top` and stop).
+    /// A move up recomputes the edge up to its new top ([`Self::raise_top`]).
+    fn above_top(i: usize, top: usize) -> bool {
+        i & i.wrapping_sub(1) == 0 && i < top
+    }
+
+    /// Recomputes the left edge from node `from` up to node `to` (`to <= from`, both on
+    /// the edge) after the tail moved up: each from its child on the edge, current, and
+    /// that child's right sibling, current too (see [`Self::above_top`]).
+    fn raise_top(&self, from: usize, to: usize) {
+        let (mut i, mut half) = (from, self.len_of(from));
+        while i > to {
+            let new = Runs::join(self.runs(i), self.runs(i + 1), narrow(half));
+            i /= 2;
+            half *= 2;
+            if let Some(slot) = self.nodes.get(i) {
+                slot.store(new);
+            }
+        }
     }
 
     /// The busy masks of leaf `leaf`'s words.
@@ -604,10 +741,24 @@ impl Summary {
         Self::free_of(Self::leaf_busy(map, leaf))
     }
 
-    /// [`Runs::of_leaf`] of leaf `leaf`, read from the words; a leaf whose words are
-    /// all busy or all free (the inside of a large block being claimed or freed) is
-    /// told by comparing them, without assembling and summarising its bits.
-    fn leaf_runs(map: &Bitmap, leaf: usize) -> Runs {
+    /// The free units of leaf `leaf` as the tree describes them: those below the
+    /// tail (the updater's view; a leaf wholly in the tail reads no word).
+    fn view_free(&self, map: &Bitmap, leaf: usize) -> u128 {
+        let below = below_tail(leaf, self.tail.load(Ordering::Relaxed));
+        if below == 0 {
+            return 0;
+        }
+        Self::leaf_free(map, leaf) & below
+    }
+
+    /// [`Runs::of_leaf`] of leaf `leaf` as the tree describes it, read from the words;
+    /// a leaf below the tail whose words are all busy or all free (the inside of a
+    /// large block being claimed or freed) is told by comparing them, without
+    /// assembling and summarising its bits.
+    fn leaf_runs(&self, map: &Bitmap, leaf: usize) -> Runs {
+        if (leaf + 1) * LEAF_UNITS > self.tail.load(Ordering::Relaxed) {
+            return Runs::of_leaf(self.view_free(map, leaf));
+        }
         let busy = Self::leaf_busy(map, leaf);
         if busy.iter().all(|&b| b == USED_HALF) {
             Runs::default()
@@ -621,34 +772,6 @@ impl Summary {
     /// The stored runs of node `i`.
     fn runs(&self, i: usize) -> Runs {
         self.nodes.get(i).map_or_else(Runs::default, Slot::load)
-    }
-
-    /// Stores `new` in node `i`; `true` when its value changed.
-    fn store(&self, i: usize, new: Runs) -> bool {
-        let Some(slot) = self.nodes.get(i) else {
-            return false;
-        };
-        if slot.holds(new) {
-            return false;
-        }
-        slot.store(new);
-        true
-    }
-
-    /// Recomputes leaf `leaf` from the bitmap words; `true` when its value changed.
-    fn refresh_leaf(&self, map: &Bitmap, leaf: usize) -> bool {
-        self.store(
-            self.leaves + leaf,
-            Runs::of_leaf(Self::leaf_free(map, leaf)),
-        )
-    }
-
-    /// Recomputes inner node `i` from its children; `true` when its value changed.
-    fn refresh(&self, i: usize, half: usize) -> bool {
-        self.store(
-            i,
-            Runs::join(self.runs(2 * i), self.runs(2 * i + 1), narrow(half)),
-        )
     }
 
     /// Recomputes leaves `first..=last` and the paths above them, a level at a time, up
@@ -667,9 +790,9 @@ impl Summary {
         for (leaf, slot) in (first..).zip(slots) {
             // Only the leaves between the ends can lie wholly inside the change.
             let new = if leaf == first || leaf == last {
-                Runs::of_leaf(Self::leaf_free(map, leaf))
+                Runs::of_leaf(self.view_free(map, leaf))
             } else {
-                Self::leaf_runs(map, leaf)
+                self.leaf_runs(map, leaf)
             };
             if !slot.holds(new) {
                 slot.store(new);
@@ -729,7 +852,7 @@ impl Summary {
         let Some(slot) = self.nodes.get(i) else {
             return;
         };
-        let new = Runs::of_leaf(Self::leaf_free(map, leaf));
+        let new = Runs::of_leaf(self.view_free(map, leaf));
         let old = slot.load();
         if new == old {
             return;
@@ -771,7 +894,8 @@ impl Summary {
         };
         let mut i = self.leaves + leaf;
         let gained = self.runs(i);
-        while i > 1 {
+        let top = self.top(self.tail.load(Ordering::Relaxed));
+        while !Self::above_top(i / 2, top) {
             i /= 2;
             let Some(node) = self.nodes.get(i) else {
                 break;
@@ -804,6 +928,7 @@ impl Summary {
         // Below the root a node covers at most 2^31 units (see `Runs::join`), so its
         // width fits a u32; past the root it may wrap, unused.
         let (mut node, mut half) = (*new, narrow(len));
+        let top = self.top(self.tail.load(Ordering::Relaxed));
         while let Some(pair) = self
             .nodes
             .get(i & !1..(i & !1) + 2)
@@ -816,7 +941,7 @@ impl Summary {
                 return;
             }
             own.store(node);
-            if i == 1 {
+            if Self::above_top(i / 2, top) {
                 return;
             }
             let other = pair[side ^ 1].load();
@@ -830,9 +955,142 @@ impl Summary {
         }
     }
 
+    /// Folds the change of units `[start, end)` into the tree (updater only).
+    ///
+    /// A claim that reaches past the tail reads busy from the tail on both before (in
+    /// the tail) and after (claimed, then the new tail), so only its units below the
+    /// tail change in the leaves, or, when it starts past the tail, the free units it
+    /// skipped; the tail moves past it. A claim that starts exactly at the tail
+    /// changes no leaf at all, and a search that still reads the old tail finds its
+    /// answer taken when it claims it. A change that ends short of the tail leaves the
+    /// tail where it is (unless the last move down stopped short), so only its leaves
+    /// are recomputed.
+    fn refresh_change(&self, map: &Bitmap, start: usize, end: usize, claimed: bool) {
+        let tail = self.tail.load(Ordering::Relaxed);
+        if claimed && end > tail {
+            self.tail_short.store(0, Ordering::Relaxed);
+            if start > tail {
+                // The skipped units become visible: a move in the bracket.
+                self.move_tail(tail, end, || {
+                    self.refresh_leaves(map, tail / LEAF_UNITS, (start - 1) / LEAF_UNITS);
+                });
+                return;
+            }
+            if start < tail {
+                // Below the tail, as any claim; from there on busy either way.
+                self.refresh_leaves(map, start / LEAF_UNITS, (tail - 1) / LEAF_UNITS);
+            }
+            // A search that reads the new tail must find the edge up to its top current
+            // (release; searches read the tail with acquire).
+            let (old_top, new_top) = (self.top(tail), self.top(end));
+            if new_top < old_top {
+                self.raise_top(old_top, new_top);
+            }
+            self.tail.store(end, Ordering::Release);
+            return;
+        }
+        let (first, last) = (start / LEAF_UNITS, (end - 1) / LEAF_UNITS);
+        if end < tail && self.tail_short.load(Ordering::Relaxed) == 0 {
+            self.refresh_leaves(map, first, last);
+            return;
+        }
+        self.refresh_changed(map, first, last);
+    }
+
+    /// Folds a change of leaves `first..=last` into the tree (updater only): a claim
+    /// that reached the tail moves it up first, and the changed leaves below the new
+    /// tail and those the move covered are recomputed with it; otherwise the changed
+    /// leaves are recomputed, and then a free that reached the tail moves it down over
+    /// the free run before it, which the tree then describes.
+    fn refresh_changed(&self, map: &Bitmap, first: usize, last: usize) {
+        let tail = self.tail.load(Ordering::Relaxed);
+        // Leaves wholly in the tail read all busy before and after: nothing to do there.
+        let below =
+            |tail: usize| (first * LEAF_UNITS < tail).then(|| last.min((tail - 1) / LEAF_UNITS));
+        if let Some(moved) = self.tail_after_claims(map, first, last, tail) {
+            let hi = (moved - 1) / LEAF_UNITS;
+            self.move_tail(tail, moved, || match below(moved) {
+                Some(last) if last + 1 >= tail / LEAF_UNITS => {
+                    self.refresh_leaves(map, first.min(tail / LEAF_UNITS), last.max(hi));
+                }
+                Some(last) => {
+                    self.refresh_leaves(map, first, last);
+                    self.refresh_leaves(map, tail / LEAF_UNITS, hi);
+                }
+                None => self.refresh_leaves(map, tail / LEAF_UNITS, hi),
+            });
+            return;
+        }
+        if let Some(last) = below(tail) {
+            self.refresh_leaves(map, first, last);
+        }
+        let moved = self.tail_after_frees(map, tail);
+        if moved < tail {
+            self.move_tail(tail, moved, || {
+                self.refresh_leaves(map, moved / LEAF_UNITS, (tail - 1) / LEAF_UNITS);
+            });
+        }
+    }
+
+    /// Moves the tail from `tail` to `moved` and rewrites, through `refresh`, the
+    /// leaves the move covers, inside the bracket: a search that overlaps any of it
+    /// sees `tail_moves` change and does not trust what it read (see the module docs).
+    fn move_tail(&self, tail: usize, moved: usize, refresh: impl FnOnce()) {
+        let moves = self.tail_moves.load(Ordering::Relaxed);
+        self.tail_moves
+            .store(moves.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        self.tail.store(moved, Ordering::Relaxed);
+        refresh();
+        let (old_top, new_top) = (self.top(tail), self.top(moved));
+        if new_top < old_top {
+            self.raise_top(old_top, new_top);
+        }
+        self.tail_moves
+            .store(moves.wrapping_add(2), Ordering::Release);
+    }
+
+    /// Where the tail starts after a claim put units of leaves `first..=last` in it:
+    /// past the last busy unit there, read from the words; `None` when none is busy.
+    fn tail_after_claims(
+        &self,
+        map: &Bitmap,
+        first: usize,
+        last: usize,
+        tail: usize,
+    ) -> Option<usize> {
+        let hi = ((last + 1) * LEAF_UNITS).min(map.units());
+        if hi <= tail {
+            return None;
+        }
+        map.last_busy((first * LEAF_UNITS).max(tail), hi)
+            .map(|busy| busy + 1)
+    }
+
+    /// Where the tail starts once the tree describes every change below it: down over
+    /// the free run before it when the unit before it is free (a free reached it),
+    /// found through the tree in `O(log n)` ([`Self::run_before`]), by at most
+    /// [`TAIL_DROP`] units per change, so the leaves it masks stay bounded; a later
+    /// change moves on.
+    fn tail_after_frees(&self, map: &Bitmap, tail: usize) -> usize {
+        let Some(before) = tail.checked_sub(1) else {
+            return tail;
+        };
+        if map.busy_word(before / UNITS_PER_WORD) >> (before % UNITS_PER_WORD) & 1 == 1 {
+            self.tail_short.store(0, Ordering::Relaxed);
+            return tail;
+        }
+        let floor = tail.saturating_sub(TAIL_DROP);
+        let run = self.run_before(map, tail);
+        self.tail_short
+            .store(u32::from(run < floor), Ordering::Relaxed);
+        run.max(floor)
+    }
+
     /// Records that the bitmap words of units `[start, end)` changed (`start < end`,
-    /// after the change). See the module docs for the protocol.
-    pub(crate) fn changed(&self, map: &Bitmap, start: usize, end: usize) {
+    /// after the change; `claimed` when the caller claimed them all and still holds
+    /// them). See the module docs for the protocol.
+    pub(crate) fn changed(&self, map: &Bitmap, start: usize, end: usize, claimed: bool) {
         let (first, last) = (start / LEAF_UNITS, (end - 1) / LEAF_UNITS);
         let quiet = self.quiet.load(Ordering::Relaxed);
         if quiet >= EAGER_CHANGES {
@@ -841,7 +1099,7 @@ impl Summary {
         }
         self.quiet.store(quiet + 1, Ordering::Relaxed);
         if self.take_role() {
-            self.refresh_leaves(map, first, last);
+            self.refresh_change(map, start, end, claimed);
             self.updating.store(0, Ordering::Release);
         } else {
             self.mark(first, last);
@@ -938,7 +1196,7 @@ impl Summary {
     /// Recomputes the drained stale leaves `first..=last`, then counts them off `dirty`
     /// (only then: a search that reads `dirty == 0` relies on the tree being current).
     fn refresh_stale(&self, map: &Bitmap, first: usize, last: usize) {
-        self.refresh_leaves(map, first, last);
+        self.refresh_changed(map, first, last);
         self.dirty.fetch_sub(last + 1 - first, Ordering::Release);
     }
 
@@ -991,35 +1249,104 @@ impl Summary {
         runs
     }
 
-    /// The runs of the whole map, if the tree is [settled](Self::settled).
-    pub(crate) fn root(&self, map: &Bitmap) -> Option<Runs> {
-        self.needed();
-        self.settle(map).then(|| self.node(1, self.pending_leaf()))
-    }
-
-    /// The lowest unit where `count` free units start, over the whole map, if the tree
-    /// is [settled](Self::settled): one root-to-leaf descent (the left child if its
-    /// longest run holds `count`, else the run across the middle if it does, else the
-    /// right child) and a scan of one leaf, `O(log n)`.
-    pub(crate) fn lowest_run(&self, map: &Bitmap, count: usize) -> Option<Option<usize>> {
+    /// The tail a search may use, if the tree is [settled](Self::settled) and no tail
+    /// move is under way: the tail and the `tail_moves` value to check against
+    /// ([`Self::same_tail`]) once the search read the nodes.
+    fn settled_tail(&self, map: &Bitmap) -> Option<(usize, usize)> {
         if !self.settle(map) {
             return None;
         }
+        let moves = self.tail_moves.load(Ordering::Acquire);
+        (moves & 1 == 0).then(|| (self.tail.load(Ordering::Acquire), moves))
+    }
+
+    /// Whether no tail move began since `tail_moves` read `moves` (acquire fence: if
+    /// the search read any node a later move wrote, this load sees that move).
+    fn same_tail(&self, moves: usize) -> bool {
+        fence(Ordering::Acquire);
+        self.tail_moves.load(Ordering::Relaxed) == moves
+    }
+
+    /// The first unit of the free run that ends at `tail` (`tail` when the unit before
+    /// it is busy, as it is unless the last move stopped short, see [`TAIL_DROP`]):
+    /// the leaf's words, then the free ends of the nodes to the left, `O(log n)`.
+    fn run_before(&self, map: &Bitmap, tail: usize) -> usize {
+        let Some(before) = tail.checked_sub(1) else {
+            return 0;
+        };
+        let leaf = before / LEAF_UNITS;
+        // The leaf's units below the tail, 1 to LEAF_UNITS: the free ones just below it
+        // are the leading ones once the unit before the tail is moved to bit 127.
+        let ahead = tail - leaf * LEAF_UNITS;
+        let run = (Self::leaf_free(map, leaf) << (128 - ahead)).leading_ones() as usize;
+        if run < ahead {
+            return tail - run;
+        }
+        let mut start = leaf * LEAF_UNITS;
+        let mut i = self.leaves + leaf;
+        while i > 1 {
+            // A right child's left sibling ends where it starts; a left child starts
+            // where its parent does.
+            if i & 1 == 1 {
+                let suffix = self.runs(i - 1).suffix as usize;
+                start -= suffix;
+                if suffix < self.len_of(i - 1) {
+                    return start;
+                }
+            }
+            i /= 2;
+        }
+        start
+    }
+
+    /// The free tail's answer for `count` units: the start of the free run that ends
+    /// at `tail`, if from there to the map's end holds `count` units.
+    fn tail_fit(&self, map: &Bitmap, tail: usize, count: usize) -> Option<usize> {
+        let start = self.run_before(map, tail);
+        (map.units() - start >= count).then_some(start)
+    }
+
+    /// The longest free run of the whole map, if the tree is [settled](Self::settled):
+    /// the root's, folded with the pending leaf, or the free tail with the run before it.
+    pub(crate) fn longest_run(&self, map: &Bitmap) -> Option<usize> {
+        self.needed();
+        let (tail, moves) = self.settled_tail(map)?;
+        let root = self.node(self.top(tail), self.pending_leaf()).longest as usize;
+        let longest = root.max(map.units() - self.run_before(map, tail));
+        self.same_tail(moves).then_some(longest)
+    }
+
+    /// The lowest unit where `count` free units start, over the whole map, if the tree
+    /// is [settled](Self::settled): one root-to-leaf descent below the tail (the left
+    /// child if its longest run holds `count`, else the run across the middle if it
+    /// does, else the right child) and a scan of one leaf, `O(log n)`; when no run
+    /// below the tail holds `count`, the free run that reaches the map's end.
+    pub(crate) fn lowest_run(&self, map: &Bitmap, count: usize) -> Option<Option<usize>> {
+        let (tail, moves) = self.settled_tail(map)?;
+        let found = match self.lowest_below_tail(map, count, self.top(tail))? {
+            Some(start) => Some(start),
+            None => self.tail_fit(map, tail, count),
+        };
+        self.same_tail(moves).then_some(found)
+    }
+
+    /// [`Self::lowest_run`] among the runs the tree describes, those below the tail.
+    fn lowest_below_tail(&self, map: &Bitmap, count: usize, top: usize) -> Option<Option<usize>> {
         // The pending leaf matters only if it holds `count`: then every node on its
         // path does. Its ends need no folding: its ancestors know them.
         let pending_fit = self
             .pending_leaf()
             .filter(|(_, leaf)| leaf.longest as usize >= count)
             .map(|(slot, _)| slot);
-        let root_longest = self.nodes.get(1).map_or(0, |root| root.longest() as usize);
-        if root_longest < count && pending_fit.is_none() {
+        let top_longest = self.nodes.get(top).map_or(0, |top| top.longest() as usize);
+        if top_longest < count && pending_fit.is_none() {
             return Some(None);
         }
         // Two copies of the descent: without a pending leaf (the common case) its
         // check drops out of every level.
         let descent = match pending_fit {
-            Some(slot) => self.descend_lowest(count, Some(slot)),
-            None => self.descend_lowest(count, None),
+            Some(slot) => self.descend_lowest(count, Some(slot), top),
+            None => self.descend_lowest(count, None, top),
         }?;
         let i = match descent {
             Descent::Leaf(i) => i,
@@ -1043,11 +1370,16 @@ impl Summary {
     /// holds: the left child if its longest run holds `count`, else the run across the
     /// middle if it does, else the right child. `None` when a node is missing.
     #[inline(always)]
-    fn descend_lowest(&self, count: usize, pending_fit: Option<usize>) -> Option<Descent> {
+    fn descend_lowest(
+        &self,
+        count: usize,
+        pending_fit: Option<usize>,
+        top: usize,
+    ) -> Option<Descent> {
         // `below`: levels from the children of `i` down to the leaves, so the pending
         // leaf's ancestor among them is its slot shifted right by that much.
-        let mut below = self.leaves.trailing_zeros();
-        let mut i = 1;
+        let mut below = self.leaves.trailing_zeros() - top.trailing_zeros();
+        let mut i = top;
         while i < self.leaves {
             below -= 1;
             // Both children behind one bounds check; most steps read one field.
@@ -1076,27 +1408,66 @@ impl Summary {
     /// the insides of nodes it declines, until it says stop. Returns `false` when the
     /// tree is not [settled](Self::settled) (nothing was reported).
     pub(crate) fn walk(&self, map: &Bitmap, window: Window, visitor: &mut impl Visitor) -> bool {
-        if !self.settle(map) {
+        let Some((tail, moves)) = self.settled_tail(map) else {
             return false;
-        }
+        };
+        // The tree describes the units below the tail, and reads the ones from there on
+        // as busy; those are all free, so the window's part of them is one run, joined
+        // to a run that reaches the tail. When the unit before the tail is busy (as it
+        // is unless the last move down stopped short) no run reaches it, and the tree
+        // is walked as far as its top covers, so that the top and the nodes over the
+        // tail are whole nodes for the visitor, not cut at the tail.
+        let top = self.top(tail);
+        let before_busy = tail.checked_sub(1).is_none_or(|before| {
+            map.busy_word(before / UNITS_PER_WORD) >> (before % UNITS_PER_WORD) & 1 == 1
+        });
+        let (tree, tail_from) = if window.lo >= tail {
+            (None, window.lo)
+        } else if window.hi <= tail {
+            (Some(window), window.hi)
+        } else if before_busy {
+            let hi = self.len_of(top).max(window.hi);
+            (Some(Window { lo: window.lo, hi }), tail)
+        } else {
+            let hi = tail;
+            (Some(Window { lo: window.lo, hi }), tail)
+        };
         let mut carry = 0;
-        let len = LEAF_UNITS * self.leaves;
         let pending = self.pending_leaf();
-        if !self.visit(map, window, pending, 1, 0, len, &mut carry, visitor) && carry > 0 {
-            // A run reaching the window's end (bits past the map read as busy).
-            visitor.run(window.hi - carry, carry);
+        let stopped = tree.is_some_and(|tree| {
+            self.visit(
+                map,
+                tree,
+                tail,
+                pending,
+                top,
+                0,
+                self.len_of(top),
+                &mut carry,
+                visitor,
+            )
+        });
+        if !stopped {
+            // A run reaching the window's end: the window's part of the tail, after the
+            // run that reaches it, or the run the window ends in.
+            let run = carry + (window.hi - tail_from);
+            if run > 0 {
+                visitor.run(window.hi - run, run);
+            }
         }
-        true
+        self.same_tail(moves)
     }
 
-    /// Visits node `i` covering `[lo, lo + len)`, with the `pending` leaf folded in;
-    /// `carry` is the length of the free run that ends at `lo`. Returns `true` once the
-    /// visitor stopped.
+    /// Visits node `i` covering `[lo, lo + len)`, with the `pending` leaf folded in and
+    /// the units from `tail` on read as busy, as the nodes read them; `carry` is the
+    /// length of the free run that ends at `lo`. Returns `true` once the visitor
+    /// stopped.
     #[allow(clippy::too_many_arguments)]
     fn visit(
         &self,
         map: &Bitmap,
         window: Window,
+        tail: usize,
         pending: Option<(usize, Runs)>,
         i: usize,
         lo: usize,
@@ -1125,13 +1496,14 @@ impl Summary {
             }
         }
         if i >= self.leaves {
-            return self.scan_leaf(map, window, i - self.leaves, lo, carry, visitor);
+            return self.scan_leaf(map, window, tail, i - self.leaves, lo, carry, visitor);
         }
         let half = len / 2;
-        self.visit(map, window, pending, 2 * i, lo, half, carry, visitor)
+        self.visit(map, window, tail, pending, 2 * i, lo, half, carry, visitor)
             || self.visit(
                 map,
                 window,
+                tail,
                 pending,
                 2 * i + 1,
                 lo + half,
@@ -1141,25 +1513,31 @@ impl Summary {
             )
     }
 
-    /// [`visit`](Self::visit) of a leaf at `lo`, run by run, clipped to the window.
+    /// [`visit`](Self::visit) of a leaf at `lo`, run by run, clipped to the window, its
+    /// units from the tail on read as busy.
+    #[allow(clippy::too_many_arguments)]
     fn scan_leaf(
         &self,
         map: &Bitmap,
         window: Window,
+        tail: usize,
         leaf: usize,
         lo: usize,
         carry: &mut usize,
         visitor: &mut impl Visitor,
     ) -> bool {
-        let mut free = Self::leaf_free(map, leaf);
+        let mut free = Self::leaf_free(map, leaf) & below_tail(leaf, tail);
         if window.lo > lo {
             free &= !((1u128 << (window.lo - lo)) - 1);
         }
         if window.hi < lo + LEAF_UNITS {
             free &= (1u128 << (window.hi - lo)) - 1;
         }
+        // A run that reaches the window's end stays in `carry`: the walk joins it to
+        // the tail when the window goes on into it.
+        let end = LEAF_UNITS.min(window.hi - lo);
         let mut bit = 0;
-        while bit < LEAF_UNITS {
+        while bit < end {
             let rest = free >> bit;
             if rest & 1 == 0 {
                 if *carry > 0 {
@@ -1356,9 +1734,8 @@ mod tests {
                 }
             }
             let runs = naive_runs(&map, 0, units);
-            let root = tree.root(&map).unwrap();
             let longest = runs.iter().map(|r| r.1).max().unwrap_or(0);
-            assert_eq!(root.longest as usize, longest);
+            assert_eq!(tree.longest_run(&map), Some(longest));
         }
     }
 
@@ -1399,11 +1776,15 @@ mod tests {
         let units = 6 * LEAF_UNITS + 3;
         let map = Bitmap::new(units).unwrap();
         let tree = map.summary().unwrap();
-        assert_eq!(tree.root(&map).unwrap().longest as usize, units);
+        assert_eq!(tree.longest_run(&map).unwrap(), units);
         map.claim(LEAF_UNITS - 2, 2 * LEAF_UNITS).unwrap();
         map.claim(5 * LEAF_UNITS, 1).unwrap();
-        let root = tree.root(&map).unwrap();
-        // The leaf slots past the map read as busy: the last run is inside the root.
+        assert_eq!(tree.longest_run(&map), Some(2 * LEAF_UNITS + 2));
+        // The free tail after the last block is left out of the tree: the root sees
+        // the units from there on as busy.
+        let tail = || tree.tail.load(Ordering::Relaxed);
+        assert_eq!(tail(), 5 * LEAF_UNITS + 1);
+        let root = tree.runs(1);
         assert_eq!(
             (
                 root.prefix as usize,
@@ -1412,17 +1793,126 @@ mod tests {
             ),
             (LEAF_UNITS - 2, 0, 2 * LEAF_UNITS + 2)
         );
-        assert_eq!(
-            root.classes,
-            1 << class(2 * LEAF_UNITS + 2) | 1 << class(LEAF_UNITS + 2)
-        );
+        assert_eq!(root.classes, 1 << class(2 * LEAF_UNITS + 2));
         map.release(LEAF_UNITS - 2, 2 * LEAF_UNITS).unwrap();
-        let root = tree.root(&map).unwrap();
+        assert_eq!(tree.longest_run(&map), Some(5 * LEAF_UNITS));
+        let root = tree.runs(1);
         assert_eq!(root.longest as usize, 5 * LEAF_UNITS);
-        assert_eq!(root.classes, 1 << class(LEAF_UNITS + 2));
+        assert_eq!(root.classes, 0);
         // A rejected claim changes nothing.
         assert!(map.claim(5 * LEAF_UNITS - 1, 3).is_err());
-        assert_eq!(tree.root(&map).unwrap(), root);
+        assert_eq!((tree.runs(1), tail()), (root, 5 * LEAF_UNITS + 1));
+        // Freeing the last block gives its units and the free run before it to the
+        // tail, and the tree forgets that run.
+        map.release(5 * LEAF_UNITS, 1).unwrap();
+        assert_eq!(tail(), 0);
+        assert_eq!(tree.runs(tree.top(0)), Runs::default());
+        assert_eq!(tree.longest_run(&map), Some(units));
+    }
+
+    #[test]
+    fn the_tail_moves_with_the_claims_and_frees_that_reach_it() {
+        // Room for a free run longer than a move down may mask at once.
+        let top_block = TAIL_DROP + 14 * LEAF_UNITS;
+        let units = top_block + 10 * LEAF_UNITS;
+        let map = Bitmap::new(units).unwrap();
+        let tree = map.summary().unwrap();
+        // Read once the tree folded in every change (changes after a few without a
+        // search that needed the tree only publish their leaves).
+        let tail = || {
+            assert!(tree.longest_run(&map).is_some());
+            tree.tail.load(Ordering::Relaxed)
+        };
+        // The runs the tree's searches start from.
+        let top = || tree.runs(tree.top(tail()));
+        let all_runs = || {
+            let mut all = All(Vec::new());
+            assert!(tree.walk(&map, Window { lo: 0, hi: units }, &mut all));
+            all.0
+        };
+        // A claim past the tail makes the units it skipped visible in the tree.
+        map.claim(5 * LEAF_UNITS + 3, 2).unwrap();
+        assert_eq!(tail(), 5 * LEAF_UNITS + 5);
+        assert_eq!(top().longest as usize, 5 * LEAF_UNITS + 3);
+        assert_eq!(tree.lowest_run(&map, 1), Some(Some(0)));
+        assert_eq!(all_runs(), naive_runs(&map, 0, units));
+        map.release(5 * LEAF_UNITS + 3, 2).unwrap();
+        assert_eq!(tail(), 0);
+        // Claims at the tail only move it.
+        map.claim(0, 1).unwrap();
+        map.claim(1, top_block - 1).unwrap();
+        map.claim(top_block, 1).unwrap();
+        assert_eq!(tail(), top_block + 1);
+        assert_eq!(top(), Runs::default());
+        // A free that reaches the tail moves it down at most `TAIL_DROP` units at a
+        // time; searches still see one run from the free run's start to the end.
+        map.release(1, top_block - 1).unwrap();
+        map.release(top_block, 1).unwrap();
+        assert_eq!(tail(), 14 * LEAF_UNITS + 1);
+        assert_eq!(tree.lowest_run(&map, units - 1), Some(Some(1)));
+        assert_eq!(tree.lowest_run(&map, units), Some(None));
+        assert_eq!(tree.longest_run(&map), Some(units - 1));
+        assert_eq!(all_runs(), [(1, units - 1)]);
+        // The next change below the tail, here the free of unit 0, moves it on.
+        map.release(0, 1).unwrap();
+        assert_eq!(tail(), 0);
+        assert_eq!(top(), Runs::default());
+        assert_eq!(tree.lowest_run(&map, units), Some(Some(0)));
+        // Again a tail that stopped short, then a claim from the free run before it
+        // into it: the tail moves past the claim, and the tree sees its units below
+        // the old tail taken.
+        map.claim(0, 1).unwrap();
+        map.claim(1, top_block - 1).unwrap();
+        map.claim(top_block, 1).unwrap();
+        map.release(1, top_block - 1).unwrap();
+        map.release(top_block, 1).unwrap();
+        assert_eq!(tail(), 14 * LEAF_UNITS + 1);
+        map.claim(1, 20 * LEAF_UNITS).unwrap();
+        assert_eq!(tail(), 20 * LEAF_UNITS + 1);
+        assert_eq!(top(), Runs::default());
+        assert_eq!(tree.lowest_run(&map, 1), Some(Some(20 * LEAF_UNITS + 1)));
+    }
+
+    #[test]
+    fn a_tail_that_moves_up_past_the_top_brings_the_new_top_up_to_date() {
+        let units = 16 * LEAF_UNITS;
+        let map = Bitmap::new(units).unwrap();
+        let tree = map.summary().unwrap();
+        let eager = || assert!(tree.longest_run(&map).is_some());
+        // Leaves 0 to 2 taken in blocks, a 2-unit block inside leaf 1.
+        let hole = LEAF_UNITS + 10;
+        for (start, len) in [
+            (0, 5),
+            (5, LEAF_UNITS - 5),
+            (LEAF_UNITS, 10),
+            (hole, 2),
+            (hole + 2, LEAF_UNITS - 12),
+            (2 * LEAF_UNITS, LEAF_UNITS),
+        ] {
+            eager();
+            map.claim(start, len).unwrap();
+        }
+        // The tail moves down to leaf 2's start: the searches' top now covers two
+        // leaves, and the changes below stop climbing there, above it the edge keeps
+        // what it had.
+        eager();
+        map.release(2 * LEAF_UNITS, LEAF_UNITS).unwrap();
+        assert_eq!(tree.top(tree.tail.load(Ordering::Relaxed)), tree.leaves / 2);
+        eager();
+        map.release(hole, 2).unwrap();
+        eager();
+        map.release(0, 5).unwrap();
+        assert_eq!(tree.lowest_run(&map, 3), Some(Some(0)));
+        // A claim at the tail that reaches leaf 2 makes the node over four leaves the
+        // top: it must know the runs below.
+        eager();
+        map.claim(2 * LEAF_UNITS, 10).unwrap();
+        assert_eq!(tree.top(tree.tail.load(Ordering::Relaxed)), tree.leaves / 4);
+        assert_eq!(tree.lowest_run(&map, 2), Some(Some(0)));
+        assert_eq!(tree.lowest_run(&map, 6), Some(Some(2 * LEAF_UNITS + 10)));
+        assert_eq!(tree.longest_run(&map), Some(units - 2 * LEAF_UNITS - 10));
+        map.claim(0, 5).unwrap();
+        assert_eq!(tree.lowest_run(&map, 2), Some(Some(hole)));
     }
 
     /// The stored (unfolded) runs of leaf `leaf`'s parent.
@@ -1451,7 +1941,7 @@ mod tests {
         }
         let window = Window { lo: 0, hi: units };
         // Changes fold into the tree at once only while searches need it: keep it so.
-        let eager = || assert!(tree.root(&map).is_some());
+        let eager = || assert!(tree.longest_run(&map).is_some());
         eager();
         map.release(hole3, 2).unwrap();
         // Only the leaf changed: its parent still knows no free unit...
@@ -1460,7 +1950,7 @@ mod tests {
         // ...yet every search sees the hole.
         assert_eq!(tree.lowest_run(&map, 2), Some(Some(hole3)));
         assert_eq!(tree.lowest_run(&map, 3), Some(Some(7 * LEAF_UNITS)));
-        assert_eq!(tree.root(&map).unwrap().classes, 1 << class(2));
+        assert_eq!(tree.node(1, tree.pending_leaf()).classes, 1 << class(2));
         let mut at_least = AtLeast(2, Vec::new());
         assert!(tree.walk(&map, window, &mut at_least));
         assert_eq!(at_least.1, [(hole3, 2), (7 * LEAF_UNITS, LEAF_UNITS)]);
@@ -1484,8 +1974,8 @@ mod tests {
         map.release(hole1, 2).unwrap();
         assert_eq!(tree.pending.load(Ordering::Relaxed), 2);
         assert_eq!(stored_parent(tree, 3).longest, 2);
-        // ...all the way up: the stored root knows the hole (the free tail is its
-        // suffix, not an inner run), though not the pending one in leaf 1.
+        // ...all the way up: the stored root knows the hole (the free tail is outside
+        // the tree), though not the pending one in leaf 1.
         assert_eq!(tree.runs(1).classes, 1 << class(2));
         assert_eq!(tree.lowest_run(&map, 2), Some(Some(hole1)));
         // A change that is not a pure gain inside the leaf updates the path at once.
@@ -1513,7 +2003,7 @@ mod tests {
         assert_eq!(tree.pending.load(Ordering::Relaxed), 6);
         assert_eq!(tree.runs(1).longest, 1);
         assert_eq!(tree.lowest_run(&map, 2), Some(Some(hole5 + 1)));
-        assert_eq!(tree.root(&map).unwrap().longest, 2);
+        assert_eq!(tree.longest_run(&map), Some(2));
     }
 
     #[test]
@@ -1529,7 +2019,7 @@ mod tests {
             map.claim(start, len).unwrap();
             start += len;
         }
-        let eager = || assert!(tree.root(&map).is_some());
+        let eager = || assert!(tree.longest_run(&map).is_some());
         eager();
         map.release(first, 1).unwrap();
         eager();

@@ -44,8 +44,12 @@ pub enum UnitFit {
 /// compare-exchanges and an `O(count / 128 + log n)` summary update (deferred to the
 /// next search that needs the summary, at one compare-exchange per 64 leaves, while
 /// first fit keeps finding its fit in those first units); `claim` and `free`
-/// are `O(count / W + log n)`; `stats` and `for_each_allocation` scan the map. Spaces
-/// of fewer than 256 units have no summary and are scanned word by word.
+/// are `O(count / W + log n)`, plus, for a `claim` that starts past the free run at
+/// the end of the space, `O(s / 128)` for the `s` free units it skips (the summary
+/// leaves out that run, see the `genalloc` module docs), and for a `free` that
+/// reaches that run, at most 256 summary leaves; `stats` and `for_each_allocation`
+/// scan the map. Spaces of fewer than 256 units have no summary and are scanned word
+/// by word.
 ///
 /// ```
 /// use contig_allocators::{Backend, Request, genalloc::GenBackend};
