@@ -1048,6 +1048,16 @@ struct Walk<'a> {
     phase: usize,
 }
 
+/// What a search learns from one node's runs as it passes the node.
+enum Passing {
+    /// The fit, at this unit, in the run that ends with the node's prefix.
+    Fit(usize),
+    /// No fit starts in the node: the search goes on past it.
+    RuledOut,
+    /// A fit may lie inside the node: the search looks inside.
+    MayHold,
+}
+
 impl Walk<'_> {
     /// The aligned start of the request in the free run `[start, end)`, if it holds one.
     #[inline]
@@ -1195,7 +1205,6 @@ impl Walk<'_> {
         len: usize,
         carry: &mut usize,
     ) -> Option<usize> {
-        let count = self.count;
         // The stride of a group above the leaves, a constant here.
         let at = level.word + group * GROUP_WORDS;
         let Some(&[e0, e1, e2, e3, l01, l23]) = self.words.get(at..at + GROUP_WORDS) else {
@@ -1205,32 +1214,47 @@ impl Walk<'_> {
         let (ends, longest) = ([e0, e1, e2, e3], [l01, l23]);
         while *slot < FAN {
             let s = *slot;
-            let prefix = half_of(ends[s], 0) as usize;
-            let lo = group_lo + s * len;
-            if *carry + prefix >= count {
-                // The run so far (it goes on past the node when the node is all free).
-                if let Some(at) = self.fit(lo - *carry, lo + prefix) {
-                    return Some(at);
-                }
-                if prefix == len {
-                    *carry += len;
-                    *slot += 1;
-                    continue;
-                }
-                // Its aligned part is too short: look past it, inside the node.
+            let runs = Runs {
+                prefix: half_of(ends[s], 0),
+                suffix: half_of(ends[s], 1),
+                longest: half_of(longest[s / 2], s % 2),
+            };
+            match self.pass_node(runs, group_lo + s * len, len, carry) {
+                Passing::Fit(at) => return Some(at),
+                Passing::RuledOut => *slot += 1,
+                Passing::MayHold => return None,
             }
-            if (half_of(longest[s / 2], s % 2) as usize) < count {
-                *carry = if prefix == len {
-                    *carry + len
-                } else {
-                    half_of(ends[s], 1) as usize
-                };
-                *slot += 1;
-                continue;
-            }
-            return None;
         }
         None
+    }
+
+    /// One node of `len` units from unit `lo` with runs `runs`, as a search passes it:
+    /// the fit made of `carry` (the free units just before `lo`) and the node's
+    /// prefix, or the node ruled out (`carry` updated past it), or a fit possible
+    /// inside it. Shared by the walks over groups of inner nodes and of leaves.
+    #[inline(always)]
+    fn pass_node(&self, runs: Runs, lo: usize, len: usize, carry: &mut usize) -> Passing {
+        let (count, prefix) = (self.count, runs.prefix as usize);
+        if *carry + prefix >= count {
+            // The run so far (it goes on past the node when the node is all free).
+            if let Some(at) = self.fit(lo - *carry, lo + prefix) {
+                return Passing::Fit(at);
+            }
+            if prefix == len {
+                *carry += len;
+                return Passing::RuledOut;
+            }
+            // Its aligned part is too short: look past it, inside the node.
+        }
+        if (runs.longest as usize) < count {
+            *carry = if prefix == len {
+                *carry + len
+            } else {
+                runs.suffix as usize
+            };
+            return Passing::RuledOut;
+        }
+        Passing::MayHold
     }
 
     /// [`scan_group`](Self::scan_group) for a group of leaves: a leaf that may hold a
@@ -1244,7 +1268,6 @@ impl Walk<'_> {
         group_lo: usize,
         carry: &mut usize,
     ) -> Option<usize> {
-        let count = self.count;
         let at = level.word + group * LEAF_GROUP_WORDS;
         let Some(&[low, high]) = self.words.get(at..at + LEAF_GROUP_WORDS) else {
             *slot = FAN;
@@ -1254,29 +1277,17 @@ impl Walk<'_> {
         while *slot < FAN {
             let s = *slot;
             let runs = unpack_leaf(half_of(entries[s / 2], s % 2));
-            let prefix = runs.prefix as usize;
             let lo = group_lo + s * LEAF_UNITS;
             *slot += 1;
-            if *carry + prefix >= count {
-                if let Some(at) = self.fit(lo - *carry, lo + prefix) {
-                    return Some(at);
+            match self.pass_node(runs, lo, LEAF_UNITS, carry) {
+                Passing::Fit(at) => return Some(at),
+                Passing::RuledOut => {}
+                Passing::MayHold => {
+                    let found = self.scan_leaf(group * FAN + s, lo, carry);
+                    if found.is_some() {
+                        return found;
+                    }
                 }
-                if prefix == LEAF_UNITS {
-                    *carry += LEAF_UNITS;
-                    continue;
-                }
-            }
-            if (runs.longest as usize) < count {
-                *carry = if prefix == LEAF_UNITS {
-                    *carry + LEAF_UNITS
-                } else {
-                    runs.suffix as usize
-                };
-                continue;
-            }
-            let found = self.scan_leaf(group * FAN + s, lo, carry);
-            if found.is_some() {
-                return found;
             }
         }
         None
