@@ -78,6 +78,14 @@ const GROUP_WORDS: usize = 6;
 /// The runs of four siblings, in address order.
 type Group = [Runs; FAN];
 
+/// A group of four nodes without a free unit, the start of a group built in const
+/// context (where `Runs::default()` cannot be called).
+const NO_GROUP: Group = [Runs {
+    prefix: 0,
+    suffix: 0,
+    longest: 0,
+}; FAN];
+
 /// How recently searches needed the run tree, in changes: what decides whether
 /// [`RunTree::mark`] joins a change in at once or leaves it to the next search.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -521,7 +529,7 @@ impl RunTree {
         let at = level.group_word(g);
         if level.depth == 0 {
             let Some(&[low, high]) = tree.get(at..at + LEAF_GROUP_WORDS) else {
-                return [Runs::default(); FAN];
+                return NO_GROUP;
             };
             return [
                 unpack_leaf(half_of(low, 0)),
@@ -531,7 +539,7 @@ impl RunTree {
             ];
         }
         let Some(&[e0, e1, e2, e3, l01, l23]) = tree.get(at..at + GROUP_WORDS) else {
-            return [Runs::default(); FAN];
+            return NO_GROUP;
         };
         let runs = |ends: u64, longest: u32| Runs {
             prefix: half_of(ends, 0),
@@ -549,11 +557,7 @@ impl RunTree {
     /// [`group`](Self::group) in const context, word by word.
     const fn const_group(tree: &[u64], level: Level, g: usize) -> Group {
         let at = level.group_word(g);
-        let mut group = [Runs {
-            prefix: 0,
-            suffix: 0,
-            longest: 0,
-        }; FAN];
+        let mut group = NO_GROUP;
         let mut s = 0;
         while s < FAN {
             group[s] = if level.depth == 0 {
@@ -601,11 +605,7 @@ impl RunTree {
         let leaves = self.leaf_level();
         let mut g = 0;
         while g < self.nodes(1) {
-            let mut group = [Runs {
-                prefix: 0,
-                suffix: 0,
-                longest: 0,
-            }; FAN];
+            let mut group = NO_GROUP;
             let mut s = 0;
             while s < FAN {
                 group[s] = Self::leaf_runs(used, g * FAN + s, false);
@@ -620,11 +620,7 @@ impl RunTree {
             let level = self.up(below);
             let mut g = 0;
             while g < self.nodes(level.depth + 1) {
-                let mut group = [Runs {
-                    prefix: 0,
-                    suffix: 0,
-                    longest: 0,
-                }; FAN];
+                let mut group = NO_GROUP;
                 let mut s = 0;
                 while s < FAN {
                     let child = g * FAN + s;
