@@ -776,51 +776,74 @@ impl Tlsf {
     #[inline(always)]
     fn aligned_good_fit(&mut self, count: usize, align: usize) -> Option<usize> {
         let hot = self.lists.hot;
-        let on_hot = self.nodes.get(hot as usize).and_then(|&node| {
+        if let Some(&node) = self.nodes.get(hot as usize) {
+            // `None` from either step means no piece could fit (an alignment that is not
+            // a power of two, or a count that overflows the offsets): the general path
+            // reports it.
             let at = align_up_with_phase(node.start(), align, self.phase)?;
-            (at.checked_add(count)? <= node.end()).then_some((node, at))
-        });
-        let (n, node, at, bin) = match on_hot {
-            Some((node, at)) => (hot, node, at, None),
-            None => {
-                let (n, bin) = self.lists.filed_fit(bin_holding(count)?)?;
-                let node = *self.nodes.get(n as usize)?;
-                let at = align_up_with_phase(node.start(), align, self.phase)?;
-                if at.checked_add(count)? > node.end() {
-                    return None;
+            let end = at.checked_add(count)?;
+            if end <= node.end() {
+                // Frames taken in a row from the hot piece: a tail is left and at most
+                // a dust gap in front. The piece stays hot whatever its new bin, so
+                // only its node, the tags and one dust count change (what
+                // `take_from_head` does then, without its case analysis).
+                let head = at - node.start();
+                if end < node.end() && head < self.lists.dust_below {
+                    let tags = &mut *self.tags;
+                    tag_allocation(tags, at, count);
+                    tags[end] = free_tag(hot);
+                    if head > 0 {
+                        self.lists.add_dust(tags, node.start(), head);
+                    }
+                    let piece = &mut self.nodes[hot as usize];
+                    piece.start = narrow(end);
+                    piece.len = narrow(node.end() - end);
+                    self.free_units -= count;
+                    self.live += 1;
+                    return Some(at);
                 }
-                (n, node, at, Some(bin))
+                let found = (hot, node, bin_of(node.len()), None);
+                return self.take_aligned(found, at, count);
             }
-        };
-        // A cut with a tail left and at most a dust gap in front (aligned frames taken
-        // in a row from one hole, and the first of them from the hole the good fit
-        // picked): the tail keeps `n`, and stays where it is when `n` is the hot piece
-        // or its bin does not change, else becomes the hot piece; the gap becomes dust.
-        // What `take_from_head` does then, without its case analysis and its
+        }
+        let (n, bin) = self.lists.filed_fit(bin_holding(count)?)?;
+        let node = *self.nodes.get(n as usize)?;
+        let at = align_up_with_phase(node.start(), align, self.phase)?;
+        let end = at.checked_add(count)?;
+        if end > node.end() {
+            return None;
+        }
+        // The first frame of a stream, from the hole the good fit picked: with a tail
+        // left and at most a dust gap in front, the tail keeps `n`, and stays where it
+        // is when its bin does not change, else becomes the hot piece; the gap becomes
+        // dust. What `take_from_head` does then, without its case analysis and its
         // spare-node decision.
-        let (head, end) = (at - node.start(), at + count);
-        let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
-        if end < node.end() && head < lists.dust_below {
+        let head = at - node.start();
+        if end < node.end() && head < self.lists.dust_below {
+            let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
             tag_allocation(tags, at, count);
             tags[end] = free_tag(n);
             if head > 0 {
                 lists.add_dust(tags, node.start(), head);
             }
             let tail = node.end() - end;
-            match bin {
-                None => {
-                    let piece = &mut nodes[n as usize];
-                    piece.start = narrow(end);
-                    piece.len = narrow(tail);
-                }
-                Some(bin) => lists.keep_cut_piece(nodes, (n, node.next_free, bin), end, tail, None),
-            }
+            lists.keep_cut_piece(nodes, (n, node.next_free, bin), end, tail, None);
             self.free_units -= count;
             self.live += 1;
             return Some(at);
         }
-        let bin = bin.unwrap_or_else(|| bin_of(node.len()));
-        let found = (n, node, bin, None);
+        self.take_aligned((n, node, bin, None), at, count)
+    }
+
+    /// [`take_from_head`](Self::take_from_head) for the aligned good fit, booked.
+    #[inline(always)]
+    fn take_aligned(
+        &mut self,
+        found: (u32, Node, Bin, Option<Bin>),
+        at: usize,
+        count: usize,
+    ) -> Option<usize> {
+        let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
         Self::take_from_head(tags, nodes, lists, found, at, count)?;
         self.free_units -= count;
         self.live += 1;
