@@ -788,14 +788,14 @@ impl Tlsf {
                 // only its node, the tags and one dust count change (what
                 // `take_from_head` does then, without its case analysis).
                 let head = at - node.start();
-                if end < node.end() && head < self.lists.dust_below {
-                    let tags = &mut *self.tags;
+                let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
+                if end < node.end() && head < lists.dust_below {
                     tag_allocation(tags, at, count);
                     tags[end] = free_tag(hot);
                     if head > 0 {
-                        self.lists.add_dust(tags, node.start(), head);
+                        lists.add_dust(tags, node.start(), head);
                     }
-                    let piece = &mut self.nodes[hot as usize];
+                    let piece = &mut nodes[hot as usize];
                     piece.start = narrow(end);
                     piece.len = narrow(node.end() - end);
                     self.free_units -= count;
