@@ -585,7 +585,7 @@ impl Tlsf {
         align: usize,
         window: Window,
     ) -> Option<(u32, Node, usize)> {
-        let (n, _, _) = self.lists.good_fit(&self.nodes, bin_holding(holding)?)?;
+        let (n, _) = self.lists.good_fit(&self.nodes, bin_holding(holding)?)?;
         let node = *self.nodes.get(n as usize)?;
         Some((n, node, self.place(&node, count, align, window)?))
     }
@@ -690,8 +690,7 @@ impl Tlsf {
 
     /// Allocates `[at, at + count)` inside the free piece `n`, which is the hot piece
     /// or the head of the list of `bin` (`bin` is the bin of its length either way;
-    /// its node is `node`, and the run lies inside it), `hot_bin` being the bin of the
-    /// hot piece when the caller's good fit has it. So the bin is not recomputed: a
+    /// its node is `node`, and the run lies inside it). So the bin is not recomputed: a
     /// remainder, shorter than the piece, keeps its bin exactly when it is at least
     /// the bin's lower bound, and then stays where it is; one that changes it becomes
     /// the hot piece (the hot piece changes without any list work), and the old hot
@@ -705,7 +704,7 @@ impl Tlsf {
         tags: &mut [u32],
         nodes: &mut [Node],
         lists: &mut Lists,
-        (n, node, bin, hot_bin): (u32, Node, Bin, Option<Bin>),
+        (n, node, bin): (u32, Node, Bin),
         at: usize,
         count: usize,
     ) -> Option<()> {
@@ -741,7 +740,7 @@ impl Tlsf {
                 (node.start(), head)
             }
         };
-        lists.keep_cut_piece(nodes, (n, node.next_free, bin), start, len, hot_bin);
+        lists.keep_cut_piece(nodes, (n, node.next_free, bin), start, len);
         if spare == NIL {
             if two_remainders {
                 lists.add_dust(tags, node.start(), head);
@@ -802,7 +801,7 @@ impl Tlsf {
                     self.live += 1;
                     return Some(at);
                 }
-                let found = (hot, node, bin_of(node.len()), None);
+                let found = (hot, node, bin_of(node.len()));
                 return self.take_aligned(found, at, count);
             }
         }
@@ -827,22 +826,17 @@ impl Tlsf {
                 lists.add_dust(tags, node.start(), head);
             }
             let tail = node.end() - end;
-            lists.keep_cut_piece(nodes, (n, node.next_free, bin), end, tail, None);
+            lists.keep_cut_piece(nodes, (n, node.next_free, bin), end, tail);
             self.free_units -= count;
             self.live += 1;
             return Some(at);
         }
-        self.take_aligned((n, node, bin, None), at, count)
+        self.take_aligned((n, node, bin), at, count)
     }
 
     /// [`take_from_head`](Self::take_from_head) for the aligned good fit, booked.
     #[inline(always)]
-    fn take_aligned(
-        &mut self,
-        found: (u32, Node, Bin, Option<Bin>),
-        at: usize,
-        count: usize,
-    ) -> Option<usize> {
+    fn take_aligned(&mut self, found: (u32, Node, Bin), at: usize, count: usize) -> Option<usize> {
         let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
         Self::take_from_head(tags, nodes, lists, found, at, count)?;
         self.free_units -= count;
@@ -861,7 +855,7 @@ impl Tlsf {
         // `validate` by construction: only the slow path runs it. So does one shorter
         // than `dust_below` (which is never 0), which files the dust it could use first.
         if count >= self.lists.dust_below && request.window().is_none() && self.live < self.limit {
-            if let Some((n, bin, _)) =
+            if let Some((n, bin)) =
                 bin_holding(count).and_then(|b| self.lists.good_fit(&self.nodes, b))
             {
                 // Every piece of the bin `bin_holding` names holds `count` units: the
@@ -884,7 +878,7 @@ impl Tlsf {
                     }
                     let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
                     let at = node.start();
-                    let found = (n, node, bin, None);
+                    let found = (n, node, bin);
                     if Self::take_from_head(tags, nodes, lists, found, at, count).is_some() {
                         self.free_units -= count;
                         self.live += 1;
@@ -1491,11 +1485,9 @@ impl Lists {
 
     /// The good fit for a request whose pieces must be in `holding` or above: the hot
     /// piece or the head of the first non-empty bin, whichever bin is lower (the hot
-    /// piece on a tie: it was touched last, as a list head would be). With its bin, and
-    /// the hot piece's bin (`BIN_COUNT` without one), which filing the hot piece needs
-    /// when the good fit takes its place.
+    /// piece on a tie: it was touched last, as a list head would be), with its bin.
     #[inline(always)]
-    fn good_fit(&self, nodes: &[Node], holding: Bin) -> Option<(u32, Bin, Bin)> {
+    fn good_fit(&self, nodes: &[Node], holding: Bin) -> Option<(u32, Bin)> {
         // Both candidates are computed and one is selected without a branch: which one
         // wins is unpredictable when frees come in random order. `BIN_COUNT` stands
         // for "none" (its list head is always `NIL`).
@@ -1513,7 +1505,7 @@ impl Lists {
         } else {
             (self.head(filed), filed)
         };
-        (bin.0 < BIN_COUNT).then_some((n, bin, Bin(hot_bin)))
+        (bin.0 < BIN_COUNT).then_some((n, bin))
     }
 
     /// The head of the first non-empty bin at or above `holding`, with that bin; the
@@ -1551,15 +1543,20 @@ impl Lists {
             let bin = bin_of(node.len());
             self.file_in(nodes, old, bin);
         }
-        self.install_hot(nodes, n, start, len);
+        nodes[n as usize] = Node {
+            start: narrow(start),
+            len: narrow(len),
+            prev_free: NIL,
+            next_free: NIL,
+        };
+        self.hot = n;
     }
 
     /// The good fit's piece `n` (the hot piece, or the head of the list of `bin`, the
     /// bin of its length, followed there by `next_free`) after a cut left it
     /// `[start, start + len)`. Being shorter, it keeps its bin exactly when it is still
     /// at least the bin's shortest length, and then stays where it is; otherwise it
-    /// leaves its list and becomes the hot piece, the old one filed under `hot_bin`
-    /// when the caller's good fit computed it.
+    /// leaves its list and becomes the hot piece, the old one filed.
     #[inline(always)]
     fn keep_cut_piece(
         &mut self,
@@ -1567,7 +1564,6 @@ impl Lists {
         (n, next_free, bin): (u32, u32, Bin),
         start: usize,
         len: usize,
-        hot_bin: Option<Bin>,
     ) {
         if n == self.hot || len >= lower_bound(bin) {
             let piece = &mut nodes[n as usize];
@@ -1576,41 +1572,7 @@ impl Lists {
             return;
         }
         self.pop_head(nodes, bin, next_free);
-        match hot_bin {
-            Some(old_bin) => self.make_hot_filing_old_in(nodes, n, start, len, old_bin),
-            None => self.make_hot(nodes, n, start, len),
-        }
-    }
-
-    /// [`make_hot`](Self::make_hot) when the bin of the old hot piece is known already
-    /// (`old_bin`; any value without a hot piece): a good fit has just computed it.
-    #[inline(always)]
-    fn make_hot_filing_old_in(
-        &mut self,
-        nodes: &mut [Node],
-        n: u32,
-        start: usize,
-        len: usize,
-        old_bin: Bin,
-    ) {
-        let old = self.hot;
-        if (old as usize) < nodes.len() {
-            self.file_in(nodes, old, old_bin);
-        }
-        self.install_hot(nodes, n, start, len);
-    }
-
-    /// Writes node `n` as the free piece `[start, start + len)`, on no list, and makes
-    /// it the hot piece (the previous one has been filed or taken already).
-    #[inline(always)]
-    fn install_hot(&mut self, nodes: &mut [Node], n: u32, start: usize, len: usize) {
-        nodes[n as usize] = Node {
-            start: narrow(start),
-            len: narrow(len),
-            prev_free: NIL,
-            next_free: NIL,
-        };
-        self.hot = n;
+        self.make_hot(nodes, n, start, len);
     }
 
     /// Puts the free piece `n` on the list of `bin`, the bin of its length.
