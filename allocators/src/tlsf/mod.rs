@@ -23,8 +23,10 @@
 //!   one and the old one goes on its list: one list move either way, as before there
 //!   was a hot piece. A lone free next to no listed piece is filed, unless it lands in
 //!   the hot piece's bin or takes in dust (the gap in front of an allocation: buffers
-//!   taken in a row come back in that order, and the next free grows it). The hot
-//!   piece is also where an aligned request looks first (see Placement).
+//!   taken in a row come back in that order, and the next free grows it); a free that
+//!   takes in dust and grows the listed piece after it makes that piece hot too, as
+//!   it would without dust. The hot piece is also where an aligned request looks
+//!   first (see Placement).
 //! * **Dust**: free pieces shorter than every request searched for so far (and than
 //!   64 units) may stay off the lists, without a node: the gaps aligned requests leave
 //!   in front of them (page-aligned frames at 64-byte granules leave one in front of
@@ -754,8 +756,9 @@ impl Tlsf {
     }
 
     /// `allocate` for an aligned request: without a window, the hot piece or the good
-    /// fit when an aligned run fits in it; otherwise the general path. A function of its own, so
-    /// that the plain path stays small and neither pays for the other's frame.
+    /// fit when an aligned run fits in it; otherwise the general path. A function of
+    /// its own, so that the plain path stays small and neither pays for the other's
+    /// frame.
     #[inline(never)]
     fn allocate_aligned(&mut self, request: Request) -> Result<usize, Error> {
         let (count, align) = (request.count(), request.align());
@@ -1138,11 +1141,11 @@ impl Tlsf {
     /// [`merge`](Self::merge) of the run `[start, start + len)` whose neighbours are
     /// allocations or the listed pieces `prev` and `next` (with their nodes).
     /// `took_dust`: the run took in dust on a side where no listed piece lies. Had
-    /// that dust been a listed piece (shorter than 64 units, so alone in its bin), it
-    /// would have grown out of its bin and become the hot piece: so the merged piece
-    /// becomes hot unless it grew the listed piece before the run, which decides as
-    /// without dust. The hot piece is where aligned requests go first, so this keeps
-    /// dust from changing any placement.
+    /// that dust been a listed piece (shorter than 64 units, so in a bin of its length
+    /// only), it would have grown out of its bin and become the hot piece: so the
+    /// merged piece becomes hot unless it grew the listed piece before the run, which
+    /// decides as without dust. The hot piece is where aligned requests go first, so
+    /// this keeps dust from changing any placement.
     // The borrows and the run are separate arguments like everywhere on the hot paths
     // (see `Lists`); grouping them into tuples changes the free path's code for the
     // worse (about 2M more instructions a round on every trace).
@@ -1199,6 +1202,8 @@ impl Tlsf {
                 }
                 tags[end - 1] = 0;
                 tags[start] = free_tag(x);
+                // With dust taken in, `x` becomes hot even when it keeps its bin (see
+                // `took_dust`).
                 if took_dust {
                     Self::reshape_unless_kept(nodes, lists, x, xn, start, len + xn.len(), |_| {
                         false
