@@ -607,9 +607,10 @@ fn placement_digest(capacity: usize, phase: usize, steps: usize, mut state: u64)
 #[cfg_attr(miri, ignore)] // Safe code, thousands of steps: slow under Miri.
 fn placement_is_pinned() {
     // Where the good fit puts each request decides fragmentation; the hot piece and the
-    // dust exist only to make the same choices cheaper. A change to either that moves
-    // any placement changes these digests: update them only for a deliberate change of
-    // placement (and its fragmentation figures).
+    // dust exist to make the same choices cheaper, and the hot piece is where an
+    // aligned request looks first. A change to either that moves any placement changes
+    // these digests: update them only for a deliberate change of placement (and its
+    // fragmentation figures).
     let steps = 6000;
     let digests = [
         placement_digest(1 << 18, 0, steps, 0x9E37_79B9_7F4A_7C15),
@@ -617,7 +618,7 @@ fn placement_is_pinned() {
     ];
     assert_eq!(
         digests,
-        [11_935_165_711_068_289_824, 10_015_110_453_133_650_871]
+        [17_737_002_230_052_040_219, 16_688_815_153_855_478_961]
     );
 }
 
@@ -646,4 +647,51 @@ fn a_listed_piece_that_grows_within_its_bin_keeps_its_place() {
         .collect();
     assert_eq!(taken, [7042, 6036, 5030, 4024, 3018, 2012, 1006, 0]);
     t.check_invariants();
+}
+
+#[test]
+fn an_aligned_stream_follows_the_hot_piece_before_a_smaller_hole() {
+    // A hole of 1,000 units at 0 (filed) and the hot piece after it, 1,936 units from
+    // 1,064. The good fit would put a 900-unit frame in the smaller hole; aligned
+    // frames go to the hot piece while an aligned run fits there (the gaps in front of
+    // them are dust), and only then to the good fit.
+    let mut t = Tlsf::try_new(3000, 0, 10).unwrap();
+    let hole = t.allocate(Request::new(1000)).unwrap();
+    t.allocate(Request::new(64)).unwrap();
+    t.free(hole, 1000).unwrap();
+    t.check_invariants();
+    let frames: Vec<usize> = (0..3)
+        .map(|_| t.allocate(Request::new(900).aligned(64)).unwrap())
+        .collect();
+    assert_eq!(frames, [1088, 2048, 0]);
+    assert_eq!(dust_lengths(&t), [24, 60]);
+    t.check_invariants();
+}
+
+#[test]
+fn a_free_after_dust_makes_the_piece_hot_as_it_would_without_dust() {
+    // A freed run with an alignment gap before it and a large filed hole after it.
+    // Without dust the gap is a filed piece of 28 units, which grows out of its bin
+    // over the run and the hole and becomes the hot piece; with dust, the hole would
+    // keep its bin. The merged piece must be hot either way, or the next aligned
+    // request lands in the old hot piece on one backend only.
+    let script = |t: &mut Tlsf| {
+        let first = t.allocate(Request::new(100)).unwrap();
+        let run = t.allocate(Request::new(200).aligned(64)).unwrap();
+        let hole = t.allocate(Request::new(10_000)).unwrap();
+        t.allocate(Request::new(100)).unwrap();
+        t.free(hole, 10_000).unwrap();
+        t.free(run, 200).unwrap();
+        t.check_invariants();
+        let next = t.allocate(Request::new(500).aligned(64)).unwrap();
+        t.check_invariants();
+        (first, run, hole, next)
+    };
+    let mut with_dust = Tlsf::try_new(20_000, 0, 10).unwrap();
+    let mut without = Tlsf::try_new(20_000, 0, 10).unwrap();
+    let one = without.allocate(Request::new(1)).unwrap();
+    without.free(one, 1).unwrap();
+    assert_eq!(script(&mut with_dust), (0, 128, 328, 128));
+    assert_eq!(dust_lengths(&with_dust), [28]);
+    assert_eq!(script(&mut without), (0, 128, 328, 128));
 }
