@@ -20,8 +20,10 @@
 //! most, whatever lies below it. A change of the used map ([`RunTree::mark`]) is joined
 //! in at once while searches keep needing the tree ([`Demand`]): the entries wholly
 //! inside it written directly, the at most two groups per level that hold its ends
-//! joined, and above where they meet, the ancestors up to where nothing moved.
-//! Otherwise the entries wholly inside it are written directly and the nodes above its
+//! joined, and above where they meet, the ancestors up to where nothing moved: where
+//! only a node's longest run moved (a hole opened or filled inside it, the most
+//! frequent change), its parent's is found from the one stored for it and the siblings'
+//! without a join. Otherwise the entries wholly inside it are written directly and the nodes above its
 //! two ends only marked stale (one bit per inner node: its group, and so its own entry,
 //! may be stale), and a search first recomputes the stale ones ([`RunTree::settle`]),
 //! so the tree costs nothing while the word scan finds every fit.
@@ -676,8 +678,9 @@ impl RunTree {
     }
 
     /// Rejoins leaf `leaf` (whose used units changed) and its ancestors bottom up, each
-    /// from its group, until an entry comes out as stored: then, with the rest of the
-    /// tree settled, so do all above it.
+    /// from its group (or, where only the longest run below moved, from its stored
+    /// entry: [`longest_moved`](Self::longest_moved)), until an entry comes out as
+    /// stored: then, with the rest of the tree settled, so do all above it.
     fn climb(&self, used_map: &[u64], tree: &mut [u64], leaf: usize) {
         let leaves = self.leaf_level();
         let at = leaves.group_word(leaf / FAN) + leaf % FAN / 2;
@@ -685,19 +688,105 @@ impl RunTree {
         let Some(stored) = tree.get_mut(at) else {
             return;
         };
-        let entry = u64::from(pack_leaf(Self::leaf_runs(used_map, leaf, false)));
+        let runs = Self::leaf_runs(used_map, leaf, false);
+        let entry = u64::from(pack_leaf(runs));
         let new = *stored & !(0xFFFF_FFFF << shift) | entry << shift;
         if new == *stored {
             return;
         }
+        let old = unpack_leaf(half_of(*stored, leaf % 2));
         *stored = new;
-        let joined = join_group(&Self::group(tree, leaves, leaf / FAN), LEAF_UNITS);
+        let joined = if runs.prefix == old.prefix && runs.suffix == old.suffix {
+            let group = at - leaf % FAN / 2;
+            let Some(&[low, high]) = tree.get(group..group + LEAF_GROUP_WORDS) else {
+                return;
+            };
+            // A leaf entry's longest run is its third byte.
+            let longest = |word: u64| max(half_of(word, 0) >> 16, half_of(word, 1) >> 16);
+            let siblings = max(longest(low), longest(high));
+            let moved = (old.longest, runs.longest);
+            let Some(parent) = self.longest_moved(tree, leaves, leaf, moved, siblings) else {
+                return;
+            };
+            parent
+        } else {
+            join_group(&Self::group(tree, leaves, leaf / FAN), LEAF_UNITS)
+        };
         self.rejoin_from(tree, self.up(leaves), leaf / FAN, joined, FAN * LEAF_UNITS);
     }
 
+    /// The runs of the parent of node `i` of `level` (a level below the top) once node
+    /// `i`'s longest run alone went from `old` to `new` (as stored now in its group,
+    /// whose four longest runs are at most `siblings`), or `None` if its stored entry
+    /// stays, and so every one above it. The parent's prefix, suffix and the runs across
+    /// its children's borders stay as they are: its longest run rises to `new` if that
+    /// is longer, and falls only if node `i` alone held it, to the longest of its
+    /// children's and of those across their borders. Either way no join of the group:
+    /// a run that only grew or shrank inside a node, the most frequent change, moves
+    /// one value per level.
+    #[inline(always)]
+    fn longest_moved(
+        &self,
+        tree: &[u64],
+        level: Level,
+        i: usize,
+        (old, new): (u32, u32),
+        siblings: u32,
+    ) -> Option<Runs> {
+        let (up, parent) = (self.up(level), i / FAN);
+        let (at, s) = (up.group_word(parent / FAN), parent % FAN);
+        let words = tree.get(at..at + GROUP_WORDS)?;
+        let stored = half_of(words[FAN + s / 2], s % 2);
+        let longest = if new > old {
+            if new <= stored {
+                return None;
+            }
+            new
+        } else {
+            // Longer elsewhere, or as long in a sibling: it stays.
+            if old < stored || siblings >= old {
+                return None;
+            }
+            let longest = Self::longest_within(&Self::group(tree, level, i / FAN));
+            if longest == stored {
+                return None;
+            }
+            longest
+        };
+        Some(Runs {
+            prefix: half_of(words[s], 0),
+            suffix: half_of(words[s], 1),
+            longest,
+        })
+    }
+
+    /// The longest run of the parent of `group`, four siblings none of which is all
+    /// free: their own longest runs and the three across their borders (a run across
+    /// more would pass through an all-free sibling). That holds where
+    /// [`longest_moved`](Self::longest_moved) asks for it: no sibling's longest run
+    /// reaches the one node `i` lost, and an all-free sibling's would.
+    #[inline(always)]
+    fn longest_within(group: &Group) -> u32 {
+        let across = max(
+            max(
+                group[0].suffix.saturating_add(group[1].prefix),
+                group[1].suffix.saturating_add(group[2].prefix),
+            ),
+            group[2].suffix.saturating_add(group[3].prefix),
+        );
+        max(
+            max(
+                max(group[0].longest, group[1].longest),
+                max(group[2].longest, group[3].longest),
+            ),
+            across,
+        )
+    }
+
     /// Stores `joined`, the runs node `i` of `level` (of `len` units) now has, and
-    /// rejoins its ancestors from their groups, up to the first entry that comes out as
-    /// stored: with the rest of the tree settled, so does every one above it.
+    /// rejoins its ancestors from their groups (or their stored entries, as
+    /// [`climb`](Self::climb) does), up to the first entry that comes out as stored:
+    /// with the rest of the tree settled, so does every one above it.
     #[inline(always)]
     fn rejoin_from(
         &self,
@@ -722,10 +811,27 @@ impl RunTree {
             if words[s] == ends && longest == new_longest {
                 return;
             }
+            let ends_stay = words[s] == ends;
             words[s] = ends;
             words[FAN + s / 2] = new_longest;
             if level.depth + 1 == self.height {
                 return;
+            }
+            if ends_stay {
+                let (l01, l23) = (words[FAN], words[FAN + 1]);
+                let siblings = max(
+                    max(half_of(l01, 0), half_of(l01, 1)),
+                    max(half_of(l23, 0), half_of(l23, 1)),
+                );
+                let moved = (half_of(longest, s % 2), joined.longest);
+                let Some(parent) = self.longest_moved(tree, level, i, moved, siblings) else {
+                    return;
+                };
+                joined = parent;
+                i /= FAN;
+                len *= FAN;
+                level = self.up(level);
+                continue;
             }
             let mut group = [Runs::default(); FAN];
             for (k, runs) in group.iter_mut().enumerate() {
@@ -1442,6 +1548,56 @@ mod tests {
         // 301 words: 151 leaves, four levels, changes of up to 117 leaves.
         check_changes(301, 15_000, 3_000, |_| Demand::new());
         check_changes(3, 150, 500, |_| Demand::new());
+    }
+
+    #[test]
+    fn holes_opened_and_filled_inside_leaves_move_only_the_longest_runs_above() {
+        // Blocks of 20 to 35 units side by side, one unit apart, over 301 words (four
+        // levels above the leaves): freeing and taking back blocks that lie inside one
+        // leaf moves the longest runs of their ancestors, mostly nothing else, rising
+        // and falling past the runs of their siblings.
+        let mut used = vec![0u64; 301];
+        let units = used.len() * 64;
+        let mut blocks = Vec::new();
+        let mut rng = 0x0bad_5eed_1234_5678_u64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut at = 0;
+        while at + 36 < units {
+            let len = 20 + (next() % 16) as usize;
+            blocks.push((at, at + len));
+            at += len + 1;
+        }
+        let set = |used: &mut [u64], (start, end): (usize, usize), on: bool| {
+            for u in start..end {
+                if on {
+                    used[u / 64] |= 1 << (u % 64);
+                } else {
+                    used[u / 64] &= !(1 << (u % 64));
+                }
+            }
+        };
+        for &block in &blocks {
+            set(&mut used, block, true);
+        }
+        let (tree, mut words) = built(&used);
+        let mut free = vec![false; blocks.len()];
+        for step in 0..4_000 {
+            let b = (next() >> 40) as usize % blocks.len();
+            let (start, end) = blocks[b];
+            if start / 128 != (end - 1) / 128 {
+                continue;
+            }
+            free[b] = !free[b];
+            set(&mut used, (start, end), !free[b]);
+            tree.mark(&used, &mut words, (start, end), !free[b], Demand::new());
+            assert_eq!(words, built(&used).1, "step {step}: block {b} at {start}");
+        }
+        check_searches(&tree, &used, &words, units, 301);
     }
 
     #[test]
