@@ -327,6 +327,14 @@ const fn half_of(word: u64, half: usize) -> u32 {
     let value = (word >> (half * 32)) as u32;
     value
 }
+/// The longest of the four longest runs a group of inner nodes stores in two words.
+const fn longest_of_group(l01: u64, l23: u64) -> u32 {
+    max(
+        max(half_of(l01, 0), half_of(l01, 1)),
+        max(half_of(l23, 0), half_of(l23, 1)),
+    )
+}
+
 /// A leaf's runs as its entry: prefix, suffix and longest run a byte each (at most 128).
 const fn pack_leaf(runs: Runs) -> u32 {
     runs.prefix | runs.suffix << 8 | runs.longest << 16
@@ -681,6 +689,9 @@ impl RunTree {
     /// from its group (or, where only the longest run below moved, from its stored
     /// entry: [`longest_moved`](Self::longest_moved)), until an entry comes out as
     /// stored: then, with the rest of the tree settled, so do all above it.
+    // Out of line: in `mark` its body would cost every change on a quiet tree, the
+    // most frequent on the small-request traces, a longer prologue.
+    #[inline(never)]
     fn climb(&self, used_map: &[u64], tree: &mut [u64], leaf: usize) {
         let leaves = self.leaf_level();
         let at = leaves.group_word(leaf / FAN) + leaf % FAN / 2;
@@ -705,25 +716,54 @@ impl RunTree {
             let longest = |word: u64| max(half_of(word, 0) >> 16, half_of(word, 1) >> 16);
             let siblings = max(longest(low), longest(high));
             let moved = (old.longest, runs.longest);
-            let Some(parent) = self.longest_moved(tree, leaves, leaf, moved, siblings) else {
-                return;
-            };
-            parent
+            if let Some(moved) = self.longest_moved(tree, leaves, leaf, moved, siblings) {
+                self.carry_longest(tree, self.up(leaves), leaf / FAN, moved);
+            }
+            return;
         } else {
             join_group(&Self::group(tree, leaves, leaf / FAN), LEAF_UNITS)
         };
         self.rejoin_from(tree, self.up(leaves), leaf / FAN, joined, FAN * LEAF_UNITS);
     }
 
-    /// The runs of the parent of node `i` of `level` (a level below the top) once node
-    /// `i`'s longest run alone went from `old` to `new` (as stored now in its group,
-    /// whose four longest runs are at most `siblings`), or `None` if its stored entry
-    /// stays, and so every one above it. The parent's prefix, suffix and the runs across
-    /// its children's borders stay as they are: its longest run rises to `new` if that
-    /// is longer, and falls only if node `i` alone held it, to the longest of its
-    /// children's and of those across their borders. Either way no join of the group:
-    /// a run that only grew or shrank inside a node, the most frequent change, moves
-    /// one value per level.
+    /// Stores `new` as the longest run of node `i` of `level` (above the leaves), whose
+    /// longest run alone moved, from `old`, and carries the move up through its
+    /// ancestors as far as their longest runs move ([`longest_moved`](Self::longest_moved)):
+    /// their prefixes and suffixes stay, so each level writes one value and reads its
+    /// group's four longest runs and its parent's.
+    #[inline(always)]
+    fn carry_longest(&self, tree: &mut [u64], mut level: Level, mut i: usize, moved: (u32, u32)) {
+        let (mut old, mut new) = moved;
+        loop {
+            let at = level.group_word(i / FAN);
+            let Some(words) = tree.get_mut(at..at + GROUP_WORDS) else {
+                return;
+            };
+            let (s, shift) = (i % FAN, i % 2 * 32);
+            words[FAN + s / 2] =
+                words[FAN + s / 2] & !(0xFFFF_FFFF << shift) | u64::from(new) << shift;
+            if level.depth + 1 == self.height {
+                return;
+            }
+            let siblings = longest_of_group(words[FAN], words[FAN + 1]);
+            let Some(parent) = self.longest_moved(tree, level, i, (old, new), siblings) else {
+                return;
+            };
+            (old, new) = parent;
+            i /= FAN;
+            level = self.up(level);
+        }
+    }
+
+    /// The longest run of the parent of node `i` of `level` (a level below the top),
+    /// as stored and as it becomes, once node `i`'s longest run alone went from `old` to
+    /// `new` (as stored now in its group, whose four longest runs are at most
+    /// `siblings`), or `None` if it stays, and so every entry above it. The parent's
+    /// prefix, suffix and the runs across its children's borders stay as they are: its
+    /// longest run rises to `new` if that is longer, and falls only if node `i` alone
+    /// held it, to the longest of its children's and of those across their borders.
+    /// Either way no join of the group: a run that only grew or shrank inside a node,
+    /// the most frequent change, moves one value per level.
     #[inline(always)]
     fn longest_moved(
         &self,
@@ -732,11 +772,10 @@ impl RunTree {
         i: usize,
         (old, new): (u32, u32),
         siblings: u32,
-    ) -> Option<Runs> {
+    ) -> Option<(u32, u32)> {
         let (up, parent) = (self.up(level), i / FAN);
-        let (at, s) = (up.group_word(parent / FAN), parent % FAN);
-        let words = tree.get(at..at + GROUP_WORDS)?;
-        let stored = half_of(words[FAN + s / 2], s % 2);
+        let at = up.group_word(parent / FAN) + FAN + parent % FAN / 2;
+        let stored = half_of(*tree.get(at)?, parent % 2);
         let longest = if new > old {
             if new <= stored {
                 return None;
@@ -753,11 +792,7 @@ impl RunTree {
             }
             longest
         };
-        Some(Runs {
-            prefix: half_of(words[s], 0),
-            suffix: half_of(words[s], 1),
-            longest,
-        })
+        Some((stored, longest))
     }
 
     /// The longest run of the parent of `group`, four siblings none of which is all
@@ -818,20 +853,12 @@ impl RunTree {
                 return;
             }
             if ends_stay {
-                let (l01, l23) = (words[FAN], words[FAN + 1]);
-                let siblings = max(
-                    max(half_of(l01, 0), half_of(l01, 1)),
-                    max(half_of(l23, 0), half_of(l23, 1)),
-                );
+                let siblings = longest_of_group(words[FAN], words[FAN + 1]);
                 let moved = (half_of(longest, s % 2), joined.longest);
-                let Some(parent) = self.longest_moved(tree, level, i, moved, siblings) else {
-                    return;
-                };
-                joined = parent;
-                i /= FAN;
-                len *= FAN;
-                level = self.up(level);
-                continue;
+                if let Some(moved) = self.longest_moved(tree, level, i, moved, siblings) {
+                    self.carry_longest(tree, self.up(level), i / FAN, moved);
+                }
+                return;
             }
             let mut group = [Runs::default(); FAN];
             for (k, runs) in group.iter_mut().enumerate() {
