@@ -142,12 +142,14 @@ fn first_nonzero(words: &[u64]) -> Option<usize> {
 
 /// For the 128 bits `lo` (bits 0..64) and `hi` (bits 64..128), the positions `i < 64`
 /// such that bits `i .. i + run` are all set (`1 <= run <= 64`): where a run of `run` set
-/// bits starts in `lo`, possibly reaching into `hi`. Takes `log2(run)` shift-and steps.
+/// bits starts in `lo`, possibly reaching into `hi`. Takes `log2(run)` shift-and steps,
+/// or fewer when no start is left: in a word of short holes, one or two.
 #[inline]
 pub(super) const fn run_starts(lo: u64, hi: u64, run: usize) -> u64 {
     let (mut lo, mut hi) = (lo, hi);
     let mut have = 1;
-    while have < run {
+    // A step only clears starts: once none is left, none comes back.
+    while have < run && lo != 0 {
         // `have < run <= 64` so `1 <= step <= 32`: both shifts below are in range.
         let step = if have < run - have { have } else { run - have };
         lo &= lo >> step | hi << (BITS - step);
