@@ -1336,17 +1336,18 @@ impl Walk<'_> {
     ) -> Option<usize> {
         // The stride of a group above the leaves, a constant here.
         let at = level.word + group * GROUP_WORDS;
-        let Some(&[e0, e1, e2, e3, l01, l23]) = self.words.get(at..at + GROUP_WORDS) else {
+        // Read in place, slot by slot: copied out as arrays, the words went through the
+        // stack on every slot.
+        let Some(words) = self.words.get(at..at + GROUP_WORDS) else {
             *slot = FAN;
             return None;
         };
-        let (ends, longest) = ([e0, e1, e2, e3], [l01, l23]);
         while *slot < FAN {
             let s = *slot;
             let runs = Runs {
-                prefix: half_of(ends[s], 0),
-                suffix: half_of(ends[s], 1),
-                longest: half_of(longest[s / 2], s % 2),
+                prefix: half_of(words[s], 0),
+                suffix: half_of(words[s], 1),
+                longest: half_of(words[FAN + s / 2], s % 2),
             };
             match self.pass_node(runs, group_lo + s * len, len, carry) {
                 Passing::Fit(at) => return Some(at),
