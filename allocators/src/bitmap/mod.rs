@@ -49,7 +49,8 @@
 //! descent. Claim and free are `O(count / 64)` plus the summary update and
 //! the tree's: while searches keep needing the tree, at once a plain store per tree
 //! entry wholly inside the change and a join of four siblings per end per level up to
-//! where its ends meet, then one per level up to the first where nothing moved (it
+//! where its ends meet, then one per level up to the first where nothing moved (a
+//! compare with the parent's stored runs instead where only a longest run moved; it
 //! stays settled; a change of more than four leaves only if the searches before came
 //! as close together, too); otherwise a plain store per tree entry
 //! wholly inside the change (`O(count / 128)`) and, above its two ends, stale bits up

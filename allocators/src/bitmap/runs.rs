@@ -20,8 +20,10 @@
 //! most, whatever lies below it. A change of the used map ([`RunTree::mark`]) is joined
 //! in at once while searches keep needing the tree ([`Demand`]): the entries wholly
 //! inside it written directly, the at most two groups per level that hold its ends
-//! joined, and above where they meet, the ancestors up to where nothing moved.
-//! Otherwise the entries wholly inside it are written directly and the nodes above its
+//! joined, and above where they meet, the ancestors up to where nothing moved: where
+//! only a node's longest run moved (a hole opened or filled inside it, the most
+//! frequent change), its parent's is found from the one stored for it and the siblings'
+//! without a join. Otherwise the entries wholly inside it are written directly and the nodes above its
 //! two ends only marked stale (one bit per inner node: its group, and so its own entry,
 //! may be stale), and a search first recomputes the stale ones ([`RunTree::settle`]),
 //! so the tree costs nothing while the word scan finds every fit.
@@ -325,6 +327,14 @@ const fn half_of(word: u64, half: usize) -> u32 {
     let value = (word >> (half * 32)) as u32;
     value
 }
+/// The longest of the four longest runs a group of inner nodes stores in two words.
+const fn longest_of_group(l01: u64, l23: u64) -> u32 {
+    max(
+        max(half_of(l01, 0), half_of(l01, 1)),
+        max(half_of(l23, 0), half_of(l23, 1)),
+    )
+}
+
 /// A leaf's runs as its entry: prefix, suffix and longest run a byte each (at most 128).
 const fn pack_leaf(runs: Runs) -> u32 {
     runs.prefix | runs.suffix << 8 | runs.longest << 16
@@ -676,8 +686,12 @@ impl RunTree {
     }
 
     /// Rejoins leaf `leaf` (whose used units changed) and its ancestors bottom up, each
-    /// from its group, until an entry comes out as stored: then, with the rest of the
-    /// tree settled, so do all above it.
+    /// from its group (or, where only the longest run below moved, from its stored
+    /// entry: [`longest_moved`](Self::longest_moved)), until an entry comes out as
+    /// stored: then, with the rest of the tree settled, so do all above it.
+    // Out of line: in `mark` its body would cost every change on a quiet tree, the
+    // most frequent on the small-request traces, a longer prologue.
+    #[inline(never)]
     fn climb(&self, used_map: &[u64], tree: &mut [u64], leaf: usize) {
         let leaves = self.leaf_level();
         let at = leaves.group_word(leaf / FAN) + leaf % FAN / 2;
@@ -685,19 +699,129 @@ impl RunTree {
         let Some(stored) = tree.get_mut(at) else {
             return;
         };
-        let entry = u64::from(pack_leaf(Self::leaf_runs(used_map, leaf, false)));
+        let runs = Self::leaf_runs(used_map, leaf, false);
+        let entry = u64::from(pack_leaf(runs));
         let new = *stored & !(0xFFFF_FFFF << shift) | entry << shift;
         if new == *stored {
             return;
         }
+        let old = unpack_leaf(half_of(*stored, leaf % 2));
         *stored = new;
-        let joined = join_group(&Self::group(tree, leaves, leaf / FAN), LEAF_UNITS);
+        let joined = if runs.prefix == old.prefix && runs.suffix == old.suffix {
+            let group = at - leaf % FAN / 2;
+            let Some(&[low, high]) = tree.get(group..group + LEAF_GROUP_WORDS) else {
+                return;
+            };
+            // A leaf entry's longest run is its third byte.
+            let longest = |word: u64| max(half_of(word, 0) >> 16, half_of(word, 1) >> 16);
+            let siblings = max(longest(low), longest(high));
+            let moved = (old.longest, runs.longest);
+            if let Some(moved) = self.longest_moved(tree, leaves, leaf, moved, siblings) {
+                self.carry_longest(tree, self.up(leaves), leaf / FAN, moved);
+            }
+            return;
+        } else {
+            join_group(&Self::group(tree, leaves, leaf / FAN), LEAF_UNITS)
+        };
         self.rejoin_from(tree, self.up(leaves), leaf / FAN, joined, FAN * LEAF_UNITS);
     }
 
+    /// Stores `new` as the longest run of node `i` of `level` (above the leaves), whose
+    /// longest run alone moved, from `old`, and carries the move up through its
+    /// ancestors as far as their longest runs move ([`longest_moved`](Self::longest_moved)):
+    /// their prefixes and suffixes stay, so each level writes one value and reads its
+    /// group's four longest runs and its parent's.
+    #[inline(always)]
+    fn carry_longest(&self, tree: &mut [u64], mut level: Level, mut i: usize, moved: (u32, u32)) {
+        let (mut old, mut new) = moved;
+        loop {
+            let at = level.group_word(i / FAN);
+            let Some(words) = tree.get_mut(at..at + GROUP_WORDS) else {
+                return;
+            };
+            let (s, shift) = (i % FAN, i % 2 * 32);
+            words[FAN + s / 2] =
+                words[FAN + s / 2] & !(0xFFFF_FFFF << shift) | u64::from(new) << shift;
+            if level.depth + 1 == self.height {
+                return;
+            }
+            let siblings = longest_of_group(words[FAN], words[FAN + 1]);
+            let Some(parent) = self.longest_moved(tree, level, i, (old, new), siblings) else {
+                return;
+            };
+            (old, new) = parent;
+            i /= FAN;
+            level = self.up(level);
+        }
+    }
+
+    /// The longest run of the parent of node `i` of `level` (a level below the top),
+    /// as stored and as it becomes, once node `i`'s longest run alone went from `old` to
+    /// `new` (as stored now in its group, whose four longest runs are at most
+    /// `siblings`), or `None` if it stays, and so every entry above it. The parent's
+    /// prefix, suffix and the runs across its children's borders stay as they are: its
+    /// longest run rises to `new` if that is longer, and falls only if node `i` alone
+    /// held it, to the longest of its children's and of those across their borders.
+    /// Either way no join of the group: a run that only grew or shrank inside a node,
+    /// the most frequent change, moves one value per level.
+    #[inline(always)]
+    fn longest_moved(
+        &self,
+        tree: &[u64],
+        level: Level,
+        i: usize,
+        (old, new): (u32, u32),
+        siblings: u32,
+    ) -> Option<(u32, u32)> {
+        let (up, parent) = (self.up(level), i / FAN);
+        let at = up.group_word(parent / FAN) + FAN + parent % FAN / 2;
+        let stored = half_of(*tree.get(at)?, parent % 2);
+        let longest = if new > old {
+            if new <= stored {
+                return None;
+            }
+            new
+        } else {
+            // Longer elsewhere, or as long in a sibling: it stays.
+            if old < stored || siblings >= old {
+                return None;
+            }
+            let longest = Self::longest_within(&Self::group(tree, level, i / FAN));
+            if longest == stored {
+                return None;
+            }
+            longest
+        };
+        Some((stored, longest))
+    }
+
+    /// The longest run of the parent of `group`, four siblings none of which is all
+    /// free: their own longest runs and the three across their borders (a run across
+    /// more would pass through an all-free sibling). That holds where
+    /// [`longest_moved`](Self::longest_moved) asks for it: no sibling's longest run
+    /// reaches the one node `i` lost, and an all-free sibling's would.
+    #[inline(always)]
+    fn longest_within(group: &Group) -> u32 {
+        let across = max(
+            max(
+                group[0].suffix.saturating_add(group[1].prefix),
+                group[1].suffix.saturating_add(group[2].prefix),
+            ),
+            group[2].suffix.saturating_add(group[3].prefix),
+        );
+        max(
+            max(
+                max(group[0].longest, group[1].longest),
+                max(group[2].longest, group[3].longest),
+            ),
+            across,
+        )
+    }
+
     /// Stores `joined`, the runs node `i` of `level` (of `len` units) now has, and
-    /// rejoins its ancestors from their groups, up to the first entry that comes out as
-    /// stored: with the rest of the tree settled, so does every one above it.
+    /// rejoins its ancestors from their groups (or their stored entries, as
+    /// [`climb`](Self::climb) does), up to the first entry that comes out as stored:
+    /// with the rest of the tree settled, so does every one above it.
     #[inline(always)]
     fn rejoin_from(
         &self,
@@ -722,9 +846,18 @@ impl RunTree {
             if words[s] == ends && longest == new_longest {
                 return;
             }
+            let ends_stay = words[s] == ends;
             words[s] = ends;
             words[FAN + s / 2] = new_longest;
             if level.depth + 1 == self.height {
+                return;
+            }
+            if ends_stay {
+                let siblings = longest_of_group(words[FAN], words[FAN + 1]);
+                let moved = (half_of(longest, s % 2), joined.longest);
+                if let Some(moved) = self.longest_moved(tree, level, i, moved, siblings) {
+                    self.carry_longest(tree, self.up(level), i / FAN, moved);
+                }
                 return;
             }
             let mut group = [Runs::default(); FAN];
@@ -1203,17 +1336,18 @@ impl Walk<'_> {
     ) -> Option<usize> {
         // The stride of a group above the leaves, a constant here.
         let at = level.word + group * GROUP_WORDS;
-        let Some(&[e0, e1, e2, e3, l01, l23]) = self.words.get(at..at + GROUP_WORDS) else {
+        // Read in place, slot by slot: copied out as arrays, the words went through the
+        // stack on every slot.
+        let Some(words) = self.words.get(at..at + GROUP_WORDS) else {
             *slot = FAN;
             return None;
         };
-        let (ends, longest) = ([e0, e1, e2, e3], [l01, l23]);
         while *slot < FAN {
             let s = *slot;
             let runs = Runs {
-                prefix: half_of(ends[s], 0),
-                suffix: half_of(ends[s], 1),
-                longest: half_of(longest[s / 2], s % 2),
+                prefix: half_of(words[s], 0),
+                suffix: half_of(words[s], 1),
+                longest: half_of(words[FAN + s / 2], s % 2),
             };
             match self.pass_node(runs, group_lo + s * len, len, carry) {
                 Passing::Fit(at) => return Some(at),
@@ -1442,6 +1576,56 @@ mod tests {
         // 301 words: 151 leaves, four levels, changes of up to 117 leaves.
         check_changes(301, 15_000, 3_000, |_| Demand::new());
         check_changes(3, 150, 500, |_| Demand::new());
+    }
+
+    #[test]
+    fn holes_opened_and_filled_inside_leaves_move_only_the_longest_runs_above() {
+        // Blocks of 20 to 35 units side by side, one unit apart, over 301 words (four
+        // levels above the leaves): freeing and taking back blocks that lie inside one
+        // leaf moves the longest runs of their ancestors, mostly nothing else, rising
+        // and falling past the runs of their siblings.
+        let mut used = vec![0u64; 301];
+        let units = used.len() * 64;
+        let mut blocks = Vec::new();
+        let mut rng = 0x0bad_5eed_1234_5678_u64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut at = 0;
+        while at + 36 < units {
+            let len = 20 + (next() % 16) as usize;
+            blocks.push((at, at + len));
+            at += len + 1;
+        }
+        let set = |used: &mut [u64], (start, end): (usize, usize), on: bool| {
+            for u in start..end {
+                if on {
+                    used[u / 64] |= 1 << (u % 64);
+                } else {
+                    used[u / 64] &= !(1 << (u % 64));
+                }
+            }
+        };
+        for &block in &blocks {
+            set(&mut used, block, true);
+        }
+        let (tree, mut words) = built(&used);
+        let mut free = vec![false; blocks.len()];
+        for step in 0..4_000 {
+            let b = (next() >> 40) as usize % blocks.len();
+            let (start, end) = blocks[b];
+            if start / 128 != (end - 1) / 128 {
+                continue;
+            }
+            free[b] = !free[b];
+            set(&mut used, (start, end), !free[b]);
+            tree.mark(&used, &mut words, (start, end), !free[b], Demand::new());
+            assert_eq!(words, built(&used).1, "step {step}: block {b} at {start}");
+        }
+        check_searches(&tree, &used, &words, units, 301);
     }
 
     #[test]

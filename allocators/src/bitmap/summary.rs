@@ -100,7 +100,7 @@ impl Summary {
     /// from `used`, where the words strictly between `first` and `last` have just been
     /// made all ones (`full`) or all zeros: their bits are written without reading them,
     /// which for a long change is most of its words.
-    #[inline]
+    #[inline(always)]
     pub(super) fn refresh(
         &self,
         used: &[u64],
@@ -128,7 +128,15 @@ impl Summary {
         } else if !Self::refresh_level(used, bits, first, last) {
             return;
         }
-        let (mut first, mut last) = (first / BITS, last / BITS);
+        self.refresh_above(summary, (first / BITS, last / BITS));
+    }
+
+    /// Recomputes the bits of level-0 words `first..=last` on the levels above, after
+    /// some of theirs moved.
+    // Out of line: about half the changes of a busy map fill or open a used word, and
+    // those few more steps would cost every change a longer prologue in `refresh`.
+    #[inline(never)]
+    fn refresh_above(&self, summary: &mut [u64], (mut first, mut last): (usize, usize)) {
         let mut below = self.first();
         while let Some(level) = below.up() {
             let Some((lower, upper)) = summary.split_at_mut_checked(level.start) else {
@@ -152,7 +160,7 @@ impl Summary {
     /// full; whether any bit changed. Parents summarise only these bits: if none moved,
     /// neither do they. Builds each summary word's new bits in a register and stores
     /// them once.
-    #[inline]
+    #[inline(always)]
     fn refresh_level(below: &[u64], bits: &mut [u64], first: usize, last: usize) -> bool {
         if first == last {
             // One word (most changes): one bit.
@@ -161,6 +169,12 @@ impl Summary {
             words::assign(bits, first, full);
             return changed;
         }
+        Self::refresh_words(below, bits, first, last)
+    }
+
+    /// [`refresh_level`](Self::refresh_level) of more than one word.
+    #[inline(never)]
+    fn refresh_words(below: &[u64], bits: &mut [u64], first: usize, last: usize) -> bool {
         let mut changed = false;
         let mut w = first;
         while w <= last {

@@ -142,12 +142,14 @@ fn first_nonzero(words: &[u64]) -> Option<usize> {
 
 /// For the 128 bits `lo` (bits 0..64) and `hi` (bits 64..128), the positions `i < 64`
 /// such that bits `i .. i + run` are all set (`1 <= run <= 64`): where a run of `run` set
-/// bits starts in `lo`, possibly reaching into `hi`. Takes `log2(run)` shift-and steps.
+/// bits starts in `lo`, possibly reaching into `hi`. Takes `log2(run)` shift-and steps,
+/// or fewer when no start is left: in a word of short holes, one or two.
 #[inline]
 pub(super) const fn run_starts(lo: u64, hi: u64, run: usize) -> u64 {
     let (mut lo, mut hi) = (lo, hi);
     let mut have = 1;
-    while have < run {
+    // A step only clears starts: once none is left, none comes back.
+    while have < run && lo != 0 {
         // `have < run <= 64` so `1 <= step <= 32`: both shifts below are in range.
         let step = if have < run - have { have } else { run - have };
         lo &= lo >> step | hi << (BITS - step);
@@ -161,14 +163,25 @@ pub(super) const fn run_starts(lo: u64, hi: u64, run: usize) -> u64 {
 /// (`align` a power of two `<= 64`), for a word whose bit 0 is absolute unit `base`.
 #[inline]
 pub(super) const fn aligned_positions(align: usize, base: usize) -> u64 {
-    // 0x..0101 with period `align`; the period divides 64, so shifting by less than one
-    // period and refilling the low bits with the same pattern keeps it exact.
-    let mut pattern = 1u64;
-    let mut width = align;
-    while width < BITS {
-        pattern |= pattern << width;
-        width *= 2;
-    }
+    // 0x..0101 with period `align`, by its log2, looked up: built bit-doubling, it took
+    // six steps for alignment 1 on every small request. The period divides 64, so
+    // shifting by less than one period and refilling the low bits with the same pattern
+    // keeps it exact.
+    const PERIODIC: [u64; 7] = [
+        u64::MAX,
+        0x5555_5555_5555_5555,
+        0x1111_1111_1111_1111,
+        0x0101_0101_0101_0101,
+        0x0001_0001_0001_0001,
+        0x0000_0001_0000_0001,
+        1,
+    ];
+    let log2 = align.trailing_zeros() as usize;
+    let pattern = if log2 < PERIODIC.len() {
+        PERIODIC[log2]
+    } else {
+        1
+    };
     // Masks rather than `%`: `align` and 64 are powers of two, and a division here would
     // cost more than the rest of a word's scan whenever the compiler cannot prove that.
     let mask = align - 1;
@@ -232,5 +245,14 @@ mod tests {
         assert_eq!(aligned_positions(64, 0), 1);
         assert_eq!(aligned_positions(64, 3), 1 << 61);
         assert_eq!(aligned_positions(8, 5), 0x0808_0808_0808_0808);
+        for log2 in 0..=6 {
+            let align = 1 << log2;
+            for base in 0..200 {
+                let bit_by_bit = (0..64)
+                    .filter(|i| (base + i) % align == 0)
+                    .fold(0u64, |bits, i| bits | 1 << i);
+                assert_eq!(aligned_positions(align, base), bit_by_bit, "{align} {base}");
+            }
+        }
     }
 }
