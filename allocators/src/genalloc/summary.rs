@@ -320,33 +320,29 @@ impl Runs {
             return Self::of_few_runs(free);
         }
         let suffix = (free << (128 - len)).leading_ones() as usize;
-        // Bit-parallel, no loop over runs: `at_least[k]` has bit `p` set when the
-        // `2^k` units from `p` are all free; a run starts where a free unit follows a
-        // busy one (or the leaf's start).
-        let mut at_least = [0u128; LEAF_CLASSES + 1];
-        at_least[0] = free;
-        // Classes past the longest run stay empty: stop doubling there.
-        let mut classes_seen = LEAF_CLASSES;
-        for k in 0..LEAF_CLASSES {
-            at_least[k + 1] = at_least[k] & (at_least[k] >> (1 << k));
-            if at_least[k + 1] == 0 {
-                classes_seen = k + 1;
-                break;
-            }
-        }
         let mut inner = starts & !1;
         if suffix > 0 {
             inner &= !(1u128 << (len - suffix));
         }
+        // Bit-parallel, no loop over runs: `at_least[k]` has bit `p` set when the
+        // `2^k` units from `p` are all free; a run starts where a free unit follows a
+        // busy one (or the leaf's start). Each doubling step also settles class `k`,
+        // and the doubling stops at the class of the longest run, `top`: past it no
+        // unit starts `2^(top + 1)` free units (a leaf this path sees is not all free).
+        let mut at_least = [0u128; LEAF_CLASSES + 1];
+        at_least[0] = free;
         let mut classes = 0;
-        let mut top = 0;
-        for k in 0..classes_seen {
-            if inner & at_least[k] & !at_least[k + 1] != 0 {
+        let mut top = LEAF_CLASSES;
+        for k in 0..LEAF_CLASSES {
+            let longer = at_least[k] & (at_least[k] >> (1 << k));
+            if inner & at_least[k] & !longer != 0 {
                 classes |= 1 << k;
             }
-            if starts & at_least[k] != 0 {
+            if longer == 0 {
                 top = k;
+                break;
             }
+            at_least[k + 1] = longer;
         }
         // The longest run: the largest power of two some run reaches, then one lower
         // power at a time, keeping the runs that still reach.
