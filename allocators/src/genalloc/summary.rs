@@ -1208,11 +1208,21 @@ impl Summary {
     /// Brings the deferred changes into the tree if no other thread is updating it,
     /// and says whether it is [settled](Self::settled).
     pub(crate) fn settle(&self, map: &Bitmap) -> bool {
-        if self.dirty.load(Ordering::Acquire) != 0 && self.take_role() {
+        if self.dirty.load(Ordering::Acquire) != 0 {
+            self.drain_unless_updating(map);
+        }
+        self.settled()
+    }
+
+    /// Drains the stale set unless another thread holds the updater role. Out of line:
+    /// the drain is rare on the search path, and inlined it kept the check every
+    /// search makes first (and [`Self::settled_tail`] around it) from being inlined.
+    #[inline(never)]
+    fn drain_unless_updating(&self, map: &Bitmap) {
+        if self.take_role() {
             self.drain(map);
             self.updating.store(0, Ordering::Release);
         }
-        self.settled()
     }
 
     /// Whether changes are only being published in the stale set (no search has
@@ -1252,6 +1262,7 @@ impl Summary {
     /// The tail a search may use, if the tree is [settled](Self::settled) and no tail
     /// move is under way: the tail and the `tail_moves` value to check against
     /// ([`Self::same_tail`]) once the search read the nodes.
+    #[inline]
     fn settled_tail(&self, map: &Bitmap) -> Option<(usize, usize)> {
         if !self.settle(map) {
             return None;
