@@ -324,34 +324,33 @@ impl Runs {
         if suffix > 0 {
             inner &= !(1u128 << (len - suffix));
         }
-        // Bit-parallel, no loop over runs: `at_least[k]` has bit `p` set when the
-        // `2^k` units from `p` are all free; a run starts where a free unit follows a
-        // busy one (or the leaf's start). Each doubling step also settles class `k`,
-        // and the doubling stops at the class of the longest run, `top`: past it no
-        // unit starts `2^(top + 1)` free units (a leaf this path sees is not all free).
-        let mut at_least = [0u128; LEAF_CLASSES + 1];
-        at_least[0] = free;
+        // Bit-parallel, no loop over runs: `at_least` has bit `p` set while the `2^k`
+        // units from `p` are all free; a run starts where a free unit follows a busy one
+        // (or the leaf's start). Each doubling step also settles class `k`, and the
+        // doubling stops at the class of the longest run, `top`: past it no unit starts
+        // `2^(top + 1)` free units (a leaf this path sees is not all free).
+        let mut at_least = free;
         let mut classes = 0;
         let mut top = LEAF_CLASSES;
         for k in 0..LEAF_CLASSES {
-            let longer = at_least[k] & (at_least[k] >> (1 << k));
-            if inner & at_least[k] & !longer != 0 {
+            let longer = at_least & (at_least >> (1 << k));
+            if inner & at_least & !longer != 0 {
                 classes |= 1 << k;
             }
             if longer == 0 {
                 top = k;
                 break;
             }
-            at_least[k + 1] = longer;
+            at_least = longer;
         }
-        // The longest run: the largest power of two some run reaches, then one lower
-        // power at a time, keeping the runs that still reach.
+        // The longest run: from the windows of `2^top` free units, one lower power of two
+        // at a time, the longer windows that still exist (a window of `w` units widened
+        // by `d <= w` is where it and the one `d` further on both are).
         let mut longest = 1 << top;
-        let mut reach = starts & at_least[top];
         for k in (0..top).rev() {
-            let more = reach & (at_least[k] >> longest);
-            if more != 0 {
-                reach = more;
+            let longer = at_least & (at_least >> (1 << k));
+            if longer != 0 {
+                at_least = longer;
                 longest += 1 << k;
             }
         }
