@@ -1390,22 +1390,24 @@ impl Summary {
         // leaf's ancestor among them is its slot shifted right by that much.
         let mut below = self.leaves.trailing_zeros() - top.trailing_zeros();
         let mut i = top;
-        while i < self.leaves {
+        // The slots and the count in locals: read through `self`, the slots' address
+        // was loaded again at every level (the atomic loads keep it from being
+        // hoisted), and a `u32` count spares widening each longest run read (`count`
+        // fits: the caller found a node or the pending leaf that holds it).
+        let (nodes, leaves, wanted) = (&*self.nodes, self.leaves, narrow(count));
+        while i < leaves {
             below -= 1;
             // Both children behind one bounds check; most steps read one field.
-            let [left, right] = self
-                .nodes
+            let [left, right] = nodes
                 .get(2 * i..2 * i + 2)
                 .and_then(|pair| <&[Slot; 2]>::try_from(pair).ok())?;
-            if pending_fit.is_some_and(|slot| slot >> below == 2 * i)
-                || left.longest() as usize >= count
-            {
+            if pending_fit.is_some_and(|slot| slot >> below == 2 * i) || left.longest() >= wanted {
                 i *= 2;
             } else {
                 let suffix = left.suffix() as usize;
                 if suffix + right.prefix() as usize >= count {
                     // The right child's first unit, less the left child's free end.
-                    let first = ((2 * i + 1) << below) - self.leaves;
+                    let first = ((2 * i + 1) << below) - leaves;
                     return Some(Descent::Across(first * LEAF_UNITS - suffix));
                 }
                 i = 2 * i + 1;
