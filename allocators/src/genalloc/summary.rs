@@ -316,6 +316,9 @@ impl Runs {
             return Self::default();
         }
         let starts = free & !(free << 1);
+        if starts & starts.wrapping_sub(1) == 0 {
+            return Self::of_one_run(free);
+        }
         if at_most_ones(starts, FEW_RUNS) {
             return Self::of_few_runs(free);
         }
@@ -362,9 +365,29 @@ impl Runs {
         }
     }
 
+    /// [`of_leaf`](Self::of_leaf) of a leaf with exactly one free run, not the whole
+    /// leaf: its ends are the lowest and the highest free unit, so it takes no shift and
+    /// no loop (the common leaf where holes are few, one block's hole or a tail's edge).
+    fn of_one_run(free: u128) -> Self {
+        let start = free.trailing_zeros() as usize;
+        let end = 128 - free.leading_zeros() as usize;
+        let len = narrow(end - start);
+        let (at_start, at_end) = (start == 0, end == LEAF_UNITS);
+        Self {
+            prefix: if at_start { len } else { 0 },
+            suffix: if at_end { len } else { 0 },
+            longest: len,
+            classes: if at_start || at_end {
+                0
+            } else {
+                1 << (31 - len.leading_zeros())
+            },
+        }
+    }
+
     /// [`of_leaf`](Self::of_leaf) of a leaf with at most [`FEW_RUNS`] free runs, some
-    /// unit free and some busy, run by run: a leaf next to one hole or at the edge of
-    /// a free tail costs a few bit operations instead of the doubling steps.
+    /// unit free and some busy, run by run: a leaf next to a few holes costs a few bit
+    /// operations a run instead of the doubling steps.
     fn of_few_runs(free: u128) -> Self {
         let mut runs = Self::default();
         let mut rest = free;
