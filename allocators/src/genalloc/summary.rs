@@ -316,8 +316,12 @@ impl Runs {
             return Self::default();
         }
         let starts = free & !(free << 1);
-        if starts & starts.wrapping_sub(1) == 0 {
+        let later = starts & starts.wrapping_sub(1);
+        if later == 0 {
             return Self::of_one_run(free);
+        }
+        if later & later.wrapping_sub(1) == 0 {
+            return Self::of_two_runs(free, starts);
         }
         if at_most_ones(starts, FEW_RUNS) {
             return Self::of_few_runs(free);
@@ -382,6 +386,42 @@ impl Runs {
             } else {
                 1 << (31 - len.leading_zeros())
             },
+        }
+    }
+
+    /// [`of_leaf`](Self::of_leaf) of a leaf with exactly two free runs, whose first
+    /// units are the set bits of `starts`: each run's ends are the lowest or highest
+    /// bit of the runs' first and last units, so it takes no shift and no loop.
+    fn of_two_runs(free: u128, starts: u128) -> Self {
+        let lasts = free & !(free >> 1);
+        let (first_start, first_end) = (
+            starts.trailing_zeros() as usize,
+            lasts.trailing_zeros() as usize + 1,
+        );
+        let (second_start, second_end) = (
+            127 - starts.leading_zeros() as usize,
+            128 - lasts.leading_zeros() as usize,
+        );
+        let (first, second) = (
+            narrow(first_end - first_start),
+            narrow(second_end - second_start),
+        );
+        let prefix = if first_start == 0 { first } else { 0 };
+        let suffix = if second_end == LEAF_UNITS { second } else { 0 };
+        // The first run ends before the second starts, so only its start can touch the
+        // leaf's start and only the second's end the leaf's end.
+        let mut classes = 0;
+        if prefix == 0 {
+            classes |= 1 << (31 - first.leading_zeros());
+        }
+        if suffix == 0 {
+            classes |= 1 << (31 - second.leading_zeros());
+        }
+        Self {
+            prefix,
+            suffix,
+            longest: first.max(second),
+            classes,
         }
     }
 
