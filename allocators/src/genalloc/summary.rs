@@ -316,14 +316,16 @@ impl Runs {
             return Self::default();
         }
         let starts = free & !(free << 1);
+        // The run starts past the first, and past the second.
         let later = starts & starts.wrapping_sub(1);
         if later == 0 {
             return Self::of_one_run(free);
         }
-        if later & later.wrapping_sub(1) == 0 {
+        let past_two = later & later.wrapping_sub(1);
+        if past_two == 0 {
             return Self::of_two_runs(free, starts);
         }
-        if at_most_ones(starts, FEW_RUNS) {
+        if at_most_ones(past_two, FEW_RUNS - 2) {
             return Self::of_few_runs(free);
         }
         let suffix = (free << (128 - len)).leading_ones() as usize;
