@@ -1001,7 +1001,8 @@ impl Summary {
             // Which of the pair is `i`: indexing by the low bit needs no branch.
             let side = i & 1;
             let own = &pair[side];
-            if own.holds(node) {
+            let same_ends = own.ends.holds(node.prefix, node.suffix);
+            if same_ends && own.inside.holds(node.longest, node.classes) {
                 return;
             }
             own.store(node);
@@ -1014,6 +1015,55 @@ impl Summary {
             } else {
                 Runs::join(other, node, half)
             };
+            i /= 2;
+            half = half.wrapping_mul(2);
+            if same_ends {
+                self.carry_inside_up(i, node.longest, node.classes, half, top);
+                return;
+            }
+        }
+    }
+
+    /// [`carry_up`](Self::carry_up) once a node's ends stayed as they were: a node's
+    /// ends depend only on its children's ends, so from there up only the longest run
+    /// and the size classes can change, and each level compares and stores that one
+    /// word, reading the node's unchanged ends to join it with its sibling.
+    fn carry_inside_up(
+        &self,
+        mut i: usize,
+        mut longest: u32,
+        mut classes: u32,
+        mut half: u32,
+        top: usize,
+    ) {
+        while let Some(pair) = self
+            .nodes
+            .get(i & !1..(i & !1) + 2)
+            .and_then(|pair| <&[Slot; 2]>::try_from(pair).ok())
+        {
+            let side = i & 1;
+            let own = &pair[side];
+            if own.inside.holds(longest, classes) {
+                return;
+            }
+            own.inside.store(longest, classes);
+            if Self::above_top(i / 2, top) {
+                return;
+            }
+            let (prefix, suffix) = own.ends.load();
+            let node = Runs {
+                prefix,
+                suffix,
+                longest,
+                classes,
+            };
+            let other = pair[side ^ 1].load();
+            let parent = if side == 0 {
+                Runs::join(node, other, half)
+            } else {
+                Runs::join(other, node, half)
+            };
+            (longest, classes) = (parent.longest, parent.classes);
             i /= 2;
             half = half.wrapping_mul(2);
         }
