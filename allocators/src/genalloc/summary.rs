@@ -1399,6 +1399,10 @@ impl Summary {
         let Some(before) = tail.checked_sub(1) else {
             return 0;
         };
+        // Usually the unit before the tail is busy: its word alone tells.
+        if map.busy_word(before / UNITS_PER_WORD) >> (before % UNITS_PER_WORD) & 1 == 1 {
+            return tail;
+        }
         let leaf = before / LEAF_UNITS;
         // The leaf's units below the tail, 1 to LEAF_UNITS: the free ones just below it
         // are the leading ones once the unit before the tail is moved to bit 127.
