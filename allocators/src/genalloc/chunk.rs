@@ -117,11 +117,13 @@ impl<O> Chunk<O> {
                 FreeError::NotAllocated
             });
         }
-        self.map.begin_release(unit, units)?;
         // Count the granules free before they are: `avail` may run high for a moment
-        // but never low, so a search never skips a chunk that has room.
+        // (until a free that is refused takes them back) but never low, so a search
+        // never skips a chunk that has room. A block inside one word is freed by the
+        // compare-exchange that validates it, so there is no moment in between.
         self.avail.fetch_add(units, Ordering::Relaxed);
-        self.map.finish_release(unit, units);
-        Ok(())
+        self.map.release(unit, units).inspect_err(|_| {
+            self.avail.fetch_sub(units, Ordering::Relaxed);
+        })
     }
 }

@@ -316,46 +316,50 @@ impl Runs {
             return Self::default();
         }
         let starts = free & !(free << 1);
-        if at_most_ones(starts, FEW_RUNS) {
+        // The run starts past the first, and past the second.
+        let later = starts & starts.wrapping_sub(1);
+        if later == 0 {
+            return Self::of_one_run(free);
+        }
+        let past_two = later & later.wrapping_sub(1);
+        if past_two == 0 {
+            return Self::of_two_runs(free, starts);
+        }
+        if at_most_ones(past_two, FEW_RUNS - 2) {
             return Self::of_few_runs(free);
         }
         let suffix = (free << (128 - len)).leading_ones() as usize;
-        // Bit-parallel, no loop over runs: `at_least[k]` has bit `p` set when the
-        // `2^k` units from `p` are all free; a run starts where a free unit follows a
-        // busy one (or the leaf's start).
-        let mut at_least = [0u128; LEAF_CLASSES + 1];
-        at_least[0] = free;
-        // Classes past the longest run stay empty: stop doubling there.
-        let mut classes_seen = LEAF_CLASSES;
-        for k in 0..LEAF_CLASSES {
-            at_least[k + 1] = at_least[k] & (at_least[k] >> (1 << k));
-            if at_least[k + 1] == 0 {
-                classes_seen = k + 1;
-                break;
-            }
-        }
         let mut inner = starts & !1;
         if suffix > 0 {
             inner &= !(1u128 << (len - suffix));
         }
+        // Bit-parallel, no loop over runs: `at_least` has bit `p` set while the `2^k`
+        // units from `p` are all free; a run starts where a free unit follows a busy one
+        // (or the leaf's start). Each doubling step also settles class `k`, and the
+        // doubling stops at the class of the longest run, `top`: past it no unit starts
+        // `2^(top + 1)` free units (a leaf this path sees is not all free).
+        let mut at_least = free;
         let mut classes = 0;
-        let mut top = 0;
-        for k in 0..classes_seen {
-            if inner & at_least[k] & !at_least[k + 1] != 0 {
+        let mut top = LEAF_CLASSES;
+        for k in 0..LEAF_CLASSES {
+            let longer = at_least & (at_least >> (1 << k));
+            if inner & at_least & !longer != 0 {
                 classes |= 1 << k;
             }
-            if starts & at_least[k] != 0 {
+            if longer == 0 {
                 top = k;
+                break;
             }
+            at_least = longer;
         }
-        // The longest run: the largest power of two some run reaches, then one lower
-        // power at a time, keeping the runs that still reach.
+        // The longest run: from the windows of `2^top` free units, one lower power of two
+        // at a time, the longer windows that still exist (a window of `w` units widened
+        // by `d <= w` is where it and the one `d` further on both are).
         let mut longest = 1 << top;
-        let mut reach = starts & at_least[top];
         for k in (0..top).rev() {
-            let more = reach & (at_least[k] >> longest);
-            if more != 0 {
-                reach = more;
+            let longer = at_least & (at_least >> (1 << k));
+            if longer != 0 {
+                at_least = longer;
                 longest += 1 << k;
             }
         }
@@ -367,9 +371,65 @@ impl Runs {
         }
     }
 
+    /// [`of_leaf`](Self::of_leaf) of a leaf with exactly one free run, not the whole
+    /// leaf: its ends are the lowest and the highest free unit, so it takes no shift and
+    /// no loop (the common leaf where holes are few, one block's hole or a tail's edge).
+    fn of_one_run(free: u128) -> Self {
+        let start = free.trailing_zeros() as usize;
+        let end = 128 - free.leading_zeros() as usize;
+        let len = narrow(end - start);
+        let (at_start, at_end) = (start == 0, end == LEAF_UNITS);
+        Self {
+            prefix: if at_start { len } else { 0 },
+            suffix: if at_end { len } else { 0 },
+            longest: len,
+            classes: if at_start || at_end {
+                0
+            } else {
+                1 << (31 - len.leading_zeros())
+            },
+        }
+    }
+
+    /// [`of_leaf`](Self::of_leaf) of a leaf with exactly two free runs, whose first
+    /// units are the set bits of `starts`: each run's ends are the lowest or highest
+    /// bit of the runs' first and last units, so it takes no shift and no loop.
+    fn of_two_runs(free: u128, starts: u128) -> Self {
+        let lasts = free & !(free >> 1);
+        let (first_start, first_end) = (
+            starts.trailing_zeros() as usize,
+            lasts.trailing_zeros() as usize + 1,
+        );
+        let (second_start, second_end) = (
+            127 - starts.leading_zeros() as usize,
+            128 - lasts.leading_zeros() as usize,
+        );
+        let (first, second) = (
+            narrow(first_end - first_start),
+            narrow(second_end - second_start),
+        );
+        let prefix = if first_start == 0 { first } else { 0 };
+        let suffix = if second_end == LEAF_UNITS { second } else { 0 };
+        // The first run ends before the second starts, so only its start can touch the
+        // leaf's start and only the second's end the leaf's end.
+        let mut classes = 0;
+        if prefix == 0 {
+            classes |= 1 << (31 - first.leading_zeros());
+        }
+        if suffix == 0 {
+            classes |= 1 << (31 - second.leading_zeros());
+        }
+        Self {
+            prefix,
+            suffix,
+            longest: first.max(second),
+            classes,
+        }
+    }
+
     /// [`of_leaf`](Self::of_leaf) of a leaf with at most [`FEW_RUNS`] free runs, some
-    /// unit free and some busy, run by run: a leaf next to one hole or at the edge of
-    /// a free tail costs a few bit operations instead of the doubling steps.
+    /// unit free and some busy, run by run: a leaf next to a few holes costs a few bit
+    /// operations a run instead of the doubling steps.
     fn of_few_runs(free: u128) -> Self {
         let mut runs = Self::default();
         let mut rest = free;
@@ -737,6 +797,10 @@ impl Summary {
     }
 
     /// The free units of leaf `leaf` as bits (bit `u` for the leaf's unit `u`).
+    ///
+    /// Inline: every leaf refresh and every first-fit search calls it, and the call
+    /// (its register saves and restores) was about eight of its forty-odd instructions.
+    #[inline]
     fn leaf_free(map: &Bitmap, leaf: usize) -> u128 {
         Self::free_of(Self::leaf_busy(map, leaf))
     }
@@ -937,7 +1001,8 @@ impl Summary {
             // Which of the pair is `i`: indexing by the low bit needs no branch.
             let side = i & 1;
             let own = &pair[side];
-            if own.holds(node) {
+            let same_ends = own.ends.holds(node.prefix, node.suffix);
+            if same_ends && own.inside.holds(node.longest, node.classes) {
                 return;
             }
             own.store(node);
@@ -950,6 +1015,55 @@ impl Summary {
             } else {
                 Runs::join(other, node, half)
             };
+            i /= 2;
+            half = half.wrapping_mul(2);
+            if same_ends {
+                self.carry_inside_up(i, node.longest, node.classes, half, top);
+                return;
+            }
+        }
+    }
+
+    /// [`carry_up`](Self::carry_up) once a node's ends stayed as they were: a node's
+    /// ends depend only on its children's ends, so from there up only the longest run
+    /// and the size classes can change, and each level compares and stores that one
+    /// word, reading the node's unchanged ends to join it with its sibling.
+    fn carry_inside_up(
+        &self,
+        mut i: usize,
+        mut longest: u32,
+        mut classes: u32,
+        mut half: u32,
+        top: usize,
+    ) {
+        while let Some(pair) = self
+            .nodes
+            .get(i & !1..(i & !1) + 2)
+            .and_then(|pair| <&[Slot; 2]>::try_from(pair).ok())
+        {
+            let side = i & 1;
+            let own = &pair[side];
+            if own.inside.holds(longest, classes) {
+                return;
+            }
+            own.inside.store(longest, classes);
+            if Self::above_top(i / 2, top) {
+                return;
+            }
+            let (prefix, suffix) = own.ends.load();
+            let node = Runs {
+                prefix,
+                suffix,
+                longest,
+                classes,
+            };
+            let other = pair[side ^ 1].load();
+            let parent = if side == 0 {
+                Runs::join(node, other, half)
+            } else {
+                Runs::join(other, node, half)
+            };
+            (longest, classes) = (parent.longest, parent.classes);
             i /= 2;
             half = half.wrapping_mul(2);
         }
@@ -1208,11 +1322,21 @@ impl Summary {
     /// Brings the deferred changes into the tree if no other thread is updating it,
     /// and says whether it is [settled](Self::settled).
     pub(crate) fn settle(&self, map: &Bitmap) -> bool {
-        if self.dirty.load(Ordering::Acquire) != 0 && self.take_role() {
+        if self.dirty.load(Ordering::Acquire) != 0 {
+            self.drain_unless_updating(map);
+        }
+        self.settled()
+    }
+
+    /// Drains the stale set unless another thread holds the updater role. Out of line:
+    /// the drain is rare on the search path, and inlined it kept the check every
+    /// search makes first (and [`Self::settled_tail`] around it) from being inlined.
+    #[inline(never)]
+    fn drain_unless_updating(&self, map: &Bitmap) {
+        if self.take_role() {
             self.drain(map);
             self.updating.store(0, Ordering::Release);
         }
-        self.settled()
     }
 
     /// Whether changes are only being published in the stale set (no search has
@@ -1252,6 +1376,7 @@ impl Summary {
     /// The tail a search may use, if the tree is [settled](Self::settled) and no tail
     /// move is under way: the tail and the `tail_moves` value to check against
     /// ([`Self::same_tail`]) once the search read the nodes.
+    #[inline]
     fn settled_tail(&self, map: &Bitmap) -> Option<(usize, usize)> {
         if !self.settle(map) {
             return None;
@@ -1274,6 +1399,10 @@ impl Summary {
         let Some(before) = tail.checked_sub(1) else {
             return 0;
         };
+        // Usually the unit before the tail is busy: its word alone tells.
+        if map.busy_word(before / UNITS_PER_WORD) >> (before % UNITS_PER_WORD) & 1 == 1 {
+            return tail;
+        }
         let leaf = before / LEAF_UNITS;
         // The leaf's units below the tail, 1 to LEAF_UNITS: the free ones just below it
         // are the leading ones once the unit before the tail is moved to bit 127.
@@ -1380,22 +1509,24 @@ impl Summary {
         // leaf's ancestor among them is its slot shifted right by that much.
         let mut below = self.leaves.trailing_zeros() - top.trailing_zeros();
         let mut i = top;
-        while i < self.leaves {
+        // The slots and the count in locals: read through `self`, the slots' address
+        // was loaded again at every level (the atomic loads keep it from being
+        // hoisted), and a `u32` count spares widening each longest run read (`count`
+        // fits: the caller found a node or the pending leaf that holds it).
+        let (nodes, leaves, wanted) = (&*self.nodes, self.leaves, narrow(count));
+        while i < leaves {
             below -= 1;
             // Both children behind one bounds check; most steps read one field.
-            let [left, right] = self
-                .nodes
+            let [left, right] = nodes
                 .get(2 * i..2 * i + 2)
                 .and_then(|pair| <&[Slot; 2]>::try_from(pair).ok())?;
-            if pending_fit.is_some_and(|slot| slot >> below == 2 * i)
-                || left.longest() as usize >= count
-            {
+            if pending_fit.is_some_and(|slot| slot >> below == 2 * i) || left.longest() >= wanted {
                 i *= 2;
             } else {
                 let suffix = left.suffix() as usize;
                 if suffix + right.prefix() as usize >= count {
                     // The right child's first unit, less the left child's free end.
-                    let first = ((2 * i + 1) << below) - self.leaves;
+                    let first = ((2 * i + 1) << below) - leaves;
                     return Some(Descent::Across(first * LEAF_UNITS - suffix));
                 }
                 i = 2 * i + 1;
