@@ -1433,6 +1433,14 @@ mod tests {
     use alloc::vec;
     use alloc::vec::Vec;
 
+    /// One xorshift step of `state`: the tests' cheap deterministic randomness.
+    fn xorshift(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
     /// A tree and its words, as a bitmap's storage holds them, built over `used`.
     fn built(used: &[u64]) -> (RunTree, Vec<u64>) {
         let tree = RunTree::new(used.len());
@@ -1500,10 +1508,7 @@ mod tests {
                         }
                         let mut w = 0;
                         for _ in 0..density {
-                            rng ^= rng << 13;
-                            rng ^= rng >> 7;
-                            rng ^= rng << 17;
-                            w |= 1 << (rng % 64);
+                            w |= 1 << (xorshift(&mut rng) % 64);
                         }
                         w
                     })
@@ -1528,9 +1533,7 @@ mod tests {
         let (tree, mut words) = built(&used);
         let mut rng = 0x2545_f491_4f6c_dd1d_u64;
         for step in 0..steps {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
+            xorshift(&mut rng);
             // Changes within one leaf (climbs) and across several (by level), short and
             // long, so that their ends fall on every child at every level.
             let len = match step % 4 {
@@ -1588,12 +1591,7 @@ mod tests {
         let units = used.len() * 64;
         let mut blocks = Vec::new();
         let mut rng = 0x0bad_5eed_1234_5678_u64;
-        let mut next = || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut next = || xorshift(&mut rng);
         let mut at = 0;
         while at + 36 < units {
             let len = 20 + (next() % 16) as usize;
@@ -1715,12 +1713,7 @@ mod tests {
     #[test]
     fn leaf_runs_match_word_runs() {
         let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut next = || xorshift(&mut rng);
         let mut cases = vec![(0, 0), (u64::MAX, u64::MAX), (0, u64::MAX), (u64::MAX, 0)];
         for _ in 0..20_000 {
             let (a, b, c, d) = (next(), next(), next(), next());

@@ -980,6 +980,14 @@ impl Summary {
         self.carry_up(i / 2, &parent, 2 * LEAF_UNITS);
     }
 
+    /// Node `i` and its sibling, left first, behind one bounds check; `None` past the
+    /// root.
+    fn sibling_pair(&self, i: usize) -> Option<&[Slot; 2]> {
+        self.nodes
+            .get(i & !1..(i & !1) + 2)
+            .and_then(|pair| <&[Slot; 2]>::try_from(pair).ok())
+    }
+
     /// Stores `new` in node `i`, which covers `len` units, and carries each new value
     /// to its parent, up to the first level where nothing changed: a level reads only
     /// the sibling and the old value (both from one pair of slots, behind one bounds
@@ -993,11 +1001,7 @@ impl Summary {
         // width fits a u32; past the root it may wrap, unused.
         let (mut node, mut half) = (*new, narrow(len));
         let top = self.top(self.tail.load(Ordering::Relaxed));
-        while let Some(pair) = self
-            .nodes
-            .get(i & !1..(i & !1) + 2)
-            .and_then(|pair| <&[Slot; 2]>::try_from(pair).ok())
-        {
+        while let Some(pair) = self.sibling_pair(i) {
             // Which of the pair is `i`: indexing by the low bit needs no branch.
             let side = i & 1;
             let own = &pair[side];
@@ -1036,11 +1040,7 @@ impl Summary {
         mut half: u32,
         top: usize,
     ) {
-        while let Some(pair) = self
-            .nodes
-            .get(i & !1..(i & !1) + 2)
-            .and_then(|pair| <&[Slot; 2]>::try_from(pair).ok())
-        {
+        while let Some(pair) = self.sibling_pair(i) {
             let side = i & 1;
             let own = &pair[side];
             if own.inside.holds(longest, classes) {
