@@ -1546,11 +1546,7 @@ mod tests {
             let start = (rng >> 8) as usize % (units - len + 1);
             let now_used = rng & 1 == 1;
             for u in start..start + len {
-                if now_used {
-                    used[u / 64] |= 1 << (u % 64);
-                } else {
-                    used[u / 64] &= !(1 << (u % 64));
-                }
+                words::assign(&mut used, u, now_used);
             }
             let demand = demand(step);
             let was_settled = !words::test(&words, tree.root_bit());
@@ -1600,11 +1596,7 @@ mod tests {
         }
         let set = |used: &mut [u64], (start, end): (usize, usize), on: bool| {
             for u in start..end {
-                if on {
-                    used[u / 64] |= 1 << (u % 64);
-                } else {
-                    used[u / 64] &= !(1 << (u % 64));
-                }
+                words::assign(used, u, on);
             }
         };
         for &block in &blocks {

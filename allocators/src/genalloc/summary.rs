@@ -386,7 +386,7 @@ impl Runs {
             classes: if at_start || at_end {
                 0
             } else {
-                1 << (31 - len.leading_zeros())
+                1 << class(len as usize)
             },
         }
     }
@@ -414,10 +414,10 @@ impl Runs {
         // leaf's start and only the second's end the leaf's end.
         let mut classes = 0;
         if prefix == 0 {
-            classes |= 1 << (31 - first.leading_zeros());
+            classes |= 1 << class(first as usize);
         }
         if suffix == 0 {
-            classes |= 1 << (31 - second.leading_zeros());
+            classes |= 1 << class(second as usize);
         }
         Self {
             prefix,
@@ -470,6 +470,18 @@ impl Runs {
             && self.classes & old.classes == old.classes
     }
 
+    /// The runs of the parent of `node` and its sibling `other`, `node` being the
+    /// left child when `side` is 0 and the right one when it is 1, each covering
+    /// `half` units.
+    #[inline(always)]
+    fn join_sibling(node: Self, other: Self, side: usize, half: u32) -> Self {
+        if side == 0 {
+            Self::join(node, other, half)
+        } else {
+            Self::join(other, node, half)
+        }
+    }
+
     /// The runs of `left` followed by `right`, each covering `half` units.
     ///
     /// In `u32`: a node covers at most `2^32` units (leaf slots round a map of at most
@@ -498,7 +510,7 @@ impl Runs {
             classes: left.classes
                 | right.classes
                 | if inner {
-                    1 << (31 - middle.leading_zeros())
+                    1 << class(middle as usize)
                 } else {
                     0
                 },
@@ -1013,12 +1025,7 @@ impl Summary {
             if Self::above_top(i / 2, top) {
                 return;
             }
-            let other = pair[side ^ 1].load();
-            node = if side == 0 {
-                Runs::join(node, other, half)
-            } else {
-                Runs::join(other, node, half)
-            };
+            node = Runs::join_sibling(node, pair[side ^ 1].load(), side, half);
             i /= 2;
             half = half.wrapping_mul(2);
             if same_ends {
@@ -1057,12 +1064,7 @@ impl Summary {
                 longest,
                 classes,
             };
-            let other = pair[side ^ 1].load();
-            let parent = if side == 0 {
-                Runs::join(node, other, half)
-            } else {
-                Runs::join(other, node, half)
-            };
+            let parent = Runs::join_sibling(node, pair[side ^ 1].load(), side, half);
             (longest, classes) = (parent.longest, parent.classes);
             i /= 2;
             half = half.wrapping_mul(2);
