@@ -149,13 +149,23 @@
 //! (release) is after those leaves, so a search that reads the new tail sees them. So the tree
 //! and its tail never hand out a claimed unit (every answer is claimed, and the claim
 //! is the check) and never miss a run that a search without racing moves would find.
+//!
+//! # One chunk user: the same code, plain writes
+//!
+//! Everything above is the [`Shared`](super::access::Shared) access. The updates and
+//! searches are generic over [`Access`]: with
+//! [`Exclusive`](super::access::Exclusive) access (through `&mut`, so there is no
+//! racing search and no other updater) taking the role, publishing a leaf and
+//! draining the stale set are loads and stores, and a tail move has no bracket; the
+//! tree goes through the same states.
 #![forbid(unsafe_code)]
 
 use crate::fallible::{OutOfMemory, try_boxed_slice};
 use alloc::boxed::Box;
 
+use super::access::Access;
 use super::bits::{Bitmap, UNITS_PER_WORD, USED_HALF};
-use super::sync::{AtomicU32, AtomicUsize, Ordering, fence};
+use super::sync::{AtomicU32, AtomicUsize, Ordering};
 
 /// Bitmap words per leaf. Loom builds use one word per leaf so that a model of a few
 /// dozen units already has a tree with inner nodes to race on.
@@ -1081,13 +1091,13 @@ impl Summary {
     /// answer taken when it claims it. A change that ends short of the tail leaves the
     /// tail where it is (unless the last move down stopped short), so only its leaves
     /// are recomputed.
-    fn refresh_change(&self, map: &Bitmap, start: usize, end: usize, claimed: bool) {
+    fn refresh_change<A: Access>(&self, map: &Bitmap, start: usize, end: usize, claimed: bool) {
         let tail = self.tail.load(Ordering::Relaxed);
         if claimed && end > tail {
             self.tail_short.store(0, Ordering::Relaxed);
             if start > tail {
                 // The skipped units become visible: a move in the bracket.
-                self.move_tail(tail, end, || {
+                self.move_tail::<A>(tail, end, || {
                     self.refresh_leaves(map, tail / LEAF_UNITS, (start - 1) / LEAF_UNITS);
                 });
                 return;
@@ -1102,7 +1112,7 @@ impl Summary {
             if new_top < old_top {
                 self.raise_top(old_top, new_top);
             }
-            self.tail.store(end, Ordering::Release);
+            self.tail.store(end, A::order(Ordering::Release));
             return;
         }
         let (first, last) = (start / LEAF_UNITS, (end - 1) / LEAF_UNITS);
@@ -1110,7 +1120,7 @@ impl Summary {
             self.refresh_leaves(map, first, last);
             return;
         }
-        self.refresh_changed(map, first, last);
+        self.refresh_changed::<A>(map, first, last);
     }
 
     /// Folds a change of leaves `first..=last` into the tree (updater only): a claim
@@ -1118,14 +1128,14 @@ impl Summary {
     /// tail and those the move covered are recomputed with it; otherwise the changed
     /// leaves are recomputed, and then a free that reached the tail moves it down over
     /// the free run before it, which the tree then describes.
-    fn refresh_changed(&self, map: &Bitmap, first: usize, last: usize) {
+    fn refresh_changed<A: Access>(&self, map: &Bitmap, first: usize, last: usize) {
         let tail = self.tail.load(Ordering::Relaxed);
         // Leaves wholly in the tail read all busy before and after: nothing to do there.
         let below =
             |tail: usize| (first * LEAF_UNITS < tail).then(|| last.min((tail - 1) / LEAF_UNITS));
         if let Some(moved) = self.tail_after_claims(map, first, last, tail) {
             let hi = (moved - 1) / LEAF_UNITS;
-            self.move_tail(tail, moved, || match below(moved) {
+            self.move_tail::<A>(tail, moved, || match below(moved) {
                 Some(last) if last + 1 >= tail / LEAF_UNITS => {
                     self.refresh_leaves(map, first.min(tail / LEAF_UNITS), last.max(hi));
                 }
@@ -1142,7 +1152,7 @@ impl Summary {
         }
         let moved = self.tail_after_frees(map, tail);
         if moved < tail {
-            self.move_tail(tail, moved, || {
+            self.move_tail::<A>(tail, moved, || {
                 self.refresh_leaves(map, moved / LEAF_UNITS, (tail - 1) / LEAF_UNITS);
             });
         }
@@ -1151,19 +1161,15 @@ impl Summary {
     /// Moves the tail from `tail` to `moved` and rewrites, through `refresh`, the
     /// leaves the move covers, inside the bracket: a search that overlaps any of it
     /// sees `tail_moves` change and does not trust what it read (see the module docs).
-    fn move_tail(&self, tail: usize, moved: usize, refresh: impl FnOnce()) {
-        let moves = self.tail_moves.load(Ordering::Relaxed);
-        self.tail_moves
-            .store(moves.wrapping_add(1), Ordering::Relaxed);
-        fence(Ordering::Release);
-        self.tail.store(moved, Ordering::Relaxed);
-        refresh();
-        let (old_top, new_top) = (self.top(tail), self.top(moved));
-        if new_top < old_top {
-            self.raise_top(old_top, new_top);
-        }
-        self.tail_moves
-            .store(moves.wrapping_add(2), Ordering::Release);
+    fn move_tail<A: Access>(&self, tail: usize, moved: usize, refresh: impl FnOnce()) {
+        A::bracket(&self.tail_moves, || {
+            self.tail.store(moved, Ordering::Relaxed);
+            refresh();
+            let (old_top, new_top) = (self.top(tail), self.top(moved));
+            if new_top < old_top {
+                self.raise_top(old_top, new_top);
+            }
+        });
     }
 
     /// Where the tail starts after a claim put units of leaves `first..=last` in it:
@@ -1206,29 +1212,27 @@ impl Summary {
     /// Records that the bitmap words of units `[start, end)` changed (`start < end`,
     /// after the change; `claimed` when the caller claimed them all and still holds
     /// them). See the module docs for the protocol.
-    pub(crate) fn changed(&self, map: &Bitmap, start: usize, end: usize, claimed: bool) {
+    pub(crate) fn changed<A: Access>(&self, map: &Bitmap, start: usize, end: usize, claimed: bool) {
         let (first, last) = (start / LEAF_UNITS, (end - 1) / LEAF_UNITS);
         let quiet = self.quiet.load(Ordering::Relaxed);
         if quiet >= EAGER_CHANGES {
-            self.mark(first, last);
+            self.mark::<A>(first, last);
             return;
         }
         self.quiet.store(quiet + 1, Ordering::Relaxed);
-        if self.take_role() {
-            self.refresh_change(map, start, end, claimed);
-            self.updating.store(0, Ordering::Release);
+        if self.take_role::<A>() {
+            self.refresh_change::<A>(map, start, end, claimed);
+            self.updating.store(0, A::order(Ordering::Release));
         } else {
-            self.mark(first, last);
+            self.mark::<A>(first, last);
         }
     }
 
     /// Takes the updater role if nobody holds it (acquire: the updater then sees every
     /// node the last one wrote). Whoever fails goes on without waiting.
-    fn take_role(&self) -> bool {
+    fn take_role<A: Access>(&self) -> bool {
         self.updating.load(Ordering::Relaxed) == 0
-            && self
-                .updating
-                .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+            && A::compare_exchange(&self.updating, 0, 1, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
     }
 
@@ -1244,7 +1248,7 @@ impl Summary {
     /// inline into every claim and free, which then paid a call and the saving of
     /// its registers on the eager path too.
     #[inline(never)]
-    fn mark(&self, first: usize, last: usize) {
+    fn mark<A: Access>(&self, first: usize, last: usize) {
         let mut leaf = first;
         while leaf <= last {
             let (w, bit) = (leaf / STALE_BITS, leaf % STALE_BITS);
@@ -1256,10 +1260,11 @@ impl Summary {
                 loop {
                     let new = (bits & !seen).count_ones() as usize;
                     if new > counted {
-                        self.dirty.fetch_add(new - counted, Ordering::Relaxed);
+                        A::add(&self.dirty, new - counted, Ordering::Relaxed);
                         counted = new;
                     }
-                    match word.compare_exchange_weak(
+                    match A::compare_exchange_weak(
+                        word,
                         seen,
                         seen | bits,
                         Ordering::AcqRel,
@@ -1267,7 +1272,7 @@ impl Summary {
                     ) {
                         Ok(_) => {
                             if counted > new {
-                                self.dirty.fetch_sub(counted - new, Ordering::Relaxed);
+                                A::sub(&self.dirty, counted - new, Ordering::Relaxed);
                             }
                             break;
                         }
@@ -1282,13 +1287,13 @@ impl Summary {
     /// Recomputes the path of every leaf in the stale set, clearing it. Neighbouring
     /// stale leaves are recomputed as one range, so their shared ancestors are joined
     /// once: a large deferred change costs what it would have cost at once.
-    fn drain(&self, map: &Bitmap) {
+    fn drain<A: Access>(&self, map: &Bitmap) {
         let mut range: Option<(usize, usize)> = None;
         for (w, word) in self.stale.iter().enumerate() {
             if word.load(Ordering::Relaxed) == 0 {
                 continue;
             }
-            let mut bits = word.swap(0, Ordering::Acquire);
+            let mut bits = A::take(word, Ordering::Acquire);
             while bits != 0 {
                 let bit = bits.trailing_zeros() as usize;
                 let run = (!(bits >> bit)).trailing_zeros() as usize;
@@ -1297,7 +1302,7 @@ impl Summary {
                 range = match range {
                     Some((lo, hi)) if hi + 1 == first => Some((lo, last)),
                     Some((lo, hi)) => {
-                        self.refresh_stale(map, lo, hi);
+                        self.refresh_stale::<A>(map, lo, hi);
                         Some((first, last))
                     }
                     None => Some((first, last)),
@@ -1305,39 +1310,40 @@ impl Summary {
             }
         }
         if let Some((lo, hi)) = range {
-            self.refresh_stale(map, lo, hi);
+            self.refresh_stale::<A>(map, lo, hi);
         }
     }
 
     /// Recomputes the drained stale leaves `first..=last`, then counts them off `dirty`
     /// (only then: a search that reads `dirty == 0` relies on the tree being current).
-    fn refresh_stale(&self, map: &Bitmap, first: usize, last: usize) {
-        self.refresh_changed(map, first, last);
-        self.dirty.fetch_sub(last + 1 - first, Ordering::Release);
+    fn refresh_stale<A: Access>(&self, map: &Bitmap, first: usize, last: usize) {
+        self.refresh_changed::<A>(map, first, last);
+        A::sub(&self.dirty, last + 1 - first, Ordering::Release);
     }
 
     /// Whether the tree describes every change made by a call that has returned.
-    fn settled(&self) -> bool {
-        self.dirty.load(Ordering::Acquire) == 0 && self.updating.load(Ordering::Acquire) == 0
+    fn settled<A: Access>(&self) -> bool {
+        self.dirty.load(A::order(Ordering::Acquire)) == 0
+            && self.updating.load(A::order(Ordering::Acquire)) == 0
     }
 
     /// Brings the deferred changes into the tree if no other thread is updating it,
     /// and says whether it is [settled](Self::settled).
-    pub(crate) fn settle(&self, map: &Bitmap) -> bool {
-        if self.dirty.load(Ordering::Acquire) != 0 {
-            self.drain_unless_updating(map);
+    pub(crate) fn settle<A: Access>(&self, map: &Bitmap) -> bool {
+        if self.dirty.load(A::order(Ordering::Acquire)) != 0 {
+            self.drain_unless_updating::<A>(map);
         }
-        self.settled()
+        self.settled::<A>()
     }
 
     /// Drains the stale set unless another thread holds the updater role. Out of line:
     /// the drain is rare on the search path, and inlined it kept the check every
     /// search makes first (and [`Self::settled_tail`] around it) from being inlined.
     #[inline(never)]
-    fn drain_unless_updating(&self, map: &Bitmap) {
-        if self.take_role() {
-            self.drain(map);
-            self.updating.store(0, Ordering::Release);
+    fn drain_unless_updating<A: Access>(&self, map: &Bitmap) {
+        if self.take_role::<A>() {
+            self.drain::<A>(map);
+            self.updating.store(0, A::order(Ordering::Release));
         }
     }
 
@@ -1379,18 +1385,18 @@ impl Summary {
     /// move is under way: the tail and the `tail_moves` value to check against
     /// ([`Self::same_tail`]) once the search read the nodes.
     #[inline]
-    fn settled_tail(&self, map: &Bitmap) -> Option<(usize, usize)> {
-        if !self.settle(map) {
+    fn settled_tail<A: Access>(&self, map: &Bitmap) -> Option<(usize, usize)> {
+        if !self.settle::<A>(map) {
             return None;
         }
-        let moves = self.tail_moves.load(Ordering::Acquire);
-        (moves & 1 == 0).then(|| (self.tail.load(Ordering::Acquire), moves))
+        let moves = self.tail_moves.load(A::order(Ordering::Acquire));
+        (moves & 1 == 0).then(|| (self.tail.load(A::order(Ordering::Acquire)), moves))
     }
 
     /// Whether no tail move began since `tail_moves` read `moves` (acquire fence: if
     /// the search read any node a later move wrote, this load sees that move).
-    fn same_tail(&self, moves: usize) -> bool {
-        fence(Ordering::Acquire);
+    fn same_tail<A: Access>(&self, moves: usize) -> bool {
+        A::fence(Ordering::Acquire);
         self.tail_moves.load(Ordering::Relaxed) == moves
     }
 
@@ -1439,12 +1445,12 @@ impl Summary {
 
     /// The longest free run of the whole map, if the tree is [settled](Self::settled):
     /// the root's, folded with the pending leaf, or the free tail with the run before it.
-    pub(crate) fn longest_run(&self, map: &Bitmap) -> Option<usize> {
+    pub(crate) fn longest_run<A: Access>(&self, map: &Bitmap) -> Option<usize> {
         self.needed();
-        let (tail, moves) = self.settled_tail(map)?;
+        let (tail, moves) = self.settled_tail::<A>(map)?;
         let root = self.node(self.top(tail), self.pending_leaf()).longest as usize;
         let longest = root.max(map.units() - self.run_before(map, tail));
-        self.same_tail(moves).then_some(longest)
+        self.same_tail::<A>(moves).then_some(longest)
     }
 
     /// The lowest unit where `count` free units start, over the whole map, if the tree
@@ -1452,13 +1458,17 @@ impl Summary {
     /// child if its longest run holds `count`, else the run across the middle if it
     /// does, else the right child) and a scan of one leaf, `O(log n)`; when no run
     /// below the tail holds `count`, the free run that reaches the map's end.
-    pub(crate) fn lowest_run(&self, map: &Bitmap, count: usize) -> Option<Option<usize>> {
-        let (tail, moves) = self.settled_tail(map)?;
+    pub(crate) fn lowest_run<A: Access>(
+        &self,
+        map: &Bitmap,
+        count: usize,
+    ) -> Option<Option<usize>> {
+        let (tail, moves) = self.settled_tail::<A>(map)?;
         let found = match self.lowest_below_tail(map, count, self.top(tail))? {
             Some(start) => Some(start),
             None => self.tail_fit(map, tail, count),
         };
-        self.same_tail(moves).then_some(found)
+        self.same_tail::<A>(moves).then_some(found)
     }
 
     /// [`Self::lowest_run`] among the runs the tree describes, those below the tail.
@@ -1540,8 +1550,13 @@ impl Summary {
     /// Reports the maximal free runs of `window` to `visitor` in address order, skipping
     /// the insides of nodes it declines, until it says stop. Returns `false` when the
     /// tree is not [settled](Self::settled) (nothing was reported).
-    pub(crate) fn walk(&self, map: &Bitmap, window: Window, visitor: &mut impl Visitor) -> bool {
-        let Some((tail, moves)) = self.settled_tail(map) else {
+    pub(crate) fn walk<A: Access>(
+        &self,
+        map: &Bitmap,
+        window: Window,
+        visitor: &mut impl Visitor,
+    ) -> bool {
+        let Some((tail, moves)) = self.settled_tail::<A>(map) else {
             return false;
         };
         // The tree describes the units below the tail, and reads the ones from there on
@@ -1588,7 +1603,7 @@ impl Summary {
                 visitor.run(window.hi - run, run);
             }
         }
-        self.same_tail(moves)
+        self.same_tail::<A>(moves)
     }
 
     /// Visits node `i` covering `[lo, lo + len)`, with the `pending` leaf folded in and
@@ -1752,6 +1767,7 @@ impl<F: Fn(usize, usize) -> Option<usize>> Visitor for SmallestInClass<F> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::genalloc::access::Shared;
     use alloc::vec::Vec;
 
     /// Every maximal free run of `[lo, hi)`, unit by unit.
@@ -1854,11 +1870,11 @@ mod tests {
             ] {
                 let window = Window { lo, hi };
                 let mut all = All(Vec::new());
-                assert!(tree.walk(&map, window, &mut all));
+                assert!(tree.walk::<Shared>(&map, window, &mut all));
                 assert_eq!(all.0, naive_runs(&map, lo, hi), "{units} {lo}..{hi}");
                 for min in [1, 2, 7, 40, 129, 300] {
                     let mut big = AtLeast(min, Vec::new());
-                    assert!(tree.walk(&map, window, &mut big));
+                    assert!(tree.walk::<Shared>(&map, window, &mut big));
                     let want: Vec<_> = naive_runs(&map, lo, hi)
                         .into_iter()
                         .filter(|r| r.1 >= min)
@@ -1868,7 +1884,7 @@ mod tests {
             }
             let runs = naive_runs(&map, 0, units);
             let longest = runs.iter().map(|r| r.1).max().unwrap_or(0);
-            assert_eq!(tree.longest_run(&map), Some(longest));
+            assert_eq!(tree.longest_run::<Shared>(&map), Some(longest));
         }
     }
 
@@ -1886,7 +1902,7 @@ mod tests {
                     fit: |s: usize, e: usize| (e - s >= count).then_some(s),
                     best: None,
                 };
-                assert!(tree.walk(
+                assert!(tree.walk::<Shared>(
                     &map,
                     Window {
                         lo: 0,
@@ -1909,10 +1925,10 @@ mod tests {
         let units = 6 * LEAF_UNITS + 3;
         let map = Bitmap::new(units).unwrap();
         let tree = map.summary().unwrap();
-        assert_eq!(tree.longest_run(&map).unwrap(), units);
+        assert_eq!(tree.longest_run::<Shared>(&map).unwrap(), units);
         map.claim(LEAF_UNITS - 2, 2 * LEAF_UNITS).unwrap();
         map.claim(5 * LEAF_UNITS, 1).unwrap();
-        assert_eq!(tree.longest_run(&map), Some(2 * LEAF_UNITS + 2));
+        assert_eq!(tree.longest_run::<Shared>(&map), Some(2 * LEAF_UNITS + 2));
         // The free tail after the last block is left out of the tree: the root sees
         // the units from there on as busy.
         let tail = || tree.tail.load(Ordering::Relaxed);
@@ -1928,7 +1944,7 @@ mod tests {
         );
         assert_eq!(root.classes, 1 << class(2 * LEAF_UNITS + 2));
         map.release(LEAF_UNITS - 2, 2 * LEAF_UNITS).unwrap();
-        assert_eq!(tree.longest_run(&map), Some(5 * LEAF_UNITS));
+        assert_eq!(tree.longest_run::<Shared>(&map), Some(5 * LEAF_UNITS));
         let root = tree.runs(1);
         assert_eq!(root.longest as usize, 5 * LEAF_UNITS);
         assert_eq!(root.classes, 0);
@@ -1940,7 +1956,7 @@ mod tests {
         map.release(5 * LEAF_UNITS, 1).unwrap();
         assert_eq!(tail(), 0);
         assert_eq!(tree.runs(tree.top(0)), Runs::default());
-        assert_eq!(tree.longest_run(&map), Some(units));
+        assert_eq!(tree.longest_run::<Shared>(&map), Some(units));
     }
 
     #[test]
@@ -1953,21 +1969,21 @@ mod tests {
         // Read once the tree folded in every change (changes after a few without a
         // search that needed the tree only publish their leaves).
         let tail = || {
-            assert!(tree.longest_run(&map).is_some());
+            assert!(tree.longest_run::<Shared>(&map).is_some());
             tree.tail.load(Ordering::Relaxed)
         };
         // The runs the tree's searches start from.
         let top = || tree.runs(tree.top(tail()));
         let all_runs = || {
             let mut all = All(Vec::new());
-            assert!(tree.walk(&map, Window { lo: 0, hi: units }, &mut all));
+            assert!(tree.walk::<Shared>(&map, Window { lo: 0, hi: units }, &mut all));
             all.0
         };
         // A claim past the tail makes the units it skipped visible in the tree.
         map.claim(5 * LEAF_UNITS + 3, 2).unwrap();
         assert_eq!(tail(), 5 * LEAF_UNITS + 5);
         assert_eq!(top().longest as usize, 5 * LEAF_UNITS + 3);
-        assert_eq!(tree.lowest_run(&map, 1), Some(Some(0)));
+        assert_eq!(tree.lowest_run::<Shared>(&map, 1), Some(Some(0)));
         assert_eq!(all_runs(), naive_runs(&map, 0, units));
         map.release(5 * LEAF_UNITS + 3, 2).unwrap();
         assert_eq!(tail(), 0);
@@ -1982,15 +1998,15 @@ mod tests {
         map.release(1, top_block - 1).unwrap();
         map.release(top_block, 1).unwrap();
         assert_eq!(tail(), 14 * LEAF_UNITS + 1);
-        assert_eq!(tree.lowest_run(&map, units - 1), Some(Some(1)));
-        assert_eq!(tree.lowest_run(&map, units), Some(None));
-        assert_eq!(tree.longest_run(&map), Some(units - 1));
+        assert_eq!(tree.lowest_run::<Shared>(&map, units - 1), Some(Some(1)));
+        assert_eq!(tree.lowest_run::<Shared>(&map, units), Some(None));
+        assert_eq!(tree.longest_run::<Shared>(&map), Some(units - 1));
         assert_eq!(all_runs(), [(1, units - 1)]);
         // The next change below the tail, here the free of unit 0, moves it on.
         map.release(0, 1).unwrap();
         assert_eq!(tail(), 0);
         assert_eq!(top(), Runs::default());
-        assert_eq!(tree.lowest_run(&map, units), Some(Some(0)));
+        assert_eq!(tree.lowest_run::<Shared>(&map, units), Some(Some(0)));
         // Again a tail that stopped short, then a claim from the free run before it
         // into it: the tail moves past the claim, and the tree sees its units below
         // the old tail taken.
@@ -2003,7 +2019,10 @@ mod tests {
         map.claim(1, 20 * LEAF_UNITS).unwrap();
         assert_eq!(tail(), 20 * LEAF_UNITS + 1);
         assert_eq!(top(), Runs::default());
-        assert_eq!(tree.lowest_run(&map, 1), Some(Some(20 * LEAF_UNITS + 1)));
+        assert_eq!(
+            tree.lowest_run::<Shared>(&map, 1),
+            Some(Some(20 * LEAF_UNITS + 1))
+        );
     }
 
     #[test]
@@ -2011,7 +2030,7 @@ mod tests {
         let units = 16 * LEAF_UNITS;
         let map = Bitmap::new(units).unwrap();
         let tree = map.summary().unwrap();
-        let eager = || assert!(tree.longest_run(&map).is_some());
+        let eager = || assert!(tree.longest_run::<Shared>(&map).is_some());
         // Leaves 0 to 2 taken in blocks, a 2-unit block inside leaf 1.
         let hole = LEAF_UNITS + 10;
         for (start, len) in [
@@ -2035,17 +2054,23 @@ mod tests {
         map.release(hole, 2).unwrap();
         eager();
         map.release(0, 5).unwrap();
-        assert_eq!(tree.lowest_run(&map, 3), Some(Some(0)));
+        assert_eq!(tree.lowest_run::<Shared>(&map, 3), Some(Some(0)));
         // A claim at the tail that reaches leaf 2 makes the node over four leaves the
         // top: it must know the runs below.
         eager();
         map.claim(2 * LEAF_UNITS, 10).unwrap();
         assert_eq!(tree.top(tree.tail.load(Ordering::Relaxed)), tree.leaves / 4);
-        assert_eq!(tree.lowest_run(&map, 2), Some(Some(0)));
-        assert_eq!(tree.lowest_run(&map, 6), Some(Some(2 * LEAF_UNITS + 10)));
-        assert_eq!(tree.longest_run(&map), Some(units - 2 * LEAF_UNITS - 10));
+        assert_eq!(tree.lowest_run::<Shared>(&map, 2), Some(Some(0)));
+        assert_eq!(
+            tree.lowest_run::<Shared>(&map, 6),
+            Some(Some(2 * LEAF_UNITS + 10))
+        );
+        assert_eq!(
+            tree.longest_run::<Shared>(&map),
+            Some(units - 2 * LEAF_UNITS - 10)
+        );
         map.claim(0, 5).unwrap();
-        assert_eq!(tree.lowest_run(&map, 2), Some(Some(hole)));
+        assert_eq!(tree.lowest_run::<Shared>(&map, 2), Some(Some(hole)));
     }
 
     /// The stored (unfolded) runs of leaf `leaf`'s parent.
@@ -2074,18 +2099,21 @@ mod tests {
         }
         let window = Window { lo: 0, hi: units };
         // Changes fold into the tree at once only while searches need it: keep it so.
-        let eager = || assert!(tree.longest_run(&map).is_some());
+        let eager = || assert!(tree.longest_run::<Shared>(&map).is_some());
         eager();
         map.release(hole3, 2).unwrap();
         // Only the leaf changed: its parent still knows no free unit...
         assert_eq!(tree.pending.load(Ordering::Relaxed), 4);
         assert_eq!(stored_parent(tree, 3).longest, 0);
         // ...yet every search sees the hole.
-        assert_eq!(tree.lowest_run(&map, 2), Some(Some(hole3)));
-        assert_eq!(tree.lowest_run(&map, 3), Some(Some(7 * LEAF_UNITS)));
+        assert_eq!(tree.lowest_run::<Shared>(&map, 2), Some(Some(hole3)));
+        assert_eq!(
+            tree.lowest_run::<Shared>(&map, 3),
+            Some(Some(7 * LEAF_UNITS))
+        );
         assert_eq!(tree.node(1, tree.pending_leaf()).classes, 1 << class(2));
         let mut at_least = AtLeast(2, Vec::new());
-        assert!(tree.walk(&map, window, &mut at_least));
+        assert!(tree.walk::<Shared>(&map, window, &mut at_least));
         assert_eq!(at_least.1, [(hole3, 2), (7 * LEAF_UNITS, LEAF_UNITS)]);
         let mut best = SmallestInClass {
             count: 2,
@@ -2093,13 +2121,16 @@ mod tests {
             fit: |s: usize, e: usize| (e - s >= 2).then_some(s),
             best: None,
         };
-        assert!(tree.walk(&map, window, &mut best));
+        assert!(tree.walk::<Shared>(&map, window, &mut best));
         assert_eq!(best.best, Some((2, hole3)));
         // Refilling the hole restores what the ancestors describe: nothing pending.
         eager();
         map.claim(hole3, 2).unwrap();
         assert_eq!(tree.pending.load(Ordering::Relaxed), 0);
-        assert_eq!(tree.lowest_run(&map, 1), Some(Some(7 * LEAF_UNITS)));
+        assert_eq!(
+            tree.lowest_run::<Shared>(&map, 1),
+            Some(Some(7 * LEAF_UNITS))
+        );
         // A change of another leaf brings the pending one's path up to date first.
         eager();
         map.release(hole3, 2).unwrap();
@@ -2110,13 +2141,13 @@ mod tests {
         // ...all the way up: the stored root knows the hole (the free tail is outside
         // the tree), though not the pending one in leaf 1.
         assert_eq!(tree.runs(1).classes, 1 << class(2));
-        assert_eq!(tree.lowest_run(&map, 2), Some(Some(hole1)));
+        assert_eq!(tree.lowest_run::<Shared>(&map, 2), Some(Some(hole1)));
         // A change that is not a pure gain inside the leaf updates the path at once.
         eager();
         map.claim(hole1, 1).unwrap();
         assert_eq!(tree.pending.load(Ordering::Relaxed), 0);
         assert_eq!(stored_parent(tree, 1).longest, 1);
-        assert_eq!(tree.lowest_run(&map, 1), Some(Some(hole1 + 1)));
+        assert_eq!(tree.lowest_run::<Shared>(&map, 1), Some(Some(hole1 + 1)));
         // So does one that shortens the pending leaf's longest run within its class.
         eager();
         map.release(hole5, 3).unwrap();
@@ -2135,8 +2166,8 @@ mod tests {
         map.release(hole5 + 1, 2).unwrap();
         assert_eq!(tree.pending.load(Ordering::Relaxed), 6);
         assert_eq!(tree.runs(1).longest, 1);
-        assert_eq!(tree.lowest_run(&map, 2), Some(Some(hole5 + 1)));
-        assert_eq!(tree.longest_run(&map), Some(2));
+        assert_eq!(tree.lowest_run::<Shared>(&map, 2), Some(Some(hole5 + 1)));
+        assert_eq!(tree.longest_run::<Shared>(&map), Some(2));
     }
 
     #[test]
@@ -2152,7 +2183,7 @@ mod tests {
             map.claim(start, len).unwrap();
             start += len;
         }
-        let eager = || assert!(tree.longest_run(&map).is_some());
+        let eager = || assert!(tree.longest_run::<Shared>(&map).is_some());
         eager();
         map.release(first, 1).unwrap();
         eager();
@@ -2165,7 +2196,7 @@ mod tests {
         map.claim(second, 2).unwrap();
         assert_eq!(tree.pending.load(Ordering::Relaxed), 0);
         assert_eq!(stored_parent(tree, 2).longest, 1);
-        assert_eq!(tree.lowest_run(&map, 1), Some(Some(first)));
+        assert_eq!(tree.lowest_run::<Shared>(&map, 1), Some(Some(first)));
         // Refilling the second hole again is what the ancestors describe: nothing
         // pending, and the parent was right all along.
         eager();
@@ -2175,10 +2206,10 @@ mod tests {
         map.claim(second, 2).unwrap();
         assert_eq!(tree.pending.load(Ordering::Relaxed), 0);
         assert_eq!(stored_parent(tree, 2).longest, 1);
-        assert_eq!(tree.lowest_run(&map, 1), Some(Some(first)));
+        assert_eq!(tree.lowest_run::<Shared>(&map, 1), Some(Some(first)));
         eager();
         map.claim(first, 1).unwrap();
-        assert_eq!(tree.lowest_run(&map, 1), Some(None));
+        assert_eq!(tree.lowest_run::<Shared>(&map, 1), Some(None));
     }
 
     #[test]
