@@ -81,7 +81,7 @@ impl Found {
 fn lowest<A: Access>(map: &Bitmap, want: &Want) -> Option<Found> {
     if let Some(tree) = map.summary() {
         if tree.deferring() {
-            if let Some(start) = scan_head(map, want) {
+            if let Some(start) = scan_head::<A>(map, want) {
                 return Some(Found::Words(start));
             }
         }
@@ -97,7 +97,7 @@ fn lowest<A: Access>(map: &Bitmap, want: &Want) -> Option<Found> {
             None => {}
         }
     }
-    scan_lowest(map, want).map(Found::Words)
+    scan_lowest::<A>(map, want).map(Found::Words)
 }
 
 /// [`lowest`] on the tree: `None` when the tree is not settled.
@@ -126,23 +126,23 @@ fn head_end(want: &Want) -> usize {
 
 /// [`lowest`] over the starts in the first [`HEAD_UNITS`] units of the window, by the
 /// word scan; `None` when no fit starts there (or none fits at all).
-fn scan_head(map: &Bitmap, want: &Want) -> Option<usize> {
-    scan_lowest_below(map, want, head_end(want))
+fn scan_head<A: Access>(map: &Bitmap, want: &Want) -> Option<usize> {
+    scan_lowest_below::<A>(map, want, head_end(want))
 }
 
 /// [`lowest`] by the word scan, judged on a snapshot of the map.
-pub(crate) fn scan_lowest(map: &Bitmap, want: &Want) -> Option<usize> {
-    scan_lowest_below(map, want, want.hi)
+pub(crate) fn scan_lowest<A: Access>(map: &Bitmap, want: &Want) -> Option<usize> {
+    scan_lowest_below::<A>(map, want, want.hi)
 }
 
 /// [`scan_lowest`] taking only free units below `free_below` as where a run starts
 /// (the aligned fit in it may lie past them and end anywhere in the window).
-fn scan_lowest_below(map: &Bitmap, want: &Want, free_below: usize) -> Option<usize> {
+fn scan_lowest_below<A: Access>(map: &Bitmap, want: &Want, free_below: usize) -> Option<usize> {
     let mut from = want.lo;
     loop {
-        let free = map.next_free(from, free_below)?;
+        let free = map.next_free::<A>(from, free_below)?;
         let start = want.fit_in(free, want.hi)?;
-        match map.last_busy(start, start + want.count) {
+        match map.last_busy::<A>(start, start + want.count) {
             None => return Some(start),
             Some(busy) => from = busy + 1,
         }
@@ -163,7 +163,7 @@ fn smallest_hole<A: Access>(map: &Bitmap, want: &Want) -> Option<Found> {
     {
         return found.map(Found::Tree);
     }
-    scan_smallest_hole(map, want).map(Found::Words)
+    scan_smallest_hole::<A>(map, want).map(Found::Words)
 }
 
 /// [`smallest_hole`] on the tree: `None` when the tree is not settled.
@@ -196,11 +196,11 @@ fn tree_smallest_hole<A: Access>(
 
 /// [`smallest_hole`] by the word scan: every hole of the window, an exact fit ending
 /// the search early.
-pub(crate) fn scan_smallest_hole(map: &Bitmap, want: &Want) -> Option<usize> {
+pub(crate) fn scan_smallest_hole<A: Access>(map: &Bitmap, want: &Want) -> Option<usize> {
     let mut best: Option<(usize, usize)> = None;
     let mut from = want.lo;
-    while let Some(hole) = map.next_free(from, want.hi) {
-        let end = map.next_busy(hole, want.hi);
+    while let Some(hole) = map.next_free::<A>(from, want.hi) {
+        let end = map.next_busy::<A>(hole, want.hi);
         let len = end - hole;
         if let Some(start) = want.fit_in(hole, end) {
             if best.is_none_or(|(best_len, _)| len < best_len) {
@@ -256,8 +256,8 @@ pub(crate) fn allocate<A: Access>(map: &Bitmap, want: &Want, strategy: Strategy)
                     return Some(start);
                 }
                 match strategy {
-                    Strategy::SmallestHole => scan_smallest_hole(map, want)?,
-                    _ => scan_lowest(map, want)?,
+                    Strategy::SmallestHole => scan_smallest_hole::<A>(map, want)?,
+                    _ => scan_lowest::<A>(map, want)?,
                 }
             }
         };
@@ -369,10 +369,10 @@ mod tests {
                             phase,
                         };
                         let tree = map.summary().unwrap();
-                        let first = scan_lowest(&map, &w);
+                        let first = scan_lowest::<Shared>(&map, &w);
                         assert_eq!(tree_lowest::<Shared>(tree, &map, &w), Some(first), "{w:?}");
                         assert_eq!(lowest::<Shared>(&map, &w).map(Found::start), first);
-                        let best = scan_smallest_hole(&map, &w);
+                        let best = scan_smallest_hole::<Shared>(&map, &w);
                         assert_eq!(
                             tree_smallest_hole::<Shared>(tree, &map, &w),
                             Some(best),

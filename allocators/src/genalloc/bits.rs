@@ -147,16 +147,16 @@ impl Bitmap {
     }
 
     /// The word `w` (0 past the end, which callers never ask for).
-    fn load(&self, w: usize) -> usize {
+    fn load<A: Access>(&self, w: usize) -> usize {
         self.words
             .get(w)
-            .map_or(0, |word| word.load(Ordering::Acquire))
+            .map_or(0, |word| word.load(A::order(Ordering::Acquire)))
     }
 
     /// Busy mask of word `w`, with the units past the end of the map marked busy so
     /// no search ever runs off the end.
-    pub(crate) fn busy_word(&self, w: usize) -> usize {
-        let mut b = busy(self.load(w));
+    pub(crate) fn busy_word<A: Access>(&self, w: usize) -> usize {
+        let mut b = busy(self.load::<A>(w));
         let first = w * UNITS_PER_WORD;
         if self.units < first + UNITS_PER_WORD {
             let valid = self.units.saturating_sub(first);
@@ -167,32 +167,39 @@ impl Bitmap {
 
     /// Busy masks of the `N` words from `first`, all of whose units are inside the
     /// map; `None` when they are not (one bounds check for the lot).
-    pub(crate) fn busy_inside<const N: usize>(&self, first: usize) -> Option<[usize; N]> {
+    pub(crate) fn busy_inside<A: Access, const N: usize>(
+        &self,
+        first: usize,
+    ) -> Option<[usize; N]> {
         let words = self.words.get(first..first.checked_add(N)?)?;
         let words = <&[AtomicUsize; N]>::try_from(words).ok()?;
         if (first + N) * UNITS_PER_WORD > self.units {
             return None;
         }
-        Some(words.each_ref().map(|w| busy(w.load(Ordering::Acquire))))
+        Some(
+            words
+                .each_ref()
+                .map(|w| busy(w.load(A::order(Ordering::Acquire)))),
+        )
     }
 
     /// Whether unit `u` is used or tombstoned (units past the end are busy).
     #[cfg(test)]
     pub(crate) fn is_busy(&self, u: usize) -> bool {
-        self.busy_word(u / UNITS_PER_WORD) >> (u % UNITS_PER_WORD) & 1 == 1
+        self.busy_word::<Shared>(u / UNITS_PER_WORD) >> (u % UNITS_PER_WORD) & 1 == 1
     }
 
     /// Whether unit `u` (< units) is used.
     pub(crate) fn is_used(&self, u: usize) -> bool {
-        self.load(u / UNITS_PER_WORD) >> (u % UNITS_PER_WORD) & 1 == 1
+        self.load::<Shared>(u / UNITS_PER_WORD) >> (u % UNITS_PER_WORD) & 1 == 1
     }
 
     /// The first unit in `[from, hi)` that is free, if any (`hi <= units`).
-    pub(crate) fn next_free(&self, from: usize, hi: usize) -> Option<usize> {
+    pub(crate) fn next_free<A: Access>(&self, from: usize, hi: usize) -> Option<usize> {
         let mut u = from;
         while u < hi {
             let (w, bit) = (u / UNITS_PER_WORD, u % UNITS_PER_WORD);
-            let free = !self.busy_word(w) & USED_HALF & !span_or_zero(0, bit);
+            let free = !self.busy_word::<A>(w) & USED_HALF & !span_or_zero(0, bit);
             if free != 0 {
                 let found = w * UNITS_PER_WORD + free.trailing_zeros() as usize;
                 return (found < hi).then_some(found);
@@ -203,11 +210,11 @@ impl Bitmap {
     }
 
     /// The first unit in `[from, hi)` that is busy, or `hi` (`hi <= units`).
-    pub(crate) fn next_busy(&self, from: usize, hi: usize) -> usize {
+    pub(crate) fn next_busy<A: Access>(&self, from: usize, hi: usize) -> usize {
         let mut u = from;
         while u < hi {
             let (w, bit) = (u / UNITS_PER_WORD, u % UNITS_PER_WORD);
-            let b = self.busy_word(w) & !span_or_zero(0, bit);
+            let b = self.busy_word::<A>(w) & !span_or_zero(0, bit);
             if b != 0 {
                 return (w * UNITS_PER_WORD + b.trailing_zeros() as usize).min(hi);
             }
@@ -217,13 +224,13 @@ impl Bitmap {
     }
 
     /// The last busy unit in `[from, to)`, if any (`to <= units`).
-    pub(crate) fn last_busy(&self, from: usize, to: usize) -> Option<usize> {
+    pub(crate) fn last_busy<A: Access>(&self, from: usize, to: usize) -> Option<usize> {
         let mut end = to;
         while end > from {
             let w = (end - 1) / UNITS_PER_WORD;
             let first = w * UNITS_PER_WORD;
             let lo = from.max(first) - first;
-            let b = self.busy_word(w) & span(lo, end - first);
+            let b = self.busy_word::<A>(w) & span(lo, end - first);
             if b != 0 {
                 return Some(first + (usize::BITS - 1 - b.leading_zeros()) as usize);
             }
@@ -501,7 +508,7 @@ impl Bitmap {
     /// Calls `f(start, count)` for each allocation, in ascending order.
     pub(crate) fn for_each_allocation(&self, f: &mut dyn FnMut(usize, usize)) {
         for w in 0..self.words.len() {
-            let word = self.load(w);
+            let word = self.load::<Shared>(w);
             let mut starts = word & (word >> UNITS_PER_WORD) & USED_HALF;
             while starts != 0 {
                 let bit = starts.trailing_zeros() as usize;
@@ -526,7 +533,7 @@ impl Bitmap {
         let mut census = Census::default();
         let mut run = 0;
         for w in 0..self.words.len() {
-            let word = self.load(w);
+            let word = self.load::<Shared>(w);
             census.allocations +=
                 (word & (word >> UNITS_PER_WORD) & USED_HALF).count_ones() as usize;
             let valid = self
@@ -651,13 +658,13 @@ mod tests {
     #[test]
     fn searches_treat_the_tail_as_busy() {
         let map = Bitmap::new(H + 3).unwrap();
-        assert_eq!(map.next_busy(0, H + 3), H + 3);
-        assert_eq!(map.next_free(H + 3, H + 3), None);
+        assert_eq!(map.next_busy::<Shared>(0, H + 3), H + 3);
+        assert_eq!(map.next_free::<Shared>(H + 3, H + 3), None);
         map.claim(1, 2).unwrap();
-        assert_eq!(map.next_free(1, H + 3), Some(3));
-        assert_eq!(map.next_busy(0, H + 3), 1);
-        assert_eq!(map.last_busy(0, H + 3), Some(2));
-        assert_eq!(map.last_busy(3, H + 3), None);
+        assert_eq!(map.next_free::<Shared>(1, H + 3), Some(3));
+        assert_eq!(map.next_busy::<Shared>(0, H + 3), 1);
+        assert_eq!(map.last_busy::<Shared>(0, H + 3), Some(2));
+        assert_eq!(map.last_busy::<Shared>(3, H + 3), None);
         let c = map.census();
         assert_eq!(
             (c.free, c.free_extents, c.largest_free, c.allocations),
@@ -669,7 +676,7 @@ mod tests {
     fn empty_map_is_inert() {
         let map = Bitmap::new(0).unwrap();
         assert_eq!(map.census(), Census::default());
-        assert_eq!(map.next_free(0, 0), None);
+        assert_eq!(map.next_free::<Shared>(0, 0), None);
         assert_eq!(map.release(0, 1), Err(FreeError::NotAllocated));
         assert_eq!(map.metadata_bytes(), 0);
     }

@@ -156,8 +156,9 @@
 //! searches are generic over [`Access`]: with
 //! [`Exclusive`](super::access::Exclusive) access (through `&mut`, so there is no
 //! racing search and no other updater) taking the role, publishing a leaf and
-//! draining the stale set are loads and stores, and a tail move has no bracket; the
-//! tree goes through the same states.
+//! draining the stale set are loads and stores, every acquire and release above is
+//! relaxed (nothing to synchronise with), and a tail move has no bracket; the tree
+//! goes through the same states.
 #![forbid(unsafe_code)]
 
 use crate::fallible::{OutOfMemory, try_boxed_slice};
@@ -802,10 +803,10 @@ impl Summary {
     }
 
     /// The busy masks of leaf `leaf`'s words.
-    fn leaf_busy(map: &Bitmap, leaf: usize) -> [usize; LEAF_WORDS] {
+    fn leaf_busy<A: Access>(map: &Bitmap, leaf: usize) -> [usize; LEAF_WORDS] {
         let first = leaf * LEAF_WORDS;
-        map.busy_inside::<LEAF_WORDS>(first)
-            .unwrap_or_else(|| core::array::from_fn(|k| map.busy_word(first + k)))
+        map.busy_inside::<A, LEAF_WORDS>(first)
+            .unwrap_or_else(|| core::array::from_fn(|k| map.busy_word::<A>(first + k)))
     }
 
     /// The free units of a leaf whose words have the busy masks `busy`, as bits (bit
@@ -823,29 +824,29 @@ impl Summary {
     /// Inline: every leaf refresh and every first-fit search calls it, and the call
     /// (its register saves and restores) was about eight of its forty-odd instructions.
     #[inline]
-    fn leaf_free(map: &Bitmap, leaf: usize) -> u128 {
-        Self::free_of(Self::leaf_busy(map, leaf))
+    fn leaf_free<A: Access>(map: &Bitmap, leaf: usize) -> u128 {
+        Self::free_of(Self::leaf_busy::<A>(map, leaf))
     }
 
     /// The free units of leaf `leaf` as the tree describes them: those below the
     /// tail (the updater's view; a leaf wholly in the tail reads no word).
-    fn view_free(&self, map: &Bitmap, leaf: usize) -> u128 {
+    fn view_free<A: Access>(&self, map: &Bitmap, leaf: usize) -> u128 {
         let below = below_tail(leaf, self.tail.load(Ordering::Relaxed));
         if below == 0 {
             return 0;
         }
-        Self::leaf_free(map, leaf) & below
+        Self::leaf_free::<A>(map, leaf) & below
     }
 
     /// [`Runs::of_leaf`] of leaf `leaf` as the tree describes it, read from the words;
     /// a leaf below the tail whose words are all busy or all free (the inside of a
     /// large block being claimed or freed) is told by comparing them, without
     /// assembling and summarising its bits.
-    fn leaf_runs(&self, map: &Bitmap, leaf: usize) -> Runs {
+    fn leaf_runs<A: Access>(&self, map: &Bitmap, leaf: usize) -> Runs {
         if (leaf + 1) * LEAF_UNITS > self.tail.load(Ordering::Relaxed) {
-            return Runs::of_leaf(self.view_free(map, leaf));
+            return Runs::of_leaf(self.view_free::<A>(map, leaf));
         }
-        let busy = Self::leaf_busy(map, leaf);
+        let busy = Self::leaf_busy::<A>(map, leaf);
         if busy.iter().all(|&b| b == USED_HALF) {
             Runs::default()
         } else if busy.iter().all(|&b| b == 0) {
@@ -862,12 +863,12 @@ impl Summary {
 
     /// Recomputes leaves `first..=last` and the paths above them, a level at a time, up
     /// to the level where nothing changed any more.
-    fn refresh_leaves(&self, map: &Bitmap, first: usize, last: usize) {
+    fn refresh_leaves<A: Access>(&self, map: &Bitmap, first: usize, last: usize) {
         if first == last {
-            self.refresh_path(map, first);
+            self.refresh_path::<A>(map, first);
             return;
         }
-        self.flush_pending();
+        self.flush_pending::<A>();
         let last = last.min(self.leaves - 1);
         let Some(slots) = self.nodes.get(self.leaves + first..=self.leaves + last) else {
             return;
@@ -876,9 +877,9 @@ impl Summary {
         for (leaf, slot) in (first..).zip(slots) {
             // Only the leaves between the ends can lie wholly inside the change.
             let new = if leaf == first || leaf == last {
-                Runs::of_leaf(self.view_free(map, leaf))
+                Runs::of_leaf(self.view_free::<A>(map, leaf))
             } else {
-                self.leaf_runs(map, leaf)
+                self.leaf_runs::<A>(map, leaf)
             };
             if !slot.holds(new) {
                 slot.store(new);
@@ -933,12 +934,12 @@ impl Summary {
     /// ancestor; any other one updates the path from the leaf's parent. A change of
     /// another leaf
     /// first brings the pending leaf's path up to date, so at most one leaf is pending.
-    fn refresh_path(&self, map: &Bitmap, leaf: usize) {
+    fn refresh_path<A: Access>(&self, map: &Bitmap, leaf: usize) {
         let i = self.leaves + leaf;
         let Some(slot) = self.nodes.get(i) else {
             return;
         };
-        let new = Runs::of_leaf(self.view_free(map, leaf));
+        let new = Runs::of_leaf(self.view_free::<A>(map, leaf));
         let old = slot.load();
         if new == old {
             return;
@@ -947,21 +948,21 @@ impl Summary {
         if pending == leaf + 1 {
             slot.store(new);
             if new.packed_leaf() == self.pending_base.load(Ordering::Relaxed) {
-                self.pending.store(0, Ordering::Release);
+                self.pending.store(0, A::order(Ordering::Release));
             } else if !new.only_grows_inside(old) {
                 self.carry_up_from(i);
-                self.pending.store(0, Ordering::Release);
+                self.pending.store(0, A::order(Ordering::Release));
             }
             return;
         }
         if pending != 0 {
-            self.flush_pending();
+            self.flush_pending::<A>();
         }
         if new.only_grows_inside(old) {
             slot.store(new);
             self.pending_base
                 .store(old.packed_leaf(), Ordering::Relaxed);
-            self.pending.store(leaf + 1, Ordering::Release);
+            self.pending.store(leaf + 1, A::order(Ordering::Release));
             return;
         }
         self.carry_up(i, &new, LEAF_UNITS);
@@ -974,7 +975,7 @@ impl Summary {
     /// search does ([`Self::node`]), with no join and no sibling read; from the first
     /// ancestor that already has them, every one above has them too (a node's longest
     /// run and classes cover its children's).
-    fn flush_pending(&self) {
+    fn flush_pending<A: Access>(&self) {
         let Some(leaf) = self.pending.load(Ordering::Relaxed).checked_sub(1) else {
             return;
         };
@@ -993,7 +994,7 @@ impl Summary {
             node.inside
                 .store(longest.max(gained.longest), classes | gained.classes);
         }
-        self.pending.store(0, Ordering::Release);
+        self.pending.store(0, A::order(Ordering::Release));
     }
 
     /// Recomputes the parent of node `i` (a leaf) from its children and carries it up.
@@ -1098,13 +1099,13 @@ impl Summary {
             if start > tail {
                 // The skipped units become visible: a move in the bracket.
                 self.move_tail::<A>(tail, end, || {
-                    self.refresh_leaves(map, tail / LEAF_UNITS, (start - 1) / LEAF_UNITS);
+                    self.refresh_leaves::<A>(map, tail / LEAF_UNITS, (start - 1) / LEAF_UNITS);
                 });
                 return;
             }
             if start < tail {
                 // Below the tail, as any claim; from there on busy either way.
-                self.refresh_leaves(map, start / LEAF_UNITS, (tail - 1) / LEAF_UNITS);
+                self.refresh_leaves::<A>(map, start / LEAF_UNITS, (tail - 1) / LEAF_UNITS);
             }
             // A search that reads the new tail must find the edge up to its top current
             // (release; searches read the tail with acquire).
@@ -1117,7 +1118,7 @@ impl Summary {
         }
         let (first, last) = (start / LEAF_UNITS, (end - 1) / LEAF_UNITS);
         if end < tail && self.tail_short.load(Ordering::Relaxed) == 0 {
-            self.refresh_leaves(map, first, last);
+            self.refresh_leaves::<A>(map, first, last);
             return;
         }
         self.refresh_changed::<A>(map, first, last);
@@ -1133,27 +1134,27 @@ impl Summary {
         // Leaves wholly in the tail read all busy before and after: nothing to do there.
         let below =
             |tail: usize| (first * LEAF_UNITS < tail).then(|| last.min((tail - 1) / LEAF_UNITS));
-        if let Some(moved) = self.tail_after_claims(map, first, last, tail) {
+        if let Some(moved) = self.tail_after_claims::<A>(map, first, last, tail) {
             let hi = (moved - 1) / LEAF_UNITS;
             self.move_tail::<A>(tail, moved, || match below(moved) {
                 Some(last) if last + 1 >= tail / LEAF_UNITS => {
-                    self.refresh_leaves(map, first.min(tail / LEAF_UNITS), last.max(hi));
+                    self.refresh_leaves::<A>(map, first.min(tail / LEAF_UNITS), last.max(hi));
                 }
                 Some(last) => {
-                    self.refresh_leaves(map, first, last);
-                    self.refresh_leaves(map, tail / LEAF_UNITS, hi);
+                    self.refresh_leaves::<A>(map, first, last);
+                    self.refresh_leaves::<A>(map, tail / LEAF_UNITS, hi);
                 }
-                None => self.refresh_leaves(map, tail / LEAF_UNITS, hi),
+                None => self.refresh_leaves::<A>(map, tail / LEAF_UNITS, hi),
             });
             return;
         }
         if let Some(last) = below(tail) {
-            self.refresh_leaves(map, first, last);
+            self.refresh_leaves::<A>(map, first, last);
         }
-        let moved = self.tail_after_frees(map, tail);
+        let moved = self.tail_after_frees::<A>(map, tail);
         if moved < tail {
             self.move_tail::<A>(tail, moved, || {
-                self.refresh_leaves(map, moved / LEAF_UNITS, (tail - 1) / LEAF_UNITS);
+                self.refresh_leaves::<A>(map, moved / LEAF_UNITS, (tail - 1) / LEAF_UNITS);
             });
         }
     }
@@ -1174,7 +1175,7 @@ impl Summary {
 
     /// Where the tail starts after a claim put units of leaves `first..=last` in it:
     /// past the last busy unit there, read from the words; `None` when none is busy.
-    fn tail_after_claims(
+    fn tail_after_claims<A: Access>(
         &self,
         map: &Bitmap,
         first: usize,
@@ -1185,7 +1186,7 @@ impl Summary {
         if hi <= tail {
             return None;
         }
-        map.last_busy((first * LEAF_UNITS).max(tail), hi)
+        map.last_busy::<A>((first * LEAF_UNITS).max(tail), hi)
             .map(|busy| busy + 1)
     }
 
@@ -1194,16 +1195,16 @@ impl Summary {
     /// found through the tree in `O(log n)` ([`Self::run_before`]), by at most
     /// [`TAIL_DROP`] units per change, so the leaves it masks stay bounded; a later
     /// change moves on.
-    fn tail_after_frees(&self, map: &Bitmap, tail: usize) -> usize {
+    fn tail_after_frees<A: Access>(&self, map: &Bitmap, tail: usize) -> usize {
         let Some(before) = tail.checked_sub(1) else {
             return tail;
         };
-        if map.busy_word(before / UNITS_PER_WORD) >> (before % UNITS_PER_WORD) & 1 == 1 {
+        if map.busy_word::<A>(before / UNITS_PER_WORD) >> (before % UNITS_PER_WORD) & 1 == 1 {
             self.tail_short.store(0, Ordering::Relaxed);
             return tail;
         }
         let floor = tail.saturating_sub(TAIL_DROP);
-        let run = self.run_before(map, tail);
+        let run = self.run_before::<A>(map, tail);
         self.tail_short
             .store(u32::from(run < floor), Ordering::Relaxed);
         run.max(floor)
@@ -1362,8 +1363,12 @@ impl Summary {
 
     /// The pending leaf's slot and runs, read by a search after it found the tree
     /// settled (acquire: it then sees the slots written before the leaf was named).
-    fn pending_leaf(&self) -> Option<(usize, Runs)> {
-        let slot = self.pending.load(Ordering::Acquire).checked_sub(1)? + self.leaves;
+    fn pending_leaf<A: Access>(&self) -> Option<(usize, Runs)> {
+        let slot = self
+            .pending
+            .load(A::order(Ordering::Acquire))
+            .checked_sub(1)?
+            + self.leaves;
         Some((slot, self.runs(slot)))
     }
 
@@ -1403,19 +1408,19 @@ impl Summary {
     /// The first unit of the free run that ends at `tail` (`tail` when the unit before
     /// it is busy, as it is unless the last move stopped short, see [`TAIL_DROP`]):
     /// the leaf's words, then the free ends of the nodes to the left, `O(log n)`.
-    fn run_before(&self, map: &Bitmap, tail: usize) -> usize {
+    fn run_before<A: Access>(&self, map: &Bitmap, tail: usize) -> usize {
         let Some(before) = tail.checked_sub(1) else {
             return 0;
         };
         // Usually the unit before the tail is busy: its word alone tells.
-        if map.busy_word(before / UNITS_PER_WORD) >> (before % UNITS_PER_WORD) & 1 == 1 {
+        if map.busy_word::<A>(before / UNITS_PER_WORD) >> (before % UNITS_PER_WORD) & 1 == 1 {
             return tail;
         }
         let leaf = before / LEAF_UNITS;
         // The leaf's units below the tail, 1 to LEAF_UNITS: the free ones just below it
         // are the leading ones once the unit before the tail is moved to bit 127.
         let ahead = tail - leaf * LEAF_UNITS;
-        let run = (Self::leaf_free(map, leaf) << (128 - ahead)).leading_ones() as usize;
+        let run = (Self::leaf_free::<A>(map, leaf) << (128 - ahead)).leading_ones() as usize;
         if run < ahead {
             return tail - run;
         }
@@ -1438,8 +1443,8 @@ impl Summary {
 
     /// The free tail's answer for `count` units: the start of the free run that ends
     /// at `tail`, if from there to the map's end holds `count` units.
-    fn tail_fit(&self, map: &Bitmap, tail: usize, count: usize) -> Option<usize> {
-        let start = self.run_before(map, tail);
+    fn tail_fit<A: Access>(&self, map: &Bitmap, tail: usize, count: usize) -> Option<usize> {
+        let start = self.run_before::<A>(map, tail);
         (map.units() - start >= count).then_some(start)
     }
 
@@ -1448,8 +1453,8 @@ impl Summary {
     pub(crate) fn longest_run<A: Access>(&self, map: &Bitmap) -> Option<usize> {
         self.needed();
         let (tail, moves) = self.settled_tail::<A>(map)?;
-        let root = self.node(self.top(tail), self.pending_leaf()).longest as usize;
-        let longest = root.max(map.units() - self.run_before(map, tail));
+        let root = self.node(self.top(tail), self.pending_leaf::<A>()).longest as usize;
+        let longest = root.max(map.units() - self.run_before::<A>(map, tail));
         self.same_tail::<A>(moves).then_some(longest)
     }
 
@@ -1464,19 +1469,24 @@ impl Summary {
         count: usize,
     ) -> Option<Option<usize>> {
         let (tail, moves) = self.settled_tail::<A>(map)?;
-        let found = match self.lowest_below_tail(map, count, self.top(tail))? {
+        let found = match self.lowest_below_tail::<A>(map, count, self.top(tail))? {
             Some(start) => Some(start),
-            None => self.tail_fit(map, tail, count),
+            None => self.tail_fit::<A>(map, tail, count),
         };
         self.same_tail::<A>(moves).then_some(found)
     }
 
     /// [`Self::lowest_run`] among the runs the tree describes, those below the tail.
-    fn lowest_below_tail(&self, map: &Bitmap, count: usize, top: usize) -> Option<Option<usize>> {
+    fn lowest_below_tail<A: Access>(
+        &self,
+        map: &Bitmap,
+        count: usize,
+        top: usize,
+    ) -> Option<Option<usize>> {
         // The pending leaf matters only if it holds `count`: then every node on its
         // path does. Its ends need no folding: its ancestors know them.
         let pending_fit = self
-            .pending_leaf()
+            .pending_leaf::<A>()
             .filter(|(_, leaf)| leaf.longest as usize >= count)
             .map(|(slot, _)| slot);
         let top_longest = self.nodes.get(top).map_or(0, |top| top.longest() as usize);
@@ -1496,7 +1506,7 @@ impl Summary {
         let lo = (i - self.leaves) * LEAF_UNITS;
         // The leaf holds a run of `count` (a run reaching into it from the left would
         // have been found across a middle above).
-        let free = Self::leaf_free(map, i - self.leaves);
+        let free = Self::leaf_free::<A>(map, i - self.leaves);
         // `None`: the leaf changed since its node was read, a change is in flight.
         let bit = if count <= SHORT_FIT {
             lowest_fit_in_leaf(free, count)
@@ -1567,7 +1577,7 @@ impl Summary {
         // tail are whole nodes for the visitor, not cut at the tail.
         let top = self.top(tail);
         let before_busy = tail.checked_sub(1).is_none_or(|before| {
-            map.busy_word(before / UNITS_PER_WORD) >> (before % UNITS_PER_WORD) & 1 == 1
+            map.busy_word::<A>(before / UNITS_PER_WORD) >> (before % UNITS_PER_WORD) & 1 == 1
         });
         let (tree, tail_from) = if window.lo >= tail {
             (None, window.lo)
@@ -1581,9 +1591,9 @@ impl Summary {
             (Some(Window { lo: window.lo, hi }), tail)
         };
         let mut carry = 0;
-        let pending = self.pending_leaf();
+        let pending = self.pending_leaf::<A>();
         let stopped = tree.is_some_and(|tree| {
-            self.visit(
+            self.visit::<A>(
                 map,
                 tree,
                 tail,
@@ -1611,7 +1621,7 @@ impl Summary {
     /// length of the free run that ends at `lo`. Returns `true` once the visitor
     /// stopped.
     #[allow(clippy::too_many_arguments)]
-    fn visit(
+    fn visit<A: Access>(
         &self,
         map: &Bitmap,
         window: Window,
@@ -1644,11 +1654,11 @@ impl Summary {
             }
         }
         if i >= self.leaves {
-            return self.scan_leaf(map, window, tail, i - self.leaves, lo, carry, visitor);
+            return self.scan_leaf::<A>(map, window, tail, i - self.leaves, lo, carry, visitor);
         }
         let half = len / 2;
-        self.visit(map, window, tail, pending, 2 * i, lo, half, carry, visitor)
-            || self.visit(
+        self.visit::<A>(map, window, tail, pending, 2 * i, lo, half, carry, visitor)
+            || self.visit::<A>(
                 map,
                 window,
                 tail,
@@ -1664,7 +1674,7 @@ impl Summary {
     /// [`visit`](Self::visit) of a leaf at `lo`, run by run, clipped to the window, its
     /// units from the tail on read as busy.
     #[allow(clippy::too_many_arguments)]
-    fn scan_leaf(
+    fn scan_leaf<A: Access>(
         &self,
         map: &Bitmap,
         window: Window,
@@ -1674,7 +1684,7 @@ impl Summary {
         carry: &mut usize,
         visitor: &mut impl Visitor,
     ) -> bool {
-        let mut free = Self::leaf_free(map, leaf) & below_tail(leaf, tail);
+        let mut free = Self::leaf_free::<A>(map, leaf) & below_tail(leaf, tail);
         if window.lo > lo {
             free &= !((1u128 << (window.lo - lo)) - 1);
         }
@@ -2111,7 +2121,10 @@ mod tests {
             tree.lowest_run::<Shared>(&map, 3),
             Some(Some(7 * LEAF_UNITS))
         );
-        assert_eq!(tree.node(1, tree.pending_leaf()).classes, 1 << class(2));
+        assert_eq!(
+            tree.node(1, tree.pending_leaf::<Shared>()).classes,
+            1 << class(2)
+        );
         let mut at_least = AtLeast(2, Vec::new());
         assert!(tree.walk::<Shared>(&map, window, &mut at_least));
         assert_eq!(at_least.1, [(hole3, 2), (7 * LEAF_UNITS, LEAF_UNITS)]);

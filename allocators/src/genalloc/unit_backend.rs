@@ -165,7 +165,7 @@ impl GenBackend {
     fn claim_as<A: Access>(&mut self, start: usize, count: usize) -> Result<(), Error> {
         check_range(start, count, self.map.units())?;
         let end = start + count;
-        let first_busy = self.map.next_busy(start, end);
+        let first_busy = self.map.next_busy::<A>(start, end);
         if first_busy < end {
             return Err(Error::RangeBusy {
                 start,
