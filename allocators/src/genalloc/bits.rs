@@ -135,6 +135,21 @@ impl Bitmap {
         }
     }
 
+    /// The words and the summary's [state](Summary::state): the same for two maps that
+    /// went through the same claims and frees.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn state(&self) -> alloc::vec::Vec<usize> {
+        let mut state: alloc::vec::Vec<usize> = self
+            .words
+            .iter()
+            .map(|w| w.load(Ordering::Relaxed))
+            .collect();
+        if let Some(summary) = &self.summary {
+            state.extend(summary.state());
+        }
+        state
+    }
+
     /// Units in the map.
     pub(crate) const fn units(&self) -> usize {
         self.units

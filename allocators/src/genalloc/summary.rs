@@ -756,6 +756,30 @@ impl Summary {
         Ok(Some(tree))
     }
 
+    /// Every value the tree holds but the `tail_moves` count, which only the shared
+    /// path's bracket advances: two trees that went through the same changes hold
+    /// the same values.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn state(&self) -> alloc::vec::Vec<usize> {
+        let mut state = alloc::vec::Vec::new();
+        for i in 0..self.nodes.len() {
+            let runs = self.runs(i);
+            state
+                .extend([runs.prefix, runs.suffix, runs.longest, runs.classes].map(|v| v as usize));
+        }
+        state.extend(self.stale.iter().map(|w| w.load(Ordering::Relaxed)));
+        state.extend([
+            self.updating.load(Ordering::Relaxed),
+            self.dirty.load(Ordering::Relaxed),
+            self.pending.load(Ordering::Relaxed),
+            self.pending_base.load(Ordering::Relaxed) as usize,
+            self.quiet.load(Ordering::Relaxed) as usize,
+            self.tail.load(Ordering::Relaxed),
+            self.tail_short.load(Ordering::Relaxed) as usize,
+        ]);
+        state
+    }
+
     /// Bytes held by the tree.
     pub(crate) fn bytes(&self) -> usize {
         self.nodes.len() * size_of::<Slot>() + self.stale.len() * size_of::<usize>()
