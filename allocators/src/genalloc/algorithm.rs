@@ -6,6 +6,7 @@
 //! helpers and changes it only through [`Bitmap::claim`]; it never sees addresses.
 #![forbid(unsafe_code)]
 
+use super::access::Access;
 use super::bits::Bitmap;
 use super::summary::{LEAF_UNITS, Lowest, SmallestInClass, Summary, Window, class};
 use crate::align_up_with_phase;
@@ -77,14 +78,14 @@ impl Found {
 
 /// The lowest aligned free run: from the head's words while the tree defers its
 /// updates, then from the summary tree when it is settled, otherwise by the word scan.
-fn lowest(map: &Bitmap, want: &Want) -> Option<Found> {
+fn lowest<A: Access>(map: &Bitmap, want: &Want) -> Option<Found> {
     if let Some(tree) = map.summary() {
         if tree.deferring() {
-            if let Some(start) = scan_head(map, want) {
+            if let Some(start) = scan_head::<A>(map, want) {
                 return Some(Found::Words(start));
             }
         }
-        let found = tree_lowest(tree, map, want);
+        let found = tree_lowest::<A>(tree, map, want);
         // An answer in the head could have come from the word scan: it does not keep
         // the tree's updates eager.
         if found.is_some_and(|f| f.is_none_or(|start| start >= head_end(want))) {
@@ -96,20 +97,20 @@ fn lowest(map: &Bitmap, want: &Want) -> Option<Found> {
             None => {}
         }
     }
-    scan_lowest(map, want).map(Found::Words)
+    scan_lowest::<A>(map, want).map(Found::Words)
 }
 
 /// [`lowest`] on the tree: `None` when the tree is not settled.
-fn tree_lowest(tree: &Summary, map: &Bitmap, want: &Want) -> Option<Option<usize>> {
+fn tree_lowest<A: Access>(tree: &Summary, map: &Bitmap, want: &Want) -> Option<Option<usize>> {
     if want.align == 1 && want.lo == 0 && want.hi == map.units() {
-        return tree.lowest_run(map, want.count);
+        return tree.lowest_run::<A>(map, want.count);
     }
     let mut visitor = Lowest {
         count: want.count,
         fit: |from, to| want.fit_in(from, to),
         found: None,
     };
-    tree.walk(map, want.window(), &mut visitor)
+    tree.walk::<A>(map, want.window(), &mut visitor)
         .then_some(visitor.found)
 }
 
@@ -125,23 +126,23 @@ fn head_end(want: &Want) -> usize {
 
 /// [`lowest`] over the starts in the first [`HEAD_UNITS`] units of the window, by the
 /// word scan; `None` when no fit starts there (or none fits at all).
-fn scan_head(map: &Bitmap, want: &Want) -> Option<usize> {
-    scan_lowest_below(map, want, head_end(want))
+fn scan_head<A: Access>(map: &Bitmap, want: &Want) -> Option<usize> {
+    scan_lowest_below::<A>(map, want, head_end(want))
 }
 
 /// [`lowest`] by the word scan, judged on a snapshot of the map.
-pub(crate) fn scan_lowest(map: &Bitmap, want: &Want) -> Option<usize> {
-    scan_lowest_below(map, want, want.hi)
+pub(crate) fn scan_lowest<A: Access>(map: &Bitmap, want: &Want) -> Option<usize> {
+    scan_lowest_below::<A>(map, want, want.hi)
 }
 
 /// [`scan_lowest`] taking only free units below `free_below` as where a run starts
 /// (the aligned fit in it may lie past them and end anywhere in the window).
-fn scan_lowest_below(map: &Bitmap, want: &Want, free_below: usize) -> Option<usize> {
+fn scan_lowest_below<A: Access>(map: &Bitmap, want: &Want, free_below: usize) -> Option<usize> {
     let mut from = want.lo;
     loop {
-        let free = map.next_free(from, free_below)?;
+        let free = map.next_free::<A>(from, free_below)?;
         let start = want.fit_in(free, want.hi)?;
-        match map.last_busy(start, start + want.count) {
+        match map.last_busy::<A>(start, start + want.count) {
             None => return Some(start),
             Some(busy) => from = busy + 1,
         }
@@ -155,18 +156,22 @@ fn scan_lowest_below(map: &Bitmap, want: &Want, free_below: usize) -> Option<usi
 /// Holes of a smaller size class are all smaller than those of a larger one, so the
 /// answer is the best of the first class (from the request's own) that holds a fit;
 /// the tree skips every subtree without a hole of that class.
-fn smallest_hole(map: &Bitmap, want: &Want) -> Option<Found> {
+fn smallest_hole<A: Access>(map: &Bitmap, want: &Want) -> Option<Found> {
     if let Some(found) = map
         .summary()
-        .and_then(|tree| tree_smallest_hole(tree, map, want))
+        .and_then(|tree| tree_smallest_hole::<A>(tree, map, want))
     {
         return found.map(Found::Tree);
     }
-    scan_smallest_hole(map, want).map(Found::Words)
+    scan_smallest_hole::<A>(map, want).map(Found::Words)
 }
 
 /// [`smallest_hole`] on the tree: `None` when the tree is not settled.
-fn tree_smallest_hole(tree: &Summary, map: &Bitmap, want: &Want) -> Option<Option<usize>> {
+fn tree_smallest_hole<A: Access>(
+    tree: &Summary,
+    map: &Bitmap,
+    want: &Want,
+) -> Option<Option<usize>> {
     tree.needed();
     let span = want.hi.saturating_sub(want.lo);
     if span < want.count {
@@ -179,7 +184,7 @@ fn tree_smallest_hole(tree: &Summary, map: &Bitmap, want: &Want) -> Option<Optio
             fit: |from, to| want.fit_in(from, to),
             best: None,
         };
-        if !tree.walk(map, want.window(), &mut visitor) {
+        if !tree.walk::<A>(map, want.window(), &mut visitor) {
             return None;
         }
         if let Some((_, start)) = visitor.best {
@@ -191,11 +196,11 @@ fn tree_smallest_hole(tree: &Summary, map: &Bitmap, want: &Want) -> Option<Optio
 
 /// [`smallest_hole`] by the word scan: every hole of the window, an exact fit ending
 /// the search early.
-pub(crate) fn scan_smallest_hole(map: &Bitmap, want: &Want) -> Option<usize> {
+pub(crate) fn scan_smallest_hole<A: Access>(map: &Bitmap, want: &Want) -> Option<usize> {
     let mut best: Option<(usize, usize)> = None;
     let mut from = want.lo;
-    while let Some(hole) = map.next_free(from, want.hi) {
-        let end = map.next_busy(hole, want.hi);
+    while let Some(hole) = map.next_free::<A>(from, want.hi) {
+        let end = map.next_busy::<A>(hole, want.hi);
         let len = end - hole;
         if let Some(start) = want.fit_in(hole, end) {
             if best.is_none_or(|(best_len, _)| len < best_len) {
@@ -223,21 +228,21 @@ pub(crate) fn scan_smallest_hole(map: &Bitmap, want: &Want) -> Option<usize> {
 /// `bitmap_set_ll` roll-back has the same effect). A result may then sit higher than
 /// sequential first fit would put it, or a search may fail while a fit reappears; it
 /// never overlaps another block.
-pub(crate) fn allocate(map: &Bitmap, want: &Want, strategy: Strategy) -> Option<usize> {
+pub(crate) fn allocate<A: Access>(map: &Bitmap, want: &Want, strategy: Strategy) -> Option<usize> {
     if want.count == 0 || want.hi > map.units() {
         return None;
     }
     loop {
         let found = match strategy {
-            Strategy::Lowest => lowest(map, want)?,
-            Strategy::SmallestHole => smallest_hole(map, want)?,
+            Strategy::Lowest => lowest::<A>(map, want)?,
+            Strategy::SmallestHole => smallest_hole::<A>(map, want)?,
             Strategy::At(at) => {
                 let end = at.checked_add(want.count)?;
                 if at < want.lo || end > want.hi {
                     return None;
                 }
                 // A fixed claim does not retry: a conflict means the range is taken.
-                return map.claim(at, want.count).ok().map(|()| at);
+                return map.claim_as::<A>(at, want.count).ok().map(|()| at);
             }
         };
         let start = match found {
@@ -247,16 +252,16 @@ pub(crate) fn allocate(map: &Bitmap, want: &Want, strategy: Strategy) -> Option<
                 // have taken it, and the tree may not know of that change yet, so the
                 // words decide the next try (asking the tree again could spin until
                 // the other thread reported its change).
-                if map.claim(start, want.count).is_ok() {
+                if map.claim_as::<A>(start, want.count).is_ok() {
                     return Some(start);
                 }
                 match strategy {
-                    Strategy::SmallestHole => scan_smallest_hole(map, want)?,
-                    _ => scan_lowest(map, want)?,
+                    Strategy::SmallestHole => scan_smallest_hole::<A>(map, want)?,
+                    _ => scan_lowest::<A>(map, want)?,
                 }
             }
         };
-        if map.claim(start, want.count).is_ok() {
+        if map.claim_as::<A>(start, want.count).is_ok() {
             return Some(start);
         }
     }
@@ -265,6 +270,7 @@ pub(crate) fn allocate(map: &Bitmap, want: &Want, strategy: Strategy) -> Option<
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::genalloc::access::Shared;
 
     fn want(count: usize, align: usize, phase: usize, hi: usize) -> Want {
         Want {
@@ -288,7 +294,7 @@ mod tests {
     #[test]
     fn lowest_takes_the_first_hole_that_fits() {
         let map = layout();
-        let lowest = |w: &Want| lowest(&map, w).map(Found::start);
+        let lowest = |w: &Want| lowest::<Shared>(&map, w).map(Found::start);
         assert_eq!(lowest(&want(2, 1, 0, 16)), Some(2));
         assert_eq!(lowest(&want(3, 1, 0, 16)), Some(5));
         assert_eq!(lowest(&want(8, 1, 0, 16)), None);
@@ -306,7 +312,7 @@ mod tests {
     #[test]
     fn smallest_hole_prefers_the_tightest_fit() {
         let map = layout();
-        let smallest_hole = |w: &Want| smallest_hole(&map, w).map(Found::start);
+        let smallest_hole = |w: &Want| smallest_hole::<Shared>(&map, w).map(Found::start);
         assert_eq!(smallest_hole(&want(2, 1, 0, 16)), Some(2));
         assert_eq!(smallest_hole(&want(3, 1, 0, 16)), Some(13));
         assert_eq!(smallest_hole(&want(4, 1, 0, 16)), Some(5));
@@ -363,12 +369,16 @@ mod tests {
                             phase,
                         };
                         let tree = map.summary().unwrap();
-                        let first = scan_lowest(&map, &w);
-                        assert_eq!(tree_lowest(tree, &map, &w), Some(first), "{w:?}");
-                        assert_eq!(lowest(&map, &w).map(Found::start), first);
-                        let best = scan_smallest_hole(&map, &w);
-                        assert_eq!(tree_smallest_hole(tree, &map, &w), Some(best), "{w:?}");
-                        assert_eq!(smallest_hole(&map, &w).map(Found::start), best);
+                        let first = scan_lowest::<Shared>(&map, &w);
+                        assert_eq!(tree_lowest::<Shared>(tree, &map, &w), Some(first), "{w:?}");
+                        assert_eq!(lowest::<Shared>(&map, &w).map(Found::start), first);
+                        let best = scan_smallest_hole::<Shared>(&map, &w);
+                        assert_eq!(
+                            tree_smallest_hole::<Shared>(tree, &map, &w),
+                            Some(best),
+                            "{w:?}"
+                        );
+                        assert_eq!(smallest_hole::<Shared>(&map, &w).map(Found::start), best);
                         found += usize::from(first.is_some());
                     }
                 }
@@ -381,11 +391,20 @@ mod tests {
     #[test]
     fn fixed_claims_exactly_or_fails() {
         let map = layout();
-        assert_eq!(allocate(&map, &want(2, 1, 0, 16), Strategy::At(3)), None);
-        assert_eq!(allocate(&map, &want(2, 1, 0, 16), Strategy::At(2)), Some(2));
-        assert_eq!(allocate(&map, &want(4, 1, 0, 16), Strategy::At(13)), None);
         assert_eq!(
-            allocate(&map, &want(3, 1, 0, 16), Strategy::At(13)),
+            allocate::<Shared>(&map, &want(2, 1, 0, 16), Strategy::At(3)),
+            None
+        );
+        assert_eq!(
+            allocate::<Shared>(&map, &want(2, 1, 0, 16), Strategy::At(2)),
+            Some(2)
+        );
+        assert_eq!(
+            allocate::<Shared>(&map, &want(4, 1, 0, 16), Strategy::At(13)),
+            None
+        );
+        assert_eq!(
+            allocate::<Shared>(&map, &want(3, 1, 0, 16), Strategy::At(13)),
             Some(13)
         );
     }
@@ -394,18 +413,24 @@ mod tests {
     fn allocate_claims_what_it_found() {
         let map = layout();
         assert_eq!(
-            allocate(&map, &want(3, 1, 0, 16), Strategy::Lowest),
+            allocate::<Shared>(&map, &want(3, 1, 0, 16), Strategy::Lowest),
             Some(5)
         );
         assert_eq!(
-            allocate(&map, &want(3, 1, 0, 16), Strategy::Lowest),
+            allocate::<Shared>(&map, &want(3, 1, 0, 16), Strategy::Lowest),
             Some(8)
         );
         assert_eq!(
-            allocate(&map, &want(1, 1, 0, 16), Strategy::SmallestHole),
+            allocate::<Shared>(&map, &want(1, 1, 0, 16), Strategy::SmallestHole),
             Some(11)
         );
-        assert_eq!(allocate(&map, &want(0, 1, 0, 16), Strategy::Lowest), None);
-        assert_eq!(allocate(&map, &want(1, 1, 0, 17), Strategy::Lowest), None);
+        assert_eq!(
+            allocate::<Shared>(&map, &want(0, 1, 0, 16), Strategy::Lowest),
+            None
+        );
+        assert_eq!(
+            allocate::<Shared>(&map, &want(1, 1, 0, 17), Strategy::Lowest),
+            None
+        );
     }
 }

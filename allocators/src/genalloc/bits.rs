@@ -38,11 +38,18 @@
 //! holds it nobody else writes it, so it is released by a plain store of 0. A large
 //! block therefore costs one atomic read-modify-write per word to claim and none for
 //! its middle words to free.
+//!
+//! The protocol is what the [`Shared`] access does. Every transition is written once,
+//! generic over [`Access`]; with [`Exclusive`](super::access::Exclusive) access (a
+//! [`GenBackend`](super::GenBackend) through `&mut self`) each compare-exchange is a
+//! load, a compare and a store, and the same checks and the same states result: no
+//! other thread can see the states in between.
 #![forbid(unsafe_code)]
 
 use crate::fallible::{OutOfMemory, try_boxed_slice};
 use alloc::boxed::Box;
 
+use super::access::{Access, Shared};
 use super::summary::Summary;
 use super::sync::{AtomicUsize, Ordering};
 
@@ -122,10 +129,25 @@ impl Bitmap {
 
     /// Tells the summary that the units `[start, end)` changed state: `claimed` when
     /// this thread just claimed them all, as one allocation it still holds.
-    fn changed(&self, start: usize, end: usize, claimed: bool) {
+    fn changed<A: Access>(&self, start: usize, end: usize, claimed: bool) {
         if let Some(summary) = &self.summary {
-            summary.changed(self, start, end, claimed);
+            summary.changed::<A>(self, start, end, claimed);
         }
+    }
+
+    /// The words and the summary's [state](Summary::state): the same for two maps that
+    /// went through the same claims and frees.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn state(&self) -> alloc::vec::Vec<usize> {
+        let mut state: alloc::vec::Vec<usize> = self
+            .words
+            .iter()
+            .map(|w| w.load(Ordering::Relaxed))
+            .collect();
+        if let Some(summary) = &self.summary {
+            state.extend(summary.state());
+        }
+        state
     }
 
     /// Units in the map.
@@ -140,16 +162,16 @@ impl Bitmap {
     }
 
     /// The word `w` (0 past the end, which callers never ask for).
-    fn load(&self, w: usize) -> usize {
+    fn load<A: Access>(&self, w: usize) -> usize {
         self.words
             .get(w)
-            .map_or(0, |word| word.load(Ordering::Acquire))
+            .map_or(0, |word| word.load(A::order(Ordering::Acquire)))
     }
 
     /// Busy mask of word `w`, with the units past the end of the map marked busy so
     /// no search ever runs off the end.
-    pub(crate) fn busy_word(&self, w: usize) -> usize {
-        let mut b = busy(self.load(w));
+    pub(crate) fn busy_word<A: Access>(&self, w: usize) -> usize {
+        let mut b = busy(self.load::<A>(w));
         let first = w * UNITS_PER_WORD;
         if self.units < first + UNITS_PER_WORD {
             let valid = self.units.saturating_sub(first);
@@ -160,32 +182,39 @@ impl Bitmap {
 
     /// Busy masks of the `N` words from `first`, all of whose units are inside the
     /// map; `None` when they are not (one bounds check for the lot).
-    pub(crate) fn busy_inside<const N: usize>(&self, first: usize) -> Option<[usize; N]> {
+    pub(crate) fn busy_inside<A: Access, const N: usize>(
+        &self,
+        first: usize,
+    ) -> Option<[usize; N]> {
         let words = self.words.get(first..first.checked_add(N)?)?;
         let words = <&[AtomicUsize; N]>::try_from(words).ok()?;
         if (first + N) * UNITS_PER_WORD > self.units {
             return None;
         }
-        Some(words.each_ref().map(|w| busy(w.load(Ordering::Acquire))))
+        Some(
+            words
+                .each_ref()
+                .map(|w| busy(w.load(A::order(Ordering::Acquire)))),
+        )
     }
 
     /// Whether unit `u` is used or tombstoned (units past the end are busy).
     #[cfg(test)]
     pub(crate) fn is_busy(&self, u: usize) -> bool {
-        self.busy_word(u / UNITS_PER_WORD) >> (u % UNITS_PER_WORD) & 1 == 1
+        self.busy_word::<Shared>(u / UNITS_PER_WORD) >> (u % UNITS_PER_WORD) & 1 == 1
     }
 
     /// Whether unit `u` (< units) is used.
     pub(crate) fn is_used(&self, u: usize) -> bool {
-        self.load(u / UNITS_PER_WORD) >> (u % UNITS_PER_WORD) & 1 == 1
+        self.load::<Shared>(u / UNITS_PER_WORD) >> (u % UNITS_PER_WORD) & 1 == 1
     }
 
     /// The first unit in `[from, hi)` that is free, if any (`hi <= units`).
-    pub(crate) fn next_free(&self, from: usize, hi: usize) -> Option<usize> {
+    pub(crate) fn next_free<A: Access>(&self, from: usize, hi: usize) -> Option<usize> {
         let mut u = from;
         while u < hi {
             let (w, bit) = (u / UNITS_PER_WORD, u % UNITS_PER_WORD);
-            let free = !self.busy_word(w) & USED_HALF & !span_or_zero(0, bit);
+            let free = !self.busy_word::<A>(w) & USED_HALF & !span_or_zero(0, bit);
             if free != 0 {
                 let found = w * UNITS_PER_WORD + free.trailing_zeros() as usize;
                 return (found < hi).then_some(found);
@@ -196,11 +225,11 @@ impl Bitmap {
     }
 
     /// The first unit in `[from, hi)` that is busy, or `hi` (`hi <= units`).
-    pub(crate) fn next_busy(&self, from: usize, hi: usize) -> usize {
+    pub(crate) fn next_busy<A: Access>(&self, from: usize, hi: usize) -> usize {
         let mut u = from;
         while u < hi {
             let (w, bit) = (u / UNITS_PER_WORD, u % UNITS_PER_WORD);
-            let b = self.busy_word(w) & !span_or_zero(0, bit);
+            let b = self.busy_word::<A>(w) & !span_or_zero(0, bit);
             if b != 0 {
                 return (w * UNITS_PER_WORD + b.trailing_zeros() as usize).min(hi);
             }
@@ -210,13 +239,13 @@ impl Bitmap {
     }
 
     /// The last busy unit in `[from, to)`, if any (`to <= units`).
-    pub(crate) fn last_busy(&self, from: usize, to: usize) -> Option<usize> {
+    pub(crate) fn last_busy<A: Access>(&self, from: usize, to: usize) -> Option<usize> {
         let mut end = to;
         while end > from {
             let w = (end - 1) / UNITS_PER_WORD;
             let first = w * UNITS_PER_WORD;
             let lo = from.max(first) - first;
-            let b = self.busy_word(w) & span(lo, end - first);
+            let b = self.busy_word::<A>(w) & span(lo, end - first);
             if b != 0 {
                 return Some(first + (usize::BITS - 1 - b.leading_zeros()) as usize);
             }
@@ -230,7 +259,17 @@ impl Bitmap {
     /// # Errors
     ///
     /// The first busy unit met, after every word already claimed was released again.
+    #[cfg(test)]
     pub(crate) fn claim(&self, start: usize, count: usize) -> Result<(), usize> {
+        self.claim_as::<Shared>(start, count)
+    }
+
+    /// [`claim`](Self::claim) with access `A` (see [`Access`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`claim`](Self::claim).
+    pub(crate) fn claim_as<A: Access>(&self, start: usize, count: usize) -> Result<(), usize> {
         let end = start + count;
         let (first, from) = (start / UNITS_PER_WORD, start % UNITS_PER_WORD);
         let last = (end - 1) / UNITS_PER_WORD;
@@ -240,30 +279,30 @@ impl Bitmap {
             UNITS_PER_WORD
         };
         let head = span(from, head_to);
-        self.set_word(first, head, head | 1 << (from + UNITS_PER_WORD))
+        self.set_word::<A>(first, head, head | 1 << (from + UNITS_PER_WORD))
             .map_err(|conflict| first * UNITS_PER_WORD + conflict.trailing_zeros() as usize)?;
         if first < last {
             // The words between the first and the last are covered whole: each is
             // claimed from 0 or not at all, without the general word's retry loop.
             let Some(middle) = self.words.get(first + 1..last) else {
-                self.clear_run(start, (first + 1) * UNITS_PER_WORD);
+                self.clear_run::<A>(start, (first + 1) * UNITS_PER_WORD);
                 return Err((first + 1) * UNITS_PER_WORD);
             };
             for (w, word) in (first + 1..).zip(middle) {
                 if let Err(now) =
-                    word.compare_exchange(0, USED_HALF, Ordering::AcqRel, Ordering::Acquire)
+                    A::compare_exchange(word, 0, USED_HALF, Ordering::AcqRel, Ordering::Acquire)
                 {
-                    self.clear_run(start, w * UNITS_PER_WORD);
+                    self.clear_run::<A>(start, w * UNITS_PER_WORD);
                     return Err(w * UNITS_PER_WORD + busy(now).trailing_zeros() as usize);
                 }
             }
             let tail = span(0, end - last * UNITS_PER_WORD);
-            if let Err(conflict) = self.set_word(last, tail, tail) {
-                self.clear_run(start, last * UNITS_PER_WORD);
+            if let Err(conflict) = self.set_word::<A>(last, tail, tail) {
+                self.clear_run::<A>(start, last * UNITS_PER_WORD);
                 return Err(last * UNITS_PER_WORD + conflict.trailing_zeros() as usize);
             }
         }
-        self.changed(start, end, true);
+        self.changed::<A>(start, end, true);
         Ok(())
     }
 
@@ -273,12 +312,12 @@ impl Bitmap {
     /// A word the claim covers whole can only be claimed from 0 (any other value has a
     /// busy unit in it), so it takes one compare-exchange against 0 and no retry: a
     /// large block costs one atomic operation per word.
-    fn set_word(&self, w: usize, mask: usize, set: usize) -> Result<(), usize> {
+    fn set_word<A: Access>(&self, w: usize, mask: usize, set: usize) -> Result<(), usize> {
         let Some(word) = self.words.get(w) else {
             return Err(mask);
         };
         if mask == USED_HALF {
-            return match word.compare_exchange(0, set, Ordering::AcqRel, Ordering::Acquire) {
+            return match A::compare_exchange(word, 0, set, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => Ok(()),
                 Err(now) => Err(busy(now)),
             };
@@ -289,8 +328,13 @@ impl Bitmap {
             if conflict != 0 {
                 return Err(conflict);
             }
-            match word.compare_exchange(current, current | set, Ordering::AcqRel, Ordering::Acquire)
-            {
+            match A::compare_exchange(
+                word,
+                current,
+                current | set,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
                 Ok(_) => return Ok(()),
                 Err(now) => current = now,
             }
@@ -305,31 +349,31 @@ impl Bitmap {
     /// every unit busy or not its start, and leaves it), so it is released by a store
     /// of 0 rather than a read-modify-write: no atomic operation for the middle of a
     /// large block.
-    fn clear_run(&self, start: usize, end: usize) {
+    fn clear_run<A: Access>(&self, start: usize, end: usize) {
         let (first, from) = (start / UNITS_PER_WORD, start % UNITS_PER_WORD);
         let last = (end - 1) / UNITS_PER_WORD;
         let start_bit = 1 << (from + UNITS_PER_WORD);
         if first == last {
-            self.clear_word(first, span(from, end - first * UNITS_PER_WORD) | start_bit);
+            self.clear_word::<A>(first, span(from, end - first * UNITS_PER_WORD) | start_bit);
             return;
         }
-        self.clear_word(last, span(0, end - last * UNITS_PER_WORD));
+        self.clear_word::<A>(last, span(0, end - last * UNITS_PER_WORD));
         if let Some(middle) = self.words.get(first + 1..last) {
             for word in middle.iter().rev() {
-                word.store(0, Ordering::Release);
+                word.store(0, A::order(Ordering::Release));
             }
         }
-        self.clear_word(first, span(from, UNITS_PER_WORD) | start_bit);
+        self.clear_word::<A>(first, span(from, UNITS_PER_WORD) | start_bit);
     }
 
     /// Clears the bits `clear` of word `w`, all of them the caller's: a store of 0 when
     /// they cover every unit of the word (see [`clear_run`](Self::clear_run)).
-    fn clear_word(&self, w: usize, clear: usize) {
+    fn clear_word<A: Access>(&self, w: usize, clear: usize) {
         if let Some(word) = self.words.get(w) {
             if clear & USED_HALF == USED_HALF {
-                word.store(0, Ordering::Release);
+                word.store(0, A::order(Ordering::Release));
             } else {
-                word.fetch_and(!clear, Ordering::Release);
+                A::and(word, !clear, Ordering::Release);
             }
         }
     }
@@ -341,8 +385,12 @@ impl Bitmap {
     /// # Errors
     ///
     /// [`FreeError`] in the order: unit free, not a start, another size.
-    pub(crate) fn begin_release(&self, start: usize, count: usize) -> Result<(), FreeError> {
-        self.take_block(start, count, 1 << (start % UNITS_PER_WORD))
+    pub(crate) fn begin_release<A: Access>(
+        &self,
+        start: usize,
+        count: usize,
+    ) -> Result<(), FreeError> {
+        self.take_block::<A>(start, count, 1 << (start % UNITS_PER_WORD))
     }
 
     /// Validates the block of `count` units at `start` and takes ownership of it by
@@ -357,33 +405,43 @@ impl Bitmap {
     /// Inlined into each caller: with one shared copy taking its mask at run time,
     /// frees that span words cost about thirty instructions more.
     #[inline(always)]
-    fn take_block(&self, start: usize, count: usize, clear: usize) -> Result<(), FreeError> {
+    fn take_block<A: Access>(
+        &self,
+        start: usize,
+        count: usize,
+        clear: usize,
+    ) -> Result<(), FreeError> {
         let (w, bit) = (start / UNITS_PER_WORD, start % UNITS_PER_WORD);
         let Some(word) = self.words.get(w) else {
             return Err(FreeError::NotAllocated);
         };
         loop {
-            let seen = word.load(Ordering::Acquire);
+            let seen = word.load(A::order(Ordering::Acquire));
             if seen >> bit & 1 == 0 {
                 return Err(FreeError::NotAllocated);
             }
             if seen >> (bit + UNITS_PER_WORD) & 1 == 0 {
                 return Err(FreeError::NotAllocationStart);
             }
-            let actual = self.run_len(start, seen);
+            let actual = self.run_len::<A>(start, seen);
             if actual != count {
                 // The tail was read after `seen`; if the start word moved meanwhile (a
                 // racing free of this block), the length may be torn: look again.
-                if word.load(Ordering::Acquire) != seen {
+                if word.load(A::order(Ordering::Acquire)) != seen {
                     continue;
                 }
                 return Err(FreeError::WrongCount { actual });
             }
             // On exactly the word we validated: this is where the free takes
             // ownership; if anything in the word moved, validate again.
-            if word
-                .compare_exchange(seen, seen & !clear, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
+            if A::compare_exchange(
+                word,
+                seen,
+                seen & !clear,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
             {
                 return Ok(());
             }
@@ -392,9 +450,9 @@ impl Bitmap {
 
     /// Second half of a free: releases the units of the block whose start
     /// [`begin_release`](Self::begin_release) tombstoned.
-    pub(crate) fn finish_release(&self, start: usize, count: usize) {
-        self.clear_run(start, start + count);
-        self.changed(start, start + count, false);
+    pub(crate) fn finish_release<A: Access>(&self, start: usize, count: usize) {
+        self.clear_run::<A>(start, start + count);
+        self.changed::<A>(start, start + count, false);
     }
 
     /// [`begin_release`](Self::begin_release) and
@@ -412,23 +470,37 @@ impl Bitmap {
     /// Inline, so that the caller's free is one call fewer deep.
     #[inline]
     pub(crate) fn release(&self, start: usize, count: usize) -> Result<(), FreeError> {
+        self.release_as::<Shared>(start, count)
+    }
+
+    /// [`release`](Self::release) with access `A` (see [`Access`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`release`](Self::release).
+    #[inline]
+    pub(crate) fn release_as<A: Access>(
+        &self,
+        start: usize,
+        count: usize,
+    ) -> Result<(), FreeError> {
         let from = start % UNITS_PER_WORD;
         if count == 0 || from + count > UNITS_PER_WORD {
-            self.begin_release(start, count)?;
-            self.finish_release(start, count);
+            self.begin_release::<A>(start, count)?;
+            self.finish_release::<A>(start, count);
             return Ok(());
         }
-        self.take_block(
+        self.take_block::<A>(
             start,
             count,
             span(from, from + count) | 1 << (from + UNITS_PER_WORD),
         )?;
-        self.changed(start, start + count, false);
+        self.changed::<A>(start, start + count, false);
         Ok(())
     }
 
     /// Length of the allocation that starts at `start`, whose word reads `first_word`.
-    fn run_len(&self, start: usize, first_word: usize) -> usize {
+    fn run_len<A: Access>(&self, start: usize, first_word: usize) -> usize {
         let (w, bit) = (start / UNITS_PER_WORD, start % UNITS_PER_WORD);
         let tail = (continuing(first_word) >> bit) >> 1;
         let mut len = 1 + tail.trailing_ones() as usize;
@@ -436,7 +508,7 @@ impl Bitmap {
             return len;
         }
         for word in self.words.get(w + 1..).unwrap_or_default() {
-            let word = word.load(Ordering::Acquire);
+            let word = word.load(A::order(Ordering::Acquire));
             // Every unit continues the allocation (used, no start) exactly when the
             // word is the used half alone: the middle of a large block.
             if word == USED_HALF {
@@ -451,13 +523,13 @@ impl Bitmap {
     /// Calls `f(start, count)` for each allocation, in ascending order.
     pub(crate) fn for_each_allocation(&self, f: &mut dyn FnMut(usize, usize)) {
         for w in 0..self.words.len() {
-            let word = self.load(w);
+            let word = self.load::<Shared>(w);
             let mut starts = word & (word >> UNITS_PER_WORD) & USED_HALF;
             while starts != 0 {
                 let bit = starts.trailing_zeros() as usize;
                 starts &= starts - 1;
                 let start = w * UNITS_PER_WORD + bit;
-                f(start, self.run_len(start, word));
+                f(start, self.run_len::<Shared>(start, word));
             }
         }
     }
@@ -467,7 +539,7 @@ impl Bitmap {
     pub(crate) fn largest_free(&self) -> usize {
         self.summary
             .as_ref()
-            .and_then(|summary| summary.longest_run(self))
+            .and_then(|summary| summary.longest_run::<Shared>(self))
             .unwrap_or_else(|| self.census().largest_free)
     }
 
@@ -476,7 +548,7 @@ impl Bitmap {
         let mut census = Census::default();
         let mut run = 0;
         for w in 0..self.words.len() {
-            let word = self.load(w);
+            let word = self.load::<Shared>(w);
             census.allocations +=
                 (word & (word >> UNITS_PER_WORD) & USED_HALF).count_ones() as usize;
             let valid = self
@@ -601,13 +673,13 @@ mod tests {
     #[test]
     fn searches_treat_the_tail_as_busy() {
         let map = Bitmap::new(H + 3).unwrap();
-        assert_eq!(map.next_busy(0, H + 3), H + 3);
-        assert_eq!(map.next_free(H + 3, H + 3), None);
+        assert_eq!(map.next_busy::<Shared>(0, H + 3), H + 3);
+        assert_eq!(map.next_free::<Shared>(H + 3, H + 3), None);
         map.claim(1, 2).unwrap();
-        assert_eq!(map.next_free(1, H + 3), Some(3));
-        assert_eq!(map.next_busy(0, H + 3), 1);
-        assert_eq!(map.last_busy(0, H + 3), Some(2));
-        assert_eq!(map.last_busy(3, H + 3), None);
+        assert_eq!(map.next_free::<Shared>(1, H + 3), Some(3));
+        assert_eq!(map.next_busy::<Shared>(0, H + 3), 1);
+        assert_eq!(map.last_busy::<Shared>(0, H + 3), Some(2));
+        assert_eq!(map.last_busy::<Shared>(3, H + 3), None);
         let c = map.census();
         assert_eq!(
             (c.free, c.free_extents, c.largest_free, c.allocations),
@@ -619,7 +691,7 @@ mod tests {
     fn empty_map_is_inert() {
         let map = Bitmap::new(0).unwrap();
         assert_eq!(map.census(), Census::default());
-        assert_eq!(map.next_free(0, 0), None);
+        assert_eq!(map.next_free::<Shared>(0, 0), None);
         assert_eq!(map.release(0, 1), Err(FreeError::NotAllocated));
         assert_eq!(map.metadata_bytes(), 0);
     }

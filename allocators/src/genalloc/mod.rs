@@ -4,10 +4,15 @@
 //! `min_alloc_order` granule, the fit algorithms of [`Fit`], `virt_to_phys`,
 //! `has_addr`, `avail`, `size` and chunk iteration, with [`GenPool::alloc`] and
 //! [`GenPool::free`] usable from many threads at once through `&self`.
-//! [`GenBackend`] puts the same machinery behind the [`Backend`](crate::Backend) trait.
+//! [`GenBackend`] puts the same machinery behind the [`Backend`](crate::Backend) trait,
+//! where `&mut self` makes it the chunk's only user: it runs the same code with plain
+//! loads and stores in place of the atomic read-modify-writes (see `access`).
 //!
 //! Files, one concept each:
 //!
+//! * `access`: shared (lock-free, atomic read-modify-writes) or exclusive (plain
+//!   loads and stores, only behind `&mut`) access, which every algorithm below is
+//!   generic over, so both paths are one body of code;
 //! * `bits`: the per-chunk atomic bitmap (used + start bits) and the claim/free
 //!   protocol that never loses or doubles a unit;
 //! * `summary`: the per-chunk free-run tree that lets a search skip to the runs that
@@ -22,6 +27,7 @@
 //! Nothing here reads or writes the memory the chunks describe, and nothing here
 //! takes a lock or allocates after a chunk has been added.
 
+mod access;
 mod algorithm;
 mod bits;
 mod chunk;

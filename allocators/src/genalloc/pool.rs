@@ -8,6 +8,7 @@
 
 use core::fmt;
 
+use super::access::Shared;
 use super::algorithm::{self, Strategy, Want};
 use super::bits::FreeError;
 use super::chunk::Chunk;
@@ -335,7 +336,7 @@ impl<O> GenPool<O> {
                 if chunk.avail_units() < units {
                     return None;
                 }
-                let unit = algorithm::allocate(chunk.map(), &want, strategy)?;
+                let unit = algorithm::allocate::<Shared>(chunk.map(), &want, strategy)?;
                 chunk.took(units);
                 Some((chunk.addr_of(unit), chunk.owner()))
             })
@@ -447,9 +448,12 @@ impl<O> GenPool<O> {
     #[cfg(loom)]
     #[must_use]
     pub fn summaries_settled(&self) -> bool {
-        self.chunks
-            .iter()
-            .all(|chunk| chunk.map().summary().is_none_or(|s| s.settle(chunk.map())))
+        self.chunks.iter().all(|chunk| {
+            chunk
+                .map()
+                .summary()
+                .is_none_or(|s| s.settle::<Shared>(chunk.map()))
+        })
     }
 
     /// The chunks, newest first (`gen_pool_for_each_chunk`).

@@ -149,13 +149,24 @@
 //! (release) is after those leaves, so a search that reads the new tail sees them. So the tree
 //! and its tail never hand out a claimed unit (every answer is claimed, and the claim
 //! is the check) and never miss a run that a search without racing moves would find.
+//!
+//! # One chunk user: the same code, plain writes
+//!
+//! Everything above is the [`Shared`](super::access::Shared) access. The updates and
+//! searches are generic over [`Access`]: with
+//! [`Exclusive`](super::access::Exclusive) access (through `&mut`, so there is no
+//! racing search and no other updater) taking the role, publishing a leaf and
+//! draining the stale set are loads and stores, every acquire and release above is
+//! relaxed (nothing to synchronise with), and a tail move has no bracket; the tree
+//! goes through the same states.
 #![forbid(unsafe_code)]
 
 use crate::fallible::{OutOfMemory, try_boxed_slice};
 use alloc::boxed::Box;
 
+use super::access::Access;
 use super::bits::{Bitmap, UNITS_PER_WORD, USED_HALF};
-use super::sync::{AtomicU32, AtomicUsize, Ordering, fence};
+use super::sync::{AtomicU32, AtomicUsize, Ordering};
 
 /// Bitmap words per leaf. Loom builds use one word per leaf so that a model of a few
 /// dozen units already has a tree with inner nodes to race on.
@@ -745,6 +756,30 @@ impl Summary {
         Ok(Some(tree))
     }
 
+    /// Every value the tree holds but the `tail_moves` count, which only the shared
+    /// path's bracket advances: two trees that went through the same changes hold
+    /// the same values.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn state(&self) -> alloc::vec::Vec<usize> {
+        let mut state = alloc::vec::Vec::new();
+        for i in 0..self.nodes.len() {
+            let runs = self.runs(i);
+            state
+                .extend([runs.prefix, runs.suffix, runs.longest, runs.classes].map(|v| v as usize));
+        }
+        state.extend(self.stale.iter().map(|w| w.load(Ordering::Relaxed)));
+        state.extend([
+            self.updating.load(Ordering::Relaxed),
+            self.dirty.load(Ordering::Relaxed),
+            self.pending.load(Ordering::Relaxed),
+            self.pending_base.load(Ordering::Relaxed) as usize,
+            self.quiet.load(Ordering::Relaxed) as usize,
+            self.tail.load(Ordering::Relaxed),
+            self.tail_short.load(Ordering::Relaxed) as usize,
+        ]);
+        state
+    }
+
     /// Bytes held by the tree.
     pub(crate) fn bytes(&self) -> usize {
         self.nodes.len() * size_of::<Slot>() + self.stale.len() * size_of::<usize>()
@@ -792,10 +827,10 @@ impl Summary {
     }
 
     /// The busy masks of leaf `leaf`'s words.
-    fn leaf_busy(map: &Bitmap, leaf: usize) -> [usize; LEAF_WORDS] {
+    fn leaf_busy<A: Access>(map: &Bitmap, leaf: usize) -> [usize; LEAF_WORDS] {
         let first = leaf * LEAF_WORDS;
-        map.busy_inside::<LEAF_WORDS>(first)
-            .unwrap_or_else(|| core::array::from_fn(|k| map.busy_word(first + k)))
+        map.busy_inside::<A, LEAF_WORDS>(first)
+            .unwrap_or_else(|| core::array::from_fn(|k| map.busy_word::<A>(first + k)))
     }
 
     /// The free units of a leaf whose words have the busy masks `busy`, as bits (bit
@@ -813,29 +848,29 @@ impl Summary {
     /// Inline: every leaf refresh and every first-fit search calls it, and the call
     /// (its register saves and restores) was about eight of its forty-odd instructions.
     #[inline]
-    fn leaf_free(map: &Bitmap, leaf: usize) -> u128 {
-        Self::free_of(Self::leaf_busy(map, leaf))
+    fn leaf_free<A: Access>(map: &Bitmap, leaf: usize) -> u128 {
+        Self::free_of(Self::leaf_busy::<A>(map, leaf))
     }
 
     /// The free units of leaf `leaf` as the tree describes them: those below the
     /// tail (the updater's view; a leaf wholly in the tail reads no word).
-    fn view_free(&self, map: &Bitmap, leaf: usize) -> u128 {
+    fn view_free<A: Access>(&self, map: &Bitmap, leaf: usize) -> u128 {
         let below = below_tail(leaf, self.tail.load(Ordering::Relaxed));
         if below == 0 {
             return 0;
         }
-        Self::leaf_free(map, leaf) & below
+        Self::leaf_free::<A>(map, leaf) & below
     }
 
     /// [`Runs::of_leaf`] of leaf `leaf` as the tree describes it, read from the words;
     /// a leaf below the tail whose words are all busy or all free (the inside of a
     /// large block being claimed or freed) is told by comparing them, without
     /// assembling and summarising its bits.
-    fn leaf_runs(&self, map: &Bitmap, leaf: usize) -> Runs {
+    fn leaf_runs<A: Access>(&self, map: &Bitmap, leaf: usize) -> Runs {
         if (leaf + 1) * LEAF_UNITS > self.tail.load(Ordering::Relaxed) {
-            return Runs::of_leaf(self.view_free(map, leaf));
+            return Runs::of_leaf(self.view_free::<A>(map, leaf));
         }
-        let busy = Self::leaf_busy(map, leaf);
+        let busy = Self::leaf_busy::<A>(map, leaf);
         if busy.iter().all(|&b| b == USED_HALF) {
             Runs::default()
         } else if busy.iter().all(|&b| b == 0) {
@@ -852,12 +887,12 @@ impl Summary {
 
     /// Recomputes leaves `first..=last` and the paths above them, a level at a time, up
     /// to the level where nothing changed any more.
-    fn refresh_leaves(&self, map: &Bitmap, first: usize, last: usize) {
+    fn refresh_leaves<A: Access>(&self, map: &Bitmap, first: usize, last: usize) {
         if first == last {
-            self.refresh_path(map, first);
+            self.refresh_path::<A>(map, first);
             return;
         }
-        self.flush_pending();
+        self.flush_pending::<A>();
         let last = last.min(self.leaves - 1);
         let Some(slots) = self.nodes.get(self.leaves + first..=self.leaves + last) else {
             return;
@@ -866,9 +901,9 @@ impl Summary {
         for (leaf, slot) in (first..).zip(slots) {
             // Only the leaves between the ends can lie wholly inside the change.
             let new = if leaf == first || leaf == last {
-                Runs::of_leaf(self.view_free(map, leaf))
+                Runs::of_leaf(self.view_free::<A>(map, leaf))
             } else {
-                self.leaf_runs(map, leaf)
+                self.leaf_runs::<A>(map, leaf)
             };
             if !slot.holds(new) {
                 slot.store(new);
@@ -923,12 +958,12 @@ impl Summary {
     /// ancestor; any other one updates the path from the leaf's parent. A change of
     /// another leaf
     /// first brings the pending leaf's path up to date, so at most one leaf is pending.
-    fn refresh_path(&self, map: &Bitmap, leaf: usize) {
+    fn refresh_path<A: Access>(&self, map: &Bitmap, leaf: usize) {
         let i = self.leaves + leaf;
         let Some(slot) = self.nodes.get(i) else {
             return;
         };
-        let new = Runs::of_leaf(self.view_free(map, leaf));
+        let new = Runs::of_leaf(self.view_free::<A>(map, leaf));
         let old = slot.load();
         if new == old {
             return;
@@ -937,21 +972,21 @@ impl Summary {
         if pending == leaf + 1 {
             slot.store(new);
             if new.packed_leaf() == self.pending_base.load(Ordering::Relaxed) {
-                self.pending.store(0, Ordering::Release);
+                self.pending.store(0, A::order(Ordering::Release));
             } else if !new.only_grows_inside(old) {
                 self.carry_up_from(i);
-                self.pending.store(0, Ordering::Release);
+                self.pending.store(0, A::order(Ordering::Release));
             }
             return;
         }
         if pending != 0 {
-            self.flush_pending();
+            self.flush_pending::<A>();
         }
         if new.only_grows_inside(old) {
             slot.store(new);
             self.pending_base
                 .store(old.packed_leaf(), Ordering::Relaxed);
-            self.pending.store(leaf + 1, Ordering::Release);
+            self.pending.store(leaf + 1, A::order(Ordering::Release));
             return;
         }
         self.carry_up(i, &new, LEAF_UNITS);
@@ -964,7 +999,7 @@ impl Summary {
     /// search does ([`Self::node`]), with no join and no sibling read; from the first
     /// ancestor that already has them, every one above has them too (a node's longest
     /// run and classes cover its children's).
-    fn flush_pending(&self) {
+    fn flush_pending<A: Access>(&self) {
         let Some(leaf) = self.pending.load(Ordering::Relaxed).checked_sub(1) else {
             return;
         };
@@ -983,7 +1018,7 @@ impl Summary {
             node.inside
                 .store(longest.max(gained.longest), classes | gained.classes);
         }
-        self.pending.store(0, Ordering::Release);
+        self.pending.store(0, A::order(Ordering::Release));
     }
 
     /// Recomputes the parent of node `i` (a leaf) from its children and carries it up.
@@ -1081,20 +1116,20 @@ impl Summary {
     /// answer taken when it claims it. A change that ends short of the tail leaves the
     /// tail where it is (unless the last move down stopped short), so only its leaves
     /// are recomputed.
-    fn refresh_change(&self, map: &Bitmap, start: usize, end: usize, claimed: bool) {
+    fn refresh_change<A: Access>(&self, map: &Bitmap, start: usize, end: usize, claimed: bool) {
         let tail = self.tail.load(Ordering::Relaxed);
         if claimed && end > tail {
             self.tail_short.store(0, Ordering::Relaxed);
             if start > tail {
                 // The skipped units become visible: a move in the bracket.
-                self.move_tail(tail, end, || {
-                    self.refresh_leaves(map, tail / LEAF_UNITS, (start - 1) / LEAF_UNITS);
+                self.move_tail::<A>(tail, end, || {
+                    self.refresh_leaves::<A>(map, tail / LEAF_UNITS, (start - 1) / LEAF_UNITS);
                 });
                 return;
             }
             if start < tail {
                 // Below the tail, as any claim; from there on busy either way.
-                self.refresh_leaves(map, start / LEAF_UNITS, (tail - 1) / LEAF_UNITS);
+                self.refresh_leaves::<A>(map, start / LEAF_UNITS, (tail - 1) / LEAF_UNITS);
             }
             // A search that reads the new tail must find the edge up to its top current
             // (release; searches read the tail with acquire).
@@ -1102,15 +1137,15 @@ impl Summary {
             if new_top < old_top {
                 self.raise_top(old_top, new_top);
             }
-            self.tail.store(end, Ordering::Release);
+            self.tail.store(end, A::order(Ordering::Release));
             return;
         }
         let (first, last) = (start / LEAF_UNITS, (end - 1) / LEAF_UNITS);
         if end < tail && self.tail_short.load(Ordering::Relaxed) == 0 {
-            self.refresh_leaves(map, first, last);
+            self.refresh_leaves::<A>(map, first, last);
             return;
         }
-        self.refresh_changed(map, first, last);
+        self.refresh_changed::<A>(map, first, last);
     }
 
     /// Folds a change of leaves `first..=last` into the tree (updater only): a claim
@@ -1118,32 +1153,32 @@ impl Summary {
     /// tail and those the move covered are recomputed with it; otherwise the changed
     /// leaves are recomputed, and then a free that reached the tail moves it down over
     /// the free run before it, which the tree then describes.
-    fn refresh_changed(&self, map: &Bitmap, first: usize, last: usize) {
+    fn refresh_changed<A: Access>(&self, map: &Bitmap, first: usize, last: usize) {
         let tail = self.tail.load(Ordering::Relaxed);
         // Leaves wholly in the tail read all busy before and after: nothing to do there.
         let below =
             |tail: usize| (first * LEAF_UNITS < tail).then(|| last.min((tail - 1) / LEAF_UNITS));
-        if let Some(moved) = self.tail_after_claims(map, first, last, tail) {
+        if let Some(moved) = self.tail_after_claims::<A>(map, first, last, tail) {
             let hi = (moved - 1) / LEAF_UNITS;
-            self.move_tail(tail, moved, || match below(moved) {
+            self.move_tail::<A>(tail, moved, || match below(moved) {
                 Some(last) if last + 1 >= tail / LEAF_UNITS => {
-                    self.refresh_leaves(map, first.min(tail / LEAF_UNITS), last.max(hi));
+                    self.refresh_leaves::<A>(map, first.min(tail / LEAF_UNITS), last.max(hi));
                 }
                 Some(last) => {
-                    self.refresh_leaves(map, first, last);
-                    self.refresh_leaves(map, tail / LEAF_UNITS, hi);
+                    self.refresh_leaves::<A>(map, first, last);
+                    self.refresh_leaves::<A>(map, tail / LEAF_UNITS, hi);
                 }
-                None => self.refresh_leaves(map, tail / LEAF_UNITS, hi),
+                None => self.refresh_leaves::<A>(map, tail / LEAF_UNITS, hi),
             });
             return;
         }
         if let Some(last) = below(tail) {
-            self.refresh_leaves(map, first, last);
+            self.refresh_leaves::<A>(map, first, last);
         }
-        let moved = self.tail_after_frees(map, tail);
+        let moved = self.tail_after_frees::<A>(map, tail);
         if moved < tail {
-            self.move_tail(tail, moved, || {
-                self.refresh_leaves(map, moved / LEAF_UNITS, (tail - 1) / LEAF_UNITS);
+            self.move_tail::<A>(tail, moved, || {
+                self.refresh_leaves::<A>(map, moved / LEAF_UNITS, (tail - 1) / LEAF_UNITS);
             });
         }
     }
@@ -1151,24 +1186,20 @@ impl Summary {
     /// Moves the tail from `tail` to `moved` and rewrites, through `refresh`, the
     /// leaves the move covers, inside the bracket: a search that overlaps any of it
     /// sees `tail_moves` change and does not trust what it read (see the module docs).
-    fn move_tail(&self, tail: usize, moved: usize, refresh: impl FnOnce()) {
-        let moves = self.tail_moves.load(Ordering::Relaxed);
-        self.tail_moves
-            .store(moves.wrapping_add(1), Ordering::Relaxed);
-        fence(Ordering::Release);
-        self.tail.store(moved, Ordering::Relaxed);
-        refresh();
-        let (old_top, new_top) = (self.top(tail), self.top(moved));
-        if new_top < old_top {
-            self.raise_top(old_top, new_top);
-        }
-        self.tail_moves
-            .store(moves.wrapping_add(2), Ordering::Release);
+    fn move_tail<A: Access>(&self, tail: usize, moved: usize, refresh: impl FnOnce()) {
+        A::bracket(&self.tail_moves, || {
+            self.tail.store(moved, Ordering::Relaxed);
+            refresh();
+            let (old_top, new_top) = (self.top(tail), self.top(moved));
+            if new_top < old_top {
+                self.raise_top(old_top, new_top);
+            }
+        });
     }
 
     /// Where the tail starts after a claim put units of leaves `first..=last` in it:
     /// past the last busy unit there, read from the words; `None` when none is busy.
-    fn tail_after_claims(
+    fn tail_after_claims<A: Access>(
         &self,
         map: &Bitmap,
         first: usize,
@@ -1179,7 +1210,7 @@ impl Summary {
         if hi <= tail {
             return None;
         }
-        map.last_busy((first * LEAF_UNITS).max(tail), hi)
+        map.last_busy::<A>((first * LEAF_UNITS).max(tail), hi)
             .map(|busy| busy + 1)
     }
 
@@ -1188,16 +1219,16 @@ impl Summary {
     /// found through the tree in `O(log n)` ([`Self::run_before`]), by at most
     /// [`TAIL_DROP`] units per change, so the leaves it masks stay bounded; a later
     /// change moves on.
-    fn tail_after_frees(&self, map: &Bitmap, tail: usize) -> usize {
+    fn tail_after_frees<A: Access>(&self, map: &Bitmap, tail: usize) -> usize {
         let Some(before) = tail.checked_sub(1) else {
             return tail;
         };
-        if map.busy_word(before / UNITS_PER_WORD) >> (before % UNITS_PER_WORD) & 1 == 1 {
+        if map.busy_word::<A>(before / UNITS_PER_WORD) >> (before % UNITS_PER_WORD) & 1 == 1 {
             self.tail_short.store(0, Ordering::Relaxed);
             return tail;
         }
         let floor = tail.saturating_sub(TAIL_DROP);
-        let run = self.run_before(map, tail);
+        let run = self.run_before::<A>(map, tail);
         self.tail_short
             .store(u32::from(run < floor), Ordering::Relaxed);
         run.max(floor)
@@ -1206,29 +1237,27 @@ impl Summary {
     /// Records that the bitmap words of units `[start, end)` changed (`start < end`,
     /// after the change; `claimed` when the caller claimed them all and still holds
     /// them). See the module docs for the protocol.
-    pub(crate) fn changed(&self, map: &Bitmap, start: usize, end: usize, claimed: bool) {
+    pub(crate) fn changed<A: Access>(&self, map: &Bitmap, start: usize, end: usize, claimed: bool) {
         let (first, last) = (start / LEAF_UNITS, (end - 1) / LEAF_UNITS);
         let quiet = self.quiet.load(Ordering::Relaxed);
         if quiet >= EAGER_CHANGES {
-            self.mark(first, last);
+            self.mark::<A>(first, last);
             return;
         }
         self.quiet.store(quiet + 1, Ordering::Relaxed);
-        if self.take_role() {
-            self.refresh_change(map, start, end, claimed);
-            self.updating.store(0, Ordering::Release);
+        if self.take_role::<A>() {
+            self.refresh_change::<A>(map, start, end, claimed);
+            self.updating.store(0, A::order(Ordering::Release));
         } else {
-            self.mark(first, last);
+            self.mark::<A>(first, last);
         }
     }
 
     /// Takes the updater role if nobody holds it (acquire: the updater then sees every
     /// node the last one wrote). Whoever fails goes on without waiting.
-    fn take_role(&self) -> bool {
+    fn take_role<A: Access>(&self) -> bool {
         self.updating.load(Ordering::Relaxed) == 0
-            && self
-                .updating
-                .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+            && A::compare_exchange(&self.updating, 0, 1, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
     }
 
@@ -1244,7 +1273,7 @@ impl Summary {
     /// inline into every claim and free, which then paid a call and the saving of
     /// its registers on the eager path too.
     #[inline(never)]
-    fn mark(&self, first: usize, last: usize) {
+    fn mark<A: Access>(&self, first: usize, last: usize) {
         let mut leaf = first;
         while leaf <= last {
             let (w, bit) = (leaf / STALE_BITS, leaf % STALE_BITS);
@@ -1256,10 +1285,11 @@ impl Summary {
                 loop {
                     let new = (bits & !seen).count_ones() as usize;
                     if new > counted {
-                        self.dirty.fetch_add(new - counted, Ordering::Relaxed);
+                        A::add(&self.dirty, new - counted, Ordering::Relaxed);
                         counted = new;
                     }
-                    match word.compare_exchange_weak(
+                    match A::compare_exchange_weak(
+                        word,
                         seen,
                         seen | bits,
                         Ordering::AcqRel,
@@ -1267,7 +1297,7 @@ impl Summary {
                     ) {
                         Ok(_) => {
                             if counted > new {
-                                self.dirty.fetch_sub(counted - new, Ordering::Relaxed);
+                                A::sub(&self.dirty, counted - new, Ordering::Relaxed);
                             }
                             break;
                         }
@@ -1282,13 +1312,13 @@ impl Summary {
     /// Recomputes the path of every leaf in the stale set, clearing it. Neighbouring
     /// stale leaves are recomputed as one range, so their shared ancestors are joined
     /// once: a large deferred change costs what it would have cost at once.
-    fn drain(&self, map: &Bitmap) {
+    fn drain<A: Access>(&self, map: &Bitmap) {
         let mut range: Option<(usize, usize)> = None;
         for (w, word) in self.stale.iter().enumerate() {
             if word.load(Ordering::Relaxed) == 0 {
                 continue;
             }
-            let mut bits = word.swap(0, Ordering::Acquire);
+            let mut bits = A::take(word, Ordering::Acquire);
             while bits != 0 {
                 let bit = bits.trailing_zeros() as usize;
                 let run = (!(bits >> bit)).trailing_zeros() as usize;
@@ -1297,7 +1327,7 @@ impl Summary {
                 range = match range {
                     Some((lo, hi)) if hi + 1 == first => Some((lo, last)),
                     Some((lo, hi)) => {
-                        self.refresh_stale(map, lo, hi);
+                        self.refresh_stale::<A>(map, lo, hi);
                         Some((first, last))
                     }
                     None => Some((first, last)),
@@ -1305,39 +1335,40 @@ impl Summary {
             }
         }
         if let Some((lo, hi)) = range {
-            self.refresh_stale(map, lo, hi);
+            self.refresh_stale::<A>(map, lo, hi);
         }
     }
 
     /// Recomputes the drained stale leaves `first..=last`, then counts them off `dirty`
     /// (only then: a search that reads `dirty == 0` relies on the tree being current).
-    fn refresh_stale(&self, map: &Bitmap, first: usize, last: usize) {
-        self.refresh_changed(map, first, last);
-        self.dirty.fetch_sub(last + 1 - first, Ordering::Release);
+    fn refresh_stale<A: Access>(&self, map: &Bitmap, first: usize, last: usize) {
+        self.refresh_changed::<A>(map, first, last);
+        A::sub(&self.dirty, last + 1 - first, Ordering::Release);
     }
 
     /// Whether the tree describes every change made by a call that has returned.
-    fn settled(&self) -> bool {
-        self.dirty.load(Ordering::Acquire) == 0 && self.updating.load(Ordering::Acquire) == 0
+    fn settled<A: Access>(&self) -> bool {
+        self.dirty.load(A::order(Ordering::Acquire)) == 0
+            && self.updating.load(A::order(Ordering::Acquire)) == 0
     }
 
     /// Brings the deferred changes into the tree if no other thread is updating it,
     /// and says whether it is [settled](Self::settled).
-    pub(crate) fn settle(&self, map: &Bitmap) -> bool {
-        if self.dirty.load(Ordering::Acquire) != 0 {
-            self.drain_unless_updating(map);
+    pub(crate) fn settle<A: Access>(&self, map: &Bitmap) -> bool {
+        if self.dirty.load(A::order(Ordering::Acquire)) != 0 {
+            self.drain_unless_updating::<A>(map);
         }
-        self.settled()
+        self.settled::<A>()
     }
 
     /// Drains the stale set unless another thread holds the updater role. Out of line:
     /// the drain is rare on the search path, and inlined it kept the check every
     /// search makes first (and [`Self::settled_tail`] around it) from being inlined.
     #[inline(never)]
-    fn drain_unless_updating(&self, map: &Bitmap) {
-        if self.take_role() {
-            self.drain(map);
-            self.updating.store(0, Ordering::Release);
+    fn drain_unless_updating<A: Access>(&self, map: &Bitmap) {
+        if self.take_role::<A>() {
+            self.drain::<A>(map);
+            self.updating.store(0, A::order(Ordering::Release));
         }
     }
 
@@ -1356,8 +1387,12 @@ impl Summary {
 
     /// The pending leaf's slot and runs, read by a search after it found the tree
     /// settled (acquire: it then sees the slots written before the leaf was named).
-    fn pending_leaf(&self) -> Option<(usize, Runs)> {
-        let slot = self.pending.load(Ordering::Acquire).checked_sub(1)? + self.leaves;
+    fn pending_leaf<A: Access>(&self) -> Option<(usize, Runs)> {
+        let slot = self
+            .pending
+            .load(A::order(Ordering::Acquire))
+            .checked_sub(1)?
+            + self.leaves;
         Some((slot, self.runs(slot)))
     }
 
@@ -1379,37 +1414,37 @@ impl Summary {
     /// move is under way: the tail and the `tail_moves` value to check against
     /// ([`Self::same_tail`]) once the search read the nodes.
     #[inline]
-    fn settled_tail(&self, map: &Bitmap) -> Option<(usize, usize)> {
-        if !self.settle(map) {
+    fn settled_tail<A: Access>(&self, map: &Bitmap) -> Option<(usize, usize)> {
+        if !self.settle::<A>(map) {
             return None;
         }
-        let moves = self.tail_moves.load(Ordering::Acquire);
-        (moves & 1 == 0).then(|| (self.tail.load(Ordering::Acquire), moves))
+        let moves = self.tail_moves.load(A::order(Ordering::Acquire));
+        (moves & 1 == 0).then(|| (self.tail.load(A::order(Ordering::Acquire)), moves))
     }
 
     /// Whether no tail move began since `tail_moves` read `moves` (acquire fence: if
     /// the search read any node a later move wrote, this load sees that move).
-    fn same_tail(&self, moves: usize) -> bool {
-        fence(Ordering::Acquire);
+    fn same_tail<A: Access>(&self, moves: usize) -> bool {
+        A::fence(Ordering::Acquire);
         self.tail_moves.load(Ordering::Relaxed) == moves
     }
 
     /// The first unit of the free run that ends at `tail` (`tail` when the unit before
     /// it is busy, as it is unless the last move stopped short, see [`TAIL_DROP`]):
     /// the leaf's words, then the free ends of the nodes to the left, `O(log n)`.
-    fn run_before(&self, map: &Bitmap, tail: usize) -> usize {
+    fn run_before<A: Access>(&self, map: &Bitmap, tail: usize) -> usize {
         let Some(before) = tail.checked_sub(1) else {
             return 0;
         };
         // Usually the unit before the tail is busy: its word alone tells.
-        if map.busy_word(before / UNITS_PER_WORD) >> (before % UNITS_PER_WORD) & 1 == 1 {
+        if map.busy_word::<A>(before / UNITS_PER_WORD) >> (before % UNITS_PER_WORD) & 1 == 1 {
             return tail;
         }
         let leaf = before / LEAF_UNITS;
         // The leaf's units below the tail, 1 to LEAF_UNITS: the free ones just below it
         // are the leading ones once the unit before the tail is moved to bit 127.
         let ahead = tail - leaf * LEAF_UNITS;
-        let run = (Self::leaf_free(map, leaf) << (128 - ahead)).leading_ones() as usize;
+        let run = (Self::leaf_free::<A>(map, leaf) << (128 - ahead)).leading_ones() as usize;
         if run < ahead {
             return tail - run;
         }
@@ -1432,19 +1467,19 @@ impl Summary {
 
     /// The free tail's answer for `count` units: the start of the free run that ends
     /// at `tail`, if from there to the map's end holds `count` units.
-    fn tail_fit(&self, map: &Bitmap, tail: usize, count: usize) -> Option<usize> {
-        let start = self.run_before(map, tail);
+    fn tail_fit<A: Access>(&self, map: &Bitmap, tail: usize, count: usize) -> Option<usize> {
+        let start = self.run_before::<A>(map, tail);
         (map.units() - start >= count).then_some(start)
     }
 
     /// The longest free run of the whole map, if the tree is [settled](Self::settled):
     /// the root's, folded with the pending leaf, or the free tail with the run before it.
-    pub(crate) fn longest_run(&self, map: &Bitmap) -> Option<usize> {
+    pub(crate) fn longest_run<A: Access>(&self, map: &Bitmap) -> Option<usize> {
         self.needed();
-        let (tail, moves) = self.settled_tail(map)?;
-        let root = self.node(self.top(tail), self.pending_leaf()).longest as usize;
-        let longest = root.max(map.units() - self.run_before(map, tail));
-        self.same_tail(moves).then_some(longest)
+        let (tail, moves) = self.settled_tail::<A>(map)?;
+        let root = self.node(self.top(tail), self.pending_leaf::<A>()).longest as usize;
+        let longest = root.max(map.units() - self.run_before::<A>(map, tail));
+        self.same_tail::<A>(moves).then_some(longest)
     }
 
     /// The lowest unit where `count` free units start, over the whole map, if the tree
@@ -1452,21 +1487,30 @@ impl Summary {
     /// child if its longest run holds `count`, else the run across the middle if it
     /// does, else the right child) and a scan of one leaf, `O(log n)`; when no run
     /// below the tail holds `count`, the free run that reaches the map's end.
-    pub(crate) fn lowest_run(&self, map: &Bitmap, count: usize) -> Option<Option<usize>> {
-        let (tail, moves) = self.settled_tail(map)?;
-        let found = match self.lowest_below_tail(map, count, self.top(tail))? {
+    pub(crate) fn lowest_run<A: Access>(
+        &self,
+        map: &Bitmap,
+        count: usize,
+    ) -> Option<Option<usize>> {
+        let (tail, moves) = self.settled_tail::<A>(map)?;
+        let found = match self.lowest_below_tail::<A>(map, count, self.top(tail))? {
             Some(start) => Some(start),
-            None => self.tail_fit(map, tail, count),
+            None => self.tail_fit::<A>(map, tail, count),
         };
-        self.same_tail(moves).then_some(found)
+        self.same_tail::<A>(moves).then_some(found)
     }
 
     /// [`Self::lowest_run`] among the runs the tree describes, those below the tail.
-    fn lowest_below_tail(&self, map: &Bitmap, count: usize, top: usize) -> Option<Option<usize>> {
+    fn lowest_below_tail<A: Access>(
+        &self,
+        map: &Bitmap,
+        count: usize,
+        top: usize,
+    ) -> Option<Option<usize>> {
         // The pending leaf matters only if it holds `count`: then every node on its
         // path does. Its ends need no folding: its ancestors know them.
         let pending_fit = self
-            .pending_leaf()
+            .pending_leaf::<A>()
             .filter(|(_, leaf)| leaf.longest as usize >= count)
             .map(|(slot, _)| slot);
         let top_longest = self.nodes.get(top).map_or(0, |top| top.longest() as usize);
@@ -1486,7 +1530,7 @@ impl Summary {
         let lo = (i - self.leaves) * LEAF_UNITS;
         // The leaf holds a run of `count` (a run reaching into it from the left would
         // have been found across a middle above).
-        let free = Self::leaf_free(map, i - self.leaves);
+        let free = Self::leaf_free::<A>(map, i - self.leaves);
         // `None`: the leaf changed since its node was read, a change is in flight.
         let bit = if count <= SHORT_FIT {
             lowest_fit_in_leaf(free, count)
@@ -1540,8 +1584,13 @@ impl Summary {
     /// Reports the maximal free runs of `window` to `visitor` in address order, skipping
     /// the insides of nodes it declines, until it says stop. Returns `false` when the
     /// tree is not [settled](Self::settled) (nothing was reported).
-    pub(crate) fn walk(&self, map: &Bitmap, window: Window, visitor: &mut impl Visitor) -> bool {
-        let Some((tail, moves)) = self.settled_tail(map) else {
+    pub(crate) fn walk<A: Access>(
+        &self,
+        map: &Bitmap,
+        window: Window,
+        visitor: &mut impl Visitor,
+    ) -> bool {
+        let Some((tail, moves)) = self.settled_tail::<A>(map) else {
             return false;
         };
         // The tree describes the units below the tail, and reads the ones from there on
@@ -1552,7 +1601,7 @@ impl Summary {
         // tail are whole nodes for the visitor, not cut at the tail.
         let top = self.top(tail);
         let before_busy = tail.checked_sub(1).is_none_or(|before| {
-            map.busy_word(before / UNITS_PER_WORD) >> (before % UNITS_PER_WORD) & 1 == 1
+            map.busy_word::<A>(before / UNITS_PER_WORD) >> (before % UNITS_PER_WORD) & 1 == 1
         });
         let (tree, tail_from) = if window.lo >= tail {
             (None, window.lo)
@@ -1566,9 +1615,9 @@ impl Summary {
             (Some(Window { lo: window.lo, hi }), tail)
         };
         let mut carry = 0;
-        let pending = self.pending_leaf();
+        let pending = self.pending_leaf::<A>();
         let stopped = tree.is_some_and(|tree| {
-            self.visit(
+            self.visit::<A>(
                 map,
                 tree,
                 tail,
@@ -1588,7 +1637,7 @@ impl Summary {
                 visitor.run(window.hi - run, run);
             }
         }
-        self.same_tail(moves)
+        self.same_tail::<A>(moves)
     }
 
     /// Visits node `i` covering `[lo, lo + len)`, with the `pending` leaf folded in and
@@ -1596,7 +1645,7 @@ impl Summary {
     /// length of the free run that ends at `lo`. Returns `true` once the visitor
     /// stopped.
     #[allow(clippy::too_many_arguments)]
-    fn visit(
+    fn visit<A: Access>(
         &self,
         map: &Bitmap,
         window: Window,
@@ -1629,11 +1678,11 @@ impl Summary {
             }
         }
         if i >= self.leaves {
-            return self.scan_leaf(map, window, tail, i - self.leaves, lo, carry, visitor);
+            return self.scan_leaf::<A>(map, window, tail, i - self.leaves, lo, carry, visitor);
         }
         let half = len / 2;
-        self.visit(map, window, tail, pending, 2 * i, lo, half, carry, visitor)
-            || self.visit(
+        self.visit::<A>(map, window, tail, pending, 2 * i, lo, half, carry, visitor)
+            || self.visit::<A>(
                 map,
                 window,
                 tail,
@@ -1649,7 +1698,7 @@ impl Summary {
     /// [`visit`](Self::visit) of a leaf at `lo`, run by run, clipped to the window, its
     /// units from the tail on read as busy.
     #[allow(clippy::too_many_arguments)]
-    fn scan_leaf(
+    fn scan_leaf<A: Access>(
         &self,
         map: &Bitmap,
         window: Window,
@@ -1659,7 +1708,7 @@ impl Summary {
         carry: &mut usize,
         visitor: &mut impl Visitor,
     ) -> bool {
-        let mut free = Self::leaf_free(map, leaf) & below_tail(leaf, tail);
+        let mut free = Self::leaf_free::<A>(map, leaf) & below_tail(leaf, tail);
         if window.lo > lo {
             free &= !((1u128 << (window.lo - lo)) - 1);
         }
@@ -1752,6 +1801,7 @@ impl<F: Fn(usize, usize) -> Option<usize>> Visitor for SmallestInClass<F> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::genalloc::access::Shared;
     use alloc::vec::Vec;
 
     /// Every maximal free run of `[lo, hi)`, unit by unit.
@@ -1854,11 +1904,11 @@ mod tests {
             ] {
                 let window = Window { lo, hi };
                 let mut all = All(Vec::new());
-                assert!(tree.walk(&map, window, &mut all));
+                assert!(tree.walk::<Shared>(&map, window, &mut all));
                 assert_eq!(all.0, naive_runs(&map, lo, hi), "{units} {lo}..{hi}");
                 for min in [1, 2, 7, 40, 129, 300] {
                     let mut big = AtLeast(min, Vec::new());
-                    assert!(tree.walk(&map, window, &mut big));
+                    assert!(tree.walk::<Shared>(&map, window, &mut big));
                     let want: Vec<_> = naive_runs(&map, lo, hi)
                         .into_iter()
                         .filter(|r| r.1 >= min)
@@ -1868,7 +1918,7 @@ mod tests {
             }
             let runs = naive_runs(&map, 0, units);
             let longest = runs.iter().map(|r| r.1).max().unwrap_or(0);
-            assert_eq!(tree.longest_run(&map), Some(longest));
+            assert_eq!(tree.longest_run::<Shared>(&map), Some(longest));
         }
     }
 
@@ -1886,7 +1936,7 @@ mod tests {
                     fit: |s: usize, e: usize| (e - s >= count).then_some(s),
                     best: None,
                 };
-                assert!(tree.walk(
+                assert!(tree.walk::<Shared>(
                     &map,
                     Window {
                         lo: 0,
@@ -1909,10 +1959,10 @@ mod tests {
         let units = 6 * LEAF_UNITS + 3;
         let map = Bitmap::new(units).unwrap();
         let tree = map.summary().unwrap();
-        assert_eq!(tree.longest_run(&map).unwrap(), units);
+        assert_eq!(tree.longest_run::<Shared>(&map).unwrap(), units);
         map.claim(LEAF_UNITS - 2, 2 * LEAF_UNITS).unwrap();
         map.claim(5 * LEAF_UNITS, 1).unwrap();
-        assert_eq!(tree.longest_run(&map), Some(2 * LEAF_UNITS + 2));
+        assert_eq!(tree.longest_run::<Shared>(&map), Some(2 * LEAF_UNITS + 2));
         // The free tail after the last block is left out of the tree: the root sees
         // the units from there on as busy.
         let tail = || tree.tail.load(Ordering::Relaxed);
@@ -1928,7 +1978,7 @@ mod tests {
         );
         assert_eq!(root.classes, 1 << class(2 * LEAF_UNITS + 2));
         map.release(LEAF_UNITS - 2, 2 * LEAF_UNITS).unwrap();
-        assert_eq!(tree.longest_run(&map), Some(5 * LEAF_UNITS));
+        assert_eq!(tree.longest_run::<Shared>(&map), Some(5 * LEAF_UNITS));
         let root = tree.runs(1);
         assert_eq!(root.longest as usize, 5 * LEAF_UNITS);
         assert_eq!(root.classes, 0);
@@ -1940,7 +1990,7 @@ mod tests {
         map.release(5 * LEAF_UNITS, 1).unwrap();
         assert_eq!(tail(), 0);
         assert_eq!(tree.runs(tree.top(0)), Runs::default());
-        assert_eq!(tree.longest_run(&map), Some(units));
+        assert_eq!(tree.longest_run::<Shared>(&map), Some(units));
     }
 
     #[test]
@@ -1953,21 +2003,21 @@ mod tests {
         // Read once the tree folded in every change (changes after a few without a
         // search that needed the tree only publish their leaves).
         let tail = || {
-            assert!(tree.longest_run(&map).is_some());
+            assert!(tree.longest_run::<Shared>(&map).is_some());
             tree.tail.load(Ordering::Relaxed)
         };
         // The runs the tree's searches start from.
         let top = || tree.runs(tree.top(tail()));
         let all_runs = || {
             let mut all = All(Vec::new());
-            assert!(tree.walk(&map, Window { lo: 0, hi: units }, &mut all));
+            assert!(tree.walk::<Shared>(&map, Window { lo: 0, hi: units }, &mut all));
             all.0
         };
         // A claim past the tail makes the units it skipped visible in the tree.
         map.claim(5 * LEAF_UNITS + 3, 2).unwrap();
         assert_eq!(tail(), 5 * LEAF_UNITS + 5);
         assert_eq!(top().longest as usize, 5 * LEAF_UNITS + 3);
-        assert_eq!(tree.lowest_run(&map, 1), Some(Some(0)));
+        assert_eq!(tree.lowest_run::<Shared>(&map, 1), Some(Some(0)));
         assert_eq!(all_runs(), naive_runs(&map, 0, units));
         map.release(5 * LEAF_UNITS + 3, 2).unwrap();
         assert_eq!(tail(), 0);
@@ -1982,15 +2032,15 @@ mod tests {
         map.release(1, top_block - 1).unwrap();
         map.release(top_block, 1).unwrap();
         assert_eq!(tail(), 14 * LEAF_UNITS + 1);
-        assert_eq!(tree.lowest_run(&map, units - 1), Some(Some(1)));
-        assert_eq!(tree.lowest_run(&map, units), Some(None));
-        assert_eq!(tree.longest_run(&map), Some(units - 1));
+        assert_eq!(tree.lowest_run::<Shared>(&map, units - 1), Some(Some(1)));
+        assert_eq!(tree.lowest_run::<Shared>(&map, units), Some(None));
+        assert_eq!(tree.longest_run::<Shared>(&map), Some(units - 1));
         assert_eq!(all_runs(), [(1, units - 1)]);
         // The next change below the tail, here the free of unit 0, moves it on.
         map.release(0, 1).unwrap();
         assert_eq!(tail(), 0);
         assert_eq!(top(), Runs::default());
-        assert_eq!(tree.lowest_run(&map, units), Some(Some(0)));
+        assert_eq!(tree.lowest_run::<Shared>(&map, units), Some(Some(0)));
         // Again a tail that stopped short, then a claim from the free run before it
         // into it: the tail moves past the claim, and the tree sees its units below
         // the old tail taken.
@@ -2003,7 +2053,10 @@ mod tests {
         map.claim(1, 20 * LEAF_UNITS).unwrap();
         assert_eq!(tail(), 20 * LEAF_UNITS + 1);
         assert_eq!(top(), Runs::default());
-        assert_eq!(tree.lowest_run(&map, 1), Some(Some(20 * LEAF_UNITS + 1)));
+        assert_eq!(
+            tree.lowest_run::<Shared>(&map, 1),
+            Some(Some(20 * LEAF_UNITS + 1))
+        );
     }
 
     #[test]
@@ -2011,7 +2064,7 @@ mod tests {
         let units = 16 * LEAF_UNITS;
         let map = Bitmap::new(units).unwrap();
         let tree = map.summary().unwrap();
-        let eager = || assert!(tree.longest_run(&map).is_some());
+        let eager = || assert!(tree.longest_run::<Shared>(&map).is_some());
         // Leaves 0 to 2 taken in blocks, a 2-unit block inside leaf 1.
         let hole = LEAF_UNITS + 10;
         for (start, len) in [
@@ -2035,17 +2088,23 @@ mod tests {
         map.release(hole, 2).unwrap();
         eager();
         map.release(0, 5).unwrap();
-        assert_eq!(tree.lowest_run(&map, 3), Some(Some(0)));
+        assert_eq!(tree.lowest_run::<Shared>(&map, 3), Some(Some(0)));
         // A claim at the tail that reaches leaf 2 makes the node over four leaves the
         // top: it must know the runs below.
         eager();
         map.claim(2 * LEAF_UNITS, 10).unwrap();
         assert_eq!(tree.top(tree.tail.load(Ordering::Relaxed)), tree.leaves / 4);
-        assert_eq!(tree.lowest_run(&map, 2), Some(Some(0)));
-        assert_eq!(tree.lowest_run(&map, 6), Some(Some(2 * LEAF_UNITS + 10)));
-        assert_eq!(tree.longest_run(&map), Some(units - 2 * LEAF_UNITS - 10));
+        assert_eq!(tree.lowest_run::<Shared>(&map, 2), Some(Some(0)));
+        assert_eq!(
+            tree.lowest_run::<Shared>(&map, 6),
+            Some(Some(2 * LEAF_UNITS + 10))
+        );
+        assert_eq!(
+            tree.longest_run::<Shared>(&map),
+            Some(units - 2 * LEAF_UNITS - 10)
+        );
         map.claim(0, 5).unwrap();
-        assert_eq!(tree.lowest_run(&map, 2), Some(Some(hole)));
+        assert_eq!(tree.lowest_run::<Shared>(&map, 2), Some(Some(hole)));
     }
 
     /// The stored (unfolded) runs of leaf `leaf`'s parent.
@@ -2074,18 +2133,24 @@ mod tests {
         }
         let window = Window { lo: 0, hi: units };
         // Changes fold into the tree at once only while searches need it: keep it so.
-        let eager = || assert!(tree.longest_run(&map).is_some());
+        let eager = || assert!(tree.longest_run::<Shared>(&map).is_some());
         eager();
         map.release(hole3, 2).unwrap();
         // Only the leaf changed: its parent still knows no free unit...
         assert_eq!(tree.pending.load(Ordering::Relaxed), 4);
         assert_eq!(stored_parent(tree, 3).longest, 0);
         // ...yet every search sees the hole.
-        assert_eq!(tree.lowest_run(&map, 2), Some(Some(hole3)));
-        assert_eq!(tree.lowest_run(&map, 3), Some(Some(7 * LEAF_UNITS)));
-        assert_eq!(tree.node(1, tree.pending_leaf()).classes, 1 << class(2));
+        assert_eq!(tree.lowest_run::<Shared>(&map, 2), Some(Some(hole3)));
+        assert_eq!(
+            tree.lowest_run::<Shared>(&map, 3),
+            Some(Some(7 * LEAF_UNITS))
+        );
+        assert_eq!(
+            tree.node(1, tree.pending_leaf::<Shared>()).classes,
+            1 << class(2)
+        );
         let mut at_least = AtLeast(2, Vec::new());
-        assert!(tree.walk(&map, window, &mut at_least));
+        assert!(tree.walk::<Shared>(&map, window, &mut at_least));
         assert_eq!(at_least.1, [(hole3, 2), (7 * LEAF_UNITS, LEAF_UNITS)]);
         let mut best = SmallestInClass {
             count: 2,
@@ -2093,13 +2158,16 @@ mod tests {
             fit: |s: usize, e: usize| (e - s >= 2).then_some(s),
             best: None,
         };
-        assert!(tree.walk(&map, window, &mut best));
+        assert!(tree.walk::<Shared>(&map, window, &mut best));
         assert_eq!(best.best, Some((2, hole3)));
         // Refilling the hole restores what the ancestors describe: nothing pending.
         eager();
         map.claim(hole3, 2).unwrap();
         assert_eq!(tree.pending.load(Ordering::Relaxed), 0);
-        assert_eq!(tree.lowest_run(&map, 1), Some(Some(7 * LEAF_UNITS)));
+        assert_eq!(
+            tree.lowest_run::<Shared>(&map, 1),
+            Some(Some(7 * LEAF_UNITS))
+        );
         // A change of another leaf brings the pending one's path up to date first.
         eager();
         map.release(hole3, 2).unwrap();
@@ -2110,13 +2178,13 @@ mod tests {
         // ...all the way up: the stored root knows the hole (the free tail is outside
         // the tree), though not the pending one in leaf 1.
         assert_eq!(tree.runs(1).classes, 1 << class(2));
-        assert_eq!(tree.lowest_run(&map, 2), Some(Some(hole1)));
+        assert_eq!(tree.lowest_run::<Shared>(&map, 2), Some(Some(hole1)));
         // A change that is not a pure gain inside the leaf updates the path at once.
         eager();
         map.claim(hole1, 1).unwrap();
         assert_eq!(tree.pending.load(Ordering::Relaxed), 0);
         assert_eq!(stored_parent(tree, 1).longest, 1);
-        assert_eq!(tree.lowest_run(&map, 1), Some(Some(hole1 + 1)));
+        assert_eq!(tree.lowest_run::<Shared>(&map, 1), Some(Some(hole1 + 1)));
         // So does one that shortens the pending leaf's longest run within its class.
         eager();
         map.release(hole5, 3).unwrap();
@@ -2135,8 +2203,8 @@ mod tests {
         map.release(hole5 + 1, 2).unwrap();
         assert_eq!(tree.pending.load(Ordering::Relaxed), 6);
         assert_eq!(tree.runs(1).longest, 1);
-        assert_eq!(tree.lowest_run(&map, 2), Some(Some(hole5 + 1)));
-        assert_eq!(tree.longest_run(&map), Some(2));
+        assert_eq!(tree.lowest_run::<Shared>(&map, 2), Some(Some(hole5 + 1)));
+        assert_eq!(tree.longest_run::<Shared>(&map), Some(2));
     }
 
     #[test]
@@ -2152,7 +2220,7 @@ mod tests {
             map.claim(start, len).unwrap();
             start += len;
         }
-        let eager = || assert!(tree.longest_run(&map).is_some());
+        let eager = || assert!(tree.longest_run::<Shared>(&map).is_some());
         eager();
         map.release(first, 1).unwrap();
         eager();
@@ -2165,7 +2233,7 @@ mod tests {
         map.claim(second, 2).unwrap();
         assert_eq!(tree.pending.load(Ordering::Relaxed), 0);
         assert_eq!(stored_parent(tree, 2).longest, 1);
-        assert_eq!(tree.lowest_run(&map, 1), Some(Some(first)));
+        assert_eq!(tree.lowest_run::<Shared>(&map, 1), Some(Some(first)));
         // Refilling the second hole again is what the ancestors describe: nothing
         // pending, and the parent was right all along.
         eager();
@@ -2175,10 +2243,10 @@ mod tests {
         map.claim(second, 2).unwrap();
         assert_eq!(tree.pending.load(Ordering::Relaxed), 0);
         assert_eq!(stored_parent(tree, 2).longest, 1);
-        assert_eq!(tree.lowest_run(&map, 1), Some(Some(first)));
+        assert_eq!(tree.lowest_run::<Shared>(&map, 1), Some(Some(first)));
         eager();
         map.claim(first, 1).unwrap();
-        assert_eq!(tree.lowest_run(&map, 1), Some(None));
+        assert_eq!(tree.lowest_run::<Shared>(&map, 1), Some(None));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! no placement logic of its own and never touches managed memory.
 #![forbid(unsafe_code)]
 
+use super::access::{Access, Exclusive};
 use super::algorithm::{self, Strategy, Want};
 use super::bits::{Bitmap, FreeError};
 use crate::fallible::OutOfMemory;
@@ -40,16 +41,23 @@ pub enum UnitFit {
 /// its updates, then `O(log n)` node visits, plus `O(log n)` per long-enough run
 /// without an aligned fit or for a window's two partial edges; best fit:
 /// `O((R + 1) · log n)` plus a step per size class, `R` the holes of the answer's size
-/// class `[2^k, 2^(k+1))` up to an exact fit), then spends `O(count / W)`
-/// compare-exchanges and an `O(count / 128 + log n)` summary update (deferred to the
-/// next search that needs the summary, at one compare-exchange per 64 leaves, while
-/// first fit keeps finding its fit in those first units); `claim` and `free`
+/// class `[2^k, 2^(k+1))` up to an exact fit), then writes `O(count / W)` words and
+/// does an `O(count / 128 + log n)` summary update (deferred to the next search that
+/// needs the summary, at one stale-set word per 64 leaves, while first fit keeps
+/// finding its fit in those first units); `claim` and `free`
 /// are `O(count / W + log n)`, plus, for a `claim` that starts past the free run at
 /// the end of the space, `O(s / 128)` for the `s` free units it skips (the summary
 /// leaves out that run, see the `genalloc` module docs), and for a `free` that
 /// reaches that run, at most 256 summary leaves; `stats` and `for_each_allocation`
 /// scan the map. Spaces of fewer than 256 units have no summary and are scanned word
 /// by word.
+///
+/// `allocate`, `claim` and `free` take `&mut self`, so no other thread can see the
+/// chunk while they run: they run the lock-free code of [`GenPool`](super::GenPool)
+/// with exclusive access (`access` in `genalloc`), plain loads and stores where a pool uses
+/// compare-exchanges, fetch-and-adds, fences and the tail move's bracket. Placement,
+/// error order and the validation of frees are those of the shared code, which is the
+/// same code.
 ///
 /// ```
 /// use contig_allocators::{Backend, Request, genalloc::GenBackend};
@@ -123,6 +131,71 @@ impl GenBackend {
     }
 }
 
+/// The [`Backend`] operations, written once for both kinds of [`Access`]: the trait
+/// runs them [`Exclusive`], as `&mut self` allows; the tests also run them
+/// [`Shared`](super::access::Shared) to check that both place and refuse alike.
+impl GenBackend {
+    fn allocate_as<A: Access>(&mut self, request: Request) -> Result<usize, Error> {
+        let window = request.validate(self.map.units())?;
+        let (count, asked) = (request.count(), request.align());
+        let (align, strategy) = match self.fit {
+            UnitFit::FirstFit => (Some(asked), Strategy::Lowest),
+            UnitFit::BestFit => (Some(asked), Strategy::SmallestHole),
+            UnitFit::OrderAlign => (
+                count.checked_next_power_of_two().map(|a| a.max(asked)),
+                Strategy::Lowest,
+            ),
+        };
+        let found = align.and_then(|align| {
+            let want = Want {
+                lo: window.lo,
+                hi: window.hi,
+                count,
+                align,
+                phase: self.phase,
+            };
+            algorithm::allocate::<A>(&self.map, &want, strategy)
+        });
+        found.ok_or(Error::NoSpace {
+            count,
+            align: asked,
+        })
+    }
+
+    fn claim_as<A: Access>(&mut self, start: usize, count: usize) -> Result<(), Error> {
+        check_range(start, count, self.map.units())?;
+        let end = start + count;
+        let first_busy = self.map.next_busy::<A>(start, end);
+        if first_busy < end {
+            return Err(Error::RangeBusy {
+                start,
+                count,
+                first_busy,
+            });
+        }
+        self.map
+            .claim_as::<A>(start, count)
+            .map_err(|first_busy| Error::RangeBusy {
+                start,
+                count,
+                first_busy,
+            })
+    }
+
+    fn free_as<A: Access>(&mut self, start: usize, count: usize) -> Result<(), Error> {
+        check_range(start, count, self.map.units())?;
+        self.map.release_as::<A>(start, count).map_err(|e| match e {
+            FreeError::NotAllocated => Error::NotAllocated { start },
+            FreeError::NotAllocationStart => Error::NotAllocationStart { start },
+            FreeError::WrongCount { actual } => Error::WrongCount {
+                start,
+                count,
+                actual,
+            },
+        })
+    }
+}
+
 impl core::fmt::Debug for GenBackend {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("GenBackend")
@@ -147,63 +220,15 @@ impl Backend for GenBackend {
     }
 
     fn allocate(&mut self, request: Request) -> Result<usize, Error> {
-        let window = request.validate(self.capacity())?;
-        let (count, asked) = (request.count(), request.align());
-        let (align, strategy) = match self.fit {
-            UnitFit::FirstFit => (Some(asked), Strategy::Lowest),
-            UnitFit::BestFit => (Some(asked), Strategy::SmallestHole),
-            UnitFit::OrderAlign => (
-                count.checked_next_power_of_two().map(|a| a.max(asked)),
-                Strategy::Lowest,
-            ),
-        };
-        let found = align.and_then(|align| {
-            let want = Want {
-                lo: window.lo,
-                hi: window.hi,
-                count,
-                align,
-                phase: self.phase,
-            };
-            algorithm::allocate(&self.map, &want, strategy)
-        });
-        found.ok_or(Error::NoSpace {
-            count,
-            align: asked,
-        })
+        self.allocate_as::<Exclusive>(request)
     }
 
     fn claim(&mut self, start: usize, count: usize) -> Result<(), Error> {
-        check_range(start, count, self.capacity())?;
-        let end = start + count;
-        let first_busy = self.map.next_busy(start, end);
-        if first_busy < end {
-            return Err(Error::RangeBusy {
-                start,
-                count,
-                first_busy,
-            });
-        }
-        self.map
-            .claim(start, count)
-            .map_err(|first_busy| Error::RangeBusy {
-                start,
-                count,
-                first_busy,
-            })
+        self.claim_as::<Exclusive>(start, count)
     }
 
     fn free(&mut self, start: usize, count: usize) -> Result<(), Error> {
-        check_range(start, count, self.capacity())?;
-        self.map.release(start, count).map_err(|e| match e {
-            FreeError::NotAllocated => Error::NotAllocated { start },
-            FreeError::NotAllocationStart => Error::NotAllocationStart { start },
-            FreeError::WrongCount { actual } => Error::WrongCount {
-                start,
-                count,
-                actual,
-            },
-        })
+        self.free_as::<Exclusive>(start, count)
     }
 
     fn stats(&self) -> Stats {
@@ -415,6 +440,82 @@ mod tests {
         assert_eq!(order.allocate(Request::new(1)), Ok(0));
         assert_eq!(order.allocate(Request::new(5).aligned(2)), Ok(7));
         assert_eq!(order.allocate(Request::new(2).aligned(16)), Ok(15));
+    }
+
+    /// A seeded script of allocations (every fit, counts from one unit to several
+    /// words, alignments, windows), fixed claims and frees (right ones, and ones with
+    /// the wrong count, inside a block or of free units), run through the exclusive
+    /// path (the [`Backend`] methods) and the shared path (the same methods with
+    /// [`Shared`](super::super::access::Shared) access) on two backends of the same
+    /// space: every step gives the same result, and the two hold the same bitmap words
+    /// and the same summary tree (nodes, stale set, counters, tail) throughout.
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn the_exclusive_path_places_and_refuses_exactly_as_the_shared_one() {
+        use super::super::access::Shared;
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            usize::try_from(state % n as u64).unwrap()
+        };
+        let (mut placed, mut freed, mut refused) = (0, 0, 0);
+        for (capacity, phase, fit) in [
+            (4096, 0, UnitFit::FirstFit),
+            (5000, 3, UnitFit::BestFit),
+            (3000, 1, UnitFit::OrderAlign),
+            (200, 0, UnitFit::FirstFit),
+        ] {
+            let mut exclusive = GenBackend::new(capacity, phase, fit).unwrap();
+            let mut shared = GenBackend::new(capacity, phase, fit).unwrap();
+            for step in 0..5000 {
+                let blocks = live(&exclusive);
+                let roll = next(16);
+                let (got, want) = if roll < 8 || blocks.is_empty() {
+                    let count = 1 + if next(6) == 0 { next(300) } else { next(12) };
+                    let mut request = Request::new(count).aligned(1 << next(4));
+                    if next(5) == 0 {
+                        let lo = next(capacity);
+                        request = request.within(lo, lo + 1 + next(capacity - lo));
+                    }
+                    let got = exclusive.allocate(request);
+                    assert_eq!(got, shared.allocate_as::<Shared>(request), "{request:?}");
+                    placed += usize::from(got.is_ok());
+                    continue;
+                } else if roll < 10 {
+                    let (start, count) = (next(capacity), 1 + next(40));
+                    (
+                        exclusive.claim(start, count),
+                        shared.claim_as::<Shared>(start, count),
+                    )
+                } else {
+                    let (start, count) = blocks[next(blocks.len())];
+                    let (start, count) = match next(8) {
+                        0 => (start, count + 1),
+                        1 if count > 1 => (start + 1, count - 1),
+                        2 => (next(capacity), 1),
+                        _ => (start, count),
+                    };
+                    let got = exclusive.free(start, count);
+                    freed += usize::from(got.is_ok());
+                    refused += usize::from(got.is_err());
+                    (got, shared.free_as::<Shared>(start, count))
+                };
+                assert_eq!(got, want);
+                if step % 64 == 0 {
+                    assert_eq!(exclusive.map.state(), shared.map.state(), "step {step}");
+                }
+            }
+            assert_eq!(exclusive.map.state(), shared.map.state());
+            assert_eq!(live(&exclusive), live(&shared));
+            assert_eq!(exclusive.stats(), shared.stats());
+        }
+        // The script did place, free and refuse, not only fail.
+        assert!(
+            placed > 5000 && freed > 3000 && refused > 500,
+            "{placed} {freed} {refused}"
+        );
     }
 
     #[test]
