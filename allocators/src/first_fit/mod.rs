@@ -25,20 +25,22 @@
 //! `u32` slot and its `u32` hash per node of the arena, maps an allocation's start to
 //! its node, which validates a free and leads to its neighbours.
 //!
-//! Short free pieces, of up to `SMALL` (4) units, are mostly kept out of the tree too:
-//! one pairing heap per length, by start, threaded through the same nodes' tree links
-//! (first child, next sibling, and parent or previous sibling). When small blocks are
-//! freed in random order, most frees make such a piece between two allocations and
-//! most allocations of small blocks take one, so the heaps turn the tree insertion and
-//! removal of a pair, each with its climb, into an `O(1)` heap insertion and a removal
-//! of a heap's root. A request of `count <= 4` units without alignment or window takes
-//! the lowest of the heaps' roots for lengths `count..=4` and the tree's lowest piece
-//! that long, so placement is exactly the lowest fit still. A piece gets into a heap
-//! when a free or a cut of a heap piece makes it; a tree piece that is cut shorter stays
-//! in the tree, which saves the move (the search above compares both anyway). Aligned
-//! and windowed requests need the pieces they could use in address order, which only
-//! the tree gives: one of `count` units moves the heaps of lengths `count..=4` into the
-//! tree and lowers the heaps' limit below `count` for good, once.
+//! Short free pieces, of up to 64 units, are mostly kept out of the tree too: one
+//! pairing heap per length, by start, threaded through the same nodes' tree links
+//! (first child, next sibling, and parent or previous sibling). When blocks of up to
+//! 64 units are freed in random order, most frees make such a piece between two
+//! allocations and most allocations take one whole or cut it, so the heaps turn the
+//! tree insertion and removal (or length change) of a pair, each with its climb, into
+//! an `O(1)` heap insertion and a removal of a heap's root. A request of `count <= 64`
+//! units without alignment or window takes the lowest of the roots of the heaps of
+//! lengths `count..=64` that hold pieces (a bit mask tells which) and of the tree's
+//! lowest piece that long, so placement is exactly the lowest fit still. A piece gets
+//! into a heap when a free or a cut of a heap piece makes it; a tree piece that is cut
+//! shorter stays in the tree, which saves the move (the search above compares both
+//! anyway). Aligned and windowed requests need the pieces they could use in address
+//! order, which only the tree gives: one of `count <= 64` units moves the heaps of
+//! lengths `count..=64` into the tree and lowers the heaps' limit below `count` for
+//! good, once.
 //!
 //! Aligned requests without a window can find the lowest long-enough extents misaligned
 //! and have to pass over them; once a search of a request shape (count and alignment)
@@ -69,7 +71,7 @@
 //!   neighbour changes its length (and with both, one of them leaves the tree), a climb
 //!   from it; a neighbour in a heap leaves it (`O(log s)` amortized for `s` pieces in
 //!   it) and the merged piece is filed again. With no free neighbour, a piece of at
-//!   most 4 units joins its heap (`O(1)`); a longer one joins the tree, one descent
+//!   most 64 units joins its heap (`O(1)`); a longer one joins the tree, one descent
 //!   by key (raising the longest-free values of the subtrees it enters, so that the
 //!   climb after it only carries height changes) and a climb: `O(log f)`. Climbs stop
 //!   early unless a longest-free value or a height changes all the way up. With floors
@@ -79,10 +81,11 @@
 //!   the extent found: its node keeps the remainder (or becomes the allocation, leaving
 //!   the tree, when none is left), a climb from it, and an index insertion. A cut at
 //!   the start of the free last piece, which is not in the tree, climbs nothing. For at
-//!   most 4 units, the heaps' roots are compared with the tree's piece first, and a
-//!   piece taken from a heap leaves it (`O(log s)` amortized, its remainder filed
-//!   again) without touching the tree. The first aligned or windowed request of at most
-//!   4 units moves the heaps it could use into the tree once, `O(s log f)`.
+//!   most 64 units, the roots of the heaps that could hold it are compared with the
+//!   tree's piece first (at most 64), and a piece taken from a heap leaves it
+//!   (`O(log s)` amortized, its remainder filed again) without touching the tree. The
+//!   first aligned or windowed request of at most 64 units moves the heaps it could use
+//!   into the tree once, `O(s log f)`.
 //! * `allocate` with alignment 1 and a window: `O(log f)`. The search descends to the
 //!   leftmost extent that can hold the run, skipping every subtree whose longest free
 //!   extent is shorter than the request and every subtree that lies entirely below
@@ -117,8 +120,9 @@
 //! 48 on 32-bit targets), reported as `metadata_bytes`: `(2m + 1) * 64` bytes for `m`
 //! allowed live allocations on 64-bit targets (128 per allocation, plus one node), up
 //! from `(2m + 1) * 48` before the address-order links, parent links and index. The
-//! four floors (about 100 bytes) and the four heaps' roots (about 50) live in the
-//! backend itself, not in the arena: a heap node uses the tree links of its node.
+//! four floors (about 100 bytes) and the 64 heaps' roots and their starts (768 bytes on
+//! 64-bit targets) live in the backend itself, not in the arena: a heap uses the tree
+//! links of its nodes.
 #![forbid(unsafe_code)]
 
 mod fit;

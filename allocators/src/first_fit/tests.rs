@@ -561,7 +561,7 @@ fn small_pieces_in_heaps_keep_lowest_placement() {
     let mut most_in_heaps = 0;
     for step in 0..30_000 {
         let op = match rng.below(16) {
-            0..=7 => Op::Allocate(Request::new(1 + rng.below(super::tree::SMALL + 2))),
+            0..=7 => Op::Allocate(Request::new(1 + rng.below(8))),
             8 => Op::Claim {
                 start: rng.below(capacity),
                 count: 1 + rng.below(3),

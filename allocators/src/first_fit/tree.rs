@@ -313,6 +313,8 @@ pub(super) struct PieceTree<S = Vec<Node>> {
     /// The start of the piece at each heap's root (`usize::MAX` for an empty heap), so
     /// that comparing the heaps' lowest pieces reads no node.
     small_min: [usize; SMALL],
+    /// Bit `length - 1` set for each heap that holds a piece.
+    small_used: u64,
     /// Free pieces up to this many units that a free or the cut of a heap piece makes
     /// go into the heaps; longer ones, and pieces of the tree cut shorter, are in the
     /// tree. Every heap piece is at most this long. Starts at [`SMALL`] and only ever
@@ -327,8 +329,11 @@ pub(super) struct PieceTree<S = Vec<Node>> {
 /// any length from `count` on, which is the lowest of the heaps' roots for `count..=SMALL`
 /// and the tree's lowest piece that long: most frees and allocations of small
 /// blocks then insert into and take the root of a heap, `O(1)` and `O(log s)` amortized,
-/// instead of inserting into and removing from the tree with their climbs.
-pub(super) const SMALL: usize = 4;
+/// instead of inserting into and removing from the tree with their climbs. 64, one bit
+/// per heap in a `u64`: at 64-byte units that covers DMA descriptors (1-4 units) and
+/// packet buffers (24-32).
+pub(super) const SMALL: usize = 64;
+const _: () = assert!(SMALL <= 64, "one bit per heap in a u64");
 
 /// Where the index holds an allocation: the slot, and the allocation's node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -370,6 +375,7 @@ impl PieceTree {
             spare,
             small: [NIL; SMALL],
             small_min: [usize::MAX; SMALL],
+            small_used: 0,
             small_limit: SMALL,
         })
     }
@@ -417,6 +423,7 @@ impl<const N: usize> PieceTree<[Node; N]> {
             spare,
             small: [NIL; SMALL],
             small_min: [usize::MAX; SMALL],
+            small_used: 0,
             small_limit: SMALL,
         }
     }
@@ -878,8 +885,15 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     // the descent of a shallow tree.
     #[inline(always)]
     pub(super) fn first_long_enough(&self, count: usize) -> Option<u32> {
-        if count <= self.small_limit {
-            return self.first_long_enough_small(count);
+        // The heaps that hold pieces of `count` units or more (only heaps below the
+        // limit hold any): with none, the tree and the free last piece are all there is.
+        let heaps = if count <= SMALL {
+            self.small_used >> (count - 1)
+        } else {
+            0
+        };
+        if heaps != 0 {
+            return self.first_long_enough_small(count, heaps);
         }
         if self.summary(self.root).max_free < count {
             return self.wild_if_long_enough(count);
@@ -1201,6 +1215,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         };
         self.small[heap] = root;
         self.small_min[heap] = nodes[root as usize].start;
+        self.small_used |= 1 << heap;
     }
 
     /// Takes the free node `at`, of `len` units, out of the heap of its length: its
@@ -1235,7 +1250,13 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             }
         };
         self.small[heap] = root;
-        self.small_min[heap] = nodes.get(root as usize).map_or(usize::MAX, |n| n.start);
+        match nodes.get(root as usize) {
+            Some(node) => self.small_min[heap] = node.start,
+            None => {
+                self.small_min[heap] = usize::MAX;
+                self.small_used &= !(1 << heap);
+            }
+        }
     }
 
     /// Moves the heaps of lengths from `count` on into the tree and lowers the small
@@ -1265,9 +1286,12 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     /// lowest of the roots of the heaps of lengths `count..=small_limit` and of the
     /// tree's lowest piece that long, else the free last piece.
     #[inline(always)]
-    fn first_long_enough_small(&self, count: usize) -> Option<u32> {
+    fn first_long_enough_small(&self, count: usize, heaps: u64) -> Option<u32> {
         let (mut best, mut lowest) = (NIL, usize::MAX);
-        for heap in count - 1..self.small_limit {
+        let mut used = heaps;
+        while used != 0 {
+            let heap = count - 1 + used.trailing_zeros() as usize;
+            used &= used - 1;
             if self.small_min[heap] < lowest {
                 (best, lowest) = (self.small[heap], self.small_min[heap]);
             }
@@ -1680,7 +1704,11 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         let mut seen = Vec::new();
         for (heap, &root) in self.small.iter().enumerate() {
             let min = nodes.get(root as usize).map_or(usize::MAX, |n| n.start);
-            if heap >= self.small_limit && root != NIL || self.small_min[heap] != min {
+            let used = self.small_used >> heap & 1 == 1;
+            if heap >= self.small_limit && root != NIL
+                || self.small_min[heap] != min
+                || used != (root != NIL)
+            {
                 return Err(alloc::format!("heap {heap}: root {root}, min {min}"));
             }
             if root != NIL
@@ -1800,6 +1828,9 @@ mod tests {
     #[test]
     fn carve_and_release_match_a_list_of_pieces() {
         let mut tree = PieceTree::with_nodes(601, Some(piece(0, 3000, true))).unwrap();
+        // The walks below for 7 units, as an aligned request's, see only the tree;
+        // pieces of up to 6 units still go to the heaps.
+        tree.hold_in_tree_from(7);
         let mut model = alloc::vec![piece(0, 3000, true)];
         let mut state = 0x2545_F491_4F6C_DD1D_u64;
         let mut height_max = 0;
@@ -1845,8 +1876,13 @@ mod tests {
             height_max = height_max.max(height);
             let want = model.iter().map(|p| p.free_len()).max().unwrap_or(0);
             assert_eq!(tree.largest_free(), want);
-            let first = model.iter().find(|p| p.free && p.len >= 7).copied();
-            assert_eq!(tree.first_long_enough(7).map(|at| tree.piece(at)), first);
+            for count in [3, 7] {
+                let first = model.iter().find(|p| p.free && p.len >= count).copied();
+                assert_eq!(
+                    tree.first_long_enough(count).map(|at| tree.piece(at)),
+                    first
+                );
+            }
             let from = usize::try_from((state >> 9) % 3000).unwrap_or(0);
             let after = model
                 .iter()
@@ -1885,6 +1921,8 @@ mod tests {
     #[test]
     fn the_free_last_piece_stays_beside_the_tree() {
         let mut tree = PieceTree::with_nodes(9, Some(piece(0, 100, true))).unwrap();
+        // Every free piece but the last in the tree, none in the heaps.
+        tree.hold_in_tree_from(1);
         let whole = alloc::vec![piece(0, 100, true)];
         assert_eq!(tree.check().unwrap(), (whole.clone(), 0));
         // Cut at its start, the rest stays beside the tree; merging down into it too.
