@@ -1201,26 +1201,38 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     }
 
     /// Adds the free node `at`, of `len <= small_limit` units, to the heap of its
-    /// length: it becomes the root or the root's first child, one comparison.
+    /// length: it becomes the root (over the old one) or the root's first child, by one
+    /// comparison with the recorded lowest start.
     #[inline(always)]
     fn heap_insert(&mut self, at: u32, len: usize) {
         let heap = len - 1;
         let nodes = self.nodes.as_mut();
+        let root = self.small[heap];
+        let first = nodes.get(root as usize).map_or(NIL, |root| root.left);
         let node = &mut nodes[at as usize];
-        (node.left, node.right, node.parent) = (NIL, NIL, NIL);
+        let start = node.start;
         node.left_height = IN_HEAP;
-        let root = match self.small[heap] {
-            NIL => at,
-            root => meld(nodes, root, at),
-        };
-        self.small[heap] = root;
-        self.small_min[heap] = nodes[root as usize].start;
-        self.small_used |= 1 << heap;
+        if start < self.small_min[heap] {
+            // Also the empty heap's case: its lowest start is `usize::MAX`.
+            (node.left, node.right, node.parent) = (root, NIL, NIL);
+            if let Some(old) = nodes.get_mut(root as usize) {
+                old.parent = at;
+            }
+            self.small[heap] = at;
+            self.small_min[heap] = start;
+            self.small_used |= 1 << heap;
+        } else {
+            (node.left, node.right, node.parent) = (NIL, first, root);
+            if let Some(second) = nodes.get_mut(first as usize) {
+                second.parent = at;
+            }
+            nodes[root as usize].left = at;
+        }
     }
 
     /// Takes the free node `at`, of `len` units, out of the heap of its length: its
     /// children are paired into one heap, which takes its place (the root's, or melded
-    /// into the root after `at` is cut out of its sibling list).
+    /// under the root, which stays, after `at` is cut out of its sibling list).
     #[inline(always)]
     fn heap_remove(&mut self, at: u32, len: usize) {
         let heap = len - 1;
@@ -1231,31 +1243,36 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             parent,
             ..
         } = nodes[at as usize];
-        let below = meld_siblings(nodes, left);
-        let root = if self.small[heap] == at {
-            below
-        } else {
-            let up = &mut nodes[parent as usize];
-            if up.left == at {
-                up.left = right;
+        let root = self.small[heap];
+        if root == at {
+            let below = if left == NIL {
+                NIL
             } else {
-                up.right = right;
+                meld_siblings(nodes, left)
+            };
+            self.small[heap] = below;
+            match nodes.get(below as usize) {
+                Some(node) => self.small_min[heap] = node.start,
+                None => {
+                    self.small_min[heap] = usize::MAX;
+                    self.small_used &= !(1 << heap);
+                }
             }
-            if let Some(next) = nodes.get_mut(right as usize) {
-                next.parent = parent;
-            }
-            match below {
-                NIL => self.small[heap],
-                below => meld(nodes, self.small[heap], below),
-            }
-        };
-        self.small[heap] = root;
-        match nodes.get(root as usize) {
-            Some(node) => self.small_min[heap] = node.start,
-            None => {
-                self.small_min[heap] = usize::MAX;
-                self.small_used &= !(1 << heap);
-            }
+            return;
+        }
+        let up = &mut nodes[parent as usize];
+        if up.left == at {
+            up.left = right;
+        } else {
+            up.right = right;
+        }
+        if let Some(next) = nodes.get_mut(right as usize) {
+            next.parent = parent;
+        }
+        if left != NIL {
+            // The root starts below every other piece of its heap, so it stays.
+            let below = meld_siblings(nodes, left);
+            meld(nodes, root, below);
         }
     }
 
