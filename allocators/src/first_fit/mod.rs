@@ -37,7 +37,9 @@
 //! lowest piece that long, so placement is exactly the lowest fit still. A piece gets
 //! into a heap when a free or a cut of a heap piece makes it; a tree piece that is cut
 //! shorter stays in the tree, which saves the move (the search above compares both
-//! anyway). Aligned and windowed requests need the pieces they could use in address
+//! anyway), and so does a piece a free merges while the tree is at most two levels
+//! deep (blocks freed in address order grow one hole a free at a time, which through
+//! the heaps would move from heap to heap on every free). Aligned and windowed requests need the pieces they could use in address
 //! order, which only the tree gives: one of `count <= 64` units moves the heaps of
 //! lengths `count..=64` into the tree and lowers the heaps' limit below `count` for
 //! good, once.

@@ -14,7 +14,8 @@
 //! Free pieces of at most [`SMALL`] units that a free or a cut of another such piece
 //! makes are kept out of the tree instead, in one pairing heap by start per length,
 //! threaded through the tree links of their nodes (see [`PieceTree`]'s `small`); a
-//! piece in the tree that is cut that short stays in the tree.
+//! piece in the tree that is cut that short stays in the tree, and so does a piece
+//! merged while the tree is very short.
 //!
 //! Allocations are found by start through an open-addressing hash table (linear
 //! probing, backward-shift deletion) whose slots (an entry and its hash) are threaded
@@ -334,6 +335,11 @@ pub(super) struct PieceTree<S = Vec<Node>> {
 /// packet buffers (24-32).
 pub(super) const SMALL: usize = 64;
 const _: () = assert!(SMALL <= 64, "one bit per heap in a u64");
+
+/// The tree height (levels) from which pieces a free merges go to the heaps (see
+/// [`PieceTree::file_merged`]): below it the tree has at most three nodes, and changing
+/// a piece's length there costs less than moving it between heaps.
+const HEAPS_FROM_HEIGHT: u8 = 3;
 
 /// Where the index holds an allocation: the slot, and the allocation's node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -703,7 +709,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 self.list_remove(gone);
                 self.give_spare(gone);
                 if lower_small && upper_small {
-                    self.file(kept);
+                    self.file_merged(kept);
                 } else {
                     self.climb_lengths(kept);
                 }
@@ -723,7 +729,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 self.give_spare(used);
                 if !last {
                     if small {
-                        self.file(before);
+                        self.file_merged(before);
                     } else {
                         self.climb_lengths(before);
                     }
@@ -743,7 +749,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 self.list_remove(used);
                 self.give_spare(used);
                 if small {
-                    self.file(after);
+                    self.file_merged(after);
                 } else if after != self.wild {
                     self.climb_lengths(after);
                 }
@@ -1178,6 +1184,26 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     fn file(&mut self, at: u32) {
         let len = self.node(at).len;
         if len <= self.small_limit {
+            self.heap_insert(at, len);
+        } else {
+            self.tree_insert(at);
+        }
+    }
+
+    /// [`file`](Self::file) for a piece a free has just merged: into a heap only while
+    /// the tree is at least [`HEAPS_FROM_HEIGHT`] levels tall. Blocks freed in address
+    /// order grow one hole a free at a time; through the heaps it would move from one
+    /// heap to the next on every free, where in a short tree only its longest-free
+    /// values change, a step or two.
+    #[inline(always)]
+    fn file_merged(&mut self, at: u32) {
+        let len = self.node(at).len;
+        let tall = self
+            .nodes
+            .as_ref()
+            .get(self.root as usize)
+            .is_some_and(|root| 1 + root.left_height.max(root.right_height) >= HEAPS_FROM_HEIGHT);
+        if len <= self.small_limit && tall {
             self.heap_insert(at, len);
         } else {
             self.tree_insert(at);
