@@ -111,9 +111,11 @@
 //!   less for neighbours), rather than by a new search from the root; and `k` counts
 //!   only those above the shape's floor, the first of which one descent finds.
 //! * `claim`: `O(log f)`, a descent to the free extent at or before the start, then a
-//!   cut as above; while the heaps hold pieces, plus a walk of the address-order list
-//!   from that extent over the pieces up to the start (`O(n)` at worst), as a piece in
-//!   a heap may lie between them. A wrong free looks its start up the same way.
+//!   cut as above. Only the tree can answer that descent, so the `s` pieces the heaps
+//!   hold move into it first, `O(s log f)`; each of them got into its heap by one free
+//!   or cut, so this is `O(log f)` amortized over those. A free that is refused because
+//!   its start is not an allocation's looks the start up the same way (to tell
+//!   `NotAllocated` from `NotAllocationStart`).
 //! * `stats`: `O(1)` (counters, the root's augmentation and the free last piece's
 //!   length); `for_each_allocation`: `O(n)` over the address-order list.
 //!

@@ -558,20 +558,21 @@ fn small_pieces_in_heaps_keep_lowest_placement() {
     let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
     let mut ff = FirstFit::new(capacity, 0, 300).unwrap();
     let mut model = Shadow::new(capacity, 0, Some(300), Placement::Lowest);
-    let mut most_in_heaps = 0;
+    let (mut most_in_heaps, mut lookups_over_heaps) = (0, 0);
     for step in 0..30_000 {
-        let op = match rng.below(16) {
-            0..=7 => Op::Allocate(Request::new(1 + rng.below(8))),
-            8 => Op::Claim {
+        // Claims and unchecked frees are rare, so that the heaps fill up between them.
+        let op = match rng.below(64) {
+            0..=31 => Op::Allocate(Request::new(1 + rng.below(8))),
+            32 => Op::Claim {
                 start: rng.below(capacity),
                 count: 1 + rng.below(3),
             },
-            9 => Op::Free {
+            33 => Op::Free {
                 start: rng.below(capacity),
                 count: 1 + rng.below(3),
             },
             // The second half also asks for aligned blocks of two units.
-            10 if step >= 15_000 => Op::Allocate(Request::new(2).aligned(2)),
+            34..=37 if step >= 15_000 => Op::Allocate(Request::new(2).aligned(2)),
             _ => match model.nth_live(rng.below(capacity)) {
                 Some(e) => Op::Free {
                     start: e.start,
@@ -580,6 +581,9 @@ fn small_pieces_in_heaps_keep_lowest_placement() {
                 None => continue,
             },
         };
+        if matches!(op, Op::Claim { .. } | Op::Free { .. }) && ff.tree.heap_pieces() > 0 {
+            lookups_over_heaps += 1;
+        }
         model.step(&mut ff, op).unwrap();
         check_invariants(&ff);
         most_in_heaps = most_in_heaps.max(ff.tree.heap_pieces());
@@ -591,6 +595,10 @@ fn small_pieces_in_heaps_keep_lowest_placement() {
     assert!(
         most_in_heaps > 20,
         "{most_in_heaps} pieces in heaps at most"
+    );
+    assert!(
+        lookups_over_heaps > 1_000,
+        "{lookups_over_heaps} claims and frees while the heaps held pieces"
     );
     assert_eq!(ff.tree.small_limit(), 1);
 }
