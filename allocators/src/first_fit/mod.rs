@@ -27,8 +27,8 @@
 //!
 //! Short free pieces, of up to 64 units, are mostly kept out of the tree too: one
 //! pairing heap per length, by start, threaded through the same nodes' tree links
-//! (first child, next sibling, and parent or previous sibling). When blocks of up to
-//! 64 units are freed in random order, most frees make such a piece between two
+//! (first child, next sibling, and parent or previous sibling). When blocks of up to 64
+//! units are freed in random order, most frees make such a piece between two
 //! allocations and most allocations take one whole or cut it, so the heaps turn the
 //! tree insertion and removal (or length change) of a pair, each with its climb, into
 //! an `O(1)` heap insertion and a removal of a heap's root. A request of `count <= 64`
@@ -37,12 +37,12 @@
 //! lowest piece that long, so placement is exactly the lowest fit still. A piece gets
 //! into a heap when a free or a cut of a heap piece makes it; a tree piece that is cut
 //! shorter stays in the tree, which saves the move (the search above compares both
-//! anyway), and so does a piece a free merges while the tree is at most two levels
-//! deep (blocks freed in address order grow one hole a free at a time, which through
-//! the heaps would move from heap to heap on every free). Aligned and windowed requests need the pieces they could use in address
-//! order, which only the tree gives: one of `count <= 64` units moves the heaps of
-//! lengths `count..=64` into the tree and lowers the heaps' limit below `count` for
-//! good, once.
+//! anyway), and so does a piece a free merges while the tree is at most two levels deep
+//! (blocks freed in address order grow one hole a free at a time, which through the
+//! heaps would move from heap to heap on every free). Aligned and windowed requests
+//! need the pieces they could use in address order, which only the tree gives: one of
+//! `count <= 64` units moves the heaps of lengths `count..=64` into the tree and lowers
+//! the heaps' limit below `count` for good, once.
 //!
 //! Aligned requests without a window can find the lowest long-enough extents misaligned
 //! and have to pass over them; once a search of a request shape (count and alignment)

@@ -319,9 +319,9 @@ pub(super) struct PieceTree<S = Vec<Node>> {
     /// Free pieces up to this many units that a free or the cut of a heap piece makes
     /// go into the heaps; longer ones, and pieces of the tree cut shorter, are in the
     /// tree. Every heap piece is at most this long. Starts at [`SMALL`] and only ever
-    /// drops: an aligned
-    /// or windowed request needs the pieces it could use in address order, which only
-    /// the tree gives, so it lowers the limit below its count for good.
+    /// drops: an aligned or windowed request needs the pieces it could use in address
+    /// order, which only the tree gives, so it lowers the limit below its count for
+    /// good.
     small_limit: usize,
 }
 
