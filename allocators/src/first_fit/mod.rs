@@ -25,6 +25,25 @@
 //! `u32` slot and its `u32` hash per node of the arena, maps an allocation's start to
 //! its node, which validates a free and leads to its neighbours.
 //!
+//! Short free pieces, of up to 64 units, are mostly kept out of the tree too: one
+//! pairing heap per length, by start, threaded through the same nodes' tree links
+//! (first child, next sibling, and parent or previous sibling). When blocks of up to 64
+//! units are freed in random order, most frees make such a piece between two
+//! allocations and most allocations take one whole or cut it, so the heaps turn the
+//! tree insertion and removal (or length change) of a pair, each with its climb, into
+//! an `O(1)` heap insertion and a removal of a heap's root. A request of `count <= 64`
+//! units without alignment or window takes the lowest of the roots of the heaps of
+//! lengths `count..=64` that hold pieces (a bit mask tells which) and of the tree's
+//! lowest piece that long, so placement is exactly the lowest fit still. A piece gets
+//! into a heap when a free or a cut of a heap piece makes it; a tree piece that is cut
+//! shorter stays in the tree, which saves the move (the search above compares both
+//! anyway), and so does a piece a free merges while the tree is at most two levels deep
+//! (blocks freed in address order grow one hole a free at a time, which through the
+//! heaps would move from heap to heap on every free). Aligned and windowed requests
+//! need the pieces they could use in address order, which only the tree gives: one of
+//! `count <= 64` units moves the heaps of lengths `count..=64` into the tree and lowers
+//! the heaps' limit below `count` for good, once.
+//!
 //! Aligned requests without a window can find the lowest long-enough extents misaligned
 //! and have to pass over them; once a search of a request shape (count and alignment)
 //! has, the backend keeps a *floor* for it (for up to four shapes, inline): an offset
@@ -52,7 +71,9 @@
 //!
 //! * `free`: an index probe, then by the neighbours' states: merging into a free
 //!   neighbour changes its length (and with both, one of them leaves the tree), a climb
-//!   from it; with no free neighbour the allocation's node joins the tree, one descent
+//!   from it; a neighbour in a heap leaves it (`O(log s)` amortized for `s` pieces in
+//!   it) and the merged piece is filed again. With no free neighbour, a piece of at
+//!   most 64 units joins its heap (`O(1)`); a longer one joins the tree, one descent
 //!   by key (raising the longest-free values of the subtrees it enters, so that the
 //!   climb after it only carries height changes) and a climb: `O(log f)`. Climbs stop
 //!   early unless a longest-free value or a height changes all the way up. With floors
@@ -61,7 +82,12 @@
 //!   whenever the left subtree's longest free extent is long enough, then the cut of
 //!   the extent found: its node keeps the remainder (or becomes the allocation, leaving
 //!   the tree, when none is left), a climb from it, and an index insertion. A cut at
-//!   the start of the free last piece, which is not in the tree, climbs nothing.
+//!   the start of the free last piece, which is not in the tree, climbs nothing. For at
+//!   most 64 units, the roots of the heaps that could hold it are compared with the
+//!   tree's piece first (at most 64), and a piece taken from a heap leaves it
+//!   (`O(log s)` amortized, its remainder filed again) without touching the tree. The
+//!   first aligned or windowed request of at most 64 units moves the heaps it could use
+//!   into the tree once, `O(s log f)`.
 //! * `allocate` with alignment 1 and a window: `O(log f)`. The search descends to the
 //!   leftmost extent that can hold the run, skipping every subtree whose longest free
 //!   extent is shorter than the request and every subtree that lies entirely below
@@ -85,7 +111,11 @@
 //!   less for neighbours), rather than by a new search from the root; and `k` counts
 //!   only those above the shape's floor, the first of which one descent finds.
 //! * `claim`: `O(log f)`, a descent to the free extent at or before the start, then a
-//!   cut as above.
+//!   cut as above. Only the tree can answer that descent, so the `s` pieces the heaps
+//!   hold move into it first, `O(s log f)`; each of them got into its heap by one free
+//!   or cut, so this is `O(log f)` amortized over those. A free that is refused because
+//!   its start is not an allocation's looks the start up the same way (to tell
+//!   `NotAllocated` from `NotAllocationStart`).
 //! * `stats`: `O(1)` (counters, the root's augmentation and the free last piece's
 //!   length); `for_each_allocation`: `O(n)` over the address-order list.
 //!
@@ -94,7 +124,9 @@
 //! 48 on 32-bit targets), reported as `metadata_bytes`: `(2m + 1) * 64` bytes for `m`
 //! allowed live allocations on 64-bit targets (128 per allocation, plus one node), up
 //! from `(2m + 1) * 48` before the address-order links, parent links and index. The
-//! four floors live in the backend itself (about 100 bytes), not in the arena.
+//! four floors (about 100 bytes) and the 64 heaps' roots and their starts (768 bytes on
+//! 64-bit targets) live in the backend itself, not in the arena: a heap uses the tree
+//! links of its nodes.
 #![forbid(unsafe_code)]
 
 mod fit;
@@ -466,7 +498,12 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> Backend for FirstFit<S> {
         self.check_room()?;
         let (count, align) = (request.count(), request.align());
         let fit = Fit::new(count, align, self.phase, window);
-        let found = if fit.takes_any_long_enough(self.capacity) {
+        let plain = fit.takes_any_long_enough(self.capacity);
+        if !plain && count <= self.tree.small_limit() {
+            // Only the tree gives the pieces this request could use in address order.
+            self.tree.hold_in_tree_from(count);
+        }
+        let found = if plain {
             self.tree
                 .first_long_enough(count)
                 .map(|node| (node, self.tree.piece(node).start))

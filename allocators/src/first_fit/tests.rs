@@ -545,3 +545,60 @@ fn invariants_hold_through_random_churn() {
     // 401 nodes at most: an AVL tree of that size is at most 12 levels deep.
     assert!(height_max <= 12, "height {height_max}");
 }
+
+/// Small blocks freed in random order leave their pieces in the per-length heaps, out of
+/// the tree: every allocation must still be the lowest fit (the shadow model accepts
+/// only that), claims and wrong frees must still find the free piece around an offset
+/// in a heap, and an aligned small request, which moves the heaps of its count and up
+/// into the tree, must not change that.
+#[test]
+fn small_pieces_in_heaps_keep_lowest_placement() {
+    use crate::shadow::{Op, Placement, Shadow};
+    let capacity = 600;
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    let mut ff = FirstFit::new(capacity, 0, 300).unwrap();
+    let mut model = Shadow::new(capacity, 0, Some(300), Placement::Lowest);
+    let (mut most_in_heaps, mut lookups_over_heaps) = (0, 0);
+    for step in 0..30_000 {
+        // Claims and unchecked frees are rare, so that the heaps fill up between them.
+        let op = match rng.below(64) {
+            0..=31 => Op::Allocate(Request::new(1 + rng.below(8))),
+            32 => Op::Claim {
+                start: rng.below(capacity),
+                count: 1 + rng.below(3),
+            },
+            33 => Op::Free {
+                start: rng.below(capacity),
+                count: 1 + rng.below(3),
+            },
+            // The second half also asks for aligned blocks of two units.
+            34..=37 if step >= 15_000 => Op::Allocate(Request::new(2).aligned(2)),
+            _ => match model.nth_live(rng.below(capacity)) {
+                Some(e) => Op::Free {
+                    start: e.start,
+                    count: e.count,
+                },
+                None => continue,
+            },
+        };
+        if matches!(op, Op::Claim { .. } | Op::Free { .. }) && ff.tree.heap_pieces() > 0 {
+            lookups_over_heaps += 1;
+        }
+        model.step(&mut ff, op).unwrap();
+        check_invariants(&ff);
+        most_in_heaps = most_in_heaps.max(ff.tree.heap_pieces());
+        if step == 14_999 {
+            assert_eq!(ff.tree.small_limit(), super::tree::SMALL);
+        }
+    }
+    // The heaps were in use, and the aligned requests left only one-unit pieces there.
+    assert!(
+        most_in_heaps > 20,
+        "{most_in_heaps} pieces in heaps at most"
+    );
+    assert!(
+        lookups_over_heaps > 1_000,
+        "{lookups_over_heaps} claims and frees while the heaps held pieces"
+    );
+    assert_eq!(ff.tree.small_limit(), 1);
+}
