@@ -1423,7 +1423,10 @@ impl Walk<'_> {
 
     /// [`scan_group`](Self::scan_group) for a group of leaves: a leaf that may hold a
     /// fit is [scanned](Self::scan_leaf) at once.
-    #[inline(always)]
+    // Out of line: inlined beside `scan_group`, the walk worked out both kinds of
+    // group's place and bounds (and kept them on the stack) on every step, whichever
+    // it was at.
+    #[inline(never)]
     fn scan_leaves(
         &self,
         level: Level,
