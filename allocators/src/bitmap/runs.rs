@@ -728,30 +728,64 @@ impl RunTree {
 
     /// Stores `new` as the longest run of node `i` of `level` (above the leaves), whose
     /// longest run alone moved, from `old`, and carries the move up through its
-    /// ancestors as far as their longest runs move ([`longest_moved`](Self::longest_moved)):
-    /// their prefixes and suffixes stay, so each level writes one value and reads its
-    /// group's four longest runs and its parent's.
+    /// ancestors as far as their longest runs move (as [`longest_moved`](Self::longest_moved)
+    /// decides): their prefixes and suffixes stay, so each level writes one value and
+    /// reads its group's four longest runs and its parent's.
     #[inline(always)]
-    fn carry_longest(&self, tree: &mut [u64], mut level: Level, mut i: usize, moved: (u32, u32)) {
+    fn carry_longest(&self, tree: &mut [u64], level: Level, i: usize, moved: (u32, u32)) {
         let (mut old, mut new) = moved;
+        let (mut depth, mut i) = (level.depth, i);
+        // Every level here is above the leaves: its groups are `GROUP_WORDS` apart, and
+        // a step up is one lookup of where the level above starts.
+        let mut at = level.word + i / FAN * GROUP_WORDS;
         loop {
-            let at = level.group_word(i / FAN);
-            let Some(words) = tree.get_mut(at..at + GROUP_WORDS) else {
+            let Some(group) = tree.get_mut(at..at + GROUP_WORDS) else {
                 return;
             };
-            let (s, shift) = (i % FAN, i % 2 * 32);
-            words[FAN + s / 2] =
-                words[FAN + s / 2] & !(0xFFFF_FFFF << shift) | u64::from(new) << shift;
-            if level.depth + 1 == self.height {
+            let (slot, shift) = (FAN + i % FAN / 2, i % 2 * 32);
+            group[slot] = group[slot] & !(0xFFFF_FFFF << shift) | u64::from(new) << shift;
+            if depth + 1 == self.height {
                 return;
             }
-            let siblings = longest_of_group(words[FAN], words[FAN + 1]);
-            let Some(parent) = self.longest_moved(tree, level, i, (old, new), siblings) else {
+            let siblings = longest_of_group(group[FAN], group[FAN + 1]);
+            let parent = i / FAN;
+            let parent_at =
+                self.level_words[(depth + 1) as usize % MAX_LEVELS] + parent / FAN * GROUP_WORDS;
+            let Some(&parent_word) = tree.get(parent_at + FAN + parent % FAN / 2) else {
                 return;
             };
-            (old, new) = parent;
-            i /= FAN;
-            level = self.up(level);
+            let stored = half_of(parent_word, parent % 2);
+            let longest = if new > old {
+                if new <= stored {
+                    return;
+                }
+                new
+            } else {
+                // Longer elsewhere, or as long in a sibling: it stays.
+                if old < stored || siblings >= old {
+                    return;
+                }
+                let Some(&[e0, e1, e2, e3, l01, l23]) = tree.get(at..at + GROUP_WORDS) else {
+                    return;
+                };
+                let runs = |ends: u64, longest: u32| Runs {
+                    prefix: half_of(ends, 0),
+                    suffix: half_of(ends, 1),
+                    longest,
+                };
+                let longest = Self::longest_within(&[
+                    runs(e0, half_of(l01, 0)),
+                    runs(e1, half_of(l01, 1)),
+                    runs(e2, half_of(l23, 0)),
+                    runs(e3, half_of(l23, 1)),
+                ]);
+                if longest == stored {
+                    return;
+                }
+                longest
+            };
+            (old, new) = (stored, longest);
+            (i, at, depth) = (parent, parent_at, depth + 1);
         }
     }
 
@@ -1389,7 +1423,10 @@ impl Walk<'_> {
 
     /// [`scan_group`](Self::scan_group) for a group of leaves: a leaf that may hold a
     /// fit is [scanned](Self::scan_leaf) at once.
-    #[inline(always)]
+    // Out of line: inlined beside `scan_group`, the walk worked out both kinds of
+    // group's place and bounds (and kept them on the stack) on every step, whichever
+    // it was at.
+    #[inline(never)]
     fn scan_leaves(
         &self,
         level: Level,
