@@ -176,30 +176,22 @@ impl Access for Exclusive {
 
     #[inline(always)]
     fn and(word: &AtomicUsize, mask: usize, _: Ordering) {
-        word.store(word.load(Ordering::Relaxed) & mask, Ordering::Relaxed);
+        Exclusive::replace(word, |seen| seen & mask);
     }
 
     #[inline(always)]
     fn add(word: &AtomicUsize, n: usize, _: Ordering) {
-        word.store(
-            word.load(Ordering::Relaxed).wrapping_add(n),
-            Ordering::Relaxed,
-        );
+        Exclusive::replace(word, |seen| seen.wrapping_add(n));
     }
 
     #[inline(always)]
     fn sub(word: &AtomicUsize, n: usize, _: Ordering) {
-        word.store(
-            word.load(Ordering::Relaxed).wrapping_sub(n),
-            Ordering::Relaxed,
-        );
+        Exclusive::replace(word, |seen| seen.wrapping_sub(n));
     }
 
     #[inline(always)]
     fn take(word: &AtomicUsize, _: Ordering) -> usize {
-        let seen = word.load(Ordering::Relaxed);
-        word.store(0, Ordering::Relaxed);
-        seen
+        Exclusive::replace(word, |_| 0)
     }
 
     #[inline(always)]
@@ -208,5 +200,17 @@ impl Access for Exclusive {
     #[inline(always)]
     fn bracket(_: &AtomicUsize, inside: impl FnOnce()) {
         inside();
+    }
+}
+
+impl Exclusive {
+    /// Stores `update` of the word's value and returns the value it replaced: a
+    /// read-modify-write as one load and one store, which only exclusive access makes
+    /// indivisible.
+    #[inline(always)]
+    fn replace(word: &AtomicUsize, update: impl FnOnce(usize) -> usize) -> usize {
+        let seen = word.load(Ordering::Relaxed);
+        word.store(update(seen), Ordering::Relaxed);
+        seen
     }
 }
