@@ -1282,10 +1282,14 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         } = nodes[at as usize];
         let root = self.small[heap];
         if root == at {
-            let below = if left == NIL {
-                NIL
-            } else {
-                meld_siblings(nodes, left)
+            // An only child becomes the root without the pairing passes.
+            let below = match nodes.get_mut(left as usize) {
+                None => NIL,
+                Some(only) if only.right == NIL => {
+                    only.parent = NIL;
+                    left
+                }
+                Some(_) => meld_siblings(nodes, left),
             };
             self.small[heap] = below;
             match nodes.get(below as usize) {
@@ -1306,9 +1310,13 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         if let Some(next) = nodes.get_mut(right as usize) {
             next.parent = parent;
         }
-        if left != NIL {
+        if let Some(child) = nodes.get(left as usize) {
             // The root starts below every other piece of its heap, so it stays.
-            let below = meld_siblings(nodes, left);
+            let below = if child.right == NIL {
+                left
+            } else {
+                meld_siblings(nodes, left)
+            };
             meld(nodes, root, below);
         }
     }
