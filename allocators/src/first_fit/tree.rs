@@ -237,6 +237,7 @@ fn meld(nodes: &mut [Node], a: u32, b: u32) -> u32 {
 /// Melds the sibling list from `first` into one heap, two-pass pairing (pairs from the
 /// left, then each pair into the result from the right), and returns its root with no
 /// parent and no sibling; `NIL` for an empty list.
+#[inline(always)]
 fn meld_siblings(nodes: &mut [Node], first: u32) -> u32 {
     // The pairs are stacked through their `right` links, the last one on top.
     let (mut stack, mut at) = (NIL, first);
@@ -264,6 +265,15 @@ fn meld_siblings(nodes: &mut [Node], first: u32) -> u32 {
     let top = &mut nodes[root as usize];
     (top.right, top.parent) = (NIL, NIL);
     root
+}
+
+/// Pairs the sibling list from `first` (two nodes or more) and melds the result under
+/// `root`, which starts below all of them: the removal of a heap node below the root.
+/// Apart from [`PieceTree::heap_remove`] for the same reason as its root case.
+#[inline(never)]
+fn meld_children_under(nodes: &mut [Node], root: u32, first: u32) {
+    let below = meld_siblings(nodes, first);
+    meld(nodes, root, below);
 }
 
 // The sizes the docs state (`metadata_bytes` is a multiple of them).
@@ -1282,18 +1292,19 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         } = nodes[at as usize];
         let root = self.small[heap];
         if root == at {
-            let below = if left == NIL {
-                NIL
-            } else {
-                meld_siblings(nodes, left)
-            };
-            self.small[heap] = below;
-            match nodes.get(below as usize) {
-                Some(node) => self.small_min[heap] = node.start,
+            match nodes.get_mut(left as usize) {
                 None => {
+                    self.small[heap] = NIL;
                     self.small_min[heap] = usize::MAX;
                     self.small_used &= !(1 << heap);
                 }
+                // An only child becomes the root without the pairing passes.
+                Some(only) if only.right == NIL => {
+                    only.parent = NIL;
+                    self.small_min[heap] = only.start;
+                    self.small[heap] = left;
+                }
+                Some(_) => self.heap_root_from_children(heap, left),
             }
             return;
         }
@@ -1306,11 +1317,26 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         if let Some(next) = nodes.get_mut(right as usize) {
             next.parent = parent;
         }
-        if left != NIL {
-            // The root starts below every other piece of its heap, so it stays.
-            let below = meld_siblings(nodes, left);
-            meld(nodes, root, below);
+        // The root starts below every other piece of its heap, so it stays.
+        match nodes.get(left as usize) {
+            None => {}
+            Some(only) if only.right == NIL => {
+                meld(nodes, root, left);
+            }
+            Some(_) => meld_children_under(nodes, root, left),
         }
+    }
+
+    /// The part of [`heap_remove`](Self::heap_remove) for a root with two children or
+    /// more: pairs them into the heap's new root. Apart, so that the common removals
+    /// (a root with at most one child) keep no values across a call and save no
+    /// registers.
+    #[inline(never)]
+    fn heap_root_from_children(&mut self, heap: usize, first: u32) {
+        let nodes = self.nodes.as_mut();
+        let below = meld_siblings(nodes, first);
+        self.small_min[heap] = nodes[below as usize].start;
+        self.small[heap] = below;
     }
 
     /// Moves the heaps of lengths from `count` on into the tree and lowers the small
