@@ -650,6 +650,41 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         self.merge_free(found.node)
     }
 
+    /// Merges the allocation in node `used` (`len` units) with the free pieces just
+    /// below and above it into one piece, kept in the upper one's node when
+    /// `into_upper`, else in the lower one's, and returns that node. The other two
+    /// nodes leave the list and become spare; the one that goes leaves the tree first
+    /// when `gone_in_tree`. The kept node's place (its climb, or its heap) is the
+    /// caller's to settle.
+    #[inline(always)]
+    fn merge_three(
+        &mut self,
+        used: u32,
+        len: usize,
+        (before, lower): (u32, &Node),
+        (after, upper): (u32, &Node),
+        into_upper: bool,
+        gone_in_tree: bool,
+    ) -> u32 {
+        let (gone, kept) = if into_upper {
+            let merged = self.node_mut(after);
+            merged.start = lower.start;
+            merged.len += lower.len + len;
+            (before, after)
+        } else {
+            self.node_mut(before).len += len + upper.len;
+            (after, before)
+        };
+        self.list_remove(used);
+        self.give_spare(used);
+        if gone_in_tree {
+            self.tree_remove(gone);
+        }
+        self.list_remove(gone);
+        self.give_spare(gone);
+        kept
+    }
+
     /// Turns the allocation in node `used`, already out of the index, into free space,
     /// merging it with its free neighbours; returns how many of them it merged with and
     /// the node of the merged piece.
@@ -686,20 +721,15 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                     // one leaves the tree, unlinked without the two-child swap and its
                     // second climb, and the other's node takes the merged piece
                     // (moving its key down past the one leaving only).
-                    let (gone, kept) = if upper.left != NIL && upper.right != NIL {
-                        let merged = self.node_mut(after);
-                        merged.start = lower.start;
-                        merged.len += lower.len + len;
-                        (before, after)
-                    } else {
-                        self.node_mut(before).len += len + upper.len;
-                        (after, before)
-                    };
-                    self.list_remove(used);
-                    self.give_spare(used);
-                    self.tree_remove(gone);
-                    self.list_remove(gone);
-                    self.give_spare(gone);
+                    let into_upper = upper.left != NIL && upper.right != NIL;
+                    let kept = self.merge_three(
+                        used,
+                        len,
+                        (before, &lower),
+                        (after, &upper),
+                        into_upper,
+                        true,
+                    );
                     self.climb_lengths(kept);
                     return (2, kept);
                 }
@@ -712,19 +742,14 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 if upper_small {
                     self.heap_remove(after, upper.len);
                 }
-                let (gone, kept) = if !upper_small {
-                    let merged = self.node_mut(after);
-                    merged.start = lower.start;
-                    merged.len += lower.len + len;
-                    (before, after)
-                } else {
-                    self.node_mut(before).len += len + upper.len;
-                    (after, before)
-                };
-                self.list_remove(used);
-                self.give_spare(used);
-                self.list_remove(gone);
-                self.give_spare(gone);
+                let kept = self.merge_three(
+                    used,
+                    len,
+                    (before, &lower),
+                    (after, &upper),
+                    !upper_small,
+                    false,
+                );
                 if lower_small && upper_small {
                     self.file_merged(kept);
                 } else {
