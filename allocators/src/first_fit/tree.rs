@@ -459,11 +459,8 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
 
     /// Length of the longest free piece (0 when none).
     pub(super) fn largest_free(&self) -> usize {
-        let small = self
-            .small
-            .iter()
-            .rposition(|&root| root != NIL)
-            .map_or(0, |heap| heap + 1);
+        // Heap `h` holds pieces of `h + 1` units: the highest busy one is the longest.
+        let small = (u64::BITS - self.small_used.leading_zeros()) as usize;
         self.summary(self.root)
             .max_free
             .max(self.wild_len())
@@ -520,7 +517,13 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     #[inline(never)]
     fn move_heaps_to_tree(&mut self) {
         while self.small_used != 0 {
-            let heap = self.small_used.trailing_zeros() as usize;
+            self.heap_to_tree(self.small_used.trailing_zeros() as usize);
+        }
+    }
+
+    /// Moves every piece of heap `heap` (pieces of `heap + 1` units) into the tree.
+    fn heap_to_tree(&mut self, heap: usize) {
+        while self.small[heap] != NIL {
             let root = self.small[heap];
             self.heap_remove(root, heap + 1);
             self.tree_insert(root);
@@ -1256,9 +1259,8 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     /// Takes the free node `at` out of the heap or the tree it is in.
     #[inline(always)]
     fn unfile(&mut self, at: u32) {
-        let node = self.node(at);
-        if node.left_height == IN_HEAP {
-            self.heap_remove(at, node.len);
+        if self.in_heap(at) {
+            self.heap_remove(at, self.node(at).len);
         } else {
             self.tree_remove(at);
         }
@@ -1372,12 +1374,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     #[inline(never)]
     pub(super) fn hold_in_tree_from(&mut self, count: usize) {
         while self.small_limit >= count && self.small_limit > 0 {
-            let heap = self.small_limit - 1;
-            while self.small[heap] != NIL {
-                let root = self.small[heap];
-                self.heap_remove(root, heap + 1);
-                self.tree_insert(root);
-            }
+            self.heap_to_tree(self.small_limit - 1);
             self.small_limit -= 1;
         }
     }
