@@ -69,6 +69,8 @@ pub mod genalloc;
 #[cfg(feature = "shadow")]
 #[allow(clippy::disallowed_methods, clippy::disallowed_macros)]
 pub mod shadow;
+#[cfg(test)]
+mod test_rng;
 pub mod tlsf;
 
 pub use align::align_up_with_phase;

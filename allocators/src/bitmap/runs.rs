@@ -1470,13 +1470,7 @@ mod tests {
     use alloc::vec;
     use alloc::vec::Vec;
 
-    /// One xorshift step of `state`: the tests' cheap deterministic randomness.
-    fn xorshift(state: &mut u64) -> u64 {
-        *state ^= *state << 13;
-        *state ^= *state >> 7;
-        *state ^= *state << 17;
-        *state
-    }
+    use crate::test_rng::xorshift;
 
     /// A tree and its words, as a bitmap's storage holds them, built over `used`.
     fn built(used: &[u64]) -> (RunTree, Vec<u64>) {

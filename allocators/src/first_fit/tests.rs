@@ -495,14 +495,7 @@ struct XorShift(u64);
 
 impl XorShift {
     fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        if n == 0 {
-            0
-        } else {
-            usize::try_from(self.0 % n as u64).expect("less than a usize")
-        }
+        crate::test_rng::below(&mut self.0, n)
     }
 }
 

@@ -1937,10 +1937,7 @@ mod tests {
         let mut state = 0x2545_F491_4F6C_DD1D_u64;
         let mut height_max = 0;
         for _ in 0..6000 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let i = usize::try_from(state % model.len() as u64).unwrap_or(0);
+            let i = crate::test_rng::below(&mut state, model.len());
             let p = model[i];
             if p.free {
                 let at = tree.free_before(p.start).unwrap();

@@ -1849,14 +1849,7 @@ mod tests {
         }
     }
 
-    /// Advances a xorshift state and returns it: cheap, seeded, good enough to vary
-    /// bit patterns.
-    fn xorshift(state: &mut u64) -> u64 {
-        *state ^= *state << 13;
-        *state ^= *state >> 7;
-        *state ^= *state << 17;
-        *state
-    }
+    use crate::test_rng::xorshift;
 
     /// Every unit of a leaf.
     fn leaf_mask() -> u128 {

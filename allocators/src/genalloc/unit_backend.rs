@@ -454,12 +454,7 @@ mod tests {
     fn the_exclusive_path_places_and_refuses_exactly_as_the_shared_one() {
         use super::super::access::Shared;
         let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            usize::try_from(state % n as u64).unwrap()
-        };
+        let mut next = |n: usize| crate::test_rng::below(&mut state, n);
         let (mut placed, mut freed, mut refused) = (0, 0, 0);
         for (capacity, phase, fit) in [
             (4096, 0, UnitFit::FirstFit),
