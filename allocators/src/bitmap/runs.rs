@@ -730,7 +730,9 @@ impl RunTree {
     /// longest run alone moved, from `old`, and carries the move up through its
     /// ancestors as far as their longest runs move (as [`longest_moved`](Self::longest_moved)
     /// decides): their prefixes and suffixes stay, so each level writes one value and
-    /// reads its group's four longest runs and its parent's.
+    /// reads its parent's, and where the run fell, its group's four longest runs. A rise
+    /// stays a rise all the way up and a fall a fall, so each has its own loop: the
+    /// rise, the tighter one, reads no sibling.
     #[inline(always)]
     fn carry_longest(&self, tree: &mut [u64], level: Level, i: usize, moved: (u32, u32)) {
         let (mut old, mut new) = moved;
@@ -738,6 +740,30 @@ impl RunTree {
         // Every level here is above the leaves: its groups are `GROUP_WORDS` apart, and
         // a step up is one lookup of where the level above starts.
         let mut at = level.word + i / FAN * GROUP_WORDS;
+        if new > old {
+            // A rise stays a rise: each ancestor shorter than `new` takes it, and the
+            // first one at least as long ends the walk, with no sibling read.
+            loop {
+                let (slot, shift) = (at + FAN + i % FAN / 2, i % 2 * 32);
+                let Some(word) = tree.get_mut(slot) else {
+                    return;
+                };
+                *word = *word & !(0xFFFF_FFFF << shift) | u64::from(new) << shift;
+                if depth + 1 == self.height {
+                    return;
+                }
+                let parent = i / FAN;
+                let parent_at = self.level_words[(depth + 1) as usize % MAX_LEVELS]
+                    + parent / FAN * GROUP_WORDS;
+                let Some(&parent_word) = tree.get(parent_at + FAN + parent % FAN / 2) else {
+                    return;
+                };
+                if new <= half_of(parent_word, parent % 2) {
+                    return;
+                }
+                (i, at, depth) = (parent, parent_at, depth + 1);
+            }
+        }
         loop {
             let Some(group) = tree.get_mut(at..at + GROUP_WORDS) else {
                 return;
@@ -755,35 +781,28 @@ impl RunTree {
                 return;
             };
             let stored = half_of(parent_word, parent % 2);
-            let longest = if new > old {
-                if new <= stored {
-                    return;
-                }
-                new
-            } else {
-                // Longer elsewhere, or as long in a sibling: it stays.
-                if old < stored || siblings >= old {
-                    return;
-                }
-                let Some(&[e0, e1, e2, e3, l01, l23]) = tree.get(at..at + GROUP_WORDS) else {
-                    return;
-                };
-                let runs = |ends: u64, longest: u32| Runs {
-                    prefix: half_of(ends, 0),
-                    suffix: half_of(ends, 1),
-                    longest,
-                };
-                let longest = Self::longest_within(&[
-                    runs(e0, half_of(l01, 0)),
-                    runs(e1, half_of(l01, 1)),
-                    runs(e2, half_of(l23, 0)),
-                    runs(e3, half_of(l23, 1)),
-                ]);
-                if longest == stored {
-                    return;
-                }
-                longest
+            // A fall (or no move) stays one: longer elsewhere, or as long in a sibling,
+            // the parent's stays.
+            if old < stored || siblings >= old {
+                return;
+            }
+            let Some(&[e0, e1, e2, e3, l01, l23]) = tree.get(at..at + GROUP_WORDS) else {
+                return;
             };
+            let runs = |ends: u64, longest: u32| Runs {
+                prefix: half_of(ends, 0),
+                suffix: half_of(ends, 1),
+                longest,
+            };
+            let longest = Self::longest_within(&[
+                runs(e0, half_of(l01, 0)),
+                runs(e1, half_of(l01, 1)),
+                runs(e2, half_of(l23, 0)),
+                runs(e3, half_of(l23, 1)),
+            ]);
+            if longest == stored {
+                return;
+            }
             (old, new) = (stored, longest);
             (i, at, depth) = (parent, parent_at, depth + 1);
         }
