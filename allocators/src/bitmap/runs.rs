@@ -358,6 +358,17 @@ const fn join_group(group: &Group, len: usize) -> Runs {
     Runs::join(left, 2 * len, right, 2 * len)
 }
 
+/// Sets the slots `from..to` of `group` to `runs`: a select per slot, where a loop
+/// over the slice became a call to `memset` per group on every long change.
+#[inline(always)]
+fn fill_slots(group: &mut Group, from: usize, to: usize, runs: Runs) {
+    for (k, slot) in group.iter_mut().enumerate() {
+        if from <= k && k < to {
+            *slot = runs;
+        }
+    }
+}
+
 /// One stored level of the tree: its depth (0: the leaves) and where its groups lie.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Level {
@@ -1000,9 +1011,7 @@ impl RunTree {
         if lo_group == hi_group {
             let mut group = Self::leaf_group(tree, leaves, lo_group);
             group[lo % FAN] = lo_runs;
-            for runs in &mut group[lo % FAN + 1..hi % FAN] {
-                *runs = inside;
-            }
+            fill_slots(&mut group, lo % FAN + 1, hi % FAN, inside);
             group[hi % FAN] = hi_runs;
             Self::set_leaf_group(tree, leaves, lo_group, &group);
             let joined = join_group(&group, LEAF_UNITS);
@@ -1011,13 +1020,9 @@ impl RunTree {
         }
         let mut low = Self::leaf_group(tree, leaves, lo_group);
         low[lo % FAN] = lo_runs;
-        for runs in &mut low[lo % FAN + 1..] {
-            *runs = inside;
-        }
+        fill_slots(&mut low, lo % FAN + 1, FAN, inside);
         let mut high = Self::leaf_group(tree, leaves, hi_group);
-        for runs in &mut high[..hi % FAN] {
-            *runs = inside;
-        }
+        fill_slots(&mut high, 0, hi % FAN, inside);
         high[hi % FAN] = hi_runs;
         Self::set_leaf_group(tree, leaves, lo_group, &low);
         Self::set_leaf_group(tree, leaves, hi_group, &high);
@@ -1032,9 +1037,7 @@ impl RunTree {
             if lo_group == hi_group {
                 let mut group = Self::inner_group(tree, level, lo_group);
                 group[lo % FAN] = lo_runs;
-                for runs in &mut group[lo % FAN + 1..hi % FAN] {
-                    *runs = inside;
-                }
+                fill_slots(&mut group, lo % FAN + 1, hi % FAN, inside);
                 group[hi % FAN] = hi_runs;
                 Self::set_inner_group(tree, level, lo_group, &group);
                 let joined = join_group(&group, len);
@@ -1043,13 +1046,9 @@ impl RunTree {
             }
             let mut low = Self::inner_group(tree, level, lo_group);
             low[lo % FAN] = lo_runs;
-            for runs in &mut low[lo % FAN + 1..] {
-                *runs = inside;
-            }
+            fill_slots(&mut low, lo % FAN + 1, FAN, inside);
             let mut high = Self::inner_group(tree, level, hi_group);
-            for runs in &mut high[..hi % FAN] {
-                *runs = inside;
-            }
+            fill_slots(&mut high, 0, hi % FAN, inside);
             high[hi % FAN] = hi_runs;
             Self::set_inner_group(tree, level, lo_group, &low);
             Self::set_inner_group(tree, level, hi_group, &high);
