@@ -358,6 +358,17 @@ const fn join_group(group: &Group, len: usize) -> Runs {
     Runs::join(left, 2 * len, right, 2 * len)
 }
 
+/// Sets the slots `from..to` of `group` to `runs`: a select per slot, where a loop
+/// over the slice became a call to `memset` per group on every long change.
+#[inline(always)]
+fn fill_slots(group: &mut Group, from: usize, to: usize, runs: Runs) {
+    for (k, slot) in group.iter_mut().enumerate() {
+        if from <= k && k < to {
+            *slot = runs;
+        }
+    }
+}
+
 /// One stored level of the tree: its depth (0: the leaves) and where its groups lie.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Level {
@@ -536,18 +547,32 @@ impl RunTree {
     /// past the tree's words), its words read behind one bounds check.
     #[inline(always)]
     fn group(tree: &[u64], level: Level, g: usize) -> Group {
-        let at = level.group_word(g);
         if level.depth == 0 {
-            let Some(&[low, high]) = tree.get(at..at + LEAF_GROUP_WORDS) else {
-                return NO_GROUP;
-            };
-            return [
-                unpack_leaf(half_of(low, 0)),
-                unpack_leaf(half_of(low, 1)),
-                unpack_leaf(half_of(high, 0)),
-                unpack_leaf(half_of(high, 1)),
-            ];
+            Self::leaf_group(tree, level, g)
+        } else {
+            Self::inner_group(tree, level, g)
         }
+    }
+
+    /// [`group`](Self::group) of the leaves' level (`level`).
+    #[inline(always)]
+    fn leaf_group(tree: &[u64], level: Level, g: usize) -> Group {
+        let at = level.word + g * LEAF_GROUP_WORDS;
+        let Some(&[low, high]) = tree.get(at..at + LEAF_GROUP_WORDS) else {
+            return NO_GROUP;
+        };
+        [
+            unpack_leaf(half_of(low, 0)),
+            unpack_leaf(half_of(low, 1)),
+            unpack_leaf(half_of(high, 0)),
+            unpack_leaf(half_of(high, 1)),
+        ]
+    }
+
+    /// [`group`](Self::group) of a level above the leaves (`level`).
+    #[inline(always)]
+    fn inner_group(tree: &[u64], level: Level, g: usize) -> Group {
+        let at = level.word + g * GROUP_WORDS;
         let Some(&[e0, e1, e2, e3, l01, l23]) = tree.get(at..at + GROUP_WORDS) else {
             return NO_GROUP;
         };
@@ -562,6 +587,34 @@ impl RunTree {
             runs(e2, half_of(l23, 0)),
             runs(e3, half_of(l23, 1)),
         ]
+    }
+
+    /// [`set_group`](Self::set_group) on the leaves' level (`level`).
+    #[inline(always)]
+    fn set_leaf_group(tree: &mut [u64], level: Level, g: usize, group: &Group) {
+        let at = level.word + g * LEAF_GROUP_WORDS;
+        if let Some(words) = tree.get_mut(at..at + LEAF_GROUP_WORDS) {
+            words[0] = u64::from(pack_leaf(group[0])) | u64::from(pack_leaf(group[1])) << 32;
+            words[1] = u64::from(pack_leaf(group[2])) | u64::from(pack_leaf(group[3])) << 32;
+        }
+    }
+
+    /// [`set_group`](Self::set_group) on a level above the leaves (`level`).
+    #[inline(always)]
+    fn set_inner_group(tree: &mut [u64], level: Level, g: usize, group: &Group) {
+        let at = level.word + g * GROUP_WORDS;
+        if let Some(words) = tree.get_mut(at..at + GROUP_WORDS) {
+            let ends = |runs: Runs| u64::from(runs.prefix) | u64::from(runs.suffix) << 32;
+            let longest = |a: Runs, b: Runs| u64::from(a.longest) | u64::from(b.longest) << 32;
+            words.copy_from_slice(&[
+                ends(group[0]),
+                ends(group[1]),
+                ends(group[2]),
+                ends(group[3]),
+                longest(group[0], group[1]),
+                longest(group[2], group[3]),
+            ]);
+        }
     }
 
     /// [`group`](Self::group) in const context, word by word.
@@ -730,7 +783,9 @@ impl RunTree {
     /// longest run alone moved, from `old`, and carries the move up through its
     /// ancestors as far as their longest runs move (as [`longest_moved`](Self::longest_moved)
     /// decides): their prefixes and suffixes stay, so each level writes one value and
-    /// reads its group's four longest runs and its parent's.
+    /// reads its parent's, and where the run fell, its group's four longest runs. A rise
+    /// stays a rise all the way up and a fall a fall, so each has its own loop: the
+    /// rise, the tighter one, reads no sibling.
     #[inline(always)]
     fn carry_longest(&self, tree: &mut [u64], level: Level, i: usize, moved: (u32, u32)) {
         let (mut old, mut new) = moved;
@@ -738,6 +793,30 @@ impl RunTree {
         // Every level here is above the leaves: its groups are `GROUP_WORDS` apart, and
         // a step up is one lookup of where the level above starts.
         let mut at = level.word + i / FAN * GROUP_WORDS;
+        if new > old {
+            // A rise stays a rise: each ancestor shorter than `new` takes it, and the
+            // first one at least as long ends the walk, with no sibling read.
+            loop {
+                let (slot, shift) = (at + FAN + i % FAN / 2, i % 2 * 32);
+                let Some(word) = tree.get_mut(slot) else {
+                    return;
+                };
+                *word = *word & !(0xFFFF_FFFF << shift) | u64::from(new) << shift;
+                if depth + 1 == self.height {
+                    return;
+                }
+                let parent = i / FAN;
+                let parent_at = self.level_words[(depth + 1) as usize % MAX_LEVELS]
+                    + parent / FAN * GROUP_WORDS;
+                let Some(&parent_word) = tree.get(parent_at + FAN + parent % FAN / 2) else {
+                    return;
+                };
+                if new <= half_of(parent_word, parent % 2) {
+                    return;
+                }
+                (i, at, depth) = (parent, parent_at, depth + 1);
+            }
+        }
         loop {
             let Some(group) = tree.get_mut(at..at + GROUP_WORDS) else {
                 return;
@@ -755,35 +834,28 @@ impl RunTree {
                 return;
             };
             let stored = half_of(parent_word, parent % 2);
-            let longest = if new > old {
-                if new <= stored {
-                    return;
-                }
-                new
-            } else {
-                // Longer elsewhere, or as long in a sibling: it stays.
-                if old < stored || siblings >= old {
-                    return;
-                }
-                let Some(&[e0, e1, e2, e3, l01, l23]) = tree.get(at..at + GROUP_WORDS) else {
-                    return;
-                };
-                let runs = |ends: u64, longest: u32| Runs {
-                    prefix: half_of(ends, 0),
-                    suffix: half_of(ends, 1),
-                    longest,
-                };
-                let longest = Self::longest_within(&[
-                    runs(e0, half_of(l01, 0)),
-                    runs(e1, half_of(l01, 1)),
-                    runs(e2, half_of(l23, 0)),
-                    runs(e3, half_of(l23, 1)),
-                ]);
-                if longest == stored {
-                    return;
-                }
-                longest
+            // A fall (or no move) stays one: longer elsewhere, or as long in a sibling,
+            // the parent's stays.
+            if old < stored || siblings >= old {
+                return;
+            }
+            let Some(&[e0, e1, e2, e3, l01, l23]) = tree.get(at..at + GROUP_WORDS) else {
+                return;
             };
+            let runs = |ends: u64, longest: u32| Runs {
+                prefix: half_of(ends, 0),
+                suffix: half_of(ends, 1),
+                longest,
+            };
+            let longest = Self::longest_within(&[
+                runs(e0, half_of(l01, 0)),
+                runs(e1, half_of(l01, 1)),
+                runs(e2, half_of(l23, 0)),
+                runs(e3, half_of(l23, 1)),
+            ]);
+            if longest == stored {
+                return;
+            }
             (old, new) = (stored, longest);
             (i, at, depth) = (parent, parent_at, depth + 1);
         }
@@ -923,41 +995,63 @@ impl RunTree {
         tree: &mut [u64],
         (start, end): (usize, usize),
     ) {
-        let (mut lo, mut hi) = (start / LEAF_UNITS, (end - 1) / LEAF_UNITS);
+        let (lo, hi) = (start / LEAF_UNITS, (end - 1) / LEAF_UNITS);
         // Leaves at the ends of a long change: mostly a block's end and free units, or
         // whole words of either.
-        let (mut lo_runs, mut hi_runs) = (
+        let (lo_runs, hi_runs) = (
             Self::leaf_runs(used_map, lo, true),
             Self::leaf_runs(used_map, hi, true),
         );
-        let (mut level, mut len) = (self.leaf_level(), LEAF_UNITS);
+        // The leaves' level on its own, then the levels above in a loop of their own:
+        // each knows its groups' layout, with no test of the depth per group read or
+        // written.
+        let leaves = self.leaf_level();
+        let inside = Runs::uniform(LEAF_UNITS, USED);
+        let (lo_group, hi_group) = (lo / FAN, hi / FAN);
+        if lo_group == hi_group {
+            let mut group = Self::leaf_group(tree, leaves, lo_group);
+            group[lo % FAN] = lo_runs;
+            fill_slots(&mut group, lo % FAN + 1, hi % FAN, inside);
+            group[hi % FAN] = hi_runs;
+            Self::set_leaf_group(tree, leaves, lo_group, &group);
+            let joined = join_group(&group, LEAF_UNITS);
+            self.rejoin_from(tree, self.up(leaves), lo_group, joined, FAN * LEAF_UNITS);
+            return;
+        }
+        let mut low = Self::leaf_group(tree, leaves, lo_group);
+        low[lo % FAN] = lo_runs;
+        fill_slots(&mut low, lo % FAN + 1, FAN, inside);
+        let mut high = Self::leaf_group(tree, leaves, hi_group);
+        fill_slots(&mut high, 0, hi % FAN, inside);
+        high[hi % FAN] = hi_runs;
+        Self::set_leaf_group(tree, leaves, lo_group, &low);
+        Self::set_leaf_group(tree, leaves, hi_group, &high);
+        Self::fill_groups(tree, leaves, lo_group + 1..hi_group, inside);
+        let (mut lo_runs, mut hi_runs) =
+            (join_group(&low, LEAF_UNITS), join_group(&high, LEAF_UNITS));
+        let (mut lo, mut hi, mut len) = (lo_group, hi_group, FAN * LEAF_UNITS);
+        let mut level = self.up(leaves);
         while level.depth < self.height {
             let inside = Runs::uniform(len, USED);
             let (lo_group, hi_group) = (lo / FAN, hi / FAN);
             if lo_group == hi_group {
-                let mut group = Self::group(tree, level, lo_group);
+                let mut group = Self::inner_group(tree, level, lo_group);
                 group[lo % FAN] = lo_runs;
-                for runs in &mut group[lo % FAN + 1..hi % FAN] {
-                    *runs = inside;
-                }
+                fill_slots(&mut group, lo % FAN + 1, hi % FAN, inside);
                 group[hi % FAN] = hi_runs;
-                Self::set_group(tree, level, lo_group, &group);
+                Self::set_inner_group(tree, level, lo_group, &group);
                 let joined = join_group(&group, len);
                 self.rejoin_from(tree, self.up(level), lo_group, joined, FAN * len);
                 return;
             }
-            let mut low = Self::group(tree, level, lo_group);
+            let mut low = Self::inner_group(tree, level, lo_group);
             low[lo % FAN] = lo_runs;
-            for runs in &mut low[lo % FAN + 1..] {
-                *runs = inside;
-            }
-            let mut high = Self::group(tree, level, hi_group);
-            for runs in &mut high[..hi % FAN] {
-                *runs = inside;
-            }
+            fill_slots(&mut low, lo % FAN + 1, FAN, inside);
+            let mut high = Self::inner_group(tree, level, hi_group);
+            fill_slots(&mut high, 0, hi % FAN, inside);
             high[hi % FAN] = hi_runs;
-            Self::set_group(tree, level, lo_group, &low);
-            Self::set_group(tree, level, hi_group, &high);
+            Self::set_inner_group(tree, level, lo_group, &low);
+            Self::set_inner_group(tree, level, hi_group, &high);
             Self::fill_groups(tree, level, lo_group + 1..hi_group, inside);
             (lo_runs, hi_runs) = (join_group(&low, len), join_group(&high, len));
             (lo, hi, len) = (lo_group, hi_group, len * FAN);
