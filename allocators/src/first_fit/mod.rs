@@ -34,7 +34,13 @@
 //! an `O(1)` heap insertion and a removal of a heap's root. A request of `count <= 64`
 //! units without alignment or window takes the lowest of the roots of the heaps of
 //! lengths `count..=64` that hold pieces (a bit mask tells which) and of the tree's
-//! lowest piece that long, so placement is exactly the lowest fit still. A piece gets
+//! lowest piece that long, so placement is exactly the lowest fit still. With up to 12
+//! such heaps it compares their roots' starts one by one; with more (free space cut
+//! into holes of many lengths, as a half-full space of random blocks is), a tournament
+//! tree over the 64 heaps' lowest starts answers in six steps. A heap's root changes on
+//! most heap operations, often back to where it was, so that tree is not kept up to
+//! date by them: each marks its heap stale, and a search that uses the tree first
+//! replays it above the stale heaps, stopping where an entry does not change. A piece gets
 //! into a heap when a free or a cut of a heap piece makes it; a tree piece that is cut
 //! shorter stays in the tree, which saves the move (the search above compares both
 //! anyway), and so does a piece a free merges while the tree is at most two levels deep
@@ -83,8 +89,10 @@
 //!   the extent found: its node keeps the remainder (or becomes the allocation, leaving
 //!   the tree, when none is left), a climb from it, and an index insertion. A cut at
 //!   the start of the free last piece, which is not in the tree, climbs nothing. For at
-//!   most 64 units, the roots of the heaps that could hold it are compared with the
-//!   tree's piece first (at most 64), and a piece taken from a heap leaves it
+//!   most 64 units, the lowest root of the heaps that could hold it is compared with
+//!   the tree's piece first (root by root for up to 12 busy heaps, else through the
+//!   tournament tree: six steps, after at most six per heap whose root changed since
+//!   its last use), and a piece taken from a heap leaves it
 //!   (`O(log s)` amortized, its remainder filed again) without touching the tree. The
 //!   first aligned or windowed request of at most 64 units moves the heaps it could use
 //!   into the tree once, `O(s log f)`.
@@ -124,8 +132,8 @@
 //! 48 on 32-bit targets), reported as `metadata_bytes`: `(2m + 1) * 64` bytes for `m`
 //! allowed live allocations on 64-bit targets (128 per allocation, plus one node), up
 //! from `(2m + 1) * 48` before the address-order links, parent links and index. The
-//! four floors (about 100 bytes) and the 64 heaps' roots and their starts (768 bytes on
-//! 64-bit targets) live in the backend itself, not in the arena: a heap uses the tree
+//! four floors (about 100 bytes) and the 64 heaps' roots and the tournament tree over
+//! their starts (about 1.4 KiB on 64-bit targets) live in the backend itself, not in the arena: a heap uses the tree
 //! links of its nodes.
 #![forbid(unsafe_code)]
 

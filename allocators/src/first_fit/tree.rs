@@ -321,9 +321,24 @@ pub(super) struct PieceTree<S = Vec<Node>> {
     /// heap, by start, of the free pieces of exactly that length, which are not in the
     /// tree (`NIL` when there are none). See [`SMALL`].
     small: [u32; SMALL],
-    /// The start of the piece at each heap's root (`usize::MAX` for an empty heap), so
-    /// that comparing the heaps' lowest pieces reads no node.
-    small_min: [usize; SMALL],
+    /// The heaps' lowest starts and a tournament tree over them, so that the lowest
+    /// piece of many busy heaps of lengths `count..=SMALL` is found in `log2(SMALL)`
+    /// steps rather than by comparing every busy heap's root: at
+    /// `SMALL + h`, the start of the piece at heap `h`'s root (`usize::MAX` for an
+    /// empty heap), always current; at `i` in `1..SMALL`, the lowest of `2 * i` and
+    /// `2 * i + 1`, brought up to date only when a search uses them (see
+    /// `small_stale`). Reads no node.
+    small_min: [usize; 2 * SMALL],
+    /// For each inner entry `i` of `small_min` (`1..SMALL`), the heap whose root's start
+    /// it holds (entry 0 unused).
+    small_win: [u8; SMALL],
+    /// Bit `h` set for each heap whose lowest start changed since the inner entries of
+    /// `small_min` were last replayed: only the entries above such heaps can be out of
+    /// date. A heap's root changes on most heap operations, and a search that compares
+    /// few heaps compares their roots directly, so the tree is replayed only for the
+    /// searches that use it, and only where it changed (a root that came back to the
+    /// start it had costs one step).
+    small_stale: u64,
     /// Bit `length - 1` set for each heap that holds a piece.
     small_used: u64,
     /// Free pieces up to this many units that a free or the cut of a heap piece makes
@@ -345,6 +360,66 @@ pub(super) struct PieceTree<S = Vec<Node>> {
 /// packet buffers (24-32).
 pub(super) const SMALL: usize = 64;
 const _: () = assert!(SMALL <= 64, "one bit per heap in a u64");
+
+/// Busy heaps a search for a short piece compares root by root; with more, it replays
+/// and uses the tournament tree over them.
+pub(super) const LINEAR_HEAPS: u32 = 12;
+
+/// Brings the inner entries of the heaps' tournament tree (`min` and `win`, see
+/// `PieceTree::small_min`) up to date above the heaps in `stale`, whose lowest starts
+/// changed: from each, recomputes the entries above it and stops at the first one that
+/// keeps its start and winner (nothing above it changes on its account; an entry above
+/// it that another stale heap changed is recomputed from that heap).
+fn replay_heaps(min: &mut [usize; 2 * SMALL], win: &mut [u8; SMALL], mut stale: u64) {
+    while stale != 0 {
+        let mut at = SMALL + stale.trailing_zeros() as usize;
+        stale &= stale - 1;
+        while at > 1 {
+            let low = at & !1;
+            let (left, right) = (min[low], min[low + 1]);
+            let (lowest, from) = if right < left {
+                (right, low + 1)
+            } else {
+                (left, low)
+            };
+            // `from - SMALL < SMALL <= 256`: the cast is exact.
+            #[allow(clippy::cast_possible_truncation)]
+            let winner = if from >= SMALL {
+                (from - SMALL) as u8
+            } else {
+                win[from]
+            };
+            at = low / 2;
+            if min[at] == lowest && win[at] == winner {
+                break;
+            }
+            (min[at], win[at]) = (lowest, winner);
+        }
+    }
+}
+const _: () = assert!(
+    SMALL.is_power_of_two() && SMALL <= 256,
+    "a full tree, heaps in a u8"
+);
+
+/// The `small_win` of all-empty heaps: any heap below an entry is right for it, as all
+/// starts are `usize::MAX`; the leftmost one.
+const LEFTMOST_HEAPS: [u8; SMALL] = {
+    let mut win = [0; SMALL];
+    let mut i = 1;
+    while i < SMALL {
+        let mut leaf = i;
+        while leaf < SMALL {
+            leaf *= 2;
+        }
+        // `leaf - SMALL < SMALL <= 256`: the cast is exact.
+        #[allow(clippy::cast_possible_truncation)]
+        let heap = (leaf - SMALL) as u8;
+        win[i] = heap;
+        i += 1;
+    }
+    win
+};
 
 /// The tree height (levels) from which pieces a free merges go to the heaps (see
 /// [`PieceTree::file_merged`]): below it the tree has at most three nodes, and changing
@@ -390,7 +465,9 @@ impl PieceTree {
             spare_head,
             spare,
             small: [NIL; SMALL],
-            small_min: [usize::MAX; SMALL],
+            small_min: [usize::MAX; 2 * SMALL],
+            small_win: LEFTMOST_HEAPS,
+            small_stale: 0,
             small_used: 0,
             small_limit: SMALL,
         })
@@ -438,7 +515,9 @@ impl<const N: usize> PieceTree<[Node; N]> {
             spare_head,
             spare,
             small: [NIL; SMALL],
-            small_min: [usize::MAX; SMALL],
+            small_min: [usize::MAX; 2 * SMALL],
+            small_win: LEFTMOST_HEAPS,
+            small_stale: 0,
             small_used: 0,
             small_limit: SMALL,
         }
@@ -935,7 +1014,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     // Inlined into both of `allocate`'s callers: as a call it costs about as much as
     // the descent of a shallow tree.
     #[inline(always)]
-    pub(super) fn first_long_enough(&self, count: usize) -> Option<u32> {
+    pub(super) fn first_long_enough(&mut self, count: usize) -> Option<u32> {
         // The heaps that hold pieces of `count` units or more (only heaps below the
         // limit hold any): with none, the tree and the free last piece are all there is.
         let heaps = if count <= SMALL {
@@ -1283,15 +1362,15 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         let node = &mut nodes[at as usize];
         let start = node.start;
         node.left_height = IN_HEAP;
-        if start < self.small_min[heap] {
+        if start < self.small_min[SMALL + heap] {
             // Also the empty heap's case: its lowest start is `usize::MAX`.
             (node.left, node.right, node.parent) = (root, NIL, NIL);
             if let Some(old) = nodes.get_mut(root as usize) {
                 old.parent = at;
             }
             self.small[heap] = at;
-            self.small_min[heap] = start;
             self.small_used |= 1 << heap;
+            self.set_heap_min(heap, start);
         } else {
             (node.left, node.right, node.parent) = (NIL, first, root);
             if let Some(second) = nodes.get_mut(first as usize) {
@@ -1322,14 +1401,15 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             match nodes.get_mut(left as usize) {
                 None => {
                     self.small[heap] = NIL;
-                    self.small_min[heap] = usize::MAX;
                     self.small_used &= !(1 << heap);
+                    self.set_heap_min(heap, usize::MAX);
                 }
                 // An only child becomes the root without the pairing passes.
                 Some(only) if only.right == NIL => {
                     only.parent = NIL;
-                    self.small_min[heap] = only.start;
+                    let start = only.start;
                     self.small[heap] = left;
+                    self.set_heap_min(heap, start);
                 }
                 Some(_) => self.heap_root_from_children(heap, left),
             }
@@ -1362,8 +1442,17 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     fn heap_root_from_children(&mut self, heap: usize, first: u32) {
         let nodes = self.nodes.as_mut();
         let below = meld_siblings(nodes, first);
-        self.small_min[heap] = nodes[below as usize].start;
+        let start = nodes[below as usize].start;
         self.small[heap] = below;
+        self.set_heap_min(heap, start);
+    }
+
+    /// Records `start` as the lowest start of heap `heap` (`usize::MAX`: empty); the
+    /// tournament above it is replayed when a search needs it.
+    #[inline(always)]
+    fn set_heap_min(&mut self, heap: usize, start: usize) {
+        self.small_min[SMALL + heap] = start;
+        self.small_stale |= 1 << heap;
     }
 
     /// Moves the heaps of lengths from `count` on into the tree and lowers the small
@@ -1384,20 +1473,57 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         self.small_limit
     }
 
+    /// The lowest start among the heaps of lengths `count..=SMALL` and its heap (any
+    /// heap when all are empty), from the tournament tree, replayed first where stale.
+    #[inline(never)]
+    fn lowest_of_heaps_from(&mut self, count: usize) -> (usize, usize) {
+        if self.small_stale != 0 {
+            replay_heaps(&mut self.small_min, &mut self.small_win, self.small_stale);
+            self.small_stale = 0;
+        }
+        // The entries covering heaps `count - 1..SMALL` exactly, bottom up: a right
+        // child at the range's left edge is taken alone, the rest is its parent's.
+        let (mut lowest, mut heap) = (usize::MAX, 0);
+        let (mut at, mut end) = (SMALL + count - 1, 2 * SMALL);
+        while at < end {
+            if at & 1 == 1 {
+                let min = self.small_min[at];
+                if min < lowest {
+                    let won = if at >= SMALL {
+                        at - SMALL
+                    } else {
+                        usize::from(self.small_win[at])
+                    };
+                    (lowest, heap) = (min, won);
+                }
+                at += 1;
+            }
+            (at, end) = (at / 2, end / 2);
+        }
+        (lowest, heap)
+    }
+
     /// The node of the lowest free piece of at least `count <= small_limit` units: the
     /// lowest of the roots of the heaps of lengths `count..=small_limit` and of the
     /// tree's lowest piece that long, else the free last piece.
     #[inline(always)]
-    fn first_long_enough_small(&self, count: usize, heaps: u64) -> Option<u32> {
-        let (mut best, mut lowest) = (NIL, usize::MAX);
-        let mut used = heaps;
-        while used != 0 {
-            let heap = count - 1 + used.trailing_zeros() as usize;
-            used &= used - 1;
-            if self.small_min[heap] < lowest {
-                (best, lowest) = (self.small[heap], self.small_min[heap]);
+    fn first_long_enough_small(&mut self, count: usize, heaps: u64) -> Option<u32> {
+        let (lowest, heap) = if heaps.count_ones() <= LINEAR_HEAPS {
+            let (mut lowest, mut best) = (usize::MAX, 0);
+            let mut used = heaps;
+            while used != 0 {
+                let heap = count - 1 + used.trailing_zeros() as usize;
+                used &= used - 1;
+                if self.small_min[SMALL + heap] < lowest {
+                    (best, lowest) = (heap, self.small_min[SMALL + heap]);
+                }
             }
-        }
+            (lowest, best)
+        } else {
+            self.lowest_of_heaps_from(count)
+        };
+        // A busy heap has a lowest start below `usize::MAX`.
+        let best = self.small[heap];
         if self.summary(self.root).max_free >= count {
             if let Some(at) = self.lowest_long_enough_in(self.root, count) {
                 if self.node(at).start < lowest {
@@ -1785,6 +1911,11 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         Ok((pieces, height))
     }
 
+    /// How many heaps of lengths `count..=SMALL` hold pieces.
+    pub(super) const fn busy_heaps_from(&self, count: usize) -> u32 {
+        (self.small_used >> (count - 1)).count_ones()
+    }
+
     /// How many free pieces are in the heaps rather than the tree.
     pub(super) fn heap_pieces(&self) -> usize {
         let mut at = self.first;
@@ -1808,7 +1939,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             let min = nodes.get(root as usize).map_or(usize::MAX, |n| n.start);
             let used = self.small_used >> heap & 1 == 1;
             if heap >= self.small_limit && root != NIL
-                || self.small_min[heap] != min
+                || self.small_min[SMALL + heap] != min
                 || used != (root != NIL)
             {
                 return Err(alloc::format!("heap {heap}: root {root}, min {min}"));
@@ -1847,6 +1978,25 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                     stack.push(child);
                     (prev, child) = (child, below.right);
                 }
+            }
+        }
+        // The tournament tree, replayed where stale, is right everywhere.
+        let (mut mins, mut wins) = (self.small_min, self.small_win);
+        replay_heaps(&mut mins, &mut wins, self.small_stale);
+        for at in 1..SMALL {
+            let (min, heap) = (mins[at], usize::from(wins[at]));
+            let (mut first, mut width) = (at, 1);
+            while first < SMALL {
+                (first, width) = (first * 2, width * 2);
+            }
+            let below = first - SMALL..first - SMALL + width;
+            if min != mins[2 * at].min(mins[2 * at + 1])
+                || !below.contains(&heap)
+                || mins[SMALL + heap] != min
+            {
+                return Err(alloc::format!(
+                    "heap tournament {at}: {min} from heap {heap}"
+                ));
             }
         }
         seen.sort_unstable();
