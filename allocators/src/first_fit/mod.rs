@@ -22,8 +22,13 @@
 //! rotation, which `intrusive-collections`' `RBTree` has no hook for (and its cursors
 //! cannot descend to a chosen child), hence our own tree. Allocations are not in the
 //! tree: an open-addressing hash index (linear probing, backward-shift deletion), one
-//! `u32` slot and its `u32` hash per node of the arena, maps an allocation's start to
-//! its node, which validates a free and leads to its neighbours.
+//! `u32` slot and its `u32` hash in each of the arena's first nodes, maps an
+//! allocation's start to its node, which validates a free and leads to its neighbours.
+//! The index spans about twice as many nodes as have ever been in use (spare nodes are
+//! handed out lowest first), not the whole arena: an arena sized for many more
+//! allocations than are live would otherwise spread the slots an allocation and a free
+//! read over all of it, a cache miss each. It doubles as more nodes come into use,
+//! indexing every allocation again from the address-order list.
 //!
 //! Short free pieces, of up to 64 units, are mostly kept out of the tree too: one
 //! pairing heap per length, by start, threaded through the same nodes' tree links
@@ -64,16 +69,20 @@
 //! allocations there are never more than `2m + 1` pieces, and never more than
 //! `capacity` (pieces are disjoint and non-empty). The arena is sized to the smaller of
 //! the two, so an operation that passed the `TooManyAllocations` check always finds the
-//! nodes it needs, and the index (as many slots as nodes) always has a slot for a new
-//! allocation. It is at most half full when the arena is sized by `m`; when `capacity`
-//! bounds it instead, one-unit allocations can fill it, and probes grow long as it
-//! does.
+//! nodes it needs, and the index always has a slot for a new allocation: it is at most
+//! half full while it spans less than the arena (live allocations never outnumber the
+//! nodes in use), and once it spans the arena it has as many slots as nodes. That is
+//! at most half full when the arena is sized by `m`; when `capacity` bounds it instead,
+//! one-unit allocations can fill it, and probes grow long as it does.
 //!
 //! # Complexity
 //!
 //! With `f <= max_allocations + 1` free extents in the tree (height below
-//! `1.45 log2(f + 2)`), and index operations `O(1)` expected (a slot per node, at most
-//! half of them used when the arena is sized by the allocation limit):
+//! `1.45 log2(f + 2)`), and index operations `O(1)` expected (at most half of the slots
+//! used when the arena is sized by the allocation limit); a cut that brings the nodes
+//! ever in use past half the index first doubles it, `O(n)` over the `n` pieces, at
+//! most `log2` of the arena's nodes times in the backend's life (`O(1)` amortized over
+//! the cuts that brought those nodes into use):
 //!
 //! * `free`: an index probe, then by the neighbours' states: merging into a free
 //!   neighbour changes its length (and with both, one of them leaves the tree), a climb

@@ -19,9 +19,10 @@
 //!
 //! Allocations are found by start through an open-addressing hash table (linear
 //! probing, backward-shift deletion) whose slots (an entry and its hash) are threaded
-//! through the same arena, one per node: there are never more allocations than nodes,
-//! and at most half as many when the arena is sized by the allocation limit
-//! (`2m + 1` nodes for `m` allocations).
+//! through the same arena, one in each of its first nodes: about twice as many as the
+//! nodes ever in use (it doubles as more come into use), at most all of them. There are
+//! never more allocations than nodes in use, and at most half as many as nodes when the
+//! arena is sized by the allocation limit (`2m + 1` nodes for `m` allocations).
 //!
 //! This file owns node storage, the list, balancing, the augmentation, the heaps and the
 //! index. It never allocates after [`PieceTree::with_nodes`] (nodes come from a free
@@ -317,6 +318,20 @@ pub(super) struct PieceTree<S = Vec<Node>> {
     first: u32,
     spare_head: u32,
     spare: usize,
+    /// Nodes ever taken: the spare list hands out nodes lowest first until it has given
+    /// each once (and the last one given back first after that), so every node from
+    /// here on has always been spare.
+    touched: usize,
+    /// Slots of the allocation index: the first this many nodes. A node's slot is read
+    /// on every allocation and free, so the index is kept about twice as large as the
+    /// nodes ever in use rather than as the whole arena: in a large arena of which
+    /// little is used, its slots then share the cache with the nodes in use instead
+    /// of costing a miss each. Live allocations never outnumber the nodes in use, so it
+    /// stays at most half full; it doubles (a rehash) as more nodes come into use.
+    index_len: usize,
+    /// The `touched` count from which the index must grow before a cut (which may take
+    /// two nodes): `index_len / 2 - 2`, or `usize::MAX` once it spans the arena.
+    grow_index_at: usize,
     /// For each length `1..=small_limit` (at index `length - 1`): the root of a pairing
     /// heap, by start, of the free pieces of exactly that length, which are not in the
     /// tree (`NIL` when there are none). See [`SMALL`].
@@ -426,6 +441,30 @@ const LEFTMOST_HEAPS: [u8; SMALL] = {
 /// a piece's length there costs less than moving it between heaps.
 const HEAPS_FROM_HEIGHT: u8 = 3;
 
+/// The fewest slots the allocation index starts with (fewer only in a smaller arena).
+const MIN_INDEX_LEN: usize = 64;
+
+/// Slots of the allocation index over an arena of `nodes` nodes of which `touched` have
+/// ever been in use, with room for two more: at least twice that (see
+/// `PieceTree::index_len`), a power of two from [`MIN_INDEX_LEN`], or the whole arena.
+const fn index_len_for(nodes: usize, touched: usize) -> usize {
+    let want = 2 * (touched + 2);
+    let mut len = MIN_INDEX_LEN;
+    while len < want && len < nodes {
+        len *= 2;
+    }
+    if len < nodes { len } else { nodes }
+}
+
+/// See `PieceTree::grow_index_at`.
+const fn grow_index_at(nodes: usize, index_len: usize) -> usize {
+    if index_len >= nodes {
+        usize::MAX
+    } else {
+        index_len / 2 - 2
+    }
+}
+
 /// Where the index holds an allocation: the slot, and the allocation's node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Indexed {
@@ -464,6 +503,9 @@ impl PieceTree {
             first,
             spare_head,
             spare,
+            touched: count - spare,
+            index_len: index_len_for(count, count - spare),
+            grow_index_at: grow_index_at(count, index_len_for(count, count - spare)),
             small: [NIL; SMALL],
             small_min: [usize::MAX; 2 * SMALL],
             small_win: LEFTMOST_HEAPS,
@@ -507,6 +549,8 @@ impl<const N: usize> PieceTree<[Node; N]> {
     pub(super) const fn inline(whole: Option<Piece>) -> Self {
         let mut nodes = [SPARE; N];
         let (first, spare_head, spare) = thread(&mut nodes, whole);
+        let count = if N < MAX_NODES { N } else { MAX_NODES };
+        let used = count - spare;
         Self {
             nodes,
             root: NIL,
@@ -514,6 +558,9 @@ impl<const N: usize> PieceTree<[Node; N]> {
             first,
             spare_head,
             spare,
+            touched: used,
+            index_len: index_len_for(count, used),
+            grow_index_at: grow_index_at(count, index_len_for(count, used)),
             small: [NIL; SMALL],
             small_min: [usize::MAX; 2 * SMALL],
             small_win: LEFTMOST_HEAPS,
@@ -627,6 +674,10 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         let (head, tail) = (at > piece.start, end < piece.end());
         if self.spare < usize::from(head) + usize::from(tail) {
             return None;
+        }
+        // Two nodes may come into use, and the index must stay twice as large.
+        if self.touched > self.grow_index_at {
+            self.grow_index();
         }
         let used = Piece {
             start: at,
@@ -901,10 +952,10 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     /// in the index: a free hands the slot back to [`release_found`](Self::release_found)
     /// rather than probing for it a second time.
     pub(super) fn find(&self, start: usize) -> Option<Indexed> {
-        let nodes = self.nodes.as_ref();
+        let (nodes, len) = (self.nodes.as_ref(), self.index_len);
         let hash = hash(start);
         let mut i = self.home(hash);
-        for _ in 0..nodes.len() {
+        for _ in 0..len {
             let slot = &nodes[i];
             let node = nodes.get(slot.slot as usize)?;
             // The stored hash spares reading the nodes of the other entries.
@@ -914,7 +965,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                     node: slot.slot,
                 });
             }
-            i = if i + 1 == nodes.len() { 0 } else { i + 1 };
+            i = if i + 1 == len { 0 } else { i + 1 };
         }
         None
     }
@@ -923,7 +974,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     /// index. Returns `false` when the index is full, which the node budget rules out
     /// (live allocations never outnumber the nodes).
     pub(super) fn index(&mut self, at: u32) -> bool {
-        let len = self.nodes.as_ref().len();
+        let len = self.index_len;
         let hash = hash(self.node(at).start);
         let mut i = self.home(hash);
         for _ in 0..len {
@@ -939,12 +990,36 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         false
     }
 
+    /// Doubles the index (or more, to twice the nodes ever in use plus two; at most the
+    /// whole arena) and indexes every allocation again, found on the address-order list:
+    /// `O(n)` for `n` pieces, at most twice the index's old size, once per doubling.
+    #[inline(never)]
+    fn grow_index(&mut self) {
+        let nodes = self.nodes.as_mut();
+        let len = index_len_for(nodes.len(), self.touched).max(2 * self.index_len);
+        let len = len.min(nodes.len());
+        for slot in &mut nodes[..len] {
+            (slot.slot, slot.slot_passed) = (NIL, false);
+        }
+        self.index_len = len;
+        self.grow_index_at = grow_index_at(nodes.len(), len);
+        let mut at = self.first;
+        while let Some(node) = self.nodes.as_ref().get(at as usize) {
+            let (next, free) = (node.next, node.free);
+            if !free {
+                // Fewer allocations than slots: this cannot fail.
+                self.index(at);
+            }
+            at = next;
+        }
+    }
+
     /// Empties index slot `hole`, shifting the entries after it back so that no probe
     /// sequence is broken.
     // Inlined into the free path for the same reason as `carve`.
     #[inline(always)]
     fn unindex_slot(&mut self, mut hole: usize) {
-        let len = self.nodes.as_ref().len();
+        let len = self.index_len;
         if let Some(slot) = self.nodes.as_mut().get_mut(hole) {
             if !slot.slot_passed {
                 slot.slot = NIL;
@@ -982,7 +1057,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
 
     /// The index slot where a probe for a start of hash `hash` begins.
     fn home(&self, hash: u32) -> usize {
-        let len = self.nodes.as_ref().len() as u64;
+        let len = self.index_len as u64;
         // Both factors are below 2^32, so the product fits and the result is `< len`.
         #[allow(clippy::cast_possible_truncation)]
         let slot = ((u64::from(hash) * len) >> 32) as usize;
@@ -1730,11 +1805,13 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         self.node_mut(at).set_piece(piece);
     }
 
+    #[inline(always)]
     fn take_spare(&mut self) -> Option<u32> {
         let node = self.spare_head;
         if node == NIL {
             return None;
         }
+        self.touched = self.touched.max(node as usize + 1);
         self.spare_head = self.node(node).next;
         self.spare -= 1;
         Some(node)
@@ -2012,6 +2089,18 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     /// to the entry's own is occupied and marked as passed over.
     fn check_probes(&self) -> Result<(), alloc::string::String> {
         let nodes = self.nodes.as_ref();
+        let live = nodes.iter().filter(|n| n.slot != NIL).count();
+        if self.index_len < nodes.len() && 2 * self.touched > self.index_len
+            || nodes[self.index_len..].iter().any(|n| n.slot != NIL)
+            || nodes[self.touched..].iter().any(|n| n.free || n.len != 0)
+            || 2 * live > self.index_len.max(1) && self.index_len < nodes.len()
+        {
+            return Err(alloc::format!(
+                "index of {} slots over {} touched nodes, {live} entries",
+                self.index_len,
+                self.touched
+            ));
+        }
         for (at, slot) in nodes.iter().enumerate() {
             if slot.slot == NIL {
                 continue;
@@ -2026,7 +2115,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                         over.slot_passed
                     ));
                 }
-                i = if i + 1 == nodes.len() { 0 } else { i + 1 };
+                i = if i + 1 == self.index_len { 0 } else { i + 1 };
             }
         }
         Ok(())
@@ -2239,6 +2328,32 @@ mod tests {
         for (start, &node) in nodes.iter().enumerate() {
             let want = (start % 2 == 1).then_some(node);
             assert_eq!(tree.lookup(start), want, "start {start}");
+        }
+        tree.check().unwrap();
+    }
+
+    #[test]
+    fn index_grows_with_the_nodes_in_use() {
+        let mut tree = PieceTree::with_nodes(1000, Some(piece(0, 1000, true))).unwrap();
+        assert_eq!(tree.index_len, super::MIN_INDEX_LEN);
+        let mut lens = alloc::vec![tree.index_len];
+        let mut live = alloc::vec::Vec::new();
+        // One-unit allocations one unit apart: two more nodes each after the first.
+        for start in (0..600).step_by(2) {
+            let free = tree.free_before(start).unwrap();
+            live.push((start, tree.carve(free, start, 1).unwrap()));
+            // Also checks the index's size against the nodes in use.
+            tree.check().unwrap();
+            if lens.last() != Some(&tree.index_len) {
+                lens.push(tree.index_len);
+            }
+            for &(start, node) in &live {
+                assert_eq!(tree.lookup(start), Some(node));
+            }
+        }
+        assert_eq!(lens, [64, 128, 256, 512, 1000]);
+        for &(_, node) in live.iter().rev().step_by(3) {
+            tree.release(node);
         }
         tree.check().unwrap();
     }
