@@ -1172,6 +1172,27 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         None
     }
 
+    /// The lowest free piece of the tree of at least `count` units if it starts below
+    /// `bound`: the descent of [`lowest_long_enough_in`](Self::lowest_long_enough_in)
+    /// from the root, which stops where it would take or pass a node starting at or
+    /// above `bound` (all it could still find lies there).
+    #[inline(always)]
+    fn lowest_long_enough_below(&self, count: usize, bound: usize) -> Option<u32> {
+        let mut at = self.root;
+        while let Some(node) = self.nodes.as_ref().get(at as usize) {
+            if node.left_max >= count {
+                at = node.left;
+            } else if node.start >= bound {
+                return None;
+            } else if node.len >= count {
+                return Some(at);
+            } else {
+                at = node.right;
+            }
+        }
+        None
+    }
+
     /// The next free piece of at least `count` units after the one in node `at`, in
     /// address order: the lowest such piece in its right subtree, else the first
     /// ancestor reached from its left subtree that is one or has one on its right, else
@@ -1600,10 +1621,8 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         // A busy heap has a lowest start below `usize::MAX`.
         let best = self.small[heap];
         if self.summary(self.root).max_free >= count {
-            if let Some(at) = self.lowest_long_enough_in(self.root, count) {
-                if self.node(at).start < lowest {
-                    return Some(at);
-                }
+            if let Some(at) = self.lowest_long_enough_below(count, lowest) {
+                return Some(at);
             }
         }
         if best != NIL {
