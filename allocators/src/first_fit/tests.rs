@@ -612,7 +612,7 @@ fn many_busy_heaps_keep_lowest_placement() {
         // Filling first, then allocating and freeing alike.
         let op = if step < 400 || rng.below(2) == 0 {
             let count = 1 + rng.below(40);
-            if ff.tree.busy_heaps_from(count) > super::tree::LINEAR_HEAPS {
+            if ff.tree.busy_span_from(count) > super::tree::LINEAR_SPAN {
                 tournaments += 1;
             }
             Op::Allocate(Request::new(count))
