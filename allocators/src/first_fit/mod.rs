@@ -24,8 +24,8 @@
 //! tree: an open-addressing hash index (linear probing, backward-shift deletion), one
 //! `u32` slot and its `u32` hash in each of the arena's first nodes, maps an
 //! allocation's start to its node, which validates a free and leads to its neighbours.
-//! The index spans about twice as many nodes as have ever been in use (spare nodes are
-//! handed out lowest first), not the whole arena: an arena sized for many more
+//! The index spans about twice as many nodes as the most ever in use at once (spare
+//! nodes are handed out lowest first, given back ones first), not the whole arena: an arena sized for many more
 //! allocations than are live would otherwise spread the slots an allocation and a free
 //! read over all of it, a cache miss each. It doubles as more nodes come into use,
 //! indexing every allocation again from the address-order list.
@@ -80,8 +80,8 @@
 //!
 //! With `f <= max_allocations + 1` free extents in the tree (height below
 //! `1.45 log2(f + 2)`), and index operations `O(1)` expected (at most half of the slots
-//! used when the arena is sized by the allocation limit); a cut that brings the nodes
-//! ever in use past half the index first doubles it, `O(n)` over the `n` pieces, at
+//! used when the arena is sized by the allocation limit); a cut that could bring the
+//! nodes in use past half the index first doubles it, `O(n)` over the `n` pieces, at
 //! most `log2` of the arena's nodes times in the backend's life (`O(1)` amortized over
 //! the cuts that brought those nodes into use):
 //!

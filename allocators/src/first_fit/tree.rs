@@ -20,7 +20,7 @@
 //! Allocations are found by start through an open-addressing hash table (linear
 //! probing, backward-shift deletion) whose slots (an entry and its hash) are threaded
 //! through the same arena, one in each of its first nodes: about twice as many as the
-//! nodes ever in use (it doubles as more come into use), at most all of them. There are
+//! most nodes in use at once (it doubles as more come into use), at most all of them. There are
 //! never more allocations than nodes in use, and at most half as many as nodes when the
 //! arena is sized by the allocation limit (`2m + 1` nodes for `m` allocations).
 //!
@@ -318,20 +318,17 @@ pub(super) struct PieceTree<S = Vec<Node>> {
     first: u32,
     spare_head: u32,
     spare: usize,
-    /// Nodes ever taken: the spare list hands out nodes lowest first until it has given
-    /// each once (and the last one given back first after that), so every node from
-    /// here on has always been spare.
-    touched: usize,
     /// Slots of the allocation index: the first this many nodes. A node's slot is read
     /// on every allocation and free, so the index is kept about twice as large as the
-    /// nodes ever in use rather than as the whole arena: in a large arena of which
-    /// little is used, its slots then share the cache with the nodes in use instead
-    /// of costing a miss each. Live allocations never outnumber the nodes in use, so it
+    /// most nodes in use at once rather than as the whole arena: in a large arena of
+    /// which little is used, its slots then share the cache with the nodes in use
+    /// (spare nodes are handed out lowest first, and given back ones first) instead of
+    /// costing a miss each. Live allocations never outnumber the nodes in use, so it
     /// stays at most half full; it doubles (a rehash) as more nodes come into use.
     index_len: usize,
-    /// The `touched` count from which the index must grow before a cut (which may take
-    /// two nodes): `index_len / 2 - 2`, or `usize::MAX` once it spans the arena.
-    grow_index_at: usize,
+    /// The spare count below which the index must grow before a cut (which may take
+    /// two nodes): `arena + 2 - index_len / 2`, or 0 once it spans the arena.
+    grow_below_spare: usize,
     /// For each length `1..=small_limit` (at index `length - 1`): the root of a pairing
     /// heap, by start, of the free pieces of exactly that length, which are not in the
     /// tree (`NIL` when there are none). See [`SMALL`].
@@ -447,11 +444,11 @@ const HEAPS_FROM_HEIGHT: u8 = 3;
 /// The fewest slots the allocation index starts with (fewer only in a smaller arena).
 const MIN_INDEX_LEN: usize = 64;
 
-/// Slots of the allocation index over an arena of `nodes` nodes of which `touched` have
-/// ever been in use, with room for two more: at least twice that (see
-/// `PieceTree::index_len`), a power of two from [`MIN_INDEX_LEN`], or the whole arena.
-const fn index_len_for(nodes: usize, touched: usize) -> usize {
-    let want = 2 * (touched + 2);
+/// Slots of the allocation index over an arena of `nodes` nodes of which `in_use` are
+/// in use, with room for two more: at least twice that (see `PieceTree::index_len`), a
+/// power of two from [`MIN_INDEX_LEN`], or the whole arena.
+const fn index_len_for(nodes: usize, in_use: usize) -> usize {
+    let want = 2 * (in_use + 2);
     let mut len = MIN_INDEX_LEN;
     while len < want && len < nodes {
         len *= 2;
@@ -459,12 +456,12 @@ const fn index_len_for(nodes: usize, touched: usize) -> usize {
     if len < nodes { len } else { nodes }
 }
 
-/// See `PieceTree::grow_index_at`.
-const fn grow_index_at(nodes: usize, index_len: usize) -> usize {
+/// See `PieceTree::grow_below_spare` (`nodes`: the arena's usable nodes).
+const fn grow_below_spare(nodes: usize, index_len: usize) -> usize {
     if index_len >= nodes {
-        usize::MAX
+        0
     } else {
-        index_len / 2 - 2
+        nodes + 2 - index_len / 2
     }
 }
 
@@ -506,9 +503,8 @@ impl PieceTree {
             first,
             spare_head,
             spare,
-            touched: count - spare,
             index_len: index_len_for(count, count - spare),
-            grow_index_at: grow_index_at(count, index_len_for(count, count - spare)),
+            grow_below_spare: grow_below_spare(count, index_len_for(count, count - spare)),
             small: [NIL; SMALL],
             small_min: [usize::MAX; 2 * SMALL],
             small_win: LEFTMOST_HEAPS,
@@ -561,9 +557,8 @@ impl<const N: usize> PieceTree<[Node; N]> {
             first,
             spare_head,
             spare,
-            touched: used,
             index_len: index_len_for(count, used),
-            grow_index_at: grow_index_at(count, index_len_for(count, used)),
+            grow_below_spare: grow_below_spare(count, index_len_for(count, used)),
             small: [NIL; SMALL],
             small_min: [usize::MAX; 2 * SMALL],
             small_win: LEFTMOST_HEAPS,
@@ -679,7 +674,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             return None;
         }
         // Two nodes may come into use, and the index must stay twice as large.
-        if self.touched > self.grow_index_at {
+        if self.spare < self.grow_below_spare {
             self.grow_index();
         }
         let used = Piece {
@@ -993,19 +988,20 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         false
     }
 
-    /// Doubles the index (or more, to twice the nodes ever in use plus two; at most the
-    /// whole arena) and indexes every allocation again, found on the address-order list:
+    /// Doubles the index (or more, to twice the nodes in use plus two; at most the whole
+    /// arena) and indexes every allocation again, found on the address-order list:
     /// `O(n)` for `n` pieces, at most twice the index's old size, once per doubling.
     #[inline(never)]
     fn grow_index(&mut self) {
         let nodes = self.nodes.as_mut();
-        let len = index_len_for(nodes.len(), self.touched).max(2 * self.index_len);
-        let len = len.min(nodes.len());
+        let usable = nodes.len().min(MAX_NODES);
+        let len = index_len_for(usable, usable - self.spare).max(2 * self.index_len);
+        let len = len.min(usable);
         for slot in &mut nodes[..len] {
             (slot.slot, slot.slot_passed) = (NIL, false);
         }
         self.index_len = len;
-        self.grow_index_at = grow_index_at(nodes.len(), len);
+        self.grow_below_spare = grow_below_spare(usable, len);
         let mut at = self.first;
         while let Some(node) = self.nodes.as_ref().get(at as usize) {
             let (next, free) = (node.next, node.free);
@@ -1833,7 +1829,6 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         if node == NIL {
             return None;
         }
-        self.touched = self.touched.max(node as usize + 1);
         self.spare_head = self.node(node).next;
         self.spare -= 1;
         Some(node)
@@ -2113,15 +2108,14 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     fn check_probes(&self) -> Result<(), alloc::string::String> {
         let nodes = self.nodes.as_ref();
         let live = nodes.iter().filter(|n| n.slot != NIL).count();
-        if self.index_len < nodes.len() && 2 * self.touched > self.index_len
+        let in_use = nodes.len().min(MAX_NODES) - self.spare;
+        if self.index_len < nodes.len() && 2 * in_use > self.index_len
             || nodes[self.index_len..].iter().any(|n| n.slot != NIL)
-            || nodes[self.touched..].iter().any(|n| n.free || n.len != 0)
             || 2 * live > self.index_len.max(1) && self.index_len < nodes.len()
         {
             return Err(alloc::format!(
-                "index of {} slots over {} touched nodes, {live} entries",
+                "index of {} slots over {in_use} nodes in use, {live} entries",
                 self.index_len,
-                self.touched
             ));
         }
         for (at, slot) in nodes.iter().enumerate() {
