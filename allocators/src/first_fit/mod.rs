@@ -40,10 +40,10 @@
 //! units without alignment or window takes the lowest of the roots of the heaps of
 //! lengths `count..=64` that hold pieces (a bit mask tells which) and of the tree's
 //! lowest piece that long, so placement is exactly the lowest fit still. When those
-//! heaps span at most 40 lengths (from `count` to the longest busy one) it compares
-//! their roots' starts one by one; over a wider span (free space cut into holes of
-//! many lengths, as a half-full space of random blocks is), a tournament tree over the
-//! 64 heaps' lowest starts answers in six steps. A heap's root changes on
+//! heaps span at most 40 lengths (from `count` to the longest busy one), or are at
+//! most 12, it compares their roots' starts one by one; with more over a wider span
+//! (free space cut into holes of many lengths, as a half-full space of random blocks
+//! is), a tournament tree over the 64 heaps' lowest starts answers in six steps. A heap's root changes on
 //! most heap operations, often back to where it was, so that tree is not kept up to
 //! date by them: each marks its heap stale, and a search that uses the tree first
 //! replays it above the stale heaps, stopping where an entry does not change. A piece gets
@@ -100,8 +100,8 @@
 //!   the tree, when none is left), a climb from it, and an index insertion. A cut at
 //!   the start of the free last piece, which is not in the tree, climbs nothing. For at
 //!   most 64 units, the lowest root of the heaps that could hold it is compared with
-//!   the tree's piece first (root by root over a span of up to 40 lengths, else through
-//!   the tournament tree: six steps, after at most six per heap whose root changed since
+//!   the tree's piece first (root by root over a span of up to 40 lengths or up to 12
+//!   busy heaps, else through the tournament tree: six steps, after at most six per heap whose root changed since
 //!   its last use), and a piece taken from a heap leaves it
 //!   (`O(log s)` amortized, its remainder filed again) without touching the tree. The
 //!   first aligned or windowed request of at most 64 units moves the heaps it could use

@@ -611,8 +611,8 @@ fn many_busy_heaps_keep_lowest_placement() {
     for step in 0..40_000 {
         // Filling first, then allocating and freeing alike.
         let op = if step < 400 || rng.below(2) == 0 {
-            let count = 1 + rng.below(40);
-            if ff.tree.busy_span_from(count) > super::tree::LINEAR_SPAN {
+            let count = 1 + rng.below(24);
+            if ff.tree.uses_tournament(count) {
                 tournaments += 1;
             }
             Op::Allocate(Request::new(count))

@@ -374,11 +374,15 @@ pub(super) const SMALL: usize = 64;
 const _: () = assert!(SMALL <= 64, "one bit per heap in a u64");
 
 /// The widest span of lengths (from the request's count to the longest busy heap)
-/// whose busy heaps a search for a short piece compares root by root; over a wider one,
-/// it replays and uses the tournament tree over them. A span, not a count of busy heaps:
-/// it takes one instruction to tell, where counting the bits of the mask takes a
-/// dozen on targets without a population count.
+/// whose busy heaps a search for a short piece always compares root by root: a span
+/// takes one instruction to tell, where counting the bits of the mask takes a dozen on
+/// targets without a population count. Over a wider span, it still does so for up to
+/// [`LINEAR_HEAPS`] busy heaps, and replays and uses the tournament tree over them for
+/// more.
 pub(super) const LINEAR_SPAN: u32 = 40;
+
+/// See [`LINEAR_SPAN`].
+pub(super) const LINEAR_HEAPS: u32 = 12;
 
 /// Brings the inner entries of the heaps' tournament tree (`min` and `win`, see
 /// `PieceTree::small_min`) up to date above the heaps in `stale`, whose lowest starts
@@ -1603,7 +1607,9 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     /// tree's lowest piece that long, else the free last piece.
     #[inline(always)]
     fn first_long_enough_small(&mut self, count: usize, heaps: u64) -> Option<u32> {
-        let (lowest, heap) = if u64::BITS - heaps.leading_zeros() <= LINEAR_SPAN {
+        let (lowest, heap) = if u64::BITS - heaps.leading_zeros() <= LINEAR_SPAN
+            || heaps.count_ones() <= LINEAR_HEAPS
+        {
             let (mut lowest, mut best) = (usize::MAX, 0);
             let mut used = heaps;
             while used != 0 {
@@ -2005,10 +2011,10 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         Ok((pieces, height))
     }
 
-    /// The lengths from `count` to the longest busy heap (0 when none from `count` on
-    /// is busy).
-    pub(super) const fn busy_span_from(&self, count: usize) -> u32 {
-        u64::BITS - (self.small_used >> (count - 1)).leading_zeros()
+    /// Whether a search for `count` units uses the heaps' tournament tree.
+    pub(super) const fn uses_tournament(&self, count: usize) -> bool {
+        let heaps = self.small_used >> (count - 1);
+        u64::BITS - heaps.leading_zeros() > LINEAR_SPAN && heaps.count_ones() > LINEAR_HEAPS
     }
 
     /// How many free pieces are in the heaps rather than the tree.
