@@ -22,8 +22,13 @@
 //! rotation, which `intrusive-collections`' `RBTree` has no hook for (and its cursors
 //! cannot descend to a chosen child), hence our own tree. Allocations are not in the
 //! tree: an open-addressing hash index (linear probing, backward-shift deletion), one
-//! `u32` slot and its `u32` hash per node of the arena, maps an allocation's start to
-//! its node, which validates a free and leads to its neighbours.
+//! `u32` slot and its `u32` hash in each of the arena's first nodes, maps an
+//! allocation's start to its node, which validates a free and leads to its neighbours.
+//! The index spans about twice as many nodes as the most ever in use at once (spare
+//! nodes are handed out lowest first, given back ones first), not the whole arena: an arena sized for many more
+//! allocations than are live would otherwise spread the slots an allocation and a free
+//! read over all of it, a cache miss each. It doubles as more nodes come into use,
+//! indexing every allocation again from the address-order list.
 //!
 //! Short free pieces, of up to 64 units, are mostly kept out of the tree too: one
 //! pairing heap per length, by start, threaded through the same nodes' tree links
@@ -34,7 +39,14 @@
 //! an `O(1)` heap insertion and a removal of a heap's root. A request of `count <= 64`
 //! units without alignment or window takes the lowest of the roots of the heaps of
 //! lengths `count..=64` that hold pieces (a bit mask tells which) and of the tree's
-//! lowest piece that long, so placement is exactly the lowest fit still. A piece gets
+//! lowest piece that long, so placement is exactly the lowest fit still. When those
+//! heaps span at most 40 lengths (from `count` to the longest busy one), or are at
+//! most 12, it compares their roots' starts one by one; with more over a wider span
+//! (free space cut into holes of many lengths, as a half-full space of random blocks
+//! is), a tournament tree over the 64 heaps' lowest starts answers in six steps. A heap's root changes on
+//! most heap operations, often back to where it was, so that tree is not kept up to
+//! date by them: each marks its heap stale, and a search that uses the tree first
+//! replays it above the stale heaps, stopping where an entry does not change. A piece gets
 //! into a heap when a free or a cut of a heap piece makes it; a tree piece that is cut
 //! shorter stays in the tree, which saves the move (the search above compares both
 //! anyway), and so does a piece a free merges while the tree is at most two levels deep
@@ -58,16 +70,20 @@
 //! allocations there are never more than `2m + 1` pieces, and never more than
 //! `capacity` (pieces are disjoint and non-empty). The arena is sized to the smaller of
 //! the two, so an operation that passed the `TooManyAllocations` check always finds the
-//! nodes it needs, and the index (as many slots as nodes) always has a slot for a new
-//! allocation. It is at most half full when the arena is sized by `m`; when `capacity`
-//! bounds it instead, one-unit allocations can fill it, and probes grow long as it
-//! does.
+//! nodes it needs, and the index always has a slot for a new allocation: it is at most
+//! half full while it spans less than the arena (live allocations never outnumber the
+//! nodes in use), and once it spans the arena it has as many slots as nodes. That is
+//! at most half full when the arena is sized by `m`; when `capacity` bounds it instead,
+//! one-unit allocations can fill it, and probes grow long as it does.
 //!
 //! # Complexity
 //!
 //! With `f <= max_allocations + 1` free extents in the tree (height below
-//! `1.45 log2(f + 2)`), and index operations `O(1)` expected (a slot per node, at most
-//! half of them used when the arena is sized by the allocation limit):
+//! `1.45 log2(f + 2)`), and index operations `O(1)` expected (at most half of the slots
+//! used when the arena is sized by the allocation limit); a cut that could bring the
+//! nodes in use past half the index first doubles it, `O(n)` over the `n` pieces, at
+//! most `log2` of the arena's nodes times in the backend's life (`O(1)` amortized over
+//! the cuts that brought those nodes into use):
 //!
 //! * `free`: an index probe, then by the neighbours' states: merging into a free
 //!   neighbour changes its length (and with both, one of them leaves the tree), a climb
@@ -83,8 +99,10 @@
 //!   the extent found: its node keeps the remainder (or becomes the allocation, leaving
 //!   the tree, when none is left), a climb from it, and an index insertion. A cut at
 //!   the start of the free last piece, which is not in the tree, climbs nothing. For at
-//!   most 64 units, the roots of the heaps that could hold it are compared with the
-//!   tree's piece first (at most 64), and a piece taken from a heap leaves it
+//!   most 64 units, the lowest root of the heaps that could hold it is compared with
+//!   the tree's piece first (root by root over a span of up to 40 lengths or up to 12
+//!   busy heaps, else through the tournament tree: six steps, after at most six per heap whose root changed since
+//!   its last use), and a piece taken from a heap leaves it
 //!   (`O(log s)` amortized, its remainder filed again) without touching the tree. The
 //!   first aligned or windowed request of at most 64 units moves the heaps it could use
 //!   into the tree once, `O(s log f)`.
@@ -124,8 +142,8 @@
 //! 48 on 32-bit targets), reported as `metadata_bytes`: `(2m + 1) * 64` bytes for `m`
 //! allowed live allocations on 64-bit targets (128 per allocation, plus one node), up
 //! from `(2m + 1) * 48` before the address-order links, parent links and index. The
-//! four floors (about 100 bytes) and the 64 heaps' roots and their starts (768 bytes on
-//! 64-bit targets) live in the backend itself, not in the arena: a heap uses the tree
+//! four floors (about 100 bytes) and the 64 heaps' roots and the tournament tree over
+//! their starts (about 1.4 KiB on 64-bit targets) live in the backend itself, not in the arena: a heap uses the tree
 //! links of its nodes.
 #![forbid(unsafe_code)]
 

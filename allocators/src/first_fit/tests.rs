@@ -595,3 +595,40 @@ fn small_pieces_in_heaps_keep_lowest_placement() {
     );
     assert_eq!(ff.tree.small_limit(), 1);
 }
+
+/// Pieces of many lengths in the heaps at once: a search for a short piece then finds
+/// the lowest of the heaps' roots through their tournament tree rather than root by
+/// root, and that tree is brought up to date lazily; every allocation must still be the
+/// lowest fit (the shadow model accepts only that).
+#[test]
+fn many_busy_heaps_keep_lowest_placement() {
+    use crate::shadow::{Op, Placement, Shadow};
+    let capacity = 3000;
+    let mut rng = XorShift(0xD1B5_4A32_D192_ED03);
+    let mut ff = FirstFit::new(capacity, 0, 1500).unwrap();
+    let mut model = Shadow::new(capacity, 0, Some(1500), Placement::Lowest);
+    let mut tournaments = 0;
+    for step in 0..40_000 {
+        // Filling first, then allocating and freeing alike.
+        let op = if step < 400 || rng.below(2) == 0 {
+            let count = 1 + rng.below(24);
+            if ff.tree.uses_tournament(count) {
+                tournaments += 1;
+            }
+            Op::Allocate(Request::new(count))
+        } else {
+            match model.nth_live(rng.below(capacity)) {
+                Some(e) => Op::Free {
+                    start: e.start,
+                    count: e.count,
+                },
+                None => continue,
+            }
+        };
+        model.step(&mut ff, op).unwrap();
+        if step % 8 == 0 {
+            check_invariants(&ff);
+        }
+    }
+    assert!(tournaments > 500, "{tournaments} searches over the tree");
+}

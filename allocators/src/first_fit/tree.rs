@@ -19,9 +19,10 @@
 //!
 //! Allocations are found by start through an open-addressing hash table (linear
 //! probing, backward-shift deletion) whose slots (an entry and its hash) are threaded
-//! through the same arena, one per node: there are never more allocations than nodes,
-//! and at most half as many when the arena is sized by the allocation limit
-//! (`2m + 1` nodes for `m` allocations).
+//! through the same arena, one in each of its first nodes: about twice as many as the
+//! most nodes in use at once (it doubles as more come into use), at most all of them. There are
+//! never more allocations than nodes in use, and at most half as many as nodes when the
+//! arena is sized by the allocation limit (`2m + 1` nodes for `m` allocations).
 //!
 //! This file owns node storage, the list, balancing, the augmentation, the heaps and the
 //! index. It never allocates after [`PieceTree::with_nodes`] (nodes come from a free
@@ -317,13 +318,39 @@ pub(super) struct PieceTree<S = Vec<Node>> {
     first: u32,
     spare_head: u32,
     spare: usize,
+    /// Slots of the allocation index: the first this many nodes. A node's slot is read
+    /// on every allocation and free, so the index is kept about twice as large as the
+    /// most nodes in use at once rather than as the whole arena: in a large arena of
+    /// which little is used, its slots then share the cache with the nodes in use
+    /// (spare nodes are handed out lowest first, and given back ones first) instead of
+    /// costing a miss each. Live allocations never outnumber the nodes in use, so it
+    /// stays at most half full; it doubles (a rehash) as more nodes come into use.
+    index_len: usize,
+    /// The spare count below which the index must grow before a cut (which may take
+    /// two nodes): `arena + 2 - index_len / 2`, or 0 once it spans the arena.
+    grow_below_spare: usize,
     /// For each length `1..=small_limit` (at index `length - 1`): the root of a pairing
     /// heap, by start, of the free pieces of exactly that length, which are not in the
     /// tree (`NIL` when there are none). See [`SMALL`].
     small: [u32; SMALL],
-    /// The start of the piece at each heap's root (`usize::MAX` for an empty heap), so
-    /// that comparing the heaps' lowest pieces reads no node.
-    small_min: [usize; SMALL],
+    /// The heaps' lowest starts and a tournament tree over them, so that the lowest
+    /// piece of many busy heaps of lengths `count..=SMALL` is found in `log2(SMALL)`
+    /// steps rather than by comparing every busy heap's root: at
+    /// `SMALL + h`, the start of the piece at heap `h`'s root (`usize::MAX` for an
+    /// empty heap), always current; at `i` in `1..SMALL`, the lowest of `2 * i` and
+    /// `2 * i + 1`, brought up to date only when a search uses them (see
+    /// `small_stale`). Reads no node.
+    small_min: [usize; 2 * SMALL],
+    /// For each inner entry `i` of `small_min` (`1..SMALL`), the heap whose root's start
+    /// it holds (entry 0 unused).
+    small_win: [u8; SMALL],
+    /// Bit `h` set for each heap whose lowest start changed since the inner entries of
+    /// `small_min` were last replayed: only the entries above such heaps can be out of
+    /// date. A heap's root changes on most heap operations, and a search that compares
+    /// few heaps compares their roots directly, so the tree is replayed only for the
+    /// searches that use it, and only where it changed (a root that came back to the
+    /// start it had costs one step).
+    small_stale: u64,
     /// Bit `length - 1` set for each heap that holds a piece.
     small_used: u64,
     /// Free pieces up to this many units that a free or the cut of a heap piece makes
@@ -346,10 +373,101 @@ pub(super) struct PieceTree<S = Vec<Node>> {
 pub(super) const SMALL: usize = 64;
 const _: () = assert!(SMALL <= 64, "one bit per heap in a u64");
 
+/// The widest span of lengths (from the request's count to the longest busy heap)
+/// whose busy heaps a search for a short piece always compares root by root: a span
+/// takes one instruction to tell, where counting the bits of the mask takes a dozen on
+/// targets without a population count. Over a wider span, it still does so for up to
+/// [`LINEAR_HEAPS`] busy heaps, and replays and uses the tournament tree over them for
+/// more.
+pub(super) const LINEAR_SPAN: u32 = 40;
+
+/// See [`LINEAR_SPAN`].
+pub(super) const LINEAR_HEAPS: u32 = 12;
+
+/// Brings the inner entries of the heaps' tournament tree (`min` and `win`, see
+/// `PieceTree::small_min`) up to date above the heaps in `stale`, whose lowest starts
+/// changed: from each, recomputes the entries above it and stops at the first one that
+/// keeps its start and winner (nothing above it changes on its account; an entry above
+/// it that another stale heap changed is recomputed from that heap).
+fn replay_heaps(min: &mut [usize; 2 * SMALL], win: &mut [u8; SMALL], mut stale: u64) {
+    while stale != 0 {
+        let mut at = SMALL + stale.trailing_zeros() as usize;
+        stale &= stale - 1;
+        while at > 1 {
+            let low = at & !1;
+            let (left, right) = (min[low], min[low + 1]);
+            let (lowest, from) = if right < left {
+                (right, low + 1)
+            } else {
+                (left, low)
+            };
+            // `from - SMALL < SMALL <= 256`: the cast is exact.
+            #[allow(clippy::cast_possible_truncation)]
+            let winner = if from >= SMALL {
+                (from - SMALL) as u8
+            } else {
+                win[from]
+            };
+            at = low / 2;
+            if min[at] == lowest && win[at] == winner {
+                break;
+            }
+            (min[at], win[at]) = (lowest, winner);
+        }
+    }
+}
+const _: () = assert!(
+    SMALL.is_power_of_two() && SMALL <= 256,
+    "a full tree, heaps in a u8"
+);
+
+/// The `small_win` of all-empty heaps: any heap below an entry is right for it, as all
+/// starts are `usize::MAX`; the leftmost one.
+const LEFTMOST_HEAPS: [u8; SMALL] = {
+    let mut win = [0; SMALL];
+    let mut i = 1;
+    while i < SMALL {
+        let mut leaf = i;
+        while leaf < SMALL {
+            leaf *= 2;
+        }
+        // `leaf - SMALL < SMALL <= 256`: the cast is exact.
+        #[allow(clippy::cast_possible_truncation)]
+        let heap = (leaf - SMALL) as u8;
+        win[i] = heap;
+        i += 1;
+    }
+    win
+};
+
 /// The tree height (levels) from which pieces a free merges go to the heaps (see
 /// [`PieceTree::file_merged`]): below it the tree has at most three nodes, and changing
 /// a piece's length there costs less than moving it between heaps.
 const HEAPS_FROM_HEIGHT: u8 = 3;
+
+/// The fewest slots the allocation index starts with (fewer only in a smaller arena).
+const MIN_INDEX_LEN: usize = 64;
+
+/// Slots of the allocation index over an arena of `nodes` nodes of which `in_use` are
+/// in use, with room for two more: at least twice that (see `PieceTree::index_len`), a
+/// power of two from [`MIN_INDEX_LEN`], or the whole arena.
+const fn index_len_for(nodes: usize, in_use: usize) -> usize {
+    let want = 2 * (in_use + 2);
+    let mut len = MIN_INDEX_LEN;
+    while len < want && len < nodes {
+        len *= 2;
+    }
+    if len < nodes { len } else { nodes }
+}
+
+/// See `PieceTree::grow_below_spare` (`nodes`: the arena's usable nodes).
+const fn grow_below_spare(nodes: usize, index_len: usize) -> usize {
+    if index_len >= nodes {
+        0
+    } else {
+        nodes + 2 - index_len / 2
+    }
+}
 
 /// Where the index holds an allocation: the slot, and the allocation's node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -389,8 +507,12 @@ impl PieceTree {
             first,
             spare_head,
             spare,
+            index_len: index_len_for(count, count - spare),
+            grow_below_spare: grow_below_spare(count, index_len_for(count, count - spare)),
             small: [NIL; SMALL],
-            small_min: [usize::MAX; SMALL],
+            small_min: [usize::MAX; 2 * SMALL],
+            small_win: LEFTMOST_HEAPS,
+            small_stale: 0,
             small_used: 0,
             small_limit: SMALL,
         })
@@ -430,6 +552,8 @@ impl<const N: usize> PieceTree<[Node; N]> {
     pub(super) const fn inline(whole: Option<Piece>) -> Self {
         let mut nodes = [SPARE; N];
         let (first, spare_head, spare) = thread(&mut nodes, whole);
+        let count = if N < MAX_NODES { N } else { MAX_NODES };
+        let used = count - spare;
         Self {
             nodes,
             root: NIL,
@@ -437,8 +561,12 @@ impl<const N: usize> PieceTree<[Node; N]> {
             first,
             spare_head,
             spare,
+            index_len: index_len_for(count, used),
+            grow_below_spare: grow_below_spare(count, index_len_for(count, used)),
             small: [NIL; SMALL],
-            small_min: [usize::MAX; SMALL],
+            small_min: [usize::MAX; 2 * SMALL],
+            small_win: LEFTMOST_HEAPS,
+            small_stale: 0,
             small_used: 0,
             small_limit: SMALL,
         }
@@ -548,6 +676,10 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         let (head, tail) = (at > piece.start, end < piece.end());
         if self.spare < usize::from(head) + usize::from(tail) {
             return None;
+        }
+        // Two nodes may come into use, and the index must stay twice as large.
+        if self.spare < self.grow_below_spare {
+            self.grow_index();
         }
         let used = Piece {
             start: at,
@@ -822,10 +954,10 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     /// in the index: a free hands the slot back to [`release_found`](Self::release_found)
     /// rather than probing for it a second time.
     pub(super) fn find(&self, start: usize) -> Option<Indexed> {
-        let nodes = self.nodes.as_ref();
+        let (nodes, len) = (self.nodes.as_ref(), self.index_len);
         let hash = hash(start);
         let mut i = self.home(hash);
-        for _ in 0..nodes.len() {
+        for _ in 0..len {
             let slot = &nodes[i];
             let node = nodes.get(slot.slot as usize)?;
             // The stored hash spares reading the nodes of the other entries.
@@ -835,7 +967,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                     node: slot.slot,
                 });
             }
-            i = if i + 1 == nodes.len() { 0 } else { i + 1 };
+            i = if i + 1 == len { 0 } else { i + 1 };
         }
         None
     }
@@ -844,7 +976,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     /// index. Returns `false` when the index is full, which the node budget rules out
     /// (live allocations never outnumber the nodes).
     pub(super) fn index(&mut self, at: u32) -> bool {
-        let len = self.nodes.as_ref().len();
+        let len = self.index_len;
         let hash = hash(self.node(at).start);
         let mut i = self.home(hash);
         for _ in 0..len {
@@ -860,12 +992,37 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         false
     }
 
+    /// Doubles the index (or more, to twice the nodes in use plus two; at most the whole
+    /// arena) and indexes every allocation again, found on the address-order list:
+    /// `O(n)` for `n` pieces, at most twice the index's old size, once per doubling.
+    #[inline(never)]
+    fn grow_index(&mut self) {
+        let nodes = self.nodes.as_mut();
+        let usable = nodes.len().min(MAX_NODES);
+        let len = index_len_for(usable, usable - self.spare).max(2 * self.index_len);
+        let len = len.min(usable);
+        for slot in &mut nodes[..len] {
+            (slot.slot, slot.slot_passed) = (NIL, false);
+        }
+        self.index_len = len;
+        self.grow_below_spare = grow_below_spare(usable, len);
+        let mut at = self.first;
+        while let Some(node) = self.nodes.as_ref().get(at as usize) {
+            let (next, free) = (node.next, node.free);
+            if !free {
+                // Fewer allocations than slots: this cannot fail.
+                self.index(at);
+            }
+            at = next;
+        }
+    }
+
     /// Empties index slot `hole`, shifting the entries after it back so that no probe
     /// sequence is broken.
     // Inlined into the free path for the same reason as `carve`.
     #[inline(always)]
     fn unindex_slot(&mut self, mut hole: usize) {
-        let len = self.nodes.as_ref().len();
+        let len = self.index_len;
         if let Some(slot) = self.nodes.as_mut().get_mut(hole) {
             if !slot.slot_passed {
                 slot.slot = NIL;
@@ -903,7 +1060,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
 
     /// The index slot where a probe for a start of hash `hash` begins.
     fn home(&self, hash: u32) -> usize {
-        let len = self.nodes.as_ref().len() as u64;
+        let len = self.index_len as u64;
         // Both factors are below 2^32, so the product fits and the result is `< len`.
         #[allow(clippy::cast_possible_truncation)]
         let slot = ((u64::from(hash) * len) >> 32) as usize;
@@ -935,7 +1092,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     // Inlined into both of `allocate`'s callers: as a call it costs about as much as
     // the descent of a shallow tree.
     #[inline(always)]
-    pub(super) fn first_long_enough(&self, count: usize) -> Option<u32> {
+    pub(super) fn first_long_enough(&mut self, count: usize) -> Option<u32> {
         // The heaps that hold pieces of `count` units or more (only heaps below the
         // limit hold any): with none, the tree and the free last piece are all there is.
         let heaps = if count <= SMALL {
@@ -1009,6 +1166,27 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         while let Some(node) = self.nodes.as_ref().get(at as usize) {
             if node.left_max >= count {
                 at = node.left;
+            } else if node.len >= count {
+                return Some(at);
+            } else {
+                at = node.right;
+            }
+        }
+        None
+    }
+
+    /// The lowest free piece of the tree of at least `count` units if it starts below
+    /// `bound`: the descent of [`lowest_long_enough_in`](Self::lowest_long_enough_in)
+    /// from the root, which stops where it would take or pass a node starting at or
+    /// above `bound` (all it could still find lies there).
+    #[inline(always)]
+    fn lowest_long_enough_below(&self, count: usize, bound: usize) -> Option<u32> {
+        let mut at = self.root;
+        while let Some(node) = self.nodes.as_ref().get(at as usize) {
+            if node.left_max >= count {
+                at = node.left;
+            } else if node.start >= bound {
+                return None;
             } else if node.len >= count {
                 return Some(at);
             } else {
@@ -1283,15 +1461,15 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         let node = &mut nodes[at as usize];
         let start = node.start;
         node.left_height = IN_HEAP;
-        if start < self.small_min[heap] {
+        if start < self.small_min[SMALL + heap] {
             // Also the empty heap's case: its lowest start is `usize::MAX`.
             (node.left, node.right, node.parent) = (root, NIL, NIL);
             if let Some(old) = nodes.get_mut(root as usize) {
                 old.parent = at;
             }
             self.small[heap] = at;
-            self.small_min[heap] = start;
             self.small_used |= 1 << heap;
+            self.set_heap_min(heap, start);
         } else {
             (node.left, node.right, node.parent) = (NIL, first, root);
             if let Some(second) = nodes.get_mut(first as usize) {
@@ -1322,14 +1500,15 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             match nodes.get_mut(left as usize) {
                 None => {
                     self.small[heap] = NIL;
-                    self.small_min[heap] = usize::MAX;
                     self.small_used &= !(1 << heap);
+                    self.set_heap_min(heap, usize::MAX);
                 }
                 // An only child becomes the root without the pairing passes.
                 Some(only) if only.right == NIL => {
                     only.parent = NIL;
-                    self.small_min[heap] = only.start;
+                    let start = only.start;
                     self.small[heap] = left;
+                    self.set_heap_min(heap, start);
                 }
                 Some(_) => self.heap_root_from_children(heap, left),
             }
@@ -1362,8 +1541,17 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     fn heap_root_from_children(&mut self, heap: usize, first: u32) {
         let nodes = self.nodes.as_mut();
         let below = meld_siblings(nodes, first);
-        self.small_min[heap] = nodes[below as usize].start;
+        let start = nodes[below as usize].start;
         self.small[heap] = below;
+        self.set_heap_min(heap, start);
+    }
+
+    /// Records `start` as the lowest start of heap `heap` (`usize::MAX`: empty); the
+    /// tournament above it is replayed when a search needs it.
+    #[inline(always)]
+    fn set_heap_min(&mut self, heap: usize, start: usize) {
+        self.small_min[SMALL + heap] = start;
+        self.small_stale |= 1 << heap;
     }
 
     /// Moves the heaps of lengths from `count` on into the tree and lowers the small
@@ -1384,25 +1572,62 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         self.small_limit
     }
 
+    /// The lowest start among the heaps of lengths `count..=SMALL` and its heap (any
+    /// heap when all are empty), from the tournament tree, replayed first where stale.
+    #[inline(never)]
+    fn lowest_of_heaps_from(&mut self, count: usize) -> (usize, usize) {
+        if self.small_stale != 0 {
+            replay_heaps(&mut self.small_min, &mut self.small_win, self.small_stale);
+            self.small_stale = 0;
+        }
+        // The entries covering heaps `count - 1..SMALL` exactly, bottom up: a right
+        // child at the range's left edge is taken alone, the rest is its parent's.
+        let (mut lowest, mut heap) = (usize::MAX, 0);
+        let (mut at, mut end) = (SMALL + count - 1, 2 * SMALL);
+        while at < end {
+            if at & 1 == 1 {
+                let min = self.small_min[at];
+                if min < lowest {
+                    let won = if at >= SMALL {
+                        at - SMALL
+                    } else {
+                        usize::from(self.small_win[at])
+                    };
+                    (lowest, heap) = (min, won);
+                }
+                at += 1;
+            }
+            (at, end) = (at / 2, end / 2);
+        }
+        (lowest, heap)
+    }
+
     /// The node of the lowest free piece of at least `count <= small_limit` units: the
     /// lowest of the roots of the heaps of lengths `count..=small_limit` and of the
     /// tree's lowest piece that long, else the free last piece.
     #[inline(always)]
-    fn first_long_enough_small(&self, count: usize, heaps: u64) -> Option<u32> {
-        let (mut best, mut lowest) = (NIL, usize::MAX);
-        let mut used = heaps;
-        while used != 0 {
-            let heap = count - 1 + used.trailing_zeros() as usize;
-            used &= used - 1;
-            if self.small_min[heap] < lowest {
-                (best, lowest) = (self.small[heap], self.small_min[heap]);
-            }
-        }
-        if self.summary(self.root).max_free >= count {
-            if let Some(at) = self.lowest_long_enough_in(self.root, count) {
-                if self.node(at).start < lowest {
-                    return Some(at);
+    fn first_long_enough_small(&mut self, count: usize, heaps: u64) -> Option<u32> {
+        let (lowest, heap) = if u64::BITS - heaps.leading_zeros() <= LINEAR_SPAN
+            || heaps.count_ones() <= LINEAR_HEAPS
+        {
+            let (mut lowest, mut best) = (usize::MAX, 0);
+            let mut used = heaps;
+            while used != 0 {
+                let heap = count - 1 + used.trailing_zeros() as usize;
+                used &= used - 1;
+                if self.small_min[SMALL + heap] < lowest {
+                    (best, lowest) = (heap, self.small_min[SMALL + heap]);
                 }
+            }
+            (lowest, best)
+        } else {
+            self.lowest_of_heaps_from(count)
+        };
+        // A busy heap has a lowest start below `usize::MAX`.
+        let best = self.small[heap];
+        if self.summary(self.root).max_free >= count {
+            if let Some(at) = self.lowest_long_enough_below(count, lowest) {
+                return Some(at);
             }
         }
         if best != NIL {
@@ -1604,6 +1829,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         self.node_mut(at).set_piece(piece);
     }
 
+    #[inline(always)]
     fn take_spare(&mut self) -> Option<u32> {
         let node = self.spare_head;
         if node == NIL {
@@ -1785,6 +2011,12 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         Ok((pieces, height))
     }
 
+    /// Whether a search for `count` units uses the heaps' tournament tree.
+    pub(super) const fn uses_tournament(&self, count: usize) -> bool {
+        let heaps = self.small_used >> (count - 1);
+        u64::BITS - heaps.leading_zeros() > LINEAR_SPAN && heaps.count_ones() > LINEAR_HEAPS
+    }
+
     /// How many free pieces are in the heaps rather than the tree.
     pub(super) fn heap_pieces(&self) -> usize {
         let mut at = self.first;
@@ -1808,7 +2040,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             let min = nodes.get(root as usize).map_or(usize::MAX, |n| n.start);
             let used = self.small_used >> heap & 1 == 1;
             if heap >= self.small_limit && root != NIL
-                || self.small_min[heap] != min
+                || self.small_min[SMALL + heap] != min
                 || used != (root != NIL)
             {
                 return Err(alloc::format!("heap {heap}: root {root}, min {min}"));
@@ -1849,6 +2081,25 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 }
             }
         }
+        // The tournament tree, replayed where stale, is right everywhere.
+        let (mut mins, mut wins) = (self.small_min, self.small_win);
+        replay_heaps(&mut mins, &mut wins, self.small_stale);
+        for at in 1..SMALL {
+            let (min, heap) = (mins[at], usize::from(wins[at]));
+            let (mut first, mut width) = (at, 1);
+            while first < SMALL {
+                (first, width) = (first * 2, width * 2);
+            }
+            let below = first - SMALL..first - SMALL + width;
+            if min != mins[2 * at].min(mins[2 * at + 1])
+                || !below.contains(&heap)
+                || mins[SMALL + heap] != min
+            {
+                return Err(alloc::format!(
+                    "heap tournament {at}: {min} from heap {heap}"
+                ));
+            }
+        }
         seen.sort_unstable();
         let mut want = small.to_vec();
         want.sort_unstable();
@@ -1862,6 +2113,17 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     /// to the entry's own is occupied and marked as passed over.
     fn check_probes(&self) -> Result<(), alloc::string::String> {
         let nodes = self.nodes.as_ref();
+        let live = nodes.iter().filter(|n| n.slot != NIL).count();
+        let in_use = nodes.len().min(MAX_NODES) - self.spare;
+        if self.index_len < nodes.len() && 2 * in_use > self.index_len
+            || nodes[self.index_len..].iter().any(|n| n.slot != NIL)
+            || 2 * live > self.index_len.max(1) && self.index_len < nodes.len()
+        {
+            return Err(alloc::format!(
+                "index of {} slots over {in_use} nodes in use, {live} entries",
+                self.index_len,
+            ));
+        }
         for (at, slot) in nodes.iter().enumerate() {
             if slot.slot == NIL {
                 continue;
@@ -1876,7 +2138,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                         over.slot_passed
                     ));
                 }
-                i = if i + 1 == nodes.len() { 0 } else { i + 1 };
+                i = if i + 1 == self.index_len { 0 } else { i + 1 };
             }
         }
         Ok(())
@@ -2089,6 +2351,32 @@ mod tests {
         for (start, &node) in nodes.iter().enumerate() {
             let want = (start % 2 == 1).then_some(node);
             assert_eq!(tree.lookup(start), want, "start {start}");
+        }
+        tree.check().unwrap();
+    }
+
+    #[test]
+    fn index_grows_with_the_nodes_in_use() {
+        let mut tree = PieceTree::with_nodes(1000, Some(piece(0, 1000, true))).unwrap();
+        assert_eq!(tree.index_len, super::MIN_INDEX_LEN);
+        let mut lens = alloc::vec![tree.index_len];
+        let mut live = alloc::vec::Vec::new();
+        // One-unit allocations one unit apart: two more nodes each after the first.
+        for start in (0..600).step_by(2) {
+            let free = tree.free_before(start).unwrap();
+            live.push((start, tree.carve(free, start, 1).unwrap()));
+            // Also checks the index's size against the nodes in use.
+            tree.check().unwrap();
+            if lens.last() != Some(&tree.index_len) {
+                lens.push(tree.index_len);
+            }
+            for &(start, node) in &live {
+                assert_eq!(tree.lookup(start), Some(node));
+            }
+        }
+        assert_eq!(lens, [64, 128, 256, 512, 1000]);
+        for &(_, node) in live.iter().rev().step_by(3) {
+            tree.release(node);
         }
         tree.check().unwrap();
     }
