@@ -1753,7 +1753,6 @@ impl Summary {
                 tail,
                 pending,
                 top,
-                0,
                 self.len_of(top),
                 &mut carry,
                 visitor,
@@ -1770,10 +1769,15 @@ impl Summary {
         self.same_tail::<A>(moves)
     }
 
-    /// Visits node `i` covering `[lo, lo + len)`, with the `pending` leaf folded in and
-    /// the units from `tail` on read as busy, as the nodes read them; `carry` is the
-    /// length of the free run that ends at `lo`. Returns `true` once the visitor
-    /// stopped.
+    /// Visits the subtree of node `top` (on the left edge, covering `[0, len)`) in
+    /// address order, with the `pending` leaf folded in and the units from `tail` on
+    /// read as busy, as the nodes read them; `carry` is the length of the free run
+    /// that ends at the node being visited. Returns `true` once the visitor stopped.
+    ///
+    /// A loop over heap indices rather than a recursion: the next node after one is
+    /// done is the right sibling of its lowest ancestor-or-self that is a left child,
+    /// so no stack is kept, and each visit costs a few shifts instead of a call with
+    /// nine arguments.
     #[allow(clippy::too_many_arguments)]
     fn visit<A: Access>(
         &self,
@@ -1781,48 +1785,67 @@ impl Summary {
         window: Window,
         tail: usize,
         pending: Option<(usize, Runs)>,
-        i: usize,
-        lo: usize,
+        top: usize,
         len: usize,
         carry: &mut usize,
         visitor: &mut impl Visitor,
     ) -> bool {
-        let hi = lo + len;
-        if hi <= window.lo || lo >= window.hi {
-            return false;
-        }
-        if window.lo <= lo && hi <= window.hi {
-            let runs = self.node(i, pending);
-            let prefix = runs.prefix as usize;
-            if prefix == len {
-                *carry += len;
-                return false;
-            }
-            if !visitor.descend(&runs) {
-                let run = *carry + prefix;
-                if run > 0 && visitor.run(lo + prefix - run, run) {
-                    return true;
+        let (mut i, mut lo, mut len) = (top, 0, len);
+        loop {
+            let hi = lo + len;
+            // Whether to go down to the children of `i` rather than on past it.
+            let mut down = false;
+            if hi > window.lo && lo < window.hi {
+                // Whether the node's runs leave its inside to be looked at.
+                let mut open = true;
+                if window.lo <= lo && hi <= window.hi {
+                    let runs = self.node(i, pending);
+                    let prefix = runs.prefix as usize;
+                    if prefix == len {
+                        *carry += len;
+                        open = false;
+                    } else if !visitor.descend(&runs) {
+                        let run = *carry + prefix;
+                        if run > 0 && visitor.run(lo + prefix - run, run) {
+                            return true;
+                        }
+                        *carry = runs.suffix as usize;
+                        open = false;
+                    }
                 }
-                *carry = runs.suffix as usize;
+                if open {
+                    if i < self.leaves {
+                        down = true;
+                    } else if self.scan_leaf::<A>(
+                        map,
+                        window,
+                        tail,
+                        i - self.leaves,
+                        lo,
+                        carry,
+                        visitor,
+                    ) {
+                        return true;
+                    }
+                }
+            }
+            if down {
+                i *= 2;
+                len /= 2;
+                continue;
+            }
+            // On to the right sibling of the lowest left child at or above `i`.
+            while i & 1 == 1 && i > top {
+                i /= 2;
+                lo -= len;
+                len *= 2;
+            }
+            if i <= top {
                 return false;
             }
+            i += 1;
+            lo += len;
         }
-        if i >= self.leaves {
-            return self.scan_leaf::<A>(map, window, tail, i - self.leaves, lo, carry, visitor);
-        }
-        let half = len / 2;
-        self.visit::<A>(map, window, tail, pending, 2 * i, lo, half, carry, visitor)
-            || self.visit::<A>(
-                map,
-                window,
-                tail,
-                pending,
-                2 * i + 1,
-                lo + half,
-                half,
-                carry,
-                visitor,
-            )
     }
 
     /// [`visit`](Self::visit) of a leaf at `lo`, run by run, clipped to the window, its
