@@ -29,6 +29,10 @@ use super::sync::{AtomicUsize, Ordering, fence};
 /// Each method does what the `AtomicUsize` method of the same name does, for the
 /// kind of access; the orderings are the shared path's.
 pub(crate) trait Access {
+    /// Whether this is [`Exclusive`] access: no other thread can change the chunk
+    /// between this caller's writes and its later reads.
+    const ONLY_USER: bool;
+
     /// The ordering to use where the shared path uses `order`.
     fn order(order: Ordering) -> Ordering;
 
@@ -79,6 +83,8 @@ pub(crate) enum Shared {}
 pub(crate) enum Exclusive {}
 
 impl Access for Shared {
+    const ONLY_USER: bool = false;
+
     #[inline(always)]
     fn order(order: Ordering) -> Ordering {
         order
@@ -142,6 +148,8 @@ impl Access for Shared {
 }
 
 impl Access for Exclusive {
+    const ONLY_USER: bool = true;
+
     #[inline(always)]
     fn order(_: Ordering) -> Ordering {
         Ordering::Relaxed

@@ -101,9 +101,28 @@ fn lowest<A: Access>(map: &Bitmap, want: &Want) -> Option<Found> {
 }
 
 /// [`lowest`] on the tree: `None` when the tree is not settled.
+///
+/// Over the whole map it starts from the tree's lowest run of `count` (one descent):
+/// no fit lies below it, and when its aligned start still fits, which only needs the
+/// fewer than `align` units past its first `count` to be free, that start is the
+/// answer. Otherwise, and for windows, the walk visits the runs in order.
 fn tree_lowest<A: Access>(tree: &Summary, map: &Bitmap, want: &Want) -> Option<Option<usize>> {
-    if want.align == 1 && want.lo == 0 && want.hi == map.units() {
-        return tree.lowest_run::<A>(map, want.count);
+    if want.lo == 0 && want.hi == map.units() {
+        let lowest = tree.lowest_run::<A>(map, want.count)?;
+        if want.align == 1 {
+            return Some(lowest);
+        }
+        let Some(run) = lowest else {
+            // No run holds `count` units, aligned or not.
+            return Some(None);
+        };
+        // `[run, run + count)` is free; so is the aligned fit if the units it adds are.
+        if let Some(start) = want.fit_in(run, want.hi) {
+            let (from, end) = (run + want.count, start + want.count);
+            if map.next_busy::<A>(from, end) >= end {
+                return Some(Some(start));
+            }
+        }
     }
     let mut visitor = Lowest {
         count: want.count,
@@ -347,6 +366,43 @@ mod tests {
             }
         }
         map
+    }
+
+    /// An aligned first fit over the whole map starts from the tree's lowest run of
+    /// `count`: its aligned start is taken when the units it adds past the run's first
+    /// `count` are free, and only then; a run one unit short sends the search on.
+    #[test]
+    fn an_aligned_fit_past_the_lowest_run_is_checked_unit_by_unit() {
+        use crate::genalloc::access::Exclusive;
+        let map = Bitmap::new(4 * LEAF_UNITS).unwrap();
+        // Free: 70..190 (120 units, the lowest run of 120), 191..400, then a tail.
+        map.claim(0, 70).unwrap();
+        map.claim(190, 1).unwrap();
+        map.claim(400, 1).unwrap();
+        let tree = map.summary().unwrap();
+        let w = |count| want(count, 64, 0, map.units());
+        // 62 units fit at 128, ending at the busy unit 190; 63 would cover it.
+        assert_eq!(
+            tree_lowest::<Exclusive>(tree, &map, &w(62)),
+            Some(Some(128))
+        );
+        assert_eq!(
+            tree_lowest::<Exclusive>(tree, &map, &w(63)),
+            Some(Some(192))
+        );
+        // The lowest run of 120 is exactly 120 units: at 128 they would cover 190.
+        assert_eq!(
+            tree_lowest::<Exclusive>(tree, &map, &w(120)),
+            Some(Some(192))
+        );
+        assert_eq!(tree_lowest::<Shared>(tree, &map, &w(120)), Some(Some(192)));
+        for count in [1, 62, 63, 72, 120, 121, 200, 209, 210, 300] {
+            assert_eq!(
+                tree_lowest::<Exclusive>(tree, &map, &w(count)),
+                Some(scan_lowest::<Exclusive>(&map, &w(count))),
+                "{count}"
+            );
+        }
     }
 
     /// The tree searches give exactly what the word scans give, for every kind of

@@ -288,12 +288,26 @@ impl Bitmap {
                 self.clear_run::<A>(start, (first + 1) * UNITS_PER_WORD);
                 return Err((first + 1) * UNITS_PER_WORD);
             };
-            for (w, word) in (first + 1..).zip(middle) {
-                if let Err(now) =
-                    A::compare_exchange(word, 0, USED_HALF, Ordering::AcqRel, Ordering::Acquire)
-                {
-                    self.clear_run::<A>(start, w * UNITS_PER_WORD);
-                    return Err(w * UNITS_PER_WORD + busy(now).trailing_zeros() as usize);
+            // With exclusive access nobody writes between the reads and the stores: a
+            // middle found all free at once is claimed by plain stores; any conflict is
+            // left to the loop, which reports it and rolls back.
+            if A::ONLY_USER
+                && middle
+                    .iter()
+                    .fold(0, |seen, word| seen | word.load(Ordering::Relaxed))
+                    == 0
+            {
+                for word in middle {
+                    word.store(USED_HALF, Ordering::Relaxed);
+                }
+            } else {
+                for (w, word) in (first + 1..).zip(middle) {
+                    if let Err(now) =
+                        A::compare_exchange(word, 0, USED_HALF, Ordering::AcqRel, Ordering::Acquire)
+                    {
+                        self.clear_run::<A>(start, w * UNITS_PER_WORD);
+                        return Err(w * UNITS_PER_WORD + busy(now).trailing_zeros() as usize);
+                    }
                 }
             }
             let tail = span(0, end - last * UNITS_PER_WORD);
@@ -599,6 +613,36 @@ mod tests {
     use alloc::vec::Vec;
 
     const H: usize = UNITS_PER_WORD;
+
+    /// A claim whose middle words are all free takes them with plain stores under
+    /// exclusive access; one that meets a busy unit anywhere reports the first busy
+    /// unit and leaves the words as they were, exactly as the shared claim does.
+    #[test]
+    fn exclusive_claims_across_words_match_shared_ones() {
+        use crate::genalloc::access::Exclusive;
+        let mut state = 0x5eed_u64;
+        let mut next = |n: usize| crate::test_rng::below(&mut state, n);
+        let units = 40 * H;
+        let (exclusive, shared) = (Bitmap::new(units).unwrap(), Bitmap::new(units).unwrap());
+        let mut conflicts = 0;
+        for _ in 0..2000 {
+            let count = 1 + next(8 * H);
+            let start = next(units - count + 1);
+            let got = exclusive.claim_as::<Exclusive>(start, count);
+            assert_eq!(
+                got,
+                shared.claim_as::<Shared>(start, count),
+                "{start} {count}"
+            );
+            conflicts += usize::from(got.is_err() && count > 2 * H);
+            if got.is_ok() && next(2) == 0 {
+                exclusive.release_as::<Exclusive>(start, count).unwrap();
+                shared.release_as::<Shared>(start, count).unwrap();
+            }
+            assert_eq!(exclusive.state(), shared.state());
+        }
+        assert!(conflicts > 100, "{conflicts}");
+    }
 
     fn runs(map: &Bitmap) -> Vec<(usize, usize)> {
         let mut v = vec![];

@@ -103,7 +103,13 @@
 //! So no change is ever left out of the tree for good (its leaf stays counted until a
 //! drain recomputed it), and no thread ever waits for another. A change of `c` units
 //! recomputes `O(c / 128)` leaves and the nodes above them, level by level, up to the
-//! first level where no node changed: `O(c / 128 + log n)`; a deferred one costs
+//! first level where no node changed: `O(c / 128 + log n)`. Only the nodes at the two
+//! ends of each level are joined from their children: the leaves wholly inside a
+//! claim (busy while its caller holds them) or, with exclusive access, a free, and
+//! the leaves a move of the tail down masks, are known to be all busy or all free, so
+//! they and every node over only them are stored as that, with no word read and no
+//! join (with shared access a racing claim may take freed units back before the
+//! update, so a free's leaves are read from the words). A deferred one costs
 //! `O(c / 128 / 64 + 1)` compare-exchanges, and the drain that folds in `s` stale
 //! leaves costs `O(s · log n)` plus one read of the stale set, a bit per leaf.
 //!
@@ -463,6 +469,20 @@ impl Runs {
         runs
     }
 
+    /// The runs of `len` units all free (`free`) or all busy.
+    fn uniform(free: bool, len: u32) -> Self {
+        if free {
+            Self {
+                prefix: len,
+                suffix: len,
+                longest: len,
+                classes: 0,
+            }
+        } else {
+            Self::default()
+        }
+    }
+
     /// A leaf's runs in one word, a byte a field: a leaf's run lengths are at most
     /// [`LEAF_UNITS`] and its classes below `2^LEAF_CLASSES`, so each fits in a byte.
     fn packed_leaf(self) -> u32 {
@@ -673,6 +693,22 @@ pub(crate) trait Visitor {
     /// A maximal free run (clipped to the window) of `len` units at `start`, in
     /// address order; `true` ends the search.
     fn run(&mut self, start: usize, len: usize) -> bool;
+}
+
+/// Units `[start, end)` that a change left all free (`free`) or all busy, as the
+/// tree reads them (see [`Summary::refresh_leaves`]).
+#[derive(Clone, Copy, Debug)]
+struct Uniform {
+    start: usize,
+    end: usize,
+    free: bool,
+}
+
+impl Uniform {
+    /// `[start, end)`, all free (`free`) or all busy.
+    const fn new(start: usize, end: usize, free: bool) -> Self {
+        Self { start, end, free }
+    }
 }
 
 /// Where first fit's descent ended.
@@ -887,7 +923,19 @@ impl Summary {
 
     /// Recomputes leaves `first..=last` and the paths above them, a level at a time, up
     /// to the level where nothing changed any more.
-    fn refresh_leaves<A: Access>(&self, map: &Bitmap, first: usize, last: usize) {
+    ///
+    /// `uniform` names leaves the caller knows to be all busy or all free (the inside
+    /// of a large claim or free, below the tail): they, and every node whose leaves
+    /// all lie among them, are stored as that, with no word read and no join; only the
+    /// nodes at the two ends of each level are joined from their children. A change
+    /// of `c` units then joins `O(log n)` nodes and stores `O(c / 128)`.
+    fn refresh_leaves<A: Access>(
+        &self,
+        map: &Bitmap,
+        first: usize,
+        last: usize,
+        uniform: Option<Uniform>,
+    ) {
         if first == last {
             self.refresh_path::<A>(map, first);
             return;
@@ -897,8 +945,30 @@ impl Summary {
         let Some(slots) = self.nodes.get(self.leaves + first..=self.leaves + last) else {
             return;
         };
+        // The uniform leaves as offsets `ua..=ub` into `slots` (`ub < ua`: none, past
+        // the other leaves, which are then all before them).
+        let free = uniform.is_some_and(|u| u.free);
+        // The leaves wholly inside the uniform units, clipped to `first..=last`.
+        let (ua, ub) = match uniform {
+            Some(u)
+                if u.start.div_ceil(LEAF_UNITS).max(first) < (u.end / LEAF_UNITS).min(last + 1) =>
+            {
+                (
+                    u.start.div_ceil(LEAF_UNITS).max(first) - first,
+                    (u.end / LEAF_UNITS).min(last + 1) - 1 - first,
+                )
+            }
+            _ => (slots.len(), slots.len() - 1),
+        };
         let mut changed = false;
-        for (leaf, slot) in (first..).zip(slots) {
+        let (before, rest) = slots.split_at(ua);
+        let (inside, after) = rest.split_at(ub + 1 - ua);
+        for (offset, slot) in before
+            .iter()
+            .enumerate()
+            .chain(after.iter().enumerate().map(|(k, slot)| (ub + 1 + k, slot)))
+        {
+            let leaf = first + offset;
             // Only the leaves between the ends can lie wholly inside the change.
             let new = if leaf == first || leaf == last {
                 Runs::of_leaf(self.view_free::<A>(map, leaf))
@@ -910,12 +980,26 @@ impl Summary {
                 changed = true;
             }
         }
+        if !inside.is_empty() {
+            let new = Runs::uniform(free, narrow(LEAF_UNITS));
+            for slot in inside {
+                slot.store(new);
+            }
+            changed = true;
+        }
         if !changed {
             return;
         }
         let (mut lo, mut hi) = ((first + self.leaves) / 2, (last + self.leaves) / 2);
+        // The uniform nodes of the level below, as node indices (`ub < ua`: none).
+        let (mut ua, mut ub) = (self.leaves + first + ua, self.leaves + first + ub);
         let mut half = LEAF_UNITS;
         while lo < hi {
+            // A node is uniform when both its children are.
+            (ua, ub) = (ua.div_ceil(2), ub.saturating_sub(1) / 2);
+            if ub < ua {
+                (ua, ub) = (hi + 1, hi);
+            }
             // A level's parents and their children as two slices: one bounds check each
             // for the level instead of three for every node.
             let (Some(parents), Some(children)) =
@@ -923,15 +1007,20 @@ impl Summary {
             else {
                 return;
             };
-            let mut changed = false;
-            for (parent, pair) in parents.iter().zip(children.chunks_exact(2)) {
-                if let [left, right] = pair {
-                    let new = Runs::join(left.load(), right.load(), narrow(half));
-                    if !parent.holds(new) {
-                        parent.store(new);
-                        changed = true;
-                    }
+            let (a, b) = (ua - lo, ub + 1 - lo);
+            let (Some(before), Some(inside), Some(after)) =
+                (parents.get(..a), parents.get(a..b), parents.get(b..))
+            else {
+                return;
+            };
+            let mut changed = Self::join_level(before, children, narrow(half));
+            changed |= Self::join_level(after, children.get(2 * b..).unwrap_or(&[]), narrow(half));
+            if !inside.is_empty() {
+                let new = Runs::uniform(free, narrow(2 * half));
+                for slot in inside {
+                    slot.store(new);
                 }
+                changed = true;
             }
             if !changed {
                 return;
@@ -946,6 +1035,22 @@ impl Summary {
         self.carry_up(lo, &new, 2 * half);
     }
 
+    /// Recomputes each of `parents` from its two children, the pairs of `children`
+    /// in order, each child covering `half` units; whether any parent changed.
+    fn join_level(parents: &[Slot], children: &[Slot], half: u32) -> bool {
+        let mut changed = false;
+        for (parent, pair) in parents.iter().zip(children.chunks_exact(2)) {
+            if let [left, right] = pair {
+                let new = Runs::join(left.load(), right.load(), half);
+                if !parent.holds(new) {
+                    parent.store(new);
+                    changed = true;
+                }
+            }
+        }
+        changed
+    }
+
     /// [`refresh_leaves`](Self::refresh_leaves) of one leaf.
     ///
     /// A change that only adds free units strictly inside the leaf (its prefix and
@@ -958,6 +1063,7 @@ impl Summary {
     /// ancestor; any other one updates the path from the leaf's parent. A change of
     /// another leaf
     /// first brings the pending leaf's path up to date, so at most one leaf is pending.
+    #[inline(always)]
     fn refresh_path<A: Access>(&self, map: &Bitmap, leaf: usize) {
         let i = self.leaves + leaf;
         let Some(slot) = self.nodes.get(i) else {
@@ -999,6 +1105,7 @@ impl Summary {
     /// search does ([`Self::node`]), with no join and no sibling read; from the first
     /// ancestor that already has them, every one above has them too (a node's longest
     /// run and classes cover its children's).
+    #[inline(always)]
     fn flush_pending<A: Access>(&self) {
         let Some(leaf) = self.pending.load(Ordering::Relaxed).checked_sub(1) else {
             return;
@@ -1123,13 +1230,17 @@ impl Summary {
             if start > tail {
                 // The skipped units become visible: a move in the bracket.
                 self.move_tail::<A>(tail, end, || {
-                    self.refresh_leaves::<A>(map, tail / LEAF_UNITS, (start - 1) / LEAF_UNITS);
+                    // With exclusive access they are all free: nobody else claims.
+                    let skipped = A::ONLY_USER.then_some(Uniform::new(tail, start, true));
+                    let (first, last) = (tail / LEAF_UNITS, (start - 1) / LEAF_UNITS);
+                    self.refresh_leaves::<A>(map, first, last, skipped);
                 });
                 return;
             }
             if start < tail {
                 // Below the tail, as any claim; from there on busy either way.
-                self.refresh_leaves::<A>(map, start / LEAF_UNITS, (tail - 1) / LEAF_UNITS);
+                let claimed = Some(Uniform::new(start, tail, false));
+                self.refresh_leaves::<A>(map, start / LEAF_UNITS, (tail - 1) / LEAF_UNITS, claimed);
             }
             // A search that reads the new tail must find the edge up to its top current
             // (release; searches read the tail with acquire).
@@ -1141,19 +1252,36 @@ impl Summary {
             return;
         }
         let (first, last) = (start / LEAF_UNITS, (end - 1) / LEAF_UNITS);
-        if end < tail && self.tail_short.load(Ordering::Relaxed) == 0 {
-            self.refresh_leaves::<A>(map, first, last);
+        let below_tail = end < tail && self.tail_short.load(Ordering::Relaxed) == 0;
+        if below_tail && first == last {
+            self.refresh_path::<A>(map, first);
             return;
         }
-        self.refresh_changed::<A>(map, first, last);
+        // Here the change ends at or below the tail. A claim's units stay busy while
+        // its caller holds them; freed units stay free only with exclusive access (a
+        // racing claim may take them back, and even finish its own update before this
+        // one starts).
+        let uniform = (claimed || A::ONLY_USER).then_some(Uniform::new(start, end, !claimed));
+        if below_tail {
+            self.refresh_leaves::<A>(map, first, last, uniform);
+            return;
+        }
+        self.refresh_changed::<A>(map, first, last, uniform);
     }
 
     /// Folds a change of leaves `first..=last` into the tree (updater only): a claim
     /// that reached the tail moves it up first, and the changed leaves below the new
     /// tail and those the move covered are recomputed with it; otherwise the changed
     /// leaves are recomputed, and then a free that reached the tail moves it down over
-    /// the free run before it, which the tree then describes.
-    fn refresh_changed<A: Access>(&self, map: &Bitmap, first: usize, last: usize) {
+    /// the free run before it, which the tree then describes. `uniform`: changed leaves
+    /// below the tail known to be all busy or all free (see [`Self::refresh_leaves`]).
+    fn refresh_changed<A: Access>(
+        &self,
+        map: &Bitmap,
+        first: usize,
+        last: usize,
+        uniform: Option<Uniform>,
+    ) {
         let tail = self.tail.load(Ordering::Relaxed);
         // Leaves wholly in the tail read all busy before and after: nothing to do there.
         let below =
@@ -1162,23 +1290,25 @@ impl Summary {
             let hi = (moved - 1) / LEAF_UNITS;
             self.move_tail::<A>(tail, moved, || match below(moved) {
                 Some(last) if last + 1 >= tail / LEAF_UNITS => {
-                    self.refresh_leaves::<A>(map, first.min(tail / LEAF_UNITS), last.max(hi));
+                    self.refresh_leaves::<A>(map, first.min(tail / LEAF_UNITS), last.max(hi), None);
                 }
                 Some(last) => {
-                    self.refresh_leaves::<A>(map, first, last);
-                    self.refresh_leaves::<A>(map, tail / LEAF_UNITS, hi);
+                    self.refresh_leaves::<A>(map, first, last, None);
+                    self.refresh_leaves::<A>(map, tail / LEAF_UNITS, hi, None);
                 }
-                None => self.refresh_leaves::<A>(map, tail / LEAF_UNITS, hi),
+                None => self.refresh_leaves::<A>(map, tail / LEAF_UNITS, hi, None),
             });
             return;
         }
         if let Some(last) = below(tail) {
-            self.refresh_leaves::<A>(map, first, last);
+            self.refresh_leaves::<A>(map, first, last, uniform);
         }
         let moved = self.tail_after_frees::<A>(map, tail);
         if moved < tail {
             self.move_tail::<A>(tail, moved, || {
-                self.refresh_leaves::<A>(map, moved / LEAF_UNITS, (tail - 1) / LEAF_UNITS);
+                // Leaves wholly at or past the new tail read all busy.
+                let masked = Some(Uniform::new(moved, tail, false));
+                self.refresh_leaves::<A>(map, moved / LEAF_UNITS, (tail - 1) / LEAF_UNITS, masked);
             });
         }
     }
@@ -1342,7 +1472,7 @@ impl Summary {
     /// Recomputes the drained stale leaves `first..=last`, then counts them off `dirty`
     /// (only then: a search that reads `dirty == 0` relies on the tree being current).
     fn refresh_stale<A: Access>(&self, map: &Bitmap, first: usize, last: usize) {
-        self.refresh_changed::<A>(map, first, last);
+        self.refresh_changed::<A>(map, first, last, None);
         A::sub(&self.dirty, last + 1 - first, Ordering::Release);
     }
 
@@ -1623,7 +1753,6 @@ impl Summary {
                 tail,
                 pending,
                 top,
-                0,
                 self.len_of(top),
                 &mut carry,
                 visitor,
@@ -1640,10 +1769,15 @@ impl Summary {
         self.same_tail::<A>(moves)
     }
 
-    /// Visits node `i` covering `[lo, lo + len)`, with the `pending` leaf folded in and
-    /// the units from `tail` on read as busy, as the nodes read them; `carry` is the
-    /// length of the free run that ends at `lo`. Returns `true` once the visitor
-    /// stopped.
+    /// Visits the subtree of node `top` (on the left edge, covering `[0, len)`) in
+    /// address order, with the `pending` leaf folded in and the units from `tail` on
+    /// read as busy, as the nodes read them; `carry` is the length of the free run
+    /// that ends at the node being visited. Returns `true` once the visitor stopped.
+    ///
+    /// A loop over heap indices rather than a recursion: the next node after one is
+    /// done is the right sibling of its lowest ancestor-or-self that is a left child,
+    /// so no stack is kept, and each visit costs a few shifts instead of a call with
+    /// nine arguments.
     #[allow(clippy::too_many_arguments)]
     fn visit<A: Access>(
         &self,
@@ -1651,48 +1785,67 @@ impl Summary {
         window: Window,
         tail: usize,
         pending: Option<(usize, Runs)>,
-        i: usize,
-        lo: usize,
+        top: usize,
         len: usize,
         carry: &mut usize,
         visitor: &mut impl Visitor,
     ) -> bool {
-        let hi = lo + len;
-        if hi <= window.lo || lo >= window.hi {
-            return false;
-        }
-        if window.lo <= lo && hi <= window.hi {
-            let runs = self.node(i, pending);
-            let prefix = runs.prefix as usize;
-            if prefix == len {
-                *carry += len;
-                return false;
-            }
-            if !visitor.descend(&runs) {
-                let run = *carry + prefix;
-                if run > 0 && visitor.run(lo + prefix - run, run) {
-                    return true;
+        let (mut i, mut lo, mut len) = (top, 0, len);
+        loop {
+            let hi = lo + len;
+            // Whether to go down to the children of `i` rather than on past it.
+            let mut down = false;
+            if hi > window.lo && lo < window.hi {
+                // Whether the node's runs leave its inside to be looked at.
+                let mut open = true;
+                if window.lo <= lo && hi <= window.hi {
+                    let runs = self.node(i, pending);
+                    let prefix = runs.prefix as usize;
+                    if prefix == len {
+                        *carry += len;
+                        open = false;
+                    } else if !visitor.descend(&runs) {
+                        let run = *carry + prefix;
+                        if run > 0 && visitor.run(lo + prefix - run, run) {
+                            return true;
+                        }
+                        *carry = runs.suffix as usize;
+                        open = false;
+                    }
                 }
-                *carry = runs.suffix as usize;
+                if open {
+                    if i < self.leaves {
+                        down = true;
+                    } else if self.scan_leaf::<A>(
+                        map,
+                        window,
+                        tail,
+                        i - self.leaves,
+                        lo,
+                        carry,
+                        visitor,
+                    ) {
+                        return true;
+                    }
+                }
+            }
+            if down {
+                i *= 2;
+                len /= 2;
+                continue;
+            }
+            // On to the right sibling of the lowest left child at or above `i`.
+            while i & 1 == 1 && i > top {
+                i /= 2;
+                lo -= len;
+                len *= 2;
+            }
+            if i <= top {
                 return false;
             }
+            i += 1;
+            lo += len;
         }
-        if i >= self.leaves {
-            return self.scan_leaf::<A>(map, window, tail, i - self.leaves, lo, carry, visitor);
-        }
-        let half = len / 2;
-        self.visit::<A>(map, window, tail, pending, 2 * i, lo, half, carry, visitor)
-            || self.visit::<A>(
-                map,
-                window,
-                tail,
-                pending,
-                2 * i + 1,
-                lo + half,
-                half,
-                carry,
-                visitor,
-            )
     }
 
     /// [`visit`](Self::visit) of a leaf at `lo`, run by run, clipped to the window, its
@@ -1944,6 +2097,99 @@ mod tests {
                     .map(|r| (r.1, r.0));
                 assert_eq!(v.best, want, "count {count} class {k}");
             }
+        }
+    }
+
+    /// The runs of the `len` units from `lo` as the tree must describe them, unit by
+    /// unit: those from `tail` on (and past the map) read as busy.
+    fn naive_node(map: &Bitmap, tail: usize, lo: usize, len: usize) -> Runs {
+        let hi = (lo + len).min(tail).min(map.units());
+        let runs = if lo < hi {
+            naive_runs(map, lo, hi)
+        } else {
+            Vec::new()
+        };
+        let mut want = Runs::default();
+        for (start, run) in runs {
+            let (at_start, at_end) = (start == lo, start + run == lo + len);
+            if at_start {
+                want.prefix = narrow(run);
+            }
+            if at_end {
+                want.suffix = narrow(run);
+            }
+            if !at_start && !at_end {
+                want.classes |= 1 << class(run);
+            }
+            want.longest = want.longest.max(narrow(run));
+        }
+        want
+    }
+
+    /// Every node under the top, as a search reads it (the pending leaf folded in),
+    /// is what the map says, once the tree is settled.
+    fn assert_current<A: Access>(map: &Bitmap, tree: &Summary, step: usize) {
+        assert!(tree.settle::<A>(map));
+        let tail = tree.tail.load(Ordering::Relaxed);
+        let (top, pending) = (tree.top(tail), tree.pending_leaf::<A>());
+        let leaf_depth = tree.leaves.trailing_zeros();
+        for i in 1..2 * tree.leaves {
+            let depth = usize::BITS - 1 - i.leading_zeros();
+            let top_depth = usize::BITS - 1 - top.leading_zeros();
+            if depth < top_depth || i >> (depth - top_depth) != top {
+                continue;
+            }
+            let len = tree.len_of(i);
+            let lo = (i << (leaf_depth - depth)) * LEAF_UNITS - tree.leaves * LEAF_UNITS;
+            assert_eq!(
+                tree.node(i, pending),
+                naive_node(map, tail, lo, len),
+                "node {i} at step {step}, tail {tail}"
+            );
+        }
+    }
+
+    /// Claims and frees of many leaves at once (whose inner leaves and nodes are
+    /// stored as all busy or all free without reading the words), of a few units, and
+    /// ones that reach the tail, through both kinds of access: after each the tree is
+    /// what the map says, node by node.
+    #[test]
+    #[cfg_attr(miri, ignore)] // Safe code, a full tree check per step: slow under Miri.
+    fn large_claims_and_frees_leave_every_node_current() {
+        use crate::genalloc::access::Exclusive;
+        fn run<A: Access>(seed: u64) {
+            let units = 40 * LEAF_UNITS + 9;
+            let map = Bitmap::new(units).unwrap();
+            let tree = map.summary().unwrap();
+            let mut state = seed;
+            let mut next = |n: usize| crate::test_rng::below(&mut state, n);
+            let mut live: Vec<(usize, usize)> = Vec::new();
+            for step in 0..600 {
+                if live.is_empty() || next(5) < 3 {
+                    let count = 1 + if next(2) == 0 {
+                        next(12 * LEAF_UNITS)
+                    } else {
+                        next(40)
+                    };
+                    let start = next(units - count + 1);
+                    if map.claim_as::<A>(start, count).is_ok() {
+                        live.push((start, count));
+                    }
+                } else {
+                    let (start, count) = live.swap_remove(next(live.len()));
+                    map.release_as::<A>(start, count).unwrap();
+                }
+                // Settled after every change, or after a few (then they were deferred).
+                if next(4) != 0 {
+                    assert_current::<A>(&map, tree, step);
+                    tree.needed();
+                }
+            }
+            assert_current::<A>(&map, tree, 600);
+        }
+        for seed in 1..4 {
+            run::<Exclusive>(seed);
+            run::<Shared>(seed);
         }
     }
 
