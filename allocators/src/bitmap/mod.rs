@@ -46,7 +46,8 @@
 //! cost does not grow with the space, also when the only fit is at its far end. An
 //! aligned request checks its alignment on each long-enough free run the descent meets,
 //! and past one whose aligned part is too short goes on from there, without a new
-//! descent. Claim and free are `O(count / 64)` plus the summary update and
+//! descent (and past one at a node's start, straight down to the deepest node that
+//! starts there and ends past it). Claim and free are `O(count / 64)` plus the summary update and
 //! the tree's: while searches keep needing the tree, at once a plain store per tree
 //! entry wholly inside the change and a join of four siblings per end per level up to
 //! where its ends meet, then one per level up to the first where nothing moved (a

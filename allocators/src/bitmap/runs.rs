@@ -1243,7 +1243,8 @@ impl RunTree {
     /// two) such that `[p, p + count)` is free, if any, on a [settled](Self::settle)
     /// tree. `None` also for `count == 0` or `count > u32::MAX` (the caller searches
     /// those another way). The alignment is checked on each free run long enough as the
-    /// walk meets it, so a run whose aligned part is too short costs no new descent.
+    /// walk meets it, so a run whose aligned part is too short costs no new descent,
+    /// and one at a node's start is not checked again on each level down to its end.
     pub(super) fn first_fit(
         &self,
         used: &[u64],
@@ -1313,6 +1314,13 @@ enum Passing {
     RuledOut,
     /// A fit may lie inside the node: the search looks inside.
     MayHold,
+    /// As `MayHold`, but the node's prefix (this many units, at least the count and
+    /// fewer than the node's) is ruled out (with the carry, its aligned part is too
+    /// short). Each descendant that starts where the node does and is longer than the
+    /// prefix would be found to hold it and so need a look inside too (its longest is
+    /// at least the prefix): the search goes down to the deepest of them at once, and
+    /// meets their later siblings as it climbs back.
+    Deep(usize),
 }
 
 impl Walk<'_> {
@@ -1393,6 +1401,8 @@ impl Walk<'_> {
     /// order, in a loop and a group at a time: a node ruled out hands over to its next
     /// sibling, read with it, or once it is the last of its group, to its parent's next
     /// sibling (all four children ruled out rule the parent out), until the root is.
+    /// Into a node whose prefix is a run ruled out, it goes straight down to the
+    /// deepest node that starts there and ends past that run ([`Passing::Deep`]).
     fn visit(&self) -> Option<usize> {
         let tree = self.tree;
         // The free run (at or after `from`) that ends right before the current node.
@@ -1429,20 +1439,30 @@ impl Walk<'_> {
                 len *= FAN;
                 group_lo = group * FAN * len;
             }
-            let found = if level.depth == 0 {
-                self.scan_leaves(level, group, &mut slot, group_lo, &mut carry)
+            let passing = if level.depth == 0 {
+                match self.scan_leaves(level, group, &mut slot, group_lo, &mut carry) {
+                    Some(at) => Passing::Fit(at),
+                    None => Passing::RuledOut,
+                }
             } else {
                 self.scan_group(level, group, &mut slot, group_lo, len, &mut carry)
             };
-            match found {
-                Some(at) => return Some(at),
-                None if slot == FAN => {}
-                None => {
-                    // Into node `slot`, which may hold a fit.
-                    group_lo += slot * len;
-                    level = tree.down(level);
-                    (group, slot, len) = (group * FAN + slot, 0, len / FAN);
-                }
+            let run = match passing {
+                Passing::Fit(at) => return Some(at),
+                Passing::RuledOut => continue,
+                Passing::MayHold => 0,
+                Passing::Deep(prefix) => prefix,
+            };
+            // Into node `slot`, which may hold a fit.
+            group_lo += slot * len;
+            level = tree.down(level);
+            (group, slot, len) = (group * FAN + slot, 0, len / FAN);
+            // Past the first children that hold all of a ruled-out prefix run
+            // (`Passing::Deep`): the walk would only descend into each of them in turn,
+            // and climbs back through their siblings anyway.
+            while 0 < run && run < len && level.depth > 0 {
+                level = tree.down(level);
+                (group, len) = (group * FAN, len / FAN);
             }
         }
     }
@@ -1450,8 +1470,8 @@ impl Walk<'_> {
     /// The inner nodes of group `group` of `level` from slot `slot` on, in order: each
     /// of `len` units, the group starting at unit `group_lo` (every node at or after
     /// `from`); `carry` as in [`visit`](Self::visit), updated past each node ruled out.
-    /// The fit if found; else `slot` is the node to descend into, or `FAN` when all
-    /// are ruled out.
+    /// The fit if found, or all ruled out (`slot` is `FAN`), or as the node at `slot`
+    /// is passed when it may hold a fit ([`Passing::MayHold`] or [`Passing::Deep`]).
     #[inline(always)]
     fn scan_group(
         &self,
@@ -1461,14 +1481,14 @@ impl Walk<'_> {
         group_lo: usize,
         len: usize,
         carry: &mut usize,
-    ) -> Option<usize> {
+    ) -> Passing {
         // The stride of a group above the leaves, a constant here.
         let at = level.word + group * GROUP_WORDS;
         // Read in place, slot by slot: copied out as arrays, the words went through the
         // stack on every slot.
         let Some(words) = self.words.get(at..at + GROUP_WORDS) else {
             *slot = FAN;
-            return None;
+            return Passing::RuledOut;
         };
         while *slot < FAN {
             let s = *slot;
@@ -1478,12 +1498,11 @@ impl Walk<'_> {
                 longest: half_of(words[FAN + s / 2], s % 2),
             };
             match self.pass_node(runs, group_lo + s * len, len, carry) {
-                Passing::Fit(at) => return Some(at),
                 Passing::RuledOut => *slot += 1,
-                Passing::MayHold => return None,
+                passing => return passing,
             }
         }
-        None
+        Passing::RuledOut
     }
 
     /// One node of `len` units from unit `lo` with runs `runs`, as a search passes it:
@@ -1503,6 +1522,9 @@ impl Walk<'_> {
                 return Passing::RuledOut;
             }
             // Its aligned part is too short: look past it, inside the node.
+            if prefix >= count {
+                return Passing::Deep(prefix);
+            }
         }
         if (runs.longest as usize) < count {
             *carry = if prefix == len {
@@ -1543,7 +1565,7 @@ impl Walk<'_> {
             match self.pass_node(runs, lo, LEAF_UNITS, carry) {
                 Passing::Fit(at) => return Some(at),
                 Passing::RuledOut => {}
-                Passing::MayHold => {
+                Passing::MayHold | Passing::Deep(_) => {
                     let found = self.scan_leaf(group * FAN + s, lo, carry);
                     if found.is_some() {
                         return found;
@@ -1564,7 +1586,7 @@ mod tests {
     use alloc::vec;
     use alloc::vec::Vec;
 
-    use crate::test_rng::xorshift;
+    use crate::test_rng::{below, xorshift};
 
     /// A tree and its words, as a bitmap's storage holds them, built over `used`.
     fn built(used: &[u64]) -> (RunTree, Vec<u64>) {
@@ -1640,6 +1662,40 @@ mod tests {
                     .collect();
                 let (tree, words) = built(&used);
                 check_searches(&tree, &used, &words, used_words * 64, 37);
+            }
+        }
+    }
+
+    /// Free runs all of one length, many across node starts at every level and
+    /// misaligned for some requests, others of the same length elsewhere: a node whose
+    /// prefix is such a run and its longest is sent down to where the run ends
+    /// (`Passing::Deep`), which must still find the lowest fit, inside or after it.
+    #[test]
+    fn finds_the_lowest_fit_past_runs_too_short_once_aligned_at_node_starts() {
+        let mut rng = 0x0bad_cafe_1234_5678_u64;
+        for used_words in [8, 40, 131, 520] {
+            let units = used_words * 64;
+            for len in [70, 100, 130, 600] {
+                let mut used = vec![u64::MAX; used_words];
+                let mut free = |start: usize| {
+                    for u in start..(start + len).min(units) {
+                        used[u / 64] &= !(1 << (u % 64));
+                    }
+                };
+                // A run ending a little past a node start of each size, for a few nodes.
+                for node in [128, 512, 2048, 8192, 32768] {
+                    for _ in 0..4 {
+                        let lo = below(&mut rng, units) / node * node;
+                        let before = below(&mut rng, len);
+                        free(lo.saturating_sub(before));
+                    }
+                }
+                // Runs of the same length anywhere, some inside those nodes.
+                for _ in 0..6 {
+                    free(below(&mut rng, units));
+                }
+                let (tree, words) = built(&used);
+                check_searches(&tree, &used, &words, units, units / 29 + 1);
             }
         }
     }
