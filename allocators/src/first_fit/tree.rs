@@ -322,7 +322,8 @@ pub(super) struct PieceTree<S = Vec<Node>> {
     /// on every allocation and free, so the index is kept about twice as large as the
     /// most nodes in use at once rather than as the whole arena: in a large arena of
     /// which little is used, its slots then share the cache with the nodes in use
-    /// (spare nodes are handed out lowest first, and given back ones first) instead of
+    /// (spare nodes are handed out lowest first, and given back ones first, or from
+    /// inside the index: see `take_spare_at_home`) instead of
     /// costing a miss each. Live allocations never outnumber the nodes in use, so it
     /// stays at most half full; it doubles (a rehash) as more nodes come into use.
     index_len: usize,
@@ -533,6 +534,10 @@ const fn thread(nodes: &mut [Node], whole: Option<Piece>) -> (u32, u32, usize) {
         #[allow(clippy::cast_possible_truncation)]
         let next = if i + 1 < count { (i + 1) as u32 } else { NIL };
         nodes[i].next = next;
+        // `i - 1 < MAX_NODES`: the cast is exact (the head's link is never read).
+        #[allow(clippy::cast_possible_truncation)]
+        let prev = if i > 0 { (i - 1) as u32 } else { NIL };
+        nodes[i].prev = prev;
         i += 1;
     }
     match whole {
@@ -703,7 +708,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             self.node_mut(free).set_piece(used);
             free
         } else {
-            let node = self.take_spare()?;
+            let node = self.take_spare_at_home(at)?;
             self.fresh(node, used);
             if head {
                 let head_len = at - piece.start;
@@ -1840,11 +1845,45 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         Some(node)
     }
 
-    /// Returns `node` to the spare list, keeping its index slot; nothing but its
-    /// `next` link is read while it is spare, and [`fresh`](Self::fresh) sets the piece
-    /// when it is taken again.
+    /// A spare node for a new allocation at `start`: the node at the index slot where
+    /// a probe for `start` begins when that one is spare (a free then finds the slot
+    /// and the node it holds on one cache line), else the head of the spare list.
+    #[inline(always)]
+    fn take_spare_at_home(&mut self, start: usize) -> Option<u32> {
+        let home = self.home(hash(start));
+        let nodes = self.nodes.as_mut();
+        match nodes.get(home) {
+            // A spare node has no piece, so no length; the head is taken as usual.
+            // `home < index_len <= MAX_NODES`: the cast is exact.
+            #[allow(clippy::cast_possible_truncation)]
+            Some(node) if node.len == 0 && home as u32 != self.spare_head => {
+                let (prev, next) = (node.prev, node.next);
+                // Not the head, so `prev` is the spare node above it.
+                nodes[prev as usize].next = next;
+                if let Some(below) = nodes.get_mut(next as usize) {
+                    below.prev = prev;
+                }
+                self.spare -= 1;
+                #[allow(clippy::cast_possible_truncation)]
+                Some(home as u32)
+            }
+            _ => self.take_spare(),
+        }
+    }
+
+    /// Returns `node` to the spare list, keeping its index slot; nothing but its list
+    /// links and its length (0, which marks it spare) is read while it is spare, and
+    /// [`fresh`](Self::fresh) sets the piece when it is taken again. The list is doubly
+    /// linked (`prev` up towards the head, whose own `prev` is stale) so that
+    /// [`take_spare_at_home`](Self::take_spare_at_home) can take a node from its middle.
     fn give_spare(&mut self, node: u32) {
-        self.node_mut(node).next = self.spare_head;
+        let head = self.spare_head;
+        let nodes = self.nodes.as_mut();
+        if let Some(below) = nodes.get_mut(head as usize) {
+            below.prev = node;
+        }
+        let spare = &mut nodes[node as usize];
+        (spare.next, spare.len) = (head, 0);
         self.spare_head = node;
         self.spare += 1;
     }
@@ -1999,6 +2038,26 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 "{indexed} indexed, {} allocations",
                 pieces.len() - free_pieces
             ));
+        }
+        // The spare list: every node on it has no length, each but the head links back
+        // to the one above it, and it holds the spare count.
+        let (mut at, mut above, mut spares) = (self.spare_head, NIL, 0);
+        while let Some(node) = self.nodes.as_ref().get(at as usize) {
+            if node.len != 0 || (above != NIL && node.prev != above) {
+                return Err(alloc::format!(
+                    "spare node {at}: len {}, prev {} not {above}",
+                    node.len,
+                    node.prev
+                ));
+            }
+            spares += 1;
+            if spares > self.spare {
+                return Err(alloc::format!("more than {} spare nodes", self.spare));
+            }
+            (above, at) = (at, node.next);
+        }
+        if spares != self.spare {
+            return Err(alloc::format!("{spares} spare nodes, not {}", self.spare));
         }
         if pieces.len() + self.spare != self.nodes.as_ref().len() {
             return Err(alloc::format!(
@@ -2353,6 +2412,48 @@ mod tests {
             assert_eq!(tree.lookup(start), want, "start {start}");
         }
         tree.check().unwrap();
+    }
+
+    #[test]
+    fn a_new_allocation_takes_the_spare_node_at_its_home_slot() {
+        let mut tree = PieceTree::with_nodes(64, Some(piece(0, 1000, true))).unwrap();
+        let mut rng = 0x2545_F491_4F6C_DD1D_u64;
+        let mut below = |n| crate::test_rng::below(&mut rng, n);
+        let mut live: alloc::vec::Vec<(usize, u32)> = alloc::vec::Vec::new();
+        let (mut at_home, mut elsewhere) = (0, 0);
+        for round in 0..2000 {
+            if live.len() < 20 && (live.len() < 5 || below(2) == 0) {
+                // A cut inside a free piece needs a new node for the allocation.
+                let start = below(1000);
+                let Some(free) = tree.free_before(start) else {
+                    continue;
+                };
+                let fp = tree.piece(free);
+                if !fp.free || start >= fp.end() || start == fp.start {
+                    continue;
+                }
+                let home = tree.home(super::hash(start));
+                let home_spare = tree.nodes[home].len == 0;
+                let node = tree.carve(free, start, 1).unwrap();
+                if home_spare {
+                    assert_eq!(node as usize, home, "round {round}");
+                    at_home += 1;
+                } else {
+                    assert_ne!(node as usize, home, "round {round}");
+                    elsewhere += 1;
+                }
+                live.push((start, node));
+            } else {
+                let (start, node) = live.swap_remove(below(live.len()));
+                assert_eq!(tree.lookup(start), Some(node));
+                tree.release(node);
+            }
+            tree.check().unwrap();
+        }
+        assert!(
+            at_home > 100 && elsewhere > 10,
+            "{at_home} at home, {elsewhere} not"
+        );
     }
 
     #[test]
