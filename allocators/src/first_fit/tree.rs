@@ -226,9 +226,11 @@ fn meld(nodes: &mut [Node], a: u32, b: u32) -> u32 {
         (b, a)
     };
     let first = nodes[top as usize].left;
-    if let Some(second) = nodes.get_mut(first as usize) {
-        second.parent = below;
-    }
+    // The old first child's back link, written without a branch on whether there is
+    // one (which half of the melds mispredicted): with none, into `below`, whose link
+    // is set just after.
+    let back = if first == NIL { below } else { first };
+    nodes[back as usize].parent = below;
     let child = &mut nodes[below as usize];
     (child.right, child.parent) = (first, top);
     nodes[top as usize].left = below;
