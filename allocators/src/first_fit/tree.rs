@@ -1521,15 +1521,17 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             }
             return;
         }
+        // Branch-free, as in `meld`: the link from above is a first-child or a
+        // next-sibling link by a coin toss, and so is whether a sibling follows (with
+        // none, its back link goes to `at`, which is leaving).
         let up = &mut nodes[parent as usize];
-        if up.left == at {
-            up.left = right;
+        let link = if up.left == at {
+            &mut up.left
         } else {
-            up.right = right;
-        }
-        if let Some(next) = nodes.get_mut(right as usize) {
-            next.parent = parent;
-        }
+            &mut up.right
+        };
+        *link = right;
+        nodes[if right == NIL { at } else { right } as usize].parent = parent;
         // The root starts below every other piece of its heap, so it stays.
         match nodes.get(left as usize) {
             None => {}
