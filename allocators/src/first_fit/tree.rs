@@ -710,7 +710,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             self.node_mut(free).set_piece(used);
             free
         } else {
-            let node = self.take_spare_at_home(at)?;
+            let node = self.take_spare_at_home(hash(at))?;
             self.fresh(node, used);
             if head {
                 let head_len = at - piece.start;
@@ -765,7 +765,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             node
         };
         // The index has a slot per node, and fewer allocations than nodes before this.
-        self.index(node);
+        self.index_hashed(node, hash(at));
         Some(node)
     }
 
@@ -983,8 +983,13 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     /// index. Returns `false` when the index is full, which the node budget rules out
     /// (live allocations never outnumber the nodes).
     pub(super) fn index(&mut self, at: u32) -> bool {
+        self.index_hashed(at, hash(self.node(at).start))
+    }
+
+    /// [`index`](Self::index) with the hash of the node's start already known.
+    #[inline(always)]
+    fn index_hashed(&mut self, at: u32, hash: u32) -> bool {
         let len = self.index_len;
-        let hash = hash(self.node(at).start);
         let mut i = self.home(hash);
         for _ in 0..len {
             let slot = &mut self.nodes.as_mut()[i];
@@ -1849,12 +1854,13 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         Some(node)
     }
 
-    /// A spare node for a new allocation at `start`: the node at the index slot where
-    /// a probe for `start` begins when that one is spare (a free then finds the slot
-    /// and the node it holds on one cache line), else the head of the spare list.
+    /// A spare node for a new allocation whose start has hash `hash`: the node at the
+    /// index slot where a probe for it begins when that one is spare (a free then
+    /// finds the slot and the node it holds on one cache line), else the head of the
+    /// spare list.
     #[inline(always)]
-    fn take_spare_at_home(&mut self, start: usize) -> Option<u32> {
-        let home = self.home(hash(start));
+    fn take_spare_at_home(&mut self, hash: u32) -> Option<u32> {
+        let home = self.home(hash);
         let nodes = self.nodes.as_mut();
         match nodes.get(home) {
             // A spare node has no piece, so no length; the head is taken as usual.
