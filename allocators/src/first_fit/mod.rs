@@ -25,10 +25,14 @@
 //! `u32` slot and its `u32` hash in each of the arena's first nodes, maps an
 //! allocation's start to its node, which validates a free and leads to its neighbours.
 //! The index spans about twice as many nodes as the most ever in use at once (spare
-//! nodes are handed out lowest first, given back ones first), not the whole arena: an arena sized for many more
-//! allocations than are live would otherwise spread the slots an allocation and a free
-//! read over all of it, a cache miss each. It doubles as more nodes come into use,
-//! indexing every allocation again from the address-order list.
+//! nodes are handed out lowest first, given back ones first), not the whole arena: an
+//! arena sized for many more allocations than are live would otherwise spread the slots
+//! an allocation and a free read over all of it, a cache miss each. It doubles as more
+//! nodes come into use, indexing every allocation again from the address-order list.
+//! A cut that needs a new node for its allocation takes the node at the allocation's
+//! home slot (where its probe starts) when that one is spare, about half the time, so
+//! that a free then reads the slot and the node on one cache line; the spare list is
+//! doubly linked for that.
 //!
 //! Short free pieces, of up to 64 units, are mostly kept out of the tree too: one
 //! pairing heap per length, by start, threaded through the same nodes' tree links

@@ -226,9 +226,11 @@ fn meld(nodes: &mut [Node], a: u32, b: u32) -> u32 {
         (b, a)
     };
     let first = nodes[top as usize].left;
-    if let Some(second) = nodes.get_mut(first as usize) {
-        second.parent = below;
-    }
+    // The old first child's back link, written without a branch on whether there is
+    // one (which half of the melds mispredicted): with none, into `below`, whose link
+    // is set just after.
+    let back = if first == NIL { below } else { first };
+    nodes[back as usize].parent = below;
     let child = &mut nodes[below as usize];
     (child.right, child.parent) = (first, top);
     nodes[top as usize].left = below;
@@ -322,7 +324,8 @@ pub(super) struct PieceTree<S = Vec<Node>> {
     /// on every allocation and free, so the index is kept about twice as large as the
     /// most nodes in use at once rather than as the whole arena: in a large arena of
     /// which little is used, its slots then share the cache with the nodes in use
-    /// (spare nodes are handed out lowest first, and given back ones first) instead of
+    /// (spare nodes are handed out lowest first, and given back ones first, or from
+    /// inside the index: see `take_spare_at_home`) instead of
     /// costing a miss each. Live allocations never outnumber the nodes in use, so it
     /// stays at most half full; it doubles (a rehash) as more nodes come into use.
     index_len: usize,
@@ -533,6 +536,10 @@ const fn thread(nodes: &mut [Node], whole: Option<Piece>) -> (u32, u32, usize) {
         #[allow(clippy::cast_possible_truncation)]
         let next = if i + 1 < count { (i + 1) as u32 } else { NIL };
         nodes[i].next = next;
+        // `i - 1 < MAX_NODES`: the cast is exact (the head's link is never read).
+        #[allow(clippy::cast_possible_truncation)]
+        let prev = if i > 0 { (i - 1) as u32 } else { NIL };
+        nodes[i].prev = prev;
         i += 1;
     }
     match whole {
@@ -703,7 +710,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             self.node_mut(free).set_piece(used);
             free
         } else {
-            let node = self.take_spare()?;
+            let node = self.take_spare_at_home(hash(at))?;
             self.fresh(node, used);
             if head {
                 let head_len = at - piece.start;
@@ -758,7 +765,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             node
         };
         // The index has a slot per node, and fewer allocations than nodes before this.
-        self.index(node);
+        self.index_hashed(node, hash(at));
         Some(node)
     }
 
@@ -976,8 +983,13 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     /// index. Returns `false` when the index is full, which the node budget rules out
     /// (live allocations never outnumber the nodes).
     pub(super) fn index(&mut self, at: u32) -> bool {
+        self.index_hashed(at, hash(self.node(at).start))
+    }
+
+    /// [`index`](Self::index) with the hash of the node's start already known.
+    #[inline(always)]
+    fn index_hashed(&mut self, at: u32, hash: u32) -> bool {
         let len = self.index_len;
-        let hash = hash(self.node(at).start);
         let mut i = self.home(hash);
         for _ in 0..len {
             let slot = &mut self.nodes.as_mut()[i];
@@ -1514,15 +1526,17 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
             }
             return;
         }
+        // Branch-free, as in `meld`: the link from above is a first-child or a
+        // next-sibling link by a coin toss, and so is whether a sibling follows (with
+        // none, its back link goes to `at`, which is leaving).
         let up = &mut nodes[parent as usize];
-        if up.left == at {
-            up.left = right;
+        let link = if up.left == at {
+            &mut up.left
         } else {
-            up.right = right;
-        }
-        if let Some(next) = nodes.get_mut(right as usize) {
-            next.parent = parent;
-        }
+            &mut up.right
+        };
+        *link = right;
+        nodes[if right == NIL { at } else { right } as usize].parent = parent;
         // The root starts below every other piece of its heap, so it stays.
         match nodes.get(left as usize) {
             None => {}
@@ -1840,11 +1854,46 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         Some(node)
     }
 
-    /// Returns `node` to the spare list, keeping its index slot; nothing but its
-    /// `next` link is read while it is spare, and [`fresh`](Self::fresh) sets the piece
-    /// when it is taken again.
+    /// A spare node for a new allocation whose start has hash `hash`: the node at the
+    /// index slot where a probe for it begins when that one is spare (a free then
+    /// finds the slot and the node it holds on one cache line), else the head of the
+    /// spare list.
+    #[inline(always)]
+    fn take_spare_at_home(&mut self, hash: u32) -> Option<u32> {
+        let home = self.home(hash);
+        let nodes = self.nodes.as_mut();
+        match nodes.get(home) {
+            // A spare node has no piece, so no length; the head is taken as usual.
+            // `home < index_len <= MAX_NODES`: the cast is exact.
+            #[allow(clippy::cast_possible_truncation)]
+            Some(node) if node.len == 0 && home as u32 != self.spare_head => {
+                let (prev, next) = (node.prev, node.next);
+                // Not the head, so `prev` is the spare node above it.
+                nodes[prev as usize].next = next;
+                if let Some(below) = nodes.get_mut(next as usize) {
+                    below.prev = prev;
+                }
+                self.spare -= 1;
+                #[allow(clippy::cast_possible_truncation)]
+                Some(home as u32)
+            }
+            _ => self.take_spare(),
+        }
+    }
+
+    /// Returns `node` to the spare list, keeping its index slot; nothing but its list
+    /// links and its length (0, which marks it spare) is read while it is spare, and
+    /// [`fresh`](Self::fresh) sets the piece when it is taken again. The list is doubly
+    /// linked (`prev` up towards the head, whose own `prev` is stale) so that
+    /// [`take_spare_at_home`](Self::take_spare_at_home) can take a node from its middle.
     fn give_spare(&mut self, node: u32) {
-        self.node_mut(node).next = self.spare_head;
+        let head = self.spare_head;
+        let nodes = self.nodes.as_mut();
+        if let Some(below) = nodes.get_mut(head as usize) {
+            below.prev = node;
+        }
+        let spare = &mut nodes[node as usize];
+        (spare.next, spare.len) = (head, 0);
         self.spare_head = node;
         self.spare += 1;
     }
@@ -1999,6 +2048,26 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 "{indexed} indexed, {} allocations",
                 pieces.len() - free_pieces
             ));
+        }
+        // The spare list: every node on it has no length, each but the head links back
+        // to the one above it, and it holds the spare count.
+        let (mut at, mut above, mut spares) = (self.spare_head, NIL, 0);
+        while let Some(node) = self.nodes.as_ref().get(at as usize) {
+            if node.len != 0 || (above != NIL && node.prev != above) {
+                return Err(alloc::format!(
+                    "spare node {at}: len {}, prev {} not {above}",
+                    node.len,
+                    node.prev
+                ));
+            }
+            spares += 1;
+            if spares > self.spare {
+                return Err(alloc::format!("more than {} spare nodes", self.spare));
+            }
+            (above, at) = (at, node.next);
+        }
+        if spares != self.spare {
+            return Err(alloc::format!("{spares} spare nodes, not {}", self.spare));
         }
         if pieces.len() + self.spare != self.nodes.as_ref().len() {
             return Err(alloc::format!(
@@ -2353,6 +2422,48 @@ mod tests {
             assert_eq!(tree.lookup(start), want, "start {start}");
         }
         tree.check().unwrap();
+    }
+
+    #[test]
+    fn a_new_allocation_takes_the_spare_node_at_its_home_slot() {
+        let mut tree = PieceTree::with_nodes(64, Some(piece(0, 1000, true))).unwrap();
+        let mut rng = 0x2545_F491_4F6C_DD1D_u64;
+        let mut below = |n| crate::test_rng::below(&mut rng, n);
+        let mut live: alloc::vec::Vec<(usize, u32)> = alloc::vec::Vec::new();
+        let (mut at_home, mut elsewhere) = (0, 0);
+        for round in 0..2000 {
+            if live.len() < 20 && (live.len() < 5 || below(2) == 0) {
+                // A cut inside a free piece needs a new node for the allocation.
+                let start = below(1000);
+                let Some(free) = tree.free_before(start) else {
+                    continue;
+                };
+                let fp = tree.piece(free);
+                if !fp.free || start >= fp.end() || start == fp.start {
+                    continue;
+                }
+                let home = tree.home(super::hash(start));
+                let home_spare = tree.nodes[home].len == 0;
+                let node = tree.carve(free, start, 1).unwrap();
+                if home_spare {
+                    assert_eq!(node as usize, home, "round {round}");
+                    at_home += 1;
+                } else {
+                    assert_ne!(node as usize, home, "round {round}");
+                    elsewhere += 1;
+                }
+                live.push((start, node));
+            } else {
+                let (start, node) = live.swap_remove(below(live.len()));
+                assert_eq!(tree.lookup(start), Some(node));
+                tree.release(node);
+            }
+            tree.check().unwrap();
+        }
+        assert!(
+            at_home > 100 && elsewhere > 10,
+            "{at_home} at home, {elsewhere} not"
+        );
     }
 
     #[test]
