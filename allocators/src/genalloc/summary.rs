@@ -1128,6 +1128,28 @@ impl Summary {
         self.pending.store(0, A::order(Ordering::Release));
     }
 
+    /// Folds `longest` and `classes`, which node `i` gained (its ends unchanged, its
+    /// longest run and classes only grew), into its ancestors below the top, with no
+    /// join and no sibling read: each ancestor's longest run and classes are its
+    /// children's folded with the run across its middle, which depends only on the
+    /// children's ends. From the first ancestor that already has them, every one above
+    /// has them too (a node's longest run and classes cover its children's).
+    #[inline(always)]
+    fn fold_inside_up(&self, mut i: usize, longest: u32, classes: u32, top: usize) {
+        while !Self::above_top(i / 2, top) {
+            i /= 2;
+            let Some(node) = self.nodes.get(i) else {
+                break;
+            };
+            let (had_longest, had_classes) = node.inside.load();
+            if had_longest >= longest && had_classes & classes == classes {
+                break;
+            }
+            node.inside
+                .store(had_longest.max(longest), had_classes | classes);
+        }
+    }
+
     /// Recomputes the parent of node `i` (a leaf) from its children and carries it up.
     fn carry_up_from(&self, i: usize) {
         let parent = Runs::join(self.runs(i & !1), self.runs(i | 1), narrow(LEAF_UNITS));
@@ -1180,7 +1202,11 @@ impl Summary {
     /// [`carry_up`](Self::carry_up) once a node's ends stayed as they were: a node's
     /// ends depend only on its children's ends, so from there up only the longest run
     /// and the size classes can change, and each level compares and stores that one
-    /// word, reading the node's unchanged ends to join it with its sibling.
+    /// word, reading the node's unchanged ends to join it with its sibling. When the
+    /// first node's longest run and classes only grew (a free), the ancestors take the
+    /// gain as it is ([`Self::fold_inside_up`]): no sibling read and no join per level,
+    /// the same values. Checked at the first level only: checking every level cost
+    /// more where the climbs are short than it saved.
     fn carry_inside_up(
         &self,
         mut i: usize,
@@ -1189,16 +1215,24 @@ impl Summary {
         mut half: u32,
         top: usize,
     ) {
+        let mut first = true;
         while let Some(pair) = self.sibling_pair(i) {
             let side = i & 1;
             let own = &pair[side];
-            if own.inside.holds(longest, classes) {
+            let (had_longest, had_classes) = own.inside.load();
+            if had_longest == longest && had_classes == classes {
                 return;
             }
             own.inside.store(longest, classes);
             if Self::above_top(i / 2, top) {
                 return;
             }
+            if first && longest >= had_longest && classes & had_classes == had_classes {
+                // Only grew: the ancestors take the gain as it is.
+                self.fold_inside_up(i, longest, classes, top);
+                return;
+            }
+            first = false;
             let (prefix, suffix) = own.ends.load();
             let node = Runs {
                 prefix,
