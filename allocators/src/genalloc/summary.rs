@@ -928,7 +928,8 @@ impl Summary {
     /// of a large claim or free, below the tail): they, and every node whose leaves
     /// all lie among them, are stored as that, with no word read and no join; only the
     /// nodes at the two ends of each level are joined from their children. A change
-    /// of `c` units then joins `O(log n)` nodes and stores `O(c / 128)`.
+    /// of `c` units then joins `O(log n)` nodes and stores `O(c / 128)`. Two leaves (a
+    /// small change across a leaf boundary) go their own way, [`Self::refresh_pair`].
     fn refresh_leaves<A: Access>(
         &self,
         map: &Bitmap,
@@ -942,6 +943,10 @@ impl Summary {
         }
         self.flush_pending::<A>();
         let last = last.min(self.leaves - 1);
+        if last == first + 1 {
+            self.refresh_pair::<A>(map, first);
+            return;
+        }
         let Some(slots) = self.nodes.get(self.leaves + first..=self.leaves + last) else {
             return;
         };
@@ -1033,6 +1038,40 @@ impl Summary {
         // the sibling at each level.
         let new = Runs::join(self.runs(2 * lo), self.runs(2 * lo + 1), narrow(half));
         self.carry_up(lo, &new, 2 * half);
+    }
+
+    /// [`refresh_leaves`](Self::refresh_leaves) of the two leaves `first` and
+    /// `first + 1` (a small change across a leaf boundary), read from the words: with a
+    /// common parent, one climb from it; else one climb from each leaf's parent, each
+    /// stopping where nothing changes (the second recomputes the ancestors the paths
+    /// share from their children, the first path's side already current), instead of
+    /// joining both nodes of every level up to the common ancestor.
+    fn refresh_pair<A: Access>(&self, map: &Bitmap, first: usize) {
+        let (i, j) = (self.leaves + first, self.leaves + first + 1);
+        let (Some(a), Some(b)) = (self.nodes.get(i), self.nodes.get(j)) else {
+            return;
+        };
+        let new_a = Runs::of_leaf(self.view_free::<A>(map, first));
+        let new_b = Runs::of_leaf(self.view_free::<A>(map, first + 1));
+        let (changed_a, changed_b) = (!a.holds(new_a), !b.holds(new_b));
+        if changed_a {
+            a.store(new_a);
+        }
+        if changed_b {
+            b.store(new_b);
+        }
+        if i / 2 == j / 2 {
+            if changed_a || changed_b {
+                self.carry_up_from(i);
+            }
+            return;
+        }
+        if changed_a {
+            self.carry_up_from(i);
+        }
+        if changed_b {
+            self.carry_up_from(j);
+        }
     }
 
     /// Recomputes each of `parents` from its two children, the pairs of `children`
@@ -2224,6 +2263,40 @@ mod tests {
         for seed in 1..4 {
             run::<Exclusive>(seed);
             run::<Shared>(seed);
+        }
+    }
+
+    #[test]
+    fn a_change_across_two_leaves_brings_both_paths_up_to_date() {
+        use crate::genalloc::access::Exclusive;
+        // The tree of one map is told of a change across a leaf boundary and reads the
+        // words of a second map that differs in only one of the two leaves, so that
+        // leaf alone changes: with a common parent (leaves 2 and 3) and without (3, 4).
+        fn run<A: Access>(left: usize, changed: usize) {
+            let units = 8 * LEAF_UNITS;
+            let (map, other) = (Bitmap::new(units).unwrap(), Bitmap::new(units).unwrap());
+            for m in [&map, &other] {
+                // Blocks that keep the tail at the end and make each leaf distinct.
+                m.claim(units - 1, 1).unwrap();
+                for leaf in 0..8 {
+                    m.claim(leaf * LEAF_UNITS + 3 + leaf, 2 + leaf).unwrap();
+                }
+            }
+            other
+                .claim(changed * LEAF_UNITS + LEAF_UNITS / 2, 5)
+                .unwrap();
+            let tree = map.summary().unwrap();
+            // Nothing stale left (a drain would recompute every leaf from `other`),
+            // and the change is folded in at once, not deferred.
+            assert_current::<A>(&map, tree, 0);
+            tree.needed();
+            let boundary = (left + 1) * LEAF_UNITS;
+            tree.changed::<A>(&other, boundary - 1, boundary + 1, false);
+            assert_current::<A>(&other, tree, changed);
+        }
+        for (left, changed) in [(2, 2), (2, 3), (3, 3), (3, 4)] {
+            run::<Exclusive>(left, changed);
+            run::<Shared>(left, changed);
         }
     }
 
