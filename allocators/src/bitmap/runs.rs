@@ -1002,61 +1002,74 @@ impl RunTree {
             Self::leaf_runs(used_map, lo, true),
             Self::leaf_runs(used_map, hi, true),
         );
-        // The leaves' level on its own, then the levels above in a loop of their own:
-        // each knows its groups' layout, with no test of the depth per group read or
-        // written.
+        // The leaves' level first, then the levels above: each instance of
+        // `range_level` knows its groups' layout, with no test of the depth per group
+        // read or written.
         let leaves = self.leaf_level();
-        let inside = Runs::uniform(LEAF_UNITS, USED);
+        let Some(mut runs) =
+            self.range_level::<true, USED>(tree, leaves, (lo, hi), (lo_runs, hi_runs), LEAF_UNITS)
+        else {
+            return;
+        };
+        let (mut lo, mut hi, mut len) = (lo / FAN, hi / FAN, FAN * LEAF_UNITS);
+        let mut level = self.up(leaves);
+        while level.depth < self.height {
+            let Some(next) = self.range_level::<false, USED>(tree, level, (lo, hi), runs, len)
+            else {
+                return;
+            };
+            runs = next;
+            (lo, hi, len) = (lo / FAN, hi / FAN, len * FAN);
+            level = self.up(level);
+        }
+    }
+
+    /// One level of [`update_range`](Self::update_range): entries `lo` and `hi` of
+    /// `level` (nodes of `len` units, in the leaves' layout if `LEAVES`) become
+    /// `ends`, those between them all used (`USED`) or all free. Returns the joined runs
+    /// of the two groups that hold `lo` and `hi`, the ends one level up; `None` once
+    /// both lie in one group, whose ancestors it has rejoined.
+    #[inline(always)]
+    fn range_level<const LEAVES: bool, const USED: bool>(
+        &self,
+        tree: &mut [u64],
+        level: Level,
+        (lo, hi): (usize, usize),
+        (lo_runs, hi_runs): (Runs, Runs),
+        len: usize,
+    ) -> Option<(Runs, Runs)> {
+        let get = if LEAVES {
+            Self::leaf_group
+        } else {
+            Self::inner_group
+        };
+        let set = if LEAVES {
+            Self::set_leaf_group
+        } else {
+            Self::set_inner_group
+        };
+        let inside = Runs::uniform(len, USED);
         let (lo_group, hi_group) = (lo / FAN, hi / FAN);
         if lo_group == hi_group {
-            let mut group = Self::leaf_group(tree, leaves, lo_group);
+            let mut group = get(tree, level, lo_group);
             group[lo % FAN] = lo_runs;
             fill_slots(&mut group, lo % FAN + 1, hi % FAN, inside);
             group[hi % FAN] = hi_runs;
-            Self::set_leaf_group(tree, leaves, lo_group, &group);
-            let joined = join_group(&group, LEAF_UNITS);
-            self.rejoin_from(tree, self.up(leaves), lo_group, joined, FAN * LEAF_UNITS);
-            return;
+            set(tree, level, lo_group, &group);
+            let joined = join_group(&group, len);
+            self.rejoin_from(tree, self.up(level), lo_group, joined, FAN * len);
+            return None;
         }
-        let mut low = Self::leaf_group(tree, leaves, lo_group);
+        let mut low = get(tree, level, lo_group);
         low[lo % FAN] = lo_runs;
         fill_slots(&mut low, lo % FAN + 1, FAN, inside);
-        let mut high = Self::leaf_group(tree, leaves, hi_group);
+        let mut high = get(tree, level, hi_group);
         fill_slots(&mut high, 0, hi % FAN, inside);
         high[hi % FAN] = hi_runs;
-        Self::set_leaf_group(tree, leaves, lo_group, &low);
-        Self::set_leaf_group(tree, leaves, hi_group, &high);
-        Self::fill_groups(tree, leaves, lo_group + 1..hi_group, inside);
-        let (mut lo_runs, mut hi_runs) =
-            (join_group(&low, LEAF_UNITS), join_group(&high, LEAF_UNITS));
-        let (mut lo, mut hi, mut len) = (lo_group, hi_group, FAN * LEAF_UNITS);
-        let mut level = self.up(leaves);
-        while level.depth < self.height {
-            let inside = Runs::uniform(len, USED);
-            let (lo_group, hi_group) = (lo / FAN, hi / FAN);
-            if lo_group == hi_group {
-                let mut group = Self::inner_group(tree, level, lo_group);
-                group[lo % FAN] = lo_runs;
-                fill_slots(&mut group, lo % FAN + 1, hi % FAN, inside);
-                group[hi % FAN] = hi_runs;
-                Self::set_inner_group(tree, level, lo_group, &group);
-                let joined = join_group(&group, len);
-                self.rejoin_from(tree, self.up(level), lo_group, joined, FAN * len);
-                return;
-            }
-            let mut low = Self::inner_group(tree, level, lo_group);
-            low[lo % FAN] = lo_runs;
-            fill_slots(&mut low, lo % FAN + 1, FAN, inside);
-            let mut high = Self::inner_group(tree, level, hi_group);
-            fill_slots(&mut high, 0, hi % FAN, inside);
-            high[hi % FAN] = hi_runs;
-            Self::set_inner_group(tree, level, lo_group, &low);
-            Self::set_inner_group(tree, level, hi_group, &high);
-            Self::fill_groups(tree, level, lo_group + 1..hi_group, inside);
-            (lo_runs, hi_runs) = (join_group(&low, len), join_group(&high, len));
-            (lo, hi, len) = (lo_group, hi_group, len * FAN);
-            level = self.up(level);
-        }
+        set(tree, level, lo_group, &low);
+        set(tree, level, hi_group, &high);
+        Self::fill_groups(tree, level, lo_group + 1..hi_group, inside);
+        Some((join_group(&low, len), join_group(&high, len)))
     }
 
     /// Writes every entry of groups `range` of `level` as `runs` (of a uniform stretch),
