@@ -624,8 +624,11 @@ mod tests {
         let mut next = |n: usize| crate::test_rng::below(&mut state, n);
         let units = 40 * H;
         let (exclusive, shared) = (Bitmap::new(units).unwrap(), Bitmap::new(units).unwrap());
+        // Miri interprets every atomic access of the shared claims: fewer rounds there
+        // (ten minutes for 2,000), the same checks.
+        let rounds = if cfg!(miri) { 200 } else { 2000 };
         let mut conflicts = 0;
-        for _ in 0..2000 {
+        for _ in 0..rounds {
             let count = 1 + next(8 * H);
             let start = next(units - count + 1);
             let got = exclusive.claim_as::<Exclusive>(start, count);
@@ -641,7 +644,7 @@ mod tests {
             }
             assert_eq!(exclusive.state(), shared.state());
         }
-        assert!(conflicts > 100, "{conflicts}");
+        assert!(conflicts > rounds / 20, "{conflicts}");
     }
 
     fn runs(map: &Bitmap) -> Vec<(usize, usize)> {
