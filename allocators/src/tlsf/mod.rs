@@ -756,10 +756,9 @@ impl Tlsf {
     }
 
     /// `allocate` for an aligned request: without a window, the hot piece or the good
-    /// fit when an aligned run fits in it; otherwise the general path. A function of
-    /// its own, so that the plain path stays small and neither pays for the other's
-    /// frame.
-    #[inline(never)]
+    /// fit when an aligned run fits in it; otherwise the general path. Inlined into
+    /// callers through `allocate`, as the plain path is.
+    #[inline(always)]
     fn allocate_aligned(&mut self, request: Request) -> Result<usize, Error> {
         let (count, align) = (request.count(), request.align());
         // A request shorter than `dust_below` (which is never 0) goes the general way,
@@ -850,8 +849,8 @@ impl Tlsf {
     /// `allocate` for a request of alignment 1: without a window, the good fit, at its
     /// start; otherwise the general path. Cutting the hot piece at its start, which
     /// leaves it hot (a ring of buffers refilled from one hole), skips the general
-    /// split's case analysis.
-    #[inline(never)]
+    /// split's case analysis. Inlined into callers through `allocate`.
+    #[inline(always)]
     fn allocate_plain(&mut self, request: Request) -> Result<usize, Error> {
         let count = request.count();
         // A plain request (alignment 1, no window) of at least one unit passes
@@ -1705,8 +1704,11 @@ impl Backend for Tlsf {
         self.capacity
     }
 
-    // Inlined into callers: all it does is pick one of two paths.
-    #[inline]
+    // Inlined into callers with both paths, as `free` is: a call costs more than
+    // either path's own work saves by being out of line (the request passed and the
+    // result returned through memory, a second frame). The searches and the rare
+    // cases stay out of line (`allocate_slow`, `find_slow`, `file_dust`).
+    #[inline(always)]
     fn allocate(&mut self, request: Request) -> Result<usize, Error> {
         if request.align() == 1 {
             self.allocate_plain(request)
@@ -1737,6 +1739,9 @@ impl Backend for Tlsf {
         self.carve(n, node, start, count)
     }
 
+    // Inlined into callers, validation and merge (see `allocate`); refusals are out of
+    // line.
+    #[inline(always)]
     fn free(&mut self, start: usize, count: usize) -> Result<(), Error> {
         // The start tag of an allocation of exactly `count` units is the whole
         // validation: that allocation lies inside the space, so `check_range` would pass.
