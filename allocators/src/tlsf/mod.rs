@@ -791,8 +791,8 @@ impl Tlsf {
                 let head = at - node.start();
                 let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
                 if end < node.end() && head < lists.dust_below {
-                    tag_allocation(tags, at, count);
                     tags[end] = free_tag(hot);
+                    tag_allocation(tags, at, count);
                     if head > 0 {
                         lists.add_dust(tags, node.start(), head);
                     }
@@ -822,8 +822,8 @@ impl Tlsf {
         let head = at - node.start();
         if end < node.end() && head < self.lists.dust_below {
             let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
-            tag_allocation(tags, at, count);
             tags[end] = free_tag(n);
+            tag_allocation(tags, at, count);
             if head > 0 {
                 lists.add_dust(tags, node.start(), head);
             }
@@ -885,9 +885,12 @@ impl Tlsf {
                         if node.len() > count {
                             let at = node.start();
                             let end = at + count;
-                            tag_allocation(&mut self.tags, at, count);
-                            self.tags[end] = free_tag(hot);
-                            let piece = &mut self.nodes[hot as usize];
+                            // Separate borrows (see `Lists`), and the highest tag
+                            // first: the stores leave the slices' bounds in registers.
+                            let (tags, nodes) = (&mut *self.tags, &mut *self.nodes);
+                            tags[end] = free_tag(hot);
+                            tag_allocation(tags, at, count);
+                            let piece = &mut nodes[hot as usize];
                             piece.start = narrow(end);
                             piece.len = narrow(node.len() - count);
                             self.free_units -= count;
