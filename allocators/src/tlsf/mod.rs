@@ -904,6 +904,9 @@ impl Tlsf {
                     return self.take_plain(self.lists.head(filed), filed, count);
                 }
             }
+            // The same request, rebuilt from its count (plain, without a window): the
+            // caller's copy then need not be kept in memory for this rare call.
+            return self.allocate_slow(Request::new(count));
         }
         self.allocate_slow(request)
     }
