@@ -756,10 +756,9 @@ impl Tlsf {
     }
 
     /// `allocate` for an aligned request: without a window, the hot piece or the good
-    /// fit when an aligned run fits in it; otherwise the general path. A function of
-    /// its own, so that the plain path stays small and neither pays for the other's
-    /// frame.
-    #[inline(never)]
+    /// fit when an aligned run fits in it; otherwise the general path. Inlined into
+    /// callers through `allocate`, as the plain path is.
+    #[inline(always)]
     fn allocate_aligned(&mut self, request: Request) -> Result<usize, Error> {
         let (count, align) = (request.count(), request.align());
         // A request shorter than `dust_below` (which is never 0) goes the general way,
@@ -792,8 +791,8 @@ impl Tlsf {
                 let head = at - node.start();
                 let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
                 if end < node.end() && head < lists.dust_below {
-                    tag_allocation(tags, at, count);
                     tags[end] = free_tag(hot);
+                    tag_allocation(tags, at, count);
                     if head > 0 {
                         lists.add_dust(tags, node.start(), head);
                     }
@@ -823,8 +822,8 @@ impl Tlsf {
         let head = at - node.start();
         if end < node.end() && head < self.lists.dust_below {
             let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
-            tag_allocation(tags, at, count);
             tags[end] = free_tag(n);
+            tag_allocation(tags, at, count);
             if head > 0 {
                 lists.add_dust(tags, node.start(), head);
             }
@@ -850,47 +849,86 @@ impl Tlsf {
     /// `allocate` for a request of alignment 1: without a window, the good fit, at its
     /// start; otherwise the general path. Cutting the hot piece at its start, which
     /// leaves it hot (a ring of buffers refilled from one hole), skips the general
-    /// split's case analysis.
-    #[inline(never)]
+    /// split's case analysis. Inlined into callers through `allocate`.
+    #[inline(always)]
     fn allocate_plain(&mut self, request: Request) -> Result<usize, Error> {
         let count = request.count();
         // A plain request (alignment 1, no window) of at least one unit passes
         // `validate` by construction: only the slow path runs it. So does one shorter
         // than `dust_below` (which is never 0), which files the dust it could use first.
         if count >= self.lists.dust_below && request.window().is_none() && self.live < self.limit {
-            if let Some((n, bin)) =
-                bin_holding(count).and_then(|b| self.lists.good_fit(&self.nodes, b))
-            {
-                // Every piece of the bin `bin_holding` names holds `count` units: the
-                // good fit is the answer, at its start, without a placement check.
-                if let Some(&node) = self.nodes.get(n as usize) {
-                    // The hot piece cut at its start with a tail left stays hot whatever
-                    // its new bin: only its node and three tags change (what
-                    // `take_from_head` does then, without its case analysis).
-                    if n == self.lists.hot && node.len() > count {
-                        let at = node.start();
-                        let end = at + count;
-                        tag_allocation(&mut self.tags, at, count);
-                        self.tags[end] = free_tag(n);
-                        let hot = &mut self.nodes[n as usize];
-                        hot.start = narrow(end);
-                        hot.len = narrow(node.len() - count);
-                        self.free_units -= count;
-                        self.live += 1;
-                        return Ok(at);
-                    }
-                    let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
-                    let at = node.start();
-                    let found = (n, node, bin);
-                    if Self::take_from_head(tags, nodes, lists, found, at, count).is_some() {
-                        self.free_units -= count;
-                        self.live += 1;
-                        return Ok(at);
+            if let Some(holding) = bin_holding(count) {
+                // The good fit (as `Lists::good_fit`): the hot piece when its bin is at
+                // or above `holding` and at or below the first non-empty one there,
+                // else the head of that bin. Every piece of a bin at or above
+                // `holding` holds `count` units: the good fit is the answer, at its
+                // start, without a placement check. `BIN_COUNT` stands for "no
+                // non-empty bin" (its list head is always `NIL`). Written out here, not
+                // through `good_fit`, so that the hot piece's bin and node are not
+                // looked up twice.
+                let filed = self.lists.nonempty_from(holding).unwrap_or(Bin(BIN_COUNT));
+                let hot = self.lists.hot;
+                if let Some(&node) = self.nodes.get(hot as usize) {
+                    let hot_bin = bin_of(node.len());
+                    // The hot piece's bin if it may be taken, else past every bin: one
+                    // comparison with `filed` then says which piece wins (unpredictable
+                    // with frees in random order), with one branch.
+                    let hot_rank = if hot_bin >= holding {
+                        hot_bin.0
+                    } else {
+                        usize::MAX
+                    };
+                    if hot_rank <= filed.0 {
+                        // The hot piece cut at its start with a tail left stays hot
+                        // whatever its new bin: only its node and three tags change
+                        // (what `take_from_head` does then, without its case analysis).
+                        if node.len() > count {
+                            let at = node.start();
+                            let end = at + count;
+                            // Separate borrows (see `Lists`), and the highest tag
+                            // first: the stores leave the slices' bounds in registers.
+                            let (tags, nodes) = (&mut *self.tags, &mut *self.nodes);
+                            tags[end] = free_tag(hot);
+                            tag_allocation(tags, at, count);
+                            let piece = &mut nodes[hot as usize];
+                            piece.start = narrow(end);
+                            piece.len = narrow(node.len() - count);
+                            self.free_units -= count;
+                            self.live += 1;
+                            return Ok(at);
+                        }
+                        return self.take_plain(hot, hot_bin, count);
                     }
                 }
+                if filed.0 < BIN_COUNT {
+                    return self.take_plain(self.lists.head(filed), filed, count);
+                }
             }
+            // The same request, rebuilt from its count (plain, without a window): the
+            // caller's copy then need not be kept in memory for this rare call.
+            return self.allocate_slow(Request::new(count));
         }
         self.allocate_slow(request)
+    }
+
+    /// The rest of [`allocate_plain`](Self::allocate_plain): its good fit, the free
+    /// piece `n` (the hot piece or the head of the list of `bin`, the bin of its
+    /// length), is not the hot piece cut with a tail left. Takes `count` units at its
+    /// start.
+    #[inline(always)]
+    fn take_plain(&mut self, n: u32, bin: Bin, count: usize) -> Result<usize, Error> {
+        if let Some(&node) = self.nodes.get(n as usize) {
+            let (tags, nodes, lists) = (&mut *self.tags, &mut *self.nodes, &mut self.lists);
+            let at = node.start();
+            if Self::take_from_head(tags, nodes, lists, (n, node, bin), at, count).is_some() {
+                self.free_units -= count;
+                self.live += 1;
+                return Ok(at);
+            }
+        }
+        // Unreachable (a listed head has a node, and the node budget has a spare one
+        // for a second remainder); the request was plain and without a window.
+        self.allocate_slow(Request::new(count))
     }
 
     /// Turns `[at, at + count)` of the free piece `n` (whose node is `piece`) into an
@@ -1705,8 +1743,11 @@ impl Backend for Tlsf {
         self.capacity
     }
 
-    // Inlined into callers: all it does is pick one of two paths.
-    #[inline]
+    // Inlined into callers with both paths, as `free` is: a call costs more than
+    // either path's own work saves by being out of line (the request passed and the
+    // result returned through memory, a second frame). The searches and the rare
+    // cases stay out of line (`allocate_slow`, `find_slow`, `file_dust`).
+    #[inline(always)]
     fn allocate(&mut self, request: Request) -> Result<usize, Error> {
         if request.align() == 1 {
             self.allocate_plain(request)
@@ -1737,6 +1778,9 @@ impl Backend for Tlsf {
         self.carve(n, node, start, count)
     }
 
+    // Inlined into callers, validation and merge (see `allocate`); refusals are out of
+    // line.
+    #[inline(always)]
     fn free(&mut self, start: usize, count: usize) -> Result<(), Error> {
         // The start tag of an allocation of exactly `count` units is the whole
         // validation: that allocation lies inside the space, so `check_range` would pass.

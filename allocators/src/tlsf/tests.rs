@@ -695,3 +695,31 @@ fn a_free_after_dust_makes_the_piece_hot_as_it_would_without_dust() {
     assert_eq!(dust_lengths(&with_dust), [28]);
     assert_eq!(script(&mut without), (0, 128, 328, 128));
 }
+
+#[test]
+fn a_plain_request_takes_a_lower_bin_before_the_hot_piece_and_the_hot_piece_whole() {
+    // Two filed holes (100 units at 0, 300 at 101) below the rest of the space. The
+    // good fit of a plain request is the head of the lowest bin that holds it, the hot
+    // piece when that is in a bin no higher: a hole taken whole, a hole cut (its
+    // remainder changes bin and becomes the hot piece), the hot piece taken whole
+    // (no hot piece is left), then the rest of the space.
+    let mut t = Tlsf::try_new(10_000, 0, 10).unwrap();
+    let a = t.allocate(Request::new(100)).unwrap();
+    t.allocate(Request::new(1)).unwrap();
+    let c = t.allocate(Request::new(300)).unwrap();
+    t.allocate(Request::new(1)).unwrap();
+    t.free(c, 300).unwrap();
+    t.free(a, 100).unwrap();
+    t.check_invariants();
+    assert_eq!(t.allocate(Request::new(100)), Ok(0));
+    t.check_invariants();
+    assert_eq!(t.allocate(Request::new(250)), Ok(101));
+    t.check_invariants();
+    assert_eq!(t.lists.hot, t.tags[351] & super::VALUE);
+    assert_eq!(t.allocate(Request::new(50)), Ok(351));
+    assert_eq!(t.lists.hot, super::NIL);
+    t.check_invariants();
+    assert_eq!(t.allocate(Request::new(10)), Ok(402));
+    t.check_invariants();
+    assert_eq!(t.stats().free_extents, 1);
+}
