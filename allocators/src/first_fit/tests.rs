@@ -566,11 +566,8 @@ fn small_pieces_in_heaps_keep_lowest_placement() {
             },
             // The second half also asks for aligned blocks of two units.
             34..=37 if step >= 15_000 => Op::Allocate(Request::new(2).aligned(2)),
-            _ => match model.nth_live(rng.below(capacity)) {
-                Some(e) => Op::Free {
-                    start: e.start,
-                    count: e.count,
-                },
+            _ => match free_some_live(&model, &mut rng, capacity) {
+                Some(op) => op,
                 None => continue,
             },
         };
@@ -596,6 +593,21 @@ fn small_pieces_in_heaps_keep_lowest_placement() {
     assert_eq!(ff.tree.small_limit(), 1);
 }
 
+/// The free of a live allocation of `model` picked at random (by an index below
+/// `capacity`), `None` when it holds none.
+fn free_some_live(
+    model: &crate::shadow::Shadow,
+    rng: &mut XorShift,
+    capacity: usize,
+) -> Option<crate::shadow::Op> {
+    model
+        .nth_live(rng.below(capacity))
+        .map(|e| crate::shadow::Op::Free {
+            start: e.start,
+            count: e.count,
+        })
+}
+
 /// Pieces of many lengths in the heaps at once: a search for a short piece then finds
 /// the lowest of the heaps' roots through their tournament tree rather than root by
 /// root, and that tree is brought up to date lazily; every allocation must still be the
@@ -617,11 +629,8 @@ fn many_busy_heaps_keep_lowest_placement() {
             }
             Op::Allocate(Request::new(count))
         } else {
-            match model.nth_live(rng.below(capacity)) {
-                Some(e) => Op::Free {
-                    start: e.start,
-                    count: e.count,
-                },
+            match free_some_live(&model, &mut rng, capacity) {
+                Some(op) => op,
                 None => continue,
             }
         };
