@@ -67,7 +67,9 @@
 //! true until a free makes a piece that holds the shape below it, which lowers it to
 //! that place; the next search of the shape starts at the floor instead of passing over
 //! the same extents again. A floor below which no long-enough extent is left any more
-//! saves nothing and is dropped, so that frees stop checking it.
+//! saves nothing and is dropped, so that frees stop checking it. The backend also keeps
+//! the highest floor in use: a free whose piece starts at or above it lowers none, and
+//! skips them all with one comparison.
 //!
 //! Node budget: free extents are maximal, so each one but the last is followed by a
 //! distinct allocation, giving `free_extents <= live + 1`; with at most `m` live
@@ -97,7 +99,8 @@
 //!   by key (raising the longest-free values of the subtrees it enters, so that the
 //!   climb after it only carries height changes) and a climb: `O(log f)`. Climbs stop
 //!   early unless a longest-free value or a height changes all the way up. With floors
-//!   in use, one placement check per floor above the freed piece's start (at most 4).
+//!   in use, one placement check per floor above the freed piece's start (at most 4;
+//!   none, after one comparison, when it starts at or above all of them).
 //! * `allocate` with alignment 1 and no window: `O(log f)`, one descent that goes left
 //!   whenever the left subtree's longest free extent is long enough, then the cut of
 //!   the extent found: its node keeps the remainder (or becomes the allocation, leaving
@@ -204,9 +207,10 @@ pub struct FirstFit<S = Vec<Node>> {
     floors: [Floor; FLOORS],
     /// The entry of `floors` the next new shape replaces.
     next_floor: usize,
-    /// Whether any floor is in use, so that frees of a backend that never sees an
-    /// aligned request skip lowering them.
-    floors_used: bool,
+    /// The highest floor in use, 0 when none is: frees of a backend that never sees an
+    /// aligned request skip lowering them, and so do frees at or above every floor
+    /// (a place in the freed piece is no lower than its start).
+    floor_top: usize,
 }
 
 /// For one aligned request shape without a window (count and alignment): an offset
@@ -284,7 +288,7 @@ impl FirstFit {
             free_extents,
             floors: [NO_FLOOR; FLOORS],
             next_floor: 0,
-            floors_used: false,
+            floor_top: 0,
         })
     }
 }
@@ -372,7 +376,7 @@ impl<const N: usize> FirstFit<[Node; N]> {
             free_extents: if capacity == 0 { 0 } else { 1 },
             floors: [NO_FLOOR; FLOORS],
             next_floor: 0,
-            floors_used: false,
+            floor_top: 0,
         })
     }
 }
@@ -394,7 +398,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> FirstFit<S> {
     #[inline(never)]
     fn place_aligned(&mut self, fit: &Fit, rejected: Option<u32>) -> Option<(u32, usize)> {
         let (count, align) = (fit.count(), fit.align());
-        let floor = if self.floors_used {
+        let floor = if self.floor_top > 0 {
             self.floor(count, align)
         } else {
             0
@@ -450,7 +454,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> FirstFit<S> {
             }
         };
         self.floors[slot] = Floor { count, align, at };
-        self.floors_used = self.floors.iter().any(|floor| floor.at > 0);
+        self.floor_top = self.top_floor();
     }
 
     /// Lowers each floor to its shape's lowest place in the free piece in node `joined`,
@@ -475,6 +479,12 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> FirstFit<S> {
                 floor.at = floor.at.min(at);
             }
         }
+        self.floor_top = self.top_floor();
+    }
+
+    /// The highest floor in use (0 when none is).
+    fn top_floor(&self) -> usize {
+        self.floors.iter().map(|floor| floor.at).max().unwrap_or(0)
     }
 
     const fn check_room(&self) -> Result<(), Error> {
@@ -534,7 +544,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> Backend for FirstFit<S> {
             // run, so trying them in address order finds the lowest place; each next
             // one is a short walk from the last, where the pruned search would start
             // over from the root. Mostly the first one fits, which needs no floors.
-            if self.floors_used {
+            if self.floor_top > 0 {
                 self.place_aligned(&fit, None)
             } else {
                 match self.tree.first_long_enough(count) {
@@ -595,7 +605,8 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> Backend for FirstFit<S> {
             });
         }
         let (merged, joined) = self.tree.release_found(found);
-        if self.floors_used {
+        // The first test spares a backend without floors the read of the piece.
+        if self.floor_top > 0 && self.floor_top > self.tree.piece(joined).start {
             self.lower_floors(joined);
         }
         self.free_extents = self.free_extents + 1 - merged;

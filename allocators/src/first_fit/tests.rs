@@ -28,6 +28,8 @@ fn check_invariants(ff: &FirstFit) {
     assert_eq!(ff.free_units, free.iter().map(|p| p.len).sum::<usize>());
     assert_eq!(ff.live, pieces.len() - free.len());
     assert!(ff.free_extents <= ff.live + 1);
+    let top = ff.floors.iter().map(|floor| floor.at).max().unwrap_or(0);
+    assert_eq!(ff.floor_top, top, "the highest floor");
 }
 
 fn allocations(ff: &FirstFit) -> Vec<Extent> {
@@ -490,6 +492,31 @@ fn a_free_below_a_floor_makes_room_for_its_shape_again() {
     check_invariants(&ff);
 }
 
+/// Frees at or above every floor skip lowering them (see `FirstFit::floor_top`): a
+/// floor raised by a later search must raise that bound too, or a free between the old
+/// and the new bound would leave the raised floor above the lowest place.
+#[test]
+fn a_raised_floor_still_drops_for_a_free_below_it() {
+    let mut ff = FirstFit::new(64, 0, 16).unwrap();
+    ff.claim(0, 1).unwrap();
+    ff.claim(5, 4).unwrap();
+    let four = Request::new(4).aligned(8);
+    let two = Request::new(2).aligned(4);
+    // Past the hole at 1..5: floor at 16.
+    assert_eq!(ff.allocate(four), Ok(16));
+    // Past the hole at 1..5 too: floor at 12, below the other one.
+    assert_eq!(ff.allocate(two), Ok(12));
+    ff.claim(14, 2).unwrap();
+    // From its floor at 16, past 16..20's remainder 20..64 start: floor raised to 24.
+    assert_eq!(ff.allocate(four), Ok(24));
+    assert_eq!(ff.floor_top, 24);
+    // 16..20 (the first allocation, between the claim at 14 and the hole at 20..24)
+    // freed: the piece 16..24 holds the shape at 16, above the old bound of 16.
+    ff.free(16, 4).unwrap();
+    assert_eq!(ff.allocate(four), Ok(16));
+    check_invariants(&ff);
+}
+
 /// A deterministic generator for the random run below.
 struct XorShift(u64);
 
@@ -566,11 +593,8 @@ fn small_pieces_in_heaps_keep_lowest_placement() {
             },
             // The second half also asks for aligned blocks of two units.
             34..=37 if step >= 15_000 => Op::Allocate(Request::new(2).aligned(2)),
-            _ => match model.nth_live(rng.below(capacity)) {
-                Some(e) => Op::Free {
-                    start: e.start,
-                    count: e.count,
-                },
+            _ => match free_some_live(&model, &mut rng, capacity) {
+                Some(op) => op,
                 None => continue,
             },
         };
@@ -596,6 +620,21 @@ fn small_pieces_in_heaps_keep_lowest_placement() {
     assert_eq!(ff.tree.small_limit(), 1);
 }
 
+/// The free of a live allocation of `model` picked at random (by an index below
+/// `capacity`), `None` when it holds none.
+fn free_some_live(
+    model: &crate::shadow::Shadow,
+    rng: &mut XorShift,
+    capacity: usize,
+) -> Option<crate::shadow::Op> {
+    model
+        .nth_live(rng.below(capacity))
+        .map(|e| crate::shadow::Op::Free {
+            start: e.start,
+            count: e.count,
+        })
+}
+
 /// Pieces of many lengths in the heaps at once: a search for a short piece then finds
 /// the lowest of the heaps' roots through their tournament tree rather than root by
 /// root, and that tree is brought up to date lazily; every allocation must still be the
@@ -617,11 +656,8 @@ fn many_busy_heaps_keep_lowest_placement() {
             }
             Op::Allocate(Request::new(count))
         } else {
-            match model.nth_live(rng.below(capacity)) {
-                Some(e) => Op::Free {
-                    start: e.start,
-                    count: e.count,
-                },
+            match free_some_live(&model, &mut rng, capacity) {
+                Some(op) => op,
                 None => continue,
             }
         };

@@ -755,7 +755,7 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
                 let moved = self.node_mut(free);
                 moved.start = end;
                 moved.len = rest_len;
-                self.list_insert_after_or_first(self.node(free).prev, node);
+                self.list_insert_before(free, node);
                 if small {
                     self.heap_insert(free, rest_len);
                 } else if !wild {
@@ -1289,21 +1289,20 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
         }
     }
 
-    /// [`list_insert_after`](Self::list_insert_after), or at the head when `at` is
-    /// `NIL`.
-    fn list_insert_after_or_first(&mut self, at: u32, new: u32) {
-        if at != NIL {
-            self.list_insert_after(at, new);
-            return;
+    /// Links node `new` into the address-order list just before node `at`: the piece
+    /// before `at` (if any) has its link written, never read, so that a miss on its
+    /// cache line holds nothing up.
+    #[inline(always)]
+    fn list_insert_before(&mut self, at: u32, new: u32) {
+        let nodes = self.nodes.as_mut();
+        let prev = nodes[at as usize].prev;
+        nodes[at as usize].prev = new;
+        let node = &mut nodes[new as usize];
+        (node.prev, node.next) = (prev, at);
+        match nodes.get_mut(prev as usize) {
+            Some(before) => before.next = new,
+            None => self.first = new,
         }
-        let next = self.first;
-        let node = self.node_mut(new);
-        node.prev = NIL;
-        node.next = next;
-        if next != NIL {
-            self.node_mut(next).prev = new;
-        }
-        self.first = new;
     }
 
     /// Takes node `at` out of the address-order list.
@@ -1886,6 +1885,9 @@ impl<S: AsRef<[Node]> + AsMut<[Node]>> PieceTree<S> {
     /// [`fresh`](Self::fresh) sets the piece when it is taken again. The list is doubly
     /// linked (`prev` up towards the head, whose own `prev` is stale) so that
     /// [`take_spare_at_home`](Self::take_spare_at_home) can take a node from its middle.
+    // Inlined: a handful of stores, where the call cost as much at each of the free
+    // path's merges.
+    #[inline(always)]
     fn give_spare(&mut self, node: u32) {
         let head = self.spare_head;
         let nodes = self.nodes.as_mut();
