@@ -67,11 +67,10 @@ impl Core {
         // First the plain scans over the next few candidates (full stretches are skipped
         // through the summary): quicker than settling and descending the tree when the
         // fit is close, and bounded when it is not.
-        let near = if count <= BITS && align <= BITS {
-            // A shift rather than a select: the same answer, and the small requests,
-            // the most frequent, pay nothing for it (a select cost them 1 %).
-            let budget = NEAR_WORDS >> (2 * usize::from(count > FEW_UNITS));
-            search.fit_in_words(count, align, window, budget)
+        let near = if count <= FEW_UNITS && align <= BITS {
+            search.fit_in_words::<true>(count, align, window, NEAR_WORDS)
+        } else if count <= BITS && align <= BITS {
+            search.fit_in_words::<false>(count, align, window, NEAR_WORDS / 4)
         } else {
             search.fit_by_runs(count, align, window, NEAR_RUNS)
         };
@@ -120,8 +119,10 @@ impl Search<'_> {
     /// The word path over at most `budget` words that are not full: `Ok` with the
     /// answer, or `Err(resume)` when the budget ran out, every start below `resume`
     /// (and at or above `window.lo`) having been ruled out.
+    /// `SHORT`: `count <= FEW_UNITS`, whose run starts take two steps without a branch
+    /// ([`words::short_run_starts`]).
     #[inline(always)]
-    fn fit_in_words(
+    fn fit_in_words<const SHORT: bool>(
         &self,
         count: usize,
         align: usize,
@@ -140,7 +141,12 @@ impl Search<'_> {
             }
             left -= 1;
             let next_free = self.free_bits(w + 1, window.hi);
-            let starts = words::run_starts(self.free_bits(w, window.hi), next_free, count);
+            let free = self.free_bits(w, window.hi);
+            let starts = if SHORT {
+                words::short_run_starts(free, next_free, count)
+            } else {
+                words::run_starts(free, next_free, count)
+            };
             let hits = starts & mask & aligned;
             if hits != 0 {
                 return Ok(Some(w * BITS + hits.trailing_zeros() as usize));

