@@ -36,6 +36,12 @@ use crate::{Window, align_up_with_phase};
 const NEAR_WORDS: usize = 8;
 /// The longest request the word scan reads all [`NEAR_WORDS`] words for.
 const FEW_UNITS: usize = 4;
+/// [`Search::fit_in_words`] for one unit.
+const ONE: u8 = 0;
+/// [`Search::fit_in_words`] for 2 to [`FEW_UNITS`] units.
+const SHORT: u8 = 1;
+/// [`Search::fit_in_words`] for more units.
+const LONG: u8 = 2;
 /// Candidates the run path tries before a large request asks the run tree.
 const NEAR_RUNS: usize = 8;
 
@@ -67,10 +73,12 @@ impl Core {
         // First the plain scans over the next few candidates (full stretches are skipped
         // through the summary): quicker than settling and descending the tree when the
         // fit is close, and bounded when it is not.
-        let near = if count <= FEW_UNITS && align <= BITS {
-            search.fit_in_words::<true>(count, align, window, NEAR_WORDS)
+        let near = if count == 1 && align <= BITS {
+            search.fit_in_words::<ONE>(count, align, window, NEAR_WORDS)
+        } else if count <= FEW_UNITS && align <= BITS {
+            search.fit_in_words::<SHORT>(count, align, window, NEAR_WORDS)
         } else if count <= BITS && align <= BITS {
-            search.fit_in_words::<false>(count, align, window, NEAR_WORDS / 4)
+            search.fit_in_words::<LONG>(count, align, window, NEAR_WORDS / 4)
         } else {
             search.fit_by_runs(count, align, window, NEAR_RUNS)
         };
@@ -119,10 +127,11 @@ impl Search<'_> {
     /// The word path over at most `budget` words that are not full: `Ok` with the
     /// answer, or `Err(resume)` when the budget ran out, every start below `resume`
     /// (and at or above `window.lo`) having been ruled out.
-    /// `SHORT`: `count <= FEW_UNITS`, whose run starts take two steps without a branch
-    /// ([`words::short_run_starts`]).
+    /// `KIND` is what the count is: [`ONE`] (every free unit starts a run), [`SHORT`]
+    /// (`count <= FEW_UNITS`: [`words::ShortRun`], without a branch) or [`LONG`]
+    /// ([`words::run_starts`]).
     #[inline(always)]
-    fn fit_in_words<const SHORT: bool>(
+    fn fit_in_words<const KIND: u8>(
         &self,
         count: usize,
         align: usize,
@@ -135,6 +144,7 @@ impl Search<'_> {
         // `align <= 64` divides every word's first offset: the aligned positions are
         // the same in every word.
         let aligned = words::aligned_positions(align, self.phase);
+        let short = words::ShortRun::new(count);
         while w * BITS < window.hi {
             if left == 0 {
                 return Err((w * BITS).max(window.lo));
@@ -142,10 +152,10 @@ impl Search<'_> {
             left -= 1;
             let next_free = self.free_bits(w + 1, window.hi);
             let free = self.free_bits(w, window.hi);
-            let starts = if SHORT {
-                words::short_run_starts(free, next_free, count)
-            } else {
-                words::run_starts(free, next_free, count)
+            let starts = match KIND {
+                ONE => free,
+                SHORT => short.starts(free, next_free),
+                _ => words::run_starts(free, next_free, count),
             };
             let hits = starts & mask & aligned;
             if hits != 0 {

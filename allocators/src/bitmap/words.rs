@@ -159,23 +159,35 @@ pub(super) const fn run_starts(lo: u64, hi: u64, run: usize) -> u64 {
     lo
 }
 
-/// [`run_starts`] for `1 <= run <= 4`: two shift-and steps, the second of length 0 once
-/// `run` is reached, and no branch. On random descriptors at 64 B units (1 to 4 units)
-/// the loop's exit, on the count and on whether a start was left, was a misprediction
-/// on most words scanned, 14 % of all of them, where the steps it spared are one.
-#[inline(always)]
-pub(super) const fn short_run_starts(lo: u64, hi: u64, run: usize) -> u64 {
-    // Steps of `min(1, run - 1)` and then `min(2, run - have)` units, 0 to 2 each:
-    // the high word's bits come in by two shifts, so that a step of 0 brings in none
-    // and no shift is out of range.
-    let first = if run > 1 { 1 } else { 0 };
-    let rest = run - 1 - first;
-    let second = if rest < 2 { rest } else { 2 };
-    let (lo, hi) = (
-        lo & (lo >> first | hi << (BITS - 1 - first) << 1),
-        hi & hi >> first,
-    );
-    lo & (lo >> second | hi << (BITS - 1 - second) << 1)
+/// [`run_starts`] for `1 <= run <= 4`, without a branch: a start of a run of 4 is a
+/// free unit whose next three are free, and for fewer units the masks set here (once
+/// per search) let the later ones through. On random descriptors at 64 B units (1 to
+/// 4 units) the loop's exit, on the count and on whether a start was left, was a
+/// misprediction on most words scanned, 14 % of all of them, where the steps it
+/// spared are one or two.
+#[derive(Clone, Copy)]
+pub(super) struct ShortRun {
+    /// Per `k` in 1..=3: all ones if the run need not reach `k` units further.
+    pass: [u64; 3],
+}
+
+impl ShortRun {
+    /// The masks of a run of `run` units (`1 <= run <= 4`; a larger one is taken as 4).
+    #[inline(always)]
+    pub(super) fn new(run: usize) -> Self {
+        let pass = |k: usize| if run > k { 0 } else { u64::MAX };
+        Self {
+            pass: [pass(1), pass(2), pass(3)],
+        }
+    }
+
+    /// [`run_starts`] of `lo` and `hi` for this run.
+    #[inline(always)]
+    pub(super) fn starts(self, lo: u64, hi: u64) -> u64 {
+        // Bits `k` further on, the high word's shifted in: `1 <= k <= 3`.
+        let next = |k: u32| lo >> k | hi << (u64::BITS - k);
+        lo & (next(1) | self.pass[0]) & (next(2) | self.pass[1]) & (next(3) | self.pass[2])
+    }
 }
 
 /// Ones at every position `i` of a word whose absolute unit index is a multiple of `align`
@@ -271,16 +283,16 @@ mod tests {
             let hi = words[(k * 7 + 3) % words.len()];
             for run in 1..=4 {
                 assert_eq!(
-                    short_run_starts(lo, hi, run),
+                    ShortRun::new(run).starts(lo, hi),
                     run_starts(lo, hi, run),
                     "{lo:#x} {hi:#x} {run}"
                 );
             }
         }
         // A run of exactly 4 across the word boundary, and one of 3 that is not 4.
-        assert_eq!(short_run_starts(0b11 << 62, 0b11, 4), 1 << 62);
-        assert_eq!(short_run_starts(0b11 << 62, 0b1, 4), 0);
-        assert_eq!(short_run_starts(0b11 << 62, 0b1, 3), 1 << 62);
+        assert_eq!(ShortRun::new(4).starts(0b11 << 62, 0b11), 1 << 62);
+        assert_eq!(ShortRun::new(4).starts(0b11 << 62, 0b1), 0);
+        assert_eq!(ShortRun::new(3).starts(0b11 << 62, 0b1), 1 << 62);
     }
 
     #[test]
