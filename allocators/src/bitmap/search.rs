@@ -11,8 +11,10 @@
 //!   space.
 //! * **word path**, first, for `count <= 64` and `align <= 64`, over the first few words
 //!   from `lo` that are not full (full stretches skipped through the summary): for each, the positions where a free run of
-//!   `count` units starts (reaching into the next word at most) are computed with
-//!   `log2(count)` shift-and steps and masked by the aligned positions.
+//!   `count` units starts (reaching into the next word at most) are computed (for one
+//!   unit, the free units themselves; for two to four, three shifts and masks set once
+//!   per search, without a branch; above, `log2(count)` shift-and steps) and masked by
+//!   the aligned positions.
 //! * **run path**, first, for larger requests, over a few candidates only (and without
 //!   limit for counts above `u32::MAX`, beyond what the tree counts): jump to the next
 //!   free unit (summary), align up, look for the first used unit in the candidate range,
