@@ -181,50 +181,48 @@ impl Runs {
         }
     }
 
-    /// The runs of one leaf's 128 used bits, without a loop over its runs: the longest
-    /// inside either word by doubling the run length while some run is that long, then
-    /// adding halves (about 12 shift-and steps, both words at each), against the one
-    /// across the middle. Word-wide shifts: a 128-bit shift by a variable amount costs
-    /// several instructions more.
+    /// The runs of one leaf's 128 used bits, without a loop over its runs and without a
+    /// branch on them: per word, the starts of free runs of at least 1, 2, 4, .. 32
+    /// units (five shift-and steps), then the longest inside the word found bit by bit
+    /// from the top, a run of `have + 2^k` starting where one of `have` does and one of
+    /// `2^k` does `have` units later (six steps, both words at each, kept or not by a
+    /// select), against the one across the middle. The longest inside a word comes out
+    /// at most 63: a word all free is the run across the middle, which is at least 64.
+    /// The loops this replaced (doubling while some run was left, then adding halves)
+    /// each left or turned on the leaf's data: on random virtio at 64 B units, 18 % of
+    /// all mispredicted branches, for 0.7 % fewer instructions; on random descriptors,
+    /// whose leaves hold short runs those loops left early, 11 % of them for 5.7 %
+    /// fewer. (Doing the steps past 8 units only when some run reaches 8 saved no
+    /// instructions there and mispredicted more.) Word-wide shifts: a 128-bit shift by
+    /// a variable amount costs several instructions more.
     #[inline(always)]
     const fn of_leaf(used: u128) -> Self {
-        if used == u128::MAX {
-            return Self {
-                prefix: 0,
-                suffix: 0,
-                longest: 0,
-            };
-        }
         // The two halves: the casts keep exactly the bits they name.
         #[allow(clippy::cast_possible_truncation)]
         let (low, high) = (used as u64, (used >> 64) as u64);
-        // Where a free run of `have` units starts, in each word.
-        let (mut in_low, mut in_high, mut have) = (!low, !high, 1u32);
-        if in_low | in_high == 0 {
-            have = 0;
+        // `runs[k]`: where a free run of at least `2^k` units starts, in each word.
+        let mut runs = [(0u64, 0u64); 6];
+        runs[0] = (!low, !high);
+        let mut k = 1;
+        while k < 6 {
+            let (l, h) = runs[k - 1];
+            let half = 1 << (k - 1);
+            runs[k] = (l & l >> half, h & h >> half);
+            k += 1;
         }
-        while have != 0 && have < 64 {
-            let (low_longer, high_longer) =
-                (in_low & (in_low >> have), in_high & (in_high >> have));
-            if low_longer | high_longer == 0 {
-                break;
-            }
-            (in_low, in_high) = (low_longer, high_longer);
-            have *= 2;
-        }
-        // A run of `have` units exists in a word and none of `2 * have`: add the halves
-        // that fit.
-        let mut step = have / 2;
-        while step >= 1 {
-            if have + step <= 64 {
-                let (low_longer, high_longer) =
-                    (in_low & (in_low >> step), in_high & (in_high >> step));
-                if low_longer | high_longer != 0 {
-                    (in_low, in_high) = (low_longer, high_longer);
-                    have += step;
-                }
-            }
-            step /= 2;
+        // Where a run of `have` units starts (every unit for 0), in each word.
+        let (mut in_low, mut in_high, mut have) = (u64::MAX, u64::MAX, 0u32);
+        let mut k = 6;
+        while k > 0 {
+            k -= 1;
+            let (l, h) = runs[k];
+            // `have < 64`: at most 32 + 16 + .. + 1 so far.
+            let (low_longer, high_longer) = (in_low & l >> have, in_high & h >> have);
+            let longer = (low_longer | high_longer) != 0;
+            // Selects, not branches: which way this goes is the leaf's data.
+            in_low = if longer { low_longer } else { in_low };
+            in_high = if longer { high_longer } else { in_high };
+            have += (longer as u32) << k;
         }
         Self {
             prefix: used.trailing_zeros(),
@@ -1894,6 +1892,36 @@ mod tests {
         let r = Runs::of_word(1 << 63);
         assert_eq!((r.prefix, r.suffix, r.longest), (63, 0, 63));
         assert_eq!(Runs::of_word(u64::MAX).longest, 0);
+    }
+
+    #[test]
+    fn leaf_runs_find_every_run_length_at_every_place() {
+        // One free run of each length at each start, alone or beside a shorter one
+        // elsewhere (one unit shorter, so a step of the descent that kept a wrong
+        // candidate would come out one off), within a word, filling one, or across the
+        // middle: every bit of the longest run's length is decided by a select.
+        for len in 1..=128u32 {
+            let run = u128::MAX >> (128 - len);
+            for at in 0..=128 - len {
+                let free = run << at;
+                let mut cases = vec![free];
+                if len > 1 && at + len + 1 + (len - 1) <= 128 {
+                    cases.push(free | (run >> 1) << (at + len + 1));
+                }
+                if len > 1 && at >= len {
+                    cases.push(free | (run >> 1) << (at - len));
+                }
+                for free in cases {
+                    let used = !free;
+                    #[allow(clippy::cast_possible_truncation)]
+                    let (lo, hi) = (used as u64, (used >> 64) as u64);
+                    let words = Runs::join(Runs::of_word(lo), 64, Runs::of_word(hi), 64);
+                    let leaf = Runs::of_leaf(used);
+                    assert_eq!(leaf, words, "{len} at {at}: {used:#x}");
+                    assert_eq!(leaf.longest, len, "{len} at {at}: {used:#x}");
+                }
+            }
+        }
     }
 
     #[test]

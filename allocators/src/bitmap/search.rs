@@ -11,8 +11,10 @@
 //!   space.
 //! * **word path**, first, for `count <= 64` and `align <= 64`, over the first few words
 //!   from `lo` that are not full (full stretches skipped through the summary): for each, the positions where a free run of
-//!   `count` units starts (reaching into the next word at most) are computed with
-//!   `log2(count)` shift-and steps and masked by the aligned positions.
+//!   `count` units starts (reaching into the next word at most) are computed (for one
+//!   unit, the free units themselves; for two to four, three shifts and masks set once
+//!   per search, without a branch; above, `log2(count)` shift-and steps) and masked by
+//!   the aligned positions.
 //! * **run path**, first, for larger requests, over a few candidates only (and without
 //!   limit for counts above `u32::MAX`, beyond what the tree counts): jump to the next
 //!   free unit (summary), align up, look for the first used unit in the candidate range,
@@ -36,6 +38,12 @@ use crate::{Window, align_up_with_phase};
 const NEAR_WORDS: usize = 8;
 /// The longest request the word scan reads all [`NEAR_WORDS`] words for.
 const FEW_UNITS: usize = 4;
+/// [`Search::fit_in_words`] for one unit.
+const ONE: u8 = 0;
+/// [`Search::fit_in_words`] for 2 to [`FEW_UNITS`] units.
+const SHORT: u8 = 1;
+/// [`Search::fit_in_words`] for more units.
+const LONG: u8 = 2;
 /// Candidates the run path tries before a large request asks the run tree.
 const NEAR_RUNS: usize = 8;
 
@@ -67,11 +75,12 @@ impl Core {
         // First the plain scans over the next few candidates (full stretches are skipped
         // through the summary): quicker than settling and descending the tree when the
         // fit is close, and bounded when it is not.
-        let near = if count <= BITS && align <= BITS {
-            // A shift rather than a select: the same answer, and the small requests,
-            // the most frequent, pay nothing for it (a select cost them 1 %).
-            let budget = NEAR_WORDS >> (2 * usize::from(count > FEW_UNITS));
-            search.fit_in_words(count, align, window, budget)
+        let near = if count == 1 && align <= BITS {
+            search.fit_in_words::<ONE>(count, align, window, NEAR_WORDS)
+        } else if count <= FEW_UNITS && align <= BITS {
+            search.fit_in_words::<SHORT>(count, align, window, NEAR_WORDS)
+        } else if count <= BITS && align <= BITS {
+            search.fit_in_words::<LONG>(count, align, window, NEAR_WORDS / 4)
         } else {
             search.fit_by_runs(count, align, window, NEAR_RUNS)
         };
@@ -120,8 +129,11 @@ impl Search<'_> {
     /// The word path over at most `budget` words that are not full: `Ok` with the
     /// answer, or `Err(resume)` when the budget ran out, every start below `resume`
     /// (and at or above `window.lo`) having been ruled out.
+    /// `KIND` is what the count is: [`ONE`] (every free unit starts a run), [`SHORT`]
+    /// (`count <= FEW_UNITS`: [`words::ShortRun`], without a branch) or [`LONG`]
+    /// ([`words::run_starts`]).
     #[inline(always)]
-    fn fit_in_words(
+    fn fit_in_words<const KIND: u8>(
         &self,
         count: usize,
         align: usize,
@@ -134,13 +146,19 @@ impl Search<'_> {
         // `align <= 64` divides every word's first offset: the aligned positions are
         // the same in every word.
         let aligned = words::aligned_positions(align, self.phase);
+        let short = words::ShortRun::new(count);
         while w * BITS < window.hi {
             if left == 0 {
                 return Err((w * BITS).max(window.lo));
             }
             left -= 1;
             let next_free = self.free_bits(w + 1, window.hi);
-            let starts = words::run_starts(self.free_bits(w, window.hi), next_free, count);
+            let free = self.free_bits(w, window.hi);
+            let starts = match KIND {
+                ONE => free,
+                SHORT => short.starts(free, next_free),
+                _ => words::run_starts(free, next_free, count),
+            };
             let hits = starts & mask & aligned;
             if hits != 0 {
                 return Ok(Some(w * BITS + hits.trailing_zeros() as usize));

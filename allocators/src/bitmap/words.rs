@@ -159,6 +159,37 @@ pub(super) const fn run_starts(lo: u64, hi: u64, run: usize) -> u64 {
     lo
 }
 
+/// [`run_starts`] for `1 <= run <= 4`, without a branch: a start of a run of 4 is a
+/// free unit whose next three are free, and for fewer units the masks set here (once
+/// per search) let the later ones through. On random descriptors at 64 B units (1 to
+/// 4 units) the loop's exit, on the count and on whether a start was left, was a
+/// misprediction on most words scanned, 14 % of all of them, where the steps it
+/// spared are one or two.
+#[derive(Clone, Copy)]
+pub(super) struct ShortRun {
+    /// Per `k` in 1..=3: all ones if the run need not reach `k` units further.
+    pass: [u64; 3],
+}
+
+impl ShortRun {
+    /// The masks of a run of `run` units (`1 <= run <= 4`; a larger one is taken as 4).
+    #[inline(always)]
+    pub(super) fn new(run: usize) -> Self {
+        let pass = |k: usize| if run > k { 0 } else { u64::MAX };
+        Self {
+            pass: [pass(1), pass(2), pass(3)],
+        }
+    }
+
+    /// [`run_starts`] of `lo` and `hi` for this run.
+    #[inline(always)]
+    pub(super) fn starts(self, lo: u64, hi: u64) -> u64 {
+        // Bits `k` further on, the high word's shifted in: `1 <= k <= 3`.
+        let next = |k: u32| lo >> k | hi << (u64::BITS - k);
+        lo & (next(1) | self.pass[0]) & (next(2) | self.pass[1]) & (next(3) | self.pass[2])
+    }
+}
+
 /// Ones at every position `i` of a word whose absolute unit index is a multiple of `align`
 /// (`align` a power of two `<= 64`), for a word whose bit 0 is absolute unit `base`.
 #[inline]
@@ -235,6 +266,33 @@ mod tests {
         assert_eq!(run_starts(u64::MAX, u64::MAX >> 1, 64), u64::MAX);
         assert_eq!(run_starts(u64::MAX, 0, 64), 1);
         assert_eq!(run_starts(u64::MAX, 0, 33), u64::MAX >> 32);
+    }
+
+    #[test]
+    fn short_run_starts_match_the_loop() {
+        let mut rng = 0x5eed_u64;
+        let mut words = alloc::vec![0, u64::MAX, 1, 1 << 63, 0b11 << 62, 0x5555_5555_5555_5555];
+        for _ in 0..2000 {
+            let (a, b) = (
+                crate::test_rng::xorshift(&mut rng),
+                crate::test_rng::xorshift(&mut rng),
+            );
+            words.extend([a, a | b, a & b, !(a & b)]);
+        }
+        for (k, &lo) in words.iter().enumerate() {
+            let hi = words[(k * 7 + 3) % words.len()];
+            for run in 1..=4 {
+                assert_eq!(
+                    ShortRun::new(run).starts(lo, hi),
+                    run_starts(lo, hi, run),
+                    "{lo:#x} {hi:#x} {run}"
+                );
+            }
+        }
+        // A run of exactly 4 across the word boundary, and one of 3 that is not 4.
+        assert_eq!(ShortRun::new(4).starts(0b11 << 62, 0b11), 1 << 62);
+        assert_eq!(ShortRun::new(4).starts(0b11 << 62, 0b1), 0);
+        assert_eq!(ShortRun::new(3).starts(0b11 << 62, 0b1), 1 << 62);
     }
 
     #[test]
