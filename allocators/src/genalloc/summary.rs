@@ -895,8 +895,27 @@ impl Summary {
 
     /// The free units of leaf `leaf` as the tree describes them: those below the
     /// tail (the updater's view; a leaf wholly in the tail reads no word).
+    ///
+    /// The common leaf, wholly below the tail, takes its words with one bounds check and
+    /// no mask; the leaf at the tail, or one the map's end cuts, goes out of line: with
+    /// them in the same body, the register saves their masks needed were about a fifth
+    /// of every call. Not inlined itself: inlined into its many callers it cost them
+    /// more registers than the call did.
+    #[inline(never)]
     fn view_free<A: Access>(&self, map: &Bitmap, leaf: usize) -> u128 {
-        let below = below_tail(leaf, self.tail.load(Ordering::Relaxed));
+        let tail = self.tail.load(Ordering::Relaxed);
+        if (leaf + 1) * LEAF_UNITS <= tail {
+            if let Some(busy) = map.busy_inside::<A, LEAF_WORDS>(leaf * LEAF_WORDS) {
+                return Self::free_of(busy);
+            }
+        }
+        Self::view_free_at_edge::<A>(map, leaf, tail)
+    }
+
+    /// [`Self::view_free`] of a leaf the tail or the map's end may cut.
+    #[inline(never)]
+    fn view_free_at_edge<A: Access>(map: &Bitmap, leaf: usize, tail: usize) -> u128 {
+        let below = below_tail(leaf, tail);
         if below == 0 {
             return 0;
         }
