@@ -192,8 +192,10 @@ const LEAF_CLASSES: usize = LEAF_UNITS.trailing_zeros() as usize;
 const EAGER_CHANGES: u32 = 4;
 
 /// Leaves with at most this many free runs are summarised run by run (see
-/// [`Runs::of_few_runs`]); more fragmented ones bit-parallel.
-const FEW_RUNS: u32 = 4;
+/// [`Runs::of_few_runs`]); more fragmented ones bit-parallel. At four, a leaf of four
+/// short runs (small blocks' holes) cost more run by run than the few doubling steps
+/// its short runs take.
+const FEW_RUNS: u32 = 3;
 
 /// Requests of at most this many units find their start in a leaf by doubling
 /// ([`lowest_fit_in_leaf`], at most two steps), longer ones run by run
