@@ -840,8 +840,11 @@ impl Summary {
     /// to its right reads busy, so no search needs the nodes above it, and changes
     /// below the tail stop climbing there ([`Self::above_top`]).
     fn top(&self, tail: usize) -> usize {
-        let used = tail.div_ceil(LEAF_UNITS).max(1);
-        self.leaves >> used.next_power_of_two().trailing_zeros()
+        // Up by one level for each bit of the last used leaf's index (the first leaf
+        // when nothing is below the tail): no branch and no rounding up to a power of
+        // two, which every climb and search paid for.
+        let last = tail.saturating_sub(1) / LEAF_UNITS;
+        self.leaves >> (usize::BITS - last.leading_zeros())
     }
 
     /// Whether node `i` is on the left edge above `top` (or past the root, 0): such a
@@ -1571,9 +1574,11 @@ impl Summary {
     }
 
     /// Whether the tree describes every change made by a call that has returned.
+    ///
+    /// With exclusive access nobody holds the updater role while a search runs.
     fn settled<A: Access>(&self) -> bool {
         self.dirty.load(A::order(Ordering::Acquire)) == 0
-            && self.updating.load(A::order(Ordering::Acquire)) == 0
+            && (A::ONLY_USER || self.updating.load(A::order(Ordering::Acquire)) == 0)
     }
 
     /// Brings the deferred changes into the tree if no other thread is updating it,
@@ -1638,17 +1643,27 @@ impl Summary {
     /// move is under way: the tail and the `tail_moves` value to check against
     /// ([`Self::same_tail`]) once the search read the nodes.
     #[inline]
+    ///
+    /// With exclusive access no move can be under way, nor begin before the search
+    /// ends: the count is not read ([`Self::same_tail`] does not check it either).
     fn settled_tail<A: Access>(&self, map: &Bitmap) -> Option<(usize, usize)> {
         if !self.settle::<A>(map) {
             return None;
         }
-        let moves = self.tail_moves.load(A::order(Ordering::Acquire));
+        let moves = if A::ONLY_USER {
+            0
+        } else {
+            self.tail_moves.load(A::order(Ordering::Acquire))
+        };
         (moves & 1 == 0).then(|| (self.tail.load(A::order(Ordering::Acquire)), moves))
     }
 
     /// Whether no tail move began since `tail_moves` read `moves` (acquire fence: if
     /// the search read any node a later move wrote, this load sees that move).
     fn same_tail<A: Access>(&self, moves: usize) -> bool {
+        if A::ONLY_USER {
+            return true;
+        }
         A::fence(Ordering::Acquire);
         self.tail_moves.load(Ordering::Relaxed) == moves
     }
