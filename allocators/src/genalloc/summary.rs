@@ -161,10 +161,10 @@
 //! Everything above is the [`Shared`](super::access::Shared) access. The updates and
 //! searches are generic over [`Access`]: with
 //! [`Exclusive`](super::access::Exclusive) access (through `&mut`, so there is no
-//! racing search and no other updater) taking the role, publishing a leaf and
-//! draining the stale set are loads and stores, every acquire and release above is
-//! relaxed (nothing to synchronise with), and a tail move has no bracket; the tree
-//! goes through the same states.
+//! racing search and no other updater) the role is held without taking it,
+//! publishing a leaf and draining the stale set are loads and stores, every acquire
+//! and release above is relaxed (nothing to synchronise with), and a tail move has no
+//! bracket, which searches then do not check; the tree goes through the same states.
 #![forbid(unsafe_code)]
 
 use crate::fallible::{OutOfMemory, try_boxed_slice};
@@ -1474,7 +1474,7 @@ impl Summary {
         self.quiet.store(quiet + 1, Ordering::Relaxed);
         if self.take_role::<A>() {
             self.refresh_change::<A>(map, start, end, claimed);
-            self.updating.store(0, A::order(Ordering::Release));
+            self.give_role::<A>();
         } else {
             self.mark::<A>(first, last);
         }
@@ -1482,10 +1482,23 @@ impl Summary {
 
     /// Takes the updater role if nobody holds it (acquire: the updater then sees every
     /// node the last one wrote). Whoever fails goes on without waiting.
+    ///
+    /// With exclusive access the caller is the only user, so it has the role without
+    /// taking it: `updating` stays 0, as it is between calls anyway, and nobody reads
+    /// it meanwhile ([`Self::settled`] does not either).
     fn take_role<A: Access>(&self) -> bool {
-        self.updating.load(Ordering::Relaxed) == 0
-            && A::compare_exchange(&self.updating, 0, 1, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
+        A::ONLY_USER
+            || self.updating.load(Ordering::Relaxed) == 0
+                && A::compare_exchange(&self.updating, 0, 1, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+    }
+
+    /// Hands the role [taken](Self::take_role) back (release: the next updater or
+    /// search sees every node written).
+    fn give_role<A: Access>(&self) {
+        if !A::ONLY_USER {
+            self.updating.store(0, A::order(Ordering::Release));
+        }
     }
 
     /// Publishes leaves `first..=last` in the stale set, counting in `dirty` every
@@ -1597,7 +1610,7 @@ impl Summary {
     fn drain_unless_updating<A: Access>(&self, map: &Bitmap) {
         if self.take_role::<A>() {
             self.drain::<A>(map);
-            self.updating.store(0, A::order(Ordering::Release));
+            self.give_role::<A>();
         }
     }
 
