@@ -1473,11 +1473,19 @@ impl Summary {
         }
         self.quiet.store(quiet + 1, Ordering::Relaxed);
         if self.take_role::<A>() {
-            self.refresh_change::<A>(map, start, end, claimed);
-            self.give_role::<A>();
+            self.refresh_with_role::<A>(map, start, end, claimed);
         } else {
             self.mark::<A>(first, last);
         }
+    }
+
+    /// [`Self::refresh_change`] by the holder of the updater role, which it hands
+    /// back. Out of line: inlined, its register saves moved ahead of the check that
+    /// sends a deferred change to [`Self::mark`], which then paid them too.
+    #[inline(never)]
+    fn refresh_with_role<A: Access>(&self, map: &Bitmap, start: usize, end: usize, claimed: bool) {
+        self.refresh_change::<A>(map, start, end, claimed);
+        self.give_role::<A>();
     }
 
     /// Takes the updater role if nobody holds it (acquire: the updater then sees every
