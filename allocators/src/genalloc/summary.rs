@@ -520,6 +520,18 @@ impl Runs {
             && self.classes & old.classes == old.classes
     }
 
+    /// The runs of the parent of `node` and its sibling `other`, `node` being the
+    /// left child when `side` is 0 and the right one when it is 1, each covering
+    /// `half` units.
+    #[inline(always)]
+    fn join_sibling(node: Self, other: Self, side: usize, half: u32) -> Self {
+        if side == 0 {
+            Self::join(node, other, half)
+        } else {
+            Self::join(other, node, half)
+        }
+    }
+
     /// The runs of `left` followed by `right`, each covering `half` units.
     ///
     /// In `u32`: a node covers at most `2^32` units (leaf slots round a map of at most
@@ -1235,9 +1247,7 @@ impl Summary {
     /// Stores `new` in node `i`, which covers `len` units, and carries each new value
     /// to its parent, up to the first level where nothing changed: a level reads only
     /// the sibling and the old value (both from one pair of slots, behind one bounds
-    /// check). The parent is joined from the pair as stored, the new value read back
-    /// (the store forwards it): choosing which of the two is left by the node's side
-    /// took a branch that mispredicted about every other level under random changes.
+    /// check).
     ///
     /// `new` comes by reference: passed by value, the compiler kept the climbing node
     /// in the caller's copy, wrote it field by field and read it back a word at a time
@@ -1259,7 +1269,7 @@ impl Summary {
             if Self::above_top(i / 2, top) {
                 return;
             }
-            node = Runs::join(pair[0].load(), pair[1].load(), half);
+            node = Runs::join_sibling(node, pair[side ^ 1].load(), side, half);
             i /= 2;
             half = half.wrapping_mul(2);
             if same_ends {
@@ -1303,7 +1313,14 @@ impl Summary {
                 return;
             }
             first = false;
-            let parent = Runs::join(pair[0].load(), pair[1].load(), half);
+            let (prefix, suffix) = own.ends.load();
+            let node = Runs {
+                prefix,
+                suffix,
+                longest,
+                classes,
+            };
+            let parent = Runs::join_sibling(node, pair[side ^ 1].load(), side, half);
             (longest, classes) = (parent.longest, parent.classes);
             i /= 2;
             half = half.wrapping_mul(2);
