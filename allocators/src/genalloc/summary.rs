@@ -161,10 +161,10 @@
 //! Everything above is the [`Shared`](super::access::Shared) access. The updates and
 //! searches are generic over [`Access`]: with
 //! [`Exclusive`](super::access::Exclusive) access (through `&mut`, so there is no
-//! racing search and no other updater) taking the role, publishing a leaf and
-//! draining the stale set are loads and stores, every acquire and release above is
-//! relaxed (nothing to synchronise with), and a tail move has no bracket; the tree
-//! goes through the same states.
+//! racing search and no other updater) the role is held without taking it,
+//! publishing a leaf and draining the stale set are loads and stores, every acquire
+//! and release above is relaxed (nothing to synchronise with), and a tail move has no
+//! bracket, which searches then do not check; the tree goes through the same states.
 #![forbid(unsafe_code)]
 
 use crate::fallible::{OutOfMemory, try_boxed_slice};
@@ -192,8 +192,10 @@ const LEAF_CLASSES: usize = LEAF_UNITS.trailing_zeros() as usize;
 const EAGER_CHANGES: u32 = 4;
 
 /// Leaves with at most this many free runs are summarised run by run (see
-/// [`Runs::of_few_runs`]); more fragmented ones bit-parallel.
-const FEW_RUNS: u32 = 4;
+/// [`Runs::of_few_runs`]); more fragmented ones bit-parallel. At four, a leaf of four
+/// short runs (small blocks' holes) cost more run by run than the few doubling steps
+/// its short runs take.
+const FEW_RUNS: u32 = 3;
 
 /// Requests of at most this many units find their start in a leaf by doubling
 /// ([`lowest_fit_in_leaf`], at most two steps), longer ones run by run
@@ -850,8 +852,11 @@ impl Summary {
     /// to its right reads busy, so no search needs the nodes above it, and changes
     /// below the tail stop climbing there ([`Self::above_top`]).
     fn top(&self, tail: usize) -> usize {
-        let used = tail.div_ceil(LEAF_UNITS).max(1);
-        self.leaves >> used.next_power_of_two().trailing_zeros()
+        // Up by one level for each bit of the last used leaf's index (the first leaf
+        // when nothing is below the tail): no branch and no rounding up to a power of
+        // two, which every climb and search paid for.
+        let last = tail.saturating_sub(1) / LEAF_UNITS;
+        self.leaves >> (usize::BITS - last.leading_zeros())
     }
 
     /// Whether node `i` is on the left edge above `top` (or past the root, 0): such a
@@ -907,8 +912,27 @@ impl Summary {
 
     /// The free units of leaf `leaf` as the tree describes them: those below the
     /// tail (the updater's view; a leaf wholly in the tail reads no word).
+    ///
+    /// The common leaf, wholly below the tail, takes its words with one bounds check and
+    /// no mask; the leaf at the tail, or one the map's end cuts, goes out of line: with
+    /// them in the same body, the register saves their masks needed were about a fifth
+    /// of every call. Not inlined itself: inlined into its many callers it cost them
+    /// more registers than the call did.
+    #[inline(never)]
     fn view_free<A: Access>(&self, map: &Bitmap, leaf: usize) -> u128 {
-        let below = below_tail(leaf, self.tail.load(Ordering::Relaxed));
+        let tail = self.tail.load(Ordering::Relaxed);
+        if (leaf + 1) * LEAF_UNITS <= tail {
+            if let Some(busy) = map.busy_inside::<A, LEAF_WORDS>(leaf * LEAF_WORDS) {
+                return Self::free_of(busy);
+            }
+        }
+        Self::view_free_at_edge::<A>(map, leaf, tail)
+    }
+
+    /// [`Self::view_free`] of a leaf the tail or the map's end may cut.
+    #[inline(never)]
+    fn view_free_at_edge<A: Access>(map: &Bitmap, leaf: usize, tail: usize) -> u128 {
+        let below = below_tail(leaf, tail);
         if below == 0 {
             return 0;
         }
@@ -1466,19 +1490,40 @@ impl Summary {
         }
         self.quiet.store(quiet + 1, Ordering::Relaxed);
         if self.take_role::<A>() {
-            self.refresh_change::<A>(map, start, end, claimed);
-            self.updating.store(0, A::order(Ordering::Release));
+            self.refresh_with_role::<A>(map, start, end, claimed);
         } else {
             self.mark::<A>(first, last);
         }
     }
 
+    /// [`Self::refresh_change`] by the holder of the updater role, which it hands
+    /// back. Out of line: inlined, its register saves moved ahead of the check that
+    /// sends a deferred change to [`Self::mark`], which then paid them too.
+    #[inline(never)]
+    fn refresh_with_role<A: Access>(&self, map: &Bitmap, start: usize, end: usize, claimed: bool) {
+        self.refresh_change::<A>(map, start, end, claimed);
+        self.give_role::<A>();
+    }
+
     /// Takes the updater role if nobody holds it (acquire: the updater then sees every
     /// node the last one wrote). Whoever fails goes on without waiting.
+    ///
+    /// With exclusive access the caller is the only user, so it has the role without
+    /// taking it: `updating` stays 0, as it is between calls anyway, and nobody reads
+    /// it meanwhile ([`Self::settled`] does not either).
     fn take_role<A: Access>(&self) -> bool {
-        self.updating.load(Ordering::Relaxed) == 0
-            && A::compare_exchange(&self.updating, 0, 1, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
+        A::ONLY_USER
+            || self.updating.load(Ordering::Relaxed) == 0
+                && A::compare_exchange(&self.updating, 0, 1, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+    }
+
+    /// Hands the role [taken](Self::take_role) back (release: the next updater or
+    /// search sees every node written).
+    fn give_role<A: Access>(&self) {
+        if !A::ONLY_USER {
+            self.updating.store(0, A::order(Ordering::Release));
+        }
     }
 
     /// Publishes leaves `first..=last` in the stale set, counting in `dirty` every
@@ -1567,9 +1612,11 @@ impl Summary {
     }
 
     /// Whether the tree describes every change made by a call that has returned.
+    ///
+    /// With exclusive access nobody holds the updater role while a search runs.
     fn settled<A: Access>(&self) -> bool {
         self.dirty.load(A::order(Ordering::Acquire)) == 0
-            && self.updating.load(A::order(Ordering::Acquire)) == 0
+            && (A::ONLY_USER || self.updating.load(A::order(Ordering::Acquire)) == 0)
     }
 
     /// Brings the deferred changes into the tree if no other thread is updating it,
@@ -1588,7 +1635,7 @@ impl Summary {
     fn drain_unless_updating<A: Access>(&self, map: &Bitmap) {
         if self.take_role::<A>() {
             self.drain::<A>(map);
-            self.updating.store(0, A::order(Ordering::Release));
+            self.give_role::<A>();
         }
     }
 
@@ -1634,17 +1681,27 @@ impl Summary {
     /// move is under way: the tail and the `tail_moves` value to check against
     /// ([`Self::same_tail`]) once the search read the nodes.
     #[inline]
+    ///
+    /// With exclusive access no move can be under way, nor begin before the search
+    /// ends: the count is not read ([`Self::same_tail`] does not check it either).
     fn settled_tail<A: Access>(&self, map: &Bitmap) -> Option<(usize, usize)> {
         if !self.settle::<A>(map) {
             return None;
         }
-        let moves = self.tail_moves.load(A::order(Ordering::Acquire));
+        let moves = if A::ONLY_USER {
+            0
+        } else {
+            self.tail_moves.load(A::order(Ordering::Acquire))
+        };
         (moves & 1 == 0).then(|| (self.tail.load(A::order(Ordering::Acquire)), moves))
     }
 
     /// Whether no tail move began since `tail_moves` read `moves` (acquire fence: if
     /// the search read any node a later move wrote, this load sees that move).
     fn same_tail<A: Access>(&self, moves: usize) -> bool {
+        if A::ONLY_USER {
+            return true;
+        }
         A::fence(Ordering::Acquire);
         self.tail_moves.load(Ordering::Relaxed) == moves
     }
