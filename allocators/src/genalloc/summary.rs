@@ -2775,6 +2775,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore)] // Safe code, 39,000 naive leaf scans: seven minutes under Miri.
     fn the_lowest_fit_in_a_leaf_is_the_first_run_long_enough() {
         let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
         for i in 0..3000 {
