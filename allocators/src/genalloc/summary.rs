@@ -1680,10 +1680,10 @@ impl Summary {
     /// The tail a search may use, if the tree is [settled](Self::settled) and no tail
     /// move is under way: the tail and the `tail_moves` value to check against
     /// ([`Self::same_tail`]) once the search read the nodes.
-    #[inline]
     ///
     /// With exclusive access no move can be under way, nor begin before the search
     /// ends: the count is not read ([`Self::same_tail`] does not check it either).
+    #[inline]
     fn settled_tail<A: Access>(&self, map: &Bitmap) -> Option<(usize, usize)> {
         if !self.settle::<A>(map) {
             return None;
